@@ -1,0 +1,382 @@
+package rewards
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/shopspring/decimal"
+)
+
+// ErrNotConfigured is returned by Evaluate when the property's rules cannot judge the
+// event: a session arrives for a property with no revenue rule, or a rule is unusable
+// (an unknown direction, a negative reward). The caller keeps the event as quarantined so
+// it can be replayed once the config is fixed; nothing is credited meanwhile.
+var ErrNotConfigured = errors.New("rules not configured")
+
+// ErrInvalidEvent is returned by Evaluate for an event the decoders should never have
+// produced: a kind without its payload, no user, a negative amount. It is a bug upstream,
+// not something a rule can decide.
+var ErrInvalidEvent = errors.New("invalid event")
+
+// DayState is what the user was already credited from revenue (the user part, not the
+// withheld part) on the UTC day of receipt of the event being evaluated. The caller reads
+// it in the same transaction that writes the outcome, and adds each credited amount
+// before evaluating the user's next session of that day in the same batch.
+type DayState struct {
+	RevenueCredited decimal.Decimal
+}
+
+// SessionResult is how one SPP session was valued, kept on the session's record.
+// Gross = Withheld + Credited + CappedExcess exactly.
+type SessionResult struct {
+	Gross        decimal.Decimal // revenue × share × multiplier × units_per_usd
+	Withheld     decimal.Decimal // gross × buffer, credited to @buffer
+	Credited     decimal.Decimal // what the user's pending received
+	CappedExcess decimal.Decimal // net share the caps kept from the user; credited to no one
+	Multiplier   decimal.Decimal // the country multiplier applied (zero when none applied)
+	// Reason says why the session earned nothing or was capped; empty otherwise.
+	Reason string
+}
+
+// Outcome is what one event is worth under the rules. Entries may carry claims that the
+// caller must still check (FilterClaimed, or the store's claim table).
+type Outcome struct {
+	Entries []Entry
+	Session *SessionResult // set for sessions that reached valuation
+	Note    string         // why nothing was earned, for the inbox record
+}
+
+// Reasons a session earns less than its full share. They are stored on the session
+// record and shown to operators; they are not matched on by code.
+const (
+	reasonShort        = "below min_session_seconds"
+	reasonZeroRevenue  = "zero revenue"
+	reasonZeroGross    = "zero gross"
+	reasonAllWithheld  = "buffer withholds everything"
+	reasonSessionCap   = "per_session cap"
+	reasonDayCap       = "per_user_per_day cap"
+	reasonNoCountryAny = `no country and no "*" multiplier`
+)
+
+// Evaluate values one event under one property's rules, at the time it was received.
+// receivedAt, not the provider's OccurredAt, places the event in its UTC day and starts
+// its hold, because the provider can move its own timestamps and we cannot.
+//
+// Evaluate never checks claims: an entry that may pay only once carries a Claim, and the
+// caller drops it when the claim exists already (see FilterClaimed). A session for a
+// property without a revenue rule is ErrNotConfigured.
+func Evaluate(ev Event, r Rules, day DayState, receivedAt time.Time) (Outcome, error) {
+	var (
+		out Outcome
+		err error
+	)
+	switch ev.Kind {
+	case KindSession:
+		out, err = evaluateSession(ev, r, day, receivedAt)
+	case KindScore:
+		out, err = evaluateScore(ev, r, receivedAt)
+	case KindAchievement:
+		out, err = evaluateAchievement(ev, r, receivedAt)
+	case KindOther:
+		return Outcome{Note: fmt.Sprintf("%s event %q earns nothing", ev.Source, ev.Type)}, nil
+	default:
+		return Outcome{}, fmt.Errorf("%w: unknown kind %q", ErrInvalidEvent, ev.Kind)
+	}
+	if err != nil {
+		return Outcome{}, err
+	}
+	// Postgres would silently round an amount beyond NUMERIC(38,18); refuse it here so a
+	// wrong rule fails loudly instead of booking a different number.
+	for _, e := range out.Entries {
+		for _, l := range e.Legs {
+			if err := CheckAmount(l.Amount); err != nil {
+				return Outcome{}, fmt.Errorf("rule %s: %w", e.Rule, err)
+			}
+		}
+	}
+	return out, nil
+}
+
+// DayOf is the UTC calendar day of t, as used by per_user_per_day caps and per: day claims.
+func DayOf(t time.Time) string { return t.UTC().Format(time.DateOnly) }
+
+// FilterClaimed returns the entries that may still pay: those without a claim, and those
+// whose claim is not yet taken according to claimed and not taken by an earlier entry of
+// the same slice. It does not modify entries.
+func FilterClaimed(entries []Entry, claimed func(claim string) bool) []Entry {
+	kept := make([]Entry, 0, len(entries))
+	seen := make(map[string]bool)
+	for _, e := range entries {
+		if e.Claim != "" {
+			if seen[e.Claim] || claimed(e.Claim) {
+				continue
+			}
+			seen[e.Claim] = true
+		}
+		kept = append(kept, e)
+	}
+	return kept
+}
+
+func evaluateSession(ev Event, r Rules, day DayState, receivedAt time.Time) (Outcome, error) {
+	s := ev.Session
+	if s == nil {
+		return Outcome{}, fmt.Errorf("%w: session event without session", ErrInvalidEvent)
+	}
+	if ev.User == "" {
+		return Outcome{}, fmt.Errorf("%w: session %q has no user", ErrInvalidEvent, s.SessionID)
+	}
+	if s.RevenueUSD.IsNegative() {
+		return Outcome{}, fmt.Errorf("%w: session %q has negative revenue", ErrInvalidEvent, s.SessionID)
+	}
+	rr := r.Revenue
+	if rr == nil {
+		return Outcome{}, fmt.Errorf("%w: property %q has no revenue rule", ErrNotConfigured, r.Property)
+	}
+	if err := checkRevenueRule(rr); err != nil {
+		return Outcome{}, fmt.Errorf("%w: property %q revenue: %s", ErrNotConfigured, r.Property, err)
+	}
+
+	nothing := func(reason string) Outcome {
+		return Outcome{Session: &SessionResult{Reason: reason}, Note: reason}
+	}
+	// Exactly min_session_seconds earns: the setting names the shortest session that counts.
+	if s.DurationSeconds < rr.MinSessionSeconds {
+		return nothing(reasonShort), nil
+	}
+	mult, ok := rr.Countries[s.Country]
+	if s.Country == "" || !ok {
+		mult, ok = rr.Countries["*"]
+	}
+	if !ok {
+		if s.Country == "" {
+			return nothing(reasonNoCountryAny), nil
+		}
+		return nothing(fmt.Sprintf("country %s not listed", s.Country)), nil
+	}
+
+	res := &SessionResult{Multiplier: mult}
+	res.Gross = Mul(Mul(Mul(s.RevenueUSD, rr.Share), mult), rr.UnitsPerUSD)
+	res.Withheld = Mul(res.Gross, rr.Buffer)
+	net := res.Gross.Sub(res.Withheld)
+
+	user := net
+	var reasons []string
+	if rr.PerSessionCap.IsPositive() && user.GreaterThan(rr.PerSessionCap) {
+		user = rr.PerSessionCap
+		reasons = append(reasons, reasonSessionCap)
+	}
+	if rr.PerUserPerDayCap.IsPositive() {
+		left := decimal.Max(decimal.Zero, rr.PerUserPerDayCap.Sub(day.RevenueCredited))
+		if user.GreaterThan(left) {
+			user = left
+			reasons = append(reasons, reasonDayCap)
+		}
+	}
+	res.Credited = user
+	res.CappedExcess = net.Sub(user)
+	switch {
+	case s.RevenueUSD.IsZero():
+		reasons = append(reasons, reasonZeroRevenue)
+	case res.Gross.IsZero():
+		reasons = append(reasons, reasonZeroGross)
+	case net.IsZero():
+		reasons = append(reasons, reasonAllWithheld)
+	}
+	res.Reason = strings.Join(reasons, ", ")
+
+	out := Outcome{Session: res}
+	if user.IsZero() {
+		out.Note = res.Reason
+	}
+	if user.IsZero() && res.Withheld.IsZero() {
+		return out, nil
+	}
+	e := Entry{
+		Kind:        EntryRevenue,
+		Rule:        "revenue",
+		RuleVersion: rr.Version,
+		MaturesAt:   receivedAt.Add(rr.Hold).UTC(),
+	}
+	if !user.IsZero() {
+		e.Legs = append(e.Legs, Leg{Bucket: Pending, Amount: user})
+	}
+	if !res.Withheld.IsZero() {
+		e.Legs = append(e.Legs, Leg{System: AccountBuffer, Amount: res.Withheld})
+	}
+	e.Legs = append(e.Legs, Leg{System: AccountRevenue, Amount: user.Add(res.Withheld).Neg()})
+	out.Entries = []Entry{e}
+	return out, nil
+}
+
+// checkRevenueRule repeats the few checks config makes that, if skipped, would book a
+// wrong sign or more than the revenue.
+func checkRevenueRule(rr *RevenueRule) error {
+	one := decimal.NewFromInt(1)
+	switch {
+	case rr.UnitsPerUSD.IsNegative():
+		return errors.New("units_per_usd is negative")
+	case rr.Share.IsNegative() || rr.Share.GreaterThan(one):
+		return errors.New("share is outside [0,1]")
+	case rr.Buffer.IsNegative() || rr.Buffer.GreaterThan(one):
+		return errors.New("buffer is outside [0,1]")
+	case rr.PerSessionCap.IsNegative():
+		return errors.New("per_session cap is negative")
+	case rr.PerUserPerDayCap.IsNegative():
+		return errors.New("per_user_per_day cap is negative")
+	}
+	for c, m := range rr.Countries {
+		if m.IsNegative() {
+			return fmt.Errorf("multiplier of %q is negative", c)
+		}
+	}
+	return nil
+}
+
+// defaultStates are the Gamezop states a target counts when it lists none. "over" is the
+// final score of a play; "loaded" and "start" always carry score 0, which would satisfy
+// every `lower` target, and "playing" would pay on a running score the user may not keep.
+var defaultStates = []string{"over"}
+
+func evaluateScore(ev Event, r Rules, receivedAt time.Time) (Outcome, error) {
+	sc := ev.Score
+	if sc == nil {
+		return Outcome{}, fmt.Errorf("%w: score event without score", ErrInvalidEvent)
+	}
+	if ev.User == "" {
+		return Outcome{}, fmt.Errorf("%w: score has no user", ErrInvalidEvent)
+	}
+	var (
+		out    Outcome
+		notes  []string
+		anyFor bool
+	)
+	for _, t := range r.Targets {
+		if t.Game != sc.Game {
+			continue
+		}
+		anyFor = true
+		if ev.Source == SourceGamezopScores {
+			states := t.States
+			if len(states) == 0 {
+				states = defaultStates
+			}
+			if !slices.Contains(states, sc.State) {
+				notes = append(notes, fmt.Sprintf("target %s: state %q not counted", t.ID, sc.State))
+				continue
+			}
+		}
+		var qualifies bool
+		switch t.Direction {
+		case Higher:
+			qualifies = sc.Value.GreaterThanOrEqual(t.MinScore)
+		case Lower:
+			qualifies = sc.Value.LessThanOrEqual(t.MinScore)
+		default:
+			return Outcome{}, fmt.Errorf("%w: target %q has direction %q", ErrNotConfigured, t.ID, t.Direction)
+		}
+		if t.Reward.IsNegative() {
+			return Outcome{}, fmt.Errorf("%w: target %q has a negative reward", ErrNotConfigured, t.ID)
+		}
+		claim, err := targetClaim(t, ev, receivedAt)
+		if err != nil {
+			return Outcome{}, err
+		}
+		if !qualifies {
+			notes = append(notes, fmt.Sprintf("target %s: score %s does not reach %s (%s)", t.ID, sc.Value, t.MinScore, t.Direction))
+			continue
+		}
+		if t.Reward.IsZero() {
+			notes = append(notes, fmt.Sprintf("target %s: zero reward", t.ID))
+			continue
+		}
+		rule := "target:" + t.ID
+		out.Entries = append(out.Entries, Entry{
+			Kind:        EntryTarget,
+			Rule:        rule,
+			RuleVersion: t.Version,
+			Claim:       claim,
+			MaturesAt:   receivedAt.Add(t.Hold).UTC(),
+			Legs: []Leg{
+				{Bucket: Pending, Amount: t.Reward},
+				{System: AccountTargets, Amount: t.Reward.Neg()},
+			},
+		})
+	}
+	switch {
+	case !anyFor:
+		out.Note = fmt.Sprintf("no score target for game %q", sc.Game)
+	case len(out.Entries) == 0:
+		out.Note = strings.Join(notes, "; ")
+	}
+	return out, nil
+}
+
+// targetClaim names the period a target pays in: the store takes the claim with the
+// entry, so one (user, target, period) pays once whatever order events arrive in.
+func targetClaim(t ScoreTarget, ev Event, receivedAt time.Time) (string, error) {
+	base := "target:" + t.ID
+	switch t.Per {
+	case PerOnce:
+		return base, nil
+	case PerDay:
+		return base + ":day:" + DayOf(receivedAt), nil
+	case PerPlay:
+		play := ev.Score.PlayID
+		if play == "" {
+			// Sources without play ids: each score event is its own play.
+			play = ev.DedupeKey
+		}
+		return base + ":play:" + play, nil
+	default:
+		return "", fmt.Errorf("%w: target %q has per %q", ErrNotConfigured, t.ID, t.Per)
+	}
+}
+
+func evaluateAchievement(ev Event, r Rules, receivedAt time.Time) (Outcome, error) {
+	a := ev.Achievement
+	if a == nil {
+		return Outcome{}, fmt.Errorf("%w: achievement event without achievement", ErrInvalidEvent)
+	}
+	if ev.User == "" {
+		return Outcome{}, fmt.Errorf("%w: achievement has no user", ErrInvalidEvent)
+	}
+	var (
+		out     Outcome
+		matched bool
+	)
+	for _, ar := range r.Achievements {
+		if ar.Source != ev.Source || ar.ID != a.ID {
+			continue
+		}
+		matched = true
+		if ar.Reward.IsNegative() {
+			return Outcome{}, fmt.Errorf("%w: achievement %s:%s has a negative reward", ErrNotConfigured, ar.Source, ar.ID)
+		}
+		if ar.Reward.IsZero() {
+			continue
+		}
+		rule := "achievement:" + string(ar.Source) + ":" + ar.ID
+		out.Entries = append(out.Entries, Entry{
+			Kind:        EntryAchievement,
+			Rule:        rule,
+			RuleVersion: ar.Version,
+			Claim:       rule,
+			MaturesAt:   receivedAt.Add(ar.Hold).UTC(),
+			Legs: []Leg{
+				{Bucket: Pending, Amount: ar.Reward},
+				{System: AccountAchievements, Amount: ar.Reward.Neg()},
+			},
+		})
+	}
+	switch {
+	case !matched:
+		out.Note = fmt.Sprintf("no achievement rule for %s %q", ev.Source, a.ID)
+	case len(out.Entries) == 0:
+		out.Note = fmt.Sprintf("achievement %s %q has zero reward", ev.Source, a.ID)
+	}
+	return out, nil
+}

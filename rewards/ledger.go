@@ -1,0 +1,81 @@
+package rewards
+
+import (
+	"time"
+
+	"github.com/shopspring/decimal"
+)
+
+// Bucket is the part of a user's wallet a leg touches.
+type Bucket string
+
+// Pending holds credits until they mature and settle; available can be redeemed.
+const (
+	Pending   Bucket = "pending"
+	Available Bucket = "available"
+)
+
+// System accounts. They are never running-balance rows (DESIGN.md §2): their balances are
+// the sums of their legs.
+const (
+	AccountRevenue      = "@revenue"      // source of revenue-share credits
+	AccountBuffer       = "@buffer"       // withheld part of the revenue share
+	AccountTargets      = "@targets"      // source of score-target rewards
+	AccountAchievements = "@achievements" // source of achievement rewards
+	AccountRedemptions  = "@redemptions"  // destination of redemptions
+	AccountAdjustments  = "@adjustments"  // counterpart of manual adjustments
+)
+
+// EntryKind classifies a journal entry; reports group by it.
+type EntryKind string
+
+// Entry kinds.
+const (
+	EntryRevenue     EntryKind = "revenue"
+	EntryTarget      EntryKind = "target"
+	EntryAchievement EntryKind = "achievement"
+	EntrySettlement  EntryKind = "settlement"
+	EntryRedemption  EntryKind = "redemption"
+	EntryAdjustment  EntryKind = "adjustment"
+)
+
+// Leg is one side of an entry. A user leg has System == "" and a Bucket; a system leg
+// names its account and has no bucket. Positive amounts increase the account.
+type Leg struct {
+	System string
+	Bucket Bucket
+	Amount decimal.Decimal
+}
+
+// Entry is one balanced journal entry for one user: its legs sum to exactly zero.
+type Entry struct {
+	Kind        EntryKind
+	Rule        string // which rule produced it, e.g. "revenue", "target:snake-500"
+	RuleVersion string
+	// Claim, when set, makes the entry payable at most once per (property, user, claim):
+	// the store records the claim in the same transaction and drops the entry if the
+	// claim exists already.
+	Claim     string
+	MaturesAt time.Time // when the pending credit may settle
+	Legs      []Leg
+}
+
+// Balanced reports whether the legs sum to zero.
+func (e Entry) Balanced() bool {
+	sum := decimal.Zero
+	for _, l := range e.Legs {
+		sum = sum.Add(l.Amount)
+	}
+	return sum.IsZero()
+}
+
+// UserDelta is how much the entry changes the user's bucket b.
+func (e Entry) UserDelta(b Bucket) decimal.Decimal {
+	sum := decimal.Zero
+	for _, l := range e.Legs {
+		if l.System == "" && l.Bucket == b {
+			sum = sum.Add(l.Amount)
+		}
+	}
+	return sum
+}

@@ -1,0 +1,228 @@
+// Package store is Tally's persistence: gorm over Postgres or SQLite, the embedded goose
+// migrations, and one method per business operation, each a single transaction.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/glebarez/sqlite"
+	"github.com/pressly/goose/v3"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+
+	"tally/migrations"
+	"tally/rewards"
+)
+
+// Dialect is the SQL dialect behind a DB.
+type Dialect string
+
+// The two supported databases.
+const (
+	Postgres Dialect = "postgres"
+	SQLite   Dialect = "sqlite"
+)
+
+// DB is an open database with its migrations and clock.
+type DB struct {
+	gorm    *gorm.DB
+	sql     *sql.DB
+	dialect Dialect
+	now     func() time.Time
+}
+
+// Options tune Open. The zero value is fine for production.
+type Options struct {
+	// Now is the clock; nil means the wall clock. Times are stored in UTC at microsecond
+	// precision (what Postgres keeps), so every time the store writes comes through here.
+	Now func() time.Time
+	// MaxOpenConns bounds the pool; 0 picks a default per dialect.
+	MaxOpenConns int
+}
+
+// Open connects to a database URL: sqlite://path/to/file.db (relative to the working
+// directory; sqlite:///abs/path.db for an absolute path) or postgres://…
+// It does not migrate; call Migrate.
+func Open(ctx context.Context, rawURL string, opt Options) (*DB, error) {
+	dialect, dsn, err := parseURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	now := opt.Now
+	if now == nil {
+		now = time.Now
+	}
+	clock := func() time.Time { return now().UTC().Truncate(time.Microsecond) }
+	cfg := &gorm.Config{
+		TranslateError:         true,
+		SkipDefaultTransaction: true,
+		NowFunc:                clock,
+		Logger:                 logger.Discard,
+	}
+	var dial gorm.Dialector
+	maxConns := opt.MaxOpenConns
+	switch dialect {
+	case SQLite:
+		if dir := filepath.Dir(dsn); dir != "." {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return nil, fmt.Errorf("store: create %s: %w", dir, err)
+			}
+		}
+		// WAL lets readers run beside the writer; immediate transactions take the write
+		// lock at BEGIN, so two writers queue on the busy timeout instead of failing with
+		// "database is locked" when one upgrades a read lock.
+		q := url.Values{}
+		q.Add("_pragma", "busy_timeout(10000)")
+		q.Add("_pragma", "journal_mode(WAL)")
+		q.Add("_pragma", "synchronous(FULL)")
+		q.Add("_pragma", "foreign_keys(1)")
+		q.Set("_txlock", "immediate")
+		dial = sqlite.Open("file:" + dsn + "?" + q.Encode())
+		if maxConns == 0 {
+			maxConns = 8
+		}
+	case Postgres:
+		dial = postgres.Open(dsn)
+		if maxConns == 0 {
+			maxConns = 32
+		}
+	}
+	g, err := gorm.Open(dial, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", dialect, errors.Join(rewards.ErrUnavailable, err))
+	}
+	sqlDB, err := g.DB()
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	sqlDB.SetMaxOpenConns(maxConns)
+	sqlDB.SetMaxIdleConns(maxConns)
+	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
+	db := &DB{gorm: g, sql: sqlDB, dialect: dialect, now: clock}
+	if err := db.Ping(ctx); err != nil {
+		_ = sqlDB.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// parseURL turns a database URL into a dialect and a driver DSN.
+func parseURL(raw string) (Dialect, string, error) {
+	switch {
+	case strings.HasPrefix(raw, "sqlite://"):
+		path := strings.TrimPrefix(raw, "sqlite://")
+		if i := strings.IndexByte(path, '?'); i >= 0 {
+			path = path[:i]
+		}
+		if path == "" {
+			return "", "", fmt.Errorf("store: database url %q has no file path", raw)
+		}
+		return SQLite, path, nil
+	case strings.HasPrefix(raw, "postgres://"), strings.HasPrefix(raw, "postgresql://"):
+		return Postgres, raw, nil
+	}
+	return "", "", fmt.Errorf("store: database url must start with sqlite:// or postgres://, got %q", redactURL(raw))
+}
+
+// redactURL hides a password in a URL so it can appear in errors and logs.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	return u.Redacted()
+}
+
+// Dialect reports which database this is.
+func (db *DB) Dialect() Dialect { return db.dialect }
+
+// Now is the store's clock (UTC, microsecond precision).
+func (db *DB) Now() time.Time { return db.now() }
+
+// Close releases the pool.
+func (db *DB) Close() error { return db.sql.Close() }
+
+// Ping checks the database answers.
+func (db *DB) Ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := db.sql.PingContext(ctx); err != nil {
+		return fmt.Errorf("store: ping: %w", errors.Join(rewards.ErrUnavailable, err))
+	}
+	return nil
+}
+
+func (db *DB) goose() (*goose.Provider, error) {
+	fsys, err := migrations.FS(string(db.dialect))
+	if err != nil {
+		return nil, err
+	}
+	d := goose.DialectPostgres
+	if db.dialect == SQLite {
+		d = goose.DialectSQLite3
+	}
+	return goose.NewProvider(d, db.sql, fsys)
+}
+
+// Migrate applies every pending migration. Goose takes a lock on Postgres so replicas
+// starting together do not race.
+func (db *DB) Migrate(ctx context.Context, log io.Writer) error {
+	p, err := db.goose()
+	if err != nil {
+		return fmt.Errorf("store: migrations: %w", err)
+	}
+	res, err := p.Up(ctx)
+	if err != nil {
+		return fmt.Errorf("store: migrate: %w", err)
+	}
+	for _, r := range res {
+		if log != nil {
+			fmt.Fprintf(log, "migrated %s (%s)\n", r.Source.Path, r.Duration.Round(time.Millisecond))
+		}
+	}
+	return nil
+}
+
+// Ready reports nil when the database answers and no migration is pending.
+func (db *DB) Ready(ctx context.Context) error {
+	if err := db.Ping(ctx); err != nil {
+		return err
+	}
+	p, err := db.goose()
+	if err != nil {
+		return err
+	}
+	pending, err := p.HasPending(ctx)
+	if err != nil {
+		return fmt.Errorf("store: migration status: %w", errors.Join(rewards.ErrUnavailable, err))
+	}
+	if pending {
+		return ErrNotMigrated
+	}
+	return nil
+}
+
+// tx runs fn in one transaction, retrying a bounded number of times when the database
+// reports a deadlock or serialization failure (safe: fn is re-run from the start).
+func (db *DB) tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		err = db.gorm.WithContext(ctx).Transaction(fn)
+		if err == nil || !retryable(err) {
+			break
+		}
+		slog.Debug("store: retrying transaction", "attempt", attempt+1, "err", err)
+	}
+	return translate(err)
+}
