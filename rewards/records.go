@@ -68,3 +68,13 @@ type Txn struct {
 	CreatedAt   time.Time
 	Ref         string
 }
+
+// Kept is an event stored in the inbox, as replay sees it.
+type Kept struct {
+	ID         int64
+	Property   string
+	Event      Event
+	ReceivedAt time.Time
+	Status     string
+	Reason     string
+}

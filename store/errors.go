@@ -1,10 +1,8 @@
 package store
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"net"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"gorm.io/gorm"
@@ -25,32 +23,19 @@ func retryable(err error) bool {
 	return errors.As(err, &pg) && (pg.Code == "40P01" || pg.Code == "40001")
 }
 
-// translate maps driver errors to the store's sentinels. Domain sentinels pass through.
+// translate maps driver errors to the domain's sentinels; those pass through. Anything
+// else means the operation did not commit (connection lost, database locked past the
+// busy timeout, contention that outlived the retries, a closed pool): nothing was saved
+// and the caller may retry, so it is ErrUnavailable with the cause kept for the logs.
 func translate(err error) error {
-	if err == nil {
-		return nil
-	}
 	switch {
+	case err == nil:
+		return nil
 	case errors.Is(err, rewards.ErrNotFound), errors.Is(err, rewards.ErrInsufficientFunds),
 		errors.Is(err, rewards.ErrIdempotencyMismatch), errors.Is(err, rewards.ErrUnavailable):
 		return err
 	case errors.Is(err, gorm.ErrRecordNotFound):
 		return fmt.Errorf("%w: %w", rewards.ErrNotFound, err)
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return fmt.Errorf("%w: %w", rewards.ErrUnavailable, err)
 	}
-	var netErr net.Error
-	var pg *pgconn.PgError
-	var connErr *pgconn.ConnectError
-	switch {
-	case errors.As(err, &netErr), errors.As(err, &connErr):
-		return fmt.Errorf("%w: %w", rewards.ErrUnavailable, err)
-	case errors.As(err, &pg) && (pg.Code[:2] == "08" || pg.Code[:2] == "53" || pg.Code[:2] == "57" || retryable(err)):
-		// connection exceptions, insufficient resources, operator intervention, and
-		// contention that outlived the retries: the caller should try again later.
-		return fmt.Errorf("%w: %w", rewards.ErrUnavailable, err)
-	}
-	// Any other failure still means nothing was committed; it is reported as is so it
-	// can be logged, and the HTTP layer answers 503 for it too.
-	return err
+	return fmt.Errorf("%w: %w", rewards.ErrUnavailable, err)
 }

@@ -80,11 +80,11 @@ func (db *DB) insertInbox(tx *gorm.DB, in rewards.Inbound, now time.Time) (rewar
 		return rewards.Receipt{}, false, fmt.Errorf("store: encode event: %w", err)
 	}
 	var id int64
-	q := tx.Raw(`INSERT INTO inbox (property, source, dedupe_key, user_id, kind, event_type, raw_body, event, received_at, status)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	q := tx.Raw(`INSERT INTO inbox (property, source, dedupe_key, user_id, kind, event_type, raw_body, event, received_at, status, applied_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (property, source, dedupe_key) DO NOTHING RETURNING id`,
 		in.Property, string(in.Event.Source), in.Event.DedupeKey, in.Event.User, string(in.Event.Kind), in.Event.Type,
-		in.Raw, string(ev), now, rewards.StatusApplied).Scan(&id)
+		in.Raw, string(ev), now, rewards.StatusApplied, now).Scan(&id)
 	if q.Error != nil {
 		return rewards.Receipt{}, false, q.Error
 	}

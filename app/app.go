@@ -1,0 +1,112 @@
+// Package app holds Tally's use cases (ingest, balances, settlement, redemptions,
+// reports), shared by the HTTP handlers, the cron scheduler and the CLI, plus the gin
+// routes, middleware and server lifecycle. It knows the store only through the small
+// interfaces it declares.
+package app
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"tally/postbacks"
+	"tally/rewards"
+)
+
+// Property is one publisher property as the app needs it; cmd builds it from config.
+type Property struct {
+	ID                string
+	GamezopPropertyID string // when set, an SPP whose property-id differs is quarantined
+	Currency          string
+	Scale             int32
+	APIKeys           []string
+	Sources           map[rewards.Source]postbacks.Credentials // absent: the route answers 404
+	Rules             rewards.Rules
+}
+
+// Ingester records and applies a batch of events in one transaction.
+type Ingester interface {
+	Ingest(ctx context.Context, batch []rewards.Inbound) ([]rewards.Receipt, error)
+}
+
+// BalanceReader reads wallets.
+type BalanceReader interface {
+	Balance(ctx context.Context, property, user string) (rewards.Balance, error)
+	Transactions(ctx context.Context, property, user string, limit int, before int64) ([]rewards.Txn, error)
+}
+
+// Readier reports whether storage is reachable and migrated.
+type Readier interface {
+	Ready(ctx context.Context) error
+}
+
+// Store is everything the app needs from storage.
+type Store interface {
+	Ingester
+	BalanceReader
+	Readier
+}
+
+// Options configure New.
+type Options struct {
+	Properties []Property
+	AdminToken string
+	Logger     *slog.Logger
+	// IngestWorkers is how many group-commit transactions may run at once (1 suits
+	// SQLite, whose writers serialize anyway); IngestBatch caps events per transaction.
+	IngestWorkers int
+	IngestBatch   int
+}
+
+// App is the wired application.
+type App struct {
+	store   Store
+	props   map[string]*Property
+	admin   string
+	log     *slog.Logger
+	metrics *Metrics
+	ingest  *batcher
+}
+
+// New wires the app. Call Close after the HTTP server has drained.
+func New(st Store, opt Options) *App {
+	log := opt.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	props := make(map[string]*Property, len(opt.Properties))
+	for i := range opt.Properties {
+		p := opt.Properties[i]
+		props[p.ID] = &p
+	}
+	m := NewMetrics()
+	a := &App{store: st, props: props, admin: opt.AdminToken, log: log, metrics: m}
+	a.ingest = newBatcher(st, opt.IngestWorkers, opt.IngestBatch, log, m)
+	return a
+}
+
+// Close stops the ingest workers after finishing what they hold.
+func (a *App) Close() { a.ingest.stop() }
+
+// Metrics exposes the app's Prometheus registry.
+func (a *App) Metrics() *Metrics { return a.metrics }
+
+// Handler is the HTTP surface (see routes.go).
+func (a *App) Handler() http.Handler { return a.routes() }
+
+// property returns the configured property or ErrUnknownProperty.
+func (a *App) property(id string) (*Property, error) {
+	p, ok := a.props[id]
+	if !ok {
+		return nil, ErrUnknownProperty
+	}
+	return p, nil
+}
+
+// Ready checks storage for /readyz.
+func (a *App) Ready(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	return a.store.Ready(ctx)
+}

@@ -1,0 +1,156 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"tally/rewards"
+)
+
+// batcher group-commits ingest: each request hands its event to a worker, which takes
+// whatever else is queued (up to max) and writes it all in one transaction. Under load
+// many requests share one commit; with no load a request is written alone at once, so
+// nothing waits on a timer. Each request is answered only after its transaction commits.
+type batcher struct {
+	store   Ingester
+	jobs    chan *ingestJob
+	quit    chan struct{}
+	max     int
+	log     *slog.Logger
+	metrics *Metrics
+	wg      sync.WaitGroup
+	once    sync.Once
+}
+
+type ingestJob struct {
+	in   rewards.Inbound
+	done chan ingestResult // buffered: a worker never blocks on a requester that gave up
+}
+
+type ingestResult struct {
+	receipt rewards.Receipt
+	err     error
+}
+
+// batchTimeout bounds one group transaction; it does not depend on any one request.
+const batchTimeout = 15 * time.Second
+
+func newBatcher(st Ingester, workers, max int, log *slog.Logger, m *Metrics) *batcher {
+	if workers <= 0 {
+		workers = 1
+	}
+	if max <= 0 {
+		max = 256
+	}
+	b := &batcher{store: st, jobs: make(chan *ingestJob, workers*max), quit: make(chan struct{}), max: max, log: log, metrics: m}
+	for i := 0; i < workers; i++ {
+		b.wg.Add(1)
+		go b.work()
+	}
+	return b
+}
+
+// submit queues one event and waits for its commit. If ctx ends first the event may
+// still commit; the sender's retry then finds it as a duplicate.
+func (b *batcher) submit(ctx context.Context, in rewards.Inbound) (rewards.Receipt, error) {
+	j := &ingestJob{in: in, done: make(chan ingestResult, 1)}
+	select {
+	case b.jobs <- j:
+	case <-b.quit:
+		return rewards.Receipt{}, fmt.Errorf("ingest stopped: %w", rewards.ErrUnavailable)
+	case <-ctx.Done():
+		return rewards.Receipt{}, fmt.Errorf("%w: %w", rewards.ErrUnavailable, ctx.Err())
+	}
+	select {
+	case r := <-j.done:
+		return r.receipt, r.err
+	case <-ctx.Done():
+		return rewards.Receipt{}, fmt.Errorf("%w: %w", rewards.ErrUnavailable, ctx.Err())
+	}
+}
+
+func (b *batcher) work() {
+	defer b.wg.Done()
+	for {
+		var first *ingestJob
+		select {
+		case first = <-b.jobs:
+		case <-b.quit:
+			// Finish what was queued before the stop; requests still wait on it.
+			for {
+				select {
+				case j := <-b.jobs:
+					b.run([]*ingestJob{j})
+				default:
+					return
+				}
+			}
+		}
+		batch := []*ingestJob{first}
+	fill:
+		for len(batch) < b.max {
+			select {
+			case j := <-b.jobs:
+				batch = append(batch, j)
+			default:
+				break fill
+			}
+		}
+		b.run(batch)
+	}
+}
+
+// run commits a batch. If the group transaction fails, each event is retried alone so
+// one event the database refuses cannot fail its neighbours.
+func (b *batcher) run(batch []*ingestJob) {
+	receipts, err := b.commit(batch)
+	if err == nil {
+		for i, j := range batch {
+			j.done <- ingestResult{receipt: receipts[i]}
+		}
+		return
+	}
+	if len(batch) == 1 {
+		batch[0].done <- ingestResult{err: err}
+		return
+	}
+	b.log.Warn("group commit failed; retrying events one by one", "events", len(batch), "err", err)
+	for _, j := range batch {
+		b.run([]*ingestJob{j})
+	}
+}
+
+func (b *batcher) commit(batch []*ingestJob) (receipts []rewards.Receipt, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			b.log.Error("ingest panic", "panic", r, "stack", string(debug.Stack()))
+			receipts, err = nil, fmt.Errorf("ingest panic: %v", r)
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
+	defer cancel()
+	in := make([]rewards.Inbound, len(batch))
+	for i, j := range batch {
+		in[i] = j.in
+	}
+	start := time.Now()
+	receipts, err = b.store.Ingest(ctx, in)
+	b.metrics.batchSize.Observe(float64(len(batch)))
+	b.metrics.commitSeconds.Observe(time.Since(start).Seconds())
+	if err == nil && len(receipts) != len(batch) {
+		err = errors.New("store returned a receipt count that does not match the batch")
+	}
+	return receipts, err
+}
+
+// stop lets the workers finish the queue and exit. Call it after the HTTP server has
+// drained, so no request is still submitting.
+func (b *batcher) stop() {
+	b.once.Do(func() { close(b.quit) })
+	b.wg.Wait()
+}

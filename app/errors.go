@@ -1,0 +1,98 @@
+package app
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/gin-gonic/gin"
+
+	"tally/postbacks"
+	"tally/rewards"
+)
+
+// Errors of the app layer; the domain's are in rewards, the parsers' in postbacks.
+var (
+	ErrUnknownProperty     = errors.New("unknown property")
+	ErrSourceNotConfigured = errors.New("source not configured for this property")
+	ErrUnauthorized        = errors.New("missing or invalid credentials")
+	ErrBodyTooLarge        = errors.New("request body too large")
+)
+
+// FieldError names one invalid input.
+type FieldError struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// ValidationError is a 400 listing every bad field.
+type ValidationError struct{ Errors []FieldError }
+
+func (e *ValidationError) Error() string {
+	if len(e.Errors) == 0 {
+		return "invalid request"
+	}
+	return "invalid " + e.Errors[0].Field + ": " + e.Errors[0].Message
+}
+
+func invalid(field, msg string) *ValidationError {
+	return &ValidationError{Errors: []FieldError{{Field: field, Message: msg}}}
+}
+
+// problem is an RFC 9457 problem document.
+type problem struct {
+	Type   string       `json:"type"`
+	Title  string       `json:"title"`
+	Status int          `json:"status"`
+	Detail string       `json:"detail,omitempty"`
+	Errors []FieldError `json:"errors,omitempty"`
+}
+
+// problemFor is the one place errors become HTTP answers.
+func problemFor(err error) problem {
+	var ve *ValidationError
+	var pve *postbacks.ValidationError
+	switch {
+	case errors.As(err, &ve):
+		return problem{Type: "urn:tally:problem:invalid", Title: "Invalid request", Status: http.StatusBadRequest, Detail: err.Error(), Errors: ve.Errors}
+	case errors.As(err, &pve):
+		fe := make([]FieldError, len(pve.Errors))
+		for i, e := range pve.Errors {
+			fe[i] = FieldError{Field: e.Field, Message: e.Message}
+		}
+		return problem{Type: "urn:tally:problem:invalid", Title: "Invalid request", Status: http.StatusBadRequest, Detail: err.Error(), Errors: fe}
+	case errors.Is(err, ErrUnauthorized), errors.Is(err, postbacks.ErrUnauthorized):
+		return problem{Type: "urn:tally:problem:unauthorized", Title: "Unauthorized", Status: http.StatusUnauthorized, Detail: "missing or invalid credentials"}
+	case errors.Is(err, ErrUnknownProperty):
+		return problem{Type: "urn:tally:problem:not-found", Title: "Not found", Status: http.StatusNotFound, Detail: "unknown property"}
+	case errors.Is(err, ErrSourceNotConfigured):
+		return problem{Type: "urn:tally:problem:not-found", Title: "Not found", Status: http.StatusNotFound, Detail: "this source is not configured for the property"}
+	case errors.Is(err, rewards.ErrNotFound):
+		return problem{Type: "urn:tally:problem:not-found", Title: "Not found", Status: http.StatusNotFound, Detail: err.Error()}
+	case errors.Is(err, ErrBodyTooLarge):
+		return problem{Type: "urn:tally:problem:too-large", Title: "Request body too large", Status: http.StatusRequestEntityTooLarge, Detail: "the body is over 64 KiB"}
+	case errors.Is(err, rewards.ErrInsufficientFunds):
+		return problem{Type: "urn:tally:problem:insufficient-funds", Title: "Insufficient funds", Status: http.StatusConflict, Detail: err.Error()}
+	case errors.Is(err, rewards.ErrIdempotencyMismatch):
+		return problem{Type: "urn:tally:problem:idempotency-mismatch", Title: "Idempotency key reused", Status: http.StatusUnprocessableEntity, Detail: err.Error()}
+	case errors.Is(err, rewards.ErrUnavailable):
+		return problem{Type: "urn:tally:problem:unavailable", Title: "Service unavailable", Status: http.StatusServiceUnavailable, Detail: "storage is unavailable; nothing was saved, retry later"}
+	}
+	return problem{Type: "urn:tally:problem:internal", Title: "Internal error", Status: http.StatusInternalServerError, Detail: "internal error; nothing was saved"}
+}
+
+// fail renders err as problem+json and logs server-side failures.
+func (a *App) fail(c *gin.Context, err error) {
+	p := problemFor(err)
+	if p.Status >= 500 {
+		a.log.Error("request failed", "route", c.FullPath(), "err", err)
+		if p.Status == http.StatusServiceUnavailable {
+			c.Header("Retry-After", strconv.Itoa(retryAfterSeconds))
+		}
+	}
+	// Set before rendering: gin keeps a Content-Type that is already there.
+	c.Header("Content-Type", "application/problem+json")
+	c.AbortWithStatusJSON(p.Status, p)
+}
+
+const retryAfterSeconds = 5

@@ -1,0 +1,65 @@
+package app
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/gin-gonic/gin"
+
+	"tally/rewards"
+)
+
+// MaxBodyBytes is the largest provider body accepted (64 KiB).
+const MaxBodyBytes = 64 << 10
+
+type hookAnswer struct {
+	Status  string `json:"status"`   // accepted | duplicate
+	EventID string `json:"event_id"` // the inbox id of the recorded event
+	Outcome string `json:"outcome"`  // applied | quarantined
+	Reason  string `json:"reason,omitempty"`
+}
+
+// receiveHook is the handler of one provider's route: read the raw body (signatures are
+// over the exact bytes), hand it to Receive, answer once it is committed.
+func (a *App) receiveHook(src rewards.Source) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		body, err := readBody(c.Request)
+		if err != nil {
+			a.metrics.ingest.WithLabelValues(string(src), ingestOutcome(rewards.Receipt{}, err)).Inc()
+			a.fail(c, err)
+			return
+		}
+		r, err := a.Receive(c.Request.Context(), c.Param("property"), src, c.Request.Header, body)
+		if err != nil {
+			a.fail(c, err)
+			return
+		}
+		ans := hookAnswer{Status: "accepted", EventID: strconv.FormatInt(r.EventID, 10), Outcome: r.Status}
+		if r.Status == rewards.StatusQuarantined {
+			ans.Reason = r.Reason
+		}
+		if r.Duplicate {
+			ans.Status = "duplicate"
+			c.Header("Idempotent-Replay", "true")
+		}
+		c.JSON(http.StatusOK, ans)
+	}
+}
+
+// readBody reads at most MaxBodyBytes; a longer body is ErrBodyTooLarge.
+func readBody(r *http.Request) ([]byte, error) {
+	if r.ContentLength > MaxBodyBytes {
+		return nil, ErrBodyTooLarge
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, MaxBodyBytes))
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return nil, ErrBodyTooLarge
+	}
+	if err != nil {
+		return nil, invalid("body", "could not read the request body")
+	}
+	return body, nil
+}

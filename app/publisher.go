@@ -1,0 +1,150 @@
+package app
+
+import (
+	"strconv"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/gin-gonic/gin"
+	"github.com/shopspring/decimal"
+
+	"tally/rewards"
+)
+
+type balanceJSON struct {
+	Property       string     `json:"property"`
+	User           string     `json:"user"`
+	Currency       string     `json:"currency"`
+	Scale          int32      `json:"scale"`
+	Available      string     `json:"available"`
+	Pending        string     `json:"pending"`
+	Redeemed       string     `json:"redeemed"`
+	LifetimeEarned string     `json:"lifetime_earned"`
+	UpdatedAt      *time.Time `json:"updated_at"`
+}
+
+func toBalanceJSON(p *Property, b rewards.Balance) balanceJSON {
+	out := balanceJSON{Property: p.ID, User: b.User, Currency: p.Currency, Scale: p.Scale,
+		Available: amount(b.Available), Pending: amount(b.Pending), Redeemed: amount(b.Redeemed),
+		LifetimeEarned: amount(b.LifetimeEarned)}
+	if !b.UpdatedAt.IsZero() {
+		t := b.UpdatedAt.UTC()
+		out.UpdatedAt = &t
+	}
+	return out
+}
+
+// amount renders money as a decimal string, shortest exact form ("12.5", "0").
+func amount(d decimal.Decimal) string { return d.String() }
+
+type txnJSON struct {
+	ID          string    `json:"id"`
+	Kind        string    `json:"kind"`
+	Rule        string    `json:"rule"`
+	RuleVersion string    `json:"rule_version,omitempty"`
+	Amount      string    `json:"amount"`
+	Bucket      string    `json:"bucket"`
+	CreatedAt   time.Time `json:"created_at"`
+	Ref         string    `json:"ref"`
+}
+
+type txnPage struct {
+	Data       []txnJSON `json:"data"`
+	NextCursor *string   `json:"next_cursor"`
+}
+
+// getBalance: GET /v1/properties/:property/users/:user/balance
+func (a *App) getBalance(c *gin.Context) {
+	p := c.MustGet(ctxProperty).(*Property)
+	user, err := userParam(c)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	b, err := a.store.Balance(c.Request.Context(), p.ID, user)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	b.User = user
+	c.JSON(200, toBalanceJSON(p, b))
+}
+
+// listTransactions: GET /v1/properties/:property/users/:user/transactions?limit=&cursor=
+func (a *App) listTransactions(c *gin.Context) {
+	p := c.MustGet(ctxProperty).(*Property)
+	user, err := userParam(c)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	limit, err := limitParam(c, 50, 500)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	var before int64
+	if cur := c.Query("cursor"); cur != "" {
+		before, err = strconv.ParseInt(cur, 10, 64)
+		if err != nil || before <= 0 {
+			a.fail(c, invalid("cursor", "not a cursor returned by this API"))
+			return
+		}
+	}
+	txns, err := a.store.Transactions(c.Request.Context(), p.ID, user, limit+1, before)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	page := txnPage{Data: make([]txnJSON, 0, limit)}
+	for i, t := range txns {
+		if i == limit {
+			next := strconv.FormatInt(txns[limit-1].ID, 10)
+			page.NextCursor = &next
+			break
+		}
+		page.Data = append(page.Data, txnJSON{ID: strconv.FormatInt(t.ID, 10), Kind: t.Kind, Rule: t.Rule, RuleVersion: t.RuleVersion,
+			Amount: amount(t.Amount), Bucket: t.Bucket, CreatedAt: t.CreatedAt.UTC(), Ref: t.Ref})
+	}
+	c.JSON(200, page)
+}
+
+// userParam validates the user id in the path with the same rule as provider user ids.
+func userParam(c *gin.Context) (string, error) {
+	u := c.Param("user")
+	if err := checkUserID(u); err != "" {
+		return "", invalid("user", err)
+	}
+	return u, nil
+}
+
+// checkUserID: 1–100 characters of valid UTF-8 with no control characters.
+func checkUserID(u string) string {
+	switch n := utf8.RuneCountInString(u); {
+	case !utf8.ValidString(u):
+		return "must be valid UTF-8"
+	case n == 0:
+		return "must not be empty"
+	case n > 100:
+		return "must be at most 100 characters"
+	}
+	for _, r := range u {
+		if unicode.IsControl(r) {
+			return "must not contain control characters"
+		}
+	}
+	return ""
+}
+
+func limitParam(c *gin.Context, def, max int) (int, error) {
+	s := c.Query("limit")
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > max {
+		return 0, invalid("limit", "must be an integer from 1 to "+strconv.Itoa(max))
+	}
+	return n, nil
+}

@@ -1,0 +1,51 @@
+package app
+
+import (
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"tally/rewards"
+)
+
+// routes is the whole HTTP surface, on one screen.
+func (a *App) routes() *gin.Engine {
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.ContextWithFallback = true
+	r.Use(a.observe, a.recoverPanics)
+	r.NoRoute(func(c *gin.Context) { a.fail(c, rewards.ErrNotFound) })
+	r.NoMethod(func(c *gin.Context) {
+		c.Header("Content-Type", "application/problem+json")
+		c.AbortWithStatusJSON(http.StatusMethodNotAllowed, problem{Type: "urn:tally:problem:method", Title: "Method not allowed", Status: http.StatusMethodNotAllowed})
+	})
+
+	r.GET("/healthz", a.healthz)
+	r.GET("/readyz", a.readyz)
+	r.GET("/metrics", gin.WrapH(a.metrics.Handler()))
+
+	hooks := r.Group("/v1/hooks/:property")
+	hooks.POST("/gamezop/spp", a.receiveHook(rewards.SourceGamezopSPP))
+	hooks.POST("/gamezop/scores", a.receiveHook(rewards.SourceGamezopScores))
+	hooks.POST("/gamepush", a.receiveHook(rewards.SourceGamePush))
+	hooks.POST("/trackscore", a.receiveHook(rewards.SourceTrackScore))
+
+	pub := r.Group("/v1/properties/:property", a.publisherAuth)
+	pub.GET("/users/:user/balance", a.getBalance)
+	pub.GET("/users/:user/transactions", a.listTransactions)
+
+	return r
+}
+
+func (a *App) healthz(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) }
+
+func (a *App) readyz(c *gin.Context) {
+	if err := a.Ready(c.Request.Context()); err != nil {
+		a.log.Warn("not ready", "err", err)
+		c.Header("Content-Type", "application/problem+json")
+		c.AbortWithStatusJSON(http.StatusServiceUnavailable, problem{Type: "urn:tally:problem:not-ready", Title: "Not ready", Status: http.StatusServiceUnavailable, Detail: err.Error()})
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+}

@@ -1,0 +1,234 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+
+	"tally/app"
+	"tally/config"
+	"tally/postbacks"
+	"tally/rewards"
+	"tally/store"
+)
+
+const usage = `usage: tally <command> [flags]
+
+commands:
+  serve    [--config F]                         migrate, then serve HTTP and run the settlement schedule
+  migrate  [--config F]                         apply database migrations and exit
+  settle   [--config F] [--property P]          run one settlement now
+  export   payouts --from D --to D [--property P] [--format csv|json] [--out F] [--config F]
+  replay   [--status quarantined] [--property P] [--config F]
+  check    [--config F]                         validate the config and print the effective rules
+
+The config file is --config, else $TALLY_CONFIG, else tally.yaml.
+`
+
+// errUsage is returned for a bad command line; the message is already printed.
+var errUsage = errors.New("invalid command line")
+
+// run is the whole program: args without the binary name, the environment, and where
+// output goes. It returns when the command is done or, for serve, when ctx ends.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errUsage
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "serve":
+		return cmdServe(ctx, rest, getenv, stderr)
+	case "migrate":
+		return cmdMigrate(ctx, rest, getenv, stdout, stderr)
+	case "check":
+		return cmdCheck(rest, getenv, stdout, stderr)
+	case "replay":
+		return cmdReplay(ctx, rest, getenv, stdout, stderr)
+	case "settle":
+		return cmdSettle(ctx, rest, getenv, stdout, stderr)
+	case "export":
+		return cmdExport(ctx, rest, getenv, stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprintf(stderr, "unknown command %q\n\n%s", cmd, usage)
+	return errUsage
+}
+
+// flags builds a command's flag set with the shared --config flag.
+func flags(name string, stderr io.Writer) (*flag.FlagSet, *string) {
+	fs := flag.NewFlagSet("tally "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "config file (default $TALLY_CONFIG, else tally.yaml)")
+	return fs, path
+}
+
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return errUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(fs.Output(), "unexpected argument %q\n", fs.Arg(0))
+		return errUsage
+	}
+	return nil
+}
+
+func loadConfig(path string, getenv func(string) string) (config.Config, error) {
+	file := config.Resolve(path, getenv)
+	cfg, err := config.Load(file, getenv)
+	if err != nil {
+		return config.Config{}, fmt.Errorf("config %s: %w", file, err)
+	}
+	return cfg, nil
+}
+
+func openStore(ctx context.Context, cfg config.Config) (*store.DB, error) {
+	return store.Open(ctx, cfg.Database.URL, store.Options{})
+}
+
+func newLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+// newApp converts the config into the app's view of it.
+func newApp(db *store.DB, cfg config.Config, log *slog.Logger) *app.App {
+	props := make([]app.Property, 0, len(cfg.Properties))
+	for _, p := range cfg.Properties {
+		ap := app.Property{ID: p.ID, GamezopPropertyID: p.GamezopPropertyID, Currency: p.Currency, Scale: p.Scale,
+			Sources: map[rewards.Source]postbacks.Credentials{}, Rules: p.Rules()}
+		for _, k := range p.APIKeys {
+			ap.APIKeys = append(ap.APIKeys, k.Reveal())
+		}
+		for _, src := range rewards.Sources {
+			if bearer, key, secret, ok := p.Credentials(src); ok {
+				ap.Sources[src] = postbacks.Credentials{BearerToken: bearer, APIKey: key, Secret: secret}
+			}
+		}
+		props = append(props, ap)
+	}
+	workers := 4
+	if db.Dialect() == store.SQLite {
+		workers = 1 // SQLite has one writer; more workers would only queue on its lock
+	}
+	return app.New(db, app.Options{Properties: props, AdminToken: cfg.AdminToken.Reveal(), Logger: log,
+		IngestWorkers: workers, IngestBatch: 256})
+}
+
+func cmdServe(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	fs, path := flags("serve", stderr)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	log := newLogger(stderr)
+	cfg, err := loadConfig(*path, getenv)
+	if err != nil {
+		return err
+	}
+	db, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := db.Migrate(ctx, nil); err != nil {
+		return err
+	}
+	a := newApp(db, cfg, log)
+	defer a.Close()
+	sched, err := startSchedule(ctx, a, db, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer sched()
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
+	}
+	log.Info("listening", "addr", ln.Addr().String(), "database", string(db.Dialect()), "properties", len(cfg.Properties))
+	err = app.Serve(ctx, ln, a.Handler(), log)
+	log.Info("stopped")
+	return err
+}
+
+func cmdMigrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs, path := flags("migrate", stderr)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*path, getenv)
+	if err != nil {
+		return err
+	}
+	db, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := db.Migrate(ctx, stdout); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "migrations up to date")
+	return nil
+}
+
+func cmdCheck(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs, path := flags("check", stderr)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*path, getenv)
+	if err != nil {
+		return err
+	}
+	if err := config.Describe(stdout, cfg); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "config OK")
+	return nil
+}
+
+func cmdReplay(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs, path := flags("replay", stderr)
+	status := fs.String("status", rewards.StatusQuarantined, "which kept events to replay")
+	property := fs.String("property", "", "only this property")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*path, getenv)
+	if err != nil {
+		return err
+	}
+	db, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := db.Migrate(ctx, nil); err != nil {
+		return err
+	}
+	a := newApp(db, cfg, newLogger(io.Discard))
+	defer a.Close()
+	rep, err := a.Replay(ctx, db, *status, *property, func(k rewards.Kept, r rewards.Receipt) {
+		state := r.Status
+		if r.Duplicate {
+			state = "skipped (already applied)"
+		}
+		line := fmt.Sprintf("event %d (%s %s): %s", k.ID, k.Property, k.Event.Source, state)
+		if r.Reason != "" {
+			line += ": " + r.Reason
+		}
+		fmt.Fprintln(stdout, strings.TrimSpace(line))
+	})
+	fmt.Fprintf(stdout, "replayed %d: %d applied, %d still quarantined, %d skipped\n", rep.Seen, rep.Applied, rep.Quarantined, rep.Skipped)
+	return err
+}

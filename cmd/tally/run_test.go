@@ -1,0 +1,171 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"tally/store"
+	"tally/store/storetest"
+)
+
+var env = map[string]string{
+	"TALLY_ADMIN_TOKEN": "e2e-admin-token",
+	"ARCADE_API_KEY":    "e2e-arcade-key",
+	"SPP_TOKEN":         "e2e-spp-token",
+	"SCORES_KEY":        "e2e-scores-key",
+	"GP_SECRET":         "e2e-gp-secret",
+	"TS_SECRET":         "e2e-ts-secret",
+	"TALLY_LISTEN":      "127.0.0.1:0",
+}
+
+func getenv(extra map[string]string) func(string) string {
+	return func(k string) string {
+		if v, ok := extra[k]; ok {
+			return v
+		}
+		return env[k]
+	}
+}
+
+// lineWatcher collects a process's log lines and reports the listen address.
+type lineWatcher struct {
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	addr chan string
+	once sync.Once
+}
+
+func (w *lineWatcher) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	sc := bufio.NewScanner(bytes.NewReader(p))
+	for sc.Scan() {
+		var m map[string]any
+		if json.Unmarshal(sc.Bytes(), &m) == nil && m["msg"] == "listening" {
+			w.once.Do(func() { w.addr <- m["addr"].(string) })
+		}
+	}
+	return len(p), nil
+}
+
+// TestServeEndToEnd starts the real binary's run() on port 0 with the example config,
+// posts one documented event of each provider twice, reads the balance, and shuts down.
+func TestServeEndToEnd(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, d store.Dialect) {
+		cfg, err := filepath.Abs("../../tally.example.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		genv := getenv(map[string]string{"TALLY_DATABASE_URL": storetest.URL(t, d)})
+		ctx, cancel := context.WithCancel(context.Background())
+		logs := &lineWatcher{addr: make(chan string, 1)}
+		done := make(chan error, 1)
+		go func() { done <- run(ctx, []string{"serve", "--config", cfg}, genv, io.Discard, logs) }()
+		var base string
+		select {
+		case a := <-logs.addr:
+			base = "http://" + a
+		case err := <-done:
+			t.Fatalf("serve exited early: %v\n%s", err, logs.buf.String())
+		case <-time.After(30 * time.Second):
+			t.Fatalf("serve did not start:\n%s", logs.buf.String())
+		}
+
+		spp := `{"user-id":"sub1","session-id":"b48a8368-a369-49a4-b427-2d5891ef3763","country":"IN","count-of-ads-viewed":1,"your-estimated-revenue":"0.000012","session-duration":163,"property-id":"1234"}`
+		score := `{"gameCode":"NyM_JGWcx","sessionId":"s1","gamePlayId":"p1","timestamp":1732269000123,"score":512,"leaderboardId":"lb1","subId":"sub1","country":"IN","duration":61000,"state":"over"}`
+		gpPayload := base64.StdEncoding.EncodeToString([]byte(`{"event":"GivePlayerReward","player":{"id":1820283},"result":{"__typename":"PlayerReward","countAccepted":0,"countTotal":1,"rewardId":685},"time":"2024-04-26T11:34:23.415923998Z"}`))
+		gpSum := sha256.Sum256([]byte(gpPayload + "_" + env["GP_SECRET"]))
+		gp := gpPayload + "." + base64.StdEncoding.EncodeToString(gpSum[:])
+		ts := `{"id":"wh_1234567890abcdef","type":"achievement.unlocked","created":"2025-06-09T10:30:00Z","data":{"participant_id":"pt_555666777","achievement_id":"first-win"}}`
+		mac := hmac.New(sha256.New, []byte(env["TS_SECRET"]))
+		mac.Write([]byte(ts))
+		posts := []struct{ path, body, hk, hv string }{
+			{"/v1/hooks/arcade/gamezop/spp", spp, "Authorization", "Bearer " + env["SPP_TOKEN"]},
+			{"/v1/hooks/arcade/gamezop/scores", score, "api-key", env["SCORES_KEY"]},
+			{"/v1/hooks/arcade/gamepush", gp, "", ""},
+			{"/v1/hooks/arcade/trackscore", ts, "X-TrackScore-Signature", "sha256=" + hex.EncodeToString(mac.Sum(nil))},
+		}
+		for _, p := range posts {
+			for i, want := range []string{"accepted", "duplicate"} {
+				req, _ := http.NewRequest("POST", base+p.path, strings.NewReader(p.body))
+				if p.hk != "" {
+					req.Header.Set(p.hk, p.hv)
+				}
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var ans map[string]any
+				_ = json.NewDecoder(resp.Body).Decode(&ans)
+				resp.Body.Close()
+				if resp.StatusCode != 200 || ans["status"] != want {
+					t.Fatalf("%s delivery %d: %d %v, want %s", p.path, i+1, resp.StatusCode, ans, want)
+				}
+			}
+		}
+		for user, want := range map[string]string{"sub1": "50.672", "1820283": "100", "pt_555666777": "25"} {
+			req, _ := http.NewRequest("GET", base+"/v1/properties/arcade/users/"+user+"/balance", nil)
+			req.Header.Set("Authorization", "Bearer "+env["ARCADE_API_KEY"])
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var bal map[string]any
+			_ = json.NewDecoder(resp.Body).Decode(&bal)
+			resp.Body.Close()
+			if bal["pending"] != want {
+				t.Fatalf("balance of %s = %v, want pending %s", user, bal, want)
+			}
+		}
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("serve returned %v", err)
+			}
+		case <-time.After(40 * time.Second):
+			t.Fatal("serve did not stop after cancel")
+		}
+		for _, secret := range []string{env["SPP_TOKEN"], env["GP_SECRET"], env["TS_SECRET"], env["ARCADE_API_KEY"], env["TALLY_ADMIN_TOKEN"]} {
+			if strings.Contains(logs.buf.String(), secret) {
+				t.Fatalf("a secret appears in the logs")
+			}
+		}
+	})
+}
+
+func TestCheck(t *testing.T) {
+	var out, errb bytes.Buffer
+	if err := run(context.Background(), []string{"check", "--config", "../../tally.example.yaml"}, getenv(nil), &out, &errb); err != nil {
+		t.Fatalf("check: %v\n%s", err, errb.String())
+	}
+	if !strings.Contains(out.String(), "snake-500") || strings.Contains(out.String(), env["GP_SECRET"]) {
+		t.Fatalf("check output:\n%s", out.String())
+	}
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	src, _ := os.ReadFile("../../tally.example.yaml")
+	_ = os.WriteFile(bad, bytes.Replace(src, []byte(`share: "0.7"`), []byte(`share: "1.5"`), 1), 0o600)
+	err := run(context.Background(), []string{"check", "--config", bad}, getenv(nil), &out, &errb)
+	if err == nil || !strings.Contains(err.Error(), "properties[0].revenue.share") {
+		t.Fatalf("check of a bad config: %v", err)
+	}
+	err = run(context.Background(), []string{"check", "--config", "../../tally.example.yaml"}, getenv(map[string]string{"GP_SECRET": ""}), &out, &errb)
+	if err == nil || !strings.Contains(err.Error(), "GP_SECRET") {
+		t.Fatalf("check with an unset variable: %v", err)
+	}
+}

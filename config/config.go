@@ -1,0 +1,361 @@
+// Package config loads Tally's YAML configuration once at startup: it expands ${NAME}
+// references from the environment, applies overrides and defaults, validates every key
+// (reporting all problems at once, each at its key path), converts a property's rules
+// into the rewards domain types, and masks secrets whenever the config is printed.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
+
+	"tally/rewards"
+)
+
+// Defaults for keys the file may leave out.
+const (
+	DefaultPath        = "tally.yaml"
+	DefaultListen      = ":8080"
+	DefaultDatabaseURL = "sqlite://data/tally.db"
+	DefaultSchedule    = "@every 1m"
+)
+
+// Config is the whole configuration file (DESIGN.md §3, "Config (YAML)"). It is loaded
+// once and passed by value; nothing below cmd reads the environment.
+type Config struct {
+	Listen     string     `yaml:"listen"`
+	Database   Database   `yaml:"database"`
+	AdminToken Secret     `yaml:"admin_token"` // finance and ops endpoints
+	Settlement Settlement `yaml:"settlement"`
+	Properties []Property `yaml:"properties"`
+}
+
+// Database says where the ledger lives: sqlite://path or postgres://… (postgresql://…).
+// The URL may carry a password, so it is redacted whenever the config is printed.
+type Database struct {
+	URL string `yaml:"url"`
+}
+
+// Settlement configures the settlement batch.
+type Settlement struct {
+	Schedule string `yaml:"schedule"` // robfig/cron spec: 5 fields or a descriptor like "@every 1m"
+}
+
+// Parse parses the schedule the way Validate checks it: the standard 5-field cron spec
+// or a descriptor (@hourly, @every 1m, …), as robfig/cron's cron.New() would. An @every
+// interval must be positive (cron would silently turn "@every 0s" into one second).
+func (s Settlement) Parse() (cron.Schedule, error) {
+	sched, err := cron.ParseStandard(s.Schedule)
+	if err != nil {
+		return nil, err
+	}
+	if rest, ok := strings.CutPrefix(s.Schedule, "@every "); ok {
+		if d, err := time.ParseDuration(rest); err == nil && d <= 0 {
+			return nil, errors.New("@every needs a positive interval")
+		}
+	}
+	return sched, nil
+}
+
+// Property is one publisher property: its wallet currency, the keys its backends use,
+// the sources it receives from and its reward rules.
+type Property struct {
+	ID                string   `yaml:"id"`                            // used in URLs; [a-z0-9-]{1,64}
+	GamezopPropertyID string   `yaml:"gamezop_property_id,omitempty"` // SPP property-id must equal this when set
+	Currency          string   `yaml:"currency"`
+	Scale             int32    `yaml:"scale"` // wallet decimal places: 0 whole coins, 2 cents
+	APIKeys           []Secret `yaml:"api_keys"`
+	Sources           Sources  `yaml:"sources"`
+	Revenue           *Revenue `yaml:"revenue,omitempty"` // nil: sessions earn nothing
+
+	ScoreTargets []ScoreTarget `yaml:"score_targets,omitempty"`
+	Achievements []Achievement `yaml:"achievements,omitempty"`
+}
+
+// Sources lists the providers a property receives from. A nil source is not configured
+// and its route answers 404. In the file, a source key with no value (`gamepush:`) is
+// refused rather than guessed at: remove the key to disable it, or write {} to enable it.
+type Sources struct {
+	GamezopSPP    *GamezopSPP    `yaml:"gamezop_spp,omitempty"`
+	GamezopScores *GamezopScores `yaml:"gamezop_scores,omitempty"`
+	GamePush      *GamePush      `yaml:"gamepush,omitempty"`
+	TrackScore    *TrackScore    `yaml:"trackscore,omitempty"`
+}
+
+// GamezopSPP receives Session Performance Postbacks. An empty token means no auth, as
+// Gamezop allows.
+type GamezopSPP struct {
+	BearerToken Secret `yaml:"bearer_token"`
+}
+
+// GamezopScores receives Gamezop score postbacks. An empty key means no auth.
+type GamezopScores struct {
+	APIKey Secret `yaml:"api_key"`
+}
+
+// GamePush receives GamePush webhooks; the secret signs them and is required.
+type GamePush struct {
+	Secret Secret `yaml:"secret"`
+}
+
+// TrackScore receives TrackScore webhooks; the secret signs them and is required.
+type TrackScore struct {
+	Secret Secret `yaml:"secret"`
+}
+
+// Decimal is a decimal number exactly as written in the file. YAML numbers are accepted
+// too: the decoder keeps their literal text, so no value ever passes through float64.
+type Decimal string
+
+// Duration is a Go duration string such as "24h" or "0s".
+type Duration string
+
+// Revenue is the SPP revenue-share rule.
+type Revenue struct {
+	UnitsPerUSD       Decimal  `yaml:"units_per_usd"` // wallet units per USD, > 0
+	Share             Decimal  `yaml:"share"`         // part of estimated revenue passed to users, [0,1]
+	Buffer            Decimal  `yaml:"buffer"`        // part of that share withheld, [0,1]
+	Hold              Duration `yaml:"hold"`          // pending → available after this; default 0s
+	MinSessionSeconds int64    `yaml:"min_session_seconds"`
+	// Countries maps "*" or an ISO 3166-1 alpha-2 code to a multiplier. When the key is
+	// absent (nil) every country earns ×1, i.e. {"*": "1"}: a revenue block that says
+	// nothing about countries should not silently earn nothing. An explicit map is taken
+	// as written, and there a country not listed, with no "*", earns nothing — so
+	// `countries: {}` turns revenue credits off.
+	Countries map[string]Decimal `yaml:"countries"`
+	Caps      Caps               `yaml:"caps"`
+}
+
+// Caps limit revenue credits, in wallet units; "" or "0" means no cap.
+type Caps struct {
+	PerSession    Decimal `yaml:"per_session,omitempty"`
+	PerUserPerDay Decimal `yaml:"per_user_per_day,omitempty"`
+}
+
+// ScoreTarget pays Reward when a user's score on Game reaches MinScore. Empty Direction,
+// Per, States and Hold mean their defaults: higher, once, [over], 0s.
+type ScoreTarget struct {
+	ID        string            `yaml:"id"`
+	Game      string            `yaml:"game"` // gameCode (Gamezop) / game or leaderboard id (others)
+	MinScore  Decimal           `yaml:"min_score"`
+	Direction rewards.Direction `yaml:"direction"`
+	Reward    Decimal           `yaml:"reward"`
+	Per       rewards.Per       `yaml:"per"`
+	States    []string          `yaml:"states"` // Gamezop states that count; other sources count every score
+	Hold      Duration          `yaml:"hold"`
+}
+
+// Achievement pays Reward once per user when Source reports achievement ID.
+type Achievement struct {
+	Source rewards.Source `yaml:"source"` // gamepush or trackscore
+	ID     string         `yaml:"id"`
+	Reward Decimal        `yaml:"reward"`
+	Hold   Duration       `yaml:"hold"`
+}
+
+// Resolve picks the config file: the --config flag, else $TALLY_CONFIG, else tally.yaml
+// in the working directory.
+func Resolve(flag string, getenv func(string) string) string {
+	if flag != "" {
+		return flag
+	}
+	if getenv != nil {
+		if p := getenv("TALLY_CONFIG"); p != "" {
+			return p
+		}
+	}
+	return DefaultPath
+}
+
+// Load reads the file at path, expands ${NAME} references with getenv, decodes it
+// strictly, applies the TALLY_DATABASE_URL and TALLY_LISTEN overrides and the defaults,
+// and validates the result. Problems are reported at once in an *Error, in two rounds:
+// first everything wrong with the file itself (YAML syntax, unknown keys, mistyped
+// values, unset variables), then, once the file decodes, everything Validate finds. A
+// config with any problem is never returned. A nil getenv is an empty environment.
+//
+// Expansion: ${NAME} (NAME = [A-Za-z_][A-Za-z0-9_]*) in any scalar value is replaced by
+// getenv(NAME); a variable that is unset or empty is an error naming it. $${ stands for a
+// literal ${. Keys and comments are not expanded, and expanded text is not expanded
+// again. Expansion happens on the parsed YAML values, never on the raw text, so a value
+// containing quotes, newlines, # or : cannot change the file's structure. A plain
+// (unquoted) reference in an integer key such as `scale: ${SCALE}` is read as an
+// integer; everywhere else an expanded value is a string.
+//
+// Anchors, aliases and merge keys are refused: they would let one value appear at
+// several key paths, and no config here needs them.
+func Load(path string, getenv func(string) string) (Config, error) {
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	c, problems := parse(data, getenv)
+	if len(problems) > 0 {
+		return Config{}, &Error{File: path, Problems: problems}
+	}
+	c.override(getenv)
+	c.setDefaults()
+	if err := c.Validate(); err != nil {
+		var e *Error
+		if errors.As(err, &e) {
+			e.File = path
+		}
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// override applies the environment variables that take precedence over the file.
+func (c *Config) override(getenv func(string) string) {
+	if v := getenv("TALLY_DATABASE_URL"); v != "" {
+		c.Database.URL = v
+	}
+	if v := getenv("TALLY_LISTEN"); v != "" {
+		c.Listen = v
+	}
+}
+
+// setDefaults writes every default into c, so that String shows the effective config.
+// Rules applies the same defaults to a Config built in Go.
+func (c *Config) setDefaults() {
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if c.Database.URL == "" {
+		c.Database.URL = DefaultDatabaseURL
+	}
+	if c.Settlement.Schedule == "" {
+		c.Settlement.Schedule = DefaultSchedule
+	}
+	for i := range c.Properties {
+		p := &c.Properties[i]
+		if r := p.Revenue; r != nil {
+			r.Hold = r.Hold.effective()
+			if r.Countries == nil {
+				r.Countries = map[string]Decimal{"*": "1"}
+			}
+		}
+		for j := range p.ScoreTargets {
+			t := &p.ScoreTargets[j]
+			t.Direction = t.direction()
+			t.Per = t.per()
+			t.States = t.states()
+			t.Hold = t.Hold.effective()
+		}
+		for j := range p.Achievements {
+			a := &p.Achievements[j]
+			a.Hold = a.Hold.effective()
+		}
+	}
+}
+
+func (d Duration) effective() Duration {
+	if d == "" {
+		return "0s"
+	}
+	return d
+}
+
+func (t ScoreTarget) direction() rewards.Direction {
+	if t.Direction == "" {
+		return rewards.Higher
+	}
+	return t.Direction
+}
+
+func (t ScoreTarget) per() rewards.Per {
+	if t.Per == "" {
+		return rewards.PerOnce
+	}
+	return t.Per
+}
+
+// states defaults to [over]: a final score. Counting intermediate states by default
+// would pay on scores that are still changing.
+func (t ScoreTarget) states() []string {
+	if t.States == nil {
+		return []string{"over"}
+	}
+	return t.States
+}
+
+// Property returns the property with the given id.
+func (c Config) Property(id string) (Property, bool) {
+	for _, p := range c.Properties {
+		if p.ID == id {
+			return p, true
+		}
+	}
+	return Property{}, false
+}
+
+// Credentials returns what authenticates src for this property: the SPP bearer token,
+// the scores api key, or the GamePush / TrackScore signing secret. ok is false when the
+// source is not configured (its route answers 404). An empty bearer token or api key
+// with ok true means the source is configured without auth.
+func (p Property) Credentials(src rewards.Source) (bearer, apiKey, secret string, ok bool) {
+	s := p.Sources
+	switch src {
+	case rewards.SourceGamezopSPP:
+		if s.GamezopSPP != nil {
+			return s.GamezopSPP.BearerToken.Reveal(), "", "", true
+		}
+	case rewards.SourceGamezopScores:
+		if s.GamezopScores != nil {
+			return "", s.GamezopScores.APIKey.Reveal(), "", true
+		}
+	case rewards.SourceGamePush:
+		if s.GamePush != nil {
+			return "", "", s.GamePush.Secret.Reveal(), true
+		}
+	case rewards.SourceTrackScore:
+		if s.TrackScore != nil {
+			return "", "", s.TrackScore.Secret.Reveal(), true
+		}
+	}
+	return "", "", "", false
+}
+
+// Problem is one thing wrong with a config, at a key path such as
+// properties[0].revenue.share.
+type Problem struct {
+	Path    string
+	Message string
+}
+
+func (p Problem) String() string {
+	if p.Path == "" {
+		return p.Message
+	}
+	return p.Path + ": " + p.Message
+}
+
+// Error is every problem Load or Validate found. Messages never contain secret values.
+type Error struct {
+	File     string // empty when the config did not come from a file
+	Problems []Problem
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString("config")
+	if e.File != "" {
+		b.WriteString(" " + e.File)
+	}
+	if len(e.Problems) == 1 {
+		b.WriteString(": " + e.Problems[0].String())
+		return b.String()
+	}
+	fmt.Fprintf(&b, ": %d problems:", len(e.Problems))
+	for _, p := range e.Problems {
+		b.WriteString("\n  " + p.String())
+	}
+	return b.String()
+}

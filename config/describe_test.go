@@ -1,0 +1,206 @@
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+)
+
+func TestSecretNeverPrinted(t *testing.T) {
+	const value = "hunter2-Secret"
+	s := Secret(value)
+	outputs := map[string]string{
+		"String": s.String(),
+		"%v":     fmt.Sprintf("%v", s),
+		"%s":     fmt.Sprintf("%s", s),
+		"%q":     fmt.Sprintf("%q", s),
+		"%x":     fmt.Sprintf("%x", s),
+		"%#v":    fmt.Sprintf("%#v", s),
+		"%+v":    fmt.Sprintf("%+v", struct{ S Secret }{s}),
+		"slice":  fmt.Sprintf("%v", []Secret{s}),
+	}
+	if b, err := json.Marshal(struct{ S Secret }{s}); err == nil {
+		outputs["json"] = string(b)
+	} else {
+		t.Fatal(err)
+	}
+	if b, err := yaml.Marshal(struct{ S Secret }{s}); err == nil {
+		outputs["yaml"] = string(b)
+	} else {
+		t.Fatal(err)
+	}
+	var log bytes.Buffer
+	slog.New(slog.NewTextHandler(&log, nil)).Info("x", "secret", s)
+	outputs["slog"] = log.String()
+
+	for name, out := range outputs {
+		if strings.Contains(out, value) || strings.Contains(out, fmt.Sprintf("%x", value)) {
+			t.Errorf("%s prints the secret: %s", name, out)
+		}
+		if !strings.Contains(out, "****") {
+			t.Errorf("%s does not show the mask: %s", name, out)
+		}
+	}
+	if s.Reveal() != value {
+		t.Errorf("Reveal = %q", s.Reveal())
+	}
+	if Secret("").String() != "" || fmt.Sprint(Secret("")) != "" {
+		t.Error("an empty secret should print as empty")
+	}
+}
+
+// TestOutputHasNoSecrets checks String, Describe, fmt and the error text for every
+// secret value the example file is loaded with, plus a database password.
+func TestOutputHasNoSecrets(t *testing.T) {
+	env := exampleEnv()
+	env["TALLY_DATABASE_URL"] = "postgres://tally:db-Secret-pw@db:5432/tally?sslmode=disable&password=db-Secret-q"
+	c, err := Load(examplePath, getenvFrom(env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var described bytes.Buffer
+	if err := Describe(&described, c); err != nil {
+		t.Fatal(err)
+	}
+	outputs := map[string]string{
+		"String":   c.String(),
+		"Describe": described.String(),
+		"%v":       fmt.Sprintf("%v", c),
+		"%+v":      fmt.Sprintf("%+v", c),
+		"%#v":      fmt.Sprintf("%#v", c),
+		"property": fmt.Sprintf("%#v", c.Properties[0]),
+	}
+	secrets := []string{"db-Secret-pw", "db-Secret-q"}
+	for _, v := range exampleEnv() {
+		secrets = append(secrets, v)
+	}
+	for name, out := range outputs {
+		for _, s := range secrets {
+			if strings.Contains(out, s) {
+				t.Errorf("%s contains secret %q:\n%s", name, s, out)
+			}
+		}
+	}
+	if !strings.Contains(c.String(), "postgres://tally:****@db:5432/tally?sslmode=disable&password=****") {
+		t.Errorf("String does not show the redacted URL:\n%s", c.String())
+	}
+
+	// Problems never echo a secret either.
+	env = exampleEnv()
+	env["ARCADE_API_KEY"] = env["TALLY_ADMIN_TOKEN"]
+	env["TALLY_DATABASE_URL"] = "mysql://root:db-Secret-pw@h/db"
+	_, err = Load(examplePath, getenvFrom(env))
+	if err == nil {
+		t.Fatal("Load accepted a shared key and a mysql URL")
+	}
+	for _, s := range append(secrets, env["TALLY_ADMIN_TOKEN"]) {
+		if strings.Contains(err.Error(), s) {
+			t.Errorf("error contains secret %q: %v", s, err)
+		}
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	tests := map[string]string{
+		"sqlite://data/tally.db":                        "sqlite://data/tally.db",
+		"postgres://u@h:5432/db?sslmode=disable":        "postgres://u@h:5432/db?sslmode=disable",
+		"postgres://u:p@h/db":                           "postgres://u:****@h/db",
+		"postgresql://u:p@h/db?password=p&sslmode=x":    "postgresql://u:****@h/db?password=****&sslmode=x",
+		"postgres://h/db?sslpassword=p":                 "postgres://h/db?sslpassword=****",
+		"postgres://u:p%zz@h/db":                        "****",
+		"postgres://u@h/db?%zz=p":                       "postgres://u@h/db?%zz=****",
+		"postgres://u:pa ss@h/db":                       "****", // does not parse: hidden whole
+		"postgres://u@h/db?application_name=tally&x=y&": "postgres://u@h/db?application_name=tally&x=y&",
+	}
+	for in, want := range tests {
+		if got := redactURL(in); got != want {
+			t.Errorf("redactURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestDescribe(t *testing.T) {
+	c, err := Load(examplePath, getenvFrom(exampleEnv()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := Describe(&b, c); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	r := c.Properties[0].Rules()
+	for _, want := range []string{
+		"# effective configuration (secrets masked)",
+		"admin_token: '****'",
+		"property arcade: wallet in COIN, scale 0 (whole units)",
+		`SPP postbacks must carry property-id "1234"`,
+		"sources: gamezop_spp (authenticated), gamezop_scores (authenticated), gamepush (authenticated), trackscore (authenticated)",
+		"revenue share [version " + r.Revenue.Version + "]",
+		"gross = revenue USD × 0.7 (share) × country multiplier × 100000 COIN per USD",
+		"credited gross × (1 − 0.2); gross × 0.2 is withheld to @buffer",
+		"country multipliers: every country ×1",
+		"sessions shorter than 10 seconds earn nothing",
+		"cap per session: 500 COIN; cap per user per UTC day: 10000 COIN",
+		"credits stay pending for 24h, then settle to available",
+		"score target snake-500 [version " + r.Targets[0].Version + "]",
+		`pays 50 COIN once per user when a score on game "NyM_JGWcx" is at least 500 (higher is better)`,
+		"Gamezop scores count in states: over",
+		`achievement gamepush "685" [version ` + r.Achievements[0].Version + `]: pays 100 COIN once per user`,
+		`achievement trackscore "first-win" [version ` + r.Achievements[1].Version + `]: pays 25 COIN once per user`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("Describe lacks %q:\n%s", want, out)
+		}
+	}
+
+	// A property with no sources and no rules says so.
+	c.Properties[0] = Property{ID: "bare", Currency: "GEM", Scale: 2, APIKeys: []Secret{"k"}, Sources: Sources{GamezopSPP: &GamezopSPP{}}}
+	b.Reset()
+	if err := Describe(&b, c); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"property bare: wallet in GEM, scale 2 (2 decimal places)",
+		"sources: gamezop_spp (no auth)",
+		"not configured (answer 404): gamezop_scores, gamepush, trackscore",
+		"revenue: none",
+		"score targets: none",
+		"achievements: none",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("Describe lacks %q:\n%s", want, b.String())
+		}
+	}
+}
+
+func TestStringRoundTrips(t *testing.T) {
+	// The effective config printed by String, with secrets put back, loads to the same
+	// rules: String shows everything that matters.
+	c, err := Load(examplePath, getenvFrom(exampleEnv()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, env := c.String(), map[string]string{}
+	for i := 0; strings.Contains(text, "'****'"); i++ {
+		name := fmt.Sprintf("MASKED%d", i)
+		text = strings.Replace(text, "'****'", "${"+name+"}", 1)
+		env[name] = name
+	}
+	c2, err := loadText(t, text, env)
+	if err != nil {
+		t.Fatalf("String output does not load: %v\n%s", err, text)
+	}
+	r1, r2 := c.Properties[0].Rules(), c2.Properties[0].Rules()
+	a := fmt.Sprintf("%+v %+v", *r1.Revenue, r1)
+	b := fmt.Sprintf("%+v %+v", *r2.Revenue, r2)
+	r1.Revenue, r2.Revenue = nil, nil
+	if a[:strings.Index(a, " {")] != b[:strings.Index(b, " {")] || fmt.Sprint(r1) != fmt.Sprint(r2) {
+		t.Errorf("rules differ after a round trip:\n%s\n%s", a, b)
+	}
+}

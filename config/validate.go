@@ -1,0 +1,353 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"tally/rewards"
+)
+
+var (
+	propertyIDPattern = regexp.MustCompile(`^[a-z0-9-]{1,64}$`)
+	currencyPattern   = regexp.MustCompile(`^[A-Z][A-Z0-9_]{0,15}$`)
+	countryPattern    = regexp.MustCompile(`^[A-Z]{2}$`)
+)
+
+// gamezopStates are the states a Gamezop score postback can carry.
+var gamezopStates = []string{"loaded", "start", "playing", "over", "levelup"}
+
+const maxScale = rewards.Precision
+
+// Validate checks the whole config and returns an *Error listing every problem, each at
+// its key path, or nil. Empty rule fields that have defaults (direction, per, states,
+// hold) are valid and mean their default; listen, database.url and settlement.schedule
+// must be set (Load sets their defaults). Messages never contain a secret value.
+func (c Config) Validate() error {
+	var v validator
+	switch {
+	case c.Listen == "":
+		v.add("listen", "is required")
+	default:
+		if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+			v.add("listen", "must be host:port such as \":8080\", got %q", c.Listen)
+		}
+	}
+	v.databaseURL("database.url", c.Database.URL)
+	if c.Settlement.Schedule == "" {
+		v.add("settlement.schedule", "is required")
+	} else if _, err := c.Settlement.Parse(); err != nil {
+		v.add("settlement.schedule", "must be a cron spec (5 fields, or a descriptor such as \"@every 1m\"): %v, got %q", err, c.Settlement.Schedule)
+	}
+	// keys maps each credential that identifies a caller to where it was first seen: a
+	// publisher key must identify exactly one property, and is never the admin token.
+	keys := map[string]string{}
+	if c.AdminToken == "" {
+		v.add("admin_token", "is required")
+	} else {
+		keys[c.AdminToken.Reveal()] = "admin_token"
+	}
+	if len(c.Properties) == 0 {
+		v.add("properties", "at least one property is required")
+	}
+	ids := map[string]int{}
+	for i, p := range c.Properties {
+		v.property(i, p, ids, keys)
+	}
+	if len(v.problems) == 0 {
+		return nil
+	}
+	return &Error{Problems: v.problems}
+}
+
+type validator struct {
+	problems []Problem
+}
+
+func (v *validator) add(path, format string, args ...any) {
+	v.problems = append(v.problems, Problem{Path: path, Message: fmt.Sprintf(format, args...)})
+}
+
+// databaseURL never echoes the URL: it may hold a password.
+func (v *validator) databaseURL(path, u string) {
+	if u == "" {
+		v.add(path, "is required")
+		return
+	}
+	for _, prefix := range []string{"sqlite://", "postgres://", "postgresql://"} {
+		if rest, ok := strings.CutPrefix(u, prefix); ok {
+			if rest == "" {
+				v.add(path, "%s needs a path or host after the scheme", prefix)
+			}
+			return
+		}
+	}
+	scheme, _, found := strings.Cut(u, "://")
+	if !found {
+		scheme = "none"
+	} else {
+		scheme = strconv.Quote(scheme)
+	}
+	v.add(path, "must start with sqlite://, postgres:// or postgresql://, got scheme %s", scheme)
+}
+
+func (v *validator) property(i int, p Property, ids map[string]int, keys map[string]string) {
+	path := fmt.Sprintf("properties[%d]", i)
+	at := func(key string) string { return path + "." + key }
+
+	switch {
+	case p.ID == "":
+		v.add(at("id"), "is required")
+	case !propertyIDPattern.MatchString(p.ID):
+		v.add(at("id"), "must be 1 to 64 characters of a-z, 0-9 and -, got %q", p.ID)
+	default:
+		if j, dup := ids[p.ID]; dup {
+			v.add(at("id"), "%q is already the id of properties[%d]", p.ID, j)
+		} else {
+			ids[p.ID] = i
+		}
+	}
+	switch {
+	case p.Currency == "":
+		v.add(at("currency"), "is required")
+	case !currencyPattern.MatchString(p.Currency):
+		v.add(at("currency"), "must be 1 to 16 of A-Z, 0-9 and _, starting with a letter, got %q", p.Currency)
+	}
+	scaleOK := p.Scale >= 0 && p.Scale <= maxScale
+	if !scaleOK {
+		v.add(at("scale"), "must be between 0 and %d, got %d", maxScale, p.Scale)
+	}
+
+	if len(p.APIKeys) == 0 {
+		v.add(at("api_keys"), "at least one key is required")
+	}
+	for j, k := range p.APIKeys {
+		kp := fmt.Sprintf("%s[%d]", at("api_keys"), j)
+		if k == "" {
+			v.add(kp, "must not be empty")
+			continue
+		}
+		if first, dup := keys[k.Reveal()]; dup {
+			v.add(kp, "is the same value as %s; a key must identify one property", first)
+			continue
+		}
+		keys[k.Reveal()] = kp
+	}
+
+	if s := p.Sources.GamePush; s != nil && s.Secret == "" {
+		v.add(at("sources.gamepush.secret"), "is required: it verifies every GamePush webhook")
+	}
+	if s := p.Sources.TrackScore; s != nil && s.Secret == "" {
+		v.add(at("sources.trackscore.secret"), "is required: it verifies every TrackScore webhook")
+	}
+
+	if p.Revenue != nil {
+		v.revenue(at("revenue"), *p.Revenue, p.Scale, scaleOK)
+	}
+
+	targets := map[string]int{}
+	for j, t := range p.ScoreTargets {
+		v.target(fmt.Sprintf("%s[%d]", at("score_targets"), j), j, t, targets)
+	}
+
+	achievements := map[[2]string]int{}
+	for j, a := range p.Achievements {
+		v.achievement(fmt.Sprintf("%s[%d]", at("achievements"), j), j, a, achievements)
+	}
+}
+
+func (v *validator) revenue(path string, r Revenue, scale int32, scaleOK bool) {
+	if d, ok := v.decimal(path+".units_per_usd", r.UnitsPerUSD, true); ok && !d.IsPositive() {
+		v.add(path+".units_per_usd", "must be greater than 0, got %q", r.UnitsPerUSD)
+	}
+	v.fraction(path+".share", r.Share)
+	v.fraction(path+".buffer", r.Buffer)
+	v.duration(path+".hold", r.Hold)
+	if r.MinSessionSeconds < 0 {
+		v.add(path+".min_session_seconds", "must not be negative, got %d", r.MinSessionSeconds)
+	}
+	countries := make([]string, 0, len(r.Countries))
+	for k := range r.Countries {
+		countries = append(countries, k)
+	}
+	slices.Sort(countries)
+	for _, k := range countries {
+		cp := path + ".countries[" + strconv.Quote(k) + "]"
+		if k != "*" && !countryPattern.MatchString(k) {
+			v.add(cp, "a country must be \"*\" or an upper-case ISO 3166-1 alpha-2 code such as \"US\"")
+		}
+		v.nonNegative(cp, r.Countries[k], true)
+	}
+	v.capAmount(path+".caps.per_session", r.Caps.PerSession, scale, scaleOK)
+	v.capAmount(path+".caps.per_user_per_day", r.Caps.PerUserPerDay, scale, scaleOK)
+}
+
+// capAmount checks a cap: caps limit wallet units, so a cap finer than the wallet's
+// scale could never be paid out as written.
+func (v *validator) capAmount(path string, s Decimal, scale int32, scaleOK bool) {
+	d, ok := v.nonNegative(path, s, false)
+	if ok && scaleOK && !rewards.FitsScale(d, scale) {
+		v.add(path, "must have at most %d decimal places (the property's scale), got %q", scale, s)
+	}
+}
+
+var targetID = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+
+func (v *validator) target(path string, j int, t ScoreTarget, ids map[string]int) {
+	switch {
+	case t.ID == "":
+		v.add(path+".id", "is required")
+	case !targetID.MatchString(t.ID):
+		// The id is part of the claim key that makes a reward payable once ("target:<id>:day:…"),
+		// so it may not contain the ':' separator or anything surprising.
+		v.add(path+".id", "must match %s, got %q", targetID, t.ID)
+	default:
+		if k, dup := ids[t.ID]; dup {
+			v.add(path+".id", "%q is already the id of score_targets[%d]", t.ID, k)
+		} else {
+			ids[t.ID] = j
+		}
+	}
+	if t.Game == "" {
+		v.add(path+".game", "is required: the game or leaderboard whose scores count")
+	}
+	v.nonNegative(path+".min_score", t.MinScore, true)
+	if d := t.direction(); d != rewards.Higher && d != rewards.Lower {
+		v.add(path+".direction", "must be higher or lower, got %q", d)
+	}
+	// Rewards accrue to pending at full precision, so a reward need not fit the scale.
+	v.nonNegative(path+".reward", t.Reward, true)
+	if p := t.per(); p != rewards.PerOnce && p != rewards.PerDay && p != rewards.PerPlay {
+		v.add(path+".per", "must be once, day or play, got %q", p)
+	}
+	if t.States != nil && len(t.States) == 0 {
+		v.add(path+".states", "must list at least one state; leave the key out for the default [over]")
+	}
+	for k, s := range t.States {
+		if !slices.Contains(gamezopStates, s) {
+			v.add(fmt.Sprintf("%s.states[%d]", path, k), "must be one of %s, got %q", strings.Join(gamezopStates, ", "), s)
+		}
+	}
+	v.duration(path+".hold", t.Hold)
+}
+
+func (v *validator) achievement(path string, j int, a Achievement, seen map[[2]string]int) {
+	switch a.Source {
+	case "":
+		v.add(path+".source", "is required")
+	case rewards.SourceGamePush, rewards.SourceTrackScore:
+	default:
+		v.add(path+".source", "must be gamepush or trackscore, got %q", a.Source)
+	}
+	if a.ID == "" {
+		v.add(path+".id", "is required")
+	} else {
+		key := [2]string{string(a.Source), a.ID}
+		if k, dup := seen[key]; dup {
+			v.add(path, "%s achievement %q is already configured at achievements[%d]", a.Source, a.ID, k)
+		} else {
+			seen[key] = j
+		}
+	}
+	v.nonNegative(path+".reward", a.Reward, true)
+	v.duration(path+".hold", a.Hold)
+}
+
+// decimal parses s, reporting at path when it is malformed, or empty and required.
+func (v *validator) decimal(path string, s Decimal, required bool) (decimal.Decimal, bool) {
+	if s == "" {
+		if required {
+			v.add(path, "is required")
+		}
+		return decimal.Zero, false
+	}
+	d, err := parseDecimal(s)
+	if err != nil {
+		v.add(path, "%v, got %q", err, s)
+		return decimal.Zero, false
+	}
+	return d, true
+}
+
+func (v *validator) nonNegative(path string, s Decimal, required bool) (decimal.Decimal, bool) {
+	d, ok := v.decimal(path, s, required)
+	if ok && d.IsNegative() {
+		v.add(path, "must not be negative, got %q", s)
+		return d, false
+	}
+	return d, ok
+}
+
+func (v *validator) fraction(path string, s Decimal) {
+	d, ok := v.decimal(path, s, true)
+	if ok && (d.IsNegative() || d.GreaterThan(decimal.NewFromInt(1))) {
+		v.add(path, "must be between 0 and 1, got %q", s)
+	}
+}
+
+func (v *validator) duration(path string, s Duration) {
+	if s == "" {
+		return
+	}
+	d, err := time.ParseDuration(string(s))
+	switch {
+	case err != nil:
+		v.add(path, "must be a duration such as \"24h\" or \"0s\", got %q", s)
+	case d < 0:
+		v.add(path, "must not be negative, got %q", s)
+	}
+}
+
+var maxAmount = decimal.New(1, rewards.MaxIntegerDigits)
+
+// parseDecimal parses a config decimal from its literal text, exactly, and checks that
+// the ledger can hold it: at most 18 decimal places and less than 10^20 in magnitude.
+func parseDecimal(s Decimal) (decimal.Decimal, error) {
+	// Bounding the length and exponent first keeps "1e999999999" from expanding into a
+	// billion digits when printed.
+	if len(s) > 64 {
+		return decimal.Zero, errors.New("must be a decimal number of at most 64 characters")
+	}
+	d, err := decimal.NewFromString(string(s))
+	if err != nil {
+		return decimal.Zero, errors.New("must be a decimal number")
+	}
+	if e := d.Exponent(); e < -64 || e > 64 {
+		return decimal.Zero, fmt.Errorf("must be less than 10^%d with at most %d decimal places", rewards.MaxIntegerDigits, rewards.Precision)
+	}
+	if rewards.DecimalPlaces(d) > rewards.Precision {
+		return decimal.Zero, fmt.Errorf("must have at most %d decimal places", rewards.Precision)
+	}
+	if d.Abs().GreaterThanOrEqual(maxAmount) {
+		return decimal.Zero, fmt.Errorf("must be less than 10^%d", rewards.MaxIntegerDigits)
+	}
+	return d, nil
+}
+
+// mustDecimal is parseDecimal for values Validate has accepted; "" is zero.
+func mustDecimal(s Decimal) decimal.Decimal {
+	if s == "" {
+		return decimal.Zero
+	}
+	d, err := parseDecimal(s)
+	if err != nil {
+		return decimal.Zero
+	}
+	return d
+}
+
+// mustDuration is time.ParseDuration for values Validate has accepted; "" is zero.
+func mustDuration(s Duration) time.Duration {
+	d, err := time.ParseDuration(string(s.effective()))
+	if err != nil {
+		return 0
+	}
+	return d
+}

@@ -1,0 +1,209 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+// secondProperty is appended to the example for the cases that need two properties.
+const secondProperty = `
+  - id: puzzle
+    currency: GEM
+    api_keys: ["${PUZZLE_KEY}"]
+`
+
+// TestLoadRefuses edits the example file one way at a time and checks that Load refuses
+// it with a problem at the expected key path. Every case must change the file.
+func TestLoadRefuses(t *testing.T) {
+	example := readExample(t)
+	tests := []struct {
+		name     string
+		old, new string // old == "" appends new
+		want     string // a problem line: "path: message" (prefix match on the message)
+	}{
+		{"share above 1", `share: "0.7"`, `share: "1.5"`, `properties[0].revenue.share: must be between 0 and 1, got "1.5"`},
+		{"share above 1 as YAML number", `share: "0.7"`, `share: 1.5`, `properties[0].revenue.share: must be between 0 and 1, got "1.5"`},
+		{"share negative", `share: "0.7"`, `share: "-0.1"`, `properties[0].revenue.share: must be between 0 and 1`},
+		{"share missing", `share: "0.7"`, ``, `properties[0].revenue.share: is required`},
+		{"buffer above 1", `buffer: "0.2"`, `buffer: "1.0001"`, `properties[0].revenue.buffer: must be between 0 and 1, got "1.0001"`},
+		{"buffer negative", `buffer: "0.2"`, `buffer: -0.2`, `properties[0].revenue.buffer: must be between 0 and 1, got "-0.2"`},
+		{"buffer not a number", `buffer: "0.2"`, `buffer: "20%"`, `properties[0].revenue.buffer: must be a decimal number, got "20%"`},
+		{"units_per_usd zero", `units_per_usd: "100000"`, `units_per_usd: "0"`, `properties[0].revenue.units_per_usd: must be greater than 0, got "0"`},
+		{"negative hold", `hold: 24h`, `hold: -1h`, `properties[0].revenue.hold: must not be negative, got "-1h"`},
+		{"hold in days", `hold: 24h`, `hold: 1d`, `properties[0].revenue.hold: must be a duration such as "24h" or "0s", got "1d"`},
+		{"negative min_session_seconds", `min_session_seconds: 10`, `min_session_seconds: -1`, `properties[0].revenue.min_session_seconds: must not be negative, got -1`},
+		{"fractional min_session_seconds", `min_session_seconds: 10`, `min_session_seconds: 1.5`, `properties[0].revenue.min_session_seconds: must be an integer, got "1.5"`},
+		{"bad country", `countries: { "*": "1" }`, `countries: { "*": "1", "usa": "2" }`, `properties[0].revenue.countries["usa"]: a country must be "*" or an upper-case ISO 3166-1 alpha-2 code`},
+		{"negative multiplier", `countries: { "*": "1" }`, `countries: { "US": "-1" }`, `properties[0].revenue.countries["US"]: must not be negative, got "-1"`},
+		{"negative cap", `per_session: "500"`, `per_session: "-5"`, `properties[0].revenue.caps.per_session: must not be negative, got "-5"`},
+		{"cap finer than scale", `per_user_per_day: "10000"`, `per_user_per_day: "0.5"`, `properties[0].revenue.caps.per_user_per_day: must have at most 0 decimal places (the property's scale), got "0.5"`},
+		{"unknown per", `per: once`, `per: week`, `properties[0].score_targets[0].per: must be once, day or play, got "week"`},
+		{"unknown direction", `direction: higher`, `direction: up`, `properties[0].score_targets[0].direction: must be higher or lower, got "up"`},
+		{"target without game", `game: NyM_JGWcx`, ``, `properties[0].score_targets[0].game: is required`},
+		{"target id with the claim separator", `id: snake-500`, `id: "snake:500"`, `properties[0].score_targets[0].id: must match`},
+		{"target without id", "- id: snake-500\n        game:", "- game:", `properties[0].score_targets[0].id: is required`},
+		{"duplicate target id", `    achievements:`, "      - { id: snake-500, game: g, min_score: \"1\", reward: \"1\" }\n    achievements:", `properties[0].score_targets[1].id: "snake-500" is already the id of score_targets[0]`},
+		{"negative min_score", `min_score: "500"`, `min_score: "-500"`, `properties[0].score_targets[0].min_score: must not be negative, got "-500"`},
+		{"negative reward", `reward: "50"`, `reward: "-50"`, `properties[0].score_targets[0].reward: must not be negative, got "-50"`},
+		{"reward too precise", `reward: "50"`, `reward: "0.0000000000000000001"`, `properties[0].score_targets[0].reward: must have at most 18 decimal places, got "0.0000000000000000001"`},
+		{"reward too large", `reward: "50"`, `reward: "100000000000000000000"`, `properties[0].score_targets[0].reward: must be less than 10^20, got "100000000000000000000"`},
+		{"reward large exponent", `reward: "50"`, `reward: 1e99`, `properties[0].score_targets[0].reward: must be less than 10^20`},
+		{"reward tiny exponent", `reward: "50"`, `reward: 1e-99`, `properties[0].score_targets[0].reward: must be less than 10^20 with at most 18 decimal places`},
+		{"reward huge exponent", `reward: "50"`, `reward: 1e999999999`, `properties[0].score_targets[0].reward: must be a decimal number`},
+		{"unknown state", `states: [over]`, `states: [over, ended]`, `properties[0].score_targets[0].states[1]: must be one of loaded, start, playing, over, levelup, got "ended"`},
+		{"empty states", `states: [over]`, `states: []`, `properties[0].score_targets[0].states: must list at least one state`},
+		{"achievement from gamezop", `source: gamepush, id: "685"`, `source: gamezop_spp, id: "685"`, `properties[0].achievements[0].source: must be gamepush or trackscore, got "gamezop_spp"`},
+		{"achievement without id", `id: "first-win", `, ``, `properties[0].achievements[1].id: is required`},
+		{"duplicate achievement", `source: trackscore, id: "first-win"`, `source: gamepush, id: "685"`, `properties[0].achievements[1]: gamepush achievement "685" is already configured at achievements[0]`},
+		{"negative achievement reward", `reward: "100"`, `reward: "-1"`, `properties[0].achievements[0].reward: must not be negative, got "-1"`},
+		{"unknown key", `share: "0.7"`, `sharre: "0.7"`, `properties[0].revenue.sharre: unknown key (known keys here: units_per_usd, share, buffer, hold, min_session_seconds, countries, caps)`},
+		{"unknown top-level key", `listen: ":8080"`, "listen: \":8080\"\nlisten_addr: x", `listen_addr: unknown key`},
+		{"key twice", `currency: COIN`, "currency: COIN\n    currency: GEM", `properties[0].currency: key appears twice`},
+		{"mapping for a value", `currency: COIN`, `currency: [COIN]`, `properties[0].currency: must be a single value, got a list`},
+		{"scalar for a list", `api_keys: ["${ARCADE_API_KEY}"]`, `api_keys: "${ARCADE_API_KEY}"`, `properties[0].api_keys: must be a list, got a single value`},
+		{"source without value", `gamepush:       { secret: "${GP_SECRET}" }`, `gamepush:`, `properties[0].sources.gamepush: has no value`},
+		{"gamepush without secret", `gamepush:       { secret: "${GP_SECRET}" }`, `gamepush: {}`, `properties[0].sources.gamepush.secret: is required`},
+		{"trackscore empty secret", `trackscore:     { secret: "${TS_SECRET}" }`, `trackscore: { secret: "" }`, `properties[0].sources.trackscore.secret: is required`},
+		{"anchor", `currency: COIN`, `currency: &c COIN`, `properties[0].currency: YAML anchors and aliases are not supported`},
+		{"bad property id", `- id: arcade`, `- id: Arcade`, `properties[0].id: must be 1 to 64 characters of a-z, 0-9 and -, got "Arcade"`},
+		{"bad currency", `currency: COIN`, `currency: coin`, `properties[0].currency: must be 1 to 16 of A-Z, 0-9 and _, starting with a letter, got "coin"`},
+		{"scale too large", `scale: 0`, `scale: 19`, `properties[0].scale: must be between 0 and 18, got 19`},
+		{"scale too large for int32", `scale: 0`, `scale: 9999999999`, `properties[0].scale: must be an integer that fits int32, got "9999999999"`},
+		{"no api keys", `api_keys: ["${ARCADE_API_KEY}"]`, `api_keys: []`, `properties[0].api_keys: at least one key is required`},
+		{"empty api key", `api_keys: ["${ARCADE_API_KEY}"]`, `api_keys: ["${ARCADE_API_KEY}", ""]`, `properties[0].api_keys[1]: must not be empty`},
+		{"api key is the admin token", `api_keys: ["${ARCADE_API_KEY}"]`, `api_keys: ["${TALLY_ADMIN_TOKEN}"]`, `properties[0].api_keys[0]: is the same value as admin_token`},
+		{"duplicate property id", "", strings.Replace(secondProperty, "puzzle", "arcade", 1), `properties[1].id: "arcade" is already the id of properties[0]`},
+		{"shared api key", "", strings.Replace(secondProperty, "PUZZLE_KEY", "ARCADE_API_KEY", 1), `properties[1].api_keys[0]: is the same value as properties[0].api_keys[0]; a key must identify one property`},
+		{"bad schedule", `schedule: "@every 1m"`, `schedule: "every minute"`, `settlement.schedule: must be a cron spec`},
+		{"six-field schedule", `schedule: "@every 1m"`, `schedule: "0 * * * * *"`, `settlement.schedule: must be a cron spec`},
+		{"bad database URL", `url: "sqlite://data/tally.db"`, `url: "mysql://u:pw@h/db"`, `database.url: must start with sqlite://, postgres:// or postgresql://, got scheme "mysql"`},
+		{"database URL without scheme", `url: "sqlite://data/tally.db"`, `url: "data/tally.db"`, `database.url: must start with sqlite://, postgres:// or postgresql://, got scheme none`},
+		{"empty sqlite path", `url: "sqlite://data/tally.db"`, `url: "sqlite://"`, `database.url: sqlite:// needs a path`},
+		{"bad listen", `listen: ":8080"`, `listen: "8080"`, `listen: must be host:port such as ":8080", got "8080"`},
+		{"admin token empty", `admin_token: "${TALLY_ADMIN_TOKEN}"`, `admin_token: ""`, `admin_token: is required`},
+	}
+	env := exampleEnv()
+	env["PUZZLE_KEY"] = "key-Secret-puzzle"
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			text := example + tc.new
+			if tc.old != "" {
+				if !strings.Contains(example, tc.old) {
+					t.Fatalf("the example has no %q", tc.old)
+				}
+				text = strings.Replace(example, tc.old, tc.new, 1)
+			}
+			_, err := loadText(t, text, env)
+			if err == nil {
+				t.Fatalf("Load accepted the file; want %q", tc.want)
+			}
+			path, msg, _ := strings.Cut(tc.want, ": ")
+			for _, p := range problems(t, err) {
+				if p.Path == path && strings.HasPrefix(p.Message, msg) {
+					return
+				}
+			}
+			t.Errorf("no problem %q in:\n%v", tc.want, err)
+		})
+	}
+
+	// The untouched example, with the second property, is fine: the failures above come
+	// from the edits.
+	if _, err := loadText(t, example+secondProperty, env); err != nil {
+		t.Fatalf("example with a second property: %v", err)
+	}
+}
+
+func TestValidateReportsEveryProblem(t *testing.T) {
+	c := Config{
+		Listen:   ":8080",
+		Database: Database{URL: "sqlite://x.db"},
+		Settlement: Settlement{
+			Schedule: "@every 1m",
+		},
+		AdminToken: "admin",
+		Properties: []Property{{
+			ID: "a", Currency: "C", APIKeys: []Secret{"k"},
+			Revenue: &Revenue{UnitsPerUSD: "1", Share: "1.5", Buffer: "2"},
+			ScoreTargets: []ScoreTarget{
+				{ID: "t", MinScore: "1", Reward: "1", Per: "week"},
+			},
+		}},
+	}
+	err := c.Validate()
+	if err == nil {
+		t.Fatal("Validate accepted the config")
+	}
+	want := []string{
+		`properties[0].revenue.share: must be between 0 and 1, got "1.5"`,
+		`properties[0].revenue.buffer: must be between 0 and 1, got "2"`,
+		`properties[0].score_targets[0].game: is required: the game or leaderboard whose scores count`,
+		`properties[0].score_targets[0].per: must be once, day or play, got "week"`,
+	}
+	got := problems(t, err)
+	if len(got) != len(want) {
+		t.Fatalf("%d problems, want %d:\n%v", len(got), len(want), err)
+	}
+	for i := range want {
+		if got[i].String() != want[i] {
+			t.Errorf("problem %d = %q, want %q", i, got[i], want[i])
+		}
+	}
+	if !strings.HasPrefix(err.Error(), "config: 4 problems:\n  properties[0].revenue.share") {
+		t.Errorf("Error() = %q", err)
+	}
+}
+
+func TestValidateZeroConfig(t *testing.T) {
+	got := map[string]bool{}
+	for _, p := range problems(t, Config{}.Validate()) {
+		got[p.String()] = true
+	}
+	for _, want := range []string{
+		"listen: is required",
+		"database.url: is required",
+		"settlement.schedule: is required",
+		"admin_token: is required",
+		"properties: at least one property is required",
+	} {
+		if !got[want] {
+			t.Errorf("missing %q in %v", want, got)
+		}
+	}
+}
+
+func TestValidateAcceptsEdges(t *testing.T) {
+	example := readExample(t)
+	tests := []struct{ old, new string }{
+		{`share: "0.7"`, `share: "1"`},
+		{`share: "0.7"`, `share: 0`},
+		{`buffer: "0.2"`, `buffer: "1.000"`},
+		{`per_session: "500"`, `per_session: "0"`},
+		{`per_session: "500"`, `per_session: "500.000"`}, // no digits beyond the scale
+		{`caps: { per_session: "500", per_user_per_day: "10000" }`, `caps: {}`},
+		{`reward: "50"`, `reward: "0.000000000000000001"`},
+		{`reward: "50"`, `reward: "99999999999999999999.999999999999999999"`},
+		{`hold: 24h`, `hold: 0s`},
+		{`min_session_seconds: 10`, `min_session_seconds: 0`},
+		{`countries: { "*": "1" }`, `countries: { "US": "1.5", "IN": "0" }`},
+		{`countries: { "*": "1" }`, `countries: {}`},
+		{`states: [over]`, `states: [loaded, start, playing, over, levelup]`},
+		{`per: once`, `per: play`},
+		{`direction: higher`, `direction: lower`},
+		{`schedule: "@every 1m"`, `schedule: "*/5 * * * *"`},
+		{`url: "sqlite://data/tally.db"`, `url: "postgresql://u:p@h:5432/db?sslmode=disable"`},
+		{`scale: 0`, `scale: 18`},
+		{`gamezop_spp:    { bearer_token: "${SPP_TOKEN}" }`, `gamezop_spp: {}`},
+		{`gamezop_spp:    { bearer_token: "${SPP_TOKEN}" }`, `gamezop_spp: { bearer_token: }`},
+		{`- id: arcade`, `- id: ` + strings.Repeat("a", 64)},
+		{`currency: COIN`, `currency: X_1234567890ABCD`},
+	}
+	for _, tc := range tests {
+		if !strings.Contains(example, tc.old) {
+			t.Fatalf("the example has no %q", tc.old)
+		}
+		if _, err := loadText(t, strings.Replace(example, tc.old, tc.new, 1), exampleEnv()); err != nil {
+			t.Errorf("%s: %v", tc.new, err)
+		}
+	}
+}

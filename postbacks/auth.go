@@ -1,0 +1,36 @@
+package postbacks
+
+import (
+	"crypto/subtle"
+	"net/http"
+	"strings"
+)
+
+// singleHeader returns the value of a header sent exactly once. A repeated credential
+// header is refused rather than picking one copy: proxies and frameworks disagree on
+// which copy counts, and that disagreement is how checks get bypassed.
+func singleHeader(h http.Header, name string) (string, bool) {
+	vs := h.Values(name)
+	if len(vs) != 1 {
+		return "", false
+	}
+	return vs[0], true
+}
+
+// secretEqual compares in constant time over the exact bytes, so response timing does not
+// reveal how much of a guess was right. (Only the length can leak, which is not secret
+// enough to matter.)
+func secretEqual(got, want []byte) bool {
+	return subtle.ConstantTimeCompare(got, want) == 1
+}
+
+// bearerOK checks `Authorization: Bearer <token>`: the scheme is case-insensitive (RFC
+// 9110 §11.1), separated by exactly one space, and the token is compared as sent.
+func bearerOK(h http.Header, token string) bool {
+	v, ok := singleHeader(h, "Authorization")
+	const scheme = "bearer "
+	if !ok || len(v) < len(scheme) || !strings.EqualFold(v[:len(scheme)], scheme) {
+		return false
+	}
+	return secretEqual([]byte(v[len(scheme):]), []byte(token))
+}

@@ -1,0 +1,398 @@
+package postbacks
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/shopspring/decimal"
+
+	"tally/rewards"
+)
+
+// Length limits, in characters (runes) of valid UTF-8 without control characters.
+const (
+	// maxUserLen is Gamezop's documented maximum for `sub`; DESIGN applies it to every
+	// mapped user id so all sources share one wallet key space.
+	maxUserLen = 100
+	// maxIDLen bounds session, play, event and other provider ids: long enough for any
+	// UUID or prefixed id seen in the docs, short enough to index.
+	maxIDLen = 200
+)
+
+// Bounds on number literals. An amount has at most 20 integer and 18 fraction digits, so
+// these only cut off literals no valid amount needs, before decimal materialises them
+// ("1e999999999" would otherwise be a billion digits).
+const (
+	maxNumberLen      = 256
+	maxNumberExponent = 1000
+)
+
+// node is an object inside a decoded body with its dotted path, so that messages name
+// nested fields the way the provider does ("data.participant_id").
+type node struct {
+	obj  map[string]any
+	path string
+}
+
+func (n node) name(key string) string { return joinPath(n.path, key) }
+
+// get returns key's value. JSON null counts as absent: providers send null for "no value".
+func (n node) get(key string) (any, bool) {
+	v, ok := n.obj[key]
+	return v, ok && v != nil
+}
+
+// lookup follows keys through nested objects without recording errors; it serves the
+// fallback chains for undocumented payload shapes, where a missing or differently shaped
+// candidate just means "try the next". An empty string counts as absent there too.
+func (n node) lookup(keys ...string) (node, string, bool) {
+	for _, k := range keys[:len(keys)-1] {
+		v, ok := n.get(k)
+		obj, isObj := v.(map[string]any)
+		if !ok || !isObj {
+			return node{}, "", false
+		}
+		n = node{obj: obj, path: n.name(k)}
+	}
+	last := keys[len(keys)-1]
+	v, ok := n.get(last)
+	if s, isStr := v.(string); !ok || (isStr && s == "") {
+		return node{}, "", false
+	}
+	return n, last, true
+}
+
+// checker collects every bad field of one body, so the sender sees them all at once.
+type checker struct {
+	errs []FieldError
+}
+
+func (c *checker) fail(field, msg string) {
+	c.errs = append(c.errs, FieldError{Field: field, Message: msg})
+}
+
+func (c *checker) err() error {
+	if len(c.errs) == 0 {
+		return nil
+	}
+	return &ValidationError{Errors: c.errs}
+}
+
+// present reports whether key has a value, recording "required" when it must and has not.
+func (c *checker) present(n node, key string, required bool) (any, bool) {
+	v, ok := n.get(key)
+	if !ok && required {
+		c.fail(n.name(key), "required")
+	}
+	return v, ok
+}
+
+// object returns the nested object at key.
+func (c *checker) object(n node, key string, required bool) (node, bool) {
+	v, ok := c.present(n, key, required)
+	if !ok {
+		return node{}, false
+	}
+	obj, isObj := v.(map[string]any)
+	if !isObj {
+		c.fail(n.name(key), "must be an object")
+		return node{}, false
+	}
+	return node{obj: obj, path: n.name(key)}, true
+}
+
+// text returns a string field of 1..max characters without control characters.
+func (c *checker) text(n node, key string, required bool, max int) (string, bool) {
+	v, ok := c.present(n, key, required)
+	if !ok {
+		return "", false
+	}
+	s, isStr := v.(string)
+	if !isStr {
+		c.fail(n.name(key), "must be a string")
+		return "", false
+	}
+	if msg := textProblem(s, max); msg != "" {
+		c.fail(n.name(key), msg)
+		return "", false
+	}
+	return s, true
+}
+
+// ident returns a field that providers send as a string or as an integer (GamePush's
+// player.id is a number, most other ids are strings). An integer becomes its canonical
+// decimal form, so 685, 685.0 and 6.85e2 name the same id.
+func (c *checker) ident(n node, key string, required bool, max int) (string, bool) {
+	v, ok := c.present(n, key, required)
+	if !ok {
+		return "", false
+	}
+	return c.identValue(v, n.name(key), max)
+}
+
+func (c *checker) identValue(v any, field string, max int) (string, bool) {
+	var s string
+	switch v := v.(type) {
+	case string:
+		s = v
+	case json.Number:
+		d, ok := parseNumber(string(v))
+		if !ok || !d.IsInteger() {
+			c.fail(field, "must be a string or an integer")
+			return "", false
+		}
+		s = d.String()
+	default:
+		c.fail(field, "must be a string or an integer")
+		return "", false
+	}
+	if msg := textProblem(s, max); msg != "" {
+		c.fail(field, msg)
+		return "", false
+	}
+	return s, true
+}
+
+// firstIdent returns the first present candidate of a fallback chain; a present but
+// invalid candidate is an error rather than a reason to try the next one.
+func (c *checker) firstIdent(n node, max int, chain ...[]string) (string, bool) {
+	for _, keys := range chain {
+		if at, key, ok := n.lookup(keys...); ok {
+			return c.ident(at, key, true, max)
+		}
+	}
+	names := make([]string, len(chain))
+	for i, keys := range chain {
+		names[i] = n.name(strings.Join(keys, "."))
+	}
+	c.fail(names[0], "required (or any of "+strings.Join(names[1:], ", ")+")")
+	return "", false
+}
+
+// amount returns a non-negative decimal sent as a JSON number or a decimal string, with
+// at most rewards.Precision decimal places and within the ledger's range. The literal is
+// parsed exactly; it never passes through float64.
+func (c *checker) amount(n node, key string, required bool) (decimal.Decimal, bool) {
+	v, ok := c.present(n, key, required)
+	if !ok {
+		return decimal.Decimal{}, false
+	}
+	var lit string
+	switch v := v.(type) {
+	case json.Number:
+		lit = string(v)
+	case string:
+		lit = v
+	default:
+		c.fail(n.name(key), "must be a decimal number or a decimal string")
+		return decimal.Decimal{}, false
+	}
+	d, ok := parseNumber(lit)
+	switch {
+	case !ok:
+		c.fail(n.name(key), "must be a decimal number or a decimal string")
+	case d.Sign() < 0:
+		c.fail(n.name(key), "must not be negative")
+	case rewards.DecimalPlaces(d) > rewards.Precision:
+		c.fail(n.name(key), fmt.Sprintf("must have at most %d decimal places", rewards.Precision))
+	case rewards.CheckAmount(d) != nil:
+		c.fail(n.name(key), "too large")
+	default:
+		return d, true
+	}
+	return decimal.Decimal{}, false
+}
+
+// count returns a non-negative integer sent as a JSON number, and its literal.
+func (c *checker) count(n node, key string, required bool) (int64, string, bool) {
+	v, ok := c.present(n, key, required)
+	if !ok {
+		return 0, "", false
+	}
+	num, isNum := v.(json.Number)
+	if !isNum {
+		c.fail(n.name(key), "must be a non-negative integer")
+		return 0, "", false
+	}
+	d, ok := parseNumber(string(num))
+	switch {
+	case !ok || !d.IsInteger() || d.Sign() < 0:
+		c.fail(n.name(key), "must be a non-negative integer")
+	case d.GreaterThan(decimal.NewFromInt(math.MaxInt64)):
+		c.fail(n.name(key), "too large")
+	default:
+		return d.IntPart(), string(num), true
+	}
+	return 0, "", false
+}
+
+// timestamp returns an optional RFC 3339 time in UTC. A present but invalid time is an
+// error, not silently dropped: it signals a payload we do not understand.
+func (c *checker) timestamp(n node, key string) (*time.Time, bool) {
+	v, ok := c.present(n, key, false)
+	if !ok {
+		return nil, false
+	}
+	s, isStr := v.(string)
+	if !isStr {
+		c.fail(n.name(key), "must be an RFC 3339 time")
+		return nil, false
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		c.fail(n.name(key), "must be an RFC 3339 time")
+		return nil, false
+	}
+	return checkYear(c, n.name(key), t.UTC())
+}
+
+// checkYear keeps times within what RFC 3339 (and so encoding/json and the inbox) can
+// represent after conversion to UTC.
+func checkYear(c *checker, field string, t time.Time) (*time.Time, bool) {
+	if t.Year() < 1 || t.Year() > 9999 {
+		c.fail(field, "out of range")
+		return nil, false
+	}
+	return &t, true
+}
+
+// textProblem checks an id: 1..max characters (runes, not bytes: a user id of 100
+// multibyte characters is valid) of valid UTF-8 without control characters, which would
+// corrupt logs, CSV exports and terminals.
+func textProblem(s string, max int) string {
+	if !utf8.ValidString(s) {
+		return "must be valid UTF-8"
+	}
+	n := utf8.RuneCountInString(s)
+	switch {
+	case n == 0:
+		return "must not be empty"
+	case n > max:
+		return fmt.Sprintf("must be at most %d characters", max)
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return "must not contain control characters"
+		}
+	}
+	return ""
+}
+
+// parseNumber parses a JSON number literal exactly. It enforces JSON's grammar itself
+// (decimal.NewFromString alone accepts "+1", ".5", "01" and a Unicode minus, so the same
+// amount could arrive spelled many ways) and bounds the literal's size first.
+func parseNumber(lit string) (decimal.Decimal, bool) {
+	if len(lit) > maxNumberLen || !isJSONNumber(lit) {
+		return decimal.Decimal{}, false
+	}
+	if e := strings.IndexAny(lit, "eE"); e >= 0 {
+		exp := strings.TrimLeft(lit[e+1:], "+-")
+		exp = strings.TrimLeft(exp, "0")
+		if len(exp) > 4 || (exp != "" && atoi(exp) > maxNumberExponent) {
+			return decimal.Decimal{}, false
+		}
+	}
+	d, err := decimal.NewFromString(lit)
+	return d, err == nil
+}
+
+func atoi(digits string) int {
+	n := 0
+	for i := 0; i < len(digits); i++ {
+		n = n*10 + int(digits[i]-'0')
+	}
+	return n
+}
+
+// isJSONNumber reports whether s is exactly a number as RFC 8259 §6 spells it.
+func isJSONNumber(s string) bool {
+	i := 0
+	digits := func() int {
+		start := i
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+		return i - start
+	}
+	if i < len(s) && s[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(s) && s[i] == '0':
+		i++
+	case digits() == 0:
+		return false
+	}
+	if i < len(s) && s[i] == '.' {
+		i++
+		if digits() == 0 {
+			return false
+		}
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		if digits() == 0 {
+			return false
+		}
+	}
+	return i == len(s)
+}
+
+// alpha2 normalises an ISO 3166-1 alpha-2 code: exactly two ASCII letters, upper-cased.
+// It checks the shape, not the assigned list: an unlisted code simply matches no
+// country multiplier.
+func alpha2(s string) (string, bool) {
+	if len(s) != 2 || !isASCIILetter(s[0]) || !isASCIILetter(s[1]) {
+		return "", false
+	}
+	return strings.ToUpper(s), true
+}
+
+func isASCIILetter(b byte) bool { return (b >= 'A' && b <= 'Z') || (b >= 'a' && b <= 'z') }
+
+func isASCIIAlnum(b byte) bool { return isASCIILetter(b) || (b >= '0' && b <= '9') }
+
+// country returns an optional country code in upper-case alpha-2. With subdivision set it
+// also accepts an ISO 3166-2 code ("IN-MH": alpha-2, hyphen, 1–3 letters or digits) and
+// keeps its country part. An empty string counts as absent.
+func (c *checker) country(n node, key string, subdivision bool) string {
+	v, ok := c.present(n, key, false)
+	if !ok {
+		return ""
+	}
+	s, isStr := v.(string)
+	if !isStr {
+		c.fail(n.name(key), "must be a string")
+		return ""
+	}
+	if s == "" {
+		return ""
+	}
+	if subdivision && len(s) >= 4 && len(s) <= 6 && s[2] == '-' {
+		sub := s[3:]
+		okSub := true
+		for i := 0; i < len(sub); i++ {
+			okSub = okSub && isASCIIAlnum(sub[i])
+		}
+		if cc, ok := alpha2(s[:2]); ok && okSub {
+			return cc
+		}
+	}
+	if cc, ok := alpha2(s); ok {
+		return cc
+	}
+	if subdivision {
+		c.fail(n.name(key), "must be an ISO 3166-1 alpha-2 or ISO 3166-2 code")
+	} else {
+		c.fail(n.name(key), "must be an ISO 3166-1 alpha-2 code")
+	}
+	return ""
+}

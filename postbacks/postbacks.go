@@ -1,0 +1,87 @@
+// Package postbacks turns the raw requests of Tally's four providers into canonical
+// rewards.Events. Each provider file authenticates over the exact bytes received, decodes
+// the body strictly and validates every field, so nothing downstream ever sees an
+// unauthenticated, ambiguous or out-of-range value. It holds no database, HTTP server or
+// logger: app maps ErrUnauthorized to 401 and *ValidationError to 400.
+package postbacks
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"tally/rewards"
+)
+
+// Credentials are one property's secrets for one source. Only the field that source uses
+// matters: BearerToken for gamezop_spp and APIKey for gamezop_scores (empty means the
+// publisher chose no authentication, which Gamezop allows); Secret for gamepush and
+// trackscore, where it is required because their bodies are signed.
+type Credentials struct {
+	BearerToken string
+	APIKey      string
+	Secret      string
+}
+
+// String masks the secrets so that a Credentials value logged by mistake leaks nothing.
+func (c Credentials) String() string {
+	mask := func(s string) string {
+		if s == "" {
+			return `""`
+		}
+		return "***"
+	}
+	return fmt.Sprintf("{BearerToken:%s APIKey:%s Secret:%s}", mask(c.BearerToken), mask(c.APIKey), mask(c.Secret))
+}
+
+// GoString masks the secrets under %#v too.
+func (c Credentials) GoString() string { return "postbacks.Credentials" + c.String() }
+
+// ErrUnauthorized is returned by every Parse function when the request does not carry
+// the configured credentials or a valid signature (HTTP 401). It is checked before the
+// body is decoded, so an unauthenticated sender learns nothing about body validation.
+var ErrUnauthorized = errors.New("postbacks: bad or missing authentication")
+
+// FieldError names one bad field by the provider's own JSON name, dotted for nesting
+// ("player.id", "data.participant_id"), or "body" for a problem with the whole body.
+type FieldError struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// ValidationError lists every bad field of an authenticated request (HTTP 400). The Parse
+// functions return it as *ValidationError.
+type ValidationError struct {
+	Errors []FieldError
+}
+
+func (e *ValidationError) Error() string {
+	parts := make([]string, len(e.Errors))
+	for i, fe := range e.Errors {
+		parts[i] = fe.Field + ": " + fe.Message
+	}
+	return "postbacks: invalid postback: " + strings.Join(parts, "; ")
+}
+
+// bodyError is a ValidationError about the body as a whole.
+func bodyError(msg string) *ValidationError {
+	return &ValidationError{Errors: []FieldError{{Field: "body", Message: msg}}}
+}
+
+// Parse authenticates, decodes and validates a postback from src. The error is
+// ErrUnauthorized, a *ValidationError, or (only for a source this package does not know,
+// which the caller should have answered with 404) a plain error.
+func Parse(src rewards.Source, h http.Header, body []byte, c Credentials) (rewards.Event, error) {
+	switch src {
+	case rewards.SourceGamezopSPP:
+		return ParseGamezopSPP(h, body, c)
+	case rewards.SourceGamezopScores:
+		return ParseGamezopScore(h, body, c)
+	case rewards.SourceGamePush:
+		return ParseGamePush(h, body, c)
+	case rewards.SourceTrackScore:
+		return ParseTrackScore(h, body, c)
+	}
+	return rewards.Event{}, fmt.Errorf("postbacks: unknown source %q", src)
+}
