@@ -35,6 +35,9 @@ func (a *App) routes() *gin.Engine {
 	pub.GET("/users/:user/balance", a.getBalance)
 	pub.GET("/users/:user/transactions", a.listTransactions)
 
+	adm := r.Group("/v1/admin", a.adminAuth)
+	adm.GET("/reports/payouts", a.payoutReport)
+
 	return r
 }
 
