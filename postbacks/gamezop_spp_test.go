@@ -192,6 +192,49 @@ func TestGamezopSPPFields(t *testing.T) {
 	}
 }
 
+// TestFieldMessages pins that each rule reports its own reason, not just some failure.
+func TestFieldMessages(t *testing.T) {
+	tests := []struct {
+		name        string
+		src         rewards.Source
+		body        []byte
+		field, want string
+	}{
+		{"19 places", rewards.SourceGamezopSPP, with(sppBase, "your-estimated-revenue", `"0.0000000000000000001"`), "your-estimated-revenue", "at most 18 decimal places"},
+		{"over 1000", rewards.SourceGamezopSPP, with(sppBase, "your-estimated-revenue", `"1000.000000000000000001"`), "your-estimated-revenue", "at most 1000 USD"},
+		{"negative", rewards.SourceGamezopSPP, with(sppBase, "your-estimated-revenue", `-1`), "your-estimated-revenue", "must not be negative"},
+		{"not a number", rewards.SourceGamezopSPP, with(sppBase, "your-estimated-revenue", `"1,5"`), "your-estimated-revenue", "decimal"},
+		{"missing", rewards.SourceGamezopSPP, with(sppBase, "user-id", "-"), "user-id", "required"},
+		{"too long", rewards.SourceGamezopSPP, with(sppBase, "user-id", q(strings.Repeat("a", 101))), "user-id", "at most 100 characters"},
+		{"empty", rewards.SourceGamezopSPP, with(sppBase, "user-id", `""`), "user-id", "empty"},
+		{"control", rewards.SourceGamezopSPP, with(sppBase, "user-id", `"a\tb"`), "user-id", "control"},
+		{"not a string", rewards.SourceGamezopSPP, with(sppBase, "user-id", `1`), "user-id", "string"},
+		{"bad integer", rewards.SourceGamezopSPP, with(sppBase, "session-duration", `-1`), "session-duration", "non-negative integer"},
+		{"bad country", rewards.SourceGamezopSPP, with(sppBase, "country", `"IND"`), "country", "alpha-2"},
+		{"score too large", rewards.SourceGamezopScores, with(scoreBase, "score", `1e20`), "score", "too large"},
+		{"bad state", rewards.SourceGamezopScores, with(scoreBase, "state", `"won"`), "state", "one of loaded, start, playing, over, levelup"},
+		{"duplicate key", rewards.SourceGamezopSPP, []byte(`{"a":{"b":1,"b":2}}`), "body", `duplicate key "a.b"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parseAuthed(tt.src, tt.body)
+			var ve *ValidationError
+			if !errors.As(err, &ve) {
+				t.Fatalf("err = %v", err)
+			}
+			for _, fe := range ve.Errors {
+				if fe.Field == tt.field {
+					if !strings.Contains(fe.Message, tt.want) {
+						t.Errorf("%s: message %q, want it to mention %q", fe.Field, fe.Message, tt.want)
+					}
+					return
+				}
+			}
+			t.Errorf("no error on %s in %v", tt.field, ve.Errors)
+		})
+	}
+}
+
 func TestGamezopSPPAuth(t *testing.T) {
 	body := with(sppBase)
 	tests := []struct {

@@ -64,6 +64,7 @@ func TestDecodeObjectStrict(t *testing.T) {
 		{"high surrogate then non-surrogate escape", `{"a":"\ud800\u0041"}`, "surrogate"},
 		{"high surrogate then high surrogate", `{"a":"\ud800\ud800"}`, "surrogate"},
 		{"lone low surrogate", `{"a":"\udc00"}`, "surrogate"},
+		{"two low surrogates", `{"a":"\udc00\udc00"}`, "surrogate"},
 		{"reversed pair", `{"a":"\ude00\ud83d"}`, "surrogate"},
 	}
 	for _, tt := range tests {
