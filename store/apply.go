@@ -179,8 +179,11 @@ func lockWallets(tx *gorm.DB, keys []walletKey, now time.Time) (map[walletKey]*w
 	return out, nil
 }
 
-// saveWallets writes back every wallet changed in this transaction.
+// saveWallets writes back every wallet changed in this transaction, stamping each for
+// the balance feed (feed.go).
 func saveWallets(tx *gorm.DB, wallets map[walletKey]*wallet, now time.Time) error {
+	var stamp string
+	var stampArgs []any
 	for _, w := range wallets {
 		if !w.dirty {
 			continue
@@ -190,8 +193,16 @@ func saveWallets(tx *gorm.DB, wallets map[walletKey]*wallet, now time.Time) erro
 				return fmt.Errorf("store: wallet %d would go negative: %w", w.ID, rewards.ErrInsufficientFunds)
 			}
 		}
-		err := tx.Exec(`UPDATE wallets SET pending = ?, available = ?, carry = ?, redeemed = ?, lifetime_earned = ?, updated_at = ? WHERE id = ?`,
-			w.Pending.String(), w.Available.String(), w.Carry.String(), w.Redeemed.String(), w.LifetimeEarned.String(), now, w.ID).Error
+		if stamp == "" {
+			var err error
+			if stamp, stampArgs, err = feedStamp(tx); err != nil {
+				return err
+			}
+		}
+		args := append([]any{w.Pending.String(), w.Available.String(), w.Carry.String(), w.Redeemed.String(), w.LifetimeEarned.String(), now},
+			stampArgs...)
+		err := tx.Exec(`UPDATE wallets SET pending = ?, available = ?, carry = ?, redeemed = ?, lifetime_earned = ?, updated_at = ?, feed_seq = `+
+			stamp+` WHERE id = ?`, append(args, w.ID)...).Error
 		if err != nil {
 			return err
 		}
@@ -299,7 +310,9 @@ func (db *DB) post(tx *gorm.DB, w *wallet, e rewards.Entry, p posting) (bool, er
 		}
 	}
 	dPending, dAvailable := e.UserDelta(rewards.Pending), e.UserDelta(rewards.Available)
-	if isCredit(e.Kind) && dPending.IsPositive() {
+	// A pending adjustment is a lot too (negative for a debit), so pending − carry stays
+	// the sum of unsettled lots and settlement nets it.
+	if (isCredit(e.Kind) && dPending.IsPositive()) || (e.Kind == rewards.EntryAdjustment && !dPending.IsZero()) {
 		if maturesAt == nil {
 			maturesAt = &p.now
 		}
@@ -307,7 +320,13 @@ func (db *DB) post(tx *gorm.DB, w *wallet, e rewards.Entry, p posting) (bool, er
 			w.ID, jid, dPending.String(), *maturesAt).Error; err != nil {
 			return false, err
 		}
+	}
+	switch {
+	case isCredit(e.Kind) && dPending.IsPositive():
 		w.LifetimeEarned = w.LifetimeEarned.Add(dPending)
+	case e.Kind == rewards.EntryAdjustment:
+		// Adjustments count, signed, so available + pending == lifetime_earned − redeemed.
+		w.LifetimeEarned = w.LifetimeEarned.Add(dPending).Add(dAvailable)
 	}
 	w.Pending = w.Pending.Add(dPending)
 	w.Available = w.Available.Add(dAvailable)

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/shopspring/decimal"
 	"gorm.io/gorm"
 
 	"tally/rewards"
@@ -94,7 +96,8 @@ func (db *DB) BalancesSince(ctx context.Context, property, cursor string, limit 
 	}
 	out := make([]rewards.Balance, len(rows))
 	for i, r := range rows {
-		out[i] = toBalance(r.wallet)
+		out[i] = toBalance(wallet{ID: r.ID, Property: r.Property, UserID: r.UserID, Pending: r.Pending, Available: r.Available,
+			Carry: r.Carry, Redeemed: r.Redeemed, LifetimeEarned: r.LifetimeEarned, UpdatedAt: r.UpdatedAt})
 	}
 	if len(rows) > 0 {
 		last := rows[len(rows)-1]
@@ -104,6 +107,14 @@ func (db *DB) BalancesSince(ctx context.Context, property, cursor string, limit 
 }
 
 type feedRow struct {
-	wallet  `gorm:"embedded"`
-	FeedSeq int64
+	ID             int64
+	Property       string
+	UserID         string
+	Pending        decimal.Decimal
+	Available      decimal.Decimal
+	Carry          decimal.Decimal
+	Redeemed       decimal.Decimal
+	LifetimeEarned decimal.Decimal
+	UpdatedAt      time.Time
+	FeedSeq        int64
 }

@@ -1,0 +1,229 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/shopspring/decimal"
+	"gorm.io/gorm"
+)
+
+// maxViolations bounds the report of CheckInvariants.
+const maxViolations = 20
+
+// CheckInvariants verifies, in one consistent snapshot, what the ledger promises for the
+// wallets of property ("" for every property):
+//
+//   - every journal entry's legs sum to zero;
+//   - each wallet bucket equals the sum of its user legs, so available + pending is
+//     everything credited minus everything redeemed or debited;
+//   - available + pending == lifetime_earned − redeemed, and redeemed is the sum of the
+//     redemption legs;
+//   - pending − carry is the sum of the wallet's unsettled lots, and 0 <= carry < 1;
+//   - no bucket is negative;
+//   - each settlement run's counters match the lots and entries it committed.
+//
+// Sums are taken in Go with exact decimals (SQLite would sum TEXT as floats). It reads
+// every entry, so it is for tests and for operators, not for a request path.
+func (db *DB) CheckInvariants(ctx context.Context, property string) error {
+	var opts *sql.TxOptions
+	if db.dialect == Postgres {
+		opts = &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}
+	}
+	var problems []error
+	fail := func(format string, args ...any) {
+		if len(problems) < maxViolations {
+			problems = append(problems, fmt.Errorf(format, args...))
+		}
+	}
+	err := db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		return checkLedger(tx, property, fail)
+	}, opts)
+	if err != nil {
+		return translate(err)
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("store: invariants of %q violated: %w", property, errors.Join(problems...))
+	}
+	return nil
+}
+
+type userKey struct{ property, user string }
+
+type walletSums struct {
+	available, pending, redeemed decimal.Decimal
+}
+
+func checkLedger(tx *gorm.DB, property string, fail func(string, ...any)) error {
+	one := func(col string) (string, []any) {
+		if property == "" {
+			return "TRUE", nil
+		}
+		return col + " = ?", []any{property}
+	}
+	// Journal entries balance.
+	where, args := one("property")
+	rows, err := tx.Raw(`SELECT journal_id, amount FROM entries WHERE `+where+` ORDER BY journal_id`, args...).Rows()
+	if err != nil {
+		return err
+	}
+	var jid, cur int64
+	var amount decimal.Decimal
+	sum := decimal.Zero
+	flush := func() {
+		if cur != 0 && !sum.IsZero() {
+			fail("journal %d: legs sum to %s", cur, sum)
+		}
+	}
+	for rows.Next() {
+		if err := rows.Scan(&jid, &amount); err != nil {
+			rows.Close()
+			return err
+		}
+		if jid != cur {
+			flush()
+			cur, sum = jid, decimal.Zero
+		}
+		sum = sum.Add(amount)
+	}
+	flush()
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+
+	// Wallet legs per user and bucket.
+	sums := map[userKey]*walletSums{}
+	rows, err = tx.Raw(`SELECT property, user_id, bucket, kind, amount FROM entries WHERE account = '' AND `+where, args...).Rows()
+	if err != nil {
+		return err
+	}
+	var p, u, bucket, kind string
+	for rows.Next() {
+		if err := rows.Scan(&p, &u, &bucket, &kind, &amount); err != nil {
+			rows.Close()
+			return err
+		}
+		k := userKey{p, u}
+		s := sums[k]
+		if s == nil {
+			s = &walletSums{decimal.Zero, decimal.Zero, decimal.Zero}
+			sums[k] = s
+		}
+		switch bucket {
+		case "available":
+			s.available = s.available.Add(amount)
+			if kind == "redemption" {
+				s.redeemed = s.redeemed.Sub(amount)
+			}
+		case "pending":
+			s.pending = s.pending.Add(amount)
+		default:
+			fail("user %q: leg in unknown bucket %q", u, bucket)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+
+	// Unsettled lots per wallet.
+	lwhere, largs := one("w.property")
+	lots := map[int64]decimal.Decimal{}
+	rows, err = tx.Raw(`SELECT l.wallet_id, l.amount FROM lots l JOIN wallets w ON w.id = l.wallet_id
+		WHERE l.settlement_id IS NULL AND `+lwhere, largs...).Rows()
+	if err != nil {
+		return err
+	}
+	var wid int64
+	for rows.Next() {
+		if err := rows.Scan(&wid, &amount); err != nil {
+			rows.Close()
+			return err
+		}
+		lots[wid] = lots[wid].Add(amount)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+
+	var wallets []wallet
+	if err := tx.Raw(`SELECT id, property, user_id, pending, available, carry, redeemed, lifetime_earned, updated_at
+		FROM wallets WHERE `+where, args...).Scan(&wallets).Error; err != nil {
+		return err
+	}
+	unit := decimal.New(1, 0)
+	for _, w := range wallets {
+		k := userKey{w.Property, w.UserID}
+		s := sums[k]
+		if s == nil {
+			s = &walletSums{decimal.Zero, decimal.Zero, decimal.Zero}
+		}
+		delete(sums, k)
+		name := fmt.Sprintf("wallet %d (%s/%s)", w.ID, w.Property, w.UserID)
+		if !w.Available.Equal(s.available) {
+			fail("%s: available %s, its legs sum to %s", name, w.Available, s.available)
+		}
+		if !w.Pending.Equal(s.pending) {
+			fail("%s: pending %s, its legs sum to %s", name, w.Pending, s.pending)
+		}
+		if !w.Redeemed.Equal(s.redeemed) {
+			fail("%s: redeemed %s, its redemption legs sum to %s", name, w.Redeemed, s.redeemed)
+		}
+		if total := w.LifetimeEarned.Sub(w.Redeemed); !w.Available.Add(w.Pending).Equal(total) {
+			fail("%s: available + pending = %s, lifetime_earned − redeemed = %s", name, w.Available.Add(w.Pending), total)
+		}
+		if unsettled := lots[w.ID]; !w.Pending.Sub(w.Carry).Equal(unsettled) {
+			fail("%s: pending − carry = %s, unsettled lots sum to %s", name, w.Pending.Sub(w.Carry), unsettled)
+		}
+		if w.Available.IsNegative() || w.Pending.IsNegative() || w.Carry.IsNegative() || !w.Carry.LessThan(unit) {
+			fail("%s: available %s, pending %s, carry %s out of range", name, w.Available, w.Pending, w.Carry)
+		}
+	}
+	for k, s := range sums {
+		fail("user %s/%s has legs (available %s, pending %s) but no wallet", k.property, k.user, s.available, s.pending)
+	}
+	return checkRuns(tx, property, fail)
+}
+
+// checkRuns compares each run's counters with the lots it marked and the settlement
+// entries it posted.
+func checkRuns(tx *gorm.DB, property string, fail func(string, ...any)) error {
+	var runs []runRow
+	q := `SELECT id, property, status, users, entries, amount FROM settlements`
+	var args []any
+	if property != "" {
+		q += ` WHERE property = ?`
+		args = append(args, property)
+	}
+	if err := tx.Raw(q, args...).Scan(&runs).Error; err != nil {
+		return err
+	}
+	for _, r := range runs {
+		var lots []lotRow
+		if err := tx.Raw(`SELECT wallet_id, amount FROM lots WHERE settlement_id = ?`, r.ID).Scan(&lots).Error; err != nil {
+			return err
+		}
+		users := map[int64]bool{}
+		for _, l := range lots {
+			users[l.WalletID] = true
+		}
+		var legs []decimal.Decimal
+		if err := tx.Raw(`SELECT e.amount FROM entries e JOIN journal j ON j.id = e.journal_id
+			WHERE j.ref = ? AND j.kind = 'settlement' AND e.bucket = 'available'`, fmt.Sprintf("settlement:%d", r.ID)).Scan(&legs).Error; err != nil {
+			return err
+		}
+		moved := decimal.Zero
+		for _, a := range legs {
+			moved = moved.Add(a)
+		}
+		if int64(len(lots)) != r.Entries || int64(len(users)) != r.Users || !moved.Equal(r.Amount) {
+			fail("settlement %d (%s): counts %d users, %d lots, %s moved; ledger has %d, %d, %s",
+				r.ID, r.Status, r.Users, r.Entries, r.Amount, len(users), len(lots), moved)
+		}
+	}
+	return nil
+}

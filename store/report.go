@@ -1,0 +1,476 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/shopspring/decimal"
+	"gorm.io/gorm"
+
+	"tally/rewards"
+)
+
+// Payout reports (DESIGN.md §3, Finance and ops). Every figure is a sum of wallet legs
+// (entries with account '') selected by created_at, or of session records selected by
+// received_at; none comes from the wallets' running balances, so the report of a past
+// period is the same whenever it is pulled.
+//
+// The rows are computed one of two ways, both holding one user's sums at a time:
+//
+//   - in Go (SQLite): money is TEXT there and SUM would turn it into a float, so the legs
+//     and sessions come out of one query ordered by (property, user) and are added up
+//     with decimal arithmetic, one user at a time;
+//   - in SQL (Postgres): NUMERIC sums are exact, so Postgres groups by (property, user)
+//     and only the rows cross the wire.
+//
+// Rows are ordered by property then user in byte order (COLLATE "C" on Postgres, the
+// BINARY collation on SQLite), so both databases produce the same report.
+//
+// Each call reads inside one read-only transaction: on Postgres a REPEATABLE READ
+// snapshot, on SQLite a deferred (read) transaction, which in WAL mode also reads one
+// snapshot and does not block writers.
+
+// PayoutRows calls fn with each row of the payout report for q, in order, while it reads
+// them; it never holds more than one row. An error from fn stops the report and is
+// returned as is. A period that is empty or inverted is rewards.ErrInvalidRequest.
+func (db *DB) PayoutRows(ctx context.Context, q rewards.ReportQuery, fn func(rewards.PayoutRow) error) error {
+	_, err := db.payoutReport(ctx, q, fn, false, db.dialect == Postgres)
+	return err
+}
+
+// PayoutSummary returns, for each property with sessions or wallet legs up to q.To (or
+// only q.Property), its sessions in the period and the ledger's totals of every report
+// column, ordered by property.
+func (db *DB) PayoutSummary(ctx context.Context, q rewards.ReportQuery) ([]rewards.PropertySummary, error) {
+	return db.payoutReport(ctx, q, nil, true, db.dialect == Postgres)
+}
+
+// PayoutReport is PayoutRows followed by PayoutSummary, both read from one snapshot, so
+// the summary's ledger totals are those of the rows even while writers are busy.
+func (db *DB) PayoutReport(ctx context.Context, q rewards.ReportQuery, fn func(rewards.PayoutRow) error) ([]rewards.PropertySummary, error) {
+	return db.payoutReport(ctx, q, fn, true, db.dialect == Postgres)
+}
+
+// callbackError carries an error of the caller's row function through the transaction
+// untranslated.
+type callbackError struct{ err error }
+
+func (e callbackError) Error() string { return e.err.Error() }
+
+func (db *DB) payoutReport(ctx context.Context, q rewards.ReportQuery, fn func(rewards.PayoutRow) error, summary, inSQL bool) ([]rewards.PropertySummary, error) {
+	if q.From.IsZero() || q.To.IsZero() || !q.From.Before(q.To) {
+		return nil, fmt.Errorf("store: report period [%s, %s): %w", q.From, q.To, rewards.ErrInvalidRequest)
+	}
+	// Times are stored at microsecond precision; rounding the bounds up to a microsecond
+	// selects exactly the same instants and keeps both dialects' comparisons alike.
+	q.From, q.To = ceilMicro(q.From), ceilMicro(q.To)
+	var out []rewards.PropertySummary
+	err := db.read(ctx, func(tx *gorm.DB) error {
+		if fn != nil {
+			rowsFn := payoutRowsGo
+			if inSQL {
+				rowsFn = payoutRowsSQL
+			}
+			if err := rowsFn(tx, q, fn); err != nil {
+				return err
+			}
+		}
+		if summary {
+			var err error
+			out, err = payoutSummary(tx, q, inSQL)
+			return err
+		}
+		return nil
+	})
+	var cb callbackError
+	if errors.As(err, &cb) {
+		return nil, cb.err
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: payout report: %w", translate(err))
+	}
+	return out, nil
+}
+
+// read runs fn in one read-only transaction (one snapshot).
+func (db *DB) read(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	opts := &sql.TxOptions{ReadOnly: true}
+	if db.dialect == Postgres {
+		opts.Isolation = sql.LevelRepeatableRead
+	}
+	return db.gorm.WithContext(ctx).Transaction(fn, opts)
+}
+
+func ceilMicro(t time.Time) time.Time {
+	t = t.UTC()
+	if r := t.Truncate(time.Microsecond); !r.Equal(t) {
+		return r.Add(time.Microsecond)
+	}
+	return t
+}
+
+// propertyFilter is the optional "AND property = ?" of the report's queries.
+func propertyFilter(q rewards.ReportQuery, args []any) (string, []any) {
+	if q.Property == "" {
+		return "", args
+	}
+	return ` AND property = ?`, append(args, q.Property)
+}
+
+// byteOrder is the ORDER BY that sorts (property, user_id) by bytes on both dialects.
+func byteOrder(tx *gorm.DB) string {
+	if tx.Dialector.Name() == string(Postgres) {
+		return ` ORDER BY property COLLATE "C", user_id COLLATE "C"`
+	}
+	return ` ORDER BY property, user_id` // BINARY collation
+}
+
+// sums accumulates legs and sessions into report columns. Both the Go path and the
+// summary use it, so a column means the same thing everywhere.
+type sums struct {
+	rewards.PayoutAmounts
+	openingPending decimal.Decimal
+	active         bool // a leg or a session in the period
+	sessions       int64
+	usd            decimal.Decimal
+}
+
+// leg adds one wallet leg created before q.To; inPeriod says it is not before q.From.
+func (s *sums) leg(bucket, kind string, amount decimal.Decimal, inPeriod bool) {
+	s.active = s.active || inPeriod
+	switch rewards.Bucket(bucket) {
+	case rewards.Available:
+		s.ClosingAvailable = s.ClosingAvailable.Add(amount)
+		if !inPeriod {
+			s.OpeningAvailable = s.OpeningAvailable.Add(amount)
+			return
+		}
+		switch rewards.EntryKind(kind) {
+		case rewards.EntryAdjustment:
+			s.Adjustments = s.Adjustments.Add(amount)
+		case rewards.EntrySettlement:
+			s.Settled = s.Settled.Add(amount)
+		case rewards.EntryRedemption:
+			s.Redeemed = s.Redeemed.Sub(amount)
+		}
+	case rewards.Pending:
+		s.ClosingPending = s.ClosingPending.Add(amount)
+		if !inPeriod {
+			s.openingPending = s.openingPending.Add(amount)
+			return
+		}
+		switch rewards.EntryKind(kind) {
+		case rewards.EntryRevenue:
+			s.CreditedRevenue = s.CreditedRevenue.Add(amount)
+		case rewards.EntryTarget:
+			s.CreditedTargets = s.CreditedTargets.Add(amount)
+		case rewards.EntryAchievement:
+			s.CreditedAchievements = s.CreditedAchievements.Add(amount)
+		}
+	}
+}
+
+// included reports whether a (property, user) is a report row: activity in the period
+// or a balance at its start.
+func (s *sums) included() bool {
+	return s.active || !s.OpeningAvailable.IsZero() || !s.openingPending.IsZero()
+}
+
+// sessionKind marks session records in the Go path's merged stream.
+const sessionKind = "@session"
+
+// streamSQL is the stream both paths sum: wallet legs before q.To, flagged in_period,
+// and the period's sessions (kind sessionKind, no bucket). Its arguments are q.From,
+// q.To, the leg filter's, q.From, q.To, the session filter's.
+func streamSQL(legFilter, sessionFilter string, tx *gorm.DB) string {
+	sessions := `sessions`
+	if tx.Dialector.Name() == string(SQLite) {
+		// Read in (property, user_id) order, as the merge below needs; the planner would
+		// rather range over sessions_received and sort.
+		sessions = `sessions INDEXED BY sessions_user`
+	}
+	return legsBefore + legFilter + `
+		UNION ALL
+		SELECT property, user_id, '', '` + sessionKind + `', revenue_usd, (1 = 1)
+		FROM ` + sessions + ` WHERE received_at >= ? AND received_at < ?` + sessionFilter
+}
+
+// goStreamSQL is the Go path's query: the stream in (property, user) order. SQLite
+// merges the two branches, each read in order from its (property, user_id, …) index,
+// without sorting. Postgres cannot collate a UNION's ORDER BY, so it sorts the union
+// as a subquery (the Go path is not Postgres's default).
+func goStreamSQL(legFilter, sessionFilter string, tx *gorm.DB) string {
+	if tx.Dialector.Name() == string(Postgres) {
+		return `SELECT * FROM (` + streamSQL(legFilter, sessionFilter, tx) + `) m` + byteOrder(tx)
+	}
+	return streamSQL(legFilter, sessionFilter, tx) + byteOrder(tx)
+}
+
+// payoutRowsGo streams the legs before q.To and the sessions of the period, merged in
+// (property, user) order by the database, and adds them up one user at a time.
+func payoutRowsGo(tx *gorm.DB, q rewards.ReportQuery, fn func(rewards.PayoutRow) error) error {
+	args := []any{q.From, q.To}
+	legFilter, args := propertyFilter(q, args)
+	args = append(args, q.From, q.To)
+	sessionFilter, args := propertyFilter(q, args)
+	rows, err := tx.Raw(goStreamSQL(legFilter, sessionFilter, tx), args...).Rows()
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var (
+		cur                          rewards.PayoutRow
+		acc                          sums
+		started                      bool
+		property, user, bucket, kind string
+		amount                       decimal.Decimal
+		inPeriod                     bool
+	)
+	flush := func() error {
+		if !started || !acc.included() {
+			return nil
+		}
+		cur.PayoutAmounts, cur.Sessions, cur.EstimatedRevenueUSD = acc.PayoutAmounts, acc.sessions, acc.usd
+		if err := fn(cur); err != nil {
+			return callbackError{err}
+		}
+		return nil
+	}
+	for rows.Next() {
+		if err := rows.Scan(&property, &user, &bucket, &kind, &amount, &inPeriod); err != nil {
+			return err
+		}
+		if !started || property != cur.Property || user != cur.User {
+			if err := flush(); err != nil {
+				return err
+			}
+			cur, acc, started = rewards.PayoutRow{Property: property, User: user}, sums{}, true
+		}
+		if kind == sessionKind {
+			acc.active = true
+			acc.sessions++
+			acc.usd = acc.usd.Add(amount)
+			continue
+		}
+		acc.leg(bucket, kind, amount, inPeriod)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	return flush()
+}
+
+// legColumns are the report columns as Postgres aggregates over legs that carry
+// in_period (created_at >= q.From); shared by the per-user rows and the summary.
+const legColumns = `
+	COALESCE(SUM(amount) FILTER (WHERE NOT in_period AND bucket = 'available'), 0) AS opening_available,
+	COALESCE(SUM(amount) FILTER (WHERE NOT in_period AND bucket = 'pending'), 0) AS opening_pending,
+	COALESCE(SUM(amount) FILTER (WHERE in_period AND bucket = 'pending' AND kind = 'revenue'), 0) AS credited_revenue,
+	COALESCE(SUM(amount) FILTER (WHERE in_period AND bucket = 'pending' AND kind = 'target'), 0) AS credited_targets,
+	COALESCE(SUM(amount) FILTER (WHERE in_period AND bucket = 'pending' AND kind = 'achievement'), 0) AS credited_achievements,
+	COALESCE(SUM(amount) FILTER (WHERE in_period AND bucket = 'available' AND kind = 'adjustment'), 0) AS adjustments,
+	COALESCE(SUM(amount) FILTER (WHERE in_period AND bucket = 'available' AND kind = 'settlement'), 0) AS settled,
+	COALESCE(SUM(-amount) FILTER (WHERE in_period AND bucket = 'available' AND kind = 'redemption'), 0) AS redeemed,
+	COALESCE(SUM(amount) FILTER (WHERE bucket = 'available'), 0) AS closing_available,
+	COALESCE(SUM(amount) FILTER (WHERE bucket = 'pending'), 0) AS closing_pending,
+	bool_or(in_period) AS active`
+
+// legsBefore selects the wallet legs before q.To with in_period; its arguments are
+// q.From, q.To and the property filter's.
+const legsBefore = `SELECT property, user_id, bucket, kind, amount, created_at >= ? AS in_period
+	FROM entries WHERE account = '' AND created_at < ?`
+
+// moneyText selects NUMERIC columns (NULL as 0) as text without trailing zeros: the
+// driver passes text through, where it would convert binary NUMERIC through big
+// integers, and short literals parse on decimal's fast path. Exact either way.
+func moneyText(cols ...string) string {
+	out := make([]string, len(cols))
+	for i, c := range cols {
+		out[i] = `trim_scale(COALESCE(` + c + `, 0))::text`
+	}
+	return strings.Join(out, ", ")
+}
+
+// payoutRowsSQL lets Postgres sum each user's legs and sessions and streams the result.
+func payoutRowsSQL(tx *gorm.DB, q rewards.ReportQuery, fn func(rewards.PayoutRow) error) error {
+	args := []any{q.From, q.To}
+	legFilter, args := propertyFilter(q, args)
+	args = append(args, q.From, q.To)
+	sessionFilter, args := propertyFilter(q, args)
+	if os.Getenv("ZZ_NOPAR") != "" {
+		tx.Exec("SET LOCAL max_parallel_workers_per_gather = 0")
+	}
+	if os.Getenv("ZZ_WORKMEM") != "" {
+		tx.Exec("SET LOCAL work_mem = '" + os.Getenv("ZZ_WORKMEM") + "'")
+	}
+	// One sort of the stream, in byte order, serves both the grouping and the output
+	// order; it is faster than a locale's collation and needs no second sort.
+	rows, err := tx.Raw(`SELECT property, user_id, `+moneyText("opening_available", "credited_revenue", "credited_targets",
+		"credited_achievements", "adjustments", "settled", "redeemed", "closing_available", "closing_pending")+`,
+			sessions, `+moneyText("usd")+`
+		FROM (
+			SELECT property COLLATE "C" AS property, user_id COLLATE "C" AS user_id, `+legColumns+`,
+				count(*) FILTER (WHERE kind = '`+sessionKind+`') AS sessions,
+				SUM(amount) FILTER (WHERE kind = '`+sessionKind+`') AS usd
+			FROM (`+streamSQL(legFilter, sessionFilter, tx)+`) e
+			GROUP BY 1, 2
+		) g
+		WHERE active OR sessions > 0 OR opening_available <> 0 OR opening_pending <> 0
+		ORDER BY property, user_id`, args...).Rows()
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var r rewards.PayoutRow
+	for rows.Next() {
+		if err := rows.Scan(&r.Property, &r.User, money{&r.OpeningAvailable}, money{&r.CreditedRevenue}, money{&r.CreditedTargets},
+			money{&r.CreditedAchievements}, money{&r.Adjustments}, money{&r.Settled}, money{&r.Redeemed},
+			money{&r.ClosingAvailable}, money{&r.ClosingPending}, &r.Sessions, money{&r.EstimatedRevenueUSD}); err != nil {
+			return err
+		}
+		if err := fn(r); err != nil {
+			return callbackError{err}
+		}
+	}
+	return rows.Err()
+}
+
+// money scans a NUMERIC sent as text into a decimal. Most report cells are zero, and a
+// zero decimal needs no allocation.
+type money struct{ d *decimal.Decimal }
+
+func (m money) Scan(src any) error {
+	if s, ok := src.(string); ok && s == "0" {
+		*m.d = decimal.Decimal{}
+		return nil
+	}
+	return m.d.Scan(src)
+}
+
+// payoutSummary computes each property's figures straight from the sessions and the
+// legs, without grouping by user: an independent total to reconcile the rows against.
+func payoutSummary(tx *gorm.DB, q rewards.ReportQuery, inSQL bool) ([]rewards.PropertySummary, error) {
+	byProp := map[string]*rewards.PropertySummary{}
+	var order []string
+	get := func(p string) *rewards.PropertySummary {
+		s, ok := byProp[p]
+		if !ok {
+			s = &rewards.PropertySummary{Property: p}
+			byProp[p] = s
+			order = append(order, p)
+		}
+		return s
+	}
+	if err := sessionSummary(tx, q, inSQL, get); err != nil {
+		return nil, err
+	}
+	if err := ledgerSummary(tx, q, inSQL, get); err != nil {
+		return nil, err
+	}
+	slices.Sort(order)
+	out := make([]rewards.PropertySummary, len(order))
+	for i, p := range order {
+		out[i] = *byProp[p]
+	}
+	return out, nil
+}
+
+func sessionSummary(tx *gorm.DB, q rewards.ReportQuery, inSQL bool, get func(string) *rewards.PropertySummary) error {
+	filter, args := propertyFilter(q, []any{q.From, q.To})
+	where := ` FROM sessions WHERE received_at >= ? AND received_at < ?` + filter
+	if inSQL {
+		rows, err := tx.Raw(`SELECT property, count(*), SUM(revenue_usd), SUM(gross), SUM(credited), SUM(withheld), SUM(capped_excess)`+
+			where+` GROUP BY property`, args...).Rows()
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var p string
+			var r rewards.PropertySummary
+			if err := rows.Scan(&p, &r.Sessions, &r.EstimatedRevenueUSD, &r.Gross, &r.CreditedToUsers, &r.Withheld, &r.CappedExcess); err != nil {
+				return err
+			}
+			s := get(p)
+			s.Sessions, s.EstimatedRevenueUSD, s.Gross, s.CreditedToUsers, s.Withheld, s.CappedExcess =
+				r.Sessions, r.EstimatedRevenueUSD, r.Gross, r.CreditedToUsers, r.Withheld, r.CappedExcess
+		}
+		return rows.Err()
+	}
+	rows, err := tx.Raw(`SELECT property, revenue_usd, gross, credited, withheld, capped_excess`+where, args...).Rows()
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var p string
+	var usd, gross, credited, withheld, capped decimal.Decimal
+	for rows.Next() {
+		if err := rows.Scan(&p, &usd, &gross, &credited, &withheld, &capped); err != nil {
+			return err
+		}
+		s := get(p)
+		s.Sessions++
+		s.EstimatedRevenueUSD = s.EstimatedRevenueUSD.Add(usd)
+		s.Gross = s.Gross.Add(gross)
+		s.CreditedToUsers = s.CreditedToUsers.Add(credited)
+		s.Withheld = s.Withheld.Add(withheld)
+		s.CappedExcess = s.CappedExcess.Add(capped)
+	}
+	return rows.Err()
+}
+
+func ledgerSummary(tx *gorm.DB, q rewards.ReportQuery, inSQL bool, get func(string) *rewards.PropertySummary) error {
+	filter, args := propertyFilter(q, []any{q.From, q.To})
+	if inSQL {
+		rows, err := tx.Raw(`SELECT property, `+legColumns+` FROM (`+legsBefore+filter+`) e GROUP BY property`, args...).Rows()
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var p string
+			var l rewards.PayoutAmounts
+			var openingPending decimal.Decimal
+			var active bool
+			if err := rows.Scan(&p, &l.OpeningAvailable, &openingPending, &l.CreditedRevenue, &l.CreditedTargets,
+				&l.CreditedAchievements, &l.Adjustments, &l.Settled, &l.Redeemed, &l.ClosingAvailable, &l.ClosingPending, &active); err != nil {
+				return err
+			}
+			get(p).Ledger = l
+		}
+		return rows.Err()
+	}
+	rows, err := tx.Raw(legsBefore+filter, args...).Rows()
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	acc := map[string]*sums{}
+	var p, user, bucket, kind string
+	var amount decimal.Decimal
+	var inPeriod bool
+	for rows.Next() {
+		if err := rows.Scan(&p, &user, &bucket, &kind, &amount, &inPeriod); err != nil {
+			return err
+		}
+		s, ok := acc[p]
+		if !ok {
+			s = &sums{}
+			acc[p] = s
+		}
+		s.leg(bucket, kind, amount, inPeriod)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for p, s := range acc {
+		get(p).Ledger = s.PayoutAmounts
+	}
+	return nil
+}

@@ -1,0 +1,443 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/shopspring/decimal"
+	"gorm.io/gorm"
+
+	"tally/rewards"
+)
+
+// Settlement moves matured pending credits (lots) to available, a batch of wallets per
+// transaction. What makes a lot settle exactly once is data, not a lock: the batch locks
+// its wallets, reads their matured lots that have no settlement_id, and sets that
+// settlement_id in the same transaction as the ledger entry and the wallet update. A
+// second run, on this replica or another, finds those lots taken. A run that dies
+// leaves whole batches committed and nothing half-applied; the next run picks up the
+// rest because it looks for unsettled lots, not for where the last run stopped.
+//
+// The lease (lease.go) only keeps replicas from queueing behind each other's wallet
+// locks for nothing.
+
+// settleBatchSize is how many wallets one settlement transaction handles: large enough
+// for set-based statements to pay off, small enough to hold wallet locks briefly.
+const settleBatchSize = 1000
+
+// maxParams bounds the bind parameters of one statement (SQLite allows 32766, Postgres
+// 65535).
+const maxParams = 30000
+
+// debitMatures is when a pending debit adjustment's (negative) lot matures: always
+// already, so settlement nets it against the next credits instead of leaving it behind
+// while it moves the credits it offsets.
+var debitMatures = time.Unix(0, 0).UTC()
+
+type settleOptions struct {
+	batch      int       // wallets per transaction
+	lock       bool      // take the property's lease (tests turn it off to race runs)
+	afterBatch func(int) // called with the batch number after each commit (tests)
+}
+
+// Settle runs one settlement of property: every wallet with lots matured by the run's
+// start has them moved from pending to available, rounded down to scale decimal places,
+// the remainder carried in pending. The run is recorded and returned with its totals.
+//
+// When another run of the property holds the lease it returns ErrSettlementRunning and
+// records nothing. A run still marked running whose lease has lapsed (its process died)
+// is marked abandoned by the next run that takes the lease. On an error or cancellation
+// the run is recorded as failed with what its committed batches settled, and returned
+// with the error; the next run settles the rest.
+func (db *DB) Settle(ctx context.Context, property string, scale int32) (rewards.SettlementRun, error) {
+	return db.settle(ctx, property, scale, settleOptions{batch: settleBatchSize, lock: true})
+}
+
+func (db *DB) settle(ctx context.Context, property string, scale int32, o settleOptions) (rewards.SettlementRun, error) {
+	if scale < 0 || scale > rewards.Precision {
+		return rewards.SettlementRun{}, fmt.Errorf("store: settle %q: scale %d out of range", property, scale)
+	}
+	if o.batch <= 0 {
+		o.batch = settleBatchSize
+	}
+	lease, holder := "settle:"+property, newHolder()
+	if o.lock {
+		ok, err := db.acquireLease(ctx, lease, holder)
+		if err != nil {
+			return rewards.SettlementRun{}, err
+		}
+		if !ok {
+			return rewards.SettlementRun{}, fmt.Errorf("store: settle %q: %w", property, rewards.ErrSettlementRunning)
+		}
+		defer func() {
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
+			_ = db.releaseLease(ctx, lease, holder)
+		}()
+	}
+	run, err := db.startRun(ctx, property, o.lock)
+	if err != nil {
+		return rewards.SettlementRun{}, err
+	}
+	err = db.settleWallets(ctx, &run, scale, o, lease, holder)
+	run.Status, run.FinishedAt = rewards.RunCompleted, db.now()
+	if err != nil {
+		run.Status, run.Error = rewards.RunFailed, err.Error()
+	}
+	// Recorded even when ctx is cancelled: the batches it committed are real.
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	// The counters are not written here: each batch wrote them with its own commit.
+	ferr := translate(db.gorm.WithContext(fctx).Exec(`UPDATE settlements SET status = ?, finished_at = ?, error = ? WHERE id = ?`,
+		run.Status, run.FinishedAt, run.Error, run.ID).Error)
+	if err == nil && ferr != nil {
+		err = fmt.Errorf("store: record settlement %d: %w", run.ID, ferr)
+	}
+	return run, err
+}
+
+// startRun records a new running run. Its owner, holding the lease, knows no other run of
+// the property is alive, so any row still running belongs to a process that died.
+func (db *DB) startRun(ctx context.Context, property string, owner bool) (rewards.SettlementRun, error) {
+	run := rewards.SettlementRun{Property: property, Status: rewards.RunRunning, Amount: decimal.Zero}
+	err := db.tx(ctx, func(tx *gorm.DB) error {
+		now := db.now()
+		if owner {
+			err := tx.Exec(`UPDATE settlements SET status = ?, finished_at = ?, error = ? WHERE property = ? AND status = ?`,
+				rewards.RunAbandoned, now, "its process stopped before finishing; committed batches stand and later runs settle the rest",
+				property, rewards.RunRunning).Error
+			if err != nil {
+				return err
+			}
+		}
+		run.StartedAt = now
+		return tx.Raw(`INSERT INTO settlements (property, status, started_at) VALUES (?, ?, ?) RETURNING id`,
+			property, rewards.RunRunning, now).Scan(&run.ID).Error
+	})
+	return run, err
+}
+
+// settleWallets settles, batch by batch, every wallet of the run's property with a lot
+// matured by the run's start. Wallets are visited in id order, each once per run.
+func (db *DB) settleWallets(ctx context.Context, run *rewards.SettlementRun, scale int32, o settleOptions, lease, holder string) error {
+	cutoff := run.StartedAt
+	chunk := o.batch * 50
+	var after int64
+	n := 0
+	for {
+		var ids []int64
+		err := db.gorm.WithContext(ctx).Raw(`SELECT DISTINCT l.wallet_id FROM lots l JOIN wallets w ON w.id = l.wallet_id
+			WHERE w.property = ? AND l.settlement_id IS NULL AND l.matures_at <= ? AND l.wallet_id > ?
+			ORDER BY l.wallet_id LIMIT ?`, run.Property, cutoff, after, chunk).Scan(&ids).Error
+		if err != nil {
+			return translate(err)
+		}
+		for start := 0; start < len(ids); start += o.batch {
+			if o.lock {
+				ok, err := db.renewLease(ctx, lease, holder)
+				if err != nil {
+					return err
+				}
+				if !ok {
+					return fmt.Errorf("store: settle %q: lease lost: %w", run.Property, rewards.ErrSettlementRunning)
+				}
+			}
+			res, err := db.settleBatch(ctx, *run, scale, cutoff, ids[start:min(start+o.batch, len(ids))])
+			if err != nil {
+				return err
+			}
+			run.Users += res.users
+			run.Entries += res.entries
+			run.Amount = run.Amount.Add(res.amount)
+			n++
+			if o.afterBatch != nil {
+				o.afterBatch(n)
+			}
+		}
+		if len(ids) < chunk {
+			return nil
+		}
+		after = ids[len(ids)-1]
+	}
+}
+
+type batchResult struct {
+	users, entries int64
+	amount         decimal.Decimal
+}
+
+type lotRow struct {
+	WalletID int64
+	Amount   decimal.Decimal
+}
+
+// settleBatch settles the given wallets in one transaction and adds what it did to the
+// run's counters in the same transaction.
+func (db *DB) settleBatch(ctx context.Context, run rewards.SettlementRun, scale int32, cutoff time.Time, ids []int64) (batchResult, error) {
+	var res batchResult
+	err := db.tx(ctx, func(tx *gorm.DB) error {
+		res = batchResult{amount: decimal.Zero}
+		now := db.now()
+		wallets, err := db.lockWalletsByID(tx, ids)
+		if err != nil {
+			return err
+		}
+		// Read under the lock: lots are only added or settled by transactions holding
+		// their wallet's lock, so these are exactly the lots this batch may settle.
+		var lots []lotRow
+		if err := tx.Raw(`SELECT wallet_id, amount FROM lots WHERE wallet_id IN ? AND settlement_id IS NULL AND matures_at <= ?`,
+			ids, cutoff).Scan(&lots).Error; err != nil {
+			return err
+		}
+		type matured struct {
+			sum decimal.Decimal
+			n   int64
+		}
+		per := make(map[int64]*matured, len(wallets))
+		for _, l := range lots {
+			m := per[l.WalletID]
+			if m == nil {
+				m = &matured{sum: decimal.Zero}
+				per[l.WalletID] = m
+			}
+			m.sum = m.sum.Add(l.Amount)
+			m.n++
+		}
+		var settled []*wallet
+		moved := map[int64]decimal.Decimal{}
+		for _, w := range wallets {
+			m := per[w.ID]
+			if m == nil {
+				continue // settled by another run since the batch was chosen
+			}
+			if m.sum.Add(w.Carry).IsNegative() {
+				// A pending debit larger than what has matured so far: leave its lots
+				// for a run where enough credits have matured to cover it.
+				continue
+			}
+			mv, carry := rewards.Settle(m.sum, w.Carry, scale)
+			w.Pending = w.Pending.Sub(mv)
+			w.Available = w.Available.Add(mv)
+			w.Carry = carry
+			w.dirty = true
+			moved[w.ID] = mv
+			settled = append(settled, w)
+			res.users++
+			res.entries += m.n
+			res.amount = res.amount.Add(mv)
+		}
+		if len(settled) == 0 {
+			return nil
+		}
+		if err := postSettlements(tx, run, settled, moved, now); err != nil {
+			return err
+		}
+		settledIDs := make([]int64, len(settled))
+		for i, w := range settled {
+			settledIDs[i] = w.ID
+		}
+		q := tx.Exec(`UPDATE lots SET settlement_id = ? WHERE wallet_id IN ? AND settlement_id IS NULL AND matures_at <= ?`,
+			run.ID, settledIDs, cutoff)
+		if q.Error != nil {
+			return q.Error
+		}
+		if q.RowsAffected != res.entries {
+			return fmt.Errorf("store: settlement %d marked %d lots, read %d: wallet lock not held", run.ID, q.RowsAffected, res.entries)
+		}
+		if err := db.saveSettled(tx, settled, now); err != nil {
+			return err
+		}
+		return tx.Exec(`UPDATE settlements SET users = ?, entries = ?, amount = ? WHERE id = ?`,
+			run.Users+res.users, run.Entries+res.entries, run.Amount.Add(res.amount).String(), run.ID).Error
+	})
+	return res, err
+}
+
+// lockWalletsByID locks wallets in the order lockWallets uses, (property, user) by byte
+// value, so settlement and ingest never wait for each other in a cycle. Postgres sorts
+// before it locks (LockRows sits above Sort); SQLite's immediate transaction already
+// holds the write lock.
+func (db *DB) lockWalletsByID(tx *gorm.DB, ids []int64) ([]*wallet, error) {
+	q := `SELECT id, property, user_id, pending, available, carry, redeemed, lifetime_earned, updated_at FROM wallets WHERE id IN ?`
+	if db.dialect == Postgres {
+		q += ` ORDER BY property COLLATE "C", user_id COLLATE "C" FOR NO KEY UPDATE`
+	} else {
+		q += ` ORDER BY property, user_id`
+	}
+	var rows []wallet
+	if err := tx.Raw(q, ids).Scan(&rows).Error; err != nil {
+		return nil, err
+	}
+	out := make([]*wallet, len(rows))
+	for i := range rows {
+		out[i] = &rows[i]
+	}
+	return out, nil
+}
+
+// postSettlements appends one settlement entry per wallet that moved something, with
+// multi-row inserts: the journal rows, then their legs.
+func postSettlements(tx *gorm.DB, run rewards.SettlementRun, settled []*wallet, moved map[int64]decimal.Decimal, now time.Time) error {
+	ref := fmt.Sprintf("settlement:%d", run.ID)
+	var journal [][]any
+	entries := map[string]rewards.Entry{}
+	for _, w := range settled {
+		mv := moved[w.ID]
+		if mv.IsZero() {
+			continue
+		}
+		e := rewards.SettlementEntry(mv)
+		if !e.Balanced() {
+			return fmt.Errorf("store: unbalanced settlement entry for %q", w.UserID)
+		}
+		entries[w.UserID] = e
+		journal = append(journal, []any{w.Property, w.UserID, string(e.Kind), e.Rule, e.RuleVersion, ref, now})
+	}
+	if len(journal) == 0 {
+		return nil
+	}
+	type jrow struct {
+		ID     int64
+		UserID string
+	}
+	var ids []jrow
+	err := inChunks(journal, func(rows [][]any) error {
+		sql, args := valuesSQL(`INSERT INTO journal (property, user_id, kind, rule, rule_version, ref, created_at) VALUES `, rows,
+			` RETURNING id, user_id`)
+		var got []jrow
+		if err := tx.Raw(sql, args...).Scan(&got).Error; err != nil {
+			return err
+		}
+		ids = append(ids, got...)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if len(ids) != len(journal) {
+		return fmt.Errorf("store: inserted %d settlement journal rows, wanted %d", len(ids), len(journal))
+	}
+	var legs [][]any
+	property := settled[0].Property
+	for _, j := range ids {
+		e := entries[j.UserID]
+		for _, l := range e.Legs {
+			legs = append(legs, []any{j.ID, property, j.UserID, l.System, string(l.Bucket), string(e.Kind), l.Amount.String(), now})
+		}
+	}
+	return inChunks(legs, func(rows [][]any) error {
+		sql, args := valuesSQL(`INSERT INTO entries (journal_id, property, user_id, account, bucket, kind, amount, created_at) VALUES `, rows, ``)
+		return tx.Exec(sql, args...).Error
+	})
+}
+
+// saveSettled writes the settled wallets back: one statement on Postgres, where round
+// trips cost; saveWallets' row-by-row updates on SQLite, where they do not.
+func (db *DB) saveSettled(tx *gorm.DB, settled []*wallet, now time.Time) error {
+	if db.dialect != Postgres {
+		m := make(map[walletKey]*wallet, len(settled))
+		for _, w := range settled {
+			m[walletKey{w.Property, w.UserID}] = w
+		}
+		return saveWallets(tx, m, now)
+	}
+	rows := make([][]any, len(settled))
+	for i, w := range settled {
+		for _, v := range []decimal.Decimal{w.Pending, w.Available, w.Carry} {
+			if v.IsNegative() {
+				return fmt.Errorf("store: settlement would take wallet %d negative", w.ID)
+			}
+		}
+		rows[i] = []any{w.ID, w.Pending.String(), w.Available.String(), w.Carry.String()}
+	}
+	return inChunks(rows, func(rows [][]any) error {
+		var sb strings.Builder
+		args := make([]any, 0, 1+len(rows)*4)
+		sb.WriteString(`UPDATE wallets AS w SET pending = v.pending, available = v.available, carry = v.carry, updated_at = ?,
+			feed_seq = pg_current_xact_id()::text::bigint FROM (VALUES `)
+		args = append(args, now)
+		for i, r := range rows {
+			if i > 0 {
+				sb.WriteString(", ")
+			}
+			sb.WriteString("(?::bigint, ?::numeric, ?::numeric, ?::numeric)")
+			args = append(args, r...)
+		}
+		sb.WriteString(`) AS v (id, pending, available, carry) WHERE w.id = v.id`)
+		q := tx.Exec(sb.String(), args...)
+		if q.Error != nil {
+			return q.Error
+		}
+		if q.RowsAffected != int64(len(rows)) {
+			return fmt.Errorf("store: updated %d settled wallets, wanted %d", q.RowsAffected, len(rows))
+		}
+		return nil
+	})
+}
+
+// valuesSQL builds head + "(?, ?), (?, ?)" + tail for rows of equal width.
+func valuesSQL(head string, rows [][]any, tail string) (string, []any) {
+	var sb strings.Builder
+	sb.WriteString(head)
+	args := make([]any, 0, len(rows)*len(rows[0]))
+	tuple := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(rows[0])), ", ") + ")"
+	for i, r := range rows {
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		sb.WriteString(tuple)
+		args = append(args, r...)
+	}
+	sb.WriteString(tail)
+	return sb.String(), args
+}
+
+// inChunks calls fn on consecutive slices of rows small enough for one statement.
+func inChunks(rows [][]any, fn func([][]any) error) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	per := max(1, maxParams/len(rows[0]))
+	for start := 0; start < len(rows); start += per {
+		if err := fn(rows[start:min(start+per, len(rows))]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type runRow struct {
+	ID         int64
+	Property   string
+	Status     string
+	StartedAt  time.Time
+	FinishedAt *time.Time
+	Users      int64
+	Entries    int64
+	Amount     decimal.Decimal
+	Error      string
+}
+
+// SettlementRuns lists the most recent settlement runs of every property, newest first.
+func (db *DB) SettlementRuns(ctx context.Context, limit int) ([]rewards.SettlementRun, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	var rows []runRow
+	err := db.gorm.WithContext(ctx).Raw(`SELECT id, property, status, started_at, finished_at, users, entries, amount, error
+		FROM settlements ORDER BY id DESC LIMIT ?`, limit).Scan(&rows).Error
+	if err != nil {
+		return nil, translate(err)
+	}
+	out := make([]rewards.SettlementRun, len(rows))
+	for i, r := range rows {
+		out[i] = rewards.SettlementRun{ID: r.ID, Property: r.Property, Status: r.Status, StartedAt: r.StartedAt.UTC(),
+			Users: r.Users, Entries: r.Entries, Amount: r.Amount, Error: r.Error}
+		if r.FinishedAt != nil {
+			out[i].FinishedAt = r.FinishedAt.UTC()
+		}
+	}
+	return out, nil
+}

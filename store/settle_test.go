@@ -1,0 +1,405 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"tally/rewards"
+	"tally/store"
+	"tally/store/storetest"
+)
+
+// checkInvariants fails the test when the ledger of "arcade" is inconsistent.
+func checkInvariants(t *testing.T, db *store.DB) {
+	t.Helper()
+	if err := db.CheckInvariants(context.Background(), "arcade"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// ingestAll records the events in batches, failing on any error.
+func ingestAll(t *testing.T, db *store.DB, evs []rewards.Event) {
+	t.Helper()
+	for start := 0; start < len(evs); start += 200 {
+		var batch []rewards.Inbound
+		for _, ev := range evs[start:min(start+200, len(evs))] {
+			batch = append(batch, in(ev))
+		}
+		if _, err := db.Ingest(context.Background(), batch); err != nil {
+			t.Fatalf("Ingest: %v", err)
+		}
+	}
+}
+
+// population credits users u000..u<n-1>, user i getting i%4+1 sessions worth 0.672 each
+// (hold 24h), and returns each user's pending.
+func population(t *testing.T, db *store.DB, n int) map[string]decimal.Decimal {
+	t.Helper()
+	var evs []rewards.Event
+	want := map[string]decimal.Decimal{}
+	for i := 0; i < n; i++ {
+		u := fmt.Sprintf("u%03d", i)
+		for k := 0; k <= i%4; k++ {
+			evs = append(evs, session(u, fmt.Sprintf("s-%s-%d", u, k), "0.000012", 60))
+			want[u] = want[u].Add(d("0.672"))
+		}
+	}
+	ingestAll(t, db, evs)
+	return want
+}
+
+func settle(t *testing.T, db *store.DB, scale int32) rewards.SettlementRun {
+	t.Helper()
+	run, err := db.Settle(context.Background(), "arcade", scale)
+	if err != nil {
+		t.Fatalf("Settle: %v", err)
+	}
+	if run.Status != rewards.RunCompleted || run.FinishedAt.IsZero() || run.ID == 0 {
+		t.Fatalf("run = %+v, want completed", run)
+	}
+	return run
+}
+
+// wantSettled checks every user moved the whole units of what they were credited.
+func wantSettled(t *testing.T, db *store.DB, credited map[string]decimal.Decimal, scale int32) decimal.Decimal {
+	t.Helper()
+	total := decimal.Zero
+	for u, c := range credited {
+		moved := rewards.FloorToScale(c, scale)
+		wantBalance(t, db, u, c.Sub(moved).String(), moved.String())
+		total = total.Add(moved)
+	}
+	return total
+}
+
+// Three sessions of 0.672, each settled by its own run: what is not moved is carried,
+// never lost (the store twin of rewards.TestSettleAcrossRuns).
+func TestSettleCarriesRemaindersAcrossRuns(t *testing.T) {
+	tests := []struct {
+		scale     int32
+		available []string // after each run
+		pending   string   // after the last run
+	}{
+		{0, []string{"0", "1", "2"}, "0.016"},
+		{2, []string{"0.67", "1.34", "2.01"}, "0.006"},
+	}
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		for _, tt := range tests {
+			t.Run(fmt.Sprintf("scale %d", tt.scale), func(t *testing.T) {
+				clock := storetest.NewClock(t0)
+				db := storetest.Open(t, dia, clock.Now)
+				for i, want := range tt.available {
+					ingestOne(t, db, in(session("u1", fmt.Sprintf("s-%d", i), "0.000012", 60)))
+					clock.Advance(24 * time.Hour)
+					run := settle(t, db, tt.scale)
+					if run.Users != 1 || run.Entries != 1 {
+						t.Errorf("run %d: %d users, %d entries; want 1, 1", i+1, run.Users, run.Entries)
+					}
+					b, err := db.Balance(context.Background(), "arcade", "u1")
+					if err != nil {
+						t.Fatal(err)
+					}
+					if b.Available.String() != want {
+						t.Errorf("run %d: available %s, want %s", i+1, b.Available, want)
+					}
+					checkInvariants(t, db)
+				}
+				wantBalance(t, db, "u1", tt.pending, tt.available[len(tt.available)-1])
+				// Nothing left to mature: a further run settles nothing and changes nothing.
+				run := settle(t, db, tt.scale)
+				if run.Users != 0 || run.Entries != 0 || !run.Amount.IsZero() {
+					t.Errorf("idle run = %+v", run)
+				}
+				wantBalance(t, db, "u1", tt.pending, tt.available[len(tt.available)-1])
+				checkInvariants(t, db)
+			})
+		}
+	})
+}
+
+// A credit held 24h is not settled a microsecond early and is settled exactly at 24h.
+func TestSettleHoldBoundary(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		clock := storetest.NewClock(t0)
+		db := storetest.Open(t, dia, clock.Now)
+		ingestOne(t, db, in(session("u1", "s-1", "0.0001", 60))) // 5.6
+		ingestOne(t, db, in(score("u1", "p1", "500")))           // 50, hold 0: matured now
+		clock.Set(t0.Add(24*time.Hour - time.Microsecond))
+		run := settle(t, db, 0)
+		if run.Entries != 1 || !run.Amount.Equal(d("50")) {
+			t.Fatalf("early run = %+v, want only the target's lot", run)
+		}
+		wantBalance(t, db, "u1", "5.6", "50")
+		clock.Set(t0.Add(24 * time.Hour))
+		run = settle(t, db, 0)
+		if run.Entries != 1 || !run.Amount.Equal(d("5")) {
+			t.Fatalf("run at maturity = %+v, want the session's lot", run)
+		}
+		wantBalance(t, db, "u1", "0.6", "55")
+		checkInvariants(t, db)
+	})
+}
+
+// Two and three runs at once, without the lease, so they really race for the same
+// wallets: together they settle exactly what one run would.
+func TestConcurrentSettleRuns(t *testing.T) {
+	for _, runs := range []int{2, 3} {
+		t.Run(fmt.Sprintf("%d runs", runs), func(t *testing.T) {
+			storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+				clock := storetest.NewClock(t0)
+				db := storetest.Open(t, dia, clock.Now)
+				credited := population(t, db, 120)
+				clock.Advance(25 * time.Hour)
+				var wg sync.WaitGroup
+				results := make([]rewards.SettlementRun, runs)
+				errs := make([]error, runs)
+				for i := range runs {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						results[i], errs[i] = db.SettleWith(context.Background(), "arcade", 0, store.SettleOptions{Batch: 7, NoLock: true})
+					}()
+				}
+				wg.Wait()
+				total, users, lots := decimal.Zero, int64(0), int64(0)
+				for i := range runs {
+					if errs[i] != nil {
+						t.Fatalf("run %d: %v", i, errs[i])
+					}
+					total = total.Add(results[i].Amount)
+					users += results[i].Users
+					lots += results[i].Entries
+				}
+				want := wantSettled(t, db, credited, 0)
+				if !total.Equal(want) || users != 120 || lots != 300 {
+					t.Fatalf("runs moved %s for %d users and %d lots; one run moves %s for 120 and 300", total, users, lots, want)
+				}
+				checkInvariants(t, db)
+			})
+		})
+	}
+}
+
+// With the lease, concurrent runs of one property do not queue behind each other: the
+// losers report ErrSettlementRunning, and the totals are still those of one run.
+func TestConcurrentSettleWithLease(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		clock := storetest.NewClock(t0)
+		db := storetest.Open(t, dia, clock.Now)
+		credited := population(t, db, 60)
+		clock.Advance(25 * time.Hour)
+		var wg sync.WaitGroup
+		results := make([]rewards.SettlementRun, 3)
+		errs := make([]error, 3)
+		for i := range 3 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				results[i], errs[i] = db.Settle(context.Background(), "arcade", 0)
+			}()
+		}
+		wg.Wait()
+		total := decimal.Zero
+		for i := range 3 {
+			if errs[i] != nil && !errors.Is(errs[i], rewards.ErrSettlementRunning) {
+				t.Fatalf("run %d: %v", i, errs[i])
+			}
+			total = total.Add(results[i].Amount)
+		}
+		if want := wantSettled(t, db, credited, 0); !total.Equal(want) {
+			t.Fatalf("runs moved %s, want %s", total, want)
+		}
+		checkInvariants(t, db)
+	})
+}
+
+// A run cancelled after its first batch keeps that batch, half-applies nothing, is
+// recorded as failed, and the next run completes the job. A run whose process died
+// (its row left running, its lease left held) blocks others until the lease expires,
+// then is marked abandoned by the run that takes over.
+func TestSettleInterrupted(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		clock := storetest.NewClock(t0)
+		db := storetest.Open(t, dia, clock.Now)
+		credited := population(t, db, 40)
+		clock.Advance(25 * time.Hour)
+
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		first, err := db.SettleWith(ctx, "arcade", 0, store.SettleOptions{Batch: 10, AfterBatch: func(n int) {
+			if n == 1 {
+				cancel()
+			}
+		}})
+		if err == nil || !errors.Is(err, rewards.ErrUnavailable) {
+			t.Fatalf("cancelled run: err = %v, want ErrUnavailable", err)
+		}
+		if first.Status != rewards.RunFailed || first.Users != 10 || first.Error == "" {
+			t.Fatalf("cancelled run = %+v, want failed after 10 users", first)
+		}
+		checkInvariants(t, db)
+		for u, c := range credited {
+			b, err := db.Balance(context.Background(), "arcade", u)
+			if err != nil {
+				t.Fatal(err)
+			}
+			moved := rewards.FloorToScale(c, 0)
+			untouched := b.Available.IsZero() && b.Pending.Equal(c)
+			settled := b.Available.Equal(moved) && b.Pending.Equal(c.Sub(moved))
+			if !untouched && !settled {
+				t.Errorf("%s half-settled: available %s pending %s (credited %s)", u, b.Available, b.Pending, c)
+			}
+		}
+		// What a killed process leaves: its run still running, its lease still held.
+		if err := db.ExecRaw(context.Background(), `UPDATE settlements SET status = 'running', finished_at = NULL WHERE id = ?`, first.ID); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.ExecRaw(context.Background(), `INSERT INTO leases (name, holder, expires_at) VALUES ('settle:arcade', 'dead', ?)`,
+			clock.Now().Add(store.LeaseTTL)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Settle(context.Background(), "arcade", 0); !errors.Is(err, rewards.ErrSettlementRunning) {
+			t.Fatalf("Settle during a live lease: err = %v, want ErrSettlementRunning", err)
+		}
+		clock.Advance(store.LeaseTTL)
+		second := settle(t, db, 0)
+		want := wantSettled(t, db, credited, 0)
+		if second.Users != 30 || !first.Amount.Add(second.Amount).Equal(want) {
+			t.Fatalf("runs moved %s + %s for %d + %d users, want %s for 40", first.Amount, second.Amount, first.Users, second.Users, want)
+		}
+		runs, err := db.SettlementRuns(context.Background(), 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(runs) != 2 || runs[0].ID != second.ID || runs[1].ID != first.ID || runs[1].Status != rewards.RunAbandoned ||
+			runs[1].Users != 10 || !runs[1].Amount.Equal(first.Amount) || runs[0].Status != rewards.RunCompleted || runs[0].Users != 30 {
+			t.Fatalf("runs = %+v", runs)
+		}
+		checkInvariants(t, db)
+	})
+}
+
+func TestSettleNothingMatured(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		clock := storetest.NewClock(t0)
+		db := storetest.Open(t, dia, clock.Now)
+		ingestOne(t, db, in(session("u1", "s-1", "0.0001", 60)))
+		run := settle(t, db, 0)
+		if run.Users != 0 || run.Entries != 0 || !run.Amount.IsZero() {
+			t.Fatalf("run = %+v, want nothing settled", run)
+		}
+		wantBalance(t, db, "u1", "5.6", "0")
+		if _, err := db.Settle(context.Background(), "arcade", -1); err == nil {
+			t.Fatal("Settle with scale -1 succeeded")
+		}
+		checkInvariants(t, db)
+	})
+}
+
+// The checker catches what it promises to catch: a test of the test.
+func TestCheckInvariantsDetectsCorruption(t *testing.T) {
+	corruptions := []struct {
+		name, sql string
+	}{
+		{"wallet balance without entry", `UPDATE wallets SET available = '1' WHERE user_id = 'u1'`},
+		{"carry without lots", `UPDATE wallets SET carry = '0.5', pending = '5.8' WHERE user_id = 'u1'`},
+		{"lot settled twice over", `UPDATE lots SET settlement_id = NULL`},
+		{"run counter off", `UPDATE settlements SET entries = entries + 1`},
+		{"unbalanced journal", `INSERT INTO entries (journal_id, property, user_id, account, bucket, kind, amount, created_at)
+			SELECT id, property, user_id, '@revenue', '', kind, '1', created_at FROM journal WHERE kind = 'revenue'`},
+	}
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		for _, c := range corruptions {
+			t.Run(c.name, func(t *testing.T) {
+				clock := storetest.NewClock(t0)
+				db := storetest.Open(t, dia, clock.Now)
+				ingestOne(t, db, in(session("u1", "s-1", "0.0001", 60)))
+				ingestOne(t, db, in(score("u1", "p1", "500")))
+				settle(t, db, 0)
+				checkInvariants(t, db)
+				if err := db.ExecRaw(context.Background(), c.sql); err != nil {
+					t.Fatal(err)
+				}
+				if err := db.CheckInvariants(context.Background(), "arcade"); err == nil {
+					t.Fatal("CheckInvariants found nothing wrong")
+				}
+			})
+		}
+	})
+}
+
+// Settlement runs racing ingest, pending credits and redemptions on the same wallets:
+// wallet locks are taken in one order everywhere, so nothing deadlocks past the retries,
+// and every unit stays accounted for.
+func TestSettleUnderLoad(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		db := storetest.Open(t, dia, nil)
+		ctx := context.Background()
+		users := make([]string, 40)
+		for i := range users {
+			users[i] = fmt.Sprintf("u%02d", i)
+		}
+		var wg sync.WaitGroup
+		errs := make(chan error, 100)
+		for w := range 3 {
+			wg.Add(1)
+			go func() { // ingest: sessions for many users per transaction
+				defer wg.Done()
+				for i := range 10 {
+					var batch []rewards.Inbound
+					for k := range 8 {
+						u := users[(w*13+i*7+k*5)%len(users)]
+						batch = append(batch, in(session(u, fmt.Sprintf("s-%d-%d-%d", w, i, k), "0.000012", 60)))
+					}
+					if _, err := db.Ingest(ctx, batch); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}()
+			wg.Add(1)
+			go func() { // pending credits that mature at once, and redemptions
+				defer wg.Done()
+				for i := range 15 {
+					u := users[(w*11+i*3)%len(users)]
+					_, _, err := db.Adjust(ctx, rewards.AdjustRequest{Property: "arcade", User: u, Amount: d("1.25"), Bucket: rewards.Pending,
+						Reason: "load", IdempotencyKey: fmt.Sprintf("a-%d-%d", w, i), RequestHash: "h"})
+					if err != nil {
+						errs <- err
+						return
+					}
+					_, _, err = db.Redeem(ctx, redeemReq(u, "1", fmt.Sprintf("r-%d-%d", w, i)))
+					if err != nil && !errors.Is(err, rewards.ErrInsufficientFunds) {
+						errs <- err
+						return
+					}
+				}
+			}()
+			wg.Add(1)
+			go func() { // settlement runs, without the lease so they overlap
+				defer wg.Done()
+				for range 4 {
+					if _, err := db.SettleWith(ctx, "arcade", 0, store.SettleOptions{Batch: 5, NoLock: true}); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+		if _, err := db.Settle(ctx, "arcade", 0); err != nil {
+			t.Fatal(err)
+		}
+		checkInvariants(t, db)
+	})
+}
