@@ -108,7 +108,7 @@ func (db *DB) Adjust(ctx context.Context, a rewards.AdjustRequest) (rewards.Adju
 		if !posted || !afterOf(w, now).equal(want) {
 			return fmt.Errorf("store: adjustment %d: wallet %d not changed as recorded", id, w.ID)
 		}
-		if err := saveWallets(tx, wallets, now); err != nil {
+		if err := db.saveWallets(tx, wallets, now); err != nil {
 			return err
 		}
 		out = rewards.Adjustment{ID: id, Property: a.Property, User: a.User, Amount: a.Amount, Bucket: a.Bucket, Reason: a.Reason,

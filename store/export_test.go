@@ -55,6 +55,6 @@ func (db *DB) CreditSlowly(ctx context.Context, property, user string, amount de
 		if _, err := db.post(tx, w, rewards.AdjustmentEntry(amount, rewards.Available), posting{ref: fmt.Sprintf("slow:%s", user), now: now}); err != nil {
 			return err
 		}
-		return saveWallets(tx, ws, now)
+		return db.saveWallets(tx, ws, now)
 	})
 }

@@ -13,31 +13,24 @@ import (
 
 // Ingest records a batch of events in one transaction: each new event gets its inbox row
 // and, unless quarantined, its ledger entries and wallet updates; a redelivery (same
-// property, source and dedupe key) changes nothing and is reported as a duplicate. The
-// batch commits whole or not at all; on error nothing of it is saved.
+// property, source and dedupe key, also twice within the batch) changes nothing and is
+// reported as a duplicate. The batch commits whole or not at all; on error nothing of it
+// is saved.
 func (db *DB) Ingest(ctx context.Context, batch []rewards.Inbound) ([]rewards.Receipt, error) {
 	var results []rewards.Receipt
 	err := db.tx(ctx, func(tx *gorm.DB) error {
 		results = make([]rewards.Receipt, len(batch))
 		now := db.now()
+		fresh, err := db.insertInbox(tx, batch, now, results)
+		if err != nil {
+			return err
+		}
 		var toApply []applyItem
 		for i, in := range batch {
-			res, fresh, err := db.insertInbox(tx, in, now)
-			if err != nil {
-				return err
+			if fresh[i] && results[i].Status == rewards.StatusApplied {
+				toApply = append(toApply, applyItem{inboxID: results[i].EventID, property: in.Property, event: in.Event,
+					rules: *in.Rules, receivedAt: now, result: &results[i]})
 			}
-			results[i] = res
-			if !fresh {
-				continue
-			}
-			if reason := quarantineReason(in); reason != "" {
-				if err := setQuarantined(tx, res.EventID, reason); err != nil {
-					return err
-				}
-				results[i].Status, results[i].Reason = rewards.StatusQuarantined, reason
-				continue
-			}
-			toApply = append(toApply, applyItem{inboxID: res.EventID, property: in.Property, event: in.Event, rules: *in.Rules, receivedAt: now, result: &results[i]})
 		}
 		return db.apply(tx, toApply, now)
 	})
@@ -62,45 +55,81 @@ type inboxRow struct {
 	Property   string
 	Source     string
 	DedupeKey  string
-	UserID     string
-	Kind       string
-	EventType  string
-	RawBody    []byte
 	Event      string
 	ReceivedAt time.Time
 	Status     string
 	Reason     string
 }
 
-// insertInbox inserts the inbox row unless the dedupe key exists; the unique constraint,
-// not a prior check, decides, so concurrent redeliveries cannot both insert.
-func (db *DB) insertInbox(tx *gorm.DB, in rewards.Inbound, now time.Time) (rewards.Receipt, bool, error) {
-	ev, err := json.Marshal(in.Event)
+type dedupeKey struct{ property, source, key string }
+
+// insertInbox inserts the batch's inbox rows with one statement that skips keys already
+// recorded; the unique constraint, not a prior check, decides, so concurrent redeliveries
+// cannot both insert. It fills results and reports which events are new.
+func (db *DB) insertInbox(tx *gorm.DB, batch []rewards.Inbound, now time.Time, results []rewards.Receipt) ([]bool, error) {
+	rows := make([][]any, len(batch))
+	for i, in := range batch {
+		ev, err := json.Marshal(in.Event)
+		if err != nil {
+			return nil, fmt.Errorf("store: encode event: %w", err)
+		}
+		status, reason, applied := rewards.StatusApplied, "", &now
+		if r := quarantineReason(in); r != "" {
+			status, reason, applied = rewards.StatusQuarantined, r, nil
+		}
+		results[i] = rewards.Receipt{Status: status, Reason: reason}
+		rows[i] = []any{in.Property, string(in.Event.Source), in.Event.DedupeKey, in.Event.User, string(in.Event.Kind), in.Event.Type,
+			in.Raw, string(ev), now, status, reason, applied}
+	}
+	ids := map[dedupeKey]int64{}
+	err := inChunks(rows, func(rows [][]any) error {
+		sql, args := valuesSQL(`INSERT INTO inbox (property, source, dedupe_key, user_id, kind, event_type, raw_body, event, received_at, status, reason, applied_at) VALUES `,
+			rows, ` ON CONFLICT (property, source, dedupe_key) DO NOTHING RETURNING id, property, source, dedupe_key`)
+		var got []inboxRow
+		if err := query(tx, &got, sql, args...); err != nil {
+			return err
+		}
+		for _, r := range got {
+			ids[dedupeKey{r.Property, r.Source, r.DedupeKey}] = r.ID
+		}
+		return nil
+	})
 	if err != nil {
-		return rewards.Receipt{}, false, fmt.Errorf("store: encode event: %w", err)
+		return nil, err
 	}
-	var id int64
-	q := tx.Raw(`INSERT INTO inbox (property, source, dedupe_key, user_id, kind, event_type, raw_body, event, received_at, status, applied_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (property, source, dedupe_key) DO NOTHING RETURNING id`,
-		in.Property, string(in.Event.Source), in.Event.DedupeKey, in.Event.User, string(in.Event.Kind), in.Event.Type,
-		in.Raw, string(ev), now, rewards.StatusApplied, now).Scan(&id)
-	if q.Error != nil {
-		return rewards.Receipt{}, false, q.Error
+	fresh := make([]bool, len(batch))
+	var missing []string
+	for i, in := range batch {
+		k := dedupeKey{in.Property, string(in.Event.Source), in.Event.DedupeKey}
+		if id, ok := ids[k]; ok {
+			results[i].EventID, fresh[i] = id, true
+			delete(ids, k) // a second copy within the batch is a duplicate of this one
+			continue
+		}
+		missing = append(missing, in.Event.DedupeKey)
 	}
-	if q.RowsAffected > 0 && id != 0 {
-		return rewards.Receipt{EventID: id, Status: rewards.StatusApplied}, true, nil
+	if len(missing) == 0 {
+		return fresh, nil
 	}
-	var prev inboxRow
-	err = tx.Raw(`SELECT id, status, reason FROM inbox WHERE property = ? AND source = ? AND dedupe_key = ?`,
-		in.Property, string(in.Event.Source), in.Event.DedupeKey).Scan(&prev).Error
-	if err != nil {
-		return rewards.Receipt{}, false, err
+	var prev []inboxRow
+	if err := query(tx, &prev, `SELECT id, property, source, dedupe_key, status, reason FROM inbox WHERE dedupe_key IN ?`, missing); err != nil {
+		return nil, err
 	}
-	if prev.ID == 0 {
-		return rewards.Receipt{}, false, fmt.Errorf("store: inbox conflict on %q but no row found", in.Event.DedupeKey)
+	byKey := make(map[dedupeKey]inboxRow, len(prev))
+	for _, r := range prev {
+		byKey[dedupeKey{r.Property, r.Source, r.DedupeKey}] = r
 	}
-	return rewards.Receipt{EventID: prev.ID, Duplicate: true, Status: prev.Status, Reason: prev.Reason}, false, nil
+	for i, in := range batch {
+		if fresh[i] {
+			continue
+		}
+		r, ok := byKey[dedupeKey{in.Property, string(in.Event.Source), in.Event.DedupeKey}]
+		if !ok {
+			return nil, fmt.Errorf("store: inbox conflict on %q but no row found", in.Event.DedupeKey)
+		}
+		results[i] = rewards.Receipt{EventID: r.ID, Duplicate: true, Status: r.Status, Reason: r.Reason}
+	}
+	return fresh, nil
 }
 
 func setQuarantined(tx *gorm.DB, id int64, reason string) error {

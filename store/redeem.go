@@ -125,7 +125,7 @@ func (db *DB) Redeem(ctx context.Context, r rewards.RedeemRequest) (rewards.Rede
 		if !posted || !afterOf(w, now).equal(want) {
 			return fmt.Errorf("store: redemption %d: wallet %d not debited as recorded", id, w.ID)
 		}
-		if err := saveWallets(tx, wallets, now); err != nil {
+		if err := db.saveWallets(tx, wallets, now); err != nil {
 			return err
 		}
 		out = rewards.Redemption{ID: id, Property: r.Property, User: r.User, Amount: r.Amount, Reference: r.Reference,

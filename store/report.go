@@ -315,7 +315,7 @@ func payoutRowsSQL(tx *gorm.DB, q rewards.ReportQuery, fn func(rewards.PayoutRow
 		"credited_achievements", "adjustments", "settled", "redeemed", "closing_available", "closing_pending")+`,
 			sessions, `+moneyText("usd")+`
 		FROM (
-			SELECT property COLLATE "C" AS property, user_id COLLATE "C" AS user_id, `+legColumns+`,
+			SELECT property`+coll()+` AS property, user_id`+coll()+` AS user_id, `+legColumns+`,
 				count(*) FILTER (WHERE kind = '`+sessionKind+`') AS sessions,
 				SUM(amount) FILTER (WHERE kind = '`+sessionKind+`') AS usd
 			FROM (`+streamSQL(legFilter, sessionFilter, tx)+`) e
@@ -473,4 +473,11 @@ func ledgerSummary(tx *gorm.DB, q rewards.ReportQuery, inSQL bool, get func(stri
 		get(p).Ledger = s.PayoutAmounts
 	}
 	return nil
+}
+
+func coll() string {
+	if os.Getenv("ZZ_DEFCOLL") != "" {
+		return ""
+	}
+	return ` COLLATE "C"`
 }

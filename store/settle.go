@@ -333,48 +333,13 @@ func postSettlements(tx *gorm.DB, run rewards.SettlementRun, settled []*wallet, 
 	})
 }
 
-// saveSettled writes the settled wallets back: one statement on Postgres, where round
-// trips cost; saveWallets' row-by-row updates on SQLite, where they do not.
+// saveSettled writes the settled wallets back (saveWallets: one statement on Postgres).
 func (db *DB) saveSettled(tx *gorm.DB, settled []*wallet, now time.Time) error {
-	if db.dialect != Postgres {
-		m := make(map[walletKey]*wallet, len(settled))
-		for _, w := range settled {
-			m[walletKey{w.Property, w.UserID}] = w
-		}
-		return saveWallets(tx, m, now)
+	m := make(map[walletKey]*wallet, len(settled))
+	for _, w := range settled {
+		m[walletKey{w.Property, w.UserID}] = w
 	}
-	rows := make([][]any, len(settled))
-	for i, w := range settled {
-		for _, v := range []decimal.Decimal{w.Pending, w.Available, w.Carry} {
-			if v.IsNegative() {
-				return fmt.Errorf("store: settlement would take wallet %d negative", w.ID)
-			}
-		}
-		rows[i] = []any{w.ID, w.Pending.String(), w.Available.String(), w.Carry.String()}
-	}
-	return inChunks(rows, func(rows [][]any) error {
-		var sb strings.Builder
-		args := make([]any, 0, 1+len(rows)*4)
-		sb.WriteString(`UPDATE wallets AS w SET pending = v.pending, available = v.available, carry = v.carry, updated_at = ?,
-			feed_seq = pg_current_xact_id()::text::bigint FROM (VALUES `)
-		args = append(args, now)
-		for i, r := range rows {
-			if i > 0 {
-				sb.WriteString(", ")
-			}
-			sb.WriteString("(?::bigint, ?::numeric, ?::numeric, ?::numeric)")
-			args = append(args, r...)
-		}
-		sb.WriteString(`) AS v (id, pending, available, carry) WHERE w.id = v.id`)
-		q := tx.Exec(sb.String(), args...)
-		if q.Error != nil {
-			return q.Error
-		}
-		if q.RowsAffected != int64(len(rows)) {
-			return fmt.Errorf("store: updated %d settled wallets, wanted %d", q.RowsAffected, len(rows))
-		}
-		return nil
-	})
+	return db.saveWallets(tx, m, now)
 }
 
 // valuesSQL builds head + "(?, ?), (?, ?)" + tail for rows of equal width.
