@@ -58,3 +58,13 @@ func (db *DB) CreditSlowly(ctx context.Context, property, user string, amount de
 		return db.saveWallets(tx, ws, now)
 	})
 }
+
+// FailAfterApply makes every following Ingest fail after its postings are written, just
+// before commit, until called with nil.
+func FailAfterApply(db *DB, err error) {
+	if err == nil {
+		db.afterApply = nil
+		return
+	}
+	db.afterApply = func() error { return err }
+}

@@ -32,7 +32,13 @@ func (db *DB) Ingest(ctx context.Context, batch []rewards.Inbound) ([]rewards.Re
 					rules: *in.Rules, receivedAt: now, result: &results[i]})
 			}
 		}
-		return db.apply(tx, toApply, now)
+		if err := db.apply(tx, toApply, now); err != nil {
+			return err
+		}
+		if db.afterApply != nil {
+			return db.afterApply()
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, err
