@@ -45,6 +45,11 @@ type Readier interface {
 type Store interface {
 	Ingester
 	BalanceReader
+	ReportReader
+	Settler
+	Redeemer
+	Adjuster
+	FeedReader
 	Readier
 }
 

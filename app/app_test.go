@@ -66,10 +66,11 @@ func other() app.Property {
 }
 
 type env struct {
-	t   *testing.T
-	db  *store.DB
-	app *app.App
-	h   http.Handler
+	t     *testing.T
+	db    *store.DB
+	app   *app.App
+	h     http.Handler
+	clock *storetest.Clock // the store's clock; move it only while no request is in flight
 }
 
 func newEnv(t *testing.T, d store.Dialect) *env {
@@ -78,7 +79,7 @@ func newEnv(t *testing.T, d store.Dialect) *env {
 	db := storetest.Open(t, d, clock.Now)
 	a := app.New(db, app.Options{Properties: []app.Property{arcade(), other()}, AdminToken: adminTok, IngestWorkers: 2})
 	t.Cleanup(a.Close)
-	return &env{t: t, db: db, app: a, h: a.Handler()}
+	return &env{t: t, db: db, app: a, h: a.Handler(), clock: clock}
 }
 
 type answer struct {

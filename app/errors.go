@@ -75,6 +75,13 @@ func problemFor(err error) problem {
 		return problem{Type: "urn:tally:problem:insufficient-funds", Title: "Insufficient funds", Status: http.StatusConflict, Detail: err.Error()}
 	case errors.Is(err, rewards.ErrIdempotencyMismatch):
 		return problem{Type: "urn:tally:problem:idempotency-mismatch", Title: "Idempotency key reused", Status: http.StatusUnprocessableEntity, Detail: err.Error()}
+	case errors.Is(err, rewards.ErrInvalidRequest):
+		return problem{Type: "urn:tally:problem:invalid", Title: "Invalid request", Status: http.StatusBadRequest, Detail: err.Error()}
+	case errors.Is(err, rewards.ErrBadCursor):
+		return problem{Type: "urn:tally:problem:invalid", Title: "Invalid request", Status: http.StatusBadRequest, Detail: err.Error(),
+			Errors: []FieldError{{Field: "cursor", Message: "not a cursor returned by this API"}}}
+	case errors.Is(err, rewards.ErrSettlementRunning):
+		return problem{Type: "urn:tally:problem:settlement-running", Title: "Settlement in progress", Status: http.StatusConflict, Detail: err.Error()}
 	case errors.Is(err, rewards.ErrUnavailable):
 		return problem{Type: "urn:tally:problem:unavailable", Title: "Service unavailable", Status: http.StatusServiceUnavailable, Detail: "storage is unavailable; nothing was saved, retry later"}
 	}

@@ -34,9 +34,13 @@ func (a *App) routes() *gin.Engine {
 	pub := r.Group("/v1/properties/:property", a.publisherAuth)
 	pub.GET("/users/:user/balance", a.getBalance)
 	pub.GET("/users/:user/transactions", a.listTransactions)
+	pub.POST("/users/:user/redemptions", a.redeem)
+	pub.GET("/balances", a.balanceFeed)
 
 	adm := r.Group("/v1/admin", a.adminAuth)
 	adm.GET("/reports/payouts", a.payoutReport)
+	adm.GET("/settlements", a.listSettlements)
+	adm.POST("/properties/:property/users/:user/adjustments", a.adjust)
 
 	return r
 }

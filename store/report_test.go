@@ -387,6 +387,7 @@ type repSim struct {
 	rng   *rand.Rand
 	users map[string][]string // property → users
 	n     int
+	done  map[string]int // actions that posted something, by kind
 }
 
 var repRevenues = []string{"0.000012", "0.00123456789", "0.0005", "0.000000000000000001", "0.0091", "0.01", "0.00333333333333333"}
@@ -407,22 +408,31 @@ func (s *repSim) step() {
 	case k < 4:
 		secs := int64(s.rng.IntN(40)) // some below min_session_seconds
 		repIngest(s.t, s.db, mk(session(u, key, repRevenues[s.rng.IntN(len(repRevenues))], secs)))
+		s.done["session"]++
 	case k == 4:
 		repIngest(s.t, s.db, mk(score(u, key, fmt.Sprint(400+s.rng.IntN(200)))))
+		s.done["score"]++
 	case k == 5:
 		ev := achievement(u, "685")
 		ev.DedupeKey = key // pays once all the same: the claim is per user
 		repIngest(s.t, s.db, mk(ev))
+		s.done["achievement"]++
 	case k == 6:
 		repSettle(s.t, s.db, p, scale)
+		s.done["settle"]++
 	case k == 7:
 		b, err := s.db.Balance(ctx, p, u)
 		if err != nil {
 			s.t.Fatal(err)
 		}
-		amt := rewards.FloorToScale(b.Available.Mul(decimal.New(int64(s.rng.IntN(100)), -2)), scale)
+		// From one unit (of the wallet's scale) to everything available.
+		amt := rewards.FloorToScale(b.Available.Mul(decimal.New(int64(s.rng.IntN(101)), -2)), scale)
+		if unit := decimal.New(1, -scale); (amt.LessThan(unit) || s.rng.IntN(4) == 0) && b.Available.GreaterThanOrEqual(unit) {
+			amt = unit
+		}
 		if amt.IsPositive() {
 			repRedeem(s.t, s.db, p, u, amt.String(), key)
+			s.done["redeem"]++
 		}
 	default:
 		bucket := rewards.Available
@@ -442,6 +452,7 @@ func (s *repSim) step() {
 			amt = amt.Neg()
 		}
 		repAdjust(s.t, s.db, p, u, amt.String(), bucket, key)
+		s.done["adjust "+string(bucket)+map[bool]string{true: " debit", false: " credit"}[amt.IsNegative()]]++
 	}
 }
 
@@ -452,7 +463,7 @@ func TestPayoutReconciliation(t *testing.T) {
 		start := repDay(-2)
 		clock := storetest.NewClock(start)
 		db := storetest.Open(t, dia, clock.Now)
-		s := &repSim{t: t, db: db, clock: clock, rng: rand.New(rand.NewPCG(5, 2026)), users: map[string][]string{
+		s := &repSim{t: t, db: db, clock: clock, rng: rand.New(rand.NewPCG(5, 2026)), done: map[string]int{}, users: map[string][]string{
 			"arcade": {"alice", "bob", "carol", "=HYPERLINK(\"x\")", "-1", "dave", "Émile", "zed"},
 			"other":  {"alice", "olga", "+44"},
 		}}
@@ -471,6 +482,13 @@ func TestPayoutReconciliation(t *testing.T) {
 		for i := 0; i < 20; i++ { // after the last period
 			clock.Advance(time.Hour)
 			s.step()
+		}
+		t.Logf("actions: %v", s.done)
+		for _, k := range []string{"session", "score", "achievement", "settle", "redeem", "adjust available credit",
+			"adjust available debit", "adjust pending credit", "adjust pending debit"} {
+			if s.done[k] < 3 {
+				t.Fatalf("the simulation did %q only %d times: %v", k, s.done[k], s.done)
+			}
 		}
 		ledger := repReadLedger(t, db)
 		ctx := context.Background()

@@ -1,0 +1,139 @@
+package app
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/shopspring/decimal"
+
+	"tally/rewards"
+)
+
+// Adjuster records manual credits and debits.
+type Adjuster interface {
+	// Adjust credits or debits one bucket; see store.DB.Adjust. replayed reports an
+	// earlier adjustment with the same key and request, returned as it was.
+	Adjust(ctx context.Context, a rewards.AdjustRequest) (rewards.Adjustment, bool, error)
+}
+
+const maxReason = 500
+
+// adminActor is who the ledger records for adjustments: there is one admin token, so
+// the record can say no more than that finance or ops made it.
+const adminActor = "admin"
+
+// AdjustInput is a manual adjustment as finance asks for it.
+type AdjustInput struct {
+	Property       string
+	User           string
+	IdempotencyKey string
+	Amount         decimal.Decimal // > 0 credits, < 0 debits
+	Bucket         rewards.Bucket  // "" or rewards.Available; see Adjust
+	Reason         string
+}
+
+// Adjust records a manual credit or debit of the user's available balance, once per
+// idempotency key (same rules as Redeem). Only available can be adjusted: finance adjusts
+// what can be paid out, and the payout report's identity (closing = opening + settled −
+// redeemed + adjustments) is defined on available; a pending adjustment would move units
+// the report cannot see until a settlement. Errors: *ValidationError (key, user, a zero
+// amount or one that does not fit the wallet scale, reason, bucket), ErrUnknownProperty,
+// rewards.ErrInsufficientFunds for a debit below zero, rewards.ErrIdempotencyMismatch, or
+// a storage error (nothing saved).
+func (a *App) Adjust(ctx context.Context, in AdjustInput) (r rewards.Adjustment, replayed bool, err error) {
+	p, err := a.property(in.Property)
+	if err != nil {
+		return r, false, err
+	}
+	if err := checkIdempotencyKey(in.IdempotencyKey); err != nil {
+		return r, false, err
+	}
+	if msg := checkUserID(in.User); msg != "" {
+		return r, false, invalid("user", msg)
+	}
+	if in.Amount.IsZero() {
+		return r, false, invalid("amount", "must not be zero: positive credits, negative debits")
+	}
+	if err := checkScale("amount", in.Amount, p); err != nil {
+		return r, false, err
+	}
+	if strings.TrimSpace(in.Reason) == "" {
+		return r, false, invalid("reason", "is required: why the balance is adjusted")
+	}
+	if msg := checkText(in.Reason, maxReason, true); msg != "" {
+		return r, false, invalid("reason", msg)
+	}
+	switch in.Bucket {
+	case "", rewards.Available:
+		in.Bucket = rewards.Available
+	case rewards.Pending:
+		return r, false, invalid("bucket", "pending cannot be adjusted: finance adjusts what can be paid out, and the payout "+
+			"report's identity (closing = opening + settled − redeemed + adjustments) is defined on available")
+	default:
+		return r, false, invalid("bucket", `must be "available" (or omitted)`)
+	}
+	return a.store.Adjust(ctx, rewards.AdjustRequest{Property: p.ID, User: in.User, Amount: in.Amount, Bucket: in.Bucket,
+		Reason: in.Reason, IdempotencyKey: in.IdempotencyKey, Actor: adminActor,
+		RequestHash: requestHash("adjustment", in.User, in.Amount.String(), string(in.Bucket), in.Reason)})
+}
+
+type adjustmentJSON struct {
+	ID        string    `json:"id"`
+	User      string    `json:"user"`
+	Amount    string    `json:"amount"`
+	Bucket    string    `json:"bucket"`
+	Reason    string    `json:"reason"`
+	Actor     string    `json:"actor"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+type adjustmentAnswer struct {
+	Adjustment adjustmentJSON `json:"adjustment"`
+	Balance    balanceJSON    `json:"balance"`
+}
+
+// adjust: POST /v1/admin/properties/:property/users/:user/adjustments
+func (a *App) adjust(c *gin.Context) {
+	p, err := a.property(c.Param("property"))
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	body, err := readObject(c.Request)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	in := AdjustInput{Property: p.ID, User: c.Param("user"), IdempotencyKey: c.GetHeader(idempotencyHeader)}
+	if in.Amount, err = body.amount("amount", true); err != nil {
+		a.fail(c, err)
+		return
+	}
+	if in.Reason, err = body.text("reason"); err != nil {
+		a.fail(c, err)
+		return
+	}
+	bucket, err := body.text("bucket")
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	in.Bucket = rewards.Bucket(bucket)
+	r, replayed, err := a.Adjust(c.Request.Context(), in)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	if replayed {
+		c.Header("Idempotent-Replay", "true")
+	}
+	c.JSON(http.StatusCreated, adjustmentAnswer{
+		Adjustment: adjustmentJSON{ID: strconv.FormatInt(r.ID, 10), User: r.User, Amount: amount(r.Amount), Bucket: string(r.Bucket),
+			Reason: r.Reason, Actor: r.Actor, CreatedAt: r.CreatedAt.UTC()},
+		Balance: toBalanceJSON(p, r.Balance),
+	})
+}

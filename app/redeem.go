@@ -1,0 +1,283 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/gin-gonic/gin"
+	"github.com/shopspring/decimal"
+
+	"tally/rewards"
+)
+
+// Redeemer pays redemptions out of available balances.
+type Redeemer interface {
+	// Redeem debits available; see store.DB.Redeem. replayed reports an earlier
+	// redemption with the same key and request, returned as it was.
+	Redeem(ctx context.Context, r rewards.RedeemRequest) (rewards.Redemption, bool, error)
+}
+
+// Limits of the write APIs' text inputs, in characters.
+const (
+	maxIdempotencyKey = 200
+	maxReference      = 200
+)
+
+// RedeemInput is a redemption as a publisher asks for it.
+type RedeemInput struct {
+	Property       string
+	User           string
+	IdempotencyKey string
+	Amount         decimal.Decimal
+	Reference      string
+}
+
+// Redeem pays in.Amount out of the user's available balance, once per idempotency key:
+// the same key with the same request returns the first redemption and replayed; with
+// another request it is rewards.ErrIdempotencyMismatch. Errors: *ValidationError (key,
+// user, an amount that is not positive or does not fit the wallet scale, reference),
+// ErrUnknownProperty, rewards.ErrInsufficientFunds, or a storage error (nothing saved).
+func (a *App) Redeem(ctx context.Context, in RedeemInput) (r rewards.Redemption, replayed bool, err error) {
+	p, err := a.property(in.Property)
+	if err != nil {
+		return r, false, err
+	}
+	if err := checkIdempotencyKey(in.IdempotencyKey); err != nil {
+		return r, false, err
+	}
+	if msg := checkUserID(in.User); msg != "" {
+		return r, false, invalid("user", msg)
+	}
+	if !in.Amount.IsPositive() {
+		return r, false, invalid("amount", "must be greater than zero")
+	}
+	if err := checkScale("amount", in.Amount, p); err != nil {
+		return r, false, err
+	}
+	if msg := checkText(in.Reference, maxReference, false); msg != "" {
+		return r, false, invalid("reference", msg)
+	}
+	return a.store.Redeem(ctx, rewards.RedeemRequest{Property: p.ID, User: in.User, Amount: in.Amount, Reference: in.Reference,
+		IdempotencyKey: in.IdempotencyKey, RequestHash: requestHash("redemption", in.User, in.Amount.String(), in.Reference)})
+}
+
+type redemptionJSON struct {
+	ID        string    `json:"id"`
+	User      string    `json:"user"`
+	Amount    string    `json:"amount"`
+	Reference string    `json:"reference"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+type redemptionAnswer struct {
+	Redemption redemptionJSON `json:"redemption"`
+	Balance    balanceJSON    `json:"balance"`
+}
+
+// redeem: POST /v1/properties/:property/users/:user/redemptions
+func (a *App) redeem(c *gin.Context) {
+	p := c.MustGet(ctxProperty).(*Property)
+	body, err := readObject(c.Request)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	in := RedeemInput{Property: p.ID, User: c.Param("user"), IdempotencyKey: c.GetHeader(idempotencyHeader)}
+	if in.Amount, err = body.amount("amount", true); err != nil {
+		a.fail(c, err)
+		return
+	}
+	if in.Reference, err = body.text("reference"); err != nil {
+		a.fail(c, err)
+		return
+	}
+	r, replayed, err := a.Redeem(c.Request.Context(), in)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	if replayed {
+		c.Header("Idempotent-Replay", "true")
+	}
+	c.JSON(http.StatusCreated, redemptionAnswer{
+		Redemption: redemptionJSON{ID: strconv.FormatInt(r.ID, 10), User: r.User, Amount: amount(r.Amount), Reference: r.Reference,
+			CreatedAt: r.CreatedAt.UTC()},
+		Balance: toBalanceJSON(p, r.Balance),
+	})
+}
+
+// The request-side helpers below are shared by redemptions and adjustments.
+
+const idempotencyHeader = "Idempotency-Key"
+
+func checkIdempotencyKey(k string) error {
+	switch {
+	case strings.TrimSpace(k) == "":
+		return invalid(idempotencyHeader, "the header is required: a unique key per request, reused only to retry it")
+	case !utf8.ValidString(k):
+		return invalid(idempotencyHeader, "must be valid UTF-8")
+	case utf8.RuneCountInString(k) > maxIdempotencyKey:
+		return invalid(idempotencyHeader, "must be at most "+strconv.Itoa(maxIdempotencyKey)+" characters")
+	}
+	for _, r := range k {
+		if unicode.IsControl(r) {
+			return invalid(idempotencyHeader, "must not contain control characters")
+		}
+	}
+	return nil
+}
+
+// checkScale refuses an amount with more decimal places than the property's wallet
+// (or than the ledger keeps).
+func checkScale(field string, d decimal.Decimal, p *Property) error {
+	if !rewards.FitsScale(d, p.Scale) {
+		return invalid(field, "must have at most "+strconv.Itoa(int(p.Scale))+" decimal places (the scale of "+p.Currency+")")
+	}
+	if rewards.CheckAmount(d) != nil {
+		return invalid(field, "too large: at most "+strconv.Itoa(rewards.MaxIntegerDigits)+" integer digits")
+	}
+	return nil
+}
+
+// checkText: valid UTF-8, at most max characters, no NUL or other control characters
+// (tab, CR and LF are allowed where multiline is). "" is allowed; callers that require
+// a value check that first.
+func checkText(s string, max int, multiline bool) string {
+	if !utf8.ValidString(s) {
+		return "must be valid UTF-8"
+	}
+	if utf8.RuneCountInString(s) > max {
+		return "must be at most " + strconv.Itoa(max) + " characters"
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) && !(multiline && (r == '\t' || r == '\n' || r == '\r')) {
+			return "must not contain control characters"
+		}
+	}
+	return ""
+}
+
+// requestHash identifies a write request by its meaning, not its spelling: the parts
+// are the normalized values (amount as decimal.String, so "100" and "100.0" agree),
+// JSON-encoded so that no two different requests share an encoding.
+func requestHash(parts ...string) string {
+	b, _ := json.Marshal(parts)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// object is a decoded request body: its top-level members, undecoded.
+type object map[string]json.RawMessage
+
+// readObject reads a JSON object body (at most MaxBodyBytes) strictly where it matters
+// for money: valid UTF-8, exactly one object and nothing after it, no duplicate member
+// (which copy would win is up to the parser). Unknown members are ignored.
+func readObject(r *http.Request) (object, error) {
+	body, err := readBody(r)
+	if err != nil {
+		return nil, err
+	}
+	if !utf8.Valid(body) {
+		return nil, invalid("body", "not valid UTF-8")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	bad := func(msg string) error { return invalid("body", msg) }
+	tok, err := dec.Token()
+	if errors.Is(err, io.EOF) {
+		return nil, bad("empty body: a JSON object is required")
+	}
+	if d, ok := tok.(json.Delim); err != nil || !ok || d != '{' {
+		return nil, bad("must be a JSON object")
+	}
+	obj := object{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, bad("not valid JSON: " + err.Error())
+		}
+		key := tok.(string) // inside an object the decoder yields only string keys here
+		if _, dup := obj[key]; dup {
+			return nil, bad("duplicate member " + strconv.Quote(key))
+		}
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, bad("not valid JSON: " + err.Error())
+		}
+		obj[key] = v
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, bad("not valid JSON: " + err.Error())
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, bad("trailing data after the JSON object")
+	}
+	return obj, nil
+}
+
+// present reports whether the member exists and is not null.
+func (o object) present(key string) bool {
+	v, ok := o[key]
+	return ok && !bytes.Equal(v, []byte("null"))
+}
+
+// amount reads a decimal sent as a string ("12.5") or a JSON number (12.5), parsed
+// exactly from its literal; never through float64.
+func (o object) amount(key string, required bool) (decimal.Decimal, error) {
+	if !o.present(key) {
+		if required {
+			return decimal.Decimal{}, invalid(key, "is required: a decimal string such as \"100\"")
+		}
+		return decimal.Zero, nil
+	}
+	raw := o[key]
+	lit := string(raw)
+	if raw[0] == '"' {
+		if err := json.Unmarshal(raw, &lit); err != nil {
+			return decimal.Decimal{}, invalid(key, "must be a decimal string or number")
+		}
+	}
+	d, ok := parseDecimal(lit)
+	if !ok {
+		return decimal.Decimal{}, invalid(key, "must be a decimal string or number, such as \"100\" or \"12.5\"")
+	}
+	return d, nil
+}
+
+// text reads an optional string member ("" when absent or null).
+func (o object) text(key string) (string, error) {
+	if !o.present(key) {
+		return "", nil
+	}
+	var s string
+	if err := json.Unmarshal(o[key], &s); err != nil {
+		return "", invalid(key, "must be a string")
+	}
+	return s, nil
+}
+
+// decimalLiteral is a JSON number (RFC 8259 §6) with at most a 4-digit exponent, so a
+// literal like 1e999999999 cannot make the decimal library build a huge number.
+var decimalLiteral = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]{1,4})?$`)
+
+// parseDecimal parses a decimal literal exactly. It takes JSON's number grammar, so the
+// same amount cannot arrive spelled "+1", ".5" or "01".
+func parseDecimal(lit string) (decimal.Decimal, bool) {
+	if len(lit) > 100 || !decimalLiteral.MatchString(lit) {
+		return decimal.Decimal{}, false
+	}
+	d, err := decimal.NewFromString(lit)
+	return d, err == nil
+}

@@ -1,0 +1,221 @@
+package app_test
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"tally/store"
+	"tally/store/storetest"
+)
+
+// credit puts amount into the user's available balance through the adjustments API.
+func (e *env) credit(property, user, amount, key string) {
+	e.t.Helper()
+	a := e.do("POST", "/v1/admin/properties/"+property+"/users/"+user+"/adjustments",
+		`{"amount":"`+amount+`","reason":"test funds"}`, "Authorization", "Bearer "+adminTok, "Idempotency-Key", key)
+	if a.Code != 201 {
+		e.t.Fatalf("credit %s to %s: %d %s", amount, user, a.Code, a.Raw)
+	}
+}
+
+func (e *env) redeem(user, key, body string) answer {
+	e.t.Helper()
+	hdr := []string{"Authorization", "Bearer " + apiKey}
+	if key != "" {
+		hdr = append(hdr, "Idempotency-Key", key)
+	}
+	return e.do("POST", "/v1/properties/arcade/users/"+user+"/redemptions", body, hdr...)
+}
+
+func sub(a answer, obj string) map[string]any {
+	m, _ := a.Body[obj].(map[string]any)
+	return m
+}
+
+func TestRedemptions(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, d store.Dialect) {
+		e := newEnv(t, d)
+		e.credit("arcade", "u1", "10", "fund-u1")
+
+		first := e.redeem("u1", "k1", `{"amount":"3","reference":"order-1"}`)
+		if first.Code != 201 || first.Header.Get("Idempotent-Replay") != "" {
+			t.Fatalf("redeem: %d %v %s", first.Code, first.Header, first.Raw)
+		}
+		r, b := sub(first, "redemption"), sub(first, "balance")
+		if r["id"] == "" || r["user"] != "u1" || r["amount"] != "3" || r["reference"] != "order-1" || r["created_at"] == nil {
+			t.Fatalf("redemption %s", first.Raw)
+		}
+		if b["available"] != "7" || b["redeemed"] != "3" || b["pending"] != "0" || b["lifetime_earned"] != "10" ||
+			b["currency"] != "COIN" || b["user"] != "u1" || b["property"] != "arcade" {
+			t.Fatalf("balance after: %s", first.Raw)
+		}
+
+		// A retry, even spelled differently, is answered as the first time, and changes nothing.
+		for _, body := range []string{`{"amount":"3","reference":"order-1"}`, `{"amount":3.0,"reference":"order-1","extra":true}`} {
+			again := e.redeem("u1", "k1", body)
+			if again.Code != 201 || again.Header.Get("Idempotent-Replay") != "true" || again.Raw != first.Raw {
+				t.Fatalf("replay of %s: %d %v\n%s\nwant\n%s", body, again.Code, again.Header, again.Raw, first.Raw)
+			}
+		}
+		e.wantBalance("arcade", "u1", apiKey, "7", "0")
+
+		// The same key for another request.
+		for _, body := range []string{`{"amount":"4","reference":"order-1"}`, `{"amount":"3","reference":"order-2"}`, `{"amount":"3"}`} {
+			if a := e.redeem("u1", "k1", body); a.Code != 422 {
+				t.Fatalf("key reused with %s: %d %s", body, a.Code, a.Raw)
+			}
+		}
+		if a := e.redeem("u2", "k1", `{"amount":"3","reference":"order-1"}`); a.Code != 422 {
+			t.Fatalf("key reused for another user: %d %s", a.Code, a.Raw)
+		}
+
+		// More than available is refused and leaves nothing behind: the key can be used
+		// again once the request can be paid. Exactly available is paid.
+		if a := e.redeem("u1", "k2", `{"amount":"8"}`); a.Code != 409 || !strings.HasPrefix(a.Header.Get("Content-Type"), "application/problem+json") {
+			t.Fatalf("overdraw: %d %s", a.Code, a.Raw)
+		}
+		if a := e.redeem("u1", "k2", `{"amount":"7"}`); a.Code != 201 || sub(a, "balance")["available"] != "0" || sub(a, "balance")["redeemed"] != "10" {
+			t.Fatalf("redeem all: %d %s", a.Code, a.Raw)
+		}
+		if a := e.redeem("u1", "k3", `{"amount":"1"}`); a.Code != 409 {
+			t.Fatalf("redeem from zero: %d %s", a.Code, a.Raw)
+		}
+		if a := e.redeem("ghost", "k4", `{"amount":"1"}`); a.Code != 409 {
+			t.Fatalf("redeem for an unknown user: %d %s", a.Code, a.Raw)
+		}
+		e.wantBalance("arcade", "u1", apiKey, "0", "0")
+
+		// The limits themselves are accepted (and then refused for want of funds).
+		if a := e.redeem("u1", strings.Repeat("k", 200), `{"amount":"1","reference":"`+strings.Repeat("r", 200)+`"}`); a.Code != 409 {
+			t.Fatalf("200-character key and reference: %d %s", a.Code, a.Raw)
+		}
+
+		cases := []struct {
+			name, key, body, field string
+		}{
+			{"missing key", "", `{"amount":"1"}`, "Idempotency-Key"},
+			{"blank key", "   ", `{"amount":"1"}`, "Idempotency-Key"},
+			{"key over 200", strings.Repeat("k", 201), `{"amount":"1"}`, "Idempotency-Key"},
+			{"zero", "b1", `{"amount":"0"}`, "amount"},
+			{"negative", "b1", `{"amount":"-1"}`, "amount"},
+			{"negative number", "b1", `{"amount":-1}`, "amount"},
+			{"fraction at scale 0", "b1", `{"amount":"1.5"}`, "amount"},
+			{"fraction number at scale 0", "b1", `{"amount":1.5}`, "amount"},
+			{"huge float-looking number", "b1", `{"amount":1e400}`, "amount"},
+			{"huge exponent", "b1", `{"amount":"1e999999999"}`, "amount"},
+			{"tiny exponent", "b1", `{"amount":1e-9999}`, "amount"},
+			{"not a number", "b1", `{"amount":"abc"}`, "amount"},
+			{"plus sign", "b1", `{"amount":"+1"}`, "amount"},
+			{"boolean", "b1", `{"amount":true}`, "amount"},
+			{"missing amount", "b1", `{"reference":"x"}`, "amount"},
+			{"null amount", "b1", `{"amount":null}`, "amount"},
+			{"reference over 200", "b1", `{"amount":"1","reference":"` + strings.Repeat("r", 201) + `"}`, "reference"},
+			{"reference with NUL", "b1", `{"amount":"1","reference":"a\u0000b"}`, "reference"},
+			{"reference not a string", "b1", `{"amount":"1","reference":7}`, "reference"},
+			{"empty body", "b1", ``, "body"},
+			{"array", "b1", `[1]`, "body"},
+			{"trailing data", "b1", `{"amount":"1"} {}`, "body"},
+			{"duplicate amount", "b1", `{"amount":"1","amount":"1000"}`, "body"},
+			{"invalid UTF-8", "b1", "{\"amount\":\"1\",\"reference\":\"\xff\"}", "body"},
+		}
+		for _, c := range cases {
+			a := e.redeem("u1", c.key, c.body)
+			if a.Code != 400 || problemField(a) != c.field {
+				t.Fatalf("%s: %d field %q, want 400 naming %q: %s", c.name, a.Code, problemField(a), c.field, a.Raw)
+			}
+		}
+		if a := e.redeem(strings.Repeat("u", 101), "b2", `{"amount":"1"}`); a.Code != 400 || problemField(a) != "user" {
+			t.Fatalf("long user: %d %s", a.Code, a.Raw)
+		}
+		if a := e.do("POST", "/v1/properties/arcade/users/u1/redemptions", `{"amount":"1"}`, "Idempotency-Key", "n1"); a.Code != 401 {
+			t.Fatalf("no API key: %d", a.Code)
+		}
+		if a := e.do("POST", "/v1/properties/arcade/users/u1/redemptions", `{"amount":"1"}`,
+			"Authorization", "Bearer "+otherKey, "Idempotency-Key", "n1"); a.Code != 401 {
+			t.Fatalf("another property's key: %d", a.Code)
+		}
+		if a := e.do("POST", "/v1/properties/nope/users/u1/redemptions", `{"amount":"1"}`,
+			"Authorization", "Bearer "+apiKey, "Idempotency-Key", "n1"); a.Code != 404 {
+			t.Fatalf("unknown property: %d", a.Code)
+		}
+
+		// Scale 2: cents are fine, a tenth of a cent is not.
+		e.credit("other", "u1", "1.5", "fund-other")
+		hdr := []string{"Authorization", "Bearer " + otherKey, "Idempotency-Key", "o1"}
+		if a := e.do("POST", "/v1/properties/other/users/u1/redemptions", `{"amount":"0.001"}`, hdr...); a.Code != 400 || problemField(a) != "amount" {
+			t.Fatalf("0.001 at scale 2: %d %s", a.Code, a.Raw)
+		}
+		if a := e.do("POST", "/v1/properties/other/users/u1/redemptions", `{"amount":"1.25"}`, hdr...); a.Code != 201 || sub(a, "balance")["available"] != "0.25" {
+			t.Fatalf("1.25 at scale 2: %d %s", a.Code, a.Raw)
+		}
+
+		// The ledger shows the redemption like any other entry.
+		tx := e.do("GET", "/v1/properties/arcade/users/u1/transactions", "", "Authorization", "Bearer "+apiKey)
+		if got := tx.Body["data"].([]any)[0].(map[string]any); got["kind"] != "redemption" || got["amount"] != "-7" || got["bucket"] != "available" {
+			t.Fatalf("newest entry %v", got)
+		}
+		e.checkInvariants()
+	})
+}
+
+// Many redemptions of one wallet at once never overdraw it, and one key redeemed many
+// times at once pays once.
+func TestConcurrentRedemptionsNeverOverdraw(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, d store.Dialect) {
+		e := newEnv(t, d)
+		e.credit("arcade", "rich", "10", "fund-rich")
+		const n = 30
+		codes := make([]int, n)
+		var wg sync.WaitGroup
+		for i := 0; i < n; i++ {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				a := e.redeem("rich", fmt.Sprintf("c-%d", i), `{"amount":"1"}`)
+				codes[i] = a.Code
+				if a.Code != 201 && a.Code != 409 {
+					t.Errorf("redemption %d: %d %s", i, a.Code, a.Raw)
+				}
+			}(i)
+		}
+		wg.Wait()
+		paid := 0
+		for _, c := range codes {
+			if c == 201 {
+				paid++
+			}
+		}
+		if paid != 10 {
+			t.Fatalf("%d of %d redemptions of 1 paid from 10", paid, n)
+		}
+		b := e.balance("arcade", "rich", apiKey)
+		if b.Body["available"] != "0" || b.Body["redeemed"] != "10" {
+			t.Fatalf("after the rush: %s", b.Raw)
+		}
+
+		e.credit("arcade", "rich", "5", "fund-rich-2")
+		ids := make([]string, n)
+		for i := 0; i < n; i++ {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				a := e.redeem("rich", "same-key", `{"amount":"2"}`)
+				if a.Code != 201 {
+					t.Errorf("same key %d: %d %s", i, a.Code, a.Raw)
+					return
+				}
+				ids[i], _ = sub(a, "redemption")["id"].(string)
+			}(i)
+		}
+		wg.Wait()
+		for _, id := range ids {
+			if id != ids[0] || id == "" {
+				t.Fatalf("one key paid as several redemptions: %v", ids)
+			}
+		}
+		e.wantBalance("arcade", "rich", apiKey, "3", "0")
+		e.checkInvariants()
+	})
+}

@@ -1,0 +1,141 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"tally/rewards"
+)
+
+// Settler runs settlement and lists the recorded runs.
+type Settler interface {
+	// Settle runs one settlement of property at the wallet scale; see store.DB.Settle.
+	// Another run holding the property's lease is rewards.ErrSettlementRunning.
+	Settle(ctx context.Context, property string, scale int32) (rewards.SettlementRun, error)
+	// SettlementRuns lists recent runs of every property, newest first.
+	SettlementRuns(ctx context.Context, limit int) ([]rewards.SettlementRun, error)
+}
+
+// RunSkipped is the status Settle reports, without recording anything, for a property
+// whose settlement lease another run (this replica's or another's) holds. It is not a
+// failure: that run does the work.
+const RunSkipped = "skipped"
+
+// skippedReason goes with RunSkipped in SettlementRun.Error.
+const skippedReason = "another run holds the lease"
+
+// Settle runs one settlement of property, or of every configured property when property
+// is "", each at its wallet scale, and returns one run per property (in property id
+// order). A property another run is settling is reported with status RunSkipped and is
+// not an error. A failed property does not stop the others; the error joins every
+// failure. An unknown property is ErrUnknownProperty. Cron, `tally settle` and tests
+// call it.
+func (a *App) Settle(ctx context.Context, property string) ([]rewards.SettlementRun, error) {
+	ids := slices.Sorted(maps.Keys(a.props))
+	if property != "" {
+		if _, err := a.property(property); err != nil {
+			return nil, fmt.Errorf("settle %q: %w", property, err)
+		}
+		ids = []string{property}
+	}
+	runs := make([]rewards.SettlementRun, 0, len(ids))
+	var errs []error
+	for _, id := range ids {
+		if err := ctx.Err(); err != nil {
+			errs = append(errs, fmt.Errorf("settle %s: %w", id, err))
+			break
+		}
+		run, err := a.settleOne(ctx, a.props[id])
+		runs = append(runs, run)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("settle %s: %w", id, err))
+		}
+	}
+	return runs, errors.Join(errs...)
+}
+
+// settleOne settles one property and records the run in the metrics and the log.
+func (a *App) settleOne(ctx context.Context, p *Property) (rewards.SettlementRun, error) {
+	start := time.Now()
+	run, err := a.store.Settle(ctx, p.ID, p.Scale)
+	elapsed := time.Since(start)
+	switch {
+	case errors.Is(err, rewards.ErrSettlementRunning) && run.ID == 0:
+		run = rewards.SettlementRun{Property: p.ID, Status: RunSkipped, Error: skippedReason}
+		err = nil
+	case err != nil && run.ID == 0:
+		// Not even started (the lease or the run row could not be written).
+		run = rewards.SettlementRun{Property: p.ID, Status: rewards.RunFailed, Error: err.Error()}
+	case err != nil && run.Status != rewards.RunFailed:
+		run.Status, run.Error = rewards.RunFailed, err.Error()
+	}
+	a.metrics.settlementRuns.WithLabelValues(p.ID, run.Status).Inc()
+	if run.ID != 0 {
+		// A float only for the metric; the ledger and the run record are exact.
+		a.metrics.settledAmount.WithLabelValues(p.ID).Add(run.Amount.InexactFloat64())
+		a.metrics.settledEntries.WithLabelValues(p.ID).Add(float64(run.Entries))
+		a.metrics.settlementSecs.Observe(elapsed.Seconds())
+	}
+	attrs := []any{"property", p.ID, "run", run.ID, "status", run.Status, "users", run.Users, "entries", run.Entries,
+		"amount", run.Amount.String(), "duration_ms", elapsed.Milliseconds()}
+	switch {
+	case err != nil && ctx.Err() != nil:
+		a.log.Warn("settlement interrupted; committed batches stand and the next run settles the rest", append(attrs, "err", err)...)
+	case err != nil:
+		a.log.Error("settlement failed", append(attrs, "err", err)...)
+	case run.Status == RunSkipped:
+		a.log.Info("settlement skipped: "+skippedReason, "property", p.ID)
+	default:
+		a.log.Info("settlement", attrs...)
+	}
+	return run, err
+}
+
+type settlementJSON struct {
+	ID         string     `json:"id"`
+	Property   string     `json:"property"`
+	Status     string     `json:"status"`
+	StartedAt  time.Time  `json:"started_at"`
+	FinishedAt *time.Time `json:"finished_at"` // null while running
+	Users      int64      `json:"users"`
+	Entries    int64      `json:"entries"`
+	Amount     string     `json:"amount"`
+	Error      string     `json:"error"`
+}
+
+func toSettlementJSON(r rewards.SettlementRun) settlementJSON {
+	out := settlementJSON{ID: strconv.FormatInt(r.ID, 10), Property: r.Property, Status: r.Status, StartedAt: r.StartedAt.UTC(),
+		Users: r.Users, Entries: r.Entries, Amount: amount(r.Amount), Error: r.Error}
+	if !r.FinishedAt.IsZero() {
+		t := r.FinishedAt.UTC()
+		out.FinishedAt = &t
+	}
+	return out
+}
+
+// listSettlements: GET /v1/admin/settlements?limit=
+func (a *App) listSettlements(c *gin.Context) {
+	limit, err := limitParam(c, 100, 1000)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	runs, err := a.store.SettlementRuns(c.Request.Context(), limit)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	data := make([]settlementJSON, len(runs))
+	for i, r := range runs {
+		data[i] = toSettlementJSON(r)
+	}
+	c.JSON(http.StatusOK, gin.H{"data": data})
+}

@@ -1,0 +1,287 @@
+package app_test
+
+import (
+	"context"
+	"database/sql"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"tally/app"
+	"tally/postbacks"
+	"tally/rewards"
+	"tally/store"
+	"tally/store/storetest"
+)
+
+// cents is a property with a wallet scale of 2 and the arcade's revenue rule, with an
+// unauthenticated SPP source and no Gamezop property id check.
+func cents() app.Property {
+	a := arcade()
+	rev := *a.Rules.Revenue
+	return app.Property{ID: "cents", Currency: "PTS", Scale: 2, APIKeys: []string{"cents-key-123"},
+		Sources: map[rewards.Source]postbacks.Credentials{rewards.SourceGamezopSPP: {}},
+		Rules:   rewards.Rules{Property: "cents", Currency: "PTS", Scale: 2, Revenue: &rev}}
+}
+
+// newEnvWith is newEnv with other properties; it also returns the database URL, for
+// tests that act as another replica on the same database.
+func newEnvWith(t *testing.T, d store.Dialect, props ...app.Property) (*env, string) {
+	t.Helper()
+	clock := storetest.NewClock(t0)
+	u := storetest.URL(t, d)
+	db := storetest.OpenURL(t, u, clock.Now)
+	a := app.New(db, app.Options{Properties: props, AdminToken: adminTok, IngestWorkers: 2})
+	t.Cleanup(a.Close)
+	return &env{t: t, db: db, app: a, h: a.Handler(), clock: clock}, u
+}
+
+// checkInvariants fails the test unless the ledger is consistent for every user.
+func (e *env) checkInvariants() {
+	e.t.Helper()
+	if err := e.db.CheckInvariants(context.Background(), ""); err != nil {
+		e.t.Fatalf("invariants: %v", err)
+	}
+}
+
+func (e *env) balance(property, user, key string) answer {
+	e.t.Helper()
+	b := e.do("GET", "/v1/properties/"+property+"/users/"+user+"/balance", "", "Authorization", "Bearer "+key)
+	if b.Code != 200 {
+		e.t.Fatalf("balance of %s/%s: %d %s", property, user, b.Code, b.Raw)
+	}
+	return b
+}
+
+func (e *env) wantBalance(property, user, key, available, pending string) {
+	e.t.Helper()
+	b := e.balance(property, user, key)
+	if b.Body["available"] != available || b.Body["pending"] != pending {
+		e.t.Fatalf("balance of %s/%s: available %v pending %v, want %s and %s: %s", property, user,
+			b.Body["available"], b.Body["pending"], available, pending, b.Raw)
+	}
+}
+
+func (e *env) spp(property, session, token string) {
+	e.t.Helper()
+	body := strings.Replace(sppBody, "b48a8368-a369-49a4-b427-2d5891ef3763", session, 1)
+	var hdr []string
+	if token != "" {
+		hdr = []string{"Authorization", "Bearer " + token}
+	}
+	if a := e.do("POST", "/v1/hooks/"+property+"/gamezop/spp", body, hdr...); a.Code != 200 || a.Body["outcome"] != "applied" {
+		e.t.Fatalf("SPP %s: %d %s", session, a.Code, a.Raw)
+	}
+}
+
+func (e *env) settle(property string) []rewards.SettlementRun {
+	e.t.Helper()
+	runs, err := e.app.Settle(context.Background(), property)
+	if err != nil {
+		e.t.Fatalf("Settle(%q): %v", property, err)
+	}
+	return runs
+}
+
+func runOf(t *testing.T, runs []rewards.SettlementRun, property string) rewards.SettlementRun {
+	t.Helper()
+	for _, r := range runs {
+		if r.Property == property {
+			return r
+		}
+	}
+	t.Fatalf("no run of %s in %+v", property, runs)
+	return rewards.SettlementRun{}
+}
+
+func wantRun(t *testing.T, r rewards.SettlementRun, status string, users, entries int64, moved string) {
+	t.Helper()
+	if r.Status != status || r.Users != users || r.Entries != entries || !r.Amount.Equal(dec(moved)) || r.Error != "" {
+		t.Fatalf("run of %s: %s, %d users, %d entries, %s moved, error %q; want %s, %d, %d, %s",
+			r.Property, r.Status, r.Users, r.Entries, r.Amount, r.Error, status, users, entries, moved)
+	}
+}
+
+// Pending credits move to available once their hold has passed, rounded down to each
+// property's scale, and the fraction stays in pending; each run is listed for finance.
+func TestSettlementMovesMaturedCreditsRoundedDownToScale(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, d store.Dialect) {
+		e, _ := newEnvWith(t, d, arcade(), cents())
+		// arcade (scale 0): three sessions of 0.672 (24h hold) and a 50 target (no hold).
+		for _, s := range []string{"s-1", "s-2", "s-3"} {
+			e.spp("arcade", s, sppToken)
+		}
+		if a := e.do("POST", "/v1/hooks/arcade/gamezop/scores", scoreBody, "api-key", scoresKey); a.Code != 200 {
+			t.Fatalf("score: %s", a.Raw)
+		}
+		// cents (scale 2): one session of 0.672.
+		e.spp("cents", "c-1", "")
+		e.wantBalance("arcade", "sub1", apiKey, "0", "52.016")
+
+		// Only the target has matured.
+		runs := e.settle("")
+		if len(runs) != 2 {
+			t.Fatalf("runs %+v, want one per property", runs)
+		}
+		wantRun(t, runOf(t, runs, "arcade"), rewards.RunCompleted, 1, 1, "50")
+		wantRun(t, runOf(t, runs, "cents"), rewards.RunCompleted, 0, 0, "0")
+		e.wantBalance("arcade", "sub1", apiKey, "50", "2.016")
+		e.wantBalance("cents", "sub1", "cents-key-123", "0", "0.672")
+		e.checkInvariants()
+
+		// One microsecond before the hold ends nothing more matures; at the end it does.
+		e.clock.Advance(24*time.Hour - time.Microsecond)
+		wantRun(t, runOf(t, e.settle(""), "arcade"), rewards.RunCompleted, 0, 0, "0")
+		e.wantBalance("arcade", "sub1", apiKey, "50", "2.016")
+		e.clock.Advance(time.Microsecond)
+		runs = e.settle("")
+		wantRun(t, runOf(t, runs, "arcade"), rewards.RunCompleted, 1, 3, "2")
+		wantRun(t, runOf(t, runs, "cents"), rewards.RunCompleted, 1, 1, "0.67")
+		e.wantBalance("arcade", "sub1", apiKey, "52", "0.016")
+		e.wantBalance("cents", "sub1", "cents-key-123", "0.67", "0.002")
+		e.checkInvariants()
+
+		// One property only; an unknown one is refused before anything runs.
+		if runs := e.settle("cents"); len(runs) != 1 || runs[0].Property != "cents" {
+			t.Fatalf("Settle(cents) = %+v", runs)
+		}
+		if _, err := e.app.Settle(context.Background(), "nope"); err == nil || !strings.Contains(err.Error(), "unknown property") {
+			t.Fatalf("Settle(nope): %v", err)
+		}
+
+		// Finance sees every run, newest first; only with the admin token.
+		if a := e.do("GET", "/v1/admin/settlements", ""); a.Code != 401 {
+			t.Fatalf("settlements without a token: %d", a.Code)
+		}
+		if a := e.do("GET", "/v1/admin/settlements", "", "Authorization", "Bearer "+apiKey); a.Code != 401 {
+			t.Fatalf("settlements with a publisher key: %d", a.Code)
+		}
+		if a := e.do("GET", "/v1/admin/settlements?limit=0", "", "Authorization", "Bearer "+adminTok); a.Code != 400 || problemField(a) != "limit" {
+			t.Fatalf("limit=0: %d %s", a.Code, a.Raw)
+		}
+		a := e.do("GET", "/v1/admin/settlements", "", "Authorization", "Bearer "+adminTok)
+		if a.Code != 200 {
+			t.Fatalf("settlements: %d %s", a.Code, a.Raw)
+		}
+		data := a.Body["data"].([]any)
+		if len(data) != 7 {
+			t.Fatalf("%d runs listed, want 7: %s", len(data), a.Raw)
+		}
+		newest := data[0].(map[string]any)
+		if newest["property"] != "cents" || newest["status"] != "completed" || newest["amount"] != "0" || newest["finished_at"] == nil {
+			t.Fatalf("newest run %v", newest)
+		}
+		var moved map[string]any
+		for _, it := range data {
+			if m := it.(map[string]any); m["property"] == "arcade" && m["amount"] == "2" {
+				moved = m
+			}
+		}
+		if moved == nil || moved["users"] != 1.0 || moved["entries"] != 3.0 || moved["error"] != "" || moved["id"] == "" ||
+			moved["started_at"] != e.clock.Now().Format(time.RFC3339) {
+			t.Fatalf("the run that moved 2 COIN: %v in %s", moved, a.Raw)
+		}
+		if a := e.do("GET", "/v1/admin/settlements?limit=2", "", "Authorization", "Bearer "+adminTok); len(a.Body["data"].([]any)) != 2 {
+			t.Fatalf("limit=2: %s", a.Raw)
+		}
+
+		m := e.do("GET", "/metrics", "").Raw
+		for _, want := range []string{
+			`tally_settlement_runs_total{property="arcade",status="completed"} 3`,
+			`tally_settled_amount_total{property="arcade"} 52`,
+			`tally_settled_entries_total{property="arcade"} 4`,
+			`tally_settled_amount_total{property="cents"} 0.67`,
+			`tally_settlement_run_seconds_count 7`,
+		} {
+			if !strings.Contains(m, want) {
+				t.Fatalf("metrics lack %s", want)
+			}
+		}
+		e.checkInvariants()
+	})
+}
+
+// holdLease plays another replica that is settling property: it holds the property's
+// settlement lease (the store names it "settle:<property>") until far in the future.
+func holdLease(t *testing.T, d store.Dialect, u, property string) {
+	t.Helper()
+	driver, dsn := "pgx", u
+	if d == store.SQLite {
+		driver, dsn = "sqlite", "file:"+strings.TrimPrefix(u, "sqlite://")+"?_pragma=busy_timeout(10000)"
+	}
+	db, err := sql.Open(driver, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var q string
+	if d == store.SQLite {
+		q = `INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?)`
+	} else {
+		q = `INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3)`
+	}
+	if _, err := db.Exec(q, "settle:"+property, "another-replica", time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)); err != nil {
+		t.Fatalf("hold lease: %v", err)
+	}
+}
+
+// A property another replica is settling is reported as skipped, not failed, and the
+// other properties settle.
+func TestSettlementSkipsPropertyAnotherRunHolds(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, d store.Dialect) {
+		e, u := newEnvWith(t, d, arcade(), cents())
+		e.spp("cents", "c-1", "")
+		e.clock.Advance(25 * time.Hour)
+		holdLease(t, d, u, "arcade")
+		runs, err := e.app.Settle(context.Background(), "")
+		if err != nil {
+			t.Fatalf("Settle with a held lease: %v", err)
+		}
+		if r := runOf(t, runs, "arcade"); r.Status != app.RunSkipped || r.ID != 0 || r.Error != "another run holds the lease" {
+			t.Fatalf("arcade run %+v, want skipped", r)
+		}
+		wantRun(t, runOf(t, runs, "cents"), rewards.RunCompleted, 1, 1, "0.67")
+		if m := e.do("GET", "/metrics", "").Raw; !strings.Contains(m, `tally_settlement_runs_total{property="arcade",status="skipped"} 1`) {
+			t.Fatal("metrics lack the skipped run")
+		}
+		a := e.do("GET", "/v1/admin/settlements", "", "Authorization", "Bearer "+adminTok)
+		if data := a.Body["data"].([]any); len(data) != 1 || data[0].(map[string]any)["property"] != "cents" {
+			t.Fatalf("a skipped run is recorded: %s", a.Raw)
+		}
+		e.checkInvariants()
+	})
+}
+
+// The schedule settles on its own: a publisher watches pending turn into available.
+func TestScheduledSettlement(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, d store.Dialect) {
+		e := newEnv(t, d)
+		if a := e.do("POST", "/v1/hooks/arcade/gamezop/scores", scoreBody, "api-key", scoresKey); a.Code != 200 {
+			t.Fatalf("score: %s", a.Raw)
+		}
+		e.spp("arcade", "s-1", sppToken) // 0.672, held for 24h: stays pending
+		if _, err := e.app.StartSettlement(context.Background(), "every second"); err == nil {
+			t.Fatal("a bad schedule was accepted")
+		}
+		stop, err := e.app.StartSettlement(context.Background(), "@every 1s")
+		if err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for e.balance("arcade", "sub1", apiKey).Body["available"] != "50" {
+			if time.Now().After(deadline) {
+				stop()
+				t.Fatalf("not settled on schedule: %s", e.balance("arcade", "sub1", apiKey).Raw)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		stop()
+		e.wantBalance("arcade", "sub1", apiKey, "50", "0.672")
+		a := e.do("GET", "/v1/admin/settlements", "", "Authorization", "Bearer "+adminTok)
+		if !regexp.MustCompile(`"property":"arcade","status":"completed"`).MatchString(a.Raw) {
+			t.Fatalf("scheduled runs not listed: %s", a.Raw)
+		}
+		e.checkInvariants()
+	})
+}

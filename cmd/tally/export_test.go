@@ -1,0 +1,200 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"tally/rewards"
+	"tally/store"
+	"tally/store/storetest"
+)
+
+// exportFixture ingests a little November activity for arcade into the database at url.
+func exportFixture(t *testing.T, url string) {
+	t.Helper()
+	clock := storetest.NewClock(time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC))
+	db := storetest.OpenURL(t, url, clock.Now)
+	rules := rewards.Rules{Property: "arcade", Currency: "COIN",
+		Revenue: &rewards.RevenueRule{Version: "r1", UnitsPerUSD: decimal.NewFromInt(100000), Share: decimal.RequireFromString("0.7"),
+			Buffer: decimal.RequireFromString("0.2"), MinSessionSeconds: 10, Countries: map[string]decimal.Decimal{"*": decimal.NewFromInt(1)}}}
+	var batch []rewards.Inbound
+	for _, u := range []string{"sub1", "=cmd|' /C calc'!A0", "sub2"} {
+		ev := rewards.Event{Source: rewards.SourceGamezopSPP, Kind: rewards.KindSession, Type: "spp", DedupeKey: "s-" + u, User: u,
+			Session: &rewards.Session{SessionID: "s-" + u, RevenueUSD: decimal.RequireFromString("0.000012"), DurationSeconds: 60}}
+		batch = append(batch, rewards.Inbound{Property: "arcade", Event: ev, Raw: []byte(`{}`), Rules: &rules})
+	}
+	if _, err := db.Ingest(context.Background(), batch); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestExportPayoutsMatchesHTTP: `tally export payouts` writes the bytes the admin API
+// serves, to stdout or atomically to --out, and ends with a summary line on stderr.
+func TestExportPayoutsMatchesHTTP(t *testing.T) {
+	cfgPath, err := filepath.Abs("../../tally.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.ForEach(t, func(t *testing.T, d store.Dialect) {
+		url := storetest.URL(t, d)
+		exportFixture(t, url)
+		genv := getenv(map[string]string{"TALLY_DATABASE_URL": url})
+		ctx := context.Background()
+		args := []string{"export", "payouts", "--config", cfgPath, "--from", "2026-11-01", "--to", "2026-12-01"}
+
+		// What the HTTP report serves, through the same wiring as serve.
+		cfg, err := loadConfig(cfgPath, genv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		db, err := openStore(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		a := newApp(db, cfg, newLogger(io.Discard))
+		defer a.Close()
+		viaHTTP := func(format string) string {
+			req := httptest.NewRequest("GET", "/v1/admin/reports/payouts?from=2026-11-01&to=2026-12-01&format="+format, nil)
+			req.Header.Set("Authorization", "Bearer "+env["TALLY_ADMIN_TOKEN"])
+			rec := httptest.NewRecorder()
+			a.Handler().ServeHTTP(rec, req)
+			if rec.Code != 200 {
+				t.Fatalf("HTTP report: %d %s", rec.Code, rec.Body.String())
+			}
+			return rec.Body.String()
+		}
+
+		var stdout, stderr bytes.Buffer
+		if err := run(ctx, args, genv, &stdout, &stderr); err != nil {
+			t.Fatalf("export: %v\n%s", err, stderr.String())
+		}
+		if want := viaHTTP("csv"); stdout.String() != want {
+			t.Fatalf("CLI csv:\n%s\nHTTP csv:\n%s", stdout.String(), want)
+		}
+		if !strings.Contains(stdout.String(), "\narcade,'=cmd|' /C calc'!A0,COIN,") {
+			t.Fatalf("formula not escaped:\n%s", stdout.String())
+		}
+		wantSummary := "exported 3 rows; totals: opening_available=0 credited_revenue=2.016 credited_targets=0 credited_achievements=0" +
+			" adjustments=0 settled=0 redeemed=0 closing_available=0 closing_pending=2.016 sessions=3 estimated_revenue_usd=0.000036\n"
+		if stderr.String() != wantSummary {
+			t.Fatalf("stderr (not a terminal: no progress line):\n%q\nwant\n%q", stderr.String(), wantSummary)
+		}
+
+		dir := t.TempDir()
+		out := filepath.Join(dir, "nov.json")
+		stdout.Reset()
+		stderr.Reset()
+		if err := run(ctx, append(args, "--format", "json", "--out", out), genv, &stdout, &stderr); err != nil {
+			t.Fatalf("export --out: %v\n%s", err, stderr.String())
+		}
+		got, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := viaHTTP("json"); string(got) != want || stdout.Len() != 0 {
+			t.Fatalf("CLI json file:\n%s\nHTTP json:\n%s\nstdout: %q", got, want, stdout.String())
+		}
+		if !strings.HasPrefix(stderr.String(), "exported 3 rows to "+out+"; totals: ") {
+			t.Fatalf("stderr: %q", stderr.String())
+		}
+		if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+			t.Fatalf("files left beside the report: %v", entries)
+		}
+	})
+}
+
+func TestExportPayoutsErrors(t *testing.T) {
+	cfgPath, err := filepath.Abs("../../tally.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := storetest.URL(t, store.SQLite)
+	genv := getenv(map[string]string{"TALLY_DATABASE_URL": url})
+	dir := t.TempDir()
+	base := []string{"export", "payouts", "--config", cfgPath}
+	cases := []struct {
+		args []string
+		want string // in the error; "" means a usage error
+	}{
+		{[]string{"export"}, ""},
+		{[]string{"export", "balances"}, ""},
+		{append(base, "--bogus"), ""},
+		{append(base, "--to", "2026-12-01"), "from"},
+		{append(base, "--from", "2026-11-01", "--to", "2026-11-01"), "to"},
+		{append(base, "--from", "2026-11-01", "--to", "2026-12-01", "--property", "nope"), "property"},
+		{append(base, "--from", "2026-11-01", "--to", "2026-12-01", "--format", "xml"), "format"},
+		{append(base, "--from", "2026-11-01", "--to", "2026-12-01", "--out", filepath.Join(dir, "missing", "x.csv")), "no such file"},
+	}
+	for _, c := range cases {
+		var stdout, stderr bytes.Buffer
+		err := run(context.Background(), c.args, genv, &stdout, &stderr)
+		switch {
+		case err == nil:
+			t.Errorf("%v: no error", c.args)
+		case c.want == "" && err != errUsage:
+			t.Errorf("%v: %v, want a usage error", c.args, err)
+		case c.want != "" && !strings.Contains(err.Error(), c.want):
+			t.Errorf("%v: %v, want it to name %q", c.args, err, c.want)
+		}
+		if stdout.Len() != 0 {
+			t.Errorf("%v: wrote %q to stdout", c.args, stdout.String())
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("files left behind: %v", entries)
+	}
+}
+
+// The --out file appears only when the report is complete.
+func TestPartialFile(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "nov.csv")
+	f, err := newPartialFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(f, "half a report")
+	f.discard() // as after a failed export
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Fatalf("files left behind: %v", entries)
+	}
+	if f, err = newPartialFile(out); err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(f, "whole report")
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Fatalf("the report exists before commit: %v", err)
+	}
+	if err := f.commit(); err != nil {
+		t.Fatal(err)
+	}
+	f.discard() // deferred in cmdExport: a no-op after commit
+	if b, err := os.ReadFile(out); err != nil || string(b) != "whole report" {
+		t.Fatalf("%q %v", b, err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Fatalf("files beside the report: %v", entries)
+	}
+}
+
+func TestProgressLine(t *testing.T) {
+	var buf bytes.Buffer
+	p := &progressLine{w: &buf, start: time.Now().Add(-time.Second)}
+	p.update(1024)
+	p.update(2048) // within 100ms: skipped
+	p.clear()
+	if got := buf.String(); !strings.HasPrefix(got, "\rexporting payouts: 1024 rows (") || !strings.HasSuffix(got, "\r\033[K") ||
+		strings.Contains(got, "2048") {
+		t.Fatalf("progress output %q", got)
+	}
+}
