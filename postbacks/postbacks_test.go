@@ -363,12 +363,3 @@ func q(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
 }
-
-func mustParseTime(t *testing.T, s string) time.Time {
-	t.Helper()
-	v, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
-}

