@@ -2,6 +2,8 @@ package app_test
 
 import (
 	"fmt"
+	"io"
+	"runtime"
 	"net/http"
 	"net/http/httptest"
 	"sort"
@@ -25,7 +27,7 @@ func BenchmarkIngestSPP(b *testing.B) {
 	for _, d := range []store.Dialect{store.Postgres, store.SQLite} {
 		b.Run(string(d), func(b *testing.B) {
 			db := storetest.Open(b, d, nil)
-			workers := 4
+			workers := max(2, runtime.NumCPU())
 			if d == store.SQLite {
 				workers = 1
 			}
@@ -55,6 +57,7 @@ func BenchmarkIngestSPP(b *testing.B) {
 						b.Error(err)
 						return
 					}
+					_, _ = io.Copy(io.Discard, resp.Body) // drain, so the connection is reused
 					resp.Body.Close()
 					if resp.StatusCode != 200 {
 						b.Errorf("status %d", resp.StatusCode)

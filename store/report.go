@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -314,13 +313,6 @@ func payoutRowsSQL(tx *gorm.DB, q rewards.ReportQuery, fn func(rewards.PayoutRow
 	// this read-only transaction.
 	if err := tx.Exec(`SET LOCAL max_parallel_workers_per_gather = 0`).Error; err != nil {
 		return err
-	}
-	if v := os.Getenv("ZZ_SET"); v != "" {
-		for _, st := range strings.Split(v, ";") {
-			if err := tx.Exec(st).Error; err != nil {
-				return err
-			}
-		}
 	}
 	// One sort of the stream, in byte order, serves both the grouping and the output
 	// order; it is faster than a locale's collation and needs no second sort.
