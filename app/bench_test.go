@@ -3,9 +3,9 @@ package app_test
 import (
 	"fmt"
 	"io"
-	"runtime"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
