@@ -79,3 +79,68 @@ func BenchmarkIngestSPP(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkBalanceRead drives GET balance over real HTTP with 64 concurrent clients over
+// 1,000 users with wallets. DESIGN.md §4 target: ≥ 15,000 req/s, p99 ≤ 5 ms.
+//
+//	go test -run '^$' -bench BalanceRead -benchtime 50000x ./app/
+func BenchmarkBalanceRead(b *testing.B) {
+	for _, d := range []store.Dialect{store.Postgres, store.SQLite} {
+		b.Run(string(d), func(b *testing.B) {
+			db := storetest.Open(b, d, nil)
+			a := app.New(db, app.Options{Properties: []app.Property{arcade()}, IngestWorkers: 2, IngestBatch: 256})
+			defer a.Close()
+			srv := httptest.NewServer(a.Handler())
+			defer srv.Close()
+			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 256}}
+			for i := 0; i < 1000; i++ {
+				body := strings.Replace(strings.Replace(sppBody, "b48a8368-a369-49a4-b427-2d5891ef3763", fmt.Sprintf("seed-%d", i), 1),
+					`"sub1"`, fmt.Sprintf(`"user-%d"`, i), 1)
+				req, _ := http.NewRequest("POST", srv.URL+"/v1/hooks/arcade/gamezop/spp", strings.NewReader(body))
+				req.Header.Set("Authorization", "Bearer "+sppToken)
+				resp, err := client.Do(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+			var seq atomic.Int64
+			var mu sync.Mutex
+			lat := make([]time.Duration, 0, b.N)
+			b.SetParallelism(32)
+			b.ResetTimer()
+			start := time.Now()
+			b.RunParallel(func(pb *testing.PB) {
+				local := make([]time.Duration, 0, 1024)
+				for pb.Next() {
+					req, _ := http.NewRequest("GET", fmt.Sprintf("%s/v1/properties/arcade/users/user-%d/balance", srv.URL, seq.Add(1)%1000), nil)
+					req.Header.Set("Authorization", "Bearer "+apiKey)
+					t := time.Now()
+					resp, err := client.Do(req)
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != 200 {
+						b.Errorf("status %d", resp.StatusCode)
+						return
+					}
+					local = append(local, time.Since(t))
+				}
+				mu.Lock()
+				lat = append(lat, local...)
+				mu.Unlock()
+			})
+			elapsed := time.Since(start)
+			b.StopTimer()
+			sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+			if len(lat) > 0 {
+				b.ReportMetric(float64(len(lat))/elapsed.Seconds(), "req/s")
+				b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+			}
+		})
+	}
+}
