@@ -282,7 +282,7 @@ func (a *App) writePayoutJSON(ctx context.Context, w *bufio.Writer, r PayoutRequ
 	w.WriteString(`{"from":"` + r.Query.From.UTC().Format(time.RFC3339Nano) + `","to":"` + r.Query.To.UTC().Format(time.RFC3339Nano) + `","rows":[`)
 	summary, err := a.reports().PayoutReport(ctx, r.Query, func(row rewards.PayoutRow) error {
 		b, err := encode(payoutRowJSON{Property: row.Property, User: row.User, Currency: a.currency(row.Property),
-			amountsJSON: toAmountsJSON(row.PayoutAmounts), Sessions: row.Sessions, EstimatedRevenueUSD: amount(row.EstimatedRevenueUSD)})
+			amountsJSON: toAmountsJSON(row.PayoutAmounts), Sessions: row.Sessions, EstimatedRevenueUSD: cell(row.EstimatedRevenueUSD)})
 		if err != nil {
 			return err
 		}
@@ -367,7 +367,11 @@ func (a *App) payoutReport(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	a.log.Error("payout report failed after the response started; closing the connection", "bytes_sent", out.n, "err", err)
+	if c.Request.Context().Err() != nil {
+		a.log.Warn("payout report abandoned by the client", "bytes_sent", out.n)
+	} else {
+		a.log.Error("payout report failed after the response started; closing the connection", "bytes_sent", out.n, "err", err)
+	}
 	c.Abort()
 	abortConnection(c.Writer)
 }

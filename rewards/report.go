@@ -66,17 +66,11 @@ func (a PayoutAmounts) Equal(o PayoutAmounts) bool {
 		a.ClosingAvailable.Equal(o.ClosingAvailable) && a.ClosingPending.Equal(o.ClosingPending)
 }
 
-// AvailableMoved is what the period did to available according to the columns:
-// settled − redeemed + adjustments.
-func (a PayoutAmounts) AvailableMoved() decimal.Decimal {
-	return a.Settled.Sub(a.Redeemed).Add(a.Adjustments)
-}
-
 // Reconciles reports the row identity finance checks: closing available equals opening
 // available plus settled, minus redeemed, plus adjustments. It fails only if the ledger
 // holds an available leg of a kind the report has no column for.
 func (a PayoutAmounts) Reconciles() bool {
-	return a.ClosingAvailable.Equal(a.OpeningAvailable.Add(a.AvailableMoved()))
+	return a.ClosingAvailable.Equal(a.OpeningAvailable.Add(a.Settled).Sub(a.Redeemed).Add(a.Adjustments))
 }
 
 // PayoutRow is one (property, user) of a payout report: a user with wallet legs or

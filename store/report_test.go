@@ -117,13 +117,13 @@ func repAdjust(t *testing.T, db *store.DB, property, user, amount string, bucket
 	}
 }
 
-func achievement(user, id string) rewards.Event {
+func repAchievement(user, id string) rewards.Event {
 	return rewards.Event{Source: rewards.SourceGamePush, Kind: rewards.KindAchievement, Type: "UnlockPlayerAchievement",
 		DedupeKey: user + "|" + id, User: user, Achievement: &rewards.Achievement{ID: id}}
 }
 
-// inOther is an event of the second property, "other" (PTS, 2 decimal places).
-func inOther(ev rewards.Event) rewards.Inbound {
+// repInOther is an event of the second property, "other" (PTS, 2 decimal places).
+func repInOther(ev rewards.Event) rewards.Inbound {
 	r := testRules()
 	r.Property, r.Currency, r.Scale = "other", "PTS", 2
 	return rewards.Inbound{Property: "other", Event: ev, Raw: []byte(`{}`), Rules: &r}
@@ -147,7 +147,7 @@ func TestPayoutRowsFixedScenario(t *testing.T) {
 		// target, and u-a of "other" 0.672 too.
 		clock.Set(repDay(1))
 		repIngest(t, db, in(session("u-a", "s-a", "0.000012", 163)), in(score("u-a", "p1", "500")),
-			inOther(session("u-a", "s-oa", "0.000012", 163)))
+			repInOther(session("u-a", "s-oa", "0.000012", 163)))
 		clock.Set(repDay(3))
 		repSettle(t, db, "arcade", 0) // u-a: 50.672 matured → 50 available, 0.672 carried
 		repSettle(t, db, "other", 2)  // u-a of other: 0.67 available, 0.002 carried
@@ -159,10 +159,10 @@ func TestPayoutRowsFixedScenario(t *testing.T) {
 		clock.Set(repDay(10))
 		repIngest(t, db, in(session("u-short", "s-short", "0.5", 5))) // under min_session_seconds: earns nothing
 		clock.Set(repDay(31).Add(-time.Microsecond))
-		repIngest(t, db, in(achievement("u-c", "685")))
+		repIngest(t, db, in(repAchievement("u-c", "685")))
 		// Exactly at the end: not in the period.
 		clock.Set(repDay(31))
-		repIngest(t, db, in(session("u-d", "s-d", "0.001", 60)), in(achievement("u-a", "685")))
+		repIngest(t, db, in(session("u-d", "s-d", "0.001", 60)), in(repAchievement("u-a", "685")))
 
 		nov := rewards.ReportQuery{From: repDay(1), To: repDay(31)}
 		//                                   open rev     tgt  ach   adj set red close pend    n  usd
@@ -263,7 +263,7 @@ func TestPayoutRowsCallbackError(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
 		clock := storetest.NewClock(repDay(1))
 		db := storetest.Open(t, dia, clock.Now)
-		repIngest(t, db, in(achievement("u1", "685")), in(achievement("u2", "685")))
+		repIngest(t, db, in(repAchievement("u1", "685")), in(repAchievement("u2", "685")))
 		stop := errors.New("stop")
 		calls := 0
 		for _, run := range []func(context.Context, rewards.ReportQuery, func(rewards.PayoutRow) error) error{db.PayoutRows, db.PayoutRowsInGo} {
@@ -401,7 +401,7 @@ func (s *repSim) step() {
 	mk := in
 	scale := int32(0)
 	if p == "other" {
-		mk, scale = inOther, 2
+		mk, scale = repInOther, 2
 	}
 	ctx := context.Background()
 	switch k := s.rng.IntN(10); {
@@ -413,7 +413,7 @@ func (s *repSim) step() {
 		repIngest(s.t, s.db, mk(score(u, key, fmt.Sprint(400+s.rng.IntN(200)))))
 		s.done["score"]++
 	case k == 5:
-		ev := achievement(u, "685")
+		ev := repAchievement(u, "685")
 		ev.DedupeKey = key // pays once all the same: the claim is per user
 		repIngest(s.t, s.db, mk(ev))
 		s.done["achievement"]++
@@ -704,7 +704,6 @@ func BenchmarkPayoutRows(b *testing.B) {
 			from := repDay(1)
 			repPopulate(b, db, dia, "bench", users, from)
 			q := rewards.ReportQuery{From: from, To: from.AddDate(0, 1, 0)}
-			b.ResetTimer()
 			rows := 0
 			for b.Loop() {
 				if err := db.PayoutRows(context.Background(), q, func(rewards.PayoutRow) error { rows++; return nil }); err != nil {
