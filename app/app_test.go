@@ -233,6 +233,28 @@ func TestPropertyIDMismatchIsQuarantinedNotDropped(t *testing.T) {
 	}
 }
 
+// A signed GamePush event whose reward id is not where Tally looks is kept quarantined
+// (200, recorded once), never refused: nothing authenticated is dropped.
+func TestUnmappedSignedEventIsQuarantined(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, d store.Dialect) {
+		e := newEnv(t, d)
+		body := gamepushBody(strings.Replace(gpJSON, `"rewardId":685`, `"rewardKey":"x"`, 1), gpSecret)
+		a := e.do("POST", "/v1/hooks/arcade/gamepush", body)
+		if a.Code != 200 || a.Body["status"] != "accepted" || a.Body["outcome"] != "quarantined" ||
+			!strings.Contains(a.Body["reason"].(string), "result.rewardId") {
+			t.Fatalf("%d %s", a.Code, a.Raw)
+		}
+		again := e.do("POST", "/v1/hooks/arcade/gamepush", body)
+		if again.Body["status"] != "duplicate" || again.Body["event_id"] != a.Body["event_id"] {
+			t.Fatalf("redelivery: %s", again.Raw)
+		}
+		kept, err := e.db.Kept(context.Background(), rewards.StatusQuarantined, "arcade", 0, 10)
+		if err != nil || len(kept) != 1 || kept[0].Event.Type != "GivePlayerReward" {
+			t.Fatalf("kept = %+v, %v", kept, err)
+		}
+	})
+}
+
 func TestUnavailableDatabaseIs503(t *testing.T) {
 	e := newEnv(t, store.SQLite)
 	_ = e.db.Close()

@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
@@ -25,6 +24,10 @@ type batcher struct {
 	metrics *Metrics
 	wg      sync.WaitGroup
 	once    sync.Once
+	// mu orders enqueues before stop: submit holds it shared while enqueuing, stop takes
+	// it exclusively to set stopped, so every job enqueued is seen by the final drain.
+	mu      sync.RWMutex
+	stopped bool
 }
 
 type ingestJob struct {
@@ -59,18 +62,28 @@ func newBatcher(st Ingester, workers, max int, log *slog.Logger, m *Metrics) *ba
 // still commit; the sender's retry then finds it as a duplicate.
 func (b *batcher) submit(ctx context.Context, in rewards.Inbound) (rewards.Receipt, error) {
 	j := &ingestJob{in: in, done: make(chan ingestResult, 1)}
-	select {
-	case b.jobs <- j:
-	case <-b.quit:
-		return rewards.Receipt{}, fmt.Errorf("ingest stopped: %w", rewards.ErrUnavailable)
-	case <-ctx.Done():
-		return rewards.Receipt{}, fmt.Errorf("%w: %w", rewards.ErrUnavailable, ctx.Err())
+	if err := b.enqueue(ctx, j); err != nil {
+		return rewards.Receipt{}, err
 	}
 	select {
 	case r := <-j.done:
 		return r.receipt, r.err
 	case <-ctx.Done():
 		return rewards.Receipt{}, fmt.Errorf("%w: %w", rewards.ErrUnavailable, ctx.Err())
+	}
+}
+
+func (b *batcher) enqueue(ctx context.Context, j *ingestJob) error {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if b.stopped {
+		return fmt.Errorf("ingest stopped: %w", rewards.ErrUnavailable)
+	}
+	select {
+	case b.jobs <- j: // workers keep draining until stop, so this cannot block forever
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("%w: %w", rewards.ErrUnavailable, ctx.Err())
 	}
 }
 
@@ -129,7 +142,8 @@ func (b *batcher) commit(batch []*ingestJob) (receipts []rewards.Receipt, err er
 	defer func() {
 		if r := recover(); r != nil {
 			b.log.Error("ingest panic", "panic", r, "stack", string(debug.Stack()))
-			receipts, err = nil, fmt.Errorf("ingest panic: %v", r)
+			// Nothing was committed (the transaction rolled back): the sender should retry.
+			receipts, err = nil, fmt.Errorf("%w: ingest panic: %v", rewards.ErrUnavailable, r)
 		}
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
@@ -143,7 +157,7 @@ func (b *batcher) commit(batch []*ingestJob) (receipts []rewards.Receipt, err er
 	b.metrics.batchSize.Observe(float64(len(batch)))
 	b.metrics.commitSeconds.Observe(time.Since(start).Seconds())
 	if err == nil && len(receipts) != len(batch) {
-		err = errors.New("store returned a receipt count that does not match the batch")
+		err = fmt.Errorf("%w: store returned %d receipts for %d events", rewards.ErrUnavailable, len(receipts), len(batch))
 	}
 	return receipts, err
 }
@@ -151,6 +165,11 @@ func (b *batcher) commit(batch []*ingestJob) (receipts []rewards.Receipt, err er
 // stop lets the workers finish the queue and exit. Call it after the HTTP server has
 // drained, so no request is still submitting.
 func (b *batcher) stop() {
-	b.once.Do(func() { close(b.quit) })
+	b.once.Do(func() {
+		b.mu.Lock()
+		b.stopped = true
+		b.mu.Unlock()
+		close(b.quit)
+	})
 	b.wg.Wait()
 }

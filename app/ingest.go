@@ -29,6 +29,14 @@ func (a *App) receive(ctx context.Context, property string, src rewards.Source, 
 		return rewards.Receipt{}, ErrSourceNotConfigured
 	}
 	ev, err := postbacks.Parse(src, h, body, creds)
+	var unmapped *postbacks.UnmappedError
+	if errors.As(err, &unmapped) {
+		// Authentic but not mappable to a reward (an undocumented payload shape): kept
+		// quarantined with the reason, never dropped (DESIGN §2).
+		in := a.inbound(p.ID, unmapped.Event, body)
+		in.Quarantine = unmapped.Error()
+		return a.ingest.submit(ctx, in)
+	}
 	if err != nil {
 		return rewards.Receipt{}, err
 	}

@@ -69,7 +69,14 @@ func (n node) lookup(keys ...string) (node, string, bool) {
 
 // checker collects every bad field of one body, so the sender sees them all at once.
 type checker struct {
-	errs []FieldError
+	errs    []FieldError
+	missing []FieldError // absent fields on undocumented mapping paths: quarantine, not 400
+}
+
+// miss records a field Tally maps rewards by that the body lacks, where the provider
+// does not document the field: the event is kept quarantined instead of refused.
+func (c *checker) miss(field, msg string) {
+	c.missing = append(c.missing, FieldError{Field: field, Message: msg})
 }
 
 func (c *checker) fail(field, msg string) {
@@ -81,6 +88,14 @@ func (c *checker) err() error {
 		return nil
 	}
 	return &ValidationError{Errors: c.errs}
+}
+
+// unmapped wraps a decoded event whose mapping fields are missing; nil when none are.
+func (c *checker) unmapped(ev rewards.Event) error {
+	if len(c.missing) == 0 {
+		return nil
+	}
+	return &UnmappedError{Event: ev, Missing: c.missing}
 }
 
 // present reports whether key has a value, recording "required" when it must and has not.
@@ -159,7 +174,9 @@ func (c *checker) identValue(v any, field string, max int) (string, bool) {
 }
 
 // firstIdent returns the first present candidate of a fallback chain; a present but
-// invalid candidate is an error rather than a reason to try the next one.
+// invalid candidate is an error rather than a reason to try the next one. The chains are
+// guesses at undocumented payloads, so when none is present the field is recorded as
+// missing (the event is quarantined), not as invalid.
 func (c *checker) firstIdent(n node, max int, chain ...[]string) (string, bool) {
 	for _, keys := range chain {
 		if at, key, ok := n.lookup(keys...); ok {
@@ -170,7 +187,7 @@ func (c *checker) firstIdent(n node, max int, chain ...[]string) (string, bool) 
 	for i, keys := range chain {
 		names[i] = n.name(strings.Join(keys, "."))
 	}
-	c.fail(names[0], "required (or any of "+strings.Join(names[1:], ", ")+")")
+	c.miss(names[0], "missing (looked for any of "+strings.Join(names, ", ")+")")
 	return "", false
 }
 

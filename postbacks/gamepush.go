@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/shopspring/decimal"
+
 	"tally/rewards"
 )
 
@@ -76,30 +78,40 @@ func ParseGamePush(h http.Header, body []byte, c Credentials) (rewards.Event, er
 	switch event {
 	case "PlayerPublishRecord":
 		kind = rewards.KindScore
-		if result, ok := ck.object(root, "result", true); ok {
-			game, _ := ck.firstIdent(result, maxIDLen,
+		if result, ok := mappedResult(&ck, root); ok {
+			game, gameOK := ck.firstIdent(result, maxIDLen,
 				[]string{"leaderboardTag"}, []string{"tag"}, []string{"leaderboardId"},
 				[]string{"leaderboard", "id"}, []string{"id"})
 			at, key, ok := result.lookup("record", "score")
 			if !ok {
 				at, key = result, "score"
 			}
-			value, _ := ck.amount(at, key, true)
-			score = &rewards.Score{Game: game, Value: value}
+			var value decimal.Decimal
+			valueOK := false
+			if _, present := at.get(key); present {
+				value, valueOK = ck.amount(at, key, true)
+			} else {
+				ck.miss(result.name("record.score"), "missing (looked for result.record.score, result.score)")
+			}
+			if gameOK && valueOK {
+				score = &rewards.Score{Game: game, Value: value}
+			}
 		}
 	case "UnlockPlayerAchievement":
 		kind = rewards.KindAchievement
-		if result, ok := ck.object(root, "result", true); ok {
-			id, _ := ck.firstIdent(result, maxIDLen,
+		if result, ok := mappedResult(&ck, root); ok {
+			if id, ok := ck.firstIdent(result, maxIDLen,
 				[]string{"achievementId"}, []string{"achievement", "id"},
-				[]string{"achievement", "tag"}, []string{"id"})
-			achievement = &rewards.Achievement{ID: id}
+				[]string{"achievement", "tag"}, []string{"id"}); ok {
+				achievement = &rewards.Achievement{ID: id}
+			}
 		}
 	case "GivePlayerReward":
 		kind = rewards.KindAchievement
-		if result, ok := ck.object(root, "result", true); ok {
-			id, _ := ck.firstIdent(result, maxIDLen, []string{"rewardId"}, []string{"reward", "id"})
-			achievement = &rewards.Achievement{ID: id}
+		if result, ok := mappedResult(&ck, root); ok {
+			if id, ok := ck.firstIdent(result, maxIDLen, []string{"rewardId"}, []string{"reward", "id"}); ok {
+				achievement = &rewards.Achievement{ID: id}
+			}
 		}
 	}
 
@@ -107,7 +119,7 @@ func ParseGamePush(h http.Header, body []byte, c Credentials) (rewards.Event, er
 		return rewards.Event{}, err
 	}
 	sum := sha256.Sum256(body)
-	return rewards.Event{
+	ev := rewards.Event{
 		Source:      rewards.SourceGamePush,
 		Kind:        kind,
 		Type:        event,
@@ -116,7 +128,21 @@ func ParseGamePush(h http.Header, body []byte, c Credentials) (rewards.Event, er
 		OccurredAt:  occurred,
 		Score:       score,
 		Achievement: achievement,
-	}, nil
+	}
+	if err := ck.unmapped(ev); err != nil {
+		return rewards.Event{}, err
+	}
+	return ev, nil
+}
+
+// mappedResult returns the result object of an event Tally rewards; a missing result is
+// a mapping miss (quarantine), a result that is not an object is invalid.
+func mappedResult(ck *checker, root node) (node, bool) {
+	if _, ok := root.get("result"); !ok {
+		ck.miss("result", "missing")
+		return node{}, false
+	}
+	return ck.object(root, "result", true)
 }
 
 // decodeDigest reads a SHA-256 digest written as 64 hex digits, all lower or all upper

@@ -188,10 +188,11 @@ func TestGamePushMapping(t *testing.T) {
 		}
 	}
 	tests := []struct {
-		name   string
-		body   []byte
-		fields []string
-		check  func(*testing.T, rewards.Event)
+		name    string
+		body    []byte
+		fields  []string // a *ValidationError naming these fields (400)
+		missing []string // an *UnmappedError naming these fields (kept quarantined)
+		check   func(*testing.T, rewards.Event)
 	}{
 		// PlayerPublishRecord (assumed shapes).
 		{name: "record leaderboardTag", body: record(`{"leaderboardTag":"weekly","tag":"t","id":1,"record":{"score":120}}`), check: score("weekly", "120")},
@@ -206,11 +207,11 @@ func TestGamePushMapping(t *testing.T) {
 		{name: "record without score uses score", body: record(`{"tag":"t","record":{"x":1},"score":5}`), check: score("t", "5")},
 		{name: "record zero score", body: record(`{"tag":"t","score":0}`), check: score("t", "0")},
 		{name: "record present but invalid tag", body: record(`{"leaderboardTag":5.5,"tag":"t","score":5}`), fields: []string{"result.leaderboardTag"}},
-		{name: "record no game", body: record(`{"score":5}`), fields: []string{"result.leaderboardTag"}},
-		{name: "record no score", body: record(`{"tag":"t"}`), fields: []string{"result.score"}},
+		{name: "record no game", body: record(`{"score":5}`), missing: []string{"result.leaderboardTag"}},
+		{name: "record no score", body: record(`{"tag":"t"}`), missing: []string{"result.record.score"}},
 		{name: "record negative score", body: record(`{"tag":"t","record":{"score":-1}}`), fields: []string{"result.record.score"}},
 		{name: "record 19 places", body: record(`{"tag":"t","score":"0.0000000000000000001"}`), fields: []string{"result.score"}},
-		{name: "record no result", body: with(gpBase, "event", `"PlayerPublishRecord"`, "result", "-"), fields: []string{"result"}},
+		{name: "record no result", body: with(gpBase, "event", `"PlayerPublishRecord"`, "result", "-"), missing: []string{"result"}},
 		{name: "record result not object", body: record(`[1]`), fields: []string{"result"}},
 
 		// UnlockPlayerAchievement (assumed shapes).
@@ -218,7 +219,7 @@ func TestGamePushMapping(t *testing.T) {
 		{name: "unlock achievement.id", body: unlock(`{"achievement":{"id":13,"tag":"first"},"id":14}`), check: achievement("13")},
 		{name: "unlock achievement.tag", body: unlock(`{"achievement":{"tag":"first"},"id":14}`), check: achievement("first")},
 		{name: "unlock id", body: unlock(`{"id":14}`), check: achievement("14")},
-		{name: "unlock nothing", body: unlock(`{"unlocked":true}`), fields: []string{"result.achievementId"}},
+		{name: "unlock nothing", body: unlock(`{"unlocked":true}`), missing: []string{"result.achievementId"}},
 		{name: "unlock id too long", body: unlock(`{"achievementId":"` + strings.Repeat("a", 201) + `"}`), fields: []string{"result.achievementId"}},
 
 		// GivePlayerReward (documented: rewardId).
@@ -226,7 +227,7 @@ func TestGamePushMapping(t *testing.T) {
 		{name: "reward rewardId string", body: reward(`{"rewardId":"685"}`), check: achievement("685")},
 		{name: "reward reward.id", body: reward(`{"reward":{"id":686}}`), check: achievement("686")},
 		{name: "reward rewardId fraction", body: reward(`{"rewardId":685.5}`), fields: []string{"result.rewardId"}},
-		{name: "reward nothing", body: reward(`{}`), fields: []string{"result.rewardId"}},
+		{name: "reward nothing", body: reward(`{}`), missing: []string{"result.rewardId"}},
 
 		// Other events are recorded and earn nothing, but still need a user and an event.
 		{name: "purchase is other", body: with(gpBase, "event", `"PurchasePlayerPurchase"`, "result", `{"productId":1}`), check: other},
@@ -273,6 +274,10 @@ func TestGamePushMapping(t *testing.T) {
 			ev, err := parseGP(tt.body)
 			if tt.fields != nil {
 				wantFields(t, err, tt.fields...)
+				return
+			}
+			if tt.missing != nil {
+				wantUnmapped(t, err, tt.missing...)
 				return
 			}
 			if err != nil {

@@ -85,3 +85,21 @@ func Parse(src rewards.Source, h http.Header, body []byte, c Credentials) (rewar
 	}
 	return rewards.Event{}, fmt.Errorf("postbacks: unknown source %q", src)
 }
+
+// UnmappedError reports an authentic, well-formed delivery that lacks a field Tally maps
+// rewards by, on a path the provider does not document (GamePush result shapes,
+// TrackScore achievement ids). It is not a refusal: DESIGN §2 keeps such events as
+// quarantined ("unknown game mapping"), so the caller records Event with the reason and
+// it can be looked at and replayed; nothing authenticated is dropped.
+type UnmappedError struct {
+	Event   rewards.Event // decoded as far as possible; DedupeKey and Source are set
+	Missing []FieldError
+}
+
+func (e *UnmappedError) Error() string {
+	parts := make([]string, len(e.Missing))
+	for i, m := range e.Missing {
+		parts[i] = m.Field + ": " + m.Message
+	}
+	return "unmapped " + string(e.Event.Source) + " " + e.Event.Type + ": " + strings.Join(parts, "; ")
+}

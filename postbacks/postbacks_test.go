@@ -315,6 +315,26 @@ func wantFields(t *testing.T, err error, fields ...string) {
 	}
 }
 
+// wantUnmapped checks err is an *UnmappedError naming fields whose event can still be
+// recorded: it has its source, type and dedupe key.
+func wantUnmapped(t *testing.T, err error, fields ...string) {
+	t.Helper()
+	var ue *UnmappedError
+	if !errors.As(err, &ue) {
+		t.Fatalf("err = %v, want an *UnmappedError on %v", err, fields)
+	}
+	got := make([]string, len(ue.Missing))
+	for i, m := range ue.Missing {
+		got[i] = m.Field
+	}
+	if strings.Join(got, ",") != strings.Join(fields, ",") {
+		t.Errorf("missing fields = %v, want %v", got, fields)
+	}
+	if ue.Event.DedupeKey == "" || ue.Event.Source == "" || ue.Event.Type == "" {
+		t.Errorf("unmapped event cannot be recorded: %+v", ue.Event)
+	}
+}
+
 // object builds a JSON object from key and raw-JSON-value pairs, in order. It lets tests
 // write exactly the bytes under test (number spellings, escapes, duplicates).
 func object(pairs ...string) []byte {

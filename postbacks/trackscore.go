@@ -58,19 +58,21 @@ func ParseTrackScore(h http.Header, body []byte, c Credentials) (rewards.Event, 
 			score = &rewards.Score{Game: game, Value: value}
 		case "achievement.unlocked":
 			kind = rewards.KindAchievement
-			aid, _ := ck.firstIdent(data, maxIDLen, []string{"achievement_id"}, []string{"id"})
-			achievement = &rewards.Achievement{ID: aid}
+			if aid, ok := ck.firstIdent(data, maxIDLen, []string{"achievement_id"}, []string{"id"}); ok {
+				achievement = &rewards.Achievement{ID: aid}
+			}
 		case "milestone.reached":
 			kind = rewards.KindAchievement
-			mid, _ := ck.firstIdent(data, maxIDLen, []string{"milestone_id"}, []string{"id"})
-			achievement = &rewards.Achievement{ID: mid}
+			if mid, ok := ck.firstIdent(data, maxIDLen, []string{"milestone_id"}, []string{"id"}); ok {
+				achievement = &rewards.Achievement{ID: mid}
+			}
 		}
 	}
 
 	if err := ck.err(); err != nil {
 		return rewards.Event{}, err
 	}
-	return rewards.Event{
+	ev := rewards.Event{
 		Source:      rewards.SourceTrackScore,
 		Kind:        kind,
 		Type:        typ,
@@ -79,7 +81,11 @@ func ParseTrackScore(h http.Header, body []byte, c Credentials) (rewards.Event, 
 		OccurredAt:  occurred,
 		Score:       score,
 		Achievement: achievement,
-	}, nil
+	}
+	if err := ck.unmapped(ev); err != nil {
+		return rewards.Event{}, err
+	}
+	return ev, nil
 }
 
 // trackScoreSignatureOK checks the header against HMAC-SHA256 of the raw body. The hex

@@ -159,7 +159,10 @@ func evaluateSession(ev Event, r Rules, day DayState, receivedAt time.Time) (Out
 	}
 
 	res := &SessionResult{Multiplier: mult}
-	res.Gross = Mul(Mul(Mul(s.RevenueUSD, rr.Share), mult), rr.UnitsPerUSD)
+	// One computed amount, truncated once (DESIGN §3): truncating each partial product
+	// would shave digits that the later factors scale up, and finance could not
+	// reproduce the figure by hand.
+	res.Gross = Trunc(s.RevenueUSD.Mul(rr.Share).Mul(mult).Mul(rr.UnitsPerUSD))
 	res.Withheld = Mul(res.Gross, rr.Buffer)
 	net := res.Gross.Sub(res.Withheld)
 

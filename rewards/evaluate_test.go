@@ -240,19 +240,34 @@ func TestEvaluateSession(t *testing.T) {
 			want: want{"0", "0", "0", "0", "1", "zero revenue", nil},
 		},
 		{
-			name: "a product below 1e-18 truncates to zero",
+			name: "a gross below 1e-18 truncates to zero",
+			rule: func(r *RevenueRule) { r.UnitsPerUSD = d("1") },
 			ev:   sessionEvent("0.000000000000000001", "IN", 163),
 			want: want{"0", "0", "0", "0", "1", "zero gross", nil},
 		},
 		{
-			// 3e-18 × 0.7 = 2.1e-18 truncates to 2e-18 before × 100000; multiplying
-			// first would give 2.1e-13.
-			name: "each product truncates in order",
+			// DESIGN §3: gross = revenue × share × multiplier × units_per_usd, one
+			// computed amount truncated once. 3e-18 × 0.7 × 100000 = 2.1e-13 exactly;
+			// truncating after each product would give 2e-13.
+			name: "the gross is one product, truncated once",
 			ev:   sessionEvent("0.000000000000000003", "IN", 163),
-			want: want{"0.0000000000002", "0.00000000000004", "0.00000000000016", "0", "1", "", []wantLeg{
-				{bucket: Pending, amount: "0.00000000000016"},
-				{system: AccountBuffer, amount: "0.00000000000004"},
-				{system: AccountRevenue, amount: "-0.0000000000002"},
+			want: want{"0.00000000000021", "0.000000000000042", "0.000000000000168", "0", "1", "", []wantLeg{
+				{bucket: Pending, amount: "0.000000000000168"},
+				{system: AccountBuffer, amount: "0.000000000000042"},
+				{system: AccountRevenue, amount: "-0.00000000000021"},
+			}},
+		},
+		{
+			// By hand: 0.123456789012345678 × 0.7 × 1.5 × 100000 = 12962.96284629629619
+			// (stepwise truncation would give 12962.9628462962961); buffer 0.2 of it is
+			// 2592.592569259259238; the user gets the rest.
+			name: "a long revenue with a multiplier, computable by hand",
+			rule: func(r *RevenueRule) { r.Countries = map[string]decimal.Decimal{"*": d("1.5")} },
+			ev:   sessionEvent("0.123456789012345678", "IN", 163),
+			want: want{"12962.96284629629619", "2592.592569259259238", "10370.370277037036952", "0", "1.5", "", []wantLeg{
+				{bucket: Pending, amount: "10370.370277037036952"},
+				{system: AccountBuffer, amount: "2592.592569259259238"},
+				{system: AccountRevenue, amount: "-12962.96284629629619"},
 			}},
 		},
 		{

@@ -143,3 +143,32 @@ func TestReplayAppliesOnce(t *testing.T) {
 		}
 	})
 }
+
+// The ledger is append-only in the database itself, not only by convention: entries,
+// journal rows and claims refuse UPDATE, DELETE and (Postgres) TRUNCATE.
+func TestLedgerTablesAreAppendOnly(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		db := storetest.Open(t, dia, storetest.NewClock(t0).Now)
+		ingestOne(t, db, in(score("u1", "p1", "600")))
+		stmts := []string{
+			`UPDATE entries SET amount = '1000'`,
+			`DELETE FROM entries`,
+			`UPDATE journal SET rule = 'x'`,
+			`DELETE FROM journal`,
+			`DELETE FROM claims`,
+			`UPDATE claims SET claim = 'x'`,
+		}
+		if dia == store.Postgres {
+			stmts = append(stmts, `TRUNCATE entries CASCADE`, `TRUNCATE journal CASCADE`, `TRUNCATE claims`)
+		}
+		for _, q := range stmts {
+			if err := db.ExecRaw(context.Background(), q); err == nil {
+				t.Errorf("%s succeeded on an append-only table", q)
+			}
+		}
+		wantBalance(t, db, "u1", "50", "0")
+		// The claim survived, so the target still cannot pay twice.
+		ingestOne(t, db, in(score("u1", "p2", "700")))
+		wantBalance(t, db, "u1", "50", "0")
+	})
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sort"
 	"time"
 
 	"gorm.io/gorm"
@@ -34,6 +35,16 @@ func (db *DB) Ingest(ctx context.Context, batch []rewards.Inbound) ([]rewards.Re
 		}
 		if err := db.apply(tx, toApply, now); err != nil {
 			return err
+		}
+		// A copy of an event delivered earlier in this same batch answers with what
+		// became of the first copy, which apply may have just quarantined.
+		first := map[int64]int{}
+		for i := range results {
+			if fresh[i] {
+				first[results[i].EventID] = i
+			} else if j, ok := first[results[i].EventID]; ok {
+				results[i].Status, results[i].Reason = results[j].Status, results[j].Reason
+			}
 		}
 		if db.afterApply != nil {
 			return db.afterApply()
@@ -73,8 +84,25 @@ type dedupeKey struct{ property, source, key string }
 // recorded; the unique constraint, not a prior check, decides, so concurrent redeliveries
 // cannot both insert. It fills results and reports which events are new.
 func (db *DB) insertInbox(tx *gorm.DB, batch []rewards.Inbound, now time.Time, results []rewards.Receipt) ([]bool, error) {
-	rows := make([][]any, len(batch))
-	for i, in := range batch {
+	// Rows go in key order: two batches holding the same keys in opposite order would
+	// otherwise each wait on the other's uncommitted unique-index entry (a deadlock).
+	order := make([]int, len(batch))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool {
+		x, y := batch[order[a]], batch[order[b]]
+		if x.Property != y.Property {
+			return x.Property < y.Property
+		}
+		if x.Event.Source != y.Event.Source {
+			return x.Event.Source < y.Event.Source
+		}
+		return x.Event.DedupeKey < y.Event.DedupeKey
+	})
+	rows := make([][]any, 0, len(batch))
+	for _, i := range order {
+		in := batch[i]
 		ev, err := json.Marshal(in.Event)
 		if err != nil {
 			return nil, fmt.Errorf("store: encode event: %w", err)
@@ -84,8 +112,8 @@ func (db *DB) insertInbox(tx *gorm.DB, batch []rewards.Inbound, now time.Time, r
 			status, reason, applied = rewards.StatusQuarantined, r, nil
 		}
 		results[i] = rewards.Receipt{Status: status, Reason: reason}
-		rows[i] = []any{in.Property, string(in.Event.Source), in.Event.DedupeKey, in.Event.User, string(in.Event.Kind), in.Event.Type,
-			in.Raw, string(ev), now, status, reason, applied}
+		rows = append(rows, []any{in.Property, string(in.Event.Source), in.Event.DedupeKey, in.Event.User, string(in.Event.Kind), in.Event.Type,
+			in.Raw, string(ev), now, status, reason, applied})
 	}
 	ids := map[dedupeKey]int64{}
 	err := inChunks(rows, func(rows [][]any) error {

@@ -86,6 +86,17 @@ CREATE TABLE claims (
     PRIMARY KEY (property, user_id, claim)
 );
 
+-- Row triggers do not fire on TRUNCATE; statement triggers close that door. Claims are
+-- protected too: deleting one would make a once-only reward payable again.
+CREATE TRIGGER journal_no_truncate BEFORE TRUNCATE ON journal
+    FOR EACH STATEMENT EXECUTE FUNCTION tally_append_only();
+CREATE TRIGGER entries_no_truncate BEFORE TRUNCATE ON entries
+    FOR EACH STATEMENT EXECUTE FUNCTION tally_append_only();
+CREATE TRIGGER claims_append_only BEFORE UPDATE OR DELETE ON claims
+    FOR EACH ROW EXECUTE FUNCTION tally_append_only();
+CREATE TRIGGER claims_no_truncate BEFORE TRUNCATE ON claims
+    FOR EACH STATEMENT EXECUTE FUNCTION tally_append_only();
+
 -- Lots: pending credits waiting to mature; settlement_id is set once, when settled.
 CREATE TABLE lots (
     id            BIGSERIAL PRIMARY KEY,

@@ -88,6 +88,14 @@ CREATE TABLE claims (
     PRIMARY KEY (property, user_id, claim)
 );
 
+-- Deleting a claim would make a once-only reward payable again.
+-- +goose StatementBegin
+CREATE TRIGGER claims_no_update BEFORE UPDATE ON claims BEGIN SELECT RAISE(ABORT, 'table claims is append-only'); END;
+-- +goose StatementEnd
+-- +goose StatementBegin
+CREATE TRIGGER claims_no_delete BEFORE DELETE ON claims BEGIN SELECT RAISE(ABORT, 'table claims is append-only'); END;
+-- +goose StatementEnd
+
 -- Lots: pending credits waiting to mature; settlement_id is set once, when settled.
 CREATE TABLE lots (
     id            INTEGER PRIMARY KEY AUTOINCREMENT,

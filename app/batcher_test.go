@@ -1,0 +1,130 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"tally/rewards"
+)
+
+// fakeIngester records batches; it can panic or block until released.
+type fakeIngester struct {
+	mu      sync.Mutex
+	batches [][]rewards.Inbound
+	panics  bool
+	entered chan struct{} // if set, receives once per Ingest call before it blocks
+	release chan struct{} // if set, Ingest waits for it to close
+}
+
+func (f *fakeIngester) Ingest(ctx context.Context, batch []rewards.Inbound) ([]rewards.Receipt, error) {
+	if f.entered != nil {
+		f.entered <- struct{}{}
+	}
+	if f.release != nil {
+		<-f.release
+	}
+	if f.panics {
+		panic("boom")
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.batches = append(f.batches, batch)
+	out := make([]rewards.Receipt, len(batch))
+	for i := range out {
+		out[i] = rewards.Receipt{EventID: int64(len(f.batches)*1000 + i), Status: rewards.StatusApplied}
+	}
+	return out, nil
+}
+
+func event(key string) rewards.Inbound {
+	return rewards.Inbound{Property: "p", Event: rewards.Event{Source: rewards.SourceGamezopSPP, DedupeKey: key}}
+}
+
+func TestBatcherPanicIsUnavailableNotAnswered(t *testing.T) {
+	b := newBatcher(&fakeIngester{panics: true}, 1, 8, slog.New(slog.DiscardHandler), NewMetrics())
+	defer b.stop()
+	_, err := b.submit(context.Background(), event("k"))
+	if !errors.Is(err, rewards.ErrUnavailable) {
+		t.Fatalf("submit after a panicking commit = %v, want ErrUnavailable (503, retry)", err)
+	}
+}
+
+func TestBatcherGroupsQueuedEvents(t *testing.T) {
+	f := &fakeIngester{entered: make(chan struct{}, 16), release: make(chan struct{})}
+	b := newBatcher(f, 1, 64, slog.New(slog.DiscardHandler), NewMetrics())
+	var wg sync.WaitGroup
+	submit := func(k string) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := b.submit(context.Background(), event(k)); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	submit("first")
+	<-f.entered // the first commit is open and held
+	for i := 0; i < 9; i++ {
+		submit(string(rune('a' + i)))
+	}
+	waitQueued(t, b, 9)
+	close(f.release)
+	wg.Wait()
+	b.stop()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.batches) != 2 || len(f.batches[1]) != 9 {
+		t.Fatalf("commits of %v events, want the nine queued ones sharing the second", batchSizes(f.batches))
+	}
+}
+
+func batchSizes(bs [][]rewards.Inbound) []int {
+	out := make([]int, len(bs))
+	for i, b := range bs {
+		out[i] = len(b)
+	}
+	return out
+}
+
+func TestBatcherStopCommitsQueuedAndRefusesNew(t *testing.T) {
+	f := &fakeIngester{entered: make(chan struct{}, 16), release: make(chan struct{})}
+	b := newBatcher(f, 1, 4, slog.New(slog.DiscardHandler), NewMetrics())
+	results := make(chan error, 3)
+	submit := func(k string) {
+		go func() {
+			_, err := b.submit(context.Background(), event(k))
+			results <- err
+		}()
+	}
+	submit("a")
+	<-f.entered
+	submit("b")
+	submit("c")
+	waitQueued(t, b, 2)
+	stopped := make(chan struct{})
+	go func() { b.stop(); close(stopped) }()
+	close(f.release)
+	<-stopped
+	for i := 0; i < 3; i++ {
+		if err := <-results; err != nil {
+			t.Fatalf("a job queued before stop was not committed: %v", err)
+		}
+	}
+	if _, err := b.submit(context.Background(), event("late")); !errors.Is(err, rewards.ErrUnavailable) {
+		t.Fatalf("submit after stop = %v, want ErrUnavailable", err)
+	}
+}
+
+// waitQueued waits until n jobs wait in the queue (a worker holds one more).
+func waitQueued(t *testing.T, b *batcher, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); len(b.jobs) < n; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d jobs queued, want %d", len(b.jobs), n)
+		}
+	}
+}
