@@ -33,20 +33,11 @@ func cmdExport(ctx context.Context, args []string, getenv func(string) string, s
 	if err := parse(fs, args[1:]); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(*path, getenv)
+	_, _, a, done, err := openApp(ctx, *path, getenv, newLogger(stderr))
 	if err != nil {
 		return err
 	}
-	db, err := openStore(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	if err := db.Migrate(ctx, nil); err != nil {
-		return err
-	}
-	a := newApp(db, cfg, newLogger(stderr))
-	defer a.Close()
+	defer done()
 	req, err := a.ParsePayoutRequest(*from, *to, *property, *format)
 	if err != nil {
 		return fmt.Errorf("export payouts: %w", err)

@@ -98,6 +98,25 @@ func openStore(ctx context.Context, cfg config.Config) (*store.DB, error) {
 	return store.Open(ctx, cfg.Database.URL, store.Options{})
 }
 
+// openApp loads the config, opens and migrates the store and wires the app: what every
+// command that works on the ledger needs. done releases them in reverse order.
+func openApp(ctx context.Context, path string, getenv func(string) string, log *slog.Logger) (config.Config, *store.DB, *app.App, func(), error) {
+	cfg, err := loadConfig(path, getenv)
+	if err != nil {
+		return config.Config{}, nil, nil, nil, err
+	}
+	db, err := openStore(ctx, cfg)
+	if err != nil {
+		return config.Config{}, nil, nil, nil, err
+	}
+	if err := db.Migrate(ctx, nil); err != nil {
+		_ = db.Close()
+		return config.Config{}, nil, nil, nil, err
+	}
+	a := newApp(db, cfg, log)
+	return cfg, db, a, func() { a.Close(); _ = db.Close() }, nil
+}
+
 func newLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }
@@ -134,20 +153,11 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	log := newLogger(stderr)
-	cfg, err := loadConfig(*path, getenv)
+	cfg, db, a, done, err := openApp(ctx, *path, getenv, log)
 	if err != nil {
 		return err
 	}
-	db, err := openStore(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	if err := db.Migrate(ctx, nil); err != nil {
-		return err
-	}
-	a := newApp(db, cfg, log)
-	defer a.Close()
+	defer done()
 	sched, err := startSchedule(ctx, a, db, cfg, log)
 	if err != nil {
 		return err
@@ -207,20 +217,11 @@ func cmdReplay(ctx context.Context, args []string, getenv func(string) string, s
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(*path, getenv)
+	_, db, a, done, err := openApp(ctx, *path, getenv, newLogger(io.Discard))
 	if err != nil {
 		return err
 	}
-	db, err := openStore(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	if err := db.Migrate(ctx, nil); err != nil {
-		return err
-	}
-	a := newApp(db, cfg, newLogger(io.Discard))
-	defer a.Close()
+	defer done()
 	rep, err := a.Replay(ctx, db, *status, *property, func(k rewards.Kept, r rewards.Receipt) {
 		state := r.Status
 		if r.Duplicate {

@@ -32,20 +32,11 @@ func cmdSettle(ctx context.Context, args []string, getenv func(string) string, s
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(*path, getenv)
+	cfg, _, a, done, err := openApp(ctx, *path, getenv, newLogger(io.Discard))
 	if err != nil {
 		return err
 	}
-	db, err := openStore(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	if err := db.Migrate(ctx, nil); err != nil {
-		return err
-	}
-	a := newApp(db, cfg, newLogger(io.Discard))
-	defer a.Close()
+	defer done()
 	runs, err := a.Settle(ctx, *property)
 	currency := map[string]string{}
 	for _, p := range cfg.Properties {
