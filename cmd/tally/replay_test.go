@@ -1,0 +1,81 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"tally/store/storetest"
+)
+
+// The quarantine workflow an operator follows: an SPP for another Gamezop property-id is
+// kept (not credited); the config is fixed; `tally replay` applies it exactly once.
+func TestReplayAfterConfigFix(t *testing.T) {
+	dir := t.TempDir()
+	dbURL := "sqlite://" + filepath.Join(dir, "tally.db")
+	src, err := os.ReadFile("../../tally.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgPath := filepath.Join(dir, "tally.yaml")
+	genv := getenv(map[string]string{"TALLY_DATABASE_URL": dbURL})
+	ctx := context.Background()
+
+	// Receive through the real app wired by cmd, with the example config.
+	if err := os.WriteFile(cfgPath, src, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, _, a, done, err := openApp(ctx, cfgPath, genv, newLogger(&bytes.Buffer{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := `{"user-id":"sub1","session-id":"s-other","country":"IN","count-of-ads-viewed":1,"your-estimated-revenue":"0.000012","session-duration":163,"property-id":"5678"}`
+	req := httptest.NewRequest("POST", "/v1/hooks/arcade/gamezop/spp", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+env["SPP_TOKEN"])
+	rec := httptest.NewRecorder()
+	a.Handler().ServeHTTP(rec, req)
+	var ans map[string]any
+	_ = json.Unmarshal(rec.Body.Bytes(), &ans)
+	done()
+	if rec.Code != http.StatusOK || ans["outcome"] != "quarantined" {
+		t.Fatalf("delivery: %d %s", rec.Code, rec.Body)
+	}
+
+	// Replaying with the unchanged config keeps it quarantined.
+	var out bytes.Buffer
+	if err := run(ctx, []string{"replay", "--config", cfgPath}, genv, &out, &out); err != nil {
+		t.Fatalf("replay: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "0 applied, 1 still quarantined") {
+		t.Fatalf("replay before the fix:\n%s", out.String())
+	}
+
+	// Fix the config, replay twice: applied once, then nothing left.
+	fixed := bytes.Replace(src, []byte(`gamezop_property_id: "1234"`), []byte(`gamezop_property_id: "5678"`), 1)
+	if bytes.Equal(fixed, src) {
+		t.Fatal("example config has no gamezop_property_id \"1234\" to change")
+	}
+	if err := os.WriteFile(cfgPath, fixed, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []string{"replayed 1: 1 applied", "replayed 0: 0 applied"} {
+		out.Reset()
+		if err := run(ctx, []string{"replay", "--config", cfgPath}, genv, &out, &out); err != nil {
+			t.Fatalf("replay %d: %v\n%s", i, err, out.String())
+		}
+		if !strings.Contains(out.String(), want) {
+			t.Fatalf("replay %d printed:\n%s\nwant %q", i, out.String(), want)
+		}
+	}
+	db := storetest.OpenURL(t, dbURL, nil)
+	b, err := db.Balance(ctx, "arcade", "sub1")
+	if err != nil || !b.Pending.Equal(b.LifetimeEarned) || b.Pending.String() != "0.672" {
+		t.Fatalf("balance after replay: %+v %v", b, err)
+	}
+}
