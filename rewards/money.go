@@ -8,8 +8,9 @@ import (
 )
 
 // Precision is the number of decimal places every computed amount keeps. Rule math only
-// multiplies, and each product is truncated toward zero at this precision (Trunc), so a
-// computation never invents a unit and never needs a rounding mode beyond truncation.
+// multiplies, and each computed amount (a gross, a withheld part) is truncated toward zero
+// at this precision once (Trunc), so a computation never invents a unit and never needs a
+// rounding mode beyond truncation; parts split from it are derived by subtraction.
 const Precision = 18
 
 // MaxIntegerDigits bounds stored amounts: Postgres holds money as NUMERIC(38,18), which
@@ -25,7 +26,7 @@ var ErrAmount = errors.New("amount out of range")
 // applied to computed amounts.
 func Trunc(d decimal.Decimal) decimal.Decimal { return d.Truncate(Precision) }
 
-// Mul multiplies and truncates: the one way rule math combines amounts.
+// Mul multiplies two amounts into a computed amount, truncated once.
 func Mul(a, b decimal.Decimal) decimal.Decimal { return Trunc(a.Mul(b)) }
 
 // FloorToScale rounds a non-negative amount down to scale decimal places (wallet units);
