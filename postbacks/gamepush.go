@@ -94,7 +94,11 @@ func ParseGamePush(h http.Header, body []byte, c Credentials) (rewards.Event, er
 				ck.miss(result.name("record.score"), "missing (looked for result.record.score, result.score)")
 			}
 			if gameOK && valueOK {
-				score = &rewards.Score{Game: game, Value: value}
+				// The play is the signed payload, not the raw body: the signature part is
+				// not itself signed, so a re-spelled signature (hex vs base64) makes a new
+				// dedupe key, but it must not make a new play for `per: play` targets.
+				play := sha256.Sum256(payload)
+				score = &rewards.Score{Game: game, Value: value, PlayID: hex.EncodeToString(play[:])}
 			}
 		}
 	case "UnlockPlayerAchievement":

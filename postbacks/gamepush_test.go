@@ -297,3 +297,28 @@ func TestGamePushMapping(t *testing.T) {
 		})
 	}
 }
+
+// One signed record re-sent with its signature spelled four ways is four raw bodies (four
+// dedupe keys, as DESIGN §3 defines them) but one play, so a `per: play` target cannot
+// pay it more than once.
+func TestGamePushPlayIsThePayloadNotTheSignatureSpelling(t *testing.T) {
+	const secret = "Be$T_Pr0jeCt"
+	p := base64.StdEncoding.EncodeToString(with(gpBase, "event", `"PlayerPublishRecord"`, "result", `{"tag":"lb","record":{"score":10}}`))
+	keys, plays := map[string]bool{}, map[string]bool{}
+	for _, enc := range []string{"hex", "HEX", "b64", "rawb64"} {
+		ev, err := ParseGamePush(nil, []byte(p+"."+gamePushSig(p, secret, enc)), Credentials{Secret: secret})
+		if err != nil {
+			t.Fatalf("%s: %v", enc, err)
+		}
+		keys[ev.DedupeKey] = true
+		plays[ev.Score.PlayID] = true
+	}
+	if len(keys) != 4 || len(plays) != 1 {
+		t.Fatalf("%d dedupe keys and %d plays; want 4 and 1", len(keys), len(plays))
+	}
+	other := base64.StdEncoding.EncodeToString(with(gpBase, "event", `"PlayerPublishRecord"`, "result", `{"tag":"lb","record":{"score":11}}`))
+	ev, err := ParseGamePush(nil, []byte(other+"."+gamePushSig(other, secret, "hex")), Credentials{Secret: secret})
+	if err != nil || plays[ev.Score.PlayID] {
+		t.Fatalf("a different record shares the play: %v %+v", err, ev.Score)
+	}
+}
