@@ -33,7 +33,9 @@ CREATE TABLE wallets (
     CONSTRAINT wallets_user UNIQUE (property, user_id)
 );
 
--- Journal: one row per balanced entry; entries: its legs. Both append-only.
+-- Journal: one row per balanced entry; entries: its legs. Both append-only. No index on
+-- journal.inbox_id or entries.journal_id: no hot query needs one, and every index here
+-- is paid on each ingested event.
 CREATE TABLE journal (
     id           BIGSERIAL PRIMARY KEY,
     property     TEXT        NOT NULL,
@@ -46,7 +48,6 @@ CREATE TABLE journal (
     matures_at   TIMESTAMPTZ,
     created_at   TIMESTAMPTZ NOT NULL
 );
-CREATE INDEX journal_inbox ON journal (inbox_id);
 
 CREATE TABLE entries (
     id          BIGSERIAL PRIMARY KEY,
@@ -61,7 +62,6 @@ CREATE TABLE entries (
     CHECK ((account = '') = (bucket <> ''))
 );
 CREATE INDEX entries_user ON entries (property, user_id, id);
-CREATE INDEX entries_journal ON entries (journal_id);
 CREATE INDEX entries_created ON entries (created_at);
 
 -- +goose StatementBegin

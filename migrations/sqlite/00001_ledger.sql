@@ -34,7 +34,9 @@ CREATE TABLE wallets (
     CONSTRAINT wallets_user UNIQUE (property, user_id)
 );
 
--- Journal: one row per balanced entry; entries: its legs. Both append-only.
+-- Journal: one row per balanced entry; entries: its legs. Both append-only. No index on
+-- journal.inbox_id or entries.journal_id: no hot query needs one, and every index here
+-- is paid on each ingested event.
 CREATE TABLE journal (
     id           INTEGER PRIMARY KEY AUTOINCREMENT,
     property     TEXT        NOT NULL,
@@ -47,7 +49,6 @@ CREATE TABLE journal (
     matures_at   DATETIME   ,
     created_at   DATETIME    NOT NULL
 );
-CREATE INDEX journal_inbox ON journal (inbox_id);
 
 CREATE TABLE entries (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -62,7 +63,6 @@ CREATE TABLE entries (
     CHECK ((account = '') = (bucket <> ''))
 );
 CREATE INDEX entries_user ON entries (property, user_id, id);
-CREATE INDEX entries_journal ON entries (journal_id);
 CREATE INDEX entries_created ON entries (created_at);
 
 -- +goose StatementBegin
