@@ -35,47 +35,7 @@ func BenchmarkIngestSPP(b *testing.B) {
 			defer a.Close()
 			srv := httptest.NewServer(a.Handler())
 			defer srv.Close()
-			tr := &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 256}
-			client := &http.Client{Transport: tr}
-			var seq atomic.Int64
-			var mu sync.Mutex
-			lat := make([]time.Duration, 0, b.N)
-			b.SetParallelism(32)
-			b.ResetTimer()
-			start := time.Now()
-			b.RunParallel(func(pb *testing.PB) {
-				local := make([]time.Duration, 0, 1024)
-				for pb.Next() {
-					n := seq.Add(1)
-					body := strings.Replace(strings.Replace(sppBody, "b48a8368-a369-49a4-b427-2d5891ef3763", fmt.Sprintf("bench-%d", n), 1),
-						`"sub1"`, fmt.Sprintf(`"user-%d"`, n%10000), 1)
-					req, _ := http.NewRequest("POST", srv.URL+"/v1/hooks/arcade/gamezop/spp", strings.NewReader(body))
-					req.Header.Set("Authorization", "Bearer "+sppToken)
-					t := time.Now()
-					resp, err := client.Do(req)
-					if err != nil {
-						b.Error(err)
-						return
-					}
-					_, _ = io.Copy(io.Discard, resp.Body) // drain, so the connection is reused
-					resp.Body.Close()
-					if resp.StatusCode != 200 {
-						b.Errorf("status %d", resp.StatusCode)
-						return
-					}
-					local = append(local, time.Since(t))
-				}
-				mu.Lock()
-				lat = append(lat, local...)
-				mu.Unlock()
-			})
-			elapsed := time.Since(start)
-			b.StopTimer()
-			sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-			if len(lat) > 0 {
-				b.ReportMetric(float64(len(lat))/elapsed.Seconds(), "req/s")
-				b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
-			}
+			load(b, newClient(), func(n int64) *http.Request { return sppRequest(srv.URL, n, 10000) })
 		})
 	}
 }
@@ -92,55 +52,72 @@ func BenchmarkBalanceRead(b *testing.B) {
 			defer a.Close()
 			srv := httptest.NewServer(a.Handler())
 			defer srv.Close()
-			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 256}}
-			for i := 0; i < 1000; i++ {
-				body := strings.Replace(strings.Replace(sppBody, "b48a8368-a369-49a4-b427-2d5891ef3763", fmt.Sprintf("seed-%d", i), 1),
-					`"sub1"`, fmt.Sprintf(`"user-%d"`, i), 1)
-				req, _ := http.NewRequest("POST", srv.URL+"/v1/hooks/arcade/gamezop/spp", strings.NewReader(body))
-				req.Header.Set("Authorization", "Bearer "+sppToken)
-				resp, err := client.Do(req)
+			client := newClient()
+			for i := int64(0); i < 1000; i++ {
+				resp, err := client.Do(sppRequest(srv.URL, i, 1000))
 				if err != nil {
 					b.Fatal(err)
 				}
 				_, _ = io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
 			}
-			var seq atomic.Int64
-			var mu sync.Mutex
-			lat := make([]time.Duration, 0, b.N)
-			b.SetParallelism(32)
-			b.ResetTimer()
-			start := time.Now()
-			b.RunParallel(func(pb *testing.PB) {
-				local := make([]time.Duration, 0, 1024)
-				for pb.Next() {
-					req, _ := http.NewRequest("GET", fmt.Sprintf("%s/v1/properties/arcade/users/user-%d/balance", srv.URL, seq.Add(1)%1000), nil)
-					req.Header.Set("Authorization", "Bearer "+apiKey)
-					t := time.Now()
-					resp, err := client.Do(req)
-					if err != nil {
-						b.Error(err)
-						return
-					}
-					_, _ = io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					if resp.StatusCode != 200 {
-						b.Errorf("status %d", resp.StatusCode)
-						return
-					}
-					local = append(local, time.Since(t))
-				}
-				mu.Lock()
-				lat = append(lat, local...)
-				mu.Unlock()
+			load(b, client, func(n int64) *http.Request {
+				req, _ := http.NewRequest("GET", fmt.Sprintf("%s/v1/properties/arcade/users/user-%d/balance", srv.URL, n%1000), nil)
+				req.Header.Set("Authorization", "Bearer "+apiKey)
+				return req
 			})
-			elapsed := time.Since(start)
-			b.StopTimer()
-			sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-			if len(lat) > 0 {
-				b.ReportMetric(float64(len(lat))/elapsed.Seconds(), "req/s")
-				b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
-			}
 		})
 	}
+}
+
+// load runs b.N requests from 64 concurrent clients (request builds the n-th one),
+// fails on any non-200 answer, and reports requests/s and p99 latency.
+func load(b *testing.B, client *http.Client, request func(n int64) *http.Request) {
+	var seq atomic.Int64
+	var mu sync.Mutex
+	lat := make([]time.Duration, 0, b.N)
+	b.SetParallelism(32)
+	b.ResetTimer()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		local := make([]time.Duration, 0, 1024)
+		for pb.Next() {
+			req := request(seq.Add(1))
+			t := time.Now()
+			resp, err := client.Do(req)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			_, _ = io.Copy(io.Discard, resp.Body) // drain, so the connection is reused
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				b.Errorf("status %d", resp.StatusCode)
+				return
+			}
+			local = append(local, time.Since(t))
+		}
+		mu.Lock()
+		lat = append(lat, local...)
+		mu.Unlock()
+	})
+	elapsed := time.Since(start)
+	b.StopTimer()
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	if len(lat) > 0 {
+		b.ReportMetric(float64(len(lat))/elapsed.Seconds(), "req/s")
+		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+	}
+}
+
+func newClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 256}}
+}
+
+func sppRequest(url string, n int64, users int64) *http.Request {
+	body := strings.Replace(strings.Replace(sppBody, "b48a8368-a369-49a4-b427-2d5891ef3763", fmt.Sprintf("bench-%d", n), 1),
+		`"sub1"`, fmt.Sprintf(`"user-%d"`, n%users), 1)
+	req, _ := http.NewRequest("POST", url+"/v1/hooks/arcade/gamezop/spp", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+sppToken)
+	return req
 }
