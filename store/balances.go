@@ -9,8 +9,8 @@ import (
 // Balance reads one wallet without locking it.
 func (db *DB) Balance(ctx context.Context, property, user string) (rewards.Balance, error) {
 	var rows []wallet
-	err := db.gorm.WithContext(ctx).Raw(`SELECT id, property, user_id, pending, available, carry, redeemed, lifetime_earned, updated_at
-		FROM wallets WHERE property = ? AND user_id = ?`, property, user).Scan(&rows).Error
+	err := query(db.gorm.WithContext(ctx), &rows, `SELECT id, property, user_id, pending, available, carry, redeemed, lifetime_earned, updated_at
+		FROM wallets WHERE property = ? AND user_id = ?`, property, user)
 	if err != nil {
 		return rewards.Balance{}, translate(err)
 	}
@@ -41,7 +41,7 @@ func (db *DB) Transactions(ctx context.Context, property, user string, limit int
 	q += ` ORDER BY e.id DESC LIMIT ?`
 	args = append(args, limit)
 	var out []rewards.Txn
-	if err := db.gorm.WithContext(ctx).Raw(q, args...).Scan(&out).Error; err != nil {
+	if err := query(db.gorm.WithContext(ctx), &out, q, args...); err != nil {
 		return nil, translate(err)
 	}
 	for i := range out {
