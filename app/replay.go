@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"tally/postbacks"
 	"tally/rewards"
 )
 
@@ -11,6 +12,29 @@ import (
 type Replayer interface {
 	Kept(ctx context.Context, status, property string, afterID int64, limit int) ([]rewards.Kept, error)
 	Reapply(ctx context.Context, id int64, in rewards.Inbound) (rewards.Receipt, error)
+}
+
+// reinbound prepares a kept event for another try. Its raw body was authenticated when
+// it was received, so it is decoded again by the current parsers: an event kept because
+// its payload shape was not understood is applied once the parser understands it. A body
+// the current parser refuses keeps the event decoded at receipt.
+func (a *App) reinbound(k rewards.Kept) rewards.Inbound {
+	ev, quarantine := k.Event, ""
+	if len(k.Raw) > 0 {
+		fresh, err := postbacks.Decode(k.Event.Source, k.Raw)
+		var unmapped *postbacks.UnmappedError
+		switch {
+		case err == nil:
+			ev = fresh
+		case errors.As(err, &unmapped):
+			ev, quarantine = unmapped.Event, unmapped.Error()
+		}
+	}
+	in := a.inbound(k.Property, ev, nil)
+	if in.Quarantine == "" {
+		in.Quarantine = quarantine
+	}
+	return in
 }
 
 // ReplayReport counts what a replay did.
@@ -41,8 +65,7 @@ func (a *App) Replay(ctx context.Context, st Replayer, status, property string, 
 		for _, k := range kept {
 			after = k.ID
 			rep.Seen++
-			in := a.inbound(k.Property, k.Event, nil)
-			r, err := st.Reapply(ctx, k.ID, in)
+			r, err := st.Reapply(ctx, k.ID, a.reinbound(k))
 			if err != nil && !errors.Is(err, rewards.ErrNotFound) {
 				return rep, err
 			}

@@ -383,3 +383,26 @@ func q(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
 }
+
+// Decode reads a stored body without its credentials (it was authenticated on receipt)
+// and yields the event Parse gave then.
+func TestDecodeStoredBody(t *testing.T) {
+	const secret = "Be$T_Pr0jeCt"
+	p := base64.StdEncoding.EncodeToString(with(gpBase))
+	body := []byte(p + "." + gamePushSig(p, secret, "hex"))
+	parsed, err := ParseGamePush(nil, body, Credentials{Secret: secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	decoded, err := Decode(rewards.SourceGamePush, body)
+	if err != nil || decoded.DedupeKey != parsed.DedupeKey || decoded.User != parsed.User || decoded.Achievement.ID != parsed.Achievement.ID {
+		t.Fatalf("Decode = %+v, %v; Parse gave %+v", decoded, err, parsed)
+	}
+	// Decode is not a way around authentication for requests: Parse still checks.
+	if _, err := Parse(rewards.SourceGamePush, nil, body, Credentials{Secret: "other"}); !errors.Is(err, ErrUnauthorized) {
+		t.Fatalf("Parse with the wrong secret = %v", err)
+	}
+	if _, err := Parse(rewards.SourceTrackScore, nil, with(tsBase), Credentials{}); !errors.Is(err, ErrUnauthorized) {
+		t.Fatalf("Parse without credentials = %v", err)
+	}
+}

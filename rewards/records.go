@@ -73,7 +73,8 @@ type Txn struct {
 type Kept struct {
 	ID         int64
 	Property   string
-	Event      Event
+	Event      Event  // as decoded when received
+	Raw        []byte // the body exactly as received
 	ReceivedAt time.Time
 	Status     string
 	Reason     string

@@ -73,6 +73,7 @@ type inboxRow struct {
 	Source     string
 	DedupeKey  string
 	Event      string
+	RawBody    []byte
 	ReceivedAt time.Time
 	Status     string
 	Reason     string

@@ -13,7 +13,7 @@ import (
 // Kept lists inbox events with the given status, oldest first, after id afterID, at most
 // limit of them; property "" means every property.
 func (db *DB) Kept(ctx context.Context, status, property string, afterID int64, limit int) ([]rewards.Kept, error) {
-	q := `SELECT id, property, event, received_at, status, reason FROM inbox WHERE status = ? AND id > ?`
+	q := `SELECT id, property, event, raw_body, received_at, status, reason FROM inbox WHERE status = ? AND id > ?`
 	args := []any{status, afterID}
 	if property != "" {
 		q += ` AND property = ?`
@@ -31,13 +31,14 @@ func (db *DB) Kept(ctx context.Context, status, property string, afterID int64, 
 		if err := json.Unmarshal([]byte(r.Event), &ev); err != nil {
 			return nil, fmt.Errorf("store: inbox %d: decode event: %w", r.ID, err)
 		}
-		out[i] = rewards.Kept{ID: r.ID, Property: r.Property, Event: ev, ReceivedAt: r.ReceivedAt.UTC(), Status: r.Status, Reason: r.Reason}
+		out[i] = rewards.Kept{ID: r.ID, Property: r.Property, Event: ev, Raw: r.RawBody, ReceivedAt: r.ReceivedAt.UTC(), Status: r.Status, Reason: r.Reason}
 	}
 	return out, nil
 }
 
 // Reapply applies a quarantined event now, as of its original receipt (day caps and
-// holds count from then). The status change from quarantined is made in the same
+// holds count from then). The inbox row keeps in.Event as the event applied (replay may
+// have decoded the raw body anew). The status change from quarantined is made in the same
 // transaction as the postings, so each kept event is applied exactly once even when
 // several replays run at once; an event no longer quarantined is left alone
 // (Duplicate=true in the receipt).
@@ -52,8 +53,12 @@ func (db *DB) Reapply(ctx context.Context, id int64, in rewards.Inbound) (reward
 		if len(rows) == 0 {
 			return fmt.Errorf("inbox event %d: %w", id, rewards.ErrNotFound)
 		}
-		upd := tx.Exec(`UPDATE inbox SET status = ?, reason = '', applied_at = ? WHERE id = ? AND status = ?`,
-			rewards.StatusApplied, now, id, rewards.StatusQuarantined)
+		ev, err := json.Marshal(in.Event)
+		if err != nil {
+			return fmt.Errorf("store: encode event: %w", err)
+		}
+		upd := tx.Exec(`UPDATE inbox SET status = ?, reason = '', applied_at = ?, event = ? WHERE id = ? AND status = ?`,
+			rewards.StatusApplied, now, string(ev), id, rewards.StatusQuarantined)
 		if upd.Error != nil {
 			return upd.Error
 		}
