@@ -5,8 +5,10 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -70,13 +72,18 @@ func BenchmarkBalanceRead(b *testing.B) {
 	}
 }
 
-// load runs b.N requests from 64 concurrent clients (request builds the n-th one),
-// fails on any non-200 answer, and reports requests/s and p99 latency.
+// load runs b.N requests from concurrent clients — 32 per CPU (64 on 2 cores) unless
+// TALLY_BENCH_CLIENTS_PER_CPU says otherwise — (request builds the n-th one), fails on
+// any non-200 answer, and reports requests/s and p99 latency.
 func load(b *testing.B, client *http.Client, request func(n int64) *http.Request) {
 	var seq atomic.Int64
 	var mu sync.Mutex
 	lat := make([]time.Duration, 0, b.N)
-	b.SetParallelism(32)
+	perCPU := 32
+	if v, err := strconv.Atoi(os.Getenv("TALLY_BENCH_CLIENTS_PER_CPU")); err == nil && v > 0 {
+		perCPU = v
+	}
+	b.SetParallelism(perCPU)
 	b.ResetTimer()
 	start := time.Now()
 	b.RunParallel(func(pb *testing.PB) {
