@@ -225,25 +225,32 @@ func (c *checker) amount(n node, key string, required bool) (decimal.Decimal, bo
 	return decimal.Decimal{}, false
 }
 
-// count returns a non-negative integer sent as a JSON number, and its literal.
+// count returns a non-negative integer sent as a JSON number or as a string holding one
+// (providers do not document the types, and Gamezop already sends revenue as a string:
+// refusing "163" would turn every such delivery into a 400), and its literal.
 func (c *checker) count(n node, key string, required bool) (int64, string, bool) {
 	v, ok := c.present(n, key, required)
 	if !ok {
 		return 0, "", false
 	}
-	num, isNum := v.(json.Number)
-	if !isNum {
+	var num string
+	switch v := v.(type) {
+	case json.Number:
+		num = string(v)
+	case string:
+		num = v
+	default:
 		c.fail(n.name(key), "must be a non-negative integer")
 		return 0, "", false
 	}
-	d, ok := parseNumber(string(num))
+	d, ok := parseNumber(num)
 	switch {
 	case !ok || !d.IsInteger() || d.Sign() < 0:
 		c.fail(n.name(key), "must be a non-negative integer")
 	case d.GreaterThan(decimal.NewFromInt(math.MaxInt64)):
 		c.fail(n.name(key), "too large")
 	default:
-		return d.IntPart(), string(num), true
+		return d.IntPart(), num, true
 	}
 	return 0, "", false
 }

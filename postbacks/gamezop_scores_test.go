@@ -58,7 +58,8 @@ func TestGamezopScoreFields(t *testing.T) {
 		{name: "timestamp year 10000", body: with(scoreBase, "timestamp", `253402300800000`), fields: []string{"timestamp"}},
 		{name: "timestamp negative", body: with(scoreBase, "timestamp", `-1`), fields: []string{"timestamp"}},
 		{name: "timestamp fraction", body: with(scoreBase, "timestamp", `1718000000.5`), fields: []string{"timestamp"}},
-		{name: "timestamp string", body: with(scoreBase, "timestamp", `"1718000000"`), fields: []string{"timestamp"}},
+		{name: "timestamp string", body: with(scoreBase, "timestamp", `"1718000000"`), check: wantOccurred(time.Unix(1718000000, 0).UTC())},
+		{name: "timestamp string not a number", body: with(scoreBase, "timestamp", `"2024-06-10"`), fields: []string{"timestamp"}},
 		{name: "timestamp RFC 3339", body: with(scoreBase, "timestamp", `"2024-06-10T06:13:20Z"`), fields: []string{"timestamp"}},
 		{name: "timestamp missing", body: with(scoreBase, "timestamp", "-"), fields: []string{"timestamp"}},
 

@@ -119,7 +119,11 @@ func TestGamezopSPPFields(t *testing.T) {
 		{name: "duration over int64", body: with(sppBase, "session-duration", `9223372036854775808`), fields: []string{"session-duration"}},
 		{name: "duration negative", body: with(sppBase, "session-duration", `-1`), fields: []string{"session-duration"}},
 		{name: "duration fraction", body: with(sppBase, "session-duration", `1.5`), fields: []string{"session-duration"}},
-		{name: "duration string", body: with(sppBase, "session-duration", `"163"`), fields: []string{"session-duration"}},
+		{name: "duration string", body: with(sppBase, "session-duration", `"163"`), check: wantDuration(163)},
+		{name: "duration string not a number", body: with(sppBase, "session-duration", `"163s"`), fields: []string{"session-duration"}},
+		{name: "duration string with spaces", body: with(sppBase, "session-duration", `" 163"`), fields: []string{"session-duration"}},
+		{name: "duration string negative", body: with(sppBase, "session-duration", `"-1"`), fields: []string{"session-duration"}},
+		{name: "duration bool", body: with(sppBase, "session-duration", `true`), fields: []string{"session-duration"}},
 		{name: "duration missing", body: with(sppBase, "session-duration", "-"), fields: []string{"session-duration"}},
 
 		// country: optional alpha-2, upper-cased; "" is absent.
@@ -144,7 +148,8 @@ func TestGamezopSPPFields(t *testing.T) {
 		{name: "ads many", body: with(sppBase, "count-of-ads-viewed", `12`), check: wantAds(12)},
 		{name: "ads negative", body: with(sppBase, "count-of-ads-viewed", `-1`), fields: []string{"count-of-ads-viewed"}},
 		{name: "ads fraction", body: with(sppBase, "count-of-ads-viewed", `0.5`), fields: []string{"count-of-ads-viewed"}},
-		{name: "ads string", body: with(sppBase, "count-of-ads-viewed", `"1"`), fields: []string{"count-of-ads-viewed"}},
+		{name: "ads string", body: with(sppBase, "count-of-ads-viewed", `"1"`), check: wantAds(1)},
+		{name: "ads string fraction", body: with(sppBase, "count-of-ads-viewed", `"1.5"`), fields: []string{"count-of-ads-viewed"}},
 
 		// property-id: string or integer, carried for app to check.
 		{name: "property-id string", body: with(sppBase, "property-id", `"1234"`), check: wantProperty("1234")},
