@@ -288,3 +288,38 @@ func insertRows(tx *gorm.DB, head string, rows [][]any, tail string) error {
 		return tx.Exec(sql, args...).Error
 	})
 }
+
+// maxParams bounds the bind parameters of one statement (SQLite allows 32766, Postgres
+// 65535).
+const maxParams = 30000
+
+// valuesSQL builds head + "(?, ?), (?, ?)" + tail for rows of equal width.
+func valuesSQL(head string, rows [][]any, tail string) (string, []any) {
+	var sb strings.Builder
+	sb.WriteString(head)
+	args := make([]any, 0, len(rows)*len(rows[0]))
+	tuple := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(rows[0])), ", ") + ")"
+	for i, r := range rows {
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		sb.WriteString(tuple)
+		args = append(args, r...)
+	}
+	sb.WriteString(tail)
+	return sb.String(), args
+}
+
+// inChunks calls fn on consecutive slices of rows small enough for one statement.
+func inChunks(rows [][]any, fn func([][]any) error) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	per := max(1, maxParams/len(rows[0]))
+	for start := 0; start < len(rows); start += per {
+		if err := fn(rows[start:min(start+per, len(rows))]); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -26,10 +25,6 @@ import (
 // settleBatchSize is how many wallets one settlement transaction handles: large enough
 // for set-based statements to pay off, small enough to hold wallet locks briefly.
 const settleBatchSize = 1000
-
-// maxParams bounds the bind parameters of one statement (SQLite allows 32766, Postgres
-// 65535).
-const maxParams = 30000
 
 // debitMatures is when a pending debit adjustment's (negative) lot matures: always
 // already, so settlement nets it against the next credits instead of leaving it behind
@@ -206,7 +201,8 @@ func (db *DB) settleBatch(ctx context.Context, run rewards.SettlementRun, scale 
 			m.n++
 		}
 		var settled []*wallet
-		moved := map[int64]decimal.Decimal{}
+		l := db.newLedger(tx)
+		ref := fmt.Sprintf("settlement:%d", run.ID)
 		for _, w := range wallets {
 			m := per[w.ID]
 			if m == nil {
@@ -218,11 +214,14 @@ func (db *DB) settleBatch(ctx context.Context, run rewards.SettlementRun, scale 
 				continue
 			}
 			mv, carry := rewards.Settle(m.sum, w.Carry, scale)
-			w.Pending = w.Pending.Sub(mv)
-			w.Available = w.Available.Add(mv)
-			w.Carry = carry
-			w.dirty = true
-			moved[w.ID] = mv
+			w.Carry, w.dirty = carry, true
+			if !mv.IsZero() {
+				// The ledger moves mv from pending to available on the wallet as it queues
+				// the entry; only the carry is settlement's own.
+				if _, err := l.add(w, rewards.SettlementEntry(mv), posting{ref: ref, now: now}); err != nil {
+					return err
+				}
+			}
 			settled = append(settled, w)
 			res.users++
 			res.entries += m.n
@@ -231,7 +230,7 @@ func (db *DB) settleBatch(ctx context.Context, run rewards.SettlementRun, scale 
 		if len(settled) == 0 {
 			return nil
 		}
-		if err := postSettlements(tx, run, settled, moved, now); err != nil {
+		if err := l.flush(); err != nil {
 			return err
 		}
 		settledIDs := make([]int64, len(settled))
@@ -277,62 +276,6 @@ func (db *DB) lockWalletsByID(tx *gorm.DB, ids []int64) ([]*wallet, error) {
 	return out, nil
 }
 
-// postSettlements appends one settlement entry per wallet that moved something, with
-// multi-row inserts: the journal rows, then their legs.
-func postSettlements(tx *gorm.DB, run rewards.SettlementRun, settled []*wallet, moved map[int64]decimal.Decimal, now time.Time) error {
-	ref := fmt.Sprintf("settlement:%d", run.ID)
-	var journal [][]any
-	entries := map[string]rewards.Entry{}
-	for _, w := range settled {
-		mv := moved[w.ID]
-		if mv.IsZero() {
-			continue
-		}
-		e := rewards.SettlementEntry(mv)
-		if !e.Balanced() {
-			return fmt.Errorf("store: unbalanced settlement entry for %q", w.UserID)
-		}
-		entries[w.UserID] = e
-		journal = append(journal, []any{w.Property, w.UserID, string(e.Kind), e.Rule, e.RuleVersion, ref, now})
-	}
-	if len(journal) == 0 {
-		return nil
-	}
-	type jrow struct {
-		ID     int64
-		UserID string
-	}
-	var ids []jrow
-	err := inChunks(journal, func(rows [][]any) error {
-		sql, args := valuesSQL(`INSERT INTO journal (property, user_id, kind, rule, rule_version, ref, created_at) VALUES `, rows,
-			` RETURNING id, user_id`)
-		var got []jrow
-		if err := tx.Raw(sql, args...).Scan(&got).Error; err != nil {
-			return err
-		}
-		ids = append(ids, got...)
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	if len(ids) != len(journal) {
-		return fmt.Errorf("store: inserted %d settlement journal rows, wanted %d", len(ids), len(journal))
-	}
-	var legs [][]any
-	property := settled[0].Property
-	for _, j := range ids {
-		e := entries[j.UserID]
-		for _, l := range e.Legs {
-			legs = append(legs, []any{j.ID, property, j.UserID, l.System, string(l.Bucket), string(e.Kind), l.Amount.String(), now})
-		}
-	}
-	return inChunks(legs, func(rows [][]any) error {
-		sql, args := valuesSQL(`INSERT INTO entries (journal_id, property, user_id, account, bucket, kind, amount, created_at) VALUES `, rows, ``)
-		return tx.Exec(sql, args...).Error
-	})
-}
-
 // saveSettled writes the settled wallets back (saveWallets: one statement on Postgres).
 func (db *DB) saveSettled(tx *gorm.DB, settled []*wallet, now time.Time) error {
 	m := make(map[walletKey]*wallet, len(settled))
@@ -340,37 +283,6 @@ func (db *DB) saveSettled(tx *gorm.DB, settled []*wallet, now time.Time) error {
 		m[walletKey{w.Property, w.UserID}] = w
 	}
 	return db.saveWallets(tx, m, now)
-}
-
-// valuesSQL builds head + "(?, ?), (?, ?)" + tail for rows of equal width.
-func valuesSQL(head string, rows [][]any, tail string) (string, []any) {
-	var sb strings.Builder
-	sb.WriteString(head)
-	args := make([]any, 0, len(rows)*len(rows[0]))
-	tuple := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(rows[0])), ", ") + ")"
-	for i, r := range rows {
-		if i > 0 {
-			sb.WriteString(", ")
-		}
-		sb.WriteString(tuple)
-		args = append(args, r...)
-	}
-	sb.WriteString(tail)
-	return sb.String(), args
-}
-
-// inChunks calls fn on consecutive slices of rows small enough for one statement.
-func inChunks(rows [][]any, fn func([][]any) error) error {
-	if len(rows) == 0 {
-		return nil
-	}
-	per := max(1, maxParams/len(rows[0]))
-	for start := 0; start < len(rows); start += per {
-		if err := fn(rows[start:min(start+per, len(rows))]); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 type runRow struct {
