@@ -25,11 +25,6 @@ type Property struct {
 	Rules             rewards.Rules
 }
 
-// Ingester records and applies a batch of events in one transaction.
-type Ingester interface {
-	Ingest(ctx context.Context, batch []rewards.Inbound) ([]rewards.Receipt, error)
-}
-
 // BalanceReader reads wallets.
 type BalanceReader interface {
 	Balance(ctx context.Context, property, user string) (rewards.Balance, error)
@@ -43,7 +38,9 @@ type Readier interface {
 
 // Store is everything the app needs from storage.
 type Store interface {
-	Ingester
+	Recorder
+	ApplyStore
+	EventReader
 	BalanceReader
 	ReportReader
 	Settler
@@ -62,6 +59,10 @@ type Options struct {
 	// SQLite, whose writers serialize anyway); IngestBatch caps events per transaction.
 	IngestWorkers int
 	IngestBatch   int
+	// ApplyBatch caps events per apply transaction (default 1000); ApplyPoll is how often
+	// an idle applier looks for events another replica recorded (default 200ms).
+	ApplyBatch int
+	ApplyPoll  time.Duration
 }
 
 // App is the wired application.
@@ -72,6 +73,7 @@ type App struct {
 	log     *slog.Logger
 	metrics *Metrics
 	ingest  *batcher
+	applier *applier
 }
 
 // New wires the app. Call Close after the HTTP server has drained.
@@ -88,6 +90,7 @@ func New(st Store, opt Options) *App {
 	m := NewMetrics()
 	a := &App{store: st, props: props, admin: opt.AdminToken, log: log, metrics: m}
 	a.ingest = newBatcher(st, opt.IngestWorkers, opt.IngestBatch, log, m)
+	a.applier = newApplier(a, st, opt.ApplyBatch, opt.ApplyPoll)
 	return a
 }
 
@@ -109,9 +112,17 @@ func (a *App) property(id string) (*Property, error) {
 	return p, nil
 }
 
-// Ready checks storage for /readyz.
-func (a *App) Ready(ctx context.Context) error {
+// Ready checks storage for /readyz and reports the applier's backlog as last counted.
+// A backlog does not make the service unready: the inbox is the buffer, and receivers
+// keep recording while the applier catches up.
+func (a *App) Ready(ctx context.Context) (rewards.Backlog, error) {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	return a.store.Ready(ctx)
+	if err := a.store.Ready(ctx); err != nil {
+		return rewards.Backlog{}, err
+	}
+	if b := a.applier.backlog.Load(); b != nil {
+		return *b, nil
+	}
+	return a.store.Backlog(ctx)
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -82,6 +83,18 @@ func newEnv(t *testing.T, d store.Dialect) *env {
 	return &env{t: t, db: db, app: a, h: a.Handler(), clock: clock}
 }
 
+type appProperty = app.Property
+
+// withProperty is the same database served by an app whose arcade config fn changed:
+// what an operator gets after fixing the config and restarting.
+func (e *env) withProperty(fn func(*appProperty)) *env {
+	p := arcade()
+	fn(&p)
+	a := app.New(e.db, app.Options{Properties: []app.Property{p, other()}, AdminToken: adminTok, IngestWorkers: 2})
+	e.t.Cleanup(a.Close)
+	return &env{t: e.t, db: e.db, app: a, h: a.Handler(), clock: e.clock}
+}
+
 type answer struct {
 	Code   int
 	Header http.Header
@@ -99,7 +112,26 @@ func (e *env) do(method, path string, body string, hdr ...string) answer {
 	e.h.ServeHTTP(rec, req)
 	a := answer{Code: rec.Code, Header: rec.Header(), Raw: rec.Body.String()}
 	_ = json.Unmarshal(rec.Body.Bytes(), &a.Body)
+	if strings.HasPrefix(path, "/v1/hooks/") && a.Code == http.StatusOK {
+		// What `tally serve`'s applier does shortly after: the effect of a postback is
+		// visible to the next request of the test.
+		e.drain()
+	}
 	return a
+}
+
+// drain applies every recorded event, as the applier does.
+func (e *env) drain() {
+	e.t.Helper()
+	if _, err := e.app.Drain(context.Background()); err != nil {
+		e.t.Fatalf("applier: %v", err)
+	}
+}
+
+// event reads one inbox event through the admin API.
+func (e *env) event(id any) answer {
+	e.t.Helper()
+	return e.do("GET", "/v1/admin/events/"+fmt.Sprint(id), "", "Authorization", "Bearer "+adminTok)
 }
 
 const sppBody = `{"user-id":"sub1","session-id":"b48a8368-a369-49a4-b427-2d5891ef3763","country":"IN","count-of-ads-viewed":1,"your-estimated-revenue":"0.000012","session-duration":163,"property-id":"1234"}`
@@ -224,8 +256,11 @@ func TestPropertyIDMismatchIsQuarantinedNotDropped(t *testing.T) {
 	e := newEnv(t, store.SQLite)
 	body := strings.Replace(sppBody, `"property-id":"1234"`, `"property-id":"9999"`, 1)
 	a := e.do("POST", "/v1/hooks/arcade/gamezop/spp", body, "Authorization", "Bearer "+sppToken)
-	if a.Code != 200 || a.Body["status"] != "accepted" || a.Body["outcome"] != "quarantined" {
+	if a.Code != 200 || a.Body["status"] != "accepted" {
 		t.Fatalf("%d %s", a.Code, a.Raw)
+	}
+	if ev := e.event(a.Body["event_id"]); ev.Body["status"] != "quarantined" || !strings.Contains(ev.Raw, "does not match gamezop_property_id") {
+		t.Fatalf("event: %s", ev.Raw)
 	}
 	b := e.do("GET", "/v1/properties/arcade/users/sub1/balance", "", "Authorization", "Bearer "+apiKey)
 	if b.Body["pending"] != "0" {
@@ -240,15 +275,17 @@ func TestUnmappedSignedEventIsQuarantined(t *testing.T) {
 		e := newEnv(t, d)
 		body := gamepushBody(strings.Replace(gpJSON, `"rewardId":685`, `"rewardKey":"x"`, 1), gpSecret)
 		a := e.do("POST", "/v1/hooks/arcade/gamepush", body)
-		if a.Code != 200 || a.Body["status"] != "accepted" || a.Body["outcome"] != "quarantined" ||
-			!strings.Contains(a.Body["reason"].(string), "result.rewardId") {
+		if a.Code != 200 || a.Body["status"] != "accepted" {
 			t.Fatalf("%d %s", a.Code, a.Raw)
+		}
+		if ev := e.event(a.Body["event_id"]); ev.Body["status"] != "quarantined" || !strings.Contains(ev.Body["reason"].(string), "result.rewardId") {
+			t.Fatalf("event: %s", ev.Raw)
 		}
 		again := e.do("POST", "/v1/hooks/arcade/gamepush", body)
 		if again.Body["status"] != "duplicate" || again.Body["event_id"] != a.Body["event_id"] {
 			t.Fatalf("redelivery: %s", again.Raw)
 		}
-		kept, err := e.db.Kept(context.Background(), rewards.StatusQuarantined, "arcade", 0, 10)
+		kept, err := e.db.Events(context.Background(), rewards.EventFilter{Status: rewards.StatusQuarantined, Property: "arcade"})
 		if err != nil || len(kept) != 1 || kept[0].Event.Type != "GivePlayerReward" {
 			t.Fatalf("kept = %+v, %v", kept, err)
 		}
@@ -348,8 +385,8 @@ func TestOpsEndpoints(t *testing.T) {
 	e.do("POST", "/v1/hooks/arcade/gamezop/spp", sppBody)
 	m := e.do("GET", "/metrics", "")
 	for _, want := range []string{
-		`tally_ingest_events_total{result="accepted",source="gamezop_spp"} 1`,
-		`tally_ingest_events_total{result="unauthorized",source="gamezop_spp"} 1`,
+		`tally_ingest_events_total{property="arcade",result="accepted",source="gamezop_spp"} 1`,
+		`tally_ingest_events_total{property="arcade",result="unauthorized",source="gamezop_spp"} 1`,
 		`tally_http_requests_total{method="POST",route="/v1/hooks/:property/gamezop/spp",status="200"} 1`,
 		`tally_http_request_duration_seconds_bucket{route="/v1/hooks/:property/gamezop/spp"`,
 	} {

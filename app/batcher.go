@@ -12,11 +12,13 @@ import (
 )
 
 // batcher group-commits ingest: each request hands its event to a worker, which takes
-// whatever else is queued (up to max) and writes it all in one transaction. Under load
+// whatever else is queued (up to max) and records it all with one statement. Under load
 // many requests share one commit; with no load a request is written alone at once, so
-// nothing waits on a timer. Each request is answered only after its transaction commits.
+// nothing waits on a timer. Each request is answered only after its commit, and never
+// after its own deadline: a job whose request has given up is not written, and a batch
+// is bounded by the earliest deadline among its jobs.
 type batcher struct {
-	store   Ingester
+	store   Recorder
 	jobs    chan *ingestJob
 	quit    chan struct{}
 	max     int
@@ -31,6 +33,7 @@ type batcher struct {
 }
 
 type ingestJob struct {
+	ctx  context.Context // the request's: its deadline bounds every attempt to write the job
 	in   rewards.Inbound
 	done chan ingestResult // buffered: a worker never blocks on a requester that gave up
 }
@@ -40,10 +43,10 @@ type ingestResult struct {
 	err     error
 }
 
-// batchTimeout bounds one group transaction; it does not depend on any one request.
+// batchTimeout bounds a group commit whose requests carry no deadline of their own.
 const batchTimeout = 15 * time.Second
 
-func newBatcher(st Ingester, workers, max int, log *slog.Logger, m *Metrics) *batcher {
+func newBatcher(st Recorder, workers, max int, log *slog.Logger, m *Metrics) *batcher {
 	if workers <= 0 {
 		workers = 1
 	}
@@ -61,7 +64,7 @@ func newBatcher(st Ingester, workers, max int, log *slog.Logger, m *Metrics) *ba
 // submit queues one event and waits for its commit. If ctx ends first the event may
 // still commit; the sender's retry then finds it as a duplicate.
 func (b *batcher) submit(ctx context.Context, in rewards.Inbound) (rewards.Receipt, error) {
-	j := &ingestJob{in: in, done: make(chan ingestResult, 1)}
+	j := &ingestJob{ctx: ctx, in: in, done: make(chan ingestResult, 1)}
 	if err := b.enqueue(ctx, j); err != nil {
 		return rewards.Receipt{}, err
 	}
@@ -118,9 +121,23 @@ func (b *batcher) work() {
 	}
 }
 
-// run commits a batch. If the group transaction fails, each event is retried alone so
-// one event the database refuses cannot fail its neighbours.
+// run commits a batch. If the group commit fails, each event is retried alone, within
+// its own request's deadline, so one event the database refuses cannot fail its
+// neighbours. Jobs whose requests have given up are answered and dropped first: nothing
+// is written for a request that was answered 503.
 func (b *batcher) run(batch []*ingestJob) {
+	live := batch[:0]
+	for _, j := range batch {
+		if err := j.ctx.Err(); err != nil {
+			j.done <- ingestResult{err: fmt.Errorf("%w: %w", rewards.ErrUnavailable, err)}
+			continue
+		}
+		live = append(live, j)
+	}
+	batch = live
+	if len(batch) == 0 {
+		return
+	}
 	receipts, err := b.commit(batch)
 	if err == nil {
 		for i, j := range batch {
@@ -146,14 +163,20 @@ func (b *batcher) commit(batch []*ingestJob) (receipts []rewards.Receipt, err er
 			receipts, err = nil, fmt.Errorf("%w: ingest panic: %v", rewards.ErrUnavailable, r)
 		}
 	}()
-	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
+	deadline := time.Now().Add(batchTimeout)
+	for _, j := range batch {
+		if d, ok := j.ctx.Deadline(); ok && d.Before(deadline) {
+			deadline = d
+		}
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	in := make([]rewards.Inbound, len(batch))
 	for i, j := range batch {
 		in[i] = j.in
 	}
 	start := time.Now()
-	receipts, err = b.store.Ingest(ctx, in)
+	receipts, err = b.store.Record(ctx, in)
 	b.metrics.batchSize.Observe(float64(len(batch)))
 	b.metrics.commitSeconds.Observe(time.Since(start).Seconds())
 	if err == nil && len(receipts) != len(batch) {

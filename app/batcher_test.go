@@ -20,7 +20,7 @@ type fakeIngester struct {
 	release chan struct{} // if set, Ingest waits for it to close
 }
 
-func (f *fakeIngester) Ingest(ctx context.Context, batch []rewards.Inbound) ([]rewards.Receipt, error) {
+func (f *fakeIngester) Record(ctx context.Context, batch []rewards.Inbound) ([]rewards.Receipt, error) {
 	if f.entered != nil {
 		f.entered <- struct{}{}
 	}

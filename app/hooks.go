@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -16,30 +17,28 @@ const MaxBodyBytes = 64 << 10
 
 type hookAnswer struct {
 	Status  string `json:"status"`   // accepted | duplicate
-	EventID string `json:"event_id"` // the inbox id of the recorded event
-	Outcome string `json:"outcome"`  // applied | quarantined
-	Reason  string `json:"reason,omitempty"`
+	EventID string `json:"event_id"` // the inbox id of the recorded event; GET /v1/admin/events/{id} shows what became of it
 }
 
 // receiveHook is the handler of one provider's route: read the raw body (signatures are
-// over the exact bytes), hand it to Receive, answer once it is committed.
+// over the exact bytes), hand it to Receive, answer once it is recorded. The deadline
+// starts when the request arrives, body reading included.
 func (a *App) receiveHook(src rewards.Source) gin.HandlerFunc {
 	return func(c *gin.Context) {
+		ctx, cancel := context.WithTimeout(c.Request.Context(), ReceiveDeadline)
+		defer cancel()
 		body, err := readBody(c.Request)
 		if err != nil {
-			a.metrics.ingest.WithLabelValues(string(src), ingestOutcome(rewards.Receipt{}, err)).Inc()
+			a.countIngest(c.Param("property"), src, ingestOutcome(rewards.Receipt{}, err))
 			a.fail(c, err)
 			return
 		}
-		r, err := a.Receive(c.Request.Context(), c.Param("property"), src, c.Request.Header, body)
+		r, err := a.Receive(ctx, c.Param("property"), src, c.Request.Header, body)
 		if err != nil {
 			a.fail(c, err)
 			return
 		}
-		ans := hookAnswer{Status: "accepted", EventID: strconv.FormatInt(r.EventID, 10), Outcome: r.Status}
-		if r.Status == rewards.StatusQuarantined {
-			ans.Reason = r.Reason
-		}
+		ans := hookAnswer{Status: "accepted", EventID: strconv.FormatInt(r.EventID, 10)}
 		if r.Duplicate {
 			ans.Status = "duplicate"
 			c.Header("Idempotent-Replay", "true")

@@ -4,19 +4,40 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"time"
 
 	"tally/postbacks"
 	"tally/rewards"
 )
 
+// Recorder writes events to the inbox (group-committed by the batcher).
+type Recorder interface {
+	Record(ctx context.Context, batch []rewards.Inbound) ([]rewards.Receipt, error)
+}
+
+// ReceiveDeadline is how long a provider delivery may take, from the moment its request
+// arrives to its answer: within it the event is committed (200), or nothing was and the
+// answer is 503 with Retry-After, whatever the database does. Providers retry; a hung
+// request helps nobody.
+const ReceiveDeadline = 4500 * time.Millisecond
+
 // Receive authenticates, decodes and validates one provider delivery and returns once it
-// is committed (recorded, and applied or quarantined). Errors: ErrUnknownProperty,
-// ErrSourceNotConfigured, postbacks.ErrUnauthorized, *postbacks.ValidationError, or a
-// storage error (nothing saved).
+// is durably recorded in the inbox; the applier applies it shortly after (DESIGN §2).
+// Errors: ErrUnknownProperty, ErrSourceNotConfigured, postbacks.ErrUnauthorized,
+// *postbacks.ValidationError, or a storage error (nothing saved).
 func (a *App) Receive(ctx context.Context, property string, src rewards.Source, h http.Header, body []byte) (rewards.Receipt, error) {
 	r, err := a.receive(ctx, property, src, h, body)
-	a.metrics.ingest.WithLabelValues(string(src), ingestOutcome(r, err)).Inc()
+	a.countIngest(property, src, ingestOutcome(r, err))
 	return r, err
+}
+
+// countIngest counts one delivery. A property that is not configured is counted as ""
+// so that senders cannot mint label values.
+func (a *App) countIngest(property string, src rewards.Source, outcome string) {
+	if _, ok := a.props[property]; !ok {
+		property = ""
+	}
+	a.metrics.ingest.WithLabelValues(property, string(src), outcome).Inc()
 }
 
 func (a *App) receive(ctx context.Context, property string, src rewards.Source, h http.Header, body []byte) (rewards.Receipt, error) {
@@ -29,43 +50,21 @@ func (a *App) receive(ctx context.Context, property string, src rewards.Source, 
 		return rewards.Receipt{}, ErrSourceNotConfigured
 	}
 	ev, err := postbacks.Parse(src, h, body, creds)
+	in := rewards.Inbound{Property: p.ID, Event: ev, Raw: body}
 	var unmapped *postbacks.UnmappedError
-	if errors.As(err, &unmapped) {
-		// Authentic but not mappable to a reward (an undocumented payload shape): kept
-		// quarantined with the reason, never dropped (DESIGN §2).
-		in := a.inbound(p.ID, unmapped.Event, body)
-		in.Quarantine = unmapped.Error()
-		return a.ingest.submit(ctx, in)
-	}
-	if err != nil {
+	switch {
+	case errors.As(err, &unmapped):
+		// Authentic but not mappable to a reward (an undocumented payload shape): recorded
+		// and kept quarantined by the applier with the reason, never dropped (DESIGN §2).
+		in.Event, in.Unmapped = unmapped.Event, unmapped.Error()
+	case err != nil:
 		return rewards.Receipt{}, err
 	}
-	return a.ingest.submit(ctx, a.inbound(p.ID, ev, body))
-}
-
-// inbound prepares an event for the store with the property's current rules, or with a
-// quarantine reason when it cannot be applied yet. Receive and Replay share it.
-func (a *App) inbound(property string, ev rewards.Event, raw []byte) rewards.Inbound {
-	in := rewards.Inbound{Property: property, Event: ev, Raw: raw}
-	p, ok := a.props[property]
-	if !ok {
-		in.Quarantine = "property " + property + " is not configured"
-		return in
+	r, err := a.ingest.submit(ctx, in)
+	if err == nil && !r.Duplicate {
+		a.applier.wake()
 	}
-	in.Rules = &p.Rules
-	if ev.Session != nil && p.GamezopPropertyID != "" && ev.Session.PropertyID != p.GamezopPropertyID {
-		// Authenticated but addressed to another Gamezop property: most likely our config
-		// is out of date, so keep it for replay rather than refuse it.
-		in.Quarantine = "property-id " + quoteOrMissing(ev.Session.PropertyID) + " does not match gamezop_property_id " + p.GamezopPropertyID
-	}
-	return in
-}
-
-func quoteOrMissing(s string) string {
-	if s == "" {
-		return "(missing)"
-	}
-	return `"` + s + `"`
+	return r, err
 }
 
 func ingestOutcome(r rewards.Receipt, err error) string {
@@ -73,8 +72,6 @@ func ingestOutcome(r rewards.Receipt, err error) string {
 	switch {
 	case err == nil && r.Duplicate:
 		return "duplicate"
-	case err == nil && r.Status == rewards.StatusQuarantined:
-		return "quarantined"
 	case err == nil:
 		return "accepted"
 	case errors.As(err, &pve):

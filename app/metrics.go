@@ -21,6 +21,11 @@ type Metrics struct {
 	settledAmount  *prometheus.CounterVec
 	settledEntries *prometheus.CounterVec
 	settlementSecs prometheus.Histogram
+	applied        *prometheus.CounterVec
+	applyLag       prometheus.Histogram
+	applySeconds   prometheus.Histogram
+	backlog        prometheus.Gauge
+	oldestRecorded prometheus.Gauge
 }
 
 // NewMetrics registers every collector.
@@ -35,8 +40,8 @@ func NewMetrics() *Metrics {
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 		}, []string{"route"}),
 		ingest: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "tally_ingest_events_total", Help: "Provider deliveries by source and outcome (accepted, quarantined, duplicate, invalid, unauthorized, unavailable, not_found, too_large, error).",
-		}, []string{"source", "result"}),
+			Name: "tally_ingest_events_total", Help: "Provider deliveries by property, source and outcome (accepted, duplicate, invalid, unauthorized, unavailable, not_found, too_large, error).",
+		}, []string{"property", "source", "result"}),
 		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "tally_ingest_batch_events", Help: "Events per group-commit transaction.",
 			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256},
@@ -58,9 +63,27 @@ func NewMetrics() *Metrics {
 			Name: "tally_settlement_run_seconds", Help: "Duration of settlement runs.",
 			Buckets: prometheus.ExponentialBuckets(0.01, 2, 14),
 		}),
+		applied: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tally_applied_events_total", Help: "Recorded events the applier (or a replay) applied or quarantined, by property and status.",
+		}, []string{"property", "status"}),
+		applyLag: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "tally_apply_lag_seconds", Help: "Time from an event's receipt to its effects being committed.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300},
+		}),
+		applySeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "tally_apply_batch_seconds", Help: "Duration of apply transactions.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
+		}),
+		backlog: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "tally_apply_backlog_events", Help: "Events recorded and not yet applied (refreshed every few seconds).",
+		}),
+		oldestRecorded: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "tally_apply_oldest_recorded_seconds", Help: "Age of the oldest event not yet applied; 0 when none.",
+		}),
 	}
 	m.reg.MustRegister(m.requests, m.latency, m.ingest, m.batchSize, m.commitSeconds,
 		m.settlementRuns, m.settledAmount, m.settledEntries, m.settlementSecs,
+		m.applied, m.applyLag, m.applySeconds, m.backlog, m.oldestRecorded,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

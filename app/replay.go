@@ -2,40 +2,10 @@ package app
 
 import (
 	"context"
-	"errors"
+	"strconv"
 
-	"tally/postbacks"
 	"tally/rewards"
 )
-
-// Replayer reads kept inbox events and re-applies them.
-type Replayer interface {
-	Kept(ctx context.Context, status, property string, afterID int64, limit int) ([]rewards.Kept, error)
-	Reapply(ctx context.Context, id int64, in rewards.Inbound) (rewards.Receipt, error)
-}
-
-// reinbound prepares a kept event for another try. Its raw body was authenticated when
-// it was received, so it is decoded again by the current parsers: an event kept because
-// its payload shape was not understood is applied once the parser understands it. A body
-// the current parser refuses keeps the event decoded at receipt.
-func (a *App) reinbound(k rewards.Kept) rewards.Inbound {
-	ev, quarantine := k.Event, ""
-	if len(k.Raw) > 0 {
-		fresh, err := postbacks.Decode(k.Event.Source, k.Raw)
-		var unmapped *postbacks.UnmappedError
-		switch {
-		case err == nil:
-			ev = fresh
-		case errors.As(err, &unmapped):
-			ev, quarantine = unmapped.Event, unmapped.Error()
-		}
-	}
-	in := a.inbound(k.Property, ev, nil)
-	if in.Quarantine == "" {
-		in.Quarantine = quarantine
-	}
-	return in
-}
 
 // ReplayReport counts what a replay did.
 type ReplayReport struct {
@@ -45,41 +15,71 @@ type ReplayReport struct {
 	Skipped     int // applied meanwhile by another replay
 }
 
+// replayBatch is how many quarantined events one replay transaction takes.
+const replayBatch = 200
+
 // Replay re-applies kept events of the given status (quarantined) with the current
-// config, oldest first; property "" means all. Each event is applied at most once even
-// if replays overlap; events of properties no longer configured stay quarantined.
-func (a *App) Replay(ctx context.Context, st Replayer, status, property string, progress func(rewards.Kept, rewards.Receipt)) (ReplayReport, error) {
+// config, oldest first; property "" means all. It goes through the applier's own path
+// (the store's claim, decide, apply and mark in one transaction), so each event is
+// applied at most once even if replays and appliers overlap; events of properties no
+// longer configured stay quarantined. An unknown property is ErrUnknownProperty.
+func (a *App) Replay(ctx context.Context, status, property string, progress func(rewards.Applied)) (ReplayReport, error) {
 	var rep ReplayReport
 	if status != rewards.StatusQuarantined {
 		return rep, invalid("status", "only quarantined events can be replayed")
 	}
+	if property != "" {
+		if _, err := a.property(property); err != nil {
+			return rep, err
+		}
+	}
 	var after int64
 	for {
-		kept, err := st.Kept(ctx, status, property, after, 200)
+		got, claimed, err := a.applier.apply(ctx, rewards.Claim{Status: rewards.StatusQuarantined, Property: property, AfterID: after,
+			Limit: replayBatch})
 		if err != nil {
 			return rep, err
 		}
-		if len(kept) == 0 {
+		if len(claimed) == 0 {
 			return rep, nil
 		}
-		for _, k := range kept {
-			after = k.ID
+		for _, g := range got {
+			after = max(after, g.ID)
 			rep.Seen++
-			r, err := st.Reapply(ctx, k.ID, a.reinbound(k))
-			if err != nil && !errors.Is(err, rewards.ErrNotFound) {
-				return rep, err
-			}
-			switch {
-			case r.Duplicate:
-				rep.Skipped++
-			case r.Status == rewards.StatusQuarantined:
-				rep.Quarantined++
-			default:
+			if g.Status == rewards.StatusApplied {
 				rep.Applied++
+			} else {
+				rep.Quarantined++
 			}
 			if progress != nil {
-				progress(k, r)
+				progress(g)
 			}
 		}
 	}
+}
+
+// ReplayEvent re-applies one quarantined event, exactly once however many replays of it
+// run at once, and returns it as it is now. An event that is not quarantined is left
+// alone (replayed=false); an unknown one is rewards.ErrNotFound.
+func (a *App) ReplayEvent(ctx context.Context, id int64) (ev rewards.Kept, posted []rewards.Posted, replayed bool, err error) {
+	got, _, err := a.applier.apply(ctx, rewards.Claim{Status: rewards.StatusQuarantined, IDs: []int64{id}, Limit: 1})
+	if err != nil {
+		return rewards.Kept{}, nil, false, err
+	}
+	ev, posted, err = a.store.Event(ctx, id)
+	return ev, posted, len(got) == 1, err
+}
+
+// EventReader reads the inbox for operators.
+type EventReader interface {
+	Event(ctx context.Context, id int64) (rewards.Kept, []rewards.Posted, error)
+	Events(ctx context.Context, f rewards.EventFilter) ([]rewards.Kept, error)
+}
+
+func eventIDParam(s string) (int64, error) {
+	id, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || id <= 0 {
+		return 0, invalid("id", "must be an event id: a positive integer")
+	}
+	return id, nil
 }

@@ -2,6 +2,8 @@ package app_test
 
 import (
 	"context"
+	"strings"
+	"sync"
 	"testing"
 
 	"tally/rewards"
@@ -18,13 +20,17 @@ func TestReplayDecodesTheRawBodyAgain(t *testing.T) {
 		raw := gamepushBody(gpJSON, gpSecret)
 		stale := rewards.Event{Source: rewards.SourceGamePush, Kind: rewards.KindAchievement, Type: "GivePlayerReward",
 			DedupeKey: "stale-decode", User: "1820283"} // no Achievement: what an older parser kept
-		res, err := e.db.Ingest(ctx, []rewards.Inbound{{Property: "arcade", Event: stale, Raw: []byte(raw),
-			Quarantine: "unmapped gamepush GivePlayerReward: result.rewardId: missing"}})
-		if err != nil || res[0].Status != rewards.StatusQuarantined {
+		res, err := e.db.Record(ctx, []rewards.Inbound{{Property: "arcade", Event: stale, Raw: []byte(raw),
+			Unmapped: "unmapped gamepush GivePlayerReward: result.rewardId: missing"}})
+		if err != nil || res[0].Status != rewards.StatusRecorded {
 			t.Fatalf("seed: %+v %v", res, err)
 		}
+		e.drain()
+		if ev := e.event(res[0].EventID); ev.Body["status"] != "quarantined" || !strings.Contains(ev.Raw, "result.rewardId") {
+			t.Fatalf("after apply: %s", ev.Raw)
+		}
 		for i, want := range []replayWant{{seen: 1, applied: 1}, {seen: 0, applied: 0}} {
-			rep, err := e.app.Replay(ctx, e.db, rewards.StatusQuarantined, "", nil)
+			rep, err := e.app.Replay(ctx, rewards.StatusQuarantined, "", nil)
 			if err != nil || rep.Seen != want.seen || rep.Applied != want.applied {
 				t.Fatalf("replay %d: %+v %v, want %+v", i, rep, err, want)
 			}
@@ -40,3 +46,84 @@ func TestReplayDecodesTheRawBodyAgain(t *testing.T) {
 }
 
 type replayWant struct{ seen, applied int }
+
+// The operator's view of the inbox: an event is recorded, then applied with its entries;
+// a quarantined one is listed, replayed over HTTP exactly once however many replays race,
+// and its balance changes once.
+func TestAdminEvents(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, d store.Dialect) {
+		e := newEnv(t, d)
+		admin := []string{"Authorization", "Bearer " + adminTok}
+		ok := e.do("POST", "/v1/hooks/arcade/gamezop/spp", sppBody, "Authorization", "Bearer "+sppToken)
+		ev := e.event(ok.Body["event_id"])
+		entries, _ := ev.Body["entries"].([]any)
+		if ev.Code != 200 || ev.Body["status"] != "applied" || ev.Body["source"] != "gamezop_spp" || ev.Body["user"] != "sub1" ||
+			ev.Body["dedupe_key"] != "b48a8368-a369-49a4-b427-2d5891ef3763" || ev.Body["applied_at"] == nil || len(entries) != 1 {
+			t.Fatalf("applied event: %s", ev.Raw)
+		}
+		legs := entries[0].(map[string]any)["legs"].([]any)
+		if len(legs) != 3 || legs[0].(map[string]any)["amount"] != "0.672" {
+			t.Fatalf("legs: %s", ev.Raw)
+		}
+
+		// Addressed to another Gamezop property: quarantined, listed, not credited.
+		other := strings.Replace(strings.Replace(sppBody, `"property-id":"1234"`, `"property-id":"9999"`, 1), "b48a8368", "c48a8368", 1)
+		q := e.do("POST", "/v1/hooks/arcade/gamezop/spp", other, "Authorization", "Bearer "+sppToken)
+		list := e.do("GET", "/v1/admin/events?status=quarantined&property=arcade&source=gamezop_spp", "", admin...)
+		data, _ := list.Body["data"].([]any)
+		if list.Code != 200 || len(data) != 1 || data[0].(map[string]any)["id"] != q.Body["event_id"] {
+			t.Fatalf("quarantine list: %s", list.Raw)
+		}
+		all := e.do("GET", "/v1/admin/events?limit=1", "", admin...)
+		if data, _ := all.Body["data"].([]any); len(data) != 1 || data[0].(map[string]any)["id"] != q.Body["event_id"] || all.Body["next_cursor"] == nil {
+			t.Fatalf("newest first, paged: %s", all.Raw)
+		}
+		next := e.do("GET", "/v1/admin/events?limit=1&cursor="+all.Body["next_cursor"].(string), "", admin...)
+		if data, _ := next.Body["data"].([]any); len(data) != 1 || data[0].(map[string]any)["id"] != ok.Body["event_id"] || next.Body["next_cursor"] != nil {
+			t.Fatalf("second page: %s", next.Raw)
+		}
+
+		// Replayed with a fixed property-id mapping, by four operators at once: once.
+		e2 := e.withProperty(func(p *appProperty) { p.GamezopPropertyID = "9999" })
+		var wg sync.WaitGroup
+		replayed := make([]any, 4)
+		for i := range replayed {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				a := e2.do("POST", "/v1/admin/events/"+q.Body["event_id"].(string)+"/replay", "", admin...)
+				if a.Code != 200 {
+					t.Errorf("replay: %d %s", a.Code, a.Raw)
+				}
+				replayed[i] = a.Body["replayed"]
+			}(i)
+		}
+		wg.Wait()
+		n := 0
+		for _, r := range replayed {
+			if r == true {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Fatalf("replays that applied: %d of %v", n, replayed)
+		}
+		if ev := e2.event(q.Body["event_id"]); ev.Body["status"] != "applied" || len(ev.Body["entries"].([]any)) != 1 {
+			t.Fatalf("after replay: %s", ev.Raw)
+		}
+		b := e2.do("GET", "/v1/properties/arcade/users/sub1/balance", "", "Authorization", "Bearer "+apiKey)
+		if b.Body["pending"] != "1.344" {
+			t.Fatalf("balance: %s", b.Raw)
+		}
+
+		for path, code := range map[string]int{"/v1/admin/events/999999": 404, "/v1/admin/events/abc": 400,
+			"/v1/admin/events?status=lost": 400, "/v1/admin/events?source=x": 400} {
+			if a := e.do("GET", path, "", admin...); a.Code != code || a.Header.Get("Content-Type") != "application/problem+json" {
+				t.Errorf("%s: %d %s, want %d problem", path, a.Code, a.Raw, code)
+			}
+		}
+		if a := e.do("GET", "/v1/admin/events", ""); a.Code != 401 {
+			t.Errorf("without the admin token: %d", a.Code)
+		}
+	})
+}

@@ -43,7 +43,9 @@ func newReportEnv(t *testing.T, d store.Dialect) *reportEnv {
 	t.Helper()
 	clock := storetest.NewClock(nov(1))
 	db := storetest.Open(t, d, clock.Now)
-	a := app.New(db, app.Options{Properties: []app.Property{arcade(), other()}, AdminToken: adminTok, IngestWorkers: 1})
+	o := other()
+	o.Rules = otherRules()
+	a := app.New(db, app.Options{Properties: []app.Property{arcade(), o}, AdminToken: adminTok, IngestWorkers: 1})
 	t.Cleanup(a.Close)
 	return &reportEnv{env: &env{t: t, db: db, app: a, h: a.Handler()}, clock: clock}
 }
@@ -57,21 +59,24 @@ func otherRules() rewards.Rules {
 
 func (e *reportEnv) ingest(property string, evs ...rewards.Event) {
 	e.t.Helper()
-	rules := arcade().Rules
-	if property == "other" {
-		rules = otherRules()
-	}
 	batch := make([]rewards.Inbound, len(evs))
 	for i, ev := range evs {
-		batch[i] = rewards.Inbound{Property: property, Event: ev, Raw: []byte(`{}`), Rules: &rules}
+		if ev.Session != nil && property == "arcade" {
+			s := *ev.Session
+			s.PropertyID = arcade().GamezopPropertyID // what Gamezop sends for this property
+			ev.Session = &s
+		}
+		batch[i] = rewards.Inbound{Property: property, Event: ev, Raw: []byte(`{}`)}
 	}
-	res, err := e.db.Ingest(context.Background(), batch)
+	res, err := e.db.Record(context.Background(), batch)
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	e.drain()
 	for _, r := range res {
-		if r.Status != rewards.StatusApplied || r.Duplicate {
-			e.t.Fatalf("ingest: %+v", r)
+		k, _, err := e.db.Event(context.Background(), r.EventID)
+		if err != nil || k.Status != rewards.StatusApplied || r.Duplicate {
+			e.t.Fatalf("ingest: %+v %+v %v", r, k, err)
 		}
 	}
 }

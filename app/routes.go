@@ -2,6 +2,7 @@ package app
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -41,6 +42,9 @@ func (a *App) routes() *gin.Engine {
 	adm.GET("/reports/payouts", a.payoutReport)
 	adm.GET("/settlements", a.listSettlements)
 	adm.POST("/properties/:property/users/:user/adjustments", a.adjust)
+	adm.GET("/events", a.listEvents)
+	adm.GET("/events/:id", a.getEvent)
+	adm.POST("/events/:id/replay", a.replayEvent)
 
 	return r
 }
@@ -48,11 +52,16 @@ func (a *App) routes() *gin.Engine {
 func (a *App) healthz(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) }
 
 func (a *App) readyz(c *gin.Context) {
-	if err := a.Ready(c.Request.Context()); err != nil {
+	b, err := a.Ready(c.Request.Context())
+	if err != nil {
 		a.log.Warn("not ready", "err", err)
 		c.Header("Content-Type", "application/problem+json")
 		c.AbortWithStatusJSON(http.StatusServiceUnavailable, problem{Type: "urn:tally:problem:not-ready", Title: "Not ready", Status: http.StatusServiceUnavailable, Detail: err.Error()})
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+	oldest := 0.0
+	if !b.OldestRecord.IsZero() {
+		oldest = max(0, time.Since(b.OldestRecord).Seconds())
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ready", "apply_backlog": b.Events, "oldest_recorded_seconds": oldest})
 }

@@ -70,7 +70,7 @@ func (e *env) spp(property, session, token string) {
 	if token != "" {
 		hdr = []string{"Authorization", "Bearer " + token}
 	}
-	if a := e.do("POST", "/v1/hooks/"+property+"/gamezop/spp", body, hdr...); a.Code != 200 || a.Body["outcome"] != "applied" {
+	if a := e.do("POST", "/v1/hooks/"+property+"/gamezop/spp", body, hdr...); a.Code != 200 || a.Body["status"] != "accepted" || e.event(a.Body["event_id"]).Body["status"] != "applied" {
 		e.t.Fatalf("SPP %s: %d %s", session, a.Code, a.Raw)
 	}
 }

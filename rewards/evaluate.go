@@ -41,8 +41,8 @@ type SessionResult struct {
 	Reason string
 }
 
-// Outcome is what one event is worth under the rules. Entries may carry claims that the
-// caller must still check (FilterClaimed, or the store's claim table).
+// Outcome is what one event is worth under the rules. Entries may carry claims that are
+// taken already; Credit drops those.
 type Outcome struct {
 	Entries []Entry
 	Session *SessionResult // set for sessions that reached valuation
@@ -65,9 +65,9 @@ const (
 // receivedAt, not the provider's OccurredAt, places the event in its UTC day and starts
 // its hold, because the provider can move its own timestamps and we cannot.
 //
-// Evaluate never checks claims: an entry that may pay only once carries a Claim, and the
-// caller drops it when the claim exists already (see FilterClaimed). A session for a
-// property without a revenue rule is ErrNotConfigured.
+// Evaluate never checks claims: an entry that may pay only once carries a Claim, and
+// Credit drops it when the claim is taken already. A session for a property without a
+// revenue rule is ErrNotConfigured.
 func Evaluate(ev Event, r Rules, day DayState, receivedAt time.Time) (Outcome, error) {
 	var (
 		out Outcome
@@ -102,24 +102,6 @@ func Evaluate(ev Event, r Rules, day DayState, receivedAt time.Time) (Outcome, e
 
 // DayOf is the UTC calendar day of t, as used by per_user_per_day caps and per: day claims.
 func DayOf(t time.Time) string { return t.UTC().Format(time.DateOnly) }
-
-// FilterClaimed returns the entries that may still pay: those without a claim, and those
-// whose claim is not yet taken according to claimed and not taken by an earlier entry of
-// the same slice. It does not modify entries.
-func FilterClaimed(entries []Entry, claimed func(claim string) bool) []Entry {
-	kept := make([]Entry, 0, len(entries))
-	seen := make(map[string]bool)
-	for _, e := range entries {
-		if e.Claim != "" {
-			if seen[e.Claim] || claimed(e.Claim) {
-				continue
-			}
-			seen[e.Claim] = true
-		}
-		kept = append(kept, e)
-	}
-	return kept
-}
 
 func evaluateSession(ev Event, r Rules, day DayState, receivedAt time.Time) (Outcome, error) {
 	s := ev.Session

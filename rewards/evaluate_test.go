@@ -420,9 +420,11 @@ func TestMicroRevenueSumsExactly(t *testing.T) {
 	if sumWithheld.String() != "16800" || sumRevenue.String() != "-84000" {
 		t.Errorf("withheld %s, revenue %s; want 16800, -84000", sumWithheld, sumRevenue)
 	}
-	moved, carry := Settle(sumUser, decimal.Zero, 0)
-	if moved.String() != "67200" || !carry.IsZero() {
-		t.Errorf("Settle = %s, %s; want 67200, 0", moved, carry)
+	w := NewWallet()
+	w.Pending, w.LifetimeEarned = sumUser, sumUser
+	after, _, ok := w.Settle(sumUser, 0)
+	if !ok || after.Available.String() != "67200" || !after.Carry.IsZero() || !after.Pending.IsZero() {
+		t.Errorf("Settle = %+v, %v; want 67200 available, no carry", after, ok)
 	}
 }
 
@@ -546,14 +548,20 @@ func TestDayOf(t *testing.T) {
 // claimSet simulates the store's claim table for one property.
 type claimSet map[string]bool
 
-func (c claimSet) apply(user string, entries []Entry) []Entry {
-	kept := FilterClaimed(entries, func(claim string) bool { return c[user+"\x00"+claim] })
-	for _, e := range kept {
+// credit runs Credit for ev's user against the claims taken so far and takes the claims
+// of what it pays, as the store does in the same transaction.
+func (c claimSet) credit(t *testing.T, ev Event, r Rules, at time.Time) []Entry {
+	t.Helper()
+	res, err := Credit(ev, r, State{Wallet: NewWallet(), Claimed: func(claim string) bool { return c[ev.User+"\x00"+claim] }}, at)
+	if err != nil {
+		t.Fatalf("Credit: %v", err)
+	}
+	for _, e := range res.Entries {
 		if e.Claim != "" {
-			c[user+"\x00"+e.Claim] = true
+			c[ev.User+"\x00"+e.Claim] = true
 		}
 	}
-	return kept
+	return res.Entries
 }
 
 // Out-of-order and duplicate score events pay once per (user, target, period).
@@ -590,11 +598,7 @@ func TestScoreClaimsPayOncePerPeriod(t *testing.T) {
 	for _, dl := range deliveries {
 		ev := scoreEvent(SourceGamezopScores, "g", dl.value, "over", dl.play)
 		ev.User = dl.user
-		out, err := Evaluate(ev, rules, DayState{}, dl.at)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, e := range claims.apply(dl.user, out.Entries) {
+		for _, e := range claims.credit(t, ev, rules, dl.at) {
 			paid[dl.user] = paid[dl.user].Add(e.UserDelta(Pending))
 			count[dl.user+"/"+e.Rule]++
 		}
@@ -656,11 +660,7 @@ func TestEvaluateAchievement(t *testing.T) {
 	claims := claimSet{}
 	total := 0
 	for range 3 {
-		out, err := Evaluate(ach(SourceTrackScore, "first-win"), rules, DayState{}, t0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		total += len(claims.apply("u1", out.Entries))
+		total += len(claims.credit(t, ach(SourceTrackScore, "first-win"), rules, t0))
 	}
 	if total != 1 {
 		t.Errorf("achievement paid %d times, want 1", total)
@@ -680,26 +680,29 @@ func TestEvaluateOther(t *testing.T) {
 	}
 }
 
-func TestFilterClaimed(t *testing.T) {
-	entries := []Entry{
-		{Rule: "a", Claim: "c1"},
-		{Rule: "b"},
-		{Rule: "c", Claim: "c2"},
-		{Rule: "d", Claim: "c1"}, // same claim twice in one outcome: only the first pays
-		{Rule: "e"},
+func TestCreditDropsTakenClaims(t *testing.T) {
+	rules := Rules{Targets: []ScoreTarget{
+		{ID: "a", Game: "g", MinScore: d("1"), Direction: Higher, Reward: d("5"), Per: PerOnce},
+		{ID: "b", Game: "g", MinScore: d("1"), Direction: Higher, Reward: d("2"), Per: PerOnce},
+	}}
+	ev := scoreEvent(SourceTrackScore, "g", "10", "", "")
+	start := NewWallet()
+	start.Pending, start.LifetimeEarned = d("1"), d("1")
+
+	res, err := Credit(ev, rules, State{Wallet: start, Claimed: func(c string) bool { return c == "target:b" }}, t0)
+	if err != nil {
+		t.Fatal(err)
 	}
-	got := FilterClaimed(entries, func(c string) bool { return c == "c2" })
-	var rules []string
-	for _, e := range got {
-		rules = append(rules, e.Rule)
+	if len(res.Entries) != 1 || res.Entries[0].Rule != "target:a" {
+		t.Fatalf("entries %v, want only target:a", res.Entries)
 	}
-	if strings.Join(rules, ",") != "a,b,e" {
-		t.Errorf("kept %v, want [a b e]", rules)
+	if !res.Wallet.Pending.Equal(d("6")) || !res.Wallet.LifetimeEarned.Equal(d("6")) || !start.Pending.Equal(d("1")) {
+		t.Errorf("wallet after %+v (before %+v): want pending 6, lifetime 6, the input untouched", res.Wallet, start)
 	}
-	if len(entries) != 5 || entries[3].Rule != "d" {
-		t.Errorf("input modified: %v", entries)
-	}
-	if got := FilterClaimed(nil, func(string) bool { return false }); len(got) != 0 {
-		t.Errorf("nil input kept %v", got)
+
+	// Every claim taken: nothing pays, the wallet is as it was, and the note says why.
+	res, err = Credit(ev, rules, State{Wallet: start, Claimed: func(string) bool { return true }}, t0)
+	if err != nil || len(res.Entries) != 0 || !res.Wallet.Pending.Equal(d("1")) || !strings.Contains(res.Note, "already paid") {
+		t.Errorf("all claimed: %+v, %v", res, err)
 	}
 }

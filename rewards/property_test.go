@@ -1,29 +1,30 @@
 package rewards
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/shopspring/decimal"
 )
 
-// credit is one positive pending leg waiting to mature.
-type credit struct {
+// lot is one pending credit (or pending debit) waiting to mature, as the test tallies it.
+type lot struct {
 	amount    decimal.Decimal
 	maturesAt time.Time
 }
 
-// simWallet is a user's wallet as the store keeps it (running balances updated by legs)
-// plus independent tallies to check it against.
+// simWallet is the production wallet plus independent tallies to check it against.
 type simWallet struct {
-	available, pending, carry decimal.Decimal
-	unsettled                 []credit
-	legSum                    decimal.Decimal // every user leg ever posted
-	credited                  decimal.Decimal // revenue, target and achievement credits
-	redeemed, adjusted        decimal.Decimal
-	dayRevenue                map[string]decimal.Decimal
+	wallet             Wallet // changed only by Credit, Settle, Redeem and Adjust
+	unsettled          []lot
+	legSum             decimal.Decimal // every user leg ever posted
+	credited           decimal.Decimal // revenue, target and achievement credits
+	redeemed, adjusted decimal.Decimal
+	dayRevenue         map[string]decimal.Decimal
 }
 
 type sim struct {
@@ -35,8 +36,7 @@ type sim struct {
 	rules   Rules
 	wallets map[string]*simWallet
 	system  map[string]decimal.Decimal
-	claims  claimSet
-	paid    map[string]bool // (user, claim) pairs that paid, kept apart from claims
+	paid    map[string]bool // (user, claim) pairs that paid: the claim table Credit reads
 	history []Event
 	nextKey int
 
@@ -58,7 +58,6 @@ func TestWalletProperties(t *testing.T) {
 				now:     t0,
 				wallets: map[string]*simWallet{},
 				system:  map[string]decimal.Decimal{},
-				claims:  claimSet{},
 				paid:    map[string]bool{},
 				count:   map[string]int{},
 			}
@@ -108,8 +107,8 @@ func (s *sim) run(n int) {
 	total := decimal.Zero
 	for user, w := range s.wallets {
 		s.checkWallet(user, w)
-		if !w.pending.Equal(w.carry) || len(w.unsettled) != 0 {
-			t.Errorf("%s: pending %s, carry %s, %d unsettled after full settlement", user, w.pending, w.carry, len(w.unsettled))
+		if !w.wallet.Pending.Equal(w.wallet.Carry) || len(w.unsettled) != 0 {
+			t.Errorf("%s: pending %s, carry %s, %d unsettled after full settlement", user, w.wallet.Pending, w.wallet.Carry, len(w.unsettled))
 		}
 		if want := w.credited.Sub(w.redeemed).Add(w.adjusted); !w.legSum.Equal(want) {
 			t.Errorf("%s: user legs %s, credited − redeemed + adjusted = %s", user, w.legSum, want)
@@ -155,7 +154,7 @@ func (s *sim) run(n int) {
 func (s *sim) wallet(user string) *simWallet {
 	w := s.wallets[user]
 	if w == nil {
-		w = &simWallet{dayRevenue: map[string]decimal.Decimal{}}
+		w = &simWallet{wallet: NewWallet(), dayRevenue: map[string]decimal.Decimal{}}
 		s.wallets[user] = w
 	}
 	return w
@@ -166,41 +165,53 @@ func (s *sim) apply(ev Event) {
 	w := s.wallet(ev.User)
 	day := DayOf(s.now)
 	before := w.dayRevenue[day]
-	out, err := Evaluate(ev, s.rules, DayState{RevenueCredited: before}, s.now)
+	need := NeedsOf(ev, s.rules, s.now)
+	st := State{Wallet: w.wallet, Day: DayState{RevenueCredited: before},
+		Claimed: func(c string) bool { return s.paid[ev.User+"\x00"+c] }}
+	res, err := Credit(ev, s.rules, st, s.now)
 	if err != nil {
-		t.Fatalf("Evaluate(%+v): %v", ev, err)
+		t.Fatalf("Credit(%+v): %v", ev, err)
 	}
-	if len(out.Entries) == 0 {
+	if len(res.Entries) == 0 {
 		s.count["nothing"]++
-		if out.Note == "" {
+		if res.Note == "" {
 			t.Errorf("%s event earned nothing without a note", ev.Kind)
 		}
 	}
-	if res := out.Session; res != nil {
-		if sum := res.Withheld.Add(res.Credited).Add(res.CappedExcess); !sum.Equal(res.Gross) {
-			t.Errorf("session parts %s != gross %s", sum, res.Gross)
-		}
-		rr := s.rules.Revenue
-		if rr.PerSessionCap.IsPositive() && res.Credited.GreaterThan(rr.PerSessionCap) {
-			t.Errorf("credited %s over per_session cap %s", res.Credited, rr.PerSessionCap)
-		}
-		if rr.PerUserPerDayCap.IsPositive() && res.Credited.IsPositive() && before.Add(res.Credited).GreaterThan(rr.PerUserPerDayCap) {
-			t.Errorf("credited %s after %s over per_user_per_day cap %s", res.Credited, before, rr.PerUserPerDayCap)
-		}
-		if res.CappedExcess.IsPositive() {
-			s.count["capped"]++
-		}
-		s.withheld = s.withheld.Add(res.Withheld)
-		s.revenueCredited = s.revenueCredited.Add(res.Credited)
-		w.dayRevenue[day] = before.Add(res.Credited)
+	if len(res.Entries) > 0 && !need.Wallet {
+		t.Errorf("%s event paid but NeedsOf said it needs no wallet", ev.Kind)
 	}
-	kept := s.claims.apply(ev.User, out.Entries)
-	s.count["claim dropped"] += len(out.Entries) - len(kept)
-	for _, e := range kept {
+	if r := s.rules.Revenue; r != nil {
+		if sr := res.Session; sr != nil {
+			if sum := sr.Withheld.Add(sr.Credited).Add(sr.CappedExcess); !sum.Equal(sr.Gross) {
+				t.Errorf("session parts %s != gross %s", sum, sr.Gross)
+			}
+			if r.PerSessionCap.IsPositive() && sr.Credited.GreaterThan(r.PerSessionCap) {
+				t.Errorf("credited %s over per_session cap %s", sr.Credited, r.PerSessionCap)
+			}
+			if r.PerUserPerDayCap.IsPositive() && sr.Credited.IsPositive() && before.Add(sr.Credited).GreaterThan(r.PerUserPerDayCap) {
+				t.Errorf("credited %s after %s over per_user_per_day cap %s", sr.Credited, before, r.PerUserPerDayCap)
+			}
+			if sr.CappedExcess.IsPositive() {
+				s.count["capped"]++
+			}
+			s.withheld = s.withheld.Add(sr.Withheld)
+			s.revenueCredited = s.revenueCredited.Add(sr.Credited)
+			w.dayRevenue[day] = before.Add(sr.Credited)
+		}
+	}
+	// A delivery whose every paying entry was claimed before is a dropped claim.
+	if out, _ := Evaluate(ev, s.rules, st.Day, s.now); len(out.Entries) > len(res.Entries) {
+		s.count["claim dropped"] += len(out.Entries) - len(res.Entries)
+	}
+	for _, e := range res.Entries {
 		if e.Claim != "" {
 			key := ev.User + "\x00" + e.Claim
 			if s.paid[key] {
 				t.Errorf("%s: claim %q paid twice", ev.User, e.Claim)
+			}
+			if !slices.Contains(need.Claims, e.Claim) {
+				t.Errorf("%s: claim %q not in NeedsOf %v", ev.User, e.Claim, need.Claims)
 			}
 			s.paid[key] = true
 		}
@@ -213,13 +224,14 @@ func (s *sim) apply(ev Event) {
 			s.achievements = s.achievements.Add(c)
 		}
 		s.count[string(e.Kind)]++
-		s.post(w, e)
+		s.tally(w, e)
 	}
+	w.wallet = res.Wallet
 }
 
-// post applies an entry's legs the way the store does: user legs to running balances,
-// system legs to totals.
-func (s *sim) post(w *simWallet, e Entry) {
+// tally records an entry's legs independently of the wallet: user legs to the user's
+// sum and lots, system legs to the system totals.
+func (s *sim) tally(w *simWallet, e Entry) {
 	if !e.Balanced() {
 		s.t.Errorf("unbalanced %s entry: %v", e.Kind, e.Legs)
 	}
@@ -231,25 +243,20 @@ func (s *sim) post(w *simWallet, e Entry) {
 			s.system[l.System] = s.system[l.System].Add(l.Amount)
 			continue
 		}
-		w.legSum = w.legSum.Add(l.Amount)
-		switch l.Bucket {
-		case Pending:
-			w.pending = w.pending.Add(l.Amount)
-			if e.Kind != EntrySettlement {
-				w.unsettled = append(w.unsettled, credit{l.Amount, e.MaturesAt})
-			}
-		case Available:
-			w.available = w.available.Add(l.Amount)
-		default:
+		if l.Bucket != Pending && l.Bucket != Available {
 			s.t.Errorf("leg with bucket %q", l.Bucket)
 		}
+		w.legSum = w.legSum.Add(l.Amount)
+	}
+	if lotAmount := e.Lot(); !lotAmount.IsZero() {
+		w.unsettled = append(w.unsettled, lot{lotAmount, e.LotMatures(s.now)})
 	}
 }
 
 func (s *sim) settleAll() {
 	for _, w := range s.wallets {
 		matured := decimal.Zero
-		left := w.unsettled[:0]
+		var left []lot
 		for _, c := range w.unsettled {
 			if c.maturesAt.After(s.now) {
 				left = append(left, c)
@@ -257,68 +264,97 @@ func (s *sim) settleAll() {
 			}
 			matured = matured.Add(c.amount)
 		}
-		w.unsettled = left
-		moved, carry := Settle(matured, w.carry, s.scale)
-		if carry.IsNegative() || !carry.LessThan(s.unit) || !FitsScale(moved, s.scale) {
-			s.t.Errorf("Settle(%s, %s) = %s, %s at scale %d", matured, w.carry, moved, carry, s.scale)
+		before := w.wallet
+		after, e, ok := w.wallet.Settle(matured, s.scale)
+		if !ok {
+			s.t.Errorf("Settle(%s) of %+v refused without a pending debit", matured, before)
+			continue
 		}
-		w.carry = carry
-		if carry.IsPositive() {
+		w.unsettled = left
+		moved := after.Available.Sub(before.Available)
+		if c := after.Carry; c.IsNegative() || !c.LessThan(s.unit) || !FitsScale(moved, s.scale) {
+			s.t.Errorf("Settle(%s) with carry %s: moved %s, carry %s at scale %d", matured, before.Carry, moved, c, s.scale)
+		}
+		if !moved.Add(after.Carry).Equal(matured.Add(before.Carry)) {
+			s.t.Errorf("Settle(%s) with carry %s: moved %s + carry %s != matured + carry", matured, before.Carry, moved, after.Carry)
+		}
+		if after.Carry.IsPositive() {
 			s.count["carried"]++
 		}
-		if moved.IsPositive() {
+		if e != nil {
 			s.count["settled"]++
-			s.post(w, SettlementEntry(moved))
+			s.tally(w, *e)
+		} else if moved.IsPositive() {
+			s.t.Errorf("Settle moved %s without an entry", moved)
 		}
+		w.wallet = after
 	}
 }
 
 func (s *sim) redeem() {
 	w := s.wallet(s.user())
-	units := w.available.Shift(s.scale).IntPart() // available is always whole units
+	// Asking for one unit more than available is refused and changes nothing.
+	if _, _, err := w.wallet.Redeem(w.wallet.Available.Add(s.unit)); !errors.Is(err, ErrInsufficientFunds) {
+		s.t.Errorf("redeeming more than available %s: err %v", w.wallet.Available, err)
+	}
+	units := w.wallet.Available.Shift(s.scale).IntPart() // available is always whole units
 	if units <= 0 {
 		return
 	}
 	amount := decimal.New(s.rng.Int64N(units)+1, -s.scale)
-	if amount.GreaterThan(w.available) {
-		s.t.Fatalf("test bug: redeeming %s of %s", amount, w.available)
+	after, e, err := w.wallet.Redeem(amount)
+	if err != nil {
+		s.t.Fatalf("redeem %s of %s: %v", amount, w.wallet.Available, err)
 	}
 	s.count["redeemed"]++
 	w.redeemed = w.redeemed.Add(amount)
-	s.post(w, RedemptionEntry(amount))
+	s.tally(w, e)
+	w.wallet = after
 }
 
 func (s *sim) adjust() {
 	w := s.wallet(s.user())
 	amount := decimal.New(s.rng.Int64N(1000)+1, -s.scale)
 	if s.rng.IntN(2) == 0 {
-		units := w.available.Shift(s.scale).IntPart()
+		units := w.wallet.Available.Shift(s.scale).IntPart()
 		if units <= 0 {
 			return
 		}
 		amount = decimal.New(s.rng.Int64N(units)+1, -s.scale).Neg()
 	}
+	after, e, err := w.wallet.Adjust(amount, Available)
+	if err != nil {
+		s.t.Fatalf("adjust %s of %s: %v", amount, w.wallet.Available, err)
+	}
 	w.adjusted = w.adjusted.Add(amount)
-	s.post(w, AdjustmentEntry(amount, Available))
+	s.tally(w, e)
+	w.wallet = after
 }
 
-func (s *sim) checkWallet(user string, w *simWallet) {
+func (s *sim) checkWallet(user string, sw *simWallet) {
 	t := s.t
-	if w.available.IsNegative() {
-		t.Errorf("%s: available %s is negative", user, w.available)
+	w := sw.wallet
+	if w.Available.IsNegative() || w.Pending.IsNegative() || w.Carry.IsNegative() {
+		t.Errorf("%s: a negative bucket: %+v", user, w)
 	}
-	if !FitsScale(w.available, s.scale) {
-		t.Errorf("%s: available %s has digits beyond scale %d", user, w.available, s.scale)
+	if !FitsScale(w.Available, s.scale) {
+		t.Errorf("%s: available %s has digits beyond scale %d", user, w.Available, s.scale)
 	}
-	if sum := w.available.Add(w.pending); !w.legSum.Equal(sum) {
-		t.Errorf("%s: user legs %s != available + pending %s", user, w.legSum, sum)
+	if sum := w.Available.Add(w.Pending); !sw.legSum.Equal(sum) {
+		t.Errorf("%s: user legs %s != available + pending %s", user, sw.legSum, sum)
+	}
+	if sum := w.Available.Add(w.Pending); !sum.Equal(w.LifetimeEarned.Sub(w.Redeemed)) {
+		t.Errorf("%s: available + pending %s != lifetime %s − redeemed %s", user, sum, w.LifetimeEarned, w.Redeemed)
+	}
+	if !w.Redeemed.Equal(sw.redeemed) {
+		t.Errorf("%s: wallet redeemed %s, tallied %s", user, w.Redeemed, sw.redeemed)
 	}
 	unsettled := decimal.Zero
-	for _, c := range w.unsettled {
+	for _, c := range sw.unsettled {
 		unsettled = unsettled.Add(c.amount)
 	}
-	if got := w.pending.Sub(w.carry); !got.Equal(unsettled) {
-		t.Errorf("%s: pending − carry = %s, unsettled credits %s", user, got, unsettled)
+	if got := w.Pending.Sub(w.Carry); !got.Equal(unsettled) {
+		t.Errorf("%s: pending − carry = %s, unsettled lots %s", user, got, unsettled)
 	}
 }
 

@@ -21,29 +21,107 @@ var (
 	ErrIdempotencyMismatch = errors.New("idempotency key reused with a different request")
 )
 
-// Inbox statuses.
+// Inbox statuses. A receiver records an event (recorded); the applier turns it into
+// ledger effects (applied, maybe with none) or keeps it (quarantined) in the same
+// transaction as those effects.
 const (
+	StatusRecorded    = "recorded"    // durably in the inbox, not applied yet
 	StatusApplied     = "applied"     // rules evaluated and their entries posted (maybe none)
-	StatusQuarantined = "quarantined" // kept, not applied; `tally replay` retries it
+	StatusQuarantined = "quarantined" // kept, not applied; replay retries it
 )
 
-// Inbound is one authenticated, decoded event to record and apply.
+// Inbound is one authenticated, decoded event to record.
 type Inbound struct {
 	Property string
 	Event    Event
 	Raw      []byte // the body exactly as received
-	// Rules are the property's current rules; nil keeps the event quarantined.
-	Rules *Rules
-	// Quarantine, when set, keeps the event without applying it, with this reason.
-	Quarantine string
+	// Unmapped, when set, says why the event as decoded cannot be mapped to a reward (a
+	// payload shape the parser does not know); the applier keeps it quarantined with it.
+	Unmapped string
 }
 
-// Receipt is what became of one Inbound.
+// Receipt is what recording one Inbound did.
 type Receipt struct {
 	EventID   int64
 	Duplicate bool   // an earlier delivery was recorded; nothing changed
-	Status    string // StatusApplied or StatusQuarantined (of the recorded event)
-	Reason    string // why it was quarantined or earned nothing
+	Status    string // of the recorded event: StatusRecorded for a new one
+}
+
+// Kept is an event stored in the inbox.
+type Kept struct {
+	ID         int64
+	Property   string
+	Source     Source
+	DedupeKey  string
+	User       string
+	Event      Event  // as decoded when received
+	Raw        []byte // the body exactly as received
+	ReceivedAt time.Time
+	Status     string
+	Reason     string     // why it was quarantined or earned nothing; for a recorded event, why it cannot be mapped
+	AppliedAt  *time.Time // when it was applied or quarantined
+}
+
+// Decision is what the applier does with one claimed event: apply Event under Rules, or
+// keep it quarantined with the reason. The app decides; the store carries it out.
+type Decision struct {
+	Event      Event
+	Rules      *Rules
+	Quarantine string
+}
+
+// Claim says which inbox events one apply takes.
+type Claim struct {
+	// Status is what the events are now: StatusRecorded for the applier,
+	// StatusQuarantined for a replay.
+	Status   string
+	IDs      []int64 // only these events; none: the oldest first
+	Property string  // "": every property
+	AfterID  int64   // only ids above this (a replay walks the quarantine with it)
+	Limit    int     // at most this many; 0 means 500
+}
+
+// Decider is the app's verdict on one claimed event. The store calls it inside the
+// apply's transaction, so it must be quick and must not touch the store.
+type Decider func(Kept) Decision
+
+// Applied is what became of one claimed event.
+type Applied struct {
+	ID         int64
+	Property   string
+	Source     Source
+	Status     string // StatusApplied or StatusQuarantined
+	Reason     string
+	ReceivedAt time.Time
+	AppliedAt  time.Time
+}
+
+// Posted is one journal entry as stored, with its legs.
+type Posted struct {
+	ID          int64
+	Property    string
+	User        string
+	Kind        EntryKind
+	Rule        string
+	RuleVersion string
+	Ref         string
+	CreatedAt   time.Time
+	Legs        []Leg
+}
+
+// EventFilter selects inbox events for listing, newest first.
+type EventFilter struct {
+	Status   string // "" any
+	Property string // "" any
+	Source   Source // "" any
+	Before   int64  // only ids below this; 0 from the newest
+	Limit    int
+}
+
+// Backlog is what the applier has yet to do.
+type Backlog struct {
+	Events       int64     // recorded, not yet applied
+	OldestRecord time.Time // received_at of the oldest of them; zero when none
 }
 
 // Balance is one user's wallet. A user Tally has never credited has a zero balance.
@@ -67,15 +145,4 @@ type Txn struct {
 	Bucket      string
 	CreatedAt   time.Time
 	Ref         string
-}
-
-// Kept is an event stored in the inbox, as replay sees it.
-type Kept struct {
-	ID         int64
-	Property   string
-	Event      Event  // as decoded when received
-	Raw        []byte // the body exactly as received
-	ReceivedAt time.Time
-	Status     string
-	Reason     string
 }

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -13,141 +15,219 @@ import (
 	"tally/rewards"
 )
 
-// applyItem is a recorded event whose rules are to be applied in the current transaction.
+// Apply claims events, applies each and marks it applied or quarantined, all in one
+// transaction: a batch either commits whole, effects and marks together, or leaves every
+// event as it was. On Postgres the claim locks the rows and skips those another applier
+// holds (FOR UPDATE SKIP LOCKED), so any number of appliers on one database take disjoint
+// batches and never apply an event twice; on SQLite the immediate transaction already
+// makes each Apply the only writer. An event whose rules fail to evaluate is quarantined
+// with the reason and the rest of the batch still applies. Apply returns what became of
+// each claimed event, in inbox order; none when nothing matched.
+func (db *DB) Apply(ctx context.Context, c rewards.Claim, decide rewards.Decider) ([]rewards.Applied, error) {
+	if c.Status != rewards.StatusRecorded && c.Status != rewards.StatusQuarantined {
+		return nil, fmt.Errorf("store: apply events that are %q: %w", c.Status, rewards.ErrInvalidRequest)
+	}
+	if c.Limit <= 0 {
+		c.Limit = 500
+	}
+	var out []rewards.Applied
+	err := db.tx(ctx, func(tx *gorm.DB) error {
+		out = nil
+		kept, err := db.claim(tx, c)
+		if err != nil || len(kept) == 0 {
+			return err
+		}
+		items := make([]*applyItem, len(kept))
+		for i, k := range kept {
+			d := decide(k)
+			it := &applyItem{id: k.ID, property: k.Property, event: d.Event, rules: d.Rules, receivedAt: k.ReceivedAt}
+			switch {
+			case d.Quarantine != "":
+				it.quarantine(d.Quarantine)
+			case d.Rules == nil:
+				it.quarantine("property " + k.Property + " is not configured")
+			}
+			items[i] = it
+		}
+		now, err := db.apply(tx, items)
+		if err != nil {
+			return err
+		}
+		if err := db.mark(tx, items, now, c.Status == rewards.StatusQuarantined); err != nil {
+			return err
+		}
+		out = make([]rewards.Applied, len(items))
+		for i, it := range items {
+			out[i] = rewards.Applied{ID: it.id, Property: it.property, Source: kept[i].Source, Status: it.status, Reason: it.reason,
+				ReceivedAt: it.receivedAt, AppliedAt: now}
+		}
+		if db.afterApply != nil {
+			return db.afterApply(tx)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// claim reads, and on Postgres locks, the events c selects.
+func (db *DB) claim(tx *gorm.DB, c rewards.Claim) ([]rewards.Kept, error) {
+	q := `SELECT ` + inboxColumns + ` FROM inbox WHERE status = ?`
+	args := []any{c.Status}
+	if len(c.IDs) > 0 {
+		q += ` AND id IN ?`
+		args = append(args, c.IDs)
+	}
+	if c.Property != "" {
+		q += ` AND property = ?`
+		args = append(args, c.Property)
+	}
+	if c.AfterID > 0 {
+		q += ` AND id > ?`
+		args = append(args, c.AfterID)
+	}
+	q += ` ORDER BY id LIMIT ?`
+	args = append(args, c.Limit)
+	if db.dialect == Postgres {
+		if len(c.IDs) > 0 {
+			// Named events (a replay of one): wait for whoever holds them, then see
+			// whether they are still what was asked for.
+			q += ` FOR UPDATE`
+		} else {
+			q += ` FOR UPDATE SKIP LOCKED`
+		}
+	}
+	var rows []inboxRow
+	if err := query(tx, &rows, q, args...); err != nil {
+		return nil, err
+	}
+	out := make([]rewards.Kept, 0, len(rows))
+	for _, r := range rows {
+		k, err := r.toKept()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, k)
+	}
+	return out, nil
+}
+
+// applyItem is one claimed event on its way through apply.
 type applyItem struct {
-	inboxID    int64
+	id         int64
 	property   string
 	event      rewards.Event
-	rules      rewards.Rules
+	rules      *rewards.Rules
 	receivedAt time.Time // day buckets and holds count from receipt
-	result     *rewards.Receipt
+	status     string    // set by apply: applied or quarantined
+	reason     string
+}
+
+func (it *applyItem) quarantine(reason string) {
+	it.status, it.reason = rewards.StatusQuarantined, reason
 }
 
 type walletKey struct{ property, user string }
 
-// wallet is a locked wallet row, modified in memory and written back once.
-type wallet struct {
-	ID             int64
-	Property       string
-	UserID         string
-	Pending        decimal.Decimal
-	Available      decimal.Decimal
-	Carry          decimal.Decimal
-	Redeemed       decimal.Decimal
-	LifetimeEarned decimal.Decimal
-	UpdatedAt      time.Time
-	dirty          bool
-}
-
-// apply evaluates each item's rules and posts the resulting entries. Wallets are locked
-// up front, in one fixed order, so concurrent batches cannot deadlock and a user's day
+// apply credits each item through rewards and writes what comes out. Wallets are locked
+// up front in one fixed order, so concurrent batches cannot deadlock, and a user's day
 // cap and claims are read and written by one transaction at a time. Everything is read
-// and written with a few set-based statements per batch, not per event.
-func (db *DB) apply(tx *gorm.DB, items []applyItem, now time.Time) error {
-	if len(items) == 0 {
-		return nil
-	}
-	// Revenue needs the user's day state, so it is evaluated under the wallet lock; other
-	// events need no state and are evaluated first to learn whether they touch a wallet
-	// and which claims they need.
-	outcomes := make([]*rewards.Outcome, len(items))
+// and written with a few set-based statements per batch, not per event. It returns the
+// time the batch is stamped with, taken after the locks.
+func (db *DB) apply(tx *gorm.DB, items []*applyItem) (time.Time, error) {
+	needs := make([]rewards.Needs, len(items))
 	var keys []walletKey
-	var claims []claimKey
+	var claimKeys []claimKey
 	for i, it := range items {
-		if it.event.User == "" || it.event.Kind == rewards.KindOther {
-			it.result.Reason = "no reward rule for event type " + it.event.Type
+		if it.status == rewards.StatusQuarantined {
 			continue
 		}
-		if it.event.Kind == rewards.KindSession {
-			if it.rules.Revenue != nil { // without it Evaluate quarantines; no wallet needed
-				keys = append(keys, walletKey{it.property, it.event.User})
-			}
-			continue
-		}
-		out, err := rewards.Evaluate(it.event, it.rules, rewards.DayState{RevenueCredited: decimal.Zero}, it.receivedAt)
-		if err != nil {
-			continue // evaluated again below, where the error quarantines the event
-		}
-		outcomes[i] = &out
-		if len(out.Entries) > 0 {
+		n := rewards.NeedsOf(it.event, *it.rules, it.receivedAt)
+		needs[i] = n
+		if n.Wallet {
 			keys = append(keys, walletKey{it.property, it.event.User})
 		}
-		for _, e := range out.Entries {
-			if e.Claim != "" {
-				claims = append(claims, claimKey{it.property, it.event.User, e.Claim})
-			}
+		for _, c := range n.Claims {
+			claimKeys = append(claimKeys, claimKey{it.property, it.event.User, c})
 		}
 	}
-	wallets, err := lockWallets(tx, keys, now)
+	wallets, err := lockWallets(tx, keys, db.now())
 	if err != nil {
-		return err
+		return time.Time{}, err
 	}
-	l := db.newLedger(tx)
-	if err := l.loadClaims(claims); err != nil {
-		return err
+	// Stamped after the locks: on Postgres the claim and the locks gave this transaction
+	// its id, which the payout report's cut waits on (report.go).
+	now := db.now()
+	claimed, err := loadClaims(tx, claimKeys)
+	if err != nil {
+		return now, err
 	}
 	days, err := loadDays(tx, items, wallets)
 	if err != nil {
-		return err
+		return now, err
 	}
+	l := db.newLedger(tx)
 	var sessions [][]any
 	touchedDays := map[dayKey]bool{}
 	for i, it := range items {
-		if it.event.User == "" || it.event.Kind == rewards.KindOther {
+		if it.status == rewards.StatusQuarantined {
 			continue
 		}
-		out := outcomes[i]
-		w := wallets[walletKey{it.property, it.event.User}]
+		ev := it.event
+		w := wallets[walletKey{it.property, ev.User}]
+		property := it.property
+		st := rewards.State{Wallet: rewards.NewWallet(), Day: rewards.DayState{RevenueCredited: decimal.Zero},
+			Claimed: func(c string) bool { return claimed[claimKey{property, ev.User, c}] }}
 		day := dayKey{}
-		if out == nil {
-			state := rewards.DayState{RevenueCredited: decimal.Zero}
-			if w != nil && it.event.Kind == rewards.KindSession {
+		if w != nil {
+			st.Wallet = w.Wallet
+			if ev.Kind == rewards.KindSession {
 				day = dayKey{w.ID, rewards.DayOf(it.receivedAt)}
-				state.RevenueCredited = days[day]
+				st.Day.RevenueCredited = days[day]
 			}
-			o, err := rewards.Evaluate(it.event, it.rules, state, it.receivedAt)
-			if err != nil {
-				reason := "rules: " + err.Error()
-				if err := setQuarantined(tx, it.inboxID, reason); err != nil {
-					return err
+		}
+		res, err := rewards.Credit(ev, *it.rules, st, it.receivedAt)
+		if err != nil {
+			it.quarantine("rules: " + err.Error())
+			continue
+		}
+		if len(res.Entries) > 0 {
+			if w == nil || !needs[i].Wallet {
+				return now, fmt.Errorf("store: event %d pays without the wallet of %q locked", it.id, ev.User)
+			}
+			at := w.stamp(now)
+			for _, e := range res.Entries {
+				if e.Claim != "" {
+					if _, loaded := claimed[claimKey{it.property, ev.User, e.Claim}]; !loaded {
+						return now, fmt.Errorf("store: event %d takes claim %q that was not loaded", it.id, e.Claim)
+					}
+					claimed[claimKey{it.property, ev.User, e.Claim}] = true
 				}
-				it.result.Status, it.result.Reason = rewards.StatusQuarantined, reason
-				continue
+				l.add(w, e, posting{inboxID: &it.id, ref: fmt.Sprintf("event:%d", it.id), at: at})
 			}
-			out = &o
+			w.set(res.Wallet, at)
 		}
-		it.result.Reason = out.Note
-		var credited decimal.Decimal
-		for _, e := range out.Entries {
-			if w == nil {
-				return fmt.Errorf("store: entry for user %q without a locked wallet", it.event.User)
-			}
-			posted, err := l.add(w, e, posting{inboxID: &it.inboxID, ref: fmt.Sprintf("event:%d", it.inboxID), now: now})
+		if res.Session != nil {
+			row, err := sessionRow(it, *res.Session)
 			if err != nil {
-				return err
-			}
-			if posted && e.Kind == rewards.EntryRevenue {
-				credited = credited.Add(e.UserDelta(rewards.Pending))
-			}
-		}
-		if out.Session != nil {
-			row, err := sessionRow(it, *out.Session)
-			if err != nil {
-				return err
+				return now, err
 			}
 			sessions = append(sessions, row)
-			if day.wallet != 0 && credited.IsPositive() {
-				days[day] = days[day].Add(credited)
+			if day.wallet != 0 && res.Session.Credited.IsPositive() {
+				days[day] = days[day].Add(res.Session.Credited)
 				touchedDays[day] = true
 			}
 		}
+		it.status, it.reason = rewards.StatusApplied, res.Note
 	}
 	if err := l.flush(); err != nil {
-		return err
+		return now, err
 	}
 	if err := insertRows(tx, `INSERT INTO sessions (inbox_id, property, user_id, session_id, country, duration_seconds, revenue_usd,
 		gross, withheld, credited, capped_excess, reason, received_at) VALUES `, sessions, ""); err != nil {
-		return err
+		return now, err
 	}
 	var dayRows [][]any
 	for k := range touchedDays {
@@ -155,9 +235,76 @@ func (db *DB) apply(tx *gorm.DB, items []applyItem, now time.Time) error {
 	}
 	if err := insertRows(tx, `INSERT INTO user_days (wallet_id, day, revenue_credited) VALUES `, dayRows,
 		` ON CONFLICT (wallet_id, day) DO UPDATE SET revenue_credited = excluded.revenue_credited`); err != nil {
-		return err
+		return now, err
 	}
-	return db.saveWallets(tx, wallets, now)
+	list := make([]*wallet, 0, len(wallets))
+	for _, w := range wallets {
+		list = append(list, w)
+	}
+	return now, db.saveWallets(tx, list)
+}
+
+// mark records what became of each item on its inbox row: one statement on Postgres.
+// A replayed event also stores the event as decoded anew.
+func (db *DB) mark(tx *gorm.DB, items []*applyItem, now time.Time, replay bool) error {
+	rows := make([][]any, len(items))
+	for i, it := range items {
+		ev := ""
+		if replay {
+			b, err := json.Marshal(it.event)
+			if err != nil {
+				return fmt.Errorf("store: encode event: %w", err)
+			}
+			ev = string(b)
+		}
+		rows[i] = []any{it.id, it.status, it.reason, ev}
+	}
+	if db.dialect == SQLite {
+		for _, r := range rows {
+			q := `UPDATE inbox SET status = ?, reason = ?, applied_at = ?`
+			args := []any{r[1], r[2], now}
+			if replay {
+				q += `, event = ?`
+				args = append(args, r[3])
+			}
+			if err := tx.Exec(q+` WHERE id = ?`, append(args, r[0])...).Error; err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	set := `status = v.status, reason = v.reason, applied_at = ?`
+	if replay {
+		set += `, event = v.event`
+	}
+	return inChunks(rows, func(rows [][]any) error {
+		var sb strings.Builder
+		args := make([]any, 0, 1+len(rows)*4)
+		args = append(args, now)
+		sb.WriteString(`UPDATE inbox AS i SET ` + set + ` FROM (VALUES `)
+		for i, r := range rows {
+			if i > 0 {
+				sb.WriteString(", ")
+			}
+			sb.WriteString("(?::bigint, ?, ?, ?)")
+			args = append(args, r...)
+		}
+		sb.WriteString(`) AS v (id, status, reason, event) WHERE i.id = v.id`)
+		q := tx.Exec(sb.String(), args...)
+		if q.Error == nil && q.RowsAffected != int64(len(rows)) {
+			return fmt.Errorf("store: marked %d inbox rows, wanted %d", q.RowsAffected, len(rows))
+		}
+		return q.Error
+	})
+}
+
+// Quarantine keeps a recorded event that cannot be applied at all (the applier found that
+// applying it alone fails) with the reason, so the rest of the inbox moves on and the
+// event can be replayed once the cause is fixed. It changes nothing if the event is no
+// longer recorded.
+func (db *DB) Quarantine(ctx context.Context, id int64, reason string) error {
+	return translate(db.gorm.WithContext(ctx).Exec(`UPDATE inbox SET status = ?, reason = ?, applied_at = ? WHERE id = ? AND status = ?`,
+		rewards.StatusQuarantined, reason, db.now(), id, rewards.StatusRecorded).Error)
 }
 
 // lockWallets creates missing wallets and locks all of them, in (property, user) order,
@@ -199,12 +346,42 @@ func lockWallets(tx *gorm.DB, keys []walletKey, now time.Time) (map[walletKey]*w
 	}
 	for i := range rows {
 		w := rows[i]
+		w.UpdatedAt = w.UpdatedAt.UTC()
 		out[walletKey{w.Property, w.UserID}] = &w
 	}
 	if len(out) != len(uniq) {
 		return nil, fmt.Errorf("store: locked %d wallets, wanted %d", len(out), len(uniq))
 	}
 	return out, nil
+}
+
+// loadClaims learns which of keys are taken: true taken, false free, absent not loaded.
+// Call it after the wallets are locked: all claims of a user are written under that
+// user's wallet lock, so the answer stays true until commit.
+func loadClaims(tx *gorm.DB, keys []claimKey) (map[claimKey]bool, error) {
+	taken := map[claimKey]bool{}
+	byProperty := map[string][]claimKey{}
+	for _, k := range keys {
+		if _, dup := taken[k]; !dup {
+			taken[k] = false
+			byProperty[k.property] = append(byProperty[k.property], k)
+		}
+	}
+	for property, ks := range byProperty {
+		users, claims := make([]string, 0, len(ks)), make([]string, 0, len(ks))
+		for _, k := range ks {
+			users, claims = append(users, k.user), append(claims, k.claim)
+		}
+		var rows []struct{ UserID, Claim string }
+		if err := query(tx, &rows, `SELECT user_id, claim FROM claims WHERE property = ? AND user_id IN ? AND claim IN ?`,
+			property, users, claims); err != nil {
+			return nil, err
+		}
+		for _, r := range rows {
+			taken[claimKey{property, r.UserID, r.Claim}] = true
+		}
+	}
+	return taken, nil
 }
 
 type dayKey struct {
@@ -214,7 +391,7 @@ type dayKey struct {
 
 // loadDays reads the revenue already credited on each session's UTC day of receipt,
 // for the wallets locked for them.
-func loadDays(tx *gorm.DB, items []applyItem, wallets map[walletKey]*wallet) (map[dayKey]decimal.Decimal, error) {
+func loadDays(tx *gorm.DB, items []*applyItem, wallets map[walletKey]*wallet) (map[dayKey]decimal.Decimal, error) {
 	days := map[dayKey]decimal.Decimal{}
 	var ids []int64
 	var names []string
@@ -249,11 +426,11 @@ func loadDays(tx *gorm.DB, items []applyItem, wallets map[walletKey]*wallet) (ma
 	return days, nil
 }
 
-func sessionRow(it applyItem, r rewards.SessionResult) ([]any, error) {
+func sessionRow(it *applyItem, r rewards.SessionResult) ([]any, error) {
 	s := it.event.Session
 	if s == nil {
 		return nil, errors.New("store: session result for an event without a session")
 	}
-	return []any{it.inboxID, it.property, it.event.User, s.SessionID, s.Country, s.DurationSeconds, s.RevenueUSD.String(),
+	return []any{it.id, it.property, it.event.User, s.SessionID, s.Country, s.DurationSeconds, s.RevenueUSD.String(),
 		r.Gross.String(), r.Withheld.String(), r.Credited.String(), r.CappedExcess.String(), r.Reason, it.receivedAt}, nil
 }

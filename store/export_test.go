@@ -34,13 +34,12 @@ func (db *DB) ExecRaw(ctx context.Context, q string, args ...any) error {
 const LeaseTTL = leaseTTL
 
 // CreditSlowly credits amount to the user's available through the real write path
-// (lockWallets, post, saveWallets), but after taking the wallet lock (and, on Postgres,
-// a transaction id) it signals locked and waits for release before it commits: a
-// writer that commits after writers that started later.
+// (lockWallets, rewards, postOne, saveWallets), but after taking the wallet lock (and, on
+// Postgres, a transaction id) it signals locked and waits for release before it commits:
+// a writer that commits after writers that started later.
 func (db *DB) CreditSlowly(ctx context.Context, property, user string, amount decimal.Decimal, locked chan<- struct{}, release <-chan struct{}) error {
 	return db.tx(ctx, func(tx *gorm.DB) error {
-		now := db.now()
-		ws, err := lockWallets(tx, []walletKey{{property, user}}, now)
+		ws, err := lockWallets(tx, []walletKey{{property, user}}, db.now())
 		if err != nil {
 			return err
 		}
@@ -49,22 +48,51 @@ func (db *DB) CreditSlowly(ctx context.Context, property, user string, amount de
 				return err
 			}
 		}
+		w := ws[walletKey{property, user}]
+		at := w.stamp(db.now())
 		close(locked)
 		<-release
-		w := ws[walletKey{property, user}]
-		if _, err := db.post(tx, w, rewards.AdjustmentEntry(amount, rewards.Available), posting{ref: fmt.Sprintf("slow:%s", user), now: now}); err != nil {
+		next, e, err := w.Wallet.Adjust(amount, rewards.Available)
+		if err != nil {
 			return err
 		}
-		return db.saveWallets(tx, ws, now)
+		if err := db.postOne(tx, w, e, posting{ref: fmt.Sprintf("slow:%s", user), at: at}); err != nil {
+			return err
+		}
+		w.set(next, at)
+		return db.saveWallets(tx, []*wallet{w})
 	})
 }
 
-// FailAfterApply makes every following Ingest fail after its postings are written, just
-// before commit, until called with nil.
+// FailAfterApply makes every following Apply fail after its effects and marks are
+// written, just before commit, until called with nil.
 func FailAfterApply(db *DB, err error) {
 	if err == nil {
 		db.afterApply = nil
 		return
 	}
-	db.afterApply = func() error { return err }
+	db.afterApply = func(*gorm.DB) error { return err }
+}
+
+// KillAfterApply makes the next Apply's connection die just before commit, as when the
+// process or the network goes: on Postgres the server terminates the backend; on
+// SQLite, whose connection is in-process, the transaction fails instead. It calls
+// killed (if not nil) once it has struck, and strikes once.
+func KillAfterApply(db *DB, killed func()) {
+	db.afterApply = func(tx *gorm.DB) error {
+		db.afterApply = nil
+		defer func() {
+			if killed != nil {
+				killed()
+			}
+		}()
+		if db.dialect == Postgres {
+			err := tx.Exec(`SELECT pg_terminate_backend(pg_backend_pid())`).Error
+			if err == nil {
+				return fmt.Errorf("store test: the backend survived pg_terminate_backend")
+			}
+			return err
+		}
+		return fmt.Errorf("store test: killed before commit")
+	}
 }

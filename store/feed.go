@@ -96,8 +96,8 @@ func (db *DB) BalancesSince(ctx context.Context, property, cursor string, limit 
 	}
 	out := make([]rewards.Balance, len(rows))
 	for i, r := range rows {
-		out[i] = toBalance(wallet{ID: r.ID, Property: r.Property, UserID: r.UserID, Pending: r.Pending, Available: r.Available,
-			Carry: r.Carry, Redeemed: r.Redeemed, LifetimeEarned: r.LifetimeEarned, UpdatedAt: r.UpdatedAt})
+		out[i] = toBalance(wallet{ID: r.ID, Property: r.Property, UserID: r.UserID, UpdatedAt: r.UpdatedAt,
+			Wallet: rewards.Wallet{Pending: r.Pending, Available: r.Available, Carry: r.Carry, Redeemed: r.Redeemed, LifetimeEarned: r.LifetimeEarned}})
 	}
 	if len(rows) > 0 {
 		last := rows[len(rows)-1]

@@ -5,86 +5,26 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
+	"github.com/shopspring/decimal"
 	"gorm.io/gorm"
 
 	"tally/rewards"
 )
 
-// Ingest records a batch of events in one transaction: each new event gets its inbox row
-// and, unless quarantined, its ledger entries and wallet updates; a redelivery (same
-// property, source and dedupe key, also twice within the batch) changes nothing and is
-// reported as a duplicate. The batch commits whole or not at all; on error nothing of it
-// is saved.
-func (db *DB) Ingest(ctx context.Context, batch []rewards.Inbound) ([]rewards.Receipt, error) {
-	var results []rewards.Receipt
-	err := db.tx(ctx, func(tx *gorm.DB) error {
-		results = make([]rewards.Receipt, len(batch))
-		now := db.now()
-		fresh, err := db.insertInbox(tx, batch, now, results)
-		if err != nil {
-			return err
-		}
-		var toApply []applyItem
-		for i, in := range batch {
-			if fresh[i] && results[i].Status == rewards.StatusApplied {
-				toApply = append(toApply, applyItem{inboxID: results[i].EventID, property: in.Property, event: in.Event,
-					rules: *in.Rules, receivedAt: now, result: &results[i]})
-			}
-		}
-		if err := db.apply(tx, toApply, now); err != nil {
-			return err
-		}
-		// A copy of an event delivered earlier in this same batch answers with what
-		// became of the first copy, which apply may have just quarantined.
-		first := map[int64]int{}
-		for i := range results {
-			if fresh[i] {
-				first[results[i].EventID] = i
-			} else if j, ok := first[results[i].EventID]; ok {
-				results[i].Status, results[i].Reason = results[j].Status, results[j].Reason
-			}
-		}
-		if db.afterApply != nil {
-			return db.afterApply()
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
+// Record writes a batch of events to the inbox as recorded, with one multi-row statement
+// that skips keys already recorded: the unique constraint, not a prior check, decides,
+// so concurrent redeliveries cannot both insert. It is one statement, so the batch is
+// committed whole or not at all; a redelivery (same property, source and dedupe key, also
+// twice within the batch) is reported as a duplicate of the recorded event. The applier
+// (Apply) turns recorded events into ledger effects.
+func (db *DB) Record(ctx context.Context, batch []rewards.Inbound) ([]rewards.Receipt, error) {
+	if len(batch) == 0 {
+		return nil, nil
 	}
-	return results, nil
-}
-
-func quarantineReason(in rewards.Inbound) string {
-	switch {
-	case in.Quarantine != "":
-		return in.Quarantine
-	case in.Rules == nil:
-		return "property not configured"
-	}
-	return ""
-}
-
-type inboxRow struct {
-	ID         int64
-	Property   string
-	Source     string
-	DedupeKey  string
-	Event      string
-	RawBody    []byte
-	ReceivedAt time.Time
-	Status     string
-	Reason     string
-}
-
-type dedupeKey struct{ property, source, key string }
-
-// insertInbox inserts the batch's inbox rows with one statement that skips keys already
-// recorded; the unique constraint, not a prior check, decides, so concurrent redeliveries
-// cannot both insert. It fills results and reports which events are new.
-func (db *DB) insertInbox(tx *gorm.DB, batch []rewards.Inbound, now time.Time, results []rewards.Receipt) ([]bool, error) {
+	now := db.now()
 	// Rows go in key order: two batches holding the same keys in opposite order would
 	// otherwise each wait on the other's uncommitted unique-index entry (a deadlock).
 	order := make([]int, len(batch))
@@ -92,14 +32,7 @@ func (db *DB) insertInbox(tx *gorm.DB, batch []rewards.Inbound, now time.Time, r
 		order[i] = i
 	}
 	sort.SliceStable(order, func(a, b int) bool {
-		x, y := batch[order[a]], batch[order[b]]
-		if x.Property != y.Property {
-			return x.Property < y.Property
-		}
-		if x.Event.Source != y.Event.Source {
-			return x.Event.Source < y.Event.Source
-		}
-		return x.Event.DedupeKey < y.Event.DedupeKey
+		return keyOf(batch[order[a]]).less(keyOf(batch[order[b]]))
 	})
 	rows := make([][]any, 0, len(batch))
 	for _, i := range order {
@@ -108,17 +41,17 @@ func (db *DB) insertInbox(tx *gorm.DB, batch []rewards.Inbound, now time.Time, r
 		if err != nil {
 			return nil, fmt.Errorf("store: encode event: %w", err)
 		}
-		status, reason, applied := rewards.StatusApplied, "", &now
-		if r := quarantineReason(in); r != "" {
-			status, reason, applied = rewards.StatusQuarantined, r, nil
+		raw := in.Raw
+		if raw == nil {
+			raw = []byte{}
 		}
-		results[i] = rewards.Receipt{Status: status, Reason: reason}
-		rows = append(rows, []any{in.Property, string(in.Event.Source), in.Event.DedupeKey, in.Event.User, string(in.Event.Kind), in.Event.Type,
-			in.Raw, string(ev), now, status, reason, applied})
+		rows = append(rows, []any{in.Property, string(in.Event.Source), in.Event.DedupeKey, in.Event.User, string(in.Event.Kind),
+			in.Event.Type, raw, string(ev), now, rewards.StatusRecorded, in.Unmapped})
 	}
-	ids := map[dedupeKey]int64{}
+	tx := db.gorm.WithContext(ctx)
+	ids := make(map[dedupeKey]int64, len(batch))
 	err := inChunks(rows, func(rows [][]any) error {
-		sql, args := valuesSQL(`INSERT INTO inbox (property, source, dedupe_key, user_id, kind, event_type, raw_body, event, received_at, status, reason, applied_at) VALUES `,
+		sql, args := valuesSQL(`INSERT INTO inbox (property, source, dedupe_key, user_id, kind, event_type, raw_body, event, received_at, status, reason) VALUES `,
 			rows, ` ON CONFLICT (property, source, dedupe_key) DO NOTHING RETURNING id, property, source, dedupe_key`)
 		var got []inboxRow
 		if err := query(tx, &got, sql, args...); err != nil {
@@ -130,43 +63,231 @@ func (db *DB) insertInbox(tx *gorm.DB, batch []rewards.Inbound, now time.Time, r
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, translate(err)
 	}
-	fresh := make([]bool, len(batch))
-	var missing []string
+	results := make([]rewards.Receipt, len(batch))
+	var missing []dedupeKey
 	for i, in := range batch {
-		k := dedupeKey{in.Property, string(in.Event.Source), in.Event.DedupeKey}
+		k := keyOf(in)
 		if id, ok := ids[k]; ok {
-			results[i].EventID, fresh[i] = id, true
+			results[i] = rewards.Receipt{EventID: id, Status: rewards.StatusRecorded}
 			delete(ids, k) // a second copy within the batch is a duplicate of this one
 			continue
 		}
-		missing = append(missing, in.Event.DedupeKey)
+		missing = append(missing, k)
 	}
 	if len(missing) == 0 {
-		return fresh, nil
+		return results, nil
 	}
-	var prev []inboxRow
-	if err := query(tx, &prev, `SELECT id, property, source, dedupe_key, status, reason FROM inbox WHERE dedupe_key IN ?`, missing); err != nil {
+	// The conflicting rows are committed: an INSERT … ON CONFLICT DO NOTHING that meets
+	// another transaction's uncommitted row waits for it, and inserts if it rolls back.
+	prev, err := db.findKeys(ctx, missing)
+	if err != nil {
 		return nil, err
 	}
-	byKey := make(map[dedupeKey]inboxRow, len(prev))
-	for _, r := range prev {
-		byKey[dedupeKey{r.Property, r.Source, r.DedupeKey}] = r
-	}
 	for i, in := range batch {
-		if fresh[i] {
+		if results[i].EventID != 0 {
 			continue
 		}
-		r, ok := byKey[dedupeKey{in.Property, string(in.Event.Source), in.Event.DedupeKey}]
+		r, ok := prev[keyOf(in)]
 		if !ok {
-			return nil, fmt.Errorf("store: inbox conflict on %q but no row found", in.Event.DedupeKey)
+			// The same key earlier in this batch was inserted by it.
+			for j := range i {
+				if keyOf(batch[j]) == keyOf(in) && results[j].EventID != 0 {
+					r, ok = inboxRow{ID: results[j].EventID, Status: results[j].Status}, true
+					break
+				}
+			}
 		}
-		results[i] = rewards.Receipt{EventID: r.ID, Duplicate: true, Status: r.Status, Reason: r.Reason}
+		if !ok {
+			return nil, fmt.Errorf("store: inbox conflict on %q but no row found: %w", in.Event.DedupeKey, rewards.ErrUnavailable)
+		}
+		results[i] = rewards.Receipt{EventID: r.ID, Duplicate: true, Status: r.Status}
 	}
-	return fresh, nil
+	return results, nil
 }
 
-func setQuarantined(tx *gorm.DB, id int64, reason string) error {
-	return tx.Exec(`UPDATE inbox SET status = ?, reason = ?, applied_at = NULL WHERE id = ?`, rewards.StatusQuarantined, reason, id).Error
+type dedupeKey struct{ property, source, key string }
+
+func keyOf(in rewards.Inbound) dedupeKey {
+	return dedupeKey{in.Property, string(in.Event.Source), in.Event.DedupeKey}
+}
+
+func (k dedupeKey) less(o dedupeKey) bool {
+	if k.property != o.property {
+		return k.property < o.property
+	}
+	if k.source != o.source {
+		return k.source < o.source
+	}
+	return k.key < o.key
+}
+
+// findKeys looks recorded events up by dedupe key through the unique index: a join
+// with the keys as a VALUES list is one index probe per key, however large the inbox.
+func (db *DB) findKeys(ctx context.Context, keys []dedupeKey) (map[dedupeKey]inboxRow, error) {
+	out := make(map[dedupeKey]inboxRow, len(keys))
+	rows := make([][]any, len(keys))
+	for i, k := range keys {
+		rows[i] = []any{k.property, k.source, k.key}
+	}
+	err := inChunks(rows, func(rows [][]any) error {
+		// VALUES names its columns column1… in both dialects.
+		sql, args := valuesSQL(`SELECT i.id, i.property, i.source, i.dedupe_key, i.status FROM (VALUES `, rows,
+			`) AS v JOIN inbox i ON i.property = v.column1 AND i.source = v.column2 AND i.dedupe_key = v.column3`)
+		var got []inboxRow
+		if err := query(db.gorm.WithContext(ctx), &got, sql, args...); err != nil {
+			return err
+		}
+		for _, r := range got {
+			out[dedupeKey{r.Property, r.Source, r.DedupeKey}] = r
+		}
+		return nil
+	})
+	return out, translate(err)
+}
+
+type inboxRow struct {
+	ID         int64
+	Property   string
+	Source     string
+	DedupeKey  string
+	UserID     string
+	Event      string
+	RawBody    []byte
+	ReceivedAt time.Time
+	Status     string
+	Reason     string
+	AppliedAt  *time.Time
+}
+
+const inboxColumns = `id, property, source, dedupe_key, user_id, event, raw_body, received_at, status, reason, applied_at`
+
+func (r inboxRow) toKept() (rewards.Kept, error) {
+	var ev rewards.Event
+	if err := json.Unmarshal([]byte(r.Event), &ev); err != nil {
+		return rewards.Kept{}, fmt.Errorf("store: inbox %d: decode event: %w", r.ID, err)
+	}
+	k := rewards.Kept{ID: r.ID, Property: r.Property, Source: rewards.Source(r.Source), DedupeKey: r.DedupeKey, User: r.UserID,
+		Event: ev, Raw: r.RawBody, ReceivedAt: r.ReceivedAt.UTC(), Status: r.Status, Reason: r.Reason}
+	if r.AppliedAt != nil {
+		t := r.AppliedAt.UTC()
+		k.AppliedAt = &t
+	}
+	return k, nil
+}
+
+// Event returns one inbox event and the journal entries it produced, oldest first.
+// An unknown id is rewards.ErrNotFound.
+func (db *DB) Event(ctx context.Context, id int64) (rewards.Kept, []rewards.Posted, error) {
+	g := db.gorm.WithContext(ctx)
+	var rows []inboxRow
+	if err := query(g, &rows, `SELECT `+inboxColumns+` FROM inbox WHERE id = ?`, id); err != nil {
+		return rewards.Kept{}, nil, translate(err)
+	}
+	if len(rows) == 0 {
+		return rewards.Kept{}, nil, fmt.Errorf("event %d: %w", id, rewards.ErrNotFound)
+	}
+	k, err := rows[0].toKept()
+	if err != nil {
+		return rewards.Kept{}, nil, err
+	}
+	posted, err := db.postedBy(g, `j.inbox_id = ?`, id)
+	return k, posted, err
+}
+
+// postedBy reads the journal entries matching where, with their legs.
+func (db *DB) postedBy(g *gorm.DB, where string, args ...any) ([]rewards.Posted, error) {
+	var legs []struct {
+		JournalID   int64
+		Property    string
+		UserID      string
+		Kind        string
+		Rule        string
+		RuleVersion string
+		Ref         string
+		CreatedAt   time.Time
+		Account     string
+		Bucket      string
+		Amount      decimal.Decimal
+	}
+	// The legs are found through their user's index: entries has no index on journal_id.
+	err := query(g, &legs, `SELECT j.id AS journal_id, j.property, j.user_id, j.kind, j.rule, j.rule_version, j.ref, j.created_at,
+		e.account, e.bucket, e.amount
+		FROM journal j JOIN entries e ON e.property = j.property AND e.user_id = j.user_id AND e.journal_id = j.id
+		WHERE `+where+` ORDER BY j.id, e.id`, args...)
+	if err != nil {
+		return nil, translate(err)
+	}
+	var out []rewards.Posted
+	for _, l := range legs {
+		if len(out) == 0 || out[len(out)-1].ID != l.JournalID {
+			out = append(out, rewards.Posted{ID: l.JournalID, Property: l.Property, User: l.UserID, Kind: rewards.EntryKind(l.Kind),
+				Rule: l.Rule, RuleVersion: l.RuleVersion, Ref: l.Ref, CreatedAt: l.CreatedAt.UTC()})
+		}
+		p := &out[len(out)-1]
+		p.Legs = append(p.Legs, rewards.Leg{System: l.Account, Bucket: rewards.Bucket(l.Bucket), Amount: l.Amount})
+	}
+	return out, nil
+}
+
+// Events lists inbox events newest first (by id), filtered by f.
+func (db *DB) Events(ctx context.Context, f rewards.EventFilter) ([]rewards.Kept, error) {
+	var where []string
+	var args []any
+	if f.Status != "" {
+		where, args = append(where, "status = ?"), append(args, f.Status)
+	}
+	if f.Property != "" {
+		where, args = append(where, "property = ?"), append(args, f.Property)
+	}
+	if f.Source != "" {
+		where, args = append(where, "source = ?"), append(args, string(f.Source))
+	}
+	if f.Before > 0 {
+		where, args = append(where, "id < ?"), append(args, f.Before)
+	}
+	if f.Limit <= 0 {
+		f.Limit = 100
+	}
+	q := `SELECT ` + inboxColumns + ` FROM inbox`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	q += ` ORDER BY id DESC LIMIT ?`
+	var rows []inboxRow
+	if err := query(db.gorm.WithContext(ctx), &rows, q, append(args, f.Limit)...); err != nil {
+		return nil, translate(err)
+	}
+	out := make([]rewards.Kept, len(rows))
+	for i, r := range rows {
+		k, err := r.toKept()
+		if err != nil {
+			return nil, err
+		}
+		out[i] = k
+	}
+	return out, nil
+}
+
+// Backlog counts the recorded events not applied yet, through the partial index that
+// holds exactly them.
+func (db *DB) Backlog(ctx context.Context) (rewards.Backlog, error) {
+	g := db.gorm.WithContext(ctx)
+	var b rewards.Backlog
+	if err := query(g, &b.Events, `SELECT COUNT(*) FROM inbox WHERE status = ?`, rewards.StatusRecorded); err != nil {
+		return rewards.Backlog{}, translate(err)
+	}
+	if b.Events == 0 {
+		return b, nil
+	}
+	// Not MIN(received_at): SQLite returns an aggregate's time as text.
+	var oldest []time.Time
+	if err := query(g, &oldest, `SELECT received_at FROM inbox WHERE status = ? ORDER BY id LIMIT 1`, rewards.StatusRecorded); err != nil {
+		return rewards.Backlog{}, translate(err)
+	}
+	if len(oldest) == 1 {
+		b.OldestRecord = oldest[0].UTC()
+	}
+	return b, nil
 }

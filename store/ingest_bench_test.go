@@ -36,7 +36,7 @@ func BenchmarkIngestBatch(b *testing.B) {
 							n := seq.Add(1)
 							batch[i] = in(session(fmt.Sprintf("user-%d", n%10000), fmt.Sprintf("s-%d", n), "0.000012", 60))
 						}
-						if _, err := db.Ingest(context.Background(), batch); err != nil {
+						if _, err := ingest(db, context.Background(), batch); err != nil {
 							b.Error(err)
 							return
 						}

@@ -46,13 +46,55 @@ func score(user, play, value string) rewards.Event {
 }
 
 func in(ev rewards.Event) rewards.Inbound {
+	return rewards.Inbound{Property: "arcade", Event: ev, Raw: []byte(`{}`)}
+}
+
+// decide is the app's decision as these tests need it: every property applies
+// testRules, except "unconfigured", which has none.
+func decide(k rewards.Kept) rewards.Decision {
+	if k.Property == "unconfigured" {
+		return rewards.Decision{Event: k.Event}
+	}
 	r := testRules()
-	return rewards.Inbound{Property: "arcade", Event: ev, Raw: []byte(`{}`), Rules: &r}
+	if k.Property == "other" { // the second property of the report tests: PTS, 2 decimal places
+		r.Property, r.Currency, r.Scale = "other", "PTS", 2
+	}
+	return rewards.Decision{Event: k.Event, Rules: &r}
+}
+
+// ingest records a batch as a receiver does, then applies the backlog as the applier
+// does, and answers the receipts with each event's status once applied.
+func ingest(db *store.DB, ctx context.Context, batch []rewards.Inbound) ([]rewards.Receipt, error) {
+	res, err := db.Record(ctx, batch)
+	if err != nil {
+		return nil, err
+	}
+	if err := applyAll(ctx, db); err != nil {
+		return nil, err
+	}
+	for i := range res {
+		k, _, err := db.Event(ctx, res[i].EventID)
+		if err != nil {
+			return nil, err
+		}
+		res[i].Status = k.Status
+	}
+	return res, nil
+}
+
+// applyAll runs the applier until no recorded event is left.
+func applyAll(ctx context.Context, db *store.DB) error {
+	for {
+		got, err := db.Apply(ctx, rewards.Claim{Status: rewards.StatusRecorded}, decide)
+		if err != nil || len(got) == 0 {
+			return err
+		}
+	}
 }
 
 func ingestOne(t *testing.T, db *store.DB, inc rewards.Inbound) rewards.Receipt {
 	t.Helper()
-	res, err := db.Ingest(context.Background(), []rewards.Inbound{inc})
+	res, err := ingest(db, context.Background(), []rewards.Inbound{inc})
 	if err != nil {
 		t.Fatalf("Ingest: %v", err)
 	}
@@ -112,12 +154,15 @@ func TestQuarantineWithoutRules(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
 		db := storetest.Open(t, dia, storetest.NewClock(t0).Now)
 		inc := in(session("u1", "s-q", "1", 100))
-		inc.Rules = nil
+		inc.Property = "unconfigured"
 		r := ingestOne(t, db, inc)
-		if r.Status != rewards.StatusQuarantined || r.Reason == "" {
-			t.Fatalf("result = %+v, want quarantined", r)
+		k, _, err := db.Event(context.Background(), r.EventID)
+		if err != nil || r.Status != rewards.StatusQuarantined || k.Reason == "" || k.AppliedAt == nil {
+			t.Fatalf("result = %+v, event %+v, %v; want quarantined with a reason", r, k, err)
 		}
-		wantBalance(t, db, "u1", "0", "0")
+		if b, _ := db.Balance(context.Background(), "unconfigured", "u1"); !b.Pending.IsZero() {
+			t.Fatalf("balance %+v", b)
+		}
 	})
 }
 
@@ -133,7 +178,7 @@ func TestConcurrentRedeliveries(t *testing.T) {
 			wg.Add(1)
 			go func(i int) {
 				defer wg.Done()
-				res, err := db.Ingest(context.Background(), []rewards.Inbound{in(session("u1", "s-c", "0.001", 60))})
+				res, err := ingest(db, context.Background(), []rewards.Inbound{in(session("u1", "s-c", "0.001", 60))})
 				if err == nil {
 					results[i] = res[0]
 				}
@@ -161,7 +206,7 @@ func TestConcurrentRedeliveries(t *testing.T) {
 func TestUnavailableAfterClose(t *testing.T) {
 	db := storetest.Open(t, store.SQLite, nil)
 	_ = db.Close()
-	_, err := db.Ingest(context.Background(), []rewards.Inbound{in(session("u1", "s-x", "1", 100))})
+	_, err := ingest(db, context.Background(), []rewards.Inbound{in(session("u1", "s-x", "1", 100))})
 	if err == nil {
 		t.Fatal("Ingest on a closed database succeeded")
 	}

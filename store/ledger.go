@@ -11,117 +11,69 @@ import (
 	"tally/rewards"
 )
 
-// posting is where an entry comes from.
+// posting is where an entry comes from and when it is stamped.
 type posting struct {
 	inboxID *int64
 	ref     string
-	now     time.Time
+	at      time.Time // created_at of the journal row and its legs; when a lot without a maturity matures
 }
 
 type claimKey struct{ property, user, claim string }
 
+// wallet is a locked wallet row. Its balances are a rewards.Wallet, changed only by the
+// rewards package; the store loads it, hands it to rewards, and writes back what comes
+// out.
+type wallet struct {
+	ID       int64
+	Property string
+	UserID   string
+	rewards.Wallet
+	UpdatedAt time.Time
+	dirty     bool
+}
+
+// set replaces the balances with what rewards computed, stamped at, and marks the row
+// for writing.
+func (w *wallet) set(next rewards.Wallet, at time.Time) {
+	w.Wallet, w.UpdatedAt, w.dirty = next, at, true
+}
+
+// stamp is the time the entries written to w in this transaction carry: now, or the
+// wallet's last write if the clock reads earlier (a clock stepped back, another replica's
+// clock behind ours). A user's transactions list, ordered by id, is then never out of
+// order in time. Callers take now after locking w, so entries of one user are stamped in
+// the order of the lock, which is the order of commit.
+func (w *wallet) stamp(now time.Time) time.Time {
+	if w.UpdatedAt.After(now) {
+		return w.UpdatedAt.UTC()
+	}
+	return now
+}
+
 // ledger buffers the entries of one transaction and writes them on flush with a few
 // multi-row statements (journal, legs, claims, lots), so a batch of many events costs a
-// handful of round trips instead of several per entry. The wallets it is given must be
-// locked by the caller; it updates them in memory.
+// handful of round trips instead of several per entry. It writes entries only; the
+// balances they change were computed by rewards and are written by saveWallets.
 type ledger struct {
-	db     *DB
-	tx     *gorm.DB
-	claims map[claimKey]bool // claims looked up under the wallet locks: true = taken
-	queue  []queued
+	db    *DB
+	tx    *gorm.DB
+	queue []queued
 }
 
 type queued struct {
-	w         *wallet
-	e         rewards.Entry
-	p         posting
-	maturesAt *time.Time
-	lot       decimal.Decimal // pending credit (or pending debit) that settlement will move
+	w *wallet
+	e rewards.Entry
+	p posting
 }
 
 func (db *DB) newLedger(tx *gorm.DB) *ledger {
-	return &ledger{db: db, tx: tx, claims: map[claimKey]bool{}}
+	return &ledger{db: db, tx: tx}
 }
 
-// loadClaims learns which of keys are taken. Call it after the wallets are locked: all
-// claims of a user are written under that user's wallet lock, so the answer stays true
-// until commit.
-func (l *ledger) loadClaims(keys []claimKey) error {
-	byProperty := map[string][]claimKey{}
-	for _, k := range keys {
-		if _, known := l.claims[k]; !known {
-			l.claims[k] = false
-			byProperty[k.property] = append(byProperty[k.property], k)
-		}
-	}
-	for property, ks := range byProperty {
-		users, claims := make([]string, 0, len(ks)), make([]string, 0, len(ks))
-		for _, k := range ks {
-			users, claims = append(users, k.user), append(claims, k.claim)
-		}
-		var rows []struct{ UserID, Claim string }
-		if err := query(l.tx, &rows, `SELECT user_id, claim FROM claims WHERE property = ? AND user_id IN ? AND claim IN ?`,
-			property, users, claims); err != nil {
-			return err
-		}
-		for _, r := range rows {
-			l.claims[claimKey{property, r.UserID, r.Claim}] = true
-		}
-	}
-	return nil
-}
-
-// add queues one balanced entry for wallet w and applies it to the wallet in memory. It
-// reports false, queuing nothing, when the entry's claim is taken already.
-func (l *ledger) add(w *wallet, e rewards.Entry, p posting) (bool, error) {
-	if !e.Balanced() {
-		return false, fmt.Errorf("store: unbalanced %s entry for %q", e.Kind, w.UserID)
-	}
-	for _, leg := range e.Legs {
-		if err := rewards.CheckAmount(leg.Amount); err != nil {
-			return false, fmt.Errorf("store: %s leg: %w", e.Kind, err)
-		}
-	}
-	if e.Claim != "" {
-		k := claimKey{w.Property, w.UserID, e.Claim}
-		taken, known := l.claims[k]
-		if !known {
-			return false, fmt.Errorf("store: claim %q of %q was not loaded before posting", e.Claim, w.UserID)
-		}
-		if taken {
-			return false, nil
-		}
-		l.claims[k] = true
-	}
-	q := queued{w: w, e: e, p: p}
-	if !e.MaturesAt.IsZero() {
-		t := e.MaturesAt.UTC().Truncate(time.Microsecond)
-		q.maturesAt = &t
-	}
-	dPending, dAvailable := e.UserDelta(rewards.Pending), e.UserDelta(rewards.Available)
-	// A pending adjustment is a lot too (negative for a debit), so pending − carry stays
-	// the sum of unsettled lots and settlement nets it.
-	if (isCredit(e.Kind) && dPending.IsPositive()) || (e.Kind == rewards.EntryAdjustment && !dPending.IsZero()) {
-		q.lot = dPending
-		if q.maturesAt == nil {
-			q.maturesAt = &p.now
-		}
-	}
-	switch {
-	case isCredit(e.Kind) && dPending.IsPositive():
-		w.LifetimeEarned = w.LifetimeEarned.Add(dPending)
-	case e.Kind == rewards.EntryAdjustment:
-		// Adjustments count, signed, so available + pending == lifetime_earned − redeemed.
-		w.LifetimeEarned = w.LifetimeEarned.Add(dPending).Add(dAvailable)
-	}
-	w.Pending = w.Pending.Add(dPending)
-	w.Available = w.Available.Add(dAvailable)
-	if e.Kind == rewards.EntryRedemption {
-		w.Redeemed = w.Redeemed.Sub(dAvailable)
-	}
-	w.dirty = true
-	l.queue = append(l.queue, q)
-	return true, nil
+// add queues one entry of wallet w. The claims table's primary key backs up Credit's
+// claim check: a claim taken twice fails the transaction at flush.
+func (l *ledger) add(w *wallet, e rewards.Entry, p posting) {
+	l.queue = append(l.queue, queued{w: w, e: e, p: p})
 }
 
 // flush writes everything queued. Journal ids are reserved first, so legs, claims and
@@ -136,16 +88,21 @@ func (l *ledger) flush() error {
 	}
 	var journal, legs, claims, lots [][]any
 	for i, q := range l.queue {
-		jid, w, e, now := ids[i], q.w, q.e, q.p.now
-		journal = append(journal, []any{jid, w.Property, w.UserID, string(e.Kind), e.Rule, e.RuleVersion, q.p.inboxID, q.p.ref, q.maturesAt, now})
+		jid, w, e, at := ids[i], q.w, q.e, q.p.at
+		var matures *time.Time
+		if !e.MaturesAt.IsZero() {
+			t := e.MaturesAt.UTC().Truncate(time.Microsecond)
+			matures = &t
+		}
+		journal = append(journal, []any{jid, w.Property, w.UserID, string(e.Kind), e.Rule, e.RuleVersion, q.p.inboxID, q.p.ref, matures, at})
 		for _, leg := range e.Legs {
-			legs = append(legs, []any{jid, w.Property, w.UserID, leg.System, string(leg.Bucket), string(e.Kind), leg.Amount.String(), now})
+			legs = append(legs, []any{jid, w.Property, w.UserID, leg.System, string(leg.Bucket), string(e.Kind), leg.Amount.String(), at})
 		}
 		if e.Claim != "" {
-			claims = append(claims, []any{w.Property, w.UserID, e.Claim, jid, now})
+			claims = append(claims, []any{w.Property, w.UserID, e.Claim, jid, at})
 		}
-		if !q.lot.IsZero() {
-			lots = append(lots, []any{w.ID, jid, q.lot.String(), *q.maturesAt})
+		if lot := e.Lot(); !lot.IsZero() {
+			lots = append(lots, []any{w.ID, jid, lot.String(), e.LotMatures(at).UTC().Truncate(time.Microsecond)})
 		}
 	}
 	l.queue = l.queue[:0]
@@ -155,7 +112,6 @@ func (l *ledger) flush() error {
 	}{
 		{`INSERT INTO journal (id, property, user_id, kind, rule, rule_version, inbox_id, ref, matures_at, created_at) VALUES `, journal},
 		{`INSERT INTO entries (journal_id, property, user_id, account, bucket, kind, amount, created_at) VALUES `, legs},
-		// The claims primary key is the guarantee: a claim taken twice fails the transaction.
 		{`INSERT INTO claims (property, user_id, claim, journal_id, created_at) VALUES `, claims},
 		{`INSERT INTO lots (wallet_id, journal_id, amount, matures_at) VALUES `, lots},
 	} {
@@ -166,31 +122,10 @@ func (l *ledger) flush() error {
 	return nil
 }
 
-// post appends one entry now: add then flush. It reports false when the entry's claim
-// was taken already.
-func (db *DB) post(tx *gorm.DB, w *wallet, e rewards.Entry, p posting) (bool, error) {
-	l := db.newLedger(tx)
-	if e.Claim != "" {
-		if err := l.loadClaims([]claimKey{{w.Property, w.UserID, e.Claim}}); err != nil {
-			return false, err
-		}
-	}
-	ok, err := l.add(w, e, p)
-	if err != nil || !ok {
-		return ok, err
-	}
-	return true, l.flush()
-}
-
-// isCredit reports the kinds that credit pending from a rule.
-func isCredit(k rewards.EntryKind) bool {
-	return k == rewards.EntryRevenue || k == rewards.EntryTarget || k == rewards.EntryAchievement
-}
-
 // saveWallets writes back every wallet changed in this transaction and stamps it for the
 // balance feed (feed.go): one statement on Postgres, where round trips cost; one per
 // wallet on SQLite, where they do not.
-func (db *DB) saveWallets(tx *gorm.DB, wallets map[walletKey]*wallet, now time.Time) error {
+func (db *DB) saveWallets(tx *gorm.DB, wallets []*wallet) error {
 	var dirty []*wallet
 	for _, w := range wallets {
 		if !w.dirty {
@@ -213,23 +148,22 @@ func (db *DB) saveWallets(tx *gorm.DB, wallets map[walletKey]*wallet, now time.T
 	if db.dialect == Postgres {
 		rows := make([][]any, len(dirty))
 		for i, w := range dirty {
-			rows[i] = []any{w.ID, w.Pending.String(), w.Available.String(), w.Carry.String(), w.Redeemed.String(), w.LifetimeEarned.String()}
+			rows[i] = []any{w.ID, w.Pending.String(), w.Available.String(), w.Carry.String(), w.Redeemed.String(), w.LifetimeEarned.String(), w.UpdatedAt}
 		}
 		err = inChunks(rows, func(rows [][]any) error {
 			var sb strings.Builder
 			args := make([]any, 0, 1+len(rows)*6)
 			sb.WriteString(`UPDATE wallets AS w SET pending = v.pending, available = v.available, carry = v.carry,
-				redeemed = v.redeemed, lifetime_earned = v.lifetime_earned, updated_at = ?, feed_seq = ` + stamp + ` FROM (VALUES `)
-			args = append(args, now)
+				redeemed = v.redeemed, lifetime_earned = v.lifetime_earned, updated_at = v.updated_at, feed_seq = ` + stamp + ` FROM (VALUES `)
 			args = append(args, stampArgs...)
 			for i, r := range rows {
 				if i > 0 {
 					sb.WriteString(", ")
 				}
-				sb.WriteString("(?::bigint, ?::numeric, ?::numeric, ?::numeric, ?::numeric, ?::numeric)")
+				sb.WriteString("(?::bigint, ?::numeric, ?::numeric, ?::numeric, ?::numeric, ?::numeric, ?::timestamptz)")
 				args = append(args, r...)
 			}
-			sb.WriteString(`) AS v (id, pending, available, carry, redeemed, lifetime_earned) WHERE w.id = v.id`)
+			sb.WriteString(`) AS v (id, pending, available, carry, redeemed, lifetime_earned, updated_at) WHERE w.id = v.id`)
 			q := tx.Exec(sb.String(), args...)
 			if q.Error == nil && q.RowsAffected != int64(len(rows)) {
 				return fmt.Errorf("store: updated %d wallets, wanted %d", q.RowsAffected, len(rows))
@@ -241,7 +175,7 @@ func (db *DB) saveWallets(tx *gorm.DB, wallets map[walletKey]*wallet, now time.T
 		}
 	} else {
 		for _, w := range dirty {
-			args := append([]any{w.Pending.String(), w.Available.String(), w.Carry.String(), w.Redeemed.String(), w.LifetimeEarned.String(), now},
+			args := append([]any{w.Pending.String(), w.Available.String(), w.Carry.String(), w.Redeemed.String(), w.LifetimeEarned.String(), w.UpdatedAt},
 				stampArgs...)
 			if err := tx.Exec(`UPDATE wallets SET pending = ?, available = ?, carry = ?, redeemed = ?, lifetime_earned = ?, updated_at = ?, feed_seq = `+
 				stamp+` WHERE id = ?`, append(args, w.ID)...).Error; err != nil {
@@ -250,7 +184,7 @@ func (db *DB) saveWallets(tx *gorm.DB, wallets map[walletKey]*wallet, now time.T
 		}
 	}
 	for _, w := range dirty {
-		w.UpdatedAt, w.dirty = now, false
+		w.dirty = false
 	}
 	return nil
 }

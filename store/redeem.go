@@ -12,32 +12,92 @@ import (
 	"tally/rewards"
 )
 
-// Redemptions and adjustments are idempotent writes: the row that records one carries
-// its (property, idempotency key) under a unique constraint, and a request whose key is
-// taken answers with that row. Only successes are recorded: a request refused for
-// insufficient funds leaves nothing behind, so retrying it with the same key once funds
-// have arrived succeeds.
+// Redemptions and adjustments are idempotent writes to one wallet, and they share one
+// path (walletWrite): the row that records each carries its (property, idempotency key)
+// under a unique constraint, and a request whose key is taken answers with that row.
+// Only successes are recorded: a request refused for insufficient funds leaves nothing
+// behind, so retrying it with the same key once funds have arrived succeeds.
 
-// after is the balance an idempotent write saw right after itself; it is stored with
-// the write so a replay answers exactly as the first request was answered.
-type after struct {
-	Available, Pending, Redeemed, Lifetime decimal.Decimal
-	At                                     time.Time
+// walletWrite is one idempotent change to one user's wallet. R is what it records (a
+// redemption, an adjustment); the flow around it is the same for every kind.
+type walletWrite[R any] struct {
+	property, user, key string
+	// find returns the write recorded under the key, if any.
+	find func(tx *gorm.DB) (*R, error)
+	// same reports whether a recorded write was made by this same request.
+	same func(prev *R) bool
+	// write changes the locked wallet through rewards, records the write and posts its
+	// entry, stamped at; recorded=false means the key was taken meanwhile (by another
+	// user's request, under another wallet lock), and nothing was written.
+	write func(tx *gorm.DB, w *wallet, at time.Time) (r R, recorded bool, err error)
 }
 
-func (a after) balance(property, user string) rewards.Balance {
-	return rewards.Balance{Property: property, User: user, Available: a.Available, Pending: a.Pending,
-		Redeemed: a.Redeemed, LifetimeEarned: a.Lifetime, UpdatedAt: a.At.UTC()}
+// runWalletWrite runs ww in one transaction and reports replayed when the key had been
+// used before by the same request, returning that first write as it was. The key with
+// another request is ErrIdempotencyMismatch. Concurrent requests on one wallet queue on
+// its lock, so two with one new key produce one write.
+func runWalletWrite[R any](ctx context.Context, db *DB, ww walletWrite[R]) (R, bool, error) {
+	var out R
+	var replayed bool
+	answer := func(prev *R, what string) error {
+		if !ww.same(prev) {
+			return fmt.Errorf("store: %s key %q was used for another request: %w", what, ww.key, rewards.ErrIdempotencyMismatch)
+		}
+		out, replayed = *prev, true
+		return nil
+	}
+	err := db.tx(ctx, func(tx *gorm.DB) error {
+		var zero R
+		out, replayed = zero, false
+		// A retry usually finds its answer here, before locking anything.
+		if prev, err := ww.find(tx); err != nil || prev != nil {
+			if err != nil {
+				return err
+			}
+			return answer(prev, "idempotency")
+		}
+		wallets, err := lockWallets(tx, []walletKey{{ww.property, ww.user}}, db.now())
+		if err != nil {
+			return err
+		}
+		w := wallets[walletKey{ww.property, ww.user}]
+		// A request with the same key for this user held the lock before us and has
+		// committed by now: its row is visible to this statement.
+		if prev, err := ww.find(tx); err != nil || prev != nil {
+			if err != nil {
+				return err
+			}
+			return answer(prev, "idempotency")
+		}
+		r, recorded, err := ww.write(tx, w, w.stamp(db.now()))
+		if err != nil {
+			return err
+		}
+		if !recorded {
+			prev, err := ww.find(tx)
+			if err == nil && prev == nil {
+				err = fmt.Errorf("store: key %q conflicted but no row found", ww.key)
+			}
+			if err != nil {
+				return err
+			}
+			return answer(prev, "idempotency")
+		}
+		out = r
+		return db.saveWallets(tx, []*wallet{w})
+	})
+	if err != nil {
+		var zero R
+		return zero, false, err
+	}
+	return out, replayed, nil
 }
 
-func (a after) equal(b after) bool {
-	return a.Available.Equal(b.Available) && a.Pending.Equal(b.Pending) && a.Redeemed.Equal(b.Redeemed) &&
-		a.Lifetime.Equal(b.Lifetime) && a.At.Equal(b.At)
-}
-
-// afterOf is wallet w's balance as a recorded "after".
-func afterOf(w *wallet, now time.Time) after {
-	return after{Available: w.Available, Pending: w.Pending, Redeemed: w.Redeemed, Lifetime: w.LifetimeEarned, At: now}
+// postOne writes one entry of w now.
+func (db *DB) postOne(tx *gorm.DB, w *wallet, e rewards.Entry, p posting) error {
+	l := db.newLedger(tx)
+	l.add(w, e, p)
+	return l.flush()
 }
 
 type redemptionRow struct {
@@ -56,86 +116,51 @@ type redemptionRow struct {
 }
 
 func (r redemptionRow) toRedemption() rewards.Redemption {
-	a := after{Available: r.AvailableAfter, Pending: r.PendingAfter, Redeemed: r.RedeemedAfter, Lifetime: r.LifetimeAfter, At: r.CreatedAt}
 	return rewards.Redemption{ID: r.ID, Property: r.Property, User: r.UserID, Amount: r.Amount, Reference: r.Reference,
-		CreatedAt: r.CreatedAt.UTC(), Balance: a.balance(r.Property, r.UserID)}
+		CreatedAt: r.CreatedAt.UTC(), Balance: rewards.Balance{Property: r.Property, User: r.UserID, Available: r.AvailableAfter,
+			Pending: r.PendingAfter, Redeemed: r.RedeemedAfter, LifetimeEarned: r.LifetimeAfter, UpdatedAt: r.CreatedAt.UTC()}}
 }
 
 // Redeem pays r.Amount out of the user's available balance: the redemption row, its
-// ledger entry and the wallet update commit together. It reports replayed when the
-// idempotency key was used before by the same request (same user, hash, amount and
-// reference) and returns that first redemption, balance included, as it was. The key
-// with another request is ErrIdempotencyMismatch; available below the amount is
-// ErrInsufficientFunds. Concurrent requests on one wallet queue on its lock, so they
-// never overdraw it; two with one new key produce one redemption.
+// ledger entry and the wallet update commit together (see runWalletWrite for the
+// idempotency rules). Available below the amount is *rewards.InsufficientFundsError.
 func (db *DB) Redeem(ctx context.Context, r rewards.RedeemRequest) (rewards.Redemption, bool, error) {
 	if err := checkRedeem(r); err != nil {
 		return rewards.Redemption{}, false, err
 	}
-	var out rewards.Redemption
-	var replayed bool
-	err := db.tx(ctx, func(tx *gorm.DB) error {
-		out, replayed = rewards.Redemption{}, false
-		// A retry usually finds its answer here, before locking anything.
-		prev, err := findRedemption(tx, r.Property, r.IdempotencyKey)
-		if err != nil || prev != nil {
-			out, replayed, err = replayRedemption(prev, r, err)
-			return err
-		}
-		now := db.now()
-		wallets, err := lockWallets(tx, []walletKey{{r.Property, r.User}}, now)
-		if err != nil {
-			return err
-		}
-		w := wallets[walletKey{r.Property, r.User}]
-		// A request with the same key for this user held the lock before us and has
-		// committed by now: its row is visible to this statement.
-		if prev, err = findRedemption(tx, r.Property, r.IdempotencyKey); err != nil || prev != nil {
-			out, replayed, err = replayRedemption(prev, r, err)
-			return err
-		}
-		if w.Available.LessThan(r.Amount) {
-			return fmt.Errorf("store: redeem %s from %q with %s available: %w", r.Amount, r.User, w.Available, rewards.ErrInsufficientFunds)
-		}
-		// The row goes in first, for its id, with the balance the entry below leaves.
-		want := after{Available: w.Available.Sub(r.Amount), Pending: w.Pending, Redeemed: w.Redeemed.Add(r.Amount),
-			Lifetime: w.LifetimeEarned, At: now}
-		var id int64
-		q := tx.Raw(`INSERT INTO redemptions (property, user_id, amount, reference, idempotency_key, request_hash,
-			available_after, pending_after, redeemed_after, lifetime_after, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (property, idempotency_key) DO NOTHING RETURNING id`,
-			r.Property, r.User, r.Amount.String(), r.Reference, r.IdempotencyKey, r.RequestHash,
-			want.Available.String(), want.Pending.String(), want.Redeemed.String(), want.Lifetime.String(), now).Scan(&id)
-		if q.Error != nil {
-			return q.Error
-		}
-		if q.RowsAffected == 0 || id == 0 {
-			// The key was taken meanwhile under another wallet's lock: another user's.
-			prev, err = findRedemption(tx, r.Property, r.IdempotencyKey)
-			if err == nil && prev == nil {
-				err = fmt.Errorf("store: redemption key %q conflicted but no row found", r.IdempotencyKey)
+	row, replayed, err := runWalletWrite(ctx, db, walletWrite[redemptionRow]{
+		property: r.Property, user: r.User, key: r.IdempotencyKey,
+		find: func(tx *gorm.DB) (*redemptionRow, error) { return findRedemption(tx, r.Property, r.IdempotencyKey) },
+		same: func(p *redemptionRow) bool {
+			return p.UserID == r.User && p.Amount.Equal(r.Amount) && p.Reference == r.Reference && p.RequestHash == r.RequestHash
+		},
+		write: func(tx *gorm.DB, w *wallet, at time.Time) (redemptionRow, bool, error) {
+			next, e, err := w.Wallet.Redeem(r.Amount)
+			if err != nil {
+				return redemptionRow{}, false, fmt.Errorf("redeem %s from %q: %w", r.Amount, r.User, err)
 			}
-			out, replayed, err = replayRedemption(prev, r, err)
-			return err
-		}
-		posted, err := db.post(tx, w, rewards.RedemptionEntry(r.Amount), posting{ref: fmt.Sprintf("redemption:%d", id), now: now})
-		if err != nil {
-			return err
-		}
-		if !posted || !afterOf(w, now).equal(want) {
-			return fmt.Errorf("store: redemption %d: wallet %d not debited as recorded", id, w.ID)
-		}
-		if err := db.saveWallets(tx, wallets, now); err != nil {
-			return err
-		}
-		out = rewards.Redemption{ID: id, Property: r.Property, User: r.User, Amount: r.Amount, Reference: r.Reference,
-			CreatedAt: now, Balance: want.balance(r.Property, r.User)}
-		return nil
+			row := redemptionRow{Property: r.Property, UserID: r.User, Amount: r.Amount, Reference: r.Reference,
+				IdempotencyKey: r.IdempotencyKey, RequestHash: r.RequestHash, AvailableAfter: next.Available,
+				PendingAfter: next.Pending, RedeemedAfter: next.Redeemed, LifetimeAfter: next.LifetimeEarned, CreatedAt: at}
+			q := tx.Raw(`INSERT INTO redemptions (property, user_id, amount, reference, idempotency_key, request_hash,
+				available_after, pending_after, redeemed_after, lifetime_after, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+				ON CONFLICT (property, idempotency_key) DO NOTHING RETURNING id`,
+				row.Property, row.UserID, row.Amount.String(), row.Reference, row.IdempotencyKey, row.RequestHash,
+				row.AvailableAfter.String(), row.PendingAfter.String(), row.RedeemedAfter.String(), row.LifetimeAfter.String(), at).Scan(&row.ID)
+			if q.Error != nil || q.RowsAffected == 0 || row.ID == 0 {
+				return redemptionRow{}, false, q.Error
+			}
+			if err := db.postOne(tx, w, e, posting{ref: fmt.Sprintf("redemption:%d", row.ID), at: at}); err != nil {
+				return redemptionRow{}, false, err
+			}
+			w.set(next, at)
+			return row, true, nil
+		},
 	})
 	if err != nil {
 		return rewards.Redemption{}, false, err
 	}
-	return out, replayed, nil
+	return row.toRedemption(), replayed, nil
 }
 
 func checkRedeem(r rewards.RedeemRequest) error {
@@ -162,16 +187,4 @@ func findRedemption(tx *gorm.DB, property, key string) (*redemptionRow, error) {
 		return nil, err
 	}
 	return &rows[0], nil
-}
-
-// replayRedemption answers a request whose key is taken by prev.
-func replayRedemption(prev *redemptionRow, r rewards.RedeemRequest, err error) (rewards.Redemption, bool, error) {
-	if err != nil {
-		return rewards.Redemption{}, false, err
-	}
-	if prev.UserID != r.User || prev.RequestHash != r.RequestHash || !prev.Amount.Equal(r.Amount) || prev.Reference != r.Reference {
-		return rewards.Redemption{}, false, fmt.Errorf("store: redemption key %q was used for redemption %d: %w",
-			r.IdempotencyKey, prev.ID, rewards.ErrIdempotencyMismatch)
-	}
-	return prev.toRedemption(), true, nil
 }

@@ -81,7 +81,7 @@ func repRow(property, user string, cols ...string) rewards.PayoutRow {
 
 func repIngest(t *testing.T, db *store.DB, evs ...rewards.Inbound) {
 	t.Helper()
-	res, err := db.Ingest(context.Background(), evs)
+	res, err := ingest(db, context.Background(), evs)
 	if err != nil {
 		t.Fatalf("Ingest: %v", err)
 	}
@@ -124,9 +124,7 @@ func repAchievement(user, id string) rewards.Event {
 
 // repInOther is an event of the second property, "other" (PTS, 2 decimal places).
 func repInOther(ev rewards.Event) rewards.Inbound {
-	r := testRules()
-	r.Property, r.Currency, r.Scale = "other", "PTS", 2
-	return rewards.Inbound{Property: "other", Event: ev, Raw: []byte(`{}`), Rules: &r}
+	return rewards.Inbound{Property: "other", Event: ev, Raw: []byte(`{}`)}
 }
 
 // TestPayoutRowsFixedScenario pins every column against amounts worked out by hand, and

@@ -26,11 +26,6 @@ import (
 // for set-based statements to pay off, small enough to hold wallet locks briefly.
 const settleBatchSize = 1000
 
-// debitMatures is when a pending debit adjustment's (negative) lot matures: always
-// already, so settlement nets it against the next credits instead of leaving it behind
-// while it moves the credits it offsets.
-var debitMatures = time.Unix(0, 0).UTC()
-
 type settleOptions struct {
 	batch      int       // wallets per transaction
 	lock       bool      // take the property's lease (tests turn it off to race runs)
@@ -174,11 +169,11 @@ func (db *DB) settleBatch(ctx context.Context, run rewards.SettlementRun, scale 
 	var res batchResult
 	err := db.tx(ctx, func(tx *gorm.DB) error {
 		res = batchResult{amount: decimal.Zero}
-		now := db.now()
 		wallets, err := db.lockWalletsByID(tx, ids)
 		if err != nil {
 			return err
 		}
+		now := db.now() // after the locks, like every ledger write (apply.go)
 		// Read under the lock: lots are only added or settled by transactions holding
 		// their wallet's lock, so these are exactly the lots this batch may settle.
 		var lots []lotRow
@@ -208,24 +203,21 @@ func (db *DB) settleBatch(ctx context.Context, run rewards.SettlementRun, scale 
 			if m == nil {
 				continue // settled by another run since the batch was chosen
 			}
-			if m.sum.Add(w.Carry).IsNegative() {
-				// A pending debit larger than what has matured so far: leave its lots
-				// for a run where enough credits have matured to cover it.
+			next, e, ok := w.Wallet.Settle(m.sum, scale)
+			if !ok {
+				// A pending debit larger than what has matured so far: its lots wait for
+				// a run where enough credits have matured to cover it.
 				continue
 			}
-			mv, carry := rewards.Settle(m.sum, w.Carry, scale)
-			w.Carry, w.dirty = carry, true
-			if !mv.IsZero() {
-				// The ledger moves mv from pending to available on the wallet as it queues
-				// the entry; only the carry is settlement's own.
-				if _, err := l.add(w, rewards.SettlementEntry(mv), posting{ref: ref, now: now}); err != nil {
-					return err
-				}
+			at := w.stamp(now)
+			if e != nil {
+				l.add(w, *e, posting{ref: ref, at: at})
+				res.amount = res.amount.Add(e.UserDelta(rewards.Available))
 			}
+			w.set(next, at)
 			settled = append(settled, w)
 			res.users++
 			res.entries += m.n
-			res.amount = res.amount.Add(mv)
 		}
 		if len(settled) == 0 {
 			return nil
@@ -245,7 +237,7 @@ func (db *DB) settleBatch(ctx context.Context, run rewards.SettlementRun, scale 
 		if q.RowsAffected != res.entries {
 			return fmt.Errorf("store: settlement %d marked %d lots, read %d: wallet lock not held", run.ID, q.RowsAffected, res.entries)
 		}
-		if err := db.saveSettled(tx, settled, now); err != nil {
+		if err := db.saveWallets(tx, settled); err != nil {
 			return err
 		}
 		return tx.Exec(`UPDATE settlements SET users = ?, entries = ?, amount = ? WHERE id = ?`,
@@ -274,15 +266,6 @@ func (db *DB) lockWalletsByID(tx *gorm.DB, ids []int64) ([]*wallet, error) {
 		out[i] = &rows[i]
 	}
 	return out, nil
-}
-
-// saveSettled writes the settled wallets back (saveWallets: one statement on Postgres).
-func (db *DB) saveSettled(tx *gorm.DB, settled []*wallet, now time.Time) error {
-	m := make(map[walletKey]*wallet, len(settled))
-	for _, w := range settled {
-		m[walletKey{w.Property, w.UserID}] = w
-	}
-	return db.saveWallets(tx, m, now)
 }
 
 type runRow struct {

@@ -31,7 +31,7 @@ func ingestAll(t *testing.T, db *store.DB, evs []rewards.Event) {
 		for _, ev := range evs[start:min(start+200, len(evs))] {
 			batch = append(batch, in(ev))
 		}
-		if _, err := db.Ingest(context.Background(), batch); err != nil {
+		if _, err := ingest(db, context.Background(), batch); err != nil {
 			t.Fatalf("Ingest: %v", err)
 		}
 	}
@@ -357,7 +357,7 @@ func TestSettleUnderLoad(t *testing.T) {
 						u := users[(w*13+i*7+k*5)%len(users)]
 						batch = append(batch, in(session(u, fmt.Sprintf("s-%d-%d-%d", w, i, k), "0.000012", 60)))
 					}
-					if _, err := db.Ingest(ctx, batch); err != nil {
+					if _, err := ingest(db, ctx, batch); err != nil {
 						errs <- err
 						return
 					}

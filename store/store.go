@@ -40,10 +40,10 @@ type DB struct {
 	sql     *sql.DB
 	dialect Dialect
 	now     func() time.Time
-	// afterApply, set only by tests (export_test.go), runs inside Ingest's transaction
-	// after every posting is written and before commit, to prove a late failure
-	// leaves nothing behind.
-	afterApply func() error
+	// afterApply, set only by tests (export_test.go), runs inside Apply's transaction
+	// after every effect and mark is written and before commit, to prove that a failure
+	// or a killed connection there leaves nothing behind.
+	afterApply func(tx *gorm.DB) error
 }
 
 // Options tune Open. The zero value is fine for production.

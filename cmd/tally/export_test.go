@@ -30,10 +30,17 @@ func exportFixture(t *testing.T, url string) {
 	for _, u := range []string{"sub1", "=cmd|' /C calc'!A0", "sub2"} {
 		ev := rewards.Event{Source: rewards.SourceGamezopSPP, Kind: rewards.KindSession, Type: "spp", DedupeKey: "s-" + u, User: u,
 			Session: &rewards.Session{SessionID: "s-" + u, RevenueUSD: decimal.RequireFromString("0.000012"), DurationSeconds: 60}}
-		batch = append(batch, rewards.Inbound{Property: "arcade", Event: ev, Raw: []byte(`{}`), Rules: &rules})
+		batch = append(batch, rewards.Inbound{Property: "arcade", Event: ev, Raw: []byte(`{}`)})
 	}
-	if _, err := db.Ingest(context.Background(), batch); err != nil {
+	ctx := context.Background()
+	if _, err := db.Record(ctx, batch); err != nil {
 		t.Fatal(err)
+	}
+	got, err := db.Apply(ctx, rewards.Claim{Status: rewards.StatusRecorded}, func(k rewards.Kept) rewards.Decision {
+		return rewards.Decision{Event: k.Event, Rules: &rules}
+	})
+	if err != nil || len(got) != len(batch) {
+		t.Fatalf("apply: %+v %v", got, err)
 	}
 }
 

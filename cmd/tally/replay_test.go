@@ -42,10 +42,14 @@ func TestReplayAfterConfigFix(t *testing.T) {
 	a.Handler().ServeHTTP(rec, req)
 	var ans map[string]any
 	_ = json.Unmarshal(rec.Body.Bytes(), &ans)
-	done()
-	if rec.Code != http.StatusOK || ans["outcome"] != "quarantined" {
+	if rec.Code != http.StatusOK || ans["status"] != "accepted" {
 		t.Fatalf("delivery: %d %s", rec.Code, rec.Body)
 	}
+	// The applier (of tally serve) applies it: quarantined, since the property-id differs.
+	if n, err := a.Drain(ctx); n != 1 || err != nil {
+		t.Fatalf("drain: %d %v", n, err)
+	}
+	done()
 
 	// Replaying with the unchanged config keeps it quarantined.
 	var out bytes.Buffer

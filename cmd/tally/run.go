@@ -163,6 +163,12 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	defer sched()
+	// The applier stops before the store closes (defers run in reverse). Events recorded
+	// but not applied when it stops are applied by the next applier to start.
+	applyCtx, stopApply := context.WithCancel(context.WithoutCancel(ctx))
+	applierDone := make(chan struct{})
+	go func() { defer close(applierDone); a.RunApplier(applyCtx) }()
+	defer func() { stopApply(); <-applierDone }()
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
@@ -217,22 +223,25 @@ func cmdReplay(ctx context.Context, args []string, getenv func(string) string, s
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	_, db, a, done, err := openApp(ctx, *path, getenv, newLogger(io.Discard))
+	_, _, a, done, err := openApp(ctx, *path, getenv, newLogger(io.Discard))
 	if err != nil {
 		return err
 	}
 	defer done()
-	rep, err := a.Replay(ctx, db, *status, *property, func(k rewards.Kept, r rewards.Receipt) {
-		state := r.Status
-		if r.Duplicate {
-			state = "skipped (already applied)"
-		}
-		line := fmt.Sprintf("event %d (%s %s): %s", k.ID, k.Property, k.Event.Source, state)
+	rep, err := a.Replay(ctx, *status, *property, func(r rewards.Applied) {
+		line := fmt.Sprintf("event %d (%s %s): %s", r.ID, r.Property, r.Source, r.Status)
 		if r.Reason != "" {
 			line += ": " + r.Reason
 		}
 		fmt.Fprintln(stdout, strings.TrimSpace(line))
 	})
-	fmt.Fprintf(stdout, "replayed %d: %d applied, %d still quarantined, %d skipped\n", rep.Seen, rep.Applied, rep.Quarantined, rep.Skipped)
+	fmt.Fprintf(stdout, "replayed %d: %d applied, %d still quarantined\n", rep.Seen, rep.Applied, rep.Quarantined)
+	if err != nil {
+		return err
+	}
+	// The applier runs here too, so that events recorded while no `tally serve` ran are
+	// applied as well.
+	n, err := a.Drain(ctx)
+	fmt.Fprintf(stdout, "applied %d recorded events\n", n)
 	return err
 }

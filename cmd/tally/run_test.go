@@ -100,6 +100,7 @@ func TestServeEndToEnd(t *testing.T) {
 			{"/v1/hooks/arcade/gamepush", gp, "", ""},
 			{"/v1/hooks/arcade/trackscore", ts, "X-TrackScore-Signature", "sha256=" + hex.EncodeToString(mac.Sum(nil))},
 		}
+		var ids []string
 		for _, p := range posts {
 			for i, want := range []string{"accepted", "duplicate"} {
 				req, _ := http.NewRequest("POST", base+p.path, strings.NewReader(p.body))
@@ -116,7 +117,14 @@ func TestServeEndToEnd(t *testing.T) {
 				if resp.StatusCode != 200 || ans["status"] != want {
 					t.Fatalf("%s delivery %d: %d %v, want %s", p.path, i+1, resp.StatusCode, ans, want)
 				}
+				if i == 0 {
+					ids = append(ids, ans["event_id"].(string))
+				}
 			}
+		}
+		// The 200 means recorded; the applier applies each event shortly after.
+		for _, id := range ids {
+			waitApplied(t, base, id)
 		}
 		for user, want := range map[string]string{"sub1": "50.672", "1820283": "100", "pt_555666777": "25"} {
 			req, _ := http.NewRequest("GET", base+"/v1/properties/arcade/users/"+user+"/balance", nil)
@@ -147,6 +155,35 @@ func TestServeEndToEnd(t *testing.T) {
 			}
 		}
 	})
+}
+
+// waitApplied polls the admin event endpoint until the event has left the inbox's
+// recorded state (30 s at most), as an operator would.
+func waitApplied(t *testing.T, base, id string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		req, _ := http.NewRequest("GET", base+"/v1/admin/events/"+id, nil)
+		req.Header.Set("Authorization", "Bearer "+env["TALLY_ADMIN_TOKEN"])
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ev map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&ev)
+		resp.Body.Close()
+		switch {
+		case ev["status"] == "applied":
+			return
+		case ev["status"] != "recorded":
+			t.Fatalf("event %s: %d %v", id, resp.StatusCode, ev)
+		case time.Now().After(deadline):
+			t.Fatalf("event %s still recorded after 30 s", id)
+		}
+		<-tick.C
+	}
 }
 
 func TestCheck(t *testing.T) {

@@ -1,0 +1,266 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"tally/postbacks"
+	"tally/rewards"
+)
+
+// ApplyStore is what the applier needs: claim-and-apply in one transaction, a way to set
+// aside an event that cannot be applied at all, and the size of the backlog.
+type ApplyStore interface {
+	Apply(ctx context.Context, c rewards.Claim, decide rewards.Decider) ([]rewards.Applied, error)
+	Quarantine(ctx context.Context, id int64, reason string) error
+	Backlog(ctx context.Context) (rewards.Backlog, error)
+}
+
+// Applier settings; see Options.
+const (
+	defaultApplyBatch = 1000
+	// defaultApplyPoll is how often an idle applier looks for events recorded by another
+	// replica (its own receivers wake it at once).
+	defaultApplyPoll = 200 * time.Millisecond
+	// applyTimeout bounds one batch transaction.
+	applyTimeout = 30 * time.Second
+	// backlogEvery is how often the backlog gauges are refreshed.
+	backlogEvery = 2 * time.Second
+)
+
+// applier turns recorded events into ledger effects (DESIGN §2). Each pass claims the
+// oldest recorded events, up to batch of them, and the store applies and marks them in one
+// transaction; a full batch is followed at once by the next, so a backlog drains at the
+// speed of large batches. It sleeps when the inbox is empty until a receiver commits
+// (kick) or the poll interval passes.
+type applier struct {
+	app   *App
+	store ApplyStore
+	batch int
+	poll  time.Duration
+	kick  chan struct{}
+	log   *slog.Logger
+	// backlog is the last count of recorded events, for /readyz.
+	backlog atomic.Pointer[rewards.Backlog]
+}
+
+func newApplier(a *App, st ApplyStore, batch int, poll time.Duration) *applier {
+	if batch <= 0 {
+		batch = defaultApplyBatch
+	}
+	if poll <= 0 {
+		poll = defaultApplyPoll
+	}
+	return &applier{app: a, store: st, batch: batch, poll: poll, kick: make(chan struct{}, 1), log: a.log}
+}
+
+// wake tells the applier that events were recorded. It never blocks.
+func (ap *applier) wake() {
+	select {
+	case ap.kick <- struct{}{}:
+	default:
+	}
+}
+
+// RunApplier applies recorded events until ctx ends. Every `tally serve` runs one; any
+// number may run against one Postgres (the store's claims keep them apart). A failing
+// pass is retried with a growing pause, never given up.
+func (a *App) RunApplier(ctx context.Context) {
+	ap := a.applier
+	pause := time.Duration(0)
+	lastBacklog := time.Time{}
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		if time.Since(lastBacklog) >= backlogEvery {
+			ap.refreshBacklog(ctx)
+			lastBacklog = time.Now()
+		}
+		n, err := ap.pass(ctx, rewards.Claim{Status: rewards.StatusRecorded, Limit: ap.batch})
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			pause = min(max(2*pause, 100*time.Millisecond), 10*time.Second)
+			ap.log.Error("applier: pass failed; retrying", "err", err, "retry_in", pause.String())
+		case n >= ap.batch:
+			pause = 0
+			continue // more is waiting
+		default:
+			pause = ap.poll
+		}
+		timer.Reset(pause)
+		select {
+		case <-ctx.Done():
+			return
+		case <-ap.kick:
+			if err == nil {
+				if !timer.Stop() {
+					<-timer.C
+				}
+			} else {
+				<-timer.C // after a failure, wait out the pause whatever arrives
+			}
+		case <-timer.C:
+		}
+	}
+}
+
+// Drain applies recorded events until none is left, and returns how many it applied.
+// Tests and `tally replay` call it; `tally serve` runs RunApplier instead.
+func (a *App) Drain(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		n, err := a.applier.pass(ctx, rewards.Claim{Status: rewards.StatusRecorded, Limit: a.applier.batch})
+		total += n
+		if err != nil || n == 0 {
+			return total, err
+		}
+	}
+}
+
+// pass applies one claim. If the batch fails as a whole it is split and each half
+// applied on its own, so one event the database refuses cannot hold up the others; an
+// event that still fails alone is quarantined with the error, to be replayed once the
+// cause is fixed. A failure that is not the events' (the database is down) fails every
+// part, the quarantine write too, and the pass fails with nothing changed.
+func (ap *applier) pass(ctx context.Context, c rewards.Claim) (int, error) {
+	got, claimed, err := ap.apply(ctx, c)
+	claimed = slices.Compact(claimed) // a transaction the store retried decided its events twice
+	switch {
+	case err == nil:
+		return len(got), nil
+	case len(claimed) == 0 || ctx.Err() != nil:
+		return 0, err // the claim itself failed: nothing to split
+	case len(claimed) == 1:
+		return ap.alone(ctx, c, claimed[0], err)
+	}
+	ap.log.Warn("applier: batch failed; applying it in halves", "events", len(claimed), "err", err)
+	n, half := 0, len(claimed)/2
+	for _, ids := range [][]int64{claimed[:half], claimed[half:]} {
+		sub := c
+		sub.IDs, sub.Limit, sub.AfterID = ids, len(ids), 0
+		m, err := ap.pass(ctx, sub)
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// alone retries one event that failed in a batch of one. If it fails again, the event is
+// what fails: a recorded one is quarantined with the error (a replay leaves its event
+// quarantined as it was).
+func (ap *applier) alone(ctx context.Context, c rewards.Claim, id int64, first error) (int, error) {
+	c.IDs, c.Limit, c.AfterID = []int64{id}, 1, 0
+	got, _, err := ap.apply(ctx, c)
+	if err == nil {
+		return len(got), nil
+	}
+	if c.Status != rewards.StatusRecorded || ctx.Err() != nil {
+		return 0, err
+	}
+	if qerr := ap.store.Quarantine(ctx, id, "apply failed: "+err.Error()); qerr != nil {
+		return 0, errors.Join(first, qerr)
+	}
+	ap.log.Error("applier: event quarantined: applying it failed on its own", "event_id", id, "err", err)
+	ap.app.metrics.applied.WithLabelValues("", rewards.StatusQuarantined).Inc()
+	return 1, nil
+}
+
+// apply runs one claim in the store, bounded by applyTimeout, and reports which events
+// it claimed (also when it failed: the batch to split). A panic in the rules becomes an
+// error; the transaction has rolled back.
+func (ap *applier) apply(ctx context.Context, c rewards.Claim) (got []rewards.Applied, claimed []int64, err error) {
+	ctx, cancel := context.WithTimeout(ctx, applyTimeout)
+	defer cancel()
+	decide := func(k rewards.Kept) rewards.Decision {
+		claimed = append(claimed, k.ID)
+		return ap.app.decide(k)
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			ap.log.Error("applier panic", "panic", r, "stack", string(debug.Stack()))
+			got, err = nil, fmt.Errorf("applier panic: %v", r)
+		}
+	}()
+	start := time.Now()
+	got, err = ap.store.Apply(ctx, c, decide)
+	if err != nil {
+		return nil, claimed, err
+	}
+	m := ap.app.metrics
+	m.applySeconds.Observe(time.Since(start).Seconds())
+	for _, g := range got {
+		m.applied.WithLabelValues(g.Property, g.Status).Inc()
+		if c.Status == rewards.StatusRecorded {
+			m.applyLag.Observe(g.AppliedAt.Sub(g.ReceivedAt).Seconds())
+		}
+	}
+	return got, claimed, nil
+}
+
+func (ap *applier) refreshBacklog(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	b, err := ap.store.Backlog(ctx)
+	if err != nil {
+		return
+	}
+	ap.backlog.Store(&b)
+	ap.app.metrics.backlog.Set(float64(b.Events))
+	age := 0.0
+	if !b.OldestRecord.IsZero() {
+		age = max(0, time.Since(b.OldestRecord).Seconds())
+	}
+	ap.app.metrics.oldestRecorded.Set(age)
+}
+
+// decide is the one place that says what becomes of a claimed event: applied under its
+// property's current rules, or kept quarantined with the reason. It runs for the
+// applier and for replays alike. A replayed event's raw body, authenticated on receipt,
+// is decoded again by the current parsers, so an event kept because its payload shape
+// was not understood is applied once the parser understands it.
+func (a *App) decide(k rewards.Kept) rewards.Decision {
+	ev, unmapped := k.Event, ""
+	if k.Status == rewards.StatusRecorded {
+		unmapped = k.Reason // set on receipt for a payload shape the parser did not know
+	} else if len(k.Raw) > 0 {
+		fresh, err := postbacks.Decode(k.Source, k.Raw)
+		var um *postbacks.UnmappedError
+		switch {
+		case err == nil:
+			ev = fresh
+		case errors.As(err, &um):
+			ev, unmapped = um.Event, um.Error()
+		}
+		// A body the current parser refuses keeps the event decoded at receipt.
+	}
+	p, ok := a.props[k.Property]
+	switch {
+	case !ok:
+		return rewards.Decision{Event: ev, Quarantine: "property " + k.Property + " is not configured"}
+	case unmapped != "":
+		return rewards.Decision{Event: ev, Quarantine: unmapped}
+	case ev.Session != nil && p.GamezopPropertyID != "" && ev.Session.PropertyID != p.GamezopPropertyID:
+		// Authenticated but addressed to another Gamezop property: most likely our config
+		// is out of date, so keep it for replay rather than refuse it.
+		return rewards.Decision{Event: ev, Quarantine: "property-id " + quoteOrMissing(ev.Session.PropertyID) +
+			" does not match gamezop_property_id " + p.GamezopPropertyID}
+	}
+	return rewards.Decision{Event: ev, Rules: &p.Rules}
+}
+
+func quoteOrMissing(s string) string {
+	if s == "" {
+		return "(missing)"
+	}
+	return `"` + s + `"`
+}
