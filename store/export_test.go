@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/shopspring/decimal"
 	"gorm.io/gorm"
@@ -95,4 +96,24 @@ func KillAfterApply(db *DB, killed func()) {
 		}
 		return fmt.Errorf("store test: killed before commit")
 	}
+}
+
+// BeforeReportWaits makes fn run each time a payout report starts waiting for the write
+// transactions in flight.
+func BeforeReportWaits(db *DB, fn func()) { db.beforeWritersWait = fn }
+
+// DuplicatePlan is the EXPLAIN of the statement Record uses to look up the events of
+// batch that were recorded before.
+func DuplicatePlan(ctx context.Context, db *DB, batch []rewards.Inbound) (string, error) {
+	rows := make([][]any, len(batch))
+	for i, in := range batch {
+		k := keyOf(in)
+		rows[i] = []any{k.property, k.source, k.key}
+	}
+	sql, args := findKeysSQL(rows)
+	var lines []string
+	if err := query(db.gorm.WithContext(ctx), &lines, `EXPLAIN `+sql, args...); err != nil {
+		return "", err
+	}
+	return strings.Join(lines, "\n"), nil
 }

@@ -132,9 +132,7 @@ func (db *DB) findKeys(ctx context.Context, keys []dedupeKey) (map[dedupeKey]inb
 		rows[i] = []any{k.property, k.source, k.key}
 	}
 	err := inChunks(rows, func(rows [][]any) error {
-		// VALUES names its columns column1… in both dialects.
-		sql, args := valuesSQL(`SELECT i.id, i.property, i.source, i.dedupe_key, i.status FROM (VALUES `, rows,
-			`) AS v JOIN inbox i ON i.property = v.column1 AND i.source = v.column2 AND i.dedupe_key = v.column3`)
+		sql, args := findKeysSQL(rows)
 		var got []inboxRow
 		if err := query(db.gorm.WithContext(ctx), &got, sql, args...); err != nil {
 			return err
@@ -145,6 +143,13 @@ func (db *DB) findKeys(ctx context.Context, keys []dedupeKey) (map[dedupeKey]inb
 		return nil
 	})
 	return out, translate(err)
+}
+
+// findKeysSQL looks keys up with a join against a VALUES list (which names its columns
+// column1… in both dialects).
+func findKeysSQL(rows [][]any) (string, []any) {
+	return valuesSQL(`SELECT i.id, i.property, i.source, i.dedupe_key, i.status FROM (VALUES `, rows,
+		`) AS v JOIN inbox i ON i.property = v.column1 AND i.source = v.column2 AND i.dedupe_key = v.column3`)
 }
 
 type inboxRow struct {

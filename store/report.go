@@ -73,6 +73,9 @@ func (db *DB) payoutReport(ctx context.Context, q rewards.ReportQuery, fn func(r
 	// Times are stored at microsecond precision; rounding the bounds up to a microsecond
 	// selects exactly the same instants and keeps both dialects' comparisons alike.
 	q.From, q.To = ceilMicro(q.From), ceilMicro(q.To)
+	if err := db.waitForWriters(ctx); err != nil {
+		return nil, err
+	}
 	var out []rewards.PropertySummary
 	err := db.read(ctx, func(tx *gorm.DB) error {
 		if fn != nil {
@@ -99,6 +102,53 @@ func (db *DB) payoutReport(ctx context.Context, q rewards.ReportQuery, fn func(r
 		return nil, fmt.Errorf("store: payout report: %w", translate(err))
 	}
 	return out, nil
+}
+
+// writersWait bounds how long a report waits for writers in flight.
+const writersWait = 10 * time.Second
+
+// waitForWriters returns once every write transaction in flight when it was called has
+// finished, so that the report's snapshot holds every entry stamped before now. Ledger
+// writers take their stamp after their first write (apply.go), that is after they have
+// a transaction id on Postgres and the write lock on SQLite; a writer still to start
+// stamps later than now. Without this, a report "to now" could miss an entry stamped
+// before the cut and committed after the snapshot, and the same period reported again
+// later would differ. On Postgres it takes a transaction id of its own (a statement that
+// commits at once: every id assigned before it is smaller) and waits until the oldest
+// running transaction id passes it (a long transaction anywhere on the server delays it,
+// as it delays the balance feed); on SQLite it takes and releases the write lock. Not
+// pg_snapshot_xmax: that is one past the highest *completed* id, and a writer holding the
+// highest id of all would not be waited for.
+func (db *DB) waitForWriters(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, writersWait)
+	defer cancel()
+	if db.beforeWritersWait != nil {
+		db.beforeWritersWait()
+	}
+	g := db.gorm.WithContext(ctx)
+	if db.dialect == SQLite {
+		return translate(g.Transaction(func(*gorm.DB) error { return nil }))
+	}
+	var next int64
+	if err := query(g, &next, `SELECT pg_current_xact_id()::text::bigint`); err != nil {
+		return translate(err)
+	}
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		var oldest int64
+		if err := query(g, &oldest, `SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint`); err != nil {
+			return translate(err)
+		}
+		if oldest > next {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("store: report: write transactions still running after %s: %w", writersWait, rewards.ErrUnavailable)
+		case <-tick.C:
+		}
+	}
 }
 
 // read runs fn in one read-only transaction (one snapshot).

@@ -1,0 +1,140 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"tally/rewards"
+	"tally/store"
+	"tally/store/storetest"
+)
+
+// A payout report for a period ending now, taken while a writer that stamped its entry
+// before the cut has not committed yet, waits for it: the same period reported again
+// later gives the same rows.
+func TestReportToNowWaitsForWritersInFlight(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		ctx := context.Background()
+		u := storetest.URL(t, dia)
+		writer, reader := storetest.OpenURL(t, u, nil), storetest.OpenURL(t, u, nil)
+		if _, _, err := writer.Adjust(ctx, rewards.AdjustRequest{Property: "arcade", User: "u1", Amount: d("5"), Reason: "opening",
+			IdempotencyKey: "k0", RequestHash: "h0"}); err != nil {
+			t.Fatal(err)
+		}
+		locked, release := make(chan struct{}), make(chan struct{})
+		slow := make(chan error, 1)
+		go func() { slow <- writer.CreditSlowly(ctx, "arcade", "u1", d("7"), locked, release) }()
+		<-locked // its entry is stamped now, before the report's cut; it has not committed
+		var once sync.Once
+		store.BeforeReportWaits(reader, func() { once.Do(func() { close(release) }) })
+		defer once.Do(func() { close(release) })
+
+		q := rewards.ReportQuery{From: time.Now().Add(-time.Hour), To: time.Now()}
+		first := repReport(t, reader, q)
+		if err := <-slow; err != nil {
+			t.Fatal(err)
+		}
+		again := repReport(t, reader, q)
+		if diff := repDiffRows(first, again); diff != "" {
+			t.Fatalf("the same period reported twice differs:\n%s", diff)
+		}
+		if len(first) != 1 || !first[0].Adjustments.Equal(d("12")) {
+			t.Fatalf("rows %v, want u1 with adjustments 12", first)
+		}
+	})
+}
+
+// Under concurrent writers of every kind, a user's transactions listed newest first
+// never go up in time as the list is read down.
+func TestTransactionTimesFollowTheirOrder(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		ctx := context.Background()
+		u := storetest.URL(t, dia)
+		const writers, each = 6, 15
+		var wg sync.WaitGroup
+		errs := make(chan error, writers*each)
+		for w := range writers {
+			db := storetest.OpenURL(t, u, nil) // the wall clock, a pool per writer
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range each {
+					key := fmt.Sprintf("w%d-%d", w, i)
+					var err error
+					switch i % 3 {
+					case 0:
+						_, _, err = db.Adjust(ctx, rewards.AdjustRequest{Property: "arcade", User: "u1", Amount: d("3"), Reason: "r",
+							IdempotencyKey: key, RequestHash: key})
+					case 1:
+						_, err = ingest(db, ctx, []rewards.Inbound{in(session("u1", key, "0.000012", 60))})
+					case 2:
+						_, _, err = db.Redeem(ctx, rewards.RedeemRequest{Property: "arcade", User: "u1", Amount: d("1"), IdempotencyKey: key,
+							RequestHash: key})
+					}
+					if err != nil && !strings.Contains(err.Error(), rewards.ErrInsufficientFunds.Error()) {
+						errs <- err
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		db := storetest.OpenURL(t, u, nil)
+		txns, err := db.Transactions(ctx, "arcade", "u1", 1000, 0)
+		if err != nil || len(txns) < writers*each*2/3 {
+			t.Fatalf("%d transactions, %v", len(txns), err)
+		}
+		for i := 1; i < len(txns); i++ {
+			if txns[i].CreatedAt.After(txns[i-1].CreatedAt) {
+				t.Fatalf("transaction %d (%s, %v) is listed below %d (%s, %v) but is later", txns[i].ID, txns[i].Kind,
+					txns[i].CreatedAt, txns[i-1].ID, txns[i-1].Kind, txns[i-1].CreatedAt)
+			}
+		}
+		if err := db.CheckInvariants(ctx, ""); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// A redelivery is found through the inbox's unique index, not a scan: with a large
+// inbox, the duplicate lookup's plan probes inbox_dedupe.
+func TestRedeliveryLookupUsesTheUniqueIndex(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.Open(t, store.Postgres, nil)
+	const n = 20000
+	batch := make([]rewards.Inbound, 0, 1000)
+	for i := range n {
+		batch = append(batch, in(session(fmt.Sprintf("u%d", i%50), fmt.Sprintf("s-%d", i), "0.000012", 60)))
+		if len(batch) == cap(batch) {
+			if _, err := db.Record(ctx, batch); err != nil {
+				t.Fatal(err)
+			}
+			batch = batch[:0]
+		}
+	}
+	if err := db.ExecRaw(ctx, `ANALYZE inbox`); err != nil {
+		t.Fatal(err)
+	}
+	plan, err := store.DuplicatePlan(ctx, db, []rewards.Inbound{in(session("u1", "s-17", "0.000012", 60)), in(session("u2", "s-9000", "0.000012", 60))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(plan, "inbox_dedupe") || strings.Contains(plan, "Seq Scan on inbox") {
+		t.Fatalf("duplicate lookup plan does not probe the unique index:\n%s", plan)
+	}
+	// And a redelivery of an old event answers what was recorded.
+	res, err := db.Record(ctx, []rewards.Inbound{in(session("u17", "s-17", "0.000012", 60)), in(session("u1", "s-new", "0.000012", 60))})
+	if err != nil || !res[0].Duplicate || res[1].Duplicate {
+		t.Fatalf("receipts %+v, %v", res, err)
+	}
+	if k, _, err := db.Event(ctx, res[0].EventID); err != nil || k.DedupeKey != "s-17" || k.User != "u17" {
+		t.Fatalf("the duplicate names event %+v, %v", k, err)
+	}
+}
