@@ -12,7 +12,7 @@ export SCORES_KEY        ?= dev-scores-key
 export GP_SECRET         ?= dev-gamepush-secret
 export TS_SECRET         ?= dev-trackscore-secret
 
-.PHONY: run build test test-postgres lint fmt bench
+.PHONY: run build test test-postgres lint fmt bench bench-ingest
 
 run:
 	$(GO) run ./cmd/tally serve --config tally.example.yaml
@@ -40,3 +40,8 @@ fmt:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# Durable ingest over real HTTP (wrk in its own process) next to pgbench, on the local
+# Postgres. Installs wrk when missing. DURATION, PRE and REDELIVERY tune it.
+bench-ingest:
+	scripts/bench-ingest.sh

@@ -10,6 +10,7 @@ import (
 	"net"
 	"runtime"
 	"strings"
+	"sync"
 
 	"tally/app"
 	"tally/config"
@@ -165,10 +166,18 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	defer sched()
 	// The applier stops before the store closes (defers run in reverse). Events recorded
 	// but not applied when it stops are applied by the next applier to start.
+	// On Postgres two appliers overlap one batch's round trips with the other's work
+	// (their claims skip each other's rows); SQLite has one writer.
+	appliers := 2
+	if db.Dialect() == store.SQLite {
+		appliers = 1
+	}
 	applyCtx, stopApply := context.WithCancel(context.WithoutCancel(ctx))
-	applierDone := make(chan struct{})
-	go func() { defer close(applierDone); a.RunApplier(applyCtx) }()
-	defer func() { stopApply(); <-applierDone }()
+	var applying sync.WaitGroup
+	for range appliers {
+		applying.Go(func() { a.RunApplier(applyCtx) })
+	}
+	defer func() { stopApply(); applying.Wait() }()
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
