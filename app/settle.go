@@ -78,7 +78,7 @@ func (a *App) settleOne(ctx context.Context, p *Property) (rewards.SettlementRun
 		run.Status, run.Error = rewards.RunFailed, err.Error()
 	}
 	a.metrics.settlementRuns.WithLabelValues(p.ID, run.Status).Inc()
-	if run.ID != 0 {
+	if run.Status != RunSkipped {
 		// A float only for the metric; the ledger and the run record are exact.
 		a.metrics.settledAmount.WithLabelValues(p.ID).Add(run.Amount.InexactFloat64())
 		a.metrics.settledEntries.WithLabelValues(p.ID).Add(float64(run.Entries))

@@ -37,7 +37,8 @@ type settleOptions struct {
 // the remainder carried in pending. The run is recorded and returned with its totals.
 //
 // When another run of the property holds the lease it returns ErrSettlementRunning and
-// records nothing. A run still marked running whose lease has lapsed (its process died)
+// records nothing, and so does a run that finds nothing matured (it returns with ID 0).
+// A run still marked running whose lease has lapsed (its process died)
 // is marked abandoned by the next run that takes the lease. On an error or cancellation
 // the run is recorded as failed with what its committed batches settled, and returned
 // with the error; the next run settles the rest.
@@ -79,6 +80,17 @@ func (db *DB) settle(ctx context.Context, property string, scale int32, o settle
 	// Recorded even when ctx is cancelled: the batches it committed are real.
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
+	if err == nil && run.Users == 0 && run.Entries == 0 {
+		// Nothing had matured: the run leaves no record, so the history shows the runs
+		// that moved money (and the failures), not one empty run per tick and replica —
+		// with two replicas the second finds the lease free right after the first.
+		// Nothing references the row: no lot or entry was settled by it.
+		if derr := translate(db.gorm.WithContext(fctx).Exec(`DELETE FROM settlements WHERE id = ?`, run.ID).Error); derr != nil {
+			return run, fmt.Errorf("store: drop empty settlement %d: %w", run.ID, derr)
+		}
+		run.ID = 0
+		return run, nil
+	}
 	// The counters are not written here: each batch wrote them with its own commit.
 	ferr := translate(db.gorm.WithContext(fctx).Exec(`UPDATE settlements SET status = ?, finished_at = ?, error = ? WHERE id = ?`,
 		run.Status, run.FinishedAt, run.Error, run.ID).Error)

@@ -51,7 +51,10 @@ func cmdSettle(ctx context.Context, args []string, getenv func(string) string, s
 // settleLine describes one run, e.g.
 // "arcade: run 7 completed in 12ms: 3 users, 5 entries, 120 COIN moved".
 func settleLine(r rewards.SettlementRun, currency string) string {
-	if r.ID == 0 {
+	switch {
+	case r.ID == 0 && r.Status == rewards.RunCompleted:
+		return r.Property + ": nothing matured (no run recorded)"
+	case r.ID == 0:
 		return fmt.Sprintf("%s: %s: %s", r.Property, r.Status, r.Error)
 	}
 	line := fmt.Sprintf("%s: run %d %s in %s: %d users, %d entries, %s %s moved", r.Property, r.ID, r.Status,
