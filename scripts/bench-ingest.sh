@@ -25,7 +25,7 @@ work=$(mktemp -d)
 db="tally_bench_$$"
 tally_pid=""
 cleanup() {
-  [ -n "$tally_pid" ] && kill "$tally_pid" 2>/dev/null && wait "$tally_pid" 2>/dev/null || true
+  [ -n "$tally_pid" ] && kill -INT "$tally_pid" 2>/dev/null && wait "$tally_pid" 2>/dev/null || true
   psql -q "$ADMIN_URL" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
   rm -rf "$work"
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -77,8 +78,10 @@ func (db *DB) claim(tx *gorm.DB, c rewards.Claim) ([]rewards.Kept, error) {
 	q := `SELECT ` + inboxColumns + ` FROM inbox WHERE status = ?`
 	args := []any{c.Status}
 	if len(c.IDs) > 0 {
-		q += ` AND id IN ?`
-		args = append(args, c.IDs)
+		q += ` AND id IN (` + strings.TrimSuffix(strings.Repeat("?, ", len(c.IDs)), ", ") + `)`
+		for _, id := range c.IDs {
+			args = append(args, id)
+		}
 	}
 	if c.Property != "" {
 		q += ` AND property = ?`
@@ -99,19 +102,29 @@ func (db *DB) claim(tx *gorm.DB, c rewards.Claim) ([]rewards.Kept, error) {
 			q += ` FOR UPDATE SKIP LOCKED`
 		}
 	}
-	var rows []inboxRow
-	if err := query(tx, &rows, q, args...); err != nil {
+	rows, err := rawQuery(tx, q, args...)
+	if err != nil {
 		return nil, err
 	}
-	out := make([]rewards.Kept, 0, len(rows))
-	for _, r := range rows {
+	defer rows.Close()
+	var out []rewards.Kept
+	for rows.Next() {
+		var r inboxRow
+		var applied sql.NullTime
+		if err := rows.Scan(&r.ID, &r.Property, &r.Source, &r.DedupeKey, &r.UserID, &r.Event, &r.RawBody, &r.ReceivedAt, &r.Status,
+			&r.Reason, &applied); err != nil {
+			return nil, err
+		}
+		if applied.Valid {
+			r.AppliedAt = &applied.Time
+		}
 		k, err := r.toKept()
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, k)
 	}
-	return out, nil
+	return out, rows.Err()
 }
 
 // applyItem is one claimed event on its way through apply.
@@ -267,7 +280,7 @@ func (db *DB) mark(tx *gorm.DB, items []*applyItem, now time.Time, replay bool) 
 				q += `, event = ?`
 				args = append(args, r[3])
 			}
-			if err := tx.Exec(q+` WHERE id = ?`, append(args, r[0])...).Error; err != nil {
+			if _, err := rawExec(tx, q+` WHERE id = ?`, append(args, r[0])...); err != nil {
 				return err
 			}
 		}
@@ -290,11 +303,11 @@ func (db *DB) mark(tx *gorm.DB, items []*applyItem, now time.Time, replay bool) 
 			args = append(args, r...)
 		}
 		sb.WriteString(`) AS v (id, status, reason, event) WHERE i.id = v.id`)
-		q := tx.Exec(sb.String(), args...)
-		if q.Error == nil && q.RowsAffected != int64(len(rows)) {
-			return fmt.Errorf("store: marked %d inbox rows, wanted %d", q.RowsAffected, len(rows))
+		n, err := rawExec(tx, sb.String(), args...)
+		if err == nil && n != int64(len(rows)) {
+			return fmt.Errorf("store: marked %d inbox rows, wanted %d", n, len(rows))
 		}
-		return q.Error
+		return err
 	})
 }
 
@@ -340,14 +353,22 @@ func lockWallets(tx *gorm.DB, keys []walletKey, now time.Time) (map[walletKey]*w
 	}
 	sb.WriteString(` ON CONFLICT (property, user_id) DO UPDATE SET updated_at = wallets.updated_at
 		RETURNING id, property, user_id, pending, available, carry, redeemed, lifetime_earned, updated_at`)
-	var rows []wallet
-	if err := query(tx, &rows, sb.String(), args...); err != nil {
+	rows, err := rawQuery(tx, sb.String(), args...)
+	if err != nil {
 		return nil, err
 	}
-	for i := range rows {
-		w := rows[i]
+	defer rows.Close()
+	for rows.Next() {
+		w := &wallet{}
+		if err := rows.Scan(&w.ID, &w.Property, &w.UserID, &w.Pending, &w.Available, &w.Carry, &w.Redeemed, &w.LifetimeEarned,
+			&w.UpdatedAt); err != nil {
+			return nil, err
+		}
 		w.UpdatedAt = w.UpdatedAt.UTC()
-		out[walletKey{w.Property, w.UserID}] = &w
+		out[walletKey{w.Property, w.UserID}] = w
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
 	}
 	if len(out) != len(uniq) {
 		return nil, fmt.Errorf("store: locked %d wallets, wanted %d", len(out), len(uniq))

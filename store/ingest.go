@@ -53,14 +53,20 @@ func (db *DB) Record(ctx context.Context, batch []rewards.Inbound) ([]rewards.Re
 	err := inChunks(rows, func(rows [][]any) error {
 		sql, args := valuesSQL(`INSERT INTO inbox (property, source, dedupe_key, user_id, kind, event_type, raw_body, event, received_at, status, reason) VALUES `,
 			rows, ` ON CONFLICT (property, source, dedupe_key) DO NOTHING RETURNING id, property, source, dedupe_key`)
-		var got []inboxRow
-		if err := query(tx, &got, sql, args...); err != nil {
+		got, err := rawQuery(tx, sql, args...)
+		if err != nil {
 			return err
 		}
-		for _, r := range got {
-			ids[dedupeKey{r.Property, r.Source, r.DedupeKey}] = r.ID
+		defer got.Close()
+		for got.Next() {
+			var id int64
+			var k dedupeKey
+			if err := got.Scan(&id, &k.property, &k.source, &k.key); err != nil {
+				return err
+			}
+			ids[k] = id
 		}
-		return nil
+		return got.Err()
 	})
 	if err != nil {
 		return nil, translate(err)

@@ -164,11 +164,11 @@ func (db *DB) saveWallets(tx *gorm.DB, wallets []*wallet) error {
 				args = append(args, r...)
 			}
 			sb.WriteString(`) AS v (id, pending, available, carry, redeemed, lifetime_earned, updated_at) WHERE w.id = v.id`)
-			q := tx.Exec(sb.String(), args...)
-			if q.Error == nil && q.RowsAffected != int64(len(rows)) {
-				return fmt.Errorf("store: updated %d wallets, wanted %d", q.RowsAffected, len(rows))
+			n, err := rawExec(tx, sb.String(), args...)
+			if err == nil && n != int64(len(rows)) {
+				return fmt.Errorf("store: updated %d wallets, wanted %d", n, len(rows))
 			}
-			return q.Error
+			return err
 		})
 		if err != nil {
 			return err
@@ -177,8 +177,8 @@ func (db *DB) saveWallets(tx *gorm.DB, wallets []*wallet) error {
 		for _, w := range dirty {
 			args := append([]any{w.Pending.String(), w.Available.String(), w.Carry.String(), w.Redeemed.String(), w.LifetimeEarned.String(), w.UpdatedAt},
 				stampArgs...)
-			if err := tx.Exec(`UPDATE wallets SET pending = ?, available = ?, carry = ?, redeemed = ?, lifetime_earned = ?, updated_at = ?, feed_seq = `+
-				stamp+` WHERE id = ?`, append(args, w.ID)...).Error; err != nil {
+			if _, err := rawExec(tx, `UPDATE wallets SET pending = ?, available = ?, carry = ?, redeemed = ?, lifetime_earned = ?, updated_at = ?, feed_seq = `+
+				stamp+` WHERE id = ?`, append(args, w.ID)...); err != nil {
 				return err
 			}
 		}
@@ -219,7 +219,8 @@ func (db *DB) allocIDs(tx *gorm.DB, table string, n int) ([]int64, error) {
 func insertRows(tx *gorm.DB, head string, rows [][]any, tail string) error {
 	return inChunks(rows, func(rows [][]any) error {
 		sql, args := valuesSQL(head, rows, tail)
-		return tx.Exec(sql, args...).Error
+		_, err := rawExec(tx, sql, args...)
+		return err
 	})
 }
 
