@@ -75,8 +75,11 @@ func (db *DB) Apply(ctx context.Context, c rewards.Claim, decide rewards.Decider
 
 // claim reads, and on Postgres locks, the events c selects.
 func (db *DB) claim(tx *gorm.DB, c rewards.Claim) ([]rewards.Kept, error) {
-	q := `SELECT ` + inboxColumns + ` FROM inbox WHERE status = ?`
-	args := []any{c.Status}
+	// The status is written into the statement, not bound: only a literal lets the
+	// planner use the partial index that holds exactly the recorded (or quarantined)
+	// events; with a parameter, a cached generic plan scans the whole inbox.
+	q := `SELECT ` + inboxColumns + ` FROM inbox WHERE status = ` + statusLiteral(c.Status)
+	var args []any
 	if len(c.IDs) > 0 {
 		q += ` AND id IN (` + strings.TrimSuffix(strings.Repeat("?, ", len(c.IDs)), ", ") + `)`
 		for _, id := range c.IDs {
@@ -125,6 +128,15 @@ func (db *DB) claim(tx *gorm.DB, c rewards.Claim) ([]rewards.Kept, error) {
 		out = append(out, k)
 	}
 	return out, rows.Err()
+}
+
+// statusLiteral is an inbox status as an SQL literal, for the partial indexes.
+func statusLiteral(status string) string {
+	switch status {
+	case rewards.StatusRecorded, rewards.StatusApplied, rewards.StatusQuarantined:
+		return "'" + status + "'"
+	}
+	panic("store: unknown inbox status " + status) // callers check the status first
 }
 
 // applyItem is one claimed event on its way through apply.
@@ -290,7 +302,7 @@ func (db *DB) mark(tx *gorm.DB, items []*applyItem, now time.Time, replay bool) 
 	if replay {
 		set += `, event = v.event`
 	}
-	return inChunks(rows, func(rows [][]any) error {
+	return inChunks(tx, rows, func(rows [][]any) error {
 		var sb strings.Builder
 		args := make([]any, 0, 1+len(rows)*4)
 		args = append(args, now)

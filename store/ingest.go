@@ -50,7 +50,7 @@ func (db *DB) Record(ctx context.Context, batch []rewards.Inbound) ([]rewards.Re
 	}
 	tx := db.gorm.WithContext(ctx)
 	ids := make(map[dedupeKey]int64, len(batch))
-	err := inChunks(rows, func(rows [][]any) error {
+	err := inChunks(tx, rows, func(rows [][]any) error {
 		sql, args := valuesSQL(`INSERT INTO inbox (property, source, dedupe_key, user_id, kind, event_type, raw_body, event, received_at, status, reason) VALUES `,
 			rows, ` ON CONFLICT (property, source, dedupe_key) DO NOTHING RETURNING id, property, source, dedupe_key`)
 		got, err := rawQuery(tx, sql, args...)
@@ -137,7 +137,7 @@ func (db *DB) findKeys(ctx context.Context, keys []dedupeKey) (map[dedupeKey]inb
 	for i, k := range keys {
 		rows[i] = []any{k.property, k.source, k.key}
 	}
-	err := inChunks(rows, func(rows [][]any) error {
+	err := inChunks(db.gorm, rows, func(rows [][]any) error {
 		sql, args := findKeysSQL(rows)
 		var got []inboxRow
 		if err := query(db.gorm.WithContext(ctx), &got, sql, args...); err != nil {
@@ -246,8 +246,12 @@ func (db *DB) postedBy(g *gorm.DB, where string, args ...any) ([]rewards.Posted,
 func (db *DB) Events(ctx context.Context, f rewards.EventFilter) ([]rewards.Kept, error) {
 	var where []string
 	var args []any
-	if f.Status != "" {
-		where, args = append(where, "status = ?"), append(args, f.Status)
+	switch f.Status {
+	case "":
+	case rewards.StatusRecorded, rewards.StatusApplied, rewards.StatusQuarantined:
+		where = append(where, "status = "+statusLiteral(f.Status)) // a literal, for the partial indexes
+	default:
+		return nil, fmt.Errorf("store: events with status %q: %w", f.Status, rewards.ErrInvalidRequest)
 	}
 	if f.Property != "" {
 		where, args = append(where, "property = ?"), append(args, f.Property)
@@ -286,7 +290,8 @@ func (db *DB) Events(ctx context.Context, f rewards.EventFilter) ([]rewards.Kept
 func (db *DB) Backlog(ctx context.Context) (rewards.Backlog, error) {
 	g := db.gorm.WithContext(ctx)
 	var b rewards.Backlog
-	if err := query(g, &b.Events, `SELECT COUNT(*) FROM inbox WHERE status = ?`, rewards.StatusRecorded); err != nil {
+	recorded := statusLiteral(rewards.StatusRecorded) // a literal, for the partial index
+	if err := query(g, &b.Events, `SELECT COUNT(*) FROM inbox WHERE status = `+recorded); err != nil {
 		return rewards.Backlog{}, translate(err)
 	}
 	if b.Events == 0 {
@@ -294,7 +299,7 @@ func (db *DB) Backlog(ctx context.Context) (rewards.Backlog, error) {
 	}
 	// Not MIN(received_at): SQLite returns an aggregate's time as text.
 	var oldest []time.Time
-	if err := query(g, &oldest, `SELECT received_at FROM inbox WHERE status = ? ORDER BY id LIMIT 1`, rewards.StatusRecorded); err != nil {
+	if err := query(g, &oldest, `SELECT received_at FROM inbox WHERE status = `+recorded+` ORDER BY id LIMIT 1`); err != nil {
 		return rewards.Backlog{}, translate(err)
 	}
 	if len(oldest) == 1 {
