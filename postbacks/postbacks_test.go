@@ -220,8 +220,8 @@ func checkValid(t *testing.T, src rewards.Source, ev rewards.Event) {
 	if ev.Type == "" {
 		t.Error("empty Type")
 	}
-	// Only TrackScore's non-earning events may lack a user.
-	if ev.User != "" || src != rewards.SourceTrackScore || ev.Kind != rewards.KindOther {
+	// Only events that earn nothing (GamePush and TrackScore "other") may lack a user.
+	if ev.User != "" || ev.Kind != rewards.KindOther || (src != rewards.SourceTrackScore && src != rewards.SourceGamePush) {
 		checkID(t, "User", ev.User, 100)
 	}
 	nonNeg := func(name string, d decimal.Decimal) {
