@@ -331,8 +331,10 @@ func infoTime(n node, key string) *time.Time {
 }
 
 // textProblem checks an id: 1..max characters (runes, not bytes: a user id of 100
-// multibyte characters is valid) of valid UTF-8 without control characters, which would
-// corrupt logs, CSV exports and terminals.
+// multibyte characters is valid) of valid UTF-8 without control characters (Unicode Cc),
+// which would corrupt logs, CSV exports and terminals, and without format characters
+// (Cf: bidi controls such as U+202E, zero-width characters, U+FEFF), which are invisible
+// and would let two ids look alike, or one look like another, in finance's spreadsheets.
 func textProblem(s string, max int) string {
 	if !utf8.ValidString(s) {
 		return "must be valid UTF-8"
@@ -345,12 +347,20 @@ func textProblem(s string, max int) string {
 		return fmt.Sprintf("must be at most %d characters", max)
 	}
 	for _, r := range s {
-		if unicode.IsControl(r) {
+		switch {
+		case unicode.IsControl(r):
 			return "must not contain control characters"
+		case unicode.Is(unicode.Cf, r):
+			return fmt.Sprintf("must not contain invisible format characters (found %U)", r)
 		}
 	}
 	return ""
 }
+
+// CheckUserID is the rule for every user id Tally accepts, from a provider or in an API
+// path: "" when s is valid, else what is wrong with it. One rule for both, so every id a
+// receiver accepts can be addressed by the APIs.
+func CheckUserID(s string) string { return textProblem(s, maxUserLen) }
 
 // parseNumber parses a JSON number literal exactly. It enforces JSON's grammar itself
 // (decimal.NewFromString alone accepts "+1", ".5", "01" and a Unicode minus, so the same

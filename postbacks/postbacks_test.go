@@ -283,8 +283,8 @@ func checkID(t *testing.T, name, s string, max int) {
 		t.Errorf("%s = %q: empty, too long or invalid UTF-8", name, s)
 	}
 	for _, r := range s {
-		if unicode.IsControl(r) || r == 0 {
-			t.Errorf("%s = %q contains a control character", name, s)
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
+			t.Errorf("%s = %q contains a control or format character", name, s)
 		}
 	}
 }
