@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"net/http"
+	"net/url"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -29,6 +30,18 @@ func (a *App) observe(c *gin.Context) {
 	a.metrics.latency.WithLabelValues(route).Observe(elapsed.Seconds())
 	a.log.Info("request", "method", c.Request.Method, "route", route, "path", c.Request.URL.Path,
 		"status", status, "duration_ms", float64(elapsed.Microseconds())/1000, "bytes", c.Writer.Size())
+}
+
+// unescapeParams decodes the path parameters of a route matched on the escaped path
+// (see routes): each segment is percent-decoded exactly once, "+" staying "+". The
+// escaped path is always validly encoded, so decoding cannot fail.
+func unescapeParams(c *gin.Context) {
+	for i, p := range c.Params {
+		if v, err := url.PathUnescape(p.Value); err == nil {
+			c.Params[i].Value = v
+		}
+	}
+	c.Next()
 }
 
 // recoverPanics turns a handler panic into a 500 problem and a logged stack.

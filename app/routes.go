@@ -12,9 +12,15 @@ import (
 func (a *App) routes() *gin.Engine {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
+	// Route on the path as sent, so that a user id holding "/" (sent as %2F) stays one
+	// segment, and unescape each segment once ourselves (unescapeParams): gin's own
+	// UnescapePathValues uses QueryUnescape, which reads "+" as a space, so "a+b%2Fc"
+	// would address the wallet of "a b/c".
+	r.UseEscapedPath = true
+	r.UnescapePathValues = false
 	r.HandleMethodNotAllowed = true
 	r.ContextWithFallback = true
-	r.Use(a.observe, a.recoverPanics)
+	r.Use(unescapeParams, a.observe, a.recoverPanics)
 	r.NoRoute(func(c *gin.Context) { a.fail(c, rewards.ErrNotFound) })
 	r.NoMethod(func(c *gin.Context) {
 		c.Header("Content-Type", "application/problem+json")
