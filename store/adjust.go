@@ -78,7 +78,7 @@ func (db *DB) Adjust(ctx context.Context, a rewards.AdjustRequest) (rewards.Adju
 		}
 		*bucket = bucket.Add(a.Amount)
 		if bucket.IsNegative() {
-			return fmt.Errorf("store: adjust %s of %q by %s: %w", a.Bucket, a.User, a.Amount, rewards.ErrInsufficientFunds)
+			return fmt.Errorf("store: adjust %s of %q by %s: %w", a.Bucket, a.User, a.Amount, &rewards.InsufficientFundsError{Bucket: a.Bucket, Available: bucket.Sub(a.Amount), Requested: a.Amount.Neg()})
 		}
 		var id int64
 		q := tx.Raw(`INSERT INTO adjustments (property, user_id, amount, bucket, reason, actor, idempotency_key, request_hash,

@@ -95,7 +95,7 @@ func (db *DB) Redeem(ctx context.Context, r rewards.RedeemRequest) (rewards.Rede
 			return err
 		}
 		if w.Available.LessThan(r.Amount) {
-			return fmt.Errorf("store: redeem %s from %q with %s available: %w", r.Amount, r.User, w.Available, rewards.ErrInsufficientFunds)
+			return fmt.Errorf("store: redeem %s from %q: %w", r.Amount, r.User, &rewards.InsufficientFundsError{Bucket: rewards.Available, Available: w.Available, Requested: r.Amount})
 		}
 		// The row goes in first, for its id, with the balance the entry below leaves.
 		want := after{Available: w.Available.Sub(r.Amount), Pending: w.Pending, Redeemed: w.Redeemed.Add(r.Amount),
