@@ -1,6 +1,7 @@
 package app
 
 import (
+	"errors"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -53,11 +54,19 @@ func (a *App) routes() *gin.Engine {
 
 func (a *App) healthz(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) }
 
+// readyz is unauthenticated, so its answer names only the condition; the cause (which
+// carries the database's user, name and host) goes to the log.
 func (a *App) readyz(c *gin.Context) {
 	if err := a.Ready(c.Request.Context()); err != nil {
-		a.log.Warn("not ready", "err", err)
+		// Ready fails in two ways: the database does not answer (ErrUnavailable), or
+		// it answers and migrations are pending.
+		detail := "migrations pending"
+		if errors.Is(err, rewards.ErrUnavailable) {
+			detail = "database unreachable"
+		}
+		a.log.Warn("not ready", "detail", detail, "err", err)
 		c.Header("Content-Type", "application/problem+json")
-		c.AbortWithStatusJSON(http.StatusServiceUnavailable, problem{Type: "urn:tally:problem:not-ready", Title: "Not ready", Status: http.StatusServiceUnavailable, Detail: err.Error()})
+		c.AbortWithStatusJSON(http.StatusServiceUnavailable, problem{Type: "urn:tally:problem:not-ready", Title: "Not ready", Status: http.StatusServiceUnavailable, Detail: detail})
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"status": "ready"})
