@@ -124,7 +124,7 @@ func invalidProblem(errs []FieldError) problem {
 func (a *App) fail(c *gin.Context, err error) {
 	p := problemFor(err)
 	if p.Status >= 500 {
-		a.log.Error("request failed", "route", c.FullPath(), "err", err)
+		a.logFor(c.Request.Context()).Error("request failed", "route", c.FullPath(), "err", err)
 		if p.Status == http.StatusServiceUnavailable {
 			c.Header("Retry-After", strconv.Itoa(retryAfterSeconds))
 		}

@@ -1,51 +1,20 @@
 package app_test
 
 import (
-	"bytes"
 	"context"
-	"log/slog"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
 
-	"tally/app"
 	"tally/store"
 	"tally/store/storetest"
 )
 
-// lockedBuffer is a log sink shared by the server's goroutines and the test.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // /readyz is unauthenticated: it names the condition, never the database's user or name,
 // and the cause goes to the log.
 func TestReadyzRevealsNoDatabaseDetails(t *testing.T) {
-	newApp := func(t *testing.T, db *store.DB) (*env, *lockedBuffer) {
-		t.Helper()
-		logs := &lockedBuffer{}
-		a := app.New(db, app.Options{Properties: []app.Property{arcade()}, AdminToken: adminTok,
-			Logger: slog.New(slog.NewJSONHandler(logs, nil))})
-		t.Cleanup(a.Close)
-		return &env{t: t, db: db, app: a, h: a.Handler()}, logs
-	}
-
 	t.Run("database unreachable", func(t *testing.T) {
 		dbURL := storetest.URL(t, store.Postgres)
 		db := storetest.OpenURL(t, dbURL, nil)
@@ -65,7 +34,7 @@ func TestReadyzRevealsNoDatabaseDetails(t *testing.T) {
 		if _, err := admin.Exec(ctx, "DROP DATABASE "+name+" WITH (FORCE)"); err != nil {
 			t.Fatal(err)
 		}
-		e, logs := newApp(t, db)
+		e, logs := loggedEnv(t, db)
 		// The first ping may only find its pooled connection broken; the next ones
 		// reconnect and fail with the named database. Every answer must hide it.
 		for i := 0; i < 10 && !strings.Contains(logs.String(), name); i++ {
@@ -90,7 +59,7 @@ func TestReadyzRevealsNoDatabaseDetails(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = db.Close() })
-		e, logs := newApp(t, db)
+		e, logs := loggedEnv(t, db)
 		if a := e.do("GET", "/readyz", ""); a.Code != 503 || a.Body["detail"] != "migrations pending" {
 			t.Fatalf("readyz: %d %s", a.Code, a.Raw)
 		}

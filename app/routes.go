@@ -21,7 +21,7 @@ func (a *App) routes() *gin.Engine {
 	r.UnescapePathValues = false
 	r.HandleMethodNotAllowed = true
 	r.ContextWithFallback = true
-	r.Use(unescapeParams, a.observe, a.recoverPanics)
+	r.Use(a.observe, unescapeParams, a.recoverPanics)
 	r.NoRoute(func(c *gin.Context) { a.fail(c, rewards.ErrNotFound) })
 	r.NoMethod(func(c *gin.Context) {
 		c.Header("Content-Type", "application/problem+json")
@@ -64,7 +64,7 @@ func (a *App) readyz(c *gin.Context) {
 		if errors.Is(err, rewards.ErrUnavailable) {
 			detail = "database unreachable"
 		}
-		a.log.Warn("not ready", "detail", detail, "err", err)
+		a.logFor(c.Request.Context()).Warn("not ready", "detail", detail, "err", err)
 		c.Header("Content-Type", "application/problem+json")
 		c.AbortWithStatusJSON(http.StatusServiceUnavailable, problem{Type: "urn:tally:problem:not-ready", Title: "Not ready", Status: http.StatusServiceUnavailable, Detail: detail})
 		return
