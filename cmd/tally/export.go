@@ -56,7 +56,7 @@ func cmdExport(ctx context.Context, args []string, getenv func(string) string, s
 	var progress func(int64)
 	var p *progressLine
 	if terminal(stderr) {
-		p = &progressLine{w: stderr, start: time.Now()}
+		p = &progressLine{w: stderr, now: time.Now, start: time.Now()}
 		progress = p.update
 	}
 	totals, err := a.WritePayoutReport(ctx, w, req, progress)
@@ -98,12 +98,13 @@ func terminal(w io.Writer) bool {
 // second at most.
 type progressLine struct {
 	w     io.Writer
+	now   func() time.Time // time.Now; tests pass their own clock
 	start time.Time
 	last  time.Time
 }
 
 func (p *progressLine) update(rows int64) {
-	now := time.Now()
+	now := p.now()
 	if now.Sub(p.last) < 100*time.Millisecond {
 		return
 	}
