@@ -10,8 +10,11 @@ import (
 )
 
 // routes is the whole HTTP surface, on one screen.
+//
+// gin's mode is process-wide state, so building an engine leaves it alone: the tally
+// binary sets release mode once in main, and tests keep the quiet test mode gin picks
+// for itself.
 func (a *App) routes() *gin.Engine {
-	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	// Route on the path as sent, so that a user id holding "/" (sent as %2F) stays one
 	// segment, and unescape each segment once ourselves (unescapeParams): gin's own

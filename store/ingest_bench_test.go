@@ -16,7 +16,7 @@ import (
 // BenchmarkIngestBatch measures the store's group-commit path alone: 4 writers, each
 // committing batches of 64 new SPP sessions over 10,000 users. Reports events/s.
 func BenchmarkIngestBatch(b *testing.B) {
-	for _, d := range storetest.Dialects {
+	for _, d := range storetest.Dialects() {
 		b.Run(string(d), func(b *testing.B) {
 			db := storetest.Open(b, d, nil)
 			const size, writers = 64, 4
