@@ -20,6 +20,9 @@ import (
 // stderr gets a progress line while it runs, when it is a terminal, and one summary line
 // at the end.
 func cmdExport(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
+		args = append([]string{"payouts"}, args...) // the help of the only report
+	}
 	if len(args) == 0 || args[0] != "payouts" {
 		fmt.Fprintf(stderr, "tally export: the only report is \"payouts\"\n\n%s", usage)
 		return errUsage

@@ -34,9 +34,21 @@ The config file is --config, else $TALLY_CONFIG, else tally.yaml.
 // errUsage is returned for a bad command line; the message is already printed.
 var errUsage = errors.New("invalid command line")
 
+// errHelp is returned by parse for -h or --help: the command's help is printed, and the
+// command must stop there, touching nothing. run turns it into success.
+var errHelp = errors.New("help requested")
+
 // run is the whole program: args without the binary name, the environment, and where
 // output goes. It returns when the command is done or, for serve, when ctx ends.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if err := dispatch(ctx, args, getenv, stdout, stderr); !errors.Is(err, errHelp) {
+		return err
+	}
+	return nil
+}
+
+// dispatch runs the command args[0] names.
+func dispatch(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return errUsage
@@ -74,7 +86,7 @@ func flags(name string, stderr io.Writer) (*flag.FlagSet, *string) {
 func parse(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return nil
+			return errHelp
 		}
 		return errUsage
 	}
