@@ -17,8 +17,12 @@ export TS_SECRET         ?= dev-trackscore-secret
 run:
 	$(GO) run ./cmd/tally serve --config tally.example.yaml
 
+# What `tally version` and /metrics report; override with `make build VERSION=v1.2.0`.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
+
 build:
-	$(GO) build -o bin/tally ./cmd/tally
+	$(GO) build -ldflags "-X main.version=$(VERSION) -X main.commit=$(COMMIT)" -o bin/tally ./cmd/tally
 
 # Postgres must be reachable: scripts/postgres.sh starts the local cluster if it can and
 # fails loudly if it cannot. Tests never skip the Postgres half.

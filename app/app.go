@@ -62,6 +62,7 @@ type Options struct {
 	// SQLite, whose writers serialize anyway); IngestBatch caps events per transaction.
 	IngestWorkers int
 	IngestBatch   int
+	Build         BuildInfo // reported on /metrics as tally_build_info
 }
 
 // App is the wired application.
@@ -85,7 +86,7 @@ func New(st Store, opt Options) *App {
 		p := opt.Properties[i]
 		props[p.ID] = &p
 	}
-	m := NewMetrics()
+	m := NewMetrics(WithBuildInfo(opt.Build))
 	a := &App{store: st, props: props, admin: opt.AdminToken, log: log, metrics: m}
 	a.ingest = newBatcher(st, opt.IngestWorkers, opt.IngestBatch, log, m)
 	return a

@@ -27,6 +27,7 @@ commands:
   export   payouts --from D --to D [--property P] [--format csv|json] [--out F] [--config F]
   replay   [--status quarantined] [--property P] [--config F]
   check    [--config F]                         validate the config and print the effective rules
+  version                                       print the version and commit (also --version)
 
 The config file is --config, else $TALLY_CONFIG, else tally.yaml.
 `
@@ -69,6 +70,9 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		return cmdExport(ctx, rest, getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
+		return nil
+	case "version", "--version", "-version":
+		printVersion(stdout, buildInfo())
 		return nil
 	}
 	fmt.Fprintf(stderr, "unknown command %q\n\n%s", cmd, usage)
@@ -156,7 +160,7 @@ func newApp(db *store.DB, cfg config.Config, log *slog.Logger) *app.App {
 		workers = 1 // SQLite has one writer; more workers would only queue on its lock
 	}
 	return app.New(db, app.Options{Properties: props, AdminToken: cfg.AdminToken.Reveal(), Logger: log,
-		IngestWorkers: workers, IngestBatch: 256})
+		IngestWorkers: workers, IngestBatch: 256, Build: buildInfo()})
 }
 
 func cmdServe(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
