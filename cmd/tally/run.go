@@ -233,6 +233,15 @@ func cmdReplay(ctx context.Context, args []string, getenv func(string) string, s
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	if *property != "" { // checked before anything is opened: a typo must not look like "nothing to replay"
+		cfg, err := loadConfig(*path, getenv)
+		if err != nil {
+			return err
+		}
+		if _, ok := cfg.Property(*property); !ok {
+			return fmt.Errorf("replay: unknown property %q: not in the config", *property)
+		}
+	}
 	_, db, a, done, err := openApp(ctx, *path, getenv, newLogger(io.Discard))
 	if err != nil {
 		return err
