@@ -304,6 +304,7 @@ properties:
   - id: arcade
     currency: COIN
     api_keys: [k]
+    sources: { gamepush: { secret: s } }
     revenue: { units_per_usd: "100", share: "1", buffer: "0" }
     score_targets: [{ id: t1, game: g, min_score: "1", reward: "1" }]
     achievements: [{ source: gamepush, id: a, reward: "1" }]

@@ -101,13 +101,10 @@ func parse(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
+// loadConfig loads the config file the flag and environment pick. config.Load's errors
+// already name the file ("config tally.yaml: …"), so they are returned as they are.
 func loadConfig(path string, getenv func(string) string) (config.Config, error) {
-	file := config.Resolve(path, getenv)
-	cfg, err := config.Load(file, getenv)
-	if err != nil {
-		return config.Config{}, fmt.Errorf("config %s: %w", file, err)
-	}
-	return cfg, nil
+	return config.Load(config.Resolve(path, getenv), getenv)
 }
 
 func openStore(ctx context.Context, cfg config.Config) (*store.DB, error) {
