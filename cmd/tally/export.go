@@ -2,8 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -131,12 +135,24 @@ type partialFile struct {
 	done  bool
 }
 
+// newPartialFile creates the temporary file with mode 0644 less the umask, as any file
+// a command writes: the report is for finance, not a secret (os.CreateTemp would make
+// it 0600, and the rename keeps that mode). The random suffix is retried on a clash.
 func newPartialFile(final string) (*partialFile, error) {
-	f, err := os.CreateTemp(filepath.Dir(final), "."+filepath.Base(final)+".*.partial")
-	if err != nil {
-		return nil, err
+	dir, base := filepath.Dir(final), filepath.Base(final)
+	for {
+		b := make([]byte, 8)
+		_, _ = rand.Read(b) // crypto/rand.Read never fails on supported platforms
+		name := filepath.Join(dir, "."+base+"."+hex.EncodeToString(b)+".partial")
+		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return &partialFile{File: f, final: final}, nil
 	}
-	return &partialFile{File: f, final: final}, nil
 }
 
 func (f *partialFile) commit() error {
