@@ -61,7 +61,7 @@ func TestLoadRefuses(t *testing.T) {
 		{"achievement from a source not configured", `      trackscore:     { secret: "${TS_SECRET}" }         # required` + "\n", ``,
 			`properties[0].achievements[1].source: trackscore is not configured under properties[0].sources`},
 		{"unknown key", `share: "0.7"`, `sharre: "0.7"`, `properties[0].revenue.sharre: unknown key (known keys here: units_per_usd, share, buffer, hold, min_session_seconds, countries, caps)`},
-		{"unknown top-level key", `listen: ":8080"`, "listen: \":8080\"\nlisten_addr: x", `listen_addr: unknown key`},
+		{"unknown top-level key", `listen: "127.0.0.1:8080"`, "listen: \":8080\"\nlisten_addr: x", `listen_addr: unknown key`},
 		{"key twice", `currency: COIN`, "currency: COIN\n    currency: GEM", `properties[0].currency: key appears twice`},
 		{"mapping for a value", `currency: COIN`, `currency: [COIN]`, `properties[0].currency: must be a single value, got a list`},
 		{"scalar for a list", `api_keys: ["${ARCADE_API_KEY}"]`, `api_keys: "${ARCADE_API_KEY}"`, `properties[0].api_keys: must be a list, got a single value`},
@@ -83,7 +83,7 @@ func TestLoadRefuses(t *testing.T) {
 		{"bad database URL", `url: "sqlite://data/tally.db"`, `url: "mysql://u:pw@h/db"`, `database.url: must start with sqlite://, postgres:// or postgresql://, got scheme "mysql"`},
 		{"database URL without scheme", `url: "sqlite://data/tally.db"`, `url: "data/tally.db"`, `database.url: must start with sqlite://, postgres:// or postgresql://, got scheme none`},
 		{"empty sqlite path", `url: "sqlite://data/tally.db"`, `url: "sqlite://"`, `database.url: sqlite:// needs a path`},
-		{"bad listen", `listen: ":8080"`, `listen: "8080"`, `listen: must be host:port such as ":8080", got "8080"`},
+		{"bad listen", `listen: "127.0.0.1:8080"`, `listen: "8080"`, `listen: must be host:port such as ":8080", got "8080"`},
 		{"admin token empty", `admin_token: "${TALLY_ADMIN_TOKEN}"`, `admin_token: ""`, `admin_token: is required`},
 	}
 	env := exampleEnv()
