@@ -5,6 +5,7 @@ STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 RACE_PKGS   := ./store/... ./app/... ./cmd/...
 
 # Development secrets for the example config; real deployments set their own.
+# .env.example holds the same values for a shell (cmd/tally's tests keep the two equal).
 export TALLY_ADMIN_TOKEN ?= dev-admin-token
 export ARCADE_API_KEY    ?= dev-arcade-key
 export SPP_TOKEN         ?= dev-spp-token
@@ -12,13 +13,21 @@ export SCORES_KEY        ?= dev-scores-key
 export GP_SECRET         ?= dev-gamepush-secret
 export TS_SECRET         ?= dev-trackscore-secret
 
-.PHONY: run build test test-postgres lint fmt bench bench-ingest
+.PHONY: run check build test test-postgres lint fmt bench bench-ingest
 
 run:
 	$(GO) run ./cmd/tally serve --config tally.example.yaml
 
+# Validate the example config and print its effective rules.
+check:
+	$(GO) run ./cmd/tally check --config tally.example.yaml
+
+# What `tally version` and /metrics report; override with `make build VERSION=v1.2.0`.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
+
 build:
-	$(GO) build -o bin/tally ./cmd/tally
+	$(GO) build -ldflags "-X main.version=$(VERSION) -X main.commit=$(COMMIT)" -o bin/tally ./cmd/tally
 
 # Postgres must be reachable: scripts/postgres.sh starts the local cluster if it can and
 # fails loudly if it cannot. Tests never skip the Postgres half.

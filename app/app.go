@@ -63,6 +63,7 @@ type Options struct {
 	// an idle applier looks for events another replica recorded (default 200ms).
 	ApplyBatch int
 	ApplyPoll  time.Duration
+	Build      BuildInfo // reported on /metrics as tally_build_info
 }
 
 // App is the wired application.
@@ -87,7 +88,7 @@ func New(st Store, opt Options) *App {
 		p := opt.Properties[i]
 		props[p.ID] = &p
 	}
-	m := NewMetrics()
+	m := NewMetrics(WithBuildInfo(opt.Build))
 	a := &App{store: st, props: props, admin: opt.AdminToken, log: log, metrics: m}
 	a.ingest = newBatcher(st, opt.IngestWorkers, opt.IngestBatch, log, m)
 	a.applier = newApplier(a, st, opt.ApplyBatch, opt.ApplyPoll)

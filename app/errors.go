@@ -2,8 +2,10 @@ package app
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -39,28 +41,33 @@ func invalid(field, msg string) *ValidationError {
 	return &ValidationError{Errors: []FieldError{{Field: field, Message: msg}}}
 }
 
-// problem is an RFC 9457 problem document.
+// problem is an RFC 9457 problem document. Detail is a sentence for the caller, never
+// the text of a wrapped internal error (which names packages and internal values).
 type problem struct {
 	Type   string       `json:"type"`
 	Title  string       `json:"title"`
 	Status int          `json:"status"`
 	Detail string       `json:"detail,omitempty"`
 	Errors []FieldError `json:"errors,omitempty"`
+	// Available and Requested explain an insufficient-funds 409, as decimal strings.
+	Available string `json:"available,omitempty"`
+	Requested string `json:"requested,omitempty"`
 }
 
 // problemFor is the one place errors become HTTP answers.
 func problemFor(err error) problem {
 	var ve *ValidationError
 	var pve *postbacks.ValidationError
+	var funds *rewards.InsufficientFundsError
 	switch {
 	case errors.As(err, &ve):
-		return problem{Type: "urn:tally:problem:invalid", Title: "Invalid request", Status: http.StatusBadRequest, Detail: err.Error(), Errors: ve.Errors}
+		return invalidProblem(ve.Errors)
 	case errors.As(err, &pve):
 		fe := make([]FieldError, len(pve.Errors))
 		for i, e := range pve.Errors {
 			fe[i] = FieldError{Field: e.Field, Message: e.Message}
 		}
-		return problem{Type: "urn:tally:problem:invalid", Title: "Invalid request", Status: http.StatusBadRequest, Detail: err.Error(), Errors: fe}
+		return invalidProblem(fe)
 	case errors.Is(err, ErrUnauthorized), errors.Is(err, postbacks.ErrUnauthorized):
 		return problem{Type: "urn:tally:problem:unauthorized", Title: "Unauthorized", Status: http.StatusUnauthorized, Detail: "missing or invalid credentials"}
 	case errors.Is(err, ErrUnknownProperty):
@@ -68,31 +75,56 @@ func problemFor(err error) problem {
 	case errors.Is(err, ErrSourceNotConfigured):
 		return problem{Type: "urn:tally:problem:not-found", Title: "Not found", Status: http.StatusNotFound, Detail: "this source is not configured for the property"}
 	case errors.Is(err, rewards.ErrNotFound):
-		return problem{Type: "urn:tally:problem:not-found", Title: "Not found", Status: http.StatusNotFound, Detail: err.Error()}
+		return problem{Type: "urn:tally:problem:not-found", Title: "Not found", Status: http.StatusNotFound, Detail: "not found"}
 	case errors.Is(err, ErrBodyTooLarge):
 		return problem{Type: "urn:tally:problem:too-large", Title: "Request body too large", Status: http.StatusRequestEntityTooLarge, Detail: "the body is over 64 KiB"}
+	case errors.As(err, &funds):
+		return problem{Type: "urn:tally:problem:insufficient-funds", Title: "Insufficient funds", Status: http.StatusConflict,
+			Detail:    fmt.Sprintf("%s requested, but only %s is %s; nothing was saved", funds.Requested, funds.Available, funds.Bucket),
+			Available: funds.Available.String(), Requested: funds.Requested.String()}
 	case errors.Is(err, rewards.ErrInsufficientFunds):
-		return problem{Type: "urn:tally:problem:insufficient-funds", Title: "Insufficient funds", Status: http.StatusConflict, Detail: err.Error()}
+		return problem{Type: "urn:tally:problem:insufficient-funds", Title: "Insufficient funds", Status: http.StatusConflict,
+			Detail: "not enough available funds; nothing was saved"}
 	case errors.Is(err, rewards.ErrIdempotencyMismatch):
-		return problem{Type: "urn:tally:problem:idempotency-mismatch", Title: "Idempotency key reused", Status: http.StatusUnprocessableEntity, Detail: err.Error()}
+		return problem{Type: "urn:tally:problem:idempotency-mismatch", Title: "Idempotency key reused", Status: http.StatusUnprocessableEntity,
+			Detail: "this Idempotency-Key was already used for a different request; use a new key for a new request"}
 	case errors.Is(err, rewards.ErrInvalidRequest):
-		return problem{Type: "urn:tally:problem:invalid", Title: "Invalid request", Status: http.StatusBadRequest, Detail: err.Error()}
+		return problem{Type: "urn:tally:problem:invalid", Title: "Invalid request", Status: http.StatusBadRequest, Detail: "the request is invalid"}
 	case errors.Is(err, rewards.ErrBadCursor):
-		return problem{Type: "urn:tally:problem:invalid", Title: "Invalid request", Status: http.StatusBadRequest, Detail: err.Error(),
+		return problem{Type: "urn:tally:problem:invalid", Title: "Invalid request", Status: http.StatusBadRequest, Detail: "the cursor is not one this API returned",
 			Errors: []FieldError{{Field: "cursor", Message: "not a cursor returned by this API"}}}
 	case errors.Is(err, rewards.ErrSettlementRunning):
-		return problem{Type: "urn:tally:problem:settlement-running", Title: "Settlement in progress", Status: http.StatusConflict, Detail: err.Error()}
+		return problem{Type: "urn:tally:problem:settlement-running", Title: "Settlement in progress", Status: http.StatusConflict,
+			Detail: "another settlement run of this property is in progress; retry when it has finished"}
 	case errors.Is(err, rewards.ErrUnavailable):
 		return problem{Type: "urn:tally:problem:unavailable", Title: "Service unavailable", Status: http.StatusServiceUnavailable, Detail: "storage is unavailable; nothing was saved, retry later"}
 	}
 	return problem{Type: "urn:tally:problem:internal", Title: "Internal error", Status: http.StatusInternalServerError, Detail: "internal error; nothing was saved"}
 }
 
+// invalidProblem is a 400 whose detail lists the bad fields in words, e.g.
+// "Invalid fields: user-id (required); country (must be an ISO 3166-1 alpha-2 code)."
+func invalidProblem(errs []FieldError) problem {
+	parts := make([]string, len(errs))
+	for i, e := range errs {
+		parts[i] = e.Field + " (" + e.Message + ")"
+	}
+	detail := "Invalid request."
+	switch len(parts) {
+	case 0:
+	case 1:
+		detail = "Invalid field: " + parts[0] + "."
+	default:
+		detail = "Invalid fields: " + strings.Join(parts, "; ") + "."
+	}
+	return problem{Type: "urn:tally:problem:invalid", Title: "Invalid request", Status: http.StatusBadRequest, Detail: detail, Errors: errs}
+}
+
 // fail renders err as problem+json and logs server-side failures.
 func (a *App) fail(c *gin.Context, err error) {
 	p := problemFor(err)
 	if p.Status >= 500 {
-		a.log.Error("request failed", "route", c.FullPath(), "err", err)
+		a.logFor(c.Request.Context()).Error("request failed", "route", c.FullPath(), "err", err)
 		if p.Status == http.StatusServiceUnavailable {
 			c.Header("Retry-After", strconv.Itoa(retryAfterSeconds))
 		}

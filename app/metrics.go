@@ -28,8 +28,39 @@ type Metrics struct {
 	oldestRecorded prometheus.Gauge
 }
 
-// NewMetrics registers every collector.
-func NewMetrics() *Metrics {
+// BuildInfo identifies the running binary. cmd reads it from the build (version and
+// commit stamped by `make build`, else the module's VCS settings); /metrics reports it
+// as tally_build_info{version,commit,goversion} = 1.
+type BuildInfo struct {
+	Version   string
+	Commit    string
+	GoVersion string
+}
+
+// MetricsOption configures NewMetrics.
+type MetricsOption func(*metricsConfig)
+
+type metricsConfig struct {
+	build BuildInfo
+}
+
+// WithBuildInfo sets the labels of tally_build_info.
+func WithBuildInfo(b BuildInfo) MetricsOption {
+	return func(c *metricsConfig) { c.build = b }
+}
+
+// NewMetrics registers every collector. Without WithBuildInfo, tally_build_info has
+// empty labels.
+func NewMetrics(opts ...MetricsOption) *Metrics {
+	var cfg metricsConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
+	build := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "tally_build_info", Help: "Always 1; the labels say which build is running.",
+		ConstLabels: prometheus.Labels{"version": cfg.build.Version, "commit": cfg.build.Commit, "goversion": cfg.build.GoVersion},
+	})
+	build.Set(1)
 	m := &Metrics{
 		reg: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -81,7 +112,7 @@ func NewMetrics() *Metrics {
 			Name: "tally_apply_oldest_recorded_seconds", Help: "Age of the oldest event not yet applied; 0 when none.",
 		}),
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.ingest, m.batchSize, m.commitSeconds,
+	m.reg.MustRegister(build, m.requests, m.latency, m.ingest, m.batchSize, m.commitSeconds,
 		m.settlementRuns, m.settledAmount, m.settledEntries, m.settlementSecs,
 		m.applied, m.applyLag, m.applySeconds, m.backlog, m.oldestRecorded,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

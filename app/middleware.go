@@ -1,9 +1,15 @@
 package app
 
 import (
+	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
+	"log/slog"
 	"net/http"
+	"net/url"
+	"regexp"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -14,10 +20,46 @@ import (
 
 const ctxProperty = "tally.property"
 
-// observe logs one line per request and records its metrics. It logs the route
-// template, never headers, query strings or bodies, which may carry secrets.
+// requestIDHeader carries a request's id in both directions: a caller's (or its proxy's)
+// id is kept when it is sane, so one id follows the request across services.
+const requestIDHeader = "X-Request-Id"
+
+// requestIDPattern is what a caller's id may be: short, and only characters that cannot
+// break a header, a log line or a grep.
+var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
+
+// requestID returns the caller's id when it is sane, else a new random one.
+func requestID(sent string) string {
+	if requestIDPattern.MatchString(sent) {
+		return sent
+	}
+	b := make([]byte, 16)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails on supported platforms
+	return hex.EncodeToString(b)
+}
+
+// loggerKey is the request context's key for its logger.
+type loggerKey struct{}
+
+// logFor returns the logger of the request ctx belongs to (it carries the request id),
+// or the app's logger outside a request (CLI commands, cron).
+func (a *App) logFor(ctx context.Context) *slog.Logger {
+	if l, ok := ctx.Value(loggerKey{}).(*slog.Logger); ok {
+		return l
+	}
+	return a.log
+}
+
+// observe gives the request its id (echoed in X-Request-Id) and a logger carrying it
+// in the request context, then logs one line per request and records its metrics. It
+// logs the route template, never the path (it holds user ids), headers, query strings
+// or bodies, which may carry secrets.
 func (a *App) observe(c *gin.Context) {
 	start := time.Now()
+	id := requestID(c.GetHeader(requestIDHeader))
+	c.Header(requestIDHeader, id)
+	log := a.log.With("request_id", id)
+	c.Request = c.Request.WithContext(context.WithValue(c.Request.Context(), loggerKey{}, log))
 	c.Next()
 	route := c.FullPath()
 	if route == "" {
@@ -27,15 +69,27 @@ func (a *App) observe(c *gin.Context) {
 	elapsed := time.Since(start)
 	a.metrics.requests.WithLabelValues(route, c.Request.Method, strconv.Itoa(status)).Inc()
 	a.metrics.latency.WithLabelValues(route).Observe(elapsed.Seconds())
-	a.log.Info("request", "method", c.Request.Method, "route", route, "path", c.Request.URL.Path,
+	log.Info("request", "method", c.Request.Method, "route", route,
 		"status", status, "duration_ms", float64(elapsed.Microseconds())/1000, "bytes", c.Writer.Size())
+}
+
+// unescapeParams decodes the path parameters of a route matched on the escaped path
+// (see routes): each segment is percent-decoded exactly once, "+" staying "+". The
+// escaped path is always validly encoded, so decoding cannot fail.
+func unescapeParams(c *gin.Context) {
+	for i, p := range c.Params {
+		if v, err := url.PathUnescape(p.Value); err == nil {
+			c.Params[i].Value = v
+		}
+	}
+	c.Next()
 }
 
 // recoverPanics turns a handler panic into a 500 problem and a logged stack.
 func (a *App) recoverPanics(c *gin.Context) {
 	defer func() {
 		if r := recover(); r != nil {
-			a.log.Error("panic", "panic", r, "route", c.FullPath(), "stack", string(debug.Stack()))
+			a.logFor(c.Request.Context()).Error("panic", "panic", r, "route", c.FullPath(), "stack", string(debug.Stack()))
 			if !c.Writer.Written() {
 				a.fail(c, errPanic)
 			}

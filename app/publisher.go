@@ -3,12 +3,11 @@ package app
 import (
 	"strconv"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 	"github.com/shopspring/decimal"
 
+	"tally/postbacks"
 	"tally/rewards"
 )
 
@@ -119,23 +118,10 @@ func userParam(c *gin.Context) (string, error) {
 	return u, nil
 }
 
-// checkUserID: 1–100 characters of valid UTF-8 with no control characters.
-func checkUserID(u string) string {
-	switch n := utf8.RuneCountInString(u); {
-	case !utf8.ValidString(u):
-		return "must be valid UTF-8"
-	case n == 0:
-		return "must not be empty"
-	case n > 100:
-		return "must be at most 100 characters"
-	}
-	for _, r := range u {
-		if unicode.IsControl(r) {
-			return "must not contain control characters"
-		}
-	}
-	return ""
-}
+// checkUserID applies the receivers' user id rule (postbacks.CheckUserID: 1–100
+// characters of valid UTF-8, no control or format characters), so every id a provider
+// can credit is one the APIs accept.
+func checkUserID(u string) string { return postbacks.CheckUserID(u) }
 
 func limitParam(c *gin.Context, def, max int) (int, error) {
 	s := c.Query("limit")

@@ -127,7 +127,7 @@ func (a *App) WritePayoutReport(ctx context.Context, w io.Writer, r PayoutReques
 	if err == nil && !totals.Reconciles() {
 		// Every row's identity holds unless the ledger has an available leg of a kind the
 		// report has no column for; then the totals' fails too. Finance must hear of it.
-		a.log.Error("payout report does not reconcile: closing available ≠ opening + settled − redeemed + adjustments",
+		a.logFor(ctx).Error("payout report does not reconcile: closing available ≠ opening + settled − redeemed + adjustments",
 			"from", r.Query.From, "to", r.Query.To, "property", r.Query.Property)
 	}
 	return totals, err
@@ -368,9 +368,9 @@ func (a *App) payoutReport(c *gin.Context) {
 		return
 	}
 	if c.Request.Context().Err() != nil {
-		a.log.Warn("payout report abandoned by the client", "bytes_sent", out.n)
+		a.logFor(c.Request.Context()).Warn("payout report abandoned by the client", "bytes_sent", out.n)
 	} else {
-		a.log.Error("payout report failed after the response started; closing the connection", "bytes_sent", out.n, "err", err)
+		a.logFor(c.Request.Context()).Error("payout report failed after the response started; closing the connection", "bytes_sent", out.n, "err", err)
 	}
 	c.Abort()
 	abortConnection(c.Writer)

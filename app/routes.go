@@ -1,6 +1,7 @@
 package app
 
 import (
+	"errors"
 	"net/http"
 	"time"
 
@@ -10,12 +11,21 @@ import (
 )
 
 // routes is the whole HTTP surface, on one screen.
+//
+// gin's mode is process-wide state, so building an engine leaves it alone: the tally
+// binary sets release mode once in main, and tests keep the quiet test mode gin picks
+// for itself.
 func (a *App) routes() *gin.Engine {
-	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
+	// Route on the path as sent, so that a user id holding "/" (sent as %2F) stays one
+	// segment, and unescape each segment once ourselves (unescapeParams): gin's own
+	// UnescapePathValues uses QueryUnescape, which reads "+" as a space, so "a+b%2Fc"
+	// would address the wallet of "a b/c".
+	r.UseEscapedPath = true
+	r.UnescapePathValues = false
 	r.HandleMethodNotAllowed = true
 	r.ContextWithFallback = true
-	r.Use(a.observe, a.recoverPanics)
+	r.Use(a.observe, unescapeParams, a.recoverPanics)
 	r.NoRoute(func(c *gin.Context) { a.fail(c, rewards.ErrNotFound) })
 	r.NoMethod(func(c *gin.Context) {
 		c.Header("Content-Type", "application/problem+json")
@@ -51,12 +61,20 @@ func (a *App) routes() *gin.Engine {
 
 func (a *App) healthz(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) }
 
+// readyz is unauthenticated, so its answer names only the condition; the cause (which
+// carries the database's user, name and host) goes to the log.
 func (a *App) readyz(c *gin.Context) {
 	b, err := a.Ready(c.Request.Context())
 	if err != nil {
-		a.log.Warn("not ready", "err", err)
+		// Ready fails in two ways: the database does not answer (ErrUnavailable), or
+		// it answers and migrations are pending.
+		detail := "migrations pending"
+		if errors.Is(err, rewards.ErrUnavailable) {
+			detail = "database unreachable"
+		}
+		a.logFor(c.Request.Context()).Warn("not ready", "detail", detail, "err", err)
 		c.Header("Content-Type", "application/problem+json")
-		c.AbortWithStatusJSON(http.StatusServiceUnavailable, problem{Type: "urn:tally:problem:not-ready", Title: "Not ready", Status: http.StatusServiceUnavailable, Detail: err.Error()})
+		c.AbortWithStatusJSON(http.StatusServiceUnavailable, problem{Type: "urn:tally:problem:not-ready", Title: "Not ready", Status: http.StatusServiceUnavailable, Detail: detail})
 		return
 	}
 	oldest := 0.0

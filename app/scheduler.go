@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -16,7 +17,11 @@ import (
 // ctx, so cancelling ctx (the serve context, on shutdown) interrupts a run between
 // batches; stop stops the schedule and waits for a run in progress to return.
 func (a *App) StartSettlement(ctx context.Context, spec string) (stop func(), err error) {
-	return schedule(ctx, spec, a.log.With("job", "settlement"), a.settleJob)
+	trig, err := cronTrigger(spec, a.log)
+	if err != nil {
+		return nil, err
+	}
+	return schedule(ctx, trig, a.log.With("job", "settlement"), a.settleJob), nil
 }
 
 // settleJob is one scheduled settlement of every property. Settle logs each run.
@@ -26,27 +31,63 @@ func (a *App) settleJob(ctx context.Context) {
 	}
 }
 
-// schedule runs job on spec in UTC until stop. The chain is SkipIfStillRunning outside
-// Recover: the other way round, a panic would unwind past SkipIfStillRunning before it
-// hands its token back, and every later tick would be skipped forever.
-func schedule(ctx context.Context, spec string, log *slog.Logger, job func(context.Context)) (stop func(), err error) {
+// A trigger decides when a scheduled job runs: it calls fire on each tick, possibly
+// from several goroutines at once, until the stop it returns, which returns once no
+// fire is in progress and none will follow. Production uses cronTrigger; tests fire by
+// hand, so they need no clock and no sleeps.
+type trigger func(fire func()) (stop func())
+
+// cronTrigger fires on spec in UTC.
+func cronTrigger(spec string, log *slog.Logger) (trigger, error) {
 	sched, err := cron.ParseStandard(spec)
 	if err != nil {
 		return nil, fmt.Errorf("schedule %q: %w", spec, err)
 	}
-	chainLog := cronLogger{log: log, info: slog.LevelWarn} // its only Info is "skip"
-	c := cron.New(
-		cron.WithLocation(time.UTC),
-		cron.WithLogger(cronLogger{log: log, info: slog.LevelDebug}), // a line per tick otherwise
-		cron.WithChain(cron.SkipIfStillRunning(chainLog), cron.Recover(chainLog)),
-	)
-	jobCtx, cancel := context.WithCancel(ctx)
-	c.Schedule(sched, cron.FuncJob(func() { job(jobCtx) }))
-	c.Start()
-	return func() {
-		<-c.Stop().Done() // no new runs; wait for the one in progress
-		cancel()
+	return func(fire func()) func() {
+		c := cron.New(
+			cron.WithLocation(time.UTC),
+			cron.WithLogger(cronLogger{log: log, info: slog.LevelDebug}), // a line per tick otherwise
+		)
+		c.Schedule(sched, cron.FuncJob(fire)) // cron runs each tick in its own goroutine
+		c.Start()
+		return func() { <-c.Stop().Done() }
 	}, nil
+}
+
+// schedule runs job on every fire of trig until stop. The chain is SkipIfStillRunning
+// outside Recover: the other way round, a panic would unwind past SkipIfStillRunning
+// before it hands its token back, and every later tick would be skipped forever. stop
+// stops the trigger, waits for a run in progress, then cancels the job's context; a
+// fire after stop runs nothing.
+func schedule(ctx context.Context, trig trigger, log *slog.Logger, job func(context.Context)) (stop func()) {
+	chainLog := cronLogger{log: log, info: slog.LevelWarn} // its only Info is "skip"
+	jobCtx, cancel := context.WithCancel(ctx)
+	run := cron.NewChain(cron.SkipIfStillRunning(chainLog), cron.Recover(chainLog)).
+		Then(cron.FuncJob(func() { job(jobCtx) }))
+	var (
+		mu      sync.Mutex
+		stopped bool
+		running sync.WaitGroup
+	)
+	stopTrigger := trig(func() {
+		mu.Lock()
+		if stopped {
+			mu.Unlock()
+			return
+		}
+		running.Add(1)
+		mu.Unlock()
+		defer running.Done()
+		run.Run()
+	})
+	return func() {
+		stopTrigger()
+		mu.Lock()
+		stopped = true
+		mu.Unlock()
+		running.Wait() // no new runs; wait for the one in progress
+		cancel()
+	}
 }
 
 // cronLogger adapts slog to cron's logger; info is the level of cron's Info messages.

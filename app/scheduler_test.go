@@ -8,7 +8,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 )
 
 // syncBuffer is a log sink the cron goroutines and the test can share.
@@ -34,73 +33,99 @@ func testLogger() (*slog.Logger, *syncBuffer) {
 	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelInfo})), buf
 }
 
+// manual is a trigger the test fires by hand: no clock, no sleeps.
+type manual struct {
+	fire    func()
+	stopped chan struct{} // closed when schedule's stop stops the trigger
+}
+
+func newManual() *manual { return &manual{stopped: make(chan struct{})} }
+
+func (m *manual) trigger(fire func()) func() {
+	m.fire = fire
+	return func() { close(m.stopped) }
+}
+
 func TestScheduleRejectsBadSpec(t *testing.T) {
 	t.Parallel()
 	for _, spec := range []string{"", "every minute", "0 * * * * *", "@every nope"} {
-		stop, err := schedule(context.Background(), spec, slog.New(slog.DiscardHandler), func(context.Context) {})
-		if err == nil {
-			stop()
-			t.Errorf("schedule(%q) accepted", spec)
+		if _, err := cronTrigger(spec, slog.New(slog.DiscardHandler)); err == nil {
+			t.Errorf("cronTrigger(%q) accepted", spec)
 		}
 	}
+}
+
+// The cron trigger runs the job on its schedule (the test waits for the first run).
+func TestCronTriggerRunsTheJob(t *testing.T) {
+	t.Parallel()
+	trig, err := cronTrigger("@every 1s", slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ran := make(chan struct{}, 1)
+	stop := schedule(context.Background(), trig, slog.New(slog.DiscardHandler), func(context.Context) {
+		select {
+		case ran <- struct{}{}:
+		default:
+		}
+	})
+	<-ran
+	stop()
 }
 
 // A panicking run is logged and recovered, and the schedule keeps running: the next
-// tick runs the job again (it would not if the skip guard lost its token in the panic).
+// fire runs the job again (it would not if the skip guard lost its token in the panic).
 func TestSchedulePanicIsRecoveredAndScheduleContinues(t *testing.T) {
 	t.Parallel()
 	log, buf := testLogger()
+	m := newManual()
 	var calls atomic.Int32
-	again := make(chan struct{})
-	stop, err := schedule(context.Background(), "@every 1s", log, func(context.Context) {
-		switch calls.Add(1) {
-		case 1:
+	stop := schedule(context.Background(), m.trigger, log, func(context.Context) {
+		if calls.Add(1) == 1 {
 			panic("boom")
-		case 2:
-			close(again)
 		}
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	defer stop()
-	select {
-	case <-again:
-	case <-time.After(5 * time.Second):
-		t.Fatalf("no run after the panicking one (%d calls); logs:\n%s", calls.Load(), buf.String())
-	}
+	m.fire()
 	if s := buf.String(); !strings.Contains(s, "recovered") || !strings.Contains(s, "boom") {
 		t.Fatalf("the panic was not logged:\n%s", s)
 	}
+	m.fire()
+	if n := calls.Load(); n != 2 {
+		t.Fatalf("%d runs after a panicking one and another fire, want 2; logs:\n%s", n, buf.String())
+	}
 }
 
-// Runs never overlap: a tick while a run is still going is skipped, not queued beside it.
+// Runs never overlap: a fire while a run is still going is skipped (and logged), not
+// queued beside it; once the run returns, the next fire runs again.
 func TestScheduleNeverOverlaps(t *testing.T) {
 	t.Parallel()
 	log, buf := testLogger()
-	var running, maxRunning, calls atomic.Int32
-	stop, err := schedule(context.Background(), "@every 1s", log, func(context.Context) {
-		n := running.Add(1)
-		defer running.Add(-1)
-		for {
-			m := maxRunning.Load()
-			if n <= m || maxRunning.CompareAndSwap(m, n) {
-				break
-			}
+	m := newManual()
+	var calls atomic.Int32
+	started, release := make(chan struct{}), make(chan struct{})
+	stop := schedule(context.Background(), m.trigger, log, func(context.Context) {
+		if calls.Add(1) == 1 {
+			close(started)
+			<-release
 		}
-		calls.Add(1)
-		time.Sleep(2500 * time.Millisecond) // spans two more ticks
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(4500 * time.Millisecond)
-	stop()
-	if maxRunning.Load() != 1 || calls.Load() < 1 || calls.Load() > 2 {
-		t.Fatalf("%d runs, at most %d at once; want 1 or 2 runs, never 2 at once", calls.Load(), maxRunning.Load())
+	defer stop()
+	first := make(chan struct{})
+	go func() { m.fire(); close(first) }()
+	<-started
+	m.fire() // while the first run is going: skipped, so it returns at once
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("%d runs at once, want 1", n)
 	}
 	if !strings.Contains(buf.String(), "skipped") {
-		t.Fatalf("the skipped tick was not logged:\n%s", buf.String())
+		t.Fatalf("the skipped fire was not logged:\n%s", buf.String())
+	}
+	close(release)
+	<-first
+	m.fire()
+	if n := calls.Load(); n != 2 {
+		t.Fatalf("%d runs after the first returned and another fire, want 2", n)
 	}
 }
 
@@ -108,71 +133,49 @@ func TestScheduleNeverOverlaps(t *testing.T) {
 // cancelled. The job's context follows the parent's (serve's) cancellation.
 func TestScheduleStopWaitsForRunningJob(t *testing.T) {
 	t.Parallel()
-	parent, cancelParent := context.WithCancel(context.Background())
-	defer cancelParent()
+	m := newManual()
 	started, release := make(chan context.Context, 1), make(chan struct{})
 	var calls atomic.Int32
-	stop, err := schedule(parent, "@every 1s", slog.New(slog.DiscardHandler), func(ctx context.Context) {
-		if calls.Add(1) == 1 {
-			started <- ctx
-			<-release
-		}
+	stop := schedule(context.Background(), m.trigger, slog.New(slog.DiscardHandler), func(ctx context.Context) {
+		calls.Add(1)
+		started <- ctx
+		<-release
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var jobCtx context.Context
-	select {
-	case jobCtx = <-started:
-	case <-time.After(5 * time.Second):
-		t.Fatal("the job never ran")
-	}
+	go m.fire()
+	jobCtx := <-started
 	stopped := make(chan struct{})
 	go func() { stop(); close(stopped) }()
+	<-m.stopped // stop has begun: the trigger is stopped, the run is still going
 	select {
 	case <-stopped:
 		t.Fatal("stop returned while the job was still running")
-	case <-time.After(300 * time.Millisecond):
+	default:
 	}
 	if jobCtx.Err() != nil {
 		t.Fatal("stop cancelled the running job instead of waiting for it")
 	}
 	close(release)
-	select {
-	case <-stopped:
-	case <-time.After(5 * time.Second):
-		t.Fatal("stop did not return after the job finished")
-	}
+	<-stopped
 	if jobCtx.Err() == nil {
 		t.Fatal("the job's context outlives the schedule")
 	}
-	n := calls.Load()
-	time.Sleep(1500 * time.Millisecond)
-	if calls.Load() != n {
-		t.Fatalf("the job ran after stop")
+	m.fire() // a fire after stop (a late tick) runs nothing
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("the job ran after stop (%d runs)", n)
 	}
 
 	// The parent's cancellation reaches a running job.
-	parent2, cancel2 := context.WithCancel(context.Background())
-	got, running := make(chan error, 1), make(chan struct{}, 1)
-	stop2, err := schedule(parent2, "@every 1s", slog.New(slog.DiscardHandler), func(ctx context.Context) {
-		running <- struct{}{}
-		select {
-		case <-ctx.Done():
-			got <- ctx.Err()
-		case <-time.After(10 * time.Second):
-			got <- nil
-		}
+	parent, cancel := context.WithCancel(context.Background())
+	m2 := newManual()
+	got, running := make(chan error, 1), make(chan struct{})
+	stop2 := schedule(parent, m2.trigger, slog.New(slog.DiscardHandler), func(ctx context.Context) {
+		close(running)
+		<-ctx.Done()
+		got <- ctx.Err()
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-running:
-	case <-time.After(5 * time.Second):
-		t.Fatal("the job never ran")
-	}
-	cancel2()
+	go m2.fire()
+	<-running
+	cancel()
 	if err := <-got; err == nil {
 		t.Fatal("cancelling the parent context did not reach the running job")
 	}

@@ -67,7 +67,8 @@ func TestLoadExample(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
-	if c.Listen != ":8080" || c.Database.URL != "sqlite://data/tally.db" || c.Settlement.Schedule != "@every 1m" {
+	// The example carries public development secrets, so it listens on loopback only.
+	if c.Listen != "127.0.0.1:8080" || c.Database.URL != "sqlite://data/tally.db" || c.Settlement.Schedule != "@every 1m" {
 		t.Errorf("top level = %q %q %q", c.Listen, c.Database.URL, c.Settlement.Schedule)
 	}
 	if got := c.AdminToken.Reveal(); got != env["TALLY_ADMIN_TOKEN"] {
@@ -268,10 +269,10 @@ func TestEnvOverrides(t *testing.T) {
 		env              map[string]string
 		listen, database string
 	}{
-		{"none", nil, ":8080", "sqlite://data/tally.db"},
+		{"none", nil, "127.0.0.1:8080", "sqlite://data/tally.db"},
 		{"listen", map[string]string{"TALLY_LISTEN": "127.0.0.1:9000"}, "127.0.0.1:9000", "sqlite://data/tally.db"},
-		{"database", map[string]string{"TALLY_DATABASE_URL": "postgres://u@db:5432/tally"}, ":8080", "postgres://u@db:5432/tally"},
-		{"empty is no override", map[string]string{"TALLY_LISTEN": "", "TALLY_DATABASE_URL": ""}, ":8080", "sqlite://data/tally.db"},
+		{"database", map[string]string{"TALLY_DATABASE_URL": "postgres://u@db:5432/tally"}, "127.0.0.1:8080", "postgres://u@db:5432/tally"},
+		{"empty is no override", map[string]string{"TALLY_LISTEN": "", "TALLY_DATABASE_URL": ""}, "127.0.0.1:8080", "sqlite://data/tally.db"},
 		{"override is validated", map[string]string{"TALLY_DATABASE_URL": "mysql://x"}, "", ""},
 	}
 	for _, tc := range tests {
@@ -304,6 +305,7 @@ properties:
   - id: arcade
     currency: COIN
     api_keys: [k]
+    sources: { gamepush: { secret: s } }
     revenue: { units_per_usd: "100", share: "1", buffer: "0" }
     score_targets: [{ id: t1, game: g, min_score: "1", reward: "1" }]
     achievements: [{ source: gamepush, id: a, reward: "1" }]

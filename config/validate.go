@@ -154,12 +154,34 @@ func (v *validator) property(i int, p Property, ids map[string]int, keys map[str
 
 	targets := map[string]int{}
 	for j, t := range p.ScoreTargets {
-		v.target(fmt.Sprintf("%s[%d]", at("score_targets"), j), j, t, targets)
+		tp := fmt.Sprintf("%s[%d]", at("score_targets"), j)
+		v.target(tp, j, t, targets)
+		v.reward(tp+".reward", t.Reward, p.Scale, scaleOK)
 	}
 
 	achievements := map[[2]string]int{}
 	for j, a := range p.Achievements {
-		v.achievement(fmt.Sprintf("%s[%d]", at("achievements"), j), j, a, achievements)
+		ap := fmt.Sprintf("%s[%d]", at("achievements"), j)
+		v.achievement(ap, j, a, achievements)
+		v.reward(ap+".reward", a.Reward, p.Scale, scaleOK)
+		if a.Source.Valid() {
+			if _, _, _, ok := p.Credentials(a.Source); !ok {
+				// Its route answers 404, so the achievement could never be paid.
+				v.add(ap+".source", "%s is not configured under %s; add it there or remove this achievement", a.Source, at("sources"))
+			}
+		}
+	}
+}
+
+// reward checks that a fixed reward fits the wallet's scale: a finer one (5.255 coins
+// of a scale-2 wallet) could never be paid out as written. Whether it is a valid
+// non-negative amount is checked with the rule it belongs to.
+func (v *validator) reward(path string, s Decimal, scale int32, scaleOK bool) {
+	if s == "" || !scaleOK {
+		return
+	}
+	if d, err := parseDecimal(s); err == nil && !rewards.FitsScale(d, scale) {
+		v.add(path, "must have at most %d decimal places (the property's scale), got %q", scale, s)
 	}
 }
 
@@ -222,7 +244,6 @@ func (v *validator) target(path string, j int, t ScoreTarget, ids map[string]int
 	if d := t.direction(); d != rewards.Higher && d != rewards.Lower {
 		v.add(path+".direction", "must be higher or lower, got %q", d)
 	}
-	// Rewards accrue to pending at full precision, so a reward need not fit the scale.
 	v.nonNegative(path+".reward", t.Reward, true)
 	if p := t.per(); p != rewards.PerOnce && p != rewards.PerDay && p != rewards.PerPlay {
 		v.add(path+".per", "must be once, day or play, got %q", p)

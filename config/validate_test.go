@@ -56,8 +56,12 @@ func TestLoadRefuses(t *testing.T) {
 		{"achievement without id", `id: "first-win", `, ``, `properties[0].achievements[1].id: is required`},
 		{"duplicate achievement", `source: trackscore, id: "first-win"`, `source: gamepush, id: "685"`, `properties[0].achievements[1]: gamepush achievement "685" is already configured at achievements[0]`},
 		{"negative achievement reward", `reward: "100"`, `reward: "-1"`, `properties[0].achievements[0].reward: must not be negative, got "-1"`},
+		{"target reward finer than scale", `reward: "50"`, `reward: "50.5"`, `properties[0].score_targets[0].reward: must have at most 0 decimal places (the property's scale), got "50.5"`},
+		{"achievement reward finer than scale", `reward: "100"`, `reward: "0.000000000000000001"`, `properties[0].achievements[0].reward: must have at most 0 decimal places (the property's scale), got "0.000000000000000001"`},
+		{"achievement from a source not configured", `      trackscore:     { secret: "${TS_SECRET}" }         # required` + "\n", ``,
+			`properties[0].achievements[1].source: trackscore is not configured under properties[0].sources`},
 		{"unknown key", `share: "0.7"`, `sharre: "0.7"`, `properties[0].revenue.sharre: unknown key (known keys here: units_per_usd, share, buffer, hold, min_session_seconds, countries, caps)`},
-		{"unknown top-level key", `listen: ":8080"`, "listen: \":8080\"\nlisten_addr: x", `listen_addr: unknown key`},
+		{"unknown top-level key", `listen: "127.0.0.1:8080"`, "listen: \":8080\"\nlisten_addr: x", `listen_addr: unknown key`},
 		{"key twice", `currency: COIN`, "currency: COIN\n    currency: GEM", `properties[0].currency: key appears twice`},
 		{"mapping for a value", `currency: COIN`, `currency: [COIN]`, `properties[0].currency: must be a single value, got a list`},
 		{"scalar for a list", `api_keys: ["${ARCADE_API_KEY}"]`, `api_keys: "${ARCADE_API_KEY}"`, `properties[0].api_keys: must be a list, got a single value`},
@@ -79,7 +83,7 @@ func TestLoadRefuses(t *testing.T) {
 		{"bad database URL", `url: "sqlite://data/tally.db"`, `url: "mysql://u:pw@h/db"`, `database.url: must start with sqlite://, postgres:// or postgresql://, got scheme "mysql"`},
 		{"database URL without scheme", `url: "sqlite://data/tally.db"`, `url: "data/tally.db"`, `database.url: must start with sqlite://, postgres:// or postgresql://, got scheme none`},
 		{"empty sqlite path", `url: "sqlite://data/tally.db"`, `url: "sqlite://"`, `database.url: sqlite:// needs a path`},
-		{"bad listen", `listen: ":8080"`, `listen: "8080"`, `listen: must be host:port such as ":8080", got "8080"`},
+		{"bad listen", `listen: "127.0.0.1:8080"`, `listen: "8080"`, `listen: must be host:port such as ":8080", got "8080"`},
 		{"admin token empty", `admin_token: "${TALLY_ADMIN_TOKEN}"`, `admin_token: ""`, `admin_token: is required`},
 	}
 	env := exampleEnv()
@@ -111,6 +115,40 @@ func TestLoadRefuses(t *testing.T) {
 	// from the edits.
 	if _, err := loadText(t, example+secondProperty, env); err != nil {
 		t.Fatalf("example with a second property: %v", err)
+	}
+}
+
+// Fixed rewards and caps must fit the property's scale (tally check refused nothing of
+// the kind for rewards: 5.255 coins of a scale-2 wallet can never be paid out as written).
+func TestRewardsFitTheScale(t *testing.T) {
+	example := strings.Replace(readExample(t), `scale: 0`, `scale: 2`, 1)
+	tests := []struct {
+		old, new string
+		problem  string // "" means accepted
+	}{
+		{`reward: "50"`, `reward: "5.255"`, `properties[0].score_targets[0].reward: must have at most 2 decimal places (the property's scale), got "5.255"`},
+		{`reward: "50"`, `reward: "5.25"`, ""},
+		{`reward: "50"`, `reward: "5.250"`, ""},
+		{`reward: "100"`, `reward: "5.255"`, `properties[0].achievements[0].reward: must have at most 2 decimal places (the property's scale), got "5.255"`},
+		{`reward: "100"`, `reward: "0.01"`, ""},
+		{`reward: "25"`, `reward: 0.001`, `properties[0].achievements[1].reward: must have at most 2 decimal places (the property's scale), got "0.001"`},
+		{`per_session: "500"`, `per_session: "5.255"`, `properties[0].revenue.caps.per_session: must have at most 2 decimal places (the property's scale), got "5.255"`},
+		{`per_user_per_day: "10000"`, `per_user_per_day: "99.99"`, ""},
+	}
+	for _, tc := range tests {
+		if !strings.Contains(example, tc.old) {
+			t.Fatalf("the example has no %q", tc.old)
+		}
+		_, err := loadText(t, strings.Replace(example, tc.old, tc.new, 1), exampleEnv())
+		if tc.problem == "" {
+			if err != nil {
+				t.Errorf("%s refused: %v", tc.new, err)
+			}
+			continue
+		}
+		if got := problems(t, err); len(got) != 1 || got[0].String() != tc.problem {
+			t.Errorf("%s: %v, want exactly %q", tc.new, got, tc.problem)
+		}
 	}
 }
 
@@ -181,8 +219,9 @@ func TestValidateAcceptsEdges(t *testing.T) {
 		{`per_session: "500"`, `per_session: "0"`},
 		{`per_session: "500"`, `per_session: "500.000"`}, // no digits beyond the scale
 		{`caps: { per_session: "500", per_user_per_day: "10000" }`, `caps: {}`},
-		{`reward: "50"`, `reward: "0.000000000000000001"`},
-		{`reward: "50"`, `reward: "99999999999999999999.999999999999999999"`},
+		{`reward: "50"`, `reward: "50.000"`}, // no digits beyond the scale
+		{`reward: "50"`, `reward: "99999999999999999999"`},
+		{`reward: "50"`, `reward: "0"`},
 		{`hold: 24h`, `hold: 0s`},
 		{`min_session_seconds: 10`, `min_session_seconds: 0`},
 		{`countries: { "*": "1" }`, `countries: { "US": "1.5", "IN": "0" }`},

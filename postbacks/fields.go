@@ -121,7 +121,8 @@ func (c *checker) object(n node, key string, required bool) (node, bool) {
 	return node{obj: obj, path: n.name(key)}, true
 }
 
-// text returns a string field of 1..max characters without control characters.
+// text returns a string field of 1..max characters without control characters. An
+// optional field sent as "" is absent, as null is: providers send both for "no value".
 func (c *checker) text(n node, key string, required bool, max int) (string, bool) {
 	v, ok := c.present(n, key, required)
 	if !ok {
@@ -130,6 +131,9 @@ func (c *checker) text(n node, key string, required bool, max int) (string, bool
 	s, isStr := v.(string)
 	if !isStr {
 		c.fail(n.name(key), "must be a string")
+		return "", false
+	}
+	if s == "" && !required {
 		return "", false
 	}
 	if msg := textProblem(s, max); msg != "" {
@@ -144,7 +148,7 @@ func (c *checker) text(n node, key string, required bool, max int) (string, bool
 // decimal form, so 685, 685.0 and 6.85e2 name the same id.
 func (c *checker) ident(n node, key string, required bool, max int) (string, bool) {
 	v, ok := c.present(n, key, required)
-	if !ok {
+	if !ok || (v == "" && !required) {
 		return "", false
 	}
 	return c.identValue(v, n.name(key), max)
@@ -255,8 +259,8 @@ func (c *checker) count(n node, key string, required bool) (int64, string, bool)
 	return 0, "", false
 }
 
-// timestamp returns an optional RFC 3339 time in UTC. A present but invalid time is an
-// error, not silently dropped: it signals a payload we do not understand.
+// timestamp returns an optional RFC 3339 time in UTC, recording a present but invalid
+// time as an error (infoTime drops that error for informational times).
 func (c *checker) timestamp(n node, key string) (*time.Time, bool) {
 	v, ok := c.present(n, key, false)
 	if !ok {
@@ -285,9 +289,52 @@ func checkYear(c *checker, field string, t time.Time) (*time.Time, bool) {
 	return &t, true
 }
 
+// The info* readers take fields that no identity, dedupe key or amount depends on
+// (DESIGN §3). Such a field is kept as sent in the raw body; the event carries its value
+// when Tally understands it, and otherwise leaves it out. It never makes a 400: refusing
+// a delivery over a field nothing needs would lose the event, and the sender would
+// retry it forever.
+
+// infoIdent returns an informational id, or "" when it is absent, empty or not an id.
+func infoIdent(n node, key string, max int) string {
+	v, ok := n.get(key)
+	if !ok {
+		return ""
+	}
+	var ck checker
+	s, ok := ck.identValue(v, n.name(key), max)
+	if !ok {
+		return ""
+	}
+	return s
+}
+
+// infoCount returns an informational count, or 0 when it is absent or not a
+// non-negative integer.
+func infoCount(n node, key string) int64 {
+	var ck checker
+	v, _, ok := ck.count(n, key, false)
+	if !ok {
+		return 0
+	}
+	return v
+}
+
+// infoTime returns an informational RFC 3339 time, or nil when it is absent or not one.
+func infoTime(n node, key string) *time.Time {
+	var ck checker
+	t, ok := ck.timestamp(n, key)
+	if !ok {
+		return nil
+	}
+	return t
+}
+
 // textProblem checks an id: 1..max characters (runes, not bytes: a user id of 100
-// multibyte characters is valid) of valid UTF-8 without control characters, which would
-// corrupt logs, CSV exports and terminals.
+// multibyte characters is valid) of valid UTF-8 without control characters (Unicode Cc),
+// which would corrupt logs, CSV exports and terminals, and without format characters
+// (Cf: bidi controls such as U+202E, zero-width characters, U+FEFF), which are invisible
+// and would let two ids look alike, or one look like another, in finance's spreadsheets.
 func textProblem(s string, max int) string {
 	if !utf8.ValidString(s) {
 		return "must be valid UTF-8"
@@ -300,12 +347,20 @@ func textProblem(s string, max int) string {
 		return fmt.Sprintf("must be at most %d characters", max)
 	}
 	for _, r := range s {
-		if unicode.IsControl(r) {
+		switch {
+		case unicode.IsControl(r):
 			return "must not contain control characters"
+		case unicode.Is(unicode.Cf, r):
+			return fmt.Sprintf("must not contain invisible format characters (found %U)", r)
 		}
 	}
 	return ""
 }
+
+// CheckUserID is the rule for every user id Tally accepts, from a provider or in an API
+// path: "" when s is valid, else what is wrong with it. One rule for both, so every id a
+// receiver accepts can be addressed by the APIs.
+func CheckUserID(s string) string { return textProblem(s, maxUserLen) }
 
 // parseNumber parses a JSON number literal exactly. It enforces JSON's grammar itself
 // (decimal.NewFromString alone accepts "+1", ".5", "01" and a Unicode minus, so the same
@@ -384,9 +439,9 @@ func isASCIILetter(b byte) bool { return (b >= 'A' && b <= 'Z') || (b >= 'a' && 
 
 func isASCIIAlnum(b byte) bool { return isASCIILetter(b) || (b >= '0' && b <= '9') }
 
-// country returns an optional country code in upper-case alpha-2. With subdivision set it
-// also accepts an ISO 3166-2 code ("IN-MH": alpha-2, hyphen, 1–3 letters or digits) and
-// keeps its country part. An empty string counts as absent.
+// country returns an optional country code in upper-case alpha-2 (see countryCode),
+// for a field that amounts depend on: a code that is present but not understood is a
+// 400, since guessing would pay the wrong multiplier. An empty string counts as absent.
 func (c *checker) country(n node, key string, subdivision bool) string {
 	v, ok := c.present(n, key, false)
 	if !ok {
@@ -397,20 +452,7 @@ func (c *checker) country(n node, key string, subdivision bool) string {
 		c.fail(n.name(key), "must be a string")
 		return ""
 	}
-	if s == "" {
-		return ""
-	}
-	if subdivision && len(s) >= 4 && len(s) <= 6 && s[2] == '-' {
-		sub := s[3:]
-		okSub := true
-		for i := 0; i < len(sub); i++ {
-			okSub = okSub && isASCIIAlnum(sub[i])
-		}
-		if cc, ok := alpha2(s[:2]); ok && okSub {
-			return cc
-		}
-	}
-	if cc, ok := alpha2(s); ok {
+	if cc, ok := countryCode(s, subdivision); ok {
 		return cc
 	}
 	if subdivision {
@@ -419,4 +461,32 @@ func (c *checker) country(n node, key string, subdivision bool) string {
 		c.fail(n.name(key), "must be an ISO 3166-1 alpha-2 code")
 	}
 	return ""
+}
+
+// infoCountry is country for an informational field: a code not understood is left out.
+func infoCountry(n node, key string, subdivision bool) string {
+	v, _ := n.get(key)
+	s, _ := v.(string)
+	cc, _ := countryCode(s, subdivision)
+	return cc
+}
+
+// countryCode normalises s to upper-case alpha-2; "" is a valid absent code. With
+// subdivision set it also accepts an ISO 3166-2 code ("IN-MH": alpha-2, hyphen, 1–3
+// letters or digits) and keeps its country part.
+func countryCode(s string, subdivision bool) (string, bool) {
+	if s == "" {
+		return "", true
+	}
+	if subdivision && len(s) >= 4 && len(s) <= 6 && s[2] == '-' {
+		sub := s[3:]
+		okSub := true
+		for i := 0; i < len(sub); i++ {
+			okSub = okSub && isASCIIAlnum(sub[i])
+		}
+		if cc, ok := alpha2(s[:2]); ok && okSub {
+			return cc, true
+		}
+	}
+	return alpha2(s)
 }

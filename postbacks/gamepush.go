@@ -67,12 +67,21 @@ func ParseGamePush(h http.Header, body []byte, c Credentials) (rewards.Event, er
 	root := node{obj: obj}
 	var ck checker
 
+	// Required: event (it says what the webhook means) and, for the events that earn,
+	// player.id (the user). Every other event is recorded and earns nothing, so its
+	// player is carried when it is an id and otherwise left out. time is informational.
 	event, _ := ck.text(root, "event", true, maxIDLen)
 	var user string
-	if player, ok := ck.object(root, "player", true); ok {
-		user, _ = ck.ident(player, "id", true, maxUserLen)
+	if gamePushEarns[event] {
+		if player, ok := ck.object(root, "player", true); ok {
+			user, _ = ck.ident(player, "id", true, maxUserLen)
+		}
+	} else if v, ok := root.get("player"); ok {
+		if obj, isObj := v.(map[string]any); isObj {
+			user = infoIdent(node{obj: obj, path: "player"}, "id", maxUserLen)
+		}
 	}
-	occurred, _ := ck.timestamp(root, "time")
+	occurred := infoTime(root, "time")
 
 	kind := rewards.KindOther
 	var score *rewards.Score
@@ -140,6 +149,9 @@ func ParseGamePush(h http.Header, body []byte, c Credentials) (rewards.Event, er
 	}
 	return ev, nil
 }
+
+// gamePushEarns are the events the rules map to a score or an achievement.
+var gamePushEarns = map[string]bool{"PlayerPublishRecord": true, "UnlockPlayerAchievement": true, "GivePlayerReward": true}
 
 // mappedResult returns the result object of an event Tally rewards; a missing result is
 // a mapping miss (quarantine), a result that is not an object is invalid.

@@ -40,11 +40,14 @@ func ParseGamezopScore(h http.Header, body []byte, c Credentials) (rewards.Event
 	root := node{obj: obj}
 	var ck checker
 
+	// Required: gameCode (targets key on it), the user, and what makes the dedupe key
+	// and decides a payment: sessionId, timestamp, score and state.
 	game, _ := ck.text(root, "gameCode", true, maxIDLen)
 	// sessionId is required although the brief lists only gameCode as such: without it the
 	// dedupe key would no longer separate two users who score alike at the same second.
 	sessionID, _ := ck.text(root, "sessionId", true, maxIDLen)
-	// gamePlayId may be missing before a game play begins ("loaded").
+	// gamePlayId is part of the dedupe key and of `per: play` claims, so a value that is
+	// sent must be an id; it may be missing (or "") before a game play begins ("loaded").
 	playID, _ := ck.text(root, "gamePlayId", false, maxIDLen)
 	ts, tsLiteral, tsOK := ck.count(root, "timestamp", true)
 	var occurred *time.Time
@@ -57,13 +60,12 @@ func ParseGamezopScore(h http.Header, body []byte, c Credentials) (rewards.Event
 	if ok && !gamezopStates[state] {
 		ck.fail("state", "must be one of loaded, start, playing, over, levelup")
 	}
-	// leaderboardId is checked for shape only: rewards.Score has no place for it, targets
-	// key on gameCode.
-	ck.ident(root, "leaderboardId", false, maxIDLen)
-	// The doc calls it an ISO 3166-2 code, which names a subdivision ("IN-MH"); senders
-	// may send either form, and the rules want the country.
-	country := ck.country(root, "country", true)
-	duration, _, _ := ck.count(root, "duration", false)
+	// Informational, never a 400: leaderboardId is not read at all (rewards.Score has no
+	// place for it, targets key on gameCode; it stays in the raw body as sent). country
+	// and duration are carried when understood. The doc calls country an ISO 3166-2
+	// code, which names a subdivision ("IN-MH"); senders may send either form.
+	country := infoCountry(root, "country", true)
+	duration := infoCount(root, "duration")
 
 	if err := ck.err(); err != nil {
 		return rewards.Event{}, err

@@ -29,6 +29,9 @@ func ParseGamezopSPP(h http.Header, body []byte, c Credentials) (rewards.Event, 
 	root := node{obj: obj}
 	var ck checker
 
+	// Required: the user (identity), session-id (the dedupe key), the revenue and the
+	// duration (min_session_seconds decides whether it earns). country is optional, but
+	// it picks the multiplier, so a code that is sent must be one.
 	user, _ := ck.text(root, "user-id", true, maxUserLen)
 	sessionID, _ := ck.text(root, "session-id", true, maxIDLen)
 	revenue, ok := ck.amount(root, "your-estimated-revenue", true)
@@ -37,10 +40,13 @@ func ParseGamezopSPP(h http.Header, body []byte, c Credentials) (rewards.Event, 
 	}
 	duration, _, _ := ck.count(root, "session-duration", true)
 	country := ck.country(root, "country", false)
-	ads, _, _ := ck.count(root, "count-of-ads-viewed", false) // absent means none seen
+	// Informational: count-of-ads-viewed is 0 when absent or not a count.
+	ads := infoCount(root, "count-of-ads-viewed")
 	// property-id is carried, not checked: whether it must match is per-property config,
-	// which app holds. The sample sends "1234"; a number is accepted too.
-	propertyID, _ := ck.ident(root, "property-id", false, maxIDLen)
+	// which app holds. The sample sends "1234"; a number is accepted too. One that is
+	// empty or not an id is carried as absent, which quarantines the session wherever a
+	// gamezop_property_id is configured: kept, never credited on a guess.
+	propertyID := infoIdent(root, "property-id", maxIDLen)
 
 	if err := ck.err(); err != nil {
 		return rewards.Event{}, err

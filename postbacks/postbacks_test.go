@@ -220,8 +220,8 @@ func checkValid(t *testing.T, src rewards.Source, ev rewards.Event) {
 	if ev.Type == "" {
 		t.Error("empty Type")
 	}
-	// Only TrackScore's non-earning events may lack a user.
-	if ev.User != "" || src != rewards.SourceTrackScore || ev.Kind != rewards.KindOther {
+	// Only events that earn nothing (GamePush and TrackScore "other") may lack a user.
+	if ev.User != "" || ev.Kind != rewards.KindOther || (src != rewards.SourceTrackScore && src != rewards.SourceGamePush) {
 		checkID(t, "User", ev.User, 100)
 	}
 	nonNeg := func(name string, d decimal.Decimal) {
@@ -283,8 +283,8 @@ func checkID(t *testing.T, name, s string, max int) {
 		t.Errorf("%s = %q: empty, too long or invalid UTF-8", name, s)
 	}
 	for _, r := range s {
-		if unicode.IsControl(r) || r == 0 {
-			t.Errorf("%s = %q contains a control character", name, s)
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
+			t.Errorf("%s = %q contains a control or format character", name, s)
 		}
 	}
 }

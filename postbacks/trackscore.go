@@ -38,18 +38,27 @@ func ParseTrackScore(h http.Header, body []byte, c Credentials) (rewards.Event, 
 	root := node{obj: obj}
 	var ck checker
 
+	// Required: id (the dedupe key), type, and for the events that earn, data with its
+	// participant_id (the user) and what the rules map by. created is informational.
 	id, _ := ck.text(root, "id", true, maxIDLen)
 	typ, _ := ck.text(root, "type", true, maxIDLen)
-	occurred, _ := ck.timestamp(root, "created")
+	occurred := infoTime(root, "created")
 
-	// Events that earn need a participant; others may concern a leaderboard or a team.
+	// Events that earn need a participant; others may concern a leaderboard or a team,
+	// and their data is carried only as far as it is understood.
 	earns := typ == "score.updated" || typ == "achievement.unlocked" || typ == "milestone.reached"
 	kind := rewards.KindOther
 	var user string
 	var score *rewards.Score
 	var achievement *rewards.Achievement
-	if data, ok := ck.object(root, "data", earns); ok {
-		user, _ = ck.ident(data, "participant_id", earns, maxUserLen)
+	if !earns {
+		if v, ok := root.get("data"); ok {
+			if obj, isObj := v.(map[string]any); isObj {
+				user = infoIdent(node{obj: obj, path: "data"}, "participant_id", maxUserLen)
+			}
+		}
+	} else if data, ok := ck.object(root, "data", true); ok {
+		user, _ = ck.ident(data, "participant_id", true, maxUserLen)
 		switch typ {
 		case "score.updated":
 			kind = rewards.KindScore

@@ -695,7 +695,7 @@ func TestPayoutGoPathMergesInOrder(t *testing.T) {
 
 // BenchmarkPayoutRows measures the report's rows/s from the store (no rendering).
 func BenchmarkPayoutRows(b *testing.B) {
-	for _, dia := range storetest.Dialects {
+	for _, dia := range storetest.Dialects() {
 		b.Run(string(dia), func(b *testing.B) {
 			db := storetest.Open(b, dia, nil)
 			const users = 50000

@@ -2,8 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,6 +24,9 @@ import (
 // stderr gets a progress line while it runs, when it is a terminal, and one summary line
 // at the end.
 func cmdExport(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
+		args = append([]string{"payouts"}, args...) // the help of the only report
+	}
 	if len(args) == 0 || args[0] != "payouts" {
 		fmt.Fprintf(stderr, "tally export: the only report is \"payouts\"\n\n%s", usage)
 		return errUsage
@@ -56,7 +63,7 @@ func cmdExport(ctx context.Context, args []string, getenv func(string) string, s
 	var progress func(int64)
 	var p *progressLine
 	if terminal(stderr) {
-		p = &progressLine{w: stderr, start: time.Now()}
+		p = &progressLine{w: stderr, now: time.Now, start: time.Now()}
 		progress = p.update
 	}
 	totals, err := a.WritePayoutReport(ctx, w, req, progress)
@@ -98,12 +105,13 @@ func terminal(w io.Writer) bool {
 // second at most.
 type progressLine struct {
 	w     io.Writer
+	now   func() time.Time // time.Now; tests pass their own clock
 	start time.Time
 	last  time.Time
 }
 
 func (p *progressLine) update(rows int64) {
-	now := time.Now()
+	now := p.now()
 	if now.Sub(p.last) < 100*time.Millisecond {
 		return
 	}
@@ -127,12 +135,24 @@ type partialFile struct {
 	done  bool
 }
 
+// newPartialFile creates the temporary file with mode 0644 less the umask, as any file
+// a command writes: the report is for finance, not a secret (os.CreateTemp would make
+// it 0600, and the rename keeps that mode). The random suffix is retried on a clash.
 func newPartialFile(final string) (*partialFile, error) {
-	f, err := os.CreateTemp(filepath.Dir(final), "."+filepath.Base(final)+".*.partial")
-	if err != nil {
-		return nil, err
+	dir, base := filepath.Dir(final), filepath.Base(final)
+	for {
+		b := make([]byte, 8)
+		_, _ = rand.Read(b) // crypto/rand.Read never fails on supported platforms
+		name := filepath.Join(dir, "."+base+"."+hex.EncodeToString(b)+".partial")
+		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return &partialFile{File: f, final: final}, nil
 	}
-	return &partialFile{File: f, final: final}, nil
 }
 
 func (f *partialFile) commit() error {

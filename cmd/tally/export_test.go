@@ -194,14 +194,21 @@ func TestPartialFile(t *testing.T) {
 	}
 }
 
+// The progress line is rewritten at most every 100ms of the clock it is given.
 func TestProgressLine(t *testing.T) {
 	var buf bytes.Buffer
-	p := &progressLine{w: &buf, start: time.Now().Add(-time.Second)}
+	start := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	clock := start
+	p := &progressLine{w: &buf, now: func() time.Time { return clock }, start: start}
+	clock = start.Add(time.Second)
 	p.update(1024)
-	p.update(2048) // within 100ms: skipped
+	clock = clock.Add(99 * time.Millisecond)
+	p.update(2048) // within 100ms of the last line: skipped
+	clock = clock.Add(time.Millisecond)
+	p.update(4096) // 100ms after it: written
 	p.clear()
-	if got := buf.String(); !strings.HasPrefix(got, "\rexporting payouts: 1024 rows (") || !strings.HasSuffix(got, "\r\033[K") ||
-		strings.Contains(got, "2048") {
-		t.Fatalf("progress output %q", got)
+	want := "\rexporting payouts: 1024 rows (1024 rows/s)\rexporting payouts: 4096 rows (3724 rows/s)\r\033[K"
+	if got := buf.String(); got != want {
+		t.Fatalf("progress output %q, want %q", got, want)
 	}
 }

@@ -83,3 +83,20 @@ func TestReplayAfterConfigFix(t *testing.T) {
 		t.Fatalf("balance after replay: %+v %v", b, err)
 	}
 }
+
+// An unknown --property is an error naming it, found before the database is opened.
+func TestReplayUnknownProperty(t *testing.T) {
+	dir := t.TempDir()
+	genv := getenv(map[string]string{"TALLY_DATABASE_URL": "sqlite://" + filepath.Join(dir, "data", "tally.db")})
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"replay", "--config", "../../tally.example.yaml", "--property", "nope"}, genv, &out, &out)
+	if err == nil || !strings.Contains(err.Error(), `"nope"`) {
+		t.Fatalf("replay --property nope: %v\n%s", err, out.String())
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 || out.Len() != 0 {
+		t.Fatalf("replay went on: %v, printed %q", entries, out.String())
+	}
+	if err := run(context.Background(), []string{"replay", "--config", "../../tally.example.yaml", "--property", "arcade"}, genv, &out, &out); err != nil {
+		t.Fatalf("replay --property arcade: %v\n%s", err, out.String())
+	}
+}

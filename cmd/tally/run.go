@@ -29,6 +29,7 @@ commands:
   export   payouts --from D --to D [--property P] [--format csv|json] [--out F] [--config F]
   replay   [--status quarantined] [--property P] [--config F]
   check    [--config F]                         validate the config and print the effective rules
+  version                                       print the version and commit (also --version)
 
 The config file is --config, else $TALLY_CONFIG, else tally.yaml.
 `
@@ -36,9 +37,21 @@ The config file is --config, else $TALLY_CONFIG, else tally.yaml.
 // errUsage is returned for a bad command line; the message is already printed.
 var errUsage = errors.New("invalid command line")
 
+// errHelp is returned by parse for -h or --help: the command's help is printed, and the
+// command must stop there, touching nothing. run turns it into success.
+var errHelp = errors.New("help requested")
+
 // run is the whole program: args without the binary name, the environment, and where
 // output goes. It returns when the command is done or, for serve, when ctx ends.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if err := dispatch(ctx, args, getenv, stdout, stderr); !errors.Is(err, errHelp) {
+		return err
+	}
+	return nil
+}
+
+// dispatch runs the command args[0] names.
+func dispatch(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return errUsage
@@ -60,6 +73,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
+	case "version", "--version", "-version":
+		printVersion(stdout, buildInfo())
+		return nil
 	}
 	fmt.Fprintf(stderr, "unknown command %q\n\n%s", cmd, usage)
 	return errUsage
@@ -76,7 +92,7 @@ func flags(name string, stderr io.Writer) (*flag.FlagSet, *string) {
 func parse(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return nil
+			return errHelp
 		}
 		return errUsage
 	}
@@ -87,13 +103,10 @@ func parse(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
+// loadConfig loads the config file the flag and environment pick. config.Load's errors
+// already name the file ("config tally.yaml: …"), so they are returned as they are.
 func loadConfig(path string, getenv func(string) string) (config.Config, error) {
-	file := config.Resolve(path, getenv)
-	cfg, err := config.Load(file, getenv)
-	if err != nil {
-		return config.Config{}, fmt.Errorf("config %s: %w", file, err)
-	}
-	return cfg, nil
+	return config.Load(config.Resolve(path, getenv), getenv)
 }
 
 func openStore(ctx context.Context, cfg config.Config) (*store.DB, error) {
@@ -146,7 +159,7 @@ func newApp(db *store.DB, cfg config.Config, log *slog.Logger) *app.App {
 		workers = 1 // SQLite has one writer; more workers would only queue on its lock
 	}
 	return app.New(db, app.Options{Properties: props, AdminToken: cfg.AdminToken.Reveal(), Logger: log,
-		IngestWorkers: workers, IngestBatch: 256})
+		IngestWorkers: workers, IngestBatch: 256, Build: buildInfo()})
 }
 
 func cmdServe(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
@@ -238,6 +251,15 @@ func cmdReplay(ctx context.Context, args []string, getenv func(string) string, s
 	property := fs.String("property", "", "only this property")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if *property != "" { // checked before anything is opened: a typo must not look like "nothing to replay"
+		cfg, err := loadConfig(*path, getenv)
+		if err != nil {
+			return err
+		}
+		if _, ok := cfg.Property(*property); !ok {
+			return fmt.Errorf("replay: unknown property %q: not in the config", *property)
+		}
 	}
 	_, _, a, done, err := openApp(ctx, *path, getenv, newLogger(io.Discard))
 	if err != nil {

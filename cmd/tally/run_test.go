@@ -206,3 +206,56 @@ func TestCheck(t *testing.T) {
 		t.Fatalf("check with an unset variable: %v", err)
 	}
 }
+
+// A config error says "config <file>:" once, then the problems; an achievement for a
+// source the property does not configure, or a reward finer than the scale, is refused
+// naming its key.
+func TestCheckErrors(t *testing.T) {
+	src, err := os.ReadFile("../../tally.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	write := func(name string, old, new string) string {
+		t.Helper()
+		if !bytes.Contains(src, []byte(old)) {
+			t.Fatalf("the example has no %q", old)
+		}
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, bytes.Replace(src, []byte(old), []byte(new), 1), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	noTrackScore := write("no-trackscore.yaml", `trackscore:     { secret: "${TS_SECRET}" }`, ``)
+	fine := write("fine.yaml", `scale: 0`, `scale: 2`)
+	tooFine := write("too-fine.yaml", `reward: "50"`, `reward: "5.255"`)
+	missing := filepath.Join(dir, "missing.yaml")
+	tests := []struct {
+		file string
+		env  map[string]string
+		want string // the whole first line of the error
+	}{
+		{noTrackScore, nil, "config " + noTrackScore + ": properties[0].achievements[1].source: trackscore is not configured under properties[0].sources; add it there or remove this achievement"},
+		{tooFine, nil, "config " + tooFine + `: properties[0].score_targets[0].reward: must have at most 0 decimal places (the property's scale), got "5.255"`},
+		{fine, map[string]string{"GP_SECRET": "", "TS_SECRET": ""}, "config " + fine + ": 2 problems:"},
+		{missing, nil, "config: open " + missing + ": no such file or directory"},
+	}
+	for _, tc := range tests {
+		var out, errb bytes.Buffer
+		err := run(context.Background(), []string{"check", "--config", tc.file}, getenv(tc.env), &out, &errb)
+		if err == nil {
+			t.Errorf("%s: accepted", tc.file)
+			continue
+		}
+		if first, _, _ := strings.Cut(err.Error(), "\n"); first != tc.want {
+			t.Errorf("check %s:\n%v\nwant first line\n%s", tc.file, err, tc.want)
+		}
+		if n := strings.Count(err.Error(), "config ") + strings.Count(err.Error(), "config:"); n != 1 {
+			t.Errorf("%q has the config prefix %d times", err, n)
+		}
+	}
+	if err := run(context.Background(), []string{"check", "--config", fine}, getenv(nil), io.Discard, io.Discard); err != nil {
+		t.Errorf("scale 2 with whole rewards: %v", err)
+	}
+}

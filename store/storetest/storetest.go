@@ -43,8 +43,9 @@ func (c *Clock) Set(t time.Time) { c.t = t }
 // Advance moves the clock forward by d.
 func (c *Clock) Advance(d time.Duration) { c.t = c.t.Add(d) }
 
-// Dialects lists the databases every store test runs on.
-var Dialects = []store.Dialect{store.SQLite, store.Postgres}
+// Dialects lists the databases every store test runs on: a new slice on each call, so
+// no test can change what the others run on.
+func Dialects() []store.Dialect { return []store.Dialect{store.SQLite, store.Postgres} }
 
 // URL creates an empty database of the given dialect and returns its URL; it is removed
 // when the test ends.
@@ -83,7 +84,7 @@ func OpenURL(t testing.TB, u string, now func() time.Time) *store.DB {
 
 // ForEach runs fn as a subtest on each dialect.
 func ForEach(t *testing.T, fn func(t *testing.T, d store.Dialect)) {
-	for _, d := range Dialects {
+	for _, d := range Dialects() {
 		t.Run(string(d), func(t *testing.T) { fn(t, d) })
 	}
 }

@@ -1,0 +1,96 @@
+package app_test
+
+import (
+	"fmt"
+	"net/url"
+	"testing"
+
+	"tally/store"
+	"tally/store/storetest"
+)
+
+// A user id with a Unicode format character (bidi control, zero-width character, BOM)
+// is refused by every API that takes one, with a 400 naming the user, as the receivers
+// refuse it.
+func TestAPIsRefuseFormatCharactersInUserIDs(t *testing.T) {
+	e := newEnv(t, store.SQLite)
+	pub := []string{"Authorization", "Bearer " + apiKey}
+	for _, user := range []string{"abc%E2%80%AEdef", "a%E2%80%8Bb", "%EF%BB%BFsub1", "a%C2%ADb", "a%C2%85b"} {
+		for _, c := range []struct {
+			method, path, body string
+			hdr                []string
+		}{
+			{"GET", "/v1/properties/arcade/users/" + user + "/balance", "", pub},
+			{"GET", "/v1/properties/arcade/users/" + user + "/transactions", "", pub},
+			{"POST", "/v1/properties/arcade/users/" + user + "/redemptions", `{"amount":"1"}`, append([]string{"Idempotency-Key", "k-" + user}, pub...)},
+			{"POST", "/v1/admin/properties/arcade/users/" + user + "/adjustments", `{"amount":"1","reason":"test"}`,
+				[]string{"Authorization", "Bearer " + adminTok, "Idempotency-Key", "k-" + user}},
+		} {
+			a := e.do(c.method, c.path, c.body, c.hdr...)
+			if a.Code != 400 || problemField(a) != "user" {
+				t.Errorf("%s %s: %d %s, want 400 naming user", c.method, c.path, a.Code, a.Raw)
+			}
+		}
+	}
+}
+
+// Every user id the receivers accept is addressable by every API: the path is routed as
+// sent, so an escaped "/" (%2F) stays inside its segment, and the segment is unescaped
+// exactly once. Each id is credited through the admin adjustment, then read back through
+// the balance, transactions and redemptions, under every spelling of its path segment.
+func TestUserIDsInPaths(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, d store.Dialect) {
+		e := newEnv(t, d)
+		pub := []string{"Authorization", "Bearer " + apiKey}
+		ids := map[string][]string{ // id → spellings of its path segment besides url.PathEscape's
+			"a/b":      {"a%2fb"},
+			"100%":     nil,
+			"a%2Fb":    {"a%252Fb"}, // the id is the text "a%2Fb"; it must not be decoded twice
+			"a?b":      nil,
+			"a#b":      nil,
+			"a;b":      {"a;b"},
+			"..":       {"%2E%2E", ".%2e"},
+			".":        {"%2E"},
+			"a b":      {"a%20b"},
+			"a+b":      {"a%2Bb"},
+			"a+b/c":    {"a%2Bb%2Fc"}, // gin's own unescaping (QueryUnescape) would read "a b/c"
+			"ü日本😀":     {"%C3%BC%E6%97%A5%E6%9C%AC%F0%9F%98%80"},
+			`a\b`:      {"a%5Cb"},
+			"a:b@c=d,": {"a:b@c=d,"},
+		}
+		n := 0
+		for id, spellings := range ids {
+			n++
+			key := fmt.Sprintf("fund-%d", n)
+			segments := append([]string{url.PathEscape(id)}, spellings...)
+			credit := e.do("POST", "/v1/admin/properties/arcade/users/"+segments[0]+"/adjustments",
+				`{"amount":"10","reason":"test funds"}`, "Authorization", "Bearer "+adminTok, "Idempotency-Key", key)
+			if credit.Code != 201 || sub(credit, "adjustment")["user"] != id {
+				t.Fatalf("credit %q: %d %s", id, credit.Code, credit.Raw)
+			}
+			for i, seg := range segments {
+				b := e.do("GET", "/v1/properties/arcade/users/"+seg+"/balance", "", pub...)
+				if b.Code != 200 || b.Body["user"] != id || b.Body["available"] != fmt.Sprint(10-i) {
+					t.Fatalf("balance of %q at %q: %d %s, want available %d", id, seg, b.Code, b.Raw, 10-i)
+				}
+				tx := e.do("GET", "/v1/properties/arcade/users/"+seg+"/transactions", "", pub...)
+				if data, _ := tx.Body["data"].([]any); tx.Code != 200 || len(data) != 1+i {
+					t.Fatalf("transactions of %q at %q: %d %s", id, seg, tx.Code, tx.Raw)
+				}
+				r := e.do("POST", "/v1/properties/arcade/users/"+seg+"/redemptions", `{"amount":"1"}`,
+					append([]string{"Idempotency-Key", fmt.Sprintf("%s-%d", key, i)}, pub...)...)
+				if r.Code != 201 || sub(r, "redemption")["user"] != id || sub(r, "balance")["available"] != fmt.Sprint(9-i) {
+					t.Fatalf("redeem from %q at %q: %d %s", id, seg, r.Code, r.Raw)
+				}
+			}
+		}
+		// Nothing leaked into the ids the escaped characters would split or decode into.
+		for _, other := range []string{"a", "b", "c", "a b/c", "a/b/c"} {
+			b := e.do("GET", "/v1/properties/arcade/users/"+url.PathEscape(other)+"/balance", "", pub...)
+			if b.Code != 200 || b.Body["available"] != "0" {
+				t.Errorf("%q has a balance: %s", other, b.Raw)
+			}
+		}
+		e.checkInvariants()
+	})
+}

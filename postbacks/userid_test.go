@@ -1,0 +1,71 @@
+package postbacks
+
+import (
+	"testing"
+
+	"tally/rewards"
+)
+
+// userBodies builds, for each source, a body whose user id field holds the raw JSON
+// value v, and names that field as the 400 must.
+func userBodies(v string) []struct {
+	src   rewards.Source
+	field string
+	body  []byte
+} {
+	return []struct {
+		src   rewards.Source
+		field string
+		body  []byte
+	}{
+		{rewards.SourceGamezopSPP, "user-id", with(sppBase, "user-id", v)},
+		{rewards.SourceGamezopScores, "subId", with(scoreBase, "subId", v)},
+		{rewards.SourceGamePush, "player.id", with(gpBase, "player", `{"id":`+v+`}`)},
+		{rewards.SourceTrackScore, "data.participant_id", with(tsBase, "data", `{"leaderboard_id":"lb","participant_id":`+v+`,"new_score":1}`)},
+	}
+}
+
+// Unicode format characters (category Cf) are invisible: refused in every user id field
+// of every source, as control characters are, with a 400 naming the field.
+func TestUserIDsRefuseFormatCharacters(t *testing.T) {
+	chars := map[string]string{
+		"right-to-left override U+202E": `"abc\u202Edef"`,
+		"left-to-right isolate U+2066":  `"abc\u2066"`,
+		"zero-width space U+200B":       `"a\u200Bb"`,
+		"zero-width joiner U+200D":      `"a\u200Db"`,
+		"byte order mark U+FEFF":        `"\uFEFFsub1"`,
+		"soft hyphen U+00AD":            `"sub\u00AD1"`,
+		"raw U+202E, not escaped":       "\"sub\u202e1\"",
+		"control U+0085 (already)":      `"a\u0085b"`,
+	}
+	for name, v := range chars {
+		for _, c := range userBodies(v) {
+			t.Run(string(c.src)+" "+name, func(t *testing.T) {
+				_, err := parseAuthed(c.src, c.body)
+				wantFields(t, err, c.field)
+			})
+		}
+	}
+	if msg := CheckUserID("abc\u202edef"); msg != "must not contain invisible format characters (found U+202E)" {
+		t.Errorf("CheckUserID message %q", msg)
+	}
+	// Other ids follow the same rule.
+	_, err := parseSPP(with(sppBase, "session-id", `"s\u200B1"`))
+	wantFields(t, err, "session-id")
+}
+
+// Every source accepts user ids that need escaping in a URL path, so the APIs must be
+// able to address them (app's TestUserIDsInPaths).
+func TestUserIDsWithURLCharactersAccepted(t *testing.T) {
+	for _, id := range []string{"a/b", "100%", "a%2Fb", "a?b", "a#b", "a;b", "..", ".", "a b", " lead", "a+b", "ü日本😀", `a\b`} {
+		for _, c := range userBodies(q(id)) {
+			ev, err := parseAuthed(c.src, c.body)
+			if err != nil || ev.User != id {
+				t.Errorf("%s user %q: %q, %v", c.src, id, ev.User, err)
+			}
+		}
+		if msg := CheckUserID(id); msg != "" {
+			t.Errorf("CheckUserID(%q) = %q", id, msg)
+		}
+	}
+}
