@@ -117,3 +117,20 @@ func DuplicatePlan(ctx context.Context, db *DB, batch []rewards.Inbound) (string
 	}
 	return strings.Join(lines, "\n"), nil
 }
+
+// MigrateTo applies the migrations up to and including version, and no further.
+func MigrateTo(ctx context.Context, db *DB, version int64) error {
+	p, err := db.goose()
+	if err != nil {
+		return err
+	}
+	_, err = p.UpTo(ctx, version)
+	return err
+}
+
+// QueryInt runs a query that returns one integer.
+func QueryInt(ctx context.Context, db *DB, q string, args ...any) (int64, error) {
+	var n int64
+	err := query(db.gorm.WithContext(ctx), &n, q, args...)
+	return n, err
+}

@@ -1,0 +1,70 @@
+package store_test
+
+import (
+	"context"
+	"testing"
+
+	"tally/rewards"
+	"tally/store"
+	"tally/store/storetest"
+)
+
+// A database created before the applier existed (migrations 1–2, with events, entries
+// and a session that reference them) is upgraded in place: the rows survive, their
+// references still hold, and new events are recorded and applied as usual.
+func TestUpgradeFromBeforeTheApplier(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		ctx := context.Background()
+		u := storetest.URL(t, dia)
+		old, err := store.Open(ctx, u, store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := store.MigrateTo(ctx, old, 2); err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range []string{
+			`INSERT INTO inbox (id, property, source, dedupe_key, user_id, kind, event_type, raw_body, event, received_at, status, reason, applied_at)
+				VALUES (7, 'arcade', 'gamezop_spp', 'old-1', 'u1', 'session', 'spp', '{}', '{}', '2026-11-01 10:00:00', 'applied', '', '2026-11-01 10:00:00')`,
+			`INSERT INTO inbox (id, property, source, dedupe_key, user_id, kind, event_type, raw_body, event, received_at, status, reason)
+				VALUES (8, 'arcade', 'gamezop_spp', 'old-2', 'u1', 'session', 'spp', '{}', '{}', '2026-11-01 10:00:00', 'quarantined', 'why')`,
+			`INSERT INTO journal (id, property, user_id, kind, rule, inbox_id, ref, created_at)
+				VALUES (3, 'arcade', 'u1', 'revenue', 'revenue', 7, 'event:7', '2026-11-01 10:00:00')`,
+			`INSERT INTO sessions (inbox_id, property, user_id, session_id, duration_seconds, revenue_usd, gross, withheld, credited, capped_excess, received_at)
+				VALUES (7, 'arcade', 'u1', 'old-1', 60, '0', '0', '0', '0', '0', '2026-11-01 10:00:00')`,
+		} {
+			if err := old.ExecRaw(ctx, q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+		if dia == store.Postgres { // explicit ids do not move the sequences; a real database's are past them
+			if err := old.ExecRaw(ctx, `SELECT setval('inbox_id_seq', 8), setval('journal_id_seq', 3)`); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_ = old.Close()
+
+		db := storetest.OpenURL(t, u, nil) // migrates the rest
+		k, _, err := db.Event(ctx, 7)
+		if err != nil || k.Status != rewards.StatusApplied || k.DedupeKey != "old-1" || k.AppliedAt == nil {
+			t.Fatalf("old applied event: %+v, %v", k, err)
+		}
+		if q, err := db.Events(ctx, rewards.EventFilter{Status: rewards.StatusQuarantined}); err != nil || len(q) != 1 || q[0].ID != 8 || q[0].Reason != "why" {
+			t.Fatalf("old quarantine: %+v, %v", q, err)
+		}
+		// The journal row and the session still reach the event they were written for.
+		if n, err := store.QueryInt(ctx, db, `SELECT COUNT(*) FROM journal j JOIN inbox i ON i.id = j.inbox_id JOIN sessions s ON s.inbox_id = i.id
+			WHERE i.dedupe_key = 'old-1'`); err != nil || n != 1 {
+			t.Fatalf("references after the upgrade: %d, %v", n, err)
+		}
+		if dia == store.SQLite {
+			if n, err := store.QueryInt(ctx, db, `SELECT COUNT(*) FROM pragma_foreign_key_check`); err != nil || n != 0 {
+				t.Fatalf("foreign key violations after the upgrade: %d, %v", n, err)
+			}
+		}
+		res, err := ingest(db, ctx, []rewards.Inbound{in(session("u1", "new-1", "0.000012", 60)), in(session("u1", "old-1", "0.000012", 60))})
+		if err != nil || res[0].Status != rewards.StatusApplied || !res[1].Duplicate || res[1].EventID != 7 || res[0].EventID <= 8 {
+			t.Fatalf("after the upgrade: %+v, %v", res, err)
+		}
+	})
+}
