@@ -100,13 +100,12 @@ func (a *App) RunApplier(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-ap.kick:
-			if err == nil {
-				if !timer.Stop() {
-					<-timer.C
-				}
-			} else {
+			if err != nil {
 				<-timer.C // after a failure, wait out the pause whatever arrives
 			}
+			// Since Go 1.23 a stopped or reset timer delivers no stale tick, so there is
+			// nothing to drain.
+			timer.Stop()
 		case <-timer.C:
 		}
 	}
