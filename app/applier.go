@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
-	"slices"
 	"sync/atomic"
 	"time"
 
@@ -101,7 +100,11 @@ func (a *App) RunApplier(ctx context.Context) {
 			return
 		case <-ap.kick:
 			if err != nil {
-				<-timer.C // after a failure, wait out the pause whatever arrives
+				select { // after a failure, wait out the pause whatever arrives
+				case <-timer.C:
+				case <-ctx.Done():
+					return
+				}
 			}
 			// Since Go 1.23 a stopped or reset timer delivers no stale tick, so there is
 			// nothing to drain.
@@ -131,7 +134,7 @@ func (a *App) Drain(ctx context.Context) (int, error) {
 // part, the quarantine write too, and the pass fails with nothing changed.
 func (ap *applier) pass(ctx context.Context, c rewards.Claim) (int, error) {
 	got, claimed, err := ap.apply(ctx, c)
-	claimed = slices.Compact(claimed) // a transaction the store retried decided its events twice
+	claimed = uniqueIDs(claimed) // a transaction the store retried decided its events again
 	switch {
 	case err == nil:
 		return len(got), nil
@@ -163,7 +166,10 @@ func (ap *applier) alone(ctx context.Context, c rewards.Claim, id int64, first e
 	if err == nil {
 		return len(got), nil
 	}
-	if c.Status != rewards.StatusRecorded || ctx.Err() != nil {
+	// Only a failure the event causes (the database refused its data, or the rules
+	// panicked) quarantines it. A timeout, a lock wait or a lost connection is the
+	// database's: the pass fails and is retried later, with nothing changed.
+	if c.Status != rewards.StatusRecorded || ctx.Err() != nil || !eventsFault(err) {
 		return 0, err
 	}
 	if qerr := ap.store.Quarantine(ctx, id, "apply failed: "+err.Error()); qerr != nil {
@@ -172,6 +178,26 @@ func (ap *applier) alone(ctx context.Context, c rewards.Claim, id int64, first e
 	ap.log.Error("applier: event quarantined: applying it failed on its own", "event_id", id, "err", err)
 	ap.app.metrics.applied.WithLabelValues("", rewards.StatusQuarantined).Inc()
 	return 1, nil
+}
+
+// errApplierPanic marks a panic in the rules: the event's fault, not the database's.
+var errApplierPanic = errors.New("applier panic")
+
+func eventsFault(err error) bool {
+	return errors.Is(err, rewards.ErrRejected) || errors.Is(err, errApplierPanic)
+}
+
+// uniqueIDs drops repeated ids, keeping the first of each in order.
+func uniqueIDs(ids []int64) []int64 {
+	seen := make(map[int64]bool, len(ids))
+	out := ids[:0:0]
+	for _, id := range ids {
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // apply runs one claim in the store, bounded by applyTimeout, and reports which events
@@ -187,7 +213,7 @@ func (ap *applier) apply(ctx context.Context, c rewards.Claim) (got []rewards.Ap
 	defer func() {
 		if r := recover(); r != nil {
 			ap.log.Error("applier panic", "panic", r, "stack", string(debug.Stack()))
-			got, err = nil, fmt.Errorf("applier panic: %v", r)
+			got, err = nil, fmt.Errorf("%w: %v", errApplierPanic, r)
 		}
 	}()
 	start := time.Now()

@@ -17,6 +17,9 @@ var (
 	ErrUnavailable = errors.New("storage unavailable")
 	// ErrInsufficientFunds: a debit would take available below zero.
 	ErrInsufficientFunds = errors.New("insufficient available funds")
+	// ErrRejected: the database refused the data of a write (a constraint or a value it
+	// cannot hold). Retrying the same write fails the same way; nothing was saved.
+	ErrRejected = errors.New("write rejected by the database")
 	// ErrIdempotencyMismatch: an idempotency key was reused with a different request.
 	ErrIdempotencyMismatch = errors.New("idempotency key reused with a different request")
 )

@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"gorm.io/gorm"
@@ -23,6 +24,22 @@ func retryable(err error) bool {
 	return errors.As(err, &pg) && (pg.Code == "40P01" || pg.Code == "40001")
 }
 
+// rejected reports an error about the data written, not the database's state: Postgres
+// classes 22 (data exception) and 23 (integrity constraint), a SQLite constraint
+// (extended codes of 19), or gorm's translations of those.
+func rejected(err error) bool {
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) {
+		return strings.HasPrefix(pg.Code, "22") || strings.HasPrefix(pg.Code, "23")
+	}
+	var lite interface{ Code() int }
+	if errors.As(err, &lite) {
+		return lite.Code()&0xff == 19
+	}
+	return errors.Is(err, gorm.ErrDuplicatedKey) || errors.Is(err, gorm.ErrForeignKeyViolated) ||
+		errors.Is(err, gorm.ErrCheckConstraintViolated)
+}
+
 // translate maps driver errors to the domain's sentinels; those pass through. Anything
 // else means the operation did not commit (connection lost, database locked past the
 // busy timeout, contention that outlived the retries, a closed pool): nothing was saved
@@ -36,6 +53,8 @@ func translate(err error) error {
 		return err
 	case errors.Is(err, gorm.ErrRecordNotFound):
 		return fmt.Errorf("%w: %w", rewards.ErrNotFound, err)
+	case rejected(err):
+		return fmt.Errorf("%w: %w", rewards.ErrRejected, err)
 	}
 	return fmt.Errorf("%w: %w", rewards.ErrUnavailable, err)
 }

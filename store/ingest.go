@@ -16,8 +16,8 @@ import (
 
 // Record writes a batch of events to the inbox as recorded, with one multi-row statement
 // that skips keys already recorded: the unique constraint, not a prior check, decides,
-// so concurrent redeliveries cannot both insert. It is one statement, so the batch is
-// committed whole or not at all; a redelivery (same property, source and dedupe key, also
+// so concurrent redeliveries cannot both insert. The batch is committed whole or not at
+// all; a redelivery (same property, source and dedupe key, also
 // twice within the batch) is reported as a duplicate of the recorded event. The applier
 // (Apply) turns recorded events into ledger effects.
 func (db *DB) Record(ctx context.Context, batch []rewards.Inbound) ([]rewards.Receipt, error) {
@@ -48,26 +48,36 @@ func (db *DB) Record(ctx context.Context, batch []rewards.Inbound) ([]rewards.Re
 		rows = append(rows, []any{in.Property, string(in.Event.Source), in.Event.DedupeKey, in.Event.User, string(in.Event.Kind),
 			in.Event.Type, raw, string(ev), now, rewards.StatusRecorded, in.Unmapped})
 	}
-	tx := db.gorm.WithContext(ctx)
 	ids := make(map[dedupeKey]int64, len(batch))
-	err := inChunks(tx, rows, func(rows [][]any) error {
-		sql, args := valuesSQL(`INSERT INTO inbox (property, source, dedupe_key, user_id, kind, event_type, raw_body, event, received_at, status, reason) VALUES `,
-			rows, ` ON CONFLICT (property, source, dedupe_key) DO NOTHING RETURNING id, property, source, dedupe_key`)
-		got, err := rawQuery(tx, sql, args...)
-		if err != nil {
-			return err
-		}
-		defer got.Close()
-		for got.Next() {
-			var id int64
-			var k dedupeKey
-			if err := got.Scan(&id, &k.property, &k.source, &k.key); err != nil {
+	insert := func(tx *gorm.DB) error {
+		clear(ids) // a retried transaction starts over
+		return inChunks(tx, rows, func(rows [][]any) error {
+			sql, args := valuesSQL(`INSERT INTO inbox (property, source, dedupe_key, user_id, kind, event_type, raw_body, event, received_at, status, reason) VALUES `,
+				rows, ` ON CONFLICT (property, source, dedupe_key) DO NOTHING RETURNING id, property, source, dedupe_key`)
+			got, err := rawQuery(tx, sql, args...)
+			if err != nil {
 				return err
 			}
-			ids[k] = id
-		}
-		return got.Err()
-	})
+			defer got.Close()
+			for got.Next() {
+				var id int64
+				var k dedupeKey
+				if err := got.Scan(&id, &k.property, &k.source, &k.key); err != nil {
+					return err
+				}
+				ids[k] = id
+			}
+			return got.Err()
+		})
+	}
+	// One statement commits on its own; a batch too large for one statement (on SQLite
+	// that is a few dozen rows) goes in one transaction, so it is recorded whole or not at all.
+	var err error
+	if len(rows)*len(rows[0]) <= maxParams(db.gorm) {
+		err = insert(db.gorm.WithContext(ctx))
+	} else {
+		err = db.tx(ctx, insert)
+	}
 	if err != nil {
 		return nil, translate(err)
 	}

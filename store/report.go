@@ -73,7 +73,7 @@ func (db *DB) payoutReport(ctx context.Context, q rewards.ReportQuery, fn func(r
 	// Times are stored at microsecond precision; rounding the bounds up to a microsecond
 	// selects exactly the same instants and keeps both dialects' comparisons alike.
 	q.From, q.To = ceilMicro(q.From), ceilMicro(q.To)
-	if err := db.waitForWriters(ctx); err != nil {
+	if err := db.waitForWriters(ctx, q.To); err != nil {
 		return nil, err
 	}
 	var out []rewards.PropertySummary
@@ -119,13 +119,34 @@ const writersWait = 10 * time.Second
 // as it delays the balance feed); on SQLite it takes and releases the write lock. Not
 // pg_snapshot_xmax: that is one past the highest *completed* id, and a writer holding the
 // highest id of all would not be waited for.
-func (db *DB) waitForWriters(ctx context.Context) error {
+//
+// It also waits until no event received before cut is still waiting for the applier: a
+// session's report columns count by receipt, its credit by when it was applied, and a
+// report taken while the session was recorded would count neither.
+func (db *DB) waitForWriters(ctx context.Context, cut time.Time) error {
 	ctx, cancel := context.WithTimeout(ctx, writersWait)
 	defer cancel()
 	if db.beforeWritersWait != nil {
 		db.beforeWritersWait()
 	}
 	g := db.gorm.WithContext(ctx)
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		var waiting []int64
+		if err := query(g, &waiting, `SELECT id FROM inbox WHERE status = `+statusLiteral(rewards.StatusRecorded)+
+			` AND received_at < ? ORDER BY id LIMIT 1`, cut); err != nil {
+			return translate(err)
+		}
+		if len(waiting) == 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("store: report: events received before the cut still wait for the applier after %s: %w", writersWait, rewards.ErrUnavailable)
+		case <-tick.C:
+		}
+	}
 	if db.dialect == SQLite {
 		return translate(g.Transaction(func(*gorm.DB) error { return nil }))
 	}
@@ -133,8 +154,6 @@ func (db *DB) waitForWriters(ctx context.Context) error {
 	if err := query(g, &next, `SELECT pg_current_xact_id()::text::bigint`); err != nil {
 		return translate(err)
 	}
-	tick := time.NewTicker(2 * time.Millisecond)
-	defer tick.Stop()
 	for {
 		var oldest int64
 		if err := query(g, &oldest, `SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint`); err != nil {

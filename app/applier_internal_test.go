@@ -1,0 +1,75 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"testing"
+
+	"tally/rewards"
+)
+
+// failingApplyStore claims ids 1–4 and fails every Apply that includes a bad id.
+type failingApplyStore struct {
+	bad         map[int64]error
+	quarantined []int64
+}
+
+func (f *failingApplyStore) Apply(_ context.Context, c rewards.Claim, decide rewards.Decider) ([]rewards.Applied, error) {
+	ids := c.IDs
+	if len(ids) == 0 {
+		ids = []int64{1, 2, 3, 4}
+	}
+	var out []rewards.Applied
+	for range 2 { // as if the store retried the transaction: every event decided twice
+		for _, id := range ids {
+			decide(rewards.Kept{ID: id, Status: c.Status})
+		}
+	}
+	for _, id := range ids {
+		if err := f.bad[id]; err != nil {
+			return nil, err
+		}
+		out = append(out, rewards.Applied{ID: id, Status: rewards.StatusApplied})
+	}
+	return out, nil
+}
+
+func (f *failingApplyStore) Quarantine(_ context.Context, id int64, _ string) error {
+	f.quarantined = append(f.quarantined, id)
+	return nil
+}
+
+func (f *failingApplyStore) Backlog(context.Context) (rewards.Backlog, error) { return rewards.Backlog{}, nil }
+
+// Only a failure the event causes quarantines it; the database being unavailable fails
+// the pass and changes nothing, however the batch is split.
+func TestApplierQuarantinesOnlyTheEventsFault(t *testing.T) {
+	for _, tt := range []struct {
+		name            string
+		err             error
+		wantQuarantined string
+		wantApplied     int
+		wantErr         bool
+	}{
+		{"the database refuses event 3's data", fmt.Errorf("%w: value too long", rewards.ErrRejected), "[3]", 4, false},
+		{"the database times out on event 3", fmt.Errorf("%w: %w", rewards.ErrUnavailable, context.DeadlineExceeded), "[]", 0, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			a := &App{log: slog.New(slog.DiscardHandler), metrics: NewMetrics()}
+			st := &failingApplyStore{bad: map[int64]error{3: tt.err}}
+			ap := newApplier(a, st, 10, 0)
+			n, err := ap.pass(context.Background(), rewards.Claim{Status: rewards.StatusRecorded, Limit: 10})
+			if (err != nil) != tt.wantErr || fmt.Sprint(st.quarantined) != tt.wantQuarantined {
+				t.Fatalf("pass = %d, %v; quarantined %v, want %s", n, err, st.quarantined, tt.wantQuarantined)
+			}
+			if !tt.wantErr && n != tt.wantApplied {
+				t.Fatalf("pass handled %d events, want %d", n, tt.wantApplied)
+			}
+			if tt.wantErr && !errors.Is(err, rewards.ErrUnavailable) {
+				t.Fatalf("err %v, want ErrUnavailable", err)
+			}
+		})
+	}
+}
