@@ -41,7 +41,9 @@ func (f *failingApplyStore) Quarantine(_ context.Context, id int64, _ string) er
 	return nil
 }
 
-func (f *failingApplyStore) Backlog(context.Context) (rewards.Backlog, error) { return rewards.Backlog{}, nil }
+func (f *failingApplyStore) Backlog(context.Context) (rewards.Backlog, error) {
+	return rewards.Backlog{}, nil
+}
 
 // Only a failure the event causes quarantines it; the database being unavailable fails
 // the pass and changes nothing, however the batch is split.
