@@ -53,7 +53,7 @@ func describeProperty(b *strings.Builder, p Property) {
 	fmt.Fprintf(b, "  %d publisher API key(s)\n", len(p.APIKeys))
 
 	var on, off []string
-	for _, src := range rewards.Sources {
+	for _, src := range rewards.AllSources() {
 		bearer, apiKey, _, ok := p.Credentials(src)
 		switch {
 		case !ok:

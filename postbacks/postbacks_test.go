@@ -127,7 +127,7 @@ func TestGolden(t *testing.T) {
 			assertEvent(t, got, want)
 		})
 	}
-	for _, src := range rewards.Sources {
+	for _, src := range rewards.AllSources() {
 		if !seen[src] {
 			t.Errorf("no documented payload under testdata/%s", src)
 		}

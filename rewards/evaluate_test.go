@@ -706,3 +706,11 @@ func TestCreditDropsTakenClaims(t *testing.T) {
 		t.Errorf("all claimed: %+v, %v", res, err)
 	}
 }
+
+func TestAllSourcesCannotBeChanged(t *testing.T) {
+	s := AllSources()
+	s[0] = "forged"
+	if AllSources()[0] != SourceGamezopSPP || Source("forged").Valid() {
+		t.Fatalf("the source list changed: %v", AllSources())
+	}
+}

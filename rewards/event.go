@@ -18,12 +18,15 @@ const (
 	SourceTrackScore    Source = "trackscore"
 )
 
-// Sources lists every source, in a fixed order.
-var Sources = []Source{SourceGamezopSPP, SourceGamezopScores, SourceGamePush, SourceTrackScore}
+// AllSources lists every source, in a fixed order. It returns a new slice each time, so
+// no caller can change the list for the others.
+func AllSources() []Source {
+	return []Source{SourceGamezopSPP, SourceGamezopScores, SourceGamePush, SourceTrackScore}
+}
 
 // Valid reports whether s is one of the four sources.
 func (s Source) Valid() bool {
-	for _, v := range Sources {
+	for _, v := range AllSources() {
 		if s == v {
 			return true
 		}

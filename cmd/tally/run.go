@@ -145,7 +145,7 @@ func newApp(db *store.DB, cfg config.Config, log *slog.Logger) *app.App {
 		for _, k := range p.APIKeys {
 			ap.APIKeys = append(ap.APIKeys, k.Reveal())
 		}
-		for _, src := range rewards.Sources {
+		for _, src := range rewards.AllSources() {
 			if bearer, key, secret, ok := p.Credentials(src); ok {
 				ap.Sources[src] = postbacks.Credentials{BearerToken: bearer, APIKey: key, Secret: secret}
 			}
