@@ -2,7 +2,6 @@ package app_test
 
 import (
 	"context"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -80,9 +79,6 @@ func (f *freezer) pipe(dst, src net.Conn) {
 			}
 		}
 		if err != nil {
-			if err != io.EOF {
-				return
-			}
 			return
 		}
 	}
@@ -121,35 +117,26 @@ func TestFrozenDatabaseAnswers503Promptly(t *testing.T) {
 	t.Cleanup(a.Close)
 	srv := httptest.NewServer(a.Handler())
 	t.Cleanup(srv.Close)
+	// The client's timeout is a hang detector, not a timing assertion: the deadline is
+	// 4.5 s; the old code took 15 s per attempt.
+	client := &http.Client{Timeout: 10 * time.Second}
 	post := func(session string) (*http.Response, error) {
 		body := strings.Replace(sppBody, "b48a8368-a369-49a4-b427-2d5891ef3763", session, 1)
 		req, _ := http.NewRequest("POST", srv.URL+"/v1/hooks/arcade/gamezop/spp", strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+sppToken)
-		return http.DefaultClient.Do(req)
+		return client.Do(req)
 	}
 	if resp, err := post("before"); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("before the freeze: %v %v", resp, err)
 	}
 
 	f.freeze()
-	// A hang detector, not a timing assertion: the deadline is 4.5 s; the old code took
-	// 15 s per attempt.
-	const hang = 10 * time.Second
 	var wg sync.WaitGroup
 	for i := range 4 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			done := make(chan struct{})
-			var resp *http.Response
-			var err error
-			go func() { resp, err = post("frozen-" + string(rune('a'+i))); close(done) }()
-			select {
-			case <-done:
-			case <-time.After(hang):
-				t.Errorf("request %d: no answer after %s", i, hang)
-				return
-			}
+			resp, err := post("frozen-" + string(rune('a'+i)))
 			if err != nil || resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
 				t.Errorf("request %d: %v %v, want 503 with Retry-After", i, resp, err)
 			}
