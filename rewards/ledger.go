@@ -37,6 +37,9 @@ const (
 	EntrySettlement  EntryKind = "settlement"
 	EntryRedemption  EntryKind = "redemption"
 	EntryAdjustment  EntryKind = "adjustment"
+	// EntryReversal returns a redemption's amount from @redemptions to the user's
+	// available balance; its ref names the redemption.
+	EntryReversal EntryKind = "reversal"
 )
 
 // Leg is one side of an entry. A user leg has System == "" and a Bucket; a system leg
