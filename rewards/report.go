@@ -1,6 +1,7 @@
 package rewards
 
 import (
+	"slices"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -15,16 +16,7 @@ type ReportQuery struct {
 }
 
 // PayoutAmounts are a payout report's wallet columns, each a sum of the user's wallet legs
-// (DESIGN.md §3, Finance and ops):
-//
-//   - OpeningAvailable: available legs before From.
-//   - CreditedRevenue, CreditedTargets, CreditedAchievements: pending legs of that kind
-//     in the period.
-//   - Adjustments: adjustment legs on available in the period, signed. (An adjustment of
-//     pending shows only in ClosingPending.)
-//   - Settled: settlement legs on available in the period.
-//   - Redeemed: redemption legs in the period, as a positive amount.
-//   - ClosingAvailable, ClosingPending: legs of that bucket before To.
+// (DESIGN.md §3, Finance and ops); AmountColumns says which legs each one sums.
 type PayoutAmounts struct {
 	OpeningAvailable     decimal.Decimal
 	CreditedRevenue      decimal.Decimal
@@ -35,19 +27,91 @@ type PayoutAmounts struct {
 	Redeemed             decimal.Decimal
 	ClosingAvailable     decimal.Decimal
 	ClosingPending       decimal.Decimal
+	Reversed             decimal.Decimal
+}
+
+// LegTime says which of a user's wallet legs, by creation time, a column sums.
+type LegTime int8
+
+// A column sums the legs before the period, in it, or before its end (a closing balance).
+const (
+	BeforePeriod LegTime = iota + 1
+	InPeriod
+	BeforeEnd
+)
+
+// AmountColumn is one wallet column of the payout report, defined once: its name (the
+// CSV header, the JSON key), the legs it sums, and where it lives in PayoutAmounts. The
+// store sums, and the app prints, every column from this one list.
+type AmountColumn struct {
+	Name   string
+	Bucket Bucket
+	Kind   EntryKind // "" sums every kind
+	When   LegTime
+	// Negate shows the sum with the opposite sign: a redemption takes from available,
+	// and the report shows what was redeemed as a positive amount.
+	Negate bool
+	Field  func(*PayoutAmounts) *decimal.Decimal
+}
+
+// Sums reports whether the column sums a wallet leg of this bucket and kind that is
+// inPeriod (created at or after the period's start) or not.
+func (c *AmountColumn) Sums(bucket Bucket, kind EntryKind, inPeriod bool) bool {
+	if c.Bucket != bucket || c.Kind != "" && c.Kind != kind {
+		return false
+	}
+	switch c.When {
+	case BeforePeriod:
+		return !inPeriod
+	case InPeriod:
+		return inPeriod
+	}
+	return true
+}
+
+// amountColumns are the wallet columns in the report's order. New columns are appended
+// (the contract never inserts one): reversed came after the session columns, so in the
+// full report it follows estimated_revenue_usd.
+var amountColumns = [...]AmountColumn{
+	{"opening_available", Available, "", BeforePeriod, false, func(a *PayoutAmounts) *decimal.Decimal { return &a.OpeningAvailable }},
+	{"credited_revenue", Pending, EntryRevenue, InPeriod, false, func(a *PayoutAmounts) *decimal.Decimal { return &a.CreditedRevenue }},
+	{"credited_targets", Pending, EntryTarget, InPeriod, false, func(a *PayoutAmounts) *decimal.Decimal { return &a.CreditedTargets }},
+	{"credited_achievements", Pending, EntryAchievement, InPeriod, false, func(a *PayoutAmounts) *decimal.Decimal { return &a.CreditedAchievements }},
+	// An adjustment of pending shows only in closing_pending.
+	{"adjustments", Available, EntryAdjustment, InPeriod, false, func(a *PayoutAmounts) *decimal.Decimal { return &a.Adjustments }},
+	{"settled", Available, EntrySettlement, InPeriod, false, func(a *PayoutAmounts) *decimal.Decimal { return &a.Settled }},
+	{"redeemed", Available, EntryRedemption, InPeriod, true, func(a *PayoutAmounts) *decimal.Decimal { return &a.Redeemed }},
+	{"closing_available", Available, "", BeforeEnd, false, func(a *PayoutAmounts) *decimal.Decimal { return &a.ClosingAvailable }},
+	{"closing_pending", Pending, "", BeforeEnd, false, func(a *PayoutAmounts) *decimal.Decimal { return &a.ClosingPending }},
+	// A reversal returns a redeemed amount to available: positive, and redeemed is left
+	// as the redemptions alone, so both stay visible.
+	{"reversed", Available, EntryReversal, InPeriod, false, func(a *PayoutAmounts) *decimal.Decimal { return &a.Reversed }},
+}
+
+// AmountColumns returns the wallet columns in the report's order (a fresh copy).
+func AmountColumns() []AmountColumn { return slices.Clone(amountColumns[:]) }
+
+// AddLeg adds one wallet leg, created before the period's end, to every column that sums it.
+func (a *PayoutAmounts) AddLeg(bucket Bucket, kind EntryKind, amount decimal.Decimal, inPeriod bool) {
+	for i := range amountColumns {
+		c := &amountColumns[i]
+		if !c.Sums(bucket, kind, inPeriod) {
+			continue
+		}
+		f := c.Field(a)
+		if c.Negate {
+			*f = f.Sub(amount)
+		} else {
+			*f = f.Add(amount)
+		}
+	}
 }
 
 // Add adds o to a column by column.
 func (a *PayoutAmounts) Add(o PayoutAmounts) {
-	addTo(&a.OpeningAvailable, o.OpeningAvailable)
-	addTo(&a.CreditedRevenue, o.CreditedRevenue)
-	addTo(&a.CreditedTargets, o.CreditedTargets)
-	addTo(&a.CreditedAchievements, o.CreditedAchievements)
-	addTo(&a.Adjustments, o.Adjustments)
-	addTo(&a.Settled, o.Settled)
-	addTo(&a.Redeemed, o.Redeemed)
-	addTo(&a.ClosingAvailable, o.ClosingAvailable)
-	addTo(&a.ClosingPending, o.ClosingPending)
+	for i := range amountColumns {
+		addTo(amountColumns[i].Field(a), *amountColumns[i].Field(&o))
+	}
 }
 
 // addTo adds d to *sum. Most report cells are zero; skipping them saves an allocation
@@ -60,17 +124,19 @@ func addTo(sum *decimal.Decimal, d decimal.Decimal) {
 
 // Equal reports whether every column is equal.
 func (a PayoutAmounts) Equal(o PayoutAmounts) bool {
-	return a.OpeningAvailable.Equal(o.OpeningAvailable) && a.CreditedRevenue.Equal(o.CreditedRevenue) &&
-		a.CreditedTargets.Equal(o.CreditedTargets) && a.CreditedAchievements.Equal(o.CreditedAchievements) &&
-		a.Adjustments.Equal(o.Adjustments) && a.Settled.Equal(o.Settled) && a.Redeemed.Equal(o.Redeemed) &&
-		a.ClosingAvailable.Equal(o.ClosingAvailable) && a.ClosingPending.Equal(o.ClosingPending)
+	for i := range amountColumns {
+		if !amountColumns[i].Field(&a).Equal(*amountColumns[i].Field(&o)) {
+			return false
+		}
+	}
+	return true
 }
 
 // Reconciles reports the row identity finance checks: closing available equals opening
-// available plus settled, minus redeemed, plus adjustments. It fails only if the ledger
-// holds an available leg of a kind the report has no column for.
+// available plus settled, minus redeemed, plus reversed, plus adjustments. It fails only
+// if the ledger holds an available leg of a kind the report has no column for.
 func (a PayoutAmounts) Reconciles() bool {
-	return a.ClosingAvailable.Equal(a.OpeningAvailable.Add(a.Settled).Sub(a.Redeemed).Add(a.Adjustments))
+	return a.ClosingAvailable.Equal(a.OpeningAvailable.Add(a.Settled).Sub(a.Redeemed).Add(a.Reversed).Add(a.Adjustments))
 }
 
 // PayoutRow is one (property, user) of a payout report: a user with wallet legs or

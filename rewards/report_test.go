@@ -1,6 +1,7 @@
 package rewards
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/shopspring/decimal"
@@ -19,6 +20,7 @@ func TestPayoutAmountsReconcile(t *testing.T) {
 		{Settled: d("-1")},
 		{Adjustments: d("1")},
 		{OpeningAvailable: d("1")},
+		{Reversed: d("1")},
 	} {
 		r := row
 		r.Add(off)
@@ -26,11 +28,17 @@ func TestPayoutAmountsReconcile(t *testing.T) {
 			t.Errorf("%+v added: still reconciles", off)
 		}
 	}
+	// A reversal returns a redeemed amount to available.
+	r := row
+	r.Add(PayoutAmounts{Reversed: d("20"), ClosingAvailable: d("20")})
+	if !r.Reconciles() {
+		t.Error("a reversal of 20 and 20 more closing available do not reconcile")
+	}
 	if !(PayoutAmounts{}).Reconciles() {
 		t.Error("the zero row does not reconcile")
 	}
 	// Pending columns do not enter the identity.
-	r := row
+	r = row
 	r.Add(PayoutAmounts{ClosingPending: d("3"), CreditedTargets: d("50")})
 	if !r.Reconciles() {
 		t.Error("a pending change broke the available identity")
@@ -52,5 +60,60 @@ func TestPayoutTotals(t *testing.T) {
 	}
 	if !tot.Reconciles() {
 		t.Fatal("totals of reconciling rows do not reconcile")
+	}
+}
+
+// Each wallet leg lands in the columns that sum it, and only those: one table of legs
+// (bucket, kind, before or in the period) against the columns worked out by hand.
+func TestPayoutAmountsAddLeg(t *testing.T) {
+	d := decimal.RequireFromString
+	cases := []struct {
+		bucket   Bucket
+		kind     EntryKind
+		inPeriod bool
+		want     PayoutAmounts
+	}{
+		{Available, EntrySettlement, false, PayoutAmounts{OpeningAvailable: d("5"), ClosingAvailable: d("5")}},
+		{Available, EntryReversal, false, PayoutAmounts{OpeningAvailable: d("5"), ClosingAvailable: d("5")}},
+		{Pending, EntryRevenue, false, PayoutAmounts{ClosingPending: d("5")}},
+		{Pending, EntryRevenue, true, PayoutAmounts{CreditedRevenue: d("5"), ClosingPending: d("5")}},
+		{Pending, EntryTarget, true, PayoutAmounts{CreditedTargets: d("5"), ClosingPending: d("5")}},
+		{Pending, EntryAchievement, true, PayoutAmounts{CreditedAchievements: d("5"), ClosingPending: d("5")}},
+		{Pending, EntryAdjustment, true, PayoutAmounts{ClosingPending: d("5")}},
+		{Pending, EntrySettlement, true, PayoutAmounts{ClosingPending: d("5")}},
+		{Available, EntryAdjustment, true, PayoutAmounts{Adjustments: d("5"), ClosingAvailable: d("5")}},
+		{Available, EntrySettlement, true, PayoutAmounts{Settled: d("5"), ClosingAvailable: d("5")}},
+		{Available, EntryRedemption, true, PayoutAmounts{Redeemed: d("-5"), ClosingAvailable: d("5")}},
+		{Available, EntryReversal, true, PayoutAmounts{Reversed: d("5"), ClosingAvailable: d("5")}},
+	}
+	for _, c := range cases {
+		var got PayoutAmounts
+		got.AddLeg(c.bucket, c.kind, d("5"), c.inPeriod)
+		if !got.Equal(c.want) {
+			t.Errorf("%s %s leg of 5 (in period %v): %+v, want %+v", c.bucket, c.kind, c.inPeriod, got, c.want)
+		}
+	}
+	// A redemption of 20 and its reversal in the same period: redeemed 20, reversed 20,
+	// available back where it was.
+	var a PayoutAmounts
+	a.AddLeg(Available, EntrySettlement, d("50"), false)
+	a.AddLeg(Available, EntryRedemption, d("-20"), true)
+	a.AddLeg(Available, EntryReversal, d("20"), true)
+	want := PayoutAmounts{OpeningAvailable: d("50"), Redeemed: d("20"), Reversed: d("20"), ClosingAvailable: d("50")}
+	if !a.Equal(want) || !a.Reconciles() {
+		t.Fatalf("redeemed and reversed: %+v, want %+v", a, want)
+	}
+}
+
+// The columns keep the contract's order; new ones only ever come at the end.
+func TestAmountColumnsOrder(t *testing.T) {
+	var names []string
+	for _, c := range AmountColumns() {
+		names = append(names, c.Name)
+	}
+	want := []string{"opening_available", "credited_revenue", "credited_targets", "credited_achievements", "adjustments",
+		"settled", "redeemed", "closing_available", "closing_pending", "reversed"}
+	if !slices.Equal(names, want) {
+		t.Fatalf("columns %v, want %v", names, want)
 	}
 }

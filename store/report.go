@@ -60,6 +60,19 @@ func (db *DB) PayoutReport(ctx context.Context, q rewards.ReportQuery, fn func(r
 	return db.payoutReport(ctx, q, fn, true, db.dialect == Postgres)
 }
 
+// PayoutRowsEstimate estimates, cheaply, how many rows the payout report for q has, for
+// a progress bar: the wallets created before q.To (of q.Property, when set). A wallet
+// without activity or balance in the period is counted though it is no row, and a user
+// with sessions but no wallet is a row not counted; both are rare in a month's report.
+func (db *DB) PayoutRowsEstimate(ctx context.Context, q rewards.ReportQuery) (int64, error) {
+	filter, args := propertyFilter(q, []any{ceilMicro(q.To)})
+	var n int64
+	if err := query(db.gorm.WithContext(ctx), &n, `SELECT count(*) FROM wallets WHERE created_at < ?`+filter, args...); err != nil {
+		return 0, fmt.Errorf("store: payout rows estimate: %w", translate(err))
+	}
+	return n, nil
+}
+
 // callbackError carries an error of the caller's row function through the transaction
 // untranslated.
 type callbackError struct{ err error }
@@ -216,35 +229,9 @@ type sums struct {
 // leg adds one wallet leg created before q.To; inPeriod says it is not before q.From.
 func (s *sums) leg(bucket, kind string, amount decimal.Decimal, inPeriod bool) {
 	s.active = s.active || inPeriod
-	switch rewards.Bucket(bucket) {
-	case rewards.Available:
-		s.ClosingAvailable = s.ClosingAvailable.Add(amount)
-		if !inPeriod {
-			s.OpeningAvailable = s.OpeningAvailable.Add(amount)
-			return
-		}
-		switch rewards.EntryKind(kind) {
-		case rewards.EntryAdjustment:
-			s.Adjustments = s.Adjustments.Add(amount)
-		case rewards.EntrySettlement:
-			s.Settled = s.Settled.Add(amount)
-		case rewards.EntryRedemption:
-			s.Redeemed = s.Redeemed.Sub(amount)
-		}
-	case rewards.Pending:
-		s.ClosingPending = s.ClosingPending.Add(amount)
-		if !inPeriod {
-			s.openingPending = s.openingPending.Add(amount)
-			return
-		}
-		switch rewards.EntryKind(kind) {
-		case rewards.EntryRevenue:
-			s.CreditedRevenue = s.CreditedRevenue.Add(amount)
-		case rewards.EntryTarget:
-			s.CreditedTargets = s.CreditedTargets.Add(amount)
-		case rewards.EntryAchievement:
-			s.CreditedAchievements = s.CreditedAchievements.Add(amount)
-		}
+	s.AddLeg(rewards.Bucket(bucket), rewards.EntryKind(kind), amount, inPeriod)
+	if !inPeriod && rewards.Bucket(bucket) == rewards.Pending {
+		s.openingPending = s.openingPending.Add(amount)
 	}
 }
 
@@ -338,20 +325,52 @@ func payoutRowsGo(tx *gorm.DB, q rewards.ReportQuery, fn func(rewards.PayoutRow)
 	return flush()
 }
 
-// legColumns are the report columns as Postgres aggregates over legs that carry
-// in_period (created_at >= q.From); shared by the per-user rows and the summary.
-const legColumns = `
-	COALESCE(SUM(amount) FILTER (WHERE NOT in_period AND bucket = 'available'), 0) AS opening_available,
-	COALESCE(SUM(amount) FILTER (WHERE NOT in_period AND bucket = 'pending'), 0) AS opening_pending,
-	COALESCE(SUM(amount) FILTER (WHERE in_period AND bucket = 'pending' AND kind = 'revenue'), 0) AS credited_revenue,
-	COALESCE(SUM(amount) FILTER (WHERE in_period AND bucket = 'pending' AND kind = 'target'), 0) AS credited_targets,
-	COALESCE(SUM(amount) FILTER (WHERE in_period AND bucket = 'pending' AND kind = 'achievement'), 0) AS credited_achievements,
-	COALESCE(SUM(amount) FILTER (WHERE in_period AND bucket = 'available' AND kind = 'adjustment'), 0) AS adjustments,
-	COALESCE(SUM(amount) FILTER (WHERE in_period AND bucket = 'available' AND kind = 'settlement'), 0) AS settled,
-	COALESCE(SUM(-amount) FILTER (WHERE in_period AND bucket = 'available' AND kind = 'redemption'), 0) AS redeemed,
-	COALESCE(SUM(amount) FILTER (WHERE bucket = 'available'), 0) AS closing_available,
-	COALESCE(SUM(amount) FILTER (WHERE bucket = 'pending'), 0) AS closing_pending,
-	bool_or(in_period) AS active`
+// amountColumns are the report's wallet columns, read once from rewards.
+var amountColumns = rewards.AmountColumns()
+
+// legColumns are the report's wallet columns as Postgres aggregates over legs that carry
+// in_period (created_at >= q.From), in rewards.AmountColumns' order, followed by
+// opening_pending and active; shared by the per-user rows and the summary.
+var legColumns = func() string {
+	var sb strings.Builder
+	for _, c := range amountColumns {
+		sum := `amount`
+		if c.Negate {
+			sum = `-amount`
+		}
+		cond := `bucket = '` + string(c.Bucket) + `'`
+		if c.Kind != "" {
+			cond += ` AND kind = '` + string(c.Kind) + `'`
+		}
+		switch c.When {
+		case rewards.BeforePeriod:
+			cond = `NOT in_period AND ` + cond
+		case rewards.InPeriod:
+			cond = `in_period AND ` + cond
+		}
+		fmt.Fprintf(&sb, "COALESCE(SUM(%s) FILTER (WHERE %s), 0) AS %s,\n", sum, cond, c.Name)
+	}
+	sb.WriteString(`COALESCE(SUM(amount) FILTER (WHERE NOT in_period AND bucket = 'pending'), 0) AS opening_pending,
+	bool_or(in_period) AS active`)
+	return sb.String()
+}()
+
+// amountDest returns scan destinations for the wallet columns of a, in legColumns' order.
+func amountDest(a *rewards.PayoutAmounts, dest []any) []any {
+	for _, c := range amountColumns {
+		dest = append(dest, money{c.Field(a)})
+	}
+	return dest
+}
+
+// amountNames are the wallet columns' names, in order.
+func amountNames() []string {
+	out := make([]string, len(amountColumns))
+	for i, c := range amountColumns {
+		out[i] = c.Name
+	}
+	return out
+}
 
 // legsBefore selects the wallet legs before q.To with in_period; its arguments are
 // q.From, q.To and the property filter's.
@@ -385,9 +404,7 @@ func payoutRowsSQL(tx *gorm.DB, q rewards.ReportQuery, fn func(rewards.PayoutRow
 	}
 	// One sort of the stream, in byte order, serves both the grouping and the output
 	// order; it is faster than a locale's collation and needs no second sort.
-	rows, err := tx.Raw(`SELECT property, user_id, `+moneyText("opening_available", "credited_revenue", "credited_targets",
-		"credited_achievements", "adjustments", "settled", "redeemed", "closing_available", "closing_pending")+`,
-			sessions, `+moneyText("usd")+`
+	rows, err := tx.Raw(`SELECT property, user_id, `+moneyText(amountNames()...)+`, sessions, `+moneyText("usd")+`
 		FROM (
 			SELECT property COLLATE "C" AS property, user_id COLLATE "C" AS user_id, `+legColumns+`,
 				count(*) FILTER (WHERE kind = '`+sessionKind+`') AS sessions,
@@ -402,10 +419,9 @@ func payoutRowsSQL(tx *gorm.DB, q rewards.ReportQuery, fn func(rewards.PayoutRow
 	}
 	defer rows.Close()
 	var r rewards.PayoutRow
+	dest := append(amountDest(&r.PayoutAmounts, []any{&r.Property, &r.User}), &r.Sessions, money{&r.EstimatedRevenueUSD})
 	for rows.Next() {
-		if err := rows.Scan(&r.Property, &r.User, money{&r.OpeningAvailable}, money{&r.CreditedRevenue}, money{&r.CreditedTargets},
-			money{&r.CreditedAchievements}, money{&r.Adjustments}, money{&r.Settled}, money{&r.Redeemed},
-			money{&r.ClosingAvailable}, money{&r.ClosingPending}, &r.Sessions, money{&r.EstimatedRevenueUSD}); err != nil {
+		if err := rows.Scan(dest...); err != nil {
 			return err
 		}
 		if err := fn(r); err != nil {
@@ -506,13 +522,13 @@ func ledgerSummary(tx *gorm.DB, q rewards.ReportQuery, inSQL bool, get func(stri
 			return err
 		}
 		defer rows.Close()
+		var p string
+		var l rewards.PayoutAmounts
+		var openingPending decimal.Decimal
+		var active bool
+		dest := append(amountDest(&l, []any{&p}), &openingPending, &active)
 		for rows.Next() {
-			var p string
-			var l rewards.PayoutAmounts
-			var openingPending decimal.Decimal
-			var active bool
-			if err := rows.Scan(&p, &l.OpeningAvailable, &openingPending, &l.CreditedRevenue, &l.CreditedTargets,
-				&l.CreditedAchievements, &l.Adjustments, &l.Settled, &l.Redeemed, &l.ClosingAvailable, &l.ClosingPending, &active); err != nil {
+			if err := rows.Scan(dest...); err != nil {
 				return err
 			}
 			get(p).Ledger = l

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
+	"gorm.io/gorm"
 
 	"tally/rewards"
 )
@@ -92,4 +93,23 @@ func (db *DB) ReportTestPlan(ctx context.Context, q rewards.ReportQuery) ([]stri
 		out[i] = p.Detail
 	}
 	return out, err
+}
+
+// ReportTestReversal posts a reversal of amount for the user at the given time, as the
+// journal row and the two legs a reversal is made of (the user's available leg up,
+// @redemptions down), so the report's reversed column can be tested on its own. It
+// writes the ledger only: the wallet row is left as it was.
+func (db *DB) ReportTestReversal(ctx context.Context, property, user string, amount decimal.Decimal, ref string, at time.Time) error {
+	return db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var id int64
+		at = at.UTC().Truncate(time.Microsecond)
+		if err := tx.Raw(`INSERT INTO journal (property, user_id, kind, rule, ref, created_at) VALUES (?, ?, ?, 'reversal', ?, ?) RETURNING id`,
+			property, user, string(rewards.EntryReversal), ref, at).Scan(&id).Error; err != nil {
+			return err
+		}
+		return tx.Exec(`INSERT INTO entries (journal_id, property, user_id, account, bucket, kind, amount, created_at) VALUES
+			(?, ?, ?, '', ?, ?, ?, ?), (?, ?, ?, ?, '', ?, ?, ?)`,
+			id, property, user, string(rewards.Available), string(rewards.EntryReversal), amount.String(), at,
+			id, property, user, rewards.AccountRedemptions, string(rewards.EntryReversal), amount.Neg().String(), at).Error
+	})
 }

@@ -46,9 +46,9 @@ func repRowEqual(a, b rewards.PayoutRow) bool {
 }
 
 func repFormat(r rewards.PayoutRow) string {
-	return fmt.Sprintf("%s/%s open=%s rev=%s tgt=%s ach=%s adj=%s set=%s red=%s close=%s pend=%s sessions=%d usd=%s",
+	return fmt.Sprintf("%s/%s open=%s rev=%s tgt=%s ach=%s adj=%s set=%s red=%s close=%s pend=%s sessions=%d usd=%s reversed=%s",
 		r.Property, r.User, r.OpeningAvailable, r.CreditedRevenue, r.CreditedTargets, r.CreditedAchievements, r.Adjustments,
-		r.Settled, r.Redeemed, r.ClosingAvailable, r.ClosingPending, r.Sessions, r.EstimatedRevenueUSD)
+		r.Settled, r.Redeemed, r.ClosingAvailable, r.ClosingPending, r.Sessions, r.EstimatedRevenueUSD, r.Reversed)
 }
 
 // repDiffRows describes how got differs from want ("" when equal).
@@ -67,15 +67,21 @@ func repDiffRows(got, want []rewards.PayoutRow) string {
 	return sb.String()
 }
 
+// repRow builds a row from its columns in the report's order; reversed, the last, may be
+// left out when it is zero.
 func repRow(property, user string, cols ...string) rewards.PayoutRow {
-	if len(cols) != 11 {
-		panic("repRow wants 11 columns")
+	if len(cols) == 11 {
+		cols = append(cols, "0")
+	}
+	if len(cols) != 12 {
+		panic("repRow wants 11 or 12 columns")
 	}
 	var sessions int64
 	fmt.Sscan(cols[9], &sessions)
 	return rewards.PayoutRow{Property: property, User: user, PayoutAmounts: rewards.PayoutAmounts{
 		OpeningAvailable: d(cols[0]), CreditedRevenue: d(cols[1]), CreditedTargets: d(cols[2]), CreditedAchievements: d(cols[3]),
 		Adjustments: d(cols[4]), Settled: d(cols[5]), Redeemed: d(cols[6]), ClosingAvailable: d(cols[7]), ClosingPending: d(cols[8]),
+		Reversed: d(cols[11]),
 	}, Sessions: sessions, EstimatedRevenueUSD: d(cols[10])}
 }
 
@@ -111,7 +117,7 @@ func repRedeem(t *testing.T, db *store.DB, property, user, amount, key string) {
 func repAdjust(t *testing.T, db *store.DB, property, user, amount string, bucket rewards.Bucket, key string) {
 	t.Helper()
 	_, _, err := db.Adjust(context.Background(), rewards.AdjustRequest{Property: property, User: user, Amount: d(amount),
-		Bucket: bucket, Reason: "test", IdempotencyKey: key, RequestHash: key})
+		Bucket: bucket, Reason: "test", IdempotencyKey: key, RequestHash: key, Actor: "test"})
 	if err != nil {
 		t.Fatalf("Adjust %s %s %s: %v", user, bucket, amount, err)
 	}
@@ -154,6 +160,10 @@ func TestPayoutRowsFixedScenario(t *testing.T) {
 		clock.Set(repDay(5))
 		repAdjust(t, db, "arcade", "u-a", "5", rewards.Available, "adj-a")
 		repAdjust(t, db, "arcade", "u-b", "3", rewards.Pending, "adj-b") // pending: in closing_pending only
+		// u-a's redemption is reversed for 8 of its 20: redeemed stays 20, reversed 8.
+		if err := db.ReportTestReversal(context.Background(), "arcade", "u-a", d("8"), "r-a", repDay(6)); err != nil {
+			t.Fatal(err)
+		}
 		clock.Set(repDay(10))
 		repIngest(t, db, in(session("u-short", "s-short", "0.5", 5))) // under min_session_seconds: earns nothing
 		clock.Set(repDay(31).Add(-time.Microsecond))
@@ -163,9 +173,9 @@ func TestPayoutRowsFixedScenario(t *testing.T) {
 		repIngest(t, db, in(session("u-d", "s-d", "0.001", 60)), in(repAchievement("u-a", "685")))
 
 		nov := rewards.ReportQuery{From: repDay(1), To: repDay(31)}
-		//                                   open rev     tgt  ach   adj set red close pend    n  usd
+		//                                   open rev     tgt  ach   adj set red close pend    n  usd  reversed
 		want := []rewards.PayoutRow{
-			repRow("arcade", "u-a", "0", "0.672", "50", "0", "5", "50", "20", "35", "0.672", "1", "0.000012"),
+			repRow("arcade", "u-a", "0", "0.672", "50", "0", "5", "50", "20", "43", "0.672", "1", "0.000012", "8"),
 			repRow("arcade", "u-b", "0", "0", "0", "0", "0", "0", "0", "0", "3", "0", "0"),
 			repRow("arcade", "u-c", "0", "0", "0", "100", "0", "0", "0", "0", "100", "0", "0"),
 			repRow("arcade", "u-old", "56", "0", "0", "0", "0", "0", "0", "56", "0", "0", "0"),
@@ -196,7 +206,7 @@ func TestPayoutRowsFixedScenario(t *testing.T) {
 		// December starts where November closed, and holds what happened exactly at its start.
 		dec := repReport(t, db, rewards.ReportQuery{From: repDay(31), To: repDay(61)})
 		wantDec := []rewards.PayoutRow{
-			repRow("arcade", "u-a", "35", "0", "0", "100", "0", "0", "0", "35", "100.672", "0", "0"),
+			repRow("arcade", "u-a", "43", "0", "0", "100", "0", "0", "0", "43", "100.672", "0", "0"),
 			repRow("arcade", "u-b", "0", "0", "0", "0", "0", "0", "0", "0", "3", "0", "0"),
 			repRow("arcade", "u-c", "0", "0", "0", "0", "0", "0", "0", "0", "100", "0", "0"),
 			repRow("arcade", "u-d", "0", "56", "0", "0", "0", "0", "0", "0", "56", "1", "0.001"),
@@ -341,6 +351,8 @@ func (l repLedger) expect(from, to time.Time) ([]rewards.PayoutRow, rewards.Payo
 			col = &r.Settled
 		case g.Bucket == "available" && g.Kind == "redemption":
 			col, amt = &r.Redeemed, amt.Neg()
+		case g.Bucket == "available" && g.Kind == "reversal":
+			col = &r.Reversed
 		}
 		if col != nil {
 			*col = col.Add(amt)
