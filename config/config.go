@@ -27,11 +27,37 @@ const (
 // Config is the whole configuration file (DESIGN.md §3, "Config (YAML)"). It is loaded
 // once and passed by value; nothing below cmd reads the environment.
 type Config struct {
-	Listen     string     `yaml:"listen"`
-	Database   Database   `yaml:"database"`
-	AdminToken Secret     `yaml:"admin_token"` // finance and ops endpoints
-	Settlement Settlement `yaml:"settlement"`
-	Properties []Property `yaml:"properties"`
+	Listen     string   `yaml:"listen"`
+	Database   Database `yaml:"database"`
+	AdminToken Secret   `yaml:"admin_token"` // finance and ops endpoints; the admin named "admin"
+	// AdminTokens are named admin credentials: the name is recorded as the actor of every
+	// adjustment, reversal and replay made with the token.
+	AdminTokens []AdminToken `yaml:"admin_tokens"`
+	Settlement  Settlement   `yaml:"settlement"`
+	Properties  []Property   `yaml:"properties"`
+}
+
+// AdminToken is one named admin credential.
+type AdminToken struct {
+	Name  string `yaml:"name"`
+	Token Secret `yaml:"token"`
+}
+
+// DefaultAdminName is the name the single admin_token acts under; CLIActor is the actor
+// the audit log records for `tally replay`, which needs no token.
+const (
+	DefaultAdminName = "admin"
+	CLIActor         = "cli"
+)
+
+// Admins returns every admin credential: admin_token (as DefaultAdminName) and then
+// admin_tokens, in the order written.
+func (c Config) Admins() []AdminToken {
+	var out []AdminToken
+	if c.AdminToken != "" {
+		out = append(out, AdminToken{Name: DefaultAdminName, Token: c.AdminToken})
+	}
+	return append(out, c.AdminTokens...)
 }
 
 // Database says where the ledger lives: sqlite://path or postgres://… (postgresql://…).

@@ -19,6 +19,8 @@ var (
 	propertyIDPattern = regexp.MustCompile(`^[a-z0-9-]{1,64}$`)
 	currencyPattern   = regexp.MustCompile(`^[A-Z][A-Z0-9_]{0,15}$`)
 	countryPattern    = regexp.MustCompile(`^[A-Z]{2}$`)
+	// adminName is recorded as the actor of admin actions and shown in the audit log.
+	adminName = regexp.MustCompile(`^[A-Za-z0-9._@-]{1,64}$`)
 )
 
 // gamezopStates are the states a Gamezop score postback can carry.
@@ -49,10 +51,35 @@ func (c Config) Validate() error {
 	// keys maps each credential that identifies a caller to where it was first seen: a
 	// publisher key must identify exactly one property, and is never the admin token.
 	keys := map[string]string{}
-	if c.AdminToken == "" {
-		v.add("admin_token", "is required")
-	} else {
+	if c.AdminToken == "" && len(c.AdminTokens) == 0 {
+		v.add("admin_token", "is required (or admin_tokens: [{name, token}])")
+	} else if c.AdminToken != "" {
 		keys[c.AdminToken.Reveal()] = "admin_token"
+	}
+	names := map[string]string{}
+	if c.AdminToken != "" {
+		names[DefaultAdminName] = "admin_token"
+	}
+	for i, t := range c.AdminTokens {
+		at := fmt.Sprintf("admin_tokens[%d]", i)
+		switch {
+		case !adminName.MatchString(t.Name):
+			v.add(at+".name", "must be 1–64 characters of a-z, A-Z, 0-9, '.', '_', '@' or '-', got %q", t.Name)
+		case t.Name == CLIActor:
+			v.add(at+".name", "%q is reserved: it names what the command line does", t.Name)
+		case names[t.Name] != "":
+			v.add(at+".name", "%q is already the name of %s", t.Name, names[t.Name])
+		default:
+			names[t.Name] = at
+		}
+		switch {
+		case t.Token == "":
+			v.add(at+".token", "is required")
+		case keys[t.Token.Reveal()] != "":
+			v.add(at+".token", "is the same value as %s", keys[t.Token.Reveal()])
+		default:
+			keys[t.Token.Reveal()] = at + ".token"
+		}
 	}
 	if len(c.Properties) == 0 {
 		v.add("properties", "at least one property is required")

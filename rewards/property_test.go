@@ -19,8 +19,9 @@ type lot struct {
 
 // simWallet is the production wallet plus independent tallies to check it against.
 type simWallet struct {
-	wallet             Wallet // changed only by Credit, Settle, Redeem and Adjust
+	wallet             Wallet // changed only by Credit, Settle, Redeem, Reverse and Adjust
 	unsettled          []lot
+	redemptions        []decimal.Decimal // amounts of redemptions not reversed yet
 	legSum             decimal.Decimal // every user leg ever posted
 	credited           decimal.Decimal // revenue, target and achievement credits
 	redeemed, adjusted decimal.Decimal
@@ -76,6 +77,8 @@ func (s *sim) run(n int) {
 		switch p := s.rng.IntN(100); {
 		case p < 6:
 			s.redeem()
+		case p < 7:
+			s.reverse()
 		case p < 8:
 			s.adjust()
 		case p < 12:
@@ -143,7 +146,7 @@ func (s *sim) run(n int) {
 		}
 	}
 
-	for _, k := range []string{"revenue", "target", "achievement", "claim dropped", "settled", "carried", "redeemed", "capped", "nothing"} {
+	for _, k := range []string{"revenue", "target", "achievement", "claim dropped", "settled", "carried", "redeemed", "reversed", "capped", "nothing"} {
 		if s.count[k] == 0 {
 			t.Errorf("the random run never exercised %q: %v", k, s.count)
 		}
@@ -308,6 +311,30 @@ func (s *sim) redeem() {
 	}
 	s.count["redeemed"]++
 	w.redeemed = w.redeemed.Add(amount)
+	w.redemptions = append(w.redemptions, amount)
+	s.tally(w, e)
+	w.wallet = after
+}
+
+// reverse returns one of the user's redemptions to available.
+func (s *sim) reverse() {
+	w := s.wallet(s.user())
+	// More than was ever redeemed cannot come back, and changes nothing.
+	if _, _, err := w.wallet.Reverse(w.wallet.Redeemed.Add(s.unit)); !errors.Is(err, ErrInvalidRequest) {
+		s.t.Errorf("reversing more than redeemed %s: err %v", w.wallet.Redeemed, err)
+	}
+	if len(w.redemptions) == 0 {
+		return
+	}
+	i := s.rng.IntN(len(w.redemptions))
+	amount := w.redemptions[i]
+	w.redemptions = slices.Delete(w.redemptions, i, i+1)
+	after, e, err := w.wallet.Reverse(amount)
+	if err != nil {
+		s.t.Fatalf("reverse %s of redeemed %s: %v", amount, w.wallet.Redeemed, err)
+	}
+	s.count["reversed"]++
+	w.redeemed = w.redeemed.Sub(amount)
 	s.tally(w, e)
 	w.wallet = after
 }

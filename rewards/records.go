@@ -82,6 +82,9 @@ type Claim struct {
 	Property string  // "": every property
 	AfterID  int64   // only ids above this (a replay walks the quarantine with it)
 	Limit    int     // at most this many; 0 means 500
+	// Actor, when set, records each claimed event in the audit log as a replay by Actor,
+	// in the apply's own transaction.
+	Actor string
 }
 
 // Decider is the app's verdict on one claimed event. The store calls it inside the
@@ -136,6 +139,9 @@ type Balance struct {
 	Redeemed       decimal.Decimal
 	LifetimeEarned decimal.Decimal
 	UpdatedAt      time.Time // zero when the wallet does not exist
+	// NextAvailableAt is when the earliest unsettled pending credit matures (it moves to
+	// available at the first settlement run from then); zero when none waits.
+	NextAvailableAt time.Time
 }
 
 // Txn is one leg of a user's wallet, as the transactions API shows it.
@@ -148,4 +154,6 @@ type Txn struct {
 	Bucket      string
 	CreatedAt   time.Time
 	Ref         string
+	// AvailableAt is when a pending credit matures (zero for every other leg).
+	AvailableAt time.Time
 }

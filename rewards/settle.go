@@ -28,6 +28,19 @@ func RedemptionEntry(amount decimal.Decimal) Entry {
 	}
 }
 
+// ReversalEntry returns amount, paid out by a redemption, from @redemptions to the
+// user's available: the redemption's entry with its legs negated.
+func ReversalEntry(amount decimal.Decimal) Entry {
+	return Entry{
+		Kind: EntryReversal,
+		Rule: "reversal",
+		Legs: []Leg{
+			{Bucket: Available, Amount: amount},
+			{System: AccountRedemptions, Amount: amount.Neg()},
+		},
+	}
+}
+
 // AdjustmentEntry credits amount to the user's bucket (a negative amount debits it),
 // balanced by @adjustments.
 func AdjustmentEntry(amount decimal.Decimal, bucket Bucket) Entry {

@@ -19,6 +19,9 @@ var (
 	// any balance (non-positive amount, missing key or reason, unknown bucket). The HTTP
 	// layer validates first; this is the store's own guard.
 	ErrInvalidRequest = errors.New("invalid request")
+	// ErrAlreadyReversed: the redemption was reversed before, under another idempotency
+	// key; a redemption is reversed at most once.
+	ErrAlreadyReversed = errors.New("redemption already reversed")
 )
 
 // Settlement run statuses.
@@ -63,6 +66,68 @@ type Redemption struct {
 	Reference string
 	CreatedAt time.Time
 	Balance   Balance // as it was right after this redemption, also when replayed
+	// Reversal is set once the redemption has been reversed (as it is now, when read).
+	Reversal *ReversalRef
+}
+
+// ReversalRef says which reversal undid a redemption, and when.
+type ReversalRef struct {
+	ID        int64
+	CreatedAt time.Time
+}
+
+// RedemptionFilter selects redemptions for listing, newest first.
+type RedemptionFilter struct {
+	Property string
+	User     string
+	Before   int64 // only ids below this; 0 from the newest
+	Limit    int
+}
+
+// ReverseRequest asks to return a redemption's amount to the user's available balance.
+// The same IdempotencyKey with another RequestHash is ErrIdempotencyMismatch.
+type ReverseRequest struct {
+	RedemptionID   int64
+	Reason         string // required
+	Actor          string // who asked, for the record
+	IdempotencyKey string
+	RequestHash    string
+}
+
+// Reversal is a committed reversal, the redemption it undid and the balance right after.
+type Reversal struct {
+	ID         int64
+	Redemption Redemption
+	Amount     decimal.Decimal
+	Reason     string
+	Actor      string
+	CreatedAt  time.Time
+	Balance    Balance // as it was right after this reversal, also when replayed
+}
+
+// Audit actions: what an admin did that changed money or the inbox.
+const (
+	AuditAdjustment = "adjustment"
+	AuditReversal   = "reversal"
+	AuditReplay     = "replay"
+)
+
+// AuditEntry is one admin action, recorded in the transaction that carried it out.
+type AuditEntry struct {
+	ID        int64
+	Actor     string // the admin credential's name ("cli" for the command line)
+	Action    string // AuditAdjustment, AuditReversal or AuditReplay
+	Property  string
+	Target    string // what it acted on: "user:<id>", "redemption:<id>", "event:<id>"
+	Reason    string // as the actor gave it ("" for a replay)
+	Detail    string // what came of it, e.g. the amount or the replay's outcome
+	CreatedAt time.Time
+}
+
+// AuditFilter selects audit entries, newest first.
+type AuditFilter struct {
+	Before int64 // only ids below this; 0 from the newest
+	Limit  int
 }
 
 // AdjustRequest is a manual credit (Amount > 0) or debit (Amount < 0) of one bucket.

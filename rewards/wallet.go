@@ -44,13 +44,17 @@ func (w Wallet) Post(e Entry) (Wallet, error) {
 	next.Pending = w.Pending.Add(dPending)
 	next.Available = w.Available.Add(dAvailable)
 	switch {
-	case e.Kind.credits() && dPending.IsPositive():
+	case e.Kind.Credits() && dPending.IsPositive():
 		next.LifetimeEarned = w.LifetimeEarned.Add(dPending)
 	case e.Kind == EntryAdjustment:
 		// Adjustments count, signed, so available + pending == lifetime_earned − redeemed.
 		next.LifetimeEarned = w.LifetimeEarned.Add(dPending).Add(dAvailable)
-	case e.Kind == EntryRedemption:
+	case e.Kind == EntryRedemption || e.Kind == EntryReversal:
+		// A reversal undoes a redemption: redeemed is what was paid out and not returned.
 		next.Redeemed = w.Redeemed.Sub(dAvailable)
+	}
+	if next.Redeemed.IsNegative() {
+		return w, fmt.Errorf("%w: %s of %s exceeds redeemed %s", ErrInvalidRequest, e.Kind, dAvailable, w.Redeemed)
 	}
 	if next.Available.IsNegative() {
 		return w, &InsufficientFundsError{Bucket: Available, Available: w.Available, Requested: dAvailable.Neg()}
@@ -61,8 +65,8 @@ func (w Wallet) Post(e Entry) (Wallet, error) {
 	return next, nil
 }
 
-// credits reports the kinds that credit pending from a rule.
-func (k EntryKind) credits() bool {
+// Credits reports the kinds that credit pending from a rule.
+func (k EntryKind) Credits() bool {
 	return k == EntryRevenue || k == EntryTarget || k == EntryAchievement
 }
 
@@ -71,7 +75,7 @@ func (k EntryKind) credits() bool {
 // every other entry.
 func (e Entry) Lot() decimal.Decimal {
 	d := e.UserDelta(Pending)
-	if (e.Kind.credits() && d.IsPositive()) || (e.Kind == EntryAdjustment && !d.IsZero()) {
+	if (e.Kind.Credits() && d.IsPositive()) || (e.Kind == EntryAdjustment && !d.IsZero()) {
 		return d
 	}
 	return decimal.Zero
@@ -124,6 +128,18 @@ func (w Wallet) Redeem(amount decimal.Decimal) (Wallet, Entry, error) {
 		return w, Entry{}, fmt.Errorf("%w: redemption of %s", ErrInvalidRequest, amount)
 	}
 	e := RedemptionEntry(amount)
+	after, err := w.Post(e)
+	return after, e, err
+}
+
+// Reverse returns amount (positive), paid out by an earlier redemption, to available.
+// It cannot return more than the wallet has redeemed; which redemption it undoes, and
+// that it is undone at most once, is the caller's record.
+func (w Wallet) Reverse(amount decimal.Decimal) (Wallet, Entry, error) {
+	if !amount.IsPositive() {
+		return w, Entry{}, fmt.Errorf("%w: reversal of %s", ErrInvalidRequest, amount)
+	}
+	e := ReversalEntry(amount)
 	after, err := w.Post(e)
 	return after, e, err
 }

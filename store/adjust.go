@@ -74,6 +74,11 @@ func (db *DB) Adjust(ctx context.Context, a rewards.AdjustRequest) (rewards.Adju
 			if err := db.postOne(tx, w, e, posting{ref: fmt.Sprintf("adjustment:%d", row.ID), at: at}); err != nil {
 				return adjustmentRow{}, false, err
 			}
+			if err := writeAudit(tx, rewards.AuditEntry{Actor: a.Actor, Action: rewards.AuditAdjustment, Property: a.Property,
+				Target: "user:" + a.User, Reason: a.Reason, Detail: fmt.Sprintf("adjustment:%d of %s to %s", row.ID, a.Amount, a.Bucket),
+				CreatedAt: at}); err != nil {
+				return adjustmentRow{}, false, err
+			}
 			w.set(next, at)
 			return row, true, nil
 		},
@@ -92,6 +97,8 @@ func checkAdjust(a rewards.AdjustRequest) error {
 		return fmt.Errorf("store: adjust: idempotency key is required: %w", rewards.ErrInvalidRequest)
 	case strings.TrimSpace(a.Reason) == "":
 		return fmt.Errorf("store: adjust: reason is required: %w", rewards.ErrInvalidRequest)
+	case a.Actor == "":
+		return fmt.Errorf("store: adjust: actor is required for the audit log: %w", rewards.ErrInvalidRequest)
 	case a.Amount.IsZero():
 		return fmt.Errorf("store: adjust: amount is zero: %w", rewards.ErrInvalidRequest)
 	case a.Bucket != rewards.Available && a.Bucket != rewards.Pending:

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -56,6 +57,18 @@ func (db *DB) Apply(ctx context.Context, c rewards.Claim, decide rewards.Decider
 		}
 		if err := db.mark(tx, items, now, c.Status == rewards.StatusQuarantined); err != nil {
 			return err
+		}
+		if c.Actor != "" {
+			for _, it := range items {
+				detail := it.status
+				if it.reason != "" {
+					detail += ": " + it.reason
+				}
+				if err := writeAudit(tx, rewards.AuditEntry{Actor: c.Actor, Action: rewards.AuditReplay, Property: it.property,
+					Target: "event:" + strconv.FormatInt(it.id, 10), Detail: detail, CreatedAt: now}); err != nil {
+					return err
+				}
+			}
 		}
 		out = make([]rewards.Applied, len(items))
 		for i, it := range items {

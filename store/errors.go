@@ -49,7 +49,8 @@ func translate(err error) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, rewards.ErrNotFound), errors.Is(err, rewards.ErrInsufficientFunds),
-		errors.Is(err, rewards.ErrIdempotencyMismatch), errors.Is(err, rewards.ErrUnavailable):
+		errors.Is(err, rewards.ErrIdempotencyMismatch), errors.Is(err, rewards.ErrUnavailable),
+		errors.Is(err, rewards.ErrAlreadyReversed), errors.Is(err, rewards.ErrInvalidRequest):
 		return err
 	case errors.Is(err, gorm.ErrRecordNotFound):
 		return fmt.Errorf("%w: %w", rewards.ErrNotFound, err)

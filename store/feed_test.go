@@ -152,7 +152,7 @@ func TestBalanceFeedLateCommit(t *testing.T) {
 		<-locked
 		fastDone := make(chan error, 1)
 		go func() { // on SQLite this waits for the slow writer's lock
-			_, _, err := db.Adjust(ctx, rewards.AdjustRequest{Property: "arcade", User: "fast", Amount: d("2"), Reason: "r",
+			_, _, err := db.Adjust(ctx, rewards.AdjustRequest{Actor: "test", Property: "arcade", User: "fast", Amount: d("2"), Reason: "r",
 				IdempotencyKey: "fast-2", RequestHash: "h"})
 			fastDone <- err
 		}()
@@ -199,7 +199,7 @@ func TestBalanceFeedConcurrentWriters(t *testing.T) {
 				r := rand.New(rand.NewPCG(uint64(w), 1))
 				for i := range 40 {
 					u := users[r.IntN(len(users))]
-					_, _, err := db.Adjust(ctx, rewards.AdjustRequest{Property: "arcade", User: u, Amount: decimal.NewFromInt(int64(r.IntN(9) + 1)),
+					_, _, err := db.Adjust(ctx, rewards.AdjustRequest{Actor: "test", Property: "arcade", User: u, Amount: decimal.NewFromInt(int64(r.IntN(9) + 1)),
 						Reason: "load", IdempotencyKey: fmt.Sprintf("w%d-%d", w, i), RequestHash: "h"})
 					if err != nil {
 						t.Errorf("writer %d: %v", w, err)

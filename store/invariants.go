@@ -8,6 +8,8 @@ import (
 
 	"github.com/shopspring/decimal"
 	"gorm.io/gorm"
+
+	"tally/rewards"
 )
 
 // maxViolations bounds the report of CheckInvariants.
@@ -20,7 +22,8 @@ const maxViolations = 20
 //   - each wallet bucket equals the sum of its user legs, so available + pending is
 //     everything credited minus everything redeemed or debited;
 //   - available + pending == lifetime_earned − redeemed, and redeemed is the sum of the
-//     redemption legs;
+//     redemption and reversal legs;
+//   - each reversal returns exactly its redemption's amount, to that redemption's user;
 //   - pending − carry is the sum of the wallet's unsettled lots, and 0 <= carry < 1;
 //   - no bucket is negative;
 //   - each settlement run's counters match the lots and entries it committed.
@@ -115,7 +118,8 @@ func checkLedger(tx *gorm.DB, property string, fail func(string, ...any)) error 
 		switch bucket {
 		case "available":
 			s.available = s.available.Add(amount)
-			if kind == "redemption" {
+			// A reversal returns a redemption: redeemed is what was paid out and not returned.
+			if kind == string(rewards.EntryRedemption) || kind == string(rewards.EntryReversal) {
 				s.redeemed = s.redeemed.Sub(amount)
 			}
 		case "pending":
@@ -186,7 +190,71 @@ func checkLedger(tx *gorm.DB, property string, fail func(string, ...any)) error 
 	for k, s := range sums {
 		fail("user %s/%s has legs (available %s, pending %s) but no wallet", k.property, k.user, s.available, s.pending)
 	}
+	if err := checkReversals(tx, property, fail); err != nil {
+		return err
+	}
 	return checkRuns(tx, property, fail)
+}
+
+// checkReversals holds each reversal against its redemption: same property, user and
+// amount, and one reversal entry in the ledger returning exactly that amount.
+func checkReversals(tx *gorm.DB, property string, fail func(string, ...any)) error {
+	q := `SELECT v.id, v.property, v.user_id, v.amount, d.property, d.user_id, d.amount
+		FROM reversals v LEFT JOIN redemptions d ON d.id = v.redemption_id`
+	var args []any
+	if property != "" {
+		q += ` WHERE v.property = ?`
+		args = append(args, property)
+	}
+	rows, err := tx.Raw(q, args...).Rows()
+	if err != nil {
+		return err
+	}
+	type rev struct {
+		id             int64
+		property, user string
+		amount         decimal.Decimal
+		rProp, rUser   sql.NullString
+		rAmount        decimal.NullDecimal
+	}
+	var revs []rev
+	for rows.Next() {
+		var r rev
+		if err := rows.Scan(&r.id, &r.property, &r.user, &r.amount, &r.rProp, &r.rUser, &r.rAmount); err != nil {
+			rows.Close()
+			return err
+		}
+		revs = append(revs, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, r := range revs {
+		if !r.rAmount.Valid || r.rProp.String != r.property || r.rUser.String != r.user || !r.rAmount.Decimal.Equal(r.amount) {
+			fail("reversal %d (%s/%s, %s) does not match its redemption (%s/%s, %v)", r.id, r.property, r.user, r.amount,
+				r.rProp.String, r.rUser.String, r.rAmount.Decimal)
+		}
+	}
+	where := `kind = 'reversal' AND account = ''`
+	if property != "" {
+		where += ` AND property = ?`
+	}
+	var legs []decimal.Decimal
+	if err := tx.Raw(`SELECT amount FROM entries WHERE `+where, args...).Scan(&legs).Error; err != nil {
+		return err
+	}
+	returned, recorded := decimal.Zero, decimal.Zero
+	for _, a := range legs {
+		returned = returned.Add(a)
+	}
+	for _, r := range revs {
+		recorded = recorded.Add(r.amount)
+	}
+	if len(legs) != len(revs) || !returned.Equal(recorded) {
+		fail("%d reversals return %s; the ledger has %d reversal legs returning %s", len(revs), recorded, len(legs), returned)
+	}
+	return nil
 }
 
 // checkRuns compares each run's counters with the lots it marked and the settlement

@@ -21,7 +21,7 @@ func TestReportToNowWaitsForWritersInFlight(t *testing.T) {
 		ctx := context.Background()
 		u := storetest.URL(t, dia)
 		writer, reader := storetest.OpenURL(t, u, nil), storetest.OpenURL(t, u, nil)
-		if _, _, err := writer.Adjust(ctx, rewards.AdjustRequest{Property: "arcade", User: "u1", Amount: d("5"), Reason: "opening",
+		if _, _, err := writer.Adjust(ctx, rewards.AdjustRequest{Actor: "test", Property: "arcade", User: "u1", Amount: d("5"), Reason: "opening",
 			IdempotencyKey: "k0", RequestHash: "h0"}); err != nil {
 			t.Fatal(err)
 		}
@@ -67,7 +67,7 @@ func TestTransactionTimesFollowTheirOrder(t *testing.T) {
 					var err error
 					switch i % 3 {
 					case 0:
-						_, _, err = db.Adjust(ctx, rewards.AdjustRequest{Property: "arcade", User: "u1", Amount: d("3"), Reason: "r",
+						_, _, err = db.Adjust(ctx, rewards.AdjustRequest{Actor: "test", Property: "arcade", User: "u1", Amount: d("3"), Reason: "r",
 							IdempotencyKey: key, RequestHash: key})
 					case 1:
 						_, err = ingest(db, ctx, []rewards.Inbound{in(session("u1", key, "0.000012", 60))})

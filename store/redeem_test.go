@@ -18,7 +18,7 @@ import (
 // fund puts amount in the user's available balance through an adjustment.
 func fund(t *testing.T, db *store.DB, user, amount string) {
 	t.Helper()
-	_, _, err := db.Adjust(context.Background(), rewards.AdjustRequest{Property: "arcade", User: user, Amount: d(amount),
+	_, _, err := db.Adjust(context.Background(), rewards.AdjustRequest{Actor: "test", Property: "arcade", User: user, Amount: d(amount),
 		Reason: "test funds", IdempotencyKey: "fund-" + user + "-" + amount, RequestHash: "h"})
 	if err != nil {
 		t.Fatalf("fund %s: %v", user, err)
@@ -217,6 +217,7 @@ func TestAdjust(t *testing.T) {
 		wantBalance(t, db, "u1", "0", "2")
 
 		for _, bad := range []rewards.AdjustRequest{
+			{Property: "arcade", User: "u1", Amount: d("1"), Reason: "r", IdempotencyKey: "b0"}, // no actor for the audit log
 			{Property: "arcade", User: "u1", Amount: d("0"), Reason: "r", IdempotencyKey: "b1"},
 			{Property: "arcade", User: "u1", Amount: d("1"), Reason: " ", IdempotencyKey: "b2"},
 			{Property: "arcade", User: "u1", Amount: d("1"), Reason: "r", IdempotencyKey: ""},

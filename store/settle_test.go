@@ -374,7 +374,7 @@ func TestSettleUnderLoad(t *testing.T) {
 				defer wg.Done()
 				for i := range 15 {
 					u := users[(w*11+i*3)%len(users)]
-					_, _, err := db.Adjust(ctx, rewards.AdjustRequest{Property: "arcade", User: u, Amount: d("1.25"), Bucket: rewards.Pending,
+					_, _, err := db.Adjust(ctx, rewards.AdjustRequest{Actor: "test", Property: "arcade", User: u, Amount: d("1.25"), Bucket: rewards.Pending,
 						Reason: "load", IdempotencyKey: fmt.Sprintf("a-%d-%d", w, i), RequestHash: "h"})
 					if err != nil {
 						errs <- err
