@@ -397,3 +397,26 @@ func TestSettlementParse(t *testing.T) {
 		}
 	}
 }
+
+// Named admin tokens load with their names; the single admin_token is the admin "admin",
+// and either alone is enough.
+func TestAdminTokens(t *testing.T) {
+	base := "properties: [{id: a, currency: C, api_keys: [k]}]\n"
+	c, err := loadText(t, base+"admin_token: t0\nadmin_tokens:\n  - {name: alice, token: \"${ALICE}\"}\n  - {name: bob, token: t2}\n",
+		map[string]string{"ALICE": "t1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := c.Admins()
+	if len(got) != 3 || got[0].Name != "admin" || got[0].Token.Reveal() != "t0" || got[1].Name != "alice" ||
+		got[1].Token.Reveal() != "t1" || got[2].Name != "bob" {
+		t.Fatalf("Admins() = %v", got)
+	}
+	if strings.Contains(c.String(), "t1") {
+		t.Errorf("a named admin token is printed: %s", c)
+	}
+	c, err = loadText(t, base+"admin_tokens: [{name: alice, token: t1}]\n", nil)
+	if err != nil || len(c.Admins()) != 1 || c.Admins()[0].Name != "alice" {
+		t.Fatalf("admin_tokens alone: %v, %v", c.Admins(), err)
+	}
+}

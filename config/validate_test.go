@@ -85,6 +85,19 @@ func TestLoadRefuses(t *testing.T) {
 		{"empty sqlite path", `url: "sqlite://data/tally.db"`, `url: "sqlite://"`, `database.url: sqlite:// needs a path`},
 		{"bad listen", `listen: "127.0.0.1:8080"`, `listen: "8080"`, `listen: must be host:port such as ":8080", got "8080"`},
 		{"admin token empty", `admin_token: "${TALLY_ADMIN_TOKEN}"`, `admin_token: ""`, `admin_token: is required`},
+		{"admin name with a space", `admin_token: "${TALLY_ADMIN_TOKEN}"`, `admin_tokens: [{name: "al ice", token: t1}]`,
+			`admin_tokens[0].name: must be 1–64 characters of a-z, A-Z, 0-9, '.', '_', '@' or '-', got "al ice"`},
+		{"admin name twice", `admin_token: "${TALLY_ADMIN_TOKEN}"`, `admin_tokens: [{name: alice, token: t1}, {name: alice, token: t2}]`,
+			`admin_tokens[1].name: "alice" is already the name of admin_tokens[0]`},
+		{"admin named like the default", `admin_token: "${TALLY_ADMIN_TOKEN}"`, "admin_token: \"${TALLY_ADMIN_TOKEN}\"\nadmin_tokens: [{name: admin, token: t1}]",
+			`admin_tokens[0].name: "admin" is already the name of admin_token`},
+		{"admin named cli", `admin_token: "${TALLY_ADMIN_TOKEN}"`, `admin_tokens: [{name: cli, token: t1}]`,
+			`admin_tokens[0].name: "cli" is reserved`},
+		{"admin token without value", `admin_token: "${TALLY_ADMIN_TOKEN}"`, `admin_tokens: [{name: alice}]`, `admin_tokens[0].token: is required`},
+		{"two admins one token", `admin_token: "${TALLY_ADMIN_TOKEN}"`, `admin_tokens: [{name: alice, token: t1}, {name: bob, token: t1}]`,
+			`admin_tokens[1].token: is the same value as admin_tokens[0].token`},
+		{"api key is a named admin token", `admin_token: "${TALLY_ADMIN_TOKEN}"`, `admin_tokens: [{name: alice, token: "${ARCADE_API_KEY}"}]`,
+			`properties[0].api_keys[0]: is the same value as admin_tokens[0].token`},
 	}
 	env := exampleEnv()
 	env["PUZZLE_KEY"] = "key-Secret-puzzle"
@@ -201,7 +214,7 @@ func TestValidateZeroConfig(t *testing.T) {
 		"listen: is required",
 		"database.url: is required",
 		"settlement.schedule: is required",
-		"admin_token: is required",
+		"admin_token: is required (or admin_tokens: [{name, token}])",
 		"properties: at least one property is required",
 	} {
 		if !got[want] {
