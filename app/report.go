@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -24,25 +25,37 @@ import (
 type ReportReader interface {
 	PayoutRows(ctx context.Context, q rewards.ReportQuery, fn func(rewards.PayoutRow) error) error
 	PayoutReport(ctx context.Context, q rewards.ReportQuery, fn func(rewards.PayoutRow) error) ([]rewards.PropertySummary, error)
+	// PayoutRowsEstimate estimates the report's rows cheaply, for a progress bar.
+	PayoutRowsEstimate(ctx context.Context, q rewards.ReportQuery) (int64, error)
+}
+
+// EstimatePayoutRows estimates how many rows the report r has, without reading it.
+func (a *App) EstimatePayoutRows(ctx context.Context, r PayoutRequest) (int64, error) {
+	return a.reports().PayoutRowsEstimate(ctx, r.Query)
 }
 
 // Payout report formats.
 const (
 	FormatCSV  = "csv"
 	FormatJSON = "json"
+	FormatXLSX = "xlsx"
 )
 
 // PayoutRequest is a validated payout report request.
 type PayoutRequest struct {
 	Query  rewards.ReportQuery
-	Format string // FormatCSV or FormatJSON
+	Format string // FormatCSV, FormatJSON or FormatXLSX
+	// BOM starts a CSV report with the UTF-8 byte-order mark, without which Excel reads
+	// the file in the system's legacy code page and garbles every non-ASCII id.
+	BOM bool
 }
 
 // ParsePayoutRequest validates a payout report's parameters as the HTTP query and the
 // CLI flags give them: from and to are RFC 3339 times or YYYY-MM-DD dates (UTC
 // midnight), from before to; property is "" (all) or a configured property; format is
-// "" (csv), csv or json. Each problem is a ValidationError naming the parameter.
-func (a *App) ParsePayoutRequest(from, to, property, format string) (PayoutRequest, error) {
+// "" (csv), csv, json or xlsx; bom is "", true or false (csv only). Each problem is a
+// ValidationError naming the parameter.
+func (a *App) ParsePayoutRequest(from, to, property, format, bom string) (PayoutRequest, error) {
 	var r PayoutRequest
 	var err error
 	if r.Query.From, err = reportTime("from", from); err != nil {
@@ -63,10 +76,18 @@ func (a *App) ParsePayoutRequest(from, to, property, format string) (PayoutReque
 	switch format {
 	case "", FormatCSV:
 		r.Format = FormatCSV
-	case FormatJSON:
-		r.Format = FormatJSON
+	case FormatJSON, FormatXLSX:
+		r.Format = format
 	default:
-		return r, invalid("format", "must be csv or json")
+		return r, invalid("format", "must be csv, json or xlsx")
+	}
+	if bom != "" {
+		if r.BOM, err = strconv.ParseBool(bom); err != nil {
+			return r, invalid("bom", "must be true or false")
+		}
+		if r.BOM && r.Format != FormatCSV {
+			return r, invalid("bom", "applies to format=csv only")
+		}
 	}
 	return r, nil
 }
@@ -89,27 +110,98 @@ func reportTime(field, s string) (time.Time, error) {
 	return t.UTC(), nil
 }
 
-// payoutColumns is the report's header, in the contract's order.
-var payoutColumns = [...]string{"property", "user", "currency", "opening_available", "credited_revenue", "credited_targets",
-	"credited_achievements", "adjustments", "settled", "redeemed", "closing_available", "closing_pending", "sessions",
-	"estimated_revenue_usd"}
+// columnKind is what a report column holds, which decides how each format prints it.
+type columnKind int8
+
+const (
+	textColumn   columnKind = iota // property, user, currency: escaped in CSV, text cells in XLSX
+	amountColumn                   // a wallet column, rewards.AmountColumns
+	countColumn                    // sessions
+	usdColumn                      // estimated_revenue_usd
+)
+
+// payoutColumn is one report column: its name and where its value comes from. CSV,
+// JSON, XLSX, the totals and the CLI's summary line all print from payoutColumns.
+type payoutColumn struct {
+	name   string
+	kind   columnKind
+	text   func(a *App, r *rewards.PayoutRow) string     // textColumn
+	amount func(*rewards.PayoutAmounts) *decimal.Decimal // amountColumn
+}
+
+// sessionsAfter is the last wallet column of the contract's first fourteen columns,
+// which end with sessions and estimated_revenue_usd; wallet columns added later
+// (rewards.AmountColumns appends them) come after those two, as the contract appends.
+const sessionsAfter = "closing_pending"
+
+// payoutColumns are the report's columns in the contract's order.
+var payoutColumns = func() []payoutColumn {
+	cols := []payoutColumn{
+		{name: "property", kind: textColumn, text: func(_ *App, r *rewards.PayoutRow) string { return r.Property }},
+		{name: "user", kind: textColumn, text: func(_ *App, r *rewards.PayoutRow) string { return r.User }},
+		{name: "currency", kind: textColumn, text: func(a *App, r *rewards.PayoutRow) string { return a.currency(r.Property) }},
+	}
+	for _, c := range rewards.AmountColumns() {
+		cols = append(cols, payoutColumn{name: c.Name, kind: amountColumn, amount: c.Field})
+		if c.Name == sessionsAfter {
+			cols = append(cols, payoutColumn{name: "sessions", kind: countColumn}, payoutColumn{name: "estimated_revenue_usd", kind: usdColumn})
+		}
+	}
+	return cols
+}()
+
+// decimalValue is the value of an amount or USD column of r.
+func (c *payoutColumn) decimalValue(r *rewards.PayoutRow) decimal.Decimal {
+	if c.kind == usdColumn {
+		return r.EstimatedRevenueUSD
+	}
+	return *c.amount(&r.PayoutAmounts)
+}
+
+// totalsRow is the totals as a row without text, for the columns' accessors.
+func totalsRow(t *rewards.PayoutTotals) rewards.PayoutRow {
+	return rewards.PayoutRow{PayoutAmounts: t.PayoutAmounts, Sessions: t.Sessions, EstimatedRevenueUSD: t.EstimatedRevenueUSD}
+}
+
+// FormatPayoutTotals renders the totals' columns as name=value pairs in the report's
+// order, for the summary line `tally export` ends with.
+func FormatPayoutTotals(t rewards.PayoutTotals) string {
+	row := totalsRow(&t)
+	var sb strings.Builder
+	for i := range payoutColumns {
+		c := &payoutColumns[i]
+		switch c.kind {
+		case textColumn:
+			continue
+		case countColumn:
+			fmt.Fprintf(&sb, " %s=%d", c.name, row.Sessions)
+		default:
+			fmt.Fprintf(&sb, " %s=%s", c.name, amount(c.decimalValue(&row)))
+		}
+	}
+	return strings.TrimPrefix(sb.String(), " ")
+}
 
 // progressEvery is how many rows pass between progress calls.
 const progressEvery = 1024
 
-// WritePayoutReport writes the payout report r to w as CSV or JSON while it reads it
-// from the store: memory stays flat however many rows there are. progress, when not
+// utf8BOM is the UTF-8 byte-order mark.
+const utf8BOM = "\uFEFF"
+
+// WritePayoutReport writes the payout report r to w as CSV, JSON or XLSX while it reads
+// it from the store: memory stays flat however many rows there are. progress, when not
 // nil, is called every so many rows with the count so far. It returns the totals of
 // the rows written. HTTP and `tally export` both call it, so they produce the same bytes.
 //
-// On an error nothing may have reached w yet (output is buffered in blocks) or part of
-// the report may have; the caller tells which by watching w, and must not present what
-// was written as a complete report.
+// On an error nothing may have reached w yet (output is buffered in blocks; an XLSX
+// file is only written once its rows are all read) or part of the report may have; the
+// caller tells which by watching w, and must not present what was written as a
+// complete report.
 func (a *App) WritePayoutReport(ctx context.Context, w io.Writer, r PayoutRequest, progress func(rows int64)) (rewards.PayoutTotals, error) {
 	bw := bufio.NewWriterSize(w, 64<<10)
 	var totals rewards.PayoutTotals
-	count := func(row rewards.PayoutRow) {
-		totals.Add(row)
+	count := func(row *rewards.PayoutRow) {
+		totals.Add(*row)
 		if progress != nil && totals.Rows%progressEvery == 0 {
 			progress(totals.Rows)
 		}
@@ -118,7 +210,12 @@ func (a *App) WritePayoutReport(ctx context.Context, w io.Writer, r PayoutReques
 	switch r.Format {
 	case FormatJSON:
 		err = a.writePayoutJSON(ctx, bw, r, &totals, count)
+	case FormatXLSX:
+		err = a.writePayoutXLSX(ctx, bw, r, &totals, count)
 	default:
+		if r.BOM {
+			bw.WriteString(utf8BOM)
+		}
 		err = a.writePayoutCSV(ctx, bw, r, count)
 	}
 	if err == nil {
@@ -127,7 +224,7 @@ func (a *App) WritePayoutReport(ctx context.Context, w io.Writer, r PayoutReques
 	if err == nil && !totals.Reconciles() {
 		// Every row's identity holds unless the ledger has an available leg of a kind the
 		// report has no column for; then the totals' fails too. Finance must hear of it.
-		a.logFor(ctx).Error("payout report does not reconcile: closing available ≠ opening + settled − redeemed + adjustments",
+		a.logFor(ctx).Error("payout report does not reconcile: closing available ≠ opening + settled − redeemed + reversed + adjustments",
 			"from", r.Query.From, "to", r.Query.To, "property", r.Query.Property)
 	}
 	return totals, err
@@ -140,20 +237,37 @@ func (a *App) currency(property string) string {
 	return "" // a property no longer configured still has its ledger reported
 }
 
-func (a *App) writePayoutCSV(ctx context.Context, w *bufio.Writer, r PayoutRequest, count func(rewards.PayoutRow)) error {
+// scale is the property's wallet scale (0 for a property no longer configured).
+func (a *App) scale(property string) int32 {
+	if p, ok := a.props[property]; ok {
+		return p.Scale
+	}
+	return 0
+}
+
+func (a *App) writePayoutCSV(ctx context.Context, w *bufio.Writer, r PayoutRequest, count func(*rewards.PayoutRow)) error {
 	cw := csv.NewWriter(w) // shares w's buffer: it is larger than csv's own
-	if err := cw.Write(payoutColumns[:]); err != nil {
+	rec := make([]string, len(payoutColumns))
+	for i, c := range payoutColumns {
+		rec[i] = c.name
+	}
+	if err := cw.Write(rec); err != nil {
 		return err
 	}
-	var rec [len(payoutColumns)]string
 	err := a.reports().PayoutRows(ctx, r.Query, func(row rewards.PayoutRow) error {
-		rec[0], rec[1], rec[2] = csvText(row.Property), csvText(row.User), csvText(a.currency(row.Property))
-		amounts := amountCells(row.PayoutAmounts)
-		copy(rec[3:12], amounts[:])
-		rec[12] = strconv.FormatInt(row.Sessions, 10)
-		rec[13] = cell(row.EstimatedRevenueUSD)
-		count(row)
-		return cw.Write(rec[:])
+		for i := range payoutColumns {
+			c := &payoutColumns[i]
+			switch c.kind {
+			case textColumn:
+				rec[i] = csvText(c.text(a, &row))
+			case countColumn:
+				rec[i] = strconv.FormatInt(row.Sessions, 10)
+			default:
+				rec[i] = cell(c.decimalValue(&row))
+			}
+		}
+		count(&row)
+		return cw.Write(rec)
 	})
 	if err != nil {
 		return err
@@ -171,12 +285,6 @@ func csvText(s string) string {
 		return "'" + s
 	}
 	return s
-}
-
-func amountCells(p rewards.PayoutAmounts) [9]string {
-	return [9]string{cell(p.OpeningAvailable), cell(p.CreditedRevenue), cell(p.CreditedTargets),
-		cell(p.CreditedAchievements), cell(p.Adjustments), cell(p.Settled), cell(p.Redeemed),
-		cell(p.ClosingAvailable), cell(p.ClosingPending)}
 }
 
 // cell renders an amount as amount does (decimal.String: exact, no trailing zeros),
@@ -219,79 +327,104 @@ func cell(d decimal.Decimal) string {
 	return string(append(o, digits...))
 }
 
-type amountsJSON struct {
-	OpeningAvailable     string `json:"opening_available"`
-	CreditedRevenue      string `json:"credited_revenue"`
-	CreditedTargets      string `json:"credited_targets"`
-	CreditedAchievements string `json:"credited_achievements"`
-	Adjustments          string `json:"adjustments"`
-	Settled              string `json:"settled"`
-	Redeemed             string `json:"redeemed"`
-	ClosingAvailable     string `json:"closing_available"`
-	ClosingPending       string `json:"closing_pending"`
+// appendJSONString appends s as a JSON string, as encoding/json with HTML escaping off
+// writes it; the common plain-ASCII id skips the encoder.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
+			var buf bytes.Buffer
+			enc := json.NewEncoder(&buf)
+			enc.SetEscapeHTML(false)
+			_ = enc.Encode(s) // a string always encodes
+			return append(b, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
-func toAmountsJSON(p rewards.PayoutAmounts) amountsJSON {
-	c := amountCells(p)
-	return amountsJSON{c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8]}
+// appendJSONColumns appends the columns of row as comma-separated JSON members, text
+// columns only when withText; comma says whether the first member needs one too.
+func (a *App) appendJSONColumns(b []byte, row *rewards.PayoutRow, withText, comma bool) []byte {
+	for i := range payoutColumns {
+		c := &payoutColumns[i]
+		if c.kind == textColumn && !withText {
+			continue
+		}
+		if comma {
+			b = append(b, ',')
+		}
+		comma = true
+		b = append(b, '"')
+		b = append(b, c.name...)
+		b = append(b, '"', ':')
+		switch c.kind {
+		case textColumn:
+			b = appendJSONString(b, c.text(a, row))
+		case countColumn:
+			b = strconv.AppendInt(b, row.Sessions, 10)
+		default:
+			b = append(b, '"')
+			b = append(b, cell(c.decimalValue(row))...)
+			b = append(b, '"')
+		}
+	}
+	return b
 }
 
-// payoutRowJSON has the CSV's columns, in the same order.
-type payoutRowJSON struct {
-	Property string `json:"property"`
-	User     string `json:"user"`
-	Currency string `json:"currency"`
-	amountsJSON
-	Sessions            int64  `json:"sessions"`
-	EstimatedRevenueUSD string `json:"estimated_revenue_usd"`
-}
+// ledgerJSON is the summary's ledger totals: the wallet columns, in the report's order.
+type ledgerJSON rewards.PayoutAmounts
 
-type payoutTotalsJSON struct {
-	Rows int64 `json:"rows"`
-	amountsJSON
-	Sessions            int64  `json:"sessions"`
-	EstimatedRevenueUSD string `json:"estimated_revenue_usd"`
+func (l ledgerJSON) MarshalJSON() ([]byte, error) {
+	p := rewards.PayoutAmounts(l)
+	b := []byte{'{'}
+	for i := range payoutColumns {
+		c := &payoutColumns[i]
+		if c.kind != amountColumn {
+			continue
+		}
+		if len(b) > 1 {
+			b = append(b, ',')
+		}
+		b = append(b, '"')
+		b = append(b, c.name...)
+		b = append(b, '"', ':', '"')
+		b = append(b, amount(*c.amount(&p))...)
+		b = append(b, '"')
+	}
+	return append(b, '}'), nil
 }
 
 type propertySummaryJSON struct {
-	Property            string      `json:"property"`
-	Currency            string      `json:"currency"`
-	Sessions            int64       `json:"sessions"`
-	EstimatedRevenueUSD string      `json:"estimated_revenue_usd"`
-	Gross               string      `json:"gross"`
-	CreditedToUsers     string      `json:"credited_to_users"`
-	Withheld            string      `json:"withheld"`
-	CappedExcess        string      `json:"capped_excess"`
-	Ledger              amountsJSON `json:"ledger"`
+	Property            string     `json:"property"`
+	Currency            string     `json:"currency"`
+	Sessions            int64      `json:"sessions"`
+	EstimatedRevenueUSD string     `json:"estimated_revenue_usd"`
+	Gross               string     `json:"gross"`
+	CreditedToUsers     string     `json:"credited_to_users"`
+	Withheld            string     `json:"withheld"`
+	CappedExcess        string     `json:"capped_excess"`
+	Ledger              ledgerJSON `json:"ledger"`
 }
 
 // writePayoutJSON streams {"from","to","rows":[…],"totals":{…},"summary":[…]}: one row
-// per line as it is read, then the totals accumulated meanwhile, then the summary.
-func (a *App) writePayoutJSON(ctx context.Context, w *bufio.Writer, r PayoutRequest, totals *rewards.PayoutTotals, count func(rewards.PayoutRow)) error {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	encode := func(v any) ([]byte, error) {
-		buf.Reset()
-		if err := enc.Encode(v); err != nil {
-			return nil, err
-		}
-		return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
-	}
+// per line as it is read, then the totals accumulated meanwhile, then the summary. Rows
+// and totals have the CSV's columns, in the same order (totals without the text ones,
+// after "rows").
+func (a *App) writePayoutJSON(ctx context.Context, w *bufio.Writer, r PayoutRequest, totals *rewards.PayoutTotals, count func(*rewards.PayoutRow)) error {
 	// Write errors stick in w (a bufio.Writer); the caller's Flush reports them.
 	w.WriteString(`{"from":"` + r.Query.From.UTC().Format(time.RFC3339Nano) + `","to":"` + r.Query.To.UTC().Format(time.RFC3339Nano) + `","rows":[`)
+	var buf []byte
 	summary, err := a.reports().PayoutReport(ctx, r.Query, func(row rewards.PayoutRow) error {
-		b, err := encode(payoutRowJSON{Property: row.Property, User: row.User, Currency: a.currency(row.Property),
-			amountsJSON: toAmountsJSON(row.PayoutAmounts), Sessions: row.Sessions, EstimatedRevenueUSD: cell(row.EstimatedRevenueUSD)})
-		if err != nil {
-			return err
-		}
+		buf = buf[:0]
 		if totals.Rows > 0 {
-			w.WriteByte(',')
+			buf = append(buf, ',')
 		}
-		w.WriteByte('\n')
-		count(row)
-		_, err = w.Write(b)
+		buf = append(buf, '\n')
+		buf = append(a.appendJSONColumns(append(buf, '{'), &row, true, false), '}')
+		count(&row)
+		_, err := w.Write(buf)
 		return err
 	})
 	if err != nil {
@@ -300,24 +433,24 @@ func (a *App) writePayoutJSON(ctx context.Context, w *bufio.Writer, r PayoutRequ
 	if totals.Rows > 0 {
 		w.WriteByte('\n')
 	}
-	w.WriteString(`],"totals":`)
-	b, err := encode(payoutTotalsJSON{Rows: totals.Rows, amountsJSON: toAmountsJSON(totals.PayoutAmounts),
-		Sessions: totals.Sessions, EstimatedRevenueUSD: amount(totals.EstimatedRevenueUSD)})
-	if err != nil {
-		return err
-	}
-	w.Write(b)
+	w.WriteString(`],"totals":{"rows":` + strconv.FormatInt(totals.Rows, 10))
+	t := totalsRow(totals)
+	w.Write(a.appendJSONColumns(buf[:0], &t, false, true))
+	w.WriteString(`}`)
 	sums := make([]propertySummaryJSON, len(summary))
 	for i, s := range summary {
 		sums[i] = propertySummaryJSON{Property: s.Property, Currency: a.currency(s.Property), Sessions: s.Sessions,
 			EstimatedRevenueUSD: amount(s.EstimatedRevenueUSD), Gross: amount(s.Gross), CreditedToUsers: amount(s.CreditedToUsers),
-			Withheld: amount(s.Withheld), CappedExcess: amount(s.CappedExcess), Ledger: toAmountsJSON(s.Ledger)}
+			Withheld: amount(s.Withheld), CappedExcess: amount(s.CappedExcess), Ledger: ledgerJSON(s.Ledger)}
 	}
 	w.WriteString(`,"summary":`)
-	if b, err = encode(sums); err != nil {
+	var sb bytes.Buffer
+	enc := json.NewEncoder(&sb)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(sums); err != nil {
 		return err
 	}
-	w.Write(b)
+	w.Write(bytes.TrimSuffix(sb.Bytes(), []byte("\n")))
 	_, err = w.WriteString("}\n")
 	return err
 }
@@ -328,14 +461,14 @@ func (a *App) reports() ReportReader { return a.store }
 // WriteTimeout would otherwise cut off a long report however fast it is flowing.
 const reportWriteTimeout = time.Minute
 
-// payoutReport: GET /v1/admin/reports/payouts?from=&to=&property=&format=csv|json
+// payoutReport: GET /v1/admin/reports/payouts?from=&to=&property=&format=csv|json|xlsx&bom=true
 //
 // The report is streamed. An error before anything was sent is a problem+json answer;
 // after the status and part of the body are out, the status cannot change, so the
 // error is logged and the connection is closed without finishing the response: the
 // client sees a broken transfer, never a short report that looks complete.
 func (a *App) payoutReport(c *gin.Context) {
-	r, err := a.ParsePayoutRequest(c.Query("from"), c.Query("to"), c.Query("property"), c.Query("format"))
+	r, err := a.ParsePayoutRequest(c.Query("from"), c.Query("to"), c.Query("property"), c.Query("format"), c.Query("bom"))
 	if err != nil {
 		a.fail(c, err)
 		return
@@ -346,9 +479,12 @@ func (a *App) payoutReport(c *gin.Context) {
 		name += "-" + r.Query.Property
 	}
 	name += "-" + fileStamp(r.Query.From) + "-" + fileStamp(r.Query.To) + "." + r.Format
-	if r.Format == FormatJSON {
+	switch r.Format {
+	case FormatJSON:
 		h.Set("Content-Type", "application/json; charset=utf-8")
-	} else {
+	case FormatXLSX:
+		h.Set("Content-Type", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+	default:
 		h.Set("Content-Type", "text/csv; charset=utf-8")
 	}
 	h.Set("Content-Disposition", `attachment; filename="`+name+`"`)

@@ -1,9 +1,15 @@
 package app
 
 import (
+	"bytes"
+	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/shopspring/decimal"
+	"github.com/xuri/excelize/v2"
+
+	"tally/rewards"
 )
 
 func TestCSVText(t *testing.T) {
@@ -44,6 +50,99 @@ func TestCellMatchesDecimalString(t *testing.T) {
 	for _, d := range []decimal.Decimal{decimal.New(1200, -2), decimal.New(-5, 0), decimal.New(7, -18), decimal.New(-123, -20), decimal.New(3, 2), {}} {
 		if got, want := cell(d), d.String(); got != want {
 			t.Errorf("cell(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
+
+// An amount is a numeric cell only when a float64 carries its decimal text exactly (15
+// significant digits at most, as Excel keeps); the decimals it shows are its own.
+func TestXLSXNumber(t *testing.T) {
+	cases := []struct {
+		in       string
+		want     any // nil: a text cell
+		decimals int
+	}{
+		{"0", 0, 0},
+		{"56", int64(56), 0},
+		{"-2", int64(-2), 0},
+		{"0.672", 0.672, 3},
+		{"-2.25", -2.25, 2},
+		{"0.5", 0.5, 1},
+		{"0.000000000000000001", 1e-18, 18},
+		{"123456789012345", int64(123456789012345), 0},
+		{"12345678901234.5", 12345678901234.5, 1},
+		{"1000000000000000000", int64(1000000000000000000), 0},
+		{"1234567890123456", nil, 0},
+		{"1234567890123.456", nil, 0},
+		{"0.123456789012345678", nil, 0},
+		{"99999999999999999999.999999999999999999", nil, 0},
+		{"100000000000000000000000", nil, 0},
+	}
+	for _, c := range cases {
+		v, decimals, ok := xlsxNumber(decimal.RequireFromString(c.in))
+		if c.want == nil {
+			if ok {
+				t.Errorf("%s: a number %v, want a text cell", c.in, v)
+			}
+			continue
+		}
+		if !ok || v != c.want || decimals != c.decimals {
+			t.Errorf("%s: %v (%T) with %d decimals, ok %v; want %v (%T) with %d", c.in, v, v, decimals, ok, c.want, c.want, c.decimals)
+		}
+	}
+}
+
+// A report longer than a sheet continues on further sheets, each with its header; the
+// totals row ends the last one and the summary comes after.
+func TestXLSXContinuesOnNewSheets(t *testing.T) {
+	a := &App{props: map[string]*Property{"arcade": {ID: "arcade", Currency: "COIN"}}}
+	x, err := newXLSXReport(a, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.f.Close()
+	if err := x.startSheet(); err != nil {
+		t.Fatal(err)
+	}
+	var totals rewards.PayoutTotals
+	for i := range 5 {
+		row := rewards.PayoutRow{Property: "arcade", User: fmt.Sprintf("u%d", i), Sessions: 1}
+		totals.Add(row)
+		if err := x.writeRow(&row); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := x.writeTotals("", &totals); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.writeSummary(nil); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := x.save(&buf); err != nil {
+		t.Fatal(err)
+	}
+	f, err := excelize.OpenReader(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	want := map[string][]string{"payouts": {"user", "u0", "u1"}, "payouts (2)": {"user", "u2", "u3"},
+		"payouts (3)": {"user", "u4", "5 rows"}, "summary": {"currency"}}
+	if got := f.GetSheetList(); !slices.Equal(got, []string{"payouts", "payouts (2)", "payouts (3)", "summary"}) {
+		t.Fatalf("sheets %v", got)
+	}
+	for sheet, users := range want {
+		rows, err := f.GetRows(sheet)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, r := range rows {
+			got = append(got, r[1])
+		}
+		if !slices.Equal(got, users) {
+			t.Errorf("%s: column B %v, want %v", sheet, got, users)
 		}
 	}
 }

@@ -88,11 +88,22 @@ func (e *reportEnv) settle(property string, scale int32) {
 	}
 }
 
-func (e *reportEnv) redeem(property, user, amount string) {
+func (e *reportEnv) redeem(property, user, amount string) int64 {
 	e.t.Helper()
 	key := "r-" + user + amount
-	if _, _, err := e.db.Redeem(context.Background(), rewards.RedeemRequest{Property: property, User: user, Amount: dec(amount),
-		IdempotencyKey: key, RequestHash: key}); err != nil {
+	r, _, err := e.db.Redeem(context.Background(), rewards.RedeemRequest{Property: property, User: user, Amount: dec(amount),
+		IdempotencyKey: key, RequestHash: key})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return r.ID
+}
+
+func (e *reportEnv) reverse(redemption int64) {
+	e.t.Helper()
+	key := fmt.Sprintf("rev-%d", redemption)
+	if _, _, err := e.db.Reverse(context.Background(), rewards.ReverseRequest{RedemptionID: redemption, Reason: "chargeback",
+		Actor: "finance", IdempotencyKey: key, RequestHash: key}); err != nil {
 		e.t.Fatal(err)
 	}
 }
@@ -101,7 +112,7 @@ func (e *reportEnv) adjust(property, user, amount string, bucket rewards.Bucket)
 	e.t.Helper()
 	key := "a-" + user + amount
 	if _, _, err := e.db.Adjust(context.Background(), rewards.AdjustRequest{Property: property, User: user, Amount: dec(amount),
-		Bucket: bucket, Reason: "support ticket", IdempotencyKey: key, RequestHash: key}); err != nil {
+		Bucket: bucket, Reason: "support ticket", IdempotencyKey: key, RequestHash: key, Actor: "finance"}); err != nil {
 		e.t.Fatal(err)
 	}
 }
@@ -122,7 +133,8 @@ func achievementEvent(user, id string) rewards.Event {
 }
 
 // goldenScenario is November 2026 for two properties, with every kind of entry and
-// events exactly on the period's bounds. Amounts (0.7 share, 0.2 buffer, 100000 per USD):
+// events exactly on the period's bounds; two redemptions are reversed in November, one
+// of them made in October. Amounts (0.7 share, 0.2 buffer, 100000 per USD):
 // 0.001 USD → 56 credited; 0.000012 → 0.672; 0.0001 → 5.6.
 func goldenScenario(e *reportEnv) {
 	e.clock.Set(nov(-11).Add(10 * time.Hour)) // Oct 20
@@ -130,7 +142,7 @@ func goldenScenario(e *reportEnv) {
 	e.clock.Set(nov(-9))
 	e.settle("arcade", 0)
 	e.clock.Set(nov(-8))
-	e.redeem("arcade", "u-zero", "56") // no balance left: not in November's report
+	zero := e.redeem("arcade", "u-zero", "56") // no balance left, until its reversal in November
 
 	e.clock.Set(nov(1)) // from, inclusive
 	e.ingest("arcade", sppEvent("u-a", "s-a", "0.000012", 163), scoreEvent("u-a", "p1", "500"),
@@ -140,12 +152,16 @@ func goldenScenario(e *reportEnv) {
 	e.settle("arcade", 0) // u-a 50 (0.672 carried), -1 5 (0.6), the evil user 100
 	e.settle("other", 2)  // @me 0.67 (0.002)
 	e.clock.Set(nov(4))
-	e.redeem("arcade", "u-a", "20")
+	ua := e.redeem("arcade", "u-a", "20")
 	e.redeem("other", "@me", "0.5")
+	e.redeem("arcade", "u-a", "7")
 	e.clock.Set(nov(5))
 	e.adjust("arcade", "u-a", "5", rewards.Available)
 	e.adjust("arcade", "-1", "-2", rewards.Available)
 	e.adjust("arcade", "+1", "3", rewards.Pending)
+	e.clock.Set(nov(6))
+	e.reverse(ua)   // u-a: redeemed 27, reversed 20
+	e.reverse(zero) // u-zero: an October redemption reversed in November
 	e.clock.Set(nov(31).Add(-time.Microsecond))
 	e.ingest("arcade", achievementEvent("u-late", "685"))
 	e.clock.Set(nov(31)) // to, exclusive
@@ -237,7 +253,7 @@ func jsonDecimal(t *testing.T, m map[string]json.RawMessage, k string) decimal.D
 }
 
 var amountColumns = []string{"opening_available", "credited_revenue", "credited_targets", "credited_achievements",
-	"adjustments", "settled", "redeemed", "closing_available", "closing_pending"}
+	"adjustments", "settled", "redeemed", "closing_available", "closing_pending", "reversed"}
 
 // TestPayoutReportJSONAddsUp decodes the JSON report and checks it against itself: each
 // row's identity, the totals against the rows, the rows against the ledger's totals in
@@ -253,14 +269,15 @@ func TestPayoutReportJSONAddsUp(t *testing.T) {
 		if err := dc.Decode(&r); err != nil {
 			t.Fatalf("%v\n%s", err, raw)
 		}
-		if r.From != "2026-11-01T00:00:00Z" || r.To != "2026-12-01T00:00:00Z" || len(r.Rows) != 8 {
+		if r.From != "2026-11-01T00:00:00Z" || r.To != "2026-12-01T00:00:00Z" || len(r.Rows) != 9 {
 			t.Fatalf("from %s to %s, %d rows", r.From, r.To, len(r.Rows))
 		}
 		sums := map[string]decimal.Decimal{}
 		ledger := map[string]decimal.Decimal{}
 		for _, row := range r.Rows {
 			open, closing := jsonDecimal(t, row, "opening_available"), jsonDecimal(t, row, "closing_available")
-			moved := jsonDecimal(t, row, "settled").Sub(jsonDecimal(t, row, "redeemed")).Add(jsonDecimal(t, row, "adjustments"))
+			moved := jsonDecimal(t, row, "settled").Sub(jsonDecimal(t, row, "redeemed")).Add(jsonDecimal(t, row, "reversed")).
+				Add(jsonDecimal(t, row, "adjustments"))
 			if !closing.Equal(open.Add(moved)) {
 				t.Errorf("row does not reconcile: %v", row)
 			}
@@ -281,7 +298,8 @@ func TestPayoutReportJSONAddsUp(t *testing.T) {
 				t.Errorf("%s: totals %s, rows add up to %s, ledger %s", c, jsonDecimal(t, r.Totals, c), sums[c], ledger[c])
 			}
 		}
-		if string(r.Totals["rows"]) != "8" || string(r.Totals["sessions"]) != "4" {
+		if string(r.Totals["rows"]) != "9" || string(r.Totals["sessions"]) != "4" || !jsonDecimal(t, r.Totals, "reversed").Equal(dec("76")) ||
+			!jsonDecimal(t, r.Totals, "redeemed").Equal(dec("27.5")) {
 			t.Errorf("totals: %v", r.Totals)
 		}
 
@@ -362,7 +380,9 @@ func TestPayoutReportBadRequests(t *testing.T) {
 		{"from=2026-12-01&to=2026-12-01", "to"},
 		{"from=2026-12-01&to=2026-11-01", "to"},
 		{"from=2026-11-01&to=2026-12-01&property=nope", "property"},
-		{"from=2026-11-01&to=2026-12-01&format=xlsx", "format"},
+		{"from=2026-11-01&to=2026-12-01&format=xml", "format"},
+		{"from=2026-11-01&to=2026-12-01&bom=maybe", "bom"},
+		{"from=2026-11-01&to=2026-12-01&format=json&bom=true", "bom"},
 	}
 	for _, c := range cases {
 		a := e.report(c.query)
@@ -410,7 +430,7 @@ func (f failingReports) PayoutReport(ctx context.Context, q rewards.ReportQuery,
 // got for the whole report.
 func TestPayoutReportFailure(t *testing.T) {
 	db := storetest.Open(t, store.SQLite, nil)
-	for _, format := range []string{"csv", "json"} {
+	for _, format := range []string{"csv", "json", "xlsx"} {
 		for _, rows := range []int{3, 50000} {
 			a := app.New(failingReports{Store: db, rows: rows}, app.Options{Properties: []app.Property{arcade()}, AdminToken: adminTok})
 			srv := httptest.NewServer(a.Handler())
@@ -422,8 +442,8 @@ func TestPayoutReportFailure(t *testing.T) {
 			}
 			body, readErr := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			switch rows {
-			case 3: // still in the buffer: the answer can be a problem
+			switch {
+			case rows == 3 || format == "xlsx": // still in the buffer (an XLSX is written whole at the end): a problem
 				if resp.StatusCode != 503 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/problem+json") ||
 					resp.Header.Get("Content-Disposition") != "" || readErr != nil {
 					t.Errorf("%s early failure: %d %v %v %s", format, resp.StatusCode, resp.Header, readErr, body)
@@ -444,7 +464,7 @@ func TestWritePayoutReportProgress(t *testing.T) {
 	db := storetest.Open(t, store.SQLite, nil)
 	a := app.New(failingReports{Store: db, rows: 3000}, app.Options{Properties: []app.Property{arcade()}})
 	defer a.Close()
-	r, err := a.ParsePayoutRequest("2026-11-01", "2026-12-01", "", "")
+	r, err := a.ParsePayoutRequest("2026-11-01", "2026-12-01", "", "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -458,8 +478,8 @@ func TestWritePayoutReportProgress(t *testing.T) {
 	}
 }
 
-// BenchmarkPayoutExport measures the CSV export end to end (store, rendering, buffered
-// output) on Postgres, in rows per second.
+// BenchmarkPayoutExport measures the export end to end (store, rendering, buffered
+// output; for XLSX the zipping too) on Postgres, in rows per second.
 func BenchmarkPayoutExport(b *testing.B) {
 	const users = 100000
 	u := storetest.URL(b, store.Postgres)
@@ -467,9 +487,9 @@ func BenchmarkPayoutExport(b *testing.B) {
 	populatePayouts(b, u, users)
 	a := app.New(db, app.Options{Properties: []app.Property{arcade()}})
 	defer a.Close()
-	for _, format := range []string{"csv", "json"} {
+	for _, format := range []string{"csv", "json", "xlsx"} {
 		b.Run(format, func(b *testing.B) {
-			r, err := a.ParsePayoutRequest("2026-11-01", "2026-12-01", "", format)
+			r, err := a.ParsePayoutRequest("2026-11-01", "2026-12-01", "", format, "")
 			if err != nil {
 				b.Fatal(err)
 			}
