@@ -10,19 +10,21 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/mattn/go-isatty"
+	"github.com/schollz/progressbar/v3"
 
 	"tally/app"
 	"tally/rewards"
 )
 
-// cmdExport: tally export payouts --from D --to D [--property P] [--format csv|json]
-// [--out F] [--config F]. The report's bytes are the HTTP report's (app.WritePayoutReport);
-// stderr gets a progress line while it runs, when it is a terminal, and one summary line
-// at the end.
+// cmdExport: tally export payouts --from D --to D [--property P] [--format csv|json|xlsx]
+// [--bom] [--out F] [--config F]. The report's bytes are the HTTP report's
+// (app.WritePayoutReport); stderr gets a progress bar while it runs, when it is a
+// terminal, and one summary line at the end.
 func cmdExport(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
 		args = append([]string{"payouts"}, args...) // the help of the only report
@@ -35,7 +37,8 @@ func cmdExport(ctx context.Context, args []string, getenv func(string) string, s
 	from := fs.String("from", "", "start of the period, inclusive: YYYY-MM-DD or RFC 3339 (UTC)")
 	to := fs.String("to", "", "end of the period, exclusive: YYYY-MM-DD or RFC 3339 (UTC)")
 	property := fs.String("property", "", "only this property (default: every property)")
-	format := fs.String("format", app.FormatCSV, "csv or json")
+	format := fs.String("format", app.FormatCSV, "csv, json or xlsx")
+	bom := fs.Bool("bom", false, "start a CSV report with the UTF-8 byte-order mark (for Excel)")
 	out := fs.String("out", "", "write the report to this file (default: stdout)")
 	if err := parse(fs, args[1:]); err != nil {
 		return err
@@ -45,7 +48,7 @@ func cmdExport(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 	defer done()
-	req, err := a.ParsePayoutRequest(*from, *to, *property, *format)
+	req, err := a.ParsePayoutRequest(*from, *to, *property, *format, strconv.FormatBool(*bom))
 	if err != nil {
 		return fmt.Errorf("export payouts: %w", err)
 	}
@@ -61,14 +64,20 @@ func cmdExport(ctx context.Context, args []string, getenv func(string) string, s
 	defer discard()
 
 	var progress func(int64)
-	var p *progressLine
+	var bar *progressBar
 	if terminal(stderr) {
-		p = &progressLine{w: stderr, now: time.Now, start: time.Now()}
-		progress = p.update
+		// The total is counted before the report's snapshot and from the wallets, so it is
+		// an estimate, and says so.
+		estimate, err := a.EstimatePayoutRows(ctx, req)
+		if err != nil {
+			return fmt.Errorf("export payouts: %w", err)
+		}
+		bar = newProgressBar(stderr, estimate, 100*time.Millisecond)
+		progress = bar.update
 	}
 	totals, err := a.WritePayoutReport(ctx, w, req, progress)
-	if p != nil {
-		p.clear()
+	if bar != nil {
+		bar.finish()
 	}
 	if err != nil {
 		return fmt.Errorf("export payouts: %w", err)
@@ -87,43 +96,55 @@ func summaryLine(t rewards.PayoutTotals, out string) string {
 	if out != "" {
 		fmt.Fprintf(&sb, " to %s", out)
 	}
-	fmt.Fprintf(&sb, "; totals: opening_available=%s credited_revenue=%s credited_targets=%s credited_achievements=%s"+
-		" adjustments=%s settled=%s redeemed=%s closing_available=%s closing_pending=%s sessions=%d estimated_revenue_usd=%s",
-		t.OpeningAvailable, t.CreditedRevenue, t.CreditedTargets, t.CreditedAchievements, t.Adjustments, t.Settled,
-		t.Redeemed, t.ClosingAvailable, t.ClosingPending, t.Sessions, t.EstimatedRevenueUSD)
+	sb.WriteString("; totals: " + app.FormatPayoutTotals(t))
 	return sb.String()
 }
 
-// terminal reports whether w is a terminal, where a progress line that rewrites itself
-// makes sense (not a file or a pipe).
+// terminal reports whether w is a terminal, where a progress bar that redraws itself
+// makes sense (not a file or a pipe). A writer may say so itself, as tests' do.
 func terminal(w io.Writer) bool {
+	if t, ok := w.(interface{ Terminal() bool }); ok {
+		return t.Terminal()
+	}
 	f, ok := w.(*os.File)
 	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
 }
 
-// progressLine rewrites one stderr line with the rows exported so far, a few times a
-// second at most.
-type progressLine struct {
-	w     io.Writer
-	now   func() time.Time // time.Now; tests pass their own clock
-	start time.Time
-	last  time.Time
+// progressBar draws the export's progress on a terminal: rows done of the estimated
+// total, the rate and the time left, redrawn at most every throttle.
+type progressBar struct {
+	bar *progressbar.ProgressBar
 }
 
-func (p *progressLine) update(rows int64) {
-	now := p.now()
-	if now.Sub(p.last) < 100*time.Millisecond {
-		return
-	}
-	p.last = now
-	rate := float64(rows) / max(now.Sub(p.start).Seconds(), 1e-3)
-	fmt.Fprintf(p.w, "\rexporting payouts: %d rows (%.0f rows/s)", rows, rate)
+func newProgressBar(w io.Writer, estimate int64, throttle time.Duration) *progressBar {
+	return &progressBar{bar: progressbar.NewOptions64(max(estimate, 1),
+		progressbar.OptionSetWriter(w),
+		progressbar.OptionSetDescription(fmt.Sprintf("payouts (about %d rows, estimated)", estimate)),
+		progressbar.OptionSetWidth(30),
+		progressbar.OptionShowCount(),
+		progressbar.OptionShowIts(),
+		progressbar.OptionSetItsString("rows"),
+		progressbar.OptionSetPredictTime(true),
+		progressbar.OptionThrottle(throttle),
+		progressbar.OptionUseANSICodes(true),
+		progressbar.OptionClearOnFinish(),
+		progressbar.OptionSetRenderBlankState(true),
+	)}
 }
 
-func (p *progressLine) clear() {
-	if !p.last.IsZero() {
-		fmt.Fprint(p.w, "\r\033[K")
+// update shows rows done. An estimate that was short grows ahead of the rows seen: a
+// bar at its total counts as finished and would stop drawing.
+func (p *progressBar) update(rows int64) {
+	if rows >= p.bar.GetMax64() {
+		p.bar.ChangeMax64(rows + rows/8 + 1)
 	}
+	_ = p.bar.Set64(rows) // drawing on stderr: a failure to draw must not fail the export
+}
+
+// finish clears the bar, leaving the line to the summary.
+func (p *progressBar) finish() {
+	_ = p.bar.Exit()
+	_ = p.bar.Clear()
 }
 
 // partialFile is the --out file while it is written: a temporary file beside it, renamed

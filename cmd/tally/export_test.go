@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
+	"github.com/xuri/excelize/v2"
 
 	"tally/rewards"
 	"tally/store"
@@ -92,7 +93,7 @@ func TestExportPayoutsMatchesHTTP(t *testing.T) {
 			t.Fatalf("formula not escaped:\n%s", stdout.String())
 		}
 		wantSummary := "exported 3 rows; totals: opening_available=0 credited_revenue=2.016 credited_targets=0 credited_achievements=0" +
-			" adjustments=0 settled=0 redeemed=0 closing_available=0 closing_pending=2.016 sessions=3 estimated_revenue_usd=0.000036\n"
+			" adjustments=0 settled=0 redeemed=0 closing_available=0 closing_pending=2.016 sessions=3 estimated_revenue_usd=0.000036 reversed=0\n"
 		if stderr.String() != wantSummary {
 			t.Fatalf("stderr (not a terminal: no progress line):\n%q\nwant\n%q", stderr.String(), wantSummary)
 		}
@@ -116,6 +117,30 @@ func TestExportPayoutsMatchesHTTP(t *testing.T) {
 		}
 		if entries, _ := os.ReadDir(dir); len(entries) != 1 {
 			t.Fatalf("files left beside the report: %v", entries)
+		}
+
+		// --bom and --format xlsx give what bom=true and format=xlsx serve.
+		stdout.Reset()
+		if err := run(ctx, append(args, "--bom"), genv, &stdout, io.Discard); err != nil {
+			t.Fatal(err)
+		}
+		if want := viaHTTP("csv&bom=true"); stdout.String() != want || !strings.HasPrefix(want, "\xEF\xBB\xBFproperty,") {
+			t.Fatalf("CLI --bom:\n%q\nHTTP bom=true:\n%q", stdout.String(), want)
+		}
+		xlsx := filepath.Join(dir, "nov.xlsx")
+		if err := run(ctx, append(args, "--format", "xlsx", "--out", xlsx), genv, io.Discard, io.Discard); err != nil {
+			t.Fatal(err)
+		}
+		f, err := excelize.OpenFile(xlsx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if user, _ := f.GetCellValue("payouts", "B2"); user != "=cmd|' /C calc'!A0" {
+			t.Fatalf("xlsx B2 = %q, want the raw id as text", user)
+		}
+		if total, _ := f.GetCellValue("payouts", "A5"); total != "total" {
+			t.Fatalf("xlsx A5 = %q, want the totals row", total)
 		}
 	})
 }
@@ -194,21 +219,63 @@ func TestPartialFile(t *testing.T) {
 	}
 }
 
-// The progress line is rewritten at most every 100ms of the clock it is given.
-func TestProgressLine(t *testing.T) {
+// fakeTerminal is stderr as a terminal, to see what a person at one would.
+type fakeTerminal struct{ bytes.Buffer }
+
+func (*fakeTerminal) Terminal() bool { return true }
+
+// On a terminal, `tally export` draws a progress bar with the estimated total, clears
+// it, and ends with the same summary line; on anything else (the other tests) stderr
+// has the summary line only.
+func TestExportPayoutsProgressBar(t *testing.T) {
+	cfgPath, err := filepath.Abs("../../tally.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := storetest.URL(t, store.SQLite)
+	exportFixture(t, url)
+	genv := getenv(map[string]string{"TALLY_DATABASE_URL": url})
+	var stdout bytes.Buffer
+	var stderr fakeTerminal
+	args := []string{"export", "payouts", "--config", cfgPath, "--from", "2026-11-01", "--to", "2026-12-01"}
+	if err := run(context.Background(), args, genv, &stdout, &stderr); err != nil {
+		t.Fatalf("export: %v\n%s", err, stderr.String())
+	}
+	out := stderr.String()
+	bar, summary, ok := strings.Cut(out, "exported 3 rows; totals: ")
+	if !ok || strings.Contains(summary, "\r") || !strings.HasSuffix(summary, "\n") {
+		t.Fatalf("stderr does not end with the summary line:\n%q", out)
+	}
+	// The bar starts blank, with the total the wallets gave (3 users), and is cleared.
+	if !strings.Contains(bar, "payouts (about 3 rows, estimated)") || !strings.Contains(bar, "(0/3, ") ||
+		!strings.HasSuffix(bar, "\033[2K\r") {
+		t.Fatalf("no progress bar with its total before the summary:\n%q", bar)
+	}
+}
+
+// The bar shows rows done of the total, the rate and the time left; an estimate that
+// was short grows to the rows seen.
+func TestProgressBar(t *testing.T) {
 	var buf bytes.Buffer
-	start := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
-	clock := start
-	p := &progressLine{w: &buf, now: func() time.Time { return clock }, start: start}
-	clock = start.Add(time.Second)
+	p := newProgressBar(&buf, 4096, 0)
 	p.update(1024)
-	clock = clock.Add(99 * time.Millisecond)
-	p.update(2048) // within 100ms of the last line: skipped
-	clock = clock.Add(time.Millisecond)
-	p.update(4096) // 100ms after it: written
-	p.clear()
-	want := "\rexporting payouts: 1024 rows (1024 rows/s)\rexporting payouts: 4096 rows (3724 rows/s)\r\033[K"
-	if got := buf.String(); got != want {
-		t.Fatalf("progress output %q, want %q", got, want)
+	if got := buf.String(); !strings.Contains(got, "25% |") || !strings.Contains(got, "(1024/4096, ") ||
+		!strings.Contains(got, " rows/s) [") {
+		t.Fatalf("progress bar %q", got)
+	}
+	buf.Reset()
+	p.update(5120) // past the estimate: the bar goes on drawing
+	if got := buf.String(); !strings.Contains(got, "(5120/5761, ") || strings.Contains(got, "\033[2K") {
+		t.Fatalf("past the estimate: %q", got)
+	}
+	buf.Reset()
+	p.update(6000)
+	if got := buf.String(); !strings.Contains(got, "(6000/6751, ") {
+		t.Fatalf("further past the estimate: %q", got)
+	}
+	buf.Reset()
+	p.finish()
+	if got := buf.String(); got != "\033[2K\r" {
+		t.Fatalf("finish: %q, want the line cleared", got)
 	}
 }
