@@ -100,6 +100,12 @@ type Property struct {
 
 	ScoreTargets []ScoreTarget `yaml:"score_targets,omitempty"`
 	Achievements []Achievement `yaml:"achievements,omitempty"`
+
+	// SubTokens, when set, makes the user ids that come from a game URL's sub (SPP
+	// user-id, scores subId) signed tokens; see subtokens.go.
+	SubTokens *SubTokens `yaml:"sub_tokens,omitempty"`
+	// Webhooks are the publisher's endpoints Tally notifies of changes; see webhooks.go.
+	Webhooks []Webhook `yaml:"webhooks,omitempty"`
 }
 
 // Sources lists the providers a property receives from. A nil source is not configured
