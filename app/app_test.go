@@ -110,6 +110,7 @@ func (e *env) do(method, path string, body string, hdr ...string) answer {
 	}
 	rec := httptest.NewRecorder()
 	e.h.ServeHTTP(rec, req)
+	e.checkContract(req, rec) // every answer is one app/openapi.yaml allows
 	a := answer{Code: rec.Code, Header: rec.Header(), Raw: rec.Body.String()}
 	_ = json.Unmarshal(rec.Body.Bytes(), &a.Body)
 	if strings.HasPrefix(path, "/v1/hooks/") && a.Code == http.StatusOK {
