@@ -22,10 +22,6 @@ type Adjuster interface {
 
 const maxReason = 500
 
-// adminActor is who the ledger records for adjustments: there is one admin token, so
-// the record can say no more than that finance or ops made it.
-const adminActor = "admin"
-
 // AdjustInput is a manual adjustment as finance asks for it.
 type AdjustInput struct {
 	Property       string
@@ -34,6 +30,7 @@ type AdjustInput struct {
 	Amount         decimal.Decimal // > 0 credits, < 0 debits
 	Bucket         rewards.Bucket  // "" or rewards.Available; see Adjust
 	Reason         string
+	Actor          string // the admin's name, recorded with the adjustment and in the audit log
 }
 
 // Adjust records a manual credit or debit of the user's available balance, once per
@@ -61,6 +58,9 @@ func (a *App) Adjust(ctx context.Context, in AdjustInput) (r rewards.Adjustment,
 	if err := checkScale("amount", in.Amount, p); err != nil {
 		return r, false, err
 	}
+	if in.Actor == "" {
+		return r, false, ErrUnauthorized // no admin to record: the caller did not authenticate
+	}
 	if strings.TrimSpace(in.Reason) == "" {
 		return r, false, invalid("reason", "is required: why the balance is adjusted")
 	}
@@ -77,7 +77,7 @@ func (a *App) Adjust(ctx context.Context, in AdjustInput) (r rewards.Adjustment,
 		return r, false, invalid("bucket", `must be "available" (or omitted)`)
 	}
 	return a.store.Adjust(ctx, rewards.AdjustRequest{Property: p.ID, User: in.User, Amount: in.Amount, Bucket: in.Bucket,
-		Reason: in.Reason, IdempotencyKey: in.IdempotencyKey, Actor: adminActor,
+		Reason: in.Reason, IdempotencyKey: in.IdempotencyKey, Actor: in.Actor,
 		RequestHash: requestHash("adjustment", in.User, in.Amount.String(), string(in.Bucket), in.Reason)})
 }
 
@@ -108,7 +108,7 @@ func (a *App) adjust(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	in := AdjustInput{Property: p.ID, User: c.Param("user"), IdempotencyKey: c.GetHeader(idempotencyHeader)}
+	in := AdjustInput{Property: p.ID, User: c.Param("user"), IdempotencyKey: c.GetHeader(idempotencyHeader), Actor: actor(c)}
 	if in.Amount, err = body.amount("amount", true); err != nil {
 		a.fail(c, err)
 		return

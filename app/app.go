@@ -8,6 +8,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"slices"
 	"time"
 
 	"tally/postbacks"
@@ -23,6 +24,9 @@ type Property struct {
 	APIKeys           []string
 	Sources           map[rewards.Source]postbacks.Credentials // absent: the route answers 404
 	Rules             rewards.Rules
+	// SubTokens, when set, verifies the user ids that are a game URL's sub (SPP user-id,
+	// scores subId) as signed tokens when the event is applied.
+	SubTokens *postbacks.SubTokens
 }
 
 // BalanceReader reads wallets.
@@ -45,14 +49,28 @@ type Store interface {
 	ReportReader
 	Settler
 	Redeemer
+	Reverser
+	AuditReader
 	Adjuster
 	FeedReader
 	Readier
 }
 
+// Admin is one named admin credential.
+type Admin struct {
+	Name  string
+	Token string
+}
+
+// defaultAdmin names the single AdminToken.
+const defaultAdmin = "admin"
+
 // Options configure New.
 type Options struct {
 	Properties []Property
+	// Admins are the named admin credentials; AdminToken, when set, is one more, named
+	// "admin". The name is recorded as the actor of adjustments, reversals and replays.
+	Admins     []Admin
 	AdminToken string
 	Logger     *slog.Logger
 	// IngestWorkers is how many group-commit transactions may run at once (1 suits
@@ -70,7 +88,7 @@ type Options struct {
 type App struct {
 	store   Store
 	props   map[string]*Property
-	admin   string
+	admins  []Admin
 	log     *slog.Logger
 	metrics *Metrics
 	ingest  *batcher
@@ -89,7 +107,11 @@ func New(st Store, opt Options) *App {
 		props[p.ID] = &p
 	}
 	m := NewMetrics(WithBuildInfo(opt.Build))
-	a := &App{store: st, props: props, admin: opt.AdminToken, log: log, metrics: m}
+	admins := slices.Clone(opt.Admins)
+	if opt.AdminToken != "" {
+		admins = append(admins, Admin{Name: defaultAdmin, Token: opt.AdminToken})
+	}
+	a := &App{store: st, props: props, admins: admins, log: log, metrics: m}
 	a.ingest = newBatcher(st, opt.IngestWorkers, opt.IngestBatch, log, m)
 	a.applier = newApplier(a, st, opt.ApplyBatch, opt.ApplyPoll)
 	return a

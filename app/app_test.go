@@ -31,6 +31,7 @@ const (
 	apiKey    = "arcade-key-123"
 	otherKey  = "other-key-123"
 	adminTok  = "admin-token-123"
+	aliceTok  = "alice-token-123" // a named admin: "alice"
 )
 
 var t0 = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
@@ -78,7 +79,7 @@ func newEnv(t *testing.T, d store.Dialect) *env {
 	t.Helper()
 	clock := storetest.NewClock(t0)
 	db := storetest.Open(t, d, clock.Now)
-	a := app.New(db, app.Options{Properties: []app.Property{arcade(), other()}, AdminToken: adminTok, IngestWorkers: 2})
+	a := app.New(db, app.Options{Properties: []app.Property{arcade(), other()}, AdminToken: adminTok, Admins: []app.Admin{{Name: "alice", Token: aliceTok}}, IngestWorkers: 2})
 	t.Cleanup(a.Close)
 	return &env{t: t, db: db, app: a, h: a.Handler(), clock: clock}
 }
@@ -90,7 +91,7 @@ type appProperty = app.Property
 func (e *env) withProperty(fn func(*appProperty)) *env {
 	p := arcade()
 	fn(&p)
-	a := app.New(e.db, app.Options{Properties: []app.Property{p, other()}, AdminToken: adminTok, IngestWorkers: 2})
+	a := app.New(e.db, app.Options{Properties: []app.Property{p, other()}, AdminToken: adminTok, Admins: []app.Admin{{Name: "alice", Token: aliceTok}}, IngestWorkers: 2})
 	e.t.Cleanup(a.Close)
 	return &env{t: e.t, db: e.db, app: a, h: a.Handler(), clock: e.clock}
 }

@@ -279,8 +279,22 @@ func (a *App) decide(k rewards.Kept) rewards.Decision {
 		// is out of date, so keep it for replay rather than refuse it.
 		return rewards.Decision{Event: ev, Quarantine: "property-id " + quoteOrMissing(ev.Session.PropertyID) +
 			" does not match gamezop_property_id " + p.GamezopPropertyID}
+	case p.SubTokens != nil && subIsUser(k.Source) && ev.User != "":
+		// The provider is authentic, the user may not be: the sub came from a URL the end
+		// user can edit. A sub that does not verify is kept, never credited, and can be
+		// replayed once the secret is fixed.
+		user, err := p.SubTokens.User(ev.User, k.ReceivedAt)
+		if err != nil {
+			return rewards.Decision{Event: ev, Quarantine: err.Error()}
+		}
+		ev.User = user
 	}
 	return rewards.Decision{Event: ev, Rules: &p.Rules}
+}
+
+// subIsUser reports the sources whose user id is the sub of a game URL.
+func subIsUser(s rewards.Source) bool {
+	return s == rewards.SourceGamezopSPP || s == rewards.SourceGamezopScores
 }
 
 func quoteOrMissing(s string) string {

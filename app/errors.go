@@ -85,6 +85,9 @@ func problemFor(err error) problem {
 	case errors.Is(err, rewards.ErrInsufficientFunds):
 		return problem{Type: "urn:tally:problem:insufficient-funds", Title: "Insufficient funds", Status: http.StatusConflict,
 			Detail: "not enough available funds; nothing was saved"}
+	case errors.Is(err, rewards.ErrAlreadyReversed):
+		return problem{Type: "urn:tally:problem:already-reversed", Title: "Already reversed", Status: http.StatusConflict,
+			Detail: "this redemption was already reversed; a redemption is reversed at most once"}
 	case errors.Is(err, rewards.ErrIdempotencyMismatch):
 		return problem{Type: "urn:tally:problem:idempotency-mismatch", Title: "Idempotency key reused", Status: http.StatusUnprocessableEntity,
 			Detail: "this Idempotency-Key was already used for a different request; use a new key for a new request"}

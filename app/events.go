@@ -37,7 +37,7 @@ type eventJSON struct {
 	Reason     string       `json:"reason"`
 	ReceivedAt time.Time    `json:"received_at"`
 	AppliedAt  *time.Time   `json:"applied_at"`
-	Entries    []postedJSON `json:"entries,omitempty"`
+	Entries    []postedJSON `json:"entries,omitzero"` // [] on one event with none; absent in lists
 }
 
 func toEventJSON(k rewards.Kept, posted []rewards.Posted) eventJSON {
@@ -128,7 +128,7 @@ func (a *App) replayEvent(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	k, posted, replayed, err := a.ReplayEvent(c.Request.Context(), id)
+	k, posted, replayed, err := a.ReplayEvent(c.Request.Context(), id, actor(c))
 	if err != nil {
 		a.fail(c, err)
 		return

@@ -21,6 +21,9 @@ type balanceJSON struct {
 	Redeemed       string     `json:"redeemed"`
 	LifetimeEarned string     `json:"lifetime_earned"`
 	UpdatedAt      *time.Time `json:"updated_at"`
+	// NextAvailableAt is when the earliest pending credit matures; it moves to available
+	// at the first settlement run from then. Null when nothing is pending.
+	NextAvailableAt *time.Time `json:"next_available_at"`
 }
 
 func toBalanceJSON(p *Property, b rewards.Balance) balanceJSON {
@@ -30,6 +33,10 @@ func toBalanceJSON(p *Property, b rewards.Balance) balanceJSON {
 	if !b.UpdatedAt.IsZero() {
 		t := b.UpdatedAt.UTC()
 		out.UpdatedAt = &t
+	}
+	if !b.NextAvailableAt.IsZero() {
+		t := b.NextAvailableAt.UTC()
+		out.NextAvailableAt = &t
 	}
 	return out
 }
@@ -46,6 +53,8 @@ type txnJSON struct {
 	Bucket      string    `json:"bucket"`
 	CreatedAt   time.Time `json:"created_at"`
 	Ref         string    `json:"ref"`
+	// AvailableAt is when a pending credit matures; null for every other entry.
+	AvailableAt *time.Time `json:"available_at"`
 }
 
 type txnPage struct {
@@ -103,8 +112,13 @@ func (a *App) listTransactions(c *gin.Context) {
 			page.NextCursor = &next
 			break
 		}
-		page.Data = append(page.Data, txnJSON{ID: strconv.FormatInt(t.ID, 10), Kind: t.Kind, Rule: t.Rule, RuleVersion: t.RuleVersion,
-			Amount: amount(t.Amount), Bucket: t.Bucket, CreatedAt: t.CreatedAt.UTC(), Ref: t.Ref})
+		tj := txnJSON{ID: strconv.FormatInt(t.ID, 10), Kind: t.Kind, Rule: t.Rule, RuleVersion: t.RuleVersion,
+			Amount: amount(t.Amount), Bucket: t.Bucket, CreatedAt: t.CreatedAt.UTC(), Ref: t.Ref}
+		if !t.AvailableAt.IsZero() {
+			at := t.AvailableAt.UTC()
+			tj.AvailableAt = &at
+		}
+		page.Data = append(page.Data, tj)
 	}
 	c.JSON(200, page)
 }

@@ -74,11 +74,24 @@ func (a *App) Redeem(ctx context.Context, in RedeemInput) (r rewards.Redemption,
 }
 
 type redemptionJSON struct {
-	ID        string    `json:"id"`
-	User      string    `json:"user"`
-	Amount    string    `json:"amount"`
-	Reference string    `json:"reference"`
-	CreatedAt time.Time `json:"created_at"`
+	ID         string     `json:"id"`
+	Property   string     `json:"property"`
+	User       string     `json:"user"`
+	Amount     string     `json:"amount"`
+	Reference  string     `json:"reference"`
+	CreatedAt  time.Time  `json:"created_at"`
+	ReversalID *string    `json:"reversal_id"` // null until reversed
+	ReversedAt *time.Time `json:"reversed_at"`
+}
+
+func toRedemptionJSON(r rewards.Redemption) redemptionJSON {
+	out := redemptionJSON{ID: strconv.FormatInt(r.ID, 10), Property: r.Property, User: r.User, Amount: amount(r.Amount),
+		Reference: r.Reference, CreatedAt: r.CreatedAt.UTC()}
+	if r.Reversal != nil {
+		id, at := strconv.FormatInt(r.Reversal.ID, 10), r.Reversal.CreatedAt.UTC()
+		out.ReversalID, out.ReversedAt = &id, &at
+	}
+	return out
 }
 
 type redemptionAnswer struct {
@@ -112,9 +125,8 @@ func (a *App) redeem(c *gin.Context) {
 		c.Header("Idempotent-Replay", "true")
 	}
 	c.JSON(http.StatusCreated, redemptionAnswer{
-		Redemption: redemptionJSON{ID: strconv.FormatInt(r.ID, 10), User: r.User, Amount: amount(r.Amount), Reference: r.Reference,
-			CreatedAt: r.CreatedAt.UTC()},
-		Balance: toBalanceJSON(p, r.Balance),
+		Redemption: toRedemptionJSON(r),
+		Balance:    toBalanceJSON(p, r.Balance),
 	})
 }
 

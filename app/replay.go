@@ -22,8 +22,10 @@ const replayBatch = 200
 // config, oldest first; property "" means all. It goes through the applier's own path
 // (the store's claim, decide, apply and mark in one transaction), so each event is
 // applied at most once even if replays and appliers overlap; events of properties no
-// longer configured stay quarantined. An unknown property is ErrUnknownProperty.
-func (a *App) Replay(ctx context.Context, status, property string, progress func(rewards.Applied)) (ReplayReport, error) {
+// longer configured stay quarantined. An unknown property is ErrUnknownProperty. Each
+// event replayed is recorded in the audit log as replayed by actor, in the same
+// transaction.
+func (a *App) Replay(ctx context.Context, status, property, actor string, progress func(rewards.Applied)) (ReplayReport, error) {
 	var rep ReplayReport
 	if status != rewards.StatusQuarantined {
 		return rep, invalid("status", "only quarantined events can be replayed")
@@ -33,10 +35,13 @@ func (a *App) Replay(ctx context.Context, status, property string, progress func
 			return rep, err
 		}
 	}
+	if actor == "" {
+		return rep, ErrUnauthorized
+	}
 	var after int64
 	for {
 		got, claimed, err := a.applier.apply(ctx, rewards.Claim{Status: rewards.StatusQuarantined, Property: property, AfterID: after,
-			Limit: replayBatch})
+			Limit: replayBatch, Actor: actor})
 		if err != nil {
 			return rep, err
 		}
@@ -60,9 +65,13 @@ func (a *App) Replay(ctx context.Context, status, property string, progress func
 
 // ReplayEvent re-applies one quarantined event, exactly once however many replays of it
 // run at once, and returns it as it is now. An event that is not quarantined is left
-// alone (replayed=false); an unknown one is rewards.ErrNotFound.
-func (a *App) ReplayEvent(ctx context.Context, id int64) (ev rewards.Kept, posted []rewards.Posted, replayed bool, err error) {
-	got, _, err := a.applier.apply(ctx, rewards.Claim{Status: rewards.StatusQuarantined, IDs: []int64{id}, Limit: 1})
+// alone (replayed=false); an unknown one is rewards.ErrNotFound. A replay is recorded in
+// the audit log as actor's, in the same transaction; a request that changed nothing is not.
+func (a *App) ReplayEvent(ctx context.Context, id int64, actor string) (ev rewards.Kept, posted []rewards.Posted, replayed bool, err error) {
+	if actor == "" {
+		return rewards.Kept{}, nil, false, ErrUnauthorized
+	}
+	got, _, err := a.applier.apply(ctx, rewards.Claim{Status: rewards.StatusQuarantined, IDs: []int64{id}, Limit: 1, Actor: actor})
 	if err != nil {
 		return rewards.Kept{}, nil, false, err
 	}

@@ -30,7 +30,7 @@ func TestReplayDecodesTheRawBodyAgain(t *testing.T) {
 			t.Fatalf("after apply: %s", ev.Raw)
 		}
 		for i, want := range []replayWant{{seen: 1, applied: 1}, {seen: 0, applied: 0}} {
-			rep, err := e.app.Replay(ctx, rewards.StatusQuarantined, "", nil)
+			rep, err := e.app.Replay(ctx, rewards.StatusQuarantined, "", "ops", nil)
 			if err != nil || rep.Seen != want.seen || rep.Applied != want.applied {
 				t.Fatalf("replay %d: %+v %v, want %+v", i, rep, err, want)
 			}
@@ -114,6 +114,13 @@ func TestAdminEvents(t *testing.T) {
 		b := e2.do("GET", "/v1/properties/arcade/users/sub1/balance", "", "Authorization", "Bearer "+apiKey)
 		if b.Body["pending"] != "1.344" {
 			t.Fatalf("balance: %s", b.Raw)
+		}
+		// The audit log has the one replay that did something, under the admin's name.
+		audit := e.do("GET", "/v1/admin/audit", "", admin...)
+		rows, _ := audit.Body["data"].([]any)
+		if len(rows) != 1 || rows[0].(map[string]any)["action"] != "replay" || rows[0].(map[string]any)["actor"] != "admin" ||
+			rows[0].(map[string]any)["target"] != "event:"+q.Body["event_id"].(string) || rows[0].(map[string]any)["detail"] != "applied" {
+			t.Fatalf("audit after the replays: %s", audit.Raw)
 		}
 
 		for path, code := range map[string]int{"/v1/admin/events/999999": 404, "/v1/admin/events/abc": 400,

@@ -68,6 +68,16 @@ func describeProperty(b *strings.Builder, p Property) {
 	if len(off) > 0 {
 		fmt.Fprintf(b, "  not configured (answer 404): %s\n", strings.Join(off, ", "))
 	}
+	if st := p.SubTokens; st != nil {
+		mode := "plain user ids are accepted; a sub shaped like a token must verify"
+		if st.Required {
+			mode = "required: a sub that is not a valid token credits nobody"
+		}
+		fmt.Fprintf(b, "  signed sub tokens on Gamezop SPP user-id and scores subId (%d secret(s)); %s; an expired token credits for %s after its expiry\n",
+			len(st.Keys()), mode, st.MaxAgeDuration())
+	} else if p.Sources.GamezopSPP != nil || p.Sources.GamezopScores != nil {
+		fmt.Fprintf(b, "  Gamezop subs are taken as sent (no sub_tokens): anyone who edits a game URL's sub credits that id\n")
+	}
 
 	if rev := r.Revenue; rev == nil {
 		b.WriteString("  revenue: none; sessions are recorded and earn nothing\n")

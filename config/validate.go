@@ -168,6 +168,7 @@ func (v *validator) property(i int, p Property, ids map[string]int, keys map[str
 		keys[k.Reveal()] = kp
 	}
 
+	v.subTokens(at("sub_tokens"), p.SubTokens)
 	if s := p.Sources.GamePush; s != nil && s.Secret == "" {
 		v.add(at("sources.gamepush.secret"), "is required: it verifies every GamePush webhook")
 	}

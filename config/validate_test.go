@@ -259,3 +259,26 @@ func TestValidateAcceptsEdges(t *testing.T) {
 		}
 	}
 }
+
+func TestSubTokensConfig(t *testing.T) {
+	base := "admin_token: t\nproperties:\n  - id: a\n    currency: C\n    api_keys: [k]\n    sources: { gamezop_spp: {} }\n"
+	for _, c := range []struct{ yaml, problem string }{
+		{"    sub_tokens: { secret: 0123456789abcdef, required: true, max_age: 720h }\n", ""},
+		{"    sub_tokens: { secrets: [0123456789abcdef, fedcba9876543210] }\n", ""},
+		{"    sub_tokens: { required: true }\n", "properties[0].sub_tokens.secret: is required"},
+		{"    sub_tokens: { secret: short }\n", "properties[0].sub_tokens.secret: must be at least 16 bytes, got 5"},
+		{"    sub_tokens: { secrets: [0123456789abcdef, x] }\n", "properties[0].sub_tokens.secrets[1]: must be at least 16 bytes"},
+		{"    sub_tokens: { secret: 0123456789abcdef, secrets: [fedcba9876543210] }\n", "properties[0].sub_tokens.secrets: write secret or secrets, not both"},
+		{"    sub_tokens: { secret: 0123456789abcdef, max_age: -1h }\n", "properties[0].sub_tokens.max_age: must not be negative"},
+	} {
+		c2, err := loadText(t, base+c.yaml, nil)
+		switch {
+		case c.problem == "" && err != nil:
+			t.Errorf("%s: %v", c.yaml, err)
+		case c.problem != "" && (err == nil || !strings.Contains(err.Error(), c.problem)):
+			t.Errorf("%s: %v, want %q", c.yaml, err, c.problem)
+		case c.problem == "" && (c2.Properties[0].SubTokens == nil || len(c2.Properties[0].SubTokens.Keys()) == 0):
+			t.Errorf("%s: loaded %+v", c.yaml, c2.Properties[0].SubTokens)
+		}
+	}
+}

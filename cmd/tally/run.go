@@ -12,6 +12,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"time"
 
 	"tally/app"
 	"tally/config"
@@ -29,6 +30,7 @@ commands:
   export   payouts --from D --to D [--property P] [--format csv|json] [--out F] [--config F]
   replay   [--status quarantined] [--property P] [--config F]
   check    [--config F]                         validate the config and print the effective rules
+  sub      sign --property P --user U [--ttl D] print a signed sub token for a game URL
   version                                       print the version and commit (also --version)
 
 The config file is --config, else $TALLY_CONFIG, else tally.yaml.
@@ -70,6 +72,8 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		return cmdSettle(ctx, rest, getenv, stdout, stderr)
 	case "export":
 		return cmdExport(ctx, rest, getenv, stdout, stderr)
+	case "sub":
+		return cmdSub(rest, getenv, time.Now, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -145,6 +149,10 @@ func newApp(db *store.DB, cfg config.Config, log *slog.Logger) *app.App {
 		for _, k := range p.APIKeys {
 			ap.APIKeys = append(ap.APIKeys, k.Reveal())
 		}
+		if p.SubTokens != nil {
+			st, _ := subTokensOf(cfg, p.ID) // p is in cfg with sub_tokens: cannot fail
+			ap.SubTokens = &st
+		}
 		for _, src := range rewards.AllSources() {
 			if bearer, key, secret, ok := p.Credentials(src); ok {
 				ap.Sources[src] = postbacks.Credentials{BearerToken: bearer, APIKey: key, Secret: secret}
@@ -158,7 +166,7 @@ func newApp(db *store.DB, cfg config.Config, log *slog.Logger) *app.App {
 	if db.Dialect() == store.SQLite {
 		workers = 1 // SQLite has one writer; more workers would only queue on its lock
 	}
-	return app.New(db, app.Options{Properties: props, AdminToken: cfg.AdminToken.Reveal(), Logger: log,
+	return app.New(db, app.Options{Properties: props, Admins: admins(cfg), Logger: log,
 		IngestWorkers: workers, IngestBatch: 256, Build: buildInfo()})
 }
 
@@ -266,7 +274,7 @@ func cmdReplay(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 	defer done()
-	rep, err := a.Replay(ctx, *status, *property, func(r rewards.Applied) {
+	rep, err := a.Replay(ctx, *status, *property, config.CLIActor, func(r rewards.Applied) {
 		line := fmt.Sprintf("event %d (%s %s): %s", r.ID, r.Property, r.Source, r.Status)
 		if r.Reason != "" {
 			line += ": " + r.Reason
@@ -282,4 +290,13 @@ func cmdReplay(ctx context.Context, args []string, getenv func(string) string, s
 	n, err := a.Drain(ctx)
 	fmt.Fprintf(stdout, "applied %d recorded events\n", n)
 	return err
+}
+
+// admins are the config's named admin credentials, as the app takes them.
+func admins(cfg config.Config) []app.Admin {
+	var out []app.Admin
+	for _, t := range cfg.Admins() {
+		out = append(out, app.Admin{Name: t.Name, Token: t.Token.Reveal()})
+	}
+	return out
 }

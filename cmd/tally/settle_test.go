@@ -26,7 +26,7 @@ func TestSettleCommand(t *testing.T) {
 		u := storetest.URL(t, d)
 		db := storetest.OpenURL(t, u, nil)
 		ctx := context.Background()
-		_, _, err = db.Adjust(ctx, rewards.AdjustRequest{Property: "arcade", User: "u1", Amount: decimal.RequireFromString("2.5"),
+		_, _, err = db.Adjust(ctx, rewards.AdjustRequest{Actor: "test", Property: "arcade", User: "u1", Amount: decimal.RequireFromString("2.5"),
 			Bucket: rewards.Pending, Reason: "seed", IdempotencyKey: "seed", RequestHash: "seed"})
 		if err != nil {
 			t.Fatal(err)

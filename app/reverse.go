@@ -1,0 +1,227 @@
+package app
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"tally/rewards"
+)
+
+// Reverser returns redemptions to available balances and reads them back.
+type Reverser interface {
+	// Reverse undoes one redemption once; see store.DB.Reverse. replayed reports an
+	// earlier reversal with the same key and request, returned as it was.
+	Reverse(ctx context.Context, r rewards.ReverseRequest) (rewards.Reversal, bool, error)
+	// Redemption reads one redemption of property ("" any); unknown is rewards.ErrNotFound.
+	Redemption(ctx context.Context, property string, id int64) (rewards.Redemption, error)
+	// Redemptions lists a user's redemptions newest first.
+	Redemptions(ctx context.Context, f rewards.RedemptionFilter) ([]rewards.Redemption, error)
+}
+
+// AuditReader lists the admin actions recorded.
+type AuditReader interface {
+	Audit(ctx context.Context, f rewards.AuditFilter) ([]rewards.AuditEntry, error)
+}
+
+// ReverseInput is a reversal as finance asks for it.
+type ReverseInput struct {
+	RedemptionID   int64
+	IdempotencyKey string
+	Reason         string
+	Actor          string // the admin's name
+}
+
+// Reverse returns a redemption's amount to its user's available balance, at most once
+// per redemption, once per idempotency key (same rules as Redeem). Errors:
+// *ValidationError (key, reason), rewards.ErrNotFound for an unknown redemption,
+// rewards.ErrAlreadyReversed when another request reversed it, rewards.ErrIdempotencyMismatch,
+// or a storage error (nothing saved).
+func (a *App) Reverse(ctx context.Context, in ReverseInput) (rewards.Reversal, bool, error) {
+	if in.Actor == "" {
+		return rewards.Reversal{}, false, ErrUnauthorized
+	}
+	if err := checkIdempotencyKey(in.IdempotencyKey); err != nil {
+		return rewards.Reversal{}, false, err
+	}
+	if strings.TrimSpace(in.Reason) == "" {
+		return rewards.Reversal{}, false, invalid("reason", "is required: why the redemption is reversed")
+	}
+	if msg := checkText(in.Reason, maxReason, true); msg != "" {
+		return rewards.Reversal{}, false, invalid("reason", msg)
+	}
+	return a.store.Reverse(ctx, rewards.ReverseRequest{RedemptionID: in.RedemptionID, Reason: in.Reason, Actor: in.Actor,
+		IdempotencyKey: in.IdempotencyKey, RequestHash: requestHash("reversal", strconv.FormatInt(in.RedemptionID, 10), in.Reason)})
+}
+
+type reversalJSON struct {
+	ID           string    `json:"id"`
+	RedemptionID string    `json:"redemption_id"`
+	Property     string    `json:"property"`
+	User         string    `json:"user"`
+	Amount       string    `json:"amount"`
+	Reason       string    `json:"reason"`
+	Actor        string    `json:"actor"`
+	CreatedAt    time.Time `json:"created_at"`
+}
+
+type reversalAnswer struct {
+	Reversal   reversalJSON   `json:"reversal"`
+	Redemption redemptionJSON `json:"redemption"`
+	Balance    balanceJSON    `json:"balance"`
+}
+
+// reverseRedemption: POST /v1/admin/redemptions/:id/reversal
+func (a *App) reverseRedemption(c *gin.Context) {
+	id, err := redemptionIDParam(c.Param("id"))
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	body, err := readObject(c.Request)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	in := ReverseInput{RedemptionID: id, IdempotencyKey: c.GetHeader(idempotencyHeader), Actor: actor(c)}
+	if in.Reason, err = body.text("reason"); err != nil {
+		a.fail(c, err)
+		return
+	}
+	r, replayed, err := a.Reverse(c.Request.Context(), in)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	p, err := a.property(r.Redemption.Property)
+	if err != nil {
+		// The redemption's property is no longer configured: its currency and scale are
+		// unknown, but the reversal is committed and must be answered.
+		p = &Property{ID: r.Redemption.Property}
+	}
+	if replayed {
+		c.Header("Idempotent-Replay", "true")
+	}
+	c.JSON(http.StatusCreated, reversalAnswer{
+		Reversal: reversalJSON{ID: strconv.FormatInt(r.ID, 10), RedemptionID: strconv.FormatInt(r.Redemption.ID, 10),
+			Property: r.Redemption.Property, User: r.Redemption.User, Amount: amount(r.Amount), Reason: r.Reason, Actor: r.Actor,
+			CreatedAt: r.CreatedAt.UTC()},
+		Redemption: toRedemptionJSON(r.Redemption),
+		Balance:    toBalanceJSON(p, r.Balance),
+	})
+}
+
+// listRedemptions: GET /v1/properties/:property/users/:user/redemptions?limit=&cursor=
+func (a *App) listRedemptions(c *gin.Context) {
+	p := c.MustGet(ctxProperty).(*Property)
+	user, err := userParam(c)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	limit, err := limitParam(c, 50, 500)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	f := rewards.RedemptionFilter{Property: p.ID, User: user, Limit: limit + 1}
+	if cur := c.Query("cursor"); cur != "" {
+		if f.Before, err = strconv.ParseInt(cur, 10, 64); err != nil || f.Before <= 0 {
+			a.fail(c, invalid("cursor", "not a cursor returned by this API"))
+			return
+		}
+	}
+	got, err := a.store.Redemptions(c.Request.Context(), f)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	page := struct {
+		Data       []redemptionJSON `json:"data"`
+		NextCursor *string          `json:"next_cursor"`
+	}{Data: make([]redemptionJSON, 0, limit)}
+	for i, r := range got {
+		if i == limit {
+			next := strconv.FormatInt(got[limit-1].ID, 10)
+			page.NextCursor = &next
+			break
+		}
+		page.Data = append(page.Data, toRedemptionJSON(r))
+	}
+	c.JSON(http.StatusOK, page)
+}
+
+// getRedemption: GET /v1/properties/:property/redemptions/:id. A redemption of another
+// property is not found: a publisher key sees its own property only.
+func (a *App) getRedemption(c *gin.Context) {
+	p := c.MustGet(ctxProperty).(*Property)
+	id, err := redemptionIDParam(c.Param("id"))
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	r, err := a.store.Redemption(c.Request.Context(), p.ID, id)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, toRedemptionJSON(r))
+}
+
+func redemptionIDParam(s string) (int64, error) {
+	id, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || id <= 0 {
+		return 0, invalid("id", "must be a redemption id: a positive integer")
+	}
+	return id, nil
+}
+
+type auditJSON struct {
+	ID        string    `json:"id"`
+	Actor     string    `json:"actor"`
+	Action    string    `json:"action"`
+	Property  string    `json:"property"`
+	Target    string    `json:"target"`
+	Reason    string    `json:"reason"`
+	Detail    string    `json:"detail"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// listAudit: GET /v1/admin/audit?limit=&cursor=
+func (a *App) listAudit(c *gin.Context) {
+	limit, err := limitParam(c, 100, 1000)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	f := rewards.AuditFilter{Limit: limit + 1}
+	if cur := c.Query("cursor"); cur != "" {
+		if f.Before, err = strconv.ParseInt(cur, 10, 64); err != nil || f.Before <= 0 {
+			a.fail(c, invalid("cursor", "not a cursor returned by this API"))
+			return
+		}
+	}
+	got, err := a.store.Audit(c.Request.Context(), f)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	page := struct {
+		Data       []auditJSON `json:"data"`
+		NextCursor *string     `json:"next_cursor"`
+	}{Data: make([]auditJSON, 0, limit)}
+	for i, e := range got {
+		if i == limit {
+			next := strconv.FormatInt(got[limit-1].ID, 10)
+			page.NextCursor = &next
+			break
+		}
+		page.Data = append(page.Data, auditJSON{ID: strconv.FormatInt(e.ID, 10), Actor: e.Actor, Action: e.Action, Property: e.Property,
+			Target: e.Target, Reason: e.Reason, Detail: e.Detail, CreatedAt: e.CreatedAt.UTC()})
+	}
+	c.JSON(http.StatusOK, page)
+}
