@@ -116,8 +116,8 @@ func mustMarshal(t *testing.T, v any) []byte {
 }
 
 // Every error answer the document describes is a problem (RFC 9457) of the shared
-// Problem schema, every answer carries X-Request-Id, and every 503 but readiness's says
-// when to retry.
+// Problem schema, every answer carries X-Request-Id, every 503 but readiness's says when
+// to retry, and every operation has what a client generator needs.
 func TestOpenAPIErrorsAreProblems(t *testing.T) {
 	e := newEnv(t, store.SQLite)
 	c := contractFor(t, e)
@@ -126,6 +126,9 @@ func TestOpenAPIErrorsAreProblems(t *testing.T) {
 		for method, op := range item.Operations() {
 			if len(op.Responses.Map()) == 0 {
 				t.Errorf("%s %s documents no responses", method, path)
+			}
+			if op.OperationID == "" || len(op.Tags) == 0 {
+				t.Errorf("%s %s needs an operationId (generated clients name their methods after it) and a tag", method, path)
 			}
 			for code, r := range op.Responses.Map() {
 				where := fmt.Sprintf("%s %s %s", method, path, code)
