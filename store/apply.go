@@ -58,6 +58,21 @@ func (db *DB) Apply(ctx context.Context, c rewards.Claim, decide rewards.Decider
 		if err := db.mark(tx, items, now, c.Status == rewards.StatusQuarantined); err != nil {
 			return err
 		}
+		// event.quarantined, committed with the mark; a replay that leaves an event
+		// quarantined announces it again, with the reason as it is now.
+		ob := db.newOutbox()
+		for i, it := range items {
+			if it.status == rewards.StatusQuarantined {
+				if err := ob.eventQuarantined(quarantinedJSON{Property: it.property, User: kept[i].User, EventID: strconv.FormatInt(it.id, 10),
+					Source: string(kept[i].Source), Reason: it.reason, Replayed: c.Status == rewards.StatusQuarantined,
+					ReceivedAt: it.receivedAt}, now); err != nil {
+					return err
+				}
+			}
+		}
+		if err := ob.flush(tx); err != nil {
+			return err
+		}
 		if c.Actor != "" {
 			for _, it := range items {
 				detail := it.status
@@ -341,8 +356,25 @@ func (db *DB) mark(tx *gorm.DB, items []*applyItem, now time.Time, replay bool) 
 // event can be replayed once the cause is fixed. It changes nothing if the event is no
 // longer recorded.
 func (db *DB) Quarantine(ctx context.Context, id int64, reason string) error {
-	return translate(db.gorm.WithContext(ctx).Exec(`UPDATE inbox SET status = ?, reason = ?, applied_at = ? WHERE id = ? AND status = ?`,
-		rewards.StatusQuarantined, reason, db.now(), id, rewards.StatusRecorded).Error)
+	return db.tx(ctx, func(tx *gorm.DB) error {
+		now := db.now()
+		var rows []struct {
+			Property, UserID, Source string
+			ReceivedAt               time.Time
+		}
+		if err := query(tx, &rows, `UPDATE inbox SET status = ?, reason = ?, applied_at = ? WHERE id = ? AND status = ?
+			RETURNING property, user_id, source, received_at`, rewards.StatusQuarantined, reason, now, id, rewards.StatusRecorded); err != nil {
+			return err
+		}
+		ob := db.newOutbox()
+		for _, r := range rows {
+			if err := ob.eventQuarantined(quarantinedJSON{Property: r.Property, User: r.UserID, EventID: strconv.FormatInt(id, 10),
+				Source: r.Source, Reason: reason, ReceivedAt: r.ReceivedAt}, now); err != nil {
+				return err
+			}
+		}
+		return ob.flush(tx)
+	})
 }
 
 // lockWallets creates missing wallets and locks all of them, in (property, user) order,

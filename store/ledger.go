@@ -30,11 +30,17 @@ type wallet struct {
 	rewards.Wallet
 	UpdatedAt time.Time
 	dirty     bool
+	// before is the balance as it was before the changes not yet saved: what a
+	// balance.updated webhook reports as the change.
+	before rewards.Wallet
 }
 
 // set replaces the balances with what rewards computed, stamped at, and marks the row
 // for writing.
 func (w *wallet) set(next rewards.Wallet, at time.Time) {
+	if !w.dirty {
+		w.before = w.Wallet
+	}
 	w.Wallet, w.UpdatedAt, w.dirty = next, at, true
 }
 
@@ -183,10 +189,15 @@ func (db *DB) saveWallets(tx *gorm.DB, wallets []*wallet) error {
 			}
 		}
 	}
+	// Every wallet change is announced (balance.updated) in the transaction that makes it.
+	ob := db.newOutbox()
 	for _, w := range dirty {
 		w.dirty = false
+		if err := ob.balanceUpdated(w); err != nil {
+			return err
+		}
 	}
-	return nil
+	return ob.flush(tx)
 }
 
 // allocIDs reserves n ids of table, so rows that reference each other can be written

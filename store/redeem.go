@@ -153,6 +153,9 @@ func (db *DB) Redeem(ctx context.Context, r rewards.RedeemRequest) (rewards.Rede
 			if err := db.postOne(tx, w, e, posting{ref: fmt.Sprintf("redemption:%d", row.ID), at: at}); err != nil {
 				return redemptionRow{}, false, err
 			}
+			if err := db.announce(tx, func(ob *outbox) error { return ob.redemptionCreated(row) }); err != nil {
+				return redemptionRow{}, false, err
+			}
 			w.set(next, at)
 			return row, true, nil
 		},

@@ -86,6 +86,9 @@ func (db *DB) Reverse(ctx context.Context, r rewards.ReverseRequest) (rewards.Re
 			if err := db.postOne(tx, w, e, posting{ref: ref, at: at}); err != nil {
 				return reversalRow{}, false, err
 			}
+			if err := db.announce(tx, func(ob *outbox) error { return ob.redemptionReversed(row) }); err != nil {
+				return reversalRow{}, false, err
+			}
 			if err := writeAudit(tx, rewards.AuditEntry{Actor: r.Actor, Action: rewards.AuditReversal, Property: red.Property,
 				Target: ref, Reason: r.Reason, Detail: "returned " + red.Amount.String() + " to " + strconv.Quote(red.User),
 				CreatedAt: at}); err != nil {

@@ -209,6 +209,7 @@ func (db *DB) settleBatch(ctx context.Context, run rewards.SettlementRun, scale 
 		}
 		var settled []*wallet
 		l := db.newLedger(tx)
+		ob := db.newOutbox() // credit.settled, committed with the settlement
 		ref := fmt.Sprintf("settlement:%d", run.ID)
 		for _, w := range wallets {
 			m := per[w.ID]
@@ -227,6 +228,11 @@ func (db *DB) settleBatch(ctx context.Context, run rewards.SettlementRun, scale 
 				res.amount = res.amount.Add(e.UserDelta(rewards.Available))
 			}
 			w.set(next, at)
+			if e != nil {
+				if err := ob.creditSettled(w, run.ID, e.UserDelta(rewards.Available), at); err != nil {
+					return err
+				}
+			}
 			settled = append(settled, w)
 			res.users++
 			res.entries += m.n
@@ -248,6 +254,9 @@ func (db *DB) settleBatch(ctx context.Context, run rewards.SettlementRun, scale 
 		}
 		if q.RowsAffected != res.entries {
 			return fmt.Errorf("store: settlement %d marked %d lots, read %d: wallet lock not held", run.ID, q.RowsAffected, res.entries)
+		}
+		if err := ob.flush(tx); err != nil {
+			return err
 		}
 		if err := db.saveWallets(tx, settled); err != nil {
 			return err

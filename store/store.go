@@ -40,6 +40,8 @@ type DB struct {
 	sql     *sql.DB
 	dialect Dialect
 	now     func() time.Time
+	// webhooks is Options.Webhooks (outbox.go).
+	webhooks func(property, eventType string) []string
 	// afterApply, set only by tests (export_test.go), runs inside Apply's transaction
 	// after every effect and mark is written and before commit, to prove that a failure
 	// or a killed connection there leaves nothing behind.
@@ -56,6 +58,10 @@ type Options struct {
 	Now func() time.Time
 	// MaxOpenConns bounds the pool; 0 picks a default per dialect.
 	MaxOpenConns int
+	// Webhooks names the endpoints (URLs) of a property subscribed to a webhook event
+	// type (rewards.Webhook*); nil subscribes nothing. It is called for every change that
+	// could be announced, on the write path, so it must be a lookup in memory.
+	Webhooks func(property, eventType string) []string
 }
 
 // Open connects to a database URL: sqlite://path/to/file.db (relative to the working
@@ -116,7 +122,7 @@ func Open(ctx context.Context, rawURL string, opt Options) (*DB, error) {
 	sqlDB.SetMaxOpenConns(maxConns)
 	sqlDB.SetMaxIdleConns(maxConns)
 	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
-	db := &DB{gorm: g, sql: sqlDB, dialect: dialect, now: clock}
+	db := &DB{gorm: g, sql: sqlDB, dialect: dialect, now: clock, webhooks: opt.Webhooks}
 	if err := db.Ping(ctx); err != nil {
 		_ = sqlDB.Close()
 		return nil, err

@@ -1,0 +1,183 @@
+package store
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/shopspring/decimal"
+	"gorm.io/gorm"
+
+	"tally/rewards"
+)
+
+// The outbox: webhook deliveries are rows written in the transaction of the change they
+// report (issue 13), so a rollback takes the announcement with it and a commit cannot
+// lose it. Delivery happens later, from webhook_deliveries (webhook.go).
+//
+// Most properties subscribe to nothing, and the applier writes thousands of events per
+// second: whether anything is written is decided by Options.Webhooks, a lookup in memory,
+// before any payload is built.
+
+// outbox buffers the deliveries of one transaction; flush writes them with multi-row
+// INSERTs, like the ledger.
+type outbox struct {
+	subs func(property, eventType string) []string
+	rows [][]any
+}
+
+func (db *DB) newOutbox() *outbox { return &outbox{subs: db.webhooks} }
+
+// wants reports whether any endpoint of property subscribes to eventType.
+func (o *outbox) wants(property, eventType string) bool {
+	return o.subs != nil && len(o.subs(property, eventType)) > 0
+}
+
+// webhookBody is the Standard Webhooks payload: type, timestamp, data.
+type webhookBody struct {
+	Type      string    `json:"type"`
+	Timestamp time.Time `json:"timestamp"`
+	Data      any       `json:"data"`
+}
+
+// add queues eventType about user of property, at the time of the change, for every
+// endpoint subscribed to it.
+func (o *outbox) add(property, user, eventType string, at time.Time, data any) error {
+	if o.subs == nil {
+		return nil
+	}
+	urls := o.subs(property, eventType)
+	if len(urls) == 0 {
+		return nil
+	}
+	b, err := json.Marshal(webhookBody{Type: eventType, Timestamp: at.UTC(), Data: data})
+	if err != nil {
+		return fmt.Errorf("store: encode webhook %s: %w", eventType, err)
+	}
+	for _, u := range urls {
+		o.rows = append(o.rows, []any{property, user, u, eventType, string(b), at, at})
+	}
+	return nil
+}
+
+// flush writes what was queued.
+func (o *outbox) flush(tx *gorm.DB) error {
+	rows := o.rows
+	o.rows = nil
+	return insertRows(tx, `INSERT INTO webhook_deliveries (property, user_id, endpoint, type, body, next_attempt_at, created_at) VALUES `,
+		rows, "")
+}
+
+// balanceJSON is a wallet's balance in a webhook payload: decimal strings, never floats.
+type balanceJSON struct {
+	Available      string `json:"available"`
+	Pending        string `json:"pending"`
+	Redeemed       string `json:"redeemed"`
+	LifetimeEarned string `json:"lifetime_earned"`
+}
+
+func toBalanceJSON(w rewards.Wallet) balanceJSON {
+	return balanceJSON{Available: w.Available.String(), Pending: w.Pending.String(), Redeemed: w.Redeemed.String(),
+		LifetimeEarned: w.LifetimeEarned.String()}
+}
+
+// balanceUpdated: any change to a wallet, with what changed in each bucket.
+type balanceUpdated struct {
+	Property  string      `json:"property"`
+	User      string      `json:"user"`
+	Balance   balanceJSON `json:"balance"`
+	Change    balanceJSON `json:"change"` // after minus before, per bucket
+	UpdatedAt time.Time   `json:"updated_at"`
+}
+
+func (o *outbox) balanceUpdated(w *wallet) error {
+	if !o.wants(w.Property, rewards.WebhookBalanceUpdated) {
+		return nil
+	}
+	d := func(after, before decimal.Decimal) string { return after.Sub(before).String() }
+	return o.add(w.Property, w.UserID, rewards.WebhookBalanceUpdated, w.UpdatedAt, balanceUpdated{
+		Property: w.Property, User: w.UserID, Balance: toBalanceJSON(w.Wallet), UpdatedAt: w.UpdatedAt.UTC(),
+		Change: balanceJSON{Available: d(w.Available, w.before.Available), Pending: d(w.Pending, w.before.Pending),
+			Redeemed: d(w.Redeemed, w.before.Redeemed), LifetimeEarned: d(w.LifetimeEarned, w.before.LifetimeEarned)},
+	})
+}
+
+// creditSettled: a settlement moved amount of w's matured credits to available.
+func (o *outbox) creditSettled(w *wallet, settlementID int64, amount decimal.Decimal, at time.Time) error {
+	if !o.wants(w.Property, rewards.WebhookCreditSettled) {
+		return nil
+	}
+	return o.add(w.Property, w.UserID, rewards.WebhookCreditSettled, at, struct {
+		Property     string      `json:"property"`
+		User         string      `json:"user"`
+		SettlementID string      `json:"settlement_id"`
+		Amount       string      `json:"amount"`
+		Balance      balanceJSON `json:"balance"`
+		SettledAt    time.Time   `json:"settled_at"`
+	}{w.Property, w.UserID, fmt.Sprint(settlementID), amount.String(), toBalanceJSON(w.Wallet), at.UTC()})
+}
+
+// redemptionCreated: r was committed (its *_after columns are the balance after it).
+func (o *outbox) redemptionCreated(r redemptionRow) error {
+	if !o.wants(r.Property, rewards.WebhookRedemptionCreated) {
+		return nil
+	}
+	return o.add(r.Property, r.UserID, rewards.WebhookRedemptionCreated, r.CreatedAt, struct {
+		Property     string      `json:"property"`
+		User         string      `json:"user"`
+		RedemptionID string      `json:"redemption_id"`
+		Amount       string      `json:"amount"`
+		Reference    string      `json:"reference"`
+		Balance      balanceJSON `json:"balance"`
+		CreatedAt    time.Time   `json:"created_at"`
+	}{r.Property, r.UserID, fmt.Sprint(r.ID), r.Amount.String(), r.Reference, balanceJSON{Available: r.AvailableAfter.String(),
+		Pending: r.PendingAfter.String(), Redeemed: r.RedeemedAfter.String(), LifetimeEarned: r.LifetimeAfter.String()}, r.CreatedAt.UTC()})
+}
+
+// redemptionReversed: r returned its redemption's amount to the user.
+func (o *outbox) redemptionReversed(r reversalRow) error {
+	if !o.wants(r.Property, rewards.WebhookRedemptionReversed) {
+		return nil
+	}
+	return o.add(r.Property, r.UserID, rewards.WebhookRedemptionReversed, r.CreatedAt, struct {
+		Property     string      `json:"property"`
+		User         string      `json:"user"`
+		ReversalID   string      `json:"reversal_id"`
+		RedemptionID string      `json:"redemption_id"`
+		Amount       string      `json:"amount"`
+		Reason       string      `json:"reason"`
+		Balance      balanceJSON `json:"balance"`
+		CreatedAt    time.Time   `json:"created_at"`
+	}{r.Property, r.UserID, fmt.Sprint(r.ID), fmt.Sprint(r.RedemptionID), r.Amount.String(), r.Reason,
+		balanceJSON{Available: r.AvailableAfter.String(), Pending: r.PendingAfter.String(), Redeemed: r.RedeemedAfter.String(),
+			LifetimeEarned: r.LifetimeAfter.String()}, r.CreatedAt.UTC()})
+}
+
+// quarantinedJSON: an authenticated event was kept instead of applied. Replayed is true
+// when a replay left it quarantined (with the reason as it is now).
+type quarantinedJSON struct {
+	Property   string    `json:"property"`
+	User       string    `json:"user"`
+	EventID    string    `json:"event_id"`
+	Source     string    `json:"source"`
+	Reason     string    `json:"reason"`
+	Replayed   bool      `json:"replayed"`
+	ReceivedAt time.Time `json:"received_at"`
+}
+
+func (o *outbox) eventQuarantined(q quarantinedJSON, at time.Time) error {
+	if !o.wants(q.Property, rewards.WebhookEventQuarantined) {
+		return nil
+	}
+	q.ReceivedAt = q.ReceivedAt.UTC()
+	return o.add(q.Property, q.User, rewards.WebhookEventQuarantined, at, q)
+}
+
+// announce writes what fn queues, in tx: for writes of one row, such as a redemption.
+func (db *DB) announce(tx *gorm.DB, fn func(*outbox) error) error {
+	ob := db.newOutbox()
+	if err := fn(ob); err != nil {
+		return err
+	}
+	return ob.flush(tx)
+}

@@ -1,0 +1,213 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+
+	"tally/rewards"
+)
+
+// Webhook delivery (issue 13). Any number of workers, on any replicas, claim due
+// deliveries with a lease: the claim sets holder and lease_until in one statement that
+// on Postgres locks its rows FOR UPDATE SKIP LOCKED, so two workers never hold one
+// delivery at once, and a worker that dies between claim and answer only delays it
+// until the lease lapses (at least once). Order per user: a delivery is due only when no
+// earlier delivery of the same endpoint and user is still pending.
+
+const deliveryColumns = `d.id, d.property, d.user_id, d.endpoint, d.type, d.body, d.status, d.attempts, d.step, d.next_attempt_at,
+	d.last_attempt_at, d.last_status, d.last_error, d.delivered_at, d.created_at`
+
+// errDisabled is the last_error of deliveries failed because their endpoint was disabled.
+const errDisabled = "endpoint disabled: it failed without a success for too long; retry a delivery to enable it again"
+
+// ClaimDeliveries leases up to limit due deliveries to holder for lease, oldest first,
+// at most one per endpoint and user. Pending deliveries of a disabled endpoint are
+// failed first, without being sent.
+func (db *DB) ClaimDeliveries(ctx context.Context, holder string, limit int, lease time.Duration) ([]rewards.Delivery, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	var out []rewards.Delivery
+	err := db.tx(ctx, func(tx *gorm.DB) error {
+		out = nil
+		now := db.now()
+		if _, err := rawExec(tx, `UPDATE webhook_deliveries SET status = ?, last_error = ?, holder = NULL, lease_until = NULL
+			WHERE status = 'pending' AND EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.property = webhook_deliveries.property
+			AND e.url = webhook_deliveries.endpoint AND e.disabled_at IS NOT NULL)`, rewards.DeliveryFailed, errDisabled); err != nil {
+			return err
+		}
+		due := `SELECT d.id FROM webhook_deliveries d
+			WHERE d.status = 'pending' AND d.next_attempt_at <= ? AND (d.lease_until IS NULL OR d.lease_until <= ?)
+			AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p WHERE p.status = 'pending' AND p.property = d.property
+				AND p.endpoint = d.endpoint AND p.user_id = d.user_id AND p.id < d.id)
+			ORDER BY d.id LIMIT ?`
+		if db.dialect == Postgres {
+			due += ` FOR UPDATE SKIP LOCKED`
+		}
+		rows, err := rawQuery(tx, `UPDATE webhook_deliveries SET holder = ?, lease_until = ? WHERE id IN (`+due+`)
+			RETURNING `+strings.ReplaceAll(deliveryColumns, "d.", ""), holder, now.Add(lease), now, now, limit)
+		if err != nil {
+			return err
+		}
+		out, err = scanDeliveries(rows, false)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	// RETURNING reports rows in no promised order; the worker sends oldest first.
+	sortDeliveries(out)
+	return out, nil
+}
+
+func sortDeliveries(ds []rewards.Delivery) {
+	slices.SortFunc(ds, func(a, b rewards.Delivery) int { return cmp.Compare(a.ID, b.ID) })
+}
+
+func scanDeliveries(rows *sql.Rows, withEndpoint bool) ([]rewards.Delivery, error) {
+	defer rows.Close()
+	var out []rewards.Delivery
+	for rows.Next() {
+		var d rewards.Delivery
+		var body string
+		var last, delivered, disabled sql.NullTime
+		dest := []any{&d.ID, &d.Property, &d.User, &d.Endpoint, &d.Type, &body, &d.Status, &d.Attempts, &d.Step, &d.NextAttemptAt,
+			&last, &d.LastStatus, &d.LastError, &delivered, &d.CreatedAt}
+		if withEndpoint {
+			dest = append(dest, &disabled)
+		}
+		if err := rows.Scan(dest...); err != nil {
+			return nil, err
+		}
+		d.Body = []byte(body)
+		d.NextAttemptAt, d.CreatedAt = d.NextAttemptAt.UTC(), d.CreatedAt.UTC()
+		if last.Valid {
+			d.LastAttemptAt = last.Time.UTC()
+		}
+		if delivered.Valid {
+			d.DeliveredAt = delivered.Time.UTC()
+		}
+		if disabled.Valid {
+			d.EndpointDisabledAt = disabled.Time.UTC()
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// RecordAttempt records the outcome of sending a claimed delivery and the endpoint's
+// health, in one transaction. It reports false, changing nothing, when holder no longer
+// holds the delivery (its lease lapsed and another worker took it, or it was failed
+// meanwhile). It reports whether this attempt disabled the endpoint.
+func (db *DB) RecordAttempt(ctx context.Context, a rewards.DeliveryAttempt) (recorded, disabled bool, err error) {
+	err = db.tx(ctx, func(tx *gorm.DB) error {
+		recorded, disabled = false, false
+		now := db.now()
+		status, next := rewards.DeliveryFailed, now
+		var delivered *time.Time
+		switch {
+		case a.OK:
+			status, delivered = rewards.DeliveryDelivered, &now
+		case a.RetryIn > 0:
+			status, next = rewards.DeliveryPending, now.Add(a.RetryIn)
+		}
+		var hit []struct{ Property, Endpoint string }
+		if err := query(tx, &hit, `UPDATE webhook_deliveries SET status = ?, attempts = attempts + 1, step = step + 1,
+			next_attempt_at = ?, last_attempt_at = ?, last_status = ?, last_error = ?, delivered_at = ?, holder = NULL, lease_until = NULL
+			WHERE id = ? AND holder = ? AND status = 'pending' RETURNING property, endpoint`,
+			status, next, now, a.Status, a.Error, delivered, a.ID, a.Holder); err != nil {
+			return err
+		}
+		if len(hit) == 0 {
+			return nil
+		}
+		recorded = true
+		p, url := hit[0].Property, hit[0].Endpoint
+		if a.OK {
+			return tx.Exec(`INSERT INTO webhook_endpoints (property, url, last_success_at) VALUES (?, ?, ?)
+				ON CONFLICT (property, url) DO UPDATE SET failing_since = NULL, last_success_at = excluded.last_success_at`, p, url, now).Error
+		}
+		if err := tx.Exec(`INSERT INTO webhook_endpoints (property, url, failing_since) VALUES (?, ?, ?)
+			ON CONFLICT (property, url) DO UPDATE SET failing_since = COALESCE(webhook_endpoints.failing_since, excluded.failing_since)`,
+			p, url, now).Error; err != nil {
+			return err
+		}
+		if a.DisableAfter <= 0 {
+			return nil
+		}
+		q := tx.Exec(`UPDATE webhook_endpoints SET disabled_at = ? WHERE property = ? AND url = ? AND disabled_at IS NULL AND failing_since <= ?`,
+			now, p, url, now.Add(-a.DisableAfter))
+		if q.Error != nil || q.RowsAffected == 0 {
+			return q.Error
+		}
+		disabled = true
+		return tx.Exec(`UPDATE webhook_deliveries SET status = ?, last_error = ?, holder = NULL, lease_until = NULL
+			WHERE property = ? AND endpoint = ? AND status = 'pending'`, rewards.DeliveryFailed, errDisabled, p, url).Error
+	})
+	return recorded, disabled, err
+}
+
+// Deliveries lists deliveries newest first, each with its endpoint's disabled time.
+func (db *DB) Deliveries(ctx context.Context, f rewards.DeliveryFilter) ([]rewards.Delivery, error) {
+	q := `SELECT ` + deliveryColumns + `, e.disabled_at FROM webhook_deliveries d
+		LEFT JOIN webhook_endpoints e ON e.property = d.property AND e.url = d.endpoint WHERE 1 = 1`
+	var args []any
+	if f.Status != "" {
+		q += ` AND d.status = ?`
+		args = append(args, f.Status)
+	}
+	if f.Before > 0 {
+		q += ` AND d.id < ?`
+		args = append(args, f.Before)
+	}
+	q += ` ORDER BY d.id DESC LIMIT ?`
+	args = append(args, max(f.Limit, 1))
+	rows, err := rawQuery(db.gorm.WithContext(ctx), q, args...)
+	if err != nil {
+		return nil, translate(err)
+	}
+	out, err := scanDeliveries(rows, true)
+	return out, translate(err)
+}
+
+// RetryDelivery makes a delivery due now with its retry schedule started over, whatever
+// its status (a delivered one is sent again), and enables its endpoint again if it was
+// disabled: retrying is how an operator says the endpoint is fixed. Unknown is
+// rewards.ErrNotFound.
+func (db *DB) RetryDelivery(ctx context.Context, id int64) (rewards.Delivery, error) {
+	var out rewards.Delivery
+	err := db.tx(ctx, func(tx *gorm.DB) error {
+		now := db.now()
+		var hit []struct{ Property, Endpoint string }
+		if err := query(tx, &hit, `UPDATE webhook_deliveries SET status = 'pending', step = 0, next_attempt_at = ?, holder = NULL,
+			lease_until = NULL WHERE id = ? RETURNING property, endpoint`, now, id); err != nil {
+			return err
+		}
+		if len(hit) == 0 {
+			return fmt.Errorf("store: webhook delivery %d: %w", id, rewards.ErrNotFound)
+		}
+		if err := tx.Exec(`UPDATE webhook_endpoints SET disabled_at = NULL, failing_since = NULL WHERE property = ? AND url = ?`,
+			hit[0].Property, hit[0].Endpoint).Error; err != nil {
+			return err
+		}
+		rows, err := rawQuery(tx, `SELECT `+deliveryColumns+`, e.disabled_at FROM webhook_deliveries d
+			LEFT JOIN webhook_endpoints e ON e.property = d.property AND e.url = d.endpoint WHERE d.id = ?`, id)
+		if err != nil {
+			return err
+		}
+		got, err := scanDeliveries(rows, true)
+		if err != nil || len(got) != 1 {
+			return fmt.Errorf("store: reread webhook delivery %d: %v", id, err)
+		}
+		out = got[0]
+		return nil
+	})
+	return out, err
+}

@@ -1,0 +1,507 @@
+package store_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"tally/rewards"
+	"tally/store"
+	"tally/store/storetest"
+)
+
+const hookURL = "https://publisher.example/hooks"
+
+// arcadeSubscribes subscribes one endpoint of arcade to every event type; no other
+// property subscribes to anything.
+func arcadeSubscribes(property, eventType string) []string {
+	if property == "arcade" {
+		return []string{hookURL}
+	}
+	return nil
+}
+
+// openHooked opens a migrated database at u whose outbox uses subs.
+func openHooked(t *testing.T, u string, now func() time.Time, subs func(string, string) []string) *store.DB {
+	t.Helper()
+	ctx := context.Background()
+	db, err := store.Open(ctx, u, store.Options{Now: now, Webhooks: subs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	if err := db.Migrate(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+// payload is a delivery's body decoded, with numbers kept as their literals.
+type payload struct {
+	Type      string         `json:"type"`
+	Timestamp time.Time      `json:"timestamp"`
+	Data      map[string]any `json:"data"`
+}
+
+func decodeBody(t *testing.T, d rewards.Delivery) payload {
+	t.Helper()
+	var p payload
+	if err := json.Unmarshal(d.Body, &p); err != nil {
+		t.Fatalf("delivery %d body %s: %v", d.ID, d.Body, err)
+	}
+	return p
+}
+
+// deliveries lists every delivery, oldest first.
+func deliveries(t *testing.T, db *store.DB) []rewards.Delivery {
+	t.Helper()
+	ds, err := db.Deliveries(context.Background(), rewards.DeliveryFilter{Limit: 100000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, j := 0, len(ds)-1; i < j; i, j = i+1, j-1 {
+		ds[i], ds[j] = ds[j], ds[i]
+	}
+	return ds
+}
+
+func str(m map[string]any, path ...string) string {
+	var v any = m
+	for _, k := range path {
+		mm, _ := v.(map[string]any)
+		v = mm[k]
+	}
+	s, _ := v.(string)
+	return s
+}
+
+// Every change a publisher can subscribe to writes its delivery with the change, with
+// ids, decimal-string amounts and the balance after; a change that did not happen writes
+// nothing, and a property without webhooks writes nothing.
+func TestWebhookOutboxWrittenWithEachChange(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		ctx := context.Background()
+		clock := storetest.NewClock(t0)
+		db := openHooked(t, storetest.URL(t, dia), clock.Now, arcadeSubscribes)
+
+		// A session (0.672 pending, held 24h) and a target (50, no hold) for u1, and an
+		// event the app quarantines.
+		rec, err := db.Record(ctx, []rewards.Inbound{in(session("u1", "s-1", "0.000012", 60)), in(score("u1", "p1", "600")),
+			in(session("forged", "s-2", "0.000012", 60))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		quarantineForged := func(k rewards.Kept) rewards.Decision {
+			if k.User == "forged" {
+				return rewards.Decision{Event: k.Event, Quarantine: "sub token signature does not verify"}
+			}
+			return decide(k)
+		}
+		if _, err := db.Apply(ctx, rewards.Claim{Status: rewards.StatusRecorded}, quarantineForged); err != nil {
+			t.Fatal(err)
+		}
+		run, err := db.Settle(ctx, "arcade", 0)
+		if err != nil || !run.Amount.Equal(d("50")) {
+			t.Fatalf("Settle = %+v, %v", run, err)
+		}
+		red, _, err := db.Redeem(ctx, redeemReq("u1", "20", "k1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Refused for funds: nothing happened, nothing is announced.
+		if _, _, err := db.Redeem(ctx, redeemReq("u1", "1000", "k2")); !errors.Is(err, rewards.ErrInsufficientFunds) {
+			t.Fatalf("Redeem 1000 = %v", err)
+		}
+		rev, _, err := db.Reverse(ctx, rewards.ReverseRequest{RedemptionID: red.ID, Reason: "fraud check passed", Actor: "alice",
+			IdempotencyKey: "r1", RequestHash: "h"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Another property without webhooks: its changes write no delivery.
+		if _, _, err := db.Adjust(ctx, rewards.AdjustRequest{Actor: "t", Property: "other", User: "u9", Amount: d("5"), Reason: "r",
+			IdempotencyKey: "a1", RequestHash: "h"}); err != nil {
+			t.Fatal(err)
+		}
+
+		ds := deliveries(t, db)
+		var types []string
+		for _, dl := range ds {
+			types = append(types, dl.Type)
+			if dl.Property != "arcade" || dl.Endpoint != hookURL || dl.Status != rewards.DeliveryPending || dl.Attempts != 0 {
+				t.Errorf("delivery %+v", dl)
+			}
+		}
+		want := []string{"balance.updated", "event.quarantined", "credit.settled", "balance.updated", "redemption.created",
+			"balance.updated", "redemption.reversed", "balance.updated"}
+		if fmt.Sprint(types) != fmt.Sprint(want) {
+			t.Fatalf("deliveries %v, want %v", types, want)
+		}
+		bodies := make([]payload, len(ds))
+		for i, dl := range ds {
+			bodies[i] = decodeBody(t, dl)
+			if bodies[i].Type != dl.Type || bodies[i].Timestamp.IsZero() {
+				t.Errorf("body %s", dl.Body)
+			}
+		}
+		// The apply batch: one balance.updated for u1 with both credits.
+		if b := bodies[0].Data; str(b, "user") != "u1" || str(b, "balance", "pending") != "50.672" || str(b, "change", "pending") != "50.672" ||
+			str(b, "balance", "available") != "0" || str(b, "change", "available") != "0" {
+			t.Errorf("balance.updated after apply: %v", b)
+		}
+		if q := bodies[1].Data; str(q, "user") != "forged" || str(q, "event_id") != fmt.Sprint(rec[2].EventID) ||
+			str(q, "reason") != "sub token signature does not verify" || str(q, "source") != "gamezop_spp" || q["replayed"] != false {
+			t.Errorf("event.quarantined: %v", q)
+		}
+		if s := bodies[2].Data; str(s, "settlement_id") != fmt.Sprint(run.ID) || str(s, "amount") != "50" ||
+			str(s, "balance", "available") != "50" || str(s, "balance", "pending") != "0.672" {
+			t.Errorf("credit.settled: %v", s)
+		}
+		if b := bodies[3].Data; str(b, "change", "available") != "50" || str(b, "change", "pending") != "-50" {
+			t.Errorf("balance.updated after settlement: %v", b)
+		}
+		if r := bodies[4].Data; str(r, "redemption_id") != fmt.Sprint(red.ID) || str(r, "amount") != "20" || str(r, "reference") != "ref-k1" ||
+			str(r, "balance", "available") != "30" || str(r, "balance", "redeemed") != "20" {
+			t.Errorf("redemption.created: %v", r)
+		}
+		if r := bodies[6].Data; str(r, "reversal_id") != fmt.Sprint(rev.ID) || str(r, "redemption_id") != fmt.Sprint(red.ID) ||
+			str(r, "amount") != "20" || str(r, "balance", "available") != "50" || str(r, "reason") != "fraud check passed" {
+			t.Errorf("redemption.reversed: %v", r)
+		}
+	})
+}
+
+// An apply batch that fails before commit leaves no delivery behind: nothing is
+// announced that did not happen. Its retry announces it once.
+func TestWebhookOutboxRollsBackWithItsChange(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		ctx := context.Background()
+		db := openHooked(t, storetest.URL(t, dia), storetest.NewClock(t0).Now, arcadeSubscribes)
+		if _, err := db.Record(ctx, []rewards.Inbound{in(session("u1", "s-1", "0.000012", 60))}); err != nil {
+			t.Fatal(err)
+		}
+		store.FailAfterApply(db, errors.New("disk on fire"))
+		if _, err := db.Apply(ctx, rewards.Claim{Status: rewards.StatusRecorded}, decide); err == nil {
+			t.Fatal("Apply succeeded")
+		}
+		if ds := deliveries(t, db); len(ds) != 0 {
+			t.Fatalf("a rolled-back apply left deliveries: %+v", ds)
+		}
+		store.FailAfterApply(db, nil)
+		if err := applyAll(ctx, db); err != nil {
+			t.Fatal(err)
+		}
+		if ds := deliveries(t, db); len(ds) != 1 || ds[0].Type != rewards.WebhookBalanceUpdated {
+			t.Fatalf("deliveries after the retry: %+v", ds)
+		}
+	})
+}
+
+// Appliers racing on one Postgres announce each change exactly once: every quarantined
+// event has one event.quarantined, and the balance.updated changes of each user add up
+// to exactly the user's balance (none lost, none twice).
+func TestWebhookOutboxExactlyOncePerChangeUnderConcurrentAppliers(t *testing.T) {
+	ctx := context.Background()
+	u := storetest.URL(t, store.Postgres)
+	recorder := openHooked(t, u, nil, arcadeSubscribes)
+	const events, users = 900, 7
+	var batch []rewards.Inbound
+	for i := range events {
+		user := fmt.Sprintf("u%d", i%users)
+		if i%9 == 0 {
+			user = "forged"
+		}
+		batch = append(batch, in(session(user, fmt.Sprintf("s-%d", i), "0.000012", 60)))
+	}
+	if _, err := recorder.Record(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	decideQ := func(k rewards.Kept) rewards.Decision {
+		if k.User == "forged" {
+			return rewards.Decision{Event: k.Event, Quarantine: "forged"}
+		}
+		return decide(k)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, 3)
+	for a := range 3 {
+		db := openHooked(t, u, nil, arcadeSubscribes)
+		wg.Go(func() {
+			for {
+				got, err := db.Apply(ctx, rewards.Claim{Status: rewards.StatusRecorded, Limit: 40}, decideQ)
+				if err != nil || len(got) == 0 {
+					errs[a] = err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	quarantined := map[string]int{}
+	changes := map[string]decimal.Decimal{}
+	for _, dl := range deliveries(t, recorder) {
+		p := decodeBody(t, dl)
+		switch dl.Type {
+		case rewards.WebhookEventQuarantined:
+			quarantined[str(p.Data, "event_id")]++
+		case rewards.WebhookBalanceUpdated:
+			changes[dl.User] = changes[dl.User].Add(d(str(p.Data, "change", "pending")))
+		}
+	}
+	if len(quarantined) != events/9 {
+		t.Fatalf("%d events announced quarantined, want %d", len(quarantined), events/9)
+	}
+	for id, n := range quarantined {
+		if n != 1 {
+			t.Errorf("event %s announced %d times", id, n)
+		}
+	}
+	for i := range users {
+		user := fmt.Sprintf("u%d", i)
+		b, err := recorder.Balance(ctx, "arcade", user)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !changes[user].Equal(b.Pending) || b.Pending.IsZero() {
+			t.Errorf("%s: announced changes add up to %s, balance is %s", user, changes[user], b.Pending)
+		}
+	}
+}
+
+// seedDeliveries writes one balance.updated delivery per user in users, in that order,
+// through adjustments.
+func seedDeliveries(t *testing.T, db *store.DB, users ...string) []rewards.Delivery {
+	t.Helper()
+	for i, u := range users {
+		if _, _, err := db.Adjust(context.Background(), rewards.AdjustRequest{Actor: "t", Property: "arcade", User: u, Amount: d("1"),
+			Reason: "r", IdempotencyKey: fmt.Sprintf("seed-%d-%s", i, u), RequestHash: "h"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return deliveries(t, db)
+}
+
+func ids(ds []rewards.Delivery) []int64 {
+	out := make([]int64, len(ds))
+	for i, d := range ds {
+		out[i] = d.ID
+	}
+	return out
+}
+
+// Claims follow the order per user and endpoint: a user's next delivery waits until the
+// one before it is delivered or failed, however its retries are spaced; other users'
+// deliveries do not wait.
+func TestWebhookClaimsKeepOrderPerUser(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		ctx := context.Background()
+		clock := storetest.NewClock(t0)
+		db := openHooked(t, storetest.URL(t, dia), clock.Now, arcadeSubscribes)
+		all := seedDeliveries(t, db, "u1", "u1", "u2")
+		u1a, u1b, u2 := all[0], all[1], all[2]
+
+		got, err := db.ClaimDeliveries(ctx, "A", 10, time.Minute)
+		if err != nil || fmt.Sprint(ids(got)) != fmt.Sprint([]int64{u1a.ID, u2.ID}) {
+			t.Fatalf("first claim = %v, %v; want the first of u1 and u2's", ids(got), err)
+		}
+		if again, _ := db.ClaimDeliveries(ctx, "B", 10, time.Minute); len(again) != 0 {
+			t.Fatalf("leased deliveries claimed again: %v", ids(again))
+		}
+		// u1's first fails: retried in 5 s; u1's second still waits behind it.
+		if ok, _, err := db.RecordAttempt(ctx, rewards.DeliveryAttempt{ID: u1a.ID, Holder: "A", Status: 500, Error: "answered 500",
+			RetryIn: 5 * time.Second}); !ok || err != nil {
+			t.Fatalf("RecordAttempt = %v, %v", ok, err)
+		}
+		if ok, _, err := db.RecordAttempt(ctx, rewards.DeliveryAttempt{ID: u2.ID, Holder: "A", OK: true, Status: 204}); !ok || err != nil {
+			t.Fatalf("RecordAttempt = %v, %v", ok, err)
+		}
+		clock.Advance(4 * time.Second)
+		if got, _ := db.ClaimDeliveries(ctx, "B", 10, time.Minute); len(got) != 0 {
+			t.Fatalf("claimed before the retry is due: %v", ids(got))
+		}
+		clock.Advance(time.Second)
+		got, _ = db.ClaimDeliveries(ctx, "B", 10, time.Minute)
+		if len(got) != 1 || got[0].ID != u1a.ID || got[0].Step != 1 || got[0].Attempts != 1 {
+			t.Fatalf("claim after 5 s = %+v, want u1's first, second attempt", got)
+		}
+		if ok, _, _ := db.RecordAttempt(ctx, rewards.DeliveryAttempt{ID: u1a.ID, Holder: "B", OK: true, Status: 200}); !ok {
+			t.Fatal("not recorded")
+		}
+		got, _ = db.ClaimDeliveries(ctx, "B", 10, time.Minute)
+		if len(got) != 1 || got[0].ID != u1b.ID {
+			t.Fatalf("claim after u1's first was delivered = %v, want u1's second", ids(got))
+		}
+		// The list shows what happened.
+		ds := deliveries(t, db)
+		if ds[0].Status != rewards.DeliveryDelivered || ds[0].Attempts != 2 || ds[0].LastStatus != 200 || ds[0].DeliveredAt.IsZero() ||
+			ds[2].Status != rewards.DeliveryDelivered || ds[2].LastStatus != 204 {
+			t.Fatalf("deliveries %+v", ds)
+		}
+	})
+}
+
+// A worker that claimed a delivery and died (between commit and send) only delays it:
+// once the lease lapses another worker claims it, and the dead one's late answer is
+// dropped.
+func TestWebhookLeaseLapses(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		ctx := context.Background()
+		clock := storetest.NewClock(t0)
+		db := openHooked(t, storetest.URL(t, dia), clock.Now, arcadeSubscribes)
+		seedDeliveries(t, db, "u1")
+		got, _ := db.ClaimDeliveries(ctx, "dead", 10, time.Minute)
+		if len(got) != 1 {
+			t.Fatalf("claimed %d", len(got))
+		}
+		clock.Advance(59 * time.Second)
+		if again, _ := db.ClaimDeliveries(ctx, "B", 10, time.Minute); len(again) != 0 {
+			t.Fatal("claimed while the lease holds")
+		}
+		clock.Advance(time.Second)
+		again, _ := db.ClaimDeliveries(ctx, "B", 10, time.Minute)
+		if len(again) != 1 || again[0].ID != got[0].ID {
+			t.Fatalf("after the lease: %v", ids(again))
+		}
+		if ok, _, err := db.RecordAttempt(ctx, rewards.DeliveryAttempt{ID: got[0].ID, Holder: "dead", OK: true}); ok || err != nil {
+			t.Fatalf("the dead holder's answer was recorded: %v, %v", ok, err)
+		}
+		if ok, _, _ := db.RecordAttempt(ctx, rewards.DeliveryAttempt{ID: got[0].ID, Holder: "B", OK: true, Status: 200}); !ok {
+			t.Fatal("the live holder's answer was dropped")
+		}
+		if more, _ := db.ClaimDeliveries(ctx, "C", 10, time.Minute); len(more) != 0 {
+			t.Fatalf("delivered, yet claimed again: %v", ids(more))
+		}
+	})
+}
+
+// Retries exhausted fail the delivery; an endpoint failing for 5 days is disabled, its
+// pending deliveries failed unsent, and a retry by hand enables it again.
+func TestWebhookEndpointDisabledAfterFailingLong(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		ctx := context.Background()
+		clock := storetest.NewClock(t0)
+		db := openHooked(t, storetest.URL(t, dia), clock.Now, arcadeSubscribes)
+		const fiveDays = 5 * 24 * time.Hour
+		all := seedDeliveries(t, db, "u1", "u2")
+		record := func(holder string, id int64, retry time.Duration) bool {
+			t.Helper()
+			ok, disabled, err := db.RecordAttempt(ctx, rewards.DeliveryAttempt{ID: id, Holder: holder, Status: 503, Error: "answered 503",
+				RetryIn: retry, DisableAfter: fiveDays})
+			if err != nil || !ok {
+				t.Fatalf("RecordAttempt = %v, %v", ok, err)
+			}
+			return disabled
+		}
+		if got, _ := db.ClaimDeliveries(ctx, "A", 10, time.Minute); len(got) != 2 {
+			t.Fatalf("claimed %v", ids(got))
+		}
+		// u1's delivery: no retry left, failed at once.
+		if record("A", all[0].ID, 0) {
+			t.Fatal("disabled after one failure")
+		}
+		if ds := deliveries(t, db); ds[0].Status != rewards.DeliveryFailed || ds[0].LastError != "answered 503" {
+			t.Fatalf("delivery %+v", ds[0])
+		}
+		// u2's fails now, and again 5 days less a second later.
+		if record("A", all[1].ID, fiveDays-time.Second) {
+			t.Fatal("disabled too early")
+		}
+		clock.Advance(fiveDays - time.Second)
+		if got, _ := db.ClaimDeliveries(ctx, "A", 10, time.Minute); len(got) != 1 || got[0].ID != all[1].ID {
+			t.Fatalf("claimed %v", ids(got))
+		}
+		if record("A", all[1].ID, time.Hour) {
+			t.Fatal("disabled before 5 days")
+		}
+		seedDeliveries(t, db, "u3") // pending when the endpoint is disabled
+		clock.Advance(time.Hour)
+		// u3's delivery is due as well; the claim returns u2's first, then disables.
+		got, _ := db.ClaimDeliveries(ctx, "A", 10, time.Minute)
+		if len(got) != 2 {
+			t.Fatalf("claimed %v", ids(got))
+		}
+		_, disabled, err := db.RecordAttempt(ctx, rewards.DeliveryAttempt{ID: all[1].ID, Holder: "A", Status: 503, Error: "answered 503",
+			RetryIn: time.Hour, DisableAfter: fiveDays})
+		if err != nil || !disabled {
+			t.Fatalf("after 5 days of failure: disabled=%v, %v", disabled, err)
+		}
+		for _, dl := range deliveries(t, db) {
+			if dl.Status == rewards.DeliveryPending {
+				t.Fatalf("pending after the endpoint was disabled: %+v", dl)
+			}
+		}
+		// A delivery written after the disable is failed unsent by the next claim.
+		late := seedDeliveries(t, db, "u4")
+		if got, _ := db.ClaimDeliveries(ctx, "B", 10, time.Minute); len(got) != 0 {
+			t.Fatalf("a disabled endpoint's deliveries were claimed: %v", ids(got))
+		}
+		ds := deliveries(t, db)
+		last := ds[len(ds)-1]
+		if last.ID != late[len(late)-1].ID || last.Status != rewards.DeliveryFailed || last.EndpointDisabledAt.IsZero() {
+			t.Fatalf("a delivery after the disable: %+v", last)
+		}
+		// A retry by hand enables the endpoint and makes the delivery due now.
+		r, err := db.RetryDelivery(ctx, last.ID)
+		if err != nil || r.Status != rewards.DeliveryPending || !r.EndpointDisabledAt.IsZero() || r.Step != 0 {
+			t.Fatalf("RetryDelivery = %+v, %v", r, err)
+		}
+		got, _ = db.ClaimDeliveries(ctx, "B", 10, time.Minute)
+		if len(got) != 1 || got[0].ID != last.ID {
+			t.Fatalf("after the retry: %v", ids(got))
+		}
+		if _, err := db.RetryDelivery(ctx, 999999); !errors.Is(err, rewards.ErrNotFound) {
+			t.Fatalf("RetryDelivery(unknown) = %v", err)
+		}
+	})
+}
+
+// Workers claiming at once on Postgres never hold one delivery together.
+func TestWebhookConcurrentClaimsAreDisjoint(t *testing.T) {
+	ctx := context.Background()
+	u := storetest.URL(t, store.Postgres)
+	db := openHooked(t, u, nil, arcadeSubscribes)
+	var users []string
+	for i := range 200 {
+		users = append(users, fmt.Sprintf("u%d", i))
+	}
+	seedDeliveries(t, db, users...)
+	var mu sync.Mutex
+	seen := map[int64]string{}
+	var wg sync.WaitGroup
+	for w := range 4 {
+		worker := openHooked(t, u, nil, arcadeSubscribes)
+		holder := fmt.Sprintf("w%d", w)
+		wg.Go(func() {
+			for {
+				got, err := worker.ClaimDeliveries(ctx, holder, 7, time.Minute)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if len(got) == 0 {
+					return
+				}
+				mu.Lock()
+				for _, g := range got {
+					if prev, dup := seen[g.ID]; dup {
+						t.Errorf("delivery %d claimed by %s and %s", g.ID, prev, holder)
+					}
+					seen[g.ID] = holder
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if len(seen) != len(users) {
+		t.Fatalf("claimed %d deliveries, want %d", len(seen), len(users))
+	}
+}
