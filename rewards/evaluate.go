@@ -37,6 +37,10 @@ type SessionResult struct {
 	Credited     decimal.Decimal // what the user's pending received
 	CappedExcess decimal.Decimal // net share the caps kept from the user; credited to no one
 	Multiplier   decimal.Decimal // the country multiplier applied (zero when none applied)
+	// Buffer and SessionCap are the rule's, kept so a later true-up releases the buffer
+	// the session was credited under, within its cap (zero: no cap).
+	Buffer     decimal.Decimal
+	SessionCap decimal.Decimal
 	// Reason says why the session earned nothing or was capped; empty otherwise.
 	Reason string
 }
@@ -123,7 +127,7 @@ func evaluateSession(ev Event, r Rules, day DayState, receivedAt time.Time) (Out
 	}
 
 	nothing := func(reason string) Outcome {
-		return Outcome{Session: &SessionResult{Reason: reason}, Note: reason}
+		return Outcome{Session: &SessionResult{Reason: reason, Buffer: rr.Buffer, SessionCap: rr.PerSessionCap}, Note: reason}
 	}
 	// Exactly min_session_seconds earns: the setting names the shortest session that counts.
 	if s.DurationSeconds < rr.MinSessionSeconds {
@@ -140,7 +144,7 @@ func evaluateSession(ev Event, r Rules, day DayState, receivedAt time.Time) (Out
 		return nothing(fmt.Sprintf("country %s not listed", s.Country)), nil
 	}
 
-	res := &SessionResult{Multiplier: mult}
+	res := &SessionResult{Multiplier: mult, Buffer: rr.Buffer, SessionCap: rr.PerSessionCap}
 	// One computed amount, truncated once (DESIGN §3): truncating each partial product
 	// would shave digits that the later factors scale up, and finance could not
 	// reproduce the figure by hand.

@@ -178,3 +178,74 @@ type PropertySummary struct {
 	CappedExcess        decimal.Decimal // + kept from users by the caps
 	Ledger              PayoutAmounts
 }
+
+// TotalsBuilder adds report rows up into PayoutTotals, as PayoutTotals.Add does, for
+// reports of millions of rows: an amount of at most 18 digits and 18 decimals (nearly
+// every one) is added to an int64 per column and scale, with no big-number arithmetic or
+// allocation; anything else, and a slot about to overflow, goes to an exact decimal.
+// Totals combines them exactly.
+type TotalsBuilder struct {
+	rows, sessions int64
+	amounts        [len(amountColumns)]decimalSum
+	usd            decimalSum
+}
+
+// Add counts one row into the totals.
+func (b *TotalsBuilder) Add(r *PayoutRow) {
+	b.rows++
+	b.sessions += r.Sessions
+	for i := range amountColumns {
+		b.amounts[i].add(*amountColumns[i].Field(&r.PayoutAmounts))
+	}
+	b.usd.add(r.EstimatedRevenueUSD)
+}
+
+// Rows is how many rows were added.
+func (b *TotalsBuilder) Rows() int64 { return b.rows }
+
+// Totals returns the totals of the rows added so far.
+func (b *TotalsBuilder) Totals() PayoutTotals {
+	t := PayoutTotals{Rows: b.rows, Sessions: b.sessions, EstimatedRevenueUSD: b.usd.total()}
+	for i := range amountColumns {
+		*amountColumns[i].Field(&t.PayoutAmounts) = b.amounts[i].total()
+	}
+	return t
+}
+
+// decimalSum is an exact sum of decimals: small[e] holds the sum of the coefficients of
+// the amounts with e decimals that fit an int64, rest everything else.
+type decimalSum struct {
+	small [19]int64
+	used  uint32 // bit e: small[e] was added to
+	rest  decimal.Decimal
+}
+
+func (s *decimalSum) add(d decimal.Decimal) {
+	if d.IsZero() {
+		return
+	}
+	e := -d.Exponent()
+	if e < 0 || e > 18 || d.NumDigits() > 18 {
+		s.rest = s.rest.Add(d)
+		return
+	}
+	c := d.CoefficientInt64() // |c| < 10^18: no overflow on its own
+	v := s.small[e]
+	sum := v + c
+	if (c > 0 && sum < v) || (c < 0 && sum > v) {
+		s.rest = s.rest.Add(decimal.New(v, -e))
+		sum = c
+	}
+	s.small[e] = sum
+	s.used |= 1 << e
+}
+
+func (s *decimalSum) total() decimal.Decimal {
+	t := s.rest
+	for e := range s.small {
+		if s.used&(1<<e) != 0 && s.small[e] != 0 {
+			t = t.Add(decimal.New(s.small[e], -int32(e)))
+		}
+	}
+	return t
+}

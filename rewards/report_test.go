@@ -1,6 +1,7 @@
 package rewards
 
 import (
+	"math/rand/v2"
 	"slices"
 	"testing"
 
@@ -115,5 +116,38 @@ func TestAmountColumnsOrder(t *testing.T) {
 		"settled", "redeemed", "closing_available", "closing_pending", "reversed"}
 	if !slices.Equal(names, want) {
 		t.Fatalf("columns %v, want %v", names, want)
+	}
+}
+
+// TotalsBuilder's totals are PayoutTotals.Add's, exactly, whatever the amounts: small
+// and at full precision, of every scale, huge ones, and sums that overflow an int64.
+func TestTotalsBuilderMatchesAdd(t *testing.T) {
+	d := decimal.RequireFromString
+	amounts := []decimal.Decimal{d("0"), d("1"), d("-1"), d("0.672"), d("56"), d("0.000000000000000001"), d("-2.25"),
+		d("999999999999999999"), d("-999999999999999999"), d("0.999999999999999999"), d("123456789012345678.9"),
+		d("99999999999999999999.999999999999999999"), d("1E+3"), d("5.6"), decimal.New(1200, -2), decimal.New(7, -20)}
+	rng := rand.New(rand.NewPCG(1, 2))
+	var want PayoutTotals
+	var b TotalsBuilder
+	for i := 0; i < 20000; i++ {
+		var r PayoutRow
+		for _, c := range AmountColumns() {
+			*c.Field(&r.PayoutAmounts) = amounts[rng.IntN(len(amounts))]
+		}
+		r.EstimatedRevenueUSD = amounts[rng.IntN(len(amounts))]
+		r.Sessions = int64(rng.IntN(3))
+		want.Add(r)
+		b.Add(&r)
+	}
+	// Many large ones of one scale: each slot overflows many times.
+	for i := 0; i < 100; i++ {
+		r := PayoutRow{PayoutAmounts: PayoutAmounts{Settled: d("999999999999999999"), Redeemed: d("-0.999999999999999999")}}
+		want.Add(r)
+		b.Add(&r)
+	}
+	got := b.Totals()
+	if got.Rows != want.Rows || got.Sessions != want.Sessions || !got.EstimatedRevenueUSD.Equal(want.EstimatedRevenueUSD) ||
+		!got.PayoutAmounts.Equal(want.PayoutAmounts) || b.Rows() != want.Rows {
+		t.Fatalf("builder %+v\nAdd     %+v", got, want)
 	}
 }

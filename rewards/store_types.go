@@ -110,13 +110,15 @@ const (
 	AuditAdjustment = "adjustment"
 	AuditReversal   = "reversal"
 	AuditReplay     = "replay"
+	AuditTrueUp     = "trueup"         // a true-up released buffers (issue 14)
+	AuditBooked     = "booked_revenue" // a correction of a trued-up day's booked revenue
 )
 
 // AuditEntry is one admin action, recorded in the transaction that carried it out.
 type AuditEntry struct {
 	ID        int64
 	Actor     string // the admin credential's name ("cli" for the command line)
-	Action    string // AuditAdjustment, AuditReversal or AuditReplay
+	Action    string // AuditAdjustment, AuditReversal, AuditReplay, AuditTrueUp or AuditBooked
 	Property  string
 	Target    string // what it acted on: "user:<id>", "redemption:<id>", "event:<id>"
 	Reason    string // as the actor gave it ("" for a replay)

@@ -279,7 +279,7 @@ func (db *DB) apply(tx *gorm.DB, items []*applyItem) (time.Time, error) {
 		return now, err
 	}
 	if err := insertRows(tx, `INSERT INTO sessions (inbox_id, property, user_id, session_id, country, duration_seconds, revenue_usd,
-		gross, withheld, credited, capped_excess, reason, received_at) VALUES `, sessions, ""); err != nil {
+		gross, withheld, credited, capped_excess, reason, received_at, buffer, session_cap) VALUES `, sessions, ""); err != nil {
 		return now, err
 	}
 	var dayRows [][]any
@@ -510,5 +510,6 @@ func sessionRow(it *applyItem, r rewards.SessionResult) ([]any, error) {
 		return nil, errors.New("store: session result for an event without a session")
 	}
 	return []any{it.id, it.property, it.event.User, s.SessionID, s.Country, s.DurationSeconds, s.RevenueUSD.String(),
-		r.Gross.String(), r.Withheld.String(), r.Credited.String(), r.CappedExcess.String(), r.Reason, it.receivedAt}, nil
+		r.Gross.String(), r.Withheld.String(), r.Credited.String(), r.CappedExcess.String(), r.Reason, it.receivedAt,
+		r.Buffer.String(), r.SessionCap.String()}, nil
 }

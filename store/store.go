@@ -46,6 +46,8 @@ type DB struct {
 	// after every effect and mark is written and before commit, to prove that a failure
 	// or a killed connection there leaves nothing behind.
 	afterApply func(tx *gorm.DB) error
+	// beforeTrueUpCommit, set only by tests, runs at the end of TrueUp's transaction.
+	beforeTrueUpCommit func(tx *gorm.DB) error
 	// beforeWritersWait, set only by tests, runs when a report starts waiting for the
 	// writers in flight (report.go).
 	beforeWritersWait func()

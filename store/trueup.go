@@ -1,0 +1,452 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/shopspring/decimal"
+	"gorm.io/gorm"
+
+	"tally/rewards"
+)
+
+// True-ups (issue 14; the math is rewards.TrueUp). Booked revenue is kept per property
+// and day; a true-up reads the sessions received on its days, releases part of what they
+// withheld to their users in one transaction, and records each day it trued up under a
+// primary key, so a day is trued up once whatever the replicas and retries. On Postgres
+// the transaction first takes an advisory lock per property, so concurrent true-ups of
+// one property queue instead of racing to that key.
+
+// dayBounds returns the instants [from 00:00, to+1 00:00) of inclusive UTC days.
+func dayBounds(from, to string) (time.Time, time.Time, error) {
+	f, err := time.Parse(time.DateOnly, from)
+	if err != nil {
+		return time.Time{}, time.Time{}, fmt.Errorf("store: day %q: %w", from, rewards.ErrInvalidRequest)
+	}
+	t, err := time.Parse(time.DateOnly, to)
+	if err != nil || t.Before(f) {
+		return time.Time{}, time.Time{}, fmt.Errorf("store: day %q: %w", to, rewards.ErrInvalidRequest)
+	}
+	return f, t.AddDate(0, 0, 1), nil
+}
+
+// daysOf lists the days from..to inclusive.
+func daysOf(from, to time.Time) []string {
+	var out []string
+	for d := from; d.Before(to); d = d.AddDate(0, 0, 1) {
+		out = append(out, d.Format(time.DateOnly))
+	}
+	return out
+}
+
+// ImportBooked records booked revenue (see rewards.BookedImport): all of it or, on an
+// error, none. A day trued up already whose amount changes is rewards.ErrTruedUp unless
+// the import is a correction.
+func (db *DB) ImportBooked(ctx context.Context, in rewards.BookedImport) (rewards.BookedImported, error) {
+	var out rewards.BookedImported
+	for _, d := range in.Days {
+		if _, err := time.Parse(time.DateOnly, d.Day); err != nil || d.RevenueUSD.IsNegative() || rewards.CheckAmount(d.RevenueUSD) != nil {
+			return out, fmt.Errorf("store: booked revenue %s of %s: %w", d.RevenueUSD, d.Day, rewards.ErrInvalidRequest)
+		}
+	}
+	if in.Actor == "" {
+		return out, fmt.Errorf("store: booked revenue import without an actor: %w", rewards.ErrInvalidRequest)
+	}
+	err := db.tx(ctx, func(tx *gorm.DB) error {
+		out = rewards.BookedImported{}
+		now := db.now()
+		var refused []string
+		for _, d := range in.Days {
+			var prev []string
+			if err := query(tx, &prev, `SELECT revenue_usd FROM booked_revenue WHERE property = ? AND day = ?`, in.Property, d.Day); err != nil {
+				return err
+			}
+			if len(prev) == 0 {
+				if _, err := rawExec(tx, `INSERT INTO booked_revenue (property, day, revenue_usd, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`,
+					in.Property, d.Day, d.RevenueUSD.String(), now, now); err != nil {
+					return err
+				}
+				out.Inserted++
+				continue
+			}
+			old, err := decimal.NewFromString(prev[0])
+			if err != nil {
+				return err
+			}
+			if old.Equal(d.RevenueUSD) {
+				out.Unchanged++
+				continue
+			}
+			var trued []int64
+			if err := query(tx, &trued, `SELECT trueup_id FROM trueup_days WHERE property = ? AND day = ?`, in.Property, d.Day); err != nil {
+				return err
+			}
+			if len(trued) > 0 {
+				if !in.Correction {
+					refused = append(refused, d.Day)
+					continue
+				}
+				if _, err := rawExec(tx, `INSERT INTO booked_corrections (property, day, old_usd, new_usd, actor, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+					in.Property, d.Day, old.String(), d.RevenueUSD.String(), in.Actor, now); err != nil {
+					return err
+				}
+				if err := writeAudit(tx, rewards.AuditEntry{Actor: in.Actor, Action: rewards.AuditBooked, Property: in.Property,
+					Target: "day:" + d.Day, Reason: "correction of a day trued up",
+					Detail: fmt.Sprintf("booked %s → %s USD; counted in the next true-up", old, d.RevenueUSD), CreatedAt: now}); err != nil {
+					return err
+				}
+				out.Corrected++
+			} else {
+				out.Replaced++
+			}
+			if _, err := rawExec(tx, `UPDATE booked_revenue SET revenue_usd = ?, updated_at = ? WHERE property = ? AND day = ?`,
+				d.RevenueUSD.String(), now, in.Property, d.Day); err != nil {
+				return err
+			}
+		}
+		if len(refused) > 0 {
+			return fmt.Errorf("store: booked revenue of %s changed after the true-up (send correction: true to record a correction): %w",
+				strings.Join(refused, ", "), rewards.ErrTruedUp)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// trueUpSession is a session row as true-ups read it.
+type trueUpSession struct {
+	rewards.TrueUpSession
+	hasRule bool // buffer and cap were kept with the session
+}
+
+// sessionsOf reads the sessions received in [from, to) of property.
+func sessionsOf(tx *gorm.DB, property string, from, to time.Time) ([]trueUpSession, error) {
+	rows, err := rawQuery(tx, `SELECT user_id, received_at, revenue_usd, gross, withheld, credited, capped_excess, buffer, session_cap
+		FROM sessions WHERE property = ? AND received_at >= ? AND received_at < ?`, property, from, to)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []trueUpSession
+	for rows.Next() {
+		var s trueUpSession
+		var at time.Time
+		var buffer, sessionCap decimal.NullDecimal
+		if err := rows.Scan(&s.User, &at, &s.RevenueUSD, &s.Gross, &s.Withheld, &s.Credited, &s.Capped, &buffer, &sessionCap); err != nil {
+			return nil, err
+		}
+		s.Day = rewards.DayOf(at)
+		s.Buffer, s.SessionCap, s.hasRule = buffer.Decimal, sessionCap.Decimal, buffer.Valid
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+// bookedDays returns the period's days with their booked revenue, if any.
+func bookedDays(tx *gorm.DB, property string, days []string) ([]rewards.TrueUpDay, error) {
+	type row struct {
+		Day        string
+		RevenueUSD decimal.Decimal
+	}
+	var rows []row
+	if err := query(tx, &rows, `SELECT day, revenue_usd FROM booked_revenue WHERE property = ? AND day >= ? AND day <= ?`,
+		property, days[0], days[len(days)-1]); err != nil {
+		return nil, err
+	}
+	booked := map[string]decimal.Decimal{}
+	for _, r := range rows {
+		booked[r.Day] = r.RevenueUSD
+	}
+	out := make([]rewards.TrueUpDay, len(days))
+	for i, d := range days {
+		b, ok := booked[d]
+		out[i] = rewards.TrueUpDay{Day: d, Booked: b, HasBooked: ok}
+	}
+	return out, nil
+}
+
+// TrueUpView returns each day of from..to with its sessions' figures, its booked revenue
+// and what true-ups released so far, and the period's ratio.
+func (db *DB) TrueUpView(ctx context.Context, property, from, to string) ([]rewards.TrueUpDay, error) {
+	start, end, err := dayBounds(from, to)
+	if err != nil {
+		return nil, err
+	}
+	days := daysOf(start, end)
+	if len(days) > 3660 {
+		return nil, fmt.Errorf("store: a period of %d days: %w", len(days), rewards.ErrInvalidRequest)
+	}
+	var out []rewards.TrueUpDay
+	err = db.read(ctx, func(tx *gorm.DB) error {
+		out, err = bookedDays(tx, property, days)
+		if err != nil {
+			return err
+		}
+		idx := map[string]int{}
+		for i, d := range out {
+			idx[d.Day] = i
+		}
+		sessions, err := sessionsOf(tx, property, start, end)
+		if err != nil {
+			return err
+		}
+		for _, s := range sessions {
+			d := &out[idx[s.Day]]
+			d.Sessions++
+			d.Estimated = d.Estimated.Add(s.RevenueUSD)
+			d.Gross = d.Gross.Add(s.Gross)
+			d.Credited = d.Credited.Add(s.Credited)
+			d.Withheld = d.Withheld.Add(s.Withheld)
+			d.Capped = d.Capped.Add(s.Capped)
+		}
+		type doneRow struct {
+			Day       string
+			Released  decimal.Decimal
+			Shortfall decimal.Decimal
+		}
+		var done []doneRow
+		if err := query(tx, &done, `SELECT day, released, shortfall FROM trueup_days WHERE property = ? AND day >= ? AND day <= ?`,
+			property, days[0], days[len(days)-1]); err != nil {
+			return err
+		}
+		for _, r := range done {
+			if i, ok := idx[r.Day]; ok {
+				out[i].Released, out[i].Shortfall = r.Released, r.Shortfall
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, translate(err)
+	}
+	return out, nil
+}
+
+type trueUpRow struct {
+	ID             int64
+	Property       string
+	FromDay        string
+	ToDay          string
+	IdempotencyKey string
+	RequestHash    string
+	Actor          string
+	Estimated      decimal.Decimal
+	Booked         decimal.Decimal
+	Ratio          decimal.Decimal
+	Released       decimal.Decimal
+	Shortfall      decimal.Decimal
+	Users          int64
+	Sessions       int64
+	CreatedAt      time.Time
+}
+
+func (r trueUpRow) toRun() rewards.TrueUpRun {
+	return rewards.TrueUpRun{ID: r.ID, Property: r.Property, From: r.FromDay, To: r.ToDay, Actor: r.Actor, Estimated: r.Estimated,
+		Booked: r.Booked, Ratio: r.Ratio, Released: r.Released, Shortfall: r.Shortfall, Users: r.Users, Sessions: r.Sessions,
+		CreatedAt: r.CreatedAt.UTC()}
+}
+
+func findTrueUp(tx *gorm.DB, property, key string) (*trueUpRow, error) {
+	var rows []trueUpRow
+	err := query(tx, &rows, `SELECT id, property, from_day, to_day, idempotency_key, request_hash, actor, estimated, booked, ratio,
+		released, shortfall, users, sessions, created_at FROM trueups WHERE property = ? AND idempotency_key = ?`, property, key)
+	if err != nil || len(rows) == 0 {
+		return nil, err
+	}
+	return &rows[0], nil
+}
+
+// walletChunk bounds the wallets one lockWallets statement takes.
+func walletChunk(tx *gorm.DB) int { return max(1, maxParams(tx)/4) }
+
+// TrueUp runs a true-up (rewards.TrueUp) once per idempotency key: the same key and
+// request again returns the first run and replayed; with another request it is
+// rewards.ErrIdempotencyMismatch. A day of the period without booked revenue is
+// rewards.ErrNotBooked, one trued up already rewards.ErrTruedUp; events received in the
+// period that the applier has not applied yet make it rewards.ErrUnavailable (retry
+// shortly), since their sessions would miss the true-up. Everything commits together:
+// the releases (one buffer_release entry per user to pending, from @buffer, maturing at
+// once), the shortfall entry, the trued-up days, the corrections it accounted for and
+// the audit entry.
+func (db *DB) TrueUp(ctx context.Context, req rewards.TrueUpRequest) (rewards.TrueUpRun, bool, error) {
+	start, end, err := dayBounds(req.From, req.To)
+	if err != nil {
+		return rewards.TrueUpRun{}, false, err
+	}
+	switch {
+	case strings.TrimSpace(req.IdempotencyKey) == "" || req.Actor == "" || req.Property == "":
+		return rewards.TrueUpRun{}, false, fmt.Errorf("store: true-up needs a property, a key and an actor: %w", rewards.ErrInvalidRequest)
+	case end.After(db.now()):
+		return rewards.TrueUpRun{}, false, fmt.Errorf("store: true-up of %s..%s: the last day has not ended: %w", req.From, req.To,
+			rewards.ErrInvalidRequest)
+	}
+	var out rewards.TrueUpRun
+	var replayed bool
+	err = db.tx(ctx, func(tx *gorm.DB) error {
+		out, replayed = rewards.TrueUpRun{}, false
+		if db.dialect == Postgres {
+			if _, err := rawExec(tx, `SELECT pg_advisory_xact_lock(hashtext(?))`, "tally.trueup:"+req.Property); err != nil {
+				return err
+			}
+		}
+		if prev, err := findTrueUp(tx, req.Property, req.IdempotencyKey); err != nil || prev != nil {
+			if err != nil {
+				return err
+			}
+			if prev.RequestHash != req.RequestHash {
+				return fmt.Errorf("store: true-up key %q was used for another request: %w", req.IdempotencyKey, rewards.ErrIdempotencyMismatch)
+			}
+			out, replayed = prev.toRun(), true
+			return nil
+		}
+		days := daysOf(start, end)
+		var trued []string
+		if err := query(tx, &trued, `SELECT day FROM trueup_days WHERE property = ? AND day >= ? AND day <= ? ORDER BY day`,
+			req.Property, days[0], days[len(days)-1]); err != nil {
+			return err
+		}
+		if len(trued) > 0 {
+			return fmt.Errorf("store: %s trued up already: %w", strings.Join(trued, ", "), rewards.ErrTruedUp)
+		}
+		var waiting []int64
+		if err := query(tx, &waiting, `SELECT id FROM inbox WHERE status = `+statusLiteral(rewards.StatusRecorded)+
+			` AND property = ? AND received_at < ? LIMIT 1`, req.Property, end); err != nil {
+			return err
+		}
+		if len(waiting) > 0 {
+			return fmt.Errorf("store: events received in the period still wait for the applier: %w", rewards.ErrUnavailable)
+		}
+		booked, err := bookedDays(tx, req.Property, days)
+		if err != nil {
+			return err
+		}
+		type correction struct {
+			ID     int64
+			OldUsd decimal.Decimal
+			NewUsd decimal.Decimal
+		}
+		var corrections []correction
+		if err := query(tx, &corrections, `SELECT id, old_usd, new_usd FROM booked_corrections WHERE property = ? AND trueup_id IS NULL`,
+			req.Property); err != nil {
+			return err
+		}
+		extra := decimal.Zero
+		for _, c := range corrections {
+			extra = extra.Add(c.NewUsd.Sub(c.OldUsd))
+		}
+		rows, err := sessionsOf(tx, req.Property, start, end)
+		if err != nil {
+			return err
+		}
+		sessions := make([]rewards.TrueUpSession, len(rows))
+		for i, s := range rows {
+			if !s.hasRule {
+				s.Buffer, s.SessionCap = req.DefaultBuffer, req.DefaultSessionCap
+			}
+			sessions[i] = s.TrueUpSession
+		}
+		res, err := rewards.TrueUp(booked, sessions, extra)
+		if err != nil {
+			return err
+		}
+		now := db.now()
+		run := trueUpRow{Property: req.Property, FromDay: req.From, ToDay: req.To, IdempotencyKey: req.IdempotencyKey,
+			RequestHash: req.RequestHash, Actor: req.Actor, Estimated: res.Estimated, Booked: res.Booked, Ratio: res.Ratio,
+			Released: res.Released, Shortfall: res.Shortfall, Users: int64(len(res.Releases)), Sessions: int64(len(sessions)), CreatedAt: now}
+		if err := tx.Raw(`INSERT INTO trueups (property, from_day, to_day, idempotency_key, request_hash, actor, estimated, booked, ratio,
+			released, shortfall, users, sessions, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			run.Property, run.FromDay, run.ToDay, run.IdempotencyKey, run.RequestHash, run.Actor, run.Estimated.String(), run.Booked.String(),
+			run.Ratio.String(), run.Released.String(), run.Shortfall.String(), run.Users, run.Sessions, now).Scan(&run.ID).Error; err != nil {
+			return err
+		}
+		ref := "trueup:" + strconv.FormatInt(run.ID, 10)
+		if err := db.postReleases(tx, req.Property, res, ref); err != nil {
+			return err
+		}
+		dayRows := make([][]any, len(res.Days))
+		for i, d := range res.Days {
+			dayRows[i] = []any{req.Property, d.Day, run.ID, d.Released.String(), d.Shortfall.String()}
+		}
+		if err := insertRows(tx, `INSERT INTO trueup_days (property, day, trueup_id, released, shortfall) VALUES `, dayRows, ""); err != nil {
+			return err
+		}
+		if len(corrections) > 0 {
+			if _, err := rawExec(tx, `UPDATE booked_corrections SET trueup_id = ? WHERE property = ? AND trueup_id IS NULL`,
+				run.ID, req.Property); err != nil {
+				return err
+			}
+		}
+		if err := writeAudit(tx, rewards.AuditEntry{Actor: req.Actor, Action: rewards.AuditTrueUp, Property: req.Property,
+			Target: ref, Reason: "true-up of " + req.From + ".." + req.To,
+			Detail: fmt.Sprintf("r=%s, released %s to %d users, shortfall %s", res.Ratio, res.Released, len(res.Releases), res.Shortfall),
+			CreatedAt: now}); err != nil {
+			return err
+		}
+		out = run.toRun()
+		if db.beforeTrueUpCommit != nil {
+			return db.beforeTrueUpCommit(tx)
+		}
+		return nil
+	})
+	if err != nil {
+		var pg interface{ SQLState() string }
+		if errors.As(err, &pg) && pg.SQLState() == "23505" {
+			// Another true-up of these days committed first (the advisory lock makes this
+			// rare: only a run of another key on overlapping days gets here).
+			return rewards.TrueUpRun{}, false, fmt.Errorf("store: true-up %s..%s: %w", req.From, req.To, rewards.ErrTruedUp)
+		}
+		if errors.Is(err, rewards.ErrRejected) && strings.Contains(err.Error(), "trueup_days") {
+			return rewards.TrueUpRun{}, false, fmt.Errorf("store: true-up %s..%s: %w", req.From, req.To, rewards.ErrTruedUp)
+		}
+		return rewards.TrueUpRun{}, false, err
+	}
+	return out, replayed, nil
+}
+
+// postReleases credits each user's release and books the shortfall, through the wallet.
+func (db *DB) postReleases(tx *gorm.DB, property string, res rewards.TrueUpResult, ref string) error {
+	users := make([]string, 0, len(res.Releases))
+	for u := range res.Releases {
+		users = append(users, u)
+	}
+	slices.Sort(users) // the lock order (property, user), across chunks too
+	l := db.newLedger(tx)
+	var locked []*wallet
+	per := walletChunk(tx)
+	for i := 0; i < len(users); i += per {
+		keys := make([]walletKey, 0, per)
+		for _, u := range users[i:min(i+per, len(users))] {
+			keys = append(keys, walletKey{property, u})
+		}
+		ws, err := lockWallets(tx, keys, db.now())
+		if err != nil {
+			return err
+		}
+		for _, k := range keys {
+			w := ws[k]
+			at := w.stamp(db.now())
+			e := rewards.BufferReleaseEntry(res.Releases[k.user], at)
+			next, err := w.Wallet.Post(e)
+			if err != nil {
+				return fmt.Errorf("release to %q: %w", k.user, err)
+			}
+			l.add(w, e, posting{ref: ref, at: at})
+			w.set(next, at)
+			locked = append(locked, w)
+		}
+	}
+	if res.Shortfall.IsPositive() {
+		// No user leg: the entry is the property's, on no wallet.
+		l.add(&wallet{Property: property}, rewards.ShortfallEntry(res.Shortfall), posting{ref: ref, at: db.now()})
+	}
+	if err := l.flush(); err != nil {
+		return err
+	}
+	return db.saveWallets(tx, locked)
+}
+

@@ -1,0 +1,200 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"tally/rewards"
+	"tally/store"
+	"tally/store/storetest"
+)
+
+var (
+	day1 = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	day2 = day1.AddDate(0, 0, 1)
+)
+
+func trueUpReq(key, from, to string) rewards.TrueUpRequest {
+	return rewards.TrueUpRequest{Property: "arcade", From: from, To: to, IdempotencyKey: key, RequestHash: "h:" + from + to,
+		Actor: "finance", DefaultBuffer: d("0.2"), DefaultSessionCap: d("500")}
+}
+
+func importBooked(t *testing.T, db *store.DB, correction bool, days ...rewards.BookedDay) (rewards.BookedImported, error) {
+	t.Helper()
+	return db.ImportBooked(context.Background(), rewards.BookedImport{Property: "arcade", Days: days, Correction: correction, Actor: "finance"})
+}
+
+// trueUpFixture: on day 1, u1 and u2 each earn one session of $0.001 (gross 70, 14
+// withheld, 56 credited); on day 2, u1 earns one more. E = 0.003 USD.
+func trueUpFixture(t *testing.T, dia store.Dialect) (*store.DB, *storetest.Clock) {
+	t.Helper()
+	clock := storetest.NewClock(day1.Add(10 * time.Hour))
+	db := storetest.Open(t, dia, clock.Now)
+	ingestOne(t, db, in(session("u1", "s1", "0.001", 60)))
+	ingestOne(t, db, in(session("u2", "s2", "0.001", 60)))
+	clock.Set(day2.Add(23*time.Hour + 59*time.Minute))
+	ingestOne(t, db, in(session("u1", "s3", "0.001", 60)))
+	clock.Set(day2.AddDate(0, 0, 3))
+	return db, clock
+}
+
+func TestTrueUpReleasesOnce(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		db, _ := trueUpFixture(t, dia)
+		ctx := context.Background()
+		// B = 0.0027: r = 0.9, f = (0.9 − 0.8) / 0.2 = 0.5, each session releases 7.
+		if _, _, err := db.TrueUp(ctx, trueUpReq("t1", "2026-11-01", "2026-11-02")); !errors.Is(err, rewards.ErrNotBooked) {
+			t.Fatalf("without booked revenue: %v", err)
+		}
+		got, err := importBooked(t, db, false, rewards.BookedDay{Day: "2026-11-01", RevenueUSD: d("0.0018")},
+			rewards.BookedDay{Day: "2026-11-02", RevenueUSD: d("0.0009")})
+		if err != nil || got.Inserted != 2 {
+			t.Fatalf("import: %+v %v", got, err)
+		}
+		// The same again changes nothing; a change before the true-up replaces.
+		if got, err = importBooked(t, db, false, rewards.BookedDay{Day: "2026-11-01", RevenueUSD: d("0.00180")}); err != nil || got.Unchanged != 1 {
+			t.Fatalf("re-import: %+v %v", got, err)
+		}
+		run, replayed, err := db.TrueUp(ctx, trueUpReq("t1", "2026-11-01", "2026-11-02"))
+		if err != nil || replayed {
+			t.Fatalf("true-up: %+v %v %v", run, replayed, err)
+		}
+		if !run.Ratio.Equal(d("0.9")) || !run.Released.Equal(d("21")) || run.Users != 2 || run.Sessions != 3 || !run.Shortfall.IsZero() ||
+			!run.Estimated.Equal(d("0.003")) || !run.Booked.Equal(d("0.0027")) {
+			t.Fatalf("run %+v", run)
+		}
+		wantBalance(t, db, "u1", "126", "0") // 56 + 56 + 7 + 7
+		wantBalance(t, db, "u2", "63", "0")
+		// Releases mature at once: the next settlement makes them available.
+		settle(t, db, 0)
+		wantBalance(t, db, "u1", "0", "126")
+
+		again, replayed, err := db.TrueUp(ctx, trueUpReq("t1", "2026-11-01", "2026-11-02"))
+		if err != nil || !replayed || again.ID != run.ID {
+			t.Fatalf("retry: %+v %v %v", again, replayed, err)
+		}
+		if _, _, err := db.TrueUp(ctx, trueUpReq("t2", "2026-11-02", "2026-11-02")); !errors.Is(err, rewards.ErrTruedUp) {
+			t.Fatalf("a day twice: %v", err)
+		}
+		other := trueUpReq("t1", "2026-11-02", "2026-11-02")
+		if _, _, err := db.TrueUp(ctx, other); !errors.Is(err, rewards.ErrIdempotencyMismatch) {
+			t.Fatalf("key reused: %v", err)
+		}
+		view, err := db.TrueUpView(ctx, "arcade", "2026-11-01", "2026-11-02")
+		if err != nil || len(view) != 2 || view[0].Sessions != 2 || !view[0].Released.Equal(d("14")) || !view[1].Released.Equal(d("7")) ||
+			!view[0].Withheld.Equal(d("28")) || !view[0].Booked.Equal(d("0.0018")) {
+			t.Fatalf("view %+v %v", view, err)
+		}
+		checkInvariants(t, db)
+	})
+}
+
+// A booked amount changed after the true-up is refused unless it is a correction; a
+// correction is counted in the next true-up's booked revenue.
+func TestBookedCorrections(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		db, clock := trueUpFixture(t, dia)
+		ctx := context.Background()
+		if _, err := importBooked(t, db, false, rewards.BookedDay{Day: "2026-11-01", RevenueUSD: d("0.0016")}); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := db.TrueUp(ctx, trueUpReq("t1", "2026-11-01", "2026-11-01")); err != nil {
+			t.Fatal(err)
+		}
+		// r = 0.8 = 1 − buffer: nothing released. The booked figure is then corrected up.
+		wantBalance(t, db, "u1", "112", "0")
+		if _, err := importBooked(t, db, false, rewards.BookedDay{Day: "2026-11-01", RevenueUSD: d("0.0020")}); !errors.Is(err, rewards.ErrTruedUp) {
+			t.Fatalf("a changed amount of a trued-up day: %v", err)
+		}
+		got, err := importBooked(t, db, true, rewards.BookedDay{Day: "2026-11-01", RevenueUSD: d("0.0020")},
+			rewards.BookedDay{Day: "2026-11-02", RevenueUSD: d("0.0006")})
+		if err != nil || got.Corrected != 1 || got.Inserted != 1 {
+			t.Fatalf("correction: %+v %v", got, err)
+		}
+		// Day 2: B = 0.0006 + the correction 0.0004 = 0.001 = E, so r = 1: u1's day-2
+		// session releases its whole buffer (14); day 1 stays as it was.
+		clock.Advance(time.Hour)
+		run, _, err := db.TrueUp(ctx, trueUpReq("t2", "2026-11-02", "2026-11-02"))
+		if err != nil || !run.Ratio.Equal(d("1")) || !run.Released.Equal(d("14")) || !run.Booked.Equal(d("0.001")) {
+			t.Fatalf("second true-up: %+v %v", run, err)
+		}
+		wantBalance(t, db, "u1", "126", "0")
+		wantBalance(t, db, "u2", "56", "0")
+		checkInvariants(t, db)
+	})
+}
+
+// Booked below 1 − buffer: nothing released, the shortfall recorded in @shortfall.
+func TestTrueUpShortfall(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		db, _ := trueUpFixture(t, dia)
+		ctx := context.Background()
+		if _, err := importBooked(t, db, false, rewards.BookedDay{Day: "2026-11-01", RevenueUSD: d("0.0014")}); err != nil {
+			t.Fatal(err)
+		}
+		// r = 0.7: shortfall (1 − 0.2 − 0.7) × 70 = 7 per session.
+		run, _, err := db.TrueUp(ctx, trueUpReq("t1", "2026-11-01", "2026-11-01"))
+		if err != nil || !run.Released.IsZero() || !run.Shortfall.Equal(d("14")) || run.Users != 0 {
+			t.Fatalf("run %+v %v", run, err)
+		}
+		wantBalance(t, db, "u1", "112", "0")
+		checkInvariants(t, db)
+	})
+}
+
+// Three concurrent true-ups of one period on Postgres, then a run killed before its
+// commit: the period is released exactly once.
+func TestTrueUpOnceUnderConcurrencyAndKill(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		db, _ := trueUpFixture(t, dia)
+		ctx := context.Background()
+		if _, err := importBooked(t, db, false, rewards.BookedDay{Day: "2026-11-01", RevenueUSD: d("0.002")},
+			rewards.BookedDay{Day: "2026-11-02", RevenueUSD: d("0.001")}); err != nil {
+			t.Fatal(err)
+		}
+		// A run killed before commit leaves nothing: no release, no trued-up day.
+		db.KillTrueUpBeforeCommit(true)
+		if _, _, err := db.TrueUp(ctx, trueUpReq("k", "2026-11-01", "2026-11-01")); err == nil {
+			t.Fatal("the killed run committed")
+		}
+		db.KillTrueUpBeforeCommit(false)
+		wantBalance(t, db, "u1", "112", "0")
+
+		n := 1
+		if dia == store.Postgres {
+			n = 3
+		}
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		ok, refused := 0, 0
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, _, err := db.TrueUp(ctx, trueUpReq(fmt.Sprint("c", i), "2026-11-01", "2026-11-02"))
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err == nil:
+					ok++
+				case errors.Is(err, rewards.ErrTruedUp):
+					refused++
+				default:
+					t.Errorf("run %d: %v", i, err)
+				}
+			}()
+		}
+		wg.Wait()
+		if ok != 1 || refused != n-1 {
+			t.Fatalf("%d runs released, %d refused", ok, refused)
+		}
+		// r = 1: every buffer released, exactly once: 56 + 14 per session.
+		wantBalance(t, db, "u1", "140", "0")
+		wantBalance(t, db, "u2", "70", "0")
+		checkInvariants(t, db)
+	})
+}
