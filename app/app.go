@@ -24,6 +24,7 @@ type Property struct {
 	APIKeys           []string
 	Sources           map[rewards.Source]postbacks.Credentials // absent: the route answers 404
 	Rules             rewards.Rules
+	Webhooks          []Webhook // outbound webhooks (webhook.go)
 	// SubTokens, when set, verifies the user ids that are a game URL's sub (SPP user-id,
 	// scores subId) as signed tokens when the event is applied.
 	SubTokens *postbacks.SubTokens
@@ -54,6 +55,7 @@ type Store interface {
 	Adjuster
 	FeedReader
 	Readier
+	WebhookStore
 }
 
 // Admin is one named admin credential.
@@ -82,17 +84,20 @@ type Options struct {
 	ApplyBatch int
 	ApplyPoll  time.Duration
 	Build      BuildInfo // reported on /metrics as tally_build_info
+	// WebhookTimeout bounds one webhook attempt (default 10s); tests shorten it.
+	WebhookTimeout time.Duration
 }
 
 // App is the wired application.
 type App struct {
-	store   Store
-	props   map[string]*Property
-	admins  []Admin
-	log     *slog.Logger
-	metrics *Metrics
-	ingest  *batcher
-	applier *applier
+	store    Store
+	props    map[string]*Property
+	admins   []Admin
+	log      *slog.Logger
+	metrics  *Metrics
+	ingest   *batcher
+	applier  *applier
+	webhooks *webhooker
 }
 
 // New wires the app. Call Close after the HTTP server has drained.
@@ -114,6 +119,7 @@ func New(st Store, opt Options) *App {
 	a := &App{store: st, props: props, admins: admins, log: log, metrics: m}
 	a.ingest = newBatcher(st, opt.IngestWorkers, opt.IngestBatch, log, m)
 	a.applier = newApplier(a, st, opt.ApplyBatch, opt.ApplyPoll)
+	a.webhooks = newWebhooker(st, opt.Properties, opt.WebhookTimeout, log)
 	return a
 }
 

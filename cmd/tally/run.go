@@ -114,7 +114,7 @@ func loadConfig(path string, getenv func(string) string) (config.Config, error) 
 }
 
 func openStore(ctx context.Context, cfg config.Config) (*store.DB, error) {
-	return store.Open(ctx, cfg.Database.URL, store.Options{})
+	return store.Open(ctx, cfg.Database.URL, store.Options{Webhooks: cfg.WebhookSubscriptions()})
 }
 
 // openApp loads the config, opens and migrates the store and wires the app: what every
@@ -148,6 +148,9 @@ func newApp(db *store.DB, cfg config.Config, log *slog.Logger) *app.App {
 			Sources: map[rewards.Source]postbacks.Credentials{}, Rules: p.Rules()}
 		for _, k := range p.APIKeys {
 			ap.APIKeys = append(ap.APIKeys, k.Reveal())
+		}
+		for _, w := range p.Webhooks {
+			ap.Webhooks = append(ap.Webhooks, app.Webhook{URL: w.URL, Secret: w.Secret.Reveal(), Events: w.Events})
 		}
 		if p.SubTokens != nil {
 			st, _ := subTokensOf(cfg, p.ID) // p is in cfg with sub_tokens: cannot fail
@@ -205,6 +208,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	for range appliers {
 		applying.Go(func() { a.RunApplier(applyCtx) })
 	}
+	applying.Go(func() { a.RunWebhooks(applyCtx) }) // the outbox; stops with the appliers
 	defer func() { stopApply(); applying.Wait() }()
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {

@@ -1,0 +1,295 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	crand "crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"tally/rewards"
+)
+
+// Outbound webhooks (issue 13), after the Standard Webhooks specification. The store
+// writes each event to the outbox in the transaction of the change it reports; this file
+// sends them: signed, at least once, in order per user and endpoint, with retries.
+
+// Webhook is one endpoint of a property, as cmd builds it from config.
+type Webhook struct {
+	URL    string
+	Secret string   // whsec_ followed by the base64 key (config validates it)
+	Events []string // rewards.Webhook* types it subscribes to
+}
+
+// WebhookStore is what webhook delivery needs from storage.
+type WebhookStore interface {
+	// Now is the store's clock, which stamps the webhook-timestamp header too.
+	Now() time.Time
+	ClaimDeliveries(ctx context.Context, holder string, limit int, lease time.Duration) ([]rewards.Delivery, error)
+	RecordAttempt(ctx context.Context, a rewards.DeliveryAttempt) (recorded, disabled bool, err error)
+	Deliveries(ctx context.Context, f rewards.DeliveryFilter) ([]rewards.Delivery, error)
+	RetryDelivery(ctx context.Context, id int64) (rewards.Delivery, error)
+}
+
+const (
+	// defaultWebhookTimeout: an answer later than this is a failure (the issue's 10 s).
+	defaultWebhookTimeout = 10 * time.Second
+	// webhookBatch is how many deliveries one pass claims; webhookParallel how many of
+	// them are in flight at once (the claim holds at most one per endpoint and user, so
+	// sending them in parallel keeps the order per user).
+	webhookBatch    = 100
+	webhookParallel = 8
+	// webhookPoll is how often an idle worker looks for new deliveries: a publisher
+	// hears of a change within about this long.
+	webhookPoll = time.Second
+	// webhookDisableAfter: an endpoint with no success for this long is disabled.
+	webhookDisableAfter = 5 * 24 * time.Hour
+)
+
+// webhookSchedule is the wait after each failed attempt (jittered by ±20 %): about 18
+// hours from the first attempt to the last, the seventh. A delivery whose last attempt
+// fails is failed, to be retried by hand.
+var webhookSchedule = []time.Duration{5 * time.Second, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour, 5 * time.Hour, 10 * time.Hour}
+
+// retryIn is the wait before the next attempt after a failure at step, 0 for none. The
+// jitter spreads the retries of many deliveries that failed together (an endpoint that
+// was down) so they do not all arrive at once when it comes back.
+func retryIn(step int) time.Duration {
+	if step < 0 || step >= len(webhookSchedule) {
+		return 0
+	}
+	d := webhookSchedule[step]
+	spread := int64(d) * 2 / 5
+	return d - time.Duration(spread/2) + time.Duration(rand.Int64N(spread+1))
+}
+
+type endpointKey struct{ property, url string }
+
+type endpoint struct {
+	key []byte
+}
+
+// webhooker delivers the outbox.
+type webhooker struct {
+	store     WebhookStore
+	endpoints map[endpointKey]endpoint
+	client    *http.Client
+	lease     time.Duration
+	holder    string
+	log       *slog.Logger
+	// running keeps passes of this process from overlapping: the claim's lease keeps
+	// replicas apart, this keeps one replica's passes apart.
+	running sync.Mutex
+}
+
+func newWebhooker(st WebhookStore, props []Property, timeout time.Duration, log *slog.Logger) *webhooker {
+	if timeout <= 0 {
+		timeout = defaultWebhookTimeout
+	}
+	eps := map[endpointKey]endpoint{}
+	for _, p := range props {
+		for _, w := range p.Webhooks {
+			key, err := WebhookKey(w.Secret)
+			if err != nil {
+				log.Error("webhook secret unusable; its deliveries fail", "property", p.ID, "url", w.URL, "err", err)
+				continue
+			}
+			eps[endpointKey{p.ID, w.URL}] = endpoint{key: key}
+		}
+	}
+	b := make([]byte, 12)
+	_, _ = crand.Read(b)
+	return &webhooker{store: st, endpoints: eps, log: log, holder: hex.EncodeToString(b),
+		// The lease outlives the longest attempt and its recording with room to spare.
+		lease: timeout + time.Minute,
+		client: &http.Client{Timeout: timeout,
+			// A redirect is a failure, never followed: the endpoint is the configured URL.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
+	}
+}
+
+// WebhookKey decodes a Standard Webhooks secret: "whsec_" followed by base64.
+func WebhookKey(secret string) ([]byte, error) {
+	b64, ok := strings.CutPrefix(secret, "whsec_")
+	if !ok {
+		return nil, errors.New(`webhook secret must start with "whsec_"`)
+	}
+	key, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		return nil, fmt.Errorf("webhook secret: not base64 after whsec_: %w", err)
+	}
+	if len(key) == 0 {
+		return nil, errors.New("webhook secret: empty key")
+	}
+	return key, nil
+}
+
+// signWebhook is the webhook-signature header: "v1," and the base64 HMAC-SHA256, keyed
+// by the secret, of "<id>.<unix seconds>.<body>".
+func signWebhook(key []byte, id string, ts time.Time, body []byte) string {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(id + "." + strconv.FormatInt(ts.Unix(), 10) + "."))
+	m.Write(body)
+	return "v1," + base64.StdEncoding.EncodeToString(m.Sum(nil))
+}
+
+// RunWebhooks delivers the outbox until ctx ends. Every `tally serve` runs one; any
+// number may run against one database. With no webhook configured it returns at once.
+func (a *App) RunWebhooks(ctx context.Context) {
+	w := a.webhooks
+	if len(w.endpoints) == 0 {
+		return
+	}
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		n, err := a.DeliverWebhooks(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		wait := webhookPoll
+		switch {
+		case err != nil:
+			w.log.Error("webhooks: pass failed; retrying", "err", err)
+			wait = 5 * webhookPoll
+		case n >= webhookBatch:
+			continue // more is due
+		}
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		}
+	}
+}
+
+// DeliverWebhooks runs one pass: it claims the due deliveries, sends them, records each
+// outcome, and returns how many it sent. A pass already running in this process makes
+// it return 0 at once. Tests call it by hand; `tally serve` runs RunWebhooks.
+func (a *App) DeliverWebhooks(ctx context.Context) (int, error) {
+	w := a.webhooks
+	if !w.running.TryLock() {
+		return 0, nil
+	}
+	defer w.running.Unlock()
+	ds, err := w.store.ClaimDeliveries(ctx, w.holder, webhookBatch, w.lease)
+	if err != nil || len(ds) == 0 {
+		return 0, err
+	}
+	sem := make(chan struct{}, webhookParallel)
+	var wg sync.WaitGroup
+	errs := make([]error, len(ds))
+	for i, d := range ds {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			errs[i] = w.deliver(ctx, d)
+		})
+	}
+	wg.Wait()
+	return len(ds), errors.Join(errs...)
+}
+
+// deliver sends d once and records the outcome. A panic is logged and recorded nowhere:
+// the lease lapses and the delivery is tried again.
+func (w *webhooker) deliver(ctx context.Context, d rewards.Delivery) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			w.log.Error("webhooks: panic while delivering", "delivery", d.ID, "panic", r, "stack", string(debug.Stack()))
+			err = fmt.Errorf("webhook delivery %d panicked: %v", d.ID, r)
+		}
+	}()
+	at := rewards.DeliveryAttempt{ID: d.ID, Holder: w.holder, DisableAfter: webhookDisableAfter}
+	ep, ok := w.endpoints[endpointKey{d.Property, d.Endpoint}]
+	if !ok {
+		at.Error = "endpoint no longer configured for this property"
+	} else {
+		at.Status, at.Error = w.send(ctx, ep, d)
+		at.OK = at.Error == ""
+		if !at.OK {
+			at.RetryIn = retryIn(d.Step)
+		}
+	}
+	if ctx.Err() != nil {
+		return nil // shutting down: the lease lapses and another worker sends it again
+	}
+	// Recorded even when ctx ends meanwhile: the attempt happened.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	_, disabled, err := w.store.RecordAttempt(rctx, at)
+	if err != nil {
+		return fmt.Errorf("webhook delivery %d: record attempt: %w", d.ID, err)
+	}
+	if disabled {
+		w.log.Error("webhooks: endpoint disabled: no success for 5 days; retry a delivery to enable it again",
+			"property", d.Property, "url", d.Endpoint)
+	}
+	return nil
+}
+
+// send POSTs d to its endpoint and returns the HTTP status and, for a failure, why.
+// Only a 2xx within the client's timeout is a success.
+func (w *webhooker) send(ctx context.Context, ep endpoint, d rewards.Delivery) (int, string) {
+	id := "msg_" + strconv.FormatInt(d.ID, 10)
+	ts := w.store.Now()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.Endpoint, bytes.NewReader(d.Body))
+	if err != nil {
+		return 0, "bad endpoint url: " + err.Error()
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "Tally-Webhooks/1")
+	req.Header.Set("webhook-id", id)
+	req.Header.Set("webhook-timestamp", strconv.FormatInt(ts.Unix(), 10))
+	req.Header.Set("webhook-signature", signWebhook(ep.key, id, ts, d.Body))
+	resp, err := w.client.Do(req)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // lets the connection be reused
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		msg := "answered " + resp.Status
+		if loc := resp.Header.Get("Location"); loc != "" && resp.StatusCode >= 300 && resp.StatusCode < 400 {
+			msg += " (redirect to " + loc + ", not followed)"
+		}
+		return resp.StatusCode, msg
+	}
+	return resp.StatusCode, ""
+}
+
+// WebhookDeliveries lists deliveries newest first.
+func (a *App) WebhookDeliveries(ctx context.Context, f rewards.DeliveryFilter) ([]rewards.Delivery, error) {
+	switch f.Status {
+	case "", rewards.DeliveryPending, rewards.DeliveryDelivered, rewards.DeliveryFailed:
+	default:
+		return nil, invalid("status", "must be pending, delivered or failed")
+	}
+	return a.webhooks.store.Deliveries(ctx, f)
+}
+
+// RetryWebhook makes a delivery due now with its retry schedule started over, and
+// enables its endpoint again if it was disabled. actor is logged.
+func (a *App) RetryWebhook(ctx context.Context, id int64, actor string) (rewards.Delivery, error) {
+	if actor == "" {
+		return rewards.Delivery{}, ErrUnauthorized
+	}
+	d, err := a.webhooks.store.RetryDelivery(ctx, id)
+	if err == nil {
+		a.log.Info("webhook delivery retried by hand", "delivery", id, "actor", actor, "property", d.Property, "url", d.Endpoint)
+	}
+	return d, err
+}

@@ -1,0 +1,418 @@
+package app_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+
+	"tally/app"
+	"tally/rewards"
+	"tally/store"
+	"tally/store/storetest"
+)
+
+// The Standard Webhooks test secret (24 bytes of key).
+const whsec = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+// hookTimeout stands in for the 10 s limit, so a receiver that hangs fails fast.
+const hookTimeout = 300 * time.Millisecond
+
+// received is one request the test's receiver got.
+type received struct {
+	header http.Header
+	body   []byte
+	path   string
+}
+
+// receiver is a real HTTP endpoint whose answers the test scripts: each request takes
+// the next behaviour ("ok" once the script is used up).
+type receiver struct {
+	t      *testing.T
+	srv    *httptest.Server
+	mu     sync.Mutex
+	script []string
+	got    []received
+	arrive chan struct{} // one token per request, at arrival
+}
+
+func newReceiver(t *testing.T, script ...string) *receiver {
+	r := &receiver{t: t, script: script, arrive: make(chan struct{}, 100)}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/followed", func(w http.ResponseWriter, req *http.Request) {
+		t.Errorf("a redirect was followed")
+		w.WriteHeader(http.StatusOK)
+	})
+	mux.HandleFunc("/hook", func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		r.mu.Lock()
+		r.got = append(r.got, received{header: req.Header.Clone(), body: body, path: req.URL.Path})
+		next := "ok"
+		if len(r.script) > 0 {
+			next, r.script = r.script[0], r.script[1:]
+		}
+		r.mu.Unlock()
+		r.arrive <- struct{}{}
+		switch next {
+		case "fail":
+			w.WriteHeader(http.StatusInternalServerError)
+		case "hang": // answers nothing until the sender gives up
+			<-req.Context().Done()
+		case "redirect":
+			http.Redirect(w, req, "/followed", http.StatusFound)
+		default:
+			w.WriteHeader(http.StatusNoContent)
+		}
+	})
+	r.srv = httptest.NewServer(mux)
+	t.Cleanup(r.srv.Close)
+	return r
+}
+
+func (r *receiver) url() string { return r.srv.URL + "/hook" }
+
+func (r *receiver) requests() []received {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]received(nil), r.got...)
+}
+
+// allEvents subscribes to everything.
+var allEvents = rewards.WebhookEventTypes()
+
+// newHookEnv is newEnv with arcade's webhook pointed at url, through the same wiring
+// `tally serve` uses: the store's outbox learns the subscriptions, the app the endpoints.
+func newHookEnv(t *testing.T, d store.Dialect, url string) *env {
+	t.Helper()
+	clock := storetest.NewClock(t0)
+	return hookEnvOn(t, storetest.URL(t, d), clock, url)
+}
+
+func hookEnvOn(t *testing.T, dbURL string, clock *storetest.Clock, url string) *env {
+	t.Helper()
+	ctx := context.Background()
+	subs := func(property, eventType string) []string {
+		if property == "arcade" {
+			return []string{url}
+		}
+		return nil
+	}
+	db, err := store.Open(ctx, dbURL, store.Options{Now: clock.Now, Webhooks: subs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	if err := db.Migrate(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	p := arcade()
+	p.Webhooks = []app.Webhook{{URL: url, Secret: whsec, Events: allEvents}}
+	a := app.New(db, app.Options{Properties: []app.Property{p, other()}, AdminToken: adminTok, IngestWorkers: 2,
+		WebhookTimeout: hookTimeout})
+	t.Cleanup(a.Close)
+	return &env{t: t, db: db, app: a, h: a.Handler(), clock: clock}
+}
+
+// deliver runs one delivery pass, as the worker of `tally serve` does each second.
+func (e *env) deliver() int {
+	e.t.Helper()
+	n, err := e.app.DeliverWebhooks(context.Background())
+	if err != nil {
+		e.t.Fatalf("DeliverWebhooks: %v", err)
+	}
+	return n
+}
+
+// verify checks a request the way a publisher's backend does, with the Standard
+// Webhooks reference library, and returns its payload. The library's own timestamp
+// check reads the wall clock, so the timestamp is compared with the test's clock here.
+func verify(t *testing.T, r received, clock *storetest.Clock) map[string]any {
+	t.Helper()
+	wh, err := standardwebhooks.NewWebhook(whsec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := wh.VerifyIgnoringTimestamp(r.body, r.header); err != nil {
+		t.Fatalf("signature does not verify: %v (headers %v)", err, r.header)
+	}
+	if ts := r.header.Get("webhook-timestamp"); ts != strconv.FormatInt(clock.Now().Unix(), 10) {
+		t.Fatalf("webhook-timestamp %s, want the clock's %d", ts, clock.Now().Unix())
+	}
+	// Any change to the body breaks the signature.
+	if err := wh.VerifyIgnoringTimestamp(append(r.body, ' '), r.header); err == nil {
+		t.Fatal("a changed body verifies")
+	}
+	var p map[string]any
+	if err := json.Unmarshal(r.body, &p); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func adjust(t *testing.T, e *env, user, amount, key string) {
+	t.Helper()
+	if _, _, err := e.db.Adjust(context.Background(), rewards.AdjustRequest{Actor: "alice", Property: "arcade", User: user,
+		Amount: dec(amount), Reason: "goodwill", IdempotencyKey: key, RequestHash: key}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A receiver that fails, hangs past the timeout, redirects and then recovers gets the
+// same signed message on every attempt, spaced by the retry schedule, and the user's
+// later events only after it (order per user).
+func TestWebhookDeliveredSignedThroughFailures(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, d store.Dialect) {
+		rcv := newReceiver(t, "fail", "hang", "redirect")
+		e := newHookEnv(t, d, rcv.url())
+		ctx := context.Background()
+		adjust(t, e, "sub1", "100", "k1") // balance.updated
+		if _, _, err := e.db.Redeem(ctx, rewards.RedeemRequest{Property: "arcade", User: "sub1", Amount: dec("40"), Reference: "gift card",
+			IdempotencyKey: "r1", RequestHash: "h"}); err != nil { // redemption.created, balance.updated
+			t.Fatal(err)
+		}
+
+		// Attempt 1: 500. Only the first of the user's three is sent.
+		if n := e.deliver(); n != 1 {
+			t.Fatalf("first pass sent %d, want 1 (the user's later events wait)", n)
+		}
+		first := rcv.requests()[0]
+		if p := verify(t, first, e.clock); p["type"] != "balance.updated" {
+			t.Fatalf("first message %v", p)
+		}
+		if e.deliver() != 0 {
+			t.Fatal("sent again before the retry is due")
+		}
+		// Attempt 2, 5 s ± 20 % later: the receiver hangs; the attempt times out.
+		e.clock.Advance(6 * time.Second)
+		if n := e.deliver(); n != 1 {
+			t.Fatalf("retry pass sent %d", n)
+		}
+		// Attempt 3, 5 min ± 20 % later: a redirect, not followed, is a failure.
+		e.clock.Advance(6 * time.Minute)
+		e.deliver()
+		// Attempt 4, 30 min ± 20 % later: 204.
+		e.clock.Advance(4 * time.Minute)
+		if e.deliver() != 0 {
+			t.Fatal("the third retry came before 30 min - 20 %")
+		}
+		e.clock.Advance(33 * time.Minute)
+		e.deliver()
+		// The next two, one per pass, in order.
+		e.deliver()
+		e.deliver()
+
+		got := rcv.requests()
+		if len(got) != 6 {
+			t.Fatalf("receiver got %d requests, want 4 attempts of the first message and 2 more", len(got))
+		}
+		for _, r := range got[:4] {
+			if r.header.Get("webhook-id") != first.header.Get("webhook-id") || string(r.body) != string(first.body) {
+				t.Fatalf("a retry is not the same message: %s %s", r.header.Get("webhook-id"), r.body)
+			}
+		}
+		var types []string
+		for _, r := range got[3:] {
+			p := verify(t, r, e.clock)
+			types = append(types, p["type"].(string))
+		}
+		if fmt.Sprint(types) != "[balance.updated redemption.created balance.updated]" {
+			t.Fatalf("order %v", types)
+		}
+		red := verify(t, got[4], e.clock)["data"].(map[string]any)
+		if red["amount"] != "40" || red["reference"] != "gift card" || red["balance"].(map[string]any)["available"] != "60" {
+			t.Fatalf("redemption.created data %v", red)
+		}
+
+		ds, err := e.db.Deliveries(ctx, rewards.DeliveryFilter{Limit: 10})
+		if err != nil || len(ds) != 3 {
+			t.Fatalf("deliveries %v %v", ds, err)
+		}
+		firstD := ds[2]
+		if firstD.Status != rewards.DeliveryDelivered || firstD.Attempts != 4 || firstD.LastStatus != 204 {
+			t.Fatalf("first delivery %+v", firstD)
+		}
+		for _, dl := range ds {
+			if dl.Status != rewards.DeliveryDelivered {
+				t.Fatalf("not delivered: %+v", dl)
+			}
+		}
+		if e.deliver() != 0 || len(rcv.requests()) != 6 {
+			t.Fatal("delivered messages were sent again")
+		}
+	})
+}
+
+// The outcome of each failed attempt, as the deliveries list shows it.
+func TestWebhookFailuresAreExplained(t *testing.T) {
+	rcv := newReceiver(t, "hang", "redirect", "fail")
+	e := newHookEnv(t, store.SQLite, rcv.url())
+	adjust(t, e, "sub1", "1", "k1")
+	last := func() rewards.Delivery {
+		ds, err := e.db.Deliveries(context.Background(), rewards.DeliveryFilter{Limit: 1})
+		if err != nil || len(ds) != 1 {
+			t.Fatal(ds, err)
+		}
+		return ds[0]
+	}
+	e.deliver()
+	if d := last(); d.Status != rewards.DeliveryPending || d.LastStatus != 0 || d.LastError == "" ||
+		d.NextAttemptAt.Before(e.clock.Now().Add(4*time.Second)) || d.NextAttemptAt.After(e.clock.Now().Add(6*time.Second)) {
+		t.Fatalf("after a timeout: %+v (retry due in 5 s ± 20 %%)", d)
+	}
+	e.clock.Advance(6 * time.Second)
+	e.deliver()
+	if d := last(); d.LastStatus != http.StatusFound || d.Status != rewards.DeliveryPending {
+		t.Fatalf("after a redirect: %+v", d)
+	}
+	e.clock.Advance(6 * time.Minute)
+	e.deliver()
+	if d := last(); d.LastStatus != 500 || d.Attempts != 3 || d.NextAttemptAt.Before(e.clock.Now().Add(24*time.Minute)) {
+		t.Fatalf("after a 500: %+v", d)
+	}
+}
+
+// Retries run out after the schedule (5 s, 5 min, 30 min, 2 h, 5 h, 10 h: seven
+// attempts in about 18 hours), and the delivery is failed.
+func TestWebhookRetriesRunOut(t *testing.T) {
+	rcv := newReceiver(t, "fail", "fail", "fail", "fail", "fail", "fail", "fail", "fail")
+	e := newHookEnv(t, store.SQLite, rcv.url())
+	adjust(t, e, "sub1", "1", "k1")
+	for range 10 {
+		e.deliver()
+		e.clock.Advance(13 * time.Hour) // beyond the longest wait, jitter included
+	}
+	if n := len(rcv.requests()); n != 7 {
+		t.Fatalf("%d attempts, want 7", n)
+	}
+	ds, _ := e.db.Deliveries(context.Background(), rewards.DeliveryFilter{Limit: 1})
+	if ds[0].Status != rewards.DeliveryFailed || ds[0].Attempts != 7 {
+		t.Fatalf("%+v", ds[0])
+	}
+}
+
+// A change committed just before the process died is sent after the restart, once; and
+// so is one a worker had claimed and not sent when it died (its lease lapses).
+func TestWebhookSentAfterCrash(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, d store.Dialect) {
+		ctx := context.Background()
+		rcv := newReceiver(t)
+		dbURL := storetest.URL(t, d)
+		clock := storetest.NewClock(t0)
+		before := hookEnvOn(t, dbURL, clock, rcv.url())
+		adjust(t, before, "sub1", "5", "k1")
+		adjust(t, before, "sub2", "7", "k2")
+		// The dying worker claimed sub2's delivery and never sent it.
+		claimed, err := before.db.ClaimDeliveries(ctx, "dead-worker", 1, 70*time.Second)
+		if err != nil || len(claimed) != 1 {
+			t.Fatalf("claim %v %v", claimed, err)
+		}
+		_ = before.db.Close()
+
+		after := hookEnvOn(t, dbURL, clock, rcv.url())
+		after.deliver()
+		got := rcv.requests()
+		if len(got) != 1 {
+			t.Fatalf("after restart: %d sent, want the one no worker held", len(got))
+		}
+		users := map[string]bool{}
+		users[verify(t, got[0], clock)["data"].(map[string]any)["user"].(string)] = true
+		clock.Advance(71 * time.Second) // the dead worker's lease lapses
+		after.deliver()
+		after.deliver()
+		got = rcv.requests()
+		if len(got) != 2 || got[0].header.Get("webhook-id") == got[1].header.Get("webhook-id") {
+			t.Fatalf("sent %d, want each change once", len(got))
+		}
+		users[verify(t, got[1], clock)["data"].(map[string]any)["user"].(string)] = true
+		if !users["sub1"] || !users["sub2"] {
+			t.Fatalf("users announced: %v", users)
+		}
+	})
+}
+
+// An endpoint removed from the config fails its deliveries without a request.
+func TestWebhookEndpointNoLongerConfigured(t *testing.T) {
+	rcv := newReceiver(t)
+	clock := storetest.NewClock(t0)
+	dbURL := storetest.URL(t, store.SQLite)
+	e := hookEnvOn(t, dbURL, clock, rcv.url())
+	adjust(t, e, "sub1", "5", "k1")
+	_ = e.db.Close()
+	moved := hookEnvOn(t, dbURL, clock, rcv.srv.URL+"/new-hook")
+	moved.deliver()
+	if len(rcv.requests()) != 0 {
+		t.Fatal("sent to an endpoint no longer configured")
+	}
+	ds, _ := moved.db.Deliveries(context.Background(), rewards.DeliveryFilter{Limit: 1})
+	if ds[0].Status != rewards.DeliveryFailed || ds[0].LastError != "endpoint no longer configured for this property" {
+		t.Fatalf("%+v", ds[0])
+	}
+}
+
+// The worker `tally serve` runs delivers on its own and stops when its context ends.
+func TestWebhookWorkerRunsAndStops(t *testing.T) {
+	rcv := newReceiver(t)
+	e := newHookEnv(t, store.SQLite, rcv.url())
+	adjust(t, e, "sub1", "5", "k1")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { e.app.RunWebhooks(ctx); close(done) }()
+	select {
+	case <-rcv.arrive:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the worker sent nothing")
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the worker did not stop")
+	}
+}
+
+// The README's Python verifier accepts a message Tally sent and refuses it changed.
+func TestReadmeWebhookVerifySnippet(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("(?s)<!-- webhook-verify:python -->\n```python\n(.*?)```").FindSubmatch(readme)
+	if m == nil {
+		t.Fatal("README.md has no webhook-verify:python snippet")
+	}
+	python, err := exec.LookPath("python3")
+	if err != nil {
+		t.Fatalf("python3 not found: the README's verifier is untested here")
+	}
+	rcv := newReceiver(t)
+	e := newHookEnv(t, store.SQLite, rcv.url())
+	adjust(t, e, "sub1", "12.5", "k1")
+	e.deliver()
+	r := rcv.requests()[0]
+	driver := "\nimport sys\nh = {'webhook-id': sys.argv[2], 'webhook-timestamp': sys.argv[3], 'webhook-signature': sys.argv[4]}\n" +
+		"print(verify(sys.argv[1], h, sys.stdin.buffer.read()))\n"
+	for body, want := range map[string]string{string(r.body): "True", strings.Replace(string(r.body), "12.5", "99.5", 1): "False"} {
+		cmd := exec.Command(python, "-c", string(m[1])+driver, whsec, r.header.Get("webhook-id"), r.header.Get("webhook-timestamp"),
+			r.header.Get("webhook-signature"))
+		cmd.Stdin = strings.NewReader(body)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("python: %v\n%s", err, out)
+		}
+		if got := strings.TrimSpace(string(out)); got != want {
+			t.Errorf("verify(%s) = %s, want %s", body, got, want)
+		}
+	}
+}
