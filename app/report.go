@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 	"github.com/shopspring/decimal"
@@ -199,11 +200,11 @@ const utf8BOM = "\uFEFF"
 // complete report.
 func (a *App) WritePayoutReport(ctx context.Context, w io.Writer, r PayoutRequest, progress func(rows int64)) (rewards.PayoutTotals, error) {
 	bw := bufio.NewWriterSize(w, 64<<10)
-	var totals rewards.PayoutTotals
+	var totals rewards.TotalsBuilder
 	count := func(row *rewards.PayoutRow) {
-		totals.Add(*row)
-		if progress != nil && totals.Rows%progressEvery == 0 {
-			progress(totals.Rows)
+		totals.Add(row)
+		if progress != nil && totals.Rows()%progressEvery == 0 {
+			progress(totals.Rows())
 		}
 	}
 	var err error
@@ -221,13 +222,14 @@ func (a *App) WritePayoutReport(ctx context.Context, w io.Writer, r PayoutReques
 	if err == nil {
 		err = bw.Flush()
 	}
-	if err == nil && !totals.Reconciles() {
+	sum := totals.Totals()
+	if err == nil && !sum.Reconciles() {
 		// Every row's identity holds unless the ledger has an available leg of a kind the
 		// report has no column for; then the totals' fails too. Finance must hear of it.
 		a.logFor(ctx).Error("payout report does not reconcile: closing available ≠ opening + settled − redeemed + reversed + adjustments",
 			"from", r.Query.From, "to", r.Query.To, "property", r.Query.Property)
 	}
-	return totals, err
+	return sum, err
 }
 
 func (a *App) currency(property string) string {
@@ -245,35 +247,74 @@ func (a *App) scale(property string) int32 {
 	return 0
 }
 
+// writePayoutCSV writes the CSV report: RFC 4180 as encoding/csv writes it (fields
+// quoted only when they need it, LF line ends), each record appended into one reused
+// buffer (appendCSVField), which measured about twice as fast as csv.Writer's calls per
+// field and a string per amount.
 func (a *App) writePayoutCSV(ctx context.Context, w *bufio.Writer, r PayoutRequest, count func(*rewards.PayoutRow)) error {
-	cw := csv.NewWriter(w) // shares w's buffer: it is larger than csv's own
-	rec := make([]string, len(payoutColumns))
+	var b []byte
 	for i, c := range payoutColumns {
-		rec[i] = c.name
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendCSVField(b, c.name)
 	}
-	if err := cw.Write(rec); err != nil {
+	if _, err := w.Write(append(b, '\n')); err != nil {
 		return err
 	}
-	err := a.reports().PayoutRows(ctx, r.Query, func(row rewards.PayoutRow) error {
+	return a.reports().PayoutRows(ctx, r.Query, func(row rewards.PayoutRow) error {
+		b = b[:0]
 		for i := range payoutColumns {
 			c := &payoutColumns[i]
+			if i > 0 {
+				b = append(b, ',')
+			}
 			switch c.kind {
 			case textColumn:
-				rec[i] = csvText(c.text(a, &row))
+				b = appendCSVField(b, csvText(c.text(a, &row)))
 			case countColumn:
-				rec[i] = strconv.FormatInt(row.Sessions, 10)
+				b = strconv.AppendInt(b, row.Sessions, 10)
 			default:
-				rec[i] = cell(c.decimalValue(&row))
+				b = appendCell(b, c.decimalValue(&row)) // digits, '-' and '.': never quoted
 			}
 		}
 		count(&row)
-		return cw.Write(rec)
-	})
-	if err != nil {
+		_, err := w.Write(append(b, '\n'))
 		return err
+	})
+}
+
+// appendCSVField appends s as encoding/csv's Writer writes a field (comma, no CRLF):
+// quoted, with quotes doubled, when it holds a comma, a quote, CR or LF, starts with
+// white space, or is `\.`; as is otherwise.
+func appendCSVField(b []byte, s string) []byte {
+	if !csvNeedsQuotes(s) {
+		return append(b, s...)
 	}
-	cw.Flush()
-	return cw.Error()
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		if s[i] == '"' {
+			b = append(b, '"')
+		}
+		b = append(b, s[i])
+	}
+	return append(b, '"')
+}
+
+func csvNeedsQuotes(s string) bool {
+	if s == "" {
+		return false
+	}
+	if s == `\.` {
+		return true
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == '\n' || c == '\r' || c == '"' || c == ',' {
+			return true
+		}
+	}
+	r, _ := utf8.DecodeRuneInString(s)
+	return unicode.IsSpace(r)
 }
 
 // csvText guards a CSV text cell against spreadsheet formula injection (OWASP): a cell
@@ -291,40 +332,46 @@ func csvText(s string) string {
 // with shortcuts for the common cases: zero, which most report cells are, and a
 // coefficient that fits an int64, which is formatted without big-integer arithmetic.
 func cell(d decimal.Decimal) string {
+	if d.IsZero() {
+		return "0"
+	}
+	var buf [48]byte
+	return string(appendCell(buf[:0], d))
+}
+
+// appendCell appends cell(d) to b, without allocating in the common cases.
+func appendCell(b []byte, d decimal.Decimal) []byte {
 	switch {
 	case d.IsZero():
-		return "0"
+		return append(b, '0')
 	case d.Exponent() > 0 || d.Exponent() < -18 || d.NumDigits() > 18:
-		return amount(d)
+		return append(b, amount(d)...)
 	}
-	var buf [24]byte
 	c := d.CoefficientInt64()
-	b := buf[:0]
 	if c < 0 {
 		b = append(b, '-')
 		c = -c
 	}
-	digits := strconv.AppendInt(buf[len(b):len(b)], c, 10)
+	var buf [24]byte
+	digits := strconv.AppendUint(buf[:0], uint64(c), 10)
 	scale := int(-d.Exponent())
 	for scale > 0 && digits[len(digits)-1] == '0' { // trailing zeros of the fraction
 		digits = digits[:len(digits)-1]
 		scale--
 	}
-	var out [48]byte
-	o := append(out[:0], b...)
 	if scale == 0 {
-		return string(append(o, digits...))
+		return append(b, digits...)
 	}
 	if len(digits) > scale {
-		o = append(o, digits[:len(digits)-scale]...)
-		o = append(o, '.')
-		return string(append(o, digits[len(digits)-scale:]...))
+		b = append(b, digits[:len(digits)-scale]...)
+		b = append(b, '.')
+		return append(b, digits[len(digits)-scale:]...)
 	}
-	o = append(o, "0."...)
+	b = append(b, "0."...)
 	for i := len(digits); i < scale; i++ {
-		o = append(o, '0')
+		b = append(b, '0')
 	}
-	return string(append(o, digits...))
+	return append(b, digits...)
 }
 
 // appendJSONString appends s as a JSON string, as encoding/json with HTML escaping off
@@ -366,7 +413,7 @@ func (a *App) appendJSONColumns(b []byte, row *rewards.PayoutRow, withText, comm
 			b = strconv.AppendInt(b, row.Sessions, 10)
 		default:
 			b = append(b, '"')
-			b = append(b, cell(c.decimalValue(row))...)
+			b = appendCell(b, c.decimalValue(row))
 			b = append(b, '"')
 		}
 	}
@@ -412,13 +459,13 @@ type propertySummaryJSON struct {
 // per line as it is read, then the totals accumulated meanwhile, then the summary. Rows
 // and totals have the CSV's columns, in the same order (totals without the text ones,
 // after "rows").
-func (a *App) writePayoutJSON(ctx context.Context, w *bufio.Writer, r PayoutRequest, totals *rewards.PayoutTotals, count func(*rewards.PayoutRow)) error {
+func (a *App) writePayoutJSON(ctx context.Context, w *bufio.Writer, r PayoutRequest, totals *rewards.TotalsBuilder, count func(*rewards.PayoutRow)) error {
 	// Write errors stick in w (a bufio.Writer); the caller's Flush reports them.
 	w.WriteString(`{"from":"` + r.Query.From.UTC().Format(time.RFC3339Nano) + `","to":"` + r.Query.To.UTC().Format(time.RFC3339Nano) + `","rows":[`)
 	var buf []byte
 	summary, err := a.reports().PayoutReport(ctx, r.Query, func(row rewards.PayoutRow) error {
 		buf = buf[:0]
-		if totals.Rows > 0 {
+		if totals.Rows() > 0 {
 			buf = append(buf, ',')
 		}
 		buf = append(buf, '\n')
@@ -430,11 +477,12 @@ func (a *App) writePayoutJSON(ctx context.Context, w *bufio.Writer, r PayoutRequ
 	if err != nil {
 		return err
 	}
-	if totals.Rows > 0 {
+	if totals.Rows() > 0 {
 		w.WriteByte('\n')
 	}
-	w.WriteString(`],"totals":{"rows":` + strconv.FormatInt(totals.Rows, 10))
-	t := totalsRow(totals)
+	sum := totals.Totals()
+	w.WriteString(`],"totals":{"rows":` + strconv.FormatInt(sum.Rows, 10))
+	t := totalsRow(&sum)
 	w.Write(a.appendJSONColumns(buf[:0], &t, false, true))
 	w.WriteString(`}`)
 	sums := make([]propertySummaryJSON, len(summary))

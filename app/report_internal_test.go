@@ -2,6 +2,7 @@ package app
 
 import (
 	"bytes"
+	"encoding/csv"
 	"fmt"
 	"slices"
 	"testing"
@@ -143,6 +144,24 @@ func TestXLSXContinuesOnNewSheets(t *testing.T) {
 		}
 		if !slices.Equal(got, users) {
 			t.Errorf("%s: column B %v, want %v", sheet, got, users)
+		}
+	}
+}
+
+// appendCSVField writes a field exactly as encoding/csv does, so the CSV's bytes do not
+// change with the faster writer.
+func TestAppendCSVFieldMatchesEncodingCSV(t *testing.T) {
+	fields := []string{"", "a", "a,b", `say "hi"`, "line\nbreak", "cr\rx", "crlf\r\nx", " lead", "\tlead", "trail ", `\.`, `\.x`,
+		"'=1+2", "éclair", "\u00a0nbsp", "\u2003emspace", `"`, `""`, ",", "emoji🎮", "a\"b,c\nd"}
+	for _, f := range fields {
+		var want bytes.Buffer
+		w := csv.NewWriter(&want)
+		_ = w.Write([]string{f, f})
+		w.Flush()
+		got := append(appendCSVField(nil, f), ',')
+		got = append(appendCSVField(got, f), '\n')
+		if string(got) != want.String() {
+			t.Errorf("%q: %q, encoding/csv writes %q", f, got, want.String())
 		}
 	}
 }

@@ -57,7 +57,7 @@ type xlsxReport struct {
 	cells   []excelize.Cell
 }
 
-func (a *App) writePayoutXLSX(ctx context.Context, w *bufio.Writer, r PayoutRequest, totals *rewards.PayoutTotals, count func(*rewards.PayoutRow)) error {
+func (a *App) writePayoutXLSX(ctx context.Context, w *bufio.Writer, r PayoutRequest, totals *rewards.TotalsBuilder, count func(*rewards.PayoutRow)) error {
 	x, err := newXLSXReport(a, xlsxMaxRows)
 	if err != nil {
 		return err
@@ -73,7 +73,8 @@ func (a *App) writePayoutXLSX(ctx context.Context, w *bufio.Writer, r PayoutRequ
 	if err != nil {
 		return err
 	}
-	if err := x.writeTotals(r.Query.Property, totals); err != nil {
+	sum := totals.Totals()
+	if err := x.writeTotals(r.Query.Property, &sum); err != nil {
 		return err
 	}
 	if err := x.writeSummary(summary); err != nil {
@@ -195,14 +196,20 @@ func (x *xlsxReport) startSheet() error {
 	if err := sw.SetPanes(&excelize.Panes{Freeze: true, YSplit: 1, TopLeftCell: "A2", ActivePane: "bottomLeft"}); err != nil {
 		return err
 	}
-	for i, c := range payoutColumns {
-		width := 16.0
-		if c.kind == textColumn {
+	// One width per run of columns of a kind: excelize looks through the column
+	// definitions for every cell it writes.
+	for i := 0; i < len(payoutColumns); {
+		j, width := i+1, 16.0
+		if payoutColumns[i].kind == textColumn {
 			width = 24
 		}
-		if err := sw.SetColWidth(i+1, i+1, width); err != nil {
+		for j < len(payoutColumns) && (payoutColumns[j].kind == textColumn) == (payoutColumns[i].kind == textColumn) {
+			j++
+		}
+		if err := sw.SetColWidth(i+1, j, width); err != nil {
 			return err
 		}
+		i = j
 	}
 	for i, c := range payoutColumns {
 		x.cells[i] = excelize.Cell{StyleID: x.header, Value: c.name}
@@ -214,7 +221,7 @@ func (x *xlsxReport) startSheet() error {
 func (x *xlsxReport) setRow() error {
 	x.row++
 	for i := range x.cells {
-		x.vals[i] = x.cells[i]
+		x.vals[i] = &x.cells[i] // a pointer: boxing a Cell would allocate for every cell
 	}
 	return x.sw.SetRow("A"+strconv.Itoa(x.row), x.vals)
 }

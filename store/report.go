@@ -328,9 +328,96 @@ func payoutRowsGo(tx *gorm.DB, q rewards.ReportQuery, fn func(rewards.PayoutRow)
 // amountColumns are the report's wallet columns, read once from rewards.
 var amountColumns = rewards.AmountColumns()
 
-// legColumns are the report's wallet columns as Postgres aggregates over legs that carry
-// in_period (created_at >= q.From), in rewards.AmountColumns' order, followed by
-// opening_pending and active; shared by the per-user rows and the summary.
+// The SQL path classes each wallet leg by a small integer, its bucket, its kind (one of
+// those the columns name, else "other") and whether it is in the period, computed once
+// per leg; each column's aggregate then tests that integer instead of comparing the
+// strings again for every column (measured: about a tenth of the query's time). Which
+// classes a column sums comes from rewards.AmountColumn.Sums, so the SQL means what the
+// Go path's AddLeg means. Sessions are class -1.
+var (
+	legBuckets = []rewards.Bucket{rewards.Available, rewards.Pending}
+	legKinds   = func() []rewards.EntryKind {
+		var out []rewards.EntryKind
+		for _, c := range amountColumns {
+			if c.Kind != "" && !slices.Contains(out, c.Kind) {
+				out = append(out, c.Kind)
+			}
+		}
+		return out
+	}()
+)
+
+// legClass is the class of a leg of legBuckets[b] (len(legBuckets): any other bucket)
+// and, for k > 0, of kind legKinds[k-1] (k = 0: any other kind). The kind varies
+// fastest, so the classes of a bucket before or in the period, which opening and closing
+// balances sum, are one range.
+func legClass(b, k int, inPeriod bool) int {
+	h := b * 2
+	if inPeriod {
+		h++
+	}
+	return h*(len(legKinds)+1) + k
+}
+
+// legClassSQL computes legClass in SQL; its argument is q.From.
+var legClassSQL = func() string {
+	var sb strings.Builder
+	sb.WriteString(`((CASE bucket`)
+	for i, b := range legBuckets {
+		fmt.Fprintf(&sb, ` WHEN '%s' THEN %d`, b, 2*i)
+	}
+	fmt.Fprintf(&sb, ` ELSE %d END + CASE WHEN created_at >= ? THEN 1 ELSE 0 END) * %d + CASE kind`, 2*len(legBuckets), len(legKinds)+1)
+	for i, k := range legKinds {
+		fmt.Fprintf(&sb, ` WHEN '%s' THEN %d`, k, i+1)
+	}
+	sb.WriteString(` ELSE 0 END)`)
+	return sb.String()
+}()
+
+// legsClassed selects the wallet legs before q.To with their class c; its arguments are
+// q.From, q.To and the property filter's.
+var legsClassed = `SELECT property, user_id, ` + legClassSQL + ` AS c, amount FROM entries WHERE account = '' AND created_at < ?`
+
+// classesWhere is the SQL condition on c that holds for the classes of legs for which
+// sums(bucket, kind, inPeriod) holds, as ranges.
+func classesWhere(sums func(rewards.Bucket, rewards.EntryKind, bool) bool) string {
+	var codes []int
+	for b, bucket := range legBuckets {
+		for k := 0; k <= len(legKinds); k++ {
+			var kind rewards.EntryKind // "": a kind no column names
+			if k > 0 {
+				kind = legKinds[k-1]
+			}
+			for _, inPeriod := range []bool{false, true} {
+				if sums(bucket, kind, inPeriod) {
+					codes = append(codes, legClass(b, k, inPeriod))
+				}
+			}
+		}
+	}
+	slices.Sort(codes)
+	var conds []string
+	for i := 0; i < len(codes); {
+		j := i
+		for j+1 < len(codes) && codes[j+1] == codes[j]+1 {
+			j++
+		}
+		if i == j {
+			conds = append(conds, fmt.Sprintf(`c = %d`, codes[i]))
+		} else {
+			conds = append(conds, fmt.Sprintf(`c BETWEEN %d AND %d`, codes[i], codes[j]))
+		}
+		i = j + 1
+	}
+	if len(conds) == 0 {
+		return `false`
+	}
+	return strings.Join(conds, ` OR `)
+}
+
+// legColumns are the report's wallet columns as Postgres aggregates over classed legs
+// (legsClassed), in rewards.AmountColumns' order, followed by opening_pending and
+// active; shared by the per-user rows and the summary.
 var legColumns = func() string {
 	var sb strings.Builder
 	for _, c := range amountColumns {
@@ -338,20 +425,14 @@ var legColumns = func() string {
 		if c.Negate {
 			sum = `-amount`
 		}
-		cond := `bucket = '` + string(c.Bucket) + `'`
-		if c.Kind != "" {
-			cond += ` AND kind = '` + string(c.Kind) + `'`
-		}
-		switch c.When {
-		case rewards.BeforePeriod:
-			cond = `NOT in_period AND ` + cond
-		case rewards.InPeriod:
-			cond = `in_period AND ` + cond
-		}
-		fmt.Fprintf(&sb, "COALESCE(SUM(%s) FILTER (WHERE %s), 0) AS %s,\n", sum, cond, c.Name)
+		fmt.Fprintf(&sb, "COALESCE(SUM(%s) FILTER (WHERE %s), 0) AS %s,\n", sum, classesWhere(c.Sums), c.Name)
 	}
-	sb.WriteString(`COALESCE(SUM(amount) FILTER (WHERE NOT in_period AND bucket = 'pending'), 0) AS opening_pending,
-	bool_or(in_period) AS active`)
+	openingPending := classesWhere(func(b rewards.Bucket, _ rewards.EntryKind, inPeriod bool) bool {
+		return b == rewards.Pending && !inPeriod
+	})
+	inPeriod := classesWhere(func(_ rewards.Bucket, _ rewards.EntryKind, inPeriod bool) bool { return inPeriod })
+	fmt.Fprintf(&sb, "COALESCE(SUM(amount) FILTER (WHERE %s), 0) AS opening_pending,\n", openingPending)
+	fmt.Fprintf(&sb, "bool_or(%s) AS active", inPeriod) // a leg in the period
 	return sb.String()
 }()
 
@@ -407,9 +488,11 @@ func payoutRowsSQL(tx *gorm.DB, q rewards.ReportQuery, fn func(rewards.PayoutRow
 	rows, err := tx.Raw(`SELECT property, user_id, `+moneyText(amountNames()...)+`, sessions, `+moneyText("usd")+`
 		FROM (
 			SELECT property COLLATE "C" AS property, user_id COLLATE "C" AS user_id, `+legColumns+`,
-				count(*) FILTER (WHERE kind = '`+sessionKind+`') AS sessions,
-				SUM(amount) FILTER (WHERE kind = '`+sessionKind+`') AS usd
-			FROM (`+streamSQL(legFilter, sessionFilter, tx)+`) e
+				count(*) FILTER (WHERE c = -1) AS sessions,
+				SUM(amount) FILTER (WHERE c = -1) AS usd
+			FROM (`+legsClassed+legFilter+`
+				UNION ALL
+				SELECT property, user_id, -1, revenue_usd FROM sessions WHERE received_at >= ? AND received_at < ?`+sessionFilter+`) e
 			GROUP BY 1, 2
 		) g
 		WHERE active OR sessions > 0 OR opening_available <> 0 OR opening_pending <> 0
@@ -517,7 +600,7 @@ func sessionSummary(tx *gorm.DB, q rewards.ReportQuery, inSQL bool, get func(str
 func ledgerSummary(tx *gorm.DB, q rewards.ReportQuery, inSQL bool, get func(string) *rewards.PropertySummary) error {
 	filter, args := propertyFilter(q, []any{q.From, q.To})
 	if inSQL {
-		rows, err := tx.Raw(`SELECT property, `+legColumns+` FROM (`+legsBefore+filter+`) e GROUP BY property`, args...).Rows()
+		rows, err := tx.Raw(`SELECT property, `+legColumns+` FROM (`+legsClassed+filter+`) e GROUP BY property`, args...).Rows()
 		if err != nil {
 			return err
 		}
