@@ -28,6 +28,8 @@ type Property struct {
 	// SubTokens, when set, verifies the user ids that are a game URL's sub (SPP user-id,
 	// scores subId) as signed tokens when the event is applied.
 	SubTokens *postbacks.SubTokens
+	// Reports, when set, is where booked revenue is pulled from for true-ups.
+	Reports *ReportsSource
 }
 
 // BalanceReader reads wallets.
@@ -52,6 +54,7 @@ type Store interface {
 	Redeemer
 	Reverser
 	AuditReader
+	TrueUpper
 	Adjuster
 	FeedReader
 	Readier

@@ -88,6 +88,12 @@ func problemFor(err error) problem {
 	case errors.Is(err, rewards.ErrAlreadyReversed):
 		return problem{Type: "urn:tally:problem:already-reversed", Title: "Already reversed", Status: http.StatusConflict,
 			Detail: "this redemption was already reversed; a redemption is reversed at most once"}
+	case errors.Is(err, rewards.ErrTruedUp):
+		return problem{Type: "urn:tally:problem:trued-up", Title: "Already trued up", Status: http.StatusConflict,
+			Detail: "a day of the period was trued up already; a day is trued up once (a changed booked amount needs correction: true)"}
+	case errors.Is(err, rewards.ErrNotBooked):
+		return problem{Type: "urn:tally:problem:not-booked", Title: "Booked revenue missing", Status: http.StatusConflict,
+			Detail: "a day of the period has no booked revenue yet; import it first"}
 	case errors.Is(err, rewards.ErrIdempotencyMismatch):
 		return problem{Type: "urn:tally:problem:idempotency-mismatch", Title: "Idempotency key reused", Status: http.StatusUnprocessableEntity,
 			Detail: "this Idempotency-Key was already used for a different request; use a new key for a new request"}

@@ -201,6 +201,11 @@ func readObject(r *http.Request) (object, error) {
 	if err != nil {
 		return nil, err
 	}
+	return readObjectBytes(body)
+}
+
+// readObjectBytes is readObject of a body already read.
+func readObjectBytes(body []byte) (object, error) {
 	if !utf8.Valid(body) {
 		return nil, invalid("body", "not valid UTF-8")
 	}

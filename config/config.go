@@ -106,6 +106,8 @@ type Property struct {
 	SubTokens *SubTokens `yaml:"sub_tokens,omitempty"`
 	// Webhooks are the publisher's endpoints Tally notifies of changes; see webhooks.go.
 	Webhooks []Webhook `yaml:"webhooks,omitempty"`
+	// GamezopReports is where `tally trueup fetch` pulls booked revenue from; see trueup.go.
+	GamezopReports *GamezopReports `yaml:"gamezop_reports,omitempty"`
 }
 
 // Sources lists the providers a property receives from. A nil source is not configured

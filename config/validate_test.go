@@ -282,3 +282,24 @@ func TestSubTokensConfig(t *testing.T) {
 		}
 	}
 }
+
+func TestGamezopReportsConfig(t *testing.T) {
+	base := "admin_token: t\nproperties:\n  - id: a\n    currency: C\n    api_keys: [k]\n"
+	for _, c := range []struct{ yaml, problem string }{
+		{"    gamezop_property_id: \"1234\"\n    gamezop_reports: { bearer_token: tok }\n", ""},
+		{"    gamezop_property_id: \"1234\"\n    gamezop_reports: { url: \"http://127.0.0.1:9/x\", bearer_token: tok }\n", ""},
+		{"    gamezop_property_id: \"1234\"\n    gamezop_reports: { url: \"ftp://x\", bearer_token: tok }\n", "properties[0].gamezop_reports.url: must be an absolute http(s) URL"},
+		{"    gamezop_property_id: \"1234\"\n    gamezop_reports: { url: \"https://x\" }\n", "properties[0].gamezop_reports.bearer_token: is required"},
+		{"    gamezop_reports: { bearer_token: tok }\n", "properties[0].gamezop_reports: needs gamezop_property_id"},
+	} {
+		got, err := loadText(t, base+c.yaml, nil)
+		switch {
+		case c.problem == "" && err != nil:
+			t.Errorf("%s: %v", c.yaml, err)
+		case c.problem != "" && (err == nil || !strings.Contains(err.Error(), c.problem)):
+			t.Errorf("%s: %v, want %q", c.yaml, err, c.problem)
+		case c.problem == "" && got.Properties[0].GamezopReports.Endpoint() == "":
+			t.Errorf("%s: no endpoint", c.yaml)
+		}
+	}
+}

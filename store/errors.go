@@ -50,7 +50,8 @@ func translate(err error) error {
 		return nil
 	case errors.Is(err, rewards.ErrNotFound), errors.Is(err, rewards.ErrInsufficientFunds),
 		errors.Is(err, rewards.ErrIdempotencyMismatch), errors.Is(err, rewards.ErrUnavailable),
-		errors.Is(err, rewards.ErrAlreadyReversed), errors.Is(err, rewards.ErrInvalidRequest):
+		errors.Is(err, rewards.ErrAlreadyReversed), errors.Is(err, rewards.ErrInvalidRequest),
+		errors.Is(err, rewards.ErrTruedUp), errors.Is(err, rewards.ErrNotBooked):
 		return err
 	case errors.Is(err, gorm.ErrRecordNotFound):
 		return fmt.Errorf("%w: %w", rewards.ErrNotFound, err)

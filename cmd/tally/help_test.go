@@ -18,7 +18,7 @@ func TestHelpTouchesNothing(t *testing.T) {
 	}
 	commands := [][]string{
 		{"serve"}, {"migrate"}, {"settle"}, {"replay"}, {"check"}, {"export", "payouts"}, {"export"},
-		{"settle", "--property", "arcade"}, {"serve", "--config", cfg}, {"sub", "sign"},
+		{"settle", "--property", "arcade"}, {"serve", "--config", cfg}, {"sub", "sign"}, {"trueup", "import"}, {"trueup", "run"},
 	}
 	// An already-cancelled context: a command that wrongly went on would still create the
 	// database's directory before it noticed (and serve would return instead of blocking).

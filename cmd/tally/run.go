@@ -31,6 +31,7 @@ commands:
   replay   [--status quarantined] [--property P] [--config F]
   check    [--config F]                         validate the config and print the effective rules
   sub      sign --property P --user U [--ttl D] print a signed sub token for a game URL
+  trueup   import|fetch|show|run --property P ...  booked revenue and buffer true-ups (tally trueup -h)
   version                                       print the version and commit (also --version)
 
 The config file is --config, else $TALLY_CONFIG, else tally.yaml.
@@ -72,6 +73,8 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		return cmdSettle(ctx, rest, getenv, stdout, stderr)
 	case "export":
 		return cmdExport(ctx, rest, getenv, stdout, stderr)
+	case "trueup":
+		return cmdTrueUp(ctx, rest, getenv, stdout, stderr)
 	case "sub":
 		return cmdSub(rest, getenv, time.Now, stdout, stderr)
 	case "help", "-h", "--help":
@@ -151,6 +154,9 @@ func newApp(db *store.DB, cfg config.Config, log *slog.Logger) *app.App {
 		}
 		for _, w := range p.Webhooks {
 			ap.Webhooks = append(ap.Webhooks, app.Webhook{URL: w.URL, Secret: w.Secret.Reveal(), Events: w.Events})
+		}
+		if g := p.GamezopReports; g != nil {
+			ap.Reports = &app.ReportsSource{URL: g.Endpoint(), BearerToken: g.BearerToken.Reveal()}
 		}
 		if p.SubTokens != nil {
 			st, _ := subTokensOf(cfg, p.ID) // p is in cfg with sub_tokens: cannot fail

@@ -1,0 +1,157 @@
+package app_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"tally/app"
+	"tally/store"
+	"tally/store/storetest"
+)
+
+// trueUpSessions posts two SPP sessions of $0.000012 on 2026-11-22 (t0) for sub1 and
+// sub2: each grosses 0.84, withholds 0.168 and credits 0.672. E = 0.000024 USD.
+func (e *env) trueUpSessions() {
+	e.t.Helper()
+	for _, u := range []string{"sub1", "sub2"} {
+		body := strings.Replace(strings.Replace(sppBody, `"user-id":"sub1"`, `"user-id":"`+u+`"`, 1),
+			"b48a8368-a369-49a4-b427-2d5891ef3763", "session-"+u, 1)
+		if a := e.do("POST", "/v1/hooks/arcade/gamezop/spp", body, "Authorization", "Bearer "+sppToken); a.Code != 200 {
+			e.t.Fatalf("spp: %d %s", a.Code, a.Raw)
+		}
+	}
+}
+
+func TestTrueUpOverHTTP(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, d store.Dialect) {
+		e := newEnv(t, d)
+		admin := []string{"Authorization", "Bearer " + aliceTok}
+		e.trueUpSessions()
+		e.clock.Set(t0.AddDate(0, 0, 2))
+
+		// Booked revenue as CSV, then again as JSON: the same amount changes nothing.
+		csvBody := "date,revenue_usd\n2026-11-22,0.0000216\n"
+		a := e.do("POST", "/v1/admin/properties/arcade/booked-revenue", csvBody, append(admin, "Content-Type", "text/csv")...)
+		if a.Code != 200 || a.Body["inserted"] != 1.0 {
+			t.Fatalf("CSV import: %d %s", a.Code, a.Raw)
+		}
+		a = e.do("POST", "/v1/admin/properties/arcade/booked-revenue", `[{"date":"2026-11-22","revenue_usd":0.0000216}]`, admin...)
+		if a.Code != 200 || a.Body["unchanged"] != 1.0 {
+			t.Fatalf("JSON import: %d %s", a.Code, a.Raw)
+		}
+		for _, bad := range []struct{ body, field string }{
+			{`[{"date":"22/11/2026","revenue_usd":"1"}]`, "rows[0].date"},
+			{`[{"date":"2026-11-22","revenue_usd":"-1"}]`, "rows[0].revenue_usd"},
+			{`{"rows":[{"date":"2026-11-22","revenue_usd":"1"},{"date":"2026-11-22","revenue_usd":"2"}]}`, "rows[1].date"},
+			{`{"correction":true}`, "rows"},
+		} {
+			if a := e.do("POST", "/v1/admin/properties/arcade/booked-revenue", bad.body, admin...); a.Code != 400 || problemField(a) != bad.field {
+				t.Errorf("import %s: %d %s, want 400 on %s", bad.body, a.Code, a.Raw, bad.field)
+			}
+		}
+
+		// The variance view: r = 0.9 on the day, recommended buffer 0.1.
+		v := e.do("GET", "/v1/admin/properties/arcade/trueup?from=2026-11-22&to=2026-11-23", "", admin...)
+		days, _ := v.Body["days"].([]any)
+		if v.Code != 200 || len(days) != 2 || v.Body["recommended_buffer"] != "0.1" || v.Body["current_buffer"] != "0.2" {
+			t.Fatalf("view: %d %s", v.Code, v.Raw)
+		}
+		d0 := days[0].(map[string]any)
+		if d0["sessions"] != 2.0 || d0["estimated_usd"] != "0.000024" || d0["booked_usd"] != "0.0000216" || d0["ratio"] != "0.9" ||
+			d0["withheld"] != "0.336" || d0["credited"] != "1.344" || d0["gross"] != "1.68" || d0["trued_up"] != false {
+			t.Fatalf("day view: %v", d0)
+		}
+		if days[1].(map[string]any)["booked_usd"] != nil {
+			t.Fatalf("a day without booked revenue: %v", days[1])
+		}
+
+		// The second day has no booked revenue: refused; the first alone is released.
+		run := func(key, body string) answer {
+			return e.do("POST", "/v1/admin/properties/arcade/trueups", body, append(admin, "Idempotency-Key", key)...)
+		}
+		if a := run("k0", `{"from":"2026-11-22","to":"2026-11-23"}`); a.Code != 409 || !strings.Contains(a.Raw, "not-booked") {
+			t.Fatalf("unbooked day: %d %s", a.Code, a.Raw)
+		}
+		first := run("k1", `{"from":"2026-11-22","to":"2026-11-22"}`)
+		if first.Code != 201 || first.Body["ratio"] != "0.9" || first.Body["released"] != "0.168" || first.Body["users"] != 2.0 ||
+			first.Body["actor"] != "alice" {
+			t.Fatalf("true-up: %d %s", first.Code, first.Raw)
+		}
+		if again := run("k1", `{"from":"2026-11-22","to":"2026-11-22"}`); again.Code != 201 || again.Header.Get("Idempotent-Replay") != "true" ||
+			again.Raw != first.Raw {
+			t.Fatalf("retry: %d %s", again.Code, again.Raw)
+		}
+		if a := run("k2", `{"from":"2026-11-22","to":"2026-11-22"}`); a.Code != 409 || !strings.Contains(a.Raw, "trued-up") {
+			t.Fatalf("a day twice: %d %s", a.Code, a.Raw)
+		}
+		// Half of each buffer (0.084) is released to pending.
+		e.wantBalance("arcade", "sub1", apiKey, "0", "0.756")
+		tx := e.do("GET", "/v1/properties/arcade/users/sub1/transactions", "", "Authorization", "Bearer "+apiKey)
+		top := tx.Body["data"].([]any)[0].(map[string]any)
+		if top["kind"] != "buffer_release" || top["amount"] != "0.084" || top["ref"] != "trueup:"+first.Body["id"].(string) {
+			t.Fatalf("release entry: %s", tx.Raw)
+		}
+		// A changed amount for the trued-up day: 409, unless it is a correction.
+		if a := e.do("POST", "/v1/admin/properties/arcade/booked-revenue", `[{"date":"2026-11-22","revenue_usd":"0.00003"}]`, admin...); a.Code != 409 {
+			t.Fatalf("changed trued-up day: %d %s", a.Code, a.Raw)
+		}
+		if a := e.do("POST", "/v1/admin/properties/arcade/booked-revenue", `{"correction":true,"rows":[{"date":"2026-11-22","revenue_usd":"0.00003"}]}`,
+			admin...); a.Code != 200 || a.Body["corrected"] != 1.0 {
+			t.Fatalf("correction: %d %s", a.Code, a.Raw)
+		}
+		v = e.do("GET", "/v1/admin/properties/arcade/trueup?from=2026-11-22&to=2026-11-22", "", admin...)
+		if d0 := v.Body["days"].([]any)[0].(map[string]any); d0["released"] != "0.168" || d0["trued_up"] != true {
+			t.Fatalf("view after: %s", v.Raw)
+		}
+		audit := e.do("GET", "/v1/admin/audit", "", admin...)
+		if !strings.Contains(audit.Raw, `"action":"trueup"`) || !strings.Contains(audit.Raw, `"action":"booked_revenue"`) {
+			t.Fatalf("audit: %s", audit.Raw)
+		}
+		e.checkInvariants()
+	})
+}
+
+// tally trueup fetch speaks Gamezop's documented request to a local fake of the reports
+// API and imports what it answers.
+func TestFetchBookedFromGamezop(t *testing.T) {
+	var calls atomic.Int32
+	fake := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		var req map[string]any
+		body, _ := io.ReadAll(r.Body)
+		if r.Method != "POST" || r.Header.Get("Authorization") != "Bearer reports-token" ||
+			r.Header.Get("Content-Type") != "application/json" || json.Unmarshal(body, &req) != nil ||
+			req["start_date"] != "2026-11-21" || req["end_date"] != "2026-11-22" || req["property_id"] != "1234" {
+			http.Error(w, "bad request: "+string(body), http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"data":[{"date":"2026-11-21","property-id":"1234","revenue":0.5},`+
+			`{"date":"2026-11-22","property-id":"1234","revenue":"0.0000216"},{"date":"2026-11-22","property-id":"999","revenue":7}]}`)
+	}))
+	defer fake.Close()
+	storetest.ForEach(t, func(t *testing.T, d store.Dialect) {
+		base := newEnv(t, d)
+		e := base.withProperty(func(p *appProperty) { p.Reports = &app.ReportsSource{URL: fake.URL, BearerToken: "reports-token"} })
+		got, days, err := e.app.FetchBooked(t.Context(), "arcade", "2026-11-21", "2026-11-22", false, "ops")
+		if err != nil || len(days) != 2 || got.Inserted != 2 || days[1].RevenueUSD.String() != "0.0000216" {
+			t.Fatalf("fetch: %+v %+v %v", got, days, err)
+		}
+		again, _, err := e.app.FetchBooked(t.Context(), "arcade", "2026-11-21", "2026-11-22", false, "ops")
+		if err != nil || again.Unchanged != 2 {
+			t.Fatalf("fetch again: %+v %v", again, err)
+		}
+		// A property without gamezop_reports cannot fetch.
+		if _, _, err := base.app.FetchBooked(t.Context(), "arcade", "2026-11-21", "2026-11-22", false, "ops"); err == nil {
+			t.Fatal("fetched without gamezop_reports")
+		}
+	})
+	if calls.Load() != 4 {
+		t.Fatalf("%d calls to the fake reports API, want 4", calls.Load())
+	}
+}

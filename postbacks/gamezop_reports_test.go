@@ -1,0 +1,39 @@
+package postbacks
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestParseGamezopReports(t *testing.T) {
+	for _, c := range []struct {
+		name, body, want, err string
+	}{
+		{"array, numbers and strings", `[{"date":"2026-11-02","property-id":"1234","revenue":0.1},{"date":"2026-11-01","property-id":1234,"revenue":"12.000000000000000001"}]`,
+			"2026-11-01=12.000000000000000001 2026-11-02=0.1", ""},
+		{"wrapped, other properties skipped, rows of a day added", `{"data":[{"date":"2026-11-01","property_id":"1234","revenue":1.5},{"date":"2026-11-01","property_id":"1234","revenue":2.5},{"date":"2026-11-01","property_id":"9","revenue":100}]}`,
+			"2026-11-01=4", ""},
+		{"deprecated shape", `{"report":[{"date":"2026-11-01T00:00:00Z","partner_revenue_usd":0.3,"total_revenue_usd":0.5}]}`, "2026-11-01=0.3", ""},
+		{"more than 18 decimal places", `[{"date":"2026-11-01","revenue":0.1000000000000000055511151231257827}]`, "", "not a non-negative decimal"},
+		{"negative", `[{"date":"2026-11-01","revenue":-1}]`, "", "not a non-negative decimal"},
+		{"no rows", `{"status":"ok"}`, "", "no array of rows"},
+		{"bad date", `[{"date":"01/11/2026","revenue":1}]`, "", "not YYYY-MM-DD"},
+		{"no revenue", `[{"date":"2026-11-01"}]`, "", "has no revenue"},
+		{"duplicate key", `[{"date":"2026-11-01","revenue":1,"revenue":2}]`, "", "duplicate"},
+	} {
+		got, err := ParseGamezopReports([]byte(c.body), "1234")
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("%s: %v, want an error with %q", c.name, err, c.err)
+			}
+			continue
+		}
+		var parts []string
+		for _, d := range got {
+			parts = append(parts, d.Day+"="+d.RevenueUSD.String())
+		}
+		if err != nil || strings.Join(parts, " ") != c.want {
+			t.Errorf("%s: %v %v, want %s", c.name, parts, err, c.want)
+		}
+	}
+}
