@@ -44,6 +44,8 @@ type receiver struct {
 	srv    *httptest.Server
 	mu     sync.Mutex
 	script []string
+	// rule, when set, picks the behaviour from the body instead of the script.
+	rule   func(body []byte) string
 	got    []received
 	arrive chan struct{} // one token per request, at arrival
 }
@@ -60,7 +62,10 @@ func newReceiver(t *testing.T, script ...string) *receiver {
 		r.mu.Lock()
 		r.got = append(r.got, received{header: req.Header.Clone(), body: body, path: req.URL.Path})
 		next := "ok"
-		if len(r.script) > 0 {
+		switch {
+		case r.rule != nil:
+			next = r.rule(body)
+		case len(r.script) > 0:
 			next, r.script = r.script[0], r.script[1:]
 		}
 		r.mu.Unlock()
