@@ -29,6 +29,7 @@ CREATE TABLE webhook_deliveries (
 -- of the same endpoint and user (order per user).
 CREATE INDEX webhook_deliveries_pending ON webhook_deliveries (property, endpoint, user_id, id) WHERE status = 'pending';
 CREATE INDEX webhook_deliveries_status ON webhook_deliveries (status, id);
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at) WHERE status = 'pending';
 
 -- One row per endpoint that has been tried: how long it has been failing, and whether
 -- it was disabled for failing too long.

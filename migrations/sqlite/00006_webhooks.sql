@@ -22,6 +22,7 @@ CREATE TABLE webhook_deliveries (
 );
 CREATE INDEX webhook_deliveries_pending ON webhook_deliveries (property, endpoint, user_id, id) WHERE status = 'pending';
 CREATE INDEX webhook_deliveries_status ON webhook_deliveries (status, id);
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at) WHERE status = 'pending';
 
 CREATE TABLE webhook_endpoints (
     property        TEXT     NOT NULL,
