@@ -4,7 +4,9 @@ import (
 	"bytes"
 	_ "embed"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -35,10 +37,18 @@ func mustYAMLToJSON(src []byte) []byte {
 }
 
 // yamlToJSON converts a YAML document to JSON, keeping the order of its members (paths
-// read top to bottom as written). A duplicate key is an error, not a silent overwrite.
+// read top to bottom as written). A duplicate key or a second document is an error, not
+// a silent overwrite or omission.
 func yamlToJSON(src []byte) ([]byte, error) {
-	var doc yaml.Node
-	if err := yaml.Unmarshal(src, &doc); err != nil {
+	dec := yaml.NewDecoder(bytes.NewReader(src))
+	var doc, more yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		return nil, err
+	}
+	switch err := dec.Decode(&more); {
+	case err == nil:
+		return nil, fmt.Errorf("line %d: want one YAML document, found a second", more.Line)
+	case !errors.Is(err, io.EOF):
 		return nil, err
 	}
 	var buf bytes.Buffer
