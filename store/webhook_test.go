@@ -505,3 +505,40 @@ func TestWebhookConcurrentClaimsAreDisjoint(t *testing.T) {
 		t.Fatalf("claimed %d deliveries, want %d", len(seen), len(users))
 	}
 }
+
+// Only subscribed (property, event type) pairs are written: a property subscribed to
+// redemptions alone gets no balance.updated for the applier's credits, and the lookup is
+// all it costs.
+func TestWebhookOutboxOnlySubscribedTypes(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		ctx := context.Background()
+		var lookups int
+		var mu sync.Mutex
+		redemptionsOnly := func(property, eventType string) []string {
+			mu.Lock()
+			lookups++
+			mu.Unlock()
+			if property == "arcade" && eventType == rewards.WebhookRedemptionCreated {
+				return []string{hookURL}
+			}
+			return nil
+		}
+		db := openHooked(t, storetest.URL(t, dia), storetest.NewClock(t0).Now, redemptionsOnly)
+		if _, err := ingest(db, ctx, []rewards.Inbound{in(session("u1", "s-1", "0.000012", 60)), in(score("u1", "p1", "600"))}); err != nil {
+			t.Fatal(err)
+		}
+		if ds := deliveries(t, db); len(ds) != 0 {
+			t.Fatalf("unsubscribed changes written: %+v", ds)
+		}
+		if lookups == 0 {
+			t.Fatal("the outbox never asked whether anyone subscribes")
+		}
+		fund(t, db, "u1", "10")
+		if _, _, err := db.Redeem(ctx, redeemReq("u1", "4", "k1")); err != nil {
+			t.Fatal(err)
+		}
+		if ds := deliveries(t, db); len(ds) != 1 || ds[0].Type != rewards.WebhookRedemptionCreated {
+			t.Fatalf("deliveries %+v, want the redemption only", ds)
+		}
+	})
+}
