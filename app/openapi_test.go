@@ -41,6 +41,9 @@ func TestOpenAPICoversEveryRoute(t *testing.T) {
 	}
 	routed := map[string]bool{}
 	for _, r := range engine.Routes() {
+		if strings.HasPrefix(r.Path, "/console") {
+			continue // the operators' console: HTML pages for people, not API operations
+		}
 		routed[r.Method+" "+ginParam.ReplaceAllString(r.Path, "{$1}")] = true
 	}
 	documented := map[string]bool{}

@@ -64,6 +64,24 @@ func (a *App) routes() *gin.Engine {
 	adm.GET("/events/:id", a.getEvent)
 	adm.POST("/events/:id/replay", a.replayEvent)
 
+	// The operators' console (console.go): HTML pages for people, not API operations, so
+	// app/openapi.yaml leaves them out. Sessions and CSRF are in console_auth.go.
+	con := a.newConsole()
+	r.GET("/console/static/console.css", consoleHeaders, con.css)
+	r.GET("/console/login", consoleHeaders, con.loginForm)
+	r.POST("/console/login", consoleHeaders, con.login)
+	ops := r.Group("/console", consoleHeaders, con.auth)
+	ops.GET("", con.overview)
+	ops.GET("/quarantine", con.quarantine)
+	ops.POST("/quarantine/:id/replay", con.replayOne)
+	ops.POST("/quarantine/replay", con.replayReason)
+	ops.GET("/settlements", con.settlements)
+	ops.POST("/settlements", con.settleNow)
+	ops.GET("/users", con.users)
+	ops.GET("/reports", con.reports)
+	ops.GET("/reports/payouts", con.reportDownload)
+	ops.POST("/logout", con.logout)
+
 	return r
 }
 

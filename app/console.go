@@ -1,0 +1,551 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"fmt"
+	"html/template"
+	"maps"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"tally/rewards"
+)
+
+// The operators' console at /console: server-rendered pages (html/template, which
+// escapes every value for its context) embedded in the binary, no script at all. Each
+// page calls the same use cases as the admin API; console_auth.go holds its sessions.
+
+//go:embed console
+var consoleFS embed.FS
+
+// ConsoleStore is what the console and the operator gauges read beyond the other use
+// cases' stores (store/console.go).
+type ConsoleStore interface {
+	EventCountsSince(ctx context.Context, since time.Time, fn func(property string, source rewards.Source, status string, n int64)) error
+	OpenEventCounts(ctx context.Context, fn func(property string, backlog rewards.Backlog, quarantined int64)) error
+	WalletTotals(ctx context.Context) ([]rewards.Balance, error)
+	QuarantineReasons(ctx context.Context, property string, fn func(property, reason string, n int64)) error
+	QuarantinedIDs(ctx context.Context, property, reason string, limit int) ([]int64, error)
+	// Now is the store's clock, which stamps received_at: "today" and lags are read on it.
+	Now() time.Time
+}
+
+const (
+	// replayAllBatch caps the events one "replay all of a reason" replays, each in its
+	// own transaction, so the request ends well within the server's write timeout; the
+	// page says how many remain.
+	replayAllBatch = 200
+	// rawShown caps the raw body shown per event (a body is at most 64 KiB).
+	rawShown = 8 << 10
+	// consoleTimeout bounds the reads of one page.
+	consoleTimeout = 10 * time.Second
+)
+
+type console struct {
+	app   *App
+	pages map[string]*template.Template
+}
+
+// newConsole parses the embedded templates; they are part of the binary, so a parse
+// error is a programming error caught by every test.
+func (a *App) newConsole() *console {
+	con := &console{app: a, pages: map[string]*template.Template{}}
+	for _, name := range []string{"login", "error", "overview", "quarantine", "settlements", "users", "reports"} {
+		con.pages[name] = template.Must(template.ParseFS(consoleFS, "console/layout.html", "console/"+name+".html"))
+	}
+	return con
+}
+
+// consoleStore is the app's store as the console needs it. *store.DB implements it
+// (a test says so); a store that does not is reported on the page.
+func (a *App) consoleStore() (ConsoleStore, error) {
+	cs, ok := a.store.(ConsoleStore)
+	if !ok {
+		return nil, fmt.Errorf("the store (%T) does not provide the console's figures", a.store)
+	}
+	return cs, nil
+}
+
+// page is what the layout renders.
+type page struct {
+	Title string
+	Nav   string
+	Actor string
+	CSRF  string
+	Flash []string
+	Error string
+	Data  any
+}
+
+// headers every console answer carries: nothing of it may be cached, framed, or run as
+// script (there is none), and nothing may be loaded from elsewhere.
+func consoleHeaders(c *gin.Context) {
+	h := c.Writer.Header()
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Cache-Control", "no-store")
+	c.Next()
+}
+
+// render executes a page into a buffer first, so a template error is a clean 500.
+func (con *console) render(c *gin.Context, status int, name string, p page) {
+	if p.Actor == "" {
+		p.Actor = actor(c)
+	}
+	if p.CSRF == "" {
+		p.CSRF = c.GetString(ctxCSRF)
+	}
+	var buf bytes.Buffer
+	if err := con.pages[name].ExecuteTemplate(&buf, "layout", p); err != nil {
+		con.app.logFor(c.Request.Context()).Error("console: render", "page", name, "err", err)
+		c.String(http.StatusInternalServerError, "internal error")
+		return
+	}
+	c.Data(status, "text/html; charset=utf-8", buf.Bytes())
+}
+
+// fail renders err as the API would classify it (problemFor), as a page.
+func (con *console) fail(c *gin.Context, err error) {
+	p := problemFor(err)
+	if p.Status >= 500 {
+		con.app.logFor(c.Request.Context()).Error("console", "route", c.FullPath(), "err", err)
+	}
+	msg := p.Title
+	if p.Detail != "" {
+		msg += ": " + p.Detail
+	}
+	con.render(c, p.Status, "error", page{Title: p.Title, Data: msg})
+}
+
+func (con *console) css(c *gin.Context) {
+	b, err := consoleFS.ReadFile("console/static/console.css")
+	if err != nil {
+		con.fail(c, err)
+		return
+	}
+	c.Header("Cache-Control", "public, max-age=3600")
+	c.Data(http.StatusOK, "text/css; charset=utf-8", b)
+}
+
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format("2006-01-02 15:04:05 UTC")
+}
+
+func (a *App) propertyIDs() []string { return slices.Sorted(maps.Keys(a.props)) }
+
+// Overview figures.
+
+type sourceFigures struct {
+	Source                                string
+	Recorded, Applied, Quarantined, Total int64
+}
+
+type runView struct {
+	ID, Property, Status, StartedAt, FinishedAt, Amount, Error string
+	Users, Entries                                             int64
+}
+
+func toRunView(r rewards.SettlementRun) runView {
+	return runView{ID: strconv.FormatInt(r.ID, 10), Property: r.Property, Status: r.Status, StartedAt: stamp(r.StartedAt),
+		FinishedAt: stamp(r.FinishedAt), Amount: amount(r.Amount), Error: r.Error, Users: r.Users, Entries: r.Entries}
+}
+
+type propertyFigures struct {
+	ID, Currency                 string
+	Scale                        int32
+	Backlog, Quarantined         int64
+	Lag                          string
+	Pending, Available, Redeemed string
+	LastRun                      *runView
+	Sources                      []sourceFigures
+}
+
+type overview struct {
+	Since, At  string
+	Properties []propertyFigures
+}
+
+// Overview gathers the console's first page: per configured property, today's events
+// (UTC day on the store's clock) by source and status, the apply backlog and its age,
+// the quarantine, wallet totals and the last settlement run.
+func (a *App) Overview(ctx context.Context) (overview, error) {
+	cs, err := a.consoleStore()
+	if err != nil {
+		return overview{}, err
+	}
+	now := cs.Now().UTC()
+	since := now.Truncate(24 * time.Hour)
+	ov := overview{Since: stamp(since), At: stamp(now)}
+	byID := map[string]*propertyFigures{}
+	for _, id := range a.propertyIDs() {
+		p := a.props[id]
+		ov.Properties = append(ov.Properties, propertyFigures{ID: id, Currency: p.Currency, Scale: p.Scale, Lag: "0s",
+			Pending: "0", Available: "0", Redeemed: "0"})
+	}
+	for i := range ov.Properties {
+		byID[ov.Properties[i].ID] = &ov.Properties[i]
+	}
+	err = cs.EventCountsSince(ctx, since, func(property string, src rewards.Source, status string, n int64) {
+		p := byID[property]
+		if p == nil {
+			return // a property no longer configured
+		}
+		i := slices.IndexFunc(p.Sources, func(s sourceFigures) bool { return s.Source == string(src) })
+		if i < 0 {
+			p.Sources = append(p.Sources, sourceFigures{Source: string(src)})
+			i = len(p.Sources) - 1
+		}
+		s := &p.Sources[i]
+		switch status {
+		case rewards.StatusRecorded:
+			s.Recorded += n
+		case rewards.StatusApplied:
+			s.Applied += n
+		case rewards.StatusQuarantined:
+			s.Quarantined += n
+		}
+		s.Total += n
+	})
+	if err != nil {
+		return overview{}, err
+	}
+	err = cs.OpenEventCounts(ctx, func(property string, b rewards.Backlog, quarantined int64) {
+		if p := byID[property]; p != nil {
+			p.Backlog, p.Quarantined = b.Events, quarantined
+			if !b.OldestRecord.IsZero() {
+				p.Lag = max(0, now.Sub(b.OldestRecord)).Round(time.Millisecond).String()
+			}
+		}
+	})
+	if err != nil {
+		return overview{}, err
+	}
+	totals, err := cs.WalletTotals(ctx)
+	if err != nil {
+		return overview{}, err
+	}
+	for _, t := range totals {
+		if p := byID[t.Property]; p != nil {
+			p.Pending, p.Available, p.Redeemed = amount(t.Pending), amount(t.Available), amount(t.Redeemed)
+		}
+	}
+	runs, err := a.store.SettlementRuns(ctx, 200)
+	if err != nil {
+		return overview{}, err
+	}
+	for _, r := range runs { // newest first
+		if p := byID[r.Property]; p != nil && p.LastRun == nil {
+			v := toRunView(r)
+			p.LastRun = &v
+		}
+	}
+	return ov, nil
+}
+
+// overview: GET /console
+func (con *console) overview(c *gin.Context) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), consoleTimeout)
+	defer cancel()
+	ov, err := con.app.Overview(ctx)
+	if err != nil {
+		con.fail(c, err)
+		return
+	}
+	con.render(c, http.StatusOK, "overview", page{Title: "Overview", Nav: "overview", Data: ov})
+}
+
+// Quarantine.
+
+type reasonView struct {
+	Property, Reason string
+	Count            int64
+}
+
+type eventView struct {
+	ID, Property, Source, User, Type, DedupeKey, Reason, ReceivedAt string
+	Raw                                                             string
+	RawSize                                                         int
+	Truncated                                                       bool
+}
+
+type quarantineView struct {
+	Properties []string
+	Property   string
+	Reasons    []reasonView
+	Events     []eventView
+	Batch      int64
+}
+
+// shownRaw is a raw body as text for a page, cut at rawShown bytes, with invalid UTF-8
+// (a rune the cut split, too) shown as U+FFFD. html/template escapes the rest.
+func shownRaw(raw []byte) (string, bool) {
+	cut := len(raw) > rawShown
+	if cut {
+		raw = raw[:rawShown]
+	}
+	return strings.ToValidUTF8(string(raw), "\uFFFD"), cut
+}
+
+func toEventView(k rewards.Kept) eventView {
+	raw, cut := shownRaw(k.Raw)
+	return eventView{ID: strconv.FormatInt(k.ID, 10), Property: k.Property, Source: string(k.Source), User: k.User, Type: k.Event.Type,
+		DedupeKey: k.DedupeKey, Reason: k.Reason, ReceivedAt: stamp(k.ReceivedAt), Raw: raw, RawSize: len(k.Raw), Truncated: cut}
+}
+
+// quarantine: GET /console/quarantine?property=
+func (con *console) quarantine(c *gin.Context) { con.showQuarantine(c, http.StatusOK, nil, "") }
+
+func (con *console) showQuarantine(c *gin.Context, status int, flash []string, errMsg string) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), consoleTimeout)
+	defer cancel()
+	property := c.Query("property")
+	if property == "" {
+		property = c.PostForm("property")
+	}
+	if property != "" {
+		if _, err := con.app.property(property); err != nil {
+			con.fail(c, err)
+			return
+		}
+	}
+	cs, err := con.app.consoleStore()
+	if err != nil {
+		con.fail(c, err)
+		return
+	}
+	v := quarantineView{Properties: con.app.propertyIDs(), Property: property, Batch: replayAllBatch}
+	if err := cs.QuarantineReasons(ctx, property, func(p, reason string, n int64) {
+		v.Reasons = append(v.Reasons, reasonView{Property: p, Reason: reason, Count: n})
+	}); err != nil {
+		con.fail(c, err)
+		return
+	}
+	kept, err := con.app.store.Events(ctx, rewards.EventFilter{Status: rewards.StatusQuarantined, Property: property, Limit: 100})
+	if err != nil {
+		con.fail(c, err)
+		return
+	}
+	for _, k := range kept {
+		v.Events = append(v.Events, toEventView(k))
+	}
+	con.render(c, status, "quarantine", page{Title: "Quarantine", Nav: "quarantine", Flash: flash, Error: errMsg, Data: v})
+}
+
+// replayOutcome describes one replayed event for the page.
+func replayOutcome(k rewards.Kept, posted []rewards.Posted, replayed bool) string {
+	switch {
+	case !replayed:
+		return fmt.Sprintf("Event %d was not quarantined any more (status %s); nothing was done.", k.ID, k.Status)
+	case k.Status == rewards.StatusApplied:
+		return fmt.Sprintf("Event %d applied: %d ledger entries for user %s.", k.ID, len(posted), k.User)
+	default:
+		return fmt.Sprintf("Event %d is still quarantined: %s", k.ID, k.Reason)
+	}
+}
+
+// replayOne: POST /console/quarantine/:id/replay. ReplayEvent applies the event at most
+// once however often the form is sent; the page says what this request did.
+func (con *console) replayOne(c *gin.Context) {
+	id, err := eventIDParam(c.Param("id"))
+	if err != nil {
+		con.fail(c, err)
+		return
+	}
+	k, posted, replayed, err := con.app.ReplayEvent(c.Request.Context(), id, actor(c))
+	if err != nil {
+		con.fail(c, err)
+		return
+	}
+	con.showQuarantine(c, http.StatusOK, []string{replayOutcome(k, posted, replayed)}, "")
+}
+
+// replayReason: POST /console/quarantine/replay (property, reason): the oldest
+// replayAllBatch quarantined events of property with exactly that reason, each through
+// ReplayEvent.
+func (con *console) replayReason(c *gin.Context) {
+	property, reason := c.PostForm("property"), c.PostForm("reason")
+	if _, err := con.app.property(property); err != nil {
+		con.fail(c, err)
+		return
+	}
+	cs, err := con.app.consoleStore()
+	if err != nil {
+		con.fail(c, err)
+		return
+	}
+	ctx := c.Request.Context()
+	ids, err := cs.QuarantinedIDs(ctx, property, reason, replayAllBatch+1)
+	if err != nil {
+		con.fail(c, err)
+		return
+	}
+	more := len(ids) > replayAllBatch
+	ids = ids[:min(len(ids), replayAllBatch)]
+	applied, still, skipped := 0, 0, 0
+	var lines []string
+	for _, id := range ids {
+		k, _, replayed, err := con.app.ReplayEvent(ctx, id, actor(c))
+		if err != nil {
+			con.showQuarantine(c, http.StatusOK, lines, fmt.Sprintf("Replay stopped at event %d: %v (%d applied, %d still quarantined before it).", id, err, applied, still))
+			return
+		}
+		switch {
+		case !replayed:
+			skipped++
+		case k.Status == rewards.StatusApplied:
+			applied++
+		default:
+			still++
+		}
+	}
+	lines = append(lines, fmt.Sprintf("Replayed %d events of %s with reason %q: %d applied, %d still quarantined, %d already replayed elsewhere.",
+		len(ids), property, reason, applied, still, skipped))
+	if more {
+		lines = append(lines, "More events have this reason; replay again for the next batch.")
+	}
+	con.showQuarantine(c, http.StatusOK, lines, "")
+}
+
+// Settlements.
+
+type settlementsView struct {
+	Properties []string
+	Runs       []runView
+}
+
+// settlements: GET /console/settlements
+func (con *console) settlements(c *gin.Context) { con.showSettlements(c, nil, "") }
+
+func (con *console) showSettlements(c *gin.Context, flash []string, errMsg string) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), consoleTimeout)
+	defer cancel()
+	runs, err := con.app.store.SettlementRuns(ctx, 100)
+	if err != nil {
+		con.fail(c, err)
+		return
+	}
+	v := settlementsView{Properties: con.app.propertyIDs()}
+	for _, r := range runs {
+		v.Runs = append(v.Runs, toRunView(r))
+	}
+	con.render(c, http.StatusOK, "settlements", page{Title: "Settlements", Nav: "settlements", Flash: flash, Error: errMsg, Data: v})
+}
+
+// settleNow: POST /console/settlements (property).
+func (con *console) settleNow(c *gin.Context) {
+	property := c.PostForm("property")
+	if _, err := con.app.property(property); err != nil {
+		con.fail(c, err)
+		return
+	}
+	con.app.logFor(c.Request.Context()).Info("console: settle now", "actor", actor(c), "property", property)
+	runs, err := con.app.Settle(c.Request.Context(), property)
+	var flash []string
+	for _, r := range runs {
+		flash = append(flash, fmt.Sprintf("Settlement of %s: %s, %d entries, %s moved to available for %d users.", r.Property, r.Status, r.Entries, amount(r.Amount), r.Users))
+	}
+	errMsg := ""
+	if err != nil {
+		errMsg = err.Error()
+	}
+	con.showSettlements(c, flash, errMsg)
+}
+
+// User lookup.
+
+type balanceView struct {
+	User, Currency, Available, Pending, Redeemed, LifetimeEarned, UpdatedAt string
+}
+
+type txnView struct {
+	ID, Kind, Rule, Bucket, Amount, CreatedAt, Ref string
+}
+
+type usersView struct {
+	Properties []string
+	Property   string
+	User       string
+	Balance    *balanceView
+	Txns       []txnView
+}
+
+// users: GET /console/users?property=&user=
+func (con *console) users(c *gin.Context) {
+	ids := con.app.propertyIDs()
+	v := usersView{Properties: ids, Property: c.Query("property"), User: c.Query("user")}
+	p := page{Title: "User lookup", Nav: "users", Data: &v}
+	if v.User == "" {
+		con.render(c, http.StatusOK, "users", p)
+		return
+	}
+	prop, err := con.app.property(v.Property)
+	if err != nil {
+		con.fail(c, err)
+		return
+	}
+	if msg := checkUserID(v.User); msg != "" {
+		p.Error = "User id: " + msg
+		con.render(c, http.StatusBadRequest, "users", p)
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.Request.Context(), consoleTimeout)
+	defer cancel()
+	b, err := con.app.store.Balance(ctx, prop.ID, v.User)
+	if err != nil {
+		con.fail(c, err)
+		return
+	}
+	v.Balance = &balanceView{User: v.User, Currency: prop.Currency, Available: amount(b.Available), Pending: amount(b.Pending),
+		Redeemed: amount(b.Redeemed), LifetimeEarned: amount(b.LifetimeEarned), UpdatedAt: stamp(b.UpdatedAt)}
+	txns, err := con.app.store.Transactions(ctx, prop.ID, v.User, 50, 0)
+	if err != nil {
+		con.fail(c, err)
+		return
+	}
+	for _, t := range txns {
+		v.Txns = append(v.Txns, txnView{ID: strconv.FormatInt(t.ID, 10), Kind: t.Kind, Rule: t.Rule, Bucket: t.Bucket,
+			Amount: amount(t.Amount), CreatedAt: stamp(t.CreatedAt), Ref: t.Ref})
+	}
+	con.render(c, http.StatusOK, "users", p)
+}
+
+// Reports.
+
+type reportsView struct {
+	Properties []string
+	From, To   string
+}
+
+// reports: GET /console/reports — the form, set to the month so far.
+func (con *console) reports(c *gin.Context) {
+	now := time.Now().UTC()
+	if cs, err := con.app.consoleStore(); err == nil {
+		now = cs.Now().UTC()
+	}
+	from := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
+	v := reportsView{Properties: con.app.propertyIDs(), From: from.Format(time.DateOnly), To: now.Truncate(24*time.Hour).AddDate(0, 0, 1).Format(time.DateOnly)}
+	con.render(c, http.StatusOK, "reports", page{Title: "Reports", Nav: "reports", Data: v})
+}
+
+// reportDownload: GET /console/reports/payouts — the admin API's payout report, with
+// the same parameters; a bad one is shown on the form instead of a problem document.
+func (con *console) reportDownload(c *gin.Context) {
+	if _, err := con.app.ParsePayoutRequest(c.Query("from"), c.Query("to"), c.Query("property"), c.Query("format"), c.Query("bom")); err != nil {
+		v := reportsView{Properties: con.app.propertyIDs(), From: c.Query("from"), To: c.Query("to")}
+		con.render(c, http.StatusBadRequest, "reports", page{Title: "Reports", Nav: "reports", Error: err.Error(), Data: v})
+		return
+	}
+	con.app.payoutReport(c)
+}
