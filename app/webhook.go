@@ -156,7 +156,7 @@ func (a *App) RunWebhooks(ctx context.Context) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
-		n, err := a.DeliverWebhooks(ctx)
+		n, err := a.safePass(ctx)
 		if ctx.Err() != nil {
 			return
 		}
@@ -175,6 +175,18 @@ func (a *App) RunWebhooks(ctx context.Context) {
 		case <-timer.C:
 		}
 	}
+}
+
+// safePass is one pass whose panic is logged and turned into an error, so the worker
+// carries on.
+func (a *App) safePass(ctx context.Context) (n int, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			a.log.Error("webhooks: pass panicked; recovered", "panic", r, "stack", string(debug.Stack()))
+			n, err = 0, fmt.Errorf("webhook pass panicked: %v", r)
+		}
+	}()
+	return a.DeliverWebhooks(ctx)
 }
 
 // DeliverWebhooks runs one pass: it claims the due deliveries, sends them, records each
