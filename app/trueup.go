@@ -233,7 +233,6 @@ type TrueUpSummary struct {
 // own ratio.
 type TrueUpDayView struct {
 	rewards.TrueUpDay
-	TruedUp bool
 }
 
 // TrueUpReport is the variance view of from..to (inclusive UTC days of receipt).
@@ -259,7 +258,7 @@ func (a *App) TrueUpReport(ctx context.Context, property, from, to string) (True
 	per.HasBooked = true // the booked revenue of the days that have it
 	booked, estimatedBooked := decimal.Zero, decimal.Zero
 	for _, d := range days {
-		v := TrueUpDayView{TrueUpDay: d, TruedUp: !d.Released.IsZero() || !d.Shortfall.IsZero()}
+		v := TrueUpDayView{TrueUpDay: d}
 		if r, ok := d.Ratio(); ok && !v.TruedUp {
 			if x := one.Sub(out.CurrentBuffer).Sub(r); x.IsPositive() {
 				v.Shortfall = rewards.Mul(x, d.Gross)

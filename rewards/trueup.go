@@ -106,6 +106,7 @@ type TrueUpDay struct {
 	Capped    decimal.Decimal
 	Released  decimal.Decimal // by this true-up (or, in a view, so far)
 	Shortfall decimal.Decimal
+	TruedUp   bool // in a view: a true-up has run for the day
 }
 
 // Ratio is the day's B / E.

@@ -216,7 +216,7 @@ func (db *DB) TrueUpView(ctx context.Context, property, from, to string) ([]rewa
 		}
 		for _, r := range done {
 			if i, ok := idx[r.Day]; ok {
-				out[i].Released, out[i].Shortfall = r.Released, r.Shortfall
+				out[i].Released, out[i].Shortfall, out[i].TruedUp = r.Released, r.Shortfall, true
 			}
 		}
 		return nil

@@ -105,8 +105,13 @@ func TestBookedCorrections(t *testing.T) {
 		if _, _, err := db.TrueUp(ctx, trueUpReq("t1", "2026-11-01", "2026-11-01")); err != nil {
 			t.Fatal(err)
 		}
-		// r = 0.8 = 1 − buffer: nothing released. The booked figure is then corrected up.
+		// r = 0.8 = 1 − buffer: nothing released, yet the day is trued up. The booked
+		// figure is then corrected up.
 		wantBalance(t, db, "u1", "112", "0")
+		if view, err := db.TrueUpView(ctx, "arcade", "2026-11-01", "2026-11-02"); err != nil || !view[0].TruedUp || view[1].TruedUp ||
+			!view[0].Released.IsZero() {
+			t.Fatalf("view: %+v %v", view, err)
+		}
 		if _, err := importBooked(t, db, false, rewards.BookedDay{Day: "2026-11-01", RevenueUSD: d("0.0020")}); !errors.Is(err, rewards.ErrTruedUp) {
 			t.Fatalf("a changed amount of a trued-up day: %v", err)
 		}
