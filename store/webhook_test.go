@@ -542,3 +542,29 @@ func TestWebhookOutboxOnlySubscribedTypes(t *testing.T) {
 		}
 	})
 }
+
+// The applier's last resort, Quarantine (an event that fails even alone), announces the
+// event once; a second call, the event no longer recorded, announces nothing.
+func TestWebhookQuarantineAnnounces(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		ctx := context.Background()
+		db := openHooked(t, storetest.URL(t, dia), storetest.NewClock(t0).Now, arcadeSubscribes)
+		rec, err := db.Record(ctx, []rewards.Inbound{in(session("u7", "s-1", "0.000012", 60))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 2 {
+			if err := db.Quarantine(ctx, rec[0].EventID, "apply failed: value too long"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ds := deliveries(t, db)
+		if len(ds) != 1 || ds[0].Type != rewards.WebhookEventQuarantined || ds[0].User != "u7" {
+			t.Fatalf("deliveries %+v", ds)
+		}
+		if q := decodeBody(t, ds[0]).Data; str(q, "event_id") != fmt.Sprint(rec[0].EventID) || str(q, "reason") != "apply failed: value too long" ||
+			str(q, "source") != "gamezop_spp" {
+			t.Fatalf("payload %v", q)
+		}
+	})
+}
