@@ -566,5 +566,21 @@ func TestWebhookQuarantineAnnounces(t *testing.T) {
 			str(q, "source") != "gamezop_spp" {
 			t.Fatalf("payload %v", q)
 		}
+		// A replay that leaves it quarantined announces it again, marked replayed, with
+		// the reason as it is now; one that applies it announces the balance instead.
+		stillBad := func(k rewards.Kept) rewards.Decision { return rewards.Decision{Event: k.Event, Quarantine: "still bad"} }
+		if _, err := db.Apply(ctx, rewards.Claim{Status: rewards.StatusQuarantined, Actor: "alice"}, stillBad); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Apply(ctx, rewards.Claim{Status: rewards.StatusQuarantined, Actor: "alice"}, decide); err != nil {
+			t.Fatal(err)
+		}
+		ds = deliveries(t, db)
+		if len(ds) != 3 || ds[1].Type != rewards.WebhookEventQuarantined || ds[2].Type != rewards.WebhookBalanceUpdated {
+			t.Fatalf("after replays: %+v", ds)
+		}
+		if q := decodeBody(t, ds[1]).Data; q["replayed"] != true || str(q, "reason") != "still bad" {
+			t.Fatalf("replayed payload %v", q)
+		}
 	})
 }
