@@ -40,6 +40,9 @@ const (
 	// EntryReversal returns a redemption's amount from @redemptions to the user's
 	// available balance; its ref names the redemption.
 	EntryReversal EntryKind = "reversal"
+	// EntryPrize credits a tournament prize to pending from @prizes; its ref names the
+	// tournament, window and rank (tournament.go).
+	EntryPrize EntryKind = "prize"
 )
 
 // Leg is one side of an entry. A user leg has System == "" and a Bucket; a system leg

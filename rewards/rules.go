@@ -34,6 +34,7 @@ type Rules struct {
 	Revenue      *RevenueRule
 	Targets      []ScoreTarget
 	Achievements []AchievementRule
+	Tournaments  []Tournament // tournament.go
 }
 
 // RevenueRule turns SPP estimated revenue into credits (DESIGN.md §3).

@@ -67,7 +67,8 @@ func (w Wallet) Post(e Entry) (Wallet, error) {
 
 // Credits reports the kinds that credit pending from a rule.
 func (k EntryKind) Credits() bool {
-	return k == EntryRevenue || k == EntryTarget || k == EntryAchievement || k == EntryBufferRelease
+	return k == EntryRevenue || k == EntryTarget || k == EntryAchievement || k == EntryBufferRelease ||
+		k == EntryPrize
 }
 
 // Lot is the part of the entry that waits in pending for settlement: a credit from a

@@ -1,0 +1,410 @@
+package rewards
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/shopspring/decimal"
+)
+
+// Tournaments (issue 12). A tournament ranks users by their best score on one game in a
+// window of time and, once the window has closed, pays prizes by rank. This file is the
+// domain's part: which window a score belongs to and whether it counts, the ranking,
+// and the prize split. The store keeps the live leaderboard and closes windows; the
+// config turns the YAML into a Tournament.
+
+// AccountPrizes is the system account tournament prizes are paid from.
+const AccountPrizes = "@prizes"
+
+// Ties says how users with equal scores are ranked.
+type Ties string
+
+// Ties: split shares the prizes of the ranks the tied users occupy equally; first ranks
+// the earliest score first (then the earlier event), so no two users share a rank.
+const (
+	TiesSplit Ties = "split"
+	TiesFirst Ties = "first"
+)
+
+// Prize pays Amount to each rank from From to To, inclusive (1-based).
+type Prize struct {
+	From, To int
+	Amount   decimal.Decimal
+}
+
+// Tournament is one configured tournament, validated by config.
+type Tournament struct {
+	ID      string
+	Version string // changes whenever a field below changes
+	Game    string // as score targets name it
+	Sources []Source
+	// Direction says which scores are better: higher or lower (times, strokes).
+	Direction Direction
+	// States are the Gamezop states that count (default over); other sources count every
+	// score.
+	States []string
+	// Next, when set, is the start of the first window strictly after t (a cron spec in
+	// UTC); each window lasts Duration. When nil the tournament has one window,
+	// [Start, End). A function, not the spec, keeps this package free of the cron parser.
+	Next     func(t time.Time) time.Time
+	Duration time.Duration
+	Start    time.Time
+	End      time.Time
+	// Grace is how long after a window's end scores made inside it are still accepted;
+	// the window closes, and pays, at End + Grace.
+	Grace    time.Duration
+	Prizes   []Prize
+	Ties     Ties
+	MinPlays int64
+	Hold     time.Duration
+}
+
+// Window is one period of a tournament: scores made in [Start, End) count, received
+// before ClosesAt.
+type Window struct {
+	Start    time.Time
+	End      time.Time
+	ClosesAt time.Time
+}
+
+func (t Tournament) window(start, end time.Time) Window {
+	return Window{Start: start.UTC(), End: end.UTC(), ClosesAt: end.Add(t.Grace).UTC()}
+}
+
+// WindowAt returns the window that contains at, if any. Config guarantees that windows
+// do not overlap, so there is at most one.
+func (t Tournament) WindowAt(at time.Time) (Window, bool) {
+	if t.Next == nil {
+		if at.Before(t.Start) || !at.Before(t.End) {
+			return Window{}, false
+		}
+		return t.window(t.Start, t.End), true
+	}
+	// The window containing at starts in (at − Duration, at]: the first start after
+	// at − Duration is that start if there is one.
+	s := t.Next(at.Add(-t.Duration))
+	if s.IsZero() || s.After(at) {
+		return Window{}, false
+	}
+	return t.window(s, s.Add(t.Duration)), true
+}
+
+// Current is the window a publisher means by "current" at now: the one that has started
+// and not yet closed (open, or in its grace period), else the next one to start; for a
+// tournament of one window, that window at any time. ok is false when the schedule has
+// no next window.
+func (t Tournament) Current(now time.Time) (Window, bool) {
+	if t.Next == nil {
+		return t.window(t.Start, t.End), true // before, during and after it: the only one
+	}
+	// The earliest window that closes after now starts after now − Duration − Grace.
+	s := t.Next(now.Add(-t.Duration - t.Grace))
+	if s.IsZero() {
+		return Window{}, false
+	}
+	return t.window(s, s.Add(t.Duration)), true
+}
+
+// WindowStarting returns the window that starts at start, if start is one of the
+// tournament's window starts.
+func (t Tournament) WindowStarting(start time.Time) (Window, bool) {
+	if t.Next == nil {
+		if !start.Equal(t.Start) {
+			return Window{}, false
+		}
+		return t.window(t.Start, t.End), true
+	}
+	if s := t.Next(start.Add(-time.Second)); !s.Equal(start) {
+		return Window{}, false
+	}
+	return t.window(start, start.Add(t.Duration)), true
+}
+
+// Window states, as the publisher API reports them.
+const (
+	WindowUpcoming = "upcoming" // not started
+	WindowOpen     = "open"     // scores made now count
+	WindowGrace    = "grace"    // ended; late reports of scores made inside it still count
+	WindowClosing  = "closing"  // grace is over; the closer pays it at its next run
+	WindowClosed   = "closed"   // ranked and paid
+)
+
+// StateAt is w's state at now, given whether the store has closed it.
+func (w Window) StateAt(now time.Time, closed bool) string {
+	switch {
+	case closed:
+		return WindowClosed
+	case now.Before(w.Start):
+		return WindowUpcoming
+	case now.Before(w.End):
+		return WindowOpen
+	case now.Before(w.ClosesAt):
+		return WindowGrace
+	}
+	return WindowClosing
+}
+
+// TournamentScore is what one score event means to one tournament of its property.
+type TournamentScore struct {
+	Tournament string
+	Window     Window
+	Counts     bool
+	Note       string // why it does not count; empty when it counts
+	Value      decimal.Decimal
+	Key        string    // ScoreKey of Value: byte order is rank order
+	At         time.Time // when the score was made
+	Play       string    // the play it belongs to: a play counts once toward min_plays
+}
+
+// TournamentScores says, for each tournament of r on the event's game, whether the score
+// counts and in which window. The time a score was made is the provider's timestamp when
+// it sends one, else the time of receipt; a timestamp later than receipt is taken as the
+// receipt time (a score cannot be made after it arrived, and a provider's clock must not
+// move a score into a window that has not started). A score received at or after its
+// window's end + grace does not count: that window is closed, or closing.
+func TournamentScores(ev Event, r Rules, receivedAt time.Time) []TournamentScore {
+	if ev.Kind != KindScore || ev.Score == nil || ev.User == "" {
+		return nil
+	}
+	sc := ev.Score
+	at := receivedAt.UTC()
+	if ev.OccurredAt != nil && ev.OccurredAt.Before(at) {
+		at = ev.OccurredAt.UTC()
+	}
+	play := sc.PlayID
+	if play == "" {
+		play = "event:" + ev.DedupeKey // sources without play ids: each report is a play
+	}
+	var out []TournamentScore
+	for _, t := range r.Tournaments {
+		if t.Game != sc.Game || (len(t.Sources) > 0 && !slices.Contains(t.Sources, ev.Source)) {
+			continue
+		}
+		ts := TournamentScore{Tournament: t.ID, Value: sc.Value, At: at, Play: play}
+		note := func(format string, args ...any) {
+			ts.Note = fmt.Sprintf("tournament %s: ", t.ID) + fmt.Sprintf(format, args...)
+			out = append(out, ts)
+		}
+		if ev.Source == SourceGamezopScores {
+			states := t.States
+			if len(states) == 0 {
+				states = defaultStates
+			}
+			if !slices.Contains(states, sc.State) {
+				note("state %q not counted", sc.State)
+				continue
+			}
+		}
+		key, err := ScoreKey(sc.Value, t.Direction)
+		if err != nil {
+			note("%v", err)
+			continue
+		}
+		w, ok := t.WindowAt(at)
+		if !ok {
+			note("score made at %s is in no window", at.Format(time.RFC3339))
+			continue
+		}
+		ts.Window = w
+		if !receivedAt.Before(w.ClosesAt) {
+			note("window %s closed at %s; score received late, not counted", w.Start.Format(time.RFC3339),
+				w.ClosesAt.Format(time.RFC3339))
+			continue
+		}
+		ts.Key, ts.Counts = key, true
+		out = append(out, ts)
+	}
+	return out
+}
+
+// scoreDigits: scores are non-negative, below 10^20, with at most 18 decimal places
+// (what the ledger's NUMERIC(38,18) holds), so 38 fixed digits hold any of them.
+const scoreIntDigits = MaxIntegerDigits
+
+// ScoreKey encodes a score so that comparing keys byte by byte ranks scores best first:
+// 38 fixed digits, each digit complemented (9 − d) when higher is better. Both databases
+// then order a leaderboard by one text column, whatever the direction (SQLite keeps
+// money as text, which would otherwise sort "9" after "10").
+func ScoreKey(v decimal.Decimal, dir Direction) (string, error) {
+	if v.IsNegative() || CheckAmount(v) != nil {
+		return "", fmt.Errorf("score %s is outside [0, 10^%d) with at most %d decimal places", v, scoreIntDigits, Precision)
+	}
+	s := v.StringFixed(Precision)
+	intPart, frac, _ := strings.Cut(s, ".")
+	b := []byte(strings.Repeat("0", scoreIntDigits-len(intPart)) + intPart + frac)
+	switch dir {
+	case Higher:
+		for i, c := range b {
+			b[i] = '9' - (c - '0')
+		}
+	case Lower:
+	default:
+		return "", fmt.Errorf("%w: direction %q", ErrNotConfigured, dir)
+	}
+	return string(b), nil
+}
+
+// Standing is one user's best score in a window.
+type Standing struct {
+	User       string
+	Score      decimal.Decimal
+	Key        string    // ScoreKey of Score
+	AchievedAt time.Time // when the best score was made
+	EventID    int64     // the inbox event that reported it: the last tie-breaker
+	Plays      int64     // distinct plays that counted
+}
+
+// Before reports whether a is ahead of b on the leaderboard: the better score, then the
+// earlier score, then the earlier event. Every leaderboard, live or final, is in this
+// order; with ties: split, equal scores share a rank whatever their order.
+func (a Standing) Before(b Standing) bool {
+	if a.Key != b.Key {
+		return a.Key < b.Key
+	}
+	if !a.AchievedAt.Equal(b.AchievedAt) {
+		return a.AchievedAt.Before(b.AchievedAt)
+	}
+	if a.EventID != b.EventID {
+		return a.EventID < b.EventID
+	}
+	return a.User < b.User
+}
+
+// Ranker numbers standings taken in leaderboard order. Its state is small, so a page of
+// the leaderboard can resume it from a cursor.
+type Ranker struct {
+	Ties     Ties
+	Position int64  // standings numbered so far
+	Rank     int64  // rank of the last one
+	LastKey  string // score key of the last one
+}
+
+// Next returns the rank of s, the standing after the last one given.
+func (r *Ranker) Next(s Standing) int64 {
+	r.Position++
+	if r.Ties == TiesFirst || r.Position == 1 || s.Key != r.LastKey {
+		r.Rank = r.Position
+	}
+	r.LastKey = s.Key
+	return r.Rank
+}
+
+// Ranked is a standing with its rank.
+type Ranked struct {
+	Standing
+	Rank int64
+}
+
+// Rank orders standings and ranks them: users with fewer than minPlays plays are left
+// out; with ties split, equal scores share the rank of the first of them and the next
+// score takes the rank after all of them (1, 2, 2, 4).
+func Rank(in []Standing, ties Ties, minPlays int64) []Ranked {
+	rows := make([]Standing, 0, len(in))
+	for _, s := range in {
+		if s.Plays >= minPlays {
+			rows = append(rows, s)
+		}
+	}
+	slices.SortFunc(rows, func(a, b Standing) int {
+		switch {
+		case a.Before(b):
+			return -1
+		case b.Before(a):
+			return 1
+		}
+		return 0
+	})
+	out := make([]Ranked, len(rows))
+	r := Ranker{Ties: ties}
+	for i, s := range rows {
+		out[i] = Ranked{Standing: s, Rank: r.Next(s)}
+	}
+	return out
+}
+
+// PrizeOf is what the table pays rank n (zero when no range covers it).
+func PrizeOf(prizes []Prize, n int64) decimal.Decimal {
+	for _, p := range prizes {
+		if int64(p.From) <= n && n <= int64(p.To) {
+			return p.Amount
+		}
+	}
+	return decimal.Zero
+}
+
+// Award is one user's prize.
+type Award struct {
+	User   string
+	Rank   int64
+	Amount decimal.Decimal
+}
+
+// Awards computes the prizes of a ranked window. A rank's prize goes to the user at
+// that rank. Users tied at rank r under ties: split occupy ranks r … r+k−1: the prizes
+// of those ranks are added and divided equally, each share truncated at 18 places, and
+// what truncation leaves (less than k × 10^-18) goes to the tied user whose id comes
+// first in byte order, so the shares add up exactly to the prizes. Users without a
+// prize are left out; prizes of ranks nobody reached are not paid.
+func Awards(ranked []Ranked, prizes []Prize) []Award {
+	var out []Award
+	for i := 0; i < len(ranked); {
+		j := i + 1
+		for j < len(ranked) && ranked[j].Rank == ranked[i].Rank {
+			j++
+		}
+		group := ranked[i:j]
+		pool := decimal.Zero
+		for n := int64(0); n < int64(len(group)); n++ {
+			pool = pool.Add(PrizeOf(prizes, group[0].Rank+n))
+		}
+		i = j
+		if !pool.IsPositive() {
+			continue
+		}
+		users := make([]string, len(group))
+		for k, g := range group {
+			users[k] = g.User
+		}
+		slices.Sort(users)
+		share, rest := pool.QuoRem(decimal.NewFromInt(int64(len(group))), Precision)
+		for k, u := range users {
+			amount := share
+			if k == 0 {
+				amount = share.Add(rest)
+			}
+			if amount.IsPositive() {
+				out = append(out, Award{User: u, Rank: group[0].Rank, Amount: amount})
+			}
+		}
+	}
+	return out
+}
+
+// PrizeClaim makes a window's prize payable once per user: the claims table's key backs
+// up the store's closed-window check.
+func PrizeClaim(tournament string, w Window) string {
+	return "tournament:" + tournament + ":" + w.Start.UTC().Format(time.RFC3339)
+}
+
+// PrizeRef names where a prize comes from: tournament, window and rank.
+func PrizeRef(tournament string, w Window, rank int64) string {
+	return fmt.Sprintf("tournament:%s/%s/rank:%d", tournament, w.Start.UTC().Format(time.RFC3339), rank)
+}
+
+// PrizeEntry credits a prize to the user's pending from @prizes; it matures after the
+// tournament's hold from the close.
+func (t Tournament) PrizeEntry(w Window, a Award, closedAt time.Time) Entry {
+	return Entry{
+		Kind:        EntryPrize,
+		Rule:        "tournament:" + t.ID,
+		RuleVersion: t.Version,
+		Claim:       PrizeClaim(t.ID, w),
+		MaturesAt:   closedAt.Add(t.Hold).UTC(),
+		Legs: []Leg{
+			{Bucket: Pending, Amount: a.Amount},
+			{System: AccountPrizes, Amount: a.Amount.Neg()},
+		},
+	}
+}

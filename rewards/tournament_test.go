@@ -1,0 +1,262 @@
+package rewards_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"tally/rewards"
+)
+
+var tt0 = time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC) // a Monday
+
+// standings builds users u1… with the given scores, each made a second after the last.
+func standings(t *testing.T, dir rewards.Direction, scores ...string) []rewards.Standing {
+	t.Helper()
+	out := make([]rewards.Standing, len(scores))
+	for i, s := range scores {
+		v := decimal.RequireFromString(s)
+		key, err := rewards.ScoreKey(v, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[i] = rewards.Standing{User: fmt.Sprintf("u%d", i+1), Score: v, Key: key, AchievedAt: tt0.Add(time.Duration(i) * time.Second),
+			EventID: int64(i + 1), Plays: 1}
+	}
+	return out
+}
+
+func rankLine(rs []rewards.Ranked) string {
+	parts := make([]string, len(rs))
+	for i, r := range rs {
+		parts[i] = fmt.Sprintf("%s:%d", r.User, r.Rank)
+	}
+	return strings.Join(parts, " ")
+}
+
+func TestTournamentRankTable(t *testing.T) {
+	cases := []struct {
+		name   string
+		dir    rewards.Direction
+		ties   rewards.Ties
+		scores []string
+		want   string
+	}{
+		{"higher, distinct", rewards.Higher, rewards.TiesSplit, []string{"10", "30", "20"}, "u2:1 u3:2 u1:3"},
+		{"lower is better", rewards.Lower, rewards.TiesSplit, []string{"10", "30", "20"}, "u1:1 u3:2 u2:3"},
+		// 9 ranks above 10 as a number: the key is not the decimal's text.
+		{"higher, digits", rewards.Higher, rewards.TiesSplit, []string{"9", "10", "9.5", "0.000000000000000001"}, "u2:1 u3:2 u1:3 u4:4"},
+		{"split: tie at the top", rewards.Higher, rewards.TiesSplit, []string{"50", "50", "40"}, "u1:1 u2:1 u3:3"},
+		{"split: tie in the middle", rewards.Higher, rewards.TiesSplit, []string{"50", "40", "40", "30"}, "u1:1 u2:2 u3:2 u4:4"},
+		{"split: tie at the end", rewards.Higher, rewards.TiesSplit, []string{"50", "40", "40"}, "u1:1 u2:2 u3:2"},
+		{"split: everyone tied", rewards.Lower, rewards.TiesSplit, []string{"7", "7.0", "7.000"}, "u1:1 u2:1 u3:1"},
+		{"first: the earlier score ranks first", rewards.Higher, rewards.TiesFirst, []string{"50", "50", "40"}, "u1:1 u2:2 u3:3"},
+		{"first, lower", rewards.Lower, rewards.TiesFirst, []string{"5", "3", "3"}, "u2:1 u3:2 u1:3"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got := rankLine(rewards.Rank(standings(t, c.dir, c.scores...), c.ties, 1))
+			if got != c.want {
+				t.Fatalf("ranks %s, want %s", got, c.want)
+			}
+		})
+	}
+}
+
+func TestTournamentRankMinPlaysAndTieOrder(t *testing.T) {
+	s := standings(t, rewards.Higher, "100", "90", "90")
+	s[0].Plays = 1 // the best score, but one play short
+	s[1].Plays, s[2].Plays = 2, 2
+	// Same score made at the same instant: the earlier event ranks first.
+	s[2].AchievedAt, s[2].EventID = s[1].AchievedAt, s[1].EventID-1
+	if got := rankLine(rewards.Rank(s, rewards.TiesFirst, 2)); got != "u3:1 u2:2" {
+		t.Fatalf("min_plays 2: %s, want u3:1 u2:2", got)
+	}
+	if got := rankLine(rewards.Rank(s, rewards.TiesFirst, 0)); got != "u1:1 u3:2 u2:3" {
+		t.Fatalf("min_plays 0: %s", got)
+	}
+}
+
+// The live leaderboard ranks a page at a time with a Ranker resumed from the cursor; it
+// must number exactly as Rank does.
+func TestTournamentRankerResumes(t *testing.T) {
+	s := standings(t, rewards.Higher, "5", "5", "4", "4", "4", "3")
+	all := rewards.Rank(s, rewards.TiesSplit, 1)
+	r := rewards.Ranker{Ties: rewards.TiesSplit}
+	for i := range 3 {
+		r.Next(all[i].Standing)
+	}
+	resumed := rewards.Ranker{Ties: r.Ties, Position: r.Position, Rank: r.Rank, LastKey: r.LastKey}
+	for i := 3; i < len(all); i++ {
+		if got := resumed.Next(all[i].Standing); got != all[i].Rank {
+			t.Fatalf("row %d: rank %d after resuming, want %d", i, got, all[i].Rank)
+		}
+	}
+}
+
+func prizes() []rewards.Prize {
+	return []rewards.Prize{
+		{From: 1, To: 1, Amount: decimal.RequireFromString("1000")},
+		{From: 2, To: 3, Amount: decimal.RequireFromString("400")},
+		{From: 4, To: 10, Amount: decimal.RequireFromString("50")},
+	}
+}
+
+func awardLine(as []rewards.Award) string {
+	parts := make([]string, len(as))
+	for i, a := range as {
+		parts[i] = fmt.Sprintf("%s@%d=%s", a.User, a.Rank, a.Amount)
+	}
+	return strings.Join(parts, " ")
+}
+
+func TestTournamentPrizeSplitTable(t *testing.T) {
+	cases := []struct {
+		name   string
+		ties   rewards.Ties
+		scores []string
+		prizes []rewards.Prize
+		want   string
+	}{
+		{"one each", rewards.TiesSplit, []string{"9", "8", "7", "6"}, prizes(), "u1@1=1000 u2@2=400 u3@3=400 u4@4=50"},
+		// Ranks 1 and 2 tied: (1000 + 400) / 2.
+		{"tie across the first boundary", rewards.TiesSplit, []string{"9", "9", "7"}, prizes(), "u1@1=700 u2@1=700 u3@3=400"},
+		// Ranks 3 and 4 tied across the 400/50 boundary: (400 + 50) / 2.
+		{"tie across the second boundary", rewards.TiesSplit, []string{"9", "8", "7", "7", "6"}, prizes(),
+			"u1@1=1000 u2@2=400 u3@3=225 u4@3=225 u5@5=50"},
+		// Ranks 10 and 11 tied: 50 + 0 shared by two; rank 12 gets nothing.
+		{"tie across the last paid rank", rewards.TiesSplit, []string{"20", "19", "18", "17", "16", "15", "14", "13", "12", "11", "11", "10"}, prizes(),
+			"u1@1=1000 u2@2=400 u3@3=400 u4@4=50 u5@5=50 u6@6=50 u7@7=50 u8@8=50 u9@9=50 u10@10=25 u11@10=25"},
+		// 1000 / 3 does not divide: each gets the share truncated at 18 places, and the
+		// remainder (10^-18) goes to the first user id in byte order.
+		{"three tied, remainder to the first id", rewards.TiesSplit, []string{"5", "5", "5"},
+			[]rewards.Prize{{From: 1, To: 1, Amount: decimal.RequireFromString("1000")}},
+			"u1@1=333.333333333333333334 u2@1=333.333333333333333333 u3@1=333.333333333333333333"},
+		{"first: no sharing", rewards.TiesFirst, []string{"9", "9", "7"}, prizes(), "u1@1=1000 u2@2=400 u3@3=400"},
+		{"more prizes than players", rewards.TiesSplit, []string{"3", "1"}, prizes(), "u1@1=1000 u2@2=400"},
+		{"no players", rewards.TiesSplit, nil, prizes(), ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ranked := rewards.Rank(standings(t, rewards.Higher, c.scores...), c.ties, 1)
+			got := rewards.Awards(ranked, c.prizes)
+			if line := awardLine(got); line != c.want {
+				t.Fatalf("awards\n got %s\nwant %s", line, c.want)
+			}
+			// The parts add up exactly to the prizes of the ranks occupied.
+			paid, due := decimal.Zero, decimal.Zero
+			for _, a := range got {
+				paid = paid.Add(a.Amount)
+			}
+			for i := range ranked {
+				due = due.Add(rewards.PrizeOf(c.prizes, int64(i+1)))
+			}
+			if !paid.Equal(due) {
+				t.Fatalf("paid %s, the occupied ranks' prizes are %s", paid, due)
+			}
+		})
+	}
+}
+
+// The remainder goes by byte order of user id, not by who ranks first among the tied.
+func TestTournamentSplitRemainderByUserID(t *testing.T) {
+	s := standings(t, rewards.Higher, "5", "5", "5")
+	s[0].User, s[1].User, s[2].User = "zed", "Ann", "bob" // "A" < "b" < "z" in bytes
+	got := rewards.Awards(rewards.Rank(s, rewards.TiesSplit, 1), []rewards.Prize{{From: 1, To: 3, Amount: decimal.RequireFromString("0.000000000000000001")}})
+	// 3 × 10^-18 shared by 3: one each, no remainder.
+	if line := awardLine(got); line != "Ann@1=0.000000000000000001 bob@1=0.000000000000000001 zed@1=0.000000000000000001" {
+		t.Fatalf("awards %s", line)
+	}
+	got = rewards.Awards(rewards.Rank(s, rewards.TiesSplit, 1), []rewards.Prize{{From: 1, To: 1, Amount: decimal.RequireFromString("0.000000000000000002")}})
+	if line := awardLine(got); line != "Ann@1=0.000000000000000002" {
+		t.Fatalf("awards %s: 2 × 10^-18 among 3 is all remainder, to Ann", line)
+	}
+}
+
+func weekly() rewards.Tournament {
+	return rewards.Tournament{ID: "snake-weekly", Game: "NyM_JGWcx", Direction: rewards.Higher, Duration: 24 * time.Hour, Grace: 15 * time.Minute,
+		Ties: rewards.TiesSplit, MinPlays: 1,
+		// A day-long window starting 12:00 UTC each day: every window crosses midnight.
+		Next: func(t time.Time) time.Time {
+			d := time.Date(t.Year(), t.Month(), t.Day(), 12, 0, 0, 0, time.UTC)
+			if !d.After(t) {
+				d = d.AddDate(0, 0, 1)
+			}
+			return d
+		}}
+}
+
+func TestTournamentWindowOverDayBoundaryAndGrace(t *testing.T) {
+	tour := weekly()
+	r := rewards.Rules{Tournaments: []rewards.Tournament{tour}}
+	score := func(made, received time.Time, state string) rewards.TournamentScore {
+		t.Helper()
+		ev := rewards.Event{Source: rewards.SourceGamezopScores, Kind: rewards.KindScore, DedupeKey: "k", User: "u",
+			OccurredAt: &made, Score: &rewards.Score{Game: "NyM_JGWcx", Value: decimal.NewFromInt(10), State: state, PlayID: "p"}}
+		got := rewards.TournamentScores(ev, r, received)
+		if len(got) != 1 {
+			t.Fatalf("%d tournament scores, want 1", len(got))
+		}
+		return got[0]
+	}
+	start := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	// Made after midnight, inside the window that started the day before.
+	s := score(time.Date(2026, 12, 2, 0, 30, 0, 0, time.UTC), time.Date(2026, 12, 2, 0, 30, 1, 0, time.UTC), "over")
+	if !s.Counts || !s.Window.Start.Equal(start) || !s.Window.End.Equal(start.Add(24*time.Hour)) {
+		t.Fatalf("score after midnight: %+v, want the window from %s", s, start)
+	}
+	end := start.Add(24 * time.Hour)
+	// The last instant of the window belongs to it; the end belongs to the next.
+	if s := score(end.Add(-time.Microsecond), end.Add(-time.Microsecond), "over"); !s.Counts || !s.Window.Start.Equal(start) {
+		t.Fatalf("last instant: %+v", s)
+	}
+	if s := score(end, end, "over"); !s.Counts || !s.Window.Start.Equal(end) {
+		t.Fatalf("at the end: %+v, want the next window", s)
+	}
+	// Made before the end, received in the grace period: counts; at end + grace: late.
+	if s := score(end.Add(-time.Second), end.Add(15*time.Minute-time.Microsecond), "over"); !s.Counts {
+		t.Fatalf("inside grace: %+v", s)
+	}
+	if s := score(end.Add(-time.Second), end.Add(15*time.Minute), "over"); s.Counts || !strings.Contains(s.Note, "late") {
+		t.Fatalf("at end + grace: %+v, want not counted as late", s)
+	}
+	// A provider timestamp after receipt cannot move a score forward.
+	if s := score(end.Add(time.Hour), end.Add(-time.Second), "over"); !s.Counts || !s.Window.Start.Equal(start) {
+		t.Fatalf("future timestamp: %+v, want the window of receipt", s)
+	}
+	// loaded and start never count.
+	for _, st := range []string{"loaded", "start"} {
+		if s := score(end.Add(-time.Hour), end.Add(-time.Hour), st); s.Counts {
+			t.Fatalf("state %s counted", st)
+		}
+	}
+	if w, ok := tour.Current(end.Add(10 * time.Minute)); !ok || !w.Start.Equal(start) {
+		t.Fatalf("current during grace: %+v, want the window still closing", w)
+	}
+	if w, ok := tour.Current(end.Add(15 * time.Minute)); !ok || !w.Start.Equal(end) {
+		t.Fatalf("current after grace: %+v, want the next window", w)
+	}
+	if _, ok := tour.WindowStarting(start.Add(time.Hour)); ok {
+		t.Fatal("13:00 taken for a window start")
+	}
+}
+
+func TestTournamentPrizeEntryCredits(t *testing.T) {
+	tour := weekly()
+	tour.Hold = time.Hour
+	w, _ := tour.WindowAt(tt0.Add(13 * time.Hour))
+	e := tour.PrizeEntry(w, rewards.Award{User: "u", Rank: 1, Amount: decimal.RequireFromString("12.5")}, tt0)
+	after, err := rewards.NewWallet().Post(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !after.Pending.Equal(decimal.RequireFromString("12.5")) || !after.LifetimeEarned.Equal(after.Pending) || !e.Lot().Equal(after.Pending) {
+		t.Fatalf("wallet after a prize: %+v; a prize is a credit that settles like any other", after)
+	}
+	if !e.MaturesAt.Equal(tt0.Add(time.Hour)) {
+		t.Fatalf("matures %s, want close + hold", e.MaturesAt)
+	}
+}
