@@ -94,6 +94,11 @@ func (o *outbox) balanceUpdated(w *wallet) error {
 	if !o.wants(w.Property, rewards.WebhookBalanceUpdated) {
 		return nil
 	}
+	b := w.before
+	if w.Available.Equal(b.Available) && w.Pending.Equal(b.Pending) && w.Redeemed.Equal(b.Redeemed) &&
+		w.LifetimeEarned.Equal(b.LifetimeEarned) {
+		return nil // only internal state changed (a settlement's carry): nothing a publisher sees
+	}
 	d := func(after, before decimal.Decimal) string { return after.Sub(before).String() }
 	return o.add(w.Property, w.UserID, rewards.WebhookBalanceUpdated, w.UpdatedAt, balanceUpdated{
 		Property: w.Property, User: w.UserID, Balance: toBalanceJSON(w.Wallet), UpdatedAt: w.UpdatedAt.UTC(),

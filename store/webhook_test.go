@@ -584,3 +584,23 @@ func TestWebhookQuarantineAnnounces(t *testing.T) {
 		}
 	})
 }
+
+// A settlement that moves less than a unit (the remainder carried) changes nothing a
+// publisher sees, and announces nothing.
+func TestWebhookNothingAnnouncedForACarry(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		ctx := context.Background()
+		clock := storetest.NewClock(t0)
+		db := openHooked(t, storetest.URL(t, dia), clock.Now, arcadeSubscribes)
+		if _, err := ingest(db, ctx, []rewards.Inbound{in(session("u1", "s-1", "0.000012", 60))}); err != nil {
+			t.Fatal(err)
+		}
+		clock.Advance(25 * time.Hour)
+		if _, err := db.Settle(ctx, "arcade", 0); err != nil { // 0.672 matured: nothing reaches available at scale 0
+			t.Fatal(err)
+		}
+		if ds := deliveries(t, db); len(ds) != 1 || ds[0].Type != rewards.WebhookBalanceUpdated {
+			t.Fatalf("deliveries %+v, want only the credit's balance.updated", ds)
+		}
+	})
+}
