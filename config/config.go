@@ -108,6 +108,7 @@ type Property struct {
 	Webhooks []Webhook `yaml:"webhooks,omitempty"`
 	// GamezopReports is where `tally trueup fetch` pulls booked revenue from; see trueup.go.
 	GamezopReports *GamezopReports `yaml:"gamezop_reports,omitempty"`
+	Tournaments    []Tournament    `yaml:"tournaments,omitempty"` // tournaments.go
 }
 
 // Sources lists the providers a property receives from. A nil source is not configured

@@ -118,6 +118,7 @@ func describeProperty(b *strings.Builder, p Property) {
 		fmt.Fprintf(b, "  achievement %s %q [version %s]: pays %s %s once per user; %s\n",
 			a.Source, a.ID, a.Version, a.Reward, unit, holdWords(a.Hold))
 	}
+	describeTournaments(b, p, r)
 }
 
 func scaleWords(scale int32) string {

@@ -33,6 +33,7 @@ func (p Property) Rules() rewards.Rules {
 	for _, a := range p.Achievements {
 		r.Achievements = append(r.Achievements, a.rule())
 	}
+	r.Tournaments = p.tournamentRules()
 	return r
 }
 

@@ -171,6 +171,7 @@ func (v *validator) property(i int, p Property, ids map[string]int, keys map[str
 	v.subTokens(at("sub_tokens"), p.SubTokens)
 	v.gamezopReports(at("gamezop_reports"), p)
 	v.webhooks(at("webhooks"), p.Webhooks)
+	v.tournaments(at("tournaments"), p, scaleOK)
 	if s := p.Sources.GamePush; s != nil && s.Secret == "" {
 		v.add(at("sources.gamepush.secret"), "is required: it verifies every GamePush webhook")
 	}
