@@ -13,7 +13,7 @@ export SCORES_KEY        ?= dev-scores-key
 export GP_SECRET         ?= dev-gamepush-secret
 export TS_SECRET         ?= dev-trackscore-secret
 
-.PHONY: run check build test test-postgres lint fmt bench bench-ingest
+.PHONY: run check build test test-postgres browser lint fmt bench bench-ingest
 
 run:
 	$(GO) run ./cmd/tally serve --config tally.example.yaml
@@ -31,12 +31,17 @@ build:
 
 # Postgres must be reachable: scripts/postgres.sh starts the local cluster if it can and
 # fails loudly if it cannot. Tests never skip the Postgres half.
-test: test-postgres
+test: test-postgres browser
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v -E '/(store|app|cmd)(/|$$)')
 	$(GO) test -race -count=1 $(RACE_PKGS)
 
 test-postgres:
 	@scripts/postgres.sh
+
+# The console's browser test drives headless Chromium (Debian's chromium package);
+# scripts/chromium.sh installs it when missing. The test fails, never skips, without it.
+browser:
+	@scripts/chromium.sh
 
 lint:
 	$(GO) vet ./...

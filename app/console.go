@@ -349,7 +349,7 @@ func replayOutcome(k rewards.Kept, posted []rewards.Posted, replayed bool) strin
 	case !replayed:
 		return fmt.Sprintf("Event %d was not quarantined any more (status %s); nothing was done.", k.ID, k.Status)
 	case k.Status == rewards.StatusApplied:
-		return fmt.Sprintf("Event %d applied: %d ledger entries for user %s.", k.ID, len(posted), k.User)
+		return fmt.Sprintf("Event %d applied for user %s (ledger entries: %d).", k.ID, k.User, len(posted))
 	default:
 		return fmt.Sprintf("Event %d is still quarantined: %s", k.ID, k.Reason)
 	}
