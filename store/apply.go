@@ -275,6 +275,9 @@ func (db *DB) apply(tx *gorm.DB, items []*applyItem) (time.Time, error) {
 		}
 		it.status, it.reason = rewards.StatusApplied, res.Note
 	}
+	if err := db.applyTournaments(tx, items, now); err != nil { // tournament.go
+		return now, err
+	}
 	if err := l.flush(); err != nil {
 		return now, err
 	}

@@ -1,0 +1,616 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/shopspring/decimal"
+	"gorm.io/gorm"
+
+	"tally/rewards"
+)
+
+// Tournaments (issue 12; the rules are rewards/tournament.go). The applier keeps each
+// window's live leaderboard in the transaction that applies the scores: one row per
+// (tournament, window, user) with the best score and the number of distinct plays. The
+// closer ranks a window once its grace is over and pays its prizes through the wallet,
+// in one transaction that also marks the window closed. The window's row orders the two
+// (see migrations/*/00008_tournaments.sql): whatever the replicas, a score is either in
+// the ranking that was paid or is recorded as too late, and a window pays once.
+
+// windowKey names one window of one tournament of one property.
+type windowKey struct {
+	property, tournament string
+	start                int64 // unix microseconds: time.Time values that are Equal may differ as map keys
+}
+
+func windowOf(property, tournament string, start time.Time) windowKey {
+	return windowKey{property, tournament, start.UTC().UnixMicro()}
+}
+
+// counted is one score that counts for one window.
+type counted struct {
+	it *applyItem
+	s  rewards.TournamentScore
+}
+
+// applyTournaments adds the batch's applied score events to the leaderboards of their
+// properties' tournaments, and says on each event why a tournament did not count it.
+// It runs in Apply's transaction, after the wallets are locked: the window rows are
+// locked last, so it never waits for a wallet while holding a window (the closer, which
+// locks a window and then wallets, first waits until no event received before the
+// window's close is still unapplied; see closeWindow).
+func (db *DB) applyTournaments(tx *gorm.DB, items []*applyItem, now time.Time) error {
+	var scores []counted
+	for _, it := range items {
+		if it.status != rewards.StatusApplied || it.rules == nil || len(it.rules.Tournaments) == 0 {
+			continue
+		}
+		for _, s := range rewards.TournamentScores(it.event, *it.rules, it.receivedAt) {
+			if !s.Counts {
+				it.note(s.Note)
+				continue
+			}
+			scores = append(scores, counted{it: it, s: s})
+		}
+	}
+	if len(scores) == 0 {
+		return nil
+	}
+	closed, err := upsertWindows(tx, scores, now)
+	if err != nil {
+		return err
+	}
+	live := scores[:0:0]
+	for _, c := range scores {
+		if closed[windowOf(c.it.property, c.s.Tournament, c.s.Window.Start)] {
+			c.it.note(fmt.Sprintf("tournament %s: window %s is closed; score not counted", c.s.Tournament, c.s.Window.Start.Format(time.RFC3339)))
+			continue
+		}
+		live = append(live, c)
+	}
+	if len(live) == 0 {
+		return nil
+	}
+	fresh, err := insertPlays(tx, live)
+	if err != nil {
+		return err
+	}
+	if err := upsertScores(tx, live, fresh, now); err != nil {
+		return err
+	}
+	for _, c := range live {
+		c.it.note(fmt.Sprintf("tournament %s: counted in window %s", c.s.Tournament, c.s.Window.Start.Format(time.RFC3339)))
+	}
+	return nil
+}
+
+// note adds a remark to the reason an applied event carries.
+func (it *applyItem) note(s string) {
+	if it.reason == "" {
+		it.reason = s
+		return
+	}
+	it.reason += "; " + s
+}
+
+// upsertWindows creates the windows' rows, or locks the existing ones, in key order (so
+// concurrent batches take the locks in one order), and reports the closed ones.
+func upsertWindows(tx *gorm.DB, scores []counted, now time.Time) (map[windowKey]bool, error) {
+	seen := map[windowKey]bool{}
+	var rows [][]any
+	for _, c := range scores {
+		k := windowOf(c.it.property, c.s.Tournament, c.s.Window.Start)
+		if !seen[k] {
+			seen[k] = true
+			rows = append(rows, []any{k.property, k.tournament, c.s.Window.Start.UTC(), c.s.Window.End.UTC(), now})
+		}
+	}
+	slices.SortFunc(rows, func(a, b []any) int { return compareKeys(a, b, 3) })
+	closed := map[windowKey]bool{}
+	err := inChunks(tx, rows, func(rows [][]any) error {
+		q, args := valuesSQL(`INSERT INTO tournament_windows (property, tournament, window_start, window_end, created_at) VALUES `, rows,
+			` ON CONFLICT (property, tournament, window_start) DO UPDATE SET window_end = tournament_windows.window_end
+			RETURNING property, tournament, window_start, closed_at`)
+		rs, err := rawQuery(tx, q, args...)
+		if err != nil {
+			return err
+		}
+		defer rs.Close()
+		for rs.Next() {
+			var property, tournament string
+			var start time.Time
+			var closedAt sql.NullTime
+			if err := rs.Scan(&property, &tournament, &start, &closedAt); err != nil {
+				return err
+			}
+			if closedAt.Valid {
+				closed[windowOf(property, tournament, start)] = true
+			}
+		}
+		return rs.Err()
+	})
+	return closed, err
+}
+
+// compareKeys orders rows by their first n columns (strings, then times).
+func compareKeys(a, b []any, n int) int {
+	for i := range n {
+		var c int
+		switch x := a[i].(type) {
+		case string:
+			c = strings.Compare(x, b[i].(string))
+		case time.Time:
+			c = x.Compare(b[i].(time.Time))
+		}
+		if c != 0 {
+			return c
+		}
+	}
+	return 0
+}
+
+type playKey struct {
+	w          windowKey
+	user, play string
+}
+
+// insertPlays records the plays and returns those not seen before: a play reported
+// many times (each state, each redelivery with a new timestamp) counts once.
+func insertPlays(tx *gorm.DB, scores []counted) (map[playKey]bool, error) {
+	seen := map[playKey]bool{}
+	var rows [][]any
+	for _, c := range scores {
+		k := playKey{windowOf(c.it.property, c.s.Tournament, c.s.Window.Start), c.it.event.User, c.s.Play}
+		if !seen[k] {
+			seen[k] = true
+			rows = append(rows, []any{k.w.property, k.w.tournament, c.s.Window.Start.UTC(), k.user, k.play})
+		}
+	}
+	slices.SortFunc(rows, func(a, b []any) int {
+		if c := compareKeys(a, b, 3); c != 0 {
+			return c
+		}
+		return strings.Compare(a[3].(string)+"\x00"+a[4].(string), b[3].(string)+"\x00"+b[4].(string))
+	})
+	fresh := map[playKey]bool{}
+	err := inChunks(tx, rows, func(rows [][]any) error {
+		q, args := valuesSQL(`INSERT INTO tournament_plays (property, tournament, window_start, user_id, play) VALUES `, rows,
+			` ON CONFLICT DO NOTHING RETURNING property, tournament, window_start, user_id, play`)
+		rs, err := rawQuery(tx, q, args...)
+		if err != nil {
+			return err
+		}
+		defer rs.Close()
+		for rs.Next() {
+			var k playKey
+			var start time.Time
+			if err := rs.Scan(&k.w.property, &k.w.tournament, &start, &k.user, &k.play); err != nil {
+				return err
+			}
+			k.w.start = start.UTC().UnixMicro()
+			fresh[k] = true
+		}
+		return rs.Err()
+	})
+	return fresh, err
+}
+
+type standingKey struct {
+	w    windowKey
+	user string
+}
+
+// upsertScores keeps each user's best score per window and adds the new plays. The
+// better of the row and the batch's best is decided in the statement, against the row
+// as it is under its lock, so concurrent batches of one user cannot lose a best score.
+func upsertScores(tx *gorm.DB, scores []counted, fresh map[playKey]bool, now time.Time) error {
+	type agg struct {
+		best  rewards.Standing
+		start time.Time
+		plays int64
+	}
+	byUser := map[standingKey]*agg{}
+	var order []standingKey
+	for _, c := range scores {
+		wk := windowOf(c.it.property, c.s.Tournament, c.s.Window.Start)
+		k := standingKey{wk, c.it.event.User}
+		s := rewards.Standing{User: k.user, Score: c.s.Value, Key: c.s.Key, AchievedAt: c.s.At.Truncate(time.Microsecond), EventID: c.it.id}
+		a := byUser[k]
+		if a == nil {
+			a = &agg{best: s, start: c.s.Window.Start.UTC()}
+			byUser[k] = a
+			order = append(order, k)
+		} else if s.Before(a.best) {
+			a.best = s
+		}
+		pk := playKey{wk, k.user, c.s.Play}
+		if fresh[pk] {
+			a.plays++
+			delete(fresh, pk) // one play, counted once even if the batch reports it twice
+		}
+	}
+	slices.SortFunc(order, func(a, b standingKey) int {
+		return strings.Compare(a.w.property+"\x00"+a.w.tournament+"\x00"+strconv.FormatInt(a.w.start, 10)+"\x00"+a.user,
+			b.w.property+"\x00"+b.w.tournament+"\x00"+strconv.FormatInt(b.w.start, 10)+"\x00"+b.user)
+	})
+	rows := make([][]any, len(order))
+	for i, k := range order {
+		a := byUser[k]
+		rows[i] = []any{k.w.property, k.w.tournament, a.start, k.user, a.best.Score.String(), a.best.Key, a.best.AchievedAt.UnixMicro(),
+			a.best.EventID, a.plays, now}
+	}
+	const better = `(excluded.sort_key, excluded.achieved_us, excluded.event_id) < (tournament_scores.sort_key, tournament_scores.achieved_us, tournament_scores.event_id)`
+	pick := func(col string) string {
+		return col + ` = CASE WHEN ` + better + ` THEN excluded.` + col + ` ELSE tournament_scores.` + col + ` END`
+	}
+	return insertRows(tx, `INSERT INTO tournament_scores (property, tournament, window_start, user_id, score, sort_key, achieved_us, event_id,
+		plays, updated_at) VALUES `, rows, ` ON CONFLICT (property, tournament, window_start, user_id) DO UPDATE SET `+
+		pick("score")+`, `+pick("sort_key")+`, `+pick("achieved_us")+`, `+pick("event_id")+
+		`, plays = tournament_scores.plays + excluded.plays, updated_at = excluded.updated_at`)
+}
+
+// TournamentWindow reads what the store knows of one window.
+func (db *DB) TournamentWindow(ctx context.Context, property, tournament string, start time.Time) (rewards.WindowRecord, error) {
+	rec, err := windowRecord(db.gorm.WithContext(ctx), property, tournament, start)
+	return rec, translate(err)
+}
+
+func windowRecord(tx *gorm.DB, property, tournament string, start time.Time) (rewards.WindowRecord, error) {
+	rec := rewards.WindowRecord{Property: property, Tournament: tournament, Start: start.UTC(), Paid: decimal.Zero}
+	rs, err := rawQuery(tx, `SELECT window_end, closed_at, ranked, paid FROM tournament_windows
+		WHERE property = ? AND tournament = ? AND window_start = ?`, property, tournament, start.UTC())
+	if err != nil {
+		return rec, err
+	}
+	defer rs.Close()
+	if !rs.Next() {
+		return rec, rs.Err()
+	}
+	var closedAt sql.NullTime
+	var ranked sql.NullInt64
+	var paid decimal.NullDecimal
+	if err := rs.Scan(&rec.End, &closedAt, &ranked, &paid); err != nil {
+		return rec, err
+	}
+	rec.Exists, rec.End = true, rec.End.UTC()
+	if closedAt.Valid {
+		rec.ClosedAt, rec.Ranked = closedAt.Time.UTC(), ranked.Int64
+		if paid.Valid {
+			rec.Paid = paid.Decimal
+		}
+	}
+	return rec, rs.Err()
+}
+
+// OpenTournamentWindows lists the windows that have scores and have not closed, whose
+// end is before before: the closer's work list.
+func (db *DB) OpenTournamentWindows(ctx context.Context, before time.Time) ([]rewards.WindowRecord, error) {
+	var out []rewards.WindowRecord
+	rs, err := rawQuery(db.gorm.WithContext(ctx), `SELECT property, tournament, window_start, window_end FROM tournament_windows
+		WHERE closed_at IS NULL AND window_end <= ? ORDER BY window_end, property, tournament`, before.UTC())
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer rs.Close()
+	for rs.Next() {
+		r := rewards.WindowRecord{Exists: true, Paid: decimal.Zero}
+		if err := rs.Scan(&r.Property, &r.Tournament, &r.Start, &r.End); err != nil {
+			return nil, translate(err)
+		}
+		r.Start, r.End = r.Start.UTC(), r.End.UTC()
+		out = append(out, r)
+	}
+	return out, translate(rs.Err())
+}
+
+// leaderboardCursor is where a page ended: the last row's order and the ranker's state.
+type leaderboardCursor struct {
+	ranker   rewards.Ranker
+	achieved int64
+	event    int64
+}
+
+// encode: position.rank.key.achieved_us.event_id, base64url. Not a secret, only opaque.
+func (c leaderboardCursor) encode() string {
+	s := fmt.Sprintf("%d.%d.%s.%d.%d", c.ranker.Position, c.ranker.Rank, c.ranker.LastKey, c.achieved, c.event)
+	return base64.RawURLEncoding.EncodeToString([]byte(s))
+}
+
+func decodeLeaderboardCursor(s string, ties rewards.Ties) (leaderboardCursor, error) {
+	bad := fmt.Errorf("store: leaderboard cursor: %w", rewards.ErrBadCursor)
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return leaderboardCursor{}, bad
+	}
+	parts := strings.Split(string(b), ".")
+	if len(parts) != 5 || len(parts[2]) != 38 || strings.Trim(parts[2], "0123456789") != "" {
+		return leaderboardCursor{}, bad
+	}
+	var n [4]int64
+	for i, p := range []string{parts[0], parts[1], parts[3], parts[4]} {
+		if n[i], err = strconv.ParseInt(p, 10, 64); err != nil || n[i] < 0 {
+			return leaderboardCursor{}, bad
+		}
+	}
+	if n[0] < 1 || n[1] < 1 || n[1] > n[0] {
+		return leaderboardCursor{}, bad
+	}
+	return leaderboardCursor{ranker: rewards.Ranker{Ties: ties, Position: n[0], Rank: n[1], LastKey: parts[2]}, achieved: n[2], event: n[3]}, nil
+}
+
+const leaderboardColumns = `s.user_id, s.score, s.sort_key, s.achieved_us, s.event_id, s.plays, p.amount`
+
+const leaderboardFrom = ` FROM tournament_scores s LEFT JOIN tournament_prizes p ON p.property = s.property AND p.tournament = s.tournament
+	AND p.window_start = s.window_start AND p.user_id = s.user_id`
+
+func scanStanding(rs *sql.Rows) (rewards.Standing, *decimal.Decimal, error) {
+	var s rewards.Standing
+	var achieved int64
+	var prize decimal.NullDecimal
+	if err := rs.Scan(&s.User, &s.Score, &s.Key, &achieved, &s.EventID, &s.Plays, &prize); err != nil {
+		return s, nil, err
+	}
+	s.AchievedAt = time.UnixMicro(achieved).UTC()
+	if prize.Valid {
+		return s, &prize.Decimal, nil
+	}
+	return s, nil, nil
+}
+
+// Leaderboard reads one page of a window's leaderboard in rank order (an index range
+// scan from the cursor: the cost of a page does not grow with the participants), and
+// the asked-for user's row, ranked by counting the rows ahead of it. A closed window's
+// rows carry the prizes paid. A cursor Tally did not issue is rewards.ErrBadCursor.
+func (db *DB) Leaderboard(ctx context.Context, q rewards.LeaderboardQuery) (rewards.Leaderboard, error) {
+	t := q.Tournament
+	out := rewards.Leaderboard{}
+	cur := leaderboardCursor{ranker: rewards.Ranker{Ties: t.Ties}}
+	if q.Cursor != "" {
+		var err error
+		if cur, err = decodeLeaderboardCursor(q.Cursor, t.Ties); err != nil {
+			return out, err
+		}
+	}
+	limit := max(q.Limit, 1)
+	g := db.gorm.WithContext(ctx)
+	start := q.Window.Start.UTC()
+	var err error
+	if out.Record, err = windowRecord(g, q.Property, t.ID, start); err != nil {
+		return out, translate(err)
+	}
+	args := []any{q.Property, t.ID, start, t.MinPlays}
+	sqlq := `SELECT ` + leaderboardColumns + leaderboardFrom + ` WHERE s.property = ? AND s.tournament = ? AND s.window_start = ? AND s.plays >= ?`
+	if q.Cursor != "" {
+		sqlq += ` AND (s.sort_key, s.achieved_us, s.event_id) > (?, ?, ?)`
+		args = append(args, cur.ranker.LastKey, cur.achieved, cur.event)
+	}
+	sqlq += ` ORDER BY s.sort_key, s.achieved_us, s.event_id LIMIT ?`
+	args = append(args, limit+1)
+	rs, err := rawQuery(g, sqlq, args...)
+	if err != nil {
+		return out, translate(err)
+	}
+	defer rs.Close()
+	for rs.Next() {
+		s, prize, err := scanStanding(rs)
+		if err != nil {
+			return out, translate(err)
+		}
+		if len(out.Rows) == limit {
+			out.NextCursor = cur.encode()
+			break
+		}
+		rank := cur.ranker.Next(s)
+		cur.achieved, cur.event = s.AchievedAt.UnixMicro(), s.EventID
+		out.Rows = append(out.Rows, rewards.LeaderboardRow{Rank: rank, User: s.User, Score: s.Score, AchievedAt: s.AchievedAt, Plays: s.Plays, Prize: prize})
+	}
+	if err := rs.Err(); err != nil {
+		return out, translate(err)
+	}
+	rs.Close()
+	if q.User != "" {
+		if out.UserRow, err = userStanding(g, q); err != nil {
+			return out, translate(err)
+		}
+	}
+	return out, nil
+}
+
+// userStanding is one user's row and rank: 1 + the rows ahead of it (with ties split,
+// the rows with a strictly better score).
+func userStanding(g *gorm.DB, q rewards.LeaderboardQuery) (*rewards.LeaderboardRow, error) {
+	t := q.Tournament
+	start := q.Window.Start.UTC()
+	rs, err := rawQuery(g, `SELECT `+leaderboardColumns+leaderboardFrom+` WHERE s.property = ? AND s.tournament = ? AND s.window_start = ? AND s.user_id = ?`,
+		q.Property, t.ID, start, q.User)
+	if err != nil {
+		return nil, err
+	}
+	defer rs.Close()
+	if !rs.Next() {
+		return nil, rs.Err()
+	}
+	s, prize, err := scanStanding(rs)
+	if err != nil {
+		return nil, err
+	}
+	rs.Close()
+	row := &rewards.LeaderboardRow{User: s.User, Score: s.Score, AchievedAt: s.AchievedAt, Plays: s.Plays, Prize: prize}
+	if s.Plays < t.MinPlays {
+		return row, nil // not ranked
+	}
+	ahead := `s.sort_key < ?`
+	args := []any{q.Property, t.ID, start, t.MinPlays, s.Key}
+	if t.Ties == rewards.TiesFirst {
+		ahead = `(s.sort_key, s.achieved_us, s.event_id) < (?, ?, ?)`
+		args = append(args, s.AchievedAt.UnixMicro(), s.EventID)
+	}
+	var n int64
+	if err := query(g, &n, `SELECT COUNT(*) FROM tournament_scores s WHERE s.property = ? AND s.tournament = ? AND s.window_start = ?
+		AND s.plays >= ? AND `+ahead, args...); err != nil {
+		return nil, err
+	}
+	row.Rank = n + 1
+	return row, nil
+}
+
+// CloseTournamentWindow closes window w of tournament t: it ranks the window's
+// leaderboard, credits each prize (rewards.Awards) to the winner's pending through the
+// wallet as a prize entry, records the prizes, and marks the window closed, all in one
+// transaction. It does it once: the window's row is locked first, and a window found
+// closed pays nothing again (CloseAlready); each prize's claim and the prizes' key back
+// that up. Before end + grace it does nothing (CloseNotDue); while events received
+// before end + grace wait for the applier it does nothing (CloseWaiting), so a late
+// but timely score is never left out of the ranking.
+func (db *DB) CloseTournamentWindow(ctx context.Context, property string, t rewards.Tournament, w rewards.Window) (rewards.WindowClose, error) {
+	return db.closeWindow(ctx, property, t, w, nil)
+}
+
+func (db *DB) closeWindow(ctx context.Context, property string, t rewards.Tournament, w rewards.Window,
+	beforeCommit func(*gorm.DB) error) (rewards.WindowClose, error) {
+	var out rewards.WindowClose
+	err := db.tx(ctx, func(tx *gorm.DB) error {
+		out = rewards.WindowClose{Property: property, Tournament: t.ID, Window: w, Paid: decimal.Zero}
+		now := db.now()
+		if now.Before(w.ClosesAt) {
+			out.Outcome = rewards.CloseNotDue
+			return nil
+		}
+		start := w.Start.UTC()
+		if _, err := rawExec(tx, `INSERT INTO tournament_windows (property, tournament, window_start, window_end, created_at)
+			VALUES (?, ?, ?, ?, ?) ON CONFLICT (property, tournament, window_start) DO NOTHING`, property, t.ID, start, w.End.UTC(), now); err != nil {
+			return err
+		}
+		lock := `SELECT closed_at FROM tournament_windows WHERE property = ? AND tournament = ? AND window_start = ?`
+		if db.dialect == Postgres {
+			lock += ` FOR UPDATE`
+		}
+		rs, err := rawQuery(tx, lock, property, t.ID, start)
+		if err != nil {
+			return err
+		}
+		var closedAt sql.NullTime
+		if rs.Next() {
+			err = rs.Scan(&closedAt)
+		}
+		if err = errors.Join(err, rs.Close()); err != nil {
+			return err
+		}
+		if closedAt.Valid {
+			out.Outcome = rewards.CloseAlready
+			return nil
+		}
+		var waiting []int64
+		if err := query(tx, &waiting, `SELECT id FROM inbox WHERE status = `+statusLiteral(rewards.StatusRecorded)+
+			` AND property = ? AND received_at < ? LIMIT 1`, property, w.ClosesAt.UTC()); err != nil {
+			return err
+		}
+		if len(waiting) > 0 {
+			out.Outcome = rewards.CloseWaiting
+			return nil
+		}
+		rs, err = rawQuery(tx, `SELECT `+leaderboardColumns+leaderboardFrom+` WHERE s.property = ? AND s.tournament = ? AND s.window_start = ?`,
+			property, t.ID, start)
+		if err != nil {
+			return err
+		}
+		var standings []rewards.Standing
+		for rs.Next() {
+			s, _, err := scanStanding(rs)
+			if err != nil {
+				rs.Close()
+				return err
+			}
+			standings = append(standings, s)
+		}
+		if err := rs.Close(); err != nil {
+			return err
+		}
+		ranked := rewards.Rank(standings, t.Ties, t.MinPlays)
+		out.Awards = rewards.Awards(ranked, t.Prizes)
+		out.Ranked = int64(len(ranked))
+		if err := db.payPrizes(tx, property, t, w, out.Awards, now); err != nil {
+			return err
+		}
+		for _, a := range out.Awards {
+			out.Paid = out.Paid.Add(a.Amount)
+		}
+		n, err := rawExec(tx, `UPDATE tournament_windows SET closed_at = ?, rule_version = ?, ranked = ?, paid = ?
+			WHERE property = ? AND tournament = ? AND window_start = ? AND closed_at IS NULL`,
+			now, t.Version, out.Ranked, out.Paid.String(), property, t.ID, start)
+		if err != nil {
+			return err
+		}
+		if n != 1 {
+			return fmt.Errorf("store: closed %d rows of window %s %s", n, t.ID, start)
+		}
+		out.Outcome = rewards.CloseDone
+		if beforeCommit != nil {
+			return beforeCommit(tx)
+		}
+		return nil
+	})
+	if err != nil {
+		return rewards.WindowClose{}, err
+	}
+	return out, nil
+}
+
+// payPrizes credits each award through the winner's wallet, locked in user order, and
+// records it.
+func (db *DB) payPrizes(tx *gorm.DB, property string, t rewards.Tournament, w rewards.Window, awards []rewards.Award, now time.Time) error {
+	if len(awards) == 0 {
+		return nil
+	}
+	byUser := make(map[string]rewards.Award, len(awards))
+	users := make([]string, 0, len(awards))
+	for _, a := range awards {
+		byUser[a.User] = a
+		users = append(users, a.User)
+	}
+	slices.Sort(users) // the lock order (property, user), across chunks too
+	l := db.newLedger(tx)
+	var locked []*wallet
+	var prizes [][]any
+	per := walletChunk(tx)
+	for i := 0; i < len(users); i += per {
+		keys := make([]walletKey, 0, per)
+		for _, u := range users[i:min(i+per, len(users))] {
+			keys = append(keys, walletKey{property, u})
+		}
+		ws, err := lockWallets(tx, keys, now)
+		if err != nil {
+			return err
+		}
+		for _, k := range keys {
+			wl, a := ws[k], byUser[k.user]
+			at := wl.stamp(now)
+			e := t.PrizeEntry(w, a, at)
+			next, err := wl.Wallet.Post(e)
+			if err != nil {
+				return fmt.Errorf("prize to %q: %w", k.user, err)
+			}
+			ref := rewards.PrizeRef(t.ID, w, a.Rank)
+			l.add(wl, e, posting{ref: ref, at: at})
+			wl.set(next, at)
+			locked = append(locked, wl)
+			prizes = append(prizes, []any{property, t.ID, w.Start.UTC(), k.user, a.Rank, a.Amount.String(), ref, now})
+		}
+	}
+	if err := l.flush(); err != nil {
+		return err
+	}
+	if err := db.saveWallets(tx, locked); err != nil {
+		return err
+	}
+	return insertRows(tx, `INSERT INTO tournament_prizes (property, tournament, window_start, user_id, rank, amount, ref, created_at) VALUES `,
+		prizes, "")
+}

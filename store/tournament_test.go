@@ -1,0 +1,303 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"tally/rewards"
+	"tally/store"
+	"tally/store/storetest"
+)
+
+// Windows start at 12:00 UTC each day and last a day: every window crosses midnight.
+var (
+	win0  = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	win0W = rewards.Window{Start: win0, End: win0.Add(24 * time.Hour), ClosesAt: win0.Add(24*time.Hour + 15*time.Minute)}
+)
+
+func dailyTournament() rewards.Tournament {
+	return rewards.Tournament{ID: "snake-daily", Version: "v1", Game: "NyM_JGWcx", Direction: rewards.Higher,
+		States: []string{"over"}, Duration: 24 * time.Hour, Grace: 15 * time.Minute, Ties: rewards.TiesSplit, MinPlays: 1,
+		Prizes: []rewards.Prize{{From: 1, To: 1, Amount: d("100")}, {From: 2, To: 3, Amount: d("40")}},
+		Next: func(t time.Time) time.Time {
+			n := time.Date(t.Year(), t.Month(), t.Day(), 12, 0, 0, 0, time.UTC)
+			if !n.After(t) {
+				n = n.AddDate(0, 0, 1)
+			}
+			return n
+		}}
+}
+
+// decideTournament applies testRules with the daily tournament and without score
+// targets, so every credit in these tests is a prize.
+func decideTournament(k rewards.Kept) rewards.Decision {
+	r := testRules()
+	r.Targets = nil
+	r.Tournaments = []rewards.Tournament{dailyTournament()}
+	return rewards.Decision{Event: k.Event, Rules: &r}
+}
+
+// tscore is a Gamezop score of play, made at made.
+func tscore(user, play, value, state string, made time.Time) rewards.Inbound {
+	ev := rewards.Event{Source: rewards.SourceGamezopScores, Kind: rewards.KindScore, Type: state, OccurredAt: &made,
+		DedupeKey: fmt.Sprintf("%s|%s|%s|%s|%d", user, play, value, state, made.UnixMilli()), User: user,
+		Score: &rewards.Score{Game: "NyM_JGWcx", Value: d(value), State: state, PlayID: play}}
+	return in(ev)
+}
+
+func recordAndApply(t *testing.T, db *store.DB, batch ...rewards.Inbound) []rewards.Receipt {
+	t.Helper()
+	ctx := context.Background()
+	res, err := db.Record(ctx, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		got, err := db.Apply(ctx, rewards.Claim{Status: rewards.StatusRecorded}, decideTournament)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) == 0 {
+			return res
+		}
+	}
+}
+
+func board(t *testing.T, db *store.DB, limit int, cursor, user string) rewards.Leaderboard {
+	t.Helper()
+	lb, err := db.Leaderboard(context.Background(), rewards.LeaderboardQuery{Property: "arcade", Tournament: dailyTournament(), Window: win0W,
+		Limit: limit, Cursor: cursor, User: user})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lb
+}
+
+func boardLine(rows []rewards.LeaderboardRow) string {
+	parts := make([]string, len(rows))
+	for i, r := range rows {
+		parts[i] = fmt.Sprintf("%d:%s:%s/%d", r.Rank, r.User, r.Score, r.Plays)
+		if r.Prize != nil {
+			parts[i] += "=" + r.Prize.String()
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+func reasonOf(t *testing.T, db *store.DB, id int64) string {
+	t.Helper()
+	k, _, err := db.Event(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k.Reason
+}
+
+func TestTournamentLeaderboardFromAppliedScores(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		clock := storetest.NewClock(win0.Add(11 * time.Hour)) // 23:00, the first evening of the window
+		db := storetest.Open(t, dia, clock.Now)
+		evening, night := win0.Add(11*time.Hour+59*time.Minute), win0.Add(12*time.Hour+time.Minute) // 23:59 and 00:01
+		res := recordAndApply(t, db,
+			tscore("ann", "a1", "300", "over", win0.Add(time.Hour)),
+			tscore("bob", "b1", "500", "over", win0.Add(2*time.Hour)),
+			tscore("cat", "c1", "400", "over", win0.Add(3*time.Hour)),
+			tscore("dan", "d1", "9999", "start", win0.Add(3*time.Hour)), // start never counts
+			tscore("eve", "e0", "1", "over", win0.Add(-time.Minute)),    // made in the window before, closed at 12:15
+		)
+		if r := reasonOf(t, db, res[3].EventID); !strings.Contains(r, `tournament snake-daily: state "start" not counted`) {
+			t.Fatalf("reason of a start score: %q", r)
+		}
+		if r := reasonOf(t, db, res[4].EventID); !strings.Contains(r, "window 2026-11-30T12:00:00Z closed at 2026-12-01T12:15:00Z; score received late") {
+			t.Fatalf("reason of a score for the window before: %q", r)
+		}
+		if r := reasonOf(t, db, res[0].EventID); !strings.Contains(r, "counted in window 2026-12-01T12:00:00Z") {
+			t.Fatalf("reason of a counted score: %q", r)
+		}
+		// Over midnight, one window: ann betters her score after midnight (a later batch),
+		// and reports the same play again (a redelivery with another timestamp): one play
+		// more, not two. A worse score changes nothing but the play count.
+		clock.Set(win0.Add(12*time.Hour + 2*time.Minute))
+		recordAndApply(t, db,
+			tscore("ann", "a2", "450", "over", evening),
+			tscore("ann", "a2", "450", "over", night),
+			tscore("bob", "b2", "100", "over", night),
+		)
+		lb := board(t, db, 10, "", "")
+		if got := boardLine(lb.Rows); got != "1:bob:500/2 2:ann:450/2 3:cat:400/1" {
+			t.Fatalf("leaderboard %s", got)
+		}
+		if lb.Rows[1].AchievedAt != evening {
+			t.Fatalf("ann's best was made at %s, want %s (the first report of it)", lb.Rows[1].AchievedAt, evening)
+		}
+		// A page at a time, and one user's own row.
+		p1 := board(t, db, 2, "", "cat")
+		p2 := board(t, db, 2, p1.NextCursor, "")
+		if boardLine(p1.Rows) != "1:bob:500/2 2:ann:450/2" || boardLine(p2.Rows) != "3:cat:400/1" || p2.NextCursor != "" {
+			t.Fatalf("pages %q then %q (cursor %q)", boardLine(p1.Rows), boardLine(p2.Rows), p2.NextCursor)
+		}
+		if p1.UserRow == nil || p1.UserRow.Rank != 3 || p1.UserRow.User != "cat" {
+			t.Fatalf("cat's row %+v", p1.UserRow)
+		}
+		if _, err := db.Leaderboard(context.Background(), rewards.LeaderboardQuery{Property: "arcade", Tournament: dailyTournament(),
+			Window: win0W, Limit: 2, Cursor: "bm90LWEtY3Vyc29y"}); !errors.Is(err, rewards.ErrBadCursor) {
+			t.Fatalf("a forged cursor: %v", err)
+		}
+	})
+}
+
+// Ties split on the live board: equal scores share a rank, the next takes the rank
+// after all of them; a user's own row says the same.
+func TestTournamentLeaderboardTies(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		db := storetest.Open(t, dia, storetest.NewClock(win0.Add(time.Hour)).Now)
+		recordAndApply(t, db,
+			tscore("u1", "1", "7", "over", win0.Add(time.Minute)),
+			tscore("u2", "2", "9", "over", win0.Add(2*time.Minute)),
+			tscore("u3", "3", "9", "over", win0.Add(3*time.Minute)),
+			tscore("u4", "4", "10", "over", win0.Add(4*time.Minute)),
+		)
+		p1 := board(t, db, 2, "", "u1")
+		p2 := board(t, db, 2, p1.NextCursor, "u3")
+		if got := boardLine(p1.Rows) + " | " + boardLine(p2.Rows); got != "1:u4:10/1 2:u2:9/1 | 2:u3:9/1 4:u1:7/1" {
+			t.Fatalf("pages %s", got)
+		}
+		if p1.UserRow.Rank != 4 || p2.UserRow.Rank != 2 {
+			t.Fatalf("own rows: u1 %d, u3 %d", p1.UserRow.Rank, p2.UserRow.Rank)
+		}
+	})
+}
+
+// Grace: a score made before the end and received during the grace counts; one received
+// at end + grace does not, and says so. The window does not close before end + grace,
+// nor while an event received before then waits for the applier.
+func TestTournamentGraceAndWaiting(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		ctx := context.Background()
+		clock := storetest.NewClock(win0W.End.Add(14 * time.Minute))
+		db := storetest.Open(t, dia, clock.Now)
+		tour := dailyTournament()
+		recordAndApply(t, db, tscore("ann", "a1", "10", "over", win0W.End.Add(-time.Second)))
+		if got, err := db.CloseTournamentWindow(ctx, "arcade", tour, win0W); err != nil || got.Outcome != rewards.CloseNotDue {
+			t.Fatalf("close inside the grace: %+v, %v", got, err)
+		}
+		// Received a microsecond before end + grace, not yet applied: the closer waits.
+		clock.Set(win0W.ClosesAt.Add(-time.Microsecond))
+		if _, err := db.Record(ctx, []rewards.Inbound{tscore("bob", "b1", "20", "over", win0W.End.Add(-time.Second))}); err != nil {
+			t.Fatal(err)
+		}
+		clock.Set(win0W.ClosesAt)
+		if got, err := db.CloseTournamentWindow(ctx, "arcade", tour, win0W); err != nil || got.Outcome != rewards.CloseWaiting {
+			t.Fatalf("close with an event waiting: %+v, %v", got, err)
+		}
+		res := recordAndApply(t, db, tscore("cat", "c1", "30", "over", win0W.End.Add(-time.Second))) // received at end + grace
+		if r := reasonOf(t, db, res[0].EventID); !strings.Contains(r, "received late, not counted") {
+			t.Fatalf("reason of a late score: %q", r)
+		}
+		got, err := db.CloseTournamentWindow(ctx, "arcade", tour, win0W)
+		if err != nil || got.Outcome != rewards.CloseDone || got.Ranked != 2 || !got.Paid.Equal(d("140")) {
+			t.Fatalf("close: %+v, %v", got, err)
+		}
+		wantBalance(t, db, "bob", "100", "0")
+		wantBalance(t, db, "ann", "40", "0")
+		wantBalance(t, db, "cat", "0", "0")
+	})
+}
+
+// Three closers at once, each with its own pool, after one killed half-way: the window
+// pays each prize once, and a score applied after the close is recorded and changes
+// nothing.
+func TestTournamentCloseExactlyOnceConcurrentAndKilled(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		ctx := context.Background()
+		clock := storetest.NewClock(win0.Add(time.Hour))
+		u := storetest.URL(t, dia)
+		db := storetest.OpenURL(t, u, clock.Now)
+		// Ranks: a and b tie for 1st (100 + 40 split: 70 each), c is 3rd (40), d 4th (nothing).
+		recordAndApply(t, db,
+			tscore("a", "1", "9", "over", win0.Add(time.Minute)),
+			tscore("b", "2", "9", "over", win0.Add(2*time.Minute)),
+			tscore("c", "3", "8", "over", win0.Add(3*time.Minute)),
+			tscore("d", "4", "7", "over", win0.Add(4*time.Minute)),
+		)
+		clock.Set(win0W.ClosesAt)
+		tour := dailyTournament()
+		if _, err := db.CloseTournamentWindowKilled(ctx, "arcade", tour, win0W); err == nil {
+			t.Fatal("the killed close committed")
+		}
+		for _, user := range []string{"a", "b", "c"} {
+			wantBalance(t, db, user, "0", "0")
+		}
+		if rec, err := db.TournamentWindow(ctx, "arcade", tour.ID, win0); err != nil || !rec.ClosedAt.IsZero() {
+			t.Fatalf("window after the kill: %+v, %v", rec, err)
+		}
+
+		n := 1
+		if dia == store.Postgres {
+			n = 3 // SQLite has one writer: concurrency there is only queueing
+		}
+		closers := []*store.DB{db}
+		for len(closers) < n {
+			closers = append(closers, storetest.OpenURL(t, u, clock.Now))
+		}
+		var wg sync.WaitGroup
+		outcomes := make(chan string, n)
+		for _, c := range closers {
+			wg.Go(func() {
+				got, err := c.CloseTournamentWindow(ctx, "arcade", tour, win0W)
+				if err != nil {
+					t.Errorf("closer: %v", err)
+				}
+				outcomes <- got.Outcome
+			})
+		}
+		wg.Wait()
+		close(outcomes)
+		count := map[string]int{}
+		for o := range outcomes {
+			count[o]++
+		}
+		if count[rewards.CloseDone] != 1 || count[rewards.CloseAlready] != n-1 {
+			t.Fatalf("outcomes %v, want one close and %d already closed", count, n-1)
+		}
+		// Once more, later, from the first pool: nothing.
+		if got, err := db.CloseTournamentWindow(ctx, "arcade", tour, win0W); err != nil || got.Outcome != rewards.CloseAlready {
+			t.Fatalf("closing again: %+v, %v", got, err)
+		}
+		wantBalance(t, db, "a", "70", "0")
+		wantBalance(t, db, "b", "70", "0")
+		wantBalance(t, db, "c", "40", "0")
+		wantBalance(t, db, "d", "0", "0")
+		txns, err := db.Transactions(ctx, "arcade", "a", 10, 0)
+		if err != nil || len(txns) != 1 || txns[0].Kind != string(rewards.EntryPrize) || txns[0].Ref != "tournament:snake-daily/2026-12-01T12:00:00Z/rank:1" {
+			t.Fatalf("a's transactions %+v, %v", txns, err)
+		}
+		// The closed board shows the prizes; a score for the closed window changes nothing.
+		if got := boardLine(board(t, db, 10, "", "").Rows); got != "1:a:9/1=70 1:b:9/1=70 3:c:8/1=40 4:d:7/1" {
+			t.Fatalf("closed board %s", got)
+		}
+		// Received before end + grace by the receiver's clock, applied after the close.
+		clock.Set(win0W.ClosesAt.Add(-time.Second))
+		if _, err := db.Record(ctx, []rewards.Inbound{tscore("e", "5", "99", "over", win0.Add(time.Hour))}); err != nil {
+			t.Fatal(err)
+		}
+		clock.Set(win0W.ClosesAt.Add(time.Second))
+		// The closer found the window closed already; the waiting event is applied now.
+		res, err := db.Apply(ctx, rewards.Claim{Status: rewards.StatusRecorded}, decideTournament)
+		if err != nil || len(res) != 1 || !strings.Contains(res[0].Reason, "window 2026-12-01T12:00:00Z is closed; score not counted") {
+			t.Fatalf("applying a score for the closed window: %+v, %v", res, err)
+		}
+		lb := board(t, db, 10, "", "e")
+		if lb.UserRow != nil || len(lb.Rows) != 4 {
+			t.Fatalf("a score applied after the close entered the board: %+v", lb.UserRow)
+		}
+		if err := db.CheckInvariants(ctx, ""); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
