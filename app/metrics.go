@@ -1,11 +1,15 @@
 package app
 
 import (
+	"context"
 	"net/http"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"tally/rewards"
 )
 
 // Metrics is the app's own Prometheus registry (no global state, so tests can build
@@ -26,6 +30,20 @@ type Metrics struct {
 	applySeconds   prometheus.Histogram
 	backlog        prometheus.Gauge
 	oldestRecorded prometheus.Gauge
+	ops            opsGauges
+}
+
+// opsGauges are what an operator alerts on per property, refreshed by RunGauges on a
+// timer rather than on each scrape: the wallet totals read every wallet row, which a
+// scrape every few seconds from each of several Prometheus servers must not repeat.
+type opsGauges struct {
+	backlog     *prometheus.GaugeVec // property
+	oldest      *prometheus.GaugeVec // property
+	quarantined *prometheus.GaugeVec // property
+	pending     *prometheus.GaugeVec // property, currency
+	available   *prometheus.GaugeVec // property, currency
+	redeemed    *prometheus.GaugeVec // property, currency
+	refreshed   prometheus.Gauge
 }
 
 // BuildInfo identifies the running binary. cmd reads it from the build (version and
@@ -112,9 +130,23 @@ func NewMetrics(opts ...MetricsOption) *Metrics {
 			Name: "tally_apply_oldest_recorded_seconds", Help: "Age of the oldest event not yet applied; 0 when none.",
 		}),
 	}
+	gauge := func(name, help string, labels ...string) *prometheus.GaugeVec {
+		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, labels)
+	}
+	m.ops = opsGauges{
+		backlog:     gauge("tally_backlog_events", "Events recorded and not yet applied, by property (refreshed by RunGauges).", "property"),
+		oldest:      gauge("tally_backlog_oldest_seconds", "Age of the property's oldest event not yet applied; 0 when none: the apply lag as it stands.", "property"),
+		quarantined: gauge("tally_quarantined_events", "Events kept quarantined for replay, by property.", "property"),
+		pending:     gauge("tally_wallet_pending", "Sum of the property's wallets' pending balances, in wallet units (a float for the metric; the ledger is exact).", "property", "currency"),
+		available:   gauge("tally_wallet_available", "Sum of the property's wallets' available balances, in wallet units (a float for the metric).", "property", "currency"),
+		redeemed:    gauge("tally_wallet_redeemed", "Sum of what the property's users have redeemed, in wallet units (a float for the metric).", "property", "currency"),
+		refreshed: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tally_gauges_refreshed_timestamp_seconds",
+			Help: "When the per-property gauges were last refreshed (Unix time); alert when it falls behind."}),
+	}
 	m.reg.MustRegister(build, m.requests, m.latency, m.ingest, m.batchSize, m.commitSeconds,
 		m.settlementRuns, m.settledAmount, m.settledEntries, m.settlementSecs,
 		m.applied, m.applyLag, m.applySeconds, m.backlog, m.oldestRecorded,
+		m.ops.backlog, m.ops.oldest, m.ops.quarantined, m.ops.pending, m.ops.available, m.ops.redeemed, m.ops.refreshed,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -126,3 +158,91 @@ func (m *Metrics) Handler() http.Handler {
 
 // Registry exposes the registry (tests read counters from it).
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// GaugesEvery is how often RunGauges refreshes the per-property gauges.
+const GaugesEvery = 15 * time.Second
+
+// gaugesTimeout bounds one refresh.
+const gaugesTimeout = 10 * time.Second
+
+// RunGauges refreshes the per-property gauges (backlog, its age, quarantine, wallet
+// totals) now and then every `every` (GaugesEvery when 0) until ctx ends. Every
+// `tally serve` runs one; each replica reports the same database-wide figures, so
+// alerts aggregate them with max, not sum. A failed refresh is logged and retried at the
+// next tick; tally_gauges_refreshed_timestamp_seconds stops advancing meanwhile.
+func (a *App) RunGauges(ctx context.Context, every time.Duration) {
+	if every <= 0 {
+		every = GaugesEvery
+	}
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		if err := a.RefreshGauges(ctx); err != nil && ctx.Err() == nil {
+			a.log.Warn("gauges: refresh failed; retrying at the next tick", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// RefreshGauges reads the per-property figures once and sets the gauges. Every
+// configured property is reported, with zeros when it has nothing open; a property
+// only the database knows (no longer configured) is reported too, since its events
+// still wait.
+func (a *App) RefreshGauges(ctx context.Context) error {
+	cs, err := a.consoleStore()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, gaugesTimeout)
+	defer cancel()
+	type open struct {
+		backlog     rewards.Backlog
+		quarantined int64
+	}
+	opens := map[string]open{}
+	for id := range a.props {
+		opens[id] = open{}
+	}
+	if err := cs.OpenEventCounts(ctx, func(property string, b rewards.Backlog, q int64) {
+		opens[property] = open{b, q}
+	}); err != nil {
+		return err
+	}
+	totals, err := cs.WalletTotals(ctx)
+	if err != nil {
+		return err
+	}
+	now := cs.Now()
+	g := a.metrics.ops
+	for property, o := range opens {
+		g.backlog.WithLabelValues(property).Set(float64(o.backlog.Events))
+		g.quarantined.WithLabelValues(property).Set(float64(o.quarantined))
+		age := 0.0
+		if !o.backlog.OldestRecord.IsZero() {
+			age = max(0, now.Sub(o.backlog.OldestRecord).Seconds())
+		}
+		g.oldest.WithLabelValues(property).Set(age)
+	}
+	have := map[string]bool{}
+	for _, t := range totals {
+		cur := a.currency(t.Property)
+		have[t.Property] = true
+		// Floats only for the metric: the ledger and the API are exact.
+		g.pending.WithLabelValues(t.Property, cur).Set(t.Pending.InexactFloat64())
+		g.available.WithLabelValues(t.Property, cur).Set(t.Available.InexactFloat64())
+		g.redeemed.WithLabelValues(t.Property, cur).Set(t.Redeemed.InexactFloat64())
+	}
+	for id, p := range a.props {
+		if !have[id] { // no wallet yet: zero, so an alert on the series has one to read
+			g.pending.WithLabelValues(id, p.Currency).Set(0)
+			g.available.WithLabelValues(id, p.Currency).Set(0)
+			g.redeemed.WithLabelValues(id, p.Currency).Set(0)
+		}
+	}
+	g.refreshed.Set(float64(time.Now().Unix()))
+	return nil
+}

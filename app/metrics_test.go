@@ -1,10 +1,16 @@
 package app_test
 
 import (
+	"context"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"tally/app"
+	"tally/rewards"
 	"tally/store"
 	"tally/store/storetest"
 )
@@ -20,4 +26,109 @@ func TestMetricsBuildInfo(t *testing.T) {
 	if want := `tally_build_info{commit="c0ffee",goversion="go1.99.1",version="v9.8.7"} 1`; !strings.Contains(m.Raw, want) {
 		t.Fatalf("metrics lack %s:\n%s", want, m.Raw)
 	}
+}
+
+// After a known workload, /metrics — read with the Prometheus text parser — has the
+// per-property series an operator alerts on, with the workload's values: ingest outcomes
+// and settlement runs by property, the backlog and its age, the quarantine, and wallet
+// totals as RefreshGauges (RunGauges' timer) last read them.
+func TestMetricsAfterAKnownWorkload(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, d store.Dialect) {
+		ctx := context.Background()
+		e := newEnv(t, d)
+		spp := "/v1/hooks/arcade/gamezop/spp"
+		auth := []string{"Authorization", "Bearer " + sppToken}
+		e.do("POST", spp, sppBody, auth...)                                                                                                                             // 0.672 pending (24 h hold)
+		e.do("POST", spp, strings.Replace(sppBody, "b48a8368-a369-49a4-b427-2d5891ef3763", "s-2", 1), auth...)                                                          // 0.672 more
+		e.do("POST", spp, strings.NewReplacer(`"property-id":"1234"`, `"property-id":"9999"`, "b48a8368-a369-49a4-b427-2d5891ef3763", "s-3").Replace(sppBody), auth...) // quarantined
+		e.do("POST", spp, sppBody)                                                                                                                                      // unauthorized
+		e.do("POST", "/v1/hooks/arcade/trackscore", tsBody, "X-TrackScore-Signature", trackscoreSig(tsBody, tsSecret))                                                  // 25, hold 0
+		if _, err := e.app.Settle(ctx, "arcade"); err != nil {
+			t.Fatal(err)
+		}
+		// One event recorded and not applied yet, 90 s before the gauges are read.
+		if _, err := e.db.Record(ctx, []rewards.Inbound{{Property: "arcade", Raw: []byte(`{}`), Event: rewards.Event{
+			Source: rewards.SourceGamezopScores, Kind: rewards.KindScore, Type: "over", DedupeKey: "k", User: "u",
+			Score: &rewards.Score{Game: "g", Value: dec("1"), State: "over", PlayID: "p"}}}}); err != nil {
+			t.Fatal(err)
+		}
+		e.clock.Advance(90 * time.Second)
+		if err := e.app.RefreshGauges(ctx); err != nil {
+			t.Fatal(err)
+		}
+
+		m := e.do("GET", "/metrics", "")
+		p := expfmt.NewTextParser(model.UTF8Validation)
+		fams, err := p.TextToMetricFamilies(strings.NewReader(m.Raw))
+		if err != nil {
+			t.Fatalf("/metrics does not parse: %v", err)
+		}
+		value := func(name string, labels ...string) float64 {
+			t.Helper()
+			f := fams[name]
+			if f == nil {
+				t.Fatalf("/metrics has no %s", name)
+			}
+		next:
+			for _, s := range f.GetMetric() {
+				got := map[string]string{}
+				for _, l := range s.GetLabel() {
+					got[l.GetName()] = l.GetValue()
+				}
+				for i := 0; i+1 < len(labels); i += 2 {
+					if got[labels[i]] != labels[i+1] {
+						continue next
+					}
+				}
+				switch {
+				case s.Counter != nil:
+					return s.GetCounter().GetValue()
+				case s.Gauge != nil:
+					return s.GetGauge().GetValue()
+				case s.Histogram != nil:
+					return float64(s.GetHistogram().GetSampleCount())
+				}
+			}
+			t.Fatalf("%s has no series %v", name, labels)
+			return 0
+		}
+		for _, c := range []struct {
+			name   string
+			labels []string
+			want   float64
+		}{
+			{"tally_ingest_events_total", []string{"property", "arcade", "source", "gamezop_spp", "result", "accepted"}, 3},
+			{"tally_ingest_events_total", []string{"property", "arcade", "source", "gamezop_spp", "result", "unauthorized"}, 1},
+			{"tally_ingest_events_total", []string{"property", "arcade", "source", "trackscore", "result", "accepted"}, 1},
+			{"tally_settlement_runs_total", []string{"property", "arcade", "status", "completed"}, 1},
+			{"tally_settled_amount_total", []string{"property", "arcade"}, 25},
+			{"tally_quarantined_events", []string{"property", "arcade"}, 1},
+			{"tally_quarantined_events", []string{"property", "other"}, 0},
+			{"tally_backlog_events", []string{"property", "arcade"}, 1},
+			{"tally_backlog_events", []string{"property", "other"}, 0},
+			{"tally_backlog_oldest_seconds", []string{"property", "arcade"}, 90},
+			{"tally_wallet_pending", []string{"property", "arcade", "currency", "COIN"}, 1.344},
+			{"tally_wallet_available", []string{"property", "arcade", "currency", "COIN"}, 25},
+			{"tally_wallet_redeemed", []string{"property", "arcade", "currency", "COIN"}, 0},
+			{"tally_wallet_pending", []string{"property", "other", "currency", "PTS"}, 0},
+			{"tally_build_info", nil, 1},
+		} {
+			if got := value(c.name, c.labels...); got != c.want {
+				t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
+			}
+		}
+		if at := value("tally_gauges_refreshed_timestamp_seconds"); at <= 0 {
+			t.Errorf("tally_gauges_refreshed_timestamp_seconds = %v: never refreshed", at)
+		}
+	})
+}
+
+// RunGauges refreshes at once, then on its timer, and returns when its context ends.
+func TestRunGaugesStopsWithItsContext(t *testing.T) {
+	e := newEnv(t, store.SQLite)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { e.app.RunGauges(ctx, time.Hour); close(done) }()
+	cancel()
+	<-done
 }
