@@ -50,6 +50,8 @@ func (a *App) routes() *gin.Engine {
 	pub.GET("/users/:user/redemptions", a.listRedemptions)
 	pub.GET("/redemptions/:id", a.getRedemption)
 	pub.GET("/balances", a.balanceFeed)
+	pub.GET("/tournaments", a.listTournaments)
+	pub.GET("/tournaments/:tournament/leaderboard", a.getLeaderboard)
 
 	adm := r.Group("/v1/admin", a.adminAuth)
 	adm.GET("/reports/payouts", a.payoutReport)

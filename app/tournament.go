@@ -1,0 +1,293 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"tally/rewards"
+)
+
+// Tournaments (issue 12): the publisher's two read routes and the closer. The rules are
+// rewards/tournament.go; the applier keeps the leaderboards (store/tournament.go).
+
+// TournamentStore is what tournaments need from storage. Now is the store's clock, so
+// the state of a window and whether it may close are judged by the one clock that also
+// stamps receipts.
+type TournamentStore interface {
+	Leaderboard(ctx context.Context, q rewards.LeaderboardQuery) (rewards.Leaderboard, error)
+	TournamentWindow(ctx context.Context, property, tournament string, start time.Time) (rewards.WindowRecord, error)
+	// OpenTournamentWindows lists windows with scores, not closed, that ended before before.
+	OpenTournamentWindows(ctx context.Context, before time.Time) ([]rewards.WindowRecord, error)
+	// CloseTournamentWindow ranks and pays a window once; see store.DB.CloseTournamentWindow.
+	CloseTournamentWindow(ctx context.Context, property string, t rewards.Tournament, w rewards.Window) (rewards.WindowClose, error)
+	Now() time.Time
+}
+
+// TournamentCloseSpec is how often `tally serve` looks for windows to close: a window
+// closes within a minute of end + grace.
+const TournamentCloseSpec = "@every 1m"
+
+// tournamentStore is the store's tournament side. The Store interface (app.go) does
+// not name it, so a store without tournaments answers 503 here rather than failing to
+// build; store.DB has it.
+func (a *App) tournamentStore() (TournamentStore, error) {
+	ts, ok := a.store.(TournamentStore)
+	if !ok {
+		return nil, fmt.Errorf("app: the store keeps no tournaments: %w", rewards.ErrUnavailable)
+	}
+	return ts, nil
+}
+
+// tournament returns the property's tournament id, or rewards.ErrNotFound.
+func tournamentOf(p *Property, id string) (rewards.Tournament, error) {
+	for _, t := range p.Rules.Tournaments {
+		if t.ID == id {
+			return t, nil
+		}
+	}
+	return rewards.Tournament{}, fmt.Errorf("app: tournament %q: %w", id, rewards.ErrNotFound)
+}
+
+// CloseTournaments closes every window whose end + grace has passed, of every property,
+// and returns what each attempt did. Any number of replicas may run it at once: the
+// store closes a window once. A window of a tournament no longer configured stays open
+// (logged) until its config is back. Errors of one window do not stop the others.
+func (a *App) CloseTournaments(ctx context.Context) ([]rewards.WindowClose, error) {
+	ts, err := a.tournamentStore()
+	if err != nil {
+		return nil, err
+	}
+	now := ts.Now()
+	open, err := ts.OpenTournamentWindows(ctx, now)
+	if err != nil {
+		return nil, err
+	}
+	var out []rewards.WindowClose
+	var errs []error
+	for _, r := range open {
+		p, ok := a.props[r.Property]
+		var t rewards.Tournament
+		if ok {
+			t, err = tournamentOf(p, r.Tournament)
+		}
+		if !ok || err != nil {
+			a.log.Warn("tournament window left open: its tournament is not configured", "property", r.Property,
+				"tournament", r.Tournament, "window", r.Start)
+			continue
+		}
+		w, ok := t.WindowStarting(r.Start)
+		if !ok {
+			// The schedule changed since the window began: it ends as it was begun.
+			w = rewards.Window{Start: r.Start, End: r.End, ClosesAt: r.End.Add(t.Grace)}
+		}
+		if now.Before(w.ClosesAt) {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			errs = append(errs, err)
+			break
+		}
+		res, err := ts.CloseTournamentWindow(ctx, r.Property, t, w)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("close %s %s %s: %w", r.Property, r.Tournament, r.Start.Format(time.RFC3339), err))
+			continue
+		}
+		if res.Outcome == rewards.CloseDone {
+			a.log.Info("tournament window closed", "property", r.Property, "tournament", t.ID, "window", w.Start,
+				"ranked", res.Ranked, "prizes", len(res.Awards), "paid", res.Paid.String())
+		}
+		out = append(out, res)
+	}
+	return out, errors.Join(errs...)
+}
+
+// StartTournamentCloser runs CloseTournaments on spec until the returned stop, like the
+// settlement schedule: runs never overlap, a panic is logged and the schedule carries on,
+// stop waits for a run in progress.
+func (a *App) StartTournamentCloser(ctx context.Context, spec string) (stop func(), err error) {
+	trig, err := cronTrigger(spec, a.log)
+	if err != nil {
+		return nil, err
+	}
+	return a.startTournamentCloser(ctx, trig), nil
+}
+
+func (a *App) startTournamentCloser(ctx context.Context, trig trigger) func() {
+	return schedule(ctx, trig, a.log.With("job", "tournaments"), func(ctx context.Context) {
+		if _, err := a.CloseTournaments(ctx); err != nil && ctx.Err() == nil {
+			a.log.Error("closing tournament windows failed; the next run retries", "err", err)
+		}
+	})
+}
+
+type prizeJSON struct {
+	Ranks  string `json:"ranks"`
+	Amount string `json:"amount"`
+}
+
+type windowJSON struct {
+	Start    time.Time `json:"start"`
+	End      time.Time `json:"end"`
+	ClosesAt time.Time `json:"closes_at"`
+	State    string    `json:"state"`
+	// Ranked and Paid are set once the window has closed.
+	ClosedAt *time.Time `json:"closed_at,omitempty"`
+	Ranked   *int64     `json:"ranked,omitempty"`
+	Paid     *string    `json:"paid,omitempty"`
+}
+
+type tournamentJSON struct {
+	ID            string      `json:"id"`
+	Game          string      `json:"game"`
+	Direction     string      `json:"direction"`
+	Ties          string      `json:"ties"`
+	MinPlays      int64       `json:"min_plays"`
+	Grace         string      `json:"grace"`
+	Prizes        []prizeJSON `json:"prizes"`
+	CurrentWindow *windowJSON `json:"current_window"`
+}
+
+func toWindowJSON(w rewards.Window, rec rewards.WindowRecord, now time.Time) *windowJSON {
+	out := &windowJSON{Start: w.Start, End: w.End, ClosesAt: w.ClosesAt, State: w.StateAt(now, !rec.ClosedAt.IsZero())}
+	if !rec.ClosedAt.IsZero() {
+		at, paid := rec.ClosedAt, amount(rec.Paid)
+		out.ClosedAt, out.Ranked, out.Paid = &at, &rec.Ranked, &paid
+	}
+	return out
+}
+
+// listTournaments: GET /v1/properties/:property/tournaments
+func (a *App) listTournaments(c *gin.Context) {
+	p := c.MustGet(ctxProperty).(*Property)
+	ts, err := a.tournamentStore()
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	ctx := c.Request.Context()
+	now := ts.Now()
+	out := struct {
+		Data []tournamentJSON `json:"data"`
+	}{Data: make([]tournamentJSON, 0, len(p.Rules.Tournaments))}
+	for _, t := range p.Rules.Tournaments {
+		tj := tournamentJSON{ID: t.ID, Game: t.Game, Direction: string(t.Direction), Ties: string(t.Ties), MinPlays: t.MinPlays,
+			Grace: t.Grace.String(), Prizes: make([]prizeJSON, 0, len(t.Prizes))}
+		for _, pr := range t.Prizes {
+			ranks := strconv.Itoa(pr.From)
+			if pr.To != pr.From {
+				ranks += "-" + strconv.Itoa(pr.To)
+			}
+			tj.Prizes = append(tj.Prizes, prizeJSON{Ranks: ranks, Amount: amount(pr.Amount)})
+		}
+		if w, ok := t.Current(now); ok {
+			rec, err := ts.TournamentWindow(ctx, p.ID, t.ID, w.Start)
+			if err != nil {
+				a.fail(c, err)
+				return
+			}
+			tj.CurrentWindow = toWindowJSON(w, rec, now)
+		}
+		out.Data = append(out.Data, tj)
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+type standingJSON struct {
+	Rank       *int64    `json:"rank"` // null: not ranked (fewer plays than min_plays)
+	User       string    `json:"user"`
+	Score      string    `json:"score"`
+	AchievedAt time.Time `json:"achieved_at"`
+	Plays      int64     `json:"plays"`
+	Prize      *string   `json:"prize,omitempty"` // closed windows: what the user was paid
+}
+
+func toStandingJSON(r rewards.LeaderboardRow) standingJSON {
+	out := standingJSON{User: r.User, Score: amount(r.Score), AchievedAt: r.AchievedAt.UTC(), Plays: r.Plays}
+	if r.Rank > 0 {
+		rank := r.Rank
+		out.Rank = &rank
+	}
+	if r.Prize != nil {
+		s := amount(*r.Prize)
+		out.Prize = &s
+	}
+	return out
+}
+
+// getLeaderboard: GET /v1/properties/:property/tournaments/:tournament/leaderboard
+// ?window=current|<start>&limit=&cursor=&user=
+func (a *App) getLeaderboard(c *gin.Context) {
+	p := c.MustGet(ctxProperty).(*Property)
+	t, err := tournamentOf(p, c.Param("tournament"))
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	ts, err := a.tournamentStore()
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	limit, err := limitParam(c, 50, 500)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	now := ts.Now()
+	var w rewards.Window
+	switch s := c.DefaultQuery("window", "current"); s {
+	case "current":
+		var ok bool
+		if w, ok = t.Current(now); !ok {
+			a.fail(c, fmt.Errorf("app: tournament %q has no current window: %w", t.ID, rewards.ErrNotFound))
+			return
+		}
+	default:
+		start, err := time.Parse(time.RFC3339, s)
+		ok := err == nil
+		if ok {
+			w, ok = t.WindowStarting(start.UTC())
+		}
+		if !ok {
+			a.fail(c, invalid("window", "must be current or the start of one of the tournament's windows (RFC 3339)"))
+			return
+		}
+	}
+	user := c.Query("user")
+	if user != "" {
+		if msg := checkUserID(user); msg != "" {
+			a.fail(c, invalid("user", msg))
+			return
+		}
+	}
+	lb, err := ts.Leaderboard(c.Request.Context(), rewards.LeaderboardQuery{Property: p.ID, Tournament: t, Window: w, Limit: limit,
+		Cursor: c.Query("cursor"), User: user})
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	out := gin.H{"tournament": t.ID, "window": toWindowJSON(w, lb.Record, now), "next_cursor": nil}
+	rows := make([]standingJSON, len(lb.Rows))
+	for i, r := range lb.Rows {
+		rows[i] = toStandingJSON(r)
+	}
+	out["data"] = rows
+	if lb.NextCursor != "" {
+		out["next_cursor"] = lb.NextCursor
+	}
+	if user != "" {
+		var row *standingJSON
+		if lb.UserRow != nil {
+			r := toStandingJSON(*lb.UserRow)
+			row = &r
+		}
+		out["user_row"] = row
+	}
+	c.JSON(http.StatusOK, out)
+}

@@ -1,0 +1,179 @@
+package app_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/robfig/cron/v3"
+
+	"tally/rewards"
+	"tally/store"
+	"tally/store/storetest"
+)
+
+// snakeWeekly is the issue's example: Mondays 00:00 UTC, a week long, 15 minutes' grace.
+func snakeWeekly(t *testing.T) rewards.Tournament {
+	t.Helper()
+	sched, err := cron.ParseStandard("0 0 * * 1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rewards.Tournament{ID: "snake-weekly", Version: "w1", Game: "NyM_JGWcx", Direction: rewards.Higher, States: []string{"over"},
+		Next: func(at time.Time) time.Time { return sched.Next(at.UTC()) }, Duration: 168 * time.Hour, Grace: 15 * time.Minute,
+		Prizes: []rewards.Prize{{From: 1, To: 1, Amount: dec("1000")}, {From: 2, To: 3, Amount: dec("400")}, {From: 4, To: 10, Amount: dec("50")}},
+		Ties:   rewards.TiesSplit, MinPlays: 1}
+}
+
+var (
+	week    = time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC) // a Monday
+	weekEnd = week.Add(168 * time.Hour)
+)
+
+// postScore sends a Gamezop score made at made (the provider's timestamp).
+func postScore(t *testing.T, e *env, user, play string, score int, state string, made time.Time) string {
+	t.Helper()
+	body := fmt.Sprintf(`{"gameCode":"NyM_JGWcx","sessionId":"s-%s","gamePlayId":"%s","timestamp":%d,"score":%d,"subId":"%s","state":"%s"}`,
+		play, play, made.Unix(), score, user, state)
+	a := e.do("POST", "/v1/hooks/arcade/gamezop/scores", body, "api-key", scoresKey)
+	if a.Code != 200 {
+		t.Fatalf("score: %d %s", a.Code, a.Raw)
+	}
+	id, _ := a.Body["event_id"].(string)
+	return id
+}
+
+func pub(e *env, path string) answer {
+	return e.do("GET", path, "", "Authorization", "Bearer "+apiKey)
+}
+
+func rowsLine(a answer) string {
+	rows, _ := a.Body["data"].([]any)
+	parts := make([]string, len(rows))
+	for i, r := range rows {
+		m := r.(map[string]any)
+		parts[i] = fmt.Sprintf("%v:%v:%v", m["rank"], m["user"], m["score"])
+		if p, ok := m["prize"]; ok {
+			parts[i] += fmt.Sprintf("=%v", p)
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+// A weekly tournament end to end over HTTP: live leaderboard, the close at end + grace
+// by the closer, prizes paid once through the wallet, the closed window showing them,
+// and a late score recorded with its reason.
+func TestTournamentWeeklyOverHTTP(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, d store.Dialect) {
+		base := newEnv(t, d)
+		tour := snakeWeekly(t)
+		e := base.withProperty(func(p *appProperty) {
+			p.Rules.Targets = nil // every credit here is a prize
+			p.Rules.Tournaments = []rewards.Tournament{tour}
+		})
+		e.clock.Set(week.Add(50 * time.Hour)) // Wednesday 02:00
+
+		list := pub(e, "/v1/properties/arcade/tournaments")
+		data, _ := list.Body["data"].([]any)
+		if list.Code != 200 || len(data) != 1 {
+			t.Fatalf("list: %d %s", list.Code, list.Raw)
+		}
+		cw := data[0].(map[string]any)["current_window"].(map[string]any)
+		if cw["state"] != "open" || cw["start"] != "2026-11-23T00:00:00Z" || cw["closes_at"] != "2026-11-30T00:15:00Z" {
+			t.Fatalf("current window %v", cw)
+		}
+
+		postScore(t, e, "ann", "a1", 300, "over", week.Add(time.Hour))
+		postScore(t, e, "bob", "b1", 500, "over", week.Add(2*time.Hour))
+		postScore(t, e, "cat", "c1", 500, "over", week.Add(3*time.Hour))
+		postScore(t, e, "dan", "d1", 100, "over", week.Add(4*time.Hour))
+		postScore(t, e, "eve", "e1", 900, "start", week.Add(4*time.Hour)) // start never counts
+		postScore(t, e, "ann", "a2", 450, "over", week.Add(49*time.Hour))
+
+		lb := pub(e, "/v1/properties/arcade/tournaments/snake-weekly/leaderboard?limit=2&user=dan")
+		if lb.Code != 200 || rowsLine(lb) != "1:bob:500 1:cat:500" {
+			t.Fatalf("leaderboard: %d %s", lb.Code, lb.Raw)
+		}
+		if me := lb.Body["user_row"].(map[string]any); me["rank"] != float64(4) || me["user"] != "dan" {
+			t.Fatalf("dan's row %v", me)
+		}
+		next := pub(e, "/v1/properties/arcade/tournaments/snake-weekly/leaderboard?limit=2&cursor="+lb.Body["next_cursor"].(string))
+		if rowsLine(next) != "3:ann:450 4:dan:100" || next.Body["next_cursor"] != nil {
+			t.Fatalf("second page: %s", next.Raw)
+		}
+
+		// In the grace period a score made before the end still counts; the closer waits.
+		e.clock.Set(weekEnd.Add(10 * time.Minute))
+		postScore(t, e, "dan", "d2", 600, "over", weekEnd.Add(-time.Minute))
+		if res, err := e.app.CloseTournaments(context.Background()); err != nil || len(res) != 0 {
+			t.Fatalf("closer inside the grace: %+v, %v", res, err)
+		}
+		e.clock.Set(weekEnd.Add(15 * time.Minute))
+		res, err := e.app.CloseTournaments(context.Background())
+		if err != nil || len(res) != 1 || res[0].Outcome != rewards.CloseDone {
+			t.Fatalf("closer: %+v, %v", res, err)
+		}
+		// dan 1st: 1000; bob and cat tied 2nd: (400 + 400) / 2; ann 4th: 50.
+		for user, want := range map[string]string{"dan": "1000", "bob": "400", "cat": "400", "ann": "50", "eve": "0"} {
+			b := pub(e, "/v1/properties/arcade/users/"+user+"/balance")
+			if b.Body["pending"] != want {
+				t.Fatalf("%s pending %v, want %s", user, b.Body["pending"], want)
+			}
+		}
+		tx := pub(e, "/v1/properties/arcade/users/dan/transactions")
+		entry := tx.Body["data"].([]any)[0].(map[string]any)
+		if entry["kind"] != "prize" || entry["ref"] != "tournament:snake-weekly/2026-11-23T00:00:00Z/rank:1" || entry["amount"] != "1000" {
+			t.Fatalf("dan's prize entry %v", entry)
+		}
+		// The closer runs again (another replica, the next tick): nothing more.
+		if res, err := e.app.CloseTournaments(context.Background()); err != nil || len(res) != 0 {
+			t.Fatalf("second run: %+v, %v", res, err)
+		}
+
+		closed := pub(e, "/v1/properties/arcade/tournaments/snake-weekly/leaderboard?window=2026-11-23T00:00:00Z")
+		w := closed.Body["window"].(map[string]any)
+		if rowsLine(closed) != "1:dan:600=1000 2:bob:500=400 2:cat:500=400 4:ann:450=50" || w["state"] != "closed" || w["paid"] != "1850" {
+			t.Fatalf("closed window: %s", closed.Raw)
+		}
+		cur := pub(e, "/v1/properties/arcade/tournaments/snake-weekly/leaderboard")
+		if cur.Body["window"].(map[string]any)["start"] != "2026-11-30T00:00:00Z" || rowsLine(cur) != "" {
+			t.Fatalf("current window after the close: %s", cur.Raw)
+		}
+
+		// Late: made in the closed window, received after end + grace: recorded, not counted.
+		id := postScore(t, e, "eve", "e2", 9999, "over", weekEnd.Add(-time.Minute))
+		ev := e.event(id)
+		if reason, _ := ev.Body["reason"].(string); !strings.Contains(reason, "received late, not counted") || ev.Body["status"] != "applied" {
+			t.Fatalf("late score event: %s", ev.Raw)
+		}
+		if b := pub(e, "/v1/properties/arcade/users/eve/balance"); b.Body["pending"] != "0" {
+			t.Fatalf("eve was paid: %s", b.Raw)
+		}
+	})
+}
+
+func TestTournamentRoutesRefuse(t *testing.T) {
+	e := newEnv(t, store.SQLite).withProperty(func(p *appProperty) { p.Rules.Tournaments = []rewards.Tournament{snakeWeekly(t)} })
+	for _, c := range []struct {
+		path  string
+		code  int
+		field string
+	}{
+		{"/v1/properties/arcade/tournaments/nope/leaderboard", 404, ""},
+		{"/v1/properties/arcade/tournaments/snake-weekly/leaderboard?window=2026-11-24T00:00:00Z", 400, "window"}, // a Tuesday
+		{"/v1/properties/arcade/tournaments/snake-weekly/leaderboard?window=yesterday", 400, "window"},
+		{"/v1/properties/arcade/tournaments/snake-weekly/leaderboard?limit=0", 400, "limit"},
+		{"/v1/properties/arcade/tournaments/snake-weekly/leaderboard?cursor=zzz", 400, "cursor"},
+		{"/v1/properties/arcade/tournaments/snake-weekly/leaderboard?user=%07", 400, "user"},
+	} {
+		a := pub(e, c.path)
+		if a.Code != c.code || problemField(a) != c.field {
+			t.Errorf("%s: %d %s, want %d naming %q", c.path, a.Code, a.Raw, c.code, c.field)
+		}
+	}
+	if a := e.do("GET", "/v1/properties/arcade/tournaments", "", "Authorization", "Bearer "+otherKey); a.Code != 401 {
+		t.Errorf("another property's key: %d", a.Code)
+	}
+}
