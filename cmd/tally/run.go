@@ -201,6 +201,12 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	defer sched()
+	// Tournament windows close at end + grace from any replica; the store pays each once.
+	stopClosing, err := a.StartTournamentCloser(ctx, app.TournamentCloseSpec)
+	if err != nil {
+		return err
+	}
+	defer stopClosing()
 	// The applier stops before the store closes (defers run in reverse). Events recorded
 	// but not applied when it stops are applied by the next applier to start.
 	// On Postgres two appliers overlap one batch's round trips with the other's work
