@@ -246,6 +246,28 @@ func ScoreKey(v decimal.Decimal, dir Direction) (string, error) {
 	return string(b), nil
 }
 
+// rankDigits is how many significant digits of a score name its rank bucket.
+const rankDigits = 3
+
+// RankBucket groups score keys so a user's rank can be counted without reading every row
+// ahead: the key cut after the score's first three significant digits and padded with
+// zeros. Buckets are contiguous ranges in key order and a bucket's name is its lowest
+// key, so rank = 1 + the users of the buckets before the user's + the rows ahead in the
+// user's own bucket (keys from the bucket's name up to the user's). Scores that agree in
+// their first three significant digits share a bucket.
+func RankBucket(key string, dir Direction) string {
+	lead := byte('0') // leading zeros of a score; complemented into nines when higher is better
+	if dir == Higher {
+		lead = '9'
+	}
+	p := 0
+	for p < len(key) && key[p] == lead {
+		p++
+	}
+	cut := min(len(key), p+rankDigits)
+	return key[:cut] + strings.Repeat("0", len(key)-cut)
+}
+
 // Standing is one user's best score in a window.
 type Standing struct {
 	User       string

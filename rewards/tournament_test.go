@@ -2,6 +2,7 @@ package rewards_test
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -258,5 +259,39 @@ func TestTournamentPrizeEntryCredits(t *testing.T) {
 	}
 	if !e.MaturesAt.Equal(tt0.Add(time.Hour)) {
 		t.Fatalf("matures %s, want close + hold", e.MaturesAt)
+	}
+}
+
+// Buckets are contiguous in key order and named by their lowest key, whatever the
+// direction: the rank count relies on both.
+func TestTournamentRankBuckets(t *testing.T) {
+	values := []string{"0", "0.000000000000000001", "0.5", "1", "9", "10", "99.9", "100", "100.5", "101", "999", "1000", "1234.5678",
+		"99999999999999999999.999999999999999999"}
+	for _, dir := range []rewards.Direction{rewards.Higher, rewards.Lower} {
+		var keys []string
+		for _, v := range values {
+			k, err := rewards.ScoreKey(decimal.RequireFromString(v), dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for i, k := range keys {
+			b := rewards.RankBucket(k, dir)
+			if b > k || rewards.RankBucket(b, dir) != b {
+				t.Fatalf("%s: bucket %s of %s is not its lowest key", dir, b, k)
+			}
+			if i > 0 && rewards.RankBucket(keys[i-1], dir) > b {
+				t.Fatalf("%s: buckets out of key order at %s", dir, k)
+			}
+		}
+		// 100 and 100.5 share a bucket (first three digits 100); 101 does not.
+		k100, _ := rewards.ScoreKey(decimal.RequireFromString("100"), dir)
+		k1005, _ := rewards.ScoreKey(decimal.RequireFromString("100.5"), dir)
+		k101, _ := rewards.ScoreKey(decimal.RequireFromString("101"), dir)
+		if rewards.RankBucket(k100, dir) != rewards.RankBucket(k1005, dir) || rewards.RankBucket(k100, dir) == rewards.RankBucket(k101, dir) {
+			t.Fatalf("%s: buckets of 100, 100.5, 101", dir)
+		}
 	}
 }

@@ -211,10 +211,13 @@ type standingKey struct {
 // upsertScores keeps each user's best score per window and adds the new plays. The
 // better of the row and the batch's best is decided in the statement, against the row
 // as it is under its lock, so concurrent batches of one user cannot lose a best score.
+// Each row returns the key it moved from (prev_key; NULL for a new row), and the rank
+// buckets are moved to match in the same transaction.
 func upsertScores(tx *gorm.DB, scores []counted, fresh map[playKey]bool, now time.Time) error {
 	type agg struct {
 		best  rewards.Standing
 		start time.Time
+		dir   rewards.Direction
 		plays int64
 	}
 	byUser := map[standingKey]*agg{}
@@ -226,6 +229,11 @@ func upsertScores(tx *gorm.DB, scores []counted, fresh map[playKey]bool, now tim
 		a := byUser[k]
 		if a == nil {
 			a = &agg{best: s, start: c.s.Window.Start.UTC()}
+			for _, t := range c.it.rules.Tournaments {
+				if t.ID == c.s.Tournament {
+					a.dir = t.Direction
+				}
+			}
 			byUser[k] = a
 			order = append(order, k)
 		} else if s.Before(a.best) {
@@ -251,10 +259,68 @@ func upsertScores(tx *gorm.DB, scores []counted, fresh map[playKey]bool, now tim
 	pick := func(col string) string {
 		return col + ` = CASE WHEN ` + better + ` THEN excluded.` + col + ` ELSE tournament_scores.` + col + ` END`
 	}
-	return insertRows(tx, `INSERT INTO tournament_scores (property, tournament, window_start, user_id, score, sort_key, achieved_us, event_id,
+	type bucketKey struct {
+		w      windowKey
+		start  time.Time
+		bucket string
+	}
+	moves := map[bucketKey]int64{}
+	err := inChunks(tx, rows, func(rows [][]any) error {
+		q, args := valuesSQL(`INSERT INTO tournament_scores (property, tournament, window_start, user_id, score, sort_key, achieved_us, event_id,
 		plays, updated_at) VALUES `, rows, ` ON CONFLICT (property, tournament, window_start, user_id) DO UPDATE SET `+
-		pick("score")+`, `+pick("sort_key")+`, `+pick("achieved_us")+`, `+pick("event_id")+
-		`, plays = tournament_scores.plays + excluded.plays, updated_at = excluded.updated_at`)
+			pick("score")+`, `+pick("sort_key")+`, `+pick("achieved_us")+`, `+pick("event_id")+
+			`, prev_key = tournament_scores.sort_key, plays = tournament_scores.plays + excluded.plays, updated_at = excluded.updated_at
+			RETURNING property, tournament, window_start, user_id, sort_key, prev_key`)
+		rs, err := rawQuery(tx, q, args...)
+		if err != nil {
+			return err
+		}
+		defer rs.Close()
+		for rs.Next() {
+			var k standingKey
+			var start time.Time
+			var key string
+			var prev sql.NullString
+			if err := rs.Scan(&k.w.property, &k.w.tournament, &start, &k.user, &key, &prev); err != nil {
+				return err
+			}
+			k.w.start = start.UTC().UnixMicro()
+			a := byUser[k]
+			if a == nil {
+				return fmt.Errorf("store: upsert returned a row it was not given: %+v", k)
+			}
+			to := rewards.RankBucket(key, a.dir)
+			if prev.Valid {
+				from := rewards.RankBucket(prev.String, a.dir)
+				if from == to {
+					continue
+				}
+				moves[bucketKey{k.w, a.start, from}]--
+			}
+			moves[bucketKey{k.w, a.start, to}]++
+		}
+		return rs.Err()
+	})
+	if err != nil || len(moves) == 0 {
+		return err
+	}
+	keys := make([]bucketKey, 0, len(moves))
+	for k, n := range moves {
+		if n != 0 {
+			keys = append(keys, k)
+		}
+	}
+	// Bucket rows are shared by many users: taken in one order by every applier.
+	slices.SortFunc(keys, func(a, b bucketKey) int {
+		return strings.Compare(a.w.property+"\x00"+a.w.tournament+"\x00"+strconv.FormatInt(a.w.start, 10)+"\x00"+a.bucket,
+			b.w.property+"\x00"+b.w.tournament+"\x00"+strconv.FormatInt(b.w.start, 10)+"\x00"+b.bucket)
+	})
+	brows := make([][]any, len(keys))
+	for i, k := range keys {
+		brows[i] = []any{k.w.property, k.w.tournament, k.start, k.bucket, moves[k]}
+	}
+	return insertRows(tx, `INSERT INTO tournament_rank_buckets (property, tournament, window_start, bucket, users) VALUES `, brows,
+		` ON CONFLICT (property, tournament, window_start, bucket) DO UPDATE SET users = tournament_rank_buckets.users + excluded.users`)
 }
 
 // TournamentWindow reads what the store knows of one window.
@@ -448,17 +514,45 @@ func userStanding(g *gorm.DB, q rewards.LeaderboardQuery) (*rewards.LeaderboardR
 		return row, nil // not ranked
 	}
 	ahead := `s.sort_key < ?`
-	args := []any{q.Property, t.ID, start, t.MinPlays, s.Key}
+	args := []any{q.Property, t.ID, start, s.Key}
 	if t.Ties == rewards.TiesFirst {
 		ahead = `(s.sort_key, s.achieved_us, s.event_id) < (?, ?, ?)`
 		args = append(args, s.AchievedAt.UnixMicro(), s.EventID)
 	}
-	var n int64
-	if err := query(g, &n, `SELECT COUNT(*) FROM tournament_scores s WHERE s.property = ? AND s.tournament = ? AND s.window_start = ?
-		AND s.plays >= ? AND `+ahead, args...); err != nil {
-		return nil, err
+	var before, inBucket int64
+	if t.MinPlays > 1 {
+		// The buckets count every user with a score; with min_plays above 1 the users
+		// ahead that are not ranked must be left out, so the rows ahead are counted.
+		args = append(args, t.MinPlays)
+		if err := query(g, &inBucket, `SELECT COUNT(*) FROM tournament_scores s WHERE s.property = ? AND s.tournament = ?
+			AND s.window_start = ? AND `+ahead+` AND s.plays >= ?`, args...); err != nil {
+			return nil, err
+		}
+	} else {
+		// One round trip: the users of the buckets ahead, and the rows ahead in the user's.
+		bucket := rewards.RankBucket(s.Key, t.Direction)
+		args = append(args, bucket, q.Property, t.ID, start, bucket)
+		rs, err := rawQuery(g, `SELECT (SELECT COUNT(*) FROM tournament_scores s WHERE s.property = ? AND s.tournament = ?
+			AND s.window_start = ? AND `+ahead+` AND s.sort_key >= ?),
+			(SELECT SUM(users) FROM tournament_rank_buckets WHERE property = ? AND tournament = ? AND window_start = ? AND bucket < ?)`, args...)
+		if err != nil {
+			return nil, err
+		}
+		defer rs.Close()
+		var sum decimal.NullDecimal // SUM is NULL over no rows, and a numeric on Postgres
+		if rs.Next() {
+			if err := rs.Scan(&inBucket, &sum); err != nil {
+				return nil, err
+			}
+		}
+		if err := rs.Err(); err != nil {
+			return nil, err
+		}
+		if sum.Valid {
+			before = sum.Decimal.IntPart()
+		}
 	}
-	row.Rank = n + 1
+	row.Rank = before + inBucket + 1
 	return row, nil
 }
 

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"time"
 
 	"gorm.io/gorm"
 
@@ -17,5 +18,33 @@ func (db *DB) CloseTournamentWindowKilled(ctx context.Context, property string, 
 			return tx.Exec(`SELECT pg_terminate_backend(pg_backend_pid())`).Error
 		}
 		return errKilled
+	})
+}
+
+// RebuildRankBuckets recounts a window's rank buckets from its rows, for benchmarks that
+// write the rows with set-based SQL instead of through the applier.
+func (db *DB) RebuildRankBuckets(ctx context.Context, property, tournament string, start time.Time, dir rewards.Direction) error {
+	return db.tx(ctx, func(tx *gorm.DB) error {
+		var rows []struct {
+			SortKey string
+			N       int64
+		}
+		if err := query(tx, &rows, `SELECT sort_key, COUNT(*) AS n FROM tournament_scores WHERE property = ? AND tournament = ?
+			AND window_start = ? GROUP BY sort_key`, property, tournament, start); err != nil {
+			return err
+		}
+		counts := map[string]int64{}
+		for _, r := range rows {
+			counts[rewards.RankBucket(r.SortKey, dir)] += r.N
+		}
+		if _, err := rawExec(tx, `DELETE FROM tournament_rank_buckets WHERE property = ? AND tournament = ? AND window_start = ?`,
+			property, tournament, start); err != nil {
+			return err
+		}
+		var out [][]any
+		for b, n := range counts {
+			out = append(out, []any{property, tournament, start, b, n})
+		}
+		return insertRows(tx, `INSERT INTO tournament_rank_buckets (property, tournament, window_start, bucket, users) VALUES `, out, "")
 	})
 }

@@ -301,3 +301,36 @@ func TestTournamentCloseExactlyOnceConcurrentAndKilled(t *testing.T) {
 		}
 	})
 }
+
+// A user's own row is ranked from the rank buckets and the rows ahead in the user's own
+// bucket; it must agree with the rank the pages give, for scores that share buckets,
+// after scores move between buckets.
+func TestTournamentOwnRowAgreesWithPages(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		db := storetest.Open(t, dia, storetest.NewClock(win0.Add(time.Hour)).Now)
+		var batch []rewards.Inbound
+		for i := range 40 {
+			// 100, 100.5, 101, 200, …: three share the bucket "100", ties among them.
+			v := fmt.Sprintf("%d.%d", 100*(1+i%4)+i%2, i%3)
+			batch = append(batch, tscore(fmt.Sprintf("u%02d", i), fmt.Sprint("p", i), v, "over", win0.Add(time.Duration(i)*time.Second)))
+		}
+		batch = append(batch, tscore("low1", "l1", "5", "over", win0), tscore("low2", "l2", "50", "over", win0))
+		recordAndApply(t, db, batch...)
+		// Some users better their scores, moving bucket (and one within its bucket).
+		recordAndApply(t, db,
+			tscore("u00", "q0", "450", "over", win0.Add(time.Hour)),
+			tscore("u05", "q5", "150", "over", win0.Add(time.Hour)),
+			tscore("u09", "q9", "101.9", "over", win0.Add(time.Hour)),
+		)
+		all := board(t, db, 500, "", "")
+		if len(all.Rows) != 42 {
+			t.Fatalf("%d rows", len(all.Rows))
+		}
+		for _, r := range all.Rows {
+			own := board(t, db, 1, "", r.User).UserRow
+			if own == nil || own.Rank != r.Rank {
+				t.Fatalf("%s: own row %+v, the pages rank it %d", r.User, own, r.Rank)
+			}
+		}
+	})
+}

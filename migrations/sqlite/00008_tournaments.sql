@@ -34,10 +34,24 @@ CREATE TABLE tournament_scores (
     achieved_us  BIGINT         NOT NULL,
     event_id     BIGINT         NOT NULL,
     plays        BIGINT         NOT NULL,
+    prev_key     TEXT,
     updated_at   DATETIME       NOT NULL,
     PRIMARY KEY (property, tournament, window_start, user_id)
 );
 CREATE INDEX tournament_scores_rank ON tournament_scores (property, tournament, window_start, sort_key, achieved_us, event_id);
+
+-- How many users' best scores fall in each bucket of sort keys (rewards.RankBucket), so
+-- a user's rank is the users of the buckets ahead plus the rows ahead in the user's own
+-- bucket: a few hundred rows read, not every row ahead. The applier keeps it in the
+-- transaction that moves a best score (prev_key above is the key it moved from).
+CREATE TABLE tournament_rank_buckets (
+    property     TEXT        NOT NULL,
+    tournament   TEXT        NOT NULL,
+    window_start DATETIME    NOT NULL,
+    bucket       TEXT NOT NULL,
+    users        BIGINT      NOT NULL,
+    PRIMARY KEY (property, tournament, window_start, bucket)
+);
 
 -- The plays that counted, so a play reported many times counts once toward min_plays.
 CREATE TABLE tournament_plays (
@@ -64,6 +78,7 @@ CREATE TABLE tournament_prizes (
 
 -- +goose Down
 DROP TABLE tournament_prizes;
+DROP TABLE tournament_rank_buckets;
 DROP TABLE tournament_plays;
 DROP TABLE tournament_scores;
 DROP TABLE tournament_windows;
