@@ -154,7 +154,10 @@ type tournamentJSON struct {
 }
 
 func toWindowJSON(w rewards.Window, rec rewards.WindowRecord, now time.Time) *windowJSON {
-	out := &windowJSON{Start: w.Start, End: w.End, ClosesAt: w.ClosesAt, State: w.StateAt(now, !rec.ClosedAt.IsZero())}
+	// A window in which no score counted has nothing to pay: it never gets a row, and is
+	// closed once its grace is over.
+	closed := !rec.ClosedAt.IsZero() || (!rec.Exists && !now.Before(w.ClosesAt))
+	out := &windowJSON{Start: w.Start, End: w.End, ClosesAt: w.ClosesAt, State: w.StateAt(now, closed)}
 	if !rec.ClosedAt.IsZero() {
 		at, paid := rec.ClosedAt, amount(rec.Paid)
 		out.ClosedAt, out.Ranked, out.Paid = &at, &rec.Ranked, &paid

@@ -137,6 +137,11 @@ func TestTournamentWeeklyOverHTTP(t *testing.T) {
 		if rowsLine(closed) != "1:dan:600=1000 2:bob:500=400 2:cat:500=400 4:ann:450=50" || w["state"] != "closed" || w["paid"] != "1850" {
 			t.Fatalf("closed window: %s", closed.Raw)
 		}
+		// A past window in which nothing counted is closed: there is nothing to pay.
+		empty := pub(e, "/v1/properties/arcade/tournaments/snake-weekly/leaderboard?window=2026-11-16T00:00:00Z")
+		if empty.Body["window"].(map[string]any)["state"] != "closed" || rowsLine(empty) != "" {
+			t.Fatalf("an empty past window: %s", empty.Raw)
+		}
 		cur := pub(e, "/v1/properties/arcade/tournaments/snake-weekly/leaderboard")
 		if cur.Body["window"].(map[string]any)["start"] != "2026-11-30T00:00:00Z" || rowsLine(cur) != "" {
 			t.Fatalf("current window after the close: %s", cur.Raw)
