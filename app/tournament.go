@@ -30,8 +30,14 @@ type TournamentStore interface {
 }
 
 // TournamentCloseSpec is how often `tally serve` looks for windows to close: a window
-// closes within a minute of end + grace.
+// closes within a minute of end + grace (+ closeMargin).
 const TournamentCloseSpec = "@every 1m"
+
+// closeMargin is how long after end + grace the closer waits before it closes a window.
+// A receiver stamps an event's receipt before its group commit, which may take up to 5 s
+// (ingest's deadline); the margin lets an event received just before end + grace be
+// committed, and so be waited for, before the window is ranked.
+const closeMargin = 10 * time.Second
 
 // tournamentStore is the store's tournament side. The Store interface (app.go) does
 // not name it, so a store without tournaments answers 503 here rather than failing to
@@ -54,7 +60,7 @@ func tournamentOf(p *Property, id string) (rewards.Tournament, error) {
 	return rewards.Tournament{}, fmt.Errorf("app: tournament %q: %w", id, rewards.ErrNotFound)
 }
 
-// CloseTournaments closes every window whose end + grace has passed, of every property,
+// CloseTournaments closes every window whose end + grace (+ closeMargin) has passed, of every property,
 // and returns what each attempt did. Any number of replicas may run it at once: the
 // store closes a window once. A window of a tournament no longer configured stays open
 // (logged) until its config is back. Errors of one window do not stop the others.
@@ -64,7 +70,7 @@ func (a *App) CloseTournaments(ctx context.Context) ([]rewards.WindowClose, erro
 		return nil, err
 	}
 	now := ts.Now()
-	open, err := ts.OpenTournamentWindows(ctx, now)
+	open, err := ts.OpenTournamentWindows(ctx, now.Add(-closeMargin))
 	if err != nil {
 		return nil, err
 	}
@@ -86,7 +92,7 @@ func (a *App) CloseTournaments(ctx context.Context) ([]rewards.WindowClose, erro
 			// The schedule changed since the window began: it ends as it was begun.
 			w = rewards.Window{Start: r.Start, End: r.End, ClosesAt: r.End.Add(t.Grace)}
 		}
-		if now.Before(w.ClosesAt) {
+		if now.Before(w.ClosesAt.Add(closeMargin)) {
 			continue
 		}
 		if err := ctx.Err(); err != nil {

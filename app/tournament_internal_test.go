@@ -38,7 +38,7 @@ func TestTournamentCloserSchedule(t *testing.T) {
 	if rec, err := db.TournamentWindow(ctx, "arcade", "cup", start); err != nil || !rec.ClosedAt.IsZero() {
 		t.Fatalf("closed early: %+v, %v", rec, err)
 	}
-	clock.Set(start.Add(2*time.Hour + time.Minute))
+	clock.Set(start.Add(2*time.Hour + time.Minute + closeMargin))
 	m.fire()
 	rec, err := db.TournamentWindow(ctx, "arcade", "cup", start)
 	if err != nil || rec.ClosedAt.IsZero() || !rec.Paid.Equal(decimal.NewFromInt(5)) {
