@@ -46,6 +46,8 @@ const (
 	rawShown = 8 << 10
 	// consoleTimeout bounds the reads of one page.
 	consoleTimeout = 10 * time.Second
+	// consoleMaxBody bounds a console request's body.
+	consoleMaxBody = 64 << 10
 )
 
 type console struct {
@@ -84,8 +86,9 @@ type page struct {
 	Data  any
 }
 
-// headers every console answer carries: nothing of it may be cached, framed, or run as
-// script (there is none), and nothing may be loaded from elsewhere.
+// consoleHeaders are the headers every console answer carries: nothing of it may be
+// cached, framed, or run as script (there is none), and nothing may be loaded from
+// elsewhere.
 func consoleHeaders(c *gin.Context) {
 	h := c.Writer.Header()
 	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
@@ -93,6 +96,8 @@ func consoleHeaders(c *gin.Context) {
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("Cache-Control", "no-store")
+	// The console's forms are a few short fields; the sign-in form is open to anyone.
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, consoleMaxBody)
 	c.Next()
 }
 
