@@ -334,3 +334,60 @@ func TestTournamentOwnRowAgreesWithPages(t *testing.T) {
 		}
 	})
 }
+
+// Appliers with their own pools apply one flood of scores at once on Postgres (on SQLite
+// they queue): every best score and every play is kept, a play reported by two batches
+// counts once, and the rank buckets agree with the rows.
+func TestTournamentConcurrentAppliers(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		ctx := context.Background()
+		clock := storetest.NewClock(win0.Add(time.Hour))
+		u := storetest.URL(t, dia)
+		db := storetest.OpenURL(t, u, clock.Now)
+		var batch []rewards.Inbound
+		for i := range 300 {
+			// 10 plays per user, each reported twice (the second time with another
+			// timestamp, so as another event), far apart in the inbox so that different
+			// batches carry the two reports; best score 100 × user + 9.
+			user, play, v := fmt.Sprintf("u%02d", i%30), fmt.Sprint("p", i), fmt.Sprint(100*(i%30)+i/30)
+			batch = append(batch, tscore(user, play, v, "over", win0.Add(time.Duration(i)*time.Second)))
+		}
+		for i := range 300 {
+			user, play, v := fmt.Sprintf("u%02d", i%30), fmt.Sprint("p", i), fmt.Sprint(100*(i%30)+i/30)
+			batch = append(batch, tscore(user, play, v, "over", win0.Add(time.Duration(i)*time.Second+time.Millisecond)))
+		}
+		if _, err := db.Record(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+		appliers := []*store.DB{db, storetest.OpenURL(t, u, clock.Now), storetest.OpenURL(t, u, clock.Now)}
+		var wg sync.WaitGroup
+		for _, a := range appliers {
+			wg.Go(func() {
+				for {
+					got, err := a.Apply(ctx, rewards.Claim{Status: rewards.StatusRecorded, Limit: 40}, decideTournament)
+					if err != nil {
+						t.Errorf("apply: %v", err)
+						return
+					}
+					if len(got) == 0 {
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		all := board(t, db, 500, "", "")
+		if len(all.Rows) != 30 {
+			t.Fatalf("%d rows", len(all.Rows))
+		}
+		for i, r := range all.Rows {
+			want := fmt.Sprintf("u%02d", 29-i)
+			if r.User != want || r.Score.String() != fmt.Sprint(100*(29-i)+9) || r.Plays != 10 || r.Rank != int64(i+1) {
+				t.Fatalf("row %d: %+v, want %s with %d and 10 plays", i, r, want, 100*(29-i)+9)
+			}
+			if own := board(t, db, 1, "", r.User).UserRow; own == nil || own.Rank != r.Rank {
+				t.Fatalf("%s: own row %+v, pages rank it %d", r.User, own, r.Rank)
+			}
+		}
+	})
+}
