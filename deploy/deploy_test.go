@@ -214,8 +214,9 @@ type service struct {
 	Ports       []string
 	DependsOn   yaml.Node `yaml:"depends_on"`
 	Healthcheck struct{ Test []string }
-	ReadOnly    bool   `yaml:"read_only"`
-	StopGrace   string `yaml:"stop_grace_period"`
+	ReadOnly    bool     `yaml:"read_only"`
+	Tmpfs       []string `yaml:"tmpfs"`
+	StopGrace   string   `yaml:"stop_grace_period"`
 }
 
 // dependsOn reads depends_on in either of its forms: a list of names, or a map of name
@@ -336,6 +337,10 @@ func TestComposeIsConsistent(t *testing.T) {
 		}
 		if cfg.Listen != ":8080" {
 			t.Errorf("%s listens on %q, want :8080 (the Dockerfile's EXPOSE, nginx's upstream port)", name, cfg.Listen)
+		}
+		// A read-only root still needs a writable /tmp: XLSX reports spill to it.
+		if s.ReadOnly && !slices.Contains(s.Tmpfs, "/tmp") {
+			t.Errorf("%s has a read-only root file system and no tmpfs at /tmp", name)
 		}
 		deps := s.dependsOn(t)
 		if s.Command[0] == "migrate" {
