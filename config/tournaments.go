@@ -220,6 +220,10 @@ func (v *validator) tournamentWindows(at string, t Tournament) {
 	}
 	// Windows must not overlap: a score then belongs to exactly one window.
 	s := sched.Next(overlapFrom)
+	if s.IsZero() {
+		v.add(at+".schedule", "never fires (no such date), got %q", t.Schedule)
+		return
+	}
 	for range overlapChecks {
 		n := sched.Next(s)
 		if n.IsZero() {

@@ -74,6 +74,7 @@ func TestTournamentConfigRefuses(t *testing.T) {
 		{"every", `schedule: "0 0 * * 1"`, `schedule: "@every 1h"`, `tournaments[0].schedule: must be a cron spec (5 fields, UTC): @every has no fixed start times`},
 		{"bad cron", `schedule: "0 0 * * 1"`, `schedule: "0 0 * *"`, `tournaments[0].schedule: must be a cron spec`},
 		{"overlap", `duration: 168h`, `duration: 169h`, `tournaments[0].duration: 169h is longer than the 168h between the windows`},
+		{"never fires", `schedule: "0 0 * * 1"`, `schedule: "0 0 30 2 *"`, `tournaments[0].schedule: never fires`},
 		{"no duration", "        duration: 168h\n", "", `tournaments[0].duration: is required with schedule`},
 		{"both", `duration: 168h`, "duration: 168h\n        start: \"2026-12-01T00:00:00Z\"", `tournaments[0]: give either schedule and duration, or start and end, not both`},
 		{"end before start", "schedule: \"0 0 * * 1\"\n        duration: 168h",
