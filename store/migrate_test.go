@@ -3,6 +3,10 @@ package store_test
 import (
 	"context"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/pressly/goose/v3/lock"
 
 	"tally/rewards"
 	"tally/store"
@@ -67,4 +71,54 @@ func TestUpgradeFromBeforeTheApplier(t *testing.T) {
 			t.Fatalf("after the upgrade: %+v, %v", res, err)
 		}
 	})
+}
+
+// Replicas starting together on a new Postgres database migrate it one after the other,
+// under goose's session lock: while another holds it, Migrate waits and changes nothing.
+func TestMigrationsTakeTheLock(t *testing.T) {
+	u := storetest.URL(t, store.Postgres)
+	ctx := context.Background()
+	holder, err := pgx.Connect(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close(ctx)
+	if _, err := holder.Exec(ctx, `SELECT pg_advisory_lock($1)`, lock.DefaultLockID); err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.Open(ctx, u, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	waitCtx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if err := db.Migrate(waitCtx, nil); err == nil {
+		t.Fatal("migrated while another replica held the migration lock")
+	}
+	if err := db.Ready(ctx); err == nil {
+		t.Fatal("a migration ran while the lock was held")
+	}
+	if _, err := holder.Exec(ctx, `SELECT pg_advisory_unlock($1)`, lock.DefaultLockID); err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 3)
+	for range 3 {
+		go func() {
+			other, err := store.Open(ctx, u, store.Options{})
+			if err == nil {
+				defer other.Close()
+				err = other.Migrate(ctx, nil)
+			}
+			errs <- err
+		}()
+	}
+	for range 3 {
+		if err := <-errs; err != nil {
+			t.Errorf("migrate: %v", err)
+		}
+	}
+	if err := db.Ready(ctx); err != nil {
+		t.Fatalf("after the migrations: %v", err)
+	}
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/glebarez/sqlite"
 	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
@@ -178,7 +179,7 @@ func (db *DB) Ping(ctx context.Context) error {
 	return nil
 }
 
-func (db *DB) goose() (*goose.Provider, error) {
+func (db *DB) goose(opts ...goose.ProviderOption) (*goose.Provider, error) {
 	fsys, err := migrations.FS(string(db.dialect))
 	if err != nil {
 		return nil, err
@@ -187,13 +188,25 @@ func (db *DB) goose() (*goose.Provider, error) {
 	if db.dialect == SQLite {
 		d = goose.DialectSQLite3
 	}
-	return goose.NewProvider(d, db.sql, fsys)
+	return goose.NewProvider(d, db.sql, fsys, opts...)
 }
 
 // Migrate applies every pending migration. Goose takes a lock on Postgres so replicas
 // starting together do not race.
 func (db *DB) Migrate(ctx context.Context, log io.Writer) error {
-	p, err := db.goose()
+	var opts []goose.ProviderOption
+	if db.dialect == Postgres {
+		// Goose locks only when given a locker: a session advisory lock, so replicas
+		// starting together apply each migration once, one after the other.
+		// Retry every second for up to ten minutes: a replica waits for another's
+		// migrations rather than give up on a long one.
+		locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 600))
+		if err != nil {
+			return fmt.Errorf("store: migrations: %w", err)
+		}
+		opts = append(opts, goose.WithSessionLocker(locker))
+	}
+	p, err := db.goose(opts...)
 	if err != nil {
 		return fmt.Errorf("store: migrations: %w", err)
 	}
