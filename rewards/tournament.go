@@ -246,16 +246,23 @@ func ScoreKey(v decimal.Decimal, dir Direction) (string, error) {
 	return string(b), nil
 }
 
-// rankDigits is how many significant digits of a score name its rank bucket.
-const rankDigits = 3
+// Rank buckets come in two levels: coarse buckets of one significant digit, each split
+// into fine buckets of three.
+const (
+	CoarseDigits = 1
+	FineDigits   = 3
+)
 
 // RankBucket groups score keys so a user's rank can be counted without reading every row
-// ahead: the key cut after the score's first three significant digits and padded with
-// zeros. Buckets are contiguous ranges in key order and a bucket's name is its lowest
-// key, so rank = 1 + the users of the buckets before the user's + the rows ahead in the
-// user's own bucket (keys from the bucket's name up to the user's). Scores that agree in
-// their first three significant digits share a bucket.
-func RankBucket(key string, dir Direction) string {
+// ahead: the key cut after the score's first digits significant digits and padded with
+// zeros. Buckets of one level are contiguous ranges in key order, a bucket's name is its
+// lowest key, and each fine bucket lies inside one coarse bucket. So a user's rank is
+// 1 + the users of the coarse buckets before the user's + those of the fine buckets
+// before the user's inside it + the rows ahead in the user's fine bucket (keys from its
+// name up to the user's): with scores spread over a few orders of magnitude, a few
+// hundred rows read instead of every row ahead. Scores that agree in their first three
+// significant digits share a fine bucket.
+func RankBucket(key string, dir Direction, digits int) string {
 	lead := byte('0') // leading zeros of a score; complemented into nines when higher is better
 	if dir == Higher {
 		lead = '9'
@@ -264,7 +271,7 @@ func RankBucket(key string, dir Direction) string {
 	for p < len(key) && key[p] == lead {
 		p++
 	}
-	cut := min(len(key), p+rankDigits)
+	cut := min(len(key), p+digits)
 	return key[:cut] + strings.Repeat("0", len(key)-cut)
 }
 

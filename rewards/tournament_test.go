@@ -263,10 +263,10 @@ func TestTournamentPrizeEntryCredits(t *testing.T) {
 }
 
 // Buckets are contiguous in key order and named by their lowest key, whatever the
-// direction: the rank count relies on both.
+// direction, and each fine bucket lies in one coarse bucket: the rank count relies on it.
 func TestTournamentRankBuckets(t *testing.T) {
-	values := []string{"0", "0.000000000000000001", "0.5", "1", "9", "10", "99.9", "100", "100.5", "101", "999", "1000", "1234.5678",
-		"99999999999999999999.999999999999999999"}
+	values := []string{"0", "0.000000000000000001", "0.5", "1", "9", "10", "99.9", "100", "100.5", "101", "199", "200", "999", "1000",
+		"1234.5678", "99999999999999999999.999999999999999999"}
 	for _, dir := range []rewards.Direction{rewards.Higher, rewards.Lower} {
 		var keys []string
 		for _, v := range values {
@@ -277,21 +277,32 @@ func TestTournamentRankBuckets(t *testing.T) {
 			keys = append(keys, k)
 		}
 		slices.Sort(keys)
-		for i, k := range keys {
-			b := rewards.RankBucket(k, dir)
-			if b > k || rewards.RankBucket(b, dir) != b {
-				t.Fatalf("%s: bucket %s of %s is not its lowest key", dir, b, k)
-			}
-			if i > 0 && rewards.RankBucket(keys[i-1], dir) > b {
-				t.Fatalf("%s: buckets out of key order at %s", dir, k)
+		for _, digits := range []int{rewards.CoarseDigits, rewards.FineDigits} {
+			for i, k := range keys {
+				b := rewards.RankBucket(k, dir, digits)
+				if b > k || rewards.RankBucket(b, dir, digits) != b {
+					t.Fatalf("%s/%d: bucket %s of %s is not its lowest key", dir, digits, b, k)
+				}
+				if i > 0 && rewards.RankBucket(keys[i-1], dir, digits) > b {
+					t.Fatalf("%s/%d: buckets out of key order at %s", dir, digits, k)
+				}
 			}
 		}
-		// 100 and 100.5 share a bucket (first three digits 100); 101 does not.
-		k100, _ := rewards.ScoreKey(decimal.RequireFromString("100"), dir)
-		k1005, _ := rewards.ScoreKey(decimal.RequireFromString("100.5"), dir)
-		k101, _ := rewards.ScoreKey(decimal.RequireFromString("101"), dir)
-		if rewards.RankBucket(k100, dir) != rewards.RankBucket(k1005, dir) || rewards.RankBucket(k100, dir) == rewards.RankBucket(k101, dir) {
-			t.Fatalf("%s: buckets of 100, 100.5, 101", dir)
+		for _, k := range keys {
+			fine := rewards.RankBucket(k, dir, rewards.FineDigits)
+			if rewards.RankBucket(fine, dir, rewards.CoarseDigits) != rewards.RankBucket(k, dir, rewards.CoarseDigits) {
+				t.Fatalf("%s: the fine bucket of %s is not inside its coarse bucket", dir, k)
+			}
+		}
+		bucket := func(v string, digits int) string {
+			k, _ := rewards.ScoreKey(decimal.RequireFromString(v), dir)
+			return rewards.RankBucket(k, dir, digits)
+		}
+		// 100 and 100.5 share a fine bucket (first three digits 100); 101 does not, but
+		// shares the coarse one (first digit 1) with them and 199; 200 does not.
+		if bucket("100", 3) != bucket("100.5", 3) || bucket("100", 3) == bucket("101", 3) ||
+			bucket("101", 1) != bucket("199", 1) || bucket("100", 1) != bucket("101", 1) || bucket("199", 1) == bucket("200", 1) {
+			t.Fatalf("%s: buckets of 100, 100.5, 101, 199, 200", dir)
 		}
 	}
 }

@@ -262,6 +262,7 @@ func upsertScores(tx *gorm.DB, scores []counted, fresh map[playKey]bool, now tim
 	type bucketKey struct {
 		w      windowKey
 		start  time.Time
+		level  int
 		bucket string
 	}
 	moves := map[bucketKey]int64{}
@@ -289,15 +290,17 @@ func upsertScores(tx *gorm.DB, scores []counted, fresh map[playKey]bool, now tim
 			if a == nil {
 				return fmt.Errorf("store: upsert returned a row it was not given: %+v", k)
 			}
-			to := rewards.RankBucket(key, a.dir)
-			if prev.Valid {
-				from := rewards.RankBucket(prev.String, a.dir)
-				if from == to {
-					continue
+			for _, level := range []int{rewards.CoarseDigits, rewards.FineDigits} {
+				to := rewards.RankBucket(key, a.dir, level)
+				if prev.Valid {
+					from := rewards.RankBucket(prev.String, a.dir, level)
+					if from == to {
+						continue
+					}
+					moves[bucketKey{k.w, a.start, level, from}]--
 				}
-				moves[bucketKey{k.w, a.start, from}]--
+				moves[bucketKey{k.w, a.start, level, to}]++
 			}
-			moves[bucketKey{k.w, a.start, to}]++
 		}
 		return rs.Err()
 	})
@@ -312,15 +315,15 @@ func upsertScores(tx *gorm.DB, scores []counted, fresh map[playKey]bool, now tim
 	}
 	// Bucket rows are shared by many users: taken in one order by every applier.
 	slices.SortFunc(keys, func(a, b bucketKey) int {
-		return strings.Compare(a.w.property+"\x00"+a.w.tournament+"\x00"+strconv.FormatInt(a.w.start, 10)+"\x00"+a.bucket,
-			b.w.property+"\x00"+b.w.tournament+"\x00"+strconv.FormatInt(b.w.start, 10)+"\x00"+b.bucket)
+		return strings.Compare(a.w.property+"\x00"+a.w.tournament+"\x00"+strconv.FormatInt(a.w.start, 10)+"\x00"+strconv.Itoa(a.level)+a.bucket,
+			b.w.property+"\x00"+b.w.tournament+"\x00"+strconv.FormatInt(b.w.start, 10)+"\x00"+strconv.Itoa(b.level)+b.bucket)
 	})
 	brows := make([][]any, len(keys))
 	for i, k := range keys {
-		brows[i] = []any{k.w.property, k.w.tournament, k.start, k.bucket, moves[k]}
+		brows[i] = []any{k.w.property, k.w.tournament, k.start, k.level, k.bucket, moves[k]}
 	}
-	return insertRows(tx, `INSERT INTO tournament_rank_buckets (property, tournament, window_start, bucket, users) VALUES `, brows,
-		` ON CONFLICT (property, tournament, window_start, bucket) DO UPDATE SET users = tournament_rank_buckets.users + excluded.users`)
+	return insertRows(tx, `INSERT INTO tournament_rank_buckets (property, tournament, window_start, level, bucket, users) VALUES `, brows,
+		` ON CONFLICT (property, tournament, window_start, level, bucket) DO UPDATE SET users = tournament_rank_buckets.users + excluded.users`)
 }
 
 // TournamentWindow reads what the store knows of one window.
@@ -529,28 +532,30 @@ func userStanding(g *gorm.DB, q rewards.LeaderboardQuery) (*rewards.LeaderboardR
 			return nil, err
 		}
 	} else {
-		// One round trip: the users of the buckets ahead, and the rows ahead in the user's.
-		bucket := rewards.RankBucket(s.Key, t.Direction)
-		args = append(args, bucket, q.Property, t.ID, start, bucket)
+		// One round trip: the rows ahead in the user's fine bucket, the users of the
+		// coarse buckets ahead, and of the fine buckets ahead inside the user's coarse one.
+		coarse, fine := rewards.RankBucket(s.Key, t.Direction, rewards.CoarseDigits), rewards.RankBucket(s.Key, t.Direction, rewards.FineDigits)
+		args = append(args, fine, q.Property, t.ID, start, rewards.CoarseDigits, coarse, q.Property, t.ID, start, rewards.FineDigits, coarse, fine)
 		rs, err := rawQuery(g, `SELECT (SELECT COUNT(*) FROM tournament_scores s WHERE s.property = ? AND s.tournament = ?
 			AND s.window_start = ? AND `+ahead+` AND s.sort_key >= ?),
-			(SELECT SUM(users) FROM tournament_rank_buckets WHERE property = ? AND tournament = ? AND window_start = ? AND bucket < ?)`, args...)
+			(SELECT SUM(users) FROM tournament_rank_buckets WHERE property = ? AND tournament = ? AND window_start = ? AND level = ?
+				AND bucket < ?),
+			(SELECT SUM(users) FROM tournament_rank_buckets WHERE property = ? AND tournament = ? AND window_start = ? AND level = ?
+				AND bucket >= ? AND bucket < ?)`, args...)
 		if err != nil {
 			return nil, err
 		}
 		defer rs.Close()
-		var sum decimal.NullDecimal // SUM is NULL over no rows, and a numeric on Postgres
+		var coarseSum, fineSum decimal.NullDecimal // SUM is NULL over no rows, and a numeric on Postgres
 		if rs.Next() {
-			if err := rs.Scan(&inBucket, &sum); err != nil {
+			if err := rs.Scan(&inBucket, &coarseSum, &fineSum); err != nil {
 				return nil, err
 			}
 		}
 		if err := rs.Err(); err != nil {
 			return nil, err
 		}
-		if sum.Valid {
-			before = sum.Decimal.IntPart()
-		}
+		before = coarseSum.Decimal.IntPart() + fineSum.Decimal.IntPart() // zero when NULL
 	}
 	row.Rank = before + inBucket + 1
 	return row, nil

@@ -33,9 +33,15 @@ func (db *DB) RebuildRankBuckets(ctx context.Context, property, tournament strin
 			AND window_start = ? GROUP BY sort_key`, property, tournament, start); err != nil {
 			return err
 		}
-		counts := map[string]int64{}
+		type bucket struct {
+			level int
+			name  string
+		}
+		counts := map[bucket]int64{}
 		for _, r := range rows {
-			counts[rewards.RankBucket(r.SortKey, dir)] += r.N
+			for _, level := range []int{rewards.CoarseDigits, rewards.FineDigits} {
+				counts[bucket{level, rewards.RankBucket(r.SortKey, dir, level)}] += r.N
+			}
 		}
 		if _, err := rawExec(tx, `DELETE FROM tournament_rank_buckets WHERE property = ? AND tournament = ? AND window_start = ?`,
 			property, tournament, start); err != nil {
@@ -43,8 +49,8 @@ func (db *DB) RebuildRankBuckets(ctx context.Context, property, tournament strin
 		}
 		var out [][]any
 		for b, n := range counts {
-			out = append(out, []any{property, tournament, start, b, n})
+			out = append(out, []any{property, tournament, start, b.level, b.name, n})
 		}
-		return insertRows(tx, `INSERT INTO tournament_rank_buckets (property, tournament, window_start, bucket, users) VALUES `, out, "")
+		return insertRows(tx, `INSERT INTO tournament_rank_buckets (property, tournament, window_start, level, bucket, users) VALUES `, out, "")
 	})
 }

@@ -39,17 +39,20 @@ CREATE TABLE tournament_scores (
 );
 CREATE INDEX tournament_scores_rank ON tournament_scores (property, tournament, window_start, sort_key, achieved_us, event_id) INCLUDE (plays);
 
--- How many users' best scores fall in each bucket of sort keys (rewards.RankBucket), so
--- a user's rank is the users of the buckets ahead plus the rows ahead in the user's own
--- bucket: a few hundred rows read, not every row ahead. The applier keeps it in the
--- transaction that moves a best score (prev_key above is the key it moved from).
+-- How many users' best scores fall in each bucket of sort keys (rewards.RankBucket), at
+-- two levels (level = significant digits: 1 coarse, 3 fine), so a user's rank is the
+-- users of the coarse buckets ahead, plus those of the fine buckets ahead inside the
+-- user's coarse bucket, plus the rows ahead in the user's fine bucket: a few hundred rows
+-- read, not every row ahead. The applier keeps it in the transaction that moves a best
+-- score (prev_key above is the key it moved from).
 CREATE TABLE tournament_rank_buckets (
     property     TEXT        NOT NULL,
     tournament   TEXT        NOT NULL,
     window_start TIMESTAMPTZ NOT NULL,
+    level        SMALLINT    NOT NULL,
     bucket       TEXT COLLATE "C" NOT NULL,
     users        BIGINT      NOT NULL,
-    PRIMARY KEY (property, tournament, window_start, bucket)
+    PRIMARY KEY (property, tournament, window_start, level, bucket)
 );
 
 -- The plays that counted, so a play reported many times counts once toward min_plays.
