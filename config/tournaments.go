@@ -151,7 +151,11 @@ func (v *validator) tournaments(path string, p Property, scaleOK bool) {
 			v.add(at+".states", "must list at least one state; leave the key out for the default [over]")
 		}
 		for k, s := range t.States {
-			if !slices.Contains(gamezopStates, s) {
+			switch {
+			case s == "loaded" || s == "start":
+				// They carry the score a play begins with; rewards never counts them.
+				v.add(fmt.Sprintf("%s.states[%d]", at, k), "%q never counts in a tournament (it reports the score a play starts with); use playing, over or levelup", s)
+			case !slices.Contains(gamezopStates, s):
 				v.add(fmt.Sprintf("%s.states[%d]", at, k), "must be one of %s, got %q", strings.Join(gamezopStates, ", "), s)
 			}
 		}

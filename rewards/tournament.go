@@ -146,6 +146,9 @@ func (w Window) StateAt(now time.Time, closed bool) string {
 	return WindowClosing
 }
 
+// neverCount are the Gamezop states whose scores no tournament counts.
+var neverCount = []string{"loaded", "start"}
+
 // TournamentScore is what one score event means to one tournament of its property.
 type TournamentScore struct {
 	Tournament string
@@ -192,7 +195,9 @@ func TournamentScores(ev Event, r Rules, receivedAt time.Time) []TournamentScore
 			if len(states) == 0 {
 				states = defaultStates
 			}
-			if !slices.Contains(states, sc.State) {
+			// loaded and start report the score a play begins with (0), which would top
+			// every lower-is-better board: they never count, whatever the config says.
+			if !slices.Contains(states, sc.State) || slices.Contains(neverCount, sc.State) {
 				note("state %q not counted", sc.State)
 				continue
 			}

@@ -228,12 +228,14 @@ func TestTournamentWindowOverDayBoundaryAndGrace(t *testing.T) {
 	if s := score(end.Add(time.Hour), end.Add(-time.Second), "over"); !s.Counts || !s.Window.Start.Equal(start) {
 		t.Fatalf("future timestamp: %+v, want the window of receipt", s)
 	}
-	// loaded and start never count.
+	// loaded and start never count, even when the config lists them.
+	r.Tournaments[0].States = []string{"loaded", "start", "over"}
 	for _, st := range []string{"loaded", "start"} {
 		if s := score(end.Add(-time.Hour), end.Add(-time.Hour), st); s.Counts {
 			t.Fatalf("state %s counted", st)
 		}
 	}
+	r.Tournaments[0].States = nil
 	if w, ok := tour.Current(end.Add(10 * time.Minute)); !ok || !w.Start.Equal(start) {
 		t.Fatalf("current during grace: %+v, want the window still closing", w)
 	}
