@@ -55,6 +55,7 @@ type Store interface {
 	Reverser
 	AuditReader
 	TrueUpper
+	ConsoleStore
 	Adjuster
 	FeedReader
 	Readier

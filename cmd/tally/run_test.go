@@ -140,6 +140,8 @@ func TestServeEndToEnd(t *testing.T) {
 				t.Fatalf("balance of %s = %v, want pending %s", user, bal, want)
 			}
 		}
+		// serve refreshes the operator gauges on its own: the property's series appear.
+		waitMetric(t, base, `tally_quarantined_events{property="arcade"}`)
 		cancel()
 		select {
 		case err := <-done:
@@ -257,5 +259,30 @@ func TestCheckErrors(t *testing.T) {
 	}
 	if err := run(context.Background(), []string{"check", "--config", fine}, getenv(nil), io.Discard, io.Discard); err != nil {
 		t.Errorf("scale 2 with whole rewards: %v", err)
+	}
+}
+
+// waitMetric polls /metrics until a line starts with series (30 s at most).
+func waitMetric(t *testing.T, base, series string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		resp, err := http.Get(base + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, line := range strings.Split(string(body), "\n") {
+			if strings.HasPrefix(line, series+" ") {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s on /metrics after 30 s", series)
+		}
+		<-tick.C
 	}
 }
