@@ -105,13 +105,14 @@ func repSettle(t *testing.T, db *store.DB, property string, scale int32) {
 	}
 }
 
-func repRedeem(t *testing.T, db *store.DB, property, user, amount, key string) {
+func repRedeem(t *testing.T, db *store.DB, property, user, amount, key string) int64 {
 	t.Helper()
-	_, _, err := db.Redeem(context.Background(), rewards.RedeemRequest{Property: property, User: user, Amount: d(amount),
+	r, _, err := db.Redeem(context.Background(), rewards.RedeemRequest{Property: property, User: user, Amount: d(amount),
 		IdempotencyKey: key, RequestHash: key})
 	if err != nil {
 		t.Fatalf("Redeem %s %s: %v", user, amount, err)
 	}
+	return r.ID
 }
 
 func repAdjust(t *testing.T, db *store.DB, property, user, amount string, bucket rewards.Bucket, key string) {
@@ -398,6 +399,8 @@ type repSim struct {
 	users map[string][]string // property → users
 	n     int
 	done  map[string]int // actions that posted something, by kind
+	// redemptions not reversed yet, which a later step may reverse
+	redemptions []int64
 }
 
 var repRevenues = []string{"0.000012", "0.00123456789", "0.0005", "0.000000000000000001", "0.0091", "0.01", "0.00333333333333333"}
@@ -441,8 +444,20 @@ func (s *repSim) step() {
 			amt = unit
 		}
 		if amt.IsPositive() {
-			repRedeem(s.t, s.db, p, u, amt.String(), key)
+			s.redemptions = append(s.redemptions, repRedeem(s.t, s.db, p, u, amt.String(), key))
 			s.done["redeem"]++
+		}
+		// Now and then a redemption made earlier, maybe in an earlier period, is reversed
+		// through the real write path.
+		if len(s.redemptions) > 0 && s.rng.IntN(3) == 0 {
+			i := s.rng.IntN(len(s.redemptions))
+			id := s.redemptions[i]
+			s.redemptions = slices.Delete(s.redemptions, i, i+1)
+			if _, _, err := s.db.Reverse(ctx, rewards.ReverseRequest{RedemptionID: id, Reason: "test", Actor: "test",
+				IdempotencyKey: "rev-" + key, RequestHash: "rev-" + key}); err != nil {
+				s.t.Fatalf("Reverse %d: %v", id, err)
+			}
+			s.done["reverse"]++
 		}
 	default:
 		bucket := rewards.Available
@@ -494,7 +509,7 @@ func TestPayoutReconciliation(t *testing.T) {
 			s.step()
 		}
 		t.Logf("actions: %v", s.done)
-		for _, k := range []string{"session", "score", "achievement", "settle", "redeem", "adjust available credit",
+		for _, k := range []string{"session", "score", "achievement", "settle", "redeem", "reverse", "adjust available credit",
 			"adjust available debit", "adjust pending credit", "adjust pending debit"} {
 			if s.done[k] < 3 {
 				t.Fatalf("the simulation did %q only %d times: %v", k, s.done[k], s.done)
