@@ -26,7 +26,8 @@ import (
 //	TALLY_BENCH_CLIENTS_PER_CPU=8 go test -run '^$' -bench LeaderboardHTTP -benchtime 20000x ./app/
 //
 // The rows and rank buckets are written (untimed) with set-based SQL, as the applier
-// would leave them: every score is a tie of two, ties split.
+// would leave them (each row's buckets checked against rewards.RankBucket): every score
+// is a tie of two, ties split.
 func BenchmarkLeaderboardHTTP(b *testing.B) {
 	n := 100000
 	if v, err := strconv.Atoi(os.Getenv("TALLY_BENCH_PARTICIPANTS")); err == nil && v > 0 {
@@ -72,16 +73,22 @@ func populateBoard(b *testing.B, ctx context.Context, url string, cup rewards.To
 	}{
 		{`INSERT INTO tournament_windows (property, tournament, window_start, window_end, created_at) VALUES ('arcade', $1, $2, $3, $2)`,
 			[]any{cup.ID, start, cup.End}},
-		{`INSERT INTO tournament_scores (property, tournament, window_start, user_id, score, sort_key, achieved_us, event_id, plays, updated_at)
-			SELECT 'arcade', $1, $2, 'user-' || g, (g * 7919) % ($3 / 2),
-				translate(lpad(((g * 7919) % ($3 / 2))::text, 20, '0') || repeat('0', 18), '0123456789', '9876543210'),
-				$4::bigint + g, g, 1, $2 FROM generate_series(1, $3) AS g`, []any{cup.ID, start, n, start.UnixMicro()}},
+		{`INSERT INTO tournament_scores (property, tournament, window_start, user_id, score, sort_key, coarse_bucket, fine_bucket,
+			achieved_us, event_id, plays, updated_at)
+			SELECT 'arcade', $1, $2, 'user-' || g, v, key,
+				CASE WHEN v = 0 THEN key ELSE rpad(left(key, 21 - length(v::text)), 38, '0') END,
+				CASE WHEN v = 0 THEN key ELSE rpad(left(key, 23 - length(v::text)), 38, '0') END,
+				$4::bigint + g, g, 1, $2
+			FROM (SELECT g, v, translate(lpad(v::text, 20, '0') || repeat('0', 18), '0123456789', '9876543210') AS key
+				FROM (SELECT g, (g * 7919) % ($3 / 2) AS v FROM generate_series(1, $3) AS g) AS a) AS b`,
+			[]any{cup.ID, start, n, start.UnixMicro()}},
 	} {
 		if _, err := conn.Exec(ctx, q.sql, q.args...); err != nil {
 			b.Fatal(err)
 		}
 	}
-	rows, err := conn.Query(ctx, `SELECT sort_key, count(*) FROM tournament_scores WHERE tournament = $1 GROUP BY sort_key`, cup.ID)
+	rows, err := conn.Query(ctx, `SELECT sort_key, coarse_bucket, fine_bucket, count(*) FROM tournament_scores WHERE tournament = $1
+		GROUP BY sort_key, coarse_bucket, fine_bucket`, cup.ID)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -91,10 +98,13 @@ func populateBoard(b *testing.B, ctx context.Context, url string, cup rewards.To
 	}
 	counts := map[bucket]int64{}
 	for rows.Next() {
-		var key string
+		var key, coarse, fine string
 		var c int64
-		if err := rows.Scan(&key, &c); err != nil {
+		if err := rows.Scan(&key, &coarse, &fine, &c); err != nil {
 			b.Fatal(err)
+		}
+		if coarse != rewards.RankBucket(key, cup.Direction, rewards.CoarseDigits) || fine != rewards.RankBucket(key, cup.Direction, rewards.FineDigits) {
+			b.Fatalf("key %s has buckets %s and %s", key, coarse, fine)
 		}
 		for _, level := range []int{rewards.CoarseDigits, rewards.FineDigits} {
 			counts[bucket{level, rewards.RankBucket(key, cup.Direction, level)}] += c

@@ -252,8 +252,9 @@ func upsertScores(tx *gorm.DB, scores []counted, fresh map[playKey]bool, now tim
 	rows := make([][]any, len(order))
 	for i, k := range order {
 		a := byUser[k]
-		rows[i] = []any{k.w.property, k.w.tournament, a.start, k.user, a.best.Score.String(), a.best.Key, a.best.AchievedAt.UnixMicro(),
-			a.best.EventID, a.plays, now}
+		rows[i] = []any{k.w.property, k.w.tournament, a.start, k.user, a.best.Score.String(), a.best.Key,
+			rewards.RankBucket(a.best.Key, a.dir, rewards.CoarseDigits), rewards.RankBucket(a.best.Key, a.dir, rewards.FineDigits),
+			a.best.AchievedAt.UnixMicro(), a.best.EventID, a.plays, now}
 	}
 	const better = `(excluded.sort_key, excluded.achieved_us, excluded.event_id) < (tournament_scores.sort_key, tournament_scores.achieved_us, tournament_scores.event_id)`
 	pick := func(col string) string {
@@ -267,9 +268,9 @@ func upsertScores(tx *gorm.DB, scores []counted, fresh map[playKey]bool, now tim
 	}
 	moves := map[bucketKey]int64{}
 	err := inChunks(tx, rows, func(rows [][]any) error {
-		q, args := valuesSQL(`INSERT INTO tournament_scores (property, tournament, window_start, user_id, score, sort_key, achieved_us, event_id,
-		plays, updated_at) VALUES `, rows, ` ON CONFLICT (property, tournament, window_start, user_id) DO UPDATE SET `+
-			pick("score")+`, `+pick("sort_key")+`, `+pick("achieved_us")+`, `+pick("event_id")+
+		q, args := valuesSQL(`INSERT INTO tournament_scores (property, tournament, window_start, user_id, score, sort_key, coarse_bucket,
+		fine_bucket, achieved_us, event_id, plays, updated_at) VALUES `, rows, ` ON CONFLICT (property, tournament, window_start, user_id) DO UPDATE SET `+
+			pick("score")+`, `+pick("sort_key")+`, `+pick("coarse_bucket")+`, `+pick("fine_bucket")+`, `+pick("achieved_us")+`, `+pick("event_id")+
 			`, prev_key = tournament_scores.sort_key, plays = tournament_scores.plays + excluded.plays, updated_at = excluded.updated_at
 			RETURNING property, tournament, window_start, user_id, sort_key, prev_key`)
 		rs, err := rawQuery(tx, q, args...)
@@ -498,8 +499,22 @@ func (db *DB) Leaderboard(ctx context.Context, q rewards.LeaderboardQuery) (rewa
 func userStanding(g *gorm.DB, q rewards.LeaderboardQuery) (*rewards.LeaderboardRow, error) {
 	t := q.Tournament
 	start := q.Window.Start.UTC()
-	rs, err := rawQuery(g, `SELECT `+leaderboardColumns+leaderboardFrom+` WHERE s.property = ? AND s.tournament = ? AND s.window_start = ? AND s.user_id = ?`,
-		q.Property, t.ID, start, q.User)
+	// The user's row and, in the same statement, the rows ahead in the user's fine
+	// bucket, the users of the coarse buckets ahead, and those of the fine buckets ahead
+	// inside the user's coarse bucket.
+	ahead := `x.sort_key < s.sort_key`
+	if t.Ties == rewards.TiesFirst {
+		ahead = `(x.sort_key, x.achieved_us, x.event_id) < (s.sort_key, s.achieved_us, s.event_id)`
+	}
+	sameWindow := `property = s.property AND tournament = s.tournament AND window_start = s.window_start`
+	rs, err := rawQuery(g, `SELECT `+leaderboardColumns+`,
+		(SELECT COUNT(*) FROM tournament_scores x WHERE x.`+strings.ReplaceAll(sameWindow, " AND ", " AND x.")+`
+			AND x.sort_key >= s.fine_bucket AND `+ahead+`),
+		(SELECT SUM(users) FROM tournament_rank_buckets WHERE `+sameWindow+` AND level = ? AND bucket < s.coarse_bucket),
+		(SELECT SUM(users) FROM tournament_rank_buckets WHERE `+sameWindow+` AND level = ?
+			AND bucket >= s.coarse_bucket AND bucket < s.fine_bucket)`+
+		leaderboardFrom+` WHERE s.property = ? AND s.tournament = ? AND s.window_start = ? AND s.user_id = ?`,
+		rewards.CoarseDigits, rewards.FineDigits, q.Property, t.ID, start, q.User)
 	if err != nil {
 		return nil, err
 	}
@@ -507,57 +522,40 @@ func userStanding(g *gorm.DB, q rewards.LeaderboardQuery) (*rewards.LeaderboardR
 	if !rs.Next() {
 		return nil, rs.Err()
 	}
-	s, prize, err := scanStanding(rs)
-	if err != nil {
+	var s rewards.Standing
+	var achieved, inBucket int64
+	var prize, coarseSum, fineSum decimal.NullDecimal // SUM is NULL over no rows, and a numeric on Postgres
+	if err := rs.Scan(&s.User, &s.Score, &s.Key, &achieved, &s.EventID, &s.Plays, &prize, &inBucket, &coarseSum, &fineSum); err != nil {
 		return nil, err
 	}
-	rs.Close()
-	row := &rewards.LeaderboardRow{User: s.User, Score: s.Score, AchievedAt: s.AchievedAt, Plays: s.Plays, Prize: prize}
-	if s.Plays < t.MinPlays {
+	if err := rs.Close(); err != nil {
+		return nil, err
+	}
+	row := &rewards.LeaderboardRow{User: s.User, Score: s.Score, AchievedAt: time.UnixMicro(achieved).UTC(), Plays: s.Plays}
+	if prize.Valid {
+		row.Prize = &prize.Decimal
+	}
+	switch {
+	case s.Plays < t.MinPlays:
 		return row, nil // not ranked
+	case t.MinPlays <= 1:
+		row.Rank = 1 + coarseSum.Decimal.IntPart() + fineSum.Decimal.IntPart() + inBucket // a NULL sum is zero
+		return row, nil
 	}
-	ahead := `s.sort_key < ?`
-	args := []any{q.Property, t.ID, start, s.Key}
+	// The buckets count every user with a score; with min_plays above 1 the users ahead
+	// that are not ranked must be left out, so the rows ahead are counted.
+	args := []any{q.Property, t.ID, start, t.MinPlays, s.Key}
+	cmp := `x.sort_key < ?`
 	if t.Ties == rewards.TiesFirst {
-		ahead = `(s.sort_key, s.achieved_us, s.event_id) < (?, ?, ?)`
-		args = append(args, s.AchievedAt.UnixMicro(), s.EventID)
+		cmp = `(x.sort_key, x.achieved_us, x.event_id) < (?, ?, ?)`
+		args = append(args, achieved, s.EventID)
 	}
-	var before, inBucket int64
-	if t.MinPlays > 1 {
-		// The buckets count every user with a score; with min_plays above 1 the users
-		// ahead that are not ranked must be left out, so the rows ahead are counted.
-		args = append(args, t.MinPlays)
-		if err := query(g, &inBucket, `SELECT COUNT(*) FROM tournament_scores s WHERE s.property = ? AND s.tournament = ?
-			AND s.window_start = ? AND `+ahead+` AND s.plays >= ?`, args...); err != nil {
-			return nil, err
-		}
-	} else {
-		// One round trip: the rows ahead in the user's fine bucket, the users of the
-		// coarse buckets ahead, and of the fine buckets ahead inside the user's coarse one.
-		coarse, fine := rewards.RankBucket(s.Key, t.Direction, rewards.CoarseDigits), rewards.RankBucket(s.Key, t.Direction, rewards.FineDigits)
-		args = append(args, fine, q.Property, t.ID, start, rewards.CoarseDigits, coarse, q.Property, t.ID, start, rewards.FineDigits, coarse, fine)
-		rs, err := rawQuery(g, `SELECT (SELECT COUNT(*) FROM tournament_scores s WHERE s.property = ? AND s.tournament = ?
-			AND s.window_start = ? AND `+ahead+` AND s.sort_key >= ?),
-			(SELECT SUM(users) FROM tournament_rank_buckets WHERE property = ? AND tournament = ? AND window_start = ? AND level = ?
-				AND bucket < ?),
-			(SELECT SUM(users) FROM tournament_rank_buckets WHERE property = ? AND tournament = ? AND window_start = ? AND level = ?
-				AND bucket >= ? AND bucket < ?)`, args...)
-		if err != nil {
-			return nil, err
-		}
-		defer rs.Close()
-		var coarseSum, fineSum decimal.NullDecimal // SUM is NULL over no rows, and a numeric on Postgres
-		if rs.Next() {
-			if err := rs.Scan(&inBucket, &coarseSum, &fineSum); err != nil {
-				return nil, err
-			}
-		}
-		if err := rs.Err(); err != nil {
-			return nil, err
-		}
-		before = coarseSum.Decimal.IntPart() + fineSum.Decimal.IntPart() // zero when NULL
+	var n int64
+	if err := query(g, &n, `SELECT COUNT(*) FROM tournament_scores x WHERE x.property = ? AND x.tournament = ? AND x.window_start = ?
+		AND x.plays >= ? AND `+cmp, args...); err != nil {
+		return nil, err
 	}
-	row.Rank = before + inBucket + 1
+	row.Rank = n + 1
 	return row, nil
 }
 

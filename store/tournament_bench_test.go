@@ -19,8 +19,9 @@ import (
 //	go test -run '^$' -bench Leaderboard -benchtime 2000x ./store/
 //
 // Scores repeat every 50,000 users, so every score is a tie of two (ties: split). The
-// rows are written (untimed) with one set-based statement whose sort keys are built in
-// SQL the way rewards.ScoreKey builds them; the benchmark checks one against ScoreKey.
+// rows are written (untimed) with one set-based statement whose sort keys and buckets
+// are built in SQL the way rewards.ScoreKey and RankBucket build them (RebuildRankBuckets
+// checks every bucket against RankBucket).
 func BenchmarkLeaderboard(b *testing.B) {
 	n := envInt(b, "TALLY_BENCH_PARTICIPANTS", 100000)
 	db := storetest.Open(b, store.Postgres, storetest.NewClock(win0.Add(time.Hour)).Now)
@@ -30,11 +31,15 @@ func BenchmarkLeaderboard(b *testing.B) {
 		"arcade", "snake-daily", win0W.Start, win0W.End, win0); err != nil {
 		b.Fatal(err)
 	}
-	if err := db.ExecRaw(ctx, `INSERT INTO tournament_scores (property, tournament, window_start, user_id, score, sort_key, achieved_us,
-		event_id, plays, updated_at)
-		SELECT 'arcade', 'snake-daily', ?, 'user-' || g, (g * 7919) % 50000,
-			translate(lpad(((g * 7919) % 50000)::text, 20, '0') || repeat('0', 18), '0123456789', '9876543210'),
-			?::bigint + g, g, 1 + g % 3, ? FROM generate_series(1, ?) AS g`, win0W.Start, win0.UnixMicro(), win0, n); err != nil {
+	if err := db.ExecRaw(ctx, `INSERT INTO tournament_scores (property, tournament, window_start, user_id, score, sort_key, coarse_bucket,
+		fine_bucket, achieved_us, event_id, plays, updated_at)
+		SELECT 'arcade', 'snake-daily', ?, 'user-' || g, v, key,
+			CASE WHEN v = 0 THEN key ELSE rpad(left(key, 21 - length(v::text)), 38, '0') END,
+			CASE WHEN v = 0 THEN key ELSE rpad(left(key, 23 - length(v::text)), 38, '0') END,
+			?::bigint + g, g, 1 + g % 3, ?
+		FROM (SELECT g, v, translate(lpad(v::text, 20, '0') || repeat('0', 18), '0123456789', '9876543210') AS key
+			FROM (SELECT g, (g * 7919) % 50000 AS v FROM generate_series(1, ?) AS g) AS a) AS b`,
+		win0W.Start, win0.UnixMicro(), win0, n); err != nil {
 		b.Fatal(err)
 	}
 	if err := db.RebuildRankBuckets(ctx, "arcade", "snake-daily", win0W.Start, rewards.Higher); err != nil {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"gorm.io/gorm"
@@ -22,16 +23,24 @@ func (db *DB) CloseTournamentWindowKilled(ctx context.Context, property string, 
 }
 
 // RebuildRankBuckets recounts a window's rank buckets from its rows, for benchmarks that
-// write the rows with set-based SQL instead of through the applier.
+// write the rows with set-based SQL instead of through the applier, and checks the rows'
+// bucket columns against rewards.RankBucket.
 func (db *DB) RebuildRankBuckets(ctx context.Context, property, tournament string, start time.Time, dir rewards.Direction) error {
 	return db.tx(ctx, func(tx *gorm.DB) error {
 		var rows []struct {
-			SortKey string
-			N       int64
+			SortKey      string
+			CoarseBucket string
+			FineBucket   string
+			N            int64
 		}
-		if err := query(tx, &rows, `SELECT sort_key, COUNT(*) AS n FROM tournament_scores WHERE property = ? AND tournament = ?
-			AND window_start = ? GROUP BY sort_key`, property, tournament, start); err != nil {
+		if err := query(tx, &rows, `SELECT sort_key, coarse_bucket, fine_bucket, COUNT(*) AS n FROM tournament_scores WHERE property = ?
+			AND tournament = ? AND window_start = ? GROUP BY sort_key, coarse_bucket, fine_bucket`, property, tournament, start); err != nil {
 			return err
+		}
+		for _, r := range rows {
+			if r.CoarseBucket != rewards.RankBucket(r.SortKey, dir, rewards.CoarseDigits) || r.FineBucket != rewards.RankBucket(r.SortKey, dir, rewards.FineDigits) {
+				return fmt.Errorf("store: key %s has buckets %s and %s", r.SortKey, r.CoarseBucket, r.FineBucket)
+			}
 		}
 		type bucket struct {
 			level int

@@ -23,7 +23,9 @@ CREATE INDEX tournament_windows_open ON tournament_windows (window_end) WHERE cl
 
 -- The live leaderboard: each user's best score in the window. sort_key orders best
 -- first whatever the direction (rewards.ScoreKey), so both dialects rank by one text
--- column; achieved_us (microseconds since 1970) and event_id break ties.
+-- column; achieved_us (microseconds since 1970) and event_id break ties. coarse_bucket
+-- and fine_bucket are the sort key's rank buckets (rewards.RankBucket, below), kept with
+-- the row so that one statement ranks a user.
 CREATE TABLE tournament_scores (
     property     TEXT           NOT NULL,
     tournament   TEXT           NOT NULL,
@@ -34,6 +36,8 @@ CREATE TABLE tournament_scores (
     achieved_us  BIGINT         NOT NULL,
     event_id     BIGINT         NOT NULL,
     plays        BIGINT         NOT NULL,
+    coarse_bucket TEXT NOT NULL,
+    fine_bucket  TEXT NOT NULL,
     prev_key     TEXT,
     updated_at   DATETIME       NOT NULL,
     PRIMARY KEY (property, tournament, window_start, user_id)
