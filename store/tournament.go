@@ -605,6 +605,9 @@ func (db *DB) closeWindow(ctx context.Context, property string, t rewards.Tourna
 			out.Outcome = rewards.CloseAlready
 			return nil
 		}
+		// The lock gave this transaction its id (on SQLite it holds the write lock), so
+		// what it stamps from here is waited for by a payout report's cut (report.go).
+		now = db.now()
 		var waiting []int64
 		if err := query(tx, &waiting, `SELECT id FROM inbox WHERE status = `+statusLiteral(rewards.StatusRecorded)+
 			` AND property = ? AND received_at < ? LIMIT 1`, property, w.ClosesAt.UTC()); err != nil {
@@ -689,7 +692,7 @@ func (db *DB) payPrizes(tx *gorm.DB, property string, t rewards.Tournament, w re
 		}
 		for _, k := range keys {
 			wl, a := ws[k], byUser[k.user]
-			at := wl.stamp(now)
+			at := wl.stamp(now) // a wallet written later than now (a clock behind) keeps its order
 			e := t.PrizeEntry(w, a, at)
 			next, err := wl.Wallet.Post(e)
 			if err != nil {
