@@ -652,6 +652,11 @@ func (db *DB) closeWindow(ctx context.Context, property string, t rewards.Tourna
 		if n != 1 {
 			return fmt.Errorf("store: closed %d rows of window %s %s", n, t.ID, start)
 		}
+		// The plays only dedupe scores of an open window; the board keeps their count.
+		if _, err := rawExec(tx, `DELETE FROM tournament_plays WHERE property = ? AND tournament = ? AND window_start = ?`,
+			property, t.ID, start); err != nil {
+			return err
+		}
 		out.Outcome = rewards.CloseDone
 		if beforeCommit != nil {
 			return beforeCommit(tx)

@@ -265,6 +265,9 @@ func TestTournamentCloseExactlyOnceConcurrentAndKilled(t *testing.T) {
 		if count[rewards.CloseDone] != 1 || count[rewards.CloseAlready] != n-1 {
 			t.Fatalf("outcomes %v, want one close and %d already closed", count, n-1)
 		}
+		if n, err := store.QueryInt(ctx, db, `SELECT COUNT(*) FROM tournament_plays`); err != nil || n != 0 {
+			t.Fatalf("%d plays kept after the close, %v", n, err)
+		}
 		// Once more, later, from the first pool: nothing.
 		if got, err := db.CloseTournamentWindow(ctx, "arcade", tour, win0W); err != nil || got.Outcome != rewards.CloseAlready {
 			t.Fatalf("closing again: %+v, %v", got, err)
