@@ -452,6 +452,9 @@ type propertySummaryJSON struct {
 	CreditedToUsers     string     `json:"credited_to_users"`
 	Withheld            string     `json:"withheld"`
 	CappedExcess        string     `json:"capped_excess"`
+	BookedUSD           string     `json:"booked_revenue_usd"`
+	Released            string     `json:"released"`
+	Shortfall           string     `json:"shortfall"`
 	Ledger              ledgerJSON `json:"ledger"`
 }
 
@@ -489,7 +492,8 @@ func (a *App) writePayoutJSON(ctx context.Context, w *bufio.Writer, r PayoutRequ
 	for i, s := range summary {
 		sums[i] = propertySummaryJSON{Property: s.Property, Currency: a.currency(s.Property), Sessions: s.Sessions,
 			EstimatedRevenueUSD: amount(s.EstimatedRevenueUSD), Gross: amount(s.Gross), CreditedToUsers: amount(s.CreditedToUsers),
-			Withheld: amount(s.Withheld), CappedExcess: amount(s.CappedExcess), Ledger: ledgerJSON(s.Ledger)}
+			Withheld: amount(s.Withheld), CappedExcess: amount(s.CappedExcess), BookedUSD: amount(s.BookedUSD),
+			Released: amount(s.Released), Shortfall: amount(s.Shortfall), Ledger: ledgerJSON(s.Ledger)}
 	}
 	w.WriteString(`,"summary":`)
 	var sb bytes.Buffer

@@ -295,7 +295,8 @@ func (x *xlsxReport) writeTotals(property string, t *rewards.PayoutTotals) error
 // summaryColumns are the summary sheet's header: the JSON summary's members, its ledger
 // totals flattened after them.
 func summaryColumns() []string {
-	cols := []string{"property", "currency", "sessions", "estimated_revenue_usd", "gross", "credited_to_users", "withheld", "capped_excess"}
+	cols := []string{"property", "currency", "sessions", "estimated_revenue_usd", "gross", "credited_to_users", "withheld", "capped_excess",
+		"booked_revenue_usd", "released", "shortfall"}
 	for _, c := range payoutColumns {
 		if c.kind == amountColumn {
 			cols = append(cols, "ledger_"+c.name)
@@ -335,7 +336,8 @@ func (x *xlsxReport) writeSummary(summary []rewards.PropertySummary) error {
 		amounts := []struct {
 			d     decimal.Decimal
 			scale int32
-		}{{s.EstimatedRevenueUSD, 0}, {s.Gross, scale}, {s.CreditedToUsers, scale}, {s.Withheld, scale}, {s.CappedExcess, scale}}
+		}{{s.EstimatedRevenueUSD, 0}, {s.Gross, scale}, {s.CreditedToUsers, scale}, {s.Withheld, scale}, {s.CappedExcess, scale},
+			{s.BookedUSD, 0}, {s.Released, scale}, {s.Shortfall, scale}}
 		for _, c := range payoutColumns {
 			if c.kind == amountColumn {
 				amounts = append(amounts, struct {

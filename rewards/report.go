@@ -28,6 +28,7 @@ type PayoutAmounts struct {
 	ClosingAvailable     decimal.Decimal
 	ClosingPending       decimal.Decimal
 	Reversed             decimal.Decimal
+	CreditedRelease      decimal.Decimal
 }
 
 // LegTime says which of a user's wallet legs, by creation time, a column sums.
@@ -86,6 +87,8 @@ var amountColumns = [...]AmountColumn{
 	// A reversal returns a redeemed amount to available: positive, and redeemed is left
 	// as the redemptions alone, so both stay visible.
 	{"reversed", Available, EntryReversal, InPeriod, false, func(a *PayoutAmounts) *decimal.Decimal { return &a.Reversed }},
+	// Buffer released by true-ups (issue 14), to pending like the other credits.
+	{"credited_release", Pending, EntryBufferRelease, InPeriod, false, func(a *PayoutAmounts) *decimal.Decimal { return &a.CreditedRelease }},
 }
 
 // AmountColumns returns the wallet columns in the report's order (a fresh copy).
@@ -176,7 +179,13 @@ type PropertySummary struct {
 	CreditedToUsers     decimal.Decimal // credited to users
 	Withheld            decimal.Decimal // + withheld in @buffer
 	CappedExcess        decimal.Decimal // + kept from users by the caps
-	Ledger              PayoutAmounts
+	// True-ups (issue 14), by the days they concern: the days whose start falls in the
+	// period. BookedUSD is their booked revenue; Released and Shortfall what true-ups of
+	// those days released to users and booked to @shortfall.
+	BookedUSD decimal.Decimal
+	Released  decimal.Decimal
+	Shortfall decimal.Decimal
+	Ledger    PayoutAmounts
 }
 
 // TotalsBuilder adds report rows up into PayoutTotals, as PayoutTotals.Add does, for

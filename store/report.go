@@ -547,6 +547,9 @@ func payoutSummary(tx *gorm.DB, q rewards.ReportQuery, inSQL bool) ([]rewards.Pr
 	if err := ledgerSummary(tx, q, inSQL, get); err != nil {
 		return nil, err
 	}
+	if err := trueUpSummary(tx, q, get); err != nil {
+		return nil, err
+	}
 	slices.Sort(order)
 	out := make([]rewards.PropertySummary, len(order))
 	for i, p := range order {
@@ -633,6 +636,51 @@ func ledgerSummary(tx *gorm.DB, q rewards.ReportQuery, inSQL bool, get func(stri
 	}
 	for p, s := range acc {
 		get(p).Ledger = s.PayoutAmounts
+	}
+	return nil
+}
+
+// trueUpSummary adds each property's booked revenue, released buffer and shortfall of the
+// days whose start falls in [q.From, q.To). Booked revenue is per day, so a period that
+// does not start and end at midnight counts the days that start inside it.
+func trueUpSummary(tx *gorm.DB, q rewards.ReportQuery, get func(string) *rewards.PropertySummary) error {
+	ceilDay := func(t time.Time) string {
+		d := t.UTC().Truncate(24 * time.Hour)
+		if d.Before(t) {
+			d = d.AddDate(0, 0, 1)
+		}
+		return d.Format(time.DateOnly)
+	}
+	from, to := ceilDay(q.From), ceilDay(q.To)
+	if from >= to {
+		return nil
+	}
+	filter, args := propertyFilter(q, []any{from, to})
+	type bookedRow struct {
+		Property   string
+		RevenueUsd decimal.Decimal
+	}
+	var booked []bookedRow
+	if err := tx.Raw(`SELECT property, revenue_usd FROM booked_revenue WHERE day >= ? AND day < ?`+filter, args...).Scan(&booked).Error; err != nil {
+		return err
+	}
+	for _, b := range booked {
+		s := get(b.Property)
+		s.BookedUSD = s.BookedUSD.Add(b.RevenueUsd)
+	}
+	type dayRow struct {
+		Property  string
+		Released  decimal.Decimal
+		Shortfall decimal.Decimal
+	}
+	var days []dayRow
+	if err := tx.Raw(`SELECT property, released, shortfall FROM trueup_days WHERE day >= ? AND day < ?`+filter, args...).Scan(&days).Error; err != nil {
+		return err
+	}
+	for _, d := range days {
+		s := get(d.Property)
+		s.Released = s.Released.Add(d.Released)
+		s.Shortfall = s.Shortfall.Add(d.Shortfall)
 	}
 	return nil
 }

@@ -69,6 +69,21 @@ func TestTrueUpReleasesOnce(t *testing.T) {
 		}
 		wantBalance(t, db, "u1", "126", "0") // 56 + 56 + 7 + 7
 		wantBalance(t, db, "u2", "63", "0")
+		// The payout report shows the releases in credited_release, and its summary the
+		// booked revenue and what the true-ups of the period's days released.
+		q := rewards.ReportQuery{From: day1, To: day2.AddDate(0, 0, 4), Property: "arcade"}
+		released := map[string]string{}
+		summary, err := db.PayoutReport(ctx, q, func(r rewards.PayoutRow) error {
+			released[r.User] = r.CreditedRelease.String()
+			return nil
+		})
+		if err != nil || released["u1"] != "14" || released["u2"] != "7" || len(summary) != 1 {
+			t.Fatalf("report: %v %+v %v", released, summary, err)
+		}
+		if s := summary[0]; !s.BookedUSD.Equal(d("0.0027")) || !s.Released.Equal(d("21")) || !s.Shortfall.IsZero() ||
+			!s.Ledger.CreditedRelease.Equal(d("21")) {
+			t.Fatalf("summary %+v", s)
+		}
 		// Releases mature at once: the next settlement makes them available.
 		settle(t, db, 0)
 		wantBalance(t, db, "u1", "0", "126")

@@ -27,7 +27,7 @@ commands:
   serve    [--config F]                         migrate, then serve HTTP and run the settlement schedule
   migrate  [--config F]                         apply database migrations and exit
   settle   [--config F] [--property P]          run one settlement now
-  export   payouts --from D --to D [--property P] [--format csv|json] [--out F] [--config F]
+  export   payouts --from D --to D [--property P] [--format csv|json|xlsx] [--bom] [--out F] [--config F]
   replay   [--status quarantined] [--property P] [--config F]
   check    [--config F]                         validate the config and print the effective rules
   sub      sign --property P --user U [--ttl D] print a signed sub token for a game URL
