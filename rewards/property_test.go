@@ -22,8 +22,8 @@ type simWallet struct {
 	wallet             Wallet // changed only by Credit, Settle, Redeem, Reverse and Adjust
 	unsettled          []lot
 	redemptions        []decimal.Decimal // amounts of redemptions not reversed yet
-	legSum             decimal.Decimal // every user leg ever posted
-	credited           decimal.Decimal // revenue, target and achievement credits
+	legSum             decimal.Decimal   // every user leg ever posted
+	credited           decimal.Decimal   // revenue, target and achievement credits
 	redeemed, adjusted decimal.Decimal
 	dayRevenue         map[string]decimal.Decimal
 }

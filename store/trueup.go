@@ -383,7 +383,7 @@ func (db *DB) TrueUp(ctx context.Context, req rewards.TrueUpRequest) (rewards.Tr
 		}
 		if err := writeAudit(tx, rewards.AuditEntry{Actor: req.Actor, Action: rewards.AuditTrueUp, Property: req.Property,
 			Target: ref, Reason: "true-up of " + req.From + ".." + req.To,
-			Detail: fmt.Sprintf("r=%s, released %s to %d users, shortfall %s", res.Ratio, res.Released, len(res.Releases), res.Shortfall),
+			Detail:    fmt.Sprintf("r=%s, released %s to %d users, shortfall %s", res.Ratio, res.Released, len(res.Releases), res.Shortfall),
 			CreatedAt: now}); err != nil {
 			return err
 		}
@@ -449,4 +449,3 @@ func (db *DB) postReleases(tx *gorm.DB, property string, res rewards.TrueUpResul
 	}
 	return db.saveWallets(tx, locked)
 }
-

@@ -220,7 +220,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	for range appliers {
 		applying.Go(func() { a.RunApplier(applyCtx) })
 	}
-	applying.Go(func() { a.RunWebhooks(applyCtx) }) // the outbox; stops with the appliers
+	applying.Go(func() { a.RunWebhooks(applyCtx) })  // the outbox; stops with the appliers
 	applying.Go(func() { a.RunGauges(applyCtx, 0) }) // the operator gauges, on a timer
 	defer func() { stopApply(); applying.Wait() }()
 	ln, err := net.Listen("tcp", cfg.Listen)
