@@ -91,6 +91,9 @@ func problemFor(err error) problem {
 	case errors.Is(err, rewards.ErrTruedUp):
 		return problem{Type: "urn:tally:problem:trued-up", Title: "Already trued up", Status: http.StatusConflict,
 			Detail: "a day of the period was trued up already; a day is trued up once (a changed booked amount needs correction: true)"}
+	case errors.Is(err, rewards.ErrRuleUnknown):
+		return problem{Type: "urn:tally:problem:rule-unknown", Title: "Buffer unknown", Status: http.StatusConflict,
+			Detail: "sessions of the period were credited, before this version, under a buffer other than the current rule's; their release cannot be computed exactly"}
 	case errors.Is(err, rewards.ErrNotBooked):
 		return problem{Type: "urn:tally:problem:not-booked", Title: "Booked revenue missing", Status: http.StatusConflict,
 			Detail: "a day of the period has no booked revenue yet; import it first"}

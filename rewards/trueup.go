@@ -35,7 +35,14 @@ var ErrNotBooked = errors.New("no booked revenue for a day of the period")
 // ErrTruedUp: a day was trued up already; a true-up runs once per day of a property.
 var ErrTruedUp = errors.New("day already trued up")
 
-// TrueUpSession is one SPP session as a true-up reads it.
+// ErrRuleUnknown: sessions of the period were credited before sessions kept their
+// buffer, under a buffer other than the current rule's, so what they withheld cannot be
+// released exactly.
+var ErrRuleUnknown = errors.New("sessions credited under an unknown buffer")
+
+// TrueUpSession is one SPP session as a true-up reads it. A session kept quarantined has
+// only its Day and RevenueUSD: it is part of the estimate E (its revenue is in the
+// booked B) but withheld and credited nothing.
 type TrueUpSession struct {
 	User       string
 	Day        string          // UTC day of receipt, YYYY-MM-DD
@@ -84,13 +91,14 @@ func SessionRelease(s TrueUpSession, r decimal.Decimal) decimal.Decimal {
 }
 
 // SessionShortfall is (1 − buffer − r) × gross truncated, when positive: what the user was
-// credited beyond the booked share.
+// credited beyond the booked share; never more than the user was credited (caps credit
+// less than gross × (1 − buffer)).
 func SessionShortfall(s TrueUpSession, r decimal.Decimal) decimal.Decimal {
 	x := decimal.NewFromInt(1).Sub(s.Buffer).Sub(r)
 	if !x.IsPositive() {
 		return decimal.Zero
 	}
-	return Mul(x, s.Gross)
+	return decimal.Min(Mul(x, s.Gross), s.Credited)
 }
 
 // TrueUpDay is one day's figures.
@@ -127,6 +135,9 @@ type TrueUpResult struct {
 	Releases  map[string]decimal.Decimal // user → released
 	Released  decimal.Decimal
 	Shortfall decimal.Decimal
+	// CorrectionsCounted: the corrections passed in were part of B. They are not when the
+	// period has no estimate (nothing to compare with): they wait for the next true-up.
+	CorrectionsCounted bool
 }
 
 // TrueUp values the period's sessions against its booked revenue. days are the period's
@@ -163,13 +174,16 @@ func TrueUp(days []TrueUpDay, sessions []TrueUpSession, extra decimal.Decimal) (
 		d.Capped = d.Capped.Add(s.Capped)
 		res.Estimated = res.Estimated.Add(s.RevenueUSD)
 	}
-	r, ok := Ratio(res.Booked, res.Estimated)
+	// A correction down can leave the period's B below zero; no revenue is below none.
+	r, ok := Ratio(decimal.Max(res.Booked, decimal.Zero), res.Estimated)
 	if !ok {
-		// No estimate in the period: nothing was withheld, nothing to release.
+		// No estimate in the period: nothing was withheld, nothing to release, and the
+		// corrections wait for a period that has one.
+		res.Booked = res.Booked.Sub(extra)
 		res.Days = days
 		return res, nil
 	}
-	res.Ratio = r
+	res.Ratio, res.CorrectionsCounted = r, true
 	for _, s := range sessions {
 		d := &days[idx[s.Day]]
 		if rel := SessionRelease(s, r); rel.IsPositive() {
@@ -215,8 +229,9 @@ func ShortfallEntry(shortfall decimal.Decimal) Entry {
 
 // RecommendedBuffer is the smallest buffer that would have kept users' credits within the
 // booked share on at least 95 % of the days with booked revenue and an estimate: 1 − r₅,
-// r₅ the 5th-percentile daily ratio (nearest rank: the ⌈0.05·n⌉-th smallest), floored
-// at 0 and rounded up to 0.01. ok is false when no day has both.
+// r₅ the 5th-percentile daily ratio taken as the (⌊0.05·n⌋ + 1)-th smallest, since at
+// most ⌊0.05·n⌋ days may fall short; floored at 0 and rounded up to 0.01. ok is false
+// when no day has both.
 func RecommendedBuffer(days []TrueUpDay) (decimal.Decimal, bool) {
 	var ratios []decimal.Decimal
 	for _, d := range days {
@@ -228,8 +243,8 @@ func RecommendedBuffer(days []TrueUpDay) (decimal.Decimal, bool) {
 		return decimal.Zero, false
 	}
 	slices.SortFunc(ratios, func(a, b decimal.Decimal) int { return a.Cmp(b) })
-	rank := (5*len(ratios) + 99) / 100 // ⌈0.05·n⌉
-	b := decimal.NewFromInt(1).Sub(ratios[max(rank, 1)-1])
+	rank := 5*len(ratios)/100 + 1 // ⌊0.05·n⌋ + 1
+	b := decimal.NewFromInt(1).Sub(ratios[rank-1])
 	if b.IsNegative() {
 		b = decimal.Zero
 	}

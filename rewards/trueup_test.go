@@ -46,7 +46,8 @@ func TestReleaseMath(t *testing.T) {
 			if f := ReleaseFraction(d(c.r), d(c.buffer)); !f.Equal(d(c.f)) {
 				t.Errorf("f = %s, want %s", f, c.f)
 			}
-			s := TrueUpSession{Buffer: d(c.buffer), Withheld: d(c.withheld), Gross: d(c.gross), Credited: decimal.Zero, SessionCap: decimal.Zero}
+			s := TrueUpSession{Buffer: d(c.buffer), Withheld: d(c.withheld), Gross: d(c.gross), SessionCap: decimal.Zero}
+			s.Credited = s.Gross.Sub(s.Withheld)
 			if c.cap != "" {
 				s.Credited, s.SessionCap = d(c.credited), d(c.cap)
 			}
@@ -127,8 +128,8 @@ func TestReleaseNeverExceedsWithheld(t *testing.T) {
 func TestRecommendedBuffer(t *testing.T) {
 	d := decimal.RequireFromString
 	var days []TrueUpDay
-	// 40 days: two bad days (ratios 0.6, 0.7) and the rest at 0.95 or better. The
-	// 5th percentile by nearest rank is the 2nd smallest: 0.7, so 0.3.
+	// 40 days: three bad days (ratios 0.6, 0.7, 0.8) and the rest at 0.95 or better. Two
+	// of 40 days (5 %) may fall short, so the 3rd smallest ratio decides: 0.8, so 0.2.
 	for i := range 40 {
 		b := "0.95"
 		switch i {
@@ -138,12 +139,26 @@ func TestRecommendedBuffer(t *testing.T) {
 			b = "0.7"
 		case 20:
 			b = "1.2"
+		case 30:
+			b = "0.8"
 		}
 		days = append(days, TrueUpDay{Day: "d", Estimated: d("1"), Booked: d(b), HasBooked: true})
 	}
 	days = append(days, TrueUpDay{Day: "no estimate", Booked: d("5"), HasBooked: true}, TrueUpDay{Day: "not booked", Estimated: d("1")})
-	if b, ok := RecommendedBuffer(days); !ok || !b.Equal(d("0.3")) {
-		t.Fatalf("recommended %s %v, want 0.3", b, ok)
+	if b, ok := RecommendedBuffer(days); !ok || !b.Equal(d("0.2")) {
+		t.Fatalf("recommended %s %v, want 0.2", b, ok)
+	}
+	// 20 days, one at 0.5: that one day is the 5 % allowed to fall short.
+	var twenty []TrueUpDay
+	for i := range 20 {
+		b := "0.9"
+		if i == 7 {
+			b = "0.5"
+		}
+		twenty = append(twenty, TrueUpDay{Estimated: d("1"), Booked: d(b), HasBooked: true})
+	}
+	if b, _ := RecommendedBuffer(twenty); !b.Equal(d("0.1")) {
+		t.Fatalf("20 days with one at 0.5: %s, want 0.1", b)
 	}
 	// Rounded up to 0.01, floored at 0.
 	if b, _ := RecommendedBuffer([]TrueUpDay{{Estimated: d("3"), Booked: d("2"), HasBooked: true}}); !b.Equal(d("0.34")) {
@@ -154,5 +169,18 @@ func TestRecommendedBuffer(t *testing.T) {
 	}
 	if _, ok := RecommendedBuffer(nil); ok {
 		t.Fatal("a recommendation from no days")
+	}
+}
+
+// A correction down larger than the period's booked revenue counts as no revenue, and a
+// shortfall never exceeds what the user was credited.
+func TestTrueUpNegativeBooked(t *testing.T) {
+	d := decimal.RequireFromString
+	days := []TrueUpDay{{Day: "2026-11-01", Booked: d("0.0005"), HasBooked: true}}
+	sessions := []TrueUpSession{{User: "a", Day: "2026-11-01", RevenueUSD: d("0.001"), Gross: d("70"), Withheld: d("14"),
+		Credited: d("56"), Buffer: d("0.2")}}
+	res, err := TrueUp(days, sessions, d("-0.002"))
+	if err != nil || !res.Ratio.IsZero() || !res.Released.IsZero() || !res.Shortfall.Equal(d("56")) {
+		t.Fatalf("result %+v %v", res, err)
 	}
 }

@@ -51,7 +51,7 @@ func translate(err error) error {
 	case errors.Is(err, rewards.ErrNotFound), errors.Is(err, rewards.ErrInsufficientFunds),
 		errors.Is(err, rewards.ErrIdempotencyMismatch), errors.Is(err, rewards.ErrUnavailable),
 		errors.Is(err, rewards.ErrAlreadyReversed), errors.Is(err, rewards.ErrInvalidRequest),
-		errors.Is(err, rewards.ErrTruedUp), errors.Is(err, rewards.ErrNotBooked):
+		errors.Is(err, rewards.ErrTruedUp), errors.Is(err, rewards.ErrNotBooked), errors.Is(err, rewards.ErrRuleUnknown):
 		return err
 	case errors.Is(err, gorm.ErrRecordNotFound):
 		return fmt.Errorf("%w: %w", rewards.ErrNotFound, err)

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/shopspring/decimal"
 	"gorm.io/gorm"
 
@@ -59,6 +61,12 @@ func (db *DB) ImportBooked(ctx context.Context, in rewards.BookedImport) (reward
 	}
 	err := db.tx(ctx, func(tx *gorm.DB) error {
 		out = rewards.BookedImported{}
+		// The true-up lock: an import waits for a true-up of the property in progress
+		// (which reads the booked revenue and the open corrections), so it is counted by
+		// that run or refused/corrected after it, never lost in between.
+		if err := db.lockTrueUps(tx, in.Property); err != nil {
+			return err
+		}
 		now := db.now()
 		var refused []string
 		for _, d := range in.Days {
@@ -113,15 +121,63 @@ func (db *DB) ImportBooked(ctx context.Context, in rewards.BookedImport) (reward
 			return fmt.Errorf("store: booked revenue of %s changed after the true-up (send correction: true to record a correction): %w",
 				strings.Join(refused, ", "), rewards.ErrTruedUp)
 		}
+		if out.Inserted+out.Replaced > 0 {
+			// Booked revenue decides the next release: who recorded it is audited too.
+			if err := writeAudit(tx, rewards.AuditEntry{Actor: in.Actor, Action: rewards.AuditBooked, Property: in.Property,
+				Target:    "days:" + in.Days[0].Day + ".." + in.Days[len(in.Days)-1].Day,
+				Detail:    fmt.Sprintf("%d new, %d replaced, %d unchanged, %d corrections", out.Inserted, out.Replaced, out.Unchanged, out.Corrected),
+				CreatedAt: now}); err != nil {
+				return err
+			}
+		}
 		return nil
 	})
 	return out, err
 }
 
+// lockTrueUps serializes true-ups and booked-revenue imports of one property until the
+// transaction ends (Postgres; SQLite's immediate transactions serialize every writer).
+func (db *DB) lockTrueUps(tx *gorm.DB, property string) error {
+	if db.dialect != Postgres {
+		return nil
+	}
+	_, err := rawExec(tx, `SELECT pg_advisory_xact_lock(hashtext(?))`, "tally.trueup:"+property)
+	return err
+}
+
+// quarantinedSessions reads the SPP events of property received in [from, to) that are
+// kept quarantined: their revenue is in the estimate (and in the booked revenue), though
+// they credited nobody.
+func quarantinedSessions(tx *gorm.DB, property string, from, to time.Time) ([]trueUpSession, error) {
+	rows, err := rawQuery(tx, `SELECT event, received_at FROM inbox WHERE status = `+statusLiteral(rewards.StatusQuarantined)+
+		` AND property = ? AND source = ? AND received_at >= ? AND received_at < ?`, property, string(rewards.SourceGamezopSPP), from, to)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []trueUpSession
+	for rows.Next() {
+		var raw string
+		var at time.Time
+		if err := rows.Scan(&raw, &at); err != nil {
+			return nil, err
+		}
+		var ev rewards.Event
+		if err := json.Unmarshal([]byte(raw), &ev); err != nil || ev.Session == nil {
+			continue // not decoded as a session: no estimate to count
+		}
+		out = append(out, trueUpSession{TrueUpSession: rewards.TrueUpSession{Day: rewards.DayOf(at), RevenueUSD: ev.Session.RevenueUSD,
+			Gross: decimal.Zero, Withheld: decimal.Zero, Credited: decimal.Zero, Capped: decimal.Zero, Buffer: decimal.Zero,
+			SessionCap: decimal.Zero}, hasRule: true, quarantined: true})
+	}
+	return out, rows.Err()
+}
+
 // trueUpSession is a session row as true-ups read it.
 type trueUpSession struct {
 	rewards.TrueUpSession
-	hasRule bool // buffer and cap were kept with the session
+	hasRule     bool // buffer and cap were kept with the session
+	quarantined bool // an SPP kept quarantined: in the estimate only
 }
 
 // sessionsOf reads the sessions received in [from, to) of property.
@@ -195,7 +251,11 @@ func (db *DB) TrueUpView(ctx context.Context, property, from, to string) ([]rewa
 		if err != nil {
 			return err
 		}
-		for _, s := range sessions {
+		kept, err := quarantinedSessions(tx, property, start, end)
+		if err != nil {
+			return err
+		}
+		for _, s := range append(sessions, kept...) {
 			d := &out[idx[s.Day]]
 			d.Sessions++
 			d.Estimated = d.Estimated.Add(s.RevenueUSD)
@@ -261,6 +321,11 @@ func findTrueUp(tx *gorm.DB, property, key string) (*trueUpRow, error) {
 	return &rows[0], nil
 }
 
+// trueUpMargin is how long after a day's end its true-up waits: an event stamped just
+// before midnight may still be in a receiver's group commit, or stamped by a replica whose
+// clock is a little behind.
+const trueUpMargin = time.Minute
+
 // walletChunk bounds the wallets one lockWallets statement takes.
 func walletChunk(tx *gorm.DB) int { return max(1, maxParams(tx)/4) }
 
@@ -281,18 +346,16 @@ func (db *DB) TrueUp(ctx context.Context, req rewards.TrueUpRequest) (rewards.Tr
 	switch {
 	case strings.TrimSpace(req.IdempotencyKey) == "" || req.Actor == "" || req.Property == "":
 		return rewards.TrueUpRun{}, false, fmt.Errorf("store: true-up needs a property, a key and an actor: %w", rewards.ErrInvalidRequest)
-	case end.After(db.now()):
-		return rewards.TrueUpRun{}, false, fmt.Errorf("store: true-up of %s..%s: the last day has not ended: %w", req.From, req.To,
-			rewards.ErrInvalidRequest)
+	case end.Add(trueUpMargin).After(db.now()):
+		return rewards.TrueUpRun{}, false, fmt.Errorf("store: true-up of %s..%s: the last day has not ended (or ended less than %s ago): %w",
+			req.From, req.To, trueUpMargin, rewards.ErrInvalidRequest)
 	}
 	var out rewards.TrueUpRun
 	var replayed bool
 	err = db.tx(ctx, func(tx *gorm.DB) error {
 		out, replayed = rewards.TrueUpRun{}, false
-		if db.dialect == Postgres {
-			if _, err := rawExec(tx, `SELECT pg_advisory_xact_lock(hashtext(?))`, "tally.trueup:"+req.Property); err != nil {
-				return err
-			}
+		if err := db.lockTrueUps(tx, req.Property); err != nil {
+			return err
 		}
 		if prev, err := findTrueUp(tx, req.Property, req.IdempotencyKey); err != nil || prev != nil {
 			if err != nil {
@@ -343,12 +406,28 @@ func (db *DB) TrueUp(ctx context.Context, req rewards.TrueUpRequest) (rewards.Tr
 		if err != nil {
 			return err
 		}
-		sessions := make([]rewards.TrueUpSession, len(rows))
-		for i, s := range rows {
+		kept, err := quarantinedSessions(tx, req.Property, start, end)
+		if err != nil {
+			return err
+		}
+		sessions := make([]rewards.TrueUpSession, 0, len(rows)+len(kept))
+		unknown := 0
+		for _, s := range append(rows, kept...) {
 			if !s.hasRule {
+				// Recorded before sessions kept their rule: the current rule's buffer is
+				// the one they were credited under only if it reproduces what they
+				// withheld, exactly (a multiplication, no division).
+				if !rewards.Mul(s.Gross, req.DefaultBuffer).Equal(s.Withheld) {
+					unknown++
+					continue
+				}
 				s.Buffer, s.SessionCap = req.DefaultBuffer, req.DefaultSessionCap
 			}
-			sessions[i] = s.TrueUpSession
+			sessions = append(sessions, s.TrueUpSession)
+		}
+		if unknown > 0 {
+			return fmt.Errorf("store: %d sessions of %s..%s withheld under a buffer other than the current rule's: %w",
+				unknown, req.From, req.To, rewards.ErrRuleUnknown)
 		}
 		res, err := rewards.TrueUp(booked, sessions, extra)
 		if err != nil {
@@ -375,10 +454,11 @@ func (db *DB) TrueUp(ctx context.Context, req rewards.TrueUpRequest) (rewards.Tr
 		if err := insertRows(tx, `INSERT INTO trueup_days (property, day, trueup_id, released, shortfall) VALUES `, dayRows, ""); err != nil {
 			return err
 		}
-		if len(corrections) > 0 {
-			if _, err := rawExec(tx, `UPDATE booked_corrections SET trueup_id = ? WHERE property = ? AND trueup_id IS NULL`,
-				run.ID, req.Property); err != nil {
-				return err
+		if res.CorrectionsCounted {
+			for _, c := range corrections {
+				if _, err := rawExec(tx, `UPDATE booked_corrections SET trueup_id = ? WHERE id = ?`, run.ID, c.ID); err != nil {
+					return err
+				}
 			}
 		}
 		if err := writeAudit(tx, rewards.AuditEntry{Actor: req.Actor, Action: rewards.AuditTrueUp, Property: req.Property,
@@ -394,13 +474,10 @@ func (db *DB) TrueUp(ctx context.Context, req rewards.TrueUpRequest) (rewards.Tr
 		return nil
 	})
 	if err != nil {
-		var pg interface{ SQLState() string }
-		if errors.As(err, &pg) && pg.SQLState() == "23505" {
-			// Another true-up of these days committed first (the advisory lock makes this
-			// rare: only a run of another key on overlapping days gets here).
-			return rewards.TrueUpRun{}, false, fmt.Errorf("store: true-up %s..%s: %w", req.From, req.To, rewards.ErrTruedUp)
-		}
-		if errors.Is(err, rewards.ErrRejected) && strings.Contains(err.Error(), "trueup_days") {
+		// The primary key of trueup_days is the last guard (the lock and the check above
+		// come first): a day trued up meanwhile is reported as such.
+		var pg *pgconn.PgError
+		if errors.As(err, &pg) && pg.Code == "23505" && pg.ConstraintName == "trueup_days_pkey" {
 			return rewards.TrueUpRun{}, false, fmt.Errorf("store: true-up %s..%s: %w", req.From, req.To, rewards.ErrTruedUp)
 		}
 		return rewards.TrueUpRun{}, false, err

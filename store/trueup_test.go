@@ -218,3 +218,106 @@ func TestTrueUpOnceUnderConcurrencyAndKill(t *testing.T) {
 		checkInvariants(t, db)
 	})
 }
+
+// An import that changes a day while its true-up runs waits for it (Postgres) and is
+// then refused as a change to a trued-up day, instead of replacing the amount the run
+// used.
+func TestImportWaitsForATrueUpInProgress(t *testing.T) {
+	db, _ := trueUpFixture(t, store.Postgres)
+	ctx := context.Background()
+	if _, err := importBooked(t, db, false, rewards.BookedDay{Day: "2026-11-01", RevenueUSD: d("0.0016")}); err != nil {
+		t.Fatal(err)
+	}
+	importErr := make(chan error, 1)
+	db.BeforeTrueUpCommit(func() {
+		go func() {
+			_, err := importBooked(t, db, false, rewards.BookedDay{Day: "2026-11-01", RevenueUSD: d("0.0020")})
+			importErr <- err
+		}()
+		// Wait until the import queues on the true-up lock.
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			if time.Now().After(deadline) {
+				t.Error("the import did not wait for the true-up in progress")
+				return
+			}
+			var waiting int
+			if err := db.QueryRaw(ctx, &waiting, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`); err != nil {
+				t.Error(err)
+				return
+			}
+			if waiting > 0 {
+				return
+			}
+		}
+	})
+	if _, _, err := db.TrueUp(ctx, trueUpReq("t1", "2026-11-01", "2026-11-01")); err != nil {
+		t.Fatal(err)
+	}
+	db.BeforeTrueUpCommit(nil)
+	if err := <-importErr; !errors.Is(err, rewards.ErrTruedUp) {
+		t.Fatalf("the import during the true-up: %v, want ErrTruedUp", err)
+	}
+}
+
+// Corrections wait for a true-up that has an estimate to compare with; quarantined SPP
+// sessions count in the estimate; sessions recorded before sessions kept their buffer are
+// released only if the current rule reproduces what they withheld.
+func TestTrueUpEdges(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		db, clock := trueUpFixture(t, dia)
+		ctx := context.Background()
+		if _, err := importBooked(t, db, false, rewards.BookedDay{Day: "2026-11-01", RevenueUSD: d("0.0016")},
+			rewards.BookedDay{Day: "2026-11-03", RevenueUSD: d("0")}); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := db.TrueUp(ctx, trueUpReq("t1", "2026-11-01", "2026-11-01")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := importBooked(t, db, true, rewards.BookedDay{Day: "2026-11-01", RevenueUSD: d("0.0020")}); err != nil {
+			t.Fatal(err)
+		}
+		// 2026-11-03 has no session: its true-up leaves the correction for the next.
+		run, _, err := db.TrueUp(ctx, trueUpReq("t3", "2026-11-03", "2026-11-03"))
+		if err != nil || !run.Booked.IsZero() || !run.Released.IsZero() {
+			t.Fatalf("empty day: %+v %v", run, err)
+		}
+
+		// Day 2: u1's session (0.001 USD, applied) and one quarantined SPP of 0.001 USD.
+		// B = 0.0016 + the correction 0.0004 = 0.002 = E with the quarantined one: r = 1.
+		clock.Set(day2.Add(12 * time.Hour))
+		kept := session("nobody", "s-kept", "0.001", 60)
+		if _, err := db.Record(ctx, []rewards.Inbound{{Property: "unconfigured", Event: kept, Raw: []byte(`{}`)}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := applyAll(ctx, db); err != nil { // kept quarantined: the property has no rules
+			t.Fatal(err)
+		}
+		if err := db.ExecRaw(ctx, `UPDATE inbox SET property = 'arcade' WHERE property = 'unconfigured'`); err != nil {
+			t.Fatal(err)
+		}
+		clock.Set(day2.AddDate(0, 0, 3))
+		if _, err := importBooked(t, db, false, rewards.BookedDay{Day: "2026-11-02", RevenueUSD: d("0.0016")}); err != nil {
+			t.Fatal(err)
+		}
+		view, err := db.TrueUpView(ctx, "arcade", "2026-11-02", "2026-11-02")
+		if err != nil || view[0].Sessions != 2 || !view[0].Estimated.Equal(d("0.002")) {
+			t.Fatalf("view with a quarantined session: %+v %v", view, err)
+		}
+		// An old session (no buffer kept) withheld under 0.2: a current buffer of 0.3
+		// cannot say what to release; 0.2 can.
+		if err := db.ExecRaw(ctx, `UPDATE sessions SET buffer = NULL, session_cap = NULL WHERE session_id = 's3'`); err != nil {
+			t.Fatal(err)
+		}
+		other := trueUpReq("t2", "2026-11-02", "2026-11-02")
+		other.DefaultBuffer = d("0.3")
+		if _, _, err := db.TrueUp(ctx, other); !errors.Is(err, rewards.ErrRuleUnknown) {
+			t.Fatalf("an old session under another buffer: %v", err)
+		}
+		run, _, err = db.TrueUp(ctx, trueUpReq("t2", "2026-11-02", "2026-11-02"))
+		if err != nil || !run.Ratio.Equal(d("1")) || !run.Released.Equal(d("14")) || !run.Booked.Equal(d("0.002")) {
+			t.Fatalf("day 2: %+v %v", run, err)
+		}
+		checkInvariants(t, db)
+	})
+}
