@@ -295,14 +295,14 @@ func (x *xlsxReport) writeTotals(property string, t *rewards.PayoutTotals) error
 // summaryColumns are the summary sheet's header: the JSON summary's members, its ledger
 // totals flattened after them.
 func summaryColumns() []string {
-	cols := []string{"property", "currency", "sessions", "estimated_revenue_usd", "gross", "credited_to_users", "withheld", "capped_excess",
-		"booked_revenue_usd", "released", "shortfall"}
+	cols := []string{"property", "currency", "sessions", "estimated_revenue_usd", "gross", "credited_to_users", "withheld", "capped_excess"}
 	for _, c := range payoutColumns {
 		if c.kind == amountColumn {
 			cols = append(cols, "ledger_"+c.name)
 		}
 	}
-	return cols
+	// Appended after the ledger totals, as report columns are: the true-ups' figures.
+	return append(cols, "booked_revenue_usd", "released", "shortfall")
 }
 
 func (x *xlsxReport) writeSummary(summary []rewards.PropertySummary) error {
@@ -336,8 +336,7 @@ func (x *xlsxReport) writeSummary(summary []rewards.PropertySummary) error {
 		amounts := []struct {
 			d     decimal.Decimal
 			scale int32
-		}{{s.EstimatedRevenueUSD, 0}, {s.Gross, scale}, {s.CreditedToUsers, scale}, {s.Withheld, scale}, {s.CappedExcess, scale},
-			{s.BookedUSD, 0}, {s.Released, scale}, {s.Shortfall, scale}}
+		}{{s.EstimatedRevenueUSD, 0}, {s.Gross, scale}, {s.CreditedToUsers, scale}, {s.Withheld, scale}, {s.CappedExcess, scale}}
 		for _, c := range payoutColumns {
 			if c.kind == amountColumn {
 				amounts = append(amounts, struct {
@@ -346,6 +345,16 @@ func (x *xlsxReport) writeSummary(summary []rewards.PropertySummary) error {
 				}{*c.amount(&s.Ledger), scale})
 			}
 		}
+		amounts = append(amounts, struct {
+			d     decimal.Decimal
+			scale int32
+		}{s.BookedUSD, 0}, struct {
+			d     decimal.Decimal
+			scale int32
+		}{s.Released, scale}, struct {
+			d     decimal.Decimal
+			scale int32
+		}{s.Shortfall, scale})
 		for _, am := range amounts {
 			cl, err := x.amountCell(am.d, am.scale)
 			if err != nil {

@@ -83,29 +83,25 @@ func ParseBooked(body []byte, contentType string) (days []rewards.BookedDay, cor
 		return days, false, err
 	}
 	trimmed := bytes.TrimLeft(body, " \t\r\n")
-	var rows []json.RawMessage
 	if len(trimmed) > 0 && trimmed[0] == '[' {
-		dec := json.NewDecoder(bytes.NewReader(trimmed))
-		dec.UseNumber()
-		if err := dec.Decode(&rows); err != nil {
-			return nil, false, invalid("body", "not valid JSON: "+err.Error())
+		// A bare array is read as {"rows": [...]}, through the same strict reader.
+		body = append(append([]byte(`{"rows":`), trimmed...), '}')
+	}
+	obj, err := readObjectBytes(body)
+	if err != nil {
+		return nil, false, err
+	}
+	if raw, ok := obj["correction"]; ok && !bytes.Equal(raw, []byte("null")) {
+		if err := json.Unmarshal(raw, &correction); err != nil {
+			return nil, false, invalid("correction", "must be true or false")
 		}
-	} else {
-		obj, err := readObjectBytes(body)
-		if err != nil {
-			return nil, false, err
-		}
-		if raw, ok := obj["correction"]; ok && !bytes.Equal(raw, []byte("null")) {
-			if err := json.Unmarshal(raw, &correction); err != nil {
-				return nil, false, invalid("correction", "must be true or false")
-			}
-		}
-		if !obj.present("rows") {
-			return nil, false, invalid("rows", "is required: an array of {date, revenue_usd}")
-		}
-		if err := json.Unmarshal(obj["rows"], &rows); err != nil {
-			return nil, false, invalid("rows", "must be an array of {date, revenue_usd}")
-		}
+	}
+	if !obj.present("rows") {
+		return nil, false, invalid("rows", "is required: an array of {date, revenue_usd}")
+	}
+	var rows []json.RawMessage
+	if err := json.Unmarshal(obj["rows"], &rows); err != nil {
+		return nil, false, invalid("rows", "must be an array of {date, revenue_usd}")
 	}
 	for i, raw := range rows {
 		row, err := readObjectBytes(raw)

@@ -49,6 +49,7 @@ func TestTrueUpOverHTTP(t *testing.T) {
 			{`[{"date":"2026-11-22","revenue_usd":"-1"}]`, "rows[0].revenue_usd"},
 			{`{"rows":[{"date":"2026-11-22","revenue_usd":"1"},{"date":"2026-11-22","revenue_usd":"2"}]}`, "rows[1].date"},
 			{`{"correction":true}`, "rows"},
+			{`[{"date":"2026-11-22","revenue_usd":"1"}][]`, "body"}, // trailing data after the array
 		} {
 			if a := e.do("POST", "/v1/admin/properties/arcade/booked-revenue", bad.body, admin...); a.Code != 400 || problemField(a) != bad.field {
 				t.Errorf("import %s: %d %s, want 400 on %s", bad.body, a.Code, a.Raw, bad.field)

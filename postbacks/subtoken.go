@@ -118,7 +118,8 @@ func (s SubTokens) User(sub string, receivedAt time.Time) (string, error) {
 		}
 		return sub, nil
 	}
-	given, err := base64.RawURLEncoding.DecodeString(sig)
+	// Strict: a non-canonical last character would give each token 16 spellings.
+	given, err := base64.RawURLEncoding.Strict().DecodeString(sig)
 	if err != nil || len(given) != subSigBytes {
 		return "", &SubTokenError{Reason: "malformed signature"}
 	}

@@ -35,6 +35,12 @@ func TestSubTokens(t *testing.T) {
 	withOld := sign(SubTokens{Secrets: [][]byte{oldSecret}}, "user-42", now.Add(time.Hour))
 	expired := sign(signer, "user-42", now.Add(-2*time.Hour))
 
+	// The signature's last character carries only two bits: another spelling of it
+	// decodes to the same bytes and must not verify.
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	last := strings.IndexByte(alphabet, valid[len(valid)-1])
+	respelled := valid[:len(valid)-1] + string(alphabet[last^1])
+
 	rotated := SubTokens{Secrets: [][]byte{newSecret, oldSecret}, Required: true, MaxAge: time.Hour}
 	strict := SubTokens{Secrets: [][]byte{newSecret}, Required: true, MaxAge: time.Hour}
 	lax := SubTokens{Secrets: [][]byte{newSecret}, MaxAge: time.Hour}
@@ -48,6 +54,7 @@ func TestSubTokens(t *testing.T) {
 		{"user with dots", strict, dotted, "a.b.c"},
 		{"tampered user", strict, tamperedUser, ""},
 		{"tampered expiry", strict, tamperedExpiry, ""},
+		{"a signature spelled another way", strict, respelled, ""},
 		{"signed with a secret no longer accepted", strict, withOld, ""},
 		{"rotated: the old secret still accepted", rotated, withOld, "user-42"},
 		{"rotated: the new one too", rotated, valid, "user-42"},

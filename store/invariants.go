@@ -193,6 +193,9 @@ func checkLedger(tx *gorm.DB, property string, fail func(string, ...any)) error 
 	if err := checkReversals(tx, property, fail); err != nil {
 		return err
 	}
+	if err := checkTrueUps(tx, property, fail); err != nil {
+		return err
+	}
 	return checkRuns(tx, property, fail)
 }
 
@@ -292,6 +295,50 @@ func checkRuns(tx *gorm.DB, property string, fail func(string, ...any)) error {
 			fail("settlement %d (%s): counts %d users, %d lots, %s moved; ledger has %d, %d, %s",
 				r.ID, r.Status, r.Users, r.Entries, r.Amount, len(users), len(lots), moved)
 		}
+	}
+	return nil
+}
+
+// checkTrueUps holds the true-ups against the ledger: what the runs say they released,
+// what their days say, and the buffer_release legs agree to the last digit, and no more
+// was released than the sessions withheld.
+func checkTrueUps(tx *gorm.DB, property string, fail func(string, ...any)) error {
+	where, args := "TRUE", []any(nil)
+	if property != "" {
+		where, args = "property = ?", []any{property}
+	}
+	sum := func(q string) (decimal.Decimal, error) { // q ends in a WHERE clause's start
+		var vals []decimal.Decimal
+		if err := tx.Raw(q+where, args...).Scan(&vals).Error; err != nil {
+			return decimal.Zero, err
+		}
+		total := decimal.Zero
+		for _, v := range vals {
+			total = total.Add(v)
+		}
+		return total, nil
+	}
+	runs, err := sum(`SELECT released FROM trueups WHERE `)
+	if err != nil {
+		return err
+	}
+	days, err := sum(`SELECT released FROM trueup_days WHERE `)
+	if err != nil {
+		return err
+	}
+	legs, err := sum(`SELECT amount FROM entries WHERE kind = 'buffer_release' AND account = '' AND `)
+	if err != nil {
+		return err
+	}
+	withheld, err := sum(`SELECT withheld FROM sessions WHERE `)
+	if err != nil {
+		return err
+	}
+	if !runs.Equal(days) || !runs.Equal(legs) {
+		fail("true-ups released %s by their runs, %s by their days, %s in buffer_release legs", runs, days, legs)
+	}
+	if runs.GreaterThan(withheld) {
+		fail("true-ups released %s, more than the sessions withheld (%s)", runs, withheld)
 	}
 	return nil
 }

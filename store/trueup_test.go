@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -105,6 +106,13 @@ func TestTrueUpReleasesOnce(t *testing.T) {
 			t.Fatalf("view %+v %v", view, err)
 		}
 		checkInvariants(t, db)
+		// The invariant checker holds the true-up's records against the ledger.
+		if err := db.ExecRaw(ctx, `UPDATE trueup_days SET released = '0'`); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.CheckInvariants(ctx, "arcade"); err == nil || !strings.Contains(err.Error(), "buffer_release legs") {
+			t.Fatalf("a true-up whose days disagree with the ledger: %v", err)
+		}
 	})
 }
 
