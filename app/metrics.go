@@ -171,6 +171,13 @@ const gaugesTimeout = 10 * time.Second
 // alerts aggregate them with max, not sum. A failed refresh is logged and retried at the
 // next tick; tally_gauges_refreshed_timestamp_seconds stops advancing meanwhile.
 func (a *App) RunGauges(ctx context.Context, every time.Duration) {
+	defer func() {
+		// Background work must not take the process down (STYLE §11); the gauges just
+		// stop moving, which tally_gauges_refreshed_timestamp_seconds shows.
+		if r := recover(); r != nil {
+			a.log.Error("gauges: panic; no more refreshes", "panic", r)
+		}
+	}()
 	if every <= 0 {
 		every = GaugesEvery
 	}

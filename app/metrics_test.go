@@ -132,3 +132,15 @@ func TestRunGaugesStopsWithItsContext(t *testing.T) {
 	cancel()
 	<-done
 }
+
+// Any client can send any method; the request counter does not make a series of each.
+func TestMetricsMethodLabelIsBounded(t *testing.T) {
+	e := newEnv(t, store.SQLite)
+	for _, m := range []string{"FOO1", "FOO2", "GET"} {
+		e.do(m, "/healthz", "")
+	}
+	raw := e.do("GET", "/metrics", "").Raw
+	if strings.Contains(raw, `method="FOO1"`) || strings.Contains(raw, `method="FOO2"`) || !strings.Contains(raw, `method="other"`) {
+		t.Fatalf("request methods as labels:\n%s", raw)
+	}
+}

@@ -544,7 +544,10 @@ func (a *App) payoutReport(c *gin.Context) {
 	rc := http.NewResponseController(c.Writer)
 	extend := func(int64) { _ = rc.SetWriteDeadline(time.Now().Add(reportWriteTimeout)) }
 	extend(0)
-	out := &sentCounter{w: c.Writer}
+	// Every write gets its own reportWriteTimeout: an XLSX is zipped out only after the
+	// last row is read, and a summary is read before its bytes go out, so a deadline
+	// moved only as rows are read would cut a long download short on a slow link.
+	out := &sentCounter{w: c.Writer, beforeWrite: func() { extend(0) }}
 	_, err = a.WritePayoutReport(c.Request.Context(), out, r, extend)
 	if err == nil {
 		return
@@ -575,11 +578,15 @@ func fileStamp(t time.Time) string {
 
 // sentCounter counts the bytes handed to the response.
 type sentCounter struct {
-	w io.Writer
-	n int64
+	w           io.Writer
+	n           int64
+	beforeWrite func() // when set, runs before each write
 }
 
 func (s *sentCounter) Write(p []byte) (int, error) {
+	if s.beforeWrite != nil {
+		s.beforeWrite()
+	}
 	n, err := s.w.Write(p)
 	s.n += int64(n)
 	return n, err

@@ -161,7 +161,8 @@ func xlsxNumber(d decimal.Decimal) (v any, decimals int, ok bool) {
 		}
 		return n, 0, true
 	}
-	if digits > maxExactDigits {
+	// The number formats go up to the ledger's 18 places; anything finer is a text cell.
+	if digits > maxExactDigits || len(s)-dot-1 > rewards.Precision {
 		return nil, 0, false
 	}
 	f, err := strconv.ParseFloat(s, 64)
