@@ -65,6 +65,8 @@ func (a *App) routes() *gin.Engine {
 	adm.GET("/events", a.listEvents)
 	adm.GET("/events/:id", a.getEvent)
 	adm.POST("/events/:id/replay", a.replayEvent)
+	adm.GET("/webhooks/deliveries", a.listWebhookDeliveries)
+	adm.POST("/webhooks/deliveries/:id/retry", a.retryWebhookDelivery)
 
 	// The operators' console (console.go): HTML pages for people, not API operations, so
 	// app/openapi.yaml leaves them out. Sessions and CSRF are in console_auth.go.
