@@ -41,7 +41,7 @@ type WebhookStore interface {
 	ClaimDeliveries(ctx context.Context, holder string, limit int, lease time.Duration) ([]rewards.Delivery, error)
 	RecordAttempt(ctx context.Context, a rewards.DeliveryAttempt) (recorded, disabled bool, err error)
 	Deliveries(ctx context.Context, f rewards.DeliveryFilter) ([]rewards.Delivery, error)
-	RetryDelivery(ctx context.Context, id int64) (rewards.Delivery, error)
+	RetryDelivery(ctx context.Context, id int64, actor string) (rewards.Delivery, error)
 }
 
 const (
@@ -299,9 +299,6 @@ func (a *App) RetryWebhook(ctx context.Context, id int64, actor string) (rewards
 	if actor == "" {
 		return rewards.Delivery{}, ErrUnauthorized
 	}
-	d, err := a.webhooks.store.RetryDelivery(ctx, id)
-	if err == nil {
-		a.log.Info("webhook delivery retried by hand", "delivery", id, "actor", actor, "property", d.Property, "url", d.Endpoint)
-	}
-	return d, err
+	// The store records the retry in the audit log, in its own transaction.
+	return a.webhooks.store.RetryDelivery(ctx, id, actor)
 }

@@ -78,6 +78,12 @@ func describeProperty(b *strings.Builder, p Property) {
 	} else if p.Sources.GamezopSPP != nil || p.Sources.GamezopScores != nil {
 		fmt.Fprintf(b, "  Gamezop subs are taken as sent (no sub_tokens): anyone who edits a game URL's sub credits that id\n")
 	}
+	for _, w := range p.Webhooks {
+		fmt.Fprintf(b, "  webhook %s (signed, Standard Webhooks): %s\n", w.URL, strings.Join(w.Events, ", "))
+	}
+	if g := p.GamezopReports; g != nil {
+		fmt.Fprintf(b, "  booked revenue for true-ups from %s (property-id %s)\n", g.Endpoint(), p.GamezopPropertyID)
+	}
 
 	if rev := r.Revenue; rev == nil {
 		b.WriteString("  revenue: none; sessions are recorded and earn nothing\n")

@@ -111,7 +111,8 @@ const (
 	AuditReversal   = "reversal"
 	AuditReplay     = "replay"
 	AuditTrueUp     = "trueup"         // a true-up released buffers (issue 14)
-	AuditBooked     = "booked_revenue" // a correction of a trued-up day's booked revenue
+	AuditBooked     = "booked_revenue" // booked revenue imported, or a trued-up day's corrected
+	AuditWebhook    = "webhook_retry"  // a webhook delivery sent again by hand
 )
 
 // AuditEntry is one admin action, recorded in the transaction that carried it out.

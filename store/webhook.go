@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -183,7 +184,7 @@ func (db *DB) Deliveries(ctx context.Context, f rewards.DeliveryFilter) ([]rewar
 // its status (a delivered one is sent again), and enables its endpoint again if it was
 // disabled: retrying is how an operator says the endpoint is fixed. Unknown is
 // rewards.ErrNotFound.
-func (db *DB) RetryDelivery(ctx context.Context, id int64) (rewards.Delivery, error) {
+func (db *DB) RetryDelivery(ctx context.Context, id int64, actor string) (rewards.Delivery, error) {
 	var out rewards.Delivery
 	err := db.tx(ctx, func(tx *gorm.DB) error {
 		now := db.now()
@@ -209,7 +210,8 @@ func (db *DB) RetryDelivery(ctx context.Context, id int64) (rewards.Delivery, er
 			return fmt.Errorf("store: reread webhook delivery %d: %v", id, err)
 		}
 		out = got[0]
-		return nil
+		return writeAudit(tx, rewards.AuditEntry{Actor: actor, Action: rewards.AuditWebhook, Property: out.Property,
+			Target: "delivery:" + strconv.FormatInt(id, 10), Detail: out.Type + " to " + out.Endpoint, CreatedAt: now})
 	})
 	return out, err
 }

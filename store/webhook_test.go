@@ -449,7 +449,7 @@ func TestWebhookEndpointDisabledAfterFailingLong(t *testing.T) {
 			t.Fatalf("a delivery after the disable: %+v", last)
 		}
 		// A retry by hand enables the endpoint and makes the delivery due now.
-		r, err := db.RetryDelivery(ctx, last.ID)
+		r, err := db.RetryDelivery(ctx, last.ID, "ops")
 		if err != nil || r.Status != rewards.DeliveryPending || !r.EndpointDisabledAt.IsZero() || r.Step != 0 {
 			t.Fatalf("RetryDelivery = %+v, %v", r, err)
 		}
@@ -457,8 +457,14 @@ func TestWebhookEndpointDisabledAfterFailingLong(t *testing.T) {
 		if len(got) != 1 || got[0].ID != last.ID {
 			t.Fatalf("after the retry: %v", ids(got))
 		}
-		if _, err := db.RetryDelivery(ctx, 999999); !errors.Is(err, rewards.ErrNotFound) {
+		if _, err := db.RetryDelivery(ctx, 999999, "ops"); !errors.Is(err, rewards.ErrNotFound) {
 			t.Fatalf("RetryDelivery(unknown) = %v", err)
+		}
+		// Who retried is in the audit log.
+		audit, err := db.Audit(ctx, rewards.AuditFilter{Limit: 1})
+		if err != nil || len(audit) != 1 || audit[0].Action != rewards.AuditWebhook || audit[0].Actor != "ops" ||
+			audit[0].Target != fmt.Sprintf("delivery:%d", last.ID) {
+			t.Fatalf("audit after the retry: %+v %v", audit, err)
 		}
 	})
 }

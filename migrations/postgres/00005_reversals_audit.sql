@@ -25,7 +25,7 @@ CREATE TABLE reversals (
 CREATE TABLE audit (
     id         BIGSERIAL PRIMARY KEY,
     actor      TEXT        NOT NULL,
-    action     TEXT        NOT NULL CHECK (action IN ('adjustment', 'reversal', 'replay', 'trueup', 'booked_revenue')),
+    action     TEXT        NOT NULL CHECK (action IN ('adjustment', 'reversal', 'replay', 'trueup', 'booked_revenue', 'webhook_retry')),
     property   TEXT        NOT NULL,
     target     TEXT        NOT NULL,
     reason     TEXT        NOT NULL DEFAULT '',
