@@ -2,6 +2,7 @@ package app
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/hmac"
 	crand "crypto/rand"
@@ -15,6 +16,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,7 +40,7 @@ type Webhook struct {
 type WebhookStore interface {
 	// Now is the store's clock, which stamps the webhook-timestamp header too.
 	Now() time.Time
-	ClaimDeliveries(ctx context.Context, holder string, limit int, lease time.Duration) ([]rewards.Delivery, error)
+	ClaimDeliveriesFor(ctx context.Context, holder string, limit int, lease time.Duration, endpoints [][2]string) ([]rewards.Delivery, error)
 	RecordAttempt(ctx context.Context, a rewards.DeliveryAttempt) (recorded, disabled bool, err error)
 	Deliveries(ctx context.Context, f rewards.DeliveryFilter) ([]rewards.Delivery, error)
 	RetryDelivery(ctx context.Context, id int64, actor string) (rewards.Delivery, error)
@@ -86,6 +88,7 @@ type endpoint struct {
 type webhooker struct {
 	store     WebhookStore
 	endpoints map[endpointKey]endpoint
+	claimable [][2]string // (property, url) of endpoints, the only deliveries this worker claims
 	client    *http.Client
 	lease     time.Duration
 	holder    string
@@ -110,11 +113,18 @@ func newWebhooker(st WebhookStore, props []Property, timeout time.Duration, log 
 			eps[endpointKey{p.ID, w.URL}] = endpoint{key: key}
 		}
 	}
+	claimable := make([][2]string, 0, len(eps))
+	for k := range eps {
+		claimable = append(claimable, [2]string{k.property, k.url})
+	}
+	slices.SortFunc(claimable, func(a, b [2]string) int { return cmp.Or(cmp.Compare(a[0], b[0]), cmp.Compare(a[1], b[1])) })
 	b := make([]byte, 12)
 	_, _ = crand.Read(b)
-	return &webhooker{store: st, endpoints: eps, log: log, holder: hex.EncodeToString(b),
-		// The lease outlives the longest attempt and its recording with room to spare.
-		lease: timeout + time.Minute,
+	return &webhooker{store: st, endpoints: eps, claimable: claimable, log: log, holder: hex.EncodeToString(b),
+		// The lease outlives the whole pass (its deliveries go out webhookParallel at a
+		// time, each up to timeout) with room to spare: a lease that lapsed while the pass
+		// still had the delivery to send would let another replica send it too.
+		lease: time.Duration((webhookBatch+webhookParallel-1)/webhookParallel)*timeout + time.Minute,
 		client: &http.Client{Timeout: timeout,
 			// A redirect is a failure, never followed: the endpoint is the configured URL.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
@@ -198,7 +208,7 @@ func (a *App) DeliverWebhooks(ctx context.Context) (int, error) {
 		return 0, nil
 	}
 	defer w.running.Unlock()
-	ds, err := w.store.ClaimDeliveries(ctx, w.holder, webhookBatch, w.lease)
+	ds, err := w.store.ClaimDeliveriesFor(ctx, w.holder, webhookBatch, w.lease, w.claimable)
 	if err != nil || len(ds) == 0 {
 		return 0, err
 	}

@@ -358,14 +358,23 @@ func TestWebhookEndpointNoLongerConfigured(t *testing.T) {
 	e := hookEnvOn(t, dbURL, clock, rcv.url())
 	adjust(t, e, "sub1", "5", "k1")
 	_ = e.db.Close()
+	// A replica whose config lacks the endpoint (an older config during a rolling deploy,
+	// or the URL removed) leaves its deliveries alone: pending, listed, unsent.
 	moved := hookEnvOn(t, dbURL, clock, rcv.srv.URL+"/new-hook")
 	moved.deliver()
 	if len(rcv.requests()) != 0 {
 		t.Fatal("sent to an endpoint no longer configured")
 	}
 	ds, _ := moved.db.Deliveries(context.Background(), rewards.DeliveryFilter{Limit: 1})
-	if ds[0].Status != rewards.DeliveryFailed || ds[0].LastError != "endpoint no longer configured for this property" {
+	if ds[0].Status != rewards.DeliveryPending || ds[0].Attempts != 0 {
 		t.Fatalf("%+v", ds[0])
+	}
+	// A replica that has it sends it.
+	_ = moved.db.Close()
+	again := hookEnvOn(t, dbURL, clock, rcv.url())
+	again.deliver()
+	if len(rcv.requests()) != 1 {
+		t.Fatalf("%d requests once the endpoint is configured again", len(rcv.requests()))
 	}
 }
 

@@ -25,6 +25,10 @@ import (
 const deliveryColumns = `d.id, d.property, d.user_id, d.endpoint, d.type, d.body, d.status, d.attempts, d.step, d.next_attempt_at,
 	d.last_attempt_at, d.last_status, d.last_error, d.delivered_at, d.created_at`
 
+// failureRunGap: failures further apart than this (longer than any retry gap, 10 h ±
+// 20 %) are not one run of failures.
+const failureRunGap = 24 * time.Hour
+
 // errDisabled is the last_error of deliveries failed because their endpoint was disabled.
 const errDisabled = "endpoint disabled: it failed without a success for too long; retry a delivery to enable it again"
 
@@ -32,6 +36,14 @@ const errDisabled = "endpoint disabled: it failed without a success for too long
 // at most one per endpoint and user. Pending deliveries of a disabled endpoint are
 // failed first, without being sent.
 func (db *DB) ClaimDeliveries(ctx context.Context, holder string, limit int, lease time.Duration) ([]rewards.Delivery, error) {
+	return db.ClaimDeliveriesFor(ctx, holder, limit, lease, nil)
+}
+
+// ClaimDeliveriesFor is ClaimDeliveries of the given (property, url) endpoints only
+// (nil: every endpoint): a worker claims only what its config can send, so a replica
+// with an older config, during a rolling deploy, leaves the deliveries of an endpoint it
+// does not know to the replicas that do.
+func (db *DB) ClaimDeliveriesFor(ctx context.Context, holder string, limit int, lease time.Duration, endpoints [][2]string) ([]rewards.Delivery, error) {
 	if limit <= 0 {
 		limit = 100
 	}
@@ -46,8 +58,20 @@ func (db *DB) ClaimDeliveries(ctx context.Context, holder string, limit int, lea
 			rewards.DeliveryFailed, errDisabled); err != nil {
 			return err
 		}
+		args := []any{holder, now.Add(lease), now, now}
+		only := ""
+		if endpoints != nil {
+			if len(endpoints) == 0 {
+				return nil
+			}
+			only = ` AND (d.property, d.endpoint) IN (VALUES ` + strings.TrimSuffix(strings.Repeat("(?, ?), ", len(endpoints)), ", ") + `)`
+			for _, e := range endpoints {
+				args = append(args, e[0], e[1])
+			}
+		}
+		args = append(args, limit)
 		due := `SELECT d.id FROM webhook_deliveries d
-			WHERE d.status = 'pending' AND d.next_attempt_at <= ? AND (d.lease_until IS NULL OR d.lease_until <= ?)
+			WHERE d.status = 'pending' AND d.next_attempt_at <= ? AND (d.lease_until IS NULL OR d.lease_until <= ?)` + only + `
 			AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p WHERE p.status = 'pending' AND p.property = d.property
 				AND p.endpoint = d.endpoint AND p.user_id = d.user_id AND p.id < d.id)
 			ORDER BY d.id LIMIT ?`
@@ -55,7 +79,7 @@ func (db *DB) ClaimDeliveries(ctx context.Context, holder string, limit int, lea
 			due += ` FOR UPDATE SKIP LOCKED`
 		}
 		rows, err := rawQuery(tx, `UPDATE webhook_deliveries SET holder = ?, lease_until = ? WHERE id IN (`+due+`)
-			RETURNING `+strings.ReplaceAll(deliveryColumns, "d.", ""), holder, now.Add(lease), now, now, limit)
+			RETURNING `+strings.ReplaceAll(deliveryColumns, "d.", ""), args...)
 		if err != nil {
 			return err
 		}
@@ -137,9 +161,16 @@ func (db *DB) RecordAttempt(ctx context.Context, a rewards.DeliveryAttempt) (rec
 			return tx.Exec(`INSERT INTO webhook_endpoints (property, url, last_success_at) VALUES (?, ?, ?)
 				ON CONFLICT (property, url) DO UPDATE SET failing_since = NULL, last_success_at = excluded.last_success_at`, p, url, now).Error
 		}
-		if err := tx.Exec(`INSERT INTO webhook_endpoints (property, url, failing_since) VALUES (?, ?, ?)
-			ON CONFLICT (property, url) DO UPDATE SET failing_since = COALESCE(webhook_endpoints.failing_since, excluded.failing_since)`,
-			p, url, now).Error; err != nil {
+		// Failing since the first failure of an unbroken run of them: a failure long
+		// after the previous one (more than any retry gap: the endpoint had no traffic)
+		// starts a new run, so one failure after a quiet week does not disable it.
+		if err := tx.Exec(`INSERT INTO webhook_endpoints (property, url, failing_since, last_failure_at) VALUES (?, ?, ?, ?)
+			ON CONFLICT (property, url) DO UPDATE SET failing_since = CASE
+				WHEN webhook_endpoints.failing_since IS NULL OR webhook_endpoints.last_failure_at IS NULL
+					OR webhook_endpoints.last_failure_at < ? THEN excluded.failing_since
+				ELSE webhook_endpoints.failing_since END,
+				last_failure_at = excluded.last_failure_at`,
+			p, url, now, now, now.Add(-failureRunGap)).Error; err != nil {
 			return err
 		}
 		if a.DisableAfter <= 0 {
@@ -189,8 +220,13 @@ func (db *DB) RetryDelivery(ctx context.Context, id int64, actor string) (reward
 	err := db.tx(ctx, func(tx *gorm.DB) error {
 		now := db.now()
 		var hit []struct{ Property, Endpoint string }
-		if err := query(tx, &hit, `UPDATE webhook_deliveries SET status = 'pending', step = 0, next_attempt_at = ?, holder = NULL,
-			lease_until = NULL WHERE id = ? RETURNING property, endpoint`, now, id); err != nil {
+		// A delivery being sent right now keeps its lease: clearing it would let another
+		// worker send it at the same time. Its schedule still starts over.
+		if err := query(tx, &hit, `UPDATE webhook_deliveries SET
+			holder = CASE WHEN status = 'pending' AND lease_until > ? THEN holder ELSE NULL END,
+			lease_until = CASE WHEN status = 'pending' AND lease_until > ? THEN lease_until ELSE NULL END,
+			status = 'pending', step = 0, next_attempt_at = ?
+			WHERE id = ? RETURNING property, endpoint`, now, now, now, id); err != nil {
 			return err
 		}
 		if len(hit) == 0 {

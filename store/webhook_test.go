@@ -410,11 +410,23 @@ func TestWebhookEndpointDisabledAfterFailingLong(t *testing.T) {
 		if ds := deliveries(t, db); ds[0].Status != rewards.DeliveryFailed || ds[0].LastError != "answered 503" {
 			t.Fatalf("delivery %+v", ds[0])
 		}
-		// u2's fails now, and again 5 days less a second later.
-		if record("A", all[1].ID, fiveDays-time.Second) {
+		// u2's fails now, and keeps failing at each retry, at most 10 hours apart, until 5
+		// days less an hour have passed: not disabled yet.
+		target := t0.Add(fiveDays - time.Hour)
+		next := func() time.Duration { return min(10*time.Hour, target.Sub(clock.Now())) }
+		if record("A", all[1].ID, next()) {
 			t.Fatal("disabled too early")
 		}
-		clock.Advance(fiveDays - time.Second)
+		for clock.Now().Add(10 * time.Hour).Before(target) {
+			clock.Advance(10 * time.Hour)
+			if got, _ := db.ClaimDeliveries(ctx, "A", 10, time.Minute); len(got) != 1 || got[0].ID != all[1].ID {
+				t.Fatalf("claimed %v", ids(got))
+			}
+			if record("A", all[1].ID, next()) {
+				t.Fatalf("disabled after %s of failures", clock.Now().Sub(t0))
+			}
+		}
+		clock.Set(target)
 		if got, _ := db.ClaimDeliveries(ctx, "A", 10, time.Minute); len(got) != 1 || got[0].ID != all[1].ID {
 			t.Fatalf("claimed %v", ids(got))
 		}
@@ -609,6 +621,38 @@ func TestWebhookNothingAnnouncedForACarry(t *testing.T) {
 		}
 		if ds := deliveries(t, db); len(ds) != 1 || ds[0].Type != rewards.WebhookBalanceUpdated {
 			t.Fatalf("deliveries %+v, want only the credit's balance.updated", ds)
+		}
+	})
+}
+
+// One failure after a quiet spell starts a new run of failures: an endpoint that failed
+// once a week ago and had no traffic since is not disabled by its next failure.
+func TestWebhookQuietSpellDoesNotDisable(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		ctx := context.Background()
+		clock := storetest.NewClock(t0)
+		db := openHooked(t, storetest.URL(t, dia), clock.Now, arcadeSubscribes)
+		fail := func() bool {
+			t.Helper()
+			got, _ := db.ClaimDeliveries(ctx, "A", 10, time.Minute)
+			if len(got) != 1 {
+				t.Fatalf("claimed %v", ids(got))
+			}
+			_, disabled, err := db.RecordAttempt(ctx, rewards.DeliveryAttempt{ID: got[0].ID, Holder: "A", Status: 503, Error: "answered 503",
+				DisableAfter: 5 * 24 * time.Hour})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return disabled
+		}
+		seedDeliveries(t, db, "u1")
+		if fail() {
+			t.Fatal("disabled by one failure")
+		}
+		clock.Advance(6 * 24 * time.Hour)
+		seedDeliveries(t, db, "u2")
+		if fail() {
+			t.Fatal("one failure after a quiet week disabled the endpoint")
 		}
 	})
 }

@@ -39,6 +39,7 @@ CREATE TABLE webhook_endpoints (
     failing_since   TIMESTAMPTZ,
     disabled_at     TIMESTAMPTZ,
     last_success_at TIMESTAMPTZ,
+    last_failure_at TIMESTAMPTZ,
     PRIMARY KEY (property, url)
 );
 

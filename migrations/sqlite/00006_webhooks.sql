@@ -30,6 +30,7 @@ CREATE TABLE webhook_endpoints (
     failing_since   DATETIME,
     disabled_at     DATETIME,
     last_success_at DATETIME,
+    last_failure_at DATETIME,
     PRIMARY KEY (property, url)
 );
 
