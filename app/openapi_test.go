@@ -184,7 +184,7 @@ func TestContractCatchesDrift(t *testing.T) {
 		`attachment; filename="payouts-2026-11-01-2026-12-01.csv"`)
 	csvHdr.Set("Cache-Control", "no-store")
 	const csvHeader = "property,user,currency,opening_available,credited_revenue,credited_targets,credited_achievements," +
-		"adjustments,settled,redeemed,closing_available,closing_pending,sessions,estimated_revenue_usd,reversed,credited_release\n"
+		"adjustments,settled,redeemed,closing_available,closing_pending,sessions,estimated_revenue_usd,reversed,credited_release,credited_prizes\n"
 	cases := []struct {
 		name         string
 		method, path string
@@ -223,10 +223,10 @@ func TestContractCatchesDrift(t *testing.T) {
 			`{"status":"duplicate","event_id":"7"}`, false},
 		{"a nullable cursor, null", "GET", "/v1/properties/arcade/users/u/transactions", 200, jsonHdr, `{"data":[],"next_cursor":null}`, true},
 		{"a cursor that is not a string", "GET", "/v1/properties/arcade/users/u/transactions", 200, jsonHdr, `{"data":[],"next_cursor":7}`, false},
-		{"a CSV report", "GET", report, 200, csvHdr, csvHeader + "arcade,u1,COIN,0,0,0,0,0,0,0,0,0,0,0,0,0\n", true},
+		{"a CSV report", "GET", report, 200, csvHdr, csvHeader + "arcade,u1,COIN,0,0,0,0,0,0,0,0,0,0,0,0,0,0\n", true},
 		{"a CSV report with a byte-order mark", "GET", report, 200, csvHdr, "\uFEFF" + csvHeader, true},
 		{"a CSV report with other columns", "GET", report, 200, csvHdr, "user,property\n", false},
-		{"a CSV report without its last column", "GET", report, 200, csvHdr, strings.Replace(csvHeader, ",credited_release", "", 1), false},
+		{"a CSV report without its last column", "GET", report, 200, csvHdr, strings.Replace(csvHeader, ",credited_prizes", "", 1), false},
 		{"a report without Content-Disposition", "GET", report, 200, with(csvHdr, "Content-Disposition", ""), csvHeader, false},
 		{"a route not documented answered with a problem", "GET", "/nope", 404, problemHdr,
 			`{"type":"urn:tally:problem:not-found","title":"Not found","status":404,"detail":"not found"}`, true},

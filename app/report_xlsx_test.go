@@ -93,7 +93,7 @@ func TestPayoutReportXLSX(t *testing.T) {
 		}
 		header := rows[0]
 		if strings.Join(header, ",") != "property,user,currency,opening_available,credited_revenue,credited_targets,credited_achievements,"+
-			"adjustments,settled,redeemed,closing_available,closing_pending,sessions,estimated_revenue_usd,reversed,credited_release" {
+			"adjustments,settled,redeemed,closing_available,closing_pending,sessions,estimated_revenue_usd,reversed,credited_release,credited_prizes" {
 			t.Fatalf("header %v", header)
 		}
 		if len(rows) != len(r.Rows)+2 {

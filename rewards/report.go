@@ -29,6 +29,7 @@ type PayoutAmounts struct {
 	ClosingPending       decimal.Decimal
 	Reversed             decimal.Decimal
 	CreditedRelease      decimal.Decimal
+	CreditedPrizes       decimal.Decimal
 }
 
 // LegTime says which of a user's wallet legs, by creation time, a column sums.
@@ -89,6 +90,8 @@ var amountColumns = [...]AmountColumn{
 	{"reversed", Available, EntryReversal, InPeriod, false, func(a *PayoutAmounts) *decimal.Decimal { return &a.Reversed }},
 	// Buffer released by true-ups (issue 14), to pending like the other credits.
 	{"credited_release", Pending, EntryBufferRelease, InPeriod, false, func(a *PayoutAmounts) *decimal.Decimal { return &a.CreditedRelease }},
+	// Tournament prizes (issue 12), to pending like the other credits.
+	{"credited_prizes", Pending, EntryPrize, InPeriod, false, func(a *PayoutAmounts) *decimal.Decimal { return &a.CreditedPrizes }},
 }
 
 // AmountColumns returns the wallet columns in the report's order (a fresh copy).

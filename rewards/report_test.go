@@ -113,7 +113,7 @@ func TestAmountColumnsOrder(t *testing.T) {
 		names = append(names, c.Name)
 	}
 	want := []string{"opening_available", "credited_revenue", "credited_targets", "credited_achievements", "adjustments",
-		"settled", "redeemed", "closing_available", "closing_pending", "reversed", "credited_release"}
+		"settled", "redeemed", "closing_available", "closing_pending", "reversed", "credited_release", "credited_prizes"}
 	if !slices.Equal(names, want) {
 		t.Fatalf("columns %v, want %v", names, want)
 	}

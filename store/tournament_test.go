@@ -394,3 +394,33 @@ func TestTournamentConcurrentAppliers(t *testing.T) {
 		}
 	})
 }
+
+// The payout report shows the prizes in credited_prizes, its last column, and every row
+// still adds up: closing pending is what the prizes credited.
+func TestTournamentPrizesInPayoutReport(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		ctx := context.Background()
+		clock := storetest.NewClock(win0.Add(time.Hour))
+		db := storetest.Open(t, dia, clock.Now)
+		recordAndApply(t, db,
+			tscore("a", "1", "9", "over", win0.Add(time.Minute)),
+			tscore("b", "2", "8", "over", win0.Add(2*time.Minute)),
+		)
+		clock.Set(win0W.ClosesAt)
+		if got, err := db.CloseTournamentWindow(ctx, "arcade", dailyTournament(), win0W); err != nil || got.Outcome != rewards.CloseDone {
+			t.Fatalf("close: %+v, %v", got, err)
+		}
+		clock.Set(win0W.ClosesAt.Add(time.Hour))
+		got := map[string]rewards.PayoutRow{}
+		if _, err := db.PayoutReport(ctx, rewards.ReportQuery{From: win0, To: win0W.ClosesAt.Add(time.Hour), Property: "arcade"},
+			func(r rewards.PayoutRow) error { got[r.User] = r; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		for user, want := range map[string]string{"a": "100", "b": "40"} {
+			r := got[user]
+			if !r.CreditedPrizes.Equal(d(want)) || !r.ClosingPending.Equal(d(want)) || !r.CreditedTargets.IsZero() {
+				t.Fatalf("%s: %+v, want credited_prizes %s", user, r.PayoutAmounts, want)
+			}
+		}
+	})
+}

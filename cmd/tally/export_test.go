@@ -93,7 +93,7 @@ func TestExportPayoutsMatchesHTTP(t *testing.T) {
 			t.Fatalf("formula not escaped:\n%s", stdout.String())
 		}
 		wantSummary := "exported 3 rows; totals: opening_available=0 credited_revenue=2.016 credited_targets=0 credited_achievements=0" +
-			" adjustments=0 settled=0 redeemed=0 closing_available=0 closing_pending=2.016 sessions=3 estimated_revenue_usd=0.000036 reversed=0 credited_release=0\n"
+			" adjustments=0 settled=0 redeemed=0 closing_available=0 closing_pending=2.016 sessions=3 estimated_revenue_usd=0.000036 reversed=0 credited_release=0 credited_prizes=0\n"
 		if stderr.String() != wantSummary {
 			t.Fatalf("stderr (not a terminal: no progress line):\n%q\nwant\n%q", stderr.String(), wantSummary)
 		}
