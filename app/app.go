@@ -56,6 +56,7 @@ type Store interface {
 	AuditReader
 	TrueUpper
 	ConsoleStore
+	TournamentStore
 	Adjuster
 	FeedReader
 	Readier

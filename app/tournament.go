@@ -39,16 +39,8 @@ const TournamentCloseSpec = "@every 1m"
 // committed, and so be waited for, before the window is ranked.
 const closeMargin = 10 * time.Second
 
-// tournamentStore is the store's tournament side. The Store interface (app.go) does
-// not name it, so a store without tournaments answers 503 here rather than failing to
-// build; store.DB has it.
-func (a *App) tournamentStore() (TournamentStore, error) {
-	ts, ok := a.store.(TournamentStore)
-	if !ok {
-		return nil, fmt.Errorf("app: the store keeps no tournaments: %w", rewards.ErrUnavailable)
-	}
-	return ts, nil
-}
+// tournamentStore is the store's tournament side (Store includes TournamentStore).
+func (a *App) tournamentStore() (TournamentStore, error) { return a.store, nil }
 
 // tournament returns the property's tournament id, or rewards.ErrNotFound.
 func tournamentOf(p *Property, id string) (rewards.Tournament, error) {
