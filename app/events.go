@@ -87,19 +87,8 @@ func (a *App) listEvents(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	page := struct {
-		Data       []eventJSON `json:"data"`
-		NextCursor *string     `json:"next_cursor"`
-	}{Data: make([]eventJSON, 0, limit)}
-	for i, k := range kept {
-		if i == limit {
-			next := strconv.FormatInt(kept[limit-1].ID, 10)
-			page.NextCursor = &next
-			break
-		}
-		page.Data = append(page.Data, toEventJSON(k, nil))
-	}
-	c.JSON(http.StatusOK, page)
+	c.JSON(http.StatusOK, toListPage(kept, limit, func(k rewards.Kept) int64 { return k.ID },
+		func(k rewards.Kept) eventJSON { return toEventJSON(k, nil) }))
 }
 
 // getEvent: GET /v1/admin/events/:id

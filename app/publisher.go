@@ -57,9 +57,39 @@ type txnJSON struct {
 	AvailableAt *time.Time `json:"available_at"`
 }
 
-type txnPage struct {
-	Data       []txnJSON `json:"data"`
-	NextCursor *string   `json:"next_cursor"`
+// listPage is one page of a list read newest first: its items and the cursor of the next
+// page, null on the last.
+type listPage[J any] struct {
+	Data       []J     `json:"data"`
+	NextCursor *string `json:"next_cursor"`
+}
+
+// toListPage makes a page of up to limit items from items read with limit+1: one more
+// than the page says there is a next page, which starts below the last id shown.
+func toListPage[T, J any](items []T, limit int, id func(T) int64, conv func(T) J) listPage[J] {
+	out := listPage[J]{Data: make([]J, 0, min(len(items), limit))}
+	for i, it := range items {
+		if i == limit {
+			next := strconv.FormatInt(id(items[limit-1]), 10)
+			out.NextCursor = &next
+			break
+		}
+		out.Data = append(out.Data, conv(it))
+	}
+	return out
+}
+
+// cursorParam reads the cursor of a list: an id from next_cursor; "" (0) from the newest.
+func cursorParam(c *gin.Context) (int64, error) {
+	cur := c.Query("cursor")
+	if cur == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(cur, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, invalid("cursor", "not a cursor returned by this API")
+	}
+	return n, nil
 }
 
 // getBalance: GET /v1/properties/:property/users/:user/balance
@@ -92,35 +122,27 @@ func (a *App) listTransactions(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	var before int64
-	if cur := c.Query("cursor"); cur != "" {
-		before, err = strconv.ParseInt(cur, 10, 64)
-		if err != nil || before <= 0 {
-			a.fail(c, invalid("cursor", "not a cursor returned by this API"))
-			return
-		}
+	before, err := cursorParam(c)
+	if err != nil {
+		a.fail(c, err)
+		return
 	}
 	txns, err := a.store.Transactions(c.Request.Context(), p.ID, user, limit+1, before)
 	if err != nil {
 		a.fail(c, err)
 		return
 	}
-	page := txnPage{Data: make([]txnJSON, 0, limit)}
-	for i, t := range txns {
-		if i == limit {
-			next := strconv.FormatInt(txns[limit-1].ID, 10)
-			page.NextCursor = &next
-			break
-		}
-		tj := txnJSON{ID: strconv.FormatInt(t.ID, 10), Kind: t.Kind, Rule: t.Rule, RuleVersion: t.RuleVersion,
-			Amount: amount(t.Amount), Bucket: t.Bucket, CreatedAt: t.CreatedAt.UTC(), Ref: t.Ref}
-		if !t.AvailableAt.IsZero() {
-			at := t.AvailableAt.UTC()
-			tj.AvailableAt = &at
-		}
-		page.Data = append(page.Data, tj)
+	c.JSON(200, toListPage(txns, limit, func(t rewards.Txn) int64 { return t.ID }, toTxnJSON))
+}
+
+func toTxnJSON(t rewards.Txn) txnJSON {
+	tj := txnJSON{ID: strconv.FormatInt(t.ID, 10), Kind: t.Kind, Rule: t.Rule, RuleVersion: t.RuleVersion,
+		Amount: amount(t.Amount), Bucket: t.Bucket, CreatedAt: t.CreatedAt.UTC(), Ref: t.Ref}
+	if !t.AvailableAt.IsZero() {
+		at := t.AvailableAt.UTC()
+		tj.AvailableAt = &at
 	}
-	c.JSON(200, page)
+	return tj
 }
 
 // userParam validates the user id in the path with the same rule as provider user ids.

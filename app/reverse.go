@@ -129,30 +129,16 @@ func (a *App) listRedemptions(c *gin.Context) {
 		return
 	}
 	f := rewards.RedemptionFilter{Property: p.ID, User: user, Limit: limit + 1}
-	if cur := c.Query("cursor"); cur != "" {
-		if f.Before, err = strconv.ParseInt(cur, 10, 64); err != nil || f.Before <= 0 {
-			a.fail(c, invalid("cursor", "not a cursor returned by this API"))
-			return
-		}
+	if f.Before, err = cursorParam(c); err != nil {
+		a.fail(c, err)
+		return
 	}
 	got, err := a.store.Redemptions(c.Request.Context(), f)
 	if err != nil {
 		a.fail(c, err)
 		return
 	}
-	page := struct {
-		Data       []redemptionJSON `json:"data"`
-		NextCursor *string          `json:"next_cursor"`
-	}{Data: make([]redemptionJSON, 0, limit)}
-	for i, r := range got {
-		if i == limit {
-			next := strconv.FormatInt(got[limit-1].ID, 10)
-			page.NextCursor = &next
-			break
-		}
-		page.Data = append(page.Data, toRedemptionJSON(r))
-	}
-	c.JSON(http.StatusOK, page)
+	c.JSON(http.StatusOK, toListPage(got, limit, func(r rewards.Redemption) int64 { return r.ID }, toRedemptionJSON))
 }
 
 // getRedemption: GET /v1/properties/:property/redemptions/:id. A redemption of another
@@ -199,29 +185,17 @@ func (a *App) listAudit(c *gin.Context) {
 		return
 	}
 	f := rewards.AuditFilter{Limit: limit + 1}
-	if cur := c.Query("cursor"); cur != "" {
-		if f.Before, err = strconv.ParseInt(cur, 10, 64); err != nil || f.Before <= 0 {
-			a.fail(c, invalid("cursor", "not a cursor returned by this API"))
-			return
-		}
+	if f.Before, err = cursorParam(c); err != nil {
+		a.fail(c, err)
+		return
 	}
 	got, err := a.store.Audit(c.Request.Context(), f)
 	if err != nil {
 		a.fail(c, err)
 		return
 	}
-	page := struct {
-		Data       []auditJSON `json:"data"`
-		NextCursor *string     `json:"next_cursor"`
-	}{Data: make([]auditJSON, 0, limit)}
-	for i, e := range got {
-		if i == limit {
-			next := strconv.FormatInt(got[limit-1].ID, 10)
-			page.NextCursor = &next
-			break
-		}
-		page.Data = append(page.Data, auditJSON{ID: strconv.FormatInt(e.ID, 10), Actor: e.Actor, Action: e.Action, Property: e.Property,
-			Target: e.Target, Reason: e.Reason, Detail: e.Detail, CreatedAt: e.CreatedAt.UTC()})
-	}
-	c.JSON(http.StatusOK, page)
+	c.JSON(http.StatusOK, toListPage(got, limit, func(e rewards.AuditEntry) int64 { return e.ID }, func(e rewards.AuditEntry) auditJSON {
+		return auditJSON{ID: strconv.FormatInt(e.ID, 10), Actor: e.Actor, Action: e.Action, Property: e.Property,
+			Target: e.Target, Reason: e.Reason, Detail: e.Detail, CreatedAt: e.CreatedAt.UTC()}
+	}))
 }

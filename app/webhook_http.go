@@ -59,11 +59,9 @@ func (a *App) listWebhookDeliveries(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	if cur := c.Query("cursor"); cur != "" {
-		if f.Before, err = strconv.ParseInt(cur, 10, 64); err != nil || f.Before <= 0 {
-			a.fail(c, invalid("cursor", "not a cursor returned by this API"))
-			return
-		}
+	if f.Before, err = cursorParam(c); err != nil {
+		a.fail(c, err)
+		return
 	}
 	f.Limit = limit + 1
 	ds, err := a.WebhookDeliveries(c.Request.Context(), f)
@@ -71,19 +69,7 @@ func (a *App) listWebhookDeliveries(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	page := struct {
-		Data       []deliveryJSON `json:"data"`
-		NextCursor *string        `json:"next_cursor"`
-	}{Data: make([]deliveryJSON, 0, limit)}
-	for i, d := range ds {
-		if i == limit {
-			next := strconv.FormatInt(ds[limit-1].ID, 10)
-			page.NextCursor = &next
-			break
-		}
-		page.Data = append(page.Data, toDeliveryJSON(d))
-	}
-	c.JSON(http.StatusOK, page)
+	c.JSON(http.StatusOK, toListPage(ds, limit, func(d rewards.Delivery) int64 { return d.ID }, toDeliveryJSON))
 }
 
 // retryWebhookDelivery: POST /v1/admin/webhooks/deliveries/:id/retry
