@@ -72,19 +72,7 @@ func TestServeEndToEnd(t *testing.T) {
 			t.Fatal(err)
 		}
 		genv := getenv(map[string]string{"TALLY_DATABASE_URL": storetest.URL(t, d)})
-		ctx, cancel := context.WithCancel(context.Background())
-		logs := &lineWatcher{addr: make(chan string, 1)}
-		done := make(chan error, 1)
-		go func() { done <- run(ctx, []string{"serve", "--config", cfg}, genv, io.Discard, logs) }()
-		var base string
-		select {
-		case a := <-logs.addr:
-			base = "http://" + a
-		case err := <-done:
-			t.Fatalf("serve exited early: %v\n%s", err, logs.buf.String())
-		case <-time.After(30 * time.Second):
-			t.Fatalf("serve did not start:\n%s", logs.buf.String())
-		}
+		base, stop, logs := startServe(t, cfg, genv)
 
 		spp := `{"user-id":"sub1","session-id":"b48a8368-a369-49a4-b427-2d5891ef3763","country":"IN","count-of-ads-viewed":1,"your-estimated-revenue":"0.000012","session-duration":163,"property-id":"1234"}`
 		score := `{"gameCode":"NyM_JGWcx","sessionId":"s1","gamePlayId":"p1","timestamp":1732269000123,"score":512,"leaderboardId":"lb1","subId":"sub1","country":"IN","duration":61000,"state":"over"}`
@@ -142,6 +130,36 @@ func TestServeEndToEnd(t *testing.T) {
 		}
 		// serve refreshes the operator gauges on its own: the property's series appear.
 		waitMetric(t, base, `tally_quarantined_events{property="arcade"}`)
+		stop()
+		for _, secret := range []string{env["SPP_TOKEN"], env["GP_SECRET"], env["TS_SECRET"], env["ARCADE_API_KEY"], env["TALLY_ADMIN_TOKEN"]} {
+			if strings.Contains(logs.buf.String(), secret) {
+				t.Fatalf("a secret appears in the logs")
+			}
+		}
+	})
+}
+
+// startServe runs `tally serve --config cfg` on the listen address the config gives (the
+// tests' configs say :0) and returns its base URL, a stop that cancels it and waits for
+// a clean exit, and its log. Waits are bounded so a hung serve fails the test.
+func startServe(t *testing.T, cfg string, genv func(string) string) (base string, stop func(), logs *lineWatcher) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	logs = &lineWatcher{addr: make(chan string, 1)}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"serve", "--config", cfg}, genv, io.Discard, logs) }()
+	select {
+	case a := <-logs.addr:
+		base = "http://" + a
+	case err := <-done:
+		cancel()
+		t.Fatalf("serve exited early: %v\n%s", err, logs.buf.String())
+	case <-time.After(30 * time.Second):
+		cancel()
+		t.Fatalf("serve did not start:\n%s", logs.buf.String())
+	}
+	stop = func() {
+		t.Helper()
 		cancel()
 		select {
 		case err := <-done:
@@ -151,12 +169,8 @@ func TestServeEndToEnd(t *testing.T) {
 		case <-time.After(40 * time.Second):
 			t.Fatal("serve did not stop after cancel")
 		}
-		for _, secret := range []string{env["SPP_TOKEN"], env["GP_SECRET"], env["TS_SECRET"], env["ARCADE_API_KEY"], env["TALLY_ADMIN_TOKEN"]} {
-			if strings.Contains(logs.buf.String(), secret) {
-				t.Fatalf("a secret appears in the logs")
-			}
-		}
-	})
+	}
+	return base, stop, logs
 }
 
 // waitApplied polls the admin event endpoint until the event has left the inbox's

@@ -60,19 +60,7 @@ func TestTournamentFromConfigAlone(t *testing.T) {
 		t.Fatalf("tally check:\n%s", out.String())
 	}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	logs := &lineWatcher{addr: make(chan string, 1)}
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"serve", "--config", cfg}, noEnv, io.Discard, logs) }()
-	var base string
-	select {
-	case a := <-logs.addr:
-		base = "http://" + a
-	case err := <-done:
-		t.Fatalf("serve exited early: %v\n%s", err, logs.buf.String())
-	case <-time.After(30 * time.Second):
-		t.Fatalf("serve did not start:\n%s", logs.buf.String())
-	}
+	base, stop, _ := startServe(t, cfg, noEnv)
 	var ids []string
 	for i, s := range []struct {
 		user  string
@@ -119,13 +107,5 @@ func TestTournamentFromConfigAlone(t *testing.T) {
 	if got != "open [{1 bob 700} {2 cat 500} {3 ann 300}] 2" {
 		t.Fatalf("leaderboard %s", got)
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("serve returned %v", err)
-		}
-	case <-time.After(40 * time.Second):
-		t.Fatal("serve did not stop after cancel")
-	}
+	stop()
 }
