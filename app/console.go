@@ -65,9 +65,6 @@ func (a *App) newConsole() *console {
 	return con
 }
 
-// consoleStore is the app's store as the console needs it (Store includes ConsoleStore).
-func (a *App) consoleStore() (ConsoleStore, error) { return a.store, nil }
-
 // page is what the layout renders.
 type page struct {
 	Title string
@@ -179,10 +176,7 @@ type overview struct {
 // (UTC day on the store's clock) by source and status, the apply backlog and its age,
 // the quarantine, wallet totals and the last settlement run.
 func (a *App) Overview(ctx context.Context) (overview, error) {
-	cs, err := a.consoleStore()
-	if err != nil {
-		return overview{}, err
-	}
+	cs := a.store
 	now := cs.Now().UTC()
 	since := now.Truncate(24 * time.Hour)
 	ov := overview{Since: stamp(since), At: stamp(now)}
@@ -195,7 +189,7 @@ func (a *App) Overview(ctx context.Context) (overview, error) {
 	for i := range ov.Properties {
 		byID[ov.Properties[i].ID] = &ov.Properties[i]
 	}
-	err = cs.EventCountsSince(ctx, since, func(property string, src rewards.Source, status string, n int64) {
+	err := cs.EventCountsSince(ctx, since, func(property string, src rewards.Source, status string, n int64) {
 		p := byID[property]
 		if p == nil {
 			return // a property no longer configured
@@ -318,11 +312,7 @@ func (con *console) showQuarantine(c *gin.Context, status int, flash []string, e
 			return
 		}
 	}
-	cs, err := con.app.consoleStore()
-	if err != nil {
-		con.fail(c, err)
-		return
-	}
+	cs := con.app.store
 	v := quarantineView{Properties: con.app.propertyIDs(), Property: property, Batch: replayAllBatch}
 	if err := cs.QuarantineReasons(ctx, property, func(p, reason string, n int64) {
 		v.Reasons = append(v.Reasons, reasonView{Property: p, Reason: reason, Count: n})
@@ -378,11 +368,7 @@ func (con *console) replayReason(c *gin.Context) {
 		con.fail(c, err)
 		return
 	}
-	cs, err := con.app.consoleStore()
-	if err != nil {
-		con.fail(c, err)
-		return
-	}
+	cs := con.app.store
 	ctx := c.Request.Context()
 	ids, err := cs.QuarantinedIDs(ctx, property, reason, replayAllBatch+1)
 	if err != nil {
@@ -528,10 +514,7 @@ type reportsView struct {
 
 // reports: GET /console/reports — the form, set to the month so far.
 func (con *console) reports(c *gin.Context) {
-	now := time.Now().UTC()
-	if cs, err := con.app.consoleStore(); err == nil {
-		now = cs.Now().UTC()
-	}
+	now := con.app.store.Now().UTC()
 	from := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
 	v := reportsView{Properties: con.app.propertyIDs(), From: from.Format(time.DateOnly), To: now.Truncate(24*time.Hour).AddDate(0, 0, 1).Format(time.DateOnly)}
 	con.render(c, http.StatusOK, "reports", page{Title: "Reports", Nav: "reports", Data: v})

@@ -200,10 +200,7 @@ func (a *App) RunGauges(ctx context.Context, every time.Duration) {
 // only the database knows (no longer configured) is reported too, since its events
 // still wait.
 func (a *App) RefreshGauges(ctx context.Context) error {
-	cs, err := a.consoleStore()
-	if err != nil {
-		return err
-	}
+	cs := a.store
 	ctx, cancel := context.WithTimeout(ctx, gaugesTimeout)
 	defer cancel()
 	type open struct {

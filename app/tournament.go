@@ -39,9 +39,6 @@ const TournamentCloseSpec = "@every 1m"
 // committed, and so be waited for, before the window is ranked.
 const closeMargin = 10 * time.Second
 
-// tournamentStore is the store's tournament side (Store includes TournamentStore).
-func (a *App) tournamentStore() (TournamentStore, error) { return a.store, nil }
-
 // tournament returns the property's tournament id, or rewards.ErrNotFound.
 func tournamentOf(p *Property, id string) (rewards.Tournament, error) {
 	for _, t := range p.Rules.Tournaments {
@@ -57,10 +54,7 @@ func tournamentOf(p *Property, id string) (rewards.Tournament, error) {
 // store closes a window once. A window of a tournament no longer configured stays open
 // (logged) until its config is back. Errors of one window do not stop the others.
 func (a *App) CloseTournaments(ctx context.Context) ([]rewards.WindowClose, error) {
-	ts, err := a.tournamentStore()
-	if err != nil {
-		return nil, err
-	}
+	ts := a.store
 	now := ts.Now()
 	open, err := ts.OpenTournamentWindows(ctx, now.Add(-closeMargin))
 	if err != nil {
@@ -166,11 +160,7 @@ func toWindowJSON(w rewards.Window, rec rewards.WindowRecord, now time.Time) *wi
 // listTournaments: GET /v1/properties/:property/tournaments
 func (a *App) listTournaments(c *gin.Context) {
 	p := c.MustGet(ctxProperty).(*Property)
-	ts, err := a.tournamentStore()
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
+	ts := a.store
 	ctx := c.Request.Context()
 	now := ts.Now()
 	out := struct {
@@ -230,11 +220,7 @@ func (a *App) getLeaderboard(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	ts, err := a.tournamentStore()
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
+	ts := a.store
 	limit, err := limitParam(c, 50, 500)
 	if err != nil {
 		a.fail(c, err)
