@@ -26,6 +26,9 @@ type TournamentStore interface {
 	OpenTournamentWindows(ctx context.Context, before time.Time) ([]rewards.WindowRecord, error)
 	// CloseTournamentWindow ranks and pays a window once; see store.DB.CloseTournamentWindow.
 	CloseTournamentWindow(ctx context.Context, property string, t rewards.Tournament, w rewards.Window) (rewards.WindowClose, error)
+	// TournamentEventsWaiting reports whether events of the property received before
+	// before still wait for the applier.
+	TournamentEventsWaiting(ctx context.Context, property string, before time.Time) (bool, error)
 	Now() time.Time
 }
 
@@ -73,11 +76,8 @@ func (a *App) CloseTournaments(ctx context.Context) ([]rewards.WindowClose, erro
 				"tournament", r.Tournament, "window", r.Start)
 			continue
 		}
-		w, ok := t.WindowStarting(r.Start)
-		if !ok {
-			// The schedule changed since the window began: it ends as it was begun.
-			w = rewards.Window{Start: r.Start, End: r.End, ClosesAt: r.End.Add(t.Grace)}
-		}
+		// A window ends as it was begun, whatever the schedule or the duration says now.
+		w := t.Recorded(rewards.Window{Start: r.Start}, r)
 		if now.Before(w.ClosesAt.Add(closeMargin)) {
 			continue
 		}
@@ -145,16 +145,31 @@ type tournamentJSON struct {
 	CurrentWindow *windowJSON `json:"current_window"`
 }
 
-func toWindowJSON(w rewards.Window, rec rewards.WindowRecord, now time.Time) *windowJSON {
-	// A window in which no score counted has nothing to pay: it never gets a row, and is
-	// closed once its grace is over.
-	closed := !rec.ClosedAt.IsZero() || (!rec.Exists && !now.Before(w.ClosesAt))
-	out := &windowJSON{Start: w.Start, End: w.End, ClosesAt: w.ClosesAt, State: w.StateAt(now, closed)}
+// toWindowJSON shows w as its record has it (rewards.Tournament.Recorded: a window that
+// has begun ends when it was begun to end, a closed one closed when it did).
+func (a *App) toWindowJSON(ctx context.Context, property string, t rewards.Tournament, w rewards.Window, rec rewards.WindowRecord,
+	now time.Time) (*windowJSON, error) {
+	w = t.Recorded(w, rec)
+	out := &windowJSON{Start: w.Start, End: w.End, ClosesAt: w.ClosesAt, State: w.StateAt(now, !rec.ClosedAt.IsZero())}
 	if !rec.ClosedAt.IsZero() {
 		at, paid := rec.ClosedAt, amount(rec.Paid)
 		out.ClosedAt, out.Ranked, out.Paid = &at, &rec.Ranked, &paid
 	}
-	return out
+	// A window in which no score counted has no row, and the closer never closes it: it
+	// is not "closed". Once its grace (and the closer's margin for receipts being
+	// committed) is over and no event received before then waits for the applier, no
+	// score can count in it any more: it ended with nothing to rank or pay. Until then a
+	// score may still make it a row, which the closer then ranks: it is closing.
+	if out.State == rewards.WindowClosing && !rec.Exists && !now.Before(w.ClosesAt.Add(closeMargin)) {
+		waiting, err := a.store.TournamentEventsWaiting(ctx, property, w.ClosesAt)
+		if err != nil {
+			return nil, err
+		}
+		if !waiting {
+			out.State = rewards.WindowEnded
+		}
+	}
+	return out, nil
 }
 
 // listTournaments: GET /v1/properties/:property/tournaments
@@ -182,7 +197,10 @@ func (a *App) listTournaments(c *gin.Context) {
 				a.fail(c, err)
 				return
 			}
-			tj.CurrentWindow = toWindowJSON(w, rec, now)
+			if tj.CurrentWindow, err = a.toWindowJSON(ctx, p.ID, t, w, rec, now); err != nil {
+				a.fail(c, err)
+				return
+			}
 		}
 		out.Data = append(out.Data, tj)
 	}
@@ -236,13 +254,23 @@ func (a *App) getLeaderboard(c *gin.Context) {
 			return
 		}
 	default:
+		// A window of the schedule, or one that has a record whatever the schedule says
+		// now (it began, or closed, under another schedule).
 		start, err := time.Parse(time.RFC3339, s)
 		ok := err == nil
 		if ok {
 			w, ok = t.WindowStarting(start.UTC())
 		}
+		if !ok && err == nil {
+			rec, err := ts.TournamentWindow(c.Request.Context(), p.ID, t.ID, start.UTC())
+			if err != nil {
+				a.fail(c, err)
+				return
+			}
+			w, ok = t.Recorded(rewards.Window{Start: start.UTC()}, rec), rec.Exists
+		}
 		if !ok {
-			a.fail(c, invalid("window", "must be current or the start of one of the tournament's windows (RFC 3339)"))
+			a.fail(c, invalid("window", "must be current, the start of one of the tournament's windows, or the start of a past window (RFC 3339)"))
 			return
 		}
 	}
@@ -259,7 +287,12 @@ func (a *App) getLeaderboard(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	out := gin.H{"tournament": t.ID, "window": toWindowJSON(w, lb.Record, now), "next_cursor": nil}
+	wj, err := a.toWindowJSON(c.Request.Context(), p.ID, t, w, lb.Record, now)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	out := gin.H{"tournament": t.ID, "window": wj, "next_cursor": nil}
 	rows := make([]standingJSON, len(lb.Rows))
 	for i, r := range lb.Rows {
 		rows[i] = toStandingJSON(r)

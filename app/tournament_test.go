@@ -142,9 +142,34 @@ func TestTournamentWeeklyOverHTTP(t *testing.T) {
 		if rowsLine(closed) != "1:dan:600=1000 2:bob:500=400 2:cat:500=400 4:ann:450=50" || w["state"] != "closed" || w["paid"] != "1850" {
 			t.Fatalf("closed window: %s", closed.Raw)
 		}
-		// A past window in which nothing counted is closed: there is nothing to pay.
+		// The config changes after the close (schedule, ties, min_plays, prizes): the
+		// closed window still answers, as it closed.
+		changed := base.withProperty(func(p *appProperty) {
+			p.Rules.Targets = nil
+			ct := snakeWeekly(t)
+			sched, err := cron.ParseStandard("0 0 * * 2")
+			if err != nil {
+				t.Fatal(err)
+			}
+			ct.Next = func(at time.Time) time.Time { return sched.Next(at.UTC()) }
+			ct.Ties, ct.MinPlays, ct.Prizes = rewards.TiesFirst, 3, []rewards.Prize{{From: 1, To: 10, Amount: dec("1")}}
+			p.Rules.Tournaments = []rewards.Tournament{ct}
+		})
+		again := pub(changed, "/v1/properties/arcade/tournaments/snake-weekly/leaderboard?window=2026-11-23T00:00:00Z&user=bob")
+		aw, _ := again.Body["window"].(map[string]any)
+		if again.Code != 200 || rowsLine(again) != rowsLine(closed) || aw["state"] != "closed" || aw["end"] != "2026-11-30T00:00:00Z" || aw["paid"] != "1850" {
+			t.Fatalf("the closed window after a config change: %s", again.Raw)
+		}
+		if me := again.Body["user_row"].(map[string]any); me["rank"] != float64(2) || me["prize"] != "400" {
+			t.Fatalf("bob's row after a config change: %v", me)
+		}
+		if none := pub(changed, "/v1/properties/arcade/tournaments/snake-weekly/leaderboard?window=2026-11-16T00:00:00Z"); none.Code != 400 {
+			t.Fatalf("a start of neither schedule nor record: %s", none.Raw)
+		}
+
+		// A past window in which nothing counted never closed: it ended, with nothing to pay.
 		empty := pub(e, "/v1/properties/arcade/tournaments/snake-weekly/leaderboard?window=2026-11-16T00:00:00Z")
-		if empty.Body["window"].(map[string]any)["state"] != "closed" || rowsLine(empty) != "" {
+		if ew := empty.Body["window"].(map[string]any); ew["state"] != "ended" || ew["closed_at"] != nil || rowsLine(empty) != "" {
 			t.Fatalf("an empty past window: %s", empty.Raw)
 		}
 		cur := pub(e, "/v1/properties/arcade/tournaments/snake-weekly/leaderboard")
@@ -160,6 +185,39 @@ func TestTournamentWeeklyOverHTTP(t *testing.T) {
 		}
 		if b := pub(e, "/v1/properties/arcade/users/eve/balance"); b.Body["pending"] != "0" {
 			t.Fatalf("eve was paid: %s", b.Raw)
+		}
+	})
+}
+
+// The duration shrinks mid-window: the open window keeps the end it began with, for
+// what the leaderboard shows and for when the closer closes it.
+func TestTournamentDurationChangedMidWindow(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, d store.Dialect) {
+		base := newEnv(t, d)
+		e := base.withProperty(func(p *appProperty) {
+			p.Rules.Targets = nil
+			p.Rules.Tournaments = []rewards.Tournament{snakeWeekly(t)}
+		})
+		e.clock.Set(week.Add(50 * time.Hour))
+		postScore(t, e, "ann", "a1", 300, "over", week.Add(time.Hour))
+		short := base.withProperty(func(p *appProperty) {
+			p.Rules.Targets = nil
+			st := snakeWeekly(t)
+			st.Duration = 48 * time.Hour
+			p.Rules.Tournaments = []rewards.Tournament{st}
+		})
+		lb := pub(short, "/v1/properties/arcade/tournaments/snake-weekly/leaderboard?window=2026-11-23T00:00:00Z")
+		w, _ := lb.Body["window"].(map[string]any)
+		if lb.Code != 200 || w["end"] != "2026-11-30T00:00:00Z" || w["closes_at"] != "2026-11-30T00:15:00Z" || w["state"] != "open" || rowsLine(lb) != "1:ann:300" {
+			t.Fatalf("the open window after the duration shrank: %s", lb.Raw)
+		}
+		if res, err := short.app.CloseTournaments(context.Background()); err != nil || len(res) != 0 {
+			t.Fatalf("closer past the new duration's end: %+v, %v", res, err)
+		}
+		short.clock.Set(weekEnd.Add(15*time.Minute + 10*time.Second))
+		res, err := short.app.CloseTournaments(context.Background())
+		if err != nil || len(res) != 1 || res[0].Outcome != rewards.CloseDone || !res[0].Window.End.Equal(weekEnd) {
+			t.Fatalf("closer at the row's end + grace: %+v, %v", res, err)
 		}
 	})
 }

@@ -122,6 +122,22 @@ func (t Tournament) WindowStarting(start time.Time) (Window, bool) {
 	return t.window(start, start.Add(t.Duration)), true
 }
 
+// Recorded is w as the store recorded it. A window that has begun (it has a record)
+// ends when it was begun to end, whatever the schedule says now: a duration changed
+// mid-window applies from the next window on. A closed window closes when its close
+// took it to (end + the grace of that day).
+func (t Tournament) Recorded(w Window, rec WindowRecord) Window {
+	if !rec.Exists {
+		return w
+	}
+	w.End = rec.End.UTC()
+	w.ClosesAt = w.End.Add(t.Grace)
+	if !rec.ClosesAt.IsZero() {
+		w.ClosesAt = rec.ClosesAt.UTC()
+	}
+	return w
+}
+
 // Window states, as the publisher API reports them.
 const (
 	WindowUpcoming = "upcoming" // not started
@@ -129,6 +145,10 @@ const (
 	WindowGrace    = "grace"    // ended; late reports of scores made inside it still count
 	WindowClosing  = "closing"  // grace is over; the closer pays it at its next run
 	WindowClosed   = "closed"   // ranked and paid
+	// WindowEnded: grace is over and no score counted in it, nor can any still
+	// (none waits to be applied): there was nothing to rank or pay, and no close is
+	// recorded.
+	WindowEnded = "ended"
 )
 
 // StateAt is w's state at now, given whether the store has closed it.

@@ -42,7 +42,8 @@ type Leaderboard struct {
 }
 
 // WindowRecord is what the store knows of a window: nothing until its first score
-// counts (Exists false), then whether and when it closed and what it paid.
+// counts (Exists false), then the end it began with, whether and when it closed and
+// what it paid.
 type WindowRecord struct {
 	Property   string
 	Tournament string
@@ -50,8 +51,13 @@ type WindowRecord struct {
 	End        time.Time
 	Exists     bool
 	ClosedAt   time.Time // zero while open
+	ClosesAt   time.Time // end + grace as the close took it; zero while open, and for windows closed before it was kept
 	Ranked     int64     // users ranked at the close
 	Paid       decimal.Decimal
+	// FinalBoard: the window's final ranking was stored when it closed, and its
+	// leaderboard is read from it (windows closed before the ranking was kept are
+	// ranked from their scores with the config of the day).
+	FinalBoard bool
 }
 
 // Close outcomes.

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	"strings"
@@ -64,17 +65,29 @@ func (db *DB) applyTournaments(tx *gorm.DB, items []*applyItem, now time.Time) e
 	if len(scores) == 0 {
 		return nil
 	}
-	closed, err := upsertWindows(tx, scores, now)
+	rows, err := db.lockWindows(tx, scores, now)
 	if err != nil {
 		return err
 	}
 	live := scores[:0:0]
 	for _, c := range scores {
-		if closed[windowOf(c.it.property, c.s.Tournament, c.s.Window.Start)] {
-			c.it.note(fmt.Sprintf("tournament %s: window %s is closed; score not counted", c.s.Tournament, c.s.Window.Start.Format(time.RFC3339)))
-			continue
+		row := rows[windowOf(c.it.property, c.s.Tournament, c.s.Window.Start)]
+		start := c.s.Window.Start.Format(time.RFC3339)
+		// A window ends when it was begun to end: if the duration changed since, its
+		// row, not the schedule, says when scores stop counting.
+		closesAt := row.end.Add(c.s.Window.ClosesAt.Sub(c.s.Window.End))
+		switch {
+		case row.closed:
+			c.it.note(fmt.Sprintf("tournament %s: window %s is closed; score not counted", c.s.Tournament, start))
+		case !c.s.At.Before(row.end):
+			c.it.note(fmt.Sprintf("tournament %s: window %s ended at %s; score made at %s not counted", c.s.Tournament, start,
+				row.end.Format(time.RFC3339), c.s.At.Format(time.RFC3339)))
+		case !c.it.receivedAt.Before(closesAt):
+			c.it.note(fmt.Sprintf("tournament %s: window %s closed at %s; score received late, not counted", c.s.Tournament, start,
+				closesAt.Format(time.RFC3339)))
+		default:
+			live = append(live, c)
 		}
-		live = append(live, c)
 	}
 	if len(live) == 0 {
 		return nil
@@ -83,7 +96,7 @@ func (db *DB) applyTournaments(tx *gorm.DB, items []*applyItem, now time.Time) e
 	if err != nil {
 		return err
 	}
-	if err := upsertScores(tx, live, fresh, now); err != nil {
+	if err := db.upsertScores(tx, live, fresh, now); err != nil {
 		return err
 	}
 	for _, c := range live {
@@ -101,9 +114,20 @@ func (it *applyItem) note(s string) {
 	it.reason += "; " + s
 }
 
-// upsertWindows creates the windows' rows, or locks the existing ones, in key order (so
-// concurrent batches take the locks in one order), and reports the closed ones.
-func upsertWindows(tx *gorm.DB, scores []counted, now time.Time) (map[windowKey]bool, error) {
+// windowRow is what a score writer needs of its window's row.
+type windowRow struct {
+	end    time.Time
+	closed bool
+}
+
+// lockWindows creates the windows' rows that do not exist yet and reads them all under a
+// share lock, held until commit. Score writers share it, so batches of one window apply
+// side by side; the closer's FOR UPDATE waits for every writer that holds it and holds
+// off the writers that come after, so a score is either in the ranking that was paid or
+// sees the window closed. (Only the first batches of a new window wait for each other:
+// an insert waits for an uncommitted insert of the same key.) SQLite has one writer at a
+// time, and no row locks to take.
+func (db *DB) lockWindows(tx *gorm.DB, scores []counted, now time.Time) (map[windowKey]windowRow, error) {
 	seen := map[windowKey]bool{}
 	var rows [][]any
 	for _, c := range scores {
@@ -114,30 +138,48 @@ func upsertWindows(tx *gorm.DB, scores []counted, now time.Time) (map[windowKey]
 		}
 	}
 	slices.SortFunc(rows, func(a, b []any) int { return compareKeys(a, b, 3) })
-	closed := map[windowKey]bool{}
-	err := inChunks(tx, rows, func(rows [][]any) error {
-		q, args := valuesSQL(`INSERT INTO tournament_windows (property, tournament, window_start, window_end, created_at) VALUES `, rows,
-			` ON CONFLICT (property, tournament, window_start) DO UPDATE SET window_end = tournament_windows.window_end
-			RETURNING property, tournament, window_start, closed_at`)
+	if err := insertRows(tx, `INSERT INTO tournament_windows (property, tournament, window_start, window_end, created_at) VALUES `, rows,
+		` ON CONFLICT (property, tournament, window_start) DO NOTHING`); err != nil {
+		return nil, err
+	}
+	out := make(map[windowKey]windowRow, len(rows))
+	for i := 0; i < len(rows); i += 100 {
+		part := rows[i:min(i+100, len(rows))]
+		where := make([]string, len(part))
+		var args []any
+		for j, r := range part {
+			where[j] = `(property = ? AND tournament = ? AND window_start = ?)`
+			args = append(args, r[0], r[1], r[2])
+		}
+		q := `SELECT property, tournament, window_start, window_end, closed_at FROM tournament_windows WHERE ` +
+			strings.Join(where, ` OR `) + ` ORDER BY property, tournament, window_start`
+		if db.dialect == Postgres {
+			q += ` FOR SHARE`
+		}
 		rs, err := rawQuery(tx, q, args...)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		defer rs.Close()
 		for rs.Next() {
 			var property, tournament string
 			var start time.Time
+			var row windowRow
 			var closedAt sql.NullTime
-			if err := rs.Scan(&property, &tournament, &start, &closedAt); err != nil {
-				return err
+			if err := rs.Scan(&property, &tournament, &start, &row.end, &closedAt); err != nil {
+				rs.Close()
+				return nil, err
 			}
-			if closedAt.Valid {
-				closed[windowOf(property, tournament, start)] = true
-			}
+			row.end, row.closed = row.end.UTC(), closedAt.Valid
+			out[windowOf(property, tournament, start)] = row
 		}
-		return rs.Err()
-	})
-	return closed, err
+		if err := errors.Join(rs.Err(), rs.Close()); err != nil {
+			return nil, err
+		}
+	}
+	if len(out) != len(rows) {
+		return nil, fmt.Errorf("store: %d of %d tournament windows found after their insert", len(out), len(rows))
+	}
+	return out, nil
 }
 
 // compareKeys orders rows by their first n columns (strings, then times).
@@ -212,8 +254,9 @@ type standingKey struct {
 // better of the row and the batch's best is decided in the statement, against the row
 // as it is under its lock, so concurrent batches of one user cannot lose a best score.
 // Each row returns the key it moved from (prev_key; NULL for a new row), and the rank
-// buckets are moved to match in the same transaction.
-func upsertScores(tx *gorm.DB, scores []counted, fresh map[playKey]bool, now time.Time) error {
+// buckets are moved to match in the same transaction, in the rows of this
+// transaction's shard (rankShard).
+func (db *DB) upsertScores(tx *gorm.DB, scores []counted, fresh map[playKey]bool, now time.Time) error {
 	type agg struct {
 		best  rewards.Standing
 		start time.Time
@@ -319,12 +362,45 @@ func upsertScores(tx *gorm.DB, scores []counted, fresh map[playKey]bool, now tim
 		return strings.Compare(a.w.property+"\x00"+a.w.tournament+"\x00"+strconv.FormatInt(a.w.start, 10)+"\x00"+strconv.Itoa(a.level)+a.bucket,
 			b.w.property+"\x00"+b.w.tournament+"\x00"+strconv.FormatInt(b.w.start, 10)+"\x00"+strconv.Itoa(b.level)+b.bucket)
 	})
+	if len(keys) == 0 {
+		return nil
+	}
+	shard, err := db.rankShard(tx)
+	if err != nil {
+		return err
+	}
 	brows := make([][]any, len(keys))
 	for i, k := range keys {
-		brows[i] = []any{k.w.property, k.w.tournament, k.start, k.level, k.bucket, moves[k]}
+		brows[i] = []any{k.w.property, k.w.tournament, k.start, k.level, k.bucket, shard, moves[k]}
 	}
-	return insertRows(tx, `INSERT INTO tournament_rank_buckets (property, tournament, window_start, level, bucket, users) VALUES `, brows,
-		` ON CONFLICT (property, tournament, window_start, level, bucket) DO UPDATE SET users = tournament_rank_buckets.users + excluded.users`)
+	return insertRows(tx, `INSERT INTO tournament_rank_buckets (property, tournament, window_start, level, bucket, shard, users) VALUES `, brows,
+		` ON CONFLICT (property, tournament, window_start, level, bucket, shard) DO UPDATE SET users = tournament_rank_buckets.users + excluded.users`)
+}
+
+// rankShards is how many rows one rank bucket's count may be spread over: the most
+// score writers that add to one bucket at once without waiting for each other.
+const rankShards = 16
+
+// rankShard picks the shard whose bucket rows this transaction adds to: on Postgres the
+// lowest one no other transaction holds, held (a transaction-level advisory lock) until
+// this one ends, so concurrent score writers add to different rows and never wait for
+// each other on a bucket; a lone writer keeps to shard 0, so the rows a rank is counted
+// from only multiply when writers really run at once. With more writers than shards, a
+// random shard: the writer may then wait on a bucket, never miscount. SQLite has one
+// writer at a time: shard 0.
+func (db *DB) rankShard(tx *gorm.DB) (int, error) {
+	if db.dialect != Postgres {
+		return 0, nil
+	}
+	var got []int
+	if err := query(tx, &got, `SELECT s FROM generate_series(0, `+strconv.Itoa(rankShards-1)+`) AS s
+		WHERE pg_try_advisory_xact_lock(hashtext('tally.tournament_rank_shard'), s) LIMIT 1`); err != nil {
+		return 0, err
+	}
+	if len(got) == 1 {
+		return got[0], nil
+	}
+	return rand.IntN(rankShards), nil
 }
 
 // TournamentWindow reads what the store knows of one window.
@@ -335,7 +411,7 @@ func (db *DB) TournamentWindow(ctx context.Context, property, tournament string,
 
 func windowRecord(tx *gorm.DB, property, tournament string, start time.Time) (rewards.WindowRecord, error) {
 	rec := rewards.WindowRecord{Property: property, Tournament: tournament, Start: start.UTC(), Paid: decimal.Zero}
-	rs, err := rawQuery(tx, `SELECT window_end, closed_at, ranked, paid FROM tournament_windows
+	rs, err := rawQuery(tx, `SELECT window_end, closed_at, closes_at, ranked, paid, final_board FROM tournament_windows
 		WHERE property = ? AND tournament = ? AND window_start = ?`, property, tournament, start.UTC())
 	if err != nil {
 		return rec, err
@@ -344,20 +420,38 @@ func windowRecord(tx *gorm.DB, property, tournament string, start time.Time) (re
 	if !rs.Next() {
 		return rec, rs.Err()
 	}
-	var closedAt sql.NullTime
+	var closedAt, closesAt sql.NullTime
 	var ranked sql.NullInt64
 	var paid decimal.NullDecimal
-	if err := rs.Scan(&rec.End, &closedAt, &ranked, &paid); err != nil {
+	if err := rs.Scan(&rec.End, &closedAt, &closesAt, &ranked, &paid, &rec.FinalBoard); err != nil {
 		return rec, err
 	}
 	rec.Exists, rec.End = true, rec.End.UTC()
 	if closedAt.Valid {
 		rec.ClosedAt, rec.Ranked = closedAt.Time.UTC(), ranked.Int64
+		if closesAt.Valid {
+			rec.ClosesAt = closesAt.Time.UTC()
+		}
 		if paid.Valid {
 			rec.Paid = paid.Decimal
 		}
 	}
 	return rec, rs.Err()
+}
+
+// TournamentEventsWaiting reports whether events of the property received before
+// before still wait for the applier: a score among them may yet count in a window that
+// closes at before.
+func (db *DB) TournamentEventsWaiting(ctx context.Context, property string, before time.Time) (bool, error) {
+	waiting, err := eventsWaiting(db.gorm.WithContext(ctx), property, before)
+	return waiting, translate(err)
+}
+
+func eventsWaiting(tx *gorm.DB, property string, before time.Time) (bool, error) {
+	var ids []int64
+	err := query(tx, &ids, `SELECT id FROM inbox WHERE status = `+statusLiteral(rewards.StatusRecorded)+
+		` AND property = ? AND received_at < ? LIMIT 1`, property, before.UTC())
+	return len(ids) > 0, err
 }
 
 // OpenTournamentWindows lists the windows that have scores and have not closed, whose
@@ -456,6 +550,10 @@ func (db *DB) Leaderboard(ctx context.Context, q rewards.LeaderboardQuery) (rewa
 	if out.Record, err = windowRecord(g, q.Property, t.ID, start); err != nil {
 		return out, translate(err)
 	}
+	if out.Record.FinalBoard {
+		err := finalBoard(g, q, cur, limit, &out)
+		return out, translate(err)
+	}
 	args := []any{q.Property, t.ID, start, t.MinPlays}
 	sqlq := `SELECT ` + leaderboardColumns + leaderboardFrom + ` WHERE s.property = ? AND s.tournament = ? AND s.window_start = ? AND s.plays >= ?`
 	if q.Cursor != "" {
@@ -492,6 +590,81 @@ func (db *DB) Leaderboard(ctx context.Context, q rewards.LeaderboardQuery) (rewa
 		}
 	}
 	return out, nil
+}
+
+const finalColumns = `user_id, rank, score, sort_key, achieved_us, event_id, plays, prize`
+
+func scanFinal(rs *sql.Rows) (rewards.LeaderboardRow, string, int64, error) {
+	var r rewards.LeaderboardRow
+	var rank sql.NullInt64
+	var key string
+	var achieved, event int64
+	var prize decimal.NullDecimal
+	if err := rs.Scan(&r.User, &rank, &r.Score, &key, &achieved, &event, &r.Plays, &prize); err != nil {
+		return r, "", 0, err
+	}
+	r.Rank, r.AchievedAt = rank.Int64, time.UnixMicro(achieved).UTC() // a NULL rank is 0: not ranked
+	if prize.Valid {
+		r.Prize = &prize.Decimal
+	}
+	return r, key, event, nil
+}
+
+// finalBoard reads a page of a closed window's final ranking, and the asked-for user's
+// row, as the close stored them: the ranks, the ranked users and the prizes of the day,
+// whatever the config says now. The page is in the live board's order, so a cursor
+// issued before the close goes on after it.
+func finalBoard(g *gorm.DB, q rewards.LeaderboardQuery, cur leaderboardCursor, limit int, out *rewards.Leaderboard) error {
+	start := q.Window.Start.UTC()
+	args := []any{q.Property, q.Tournament.ID, start}
+	sqlq := `SELECT ` + finalColumns + ` FROM tournament_results WHERE property = ? AND tournament = ? AND window_start = ? AND rank IS NOT NULL`
+	if q.Cursor != "" {
+		sqlq += ` AND (sort_key, achieved_us, event_id) > (?, ?, ?)`
+		args = append(args, cur.ranker.LastKey, cur.achieved, cur.event)
+	}
+	sqlq += ` ORDER BY sort_key, achieved_us, event_id LIMIT ?`
+	args = append(args, limit+1)
+	rs, err := rawQuery(g, sqlq, args...)
+	if err != nil {
+		return err
+	}
+	defer rs.Close()
+	for rs.Next() {
+		r, key, event, err := scanFinal(rs)
+		if err != nil {
+			return err
+		}
+		if len(out.Rows) == limit {
+			out.NextCursor = cur.encode()
+			break
+		}
+		// The cursor carries the stored rank; its position only has to stay at or
+		// above it (a cursor from the live board may have counted otherwise).
+		cur.ranker.Position = max(cur.ranker.Position+1, r.Rank)
+		cur.ranker.Rank, cur.ranker.LastKey = r.Rank, key
+		cur.achieved, cur.event = r.AchievedAt.UnixMicro(), event
+		out.Rows = append(out.Rows, r)
+	}
+	if err := errors.Join(rs.Err(), rs.Close()); err != nil {
+		return err
+	}
+	if q.User == "" {
+		return nil
+	}
+	rs, err = rawQuery(g, `SELECT `+finalColumns+` FROM tournament_results WHERE property = ? AND tournament = ? AND window_start = ?
+		AND user_id = ?`, q.Property, q.Tournament.ID, start, q.User)
+	if err != nil {
+		return err
+	}
+	defer rs.Close()
+	if rs.Next() {
+		r, _, _, err := scanFinal(rs)
+		if err != nil {
+			return err
+		}
+		out.UserRow = &r
+	}
+	return rs.Err()
 }
 
 // userStanding is one user's row and rank: 1 + the rows ahead of it (with ties split,
@@ -608,14 +781,9 @@ func (db *DB) closeWindow(ctx context.Context, property string, t rewards.Tourna
 		// The lock gave this transaction its id (on SQLite it holds the write lock), so
 		// what it stamps from here is waited for by a payout report's cut (report.go).
 		now = db.now()
-		var waiting []int64
-		if err := query(tx, &waiting, `SELECT id FROM inbox WHERE status = `+statusLiteral(rewards.StatusRecorded)+
-			` AND property = ? AND received_at < ? LIMIT 1`, property, w.ClosesAt.UTC()); err != nil {
-			return err
-		}
-		if len(waiting) > 0 {
+		if waiting, err := eventsWaiting(tx, property, w.ClosesAt); err != nil || waiting {
 			out.Outcome = rewards.CloseWaiting
-			return nil
+			return err
 		}
 		rs, err = rawQuery(tx, `SELECT `+leaderboardColumns+leaderboardFrom+` WHERE s.property = ? AND s.tournament = ? AND s.window_start = ?`,
 			property, t.ID, start)
@@ -643,9 +811,12 @@ func (db *DB) closeWindow(ctx context.Context, property string, t rewards.Tourna
 		for _, a := range out.Awards {
 			out.Paid = out.Paid.Add(a.Amount)
 		}
-		n, err := rawExec(tx, `UPDATE tournament_windows SET closed_at = ?, rule_version = ?, ranked = ?, paid = ?
+		if err := saveFinalBoard(tx, property, t.ID, start, standings, ranked, out.Awards); err != nil {
+			return err
+		}
+		n, err := rawExec(tx, `UPDATE tournament_windows SET closed_at = ?, closes_at = ?, rule_version = ?, ranked = ?, paid = ?, final_board = ?
 			WHERE property = ? AND tournament = ? AND window_start = ? AND closed_at IS NULL`,
-			now, t.Version, out.Ranked, out.Paid.String(), property, t.ID, start)
+			now, w.ClosesAt.UTC(), t.Version, out.Ranked, out.Paid.String(), true, property, t.ID, start)
 		if err != nil {
 			return err
 		}
@@ -667,6 +838,33 @@ func (db *DB) closeWindow(ctx context.Context, property string, t rewards.Tourna
 		return rewards.WindowClose{}, err
 	}
 	return out, nil
+}
+
+// saveFinalBoard stores the window's final ranking as the close made it: every user
+// with a score, ranked (rank NULL: fewer plays than min_plays) and with the prize paid.
+func saveFinalBoard(tx *gorm.DB, property, tournament string, start time.Time, standings []rewards.Standing, ranked []rewards.Ranked,
+	awards []rewards.Award) error {
+	rankOf := make(map[string]int64, len(ranked))
+	for _, r := range ranked {
+		rankOf[r.User] = r.Rank
+	}
+	prizeOf := make(map[string]string, len(awards))
+	for _, a := range awards {
+		prizeOf[a.User] = a.Amount.String()
+	}
+	rows := make([][]any, len(standings))
+	for i, s := range standings {
+		var rank, prize any // NULL unless set
+		if r, ok := rankOf[s.User]; ok {
+			rank = r
+		}
+		if p, ok := prizeOf[s.User]; ok {
+			prize = p
+		}
+		rows[i] = []any{property, tournament, start, s.User, rank, s.Score.String(), s.Key, s.AchievedAt.UnixMicro(), s.EventID, s.Plays, prize}
+	}
+	return insertRows(tx, `INSERT INTO tournament_results (property, tournament, window_start, user_id, rank, score, sort_key, achieved_us,
+		event_id, plays, prize) VALUES `, rows, "")
 }
 
 // payPrizes credits each award through the winner's wallet, locked in user order, and

@@ -22,6 +22,18 @@ func (db *DB) CloseTournamentWindowKilled(ctx context.Context, property string, 
 	})
 }
 
+// HoldApply makes the next Apply on db, once its effects and marks are written and just
+// before it commits, signal held and wait for release: a score writer that keeps its
+// locks while others write.
+func HoldApply(db *DB, held chan<- struct{}, release <-chan struct{}) {
+	db.afterApply = func(*gorm.DB) error {
+		db.afterApply = nil
+		close(held)
+		<-release
+		return nil
+	}
+}
+
 // RebuildRankBuckets recounts a window's rank buckets from its rows, for benchmarks that
 // write the rows with set-based SQL instead of through the applier, and checks the rows'
 // bucket columns against rewards.RankBucket.

@@ -233,8 +233,11 @@ func TestTournamentCloseExactlyOnceConcurrentAndKilled(t *testing.T) {
 		for _, user := range []string{"a", "b", "c"} {
 			wantBalance(t, db, user, "0", "0")
 		}
-		if rec, err := db.TournamentWindow(ctx, "arcade", tour.ID, win0); err != nil || !rec.ClosedAt.IsZero() {
+		if rec, err := db.TournamentWindow(ctx, "arcade", tour.ID, win0); err != nil || !rec.ClosedAt.IsZero() || rec.FinalBoard {
 			t.Fatalf("window after the kill: %+v, %v", rec, err)
+		}
+		if n, err := store.QueryInt(ctx, db, `SELECT COUNT(*) FROM tournament_results`); err != nil || n != 0 {
+			t.Fatalf("the killed close left %d rows of its final board, %v", n, err)
 		}
 
 		n := 1
@@ -271,6 +274,16 @@ func TestTournamentCloseExactlyOnceConcurrentAndKilled(t *testing.T) {
 		// Once more, later, from the first pool: nothing.
 		if got, err := db.CloseTournamentWindow(ctx, "arcade", tour, win0W); err != nil || got.Outcome != rewards.CloseAlready {
 			t.Fatalf("closing again: %+v, %v", got, err)
+		}
+		// The final board is stored once, with the ranks and prizes of the close.
+		if n, err := store.QueryInt(ctx, db, `SELECT COUNT(*) FROM tournament_results`); err != nil || n != 4 {
+			t.Fatalf("%d rows of the final board, want 4 (%v)", n, err)
+		}
+		if n, err := store.QueryInt(ctx, db, `SELECT COUNT(*) FROM tournament_results WHERE prize IS NOT NULL AND rank IS NOT NULL`); err != nil || n != 3 {
+			t.Fatalf("%d prizes on the final board, want 3 (%v)", n, err)
+		}
+		if rec, err := db.TournamentWindow(ctx, "arcade", tour.ID, win0); err != nil || !rec.FinalBoard || !rec.ClosesAt.Equal(win0W.ClosesAt) {
+			t.Fatalf("window after the close: %+v, %v", rec, err)
 		}
 		wantBalance(t, db, "a", "70", "0")
 		wantBalance(t, db, "b", "70", "0")
@@ -421,6 +434,179 @@ func TestTournamentPrizesInPayoutReport(t *testing.T) {
 			if !r.CreditedPrizes.Equal(d(want)) || !r.ClosingPending.Equal(d(want)) || !r.CreditedTargets.IsZero() {
 				t.Fatalf("%s: %+v, want credited_prizes %s", user, r.PayoutAmounts, want)
 			}
+		}
+	})
+}
+
+// Two score writers of one window on Postgres do not wait for each other: while one
+// holds its transaction open after writing its scores (window row share-locked, its
+// rank-bucket moves written), another applies a score of the same window in the same
+// rank buckets and commits. The closer still waits for the open writer, and ranks its
+// score.
+func TestTournamentScoreWritersDoNotWait(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		if dia != store.Postgres {
+			t.Skip("SQLite has one writer at a time")
+		}
+		ctx := context.Background()
+		clock := storetest.NewClock(win0.Add(time.Hour))
+		u := storetest.URL(t, dia)
+		db := storetest.OpenURL(t, u, clock.Now)
+		other := storetest.OpenURL(t, u, clock.Now)
+		closer := storetest.OpenURL(t, u, clock.Now)
+		recordAndApply(t, db, tscore("seed", "s", "150", "over", win0.Add(time.Minute)))
+		res, err := db.Record(ctx, []rewards.Inbound{
+			tscore("ann", "a", "120", "over", win0.Add(2*time.Minute)),
+			tscore("bob", "b", "130", "over", win0.Add(3*time.Minute)),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		held, release := make(chan struct{}), make(chan struct{})
+		store.HoldApply(db, held, release)
+		first := make(chan error, 1)
+		go func() {
+			_, err := db.Apply(ctx, rewards.Claim{Status: rewards.StatusRecorded, IDs: []int64{res[0].EventID}}, decideTournament)
+			first <- err
+		}()
+		<-held
+		released := false
+		defer func() {
+			if !released {
+				close(release)
+			}
+		}()
+
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if _, err := other.Apply(wctx, rewards.Claim{Status: rewards.StatusRecorded, IDs: []int64{res[1].EventID}}, decideTournament); err != nil {
+			t.Fatalf("a second score writer of the window, while the first is open: %v", err)
+		}
+		if n, err := store.QueryInt(ctx, db, `SELECT COUNT(DISTINCT shard) FROM tournament_rank_buckets`); err != nil || n != 2 {
+			t.Fatalf("the two writers used %d bucket shards, want 2 (%v)", n, err)
+		}
+
+		// The closer waits for the writer that is still open.
+		clock.Set(win0W.ClosesAt)
+		closed := make(chan rewards.WindowClose, 1)
+		go func() {
+			got, err := closer.CloseTournamentWindow(ctx, "arcade", dailyTournament(), win0W)
+			if err != nil {
+				t.Errorf("close: %v", err)
+			}
+			closed <- got
+		}()
+		select {
+		case got := <-closed:
+			t.Fatalf("the window closed while a score writer was open: %+v", got)
+		case <-time.After(300 * time.Millisecond):
+		}
+		close(release)
+		released = true
+		if err := <-first; err != nil {
+			t.Fatalf("the first writer: %v", err)
+		}
+		got := <-closed
+		if got.Outcome != rewards.CloseDone || got.Ranked != 3 || !got.Paid.Equal(d("180")) {
+			t.Fatalf("close after the writer committed: %+v", got)
+		}
+		if line := boardLine(board(t, db, 10, "", "").Rows); line != "1:seed:150/1=100 2:bob:130/1=40 3:ann:120/1=40" {
+			t.Fatalf("final board %s", line)
+		}
+	})
+}
+
+// The final board is the close's: a config changed after the close (ties, min_plays,
+// direction, prizes) changes nothing it shows; a cursor of the live board goes on after
+// the close; a user the close did not rank (too few plays) keeps an unranked own row.
+// A window closed before the board was kept is ranked from its scores.
+func TestTournamentFinalBoardOutlivesConfig(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		ctx := context.Background()
+		clock := storetest.NewClock(win0.Add(time.Hour))
+		db := storetest.Open(t, dia, clock.Now)
+		recordAndApply(t, db,
+			tscore("a", "a1", "9", "over", win0.Add(time.Minute)),
+			tscore("a", "a2", "5", "over", win0.Add(2*time.Minute)),
+			tscore("b", "b1", "9", "over", win0.Add(3*time.Minute)),
+			tscore("c", "c1", "8", "over", win0.Add(4*time.Minute)),
+			tscore("c", "c2", "8", "over", win0.Add(5*time.Minute)),
+			tscore("d", "d1", "7", "over", win0.Add(6*time.Minute)),
+		)
+		atClose := dailyTournament()
+		atClose.MinPlays = 2 // b and d are not ranked
+		read := func(tour rewards.Tournament, limit int, cursor, user string) rewards.Leaderboard {
+			t.Helper()
+			lb, err := db.Leaderboard(ctx, rewards.LeaderboardQuery{Property: "arcade", Tournament: tour, Window: win0W, Limit: limit,
+				Cursor: cursor, User: user})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return lb
+		}
+		p1 := read(atClose, 1, "", "")
+		if boardLine(p1.Rows) != "1:a:9/2" || p1.NextCursor == "" {
+			t.Fatalf("live first page %s", boardLine(p1.Rows))
+		}
+		clock.Set(win0W.ClosesAt)
+		if got, err := db.CloseTournamentWindow(ctx, "arcade", atClose, win0W); err != nil || got.Outcome != rewards.CloseDone || got.Ranked != 2 {
+			t.Fatalf("close: %+v, %v", got, err)
+		}
+		if p2 := read(atClose, 1, p1.NextCursor, ""); boardLine(p2.Rows) != "2:c:8/2=40" || p2.NextCursor != "" {
+			t.Fatalf("the live cursor after the close: %s (next %q)", boardLine(p2.Rows), p2.NextCursor)
+		}
+		changed := dailyTournament()
+		changed.MinPlays, changed.Ties, changed.Direction = 1, rewards.TiesFirst, rewards.Lower
+		changed.Prizes = []rewards.Prize{{From: 1, To: 10, Amount: d("1")}}
+		for _, tour := range []rewards.Tournament{atClose, changed} {
+			all := read(tour, 10, "", "b")
+			if got := boardLine(all.Rows); got != "1:a:9/2=100 2:c:8/2=40" {
+				t.Fatalf("final board read with min_plays %d, ties %s, %s: %s", tour.MinPlays, tour.Ties, tour.Direction, got)
+			}
+			if all.UserRow == nil || all.UserRow.Rank != 0 || all.UserRow.Prize != nil || all.UserRow.Plays != 1 {
+				t.Fatalf("b's own row %+v", all.UserRow)
+			}
+			if own := read(tour, 1, "", "c").UserRow; own == nil || own.Rank != 2 || own.Prize == nil || !own.Prize.Equal(d("40")) {
+				t.Fatalf("c's own row %+v", own)
+			}
+		}
+		// Closed before the final board was kept: ranked from the scores, as before.
+		if err := db.ExecRaw(ctx, `UPDATE tournament_windows SET final_board = ?`, false); err != nil {
+			t.Fatal(err)
+		}
+		if got := boardLine(read(dailyTournament(), 10, "", "").Rows); got != "1:a:9/2=100 1:b:9/1 3:c:8/2=40 4:d:7/1" {
+			t.Fatalf("a window closed without its board: %s", got)
+		}
+	})
+}
+
+// A window that has begun ends when its row says, whatever the duration says now: a
+// score made after the row's end is recorded and not counted, though the longer
+// duration of today's config would have taken it.
+func TestTournamentWindowEndsAsBegun(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		ctx := context.Background()
+		clock := storetest.NewClock(win0.Add(time.Hour))
+		db := storetest.Open(t, dia, clock.Now)
+		recordAndApply(t, db, tscore("a", "a1", "9", "over", win0.Add(time.Minute)))
+		longer := func(k rewards.Kept) rewards.Decision {
+			dec := decideTournament(k)
+			dec.Rules.Tournaments[0].Duration = 30 * time.Hour
+			return dec
+		}
+		clock.Set(win0W.End.Add(10 * time.Minute))
+		res, err := db.Record(ctx, []rewards.Inbound{tscore("b", "b1", "50", "over", win0W.End.Add(5*time.Minute))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Apply(ctx, rewards.Claim{Status: rewards.StatusRecorded}, longer); err != nil {
+			t.Fatal(err)
+		}
+		if r := reasonOf(t, db, res[0].EventID); !strings.Contains(r, "window 2026-12-01T12:00:00Z ended at 2026-12-02T12:00:00Z; score made at 2026-12-02T12:05:00Z not counted") {
+			t.Fatalf("reason of a score after the row's end: %q", r)
+		}
+		if got := boardLine(board(t, db, 10, "", "").Rows); got != "1:a:9/1" {
+			t.Fatalf("board %s", got)
 		}
 	})
 }
