@@ -13,48 +13,29 @@ import (
 // Balance reads one wallet without locking it, with when its earliest unsettled credit
 // matures.
 func (db *DB) Balance(ctx context.Context, property, user string) (rewards.Balance, error) {
+	if db.balances != nil {
+		return db.balances.balance(ctx, property, user)
+	}
 	g := db.gorm.WithContext(ctx)
-	q := `SELECT id, property, user_id, pending, available, carry, redeemed, lifetime_earned, updated_at`
-	if db.dialect == Postgres {
-		// One round trip: the partial index lots_wallet holds only unsettled lots.
-		q += `, (SELECT min(l.matures_at) FROM lots l WHERE l.wallet_id = w.id AND l.settlement_id IS NULL AND l.amount > 0)`
-	}
-	rows, err := rawQuery(g, q+` FROM wallets w WHERE property = ? AND user_id = ?`, property, user)
-	if err != nil {
+	var ws []wallet
+	if err := query(g, &ws, `SELECT id, property, user_id, pending, available, carry, redeemed, lifetime_earned, updated_at
+		FROM wallets WHERE property = ? AND user_id = ?`, property, user); err != nil {
 		return rewards.Balance{}, translate(err)
 	}
-	defer rows.Close()
-	if !rows.Next() {
-		return rewards.Balance{Property: property, User: user}, translate(rows.Err())
+	if len(ws) == 0 {
+		return rewards.Balance{Property: property, User: user}, nil
 	}
-	var w wallet
-	var next sql.NullTime
-	dest := []any{&w.ID, &w.Property, &w.UserID, &w.Pending, &w.Available, &w.Carry, &w.Redeemed, &w.LifetimeEarned, &w.UpdatedAt}
-	if db.dialect == Postgres {
-		dest = append(dest, &next)
-	}
-	if err := rows.Scan(dest...); err != nil {
+	// SQLite returns an aggregate of a DATETIME column as text, so the earliest lot is
+	// read as a row. A statement costs no round trip there. Money is TEXT: a negative
+	// lot (a pending debit, matured from the start) begins with '-'.
+	var lots []time.Time
+	if err := query(g, &lots, `SELECT matures_at FROM lots WHERE wallet_id = ? AND settlement_id IS NULL
+		AND substr(amount, 1, 1) <> '-' ORDER BY matures_at LIMIT 1`, ws[0].ID); err != nil {
 		return rewards.Balance{}, translate(err)
 	}
-	if err := rows.Close(); err != nil {
-		return rewards.Balance{}, translate(err)
-	}
-	if db.dialect == SQLite {
-		// SQLite returns an aggregate of a DATETIME column as text, so the earliest lot
-		// is read as a row. A statement costs no round trip there. Money is TEXT: a
-		// negative lot (a pending debit, matured from the start) begins with '-'.
-		var lots []time.Time
-		if err := query(g, &lots, `SELECT matures_at FROM lots WHERE wallet_id = ? AND settlement_id IS NULL
-			AND substr(amount, 1, 1) <> '-' ORDER BY matures_at LIMIT 1`, w.ID); err != nil {
-			return rewards.Balance{}, translate(err)
-		}
-		if len(lots) > 0 {
-			next = sql.NullTime{Time: lots[0], Valid: true}
-		}
-	}
-	b := toBalance(w)
-	if next.Valid {
-		b.NextAvailableAt = next.Time.UTC()
+	b := toBalance(ws[0])
+	if len(lots) > 0 {
+		b.NextAvailableAt = lots[0].UTC()
 	}
 	return b, nil
 }
@@ -92,8 +73,8 @@ func (db *DB) Transactions(ctx context.Context, property, user string, limit int
 	}
 	q += ` ORDER BY e.id DESC LIMIT ?`
 	args = append(args, limit)
-	var rows []txnRow
-	if err := query(db.gorm.WithContext(ctx), &rows, q, args...); err != nil {
+	rows, err := db.txnRows(ctx, q, args)
+	if err != nil {
 		return nil, translate(err)
 	}
 	out := make([]rewards.Txn, len(rows))
@@ -109,4 +90,26 @@ func (db *DB) Transactions(ctx context.Context, property, user string, limit int
 		out[i] = t
 	}
 	return out, nil
+}
+
+// txnRows runs the transactions query, on the read pool when there is one.
+func (db *DB) txnRows(ctx context.Context, q string, args []any) ([]txnRow, error) {
+	var out []txnRow
+	if db.reads == nil {
+		err := query(db.gorm.WithContext(ctx), &out, q, args...)
+		return out, err
+	}
+	rows, err := db.reads.Query(ctx, numbered(q), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var r txnRow
+		if err := rows.Scan(&r.ID, &r.Kind, &r.Rule, &r.RuleVersion, &r.Amount, &r.Bucket, &r.CreatedAt, &r.Ref, &r.MaturesAt); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
 }

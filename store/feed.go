@@ -90,8 +90,8 @@ func (db *DB) BalancesSince(ctx context.Context, property, cursor string, limit 
 		q += ` AND feed_seq < pg_snapshot_xmin(pg_current_snapshot())::text::bigint`
 	}
 	q += ` ORDER BY feed_seq, id LIMIT ?`
-	var rows []feedRow
-	if err := db.gorm.WithContext(ctx).Raw(q, property, seq, id, limit).Scan(&rows).Error; err != nil {
+	rows, err := db.feedRows(ctx, q, property, seq, id, limit)
+	if err != nil {
 		return nil, "", translate(err)
 	}
 	out := make([]rewards.Balance, len(rows))
@@ -117,4 +117,27 @@ type feedRow struct {
 	LifetimeEarned decimal.Decimal
 	UpdatedAt      time.Time
 	FeedSeq        int64
+}
+
+// feedRows runs the feed query, on the read pool when there is one.
+func (db *DB) feedRows(ctx context.Context, q string, args ...any) ([]feedRow, error) {
+	var out []feedRow
+	if db.reads == nil {
+		err := db.gorm.WithContext(ctx).Raw(q, args...).Scan(&out).Error
+		return out, err
+	}
+	rows, err := db.reads.Query(ctx, numbered(q), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var r feedRow
+		if err := rows.Scan(&r.ID, &r.Property, &r.UserID, &r.Pending, &r.Available, &r.Carry, &r.Redeemed,
+			&r.LifetimeEarned, &r.UpdatedAt, &r.FeedSeq); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
 }

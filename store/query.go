@@ -46,10 +46,18 @@ func rawQuery(tx *gorm.DB, q string, args ...any) (*sql.Rows, error) {
 	return tx.Statement.ConnPool.QueryContext(tx.Statement.Context, rebind(tx, q), args...)
 }
 
-// rebind turns `?` into Postgres's `$1, $2, …`. The store's statements hold no `?`
-// inside string literals.
+// rebind turns `?` into Postgres's `$1, $2, …` on Postgres. The store's statements hold
+// no `?` inside string literals.
 func rebind(tx *gorm.DB, q string) string {
-	if tx.Dialector.Name() != string(Postgres) || !strings.Contains(q, "?") {
+	if tx.Dialector.Name() != string(Postgres) {
+		return q
+	}
+	return numbered(q)
+}
+
+// numbered turns every `?` of q into `$1, $2, …`.
+func numbered(q string) string {
+	if !strings.Contains(q, "?") {
 		return q
 	}
 	var sb strings.Builder

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/glebarez/sqlite"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 	"gorm.io/driver/postgres"
@@ -41,6 +42,10 @@ type DB struct {
 	sql     *sql.DB
 	dialect Dialect
 	now     func() time.Time
+	// reads is the pool of the publisher's hot reads on Postgres, and balances the batched
+	// balance reads on it (reads.go); both nil on SQLite.
+	reads    *pgxpool.Pool
+	balances *balanceReader
 	// webhooks is Options.Webhooks (outbox.go).
 	webhooks func(property, eventType string) []string
 	// afterApply, set only by tests (export_test.go), runs inside Apply's transaction
@@ -130,6 +135,13 @@ func Open(ctx context.Context, rawURL string, opt Options) (*DB, error) {
 		_ = sqlDB.Close()
 		return nil, err
 	}
+	if dialect == Postgres {
+		if db.reads, err = openReadPool(ctx, dsn); err != nil {
+			_ = sqlDB.Close()
+			return nil, err
+		}
+		db.balances = newBalanceReader(db.reads)
+	}
 	return db, nil
 }
 
@@ -167,7 +179,13 @@ func (db *DB) Dialect() Dialect { return db.dialect }
 func (db *DB) Now() time.Time { return db.now() }
 
 // Close releases the pool.
-func (db *DB) Close() error { return db.sql.Close() }
+func (db *DB) Close() error {
+	if db.reads != nil {
+		db.balances.close()
+		db.reads.Close()
+	}
+	return db.sql.Close()
+}
 
 // Ping checks the database answers.
 func (db *DB) Ping(ctx context.Context) error {
