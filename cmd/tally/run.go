@@ -190,7 +190,8 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		// ingest load; a target of 400 % measured +23 % throughput. GOGC overrides it.
 		debug.SetGCPercent(400)
 	}
-	log := newLogger(stderr)
+	log, logs := newBufferedLogger(stderr)
+	defer logs.Close()
 	cfg, db, a, done, err := openApp(ctx, *path, getenv, log)
 	if err != nil {
 		return err
