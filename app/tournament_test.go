@@ -222,6 +222,33 @@ func TestTournamentDurationChangedMidWindow(t *testing.T) {
 	})
 }
 
+// A window in which no score counted has no row and is never closed: after its grace it
+// is closing while receipts may still be committed (the closer's margin), then ended.
+func TestTournamentEmptyWindowEnds(t *testing.T) {
+	e := newEnv(t, store.SQLite).withProperty(func(p *appProperty) {
+		cup := snakeWeekly(t)
+		cup.Next, cup.Start, cup.End = nil, week, weekEnd
+		p.Rules.Tournaments = []rewards.Tournament{cup}
+	})
+	state := func() any {
+		t.Helper()
+		list := pub(e, "/v1/properties/arcade/tournaments")
+		data, _ := list.Body["data"].([]any)
+		if list.Code != 200 || len(data) != 1 {
+			t.Fatalf("list: %s", list.Raw)
+		}
+		return data[0].(map[string]any)["current_window"].(map[string]any)["state"]
+	}
+	e.clock.Set(weekEnd.Add(15 * time.Minute))
+	if s := state(); s != "closing" {
+		t.Fatalf("at end + grace: %v", s)
+	}
+	e.clock.Set(weekEnd.Add(15*time.Minute + 10*time.Second))
+	if s := state(); s != "ended" {
+		t.Fatalf("after the closer's margin, nothing waiting: %v", s)
+	}
+}
+
 func TestTournamentRoutesRefuse(t *testing.T) {
 	e := newEnv(t, store.SQLite).withProperty(func(p *appProperty) { p.Rules.Tournaments = []rewards.Tournament{snakeWeekly(t)} })
 	for _, c := range []struct {
