@@ -62,8 +62,15 @@ func (c Config) Admins() []AdminToken {
 
 // Database says where the ledger lives: sqlite://path or postgres://… (postgresql://…).
 // The URL may carry a password, so it is redacted whenever the config is printed.
+//
+// ReadURL, optional and Postgres only, is a streaming replica of that database: the
+// publisher's balance, transactions and balance-feed reads go there, everything else
+// (writes, reports, the admin API) to URL. A replica answers with what it has replayed,
+// so a balance read there may trail a write the primary has committed by the replica's
+// lag; the feed's cursor rule still holds on it (see store/feed.go).
 type Database struct {
-	URL string `yaml:"url"`
+	URL     string `yaml:"url"`
+	ReadURL string `yaml:"read_url,omitempty"`
 }
 
 // Settlement configures the settlement batch.

@@ -63,6 +63,7 @@ func TestOutputHasNoSecrets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	c.Database.ReadURL = "postgres://tally:db-Secret-rp@replica:5432/tally"
 	var described bytes.Buffer
 	if err := Describe(&described, c); err != nil {
 		t.Fatal(err)
@@ -75,7 +76,7 @@ func TestOutputHasNoSecrets(t *testing.T) {
 		"%#v":      fmt.Sprintf("%#v", c),
 		"property": fmt.Sprintf("%#v", c.Properties[0]),
 	}
-	secrets := []string{"db-Secret-pw", "db-Secret-q"}
+	secrets := []string{"db-Secret-pw", "db-Secret-q", "db-Secret-rp"}
 	for _, v := range exampleEnv() {
 		secrets = append(secrets, v)
 	}
@@ -88,6 +89,9 @@ func TestOutputHasNoSecrets(t *testing.T) {
 	}
 	if !strings.Contains(c.String(), "postgres://tally:****@db:5432/tally?sslmode=disable&password=****") {
 		t.Errorf("String does not show the redacted URL:\n%s", c.String())
+	}
+	if !strings.Contains(c.String(), "postgres://tally:****@replica:5432/tally") {
+		t.Errorf("String does not show the redacted read URL:\n%s", c.String())
 	}
 
 	// Problems never echo a secret either.

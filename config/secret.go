@@ -48,14 +48,20 @@ func (s Secret) MarshalJSON() ([]byte, error) { return json.Marshal(s.masked()) 
 // LogValue masks the secret in structured logs.
 func (s Secret) LogValue() slog.Value { return slog.StringValue(s.masked()) }
 
-// String shows the database URL with any password redacted.
-func (d Database) String() string { return redactURL(d.URL) }
+// String shows the database URLs with any password redacted.
+func (d Database) String() string {
+	if d.ReadURL == "" {
+		return redactURL(d.URL)
+	}
+	return redactURL(d.URL) + " (reads: " + redactURL(d.ReadURL) + ")"
+}
 
-// MarshalYAML redacts the password in the URL.
+// MarshalYAML redacts the passwords in the URLs.
 func (d Database) MarshalYAML() (any, error) {
 	return struct {
-		URL string `yaml:"url"`
-	}{redactURL(d.URL)}, nil
+		URL     string `yaml:"url"`
+		ReadURL string `yaml:"read_url,omitempty"`
+	}{redactURL(d.URL), redactURL(d.ReadURL)}, nil
 }
 
 // redactURL hides the password of a postgres URL, whether in the user info or in a

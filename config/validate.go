@@ -43,6 +43,17 @@ func (c Config) Validate() error {
 		}
 	}
 	v.databaseURL("database.url", c.Database.URL)
+	if r := c.Database.ReadURL; r != "" {
+		isPG := func(u string) bool { return strings.HasPrefix(u, "postgres://") || strings.HasPrefix(u, "postgresql://") }
+		switch {
+		case !isPG(r):
+			v.add("database.read_url", "must be a postgres:// URL of a replica of database.url")
+		case !isPG(c.Database.URL):
+			v.add("database.read_url", "needs database.url on Postgres: a read replica is a Postgres replica")
+		default:
+			v.databaseURL("database.read_url", r)
+		}
+	}
 	if c.Settlement.Schedule == "" {
 		v.add("settlement.schedule", "is required")
 	} else if _, err := c.Settlement.Parse(); err != nil {

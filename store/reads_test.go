@@ -89,3 +89,35 @@ func TestBalanceReadCancelAndClose(t *testing.T) {
 		}
 	})
 }
+
+// With a read replica configured, balance, transactions and feed reads go to it and
+// everything else to the primary. The "replica" here is a second database that never
+// hears of the write, so where each read went shows in what it returns.
+func TestReadReplica(t *testing.T) {
+	ctx := context.Background()
+	replica := storetest.URL(t, store.Postgres)
+	storetest.OpenURL(t, replica, nil) // migrated, empty
+	primary := storetest.URL(t, store.Postgres)
+	db, err := store.Open(ctx, primary, store.Options{ReadURL: replica})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Migrate(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	fund(t, db, "u1", "10")
+	b, err := db.Balance(ctx, "arcade", "u1")
+	if err != nil || !b.Available.IsZero() {
+		t.Errorf("balance = %+v, %v; want the replica's zero", b, err)
+	}
+	if txns, err := db.Transactions(ctx, "arcade", "u1", 10, 0); err != nil || len(txns) != 0 {
+		t.Errorf("transactions = %+v, %v; want the replica's none", txns, err)
+	}
+	if bs, _, err := db.BalancesSince(ctx, "arcade", "", 10); err != nil || len(bs) != 0 {
+		t.Errorf("feed = %+v, %v; want the replica's none", bs, err)
+	}
+	if _, err := store.Open(ctx, storetest.URL(t, store.SQLite), store.Options{ReadURL: replica}); err == nil {
+		t.Error("a SQLite store accepted a read replica")
+	}
+}

@@ -66,6 +66,9 @@ type Options struct {
 	Now func() time.Time
 	// MaxOpenConns bounds the pool; 0 picks a default per dialect.
 	MaxOpenConns int
+	// ReadURL, Postgres only, is a replica the publisher's hot reads (balance,
+	// transactions, balance feed) go to; "" reads them from the database itself.
+	ReadURL string
 	// Webhooks names the endpoints (URLs) of a property subscribed to a webhook event
 	// type (rewards.Webhook*); nil subscribes nothing. It is called for every change that
 	// could be announced, on the write path, so it must be a lookup in memory.
@@ -135,8 +138,16 @@ func Open(ctx context.Context, rawURL string, opt Options) (*DB, error) {
 		_ = sqlDB.Close()
 		return nil, err
 	}
+	if opt.ReadURL != "" && dialect != Postgres {
+		_ = sqlDB.Close()
+		return nil, fmt.Errorf("store: a read replica needs Postgres, not %s", dialect)
+	}
 	if dialect == Postgres {
-		if db.reads, err = openReadPool(ctx, dsn); err != nil {
+		readDSN := dsn
+		if opt.ReadURL != "" {
+			readDSN = opt.ReadURL
+		}
+		if db.reads, err = openReadPool(ctx, readDSN); err != nil {
 			_ = sqlDB.Close()
 			return nil, err
 		}

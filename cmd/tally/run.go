@@ -117,7 +117,7 @@ func loadConfig(path string, getenv func(string) string) (config.Config, error) 
 }
 
 func openStore(ctx context.Context, cfg config.Config) (*store.DB, error) {
-	return store.Open(ctx, cfg.Database.URL, store.Options{Webhooks: cfg.WebhookSubscriptions()})
+	return store.Open(ctx, cfg.Database.URL, store.Options{ReadURL: cfg.Database.ReadURL, Webhooks: cfg.WebhookSubscriptions()})
 }
 
 // openApp loads the config, opens and migrates the store and wires the app: what every
