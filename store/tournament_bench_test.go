@@ -21,10 +21,13 @@ import (
 // Scores repeat every 50,000 users, so every score is a tie of two (ties: split). The
 // rows are written (untimed) with one set-based statement whose sort keys and buckets
 // are built in SQL the way rewards.ScoreKey and RankBucket build them (RebuildRankBuckets
-// checks every bucket against RankBucket).
+// checks every bucket against RankBucket). Then the window is closed (untimed: it ranks
+// every participant and stores the final board) and the same three reads are timed on
+// the final board (closed-…).
 func BenchmarkLeaderboard(b *testing.B) {
 	n := envInt(b, "TALLY_BENCH_PARTICIPANTS", 100000)
-	db := storetest.Open(b, store.Postgres, storetest.NewClock(win0.Add(time.Hour)).Now)
+	clock := storetest.NewClock(win0.Add(time.Hour))
+	db := storetest.Open(b, store.Postgres, clock.Now)
 	ctx := context.Background()
 	start := time.Now()
 	if err := db.ExecRaw(ctx, `INSERT INTO tournament_windows (property, tournament, window_start, window_end, created_at) VALUES (?, ?, ?, ?, ?)`,
@@ -73,10 +76,11 @@ func BenchmarkLeaderboard(b *testing.B) {
 	// The lowest score (0) is held by users whose g × 7919 is a multiple of 50,000.
 	last.User = "user-50000"
 
-	for _, c := range []struct {
+	type benchCase struct {
 		name string
 		q    rewards.LeaderboardQuery
-	}{{"first-page", q}, {"page-at-half", mid}, {"page-and-last-user", last}} {
+	}
+	run := func(c benchCase) {
 		b.Run(c.name, func(b *testing.B) {
 			times := make([]time.Duration, 0, b.N)
 			for b.Loop() {
@@ -92,5 +96,21 @@ func BenchmarkLeaderboard(b *testing.B) {
 			b.ReportMetric(float64(p99.Microseconds())/1000, "p99-ms")
 			b.ReportMetric(float64(times[len(times)/2].Microseconds())/1000, "p50-ms")
 		})
+	}
+	for _, c := range []benchCase{{"first-page", q}, {"page-at-half", mid}, {"page-and-last-user", last}} {
+		run(c)
+	}
+
+	clock.Set(win0W.ClosesAt)
+	start = time.Now()
+	if got, err := db.CloseTournamentWindow(ctx, "arcade", dailyTournament(), win0W); err != nil || got.Outcome != rewards.CloseDone {
+		b.Fatalf("close: %+v, %v", got, err)
+	}
+	if err := db.ExecRaw(ctx, `VACUUM ANALYZE`); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("closed the window of %d participants in %s", n, time.Since(start).Round(time.Millisecond))
+	for _, c := range []benchCase{{"closed-first-page", q}, {"closed-page-at-half", mid}, {"closed-page-and-last-user", last}} {
+		run(c)
 	}
 }
