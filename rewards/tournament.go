@@ -138,6 +138,17 @@ func (t Tournament) Recorded(w Window, rec WindowRecord) Window {
 	return w
 }
 
+// windowFor is the window a score made at at belongs to: a begun window of t that
+// contains it, with the end it began with, else the schedule's.
+func (t Tournament) windowFor(at time.Time, begun []WindowRecord) (Window, bool) {
+	for _, rec := range begun {
+		if rec.Tournament == t.ID && rec.Exists && rec.ClosedAt.IsZero() && !at.Before(rec.Start) && at.Before(rec.End) {
+			return t.Recorded(Window{Start: rec.Start.UTC()}, rec), true
+		}
+	}
+	return t.WindowAt(at)
+}
+
 // Window states, as the publisher API reports them.
 const (
 	WindowUpcoming = "upcoming" // not started
@@ -187,7 +198,11 @@ type TournamentScore struct {
 // receipt time (a score cannot be made after it arrived, and a provider's clock must not
 // move a score into a window that has not started). A score received at or after its
 // window's end + grace does not count: that window is closed, or closing.
-func TournamentScores(ev Event, r Rules, receivedAt time.Time) []TournamentScore {
+//
+// begun are the records of the property's windows that have begun and not closed: a
+// window that has begun ends as it was begun (Recorded), so a score made inside one
+// belongs to it even if today's schedule or duration would put it elsewhere or nowhere.
+func TournamentScores(ev Event, r Rules, receivedAt time.Time, begun []WindowRecord) []TournamentScore {
 	if ev.Kind != KindScore || ev.Score == nil || ev.User == "" {
 		return nil
 	}
@@ -227,7 +242,7 @@ func TournamentScores(ev Event, r Rules, receivedAt time.Time) []TournamentScore
 			note("%v", err)
 			continue
 		}
-		w, ok := t.WindowAt(at)
+		w, ok := t.windowFor(at, begun)
 		if !ok {
 			note("score made at %s is in no window", at.Format(time.RFC3339))
 			continue

@@ -197,7 +197,7 @@ func TestTournamentWindowOverDayBoundaryAndGrace(t *testing.T) {
 		t.Helper()
 		ev := rewards.Event{Source: rewards.SourceGamezopScores, Kind: rewards.KindScore, DedupeKey: "k", User: "u",
 			OccurredAt: &made, Score: &rewards.Score{Game: "NyM_JGWcx", Value: decimal.NewFromInt(10), State: state, PlayID: "p"}}
-		got := rewards.TournamentScores(ev, r, received)
+		got := rewards.TournamentScores(ev, r, received, nil)
 		if len(got) != 1 {
 			t.Fatalf("%d tournament scores, want 1", len(got))
 		}
@@ -244,6 +244,52 @@ func TestTournamentWindowOverDayBoundaryAndGrace(t *testing.T) {
 	}
 	if _, ok := tour.WindowStarting(start.Add(time.Hour)); ok {
 		t.Fatal("13:00 taken for a window start")
+	}
+}
+
+// A window that has begun ends as it was begun: with a record of a 24-hour window and a
+// duration of 6 hours today, a score made 10 hours in belongs to the recorded window, is
+// late only after the recorded end + grace, and Recorded shows the recorded end (and,
+// once closed, the recorded closes_at).
+func TestTournamentBegunWindowKeepsItsEnd(t *testing.T) {
+	tour := weekly()
+	tour.Duration = 6 * time.Hour
+	r := rewards.Rules{Tournaments: []rewards.Tournament{tour}}
+	start := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	rec := rewards.WindowRecord{Tournament: tour.ID, Start: start, End: start.Add(24 * time.Hour), Exists: true}
+	score := func(made, received time.Time, begun []rewards.WindowRecord) rewards.TournamentScore {
+		t.Helper()
+		ev := rewards.Event{Source: rewards.SourceTrackScore, Kind: rewards.KindScore, DedupeKey: "k", User: "u",
+			OccurredAt: &made, Score: &rewards.Score{Game: "NyM_JGWcx", Value: decimal.NewFromInt(10)}}
+		got := rewards.TournamentScores(ev, r, received, begun)
+		if len(got) != 1 {
+			t.Fatalf("%d tournament scores, want 1", len(got))
+		}
+		return got[0]
+	}
+	at := start.Add(10 * time.Hour)
+	if s := score(at, at, nil); s.Counts {
+		t.Fatalf("without the record, 10 hours into a 6-hour window: %+v", s)
+	}
+	s := score(at, at, []rewards.WindowRecord{rec})
+	if !s.Counts || !s.Window.Start.Equal(start) || !s.Window.End.Equal(rec.End) || !s.Window.ClosesAt.Equal(rec.End.Add(15*time.Minute)) {
+		t.Fatalf("with the record: %+v", s)
+	}
+	if s := score(rec.End.Add(-time.Second), rec.End.Add(15*time.Minute), []rewards.WindowRecord{rec}); s.Counts || !strings.Contains(s.Note, "late") {
+		t.Fatalf("received at the recorded end + grace: %+v", s)
+	}
+	other := rec
+	other.Tournament = "another"
+	if s := score(at, at, []rewards.WindowRecord{other}); s.Counts {
+		t.Fatalf("another tournament's record taken: %+v", s)
+	}
+	if w := tour.Recorded(rewards.Window{Start: start}, rec); !w.End.Equal(rec.End) || !w.ClosesAt.Equal(rec.End.Add(15*time.Minute)) {
+		t.Fatalf("recorded open window %+v", w)
+	}
+	closed := rec
+	closed.ClosedAt, closed.ClosesAt = rec.End.Add(time.Hour), rec.End.Add(5*time.Minute)
+	if w := tour.Recorded(rewards.Window{Start: start}, closed); !w.ClosesAt.Equal(closed.ClosesAt) {
+		t.Fatalf("recorded closed window %+v", w)
 	}
 }
 

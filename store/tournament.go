@@ -50,11 +50,19 @@ type counted struct {
 // window's close is still unapplied; see closeWindow).
 func (db *DB) applyTournaments(tx *gorm.DB, items []*applyItem, now time.Time) error {
 	var scores []counted
+	var begun map[string][]rewards.WindowRecord
 	for _, it := range items {
-		if it.status != rewards.StatusApplied || it.rules == nil || len(it.rules.Tournaments) == 0 {
+		if it.status != rewards.StatusApplied || it.rules == nil || len(it.rules.Tournaments) == 0 ||
+			it.event.Kind != rewards.KindScore || it.event.Score == nil {
 			continue
 		}
-		for _, s := range rewards.TournamentScores(it.event, *it.rules, it.receivedAt) {
+		if begun == nil {
+			var err error
+			if begun, err = openWindows(tx, items); err != nil {
+				return err
+			}
+		}
+		for _, s := range rewards.TournamentScores(it.event, *it.rules, it.receivedAt, begun[it.property]) {
 			if !s.Counts {
 				it.note(s.Note)
 				continue
@@ -103,6 +111,36 @@ func (db *DB) applyTournaments(tx *gorm.DB, items []*applyItem, now time.Time) e
 		c.it.note(fmt.Sprintf("tournament %s: counted in window %s", c.s.Tournament, c.s.Window.Start.Format(time.RFC3339)))
 	}
 	return nil
+}
+
+// openWindows reads, by property, the windows of the items' properties that have begun
+// and not closed (rewards.TournamentScores: a begun window ends as it was begun). Their
+// ends never change; one closed since is found closed under its lock (lockWindows).
+func openWindows(tx *gorm.DB, items []*applyItem) (map[string][]rewards.WindowRecord, error) {
+	seen := map[string]bool{}
+	var props []any
+	for _, it := range items {
+		if it.rules != nil && len(it.rules.Tournaments) > 0 && !seen[it.property] {
+			seen[it.property] = true
+			props = append(props, it.property)
+		}
+	}
+	out := map[string][]rewards.WindowRecord{}
+	rs, err := rawQuery(tx, `SELECT property, tournament, window_start, window_end FROM tournament_windows
+		WHERE closed_at IS NULL AND property IN (`+strings.TrimSuffix(strings.Repeat("?, ", len(props)), ", ")+`)`, props...)
+	if err != nil {
+		return nil, err
+	}
+	defer rs.Close()
+	for rs.Next() {
+		r := rewards.WindowRecord{Exists: true, Paid: decimal.Zero}
+		if err := rs.Scan(&r.Property, &r.Tournament, &r.Start, &r.End); err != nil {
+			return nil, err
+		}
+		r.Start, r.End = r.Start.UTC(), r.End.UTC()
+		out[r.Property] = append(out[r.Property], r)
+	}
+	return out, rs.Err()
 }
 
 // note adds a remark to the reason an applied event carries.

@@ -581,21 +581,41 @@ func TestTournamentFinalBoardOutlivesConfig(t *testing.T) {
 }
 
 // A window that has begun ends when its row says, whatever the duration says now: a
-// score made after the row's end is recorded and not counted, though the longer
-// duration of today's config would have taken it.
+// score made before the row's end counts though a shorter duration would end the window
+// earlier; one made after the row's end is recorded and not counted, though a longer
+// duration would have taken it.
 func TestTournamentWindowEndsAsBegun(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
 		ctx := context.Background()
 		clock := storetest.NewClock(win0.Add(time.Hour))
 		db := storetest.Open(t, dia, clock.Now)
 		recordAndApply(t, db, tscore("a", "a1", "9", "over", win0.Add(time.Minute)))
+		// The duration shrinks to 6 hours: a score made 10 hours in still counts, in the
+		// window that began for 24.
+		shorter := func(k rewards.Kept) rewards.Decision {
+			dec := decideTournament(k)
+			dec.Rules.Tournaments[0].Duration = 6 * time.Hour
+			return dec
+		}
+		clock.Set(win0.Add(10 * time.Hour))
+		res, err := db.Record(ctx, []rewards.Inbound{tscore("c", "c1", "20", "over", win0.Add(10*time.Hour))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Apply(ctx, rewards.Claim{Status: rewards.StatusRecorded}, shorter); err != nil {
+			t.Fatal(err)
+		}
+		if r := reasonOf(t, db, res[0].EventID); !strings.Contains(r, "counted in window 2026-12-01T12:00:00Z") {
+			t.Fatalf("reason of a score after the new duration's end: %q", r)
+		}
+		// It grows to 30 hours: a score made after the row's end does not count.
 		longer := func(k rewards.Kept) rewards.Decision {
 			dec := decideTournament(k)
 			dec.Rules.Tournaments[0].Duration = 30 * time.Hour
 			return dec
 		}
 		clock.Set(win0W.End.Add(10 * time.Minute))
-		res, err := db.Record(ctx, []rewards.Inbound{tscore("b", "b1", "50", "over", win0W.End.Add(5*time.Minute))})
+		res, err = db.Record(ctx, []rewards.Inbound{tscore("b", "b1", "50", "over", win0W.End.Add(5*time.Minute))})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -605,7 +625,7 @@ func TestTournamentWindowEndsAsBegun(t *testing.T) {
 		if r := reasonOf(t, db, res[0].EventID); !strings.Contains(r, "window 2026-12-01T12:00:00Z ended at 2026-12-02T12:00:00Z; score made at 2026-12-02T12:05:00Z not counted") {
 			t.Fatalf("reason of a score after the row's end: %q", r)
 		}
-		if got := boardLine(board(t, db, 10, "", "").Rows); got != "1:a:9/1" {
+		if got := boardLine(board(t, db, 10, "", "").Rows); got != "1:c:20/1 2:a:9/1" {
 			t.Fatalf("board %s", got)
 		}
 	})
