@@ -26,6 +26,9 @@ type TournamentStore interface {
 	OpenTournamentWindows(ctx context.Context, before time.Time) ([]rewards.WindowRecord, error)
 	// CloseTournamentWindow ranks and pays a window once; see store.DB.CloseTournamentWindow.
 	CloseTournamentWindow(ctx context.Context, property string, t rewards.Tournament, w rewards.Window) (rewards.WindowClose, error)
+	// BegunTournamentWindow reads the earliest window of the tournament that began by
+	// now, has not closed, and has not ended grace ago.
+	BegunTournamentWindow(ctx context.Context, property, tournament string, now time.Time, grace time.Duration) (rewards.WindowRecord, error)
 	// TournamentEventsWaiting reports whether events of the property received before
 	// before still wait for the applier.
 	TournamentEventsWaiting(ctx context.Context, property string, before time.Time) (bool, error)
@@ -50,6 +53,21 @@ func tournamentOf(p *Property, id string) (rewards.Tournament, error) {
 		}
 	}
 	return rewards.Tournament{}, fmt.Errorf("app: tournament %q: %w", id, rewards.ErrNotFound)
+}
+
+// currentWindow is the window a publisher means by "current" at now: the schedule's
+// (rewards.Tournament.Current), unless a window that began earlier is still open or in
+// its grace by the end it began with (the schedule or duration changed since).
+func (a *App) currentWindow(ctx context.Context, property string, t rewards.Tournament, now time.Time) (rewards.Window, bool, error) {
+	w, ok := t.Current(now)
+	rec, err := a.store.BegunTournamentWindow(ctx, property, t.ID, now, t.Grace)
+	if err != nil {
+		return rewards.Window{}, false, err
+	}
+	if rec.Exists && (!ok || rec.Start.Before(w.Start)) {
+		return t.Recorded(rewards.Window{Start: rec.Start}, rec), true, nil
+	}
+	return w, ok, nil
 }
 
 // CloseTournaments closes every window whose end + grace (+ closeMargin) has passed, of every property,
@@ -191,7 +209,12 @@ func (a *App) listTournaments(c *gin.Context) {
 			}
 			tj.Prizes = append(tj.Prizes, prizeJSON{Ranks: ranks, Amount: amount(pr.Amount)})
 		}
-		if w, ok := t.Current(now); ok {
+		w, ok, err := a.currentWindow(ctx, p.ID, t, now)
+		if err != nil {
+			a.fail(c, err)
+			return
+		}
+		if ok {
 			rec, err := ts.TournamentWindow(ctx, p.ID, t.ID, w.Start)
 			if err != nil {
 				a.fail(c, err)
@@ -249,7 +272,11 @@ func (a *App) getLeaderboard(c *gin.Context) {
 	switch s := c.DefaultQuery("window", "current"); s {
 	case "current":
 		var ok bool
-		if w, ok = t.Current(now); !ok {
+		if w, ok, err = a.currentWindow(c.Request.Context(), p.ID, t, now); err != nil {
+			a.fail(c, err)
+			return
+		}
+		if !ok {
 			a.fail(c, fmt.Errorf("app: tournament %q has no current window: %w", t.ID, rewards.ErrNotFound))
 			return
 		}

@@ -211,6 +211,17 @@ func TestTournamentDurationChangedMidWindow(t *testing.T) {
 		if lb.Code != 200 || w["end"] != "2026-11-30T00:00:00Z" || w["closes_at"] != "2026-11-30T00:15:00Z" || w["state"] != "open" || rowsLine(lb) != "1:ann:300" {
 			t.Fatalf("the open window after the duration shrank: %s", lb.Raw)
 		}
+		// It is still the current window, though by today's duration it would have ended.
+		cur := pub(short, "/v1/properties/arcade/tournaments/snake-weekly/leaderboard")
+		if cw, _ := cur.Body["window"].(map[string]any); cur.Code != 200 || cw["start"] != "2026-11-23T00:00:00Z" || cw["end"] != "2026-11-30T00:00:00Z" || rowsLine(cur) != "1:ann:300" {
+			t.Fatalf("current leaderboard after the duration shrank: %s", cur.Raw)
+		}
+		list := pub(short, "/v1/properties/arcade/tournaments")
+		if data, _ := list.Body["data"].([]any); list.Code != 200 || len(data) != 1 ||
+			data[0].(map[string]any)["current_window"].(map[string]any)["state"] != "open" ||
+			data[0].(map[string]any)["current_window"].(map[string]any)["start"] != "2026-11-23T00:00:00Z" {
+			t.Fatalf("tournaments after the duration shrank: %s", list.Raw)
+		}
 		if res, err := short.app.CloseTournaments(context.Background()); err != nil || len(res) != 0 {
 			t.Fatalf("closer past the new duration's end: %+v, %v", res, err)
 		}

@@ -477,6 +477,24 @@ func windowRecord(tx *gorm.DB, property, tournament string, start time.Time) (re
 	return rec, rs.Err()
 }
 
+// BegunTournamentWindow reads the earliest window of the tournament that has begun by
+// now, has not closed and whose end + grace (grace as configured now) is after now: the
+// window a publisher means by "current" when the schedule or duration changed since it
+// began (Exists false when there is none).
+func (db *DB) BegunTournamentWindow(ctx context.Context, property, tournament string, now time.Time, grace time.Duration) (rewards.WindowRecord, error) {
+	g := db.gorm.WithContext(ctx)
+	var starts []time.Time
+	if err := query(g, &starts, `SELECT window_start FROM tournament_windows WHERE property = ? AND tournament = ? AND window_start <= ?
+		AND closed_at IS NULL AND window_end > ? ORDER BY window_start LIMIT 1`, property, tournament, now.UTC(), now.Add(-grace).UTC()); err != nil {
+		return rewards.WindowRecord{}, translate(err)
+	}
+	if len(starts) == 0 {
+		return rewards.WindowRecord{Property: property, Tournament: tournament, Paid: decimal.Zero}, nil
+	}
+	rec, err := windowRecord(g, property, tournament, starts[0])
+	return rec, translate(err)
+}
+
 // TournamentEventsWaiting reports whether events of the property received before
 // before still wait for the applier: a score among them may yet count in a window that
 // closes at before.
