@@ -22,9 +22,11 @@ import (
 // window's live leaderboard in the transaction that applies the scores: one row per
 // (tournament, window, user) with the best score and the number of distinct plays. The
 // closer ranks a window once its grace is over and pays its prizes through the wallet,
-// in one transaction that also marks the window closed. The window's row orders the two
-// (see migrations/*/00008_tournaments.sql): whatever the replicas, a score is either in
-// the ranking that was paid or is recorded as too late, and a window pays once.
+// in one transaction that also marks the window closed and stores its final ranking
+// (migrations/*/00009). The window's row orders the two (migrations/*/00008): score
+// writers hold it share-locked, the closer locks it for update, so whatever the
+// replicas, a score is either in the ranking that was paid or is recorded as too late,
+// and a window pays once.
 
 // windowKey names one window of one tournament of one property.
 type windowKey struct {
@@ -790,8 +792,8 @@ func userStanding(g *gorm.DB, q rewards.LeaderboardQuery) (*rewards.LeaderboardR
 
 // CloseTournamentWindow closes window w of tournament t: it ranks the window's
 // leaderboard, credits each prize (rewards.Awards) to the winner's pending through the
-// wallet as a prize entry, records the prizes, and marks the window closed, all in one
-// transaction. It does it once: the window's row is locked first, and a window found
+// wallet as a prize entry, records the prizes and the final ranking, and marks the
+// window closed (with w.ClosesAt), all in one transaction. It does it once: the window's row is locked first, and a window found
 // closed pays nothing again (CloseAlready); each prize's claim and the prizes' key back
 // that up. Before end + grace it does nothing (CloseNotDue); while events received
 // before end + grace wait for the applier it does nothing (CloseWaiting), so a late

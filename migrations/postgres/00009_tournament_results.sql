@@ -32,6 +32,10 @@ CREATE INDEX tournament_results_board ON tournament_results (property, tournamen
 ALTER TABLE tournament_windows ADD COLUMN closes_at TIMESTAMPTZ;
 ALTER TABLE tournament_windows ADD COLUMN final_board BOOLEAN NOT NULL DEFAULT FALSE;
 
+-- Score writers no longer upsert the window row (which held its row lock to commit and
+-- queued every batch of a window): they insert it ON CONFLICT DO NOTHING and read it FOR
+-- SHARE; the closer's FOR UPDATE still waits for them and holds off those after it.
+--
 -- Rank buckets are sharded: each applier transaction adds its moves to the rows of one
 -- shard, one no concurrent applier holds (store/tournament.go, rankShard), so two
 -- batches never wait for each other on a shared counter. A bucket's count is the sum of
