@@ -12,16 +12,97 @@ import (
 
 // Test-only access for the payout report tests (report_test.go).
 
-// PayoutRowsInGo runs the Go-summing path of PayoutRows whatever the dialect, so the
-// tests can hold it against Postgres's SQL path on the same data.
+// PayoutRowsInGo reads the report's rows through the reference path below (payoutRowsRef),
+// so the tests can hold the stream against it on the same data, on both dialects.
 func (db *DB) PayoutRowsInGo(ctx context.Context, q rewards.ReportQuery, fn func(rewards.PayoutRow) error) error {
-	_, err := db.payoutReport(ctx, q, fn, false, false)
+	_, err := db.payoutReport(ctx, q, fn, false, payoutRowsRef)
 	return err
 }
 
 // PayoutSummaryInGo is PayoutSummary computed in Go whatever the dialect.
 func (db *DB) PayoutSummaryInGo(ctx context.Context, q rewards.ReportQuery) ([]rewards.PropertySummary, error) {
-	return db.payoutReport(ctx, q, nil, true, false)
+	return db.payoutReport(ctx, q, nil, true, payoutRowsRef)
+}
+
+// The reference path: the legs before q.To by bucket, kind and in_period, and the
+// period's sessions, read through database/sql and gorm in byte order (the database
+// sorts), and added up with decimal arithmetic and rewards.PayoutAmounts.AddLeg. It
+// shares no code with the stream but the period's bounds and legsBefore.
+
+// included reports whether a (property, user) is a report row: activity in the period
+// or a balance at its start.
+func (s *sums) included() bool {
+	return s.active || !s.OpeningAvailable.IsZero() || !s.openingPending.IsZero()
+}
+
+// sessionKind marks session records in the reference stream.
+const sessionKind = "@session"
+
+// refStreamSQL is the reference stream: wallet legs before q.To, flagged in_period, and
+// the period's sessions (kind sessionKind, no bucket), ordered by bytes. Its arguments
+// are q.From, q.To, the leg filter's, q.From, q.To, the session filter's.
+func refStreamSQL(legFilter, sessionFilter string, tx *gorm.DB) string {
+	order := ` ORDER BY property, user_id` // BINARY collation
+	if tx.Dialector.Name() == string(Postgres) {
+		order = ` ORDER BY property COLLATE "C", user_id COLLATE "C"`
+	}
+	return `SELECT * FROM (` + legsBefore + legFilter + `
+		UNION ALL
+		SELECT property, user_id, '', '` + sessionKind + `', revenue_usd, (1 = 1)
+		FROM sessions WHERE received_at >= ? AND received_at < ?` + sessionFilter + `) m` + order
+}
+
+// payoutRowsRef adds the reference stream up one user at a time.
+func payoutRowsRef(tx *gorm.DB, q rewards.ReportQuery, fn func(rewards.PayoutRow) error) error {
+	args := []any{q.From, q.To}
+	legFilter, args := propertyFilter(q, args)
+	args = append(args, q.From, q.To)
+	sessionFilter, args := propertyFilter(q, args)
+	rows, err := tx.Raw(refStreamSQL(legFilter, sessionFilter, tx), args...).Rows()
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var (
+		cur                          rewards.PayoutRow
+		acc                          sums
+		started                      bool
+		property, user, bucket, kind string
+		amount                       decimal.Decimal
+		inPeriod                     bool
+	)
+	flush := func() error {
+		if !started || !acc.included() {
+			return nil
+		}
+		cur.PayoutAmounts, cur.Sessions, cur.EstimatedRevenueUSD = acc.PayoutAmounts, acc.sessions, acc.usd
+		if err := fn(cur); err != nil {
+			return callbackError{err}
+		}
+		return nil
+	}
+	for rows.Next() {
+		if err := rows.Scan(&property, &user, &bucket, &kind, &amount, &inPeriod); err != nil {
+			return err
+		}
+		if !started || property != cur.Property || user != cur.User {
+			if err := flush(); err != nil {
+				return err
+			}
+			cur, acc, started = rewards.PayoutRow{Property: property, User: user}, sums{}, true
+		}
+		if kind == sessionKind {
+			acc.active = true
+			acc.sessions++
+			acc.usd = acc.usd.Add(amount)
+			continue
+		}
+		acc.leg(bucket, kind, amount, inPeriod)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	return flush()
 }
 
 // ReportTestExec runs one statement, for bulk fixtures.
@@ -74,20 +155,31 @@ func (db *DB) ReportTestSessions(ctx context.Context) ([]ReportTestSession, erro
 	return out, err
 }
 
-// ReportTestPlan returns the query plan of the Go path's merged stream (SQLite only), to
-// check it merges index-ordered branches rather than sorting everything.
+// ReportTestPlan returns the query plan of the report's stream, to check it merges
+// index-ordered branches rather than sorting every leg: SQLite's EXPLAIN QUERY PLAN
+// details, or Postgres's EXPLAIN lines with sorting priced out (enable_sort off), so
+// that a Sort is left only where no index gives the order.
 func (db *DB) ReportTestPlan(ctx context.Context, q rewards.ReportQuery) ([]string, error) {
+	q.From, q.To = ceilMicro(q.From), ceilMicro(q.To)
+	stmt, args := streamSQL(db.dialect, q)
+	g := db.gorm.WithContext(ctx)
+	if db.dialect == Postgres {
+		var plan []string
+		err := g.Transaction(func(tx *gorm.DB) error {
+			if err := tx.Exec(`SET LOCAL max_parallel_workers_per_gather = 0; SET LOCAL enable_sort = off`).Error; err != nil {
+				return err
+			}
+			return tx.Raw(`EXPLAIN (COSTS OFF) `+stmt, args...).Scan(&plan).Error
+		})
+		return plan, err
+	}
 	var plan []struct {
 		ID      int
 		Parent  int
 		Notused int
 		Detail  string
 	}
-	args := []any{q.From, q.To}
-	legFilter, args := propertyFilter(q, args)
-	args = append(args, q.From, q.To)
-	sessionFilter, args := propertyFilter(q, args)
-	err := db.gorm.WithContext(ctx).Raw(`EXPLAIN QUERY PLAN `+goStreamSQL(legFilter, sessionFilter, db.gorm), args...).Scan(&plan).Error
+	err := g.Raw(`EXPLAIN QUERY PLAN `+stmt, args...).Scan(&plan).Error
 	out := make([]string, len(plan))
 	for i, p := range plan {
 		out[i] = p.Detail
