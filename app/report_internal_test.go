@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"encoding/csv"
 	"fmt"
+	"math/rand/v2"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/shopspring/decimal"
@@ -89,6 +92,42 @@ func TestXLSXNumber(t *testing.T) {
 		}
 		if !ok || v != c.want || decimals != c.decimals {
 			t.Errorf("%s: %v (%T) with %d decimals, ok %v; want %v (%T) with %d", c.in, v, v, decimals, ok, c.want, c.want, c.decimals)
+		}
+	}
+}
+
+// xlsxNumber's arithmetic shortcut gives the float64 that parsing the amount's exact
+// text gives, for amounts of every scale and up to 15 significant digits.
+func TestXLSXNumberMatchesParsedText(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := 0; i < 200000; i++ {
+		digits := 1 + rng.IntN(15)
+		c := rng.Int64N(int64(pow10f[digits]))
+		if rng.IntN(2) == 0 {
+			c = -c
+		}
+		d := decimal.New(c, -int32(rng.IntN(19)))
+		v, decimals, ok := xlsxNumber(d)
+		s := cell(d)
+		want, err := strconv.ParseFloat(s, 64)
+		if !ok || err != nil {
+			t.Fatalf("%s: ok %v, parse error %v", s, ok, err)
+		}
+		var got float64
+		switch v := v.(type) {
+		case float64:
+			got = v
+		case int64:
+			got = float64(v)
+		case int:
+			got = float64(v)
+		}
+		wantDecimals := 0
+		if dot := strings.IndexByte(s, '.'); dot >= 0 {
+			wantDecimals = len(s) - dot - 1
+		}
+		if got != want || decimals != wantDecimals {
+			t.Fatalf("%s: %v with %d decimals, want %v with %d", s, v, decimals, want, wantDecimals)
 		}
 	}
 }

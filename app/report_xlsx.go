@@ -138,6 +138,20 @@ func xlsxNumber(d decimal.Decimal) (v any, decimals int, ok bool) {
 	if d.IsZero() {
 		return 0, 0, true
 	}
+	// The common case, a fraction of at most 15 significant digits, without formatting
+	// and parsing text: the coefficient and the power of ten are both exact in a float64,
+	// and IEEE division rounds their quotient to the nearest float64, which is what
+	// ParseFloat makes of the decimal's text; 15 digits come back from it unchanged.
+	if e := d.Exponent(); e < 0 && e >= -rewards.Precision && d.NumDigits() <= 18 {
+		c, scale := d.CoefficientInt64(), int(-e)
+		for scale > 0 && c%10 == 0 {
+			c /= 10
+			scale--
+		}
+		if scale > 0 && c > -1e15 && c < 1e15 {
+			return float64(c) / pow10f[scale], scale, true
+		}
+	}
 	s := cell(d) // exact, no trailing zeros
 	digits, dot := 0, -1
 	for i := 0; i < len(s); i++ {
@@ -171,6 +185,15 @@ func xlsxNumber(d decimal.Decimal) (v any, decimals int, ok bool) {
 	}
 	return f, len(s) - dot - 1, true
 }
+
+// pow10f are the powers of ten a float64 holds exactly, up to the ledger's precision.
+var pow10f = func() (p [rewards.Precision + 1]float64) {
+	p[0] = 1
+	for i := 1; i < len(p); i++ {
+		p[i] = p[i-1] * 10
+	}
+	return p
+}()
 
 // startSheet opens the next sheet of rows and writes its frozen header.
 func (x *xlsxReport) startSheet() error {
