@@ -13,7 +13,7 @@ export SCORES_KEY        ?= dev-scores-key
 export GP_SECRET         ?= dev-gamepush-secret
 export TS_SECRET         ?= dev-trackscore-secret
 
-.PHONY: run check build test test-postgres browser lint fmt bench bench-ingest
+.PHONY: run check build test test-postgres browser lint fmt bench bench-ingest bench-reads
 
 run:
 	$(GO) run ./cmd/tally serve --config tally.example.yaml
@@ -59,3 +59,8 @@ bench:
 # Postgres. Installs wrk when missing. DURATION, PRE and REDELIVERY tune it.
 bench-ingest:
 	scripts/bench-ingest.sh
+
+# Publisher reads over real HTTP (wrk in its own process) next to pgbench -S -M prepared,
+# with 100k users and 10M ledger entries seeded. DURATION, USERS and ENTRIES tune it.
+bench-reads:
+	scripts/bench-reads.sh
