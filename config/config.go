@@ -63,7 +63,8 @@ func (c Config) Admins() []AdminToken {
 // Database says where the ledger lives: sqlite://path or postgres://… (postgresql://…).
 // The URL may carry a password, so it is redacted whenever the config is printed.
 //
-// ReadURL, optional and Postgres only, is a streaming replica of that database: the
+// ReadURL, optional and Postgres only, is a physical streaming replica (a hot standby)
+// of that database: the
 // publisher's balance, transactions and balance-feed reads go there, everything else
 // (writes, reports, the admin API) to URL. A replica answers with what it has replayed,
 // so a balance read there may trail a write the primary has committed by the replica's

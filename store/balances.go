@@ -99,6 +99,11 @@ func (db *DB) txnRows(ctx context.Context, q string, args []any) ([]txnRow, erro
 		err := query(db.gorm.WithContext(ctx), &out, q, args...)
 		return out, err
 	}
+	release, err := db.pageSlot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	rows, err := db.reads.Query(ctx, numbered(q), args...)
 	if err != nil {
 		return nil, err

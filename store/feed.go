@@ -126,6 +126,11 @@ func (db *DB) feedRows(ctx context.Context, q string, args ...any) ([]feedRow, e
 		err := db.gorm.WithContext(ctx).Raw(q, args...).Scan(&out).Error
 		return out, err
 	}
+	release, err := db.pageSlot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	rows, err := db.reads.Query(ctx, numbered(q), args...)
 	if err != nil {
 		return nil, err

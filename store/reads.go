@@ -32,12 +32,25 @@ const (
 	balanceReaders = 4
 	// balanceBatch bounds the wallets one balance statement reads.
 	balanceBatch = 256
-	// readPoolSize is the read pool's connections: the balance readers' and as many
-	// for pages of transactions and of the feed.
-	readPoolSize = 2 * balanceReaders
+	// pageReaders is how many pages of transactions or of the feed are read at once.
+	pageReaders = 4
+	// readPoolSize is the read pool's connections: one per balance reader and one per
+	// page reader, so pages never hold up balances.
+	readPoolSize = balanceReaders + pageReaders
 	// balanceTimeout bounds one balance statement.
 	balanceTimeout = 10 * time.Second
 )
+
+// pageSlot waits until fewer than pageReaders page reads hold a read connection, so the
+// balance readers always find theirs; call the release it returns when done.
+func (db *DB) pageSlot(ctx context.Context) (release func(), err error) {
+	select {
+	case db.pages <- struct{}{}:
+		return func() { <-db.pages }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
 
 // openReadPool connects the read pool to dsn (a postgres:// URL).
 func openReadPool(ctx context.Context, dsn string) (*pgxpool.Pool, error) {
@@ -127,6 +140,7 @@ func (r *balanceReader) run() {
 			}
 		}
 		r.answer(batch)
+		clear(batch) // let the answered requests go
 	}
 }
 

@@ -120,4 +120,47 @@ func TestReadReplica(t *testing.T) {
 	if _, err := store.Open(ctx, storetest.URL(t, store.SQLite), store.Options{ReadURL: replica}); err == nil {
 		t.Error("a SQLite store accepted a read replica")
 	}
+	// A replica that does not answer fails at start, not on every read later.
+	down := "postgres://postgres@127.0.0.1:1/tally?sslmode=disable&connect_timeout=2"
+	if db, err := store.Open(ctx, primary, store.Options{ReadURL: down}); err == nil || !errors.Is(err, rewards.ErrUnavailable) {
+		if db != nil {
+			db.Close()
+		}
+		t.Errorf("a read_url nobody answers: err = %v, want unavailable", err)
+	}
+}
+
+// One batch answers each request with its own wallet: the same user asked twice, a user
+// of another property, a user with no wallet, and a request whose caller has gone (not
+// read at all). Pending lots give next_available_at, per wallet.
+func TestBalanceBatch(t *testing.T) {
+	clock := storetest.NewClock(t0)
+	db := storetest.Open(t, store.Postgres, clock.Now)
+	fund(t, db, "u1", "1.5")
+	fund(t, db, "u2", "2.000000000000000002")
+	if _, _, err := db.Adjust(context.Background(), rewards.AdjustRequest{Actor: "test", Property: "arcade", User: "u2",
+		Amount: d("7"), Bucket: rewards.Pending, Reason: "pending", IdempotencyKey: "p-u2", RequestHash: "h"}); err != nil {
+		t.Fatal(err)
+	}
+	live, gone := context.Background(), func() context.Context {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		return ctx
+	}()
+	keys := [][2]string{{"arcade", "u2"}, {"arcade", "u1"}, {"arcade", "nobody"}, {"arcade", "u1"}, {"puzzle", "u1"}, {"arcade", "u2"}}
+	ctxs := []context.Context{live, live, live, live, live, gone}
+	got := db.BalanceBatch(ctxs, keys)
+	want := []string{"2.000000000000000002", "1.5", "0", "1.5", "0"}
+	for i, w := range want {
+		r := got[i]
+		if !r.Answered || r.Err != nil || r.Balance.Property != keys[i][0] || r.Balance.User != keys[i][1] || !r.Balance.Available.Equal(d(w)) {
+			t.Errorf("request %d (%v) = %+v; want available %s", i, keys[i], r, w)
+		}
+	}
+	if p := got[0].Balance; !p.Pending.Equal(d("7")) {
+		t.Errorf("u2 pending = %s, want 7", p.Pending)
+	}
+	if got[5].Answered {
+		t.Errorf("a request whose caller had gone was answered: %+v", got[5])
+	}
 }

@@ -46,6 +46,7 @@ type DB struct {
 	// balance reads on it (reads.go); both nil on SQLite.
 	reads    *pgxpool.Pool
 	balances *balanceReader
+	pages    chan struct{} // page reads holding a read connection (pageSlot)
 	// webhooks is Options.Webhooks (outbox.go).
 	webhooks func(property, eventType string) []string
 	// afterApply, set only by tests (export_test.go), runs inside Apply's transaction
@@ -119,7 +120,12 @@ func Open(ctx context.Context, rawURL string, opt Options) (*DB, error) {
 	case Postgres:
 		dial = postgres.Open(dsn)
 		if maxConns == 0 {
+			// 32 connections to the primary per process in all: the read pool's
+			// (reads.go) come out of them unless it reads from a replica.
 			maxConns = 32
+			if opt.ReadURL == "" {
+				maxConns -= readPoolSize
+			}
 		}
 	}
 	g, err := gorm.Open(dial, cfg)
@@ -151,7 +157,12 @@ func Open(ctx context.Context, rawURL string, opt Options) (*DB, error) {
 			_ = sqlDB.Close()
 			return nil, err
 		}
-		db.balances = newBalanceReader(db.reads)
+		db.balances, db.pages = newBalanceReader(db.reads), make(chan struct{}, pageReaders)
+		// A read_url that does not answer fails at start, not on every balance later.
+		if err := db.Ping(ctx); err != nil {
+			_ = db.Close()
+			return nil, err
+		}
 	}
 	return db, nil
 }
@@ -204,6 +215,11 @@ func (db *DB) Ping(ctx context.Context) error {
 	defer cancel()
 	if err := db.sql.PingContext(ctx); err != nil {
 		return fmt.Errorf("store: ping: %w", errors.Join(rewards.ErrUnavailable, err))
+	}
+	if db.reads != nil {
+		if err := db.reads.Ping(ctx); err != nil {
+			return fmt.Errorf("store: ping the read pool: %w", errors.Join(rewards.ErrUnavailable, err))
+		}
 	}
 	return nil
 }

@@ -15,32 +15,49 @@ const logFlushEvery = 100 * time.Millisecond
 // logBuffer batches the log lines of `tally serve`: the one line per request is written
 // with the others of the same tenth of a second in one system call, not one each (on a
 // busy replica that call cost more than the request's own database read). Lines at
-// warning level and above, and everything at shutdown, are written at once. A process
-// that dies without shutting down can lose the last tenth of a second of lines.
+// warning level and above, and everything at shutdown, are written at once; after Close
+// every line goes straight through. A process that dies without shutting down can lose
+// the last tenth of a second of lines.
 type logBuffer struct {
-	mu   sync.Mutex
-	w    *bufio.Writer
-	stop chan struct{}
-	done chan struct{}
+	mu     sync.Mutex
+	out    io.Writer
+	w      *bufio.Writer
+	closed bool
+	stop   chan struct{}
+	done   chan struct{}
+	once   sync.Once
 }
 
-func newLogBuffer(w io.Writer) *logBuffer {
-	b := &logBuffer{w: bufio.NewWriterSize(w, 64<<10), stop: make(chan struct{}), done: make(chan struct{})}
-	go b.flushEvery(logFlushEvery)
+func newLogBuffer(w io.Writer, every time.Duration) *logBuffer {
+	b := &logBuffer{out: w, w: bufio.NewWriterSize(w, 64<<10), stop: make(chan struct{}), done: make(chan struct{})}
+	go b.flushEvery(every)
 	return b
 }
 
 func (b *logBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.w.Write(p)
+	if b.closed {
+		return b.out.Write(p)
+	}
+	n, err := b.w.Write(p)
+	if err != nil {
+		// bufio keeps a write error for good; a log that failed once (a full disk)
+		// must not stay silent after the disk has room again.
+		b.w.Reset(b.out)
+	}
+	return n, err
 }
 
 // Flush writes out what is buffered.
 func (b *logBuffer) Flush() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.w.Flush()
+	err := b.w.Flush()
+	if err != nil {
+		b.w.Reset(b.out) // those lines are lost; the next ones are tried afresh
+	}
+	return err
 }
 
 func (b *logBuffer) flushEvery(d time.Duration) {
@@ -57,11 +74,14 @@ func (b *logBuffer) flushEvery(d time.Duration) {
 	}
 }
 
-// Close stops the timer and writes out the rest.
+// Close stops the timer and writes out the rest; later lines are written at once.
 func (b *logBuffer) Close() error {
-	close(b.stop)
+	b.once.Do(func() { close(b.stop) })
 	<-b.done
-	return b.Flush()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.closed = true
+	return b.w.Flush()
 }
 
 // flushingHandler writes a record at warning level or above out of the buffer at once.
@@ -86,8 +106,9 @@ func (h flushingHandler) WithGroup(name string) slog.Handler {
 	return flushingHandler{h.Handler.WithGroup(name), h.buf}
 }
 
-// newBufferedLogger is newLogger writing through a logBuffer; close the buffer last.
-func newBufferedLogger(w io.Writer) (*slog.Logger, *logBuffer) {
-	buf := newLogBuffer(w)
+// newBufferedLogger is newLogger writing through a logBuffer flushed every interval;
+// close the buffer last.
+func newBufferedLogger(w io.Writer, every time.Duration) (*slog.Logger, *logBuffer) {
+	buf := newLogBuffer(w, every)
 	return slog.New(flushingHandler{newLogger(buf).Handler(), buf}), buf
 }

@@ -190,7 +190,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		// ingest load; a target of 400 % measured +23 % throughput. GOGC overrides it.
 		debug.SetGCPercent(400)
 	}
-	log, logs := newBufferedLogger(stderr)
+	log, logs := newBufferedLogger(stderr, logFlushEvery)
 	defer logs.Close()
 	cfg, db, a, done, err := openApp(ctx, *path, getenv, log)
 	if err != nil {
