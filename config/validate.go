@@ -44,7 +44,9 @@ func (c Config) Validate() error {
 	}
 	v.databaseURL("database.url", c.Database.URL)
 	if r := c.Database.ReadURL; r != "" {
-		isPG := func(u string) bool { return strings.HasPrefix(u, "postgres://") || strings.HasPrefix(u, "postgresql://") }
+		isPG := func(u string) bool {
+			return strings.HasPrefix(u, "postgres://") || strings.HasPrefix(u, "postgresql://")
+		}
 		switch {
 		case !isPG(r):
 			v.add("database.read_url", "must be a postgres:// URL of a replica of database.url")
