@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -338,19 +339,34 @@ const legsBefore = `SELECT property, user_id, bucket, kind, amount, created_at >
 // the same connection's pgx.Conn, in the same transaction, for the stream, which pgx
 // reads without database/sql's conversion of every column. That function must not use
 // tx: database/sql holds the connection for it meanwhile.
+//
+// The transaction is begun and ended with statements on the connection, not as a
+// database/sql Tx: a Tx holds the connection in a way that would deadlock database/sql
+// when a panic leaves pg's function (it closes a connection it cannot use again by
+// waiting for the Tx to end), and a panic in a row's callback must reach the handler's
+// recovery, not hang. A connection whose transaction cannot be rolled back is discarded.
 func (db *DB) readPostgres(ctx context.Context, fn func(tx *gorm.DB, pg func(func(*pgx.Conn) error) error) error) error {
 	conn, err := db.sql.Conn(ctx)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	sqlTx, err := conn.BeginTx(ctx, &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead})
-	if err != nil {
+	if _, err := conn.ExecContext(ctx, `BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY`); err != nil {
 		return err
 	}
-	defer sqlTx.Rollback() // after Commit, a no-op
+	ended := false
+	defer func() {
+		if ended {
+			return
+		}
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if _, err := conn.ExecContext(rctx, `ROLLBACK`); err != nil {
+			_ = conn.Raw(func(any) error { return driver.ErrBadConn }) // discard it
+		}
+	}()
 	tx := db.gorm.WithContext(ctx)
-	tx.Statement.ConnPool = sqlTx // as gorm's own Begin does
+	tx.Statement.ConnPool = conn
 	pg := func(f func(*pgx.Conn) error) error {
 		return conn.Raw(func(dc any) error {
 			c, ok := dc.(*stdlib.Conn)
@@ -363,7 +379,9 @@ func (db *DB) readPostgres(ctx context.Context, fn func(tx *gorm.DB, pg func(fun
 	if err := fn(tx, pg); err != nil {
 		return err
 	}
-	return sqlTx.Commit()
+	_, err = conn.ExecContext(ctx, `COMMIT`)
+	ended = err == nil
+	return err
 }
 
 // sessionClass is the class of a session record in the stream.
@@ -414,20 +432,42 @@ func streamPostgres(ctx context.Context, c *pgx.Conn, stmt string, args []any, b
 		return err
 	}
 	defer rows.Close()
+	// A connection configured for the simple protocol (default_query_exec_mode in the
+	// database URL, for a pooler) gets every column as text whatever was asked for.
+	fields := rows.FieldDescriptions()
+	if len(fields) != 4 {
+		return fmt.Errorf("store: report stream: %d columns", len(fields))
+	}
+	binaryClass, binaryAmount := fields[2].Format == pgx.BinaryFormatCode, fields[3].Format == pgx.BinaryFormatCode
 	for rows.Next() {
 		v := rows.RawValues()
-		if len(v) != 4 || len(v[2]) != 4 {
-			return fmt.Errorf("store: report stream: unexpected row shape")
-		}
 		if err := b.next(v[0], v[1]); err != nil {
 			return err
 		}
-		class := int(int32(binary.BigEndian.Uint32(v[2])))
-		if coef, scale, ok := pgNumeric(v[3]); ok {
+		var class int
+		if binaryClass && len(v[2]) == 4 {
+			class = int(int32(binary.BigEndian.Uint32(v[2])))
+		} else if class, err = strconv.Atoi(string(v[2])); err != nil {
+			return fmt.Errorf("store: report stream: leg class %q", v[2])
+		}
+		var coef int64
+		var scale int32
+		var ok bool
+		if binaryAmount {
+			coef, scale, ok = pgNumeric(v[3])
+		} else {
+			coef, scale, ok = parseDecimal(v[3])
+		}
+		if ok {
 			err = b.add(class, coef, scale)
 		} else {
 			var d decimal.Decimal
-			if d, err = pgNumericDecimal(v[3]); err == nil {
+			if binaryAmount {
+				d, err = pgNumericDecimal(v[3])
+			} else {
+				d, err = decimal.NewFromString(string(v[3]))
+			}
+			if err == nil {
 				err = b.addDecimal(class, d)
 			}
 		}

@@ -704,6 +704,75 @@ func TestPayoutRowsStreams(t *testing.T) {
 	})
 }
 
+// TestPayoutStreamDecodesEveryForm: amounts beyond the stream's int64 arithmetic (sums
+// past it, more than 18 digits, the smallest unit), and on Postgres a connection that gets
+// every column as text (the simple protocol, which a pooler may require), give the
+// reference path's rows.
+func TestPayoutStreamDecodesEveryForm(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		ctx := context.Background()
+		u := storetest.URL(t, dia)
+		db := storetest.OpenURL(t, u, nil)
+		from := repDay(1)
+		repPopulate(t, db, dia, "arcade", 30, from)
+		num := "CAST(? AS TEXT)"
+		if dia == store.Postgres {
+			num = "CAST(? AS NUMERIC)"
+		}
+		in := from.Add(2 * time.Hour).UTC().Format("2006-01-02 15:04:05.999999-07:00")
+		for i, amount := range []string{"12345678901234567890.123456789012345678", "-99999999999999999999.999999999999999999",
+			"0.000000000000000001", "9223372036854775807", "9223372036854775807", "-9223372036854775808.5", "0.1234567890123456789"} {
+			user := fmt.Sprintf("user-%07d", 1+i%3)
+			if err := db.ReportTestExec(ctx, `INSERT INTO entries (journal_id, property, user_id, account, bucket, kind, amount, created_at)
+				SELECT MIN(id), 'arcade', ?, '', ?, 'adjustment', `+num+`, ? FROM journal`,
+				user, []string{"available", "pending"}[i%2], amount, in); err != nil {
+				t.Fatal(err)
+			}
+		}
+		q := rewards.ReportQuery{From: from, To: from.AddDate(0, 1, 0)}
+		rows := repReport(t, db, q)
+		if len(rows) != 30 || rows[0].Adjustments.IsZero() {
+			t.Fatalf("%d rows, the first %s", len(rows), repFormat(rows[0]))
+		}
+		if dia == store.Postgres {
+			simple := storetest.OpenURL(t, u+"&default_query_exec_mode=simple_protocol", nil)
+			if diff := repDiffRows(repReport(t, simple, q), rows); diff != "" {
+				t.Fatalf("over the simple protocol:\n%s", diff)
+			}
+		}
+	})
+}
+
+// A panic in the row callback (a bug in a renderer) reaches the caller, where the HTTP
+// handler's recovery answers it, and leaves the store usable: the report does not hang on
+// its connection.
+func TestPayoutRowsCallbackPanic(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		db := storetest.Open(t, dia, nil)
+		from := repDay(1)
+		repPopulate(t, db, dia, "arcade", 10, from)
+		q := rewards.ReportQuery{From: from, To: from.AddDate(0, 1, 0)}
+		for range 3 { // more than once: a connection left in a transaction would show
+			got := make(chan any, 1)
+			go func() {
+				defer func() { got <- recover() }()
+				_ = db.PayoutRows(context.Background(), q, func(rewards.PayoutRow) error { panic("renderer bug") })
+			}()
+			select {
+			case p := <-got:
+				if p != "renderer bug" {
+					t.Fatalf("recovered %v", p)
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatal("the report hangs after its callback panicked")
+			}
+			if rows := repReport(t, db, q); len(rows) != 10 {
+				t.Fatalf("after a panic: %d rows", len(rows))
+			}
+		}
+	})
+}
+
 // TestPayoutStreamMergesInOrder checks the report's stream can merge the two
 // index-ordered branches (legs, sessions) instead of sorting the ledger. On Postgres,
 // whether it does is the planner's choice by cost (it does at the benchmark's 100,000
