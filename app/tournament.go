@@ -26,9 +26,15 @@ type TournamentStore interface {
 	OpenTournamentWindows(ctx context.Context, before time.Time) ([]rewards.WindowRecord, error)
 	// CloseTournamentWindow ranks and pays a window once; see store.DB.CloseTournamentWindow.
 	CloseTournamentWindow(ctx context.Context, property string, t rewards.Tournament, w rewards.Window) (rewards.WindowClose, error)
-	// BegunTournamentWindow reads the earliest window of the tournament that began by
-	// now, has not closed, and has not ended grace ago.
-	BegunTournamentWindow(ctx context.Context, property, tournament string, now time.Time, grace time.Duration) (rewards.WindowRecord, error)
+	// CurrentTournamentWindow is the window of t a publisher means by "current" at now,
+	// with its record: the schedule's current window (rewards.Tournament.Current), unless
+	// a window that began earlier is still open or in its grace by the end it began with
+	// (the schedule or duration changed since). ok is false when there is none.
+	CurrentTournamentWindow(ctx context.Context, property string, t rewards.Tournament, now time.Time) (w rewards.Window,
+		rec rewards.WindowRecord, ok bool, err error)
+	// CurrentLeaderboard is Leaderboard of the current window at now, which it returns.
+	CurrentLeaderboard(ctx context.Context, q rewards.LeaderboardQuery, now time.Time) (lb rewards.Leaderboard, w rewards.Window,
+		ok bool, err error)
 	// TournamentEventsWaiting reports whether events of the property received before
 	// before still wait for the applier.
 	TournamentEventsWaiting(ctx context.Context, property string, before time.Time) (bool, error)
@@ -53,21 +59,6 @@ func tournamentOf(p *Property, id string) (rewards.Tournament, error) {
 		}
 	}
 	return rewards.Tournament{}, fmt.Errorf("app: tournament %q: %w", id, rewards.ErrNotFound)
-}
-
-// currentWindow is the window a publisher means by "current" at now: the schedule's
-// (rewards.Tournament.Current), unless a window that began earlier is still open or in
-// its grace by the end it began with (the schedule or duration changed since).
-func (a *App) currentWindow(ctx context.Context, property string, t rewards.Tournament, now time.Time) (rewards.Window, bool, error) {
-	w, ok := t.Current(now)
-	rec, err := a.store.BegunTournamentWindow(ctx, property, t.ID, now, t.Grace)
-	if err != nil {
-		return rewards.Window{}, false, err
-	}
-	if rec.Exists && (!ok || rec.Start.Before(w.Start)) {
-		return t.Recorded(rewards.Window{Start: rec.Start}, rec), true, nil
-	}
-	return w, ok, nil
 }
 
 // CloseTournaments closes every window whose end + grace (+ closeMargin) has passed, of every property,
@@ -209,17 +200,12 @@ func (a *App) listTournaments(c *gin.Context) {
 			}
 			tj.Prizes = append(tj.Prizes, prizeJSON{Ranks: ranks, Amount: amount(pr.Amount)})
 		}
-		w, ok, err := a.currentWindow(ctx, p.ID, t, now)
+		w, rec, ok, err := ts.CurrentTournamentWindow(ctx, p.ID, t, now)
 		if err != nil {
 			a.fail(c, err)
 			return
 		}
 		if ok {
-			rec, err := ts.TournamentWindow(ctx, p.ID, t.ID, w.Start)
-			if err != nil {
-				a.fail(c, err)
-				return
-			}
 			if tj.CurrentWindow, err = a.toWindowJSON(ctx, p.ID, t, w, rec, now); err != nil {
 				a.fail(c, err)
 				return
@@ -230,17 +216,21 @@ func (a *App) listTournaments(c *gin.Context) {
 	c.JSON(http.StatusOK, out)
 }
 
+// standingJSON is one row of a leaderboard. AchievedAt is formatted as a time.Time
+// renders in JSON (RFC 3339, nanoseconds as needed), by the handler: a page of 50 spent
+// more on time.Time's MarshalJSON, and on checking what it returned, than on the rest
+// of its rows.
 type standingJSON struct {
-	Rank       *int64    `json:"rank"` // null: not ranked (fewer plays than min_plays)
-	User       string    `json:"user"`
-	Score      string    `json:"score"`
-	AchievedAt time.Time `json:"achieved_at"`
-	Plays      int64     `json:"plays"`
-	Prize      *string   `json:"prize,omitempty"` // closed windows: what the user was paid
+	Rank       *int64  `json:"rank"` // null: not ranked (fewer plays than min_plays)
+	User       string  `json:"user"`
+	Score      string  `json:"score"`
+	AchievedAt string  `json:"achieved_at"`
+	Plays      int64   `json:"plays"`
+	Prize      *string `json:"prize,omitempty"` // closed windows: what the user was paid
 }
 
 func toStandingJSON(r rewards.LeaderboardRow) standingJSON {
-	out := standingJSON{User: r.User, Score: amount(r.Score), AchievedAt: r.AchievedAt.UTC(), Plays: r.Plays}
+	out := standingJSON{User: r.User, Score: amount(r.Score), AchievedAt: r.AchievedAt.UTC().Format(time.RFC3339Nano), Plays: r.Plays}
 	if r.Rank > 0 {
 		rank := r.Rank
 		out.Rank = &rank
@@ -250,6 +240,16 @@ func toStandingJSON(r rewards.LeaderboardRow) standingJSON {
 		out.Prize = &s
 	}
 	return out
+}
+
+// leaderboardJSON is GET …/leaderboard's answer, its fields in name order.
+type leaderboardJSON struct {
+	Data       []standingJSON `json:"data"`
+	NextCursor *string        `json:"next_cursor"` // null on the last page
+	Tournament string         `json:"tournament"`
+	// UserRow is there only when user= was asked for: null when that user has no score.
+	UserRow **standingJSON `json:"user_row,omitempty"`
+	Window  *windowJSON    `json:"window"`
 }
 
 // getLeaderboard: GET /v1/properties/:property/tournaments/:tournament/leaderboard
@@ -262,79 +262,75 @@ func (a *App) getLeaderboard(c *gin.Context) {
 		return
 	}
 	ts := a.store
+	ctx := c.Request.Context()
 	limit, err := limitParam(c, 50, 500)
 	if err != nil {
 		a.fail(c, err)
 		return
 	}
 	now := ts.Now()
-	var w rewards.Window
-	switch s := c.DefaultQuery("window", "current"); s {
-	case "current":
-		var ok bool
-		if w, ok, err = a.currentWindow(c.Request.Context(), p.ID, t, now); err != nil {
-			a.fail(c, err)
-			return
-		}
-		if !ok {
-			a.fail(c, fmt.Errorf("app: tournament %q has no current window: %w", t.ID, rewards.ErrNotFound))
-			return
-		}
-	default:
+	q := rewards.LeaderboardQuery{Property: p.ID, Tournament: t, Limit: limit, Cursor: c.Query("cursor"), User: c.Query("user")}
+	window := c.DefaultQuery("window", "current")
+	if window != "current" {
 		// A window of the schedule, or one that has a record whatever the schedule says
 		// now (it began, or closed, under another schedule).
-		start, err := time.Parse(time.RFC3339, s)
+		start, err := time.Parse(time.RFC3339, window)
 		ok := err == nil
 		if ok {
-			w, ok = t.WindowStarting(start.UTC())
+			q.Window, ok = t.WindowStarting(start.UTC())
 		}
 		if !ok && err == nil {
-			rec, err := ts.TournamentWindow(c.Request.Context(), p.ID, t.ID, start.UTC())
+			rec, err := ts.TournamentWindow(ctx, p.ID, t.ID, start.UTC())
 			if err != nil {
 				a.fail(c, err)
 				return
 			}
-			w, ok = t.Recorded(rewards.Window{Start: start.UTC()}, rec), rec.Exists
+			q.Window, ok = t.Recorded(rewards.Window{Start: start.UTC()}, rec), rec.Exists
 		}
 		if !ok {
 			a.fail(c, invalid("window", "must be current, the start of one of the tournament's windows, or the start of a past window (RFC 3339)"))
 			return
 		}
 	}
-	user := c.Query("user")
-	if user != "" {
-		if msg := checkUserID(user); msg != "" {
+	if q.User != "" {
+		if msg := checkUserID(q.User); msg != "" {
 			a.fail(c, invalid("user", msg))
 			return
 		}
 	}
-	lb, err := ts.Leaderboard(c.Request.Context(), rewards.LeaderboardQuery{Property: p.ID, Tournament: t, Window: w, Limit: limit,
-		Cursor: c.Query("cursor"), User: user})
+	var lb rewards.Leaderboard
+	if window == "current" {
+		// The current window is chosen and its page read in one call: one round trip.
+		var ok bool
+		lb, q.Window, ok, err = ts.CurrentLeaderboard(ctx, q, now)
+		if err == nil && !ok {
+			err = fmt.Errorf("app: tournament %q has no current window: %w", t.ID, rewards.ErrNotFound)
+		}
+	} else {
+		lb, err = ts.Leaderboard(ctx, q)
+	}
 	if err != nil {
 		a.fail(c, err)
 		return
 	}
-	wj, err := a.toWindowJSON(c.Request.Context(), p.ID, t, w, lb.Record, now)
-	if err != nil {
+	out := leaderboardJSON{Data: make([]standingJSON, len(lb.Rows)), Tournament: t.ID}
+	if out.Window, err = a.toWindowJSON(ctx, p.ID, t, q.Window, lb.Record, now); err != nil {
 		a.fail(c, err)
 		return
 	}
-	out := gin.H{"tournament": t.ID, "window": wj, "next_cursor": nil}
-	rows := make([]standingJSON, len(lb.Rows))
 	for i, r := range lb.Rows {
-		rows[i] = toStandingJSON(r)
+		out.Data[i] = toStandingJSON(r)
 	}
-	out["data"] = rows
 	if lb.NextCursor != "" {
-		out["next_cursor"] = lb.NextCursor
+		out.NextCursor = &lb.NextCursor
 	}
-	if user != "" {
+	if q.User != "" {
 		var row *standingJSON
 		if lb.UserRow != nil {
 			r := toStandingJSON(*lb.UserRow)
 			row = &r
 		}
-		out["user_row"] = row
+		out.UserRow = &row
 	}
 	c.JSON(http.StatusOK, out)
 }

@@ -348,6 +348,44 @@ func TestTournamentOwnRowAgreesWithPages(t *testing.T) {
 				t.Fatalf("%s: own row %+v, the pages rank it %d", r.User, own, r.Rank)
 			}
 		}
+		// Every other user plays once more, worse: with min_plays 2 only they and the
+		// three above are ranked, counted from the rows, not the buckets; and with ties
+		// first the tie-breakers order the rows ahead.
+		var again []rewards.Inbound
+		for i := 0; i < 40; i += 2 {
+			again = append(again, tscore(fmt.Sprintf("u%02d", i), fmt.Sprint("r", i), "1", "over", win0.Add(2*time.Hour)))
+		}
+		recordAndApply(t, db, again...)
+		for _, c := range []struct {
+			ties     rewards.Ties
+			minPlays int64
+			ranked   int
+		}{{rewards.TiesFirst, 1, 42}, {rewards.TiesSplit, 2, 22}, {rewards.TiesFirst, 2, 22}} {
+			tour := dailyTournament()
+			tour.Ties, tour.MinPlays = c.ties, c.minPlays
+			read := func(limit int, user string) rewards.Leaderboard {
+				t.Helper()
+				lb, err := db.Leaderboard(context.Background(), rewards.LeaderboardQuery{Property: "arcade", Tournament: tour, Window: win0W,
+					Limit: limit, User: user})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return lb
+			}
+			ranks := map[string]int64{}
+			for _, r := range read(500, "").Rows {
+				ranks[r.User] = r.Rank
+			}
+			if len(ranks) != c.ranked {
+				t.Fatalf("ties %s, min_plays %d: %d ranked, want %d", c.ties, c.minPlays, len(ranks), c.ranked)
+			}
+			for _, r := range all.Rows {
+				own := read(1, r.User).UserRow
+				if own == nil || own.Rank != ranks[r.User] { // 0 for a user the pages leave out
+					t.Fatalf("ties %s, min_plays %d: %s's own row %+v, the pages rank it %d", c.ties, c.minPlays, r.User, own, ranks[r.User])
+				}
+			}
+		}
 	})
 }
 
@@ -569,6 +607,14 @@ func TestTournamentFinalBoardOutlivesConfig(t *testing.T) {
 			if own := read(tour, 1, "", "c").UserRow; own == nil || own.Rank != 2 || own.Prize == nil || !own.Prize.Equal(d("40")) {
 				t.Fatalf("c's own row %+v", own)
 			}
+		}
+		// Read by a config whose grace grew since (end + grace still ahead by it): still
+		// the final board.
+		longer := win0W
+		longer.ClosesAt = longer.ClosesAt.Add(48 * time.Hour)
+		lb, err := db.Leaderboard(ctx, rewards.LeaderboardQuery{Property: "arcade", Tournament: changed, Window: longer, Limit: 10, User: "c"})
+		if err != nil || boardLine(lb.Rows) != "1:a:9/2=100 2:c:8/2=40" || lb.UserRow == nil || lb.UserRow.Rank != 2 || !lb.Record.FinalBoard {
+			t.Fatalf("final board read with a longer grace: %s, own row %+v, %v", boardLine(lb.Rows), lb.UserRow, err)
 		}
 		// Closed before the final board was kept: ranked from the scores, as before.
 		if err := db.ExecRaw(ctx, `UPDATE tournament_windows SET final_board = ?`, false); err != nil {
