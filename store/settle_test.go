@@ -409,3 +409,118 @@ func TestSettleUnderLoad(t *testing.T) {
 		checkInvariants(t, db)
 	})
 }
+
+// A batch that dies half-way — after it claimed its lots and wrote their journal rows,
+// while it writes the wallets — leaves nothing behind: its users keep their lots and
+// balances, no settlement entry of theirs survives, and the batches committed before it
+// stand. The next run settles exactly the rest, each lot once. The batch is stopped by a
+// trigger on one wallet's update: an error, and on Postgres also the connection killed
+// under it, as when the process or the network goes.
+func TestSettleBatchKilledHalfWay(t *testing.T) {
+	pgTrigger := `CREATE TRIGGER kill_settlement BEFORE UPDATE ON wallets FOR EACH ROW
+		WHEN (NEW.user_id = 'u025') EXECUTE FUNCTION kill_settlement()`
+	pgDrop := []string{`DROP TRIGGER kill_settlement ON wallets`, `DROP FUNCTION kill_settlement()`}
+	kills := map[store.Dialect][]struct {
+		name            string
+		setup, teardown []string
+	}{
+		store.SQLite: {{"error", []string{`CREATE TRIGGER kill_settlement BEFORE UPDATE ON wallets WHEN NEW.user_id = 'u025'
+			BEGIN SELECT RAISE(ABORT, 'settlement killed half-way'); END`}, []string{`DROP TRIGGER kill_settlement`}}},
+		store.Postgres: {
+			{"error", []string{`CREATE FUNCTION kill_settlement() RETURNS trigger LANGUAGE plpgsql AS $$
+				BEGIN RAISE EXCEPTION 'settlement killed half-way'; END $$`, pgTrigger}, pgDrop},
+			{"connection killed", []string{`CREATE FUNCTION kill_settlement() RETURNS trigger LANGUAGE plpgsql AS $$
+				BEGIN PERFORM pg_terminate_backend(pg_backend_pid()); RETURN NEW; END $$`, pgTrigger}, pgDrop},
+		},
+	}
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		for _, k := range kills[dia] {
+			t.Run(k.name, func(t *testing.T) {
+				ctx := context.Background()
+				clock := storetest.NewClock(t0)
+				db := storetest.Open(t, dia, clock.Now)
+				credited := population(t, db, 40)
+				clock.Advance(25 * time.Hour)
+				for _, q := range k.setup {
+					if err := db.ExecRaw(ctx, q); err != nil {
+						t.Fatal(err)
+					}
+				}
+
+				// Wallets are visited in id order, which here is user order: batches of 10
+				// are u000–u009, u010–u019, then u020–u029, which dies at u025.
+				first, err := db.SettleWith(ctx, "arcade", 0, store.SettleOptions{Batch: 10})
+				if err == nil {
+					t.Fatal("run with a batch killed half-way succeeded")
+				}
+				if first.Status != rewards.RunFailed || first.Users != 20 || first.Error == "" {
+					t.Fatalf("killed run = %+v, want failed after 20 users", first)
+				}
+				checkInvariants(t, db)
+				for u, settled := range wantWholeOrUntouched(t, db, credited) {
+					if want := u < "u020"; settled != want {
+						t.Errorf("%s settled = %v after the killed run, want %v", u, settled, want)
+					}
+				}
+
+				for _, q := range k.teardown {
+					if err := db.ExecRaw(ctx, q); err != nil {
+						t.Fatal(err)
+					}
+				}
+				second := settle(t, db, 0)
+				want := wantSettled(t, db, credited, 0)
+				if second.Users != 20 || !first.Amount.Add(second.Amount).Equal(want) {
+					t.Fatalf("runs moved %s + %s for %d + %d users, want %s for 40", first.Amount, second.Amount, first.Users, second.Users, want)
+				}
+				for u, ok := range wantWholeOrUntouched(t, db, credited) {
+					if !ok {
+						t.Errorf("%s not settled by the second run", u)
+					}
+				}
+				if n, err := store.QueryInt(ctx, db, `SELECT COUNT(*) FROM lots WHERE settlement_id IS NULL`); err != nil || n != 0 {
+					t.Fatalf("%d lots left unsettled (%v)", n, err)
+				}
+				checkInvariants(t, db)
+			})
+		}
+	})
+}
+
+// wantWholeOrUntouched checks that every user is either settled whole — every lot marked,
+// the whole units moved by one settlement entry — or untouched, and reports which.
+func wantWholeOrUntouched(t *testing.T, db *store.DB, credited map[string]decimal.Decimal) map[string]bool {
+	t.Helper()
+	ctx := context.Background()
+	settled := map[string]bool{}
+	for u, c := range credited {
+		b, err := db.Balance(ctx, "arcade", u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		entries, err := store.QueryInt(ctx, db, `SELECT COUNT(*) FROM journal WHERE user_id = ? AND kind = 'settlement'`, u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		open, err := store.QueryInt(ctx, db, `SELECT COUNT(*) FROM lots l JOIN wallets w ON w.id = l.wallet_id
+			WHERE w.user_id = ? AND l.settlement_id IS NULL`, u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		moved := rewards.FloorToScale(c, 0)
+		wantEntries := int64(0) // less than a coin: the lots settle, the carry keeps it
+		if moved.IsPositive() {
+			wantEntries = 1
+		}
+		switch {
+		case b.Available.IsZero() && b.Pending.Equal(c) && entries == 0 && open > 0:
+			settled[u] = false
+		case b.Available.Equal(moved) && b.Pending.Equal(c.Sub(moved)) && entries == wantEntries && open == 0:
+			settled[u] = true
+		default:
+			t.Errorf("%s half-settled: available %s, pending %s (credited %s), %d settlement entries, %d lots open",
+				u, b.Available, b.Pending, c, entries, open)
+		}
+	}
+	return settled
+}
