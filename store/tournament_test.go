@@ -173,6 +173,62 @@ func TestTournamentLeaderboardTies(t *testing.T) {
 	})
 }
 
+// The current window and its page in one call: the schedule's window while it is open,
+// the window that began earlier while it is open by the end it began with (the duration
+// shrank since), the next window once one closed, and a tournament of one window after
+// its close (its final board). CurrentTournamentWindow names the same window each time.
+func TestTournamentCurrentLeaderboard(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		ctx := context.Background()
+		clock := storetest.NewClock(win0.Add(time.Hour))
+		db := storetest.Open(t, dia, clock.Now)
+		recordAndApply(t, db,
+			tscore("a", "a1", "9", "over", win0.Add(time.Minute)),
+			tscore("b", "b1", "5", "over", win0.Add(2*time.Minute)),
+		)
+		current := func(tour rewards.Tournament) (string, rewards.Window, rewards.Leaderboard) {
+			t.Helper()
+			lb, w, ok, err := db.CurrentLeaderboard(ctx, rewards.LeaderboardQuery{Property: "arcade", Tournament: tour, Limit: 10, User: "b"},
+				clock.Now())
+			if err != nil || !ok {
+				t.Fatalf("current leaderboard: %v, %v", ok, err)
+			}
+			cw, rec, ok, err := db.CurrentTournamentWindow(ctx, "arcade", tour, clock.Now())
+			if err != nil || !ok || !cw.Start.Equal(w.Start) || !cw.End.Equal(w.End) || !cw.ClosesAt.Equal(w.ClosesAt) ||
+				rec.Exists != lb.Record.Exists || rec.FinalBoard != lb.Record.FinalBoard || !rec.Start.Equal(lb.Record.Start) {
+				t.Fatalf("current window %+v %+v, %v, %v; the leaderboard's %+v %+v", cw, rec, ok, err, w, lb.Record)
+			}
+			line := boardLine(lb.Rows)
+			if lb.UserRow != nil {
+				line += " | " + boardLine([]rewards.LeaderboardRow{*lb.UserRow})
+			}
+			return line, w, lb
+		}
+		if got, w, _ := current(dailyTournament()); got != "1:a:9/1 2:b:5/1 | 2:b:5/1" || !w.Start.Equal(win0) {
+			t.Fatalf("the schedule's window: %s, %+v", got, w)
+		}
+		shrunk := dailyTournament()
+		shrunk.Duration = 6 * time.Hour
+		clock.Set(win0.Add(10 * time.Hour))
+		if got, w, _ := current(shrunk); got != "1:a:9/1 2:b:5/1 | 2:b:5/1" || !w.Start.Equal(win0) || !w.End.Equal(win0W.End) {
+			t.Fatalf("the window begun under a longer duration: %s, %+v", got, w)
+		}
+		one := dailyTournament()
+		one.Next, one.Start, one.End = nil, win0, win0W.End
+		clock.Set(win0W.ClosesAt)
+		if got, err := db.CloseTournamentWindow(ctx, "arcade", one, win0W); err != nil || got.Outcome != rewards.CloseDone {
+			t.Fatalf("close: %+v, %v", got, err)
+		}
+		clock.Set(win0W.ClosesAt.Add(time.Minute))
+		if got, w, lb := current(dailyTournament()); got != "" || !w.Start.Equal(win0W.End) || lb.Record.Exists {
+			t.Fatalf("the next window: %q, %+v, %+v", got, w, lb.Record)
+		}
+		if got, w, lb := current(one); got != "1:a:9/1=100 2:b:5/1=40 | 2:b:5/1=40" || !w.Start.Equal(win0) || !lb.Record.FinalBoard {
+			t.Fatalf("the only window, closed: %s, %+v, %+v", got, w, lb.Record)
+		}
+	})
+}
+
 // Grace: a score made before the end and received during the grace counts; one received
 // at end + grace does not, and says so. The window does not close before end + grace,
 // nor while an event received before then waits for the applier.
