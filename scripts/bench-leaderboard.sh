@@ -6,7 +6,9 @@
 # its final ranking stored (what the closer would leave). Then `tally serve` answers wrk
 # (scripts/bench/leaderboard.lua) at 4 and 16 connections: a page of 50 of the current
 # window, with user= on every other request, then the same of the closed window. Prints
-# req/s, p50 and p99. A benchmark, never a test: it asserts nothing.
+# req/s, p50 and p99, and the CPU time per request that tally serve and the Postgres
+# backends of the bench database spent (less disturbed than latency on a shared
+# machine). A benchmark, never a test: it asserts nothing.
 #
 #   scripts/bench-leaderboard.sh                      # DURATION=15 PARTICIPANTS=100000
 #   BASE_BIN=/tmp/old/tally scripts/bench-leaderboard.sh
@@ -132,12 +134,24 @@ start_tally() { # BINARY
   exit 1
 }
 
+# CPU time (user + system, clock ticks) of tally serve and of the bench database's backends.
+hz=$(getconf CLK_TCK)
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+backends() { psql -tA "$ADMIN_URL" -c "SELECT pid FROM pg_stat_activity WHERE datname = '$db'"; }
+
 # run LABEL WINDOW CONNECTIONS: one wrk run.
 run() {
-  local label=$1 window=$2 conns=$3 res
+  local label=$1 window=$2 conns=$3 res requests p tally_cpu pg_cpu=0
+  local -A before=()
+  for p in $(backends); do before[$p]=$(ticks "$p"); done
+  tally_cpu=$(ticks "$tally_pid")
   res=$(wrk -t2 -c"$conns" -d"${DURATION}s" -s scripts/bench/leaderboard.lua "http://127.0.0.1:$PORT" -- \
     "$window" "$PARTICIPANTS" bench-api-key 50 | grep '^RESULT')
-  printf "%-5s %-8s c=%-3d %s\n" "$label" "${window/$last/closed}" "$conns" "${res#RESULT }"
+  tally_cpu=$(( $(ticks "$tally_pid") - tally_cpu ))
+  for p in $(backends); do pg_cpu=$(( pg_cpu + $(ticks "$p") - ${before[$p]:-0} )); done
+  requests=$(echo "$res" | sed 's/.*requests=\([0-9]*\).*/\1/')
+  printf "%-5s %-8s c=%-3d %s | cpu/req: tally %d µs, postgres %d µs\n" "$label" "${window/$last/closed}" "$conns" "${res#RESULT }" \
+    $(( tally_cpu * 1000000 / hz / (requests > 0 ? requests : 1) )) $(( pg_cpu * 1000000 / hz / (requests > 0 ? requests : 1) ))
 }
 
 # answers LABEL: a few answers of the running binary, kept to compare with BASE_BIN's
