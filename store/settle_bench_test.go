@@ -31,6 +31,9 @@ func envInt(b *testing.B, name string, def int) int {
 //
 //	TALLY_BENCH_USERS=100000 go test -run '^$' -bench Settle -benchtime 1x -timeout 30m ./store/
 //
+// scripts/bench-settle.sh runs it on a baseline commit and on this tree in one go and
+// prints the ratio (issue 15).
+//
 // Each iteration settles a fresh property populated (untimed) with set-based SQL: the
 // wallets, their revenue journal rows and legs, and the lots, all consistent, plus as
 // many users again whose lots have not matured. TALLY_BENCH_CHECK=1 runs
