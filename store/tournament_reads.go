@@ -18,11 +18,11 @@ import (
 
 // The publisher's tournament reads: which window is current, a window's record, a page
 // of its leaderboard and a user's own row. On Postgres they run on the read pool, as the
-// other hot publisher reads do (reads.go), and the statements one answer needs go in one
-// pgx batch: one round trip, one pool checkout, one context watch, where database/sql
-// and gorm took four or five of each. Each statement of a batch still sees what was
-// committed when it began, as separate statements did. On SQLite they run one after the
-// other through gorm.
+// other hot publisher reads do (reads.go; a batch takes a page slot, like a page of
+// transactions), and the statements one answer needs go in one pgx batch: one round
+// trip, one pool checkout, one context watch, where database/sql and gorm took four or
+// five of each. Each statement of a batch still sees what was committed when it began,
+// as separate statements did. On SQLite they run one after the other through gorm.
 //
 // A page's size, min_plays and the rank bucket levels are written into the statements
 // as numbers, not passed as parameters: with a parameter in LIMIT or in the plays bound,
@@ -73,6 +73,13 @@ func (db *DB) readBoard(ctx context.Context, reads ...boardRead) error {
 		}
 		return nil
 	}
+	// A batch holds its connection as a page read does: it takes a page slot, so the
+	// balance readers always find theirs (reads.go).
+	release, err := db.pageSlot(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
 	b := &pgx.Batch{}
 	for _, r := range reads {
 		b.Queue(numbered(r.sql), r.args...)
