@@ -13,7 +13,7 @@ export SCORES_KEY        ?= dev-scores-key
 export GP_SECRET         ?= dev-gamepush-secret
 export TS_SECRET         ?= dev-trackscore-secret
 
-.PHONY: run check build test test-postgres browser lint fmt bench bench-ingest bench-reads
+.PHONY: run check build test test-postgres browser lint fmt bench bench-ingest bench-reads bench-settle
 
 run:
 	$(GO) run ./cmd/tally serve --config tally.example.yaml
@@ -64,3 +64,8 @@ bench-ingest:
 # with 100k users and 10M ledger entries seeded. DURATION, USERS and ENTRIES tune it.
 bench-reads:
 	scripts/bench-reads.sh
+
+# Settlement lots/s of this tree beside main before issue 15 (BASE=021a173, built from a
+# git worktree) in one run. TALLY_BENCH_USERS, TALLY_BENCH_LOTS and ROUNDS tune it.
+bench-settle:
+	scripts/bench-settle.sh
