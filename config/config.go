@@ -64,11 +64,11 @@ func (c Config) Admins() []AdminToken {
 // The URL may carry a password, so it is redacted whenever the config is printed.
 //
 // ReadURL, optional and Postgres only, is a physical streaming replica (a hot standby)
-// of that database: the
-// publisher's balance, transactions and balance-feed reads go there, everything else
-// (writes, reports, the admin API) to URL. A replica answers with what it has replayed,
-// so a balance read there may trail a write the primary has committed by the replica's
-// lag; the feed's cursor rule still holds on it (see store/feed.go).
+// of that database: the publisher's balance, transactions, balance-feed and tournament
+// reads go there, everything else (writes, reports, the admin API) to URL. A replica
+// answers with what it has replayed, so a balance read there may trail a write the
+// primary has committed by the replica's lag; the feed's cursor rule still holds on it
+// (see store/feed.go).
 type Database struct {
 	URL     string `yaml:"url"`
 	ReadURL string `yaml:"read_url,omitempty"`

@@ -68,7 +68,8 @@ type Options struct {
 	// MaxOpenConns bounds the pool; 0 picks a default per dialect.
 	MaxOpenConns int
 	// ReadURL, Postgres only, is a replica the publisher's hot reads (balance,
-	// transactions, balance feed) go to; "" reads them from the database itself.
+	// transactions, balance feed, tournaments) go to; "" reads them from the database
+	// itself.
 	ReadURL string
 	// Webhooks names the endpoints (URLs) of a property subscribed to a webhook event
 	// type (rewards.Webhook*); nil subscribes nothing. It is called for every change that
