@@ -8,6 +8,7 @@
 # test: it asserts nothing.
 #
 #   scripts/bench-reads.sh            # DURATION=15 USERS=100000 ENTRIES=10000000
+#   KEEP=1 scripts/bench-reads.sh     # keep the database afterwards, to look at it
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION="${DURATION:-15}"
@@ -24,10 +25,15 @@ fi
 
 work=$(mktemp -d)
 db="tally_bench_reads_$$"
+db_url="${ADMIN_URL%/*}/$db?sslmode=disable"
 tally_pid=""
 cleanup() {
   [ -n "$tally_pid" ] && kill -INT "$tally_pid" 2>/dev/null && wait "$tally_pid" 2>/dev/null || true
-  psql -q "$ADMIN_URL" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+  if [ "${KEEP:-0}" = "1" ]; then
+    echo "kept: $db_url"
+  else
+    psql -q "$ADMIN_URL" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+  fi
   rm -rf "$work"
 }
 trap cleanup EXIT

@@ -111,9 +111,11 @@ func (db *DB) txnRows(ctx context.Context, q string, args []any) ([]txnRow, erro
 	defer rows.Close()
 	for rows.Next() {
 		var r txnRow
-		if err := rows.Scan(&r.ID, &r.Kind, &r.Rule, &r.RuleVersion, &r.Amount, &r.Bucket, &r.CreatedAt, &r.Ref, &r.MaturesAt); err != nil {
+		var amount decimalColumn // pgx's numeric, not a round trip through text
+		if err := rows.Scan(&r.ID, &r.Kind, &r.Rule, &r.RuleVersion, &amount, &r.Bucket, &r.CreatedAt, &r.Ref, &r.MaturesAt); err != nil {
 			return nil, err
 		}
+		r.Amount = amount.Decimal
 		out = append(out, r)
 	}
 	return out, rows.Err()

@@ -138,10 +138,11 @@ func (db *DB) feedRows(ctx context.Context, q string, args ...any) ([]feedRow, e
 	defer rows.Close()
 	for rows.Next() {
 		var r feedRow
-		if err := rows.Scan(&r.ID, &r.Property, &r.UserID, &r.Pending, &r.Available, &r.Carry, &r.Redeemed,
-			&r.LifetimeEarned, &r.UpdatedAt, &r.FeedSeq); err != nil {
+		var m [5]decimalColumn // pgx's numeric, not a round trip through text
+		if err := rows.Scan(&r.ID, &r.Property, &r.UserID, &m[0], &m[1], &m[2], &m[3], &m[4], &r.UpdatedAt, &r.FeedSeq); err != nil {
 			return nil, err
 		}
+		r.Pending, r.Available, r.Carry, r.Redeemed, r.LifetimeEarned = m[0].Decimal, m[1].Decimal, m[2].Decimal, m[3].Decimal, m[4].Decimal
 		out = append(out, r)
 	}
 	return out, rows.Err()

@@ -184,10 +184,11 @@ func (r *balanceReader) answer(batch []*balanceAsk) {
 		for rows.Next() {
 			var w wallet
 			var next *time.Time
-			if err = rows.Scan(&w.Property, &w.UserID, &w.Pending, &w.Available, &w.Carry, &w.Redeemed,
-				&w.LifetimeEarned, &w.UpdatedAt, &next); err != nil {
+			var m [5]decimalColumn // pgx's numeric, not a round trip through text
+			if err = rows.Scan(&w.Property, &w.UserID, &m[0], &m[1], &m[2], &m[3], &m[4], &w.UpdatedAt, &next); err != nil {
 				break
 			}
+			w.Pending, w.Available, w.Carry, w.Redeemed, w.LifetimeEarned = m[0].Decimal, m[1].Decimal, m[2].Decimal, m[3].Decimal, m[4].Decimal
 			b := toBalance(w)
 			if next != nil {
 				b.NextAvailableAt = next.UTC()
