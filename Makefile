@@ -13,7 +13,7 @@ export SCORES_KEY        ?= dev-scores-key
 export GP_SECRET         ?= dev-gamepush-secret
 export TS_SECRET         ?= dev-trackscore-secret
 
-.PHONY: run check build test test-postgres browser lint fmt bench bench-ingest bench-reads bench-settle
+.PHONY: run check build test test-postgres browser lint fmt bench bench-ingest bench-reads bench-settle bench-leaderboard
 
 run:
 	$(GO) run ./cmd/tally serve --config tally.example.yaml
@@ -69,3 +69,8 @@ bench-reads:
 # git worktree) in one run. TALLY_BENCH_USERS, TALLY_BENCH_LOTS and ROUNDS tune it.
 bench-settle:
 	scripts/bench-settle.sh
+
+# Tournament leaderboard reads over HTTP (wrk) with 100,000 participants in an open and a
+# closed window. DURATION, PARTICIPANTS and BASE_BIN (compare another binary) tune it.
+bench-leaderboard:
+	scripts/bench-leaderboard.sh
