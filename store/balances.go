@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
 
 	"tally/rewards"
@@ -18,8 +19,7 @@ func (db *DB) Balance(ctx context.Context, property, user string) (rewards.Balan
 	}
 	g := db.gorm.WithContext(ctx)
 	var ws []wallet
-	if err := query(g, &ws, `SELECT id, property, user_id, pending, available, carry, redeemed, lifetime_earned, updated_at
-		FROM wallets WHERE property = ? AND user_id = ?`, property, user); err != nil {
+	if err := query(g, &ws, `SELECT `+walletColumns+` FROM wallets WHERE property = ? AND user_id = ?`, property, user); err != nil {
 		return rewards.Balance{}, translate(err)
 	}
 	if len(ws) == 0 {
@@ -94,29 +94,12 @@ func (db *DB) Transactions(ctx context.Context, property, user string, limit int
 
 // txnRows runs the transactions query, on the read pool when there is one.
 func (db *DB) txnRows(ctx context.Context, q string, args []any) ([]txnRow, error) {
-	var out []txnRow
-	if db.reads == nil {
-		err := query(db.gorm.WithContext(ctx), &out, q, args...)
-		return out, err
-	}
-	release, err := db.pageSlot(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer release()
-	rows, err := db.reads.Query(ctx, numbered(q), args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var r txnRow
+	return readPage(ctx, db, q, args, func(rows pgx.Rows, r *txnRow) error {
 		var amount decimalColumn // pgx's numeric, not a round trip through text
 		if err := rows.Scan(&r.ID, &r.Kind, &r.Rule, &r.RuleVersion, &amount, &r.Bucket, &r.CreatedAt, &r.Ref, &r.MaturesAt); err != nil {
-			return nil, err
+			return err
 		}
 		r.Amount = amount.Decimal
-		out = append(out, r)
-	}
-	return out, rows.Err()
+		return nil
+	})
 }

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/shopspring/decimal"
+	"github.com/jackc/pgx/v5"
 	"gorm.io/gorm"
 
 	"tally/rewards"
@@ -84,8 +84,7 @@ func (db *DB) BalancesSince(ctx context.Context, property, cursor string, limit 
 	if limit <= 0 {
 		limit = DefaultFeedLimit
 	}
-	q := `SELECT id, property, user_id, pending, available, carry, redeemed, lifetime_earned, updated_at, feed_seq
-		FROM wallets WHERE property = ? AND (feed_seq, id) > (?, ?)`
+	q := `SELECT ` + walletColumns + `, feed_seq FROM wallets WHERE property = ? AND (feed_seq, id) > (?, ?)`
 	if db.dialect == Postgres {
 		q += ` AND feed_seq < pg_snapshot_xmin(pg_current_snapshot())::text::bigint`
 	}
@@ -96,8 +95,7 @@ func (db *DB) BalancesSince(ctx context.Context, property, cursor string, limit 
 	}
 	out := make([]rewards.Balance, len(rows))
 	for i, r := range rows {
-		out[i] = toBalance(wallet{ID: r.ID, Property: r.Property, UserID: r.UserID, UpdatedAt: r.UpdatedAt,
-			Wallet: rewards.Wallet{Pending: r.Pending, Available: r.Available, Carry: r.Carry, Redeemed: r.Redeemed, LifetimeEarned: r.LifetimeEarned}})
+		out[i] = toBalance(wallet{ID: r.ID, Property: r.Property, UserID: r.UserID, UpdatedAt: r.UpdatedAt, Wallet: r.Wallet})
 	}
 	if len(rows) > 0 {
 		last := rows[len(rows)-1]
@@ -107,43 +105,22 @@ func (db *DB) BalancesSince(ctx context.Context, property, cursor string, limit 
 }
 
 type feedRow struct {
-	ID             int64
-	Property       string
-	UserID         string
-	Pending        decimal.Decimal
-	Available      decimal.Decimal
-	Carry          decimal.Decimal
-	Redeemed       decimal.Decimal
-	LifetimeEarned decimal.Decimal
-	UpdatedAt      time.Time
-	FeedSeq        int64
+	ID       int64
+	Property string
+	UserID   string
+	rewards.Wallet
+	UpdatedAt time.Time
+	FeedSeq   int64
 }
 
 // feedRows runs the feed query, on the read pool when there is one.
 func (db *DB) feedRows(ctx context.Context, q string, args ...any) ([]feedRow, error) {
-	var out []feedRow
-	if db.reads == nil {
-		err := db.gorm.WithContext(ctx).Raw(q, args...).Scan(&out).Error
-		return out, err
-	}
-	release, err := db.pageSlot(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer release()
-	rows, err := db.reads.Query(ctx, numbered(q), args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var r feedRow
-		var m [5]decimalColumn // pgx's numeric, not a round trip through text
-		if err := rows.Scan(&r.ID, &r.Property, &r.UserID, &m[0], &m[1], &m[2], &m[3], &m[4], &r.UpdatedAt, &r.FeedSeq); err != nil {
-			return nil, err
+	return readPage(ctx, db, q, args, func(rows pgx.Rows, r *feedRow) error {
+		var m walletAmounts
+		if err := rows.Scan(append(append([]any{&r.ID, &r.Property, &r.UserID}, m.dest()...), &r.UpdatedAt, &r.FeedSeq)...); err != nil {
+			return err
 		}
-		r.Pending, r.Available, r.Carry, r.Redeemed, r.LifetimeEarned = m[0].Decimal, m[1].Decimal, m[2].Decimal, m[3].Decimal, m[4].Decimal
-		out = append(out, r)
-	}
-	return out, rows.Err()
+		m.into(&r.Wallet)
+		return nil
+	})
 }

@@ -56,6 +56,45 @@ func (db *DB) pageSlot(ctx context.Context) (release func(), err error) {
 	}
 }
 
+// readPage runs a page read (`?` placeholders): on the read pool holding a page slot,
+// scan reading each row; without a read pool (SQLite) through gorm, by column name.
+func readPage[T any](ctx context.Context, db *DB, q string, args []any, scan func(pgx.Rows, *T) error) ([]T, error) {
+	var out []T
+	if db.reads == nil {
+		err := query(db.gorm.WithContext(ctx), &out, q, args...)
+		return out, err
+	}
+	release, err := db.pageSlot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	rows, err := db.reads.Query(ctx, numbered(q), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var r T
+		if err := scan(rows, &r); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// walletAmounts scans a wallet's five amounts (walletColumns' order) as pgx's numerics,
+// not through text.
+type walletAmounts [5]decimalColumn
+
+func (m *walletAmounts) dest() []any { return []any{&m[0], &m[1], &m[2], &m[3], &m[4]} }
+
+// into sets the amounts of w.
+func (m *walletAmounts) into(w *rewards.Wallet) {
+	w.Pending, w.Available, w.Carry, w.Redeemed, w.LifetimeEarned = m[0].Decimal, m[1].Decimal, m[2].Decimal, m[3].Decimal, m[4].Decimal
+}
+
 // openReadPool connects the read pool to dsn (a postgres:// URL).
 func openReadPool(ctx context.Context, dsn string) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
@@ -188,11 +227,11 @@ func (r *balanceReader) answer(batch []*balanceAsk) {
 		for rows.Next() {
 			var w wallet
 			var next *time.Time
-			var m [5]decimalColumn // pgx's numeric, not a round trip through text
-			if err = rows.Scan(&w.Property, &w.UserID, &m[0], &m[1], &m[2], &m[3], &m[4], &w.UpdatedAt, &next); err != nil {
+			var m walletAmounts
+			if err = rows.Scan(append(append([]any{&w.Property, &w.UserID}, m.dest()...), &w.UpdatedAt, &next)...); err != nil {
 				break
 			}
-			w.Pending, w.Available, w.Carry, w.Redeemed, w.LifetimeEarned = m[0].Decimal, m[1].Decimal, m[2].Decimal, m[3].Decimal, m[4].Decimal
+			m.into(&w.Wallet)
 			b := toBalance(w)
 			if next != nil {
 				b.NextAvailableAt = next.UTC()
