@@ -412,19 +412,17 @@ func lockWallets(tx *gorm.DB, keys []walletKey, now time.Time) (map[walletKey]*w
 		args = append(args, k.property, k.user, now, now)
 	}
 	sb.WriteString(` ON CONFLICT (property, user_id) DO UPDATE SET updated_at = wallets.updated_at
-		RETURNING id, property, user_id, pending, available, carry, redeemed, lifetime_earned, updated_at`)
+		RETURNING ` + walletColumns)
 	rows, err := rawQuery(tx, sb.String(), args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	for rows.Next() {
-		w := &wallet{}
-		if err := rows.Scan(&w.ID, &w.Property, &w.UserID, &w.Pending, &w.Available, &w.Carry, &w.Redeemed, &w.LifetimeEarned,
-			&w.UpdatedAt); err != nil {
+		w, err := scanWallet(rows)
+		if err != nil {
 			return nil, err
 		}
-		w.UpdatedAt = w.UpdatedAt.UTC()
 		out[walletKey{w.Property, w.UserID}] = w
 	}
 	if err := rows.Err(); err != nil {

@@ -155,8 +155,7 @@ func checkLedger(tx *gorm.DB, property string, fail func(string, ...any)) error 
 	}
 
 	var wallets []wallet
-	if err := tx.Raw(`SELECT id, property, user_id, pending, available, carry, redeemed, lifetime_earned, updated_at
-		FROM wallets WHERE `+where, args...).Scan(&wallets).Error; err != nil {
+	if err := tx.Raw(`SELECT `+walletColumns+` FROM wallets WHERE `+where, args...).Scan(&wallets).Error; err != nil {
 		return err
 	}
 	unit := decimal.New(1, 0)

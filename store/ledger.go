@@ -1,6 +1,7 @@
 package store
 
 import (
+	"database/sql"
 	"fmt"
 	"strings"
 	"time"
@@ -33,6 +34,20 @@ type wallet struct {
 	// before is the balance as it was before the changes not yet saved: what a
 	// balance.updated webhook reports as the change.
 	before rewards.Wallet
+}
+
+// walletColumns are a wallet row's columns in the order scanWallet reads them.
+const walletColumns = `id, property, user_id, pending, available, carry, redeemed, lifetime_earned, updated_at`
+
+// scanWallet reads a row of walletColumns.
+func scanWallet(rows *sql.Rows) (*wallet, error) {
+	w := &wallet{}
+	if err := rows.Scan(&w.ID, &w.Property, &w.UserID, &w.Pending, &w.Available, &w.Carry, &w.Redeemed, &w.LifetimeEarned,
+		&w.UpdatedAt); err != nil {
+		return nil, err
+	}
+	w.UpdatedAt = w.UpdatedAt.UTC()
+	return w, nil
 }
 
 // set replaces the balances with what rewards computed, stamped at, and marks the row

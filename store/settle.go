@@ -355,7 +355,7 @@ func (db *DB) idIn(col string, ids []int64) (string, any) {
 // holds the write lock.
 func (db *DB) lockWalletsByID(tx *gorm.DB, ids []int64) ([]*wallet, error) {
 	in, arg := db.idIn("id", ids)
-	q := `SELECT id, property, user_id, pending, available, carry, redeemed, lifetime_earned, updated_at FROM wallets WHERE ` + in
+	q := `SELECT ` + walletColumns + ` FROM wallets WHERE ` + in
 	if db.dialect == Postgres {
 		q += ` ORDER BY property COLLATE "C", user_id COLLATE "C" FOR NO KEY UPDATE`
 	} else {
@@ -368,12 +368,10 @@ func (db *DB) lockWalletsByID(tx *gorm.DB, ids []int64) ([]*wallet, error) {
 	defer rows.Close()
 	out := make([]*wallet, 0, len(ids))
 	for rows.Next() {
-		w := &wallet{}
-		if err := rows.Scan(&w.ID, &w.Property, &w.UserID, &w.Pending, &w.Available, &w.Carry, &w.Redeemed, &w.LifetimeEarned,
-			&w.UpdatedAt); err != nil {
+		w, err := scanWallet(rows)
+		if err != nil {
 			return nil, err
 		}
-		w.UpdatedAt = w.UpdatedAt.UTC()
 		out = append(out, w)
 	}
 	return out, rows.Err()
