@@ -452,26 +452,10 @@ func streamPostgres(ctx context.Context, c *pgx.Conn, stmt string, args []any, b
 		} else if class, err = strconv.Atoi(string(v[2])); err != nil {
 			return fmt.Errorf("store: report stream: leg class %q", v[2])
 		}
-		var coef int64
-		var scale int32
-		var ok bool
 		if binaryAmount {
-			coef, scale, ok = pgNumeric(v[3])
+			err = b.addNumeric(class, v[3])
 		} else {
-			coef, scale, ok = parseDecimal(v[3])
-		}
-		if ok {
-			err = b.add(class, coef, scale)
-		} else {
-			var d decimal.Decimal
-			if binaryAmount {
-				d, err = pgNumericDecimal(v[3])
-			} else {
-				d, err = decimal.NewFromString(string(v[3]))
-			}
-			if err == nil {
-				err = b.addDecimal(class, d)
-			}
+			err = b.addText(class, v[3])
 		}
 		if err != nil {
 			return err
@@ -500,15 +484,7 @@ func streamSQLite(tx *gorm.DB, q rewards.ReportQuery, b *rowBuilder) error {
 		if err := b.next(property, user); err != nil {
 			return err
 		}
-		if coef, scale, ok := parseDecimal(amount); ok {
-			err = b.add(class, coef, scale)
-		} else {
-			var d decimal.Decimal
-			if d, err = decimal.NewFromString(string(amount)); err == nil {
-				err = b.addDecimal(class, d)
-			}
-		}
-		if err != nil {
+		if err := b.addText(class, amount); err != nil {
 			return err
 		}
 	}
@@ -606,6 +582,32 @@ func (b *rowBuilder) add(class int, coef int64, scale int32) error {
 		b.sums[s].add(coef, scale)
 	}
 	return nil
+}
+
+// addText adds an amount written as decimal text: in int64 when it fits, else as a
+// decimal.
+func (b *rowBuilder) addText(class int, amount []byte) error {
+	if coef, scale, ok := parseDecimal(amount); ok {
+		return b.add(class, coef, scale)
+	}
+	d, err := decimal.NewFromString(string(amount))
+	if err != nil {
+		return err
+	}
+	return b.addDecimal(class, d)
+}
+
+// addNumeric adds an amount in Postgres's binary NUMERIC: in int64 when it fits, else
+// as a decimal.
+func (b *rowBuilder) addNumeric(class int, amount []byte) error {
+	if coef, scale, ok := pgNumeric(amount); ok {
+		return b.add(class, coef, scale)
+	}
+	d, err := pgNumericDecimal(amount)
+	if err != nil {
+		return err
+	}
+	return b.addDecimal(class, d)
 }
 
 // addDecimal is add for an amount beyond add's int64.
