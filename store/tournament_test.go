@@ -590,10 +590,28 @@ func TestTournamentScoreWritersDoNotWait(t *testing.T) {
 			}
 			closed <- got
 		}()
+		// It waits on the window row's lock (the only lock wait here: the open writer is
+		// held in Go, not by Postgres), and has not closed.
+		deadline := time.Now().Add(30 * time.Second)
+		for waiting := int64(0); waiting == 0; {
+			select {
+			case got := <-closed:
+				t.Fatalf("the window closed while a score writer was open: %+v", got)
+			default:
+			}
+			var err error
+			if waiting, err = store.QueryInt(ctx, db, `SELECT COUNT(*) FROM pg_stat_activity
+				WHERE datname = current_database() AND wait_event_type = 'Lock'`); err != nil {
+				t.Fatal(err)
+			}
+			if waiting == 0 && time.Now().After(deadline) {
+				t.Fatal("the closer neither closed nor waited on a lock in 30 s")
+			}
+		}
 		select {
 		case got := <-closed:
 			t.Fatalf("the window closed while a score writer was open: %+v", got)
-		case <-time.After(300 * time.Millisecond):
+		default:
 		}
 		close(release)
 		released = true

@@ -15,6 +15,7 @@ type syncBuffer struct {
 	mu      sync.Mutex
 	b       bytes.Buffer
 	failing bool
+	wrote   chan struct{} // signalled after each write, when not nil
 }
 
 func (s *syncBuffer) Write(p []byte) (int, error) {
@@ -23,7 +24,14 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 	if s.failing {
 		return 0, errors.New("disk full")
 	}
-	return s.b.Write(p)
+	n, err := s.b.Write(p)
+	if s.wrote != nil {
+		select {
+		case s.wrote <- struct{}{}:
+		default:
+		}
+	}
+	return n, err
 }
 
 func (s *syncBuffer) String() string {
@@ -69,16 +77,17 @@ func TestBufferedLogger(t *testing.T) {
 
 // The timer writes out what waits.
 func TestBufferedLoggerTimer(t *testing.T) {
-	out := &syncBuffer{}
+	out := &syncBuffer{wrote: make(chan struct{}, 1)}
 	log, buf := newBufferedLogger(out, time.Millisecond)
 	defer buf.Close()
 	log.Info("request", "route", "/a")
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(out.String(), `"route":"/a"`) {
-		if time.Now().After(deadline) {
-			t.Fatal("the timer never wrote the line out")
-		}
-		time.Sleep(time.Millisecond)
+	select {
+	case <-out.wrote:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the timer never wrote the line out")
+	}
+	if got := out.String(); !strings.Contains(got, `"route":"/a"`) {
+		t.Fatalf("the timer wrote %q; want the line", got)
 	}
 }
 
