@@ -13,28 +13,8 @@ DURATION="${DURATION:-15}"
 PRE="${PRE:-1000000}"
 REDELIVERY="${REDELIVERY:-1}"
 PORT="${PORT:-18080}"
-ADMIN_URL="${TALLY_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable}"
-
-scripts/postgres.sh
-if ! command -v wrk >/dev/null; then
-  echo "bench-ingest: installing wrk" >&2
-  (apt-get install -y wrk >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y wrk >/dev/null; })
-fi
-
-work=$(mktemp -d)
-db="tally_bench_$$"
-tally_pid=""
-cleanup() {
-  [ -n "$tally_pid" ] && kill -INT "$tally_pid" 2>/dev/null && wait "$tally_pid" 2>/dev/null || true
-  psql -q "$ADMIN_URL" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-db_url="${ADMIN_URL%/*}/$db?sslmode=disable"
-psql -q "$ADMIN_URL" -c "CREATE DATABASE $db" >/dev/null
-
-echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-echo "postgres: $(psql -tA "$ADMIN_URL" -c 'SHOW server_version')"
+. scripts/bench/lib.sh
+bench_setup ingest
 
 # 1. The database alone: single-row INSERT … ON CONFLICT transactions, 32 clients.
 psql -q "$db_url" -c "CREATE TABLE pgbench_ingest (k bigint PRIMARY KEY, v text NOT NULL)"

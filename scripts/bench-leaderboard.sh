@@ -24,35 +24,8 @@ PORT="${PORT:-18082}"
 ROUNDS="${ROUNDS:-1}"
 CONNS="${CONNS:-4 16}"
 BASE_BIN="${BASE_BIN:-}"
-ADMIN_URL="${TALLY_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable}"
-
-scripts/postgres.sh
-if ! command -v wrk >/dev/null; then
-  echo "bench-leaderboard: installing wrk" >&2
-  (apt-get install -y wrk >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y wrk >/dev/null; })
-fi
-
-work=$(mktemp -d)
-db="tally_bench_lb_$$"
-tally_pid=""
-stop_tally() {
-  if [ -n "$tally_pid" ]; then
-    kill -INT "$tally_pid" 2>/dev/null || true
-    wait "$tally_pid" 2>/dev/null || true
-    tally_pid=""
-  fi
-}
-cleanup() {
-  stop_tally
-  psql -q "$ADMIN_URL" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-db_url="${ADMIN_URL%/*}/$db?sslmode=disable"
-psql -q "$ADMIN_URL" -c "CREATE DATABASE $db" >/dev/null
-
-echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "postgres: $(psql -tA "$ADMIN_URL" -c 'SHOW server_version')"
+. scripts/bench/lib.sh
+bench_setup lb
 
 # 1. The schema and the boards. The tournament is weekly (Mondays 00:00 UTC), so this
 # week's window is open whatever the time of the run, and last week's is closed.
@@ -187,7 +160,7 @@ bench() {
       run "$label" "$window" "$conns"
     done
   done
-  stop_tally
+  bench_stop_tally
 }
 
 for _ in $(seq 1 "$ROUNDS"); do

@@ -15,33 +15,8 @@ DURATION="${DURATION:-15}"
 USERS="${USERS:-100000}"
 ENTRIES="${ENTRIES:-10000000}"
 PORT="${PORT:-18081}"
-ADMIN_URL="${TALLY_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable}"
-
-scripts/postgres.sh
-if ! command -v wrk >/dev/null; then
-  echo "bench-reads: installing wrk" >&2
-  (apt-get install -y wrk >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y wrk >/dev/null; })
-fi
-
-work=$(mktemp -d)
-db="tally_bench_reads_$$"
-db_url="${ADMIN_URL%/*}/$db?sslmode=disable"
-tally_pid=""
-cleanup() {
-  [ -n "$tally_pid" ] && kill -INT "$tally_pid" 2>/dev/null && wait "$tally_pid" 2>/dev/null || true
-  if [ "${KEEP:-0}" = "1" ]; then
-    echo "kept: $db_url"
-  else
-    psql -q "$ADMIN_URL" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
-  fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-db_url="${ADMIN_URL%/*}/$db?sslmode=disable"
-psql -q "$ADMIN_URL" -c "CREATE DATABASE $db" >/dev/null
-
-echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-echo "postgres: $(psql -tA "$ADMIN_URL" -c 'SHOW server_version')"
+. scripts/bench/lib.sh
+bench_setup reads
 
 # 1. tally's schema and data: USERS wallets, each with one pending lot, and ENTRIES ledger
 # legs over the first half of them (journal rows of a pending credit and its @revenue
