@@ -111,8 +111,18 @@ func DuplicatePlan(ctx context.Context, db *DB, batch []rewards.Inbound) (string
 		rows[i] = []any{k.property, k.source, k.key}
 	}
 	sql, args := findKeysSQL(rows)
+	return explain(ctx, db, sql, args)
+}
+
+// TransactionsPlan is the EXPLAIN of the statement Transactions runs.
+func TransactionsPlan(ctx context.Context, db *DB, property, user string, limit int, before int64) (string, error) {
+	q, args := transactionsSQL(property, user, limit, before)
+	return explain(ctx, db, q, args)
+}
+
+func explain(ctx context.Context, db *DB, q string, args []any) (string, error) {
 	var lines []string
-	if err := query(db.gorm.WithContext(ctx), &lines, `EXPLAIN `+sql, args...); err != nil {
+	if err := query(db.gorm.WithContext(ctx), &lines, `EXPLAIN `+q, args...); err != nil {
 		return "", err
 	}
 	return strings.Join(lines, "\n"), nil

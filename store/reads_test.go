@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -162,5 +163,62 @@ func TestBalanceBatch(t *testing.T) {
 	}
 	if got[5].Answered {
 		t.Errorf("a request whose caller had gone was answered: %+v", got[5])
+	}
+}
+
+// A page of transactions reads the ledger from indexes alone on Postgres (migration
+// 00011): the page's legs and journal rows are a few contiguous index pages, not a heap
+// page per row. And the page, read through a user's
+// journal rows by id range, holds that user's legs with their own journal rows even
+// when every other user's rows lie between them.
+func TestLedgerReadsUseTheCoveringIndexes(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.Open(t, store.Postgres, nil)
+	const users, perUser = 400, 150
+	for _, q := range []string{
+		fmt.Sprintf(`INSERT INTO journal (id, property, user_id, kind, rule, ref, created_at)
+			SELECT i, 'arcade', 'u' || (i %% %d), 'revenue', 'rule-' || i, 'ref-' || i, '2026-11-02T10:00:00Z'::timestamptz + i * interval '1 second'
+			FROM generate_series(1, %d) AS i`, users, users*perUser),
+		`INSERT INTO entries (journal_id, property, user_id, account, bucket, kind, amount, created_at)
+			SELECT id, property, user_id, a.account, a.bucket, kind, a.sign * (id || '.5')::numeric, created_at
+			FROM journal, (VALUES ('', 'pending', 1), ('@revenue', '', -1)) AS a (account, bucket, sign) ORDER BY id, a.sign DESC`,
+		`VACUUM ANALYZE journal`,
+		`VACUUM ANALYZE entries`,
+	} {
+		if err := db.ExecRaw(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, before := range []int64{0, 20001} {
+		plan, err := store.TransactionsPlan(ctx, db, "arcade", "u7", 100, before)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{"Index Only Scan Backward using entries_user on entries", "Index Only Scan using journal_user on journal"} {
+			if !strings.Contains(plan, want) || strings.Contains(plan, "Seq Scan") {
+				t.Fatalf("transactions page (before %d): no %q in its plan:\n%s", before, want, plan)
+			}
+		}
+	}
+	// The newest page of u7 and the next one: u7's legs only (journal ids 7, 407, 807, …),
+	// newest first, each with its own journal row's rule and ref.
+	var seen int
+	before := int64(0)
+	for page := 0; page < 2; page++ {
+		txns, err := db.Transactions(ctx, "arcade", "u7", 100, before)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := min(100, perUser-seen); len(txns) != want {
+			t.Fatalf("page %d: %d transactions, want %d", page, len(txns), want)
+		}
+		for _, x := range txns {
+			j := int64(7 + users*(perUser-1-seen)) // the journal id of u7's seen-th newest credit
+			if x.Rule != fmt.Sprintf("rule-%d", j) || x.Ref != fmt.Sprintf("ref-%d", j) || !x.Amount.Equal(decimal.RequireFromString(fmt.Sprintf("%d.5", j))) {
+				t.Fatalf("transaction %d of u7: %+v, want journal row %d", seen, x, j)
+			}
+			seen++
+			before = x.ID
+		}
 	}
 }
