@@ -102,6 +102,10 @@ func KillAfterApply(db *DB, killed func()) {
 // transactions in flight.
 func BeforeReportWaits(db *DB, fn func()) { db.beforeWritersWait = fn }
 
+// WhileReportWaits sets a function a report on Postgres calls each time it finds a write
+// transaction in flight that it waits for.
+func WhileReportWaits(db *DB, fn func()) { db.writerInFlight = fn }
+
 // DuplicatePlan is the EXPLAIN of the statement Record uses to look up the events of
 // batch that were recorded before.
 func DuplicatePlan(ctx context.Context, db *DB, batch []rewards.Inbound) (string, error) {

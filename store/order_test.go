@@ -30,11 +30,21 @@ func TestReportToNowWaitsForWritersInFlight(t *testing.T) {
 		go func() { slow <- writer.CreditSlowly(ctx, "arcade", "u1", d("7"), locked, release) }()
 		<-locked // its entry is stamped now, before the report's cut; it has not committed
 		var once sync.Once
-		store.BeforeReportWaits(reader, func() { once.Do(func() { close(release) }) })
-		defer once.Do(func() { close(release) })
+		releaseWriter := func() { once.Do(func() { close(release) }) }
+		defer releaseWriter()
+		if dia == store.Postgres {
+			// The writer goes on only once the report has seen it in flight and waits: a
+			// report that did not wait would run without its entry, and fail below.
+			store.WhileReportWaits(reader, releaseWriter)
+		} else {
+			// On SQLite the wait is taking the write lock, which blocks until the writer
+			// commits: it goes on when the report starts waiting.
+			store.BeforeReportWaits(reader, releaseWriter)
+		}
 
 		q := rewards.ReportQuery{From: time.Now().Add(-time.Hour), To: time.Now()}
 		first := repReport(t, reader, q)
+		releaseWriter() // if the report did not wait for it
 		if err := <-slow; err != nil {
 			t.Fatal(err)
 		}

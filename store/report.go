@@ -226,6 +226,9 @@ func (db *DB) waitForWriters(ctx context.Context, cut time.Time) error {
 		if !running {
 			return nil
 		}
+		if db.writerInFlight != nil {
+			db.writerInFlight()
+		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("store: report: write transactions still running after %s: %w", writersWait, rewards.ErrUnavailable)

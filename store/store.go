@@ -58,6 +58,9 @@ type DB struct {
 	// beforeWritersWait, set only by tests, runs when a report starts waiting for the
 	// writers in flight (report.go).
 	beforeWritersWait func()
+	// writerInFlight, set only by tests, runs each time a report on Postgres finds a
+	// writer in flight that it has to wait for (report.go).
+	writerInFlight func()
 }
 
 // Options tune Open. The zero value is fine for production.
