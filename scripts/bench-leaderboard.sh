@@ -4,11 +4,12 @@
 # weekly tournament with SQL straight into the tournament tables (scores, rank buckets:
 # what the applier would leave), and the same users into last week's window, closed with
 # its final ranking stored (what the closer would leave). Then `tally serve` answers wrk
-# (scripts/bench/leaderboard.lua) at 4 and 16 connections: a page of 50 of the current
-# window, with user= on every other request, then the same of the closed window. Prints
-# req/s, p50 and p99, and the CPU time per request that tally serve and the Postgres
-# backends of the bench database spent (less disturbed than latency on a shared
-# machine). A benchmark, never a test: it asserts nothing.
+# (scripts/bench/leaderboard.lua) at 1, 4 and 16 connections (one connection shows what
+# an answer costs; at 4 and 16 the two cores are busy and latency is mostly queueing): a
+# page of 50 of the current window, with user= on every other request, then the same of
+# the closed window. Prints req/s, p50 and p99, and the CPU time per request that tally
+# serve and the Postgres backends of the bench database spent (less disturbed than
+# latency on a shared machine). A benchmark, never a test: it asserts nothing.
 #
 #   scripts/bench-leaderboard.sh                      # DURATION=15 PARTICIPANTS=100000
 #   BASE_BIN=/tmp/old/tally scripts/bench-leaderboard.sh
@@ -22,7 +23,7 @@ DURATION="${DURATION:-15}"
 PARTICIPANTS="${PARTICIPANTS:-100000}"
 PORT="${PORT:-18082}"
 ROUNDS="${ROUNDS:-1}"
-CONNS="${CONNS:-4 16}"
+CONNS="${CONNS:-1 4 16}"
 BASE_BIN="${BASE_BIN:-}"
 . scripts/bench/lib.sh
 bench_setup lb
