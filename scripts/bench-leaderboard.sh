@@ -119,7 +119,7 @@ run() {
   local -A before=()
   for p in $(backends); do before[$p]=$(ticks "$p"); done
   tally_cpu=$(ticks "$tally_pid")
-  res=$(wrk -t2 -c"$conns" -d"${DURATION}s" -s scripts/bench/leaderboard.lua "http://127.0.0.1:$PORT" -- \
+  res=$(wrk -t$(( conns < 2 ? conns : 2 )) -c"$conns" -d"${DURATION}s" -s scripts/bench/leaderboard.lua "http://127.0.0.1:$PORT" -- \
     "$window" "$PARTICIPANTS" bench-api-key 50 | grep '^RESULT')
   tally_cpu=$(( $(ticks "$tally_pid") - tally_cpu ))
   for p in $(backends); do pg_cpu=$(( pg_cpu + $(ticks "$p") - ${before[$p]:-0} )); done

@@ -27,6 +27,11 @@ bench_cleanup() {
 
 bench_setup() {
   scripts/postgres.sh
+  # A tally left running on the port would answer in place of the one under test.
+  if [ -n "${PORT:-}" ] && curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$PORT/"; then
+    echo "bench-$1: something already listens on port $PORT; stop it or set PORT" >&2
+    exit 1
+  fi
   if ! command -v wrk >/dev/null; then
     echo "bench-$1: installing wrk" >&2
     (apt-get install -y wrk >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y wrk >/dev/null; })
