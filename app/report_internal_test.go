@@ -1,9 +1,11 @@
 package app
 
 import (
+	"archive/zip"
 	"bytes"
 	"encoding/csv"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -202,5 +204,77 @@ func TestAppendCSVFieldMatchesEncodingCSV(t *testing.T) {
 		if string(got) != want.String() {
 			t.Errorf("%q: %q, encoding/csv writes %q", f, got, want.String())
 		}
+	}
+}
+
+// The XLSX's zip entries, deflated in chunks on several goroutines, read back as what
+// was written: an entry of several chunks written in pieces that straddle the chunks'
+// ends, one of exactly a chunk, a small one and an empty one, in one archive whose
+// chunks are reused from entry to entry.
+func TestParallelDeflateRoundTrip(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	big := make([]byte, 3*deflateChunkSize+12345)
+	for i := range big {
+		if i%8 == 0 {
+			big[i] = byte(rng.IntN(256)) // some of it does not compress
+		} else {
+			big[i] = "<c r=\"A1\" s=\"3\"><v>0</v></c>"[i%28]
+		}
+	}
+	entries := []struct {
+		name  string
+		data  []byte
+		piece int
+	}{
+		{"big", big, 7919},
+		{"one-chunk", big[:deflateChunkSize], deflateChunkSize},
+		{"small", []byte("<sheet/>"), 3},
+		{"empty", nil, 1},
+	}
+	var archive bytes.Buffer
+	zw := zip.NewWriter(&archive)
+	chunks := make(chan *deflateChunk, deflateInFlight())
+	zw.RegisterCompressor(zip.Deflate, func(out io.Writer) (io.WriteCloser, error) {
+		return &parallelDeflate{out: out, chunks: chunks}, nil
+	})
+	for _, e := range entries {
+		w, err := zw.Create(e.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for p := e.data; len(p) > 0; {
+			n := min(e.piece, len(p))
+			if _, err := w.Write(p[:n]); err != nil {
+				t.Fatal(err)
+			}
+			p = p[n:]
+		}
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	zr, err := zip.NewReader(bytes.NewReader(archive.Bytes()), int64(archive.Len()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(zr.File) != len(entries) {
+		t.Fatalf("%d entries, want %d", len(zr.File), len(entries))
+	}
+	for i, f := range zr.File {
+		rc, err := f.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(rc) // checks the CRC too
+		rc.Close()
+		if err != nil {
+			t.Fatalf("%s: %v", f.Name, err)
+		}
+		if f.Name != entries[i].name || !bytes.Equal(got, entries[i].data) {
+			t.Fatalf("entry %d: %s, %d bytes, want %s, %d bytes as written", i, f.Name, len(got), entries[i].name, len(entries[i].data))
+		}
+	}
+	if written := len(big) + deflateChunkSize; archive.Len() > written/2 {
+		t.Fatalf("archive of %d bytes for %d written: not compressed", archive.Len(), written)
 	}
 }
