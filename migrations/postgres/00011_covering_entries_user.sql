@@ -27,15 +27,17 @@
 -- journal row (one per ledger entry, not per leg).
 --
 -- The indexes are built under a lock that holds writers to entries and journal for the
--- build's time (as 00010 does); the new entries_user replaces the old one under its name.
-CREATE INDEX entries_user_covering ON entries (property, user_id, id)
-    INCLUDE (account, bucket, kind, amount, created_at, journal_id);
-DROP INDEX entries_user;
-ALTER INDEX entries_user_covering RENAME TO entries_user;
+-- build's time (as 00010 does); readers go on. The new entries_user replaces the old one
+-- under its name last: dropping an index locks its table against readers too, until the
+-- migration commits, so that is the migration's last step.
 CREATE INDEX journal_user ON journal (property, user_id, id)
     INCLUDE (rule, rule_version, ref, matures_at);
+CREATE INDEX entries_user_covering ON entries (property, user_id, id)
+    INCLUDE (account, bucket, kind, amount, created_at, journal_id);
 ALTER TABLE entries SET (autovacuum_vacuum_insert_threshold = 100000, autovacuum_vacuum_insert_scale_factor = 0);
 ALTER TABLE journal SET (autovacuum_vacuum_insert_threshold = 100000, autovacuum_vacuum_insert_scale_factor = 0);
+DROP INDEX entries_user;
+ALTER INDEX entries_user_covering RENAME TO entries_user;
 
 -- +goose Down
 ALTER TABLE journal RESET (autovacuum_vacuum_insert_threshold, autovacuum_vacuum_insert_scale_factor);
