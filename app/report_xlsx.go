@@ -618,6 +618,7 @@ type deflateChunk struct {
 	out  bytes.Buffer
 	fw   *flate.Writer
 	done chan struct{} // receives once the chunk is compressed
+	err  error         // a panic while compressing it, read after done
 }
 
 // compress deflates c.in into c.out, ending with the final block if last.
@@ -648,8 +649,13 @@ func (d *parallelDeflate) Write(p []byte) (int, error) {
 		if len(c.in) == cap(c.in) {
 			d.queue, d.cur = append(d.queue, c), nil
 			go func() {
+				defer func() {
+					if p := recover(); p != nil { // an error for the export, not a crash
+						c.err = fmt.Errorf("xlsx: compressing: panic: %v", p)
+					}
+					c.done <- struct{}{}
+				}()
 				c.compress(false)
-				c.done <- struct{}{}
 			}()
 		}
 	}
@@ -682,8 +688,12 @@ func (d *parallelDeflate) chunk() *deflateChunk {
 func (d *parallelDeflate) writeOut(c *deflateChunk) {
 	<-c.done
 	if d.err == nil {
+		d.err = c.err
+	}
+	if d.err == nil {
 		_, d.err = d.out.Write(c.out.Bytes())
 	}
+	c.err = nil
 }
 
 // Close compresses the last chunk (on the calling goroutine), writes out every chunk

@@ -97,6 +97,20 @@ func checkLedger(tx *gorm.DB, property string, fail func(string, ...any)) error 
 		return err
 	}
 
+	// A wallet leg belongs to its journal row's wallet: a page of transactions finds its
+	// journal rows by the user's own (Transactions), and would leave out a leg whose
+	// journal row names another user.
+	whereE, argsE := one("e.property")
+	var strays []int64
+	if err := tx.Raw(`SELECT e.id FROM entries e JOIN journal j ON j.id = e.journal_id
+		WHERE e.account = '' AND (j.property <> e.property OR j.user_id <> e.user_id) AND `+whereE+` ORDER BY e.id LIMIT ?`,
+		append(argsE, maxViolations)...).Scan(&strays).Error; err != nil {
+		return err
+	}
+	for _, id := range strays {
+		fail("entry %d: a wallet leg of another property or user than its journal row", id)
+	}
+
 	// Wallet legs per user and bucket.
 	sums := map[userKey]*walletSums{}
 	rows, err = tx.Raw(`SELECT property, user_id, bucket, kind, amount FROM entries WHERE account = '' AND `+where, args...).Rows()

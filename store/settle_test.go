@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -319,6 +320,12 @@ func TestCheckInvariantsDetectsCorruption(t *testing.T) {
 		{"run counter off", `UPDATE settlements SET entries = entries + 1`},
 		{"unbalanced journal", `INSERT INTO entries (journal_id, property, user_id, account, bucket, kind, amount, created_at)
 			SELECT id, property, user_id, '@revenue', '', kind, '1', created_at FROM journal WHERE kind = 'revenue'`},
+		// Balanced, and u1's legs add up to nothing: only the journal row names u2.
+		{"wallet legs of another user than their journal row", `INSERT INTO journal (id, property, user_id, kind, rule, created_at)
+			VALUES (9999, 'arcade', 'u2', 'adjustment', 'admin', '2026-11-02 10:00:00');
+			INSERT INTO entries (journal_id, property, user_id, account, bucket, kind, amount, created_at)
+			VALUES (9999, 'arcade', 'u1', '', 'pending', 'adjustment', '1', '2026-11-02 10:00:00'),
+				(9999, 'arcade', 'u1', '', 'pending', 'adjustment', '-1', '2026-11-02 10:00:00')`},
 	}
 	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
 		for _, c := range corruptions {
@@ -329,8 +336,10 @@ func TestCheckInvariantsDetectsCorruption(t *testing.T) {
 				ingestOne(t, db, in(score("u1", "p1", "500")))
 				settle(t, db, 0)
 				checkInvariants(t, db)
-				if err := db.ExecRaw(context.Background(), c.sql); err != nil {
-					t.Fatal(err)
+				for _, q := range strings.Split(c.sql, ";") {
+					if err := db.ExecRaw(context.Background(), q); err != nil {
+						t.Fatal(err)
+					}
 				}
 				if err := db.CheckInvariants(context.Background(), "arcade"); err == nil {
 					t.Fatal("CheckInvariants found nothing wrong")

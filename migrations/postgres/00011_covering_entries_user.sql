@@ -29,7 +29,10 @@
 -- The indexes are built under a lock that holds writers to entries and journal for the
 -- build's time (as 00010 does); readers go on. The new entries_user replaces the old one
 -- under its name last: dropping an index locks its table against readers too, until the
--- migration commits, so that is the migration's last step.
+-- migration commits, so that is the migration's last step. That lock waits for the
+-- readers of entries still running (a long export), and readers arriving meanwhile wait
+-- behind it. A payout report "to now" asked while the migration runs waits for it as
+-- for any writer in flight, and gives up after 10 s.
 CREATE INDEX journal_user ON journal (property, user_id, id)
     INCLUDE (rule, rule_version, ref, matures_at);
 CREATE INDEX entries_user_covering ON entries (property, user_id, id)
