@@ -168,9 +168,9 @@ func TestBalanceBatch(t *testing.T) {
 
 // A page of transactions reads the ledger from indexes alone on Postgres (migration
 // 00011): the page's legs and journal rows are a few contiguous index pages, not a heap
-// page per row. And the page, read through a user's
-// journal rows by id range, holds that user's legs with their own journal rows even
-// when every other user's rows lie between them.
+// page per row. And the page, whose journal rows are read by the user's journal id
+// range, holds that user's legs with their own journal rows even when every other
+// user's rows lie between them.
 func TestLedgerReadsUseTheCoveringIndexes(t *testing.T) {
 	ctx := context.Background()
 	db := storetest.Open(t, store.Postgres, nil)
