@@ -199,8 +199,9 @@ func TestBalanceFeedConcurrentWriters(t *testing.T) {
 				r := rand.New(rand.NewPCG(uint64(w), 1))
 				for i := range 40 {
 					u := users[r.IntN(len(users))]
-					_, _, err := db.Adjust(ctx, rewards.AdjustRequest{Actor: "test", Property: "arcade", User: u, Amount: decimal.NewFromInt(int64(r.IntN(9) + 1)),
-						Reason: "load", IdempotencyKey: fmt.Sprintf("w%d-%d", w, i), RequestHash: "h"})
+					req := rewards.AdjustRequest{Actor: "test", Property: "arcade", User: u, Amount: decimal.NewFromInt(int64(r.IntN(9) + 1)),
+						Reason: "load", IdempotencyKey: fmt.Sprintf("w%d-%d", w, i), RequestHash: "h"}
+					err := retryUnavailable(func() error { _, _, err := db.Adjust(ctx, req); return err })
 					if err != nil {
 						t.Errorf("writer %d: %v", w, err)
 						return

@@ -64,6 +64,18 @@ func decide(k rewards.Kept) rewards.Decision {
 
 // ingest records a batch as a receiver does, then applies the backlog as the applier
 // does, and answers the receipts with each event's status once applied.
+// retryUnavailable runs f again, up to five times, while it fails with "unavailable", as
+// a client retries a 503 with the same idempotency key or event. Load tests use it: on
+// SQLite their writers queue for one write lock, and on a loaded machine (CI, -race) one
+// may wait past the busy timeout.
+func retryUnavailable(f func() error) error {
+	err := f()
+	for try := 0; try < 5 && errors.Is(err, rewards.ErrUnavailable); try++ {
+		err = f()
+	}
+	return err
+}
+
 func ingest(db *store.DB, ctx context.Context, batch []rewards.Inbound) ([]rewards.Receipt, error) {
 	res, err := db.Record(ctx, batch)
 	if err != nil {

@@ -372,7 +372,7 @@ func TestSettleUnderLoad(t *testing.T) {
 						u := users[(w*13+i*7+k*5)%len(users)]
 						batch = append(batch, in(session(u, fmt.Sprintf("s-%d-%d-%d", w, i, k), "0.000012", 60)))
 					}
-					if _, err := ingest(db, ctx, batch); err != nil {
+					if err := retryUnavailable(func() error { _, err := ingest(db, ctx, batch); return err }); err != nil {
 						errs <- err
 						return
 					}
@@ -383,13 +383,16 @@ func TestSettleUnderLoad(t *testing.T) {
 				defer wg.Done()
 				for i := range 15 {
 					u := users[(w*11+i*3)%len(users)]
-					_, _, err := db.Adjust(ctx, rewards.AdjustRequest{Actor: "test", Property: "arcade", User: u, Amount: d("1.25"), Bucket: rewards.Pending,
-						Reason: "load", IdempotencyKey: fmt.Sprintf("a-%d-%d", w, i), RequestHash: "h"})
+					err := retryUnavailable(func() error {
+						_, _, err := db.Adjust(ctx, rewards.AdjustRequest{Actor: "test", Property: "arcade", User: u, Amount: d("1.25"), Bucket: rewards.Pending,
+							Reason: "load", IdempotencyKey: fmt.Sprintf("a-%d-%d", w, i), RequestHash: "h"})
+						return err
+					})
 					if err != nil {
 						errs <- err
 						return
 					}
-					_, _, err = db.Redeem(ctx, redeemReq(u, "1", fmt.Sprintf("r-%d-%d", w, i)))
+					err = retryUnavailable(func() error { _, _, err := db.Redeem(ctx, redeemReq(u, "1", fmt.Sprintf("r-%d-%d", w, i))); return err })
 					if err != nil && !errors.Is(err, rewards.ErrInsufficientFunds) {
 						errs <- err
 						return
@@ -400,7 +403,10 @@ func TestSettleUnderLoad(t *testing.T) {
 			go func() { // settlement runs, without the lease so they overlap
 				defer wg.Done()
 				for range 4 {
-					if _, err := db.SettleWith(ctx, "arcade", 0, store.SettleOptions{Batch: 5, NoLock: true}); err != nil {
+					if err := retryUnavailable(func() error {
+						_, err := db.SettleWith(ctx, "arcade", 0, store.SettleOptions{Batch: 5, NoLock: true})
+						return err
+					}); err != nil {
 						errs <- err
 						return
 					}
