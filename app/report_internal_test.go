@@ -3,6 +3,7 @@ package app
 import (
 	"archive/zip"
 	"bytes"
+	"context"
 	"encoding/csv"
 	"fmt"
 	"io"
@@ -147,12 +148,16 @@ func TestXLSXContinuesOnNewSheets(t *testing.T) {
 		t.Fatal(err)
 	}
 	var totals rewards.PayoutTotals
+	rows := x.startRows(context.Background()) // the export's path: the sheet written on its own goroutine
 	for i := range 5 {
 		row := rewards.PayoutRow{Property: "arcade", User: fmt.Sprintf("u%d", i), Sessions: 1}
 		totals.Add(row)
-		if err := x.writeRow(&row); err != nil {
+		if err := rows.add(&row); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if err := rows.finish(true); err != nil {
+		t.Fatal(err)
 	}
 	if err := x.writeTotals("", &totals); err != nil {
 		t.Fatal(err)

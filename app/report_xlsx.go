@@ -311,11 +311,6 @@ func (x *xlsxReport) fillRow(cells []excelize.Cell, shown []int8, row *rewards.P
 	x.fill(cells, shown, row, x.a.scale(row.Property), func(c *payoutColumn) string { return c.text(x.a, row) })
 }
 
-func (x *xlsxReport) writeRow(row *rewards.PayoutRow) error {
-	x.fillRow(x.cells, x.shown, row)
-	return x.writeCells(x.cells, x.shown)
-}
-
 // writeCells writes a row filled by fill, on a new sheet when this one is full.
 func (x *xlsxReport) writeCells(cells []excelize.Cell, shown []int8) error {
 	if x.row >= x.maxRows-1 { // keep a row for the totals on the last sheet
