@@ -4,14 +4,7 @@
 -- balance asks for a random user each time, transactions for a random user with a
 -- ledger; feed asks for a page of 100
 -- wallets after a random wallet (cursor v1.<seq>.<id>, the seq every seeded wallet has).
-local threads = {}
-local next_tid = 0
-
-function setup(thread)
-  thread:set("tid", next_tid)
-  next_tid = next_tid + 1
-  table.insert(threads, thread)
-end
+dofile("scripts/bench/common.lua") -- setup, response, done
 
 function init(args)
   what = args[1] or "balance"
@@ -19,7 +12,6 @@ function init(args)
   key = args[3] or "bench-api-key"
   seq = args[4] or "0"
   ledger = tonumber(args[5] or args[2] or "100000")
-  non200 = 0
   math.randomseed(os.time() + tid * 7919)
   headers = { ["Authorization"] = "Bearer " .. key }
 end
@@ -35,16 +27,4 @@ function request()
     path = string.format("/v1/properties/arcade/users/user-%09d/balance", u)
   end
   return wrk.format("GET", path, headers)
-end
-
-function response(status, headers, body)
-  if status ~= 200 then non200 = non200 + 1 end
-end
-
-function done(summary, latency, requests)
-  local bad = 0
-  for _, t in ipairs(threads) do bad = bad + (t:get("non200") or 0) end
-  io.write(string.format("RESULT rps=%.0f p50_ms=%.2f p99_ms=%.2f requests=%d non200=%d socket_errors=%d\n",
-    summary.requests / (summary.duration / 1e6), latency:percentile(50) / 1000, latency:percentile(99) / 1000,
-    summary.requests, bad, summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
 end

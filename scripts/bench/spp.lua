@@ -2,14 +2,7 @@
 -- spread over 100,000 users. With a redelivery share > 0, that share of requests resend
 -- a session pre-recorded by bench-ingest.sh (keys pre-1 … pre-N), as duplicates.
 -- Args: run id, redelivery percent, pre-recorded count, bearer token.
-local threads = {}
-local next_tid = 0
-
-function setup(thread)
-  thread:set("tid", next_tid)
-  next_tid = next_tid + 1
-  table.insert(threads, thread)
-end
+dofile("scripts/bench/common.lua") -- setup, response, done
 
 function init(args)
   run = args[1] or "r"
@@ -17,7 +10,6 @@ function init(args)
   pre = tonumber(args[3] or "0")
   token = args[4] or "bench-spp-token"
   n = 0
-  non200 = 0
   math.randomseed(os.time() + tid * 7919)
 end
 
@@ -33,17 +25,4 @@ function request()
     '","country":"IN","count-of-ads-viewed":1,"your-estimated-revenue":"0.000012","session-duration":60,"property-id":"1234"}'
   return wrk.format("POST", "/v1/hooks/arcade/gamezop/spp",
     { ["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. token }, body)
-end
-
-function response(status, headers, body)
-  if status ~= 200 then non200 = non200 + 1 end
-end
-
-function done(summary, latency, requests)
-  local bad = 0
-  for _, t in ipairs(threads) do bad = bad + (t:get("non200") or 0) end
-  io.write(string.format("RESULT requests=%d duration_us=%d rps=%.0f p50_ms=%.2f p99_ms=%.2f non200=%d socket_errors=%d\n",
-    summary.requests, summary.duration, summary.requests / (summary.duration / 1e6),
-    latency:percentile(50) / 1000, latency:percentile(99) / 1000, bad,
-    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
 end
