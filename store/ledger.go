@@ -128,15 +128,20 @@ func (l *ledger) flush() error {
 	}
 	l.queue = l.queue[:0]
 	for _, ins := range []struct {
-		head string
-		rows [][]any
+		head  string
+		types []string
+		rows  [][]any
 	}{
-		{`INSERT INTO journal (id, property, user_id, kind, rule, rule_version, inbox_id, ref, matures_at, created_at) VALUES `, journal},
-		{`INSERT INTO entries (journal_id, property, user_id, account, bucket, kind, amount, created_at) VALUES `, legs},
-		{`INSERT INTO claims (property, user_id, claim, journal_id, created_at) VALUES `, claims},
-		{`INSERT INTO lots (wallet_id, journal_id, amount, matures_at) VALUES `, lots},
+		{`INSERT INTO journal (id, property, user_id, kind, rule, rule_version, inbox_id, ref, matures_at, created_at) `,
+			[]string{"bigint", "text", "text", "text", "text", "text", "bigint", "text", "timestamptz", "timestamptz"}, journal},
+		{`INSERT INTO entries (journal_id, property, user_id, account, bucket, kind, amount, created_at) `,
+			[]string{"bigint", "text", "text", "text", "text", "text", "numeric", "timestamptz"}, legs},
+		{`INSERT INTO claims (property, user_id, claim, journal_id, created_at) `,
+			[]string{"text", "text", "text", "bigint", "timestamptz"}, claims},
+		{`INSERT INTO lots (wallet_id, journal_id, amount, matures_at) `,
+			[]string{"bigint", "bigint", "numeric", "timestamptz"}, lots},
 	} {
-		if err := insertRows(l.tx, ins.head, ins.rows, ""); err != nil {
+		if err := insertArrays(l.tx, ins.head, ins.types, ins.rows); err != nil {
 			return err
 		}
 	}
@@ -171,28 +176,19 @@ func (db *DB) saveWallets(tx *gorm.DB, wallets []*wallet) error {
 		for i, w := range dirty {
 			rows[i] = []any{w.ID, w.Pending.String(), w.Available.String(), w.Carry.String(), w.Redeemed.String(), w.LifetimeEarned.String(), w.UpdatedAt}
 		}
-		err = inChunks(tx, rows, func(rows [][]any) error {
-			var sb strings.Builder
-			args := make([]any, 0, 1+len(rows)*6)
-			sb.WriteString(`UPDATE wallets AS w SET pending = v.pending, available = v.available, carry = v.carry,
-				redeemed = v.redeemed, lifetime_earned = v.lifetime_earned, updated_at = v.updated_at, feed_seq = ` + stamp + ` FROM (VALUES `)
-			args = append(args, stampArgs...)
-			for i, r := range rows {
-				if i > 0 {
-					sb.WriteString(", ")
-				}
-				sb.WriteString("(?::bigint, ?::numeric, ?::numeric, ?::numeric, ?::numeric, ?::numeric, ?::timestamptz)")
-				args = append(args, r...)
-			}
-			sb.WriteString(`) AS v (id, pending, available, carry, redeemed, lifetime_earned, updated_at) WHERE w.id = v.id`)
-			n, err := rawExec(tx, sb.String(), args...)
-			if err == nil && n != int64(len(rows)) {
-				return fmt.Errorf("store: updated %d wallets, wanted %d", n, len(rows))
-			}
-			return err
-		})
+		// One array per column: the statement's text is the same for any number of
+		// wallets (see insertArrays).
+		args := append(append([]any{}, stampArgs...), columns(rows)...) // the stamp's come first in the text
+		n, err := rawExec(tx, `UPDATE wallets AS w SET pending = v.pending, available = v.available, carry = v.carry,
+			redeemed = v.redeemed, lifetime_earned = v.lifetime_earned, updated_at = v.updated_at, feed_seq = `+stamp+`
+			FROM unnest(?::bigint[], ?::numeric[], ?::numeric[], ?::numeric[], ?::numeric[], ?::numeric[], ?::timestamptz[])
+				AS v (id, pending, available, carry, redeemed, lifetime_earned, updated_at)
+			WHERE w.id = v.id`, args...)
 		if err != nil {
 			return err
+		}
+		if n != int64(len(rows)) {
+			return fmt.Errorf("store: updated %d wallets, wanted %d", n, len(rows))
 		}
 	} else {
 		for _, w := range dirty {
@@ -238,6 +234,50 @@ func (db *DB) allocIDs(tx *gorm.DB, table string, n int) ([]int64, error) {
 		ids = append(ids, top+i)
 	}
 	return ids, nil
+}
+
+// insertArrays writes rows, each a value for every column of head ("INSERT INTO t (a,
+// b) "), of the SQL types given. On Postgres that is one statement, head + SELECT * FROM
+// unnest($1::a_type[], $2::b_type[]), with one array per column: its text is the same
+// whatever the number of rows, so it is prepared once per connection, where a VALUES
+// list is a new statement to parse, plan and prepare for every number of rows, with a
+// bind parameter per value. On SQLite it is insertRows's VALUES lists.
+func insertArrays(tx *gorm.DB, head string, types []string, rows [][]any) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	if tx.Dialector.Name() != string(Postgres) {
+		return insertRows(tx, head+"VALUES ", rows, "")
+	}
+	if len(types) != len(rows[0]) {
+		return fmt.Errorf("store: %d column types for rows of %d values: %s", len(types), len(rows[0]), head)
+	}
+	var sb strings.Builder
+	sb.WriteString(head)
+	sb.WriteString("SELECT * FROM unnest(")
+	for i, t := range types {
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		sb.WriteString("?::" + t + "[]")
+	}
+	sb.WriteString(")")
+	_, err := rawExec(tx, sb.String(), columns(rows)...)
+	return err
+}
+
+// columns turns rows of equal width into one []any per column, for Postgres arrays
+// (pgx writes a nil or a nil pointer as NULL).
+func columns(rows [][]any) []any {
+	cols := make([]any, len(rows[0]))
+	for c := range cols {
+		col := make([]any, len(rows))
+		for r, row := range rows {
+			col[r] = row[c]
+		}
+		cols[c] = col
+	}
+	return cols
 }
 
 // insertRows runs head + VALUES rows + tail in as few statements as the bind-parameter
