@@ -16,13 +16,14 @@ import (
 // SettleOptions tune SettleWith.
 type SettleOptions struct {
 	Batch      int       // wallets per transaction
+	Workers    int       // batches at once on Postgres; 0 is one at a time, in wallet order
 	NoLock     bool      // skip the lease, so concurrent runs really race
 	AfterBatch func(int) // called after each committed batch
 }
 
 // SettleWith is Settle with test options.
 func (db *DB) SettleWith(ctx context.Context, property string, scale int32, o SettleOptions) (rewards.SettlementRun, error) {
-	return db.settle(ctx, property, scale, settleOptions{batch: o.Batch, lock: !o.NoLock, afterBatch: o.AfterBatch})
+	return db.settle(ctx, property, scale, settleOptions{batch: o.Batch, workers: o.Workers, lock: !o.NoLock, afterBatch: o.AfterBatch})
 }
 
 // ExecRaw runs a statement outside the store's methods: to corrupt data on purpose, or

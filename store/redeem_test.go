@@ -188,11 +188,18 @@ func TestAdjust(t *testing.T) {
 			t.Fatal(err)
 		}
 		wantBalance(t, db, "u1", "0.172", "0")
+		// u2 settles in the same batch as u1, whose lots stay.
+		if _, _, err := db.Adjust(ctx, rewards.AdjustRequest{Property: "arcade", User: "u2", Amount: d("2.5"), Bucket: rewards.Pending,
+			Reason: "goodwill", IdempotencyKey: "u2-p", RequestHash: "h-u2-p", Actor: "ops@example.com"}); err != nil {
+			t.Fatal(err)
+		}
 		run := settle(t, db, 0)
-		if run.Entries != 0 {
-			t.Fatalf("a debit larger than what matured was settled: %+v", run)
+		if run.Users != 1 || run.Entries != 1 || !run.Amount.Equal(d("2")) {
+			t.Fatalf("a debit larger than what matured was settled, or u2 was not: %+v", run)
 		}
 		wantBalance(t, db, "u1", "0.172", "0")
+		wantBalance(t, db, "u2", "0.5", "2")
+		checkInvariants(t, db)
 		checkInvariants(t, db)
 		if _, _, err := adj("2.5", rewards.Pending, "p2"); err != nil {
 			t.Fatal(err)

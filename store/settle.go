@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
-	"strconv"
-	"strings"
+	"sync"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -17,11 +15,11 @@ import (
 
 // Settlement moves matured pending credits (lots) to available, a batch of wallets per
 // transaction. What makes a lot settle exactly once is data, not a lock: the batch locks
-// its wallets, claims their matured lots that have no settlement_id by setting it (one
-// UPDATE … RETURNING), and writes the ledger entries and the wallets in the same
-// transaction. A second run, on this replica or another, finds those lots taken. A run
-// that dies leaves whole batches committed and nothing half-applied; the next run picks
-// up the rest because it looks for unsettled lots, not for where the last run stopped.
+// its wallets, takes their matured lots out of the lots table (one DELETE … RETURNING),
+// and writes the ledger entries and the wallets in the same transaction. A second run,
+// on this replica or another, finds those lots gone. A run that dies leaves whole
+// batches committed and nothing half-applied; the next run picks up the rest because it
+// looks for matured lots, not for where the last run stopped.
 //
 // The lease (lease.go) only keeps replicas from queueing behind each other's wallet
 // locks for nothing.
@@ -32,8 +30,14 @@ import (
 // BenchmarkSettle.
 const settleBatchSize = 5000
 
+// settleWorkers is how many batches of a run settle at once on Postgres: two keep both
+// cores of a small machine busy, one batch's statements running while the other's
+// results travel and its Go side works.
+const settleWorkers = 2
+
 type settleOptions struct {
 	batch      int       // wallets per transaction
+	workers    int       // batches at once on Postgres (settleWorkers)
 	lock       bool      // take the property's lease (tests turn it off to race runs)
 	afterBatch func(int) // called with the batch number after each commit (tests)
 }
@@ -49,7 +53,7 @@ type settleOptions struct {
 // the run is recorded as failed with what its committed batches settled, and returned
 // with the error; the next run settles the rest.
 func (db *DB) Settle(ctx context.Context, property string, scale int32) (rewards.SettlementRun, error) {
-	return db.settle(ctx, property, scale, settleOptions{batch: settleBatchSize, lock: true})
+	return db.settle(ctx, property, scale, settleOptions{batch: settleBatchSize, workers: settleWorkers, lock: true})
 }
 
 func (db *DB) settle(ctx context.Context, property string, scale int32, o settleOptions) (rewards.SettlementRun, error) {
@@ -128,17 +132,85 @@ func (db *DB) startRun(ctx context.Context, property string, owner bool) (reward
 }
 
 // settleWallets settles, batch by batch, every wallet of the run's property with a lot
-// matured by the run's start. Wallets are visited in id order, each once per run.
+// matured by the run's start. Wallets are visited in id order, each once per run. On
+// Postgres o.workers batches run at once, each in its own transaction on its own
+// wallets: they never wait for each other's locks, and while one waits on Postgres the
+// other's statements run on the other core. The first error stops the batches not
+// started; batches already committed stand.
 func (db *DB) settleWallets(ctx context.Context, run *rewards.SettlementRun, scale int32, o settleOptions, lease, holder string) error {
 	cutoff := run.StartedAt
+	workers := max(1, o.workers)
+	if db.dialect != Postgres {
+		workers = 1 // SQLite has one writer
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var (
+		mu       sync.Mutex
+		n        int
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	fail := func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if firstErr == nil {
+			firstErr = err
+			cancel(err)
+		}
+	}
+	batches := make(chan []int64)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ids := range batches {
+				res, err := db.settleBatch(ctx, run.ID, scale, cutoff, ids)
+				if err != nil {
+					fail(err)
+					continue
+				}
+				mu.Lock()
+				run.Users += res.users
+				run.Entries += res.entries
+				run.Amount = run.Amount.Add(res.amount)
+				n++
+				if o.afterBatch != nil {
+					o.afterBatch(n)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	err := db.eachBatch(ctx, run.Property, cutoff, o, lease, holder, func(ids []int64) bool {
+		select {
+		case batches <- ids:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	})
+	close(batches)
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	if err == nil {
+		err = translate(context.Cause(ctx))
+	}
+	return err
+}
+
+// eachBatch hands send the wallets to settle, o.batch at a time in id order, renewing
+// the lease before each; it stops when send returns false.
+func (db *DB) eachBatch(ctx context.Context, property string, cutoff time.Time, o settleOptions, lease, holder string, send func([]int64) bool) error {
 	chunk := o.batch * 50
 	var after int64
-	n := 0
 	for {
 		var ids []int64
-		err := db.gorm.WithContext(ctx).Raw(`SELECT DISTINCT l.wallet_id FROM lots l JOIN wallets w ON w.id = l.wallet_id
-			WHERE w.property = ? AND l.settlement_id IS NULL AND l.matures_at <= ? AND l.wallet_id > ?
-			ORDER BY l.wallet_id LIMIT ?`, run.Property, cutoff, after, chunk).Scan(&ids).Error
+		err := db.gorm.WithContext(ctx).Raw(`SELECT w.id FROM wallets w WHERE w.property = ? AND w.id > ?
+			AND EXISTS (SELECT 1 FROM lots l WHERE l.wallet_id = w.id AND l.settlement_id IS NULL AND l.matures_at <= ?)
+			ORDER BY w.id LIMIT ?`, property, after, cutoff, chunk).Scan(&ids).Error
 		if err != nil {
 			return translate(err)
 		}
@@ -149,19 +221,11 @@ func (db *DB) settleWallets(ctx context.Context, run *rewards.SettlementRun, sca
 					return err
 				}
 				if !ok {
-					return fmt.Errorf("store: settle %q: lease lost: %w", run.Property, rewards.ErrSettlementRunning)
+					return fmt.Errorf("store: settle %q: lease lost: %w", property, rewards.ErrSettlementRunning)
 				}
 			}
-			res, err := db.settleBatch(ctx, *run, scale, cutoff, ids[start:min(start+o.batch, len(ids))])
-			if err != nil {
-				return err
-			}
-			run.Users += res.users
-			run.Entries += res.entries
-			run.Amount = run.Amount.Add(res.amount)
-			n++
-			if o.afterBatch != nil {
-				o.afterBatch(n)
+			if !send(ids[start:min(start+o.batch, len(ids))]) {
+				return nil
 			}
 		}
 		if len(ids) < chunk {
@@ -176,25 +240,18 @@ type batchResult struct {
 	amount         decimal.Decimal
 }
 
-type lotRow struct {
-	WalletID int64
-	Amount   decimal.Decimal
-}
-
-// claimed is what a batch claimed of one wallet's matured lots: their sum, how many, and
-// their ids (comma-separated lists, read only to give the claim back).
+// claimed is what a batch claimed of one wallet's matured lots: their sum and how many.
 type claimed struct {
 	sum decimal.Decimal
 	n   int64
-	ids []string
 }
 
 // settleBatch settles the given wallets in one transaction and adds what it did to the
 // run's counters in the same transaction. It is a fixed handful of set-based statements
-// whatever the batch's size: lock the wallets, claim their matured lots (one UPDATE …
+// whatever the batch's size: lock the wallets, claim their matured lots (one DELETE …
 // RETURNING, summed by Postgres), write the journal and its legs, update the wallets,
 // count. The wallets' arithmetic is rewards.Wallet.Settle's.
-func (db *DB) settleBatch(ctx context.Context, run rewards.SettlementRun, scale int32, cutoff time.Time, ids []int64) (batchResult, error) {
+func (db *DB) settleBatch(ctx context.Context, runID int64, scale int32, cutoff time.Time, ids []int64) (batchResult, error) {
 	var res batchResult
 	err := db.tx(ctx, func(tx *gorm.DB) error {
 		res = batchResult{amount: decimal.Zero}
@@ -213,16 +270,20 @@ func (db *DB) settleBatch(ctx context.Context, run rewards.SettlementRun, scale 
 		}
 		now := db.now() // after the locks, like every ledger write (apply.go)
 		// Claimed under the lock: lots are only added or settled by transactions holding
-		// their wallet's lock, so these are exactly the lots this batch may settle.
-		per, err := db.claimLots(tx, run.ID, ids, cutoff)
+		// their wallet's lock, so these are exactly the lots this batch may settle. The
+		// savepoint lets the rare wallet that may not settle yet keep its lots.
+		if _, err := rawExec(tx, `SAVEPOINT claim`); err != nil {
+			return err
+		}
+		per, err := db.claimLots(tx, ids, cutoff)
 		if err != nil {
 			return err
 		}
 		var settled []*wallet
-		var refused [][]string // lots claimed for wallets that may not settle yet
+		refused := 0 // wallets whose lots were claimed but that may not settle yet
 		l := db.newLedger(tx)
 		ob := db.newOutbox() // credit.settled, committed with the settlement
-		ref := fmt.Sprintf("settlement:%d", run.ID)
+		ref := fmt.Sprintf("settlement:%d", runID)
 		for _, w := range wallets {
 			m := per[w.ID]
 			if m == nil {
@@ -232,7 +293,7 @@ func (db *DB) settleBatch(ctx context.Context, run rewards.SettlementRun, scale 
 			if !ok {
 				// A pending debit larger than what has matured so far: its lots wait for
 				// a run where enough credits have matured to cover it.
-				refused = append(refused, m.ids)
+				refused++
 				continue
 			}
 			at := w.stamp(now)
@@ -242,7 +303,7 @@ func (db *DB) settleBatch(ctx context.Context, run rewards.SettlementRun, scale 
 			}
 			w.set(next, at)
 			if e != nil {
-				if err := ob.creditSettled(w, run.ID, e.UserDelta(rewards.Available), at); err != nil {
+				if err := ob.creditSettled(w, runID, e.UserDelta(rewards.Available), at); err != nil {
 					return err
 				}
 			}
@@ -250,11 +311,17 @@ func (db *DB) settleBatch(ctx context.Context, run rewards.SettlementRun, scale 
 			res.users++
 			res.entries += m.n
 		}
-		if handled := len(settled) + len(refused); handled != len(per) {
-			return fmt.Errorf("store: settlement %d claimed lots of %d wallets, locked %d of them", run.ID, len(per), handled)
+		if handled := len(settled) + refused; handled != len(per) {
+			return fmt.Errorf("store: settlement %d claimed lots of %d wallets, locked %d of them", runID, len(per), handled)
 		}
-		if err := db.unclaimLots(tx, refused); err != nil {
-			return err
+		if refused > 0 {
+			keep := make([]int64, len(settled))
+			for i, w := range settled {
+				keep[i] = w.ID
+			}
+			if err := db.reclaimLots(tx, keep, cutoff, per); err != nil {
+				return err
+			}
 		}
 		if len(settled) == 0 {
 			return nil
@@ -268,27 +335,48 @@ func (db *DB) settleBatch(ctx context.Context, run rewards.SettlementRun, scale 
 		if err := db.saveWallets(tx, settled); err != nil {
 			return err
 		}
-		_, err = rawExec(tx, `UPDATE settlements SET users = ?, entries = ?, amount = ? WHERE id = ?`,
-			run.Users+res.users, run.Entries+res.entries, run.Amount.Add(res.amount).String(), run.ID)
-		return err
+		return addToRun(tx, runID, res)
 	})
 	return res, err
 }
 
-// claimLots marks for settlement the lots of the wallets ids matured by cutoff and not
-// settled yet, in one statement, and returns them per wallet. Postgres sums them in SQL
-// (NUMERIC addition is exact), so a batch reads a row per wallet, not one per lot;
-// SQLite keeps money as TEXT, so there each lot comes back and is summed here.
-func (db *DB) claimLots(tx *gorm.DB, settlementID int64, ids []int64, cutoff time.Time) (map[int64]*claimed, error) {
-	in, arg := db.idIn("wallet_id", ids)
-	q := `UPDATE lots SET settlement_id = ? WHERE ` + in + ` AND settlement_id IS NULL AND matures_at <= ?
-		RETURNING wallet_id, amount, 1, CAST(id AS TEXT)`
-	if db.dialect == Postgres {
-		q = `WITH c AS (UPDATE lots SET settlement_id = ? WHERE ` + in + ` AND settlement_id IS NULL AND matures_at <= ?
-			RETURNING id, wallet_id, amount)
-			SELECT wallet_id, sum(amount)::text, count(*), string_agg(id::text, ',') FROM c GROUP BY wallet_id`
+// addToRun adds a batch's counts to its run's row, as the batch's last statement: the
+// row lock it takes is held only while the batch commits, and batches running at once
+// add up in the order they commit. The sum is taken here, not in SQL, because SQLite
+// keeps money as TEXT.
+func addToRun(tx *gorm.DB, runID int64, res batchResult) error {
+	var cur struct {
+		Users, Entries int64
+		Amount         decimal.Decimal
 	}
-	rows, err := rawQuery(tx, q, settlementID, arg, cutoff)
+	q := `SELECT users, entries, amount FROM settlements WHERE id = ?`
+	if tx.Dialector.Name() == string(Postgres) {
+		q += ` FOR UPDATE`
+	}
+	if err := tx.Raw(q, runID).Scan(&cur).Error; err != nil {
+		return err
+	}
+	_, err := rawExec(tx, `UPDATE settlements SET users = ?, entries = ?, amount = ? WHERE id = ?`,
+		cur.Users+res.users, cur.Entries+res.entries, cur.Amount.Add(res.amount).String(), runID)
+	return err
+}
+
+// claimLots takes the lots of the wallets ids matured by cutoff out of the queue of
+// pending credits, in one statement, and returns them per wallet. A settled lot is
+// deleted: the settlement's journal row and legs are its record in the ledger, and
+// deleting touches no index where marking it settled would write a new row version into
+// each. Postgres sums them in SQL (NUMERIC addition is exact), so a batch reads a row per
+// wallet, not one per lot; SQLite keeps money as TEXT, so there each lot comes back and
+// is summed here. Lots settled before settlement deleted them keep their settlement_id
+// and are never claimed again.
+func (db *DB) claimLots(tx *gorm.DB, ids []int64, cutoff time.Time) (map[int64]*claimed, error) {
+	in, arg := db.idIn("wallet_id", ids)
+	q := `DELETE FROM lots WHERE ` + in + ` AND settlement_id IS NULL AND matures_at <= ? RETURNING wallet_id, amount, 1`
+	if db.dialect == Postgres {
+		q = `WITH c AS (DELETE FROM lots WHERE ` + in + ` AND settlement_id IS NULL AND matures_at <= ? RETURNING wallet_id, amount)
+			SELECT wallet_id, sum(amount)::text, count(*) FROM c GROUP BY wallet_id`
+	}
+	rows, err := rawQuery(tx, q, arg, cutoff)
 	if err != nil {
 		return nil, err
 	}
@@ -298,9 +386,8 @@ func (db *DB) claimLots(tx *gorm.DB, settlementID int64, ids []int64, cutoff tim
 		var (
 			id, n  int64
 			amount decimal.Decimal
-			lots   string
 		)
-		if err := rows.Scan(&id, &amount, &n, &lots); err != nil {
+		if err := rows.Scan(&id, &amount, &n); err != nil {
 			return nil, err
 		}
 		m := per[id]
@@ -308,34 +395,34 @@ func (db *DB) claimLots(tx *gorm.DB, settlementID int64, ids []int64, cutoff tim
 			m = &claimed{sum: decimal.Zero}
 			per[id] = m
 		}
-		m.sum, m.n, m.ids = m.sum.Add(amount), m.n+n, append(m.ids, lots)
+		m.sum, m.n = m.sum.Add(amount), m.n+n
 	}
 	return per, rows.Err()
 }
 
-// unclaimLots gives back lots claimed by claimLots (ids as it listed them) that the batch
-// does not settle. That is rare (a pending debit larger than what has matured), so it
-// may cost a statement of its own.
-func (db *DB) unclaimLots(tx *gorm.DB, refused [][]string) error {
-	var ids []int64
-	for _, list := range slices.Concat(refused...) {
-		for _, s := range strings.Split(list, ",") {
-			id, err := strconv.ParseInt(s, 10, 64)
-			if err != nil {
-				return fmt.Errorf("store: claimed lot id %q: %w", s, err)
-			}
-			ids = append(ids, id)
-		}
+// reclaimLots undoes the claim back to the savepoint "claim" and claims again the lots
+// of the wallets ids only: the others' lots stay in the queue. The wallets are locked, so
+// the second claim must find exactly what the first found for them.
+func (db *DB) reclaimLots(tx *gorm.DB, ids []int64, cutoff time.Time, first map[int64]*claimed) error {
+	if _, err := rawExec(tx, `ROLLBACK TO SAVEPOINT claim`); err != nil {
+		return err
 	}
 	if len(ids) == 0 {
 		return nil
 	}
-	in, arg := db.idIn("id", ids)
-	n, err := rawExec(tx, `UPDATE lots SET settlement_id = NULL WHERE `+in, arg)
-	if err == nil && n != int64(len(ids)) {
-		err = fmt.Errorf("store: gave back %d claimed lots, wanted %d", n, len(ids))
+	again, err := db.claimLots(tx, ids, cutoff)
+	if err != nil {
+		return err
 	}
-	return err
+	for _, id := range ids {
+		if a, f := again[id], first[id]; a == nil || a.n != f.n || !a.sum.Equal(f.sum) {
+			return fmt.Errorf("store: wallet %d: its locked lots changed between two claims", id)
+		}
+	}
+	if len(again) != len(ids) {
+		return fmt.Errorf("store: claimed lots of %d wallets again, wanted %d", len(again), len(ids))
+	}
+	return nil
 }
 
 // idIn is the condition "col is one of ids" with its single argument, whatever the

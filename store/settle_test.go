@@ -164,7 +164,7 @@ func TestConcurrentSettleRuns(t *testing.T) {
 					wg.Add(1)
 					go func() {
 						defer wg.Done()
-						results[i], errs[i] = db.SettleWith(context.Background(), "arcade", 0, store.SettleOptions{Batch: 7, NoLock: true})
+						results[i], errs[i] = db.SettleWith(context.Background(), "arcade", 0, store.SettleOptions{Batch: 7, Workers: 2, NoLock: true})
 					}()
 				}
 				wg.Wait()
@@ -316,8 +316,11 @@ func TestCheckInvariantsDetectsCorruption(t *testing.T) {
 	}{
 		{"wallet balance without entry", `UPDATE wallets SET available = '1' WHERE user_id = 'u1'`},
 		{"carry without lots", `UPDATE wallets SET carry = '0.5', pending = '5.8' WHERE user_id = 'u1'`},
-		{"lot settled twice over", `UPDATE lots SET settlement_id = NULL`},
-		{"run counter off", `UPDATE settlements SET entries = entries + 1`},
+		{"settled lot back in the queue", `INSERT INTO lots (wallet_id, journal_id, amount, matures_at)
+			SELECT w.id, j.id, '5', j.created_at FROM journal j JOIN wallets w ON w.property = j.property AND w.user_id = j.user_id
+			WHERE j.kind = 'revenue'`},
+		{"run amount off", `UPDATE settlements SET amount = '4'`},
+		{"run counts fewer users than it credited", `UPDATE settlements SET users = 0`},
 		{"unbalanced journal", `INSERT INTO entries (journal_id, property, user_id, account, bucket, kind, amount, created_at)
 			SELECT id, property, user_id, '@revenue', '', kind, '1', created_at FROM journal WHERE kind = 'revenue'`},
 		// Balanced, and u1's legs add up to nothing: only the journal row names u2.
@@ -450,59 +453,74 @@ func TestSettleBatchKilledHalfWay(t *testing.T) {
 	}
 	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
 		for _, k := range kills[dia] {
-			t.Run(k.name, func(t *testing.T) {
-				ctx := context.Background()
-				clock := storetest.NewClock(t0)
-				db := storetest.Open(t, dia, clock.Now)
-				credited := population(t, db, 40)
-				clock.Advance(25 * time.Hour)
-				for _, q := range k.setup {
-					if err := db.ExecRaw(ctx, q); err != nil {
-						t.Fatal(err)
+			for _, workers := range []int{1, 2} {
+				t.Run(fmt.Sprintf("%s, %d at once", k.name, workers), func(t *testing.T) {
+					ctx := context.Background()
+					clock := storetest.NewClock(t0)
+					db := storetest.Open(t, dia, clock.Now)
+					credited := population(t, db, 40)
+					clock.Advance(25 * time.Hour)
+					for _, q := range k.setup {
+						if err := db.ExecRaw(ctx, q); err != nil {
+							t.Fatal(err)
+						}
 					}
-				}
 
-				// Wallets are visited in id order, which here is user order: batches of 10
-				// are u000–u009, u010–u019, then u020–u029, which dies at u025.
-				first, err := db.SettleWith(ctx, "arcade", 0, store.SettleOptions{Batch: 10})
-				if err == nil {
-					t.Fatal("run with a batch killed half-way succeeded")
-				}
-				if first.Status != rewards.RunFailed || first.Users != 20 || first.Error == "" {
-					t.Fatalf("killed run = %+v, want failed after 20 users", first)
-				}
-				checkInvariants(t, db)
-				for u, settled := range wantWholeOrUntouched(t, db, credited) {
-					if want := u < "u020"; settled != want {
-						t.Errorf("%s settled = %v after the killed run, want %v", u, settled, want)
+					// Wallets are visited in id order, which here is user order: batches of 10
+					// are u000–u009, u010–u019, then u020–u029, which dies at u025. One batch
+					// at a time, the first two commit and the last is never started; two at
+					// a time, the batch beside the one that dies (u030–u039, or u010–u019 if
+					// it was slow) may commit or be stopped, whole either way.
+					first, err := db.SettleWith(ctx, "arcade", 0, store.SettleOptions{Batch: 10, Workers: workers})
+					if err == nil {
+						t.Fatal("run with a batch killed half-way succeeded")
 					}
-				}
+					if first.Status != rewards.RunFailed || first.Error == "" || (workers == 1 && first.Users != 20) {
+						t.Fatalf("killed run = %+v, want failed after 20 users", first)
+					}
+					checkInvariants(t, db)
+					settledFirst := int64(0)
+					for u, settled := range wantWholeOrUntouched(t, db, credited) {
+						if settled {
+							settledFirst++
+						}
+						if u >= "u020" && u < "u030" && settled {
+							t.Errorf("%s of the killed batch settled", u)
+						}
+						if want := u < "u020"; workers == 1 && settled != want {
+							t.Errorf("%s settled = %v after the killed run, want %v", u, settled, want)
+						}
+					}
+					if settledFirst != first.Users {
+						t.Errorf("killed run counts %d users, %d were settled", first.Users, settledFirst)
+					}
 
-				for _, q := range k.teardown {
-					if err := db.ExecRaw(ctx, q); err != nil {
-						t.Fatal(err)
+					for _, q := range k.teardown {
+						if err := db.ExecRaw(ctx, q); err != nil {
+							t.Fatal(err)
+						}
 					}
-				}
-				second := settle(t, db, 0)
-				want := wantSettled(t, db, credited, 0)
-				if second.Users != 20 || !first.Amount.Add(second.Amount).Equal(want) {
-					t.Fatalf("runs moved %s + %s for %d + %d users, want %s for 40", first.Amount, second.Amount, first.Users, second.Users, want)
-				}
-				for u, ok := range wantWholeOrUntouched(t, db, credited) {
-					if !ok {
-						t.Errorf("%s not settled by the second run", u)
+					second := settle(t, db, 0)
+					want := wantSettled(t, db, credited, 0)
+					if first.Users+second.Users != 40 || !first.Amount.Add(second.Amount).Equal(want) {
+						t.Fatalf("runs moved %s + %s for %d + %d users, want %s for 40", first.Amount, second.Amount, first.Users, second.Users, want)
 					}
-				}
-				if n, err := store.QueryInt(ctx, db, `SELECT COUNT(*) FROM lots WHERE settlement_id IS NULL`); err != nil || n != 0 {
-					t.Fatalf("%d lots left unsettled (%v)", n, err)
-				}
-				checkInvariants(t, db)
-			})
+					for u, ok := range wantWholeOrUntouched(t, db, credited) {
+						if !ok {
+							t.Errorf("%s not settled by the second run", u)
+						}
+					}
+					if n, err := store.QueryInt(ctx, db, `SELECT COUNT(*) FROM lots WHERE settlement_id IS NULL`); err != nil || n != 0 {
+						t.Fatalf("%d lots left unsettled (%v)", n, err)
+					}
+					checkInvariants(t, db)
+				})
+			}
 		}
 	})
 }
 
-// wantWholeOrUntouched checks that every user is either settled whole — every lot marked,
+// wantWholeOrUntouched checks that every user is either settled whole — every lot taken,
 // the whole units moved by one settlement entry — or untouched, and reports which.
 func wantWholeOrUntouched(t *testing.T, db *store.DB, credited map[string]decimal.Decimal) map[string]bool {
 	t.Helper()
