@@ -178,7 +178,11 @@ func (db *DB) saveWallets(tx *gorm.DB, wallets []*wallet) error {
 		}
 		// One array per column: the statement's text is the same for any number of
 		// wallets (see insertArrays).
-		args := append(append([]any{}, stampArgs...), columns(rows)...) // the stamp's come first in the text
+		cols, err := columns(rows)
+		if err != nil {
+			return err
+		}
+		args := append(append([]any{}, stampArgs...), cols...) // the stamp's come first in the text
 		n, err := rawExec(tx, `UPDATE wallets AS w SET pending = v.pending, available = v.available, carry = v.carry,
 			redeemed = v.redeemed, lifetime_earned = v.lifetime_earned, updated_at = v.updated_at, feed_seq = `+stamp+`
 			FROM unnest(?::bigint[], ?::numeric[], ?::numeric[], ?::numeric[], ?::numeric[], ?::numeric[], ?::timestamptz[])
@@ -262,22 +266,54 @@ func insertArrays(tx *gorm.DB, head string, types []string, rows [][]any) error 
 		sb.WriteString("?::" + t + "[]")
 	}
 	sb.WriteString(")")
-	_, err := rawExec(tx, sb.String(), columns(rows)...)
+	cols, err := columns(rows)
+	if err != nil {
+		return err
+	}
+	_, err = rawExec(tx, sb.String(), cols...)
 	return err
 }
 
-// columns turns rows of equal width into one []any per column, for Postgres arrays
-// (pgx writes a nil or a nil pointer as NULL).
-func columns(rows [][]any) []any {
+// columns turns rows of equal width into one typed slice per column, for Postgres
+// arrays: []int64, []string, []time.Time, or []*int64 and []*time.Time for a column that
+// holds NULLs (a nil pointer). pgx writes typed slices in both its extended and its
+// simple protocol (a pooler may ask for the latter); a []any it writes only in the first.
+func columns(rows [][]any) ([]any, error) {
 	cols := make([]any, len(rows[0]))
 	for c := range cols {
-		col := make([]any, len(rows))
-		for r, row := range rows {
-			col[r] = row[c]
+		var err error
+		switch rows[0][c].(type) {
+		case int64:
+			cols[c], err = column[int64](rows, c)
+		case *int64:
+			cols[c], err = column[*int64](rows, c)
+		case string:
+			cols[c], err = column[string](rows, c)
+		case time.Time:
+			cols[c], err = column[time.Time](rows, c)
+		case *time.Time:
+			cols[c], err = column[*time.Time](rows, c)
+		default:
+			err = fmt.Errorf("store: no array for a column of %T", rows[0][c])
 		}
-		cols[c] = col
+		if err != nil {
+			return nil, err
+		}
 	}
-	return cols
+	return cols, nil
+}
+
+// column is column c of rows as a []T; every row must hold a T there.
+func column[T any](rows [][]any, c int) ([]T, error) {
+	out := make([]T, len(rows))
+	for r, row := range rows {
+		v, ok := row[c].(T)
+		if !ok {
+			return nil, fmt.Errorf("store: row %d column %d holds %T, the column %T", r, c, row[c], out[0])
+		}
+		out[r] = v
+	}
+	return out, nil
 }
 
 // insertRows runs head + VALUES rows + tail in as few statements as the bind-parameter
