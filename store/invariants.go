@@ -26,8 +26,8 @@ const maxViolations = 20
 //   - each reversal returns exactly its redemption's amount, to that redemption's user;
 //   - pending − carry is the sum of the wallet's unsettled lots, and 0 <= carry < 1;
 //   - no bucket is negative;
-//   - each settlement run moved what its settlement legs say, and counts at least the
-//     users those legs credit (a user whose matured lots came to less than a unit moved
+//   - each settlement run moved what its settlement legs say, credits a user at most
+//     once, and counts at least the users those legs credit (a user whose matured lots came to less than a unit moved
 //     nothing and has no leg) and at least one lot per user. Settled lots are deleted,
 //     so a run's lot count is its own record.
 //
@@ -300,6 +300,9 @@ func checkRuns(tx *gorm.DB, property string, fail func(string, ...any)) error {
 		moved, users := decimal.Zero, map[string]bool{}
 		for _, l := range legs {
 			moved = moved.Add(l.Amount)
+			if users[l.UserID] {
+				fail("settlement %d (%s): %s settled twice in one run", r.ID, r.Status, l.UserID)
+			}
 			users[l.UserID] = true
 		}
 		if !moved.Equal(r.Amount) || int64(len(users)) > r.Users || r.Entries < r.Users {

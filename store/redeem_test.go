@@ -200,7 +200,6 @@ func TestAdjust(t *testing.T) {
 		wantBalance(t, db, "u1", "0.172", "0")
 		wantBalance(t, db, "u2", "0.5", "2")
 		checkInvariants(t, db)
-		checkInvariants(t, db)
 		if _, _, err := adj("2.5", rewards.Pending, "p2"); err != nil {
 			t.Fatal(err)
 		}

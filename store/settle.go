@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -90,6 +91,12 @@ func (db *DB) settle(ctx context.Context, property string, scale int32, o settle
 	// Recorded even when ctx is cancelled: the batches it committed are real.
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
+	// The run's row holds what its batches committed, each batch's counts written in its
+	// own transaction. The counts summed here can fall short of it: a batch whose commit
+	// reached Postgres while its context was cancelled reports an error, yet committed.
+	if rerr := db.loadRunCounts(fctx, &run); rerr != nil {
+		return run, errors.Join(err, rerr)
+	}
 	if err == nil && run.Users == 0 && run.Entries == 0 {
 		// Nothing had matured: the run leaves no record, so the history shows the runs
 		// that moved money (and the failures), not one empty run per tick and replica —
@@ -108,6 +115,16 @@ func (db *DB) settle(ctx context.Context, property string, scale int32, o settle
 		err = fmt.Errorf("store: record settlement %d: %w", run.ID, ferr)
 	}
 	return run, err
+}
+
+// loadRunCounts reads the counters of run's row into run.
+func (db *DB) loadRunCounts(ctx context.Context, run *rewards.SettlementRun) error {
+	var row runRow
+	if err := db.gorm.WithContext(ctx).Raw(`SELECT users, entries, amount FROM settlements WHERE id = ?`, run.ID).Scan(&row).Error; err != nil {
+		return fmt.Errorf("store: read settlement %d: %w", run.ID, translate(err))
+	}
+	run.Users, run.Entries, run.Amount = row.Users, row.Entries, row.Amount
+	return nil
 }
 
 // startRun records a new running run. Its owner, holding the lease, knows no other run of
@@ -135,16 +152,20 @@ func (db *DB) startRun(ctx context.Context, property string, owner bool) (reward
 // matured by the run's start. Wallets are visited in id order, each once per run. On
 // Postgres o.workers batches run at once, each in its own transaction on its own
 // wallets: they never wait for each other's locks, and while one waits on Postgres the
-// other's statements run on the other core. The first error stops the batches not
-// started; batches already committed stand.
+// other's statements run on the other core. The first error stops handing out batches;
+// a batch already running finishes (or fails) on its own, and batches committed stand.
+// The counts it adds to run are those its batches reported; settle reads the committed
+// ones back from the run's row.
 func (db *DB) settleWallets(ctx context.Context, run *rewards.SettlementRun, scale int32, o settleOptions, lease, holder string) error {
 	cutoff := run.StartedAt
 	workers := max(1, o.workers)
 	if db.dialect != Postgres {
 		workers = 1 // SQLite has one writer
 	}
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
+	// stop ends the handing out of batches, never a batch's own transaction: a commit
+	// cut short by a cancelled context may have committed all the same.
+	dispatch, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
 	var (
 		mu       sync.Mutex
 		n        int
@@ -156,7 +177,7 @@ func (db *DB) settleWallets(ctx context.Context, run *rewards.SettlementRun, sca
 		defer mu.Unlock()
 		if firstErr == nil {
 			firstErr = err
-			cancel(err)
+			stop(err)
 		}
 	}
 	batches := make(chan []int64)
@@ -165,6 +186,21 @@ func (db *DB) settleWallets(ctx context.Context, run *rewards.SettlementRun, sca
 		go func() {
 			defer wg.Done()
 			for ids := range batches {
+				if dispatch.Err() != nil {
+					continue // another batch failed: drain without starting more
+				}
+				// Renewed by the worker, just before its batch: on SQLite the renewal
+				// is a write, which must not wait behind a batch's write lock.
+				if o.lock {
+					ok, err := db.renewLease(ctx, lease, holder)
+					if err == nil && !ok {
+						err = fmt.Errorf("store: settle %q: lease lost: %w", run.Property, rewards.ErrSettlementRunning)
+					}
+					if err != nil {
+						fail(err)
+						continue
+					}
+				}
 				res, err := db.settleBatch(ctx, run.ID, scale, cutoff, ids)
 				if err != nil {
 					fail(err)
@@ -182,11 +218,11 @@ func (db *DB) settleWallets(ctx context.Context, run *rewards.SettlementRun, sca
 			}
 		}()
 	}
-	err := db.eachBatch(ctx, run.Property, cutoff, o, lease, holder, func(ids []int64) bool {
+	err := db.eachBatch(dispatch, run.Property, cutoff, o.batch, func(ids []int64) bool {
 		select {
 		case batches <- ids:
 			return true
-		case <-ctx.Done():
+		case <-dispatch.Done():
 			return false
 		}
 	})
@@ -195,37 +231,28 @@ func (db *DB) settleWallets(ctx context.Context, run *rewards.SettlementRun, sca
 	if firstErr != nil {
 		return firstErr
 	}
-	if err == nil {
-		err = translate(context.Cause(ctx))
-	}
 	return err
 }
 
-// eachBatch hands send the wallets to settle, o.batch at a time in id order, renewing
-// the lease before each; it stops when send returns false.
-func (db *DB) eachBatch(ctx context.Context, property string, cutoff time.Time, o settleOptions, lease, holder string, send func([]int64) bool) error {
-	chunk := o.batch * 50
+// eachBatch hands send the wallets to settle, batch at a time in id order. When send
+// refuses one (ctx is done), it returns ctx's cause.
+func (db *DB) eachBatch(ctx context.Context, property string, cutoff time.Time, batch int, send func([]int64) bool) error {
+	// A few batches per query: with a LIMIT that small Postgres streams the wallets in
+	// id order off lots_wallet instead of hashing every matured lot first, so the first
+	// batch starts at once and the next queries run while batches settle.
+	chunk := batch * 4
 	var after int64
 	for {
 		var ids []int64
-		err := db.gorm.WithContext(ctx).Raw(`SELECT w.id FROM wallets w WHERE w.property = ? AND w.id > ?
-			AND EXISTS (SELECT 1 FROM lots l WHERE l.wallet_id = w.id AND l.settlement_id IS NULL AND l.matures_at <= ?)
-			ORDER BY w.id LIMIT ?`, property, after, cutoff, chunk).Scan(&ids).Error
+		err := db.gorm.WithContext(ctx).Raw(`SELECT DISTINCT l.wallet_id FROM lots l JOIN wallets w ON w.id = l.wallet_id
+			WHERE w.property = ? AND l.settlement_id IS NULL AND l.matures_at <= ? AND l.wallet_id > ?
+			ORDER BY l.wallet_id LIMIT ?`, property, cutoff, after, chunk).Scan(&ids).Error
 		if err != nil {
 			return translate(err)
 		}
-		for start := 0; start < len(ids); start += o.batch {
-			if o.lock {
-				ok, err := db.renewLease(ctx, lease, holder)
-				if err != nil {
-					return err
-				}
-				if !ok {
-					return fmt.Errorf("store: settle %q: lease lost: %w", property, rewards.ErrSettlementRunning)
-				}
-			}
-			if !send(ids[start:min(start+o.batch, len(ids))]) {
-				return nil
+		for start := 0; start < len(ids); start += batch {
+			if !send(ids[start:min(start+batch, len(ids))]) {
+				return translate(context.Cause(ctx))
 			}
 		}
 		if len(ids) < chunk {
@@ -257,9 +284,10 @@ func (db *DB) settleBatch(ctx context.Context, runID int64, scale int32, cutoff 
 		res = batchResult{amount: decimal.Zero}
 		if db.dialect == Postgres {
 			// Every statement here reaches its rows by key. With batches of thousands of
-			// wallets the planner prefers a sequential scan of all wallets for the
-			// wallets' UPDATE … FROM (VALUES …) once the property has a few hundred
-			// thousand of them, which costs more than the batch's own work.
+			// wallets the planner could prefer a sequential scan of all wallets for the
+			// wallets' lock or update once the property has a few hundred thousand of
+			// them (it did for the update's VALUES list), which costs more than the
+			// batch's own work.
 			if _, err := rawExec(tx, `SET LOCAL enable_seqscan = off`); err != nil {
 				return err
 			}
@@ -356,8 +384,11 @@ func addToRun(tx *gorm.DB, runID int64, res batchResult) error {
 	if err := tx.Raw(q, runID).Scan(&cur).Error; err != nil {
 		return err
 	}
-	_, err := rawExec(tx, `UPDATE settlements SET users = ?, entries = ?, amount = ? WHERE id = ?`,
+	n, err := rawExec(tx, `UPDATE settlements SET users = ?, entries = ?, amount = ? WHERE id = ?`,
 		cur.Users+res.users, cur.Entries+res.entries, cur.Amount.Add(res.amount).String(), runID)
+	if err == nil && n != 1 {
+		err = fmt.Errorf("store: settlement %d: its row is gone", runID)
+	}
 	return err
 }
 

@@ -286,6 +286,43 @@ func TestSettleInterrupted(t *testing.T) {
 	})
 }
 
+// A run cancelled while two batches run at once: the batches that committed stand, whole,
+// and the run counts exactly them (a batch whose commit got through while its context
+// was cancelled included); the next run settles the rest.
+func TestSettleCancelledTwoBatchesAtOnce(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		clock := storetest.NewClock(t0)
+		db := storetest.Open(t, dia, clock.Now)
+		credited := population(t, db, 40)
+		clock.Advance(25 * time.Hour)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		first, err := db.SettleWith(ctx, "arcade", 0, store.SettleOptions{Batch: 5, Workers: 2, AfterBatch: func(n int) {
+			if n == 2 {
+				cancel()
+			}
+		}})
+		if !errors.Is(err, rewards.ErrUnavailable) || first.Status != rewards.RunFailed {
+			t.Fatalf("cancelled run = %+v, %v; want failed, unavailable", first, err)
+		}
+		checkInvariants(t, db)
+		settled := int64(0)
+		for _, ok := range wantWholeOrUntouched(t, db, credited) {
+			if ok {
+				settled++
+			}
+		}
+		if first.Users != settled || settled < 10 {
+			t.Fatalf("cancelled run counts %d users; %d are settled, at least the 10 of two batches", first.Users, settled)
+		}
+		second := settle(t, db, 0)
+		if want := wantSettled(t, db, credited, 0); first.Users+second.Users != 40 || !first.Amount.Add(second.Amount).Equal(want) {
+			t.Fatalf("runs moved %s + %s for %d + %d users, want %s for 40", first.Amount, second.Amount, first.Users, second.Users, want)
+		}
+		checkInvariants(t, db)
+	})
+}
+
 func TestSettleNothingMatured(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
 		clock := storetest.NewClock(t0)
@@ -321,6 +358,13 @@ func TestCheckInvariantsDetectsCorruption(t *testing.T) {
 			WHERE j.kind = 'revenue'`},
 		{"run amount off", `UPDATE settlements SET amount = '4'`},
 		{"run counts fewer users than it credited", `UPDATE settlements SET users = 0`},
+		{"user settled twice in one run", `INSERT INTO journal (id, property, user_id, kind, rule, ref, created_at)
+			SELECT 9998, property, user_id, kind, rule, ref, created_at FROM journal WHERE kind = 'settlement';
+			INSERT INTO entries (journal_id, property, user_id, account, bucket, kind, amount, created_at)
+			SELECT 9998, property, user_id, account, bucket, kind, amount, created_at FROM entries e
+			WHERE journal_id = (SELECT id FROM journal WHERE kind = 'settlement' AND id <> 9998);
+			UPDATE wallets SET pending = pending - 5, available = available + 5 WHERE user_id = 'u1';
+			UPDATE settlements SET amount = '10'`},
 		{"unbalanced journal", `INSERT INTO entries (journal_id, property, user_id, account, bucket, kind, amount, created_at)
 			SELECT id, property, user_id, '@revenue', '', kind, '1', created_at FROM journal WHERE kind = 'revenue'`},
 		// Balanced, and u1's legs add up to nothing: only the journal row names u2.
@@ -346,6 +390,8 @@ func TestCheckInvariantsDetectsCorruption(t *testing.T) {
 				}
 				if err := db.CheckInvariants(context.Background(), "arcade"); err == nil {
 					t.Fatal("CheckInvariants found nothing wrong")
+				} else {
+					t.Log(err)
 				}
 			})
 		}
@@ -556,4 +602,28 @@ func wantWholeOrUntouched(t *testing.T, db *store.DB, credited map[string]decima
 		}
 	}
 	return settled
+}
+
+// The ledger's writes bind typed arrays, which pgx can write in its simple protocol too
+// (a pooler in transaction mode may ask for it): credits, claims, lots, wallets and a
+// settlement all go through on such a connection.
+func TestWritePathOverTheSimpleProtocol(t *testing.T) {
+	clock := storetest.NewClock(t0)
+	db := storetest.OpenURL(t, storetest.URL(t, store.Postgres)+"&default_query_exec_mode=simple_protocol", clock.Now)
+	credited := population(t, db, 12)
+	ingestOne(t, db, in(score("u900", "p1", "500"))) // a score target: a claim
+	ingestOne(t, db, in(score("u900", "p1", "500")))
+	wantBalance(t, db, "u900", "50", "0")
+	clock.Advance(25 * time.Hour)
+	run := settle(t, db, 0)
+	if want := wantSettled(t, db, credited, 0).Add(d("50")); run.Users != 13 || !run.Amount.Equal(want) {
+		t.Fatalf("run = %+v, want %s moved for 13 users", run, want)
+	}
+	wantBalance(t, db, "u900", "0", "50")
+	for u, ok := range wantWholeOrUntouched(t, db, credited) {
+		if !ok {
+			t.Errorf("%s not settled", u)
+		}
+	}
+	checkInvariants(t, db)
 }
