@@ -27,9 +27,9 @@ const maxViolations = 20
 //   - pending − carry is the sum of the wallet's unsettled lots, and 0 <= carry < 1;
 //   - no bucket is negative;
 //   - each settlement run moved what its settlement legs say, credits a user at most
-//     once, and counts at least the users those legs credit (a user whose matured lots came to less than a unit moved
-//     nothing and has no leg) and at least one lot per user. Settled lots are deleted,
-//     so a run's lot count is its own record.
+//     once, and counts at least the users those legs credit (a user whose matured lots
+//     came to less than a unit moved nothing and has no leg) and at least one lot per
+//     user. Settled lots are deleted, so a run's lot count is its own record.
 //
 // Sums are taken in Go with exact decimals (SQLite would sum TEXT as floats). It reads
 // every entry, so it is for tests and for operators, not for a request path.

@@ -182,7 +182,7 @@ func (db *DB) saveWallets(tx *gorm.DB, wallets []*wallet) error {
 		if err != nil {
 			return err
 		}
-		args := append(append([]any{}, stampArgs...), cols...) // the stamp's come first in the text
+		args := append(append([]any{}, stampArgs...), cols...) // the stamp's arguments come first in the text
 		n, err := rawExec(tx, `UPDATE wallets AS w SET pending = v.pending, available = v.available, carry = v.carry,
 			redeemed = v.redeemed, lifetime_earned = v.lifetime_earned, updated_at = v.updated_at, feed_seq = `+stamp+`
 			FROM unnest(?::bigint[], ?::numeric[], ?::numeric[], ?::numeric[], ?::numeric[], ?::numeric[], ?::timestamptz[])
