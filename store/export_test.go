@@ -21,6 +21,10 @@ type SettleOptions struct {
 	AfterBatch func(int) // called after each committed batch
 }
 
+// SetInSettleBatch makes fn run in every following settlement batch, after the batch
+// claimed its lots; nil stops it. Set it while no settlement runs.
+func SetInSettleBatch(db *DB, fn func()) { db.inSettleBatch = fn }
+
 // SettleWith is Settle with test options.
 func (db *DB) SettleWith(ctx context.Context, property string, scale int32, o SettleOptions) (rewards.SettlementRun, error) {
 	return db.settle(ctx, property, scale, settleOptions{batch: o.Batch, workers: o.Workers, lock: !o.NoLock, afterBatch: o.AfterBatch})

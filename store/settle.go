@@ -327,6 +327,9 @@ func (db *DB) settleBatch(ctx context.Context, runID int64, scale int32, cutoff 
 		if err != nil {
 			return err
 		}
+		if db.inSettleBatch != nil {
+			db.inSettleBatch()
+		}
 		var settled []*wallet
 		refused := 0 // wallets whose lots were claimed but that may not settle yet
 		l := db.newLedger(tx)

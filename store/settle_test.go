@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -630,4 +631,42 @@ func TestWritePathOverTheSimpleProtocol(t *testing.T) {
 		}
 	}
 	checkInvariants(t, db)
+}
+
+// A panic in a batch (a bug) fails the run, not the process: the batch's transaction
+// rolls back, its lots stay for the next run, and the batches committed stand.
+func TestSettleBatchPanic(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		ctx := context.Background()
+		clock := storetest.NewClock(t0)
+		db := storetest.Open(t, dia, clock.Now)
+		credited := population(t, db, 30)
+		clock.Advance(25 * time.Hour)
+		var batches atomic.Int32
+		store.SetInSettleBatch(db, func() {
+			if batches.Add(1) == 2 {
+				panic("a bug in a batch")
+			}
+		})
+		first, err := db.SettleWith(ctx, "arcade", 0, store.SettleOptions{Batch: 10, Workers: 2})
+		if err == nil || !strings.Contains(err.Error(), "a bug in a batch") || first.Status != rewards.RunFailed {
+			t.Fatalf("run with a panicking batch = %+v, %v; want failed with the panic", first, err)
+		}
+		checkInvariants(t, db)
+		settled := int64(0)
+		for _, ok := range wantWholeOrUntouched(t, db, credited) {
+			if ok {
+				settled++
+			}
+		}
+		if first.Users != settled || settled > 20 {
+			t.Fatalf("the failed run counts %d users; %d are settled, at most the 20 of two batches", first.Users, settled)
+		}
+		store.SetInSettleBatch(db, nil)
+		second := settle(t, db, 0)
+		if want := wantSettled(t, db, credited, 0); first.Users+second.Users != 30 || !first.Amount.Add(second.Amount).Equal(want) {
+			t.Fatalf("runs moved %s + %s for %d + %d users, want %s for 30", first.Amount, second.Amount, first.Users, second.Users, want)
+		}
+		checkInvariants(t, db)
+	})
 }

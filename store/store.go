@@ -61,6 +61,9 @@ type DB struct {
 	// writerInFlight, set only by tests, runs each time a report on Postgres finds a
 	// writer in flight that it has to wait for (report.go).
 	writerInFlight func()
+	// inSettleBatch, set only by tests, runs in each settlement batch's transaction
+	// after its lots are claimed (settle.go).
+	inSettleBatch func()
 }
 
 // Options tune Open. The zero value is fine for production.
