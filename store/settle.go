@@ -154,10 +154,9 @@ func (db *DB) startRun(ctx context.Context, property string, owner bool) (reward
 // Postgres o.workers batches run at once, each in its own transaction on its own
 // wallets: they never wait for each other's wallet locks (only, as they commit, for the
 // run's row), and while one waits on Postgres the other's statements run on the other
-// core. The first error stops handing out batches;
-// a batch already running finishes (or fails) on its own, and batches committed stand.
-// The counts it adds to run are those its batches reported; settle reads the committed
-// ones back from the run's row.
+// core. The first error stops handing out batches; a batch already running finishes (or
+// fails) on its own, and batches committed stand. The counts it adds to run are those
+// its batches reported; settle reads the committed ones back from the run's row.
 func (db *DB) settleWallets(ctx context.Context, run *rewards.SettlementRun, scale int32, o settleOptions, lease, holder string) error {
 	cutoff := run.StartedAt
 	workers := max(1, o.workers)
