@@ -307,12 +307,7 @@ func TestSettleCancelledTwoBatchesAtOnce(t *testing.T) {
 		t.Fatalf("cancelled run = %+v, %v; want failed, unavailable", first, err)
 	}
 	checkInvariants(t, db)
-	settled := int64(0)
-	for _, ok := range wantWholeOrUntouched(t, db, credited) {
-		if ok {
-			settled++
-		}
-	}
+	settled := countSettled(t, db, credited)
 	if first.Users != settled || settled < 10 {
 		t.Fatalf("cancelled run counts %d users; %d are settled, at least the 10 of two batches", first.Users, settled)
 	}
@@ -571,6 +566,18 @@ func TestSettleBatchKilledHalfWay(t *testing.T) {
 	})
 }
 
+// countSettled is how many users wantWholeOrUntouched finds settled whole.
+func countSettled(t *testing.T, db *store.DB, credited map[string]decimal.Decimal) int64 {
+	t.Helper()
+	n := int64(0)
+	for _, ok := range wantWholeOrUntouched(t, db, credited) {
+		if ok {
+			n++
+		}
+	}
+	return n
+}
+
 // wantWholeOrUntouched checks that every user is either settled whole — every lot taken,
 // the whole units moved by one settlement entry — or untouched, and reports which.
 func wantWholeOrUntouched(t *testing.T, db *store.DB, credited map[string]decimal.Decimal) map[string]bool {
@@ -653,12 +660,7 @@ func TestSettleBatchPanic(t *testing.T) {
 			t.Fatalf("run with a panicking batch = %+v, %v; want failed with the panic", first, err)
 		}
 		checkInvariants(t, db)
-		settled := int64(0)
-		for _, ok := range wantWholeOrUntouched(t, db, credited) {
-			if ok {
-				settled++
-			}
-		}
+		settled := countSettled(t, db, credited)
 		if first.Users != settled || settled > 20 {
 			t.Fatalf("the failed run counts %d users; %d are settled, at most the 20 of two batches", first.Users, settled)
 		}
