@@ -84,13 +84,13 @@ func (db *DB) settle(ctx context.Context, property string, scale int32, o settle
 	if err != nil {
 		return rewards.SettlementRun{}, err
 	}
-	err = db.settleWallets(ctx, &run, scale, o, lease, holder)
+	err = db.settleWallets(ctx, run, scale, o, lease, holder)
 	// Recorded even when ctx is cancelled: the batches it committed are real.
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	// The run's row holds what its batches committed, each batch's counts written in its
-	// own transaction. The counts summed here can fall short of it: a batch whose commit
-	// reached Postgres while its context was cancelled reports an error, yet committed.
+	// own transaction: the only count that holds a batch whose commit reached Postgres
+	// while its context was cancelled (it reported an error, yet committed).
 	if rerr := db.loadRunCounts(fctx, &run); rerr != nil {
 		err = errors.Join(err, rerr)
 	}
@@ -155,9 +155,9 @@ func (db *DB) startRun(ctx context.Context, property string, owner bool) (reward
 // wallets: they never wait for each other's wallet locks (only, as they commit, for the
 // run's row), and while one waits on Postgres the other's statements run on the other
 // core. The first error stops handing out batches; a batch already running finishes (or
-// fails) on its own, and batches committed stand. The counts it adds to run are those
-// its batches reported; settle reads the committed ones back from the run's row.
-func (db *DB) settleWallets(ctx context.Context, run *rewards.SettlementRun, scale int32, o settleOptions, lease, holder string) error {
+// fails) on its own, and batches committed stand. Each batch counts itself in the run's
+// row (addToRun).
+func (db *DB) settleWallets(ctx context.Context, run rewards.SettlementRun, scale int32, o settleOptions, lease, holder string) error {
 	cutoff := run.StartedAt
 	workers := max(1, o.workers)
 	if db.dialect != Postgres {
@@ -205,15 +205,11 @@ func (db *DB) settleWallets(ctx context.Context, run *rewards.SettlementRun, sca
 						continue
 					}
 				}
-				res, err := db.settleBatchRecovered(ctx, run.ID, scale, cutoff, ids)
-				if err != nil {
+				if err := db.settleBatchRecovered(ctx, run.ID, scale, cutoff, ids); err != nil {
 					fail(err)
 					continue
 				}
 				mu.Lock()
-				run.Users += res.users
-				run.Entries += res.entries
-				run.Amount = run.Amount.Add(res.amount)
 				n++
 				if o.afterBatch != nil {
 					o.afterBatch(n)
@@ -244,7 +240,7 @@ func (db *DB) settleWallets(ctx context.Context, run *rewards.SettlementRun, sca
 // settleBatchRecovered is settleBatch on a worker goroutine: a panic there (a bug) fails
 // the run, after the batch's transaction rolled back, instead of the process, as it
 // would on the scheduler's goroutine, which recovers.
-func (db *DB) settleBatchRecovered(ctx context.Context, runID int64, scale int32, cutoff time.Time, ids []int64) (res batchResult, err error) {
+func (db *DB) settleBatchRecovered(ctx context.Context, runID int64, scale int32, cutoff time.Time, ids []int64) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("store: settlement %d: batch panicked: %v\n%s", runID, r, debug.Stack())
@@ -297,10 +293,9 @@ type claimed struct {
 // whatever the batch's size: lock the wallets, claim their matured lots (one DELETE …
 // RETURNING, summed by Postgres), write the journal and its legs, update the wallets,
 // count. The wallets' arithmetic is rewards.Wallet.Settle's.
-func (db *DB) settleBatch(ctx context.Context, runID int64, scale int32, cutoff time.Time, ids []int64) (batchResult, error) {
-	var res batchResult
-	err := db.tx(ctx, func(tx *gorm.DB) error {
-		res = batchResult{amount: decimal.Zero}
+func (db *DB) settleBatch(ctx context.Context, runID int64, scale int32, cutoff time.Time, ids []int64) error {
+	return db.tx(ctx, func(tx *gorm.DB) error {
+		res := batchResult{amount: decimal.Zero}
 		if db.dialect == Postgres {
 			// Every statement here reaches its rows by key. With batches of thousands of
 			// wallets the planner could prefer a sequential scan of all wallets for the
@@ -387,7 +382,6 @@ func (db *DB) settleBatch(ctx context.Context, runID int64, scale int32, cutoff 
 		}
 		return addToRun(tx, runID, res)
 	})
-	return res, err
 }
 
 // addToRun adds a batch's counts to its run's row, as the batch's last statement: the
