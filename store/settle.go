@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"time"
 
@@ -251,30 +252,65 @@ func (db *DB) settleBatchRecovered(ctx context.Context, runID int64, scale int32
 
 // eachBatch hands send the wallets to settle, batch at a time in id order. When send
 // refuses one (ctx is done), it returns ctx's cause.
+//
+// It walks lots_wallet in wallet order, a few batches' worth of wallets per query: with
+// a LIMIT that small Postgres streams them off the index instead of hashing every
+// matured lot first, so the first batch starts at once and the next queries run while
+// batches settle. Each query starts where the last one stopped, so a run reads each
+// unsettled lot once. The wallets found are then kept to property's by key: a join to
+// wallets in the same query let Postgres scan the property's wallets from the first one
+// on every query, which grew with the square of the wallets settled.
 func (db *DB) eachBatch(ctx context.Context, property string, cutoff time.Time, batch int, send func([]int64) bool) error {
-	// A few batches per query: with a LIMIT that small Postgres streams the wallets in
-	// id order off lots_wallet instead of hashing every matured lot first, so the first
-	// batch starts at once and the next queries run while batches settle.
 	chunk := batch * 4
-	var after int64
+	var (
+		after int64
+		ready []int64 // the property's wallets found, not yet sent
+	)
 	for {
-		var ids []int64
-		err := db.gorm.WithContext(ctx).Raw(`SELECT DISTINCT l.wallet_id FROM lots l JOIN wallets w ON w.id = l.wallet_id
-			WHERE w.property = ? AND l.settlement_id IS NULL AND l.matures_at <= ? AND l.wallet_id > ?
-			ORDER BY l.wallet_id LIMIT ?`, property, cutoff, after, chunk).Scan(&ids).Error
+		var found []int64
+		err := db.gorm.WithContext(ctx).Raw(`SELECT DISTINCT wallet_id FROM lots
+			WHERE settlement_id IS NULL AND matures_at <= ? AND wallet_id > ?
+			ORDER BY wallet_id LIMIT ?`, cutoff, after, chunk).Scan(&found).Error
 		if err != nil {
 			return translate(err)
 		}
-		for start := 0; start < len(ids); start += batch {
-			if !send(ids[start:min(start+batch, len(ids))]) {
-				return translate(context.Cause(ctx))
+		if len(found) > 0 {
+			in, arg := db.idIn("id", found)
+			if ready, err = appendIDs(db.gorm.WithContext(ctx), ready, `SELECT id FROM wallets WHERE `+in+` AND property = ? ORDER BY id`,
+				arg, property); err != nil {
+				return translate(err)
 			}
 		}
-		if len(ids) < chunk {
+		last := len(found) < chunk
+		for len(ready) >= batch || (last && len(ready) > 0) {
+			n := min(batch, len(ready))
+			if !send(slices.Clone(ready[:n])) {
+				return translate(context.Cause(ctx))
+			}
+			ready = ready[n:]
+		}
+		if last {
 			return nil
 		}
-		after = ids[len(ids)-1]
+		after = found[len(found)-1]
 	}
+}
+
+// appendIDs appends to ids the single int64 column of q's rows.
+func appendIDs(tx *gorm.DB, ids []int64, q string, args ...any) ([]int64, error) {
+	rows, err := rawQuery(tx, q, args...)
+	if err != nil {
+		return ids, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return ids, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
 }
 
 type batchResult struct {

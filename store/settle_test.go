@@ -341,6 +341,65 @@ func TestSettleNothingMatured(t *testing.T) {
 	})
 }
 
+// A run settles its own property's wallets only, in full batches, when another
+// property's wallets sit between them in id order (two of them after each of its own)
+// with lots matured as well.
+func TestSettleOnlyItsProperty(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		clock := storetest.NewClock(t0)
+		db := storetest.Open(t, dia, clock.Now)
+		const n = 25
+		credited := map[string]decimal.Decimal{}
+		var others []string
+		for i := range n {
+			u := fmt.Sprintf("u%03d", i)
+			ingestOne(t, db, in(session(u, "s-"+u, "0.0001", 60)))
+			for _, ou := range []string{u, u + "-b"} { // two of its wallets after each of arcade's
+				other := in(session(ou, "o-"+ou, "0.0001", 60))
+				other.Property = "other"
+				ingestOne(t, db, other)
+				others = append(others, ou)
+			}
+			credited[u] = d("5.6")
+		}
+		otherBefore := map[string]rewards.Balance{}
+		for _, u := range others {
+			b, err := db.Balance(context.Background(), "other", u)
+			if err != nil || b.Pending.IsZero() {
+				t.Fatalf("other's %s: %+v %v, want a pending credit", u, b, err)
+			}
+			otherBefore[u] = b
+		}
+		clock.Advance(25 * time.Hour)
+
+		batches := 0
+		run, err := db.SettleWith(context.Background(), "arcade", 0, store.SettleOptions{Batch: 3, AfterBatch: func(int) { batches++ }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := wantSettled(t, db, credited, 0)
+		if run.Users != n || run.Entries != n || !run.Amount.Equal(want) {
+			t.Fatalf("run = %+v, want %d users, %d lots, %s", run, n, n, want)
+		}
+		if want := (n + 2) / 3; batches != want {
+			t.Fatalf("%d batches of 3 for %d wallets, want %d", batches, n, want)
+		}
+		for u, before := range otherBefore {
+			b, err := db.Balance(context.Background(), "other", u)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !b.Pending.Equal(before.Pending) || !b.Available.Equal(before.Available) {
+				t.Fatalf("other's %s moved with arcade's run: %+v, was %+v", u, b, before)
+			}
+		}
+		checkInvariants(t, db)
+		if run, err := db.Settle(context.Background(), "other", 2); err != nil || run.Users != 2*n {
+			t.Fatalf("other's run = %+v, %v, want its %d users", run, err, 2*n)
+		}
+	})
+}
+
 // The checker catches what it promises to catch: a test of the test.
 func TestCheckInvariantsDetectsCorruption(t *testing.T) {
 	corruptions := []struct {
