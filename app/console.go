@@ -435,7 +435,7 @@ func (con *console) settleNow(c *gin.Context) {
 		return
 	}
 	con.app.logFor(c.Request.Context()).Info("console: settle now", "actor", actor(c), "property", property)
-	runs, err := con.app.Settle(c.Request.Context(), property)
+	runs, err := con.app.Settle(c.Request.Context(), property, actor(c))
 	var flash []string
 	for _, r := range runs {
 		flash = append(flash, fmt.Sprintf("Settlement of %s: %s, %d entries, %s moved to available for %d users.", r.Property, r.Status, r.Entries, amount(r.Amount), r.Users))

@@ -239,8 +239,20 @@ func TestConsoleSessionAndCSRF(t *testing.T) {
 	if res.Code != 200 || !strings.Contains(res.Body, "Settlement of arcade: completed, 1 entries, 25 moved to available for 1 users.") {
 		t.Fatalf("settle now: %d\n%.3000s", res.Code, res.Body)
 	}
-	if runs := e.do("GET", "/v1/admin/settlements", "", "Authorization", "Bearer "+adminTok); len(runs.Body["data"].([]any)) != 1 {
+	runs := e.do("GET", "/v1/admin/settlements", "", "Authorization", "Bearer "+adminTok)
+	if len(runs.Body["data"].([]any)) != 1 {
 		t.Fatalf("settle now did not run once: %s", runs.Raw)
+	}
+	// The audit log names alice and the run she started.
+	audit := e.do("GET", "/v1/admin/audit", "", "Authorization", "Bearer "+adminTok)
+	entries, _ := audit.Body["data"].([]any)
+	if len(entries) != 1 {
+		t.Fatalf("audit after settle now: %s", audit.Raw)
+	}
+	run := runs.Body["data"].([]any)[0].(map[string]any)
+	if got := entries[0].(map[string]any); got["actor"] != "alice" || got["action"] != "settlement" || got["property"] != "arcade" ||
+		got["target"] != "settlement:"+run["id"].(string) {
+		t.Fatalf("audit entry of settle now: %v, run %v", got, run)
 	}
 
 	// Another replica with the same admins accepts the session (nothing is kept in one

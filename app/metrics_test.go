@@ -43,7 +43,7 @@ func TestMetricsAfterAKnownWorkload(t *testing.T) {
 		e.do("POST", spp, strings.NewReplacer(`"property-id":"1234"`, `"property-id":"9999"`, "b48a8368-a369-49a4-b427-2d5891ef3763", "s-3").Replace(sppBody), auth...) // quarantined
 		e.do("POST", spp, sppBody)                                                                                                                                      // unauthorized
 		e.do("POST", "/v1/hooks/arcade/trackscore", tsBody, "X-TrackScore-Signature", trackscoreSig(tsBody, tsSecret))                                                  // 25, hold 0
-		if _, err := e.app.Settle(ctx, "arcade"); err != nil {
+		if _, err := e.app.Settle(ctx, "arcade", ""); err != nil {
 			t.Fatal(err)
 		}
 		// One event recorded and not applied yet, 90 s before the gauges are read.

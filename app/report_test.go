@@ -84,7 +84,7 @@ func (e *reportEnv) ingest(property string, evs ...rewards.Event) {
 
 func (e *reportEnv) settle(property string, scale int32) {
 	e.t.Helper()
-	if _, err := e.db.Settle(context.Background(), property, scale); err != nil {
+	if _, err := e.db.Settle(context.Background(), property, scale, ""); err != nil {
 		e.t.Fatal(err)
 	}
 }

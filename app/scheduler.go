@@ -26,7 +26,7 @@ func (a *App) StartSettlement(ctx context.Context, spec string) (stop func(), er
 
 // settleJob is one scheduled settlement of every property. Settle logs each run.
 func (a *App) settleJob(ctx context.Context) {
-	if _, err := a.Settle(ctx, ""); err != nil && ctx.Err() == nil {
+	if _, err := a.Settle(ctx, "", ""); err != nil && ctx.Err() == nil {
 		a.log.Error("scheduled settlement failed; the next run retries", "err", err)
 	}
 }

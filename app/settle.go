@@ -17,9 +17,10 @@ import (
 
 // Settler runs settlement and lists the recorded runs.
 type Settler interface {
-	// Settle runs one settlement of property at the wallet scale; see store.DB.Settle.
-	// Another run holding the property's lease is rewards.ErrSettlementRunning.
-	Settle(ctx context.Context, property string, scale int32) (rewards.SettlementRun, error)
+	// Settle runs one settlement of property at the wallet scale, asked for by actor
+	// ("" for the schedule); see store.DB.Settle. Another run holding the property's
+	// lease is rewards.ErrSettlementRunning.
+	Settle(ctx context.Context, property string, scale int32, actor string) (rewards.SettlementRun, error)
 	// SettlementRuns lists recent runs of every property, newest first.
 	SettlementRuns(ctx context.Context, limit int) ([]rewards.SettlementRun, error)
 }
@@ -36,9 +37,10 @@ const skippedReason = "another run holds the lease"
 // is "", each at its wallet scale, and returns one run per property (in property id
 // order). A property another run is settling is reported with status RunSkipped and is
 // not an error. A failed property does not stop the others; the error joins every
-// failure. An unknown property is ErrUnknownProperty. Cron, `tally settle` and tests
-// call it.
-func (a *App) Settle(ctx context.Context, property string) ([]rewards.SettlementRun, error) {
+// failure. An unknown property is ErrUnknownProperty. Cron (actor ""), `tally settle`
+// (config.CLIActor), the console (its admin) and tests call it; a run asked for by an
+// actor is in the audit log.
+func (a *App) Settle(ctx context.Context, property, actor string) ([]rewards.SettlementRun, error) {
 	ids := slices.Sorted(maps.Keys(a.props))
 	if property != "" {
 		if _, err := a.property(property); err != nil {
@@ -53,7 +55,7 @@ func (a *App) Settle(ctx context.Context, property string) ([]rewards.Settlement
 			errs = append(errs, fmt.Errorf("settle %s: %w", id, err))
 			break
 		}
-		run, err := a.settleOne(ctx, a.props[id])
+		run, err := a.settleOne(ctx, a.props[id], actor)
 		runs = append(runs, run)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("settle %s: %w", id, err))
@@ -63,9 +65,9 @@ func (a *App) Settle(ctx context.Context, property string) ([]rewards.Settlement
 }
 
 // settleOne settles one property and records the run in the metrics and the log.
-func (a *App) settleOne(ctx context.Context, p *Property) (rewards.SettlementRun, error) {
+func (a *App) settleOne(ctx context.Context, p *Property, actor string) (rewards.SettlementRun, error) {
 	start := time.Now()
-	run, err := a.store.Settle(ctx, p.ID, p.Scale)
+	run, err := a.store.Settle(ctx, p.ID, p.Scale, actor)
 	elapsed := time.Since(start)
 	switch {
 	case errors.Is(err, rewards.ErrSettlementRunning) && run.ID == 0:
@@ -86,6 +88,9 @@ func (a *App) settleOne(ctx context.Context, p *Property) (rewards.SettlementRun
 	}
 	attrs := []any{"property", p.ID, "run", run.ID, "status", run.Status, "users", run.Users, "entries", run.Entries,
 		"amount", run.Amount.String(), "duration_ms", elapsed.Milliseconds()}
+	if actor != "" {
+		attrs = append(attrs, "actor", actor)
+	}
 	switch {
 	case err != nil && ctx.Err() != nil:
 		a.log.Warn("settlement interrupted; committed batches stand and the next run settles the rest", append(attrs, "err", err)...)

@@ -77,7 +77,7 @@ func (e *env) spp(property, session, token string) {
 
 func (e *env) settle(property string) []rewards.SettlementRun {
 	e.t.Helper()
-	runs, err := e.app.Settle(context.Background(), property)
+	runs, err := e.app.Settle(context.Background(), property, "")
 	if err != nil {
 		e.t.Fatalf("Settle(%q): %v", property, err)
 	}
@@ -146,7 +146,7 @@ func TestSettlementMovesMaturedCreditsRoundedDownToScale(t *testing.T) {
 		if runs := e.settle("cents"); len(runs) != 1 || runs[0].Property != "cents" {
 			t.Fatalf("Settle(cents) = %+v", runs)
 		}
-		if _, err := e.app.Settle(context.Background(), "nope"); err == nil || !strings.Contains(err.Error(), "unknown property") {
+		if _, err := e.app.Settle(context.Background(), "nope", ""); err == nil || !strings.Contains(err.Error(), "unknown property") {
 			t.Fatalf("Settle(nope): %v", err)
 		}
 
@@ -236,7 +236,7 @@ func TestSettlementSkipsPropertyAnotherRunHolds(t *testing.T) {
 		e.spp("cents", "c-1", "")
 		e.clock.Advance(25 * time.Hour)
 		holdLease(t, d, u, "arcade")
-		runs, err := e.app.Settle(context.Background(), "")
+		runs, err := e.app.Settle(context.Background(), "", "")
 		if err != nil {
 			t.Fatalf("Settle with a held lease: %v", err)
 		}

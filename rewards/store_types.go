@@ -113,15 +113,16 @@ const (
 	AuditTrueUp     = "trueup"         // a true-up released buffers (issue 14)
 	AuditBooked     = "booked_revenue" // booked revenue imported, or a trued-up day's corrected
 	AuditWebhook    = "webhook_retry"  // a webhook delivery sent again by hand
+	AuditSettlement = "settlement"     // a settlement run started by hand (console or `tally settle`)
 )
 
 // AuditEntry is one admin action, recorded in the transaction that carried it out.
 type AuditEntry struct {
 	ID        int64
 	Actor     string // the admin credential's name ("cli" for the command line)
-	Action    string // AuditAdjustment, AuditReversal, AuditReplay, AuditTrueUp or AuditBooked
+	Action    string // one of the Audit… actions above
 	Property  string
-	Target    string // what it acted on: "user:<id>", "redemption:<id>", "event:<id>"
+	Target    string // what it acted on: "user:<id>", "redemption:<id>", "event:<id>", "settlement:<id>", …
 	Reason    string // as the actor gave it ("" for a replay)
 	Detail    string // what came of it, e.g. the amount or the replay's outcome
 	CreatedAt time.Time

@@ -19,6 +19,7 @@ type SettleOptions struct {
 	Workers    int       // batches at once on Postgres; 0 is one at a time, in wallet order
 	NoLock     bool      // skip the lease, so concurrent runs really race
 	AfterBatch func(int) // called after each committed batch
+	Actor      string    // who asked for the run by hand
 }
 
 // SetInSettleBatch makes fn run in every following settlement batch, after the batch
@@ -27,7 +28,7 @@ func SetInSettleBatch(db *DB, fn func()) { db.inSettleBatch = fn }
 
 // SettleWith is Settle with test options.
 func (db *DB) SettleWith(ctx context.Context, property string, scale int32, o SettleOptions) (rewards.SettlementRun, error) {
-	return db.settle(ctx, property, scale, settleOptions{batch: o.Batch, workers: o.Workers, lock: !o.NoLock, afterBatch: o.AfterBatch})
+	return db.settle(ctx, property, scale, settleOptions{batch: o.Batch, workers: o.Workers, lock: !o.NoLock, afterBatch: o.AfterBatch, actor: o.Actor})
 }
 
 // ExecRaw runs a statement outside the store's methods: to corrupt data on purpose, or

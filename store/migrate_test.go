@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -69,6 +70,62 @@ func TestUpgradeFromBeforeTheApplier(t *testing.T) {
 		res, err := ingest(db, ctx, []rewards.Inbound{in(session("u1", "new-1", "0.000012", 60)), in(session("u1", "old-1", "0.000012", 60))})
 		if err != nil || res[0].Status != rewards.StatusApplied || !res[1].Duplicate || res[1].EventID != 7 || res[0].EventID <= 8 {
 			t.Fatalf("after the upgrade: %+v, %v", res, err)
+		}
+	})
+}
+
+// Migration 12 lets the audit log record settlement runs started by hand. The audit
+// rows written before it keep their ids, the next row's comes after theirs, and the log
+// is still append-only (SQLite rebuilds the table to change its check).
+func TestUpgradeAuditForSettlement(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		ctx := context.Background()
+		u := storetest.URL(t, dia)
+		old, err := store.Open(ctx, u, store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := store.MigrateTo(ctx, old, 11); err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range []string{
+			`INSERT INTO audit (actor, action, property, target, reason, detail, created_at)
+				VALUES ('alice', 'adjustment', 'arcade', 'user:u1', 'ticket 1', 'adjustment:1 of 5 to available', '2026-11-01 10:00:00')`,
+			`INSERT INTO audit (actor, action, property, target, reason, detail, created_at)
+				VALUES ('alice', 'replay', 'arcade', 'event:9', '', 'applied', '2026-11-01 10:00:01')`,
+		} {
+			if err := old.ExecRaw(ctx, q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+		if err := old.ExecRaw(ctx, `INSERT INTO audit (actor, action, property, target, created_at)
+			VALUES ('alice', 'settlement', 'arcade', 'settlement:1', '2026-11-01 10:00:02')`); err == nil {
+			t.Fatal("before migration 12 the audit log took a settlement")
+		}
+		_ = old.Close()
+
+		clock := storetest.NewClock(t0)
+		db := storetest.OpenURL(t, u, clock.Now) // migrates the rest
+		ingestOne(t, db, in(session("u1", "s-1", "0.0001", 60)))
+		clock.Advance(25 * time.Hour)
+		run, err := db.SettleWith(ctx, "arcade", 0, store.SettleOptions{Actor: "bob"})
+		if err != nil || run.Users != 1 {
+			t.Fatalf("settle by hand: %+v, %v", run, err)
+		}
+		audit, err := db.Audit(ctx, rewards.AuditFilter{Limit: 10})
+		if err != nil || len(audit) != 3 {
+			t.Fatalf("audit after the upgrade: %+v, %v", audit, err)
+		}
+		if a := audit[0]; a.ID <= 2 || a.Actor != "bob" || a.Action != rewards.AuditSettlement || a.Target != fmt.Sprintf("settlement:%d", run.ID) {
+			t.Fatalf("the settlement's audit entry: %+v", a)
+		}
+		if a := audit[2]; a.ID != 1 || a.Actor != "alice" || a.Action != rewards.AuditAdjustment || a.Reason != "ticket 1" || a.Detail != "adjustment:1 of 5 to available" {
+			t.Fatalf("the oldest audit entry after the upgrade: %+v", a)
+		}
+		for _, q := range []string{`UPDATE audit SET actor = 'mallory' WHERE id = 1`, `DELETE FROM audit WHERE id = 1`} {
+			if err := db.ExecRaw(ctx, q); err == nil {
+				t.Fatalf("%s: the audit log is no longer append-only", q)
+			}
 		}
 	})
 }

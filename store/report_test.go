@@ -100,7 +100,7 @@ func repIngest(t *testing.T, db *store.DB, evs ...rewards.Inbound) {
 
 func repSettle(t *testing.T, db *store.DB, property string, scale int32) {
 	t.Helper()
-	if _, err := db.Settle(context.Background(), property, scale); err != nil {
+	if _, err := db.Settle(context.Background(), property, scale, ""); err != nil {
 		t.Fatalf("Settle %s: %v", property, err)
 	}
 }

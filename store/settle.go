@@ -42,6 +42,7 @@ type settleOptions struct {
 	batch      int       // wallets per transaction
 	workers    int       // batches at once on Postgres (settleWorkers)
 	lock       bool      // take the property's lease (tests turn it off to race runs)
+	actor      string    // who asked for the run by hand; "" for the schedule
 	afterBatch func(int) // called after each commit with the number of batches committed so far (tests)
 }
 
@@ -49,14 +50,20 @@ type settleOptions struct {
 // start has them moved from pending to available, rounded down to scale decimal places,
 // the remainder carried in pending. The run is recorded and returned with its totals.
 //
+// actor names who asked for the run by hand ("cli", or the console's admin); "" is the
+// schedule. A run asked for by hand is written to the audit log in the transaction that
+// records the run's start, before any batch moves money, and its record is kept even
+// when it found nothing matured, so the audit entry always names a run.
+//
 // When another run of the property holds the lease it returns ErrSettlementRunning and
-// records nothing, and so does a run that finds nothing matured (it returns with ID 0).
+// records nothing, and so does a scheduled run that finds nothing matured (it returns
+// with ID 0).
 // A run still marked running whose lease has lapsed (its process died)
 // is marked abandoned by the next run that takes the lease. On an error or cancellation
 // the run is recorded as failed with what its committed batches settled, and returned
 // with the error; the next run settles the rest.
-func (db *DB) Settle(ctx context.Context, property string, scale int32) (rewards.SettlementRun, error) {
-	return db.settle(ctx, property, scale, settleOptions{batch: settleBatchSize, workers: settleWorkers, lock: true})
+func (db *DB) Settle(ctx context.Context, property string, scale int32, actor string) (rewards.SettlementRun, error) {
+	return db.settle(ctx, property, scale, settleOptions{batch: settleBatchSize, workers: settleWorkers, lock: true, actor: actor})
 }
 
 func (db *DB) settle(ctx context.Context, property string, scale int32, o settleOptions) (rewards.SettlementRun, error) {
@@ -81,7 +88,7 @@ func (db *DB) settle(ctx context.Context, property string, scale int32, o settle
 			_ = db.releaseLease(ctx, lease, holder)
 		}()
 	}
-	run, err := db.startRun(ctx, property, o.lock)
+	run, err := db.startRun(ctx, property, o.lock, o.actor)
 	if err != nil {
 		return rewards.SettlementRun{}, err
 	}
@@ -99,7 +106,7 @@ func (db *DB) settle(ctx context.Context, property string, scale int32, o settle
 	if err != nil {
 		run.Status, run.Error = rewards.RunFailed, err.Error()
 	}
-	if err == nil && run.Users == 0 && run.Entries == 0 {
+	if err == nil && run.Users == 0 && run.Entries == 0 && o.actor == "" {
 		// Nothing had matured: the run leaves no record, so the history shows the runs
 		// that moved money (and the failures), not one empty run per tick and replica —
 		// with two replicas the second finds the lease free right after the first.
@@ -129,9 +136,10 @@ func (db *DB) loadRunCounts(ctx context.Context, run *rewards.SettlementRun) err
 	return nil
 }
 
-// startRun records a new running run. Its owner, holding the lease, knows no other run of
-// the property is alive, so any row still running belongs to a process that died.
-func (db *DB) startRun(ctx context.Context, property string, owner bool) (rewards.SettlementRun, error) {
+// startRun records a new running run, and who asked for it when actor is not "". Its
+// owner, holding the lease, knows no other run of the property is alive, so any row still
+// running belongs to a process that died.
+func (db *DB) startRun(ctx context.Context, property string, owner bool, actor string) (rewards.SettlementRun, error) {
 	run := rewards.SettlementRun{Property: property, Status: rewards.RunRunning, Amount: decimal.Zero}
 	err := db.tx(ctx, func(tx *gorm.DB) error {
 		now := db.now()
@@ -144,8 +152,16 @@ func (db *DB) startRun(ctx context.Context, property string, owner bool) (reward
 			}
 		}
 		run.StartedAt = now
-		return tx.Raw(`INSERT INTO settlements (property, status, started_at) VALUES (?, ?, ?) RETURNING id`,
-			property, rewards.RunRunning, now).Scan(&run.ID).Error
+		if err := tx.Raw(`INSERT INTO settlements (property, status, started_at) VALUES (?, ?, ?) RETURNING id`,
+			property, rewards.RunRunning, now).Scan(&run.ID).Error; err != nil {
+			return err
+		}
+		if actor == "" {
+			return nil
+		}
+		return writeAudit(tx, rewards.AuditEntry{Actor: actor, Action: rewards.AuditSettlement, Property: property,
+			Target: fmt.Sprintf("settlement:%d", run.ID), Detail: "settlement started by hand; GET /v1/admin/settlements has its outcome",
+			CreatedAt: now})
 	})
 	return run, err
 }
@@ -259,7 +275,11 @@ func (db *DB) settleBatchRecovered(ctx context.Context, runID int64, scale int32
 // batches settle. Each query starts where the last one stopped, so a run reads each
 // unsettled lot once. The wallets found are then kept to property's by key: a join to
 // wallets in the same query let Postgres scan the property's wallets from the first one
-// on every query, which grew with the square of the wallets settled.
+// on every query, which grew with the square of the wallets settled. lots has no
+// property column, so a run reads the matured lots of every property's wallets (as the
+// join did): each property's run costs in proportion to all matured lots, which is
+// cheap for the few properties of one publisher; a property column on lots would make
+// it its own.
 func (db *DB) eachBatch(ctx context.Context, property string, cutoff time.Time, batch int, send func([]int64) bool) error {
 	chunk := batch * 4
 	var (

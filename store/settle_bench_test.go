@@ -53,7 +53,7 @@ func BenchmarkSettle(b *testing.B) {
 		clock.Set(t0.Add(48 * time.Hour))
 		b.Logf("populated %d users × %d lots in %s", users, lots, time.Since(start).Round(time.Millisecond))
 		b.StartTimer()
-		run, err := db.Settle(ctx, property, 0)
+		run, err := db.Settle(ctx, property, 0, "")
 		b.StopTimer()
 		if err != nil {
 			b.Fatal(err)

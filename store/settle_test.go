@@ -58,7 +58,7 @@ func population(t *testing.T, db *store.DB, n int) map[string]decimal.Decimal {
 
 func settle(t *testing.T, db *store.DB, scale int32) rewards.SettlementRun {
 	t.Helper()
-	run, err := db.Settle(context.Background(), "arcade", scale)
+	run, err := db.Settle(context.Background(), "arcade", scale, "")
 	if err != nil {
 		t.Fatalf("Settle: %v", err)
 	}
@@ -203,7 +203,7 @@ func TestConcurrentSettleWithLease(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				results[i], errs[i] = db.Settle(context.Background(), "arcade", 0)
+				results[i], errs[i] = db.Settle(context.Background(), "arcade", 0, "")
 			}()
 		}
 		wg.Wait()
@@ -266,7 +266,7 @@ func TestSettleInterrupted(t *testing.T) {
 			clock.Now().Add(store.LeaseTTL)); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := db.Settle(context.Background(), "arcade", 0); !errors.Is(err, rewards.ErrSettlementRunning) {
+		if _, err := db.Settle(context.Background(), "arcade", 0, ""); !errors.Is(err, rewards.ErrSettlementRunning) {
 			t.Fatalf("Settle during a live lease: err = %v, want ErrSettlementRunning", err)
 		}
 		clock.Advance(store.LeaseTTL)
@@ -334,8 +334,67 @@ func TestSettleNothingMatured(t *testing.T) {
 			t.Fatalf("runs recorded: %+v %v", runs, err)
 		}
 		wantBalance(t, db, "u1", "5.6", "0")
-		if _, err := db.Settle(context.Background(), "arcade", -1); err == nil {
+		if _, err := db.Settle(context.Background(), "arcade", -1, ""); err == nil {
 			t.Fatal("Settle with scale -1 succeeded")
+		}
+		checkInvariants(t, db)
+	})
+}
+
+// A run asked for by hand is audited with its start, naming who asked, and is recorded
+// even when nothing had matured, so its audit entry names a run; a scheduled run that
+// finds nothing leaves neither.
+func TestSettleByHandIsAudited(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		clock := storetest.NewClock(t0)
+		db := storetest.Open(t, dia, clock.Now)
+		ctx := context.Background()
+		ingestOne(t, db, in(session("u1", "s-1", "0.0001", 60)))
+		settle(t, db, 0) // the schedule, nothing matured
+		if audit, err := db.Audit(ctx, rewards.AuditFilter{Limit: 10}); err != nil || len(audit) != 0 {
+			t.Fatalf("a scheduled run was audited: %+v %v", audit, err)
+		}
+		// While another run holds the lease, a run asked for by hand does nothing, so
+		// nothing is audited.
+		if err := db.ExecRaw(ctx, `INSERT INTO leases (name, holder, expires_at) VALUES ('settle:arcade', 'other', ?)`,
+			clock.Now().Add(store.LeaseTTL)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Settle(ctx, "arcade", 0, "carol"); !errors.Is(err, rewards.ErrSettlementRunning) {
+			t.Fatalf("settle by hand under another's lease: %v, want ErrSettlementRunning", err)
+		}
+		if audit, err := db.Audit(ctx, rewards.AuditFilter{Limit: 10}); err != nil || len(audit) != 0 {
+			t.Fatalf("a run that did not start was audited: %+v %v", audit, err)
+		}
+		if err := db.ExecRaw(ctx, `DELETE FROM leases`); err != nil {
+			t.Fatal(err)
+		}
+		empty, err := db.SettleWith(ctx, "arcade", 0, store.SettleOptions{Actor: "alice"})
+		if err != nil || empty.ID == 0 || empty.Status != rewards.RunCompleted || empty.Users != 0 {
+			t.Fatalf("a run by hand that found nothing: %+v %v", empty, err)
+		}
+		clock.Advance(25 * time.Hour)
+		moved, err := db.SettleWith(ctx, "arcade", 0, store.SettleOptions{Actor: "bob"})
+		if err != nil || moved.Users != 1 || !moved.Amount.Equal(d("5")) {
+			t.Fatalf("a run by hand: %+v %v", moved, err)
+		}
+		audit, err := db.Audit(ctx, rewards.AuditFilter{Limit: 10})
+		if err != nil || len(audit) != 2 {
+			t.Fatalf("audit: %+v %v", audit, err)
+		}
+		for i, want := range []struct {
+			actor string
+			run   rewards.SettlementRun
+		}{{"bob", moved}, {"alice", empty}} {
+			a := audit[i]
+			if a.Actor != want.actor || a.Action != rewards.AuditSettlement || a.Property != "arcade" ||
+				a.Target != fmt.Sprintf("settlement:%d", want.run.ID) || !a.CreatedAt.Equal(want.run.StartedAt) {
+				t.Fatalf("audit entry %d: %+v, want %s's run %+v", i, a, want.actor, want.run)
+			}
+		}
+		runs, err := db.SettlementRuns(ctx, 10)
+		if err != nil || len(runs) != 2 || runs[1].ID != empty.ID || runs[1].Users != 0 {
+			t.Fatalf("runs: %+v %v", runs, err)
 		}
 		checkInvariants(t, db)
 	})
@@ -394,7 +453,7 @@ func TestSettleOnlyItsProperty(t *testing.T) {
 			}
 		}
 		checkInvariants(t, db)
-		if run, err := db.Settle(context.Background(), "other", 2); err != nil || run.Users != 2*n {
+		if run, err := db.Settle(context.Background(), "other", 2, ""); err != nil || run.Users != 2*n {
 			t.Fatalf("other's run = %+v, %v, want its %d users", run, err, 2*n)
 		}
 	})
@@ -523,7 +582,7 @@ func TestSettleUnderLoad(t *testing.T) {
 		for err := range errs {
 			t.Error(err)
 		}
-		if _, err := db.Settle(ctx, "arcade", 0); err != nil {
+		if _, err := db.Settle(ctx, "arcade", 0, ""); err != nil {
 			t.Fatal(err)
 		}
 		checkInvariants(t, db)

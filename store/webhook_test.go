@@ -106,7 +106,7 @@ func TestWebhookOutboxWrittenWithEachChange(t *testing.T) {
 		if _, err := db.Apply(ctx, rewards.Claim{Status: rewards.StatusRecorded}, quarantineForged); err != nil {
 			t.Fatal(err)
 		}
-		run, err := db.Settle(ctx, "arcade", 0)
+		run, err := db.Settle(ctx, "arcade", 0, "")
 		if err != nil || !run.Amount.Equal(d("50")) {
 			t.Fatalf("Settle = %+v, %v", run, err)
 		}
@@ -616,7 +616,7 @@ func TestWebhookNothingAnnouncedForACarry(t *testing.T) {
 			t.Fatal(err)
 		}
 		clock.Advance(25 * time.Hour)
-		if _, err := db.Settle(ctx, "arcade", 0); err != nil { // 0.672 matured: nothing reaches available at scale 0
+		if _, err := db.Settle(ctx, "arcade", 0, ""); err != nil { // 0.672 matured: nothing reaches available at scale 0
 			t.Fatal(err)
 		}
 		if ds := deliveries(t, db); len(ds) != 1 || ds[0].Type != rewards.WebhookBalanceUpdated {

@@ -37,7 +37,7 @@ func cmdSettle(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 	defer done()
-	runs, err := a.Settle(ctx, *property)
+	runs, err := a.Settle(ctx, *property, config.CLIActor)
 	currency := map[string]string{}
 	for _, p := range cfg.Properties {
 		currency[p.ID] = p.Currency

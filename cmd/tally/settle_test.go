@@ -50,9 +50,22 @@ func TestSettleCommand(t *testing.T) {
 			t.Fatalf("balance after settle: %+v %v", b, err)
 		}
 
+		// Asked for by hand, a run is recorded (and audited) even when nothing matured.
 		out, err = settle("--property", "arcade")
-		if err != nil || out != "arcade: nothing matured (no run recorded)\n" {
+		if err != nil || !regexp.MustCompile(`^arcade: run \d+ completed in [0-9.]+[mµn]?s: 0 users, 0 entries, 0 COIN moved\n$`).MatchString(out) {
 			t.Fatalf("second settle: %v %q", err, out)
+		}
+		audit, err := db.Audit(ctx, rewards.AuditFilter{Limit: 10})
+		if err != nil || len(audit) != 3 { // the seed's adjustment, then the two runs
+			t.Fatalf("audit after two settles by hand: %+v %v", audit, err)
+		}
+		for _, a := range audit[:2] {
+			if a.Actor != "cli" || a.Action != rewards.AuditSettlement || a.Property != "arcade" || !strings.HasPrefix(a.Target, "settlement:") {
+				t.Fatalf("audit entry of a settle by hand: %+v", a)
+			}
+		}
+		if audit[0].Target == audit[1].Target {
+			t.Fatalf("two runs audited as one: %+v", audit[:2])
 		}
 		if out, err := settle("--property", "nope"); err == nil || !strings.Contains(err.Error(), "unknown property") || out != "" {
 			t.Fatalf("settle of an unknown property: %v %q", err, out)
