@@ -2,6 +2,8 @@ package app
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -76,9 +78,14 @@ func (a *App) Adjust(ctx context.Context, in AdjustInput) (r rewards.Adjustment,
 	default:
 		return r, false, invalid("bucket", `must be "available" (or omitted)`)
 	}
-	return a.store.Adjust(ctx, rewards.AdjustRequest{Property: p.ID, User: in.User, Amount: in.Amount, Bucket: in.Bucket,
+	r, replayed, err = a.store.Adjust(ctx, rewards.AdjustRequest{Property: p.ID, User: in.User, Amount: in.Amount, Bucket: in.Bucket,
 		Reason: in.Reason, IdempotencyKey: in.IdempotencyKey, Actor: in.Actor,
 		RequestHash: requestHash("adjustment", in.User, in.Amount.String(), string(in.Bucket), in.Reason)})
+	if errors.Is(err, rewards.ErrAmount) {
+		// Each amount fits, but the wallet's balance would not (rewards.Wallet.Post).
+		return r, false, invalid("amount", fmt.Sprintf("would take the user's balance to %d or more integer digits, past what the ledger holds", rewards.MaxIntegerDigits))
+	}
+	return r, replayed, err
 }
 
 type adjustmentJSON struct {

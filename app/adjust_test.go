@@ -58,6 +58,16 @@ func TestAdjustments(t *testing.T) {
 		if a := e.adjust("arcade", "ghost", "a4", `{"amount":"-1","reason":"nothing there"}`); a.Code != 409 {
 			t.Fatalf("debit of an unknown user: %d %s", a.Code, a.Raw)
 		}
+		// Each of two credits fits the ledger, their sum does not: the second is a 400
+		// naming the amount (not a 500 on Postgres, nor a balance SQLite alone would keep).
+		most := `{"amount":"99999999999999999999","reason":"test of the largest balance"}`
+		if a := e.adjust("arcade", "whale", "whale-1", most); a.Code != 201 {
+			t.Fatalf("the largest credit: %d %s", a.Code, a.Raw)
+		}
+		if a := e.adjust("arcade", "whale", "whale-2", `{"amount":"1","reason":"one more"}`); a.Code != 400 || problemField(a) != "amount" {
+			t.Fatalf("a credit past the ledger's largest balance: %d %s", a.Code, a.Raw)
+		}
+		e.wantBalance("arcade", "whale", apiKey, "99999999999999999999", "0")
 		if a := e.adjust("arcade", "u1", "a5", `{"amount":"1","reason":"`+strings.Repeat("r", 500)+`"}`); a.Code != 201 {
 			t.Fatalf("500-character reason: %d %s", a.Code, a.Raw)
 		}

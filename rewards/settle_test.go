@@ -162,6 +162,16 @@ func TestWalletPostRefusesUnbalancedEntries(t *testing.T) {
 	if _, err := w.Post(Entry{Kind: EntryRevenue, Legs: []Leg{{Bucket: Pending, Amount: big}, {System: AccountRevenue, Amount: big.Neg()}}}); !errors.Is(err, ErrAmount) {
 		t.Errorf("too large: err = %v", err)
 	}
+	// Two credits that each fit, whose sum does not: the second is refused and the
+	// wallet is left as it was.
+	most := big.Sub(d("1"))
+	once, _, err := w.Adjust(most, Available)
+	if err != nil {
+		t.Fatalf("the largest adjustment: %v", err)
+	}
+	if after, _, err := once.Adjust(d("1"), Available); !errors.Is(err, ErrAmount) || !errors.Is(err, ErrInvalidRequest) || !walletEqual(after, once) {
+		t.Errorf("a balance past %d integer digits: %+v, err = %v", MaxIntegerDigits, after, err)
+	}
 }
 
 func TestEntryLots(t *testing.T) {

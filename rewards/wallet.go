@@ -62,6 +62,17 @@ func (w Wallet) Post(e Entry) (Wallet, error) {
 	if next.Pending.IsNegative() {
 		return w, &InsufficientFundsError{Bucket: Pending, Available: w.Pending, Requested: dPending.Neg()}
 	}
+	// Every balance must fit the ledger's columns, not only every leg: entries that each
+	// fit can add up past them (the database would refuse the wallet, or SQLite, which
+	// keeps text, would hold what Postgres cannot).
+	for _, b := range []struct {
+		name string
+		v    decimal.Decimal
+	}{{"available", next.Available}, {"pending", next.Pending}, {"redeemed", next.Redeemed}, {"lifetime_earned", next.LifetimeEarned}} {
+		if err := CheckAmount(b.v); err != nil {
+			return w, fmt.Errorf("%w: %s would be %s: %w", ErrInvalidRequest, b.name, b.v, err)
+		}
+	}
 	return next, nil
 }
 
