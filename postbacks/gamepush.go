@@ -31,12 +31,19 @@ import (
 // the paths below are assumptions, tried in order, the first present one winning:
 //
 //	PlayerPublishRecord     → score; game: result.leaderboardTag, result.tag,
-//	                          result.leaderboardId, result.leaderboard.id, result.id;
+//	                          result.leaderboardId, result.leaderboard.id;
 //	                          value: result.record.score, else result.score
 //	UnlockPlayerAchievement → achievement: result.achievementId, result.achievement.id,
-//	                          result.achievement.tag, result.id
+//	                          result.achievement.tag
 //	GivePlayerReward        → achievement: result.rewardId (documented), result.reward.id
 //	anything else           → other (recorded, earns nothing)
+//
+// A bare result.id is not read: the one result the doc shows (PlayerReward) names what
+// it refers to with rewardId and carries no id, so a result's own id is most likely the
+// id of the row it reports (a record, a player's achievement), not of a game or an
+// achievement. Read as one, it would match no rule and mark the event applied, earning
+// nothing, for good; missing, the event is quarantined and can be replayed once the
+// shape is known.
 func ParseGamePush(h http.Header, body []byte, c Credentials) (rewards.Event, error) {
 	if c.Secret == "" && !c.verified {
 		return rewards.Event{}, ErrUnauthorized
@@ -92,7 +99,7 @@ func ParseGamePush(h http.Header, body []byte, c Credentials) (rewards.Event, er
 		if result, ok := mappedResult(&ck, root); ok {
 			game, gameOK := ck.firstIdent(result, maxIDLen,
 				[]string{"leaderboardTag"}, []string{"tag"}, []string{"leaderboardId"},
-				[]string{"leaderboard", "id"}, []string{"id"})
+				[]string{"leaderboard", "id"})
 			at, key, ok := result.lookup("record", "score")
 			if !ok {
 				at, key = result, "score"
@@ -117,7 +124,7 @@ func ParseGamePush(h http.Header, body []byte, c Credentials) (rewards.Event, er
 		if result, ok := mappedResult(&ck, root); ok {
 			if id, ok := ck.firstIdent(result, maxIDLen,
 				[]string{"achievementId"}, []string{"achievement", "id"},
-				[]string{"achievement", "tag"}, []string{"id"}); ok {
+				[]string{"achievement", "tag"}); ok {
 				achievement = &rewards.Achievement{ID: id}
 			}
 		}
