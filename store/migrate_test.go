@@ -14,20 +14,28 @@ import (
 	"tally/store/storetest"
 )
 
+// migratedTo opens a new database of dialect dia migrated up to version only, as a
+// database of an older Tally would be, and returns it with its URL.
+func migratedTo(t *testing.T, dia store.Dialect, version int64) (*store.DB, string) {
+	t.Helper()
+	u := storetest.URL(t, dia)
+	old, err := store.Open(context.Background(), u, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.MigrateTo(context.Background(), old, version); err != nil {
+		t.Fatal(err)
+	}
+	return old, u
+}
+
 // A database created before the applier existed (migrations 1–2, with events, entries
 // and a session that reference them) is upgraded in place: the rows survive, their
 // references still hold, and new events are recorded and applied as usual.
 func TestUpgradeFromBeforeTheApplier(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
 		ctx := context.Background()
-		u := storetest.URL(t, dia)
-		old, err := store.Open(ctx, u, store.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := store.MigrateTo(ctx, old, 2); err != nil {
-			t.Fatal(err)
-		}
+		old, u := migratedTo(t, dia, 2)
 		for _, q := range []string{
 			`INSERT INTO inbox (id, property, source, dedupe_key, user_id, kind, event_type, raw_body, event, received_at, status, reason, applied_at)
 				VALUES (7, 'arcade', 'gamezop_spp', 'old-1', 'u1', 'session', 'spp', '{}', '{}', '2026-11-01 10:00:00', 'applied', '', '2026-11-01 10:00:00')`,
@@ -80,14 +88,7 @@ func TestUpgradeFromBeforeTheApplier(t *testing.T) {
 func TestUpgradeAuditForSettlement(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
 		ctx := context.Background()
-		u := storetest.URL(t, dia)
-		old, err := store.Open(ctx, u, store.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := store.MigrateTo(ctx, old, 11); err != nil {
-			t.Fatal(err)
-		}
+		old, u := migratedTo(t, dia, 11)
 		for _, q := range []string{
 			`INSERT INTO audit (actor, action, property, target, reason, detail, created_at)
 				VALUES ('alice', 'adjustment', 'arcade', 'user:u1', 'ticket 1', 'adjustment:1 of 5 to available', '2026-11-01 10:00:00')`,
