@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -273,9 +274,9 @@ func (db *DB) settleBatchRecovered(ctx context.Context, runID int64, scale int32
 // a LIMIT that small Postgres streams them off the index instead of hashing every
 // matured lot first, so the first batch starts at once and the next queries run while
 // batches settle. Each query starts where the last one stopped, so a run reads each
-// unsettled lot once. The wallets found are then kept to property's by key: a join to
-// wallets in the same query let Postgres scan the property's wallets from the first one
-// on every query, which grew with the square of the wallets settled. lots has no
+// unsettled lot once. Each wallet found is then kept if it is property's, read by key: a
+// join to wallets let Postgres scan the property's wallets from the first one on every
+// query, which grew with the square of the wallets settled. lots has no
 // property column, so a run reads the matured lots of every property's wallets (as the
 // join did): each property's run costs in proportion to all matured lots, which is
 // cheap for the few properties of one publisher; a property column on lots would make
@@ -287,21 +288,37 @@ func (db *DB) eachBatch(ctx context.Context, property string, cutoff time.Time, 
 		ready []int64 // the property's wallets found, not yet sent
 	)
 	for {
-		var found []int64
-		err := db.gorm.WithContext(ctx).Raw(`SELECT DISTINCT wallet_id FROM lots
-			WHERE settlement_id IS NULL AND matures_at <= ? AND wallet_id > ?
-			ORDER BY wallet_id LIMIT ?`, cutoff, after, chunk).Scan(&found).Error
+		// The property is read per wallet found, by key, in a subquery Postgres runs
+		// once per row of the LIMITed list (it cannot turn it into a join, which it
+		// could plan as a scan of every wallet).
+		rows, err := rawQuery(db.gorm.WithContext(ctx), `SELECT c.wallet_id, (SELECT w.property FROM wallets w WHERE w.id = c.wallet_id) = ?
+			FROM (SELECT DISTINCT wallet_id FROM lots WHERE settlement_id IS NULL AND matures_at <= ? AND wallet_id > ?
+				ORDER BY wallet_id LIMIT ?) c
+			ORDER BY c.wallet_id`, property, cutoff, after, chunk)
 		if err != nil {
 			return translate(err)
 		}
-		if len(found) > 0 {
-			in, arg := db.idIn("id", found)
-			if ready, err = appendIDs(db.gorm.WithContext(ctx), ready, `SELECT id FROM wallets WHERE `+in+` AND property = ? ORDER BY id`,
-				arg, property); err != nil {
+		found := 0
+		for rows.Next() {
+			var (
+				id   int64
+				ours sql.NullBool // NULL: the wallet is gone (wallets are never deleted)
+			)
+			if err := rows.Scan(&id, &ours); err != nil {
+				rows.Close()
 				return translate(err)
 			}
+			found++
+			after = id
+			if ours.Bool {
+				ready = append(ready, id)
+			}
 		}
-		last := len(found) < chunk
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return translate(err)
+		}
+		last := found < chunk
 		for len(ready) >= batch || (last && len(ready) > 0) {
 			n := min(batch, len(ready))
 			if !send(slices.Clone(ready[:n])) {
@@ -312,25 +329,7 @@ func (db *DB) eachBatch(ctx context.Context, property string, cutoff time.Time, 
 		if last {
 			return nil
 		}
-		after = found[len(found)-1]
 	}
-}
-
-// appendIDs appends to ids the single int64 column of q's rows.
-func appendIDs(tx *gorm.DB, ids []int64, q string, args ...any) ([]int64, error) {
-	rows, err := rawQuery(tx, q, args...)
-	if err != nil {
-		return ids, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return ids, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
 }
 
 type batchResult struct {
