@@ -22,18 +22,13 @@ type adjustmentRow struct {
 	Actor          string
 	IdempotencyKey string
 	RequestHash    string
-	AvailableAfter decimal.Decimal
-	PendingAfter   decimal.Decimal
-	RedeemedAfter  decimal.Decimal
-	LifetimeAfter  decimal.Decimal
+	After          balanceAfter `gorm:"embedded"` // the *_after columns
 	CreatedAt      time.Time
 }
 
 func (r adjustmentRow) toAdjustment() rewards.Adjustment {
 	return rewards.Adjustment{ID: r.ID, Property: r.Property, User: r.UserID, Amount: r.Amount, Bucket: rewards.Bucket(r.Bucket),
-		Reason: r.Reason, Actor: r.Actor, CreatedAt: r.CreatedAt.UTC(), Balance: rewards.Balance{Property: r.Property, User: r.UserID,
-			Available: r.AvailableAfter, Pending: r.PendingAfter, Redeemed: r.RedeemedAfter, LifetimeEarned: r.LifetimeAfter,
-			UpdatedAt: r.CreatedAt.UTC()}}
+		Reason: r.Reason, Actor: r.Actor, CreatedAt: r.CreatedAt.UTC(), Balance: r.After.balance(r.Property, r.UserID, r.CreatedAt)}
 }
 
 // Adjust records a manual credit (a.Amount > 0) or debit (< 0) of one bucket of the
@@ -61,13 +56,12 @@ func (db *DB) Adjust(ctx context.Context, a rewards.AdjustRequest) (rewards.Adju
 				return adjustmentRow{}, false, fmt.Errorf("adjust %s of %q by %s: %w", a.Bucket, a.User, a.Amount, err)
 			}
 			row := adjustmentRow{Property: a.Property, UserID: a.User, Amount: a.Amount, Bucket: string(a.Bucket), Reason: a.Reason,
-				Actor: a.Actor, IdempotencyKey: a.IdempotencyKey, RequestHash: a.RequestHash, AvailableAfter: next.Available,
-				PendingAfter: next.Pending, RedeemedAfter: next.Redeemed, LifetimeAfter: next.LifetimeEarned, CreatedAt: at}
+				Actor: a.Actor, IdempotencyKey: a.IdempotencyKey, RequestHash: a.RequestHash, After: afterOf(next), CreatedAt: at}
 			q := tx.Raw(`INSERT INTO adjustments (property, user_id, amount, bucket, reason, actor, idempotency_key, request_hash,
 				available_after, pending_after, redeemed_after, lifetime_after, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 				ON CONFLICT (property, idempotency_key) DO NOTHING RETURNING id`,
-				row.Property, row.UserID, row.Amount.String(), row.Bucket, row.Reason, row.Actor, row.IdempotencyKey, row.RequestHash,
-				row.AvailableAfter.String(), row.PendingAfter.String(), row.RedeemedAfter.String(), row.LifetimeAfter.String(), at).Scan(&row.ID)
+				append(append([]any{row.Property, row.UserID, row.Amount.String(), row.Bucket, row.Reason, row.Actor, row.IdempotencyKey, row.RequestHash},
+					row.After.values()...), at)...).Scan(&row.ID)
 			if q.Error != nil || q.RowsAffected == 0 || row.ID == 0 {
 				return adjustmentRow{}, false, q.Error
 			}

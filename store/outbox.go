@@ -135,8 +135,7 @@ func (o *outbox) redemptionCreated(r redemptionRow) error {
 		Reference    string      `json:"reference"`
 		Balance      balanceJSON `json:"balance"`
 		CreatedAt    time.Time   `json:"created_at"`
-	}{r.Property, r.UserID, fmt.Sprint(r.ID), r.Amount.String(), r.Reference, balanceJSON{Available: r.AvailableAfter.String(),
-		Pending: r.PendingAfter.String(), Redeemed: r.RedeemedAfter.String(), LifetimeEarned: r.LifetimeAfter.String()}, r.CreatedAt.UTC()})
+	}{r.Property, r.UserID, fmt.Sprint(r.ID), r.Amount.String(), r.Reference, r.After.json(), r.CreatedAt.UTC()})
 }
 
 // redemptionReversed: r returned its redemption's amount to the user.
@@ -153,9 +152,7 @@ func (o *outbox) redemptionReversed(r reversalRow) error {
 		Reason       string      `json:"reason"`
 		Balance      balanceJSON `json:"balance"`
 		CreatedAt    time.Time   `json:"created_at"`
-	}{r.Property, r.UserID, fmt.Sprint(r.ID), fmt.Sprint(r.RedemptionID), r.Amount.String(), r.Reason,
-		balanceJSON{Available: r.AvailableAfter.String(), Pending: r.PendingAfter.String(), Redeemed: r.RedeemedAfter.String(),
-			LifetimeEarned: r.LifetimeAfter.String()}, r.CreatedAt.UTC()})
+	}{r.Property, r.UserID, fmt.Sprint(r.ID), fmt.Sprint(r.RedemptionID), r.Amount.String(), r.Reason, r.After.json(), r.CreatedAt.UTC()})
 }
 
 // quarantinedJSON: an authenticated event was kept instead of applied. Replayed is true

@@ -100,6 +100,38 @@ func (db *DB) postOne(tx *gorm.DB, w *wallet, e rewards.Entry, p posting) error 
 	return l.flush()
 }
 
+// balanceAfter is the wallet's balance right after a redemption, adjustment or
+// reversal, stored in its row (the *_after columns) so that a retry of the request
+// answers what the first one did.
+type balanceAfter struct {
+	AvailableAfter decimal.Decimal
+	PendingAfter   decimal.Decimal
+	RedeemedAfter  decimal.Decimal
+	LifetimeAfter  decimal.Decimal
+}
+
+func afterOf(w rewards.Wallet) balanceAfter {
+	return balanceAfter{AvailableAfter: w.Available, PendingAfter: w.Pending, RedeemedAfter: w.Redeemed, LifetimeAfter: w.LifetimeEarned}
+}
+
+// values are the four columns' values, in the order available_after, pending_after,
+// redeemed_after, lifetime_after.
+func (b balanceAfter) values() []any {
+	return []any{b.AvailableAfter.String(), b.PendingAfter.String(), b.RedeemedAfter.String(), b.LifetimeAfter.String()}
+}
+
+// balance is the user's balance as it was at the write's time at.
+func (b balanceAfter) balance(property, user string, at time.Time) rewards.Balance {
+	return rewards.Balance{Property: property, User: user, Available: b.AvailableAfter, Pending: b.PendingAfter,
+		Redeemed: b.RedeemedAfter, LifetimeEarned: b.LifetimeAfter, UpdatedAt: at.UTC()}
+}
+
+// json is the balance as webhooks carry it.
+func (b balanceAfter) json() balanceJSON {
+	return balanceJSON{Available: b.AvailableAfter.String(), Pending: b.PendingAfter.String(), Redeemed: b.RedeemedAfter.String(),
+		LifetimeEarned: b.LifetimeAfter.String()}
+}
+
 type redemptionRow struct {
 	ID             int64
 	Property       string
@@ -108,17 +140,13 @@ type redemptionRow struct {
 	Reference      string
 	IdempotencyKey string
 	RequestHash    string
-	AvailableAfter decimal.Decimal
-	PendingAfter   decimal.Decimal
-	RedeemedAfter  decimal.Decimal
-	LifetimeAfter  decimal.Decimal
+	After          balanceAfter `gorm:"embedded"` // the *_after columns
 	CreatedAt      time.Time
 }
 
 func (r redemptionRow) toRedemption() rewards.Redemption {
 	return rewards.Redemption{ID: r.ID, Property: r.Property, User: r.UserID, Amount: r.Amount, Reference: r.Reference,
-		CreatedAt: r.CreatedAt.UTC(), Balance: rewards.Balance{Property: r.Property, User: r.UserID, Available: r.AvailableAfter,
-			Pending: r.PendingAfter, Redeemed: r.RedeemedAfter, LifetimeEarned: r.LifetimeAfter, UpdatedAt: r.CreatedAt.UTC()}}
+		CreatedAt: r.CreatedAt.UTC(), Balance: r.After.balance(r.Property, r.UserID, r.CreatedAt)}
 }
 
 // Redeem pays r.Amount out of the user's available balance: the redemption row, its
@@ -140,13 +168,12 @@ func (db *DB) Redeem(ctx context.Context, r rewards.RedeemRequest) (rewards.Rede
 				return redemptionRow{}, false, fmt.Errorf("redeem %s from %q: %w", r.Amount, r.User, err)
 			}
 			row := redemptionRow{Property: r.Property, UserID: r.User, Amount: r.Amount, Reference: r.Reference,
-				IdempotencyKey: r.IdempotencyKey, RequestHash: r.RequestHash, AvailableAfter: next.Available,
-				PendingAfter: next.Pending, RedeemedAfter: next.Redeemed, LifetimeAfter: next.LifetimeEarned, CreatedAt: at}
+				IdempotencyKey: r.IdempotencyKey, RequestHash: r.RequestHash, After: afterOf(next), CreatedAt: at}
 			q := tx.Raw(`INSERT INTO redemptions (property, user_id, amount, reference, idempotency_key, request_hash,
 				available_after, pending_after, redeemed_after, lifetime_after, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 				ON CONFLICT (property, idempotency_key) DO NOTHING RETURNING id`,
-				row.Property, row.UserID, row.Amount.String(), row.Reference, row.IdempotencyKey, row.RequestHash,
-				row.AvailableAfter.String(), row.PendingAfter.String(), row.RedeemedAfter.String(), row.LifetimeAfter.String(), at).Scan(&row.ID)
+				append(append([]any{row.Property, row.UserID, row.Amount.String(), row.Reference, row.IdempotencyKey, row.RequestHash},
+					row.After.values()...), at)...).Scan(&row.ID)
 			if q.Error != nil || q.RowsAffected == 0 || row.ID == 0 {
 				return redemptionRow{}, false, q.Error
 			}

@@ -24,10 +24,7 @@ type reversalRow struct {
 	Actor          string
 	IdempotencyKey string
 	RequestHash    string
-	AvailableAfter decimal.Decimal
-	PendingAfter   decimal.Decimal
-	RedeemedAfter  decimal.Decimal
-	LifetimeAfter  decimal.Decimal
+	After          balanceAfter `gorm:"embedded"` // the *_after columns
 	CreatedAt      time.Time
 }
 
@@ -72,13 +69,12 @@ func (db *DB) Reverse(ctx context.Context, r rewards.ReverseRequest) (rewards.Re
 				return reversalRow{}, false, fmt.Errorf("reverse redemption %d of %q: %w", red.ID, red.User, err)
 			}
 			row := reversalRow{Property: red.Property, UserID: red.User, RedemptionID: red.ID, Amount: red.Amount, Reason: r.Reason,
-				Actor: r.Actor, IdempotencyKey: r.IdempotencyKey, RequestHash: r.RequestHash, AvailableAfter: next.Available,
-				PendingAfter: next.Pending, RedeemedAfter: next.Redeemed, LifetimeAfter: next.LifetimeEarned, CreatedAt: at}
+				Actor: r.Actor, IdempotencyKey: r.IdempotencyKey, RequestHash: r.RequestHash, After: afterOf(next), CreatedAt: at}
 			q := tx.Raw(`INSERT INTO reversals (property, user_id, redemption_id, amount, reason, actor, idempotency_key, request_hash,
 				available_after, pending_after, redeemed_after, lifetime_after, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 				ON CONFLICT (property, idempotency_key) DO NOTHING RETURNING id`,
-				row.Property, row.UserID, row.RedemptionID, row.Amount.String(), row.Reason, row.Actor, row.IdempotencyKey, row.RequestHash,
-				row.AvailableAfter.String(), row.PendingAfter.String(), row.RedeemedAfter.String(), row.LifetimeAfter.String(), at).Scan(&row.ID)
+				append(append([]any{row.Property, row.UserID, row.RedemptionID, row.Amount.String(), row.Reason, row.Actor, row.IdempotencyKey,
+					row.RequestHash}, row.After.values()...), at)...).Scan(&row.ID)
 			if q.Error != nil || q.RowsAffected == 0 || row.ID == 0 {
 				return reversalRow{}, false, q.Error
 			}
@@ -103,8 +99,7 @@ func (db *DB) Reverse(ctx context.Context, r rewards.ReverseRequest) (rewards.Re
 	}
 	red.Reversal = &rewards.ReversalRef{ID: row.ID, CreatedAt: row.CreatedAt.UTC()}
 	return rewards.Reversal{ID: row.ID, Redemption: red, Amount: row.Amount, Reason: row.Reason, Actor: row.Actor,
-		CreatedAt: row.CreatedAt.UTC(), Balance: rewards.Balance{Property: row.Property, User: row.UserID, Available: row.AvailableAfter,
-			Pending: row.PendingAfter, Redeemed: row.RedeemedAfter, LifetimeEarned: row.LifetimeAfter, UpdatedAt: row.CreatedAt.UTC()}}, replayed, nil
+		CreatedAt: row.CreatedAt.UTC(), Balance: row.After.balance(row.Property, row.UserID, row.CreatedAt)}, replayed, nil
 }
 
 func findReversal(tx *gorm.DB, property, key string) (*reversalRow, error) {
@@ -130,8 +125,8 @@ func scanRedemptions(rows *sql.Rows) ([]rewards.Redemption, error) {
 		var r redemptionRow
 		var revID sql.NullInt64
 		var revAt sql.NullTime
-		if err := rows.Scan(&r.ID, &r.Property, &r.UserID, &r.Amount, &r.Reference, &r.AvailableAfter, &r.PendingAfter,
-			&r.RedeemedAfter, &r.LifetimeAfter, &r.CreatedAt, &revID, &revAt); err != nil {
+		if err := rows.Scan(&r.ID, &r.Property, &r.UserID, &r.Amount, &r.Reference, &r.After.AvailableAfter, &r.After.PendingAfter,
+			&r.After.RedeemedAfter, &r.After.LifetimeAfter, &r.CreatedAt, &revID, &revAt); err != nil {
 			return nil, err
 		}
 		red := r.toRedemption()
