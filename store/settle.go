@@ -302,7 +302,7 @@ func (db *DB) eachBatch(ctx context.Context, property string, cutoff time.Time, 
 		for rows.Next() {
 			var (
 				id   int64
-				ours sql.NullBool // NULL: the wallet is gone (wallets are never deleted)
+				ours sql.NullBool // NULL only for a lot without its wallet row: never settled here
 			)
 			if err := rows.Scan(&id, &ours); err != nil {
 				rows.Close()
