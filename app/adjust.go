@@ -40,7 +40,8 @@ type AdjustInput struct {
 // what can be paid out, and the payout report's identity (closing = opening + settled −
 // redeemed + adjustments) is defined on available; a pending adjustment would move units
 // the report cannot see until a settlement. Errors: *ValidationError (key, user, a zero
-// amount or one that does not fit the wallet scale, reason, bucket), ErrUnknownProperty,
+// amount, one that does not fit the wallet scale or would take the balance past the
+// ledger's integer digits, reason, bucket), ErrUnknownProperty,
 // rewards.ErrInsufficientFunds for a debit below zero, rewards.ErrIdempotencyMismatch, or
 // a storage error (nothing saved).
 func (a *App) Adjust(ctx context.Context, in AdjustInput) (r rewards.Adjustment, replayed bool, err error) {
@@ -83,7 +84,7 @@ func (a *App) Adjust(ctx context.Context, in AdjustInput) (r rewards.Adjustment,
 		RequestHash: requestHash("adjustment", in.User, in.Amount.String(), string(in.Bucket), in.Reason)})
 	if errors.Is(err, rewards.ErrAmount) {
 		// Each amount fits, but the wallet's balance would not (rewards.Wallet.Post).
-		return r, false, invalid("amount", fmt.Sprintf("would take the user's balance to %d or more integer digits, past what the ledger holds", rewards.MaxIntegerDigits))
+		return r, false, invalid("amount", fmt.Sprintf("would take the user's balance past %d integer digits, more than the ledger holds", rewards.MaxIntegerDigits))
 	}
 	return r, replayed, err
 }

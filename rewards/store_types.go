@@ -123,7 +123,7 @@ type AuditEntry struct {
 	Action    string // one of the Audit… actions above
 	Property  string
 	Target    string // what it acted on: "user:<id>", "redemption:<id>", "event:<id>", "settlement:<id>", …
-	Reason    string // as the actor gave it ("" for a replay)
+	Reason    string // as the actor gave it ("" for a replay or a settlement)
 	Detail    string // what came of it, e.g. the amount or the replay's outcome
 	CreatedAt time.Time
 }

@@ -53,6 +53,8 @@ func cmdSettle(ctx context.Context, args []string, getenv func(string) string, s
 func settleLine(r rewards.SettlementRun, currency string) string {
 	switch {
 	case r.ID == 0 && r.Status == rewards.RunCompleted:
+		// Only a scheduled run (no actor) leaves no row; `tally settle` always records
+		// its run, so this is for a caller that settles without one.
 		return r.Property + ": nothing matured (no run recorded)"
 	case r.ID == 0:
 		return fmt.Sprintf("%s: %s: %s", r.Property, r.Status, r.Error)
