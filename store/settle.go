@@ -129,12 +129,24 @@ func (db *DB) settle(ctx context.Context, property string, scale int32, o settle
 
 // loadRunCounts reads the counters of run's row into run.
 func (db *DB) loadRunCounts(ctx context.Context, run *rewards.SettlementRun) error {
-	var row runRow
-	if err := db.gorm.WithContext(ctx).Raw(`SELECT users, entries, amount FROM settlements WHERE id = ?`, run.ID).Scan(&row).Error; err != nil {
+	row, err := runCounts(db.gorm.WithContext(ctx), run.ID, false)
+	if err != nil {
 		return fmt.Errorf("store: read settlement %d: %w", run.ID, translate(err))
 	}
 	run.Users, run.Entries, run.Amount = row.Users, row.Entries, row.Amount
 	return nil
+}
+
+// runCounts reads the counters (users, entries, amount) of run runID's row, locking it
+// on Postgres when lock is set.
+func runCounts(tx *gorm.DB, runID int64, lock bool) (runRow, error) {
+	q := `SELECT users, entries, amount FROM settlements WHERE id = ?`
+	if lock && tx.Dialector.Name() == string(Postgres) {
+		q += ` FOR UPDATE`
+	}
+	var row runRow
+	err := tx.Raw(q, runID).Scan(&row).Error
+	return row, err
 }
 
 // startRun records a new running run, and who asked for it when actor is not "". Its
@@ -444,15 +456,8 @@ func (db *DB) settleBatch(ctx context.Context, runID int64, scale int32, cutoff 
 // add up in the order they commit. The sum is taken here, not in SQL, because SQLite
 // keeps money as TEXT.
 func addToRun(tx *gorm.DB, runID int64, res batchResult) error {
-	var cur struct {
-		Users, Entries int64
-		Amount         decimal.Decimal
-	}
-	q := `SELECT users, entries, amount FROM settlements WHERE id = ?`
-	if tx.Dialector.Name() == string(Postgres) {
-		q += ` FOR UPDATE`
-	}
-	if err := tx.Raw(q, runID).Scan(&cur).Error; err != nil {
+	cur, err := runCounts(tx, runID, true)
+	if err != nil {
 		return err
 	}
 	n, err := rawExec(tx, `UPDATE settlements SET users = ?, entries = ?, amount = ? WHERE id = ?`,
