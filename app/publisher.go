@@ -42,7 +42,7 @@ func toBalanceJSON(p *Property, b rewards.Balance) balanceJSON {
 }
 
 // amount renders money as a decimal string, shortest exact form ("12.5", "0").
-func amount(d decimal.Decimal) string { return d.String() }
+func amount(d decimal.Decimal) string { return rewards.Format(d) }
 
 type txnJSON struct {
 	ID          string    `json:"id"`

@@ -90,6 +90,16 @@ type walletAmounts [5]decimalColumn
 
 func (m *walletAmounts) dest() []any { return []any{&m[0], &m[1], &m[2], &m[3], &m[4]} }
 
+// valid reports whether every amount was a number (the columns are NOT NULL).
+func (m *walletAmounts) valid() bool {
+	for _, c := range m {
+		if !c.Valid {
+			return false
+		}
+	}
+	return true
+}
+
 // into sets the amounts of w.
 func (m *walletAmounts) into(w *rewards.Wallet) {
 	w.Pending, w.Available, w.Carry, w.Redeemed, w.LifetimeEarned = m[0].Decimal, m[1].Decimal, m[2].Decimal, m[3].Decimal, m[4].Decimal

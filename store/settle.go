@@ -461,7 +461,7 @@ func addToRun(tx *gorm.DB, runID int64, res batchResult) error {
 		return err
 	}
 	n, err := rawExec(tx, `UPDATE settlements SET users = ?, entries = ?, amount = ? WHERE id = ?`,
-		cur.Users+res.users, cur.Entries+res.entries, cur.Amount.Add(res.amount).String(), runID)
+		cur.Users+res.users, cur.Entries+res.entries, rewards.Format(cur.Amount.Add(res.amount)), runID)
 	if err == nil && n != 1 {
 		err = fmt.Errorf("store: settlement %d: its row is gone", runID)
 	}
@@ -492,11 +492,15 @@ func (db *DB) claimLots(tx *gorm.DB, ids []int64, cutoff time.Time) (map[int64]*
 	for rows.Next() {
 		var (
 			id, n  int64
-			amount decimal.Decimal
+			column decimalColumn
 		)
-		if err := rows.Scan(&id, &amount, &n); err != nil {
+		if err := rows.Scan(&id, &column, &n); err != nil {
 			return nil, err
 		}
+		if !column.Valid {
+			return nil, fmt.Errorf("store: wallet %d: a lot without an amount", id)
+		}
+		amount := column.Decimal
 		m := per[id]
 		if m == nil {
 			m = &claimed{sum: decimal.Zero}

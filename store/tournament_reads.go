@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/shopspring/decimal"
 
 	"tally/rewards"
@@ -101,27 +100,6 @@ func (db *DB) readBoard(ctx context.Context, reads ...boardRead) error {
 	}
 	return br.Close()
 }
-
-// decimalColumn scans a NUMERIC (or SQLite's TEXT) into a decimal. On the read pool it
-// takes pgx's own numeric: a decimal's sql.Scanner has pgx print the number as text and
-// parses it back, which cost a page of 50 scores more CPU than the rest of its columns.
-type decimalColumn decimal.NullDecimal
-
-// ScanNumeric is pgtype.NumericScanner.
-func (c *decimalColumn) ScanNumeric(n pgtype.Numeric) error {
-	switch {
-	case !n.Valid:
-		*c = decimalColumn{}
-	case n.NaN || n.InfinityModifier != pgtype.Finite || n.Int == nil:
-		return fmt.Errorf("store: numeric %v is not a decimal", n)
-	default:
-		*c = decimalColumn{Decimal: decimal.NewFromBigInt(n.Int, n.Exp), Valid: true}
-	}
-	return nil
-}
-
-// Scan is sql.Scanner (gorm, and NULL columns of other types on the read pool).
-func (c *decimalColumn) Scan(src any) error { return (*decimal.NullDecimal)(c).Scan(src) }
 
 // windowColumns are a window's record, as scanWindow reads them.
 const windowColumns = `window_start, window_end, closed_at, closes_at, ranked, paid, final_board`
