@@ -281,15 +281,17 @@ func (db *DB) apply(tx *gorm.DB, items []*applyItem) (time.Time, error) {
 	if err := l.flush(); err != nil {
 		return now, err
 	}
-	if err := insertRows(tx, `INSERT INTO sessions (inbox_id, property, user_id, session_id, country, duration_seconds, revenue_usd,
-		gross, withheld, credited, capped_excess, reason, received_at, buffer, session_cap) VALUES `, sessions, ""); err != nil {
+	if err := insertArrays(tx, `INSERT INTO sessions (inbox_id, property, user_id, session_id, country, duration_seconds, revenue_usd,
+		gross, withheld, credited, capped_excess, reason, received_at, buffer, session_cap) `,
+		[]string{"bigint", "text", "text", "text", "text", "bigint", "numeric", "numeric", "numeric", "numeric", "numeric", "text",
+			"timestamptz", "numeric", "numeric"}, sessions, ""); err != nil {
 		return now, err
 	}
 	var dayRows [][]any
 	for k := range touchedDays {
-		dayRows = append(dayRows, []any{k.wallet, k.day, days[k].String()})
+		dayRows = append(dayRows, []any{k.wallet, k.day, rewards.Format(days[k])})
 	}
-	if err := insertRows(tx, `INSERT INTO user_days (wallet_id, day, revenue_credited) VALUES `, dayRows,
+	if err := insertArrays(tx, `INSERT INTO user_days (wallet_id, day, revenue_credited) `, []string{"bigint", "text", "numeric"}, dayRows,
 		` ON CONFLICT (wallet_id, day) DO UPDATE SET revenue_credited = excluded.revenue_credited`); err != nil {
 		return now, err
 	}
@@ -333,25 +335,16 @@ func (db *DB) mark(tx *gorm.DB, items []*applyItem, now time.Time, replay bool) 
 	if replay {
 		set += `, event = v.event`
 	}
-	return inChunks(tx, rows, func(rows [][]any) error {
-		var sb strings.Builder
-		args := make([]any, 0, 1+len(rows)*4)
-		args = append(args, now)
-		sb.WriteString(`UPDATE inbox AS i SET ` + set + ` FROM (VALUES `)
-		for i, r := range rows {
-			if i > 0 {
-				sb.WriteString(", ")
-			}
-			sb.WriteString("(?::bigint, ?, ?, ?)")
-			args = append(args, r...)
-		}
-		sb.WriteString(`) AS v (id, status, reason, event) WHERE i.id = v.id`)
-		n, err := rawExec(tx, sb.String(), args...)
-		if err == nil && n != int64(len(rows)) {
-			return fmt.Errorf("store: marked %d inbox rows, wanted %d", n, len(rows))
-		}
+	cols, err := columns(rows)
+	if err != nil {
 		return err
-	})
+	}
+	n, err := rawExec(tx, `UPDATE inbox AS i SET `+set+` FROM `+unnest([]string{"bigint", "text", "text", "text"})+
+		` AS v (id, status, reason, event) WHERE i.id = v.id`, append([]any{now}, cols...)...)
+	if err == nil && n != int64(len(rows)) {
+		return fmt.Errorf("store: marked %d inbox rows, wanted %d", n, len(rows))
+	}
+	return err
 }
 
 // Quarantine keeps a recorded event that cannot be applied at all (the applier found that
@@ -382,8 +375,9 @@ func (db *DB) Quarantine(ctx context.Context, id int64, reason string) error {
 
 // lockWallets creates missing wallets and locks all of them, in (property, user) order,
 // with one upsert that also returns their current balances. On Postgres the no-op
-// DO UPDATE takes each row lock in the order of the VALUES list; on SQLite the immediate
-// transaction already holds the database's write lock.
+// DO UPDATE takes each row lock in the order of the keys' arrays (ORDER BY their
+// ordinality); on SQLite the immediate transaction already holds the database's write
+// lock.
 func lockWallets(tx *gorm.DB, keys []walletKey, now time.Time) (map[walletKey]*wallet, error) {
 	out := make(map[walletKey]*wallet, len(keys))
 	if len(keys) == 0 {
@@ -401,19 +395,35 @@ func lockWallets(tx *gorm.DB, keys []walletKey, now time.Time) (map[walletKey]*w
 			uniq = append(uniq, k)
 		}
 	}
-	var sb strings.Builder
-	args := make([]any, 0, len(uniq)*4)
-	sb.WriteString(`INSERT INTO wallets (property, user_id, created_at, updated_at) VALUES `)
-	for i, k := range uniq {
-		if i > 0 {
-			sb.WriteString(", ")
+	const upsert = ` ON CONFLICT (property, user_id) DO UPDATE SET updated_at = wallets.updated_at RETURNING ` + walletColumns
+	var (
+		q    string
+		args []any
+	)
+	if tx.Dialector.Name() == string(Postgres) {
+		// One array per column (see insertArrays), rows taken in the arrays' order.
+		props, users := make([]string, len(uniq)), make([]string, len(uniq))
+		for i, k := range uniq {
+			props[i], users[i] = k.property, k.user
 		}
-		sb.WriteString("(?, ?, ?, ?)")
-		args = append(args, k.property, k.user, now, now)
+		q = `INSERT INTO wallets (property, user_id, created_at, updated_at)
+			SELECT k.property, k.user_id, ?::timestamptz, ?::timestamptz FROM unnest(?::text[], ?::text[]) WITH ORDINALITY AS k (property, user_id, n)
+			ORDER BY k.n` + upsert
+		args = []any{now, now, props, users}
+	} else {
+		var sb strings.Builder
+		args = make([]any, 0, len(uniq)*4)
+		sb.WriteString(`INSERT INTO wallets (property, user_id, created_at, updated_at) VALUES `)
+		for i, k := range uniq {
+			if i > 0 {
+				sb.WriteString(", ")
+			}
+			sb.WriteString("(?, ?, ?, ?)")
+			args = append(args, k.property, k.user, now, now)
+		}
+		q = sb.String() + upsert
 	}
-	sb.WriteString(` ON CONFLICT (property, user_id) DO UPDATE SET updated_at = wallets.updated_at
-		RETURNING ` + walletColumns)
-	rows, err := rawQuery(tx, sb.String(), args...)
+	rows, err := rawQuery(tx, q, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -510,7 +520,7 @@ func sessionRow(it *applyItem, r rewards.SessionResult) ([]any, error) {
 	if s == nil {
 		return nil, errors.New("store: session result for an event without a session")
 	}
-	return []any{it.id, it.property, it.event.User, s.SessionID, s.Country, s.DurationSeconds, s.RevenueUSD.String(),
-		r.Gross.String(), r.Withheld.String(), r.Credited.String(), r.CappedExcess.String(), r.Reason, it.receivedAt,
-		r.Buffer.String(), r.SessionCap.String()}, nil
+	return []any{it.id, it.property, it.event.User, s.SessionID, s.Country, s.DurationSeconds, rewards.Format(s.RevenueUSD),
+		rewards.Format(r.Gross), rewards.Format(r.Withheld), rewards.Format(r.Credited), rewards.Format(r.CappedExcess), r.Reason,
+		it.receivedAt, rewards.Format(r.Buffer), rewards.Format(r.SessionCap)}, nil
 }

@@ -130,6 +130,11 @@ func TransactionsPlan(ctx context.Context, db *DB, property, user string, limit 
 	return explain(ctx, db, q, args)
 }
 
+// AllocIDsPlan is the plan of the statement that reserves n ids of table.
+func AllocIDsPlan(ctx context.Context, db *DB, table string, n int) (string, error) {
+	return explain(ctx, db, allocIDsSQL, []any{table, n})
+}
+
 func explain(ctx context.Context, db *DB, q string, args []any) (string, error) {
 	var lines []string
 	if err := query(db.gorm.WithContext(ctx), &lines, `EXPLAIN `+q, args...); err != nil {

@@ -145,7 +145,7 @@ func (l *ledger) flush() error {
 		{`INSERT INTO lots (wallet_id, journal_id, amount, matures_at) `,
 			[]string{"bigint", "bigint", "numeric", "timestamptz"}, lots},
 	} {
-		if err := insertArrays(l.tx, ins.head, ins.types, ins.rows); err != nil {
+		if err := insertArrays(l.tx, ins.head, ins.types, ins.rows, ""); err != nil {
 			return err
 		}
 	}
@@ -222,6 +222,11 @@ func (db *DB) saveWallets(tx *gorm.DB, wallets []*wallet) error {
 	return ob.flush(tx)
 }
 
+// allocIDsSQL reserves $2 ids of table $1 on Postgres. The sequence is looked up once, in
+// a subquery Postgres runs before the rows (an InitPlan): pg_get_serial_sequence called
+// per row searched the catalog for every id, at eight times the cost of the nextval.
+const allocIDsSQL = `SELECT nextval((SELECT pg_get_serial_sequence(?, 'id')::regclass)) FROM generate_series(1, ?)`
+
 // allocIDs reserves n ids of table, so rows that reference each other can be written
 // with multi-row INSERTs without relying on the order RETURNING reports them in. On
 // Postgres they come from the table's sequence; on SQLite the immediate transaction
@@ -229,7 +234,7 @@ func (db *DB) saveWallets(tx *gorm.DB, wallets []*wallet) error {
 func (db *DB) allocIDs(tx *gorm.DB, table string, n int) ([]int64, error) {
 	ids := make([]int64, 0, n)
 	if db.dialect == Postgres {
-		if err := query(tx, &ids, `SELECT nextval(pg_get_serial_sequence(?, 'id')) FROM generate_series(1, ?)`, table, n); err != nil {
+		if err := query(tx, &ids, allocIDsSQL, table, n); err != nil {
 			return nil, err
 		}
 		if len(ids) != n {
@@ -248,24 +253,35 @@ func (db *DB) allocIDs(tx *gorm.DB, table string, n int) ([]int64, error) {
 }
 
 // insertArrays writes rows, each a value for every column of head ("INSERT INTO t (a,
-// b) "), of the SQL types given. On Postgres that is one statement, head + SELECT * FROM
-// unnest($1::a_type[], $2::b_type[]), with one array per column: its text is the same
-// whatever the number of rows, so it is prepared once per connection, where a VALUES
-// list is a new statement to parse, plan and prepare for every number of rows, with a
-// bind parameter per value. On SQLite it is insertRows's VALUES lists.
-func insertArrays(tx *gorm.DB, head string, types []string, rows [][]any) error {
+// b) "), of the SQL types given, then tail (an ON CONFLICT clause, or ""). On Postgres
+// that is one statement, head + SELECT * FROM unnest($1::a_type[], $2::b_type[]) + tail,
+// with one array per column: its text is the same whatever the number of rows, so it is
+// prepared once per connection, where a VALUES list is a new statement to parse, plan
+// and prepare for every number of rows, with a bind parameter per value. unnest hands
+// the rows on in the arrays' order, as a VALUES list does. On SQLite it is insertRows's
+// VALUES lists.
+func insertArrays(tx *gorm.DB, head string, types []string, rows [][]any, tail string) error {
 	if len(rows) == 0 {
 		return nil
 	}
 	if tx.Dialector.Name() != string(Postgres) {
-		return insertRows(tx, head+"VALUES ", rows, "")
+		return insertRows(tx, head+"VALUES ", rows, tail)
 	}
 	if len(types) != len(rows[0]) {
 		return fmt.Errorf("store: %d column types for rows of %d values: %s", len(types), len(rows[0]), head)
 	}
+	cols, err := columns(rows)
+	if err != nil {
+		return err
+	}
+	_, err = rawExec(tx, head+"SELECT * FROM "+unnest(types)+tail, cols...)
+	return err
+}
+
+// unnest is "unnest($1::a_type[], …)" for columns of the SQL types given.
+func unnest(types []string) string {
 	var sb strings.Builder
-	sb.WriteString(head)
-	sb.WriteString("SELECT * FROM unnest(")
+	sb.WriteString("unnest(")
 	for i, t := range types {
 		if i > 0 {
 			sb.WriteString(", ")
@@ -273,12 +289,7 @@ func insertArrays(tx *gorm.DB, head string, types []string, rows [][]any) error 
 		sb.WriteString(arrayParam(t))
 	}
 	sb.WriteString(")")
-	cols, err := columns(rows)
-	if err != nil {
-		return err
-	}
-	_, err = rawExec(tx, sb.String(), cols...)
-	return err
+	return sb.String()
 }
 
 // arrayParam is the placeholder of an array of SQL type t bound as a Go slice. A numeric

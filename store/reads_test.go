@@ -222,3 +222,17 @@ func TestLedgerReadsUseTheCoveringIndexes(t *testing.T) {
 		}
 	}
 }
+
+// The journal ids a batch writes with are taken with the sequence looked up once per
+// statement, not once per id (which searched the catalog for each of thousands of ids).
+func TestJournalIDsLookUpTheSequenceOnce(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.Open(t, store.Postgres, nil)
+	plan, err := store.AllocIDsPlan(ctx, db, "journal", 5000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(plan, "InitPlan") {
+		t.Fatalf("the sequence is looked up per id:\n%s", plan)
+	}
+}
