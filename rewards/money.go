@@ -35,7 +35,7 @@ func Mul(a, b decimal.Decimal) decimal.Decimal { return Trunc(a.Mul(b)) }
 func FloorToScale(d decimal.Decimal, scale int32) decimal.Decimal { return d.RoundFloor(scale) }
 
 // CheckAmount reports whether d fits the ledger: at most Precision decimal places and
-// fewer than MaxIntegerDigits integer digits.
+// at most MaxIntegerDigits integer digits (|d| < 10^20).
 func CheckAmount(d decimal.Decimal) error {
 	// The common case without formatting or big.Int arithmetic: a coefficient of at most
 	// 20 digits and no more than Precision places fits both bounds (|d| < 10^digits ×
@@ -96,7 +96,8 @@ func small(d decimal.Decimal) (coefficient uint64, places int, ok bool) {
 
 var pow10 = [...]uint64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18}
 
-// Format is d.String(), the shortest plain form ("-0.5", "12", "0"), without big.Int's
+// Format is d.String() under decimal's default settings (trailing zeros trimmed, no
+// scientific notation; nothing here changes them), the shortest plain form ("-0.5", "12", "0"), without big.Int's
 // formatting for the amounts small covers; it is what the ledger writes and the API
 // answers, once per amount, so its cost adds up over a settlement or a busy balance feed.
 func Format(d decimal.Decimal) string {

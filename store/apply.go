@@ -335,6 +335,9 @@ func (db *DB) mark(tx *gorm.DB, items []*applyItem, now time.Time, replay bool) 
 	if replay {
 		set += `, event = v.event`
 	}
+	if len(rows) == 0 {
+		return nil
+	}
 	cols, err := columns(rows)
 	if err != nil {
 		return err
