@@ -30,10 +30,12 @@ build:
 	$(GO) build -ldflags "-X main.version=$(VERSION) -X main.commit=$(COMMIT)" -o bin/tally ./cmd/tally
 
 # Postgres must be reachable: scripts/postgres.sh starts the local cluster if it can and
-# fails loudly if it cannot. Tests never skip the Postgres half.
+# fails loudly if it cannot. Tests never skip the Postgres half. The store package takes
+# 6–8 minutes under -race on two cores, and more on a busy one: past go test's default
+# 10-minute limit once, hence -timeout 20m.
 test: test-postgres browser
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v -E '/(store|app|cmd)(/|$$)')
-	$(GO) test -race -count=1 $(RACE_PKGS)
+	$(GO) test -race -count=1 -timeout 20m $(RACE_PKGS)
 
 test-postgres:
 	@scripts/postgres.sh
