@@ -80,13 +80,31 @@ echo "pgbench -S -M prepared: 16 clients $pg16 tps, 64 clients $pg64 tps"
 tally_pid=$!
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.1; done
 
-# run WHAT CONNECTIONS PGBENCH_TPS: one wrk run, printed with its ratio to pgbench.
+# CPU time (user + system, clock ticks) of tally serve and of the bench database's backends.
+hz=$(getconf CLK_TCK)
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+backends() { psql -tA "$ADMIN_URL" -c "SELECT pid FROM pg_stat_activity WHERE datname = '$db'"; }
+
+# run WHAT CONNECTIONS PGBENCH_TPS: one wrk run, printed with its ratio to pgbench and the
+# CPU each process spent per answer (tally, the database's backends, wrk itself), which
+# says where the two cores went.
 run() {
-  local what=$1 conns=$2 pgtps=$3 res rps
-  res=$(wrk -t2 -c"$conns" -d"${DURATION}s" -s scripts/bench/reads.lua "http://127.0.0.1:$PORT" -- "$what" "$USERS" bench-api-key 1 "$ledger_users" | grep '^RESULT')
+  local what=$1 conns=$2 pgtps=$3 res rps requests tally_cpu pg_cpu=0 wrk_cpu p
+  local -A before=()
+  for p in $(backends); do before[$p]=$(ticks "$p"); done
+  tally_cpu=$(ticks "$tally_pid")
+  res=$( { TIMEFORMAT='%3U %3S'; time wrk -t2 -c"$conns" -d"${DURATION}s" -s scripts/bench/reads.lua "http://127.0.0.1:$PORT" -- \
+    "$what" "$USERS" bench-api-key 1 "$ledger_users" >"$work/wrk.out"; } 2>&1)
+  wrk_cpu=$(echo "$res" | awk '{printf "%d", ($1 + $2) * 1e6}')
+  tally_cpu=$(( $(ticks "$tally_pid") - tally_cpu ))
+  for p in $(backends); do pg_cpu=$(( pg_cpu + $(ticks "$p") - ${before[$p]:-0} )); done
+  res=$(grep '^RESULT' "$work/wrk.out")
   rps=$(echo "$res" | sed 's/.*rps=\([0-9]*\).*/\1/')
-  awk -v w="$what" -v c="$conns" -v r="$res" -v rps="$rps" -v pg="$pgtps" 'BEGIN {
-    printf "%-13s c=%-3d %s | %.2f× pgbench -S -M prepared (c=%d)\n", w, c, substr(r, 8), rps/pg, c }'
+  requests=$(echo "$res" | sed 's/.*requests=\([0-9]*\).*/\1/')
+  awk -v w="$what" -v c="$conns" -v r="$res" -v rps="$rps" -v pg="$pgtps" -v n="$requests" -v hz="$hz" \
+    -v t="$tally_cpu" -v d="$pg_cpu" -v k="$wrk_cpu" 'BEGIN { n = n > 0 ? n : 1
+    printf "%-13s c=%-3d %s | %.2f× pgbench -S -M prepared (c=%d) | cpu/answer: tally %.0f µs, postgres %.0f µs, wrk %.0f µs\n",
+      w, c, substr(r, 8), rps/pg, c, t * 1e6 / hz / n, d * 1e6 / hz / n, k / n }'
 }
 curl -sf -H 'Authorization: Bearer bench-api-key' "http://127.0.0.1:$PORT/v1/properties/arcade/users/user-000000001/balance" >/dev/null
 run balance 16 "$pg16"
