@@ -67,5 +67,5 @@ func (a *App) balanceFeed(c *gin.Context) {
 	for i, b := range bs {
 		page.Data[i] = toBalanceJSON(p, b)
 	}
-	c.JSON(http.StatusOK, page)
+	answerJSON(c, http.StatusOK, page.appendJSON)
 }

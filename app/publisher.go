@@ -106,7 +106,8 @@ func (a *App) getBalance(c *gin.Context) {
 		return
 	}
 	b.User = user
-	c.JSON(200, toBalanceJSON(p, b))
+	out := toBalanceJSON(p, b)
+	answerJSON(c, 200, out.appendJSON)
 }
 
 // listTransactions: GET /v1/properties/:property/users/:user/transactions?limit=&cursor=
@@ -132,7 +133,8 @@ func (a *App) listTransactions(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	c.JSON(200, toListPage(txns, limit, func(t rewards.Txn) int64 { return t.ID }, toTxnJSON))
+	page := toListPage(txns, limit, func(t rewards.Txn) int64 { return t.ID }, toTxnJSON)
+	answerJSON(c, 200, func(b []byte) []byte { return page.appendJSON(b, (*txnJSON).appendJSON) })
 }
 
 func toTxnJSON(t rewards.Txn) txnJSON {

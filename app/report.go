@@ -374,23 +374,6 @@ func appendCell(b []byte, d decimal.Decimal) []byte {
 	return append(b, digits...)
 }
 
-// appendJSONString appends s as a JSON string, as encoding/json with HTML escaping off
-// writes it; the common plain-ASCII id skips the encoder.
-func appendJSONString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
-			var buf bytes.Buffer
-			enc := json.NewEncoder(&buf)
-			enc.SetEscapeHTML(false)
-			_ = enc.Encode(s) // a string always encodes
-			return append(b, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...)
-		}
-	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
-}
-
 // appendJSONColumns appends the columns of row as comma-separated JSON members, text
 // columns only when withText; comma says whether the first member needs one too.
 func (a *App) appendJSONColumns(b []byte, row *rewards.PayoutRow, withText, comma bool) []byte {
@@ -408,7 +391,7 @@ func (a *App) appendJSONColumns(b []byte, row *rewards.PayoutRow, withText, comm
 		b = append(b, '"', ':')
 		switch c.kind {
 		case textColumn:
-			b = appendJSONString(b, c.text(a, row))
+			b = appendJSONText(b, c.text(a, row), false) // as an Encoder without HTML escaping
 		case countColumn:
 			b = strconv.AppendInt(b, row.Sessions, 10)
 		default:
