@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -486,7 +487,7 @@ type dayKey struct {
 func loadDays(tx *gorm.DB, items []*applyItem, wallets map[walletKey]*wallet) (map[dayKey]decimal.Decimal, error) {
 	days := map[dayKey]decimal.Decimal{}
 	var ids []int64
-	var names []string
+	var names []string // distinct: a batch spans a day or two
 	for _, it := range items {
 		w := wallets[walletKey{it.property, it.event.User}]
 		if it.event.Kind != rewards.KindSession || w == nil {
@@ -495,27 +496,41 @@ func loadDays(tx *gorm.DB, items []*applyItem, wallets map[walletKey]*wallet) (m
 		k := dayKey{w.ID, rewards.DayOf(it.receivedAt)}
 		if _, seen := days[k]; !seen {
 			days[k] = decimal.Zero
-			ids, names = append(ids, k.wallet), append(names, k.day)
+			ids = append(ids, k.wallet)
+			if !slices.Contains(names, k.day) {
+				names = append(names, k.day)
+			}
 		}
 	}
 	if len(ids) == 0 {
 		return days, nil
 	}
-	var rows []struct {
-		WalletID        int64
-		Day             string
-		RevenueCredited decimal.Decimal
-	}
-	if err := query(tx, &rows, `SELECT wallet_id, day, revenue_credited FROM user_days WHERE wallet_id IN ? AND day IN ?`, ids, names); err != nil {
+	// The primary key (wallet_id, day) is probed for every wallet and day asked (the
+	// rows of pairs not asked for are skipped below): one statement, prepared once, with
+	// the lists as arrays (idIn). As IN lists it was a new statement for every batch
+	// size, and with the day repeated for every wallet Postgres probed wallets × wallets
+	// pairs: a sixth of its time under ingest load.
+	byWallet, arg := idIn(tx, "wallet_id", ids)
+	byDay, dayArg := textIn(tx, "day", names)
+	rows, err := rawQuery(tx, `SELECT wallet_id, day, revenue_credited FROM user_days WHERE `+byWallet+` AND `+byDay, arg, dayArg)
+	if err != nil {
 		return nil, err
 	}
-	for _, r := range rows {
-		k := dayKey{r.WalletID, r.Day}
+	defer rows.Close()
+	for rows.Next() {
+		var k dayKey
+		var credited decimalColumn
+		if err := rows.Scan(&k.wallet, &k.day, &credited); err != nil {
+			return nil, err
+		}
+		if !credited.Valid {
+			return nil, fmt.Errorf("store: wallet %d: day %s without an amount", k.wallet, k.day)
+		}
 		if _, wanted := days[k]; wanted {
-			days[k] = r.RevenueCredited
+			days[k] = credited.Decimal
 		}
 	}
-	return days, nil
+	return days, rows.Err()
 }
 
 func sessionRow(it *applyItem, r rewards.SessionResult) ([]any, error) {

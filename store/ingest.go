@@ -49,34 +49,53 @@ func (db *DB) Record(ctx context.Context, batch []rewards.Inbound) ([]rewards.Re
 			in.Event.Type, raw, string(ev), now, rewards.StatusRecorded, in.Unmapped})
 	}
 	ids := make(map[dedupeKey]int64, len(batch))
-	insert := func(tx *gorm.DB) error {
-		clear(ids) // a retried transaction starts over
-		return inChunks(tx, rows, func(rows [][]any) error {
-			sql, args := valuesSQL(`INSERT INTO inbox (property, source, dedupe_key, user_id, kind, event_type, raw_body, event, received_at, status, reason) VALUES `,
-				rows, ` ON CONFLICT (property, source, dedupe_key) DO NOTHING RETURNING id, property, source, dedupe_key`)
-			got, err := rawQuery(tx, sql, args...)
-			if err != nil {
+	const (
+		head = `INSERT INTO inbox (property, source, dedupe_key, user_id, kind, event_type, raw_body, event, received_at, status, reason) `
+		tail = ` ON CONFLICT (property, source, dedupe_key) DO NOTHING RETURNING id, property, source, dedupe_key`
+	)
+	insert := func(tx *gorm.DB, rows [][]any) error {
+		// On Postgres one array per column (see insertArrays): one statement for the whole
+		// batch, prepared once, where a VALUES list was parsed and planned anew for every
+		// batch size.
+		var (
+			sql  string
+			args []any
+			err  error
+		)
+		if db.dialect == Postgres {
+			sql, args, err = arraysSQL(head, inboxTypes, rows, tail)
+		} else {
+			sql, args = valuesSQL(head+`VALUES `, rows, tail)
+		}
+		if err != nil {
+			return err
+		}
+		got, err := rawQuery(tx, sql, args...)
+		if err != nil {
+			return err
+		}
+		defer got.Close()
+		for got.Next() {
+			var id int64
+			var k dedupeKey
+			if err := got.Scan(&id, &k.property, &k.source, &k.key); err != nil {
 				return err
 			}
-			defer got.Close()
-			for got.Next() {
-				var id int64
-				var k dedupeKey
-				if err := got.Scan(&id, &k.property, &k.source, &k.key); err != nil {
-					return err
-				}
-				ids[k] = id
-			}
-			return got.Err()
-		})
+			ids[k] = id
+		}
+		return got.Err()
 	}
-	// One statement commits on its own; a batch too large for one statement (on SQLite
-	// that is a few dozen rows) goes in one transaction, so it is recorded whole or not at all.
+	// One statement commits on its own: on Postgres the batch is always one; on SQLite a
+	// batch too large for one statement (a few dozen rows) goes in one transaction, so it
+	// is recorded whole or not at all.
 	var err error
-	if len(rows)*len(rows[0]) <= maxParams(db.gorm) {
-		err = insert(db.gorm.WithContext(ctx))
+	if db.dialect == Postgres || len(rows)*len(rows[0]) <= maxParams(db.gorm) {
+		err = insert(db.gorm.WithContext(ctx), rows)
 	} else {
-		err = db.tx(ctx, insert)
+		err = db.tx(ctx, func(tx *gorm.DB) error {
+			clear(ids) // a retried transaction starts over
+			return inChunks(tx, rows, func(rows [][]any) error { return insert(tx, rows) })
+		})
 	}
 	if err != nil {
 		return nil, translate(err)
@@ -122,6 +141,9 @@ func (db *DB) Record(ctx context.Context, batch []rewards.Inbound) ([]rewards.Re
 	}
 	return results, nil
 }
+
+// inboxTypes are the SQL types of Record's columns.
+var inboxTypes = []string{"text", "text", "text", "text", "text", "text", "bytea", "text", "timestamptz", "text", "text"}
 
 type dedupeKey struct{ property, source, key string }
 

@@ -224,3 +224,114 @@ func TestUnavailableAfterClose(t *testing.T) {
 	}
 	_ = errors.Is(err, rewards.ErrUnavailable)
 }
+
+// Record keeps every column of each event as it came, in one statement whatever the
+// batch's size: a raw body of every byte value (and an empty one), a user id beyond
+// ASCII, the reason an event cannot be mapped; a key repeated within the batch, or
+// recorded before it, is a duplicate of the first. On Postgres also over the simple
+// protocol (a pooler's), where the arrays travel as text.
+func TestRecordKeepsEveryColumn(t *testing.T) {
+	urls := map[string]string{"sqlite": storetest.URL(t, store.SQLite), "postgres": storetest.URL(t, store.Postgres)}
+	urls["postgres simple protocol"] = storetest.URL(t, store.Postgres) + "&default_query_exec_mode=simple_protocol"
+	for name, url := range urls {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			db := storetest.OpenURL(t, url, storetest.NewClock(t0).Now)
+			every := make([]byte, 256)
+			for i := range every {
+				every[i] = byte(i)
+			}
+			if _, err := db.Record(ctx, []rewards.Inbound{in(session("u0", "s-old", "0.000012", 60))}); err != nil {
+				t.Fatal(err)
+			}
+			odd := in(session("ünï-€-𝄞", "s-odd", "0.000012", 60))
+			odd.Raw, odd.Unmapped = every, "no such game"
+			empty := in(session("u2", "s-empty", "0.000012", 60))
+			empty.Raw = nil
+			batch := []rewards.Inbound{odd, empty, in(session("u0", "s-old", "0.000012", 60)), in(session("u3", "s-odd", "0.000012", 60))}
+			// Enough rows that a VALUES list would pass Postgres's 65,535 bind parameters.
+			for i := range 6000 {
+				batch = append(batch, in(session(fmt.Sprintf("u%d", i), fmt.Sprintf("s-%04d", i), "0.000012", 60)))
+			}
+			got, err := db.Record(ctx, batch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(batch) {
+				t.Fatalf("%d receipts for %d events", len(got), len(batch))
+			}
+			if got[0].Duplicate || got[1].Duplicate || !got[2].Duplicate || !got[3].Duplicate || got[3].EventID != got[0].EventID {
+				t.Fatalf("receipts = %+v, want the odd and empty new, a redelivery and a repeat of the odd duplicates", got[:4])
+			}
+			k, _, err := db.Event(ctx, got[0].EventID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(k.Raw) != string(every) || k.User != "ünï-€-𝄞" || k.DedupeKey != "s-odd" || k.Reason != "no such game" ||
+				k.Source != rewards.SourceGamezopSPP || k.Status != rewards.StatusRecorded || !k.ReceivedAt.Equal(t0) ||
+				k.Event.Session == nil || !k.Event.Session.RevenueUSD.Equal(d("0.000012")) {
+				t.Errorf("recorded = %+v (raw %x), want every column as sent", k, k.Raw)
+			}
+			if k, _, err := db.Event(ctx, got[1].EventID); err != nil || len(k.Raw) != 0 || k.User != "u2" {
+				t.Errorf("recorded with no body = %+v, %v", k, err)
+			}
+			seen := map[int64]bool{}
+			for i, r := range got[4:] {
+				if r.Duplicate || r.EventID == 0 || seen[r.EventID] {
+					t.Fatalf("receipt %d = %+v, want a new event of its own", i+4, r)
+				}
+				seen[r.EventID] = true
+			}
+			if k, _, err := db.Event(ctx, got[len(got)-1].EventID); err != nil || k.DedupeKey != "s-5999" || k.User != "u5999" {
+				t.Errorf("last of the batch = %+v, %v; want s-5999 of u5999", k, err)
+			}
+		})
+	}
+}
+
+// The per-user daily cap holds across applier batches: the revenue a wallet was credited
+// earlier in the day is read back for each (wallet, day) of a batch, two users' totals
+// never mix, and a new UTC day starts from zero. Every session here is worth more than
+// the per-session cap of 500, so each credits 500 until the day's 10,000 are reached.
+func TestDayCapAcrossBatches(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		ctx := context.Background()
+		clock := storetest.NewClock(t0)
+		db := storetest.Open(t, dia, clock.Now)
+		pending := func(user string) decimal.Decimal {
+			t.Helper()
+			b, err := db.Balance(ctx, "arcade", user)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b.Pending
+		}
+		for i := range 21 { // one batch each: the 20th reaches the cap, the 21st adds nothing
+			ingestOne(t, db, in(session("u1", fmt.Sprintf("s1-%d", i), "0.01", 60)))
+		}
+		ingestOne(t, db, in(session("u2", "s2-0", "0.01", 60)))
+		if got, got2 := pending("u1"), pending("u2"); !got.Equal(d("10000")) || !got2.Equal(d("500")) {
+			t.Fatalf("after a day of sessions: u1 pending %s, u2 %s; want 10000 and 500", got, got2)
+		}
+		// One batch: u1 capped for today, u3 new today, u2 below the cap, and u1 again
+		// after midnight UTC.
+		batch := []rewards.Inbound{in(session("u1", "s1-late", "0.01", 60)), in(session("u3", "s3-0", "0.01", 60)),
+			in(session("u2", "s2-1", "0.01", 60))}
+		if _, err := db.Record(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+		clock.Set(time.Date(2026, 11, 23, 0, 0, 1, 0, time.UTC))
+		if _, err := db.Record(ctx, []rewards.Inbound{in(session("u1", "s1-next-day", "0.01", 60))}); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := db.Apply(ctx, rewards.Claim{Status: rewards.StatusRecorded}, decide); err != nil || len(got) != 4 {
+			t.Fatalf("apply = %d events, %v; want the 4 in one batch", len(got), err)
+		}
+		for user, want := range map[string]string{"u1": "10500", "u2": "1000", "u3": "500"} {
+			if got := pending(user); !got.Equal(d(want)) {
+				t.Errorf("%s pending = %s, want %s", user, got, want)
+			}
+		}
+		checkInvariants(t, db)
+	})
+}

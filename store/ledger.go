@@ -267,15 +267,24 @@ func insertArrays(tx *gorm.DB, head string, types []string, rows [][]any, tail s
 	if tx.Dialector.Name() != string(Postgres) {
 		return insertRows(tx, head+"VALUES ", rows, tail)
 	}
-	if len(types) != len(rows[0]) {
-		return fmt.Errorf("store: %d column types for rows of %d values: %s", len(types), len(rows[0]), head)
-	}
-	cols, err := columns(rows)
+	q, cols, err := arraysSQL(head, types, rows, tail)
 	if err != nil {
 		return err
 	}
-	_, err = rawExec(tx, head+"SELECT * FROM "+unnest(types)+tail, cols...)
+	_, err = rawExec(tx, q, cols...)
 	return err
+}
+
+// arraysSQL is insertArrays' Postgres statement and its arguments, one array per column.
+func arraysSQL(head string, types []string, rows [][]any, tail string) (string, []any, error) {
+	if len(types) != len(rows[0]) {
+		return "", nil, fmt.Errorf("store: %d column types for rows of %d values: %s", len(types), len(rows[0]), head)
+	}
+	cols, err := columns(rows)
+	if err != nil {
+		return "", nil, err
+	}
+	return head + "SELECT * FROM " + unnest(types) + tail, cols, nil
 }
 
 // unnest is "unnest($1::a_type[], …)" for columns of the SQL types given.
@@ -304,7 +313,7 @@ func arrayParam(t string) string {
 }
 
 // columns turns rows of equal width into one typed slice per column, for Postgres
-// arrays: []int64, []string, []time.Time, or []*int64 and []*time.Time for a column that
+// arrays: []int64, []string, [][]byte, []time.Time, or []*int64 and []*time.Time for a column that
 // holds NULLs (a nil pointer). pgx writes typed slices in both its extended and its
 // simple protocol (a pooler may ask for the latter); a []any it writes only in the first.
 func columns(rows [][]any) ([]any, error) {
@@ -318,6 +327,8 @@ func columns(rows [][]any) ([]any, error) {
 			cols[c], err = column[*int64](rows, c)
 		case string:
 			cols[c], err = column[string](rows, c)
+		case []byte:
+			cols[c], err = column[[]byte](rows, c)
 		case time.Time:
 			cols[c], err = column[time.Time](rows, c)
 		case *time.Time:

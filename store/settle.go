@@ -536,11 +536,22 @@ func (db *DB) reclaimLots(tx *gorm.DB, ids []int64, cutoff time.Time, first map[
 // idIn is the condition "col is one of ids" with its single argument, whatever the
 // number of ids: a Postgres array, or a JSON array SQLite unpacks with json_each. A
 // statement of one shape is prepared once, and no batch meets a bind-parameter limit.
-func (db *DB) idIn(col string, ids []int64) (string, any) {
-	if db.dialect == Postgres {
+func (db *DB) idIn(col string, ids []int64) (string, any) { return idIn(db.gorm, col, ids) }
+
+func idIn(tx *gorm.DB, col string, ids []int64) (string, any) {
+	if tx.Dialector.Name() == string(Postgres) {
 		return col + ` = ANY(?::bigint[])`, ids
 	}
 	b, _ := json.Marshal(ids) // a []int64 always encodes
+	return col + ` IN (SELECT value FROM json_each(?))`, string(b)
+}
+
+// textIn is idIn for a text column.
+func textIn(tx *gorm.DB, col string, values []string) (string, any) {
+	if tx.Dialector.Name() == string(Postgres) {
+		return col + ` = ANY(?::text[])`, values
+	}
+	b, _ := json.Marshal(values) // a []string always encodes
 	return col + ` IN (SELECT value FROM json_each(?))`, string(b)
 }
 
