@@ -153,6 +153,13 @@ func MigrateTo(ctx context.Context, db *DB, version int64) error {
 	return err
 }
 
+// QueryInts runs a query that returns a column of integers.
+func QueryInts(ctx context.Context, db *DB, q string, args ...any) ([]int64, error) {
+	var ns []int64
+	err := query(db.gorm.WithContext(ctx), &ns, q, args...)
+	return ns, err
+}
+
 // QueryInt runs a query that returns one integer.
 func QueryInt(ctx context.Context, db *DB, q string, args ...any) (int64, error) {
 	var n int64

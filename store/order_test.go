@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -182,4 +183,92 @@ func TestReportToNowWaitsForTheBacklog(t *testing.T) {
 			t.Fatalf("the same period reported twice differs:\n%s", diff)
 		}
 	})
+}
+
+// The applier's statements are prepared once per connection, and Postgres keeps a plan
+// for each. A plan made while a table was nearly empty (a new database, before
+// autovacuum first analyzes it) would scan the whole table, and went on doing so for
+// every batch as the table grew. Batches applied while wallets and user_days hold a few
+// rows, the tables then grown past 20,000 rows with autovacuum (which would make
+// Postgres re-plan) off, then more batches: none scans user_days, which nothing else
+// here reads (Postgres's own counters, which a connection writes out when it ends).
+func TestApplyKeepsToIndexesAsTablesGrow(t *testing.T) {
+	ctx := context.Background()
+	url := storetest.URL(t, store.Postgres)
+	migrated := storetest.OpenURL(t, url, nil)
+	for _, q := range []string{
+		`ALTER TABLE wallets SET (autovacuum_enabled = false)`,
+		`ALTER TABLE user_days SET (autovacuum_enabled = false)`,
+	} {
+		if err := migrated.ExecRaw(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := userDaysScans(t, url, migrated) // the migrations' own
+	db := storetest.OpenURL(t, url, storetest.NewClock(t0).Now)
+	// Batches of 100 sessions: for that many keys a scan of a small table is the cheaper
+	// plan, and after 5 such plans Postgres keeps a generic one for the statement.
+	batches := func(prefix string, n int) {
+		t.Helper()
+		for b := range n {
+			batch := make([]rewards.Inbound, 100)
+			for i := range batch {
+				batch[i] = in(session(fmt.Sprintf("%s%d", prefix, b*100+i+1), fmt.Sprintf("s-%s-%d-%d", prefix, b, i), "0.000012", 60))
+			}
+			if _, err := ingest(db, ctx, batch); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	batches("a", 10)
+	for _, q := range []string{ // ids of their own, so that growing reads neither table
+		`INSERT INTO wallets (id, property, user_id, created_at, updated_at)
+			SELECT 1000000 + g, 'arcade', 'g' || g, now(), now() FROM generate_series(1, 20000) g`,
+		`INSERT INTO user_days (wallet_id, day, revenue_credited) SELECT 1000000 + g, '2026-11-22', 1 FROM generate_series(1, 20000) g`,
+	} {
+		if err := db.ExecRaw(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	batches("g", 10) // users g1 … g1000, whose wallets and day totals were grown in
+	after := userDaysScans(t, url, db)
+	if scans, looked := after[0]-before[0], after[1]-before[1]; scans != 0 || looked < 20 {
+		t.Errorf("applying scanned user_days whole %d times and through its key %d times; want 0 and each batch's lookup", scans, looked)
+	}
+}
+
+// userDaysScans closes db and returns how often user_days was read whole and through
+// an index, once db's connections have ended and so written out their counters.
+func userDaysScans(t *testing.T, url string, db *store.DB) [2]int64 {
+	t.Helper()
+	ctx := context.Background()
+	pids, err := store.QueryInts(ctx, db, `SELECT pid FROM pg_stat_activity WHERE datname = current_database()`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	reader, err := store.Open(ctx, url, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Close()
+	for {
+		n, err := store.QueryInt(ctx, reader, `SELECT count(*) FROM pg_stat_activity WHERE pid IN ?`, pids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+		runtime.Gosched()
+	}
+	var out [2]int64
+	for i, col := range []string{"seq_scan", "idx_scan"} {
+		if out[i], err = store.QueryInt(ctx, reader, `SELECT coalesce(`+col+`, 0) FROM pg_stat_user_tables WHERE relname = 'user_days'`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
 }
