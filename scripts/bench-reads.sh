@@ -80,7 +80,9 @@ echo "pgbench -S -M prepared: 16 clients $pg16 tps, 64 clients $pg64 tps"
 tally_pid=$!
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.1; done
 
-# CPU time (user + system, clock ticks) of tally serve and of the bench database's backends.
+# CPU time (user + system, clock ticks) of tally serve and of the bench database's backends
+# (Postgres on this machine, as scripts/postgres.sh starts it: the backends' pids are read
+# from /proc here).
 hz=$(getconf CLK_TCK)
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 backends() { psql -tA "$ADMIN_URL" -c "SELECT pid FROM pg_stat_activity WHERE datname = '$db'"; }
@@ -94,7 +96,7 @@ run() {
   for p in $(backends); do before[$p]=$(ticks "$p"); done
   tally_cpu=$(ticks "$tally_pid")
   res=$( { TIMEFORMAT='%3U %3S'; time wrk -t2 -c"$conns" -d"${DURATION}s" -s scripts/bench/reads.lua "http://127.0.0.1:$PORT" -- \
-    "$what" "$USERS" bench-api-key 1 "$ledger_users" >"$work/wrk.out"; } 2>&1)
+    "$what" "$USERS" bench-api-key 1 "$ledger_users" >"$work/wrk.out" 2>"$work/wrk.err"; } 2>&1)
   wrk_cpu=$(echo "$res" | awk '{printf "%d", ($1 + $2) * 1e6}')
   tally_cpu=$(( $(ticks "$tally_pid") - tally_cpu ))
   for p in $(backends); do pg_cpu=$(( pg_cpu + $(ticks "$p") - ${before[$p]:-0} )); done

@@ -225,10 +225,11 @@ func TestUnavailableAfterClose(t *testing.T) {
 	_ = errors.Is(err, rewards.ErrUnavailable)
 }
 
-// Record keeps every column of each event as it came, in one statement whatever the
-// batch's size: a raw body of every byte value (and an empty one), a user id beyond
-// ASCII, the reason an event cannot be mapped; a key repeated within the batch, or
-// recorded before it, is a duplicate of the first. On Postgres also over the simple
+// Record keeps every column of each event as it came, whatever the batch's size (past
+// Postgres's 65,535 bind parameters, as one statement of arrays; on SQLite in chunks
+// of one transaction): a raw body of every byte value (and an empty one), a user id
+// beyond ASCII, the reason an event cannot be mapped; a key repeated within the batch,
+// or recorded before it, is a duplicate of the first. On Postgres also over the simple
 // protocol (a pooler's), where the arrays travel as text.
 func TestRecordKeepsEveryColumn(t *testing.T) {
 	urls := map[string]string{"sqlite": storetest.URL(t, store.SQLite), "postgres": storetest.URL(t, store.Postgres)}

@@ -187,6 +187,14 @@ func (db *DB) saveWallets(tx *gorm.DB, wallets []*wallet) error {
 		if err != nil {
 			return err
 		}
+		// Every path that saves wallets (applier, redemptions, adjustments, prizes,
+		// true-ups, settlement) runs this statement, prepared once per connection; its
+		// plan must join by key whichever path made it, even one made while wallets was
+		// nearly empty (see Apply). The setting lasts to the end of the transaction,
+		// whose other statements reach their rows by key too.
+		if _, err := rawExec(tx, `SET LOCAL enable_seqscan = off`); err != nil {
+			return err
+		}
 		args := append(append([]any{}, stampArgs...), cols...) // the stamp's arguments come first in the text
 		n, err := rawExec(tx, `UPDATE wallets AS w SET pending = v.pending, available = v.available, carry = v.carry,
 			redeemed = v.redeemed, lifetime_earned = v.lifetime_earned, updated_at = v.updated_at, feed_seq = `+stamp+`

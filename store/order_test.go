@@ -3,7 +3,6 @@ package store_test
 import (
 	"context"
 	"fmt"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -190,8 +189,9 @@ func TestReportToNowWaitsForTheBacklog(t *testing.T) {
 // autovacuum first analyzes it) would scan the whole table, and went on doing so for
 // every batch as the table grew. Batches applied while wallets and user_days hold a few
 // rows, the tables then grown past 20,000 rows with autovacuum (which would make
-// Postgres re-plan) off, then more batches: none scans user_days, which nothing else
-// here reads (Postgres's own counters, which a connection writes out when it ends).
+// Postgres re-plan) off, then more batches: none scans user_days whole, which nothing
+// else here reads (Postgres's own counters, which a connection writes out when it ends;
+// its index lookups show they were written).
 func TestApplyKeepsToIndexesAsTablesGrow(t *testing.T) {
 	ctx := context.Background()
 	url := storetest.URL(t, store.Postgres)
@@ -254,6 +254,9 @@ func userDaysScans(t *testing.T, url string, db *store.DB) [2]int64 {
 		t.Fatal(err)
 	}
 	defer reader.Close()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(30 * time.Second)
 	for {
 		n, err := store.QueryInt(ctx, reader, `SELECT count(*) FROM pg_stat_activity WHERE pid IN ?`, pids)
 		if err != nil {
@@ -262,7 +265,11 @@ func userDaysScans(t *testing.T, url string, db *store.DB) [2]int64 {
 		if n == 0 {
 			break
 		}
-		runtime.Gosched()
+		select {
+		case <-tick.C:
+		case <-deadline:
+			t.Fatalf("%d of the store's connections %v still open 30 s after it closed", n, pids)
+		}
 	}
 	var out [2]int64
 	for i, col := range []string{"seq_scan", "idx_scan"} {

@@ -84,8 +84,8 @@ func readPage[T any](ctx context.Context, db *DB, q string, args []any, scan fun
 	return out, rows.Err()
 }
 
-// walletAmounts scans a wallet's five amounts (walletColumns' order) as pgx's numerics,
-// not through text.
+// walletAmounts scans a wallet's five amounts (walletColumns' order) through
+// decimalColumn: pgx's numerics, or the text a statement cast them to (the feed's).
 type walletAmounts [5]decimalColumn
 
 func (m *walletAmounts) dest() []any { return []any{&m[0], &m[1], &m[2], &m[3], &m[4]} }
