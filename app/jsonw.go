@@ -18,15 +18,16 @@ import (
 // encoding/json.
 
 // jsonBufs keeps answer buffers between requests; a buffer that grew past maxKeptJSON
-// (a page of 1,000 feed rows) is left to the collector.
+// (about a page of 1,000 feed rows) is left to the collector.
 var jsonBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
 const maxKeptJSON = 256 << 10
 
-// answerJSON answers status with the JSON append writes, as c.JSON would.
-func answerJSON(c *gin.Context, status int, append func([]byte) []byte) {
+// answerJSON answers status with the JSON write appends to a buffer, as c.JSON would
+// answer with json.Marshal's.
+func answerJSON(c *gin.Context, status int, write func([]byte) []byte) {
 	bp := jsonBufs.Get().(*[]byte)
-	b := append((*bp)[:0])
+	b := write((*bp)[:0])
 	c.Data(status, "application/json; charset=utf-8", b)
 	if cap(b) <= maxKeptJSON {
 		*bp = b[:0]

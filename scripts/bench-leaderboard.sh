@@ -111,7 +111,7 @@ start_tally() { # BINARY
 # CPU time (user + system, clock ticks) of tally serve and of the bench database's backends.
 hz=$(getconf CLK_TCK)
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
-backends() { psql -tA "$ADMIN_URL" -c "SELECT pid FROM pg_stat_activity WHERE datname = '$db'"; }
+backends() { psql -tA "$ADMIN_URL" -c "SELECT pid FROM pg_stat_activity WHERE datname = '$db' AND backend_type = 'client backend'"; }
 
 # run LABEL WINDOW CONNECTIONS: one wrk run.
 run() {

@@ -80,12 +80,12 @@ echo "pgbench -S -M prepared: 16 clients $pg16 tps, 64 clients $pg64 tps"
 tally_pid=$!
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.1; done
 
-# CPU time (user + system, clock ticks) of tally serve and of the bench database's backends
-# (Postgres on this machine, as scripts/postgres.sh starts it: the backends' pids are read
-# from /proc here).
+# CPU time (user + system, clock ticks) of tally serve and of the bench database's client
+# backends, the ones serving tally (not autovacuum's; Postgres on this machine, as
+# scripts/postgres.sh starts it: the backends' pids are read from /proc here).
 hz=$(getconf CLK_TCK)
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
-backends() { psql -tA "$ADMIN_URL" -c "SELECT pid FROM pg_stat_activity WHERE datname = '$db'"; }
+backends() { psql -tA "$ADMIN_URL" -c "SELECT pid FROM pg_stat_activity WHERE datname = '$db' AND backend_type = 'client backend'"; }
 
 # run WHAT CONNECTIONS PGBENCH_TPS: one wrk run, printed with its ratio to pgbench and the
 # CPU each process spent per answer (tally, the database's backends, wrk itself), which
