@@ -83,16 +83,9 @@ func (j *txnJSON) appendJSON(b []byte) []byte {
 	return append(b, '}')
 }
 
-// appendJSON writes a page of transactions as json.Marshal writes listPage[txnJSON].
+// appendJSON writes a page as json.Marshal writes listPage[J], each item with item.
 func (p *listPage[J]) appendJSON(b []byte, item func(*J, []byte) []byte) []byte {
-	b = append(b, `{"data":[`...)
-	for i := range p.Data {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = item(&p.Data[i], b)
-	}
-	b = append(b, `],"next_cursor":`...)
+	b = appendJSONData(b, p.Data, item)
 	if p.NextCursor == nil {
 		b = append(b, "null"...)
 	} else {
@@ -102,16 +95,22 @@ func (p *listPage[J]) appendJSON(b []byte, item func(*J, []byte) []byte) []byte 
 }
 
 func (p *feedPage) appendJSON(b []byte) []byte {
+	b = appendJSONData(b, p.Data, (*balanceJSON).appendJSON)
+	b = appendJSONString(b, p.NextCursor)
+	return append(b, '}')
+}
+
+// appendJSONData writes a page's opening up to its cursor's value: `{"data":[…],
+// "next_cursor":`, each item with item.
+func appendJSONData[J any](b []byte, data []J, item func(*J, []byte) []byte) []byte {
 	b = append(b, `{"data":[`...)
-	for i := range p.Data {
+	for i := range data {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = p.Data[i].appendJSON(b)
+		b = item(&data[i], b)
 	}
-	b = append(b, `],"next_cursor":`...)
-	b = appendJSONString(b, p.NextCursor)
-	return append(b, '}')
+	return append(b, `],"next_cursor":`...)
 }
 
 // appendJSONTime writes t as time.Time's MarshalJSON does (RFC 3339 with as many

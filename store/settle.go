@@ -538,20 +538,19 @@ func (db *DB) reclaimLots(tx *gorm.DB, ids []int64, cutoff time.Time, first map[
 // statement of one shape is prepared once, and no batch meets a bind-parameter limit.
 func (db *DB) idIn(col string, ids []int64) (string, any) { return idIn(db.gorm, col, ids) }
 
-func idIn(tx *gorm.DB, col string, ids []int64) (string, any) {
-	if tx.Dialector.Name() == string(Postgres) {
-		return col + ` = ANY(?::bigint[])`, ids
-	}
-	b, _ := json.Marshal(ids) // a []int64 always encodes
-	return col + ` IN (SELECT value FROM json_each(?))`, string(b)
-}
+func idIn(tx *gorm.DB, col string, ids []int64) (string, any) { return arrayIn(tx, col, "bigint", ids) }
 
 // textIn is idIn for a text column.
 func textIn(tx *gorm.DB, col string, values []string) (string, any) {
+	return arrayIn(tx, col, "text", values)
+}
+
+// arrayIn is idIn and textIn: col is one of values, of SQL type sqlType.
+func arrayIn[T int64 | string](tx *gorm.DB, col, sqlType string, values []T) (string, any) {
 	if tx.Dialector.Name() == string(Postgres) {
-		return col + ` = ANY(?::text[])`, values
+		return col + ` = ANY(?::` + sqlType + `[])`, values
 	}
-	b, _ := json.Marshal(values) // a []string always encodes
+	b, _ := json.Marshal(values) // a slice of ints or strings always encodes
 	return col + ` IN (SELECT value FROM json_each(?))`, string(b)
 }
 
