@@ -36,10 +36,7 @@ func (db *DB) Apply(ctx context.Context, c rewards.Claim, decide rewards.Decider
 	var out []rewards.Applied
 	err := db.tx(ctx, func(tx *gorm.DB) error {
 		out = nil
-		kept, err := db.claim(tx, c)
-		if err != nil || len(kept) == 0 {
-			return err
-		}
+		var floor int64
 		if db.dialect == Postgres {
 			// Every statement of a batch reaches its rows by key, with its keys bound as
 			// arrays, and each statement is prepared once per connection. A plan made
@@ -47,10 +44,22 @@ func (db *DB) Apply(ctx context.Context, c rewards.Claim, decide rewards.Decider
 			// it) scans the whole table; kept as the statement's plan, it went on
 			// scanning wallets and user_days for every batch as they grew, which doubled
 			// a batch's time. As in settlement, the batch's plans use the indexes (the
-			// wallets' update, which other paths share, sets this itself: saveWallets).
+			// wallets' update, which other paths share, sets this itself: saveWallets);
+			// so do the claim floor's round and the claim.
 			if _, err := rawExec(tx, `SET LOCAL enable_seqscan = off`); err != nil {
 				return err
 			}
+			if c.Status == rewards.StatusRecorded && len(c.IDs) == 0 {
+				f, err := db.advanceFloor(tx)
+				if err != nil {
+					return err
+				}
+				floor = f
+			}
+		}
+		kept, err := db.claim(tx, c, floor)
+		if err != nil || len(kept) == 0 {
+			return err
 		}
 		items := make([]*applyItem, len(kept))
 		for i, k := range kept {
@@ -114,38 +123,11 @@ func (db *DB) Apply(ctx context.Context, c rewards.Claim, decide rewards.Decider
 	return out, nil
 }
 
-// claim reads, and on Postgres locks, the events c selects.
-func (db *DB) claim(tx *gorm.DB, c rewards.Claim) ([]rewards.Kept, error) {
-	// The status is written into the statement, not bound: only a literal lets the
-	// planner use the partial index that holds exactly the recorded (or quarantined)
-	// events; with a parameter, a cached generic plan scans the whole inbox.
-	q := `SELECT ` + inboxColumns + ` FROM inbox WHERE status = ` + statusLiteral(c.Status)
-	var args []any
-	if len(c.IDs) > 0 {
-		q += ` AND id IN (` + strings.TrimSuffix(strings.Repeat("?, ", len(c.IDs)), ", ") + `)`
-		for _, id := range c.IDs {
-			args = append(args, id)
-		}
-	}
-	if c.Property != "" {
-		q += ` AND property = ?`
-		args = append(args, c.Property)
-	}
-	if c.AfterID > 0 {
-		q += ` AND id > ?`
-		args = append(args, c.AfterID)
-	}
-	q += ` ORDER BY id LIMIT ?`
-	args = append(args, c.Limit)
-	if db.dialect == Postgres {
-		if len(c.IDs) > 0 {
-			// Named events (a replay of one): wait for whoever holds them, then see
-			// whether they are still what was asked for.
-			q += ` FOR UPDATE`
-		} else {
-			q += ` FOR UPDATE SKIP LOCKED`
-		}
-	}
+// claim reads, and on Postgres locks, the events c selects. A claim of the oldest
+// recorded events on Postgres starts at floor (floor.go), the ids below it being known
+// not to be recorded.
+func (db *DB) claim(tx *gorm.DB, c rewards.Claim, floor int64) ([]rewards.Kept, error) {
+	q, args := db.claimSQL(c, floor)
 	rows, err := rawQuery(tx, q, args...)
 	if err != nil {
 		return nil, err
@@ -169,6 +151,45 @@ func (db *DB) claim(tx *gorm.DB, c rewards.Claim) ([]rewards.Kept, error) {
 		out = append(out, k)
 	}
 	return out, rows.Err()
+}
+
+// claimSQL is the statement claim runs, and its arguments.
+func (db *DB) claimSQL(c rewards.Claim, floor int64) (string, []any) {
+	// The status is written into the statement, not bound: only a literal lets the
+	// planner use the partial index that holds exactly the recorded (or quarantined)
+	// events; with a parameter, a cached generic plan scans the whole inbox.
+	q := `SELECT ` + inboxColumns + ` FROM inbox WHERE status = ` + statusLiteral(c.Status)
+	var args []any
+	if len(c.IDs) > 0 {
+		q += ` AND id IN (` + strings.TrimSuffix(strings.Repeat("?, ", len(c.IDs)), ", ") + `)`
+		for _, id := range c.IDs {
+			args = append(args, id)
+		}
+	}
+	if c.Property != "" {
+		q += ` AND property = ?`
+		args = append(args, c.Property)
+	}
+	if c.AfterID > 0 {
+		q += ` AND id > ?`
+		args = append(args, c.AfterID)
+	}
+	if db.dialect == Postgres && c.Status == rewards.StatusRecorded && len(c.IDs) == 0 {
+		q += ` AND id >= ?` // always there, even at 0: one statement, one plan
+		args = append(args, floor)
+	}
+	q += ` ORDER BY id LIMIT ?`
+	args = append(args, c.Limit)
+	if db.dialect == Postgres {
+		if len(c.IDs) > 0 {
+			// Named events (a replay of one): wait for whoever holds them, then see
+			// whether they are still what was asked for.
+			q += ` FOR UPDATE`
+		} else {
+			q += ` FOR UPDATE SKIP LOCKED`
+		}
+	}
+	return q, args
 }
 
 // statusLiteral is an inbox status as an SQL literal, for the partial indexes.

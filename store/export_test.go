@@ -2,8 +2,11 @@ package store
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/shopspring/decimal"
 	"gorm.io/gorm"
@@ -165,4 +168,87 @@ func QueryInt(ctx context.Context, db *DB, q string, args ...any) (int64, error)
 	var n int64
 	err := query(db.gorm.WithContext(ctx), &n, q, args...)
 	return n, err
+}
+
+// SetFloorRounds makes the claim floor's next round run `every` from now and then at
+// most every `every`, and look below the floor every `check` (0: every round).
+func SetFloorRounds(db *DB, every, check time.Duration) {
+	db.floor.mu.Lock()
+	defer db.floor.mu.Unlock()
+	db.floor.every, db.floor.checkEvery = every, check
+	db.floor.roundAt, db.floor.checkedAt = time.Now(), time.Now()
+}
+
+// ClaimFloor is where the applier's claims start now, and how many recorded events the
+// full checks found below it (a bug if ever more than 0).
+func ClaimFloor(db *DB) (floor, misses int64) {
+	db.floor.mu.Lock()
+	defer db.floor.mu.Unlock()
+	return db.floor.floor, db.floor.misses
+}
+
+// ClaimBuffers runs the applier's claim of up to limit recorded events from floor under
+// EXPLAIN (ANALYZE, BUFFERS), as Apply plans it, and returns the shared buffers it
+// touched. The transaction rolls back, so nothing is claimed.
+func ClaimBuffers(ctx context.Context, db *DB, floor int64, limit int) (int64, error) {
+	q, args := db.claimSQL(rewards.Claim{Status: rewards.StatusRecorded, Limit: limit}, floor)
+	var buffers int64
+	errRollback := errors.New("rollback")
+	err := db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if _, err := rawExec(tx, `SET LOCAL enable_seqscan = off`); err != nil {
+			return err
+		}
+		var plan string
+		if err := query(tx, &plan, `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) `+q, args...); err != nil {
+			return err
+		}
+		var out []struct {
+			Plan struct {
+				Hit  int64 `json:"Shared Hit Blocks"`
+				Read int64 `json:"Shared Read Blocks"`
+			}
+		}
+		if err := json.Unmarshal([]byte(plan), &out); err != nil || len(out) != 1 {
+			return fmt.Errorf("store test: EXPLAIN %q: %v", plan, err)
+		}
+		buffers = out[0].Plan.Hit + out[0].Plan.Read
+		return errRollback
+	})
+	if !errors.Is(err, errRollback) {
+		return 0, err
+	}
+	return buffers, nil
+}
+
+// RecordSlowly inserts one inbox row as the receivers do (its id from the column's
+// default), sends the id on inserted and waits for release before it commits: an ingest
+// transaction that commits after others that took later ids.
+func RecordSlowly(ctx context.Context, db *DB, in rewards.Inbound, inserted chan<- int64, release <-chan struct{}) error {
+	return db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var id int64
+		if err := query(tx, &id, `INSERT INTO inbox (property, source, dedupe_key, user_id, kind, event_type, raw_body, event, received_at, status)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			in.Property, string(in.Event.Source), in.Event.DedupeKey, in.Event.User, string(in.Event.Kind), in.Event.Type, []byte("{}"),
+			mustJSON(in.Event), db.now(), rewards.StatusRecorded); err != nil {
+			return err
+		}
+		inserted <- id
+		<-release
+		return nil
+	})
+}
+
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
+
+// SetClaimFloor puts the applier's claim floor at floor, as a wrong round would.
+func SetClaimFloor(db *DB, floor int64) {
+	db.floor.mu.Lock()
+	defer db.floor.mu.Unlock()
+	db.floor.floor = floor
 }

@@ -320,10 +320,28 @@ func (db *DB) Events(ctx context.Context, f rewards.EventFilter) ([]rewards.Kept
 // Backlog counts the recorded events not applied yet, through the partial index that
 // holds exactly them.
 func (db *DB) Backlog(ctx context.Context) (rewards.Backlog, error) {
-	g := db.gorm.WithContext(ctx)
+	if db.dialect == SQLite {
+		return backlog(db.gorm.WithContext(ctx), 0)
+	}
+	// On Postgres from the applier's claim floor (floor.go), past the dead entries the
+	// index holds below it, and with the plans on the index as the applier's are.
+	var b rewards.Backlog
+	err := db.tx(ctx, func(tx *gorm.DB) error {
+		if _, err := rawExec(tx, `SET LOCAL enable_seqscan = off`); err != nil {
+			return err
+		}
+		var err error
+		b, err = backlog(tx, db.currentFloor())
+		return err
+	})
+	return b, err
+}
+
+// backlog counts the recorded events from id floor on, and finds the oldest.
+func backlog(g *gorm.DB, floor int64) (rewards.Backlog, error) {
 	var b rewards.Backlog
 	recorded := statusLiteral(rewards.StatusRecorded) // a literal, for the partial index
-	if err := query(g, &b.Events, `SELECT COUNT(*) FROM inbox WHERE status = `+recorded); err != nil {
+	if err := query(g, &b.Events, `SELECT COUNT(*) FROM inbox WHERE status = `+recorded+` AND id >= ?`, floor); err != nil {
 		return rewards.Backlog{}, translate(err)
 	}
 	if b.Events == 0 {
@@ -331,7 +349,7 @@ func (db *DB) Backlog(ctx context.Context) (rewards.Backlog, error) {
 	}
 	// Not MIN(received_at): SQLite returns an aggregate's time as text.
 	var oldest []time.Time
-	if err := query(g, &oldest, `SELECT received_at FROM inbox WHERE status = `+recorded+` ORDER BY id LIMIT 1`); err != nil {
+	if err := query(g, &oldest, `SELECT received_at FROM inbox WHERE status = `+recorded+` AND id >= ? ORDER BY id LIMIT 1`, floor); err != nil {
 		return rewards.Backlog{}, translate(err)
 	}
 	if len(oldest) == 1 {

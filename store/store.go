@@ -47,6 +47,8 @@ type DB struct {
 	reads    *pgxpool.Pool
 	balances *balanceReader
 	pages    chan struct{} // page reads holding a read connection (pageSlot)
+	// floor is where the applier's claims start on Postgres (floor.go).
+	floor claimFloor
 	// webhooks is Options.Webhooks (outbox.go).
 	webhooks func(property, eventType string) []string
 	// afterApply, set only by tests (export_test.go), runs inside Apply's transaction
@@ -146,7 +148,8 @@ func Open(ctx context.Context, rawURL string, opt Options) (*DB, error) {
 	sqlDB.SetMaxOpenConns(maxConns)
 	sqlDB.SetMaxIdleConns(maxConns)
 	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
-	db := &DB{gorm: g, sql: sqlDB, dialect: dialect, now: clock, webhooks: opt.Webhooks}
+	db := &DB{gorm: g, sql: sqlDB, dialect: dialect, now: clock, webhooks: opt.Webhooks,
+		floor: claimFloor{every: floorEvery, checkEvery: floorCheckEvery}}
 	if err := db.Ping(ctx); err != nil {
 		_ = sqlDB.Close()
 		return nil, err

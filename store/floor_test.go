@@ -1,0 +1,315 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"tally/rewards"
+	"tally/store"
+	"tally/store/storetest"
+)
+
+// applyUntil calls Apply (a floor round each time, with SetFloorRounds(db, 0, …)) until
+// done says so, ticking every 5 ms, for at most 30 s: the floor waits for every
+// transaction of the server in flight, and other tests' databases share the server.
+func applyUntil(t *testing.T, db *store.DB, what string, done func() bool) {
+	t.Helper()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(30 * time.Second)
+	for !done() {
+		if err := applyAll(context.Background(), db); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-tick.C:
+		case <-deadline:
+			t.Fatalf("30 s and still not %s", what)
+		}
+	}
+}
+
+// An ingest transaction that took its id before others and commits after them holds the
+// claim floor below its event: the event is claimed as any other, not found later by
+// the check below the floor. Once it is in, the floor passes every applied event.
+func TestClaimFloorWaitsForLateCommits(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.Open(t, store.Postgres, nil)
+	store.SetFloorRounds(db, 0, 0) // a round in every claim, each with the full check
+
+	inserted, release := make(chan int64), make(chan struct{})
+	var once sync.Once
+	releaseSlow := func() { once.Do(func() { close(release) }) }
+	defer releaseSlow()
+	slow := make(chan error, 1)
+	go func() {
+		slow <- store.RecordSlowly(ctx, db, in(session("late", "s-late", "0.000012", 60)), inserted, release)
+	}()
+	lateID := <-inserted
+
+	var last int64
+	for b := range 3 {
+		var batch []rewards.Inbound
+		for i := range 10 {
+			batch = append(batch, in(session(fmt.Sprintf("u%d", i), fmt.Sprintf("s-%d-%d", b, i), "0.000012", 60)))
+		}
+		res, err := db.Record(ctx, batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range res {
+			last = max(last, r.EventID)
+		}
+		if err := applyAll(ctx, db); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if last <= lateID {
+		t.Fatalf("later events got ids up to %d, not above the slow one's %d", last, lateID)
+	}
+	// Rounds go on while the slow transaction is open: each of them could prove a floor
+	// above its id if it did not wait for it.
+	for range 20 {
+		if err := applyAll(ctx, db); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if floor, _ := store.ClaimFloor(db); floor > lateID {
+		t.Fatalf("the floor is %d, above event %d whose transaction has not committed", floor, lateID)
+	}
+
+	releaseSlow()
+	if err := <-slow; err != nil {
+		t.Fatal(err)
+	}
+	if err := applyAll(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	k, _, err := db.Event(ctx, lateID)
+	if err != nil || k.Status != rewards.StatusApplied {
+		t.Fatalf("the late event: %+v, %v; want it applied", k, err)
+	}
+	wantBalance(t, db, "late", "0.672", "0")
+	if _, misses := store.ClaimFloor(db); misses != 0 {
+		t.Fatalf("the full check found %d recorded events below the floor", misses)
+	}
+	applyUntil(t, db, "a floor above every applied event", func() bool {
+		floor, _ := store.ClaimFloor(db)
+		return floor > last
+	})
+	if _, misses := store.ClaimFloor(db); misses != 0 {
+		t.Fatalf("the full check found %d recorded events below the floor", misses)
+	}
+}
+
+// Writers recording concurrently commit out of id order, some of them held open across
+// the appliers' rounds; two appliers with a floor round and a full check in every claim
+// apply every event exactly once, and no check finds an event below a floor.
+func TestClaimFloorUnderConcurrentWriters(t *testing.T) {
+	ctx := context.Background()
+	u := storetest.URL(t, store.Postgres)
+	recorder := storetest.OpenURL(t, u, nil)
+	const writers, batches, slowWriters, slowEach = 4, 25, 2, 8
+
+	var passes atomic.Int64 // applier passes so far
+	var writing sync.WaitGroup
+	recorded := make(chan []int64, writers*batches+slowWriters*slowEach)
+	errs := make(chan error, writers+slowWriters+2)
+	for w := range writers {
+		writing.Add(1)
+		go func() {
+			defer writing.Done()
+			for b := range batches {
+				var batch []rewards.Inbound
+				for i := range 1 + (w*7+b*3)%20 {
+					batch = append(batch, in(session(fmt.Sprintf("u%d", (b+i)%9), fmt.Sprintf("w%d-%d-%d", w, b, i), "0.000012", 60)))
+				}
+				res, err := recorder.Record(ctx, batch)
+				if err != nil {
+					errs <- err
+					return
+				}
+				ids := make([]int64, len(res))
+				for i, r := range res {
+					ids[i] = r.EventID
+				}
+				recorded <- ids
+			}
+		}()
+	}
+	for s := range slowWriters {
+		writing.Add(1)
+		go func() {
+			defer writing.Done()
+			for i := range slowEach {
+				inserted, release := make(chan int64), make(chan struct{})
+				done := make(chan error, 1)
+				go func() {
+					done <- store.RecordSlowly(ctx, recorder, in(session("slow", fmt.Sprintf("slow-%d-%d", s, i), "0.000012", 60)), inserted, release)
+				}()
+				id := <-inserted
+				// Held open until the appliers have been through a few more passes.
+				until := passes.Load() + 20
+				tick := time.NewTicker(time.Millisecond)
+				for passes.Load() < until {
+					<-tick.C
+				}
+				tick.Stop()
+				close(release)
+				if err := <-done; err != nil {
+					errs <- err
+					return
+				}
+				recorded <- []int64{id}
+			}
+		}()
+	}
+	allWritten := make(chan struct{})
+	go func() { writing.Wait(); close(allWritten) }()
+
+	appliers := make([]*store.DB, 2)
+	applied := make([][]rewards.Applied, len(appliers))
+	var applying sync.WaitGroup
+	for a := range appliers {
+		db := storetest.OpenURL(t, u, nil)
+		store.SetFloorRounds(db, 0, 0)
+		appliers[a] = db
+		applying.Add(1)
+		go func() {
+			defer applying.Done()
+			finished := false
+			for {
+				select {
+				case <-allWritten:
+					finished = true
+				default:
+				}
+				got, err := db.Apply(ctx, rewards.Claim{Status: rewards.StatusRecorded, Limit: 25}, decide)
+				passes.Add(1)
+				if err != nil {
+					errs <- err
+					return
+				}
+				applied[a] = append(applied[a], got...)
+				if finished && len(got) == 0 {
+					return // everything was written before this empty claim began
+				}
+			}
+		}()
+	}
+	applying.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	close(recorded)
+	want := map[int64]bool{}
+	for ids := range recorded {
+		for _, id := range ids {
+			want[id] = true
+		}
+	}
+	seen := map[int64]int{}
+	for a := range appliers {
+		for _, ap := range applied[a] {
+			seen[ap.ID]++
+		}
+		if _, misses := store.ClaimFloor(appliers[a]); misses != 0 {
+			t.Errorf("applier %d: the full check found %d recorded events below its floor", a, misses)
+		}
+	}
+	for id := range want {
+		if seen[id] != 1 {
+			t.Errorf("event %d applied %d times", id, seen[id])
+		}
+	}
+	if len(seen) != len(want) {
+		t.Errorf("%d events applied, %d recorded", len(seen), len(want))
+	}
+	b, err := recorder.Backlog(ctx)
+	if err != nil || b.Events != 0 {
+		t.Errorf("backlog %+v, %v; want none", b, err)
+	}
+	if err := recorder.CheckInvariants(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The applier's claim starts past the entries applied events leave in the recorded
+// events' index until a vacuum: an empty claim over thousands of applied events reads a
+// few buffers, where a claim from the start reads every one of those entries.
+func TestClaimSkipsTheEntriesOfAppliedEvents(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.Open(t, store.Postgres, nil)
+	store.SetFloorRounds(db, 0, time.Hour)
+	// As on a busy server between two vacuums of the inbox.
+	if err := db.ExecRaw(ctx, `ALTER TABLE inbox SET (autovacuum_enabled = false)`); err != nil {
+		t.Fatal(err)
+	}
+	const events = 8000
+	var last int64
+	for b := 0; b < events; b += 1000 {
+		var batch []rewards.Inbound
+		for i := b; i < b+1000; i++ {
+			batch = append(batch, in(session(fmt.Sprintf("u%d", i%50), fmt.Sprintf("s-%d", i), "0.000012", 60)))
+		}
+		res, err := db.Record(ctx, batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range res {
+			last = max(last, r.EventID)
+		}
+	}
+	applyUntil(t, db, "a floor above every applied event", func() bool {
+		floor, _ := store.ClaimFloor(db)
+		return floor > last
+	})
+	floor, _ := store.ClaimFloor(db)
+	fromFloor, err := store.ClaimBuffers(ctx, db, floor, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromStart, err := store.ClaimBuffers(ctx, db, 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("an empty claim reads %d buffers from the floor, %d from the start", fromFloor, fromStart)
+	if fromFloor > 5 {
+		t.Errorf("an empty claim from the floor read %d buffers", fromFloor)
+	}
+	if fromStart < 15 {
+		t.Errorf("a claim from the start read %d buffers: the index holds fewer dead entries than this test means to skip", fromStart)
+	}
+}
+
+// Apply claims from the floor; a recorded event below it (which the rounds never allow)
+// is found by the full check, counted, and claimed.
+func TestFullCheckFindsAnEventBelowTheFloor(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.Open(t, store.Postgres, nil)
+	store.SetFloorRounds(db, time.Hour, time.Hour) // no round for now
+	res, err := db.Record(ctx, []rewards.Inbound{in(session("u1", "s-1", "0.000012", 60)), in(session("u2", "s-2", "0.000012", 60))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store.SetClaimFloor(db, res[1].EventID)
+	got, err := db.Apply(ctx, rewards.Claim{Status: rewards.StatusRecorded}, decide)
+	if err != nil || len(got) != 1 || got[0].ID != res[1].EventID {
+		t.Fatalf("Apply from the floor at event %d = %+v, %v; want that event alone", res[1].EventID, got, err)
+	}
+	store.SetFloorRounds(db, 0, 0)
+	got, err = db.Apply(ctx, rewards.Claim{Status: rewards.StatusRecorded}, decide)
+	if err != nil || len(got) != 1 || got[0].ID != res[0].EventID {
+		t.Fatalf("Apply after a full check = %+v, %v; want event %d", got, err, res[0].EventID)
+	}
+	if floor, misses := store.ClaimFloor(db); misses != 1 || floor != res[0].EventID {
+		t.Fatalf("floor %d and %d misses; want the floor back at %d and one miss", floor, misses, res[0].EventID)
+	}
+	wantBalance(t, db, "u1", "0.672", "0")
+	wantBalance(t, db, "u2", "0.672", "0")
+}
