@@ -35,6 +35,16 @@ func decodeObject(body []byte) (map[string]any, error) {
 	if !utf8.Valid(body) {
 		return nil, bodyError("not valid UTF-8")
 	}
+	if obj, ok := scanObject(body); ok {
+		return obj, nil
+	}
+	return decodeObjectSlowly(body)
+}
+
+// decodeObjectSlowly is decodeObject through encoding/json: the reference that
+// scanObject must agree with (FuzzScanObject), and the path every refused body takes, so
+// that its message is encoding/json's.
+func decodeObjectSlowly(body []byte) (map[string]any, error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	var raw json.RawMessage

@@ -7,67 +7,69 @@ import (
 	"testing"
 )
 
-func TestDecodeObjectStrict(t *testing.T) {
-	tests := []struct {
-		name string
-		body string
-		msg  string // substring of the "body" message; "" = accepted
-	}{
-		{"object", `{"a":1}`, ""},
-		{"surrounding whitespace", " \t\r\n{\"a\":1} \n\r\t", ""},
-		{"trailing newline", "{\"a\":1}\n", ""},
-		{"empty object", `{}`, ""},
-		{"unknown nested fields", `{"a":{"b":[1,{"c":null}],"d":true}}`, ""},
-		{"same key in different objects", `{"a":{"b":1},"c":{"b":1},"b":2}`, ""},
-		{"same key in array elements", `{"a":[{"b":1},{"b":2}]}`, ""},
-		{"keys differing in case", `{"a":1,"A":2}`, ""},
-		{"valid surrogate pair", `{"a":"\ud83d\ude00"}`, ""},
-		{"escaped backslash then u0000 text", `{"a":"\\u0000"}`, ""},
-		{"escaped backslash then surrogate text", `{"a":"\\ud800"}`, ""},
-		{"huge number literal is kept, not parsed", `{"a":1e999999999}`, ""},
-		{"raw multibyte", `{"a":"é😀"}`, ""},
+// decodeObjectCases are the strict decoder's cases (also FuzzScanObject's seeds).
+var decodeObjectCases = []struct {
+	name string
+	body string
+	msg  string // substring of the "body" message; "" = accepted
+}{
+	{"object", `{"a":1}`, ""},
+	{"surrounding whitespace", " \t\r\n{\"a\":1} \n\r\t", ""},
+	{"trailing newline", "{\"a\":1}\n", ""},
+	{"empty object", `{}`, ""},
+	{"unknown nested fields", `{"a":{"b":[1,{"c":null}],"d":true}}`, ""},
+	{"same key in different objects", `{"a":{"b":1},"c":{"b":1},"b":2}`, ""},
+	{"same key in array elements", `{"a":[{"b":1},{"b":2}]}`, ""},
+	{"keys differing in case", `{"a":1,"A":2}`, ""},
+	{"valid surrogate pair", `{"a":"\ud83d\ude00"}`, ""},
+	{"escaped backslash then u0000 text", `{"a":"\\u0000"}`, ""},
+	{"escaped backslash then surrogate text", `{"a":"\\ud800"}`, ""},
+	{"huge number literal is kept, not parsed", `{"a":1e999999999}`, ""},
+	{"raw multibyte", `{"a":"é😀"}`, ""},
 
-		{"empty body", ``, "empty"},
-		{"whitespace only", "  \n", "empty"},
-		{"trailing garbage", `{"a":1} x`, "trailing data"},
-		{"second value", `{"a":1}{}`, "trailing data"},
-		{"trailing brace", `{"a":1}}`, "trailing data"},
-		{"trailing NUL byte", "{\"a\":1}\x00", "trailing data"},
-		{"array", `[{"a":1}]`, "JSON object"},
-		{"string", `"a"`, "JSON object"},
-		{"number", `1`, "JSON object"},
-		{"null", `null`, "JSON object"},
-		{"unterminated", `{"a":1`, "not valid JSON"},
-		{"missing value", `{"a":}`, "not valid JSON"},
-		{"single quotes", `{'a':1}`, "not valid JSON"},
-		{"trailing comma", `{"a":1,}`, "not valid JSON"},
-		{"NaN", `{"a":NaN}`, "not valid JSON"},
-		{"raw NUL in string", "{\"a\":\"x\x00\"}", "not valid JSON"},
-		{"raw newline in string", "{\"a\":\"x\ny\"}", "not valid JSON"},
-		{"duplicate top-level key", `{"a":1,"b":2,"a":1}`, `duplicate key "a"`},
-		{"duplicate key via escape", `{"user-id":"x","user\u002did":"y"}`, `duplicate key "user-id"`},
-		{"duplicate nested key", `{"a":{"b":1,"b":1}}`, `duplicate key "a.b"`},
-		{"duplicate deeply nested key", `{"a":{"b":{"c":{"d":1,"d":null}}}}`, `duplicate key "a.b.c.d"`},
-		{"duplicate key in array element", `{"a":[{"b":1},{"b":1,"b":2}]}`, `duplicate key "a[1].b"`},
-		{"duplicate null key", `{"a":null,"a":null}`, `duplicate key "a"`},
-		{"invalid UTF-8 in value", "{\"a\":\"\xff\"}", "UTF-8"},
-		{"invalid UTF-8 in key", "{\"\xc3\":1}", "UTF-8"},
-		{"overlong UTF-8", "{\"a\":\"\xc0\xaf\"}", "UTF-8"},
-		{"UTF-8 encoded surrogate", "{\"a\":\"\xed\xa0\x80\"}", "UTF-8"},
-		{"invalid UTF-8 after the value", "{\"a\":1} \xff", "UTF-8"},
-		{"escaped NUL in value", `{"a":"x\u0000"}`, "NUL"},
-		{"escaped NUL in key", `{"a\u0000":1}`, "NUL"},
-		{"escaped NUL in unknown nested field", `{"a":{"b":["\u0000"]}}`, "NUL"},
-		{"escaped NUL at string start", `{"a":"\u0000x"}`, "NUL"},
-		{"lone high surrogate", `{"a":"\ud800"}`, "surrogate"},
-		{"lone high surrogate at end of string", `{"a":"x\uD83D"}`, "surrogate"},
-		{"high surrogate then non-surrogate escape", `{"a":"\ud800\u0041"}`, "surrogate"},
-		{"high surrogate then high surrogate", `{"a":"\ud800\ud800"}`, "surrogate"},
-		{"lone low surrogate", `{"a":"\udc00"}`, "surrogate"},
-		{"two low surrogates", `{"a":"\udc00\udc00"}`, "surrogate"},
-		{"reversed pair", `{"a":"\ude00\ud83d"}`, "surrogate"},
-	}
-	for _, tt := range tests {
+	{"empty body", ``, "empty"},
+	{"whitespace only", "  \n", "empty"},
+	{"trailing garbage", `{"a":1} x`, "trailing data"},
+	{"second value", `{"a":1}{}`, "trailing data"},
+	{"trailing brace", `{"a":1}}`, "trailing data"},
+	{"trailing NUL byte", "{\"a\":1}\x00", "trailing data"},
+	{"array", `[{"a":1}]`, "JSON object"},
+	{"string", `"a"`, "JSON object"},
+	{"number", `1`, "JSON object"},
+	{"null", `null`, "JSON object"},
+	{"unterminated", `{"a":1`, "not valid JSON"},
+	{"missing value", `{"a":}`, "not valid JSON"},
+	{"single quotes", `{'a':1}`, "not valid JSON"},
+	{"trailing comma", `{"a":1,}`, "not valid JSON"},
+	{"NaN", `{"a":NaN}`, "not valid JSON"},
+	{"raw NUL in string", "{\"a\":\"x\x00\"}", "not valid JSON"},
+	{"raw newline in string", "{\"a\":\"x\ny\"}", "not valid JSON"},
+	{"duplicate top-level key", `{"a":1,"b":2,"a":1}`, `duplicate key "a"`},
+	{"duplicate key via escape", `{"user-id":"x","user\u002did":"y"}`, `duplicate key "user-id"`},
+	{"duplicate nested key", `{"a":{"b":1,"b":1}}`, `duplicate key "a.b"`},
+	{"duplicate deeply nested key", `{"a":{"b":{"c":{"d":1,"d":null}}}}`, `duplicate key "a.b.c.d"`},
+	{"duplicate key in array element", `{"a":[{"b":1},{"b":1,"b":2}]}`, `duplicate key "a[1].b"`},
+	{"duplicate null key", `{"a":null,"a":null}`, `duplicate key "a"`},
+	{"invalid UTF-8 in value", "{\"a\":\"\xff\"}", "UTF-8"},
+	{"invalid UTF-8 in key", "{\"\xc3\":1}", "UTF-8"},
+	{"overlong UTF-8", "{\"a\":\"\xc0\xaf\"}", "UTF-8"},
+	{"UTF-8 encoded surrogate", "{\"a\":\"\xed\xa0\x80\"}", "UTF-8"},
+	{"invalid UTF-8 after the value", "{\"a\":1} \xff", "UTF-8"},
+	{"escaped NUL in value", `{"a":"x\u0000"}`, "NUL"},
+	{"escaped NUL in key", `{"a\u0000":1}`, "NUL"},
+	{"escaped NUL in unknown nested field", `{"a":{"b":["\u0000"]}}`, "NUL"},
+	{"escaped NUL at string start", `{"a":"\u0000x"}`, "NUL"},
+	{"lone high surrogate", `{"a":"\ud800"}`, "surrogate"},
+	{"lone high surrogate at end of string", `{"a":"x\uD83D"}`, "surrogate"},
+	{"high surrogate then non-surrogate escape", `{"a":"\ud800\u0041"}`, "surrogate"},
+	{"high surrogate then high surrogate", `{"a":"\ud800\ud800"}`, "surrogate"},
+	{"lone low surrogate", `{"a":"\udc00"}`, "surrogate"},
+	{"two low surrogates", `{"a":"\udc00\udc00"}`, "surrogate"},
+	{"reversed pair", `{"a":"\ude00\ud83d"}`, "surrogate"},
+}
+
+func TestDecodeObjectStrict(t *testing.T) {
+	for _, tt := range decodeObjectCases {
 		t.Run(tt.name, func(t *testing.T) {
 			obj, err := decodeObject([]byte(tt.body))
 			if tt.msg == "" {
