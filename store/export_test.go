@@ -252,3 +252,16 @@ func SetClaimFloor(db *DB, floor int64) {
 	defer db.floor.mu.Unlock()
 	db.floor.floor = floor
 }
+
+// FloorRoundAfterID runs a claim floor round in a transaction that already took a
+// transaction id, which the round must refuse.
+func FloorRoundAfterID(ctx context.Context, db *DB) error {
+	return db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Exec(`SELECT pg_current_xact_id()`).Error; err != nil {
+			return err
+		}
+		SetFloorRounds(db, 0, time.Hour)
+		_, err := db.advanceFloor(tx)
+		return err
+	})
+}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"database/sql"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -56,32 +57,52 @@ type claimFloor struct {
 	roundAt, checkedAt time.Time
 	// misses counts the recorded events a full check found below the floor: a bug.
 	misses int64
+	// premise: the inbox's id default and sequence are what the proof needs (checked at
+	// the first round and with every full check; premiseKnown once checked).
+	premise, premiseKnown bool
 }
 
 const (
 	// floorEvery is the least time between two rounds; between them claims use the floor
-	// as it is. A round takes a transaction id, so an idle applier polling often does not
-	// use one each time.
+	// as it is.
 	floorEvery = 50 * time.Millisecond
-	// floorCheckEvery is how often a round also looks below the floor.
+	// floorCheckEvery is how often a round also looks below the floor, and checks again
+	// that the inbox's id default and sequence are migration 00013's.
 	floorCheckEvery = time.Minute
 )
 
 // floorSQL is one round: $1 and $2 are the candidate (next, after), $3 the floor, $4
-// whether to look below it. It returns the sequence's last value, the round's own
-// transaction id, the new floor when the candidate is proven (NULL otherwise) and the
-// lowest recorded id below the floor when asked (NULL when there is none).
-const floorSQL = `SELECT q.s, pg_current_xact_id()::text::bigint,
+// whether to look below it. It returns whether the transaction already had a transaction
+// id before the round (it must not: step 2 needs the round's own id to come after s), the
+// sequence's last value s, a transaction id taken after s when there are ids above the
+// candidate and the floor to prove (NULL otherwise: an idle applier takes none), the new
+// floor when the candidate is proven (NULL otherwise) and the lowest recorded id below the
+// floor when asked (NULL when there is none).
+const floorSQL = `SELECT q.had, q.s,
+	CASE WHEN q.s + 1 > GREATEST($1::bigint, $3::bigint) THEN pg_current_xact_id()::text::bigint END,
 	CASE WHEN $1::bigint > 0 AND pg_snapshot_xmin(pg_current_snapshot())::text::bigint >= $2::bigint
 		THEN (SELECT COALESCE(MIN(id), $1::bigint) FROM inbox WHERE status = 'recorded' AND id >= $3::bigint AND id < $1::bigint) END,
 	CASE WHEN $4::boolean
 		THEN (SELECT MIN(id) FROM inbox WHERE status = 'recorded' AND id < $3::bigint) END
-	FROM (SELECT COALESCE(pg_sequence_last_value('inbox_id_seq'::regclass), 0) AS s OFFSET 0) q`
+	FROM (SELECT pg_current_xact_id_if_assigned() IS NOT NULL AS had,
+		COALESCE(pg_sequence_last_value('inbox_id_seq'::regclass), 0) AS s OFFSET 0) q`
+
+// floorPremiseSQL says whether the proof's premises hold in this database: the inbox's
+// id default takes the transaction id first, and its sequence hands out one id at a time
+// (migration 00013). A migration rolled back, or the sequence's cache raised, turns the
+// floor off.
+const floorPremiseSQL = `SELECT
+	(SELECT seqcache = 1 FROM pg_sequence WHERE seqrelid = 'inbox_id_seq'::regclass)
+	AND COALESCE((SELECT btrim(regexp_replace(pg_get_expr(d.adbin, d.adrelid), '\s+', ' ', 'g'))
+			LIKE 'CASE WHEN (pg_current_xact_id() IS NOT NULL) THEN nextval(%'
+		FROM pg_attrdef d JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum
+		WHERE d.adrelid = 'inbox'::regclass AND a.attname = 'id'), false)`
 
 // advanceFloor runs a round in tx, at most once per floorEvery, and returns the floor
-// claims start at. Call it in the apply transaction before the claim, with the batch's
-// enable_seqscan off: the statement is prepared once per connection, and a plan made
-// while the inbox was small would scan the whole table ever after.
+// claims start at. Call it in the apply transaction before the claim and before anything
+// there takes a transaction id, with the batch's enable_seqscan off: the statement is
+// prepared once per connection, and a plan made while the inbox was small would scan the
+// whole table ever after.
 func (db *DB) advanceFloor(tx *gorm.DB) (int64, error) {
 	f := &db.floor
 	f.mu.Lock()
@@ -90,15 +111,33 @@ func (db *DB) advanceFloor(tx *gorm.DB) (int64, error) {
 	if now.Sub(f.roundAt) < f.every {
 		return f.floor, nil
 	}
-	check := f.floor > 0 && now.Sub(f.checkedAt) >= f.checkEvery
-	rows, err := rawQuery(tx, floorSQL, f.next, f.after, f.floor, check)
+	check := now.Sub(f.checkedAt) >= f.checkEvery
+	if check || !f.premiseKnown {
+		var holds bool
+		if err := query(tx, &holds, floorPremiseSQL); err != nil {
+			return 0, err
+		}
+		if !holds && (f.premise || !f.premiseKnown) {
+			slog.Error("store: the inbox's id default or sequence is not migration 00013's; the applier's claims start at the first recorded event")
+		}
+		f.premise, f.premiseKnown = holds, true
+		if !holds {
+			f.floor, f.next, f.after = 0, 0, 0
+		}
+	}
+	if !f.premise {
+		f.roundAt = now
+		return 0, nil
+	}
+	rows, err := rawQuery(tx, floorSQL, f.next, f.after, f.floor, check && f.floor > 0)
 	if err != nil {
 		return 0, err
 	}
 	defer rows.Close()
 	var (
-		s, b           int64
-		proven, missed sql.NullInt64
+		had               bool
+		s                 int64
+		b, proven, missed sql.NullInt64
 	)
 	if !rows.Next() {
 		if err := rows.Err(); err != nil {
@@ -106,15 +145,26 @@ func (db *DB) advanceFloor(tx *gorm.DB) (int64, error) {
 		}
 		return 0, sql.ErrNoRows
 	}
-	if err := rows.Scan(&s, &b, &proven, &missed); err != nil {
+	if err := rows.Scan(&had, &s, &b, &proven, &missed); err != nil {
 		return 0, err
 	}
 	if err := rows.Close(); err != nil {
 		return 0, err
 	}
+	if had {
+		return 0, errors.New("store: the claim floor's round ran in a transaction that already had a transaction id")
+	}
 	f.roundAt = now
 	if check {
 		f.checkedAt = now
+	}
+	if s+1 < f.floor || s+1 < f.next || (b.Valid && b.Int64 < f.after) {
+		// The sequence or the transaction ids went back: another server behind the same
+		// URL (a failover, a restore). Nothing proven on the old one holds here.
+		slog.Warn("store: the inbox's id sequence or the transaction ids went back; the applier's claim floor starts over",
+			"floor", f.floor, "last_id", s)
+		f.floor, f.next, f.after = 0, 0, 0
+		return 0, nil
 	}
 	switch {
 	case missed.Valid:
@@ -126,8 +176,8 @@ func (db *DB) advanceFloor(tx *gorm.DB) (int64, error) {
 		f.floor = max(f.floor, proven.Int64)
 		f.next = 0
 	}
-	if f.next == 0 {
-		f.next, f.after = s+1, b
+	if f.next == 0 && b.Valid {
+		f.next, f.after = s+1, b.Int64
 	}
 	return f.floor, nil
 }

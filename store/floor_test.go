@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -41,6 +42,16 @@ func TestClaimFloorWaitsForLateCommits(t *testing.T) {
 	db := storetest.Open(t, store.Postgres, nil)
 	store.SetFloorRounds(db, 0, 0) // a round in every claim, each with the full check
 
+	// The floor moves: past a first applied batch.
+	first, err := db.Record(ctx, []rewards.Inbound{in(session("u0", "s-first-1", "0.000012", 60)), in(session("u0", "s-first-2", "0.000012", 60))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	applyUntil(t, db, "a floor above the first batch", func() bool {
+		floor, _ := store.ClaimFloor(db)
+		return floor > max(first[0].EventID, first[1].EventID)
+	})
+
 	inserted, release := make(chan int64), make(chan struct{})
 	var once sync.Once
 	releaseSlow := func() { once.Do(func() { close(release) }) }
@@ -49,7 +60,12 @@ func TestClaimFloorWaitsForLateCommits(t *testing.T) {
 	go func() {
 		slow <- store.RecordSlowly(ctx, db, in(session("late", "s-late", "0.000012", 60)), inserted, release)
 	}()
-	lateID := <-inserted
+	var lateID int64
+	select {
+	case lateID = <-inserted:
+	case err := <-slow:
+		t.Fatalf("the slow transaction: %v", err)
+	}
 
 	var last int64
 	for b := range 3 {
@@ -64,7 +80,7 @@ func TestClaimFloorWaitsForLateCommits(t *testing.T) {
 		for _, r := range res {
 			last = max(last, r.EventID)
 		}
-		if err := applyAll(ctx, db); err != nil {
+		if err = applyAll(ctx, db); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -115,7 +131,8 @@ func TestClaimFloorUnderConcurrentWriters(t *testing.T) {
 	recorder := storetest.OpenURL(t, u, nil)
 	const writers, batches, slowWriters, slowEach = 4, 25, 2, 8
 
-	var passes atomic.Int64 // applier passes so far
+	var passes atomic.Int64     // applier passes so far
+	stop := make(chan struct{}) // closed when the appliers have stopped
 	var writing sync.WaitGroup
 	recorded := make(chan []int64, writers*batches+slowWriters*slowEach)
 	errs := make(chan error, writers+slowWriters+2)
@@ -151,12 +168,23 @@ func TestClaimFloorUnderConcurrentWriters(t *testing.T) {
 				go func() {
 					done <- store.RecordSlowly(ctx, recorder, in(session("slow", fmt.Sprintf("slow-%d-%d", s, i), "0.000012", 60)), inserted, release)
 				}()
-				id := <-inserted
+				var id int64
+				select {
+				case id = <-inserted:
+				case err := <-done:
+					errs <- fmt.Errorf("slow writer: %v", err)
+					return
+				}
 				// Held open until the appliers have been through a few more passes.
 				until := passes.Load() + 20
 				tick := time.NewTicker(time.Millisecond)
+			hold:
 				for passes.Load() < until {
-					<-tick.C
+					select {
+					case <-tick.C:
+					case <-stop:
+						break hold // they failed; the error is theirs
+					}
 				}
 				tick.Stop()
 				close(release)
@@ -202,6 +230,8 @@ func TestClaimFloorUnderConcurrentWriters(t *testing.T) {
 		}()
 	}
 	applying.Wait()
+	close(stop)
+	<-allWritten
 	close(errs)
 	for err := range errs {
 		t.Fatal(err)
@@ -312,4 +342,93 @@ func TestFullCheckFindsAnEventBelowTheFloor(t *testing.T) {
 	}
 	wantBalance(t, db, "u1", "0.672", "0")
 	wantBalance(t, db, "u2", "0.672", "0")
+}
+
+// Without its premises (the inbox's id default of migration 00013, a sequence that hands
+// out one id at a time) the floor stays at 0 and claims start at the first recorded event;
+// with them back, it moves again.
+func TestClaimFloorNeedsItsPremises(t *testing.T) {
+	for _, tc := range []struct{ name, off, on string }{
+		{"plain nextval default",
+			`ALTER TABLE inbox ALTER COLUMN id SET DEFAULT nextval('inbox_id_seq'::regclass)`,
+			`ALTER TABLE inbox ALTER COLUMN id SET DEFAULT CASE WHEN pg_current_xact_id() IS NOT NULL THEN nextval('inbox_id_seq'::regclass) END`},
+		{"cached sequence", `ALTER SEQUENCE inbox_id_seq CACHE 20`, `ALTER SEQUENCE inbox_id_seq CACHE 1`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			db := storetest.Open(t, store.Postgres, nil)
+			if err := db.ExecRaw(ctx, tc.off); err != nil {
+				t.Fatal(err)
+			}
+			store.SetFloorRounds(db, 0, 0)
+			var last int64
+			record := func(prefix string) {
+				var batch []rewards.Inbound
+				for i := range 5 {
+					batch = append(batch, in(session("u1", fmt.Sprintf("%s-%d", prefix, i), "0.000012", 60)))
+				}
+				res, err := db.Record(ctx, batch)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, r := range res {
+					last = max(last, r.EventID)
+				}
+			}
+			record("off")
+			for range 20 {
+				if err := applyAll(ctx, db); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if floor, _ := store.ClaimFloor(db); floor != 0 {
+				t.Fatalf("floor %d without its premise", floor)
+			}
+			wantBalance(t, db, "u1", "3.36", "0") // 5 × 0.672: every event applied
+
+			if err := db.ExecRaw(ctx, tc.on); err != nil {
+				t.Fatal(err)
+			}
+			record("on")
+			applyUntil(t, db, "a floor above every applied event once the premise holds", func() bool {
+				floor, _ := store.ClaimFloor(db)
+				return floor > last
+			})
+			wantBalance(t, db, "u1", "6.72", "0")
+		})
+	}
+}
+
+// A sequence that went back (another server behind the same URL: a failover, a restore)
+// sends the floor back to 0: nothing proven before holds.
+func TestClaimFloorStartsOverWhenIDsGoBack(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.Open(t, store.Postgres, nil)
+	store.SetFloorRounds(db, 0, time.Hour)
+	res, err := db.Record(ctx, []rewards.Inbound{in(session("u1", "s-1", "0.000012", 60)), in(session("u1", "s-2", "0.000012", 60))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	applyUntil(t, db, "a floor above the applied events", func() bool {
+		floor, _ := store.ClaimFloor(db)
+		return floor > max(res[0].EventID, res[1].EventID)
+	})
+	if err := db.ExecRaw(ctx, `SELECT setval('inbox_id_seq', 1, false)`); err != nil {
+		t.Fatal(err)
+	}
+	if err := applyAll(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	if floor, _ := store.ClaimFloor(db); floor != 0 {
+		t.Fatalf("floor %d after the sequence went back", floor)
+	}
+}
+
+// A round refuses to run in a transaction that already holds a transaction id: its own id
+// must come after the sequence value it reads.
+func TestFloorRoundRefusesAnEarlierTransactionID(t *testing.T) {
+	db := storetest.Open(t, store.Postgres, nil)
+	if err := store.FloorRoundAfterID(context.Background(), db); err == nil || !strings.Contains(err.Error(), "already had a transaction id") {
+		t.Fatalf("round after a transaction id: %v", err)
+	}
 }
