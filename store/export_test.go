@@ -265,3 +265,16 @@ func FloorRoundAfterID(ctx context.Context, db *DB) error {
 		return err
 	})
 }
+
+// FloorRoundTakesID runs a claim floor round in a transaction of its own and says whether
+// that transaction holds a transaction id after it.
+func FloorRoundTakesID(ctx context.Context, db *DB) (bool, error) {
+	var took bool
+	err := db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if _, err := db.advanceFloor(tx); err != nil {
+			return err
+		}
+		return query(tx, &took, `SELECT pg_current_xact_id_if_assigned() IS NOT NULL`)
+	})
+	return took, err
+}

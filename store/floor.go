@@ -26,21 +26,26 @@ import (
 //
 //  1. An inbox row takes its id after its transaction has a transaction id (the column
 //     default, migration 00013).
-//  2. A round reads the id sequence's last value s, then takes a transaction id b of its
-//     own, in that order (the sequence is read in a subquery whose row the outer
-//     projection, which asks for b, consumes). Every transaction that holds an id up to s
-//     had its transaction id before s was read: below b.
+//  2. A round reads the id sequence's last value s, then (when there are ids above the
+//     floor and the candidate to prove; an idle applier's rounds take none) takes a
+//     transaction id b of its own, in that order (the sequence is read in a subquery whose
+//     row the outer projection, which asks for b, consumes), in a transaction that had no
+//     id before. (s+1, b) is the next candidate. Every transaction that holds an id up to
+//     s had its transaction id before s was read: below b.
 //  3. A later round whose snapshot has no transaction below b running (its xmin is at
 //     least b) knows that every row with an id up to s that will ever exist is committed
 //     and visible to it. The floor moves to the lowest recorded id in [floor, s+1), or to
 //     s+1 when there is none.
 //  4. Nothing sets an event back to recorded, so rows below the floor stay out.
 //
-// The floor waits for every transaction of the server that was running at step 2 (a long
-// one, of any database, holds it still), so it trails the newest events by a few batches;
-// a claim steps over the dead entries of those only. A round also runs, once a minute,
-// the full check: a recorded event below the floor would mean the proof above is broken;
-// it is logged as an error and the floor goes back to it, so the event is claimed anyway.
+// The floor waits for every transaction of the server that held a transaction id at step
+// 2 (a long one, of any database, holds it still), so it trails the newest events by a
+// few batches; a claim steps over the dead entries of those only. The proof holds for one
+// server: behind the same URL after a failover or a restore, an event whose apply was lost
+// can lie below the floor. The floor starts over when the sequence went back below it; in
+// the other cases the full check finds such events. A round runs it once a minute: a
+// recorded event below the floor is logged as an error and the floor goes back to it, so
+// the event is claimed anyway.
 //
 // SQLite needs none of this: it has one writer at a time and removes an index entry when
 // its row changes.
@@ -94,7 +99,7 @@ const floorSQL = `SELECT q.had, q.s,
 const floorPremiseSQL = `SELECT
 	(SELECT seqcache = 1 FROM pg_sequence WHERE seqrelid = 'inbox_id_seq'::regclass)
 	AND COALESCE((SELECT btrim(regexp_replace(pg_get_expr(d.adbin, d.adrelid), '\s+', ' ', 'g'))
-			LIKE 'CASE WHEN (pg_current_xact_id() IS NOT NULL) THEN nextval(%'
+			LIKE 'CASE WHEN (pg_current_xact_id() IS NOT NULL) THEN nextval(''inbox\_id\_seq''::regclass)%'
 		FROM pg_attrdef d JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum
 		WHERE d.adrelid = 'inbox'::regclass AND a.attname = 'id'), false)`
 
@@ -121,6 +126,7 @@ func (db *DB) advanceFloor(tx *gorm.DB) (int64, error) {
 			slog.Error("store: the inbox's id default or sequence is not migration 00013's; the applier's claims start at the first recorded event")
 		}
 		f.premise, f.premiseKnown = holds, true
+		f.checkedAt = now
 		if !holds {
 			f.floor, f.next, f.after = 0, 0, 0
 		}
@@ -169,7 +175,7 @@ func (db *DB) advanceFloor(tx *gorm.DB) (int64, error) {
 	switch {
 	case missed.Valid:
 		f.misses++
-		slog.Error("store: a recorded inbox event lies below the applier's claim floor; claims start from it again",
+		slog.Error("store: a recorded inbox event lies below the applier's claim floor (a bug, or a failover or restore); claims start from it again",
 			"event_id", missed.Int64, "floor", f.floor)
 		f.floor = missed.Int64 // the candidate stays: the next round proves it from here
 	case proven.Valid:

@@ -432,3 +432,30 @@ func TestFloorRoundRefusesAnEarlierTransactionID(t *testing.T) {
 		t.Fatalf("round after a transaction id: %v", err)
 	}
 }
+
+// An idle applier's rounds take no transaction id (each would write a commit record);
+// a round takes one when there are ids to prove.
+func TestIdleFloorRoundsTakeNoTransactionID(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.Open(t, store.Postgres, nil)
+	store.SetFloorRounds(db, 0, time.Hour)
+	res, err := db.Record(ctx, []rewards.Inbound{in(session("u1", "s-1", "0.000012", 60)), in(session("u1", "s-2", "0.000012", 60))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	applyUntil(t, db, "a floor above the applied events", func() bool {
+		floor, _ := store.ClaimFloor(db)
+		return floor > max(res[0].EventID, res[1].EventID)
+	})
+	for range 3 {
+		if took, err := store.FloorRoundTakesID(ctx, db); err != nil || took {
+			t.Fatalf("an idle round took a transaction id: %v, %v", took, err)
+		}
+	}
+	if _, err := db.Record(ctx, []rewards.Inbound{in(session("u1", "s-3", "0.000012", 60))}); err != nil {
+		t.Fatal(err)
+	}
+	if took, err := store.FloorRoundTakesID(ctx, db); err != nil || !took {
+		t.Fatalf("a round with a new id above the floor took no transaction id: %v, %v", took, err)
+	}
+}
