@@ -14,24 +14,42 @@ import (
 	"tally/store/storetest"
 )
 
-// applyUntil calls Apply (a floor round each time, with SetFloorRounds(db, 0, …)) until
-// done says so, ticking every 5 ms, for at most 30 s: the floor waits for every
-// transaction of the server in flight, and other tests' databases share the server.
-func applyUntil(t *testing.T, db *store.DB, what string, done func() bool) {
+// floorAbove calls Apply (a floor round each time, with SetFloorRounds(db, 0, …)) until
+// the claim floor is above id, ticking every 5 ms, for at most 30 s: the floor waits for
+// every transaction of the server in flight, and other tests' databases share the server.
+func floorAbove(t *testing.T, db *store.DB, id int64) {
 	t.Helper()
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	deadline := time.After(30 * time.Second)
-	for !done() {
+	for {
+		if floor, _ := store.ClaimFloor(db); floor > id {
+			return
+		}
 		if err := applyAll(context.Background(), db); err != nil {
 			t.Fatal(err)
 		}
 		select {
 		case <-tick.C:
 		case <-deadline:
-			t.Fatalf("30 s and still not %s", what)
+			floor, _ := store.ClaimFloor(db)
+			t.Fatalf("30 s and the claim floor is still %d, not above event %d", floor, id)
 		}
 	}
+}
+
+// recordAll records batch and returns the highest event id it got.
+func recordAll(t *testing.T, db *store.DB, batch []rewards.Inbound) int64 {
+	t.Helper()
+	res, err := db.Record(context.Background(), batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last int64
+	for _, r := range res {
+		last = max(last, r.EventID)
+	}
+	return last
 }
 
 // An ingest transaction that took its id before others and commits after them holds the
@@ -43,14 +61,7 @@ func TestClaimFloorWaitsForLateCommits(t *testing.T) {
 	store.SetFloorRounds(db, 0, 0) // a round in every claim, each with the full check
 
 	// The floor moves: past a first applied batch.
-	first, err := db.Record(ctx, []rewards.Inbound{in(session("u0", "s-first-1", "0.000012", 60)), in(session("u0", "s-first-2", "0.000012", 60))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	applyUntil(t, db, "a floor above the first batch", func() bool {
-		floor, _ := store.ClaimFloor(db)
-		return floor > max(first[0].EventID, first[1].EventID)
-	})
+	floorAbove(t, db, recordAll(t, db, []rewards.Inbound{in(session("u0", "s-first-1", "0.000012", 60)), in(session("u0", "s-first-2", "0.000012", 60))}))
 
 	inserted, release := make(chan int64), make(chan struct{})
 	var once sync.Once
@@ -73,14 +84,8 @@ func TestClaimFloorWaitsForLateCommits(t *testing.T) {
 		for i := range 10 {
 			batch = append(batch, in(session(fmt.Sprintf("u%d", i), fmt.Sprintf("s-%d-%d", b, i), "0.000012", 60)))
 		}
-		res, err := db.Record(ctx, batch)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, r := range res {
-			last = max(last, r.EventID)
-		}
-		if err = applyAll(ctx, db); err != nil {
+		last = max(last, recordAll(t, db, batch))
+		if err := applyAll(ctx, db); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -113,10 +118,7 @@ func TestClaimFloorWaitsForLateCommits(t *testing.T) {
 	if _, misses := store.ClaimFloor(db); misses != 0 {
 		t.Fatalf("the full check found %d recorded events below the floor", misses)
 	}
-	applyUntil(t, db, "a floor above every applied event", func() bool {
-		floor, _ := store.ClaimFloor(db)
-		return floor > last
-	})
+	floorAbove(t, db, last)
 	if _, misses := store.ClaimFloor(db); misses != 0 {
 		t.Fatalf("the full check found %d recorded events below the floor", misses)
 	}
@@ -287,18 +289,9 @@ func TestClaimSkipsTheEntriesOfAppliedEvents(t *testing.T) {
 		for i := b; i < b+1000; i++ {
 			batch = append(batch, in(session(fmt.Sprintf("u%d", i%50), fmt.Sprintf("s-%d", i), "0.000012", 60)))
 		}
-		res, err := db.Record(ctx, batch)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, r := range res {
-			last = max(last, r.EventID)
-		}
+		last = max(last, recordAll(t, db, batch))
 	}
-	applyUntil(t, db, "a floor above every applied event", func() bool {
-		floor, _ := store.ClaimFloor(db)
-		return floor > last
-	})
+	floorAbove(t, db, last)
 	floor, _ := store.ClaimFloor(db)
 	fromFloor, err := store.ClaimBuffers(ctx, db, floor, 1000)
 	if err != nil {
@@ -367,13 +360,7 @@ func TestClaimFloorNeedsItsPremises(t *testing.T) {
 				for i := range 5 {
 					batch = append(batch, in(session("u1", fmt.Sprintf("%s-%d", prefix, i), "0.000012", 60)))
 				}
-				res, err := db.Record(ctx, batch)
-				if err != nil {
-					t.Fatal(err)
-				}
-				for _, r := range res {
-					last = max(last, r.EventID)
-				}
+				last = max(last, recordAll(t, db, batch))
 			}
 			record("off")
 			for range 20 {
@@ -390,10 +377,7 @@ func TestClaimFloorNeedsItsPremises(t *testing.T) {
 				t.Fatal(err)
 			}
 			record("on")
-			applyUntil(t, db, "a floor above every applied event once the premise holds", func() bool {
-				floor, _ := store.ClaimFloor(db)
-				return floor > last
-			})
+			floorAbove(t, db, last) // once the premise holds
 			wantBalance(t, db, "u1", "6.72", "0")
 		})
 	}
@@ -405,14 +389,7 @@ func TestClaimFloorStartsOverWhenIDsGoBack(t *testing.T) {
 	ctx := context.Background()
 	db := storetest.Open(t, store.Postgres, nil)
 	store.SetFloorRounds(db, 0, time.Hour)
-	res, err := db.Record(ctx, []rewards.Inbound{in(session("u1", "s-1", "0.000012", 60)), in(session("u1", "s-2", "0.000012", 60))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	applyUntil(t, db, "a floor above the applied events", func() bool {
-		floor, _ := store.ClaimFloor(db)
-		return floor > max(res[0].EventID, res[1].EventID)
-	})
+	floorAbove(t, db, recordAll(t, db, []rewards.Inbound{in(session("u1", "s-1", "0.000012", 60)), in(session("u1", "s-2", "0.000012", 60))}))
 	if err := db.ExecRaw(ctx, `SELECT setval('inbox_id_seq', 1, false)`); err != nil {
 		t.Fatal(err)
 	}
@@ -439,14 +416,7 @@ func TestIdleFloorRoundsTakeNoTransactionID(t *testing.T) {
 	ctx := context.Background()
 	db := storetest.Open(t, store.Postgres, nil)
 	store.SetFloorRounds(db, 0, time.Hour)
-	res, err := db.Record(ctx, []rewards.Inbound{in(session("u1", "s-1", "0.000012", 60)), in(session("u1", "s-2", "0.000012", 60))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	applyUntil(t, db, "a floor above the applied events", func() bool {
-		floor, _ := store.ClaimFloor(db)
-		return floor > max(res[0].EventID, res[1].EventID)
-	})
+	floorAbove(t, db, recordAll(t, db, []rewards.Inbound{in(session("u1", "s-1", "0.000012", 60)), in(session("u1", "s-2", "0.000012", 60))}))
 	for range 3 {
 		if took, err := store.FloorRoundTakesID(ctx, db); err != nil || took {
 			t.Fatalf("an idle round took a transaction id: %v, %v", took, err)
