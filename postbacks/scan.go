@@ -116,19 +116,8 @@ func (s *scanner) object(depth int) (any, bool) {
 			return nil, false
 		}
 		obj[key] = v
-		s.space()
-		if s.i >= len(s.b) {
-			return nil, false
-		}
-		switch s.b[s.i] {
-		case ',':
-			s.i++
-			s.space()
-		case '}':
-			s.i++
-			return obj, true
-		default:
-			return nil, false
+		if more, ok := s.more('}'); !ok || !more {
+			return obj, ok
 		}
 	}
 }
@@ -147,21 +136,29 @@ func (s *scanner) array(depth int) (any, bool) {
 			return nil, false
 		}
 		arr = append(arr, v)
-		s.space()
-		if s.i >= len(s.b) {
-			return nil, false
-		}
-		switch s.b[s.i] {
-		case ',':
-			s.i++
-			s.space()
-		case ']':
-			s.i++
-			return arr, true
-		default:
-			return nil, false
+		if more, ok := s.more(']'); !ok || !more {
+			return arr, ok
 		}
 	}
+}
+
+// more reads what follows an object's member or an array's element: a comma and the
+// whitespace after it (more to come), or end, the closing bracket.
+func (s *scanner) more(end byte) (more, ok bool) {
+	s.space()
+	if s.i >= len(s.b) {
+		return false, false
+	}
+	switch s.b[s.i] {
+	case ',':
+		s.i++
+		s.space()
+		return true, true
+	case end:
+		s.i++
+		return false, true
+	}
+	return false, false
 }
 
 // number reads a number as its literal, in JSON's grammar:
