@@ -113,6 +113,8 @@ func TestHandWrittenJSON(t *testing.T) {
 	for i := range balances {
 		same("balance", balances[i], balances[i].appendJSON(nil))
 		same("transaction", txns[i], txns[i].appendJSON(nil))
+		h := hookAnswer{Status: text(i), EventID: text(i + 1)}
+		same("postback answer", h, h.appendJSON(nil))
 	}
 	next := "12345"
 	for _, p := range []listPage[txnJSON]{{Data: []txnJSON{}}, {Data: txns[:1]}, {Data: txns, NextCursor: &next}} {

@@ -38,28 +38,28 @@ func requestID(sent string) string {
 	return hex.EncodeToString(b)
 }
 
-// loggerKey is the request context's key for its logger.
-type loggerKey struct{}
+// requestIDKey is the request context's key for its request id.
+type requestIDKey struct{}
 
 // logFor returns the logger of the request ctx belongs to (it carries the request id),
-// or the app's logger outside a request (CLI commands, cron).
+// or the app's logger outside a request (CLI commands, cron). It is made when asked for:
+// most requests log only observe's line, which names the id itself.
 func (a *App) logFor(ctx context.Context) *slog.Logger {
-	if l, ok := ctx.Value(loggerKey{}).(*slog.Logger); ok {
-		return l
+	if id, ok := ctx.Value(requestIDKey{}).(string); ok {
+		return a.log.With("request_id", id)
 	}
 	return a.log
 }
 
-// observe gives the request its id (echoed in X-Request-Id) and a logger carrying it
-// in the request context, then logs one line per request and records its metrics. It
+// observe gives the request its id (echoed in X-Request-Id), kept in the request
+// context for logFor, then logs one line per request and records its metrics. It
 // logs the route template, never the path (it holds user ids), headers, query strings
 // or bodies, which may carry secrets.
 func (a *App) observe(c *gin.Context) {
 	start := time.Now()
 	id := requestID(c.GetHeader(requestIDHeader))
 	c.Header(requestIDHeader, id)
-	log := a.log.With("request_id", id)
-	c.Request = c.Request.WithContext(context.WithValue(c.Request.Context(), loggerKey{}, log))
+	c.Request = c.Request.WithContext(context.WithValue(c.Request.Context(), requestIDKey{}, id))
 	c.Next()
 	route := c.FullPath()
 	if route == "" {
@@ -69,7 +69,7 @@ func (a *App) observe(c *gin.Context) {
 	elapsed := time.Since(start)
 	a.metrics.requests.WithLabelValues(route, methodLabel(c.Request.Method), strconv.Itoa(status)).Inc()
 	a.metrics.latency.WithLabelValues(route).Observe(elapsed.Seconds())
-	log.Info("request", "method", c.Request.Method, "route", route,
+	a.log.Info("request", "request_id", id, "method", c.Request.Method, "route", route,
 		"status", status, "duration_ms", float64(elapsed.Microseconds())/1000, "bytes", c.Writer.Size())
 }
 
