@@ -246,6 +246,14 @@ func mustJSON(v any) string {
 	return string(b)
 }
 
+// SetFloorServer makes the claim floor's rounds believe the floor was proven on a server
+// that started at started, as after a failover or a restore to another server.
+func SetFloorServer(db *DB, started string) {
+	db.floor.mu.Lock()
+	defer db.floor.mu.Unlock()
+	db.floor.server = started
+}
+
 // SetClaimFloor puts the applier's claim floor at floor, as a wrong round would.
 func SetClaimFloor(db *DB, floor int64) {
 	db.floor.mu.Lock()

@@ -41,11 +41,12 @@ import (
 // The floor waits for every transaction of the server that held a transaction id at step
 // 2 (a long one, of any database, holds it still), so it trails the newest events by a
 // few batches; a claim steps over the dead entries of those only. The proof holds for one
-// server: behind the same URL after a failover or a restore, an event whose apply was lost
-// can lie below the floor. The floor starts over when the sequence went back below it; in
-// the other cases the full check finds such events. A round runs it once a minute: a
-// recorded event below the floor is logged as an error and the floor goes back to it, so
-// the event is claimed anyway.
+// server: behind the same URL after a failover, a restore or a restart, an event whose
+// apply was lost can lie below the floor. So every round reads when the server started
+// (pg_postmaster_start_time, another time on another server or after a restart), and the
+// floor starts over when that changed or when the sequence went back below it. Once a
+// minute a round also runs the full check: a recorded event below the floor is logged as
+// an error and the floor goes back to it, so the event is claimed anyway.
 //
 // SQLite needs none of this: it has one writer at a time and removes an index entry when
 // its row changes.
@@ -65,6 +66,9 @@ type claimFloor struct {
 	// premise: the inbox's id default and sequence are what the proof needs (checked at
 	// the first round and with every full check; premiseKnown once checked).
 	premise, premiseKnown bool
+	// server is when the database server the floor was proven on started, as the last
+	// round read it ("" before the first round).
+	server string
 }
 
 const (
@@ -81,14 +85,15 @@ const (
 // id before the round (it must not: step 2 needs the round's own id to come after s), the
 // sequence's last value s, a transaction id taken after s when there are ids above the
 // candidate and the floor to prove (NULL otherwise: an idle applier takes none), the new
-// floor when the candidate is proven (NULL otherwise) and the lowest recorded id below the
-// floor when asked (NULL when there is none).
+// floor when the candidate is proven (NULL otherwise), the lowest recorded id below the
+// floor when asked (NULL when there is none) and when the server started.
 const floorSQL = `SELECT q.had, q.s,
 	CASE WHEN q.s + 1 > GREATEST($1::bigint, $3::bigint) THEN pg_current_xact_id()::text::bigint END,
 	CASE WHEN $1::bigint > 0 AND pg_snapshot_xmin(pg_current_snapshot())::text::bigint >= $2::bigint
 		THEN (SELECT COALESCE(MIN(id), $1::bigint) FROM inbox WHERE status = 'recorded' AND id >= $3::bigint AND id < $1::bigint) END,
 	CASE WHEN $4::boolean
-		THEN (SELECT MIN(id) FROM inbox WHERE status = 'recorded' AND id < $3::bigint) END
+		THEN (SELECT MIN(id) FROM inbox WHERE status = 'recorded' AND id < $3::bigint) END,
+	pg_postmaster_start_time()::text
 	FROM (SELECT pg_current_xact_id_if_assigned() IS NOT NULL AS had,
 		COALESCE(pg_sequence_last_value('inbox_id_seq'::regclass), 0) AS s OFFSET 0) q`
 
@@ -144,6 +149,7 @@ func (db *DB) advanceFloor(tx *gorm.DB) (int64, error) {
 		had               bool
 		s                 int64
 		b, proven, missed sql.NullInt64
+		server            string
 	)
 	if !rows.Next() {
 		if err := rows.Err(); err != nil {
@@ -151,7 +157,7 @@ func (db *DB) advanceFloor(tx *gorm.DB) (int64, error) {
 		}
 		return 0, sql.ErrNoRows
 	}
-	if err := rows.Scan(&had, &s, &b, &proven, &missed); err != nil {
+	if err := rows.Scan(&had, &s, &b, &proven, &missed, &server); err != nil {
 		return 0, err
 	}
 	if err := rows.Close(); err != nil {
@@ -164,6 +170,15 @@ func (db *DB) advanceFloor(tx *gorm.DB) (int64, error) {
 	if check {
 		f.checkedAt = now
 	}
+	if f.server != "" && server != f.server {
+		// Another server behind the same URL (a failover, a restore) or the same one
+		// restarted: what was proven before may not hold here.
+		slog.Warn("store: the database server started anew or is another one; the applier's claim floor starts over",
+			"floor", f.floor, "started", server, "was", f.server)
+		f.server, f.floor, f.next, f.after = server, 0, 0, 0
+		return 0, nil
+	}
+	f.server = server
 	if s+1 < f.floor || s+1 < f.next || (b.Valid && b.Int64 < f.after) {
 		// The sequence or the transaction ids went back: another server behind the same
 		// URL (a failover, a restore). Nothing proven on the old one holds here.

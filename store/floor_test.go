@@ -401,6 +401,34 @@ func TestClaimFloorStartsOverWhenIDsGoBack(t *testing.T) {
 	}
 }
 
+// A floor proven on another server (the one behind the URL before a failover or a
+// restore, whose applied events this one may still hold as recorded) is not used: the
+// next round starts the floor over, and the events below it are claimed at once, not
+// found a minute later by the full check.
+func TestClaimFloorStartsOverOnAnotherServer(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.Open(t, store.Postgres, nil)
+	store.SetFloorRounds(db, 0, time.Hour)    // a round on every Apply, no full check
+	if err := applyAll(ctx, db); err != nil { // the first round learns this server
+		t.Fatal(err)
+	}
+	res, err := db.Record(ctx, []rewards.Inbound{in(session("u1", "s-1", "0.000012", 60)), in(session("u2", "s-2", "0.000012", 60))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store.SetClaimFloor(db, res[1].EventID)
+	store.SetFloorServer(db, "2026-12-01 00:00:00+00") // proven on the server before
+	got, err := db.Apply(ctx, rewards.Claim{Status: rewards.StatusRecorded}, decide)
+	if err != nil || len(got) != 2 {
+		t.Fatalf("Apply on another server = %+v, %v; want both events", got, err)
+	}
+	if floor, misses := store.ClaimFloor(db); floor != 0 || misses != 0 {
+		t.Fatalf("floor %d and %d misses; want the floor started over and no miss", floor, misses)
+	}
+	wantBalance(t, db, "u1", "0.672", "0")
+	wantBalance(t, db, "u2", "0.672", "0")
+}
+
 // A round refuses to run in a transaction that already holds a transaction id: its own id
 // must come after the sequence value it reads.
 func TestFloorRoundRefusesAnEarlierTransactionID(t *testing.T) {
