@@ -64,6 +64,8 @@ INSERT INTO lots (wallet_id, journal_id, amount, matures_at)
 UPDATE wallets w SET pending = s.total, lifetime_earned = s.total
   FROM (SELECT wallet_id, sum(amount) AS total FROM lots GROUP BY wallet_id) s WHERE s.wallet_id = w.id;
 VACUUM ANALYZE;
+-- The seed's dirty pages are written now, not by the backends the reads below run on.
+CHECKPOINT;
 SQL
 echo "seeded in $(( $(date +%s) - seed_start )) s: $(psql -tA "$db_url" -c 'SELECT count(*) FROM entries') entries"
 
