@@ -48,7 +48,7 @@ func (a *App) receiveHook(src rewards.Source) gin.HandlerFunc {
 }
 
 // appendJSON writes the answer as json.Marshal would (TestHandWrittenJSON): every
-// accepted postback is answered with it.
+// recorded postback, and every duplicate of one, is answered with it.
 func (h *hookAnswer) appendJSON(b []byte) []byte {
 	b = append(b, `{"status":`...)
 	b = appendJSONString(b, h.Status)

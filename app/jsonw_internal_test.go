@@ -76,9 +76,9 @@ func FuzzAppendJSONString(f *testing.F) {
 	})
 }
 
-// TestHandWrittenJSON holds the hand-written balance, transactions page and feed page to
-// the bytes json.Marshal writes for the same values, so a field added to one of the
-// structs and not to its appendJSON (or spelled differently) fails here.
+// TestHandWrittenJSON holds the hand-written balance, transactions page, feed page and
+// postback answer to the bytes json.Marshal writes for the same values, so a field added
+// to one of the structs and not to its appendJSON (or spelled differently) fails here.
 func TestHandWrittenJSON(t *testing.T) {
 	at := time.Date(2026, 12, 3, 8, 9, 10, 123456000, time.UTC)
 	whole := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)

@@ -247,11 +247,18 @@ func mustJSON(v any) string {
 }
 
 // SetFloorServer makes the claim floor's rounds believe the floor was proven on a server
-// that started at started, as after a failover or a restore to another server.
-func SetFloorServer(db *DB, started string) {
+// whose postmaster started at started, as after a failover or a restore.
+func SetFloorServer(db *DB, started time.Time) {
 	db.floor.mu.Lock()
 	defer db.floor.mu.Unlock()
-	db.floor.server = started
+	db.floor.server = started.UnixMicro()
+}
+
+// FloorServer is when the claim floor's last round read that the server started.
+func FloorServer(db *DB) time.Time {
+	db.floor.mu.Lock()
+	defer db.floor.mu.Unlock()
+	return time.UnixMicro(db.floor.server)
 }
 
 // SetClaimFloor puts the applier's claim floor at floor, as a wrong round would.

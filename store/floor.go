@@ -42,11 +42,16 @@ import (
 // 2 (a long one, of any database, holds it still), so it trails the newest events by a
 // few batches; a claim steps over the dead entries of those only. The proof holds for one
 // server: behind the same URL after a failover, a restore or a restart, an event whose
-// apply was lost can lie below the floor. So every round reads when the server started
-// (pg_postmaster_start_time, another time on another server or after a restart), and the
-// floor starts over when that changed or when the sequence went back below it. Once a
-// minute a round also runs the full check: a recorded event below the floor is logged as
-// an error and the floor goes back to it, so the event is claimed anyway.
+// apply was lost can lie below the floor. So every round reads when the server's
+// postmaster started (pg_postmaster_start_time: another time on a promoted standby, on
+// a server restored from a backup, after a restart), and the floor starts over when that
+// changed or when the sequence went back below it. Some cases keep the start time: a
+// crash of one backend, after which the postmaster reinitialises without restarting (an
+// apply can be lost then only with synchronous_commit or fsync off), and a logical
+// restore into the running server. For those, and for claims made in the up to
+// floorEvery between a change and the next round, once a minute a round also runs the
+// full check: a recorded event below the floor is logged as an error and the floor goes
+// back to it, so the event is claimed anyway.
 //
 // SQLite needs none of this: it has one writer at a time and removes an index entry when
 // its row changes.
@@ -66,9 +71,9 @@ type claimFloor struct {
 	// premise: the inbox's id default and sequence are what the proof needs (checked at
 	// the first round and with every full check; premiseKnown once checked).
 	premise, premiseKnown bool
-	// server is when the database server the floor was proven on started, as the last
-	// round read it ("" before the first round).
-	server string
+	// server is when the postmaster of the server the floor was proven on started, in
+	// microseconds since 1970, as the last round read it (0 before the first round).
+	server int64
 }
 
 const (
@@ -93,7 +98,7 @@ const floorSQL = `SELECT q.had, q.s,
 		THEN (SELECT COALESCE(MIN(id), $1::bigint) FROM inbox WHERE status = 'recorded' AND id >= $3::bigint AND id < $1::bigint) END,
 	CASE WHEN $4::boolean
 		THEN (SELECT MIN(id) FROM inbox WHERE status = 'recorded' AND id < $3::bigint) END,
-	pg_postmaster_start_time()::text
+	(extract(epoch FROM pg_postmaster_start_time()) * 1000000)::bigint
 	FROM (SELECT pg_current_xact_id_if_assigned() IS NOT NULL AS had,
 		COALESCE(pg_sequence_last_value('inbox_id_seq'::regclass), 0) AS s OFFSET 0) q`
 
@@ -149,7 +154,7 @@ func (db *DB) advanceFloor(tx *gorm.DB) (int64, error) {
 		had               bool
 		s                 int64
 		b, proven, missed sql.NullInt64
-		server            string
+		server            int64
 	)
 	if !rows.Next() {
 		if err := rows.Err(); err != nil {
@@ -170,7 +175,7 @@ func (db *DB) advanceFloor(tx *gorm.DB) (int64, error) {
 	if check {
 		f.checkedAt = now
 	}
-	if f.server != "" && server != f.server {
+	if f.server != 0 && server != f.server {
 		// Another server behind the same URL (a failover, a restore) or the same one
 		// restarted: what was proven before may not hold here.
 		slog.Warn("store: the database server started anew or is another one; the applier's claim floor starts over",

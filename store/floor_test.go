@@ -403,8 +403,8 @@ func TestClaimFloorStartsOverWhenIDsGoBack(t *testing.T) {
 
 // A floor proven on another server (the one behind the URL before a failover or a
 // restore, whose applied events this one may still hold as recorded) is not used: the
-// next round starts the floor over, and the events below it are claimed at once, not
-// found a minute later by the full check.
+// next round starts the floor over, and the events below it are claimed by the next
+// Apply, not found a minute later by the full check.
 func TestClaimFloorStartsOverOnAnotherServer(t *testing.T) {
 	ctx := context.Background()
 	db := storetest.Open(t, store.Postgres, nil)
@@ -412,12 +412,19 @@ func TestClaimFloorStartsOverOnAnotherServer(t *testing.T) {
 	if err := applyAll(ctx, db); err != nil { // the first round learns this server
 		t.Fatal(err)
 	}
+	var started time.Time
+	if err := db.QueryRaw(ctx, &started, `SELECT pg_postmaster_start_time()`); err != nil {
+		t.Fatal(err)
+	}
+	if got := store.FloorServer(db); !got.Equal(started.Truncate(time.Microsecond)) {
+		t.Fatalf("the round read the server's start as %s; it started at %s", got, started)
+	}
 	res, err := db.Record(ctx, []rewards.Inbound{in(session("u1", "s-1", "0.000012", 60)), in(session("u2", "s-2", "0.000012", 60))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	store.SetClaimFloor(db, res[1].EventID)
-	store.SetFloorServer(db, "2026-12-01 00:00:00+00") // proven on the server before
+	store.SetFloorServer(db, started.Add(-time.Hour)) // proven on the server before
 	got, err := db.Apply(ctx, rewards.Claim{Status: rewards.StatusRecorded}, decide)
 	if err != nil || len(got) != 2 {
 		t.Fatalf("Apply on another server = %+v, %v; want both events", got, err)
