@@ -69,7 +69,8 @@ type claimFloor struct {
 	// misses counts the recorded events a full check found below the floor: a bug.
 	misses int64
 	// premise: the inbox's id default and sequence are what the proof needs (checked at
-	// the first round and with every full check; premiseKnown once checked).
+	// the first round, with every full check and after the server changed; premiseKnown
+	// once checked).
 	premise, premiseKnown bool
 	// server is when the postmaster of the server the floor was proven on started, in
 	// microseconds since 1970, as the last round read it (0 before the first round).
@@ -177,10 +178,12 @@ func (db *DB) advanceFloor(tx *gorm.DB) (int64, error) {
 	}
 	if f.server != 0 && server != f.server {
 		// Another server behind the same URL (a failover, a restore) or the same one
-		// restarted: what was proven before may not hold here.
+		// restarted: what was proven before may not hold here, nor the premise checked
+		// there (the next round checks it again).
 		slog.Warn("store: the database server started anew or is another one; the applier's claim floor starts over",
-			"floor", f.floor, "started", server, "was", f.server)
+			"floor", f.floor, "started", time.UnixMicro(server).UTC(), "was", time.UnixMicro(f.server).UTC())
 		f.server, f.floor, f.next, f.after = server, 0, 0, 0
+		f.premiseKnown = false
 		return 0, nil
 	}
 	f.server = server

@@ -436,6 +436,32 @@ func TestClaimFloorStartsOverOnAnotherServer(t *testing.T) {
 	wantBalance(t, db, "u2", "0.672", "0")
 }
 
+// The premise checked on the server before is checked again on the new one: with the
+// sequence's cache raised there, the round after the change stops before it takes a
+// transaction id, as a round without the premise does.
+func TestClaimFloorChecksItsPremisesOnAnotherServer(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.Open(t, store.Postgres, nil)
+	store.SetFloorRounds(db, 0, time.Hour)    // a round on every call, no minute's check
+	if err := applyAll(ctx, db); err != nil { // premises checked, server learnt
+		t.Fatal(err)
+	}
+	if err := db.ExecRaw(ctx, `ALTER SEQUENCE inbox_id_seq CACHE 20`); err != nil {
+		t.Fatal(err)
+	}
+	recordAll(t, db, []rewards.Inbound{in(session("u1", "s-1", "0.000012", 60))}) // ids to prove
+	store.SetFloorServer(db, time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC))
+	if _, err := store.FloorRoundTakesID(ctx, db); err != nil { // sees the change
+		t.Fatal(err)
+	}
+	if took, err := store.FloorRoundTakesID(ctx, db); err != nil || took {
+		t.Fatalf("the round after the change went on without its premise (took a transaction id: %v, %v)", took, err)
+	}
+	if floor, _ := store.ClaimFloor(db); floor != 0 {
+		t.Fatalf("floor %d without its premise", floor)
+	}
+}
+
 // A round refuses to run in a transaction that already holds a transaction id: its own id
 // must come after the sequence value it reads.
 func TestFloorRoundRefusesAnEarlierTransactionID(t *testing.T) {
