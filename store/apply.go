@@ -49,7 +49,7 @@ func (db *DB) Apply(ctx context.Context, c rewards.Claim, decide rewards.Decider
 			if _, err := rawExec(tx, `SET LOCAL enable_seqscan = off`); err != nil {
 				return err
 			}
-			if c.Status == rewards.StatusRecorded && len(c.IDs) == 0 {
+			if db.claimsFromFloor(c) {
 				f, err := db.advanceFloor(tx)
 				if err != nil {
 					return err
@@ -153,6 +153,12 @@ func (db *DB) claim(tx *gorm.DB, c rewards.Claim, floor int64) ([]rewards.Kept, 
 	return out, rows.Err()
 }
 
+// claimsFromFloor says whether claim c starts at the claim floor: a claim of the oldest
+// recorded events on Postgres (not of given ids, nor of quarantined events).
+func (db *DB) claimsFromFloor(c rewards.Claim) bool {
+	return db.dialect == Postgres && c.Status == rewards.StatusRecorded && len(c.IDs) == 0
+}
+
 // claimSQL is the statement claim runs, and its arguments.
 func (db *DB) claimSQL(c rewards.Claim, floor int64) (string, []any) {
 	// The status is written into the statement, not bound: only a literal lets the
@@ -174,7 +180,7 @@ func (db *DB) claimSQL(c rewards.Claim, floor int64) (string, []any) {
 		q += ` AND id > ?`
 		args = append(args, c.AfterID)
 	}
-	if db.dialect == Postgres && c.Status == rewards.StatusRecorded && len(c.IDs) == 0 {
+	if db.claimsFromFloor(c) {
 		q += ` AND id >= ?` // always there, even at 0: one statement, one plan
 		args = append(args, floor)
 	}
