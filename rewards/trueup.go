@@ -20,7 +20,8 @@ import (
 //
 // r and f are the only divisions in Tally; each is truncated at Precision places. When
 // r < 1 − buffer users were credited more than the booked share: the shortfall
-// (1 − buffer − r) × gross is booked to @shortfall, and no user is debited.
+// (1 − buffer − r) × gross (for a capped session, what it was credited beyond r × gross)
+// is booked to @shortfall, and no user is debited.
 
 // Entry kinds and accounts of true-ups.
 const (
@@ -90,15 +91,22 @@ func SessionRelease(s TrueUpSession, r decimal.Decimal) decimal.Decimal {
 	return rel
 }
 
-// SessionShortfall is (1 − buffer − r) × gross truncated, when positive: what the user was
-// credited beyond the booked share; never more than the user was credited (caps credit
-// less than gross × (1 − buffer)).
+// SessionShortfall is what the user was credited beyond the booked share r × gross:
+// (1 − buffer − r) × gross truncated, when positive, for a session credited its whole
+// net share. A session the caps held below it (capped excess) was credited less, so its
+// shortfall is credited − trunc(r × gross), when positive, and never more than the
+// formula's: a session capped at 500 of a gross of 1,000 at r = 0.6 got less than the
+// booked 600 and has none.
 func SessionShortfall(s TrueUpSession, r decimal.Decimal) decimal.Decimal {
 	x := decimal.NewFromInt(1).Sub(s.Buffer).Sub(r)
 	if !x.IsPositive() {
 		return decimal.Zero
 	}
-	return decimal.Min(Mul(x, s.Gross), s.Credited)
+	sf := decimal.Min(Mul(x, s.Gross), s.Credited)
+	if s.Capped.IsPositive() {
+		sf = decimal.Min(sf, decimal.Max(decimal.Zero, s.Credited.Sub(Mul(r, s.Gross))))
+	}
+	return sf
 }
 
 // TrueUpDay is one day's figures.

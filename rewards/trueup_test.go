@@ -41,6 +41,16 @@ func TestReleaseMath(t *testing.T) {
 			credited: "75", cap: "80"},
 		{name: "cap exactly reached", r: "1", buffer: "0.2", f: "1", withheld: "20", release: "0", gross: "100", shortfall: "0",
 			credited: "80", cap: "80"},
+		// A capped session's shortfall is what it was credited beyond r × gross: capped
+		// at 500 of a net share of 800, it got less than the booked 600 at r = 0.6…
+		{name: "capped below the booked share", r: "0.6", buffer: "0.2", f: "0", withheld: "200", release: "0", gross: "1000",
+			shortfall: "0", credited: "500", cap: "500"},
+		// … and 200 beyond the booked 300 at r = 0.3 (not the formula's 500).
+		{name: "capped above the booked share", r: "0.3", buffer: "0.2", f: "0", withheld: "200", release: "0", gross: "1000",
+			shortfall: "200", credited: "500", cap: "500"},
+		// The same for a session held by the day's cap (no per-session cap).
+		{name: "day-capped", r: "0.5", buffer: "0.2", f: "0", withheld: "20", release: "0", gross: "100", shortfall: "10",
+			credited: "60"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			if f := ReleaseFraction(d(c.r), d(c.buffer)); !f.Equal(d(c.f)) {
@@ -48,9 +58,13 @@ func TestReleaseMath(t *testing.T) {
 			}
 			s := TrueUpSession{Buffer: d(c.buffer), Withheld: d(c.withheld), Gross: d(c.gross), SessionCap: decimal.Zero}
 			s.Credited = s.Gross.Sub(s.Withheld)
-			if c.cap != "" {
-				s.Credited, s.SessionCap = d(c.credited), d(c.cap)
+			if c.credited != "" {
+				s.Credited = d(c.credited)
 			}
+			if c.cap != "" {
+				s.SessionCap = d(c.cap)
+			}
+			s.Capped = s.Gross.Sub(s.Withheld).Sub(s.Credited)
 			if rel := SessionRelease(s, d(c.r)); !rel.Equal(d(c.release)) {
 				t.Errorf("release = %s, want %s", rel, c.release)
 			}
