@@ -92,12 +92,24 @@ func Evaluate(ev Event, r Rules, day DayState, receivedAt time.Time) (Outcome, e
 	if err != nil {
 		return Outcome{}, err
 	}
-	// Postgres would silently round an amount beyond NUMERIC(38,18); refuse it here so a
-	// wrong rule fails loudly instead of booking a different number.
+	// Postgres would silently round an amount beyond NUMERIC(38,18), or refuse one with
+	// too many integer digits; refuse it here so a wrong rule fails loudly and alike on
+	// every database instead of booking a different number. The session's record is
+	// checked too: its gross can exceed the bound while its capped legs do not.
 	for _, e := range out.Entries {
 		for _, l := range e.Legs {
 			if err := CheckAmount(l.Amount); err != nil {
 				return Outcome{}, fmt.Errorf("rule %s: %w", e.Rule, err)
+			}
+		}
+	}
+	if s := out.Session; s != nil {
+		for _, a := range []struct {
+			name   string
+			amount decimal.Decimal
+		}{{"gross", s.Gross}, {"withheld", s.Withheld}, {"credited", s.Credited}, {"capped excess", s.CappedExcess}} {
+			if err := CheckAmount(a.amount); err != nil {
+				return Outcome{}, fmt.Errorf("revenue rule: session's %s %s: %w", a.name, a.amount, err)
 			}
 		}
 	}

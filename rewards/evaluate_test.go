@@ -384,6 +384,12 @@ func TestEvaluateSessionErrors(t *testing.T) {
 	if _, err := Evaluate(sessionEvent("1000", "IN", 163), Rules{Revenue: huge}, DayState{}, t0); !errors.Is(err, ErrAmount) {
 		t.Errorf("huge credit: err = %v, want ErrAmount", err)
 	}
+	// The same with a per-session cap: the legs (500 to the user) fit, the session's gross
+	// of 10^21 does not, and Postgres would refuse to store it where SQLite keeps it.
+	huge.PerSessionCap = d("500")
+	if _, err := Evaluate(sessionEvent("1000", "IN", 163), Rules{Revenue: huge}, DayState{}, t0); !errors.Is(err, ErrAmount) {
+		t.Errorf("huge capped session: err = %v, want ErrAmount", err)
+	}
 }
 
 // Micro-revenue adds up exactly: no unit appears or vanishes however many sessions there are.
