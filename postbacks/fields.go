@@ -334,7 +334,10 @@ func infoTime(n node, key string) *time.Time {
 // multibyte characters is valid) of valid UTF-8 without control characters (Unicode Cc),
 // which would corrupt logs, CSV exports and terminals, and without format characters
 // (Cf: bidi controls such as U+202E, zero-width characters, U+FEFF), which are invisible
-// and would let two ids look alike, or one look like another, in finance's spreadsheets.
+// and would let two ids look alike, or one look like another, in finance's spreadsheets,
+// and without Unicode noncharacters (U+FDD0..U+FDEF, U+FFFE and U+FFFF of every plane):
+// they are not for interchange, and XML (an XLSX export) cannot hold U+FFFE or U+FFFF,
+// so "bob\uFFFE" and "bob\uFFFF" would both be written as "bob\uFFFD".
 func textProblem(s string, max int) string {
 	if !utf8.ValidString(s) {
 		return "must be valid UTF-8"
@@ -352,6 +355,8 @@ func textProblem(s string, max int) string {
 			return "must not contain control characters"
 		case unicode.Is(unicode.Cf, r):
 			return fmt.Sprintf("must not contain invisible format characters (found %U)", r)
+		case r >= 0xFDD0 && r <= 0xFDEF, r&0xFFFE == 0xFFFE:
+			return fmt.Sprintf("must not contain Unicode noncharacters (found %U)", r)
 		}
 	}
 	return ""

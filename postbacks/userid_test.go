@@ -49,6 +49,22 @@ func TestUserIDsRefuseFormatCharacters(t *testing.T) {
 	if msg := CheckUserID("abc\u202edef"); msg != "must not contain invisible format characters (found U+202E)" {
 		t.Errorf("CheckUserID message %q", msg)
 	}
+	// Noncharacters too: XML cannot hold U+FFFE or U+FFFF, so an XLSX export would have
+	// written both of these ids as "bob\uFFFD".
+	for _, v := range []string{`"bob\uFFFE"`, `"bob\uFFFF"`, `"bob\uFDD0"`, `"bob\uDBFF\uDFFF"`} {
+		for _, c := range userBodies(v) {
+			t.Run(string(c.src)+" noncharacter "+v, func(t *testing.T) {
+				_, err := parseAuthed(c.src, c.body)
+				wantFields(t, err, c.field)
+			})
+		}
+	}
+	if msg := CheckUserID("bob\uFFFE"); msg != "must not contain Unicode noncharacters (found U+FFFE)" {
+		t.Errorf("CheckUserID message %q", msg)
+	}
+	if msg := CheckUserID("bob\uFFFD\uFDCF\uFDF0\U0010FFFD"); msg != "" {
+		t.Errorf("CheckUserID refused characters next to the noncharacters: %q", msg)
+	}
 	// Other ids follow the same rule.
 	_, err := parseSPP(with(sppBase, "session-id", `"s\u200B1"`))
 	wantFields(t, err, "session-id")
