@@ -337,7 +337,9 @@ func infoTime(n node, key string) *time.Time {
 // and would let two ids look alike, or one look like another, in finance's spreadsheets,
 // and without Unicode noncharacters (U+FDD0..U+FDEF, U+FFFE and U+FFFF of every plane):
 // they are not for interchange, and XML (an XLSX export) cannot hold U+FFFE or U+FFFF,
-// so "bob\uFFFE" and "bob\uFFFF" would both be written as "bob\uFFFD".
+// so "bob\uFFFE" and "bob\uFFFF" would both be written as "bob\uFFFD"; and without
+// U+FFFD, the replacement character, which is also what a lone UTF-16 surrogate escape
+// decodes to (decodeObject): "\ud800" and "\ud801" would be one id.
 func textProblem(s string, max int) string {
 	if !utf8.ValidString(s) {
 		return "must be valid UTF-8"
@@ -357,6 +359,8 @@ func textProblem(s string, max int) string {
 			return fmt.Sprintf("must not contain invisible format characters (found %U)", r)
 		case r >= 0xFDD0 && r <= 0xFDEF, r&0xFFFE == 0xFFFE:
 			return fmt.Sprintf("must not contain Unicode noncharacters (found %U)", r)
+		case r == unicode.ReplacementChar:
+			return "must not contain U+FFFD or a lone UTF-16 surrogate escape (a character lost on the way, so two ids could read alike)"
 		}
 	}
 	return ""

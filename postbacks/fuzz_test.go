@@ -14,7 +14,8 @@ import (
 
 // Each fuzz target asserts: no panic; an accepted body yields a valid event
 // (checkValid); a refused one yields ErrUnauthorized or a *ValidationError naming at least
-// one field — never another error, which app would turn into a 500 and a retry loop.
+// one field, and an authentic one Tally cannot map an *UnmappedError (recorded, kept
+// quarantined) — never another error, which app would turn into a 500 and a retry loop.
 // The seeds run under plain `go test`; explore with e.g.
 // `go test ./postbacks/ -run '^$' -fuzz FuzzGamePush -fuzztime 1m`.
 
@@ -27,11 +28,25 @@ func seedFile(f *testing.F, path string) []byte {
 	return b
 }
 
-// checkRefusal asserts err is one of the two errors app maps to 4xx.
+// checkRefusal asserts err is one of the two errors app maps to 4xx, or, for an
+// authenticated request, an *UnmappedError: an authentic event app records and keeps
+// quarantined, which must carry its source, its dedupe key and the fields it missed.
 func checkRefusal(t *testing.T, err error, authOK bool) {
 	t.Helper()
-	var ve *ValidationError
+	var (
+		ve *ValidationError
+		um *UnmappedError
+	)
 	switch {
+	case authOK && errors.As(err, &um):
+		if um.Event.Source == "" || um.Event.DedupeKey == "" || len(um.Missing) == 0 {
+			t.Fatalf("unmapped event without its source, dedupe key or missing fields: %+v", um)
+		}
+		for _, fe := range um.Missing {
+			if fe.Field == "" || fe.Message == "" {
+				t.Fatalf("empty field or message: %+v", fe)
+			}
+		}
 	case errors.As(err, &ve):
 		if len(ve.Errors) == 0 {
 			t.Fatal("ValidationError without errors")

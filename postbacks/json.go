@@ -8,7 +8,6 @@ import (
 	"io"
 	"strconv"
 	"strings"
-	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -18,9 +17,12 @@ const jsonSpace = " \t\r\n"
 // decodeObject decodes body strictly into a tree of map[string]any, []any, string,
 // json.Number, bool and nil. Strict where it matters for money and identity (DESIGN §3):
 //
-//   - invalid UTF-8 is refused rather than silently replaced with U+FFFD, and so are lone
-//     UTF-16 surrogate escapes, which encoding/json would also turn into U+FFFD: two
-//     different user ids must never collapse into one;
+//   - invalid UTF-8 is refused rather than silently replaced with U+FFFD: two different
+//     user ids must never collapse into one. A lone UTF-16 surrogate escape (what
+//     JavaScript's JSON.stringify writes for a player's name cut inside an emoji) becomes
+//     U+FFFD, as in encoding/json, and every string Tally reads refuses U+FFFD
+//     (textProblem): such an id is a 400 naming its field, while a string Tally does not
+//     read (a player's display name) is kept in the raw body and costs no event;
 //   - exactly one value, an object, with nothing but whitespace after it;
 //   - a duplicate key at any depth is refused, because providers' parsers disagree on
 //     which copy wins and a signature covers both;
@@ -77,9 +79,9 @@ func decodeObjectSlowly(body []byte) (map[string]any, error) {
 	return v.(map[string]any), nil
 }
 
-// checkEscapes finds escapes that encoding/json would accept but that do not denote a
-// valid, storable character: \u0000 and unpaired surrogates. b must be valid JSON, so
-// every backslash is inside a string and starts a complete escape.
+// checkEscapes finds the escape that encoding/json would accept but that does not denote
+// a storable character: \u0000. b must be valid JSON, so every backslash is inside a
+// string and starts a complete escape.
 func checkEscapes(b []byte) string {
 	for i := 0; i < len(b); i++ {
 		if b[i] != '\\' {
@@ -89,23 +91,10 @@ func checkEscapes(b []byte) string {
 		if b[i] != 'u' {
 			continue
 		}
-		r := hex4(b[i+1 : i+5])
-		i += 4
-		switch {
-		case r == 0:
+		if hex4(b[i+1:i+5]) == 0 {
 			return "NUL character in a string"
-		case r >= 0xDC00 && r <= 0xDFFF:
-			return "unpaired UTF-16 surrogate escape in a string"
-		case utf16.IsSurrogate(r):
-			// A high surrogate must be followed at once by an escaped low surrogate.
-			if i+6 >= len(b) || b[i+1] != '\\' || b[i+2] != 'u' {
-				return "unpaired UTF-16 surrogate escape in a string"
-			}
-			if lo := hex4(b[i+3 : i+7]); lo < 0xDC00 || lo > 0xDFFF {
-				return "unpaired UTF-16 surrogate escape in a string"
-			}
-			i += 6
 		}
+		i += 4
 	}
 	return ""
 }

@@ -2,6 +2,7 @@ package postbacks
 
 import (
 	"encoding/json"
+	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -203,8 +204,9 @@ func (s *scanner) digits() bool {
 	return s.i > start
 }
 
-// str reads a string. It refuses what decodeObject refuses in one: a control character,
-// NUL however written, and a \u escape of a lone UTF-16 surrogate.
+// str reads a string. It refuses what decodeObject refuses in one: a control character
+// and NUL however written. A \u escape of a lone UTF-16 surrogate is U+FFFD, as in
+// encoding/json.
 func (s *scanner) str() (string, bool) {
 	s.i++ // '"'
 	start := s.i
@@ -258,19 +260,25 @@ func (s *scanner) str() (string, bool) {
 			out = append(out, '\t')
 		case 'u':
 			r, ok := s.hex4()
-			if !ok || r == 0 || (0xDC00 <= r && r <= 0xDFFF) {
+			if !ok || r == 0 {
 				return "", false
 			}
 			if utf16.IsSurrogate(r) {
-				if len(s.b)-s.i < 2 || s.b[s.i] != '\\' || s.b[s.i+1] != 'u' {
-					return "", false
+				// A pair when an escaped low surrogate follows a high one; otherwise the
+				// surrogate alone is U+FFFD and what follows is read on its own, as
+				// encoding/json does.
+				hi := r
+				r = unicode.ReplacementChar
+				if len(s.b)-s.i >= 6 && s.b[s.i] == '\\' && s.b[s.i+1] == 'u' {
+					at := s.i
+					s.i += 2
+					lo, ok := s.hex4()
+					if pair := utf16.DecodeRune(hi, lo); ok && pair != unicode.ReplacementChar {
+						r = pair
+					} else {
+						s.i = at
+					}
 				}
-				s.i += 2
-				lo, ok := s.hex4()
-				if !ok || lo < 0xDC00 || lo > 0xDFFF {
-					return "", false
-				}
-				r = utf16.DecodeRune(r, lo)
 			}
 			out = utf8.AppendRune(out, r)
 		default:

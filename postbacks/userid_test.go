@@ -1,6 +1,7 @@
 package postbacks
 
 import (
+	"strings"
 	"testing"
 
 	"tally/rewards"
@@ -62,7 +63,7 @@ func TestUserIDsRefuseFormatCharacters(t *testing.T) {
 	if msg := CheckUserID("bob\uFFFE"); msg != "must not contain Unicode noncharacters (found U+FFFE)" {
 		t.Errorf("CheckUserID message %q", msg)
 	}
-	if msg := CheckUserID("bob\uFFFD\uFDCF\uFDF0\U0010FFFD"); msg != "" {
+	if msg := CheckUserID("bob\uFFFC\uFDCF\uFDF0\U0010FFFD"); msg != "" {
 		t.Errorf("CheckUserID refused characters next to the noncharacters: %q", msg)
 	}
 	// Other ids follow the same rule.
@@ -83,5 +84,39 @@ func TestUserIDsWithURLCharactersAccepted(t *testing.T) {
 		if msg := CheckUserID(id); msg != "" {
 			t.Errorf("CheckUserID(%q) = %q", id, msg)
 		}
+	}
+}
+
+// A lone UTF-16 surrogate escape, which JavaScript's JSON.stringify writes for a string
+// cut inside an emoji, costs the event nothing in a field Tally does not read (a
+// GamePush player's display name, a field a provider added), and is a 400 naming the
+// field in one it reads: it decodes to U+FFFD, and "\ud800" and "\ud801" would be one
+// user.
+func TestLoneSurrogates(t *testing.T) {
+	for _, c := range []struct {
+		src  rewards.Source
+		body []byte
+	}{
+		{rewards.SourceGamePush, with(gpBase, "player", `{"id":1820283,"name":"Player \ud83d","projectId":4}`)},
+		{rewards.SourceGamezopSPP, with(sppBase, "x-added", `"\ud800 and \udc00"`)},
+		{rewards.SourceTrackScore, with(tsBase, "meta", `{"note":"\ude00\ud83d"}`)},
+	} {
+		if _, err := parseAuthed(c.src, c.body); err != nil {
+			t.Errorf("%s: a lone surrogate in a field not read refused the event: %v", c.src, err)
+		}
+	}
+	for _, v := range []string{`"\ud800"`, `"bob\udc01"`, `"\ud83d\u0041"`} {
+		for _, c := range userBodies(v) {
+			t.Run(string(c.src)+" "+v, func(t *testing.T) {
+				_, err := parseAuthed(c.src, c.body)
+				wantFields(t, err, c.field)
+			})
+		}
+	}
+	_, err := parseSPP(with(sppBase, "session-id", `"s\ud800"`))
+	wantFields(t, err, "session-id")
+	// U+FFFD sent as it is reads the same, so it is refused the same.
+	if msg := CheckUserID("bob\uFFFD"); !strings.Contains(msg, "U+FFFD") {
+		t.Errorf("CheckUserID(bob U+FFFD) = %q", msg)
 	}
 }
