@@ -116,7 +116,12 @@ func (a *App) adjust(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	in := AdjustInput{Property: p.ID, User: c.Param("user"), IdempotencyKey: c.GetHeader(idempotencyHeader), Actor: actor(c)}
+	key, err := idempotencyKey(c)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	in := AdjustInput{Property: p.ID, User: c.Param("user"), IdempotencyKey: key, Actor: actor(c)}
 	if in.Amount, err = body.amount("amount", true); err != nil {
 		a.fail(c, err)
 		return

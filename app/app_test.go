@@ -107,7 +107,7 @@ func (e *env) do(method, path string, body string, hdr ...string) answer {
 	e.t.Helper()
 	req := httptest.NewRequest(method, path, strings.NewReader(body))
 	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
+		req.Header.Add(hdr[i], hdr[i+1]) // a header named twice is sent twice
 	}
 	rec := httptest.NewRecorder()
 	e.h.ServeHTTP(rec, req)

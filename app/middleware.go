@@ -106,7 +106,12 @@ var errPanic error = panicError{}
 
 // bearer extracts the token of an "Authorization: Bearer …" header.
 func bearer(r *http.Request) (string, bool) {
-	h := r.Header.Get("Authorization")
+	// Sent once: with two copies, a proxy and Tally could each check a different one.
+	vs := r.Header.Values("Authorization")
+	if len(vs) != 1 {
+		return "", false
+	}
+	h := vs[0]
 	const prefix = "bearer "
 	if len(h) <= len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
 		return "", false

@@ -107,7 +107,12 @@ func (a *App) redeem(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	in := RedeemInput{Property: p.ID, User: c.Param("user"), IdempotencyKey: c.GetHeader(idempotencyHeader)}
+	key, err := idempotencyKey(c)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	in := RedeemInput{Property: p.ID, User: c.Param("user"), IdempotencyKey: key}
 	if in.Amount, err = body.amount("amount", true); err != nil {
 		a.fail(c, err)
 		return
@@ -133,6 +138,21 @@ func (a *App) redeem(c *gin.Context) {
 // The request-side helpers below are shared by redemptions and adjustments.
 
 const idempotencyHeader = "Idempotency-Key"
+
+// idempotencyKey is the request's Idempotency-Key ("" when absent, which
+// checkIdempotencyKey refuses). Sent more than once it is refused: proxies and
+// frameworks disagree on which copy counts, so a retry through another path could land
+// under another key and pay twice.
+func idempotencyKey(c *gin.Context) (string, error) {
+	vs := c.Request.Header.Values(idempotencyHeader)
+	switch len(vs) {
+	case 0:
+		return "", nil
+	case 1:
+		return vs[0], nil
+	}
+	return "", invalid(idempotencyHeader, "must be sent once, not "+strconv.Itoa(len(vs))+" times")
+}
 
 func checkIdempotencyKey(k string) error {
 	switch {

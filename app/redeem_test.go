@@ -140,6 +140,22 @@ func TestRedemptions(t *testing.T) {
 			"Authorization", "Bearer "+apiKey, "Idempotency-Key", "n1"); a.Code != 404 {
 			t.Fatalf("unknown property: %d", a.Code)
 		}
+		// A credential or key sent twice is refused, not read as one of its copies, which
+		// a proxy in front may have read as the other.
+		if a := e.do("POST", "/v1/properties/arcade/users/u1/redemptions", `{"amount":"1"}`,
+			"Authorization", "Bearer "+apiKey, "Idempotency-Key", "n2", "Idempotency-Key", "n3"); a.Code != 400 || problemField(a) != "Idempotency-Key" {
+			t.Fatalf("two Idempotency-Keys: %d %s", a.Code, a.Raw)
+		}
+		if a := e.do("POST", "/v1/properties/arcade/users/u1/redemptions", `{"amount":"1"}`,
+			"Authorization", "Bearer "+apiKey, "Authorization", "Bearer "+apiKey, "Idempotency-Key", "n2"); a.Code != 401 {
+			t.Fatalf("two Authorization headers: %d %s", a.Code, a.Raw)
+		}
+		// A trailing slash is an unknown path: a 404 problem, not a redirect.
+		if a := e.do("POST", "/v1/properties/arcade/users/u1/redemptions/", `{"amount":"1"}`,
+			"Authorization", "Bearer "+apiKey, "Idempotency-Key", "n2"); a.Code != 404 || !strings.HasPrefix(a.Header.Get("Content-Type"), "application/problem+json") {
+			t.Fatalf("trailing slash: %d %v %s", a.Code, a.Header, a.Raw)
+		}
+		e.wantBalance("arcade", "u1", apiKey, "0", "0")
 
 		// Scale 2: cents are fine, a tenth of a cent is not.
 		e.credit("other", "u1", "1.5", "fund-other")

@@ -87,7 +87,12 @@ func (a *App) reverseRedemption(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	in := ReverseInput{RedemptionID: id, IdempotencyKey: c.GetHeader(idempotencyHeader), Actor: actor(c)}
+	key, err := idempotencyKey(c)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	in := ReverseInput{RedemptionID: id, IdempotencyKey: key, Actor: actor(c)}
 	if in.Reason, err = body.text("reason"); err != nil {
 		a.fail(c, err)
 		return

@@ -24,6 +24,9 @@ func (a *App) routes() *gin.Engine {
 	r.UseEscapedPath = true
 	r.UnescapePathValues = false
 	r.HandleMethodNotAllowed = true
+	// A path with a slash too many or too few is a 404 problem like any unknown path,
+	// not a redirect with an HTML body (a 307 that clients may not follow with the body).
+	r.RedirectTrailingSlash = false
 	r.ContextWithFallback = true
 	r.Use(a.observe, unescapeParams, a.recoverPanics)
 	r.NoRoute(func(c *gin.Context) { a.fail(c, rewards.ErrNotFound) })

@@ -422,7 +422,12 @@ func (a *App) runTrueUp(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	in := TrueUpInput{Property: c.Param("property"), IdempotencyKey: c.GetHeader(idempotencyHeader), Actor: actor(c)}
+	key, err := idempotencyKey(c)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	in := TrueUpInput{Property: c.Param("property"), IdempotencyKey: key, Actor: actor(c)}
 	if in.From, err = body.text("from"); err != nil {
 		a.fail(c, err)
 		return
