@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
@@ -132,6 +133,20 @@ func TransactionsPlan(ctx context.Context, db *DB, property, user string, limit 
 	q, args := transactionsSQL(property, user, limit, before)
 	return explain(ctx, db, q, args)
 }
+
+// BalancePlan is the EXPLAIN of the statement a balance reader runs for one wallet.
+func BalancePlan(ctx context.Context, db *DB, property, user string) (string, error) {
+	return explain(ctx, db, unnumbered(balanceOneSQL), []any{property, user})
+}
+
+// MaturedWalletsPlan is the EXPLAIN of the query settlement finds wallets with matured
+// lots with.
+func MaturedWalletsPlan(ctx context.Context, db *DB, property string, cutoff time.Time, after int64, limit int) (string, error) {
+	return explain(ctx, db, maturedWalletsSQL, []any{property, cutoff, after, limit})
+}
+
+// unnumbered turns a statement's $1, $2, … placeholders (pgx's) into ? (gorm's).
+func unnumbered(q string) string { return regexp.MustCompile(`\$[0-9]+`).ReplaceAllString(q, "?") }
 
 // AllocIDsPlan is the plan of the statement that reserves n ids of table.
 func AllocIDsPlan(ctx context.Context, db *DB, table string, n int) (string, error) {

@@ -197,8 +197,10 @@ func (r *balanceReader) run() {
 	}
 }
 
-// balanceOneSQL reads a wallet and, in the same round trip, its earliest unsettled lot
-// (the partial index lots_wallet holds only unsettled lots); balanceManySQL does the same
+// balanceOneSQL reads a wallet and, in the same round trip, its earliest unsettled lot:
+// the first entry of the wallet's range in lots_wallet (wallet_id, matures_at), a partial
+// index of unsettled lots only, whose lot is read to skip a pending debit (a negative
+// lot), so usually one lot is read whatever the wallet holds; balanceManySQL does the same
 // for the wallets of two parallel arrays of properties and users.
 const (
 	balanceColumns = `w.property, w.user_id, w.pending, w.available, w.carry, w.redeemed, w.lifetime_earned, w.updated_at,

@@ -236,3 +236,55 @@ func TestJournalIDsLookUpTheSequenceOnce(t *testing.T) {
 		t.Fatalf("the sequence is looked up per id:\n%s", plan)
 	}
 }
+
+// A wallet's unsettled lots are indexed with their maturity (migration 00014): a
+// balance's next_available_at is the first of them in that order, not the least of all
+// of them read from the heap, and settlement tests maturity in the index when it looks
+// for wallets with matured lots. The balance skips a pending debit (a negative lot)
+// that matures first.
+func TestLotsAreFoundByMaturityFromTheIndex(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.Open(t, store.Postgres, nil)
+	const wallets, perWallet = 500, 10
+	for _, q := range []string{
+		fmt.Sprintf(`INSERT INTO wallets (property, user_id, created_at, updated_at, feed_seq)
+			SELECT 'arcade', 'u' || g, '2026-11-02T00:00:00Z', '2026-11-02T00:00:00Z', 1 FROM generate_series(1, %d) g`, wallets),
+		// Lots written round by round, as credits arrive: a wallet's lots lie on as many
+		// heap pages. Lot k of a wallet matures k hours after 10:00, the last ones first.
+		fmt.Sprintf(`INSERT INTO lots (wallet_id, journal_id, amount, matures_at)
+			SELECT w.id, 0, k, '2026-11-02T10:00:00Z'::timestamptz + k * interval '1 hour'
+			FROM generate_series(%d, 1, -1) k CROSS JOIN wallets w ORDER BY k DESC, w.id`, perWallet),
+		// u7's earliest lot is a pending debit.
+		`UPDATE lots SET amount = -1 WHERE matures_at = '2026-11-02T11:00:00Z' AND wallet_id = (SELECT id FROM wallets WHERE user_id = 'u7')`,
+		`VACUUM ANALYZE wallets`,
+		`VACUUM ANALYZE lots`,
+	} {
+		if err := db.ExecRaw(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	plan, err := store.BalancePlan(ctx, db, "arcade", "u8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(plan, "using lots_wallet on lots") || !strings.Contains(plan, "(matures_at IS NOT NULL)") || !strings.Contains(plan, "Limit") {
+		t.Fatalf("a balance reads every unsettled lot of its wallet:\n%s", plan)
+	}
+	for user, want := range map[string]string{"u8": "2026-11-02T11:00:00Z", "u7": "2026-11-02T12:00:00Z"} {
+		b, err := db.Balance(ctx, "arcade", user)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := b.NextAvailableAt.Format(time.RFC3339); got != want {
+			t.Errorf("%s: next_available_at %s, want %s", user, got, want)
+		}
+	}
+	cutoff := time.Date(2026, 11, 2, 15, 30, 0, 0, time.UTC)
+	plan, err = store.MaturedWalletsPlan(ctx, db, "arcade", cutoff, 0, 200)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(plan, "Index Only Scan using lots_wallet on lots") || !strings.Contains(plan, "matures_at <=") || strings.Contains(plan, "Filter: (matures_at") {
+		t.Fatalf("settlement reads every lot to test its maturity:\n%s", plan)
+	}
+}

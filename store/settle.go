@@ -282,11 +282,11 @@ func (db *DB) settleBatchRecovered(ctx context.Context, runID int64, scale int32
 // eachBatch hands send the wallets to settle, batch at a time in id order. When send
 // refuses one (ctx is done), it returns ctx's cause.
 //
-// It walks lots_wallet in wallet order, a few batches' worth of wallets per query: with
-// a LIMIT that small Postgres streams them off the index instead of hashing every
-// matured lot first, so the first batch starts at once and the next queries run while
-// batches settle. Each query starts where the last one stopped, so a run reads each
-// unsettled lot once. Each wallet found is then kept if it is property's, read by key: a
+// It walks lots_wallet (wallet_id, matures_at) in wallet order, a few batches' worth of
+// wallets per query (maturedWalletsSQL): with a LIMIT that small Postgres streams them
+// off the index instead of hashing every matured lot first, so the first batch starts at
+// once and the next queries run while batches settle. Each query starts where the last
+// one stopped, so a run reads each unsettled lot's index entry once. Each wallet found is then kept if it is property's, read by key: a
 // join to wallets let Postgres scan the property's wallets from the first one on every
 // query, which grew with the square of the wallets settled. lots has no
 // property column, so a run reads the matured lots of every property's wallets (as the
@@ -306,10 +306,7 @@ func (db *DB) eachBatch(ctx context.Context, property string, cutoff time.Time, 
 			// The property is read per wallet found, by key, in a subquery Postgres runs
 			// once per row of the LIMITed list (it cannot turn it into a join, which it
 			// could plan as a scan of every wallet).
-			rows, err := rawQuery(tx, `SELECT c.wallet_id, (SELECT w.property FROM wallets w WHERE w.id = c.wallet_id) = ?
-				FROM (SELECT DISTINCT wallet_id FROM lots WHERE settlement_id IS NULL AND matures_at <= ? AND wallet_id > ?
-					ORDER BY wallet_id LIMIT ?) c
-				ORDER BY c.wallet_id`, property, cutoff, after, chunk)
+			rows, err := rawQuery(tx, maturedWalletsSQL, property, cutoff, after, chunk)
 			if err != nil {
 				return err
 			}
@@ -360,6 +357,16 @@ func (db *DB) eachBatch(ctx context.Context, property string, cutoff time.Time, 
 		}
 	}
 }
+
+// maturedWalletsSQL lists, in id order, the next wallets after a wallet id with a lot
+// matured by a time, each with whether it is the property's: arguments property, cutoff,
+// after, limit. lots_wallet (wallet_id, matures_at) answers the inner query from the
+// index alone, where an index of wallet ids only had it read every lot to test its
+// maturity (migration 00014).
+const maturedWalletsSQL = `SELECT c.wallet_id, (SELECT w.property FROM wallets w WHERE w.id = c.wallet_id) = ?
+	FROM (SELECT DISTINCT wallet_id FROM lots WHERE settlement_id IS NULL AND matures_at <= ? AND wallet_id > ?
+		ORDER BY wallet_id LIMIT ?) c
+	ORDER BY c.wallet_id`
 
 type batchResult struct {
 	users, entries int64
