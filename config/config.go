@@ -192,9 +192,14 @@ type ScoreTarget struct {
 	Hold      Duration          `yaml:"hold"`
 }
 
-// Achievement pays Reward once per user when Source reports achievement ID.
+// Achievement pays Reward once per user when Source reports achievement ID. Event, when
+// set, is the only event type whose id it is (GamePush UnlockPlayerAchievement or
+// GivePlayerReward, TrackScore achievement.unlocked or milestone.reached); unset, an id
+// of any of the source's achievement events matches, so GamePush's achievement 685 and
+// its reward 685 would pay the same rule.
 type Achievement struct {
 	Source rewards.Source `yaml:"source"` // gamepush or trackscore
+	Event  string         `yaml:"event,omitempty"`
 	ID     string         `yaml:"id"`
 	Reward Decimal        `yaml:"reward"`
 	Hold   Duration       `yaml:"hold"`

@@ -121,8 +121,12 @@ func describeProperty(b *strings.Builder, p Property) {
 		b.WriteString("  achievements: none\n")
 	}
 	for _, a := range r.Achievements {
-		fmt.Fprintf(b, "  achievement %s %q [version %s]: pays %s %s once per user; %s\n",
-			a.Source, a.ID, a.Version, a.Reward, unit, holdWords(a.Hold))
+		event := "any achievement event"
+		if a.Event != "" {
+			event = a.Event
+		}
+		fmt.Fprintf(b, "  achievement %s %q (%s) [version %s]: pays %s %s once per user; %s\n",
+			a.Source, a.ID, event, a.Version, a.Reward, unit, holdWords(a.Hold))
 	}
 	describeTournaments(b, p, r)
 }

@@ -155,8 +155,8 @@ func TestDescribe(t *testing.T) {
 		"score target snake-500 [version " + r.Targets[0].Version + "]",
 		`pays 50 COIN once per user when a score on game "NyM_JGWcx" is at least 500 (higher is better)`,
 		"Gamezop scores count in states: over",
-		`achievement gamepush "685" [version ` + r.Achievements[0].Version + `]: pays 100 COIN once per user`,
-		`achievement trackscore "first-win" [version ` + r.Achievements[1].Version + `]: pays 25 COIN once per user`,
+		`achievement gamepush "685" (any achievement event) [version ` + r.Achievements[0].Version + `]: pays 100 COIN once per user`,
+		`achievement trackscore "first-win" (any achievement event) [version ` + r.Achievements[1].Version + `]: pays 25 COIN once per user`,
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("Describe lacks %q:\n%s", want, out)

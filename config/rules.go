@@ -107,12 +107,16 @@ func (t ScoreTarget) rule() rewards.ScoreTarget {
 func (a Achievement) rule() rewards.AchievementRule {
 	out := rewards.AchievementRule{
 		Source: a.Source,
+		Event:  a.Event,
 		ID:     a.ID,
 		Reward: mustDecimal(a.Reward),
 		Hold:   mustDuration(a.Hold),
 	}
 	v := newVersion("achievement")
 	v.field("source", string(out.Source))
+	if out.Event != "" { // only when set: the versions of rules without it stay as they were
+		v.field("event", out.Event)
+	}
 	v.field("id", out.ID)
 	v.field("reward", out.Reward.String())
 	v.field("hold", durationField(out.Hold))

@@ -203,10 +203,10 @@ func (v *validator) property(i int, p Property, ids map[string]int, keys map[str
 		v.reward(tp+".reward", t.Reward, p.Scale, scaleOK)
 	}
 
-	achievements := map[[2]string]int{}
+	achievements := map[[2]string][]int{}
 	for j, a := range p.Achievements {
 		ap := fmt.Sprintf("%s[%d]", at("achievements"), j)
-		v.achievement(ap, j, a, achievements)
+		v.achievement(ap, j, a, achievements, p.Achievements)
 		v.reward(ap+".reward", a.Reward, p.Scale, scaleOK)
 		if a.Source.Valid() {
 			if _, _, _, ok := p.Credentials(a.Source); !ok {
@@ -303,11 +303,23 @@ func (v *validator) target(path string, j int, t ScoreTarget, ids map[string]int
 	v.duration(path+".hold", t.Hold)
 }
 
-func (v *validator) achievement(path string, j int, a Achievement, seen map[[2]string]int) {
+// achievementEvents are each source's event types that carry an achievement id.
+var achievementEvents = map[rewards.Source][]string{
+	rewards.SourceGamePush:   {"UnlockPlayerAchievement", "GivePlayerReward"},
+	rewards.SourceTrackScore: {"achievement.unlocked", "milestone.reached"},
+}
+
+// achievement checks one achievement; seen holds the earlier ones by (source, id). Two
+// rules for one (source, id) are refused unless each names its event and the events
+// differ: otherwise one event would pay both.
+func (v *validator) achievement(path string, j int, a Achievement, seen map[[2]string][]int, all []Achievement) {
 	switch a.Source {
 	case "":
 		v.add(path+".source", "is required")
 	case rewards.SourceGamePush, rewards.SourceTrackScore:
+		if a.Event != "" && !slices.Contains(achievementEvents[a.Source], a.Event) {
+			v.add(path+".event", "must be one of %s for %s, got %q", strings.Join(achievementEvents[a.Source], ", "), a.Source, a.Event)
+		}
 	default:
 		v.add(path+".source", "must be gamepush or trackscore, got %q", a.Source)
 	}
@@ -315,11 +327,13 @@ func (v *validator) achievement(path string, j int, a Achievement, seen map[[2]s
 		v.add(path+".id", "is required")
 	} else {
 		key := [2]string{string(a.Source), a.ID}
-		if k, dup := seen[key]; dup {
-			v.add(path, "%s achievement %q is already configured at achievements[%d]", a.Source, a.ID, k)
-		} else {
-			seen[key] = j
+		for _, k := range seen[key] {
+			if b := all[k]; a.Event == "" || b.Event == "" || a.Event == b.Event {
+				v.add(path, "%s achievement %q is already configured at achievements[%d]; two rules for one id need each its own event", a.Source, a.ID, k)
+				break
+			}
 		}
+		seen[key] = append(seen[key], j)
 	}
 	v.nonNegative(path+".reward", a.Reward, true)
 	v.duration(path+".hold", a.Hold)

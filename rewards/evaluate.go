@@ -350,7 +350,7 @@ func evaluateAchievement(ev Event, r Rules, receivedAt time.Time) (Outcome, erro
 		matched bool
 	)
 	for _, ar := range r.Achievements {
-		if ar.Source != ev.Source || ar.ID != a.ID {
+		if ar.Source != ev.Source || ar.ID != a.ID || (ar.Event != "" && ar.Event != ev.Type) {
 			continue
 		}
 		matched = true
@@ -360,7 +360,13 @@ func evaluateAchievement(ev Event, r Rules, receivedAt time.Time) (Outcome, erro
 		if ar.Reward.IsZero() {
 			continue
 		}
+		// The rule's name is its claim: paid once per user. A rule for one event type
+		// has a name of its own, so GamePush's achievement 685 and reward 685, each with
+		// its rule, are two claims.
 		rule := "achievement:" + string(ar.Source) + ":" + ar.ID
+		if ar.Event != "" {
+			rule = "achievement:" + string(ar.Source) + ":" + ar.Event + ":" + ar.ID
+		}
 		out.Entries = append(out.Entries, Entry{
 			Kind:        EntryAchievement,
 			Rule:        rule,

@@ -65,7 +65,10 @@ type ScoreTarget struct {
 
 // AchievementRule pays Reward once per user when Source reports achievement ID.
 type AchievementRule struct {
-	Source  Source
+	Source Source
+	// Event, when set, is the one event type whose achievement id this is (GamePush's
+	// achievement and reward ids are separate sequences); "" matches any.
+	Event   string
 	ID      string
 	Version string
 	Reward  decimal.Decimal

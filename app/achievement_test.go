@@ -1,0 +1,45 @@
+package app_test
+
+import (
+	"strings"
+	"testing"
+
+	"tally/rewards"
+	"tally/store"
+	"tally/store/storetest"
+)
+
+// GamePush's achievement ids and reward ids are separate sequences, so achievement 685
+// and reward 685 are different things. A rule that names its event pays for that event
+// only, once per user, and the other event's rule for the same id is a claim of its
+// own: unlocking achievement 685 neither pays reward 685's rule nor uses up its claim.
+func TestAchievementRulesForOneEvent(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, d store.Dialect) {
+		e := newEnv(t, d).withProperty(func(p *appProperty) {
+			p.Rules.Achievements = []rewards.AchievementRule{
+				{Source: rewards.SourceGamePush, Event: "UnlockPlayerAchievement", ID: "685", Version: "a3", Reward: dec("100")},
+				{Source: rewards.SourceGamePush, Event: "GivePlayerReward", ID: "685", Version: "a4", Reward: dec("7")},
+			}
+		})
+		unlock := func(at string) answer {
+			payload := strings.NewReplacer(`"event":"GivePlayerReward"`, `"event":"UnlockPlayerAchievement"`,
+				`"result":{"__typename":"PlayerReward","countAccepted":0,"countTotal":1,"rewardId":685}`, `"result":{"achievementId":685}`,
+				`"time":"2024-04-26T11:34:23.415923998Z"`, `"time":"`+at+`"`).Replace(gpJSON)
+			return e.do("POST", "/v1/hooks/arcade/gamepush", gamepushBody(payload, gpSecret))
+		}
+		if a := unlock("2024-04-26T11:00:00Z"); a.Code != 200 {
+			t.Fatalf("unlock: %d %s", a.Code, a.Raw)
+		}
+		e.wantBalance("arcade", "1820283", apiKey, "0", "100")
+		if a := e.do("POST", "/v1/hooks/arcade/gamepush", gamepushBody(gpJSON, gpSecret)); a.Code != 200 {
+			t.Fatalf("reward: %d %s", a.Code, a.Raw)
+		}
+		e.wantBalance("arcade", "1820283", apiKey, "0", "107")
+		// Unlocked again (another delivery, another dedupe key): paid once.
+		if a := unlock("2024-04-27T11:00:00Z"); a.Code != 200 || a.Body["status"] != "accepted" {
+			t.Fatalf("unlock again: %d %s", a.Code, a.Raw)
+		}
+		e.wantBalance("arcade", "1820283", apiKey, "0", "107")
+		e.checkInvariants()
+	})
+}
