@@ -657,6 +657,21 @@ func TestEvaluateAchievement(t *testing.T) {
 			t.Errorf("%s %s: entries %d, note %q, err %v", ev.Source, ev.Achievement.ID, len(out.Entries), out.Note, err)
 		}
 	}
+	// A rule that names its event matches that event only, under a claim of its own.
+	typed := Rules{Achievements: []AchievementRule{{Source: SourceGamePush, Event: "GivePlayerReward", ID: "685", Reward: d("7")}}}
+	for typ, want := range map[string]string{"GivePlayerReward": "achievement:gamepush:GivePlayerReward:685", "UnlockPlayerAchievement": ""} {
+		ev := ach(SourceGamePush, "685")
+		ev.Type = typ
+		out, err := Evaluate(ev, typed, DayState{}, t0)
+		switch {
+		case err != nil:
+			t.Fatal(err)
+		case want == "" && len(out.Entries) != 0:
+			t.Errorf("%s paid the GivePlayerReward rule: %+v", typ, out.Entries)
+		case want != "" && (len(out.Entries) != 1 || out.Entries[0].Claim != want):
+			t.Errorf("%s: entries %+v, want one with claim %s", typ, out.Entries, want)
+		}
+	}
 	out, err = Evaluate(ach(SourceTrackScore, "nothing"), rules, DayState{}, t0)
 	if err != nil || len(out.Entries) != 0 || !strings.Contains(out.Note, "zero reward") {
 		t.Errorf("zero reward: entries %d, note %q, err %v", len(out.Entries), out.Note, err)
