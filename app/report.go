@@ -319,10 +319,12 @@ func csvNeedsQuotes(s string) bool {
 
 // csvText guards a CSV text cell against spreadsheet formula injection (OWASP): a cell
 // that starts with =, +, -, @, a tab or a carriage return gets a leading single quote,
-// which spreadsheets show as text and do not evaluate. Amounts are written by Tally and
-// are never escaped, so "-5" stays a number.
+// which spreadsheets show as text and do not evaluate. A cell that starts with a single
+// quote gets one too, so that the escape can be undone (drop one leading quote): else the
+// users "=1+1" and "'=1+1" would both read "'=1+1". Amounts are written by Tally and are
+// never escaped, so "-5" stays a number.
 func csvText(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+	if s != "" && strings.ContainsRune("=+-@\t\r'", rune(s[0])) {
 		return "'" + s
 	}
 	return s
