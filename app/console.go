@@ -35,6 +35,10 @@ type ConsoleStore interface {
 	QuarantinedIDs(ctx context.Context, property, reason string, limit int) ([]int64, error)
 	// Now is the store's clock, which stamps received_at: "today" and lags are read on it.
 	Now() time.Time
+	// EndConsoleSession records a signed-out session until its expiry;
+	// ConsoleSessionEnded reports one.
+	EndConsoleSession(ctx context.Context, nonce string, expiry time.Time) error
+	ConsoleSessionEnded(ctx context.Context, nonce string) (bool, error)
 }
 
 const (

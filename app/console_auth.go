@@ -20,8 +20,10 @@ import (
 // with HMAC-SHA256 under a key derived from that admin's token. Nothing is stored on the
 // server, so a session works on every replica that has the same configuration and
 // survives restarts, and removing or changing an admin's token ends every session of
-// that admin at once. Signing out clears the cookie in the browser; a copy of the cookie
-// taken before stays valid until it expires (sessionTTL), as with any stateless session.
+// that admin at once. Signing out clears the cookie in the browser and records the
+// session's nonce in the database until the session's expiry, so a copy of the cookie
+// taken before is refused too, on every replica: the one thing the server keeps, read
+// with one primary-key lookup per console request.
 //
 // Every state-changing form carries a CSRF token: an HMAC of the session's nonce under
 // the same key, so it cannot be computed without the token and changes with each
@@ -33,6 +35,7 @@ const (
 	sessionTTL    = 8 * time.Hour
 	csrfField     = "csrf"
 	ctxCSRF       = "tally.console.csrf"
+	ctxSession    = "tally.console.session"
 )
 
 // session is a verified console session.
@@ -154,6 +157,16 @@ func setCookie(c *gin.Context, name, value string, maxAge int) {
 func (con *console) auth(c *gin.Context) {
 	ck, _ := c.Cookie(sessionCookie)
 	s, ok := con.app.verifySession(ck, time.Now())
+	if ok {
+		ended, err := con.app.store.ConsoleSessionEnded(c.Request.Context(), s.nonce)
+		if err != nil {
+			con.app.logFor(c.Request.Context()).Error("console: read sign-outs", "err", err)
+			con.render(c, http.StatusServiceUnavailable, "error", page{Title: "Unavailable", Data: "The database did not answer; try again in a moment."})
+			c.Abort()
+			return
+		}
+		ok = !ended
+	}
 	if !ok {
 		if c.Request.Method == http.MethodGet || c.Request.Method == http.MethodHead {
 			c.Redirect(http.StatusSeeOther, "/console/login")
@@ -175,6 +188,7 @@ func (con *console) auth(c *gin.Context) {
 	}
 	c.Set(ctxActor, s.admin)
 	c.Set(ctxCSRF, csrf)
+	c.Set(ctxSession, s)
 	c.Next()
 }
 
@@ -210,8 +224,18 @@ func (con *console) login(c *gin.Context) {
 	c.Redirect(http.StatusSeeOther, "/console")
 }
 
-// logout: POST /console/logout.
+// logout: POST /console/logout. The session ends on the server too: a copy of its
+// cookie is refused from now on. When that cannot be recorded the cookie is still
+// cleared in this browser, and the answer says the session is not yet ended elsewhere.
 func (con *console) logout(c *gin.Context) {
+	s := c.MustGet(ctxSession).(session)
 	setCookie(c, sessionCookie, "", -1)
+	if err := con.app.store.EndConsoleSession(c.Request.Context(), s.nonce, s.expiry); err != nil {
+		con.app.logFor(c.Request.Context()).Error("console: record sign-out", "actor", s.admin, "err", err)
+		con.render(c, http.StatusServiceUnavailable, "error", page{Title: "Not signed out everywhere",
+			Data: "This browser is signed out, but the database did not record it: a copy of this session's cookie stays valid until it expires. Sign in and out again to end it."})
+		return
+	}
+	con.app.logFor(c.Request.Context()).Info("console: signed out", "actor", s.admin)
 	c.Redirect(http.StatusSeeOther, "/console/login")
 }

@@ -272,12 +272,24 @@ func TestConsoleSessionAndCSRF(t *testing.T) {
 		t.Fatalf("alice's session where alice is no admin: %d, want 303 to sign-in", res.Code)
 	}
 
-	// Signing out ends the session in this browser.
+	// Signing out ends the session in this browser, and everywhere: the copy of its
+	// cookie the other replica holds is refused too, for pages and for actions.
 	if res := b.post("/console/logout", url.Values{"csrf": {ov.csrf(t)}}); res.Code != http.StatusSeeOther {
 		t.Fatalf("sign out: %d", res.Code)
 	}
 	if res := b.get("/console"); res.Code != http.StatusSeeOther {
 		t.Fatalf("after signing out: %d, want 303 to sign-in", res.Code)
+	}
+	if res := replica.get("/console"); res.Code != http.StatusSeeOther {
+		t.Fatalf("a copy of the signed-out session on another replica: %d, want 303 to sign-in", res.Code)
+	}
+	if res := replica.post("/console/settlements", url.Values{"csrf": {ov.csrf(t)}, "property": {"arcade"}}); res.Code != http.StatusUnauthorized {
+		t.Fatalf("an action with a copy of the signed-out session: %d, want 401", res.Code)
+	}
+	// A new sign-in is a new session.
+	b.login(aliceTok)
+	if res := b.get("/console"); res.Code != 200 {
+		t.Fatalf("signed in again: %d", res.Code)
 	}
 }
 

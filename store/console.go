@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
+	"gorm.io/gorm"
 
 	"tally/rewards"
 )
@@ -186,4 +187,25 @@ func (db *DB) QuarantinedIDs(ctx context.Context, property, reason string, limit
 	err := query(db.gorm.WithContext(ctx), &ids, `SELECT id FROM inbox WHERE status = `+statusLiteral(rewards.StatusQuarantined)+`
 		AND property = ? AND reason = ? ORDER BY id LIMIT ?`, property, reason, limit)
 	return ids, translate(err)
+}
+
+// EndConsoleSession records that the console session with nonce, valid until expiry, was
+// signed out: ConsoleSessionEnded reports it from then on, on every replica. It also
+// removes the records of sessions that have expired since, which the cookie's own expiry
+// refuses anyway. Signing out twice is the same as once.
+func (db *DB) EndConsoleSession(ctx context.Context, nonce string, expiry time.Time) error {
+	return db.tx(ctx, func(tx *gorm.DB) error {
+		if err := tx.Exec(`DELETE FROM console_signouts WHERE expires_at < ?`, db.now()).Error; err != nil {
+			return err
+		}
+		return tx.Exec(`INSERT INTO console_signouts (nonce, expires_at) VALUES (?, ?) ON CONFLICT (nonce) DO NOTHING`,
+			nonce, expiry.UTC().Truncate(time.Microsecond)).Error
+	})
+}
+
+// ConsoleSessionEnded reports whether the console session with nonce was signed out.
+func (db *DB) ConsoleSessionEnded(ctx context.Context, nonce string) (bool, error) {
+	var n int64
+	err := db.gorm.WithContext(ctx).Raw(`SELECT count(*) FROM console_signouts WHERE nonce = ?`, nonce).Scan(&n).Error
+	return n > 0, translate(err)
 }

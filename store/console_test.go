@@ -117,3 +117,40 @@ func TestConsoleFigures(t *testing.T) {
 		}
 	})
 }
+
+// A signed-out console session stays ended until its expiry, whatever the replica asks;
+// signing out twice is once, and a record past its expiry is removed by a later
+// sign-out.
+func TestConsoleSignOuts(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		ctx := context.Background()
+		clock := storetest.NewClock(t0)
+		db := storetest.Open(t, dia, clock.Now)
+		if ended, err := db.ConsoleSessionEnded(ctx, "n1"); err != nil || ended {
+			t.Fatalf("before signing out: %v %v", ended, err)
+		}
+		for range 2 {
+			if err := db.EndConsoleSession(ctx, "n1", t0.Add(8*time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := db.EndConsoleSession(ctx, "n2", t0.Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range []string{"n1", "n2"} {
+			if ended, err := db.ConsoleSessionEnded(ctx, n); err != nil || !ended {
+				t.Fatalf("%s after signing out: %v %v", n, ended, err)
+			}
+		}
+		clock.Set(t0.Add(2 * time.Hour)) // n2 has expired, n1 has not
+		if err := db.EndConsoleSession(ctx, "n3", t0.Add(10*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := store.QueryInt(ctx, db, `SELECT count(*) FROM console_signouts`); err != nil || n != 2 {
+			t.Fatalf("records after n2 expired: %d %v, want n1 and n3", n, err)
+		}
+		if ended, err := db.ConsoleSessionEnded(ctx, "n1"); err != nil || !ended {
+			t.Fatalf("n1 before its expiry: %v %v", ended, err)
+		}
+	})
+}
