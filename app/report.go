@@ -165,8 +165,20 @@ func totalsRow(t *rewards.PayoutTotals) rewards.PayoutRow {
 }
 
 // FormatPayoutTotals renders the totals' columns as name=value pairs in the report's
-// order, for the summary line `tally export` ends with.
-func FormatPayoutTotals(t rewards.PayoutTotals) string {
+// order, for the summary line `tally export` ends with. Rows in several currencies have
+// their amounts totalled per currency ("COIN: credited_revenue=… PTS: …"), never across.
+func FormatPayoutTotals(t rewards.ReportTotals) string {
+	if !t.Mixed() {
+		return formatTotals(t.PayoutTotals)
+	}
+	parts := make([]string, len(t.ByCurrency))
+	for i, c := range t.ByCurrency {
+		parts[i] = c.Currency + ": rows=" + strconv.FormatInt(c.Rows, 10) + " " + formatTotals(c.PayoutTotals)
+	}
+	return strings.Join(parts, "; ")
+}
+
+func formatTotals(t rewards.PayoutTotals) string {
 	row := totalsRow(&t)
 	var sb strings.Builder
 	for i := range payoutColumns {
@@ -198,11 +210,11 @@ const utf8BOM = "\uFEFF"
 // file is only written once its rows are all read) or part of the report may have; the
 // caller tells which by watching w, and must not present what was written as a
 // complete report.
-func (a *App) WritePayoutReport(ctx context.Context, w io.Writer, r PayoutRequest, progress func(rows int64)) (rewards.PayoutTotals, error) {
+func (a *App) WritePayoutReport(ctx context.Context, w io.Writer, r PayoutRequest, progress func(rows int64)) (rewards.ReportTotals, error) {
 	bw := bufio.NewWriterSize(w, 64<<10)
-	var totals rewards.TotalsBuilder
+	var totals rewards.CurrencyTotalsBuilder
 	count := func(row *rewards.PayoutRow) {
-		totals.Add(row)
+		totals.Add(a.currency(row.Property), row)
 		if progress != nil && totals.Rows()%progressEvery == 0 {
 			progress(totals.Rows())
 		}
@@ -223,7 +235,11 @@ func (a *App) WritePayoutReport(ctx context.Context, w io.Writer, r PayoutReques
 		err = bw.Flush()
 	}
 	sum := totals.Totals()
-	if err == nil && !sum.Reconciles() {
+	reconciles := true
+	for _, c := range sum.ByCurrency {
+		reconciles = reconciles && c.Reconciles()
+	}
+	if err == nil && !reconciles {
 		// Every row's identity holds unless the ledger has an available leg of a kind the
 		// report has no column for; then the totals' fails too. Finance must hear of it.
 		a.logFor(ctx).Error("payout report does not reconcile: closing available ≠ opening + settled − redeemed + reversed + adjustments",
@@ -405,6 +421,37 @@ func (a *App) appendJSONColumns(b []byte, row *rewards.PayoutRow, withText, comm
 	return b
 }
 
+// appendJSONTotals appends totals as a JSON object: the currency when given, the rows,
+// then the CSV's columns without the text ones. Amounts of rows in several currencies
+// (mixed) do not add up to anything and are null.
+func appendJSONTotals(b []byte, currency string, t rewards.PayoutTotals, mixed bool) []byte {
+	b = append(b, '{')
+	if currency != "" {
+		b = append(appendJSONText(append(b, `"currency":`...), currency, false), ',')
+	}
+	b = strconv.AppendInt(append(b, `"rows":`...), t.Rows, 10)
+	row := totalsRow(&t)
+	for i := range payoutColumns {
+		c := &payoutColumns[i]
+		switch c.kind {
+		case textColumn:
+			continue
+		case countColumn:
+			b = strconv.AppendInt(append(append(append(b, `,"`...), c.name...), `":`...), row.Sessions, 10)
+		case amountColumn:
+			if mixed {
+				b = append(append(append(b, `,"`...), c.name...), `":null`...)
+				continue
+			}
+			fallthrough
+		default:
+			b = append(append(append(b, `,"`...), c.name...), `":"`...)
+			b = append(appendCell(b, c.decimalValue(&row)), '"')
+		}
+	}
+	return append(b, '}')
+}
+
 // ledgerJSON is the summary's ledger totals: the wallet columns, in the report's order.
 type ledgerJSON rewards.PayoutAmounts
 
@@ -447,7 +494,7 @@ type propertySummaryJSON struct {
 // per line as it is read, then the totals accumulated meanwhile, then the summary. Rows
 // and totals have the CSV's columns, in the same order (totals without the text ones,
 // after "rows").
-func (a *App) writePayoutJSON(ctx context.Context, w *bufio.Writer, r PayoutRequest, totals *rewards.TotalsBuilder, count func(*rewards.PayoutRow)) error {
+func (a *App) writePayoutJSON(ctx context.Context, w *bufio.Writer, r PayoutRequest, totals *rewards.CurrencyTotalsBuilder, count func(*rewards.PayoutRow)) error {
 	// Write errors stick in w (a bufio.Writer); the caller's Flush reports them.
 	w.WriteString(`{"from":"` + r.Query.From.UTC().Format(time.RFC3339Nano) + `","to":"` + r.Query.To.UTC().Format(time.RFC3339Nano) + `","rows":[`)
 	var buf []byte
@@ -469,10 +516,16 @@ func (a *App) writePayoutJSON(ctx context.Context, w *bufio.Writer, r PayoutRequ
 		w.WriteByte('\n')
 	}
 	sum := totals.Totals()
-	w.WriteString(`],"totals":{"rows":` + strconv.FormatInt(sum.Rows, 10))
-	t := totalsRow(&sum)
-	w.Write(a.appendJSONColumns(buf[:0], &t, false, true))
-	w.WriteString(`}`)
+	w.WriteString(`],"totals":`)
+	w.Write(appendJSONTotals(buf[:0], "", sum.PayoutTotals, sum.Mixed()))
+	w.WriteString(`,"totals_by_currency":[`)
+	for i, c := range sum.ByCurrency {
+		if i > 0 {
+			w.WriteByte(',')
+		}
+		w.Write(appendJSONTotals(buf[:0], c.Currency, c.PayoutTotals, false))
+	}
+	w.WriteString(`]`)
 	sums := make([]propertySummaryJSON, len(summary))
 	for i, s := range summary {
 		sums[i] = propertySummaryJSON{Property: s.Property, Currency: a.currency(s.Property), Sessions: s.Sessions,

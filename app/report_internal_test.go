@@ -160,7 +160,10 @@ func TestXLSXContinuesOnNewSheets(t *testing.T) {
 	if err := rows.finish(true); err != nil {
 		t.Fatal(err)
 	}
-	if err := x.writeTotals("", &totals); err != nil {
+	if err := x.writeTotals("", "", &totals); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.sw.Flush(); err != nil {
 		t.Fatal(err)
 	}
 	if err := x.writeSummary(nil); err != nil {

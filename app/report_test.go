@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -228,11 +229,13 @@ func TestPayoutReportGolden(t *testing.T) {
 }
 
 type reportJSON struct {
-	From    string                       `json:"from"`
-	To      string                       `json:"to"`
-	Rows    []map[string]json.RawMessage `json:"rows"`
-	Totals  map[string]json.RawMessage   `json:"totals"`
-	Summary []struct {
+	From   string                       `json:"from"`
+	To     string                       `json:"to"`
+	Rows   []map[string]json.RawMessage `json:"rows"`
+	Totals map[string]json.RawMessage   `json:"totals"`
+	// ByCurrency is totals_by_currency, by currency.
+	ByCurrency []map[string]json.RawMessage `json:"totals_by_currency"`
+	Summary    []struct {
 		Property        string                     `json:"property"`
 		Currency        string                     `json:"currency"`
 		Sessions        int64                      `json:"sessions"`
@@ -242,6 +245,15 @@ type reportJSON struct {
 		CappedExcess    string                     `json:"capped_excess"`
 		Ledger          map[string]json.RawMessage `json:"ledger"`
 	} `json:"summary"`
+}
+
+func jsonString(t *testing.T, m map[string]json.RawMessage, k string) string {
+	t.Helper()
+	var s string
+	if err := json.Unmarshal(m[k], &s); err != nil {
+		t.Fatalf("%s = %s: %v", k, m[k], err)
+	}
+	return s
 }
 
 func jsonDecimal(t *testing.T, m map[string]json.RawMessage, k string) decimal.Decimal {
@@ -273,8 +285,11 @@ func TestPayoutReportJSONAddsUp(t *testing.T) {
 		if r.From != "2026-11-01T00:00:00Z" || r.To != "2026-12-01T00:00:00Z" || len(r.Rows) != 9 {
 			t.Fatalf("from %s to %s, %d rows", r.From, r.To, len(r.Rows))
 		}
-		sums := map[string]decimal.Decimal{}
-		ledger := map[string]decimal.Decimal{}
+		// Sums per currency: the report holds COIN (arcade) and PTS (other), which add up
+		// to nothing together.
+		sums := map[string]map[string]decimal.Decimal{}
+		ledger := map[string]map[string]decimal.Decimal{}
+		usd := decimal.Zero
 		for _, row := range r.Rows {
 			open, closing := jsonDecimal(t, row, "opening_available"), jsonDecimal(t, row, "closing_available")
 			moved := jsonDecimal(t, row, "settled").Sub(jsonDecimal(t, row, "redeemed")).Add(jsonDecimal(t, row, "reversed")).
@@ -282,26 +297,74 @@ func TestPayoutReportJSONAddsUp(t *testing.T) {
 			if !closing.Equal(open.Add(moved)) {
 				t.Errorf("row does not reconcile: %v", row)
 			}
-			for _, c := range append(amountColumns, "estimated_revenue_usd") {
-				sums[c] = sums[c].Add(jsonDecimal(t, row, c))
+			cur := jsonString(t, row, "currency")
+			if sums[cur] == nil {
+				sums[cur] = map[string]decimal.Decimal{}
 			}
+			for _, c := range amountColumns {
+				sums[cur][c] = sums[cur][c].Add(jsonDecimal(t, row, c))
+			}
+			usd = usd.Add(jsonDecimal(t, row, "estimated_revenue_usd"))
 		}
 		for _, s := range r.Summary {
+			if ledger[s.Currency] == nil {
+				ledger[s.Currency] = map[string]decimal.Decimal{}
+			}
 			for _, c := range amountColumns {
-				ledger[c] = ledger[c].Add(jsonDecimal(t, s.Ledger, c))
+				ledger[s.Currency][c] = ledger[s.Currency][c].Add(jsonDecimal(t, s.Ledger, c))
 			}
 			if !dec(s.Gross).Equal(dec(s.CreditedToUsers).Add(dec(s.Withheld)).Add(dec(s.CappedExcess))) {
 				t.Errorf("%s: gross %s ≠ credited %s + withheld %s + capped %s", s.Property, s.Gross, s.CreditedToUsers, s.Withheld, s.CappedExcess)
 			}
 		}
+		if len(r.ByCurrency) != 2 || jsonString(t, r.ByCurrency[0], "currency") != "COIN" || jsonString(t, r.ByCurrency[1], "currency") != "PTS" {
+			t.Fatalf("totals_by_currency: %v", r.ByCurrency)
+		}
+		rows := int64(0)
+		for _, bc := range r.ByCurrency {
+			cur := jsonString(t, bc, "currency")
+			for _, c := range amountColumns {
+				if !jsonDecimal(t, bc, c).Equal(sums[cur][c]) || !sums[cur][c].Equal(ledger[cur][c]) {
+					t.Errorf("%s %s: totals %s, rows add up to %s, ledger %s", cur, c, jsonDecimal(t, bc, c), sums[cur][c], ledger[cur][c])
+				}
+			}
+			n, _ := strconv.ParseInt(string(bc["rows"]), 10, 64)
+			rows += n
+		}
+		if rows != 9 || !jsonDecimal(t, r.ByCurrency[0], "redeemed").Equal(dec("27")) || !jsonDecimal(t, r.ByCurrency[1], "redeemed").Equal(dec("0.5")) {
+			t.Errorf("totals by currency: %v", r.ByCurrency)
+		}
+		// Across currencies only what adds up: rows, sessions and USD; the amounts are null.
+		if string(r.Totals["rows"]) != "9" || string(r.Totals["sessions"]) != "4" || !jsonDecimal(t, r.Totals, "estimated_revenue_usd").Equal(usd) {
+			t.Errorf("totals: %v", r.Totals)
+		}
 		for _, c := range amountColumns {
-			if !jsonDecimal(t, r.Totals, c).Equal(sums[c]) || !sums[c].Equal(ledger[c]) {
-				t.Errorf("%s: totals %s, rows add up to %s, ledger %s", c, jsonDecimal(t, r.Totals, c), sums[c], ledger[c])
+			if string(r.Totals[c]) != "null" {
+				t.Errorf("totals across COIN and PTS: %s = %s, want null", c, r.Totals[c])
 			}
 		}
-		if string(r.Totals["rows"]) != "9" || string(r.Totals["sessions"]) != "4" || !jsonDecimal(t, r.Totals, "reversed").Equal(dec("76")) ||
-			!jsonDecimal(t, r.Totals, "redeemed").Equal(dec("27.5")) {
-			t.Errorf("totals: %v", r.Totals)
+		// `tally export`'s summary line totals each currency on its own too.
+		pr, err := e.app.ParsePayoutRequest("2026-11-01", "2026-12-01", "", "csv", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum, err := e.app.WritePayoutReport(context.Background(), io.Discard, pr, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		line := app.FormatPayoutTotals(sum)
+		coin, pts, ok := strings.Cut(line, "; ")
+		if !ok || !strings.HasPrefix(coin, "COIN: rows=8 ") || !strings.Contains(coin, " redeemed=27 ") ||
+			!strings.HasPrefix(pts, "PTS: rows=1 ") || !strings.Contains(pts, " redeemed=0.5 ") {
+			t.Errorf("summary line: %s", line)
+		}
+		// One property's report is in one currency: its totals are the amounts'.
+		var one reportJSON
+		if err := json.Unmarshal([]byte(e.report("from=2026-11-01&to=2026-12-01&format=json&property=arcade").Raw), &one); err != nil {
+			t.Fatal(err)
+		}
+		if !jsonDecimal(t, one.Totals, "redeemed").Equal(dec("27")) || len(one.ByCurrency) != 1 || string(one.ByCurrency[0]["redeemed"]) != `"27"` {
+			t.Errorf("arcade's totals: %v by currency %v", one.Totals, one.ByCurrency)
 		}
 
 		// An empty period is still a whole document.

@@ -60,7 +60,7 @@ type xlsxReport struct {
 	shown   []int8 // decimals shown, by cell of cells (see fill)
 }
 
-func (a *App) writePayoutXLSX(ctx context.Context, w *bufio.Writer, r PayoutRequest, totals *rewards.TotalsBuilder, count func(*rewards.PayoutRow)) error {
+func (a *App) writePayoutXLSX(ctx context.Context, w *bufio.Writer, r PayoutRequest, totals *rewards.CurrencyTotalsBuilder, count func(*rewards.PayoutRow)) error {
 	x, err := newXLSXReport(a, xlsxMaxRows)
 	if err != nil {
 		return err
@@ -82,7 +82,21 @@ func (a *App) writePayoutXLSX(ctx context.Context, w *bufio.Writer, r PayoutRequ
 		return err
 	}
 	sum := totals.Totals()
-	if err := x.writeTotals(r.Query.Property, &sum); err != nil {
+	if !sum.Mixed() {
+		if err := x.writeTotals(r.Query.Property, "", &sum.PayoutTotals); err != nil {
+			return err
+		}
+	}
+	// Rows in several currencies: a totals row per currency, never one across them.
+	for _, c := range sum.ByCurrency {
+		if !sum.Mixed() {
+			break
+		}
+		if err := x.writeTotals("", c.Currency, &c.PayoutTotals); err != nil {
+			return err
+		}
+	}
+	if err := x.sw.Flush(); err != nil {
 		return err
 	}
 	if err := x.writeSummary(summary); err != nil {
@@ -324,11 +338,22 @@ func (x *xlsxReport) writeCells(cells []excelize.Cell, shown []int8) error {
 	return x.setRow(cells)
 }
 
-// writeTotals writes the totals row: "total" under property, the rows counted under
-// user, and the currency and scale of the one property reported, if only one was.
-func (x *xlsxReport) writeTotals(property string, t *rewards.PayoutTotals) error {
+// writeTotals writes a totals row: "total" under property, the rows counted under
+// user, and the currency and scale of the one property reported, if only one was, or
+// the currency of the rows it totals (one row per currency when they are in several).
+// It goes on a new sheet when this one is full; the caller flushes the sheet after the
+// last one.
+func (x *xlsxReport) writeTotals(property, currency string, t *rewards.PayoutTotals) error {
+	if x.row >= x.maxRows {
+		if err := x.startSheet(); err != nil {
+			return err
+		}
+	}
 	row := totalsRow(t)
 	row.Property = property
+	if property != "" {
+		currency = x.a.currency(property)
+	}
 	x.fill(x.cells, x.shown, &row, x.a.scale(property), func(c *payoutColumn) string {
 		switch c.name {
 		case "property":
@@ -336,9 +361,7 @@ func (x *xlsxReport) writeTotals(property string, t *rewards.PayoutTotals) error
 		case "user":
 			return strconv.FormatInt(t.Rows, 10) + " rows"
 		case "currency":
-			if property != "" {
-				return x.a.currency(property)
-			}
+			return currency
 		}
 		return ""
 	})
@@ -350,10 +373,7 @@ func (x *xlsxReport) writeTotals(property string, t *rewards.PayoutTotals) error
 			x.cells[i].Value = nil // no empty text cells
 		}
 	}
-	if err := x.setRow(x.cells); err != nil {
-		return err
-	}
-	return x.sw.Flush()
+	return x.setRow(x.cells)
 }
 
 // The rows are written to the sheet on a goroutine of their own while the caller's

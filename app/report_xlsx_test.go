@@ -96,8 +96,9 @@ func TestPayoutReportXLSX(t *testing.T) {
 			"adjustments,settled,redeemed,closing_available,closing_pending,sessions,estimated_revenue_usd,reversed,credited_release,credited_prizes" {
 			t.Fatalf("header %v", header)
 		}
-		if len(rows) != len(r.Rows)+2 {
-			t.Fatalf("%d sheet rows for %d report rows (+ header and totals)", len(rows), len(r.Rows))
+		// COIN and PTS: a totals row each, none across them.
+		if len(r.ByCurrency) != 2 || len(rows) != len(r.Rows)+1+len(r.ByCurrency) {
+			t.Fatalf("%d sheet rows for %d report rows (+ header and a totals row per currency of %d)", len(rows), len(r.Rows), len(r.ByCurrency))
 		}
 		ids := map[string]bool{}
 		for i, want := range r.Rows {
@@ -176,26 +177,28 @@ func TestPayoutReportXLSX(t *testing.T) {
 			}
 		}
 
-		// The totals row.
-		last := len(r.Rows) + 2
-		cellOf := func(col string) string {
-			for j, c := range header {
-				if c == col {
-					ref, _ := excelize.CoordinatesToCellName(j+1, last)
-					return cellValue(t, f, "payouts", ref)
+		// The totals rows, one per currency, as the JSON's totals_by_currency.
+		for k, bc := range r.ByCurrency {
+			last := len(r.Rows) + 2 + k
+			cellOf := func(col string) string {
+				for j, c := range header {
+					if c == col {
+						ref, _ := excelize.CoordinatesToCellName(j+1, last)
+						return cellValue(t, f, "payouts", ref)
+					}
 				}
+				t.Fatalf("no column %s", col)
+				return ""
 			}
-			t.Fatalf("no column %s", col)
-			return ""
-		}
-		if cellOf("property") != "total" || cellOf("user") != fmt.Sprintf("%d rows", len(r.Rows)) {
-			t.Errorf("totals row: %v", rows[last-1])
-		}
-		for _, col := range append(amountColumns, "sessions", "estimated_revenue_usd") {
-			var v any
-			_ = json.Unmarshal(r.Totals[col], &v)
-			if got := cellOf(col); !dec(got).Equal(dec(fmt.Sprint(v))) {
-				t.Errorf("totals %s: %s, JSON says %v", col, got, v)
+			if cellOf("property") != "total" || cellOf("user") != string(bc["rows"])+" rows" || cellOf("currency") != jsonString(t, bc, "currency") {
+				t.Errorf("totals row: %v", rows[last-1])
+			}
+			for _, col := range append(amountColumns, "sessions", "estimated_revenue_usd") {
+				var v any
+				_ = json.Unmarshal(bc[col], &v)
+				if got := cellOf(col); !dec(got).Equal(dec(fmt.Sprint(v))) {
+					t.Errorf("totals %s %s: %s, JSON says %v", jsonString(t, bc, "currency"), col, got, v)
+				}
 			}
 		}
 

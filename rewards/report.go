@@ -2,6 +2,7 @@ package rewards
 
 import (
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -221,6 +222,62 @@ func (b *TotalsBuilder) Totals() PayoutTotals {
 	for i := range amountColumns {
 		*amountColumns[i].Field(&t.PayoutAmounts) = b.amounts[i].total()
 	}
+	return t
+}
+
+// ReportTotals are a report's totals: over all its rows, and per currency. A report of
+// several properties may hold several currencies; their amounts do not add up to
+// anything, so where Mixed the amounts of PayoutTotals must not be shown (its Rows,
+// Sessions and EstimatedRevenueUSD, in USD, still hold) and ByCurrency carries them.
+type ReportTotals struct {
+	PayoutTotals
+	ByCurrency []CurrencyTotals // in currency order; one entry per currency of the rows
+}
+
+// Mixed reports whether the rows are in more than one currency.
+func (t ReportTotals) Mixed() bool { return len(t.ByCurrency) > 1 }
+
+// CurrencyTotals are the totals of a report's rows in one currency.
+type CurrencyTotals struct {
+	Currency string
+	PayoutTotals
+}
+
+// CurrencyTotalsBuilder is TotalsBuilder over all rows and per currency.
+type CurrencyTotalsBuilder struct {
+	all     TotalsBuilder
+	by      map[string]*TotalsBuilder
+	lastCur string         // the last row's currency, and
+	last    *TotalsBuilder // its builder: rows come property by property
+}
+
+// Add counts one row, in currency, into the totals.
+func (b *CurrencyTotalsBuilder) Add(currency string, r *PayoutRow) {
+	b.all.Add(r)
+	if b.last == nil || b.lastCur != currency {
+		if b.by == nil {
+			b.by = map[string]*TotalsBuilder{}
+		}
+		t := b.by[currency]
+		if t == nil {
+			t = new(TotalsBuilder)
+			b.by[currency] = t
+		}
+		b.lastCur, b.last = currency, t
+	}
+	b.last.Add(r)
+}
+
+// Rows is how many rows were added.
+func (b *CurrencyTotalsBuilder) Rows() int64 { return b.all.Rows() }
+
+// Totals returns the totals of the rows added so far.
+func (b *CurrencyTotalsBuilder) Totals() ReportTotals {
+	t := ReportTotals{PayoutTotals: b.all.Totals()}
+	for c, tb := range b.by {
+		t.ByCurrency = append(t.ByCurrency, CurrencyTotals{Currency: c, PayoutTotals: tb.Totals()})
+	}
+	slices.SortFunc(t.ByCurrency, func(x, y CurrencyTotals) int { return strings.Compare(x.Currency, y.Currency) })
 	return t
 }
 

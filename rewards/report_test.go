@@ -1,6 +1,7 @@
 package rewards
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -149,5 +150,38 @@ func TestTotalsBuilderMatchesAdd(t *testing.T) {
 	if got.Rows != want.Rows || got.Sessions != want.Sessions || !got.EstimatedRevenueUSD.Equal(want.EstimatedRevenueUSD) ||
 		!got.PayoutAmounts.Equal(want.PayoutAmounts) || b.Rows() != want.Rows {
 		t.Fatalf("builder %+v\nAdd     %+v", got, want)
+	}
+}
+
+// CurrencyTotalsBuilder totals each currency's rows on its own, whatever order they come
+// in, and its overall totals are TotalsBuilder's.
+func TestCurrencyTotals(t *testing.T) {
+	d := decimal.RequireFromString
+	var b CurrencyTotalsBuilder
+	want := map[string]*PayoutTotals{"COIN": {}, "PTS": {}}
+	var all PayoutTotals
+	for i, c := range []string{"PTS", "COIN", "COIN", "PTS", "COIN"} {
+		r := PayoutRow{PayoutAmounts: PayoutAmounts{Redeemed: d(fmt.Sprint(i + 1)), Settled: d("0.5")}, Sessions: 1}
+		b.Add(c, &r)
+		want[c].Add(r)
+		all.Add(r)
+	}
+	got := b.Totals()
+	if !got.Mixed() || len(got.ByCurrency) != 2 || got.ByCurrency[0].Currency != "COIN" || got.ByCurrency[1].Currency != "PTS" {
+		t.Fatalf("by currency: %+v", got.ByCurrency)
+	}
+	for _, c := range got.ByCurrency {
+		w := want[c.Currency]
+		if c.Rows != w.Rows || c.Sessions != w.Sessions || !c.PayoutAmounts.Equal(w.PayoutAmounts) {
+			t.Errorf("%s: %+v, want %+v", c.Currency, c.PayoutTotals, *w)
+		}
+	}
+	if got.Rows != 5 || !got.PayoutAmounts.Equal(all.PayoutAmounts) || b.Rows() != 5 {
+		t.Errorf("overall: %+v, want %+v", got.PayoutTotals, all)
+	}
+	var one CurrencyTotalsBuilder
+	one.Add("COIN", &PayoutRow{})
+	if one.Totals().Mixed() {
+		t.Error("one currency is mixed")
 	}
 }

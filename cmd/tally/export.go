@@ -97,7 +97,7 @@ func cmdExport(ctx context.Context, args []string, getenv func(string) string, s
 }
 
 // summaryLine is the one line `tally export payouts` ends with: rows and column totals.
-func summaryLine(t rewards.PayoutTotals, out string) string {
+func summaryLine(t rewards.ReportTotals, out string) string {
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "exported %d rows", t.Rows)
 	if out != "" {
