@@ -198,6 +198,68 @@ func TestXLSXContinuesOnNewSheets(t *testing.T) {
 	}
 }
 
+// Totals rows per currency, on a sheet with room for one of them: the second goes on a
+// new sheet, with its header, and the workbook reads back whole.
+func TestXLSXTotalsPerCurrencyContinueOnANewSheet(t *testing.T) {
+	a := &App{props: map[string]*Property{"arcade": {ID: "arcade", Currency: "COIN"}, "other": {ID: "other", Currency: "PTS", Scale: 2}}}
+	x, err := newXLSXReport(a, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.f.Close()
+	if err := x.startSheet(); err != nil {
+		t.Fatal(err)
+	}
+	var totals rewards.CurrencyTotalsBuilder
+	rows := x.startRows(context.Background())
+	for i, p := range []string{"arcade", "arcade", "other", "other"} {
+		row := rewards.PayoutRow{Property: p, User: fmt.Sprintf("u%d", i), Sessions: 1}
+		totals.Add(a.currency(p), &row)
+		if err := rows.add(&row); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rows.finish(true); err != nil {
+		t.Fatal(err)
+	}
+	sum := totals.Totals()
+	for _, c := range sum.ByCurrency {
+		if err := x.writeTotals("", c.Currency, &c.PayoutTotals); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := x.sw.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.writeSummary(nil); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := x.save(&buf); err != nil {
+		t.Fatal(err)
+	}
+	f, err := excelize.OpenReader(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	want := map[string][]string{"payouts": {"user|currency", "u0|COIN", "u1|COIN"}, "payouts (2)": {"user|currency", "u2|PTS", "u3|PTS", "2 rows|COIN"},
+		"payouts (3)": {"user|currency", "2 rows|PTS"}}
+	for sheet, lines := range want {
+		rows, err := f.GetRows(sheet)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, r := range rows {
+			got = append(got, r[1]+"|"+r[2])
+		}
+		if !slices.Equal(got, lines) {
+			t.Errorf("%s: columns B and C %v, want %v", sheet, got, lines)
+		}
+	}
+}
+
 // appendCSVField writes a field exactly as encoding/csv does, so the CSV's bytes do not
 // change with the faster writer.
 func TestAppendCSVFieldMatchesEncodingCSV(t *testing.T) {
