@@ -17,8 +17,8 @@ import (
 // The console's sessions.
 //
 // A session is a cookie holding the admin's name, an expiry and a random nonce, signed
-// with HMAC-SHA256 under a key derived from that admin's token. Nothing is stored on the
-// server, so a session works on every replica that has the same configuration and
+// with HMAC-SHA256 under a key derived from that admin's token. Sessions are not stored
+// on the server, so a session works on every replica that has the same configuration and
 // survives restarts, and removing or changing an admin's token ends every session of
 // that admin at once. Signing out clears the cookie in the browser and records the
 // session's nonce in the database until the session's expiry, so a copy of the cookie
