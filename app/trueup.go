@@ -25,7 +25,7 @@ import (
 // TrueUpper keeps booked revenue and runs true-ups.
 type TrueUpper interface {
 	ImportBooked(ctx context.Context, in rewards.BookedImport) (rewards.BookedImported, error)
-	TrueUpView(ctx context.Context, property, from, to string) ([]rewards.TrueUpDay, error)
+	TrueUpView(ctx context.Context, q rewards.TrueUpRequest) ([]rewards.TrueUpDay, error)
 	TrueUp(ctx context.Context, req rewards.TrueUpRequest) (rewards.TrueUpRun, bool, error)
 }
 
@@ -240,7 +240,12 @@ func (a *App) TrueUpReport(ctx context.Context, property, from, to string) (True
 	if _, err := trueUpPeriod(from, to); err != nil {
 		return TrueUpSummary{}, err
 	}
-	days, err := a.store.TrueUpView(ctx, p.ID, from, to)
+	q := rewards.TrueUpRequest{Property: p.ID, GamezopPropertyID: p.GamezopPropertyID, From: from, To: to,
+		DefaultBuffer: decimal.Zero, DefaultSessionCap: decimal.Zero}
+	if rr := p.Rules.Revenue; rr != nil {
+		q.DefaultBuffer, q.DefaultSessionCap = rr.Buffer, rr.PerSessionCap
+	}
+	days, err := a.store.TrueUpView(ctx, q)
 	if err != nil {
 		return TrueUpSummary{}, err
 	}
@@ -248,18 +253,13 @@ func (a *App) TrueUpReport(ctx context.Context, property, from, to string) (True
 	if p.Rules.Revenue != nil {
 		out.CurrentBuffer = p.Rules.Revenue.Buffer
 	}
-	one := decimal.NewFromInt(1)
 	per := &out.Period.TrueUpDay
 	per.Day = from + ".." + to
 	per.HasBooked = true // the booked revenue of the days that have it
 	booked, estimatedBooked := decimal.Zero, decimal.Zero
 	for _, d := range days {
+		// A day not trued up has the shortfall a true-up of it alone would book (store).
 		v := TrueUpDayView{TrueUpDay: d}
-		if r, ok := d.Ratio(); ok && !v.TruedUp {
-			if x := one.Sub(out.CurrentBuffer).Sub(r); x.IsPositive() {
-				v.Shortfall = rewards.Mul(x, d.Gross)
-			}
-		}
 		out.Days = append(out.Days, v)
 		per.Sessions += d.Sessions
 		per.Estimated = per.Estimated.Add(d.Estimated)
@@ -309,7 +309,7 @@ func (a *App) RunTrueUp(ctx context.Context, in TrueUpInput) (rewards.TrueUpRun,
 	if _, err := trueUpPeriod(in.From, in.To); err != nil {
 		return rewards.TrueUpRun{}, false, err
 	}
-	req := rewards.TrueUpRequest{Property: p.ID, From: in.From, To: in.To, IdempotencyKey: in.IdempotencyKey, Actor: in.Actor,
+	req := rewards.TrueUpRequest{Property: p.ID, GamezopPropertyID: p.GamezopPropertyID, From: in.From, To: in.To, IdempotencyKey: in.IdempotencyKey, Actor: in.Actor,
 		RequestHash: requestHash("trueup", in.From, in.To), DefaultBuffer: decimal.Zero, DefaultSessionCap: decimal.Zero}
 	if rr := p.Rules.Revenue; rr != nil {
 		req.DefaultBuffer, req.DefaultSessionCap = rr.Buffer, rr.PerSessionCap

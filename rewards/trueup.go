@@ -282,8 +282,11 @@ type BookedImported struct {
 
 // TrueUpRequest asks to true up the whole UTC days From..To (inclusive) of a property.
 type TrueUpRequest struct {
-	Property       string
-	From, To       string // YYYY-MM-DD, inclusive
+	Property string
+	// GamezopPropertyID is the property's Gamezop property id: SPPs kept quarantined
+	// because theirs names another are not in the estimate. "" counts them all.
+	GamezopPropertyID string
+	From, To          string // YYYY-MM-DD, inclusive
 	IdempotencyKey string
 	RequestHash    string
 	Actor          string

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -145,34 +146,6 @@ func (db *DB) lockTrueUps(tx *gorm.DB, property string) error {
 	return err
 }
 
-// quarantinedSessions reads the SPP events of property received in [from, to) that are
-// kept quarantined: their revenue is in the estimate (and in the booked revenue), though
-// they credited nobody.
-func quarantinedSessions(tx *gorm.DB, property string, from, to time.Time) ([]trueUpSession, error) {
-	rows, err := rawQuery(tx, `SELECT event, received_at FROM inbox WHERE status = `+statusLiteral(rewards.StatusQuarantined)+
-		` AND property = ? AND source = ? AND received_at >= ? AND received_at < ?`, property, string(rewards.SourceGamezopSPP), from, to)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []trueUpSession
-	for rows.Next() {
-		var raw string
-		var at time.Time
-		if err := rows.Scan(&raw, &at); err != nil {
-			return nil, err
-		}
-		var ev rewards.Event
-		if err := json.Unmarshal([]byte(raw), &ev); err != nil || ev.Session == nil {
-			continue // not decoded as a session: no estimate to count
-		}
-		out = append(out, trueUpSession{TrueUpSession: rewards.TrueUpSession{Day: rewards.DayOf(at), RevenueUSD: ev.Session.RevenueUSD,
-			Gross: decimal.Zero, Withheld: decimal.Zero, Credited: decimal.Zero, Capped: decimal.Zero, Buffer: decimal.Zero,
-			SessionCap: decimal.Zero}, hasRule: true, quarantined: true})
-	}
-	return out, rows.Err()
-}
-
 // trueUpSession is a session row as true-ups read it.
 type trueUpSession struct {
 	rewards.TrueUpSession
@@ -180,23 +153,56 @@ type trueUpSession struct {
 	quarantined bool // an SPP kept quarantined: in the estimate only
 }
 
-// sessionsOf reads the sessions received in [from, to) of property.
-func sessionsOf(tx *gorm.DB, property string, from, to time.Time) ([]trueUpSession, error) {
-	rows, err := rawQuery(tx, `SELECT user_id, received_at, revenue_usd, gross, withheld, credited, capped_excess, buffer, session_cap
-		FROM sessions WHERE property = ? AND received_at >= ? AND received_at < ?`, property, from, to)
+// periodSessions reads what the estimate of property's days in [from, to) is made of:
+// its sessions, and the SPP events received then that are kept quarantined, whose
+// revenue is in the booked revenue though they credited nobody (a forged sub token,
+// say). An event quarantined because its property-id names another Gamezop property
+// than gamezopID is left out: that property's revenue is not in this one's booked
+// figure, and counting it would lower r. (One without a property-id is counted: it may
+// be this property's; counting it lowers r, which releases less, never more.)
+//
+// Both come from one statement, so from one snapshot: read in two, a replay committing
+// between them (its session written, its event no longer quarantined) would be in
+// neither.
+func periodSessions(tx *gorm.DB, property, gamezopID string, from, to time.Time) ([]trueUpSession, error) {
+	rows, err := rawQuery(tx, `SELECT 0, user_id, received_at, revenue_usd, gross, withheld, credited, capped_excess, buffer, session_cap, NULL
+		FROM sessions WHERE property = ? AND received_at >= ? AND received_at < ?
+		UNION ALL
+		SELECT 1, '', received_at, NULL, NULL, NULL, NULL, NULL, NULL, NULL, event
+		FROM inbox WHERE status = `+statusLiteral(rewards.StatusQuarantined)+` AND property = ? AND source = ? AND received_at >= ? AND received_at < ?`,
+		property, from, to, property, string(rewards.SourceGamezopSPP), from, to)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	var out []trueUpSession
 	for rows.Next() {
-		var s trueUpSession
-		var at time.Time
-		var buffer, sessionCap decimal.NullDecimal
-		if err := rows.Scan(&s.User, &at, &s.RevenueUSD, &s.Gross, &s.Withheld, &s.Credited, &s.Capped, &buffer, &sessionCap); err != nil {
+		var (
+			kept                                       int
+			s                                          trueUpSession
+			at                                         time.Time
+			revenue, gross, withheld, credited, capped decimal.NullDecimal
+			buffer, sessionCap                         decimal.NullDecimal
+			raw                                        sql.NullString
+		)
+		if err := rows.Scan(&kept, &s.User, &at, &revenue, &gross, &withheld, &credited, &capped, &buffer, &sessionCap, &raw); err != nil {
 			return nil, err
 		}
 		s.Day = rewards.DayOf(at)
+		if kept == 1 {
+			var ev rewards.Event
+			if err := json.Unmarshal([]byte(raw.String), &ev); err != nil || ev.Session == nil {
+				continue // not decoded as a session: no estimate to count
+			}
+			if gamezopID != "" && ev.Session.PropertyID != "" && ev.Session.PropertyID != gamezopID {
+				continue // another Gamezop property's session
+			}
+			s.RevenueUSD, s.Gross, s.Withheld, s.Credited, s.Capped = ev.Session.RevenueUSD, decimal.Zero, decimal.Zero, decimal.Zero, decimal.Zero
+			s.Buffer, s.SessionCap, s.hasRule, s.quarantined = decimal.Zero, decimal.Zero, true, true
+			out = append(out, s)
+			continue
+		}
+		s.RevenueUSD, s.Gross, s.Withheld, s.Credited, s.Capped = revenue.Decimal, gross.Decimal, withheld.Decimal, credited.Decimal, capped.Decimal
 		s.Buffer, s.SessionCap, s.hasRule = buffer.Decimal, sessionCap.Decimal, buffer.Valid
 		out = append(out, s)
 	}
@@ -226,10 +232,14 @@ func bookedDays(tx *gorm.DB, property string, days []string) ([]rewards.TrueUpDa
 	return out, nil
 }
 
-// TrueUpView returns each day of from..to with its sessions' figures, its booked revenue
-// and what true-ups released so far, and the period's ratio.
-func (db *DB) TrueUpView(ctx context.Context, property, from, to string) ([]rewards.TrueUpDay, error) {
-	start, end, err := dayBounds(from, to)
+// TrueUpView returns each day of q's period with its sessions' figures, its booked
+// revenue and what true-ups released so far (q's key, hash and actor are not used). A
+// day with booked revenue not trued up yet has as its Shortfall what a true-up of that
+// day alone would book: rewards.SessionShortfall of each session at the day's ratio,
+// under the buffer it was credited with (the current rule's, q's default, for sessions
+// recorded before sessions kept theirs).
+func (db *DB) TrueUpView(ctx context.Context, q rewards.TrueUpRequest) ([]rewards.TrueUpDay, error) {
+	start, end, err := dayBounds(q.From, q.To)
 	if err != nil {
 		return nil, err
 	}
@@ -239,7 +249,7 @@ func (db *DB) TrueUpView(ctx context.Context, property, from, to string) ([]rewa
 	}
 	var out []rewards.TrueUpDay
 	err = db.read(ctx, func(tx *gorm.DB) error {
-		out, err = bookedDays(tx, property, days)
+		out, err = bookedDays(tx, q.Property, days)
 		if err != nil {
 			return err
 		}
@@ -247,15 +257,11 @@ func (db *DB) TrueUpView(ctx context.Context, property, from, to string) ([]rewa
 		for i, d := range out {
 			idx[d.Day] = i
 		}
-		sessions, err := sessionsOf(tx, property, start, end)
+		sessions, err := periodSessions(tx, q.Property, q.GamezopPropertyID, start, end)
 		if err != nil {
 			return err
 		}
-		kept, err := quarantinedSessions(tx, property, start, end)
-		if err != nil {
-			return err
-		}
-		for _, s := range append(sessions, kept...) {
+		for _, s := range sessions {
 			d := &out[idx[s.Day]]
 			d.Sessions++
 			d.Estimated = d.Estimated.Add(s.RevenueUSD)
@@ -271,13 +277,24 @@ func (db *DB) TrueUpView(ctx context.Context, property, from, to string) ([]rewa
 		}
 		var done []doneRow
 		if err := query(tx, &done, `SELECT day, released, shortfall FROM trueup_days WHERE property = ? AND day >= ? AND day <= ?`,
-			property, days[0], days[len(days)-1]); err != nil {
+			q.Property, days[0], days[len(days)-1]); err != nil {
 			return err
 		}
 		for _, r := range done {
 			if i, ok := idx[r.Day]; ok {
 				out[i].Released, out[i].Shortfall, out[i].TruedUp = r.Released, r.Shortfall, true
 			}
+		}
+		for _, s := range sessions {
+			d := &out[idx[s.Day]]
+			r, ok := d.Ratio()
+			if d.TruedUp || !ok {
+				continue
+			}
+			if !s.hasRule {
+				s.Buffer, s.SessionCap = q.DefaultBuffer, q.DefaultSessionCap
+			}
+			d.Shortfall = d.Shortfall.Add(rewards.SessionShortfall(s.TrueUpSession, r))
 		}
 		return nil
 	})
@@ -347,8 +364,9 @@ func (db *DB) TrueUp(ctx context.Context, req rewards.TrueUpRequest) (rewards.Tr
 	case strings.TrimSpace(req.IdempotencyKey) == "" || req.Actor == "" || req.Property == "":
 		return rewards.TrueUpRun{}, false, fmt.Errorf("store: true-up needs a property, a key and an actor: %w", rewards.ErrInvalidRequest)
 	case end.Add(trueUpMargin).After(db.now()):
+		// Unavailable (503, retry), as the README says: the same request succeeds later.
 		return rewards.TrueUpRun{}, false, fmt.Errorf("store: true-up of %s..%s: the last day has not ended (or ended less than %s ago): %w",
-			req.From, req.To, trueUpMargin, rewards.ErrInvalidRequest)
+			req.From, req.To, trueUpMargin, rewards.ErrUnavailable)
 	}
 	var out rewards.TrueUpRun
 	var replayed bool
@@ -402,17 +420,13 @@ func (db *DB) TrueUp(ctx context.Context, req rewards.TrueUpRequest) (rewards.Tr
 		for _, c := range corrections {
 			extra = extra.Add(c.NewUsd.Sub(c.OldUsd))
 		}
-		rows, err := sessionsOf(tx, req.Property, start, end)
+		rows, err := periodSessions(tx, req.Property, req.GamezopPropertyID, start, end)
 		if err != nil {
 			return err
 		}
-		kept, err := quarantinedSessions(tx, req.Property, start, end)
-		if err != nil {
-			return err
-		}
-		sessions := make([]rewards.TrueUpSession, 0, len(rows)+len(kept))
+		sessions := make([]rewards.TrueUpSession, 0, len(rows))
 		unknown := 0
-		for _, s := range append(rows, kept...) {
+		for _, s := range rows {
 			if !s.hasRule {
 				// Recorded before sessions kept their rule: the current rule's buffer is
 				// the one they were credited under only if it reproduces what they

@@ -100,7 +100,7 @@ func TestTrueUpReleasesOnce(t *testing.T) {
 		if _, _, err := db.TrueUp(ctx, other); !errors.Is(err, rewards.ErrIdempotencyMismatch) {
 			t.Fatalf("key reused: %v", err)
 		}
-		view, err := db.TrueUpView(ctx, "arcade", "2026-11-01", "2026-11-02")
+		view, err := db.TrueUpView(ctx, trueUpReq("", "2026-11-01", "2026-11-02"))
 		if err != nil || len(view) != 2 || view[0].Sessions != 2 || !view[0].Released.Equal(d("14")) || !view[1].Released.Equal(d("7")) ||
 			!view[0].Withheld.Equal(d("28")) || !view[0].Booked.Equal(d("0.0018")) {
 			t.Fatalf("view %+v %v", view, err)
@@ -131,7 +131,7 @@ func TestBookedCorrections(t *testing.T) {
 		// r = 0.8 = 1 − buffer: nothing released, yet the day is trued up. The booked
 		// figure is then corrected up.
 		wantBalance(t, db, "u1", "112", "0")
-		if view, err := db.TrueUpView(ctx, "arcade", "2026-11-01", "2026-11-02"); err != nil || !view[0].TruedUp || view[1].TruedUp ||
+		if view, err := db.TrueUpView(ctx, trueUpReq("", "2026-11-01", "2026-11-02")); err != nil || !view[0].TruedUp || view[1].TruedUp ||
 			!view[0].Released.IsZero() {
 			t.Fatalf("view: %+v %v", view, err)
 		}
@@ -308,7 +308,7 @@ func TestTrueUpEdges(t *testing.T) {
 		if _, err := importBooked(t, db, false, rewards.BookedDay{Day: "2026-11-02", RevenueUSD: d("0.0016")}); err != nil {
 			t.Fatal(err)
 		}
-		view, err := db.TrueUpView(ctx, "arcade", "2026-11-02", "2026-11-02")
+		view, err := db.TrueUpView(ctx, trueUpReq("", "2026-11-02", "2026-11-02"))
 		if err != nil || view[0].Sessions != 2 || !view[0].Estimated.Equal(d("0.002")) {
 			t.Fatalf("view with a quarantined session: %+v %v", view, err)
 		}
@@ -327,5 +327,66 @@ func TestTrueUpEdges(t *testing.T) {
 			t.Fatalf("day 2: %+v %v", run, err)
 		}
 		checkInvariants(t, db)
+	})
+}
+
+// The estimate leaves out SPPs kept quarantined because their property-id names another
+// Gamezop property (its revenue is not in this property's booked figure); one without a
+// property-id still counts. The view's shortfall for a day not trued up is what its
+// true-up books, capped sessions included.
+func TestTrueUpEstimateAndProjection(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		db, clock := trueUpFixture(t, dia)
+		ctx := context.Background()
+		clock.Set(day2.Add(12 * time.Hour))
+		for id, pid := range map[string]string{"s-other": "777", "s-none": ""} {
+			kept := session("nobody", id, "0.001", 60)
+			kept.Session.PropertyID = pid
+			if _, err := db.Record(ctx, []rewards.Inbound{{Property: "unconfigured", Event: kept, Raw: []byte(`{}`)}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := applyAll(ctx, db); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.ExecRaw(ctx, `UPDATE inbox SET property = 'arcade' WHERE property = 'unconfigured'`); err != nil {
+			t.Fatal(err)
+		}
+		// A day not over yet: refused for now (503, retry later), not as a bad request.
+		if _, _, err := db.TrueUp(ctx, trueUpReq("t0", "2026-11-02", "2026-11-02")); !errors.Is(err, rewards.ErrUnavailable) {
+			t.Fatalf("a true-up of today: %v", err)
+		}
+		clock.Set(day2.AddDate(0, 0, 3))
+		req := trueUpReq("", "2026-11-02", "2026-11-02")
+		req.GamezopPropertyID = "1234"
+		view, err := db.TrueUpView(ctx, req)
+		if err != nil || view[0].Sessions != 2 || !view[0].Estimated.Equal(d("0.002")) {
+			t.Fatalf("day 2 with another property's SPP: %+v %v", view, err)
+		}
+		req.GamezopPropertyID = "" // unknown: every kept SPP counts
+		if view, err = db.TrueUpView(ctx, req); err != nil || view[0].Sessions != 3 || !view[0].Estimated.Equal(d("0.003")) {
+			t.Fatalf("day 2 without a Gamezop property id: %+v %v", view, err)
+		}
+
+		// Day 1: u2's session capped at 30 of its net 56. B = 0.0012 of E = 0.002: r = 0.6.
+		// u1 was credited 56, 14 beyond the booked 0.6 × 70 = 42; u2 got 30, less than 42.
+		if err := db.ExecRaw(ctx, `UPDATE sessions SET credited = 30, capped_excess = 26 WHERE session_id = 's2'`); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := importBooked(t, db, false, rewards.BookedDay{Day: "2026-11-01", RevenueUSD: d("0.0012")}); err != nil {
+			t.Fatal(err)
+		}
+		req = trueUpReq("t1", "2026-11-01", "2026-11-01")
+		req.GamezopPropertyID = "1234"
+		if view, err = db.TrueUpView(ctx, req); err != nil || !view[0].Shortfall.Equal(d("14")) || view[0].TruedUp {
+			t.Fatalf("projected shortfall: %+v %v", view, err)
+		}
+		run, _, err := db.TrueUp(ctx, req)
+		if err != nil || !run.Shortfall.Equal(d("14")) || !run.Ratio.Equal(d("0.6")) {
+			t.Fatalf("true-up: %+v %v", run, err)
+		}
+		if view, err = db.TrueUpView(ctx, req); err != nil || !view[0].Shortfall.Equal(d("14")) || !view[0].TruedUp {
+			t.Fatalf("recorded shortfall: %+v %v", view, err)
+		}
 	})
 }
