@@ -287,9 +287,9 @@ type TrueUpRequest struct {
 	// because theirs names another are not in the estimate. "" counts them all.
 	GamezopPropertyID string
 	From, To          string // YYYY-MM-DD, inclusive
-	IdempotencyKey string
-	RequestHash    string
-	Actor          string
+	IdempotencyKey    string
+	RequestHash       string
+	Actor             string
 	// DefaultBuffer and DefaultSessionCap stand in for sessions recorded before sessions
 	// kept their rule's buffer and cap: the property's current revenue rule.
 	DefaultBuffer     decimal.Decimal
