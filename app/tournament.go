@@ -45,11 +45,9 @@ type TournamentStore interface {
 // closes within a minute of end + grace (+ closeMargin).
 const TournamentCloseSpec = "@every 1m"
 
-// closeMargin is how long after end + grace the closer waits before it closes a window.
-// A receiver stamps an event's receipt before its group commit, which may take up to 5 s
-// (ingest's deadline); the margin lets an event received just before end + grace be
-// committed, and so be waited for, before the window is ranked.
-const closeMargin = 10 * time.Second
+// closeMargin is how long after end + grace the closer waits before it closes a window
+// (rewards.TournamentCloseMargin).
+const closeMargin = rewards.TournamentCloseMargin
 
 // tournament returns the property's tournament id, or rewards.ErrNotFound.
 func tournamentOf(p *Property, id string) (rewards.Tournament, error) {

@@ -180,6 +180,14 @@ func (w Window) StateAt(now time.Time, closed bool) string {
 // neverCount are the Gamezop states whose scores no tournament counts.
 var neverCount = []string{"loaded", "start"}
 
+// TournamentCloseMargin is how long after end + grace the closer waits before it closes
+// a window. A receiver stamps an event's receipt before its group commit, which may take
+// up to 5 s (ingest's deadline); the margin lets an event received just before end +
+// grace be committed, and so be waited for, before the window is ranked. After it a
+// window in which no score counted has ended with nothing to rank or pay, and a replayed
+// score does not open it (store.applyTournaments).
+const TournamentCloseMargin = 10 * time.Second
+
 // TournamentScore is what one score event means to one tournament of its property.
 type TournamentScore struct {
 	Tournament string

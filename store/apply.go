@@ -64,7 +64,8 @@ func (db *DB) Apply(ctx context.Context, c rewards.Claim, decide rewards.Decider
 		items := make([]*applyItem, len(kept))
 		for i, k := range kept {
 			d := decide(k)
-			it := &applyItem{id: k.ID, property: k.Property, event: d.Event, rules: d.Rules, receivedAt: k.ReceivedAt}
+			it := &applyItem{id: k.ID, property: k.Property, event: d.Event, rules: d.Rules, receivedAt: k.ReceivedAt,
+				replay: c.Status == rewards.StatusQuarantined}
 			switch {
 			case d.Quarantine != "":
 				it.quarantine(d.Quarantine)
@@ -214,6 +215,7 @@ type applyItem struct {
 	event      rewards.Event
 	rules      *rewards.Rules
 	receivedAt time.Time // day buckets and holds count from receipt
+	replay     bool      // a quarantined event applied again
 	status     string    // set by apply: applied or quarantined
 	reason     string
 }

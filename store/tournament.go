@@ -68,6 +68,15 @@ func (db *DB) applyTournaments(tx *gorm.DB, items []*applyItem, now time.Time) e
 				it.note(s.Note)
 				continue
 			}
+			// A window in which no score counted by end + grace (+ the closer's margin)
+			// ended with nothing to rank or pay; the closer never looks at it again. A
+			// replayed score, received in time but quarantined then, must not open it
+			// now: its row would be closed and paid, to whoever replayed, long after.
+			if it.replay && !began(begun[it.property], s) && !now.Before(s.Window.ClosesAt.Add(rewards.TournamentCloseMargin)) {
+				it.note(fmt.Sprintf("tournament %s: window %s is over (its grace ended at %s); a replayed score does not count in it",
+					s.Tournament, s.Window.Start.Format(time.RFC3339), s.Window.ClosesAt.Format(time.RFC3339)))
+				continue
+			}
 			scores = append(scores, counted{it: it, s: s})
 		}
 	}
@@ -112,6 +121,16 @@ func (db *DB) applyTournaments(tx *gorm.DB, items []*applyItem, now time.Time) e
 		c.it.note(fmt.Sprintf("tournament %s: counted in window %s", c.s.Tournament, c.s.Window.Start.Format(time.RFC3339)))
 	}
 	return nil
+}
+
+// began reports whether s's window is one of the open windows begun (it has a row).
+func began(begun []rewards.WindowRecord, s rewards.TournamentScore) bool {
+	for _, w := range begun {
+		if w.Tournament == s.Tournament && w.Start.Equal(s.Window.Start) {
+			return true
+		}
+	}
+	return false
 }
 
 // openWindows reads, by property, the windows of the items' properties that have begun

@@ -750,3 +750,53 @@ func TestTournamentWindowEndsAsBegun(t *testing.T) {
 		}
 	})
 }
+
+// A window in which no score counted by end + grace ended with nothing to rank or pay.
+// A score received in time but quarantined then, replayed after that, does not open it
+// (the closer would pay it in full to whoever was replayed); a replayed score of a window
+// still running counts as any score.
+func TestTournamentReplayDoesNotOpenAnEndedWindow(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		ctx := context.Background()
+		clock := storetest.NewClock(win0.Add(time.Hour))
+		db := storetest.Open(t, dia, clock.Now)
+		notReady := func(k rewards.Kept) rewards.Decision { return rewards.Decision{Event: k.Event, Quarantine: "config not ready"} }
+		record := func(in rewards.Inbound) int64 {
+			t.Helper()
+			res, err := db.Record(ctx, []rewards.Inbound{in})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.Apply(ctx, rewards.Claim{Status: rewards.StatusRecorded}, notReady); err != nil {
+				t.Fatal(err)
+			}
+			return res[0].EventID
+		}
+		zed := record(tscore("zed", "z1", "5", "over", win0.Add(time.Hour)))
+		// The next day's window runs; win0's grace ended 15 minutes ago, with no score.
+		clock.Set(win0W.ClosesAt.Add(15 * time.Minute))
+		amy := record(tscore("amy", "a1", "7", "over", win0W.ClosesAt.Add(10*time.Minute)))
+		clock.Set(win0W.ClosesAt.Add(20 * time.Minute)) // both replayed while the next window runs
+		for _, id := range []int64{zed, amy} {
+			if got, err := db.Apply(ctx, rewards.Claim{Status: rewards.StatusQuarantined, IDs: []int64{id}}, decideTournament); err != nil || len(got) != 1 {
+				t.Fatalf("replay %d: %+v %v", id, got, err)
+			}
+		}
+		if r := reasonOf(t, db, zed); !strings.Contains(r, "a replayed score does not count in it") {
+			t.Fatalf("zed's replay after win0 ended: %q", r)
+		}
+		if r := reasonOf(t, db, amy); !strings.Contains(r, "counted in window "+win0W.End.Format(time.RFC3339)) {
+			t.Fatalf("amy's replay into the next window: %q", r)
+		}
+		// Only amy's window is left to close, once it ends; win0 never pays.
+		open, err := db.OpenTournamentWindows(ctx, clock.Now().Add(72*time.Hour))
+		if err != nil || len(open) != 1 || !open[0].Start.Equal(win0W.End) {
+			t.Fatalf("windows to close after the replays: %+v %v", open, err)
+		}
+		got, err := db.CloseTournamentWindow(ctx, "arcade", dailyTournament(), win0W)
+		if err != nil || len(got.Awards) != 0 || !got.Paid.IsZero() {
+			t.Fatalf("closing win0: %+v %v", got, err)
+		}
+		wantBalance(t, db, "zed", "0", "0")
+	})
+}
