@@ -760,7 +760,9 @@ func TestTournamentReplayDoesNotOpenAnEndedWindow(t *testing.T) {
 		ctx := context.Background()
 		clock := storetest.NewClock(win0.Add(time.Hour))
 		db := storetest.Open(t, dia, clock.Now)
-		notReady := func(k rewards.Kept) rewards.Decision { return rewards.Decision{Event: k.Event, Quarantine: "config not ready"} }
+		notReady := func(k rewards.Kept) rewards.Decision {
+			return rewards.Decision{Event: k.Event, Quarantine: "config not ready"}
+		}
 		record := func(in rewards.Inbound) int64 {
 			t.Helper()
 			res, err := db.Record(ctx, []rewards.Inbound{in})
