@@ -37,10 +37,12 @@ func windowOf(property, tournament string, start time.Time) windowKey {
 	return windowKey{property, tournament, start.UTC().UnixMicro()}
 }
 
-// counted is one score that counts for one window.
+// counted is one score that counts for one window, keyed with dir: the direction of its
+// tournament, then the one its window was begun with (lockWindows).
 type counted struct {
-	it *applyItem
-	s  rewards.TournamentScore
+	it  *applyItem
+	s   rewards.TournamentScore
+	dir rewards.Direction
 }
 
 // applyTournaments adds the batch's applied score events to the leaderboards of their
@@ -77,7 +79,13 @@ func (db *DB) applyTournaments(tx *gorm.DB, items []*applyItem, now time.Time) e
 					s.Tournament, s.Window.Start.Format(time.RFC3339), s.Window.ClosesAt.Format(time.RFC3339)))
 				continue
 			}
-			scores = append(scores, counted{it: it, s: s})
+			c := counted{it: it, s: s}
+			for _, t := range it.rules.Tournaments {
+				if t.ID == s.Tournament {
+					c.dir = t.Direction
+				}
+			}
+			scores = append(scores, c)
 		}
 	}
 	if len(scores) == 0 {
@@ -90,6 +98,15 @@ func (db *DB) applyTournaments(tx *gorm.DB, items []*applyItem, now time.Time) e
 	live := scores[:0:0]
 	for _, c := range scores {
 		row := rows[windowOf(c.it.property, c.s.Tournament, c.s.Window.Start)]
+		if row.dir != "" && row.dir != c.dir {
+			// The direction changed since the window began: its scores stay keyed as
+			// they were, so one ranking never mixes both orders.
+			key, err := rewards.ScoreKey(c.s.Value, row.dir)
+			if err != nil {
+				return err // the same score was keyed the other way: cannot fail
+			}
+			c.s.Key, c.dir = key, row.dir
+		}
 		start := c.s.Window.Start.Format(time.RFC3339)
 		// A window ends when it was begun to end: if the duration changed since, its
 		// row, not the schedule, says when scores stop counting.
@@ -176,6 +193,7 @@ func (it *applyItem) note(s string) {
 type windowRow struct {
 	end    time.Time
 	closed bool
+	dir    rewards.Direction // as begun; "" for windows begun before it was kept
 }
 
 // lockWindows creates the windows' rows that do not exist yet and reads them all under a
@@ -192,11 +210,11 @@ func (db *DB) lockWindows(tx *gorm.DB, scores []counted, now time.Time) (map[win
 		k := windowOf(c.it.property, c.s.Tournament, c.s.Window.Start)
 		if !seen[k] {
 			seen[k] = true
-			rows = append(rows, []any{k.property, k.tournament, c.s.Window.Start.UTC(), c.s.Window.End.UTC(), now})
+			rows = append(rows, []any{k.property, k.tournament, c.s.Window.Start.UTC(), c.s.Window.End.UTC(), now, string(c.dir)})
 		}
 	}
 	slices.SortFunc(rows, func(a, b []any) int { return compareKeys(a, b, 3) })
-	if err := insertRows(tx, `INSERT INTO tournament_windows (property, tournament, window_start, window_end, created_at) VALUES `, rows,
+	if err := insertRows(tx, `INSERT INTO tournament_windows (property, tournament, window_start, window_end, created_at, direction) VALUES `, rows,
 		` ON CONFLICT (property, tournament, window_start) DO NOTHING`); err != nil {
 		return nil, err
 	}
@@ -209,7 +227,7 @@ func (db *DB) lockWindows(tx *gorm.DB, scores []counted, now time.Time) (map[win
 			where[j] = `(property = ? AND tournament = ? AND window_start = ?)`
 			args = append(args, r[0], r[1], r[2])
 		}
-		q := `SELECT property, tournament, window_start, window_end, closed_at FROM tournament_windows WHERE ` +
+		q := `SELECT property, tournament, window_start, window_end, closed_at, direction FROM tournament_windows WHERE ` +
 			strings.Join(where, ` OR `) + ` ORDER BY property, tournament, window_start`
 		if db.dialect == Postgres {
 			q += ` FOR SHARE`
@@ -223,7 +241,7 @@ func (db *DB) lockWindows(tx *gorm.DB, scores []counted, now time.Time) (map[win
 			var start time.Time
 			var row windowRow
 			var closedAt sql.NullTime
-			if err := rs.Scan(&property, &tournament, &start, &row.end, &closedAt); err != nil {
+			if err := rs.Scan(&property, &tournament, &start, &row.end, &closedAt, &row.dir); err != nil {
 				rs.Close()
 				return nil, err
 			}
@@ -329,12 +347,7 @@ func (db *DB) upsertScores(tx *gorm.DB, scores []counted, fresh map[playKey]bool
 		s := rewards.Standing{User: k.user, Score: c.s.Value, Key: c.s.Key, AchievedAt: c.s.At.Truncate(time.Microsecond), EventID: c.it.id}
 		a := byUser[k]
 		if a == nil {
-			a = &agg{best: s, start: c.s.Window.Start.UTC()}
-			for _, t := range c.it.rules.Tournaments {
-				if t.ID == c.s.Tournament {
-					a.dir = t.Direction
-				}
-			}
+			a = &agg{best: s, start: c.s.Window.Start.UTC(), dir: c.dir}
 			byUser[k] = a
 			order = append(order, k)
 		} else if s.Before(a.best) {

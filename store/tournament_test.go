@@ -802,3 +802,55 @@ func TestTournamentReplayDoesNotOpenAnEndedWindow(t *testing.T) {
 		wantBalance(t, db, "zed", "0", "0")
 	})
 }
+
+// A window ranks in the direction it was begun with: flipping the config to lower-is-
+// better mid-window applies from the next window, and the open window's scores keep
+// being compared as before (a mix of both orders paid the wrong users).
+func TestTournamentDirectionAsBegun(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		ctx := context.Background()
+		clock := storetest.NewClock(win0.Add(time.Hour))
+		db := storetest.Open(t, dia, clock.Now)
+		recordAndApply(t, db, tscore("ann", "a1", "10", "over", win0.Add(time.Hour)), tscore("bob", "b1", "50", "over", win0.Add(time.Hour)))
+		lower := func(k rewards.Kept) rewards.Decision {
+			d := decideTournament(k)
+			d.Rules.Tournaments[0].Direction = rewards.Lower
+			return d
+		}
+		clock.Set(win0.Add(2 * time.Hour))
+		if _, err := db.Record(ctx, []rewards.Inbound{tscore("cat", "c1", "30", "over", win0.Add(2*time.Hour)),
+			tscore("bob", "b2", "60", "over", win0.Add(2*time.Hour))}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Apply(ctx, rewards.Claim{Status: rewards.StatusRecorded}, lower); err != nil {
+			t.Fatal(err)
+		}
+		if got := boardLine(board(t, db, 10, "", "").Rows); got != "1:bob:60/2 2:cat:30/1 3:ann:10/1" {
+			t.Fatalf("leaderboard after the flip %s, want higher-is-better as the window began", got)
+		}
+		clock.Set(win0W.ClosesAt.Add(time.Minute))
+		got, err := db.CloseTournamentWindow(ctx, "arcade", dailyTournament(), win0W)
+		if err != nil || got.Outcome != rewards.CloseDone || !got.Paid.Equal(d("180")) {
+			t.Fatalf("close: %+v %v", got, err)
+		}
+		wantBalance(t, db, "bob", "100", "0")
+		wantBalance(t, db, "cat", "40", "0")
+		wantBalance(t, db, "ann", "40", "0")
+		// The next window begins with the new direction: the lower score ranks first.
+		clock.Set(win0W.End.Add(time.Hour))
+		if _, err := db.Record(ctx, []rewards.Inbound{tscore("ann", "a3", "10", "over", win0W.End.Add(time.Hour)),
+			tscore("bob", "b3", "50", "over", win0W.End.Add(time.Hour))}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Apply(ctx, rewards.Claim{Status: rewards.StatusRecorded}, lower); err != nil {
+			t.Fatal(err)
+		}
+		next := rewards.Window{Start: win0W.End, End: win0W.End.Add(24 * time.Hour), ClosesAt: win0W.End.Add(24*time.Hour + 15*time.Minute)}
+		flipped := dailyTournament()
+		flipped.Direction = rewards.Lower
+		lb, err := db.Leaderboard(ctx, rewards.LeaderboardQuery{Property: "arcade", Tournament: flipped, Window: next, Limit: 10})
+		if err != nil || boardLine(lb.Rows) != "1:ann:10/1 2:bob:50/1" {
+			t.Fatalf("next window: %s %v", boardLine(lb.Rows), err)
+		}
+	})
+}
