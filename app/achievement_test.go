@@ -43,3 +43,39 @@ func TestAchievementRulesForOneEvent(t *testing.T) {
 		e.checkInvariants()
 	})
 }
+
+// Naming the event of a rule that already paid renames its claim; a user paid under the
+// old name is not paid again, by a redelivery of the same event (a new dedupe key) or
+// by the other event of the same id.
+func TestAchievementRuleNamingItsEventDoesNotPayAgain(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, d store.Dialect) {
+		e := newEnv(t, d) // arcade: {gamepush, id 685, 100}, any event
+		if a := e.do("POST", "/v1/hooks/arcade/gamepush", gamepushBody(gpJSON, gpSecret)); a.Code != 200 {
+			t.Fatalf("reward: %d %s", a.Code, a.Raw)
+		}
+		e.wantBalance("arcade", "1820283", apiKey, "0", "100")
+		typed := e.withProperty(func(p *appProperty) {
+			p.Rules.Achievements = []rewards.AchievementRule{
+				{Source: rewards.SourceGamePush, Event: "UnlockPlayerAchievement", ID: "685", Version: "a3", Reward: dec("100")},
+				{Source: rewards.SourceGamePush, Event: "GivePlayerReward", ID: "685", Version: "a4", Reward: dec("100")},
+			}
+		})
+		for _, payload := range []string{
+			strings.Replace(gpJSON, `"time":"2024-04-26T11:34:23.415923998Z"`, `"time":"2024-04-27T11:34:23Z"`, 1),
+			strings.NewReplacer(`"event":"GivePlayerReward"`, `"event":"UnlockPlayerAchievement"`,
+				`"result":{"__typename":"PlayerReward","countAccepted":0,"countTotal":1,"rewardId":685}`, `"result":{"achievementId":685}`).Replace(gpJSON),
+		} {
+			if a := typed.do("POST", "/v1/hooks/arcade/gamepush", gamepushBody(payload, gpSecret)); a.Code != 200 || a.Body["status"] != "accepted" {
+				t.Fatalf("after naming the events: %d %s", a.Code, a.Raw)
+			}
+		}
+		typed.wantBalance("arcade", "1820283", apiKey, "0", "100")
+		// A user never paid before is paid once per event.
+		other := strings.Replace(gpJSON, `"id":1820283`, `"id":7`, 1)
+		if a := typed.do("POST", "/v1/hooks/arcade/gamepush", gamepushBody(other, gpSecret)); a.Code != 200 {
+			t.Fatalf("another player: %d %s", a.Code, a.Raw)
+		}
+		typed.wantBalance("arcade", "7", apiKey, "0", "100")
+		typed.checkInvariants()
+	})
+}

@@ -360,11 +360,14 @@ func evaluateAchievement(ev Event, r Rules, receivedAt time.Time) (Outcome, erro
 		if ar.Reward.IsZero() {
 			continue
 		}
-		// The rule's name is its claim: paid once per user. A rule for one event type
+		// The rule's name is its claim: paid once per user. A rule that names its event
 		// has a name of its own, so GamePush's achievement 685 and reward 685, each with
-		// its rule, are two claims.
+		// its rule, are two claims. A user paid before the rule named its event, under
+		// the claim of the id alone, is not paid again by it (ClaimedAs).
 		rule := "achievement:" + string(ar.Source) + ":" + ar.ID
+		var claimedAs []string
 		if ar.Event != "" {
+			claimedAs = []string{rule}
 			rule = "achievement:" + string(ar.Source) + ":" + ar.Event + ":" + ar.ID
 		}
 		out.Entries = append(out.Entries, Entry{
@@ -372,6 +375,7 @@ func evaluateAchievement(ev Event, r Rules, receivedAt time.Time) (Outcome, erro
 			Rule:        rule,
 			RuleVersion: ar.Version,
 			Claim:       rule,
+			ClaimedAs:   claimedAs,
 			MaturesAt:   receivedAt.Add(ar.Hold).UTC(),
 			Legs: []Leg{
 				{Bucket: Pending, Amount: ar.Reward},

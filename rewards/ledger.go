@@ -61,7 +61,11 @@ type Entry struct {
 	// Claim, when set, makes the entry payable at most once per (property, user, claim):
 	// the store records the claim in the same transaction and drops the entry if the
 	// claim exists already.
-	Claim     string
+	Claim string
+	// ClaimedAs are other names of the same claim: when one of them is taken the entry
+	// was paid already, under a rule's earlier name (an achievement rule that came to
+	// name its event). Only Claim is recorded.
+	ClaimedAs []string
 	MaturesAt time.Time // when the pending credit may settle
 	Legs      []Leg
 }

@@ -2,6 +2,7 @@ package rewards
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -210,6 +211,7 @@ func NeedsOf(ev Event, r Rules, receivedAt time.Time) Needs {
 			if e.Claim != "" {
 				n.Claims = append(n.Claims, e.Claim)
 			}
+			n.Claims = append(n.Claims, e.ClaimedAs...)
 		}
 		return n
 	}
@@ -217,8 +219,8 @@ func NeedsOf(ev Event, r Rules, receivedAt time.Time) Needs {
 }
 
 // Credit values ev under r (Evaluate) against the user's state and posts what pays to
-// the wallet: an entry whose claim is taken already, or taken by an earlier entry of the
-// same event, is dropped. The caller writes the returned entries and wallet, records
+// the wallet: an entry whose claim (or one of its other names, ClaimedAs) is taken
+// already, or taken by an earlier entry of the same event, is dropped. The caller writes the returned entries and wallet, records
 // each entry's claim, and adds Session.Credited to the day's revenue, in one
 // transaction, under the wallet's lock. An error leaves nothing to write: the event is
 // kept quarantined with it.
@@ -230,9 +232,10 @@ func Credit(ev Event, r Rules, st State, receivedAt time.Time) (Credited, error)
 	res := Credited{Wallet: st.Wallet, Session: out.Session, Note: out.Note}
 	seen := map[string]bool{}
 	var dropped []string
+	taken := func(c string) bool { return seen[c] || (st.Claimed != nil && st.Claimed(c)) }
 	for _, e := range out.Entries {
 		if e.Claim != "" {
-			if seen[e.Claim] || (st.Claimed != nil && st.Claimed(e.Claim)) {
+			if taken(e.Claim) || slices.ContainsFunc(e.ClaimedAs, taken) {
 				dropped = append(dropped, e.Rule)
 				continue
 			}
