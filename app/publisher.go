@@ -156,9 +156,9 @@ func userParam(c *gin.Context) (string, error) {
 	return u, nil
 }
 
-// checkUserID applies the receivers' user id rule (postbacks.CheckUserID: 1–100
-// characters of valid UTF-8, no control or format characters), so every id a provider
-// can credit is one the APIs accept.
+// checkUserID applies the APIs' user id rule (postbacks.CheckUserID: 1–100 characters
+// of valid UTF-8, no control or format characters), which admits every id a provider can
+// credit (the receivers' rule is stricter), so every wallet is one the APIs address.
 func checkUserID(u string) string { return postbacks.CheckUserID(u) }
 
 func limitParam(c *gin.Context, def, max int) (int, error) {

@@ -94,3 +94,17 @@ func TestUserIDsInPaths(t *testing.T) {
 		e.checkInvariants()
 	})
 }
+
+// A wallet whose id holds U+FFFD or a noncharacter (which the receivers refuse now, but
+// which an older version credited) stays addressable: adjusted, read and redeemed.
+func TestAPIsAddressWalletsTheReceiversNoLongerAccept(t *testing.T) {
+	e := newEnv(t, store.SQLite)
+	for i, user := range []string{"bob\uFFFD", "bob\uFFFE"} {
+		esc := url.PathEscape(user)
+		e.credit("arcade", esc, "5", fmt.Sprintf("fund-%d", i))
+		if a := e.redeem(esc, fmt.Sprintf("r-%d", i), `{"amount":"2"}`); a.Code != 201 {
+			t.Fatalf("redeem for %q: %d %s", user, a.Code, a.Raw)
+		}
+		e.wantBalance("arcade", esc, apiKey, "3", "0")
+	}
+}

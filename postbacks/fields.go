@@ -330,17 +330,34 @@ func infoTime(n node, key string) *time.Time {
 	return t
 }
 
-// textProblem checks an id: 1..max characters (runes, not bytes: a user id of 100
-// multibyte characters is valid) of valid UTF-8 without control characters (Unicode Cc),
-// which would corrupt logs, CSV exports and terminals, and without format characters
-// (Cf: bidi controls such as U+202E, zero-width characters, U+FEFF), which are invisible
-// and would let two ids look alike, or one look like another, in finance's spreadsheets,
-// and without Unicode noncharacters (U+FDD0..U+FDEF, U+FFFE and U+FFFF of every plane):
-// they are not for interchange, and XML (an XLSX export) cannot hold U+FFFE or U+FFFF,
-// so "bob\uFFFE" and "bob\uFFFF" would both be written as "bob\uFFFD"; and without
-// U+FFFD, the replacement character, which is also what a lone UTF-16 surrogate escape
-// decodes to (decodeObject): "\ud800" and "\ud801" would be one id.
+// textProblem checks an id a provider sends: what addressProblem checks, and no Unicode
+// noncharacters (U+FDD0..U+FDEF, U+FFFE and U+FFFF of every plane): they are not for
+// interchange, and XML (an XLSX export) cannot hold U+FFFE or U+FFFF, so "bob\uFFFE" and
+// "bob\uFFFF" would both be written as "bob\uFFFD"; and no U+FFFD, the replacement
+// character, which is also what a lone UTF-16 surrogate escape decodes to
+// (decodeObject): "\ud800" and "\ud801" would be one id.
 func textProblem(s string, max int) string {
+	if msg := addressProblem(s, max); msg != "" {
+		return msg
+	}
+	for _, r := range s {
+		switch {
+		case r >= 0xFDD0 && r <= 0xFDEF, r&0xFFFE == 0xFFFE:
+			return fmt.Sprintf("must not contain Unicode noncharacters (found %U)", r)
+		case r == unicode.ReplacementChar:
+			return "must not contain U+FFFD or a lone UTF-16 surrogate escape (a character lost on the way, so two ids could read alike)"
+		}
+	}
+	return ""
+}
+
+// addressProblem checks an id as the APIs take it: 1..max characters (runes, not bytes:
+// a user id of 100 multibyte characters is valid) of valid UTF-8 without control
+// characters (Unicode Cc), which would corrupt logs, CSV exports and terminals, and
+// without format characters (Cf: bidi controls such as U+202E, zero-width characters,
+// U+FEFF), which are invisible and would let two ids look alike, or one look like
+// another, in finance's spreadsheets.
+func addressProblem(s string, max int) string {
 	if !utf8.ValidString(s) {
 		return "must be valid UTF-8"
 	}
@@ -357,19 +374,16 @@ func textProblem(s string, max int) string {
 			return "must not contain control characters"
 		case unicode.Is(unicode.Cf, r):
 			return fmt.Sprintf("must not contain invisible format characters (found %U)", r)
-		case r >= 0xFDD0 && r <= 0xFDEF, r&0xFFFE == 0xFFFE:
-			return fmt.Sprintf("must not contain Unicode noncharacters (found %U)", r)
-		case r == unicode.ReplacementChar:
-			return "must not contain U+FFFD or a lone UTF-16 surrogate escape (a character lost on the way, so two ids could read alike)"
 		}
 	}
 	return ""
 }
 
-// CheckUserID is the rule for every user id Tally accepts, from a provider or in an API
-// path: "" when s is valid, else what is wrong with it. One rule for both, so every id a
-// receiver accepts can be addressed by the APIs.
-func CheckUserID(s string) string { return textProblem(s, maxUserLen) }
+// CheckUserID is the rule for every user id the APIs take in a path: "" when s is
+// valid, else what is wrong with it. It admits every id a receiver accepts (textProblem
+// is stricter), so every wallet a provider's events made can be addressed; and wallets
+// made before the receivers refused noncharacters and U+FFFD stay addressable.
+func CheckUserID(s string) string { return addressProblem(s, maxUserLen) }
 
 // parseNumber parses a JSON number literal exactly. It enforces JSON's grammar itself
 // (decimal.NewFromString alone accepts "+1", ".5", "01" and a Unicode minus, so the same

@@ -55,7 +55,8 @@ func (s SubTokens) Sign(user string, expiry time.Time) (string, error) {
 	if len(s.Secrets) == 0 {
 		return "", errors.New("sub tokens: no secret configured")
 	}
-	if msg := CheckUserID(user); msg != "" {
+	// The receivers' rule: a token whose user they would refuse is no use.
+	if msg := textProblem(user, maxUserLen); msg != "" {
 		return "", fmt.Errorf("user id: %s", msg)
 	}
 	payload := user + "." + strconv.FormatInt(expiry.Unix(), 10)
@@ -142,7 +143,7 @@ func (s SubTokens) User(sub string, receivedAt time.Time) (string, error) {
 		return "", &SubTokenError{Reason: fmt.Sprintf("expired at %s, more than max_age %s before receipt",
 			at.UTC().Format(time.RFC3339), s.MaxAge)}
 	}
-	if msg := CheckUserID(user); msg != "" {
+	if msg := textProblem(user, maxUserLen); msg != "" {
 		return "", &SubTokenError{Reason: "the user inside the token " + msg}
 	}
 	return user, nil
