@@ -54,6 +54,11 @@ type counted struct {
 func (db *DB) applyTournaments(tx *gorm.DB, items []*applyItem, now time.Time) error {
 	var scores []counted
 	var begun map[string][]rewards.WindowRecord
+	type waitKey struct {
+		property string
+		closesAt int64
+	}
+	waits := map[waitKey]bool{} // eventsWaiting, asked once per property and close
 	for _, it := range items {
 		if it.status != rewards.StatusApplied || it.rules == nil || len(it.rules.Tournaments) == 0 ||
 			it.event.Kind != rewards.KindScore || it.event.Score == nil {
@@ -70,14 +75,28 @@ func (db *DB) applyTournaments(tx *gorm.DB, items []*applyItem, now time.Time) e
 				it.note(s.Note)
 				continue
 			}
-			// A window in which no score counted by end + grace (+ the closer's margin)
-			// ended with nothing to rank or pay; the closer never looks at it again. A
-			// replayed score, received in time but quarantined then, must not open it
-			// now: its row would be closed and paid, to whoever replayed, long after.
+			// A window in which no score counted by end + grace (+ the closer's margin),
+			// and for which no event received before then waits for the applier, ended
+			// with nothing to rank or pay (the publisher API says "ended"); the closer
+			// never looks at it again. A replayed score, received in time but quarantined
+			// then, must not open it now: its row would be closed and paid, to whoever
+			// was replayed, long after. While such an event waits, the window is still
+			// closing and the replay counts like it.
 			if it.replay && !began(begun[it.property], s) && !now.Before(s.Window.ClosesAt.Add(rewards.TournamentCloseMargin)) {
-				it.note(fmt.Sprintf("tournament %s: window %s is over (its grace ended at %s); a replayed score does not count in it",
-					s.Tournament, s.Window.Start.Format(time.RFC3339), s.Window.ClosesAt.Format(time.RFC3339)))
-				continue
+				wk := waitKey{it.property, s.Window.ClosesAt.UnixMicro()}
+				w, ok := waits[wk]
+				if !ok {
+					var err error
+					if w, err = eventsWaiting(tx, it.property, s.Window.ClosesAt); err != nil {
+						return err
+					}
+					waits[wk] = w
+				}
+				if !w {
+					it.note(fmt.Sprintf("tournament %s: window %s is over (its grace ended at %s); a replayed score does not count in it",
+						s.Tournament, s.Window.Start.Format(time.RFC3339), s.Window.ClosesAt.Format(time.RFC3339)))
+					continue
+				}
 			}
 			c := counted{it: it, s: s}
 			for _, t := range it.rules.Tournaments {

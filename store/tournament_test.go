@@ -854,3 +854,44 @@ func TestTournamentDirectionAsBegun(t *testing.T) {
 		}
 	})
 }
+
+// While a score received in time still waits for the applier, a window without a row is
+// closing, not over: a replayed score counts in it, as it would had the waiting score
+// been applied first, and the closer ranks both.
+func TestTournamentReplayWhileAScoreWaits(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		ctx := context.Background()
+		clock := storetest.NewClock(win0.Add(time.Hour))
+		db := storetest.Open(t, dia, clock.Now)
+		notReady := func(k rewards.Kept) rewards.Decision {
+			return rewards.Decision{Event: k.Event, Quarantine: "config not ready"}
+		}
+		res, err := db.Record(ctx, []rewards.Inbound{tscore("zed", "z1", "9", "over", win0.Add(time.Hour))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Apply(ctx, rewards.Claim{Status: rewards.StatusRecorded}, notReady); err != nil {
+			t.Fatal(err)
+		}
+		clock.Set(win0W.ClosesAt.Add(-time.Minute)) // bob's score arrives in time; the applier lags
+		if _, err := db.Record(ctx, []rewards.Inbound{tscore("bob", "b1", "5", "over", win0W.End.Add(-time.Hour))}); err != nil {
+			t.Fatal(err)
+		}
+		clock.Set(win0W.ClosesAt.Add(time.Minute))
+		if got, err := db.Apply(ctx, rewards.Claim{Status: rewards.StatusQuarantined, IDs: []int64{res[0].EventID}}, decideTournament); err != nil || len(got) != 1 {
+			t.Fatalf("replay: %+v %v", got, err)
+		}
+		if r := reasonOf(t, db, res[0].EventID); !strings.Contains(r, "counted in window") {
+			t.Fatalf("zed's replay while bob's score waits: %q", r)
+		}
+		if _, err := db.Apply(ctx, rewards.Claim{Status: rewards.StatusRecorded}, decideTournament); err != nil {
+			t.Fatal(err)
+		}
+		got, err := db.CloseTournamentWindow(ctx, "arcade", dailyTournament(), win0W)
+		if err != nil || got.Outcome != rewards.CloseDone || got.Ranked != 2 || !got.Paid.Equal(d("140")) {
+			t.Fatalf("close: %+v %v", got, err)
+		}
+		wantBalance(t, db, "zed", "100", "0")
+		wantBalance(t, db, "bob", "40", "0")
+	})
+}
