@@ -173,7 +173,11 @@ func FormatPayoutTotals(t rewards.ReportTotals) string {
 	}
 	parts := make([]string, len(t.ByCurrency))
 	for i, c := range t.ByCurrency {
-		parts[i] = c.Currency + ": rows=" + strconv.FormatInt(c.Rows, 10) + " " + formatTotals(c.PayoutTotals)
+		label, property := totalsGroupOf(c.Currency)
+		if property != "" {
+			label = property + " (currency unknown)"
+		}
+		parts[i] = label + ": rows=" + strconv.FormatInt(c.Rows, 10) + " " + formatTotals(c.PayoutTotals)
 	}
 	return strings.Join(parts, "; ")
 }
@@ -214,7 +218,7 @@ func (a *App) WritePayoutReport(ctx context.Context, w io.Writer, r PayoutReques
 	bw := bufio.NewWriterSize(w, 64<<10)
 	var totals rewards.CurrencyTotalsBuilder
 	count := func(row *rewards.PayoutRow) {
-		totals.Add(a.currency(row.Property), row)
+		totals.Add(a.totalsGroup(row.Property), row)
 		if progress != nil && totals.Rows()%progressEvery == 0 {
 			progress(totals.Rows())
 		}
@@ -256,6 +260,41 @@ func (a *App) currency(property string) string {
 }
 
 // scale is the property's wallet scale (0 for a property no longer configured).
+// totalsGroup is the group a row of property is totalled in: its currency, or, for a
+// property no longer configured (its currency unknown), the property alone, so that two
+// such properties are never added together. totalsGroupOf reads it back.
+func (a *App) totalsGroup(property string) string {
+	if c := a.currency(property); c != "" {
+		return c
+	}
+	return unknownCurrency + property
+}
+
+// unknownCurrency starts the totals group of a property whose currency is unknown; no
+// currency code starts with it.
+const unknownCurrency = "\x00"
+
+// totalsGroupOf returns the currency of a totals group, or the property of a group whose
+// currency is unknown.
+func totalsGroupOf(group string) (currency, property string) {
+	if p, ok := strings.CutPrefix(group, unknownCurrency); ok {
+		return "", p
+	}
+	return group, ""
+}
+
+// currencyScale is the widest scale of the configured properties in currency: the
+// decimals a total in it is shown with.
+func (a *App) currencyScale(currency string) int32 {
+	var scale int32
+	for _, p := range a.props {
+		if p.Currency == currency {
+			scale = max(scale, p.Scale)
+		}
+	}
+	return scale
+}
+
 func (a *App) scale(property string) int32 {
 	if p, ok := a.props[property]; ok {
 		return p.Scale
@@ -421,13 +460,18 @@ func (a *App) appendJSONColumns(b []byte, row *rewards.PayoutRow, withText, comm
 	return b
 }
 
-// appendJSONTotals appends totals as a JSON object: the currency when given, the rows,
-// then the CSV's columns without the text ones. Amounts of rows in several currencies
-// (mixed) do not add up to anything and are null.
-func appendJSONTotals(b []byte, currency string, t rewards.PayoutTotals, mixed bool) []byte {
+// appendJSONTotals appends totals as a JSON object: for a group's (grouped), its
+// currency, and the property when the currency is unknown; then the rows and the CSV's
+// columns without the text ones. Amounts of rows in several currencies (mixed) do not
+// add up to anything and are null.
+func appendJSONTotals(b []byte, group string, t rewards.PayoutTotals, mixed, grouped bool) []byte {
 	b = append(b, '{')
-	if currency != "" {
+	if grouped {
+		currency, property := totalsGroupOf(group)
 		b = append(appendJSONText(append(b, `"currency":`...), currency, false), ',')
+		if property != "" {
+			b = append(appendJSONText(append(b, `"property":`...), property, false), ',')
+		}
 	}
 	b = strconv.AppendInt(append(b, `"rows":`...), t.Rows, 10)
 	row := totalsRow(&t)
@@ -517,13 +561,13 @@ func (a *App) writePayoutJSON(ctx context.Context, w *bufio.Writer, r PayoutRequ
 	}
 	sum := totals.Totals()
 	w.WriteString(`],"totals":`)
-	w.Write(appendJSONTotals(buf[:0], "", sum.PayoutTotals, sum.Mixed()))
+	w.Write(appendJSONTotals(buf[:0], "", sum.PayoutTotals, sum.Mixed(), false))
 	w.WriteString(`,"totals_by_currency":[`)
 	for i, c := range sum.ByCurrency {
 		if i > 0 {
 			w.WriteByte(',')
 		}
-		w.Write(appendJSONTotals(buf[:0], c.Currency, c.PayoutTotals, false))
+		w.Write(appendJSONTotals(buf[:0], c.Currency, c.PayoutTotals, false, true))
 	}
 	w.WriteString(`]`)
 	sums := make([]propertySummaryJSON, len(summary))

@@ -358,6 +358,32 @@ func TestPayoutReportJSONAddsUp(t *testing.T) {
 			!strings.HasPrefix(pts, "PTS: rows=1 ") || !strings.Contains(pts, " redeemed=0.5 ") {
 			t.Errorf("summary line: %s", line)
 		}
+		// A property no longer configured (its currency unknown) is totalled on its own,
+		// named, never added to another: here "other", after its config was removed.
+		gone := app.New(e.db, app.Options{Properties: []app.Property{arcade()}, AdminToken: adminTok, IngestWorkers: 1})
+		defer gone.Close()
+		ge := &env{t: t, db: e.db, app: gone, h: gone.Handler()} // do() checks the answer against openapi.yaml
+		var without reportJSON
+		if err := json.Unmarshal([]byte(ge.do("GET", "/v1/admin/reports/payouts?from=2026-11-01&to=2026-12-01&format=json", "",
+			"Authorization", "Bearer "+adminTok).Raw), &without); err != nil {
+			t.Fatal(err)
+		}
+		if len(without.ByCurrency) != 2 || jsonString(t, without.ByCurrency[1], "currency") != "COIN" ||
+			jsonString(t, without.ByCurrency[0], "currency") != "" || jsonString(t, without.ByCurrency[0], "property") != "other" ||
+			string(without.ByCurrency[0]["redeemed"]) != `"0.5"` || string(without.Totals["redeemed"]) != "null" {
+			t.Errorf("totals with a property no longer configured: %v, by currency %v", without.Totals, without.ByCurrency)
+		}
+		pr2, err := gone.ParsePayoutRequest("2026-11-01", "2026-12-01", "", "csv", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum2, err := gone.WritePayoutReport(context.Background(), io.Discard, pr2, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if line := app.FormatPayoutTotals(sum2); !strings.HasPrefix(line, "other (currency unknown): rows=1 ") || !strings.Contains(line, "; COIN: rows=8 ") {
+			t.Errorf("summary line with a property no longer configured: %s", line)
+		}
 		// One property's report is in one currency: its totals are the amounts'.
 		var one reportJSON
 		if err := json.Unmarshal([]byte(e.report("from=2026-11-01&to=2026-12-01&format=json&property=arcade").Raw), &one); err != nil {

@@ -83,7 +83,15 @@ func (a *App) writePayoutXLSX(ctx context.Context, w *bufio.Writer, r PayoutRequ
 	}
 	sum := totals.Totals()
 	if !sum.Mixed() {
-		if err := x.writeTotals(r.Query.Property, "", &sum.PayoutTotals); err != nil {
+		currency, property := "", r.Query.Property
+		if len(sum.ByCurrency) == 1 {
+			c, p := totalsGroupOf(sum.ByCurrency[0].Currency)
+			currency = c
+			if property == "" {
+				property = p
+			}
+		}
+		if err := x.writeTotals(property, currency, &sum.PayoutTotals); err != nil {
 			return err
 		}
 	}
@@ -92,7 +100,8 @@ func (a *App) writePayoutXLSX(ctx context.Context, w *bufio.Writer, r PayoutRequ
 		if !sum.Mixed() {
 			break
 		}
-		if err := x.writeTotals("", c.Currency, &c.PayoutTotals); err != nil {
+		currency, property := totalsGroupOf(c.Currency)
+		if err := x.writeTotals(property, currency, &c.PayoutTotals); err != nil {
 			return err
 		}
 	}
@@ -351,15 +360,21 @@ func (x *xlsxReport) writeTotals(property, currency string, t *rewards.PayoutTot
 	}
 	row := totalsRow(t)
 	row.Property = property
-	if property != "" {
-		currency = x.a.currency(property)
+	scale := x.a.currencyScale(currency)
+	rows := strconv.FormatInt(t.Rows, 10) + " rows"
+	switch {
+	case property != "" && x.a.currency(property) == "":
+		rows += " of " + property // no longer configured: its currency is unknown
+		scale = 0
+	case property != "":
+		currency, scale = x.a.currency(property), x.a.scale(property)
 	}
-	x.fill(x.cells, x.shown, &row, x.a.scale(property), func(c *payoutColumn) string {
+	x.fill(x.cells, x.shown, &row, scale, func(c *payoutColumn) string {
 		switch c.name {
 		case "property":
 			return "total"
 		case "user":
-			return strconv.FormatInt(t.Rows, 10) + " rows"
+			return rows
 		case "currency":
 			return currency
 		}
