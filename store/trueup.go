@@ -363,9 +363,13 @@ func (db *DB) TrueUp(ctx context.Context, req rewards.TrueUpRequest) (rewards.Tr
 	switch {
 	case strings.TrimSpace(req.IdempotencyKey) == "" || req.Actor == "" || req.Property == "":
 		return rewards.TrueUpRun{}, false, fmt.Errorf("store: true-up needs a property, a key and an actor: %w", rewards.ErrInvalidRequest)
+	case end.After(db.now()):
+		return rewards.TrueUpRun{}, false, fmt.Errorf("store: true-up of %s..%s: the last day has not ended: %w",
+			req.From, req.To, rewards.ErrInvalidRequest)
 	case end.Add(trueUpMargin).After(db.now()):
-		// Unavailable (503, retry), as the README says: the same request succeeds later.
-		return rewards.TrueUpRun{}, false, fmt.Errorf("store: true-up of %s..%s: the last day has not ended (or ended less than %s ago): %w",
+		// Unavailable (503, retry), as the README says: the same request succeeds in a
+		// moment, once receipts stamped before midnight are committed.
+		return rewards.TrueUpRun{}, false, fmt.Errorf("store: true-up of %s..%s: the last day ended less than %s ago: %w",
 			req.From, req.To, trueUpMargin, rewards.ErrUnavailable)
 	}
 	var out rewards.TrueUpRun

@@ -352,9 +352,14 @@ func TestTrueUpEstimateAndProjection(t *testing.T) {
 		if err := db.ExecRaw(ctx, `UPDATE inbox SET property = 'arcade' WHERE property = 'unconfigured'`); err != nil {
 			t.Fatal(err)
 		}
-		// A day not over yet: refused for now (503, retry later), not as a bad request.
-		if _, _, err := db.TrueUp(ctx, trueUpReq("t0", "2026-11-02", "2026-11-02")); !errors.Is(err, rewards.ErrUnavailable) {
+		// A day not over yet is a bad request; one that ended less than the margin ago is
+		// refused for now (503, retry in a moment).
+		if _, _, err := db.TrueUp(ctx, trueUpReq("t0", "2026-11-02", "2026-11-02")); !errors.Is(err, rewards.ErrInvalidRequest) {
 			t.Fatalf("a true-up of today: %v", err)
+		}
+		clock.Set(day2.AddDate(0, 0, 1).Add(time.Second))
+		if _, _, err := db.TrueUp(ctx, trueUpReq("t0", "2026-11-02", "2026-11-02")); !errors.Is(err, rewards.ErrUnavailable) {
+			t.Fatalf("a true-up of a day that ended a second ago: %v", err)
 		}
 		clock.Set(day2.AddDate(0, 0, 3))
 		req := trueUpReq("", "2026-11-02", "2026-11-02")
