@@ -211,6 +211,9 @@ func TestConsoleSessionAndCSRF(t *testing.T) {
 	if ov.Code != 200 || !strings.Contains(ov.Body, `<b id="actor">alice</b>`) {
 		t.Fatalf("overview: %d\n%.3000s", ov.Code, ov.Body)
 	}
+	if res := b.get("/console/"); res.Code != http.StatusSeeOther || res.Header.Get("Location") != "/console" {
+		t.Fatalf("/console/: %d %q, want 303 to /console", res.Code, res.Header.Get("Location"))
+	}
 
 	// Behind a TLS-terminating proxy the cookie is Secure.
 	req := httptest.NewRequest("POST", "/console/login", strings.NewReader(url.Values{"token": {adminTok}, "csrf": {"n"}}.Encode()))

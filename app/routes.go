@@ -88,6 +88,9 @@ func (a *App) routes() *gin.Engine {
 	ops.GET("/reports", con.reports)
 	ops.GET("/reports/payouts", con.reportDownload)
 	ops.POST("/logout", con.logout)
+	// The console's home typed with a trailing slash, the one redirect kept (the API's
+	// paths with one are a 404 problem: RedirectTrailingSlash is off).
+	ops.GET("/", func(c *gin.Context) { c.Redirect(http.StatusSeeOther, "/console") })
 
 	return r
 }
