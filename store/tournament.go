@@ -58,7 +58,8 @@ func (db *DB) applyTournaments(tx *gorm.DB, items []*applyItem, now time.Time) e
 		property string
 		closesAt int64
 	}
-	waits := map[waitKey]bool{} // eventsWaiting, asked once per property and close
+	waits := map[waitKey]bool{}                        // eventsWaiting, asked once per property and close
+	overlaps := map[windowKey][]rewards.WindowRecord{} // overlappingWindows, once per window
 	for _, it := range items {
 		if it.status != rewards.StatusApplied || it.rules == nil || len(it.rules.Tournaments) == 0 ||
 			it.event.Kind != rewards.KindScore || it.event.Score == nil {
@@ -97,6 +98,24 @@ func (db *DB) applyTournaments(tx *gorm.DB, items []*applyItem, now time.Time) e
 						s.Tournament, s.Window.Start.Format(time.RFC3339), s.Window.ClosesAt.Format(time.RFC3339)))
 					continue
 				}
+			}
+			// A window may overlap a recorded window of the tournament begun under
+			// another schedule (the schedule changed since). A score made inside that
+			// one belongs to it, not to the new window: it was ranked there, or is late
+			// for it. (Usually there is none: one indexed read per window and batch.)
+			wk := windowOf(it.property, s.Tournament, s.Window.Start)
+			rs, ok := overlaps[wk]
+			if !ok {
+				var err error
+				if rs, err = overlappingWindows(tx, it.property, s.Tournament, s.Window); err != nil {
+					return err
+				}
+				overlaps[wk] = rs
+			}
+			if r, in := madeIn(rs, s.At); in {
+				it.note(fmt.Sprintf("tournament %s: score made at %s is in window %s (begun under an earlier schedule, ended at %s); not counted",
+					s.Tournament, s.At.Format(time.RFC3339), r.Start.Format(time.RFC3339), r.End.Format(time.RFC3339)))
+				continue
 			}
 			c := counted{it: it, s: s}
 			for _, t := range it.rules.Tournaments {
@@ -157,6 +176,38 @@ func (db *DB) applyTournaments(tx *gorm.DB, items []*applyItem, now time.Time) e
 		c.it.note(fmt.Sprintf("tournament %s: counted in window %s", c.s.Tournament, c.s.Window.Start.Format(time.RFC3339)))
 	}
 	return nil
+}
+
+// overlappingWindows reads the recorded windows of property's tournament that overlap w
+// and start elsewhere: windows of an earlier schedule. Usually none.
+func overlappingWindows(tx *gorm.DB, property, tournament string, w rewards.Window) ([]rewards.WindowRecord, error) {
+	rs, err := rawQuery(tx, `SELECT window_start, window_end FROM tournament_windows
+		WHERE property = ? AND tournament = ? AND window_start < ? AND window_end > ? AND window_start <> ?`,
+		property, tournament, w.End.UTC(), w.Start.UTC(), w.Start.UTC())
+	if err != nil {
+		return nil, err
+	}
+	defer rs.Close()
+	var out []rewards.WindowRecord
+	for rs.Next() {
+		r := rewards.WindowRecord{Property: property, Tournament: tournament, Exists: true}
+		if err := rs.Scan(&r.Start, &r.End); err != nil {
+			return nil, err
+		}
+		r.Start, r.End = r.Start.UTC(), r.End.UTC()
+		out = append(out, r)
+	}
+	return out, rs.Err()
+}
+
+// madeIn returns the window of rs a score made at at was made in.
+func madeIn(rs []rewards.WindowRecord, at time.Time) (rewards.WindowRecord, bool) {
+	for _, r := range rs {
+		if !at.Before(r.Start) && at.Before(r.End) {
+			return r, true
+		}
+	}
+	return rewards.WindowRecord{}, false
 }
 
 // began reports whether s's window is one of the open windows begun (it has a row).

@@ -895,3 +895,49 @@ func TestTournamentReplayWhileAScoreWaits(t *testing.T) {
 		wantBalance(t, db, "bob", "40", "0")
 	})
 }
+
+// After the schedule changes, the new schedule's window may overlap a window begun (and
+// closed) under the old one. A score made inside the old window belongs to it: reported
+// after its close it is late, not counted again in the new window; one made after the
+// old window's end counts in the new one.
+func TestTournamentScheduleChangeDoesNotCountAScoreTwice(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		ctx := context.Background()
+		clock := storetest.NewClock(win0.Add(time.Hour))
+		db := storetest.Open(t, dia, clock.Now)
+		recordAndApply(t, db, tscore("ann", "a1", "10", "over", win0.Add(time.Hour)))
+		clock.Set(win0W.ClosesAt.Add(time.Minute))
+		if got, err := db.CloseTournamentWindow(ctx, "arcade", dailyTournament(), win0W); err != nil || got.Outcome != rewards.CloseDone {
+			t.Fatalf("close: %+v %v", got, err)
+		}
+		// Now daily from 18:00: the new window began at 18:00 the day before, inside win0.
+		evening := func(k rewards.Kept) rewards.Decision {
+			d := decideTournament(k)
+			d.Rules.Tournaments[0].Next = func(t time.Time) time.Time {
+				n := time.Date(t.Year(), t.Month(), t.Day(), 18, 0, 0, 0, time.UTC)
+				if !n.After(t) {
+					n = n.AddDate(0, 0, 1)
+				}
+				return n
+			}
+			return d
+		}
+		clock.Set(win0W.ClosesAt.Add(5 * time.Minute))
+		res, err := db.Record(ctx, []rewards.Inbound{
+			tscore("bob", "b1", "99", "over", win0W.End.Add(-time.Hour)),  // made in win0, reported after its close
+			tscore("cat", "c1", "30", "over", win0W.End.Add(time.Minute)), // made after win0's end
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Apply(ctx, rewards.Claim{Status: rewards.StatusRecorded}, evening); err != nil {
+			t.Fatal(err)
+		}
+		if r := reasonOf(t, db, res[0].EventID); !strings.Contains(r, "is in window "+win0.Format(time.RFC3339)) || strings.Contains(r, "counted in window") {
+			t.Fatalf("bob's score made in win0: %q", r)
+		}
+		if r := reasonOf(t, db, res[1].EventID); !strings.Contains(r, "counted in window "+win0.Add(6*time.Hour).Format(time.RFC3339)) {
+			t.Fatalf("cat's score made after win0: %q", r)
+		}
+	})
+}
