@@ -99,10 +99,12 @@ func (db *DB) applyTournaments(tx *gorm.DB, items []*applyItem, now time.Time) e
 					continue
 				}
 			}
-			// A window may overlap a recorded window of the tournament begun under
-			// another schedule (the schedule changed since). A score made inside that
-			// one belongs to it, not to the new window: it was ranked there, or is late
-			// for it. (Usually there is none: one indexed read per window and batch.)
+			// A window may overlap a recorded window of the tournament begun before it
+			// under another schedule (the schedule changed since). A score made inside
+			// that one belongs to it, not to the new window: it counts there while it is
+			// open (windowFor takes the earliest begun window), else it was ranked
+			// there or is late for it. (Usually there is none: one indexed read per
+			// window and batch.)
 			wk := windowOf(it.property, s.Tournament, s.Window.Start)
 			rs, ok := overlaps[wk]
 			if !ok {
@@ -178,12 +180,12 @@ func (db *DB) applyTournaments(tx *gorm.DB, items []*applyItem, now time.Time) e
 	return nil
 }
 
-// overlappingWindows reads the recorded windows of property's tournament that overlap w
-// and start elsewhere: windows of an earlier schedule. Usually none.
+// overlappingWindows reads the recorded windows of property's tournament that began
+// before w and end after its start: windows of an earlier schedule. Usually none.
 func overlappingWindows(tx *gorm.DB, property, tournament string, w rewards.Window) ([]rewards.WindowRecord, error) {
 	rs, err := rawQuery(tx, `SELECT window_start, window_end FROM tournament_windows
-		WHERE property = ? AND tournament = ? AND window_start < ? AND window_end > ? AND window_start <> ?`,
-		property, tournament, w.End.UTC(), w.Start.UTC(), w.Start.UTC())
+		WHERE property = ? AND tournament = ? AND window_start < ? AND window_end > ?`,
+		property, tournament, w.Start.UTC(), w.Start.UTC())
 	if err != nil {
 		return nil, err
 	}
@@ -233,8 +235,11 @@ func openWindows(tx *gorm.DB, items []*applyItem) (map[string][]rewards.WindowRe
 		}
 	}
 	out := map[string][]rewards.WindowRecord{}
+	// In start order: when an old schedule's window and a new one's are both open, a
+	// score made in both belongs to the one that began first (it runs to its end).
 	rs, err := rawQuery(tx, `SELECT property, tournament, window_start, window_end FROM tournament_windows
-		WHERE closed_at IS NULL AND property IN (`+strings.TrimSuffix(strings.Repeat("?, ", len(props)), ", ")+`)`, props...)
+		WHERE closed_at IS NULL AND property IN (`+strings.TrimSuffix(strings.Repeat("?, ", len(props)), ", ")+`)
+		ORDER BY property, tournament, window_start`, props...)
 	if err != nil {
 		return nil, err
 	}

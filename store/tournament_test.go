@@ -941,3 +941,47 @@ func TestTournamentScheduleChangeDoesNotCountAScoreTwice(t *testing.T) {
 		}
 	})
 }
+
+// While the old schedule's window is still open beside the new schedule's, a score made
+// in both belongs to the one that began first.
+func TestTournamentScheduleChangeWhileTheOldWindowRuns(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		ctx := context.Background()
+		clock := storetest.NewClock(win0.Add(time.Hour))
+		db := storetest.Open(t, dia, clock.Now)
+		recordAndApply(t, db, tscore("ann", "a1", "10", "over", win0.Add(time.Hour)))
+		evening := func(k rewards.Kept) rewards.Decision {
+			d := decideTournament(k)
+			d.Rules.Tournaments[0].Next = func(t time.Time) time.Time {
+				n := time.Date(t.Year(), t.Month(), t.Day(), 18, 0, 0, 0, time.UTC)
+				if !n.After(t) {
+					n = n.AddDate(0, 0, 1)
+				}
+				return n
+			}
+			return d
+		}
+		apply := func(in rewards.Inbound) int64 {
+			t.Helper()
+			res, err := db.Record(ctx, []rewards.Inbound{in})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.Apply(ctx, rewards.Claim{Status: rewards.StatusRecorded}, evening); err != nil {
+				t.Fatal(err)
+			}
+			return res[0].EventID
+		}
+		// win0 is in its grace; a score made after its end begins the new window (18:00).
+		clock.Set(win0W.End.Add(2 * time.Minute))
+		cat := apply(tscore("cat", "c1", "30", "over", win0W.End.Add(time.Minute)))
+		if r := reasonOf(t, db, cat); !strings.Contains(r, "counted in window "+win0.Add(6*time.Hour).Format(time.RFC3339)) {
+			t.Fatalf("cat's score after win0's end: %q", r)
+		}
+		// Made at 20:00, inside both: it belongs to win0, still open.
+		dan := apply(tscore("dan", "d1", "20", "over", win0.Add(8*time.Hour)))
+		if r := reasonOf(t, db, dan); !strings.Contains(r, "counted in window "+win0.Format(time.RFC3339)) {
+			t.Fatalf("dan's score made in both windows: %q", r)
+		}
+	})
+}
