@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 
 	"tally/rewards"
@@ -13,6 +14,10 @@ type ReplayReport struct {
 	Applied     int // now applied
 	Quarantined int // still quarantined (reason updated)
 	Skipped     int // applied meanwhile by another replay
+	// Failed are the events that could not be applied even alone (the database refused
+	// their data, or the rules panicked): they stay quarantined as they were, and the
+	// replay goes on with the others and then returns an error naming them.
+	Failed []int64
 }
 
 // replayBatch is how many quarantined events one replay transaction takes.
@@ -38,18 +43,8 @@ func (a *App) Replay(ctx context.Context, status, property, actor string, progre
 	if actor == "" {
 		return rep, ErrUnauthorized
 	}
-	var after int64
-	for {
-		got, claimed, err := a.applier.apply(ctx, rewards.Claim{Status: rewards.StatusQuarantined, Property: property, AfterID: after,
-			Limit: replayBatch, Actor: actor})
-		if err != nil {
-			return rep, err
-		}
-		if len(claimed) == 0 {
-			return rep, nil
-		}
+	count := func(got []rewards.Applied) {
 		for _, g := range got {
-			after = max(after, g.ID)
 			rep.Seen++
 			if g.Status == rewards.StatusApplied {
 				rep.Applied++
@@ -60,6 +55,50 @@ func (a *App) Replay(ctx context.Context, status, property, actor string, progre
 				progress(g)
 			}
 		}
+	}
+	var (
+		after    int64
+		firstErr error // of the first event that failed alone
+	)
+	for {
+		got, claimed, err := a.applier.apply(ctx, rewards.Claim{Status: rewards.StatusQuarantined, Property: property, AfterID: after,
+			Limit: replayBatch, Actor: actor})
+		claimed = uniqueIDs(claimed)
+		switch {
+		case err != nil && (len(claimed) == 0 || ctx.Err() != nil || !eventsFault(err)):
+			return rep, err // the database's failure, not an event's: nothing changed
+		case err != nil:
+			// One event the database refuses must not hold up the others (the applier
+			// splits its batches for the same reason): each on its own.
+			for _, id := range claimed {
+				after = max(after, id)
+				one, _, err := a.applier.apply(ctx, rewards.Claim{Status: rewards.StatusQuarantined, IDs: []int64{id}, Limit: 1, Actor: actor})
+				if err != nil {
+					if ctx.Err() != nil || !eventsFault(err) {
+						return rep, err
+					}
+					a.logFor(ctx).Error("replay: event failed on its own; it stays quarantined", "event_id", id, "err", err)
+					rep.Seen++
+					rep.Failed = append(rep.Failed, id)
+					if firstErr == nil {
+						firstErr = err
+					}
+					continue
+				}
+				count(one)
+			}
+			continue
+		case len(claimed) == 0:
+			if len(rep.Failed) > 0 {
+				return rep, fmt.Errorf("replay: %d events could not be applied and stay quarantined (ids %v); the first: %w",
+					len(rep.Failed), rep.Failed, firstErr)
+			}
+			return rep, nil
+		}
+		for _, g := range got {
+			after = max(after, g.ID)
+		}
+		count(got)
 	}
 }
 

@@ -2,6 +2,8 @@ package app_test
 
 import (
 	"context"
+	"database/sql"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -131,6 +133,61 @@ func TestAdminEvents(t *testing.T) {
 		}
 		if a := e.do("GET", "/v1/admin/events", ""); a.Code != 401 {
 			t.Errorf("without the admin token: %d", a.Code)
+		}
+	})
+}
+
+// One quarantined event the database refuses even alone does not hold up the others
+// of a replay: they are applied, it stays quarantined as it was, and the replay ends
+// with an error naming it.
+func TestReplayGoesOnPastAnEventThatFails(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, d store.Dialect) {
+		e, dbURL := newEnvWith(t, d, arcade(), other())
+		ctx := context.Background()
+		var ids []int64
+		for _, u := range []string{"u1", "u2", "u3"} {
+			body := strings.NewReplacer(`"user-id":"sub1"`, `"user-id":"`+u+`"`, `"b48a8368-a369-49a4-b427-2d5891ef3763"`, `"s-`+u+`"`,
+				`"property-id":"1234"`, `"property-id":"999"`).Replace(sppBody)
+			a := e.do("POST", "/v1/hooks/arcade/gamezop/spp", body, "Authorization", "Bearer "+sppToken)
+			if a.Code != 200 {
+				t.Fatalf("ingest %s: %d %s", u, a.Code, a.Raw)
+			}
+			id, _ := strconv.ParseInt(a.Body["event_id"].(string), 10, 64)
+			if ev := e.event(id); ev.Body["status"] != "quarantined" {
+				t.Fatalf("%s: %s", u, ev.Raw)
+			}
+			ids = append(ids, id)
+		}
+		// The database refuses u2's ledger rows (what a bad row or a constraint does).
+		driver, dsn, stmts := "pgx", dbURL, []string{`CREATE FUNCTION refuse_u2() RETURNS trigger LANGUAGE plpgsql AS
+			$$ BEGIN RAISE EXCEPTION 'refused' USING ERRCODE = 'check_violation'; END $$`,
+			`CREATE TRIGGER refuse_u2 BEFORE INSERT ON journal FOR EACH ROW WHEN (NEW.user_id = 'u2') EXECUTE FUNCTION refuse_u2()`}
+		if d == store.SQLite {
+			driver, dsn = "sqlite", "file:"+strings.TrimPrefix(dbURL, "sqlite://")+"?_pragma=busy_timeout(10000)"
+			stmts = []string{`CREATE TRIGGER refuse_u2 BEFORE INSERT ON journal WHEN NEW.user_id = 'u2' BEGIN SELECT RAISE(ABORT, 'refused'); END`}
+		}
+		raw, err := sql.Open(driver, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer raw.Close()
+		for _, q := range stmts {
+			if _, err := raw.Exec(q); err != nil {
+				t.Fatal(err)
+			}
+		}
+		fixed := e.withProperty(func(p *appProperty) { p.GamezopPropertyID = "999" })
+		rep, err := fixed.app.Replay(ctx, rewards.StatusQuarantined, "", "ops", nil)
+		if err == nil || !strings.Contains(err.Error(), strconv.FormatInt(ids[1], 10)) {
+			t.Fatalf("replay: %+v, err %v; want an error naming event %d", rep, err, ids[1])
+		}
+		if rep.Applied != 2 || len(rep.Failed) != 1 || rep.Failed[0] != ids[1] {
+			t.Fatalf("replay: %+v", rep)
+		}
+		for i, want := range []string{"applied", "quarantined", "applied"} {
+			if ev := fixed.event(ids[i]); ev.Body["status"] != want {
+				t.Fatalf("event %d: %s, want %s", ids[i], ev.Raw, want)
+			}
 		}
 	})
 }

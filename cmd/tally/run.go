@@ -299,7 +299,11 @@ func cmdReplay(ctx context.Context, args []string, getenv func(string) string, s
 		}
 		fmt.Fprintln(stdout, strings.TrimSpace(line))
 	})
-	fmt.Fprintf(stdout, "replayed %d: %d applied, %d still quarantined\n", rep.Seen, rep.Applied, rep.Quarantined)
+	line := fmt.Sprintf("replayed %d: %d applied, %d still quarantined", rep.Seen, rep.Applied, rep.Quarantined)
+	if len(rep.Failed) > 0 {
+		line += fmt.Sprintf(", %d failed to apply and kept as they were (events %v)", len(rep.Failed), rep.Failed)
+	}
+	fmt.Fprintln(stdout, line)
 	if err != nil {
 		return err
 	}
