@@ -235,7 +235,7 @@ func (w *webhooker) deliver(ctx context.Context, d rewards.Delivery) (err error)
 			err = fmt.Errorf("webhook delivery %d panicked: %v", d.ID, r)
 		}
 	}()
-	at := rewards.DeliveryAttempt{ID: d.ID, Holder: w.holder, DisableAfter: webhookDisableAfter}
+	at := rewards.DeliveryAttempt{ID: d.ID, Holder: w.holder, Step: d.Step, DisableAfter: webhookDisableAfter}
 	ep, ok := w.endpoints[endpointKey{d.Property, d.Endpoint}]
 	if !ok {
 		at.Error = "endpoint no longer configured for this property"

@@ -58,6 +58,10 @@ type DeliveryFilter struct {
 type DeliveryAttempt struct {
 	ID     int64
 	Holder string // the claim's holder: an attempt whose lease another worker took is dropped
+	// Step is the delivery's step when it was claimed, which RetryIn was worked out from.
+	// When an operator retried the delivery meanwhile (step 0 again, due now), a failed
+	// attempt is counted but leaves it pending and due as the retry made it.
+	Step int
 	OK     bool
 	Status int    // HTTP status; 0 when the request failed before an answer
 	Error  string // why it failed

@@ -145,11 +145,21 @@ func (db *DB) RecordAttempt(ctx context.Context, a rewards.DeliveryAttempt) (rec
 		case a.RetryIn > 0:
 			status, next = rewards.DeliveryPending, now.Add(a.RetryIn)
 		}
+		// An operator's retry while this attempt was in flight reset the step (and made
+		// the delivery due now): then a failure is counted, and the delivery stays
+		// pending, due, at the step the retry set. (SET reads the row as it was.)
+		reset := rewards.DeliveryPending
+		if a.OK {
+			reset = rewards.DeliveryDelivered
+		}
 		var hit []struct{ Property, Endpoint string }
-		if err := query(tx, &hit, `UPDATE webhook_deliveries SET status = ?, attempts = attempts + 1, step = step + 1,
-			next_attempt_at = ?, last_attempt_at = ?, last_status = ?, last_error = ?, delivered_at = ?, holder = NULL, lease_until = NULL
+		if err := query(tx, &hit, `UPDATE webhook_deliveries SET
+			status = CASE WHEN step = ? THEN ? ELSE ? END,
+			step = CASE WHEN step = ? THEN step + 1 ELSE step END,
+			next_attempt_at = CASE WHEN step = ? THEN ? ELSE next_attempt_at END,
+			attempts = attempts + 1, last_attempt_at = ?, last_status = ?, last_error = ?, delivered_at = ?, holder = NULL, lease_until = NULL
 			WHERE id = ? AND holder = ? AND status = 'pending' RETURNING property, endpoint`,
-			status, next, now, a.Status, a.Error, delivered, a.ID, a.Holder); err != nil {
+			a.Step, status, reset, a.Step, a.Step, next, now, a.Status, a.Error, delivered, a.ID, a.Holder); err != nil {
 			return err
 		}
 		if len(hit) == 0 {

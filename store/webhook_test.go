@@ -71,6 +71,18 @@ func deliveries(t *testing.T, db *store.DB) []rewards.Delivery {
 	return ds
 }
 
+// stepOf is delivery id's step now: what a worker that claimed it now would hold.
+func stepOf(t *testing.T, db *store.DB, id int64) int {
+	t.Helper()
+	for _, d := range deliveries(t, db) {
+		if d.ID == id {
+			return d.Step
+		}
+	}
+	t.Fatalf("no delivery %d", id)
+	return 0
+}
+
 func str(m map[string]any, path ...string) string {
 	var v any = m
 	for _, k := range path {
@@ -332,7 +344,7 @@ func TestWebhookClaimsKeepOrderPerUser(t *testing.T) {
 		if len(got) != 1 || got[0].ID != u1a.ID || got[0].Step != 1 || got[0].Attempts != 1 {
 			t.Fatalf("claim after 5 s = %+v, want u1's first, second attempt", got)
 		}
-		if ok, _, _ := db.RecordAttempt(ctx, rewards.DeliveryAttempt{ID: u1a.ID, Holder: "B", OK: true, Status: 200}); !ok {
+		if ok, _, _ := db.RecordAttempt(ctx, rewards.DeliveryAttempt{ID: u1a.ID, Holder: "B", Step: got[0].Step, OK: true, Status: 200}); !ok {
 			t.Fatal("not recorded")
 		}
 		got, _ = db.ClaimDeliveries(ctx, "B", 10, time.Minute)
@@ -370,10 +382,10 @@ func TestWebhookLeaseLapses(t *testing.T) {
 		if len(again) != 1 || again[0].ID != got[0].ID {
 			t.Fatalf("after the lease: %v", ids(again))
 		}
-		if ok, _, err := db.RecordAttempt(ctx, rewards.DeliveryAttempt{ID: got[0].ID, Holder: "dead", OK: true}); ok || err != nil {
+		if ok, _, err := db.RecordAttempt(ctx, rewards.DeliveryAttempt{ID: got[0].ID, Holder: "dead", Step: got[0].Step, OK: true}); ok || err != nil {
 			t.Fatalf("the dead holder's answer was recorded: %v, %v", ok, err)
 		}
-		if ok, _, _ := db.RecordAttempt(ctx, rewards.DeliveryAttempt{ID: got[0].ID, Holder: "B", OK: true, Status: 200}); !ok {
+		if ok, _, _ := db.RecordAttempt(ctx, rewards.DeliveryAttempt{ID: got[0].ID, Holder: "B", Step: again[0].Step, OK: true, Status: 200}); !ok {
 			t.Fatal("the live holder's answer was dropped")
 		}
 		if more, _ := db.ClaimDeliveries(ctx, "C", 10, time.Minute); len(more) != 0 {
@@ -393,7 +405,7 @@ func TestWebhookEndpointDisabledAfterFailingLong(t *testing.T) {
 		all := seedDeliveries(t, db, "u1", "u2")
 		record := func(holder string, id int64, retry time.Duration) bool {
 			t.Helper()
-			ok, disabled, err := db.RecordAttempt(ctx, rewards.DeliveryAttempt{ID: id, Holder: holder, Status: 503, Error: "answered 503",
+			ok, disabled, err := db.RecordAttempt(ctx, rewards.DeliveryAttempt{ID: id, Holder: holder, Step: stepOf(t, db, id), Status: 503, Error: "answered 503",
 				RetryIn: retry, DisableAfter: fiveDays})
 			if err != nil || !ok {
 				t.Fatalf("RecordAttempt = %v, %v", ok, err)
@@ -440,7 +452,7 @@ func TestWebhookEndpointDisabledAfterFailingLong(t *testing.T) {
 		if len(got) != 2 {
 			t.Fatalf("claimed %v", ids(got))
 		}
-		_, disabled, err := db.RecordAttempt(ctx, rewards.DeliveryAttempt{ID: all[1].ID, Holder: "A", Status: 503, Error: "answered 503",
+		_, disabled, err := db.RecordAttempt(ctx, rewards.DeliveryAttempt{ID: all[1].ID, Holder: "A", Step: stepOf(t, db, all[1].ID), Status: 503, Error: "answered 503",
 			RetryIn: time.Hour, DisableAfter: fiveDays})
 		if err != nil || !disabled {
 			t.Fatalf("after 5 days of failure: disabled=%v, %v", disabled, err)
@@ -638,7 +650,7 @@ func TestWebhookQuietSpellDoesNotDisable(t *testing.T) {
 			if len(got) != 1 {
 				t.Fatalf("claimed %v", ids(got))
 			}
-			_, disabled, err := db.RecordAttempt(ctx, rewards.DeliveryAttempt{ID: got[0].ID, Holder: "A", Status: 503, Error: "answered 503",
+			_, disabled, err := db.RecordAttempt(ctx, rewards.DeliveryAttempt{ID: got[0].ID, Holder: "A", Step: got[0].Step, Status: 503, Error: "answered 503",
 				DisableAfter: 5 * 24 * time.Hour})
 			if err != nil {
 				t.Fatal(err)
@@ -653,6 +665,45 @@ func TestWebhookQuietSpellDoesNotDisable(t *testing.T) {
 		seedDeliveries(t, db, "u2")
 		if fail() {
 			t.Fatal("one failure after a quiet week disabled the endpoint")
+		}
+	})
+}
+
+// An operator's retry while an attempt is in flight is not lost: the attempt's failure is
+// counted, and the delivery stays pending, due now, its schedule started over (the
+// attempt's own retry delay, worked out from the step it claimed, does not apply).
+func TestWebhookRetryDuringAnAttempt(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		ctx := context.Background()
+		clock := storetest.NewClock(t0)
+		db := openHooked(t, storetest.URL(t, dia), clock.Now, arcadeSubscribes)
+		all := seedDeliveries(t, db, "u1")
+		got, _ := db.ClaimDeliveries(ctx, "A", 10, time.Minute)
+		// Its first attempt fails: retried in an hour.
+		if ok, _, err := db.RecordAttempt(ctx, rewards.DeliveryAttempt{ID: all[0].ID, Holder: "A", Step: got[0].Step, Status: 500,
+			Error: "answered 500", RetryIn: time.Hour}); !ok || err != nil {
+			t.Fatalf("RecordAttempt = %v, %v", ok, err)
+		}
+		clock.Advance(time.Hour)
+		got, _ = db.ClaimDeliveries(ctx, "A", 10, time.Minute)
+		if len(got) != 1 || got[0].Step != 1 {
+			t.Fatalf("second claim %+v", got)
+		}
+		// While it is sent, the operator retries it; then the attempt fails, and would
+		// have been the last one (no retry left).
+		if _, err := db.RetryDelivery(ctx, all[0].ID, "ops"); err != nil {
+			t.Fatal(err)
+		}
+		if ok, _, err := db.RecordAttempt(ctx, rewards.DeliveryAttempt{ID: all[0].ID, Holder: "A", Step: got[0].Step, Status: 500,
+			Error: "answered 500"}); !ok || err != nil {
+			t.Fatalf("RecordAttempt = %v, %v", ok, err)
+		}
+		d := deliveries(t, db)[0]
+		if d.Status != rewards.DeliveryPending || d.Step != 0 || d.Attempts != 2 || d.LastStatus != 500 {
+			t.Fatalf("after a retry during an attempt: %+v", d)
+		}
+		if again, _ := db.ClaimDeliveries(ctx, "B", 10, time.Minute); len(again) != 1 || again[0].ID != all[0].ID {
+			t.Fatalf("due now after the retry: %v", ids(again))
 		}
 	})
 }
