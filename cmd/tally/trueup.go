@@ -60,22 +60,26 @@ func cmdTrueUp(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	var file string
 	if sub == "import" {
-		// The file is the one positional argument, before or after the flags.
-		if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
-			file, rest = rest[0], rest[1:]
-		}
-		if err := fs.Parse(rest); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return errHelp
+		// The file is the one positional argument, before, between or after the flags:
+		// flag parsing stops at it, so it goes on after it.
+		var files []string
+		for args := rest; ; {
+			if err := fs.Parse(args); err != nil {
+				if errors.Is(err, flag.ErrHelp) {
+					return errHelp
+				}
+				return errUsage
 			}
+			if fs.NArg() == 0 {
+				break
+			}
+			files, args = append(files, fs.Arg(0)), fs.Args()[1:]
+		}
+		if len(files) != 1 {
+			fmt.Fprintf(stderr, "tally trueup import: one FILE is required, got %d\n", len(files))
 			return errUsage
 		}
-		if file == "" && fs.NArg() == 1 {
-			file = fs.Arg(0)
-		} else if fs.NArg() > 0 || file == "" {
-			fmt.Fprintln(stderr, "tally trueup import: one FILE is required")
-			return errUsage
-		}
+		file = files[0]
 	} else if err := parse(fs, rest); err != nil {
 		return err
 	}

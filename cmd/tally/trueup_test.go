@@ -49,6 +49,10 @@ func TestTrueUpCommands(t *testing.T) {
 	if out := tally("trueup", "import", csvPath, "--property", "arcade"); !strings.Contains(out, "1 days: 1 new") {
 		t.Fatalf("import: %s", out)
 	}
+	// The file between flags: the ones after it are read too (the same amount again).
+	if out := tally("trueup", "import", "--property", "arcade", csvPath, "--correction"); !strings.Contains(out, "1 days: 0 new") {
+		t.Fatalf("import with the file between flags: %s", out)
+	}
 	if out := tally("trueup", "fetch", "--property", "arcade", "--from", "2026-10-02", "--to", "2026-10-02"); !strings.Contains(out, "fetched 1 days: 1 new") {
 		t.Fatalf("fetch: %s", out)
 	}
