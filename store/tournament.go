@@ -53,13 +53,16 @@ type counted struct {
 // window's close is still unapplied; see closeWindow).
 func (db *DB) applyTournaments(tx *gorm.DB, items []*applyItem, now time.Time) error {
 	var scores []counted
-	var begun map[string][]rewards.WindowRecord
+	var (
+		begun   map[string][]rewards.WindowRecord
+		created map[windowKey]time.Time // when each open window began (its row was written)
+	)
 	type waitKey struct {
 		property string
 		closesAt int64
 	}
-	waits := map[waitKey]bool{}                        // eventsWaiting, asked once per property and close
-	overlaps := map[windowKey][]rewards.WindowRecord{} // overlappingWindows, once per window
+	waits := map[waitKey]bool{}                  // eventsWaiting, asked once per property and close
+	overlaps := map[windowKey][]recordedWindow{} // overlappingWindows, once per window
 	for _, it := range items {
 		if it.status != rewards.StatusApplied || it.rules == nil || len(it.rules.Tournaments) == 0 ||
 			it.event.Kind != rewards.KindScore || it.event.Score == nil {
@@ -67,7 +70,7 @@ func (db *DB) applyTournaments(tx *gorm.DB, items []*applyItem, now time.Time) e
 		}
 		if begun == nil {
 			var err error
-			if begun, err = openWindows(tx, items); err != nil {
+			if begun, created, err = openWindows(tx, items); err != nil {
 				return err
 			}
 		}
@@ -99,12 +102,11 @@ func (db *DB) applyTournaments(tx *gorm.DB, items []*applyItem, now time.Time) e
 					continue
 				}
 			}
-			// A window may overlap a recorded window of the tournament begun before it
-			// under another schedule (the schedule changed since). A score made inside
-			// that one belongs to it, not to the new window: it counts there while it is
-			// open (windowFor takes the earliest begun window), else it was ranked
-			// there or is late for it. (Usually there is none: one indexed read per
-			// window and batch.)
+			// After a schedule change a window may overlap a recorded window of the
+			// tournament that began before it, under the old schedule. A score made
+			// inside that one belongs to it, not to this one: it counts there while that
+			// window is open (windowFor takes the open window that began first), else it
+			// was ranked there or is late for it.
 			wk := windowOf(it.property, s.Tournament, s.Window.Start)
 			rs, ok := overlaps[wk]
 			if !ok {
@@ -114,9 +116,10 @@ func (db *DB) applyTournaments(tx *gorm.DB, items []*applyItem, now time.Time) e
 				}
 				overlaps[wk] = rs
 			}
-			if r, in := madeIn(rs, s.At); in {
-				it.note(fmt.Sprintf("tournament %s: score made at %s is in window %s (begun under an earlier schedule, ended at %s); not counted",
-					s.Tournament, s.At.Format(time.RFC3339), r.Start.Format(time.RFC3339), r.End.Format(time.RFC3339)))
+			since, open := created[wk]
+			if r, in := madeIn(rs, s.At, since, open); in {
+				it.note(fmt.Sprintf("tournament %s: score made at %s is in window %s (begun under an earlier schedule, ending at %s); not counted",
+					s.Tournament, s.At.Format(time.RFC3339), r.start.Format(time.RFC3339), r.end.Format(time.RFC3339)))
 				continue
 			}
 			c := counted{it: it, s: s}
@@ -180,36 +183,43 @@ func (db *DB) applyTournaments(tx *gorm.DB, items []*applyItem, now time.Time) e
 	return nil
 }
 
-// overlappingWindows reads the recorded windows of property's tournament that began
-// before w and end after its start: windows of an earlier schedule. Usually none.
-func overlappingWindows(tx *gorm.DB, property, tournament string, w rewards.Window) ([]rewards.WindowRecord, error) {
-	rs, err := rawQuery(tx, `SELECT window_start, window_end FROM tournament_windows
-		WHERE property = ? AND tournament = ? AND window_start < ? AND window_end > ?`,
-		property, tournament, w.Start.UTC(), w.Start.UTC())
+// recordedWindow is a window's row as the overlap check reads it.
+type recordedWindow struct{ start, end, created time.Time }
+
+// overlappingWindows reads the recorded windows of property's tournament, open or
+// closed, that overlap w and start elsewhere: windows of another schedule (one
+// schedule's windows never overlap). Usually none; the read walks the tournament's
+// windows that start before w ends.
+func overlappingWindows(tx *gorm.DB, property, tournament string, w rewards.Window) ([]recordedWindow, error) {
+	rs, err := rawQuery(tx, `SELECT window_start, window_end, created_at FROM tournament_windows
+		WHERE property = ? AND tournament = ? AND window_start < ? AND window_end > ? AND window_start <> ?`,
+		property, tournament, w.End.UTC(), w.Start.UTC(), w.Start.UTC())
 	if err != nil {
 		return nil, err
 	}
 	defer rs.Close()
-	var out []rewards.WindowRecord
+	var out []recordedWindow
 	for rs.Next() {
-		r := rewards.WindowRecord{Property: property, Tournament: tournament, Exists: true}
-		if err := rs.Scan(&r.Start, &r.End); err != nil {
+		var r recordedWindow
+		if err := rs.Scan(&r.start, &r.end, &r.created); err != nil {
 			return nil, err
 		}
-		r.Start, r.End = r.Start.UTC(), r.End.UTC()
+		r.start, r.end, r.created = r.start.UTC(), r.end.UTC(), r.created.UTC()
 		out = append(out, r)
 	}
 	return out, rs.Err()
 }
 
-// madeIn returns the window of rs a score made at at was made in.
-func madeIn(rs []rewards.WindowRecord, at time.Time) (rewards.WindowRecord, bool) {
+// madeIn returns the window of rs a score made at at was made in, if that window began
+// before the score's own window (since, when open says that one has an open row; without
+// one it has not begun, and every recorded window began before it).
+func madeIn(rs []recordedWindow, at, since time.Time, open bool) (recordedWindow, bool) {
 	for _, r := range rs {
-		if !at.Before(r.Start) && at.Before(r.End) {
+		if !at.Before(r.start) && at.Before(r.end) && (!open || r.created.Before(since)) {
 			return r, true
 		}
 	}
-	return rewards.WindowRecord{}, false
+	return recordedWindow{}, false
 }
 
 // began reports whether s's window is one of the open windows begun (it has a row).
@@ -225,7 +235,7 @@ func began(begun []rewards.WindowRecord, s rewards.TournamentScore) bool {
 // openWindows reads, by property, the windows of the items' properties that have begun
 // and not closed (rewards.TournamentScores: a begun window ends as it was begun). Their
 // ends never change; one closed since is found closed under its lock (lockWindows).
-func openWindows(tx *gorm.DB, items []*applyItem) (map[string][]rewards.WindowRecord, error) {
+func openWindows(tx *gorm.DB, items []*applyItem) (map[string][]rewards.WindowRecord, map[windowKey]time.Time, error) {
 	seen := map[string]bool{}
 	var props []any
 	for _, it := range items {
@@ -235,24 +245,28 @@ func openWindows(tx *gorm.DB, items []*applyItem) (map[string][]rewards.WindowRe
 		}
 	}
 	out := map[string][]rewards.WindowRecord{}
-	// In start order: when an old schedule's window and a new one's are both open, a
-	// score made in both belongs to the one that began first (it runs to its end).
-	rs, err := rawQuery(tx, `SELECT property, tournament, window_start, window_end FROM tournament_windows
+	created := map[windowKey]time.Time{}
+	// In the order they began: when an old schedule's window and a new one's are both
+	// open, a score made in both belongs to the one that began first (it runs to its
+	// end). Open windows of one schedule never overlap.
+	rs, err := rawQuery(tx, `SELECT property, tournament, window_start, window_end, created_at FROM tournament_windows
 		WHERE closed_at IS NULL AND property IN (`+strings.TrimSuffix(strings.Repeat("?, ", len(props)), ", ")+`)
-		ORDER BY property, tournament, window_start`, props...)
+		ORDER BY property, tournament, created_at, window_start`, props...)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer rs.Close()
 	for rs.Next() {
 		r := rewards.WindowRecord{Exists: true, Paid: decimal.Zero}
-		if err := rs.Scan(&r.Property, &r.Tournament, &r.Start, &r.End); err != nil {
-			return nil, err
+		var at time.Time
+		if err := rs.Scan(&r.Property, &r.Tournament, &r.Start, &r.End, &at); err != nil {
+			return nil, nil, err
 		}
 		r.Start, r.End = r.Start.UTC(), r.End.UTC()
 		out[r.Property] = append(out[r.Property], r)
+		created[windowOf(r.Property, r.Tournament, r.Start)] = at.UTC()
 	}
-	return out, rs.Err()
+	return out, created, rs.Err()
 }
 
 // note adds a remark to the reason an applied event carries.

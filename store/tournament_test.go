@@ -985,3 +985,94 @@ func TestTournamentScheduleChangeWhileTheOldWindowRuns(t *testing.T) {
 		}
 	})
 }
+
+// dailyAt is decideTournament with the daily windows starting at hour (UTC).
+func dailyAt(hour int) rewards.Decider {
+	return func(k rewards.Kept) rewards.Decision {
+		d := decideTournament(k)
+		d.Rules.Tournaments[0].Next = func(t time.Time) time.Time {
+			n := time.Date(t.Year(), t.Month(), t.Day(), hour, 0, 0, 0, time.UTC)
+			if !n.After(t) {
+				n = n.AddDate(0, 0, 1)
+			}
+			return n
+		}
+		return d
+	}
+}
+
+// A new schedule's window that starts earlier and runs longer (daily to weekly) holds a
+// window of the old one: a score made inside the old window, closed and paid, and
+// reported late, is not counted in the new one.
+func TestTournamentScheduleChangeToALongerWindow(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		ctx := context.Background()
+		clock := storetest.NewClock(win0.Add(time.Hour))
+		db := storetest.Open(t, dia, clock.Now)
+		recordAndApply(t, db, tscore("ann", "a1", "10", "over", win0.Add(time.Hour)))
+		clock.Set(win0W.ClosesAt.Add(time.Minute))
+		if got, err := db.CloseTournamentWindow(ctx, "arcade", dailyTournament(), win0W); err != nil || got.Outcome != rewards.CloseDone {
+			t.Fatalf("close: %+v %v", got, err)
+		}
+		weekly := func(k rewards.Kept) rewards.Decision {
+			d := decideTournament(k)
+			d.Rules.Tournaments[0].Duration = 7 * 24 * time.Hour
+			d.Rules.Tournaments[0].Next = func(t time.Time) time.Time {
+				n := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+				for !n.After(t) {
+					n = n.AddDate(0, 0, 7)
+				}
+				return n
+			}
+			return d
+		}
+		res, err := db.Record(ctx, []rewards.Inbound{tscore("bob", "b1", "99", "over", win0W.End.Add(-time.Hour))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Apply(ctx, rewards.Claim{Status: rewards.StatusRecorded}, weekly); err != nil {
+			t.Fatal(err)
+		}
+		if r := reasonOf(t, db, res[0].EventID); !strings.Contains(r, "is in window "+win0.Format(time.RFC3339)) {
+			t.Fatalf("bob's score made in the closed daily window: %q", r)
+		}
+	})
+}
+
+// A new schedule's window that starts earlier than the old one's, which is still open,
+// and has begun (a score made before the old window started): scores made in both
+// still go to the old window, to its end and grace, not to the one begun later.
+func TestTournamentScheduleChangeToAnEarlierStart(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		ctx := context.Background()
+		clock := storetest.NewClock(win0.Add(time.Hour))
+		db := storetest.Open(t, dia, clock.Now)
+		recordAndApply(t, db, tscore("ann", "a1", "10", "over", win0.Add(time.Hour))) // win0: 12:00 to 12:00
+		early := dailyAt(6)                                                           // now 06:00 to 06:00
+		apply := func(in rewards.Inbound) int64 {
+			t.Helper()
+			res, err := db.Record(ctx, []rewards.Inbound{in})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.Apply(ctx, rewards.Claim{Status: rewards.StatusRecorded}, early); err != nil {
+				t.Fatal(err)
+			}
+			return res[0].EventID
+		}
+		clock.Set(win0.Add(2 * time.Hour))
+		newWin := win0.Add(-6 * time.Hour)
+		if r := reasonOf(t, db, apply(tscore("cat", "c1", "5", "over", win0.Add(-5*time.Hour)))); !strings.Contains(r, "counted in window "+newWin.Format(time.RFC3339)) {
+			t.Fatalf("cat's score before win0 began: %q", r)
+		}
+		clock.Set(win0.Add(3 * time.Hour))
+		if r := reasonOf(t, db, apply(tscore("dan", "d1", "20", "over", win0.Add(3*time.Hour)))); !strings.Contains(r, "counted in window "+win0.Format(time.RFC3339)) {
+			t.Fatalf("dan's score made in both: %q", r)
+		}
+		// Made at 20:00 in both, reported after the new window's grace but in win0's.
+		clock.Set(win0W.End.Add(-4 * time.Hour))
+		if r := reasonOf(t, db, apply(tscore("eve", "e1", "30", "over", win0.Add(8*time.Hour)))); !strings.Contains(r, "counted in window "+win0.Format(time.RFC3339)) {
+			t.Fatalf("eve's late report in win0's time: %q", r)
+		}
+	})
+}
