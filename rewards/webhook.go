@@ -61,7 +61,7 @@ type DeliveryAttempt struct {
 	// Step is the delivery's step when it was claimed, which RetryIn was worked out from.
 	// When an operator retried the delivery meanwhile (step 0 again, due now), a failed
 	// attempt is counted but leaves it pending and due as the retry made it.
-	Step int
+	Step   int
 	OK     bool
 	Status int    // HTTP status; 0 when the request failed before an answer
 	Error  string // why it failed
