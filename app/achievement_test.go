@@ -79,3 +79,27 @@ func TestAchievementRuleNamingItsEventDoesNotPayAgain(t *testing.T) {
 		typed.checkInvariants()
 	})
 }
+
+// The other way: a rule that stops naming its event does not pay again a user paid
+// under the named event's claim.
+func TestAchievementRuleNoLongerNamingItsEventDoesNotPayAgain(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, d store.Dialect) {
+		e := newEnv(t, d).withProperty(func(p *appProperty) {
+			p.Rules.Achievements = []rewards.AchievementRule{
+				{Source: rewards.SourceGamePush, Event: "GivePlayerReward", ID: "685", Version: "a4", Reward: dec("100")},
+			}
+		})
+		if a := e.do("POST", "/v1/hooks/arcade/gamepush", gamepushBody(gpJSON, gpSecret)); a.Code != 200 {
+			t.Fatalf("reward: %d %s", a.Code, a.Raw)
+		}
+		e.wantBalance("arcade", "1820283", apiKey, "0", "100")
+		untyped := e.withProperty(func(p *appProperty) {
+			p.Rules.Achievements = []rewards.AchievementRule{{Source: rewards.SourceGamePush, ID: "685", Version: "a5", Reward: dec("100")}}
+		})
+		again := strings.Replace(gpJSON, `"time":"2024-04-26T11:34:23.415923998Z"`, `"time":"2024-04-28T11:34:23Z"`, 1)
+		if a := untyped.do("POST", "/v1/hooks/arcade/gamepush", gamepushBody(again, gpSecret)); a.Code != 200 || a.Body["status"] != "accepted" {
+			t.Fatalf("redelivery: %d %s", a.Code, a.Raw)
+		}
+		untyped.wantBalance("arcade", "1820283", apiKey, "0", "100")
+	})
+}

@@ -303,12 +303,6 @@ func (v *validator) target(path string, j int, t ScoreTarget, ids map[string]int
 	v.duration(path+".hold", t.Hold)
 }
 
-// achievementEvents are each source's event types that carry an achievement id.
-var achievementEvents = map[rewards.Source][]string{
-	rewards.SourceGamePush:   {"UnlockPlayerAchievement", "GivePlayerReward"},
-	rewards.SourceTrackScore: {"achievement.unlocked", "milestone.reached"},
-}
-
 // achievement checks one achievement; seen holds the earlier ones by (source, id). Two
 // rules for one (source, id) are refused unless each names its event and the events
 // differ: otherwise one event would pay both.
@@ -317,8 +311,8 @@ func (v *validator) achievement(path string, j int, a Achievement, seen map[[2]s
 	case "":
 		v.add(path+".source", "is required")
 	case rewards.SourceGamePush, rewards.SourceTrackScore:
-		if a.Event != "" && !slices.Contains(achievementEvents[a.Source], a.Event) {
-			v.add(path+".event", "must be one of %s for %s, got %q", strings.Join(achievementEvents[a.Source], ", "), a.Source, a.Event)
+		if evs := rewards.AchievementEvents(a.Source); a.Event != "" && !slices.Contains(evs, a.Event) {
+			v.add(path+".event", "must be one of %s for %s, got %q", strings.Join(evs, ", "), a.Source, a.Event)
 		}
 	default:
 		v.add(path+".source", "must be gamepush or trackscore, got %q", a.Source)

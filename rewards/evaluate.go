@@ -337,6 +337,18 @@ func targetClaim(t ScoreTarget, ev Event, receivedAt time.Time) (string, error) 
 	}
 }
 
+// AchievementEvents are the event types of source that carry an achievement id, which an
+// achievement rule may name.
+func AchievementEvents(source Source) []string {
+	switch source {
+	case SourceGamePush:
+		return []string{"UnlockPlayerAchievement", "GivePlayerReward"}
+	case SourceTrackScore:
+		return []string{"achievement.unlocked", "milestone.reached"}
+	}
+	return nil
+}
+
 func evaluateAchievement(ev Event, r Rules, receivedAt time.Time) (Outcome, error) {
 	a := ev.Achievement
 	if a == nil {
@@ -363,12 +375,17 @@ func evaluateAchievement(ev Event, r Rules, receivedAt time.Time) (Outcome, erro
 		// The rule's name is its claim: paid once per user. A rule that names its event
 		// has a name of its own, so GamePush's achievement 685 and reward 685, each with
 		// its rule, are two claims. A user paid before the rule named its event, under
-		// the claim of the id alone, is not paid again by it (ClaimedAs).
+		// the claim of the id alone, is not paid again by it; nor, the other way, by a
+		// rule that stopped naming it (ClaimedAs).
 		rule := "achievement:" + string(ar.Source) + ":" + ar.ID
 		var claimedAs []string
 		if ar.Event != "" {
 			claimedAs = []string{rule}
 			rule = "achievement:" + string(ar.Source) + ":" + ar.Event + ":" + ar.ID
+		} else {
+			for _, e := range AchievementEvents(ar.Source) {
+				claimedAs = append(claimedAs, "achievement:"+string(ar.Source)+":"+e+":"+ar.ID)
+			}
 		}
 		out.Entries = append(out.Entries, Entry{
 			Kind:        EntryAchievement,

@@ -294,6 +294,11 @@ func (db *DB) apply(tx *gorm.DB, items []*applyItem) (time.Time, error) {
 			}
 			at := w.stamp(now)
 			for _, e := range res.Entries {
+				for _, c := range e.ClaimedAs { // read as free, they must have been read
+					if _, loaded := claimed[claimKey{it.property, ev.User, c}]; !loaded {
+						return now, fmt.Errorf("store: event %d checked claim %q that was not loaded", it.id, c)
+					}
+				}
 				if e.Claim != "" {
 					if _, loaded := claimed[claimKey{it.property, ev.User, e.Claim}]; !loaded {
 						return now, fmt.Errorf("store: event %d takes claim %q that was not loaded", it.id, e.Claim)
