@@ -259,7 +259,6 @@ func (a *App) currency(property string) string {
 	return "" // a property no longer configured still has its ledger reported
 }
 
-// scale is the property's wallet scale (0 for a property no longer configured).
 // totalsGroup is the group a row of property is totalled in: its currency, or, for a
 // property no longer configured (its currency unknown), the property alone, so that two
 // such properties are never added together. totalsGroupOf reads it back.
@@ -295,6 +294,7 @@ func (a *App) currencyScale(currency string) int32 {
 	return scale
 }
 
+// scale is the property's wallet scale (0 for a property no longer configured).
 func (a *App) scale(property string) int32 {
 	if p, ok := a.props[property]; ok {
 		return p.Scale

@@ -349,3 +349,53 @@ func TestParallelDeflateRoundTrip(t *testing.T) {
 		t.Fatalf("archive of %d bytes for %d written: not compressed", archive.Len(), written)
 	}
 }
+
+// A totals row of a property no longer configured names it (its currency is unknown);
+// a currency's totals row names the currency.
+func TestXLSXTotalsRowsName(t *testing.T) {
+	a := &App{props: map[string]*Property{"other": {ID: "other", Currency: "PTS", Scale: 2}}}
+	x, err := newXLSXReport(a, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.f.Close()
+	if err := x.startSheet(); err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range []struct {
+		group string
+		rows  int64
+	}{{"PTS", 1}, {a.totalsGroup("gone"), 2}} {
+		currency, property := totalsGroupOf(g.group)
+		tt := rewards.PayoutTotals{Rows: g.rows}
+		if err := x.writeTotals(property, currency, &tt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := x.sw.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.writeSummary(nil); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := x.save(&buf); err != nil {
+		t.Fatal(err)
+	}
+	f, err := excelize.OpenReader(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows, err := f.GetRows("payouts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range rows[1:] {
+		got = append(got, r[0]+"|"+r[1]+"|"+r[2])
+	}
+	if want := []string{"total|1 rows|PTS", "total|2 rows of gone|"}; !slices.Equal(got, want) {
+		t.Fatalf("totals rows %q, want %q", got, want)
+	}
+}
