@@ -349,6 +349,13 @@ func AchievementEvents(source Source) []string {
 	return nil
 }
 
+// eventAchievementClaim names the claim of a rule that names its event. Its prefix is
+// not "achievement:", so it can never be the claim of a rule without an event whose id
+// happens to hold the event's name ("GivePlayerReward:685").
+func eventAchievementClaim(source Source, event, id string) string {
+	return "achievement-event:" + string(source) + ":" + event + ":" + id
+}
+
 func evaluateAchievement(ev Event, r Rules, receivedAt time.Time) (Outcome, error) {
 	a := ev.Achievement
 	if a == nil {
@@ -381,10 +388,10 @@ func evaluateAchievement(ev Event, r Rules, receivedAt time.Time) (Outcome, erro
 		var claimedAs []string
 		if ar.Event != "" {
 			claimedAs = []string{rule}
-			rule = "achievement:" + string(ar.Source) + ":" + ar.Event + ":" + ar.ID
+			rule = eventAchievementClaim(ar.Source, ar.Event, ar.ID)
 		} else {
 			for _, e := range AchievementEvents(ar.Source) {
-				claimedAs = append(claimedAs, "achievement:"+string(ar.Source)+":"+e+":"+ar.ID)
+				claimedAs = append(claimedAs, eventAchievementClaim(ar.Source, e, ar.ID))
 			}
 		}
 		out.Entries = append(out.Entries, Entry{

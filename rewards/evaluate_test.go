@@ -2,6 +2,7 @@ package rewards
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -657,9 +658,21 @@ func TestEvaluateAchievement(t *testing.T) {
 			t.Errorf("%s %s: entries %d, note %q, err %v", ev.Source, ev.Achievement.ID, len(out.Entries), out.Note, err)
 		}
 	}
+	// An id holding an event's name does not share the claim of the rule naming that
+	// event for the rest of the id.
+	odd := Rules{Achievements: []AchievementRule{{Source: SourceGamePush, ID: "GivePlayerReward:685", Reward: d("1")},
+		{Source: SourceGamePush, Event: "GivePlayerReward", ID: "685", Reward: d("1")}}}
+	oddEv, named := ach(SourceGamePush, "GivePlayerReward:685"), ach(SourceGamePush, "685")
+	oddEv.Type, named.Type = "GivePlayerReward", "GivePlayerReward"
+	a, errA := Evaluate(oddEv, odd, DayState{}, t0)
+	b, errB := Evaluate(named, odd, DayState{}, t0)
+	if errA != nil || errB != nil || len(a.Entries) != 1 || len(b.Entries) != 1 || a.Entries[0].Claim == b.Entries[0].Claim ||
+		slices.Contains(a.Entries[0].ClaimedAs, b.Entries[0].Claim) || slices.Contains(b.Entries[0].ClaimedAs, a.Entries[0].Claim) {
+		t.Errorf("an id holding an event's name shares a claim: %+v / %+v (%v %v)", a.Entries, b.Entries, errA, errB)
+	}
 	// A rule that names its event matches that event only, under a claim of its own.
 	typed := Rules{Achievements: []AchievementRule{{Source: SourceGamePush, Event: "GivePlayerReward", ID: "685", Reward: d("7")}}}
-	for typ, want := range map[string]string{"GivePlayerReward": "achievement:gamepush:GivePlayerReward:685", "UnlockPlayerAchievement": ""} {
+	for typ, want := range map[string]string{"GivePlayerReward": "achievement-event:gamepush:GivePlayerReward:685", "UnlockPlayerAchievement": ""} {
 		ev := ach(SourceGamePush, "685")
 		ev.Type = typ
 		out, err := Evaluate(ev, typed, DayState{}, t0)
