@@ -117,7 +117,7 @@ func (db *DB) applyTournaments(tx *gorm.DB, items []*applyItem, now time.Time) e
 				overlaps[wk] = rs
 			}
 			since, open := created[wk]
-			if r, in := madeIn(rs, s.At, since, open); in {
+			if r, in := madeIn(rs, s.At, s.Window.Start, since, open); in {
 				it.note(fmt.Sprintf("tournament %s: score made at %s is in window %s (begun under an earlier schedule, ending at %s); not counted",
 					s.Tournament, s.At.Format(time.RFC3339), r.start.Format(time.RFC3339), r.end.Format(time.RFC3339)))
 				continue
@@ -211,11 +211,13 @@ func overlappingWindows(tx *gorm.DB, property, tournament string, w rewards.Wind
 }
 
 // madeIn returns the window of rs a score made at at was made in, if that window began
-// before the score's own window (since, when open says that one has an open row; without
-// one it has not begun, and every recorded window began before it).
-func madeIn(rs []recordedWindow, at, since time.Time, open bool) (recordedWindow, bool) {
+// before the score's own window, which starts at start (since, when open says that one
+// has an open row; without one it has not begun, and every recorded window began before
+// it). Windows begun at the same instant are ordered by start, as openWindows orders them.
+func madeIn(rs []recordedWindow, at, start, since time.Time, open bool) (recordedWindow, bool) {
 	for _, r := range rs {
-		if !at.Before(r.start) && at.Before(r.end) && (!open || r.created.Before(since)) {
+		earlier := r.created.Before(since) || (r.created.Equal(since) && r.start.Before(start))
+		if !at.Before(r.start) && at.Before(r.end) && (!open || earlier) {
 			return r, true
 		}
 	}

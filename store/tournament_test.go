@@ -1076,3 +1076,41 @@ func TestTournamentScheduleChangeToAnEarlierStart(t *testing.T) {
 		}
 	})
 }
+
+// Windows of the old and the new schedule begun at the same instant: the one that starts
+// first counts as begun first, both when a score is placed and when it is checked, so
+// every score made in both goes to the same window.
+func TestTournamentScheduleChangeWindowsBegunTogether(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		ctx := context.Background()
+		clock := storetest.NewClock(win0.Add(4 * time.Hour)) // frozen: every row is written at 16:00
+		db := storetest.Open(t, dia, clock.Now)
+		recordAndApply(t, db, tscore("ann", "a1", "10", "over", win0.Add(time.Hour))) // win0: 12:00 to 12:00
+		early := dailyAt(6)
+		apply := func(in rewards.Inbound) int64 {
+			t.Helper()
+			res, err := db.Record(ctx, []rewards.Inbound{in})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.Apply(ctx, rewards.Claim{Status: rewards.StatusRecorded}, early); err != nil {
+				t.Fatal(err)
+			}
+			return res[0].EventID
+		}
+		newWin := win0.Add(-6 * time.Hour)
+		apply(tscore("cat", "c1", "5", "over", win0.Add(-5*time.Hour))) // begins the 06:00 window, at 16:00 too
+		if r := reasonOf(t, db, apply(tscore("dan", "d1", "20", "over", win0.Add(3*time.Hour)))); !strings.Contains(r, "counted in window "+newWin.Format(time.RFC3339)) {
+			t.Fatalf("dan's score made in both: %q", r)
+		}
+		// The 06:00 window closes; a score made in both, reported after, is late for it.
+		newW := rewards.Window{Start: newWin, End: newWin.Add(24 * time.Hour), ClosesAt: newWin.Add(24*time.Hour + 15*time.Minute)}
+		clock.Set(newW.ClosesAt.Add(time.Minute))
+		if got, err := db.CloseTournamentWindow(ctx, "arcade", early(rewards.Kept{}).Rules.Tournaments[0], newW); err != nil || got.Outcome != rewards.CloseDone {
+			t.Fatalf("close the 06:00 window: %+v %v", got, err)
+		}
+		if r := reasonOf(t, db, apply(tscore("eve", "e1", "30", "over", win0.Add(8*time.Hour)))); strings.Contains(r, "counted in window") {
+			t.Fatalf("eve's late score made in both: %q", r)
+		}
+	})
+}
