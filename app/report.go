@@ -432,8 +432,9 @@ func appendCell(b []byte, d decimal.Decimal) []byte {
 }
 
 // appendJSONColumns appends the columns of row as comma-separated JSON members, text
-// columns only when withText; comma says whether the first member needs one too.
-func (a *App) appendJSONColumns(b []byte, row *rewards.PayoutRow, withText, comma bool) []byte {
+// columns only when withText, wallet amounts as null when nullAmounts; comma says
+// whether the first member needs one too.
+func (a *App) appendJSONColumns(b []byte, row *rewards.PayoutRow, withText, nullAmounts, comma bool) []byte {
 	for i := range payoutColumns {
 		c := &payoutColumns[i]
 		if c.kind == textColumn && !withText {
@@ -451,6 +452,12 @@ func (a *App) appendJSONColumns(b []byte, row *rewards.PayoutRow, withText, comm
 			b = appendJSONText(b, c.text(a, row), false) // as an Encoder without HTML escaping
 		case countColumn:
 			b = strconv.AppendInt(b, row.Sessions, 10)
+		case amountColumn:
+			if nullAmounts {
+				b = append(b, "null"...)
+				continue
+			}
+			fallthrough
 		default:
 			b = append(b, '"')
 			b = appendCell(b, c.decimalValue(row))
@@ -464,7 +471,7 @@ func (a *App) appendJSONColumns(b []byte, row *rewards.PayoutRow, withText, comm
 // currency, and the property when the currency is unknown; then the rows and the CSV's
 // columns without the text ones. Amounts of rows in several currencies (mixed) do not
 // add up to anything and are null.
-func appendJSONTotals(b []byte, group string, t rewards.PayoutTotals, mixed, grouped bool) []byte {
+func (a *App) appendJSONTotals(b []byte, group string, t rewards.PayoutTotals, mixed, grouped bool) []byte {
 	b = append(b, '{')
 	if grouped {
 		currency, property := totalsGroupOf(group)
@@ -475,25 +482,7 @@ func appendJSONTotals(b []byte, group string, t rewards.PayoutTotals, mixed, gro
 	}
 	b = strconv.AppendInt(append(b, `"rows":`...), t.Rows, 10)
 	row := totalsRow(&t)
-	for i := range payoutColumns {
-		c := &payoutColumns[i]
-		switch c.kind {
-		case textColumn:
-			continue
-		case countColumn:
-			b = strconv.AppendInt(append(append(append(b, `,"`...), c.name...), `":`...), row.Sessions, 10)
-		case amountColumn:
-			if mixed {
-				b = append(append(append(b, `,"`...), c.name...), `":null`...)
-				continue
-			}
-			fallthrough
-		default:
-			b = append(append(append(b, `,"`...), c.name...), `":"`...)
-			b = append(appendCell(b, c.decimalValue(&row)), '"')
-		}
-	}
-	return append(b, '}')
+	return append(a.appendJSONColumns(b, &row, false, mixed, true), '}')
 }
 
 // ledgerJSON is the summary's ledger totals: the wallet columns, in the report's order.
@@ -548,7 +537,7 @@ func (a *App) writePayoutJSON(ctx context.Context, w *bufio.Writer, r PayoutRequ
 			buf = append(buf, ',')
 		}
 		buf = append(buf, '\n')
-		buf = append(a.appendJSONColumns(append(buf, '{'), &row, true, false), '}')
+		buf = append(a.appendJSONColumns(append(buf, '{'), &row, true, false, false), '}')
 		count(&row)
 		_, err := w.Write(buf)
 		return err
@@ -561,13 +550,13 @@ func (a *App) writePayoutJSON(ctx context.Context, w *bufio.Writer, r PayoutRequ
 	}
 	sum := totals.Totals()
 	w.WriteString(`],"totals":`)
-	w.Write(appendJSONTotals(buf[:0], "", sum.PayoutTotals, sum.Mixed(), false))
+	w.Write(a.appendJSONTotals(buf[:0], "", sum.PayoutTotals, sum.Mixed(), false))
 	w.WriteString(`,"totals_by_currency":[`)
 	for i, c := range sum.ByCurrency {
 		if i > 0 {
 			w.WriteByte(',')
 		}
-		w.Write(appendJSONTotals(buf[:0], c.Currency, c.PayoutTotals, false, true))
+		w.Write(a.appendJSONTotals(buf[:0], c.Currency, c.PayoutTotals, false, true))
 	}
 	w.WriteString(`]`)
 	sums := make([]propertySummaryJSON, len(summary))
