@@ -911,17 +911,7 @@ func TestTournamentScheduleChangeDoesNotCountAScoreTwice(t *testing.T) {
 			t.Fatalf("close: %+v %v", got, err)
 		}
 		// Now daily from 18:00: the new window began at 18:00 the day before, inside win0.
-		evening := func(k rewards.Kept) rewards.Decision {
-			d := decideTournament(k)
-			d.Rules.Tournaments[0].Next = func(t time.Time) time.Time {
-				n := time.Date(t.Year(), t.Month(), t.Day(), 18, 0, 0, 0, time.UTC)
-				if !n.After(t) {
-					n = n.AddDate(0, 0, 1)
-				}
-				return n
-			}
-			return d
-		}
+		evening := dailyAt(18)
 		clock.Set(win0W.ClosesAt.Add(5 * time.Minute))
 		res, err := db.Record(ctx, []rewards.Inbound{
 			tscore("bob", "b1", "99", "over", win0W.End.Add(-time.Hour)),  // made in win0, reported after its close
@@ -950,17 +940,7 @@ func TestTournamentScheduleChangeWhileTheOldWindowRuns(t *testing.T) {
 		clock := storetest.NewClock(win0.Add(time.Hour))
 		db := storetest.Open(t, dia, clock.Now)
 		recordAndApply(t, db, tscore("ann", "a1", "10", "over", win0.Add(time.Hour)))
-		evening := func(k rewards.Kept) rewards.Decision {
-			d := decideTournament(k)
-			d.Rules.Tournaments[0].Next = func(t time.Time) time.Time {
-				n := time.Date(t.Year(), t.Month(), t.Day(), 18, 0, 0, 0, time.UTC)
-				if !n.After(t) {
-					n = n.AddDate(0, 0, 1)
-				}
-				return n
-			}
-			return d
-		}
+		evening := dailyAt(18)
 		apply := func(in rewards.Inbound) int64 {
 			t.Helper()
 			res, err := db.Record(ctx, []rewards.Inbound{in})
