@@ -136,6 +136,25 @@ func TestXLSXNumberMatchesParsedText(t *testing.T) {
 	}
 }
 
+// finishXLSX writes x's (empty) summary, saves the workbook and opens it again, closed
+// with the test.
+func finishXLSX(t *testing.T, x *xlsxReport) *excelize.File {
+	t.Helper()
+	if err := x.writeSummary(nil); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := x.save(&buf); err != nil {
+		t.Fatal(err)
+	}
+	f, err := excelize.OpenReader(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = f.Close() })
+	return f
+}
+
 // A report longer than a sheet continues on further sheets, each with its header; the
 // totals row ends the last one and the summary comes after.
 func TestXLSXContinuesOnNewSheets(t *testing.T) {
@@ -166,18 +185,7 @@ func TestXLSXContinuesOnNewSheets(t *testing.T) {
 	if err := x.sw.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	if err := x.writeSummary(nil); err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	if err := x.save(&buf); err != nil {
-		t.Fatal(err)
-	}
-	f, err := excelize.OpenReader(&buf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	f := finishXLSX(t, x)
 	want := map[string][]string{"payouts": {"user", "u0", "u1"}, "payouts (2)": {"user", "u2", "u3"},
 		"payouts (3)": {"user", "u4", "5 rows"}, "summary": {"currency"}}
 	if got := f.GetSheetList(); !slices.Equal(got, []string{"payouts", "payouts (2)", "payouts (3)", "summary"}) {
@@ -231,18 +239,7 @@ func TestXLSXTotalsPerCurrencyContinueOnANewSheet(t *testing.T) {
 	if err := x.sw.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	if err := x.writeSummary(nil); err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	if err := x.save(&buf); err != nil {
-		t.Fatal(err)
-	}
-	f, err := excelize.OpenReader(&buf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	f := finishXLSX(t, x)
 	want := map[string][]string{"payouts": {"user|currency", "u0|COIN", "u1|COIN"}, "payouts (2)": {"user|currency", "u2|PTS", "u3|PTS", "2 rows|COIN"},
 		"payouts (3)": {"user|currency", "2 rows|PTS"}}
 	for sheet, lines := range want {
@@ -375,18 +372,7 @@ func TestXLSXTotalsRowsName(t *testing.T) {
 	if err := x.sw.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	if err := x.writeSummary(nil); err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	if err := x.save(&buf); err != nil {
-		t.Fatal(err)
-	}
-	f, err := excelize.OpenReader(&buf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	f := finishXLSX(t, x)
 	rows, err := f.GetRows("payouts")
 	if err != nil {
 		t.Fatal(err)
