@@ -86,15 +86,17 @@ func (db *DB) applyTournaments(tx *gorm.DB, items []*applyItem, now time.Time) e
 			// then, must not open it now: its row would be closed and paid, to whoever
 			// was replayed, long after. While such an event waits, the window is still
 			// closing and the replay counts like it.
-			if it.replay && !began(begun[it.property], s) && !now.Before(s.Window.ClosesAt.Add(rewards.TournamentCloseMargin)) {
-				wk := waitKey{it.property, s.Window.ClosesAt.UnixMicro()}
-				w, ok := waits[wk]
+			wk := windowOf(it.property, s.Tournament, s.Window.Start)
+			since, open := created[wk] // the window has an open row, begun then
+			if it.replay && !open && !now.Before(s.Window.ClosesAt.Add(rewards.TournamentCloseMargin)) {
+				key := waitKey{it.property, s.Window.ClosesAt.UnixMicro()}
+				w, ok := waits[key]
 				if !ok {
 					var err error
 					if w, err = eventsWaiting(tx, it.property, s.Window.ClosesAt); err != nil {
 						return err
 					}
-					waits[wk] = w
+					waits[key] = w
 				}
 				if !w {
 					it.note(fmt.Sprintf("tournament %s: window %s is over (its grace ended at %s); a replayed score does not count in it",
@@ -107,7 +109,6 @@ func (db *DB) applyTournaments(tx *gorm.DB, items []*applyItem, now time.Time) e
 			// inside that one belongs to it, not to this one: it counts there while that
 			// window is open (windowFor takes the open window that began first), else it
 			// was ranked there or is late for it.
-			wk := windowOf(it.property, s.Tournament, s.Window.Start)
 			rs, ok := overlaps[wk]
 			if !ok {
 				var err error
@@ -116,7 +117,6 @@ func (db *DB) applyTournaments(tx *gorm.DB, items []*applyItem, now time.Time) e
 				}
 				overlaps[wk] = rs
 			}
-			since, open := created[wk]
 			if r, in := madeIn(rs, s.At, s.Window.Start, since, open); in {
 				it.note(fmt.Sprintf("tournament %s: score made at %s is in window %s (begun under an earlier schedule, ending at %s); not counted",
 					s.Tournament, s.At.Format(time.RFC3339), r.start.Format(time.RFC3339), r.end.Format(time.RFC3339)))
@@ -222,16 +222,6 @@ func madeIn(rs []recordedWindow, at, start, since time.Time, open bool) (recorde
 		}
 	}
 	return recordedWindow{}, false
-}
-
-// began reports whether s's window is one of the open windows begun (it has a row).
-func began(begun []rewards.WindowRecord, s rewards.TournamentScore) bool {
-	for _, w := range begun {
-		if w.Tournament == s.Tournament && w.Start.Equal(s.Window.Start) {
-			return true
-		}
-	}
-	return false
 }
 
 // openWindows reads, by property, the windows of the items' properties that have begun
