@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"bufio"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -8,6 +9,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -292,6 +294,41 @@ func TestUnmappedSignedEventIsQuarantined(t *testing.T) {
 			t.Fatalf("kept = %+v, %v", kept, err)
 		}
 	})
+}
+
+// A body that stops short, here a sender that stalls past the server's read timeout, is a
+// 408 the sender retries, not a 400 that would lose the event; nothing is recorded.
+func TestStalledBodyIs408AndSavesNothing(t *testing.T) {
+	e := newEnv(t, store.SQLite)
+	srv := httptest.NewUnstartedServer(e.h)
+	srv.Config.ReadTimeout = 300 * time.Millisecond
+	srv.Start()
+	defer srv.Close()
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	half := sppBody[:len(sppBody)/2]
+	fmt.Fprintf(conn, "POST /v1/hooks/arcade/gamezop/spp HTTP/1.1\r\nHost: tally\r\nAuthorization: Bearer %s\r\n"+
+		"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", sppToken, len(sppBody), half)
+	// The rest never comes: the server's read deadline passes and it answers.
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var p map[string]any
+	if err := json.NewDecoder(res.Body).Decode(&p); err != nil {
+		t.Fatal(err)
+	}
+	if res.StatusCode != http.StatusRequestTimeout || p["type"] != "urn:tally:problem:incomplete-body" ||
+		!strings.HasPrefix(res.Header.Get("Content-Type"), "application/problem+json") {
+		t.Fatalf("stalled body: %d %v, want a 408 incomplete-body problem", res.StatusCode, p)
+	}
+	if kept, err := e.db.Events(context.Background(), rewards.EventFilter{}); err != nil || len(kept) != 0 {
+		t.Fatalf("the inbox holds %d events (%v) after a stalled body, want none", len(kept), err)
+	}
 }
 
 func TestUnavailableDatabaseIs503(t *testing.T) {

@@ -19,6 +19,10 @@ var (
 	ErrSourceNotConfigured = errors.New("source not configured for this property")
 	ErrUnauthorized        = errors.New("missing or invalid credentials")
 	ErrBodyTooLarge        = errors.New("request body too large")
+	// ErrBodyIncomplete is a body that did not arrive whole: the connection stalled past
+	// the server's read timeout or closed early. It is the transport's fault, not the
+	// sender's content, so it is a 408 the sender retries, never a 400 it would not.
+	ErrBodyIncomplete = errors.New("request body did not arrive whole")
 )
 
 // FieldError names one invalid input.
@@ -78,6 +82,9 @@ func problemFor(err error) problem {
 		return problem{Type: "urn:tally:problem:not-found", Title: "Not found", Status: http.StatusNotFound, Detail: "not found"}
 	case errors.Is(err, ErrBodyTooLarge):
 		return problem{Type: "urn:tally:problem:too-large", Title: "Request body too large", Status: http.StatusRequestEntityTooLarge, Detail: "the body is over 64 KiB"}
+	case errors.Is(err, ErrBodyIncomplete):
+		return problem{Type: "urn:tally:problem:incomplete-body", Title: "Request body incomplete", Status: http.StatusRequestTimeout,
+			Detail: "the body did not arrive whole; nothing was saved, send the request again"}
 	case errors.As(err, &funds):
 		return problem{Type: "urn:tally:problem:insufficient-funds", Title: "Insufficient funds", Status: http.StatusConflict,
 			Detail:    fmt.Sprintf("%s requested, but only %s is %s; nothing was saved", funds.Requested, funds.Available, funds.Bucket),

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -57,7 +58,8 @@ func (h *hookAnswer) appendJSON(b []byte) []byte {
 	return append(b, '}')
 }
 
-// readBody reads at most MaxBodyBytes; a longer body is ErrBodyTooLarge.
+// readBody reads at most MaxBodyBytes; a longer body is ErrBodyTooLarge, and one that
+// stops short (a read timeout, a connection closed mid-body) is ErrBodyIncomplete.
 func readBody(r *http.Request) ([]byte, error) {
 	if r.ContentLength > MaxBodyBytes {
 		return nil, ErrBodyTooLarge
@@ -68,7 +70,7 @@ func readBody(r *http.Request) ([]byte, error) {
 		return nil, ErrBodyTooLarge
 	}
 	if err != nil {
-		return nil, invalid("body", "could not read the request body")
+		return nil, fmt.Errorf("%w: %v", ErrBodyIncomplete, err)
 	}
 	return body, nil
 }

@@ -82,6 +82,8 @@ func ingestOutcome(r rewards.Receipt, err error) string {
 		return "not_found"
 	case errors.Is(err, ErrBodyTooLarge):
 		return "too_large"
+	case errors.Is(err, ErrBodyIncomplete):
+		return "incomplete"
 	case errors.Is(err, rewards.ErrUnavailable):
 		return "unavailable"
 	}

@@ -89,7 +89,7 @@ func NewMetrics(opts ...MetricsOption) *Metrics {
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 		}, []string{"route"}),
 		ingest: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "tally_ingest_events_total", Help: "Provider deliveries by property, source and outcome (accepted, duplicate, invalid, unauthorized, unavailable, not_found, too_large, error).",
+			Name: "tally_ingest_events_total", Help: "Provider deliveries by property, source and outcome (accepted, duplicate, invalid, unauthorized, unavailable, not_found, too_large, incomplete, error).",
 		}, []string{"property", "source", "result"}),
 		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "tally_ingest_batch_events", Help: "Events per group-commit transaction.",
