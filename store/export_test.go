@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -142,7 +143,27 @@ func BalancePlan(ctx context.Context, db *DB, property, user string) (string, er
 // MaturedWalletsPlan is the EXPLAIN of the query settlement finds wallets with matured
 // lots with.
 func MaturedWalletsPlan(ctx context.Context, db *DB, property string, cutoff time.Time, after int64, limit int) (string, error) {
-	return explain(ctx, db, maturedWalletsSQL, []any{property, cutoff, after, limit})
+	return explain(ctx, db, maturedWalletsSQL, []any{cutoff, after, cutoff, limit, property})
+}
+
+// MaturedWalletsLotsRead runs the query settlement finds wallets with matured lots with,
+// under EXPLAIN ANALYZE, and returns how many lots index entries its scans of lots
+// returned in all (rows × loops of each scan node on lots), with the plan.
+func MaturedWalletsLotsRead(ctx context.Context, db *DB, property string, cutoff time.Time, after int64, limit int) (int64, string, error) {
+	var lines []string
+	if err := query(db.gorm.WithContext(ctx), &lines, `EXPLAIN ANALYZE `+maturedWalletsSQL, cutoff, after, cutoff, limit, property); err != nil {
+		return 0, "", err
+	}
+	actual := regexp.MustCompile(`actual time=[0-9.]+\.\.[0-9.]+ rows=([0-9]+) loops=([0-9]+)`)
+	var n int64
+	for _, l := range lines {
+		if m := actual.FindStringSubmatch(l); m != nil && strings.Contains(l, " on lots") {
+			rows, _ := strconv.ParseInt(m[1], 10, 64)
+			loops, _ := strconv.ParseInt(m[2], 10, 64)
+			n += rows * loops
+		}
+	}
+	return n, strings.Join(lines, "\n"), nil
 }
 
 // unnumbered turns a statement's $1, $2, … placeholders (pgx's) into ? (gorm's).

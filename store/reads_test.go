@@ -287,4 +287,13 @@ func TestLotsAreFoundByMaturityFromTheIndex(t *testing.T) {
 	if !strings.Contains(plan, "Index Only Scan using lots_wallet on lots") || !strings.Contains(plan, "matures_at <=") || strings.Contains(plan, "Filter: (matures_at") {
 		t.Fatalf("settlement reads every lot to test its maturity:\n%s", plan)
 	}
+	// Five lots of each wallet have matured by the cutoff; finding 200 wallets reads one
+	// index entry of each (a skip to the next wallet), not all five.
+	read, analyzed, err := store.MaturedWalletsLotsRead(ctx, db, "arcade", cutoff, 0, 200)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if read < 200 || read > 201 {
+		t.Fatalf("finding 200 wallets with matured lots read %d lots (want one per wallet):\n%s", read, analyzed)
+	}
 }
