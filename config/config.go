@@ -92,6 +92,11 @@ func (s Settlement) Parse() (cron.Schedule, error) {
 			return nil, errors.New("@every needs a positive interval")
 		}
 	}
+	// A spec naming a day that never comes ("0 0 30 2 *") parses, but cron would park the
+	// job for good: credits would never become available, and nothing would say so.
+	if sched.Next(time.Now()).IsZero() {
+		return nil, errors.New("it never fires (no such date)")
+	}
 	return sched, nil
 }
 

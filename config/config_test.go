@@ -384,6 +384,7 @@ func TestSettlementParse(t *testing.T) {
 	for spec, ok := range map[string]bool{
 		"@every 1m": true, "*/5 * * * *": true, "@hourly": true, "0 3 * * *": true,
 		"@every 0s": false, "@every -1m": false, "every minute": false, "* * * * * *": false, "": false,
+		"0 0 30 2 *": false, "0 0 31 4 *": false, "0 0 29 2 *": true,
 	} {
 		sched, err := Settlement{Schedule: spec}.Parse()
 		if (err == nil) != ok {

@@ -62,10 +62,19 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 		return
 	}
 	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" {
-		if t.Kind() == reflect.Pointer {
+		switch {
+		case t.Kind() == reflect.Pointer:
 			w.add(path, "has no value: remove the key to leave it out, or write {} to enable it without settings")
+		case t == reflect.TypeFor[Secret]():
+			// A credential left empty turns its check off (an SPP bearer token, a scores
+			// api-key): that must be written, not what a key with nothing after it means.
+			w.add(path, `has no value: give the secret, or write "" to accept requests without it`)
+		case t.Kind() == reflect.Map:
+			// A mapping whose entries were all commented out: absent and {} mean
+			// different things (countries: absent is every country ×1, {} is none).
+			w.add(path, "has no value: remove the key to take its default, or write {} for an empty mapping")
 		}
-		return // null is the same as absent
+		return // otherwise null is the same as absent
 	}
 	if t.Kind() == reflect.Pointer {
 		t = t.Elem()

@@ -101,6 +101,30 @@ func (c Config) Validate() error {
 	for i, p := range c.Properties {
 		v.property(i, p, ids, keys)
 	}
+	// One Gamezop property is one Tally property: its booked revenue (true-ups) and its
+	// SPPs' property-id check would otherwise be counted in full by each, and the buffer
+	// released twice over.
+	gamezop := map[string]int{}
+	for i, p := range c.Properties {
+		if p.GamezopPropertyID == "" {
+			continue
+		}
+		if j, dup := gamezop[p.GamezopPropertyID]; dup {
+			v.add(fmt.Sprintf("properties[%d].gamezop_property_id", i), "%q is already the gamezop_property_id of properties[%d]; one Gamezop property's revenue must be counted by one property", p.GamezopPropertyID, j)
+			continue
+		}
+		gamezop[p.GamezopPropertyID] = i
+	}
+	// A credential Tally hands to someone else (a provider's token or signing secret, the
+	// reports API's token, a signing key) must not also be an admin token or a publisher
+	// key: Gamezop, or whoever reads its dashboard, would hold admin or redeem rights.
+	for i, p := range c.Properties {
+		for _, cred := range p.foreignCredentials(fmt.Sprintf("properties[%d]", i)) {
+			if first, dup := keys[cred.secret.Reveal()]; dup {
+				v.add(cred.path, "is the same value as %s; a provider's or a signing secret must not also be an admin token or API key", first)
+			}
+		}
+	}
 	if len(v.problems) == 0 {
 		return nil
 	}
@@ -423,4 +447,47 @@ func mustDuration(s Duration) time.Duration {
 		return 0
 	}
 	return d
+}
+
+// credential is a secret of the config with where it is written.
+type credential struct {
+	path   string
+	secret Secret
+}
+
+// foreignCredentials lists the property's secrets that are not its callers' (API keys):
+// what its providers authenticate or sign with, the reports API's token, the sub token
+// and webhook signing secrets. Empty ones are left out.
+func (p Property) foreignCredentials(path string) []credential {
+	var out []credential
+	add := func(at string, s Secret) {
+		if s != "" {
+			out = append(out, credential{path + "." + at, s})
+		}
+	}
+	if s := p.Sources.GamezopSPP; s != nil {
+		add("sources.gamezop_spp.bearer_token", s.BearerToken)
+	}
+	if s := p.Sources.GamezopScores; s != nil {
+		add("sources.gamezop_scores.api_key", s.APIKey)
+	}
+	if s := p.Sources.GamePush; s != nil {
+		add("sources.gamepush.secret", s.Secret)
+	}
+	if s := p.Sources.TrackScore; s != nil {
+		add("sources.trackscore.secret", s.Secret)
+	}
+	if g := p.GamezopReports; g != nil {
+		add("gamezop_reports.bearer_token", g.BearerToken)
+	}
+	if t := p.SubTokens; t != nil {
+		add("sub_tokens.secret", t.Secret)
+		for i, k := range t.Secrets {
+			add(fmt.Sprintf("sub_tokens.secrets[%d]", i), k)
+		}
+	}
+	for i, h := range p.Webhooks {
+		add(fmt.Sprintf("webhooks[%d].secret", i), h.Secret)
+	}
+	return out
 }

@@ -33,6 +33,9 @@ func TestLoadRefuses(t *testing.T) {
 		{"hold in days", `hold: 24h`, `hold: 1d`, `properties[0].revenue.hold: must be a duration such as "24h" or "0s", got "1d"`},
 		{"negative min_session_seconds", `min_session_seconds: 10`, `min_session_seconds: -1`, `properties[0].revenue.min_session_seconds: must not be negative, got -1`},
 		{"fractional min_session_seconds", `min_session_seconds: 10`, `min_session_seconds: 1.5`, `properties[0].revenue.min_session_seconds: must be an integer, got "1.5"`},
+		{"countries left without a value", `countries: { "*": "1" }`, `countries:`, `properties[0].revenue.countries: has no value: remove the key to take its default, or write {} for an empty mapping`},
+		{"secret left without a value", `gamezop_spp:    { bearer_token: "${SPP_TOKEN}" }`, `gamezop_spp: { bearer_token: }`, `properties[0].sources.gamezop_spp.bearer_token: has no value: give the secret, or write "" to accept requests without it`},
+		{"schedule that never fires", `schedule: "@every 1m"`, `schedule: "0 0 30 2 *"`, `settlement.schedule: must be a cron spec`},
 		{"bad country", `countries: { "*": "1" }`, `countries: { "*": "1", "usa": "2" }`, `properties[0].revenue.countries["usa"]: a country must be "*" or an upper-case ISO 3166-1 alpha-2 code`},
 		{"negative multiplier", `countries: { "*": "1" }`, `countries: { "US": "-1" }`, `properties[0].revenue.countries["US"]: must not be negative, got "-1"`},
 		{"negative cap", `per_session: "500"`, `per_session: "-5"`, `properties[0].revenue.caps.per_session: must not be negative, got "-5"`},
@@ -256,7 +259,7 @@ func TestValidateAcceptsEdges(t *testing.T) {
 		{`url: "sqlite://data/tally.db"`, `url: "postgresql://u:p@h:5432/db?sslmode=disable"`},
 		{`scale: 0`, `scale: 18`},
 		{`gamezop_spp:    { bearer_token: "${SPP_TOKEN}" }`, `gamezop_spp: {}`},
-		{`gamezop_spp:    { bearer_token: "${SPP_TOKEN}" }`, `gamezop_spp: { bearer_token: }`},
+		{`gamezop_spp:    { bearer_token: "${SPP_TOKEN}" }`, `gamezop_spp: { bearer_token: "" }`},
 		{`- id: arcade`, `- id: ` + strings.Repeat("a", 64)},
 		{`currency: COIN`, `currency: X_1234567890ABCD`},
 	}
@@ -293,12 +296,52 @@ func TestSubTokensConfig(t *testing.T) {
 	}
 }
 
+// A provider's credential that is also an admin token or another property's API key
+// would give the provider (or whoever reads its dashboard) admin or redeem rights; one
+// Gamezop property counted by two properties would release its buffer twice.
+func TestCredentialsAndGamezopPropertiesAreNotShared(t *testing.T) {
+	two := func(a, b string) string {
+		return "admin_token: adm-token\nproperties:\n" +
+			"  - id: a\n    currency: C\n    api_keys: [key-a]\n" + a +
+			"  - id: b\n    currency: C\n    api_keys: [key-b]\n" + b
+	}
+	for _, c := range []struct{ yaml, problem string }{
+		{two("    sources: { gamezop_spp: { bearer_token: adm-token } }\n", ""),
+			"properties[0].sources.gamezop_spp.bearer_token: is the same value as admin_token"},
+		{two("", "    sources: { gamezop_spp: { bearer_token: key-a } }\n"),
+			"properties[1].sources.gamezop_spp.bearer_token: is the same value as properties[0].api_keys[0]"},
+		{two("    sources: { gamezop_scores: { api_key: key-b } }\n", ""),
+			"properties[0].sources.gamezop_scores.api_key: is the same value as properties[1].api_keys[0]"},
+		{two("    sources: { gamepush: { secret: key-a } }\n", ""),
+			"properties[0].sources.gamepush.secret: is the same value as properties[0].api_keys[0]"},
+		{two("    sub_tokens: { secrets: [adm-token-but-longer, key-b] }\n", ""),
+			"properties[0].sub_tokens.secrets[1]: is the same value as properties[1].api_keys[0]"},
+		{two("    gamezop_property_id: \"1234\"\n", "    gamezop_property_id: \"1234\"\n"),
+			`properties[1].gamezop_property_id: "1234" is already the gamezop_property_id of properties[0]`},
+		// Providers' credentials may repeat among themselves: one Gamezop account posts
+		// to both properties with one token.
+		{two("    gamezop_property_id: \"1\"\n    sources: { gamezop_spp: { bearer_token: gz } }\n",
+			"    gamezop_property_id: \"2\"\n    sources: { gamezop_spp: { bearer_token: gz } }\n"), ""},
+	} {
+		_, err := loadText(t, c.yaml, nil)
+		switch {
+		case c.problem == "" && err != nil:
+			t.Errorf("%s: %v", c.yaml, err)
+		case c.problem != "" && (err == nil || !strings.Contains(err.Error(), c.problem)):
+			t.Errorf("%s: %v, want %q", c.yaml, err, c.problem)
+		}
+	}
+}
+
 func TestGamezopReportsConfig(t *testing.T) {
 	base := "admin_token: t\nproperties:\n  - id: a\n    currency: C\n    api_keys: [k]\n"
 	for _, c := range []struct{ yaml, problem string }{
 		{"    gamezop_property_id: \"1234\"\n    gamezop_reports: { bearer_token: tok }\n", ""},
 		{"    gamezop_property_id: \"1234\"\n    gamezop_reports: { url: \"http://127.0.0.1:9/x\", bearer_token: tok }\n", ""},
-		{"    gamezop_property_id: \"1234\"\n    gamezop_reports: { url: \"ftp://x\", bearer_token: tok }\n", "properties[0].gamezop_reports.url: must be an absolute http(s) URL"},
+		{"    gamezop_property_id: \"1234\"\n    gamezop_reports: { url: \"ftp://x\", bearer_token: tok }\n", "properties[0].gamezop_reports.url: must be an absolute https URL"},
+		{"    gamezop_property_id: \"1234\"\n    gamezop_reports: { url: \"http://reports.example/x\", bearer_token: tok }\n", "properties[0].gamezop_reports.url: must be https"},
+		{"    gamezop_property_id: \"1234\"\n    gamezop_reports: { url: \"https://u:pw@reports.example/x\", bearer_token: tok }\n", "properties[0].gamezop_reports.url: must not hold credentials"},
+		{"    gamezop_property_id: \"1234\"\n    gamezop_reports: { url: \"http://localhost:9/x\", bearer_token: tok }\n", ""},
 		{"    gamezop_property_id: \"1234\"\n    gamezop_reports: { url: \"https://x\" }\n", "properties[0].gamezop_reports.bearer_token: is required"},
 		{"    gamezop_reports: { bearer_token: tok }\n", "properties[0].gamezop_reports: needs gamezop_property_id"},
 	} {
