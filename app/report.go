@@ -239,11 +239,7 @@ func (a *App) WritePayoutReport(ctx context.Context, w io.Writer, r PayoutReques
 		err = bw.Flush()
 	}
 	sum := totals.Totals()
-	reconciles := true
-	for _, c := range sum.ByCurrency {
-		reconciles = reconciles && c.Reconciles()
-	}
-	if err == nil && !reconciles {
+	if err == nil && !sum.Reconciles() {
 		// Every row's identity holds unless the ledger has an available leg of a kind the
 		// report has no column for; then the totals' fails too. Finance must hear of it.
 		a.logFor(ctx).Error("payout report does not reconcile: closing available ≠ opening + settled − redeemed + reversed + adjustments",

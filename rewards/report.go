@@ -234,6 +234,17 @@ type ReportTotals struct {
 	ByCurrency []CurrencyTotals // in currency order; one entry per currency of the rows
 }
 
+// Reconciles reports whether the totals of every currency satisfy PayoutAmounts'
+// identity (closing available = opening + settled − redeemed + reversed + adjustments).
+func (t ReportTotals) Reconciles() bool {
+	for _, c := range t.ByCurrency {
+		if !c.Reconciles() {
+			return false
+		}
+	}
+	return true
+}
+
 // Mixed reports whether the rows are in more than one currency.
 func (t ReportTotals) Mixed() bool { return len(t.ByCurrency) > 1 }
 

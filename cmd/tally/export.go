@@ -93,6 +93,12 @@ func cmdExport(ctx context.Context, args []string, getenv func(string) string, s
 		return fmt.Errorf("export payouts: %w", err)
 	}
 	fmt.Fprintln(stderr, summaryLine(totals, *out))
+	if !totals.Reconciles() {
+		// The report is whole and kept for inspection, but a script closing the month
+		// must not take it for a good one.
+		return errors.New("export payouts: the report does not reconcile: closing available ≠ opening + settled − redeemed + reversed + adjustments " +
+			"(the ledger holds an available amount of a kind the report has no column for); the report was written for inspection")
+	}
 	return nil
 }
 

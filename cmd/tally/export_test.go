@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"io"
 	"net/http/httptest"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	_ "github.com/jackc/pgx/v5/stdlib"
 	"github.com/shopspring/decimal"
 	"github.com/xuri/excelize/v2"
 
@@ -143,6 +145,41 @@ func TestExportPayoutsMatchesHTTP(t *testing.T) {
 			t.Fatalf("xlsx A5 = %q, want the totals row", total)
 		}
 	})
+}
+
+// A report that does not add up (the ledger holds an available leg of a kind the report
+// has no column for) is written for inspection, but the command fails: a script that
+// closes the month must not take it for a good one.
+func TestExportPayoutsThatDoNotReconcileFail(t *testing.T) {
+	cfgPath, err := filepath.Abs("../../tally.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := storetest.URL(t, store.Postgres)
+	exportFixture(t, url)
+	raw, err := sql.Open("pgx", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	_, err = raw.Exec(`WITH j AS (INSERT INTO journal (property, user_id, kind, rule, created_at)
+			VALUES ('arcade', 'sub1', 'mystery', 'hand', '2026-11-03T00:00:00Z') RETURNING id)
+		INSERT INTO entries (journal_id, property, user_id, account, bucket, kind, amount, created_at)
+		SELECT j.id, 'arcade', 'sub1', a.account, a.bucket, 'mystery', a.amount, '2026-11-03T00:00:00Z'
+		FROM j CROSS JOIN (VALUES ('', 'available', 5), ('@mystery', '', -5)) AS a (account, bucket, amount)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "nov.csv")
+	var stderr bytes.Buffer
+	err = run(context.Background(), []string{"export", "payouts", "--config", cfgPath, "--from", "2026-11-01", "--to", "2026-12-01", "--out", out},
+		getenv(map[string]string{"TALLY_DATABASE_URL": url}), io.Discard, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "does not reconcile") {
+		t.Fatalf("export of a report that does not add up: %v, want it to fail", err)
+	}
+	if _, serr := os.Stat(out); serr != nil || !strings.Contains(stderr.String(), "does not reconcile") || !strings.Contains(stderr.String(), "\nexported 3 rows to ") {
+		t.Fatalf("the report is not kept for inspection: %v; stderr %q", serr, stderr.String())
+	}
 }
 
 func TestExportPayoutsErrors(t *testing.T) {
