@@ -34,7 +34,8 @@ build:
 # 6–8 minutes under -race on two cores, and more on a busy one: past go test's default
 # 10-minute limit once, hence -timeout 20m.
 test: test-postgres browser
-	$(GO) test -count=1 $$($(GO) list ./... | grep -v -E '/(store|app|cmd)(/|$$)')
+	@pkgs=$$($(GO) list ./...) || { echo "go list failed: a package does not load" >&2; exit 1; }; \
+	  set -x; $(GO) test -count=1 $$(echo "$$pkgs" | grep -v -E '/(store|app|cmd)(/|$$)')
 	$(GO) test -race -count=1 -timeout 20m $(RACE_PKGS)
 
 test-postgres:
