@@ -44,6 +44,7 @@ type WebhookStore interface {
 	RecordAttempt(ctx context.Context, a rewards.DeliveryAttempt) (recorded, disabled bool, err error)
 	Deliveries(ctx context.Context, f rewards.DeliveryFilter) ([]rewards.Delivery, error)
 	RetryDelivery(ctx context.Context, id int64, actor string) (rewards.Delivery, error)
+	PruneDeliveries(ctx context.Context, before time.Time, limit int) (int64, error)
 }
 
 const (
@@ -59,6 +60,12 @@ const (
 	webhookPoll = time.Second
 	// webhookDisableAfter: an endpoint with no success for this long is disabled.
 	webhookDisableAfter = 5 * 24 * time.Hour
+	// WebhookRetention is how long a delivered delivery is kept (for the deliveries list
+	// and a resend by hand); the worker removes older ones every webhookPruneEvery, in
+	// statements of webhookPruneBatch rows. Pending and failed ones are kept.
+	WebhookRetention  = 30 * 24 * time.Hour
+	webhookPruneEvery = time.Hour
+	webhookPruneBatch = 1000
 )
 
 // webhookSchedule is the wait after each failed attempt (jittered by ±20 %): about 18
@@ -161,11 +168,18 @@ func signWebhook(key []byte, id string, ts time.Time, body []byte) string {
 func (a *App) RunWebhooks(ctx context.Context) {
 	w := a.webhooks
 	if len(w.endpoints) == 0 {
+		// Deliveries to endpoints since removed from the config still age out.
+		a.pruneWebhooks(ctx)
 		return
 	}
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	var pruned time.Time
 	for {
+		if time.Since(pruned) >= webhookPruneEvery {
+			a.pruneWebhooks(ctx)
+			pruned = time.Now()
+		}
 		n, err := a.safePass(ctx)
 		if ctx.Err() != nil {
 			return
@@ -183,6 +197,33 @@ func (a *App) RunWebhooks(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-timer.C:
+		}
+	}
+}
+
+// pruneWebhooks runs PruneWebhookDeliveries and logs its outcome; a failure waits for the
+// next round.
+func (a *App) pruneWebhooks(ctx context.Context) {
+	n, err := a.PruneWebhookDeliveries(ctx)
+	switch {
+	case err != nil && ctx.Err() == nil:
+		a.log.Error("webhooks: removing old deliveries failed; trying again later", "err", err)
+	case n > 0:
+		a.log.Info("webhooks: removed delivered deliveries older than the retention", "deliveries", n, "retention", WebhookRetention.String())
+	}
+}
+
+// PruneWebhookDeliveries removes the deliveries delivered more than WebhookRetention ago,
+// a batch at a time, and returns how many. `tally serve` runs it every hour.
+func (a *App) PruneWebhookDeliveries(ctx context.Context) (int64, error) {
+	st := a.webhooks.store
+	before := st.Now().Add(-WebhookRetention)
+	var total int64
+	for {
+		n, err := st.PruneDeliveries(ctx, before, webhookPruneBatch)
+		total += n
+		if err != nil || n < webhookPruneBatch {
+			return total, err
 		}
 	}
 }

@@ -399,6 +399,65 @@ func TestWebhookWorkerRunsAndStops(t *testing.T) {
 	}
 }
 
+// Delivered deliveries are removed 30 days after delivery, oldest first; a failed one
+// (for an operator to retry) and a recent one stay. The worker does it when it starts.
+func TestDeliveredWebhooksAgeOut(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, d store.Dialect) {
+		rcv := newReceiver(t)
+		rcv.rule = func(body []byte) string {
+			if strings.Contains(string(body), `"user":"sub3"`) {
+				return "fail"
+			}
+			return "ok"
+		}
+		e := newHookEnv(t, d, rcv.url())
+		ctx := context.Background()
+		adjust(t, e, "sub1", "1", "k1")
+		adjust(t, e, "sub3", "1", "k3")
+		for range 10 { // sub1's is delivered now; sub3's fails until its retries run out
+			e.deliver()
+			e.clock.Advance(13 * time.Hour)
+		}
+		e.clock.Set(t0.Add(app.WebhookRetention + time.Hour))
+		adjust(t, e, "sub2", "1", "k2")
+		e.deliver()
+		users := func() map[string]string {
+			ds, err := e.db.Deliveries(ctx, rewards.DeliveryFilter{Limit: 10})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := map[string]string{}
+			for _, dl := range ds {
+				out[dl.User] = dl.Status
+			}
+			return out
+		}
+		if got := users(); len(got) != 3 || got["sub1"] != rewards.DeliveryDelivered || got["sub3"] != rewards.DeliveryFailed {
+			t.Fatalf("before: %v", got)
+		}
+
+		// The worker prunes as it starts (here with nothing left to send).
+		runCtx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { e.app.RunWebhooks(runCtx); close(done) }()
+		deadline := time.Now().Add(10 * time.Second)
+		for users()["sub1"] != "" {
+			if time.Now().After(deadline) {
+				t.Fatal("the worker did not remove the delivery delivered 30 days ago")
+			}
+			<-time.After(5 * time.Millisecond) // poll the condition
+		}
+		cancel()
+		<-done
+		if got := users(); len(got) != 2 || got["sub2"] != rewards.DeliveryDelivered || got["sub3"] != rewards.DeliveryFailed {
+			t.Fatalf("after: %v, want sub2's (recent) and sub3's (failed) kept", got)
+		}
+		if n, err := e.app.PruneWebhookDeliveries(ctx); n != 0 || err != nil {
+			t.Fatalf("a second prune removed %d (%v)", n, err)
+		}
+	})
+}
+
 // The README's Python verifier accepts a message Tally sent and refuses it changed.
 func TestReadmeWebhookVerifySnippet(t *testing.T) {
 	readme, err := os.ReadFile("../README.md")

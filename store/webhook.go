@@ -221,6 +221,16 @@ func (db *DB) Deliveries(ctx context.Context, f rewards.DeliveryFilter) ([]rewar
 	return out, translate(err)
 }
 
+// PruneDeliveries deletes up to limit deliveries delivered before before, oldest first,
+// and returns how many it deleted. Pending and failed deliveries are never deleted. The
+// ledger, not this table, is the record of money; a delivery is a notification of it.
+func (db *DB) PruneDeliveries(ctx context.Context, before time.Time, limit int) (int64, error) {
+	n, err := rawExec(db.gorm.WithContext(ctx), `DELETE FROM webhook_deliveries WHERE id IN (
+		SELECT id FROM webhook_deliveries WHERE status = 'delivered' AND delivered_at < ? ORDER BY delivered_at LIMIT ?)`,
+		before, limit)
+	return n, translate(err)
+}
+
 // RetryDelivery makes a delivery due now with its retry schedule started over, whatever
 // its status (a delivered one is sent again), and enables its endpoint again if it was
 // disabled: retrying is how an operator says the endpoint is fixed. Unknown is
