@@ -63,6 +63,10 @@ type Kept struct {
 	Status     string
 	Reason     string     // why it was quarantined or earned nothing; for a recorded event, why it cannot be mapped
 	AppliedAt  *time.Time // when it was applied or quarantined
+	// Undecodable says why the event as stored could not be decoded ("" when it could;
+	// Event is then empty): the applier keeps such an event quarantined with this
+	// reason, where failing its whole batch would stop every event behind it.
+	Undecodable string
 }
 
 // Decision is what the applier does with one claimed event: apply Event under Rules, or

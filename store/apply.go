@@ -63,6 +63,11 @@ func (db *DB) Apply(ctx context.Context, c rewards.Claim, decide rewards.Decider
 		}
 		items := make([]*applyItem, len(kept))
 		for i, k := range kept {
+			if k.Undecodable != "" {
+				items[i] = &applyItem{id: k.ID, property: k.Property, receivedAt: k.ReceivedAt, replay: c.Status == rewards.StatusQuarantined}
+				items[i].quarantine(k.Undecodable)
+				continue
+			}
 			d := decide(k)
 			it := &applyItem{id: k.ID, property: k.Property, event: d.Event, rules: d.Rules, receivedAt: k.ReceivedAt,
 				replay: c.Status == rewards.StatusQuarantined}
@@ -97,10 +102,15 @@ func (db *DB) Apply(ctx context.Context, c rewards.Claim, decide rewards.Decider
 			return err
 		}
 		if c.Actor != "" {
-			for _, it := range items {
+			for i, it := range items {
 				detail := it.status
 				if it.reason != "" {
 					detail += ": " + it.reason
+				}
+				if was := kept[i].Reason; was != "" && c.Status == rewards.StatusQuarantined {
+					// The event's row now holds the replay's outcome; the log keeps why it
+					// had been quarantined.
+					detail += " (quarantined before: " + was + ")"
 				}
 				if err := writeAudit(tx, rewards.AuditEntry{Actor: c.Actor, Action: rewards.AuditReplay, Property: it.property,
 					Target: "event:" + strconv.FormatInt(it.id, 10), Detail: detail, CreatedAt: now}); err != nil {
@@ -145,11 +155,7 @@ func (db *DB) claim(tx *gorm.DB, c rewards.Claim, floor int64) ([]rewards.Kept, 
 		if applied.Valid {
 			r.AppliedAt = &applied.Time
 		}
-		k, err := r.toKept()
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, k)
+		out = append(out, r.toKept())
 	}
 	return out, rows.Err()
 }

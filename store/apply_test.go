@@ -248,6 +248,42 @@ func TestRuleFailureQuarantinesOnlyThatEvent(t *testing.T) {
 	})
 }
 
+// An event whose stored form this version cannot decode (written by another version, or
+// damaged) is quarantined with the reason, and the rest of its batch applies: failing
+// the claim would stop the applier at that event for good. The event is still listed.
+func TestUndecodableEventIsQuarantinedNotStalling(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		ctx := context.Background()
+		db := storetest.Open(t, dia, storetest.NewClock(t0).Now)
+		rec, err := db.Record(ctx, []rewards.Inbound{in(session("u1", "s-1", "0.000012", 60)), in(session("u2", "s-2", "0.000012", 60))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		bad := rec[0].EventID
+		if err := db.ExecRaw(ctx, `UPDATE inbox SET event = '{"session": "not a session"}' WHERE id = ?`, bad); err != nil {
+			t.Fatal(err)
+		}
+		got, err := db.Apply(ctx, rewards.Claim{Status: rewards.StatusRecorded}, decide)
+		if err != nil || len(got) != 2 {
+			t.Fatalf("Apply = %+v, %v", got, err)
+		}
+		for _, ap := range got {
+			if quarantined := ap.ID == bad; quarantined != (ap.Status == rewards.StatusQuarantined) ||
+				quarantined != strings.Contains(ap.Reason, "could not be decoded") {
+				t.Fatalf("outcomes %+v (the undecodable one is %d)", got, bad)
+			}
+		}
+		k, _, err := db.Event(ctx, bad)
+		if err != nil || k.Status != rewards.StatusQuarantined || k.Undecodable == "" {
+			t.Fatalf("stored %+v, %v", k, err)
+		}
+		if list, err := db.Events(ctx, rewards.EventFilter{}); err != nil || len(list) != 2 {
+			t.Fatalf("listing with an undecodable event: %d, %v", len(list), err)
+		}
+		wantBalance(t, db, "u2", "0.672", "0")
+	})
+}
+
 // A duplicate inside one batch is recorded once.
 func TestDuplicateWithinOneBatch(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {

@@ -206,18 +206,21 @@ type inboxRow struct {
 
 const inboxColumns = `id, property, source, dedupe_key, user_id, event, raw_body, received_at, status, reason, applied_at`
 
-func (r inboxRow) toKept() (rewards.Kept, error) {
-	var ev rewards.Event
-	if err := json.Unmarshal([]byte(r.Event), &ev); err != nil {
-		return rewards.Kept{}, fmt.Errorf("store: inbox %d: decode event: %w", r.ID, err)
-	}
+func (r inboxRow) toKept() rewards.Kept {
 	k := rewards.Kept{ID: r.ID, Property: r.Property, Source: rewards.Source(r.Source), DedupeKey: r.DedupeKey, User: r.UserID,
-		Event: ev, Raw: r.RawBody, ReceivedAt: r.ReceivedAt.UTC(), Status: r.Status, Reason: r.Reason}
+		Raw: r.RawBody, ReceivedAt: r.ReceivedAt.UTC(), Status: r.Status, Reason: r.Reason}
+	if err := json.Unmarshal([]byte(r.Event), &k.Event); err != nil {
+		// A row this build cannot read (written by another version, or damaged) is
+		// still listed, and the applier quarantines it rather than stall on it.
+		k.Event = rewards.Event{}
+		k.Undecodable = "the event as stored could not be decoded by this version of tally (" + err.Error() +
+			"); replay it with a version that can read it"
+	}
 	if r.AppliedAt != nil {
 		t := r.AppliedAt.UTC()
 		k.AppliedAt = &t
 	}
-	return k, nil
+	return k
 }
 
 // Event returns one inbox event and the journal entries it produced, oldest first.
@@ -231,10 +234,7 @@ func (db *DB) Event(ctx context.Context, id int64) (rewards.Kept, []rewards.Post
 	if len(rows) == 0 {
 		return rewards.Kept{}, nil, fmt.Errorf("event %d: %w", id, rewards.ErrNotFound)
 	}
-	k, err := rows[0].toKept()
-	if err != nil {
-		return rewards.Kept{}, nil, err
-	}
+	k := rows[0].toKept()
 	posted, err := db.postedBy(g, `j.inbox_id = ?`, id)
 	return k, posted, err
 }
@@ -308,11 +308,7 @@ func (db *DB) Events(ctx context.Context, f rewards.EventFilter) ([]rewards.Kept
 	}
 	out := make([]rewards.Kept, len(rows))
 	for i, r := range rows {
-		k, err := r.toKept()
-		if err != nil {
-			return nil, err
-		}
-		out[i] = k
+		out[i] = r.toKept()
 	}
 	return out, nil
 }

@@ -83,11 +83,12 @@ func TestReplayAfterConfigFix(t *testing.T) {
 	if err != nil || !b.Pending.Equal(b.LifetimeEarned) || b.Pending.String() != "0.672" {
 		t.Fatalf("balance after replay: %+v %v", b, err)
 	}
-	// Each replay of the event is in the audit log as the command line's; the replay
-	// that found nothing left is not.
+	// Each replay of the event is in the audit log as the command line's, with why it had
+	// been quarantined (the event's row now holds the replay's outcome); the replay that
+	// found nothing left is not.
 	audit, err := db.Audit(ctx, rewards.AuditFilter{Limit: 10})
 	if err != nil || len(audit) != 2 || audit[0].Actor != "cli" || audit[0].Action != rewards.AuditReplay ||
-		audit[0].Detail != "applied" || !strings.HasPrefix(audit[1].Detail, "quarantined: ") {
+		!strings.HasPrefix(audit[0].Detail, "applied (quarantined before: property-id ") || !strings.HasPrefix(audit[1].Detail, "quarantined: ") {
 		t.Fatalf("audit after the replays: %+v %v", audit, err)
 	}
 }
