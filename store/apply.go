@@ -79,9 +79,23 @@ func (db *DB) Apply(ctx context.Context, c rewards.Claim, decide rewards.Decider
 			}
 			items[i] = it
 		}
+		replay := c.Status == rewards.StatusQuarantined
+		if replay {
+			// A replayed session may belong to a day a true-up has covered: it takes the
+			// true-up lock of its property first, in the order TrueUp takes it (before any
+			// wallet), so the two never run at once and one always sees the other.
+			if err := db.lockTrueUpsOf(tx, items); err != nil {
+				return err
+			}
+		}
 		now, err := db.apply(tx, items)
 		if err != nil {
 			return err
+		}
+		if replay {
+			if err := db.lateTrueUps(tx, items); err != nil {
+				return err
+			}
 		}
 		if err := db.mark(tx, items, now, c.Status == rewards.StatusQuarantined); err != nil {
 			return err

@@ -146,6 +146,105 @@ func (db *DB) lockTrueUps(tx *gorm.DB, property string) error {
 	return err
 }
 
+// lockTrueUpsOf takes the true-up lock of each property with a session among items, in
+// property order.
+func (db *DB) lockTrueUpsOf(tx *gorm.DB, items []*applyItem) error {
+	var props []string
+	for _, it := range items {
+		if it.status == "" && it.event.Session != nil && !slices.Contains(props, it.property) {
+			props = append(props, it.property)
+		}
+	}
+	slices.Sort(props)
+	for _, p := range props {
+		if err := db.lockTrueUps(tx, p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// lateTrueUps gives the sessions a replay has just credited whose receipt day a true-up
+// had already covered (they were quarantined then, in its estimate with nothing credited)
+// what that true-up would have given them had they been applied in time: the release of
+// their withheld buffer at its ratio (rewards.SessionRelease) and their shortfall booked
+// (SessionShortfall), under the run's ref, both added to the run's and the day's figures.
+// Without it their buffer stayed in @buffer for good, since a day is trued up once. Only a
+// replay can credit such a session: TrueUp refuses a period while events received in it
+// wait for the applier.
+func (db *DB) lateTrueUps(tx *gorm.DB, items []*applyItem) error {
+	for _, it := range items {
+		if it.status != rewards.StatusApplied || it.event.Session == nil {
+			continue
+		}
+		type sessionRow struct {
+			UserID                                  string
+			Gross, Withheld, Credited, CappedExcess decimal.Decimal
+			Buffer, SessionCap                      decimal.NullDecimal
+		}
+		var ss []sessionRow
+		if err := query(tx, &ss, `SELECT user_id, gross, withheld, credited, capped_excess, buffer, session_cap FROM sessions WHERE inbox_id = ?`,
+			it.id); err != nil {
+			return err
+		}
+		if len(ss) == 0 || !ss[0].Buffer.Valid {
+			continue // no session credited (below the minimum duration, say)
+		}
+		lock := ""
+		if db.dialect == Postgres {
+			lock = ` FOR UPDATE` // SQLite's writer is alone
+		}
+		type dayRow struct {
+			TrueupID            int64
+			Released, Shortfall decimal.Decimal
+		}
+		day := rewards.DayOf(it.receivedAt)
+		var ds []dayRow
+		if err := query(tx, &ds, `SELECT trueup_id, released, shortfall FROM trueup_days WHERE property = ? AND day = ?`+lock,
+			it.property, day); err != nil {
+			return err
+		}
+		if len(ds) == 0 {
+			continue // not trued up: the true-up of the day will count it
+		}
+		type runRow struct {
+			Estimated, Ratio, Released, Shortfall decimal.Decimal
+		}
+		var rs []runRow
+		if err := query(tx, &rs, `SELECT estimated, ratio, released, shortfall FROM trueups WHERE id = ?`+lock,
+			ds[0].TrueupID); err != nil {
+			return err
+		}
+		if len(rs) == 0 || !rs[0].Estimated.IsPositive() {
+			continue // a run with no estimate released nothing and had no ratio
+		}
+		s, run := ss[0], rs[0]
+		ts := rewards.TrueUpSession{User: s.UserID, Day: day, Gross: s.Gross, Withheld: s.Withheld, Credited: s.Credited,
+			Capped: s.CappedExcess, Buffer: s.Buffer.Decimal, SessionCap: s.SessionCap.Decimal}
+		res := rewards.TrueUpResult{Releases: map[string]decimal.Decimal{}, Shortfall: rewards.SessionShortfall(ts, run.Ratio)}
+		if rel := rewards.SessionRelease(ts, run.Ratio); rel.IsPositive() {
+			res.Releases[s.UserID], res.Released = rel, rel
+		}
+		if res.Released.IsZero() && !res.Shortfall.IsPositive() {
+			continue
+		}
+		if err := db.postReleases(tx, it.property, res, "trueup:"+strconv.FormatInt(ds[0].TrueupID, 10)); err != nil {
+			return err
+		}
+		// Sums taken here: SQLite keeps money as TEXT.
+		if err := tx.Exec(`UPDATE trueup_days SET released = ?, shortfall = ? WHERE property = ? AND day = ?`,
+			rewards.Format(ds[0].Released.Add(res.Released)), rewards.Format(ds[0].Shortfall.Add(res.Shortfall)), it.property, day).Error; err != nil {
+			return err
+		}
+		// The run's session count already holds the session: its estimate counted it.
+		if err := tx.Exec(`UPDATE trueups SET released = ?, shortfall = ? WHERE id = ?`,
+			rewards.Format(run.Released.Add(res.Released)), rewards.Format(run.Shortfall.Add(res.Shortfall)), ds[0].TrueupID).Error; err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // trueUpSession is a session row as true-ups read it.
 type trueUpSession struct {
 	rewards.TrueUpSession

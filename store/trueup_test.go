@@ -395,3 +395,73 @@ func TestTrueUpEstimateAndProjection(t *testing.T) {
 		}
 	})
 }
+
+// A session kept quarantined while its day was trued up (in the estimate, credited
+// nothing) and replayed afterwards gets what the true-up would have given it in time: its
+// buffer released at the run's ratio, or its shortfall booked, under the run's ref and in
+// the run's and the day's figures. Before, its buffer stayed in @buffer for good (a day is
+// trued up once) and nothing showed it.
+func TestSessionReplayedAfterItsDayWasTruedUp(t *testing.T) {
+	for _, tc := range []struct {
+		name, booked         string // day 1's booked revenue; E = 0.002 (two sessions)
+		released, shortfall  string // the day's figures after the replay
+		u9pending, u1pending string
+	}{
+		// r = 1: each session releases its whole 14.
+		{"ratio 1", "0.002", "28", "0", "70", "70"},
+		// r = 0.7, below 1 − buffer: nothing released, each session's shortfall is
+		// (1 − 0.2 − 0.7) × 70 = 7.
+		{"ratio 0.7", "0.0014", "0", "14", "56", "56"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+				ctx := context.Background()
+				clock := storetest.NewClock(day1.Add(10 * time.Hour))
+				db := storetest.Open(t, dia, clock.Now)
+				rec, err := db.Record(ctx, []rewards.Inbound{in(session("u1", "s1", "0.001", 60)), in(session("u9", "s9", "0.001", 60))})
+				if err != nil {
+					t.Fatal(err)
+				}
+				hold := func(k rewards.Kept) rewards.Decision {
+					if k.User == "u9" {
+						return rewards.Decision{Event: k.Event, Quarantine: "held for the test"}
+					}
+					return decide(k)
+				}
+				if _, err := db.Apply(ctx, rewards.Claim{Status: rewards.StatusRecorded}, hold); err != nil {
+					t.Fatal(err)
+				}
+				clock.Set(day2.AddDate(0, 0, 3))
+				if _, err := importBooked(t, db, false, rewards.BookedDay{Day: "2026-11-01", RevenueUSD: d(tc.booked)}); err != nil {
+					t.Fatal(err)
+				}
+				run, _, err := db.TrueUp(ctx, trueUpReq("t1", "2026-11-01", "2026-11-01"))
+				if err != nil || run.Sessions != 2 {
+					t.Fatalf("true-up: %+v %v", run, err)
+				}
+				replay := func() []rewards.Applied {
+					got, err := db.Apply(ctx, rewards.Claim{Status: rewards.StatusQuarantined}, decide)
+					if err != nil {
+						t.Fatal(err)
+					}
+					return got
+				}
+				if got := replay(); len(got) != 1 || got[0].ID != rec[1].EventID || got[0].Status != rewards.StatusApplied {
+					t.Fatalf("replay: %+v", got)
+				}
+				if got := replay(); len(got) != 0 {
+					t.Fatalf("a second replay: %+v", got)
+				}
+				wantBalance(t, db, "u1", tc.u1pending, "0")
+				wantBalance(t, db, "u9", tc.u9pending, "0")
+				days, err := db.TrueUpView(ctx, trueUpReq("", "2026-11-01", "2026-11-01"))
+				if err != nil || len(days) != 1 || !days[0].TruedUp || !days[0].Released.Equal(d(tc.released)) || !days[0].Shortfall.Equal(d(tc.shortfall)) {
+					t.Fatalf("day after the replay: %+v %v", days, err)
+				}
+				if err := db.CheckInvariants(ctx, "arcade"); err != nil {
+					t.Fatal(err)
+				}
+			})
+		})
+	}
+}
