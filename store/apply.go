@@ -208,9 +208,12 @@ func (db *DB) claimSQL(c rewards.Claim, floor int64) (string, []any) {
 	q += ` ORDER BY id LIMIT ?`
 	args = append(args, c.Limit)
 	if db.dialect == Postgres {
-		if len(c.IDs) > 0 {
-			// Named events (a replay of one): wait for whoever holds them, then see
-			// whether they are still what was asked for.
+		if len(c.IDs) > 0 || c.Status == rewards.StatusQuarantined {
+			// Named events (a replay of one), and any replay: wait for whoever holds them,
+			// then see whether they are still what was asked for. A replay that skipped an
+			// event another replay held would walk past it, and report nothing of it if
+			// that replay then rolled back; both lock in id order, so neither waits in a
+			// cycle.
 			q += ` FOR UPDATE`
 		} else {
 			q += ` FOR UPDATE SKIP LOCKED`

@@ -2,11 +2,15 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib"
 
 	"tally/rewards"
 	"tally/store"
@@ -282,6 +286,68 @@ func TestUndecodableEventIsQuarantinedNotStalling(t *testing.T) {
 		}
 		wantBalance(t, db, "u2", "0.672", "0")
 	})
+}
+
+// A replay of the quarantine waits for an event another transaction holds (another
+// replay of it), then takes it if it is still quarantined: skipping it, the replay walked
+// past it and never reported it when that transaction rolled back.
+func TestReplayWaitsForAHeldEvent(t *testing.T) {
+	ctx := context.Background()
+	url := storetest.URL(t, store.Postgres)
+	db := storetest.OpenURL(t, url, storetest.NewClock(t0).Now)
+	q := in(session("u1", "s-q", "0.000012", 60))
+	q.Property = "unconfigured"
+	r := ingestOne(t, db, q)
+	raw, err := sql.Open("pgx", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	holder, err := raw.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Rollback()
+	if _, err := holder.Exec(`SELECT id FROM inbox WHERE id = $1 FOR UPDATE`, r.EventID); err != nil {
+		t.Fatal(err)
+	}
+	fixed := func(k rewards.Kept) rewards.Decision {
+		r := testRules()
+		return rewards.Decision{Event: k.Event, Rules: &r}
+	}
+	type outcome struct {
+		got []rewards.Applied
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		got, err := db.Apply(ctx, rewards.Claim{Status: rewards.StatusQuarantined}, fixed)
+		done <- outcome{got, err}
+	}()
+	var res outcome
+wait:
+	for {
+		select {
+		case res = <-done:
+			break wait // it did not wait: the check below fails
+		default:
+		}
+		var waiting int
+		if err := raw.QueryRow(`SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%FROM inbox%'`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting > 0 {
+			if err := holder.Rollback(); err != nil { // the other replay gave up
+				t.Fatal(err)
+			}
+			res = <-done
+			break
+		}
+		<-time.After(5 * time.Millisecond) // poll the condition
+	}
+	if res.err != nil || len(res.got) != 1 || res.got[0].ID != r.EventID || res.got[0].Status != rewards.StatusApplied {
+		t.Fatalf("replay while another held the event: %+v, %v; want it waited and applied it", res.got, res.err)
+	}
 }
 
 // A duplicate inside one batch is recorded once.
