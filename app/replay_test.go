@@ -121,7 +121,7 @@ func TestAdminEvents(t *testing.T) {
 		audit := e.do("GET", "/v1/admin/audit", "", admin...)
 		rows, _ := audit.Body["data"].([]any)
 		if len(rows) != 1 || rows[0].(map[string]any)["action"] != "replay" || rows[0].(map[string]any)["actor"] != "admin" ||
-			rows[0].(map[string]any)["target"] != "event:"+q.Body["event_id"].(string) || rows[0].(map[string]any)["detail"] != "applied" {
+			rows[0].(map[string]any)["target"] != "event:"+q.Body["event_id"].(string) || rows[0].(map[string]any)["detail"] != `applied (quarantined before: property-id "9999" does not match gamezop_property_id 1234)` {
 			t.Fatalf("audit after the replays: %s", audit.Raw)
 		}
 

@@ -63,15 +63,18 @@ func (db *DB) Apply(ctx context.Context, c rewards.Claim, decide rewards.Decider
 		}
 		items := make([]*applyItem, len(kept))
 		for i, k := range kept {
-			if k.Undecodable != "" {
-				items[i] = &applyItem{id: k.ID, property: k.Property, receivedAt: k.ReceivedAt, replay: c.Status == rewards.StatusQuarantined}
-				items[i].quarantine(k.Undecodable)
-				continue
+			var d rewards.Decision
+			if k.Undecodable == "" || c.Status == rewards.StatusQuarantined {
+				d = decide(k) // a replay decodes the raw body again, which may recover it
 			}
-			d := decide(k)
 			it := &applyItem{id: k.ID, property: k.Property, event: d.Event, rules: d.Rules, receivedAt: k.ReceivedAt,
 				replay: c.Status == rewards.StatusQuarantined}
 			switch {
+			case k.Undecodable != "" && d.Event.Kind == "":
+				// Not recovered: kept as it is, its stored form untouched for a version
+				// that can read it.
+				it.quarantine(k.Undecodable)
+				it.keepEvent = true
 			case d.Quarantine != "":
 				it.quarantine(d.Quarantine)
 			case d.Rules == nil:
@@ -239,6 +242,7 @@ type applyItem struct {
 	rules      *rewards.Rules
 	receivedAt time.Time // day buckets and holds count from receipt
 	replay     bool      // a quarantined event applied again
+	keepEvent  bool      // a replay must not write event over the stored one (undecodable)
 	status     string    // set by apply: applied or quarantined
 	reason     string
 }
@@ -377,8 +381,8 @@ func (db *DB) apply(tx *gorm.DB, items []*applyItem) (time.Time, error) {
 func (db *DB) mark(tx *gorm.DB, items []*applyItem, now time.Time, replay bool) error {
 	rows := make([][]any, len(items))
 	for i, it := range items {
-		ev := ""
-		if replay {
+		ev := "" // a replay's "" keeps the stored event
+		if replay && !it.keepEvent {
 			b, err := json.Marshal(it.event)
 			if err != nil {
 				return fmt.Errorf("store: encode event: %w", err)
@@ -391,7 +395,7 @@ func (db *DB) mark(tx *gorm.DB, items []*applyItem, now time.Time, replay bool) 
 		for _, r := range rows {
 			q := `UPDATE inbox SET status = ?, reason = ?, applied_at = ?`
 			args := []any{r[1], r[2], now}
-			if replay {
+			if replay && r[3] != "" {
 				q += `, event = ?`
 				args = append(args, r[3])
 			}
@@ -403,7 +407,7 @@ func (db *DB) mark(tx *gorm.DB, items []*applyItem, now time.Time, replay bool) 
 	}
 	set := `status = v.status, reason = v.reason, applied_at = ?`
 	if replay {
-		set += `, event = v.event`
+		set += `, event = CASE WHEN v.event = '' THEN i.event ELSE v.event END`
 	}
 	if len(rows) == 0 {
 		return nil

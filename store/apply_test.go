@@ -285,6 +285,29 @@ func TestUndecodableEventIsQuarantinedNotStalling(t *testing.T) {
 			t.Fatalf("listing with an undecodable event: %d, %v", len(list), err)
 		}
 		wantBalance(t, db, "u2", "0.672", "0")
+
+		// A replay whose decision does not recover it (the raw body does not decode
+		// either) leaves it quarantined, its stored form untouched.
+		if got, err := db.Apply(ctx, rewards.Claim{Status: rewards.StatusQuarantined}, decide); err != nil ||
+			len(got) != 1 || got[0].Status != rewards.StatusQuarantined {
+			t.Fatalf("replay not recovering it: %+v, %v", got, err)
+		}
+		if k, _, err := db.Event(ctx, bad); err != nil || k.Undecodable == "" {
+			t.Fatalf("the stored form was overwritten: %+v, %v", k, err)
+		}
+		// A replay that decodes the raw body again (the app's decide does) applies it.
+		reread := func(k rewards.Kept) rewards.Decision {
+			k.Event = session("u1", "s-1", "0.000012", 60)
+			return decide(k)
+		}
+		if got, err := db.Apply(ctx, rewards.Claim{Status: rewards.StatusQuarantined}, reread); err != nil ||
+			len(got) != 1 || got[0].Status != rewards.StatusApplied {
+			t.Fatalf("replay recovering it: %+v, %v", got, err)
+		}
+		wantBalance(t, db, "u1", "0.672", "0")
+		if k, _, err := db.Event(ctx, bad); err != nil || k.Undecodable != "" || k.Event.Session == nil {
+			t.Fatalf("after the replay: %+v, %v", k, err)
+		}
 	})
 }
 
