@@ -66,6 +66,10 @@ const (
 	WebhookRetention  = 30 * 24 * time.Hour
 	webhookPruneEvery = time.Hour
 	webhookPruneBatch = 1000
+	// webhookPruneRounds bounds one prune (50,000 rows), so that the first one after an
+	// upgrade, with months of deliveries to remove, holds up sending for seconds, not
+	// minutes; the next hour's prune goes on.
+	webhookPruneRounds = 50
 )
 
 // webhookSchedule is the wait after each failed attempt (jittered by ±20 %): about 18
@@ -168,7 +172,8 @@ func signWebhook(key []byte, id string, ts time.Time, body []byte) string {
 func (a *App) RunWebhooks(ctx context.Context) {
 	w := a.webhooks
 	if len(w.endpoints) == 0 {
-		// Deliveries to endpoints since removed from the config still age out.
+		// Deliveries to endpoints since removed from the config still age out (a bounded
+		// part at each start).
 		a.pruneWebhooks(ctx)
 		return
 	}
@@ -214,18 +219,20 @@ func (a *App) pruneWebhooks(ctx context.Context) {
 }
 
 // PruneWebhookDeliveries removes the deliveries delivered more than WebhookRetention ago,
-// a batch at a time, and returns how many. `tally serve` runs it every hour.
+// a batch at a time, up to webhookPruneRounds batches, and returns how many. `tally
+// serve` runs it every hour.
 func (a *App) PruneWebhookDeliveries(ctx context.Context) (int64, error) {
 	st := a.webhooks.store
 	before := st.Now().Add(-WebhookRetention)
 	var total int64
-	for {
+	for range webhookPruneRounds {
 		n, err := st.PruneDeliveries(ctx, before, webhookPruneBatch)
 		total += n
 		if err != nil || n < webhookPruneBatch {
 			return total, err
 		}
 	}
+	return total, nil
 }
 
 // safePass is one pass whose panic is logged and turned into an error, so the worker

@@ -225,9 +225,12 @@ func (db *DB) Deliveries(ctx context.Context, f rewards.DeliveryFilter) ([]rewar
 // and returns how many it deleted. Pending and failed deliveries are never deleted. The
 // ledger, not this table, is the record of money; a delivery is a notification of it.
 func (db *DB) PruneDeliveries(ctx context.Context, before time.Time, limit int) (int64, error) {
+	// The outer condition is checked again on the row as it is when the delete reaches it:
+	// a delivery an operator has just sent again (pending) stays.
 	n, err := rawExec(db.gorm.WithContext(ctx), `DELETE FROM webhook_deliveries WHERE id IN (
-		SELECT id FROM webhook_deliveries WHERE status = 'delivered' AND delivered_at < ? ORDER BY delivered_at LIMIT ?)`,
-		before, limit)
+		SELECT id FROM webhook_deliveries WHERE status = 'delivered' AND delivered_at < ? ORDER BY delivered_at LIMIT ?)
+		AND status = 'delivered' AND delivered_at < ?`,
+		before, limit, before)
 	return n, translate(err)
 }
 
