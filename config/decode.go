@@ -65,9 +65,11 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 		switch {
 		case t.Kind() == reflect.Pointer:
 			w.add(path, "has no value: remove the key to leave it out, or write {} to enable it without settings")
-		case t == reflect.TypeFor[Secret]():
-			// A credential left empty turns its check off (an SPP bearer token, a scores
-			// api-key): that must be written, not what a key with nothing after it means.
+		case t == reflect.TypeFor[Secret]() && (strings.HasSuffix(path, ".sources.gamezop_spp.bearer_token") ||
+			strings.HasSuffix(path, ".sources.gamezop_scores.api_key")):
+			// These credentials, left empty, turn their check off: that must be written,
+			// not what a key with nothing after it means. (Elsewhere an empty secret is
+			// refused by validation, or means none is set.)
 			w.add(path, `has no value: give the secret, or write "" to accept requests without it`)
 		case t.Kind() == reflect.Map:
 			// A mapping whose entries were all commented out: absent and {} mean

@@ -118,10 +118,26 @@ func (c Config) Validate() error {
 	// A credential Tally hands to someone else (a provider's token or signing secret, the
 	// reports API's token, a signing key) must not also be an admin token or a publisher
 	// key: Gamezop, or whoever reads its dashboard, would hold admin or redeem rights.
+	// A signing secret (sub tokens, webhooks) must not be one a provider holds either: the
+	// provider could sign sub tokens, or messages to the publisher, with it.
+	provided := map[string]string{}
 	for i, p := range c.Properties {
 		for _, cred := range p.foreignCredentials(fmt.Sprintf("properties[%d]", i)) {
 			if first, dup := keys[cred.secret.Reveal()]; dup {
 				v.add(cred.path, "is the same value as %s; a provider's or a signing secret must not also be an admin token or API key", first)
+				continue
+			}
+			if cred.provider {
+				if _, seen := provided[cred.secret.Reveal()]; !seen {
+					provided[cred.secret.Reveal()] = cred.path
+				}
+			}
+		}
+	}
+	for i, p := range c.Properties {
+		for _, cred := range p.foreignCredentials(fmt.Sprintf("properties[%d]", i)) {
+			if first, dup := provided[cred.secret.Reveal()]; dup && !cred.provider {
+				v.add(cred.path, "is the same value as %s; a signing secret must not be a credential a provider holds", first)
 			}
 		}
 	}
@@ -451,8 +467,9 @@ func mustDuration(s Duration) time.Duration {
 
 // credential is a secret of the config with where it is written.
 type credential struct {
-	path   string
-	secret Secret
+	path     string
+	secret   Secret
+	provider bool // held by a provider (an inbound token or signing secret, the reports API's token)
 }
 
 // foreignCredentials lists the property's secrets that are not its callers' (API keys):
@@ -460,34 +477,34 @@ type credential struct {
 // and webhook signing secrets. Empty ones are left out.
 func (p Property) foreignCredentials(path string) []credential {
 	var out []credential
-	add := func(at string, s Secret) {
+	add := func(at string, s Secret, provider bool) {
 		if s != "" {
-			out = append(out, credential{path + "." + at, s})
+			out = append(out, credential{path + "." + at, s, provider})
 		}
 	}
 	if s := p.Sources.GamezopSPP; s != nil {
-		add("sources.gamezop_spp.bearer_token", s.BearerToken)
+		add("sources.gamezop_spp.bearer_token", s.BearerToken, true)
 	}
 	if s := p.Sources.GamezopScores; s != nil {
-		add("sources.gamezop_scores.api_key", s.APIKey)
+		add("sources.gamezop_scores.api_key", s.APIKey, true)
 	}
 	if s := p.Sources.GamePush; s != nil {
-		add("sources.gamepush.secret", s.Secret)
+		add("sources.gamepush.secret", s.Secret, true)
 	}
 	if s := p.Sources.TrackScore; s != nil {
-		add("sources.trackscore.secret", s.Secret)
+		add("sources.trackscore.secret", s.Secret, true)
 	}
 	if g := p.GamezopReports; g != nil {
-		add("gamezop_reports.bearer_token", g.BearerToken)
+		add("gamezop_reports.bearer_token", g.BearerToken, true)
 	}
 	if t := p.SubTokens; t != nil {
-		add("sub_tokens.secret", t.Secret)
+		add("sub_tokens.secret", t.Secret, false)
 		for i, k := range t.Secrets {
-			add(fmt.Sprintf("sub_tokens.secrets[%d]", i), k)
+			add(fmt.Sprintf("sub_tokens.secrets[%d]", i), k, false)
 		}
 	}
 	for i, h := range p.Webhooks {
-		add(fmt.Sprintf("webhooks[%d].secret", i), h.Secret)
+		add(fmt.Sprintf("webhooks[%d].secret", i), h.Secret, false)
 	}
 	return out
 }

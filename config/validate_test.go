@@ -258,6 +258,8 @@ func TestValidateAcceptsEdges(t *testing.T) {
 		{`schedule: "@every 1m"`, `schedule: "*/5 * * * *"`},
 		{`url: "sqlite://data/tally.db"`, `url: "postgresql://u:p@h:5432/db?sslmode=disable"`},
 		{`scale: 0`, `scale: 18`},
+		// An empty admin_token beside admin_tokens means none, as before.
+		{`admin_token: "${TALLY_ADMIN_TOKEN}"`, "admin_token:\nadmin_tokens: [{ name: alice, token: alice-token-123 }]"},
 		{`gamezop_spp:    { bearer_token: "${SPP_TOKEN}" }`, `gamezop_spp: {}`},
 		{`gamezop_spp:    { bearer_token: "${SPP_TOKEN}" }`, `gamezop_spp: { bearer_token: "" }`},
 		{`- id: arcade`, `- id: ` + strings.Repeat("a", 64)},
@@ -318,6 +320,8 @@ func TestCredentialsAndGamezopPropertiesAreNotShared(t *testing.T) {
 			"properties[0].sub_tokens.secrets[1]: is the same value as properties[1].api_keys[0]"},
 		{two("    gamezop_property_id: \"1234\"\n", "    gamezop_property_id: \"1234\"\n"),
 			`properties[1].gamezop_property_id: "1234" is already the gamezop_property_id of properties[0]`},
+		{two("    sources: { gamepush: { secret: a-shared-secret-of-16 } }\n", "    sub_tokens: { secret: a-shared-secret-of-16 }\n"),
+			"properties[1].sub_tokens.secret: is the same value as properties[0].sources.gamepush.secret; a signing secret must not be a credential a provider holds"},
 		// Providers' credentials may repeat among themselves: one Gamezop account posts
 		// to both properties with one token.
 		{two("    gamezop_property_id: \"1\"\n    sources: { gamezop_spp: { bearer_token: gz } }\n",
