@@ -129,6 +129,9 @@ func (db *DB) Apply(ctx context.Context, c rewards.Claim, decide rewards.Decider
 					// had been quarantined.
 					detail += " (quarantined before: " + was + ")"
 				}
+				if it.lateNote != "" {
+					detail += "; " + it.lateNote
+				}
 				if err := writeAudit(tx, rewards.AuditEntry{Actor: c.Actor, Action: rewards.AuditReplay, Property: it.property,
 					Target: "event:" + strconv.FormatInt(it.id, 10), Detail: detail, CreatedAt: now}); err != nil {
 					return err
@@ -243,6 +246,7 @@ type applyItem struct {
 	receivedAt time.Time // day buckets and holds count from receipt
 	replay     bool      // a quarantined event applied again
 	keepEvent  bool      // a replay must not write event over the stored one (undecodable)
+	lateNote   string    // what a replay released or booked for a day trued up before (lateTrueUps)
 	status     string    // set by apply: applied or quarantined
 	reason     string
 }

@@ -236,7 +236,12 @@ func (db *DB) lateTrueUps(tx *gorm.DB, items []*applyItem) error {
 			rewards.Format(ds[0].Released.Add(res.Released)), rewards.Format(ds[0].Shortfall.Add(res.Shortfall)), it.property, day).Error; err != nil {
 			return err
 		}
-		// The run's session count already holds the session: its estimate counted it.
+		it.lateNote = fmt.Sprintf("its day %s was trued up by trueup:%d: released %s, shortfall %s, at its ratio %s",
+			day, ds[0].TrueupID, rewards.Format(res.Released), rewards.Format(res.Shortfall), rewards.Format(run.Ratio))
+		// The run's estimate, ratio, session and user counts stay what the run found: a
+		// session it counted kept quarantined is in them already, and one it left out (an
+		// SPP addressed to another Gamezop property then, or one not decodable) is released
+		// at the run's ratio all the same, its best figure for the day.
 		if err := tx.Exec(`UPDATE trueups SET released = ?, shortfall = ? WHERE id = ?`,
 			rewards.Format(run.Released.Add(res.Released)), rewards.Format(run.Shortfall.Add(res.Shortfall)), ds[0].TrueupID).Error; err != nil {
 			return err

@@ -440,7 +440,7 @@ func TestSessionReplayedAfterItsDayWasTruedUp(t *testing.T) {
 					t.Fatalf("true-up: %+v %v", run, err)
 				}
 				replay := func() []rewards.Applied {
-					got, err := db.Apply(ctx, rewards.Claim{Status: rewards.StatusQuarantined}, decide)
+					got, err := db.Apply(ctx, rewards.Claim{Status: rewards.StatusQuarantined, Actor: "ops"}, decide)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -460,6 +460,11 @@ func TestSessionReplayedAfterItsDayWasTruedUp(t *testing.T) {
 				}
 				if err := db.CheckInvariants(ctx, "arcade"); err != nil {
 					t.Fatal(err)
+				}
+				// The replay's audit entry says what it released or booked, under which run.
+				audit, err := db.Audit(ctx, rewards.AuditFilter{Limit: 5})
+				if err != nil || len(audit) != 3 || audit[0].Action != rewards.AuditReplay || !strings.Contains(audit[0].Detail, "its day 2026-11-01 was trued up by trueup:"+fmt.Sprint(run.ID)) {
+					t.Fatalf("audit: %+v %v", audit, err)
 				}
 			})
 		})
