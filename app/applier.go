@@ -17,7 +17,7 @@ import (
 // aside an event that cannot be applied at all, and the size of the backlog.
 type ApplyStore interface {
 	Apply(ctx context.Context, c rewards.Claim, decide rewards.Decider) ([]rewards.Applied, error)
-	Quarantine(ctx context.Context, id int64, reason string) error
+	Quarantine(ctx context.Context, id int64, reason string) (property string, quarantined bool, err error)
 	Backlog(ctx context.Context) (rewards.Backlog, error)
 }
 
@@ -172,11 +172,15 @@ func (ap *applier) alone(ctx context.Context, c rewards.Claim, id int64, first e
 	if c.Status != rewards.StatusRecorded || ctx.Err() != nil || !eventsFault(err) {
 		return 0, err
 	}
-	if qerr := ap.store.Quarantine(ctx, id, "apply failed: "+err.Error()); qerr != nil {
+	property, quarantined, qerr := ap.store.Quarantine(ctx, id, "apply failed: "+err.Error())
+	if qerr != nil {
 		return 0, errors.Join(first, qerr)
 	}
-	ap.log.Error("applier: event quarantined: applying it failed on its own", "event_id", id, "err", err)
-	ap.app.metrics.applied.WithLabelValues("", rewards.StatusQuarantined).Inc()
+	if !quarantined {
+		return 0, nil // no longer recorded: another applier has taken it since
+	}
+	ap.log.Error("applier: event quarantined: applying it failed on its own", "event_id", id, "property", property, "err", err)
+	ap.app.metrics.applied.WithLabelValues(property, rewards.StatusQuarantined).Inc()
 	return 1, nil
 }
 

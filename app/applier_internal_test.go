@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"tally/rewards"
@@ -36,9 +38,9 @@ func (f *failingApplyStore) Apply(_ context.Context, c rewards.Claim, decide rew
 	return out, nil
 }
 
-func (f *failingApplyStore) Quarantine(_ context.Context, id int64, _ string) error {
+func (f *failingApplyStore) Quarantine(_ context.Context, id int64, _ string) (string, bool, error) {
 	f.quarantined = append(f.quarantined, id)
-	return nil
+	return "arcade", true, nil
 }
 
 func (f *failingApplyStore) Backlog(context.Context) (rewards.Backlog, error) {
@@ -68,6 +70,13 @@ func TestApplierQuarantinesOnlyTheEventsFault(t *testing.T) {
 			}
 			if !tt.wantErr && n != tt.wantApplied {
 				t.Fatalf("pass handled %d events, want %d", n, tt.wantApplied)
+			}
+			// The quarantine is counted under the event's property, not "".
+			rec := httptest.NewRecorder()
+			a.metrics.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+			counted := strings.Contains(rec.Body.String(), `tally_applied_events_total{property="arcade",status="quarantined"} 1`+"\n")
+			if counted != (len(st.quarantined) == 1) || strings.Contains(rec.Body.String(), `tally_applied_events_total{property="",status="quarantined"}`) {
+				t.Fatalf("quarantine counted under the wrong property:\n%s", rec.Body.String())
 			}
 			if tt.wantErr && !errors.Is(err, rewards.ErrUnavailable) {
 				t.Fatalf("err %v, want ErrUnavailable", err)

@@ -431,9 +431,11 @@ func (db *DB) mark(tx *gorm.DB, items []*applyItem, now time.Time, replay bool) 
 // Quarantine keeps a recorded event that cannot be applied at all (the applier found that
 // applying it alone fails) with the reason, so the rest of the inbox moves on and the
 // event can be replayed once the cause is fixed. It changes nothing if the event is no
-// longer recorded.
-func (db *DB) Quarantine(ctx context.Context, id int64, reason string) error {
-	return db.tx(ctx, func(tx *gorm.DB) error {
+// longer recorded (another applier took it), and then says so (quarantined false); else
+// it returns the event's property.
+func (db *DB) Quarantine(ctx context.Context, id int64, reason string) (property string, quarantined bool, err error) {
+	err = db.tx(ctx, func(tx *gorm.DB) error {
+		property, quarantined = "", false
 		now := db.now()
 		var rows []struct {
 			Property, UserID, Source string
@@ -445,6 +447,7 @@ func (db *DB) Quarantine(ctx context.Context, id int64, reason string) error {
 		}
 		ob := db.newOutbox()
 		for _, r := range rows {
+			property, quarantined = r.Property, true
 			if err := ob.eventQuarantined(quarantinedJSON{Property: r.Property, User: r.UserID, EventID: strconv.FormatInt(id, 10),
 				Source: r.Source, Reason: reason, ReceivedAt: r.ReceivedAt}, now); err != nil {
 				return err
@@ -452,6 +455,7 @@ func (db *DB) Quarantine(ctx context.Context, id int64, reason string) error {
 		}
 		return ob.flush(tx)
 	})
+	return property, quarantined, err
 }
 
 // lockWallets creates missing wallets and locks all of them, in (property, user) order,

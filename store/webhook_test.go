@@ -584,7 +584,7 @@ func TestWebhookQuarantineAnnounces(t *testing.T) {
 			t.Fatal(err)
 		}
 		for range 2 {
-			if err := db.Quarantine(ctx, rec[0].EventID, "apply failed: value too long"); err != nil {
+			if _, _, err := db.Quarantine(ctx, rec[0].EventID, "apply failed: value too long"); err != nil {
 				t.Fatal(err)
 			}
 		}
