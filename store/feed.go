@@ -84,18 +84,29 @@ func (db *DB) BalancesSince(ctx context.Context, property, cursor string, limit 
 	if limit <= 0 {
 		limit = DefaultFeedLimit
 	}
-	q := `SELECT ` + feedColumns + ` FROM wallets WHERE property = ? AND (feed_seq, id) > (?, ?)`
+	q := `SELECT ` + feedColumns + `, NULL AS next_available_at FROM wallets WHERE property = ? AND (feed_seq, id) > (?, ?)`
 	if db.dialect == Postgres {
-		q += ` AND feed_seq < pg_snapshot_xmin(pg_current_snapshot())::text::bigint`
+		// The earliest unsettled credit, as the balance reads it, in the same statement
+		// (so from the same snapshot as the amounts).
+		q = `SELECT ` + feedColumns + `, (SELECT min(l.matures_at) FROM lots l WHERE l.wallet_id = wallets.id AND l.settlement_id IS NULL AND l.amount > 0) AS next_available_at
+			FROM wallets WHERE property = ? AND (feed_seq, id) > (?, ?) AND feed_seq < pg_snapshot_xmin(pg_current_snapshot())::text::bigint`
 	}
 	q += ` ORDER BY feed_seq, id LIMIT ?`
 	rows, err := db.feedRows(ctx, q, property, seq, id, limit)
 	if err != nil {
 		return nil, "", translate(err)
 	}
+	if db.dialect == SQLite && len(rows) > 0 {
+		if err := db.feedMaturities(ctx, rows); err != nil {
+			return nil, "", translate(err)
+		}
+	}
 	out := make([]rewards.Balance, len(rows))
 	for i, r := range rows {
 		out[i] = toBalance(wallet{ID: r.ID, Property: r.Property, UserID: r.UserID, UpdatedAt: r.UpdatedAt, Wallet: r.Wallet})
+		if r.NextAvailableAt != nil {
+			out[i].NextAvailableAt = r.NextAvailableAt.UTC()
+		}
 	}
 	if len(rows) > 0 {
 		last := rows[len(rows)-1]
@@ -117,15 +128,45 @@ type feedRow struct {
 	Property string
 	UserID   string
 	rewards.Wallet
-	UpdatedAt time.Time
-	FeedSeq   int64
+	UpdatedAt       time.Time
+	FeedSeq         int64
+	NextAvailableAt *time.Time // the earliest unsettled credit's maturity, as the balance's
+}
+
+// feedMaturities sets each SQLite feed row's NextAvailableAt, as Balance reads it: SQLite
+// returns an aggregate of a DATETIME column as text, so the lots are read as rows, in a
+// second statement. A write committing between the two is a change the feed returns
+// again, with both read anew.
+func (db *DB) feedMaturities(ctx context.Context, rows []feedRow) error {
+	ids := make([]int64, len(rows))
+	at := make(map[int64]*feedRow, len(rows))
+	for i := range rows {
+		ids[i], at[rows[i].ID] = rows[i].ID, &rows[i]
+	}
+	in, arg := db.idIn("wallet_id", ids)
+	var lots []struct {
+		WalletID  int64
+		MaturesAt time.Time
+	}
+	if err := query(db.gorm.WithContext(ctx), &lots, `SELECT wallet_id, matures_at FROM lots WHERE `+in+
+		` AND settlement_id IS NULL AND substr(amount, 1, 1) <> '-'`, arg); err != nil {
+		return err
+	}
+	for _, l := range lots {
+		r := at[l.WalletID]
+		if r.NextAvailableAt == nil || l.MaturesAt.Before(*r.NextAvailableAt) {
+			t := l.MaturesAt
+			r.NextAvailableAt = &t
+		}
+	}
+	return nil
 }
 
 // feedRows runs the feed query, on the read pool when there is one.
 func (db *DB) feedRows(ctx context.Context, q string, args ...any) ([]feedRow, error) {
 	return readPage(ctx, db, q, args, func(rows pgx.Rows, r *feedRow) error {
 		var m walletAmounts // text, read by decimalColumn.Scan
-		if err := rows.Scan(append(append([]any{&r.ID, &r.Property, &r.UserID}, m.dest()...), &r.UpdatedAt, &r.FeedSeq)...); err != nil {
+		if err := rows.Scan(append(append([]any{&r.ID, &r.Property, &r.UserID}, m.dest()...), &r.UpdatedAt, &r.FeedSeq, &r.NextAvailableAt)...); err != nil {
 			return err
 		}
 		m.into(&r.Wallet)

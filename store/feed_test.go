@@ -76,8 +76,10 @@ func (m *mirror) catchUp(t *testing.T, db *store.DB, users []string) {
 				t.Fatal(err)
 			}
 			got := m.balances[u]
-			if !got.Available.Equal(b.Available) || !got.Pending.Equal(b.Pending) || !got.LifetimeEarned.Equal(b.LifetimeEarned) {
-				stale = append(stale, fmt.Sprintf("%s: mirror %s/%s, wallet %s/%s", u, got.Available, got.Pending, b.Available, b.Pending))
+			if !got.Available.Equal(b.Available) || !got.Pending.Equal(b.Pending) || !got.LifetimeEarned.Equal(b.LifetimeEarned) ||
+				!got.NextAvailableAt.Equal(b.NextAvailableAt) {
+				stale = append(stale, fmt.Sprintf("%s: mirror %s/%s next %s, wallet %s/%s next %s", u, got.Available, got.Pending,
+					got.NextAvailableAt, b.Available, b.Pending, b.NextAvailableAt))
 			}
 		}
 		if len(stale) == 0 {
@@ -105,6 +107,10 @@ func TestBalanceFeed(t *testing.T) {
 		}
 		if read := m.pollFor(t, db, 10, 25); len(read) != 25 {
 			t.Fatalf("first polls read %d rows, want 25", len(read))
+		}
+		// A feed row says when its pending credit matures, as the balance does.
+		if b := m.balances["u00"]; b.NextAvailableAt.IsZero() || b.Pending.IsZero() {
+			t.Fatalf("feed row of u00 = %+v, want its pending credit's maturity", b)
 		}
 		m.catchUp(t, db, users)
 		// Nothing new: the cursor stays and nothing comes back.
