@@ -15,6 +15,11 @@ var (
 	// ErrUnavailable: the database could not be reached or could not commit; nothing
 	// was saved and the caller may retry.
 	ErrUnavailable = errors.New("storage unavailable")
+	// ErrOutcomeUnknown: the transaction's work was done and its commit sent, but the
+	// database's answer to the commit never came (the connection broke): it may or may
+	// not have committed. Always wrapped with ErrUnavailable; a retry with the same
+	// idempotency key (or the same event) answers what was saved, never applies twice.
+	ErrOutcomeUnknown = errors.New("commit outcome unknown")
 	// ErrInsufficientFunds: a debit would take available below zero.
 	ErrInsufficientFunds = errors.New("insufficient available funds")
 	// ErrRejected: the database refused the data of a write (a constraint or a value it

@@ -24,6 +24,15 @@ func retryable(err error) bool {
 	return errors.As(err, &pg) && (pg.Code == "40P01" || pg.Code == "40001")
 }
 
+// commitUnanswered reports whether a Postgres commit's error leaves its outcome unknown:
+// the server answered nothing (a broken connection, a deadline). After an error the
+// server sent, the transaction is rolled back. (SQLite is in-process: a failed commit
+// there rolled back.)
+func commitUnanswered(err error) bool {
+	var pg *pgconn.PgError
+	return !errors.As(err, &pg)
+}
+
 // rejected reports an error about the data written, not the database's state: Postgres
 // classes 22 (data exception) and 23 (integrity constraint), a SQLite constraint
 // (extended codes of 19), or gorm's translations of those.

@@ -109,6 +109,16 @@ func KillAfterApply(db *DB, killed func()) {
 	}
 }
 
+// FailCommits makes every transaction of tx fail as a commit whose answer never came,
+// after its work, until called with nil.
+func FailCommits(db *DB, err error) {
+	if err == nil {
+		db.failCommit = nil
+		return
+	}
+	db.failCommit = func() error { return err }
+}
+
 // BeforeReportWaits makes fn run each time a payout report starts waiting for the write
 // transactions in flight.
 func BeforeReportWaits(db *DB, fn func()) { db.beforeWritersWait = fn }

@@ -30,6 +30,29 @@ func redeemReq(user, amount, key string) rewards.RedeemRequest {
 		IdempotencyKey: key, RequestHash: "hash:" + user + ":" + amount}
 }
 
+// A commit whose answer never came (the connection broke after the work was sent) is
+// "outcome unknown" on Postgres, never "nothing was saved": the caller must retry with
+// the same key, which then answers what was saved. SQLite's in-process commit has no
+// such case.
+func TestCommitWithoutAnswerIsOutcomeUnknown(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		db := storetest.Open(t, dia, storetest.NewClock(t0).Now)
+		ctx := context.Background()
+		fund(t, db, "u1", "100")
+		store.FailCommits(db, errors.New("connection reset by peer"))
+		_, _, err := db.Redeem(ctx, redeemReq("u1", "30", "k1"))
+		store.FailCommits(db, nil)
+		if !errors.Is(err, rewards.ErrUnavailable) || errors.Is(err, rewards.ErrOutcomeUnknown) != (dia == store.Postgres) {
+			t.Fatalf("redeem whose commit went unanswered: %v (want unavailable, outcome unknown on Postgres only)", err)
+		}
+		// The retry with the same key answers what was saved (here: nothing was).
+		r, replayed, err := db.Redeem(ctx, redeemReq("u1", "30", "k1"))
+		if err != nil || replayed || !r.Balance.Available.Equal(d("70")) {
+			t.Fatalf("retry: %+v %v %v", r, replayed, err)
+		}
+	})
+}
+
 func TestRedeemIdempotency(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
 		clock := storetest.NewClock(t0)

@@ -55,6 +55,8 @@ type DB struct {
 	// after every effect and mark is written and before commit, to prove that a failure
 	// or a killed connection there leaves nothing behind.
 	afterApply func(tx *gorm.DB) error
+	// failCommit, set only by tests, makes tx fail as a commit whose answer never came.
+	failCommit func() error
 	// beforeTrueUpCommit, set only by tests, runs at the end of TrueUp's transaction.
 	beforeTrueUpCommit func(tx *gorm.DB) error
 	// beforeWritersWait, set only by tests, runs when a report starts waiting for the
@@ -297,11 +299,28 @@ func (db *DB) Ready(ctx context.Context) error {
 }
 
 // tx runs fn in one transaction, retrying a bounded number of times when the database
-// reports a deadlock or serialization failure (safe: fn is re-run from the start).
+// reports a deadlock or serialization failure (safe: fn is re-run from the start). A
+// commit whose answer never came (fn succeeded, then the connection broke) is
+// ErrOutcomeUnknown: it may have committed, so it is neither retried here nor reported
+// as "nothing was saved".
 func (db *DB) tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
-		err = db.gorm.WithContext(ctx).Transaction(fn)
+		committing := false
+		err = db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			committing = false
+			if err := fn(tx); err != nil {
+				return err
+			}
+			committing = true
+			if db.failCommit != nil {
+				return db.failCommit()
+			}
+			return nil
+		})
+		if err != nil && committing && db.dialect == Postgres && commitUnanswered(err) {
+			return fmt.Errorf("%w: %w: %w", rewards.ErrUnavailable, rewards.ErrOutcomeUnknown, err)
+		}
 		if err == nil || !retryable(err) {
 			break
 		}
