@@ -174,7 +174,8 @@ const writersWait = 10 * time.Second
 //
 // It also waits until no event received before cut is still waiting for the applier: a
 // session's report columns count by receipt, its credit by when it was applied, and a
-// report taken while the session was recorded would count neither.
+// report taken while the session was recorded would count neither. It checks that again
+// after the wait for writers, and waits again if an insert in flight brought one.
 func (db *DB) waitForWriters(ctx context.Context, cut time.Time) error {
 	ctx, cancel := context.WithTimeout(ctx, writersWait)
 	defer cancel()
@@ -190,21 +191,55 @@ func (db *DB) waitForWriters(ctx context.Context, cut time.Time) error {
 	g := db.gorm.WithContext(ctx)
 	tick := time.NewTicker(2 * time.Millisecond)
 	defer tick.Stop()
+	// Until the inbox holds no event received before the cut both before and after the
+	// wait for writers: an event whose insert was in flight at the first check commits
+	// during that wait, still to be applied.
 	for {
-		var waiting []int64
-		if err := query(g, &waiting, `SELECT id FROM inbox WHERE status = `+statusLiteral(rewards.StatusRecorded)+
-			` AND received_at < ? ORDER BY id LIMIT 1`, cut); err != nil {
-			return translate(err)
+		if err := waitForBacklog(ctx, g, tick, cut); err != nil {
+			return err
 		}
-		if len(waiting) == 0 {
-			break
+		if err := db.waitForTransactions(ctx, g, tick); err != nil {
+			return err
+		}
+		waiting, err := backlogBefore(g, cut)
+		if err != nil || !waiting {
+			return err
+		}
+	}
+}
+
+// backlogBefore reports whether an event received before cut waits for the applier.
+func backlogBefore(g *gorm.DB, cut time.Time) (bool, error) {
+	var waiting []int64
+	if err := query(g, &waiting, `SELECT id FROM inbox WHERE status = `+statusLiteral(rewards.StatusRecorded)+
+		` AND received_at < ? ORDER BY id LIMIT 1`, cut); err != nil {
+		return false, translate(err)
+	}
+	return len(waiting) > 0, nil
+}
+
+// waitForBacklog returns once no event received before cut waits for the applier.
+func waitForBacklog(ctx context.Context, g *gorm.DB, tick *time.Ticker, cut time.Time) error {
+	gaveUp := fmt.Errorf("store: report: events received before the cut still wait for the applier after %s: %w", writersWait, rewards.ErrUnavailable)
+	for {
+		waiting, err := backlogBefore(g, cut)
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return gaveUp // the look itself ran into the deadline
+		case err != nil || !waiting:
+			return err
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("store: report: events received before the cut still wait for the applier after %s: %w", writersWait, rewards.ErrUnavailable)
+			return gaveUp
 		case <-tick.C:
 		}
 	}
+}
+
+// waitForTransactions returns once every write transaction in flight when it was called
+// has finished (see waitForWriters).
+func (db *DB) waitForTransactions(ctx context.Context, g *gorm.DB, tick *time.Ticker) error {
 	if db.dialect == SQLite {
 		return translate(g.Transaction(func(*gorm.DB) error { return nil }))
 	}
