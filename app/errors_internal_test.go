@@ -45,7 +45,7 @@ func TestProblemForDetails(t *testing.T) {
 		{"unavailable", fmt.Errorf("store: ping: %w", errors.Join(rewards.ErrUnavailable, errors.New("dial tcp: user=tally database=ledger"))),
 			503, "storage is unavailable; nothing was saved, retry later", "", ""},
 		{"commit unanswered", fmt.Errorf("store: tx: %w: %w: %w", rewards.ErrUnavailable, rewards.ErrOutcomeUnknown, errors.New("conn closed")),
-			503, "the database did not confirm the commit, so this may or may not have been saved; retry with the same Idempotency-Key, which answers what was saved and never applies it twice", "", ""},
+			503, "the database did not confirm the commit, so this may or may not have been saved; send the same request again (with the same Idempotency-Key where it takes one), which answers what was saved and never applies it twice", "", ""},
 		{"anything else", errors.New("store: something internal about \"sub1\""), 500, "internal error; nothing was saved", "", ""},
 	}
 	for _, tt := range tests {

@@ -1,10 +1,13 @@
 package store
 
 import (
+	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"gorm.io/gorm"
 
@@ -25,12 +28,26 @@ func retryable(err error) bool {
 }
 
 // commitUnanswered reports whether a Postgres commit's error leaves its outcome unknown:
-// the server answered nothing (a broken connection, a deadline). After an error the
-// server sent, the transaction is rolled back. (SQLite is in-process: a failed commit
-// there rolled back.)
+// COMMIT may have reached the server and no answer came back (a broken connection, a
+// context ended while it was in flight), or the server ended the session (FATAL, PANIC)
+// around it. Definite rollbacks are not: an ERROR the server sent, a commit that
+// database/sql or pgx never sent (the context ended first, the transaction already
+// done, nothing written to the connection), and pgx's "the server rolled back". (SQLite
+// is in-process: a failed commit there rolled back.)
 func commitUnanswered(err error) bool {
 	var pg *pgconn.PgError
-	return !errors.As(err, &pg)
+	switch {
+	case errors.As(err, &pg):
+		sev := pg.SeverityUnlocalized
+		if sev == "" {
+			sev = pg.Severity
+		}
+		return sev != "ERROR" // FATAL or PANIC: the session ended around the commit
+	case err == context.Canceled, err == context.DeadlineExceeded, // bare: database/sql's own check, before sending
+		errors.Is(err, sql.ErrTxDone), errors.Is(err, pgx.ErrTxCommitRollback), pgconn.SafeToRetry(err):
+		return false
+	}
+	return true
 }
 
 // rejected reports an error about the data written, not the database's state: Postgres

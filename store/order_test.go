@@ -200,7 +200,9 @@ func TestReportToNowWaitsForAnInsertInFlight(t *testing.T) {
 	}()
 	<-inserted // in the inbox, not committed: the report's first look does not see it
 	var once sync.Once
-	store.WhileReportWaits(db, func() { once.Do(func() { close(release) }) }) // commits while the report waits
+	letGo := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(letGo)                  // never left holding its transaction
+	store.WhileReportWaits(db, letGo) // it commits while the report waits
 	q := rewards.ReportQuery{From: time.Now().Add(-time.Hour), To: time.Now().Add(time.Second)}
 	var rows []rewards.PayoutRow
 	err := db.PayoutRows(ctx, q, func(r rewards.PayoutRow) error { rows = append(rows, r); return nil })
