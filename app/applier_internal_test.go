@@ -15,7 +15,8 @@ import (
 // failingApplyStore claims ids 1–4 and fails every Apply that includes a bad id.
 type failingApplyStore struct {
 	bad         map[int64]error
-	quarantined []int64
+	quarantined []int64 // the ids Quarantine was asked for
+	taken       bool    // another applier took the event first: Quarantine changes nothing
 }
 
 func (f *failingApplyStore) Apply(_ context.Context, c rewards.Claim, decide rewards.Decider) ([]rewards.Applied, error) {
@@ -40,6 +41,9 @@ func (f *failingApplyStore) Apply(_ context.Context, c rewards.Claim, decide rew
 
 func (f *failingApplyStore) Quarantine(_ context.Context, id int64, _ string) (string, bool, error) {
 	f.quarantined = append(f.quarantined, id)
+	if f.taken {
+		return "", false, nil
+	}
 	return "arcade", true, nil
 }
 
@@ -56,13 +60,16 @@ func TestApplierQuarantinesOnlyTheEventsFault(t *testing.T) {
 		wantQuarantined string
 		wantApplied     int
 		wantErr         bool
+		taken           bool // another applier took event 3 before the quarantine
+		wantCounted     bool // the quarantine shows in tally_applied_events_total
 	}{
-		{"the database refuses event 3's data", fmt.Errorf("%w: value too long", rewards.ErrRejected), "[3]", 4, false},
-		{"the database times out on event 3", fmt.Errorf("%w: %w", rewards.ErrUnavailable, context.DeadlineExceeded), "[]", 0, true},
+		{"the database refuses event 3's data", fmt.Errorf("%w: value too long", rewards.ErrRejected), "[3]", 4, false, false, true},
+		{"the database times out on event 3", fmt.Errorf("%w: %w", rewards.ErrUnavailable, context.DeadlineExceeded), "[]", 0, true, false, false},
+		{"another applier took event 3 meanwhile", fmt.Errorf("%w: value too long", rewards.ErrRejected), "[3]", 3, false, true, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			a := &App{log: slog.New(slog.DiscardHandler), metrics: NewMetrics()}
-			st := &failingApplyStore{bad: map[int64]error{3: tt.err}}
+			st := &failingApplyStore{bad: map[int64]error{3: tt.err}, taken: tt.taken}
 			ap := newApplier(a, st, 10, 0)
 			n, err := ap.pass(context.Background(), rewards.Claim{Status: rewards.StatusRecorded, Limit: 10})
 			if (err != nil) != tt.wantErr || fmt.Sprint(st.quarantined) != tt.wantQuarantined {
@@ -75,7 +82,7 @@ func TestApplierQuarantinesOnlyTheEventsFault(t *testing.T) {
 			rec := httptest.NewRecorder()
 			a.metrics.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 			counted := strings.Contains(rec.Body.String(), `tally_applied_events_total{property="arcade",status="quarantined"} 1`+"\n")
-			if counted != (len(st.quarantined) == 1) || strings.Contains(rec.Body.String(), `tally_applied_events_total{property="",status="quarantined"}`) {
+			if counted != tt.wantCounted || strings.Contains(rec.Body.String(), `tally_applied_events_total{property="",status="quarantined"}`) {
 				t.Fatalf("quarantine counted under the wrong property:\n%s", rec.Body.String())
 			}
 			if tt.wantErr && !errors.Is(err, rewards.ErrUnavailable) {
