@@ -450,6 +450,41 @@ func TestReplayAppliesOnce(t *testing.T) {
 	})
 }
 
+// Finance's records of redemptions, adjustments and reversals are append-only in the
+// database too (migration 00018): UPDATE, DELETE and (Postgres) TRUNCATE are refused.
+func TestPayoutRecordsAreAppendOnly(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		ctx := context.Background()
+		db := storetest.Open(t, dia, storetest.NewClock(t0).Now)
+		fund(t, db, "u1", "100")
+		r, _, err := db.Redeem(ctx, redeemReq("u1", "30", "k1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := db.Reverse(ctx, rewards.ReverseRequest{RedemptionID: r.ID, Reason: "refused", Actor: "ops",
+			IdempotencyKey: "rev-1", RequestHash: "h"}); err != nil {
+			t.Fatal(err)
+		}
+		var stmts []string
+		for _, table := range []string{"redemptions", "adjustments", "reversals"} {
+			stmts = append(stmts, `UPDATE `+table+` SET idempotency_key = 'x'`, `DELETE FROM `+table)
+			if dia == store.Postgres {
+				stmts = append(stmts, `TRUNCATE `+table)
+			}
+		}
+		for _, q := range stmts {
+			if err := db.ExecRaw(ctx, q); err == nil {
+				t.Errorf("%s succeeded on an append-only table", q)
+			}
+		}
+		for table, want := range map[string]int64{"redemptions": 1, "adjustments": 1, "reversals": 1} {
+			if n, err := store.QueryInt(ctx, db, `SELECT count(*) FROM `+table); err != nil || n != want {
+				t.Errorf("%s holds %d rows (%v), want %d", table, n, err, want)
+			}
+		}
+	})
+}
+
 // The ledger is append-only in the database itself, not only by convention: entries,
 // journal rows and claims refuse UPDATE, DELETE and (Postgres) TRUNCATE.
 func TestLedgerTablesAreAppendOnly(t *testing.T) {
