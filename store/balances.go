@@ -3,10 +3,12 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
+	"gorm.io/gorm"
 
 	"tally/rewards"
 )
@@ -25,18 +27,12 @@ func (db *DB) Balance(ctx context.Context, property, user string) (rewards.Balan
 	if len(ws) == 0 {
 		return rewards.Balance{Property: property, User: user}, nil
 	}
-	// SQLite returns an aggregate of a DATETIME column as text, so the earliest lot is
-	// read as a row. A statement costs no round trip there. Money is TEXT: a negative
-	// lot (a pending debit, matured from the start) begins with '-'.
-	var lots []time.Time
-	if err := query(g, &lots, `SELECT matures_at FROM lots WHERE wallet_id = ? AND settlement_id IS NULL
-		AND substr(amount, 1, 1) <> '-' ORDER BY matures_at LIMIT 1`, ws[0].ID); err != nil {
+	next, err := earliestMaturities(g, []int64{ws[0].ID})
+	if err != nil {
 		return rewards.Balance{}, translate(err)
 	}
 	b := toBalance(ws[0])
-	if len(lots) > 0 {
-		b.NextAvailableAt = lots[0].UTC()
-	}
+	b.NextAvailableAt = next[ws[0].ID]
 	return b, nil
 }
 
@@ -118,4 +114,28 @@ func (db *DB) txnRows(ctx context.Context, q string, args []any) ([]txnRow, erro
 		r.Amount = amount.Decimal
 		return nil
 	})
+}
+
+// earliestMaturities reads, on SQLite, the maturity of each wallet's earliest unsettled
+// credit (what a balance's next_available_at is), for the wallets ids; a wallet with none
+// is absent. SQLite returns an aggregate or a subquery's value of a DATETIME column as
+// text, so each wallet's earliest lot is joined as a row, found by rowid, one per wallet
+// off lots_wallet (wallet_id, matures_at). A statement costs no round trip there. Money
+// is TEXT: a negative lot (a pending debit, matured from the start) begins with '-'.
+func earliestMaturities(g *gorm.DB, ids []int64) (map[int64]time.Time, error) {
+	b, _ := json.Marshal(ids) // a slice of ints always encodes
+	var lots []struct {
+		WalletID  int64
+		MaturesAt time.Time
+	}
+	if err := query(g, &lots, `SELECT l.wallet_id, l.matures_at FROM json_each(?) k JOIN lots l ON l.rowid = (
+		SELECT rowid FROM lots WHERE wallet_id = k.value AND settlement_id IS NULL AND substr(amount, 1, 1) <> '-'
+		ORDER BY matures_at LIMIT 1)`, string(b)); err != nil {
+		return nil, err
+	}
+	out := make(map[int64]time.Time, len(lots))
+	for _, l := range lots {
+		out[l.WalletID] = l.MaturesAt.UTC()
+	}
+	return out, nil
 }

@@ -133,30 +133,21 @@ type feedRow struct {
 	NextAvailableAt *time.Time // the earliest unsettled credit's maturity, as the balance's
 }
 
-// feedMaturities sets each SQLite feed row's NextAvailableAt, as Balance reads it: SQLite
-// returns an aggregate of a DATETIME column as text, so the lots are read as rows, in a
-// second statement. A write committing between the two is a change the feed returns
-// again, with both read anew.
+// feedMaturities sets each SQLite feed row's NextAvailableAt, as Balance reads it
+// (earliestMaturities), in a second statement. A write committing between the two is a
+// change the feed returns again, with both read anew.
 func (db *DB) feedMaturities(ctx context.Context, rows []feedRow) error {
 	ids := make([]int64, len(rows))
-	at := make(map[int64]*feedRow, len(rows))
-	for i := range rows {
-		ids[i], at[rows[i].ID] = rows[i].ID, &rows[i]
+	for i, r := range rows {
+		ids[i] = r.ID
 	}
-	in, arg := db.idIn("wallet_id", ids)
-	var lots []struct {
-		WalletID  int64
-		MaturesAt time.Time
-	}
-	if err := query(db.gorm.WithContext(ctx), &lots, `SELECT wallet_id, matures_at FROM lots WHERE `+in+
-		` AND settlement_id IS NULL AND substr(amount, 1, 1) <> '-'`, arg); err != nil {
+	next, err := earliestMaturities(db.gorm.WithContext(ctx), ids)
+	if err != nil {
 		return err
 	}
-	for _, l := range lots {
-		r := at[l.WalletID]
-		if r.NextAvailableAt == nil || l.MaturesAt.Before(*r.NextAvailableAt) {
-			t := l.MaturesAt
-			r.NextAvailableAt = &t
+	for i := range rows {
+		if t, ok := next[rows[i].ID]; ok {
+			rows[i].NextAvailableAt = &t
 		}
 	}
 	return nil
