@@ -440,12 +440,15 @@ func TestDeliveredWebhooksAgeOut(t *testing.T) {
 		runCtx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})
 		go func() { e.app.RunWebhooks(runCtx); close(done) }()
-		deadline := time.Now().Add(10 * time.Second)
+		poll := time.NewTicker(5 * time.Millisecond)
+		defer poll.Stop()
+		deadline := time.After(10 * time.Second)
 		for users()["sub1"] != "" {
-			if time.Now().After(deadline) {
+			select {
+			case <-deadline:
 				t.Fatal("the worker did not remove the delivery delivered 30 days ago")
+			case <-poll.C:
 			}
-			<-time.After(5 * time.Millisecond) // poll the condition
 		}
 		cancel()
 		<-done

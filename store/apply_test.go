@@ -348,12 +348,17 @@ func TestReplayWaitsForAHeldEvent(t *testing.T) {
 		done <- outcome{got, err}
 	}()
 	var res outcome
+	poll := time.NewTicker(5 * time.Millisecond)
+	defer poll.Stop()
+	deadline := time.After(20 * time.Second)
 wait:
 	for {
 		select {
 		case res = <-done:
 			break wait // it did not wait: the check below fails
-		default:
+		case <-deadline:
+			t.Fatal("the replay neither waited for the held event nor finished")
+		case <-poll.C:
 		}
 		var waiting int
 		if err := raw.QueryRow(`SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%FROM inbox%'`).Scan(&waiting); err != nil {
@@ -366,7 +371,6 @@ wait:
 			res = <-done
 			break
 		}
-		<-time.After(5 * time.Millisecond) // poll the condition
 	}
 	if res.err != nil || len(res.got) != 1 || res.got[0].ID != r.EventID || res.got[0].Status != rewards.StatusApplied {
 		t.Fatalf("replay while another held the event: %+v, %v; want it waited and applied it", res.got, res.err)
