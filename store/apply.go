@@ -61,14 +61,15 @@ func (db *DB) Apply(ctx context.Context, c rewards.Claim, decide rewards.Decider
 		if err != nil || len(kept) == 0 {
 			return err
 		}
+		replay := c.Status == rewards.StatusQuarantined
 		items := make([]*applyItem, len(kept))
 		for i, k := range kept {
 			var d rewards.Decision
-			if k.Undecodable == "" || c.Status == rewards.StatusQuarantined {
+			if k.Undecodable == "" || replay {
 				d = decide(k) // a replay decodes the raw body again, which may recover it
 			}
 			it := &applyItem{id: k.ID, property: k.Property, event: d.Event, rules: d.Rules, receivedAt: k.ReceivedAt,
-				replay: c.Status == rewards.StatusQuarantined}
+				replay: replay}
 			switch {
 			case k.Undecodable != "" && d.Event.Kind == "":
 				// Not recovered: kept as it is, its stored form untouched for a version
@@ -82,7 +83,6 @@ func (db *DB) Apply(ctx context.Context, c rewards.Claim, decide rewards.Decider
 			}
 			items[i] = it
 		}
-		replay := c.Status == rewards.StatusQuarantined
 		if replay {
 			// A replayed session may belong to a day a true-up has covered: it takes the
 			// true-up lock of its property first, in the order TrueUp takes it (before any
@@ -100,7 +100,7 @@ func (db *DB) Apply(ctx context.Context, c rewards.Claim, decide rewards.Decider
 				return err
 			}
 		}
-		if err := db.mark(tx, items, now, c.Status == rewards.StatusQuarantined); err != nil {
+		if err := db.mark(tx, items, now, replay); err != nil {
 			return err
 		}
 		// event.quarantined, committed with the mark; a replay that leaves an event
@@ -109,7 +109,7 @@ func (db *DB) Apply(ctx context.Context, c rewards.Claim, decide rewards.Decider
 		for i, it := range items {
 			if it.status == rewards.StatusQuarantined {
 				if err := ob.eventQuarantined(quarantinedJSON{Property: it.property, User: kept[i].User, EventID: strconv.FormatInt(it.id, 10),
-					Source: string(kept[i].Source), Reason: it.reason, Replayed: c.Status == rewards.StatusQuarantined,
+					Source: string(kept[i].Source), Reason: it.reason, Replayed: replay,
 					ReceivedAt: it.receivedAt}, now); err != nil {
 					return err
 				}
@@ -124,7 +124,7 @@ func (db *DB) Apply(ctx context.Context, c rewards.Claim, decide rewards.Decider
 				if it.reason != "" {
 					detail += ": " + it.reason
 				}
-				if was := kept[i].Reason; was != "" && c.Status == rewards.StatusQuarantined {
+				if was := kept[i].Reason; was != "" && replay {
 					// The event's row now holds the replay's outcome; the log keeps why it
 					// had been quarantined.
 					detail += " (quarantined before: " + was + ")"
