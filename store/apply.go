@@ -91,14 +91,23 @@ func (db *DB) Apply(ctx context.Context, c rewards.Claim, decide rewards.Decider
 				return err
 			}
 		}
-		now, err := db.apply(tx, items)
+		now, wallets, err := db.apply(tx, items)
 		if err != nil {
 			return err
 		}
 		if replay {
-			if err := db.lateTrueUps(tx, items); err != nil {
+			if err := db.lateTrueUps(tx, items, wallets); err != nil {
 				return err
 			}
+		}
+		// Saved once, after every change the batch makes to them: one balance.updated
+		// per wallet per transaction, with the batch's whole change.
+		list := make([]*wallet, 0, len(wallets))
+		for _, w := range wallets {
+			list = append(list, w)
+		}
+		if err := db.saveWallets(tx, list); err != nil {
+			return err
 		}
 		if err := db.mark(tx, items, now, replay); err != nil {
 			return err
@@ -261,8 +270,9 @@ type walletKey struct{ property, user string }
 // up front in one fixed order, so concurrent batches cannot deadlock, and a user's day
 // cap and claims are read and written by one transaction at a time. Everything is read
 // and written with a few set-based statements per batch, not per event. It returns the
-// time the batch is stamped with, taken after the locks.
-func (db *DB) apply(tx *gorm.DB, items []*applyItem) (time.Time, error) {
+// time the batch is stamped with, taken after the locks, and the wallets it locked, which
+// the caller saves (saveWallets) once it has made every change of the batch.
+func (db *DB) apply(tx *gorm.DB, items []*applyItem) (time.Time, map[walletKey]*wallet, error) {
 	needs := make([]rewards.Needs, len(items))
 	var keys []walletKey
 	var claimKeys []claimKey
@@ -281,18 +291,18 @@ func (db *DB) apply(tx *gorm.DB, items []*applyItem) (time.Time, error) {
 	}
 	wallets, err := lockWallets(tx, keys, db.now())
 	if err != nil {
-		return time.Time{}, err
+		return time.Time{}, nil, err
 	}
 	// Stamped after the locks: on Postgres the claim and the locks gave this transaction
 	// its id, which the payout report's cut waits on (report.go).
 	now := db.now()
 	claimed, err := loadClaims(tx, claimKeys)
 	if err != nil {
-		return now, err
+		return now, nil, err
 	}
 	days, err := loadDays(tx, items, wallets)
 	if err != nil {
-		return now, err
+		return now, nil, err
 	}
 	l := db.newLedger(tx)
 	var sessions [][]any
@@ -321,18 +331,18 @@ func (db *DB) apply(tx *gorm.DB, items []*applyItem) (time.Time, error) {
 		}
 		if len(res.Entries) > 0 {
 			if w == nil || !needs[i].Wallet {
-				return now, fmt.Errorf("store: event %d pays without the wallet of %q locked", it.id, ev.User)
+				return now, nil, fmt.Errorf("store: event %d pays without the wallet of %q locked", it.id, ev.User)
 			}
 			at := w.stamp(now)
 			for _, e := range res.Entries {
 				for _, c := range e.ClaimedAs { // read as free, they must have been read
 					if _, loaded := claimed[claimKey{it.property, ev.User, c}]; !loaded {
-						return now, fmt.Errorf("store: event %d checked claim %q that was not loaded", it.id, c)
+						return now, nil, fmt.Errorf("store: event %d checked claim %q that was not loaded", it.id, c)
 					}
 				}
 				if e.Claim != "" {
 					if _, loaded := claimed[claimKey{it.property, ev.User, e.Claim}]; !loaded {
-						return now, fmt.Errorf("store: event %d takes claim %q that was not loaded", it.id, e.Claim)
+						return now, nil, fmt.Errorf("store: event %d takes claim %q that was not loaded", it.id, e.Claim)
 					}
 					claimed[claimKey{it.property, ev.User, e.Claim}] = true
 				}
@@ -343,7 +353,7 @@ func (db *DB) apply(tx *gorm.DB, items []*applyItem) (time.Time, error) {
 		if res.Session != nil {
 			row, err := sessionRow(it, *res.Session)
 			if err != nil {
-				return now, err
+				return now, nil, err
 			}
 			sessions = append(sessions, row)
 			if day.wallet != 0 && res.Session.Credited.IsPositive() {
@@ -354,16 +364,16 @@ func (db *DB) apply(tx *gorm.DB, items []*applyItem) (time.Time, error) {
 		it.status, it.reason = rewards.StatusApplied, res.Note
 	}
 	if err := db.applyTournaments(tx, items, now); err != nil { // tournament.go
-		return now, err
+		return now, nil, err
 	}
 	if err := l.flush(); err != nil {
-		return now, err
+		return now, nil, err
 	}
 	if err := insertArrays(tx, `INSERT INTO sessions (inbox_id, property, user_id, session_id, country, duration_seconds, revenue_usd,
 		gross, withheld, credited, capped_excess, reason, received_at, buffer, session_cap) `,
 		[]string{"bigint", "text", "text", "text", "text", "bigint", "numeric", "numeric", "numeric", "numeric", "numeric", "text",
 			"timestamptz", "numeric", "numeric"}, sessions, ""); err != nil {
-		return now, err
+		return now, nil, err
 	}
 	var dayRows [][]any
 	for k := range touchedDays {
@@ -371,13 +381,9 @@ func (db *DB) apply(tx *gorm.DB, items []*applyItem) (time.Time, error) {
 	}
 	if err := insertArrays(tx, `INSERT INTO user_days (wallet_id, day, revenue_credited) `, []string{"bigint", "text", "numeric"}, dayRows,
 		` ON CONFLICT (wallet_id, day) DO UPDATE SET revenue_credited = excluded.revenue_credited`); err != nil {
-		return now, err
+		return now, nil, err
 	}
-	list := make([]*wallet, 0, len(wallets))
-	for _, w := range wallets {
-		list = append(list, w)
-	}
-	return now, db.saveWallets(tx, list)
+	return now, wallets, nil
 }
 
 // mark records what became of each item on its inbox row: one statement on Postgres.

@@ -172,7 +172,11 @@ func (db *DB) lockTrueUpsOf(tx *gorm.DB, items []*applyItem) error {
 // Without it their buffer stayed in @buffer for good, since a day is trued up once. Only a
 // replay can credit such a session: TrueUp refuses a period while events received in it
 // wait for the applier.
-func (db *DB) lateTrueUps(tx *gorm.DB, items []*applyItem) error {
+//
+// The releases go to wallets apply has locked (the session's user's, in wallets) and are
+// saved with the batch's other changes to them.
+func (db *DB) lateTrueUps(tx *gorm.DB, items []*applyItem, wallets map[walletKey]*wallet) error {
+	l := db.newLedger(tx)
 	for _, it := range items {
 		if it.status != rewards.StatusApplied || it.event.Session == nil {
 			continue
@@ -228,9 +232,17 @@ func (db *DB) lateTrueUps(tx *gorm.DB, items []*applyItem) error {
 		if res.Released.IsZero() && !res.Shortfall.IsPositive() {
 			continue
 		}
-		if err := db.postReleases(tx, it.property, res, "trueup:"+strconv.FormatInt(ds[0].TrueupID, 10)); err != nil {
-			return err
+		ref := "trueup:" + strconv.FormatInt(ds[0].TrueupID, 10)
+		if res.Released.IsPositive() {
+			w := wallets[walletKey{it.property, s.UserID}]
+			if w == nil {
+				return fmt.Errorf("store: event %d releases to %q without the wallet locked", it.id, s.UserID)
+			}
+			if err := db.release(l, w, res.Released, ref); err != nil {
+				return err
+			}
 		}
+		db.bookShortfall(l, it.property, res.Shortfall, ref)
 		// Sums taken here: SQLite keeps money as TEXT.
 		if err := tx.Exec(`UPDATE trueup_days SET released = ?, shortfall = ? WHERE property = ? AND day = ?`,
 			rewards.Format(ds[0].Released.Add(res.Released)), rewards.Format(ds[0].Shortfall.Add(res.Shortfall)), it.property, day).Error; err != nil {
@@ -247,7 +259,7 @@ func (db *DB) lateTrueUps(tx *gorm.DB, items []*applyItem) error {
 			return err
 		}
 	}
-	return nil
+	return l.flush()
 }
 
 // trueUpSession is a session row as true-ups read it.
@@ -628,23 +640,37 @@ func (db *DB) postReleases(tx *gorm.DB, property string, res rewards.TrueUpResul
 		}
 		for _, k := range keys {
 			w := ws[k]
-			at := w.stamp(db.now())
-			e := rewards.BufferReleaseEntry(res.Releases[k.user], at)
-			next, err := w.Wallet.Post(e)
-			if err != nil {
-				return fmt.Errorf("release to %q: %w", k.user, err)
+			if err := db.release(l, w, res.Releases[k.user], ref); err != nil {
+				return err
 			}
-			l.add(w, e, posting{ref: ref, at: at})
-			w.set(next, at)
 			locked = append(locked, w)
 		}
 	}
-	if res.Shortfall.IsPositive() {
-		// No user leg: the entry is the property's, on no wallet.
-		l.add(&wallet{Property: property}, rewards.ShortfallEntry(res.Shortfall), posting{ref: ref, at: db.now()})
-	}
+	db.bookShortfall(l, property, res.Shortfall, ref)
 	if err := l.flush(); err != nil {
 		return err
 	}
 	return db.saveWallets(tx, locked)
+}
+
+// release posts amount from the buffer to the pending of w, which the caller has locked
+// and saves.
+func (db *DB) release(l *ledger, w *wallet, amount decimal.Decimal, ref string) error {
+	at := w.stamp(db.now())
+	e := rewards.BufferReleaseEntry(amount, at)
+	next, err := w.Wallet.Post(e)
+	if err != nil {
+		return fmt.Errorf("release to %q: %w", w.UserID, err)
+	}
+	l.add(w, e, posting{ref: ref, at: at})
+	w.set(next, at)
+	return nil
+}
+
+// bookShortfall books a positive shortfall of property: an entry with no user leg, on no
+// wallet.
+func (db *DB) bookShortfall(l *ledger, property string, shortfall decimal.Decimal, ref string) {
+	if shortfall.IsPositive() {
+		l.add(&wallet{Property: property}, rewards.ShortfallEntry(shortfall), posting{ref: ref, at: db.now()})
+	}
 }

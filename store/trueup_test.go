@@ -417,7 +417,7 @@ func TestSessionReplayedAfterItsDayWasTruedUp(t *testing.T) {
 			storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
 				ctx := context.Background()
 				clock := storetest.NewClock(day1.Add(10 * time.Hour))
-				db := storetest.Open(t, dia, clock.Now)
+				db := openHooked(t, storetest.URL(t, dia), clock.Now, arcadeSubscribes)
 				rec, err := db.Record(ctx, []rewards.Inbound{in(session("u1", "s1", "0.001", 60)), in(session("u9", "s9", "0.001", 60))})
 				if err != nil {
 					t.Fatal(err)
@@ -454,6 +454,18 @@ func TestSessionReplayedAfterItsDayWasTruedUp(t *testing.T) {
 				}
 				wantBalance(t, db, "u1", tc.u1pending, "0")
 				wantBalance(t, db, "u9", tc.u9pending, "0")
+				// The publisher hears of u9's change once, credit and release together.
+				// Before, the release saved the wallet a second time in the replay's
+				// transaction: two balance.updated, the first with the credit alone.
+				var changes []string
+				for _, dl := range deliveries(t, db) {
+					if b := decodeBody(t, dl); dl.Type == "balance.updated" && str(b.Data, "user") == "u9" {
+						changes = append(changes, str(b.Data, "change", "pending")+" -> "+str(b.Data, "balance", "pending"))
+					}
+				}
+				if want := tc.u9pending + " -> " + tc.u9pending; len(changes) != 1 || changes[0] != want {
+					t.Fatalf("u9's balance.updated: %q, want one %q", changes, want)
+				}
 				days, err := db.TrueUpView(ctx, trueUpReq("", "2026-11-01", "2026-11-01"))
 				if err != nil || len(days) != 1 || !days[0].TruedUp || !days[0].Released.Equal(d(tc.released)) || !days[0].Shortfall.Equal(d(tc.shortfall)) {
 					t.Fatalf("day after the replay: %+v %v", days, err)
