@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -19,20 +20,30 @@ func (db *DB) Balance(ctx context.Context, property, user string) (rewards.Balan
 	if db.balances != nil {
 		return db.balances.balance(ctx, property, user)
 	}
-	g := db.gorm.WithContext(ctx)
-	var ws []wallet
-	if err := query(g, &ws, `SELECT `+walletColumns+` FROM wallets WHERE property = ? AND user_id = ?`, property, user); err != nil {
+	// SQLite: the wallet and its earliest lot in one statement, so from one snapshot. Read
+	// in two, a settlement committing between them gave a pending balance from before it
+	// with the maturity of a credit it had settled, or none.
+	var ws []struct {
+		ID       int64
+		Property string
+		UserID   string
+		rewards.Wallet
+		UpdatedAt time.Time
+		MaturesAt *time.Time
+	}
+	if err := query(db.gorm.WithContext(ctx), &ws, `SELECT w.id, w.property, w.user_id, w.pending, w.available, w.carry, w.redeemed,
+		w.lifetime_earned, w.updated_at, l.matures_at FROM wallets w LEFT JOIN lots l ON l.rowid = (`+earliestLotSQL+`)
+		WHERE w.property = ? AND w.user_id = ?`, property, user); err != nil {
 		return rewards.Balance{}, translate(err)
 	}
 	if len(ws) == 0 {
 		return rewards.Balance{Property: property, User: user}, nil
 	}
-	next, err := earliestMaturities(g, []int64{ws[0].ID})
-	if err != nil {
-		return rewards.Balance{}, translate(err)
+	w := ws[0]
+	b := toBalance(wallet{ID: w.ID, Property: w.Property, UserID: w.UserID, Wallet: w.Wallet, UpdatedAt: w.UpdatedAt})
+	if w.MaturesAt != nil {
+		b.NextAvailableAt = w.MaturesAt.UTC()
 	}
-	b := toBalance(ws[0])
-	b.NextAvailableAt = next[ws[0].ID]
 	return b, nil
 }
 
@@ -116,6 +127,11 @@ func (db *DB) txnRows(ctx context.Context, q string, args []any) ([]txnRow, erro
 	})
 }
 
+// earliestLotSQL finds, on SQLite, the rowid of the earliest unsettled credit's lot of
+// wallet w.id.
+const earliestLotSQL = `SELECT rowid FROM lots WHERE wallet_id = w.id AND settlement_id IS NULL AND substr(amount, 1, 1) <> '-'
+	ORDER BY matures_at LIMIT 1`
+
 // earliestMaturities reads, on SQLite, the maturity of each wallet's earliest unsettled
 // credit (what a balance's next_available_at is), for the wallets ids; a wallet with none
 // is absent. SQLite returns an aggregate or a subquery's value of a DATETIME column as
@@ -128,9 +144,8 @@ func earliestMaturities(g *gorm.DB, ids []int64) (map[int64]time.Time, error) {
 		WalletID  int64
 		MaturesAt time.Time
 	}
-	if err := query(g, &lots, `SELECT l.wallet_id, l.matures_at FROM json_each(?) k JOIN lots l ON l.rowid = (
-		SELECT rowid FROM lots WHERE wallet_id = k.value AND settlement_id IS NULL AND substr(amount, 1, 1) <> '-'
-		ORDER BY matures_at LIMIT 1)`, string(b)); err != nil {
+	if err := query(g, &lots, `SELECT l.wallet_id, l.matures_at FROM json_each(?) k JOIN lots l ON l.rowid = (`+
+		strings.ReplaceAll(earliestLotSQL, "w.id", "k.value")+`)`, string(b)); err != nil {
 		return nil, err
 	}
 	out := make(map[int64]time.Time, len(lots))
