@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -101,5 +102,29 @@ func TestAchievementRuleNoLongerNamingItsEventDoesNotPayAgain(t *testing.T) {
 			t.Fatalf("redelivery: %d %s", a.Code, a.Raw)
 		}
 		untyped.wantBalance("arcade", "1820283", apiKey, "0", "100")
+	})
+}
+
+// A GamePush test request (player.test, sent to a webhook with "Dev" checked) is
+// recorded and applied, earns nothing and says so on its event, and takes no claim: the
+// same player's real reward is paid in full afterwards. Before, a test request paid.
+func TestGamePushTestPlayerEarnsNothing(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, d store.Dialect) {
+		e := newEnv(t, d) // arcade: {gamepush, id 685, 100}
+		test := strings.Replace(gpJSON, `"test":false`, `"test":true`, 1)
+		a := e.do("POST", "/v1/hooks/arcade/gamepush", gamepushBody(test, gpSecret))
+		if a.Code != 200 || a.Body["status"] != "accepted" {
+			t.Fatalf("test reward: %d %s", a.Code, a.Raw)
+		}
+		e.wantBalance("arcade", "1820283", apiKey, "0", "0")
+		ev := e.event(a.Body["event_id"])
+		if ev.Code != 200 || ev.Body["status"] != "applied" || !strings.Contains(fmt.Sprint(ev.Body["reason"]), `test event "GivePlayerReward" earns nothing`) {
+			t.Fatalf("the test event: %d %s", ev.Code, ev.Raw)
+		}
+		if a := e.do("POST", "/v1/hooks/arcade/gamepush", gamepushBody(gpJSON, gpSecret)); a.Code != 200 || a.Body["status"] != "accepted" {
+			t.Fatalf("real reward: %d %s", a.Code, a.Raw)
+		}
+		e.wantBalance("arcade", "1820283", apiKey, "0", "100")
+		e.checkInvariants()
 	})
 }

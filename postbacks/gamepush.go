@@ -26,7 +26,8 @@ import (
 // The dedupe key is the hex SHA-256 of the whole raw body (DESIGN §3), as GamePush sends
 // no event id.
 //
-// Mapping (DESIGN §3) — user = player.id; the result shapes of the events other than
+// Mapping (DESIGN §3) — user = player.id; a test player's events (player.test) earn
+// nothing (testPlayer); the result shapes of the events other than
 // GivePlayerReward are not shown in the doc (they follow GamePush's GraphQL schema), so
 // the paths below are assumptions, tried in order, the first present one winning:
 //
@@ -79,9 +80,11 @@ func ParseGamePush(h http.Header, body []byte, c Credentials) (rewards.Event, er
 	// player is carried when it is an id and otherwise left out. time is informational.
 	event, _ := ck.text(root, "event", true, maxIDLen)
 	var user string
+	var test bool
 	if gamePushEarns[event] {
 		if player, ok := ck.object(root, "player", true); ok {
 			user, _ = ck.ident(player, "id", true, maxUserLen)
+			test = testPlayer(&ck, player)
 		}
 	} else if v, ok := root.get("player"); ok {
 		if obj, isObj := v.(map[string]any); isObj {
@@ -150,11 +153,29 @@ func ParseGamePush(h http.Header, body []byte, c Credentials) (rewards.Event, er
 		OccurredAt:  occurred,
 		Score:       score,
 		Achievement: achievement,
+		Test:        test,
 	}
 	if err := ck.unmapped(ev); err != nil {
 		return rewards.Event{}, err
 	}
 	return ev, nil
+}
+
+// testPlayer reads player.test, which the doc's payload shows (false) and GamePush sets
+// for the test requests a webhook with "Dev" checked receives: such an event earns
+// nothing. Absent or null, the player is real. It decides whether money is paid, so a
+// value that is not a boolean keeps the event quarantined (a mapping miss) rather than
+// paying, or refusing, on a guess.
+func testPlayer(ck *checker, player node) bool {
+	v, ok := player.get("test")
+	if !ok {
+		return false
+	}
+	b, isBool := v.(bool)
+	if !isBool {
+		ck.miss(player.name("test"), "must be true or false")
+	}
+	return b
 }
 
 // gamePushEarns are the events the rules map to a score or an achievement.

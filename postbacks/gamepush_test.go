@@ -248,6 +248,16 @@ func TestGamePushMapping(t *testing.T) {
 		{name: "player id empty", body: with(gpBase, "player", `{"id":""}`), fields: []string{"player.id"}},
 		{name: "player id control", body: with(gpBase, "player", `{"id":"a\u001fb"}`), fields: []string{"player.id"}},
 		{name: "player id bool", body: with(gpBase, "player", `{"id":true}`), fields: []string{"player.id"}},
+		// player.test: a test player earns nothing; anything but a boolean is kept
+		// quarantined, neither paid nor refused on a guess.
+		{name: "player test false", body: with(gpBase), check: wantTest(false)},
+		{name: "player test absent", body: with(gpBase, "player", `{"id":1}`), check: wantTest(false)},
+		{name: "player test null", body: with(gpBase, "player", `{"id":1,"test":null}`), check: wantTest(false)},
+		{name: "player test true", body: with(gpBase, "player", `{"id":1,"test":true}`), check: wantTest(true)},
+		{name: "player test on a record", body: with(gpBase, "event", `"PlayerPublishRecord"`, "player", `{"id":1,"test":true}`,
+			"result", `{"tag":"t","score":5}`), check: wantTest(true)},
+		{name: "player test string", body: with(gpBase, "player", `{"id":1,"test":"true"}`), missing: []string{"player.test"}},
+		{name: "player test number", body: with(gpBase, "player", `{"id":1,"test":0}`), missing: []string{"player.test"}},
 		{name: "player missing", body: with(gpBase, "player", "-"), fields: []string{"player"}},
 		{name: "player not object", body: with(gpBase, "player", `1820283`), fields: []string{"player"}},
 
@@ -317,5 +327,13 @@ func TestGamePushPlayIsThePayloadNotTheSignatureSpelling(t *testing.T) {
 	ev, err := ParseGamePush(nil, []byte(other+"."+gamePushSig(other, secret, "hex")), Credentials{Secret: secret})
 	if err != nil || plays[ev.Score.PlayID] {
 		t.Fatalf("a different record shares the play: %v %+v", err, ev.Score)
+	}
+}
+
+func wantTest(want bool) func(*testing.T, rewards.Event) {
+	return func(t *testing.T, ev rewards.Event) {
+		if ev.Test != want {
+			t.Errorf("Test = %v, want %v", ev.Test, want)
+		}
 	}
 }

@@ -77,6 +77,9 @@ func Evaluate(ev Event, r Rules, day DayState, receivedAt time.Time) (Outcome, e
 		out Outcome
 		err error
 	)
+	if ev.Test {
+		return Outcome{Note: fmt.Sprintf("%s test event %q earns nothing", ev.Source, ev.Type)}, nil
+	}
 	switch ev.Kind {
 	case KindSession:
 		out, err = evaluateSession(ev, r, day, receivedAt)

@@ -59,6 +59,10 @@ type Event struct {
 	Session     *Session     `json:"session,omitempty"`
 	Score       *Score       `json:"score,omitempty"`
 	Achievement *Achievement `json:"achievement,omitempty"`
+	// Test marks an event the provider says is a test (GamePush's player.test, sent to a
+	// webhook whose "Dev" box is checked): recorded and applied, it earns nothing and
+	// enters no tournament.
+	Test bool `json:"test,omitempty"`
 }
 
 // Session is one Gamezop Session Performance Postback.

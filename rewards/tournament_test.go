@@ -236,6 +236,13 @@ func TestTournamentWindowOverDayBoundaryAndGrace(t *testing.T) {
 		}
 	}
 	r.Tournaments[0].States = nil
+	// A provider's test request (GamePush player.test) enters no tournament.
+	made := end.Add(-time.Hour)
+	test := rewards.Event{Source: rewards.SourceGamezopScores, Kind: rewards.KindScore, DedupeKey: "k", User: "u", Test: true,
+		OccurredAt: &made, Score: &rewards.Score{Game: "NyM_JGWcx", Value: decimal.NewFromInt(10), State: "over", PlayID: "p"}}
+	if got := rewards.TournamentScores(test, r, made, nil); len(got) != 0 {
+		t.Fatalf("a test score: %+v, want none", got)
+	}
 	if w, ok := tour.Current(end.Add(10 * time.Minute)); !ok || !w.Start.Equal(start) {
 		t.Fatalf("current during grace: %+v, want the window still closing", w)
 	}
