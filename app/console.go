@@ -32,7 +32,7 @@ type ConsoleStore interface {
 	OpenEventCounts(ctx context.Context, fn func(property string, backlog rewards.Backlog, quarantined int64)) error
 	WalletTotals(ctx context.Context) ([]rewards.Balance, error)
 	QuarantineReasons(ctx context.Context, property string, fn func(property, reason string, n int64)) error
-	QuarantinedIDs(ctx context.Context, property, reason string, limit int) ([]int64, error)
+	QuarantinedIDs(ctx context.Context, property, reason string, after int64, limit int) ([]int64, error)
 	// Now is the store's clock, which stamps received_at: "today" and lags are read on it.
 	Now() time.Time
 	// EndConsoleSession records a signed-out session until its expiry;
@@ -41,11 +41,12 @@ type ConsoleStore interface {
 	ConsoleSessionEnded(ctx context.Context, nonce string) (bool, error)
 }
 
+// replayAllBatch caps the events one "replay all of a reason" replays, each in its own
+// transaction, so the request ends well within the server's write timeout; the page
+// offers the next batch. A variable for the tests.
+var replayAllBatch = 200
+
 const (
-	// replayAllBatch caps the events one "replay all of a reason" replays, each in its
-	// own transaction, so the request ends well within the server's write timeout; the
-	// page says how many remain.
-	replayAllBatch = 200
 	// rawShown caps the raw body shown per event (a body is at most 64 KiB).
 	rawShown = 8 << 10
 	// consoleTimeout bounds the reads of one page.
@@ -114,6 +115,13 @@ func (con *console) render(c *gin.Context, status int, name string, p page) {
 
 // fail renders err as the API would classify it (problemFor), as a page.
 func (con *console) fail(c *gin.Context, err error) {
+	p, msg := con.failure(c, err)
+	con.render(c, p.Status, "error", page{Title: p.Title, Data: msg})
+}
+
+// failure is err as the API would answer it (problemFor: a database's own text is never
+// shown), and as one line for a page; a server-side failure is logged with the error.
+func (con *console) failure(c *gin.Context, err error) (problem, string) {
 	p := problemFor(err)
 	if p.Status >= 500 {
 		con.app.logFor(c.Request.Context()).Error("console", "route", c.FullPath(), "err", err)
@@ -122,7 +130,7 @@ func (con *console) fail(c *gin.Context, err error) {
 	if p.Detail != "" {
 		msg += ": " + p.Detail
 	}
-	con.render(c, p.Status, "error", page{Title: p.Title, Data: msg})
+	return p, msg
 }
 
 func (con *console) css(c *gin.Context) {
@@ -237,13 +245,15 @@ func (a *App) Overview(ctx context.Context) (overview, error) {
 			p.Pending, p.Available, p.Redeemed = amount(t.Pending), amount(t.Available), amount(t.Redeemed)
 		}
 	}
-	runs, err := a.store.SettlementRuns(ctx, 200)
-	if err != nil {
-		return overview{}, err
-	}
-	for _, r := range runs { // newest first
-		if p := byID[r.Property]; p != nil && p.LastRun == nil {
-			v := toRunView(r)
+	// Each property's own last run: read from the newest runs of every property, a quiet
+	// property's last run dropped out of sight once the others had run often enough.
+	for id, p := range byID {
+		runs, err := a.store.SettlementRuns(ctx, id, 1)
+		if err != nil {
+			return overview{}, err
+		}
+		if len(runs) == 1 {
+			v := toRunView(runs[0])
 			p.LastRun = &v
 		}
 	}
@@ -281,7 +291,16 @@ type quarantineView struct {
 	Property   string
 	Reasons    []reasonView
 	Events     []eventView
-	Batch      int64
+	Batch      int
+	Next       *nextBatch // after a "replay all" that left more of its reason
+}
+
+// nextBatch is the form that replays the next batch of a reason: the events after the
+// last one the previous batch replayed, so events that stay quarantined are not tried
+// again and again while later ones wait.
+type nextBatch struct {
+	Property, Reason string
+	After            int64
 }
 
 // shownRaw is a raw body as text for a page, cut at rawShown bytes, with invalid UTF-8
@@ -301,9 +320,9 @@ func toEventView(k rewards.Kept) eventView {
 }
 
 // quarantine: GET /console/quarantine?property=
-func (con *console) quarantine(c *gin.Context) { con.showQuarantine(c, http.StatusOK, nil, "") }
+func (con *console) quarantine(c *gin.Context) { con.showQuarantine(c, http.StatusOK, nil, "", nil) }
 
-func (con *console) showQuarantine(c *gin.Context, status int, flash []string, errMsg string) {
+func (con *console) showQuarantine(c *gin.Context, status int, flash []string, errMsg string, next *nextBatch) {
 	ctx, cancel := context.WithTimeout(c.Request.Context(), consoleTimeout)
 	defer cancel()
 	property := c.Query("property")
@@ -317,7 +336,7 @@ func (con *console) showQuarantine(c *gin.Context, status int, flash []string, e
 		}
 	}
 	cs := con.app.store
-	v := quarantineView{Properties: con.app.propertyIDs(), Property: property, Batch: replayAllBatch}
+	v := quarantineView{Properties: con.app.propertyIDs(), Property: property, Batch: replayAllBatch, Next: next}
 	if err := cs.QuarantineReasons(ctx, property, func(p, reason string, n int64) {
 		v.Reasons = append(v.Reasons, reasonView{Property: p, Reason: reason, Count: n})
 	}); err != nil {
@@ -360,21 +379,31 @@ func (con *console) replayOne(c *gin.Context) {
 		con.fail(c, err)
 		return
 	}
-	con.showQuarantine(c, http.StatusOK, []string{replayOutcome(k, posted, replayed)}, "")
+	con.showQuarantine(c, http.StatusOK, []string{replayOutcome(k, posted, replayed)}, "", nil)
 }
 
-// replayReason: POST /console/quarantine/replay (property, reason): the oldest
-// replayAllBatch quarantined events of property with exactly that reason, each through
-// ReplayEvent.
+// replayReason: POST /console/quarantine/replay (property, reason, after): the oldest
+// replayAllBatch quarantined events of property with exactly that reason and an id above
+// after (0 when absent), each through ReplayEvent. When more remain, the page offers the
+// next batch, after the last id of this one.
 func (con *console) replayReason(c *gin.Context) {
 	property, reason := c.PostForm("property"), c.PostForm("reason")
 	if _, err := con.app.property(property); err != nil {
 		con.fail(c, err)
 		return
 	}
+	var after int64
+	if s := c.PostForm("after"); s != "" {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n < 0 {
+			con.fail(c, invalid("after", "must be an event id"))
+			return
+		}
+		after = n
+	}
 	cs := con.app.store
 	ctx := c.Request.Context()
-	ids, err := cs.QuarantinedIDs(ctx, property, reason, replayAllBatch+1)
+	ids, err := cs.QuarantinedIDs(ctx, property, reason, after, replayAllBatch+1)
 	if err != nil {
 		con.fail(c, err)
 		return
@@ -382,11 +411,12 @@ func (con *console) replayReason(c *gin.Context) {
 	more := len(ids) > replayAllBatch
 	ids = ids[:min(len(ids), replayAllBatch)]
 	applied, still, skipped := 0, 0, 0
-	var lines []string
 	for _, id := range ids {
 		k, _, replayed, err := con.app.ReplayEvent(ctx, id, actor(c))
 		if err != nil {
-			con.showQuarantine(c, http.StatusOK, lines, fmt.Sprintf("Replay stopped at event %d: %v (%d applied, %d still quarantined before it).", id, err, applied, still))
+			p, msg := con.failure(c, err)
+			con.showQuarantine(c, p.Status, nil, fmt.Sprintf("Replay stopped at event %d: %s (%d applied, %d still quarantined before it).",
+				id, msg, applied, still), &nextBatch{Property: property, Reason: reason, After: id - 1})
 			return
 		}
 		switch {
@@ -398,12 +428,14 @@ func (con *console) replayReason(c *gin.Context) {
 			still++
 		}
 	}
-	lines = append(lines, fmt.Sprintf("Replayed %d events of %s with reason %q: %d applied, %d still quarantined, %d already replayed elsewhere.",
-		len(ids), property, reason, applied, still, skipped))
+	lines := []string{fmt.Sprintf("Replayed %d events of %s with reason %q: %d applied, %d still quarantined, %d already replayed elsewhere.",
+		len(ids), property, reason, applied, still, skipped)}
+	var next *nextBatch
 	if more {
-		lines = append(lines, "More events have this reason; replay again for the next batch.")
+		lines = append(lines, fmt.Sprintf("More events have this reason after event %d.", ids[len(ids)-1]))
+		next = &nextBatch{Property: property, Reason: reason, After: ids[len(ids)-1]}
 	}
-	con.showQuarantine(c, http.StatusOK, lines, "")
+	con.showQuarantine(c, http.StatusOK, lines, "", next)
 }
 
 // Settlements.
@@ -414,12 +446,12 @@ type settlementsView struct {
 }
 
 // settlements: GET /console/settlements
-func (con *console) settlements(c *gin.Context) { con.showSettlements(c, nil, "") }
+func (con *console) settlements(c *gin.Context) { con.showSettlements(c, http.StatusOK, nil, "") }
 
-func (con *console) showSettlements(c *gin.Context, flash []string, errMsg string) {
+func (con *console) showSettlements(c *gin.Context, status int, flash []string, errMsg string) {
 	ctx, cancel := context.WithTimeout(c.Request.Context(), consoleTimeout)
 	defer cancel()
-	runs, err := con.app.store.SettlementRuns(ctx, 100)
+	runs, err := con.app.store.SettlementRuns(ctx, "", 100)
 	if err != nil {
 		con.fail(c, err)
 		return
@@ -428,7 +460,7 @@ func (con *console) showSettlements(c *gin.Context, flash []string, errMsg strin
 	for _, r := range runs {
 		v.Runs = append(v.Runs, toRunView(r))
 	}
-	con.render(c, http.StatusOK, "settlements", page{Title: "Settlements", Nav: "settlements", Flash: flash, Error: errMsg, Data: v})
+	con.render(c, status, "settlements", page{Title: "Settlements", Nav: "settlements", Flash: flash, Error: errMsg, Data: v})
 }
 
 // settleNow: POST /console/settlements (property).
@@ -444,11 +476,13 @@ func (con *console) settleNow(c *gin.Context) {
 	for _, r := range runs {
 		flash = append(flash, fmt.Sprintf("Settlement of %s: %s, %d entries, %s moved to available for %d users.", r.Property, r.Status, r.Entries, amount(r.Amount), r.Users))
 	}
-	errMsg := ""
+	status, errMsg := http.StatusOK, ""
 	if err != nil {
-		errMsg = err.Error()
+		var p problem
+		p, errMsg = con.failure(c, err)
+		status = p.Status
 	}
-	con.showSettlements(c, flash, errMsg)
+	con.showSettlements(c, status, flash, errMsg)
 }
 
 // User lookup.

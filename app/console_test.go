@@ -1,6 +1,8 @@
 package app_test
 
 import (
+	"context"
+	"fmt"
 	"html"
 	"io"
 	"net/http"
@@ -10,10 +12,12 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
 	"tally/app"
+	"tally/postbacks"
 	"tally/store"
 	"tally/store/storetest"
 )
@@ -396,5 +400,84 @@ func TestConsoleReportDownload(t *testing.T) {
 	}
 	if bad := b.get("/console/reports/payouts?from=2026-12-01&to=nope&format=csv"); bad.Code != 400 || !strings.Contains(bad.Body, `id="error"`) {
 		t.Fatalf("bad period: %d\n%s", bad.Code, bad.Body)
+	}
+}
+
+// "Replay all" of a reason goes on past the events that stay quarantined: its next batch
+// starts after the last event the batch before replayed. Before, every batch took the
+// oldest events of the reason again, so with a batch's worth of forgeries in front, an
+// event the operator's fix would credit was never reached, however often the form was
+// sent (and each send wrote a batch of audit entries).
+func TestConsoleReplayAllReachesLaterEvents(t *testing.T) {
+	defer app.SetReplayAllBatch(2)()
+	storetest.ForEach(t, func(t *testing.T, d store.Dialect) {
+		base := newEnv(t, d)
+		secret, stale := []byte("the-real-secret-0123"), []byte("a-stale-secret-0123")
+		good, err := postbacks.SubTokens{Secrets: [][]byte{secret}}.Sign("alice", t0.Add(24*time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		bob, err := postbacks.SubTokens{Secrets: [][]byte{stale}}.Sign("bob", t0.Add(24*time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := base.withProperty(func(p *appProperty) {
+			p.SubTokens = &postbacks.SubTokens{Secrets: [][]byte{secret}, Required: true, MaxAge: time.Hour}
+		})
+		var reason string
+		for i, sub := range []string{"mallory" + strings.TrimPrefix(good, "alice"), "eve" + strings.TrimPrefix(good, "alice"),
+			"trent" + strings.TrimPrefix(good, "alice"), bob} {
+			body := strings.NewReplacer(`"user-id":"sub1"`, `"user-id":"`+sub+`"`,
+				"b48a8368-a369-49a4-b427-2d5891ef3763", fmt.Sprintf("s-%d", i)).Replace(sppBody)
+			a := e.do("POST", "/v1/hooks/arcade/gamezop/spp", body, "Authorization", "Bearer "+sppToken)
+			ev := e.event(a.Body["event_id"])
+			if ev.Body["status"] != "quarantined" || (reason != "" && ev.Body["reason"] != reason) {
+				t.Fatalf("delivery %d: %s", i, ev.Raw)
+			}
+			reason = ev.Body["reason"].(string)
+		}
+		fixed := base.withProperty(func(p *appProperty) {
+			p.SubTokens = &postbacks.SubTokens{Secrets: [][]byte{secret, stale}, Required: true, MaxAge: time.Hour}
+		})
+		b := newConsoleClient(t, fixed.h)
+		b.login(adminTok)
+		tok := b.get("/console/quarantine?property=arcade").csrf(t)
+		first := b.post("/console/quarantine/replay", url.Values{"csrf": {tok}, "property": {"arcade"}, "reason": {reason}})
+		if first.Code != 200 || !strings.Contains(first.Body, "0 applied, 2 still quarantined") || !strings.Contains(first.Body, `name="after"`) {
+			t.Fatalf("first batch: %d\n%s", first.Code, first.Body)
+		}
+		after := regexp.MustCompile(`name="after" value="(\d+)"`).FindStringSubmatch(first.Body)
+		next := b.post("/console/quarantine/replay", url.Values{"csrf": {tok}, "property": {"arcade"}, "reason": {reason}, "after": {after[1]}})
+		if next.Code != 200 || !strings.Contains(next.Body, "Replayed 2 events") || !strings.Contains(next.Body, "1 applied, 1 still quarantined") ||
+			strings.Contains(next.Body, `name="after"`) {
+			t.Fatalf("next batch: %d\n%s", next.Code, next.Body)
+		}
+		fixed.wantBalance("arcade", "bob", apiKey, "0", "0.672")
+		if bad := b.post("/console/quarantine/replay", url.Values{"csrf": {tok}, "property": {"arcade"}, "reason": {reason}, "after": {"x"}}); bad.Code != 400 ||
+			!strings.Contains(bad.Body, "after") {
+			t.Fatalf("after x: %d\n%s", bad.Code, bad.Body)
+		}
+	})
+}
+
+// The overview shows each property's own last settlement, however often the others have
+// run since. Before, it looked for it among the newest 200 runs of every property, and a
+// quiet property showed "none yet".
+func TestConsoleOverviewShowsEachPropertysLastRun(t *testing.T) {
+	e := newEnv(t, store.SQLite)
+	e.spp("arcade", "s-1", sppToken)
+	e.clock.Set(t0.Add(25 * time.Hour))
+	arcadeRun := runOf(t, e.settle("arcade"), "arcade")
+	for range 201 { // by hand, each run is recorded though it finds nothing
+		if runs, err := e.app.Settle(context.Background(), "other", "ops"); err != nil || len(runs) != 1 || runs[0].ID == 0 {
+			t.Fatalf("settling other: %+v %v", runs, err)
+		}
+	}
+	b := newConsoleClient(t, e.h)
+	ov := b.login(adminTok)
+	re := regexp.MustCompile(`data-figure="last-settlement">#(\d+) `)
+	got := re.FindAllStringSubmatch(ov.Body, -1)
+	if len(got) != 2 || got[0][1] != fmt.Sprint(arcadeRun.ID) {
+		t.Fatalf("last settlements %q, want arcade's run %d first:\n%.3000s", got, arcadeRun.ID, ov.Body)
 	}
 }

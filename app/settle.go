@@ -21,8 +21,8 @@ type Settler interface {
 	// ("" for the schedule); see store.DB.Settle. Another run holding the property's
 	// lease is rewards.ErrSettlementRunning.
 	Settle(ctx context.Context, property string, scale int32, actor string) (rewards.SettlementRun, error)
-	// SettlementRuns lists recent runs of every property, newest first.
-	SettlementRuns(ctx context.Context, limit int) ([]rewards.SettlementRun, error)
+	// SettlementRuns lists recent runs of property ("": of every property), newest first.
+	SettlementRuns(ctx context.Context, property string, limit int) ([]rewards.SettlementRun, error)
 }
 
 // RunSkipped is the status Settle reports, without recording anything, for a property
@@ -133,7 +133,7 @@ func (a *App) listSettlements(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	runs, err := a.store.SettlementRuns(c.Request.Context(), limit)
+	runs, err := a.store.SettlementRuns(c.Request.Context(), "", limit)
 	if err != nil {
 		a.fail(c, err)
 		return

@@ -180,12 +180,12 @@ func (db *DB) QuarantineReasons(ctx context.Context, property string, fn func(pr
 	return translate(rows.Err())
 }
 
-// QuarantinedIDs returns up to limit ids of property's quarantined events with exactly
-// this reason, oldest first: what "replay all of a reason" replays.
-func (db *DB) QuarantinedIDs(ctx context.Context, property, reason string, limit int) ([]int64, error) {
+// QuarantinedIDs returns up to limit ids above after of property's quarantined events
+// with exactly this reason, oldest first: what "replay all of a reason" replays.
+func (db *DB) QuarantinedIDs(ctx context.Context, property, reason string, after int64, limit int) ([]int64, error) {
 	var ids []int64
 	err := query(db.gorm.WithContext(ctx), &ids, `SELECT id FROM inbox WHERE status = `+statusLiteral(rewards.StatusQuarantined)+`
-		AND property = ? AND reason = ? ORDER BY id LIMIT ?`, property, reason, limit)
+		AND property = ? AND reason = ? AND id > ? ORDER BY id LIMIT ?`, property, reason, after, limit)
 	return ids, translate(err)
 }
 

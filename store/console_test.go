@@ -104,14 +104,14 @@ func TestConsoleFigures(t *testing.T) {
 		}
 		for key, n := range reasons {
 			reason := key[len("unconfigured: "):]
-			ids, err := db.QuarantinedIDs(ctx, "unconfigured", reason, 10)
+			ids, err := db.QuarantinedIDs(ctx, "unconfigured", reason, 0, 10)
 			if err != nil || n != 2 || len(ids) != 2 || ids[0] >= ids[1] {
 				t.Fatalf("reason %q: %d events, ids %v (%v); want 2, oldest first", reason, n, ids, err)
 			}
-			if ids, _ := db.QuarantinedIDs(ctx, "unconfigured", reason, 1); len(ids) != 1 {
+			if ids, _ := db.QuarantinedIDs(ctx, "unconfigured", reason, 0, 1); len(ids) != 1 {
 				t.Fatalf("limit 1 gave %v", ids)
 			}
-			if ids, _ := db.QuarantinedIDs(ctx, "arcade", reason, 10); len(ids) != 0 {
+			if ids, _ := db.QuarantinedIDs(ctx, "arcade", reason, 0, 10); len(ids) != 0 {
 				t.Fatalf("another property's ids: %v", ids)
 			}
 		}

@@ -628,14 +628,19 @@ type runRow struct {
 	Error      string
 }
 
-// SettlementRuns lists the most recent settlement runs of every property, newest first.
-func (db *DB) SettlementRuns(ctx context.Context, limit int) ([]rewards.SettlementRun, error) {
+// SettlementRuns lists the most recent settlement runs of property, or of every property
+// when it is "", newest first.
+func (db *DB) SettlementRuns(ctx context.Context, property string, limit int) ([]rewards.SettlementRun, error) {
 	if limit <= 0 {
 		limit = 100
 	}
+	where, args := "", []any{limit}
+	if property != "" {
+		where, args = "WHERE property = ? ", []any{property, limit} // settlements_property (migration 00019)
+	}
 	var rows []runRow
 	err := db.gorm.WithContext(ctx).Raw(`SELECT id, property, status, started_at, finished_at, users, entries, amount, error
-		FROM settlements ORDER BY id DESC LIMIT ?`, limit).Scan(&rows).Error
+		FROM settlements `+where+`ORDER BY id DESC LIMIT ?`, args...).Scan(&rows).Error
 	if err != nil {
 		return nil, translate(err)
 	}

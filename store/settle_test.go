@@ -275,7 +275,7 @@ func TestSettleInterrupted(t *testing.T) {
 		if second.Users != 30 || !first.Amount.Add(second.Amount).Equal(want) {
 			t.Fatalf("runs moved %s + %s for %d + %d users, want %s for 40", first.Amount, second.Amount, first.Users, second.Users, want)
 		}
-		runs, err := db.SettlementRuns(context.Background(), 10)
+		runs, err := db.SettlementRuns(context.Background(), "", 10)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -330,7 +330,7 @@ func TestSettleNothingMatured(t *testing.T) {
 		// A run that settles nothing leaves no record: two replicas ticking one after the
 		// other do not double the history.
 		settle(t, db, 0)
-		if runs, err := db.SettlementRuns(context.Background(), 10); err != nil || len(runs) != 0 {
+		if runs, err := db.SettlementRuns(context.Background(), "", 10); err != nil || len(runs) != 0 {
 			t.Fatalf("runs recorded: %+v %v", runs, err)
 		}
 		wantBalance(t, db, "u1", "5.6", "0")
@@ -392,7 +392,7 @@ func TestSettleByHandIsAudited(t *testing.T) {
 				t.Fatalf("audit entry %d: %+v, want %s's run %+v", i, a, want.actor, want.run)
 			}
 		}
-		runs, err := db.SettlementRuns(ctx, 10)
+		runs, err := db.SettlementRuns(ctx, "", 10)
 		if err != nil || len(runs) != 2 || runs[1].ID != empty.ID || runs[1].Users != 0 {
 			t.Fatalf("runs: %+v %v", runs, err)
 		}
