@@ -58,10 +58,10 @@ func (db *DB) applyTournaments(tx *gorm.DB, items []*applyItem, now time.Time) e
 		created map[windowKey]time.Time // when each open window began (its row was written)
 	)
 	type waitKey struct {
-		property string
-		closesAt int64
+		property, game string
+		closesAt       int64
 	}
-	waits := map[waitKey]bool{}                  // eventsWaiting, asked once per property and close
+	waits := map[waitKey]bool{}                  // eventsWaiting, asked once per property, game and close
 	overlaps := map[windowKey][]recordedWindow{} // overlappingWindows, once per window
 	for _, it := range items {
 		if it.status != rewards.StatusApplied || it.rules == nil || len(it.rules.Tournaments) == 0 ||
@@ -89,11 +89,11 @@ func (db *DB) applyTournaments(tx *gorm.DB, items []*applyItem, now time.Time) e
 			wk := windowOf(it.property, s.Tournament, s.Window.Start)
 			since, open := created[wk] // the window has an open row, begun then
 			if it.replay && !open && !now.Before(s.Window.ClosesAt.Add(rewards.TournamentCloseMargin)) {
-				key := waitKey{it.property, s.Window.ClosesAt.UnixMicro()}
+				key := waitKey{it.property, it.event.Score.Game, s.Window.ClosesAt.UnixMicro()}
 				w, ok := waits[key]
 				if !ok {
 					var err error
-					if w, err = eventsWaiting(tx, it.property, s.Window.ClosesAt); err != nil {
+					if w, err = eventsWaiting(tx, it.property, it.event.Score.Game, s.Window.ClosesAt); err != nil {
 						return err
 					}
 					waits[key] = w
@@ -555,18 +555,29 @@ func (db *DB) rankShard(tx *gorm.DB) (int, error) {
 	return rand.IntN(rankShards), nil
 }
 
-// TournamentEventsWaiting reports whether events of the property received before
-// before still wait for the applier: a score among them may yet count in a window that
-// closes at before.
-func (db *DB) TournamentEventsWaiting(ctx context.Context, property string, before time.Time) (bool, error) {
-	waiting, err := eventsWaiting(db.gorm.WithContext(ctx), property, before)
+// TournamentEventsWaiting reports whether scores of the property's game received before
+// before still wait for the applier: one of them may yet count in a window of a
+// tournament on that game that closes at before.
+func (db *DB) TournamentEventsWaiting(ctx context.Context, property, game string, before time.Time) (bool, error) {
+	waiting, err := eventsWaiting(db.gorm.WithContext(ctx), property, game, before)
 	return waiting, translate(err)
 }
 
-func eventsWaiting(tx *gorm.DB, property string, before time.Time) (bool, error) {
+// eventsWaiting asks only for scores of the game: any other event waiting (a session, an
+// achievement, a score of another game) cannot count in the window. Counted, it kept a
+// window closing while the applier was behind, and let a replayed score, quarantined in
+// time and replayed hours after the window's grace, open it alone and be paid the whole
+// pool. The recorded rows are the applier's backlog (inbox_recorded), so reading each
+// one's game from its stored event is cheap.
+func eventsWaiting(tx *gorm.DB, property, game string, before time.Time) (bool, error) {
+	gameOf := `json_extract(event, '$.score.game')`
+	if tx.Dialector.Name() == string(Postgres) {
+		gameOf = `(event::jsonb -> 'score' ->> 'game')`
+	}
 	var ids []int64
 	err := query(tx, &ids, `SELECT id FROM inbox WHERE status = `+statusLiteral(rewards.StatusRecorded)+
-		` AND property = ? AND received_at < ? LIMIT 1`, property, before.UTC())
+		` AND property = ? AND received_at < ? AND kind = ? AND `+gameOf+` = ? LIMIT 1`,
+		property, before.UTC(), string(rewards.KindScore), game)
 	return len(ids) > 0, err
 }
 
@@ -640,7 +651,7 @@ func (db *DB) closeWindow(ctx context.Context, property string, t rewards.Tourna
 		// The lock gave this transaction its id (on SQLite it holds the write lock), so
 		// what it stamps from here is waited for by a payout report's cut (report.go).
 		now = db.now()
-		if waiting, err := eventsWaiting(tx, property, w.ClosesAt); err != nil || waiting {
+		if waiting, err := eventsWaiting(tx, property, t.Game, w.ClosesAt); err != nil || waiting {
 			out.Outcome = rewards.CloseWaiting
 			return err
 		}

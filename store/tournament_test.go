@@ -754,7 +754,9 @@ func TestTournamentWindowEndsAsBegun(t *testing.T) {
 // A window in which no score counted by end + grace ended with nothing to rank or pay.
 // A score received in time but quarantined then, replayed after that, does not open it
 // (the closer would pay it in full to whoever was replayed); a replayed score of a window
-// still running counts as any score.
+// still running counts as any score. Events received in time that still wait for the
+// applier but cannot count in the window (a session, a score of another game) do not
+// keep it closing: before, they let zed's replay open it alone and take the pool.
 func TestTournamentReplayDoesNotOpenAnEndedWindow(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
 		ctx := context.Background()
@@ -769,12 +771,17 @@ func TestTournamentReplayDoesNotOpenAnEndedWindow(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := db.Apply(ctx, rewards.Claim{Status: rewards.StatusRecorded}, notReady); err != nil {
+			if _, err := db.Apply(ctx, rewards.Claim{Status: rewards.StatusRecorded, IDs: []int64{res[0].EventID}}, notReady); err != nil {
 				t.Fatal(err)
 			}
 			return res[0].EventID
 		}
 		zed := record(tscore("zed", "z1", "5", "over", win0.Add(time.Hour)))
+		other := tscore("ann", "a9", "50", "over", win0.Add(time.Hour))
+		other.Event.Score.Game = "another-game"
+		if _, err := db.Record(ctx, []rewards.Inbound{in(session("ann", "s-ann", "0.001", 60)), other}); err != nil {
+			t.Fatal(err) // left waiting for the applier until the end
+		}
 		// The next day's window runs; win0's grace ended 15 minutes ago, with no score.
 		clock.Set(win0W.ClosesAt.Add(15 * time.Minute))
 		amy := record(tscore("amy", "a1", "7", "over", win0W.ClosesAt.Add(10*time.Minute)))
