@@ -128,3 +128,20 @@ func TestGamePushTestPlayerEarnsNothing(t *testing.T) {
 		e.checkInvariants()
 	})
 }
+
+// A Gamezop score without gamePlayId, redelivered with a new timestamp (a new dedupe
+// key), is one play: a `per: play` target pays it once. Before, the play was the dedupe
+// key, and each redelivery paid again.
+func TestGamezopScoreWithoutPlayIDPaysOncePerPlay(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, d store.Dialect) {
+		e := newEnv(t, d).withProperty(func(p *appProperty) { p.Rules.Targets[0].Per = rewards.PerPlay })
+		for _, ts := range []string{"1732269000", "1732269001"} {
+			body := strings.NewReplacer(`"gamePlayId":"p1",`, "", `"timestamp":1732269000`, `"timestamp":`+ts).Replace(scoreBody)
+			if a := e.do("POST", "/v1/hooks/arcade/gamezop/scores", body, "api-key", scoresKey); a.Code != 200 || a.Body["status"] != "accepted" {
+				t.Fatalf("score at %s: %d %s", ts, a.Code, a.Raw)
+			}
+		}
+		e.wantBalance("arcade", "sub1", apiKey, "0", "50")
+		e.checkInvariants()
+	})
+}

@@ -74,6 +74,15 @@ func ParseGamezopScore(h http.Header, body []byte, c Credentials) (rewards.Event
 	if err != nil { // cannot happen for strings
 		return rewards.Event{}, err
 	}
+	play := playID
+	if play == "" {
+		// No game play named (the doc sends one with every play): the play is taken to be
+		// the session. The dedupe key holds the timestamp, and Gamezop redelivers with a
+		// new one, so as the play (rewards' fallback) it paid a `per: play` target and
+		// counted toward min_plays again on every redelivery. Two plays of one session
+		// without ids count as one: paid less, never twice.
+		play = "session:" + sessionID
+	}
 	return rewards.Event{
 		Source:     rewards.SourceGamezopScores,
 		Kind:       rewards.KindScore,
@@ -85,7 +94,7 @@ func ParseGamezopScore(h http.Header, body []byte, c Credentials) (rewards.Event
 			Game:     game,
 			Value:    score,
 			State:    state,
-			PlayID:   playID,
+			PlayID:   play,
 			Country:  country,
 			Duration: duration,
 		},

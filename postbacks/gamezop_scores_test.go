@@ -116,9 +116,22 @@ func TestGamezopScoreFields(t *testing.T) {
 		{name: "gameCode missing", body: with(scoreBase, "gameCode", "-"), fields: []string{"gameCode"}},
 		{name: "gameCode empty", body: with(scoreBase, "gameCode", `""`), fields: []string{"gameCode"}},
 		{name: "sessionId missing", body: with(scoreBase, "sessionId", "-"), fields: []string{"sessionId"}},
+		// Without gamePlayId the play is the session: a redelivery with a new timestamp
+		// (a new dedupe key) is still the same play, so `per: play` pays it once. Before,
+		// the play was the dedupe key, and each redelivery paid again.
 		{name: "gamePlayId missing", body: with(scoreBase, "gamePlayId", "-"), check: func(t *testing.T, ev rewards.Event) {
-			if ev.Score.PlayID != "" || ev.DedupeKey != `["sess-1","","over","950","1718000000"]` {
+			if ev.Score.PlayID != "session:sess-1" || ev.DedupeKey != `["sess-1","","over","950","1718000000"]` {
 				t.Errorf("PlayID %q, DedupeKey %s", ev.Score.PlayID, ev.DedupeKey)
+			}
+		}},
+		{name: "gamePlayId missing, later timestamp", body: with(scoreBase, "gamePlayId", "-", "timestamp", `1718000001`), check: func(t *testing.T, ev rewards.Event) {
+			if ev.Score.PlayID != "session:sess-1" || ev.DedupeKey != `["sess-1","","over","950","1718000001"]` {
+				t.Errorf("PlayID %q, DedupeKey %s", ev.Score.PlayID, ev.DedupeKey)
+			}
+		}},
+		{name: "gamePlayId empty", body: with(scoreBase, "gamePlayId", `""`), check: func(t *testing.T, ev rewards.Event) {
+			if ev.Score.PlayID != "session:sess-1" {
+				t.Errorf("PlayID %q", ev.Score.PlayID)
 			}
 		}},
 		{name: "gamePlayId number", body: with(scoreBase, "gamePlayId", `5`), fields: []string{"gamePlayId"}},

@@ -99,10 +99,11 @@ func TestGamezopScoreOptionalFields(t *testing.T) {
 		{"country", wantScoreCountry(""), nil},
 		{"duration", wantScoreDuration(0), nil},
 	})
-	// gamePlayId is part of the dedupe key: it may be absent or empty, nothing else.
+	// gamePlayId is part of the dedupe key: it may be absent or empty, nothing else;
+	// without it the play is the session.
 	for name, v := range map[string]string{"absent": "-", "null": `null`, "empty": `""`} {
 		ev, err := parseScore(with(scoreBase, "gamePlayId", v))
-		if err != nil || ev.Score.PlayID != "" || ev.DedupeKey != `["sess-1","","over","950","1718000000"]` {
+		if err != nil || ev.Score.PlayID != "session:sess-1" || ev.DedupeKey != `["sess-1","","over","950","1718000000"]` {
 			t.Errorf("gamePlayId %s: %+v, %v", name, ev, err)
 		}
 	}
