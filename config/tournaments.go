@@ -260,7 +260,9 @@ func (v *validator) instant(path, s string) (time.Time, bool) {
 func (p Property) tournamentRules() []rewards.Tournament {
 	var out []rewards.Tournament
 	for _, t := range p.Tournaments {
-		out = append(out, t.rule())
+		r := t.rule()
+		r.Scale = p.Scale
+		out = append(out, r)
 	}
 	return out
 }

@@ -13,6 +13,7 @@ admin_token: adm
 properties:
   - id: arcade
     currency: COIN
+    scale: 2
     api_keys: [key]
     sources:
       gamezop_scores: {}
@@ -45,7 +46,8 @@ func TestTournamentConfigLoads(t *testing.T) {
 	}
 	tour := r.Tournaments[0]
 	if tour.Version == "" || tour.Ties != rewards.TiesSplit || tour.Grace != 15*time.Minute || len(tour.Prizes) != 3 ||
-		tour.Prizes[2].From != 4 || tour.Prizes[2].To != 10 || tour.Prizes[2].Amount.String() != "50" {
+		tour.Prizes[2].From != 4 || tour.Prizes[2].To != 10 || tour.Prizes[2].Amount.String() != "50" ||
+		tour.Scale != 2 { // tied shares are cut at the wallet's scale
 		t.Fatalf("rule %+v", tour)
 	}
 	// Mondays 00:00 UTC, a week long: Wednesday 2026-12-02 is in the window of Monday 2026-11-30.
@@ -85,7 +87,7 @@ func TestTournamentConfigRefuses(t *testing.T) {
 		{"reversed range", `ranks: "4-10"`, `ranks: "10-4"`, `tournaments[0].prizes[2].ranks: a range must go from low to high`},
 		{"rank zero", `ranks: "1"`, `ranks: "0"`, `tournaments[0].prizes[0].ranks: must be a rank such as "1"`},
 		{"negative prize", `amount: "50"`, `amount: "-50"`, `tournaments[0].prizes[2].amount: must not be negative`},
-		{"prize finer than scale", `amount: "50"`, `amount: "50.5"`, `tournaments[0].prizes[2].amount: must have at most 0 decimal places`},
+		{"prize finer than scale", `amount: "50"`, `amount: "50.505"`, `tournaments[0].prizes[2].amount: must have at most 2 decimal places`},
 		{"ties", `ties: split`, `ties: shared`, `tournaments[0].ties: must be split or first, got "shared"`},
 		{"direction", `direction: higher`, `direction: up`, `tournaments[0].direction: must be higher or lower`},
 		{"state", `states: [over]`, `states: [finished]`, `tournaments[0].states[0]: must be one of`},

@@ -59,6 +59,9 @@ type Tournament struct {
 	Ties     Ties
 	MinPlays int64
 	Hold     time.Duration
+	// Scale is the property's wallet scale: tied users' shares of a prize are cut at it
+	// (Awards), so a prize in whole coins is paid in whole coins.
+	Scale int32
 }
 
 // Window is one period of a tournament: scores made in [Start, End) count, received
@@ -418,13 +421,17 @@ type Award struct {
 	Amount decimal.Decimal
 }
 
-// Awards computes the prizes of a ranked window. A rank's prize goes to the user at
-// that rank. Users tied at rank r under ties: split occupy ranks r … r+k−1: the prizes
-// of those ranks are added and divided equally, each share truncated at 18 places, and
-// what truncation leaves (less than k × 10^-18) goes to the tied user whose id comes
-// first in byte order, so the shares add up exactly to the prizes. Users without a
-// prize are left out; prizes of ranks nobody reached are not paid.
-func Awards(ranked []Ranked, prizes []Prize) []Award {
+// Awards computes the prizes of a ranked window, for wallets of scale decimal places. A
+// rank's prize goes to the user at that rank. Users tied at rank r under ties: split
+// occupy ranks r … r+k−1: the prizes of those ranks are added and divided equally, each
+// share cut at the wallet's scale, and what the cut leaves (fewer than k units of
+// 10^-scale) goes one unit each to the tied users in byte order of their ids, so the
+// shares add up exactly to the prizes and 100 coins among three are 34, 33 and 33, not
+// thirds whose fractions wait in pending. Users without a prize are left out; prizes of
+// ranks nobody reached are not paid.
+func Awards(ranked []Ranked, prizes []Prize, scale int32) []Award {
+	scale = min(max(scale, 0), Precision)
+	unit := decimal.New(1, -scale)
 	var out []Award
 	for i := 0; i < len(ranked); {
 		j := i + 1
@@ -445,11 +452,16 @@ func Awards(ranked []Ranked, prizes []Prize) []Award {
 			users[k] = g.User
 		}
 		slices.Sort(users)
-		share, rest := pool.QuoRem(decimal.NewFromInt(int64(len(group))), Precision)
+		share, rest := pool.QuoRem(decimal.NewFromInt(int64(len(group))), scale)
+		frac := rest.Mod(unit) // of a prize finer than the scale, which config refuses
+		units := rest.Sub(frac).Div(unit).IntPart()
 		for k, u := range users {
 			amount := share
+			if int64(k) < units {
+				amount = amount.Add(unit)
+			}
 			if k == 0 {
-				amount = share.Add(rest)
+				amount = amount.Add(frac)
 			}
 			if amount.IsPositive() {
 				out = append(out, Award{User: u, Rank: group[0].Rank, Amount: amount})

@@ -120,30 +120,44 @@ func TestTournamentPrizeSplitTable(t *testing.T) {
 		ties   rewards.Ties
 		scores []string
 		prizes []rewards.Prize
+		scale  int32
 		want   string
 	}{
-		{"one each", rewards.TiesSplit, []string{"9", "8", "7", "6"}, prizes(), "u1@1=1000 u2@2=400 u3@3=400 u4@4=50"},
+		{"one each", rewards.TiesSplit, []string{"9", "8", "7", "6"}, prizes(), 0, "u1@1=1000 u2@2=400 u3@3=400 u4@4=50"},
 		// Ranks 1 and 2 tied: (1000 + 400) / 2.
-		{"tie across the first boundary", rewards.TiesSplit, []string{"9", "9", "7"}, prizes(), "u1@1=700 u2@1=700 u3@3=400"},
+		{"tie across the first boundary", rewards.TiesSplit, []string{"9", "9", "7"}, prizes(), 0, "u1@1=700 u2@1=700 u3@3=400"},
 		// Ranks 3 and 4 tied across the 400/50 boundary: (400 + 50) / 2.
-		{"tie across the second boundary", rewards.TiesSplit, []string{"9", "8", "7", "7", "6"}, prizes(),
+		{"tie across the second boundary", rewards.TiesSplit, []string{"9", "8", "7", "7", "6"}, prizes(), 0,
 			"u1@1=1000 u2@2=400 u3@3=225 u4@3=225 u5@5=50"},
 		// Ranks 10 and 11 tied: 50 + 0 shared by two; rank 12 gets nothing.
-		{"tie across the last paid rank", rewards.TiesSplit, []string{"20", "19", "18", "17", "16", "15", "14", "13", "12", "11", "11", "10"}, prizes(),
+		{"tie across the last paid rank", rewards.TiesSplit, []string{"20", "19", "18", "17", "16", "15", "14", "13", "12", "11", "11", "10"}, prizes(), 0,
 			"u1@1=1000 u2@2=400 u3@3=400 u4@4=50 u5@5=50 u6@6=50 u7@7=50 u8@8=50 u9@9=50 u10@10=25 u11@10=25"},
-		// 1000 / 3 does not divide: each gets the share truncated at 18 places, and the
-		// remainder (10^-18) goes to the first user id in byte order.
-		{"three tied, remainder to the first id", rewards.TiesSplit, []string{"5", "5", "5"},
-			[]rewards.Prize{{From: 1, To: 1, Amount: decimal.RequireFromString("1000")}},
+		// 1000 / 3 does not divide: each gets the share cut at the wallet's scale, and
+		// the units left go one each to the tied users in byte order of their ids.
+		{"three tied in whole coins", rewards.TiesSplit, []string{"5", "5", "5"},
+			[]rewards.Prize{{From: 1, To: 1, Amount: decimal.RequireFromString("1000")}}, 0,
+			"u1@1=334 u2@1=333 u3@1=333"},
+		{"two units left among three", rewards.TiesSplit, []string{"5", "5", "5"},
+			[]rewards.Prize{{From: 1, To: 1, Amount: decimal.RequireFromString("1001")}}, 0,
+			"u1@1=334 u2@1=334 u3@1=333"},
+		{"three tied in cents", rewards.TiesSplit, []string{"5", "5", "5"},
+			[]rewards.Prize{{From: 1, To: 1, Amount: decimal.RequireFromString("1000")}}, 2,
+			"u1@1=333.34 u2@1=333.33 u3@1=333.33"},
+		{"three tied at 18 places", rewards.TiesSplit, []string{"5", "5", "5"},
+			[]rewards.Prize{{From: 1, To: 1, Amount: decimal.RequireFromString("1000")}}, 18,
 			"u1@1=333.333333333333333334 u2@1=333.333333333333333333 u3@1=333.333333333333333333"},
-		{"first: no sharing", rewards.TiesFirst, []string{"9", "9", "7"}, prizes(), "u1@1=1000 u2@2=400 u3@3=400"},
-		{"more prizes than players", rewards.TiesSplit, []string{"3", "1"}, prizes(), "u1@1=1000 u2@2=400"},
-		{"no players", rewards.TiesSplit, nil, prizes(), ""},
+		// Fewer units than tied users: those after the units get nothing and are left out.
+		{"fewer units than users", rewards.TiesSplit, []string{"5", "5", "5"},
+			[]rewards.Prize{{From: 1, To: 1, Amount: decimal.RequireFromString("2")}}, 0,
+			"u1@1=1 u2@1=1"},
+		{"first: no sharing", rewards.TiesFirst, []string{"9", "9", "7"}, prizes(), 0, "u1@1=1000 u2@2=400 u3@3=400"},
+		{"more prizes than players", rewards.TiesSplit, []string{"3", "1"}, prizes(), 0, "u1@1=1000 u2@2=400"},
+		{"no players", rewards.TiesSplit, nil, prizes(), 0, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			ranked := rewards.Rank(standings(t, rewards.Higher, c.scores...), c.ties, 1)
-			got := rewards.Awards(ranked, c.prizes)
+			got := rewards.Awards(ranked, c.prizes, c.scale)
 			if line := awardLine(got); line != c.want {
 				t.Fatalf("awards\n got %s\nwant %s", line, c.want)
 			}
@@ -166,14 +180,14 @@ func TestTournamentPrizeSplitTable(t *testing.T) {
 func TestTournamentSplitRemainderByUserID(t *testing.T) {
 	s := standings(t, rewards.Higher, "5", "5", "5")
 	s[0].User, s[1].User, s[2].User = "zed", "Ann", "bob" // "A" < "b" < "z" in bytes
-	got := rewards.Awards(rewards.Rank(s, rewards.TiesSplit, 1), []rewards.Prize{{From: 1, To: 3, Amount: decimal.RequireFromString("0.000000000000000001")}})
-	// 3 × 10^-18 shared by 3: one each, no remainder.
-	if line := awardLine(got); line != "Ann@1=0.000000000000000001 bob@1=0.000000000000000001 zed@1=0.000000000000000001" {
+	got := rewards.Awards(rewards.Rank(s, rewards.TiesSplit, 1), []rewards.Prize{{From: 1, To: 3, Amount: decimal.RequireFromString("1")}}, 0)
+	// 3 coins shared by 3: one each, no remainder.
+	if line := awardLine(got); line != "Ann@1=1 bob@1=1 zed@1=1" {
 		t.Fatalf("awards %s", line)
 	}
-	got = rewards.Awards(rewards.Rank(s, rewards.TiesSplit, 1), []rewards.Prize{{From: 1, To: 1, Amount: decimal.RequireFromString("0.000000000000000002")}})
-	if line := awardLine(got); line != "Ann@1=0.000000000000000002" {
-		t.Fatalf("awards %s: 2 × 10^-18 among 3 is all remainder, to Ann", line)
+	got = rewards.Awards(rewards.Rank(s, rewards.TiesSplit, 1), []rewards.Prize{{From: 1, To: 1, Amount: decimal.RequireFromString("2")}}, 0)
+	if line := awardLine(got); line != "Ann@1=1 bob@1=1" {
+		t.Fatalf("awards %s: 2 coins among 3 are one each to Ann and bob", line)
 	}
 }
 

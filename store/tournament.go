@@ -673,7 +673,7 @@ func (db *DB) closeWindow(ctx context.Context, property string, t rewards.Tourna
 			return err
 		}
 		ranked := rewards.Rank(standings, t.Ties, t.MinPlays)
-		out.Awards = rewards.Awards(ranked, t.Prizes)
+		out.Awards = rewards.Awards(ranked, t.Prizes, t.Scale)
 		out.Ranked = int64(len(ranked))
 		if err := db.payPrizes(tx, property, t, w, out.Awards, now); err != nil {
 			return err
