@@ -339,6 +339,11 @@ func (v *validator) target(path string, j int, t ScoreTarget, ids map[string]int
 		if !slices.Contains(gamezopStates, s) {
 			v.add(fmt.Sprintf("%s.states[%d]", path, k), "must be one of %s, got %q", strings.Join(gamezopStates, ", "), s)
 		}
+		// loaded and start always report 0, the best score there is when lower is better:
+		// the target would pay every user who opens the game.
+		if (s == "loaded" || s == "start") && t.direction() == rewards.Lower {
+			v.add(fmt.Sprintf("%s.states[%d]", path, k), "%q always reports score 0, which meets every direction: lower target", s)
+		}
 	}
 	v.duration(path+".hold", t.Hold)
 }
