@@ -283,3 +283,46 @@ func TestTournamentRoutesRefuse(t *testing.T) {
 		t.Errorf("another property's key: %d", a.Code)
 	}
 }
+
+// A one-window tournament (start, end) whose end the operator moves later while it runs
+// is extended: scores made after the old end count, the closer waits for the new end +
+// grace, and the window pays its ranking then. Before, the window kept the end it began
+// with, since no next window exists for a change to wait for: the extension was ignored
+// and the leaders at the old end were paid.
+func TestTournamentOneWindowExtended(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, d store.Dialect) {
+		base := newEnv(t, d)
+		cup := func(end time.Time) func(*appProperty) {
+			return func(p *appProperty) {
+				c := snakeWeekly(t)
+				c.Next, c.Duration, c.Start, c.End = nil, 0, week, end
+				p.Rules.Targets = nil
+				p.Rules.Tournaments = []rewards.Tournament{c}
+			}
+		}
+		day := base.withProperty(cup(week.Add(24 * time.Hour)))
+		day.clock.Set(week.Add(time.Hour))
+		postScore(t, day, "ann", "a1", 300, "over", week.Add(time.Hour))
+		long := base.withProperty(cup(week.Add(72 * time.Hour)))
+		long.clock.Set(week.Add(30 * time.Hour))
+		id := postScore(t, long, "bob", "b1", 500, "over", week.Add(30*time.Hour))
+		if ev := long.event(id); !strings.Contains(fmt.Sprint(ev.Body["reason"]), "counted in window 2026-11-23T00:00:00Z") {
+			t.Fatalf("bob's score after the old end: %s", ev.Raw)
+		}
+		lb := pub(long, "/v1/properties/arcade/tournaments/snake-weekly/leaderboard")
+		if w, _ := lb.Body["window"].(map[string]any); lb.Code != 200 || w["end"] != "2026-11-26T00:00:00Z" || w["state"] != "open" ||
+			rowsLine(lb) != "1:bob:500 2:ann:300" {
+			t.Fatalf("leaderboard after the extension: %s", lb.Raw)
+		}
+		long.clock.Set(week.Add(24*time.Hour + 16*time.Minute)) // the old end + grace + margin
+		if res, err := long.app.CloseTournaments(context.Background()); err != nil || len(res) != 0 {
+			t.Fatalf("closer at the old end: %+v, %v", res, err)
+		}
+		long.clock.Set(week.Add(72*time.Hour + 16*time.Minute))
+		res, err := long.app.CloseTournaments(context.Background())
+		if err != nil || len(res) != 1 || res[0].Outcome != rewards.CloseDone || !res[0].Window.End.Equal(week.Add(72*time.Hour)) ||
+			len(res[0].Awards) != 2 || res[0].Awards[0].User != "bob" || res[0].Awards[0].Amount.String() != "1000" {
+			t.Fatalf("closer at the new end + grace: %+v, %v", res, err)
+		}
+	})
+}

@@ -127,13 +127,19 @@ func (t Tournament) WindowStarting(start time.Time) (Window, bool) {
 
 // Recorded is w as the store recorded it. A window that has begun (it has a record)
 // ends when it was begun to end, whatever the schedule says now: a duration changed
-// mid-window applies from the next window on. A closed window closes when its close
-// took it to (end + the grace of that day).
+// mid-window applies from the next window on. A tournament of one window (start, end)
+// has no next window for a change to wait for: an end moved later applies to its window
+// while it is not closed (the operator extends the tournament); one moved earlier does
+// not, since scores made after it may be ranked already. A closed window closes when its
+// close took it to (end + the grace of that day).
 func (t Tournament) Recorded(w Window, rec WindowRecord) Window {
 	if !rec.Exists {
 		return w
 	}
 	w.End = rec.End.UTC()
+	if t.Next == nil && rec.ClosedAt.IsZero() && rec.Start.Equal(t.Start) && t.End.After(w.End) {
+		w.End = t.End.UTC()
+	}
 	w.ClosesAt = w.End.Add(t.Grace)
 	if !rec.ClosesAt.IsZero() {
 		w.ClosesAt = rec.ClosesAt.UTC()

@@ -312,6 +312,22 @@ func TestTournamentBegunWindowKeepsItsEnd(t *testing.T) {
 	if w := tour.Recorded(rewards.Window{Start: start}, closed); !w.ClosesAt.Equal(closed.ClosesAt) {
 		t.Fatalf("recorded closed window %+v", w)
 	}
+
+	// A tournament of one window takes an end moved later while its window is open (an
+	// extension), not one moved earlier, and not once it has closed.
+	cup := weekly()
+	cup.Next, cup.Duration, cup.Start, cup.End = nil, 0, start, start.Add(72*time.Hour)
+	if w := cup.Recorded(rewards.Window{Start: start}, rec); !w.End.Equal(cup.End) || !w.ClosesAt.Equal(cup.End.Add(15*time.Minute)) {
+		t.Fatalf("one window extended: %+v", w)
+	}
+	cup.End = start.Add(12 * time.Hour)
+	if w := cup.Recorded(rewards.Window{Start: start}, rec); !w.End.Equal(rec.End) {
+		t.Fatalf("one window shortened: %+v, want the recorded end", w)
+	}
+	cup.End = start.Add(72 * time.Hour)
+	if w := cup.Recorded(rewards.Window{Start: start}, closed); !w.End.Equal(rec.End) || !w.ClosesAt.Equal(closed.ClosesAt) {
+		t.Fatalf("one window extended after its close: %+v", w)
+	}
 }
 
 func TestTournamentPrizeEntryCredits(t *testing.T) {

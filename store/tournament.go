@@ -40,9 +40,10 @@ func windowOf(property, tournament string, start time.Time) windowKey {
 // counted is one score that counts for one window, keyed with dir: the direction of its
 // tournament, then the one its window was begun with (lockWindows).
 type counted struct {
-	it  *applyItem
-	s   rewards.TournamentScore
-	dir rewards.Direction
+	it        *applyItem
+	s         rewards.TournamentScore
+	dir       rewards.Direction
+	oneWindow bool // a tournament of one window (start, end), whose end may be moved later
 }
 
 // applyTournaments adds the batch's applied score events to the leaderboards of their
@@ -125,7 +126,7 @@ func (db *DB) applyTournaments(tx *gorm.DB, items []*applyItem, now time.Time) e
 			c := counted{it: it, s: s}
 			for _, t := range it.rules.Tournaments {
 				if t.ID == s.Tournament {
-					c.dir = t.Direction
+					c.dir, c.oneWindow = t.Direction, t.Next == nil
 				}
 			}
 			scores = append(scores, c)
@@ -149,6 +150,17 @@ func (db *DB) applyTournaments(tx *gorm.DB, items []*applyItem, now time.Time) e
 				return err // the same score was keyed the other way: cannot fail
 			}
 			c.s.Key, c.dir = key, row.dir
+		}
+		if c.oneWindow && !row.closed && c.s.Window.End.After(row.end) {
+			// The operator moved the end of a one-window tournament later (Recorded): its
+			// row ends then from now on. The row is share-locked: two batches doing this at
+			// once deadlock on Postgres, which breaks one and db.tx retries it.
+			if err := tx.Exec(`UPDATE tournament_windows SET window_end = ? WHERE property = ? AND tournament = ? AND window_start = ?
+				AND window_end < ?`, c.s.Window.End.UTC(), c.it.property, c.s.Tournament, c.s.Window.Start.UTC(), c.s.Window.End.UTC()).Error; err != nil {
+				return err
+			}
+			row.end = c.s.Window.End.UTC()
+			rows[windowOf(c.it.property, c.s.Tournament, c.s.Window.Start)] = row
 		}
 		start := c.s.Window.Start.Format(time.RFC3339)
 		// A window ends when it was begun to end: if the duration changed since, its
