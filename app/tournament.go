@@ -100,6 +100,10 @@ func (a *App) CloseTournaments(ctx context.Context) ([]rewards.WindowClose, erro
 		if res.Outcome == rewards.CloseDone {
 			a.log.Info("tournament window closed", "property", r.Property, "tournament", t.ID, "window", w.Start,
 				"ranked", res.Ranked, "prizes", len(res.Awards), "paid", res.Paid.String())
+			if res.Quarantined > 0 {
+				a.log.Warn("tournament window closed without quarantined scores of its game", "property", r.Property,
+					"tournament", t.ID, "window", w.Start, "quarantined", res.Quarantined)
+			}
 		}
 		out = append(out, res)
 	}

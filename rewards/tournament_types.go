@@ -77,4 +77,8 @@ type WindowClose struct {
 	Ranked     int64
 	Paid       decimal.Decimal
 	Awards     []Award
+	// Quarantined counts the scores of the tournament's game received before the close
+	// that were kept quarantined then: the close ranked without them (a replay later does
+	// not count them), which the closer logs as a warning.
+	Quarantined int64
 }

@@ -580,17 +580,36 @@ func (db *DB) TournamentEventsWaiting(ctx context.Context, property, game string
 // window closing while the applier was behind, and let a replayed score, quarantined in
 // time and replayed hours after the window's grace, open it alone and be paid the whole
 // pool. The recorded rows are the applier's backlog (inbox_recorded), so reading each
-// one's game from its stored event is cheap.
+// one's game from its stored event is cheap (gameScoresFrom).
 func eventsWaiting(tx *gorm.DB, property, game string, before time.Time) (bool, error) {
+	var ids []int64
+	err := query(tx, &ids, `SELECT id `+gameScoresFrom(tx, rewards.StatusRecorded)+` LIMIT 1`,
+		property, before.UTC(), string(rewards.KindScore), game)
+	return len(ids) > 0, err
+}
+
+// quarantinedScores counts the scores of property's game received before before that
+// are kept quarantined: a close ranks without them, and says so (WindowClose).
+func quarantinedScores(tx *gorm.DB, property, game string, before time.Time) (int64, error) {
+	var n []int64
+	err := query(tx, &n, `SELECT COUNT(*) `+gameScoresFrom(tx, rewards.StatusQuarantined),
+		property, before.UTC(), string(rewards.KindScore), game)
+	if err != nil || len(n) == 0 {
+		return 0, err
+	}
+	return n[0], nil
+}
+
+// gameScoresFrom selects the inbox events of one status that are scores of a game of a
+// property received before a time (arguments: property, before, kind, game). The rows
+// of a status are few (the backlog, the quarantine) and found by its partial index, so
+// reading each one's game from its stored event is cheap.
+func gameScoresFrom(tx *gorm.DB, status string) string {
 	gameOf := `json_extract(event, '$.score.game')`
 	if tx.Dialector.Name() == string(Postgres) {
 		gameOf = `(event::jsonb -> 'score' ->> 'game')`
 	}
-	var ids []int64
-	err := query(tx, &ids, `SELECT id FROM inbox WHERE status = `+statusLiteral(rewards.StatusRecorded)+
-		` AND property = ? AND received_at < ? AND kind = ? AND `+gameOf+` = ? LIMIT 1`,
-		property, before.UTC(), string(rewards.KindScore), game)
-	return len(ids) > 0, err
+	return `FROM inbox WHERE status = ` + statusLiteral(status) + ` AND property = ? AND received_at < ? AND kind = ? AND ` + gameOf + ` = ?`
 }
 
 // OpenTournamentWindows lists the windows that have scores and have not closed, whose
@@ -682,6 +701,9 @@ func (db *DB) closeWindow(ctx context.Context, property string, t rewards.Tourna
 			standings = append(standings, s)
 		}
 		if err := rs.Close(); err != nil {
+			return err
+		}
+		if out.Quarantined, err = quarantinedScores(tx, property, t.Game, w.ClosesAt); err != nil {
 			return err
 		}
 		ranked := rewards.Rank(standings, t.Ties, t.MinPlays)

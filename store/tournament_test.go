@@ -1101,3 +1101,31 @@ func TestTournamentScheduleChangeWindowsBegunTogether(t *testing.T) {
 		}
 	})
 }
+
+// A close ranks without the scores of its game kept quarantined, and says how many there
+// were, so the closer can warn: a replay after the close does not count them.
+// Quarantined events of other kinds or games are not counted.
+func TestTournamentCloseCountsQuarantinedScores(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		ctx := context.Background()
+		clock := storetest.NewClock(win0.Add(time.Hour))
+		db := storetest.Open(t, dia, clock.Now)
+		recordAndApply(t, db, tscore("ann", "a1", "10", "over", win0.Add(time.Hour)))
+		other := tscore("cat", "c1", "50", "over", win0.Add(time.Hour))
+		other.Event.Score.Game = "another-game"
+		if _, err := db.Record(ctx, []rewards.Inbound{tscore("zed", "z1", "90", "over", win0.Add(time.Hour)), other,
+			in(session("bob", "s-bob", "0.001", 60))}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Apply(ctx, rewards.Claim{Status: rewards.StatusRecorded}, func(k rewards.Kept) rewards.Decision {
+			return rewards.Decision{Event: k.Event, Quarantine: "config not ready"}
+		}); err != nil {
+			t.Fatal(err)
+		}
+		clock.Set(win0W.ClosesAt.Add(time.Minute))
+		got, err := db.CloseTournamentWindow(ctx, "arcade", dailyTournament(), win0W)
+		if err != nil || got.Outcome != rewards.CloseDone || got.Ranked != 1 || got.Quarantined != 1 {
+			t.Fatalf("close: %+v %v, want ann ranked and zed's score counted as quarantined", got, err)
+		}
+	})
+}
