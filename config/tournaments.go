@@ -222,6 +222,12 @@ func (v *validator) tournamentWindows(at string, t Tournament) {
 		v.add(at+".duration", "must be a positive duration such as \"168h\", got %q", t.Duration)
 		return
 	}
+	// A window is current until its grace ends; a grace as long as a window would keep
+	// each window current through the whole next one, whose leaderboard the publisher
+	// API would then never show as current.
+	if g, err := time.ParseDuration(string(t.Grace)); err == nil && g >= d {
+		v.add(at+".grace", "must be shorter than duration (%s), got %q", t.Duration, t.Grace)
+	}
 	// Windows must not overlap: a score then belongs to exactly one window.
 	s := sched.Next(overlapFrom)
 	if s.IsZero() {

@@ -96,6 +96,7 @@ func TestTournamentConfigRefuses(t *testing.T) {
 		{"spp is no score source", `sources: [gamezop_scores]`, `sources: [gamezop_spp]`, `tournaments[0].sources[0]: must be gamezop_scores, gamepush or trackscore`},
 		{"id with separator", `id: snake-weekly`, `id: "snake:weekly"`, `tournaments[0].id: must match`},
 		{"negative grace", `grace: 15m`, `grace: -15m`, `tournaments[0].grace: must not be negative`},
+		{"grace as long as a window", `grace: 15m`, `grace: 168h`, `tournaments[0].grace: must be shorter than duration (168h), got "168h"`},
 		{"negative min_plays", `min_plays: 1`, `min_plays: -1`, `tournaments[0].min_plays: must not be negative`},
 	}
 	for _, c := range cases {
