@@ -35,9 +35,9 @@ type TournamentStore interface {
 	// CurrentLeaderboard is Leaderboard of the current window at now, which it returns.
 	CurrentLeaderboard(ctx context.Context, q rewards.LeaderboardQuery, now time.Time) (lb rewards.Leaderboard, w rewards.Window,
 		ok bool, err error)
-	// TournamentEventsWaiting reports whether scores of the property's game received
-	// before before still wait for the applier.
-	TournamentEventsWaiting(ctx context.Context, property, game string, before time.Time) (bool, error)
+	// TournamentEventsWaiting reports whether scores of the property's game received in
+	// window w still wait for the applier.
+	TournamentEventsWaiting(ctx context.Context, property, game string, w rewards.Window) (bool, error)
 	Now() time.Time
 }
 
@@ -172,7 +172,7 @@ func (a *App) toWindowJSON(ctx context.Context, property string, t rewards.Tourn
 	// score can count in it any more: it ended with nothing to rank or pay. Until then a
 	// score may still make it a row, which the closer then ranks: it is closing.
 	if out.State == rewards.WindowClosing && !rec.Exists && !now.Before(w.ClosesAt.Add(closeMargin)) {
-		waiting, err := a.store.TournamentEventsWaiting(ctx, property, t.Game, w.ClosesAt)
+		waiting, err := a.store.TournamentEventsWaiting(ctx, property, t.Game, w)
 		if err != nil {
 			return nil, err
 		}

@@ -326,3 +326,31 @@ func TestTournamentOneWindowExtended(t *testing.T) {
 		}
 	})
 }
+
+// Extended with no score after the change, the window closes at the new end + grace and
+// its record shows the new end. Before, the row kept the old end with the new closes_at.
+func TestTournamentOneWindowExtendedWithoutLaterScores(t *testing.T) {
+	e := newEnv(t, store.SQLite)
+	cup := func(end time.Time) func(*appProperty) {
+		return func(p *appProperty) {
+			c := snakeWeekly(t)
+			c.Next, c.Duration, c.Start, c.End = nil, 0, week, end
+			p.Rules.Targets = nil
+			p.Rules.Tournaments = []rewards.Tournament{c}
+		}
+	}
+	day := e.withProperty(cup(week.Add(24 * time.Hour)))
+	day.clock.Set(week.Add(time.Hour))
+	postScore(t, day, "ann", "a1", 300, "over", week.Add(time.Hour))
+	long := e.withProperty(cup(week.Add(72 * time.Hour)))
+	long.clock.Set(week.Add(72*time.Hour + 16*time.Minute))
+	res, err := long.app.CloseTournaments(context.Background())
+	if err != nil || len(res) != 1 || res[0].Outcome != rewards.CloseDone {
+		t.Fatalf("close at the new end + grace: %+v, %v", res, err)
+	}
+	lb := pub(long, "/v1/properties/arcade/tournaments/snake-weekly/leaderboard?window=2026-11-23T00:00:00Z")
+	if w, _ := lb.Body["window"].(map[string]any); lb.Code != 200 || w["end"] != "2026-11-26T00:00:00Z" || w["closes_at"] != "2026-11-26T00:15:00Z" ||
+		w["state"] != "closed" {
+		t.Fatalf("the closed window: %s", lb.Raw)
+	}
+}

@@ -59,8 +59,8 @@ func (db *DB) applyTournaments(tx *gorm.DB, items []*applyItem, now time.Time) e
 		created map[windowKey]time.Time // when each open window began (its row was written)
 	)
 	type waitKey struct {
-		property, game string
-		closesAt       int64
+		property, game  string
+		start, closesAt int64
 	}
 	waits := map[waitKey]bool{}                  // eventsWaiting, asked once per property, game and close
 	overlaps := map[windowKey][]recordedWindow{} // overlappingWindows, once per window
@@ -90,11 +90,11 @@ func (db *DB) applyTournaments(tx *gorm.DB, items []*applyItem, now time.Time) e
 			wk := windowOf(it.property, s.Tournament, s.Window.Start)
 			since, open := created[wk] // the window has an open row, begun then
 			if it.replay && !open && !now.Before(s.Window.ClosesAt.Add(rewards.TournamentCloseMargin)) {
-				key := waitKey{it.property, it.event.Score.Game, s.Window.ClosesAt.UnixMicro()}
+				key := waitKey{it.property, it.event.Score.Game, s.Window.Start.UnixMicro(), s.Window.ClosesAt.UnixMicro()}
 				w, ok := waits[key]
 				if !ok {
 					var err error
-					if w, err = eventsWaiting(tx, it.property, it.event.Score.Game, s.Window.ClosesAt); err != nil {
+					if w, err = eventsWaiting(tx, it.property, it.event.Score.Game, s.Window); err != nil {
 						return err
 					}
 					waits[key] = w
@@ -567,11 +567,11 @@ func (db *DB) rankShard(tx *gorm.DB) (int, error) {
 	return rand.IntN(rankShards), nil
 }
 
-// TournamentEventsWaiting reports whether scores of the property's game received before
-// before still wait for the applier: one of them may yet count in a window of a
-// tournament on that game that closes at before.
-func (db *DB) TournamentEventsWaiting(ctx context.Context, property, game string, before time.Time) (bool, error) {
-	waiting, err := eventsWaiting(db.gorm.WithContext(ctx), property, game, before)
+// TournamentEventsWaiting reports whether scores of the property's game received in
+// window w (from its start to its end + grace) still wait for the applier: one of them
+// may yet count in it.
+func (db *DB) TournamentEventsWaiting(ctx context.Context, property, game string, w rewards.Window) (bool, error) {
+	waiting, err := eventsWaiting(db.gorm.WithContext(ctx), property, game, w)
 	return waiting, translate(err)
 }
 
@@ -581,19 +581,17 @@ func (db *DB) TournamentEventsWaiting(ctx context.Context, property, game string
 // time and replayed hours after the window's grace, open it alone and be paid the whole
 // pool. The recorded rows are the applier's backlog (inbox_recorded), so reading each
 // one's game from its stored event is cheap (gameScoresFrom).
-func eventsWaiting(tx *gorm.DB, property, game string, before time.Time) (bool, error) {
+func eventsWaiting(tx *gorm.DB, property, game string, w rewards.Window) (bool, error) {
 	var ids []int64
-	err := query(tx, &ids, `SELECT id `+gameScoresFrom(tx, rewards.StatusRecorded)+` LIMIT 1`,
-		property, before.UTC(), string(rewards.KindScore), game)
+	err := query(tx, &ids, `SELECT id `+gameScoresFrom(tx, rewards.StatusRecorded)+` LIMIT 1`, gameScoresArgs(property, game, w)...)
 	return len(ids) > 0, err
 }
 
-// quarantinedScores counts the scores of property's game received before before that
-// are kept quarantined: a close ranks without them, and says so (WindowClose).
-func quarantinedScores(tx *gorm.DB, property, game string, before time.Time) (int64, error) {
+// quarantinedScores counts the scores of property's game received in window w that are
+// kept quarantined: a close ranks without them, and says so (WindowClose).
+func quarantinedScores(tx *gorm.DB, property, game string, w rewards.Window) (int64, error) {
 	var n []int64
-	err := query(tx, &n, `SELECT COUNT(*) `+gameScoresFrom(tx, rewards.StatusQuarantined),
-		property, before.UTC(), string(rewards.KindScore), game)
+	err := query(tx, &n, `SELECT COUNT(*) `+gameScoresFrom(tx, rewards.StatusQuarantined), gameScoresArgs(property, game, w)...)
 	if err != nil || len(n) == 0 {
 		return 0, err
 	}
@@ -601,15 +599,21 @@ func quarantinedScores(tx *gorm.DB, property, game string, before time.Time) (in
 }
 
 // gameScoresFrom selects the inbox events of one status that are scores of a game of a
-// property received before a time (arguments: property, before, kind, game). The rows
-// of a status are few (the backlog, the quarantine) and found by its partial index, so
-// reading each one's game from its stored event is cheap.
+// property received in a window (gameScoresArgs): from its start, since a score is
+// made no later than it is received, to its end + grace. The rows of a status are few
+// (the backlog, the quarantine) and found by its partial index, so reading each one's
+// game from its stored event is cheap.
 func gameScoresFrom(tx *gorm.DB, status string) string {
 	gameOf := `json_extract(event, '$.score.game')`
 	if tx.Dialector.Name() == string(Postgres) {
 		gameOf = `(event::jsonb -> 'score' ->> 'game')`
 	}
-	return `FROM inbox WHERE status = ` + statusLiteral(status) + ` AND property = ? AND received_at < ? AND kind = ? AND ` + gameOf + ` = ?`
+	return `FROM inbox WHERE status = ` + statusLiteral(status) + ` AND property = ? AND received_at >= ? AND received_at < ?
+		AND kind = ? AND ` + gameOf + ` = ?`
+}
+
+func gameScoresArgs(property, game string, w rewards.Window) []any {
+	return []any{property, w.Start.UTC(), w.ClosesAt.UTC(), string(rewards.KindScore), game}
 }
 
 // OpenTournamentWindows lists the windows that have scores and have not closed, whose
@@ -682,7 +686,7 @@ func (db *DB) closeWindow(ctx context.Context, property string, t rewards.Tourna
 		// The lock gave this transaction its id (on SQLite it holds the write lock), so
 		// what it stamps from here is waited for by a payout report's cut (report.go).
 		now = db.now()
-		if waiting, err := eventsWaiting(tx, property, t.Game, w.ClosesAt); err != nil || waiting {
+		if waiting, err := eventsWaiting(tx, property, t.Game, w); err != nil || waiting {
 			out.Outcome = rewards.CloseWaiting
 			return err
 		}
@@ -703,7 +707,7 @@ func (db *DB) closeWindow(ctx context.Context, property string, t rewards.Tourna
 		if err := rs.Close(); err != nil {
 			return err
 		}
-		if out.Quarantined, err = quarantinedScores(tx, property, t.Game, w.ClosesAt); err != nil {
+		if out.Quarantined, err = quarantinedScores(tx, property, t.Game, w); err != nil {
 			return err
 		}
 		ranked := rewards.Rank(standings, t.Ties, t.MinPlays)
@@ -718,9 +722,12 @@ func (db *DB) closeWindow(ctx context.Context, property string, t rewards.Tourna
 		if err := saveFinalBoard(tx, property, t.ID, start, standings, ranked, out.Awards); err != nil {
 			return err
 		}
-		n, err := rawExec(tx, `UPDATE tournament_windows SET closed_at = ?, closes_at = ?, rule_version = ?, ranked = ?, paid = ?, final_board = ?
-			WHERE property = ? AND tournament = ? AND window_start = ? AND closed_at IS NULL`,
-			now, w.ClosesAt.UTC(), t.Version, out.Ranked, out.Paid.String(), true, property, t.ID, start)
+		// window_end too: a one-window tournament extended (rewards.Tournament.Recorded)
+		// after its last score kept the row's old end, and its record must show the end
+		// it closed at.
+		n, err := rawExec(tx, `UPDATE tournament_windows SET closed_at = ?, window_end = ?, closes_at = ?, rule_version = ?, ranked = ?, paid = ?,
+			final_board = ? WHERE property = ? AND tournament = ? AND window_start = ? AND closed_at IS NULL`,
+			now, w.End.UTC(), w.ClosesAt.UTC(), t.Version, out.Ranked, out.Paid.String(), true, property, t.ID, start)
 		if err != nil {
 			return err
 		}

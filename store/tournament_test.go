@@ -1104,12 +1104,23 @@ func TestTournamentScheduleChangeWindowsBegunTogether(t *testing.T) {
 
 // A close ranks without the scores of its game kept quarantined, and says how many there
 // were, so the closer can warn: a replay after the close does not count them.
-// Quarantined events of other kinds or games are not counted.
+// Quarantined events of other kinds or games, or received before the window began, are
+// not counted.
 func TestTournamentCloseCountsQuarantinedScores(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
 		ctx := context.Background()
-		clock := storetest.NewClock(win0.Add(time.Hour))
+		clock := storetest.NewClock(win0.Add(-48 * time.Hour))
 		db := storetest.Open(t, dia, clock.Now)
+		// Kept quarantined, but received two days before the window began: not its score.
+		if _, err := db.Record(ctx, []rewards.Inbound{tscore("old", "o1", "99", "over", win0.Add(-48*time.Hour))}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Apply(ctx, rewards.Claim{Status: rewards.StatusRecorded}, func(k rewards.Kept) rewards.Decision {
+			return rewards.Decision{Event: k.Event, Quarantine: "forged"}
+		}); err != nil {
+			t.Fatal(err)
+		}
+		clock.Set(win0.Add(time.Hour))
 		recordAndApply(t, db, tscore("ann", "a1", "10", "over", win0.Add(time.Hour)))
 		other := tscore("cat", "c1", "50", "over", win0.Add(time.Hour))
 		other.Event.Score.Game = "another-game"
