@@ -157,6 +157,10 @@ func (v *validator) tournaments(path string, p Property, scaleOK bool) {
 				v.add(fmt.Sprintf("%s.states[%d]", at, k), "%q never counts in a tournament (it reports the score a play starts with); use playing, over or levelup", s)
 			case !slices.Contains(gamezopStates, s):
 				v.add(fmt.Sprintf("%s.states[%d]", at, k), "must be one of %s, got %q", strings.Join(gamezopStates, ", "), s)
+			case (s == "playing" || s == "levelup") && t.direction() == rewards.Lower:
+				// A play's score so far, low early in a lower-is-better game: it would top
+				// the board before the play ends.
+				v.add(fmt.Sprintf("%s.states[%d]", at, k), "%q reports a play's score so far, which would top a direction: lower leaderboard before the play ends; count over", s)
 			}
 		}
 		v.tournamentWindows(at, t)

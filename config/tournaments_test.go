@@ -92,6 +92,8 @@ func TestTournamentConfigRefuses(t *testing.T) {
 		{"direction", `direction: higher`, `direction: up`, `tournaments[0].direction: must be higher or lower`},
 		{"state", `states: [over]`, `states: [finished]`, `tournaments[0].states[0]: must be one of`},
 		{"start never counts", `states: [over]`, `states: [over, start]`, `tournaments[0].states[1]: "start" never counts in a tournament`},
+		{"levelup on a lower board", "direction: higher\n        states: [over]", "direction: lower\n        states: [over, levelup]",
+			`tournaments[0].states[1]: "levelup" reports a play's score so far`},
 		{"source not configured", `sources: [gamezop_scores]`, `sources: [gamepush]`, `tournaments[0].sources[0]: gamepush is not configured`},
 		{"spp is no score source", `sources: [gamezop_scores]`, `sources: [gamezop_spp]`, `tournaments[0].sources[0]: must be gamezop_scores, gamepush or trackscore`},
 		{"id with separator", `id: snake-weekly`, `id: "snake:weekly"`, `tournaments[0].id: must match`},

@@ -340,9 +340,16 @@ func (v *validator) target(path string, j int, t ScoreTarget, ids map[string]int
 			v.add(fmt.Sprintf("%s.states[%d]", path, k), "must be one of %s, got %q", strings.Join(gamezopStates, ", "), s)
 		}
 		// loaded and start always report 0, the best score there is when lower is better:
-		// the target would pay every user who opens the game.
-		if (s == "loaded" || s == "start") && t.direction() == rewards.Lower {
-			v.add(fmt.Sprintf("%s.states[%d]", path, k), "%q always reports score 0, which meets every direction: lower target", s)
+		// the target would pay every user who opens the game. playing and levelup report a
+		// play's score so far, which in a lower-is-better game (a time) starts low and
+		// grows: it would meet the target before the play ends.
+		if t.direction() == rewards.Lower {
+			switch s {
+			case "loaded", "start":
+				v.add(fmt.Sprintf("%s.states[%d]", path, k), "%q always reports score 0, which meets every direction: lower target", s)
+			case "playing", "levelup":
+				v.add(fmt.Sprintf("%s.states[%d]", path, k), "%q reports a play's score so far, which a direction: lower target would take before the play ends; count over", s)
+			}
 		}
 	}
 	v.duration(path+".hold", t.Hold)
