@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -135,6 +136,9 @@ func (db *DB) applyTournaments(tx *gorm.DB, items []*applyItem, now time.Time) e
 	if len(scores) == 0 {
 		return nil
 	}
+	if err := extendWindows(tx, scores); err != nil {
+		return err
+	}
 	rows, err := db.lockWindows(tx, scores, now)
 	if err != nil {
 		return err
@@ -150,17 +154,6 @@ func (db *DB) applyTournaments(tx *gorm.DB, items []*applyItem, now time.Time) e
 				return err // the same score was keyed the other way: cannot fail
 			}
 			c.s.Key, c.dir = key, row.dir
-		}
-		if c.oneWindow && !row.closed && c.s.Window.End.After(row.end) {
-			// The operator moved the end of a one-window tournament later (Recorded): its
-			// row ends then from now on. The row is share-locked: two batches doing this at
-			// once deadlock on Postgres, which breaks one and db.tx retries it.
-			if err := tx.Exec(`UPDATE tournament_windows SET window_end = ? WHERE property = ? AND tournament = ? AND window_start = ?
-				AND window_end < ?`, c.s.Window.End.UTC(), c.it.property, c.s.Tournament, c.s.Window.Start.UTC(), c.s.Window.End.UTC()).Error; err != nil {
-				return err
-			}
-			row.end = c.s.Window.End.UTC()
-			rows[windowOf(c.it.property, c.s.Tournament, c.s.Window.Start)] = row
 		}
 		start := c.s.Window.Start.Format(time.RFC3339)
 		// A window ends when it was begun to end: if the duration changed since, its
@@ -191,6 +184,39 @@ func (db *DB) applyTournaments(tx *gorm.DB, items []*applyItem, now time.Time) e
 	}
 	for _, c := range live {
 		c.it.note(fmt.Sprintf("tournament %s: counted in window %s", c.s.Tournament, c.s.Window.Start.Format(time.RFC3339)))
+	}
+	return nil
+}
+
+// extendWindows moves the end of the open windows of one-window tournaments among scores
+// to the end their config gives, where that is later (an extension: Recorded): their
+// rows end then from now on. It runs before lockWindows share-locks the rows: an update
+// there would upgrade a share lock, and two batches doing it at once deadlocked. Here the
+// first batch updates and the others, waiting for its row lock, find the row extended
+// and update nothing; a window not extended matches no row and waits for nothing.
+func extendWindows(tx *gorm.DB, scores []counted) error {
+	type ext struct {
+		k windowKey
+		c counted
+	}
+	var exts []ext
+	seen := map[windowKey]bool{}
+	for _, c := range scores {
+		k := windowOf(c.it.property, c.s.Tournament, c.s.Window.Start)
+		if c.oneWindow && !seen[k] {
+			seen[k] = true
+			exts = append(exts, ext{k, c})
+		}
+	}
+	slices.SortFunc(exts, func(a, b ext) int { // one order for every batch
+		return cmp.Or(cmp.Compare(a.k.property, b.k.property), cmp.Compare(a.k.tournament, b.k.tournament), cmp.Compare(a.k.start, b.k.start))
+	})
+	for _, e := range exts {
+		end := e.c.s.Window.End.UTC()
+		if _, err := rawExec(tx, `UPDATE tournament_windows SET window_end = ? WHERE property = ? AND tournament = ? AND window_start = ?
+			AND window_end < ? AND closed_at IS NULL`, end, e.c.it.property, e.c.s.Tournament, e.c.s.Window.Start.UTC(), end); err != nil {
+			return err
+		}
 	}
 	return nil
 }
