@@ -155,7 +155,7 @@ func TestDescribe(t *testing.T) {
 		"score target snake-500 [version " + r.Targets[0].Version + "]",
 		`pays 50 COIN once per user when a score on game "NyM_JGWcx" is at least 500 (higher is better)`,
 		"Gamezop scores count in states: over",
-		`achievement gamepush "685" (any achievement event) [version ` + r.Achievements[0].Version + `]: pays 100 COIN once per user`,
+		`achievement gamepush "685" (GivePlayerReward) [version ` + r.Achievements[0].Version + `]: pays 100 COIN once per user`,
 		`achievement trackscore "first-win" (any achievement event) [version ` + r.Achievements[1].Version + `]: pays 25 COIN once per user`,
 	} {
 		if !strings.Contains(out, want) {
