@@ -158,6 +158,11 @@ func (a *App) FetchBooked(ctx context.Context, property, from, to string, correc
 	if _, err := trueUpPeriod(from, to); err != nil {
 		return rewards.BookedImported{}, nil, err
 	}
+	// Today's revenue is not complete, and a day is trued up once: booked now, its
+	// figure would be short for good (a correction lands in another period).
+	if today := a.store.Now().UTC().Format(time.DateOnly); to >= today {
+		return rewards.BookedImported{}, nil, invalid("to", "must be a day before today ("+today+", UTC): the revenue of today and later is not complete")
+	}
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.Reports.URL,
@@ -181,7 +186,7 @@ func (a *App) FetchBooked(ctx context.Context, property, from, to string, correc
 	if resp.StatusCode != http.StatusOK {
 		return rewards.BookedImported{}, nil, fmt.Errorf("gamezop reports answered %s: %.200s", resp.Status, body)
 	}
-	days, err := postbacks.ParseGamezopReports(body, p.GamezopPropertyID)
+	days, err := postbacks.ParseGamezopReports(body, p.GamezopPropertyID, from, to)
 	if err != nil {
 		return rewards.BookedImported{}, nil, err
 	}

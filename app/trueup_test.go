@@ -2,12 +2,14 @@ package app_test
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"tally/app"
 	"tally/store"
@@ -139,6 +141,14 @@ func TestFetchBookedFromGamezop(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, d store.Dialect) {
 		base := newEnv(t, d)
 		e := base.withProperty(func(p *appProperty) { p.Reports = &app.ReportsSource{URL: fake.URL, BearerToken: "reports-token"} })
+		// Today's revenue is not complete: a period reaching today is refused, before any
+		// call to Gamezop.
+		var ve *app.ValidationError
+		if _, _, err := e.app.FetchBooked(t.Context(), "arcade", "2026-11-21", "2026-11-22", false, "ops"); !errors.As(err, &ve) ||
+			ve.Errors[0].Field != "to" {
+			t.Fatalf("fetch up to today: %v, want a 400 naming to", err)
+		}
+		e.clock.Set(t0.Add(24 * time.Hour))
 		got, days, err := e.app.FetchBooked(t.Context(), "arcade", "2026-11-21", "2026-11-22", false, "ops")
 		if err != nil || len(days) != 2 || got.Inserted != 2 || days[1].RevenueUSD.String() != "0.0000216" {
 			t.Fatalf("fetch: %+v %+v %v", got, days, err)
@@ -147,6 +157,7 @@ func TestFetchBookedFromGamezop(t *testing.T) {
 		if err != nil || again.Unchanged != 2 {
 			t.Fatalf("fetch again: %+v %v", again, err)
 		}
+		e.clock.Set(t0)
 		// A property without gamezop_reports cannot fetch.
 		if _, _, err := base.app.FetchBooked(t.Context(), "arcade", "2026-11-21", "2026-11-22", false, "ops"); err == nil {
 			t.Fatal("fetched without gamezop_reports")

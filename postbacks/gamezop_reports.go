@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -22,9 +23,16 @@ import (
 //   - each row has date (YYYY-MM-DD, or a time whose first 10 characters are one),
 //     property-id or property_id (string or number; a row without one is taken as the
 //     requested property's, since the request filters by it), and the publisher's revenue
-//     in USD as revenue (else partner_revenue_usd, the deprecated name), a JSON number or
-//     a string, read from its literal text, never through a float;
-//   - several rows of one date (other breakdowns) add up.
+//     in USD as partner_revenue_usd (the deprecated name, which says it is the partner's
+//     share) or else revenue, a JSON number or a string, read from its literal text,
+//     never through a float;
+//   - several rows of one date (other breakdowns) add up; rows of days outside the
+//     requested period are left out.
+//
+// What would book a wrong figure is refused rather than guessed: a row whose currency
+// (currency or currency_code) is not USD, and an answer that says it has more pages
+// (has_more, next_page, next, next_cursor, or total_pages above its page): Tally reads
+// one answer, and summing part of a period's rows would book part of its revenue.
 
 // GamezopReportsRequest is the body of a reports request for one property and period.
 func GamezopReportsRequest(propertyID string, from, to string) []byte {
@@ -35,9 +43,9 @@ func GamezopReportsRequest(propertyID string, from, to string) []byte {
 	return b
 }
 
-// ParseGamezopReports reads the booked revenue of propertyID per day from a reports
-// response, days in order.
-func ParseGamezopReports(body []byte, propertyID string) ([]rewards.BookedDay, error) {
+// ParseGamezopReports reads the booked revenue of propertyID per day of from..to
+// (inclusive, YYYY-MM-DD) from a reports response, days in order.
+func ParseGamezopReports(body []byte, propertyID, from, to string) ([]rewards.BookedDay, error) {
 	trimmed := bytes.TrimLeft(body, jsonSpace)
 	if len(trimmed) > 0 && trimmed[0] == '[' {
 		body = append(append([]byte(`{"report":`), trimmed...), '}')
@@ -45,6 +53,9 @@ func ParseGamezopReports(body []byte, propertyID string) ([]rewards.BookedDay, e
 	root, err := decodeObject(body)
 	if err != nil {
 		return nil, fmt.Errorf("gamezop reports: %w", err)
+	}
+	if more := morePages(root); more != "" {
+		return nil, fmt.Errorf("gamezop reports: the answer has more pages (%s); Tally reads one answer and would book part of the period: import the days by hand", more)
 	}
 	var rows []any
 	for _, k := range []string{"report", "data", "rows", "results"} {
@@ -73,7 +84,14 @@ func ParseGamezopReports(body []byte, propertyID string) ([]rewards.BookedDay, e
 		if err != nil {
 			return nil, fmt.Errorf("gamezop reports: row %d: date %q is not YYYY-MM-DD", i, ds)
 		}
-		rv, ok := firstOf(row, "revenue", "partner_revenue_usd")
+		k := day.Format(time.DateOnly)
+		if k < from || k > to {
+			continue
+		}
+		if cur, ok := firstOf(row, "currency", "currency_code"); ok && !strings.EqualFold(scalarText(cur), "USD") {
+			return nil, fmt.Errorf("gamezop reports: row %d: revenue in %v, not USD", i, cur)
+		}
+		rv, ok := firstOf(row, "partner_revenue_usd", "revenue")
 		if !ok {
 			return nil, fmt.Errorf("gamezop reports: row %d has no revenue", i)
 		}
@@ -81,7 +99,6 @@ func ParseGamezopReports(body []byte, propertyID string) ([]rewards.BookedDay, e
 		if !ok || amount.IsNegative() || rewards.CheckAmount(amount) != nil {
 			return nil, fmt.Errorf("gamezop reports: row %d: revenue %v is not a non-negative decimal", i, rv)
 		}
-		k := day.Format(time.DateOnly)
 		byDay[k] = byDay[k].Add(amount)
 	}
 	out := make([]rewards.BookedDay, 0, len(byDay))
@@ -98,6 +115,46 @@ func ParseGamezopReports(body []byte, propertyID string) ([]rewards.BookedDay, e
 		return 0
 	})
 	return out, nil
+}
+
+// morePages says which field of a reports answer announces another page, or "".
+func morePages(root map[string]any) string {
+	for _, k := range []string{"has_more", "hasMore"} {
+		if b, ok := root[k].(bool); ok && b {
+			return k
+		}
+	}
+	for _, k := range []string{"next_page", "nextPage", "next", "next_cursor", "nextCursor"} {
+		more := false
+		switch x := root[k].(type) {
+		case bool:
+			more = x
+		case string:
+			more = x != "" && x != "0"
+		case json.Number:
+			more = x.String() != "0"
+		case map[string]any:
+			more = len(x) > 0
+		}
+		if more {
+			return k
+		}
+	}
+	total, ok := firstOf(root, "total_pages", "totalPages")
+	if !ok {
+		return ""
+	}
+	n, okN := parseNumber(scalarText(total))
+	page := decimal.NewFromInt(1)
+	if p, ok := firstOf(root, "page", "current_page", "currentPage"); ok {
+		if pn, okP := parseNumber(scalarText(p)); okP {
+			page = pn
+		}
+	}
+	if okN && n.GreaterThan(page) {
+		return "total_pages"
+	}
+	return ""
 }
 
 func firstOf(m map[string]any, keys ...string) (any, bool) {

@@ -20,8 +20,18 @@ func TestParseGamezopReports(t *testing.T) {
 		{"bad date", `[{"date":"01/11/2026","revenue":1}]`, "", "not YYYY-MM-DD"},
 		{"no revenue", `[{"date":"2026-11-01"}]`, "", "has no revenue"},
 		{"duplicate key", `[{"date":"2026-11-01","revenue":1,"revenue":2}]`, "", "duplicate"},
+		// The partner's share, named as such, wins over a revenue that may be gross.
+		{"partner share over revenue", `[{"date":"2026-11-01","revenue":"10","partner_revenue_usd":"7"}]`, "2026-11-01=7", ""},
+		{"days outside the period left out", `[{"date":"2026-10-31","revenue":1},{"date":"2026-11-01","revenue":2},{"date":"2026-11-03","revenue":4}]`,
+			"2026-11-01=2", ""},
+		{"currency USD", `[{"date":"2026-11-01","revenue":1,"currency":"usd"}]`, "2026-11-01=1", ""},
+		{"currency INR", `[{"date":"2026-11-01","revenue":812.4,"currency":"INR"}]`, "", "not USD"},
+		{"has_more", `{"data":[{"date":"2026-11-01","revenue":1}],"has_more":true}`, "", "more pages (has_more)"},
+		{"next_page", `{"data":[{"date":"2026-11-01","revenue":1}],"next_page":2,"total_pages":3}`, "", "more pages (next_page)"},
+		{"total_pages above page", `{"data":[{"date":"2026-11-01","revenue":1}],"page":1,"total_pages":2}`, "", "more pages (total_pages)"},
+		{"the last page", `{"data":[{"date":"2026-11-01","revenue":1}],"page":2,"total_pages":2,"next_page":null,"has_more":false}`, "2026-11-01=1", ""},
 	} {
-		got, err := ParseGamezopReports([]byte(c.body), "1234")
+		got, err := ParseGamezopReports([]byte(c.body), "1234", "2026-11-01", "2026-11-02")
 		if c.err != "" {
 			if err == nil || !strings.Contains(err.Error(), c.err) {
 				t.Errorf("%s: %v, want an error with %q", c.name, err, c.err)
