@@ -146,6 +146,11 @@ type TrueUpResult struct {
 	// CorrectionsCounted: the corrections passed in were part of B. They are not when the
 	// period has no estimate (nothing to compare with): they wait for the next true-up.
 	CorrectionsCounted bool
+	// Carried is what the period could not absorb of a correction down (negative, or
+	// zero): B would have gone below zero, so the period counted B = 0 and the rest is
+	// carried to the next true-up as a correction of its own. Without it, the rest of a
+	// large correction down was lost and later periods released too much.
+	Carried decimal.Decimal
 }
 
 // TrueUp values the period's sessions against its booked revenue. days are the period's
@@ -153,7 +158,7 @@ type TrueUpResult struct {
 // trues up only what Gamezop has booked); extra is booked revenue to add to the period's
 // B (corrections of days trued up before, which the next true-up accounts for).
 func TrueUp(days []TrueUpDay, sessions []TrueUpSession, extra decimal.Decimal) (TrueUpResult, error) {
-	res := TrueUpResult{Releases: map[string]decimal.Decimal{}, Booked: extra}
+	res := TrueUpResult{Releases: map[string]decimal.Decimal{}, Booked: extra, Carried: decimal.Zero}
 	idx := map[string]int{}
 	for i, d := range days {
 		if !d.HasBooked {
@@ -192,6 +197,9 @@ func TrueUp(days []TrueUpDay, sessions []TrueUpSession, extra decimal.Decimal) (
 		return res, nil
 	}
 	res.Ratio, res.CorrectionsCounted = r, true
+	if res.Booked.IsNegative() {
+		res.Carried, res.Booked = res.Booked, decimal.Zero
+	}
 	for _, s := range sessions {
 		d := &days[idx[s.Day]]
 		if rel := SessionRelease(s, r); rel.IsPositive() {

@@ -186,15 +186,17 @@ func TestRecommendedBuffer(t *testing.T) {
 	}
 }
 
-// A correction down larger than the period's booked revenue counts as no revenue, and a
-// shortfall never exceeds what the user was credited.
+// A correction down larger than the period's booked revenue counts as no revenue, the
+// rest is carried to the next true-up, and a shortfall never exceeds what the user was
+// credited.
 func TestTrueUpNegativeBooked(t *testing.T) {
 	d := decimal.RequireFromString
 	days := []TrueUpDay{{Day: "2026-11-01", Booked: d("0.0005"), HasBooked: true}}
 	sessions := []TrueUpSession{{User: "a", Day: "2026-11-01", RevenueUSD: d("0.001"), Gross: d("70"), Withheld: d("14"),
 		Credited: d("56"), Buffer: d("0.2")}}
 	res, err := TrueUp(days, sessions, d("-0.002"))
-	if err != nil || !res.Ratio.IsZero() || !res.Released.IsZero() || !res.Shortfall.Equal(d("56")) {
+	if err != nil || !res.Ratio.IsZero() || !res.Released.IsZero() || !res.Shortfall.Equal(d("56")) || !res.Booked.IsZero() ||
+		!res.Carried.Equal(d("-0.0015")) {
 		t.Fatalf("result %+v %v", res, err)
 	}
 }

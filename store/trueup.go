@@ -594,10 +594,20 @@ func (db *DB) TrueUp(ctx context.Context, req rewards.TrueUpRequest) (rewards.Tr
 					return err
 				}
 			}
+			if res.Carried.IsNegative() {
+				// The part of the corrections down this period could not absorb (its B
+				// counted as zero) waits for the next true-up, as a correction of its own
+				// from that amount to nothing, by this run.
+				if _, err := rawExec(tx, `INSERT INTO booked_corrections (property, day, old_usd, new_usd, actor, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+					req.Property, req.To, rewards.Format(res.Carried.Neg()), "0", ref, now); err != nil {
+					return err
+				}
+			}
 		}
 		if err := writeAudit(tx, rewards.AuditEntry{Actor: req.Actor, Action: rewards.AuditTrueUp, Property: req.Property,
 			Target: ref, Reason: "true-up of " + req.From + ".." + req.To,
-			Detail:    fmt.Sprintf("r=%s, released %s to %d users, shortfall %s", res.Ratio, res.Released, len(res.Releases), res.Shortfall),
+			Detail: fmt.Sprintf("r=%s, released %s to %d users, shortfall %s", res.Ratio, res.Released, len(res.Releases), res.Shortfall) +
+				carriedNote(res.Carried),
 			CreatedAt: now}); err != nil {
 			return err
 		}
@@ -617,6 +627,14 @@ func (db *DB) TrueUp(ctx context.Context, req rewards.TrueUpRequest) (rewards.Tr
 		return rewards.TrueUpRun{}, false, err
 	}
 	return out, replayed, nil
+}
+
+// carriedNote is what a true-up's audit entry says of a correction carried forward.
+func carriedNote(carried decimal.Decimal) string {
+	if !carried.IsNegative() {
+		return ""
+	}
+	return fmt.Sprintf("; B counted as 0, %s of corrections down carried to the next true-up", rewards.Format(carried))
 }
 
 // postReleases credits each user's release and books the shortfall, through the wallet.

@@ -156,6 +156,50 @@ func TestBookedCorrections(t *testing.T) {
 	})
 }
 
+// A correction down larger than the next period's booked revenue is not lost: that
+// period counts B = 0 and carries the rest to the true-up after it, which releases that
+// much less. Before, the rest was dropped and the later period released its users'
+// whole buffer on revenue already paid out.
+func TestCorrectionDownCarriedForward(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		db, clock := trueUpFixture(t, dia)
+		ctx := context.Background()
+		// Day 1: E = 0.002 (u1, u2), booked 0.002, r = 1: 14 released to each.
+		if _, err := importBooked(t, db, false, rewards.BookedDay{Day: "2026-11-01", RevenueUSD: d("0.002")}); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := db.TrueUp(ctx, trueUpReq("t1", "2026-11-01", "2026-11-01")); err != nil {
+			t.Fatal(err)
+		}
+		// Gamezop books day 1 at nothing after all: a correction of −0.002.
+		if _, err := importBooked(t, db, true, rewards.BookedDay{Day: "2026-11-01", RevenueUSD: d("0")}); err != nil {
+			t.Fatal(err)
+		}
+		// Day 2: E = 0.001 (u1), booked 0.0005: B = 0.0005 − 0.002 < 0, counted as 0,
+		// −0.0015 carried.
+		if _, err := importBooked(t, db, false, rewards.BookedDay{Day: "2026-11-02", RevenueUSD: d("0.0005")}); err != nil {
+			t.Fatal(err)
+		}
+		run, _, err := db.TrueUp(ctx, trueUpReq("t2", "2026-11-02", "2026-11-02"))
+		if err != nil || !run.Booked.IsZero() || !run.Ratio.IsZero() || !run.Released.IsZero() {
+			t.Fatalf("day 2: %+v %v", run, err)
+		}
+		// Day 5: a session of u2 (E = 0.001) booked at 0.002: B = 0.002 − 0.0015 = 0.0005,
+		// r = 0.5, nothing released. Without the carry, r = 2 released u2's whole 14.
+		clock.Set(day1.AddDate(0, 0, 4).Add(time.Hour))
+		ingestOne(t, db, in(session("u2", "s5", "0.001", 60)))
+		clock.Set(day1.AddDate(0, 0, 8))
+		if _, err := importBooked(t, db, false, rewards.BookedDay{Day: "2026-11-05", RevenueUSD: d("0.002")}); err != nil {
+			t.Fatal(err)
+		}
+		run, _, err = db.TrueUp(ctx, trueUpReq("t5", "2026-11-05", "2026-11-05"))
+		if err != nil || !run.Booked.Equal(d("0.0005")) || !run.Ratio.Equal(d("0.5")) || !run.Released.IsZero() {
+			t.Fatalf("day 5: %+v %v", run, err)
+		}
+		checkInvariants(t, db)
+	})
+}
+
 // Booked below 1 − buffer: nothing released, the shortfall recorded in @shortfall.
 func TestTrueUpShortfall(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
