@@ -168,9 +168,21 @@ func signWebhook(key []byte, id string, ts time.Time, body []byte) string {
 }
 
 // RunWebhooks delivers the outbox until ctx ends. Every `tally serve` runs one; any
-// number may run against one database. With no webhook configured it returns at once.
+// number may run against one database. With no webhook configured it returns at once
+// (after removing old deliveries).
+//
+// Each endpoint has a lane of its own, a loop that claims and sends only its deliveries,
+// so an endpoint that hangs or fails delays its own deliveries and no other's. With one
+// pass for all endpoints, which waited for every send it had claimed, a publisher whose
+// endpoint hung until the timeout held every other publisher's webhooks for up to
+// webhookBatch / webhookParallel timeouts a pass.
 func (a *App) RunWebhooks(ctx context.Context) {
 	w := a.webhooks
+	var lanes sync.WaitGroup
+	for _, e := range w.claimable {
+		lanes.Go(func() { a.runLane(ctx, [][2]string{e}) })
+	}
+	defer lanes.Wait()
 	if len(w.endpoints) == 0 {
 		// Deliveries to endpoints since removed from the config still age out (a bounded
 		// part at each start).
@@ -179,30 +191,41 @@ func (a *App) RunWebhooks(ctx context.Context) {
 	}
 	timer := time.NewTimer(0)
 	defer timer.Stop()
-	var pruned time.Time
 	for {
-		if time.Since(pruned) >= webhookPruneEvery {
-			a.pruneWebhooks(ctx)
-			pruned = time.Now()
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
 		}
-		n, err := a.safePass(ctx)
+		a.pruneWebhooks(ctx)
+		timer.Reset(webhookPruneEvery)
+	}
+}
+
+// runLane delivers the deliveries of endpoints until ctx ends: a pass, then the next at
+// once when the pass was full, else after webhookPoll (5 × after a failure).
+func (a *App) runLane(ctx context.Context, endpoints [][2]string) {
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		}
+		n, err := a.safePass(ctx, endpoints)
 		if ctx.Err() != nil {
 			return
 		}
 		wait := webhookPoll
 		switch {
 		case err != nil:
-			w.log.Error("webhooks: pass failed; retrying", "err", err)
+			a.webhooks.log.Error("webhooks: pass failed; retrying", "endpoint", endpoints[0][1], "err", err)
 			wait = 5 * webhookPoll
 		case n >= webhookBatch:
-			continue // more is due
+			wait = 0 // more is due
 		}
 		timer.Reset(wait)
-		select {
-		case <-ctx.Done():
-			return
-		case <-timer.C:
-		}
 	}
 }
 
@@ -235,28 +258,35 @@ func (a *App) PruneWebhookDeliveries(ctx context.Context) (int64, error) {
 	return total, nil
 }
 
-// safePass is one pass whose panic is logged and turned into an error, so the worker
-// carries on.
-func (a *App) safePass(ctx context.Context) (n int, err error) {
+// safePass is one pass over endpoints whose panic is logged and turned into an error,
+// so the lane carries on.
+func (a *App) safePass(ctx context.Context, endpoints [][2]string) (n int, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			a.log.Error("webhooks: pass panicked; recovered", "panic", r, "stack", string(debug.Stack()))
 			n, err = 0, fmt.Errorf("webhook pass panicked: %v", r)
 		}
 	}()
-	return a.DeliverWebhooks(ctx)
+	return a.webhooks.pass(ctx, endpoints)
 }
 
-// DeliverWebhooks runs one pass: it claims the due deliveries, sends them, records each
-// outcome, and returns how many it sent. A pass already running in this process makes
-// it return 0 at once. Tests call it by hand; `tally serve` runs RunWebhooks.
+// DeliverWebhooks runs one pass over every endpoint: it claims the due deliveries, sends
+// them, records each outcome, and returns how many it sent. A pass already running in
+// this process makes it return 0 at once. Tests call it by hand; `tally serve` runs
+// RunWebhooks, a lane per endpoint.
 func (a *App) DeliverWebhooks(ctx context.Context) (int, error) {
 	w := a.webhooks
 	if !w.running.TryLock() {
 		return 0, nil
 	}
 	defer w.running.Unlock()
-	ds, err := w.store.ClaimDeliveriesFor(ctx, w.holder, webhookBatch, w.lease, w.claimable)
+	return w.pass(ctx, w.claimable)
+}
+
+// pass claims the due deliveries of endpoints (at most webhookBatch), sends them
+// webhookParallel at a time, and records each outcome.
+func (w *webhooker) pass(ctx context.Context, endpoints [][2]string) (int, error) {
+	ds, err := w.store.ClaimDeliveriesFor(ctx, w.holder, webhookBatch, w.lease, endpoints)
 	if err != nil || len(ds) == 0 {
 		return 0, err
 	}

@@ -550,3 +550,57 @@ func TestWebhookReplicasDoNotDoubleSend(t *testing.T) {
 		last[user] = earned
 	}
 }
+
+// An endpoint that hangs delays only its own deliveries: another publisher's endpoint
+// gets its webhook at once from the worker `tally serve` runs. Before, one pass claimed
+// the oldest deliveries of every endpoint and waited for all its sends, so twenty hanging
+// deliveries ahead of it held the other publisher's until they timed out.
+func TestWebhookEndpointThatHangsDelaysOnlyItself(t *testing.T) {
+	ctx := context.Background()
+	hanging := newReceiver(t)
+	hanging.rule = func([]byte) string { return "hang" }
+	healthy := newReceiver(t)
+	clock := storetest.NewClock(t0)
+	subs := func(property, eventType string) []string {
+		switch property {
+		case "arcade":
+			return []string{hanging.url()}
+		case "other":
+			return []string{healthy.url()}
+		}
+		return nil
+	}
+	db, err := store.Open(ctx, storetest.URL(t, store.SQLite), store.Options{Now: clock.Now, Webhooks: subs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	if err := db.Migrate(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	arcadeP, otherP := arcade(), other()
+	arcadeP.Webhooks = []app.Webhook{{URL: hanging.url(), Secret: whsec, Events: allEvents}}
+	otherP.Webhooks = []app.Webhook{{URL: healthy.url(), Secret: whsec, Events: allEvents}}
+	a := app.New(db, app.Options{Properties: []app.Property{arcadeP, otherP}, AdminToken: adminTok, IngestWorkers: 2,
+		WebhookTimeout: time.Minute})
+	t.Cleanup(a.Close)
+	for i := range 20 {
+		if _, _, err := db.Adjust(ctx, rewards.AdjustRequest{Actor: "alice", Property: "arcade", User: fmt.Sprintf("u%d", i),
+			Amount: dec("1"), Reason: "goodwill", IdempotencyKey: fmt.Sprint(i), RequestHash: fmt.Sprint(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := db.Adjust(ctx, rewards.AdjustRequest{Actor: "alice", Property: "other", User: "bob",
+		Amount: dec("1"), Reason: "goodwill", IdempotencyKey: "b", RequestHash: "b"}); err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { a.RunWebhooks(runCtx); close(done) }()
+	defer func() { cancel(); <-done }()
+	select {
+	case <-healthy.arrive:
+	case <-time.After(20 * time.Second): // well within the hanging endpoint's one-minute timeout
+		t.Fatal("the healthy endpoint got nothing while the other hung")
+	}
+}
