@@ -55,6 +55,11 @@ const (
 	// sending them in parallel keeps the order per user).
 	webhookBatch    = 100
 	webhookParallel = 8
+	// webhookLanes is how many endpoints' passes one process runs at once (RunWebhooks):
+	// up to webhookLanes × webhookParallel sends in flight, and as many attempts being
+	// recorded. Endpoints that hang hold a lane each; fewer than this many leave the
+	// others moving.
+	webhookLanes = 4
 	// webhookPoll is how often an idle worker looks for new deliveries: a publisher
 	// hears of a change within about this long.
 	webhookPoll = time.Second
@@ -104,9 +109,11 @@ type webhooker struct {
 	lease     time.Duration
 	holder    string
 	log       *slog.Logger
-	// running keeps passes of this process from overlapping: the claim's lease keeps
-	// replicas apart, this keeps one replica's passes apart.
+	// running keeps DeliverWebhooks passes of this process from overlapping; lanes is
+	// the slots of RunWebhooks' lanes (webhookLanes). The claim's lease keeps any two
+	// passes from sending one delivery.
 	running sync.Mutex
+	lanes   chan struct{}
 }
 
 func newWebhooker(st WebhookStore, props []Property, timeout time.Duration, log *slog.Logger) *webhooker {
@@ -132,6 +139,7 @@ func newWebhooker(st WebhookStore, props []Property, timeout time.Duration, log 
 	b := make([]byte, 12)
 	_, _ = crand.Read(b)
 	return &webhooker{store: st, endpoints: eps, claimable: claimable, log: log, holder: hex.EncodeToString(b),
+		lanes: make(chan struct{}, webhookLanes),
 		// The lease outlives the whole pass (its deliveries go out webhookParallel at a
 		// time, each up to timeout) with room to spare: a lease that lapsed while the pass
 		// still had the delivery to send would let another replica send it too.
@@ -203,8 +211,11 @@ func (a *App) RunWebhooks(ctx context.Context) {
 }
 
 // runLane delivers the deliveries of endpoints until ctx ends: a pass, then the next at
-// once when the pass was full, else after webhookPoll (5 × after a failure).
+// once when the pass was full, else after webhookPoll (5 × after a failure). A pass
+// waits for one of the process's webhookLanes slots before it claims, so the wait does
+// not eat into its lease.
 func (a *App) runLane(ctx context.Context, endpoints [][2]string) {
+	slots := a.webhooks.lanes
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -213,7 +224,13 @@ func (a *App) runLane(ctx context.Context, endpoints [][2]string) {
 			return
 		case <-timer.C:
 		}
+		select {
+		case <-ctx.Done():
+			return
+		case slots <- struct{}{}:
+		}
 		n, err := a.safePass(ctx, endpoints)
+		<-slots
 		if ctx.Err() != nil {
 			return
 		}
