@@ -158,8 +158,10 @@ func (a *App) FetchBooked(ctx context.Context, property, from, to string, correc
 	if _, err := trueUpPeriod(from, to); err != nil {
 		return rewards.BookedImported{}, nil, err
 	}
-	// Today's revenue is not complete, and a day is trued up once: booked now, its
-	// figure would be short for good (a correction lands in another period).
+	// Today's revenue is not complete: a true-up run on it would release against a short
+	// figure, and a day is trued up once (a correction lands in another period). The
+	// days just before may still change too (the provider's doc says so): when a period
+	// is final is finance's call.
 	if today := a.store.Now().UTC().Format(time.DateOnly); to >= today {
 		return rewards.BookedImported{}, nil, invalid("to", "must be a day before today ("+today+", UTC): the revenue of today and later is not complete")
 	}

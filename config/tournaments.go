@@ -154,7 +154,7 @@ func (v *validator) tournaments(path string, p Property, scaleOK bool) {
 			switch {
 			case s == "loaded" || s == "start":
 				// They carry the score a play begins with; rewards never counts them.
-				v.add(fmt.Sprintf("%s.states[%d]", at, k), "%q never counts in a tournament (it reports the score a play starts with); use playing, over or levelup", s)
+				v.add(fmt.Sprintf("%s.states[%d]", at, k), "%q never counts in a tournament (it reports the score a play starts with); use over (or, when higher is better, playing or levelup)", s)
 			case !slices.Contains(gamezopStates, s):
 				v.add(fmt.Sprintf("%s.states[%d]", at, k), "must be one of %s, got %q", strings.Join(gamezopStates, ", "), s)
 			case (s == "playing" || s == "levelup") && t.direction() == rewards.Lower:

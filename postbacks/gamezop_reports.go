@@ -57,6 +57,9 @@ func ParseGamezopReports(body []byte, propertyID, from, to string) ([]rewards.Bo
 	if more := morePages(root); more != "" {
 		return nil, fmt.Errorf("gamezop reports: the answer has more pages (%s); Tally reads one answer and would book part of the period: import the days by hand", more)
 	}
+	if cur, ok := firstOf(root, "currency", "currency_code"); ok && !strings.EqualFold(scalarText(cur), "USD") {
+		return nil, fmt.Errorf("gamezop reports: revenue in %v, not USD", cur)
+	}
 	var rows []any
 	for _, k := range []string{"report", "data", "rows", "results"} {
 		if v, ok := root[k].([]any); ok {
@@ -77,14 +80,10 @@ func ParseGamezopReports(body []byte, propertyID, from, to string) ([]rewards.Bo
 			continue
 		}
 		ds, _ := row["date"].(string)
-		if len(ds) < 10 {
-			return nil, fmt.Errorf("gamezop reports: row %d: date %v is not YYYY-MM-DD", i, row["date"])
-		}
-		day, err := time.Parse(time.DateOnly, ds[:10])
+		k, err := reportDay(ds)
 		if err != nil {
-			return nil, fmt.Errorf("gamezop reports: row %d: date %q is not YYYY-MM-DD", i, ds)
+			return nil, fmt.Errorf("gamezop reports: row %d: %w", i, err)
 		}
-		k := day.Format(time.DateOnly)
 		if k < from || k > to {
 			continue
 		}
@@ -117,8 +116,43 @@ func ParseGamezopReports(body []byte, propertyID, from, to string) ([]rewards.Bo
 	return out, nil
 }
 
-// morePages says which field of a reports answer announces another page, or "".
+// reportDay is the day a row's date names: YYYY-MM-DD, or a time at midnight in its own
+// offset (the deprecated API's "2026-11-01T00:00:00Z"), whose date it is. A time of day
+// other than midnight (a UTC instant of another zone's midnight, say) is refused: cut to
+// its first ten characters it named the day before, and a period's rows slid by a day.
+func reportDay(ds string) (string, error) {
+	if len(ds) == len(time.DateOnly) {
+		if _, err := time.Parse(time.DateOnly, ds); err != nil {
+			return "", fmt.Errorf("date %q is not YYYY-MM-DD", ds)
+		}
+		return ds, nil
+	}
+	var t time.Time
+	var err error
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999"} {
+		if t, err = time.Parse(layout, ds); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		return "", fmt.Errorf("date %q is not YYYY-MM-DD", ds)
+	}
+	if h, m, sec := t.Clock(); h != 0 || m != 0 || sec != 0 || t.Nanosecond() != 0 {
+		return "", fmt.Errorf("date %q has a time of day, so its day is ambiguous; Tally takes the API's dates", ds)
+	}
+	return ds[:len(time.DateOnly)], nil
+}
+
+// morePages says which field of a reports answer, or of its meta or pagination object,
+// announces another page, or "".
 func morePages(root map[string]any) string {
+	for _, k := range []string{"meta", "pagination", "paging"} {
+		if m, ok := root[k].(map[string]any); ok {
+			if more := morePages(m); more != "" {
+				return k + "." + more
+			}
+		}
+	}
 	for _, k := range []string{"has_more", "hasMore"} {
 		if b, ok := root[k].(bool); ok && b {
 			return k
@@ -132,7 +166,8 @@ func morePages(root map[string]any) string {
 		case string:
 			more = x != "" && x != "0"
 		case json.Number:
-			more = x.String() != "0"
+			n, err := x.Int64()
+			more = err != nil || n > 0 // a page number; 0 or below: none
 		case map[string]any:
 			more = len(x) > 0
 		}
@@ -149,6 +184,9 @@ func morePages(root map[string]any) string {
 	if p, ok := firstOf(root, "page", "current_page", "currentPage"); ok {
 		if pn, okP := parseNumber(scalarText(p)); okP {
 			page = pn
+			if page.IsZero() {
+				page = decimal.NewFromInt(1) // pages counted from 0: page 0 is the first
+			}
 		}
 	}
 	if okN && n.GreaterThan(page) {

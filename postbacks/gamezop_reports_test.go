@@ -30,6 +30,16 @@ func TestParseGamezopReports(t *testing.T) {
 		{"next_page", `{"data":[{"date":"2026-11-01","revenue":1}],"next_page":2,"total_pages":3}`, "", "more pages (next_page)"},
 		{"total_pages above page", `{"data":[{"date":"2026-11-01","revenue":1}],"page":1,"total_pages":2}`, "", "more pages (total_pages)"},
 		{"the last page", `{"data":[{"date":"2026-11-01","revenue":1}],"page":2,"total_pages":2,"next_page":null,"has_more":false}`, "2026-11-01=1", ""},
+		{"pages from 0", `{"data":[{"date":"2026-11-01","revenue":1}],"page":0,"total_pages":1,"next_page":-1}`, "2026-11-01=1", ""},
+		{"more pages in meta", `{"data":[{"date":"2026-11-01","revenue":1}],"meta":{"has_more":true}}`, "", "more pages (meta.has_more)"},
+		{"currency of the answer", `{"currency":"INR","data":[{"date":"2026-11-01","revenue":1}]}`, "", "not USD"},
+		// A date with a time of day would slide to the day before when cut to its date
+		// (18:30 UTC is the next day's midnight in India): refused. Midnight in its own
+		// offset is that date.
+		{"UTC instant of another zone's midnight", `[{"date":"2026-11-01T18:30:00.000Z","revenue":7}]`, "", "has a time of day"},
+		{"midnight in its offset", `[{"date":"2026-11-02T00:00:00+05:30","revenue":7},{"date":"2026-11-01 00:00:00","revenue":1}]`,
+			"2026-11-01=1 2026-11-02=7", ""},
+		{"date with junk after it", `[{"date":"2026-11-01 junk","revenue":1}]`, "", "not YYYY-MM-DD"},
 	} {
 		got, err := ParseGamezopReports([]byte(c.body), "1234", "2026-11-01", "2026-11-02")
 		if c.err != "" {

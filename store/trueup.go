@@ -634,7 +634,7 @@ func carriedNote(carried decimal.Decimal) string {
 	if !carried.IsNegative() {
 		return ""
 	}
-	return fmt.Sprintf("; B counted as 0, %s of corrections down carried to the next true-up", rewards.Format(carried))
+	return fmt.Sprintf("; B counted as 0, a correction of %s carried to the next true-up", rewards.Format(carried))
 }
 
 // postReleases credits each user's release and books the shortfall, through the wallet.
