@@ -284,6 +284,17 @@ func TestTournamentRoutesRefuse(t *testing.T) {
 	}
 }
 
+// oneWindowCup configures arcade with only the snake tournament, as one window from week
+// to end.
+func oneWindowCup(t *testing.T, end time.Time) func(*appProperty) {
+	return func(p *appProperty) {
+		c := snakeWeekly(t)
+		c.Next, c.Duration, c.Start, c.End = nil, 0, week, end
+		p.Rules.Targets = nil
+		p.Rules.Tournaments = []rewards.Tournament{c}
+	}
+}
+
 // A one-window tournament (start, end) whose end the operator moves later while it runs
 // is extended: scores made after the old end count, the closer waits for the new end +
 // grace, and the window pays its ranking then. Before, the window kept the end it began
@@ -292,18 +303,10 @@ func TestTournamentRoutesRefuse(t *testing.T) {
 func TestTournamentOneWindowExtended(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, d store.Dialect) {
 		base := newEnv(t, d)
-		cup := func(end time.Time) func(*appProperty) {
-			return func(p *appProperty) {
-				c := snakeWeekly(t)
-				c.Next, c.Duration, c.Start, c.End = nil, 0, week, end
-				p.Rules.Targets = nil
-				p.Rules.Tournaments = []rewards.Tournament{c}
-			}
-		}
-		day := base.withProperty(cup(week.Add(24 * time.Hour)))
+		day := base.withProperty(oneWindowCup(t, week.Add(24*time.Hour)))
 		day.clock.Set(week.Add(time.Hour))
 		postScore(t, day, "ann", "a1", 300, "over", week.Add(time.Hour))
-		long := base.withProperty(cup(week.Add(72 * time.Hour)))
+		long := base.withProperty(oneWindowCup(t, week.Add(72*time.Hour)))
 		long.clock.Set(week.Add(30 * time.Hour))
 		id := postScore(t, long, "bob", "b1", 500, "over", week.Add(30*time.Hour))
 		if ev := long.event(id); !strings.Contains(fmt.Sprint(ev.Body["reason"]), "counted in window 2026-11-23T00:00:00Z") {
@@ -331,18 +334,10 @@ func TestTournamentOneWindowExtended(t *testing.T) {
 // its record shows the new end. Before, the row kept the old end with the new closes_at.
 func TestTournamentOneWindowExtendedWithoutLaterScores(t *testing.T) {
 	e := newEnv(t, store.SQLite)
-	cup := func(end time.Time) func(*appProperty) {
-		return func(p *appProperty) {
-			c := snakeWeekly(t)
-			c.Next, c.Duration, c.Start, c.End = nil, 0, week, end
-			p.Rules.Targets = nil
-			p.Rules.Tournaments = []rewards.Tournament{c}
-		}
-	}
-	day := e.withProperty(cup(week.Add(24 * time.Hour)))
+	day := e.withProperty(oneWindowCup(t, week.Add(24*time.Hour)))
 	day.clock.Set(week.Add(time.Hour))
 	postScore(t, day, "ann", "a1", 300, "over", week.Add(time.Hour))
-	long := e.withProperty(cup(week.Add(72 * time.Hour)))
+	long := e.withProperty(oneWindowCup(t, week.Add(72*time.Hour)))
 	long.clock.Set(week.Add(72*time.Hour + 16*time.Minute))
 	res, err := long.app.CloseTournaments(context.Background())
 	if err != nil || len(res) != 1 || res[0].Outcome != rewards.CloseDone {
