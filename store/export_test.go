@@ -127,6 +127,10 @@ func BeforeReportWaits(db *DB, fn func()) { db.beforeWritersWait = fn }
 // transaction in flight that it waits for.
 func WhileReportWaits(db *DB, fn func()) { db.writerInFlight = fn }
 
+// AfterReceiptStamp makes fn run in Record once the batch's receipt time is taken,
+// before the batch is written.
+func AfterReceiptStamp(db *DB, fn func()) { db.afterReceiptStamp = fn }
+
 // DuplicatePlan is the EXPLAIN of the statement Record uses to look up the events of
 // batch that were recorded before.
 func DuplicatePlan(ctx context.Context, db *DB, batch []rewards.Inbound) (string, error) {

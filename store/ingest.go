@@ -18,13 +18,13 @@ import (
 // that skips keys already recorded: the unique constraint, not a prior check, decides,
 // so concurrent redeliveries cannot both insert. The batch is committed whole or not at
 // all; a redelivery (same property, source and dedupe key, also
-// twice within the batch) is reported as a duplicate of the recorded event. The applier
-// (Apply) turns recorded events into ledger effects.
+// twice within the batch) is reported as a duplicate of the recorded event. The batch's
+// receipt time is taken inside its transaction (stampReceipt). The applier (Apply) turns
+// recorded events into ledger effects.
 func (db *DB) Record(ctx context.Context, batch []rewards.Inbound) ([]rewards.Receipt, error) {
 	if len(batch) == 0 {
 		return nil, nil
 	}
-	now := db.now()
 	// Rows go in key order: two batches holding the same keys in opposite order would
 	// otherwise each wait on the other's uncommitted unique-index entry (a deadlock).
 	order := make([]int, len(batch))
@@ -46,7 +46,7 @@ func (db *DB) Record(ctx context.Context, batch []rewards.Inbound) ([]rewards.Re
 			raw = []byte{}
 		}
 		rows = append(rows, []any{in.Property, string(in.Event.Source), in.Event.DedupeKey, in.Event.User, string(in.Event.Kind),
-			in.Event.Type, raw, string(ev), now, rewards.StatusRecorded, in.Unmapped})
+			in.Event.Type, raw, string(ev), time.Time{}, rewards.StatusRecorded, in.Unmapped})
 	}
 	ids := make(map[dedupeKey]int64, len(batch))
 	const (
@@ -85,20 +85,20 @@ func (db *DB) Record(ctx context.Context, batch []rewards.Inbound) ([]rewards.Re
 		}
 		return got.Err()
 	}
-	// One statement commits on its own: on Postgres the batch is always one; on SQLite a
-	// batch too large for one statement (a few dozen rows) goes in one transaction, so it
-	// is recorded whole or not at all.
-	var err error
-	if db.dialect == Postgres || len(rows)*len(rows[0]) <= maxParams(db.gorm) {
-		err = insert(db.gorm.WithContext(ctx), rows)
-	} else {
-		err = db.tx(ctx, func(tx *gorm.DB) error {
-			clear(ids) // a retried transaction starts over
-			return inChunks(tx, rows, func(rows [][]any) error { return insert(tx, rows) })
-		})
-	}
+	// One transaction: on Postgres one statement, on SQLite as many as a batch too large
+	// for one statement (a few dozen rows) needs, so it is recorded whole or not at all.
+	err := db.tx(ctx, func(tx *gorm.DB) error {
+		clear(ids) // a retried transaction starts over
+		if err := db.stampReceipt(tx, rows); err != nil {
+			return err
+		}
+		if db.dialect == Postgres {
+			return insert(tx, rows)
+		}
+		return inChunks(tx, rows, func(rows [][]any) error { return insert(tx, rows) })
+	})
 	if err != nil {
-		return nil, translate(err)
+		return nil, err
 	}
 	results := make([]rewards.Receipt, len(batch))
 	var missing []dedupeKey
@@ -140,6 +140,33 @@ func (db *DB) Record(ctx context.Context, batch []rewards.Inbound) ([]rewards.Re
 		results[i] = rewards.Receipt{EventID: r.ID, Duplicate: true, Status: r.Status}
 	}
 	return results, nil
+}
+
+// receivedColumn is where a row of Record's columns holds its receipt time.
+const receivedColumn = 8
+
+// stampReceipt sets the receipt time of Record's rows, in the batch's transaction once it
+// holds what a payout report "to now" waits for (waitForWriters): on Postgres a
+// transaction id, on SQLite the write lock (its transactions begin immediate). A batch
+// stamped before a report's cut is then either committed before the report looks at the
+// inbox or waited for; stamped before its transaction began, it could be sent after the
+// report had looked at both, and commit with a receipt before the cut that the report,
+// and every later report of the period, disagreed on.
+func (db *DB) stampReceipt(tx *gorm.DB, rows [][]any) error {
+	if db.dialect == Postgres {
+		var xid string
+		if err := query(tx, &xid, `SELECT pg_current_xact_id()::text`); err != nil {
+			return err
+		}
+	}
+	now := db.now()
+	if db.afterReceiptStamp != nil {
+		db.afterReceiptStamp()
+	}
+	for _, r := range rows {
+		r[receivedColumn] = now
+	}
+	return nil
 }
 
 // inboxTypes are the SQL types of Record's columns.

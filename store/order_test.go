@@ -214,6 +214,51 @@ func TestReportToNowWaitsForAnInsertInFlight(t *testing.T) {
 	}
 }
 
+// A receiver's batch whose receipt time comes before a report's cut, but whose insert is
+// sent only after the report has looked at the inbox and at the writers in flight, is
+// waited for: its session counts in that report as in every later one of the period.
+// Before, the receipt time was taken before the batch's transaction began, so on
+// Postgres the report saw neither the row nor a writer, answered without the session,
+// and the same period reported again once the event was applied differed.
+func TestReportToNowWaitsForABatchStampedBeforeTheCut(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		ctx := context.Background()
+		u := storetest.URL(t, dia)
+		recorder, reader := storetest.OpenURL(t, u, nil), storetest.OpenURL(t, u, nil)
+		stamped, release := make(chan struct{}), make(chan struct{})
+		store.AfterReceiptStamp(recorder, func() { close(stamped); <-release })
+		done := make(chan error, 1)
+		go func() { // a receiver's group commit, then the applier
+			_, err := recorder.Record(ctx, []rewards.Inbound{in(session("u1", "s-stamped", "0.000012", 60))})
+			if err == nil {
+				err = applyAll(ctx, recorder)
+			}
+			done <- err
+		}()
+		<-stamped
+		var once sync.Once
+		letGo := func() { once.Do(func() { close(release) }) }
+		t.Cleanup(letGo)
+		if dia == store.Postgres {
+			store.WhileReportWaits(reader, letGo) // it goes on once the report waits for it
+		} else {
+			store.BeforeReportWaits(reader, letGo) // the report's write lock then waits for it
+		}
+		q := rewards.ReportQuery{From: time.Now().Add(-time.Hour), To: time.Now()} // after the receipt
+		first := repReport(t, reader, q)
+		letGo() // if the report did not wait for it
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if diff := repDiffRows(first, repReport(t, reader, q)); diff != "" {
+			t.Fatalf("the same period reported twice differs:\n%s", diff)
+		}
+		if len(first) != 1 || first[0].Sessions != 1 {
+			t.Fatalf("rows %v, want u1's session", first)
+		}
+	})
+}
+
 // The applier's statements are prepared once per connection, and Postgres keeps a plan
 // for each. A plan made while a table was nearly empty (a new database, before
 // autovacuum first analyzes it) would scan the whole table, and went on doing so for

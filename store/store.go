@@ -65,6 +65,9 @@ type DB struct {
 	// writerInFlight, set only by tests, runs each time a report on Postgres finds a
 	// writer in flight that it has to wait for (report.go).
 	writerInFlight func()
+	// afterReceiptStamp, set only by tests, runs in Record once its batch's receipt time
+	// is taken, before the batch is written (ingest.go).
+	afterReceiptStamp func()
 	// inSettleBatch, set only by tests, runs in each settlement batch's transaction
 	// after its lots are claimed (settle.go).
 	inSettleBatch func()
