@@ -121,7 +121,8 @@ func (b *batcher) work() {
 	}
 }
 
-// run commits a batch. If the group commit fails, each event is retried alone, within
+// run commits a batch. If the group commit fails as a request's deadline passes, the
+// others are committed again together; otherwise each event is retried alone, within
 // its own request's deadline, so one event the database refuses cannot fail its
 // neighbours. Jobs whose requests have given up are answered and dropped first: nothing
 // is written for a request that was answered 503.
@@ -149,10 +150,29 @@ func (b *batcher) run(batch []*ingestJob) {
 		batch[0].done <- ingestResult{err: err}
 		return
 	}
+	if anyExpired(batch) {
+		// The commit is bounded by the earliest deadline among its jobs, so a request
+		// close to its own deadline cuts it short: the others go again as one group,
+		// without the jobs whose time ran out. One by one, under the load that made the
+		// commit slow, they would take a commit each and run out of time in turn.
+		b.log.Warn("group commit failed as a request's deadline passed; committing the others again", "events", len(batch), "err", err)
+		b.run(batch)
+		return
+	}
 	b.log.Warn("group commit failed; retrying events one by one", "events", len(batch), "err", err)
 	for _, j := range batch {
 		b.run([]*ingestJob{j})
 	}
+}
+
+// anyExpired reports whether a job's request has given up.
+func anyExpired(batch []*ingestJob) bool {
+	for _, j := range batch {
+		if j.ctx.Err() != nil {
+			return true
+		}
+	}
+	return false
 }
 
 func (b *batcher) commit(batch []*ingestJob) (receipts []rewards.Receipt, err error) {

@@ -119,6 +119,61 @@ func TestBatcherStopCommitsQueuedAndRefusesNew(t *testing.T) {
 	}
 }
 
+// slowIngester is a database too slow for one request's deadline: a batch holding the
+// key "old" commits only when its context ends (and then fails); any other commits.
+type slowIngester struct {
+	fakeIngester
+}
+
+func (f *slowIngester) Record(ctx context.Context, batch []rewards.Inbound) ([]rewards.Receipt, error) {
+	for _, in := range batch {
+		if in.Event.DedupeKey == "old" {
+			f.mu.Lock()
+			f.batches = append(f.batches, batch)
+			f.mu.Unlock()
+			<-ctx.Done()
+			return nil, ctx.Err()
+		}
+	}
+	return f.fakeIngester.Record(ctx, batch)
+}
+
+// A request whose deadline is near cuts its group commit short; the other requests of
+// the batch are then committed again together, not one commit each. One by one, when
+// the database is slow, most of them ran out of time too.
+func TestBatcherCommitsTheOthersTogetherWhenOneRequestRunsOutOfTime(t *testing.T) {
+	f := &slowIngester{fakeIngester{entered: make(chan struct{}, 16), release: make(chan struct{})}}
+	b := newBatcher(f, 1, 64, slog.New(slog.DiscardHandler), NewMetrics())
+	defer b.stop()
+	results := make(chan error, 10)
+	go func() { _, err := b.submit(context.Background(), event("first")); results <- err }()
+	<-f.entered // the first commit is held; the rest queue behind it
+	old, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	oldErr := make(chan error, 1)
+	go func() { _, err := b.submit(old, event("old")); oldErr <- err }()
+	waitQueued(t, b, 1)
+	for i := range 9 {
+		go func() { _, err := b.submit(context.Background(), event(string(rune('a'+i)))); results <- err }()
+	}
+	waitQueued(t, b, 10)
+	f.entered = nil
+	close(f.release)
+	for range 10 {
+		if err := <-results; err != nil {
+			t.Fatalf("a request with time left failed: %v", err)
+		}
+	}
+	if err := <-oldErr; !errors.Is(err, rewards.ErrUnavailable) {
+		t.Fatalf("the request whose time ran out: %v, want ErrUnavailable (503)", err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if got := batchSizes(f.batches); len(got) != 3 || got[1] != 10 || got[2] != 9 {
+		t.Fatalf("commits of %v events, want [1 10 9]: the nine with time left committed again together", got)
+	}
+}
+
 // waitQueued waits until n jobs wait in the queue (a worker holds one more).
 func waitQueued(t *testing.T, b *batcher, n int) {
 	t.Helper()
