@@ -12,6 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/shopspring/decimal"
 
+	"tally/postbacks"
 	"tally/rewards"
 )
 
@@ -78,6 +79,17 @@ func (a *App) Adjust(ctx context.Context, in AdjustInput) (r rewards.Adjustment,
 			"report's identity (closing = opening + settled − redeemed + adjustments) is defined on available")
 	default:
 		return r, false, invalid("bucket", `must be "available" (or omitted)`)
+	}
+	if msg := postbacks.CheckNewUserID(in.User); msg != "" {
+		// An id the receivers refuse addresses a wallet made before they did; it must not
+		// make a new one (an XLSX export could not tell it from another user's).
+		b, err := a.store.Balance(ctx, p.ID, in.User)
+		if err != nil {
+			return r, false, err
+		}
+		if b.UpdatedAt.IsZero() { // no wallet
+			return r, false, invalid("user", msg+" (an existing wallet of such an id can be adjusted; there is none)")
+		}
 	}
 	r, replayed, err = a.store.Adjust(ctx, rewards.AdjustRequest{Property: p.ID, User: in.User, Amount: in.Amount, Bucket: in.Bucket,
 		Reason: in.Reason, IdempotencyKey: in.IdempotencyKey, Actor: in.Actor,

@@ -1,10 +1,15 @@
 package app_test
 
 import (
+	"context"
 	"fmt"
 	"net/url"
+	"strings"
 	"testing"
 
+	"github.com/shopspring/decimal"
+
+	"tally/rewards"
 	"tally/store"
 	"tally/store/storetest"
 )
@@ -99,12 +104,43 @@ func TestUserIDsInPaths(t *testing.T) {
 // which an older version credited) stays addressable: adjusted, read and redeemed.
 func TestAPIsAddressWalletsTheReceiversNoLongerAccept(t *testing.T) {
 	e := newEnv(t, store.SQLite)
-	for i, user := range []string{"bob\uFFFD", "bob\uFFFE"} {
+	for i, user := range []string{"bob\uFFFD", "bob\uFFFE", "bob_xD800_"} {
+		// Made by an older version, which did not check.
+		if _, _, err := e.db.Adjust(context.Background(), rewards.AdjustRequest{Property: "arcade", User: user, Amount: decimal.RequireFromString("1"),
+			Bucket: rewards.Available, Reason: "older version", IdempotencyKey: fmt.Sprintf("old-%d", i), RequestHash: "h", Actor: "admin"}); err != nil {
+			t.Fatal(err)
+		}
 		esc := url.PathEscape(user)
-		e.credit("arcade", esc, "5", fmt.Sprintf("fund-%d", i))
+		e.credit("arcade", esc, "4", fmt.Sprintf("fund-%d", i))
 		if a := e.redeem(esc, fmt.Sprintf("r-%d", i), `{"amount":"2"}`); a.Code != 201 {
 			t.Fatalf("redeem for %q: %d %s", user, a.Code, a.Raw)
 		}
 		e.wantBalance("arcade", esc, apiKey, "3", "0")
+	}
+}
+
+// An adjustment does not make a wallet under an id the receivers refuse: in an XLSX
+// export "bob\uFFFE" and "bob\uFFFF" both read "bob\uFFFD", and "bob_xD800_" reads
+// "bob", so finance could not tell whom to pay. The receivers refuse _xD800_…_xDFFF_
+// too. Before, the adjustments answered 201 and made the wallets.
+func TestAdjustmentsMakeNoWalletTheReceiversWouldRefuse(t *testing.T) {
+	e := newEnv(t, store.SQLite)
+	for i, user := range []string{"bob\uFFFE", "bob\uFFFF", "bob\uFFFD", "bob\uFDD0", "bob_xD800_", "_xdfff_"} {
+		a := e.do("POST", "/v1/admin/properties/arcade/users/"+url.PathEscape(user)+"/adjustments", `{"amount":"5","reason":"goodwill"}`,
+			"Authorization", "Bearer "+adminTok, "Idempotency-Key", fmt.Sprintf("k-%d", i))
+		if a.Code != 400 || problemField(a) != "user" {
+			t.Errorf("adjustment for %q: %d %s, want 400 naming user", user, a.Code, a.Raw)
+		}
+	}
+	for _, user := range []string{"bob_xD800_", "a_xdBfF_b"} {
+		a := e.do("POST", "/v1/hooks/arcade/gamezop/spp", strings.Replace(sppBody, `"sub1"`, `"`+user+`"`, 1), "Authorization", "Bearer "+sppToken)
+		if a.Code != 400 || problemField(a) != "user-id" {
+			t.Errorf("SPP for %q: %d %s, want 400 naming user-id", user, a.Code, a.Raw)
+		}
+	}
+	// Other _xHHHH_ spellings are held as sent.
+	if a := e.do("POST", "/v1/admin/properties/arcade/users/bob_x0041_/adjustments", `{"amount":"5","reason":"goodwill"}`,
+		"Authorization", "Bearer "+adminTok, "Idempotency-Key", "k-ok"); a.Code != 201 {
+		t.Fatalf("adjustment for bob_x0041_: %d %s", a.Code, a.Raw)
 	}
 }

@@ -348,8 +348,27 @@ func textProblem(s string, max int) string {
 			return "must not contain U+FFFD or a lone UTF-16 surrogate escape (a character lost on the way, so two ids could read alike)"
 		}
 	}
+	if i := surrogateEscape(s); i >= 0 {
+		return fmt.Sprintf("must not contain %q: an XLSX cell reads _xD800_ to _xDFFF_ as a lost character, so two ids could read alike", s[i:i+7])
+	}
 	return ""
 }
+
+// surrogateEscape is the index of the first _xHHHH_ in s whose HHHH is a UTF-16
+// surrogate (D800–DFFF), or -1. XLSX text escapes a character as _xHHHH_; a surrogate
+// alone is no character, and readers (excelize among them) drop it, so the text
+// "a_xD800_" would read as "a".
+func surrogateEscape(s string) int {
+	for i := 0; i+7 <= len(s); i++ {
+		if s[i] == '_' && s[i+1] == 'x' && (s[i+2] == 'D' || s[i+2] == 'd') && strings.IndexByte("89abcdefABCDEF", s[i+3]) >= 0 &&
+			isHex(s[i+4]) && isHex(s[i+5]) && s[i+6] == '_' {
+			return i
+		}
+	}
+	return -1
+}
+
+func isHex(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' }
 
 // addressProblem checks an id as the APIs take it: 1..max characters (runes, not bytes:
 // a user id of 100 multibyte characters is valid) of valid UTF-8 without control
@@ -384,6 +403,11 @@ func addressProblem(s string, max int) string {
 // is stricter), so every wallet a provider's events made can be addressed; and wallets
 // made before the receivers refused noncharacters and U+FFFD stay addressable.
 func CheckUserID(s string) string { return addressProblem(s, maxUserLen) }
+
+// CheckNewUserID is the receivers' rule for a user id: "" when a wallet may be made for
+// s, else what is wrong with it. Stricter than CheckUserID: no noncharacters, U+FFFD or
+// _xD800_…_xDFFF_, which an XLSX export cannot tell apart from other ids.
+func CheckNewUserID(s string) string { return textProblem(s, maxUserLen) }
 
 // parseNumber parses a JSON number literal exactly. It enforces JSON's grammar itself
 // (decimal.NewFromString alone accepts "+1", ".5", "01" and a Unicode minus, so the same
