@@ -41,6 +41,11 @@ func (e *ValidationError) Error() string {
 	return "invalid " + e.Errors[0].Field + ": " + e.Errors[0].Message
 }
 
+// add lists one more bad field.
+func (e *ValidationError) add(field, msg string) {
+	e.Errors = append(e.Errors, FieldError{Field: field, Message: msg})
+}
+
 func invalid(field, msg string) *ValidationError {
 	return &ValidationError{Errors: []FieldError{{Field: field, Message: msg}}}
 }

@@ -53,24 +53,21 @@ type PayoutRequest struct {
 
 // ParsePayoutRequest validates a payout report's parameters as the HTTP query and the
 // CLI flags give them: from and to are RFC 3339 times or YYYY-MM-DD dates (UTC
-// midnight), from before to; property is "" (all) or a configured property; format is
-// "" (csv), csv, json or xlsx; bom is "", true or false (csv only). Each problem is a
-// ValidationError naming the parameter.
+// midnight), no earlier than 1970, from before to; property is "" (all) or a configured
+// property; format is "" (csv), csv, json or xlsx; bom is "", true or false (csv only).
+// The error is a ValidationError naming every bad parameter.
 func (a *App) ParsePayoutRequest(from, to, property, format, bom string) (PayoutRequest, error) {
 	var r PayoutRequest
-	var err error
-	if r.Query.From, err = reportTime("from", from); err != nil {
-		return r, err
-	}
-	if r.Query.To, err = reportTime("to", to); err != nil {
-		return r, err
-	}
-	if !r.Query.From.Before(r.Query.To) {
-		return r, invalid("to", "must be after from")
+	v := &ValidationError{}
+	fromOK, toOK := false, false
+	r.Query.From, fromOK = reportTime(v, "from", from)
+	r.Query.To, toOK = reportTime(v, "to", to)
+	if fromOK && toOK && !r.Query.From.Before(r.Query.To) {
+		v.add("to", "must be after from")
 	}
 	if property != "" {
 		if _, err := a.property(property); err != nil {
-			return r, invalid("property", "unknown property")
+			v.add("property", "unknown property")
 		}
 	}
 	r.Query.Property = property
@@ -80,35 +77,49 @@ func (a *App) ParsePayoutRequest(from, to, property, format, bom string) (Payout
 	case FormatJSON, FormatXLSX:
 		r.Format = format
 	default:
-		return r, invalid("format", "must be csv, json or xlsx")
+		v.add("format", "must be csv, json or xlsx")
 	}
 	if bom != "" {
+		var err error
 		if r.BOM, err = strconv.ParseBool(bom); err != nil {
-			return r, invalid("bom", "must be true or false")
+			v.add("bom", "must be true or false")
+		} else if r.BOM && format != "" && format != FormatCSV {
+			v.add("bom", "applies to format=csv only")
 		}
-		if r.BOM && r.Format != FormatCSV {
-			return r, invalid("bom", "applies to format=csv only")
-		}
+	}
+	if len(v.Errors) > 0 {
+		return PayoutRequest{}, v
 	}
 	return r, nil
 }
 
-func reportTime(field, s string) (time.Time, error) {
+// earliestReportTime is the earliest bound a report takes: nothing is stamped before it,
+// and the zero time is what the store reads as a bound not given.
+var earliestReportTime = time.Unix(0, 0).UTC()
+
+// reportTime parses a report bound, adding its problem to v if it is not one.
+func reportTime(v *ValidationError, field, s string) (time.Time, bool) {
 	if s == "" {
-		return time.Time{}, invalid(field, "is required: an RFC 3339 time or a YYYY-MM-DD date (UTC)")
+		v.add(field, "is required: an RFC 3339 time or a YYYY-MM-DD date (UTC)")
+		return time.Time{}, false
 	}
-	if t, err := time.Parse(time.DateOnly, s); err == nil {
-		return t, nil
+	t, err := time.Parse(time.DateOnly, s)
+	if err != nil {
+		t, err = time.Parse(time.RFC3339Nano, s)
 	}
-	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil && strings.Contains(s, " ") {
 		// An unencoded "+01:00" in a query string arrives as " 01:00".
 		t, err = time.Parse(time.RFC3339Nano, strings.Replace(s, " ", "+", 1))
 	}
 	if err != nil {
-		return time.Time{}, invalid(field, "must be an RFC 3339 time or a YYYY-MM-DD date (UTC)")
+		v.add(field, "must be an RFC 3339 time or a YYYY-MM-DD date (UTC)")
+		return time.Time{}, false
 	}
-	return t.UTC(), nil
+	if t.Before(earliestReportTime) {
+		v.add(field, "must be 1970-01-01 or later (nothing is recorded before)")
+		return time.Time{}, false
+	}
+	return t.UTC(), true
 }
 
 // columnKind is what a report column holds, which decides how each format prints it.
@@ -587,7 +598,14 @@ const reportWriteTimeout = time.Minute
 // error is logged and the connection is closed without finishing the response: the
 // client sees a broken transfer, never a short report that looks complete.
 func (a *App) payoutReport(c *gin.Context) {
-	r, err := a.ParsePayoutRequest(c.Query("from"), c.Query("to"), c.Query("property"), c.Query("format"), c.Query("bom"))
+	q := c.Request.URL.Query()
+	for _, name := range []string{"from", "to", "property", "format", "bom"} {
+		if len(q[name]) > 1 {
+			a.fail(c, invalid(name, "is given more than once"))
+			return
+		}
+	}
+	r, err := a.ParsePayoutRequest(q.Get("from"), q.Get("to"), q.Get("property"), q.Get("format"), q.Get("bom"))
 	if err != nil {
 		a.fail(c, err)
 		return

@@ -473,6 +473,13 @@ func TestPayoutReportBadRequests(t *testing.T) {
 		{"from=2026-11-01&to=2026-12-01&format=xml", "format"},
 		{"from=2026-11-01&to=2026-12-01&bom=maybe", "bom"},
 		{"from=2026-11-01&to=2026-12-01&format=json&bom=true", "bom"},
+		// "since the beginning": the store reads the zero time as no bound, and answered
+		// a 400 naming nothing.
+		{"from=0001-01-01&to=2026-12-01", "from"},
+		{"from=1969-12-31T23:59:59Z&to=2026-12-01", "from"},
+		// One value each: the first of two was taken silently.
+		{"from=2026-10-01&from=2026-12-01&to=2026-11-01", "from"},
+		{"from=2026-10-01&to=2026-11-01&format=json&format=csv", "format"},
 	}
 	for _, c := range cases {
 		a := e.report(c.query)
@@ -480,6 +487,22 @@ func TestPayoutReportBadRequests(t *testing.T) {
 			a.Header.Get("Content-Disposition") != "" {
 			t.Errorf("%s: %d %s %v, want 400 naming %s", c.query, a.Code, a.Raw, a.Header, c.field)
 		}
+	}
+	// Every bad parameter is named, not only the first.
+	a := e.report("from=x&to=y&format=pdf&bom=maybe&property=nope")
+	var p struct{ Errors []struct{ Field string } }
+	if err := json.Unmarshal([]byte(a.Raw), &p); err != nil || a.Code != 400 {
+		t.Fatalf("%d %s", a.Code, a.Raw)
+	}
+	var fields []string
+	for _, f := range p.Errors {
+		fields = append(fields, f.Field)
+	}
+	if strings.Join(fields, ",") != "from,to,property,format,bom" {
+		t.Errorf("fields named %v, want from, to, property, format and bom: %s", fields, a.Raw)
+	}
+	if a := e.report("from=1970-01-01&to=2026-12-01&format=json"); a.Code != 200 {
+		t.Errorf("from 1970-01-01: %d %s", a.Code, a.Raw)
 	}
 	if a := e.do("GET", "/v1/admin/reports/payouts?from=2026-11-01&to=2026-12-01", ""); a.Code != 401 {
 		t.Errorf("without the admin token: %d", a.Code)
