@@ -364,7 +364,11 @@ func TestPublisherAPI(t *testing.T) {
 			"unknown property":   {"/v1/properties/nope/users/u/balance", auth, 404},
 			"bad limit":          {"/v1/properties/arcade/users/u/transactions?limit=0", auth, 400},
 			"bad cursor":         {"/v1/properties/arcade/users/u/transactions?cursor=abc", auth, 400},
-			"user too long":      {"/v1/properties/arcade/users/" + strings.Repeat("x", 101) + "/balance", auth, 400},
+			// One spelling per number, as the OpenAPI patterns say: ParseInt took these.
+			"limit with a sign":   {"/v1/properties/arcade/users/u/transactions?limit=+5", auth, 400},
+			"cursor with a zero":  {"/v1/properties/arcade/users/u/transactions?cursor=07", auth, 400},
+			"redemption with a 0": {"/v1/properties/arcade/redemptions/004", auth, 400},
+			"user too long":       {"/v1/properties/arcade/users/" + strings.Repeat("x", 101) + "/balance", auth, 400},
 		} {
 			if a := e.do("GET", c.path, "", c.hdr...); a.Code != c.code {
 				t.Fatalf("%s: %d, want %d: %s", name, a.Code, c.code, a.Raw)

@@ -79,14 +79,30 @@ func toListPage[T, J any](items []T, limit int, id func(T) int64, conv func(T) J
 	return out
 }
 
+// positiveID parses an id as the API spells it (the OpenAPI ID pattern ^[1-9][0-9]*$,
+// within int64): strconv.ParseInt also takes "+4" and "004", so one id had many
+// spellings.
+func positiveID(s string) (int64, bool) {
+	if s == "" || s[0] < '1' || s[0] > '9' {
+		return 0, false
+	}
+	for i := 1; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	return n, err == nil
+}
+
 // cursorParam reads the cursor of a list: an id from next_cursor; "" (0) from the newest.
 func cursorParam(c *gin.Context) (int64, error) {
 	cur := c.Query("cursor")
 	if cur == "" {
 		return 0, nil
 	}
-	n, err := strconv.ParseInt(cur, 10, 64)
-	if err != nil || n <= 0 {
+	n, ok := positiveID(cur)
+	if !ok {
 		return 0, invalid("cursor", "not a cursor returned by this API")
 	}
 	return n, nil
@@ -166,9 +182,9 @@ func limitParam(c *gin.Context, def, max int) (int, error) {
 	if s == "" {
 		return def, nil
 	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 1 || n > max {
+	n, ok := positiveID(s)
+	if !ok || n > int64(max) {
 		return 0, invalid("limit", "must be an integer from 1 to "+strconv.Itoa(max))
 	}
-	return n, nil
+	return int(n), nil
 }

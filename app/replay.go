@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"fmt"
-	"strconv"
 
 	"tally/rewards"
 )
@@ -125,8 +124,8 @@ type EventReader interface {
 }
 
 func eventIDParam(s string) (int64, error) {
-	id, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || id <= 0 {
+	id, ok := positiveID(s)
+	if !ok {
 		return 0, invalid("id", "must be an event id: a positive integer")
 	}
 	return id, nil

@@ -164,8 +164,8 @@ func (a *App) getRedemption(c *gin.Context) {
 }
 
 func redemptionIDParam(s string) (int64, error) {
-	id, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || id <= 0 {
+	id, ok := positiveID(s)
+	if !ok {
 		return 0, invalid("id", "must be a redemption id: a positive integer")
 	}
 	return id, nil

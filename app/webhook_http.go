@@ -74,8 +74,8 @@ func (a *App) listWebhookDeliveries(c *gin.Context) {
 
 // retryWebhookDelivery: POST /v1/admin/webhooks/deliveries/:id/retry
 func (a *App) retryWebhookDelivery(c *gin.Context) {
-	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
-	if err != nil || id <= 0 {
+	id, ok := positiveID(c.Param("id"))
+	if !ok {
 		a.fail(c, invalid("id", "must be a delivery id: a positive integer"))
 		return
 	}
