@@ -185,3 +185,19 @@ func methodLabel(m string) string {
 	}
 	return "other"
 }
+
+// requestTimeout bounds the work of a publisher or admin request that is not a stream
+// (payout reports and true-ups have bounds of their own): with the database hung, a
+// request would otherwise hold a pooled connection until its client gave up, since the
+// server's write timeout does not end the request's context. A write cut short answers
+// 503, or "Outcome unknown" if its commit was sent; a retry with the same
+// Idempotency-Key answers what was saved.
+var requestTimeout = 10 * time.Second
+
+// bounded gives the request's context the requestTimeout deadline.
+func bounded(c *gin.Context) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), requestTimeout)
+	defer cancel()
+	c.Request = c.Request.WithContext(ctx)
+	c.Next()
+}

@@ -1,11 +1,14 @@
 package app_test
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"sync"
 	"testing"
 
+	"tally/app"
+	"tally/rewards"
 	"tally/store"
 	"tally/store/storetest"
 )
@@ -234,4 +237,65 @@ func TestConcurrentRedemptionsNeverOverdraw(t *testing.T) {
 		e.wantBalance("arcade", "rich", apiKey, "3", "0")
 		e.checkInvariants()
 	})
+}
+
+// deadlineStore notes every money write, and the balance read, that reaches the store
+// without a deadline.
+type deadlineStore struct {
+	app.Store
+	mu        sync.Mutex
+	unbounded []string
+}
+
+func (s *deadlineStore) note(op string, ctx context.Context) {
+	if _, ok := ctx.Deadline(); !ok {
+		s.mu.Lock()
+		s.unbounded = append(s.unbounded, op)
+		s.mu.Unlock()
+	}
+}
+
+func (s *deadlineStore) Redeem(ctx context.Context, r rewards.RedeemRequest) (rewards.Redemption, bool, error) {
+	s.note("redeem", ctx)
+	return s.Store.Redeem(ctx, r)
+}
+
+func (s *deadlineStore) Adjust(ctx context.Context, r rewards.AdjustRequest) (rewards.Adjustment, bool, error) {
+	s.note("adjust", ctx)
+	return s.Store.Adjust(ctx, r)
+}
+
+func (s *deadlineStore) Reverse(ctx context.Context, r rewards.ReverseRequest) (rewards.Reversal, bool, error) {
+	s.note("reverse", ctx)
+	return s.Store.Reverse(ctx, r)
+}
+
+func (s *deadlineStore) Balance(ctx context.Context, property, user string) (rewards.Balance, error) {
+	s.note("balance", ctx)
+	return s.Store.Balance(ctx, property, user)
+}
+
+// Redemptions, reversals, adjustments and balance reads reach the database with a
+// deadline: with the database hung, a request held its pooled connection until the
+// client gave up (the server's write timeout does not end a request's context).
+func TestMoneyWritesHaveADeadline(t *testing.T) {
+	e := newEnv(t, store.SQLite)
+	st := &deadlineStore{Store: e.db}
+	a := app.New(st, app.Options{Properties: []app.Property{arcade(), other()}, AdminToken: adminTok})
+	t.Cleanup(a.Close)
+	e.app, e.h = a, a.Handler()
+	e.credit("arcade", "u1", "10", "fund")
+	r := e.redeem("u1", "r1", `{"amount":"4"}`)
+	if r.Code != 201 {
+		t.Fatalf("redeem: %d %s", r.Code, r.Raw)
+	}
+	if rv := e.reverse(sub(r, "redemption")["id"], "rv1", `{"reason":"refund"}`, adminTok); rv.Code != 201 {
+		t.Fatalf("reverse: %d %s", rv.Code, rv.Raw)
+	}
+	e.wantBalance("arcade", "u1", apiKey, "10", "0")
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if len(st.unbounded) != 0 {
+		t.Fatalf("reached the store without a deadline: %v", st.unbounded)
+	}
 }

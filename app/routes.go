@@ -32,7 +32,8 @@ func (a *App) routes() *gin.Engine {
 	r.NoRoute(func(c *gin.Context) { a.fail(c, rewards.ErrNotFound) })
 	r.NoMethod(func(c *gin.Context) {
 		c.Header("Content-Type", "application/problem+json")
-		c.AbortWithStatusJSON(http.StatusMethodNotAllowed, problem{Type: "urn:tally:problem:method", Title: "Method not allowed", Status: http.StatusMethodNotAllowed})
+		c.AbortWithStatusJSON(http.StatusMethodNotAllowed, problem{Type: "urn:tally:problem:method", Title: "Method not allowed", Status: http.StatusMethodNotAllowed,
+			Detail: "this path does not take " + c.Request.Method + "; the Allow header lists the methods it takes"})
 	})
 
 	r.GET("/healthz", a.healthz)
@@ -46,7 +47,7 @@ func (a *App) routes() *gin.Engine {
 	hooks.POST("/gamepush", a.receiveHook(rewards.SourceGamePush))
 	hooks.POST("/trackscore", a.receiveHook(rewards.SourceTrackScore))
 
-	pub := r.Group("/v1/properties/:property", a.publisherAuth)
+	pub := r.Group("/v1/properties/:property", a.publisherAuth, bounded)
 	pub.GET("/users/:user/balance", a.getBalance)
 	pub.GET("/users/:user/transactions", a.listTransactions)
 	pub.POST("/users/:user/redemptions", a.redeem)
@@ -58,18 +59,18 @@ func (a *App) routes() *gin.Engine {
 
 	adm := r.Group("/v1/admin", a.adminAuth)
 	adm.GET("/reports/payouts", a.payoutReport)
-	adm.GET("/settlements", a.listSettlements)
-	adm.POST("/properties/:property/users/:user/adjustments", a.adjust)
-	adm.POST("/redemptions/:id/reversal", a.reverseRedemption)
-	adm.GET("/audit", a.listAudit)
+	adm.GET("/settlements", bounded, a.listSettlements)
+	adm.POST("/properties/:property/users/:user/adjustments", bounded, a.adjust)
+	adm.POST("/redemptions/:id/reversal", bounded, a.reverseRedemption)
+	adm.GET("/audit", bounded, a.listAudit)
 	adm.POST("/properties/:property/booked-revenue", a.importBooked)
 	adm.GET("/properties/:property/trueup", a.trueUpView)
 	adm.POST("/properties/:property/trueups", a.runTrueUp)
-	adm.GET("/events", a.listEvents)
-	adm.GET("/events/:id", a.getEvent)
-	adm.POST("/events/:id/replay", a.replayEvent)
-	adm.GET("/webhooks/deliveries", a.listWebhookDeliveries)
-	adm.POST("/webhooks/deliveries/:id/retry", a.retryWebhookDelivery)
+	adm.GET("/events", bounded, a.listEvents)
+	adm.GET("/events/:id", bounded, a.getEvent)
+	adm.POST("/events/:id/replay", bounded, a.replayEvent)
+	adm.GET("/webhooks/deliveries", bounded, a.listWebhookDeliveries)
+	adm.POST("/webhooks/deliveries/:id/retry", bounded, a.retryWebhookDelivery)
 
 	// The operators' console (console.go): HTML pages for people, not API operations, so
 	// app/openapi.yaml leaves them out. Sessions and CSRF are in console_auth.go.
