@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/bits"
 	"runtime/debug"
 	"sync/atomic"
 	"time"
@@ -85,6 +86,11 @@ func (a *App) RunApplier(ctx context.Context) {
 		switch {
 		case ctx.Err() != nil:
 			return
+		case err != nil && n > 0:
+			// Part of the batch failed and the rest applied: the database answers, so
+			// the next pass comes as soon as for a short batch, not after a growing pause.
+			pause = ap.poll
+			ap.log.Error("applier: events of a pass failed and stay recorded; the rest applied", "applied", n, "err", err)
 		case err != nil:
 			pause = min(max(2*pause, 100*time.Millisecond), 10*time.Second)
 			ap.log.Error("applier: pass failed; retrying", "err", err, "retry_in", pause.String())
@@ -130,9 +136,23 @@ func (a *App) Drain(ctx context.Context) (int, error) {
 // pass applies one claim. If the batch fails as a whole it is split and each half
 // applied on its own, so one event the database refuses cannot hold up the others; an
 // event that still fails alone is quarantined with the error, to be replayed once the
-// cause is fixed. A failure that is not the events' (the database is down) fails every
-// part, the quarantine write too, and the pass fails with nothing changed.
+// cause is fixed. A failure that is not the event's (a timeout, a lost connection, or
+// an error the event causes that Tally does not take for its fault) leaves the event
+// recorded: the other half is still tried, so one such event does not hold up the
+// inbox behind it, and the pass returns the error with what it applied. A database that
+// fails everything (down, or too slow for any batch) fails each part: the pass gives up
+// after a few failed attempts rather than try every part of the batch.
 func (ap *applier) pass(ctx context.Context, c rewards.Claim) (int, error) {
+	budget := passFailures(c.Limit)
+	return ap.split(ctx, c, &budget)
+}
+
+// passFailures is how many failed attempts a pass of a batch of n may make: enough to
+// isolate a failing event or two by halving, few enough that a database that fails
+// everything is not tried once per event.
+func passFailures(n int) int { return 2*bits.Len(uint(max(n, 1))) + 2 }
+
+func (ap *applier) split(ctx context.Context, c rewards.Claim, budget *int) (int, error) {
 	got, claimed, err := ap.apply(ctx, c)
 	claimed = uniqueIDs(claimed) // a transaction the store retried decided its events again
 	switch {
@@ -140,21 +160,34 @@ func (ap *applier) pass(ctx context.Context, c rewards.Claim) (int, error) {
 		return len(got), nil
 	case len(claimed) == 0 || ctx.Err() != nil:
 		return 0, err // the claim itself failed: nothing to split
-	case len(claimed) == 1:
+	}
+	*budget--
+	if len(claimed) == 1 {
+		if *budget <= 0 {
+			return 0, err
+		}
+		*budget--
 		return ap.alone(ctx, c, claimed[0], err)
 	}
 	ap.log.Warn("applier: batch failed; applying it in halves", "events", len(claimed), "err", err)
 	n, half := 0, len(claimed)/2
+	first := error(nil)
 	for _, ids := range [][]int64{claimed[:half], claimed[half:]} {
+		if *budget <= 0 || ctx.Err() != nil {
+			if first == nil {
+				first = err
+			}
+			break
+		}
 		sub := c
 		sub.IDs, sub.Limit, sub.AfterID = ids, len(ids), 0
-		m, err := ap.pass(ctx, sub)
+		m, err := ap.split(ctx, sub, budget)
 		n += m
-		if err != nil {
-			return n, err
+		if err != nil && first == nil {
+			first = err
 		}
 	}
-	return n, nil
+	return n, first
 }
 
 // alone retries one event that failed in a batch of one. If it fails again, the event is
@@ -168,9 +201,9 @@ func (ap *applier) alone(ctx context.Context, c rewards.Claim, id int64, first e
 	}
 	// Only a failure the event causes (the database refused its data, or the rules
 	// panicked) quarantines it. A timeout, a lock wait or a lost connection is the
-	// database's: the pass fails and is retried later, with nothing changed.
+	// database's: the event stays recorded, to be tried again by the next pass.
 	if c.Status != rewards.StatusRecorded || ctx.Err() != nil || !eventsFault(err) {
-		return 0, err
+		return 0, fmt.Errorf("event %d: %w", id, err)
 	}
 	property, quarantined, qerr := ap.store.Quarantine(ctx, id, "apply failed: "+err.Error())
 	if qerr != nil {

@@ -64,7 +64,9 @@ func TestApplierQuarantinesOnlyTheEventsFault(t *testing.T) {
 		wantCounted     bool // the quarantine shows in tally_applied_events_total
 	}{
 		{"the database refuses event 3's data", fmt.Errorf("%w: value too long", rewards.ErrRejected), "[3]", 4, false, false, true},
-		{"the database times out on event 3", fmt.Errorf("%w: %w", rewards.ErrUnavailable, context.DeadlineExceeded), "[]", 0, true, false, false},
+		// Event 3 stays recorded, for the next pass; the others apply (before, none did,
+		// and every pass claimed the same batch again).
+		{"the database times out on event 3", fmt.Errorf("%w: %w", rewards.ErrUnavailable, context.DeadlineExceeded), "[]", 3, true, false, false},
 		{"another applier took event 3 meanwhile", fmt.Errorf("%w: value too long", rewards.ErrRejected), "[3]", 3, false, true, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -75,7 +77,7 @@ func TestApplierQuarantinesOnlyTheEventsFault(t *testing.T) {
 			if (err != nil) != tt.wantErr || fmt.Sprint(st.quarantined) != tt.wantQuarantined {
 				t.Fatalf("pass = %d, %v; quarantined %v, want %s", n, err, st.quarantined, tt.wantQuarantined)
 			}
-			if !tt.wantErr && n != tt.wantApplied {
+			if n != tt.wantApplied {
 				t.Fatalf("pass handled %d events, want %d", n, tt.wantApplied)
 			}
 			// The quarantine is counted under the event's property, not "".
@@ -89,5 +91,49 @@ func TestApplierQuarantinesOnlyTheEventsFault(t *testing.T) {
 				t.Fatalf("err %v, want ErrUnavailable", err)
 			}
 		})
+	}
+}
+
+// deadApplyStore claims ids 1..n and fails every Apply, as a database too slow for any
+// batch does.
+type deadApplyStore struct {
+	n     int64
+	calls int
+}
+
+func (f *deadApplyStore) Apply(_ context.Context, c rewards.Claim, decide rewards.Decider) ([]rewards.Applied, error) {
+	f.calls++
+	ids := c.IDs
+	if len(ids) == 0 {
+		for id := int64(1); id <= f.n; id++ {
+			ids = append(ids, id)
+		}
+	}
+	for _, id := range ids {
+		decide(rewards.Kept{ID: id, Status: c.Status})
+	}
+	return nil, fmt.Errorf("%w: %w", rewards.ErrUnavailable, context.DeadlineExceeded)
+}
+
+func (f *deadApplyStore) Quarantine(context.Context, int64, string) (string, bool, error) {
+	panic("a database failure quarantined an event")
+}
+
+func (f *deadApplyStore) Backlog(context.Context) (rewards.Backlog, error) {
+	return rewards.Backlog{}, nil
+}
+
+// A database that fails every batch is not tried once per event of the batch: the pass
+// gives up after a few attempts, each of which may have waited for the apply timeout.
+func TestApplierGivesUpOnADatabaseThatFailsEverything(t *testing.T) {
+	a := &App{log: slog.New(slog.DiscardHandler), metrics: NewMetrics()}
+	st := &deadApplyStore{n: 1000}
+	ap := newApplier(a, st, 1000, 0)
+	n, err := ap.pass(context.Background(), rewards.Claim{Status: rewards.StatusRecorded, Limit: 1000})
+	if n != 0 || !errors.Is(err, rewards.ErrUnavailable) {
+		t.Fatalf("pass = %d, %v", n, err)
+	}
+	if st.calls > passFailures(1000)+1 {
+		t.Fatalf("%d attempts at a batch of 1,000 on a database that fails everything, want at most %d", st.calls, passFailures(1000)+1)
 	}
 }
