@@ -63,6 +63,9 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 	}
 	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" {
 		switch {
+		case t.Kind() == reflect.Pointer && credentialKey(path) != "":
+			w.add(path, `has no value: remove the key to leave the source out, or give its %s (%s: "" accepts requests without auth)`,
+				credentialKey(path), credentialKey(path))
 		case t.Kind() == reflect.Pointer:
 			w.add(path, "has no value: remove the key to leave it out, or write {} to enable it without settings")
 		case t == reflect.TypeFor[Secret]() && (strings.HasSuffix(path, ".sources.gamezop_spp.bearer_token") ||
@@ -84,6 +87,7 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 	switch t.Kind() {
 	case reflect.Struct:
 		w.structure(n, t, path)
+		w.requireCredential(n, path)
 	case reflect.Map:
 		child := func(key string) string { return path + "[" + strconv.Quote(key) + "]" }
 		w.mapping(n, path, child, func(string) (reflect.Type, bool) { return t.Elem(), true })
@@ -98,6 +102,34 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 	default:
 		w.scalar(n, t, path)
 	}
+}
+
+// credentialKey is the key of the Gamezop source at path whose credential, empty,
+// turns its check off; "" for any other path.
+func credentialKey(path string) string {
+	switch {
+	case strings.HasSuffix(path, ".sources.gamezop_spp"):
+		return "bearer_token"
+	case strings.HasSuffix(path, ".sources.gamezop_scores"):
+		return "api_key"
+	}
+	return ""
+}
+
+// requireCredential refuses a Gamezop source written without its credential key: the
+// check is off only when written so (`bearer_token: ""`), never because a source was
+// written as {} or its token line was deleted, which would credit anyone's requests.
+func (w *walker) requireCredential(n *yaml.Node, path string) {
+	key := credentialKey(path)
+	if key == "" || n.Kind != yaml.MappingNode {
+		return
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return
+		}
+	}
+	w.add(path+"."+key, `is required: give the secret, or write %s: "" to accept requests without auth`, key)
 }
 
 func (w *walker) structure(n *yaml.Node, t reflect.Type, path string) {

@@ -16,7 +16,7 @@ properties:
     scale: 2
     api_keys: [key]
     sources:
-      gamezop_scores: {}
+      gamezop_scores: { api_key: "" }
     tournaments:
       - id: snake-weekly
         game: NyM_JGWcx

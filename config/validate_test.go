@@ -35,6 +35,10 @@ func TestLoadRefuses(t *testing.T) {
 		{"fractional min_session_seconds", `min_session_seconds: 10`, `min_session_seconds: 1.5`, `properties[0].revenue.min_session_seconds: must be an integer, got "1.5"`},
 		{"countries left without a value", `countries: { "*": "1" }`, `countries:`, `properties[0].revenue.countries: has no value: remove the key to take its default, or write {} for an empty mapping`},
 		{"secret left without a value", `gamezop_spp:    { bearer_token: "${SPP_TOKEN}" }`, `gamezop_spp: { bearer_token: }`, `properties[0].sources.gamezop_spp.bearer_token: has no value: give the secret, or write "" to accept requests without it`},
+		// Written without its credential, a source would accept anyone's postbacks: no
+		// auth must be written as "" (before, {} turned the check off unasked).
+		{"spp without its token", `gamezop_spp:    { bearer_token: "${SPP_TOKEN}" }`, `gamezop_spp: {}`, `properties[0].sources.gamezop_spp.bearer_token: is required: give the secret, or write bearer_token: "" to accept requests without auth`},
+		{"spp left without a value", `gamezop_spp:    { bearer_token: "${SPP_TOKEN}" }`, `gamezop_spp:`, `properties[0].sources.gamezop_spp: has no value: remove the key to leave the source out, or give its bearer_token`},
 		{"schedule that never fires", `schedule: "@every 1m"`, `schedule: "0 0 30 2 *"`, `settlement.schedule: must be a cron spec`},
 		{"bad country", `countries: { "*": "1" }`, `countries: { "*": "1", "usa": "2" }`, `properties[0].revenue.countries["usa"]: a country must be "*" or an upper-case ISO 3166-1 alpha-2 code`},
 		{"negative multiplier", `countries: { "*": "1" }`, `countries: { "US": "-1" }`, `properties[0].revenue.countries["US"]: must not be negative, got "-1"`},
@@ -266,7 +270,6 @@ func TestValidateAcceptsEdges(t *testing.T) {
 		{`scale: 0`, `scale: 18`},
 		// An empty admin_token beside admin_tokens means none, as before.
 		{`admin_token: "${TALLY_ADMIN_TOKEN}"`, "admin_token:\nadmin_tokens: [{ name: alice, token: alice-token-123 }]"},
-		{`gamezop_spp:    { bearer_token: "${SPP_TOKEN}" }`, `gamezop_spp: {}`},
 		{`gamezop_spp:    { bearer_token: "${SPP_TOKEN}" }`, `gamezop_spp: { bearer_token: "" }`},
 		{`- id: arcade`, `- id: ` + strings.Repeat("a", 64)},
 		{`currency: COIN`, `currency: X_1234567890ABCD`},
@@ -282,7 +285,7 @@ func TestValidateAcceptsEdges(t *testing.T) {
 }
 
 func TestSubTokensConfig(t *testing.T) {
-	base := "admin_token: t\nproperties:\n  - id: a\n    currency: C\n    api_keys: [k]\n    sources: { gamezop_spp: {} }\n"
+	base := "admin_token: t\nproperties:\n  - id: a\n    currency: C\n    api_keys: [k]\n    sources: { gamezop_spp: { bearer_token: \"\" } }\n"
 	for _, c := range []struct{ yaml, problem string }{
 		{"    sub_tokens: { secret: 0123456789abcdef, required: true, max_age: 720h }\n", ""},
 		{"    sub_tokens: { secrets: [0123456789abcdef, fedcba9876543210] }\n", ""},

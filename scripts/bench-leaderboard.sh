@@ -44,7 +44,7 @@ properties:
     scale: 0
     api_keys: ["bench-api-key"]
     sources:
-      gamezop_scores: {}
+      gamezop_scores: { api_key: "" }
     tournaments:
       - id: bench-weekly
         game: NyM_JGWcx

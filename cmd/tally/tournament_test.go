@@ -27,7 +27,7 @@ properties:
     currency: COIN
     api_keys: [cup-publisher-key]
     sources:
-      gamezop_scores: {}
+      gamezop_scores: { api_key: "" }
     tournaments:
       - id: cup
         game: NyM_JGWcx
