@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"database/sql"
 	"io"
 	"net/http/httptest"
@@ -189,6 +190,7 @@ func TestExportPayoutsErrors(t *testing.T) {
 	}
 	url := storetest.URL(t, store.SQLite)
 	genv := getenv(map[string]string{"TALLY_DATABASE_URL": url})
+	migrate(t, cfgPath, genv)
 	dir := t.TempDir()
 	base := []string{"export", "payouts", "--config", cfgPath}
 	cases := []struct {
@@ -314,5 +316,47 @@ func TestProgressBar(t *testing.T) {
 	p.finish()
 	if got := buf.String(); got != "\033[2K\r" {
 		t.Fatalf("finish: %q, want the line cleared", got)
+	}
+}
+
+// migrate runs `tally migrate`, as an operator does before the other commands.
+func migrate(t *testing.T, cfgPath string, genv func(string) string) {
+	t.Helper()
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"migrate", "--config", cfgPath}, genv, &out, &out); err != nil {
+		t.Fatalf("migrate: %v\n%s", err, out.String())
+	}
+}
+
+// Only serve and migrate migrate: the other commands refuse a database with migrations
+// pending and leave it as it was, since a migration may hold the ledger for a while and a
+// finance machine's newer binary must not start one. Before, each of them migrated.
+func TestCommandsOtherThanServeDoNotMigrate(t *testing.T) {
+	cfgPath, err := filepath.Abs("../../tally.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	file := filepath.Join(dir, "tally.db")
+	genv := getenv(map[string]string{"TALLY_DATABASE_URL": "sqlite://" + file})
+	for _, args := range [][]string{
+		{"export", "payouts", "--from", "2026-11-01", "--to", "2026-12-01", "--out", filepath.Join(dir, "p.csv")},
+		{"settle"},
+		{"replay"},
+		{"trueup", "show", "--property", "arcade", "--from", "2026-11-01", "--to", "2026-11-02"},
+	} {
+		var out bytes.Buffer
+		err := run(context.Background(), append(args, "--config", cfgPath), genv, &out, &out)
+		if err == nil || !strings.Contains(err.Error(), "tally migrate") {
+			t.Errorf("%v on a database not migrated: %v\n%s", args, err, out.String())
+		}
+	}
+	db, err := store.Open(context.Background(), "sqlite://"+file, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Ready(context.Background()); !errors.Is(err, store.ErrNotMigrated) {
+		t.Fatalf("after the commands, Ready = %v: they migrated the database", err)
 	}
 }

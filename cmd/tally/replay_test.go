@@ -32,6 +32,7 @@ func TestReplayAfterConfigFix(t *testing.T) {
 	if err := os.WriteFile(cfgPath, src, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	migrate(t, cfgPath, genv)
 	_, _, a, done, err := openApp(ctx, cfgPath, genv, newLogger(&bytes.Buffer{}))
 	if err != nil {
 		t.Fatal(err)
@@ -105,6 +106,7 @@ func TestReplayUnknownProperty(t *testing.T) {
 	if entries, _ := os.ReadDir(dir); len(entries) != 0 || out.Len() != 0 {
 		t.Fatalf("replay went on: %v, printed %q", entries, out.String())
 	}
+	migrate(t, "../../tally.example.yaml", genv)
 	if err := run(context.Background(), []string{"replay", "--config", "../../tally.example.yaml", "--property", "arcade"}, genv, &out, &out); err != nil {
 		t.Fatalf("replay --property arcade: %v\n%s", err, out.String())
 	}

@@ -120,9 +120,16 @@ func openStore(ctx context.Context, cfg config.Config) (*store.DB, error) {
 	return store.Open(ctx, cfg.Database.URL, store.Options{ReadURL: cfg.Database.ReadURL, Webhooks: cfg.WebhookSubscriptions()})
 }
 
-// openApp loads the config, opens and migrates the store and wires the app: what every
-// command that works on the ledger needs. done releases them in reverse order.
+// openApp loads the config, opens the store and wires the app: what every command that
+// works on the ledger needs. Only serve migrates (as DESIGN says); the other commands
+// refuse a database with migrations pending, since one may hold the ledger for a while
+// (README "Operations") and a finance machine's newer binary must not start it. done
+// releases them in reverse order.
 func openApp(ctx context.Context, path string, getenv func(string) string, log *slog.Logger) (config.Config, *store.DB, *app.App, func(), error) {
+	return openAppMigrating(ctx, path, getenv, log, false)
+}
+
+func openAppMigrating(ctx context.Context, path string, getenv func(string) string, log *slog.Logger, migrate bool) (config.Config, *store.DB, *app.App, func(), error) {
 	cfg, err := loadConfig(path, getenv)
 	if err != nil {
 		return config.Config{}, nil, nil, nil, err
@@ -131,7 +138,12 @@ func openApp(ctx context.Context, path string, getenv func(string) string, log *
 	if err != nil {
 		return config.Config{}, nil, nil, nil, err
 	}
-	if err := db.Migrate(ctx, nil); err != nil {
+	if migrate {
+		err = db.Migrate(ctx, nil)
+	} else if err = db.Ready(ctx); errors.Is(err, store.ErrNotMigrated) {
+		err = errors.New("the database has migrations pending: run `tally migrate` first (on a large ledger, in a quiet hour: see the README's Operations)")
+	}
+	if err != nil {
 		_ = db.Close()
 		return config.Config{}, nil, nil, nil, err
 	}
@@ -192,7 +204,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	log, logs := newBufferedLogger(stderr, logFlushEvery)
 	defer logs.Close()
-	cfg, db, a, done, err := openApp(ctx, *path, getenv, log)
+	cfg, db, a, done, err := openAppMigrating(ctx, *path, getenv, log, true)
 	if err != nil {
 		return err
 	}

@@ -46,6 +46,7 @@ func TestTrueUpCommands(t *testing.T) {
 		}
 		return out.String()
 	}
+	migrate(t, cfgPath, genv)
 	if out := tally("trueup", "import", csvPath, "--property", "arcade"); !strings.Contains(out, "1 days: 1 new") {
 		t.Fatalf("import: %s", out)
 	}
