@@ -561,7 +561,11 @@ func (con *console) reports(c *gin.Context) {
 // reportDownload: GET /console/reports/payouts — the admin API's payout report, with
 // the same parameters; a bad one is shown on the form instead of a problem document.
 func (con *console) reportDownload(c *gin.Context) {
-	if _, err := con.app.ParsePayoutRequest(c.Query("from"), c.Query("to"), c.Query("property"), c.Query("format"), c.Query("bom")); err != nil {
+	err := repeatedReportParam(c)
+	if err == nil {
+		_, err = con.app.ParsePayoutRequest(c.Query("from"), c.Query("to"), c.Query("property"), c.Query("format"), c.Query("bom"))
+	}
+	if err != nil {
 		v := reportsView{Properties: con.app.propertyIDs(), From: c.Query("from"), To: c.Query("to")}
 		con.render(c, http.StatusBadRequest, "reports", page{Title: "Reports", Nav: "reports", Error: err.Error(), Data: v})
 		return

@@ -401,6 +401,12 @@ func TestConsoleReportDownload(t *testing.T) {
 	if bad := b.get("/console/reports/payouts?from=2026-12-01&to=nope&format=csv"); bad.Code != 400 || !strings.Contains(bad.Body, `id="error"`) {
 		t.Fatalf("bad period: %d\n%s", bad.Code, bad.Body)
 	}
+	// A parameter given twice is shown on the form too, not answered with the API's
+	// problem document.
+	if bad := b.get("/console/reports/payouts?from=2026-11-01&from=2026-10-01&to=2026-12-01"); bad.Code != 400 || !strings.Contains(bad.Body, `id="error"`) ||
+		bad.Header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("repeated from: %d %v\n%s", bad.Code, bad.Header, bad.Body)
+	}
 }
 
 // "Replay all" of a reason goes on past the events that stay quarantined: its next batch

@@ -591,6 +591,18 @@ func (a *App) reports() ReportReader { return a.store }
 // WriteTimeout would otherwise cut off a long report however fast it is flowing.
 const reportWriteTimeout = time.Minute
 
+// repeatedReportParam refuses a payout report parameter given more than once: which
+// of two values counts is not for the server to guess.
+func repeatedReportParam(c *gin.Context) error {
+	q := c.Request.URL.Query()
+	for _, name := range []string{"from", "to", "property", "format", "bom"} {
+		if len(q[name]) > 1 {
+			return invalid(name, "is given more than once")
+		}
+	}
+	return nil
+}
+
 // payoutReport: GET /v1/admin/reports/payouts?from=&to=&property=&format=csv|json|xlsx&bom=true
 //
 // The report is streamed. An error before anything was sent is a problem+json answer;
@@ -598,14 +610,11 @@ const reportWriteTimeout = time.Minute
 // error is logged and the connection is closed without finishing the response: the
 // client sees a broken transfer, never a short report that looks complete.
 func (a *App) payoutReport(c *gin.Context) {
-	q := c.Request.URL.Query()
-	for _, name := range []string{"from", "to", "property", "format", "bom"} {
-		if len(q[name]) > 1 {
-			a.fail(c, invalid(name, "is given more than once"))
-			return
-		}
+	if err := repeatedReportParam(c); err != nil {
+		a.fail(c, err)
+		return
 	}
-	r, err := a.ParsePayoutRequest(q.Get("from"), q.Get("to"), q.Get("property"), q.Get("format"), q.Get("bom"))
+	r, err := a.ParsePayoutRequest(c.Query("from"), c.Query("to"), c.Query("property"), c.Query("format"), c.Query("bom"))
 	if err != nil {
 		a.fail(c, err)
 		return
@@ -639,7 +648,7 @@ func (a *App) payoutReport(c *gin.Context) {
 	}
 	if out.n == 0 {
 		h.Del("Content-Disposition")
-		h.Del("Cache-Control")
+		h.Set("Cache-Control", "no-store") // a problem is not to be kept either (the console's pages say no-store too)
 		a.fail(c, err)
 		return
 	}

@@ -38,8 +38,10 @@ func (c Config) Validate() error {
 	case c.Listen == "":
 		v.add("listen", "is required")
 	default:
-		if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		if _, port, err := net.SplitHostPort(c.Listen); err != nil {
 			v.add("listen", "must be host:port such as \":8080\", got %q", c.Listen)
+		} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 || strconv.Itoa(n) != port {
+			v.add("listen", "must end in a port number from 0 to 65535, got %q", c.Listen)
 		}
 	}
 	v.databaseURL("database.url", c.Database.URL)

@@ -107,6 +107,9 @@ func TestLoadRefuses(t *testing.T) {
 		{"database URL without scheme", `url: "sqlite://data/tally.db"`, `url: "data/tally.db"`, `database.url: must start with sqlite://, postgres:// or postgresql://, got scheme none`},
 		{"empty sqlite path", `url: "sqlite://data/tally.db"`, `url: "sqlite://"`, `database.url: sqlite:// needs a path`},
 		{"bad listen", `listen: "127.0.0.1:8080"`, `listen: "8080"`, `listen: must be host:port such as ":8080", got "8080"`},
+		// Accepted by tally check, then refused by serve at startup.
+		{"listen port out of range", `listen: "127.0.0.1:8080"`, `listen: ":99999"`, `listen: must end in a port number from 0 to 65535, got ":99999"`},
+		{"listen port by name", `listen: "127.0.0.1:8080"`, `listen: ":http"`, `listen: must end in a port number from 0 to 65535, got ":http"`},
 		{"admin token empty", `admin_token: "${TALLY_ADMIN_TOKEN}"`, `admin_token: ""`, `admin_token: is required`},
 		{"admin name with a space", `admin_token: "${TALLY_ADMIN_TOKEN}"`, `admin_tokens: [{name: "al ice", token: t1}]`,
 			`admin_tokens[0].name: must be 1–64 characters of a-z, A-Z, 0-9, '.', '_', '@' or '-', got "al ice"`},

@@ -106,6 +106,16 @@ func TestReplayUnknownProperty(t *testing.T) {
 	if entries, _ := os.ReadDir(dir); len(entries) != 0 || out.Len() != 0 {
 		t.Fatalf("replay went on: %v, printed %q", entries, out.String())
 	}
+	// So is a --status a replay does not take (it opened and migrated the database, then
+	// printed "replayed 0").
+	out.Reset()
+	err = run(context.Background(), []string{"replay", "--config", "../../tally.example.yaml", "--status", "applied"}, genv, &out, &out)
+	if err == nil || !strings.Contains(err.Error(), "--status") || out.Len() != 0 {
+		t.Fatalf("replay --status applied: %v, printed %q", err, out.String())
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Fatalf("replay --status applied opened the database: %v", entries)
+	}
 	migrate(t, "../../tally.example.yaml", genv)
 	if err := run(context.Background(), []string{"replay", "--config", "../../tally.example.yaml", "--property", "arcade"}, genv, &out, &out); err != nil {
 		t.Fatalf("replay --property arcade: %v\n%s", err, out.String())

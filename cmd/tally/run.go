@@ -290,6 +290,9 @@ func cmdReplay(ctx context.Context, args []string, getenv func(string) string, s
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	if *status != rewards.StatusQuarantined { // before anything is opened, as for --property
+		return fmt.Errorf("replay: --status must be %s (recorded events are the appliers'), got %q", rewards.StatusQuarantined, *status)
+	}
 	if *property != "" { // checked before anything is opened: a typo must not look like "nothing to replay"
 		cfg, err := loadConfig(*path, getenv)
 		if err != nil {
