@@ -138,6 +138,11 @@ func TestAdjustmentsMakeNoWalletTheReceiversWouldRefuse(t *testing.T) {
 			t.Errorf("SPP for %q: %d %s, want 400 naming user-id", user, a.Code, a.Raw)
 		}
 	}
+	// Fields that never reach a sheet keep them: a session id with one is accepted.
+	if a := e.do("POST", "/v1/hooks/arcade/gamezop/spp", strings.Replace(sppBody, "b48a8368-a369-49a4-b427-2d5891ef3763", "sess_xD800_1", 1),
+		"Authorization", "Bearer "+sppToken); a.Code != 200 {
+		t.Errorf("SPP with session-id sess_xD800_1: %d %s, want 200", a.Code, a.Raw)
+	}
 	// Other _xHHHH_ spellings are held as sent.
 	if a := e.do("POST", "/v1/admin/properties/arcade/users/bob_x0041_/adjustments", `{"amount":"5","reason":"goodwill"}`,
 		"Authorization", "Bearer "+adminTok, "Idempotency-Key", "k-ok"); a.Code != 201 {

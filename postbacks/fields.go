@@ -348,10 +348,50 @@ func textProblem(s string, max int) string {
 			return "must not contain U+FFFD or a lone UTF-16 surrogate escape (a character lost on the way, so two ids could read alike)"
 		}
 	}
+	return ""
+}
+
+// userProblem is the receivers' rule for a user id: textProblem, and no _xD800_ to
+// _xDFFF_, which an XLSX cell reads as a lost character ("bob_xD800_" reads "bob"), so
+// finance's sheet could show one user's row under another's id. Other fields never
+// reach a sheet and keep them.
+func userProblem(s string) string {
+	if msg := textProblem(s, maxUserLen); msg != "" {
+		return msg
+	}
 	if i := surrogateEscape(s); i >= 0 {
 		return fmt.Sprintf("must not contain %q: an XLSX cell reads _xD800_ to _xDFFF_ as a lost character, so two ids could read alike", s[i:i+7])
 	}
 	return ""
+}
+
+// user is text for a user id field (userProblem).
+func (c *checker) user(n node, key string) (string, bool) {
+	s, ok := c.text(n, key, true, maxUserLen)
+	return s, ok && c.userOK(n.name(key), s)
+}
+
+// userIdent is ident for a user id field (userProblem).
+func (c *checker) userIdent(n node, key string) (string, bool) {
+	s, ok := c.ident(n, key, true, maxUserLen)
+	return s, ok && c.userOK(n.name(key), s)
+}
+
+func (c *checker) userOK(field, s string) bool {
+	if msg := userProblem(s); msg != "" {
+		c.fail(field, msg)
+		return false
+	}
+	return true
+}
+
+// infoUser is infoIdent for a user id field: "" when it breaks userProblem.
+func infoUser(n node, key string) string {
+	s := infoIdent(n, key, maxUserLen)
+	if userProblem(s) != "" {
+		return ""
+	}
+	return s
 }
 
 // surrogateEscape is the index of the first _xHHHH_ in s whose HHHH is a UTF-16
@@ -407,7 +447,7 @@ func CheckUserID(s string) string { return addressProblem(s, maxUserLen) }
 // CheckNewUserID is the receivers' rule for a user id: "" when a wallet may be made for
 // s, else what is wrong with it. Stricter than CheckUserID: no noncharacters, U+FFFD or
 // _xD800_…_xDFFF_, which an XLSX export cannot tell apart from other ids.
-func CheckNewUserID(s string) string { return textProblem(s, maxUserLen) }
+func CheckNewUserID(s string) string { return userProblem(s) }
 
 // parseNumber parses a JSON number literal exactly. It enforces JSON's grammar itself
 // (decimal.NewFromString alone accepts "+1", ".5", "01" and a Unicode minus, so the same

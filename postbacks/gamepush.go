@@ -83,12 +83,12 @@ func ParseGamePush(h http.Header, body []byte, c Credentials) (rewards.Event, er
 	var test bool
 	if gamePushEarns[event] {
 		if player, ok := ck.object(root, "player", true); ok {
-			user, _ = ck.ident(player, "id", true, maxUserLen)
+			user, _ = ck.userIdent(player, "id")
 			test = testPlayer(&ck, player)
 		}
 	} else if v, ok := root.get("player"); ok {
 		if obj, isObj := v.(map[string]any); isObj {
-			user = infoIdent(node{obj: obj, path: "player"}, "id", maxUserLen)
+			user = infoUser(node{obj: obj, path: "player"}, "id")
 		}
 	}
 	occurred := infoTime(root, "time")

@@ -56,7 +56,7 @@ func (s SubTokens) Sign(user string, expiry time.Time) (string, error) {
 		return "", errors.New("sub tokens: no secret configured")
 	}
 	// The receivers' rule: a token whose user they would refuse is no use.
-	if msg := textProblem(user, maxUserLen); msg != "" {
+	if msg := userProblem(user); msg != "" {
 		return "", fmt.Errorf("user id: %s", msg)
 	}
 	payload := user + "." + strconv.FormatInt(expiry.Unix(), 10)
@@ -143,7 +143,7 @@ func (s SubTokens) User(sub string, receivedAt time.Time) (string, error) {
 		return "", &SubTokenError{Reason: fmt.Sprintf("expired at %s, more than max_age %s before receipt",
 			at.UTC().Format(time.RFC3339), s.MaxAge)}
 	}
-	if msg := textProblem(user, maxUserLen); msg != "" {
+	if msg := userProblem(user); msg != "" {
 		return "", &SubTokenError{Reason: "the user inside the token " + msg}
 	}
 	return user, nil

@@ -54,11 +54,11 @@ func ParseTrackScore(h http.Header, body []byte, c Credentials) (rewards.Event, 
 	if !earns {
 		if v, ok := root.get("data"); ok {
 			if obj, isObj := v.(map[string]any); isObj {
-				user = infoIdent(node{obj: obj, path: "data"}, "participant_id", maxUserLen)
+				user = infoUser(node{obj: obj, path: "data"}, "participant_id")
 			}
 		}
 	} else if data, ok := ck.object(root, "data", true); ok {
-		user, _ = ck.ident(data, "participant_id", true, maxUserLen)
+		user, _ = ck.userIdent(data, "participant_id")
 		switch typ {
 		case "score.updated":
 			kind = rewards.KindScore
