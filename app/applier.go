@@ -121,14 +121,24 @@ func (a *App) RunApplier(ctx context.Context) {
 }
 
 // Drain applies recorded events until none is left, and returns how many it applied.
-// Tests and `tally replay` call it; `tally serve` runs RunApplier instead.
+// Tests and `tally replay` call it; `tally serve` runs RunApplier instead. A pass that
+// failed in part is followed by another while it applied something, so an event left
+// recorded (see pass) does not stop the drain of the others; the error is returned at
+// the end.
 func (a *App) Drain(ctx context.Context) (int, error) {
 	total := 0
+	var failed error
 	for {
 		n, err := a.applier.pass(ctx, rewards.Claim{Status: rewards.StatusRecorded, Limit: a.applier.batch})
 		total += n
-		if err != nil || n == 0 {
-			return total, err
+		if err != nil {
+			failed = err
+		}
+		if n == 0 || ctx.Err() != nil {
+			if err == nil {
+				failed = nil // the last pass found nothing left that fails
+			}
+			return total, failed
 		}
 	}
 }
@@ -161,13 +171,14 @@ func (ap *applier) split(ctx context.Context, c rewards.Claim, budget *int) (int
 	case len(claimed) == 0 || ctx.Err() != nil:
 		return 0, err // the claim itself failed: nothing to split
 	}
-	*budget--
+	if !eventsFault(err) {
+		*budget-- // the database answered no (an event it refused costs nothing of it)
+	}
 	if len(claimed) == 1 {
 		if *budget <= 0 {
 			return 0, err
 		}
-		*budget--
-		return ap.alone(ctx, c, claimed[0], err)
+		return ap.alone(ctx, c, claimed[0], err, budget)
 	}
 	ap.log.Warn("applier: batch failed; applying it in halves", "events", len(claimed), "err", err)
 	n, half := 0, len(claimed)/2
@@ -193,11 +204,14 @@ func (ap *applier) split(ctx context.Context, c rewards.Claim, budget *int) (int
 // alone retries one event that failed in a batch of one. If it fails again, the event is
 // what fails: a recorded one is quarantined with the error (a replay leaves its event
 // quarantined as it was).
-func (ap *applier) alone(ctx context.Context, c rewards.Claim, id int64, first error) (int, error) {
+func (ap *applier) alone(ctx context.Context, c rewards.Claim, id int64, first error, budget *int) (int, error) {
 	c.IDs, c.Limit, c.AfterID = []int64{id}, 1, 0
 	got, _, err := ap.apply(ctx, c)
 	if err == nil {
 		return len(got), nil
+	}
+	if !eventsFault(err) {
+		*budget--
 	}
 	// Only a failure the event causes (the database refused its data, or the rules
 	// panicked) quarantines it. A timeout, a lock wait or a lost connection is the

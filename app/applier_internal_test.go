@@ -137,3 +137,98 @@ func TestApplierGivesUpOnADatabaseThatFailsEverything(t *testing.T) {
 		t.Fatalf("%d attempts at a batch of 1,000 on a database that fails everything, want at most %d", st.calls, passFailures(1000)+1)
 	}
 }
+
+// recordedStore holds recorded events 1..n; a claim takes the oldest up to its limit
+// (or the ids asked for) and fails as a whole if it holds a bad id, as a transaction the
+// database refuses does.
+type recordedStore struct {
+	recorded    map[int64]bool
+	bad         map[int64]error
+	quarantined []int64
+}
+
+func newRecordedStore(n int64, bad map[int64]error) *recordedStore {
+	s := &recordedStore{recorded: map[int64]bool{}, bad: bad}
+	for id := int64(1); id <= n; id++ {
+		s.recorded[id] = true
+	}
+	return s
+}
+
+func (s *recordedStore) Apply(_ context.Context, c rewards.Claim, decide rewards.Decider) ([]rewards.Applied, error) {
+	var ids []int64
+	if len(c.IDs) > 0 {
+		for _, id := range c.IDs {
+			if s.recorded[id] {
+				ids = append(ids, id)
+			}
+		}
+	} else {
+		for id := int64(1); len(ids) < c.Limit && id <= int64(len(s.recorded)+len(s.quarantined)+2000); id++ {
+			if s.recorded[id] {
+				ids = append(ids, id)
+			}
+		}
+	}
+	for _, id := range ids {
+		decide(rewards.Kept{ID: id, Status: c.Status})
+	}
+	for _, id := range ids {
+		if err := s.bad[id]; err != nil {
+			return nil, err
+		}
+	}
+	out := make([]rewards.Applied, 0, len(ids))
+	for _, id := range ids {
+		delete(s.recorded, id)
+		out = append(out, rewards.Applied{ID: id, Status: rewards.StatusApplied})
+	}
+	return out, nil
+}
+
+func (s *recordedStore) Quarantine(_ context.Context, id int64, _ string) (string, bool, error) {
+	delete(s.recorded, id)
+	s.quarantined = append(s.quarantined, id)
+	return "arcade", true, nil
+}
+
+func (s *recordedStore) Backlog(context.Context) (rewards.Backlog, error) { return rewards.Backlog{}, nil }
+
+// Events the database refuses cost a pass nothing of its failure budget, however many
+// there are: two far apart in a batch of 1,000 are both quarantined and the rest
+// applied. (With every refusal counted, the pass gave up with a hundred good events
+// recorded, and `tally replay` failed.) An event that fails alone for a reason not its
+// own stays recorded, and the drain still applies every other event.
+func TestApplierSplitsAroundEveryRefusedEvent(t *testing.T) {
+	rejected := fmt.Errorf("%w: value too long", rewards.ErrRejected)
+	timeout := fmt.Errorf("%w: %w", rewards.ErrUnavailable, context.DeadlineExceeded)
+	for _, tt := range []struct {
+		name            string
+		bad             map[int64]error
+		wantApplied     int
+		wantQuarantined string
+		wantErr         bool
+	}{
+		{"two refused", map[int64]error{10: rejected, 900: rejected}, 1000, "[10 900]", false},
+		{"one times out alone", map[int64]error{10: timeout}, 999, "[]", true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			a := &App{log: slog.New(slog.DiscardHandler), metrics: NewMetrics()}
+			st := newRecordedStore(1000, tt.bad)
+			a.applier = newApplier(a, st, 1000, 0)
+			if !tt.wantErr { // one pass does it all
+				n, err := a.applier.pass(context.Background(), rewards.Claim{Status: rewards.StatusRecorded, Limit: 1000})
+				if n != tt.wantApplied || err != nil {
+					t.Fatalf("one pass = %d, %v; %d still recorded", n, err, len(st.recorded))
+				}
+				st = newRecordedStore(1000, tt.bad)
+				a.applier = newApplier(a, st, 1000, 0)
+			}
+			n, err := a.Drain(context.Background())
+			if n != tt.wantApplied || (err != nil) != tt.wantErr || fmt.Sprint(st.quarantined) != tt.wantQuarantined {
+				t.Fatalf("Drain = %d, %v; quarantined %v, %d still recorded; want %d handled, quarantined %s", n, err, st.quarantined,
+					len(st.recorded), tt.wantApplied, tt.wantQuarantined)
+			}
+		})
+	}
+}

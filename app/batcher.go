@@ -128,8 +128,13 @@ func (b *batcher) work() {
 // is written for a request that was answered 503.
 func (b *batcher) run(batch []*ingestJob) {
 	live := batch[:0]
+	now := time.Now()
 	for _, j := range batch {
-		if err := j.ctx.Err(); err != nil {
+		if j.gone(now) {
+			err := j.ctx.Err()
+			if err == nil {
+				err = context.DeadlineExceeded // its timer has not fired yet
+			}
 			j.done <- ingestResult{err: fmt.Errorf("%w: %w", rewards.ErrUnavailable, err)}
 			continue
 		}
@@ -167,12 +172,24 @@ func (b *batcher) run(batch []*ingestJob) {
 
 // anyExpired reports whether a job's request has given up.
 func anyExpired(batch []*ingestJob) bool {
+	now := time.Now()
 	for _, j := range batch {
-		if j.ctx.Err() != nil {
+		if j.gone(now) {
 			return true
 		}
 	}
 	return false
+}
+
+// gone reports whether the job's request has given up or its deadline has passed. The
+// deadline is read, not only the context's error: the group commit's own context, bounded
+// by the same deadline, may end first, and the job's timer fire a moment later.
+func (j *ingestJob) gone(now time.Time) bool {
+	if j.ctx.Err() != nil {
+		return true
+	}
+	d, ok := j.ctx.Deadline()
+	return ok && !d.After(now)
 }
 
 func (b *batcher) commit(batch []*ingestJob) (receipts []rewards.Receipt, err error) {

@@ -187,7 +187,8 @@ func methodLabel(m string) string {
 }
 
 // requestTimeout bounds the work of a publisher or admin request that is not a stream
-// (payout reports and true-ups have bounds of their own): with the database hung, a
+// (payout reports have a bound of their own; true-ups, imports and the console's replays
+// get longer ones, routes.go): with the database hung, a
 // request would otherwise hold a pooled connection until its client gave up, since the
 // server's write timeout does not end the request's context. A write cut short answers
 // 503, or "Outcome unknown" if its commit was sent; a retry with the same
@@ -195,9 +196,16 @@ func methodLabel(m string) string {
 var requestTimeout = 10 * time.Second
 
 // bounded gives the request's context the requestTimeout deadline.
-func bounded(c *gin.Context) {
-	ctx, cancel := context.WithTimeout(c.Request.Context(), requestTimeout)
-	defer cancel()
-	c.Request = c.Request.WithContext(ctx)
-	c.Next()
+func bounded(c *gin.Context) { boundedFor(requestTimeout)(c) }
+
+// boundedFor gives the request's context a deadline d away, for routes whose work can
+// legitimately take longer than requestTimeout (a true-up of a long period, an import,
+// a console replay of a batch).
+func boundedFor(d time.Duration) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		ctx, cancel := context.WithTimeout(c.Request.Context(), d)
+		defer cancel()
+		c.Request = c.Request.WithContext(ctx)
+		c.Next()
+	}
 }

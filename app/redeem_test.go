@@ -270,13 +270,28 @@ func (s *deadlineStore) Reverse(ctx context.Context, r rewards.ReverseRequest) (
 	return s.Store.Reverse(ctx, r)
 }
 
+func (s *deadlineStore) ImportBooked(ctx context.Context, in rewards.BookedImport) (rewards.BookedImported, error) {
+	s.note("import booked", ctx)
+	return s.Store.ImportBooked(ctx, in)
+}
+
+func (s *deadlineStore) TrueUpView(ctx context.Context, q rewards.TrueUpRequest) ([]rewards.TrueUpDay, error) {
+	s.note("trueup view", ctx)
+	return s.Store.TrueUpView(ctx, q)
+}
+
+func (s *deadlineStore) TrueUp(ctx context.Context, q rewards.TrueUpRequest) (rewards.TrueUpRun, bool, error) {
+	s.note("trueup run", ctx)
+	return s.Store.TrueUp(ctx, q)
+}
+
 func (s *deadlineStore) Balance(ctx context.Context, property, user string) (rewards.Balance, error) {
 	s.note("balance", ctx)
 	return s.Store.Balance(ctx, property, user)
 }
 
-// Redemptions, reversals, adjustments and balance reads reach the database with a
-// deadline: with the database hung, a request held its pooled connection until the
+// Redemptions, reversals, adjustments, balance reads, booked-revenue imports and
+// true-ups reach the database with a deadline: with the database hung, a request held its pooled connection until the
 // client gave up (the server's write timeout does not end a request's context).
 func TestMoneyWritesHaveADeadline(t *testing.T) {
 	e := newEnv(t, store.SQLite)
@@ -293,6 +308,14 @@ func TestMoneyWritesHaveADeadline(t *testing.T) {
 		t.Fatalf("reverse: %d %s", rv.Code, rv.Raw)
 	}
 	e.wantBalance("arcade", "u1", apiKey, "10", "0")
+	admin := []string{"Authorization", "Bearer " + adminTok}
+	if a := e.do("POST", "/v1/admin/properties/arcade/booked-revenue", `[{"date":"2026-11-22","revenue_usd":1}]`, admin...); a.Code != 200 {
+		t.Fatalf("import: %d %s", a.Code, a.Raw)
+	}
+	if a := e.do("GET", "/v1/admin/properties/arcade/trueup?from=2026-11-22&to=2026-11-23", "", admin...); a.Code != 200 {
+		t.Fatalf("trueup view: %d %s", a.Code, a.Raw)
+	}
+	e.do("POST", "/v1/admin/properties/arcade/trueups", `{"from":"2026-11-22","to":"2026-11-23"}`, append(admin, "Idempotency-Key", "t1")...)
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if len(st.unbounded) != 0 {
