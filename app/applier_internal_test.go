@@ -192,7 +192,9 @@ func (s *recordedStore) Quarantine(_ context.Context, id int64, _ string) (strin
 	return "arcade", true, nil
 }
 
-func (s *recordedStore) Backlog(context.Context) (rewards.Backlog, error) { return rewards.Backlog{}, nil }
+func (s *recordedStore) Backlog(context.Context) (rewards.Backlog, error) {
+	return rewards.Backlog{}, nil
+}
 
 // Events the database refuses cost a pass nothing of its failure budget, however many
 // there are: two far apart in a batch of 1,000 are both quarantined and the rest
