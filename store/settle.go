@@ -127,9 +127,12 @@ func (db *DB) settle(ctx context.Context, property string, scale int32, o settle
 	return run, err
 }
 
-// loadRunCounts reads the counters of run's row into run.
+// loadRunCounts reads the counters of run's row into run. On Postgres it reads them
+// FOR UPDATE, so it waits for a batch whose commit is still in flight on the server
+// (its client gave up on a cancel, the commit past its cancellable point) instead of
+// reading the counts from before it.
 func (db *DB) loadRunCounts(ctx context.Context, run *rewards.SettlementRun) error {
-	row, err := runCounts(db.gorm.WithContext(ctx), run.ID, false)
+	row, err := runCounts(db.gorm.WithContext(ctx), run.ID, true)
 	if err != nil {
 		return fmt.Errorf("store: read settlement %d: %w", run.ID, translate(err))
 	}
