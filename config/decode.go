@@ -190,6 +190,7 @@ func (w *walker) scalar(n *yaml.Node, t reflect.Type, path string) {
 		return
 	}
 	isInt := t.Kind() >= reflect.Int && t.Kind() <= reflect.Int64
+	isBool := t.Kind() == reflect.Bool
 	if n.ShortTag() == "!!binary" {
 		w.add(path, "!!binary values are not supported")
 		return
@@ -205,6 +206,9 @@ func (w *walker) scalar(n *yaml.Node, t reflect.Type, path string) {
 			if _, err := strconv.ParseInt(v, 10, 64); err == nil && isInt && n.Style == 0 {
 				n.Tag = "!!int"
 			}
+			if (v == "true" || v == "false") && isBool && n.Style == 0 {
+				n.Tag = "!!bool"
+			}
 		}
 	}
 	// yaml.v3 would truncate a float into an integer field; only integers are accepted.
@@ -215,6 +219,8 @@ func (w *walker) scalar(n *yaml.Node, t reflect.Type, path string) {
 	if err := n.Decode(reflect.New(t).Interface()); err != nil {
 		if isInt {
 			w.add(path, "must be an integer that fits %s, got %q", t.Kind(), n.Value)
+		} else if isBool {
+			w.add(path, "must be true or false")
 		} else {
 			w.add(path, "must be a plain string")
 		}

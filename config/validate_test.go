@@ -372,3 +372,19 @@ func TestGamezopReportsConfig(t *testing.T) {
 		}
 	}
 }
+
+// A true/false key takes its value from the environment like any other: it was refused
+// as "must be a plain string".
+func TestBooleanFromTheEnvironment(t *testing.T) {
+	base := "admin_token: t\nproperties:\n  - id: a\n    currency: C\n    api_keys: [k]\n    sub_tokens:\n      secret: 0123456789abcdef\n      required: ${REQ}\n"
+	c, err := loadText(t, base, map[string]string{"REQ": "true"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := c.Property("a"); p.SubTokens == nil || !p.SubTokens.Required {
+		t.Fatalf("required from REQ=true: %+v", p.SubTokens)
+	}
+	if _, err := loadText(t, base, map[string]string{"REQ": "maybe"}); err == nil || !strings.Contains(err.Error(), "properties[0].sub_tokens.required: must be true or false") {
+		t.Fatalf("REQ=maybe: %v", err)
+	}
+}
