@@ -57,8 +57,16 @@ func ParseTrackScore(h http.Header, body []byte, c Credentials) (rewards.Event, 
 				user = infoUser(node{obj: obj, path: "data"}, "participant_id")
 			}
 		}
+	} else if _, sent := root.get("data"); !sent && typ != "score.updated" {
+		// The doc shows no achievement or milestone payload: where their user is, is a
+		// guess, so a signed one without it is kept (quarantined), not refused.
+		ck.miss("data", "missing (the doc shows no "+typ+" payload; looked for data.participant_id)")
 	} else if data, ok := ck.object(root, "data", true); ok {
-		user, _ = ck.userIdent(data, "participant_id")
+		if _, sent := data.get("participant_id"); sent || typ == "score.updated" {
+			user, _ = ck.userIdent(data, "participant_id")
+		} else {
+			ck.miss(data.name("participant_id"), "missing (the doc shows no "+typ+" payload)")
+		}
 		switch typ {
 		case "score.updated":
 			kind = rewards.KindScore

@@ -148,7 +148,12 @@ func TestTrackScoreFields(t *testing.T) {
 		{name: "achievement id", body: with(tsBase, "type", `"achievement.unlocked"`, "data", `{"participant_id":"p","id":"first-win"}`), check: wantAchievement("first-win")},
 		{name: "achievement numeric id", body: with(tsBase, "type", `"achievement.unlocked"`, "data", `{"participant_id":"p","achievement_id":5}`), check: wantAchievement("5")},
 		{name: "achievement no id", body: with(tsBase, "type", `"achievement.unlocked"`, "data", `{"participant_id":"p"}`), missing: []string{"data.achievement_id"}},
-		{name: "achievement no participant", body: with(tsBase, "type", `"achievement.unlocked"`, "data", `{"achievement_id":"a"}`), fields: []string{"data.participant_id"}},
+		// The doc shows no achievement or milestone payload, so where their user is, is a
+		// guess: a signed one without it is kept (quarantined), not refused with a 400
+		// (after which TrackScore drops it). A score's participant is documented.
+		{name: "achievement no participant", body: with(tsBase, "type", `"achievement.unlocked"`, "data", `{"achievement_id":"a"}`), missing: []string{"data.participant_id"}},
+		{name: "milestone without data", body: with(tsBase, "type", `"milestone.reached"`, "data", "-"), missing: []string{"data"}},
+		{name: "achievement participant not an id", body: with(tsBase, "type", `"achievement.unlocked"`, "data", `{"participant_id":[],"achievement_id":"a"}`), fields: []string{"data.participant_id"}},
 		{name: "milestone milestone_id", body: with(tsBase, "type", `"milestone.reached"`, "data", `{"participant_id":"p","milestone_id":"m-1","id":"x"}`), check: wantAchievement("m-1")},
 		{name: "milestone id", body: with(tsBase, "type", `"milestone.reached"`, "data", `{"participant_id":"p","id":"m-2"}`), check: wantAchievement("m-2")},
 		{name: "milestone no id", body: with(tsBase, "type", `"milestone.reached"`, "data", `{"participant_id":"p","achievement_id":"a"}`), missing: []string{"data.milestone_id"}},
