@@ -206,24 +206,28 @@ func TestApplierSplitsAroundEveryRefusedEvent(t *testing.T) {
 	timeout := fmt.Errorf("%w: %w", rewards.ErrUnavailable, context.DeadlineExceeded)
 	for _, tt := range []struct {
 		name            string
+		events          int64
 		bad             map[int64]error
 		wantApplied     int
 		wantQuarantined string
 		wantErr         bool
 	}{
-		{"two refused", map[int64]error{10: rejected, 900: rejected}, 1000, "[10 900]", false},
-		{"one times out alone", map[int64]error{10: timeout}, 999, "[]", true},
+		{"two refused", 1000, map[int64]error{10: rejected, 900: rejected}, 1000, "[10 900]", false},
+		{"one times out alone", 1000, map[int64]error{10: timeout}, 999, "[]", true},
+		// More than one batch behind it: the drain goes on past the pass that failed in
+		// part (it stopped there, with 1,501 events left recorded).
+		{"one times out before two batches", 2500, map[int64]error{10: timeout}, 2499, "[]", true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			a := &App{log: slog.New(slog.DiscardHandler), metrics: NewMetrics()}
-			st := newRecordedStore(1000, tt.bad)
+			st := newRecordedStore(tt.events, tt.bad)
 			a.applier = newApplier(a, st, 1000, 0)
 			if !tt.wantErr { // one pass does it all
 				n, err := a.applier.pass(context.Background(), rewards.Claim{Status: rewards.StatusRecorded, Limit: 1000})
 				if n != tt.wantApplied || err != nil {
 					t.Fatalf("one pass = %d, %v; %d still recorded", n, err, len(st.recorded))
 				}
-				st = newRecordedStore(1000, tt.bad)
+				st = newRecordedStore(tt.events, tt.bad)
 				a.applier = newApplier(a, st, 1000, 0)
 			}
 			n, err := a.Drain(context.Background())

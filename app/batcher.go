@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
@@ -155,7 +156,7 @@ func (b *batcher) run(batch []*ingestJob) {
 		batch[0].done <- ingestResult{err: err}
 		return
 	}
-	if anyExpired(batch) {
+	if anyExpired(batch) && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || errors.Is(err, rewards.ErrUnavailable)) {
 		// The commit is bounded by the earliest deadline among its jobs, so a request
 		// close to its own deadline cuts it short: the others go again as one group,
 		// without the jobs whose time ran out. One by one, under the load that made the

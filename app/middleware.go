@@ -187,8 +187,8 @@ func methodLabel(m string) string {
 }
 
 // requestTimeout bounds the work of a publisher or admin request that is not a stream
-// (payout reports have a bound of their own; true-ups, imports and the console's replays
-// get longer ones, routes.go): with the database hung, a
+// (payout reports have a bound of their own; true-ups and imports get longer ones,
+// routes.go, with the write deadline moved past them): with the database hung, a
 // request would otherwise hold a pooled connection until its client gave up, since the
 // server's write timeout does not end the request's context. A write cut short answers
 // 503, or "Outcome unknown" if its commit was sent; a retry with the same
@@ -205,7 +205,16 @@ func boundedFor(d time.Duration) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		ctx, cancel := context.WithTimeout(c.Request.Context(), d)
 		defer cancel()
+		if d+answerMargin > serverWriteTimeout {
+			// The server would cut the answer at its write timeout, after the work had
+			// committed: the caller would see a broken connection for a saved run.
+			_ = http.NewResponseController(c.Writer).SetWriteDeadline(time.Now().Add(d + answerMargin))
+		}
 		c.Request = c.Request.WithContext(ctx)
 		c.Next()
 	}
 }
+
+// answerMargin is the time a bounded request's answer has to be written after its
+// deadline.
+const answerMargin = 10 * time.Second

@@ -558,7 +558,7 @@ func TestPayoutReportFailure(t *testing.T) {
 			switch {
 			case rows == 3 || format == "xlsx": // still in the buffer (an XLSX is written whole at the end): a problem
 				if resp.StatusCode != 503 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/problem+json") ||
-					resp.Header.Get("Content-Disposition") != "" || readErr != nil {
+					resp.Header.Get("Content-Disposition") != "" || resp.Header.Get("Cache-Control") != "no-store" || readErr != nil {
 					t.Errorf("%s early failure: %d %v %v %s", format, resp.StatusCode, resp.Header, readErr, body)
 				}
 			default:

@@ -12,6 +12,10 @@ import (
 // ShutdownTimeout bounds how long in-flight requests get to finish on shutdown.
 const ShutdownTimeout = 30 * time.Second
 
+// serverWriteTimeout bounds writing an answer; routes that may work longer move it
+// (boundedFor, the payout report).
+const serverWriteTimeout = 60 * time.Second
+
 // Serve serves h on ln until ctx ends, then stops accepting, lets in-flight requests
 // finish (bounded by ShutdownTimeout) and returns.
 func Serve(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger) error {
@@ -19,7 +23,7 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logge
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
+		WriteTimeout:      serverWriteTimeout,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
