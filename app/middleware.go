@@ -199,8 +199,8 @@ var requestTimeout = 10 * time.Second
 func bounded(c *gin.Context) { boundedFor(requestTimeout)(c) }
 
 // boundedFor gives the request's context a deadline d away, for routes whose work can
-// legitimately take longer than requestTimeout (a true-up of a long period, an import,
-// a console replay of a batch).
+// legitimately take longer than requestTimeout (a true-up of a long period, an import
+// waiting for one).
 func boundedFor(d time.Duration) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		ctx, cancel := context.WithTimeout(c.Request.Context(), d)
