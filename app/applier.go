@@ -182,7 +182,7 @@ func (ap *applier) split(ctx context.Context, c rewards.Claim, budget *int) (int
 	}
 	ap.log.Warn("applier: batch failed; applying it in halves", "events", len(claimed), "err", err)
 	n, half := 0, len(claimed)/2
-	first := error(nil)
+	var first error
 	for _, ids := range [][]int64{claimed[:half], claimed[half:]} {
 		if *budget <= 0 || ctx.Err() != nil {
 			if first == nil {

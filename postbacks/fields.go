@@ -359,6 +359,11 @@ func userProblem(s string) string {
 	if msg := textProblem(s, maxUserLen); msg != "" {
 		return msg
 	}
+	return surrogateProblem(s)
+}
+
+// surrogateProblem is what userProblem adds to textProblem.
+func surrogateProblem(s string) string {
 	if i := surrogateEscape(s); i >= 0 {
 		return fmt.Sprintf("must not contain %q: an XLSX cell reads _xD800_ to _xDFFF_ as a lost character, so two ids could read alike", s[i:i+7])
 	}
@@ -377,8 +382,9 @@ func (c *checker) userIdent(n node, key string) (string, bool) {
 	return s, ok && c.userOK(n.name(key), s)
 }
 
+// userOK adds to a field that passed text or ident (textProblem) the rest of userProblem.
 func (c *checker) userOK(field, s string) bool {
-	if msg := userProblem(s); msg != "" {
+	if msg := surrogateProblem(s); msg != "" {
 		c.fail(field, msg)
 		return false
 	}
@@ -387,8 +393,8 @@ func (c *checker) userOK(field, s string) bool {
 
 // infoUser is infoIdent for a user id field: "" when it breaks userProblem.
 func infoUser(n node, key string) string {
-	s := infoIdent(n, key, maxUserLen)
-	if userProblem(s) != "" {
+	s := infoIdent(n, key, maxUserLen) // "" unless it passes textProblem
+	if surrogateEscape(s) >= 0 {
 		return ""
 	}
 	return s
