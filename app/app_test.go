@@ -296,6 +296,44 @@ func TestUnmappedSignedEventIsQuarantined(t *testing.T) {
 	})
 }
 
+// A signed score beyond the scores Tally ranks (an idle game's 1e+21) is recorded and
+// kept quarantined with the field named, not refused with a 400 after which the sender
+// drops it; the largest score in range pays its target.
+func TestSignedScoreOutOfRangeIsQuarantined(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, d store.Dialect) {
+		e := newEnv(t, d)
+		score := func(id, user, value string) string {
+			t.Helper()
+			body := `{"id":"` + id + `","type":"score.updated","data":{"participant_id":"` + user +
+				`","leaderboard_id":"NyM_JGWcx","new_score":` + value + `}}`
+			a := e.do("POST", "/v1/hooks/arcade/trackscore", body, "X-TrackScore-Signature", trackscoreSig(body, tsSecret))
+			if a.Code != 200 || a.Body["status"] != "accepted" {
+				t.Fatalf("score %s: %d %s", value, a.Code, a.Raw)
+			}
+			return a.Body["event_id"].(string)
+		}
+		big := score("wh_big", "idler", "1e+21")
+		ev := e.event(big)
+		if reason, _ := ev.Body["reason"].(string); ev.Body["status"] != "quarantined" || !strings.Contains(reason, "data.new_score: 1e+21 is beyond") {
+			t.Fatalf("event: %s", ev.Raw)
+		}
+		e.wantBalance("arcade", "idler", apiKey, "0", "0")
+		if r := e.do("POST", "/v1/admin/events/"+big+"/replay", "", "Authorization", "Bearer "+adminTok); r.Code != 200 {
+			t.Fatalf("replay: %d %s", r.Code, r.Raw)
+		}
+		if ev := e.event(big); ev.Body["status"] != "quarantined" {
+			t.Fatalf("replayed: %s", ev.Raw)
+		}
+		e.wantBalance("arcade", "idler", apiKey, "0", "0")
+		if ev := e.event(score("wh_max", "maxer", "99999999999999999999")); ev.Body["status"] != "applied" {
+			t.Fatalf("a 20-digit score: %s", ev.Raw)
+		}
+		if b := e.balance("arcade", "maxer", apiKey); b.Body["available"] == "0" && b.Body["pending"] == "0" {
+			t.Fatalf("a 20-digit score did not pay its target: %s", b.Raw)
+		}
+	})
+}
+
 // A body that stops short, here a sender that stalls past the server's read timeout, is a
 // 408 the sender retries, not a 400 that would lose the event; nothing is recorded.
 func TestStalledBodyIs408AndSavesNothing(t *testing.T) {

@@ -229,6 +229,35 @@ func (c *checker) amount(n node, key string, required bool) (decimal.Decimal, bo
 	return decimal.Decimal{}, false
 }
 
+// score returns a score: a non-negative decimal, as amount reads it. A score beyond the
+// range Tally ranks and stores (rewards.CheckAmount's integer digits, rewards.Precision
+// decimal places: idle games reach 1e+21) is not the sender's error, so the event is kept
+// quarantined with the reason (miss), never refused: a refused signed webhook is dropped
+// by its sender, and a kept one can be replayed by a version that reads it. The value is
+// still returned, for the dedupe key.
+func (c *checker) score(n node, key string) (decimal.Decimal, bool) {
+	v, ok := c.present(n, key, true)
+	if !ok {
+		return decimal.Decimal{}, false
+	}
+	var lit string
+	switch v := v.(type) {
+	case json.Number:
+		lit = string(v)
+	case string:
+		lit = v
+	}
+	d, ok := parseNumber(lit)
+	if !ok || d.Sign() < 0 {
+		return c.amount(n, key, true) // the same 400s as any other number
+	}
+	if rewards.DecimalPlaces(d) > rewards.Precision || rewards.CheckAmount(d) != nil {
+		c.miss(n.name(key), fmt.Sprintf("%s is beyond the scores Tally ranks (at most %d integer digits and %d decimal places); kept for a version that reads it",
+			lit, rewards.MaxIntegerDigits, rewards.Precision))
+	}
+	return d, true
+}
+
 // count returns a non-negative integer sent as a JSON number or as a string holding one
 // (providers do not document the types, and Gamezop already sends revenue as a string:
 // refusing "163" would turn every such delivery into a 400), and its literal.

@@ -110,7 +110,7 @@ func ParseGamePush(h http.Header, body []byte, c Credentials) (rewards.Event, er
 			var value decimal.Decimal
 			valueOK := false
 			if _, present := at.get(key); present {
-				value, valueOK = ck.amount(at, key, true)
+				value, valueOK = ck.score(at, key)
 			} else {
 				ck.miss(result.name("record.score"), "missing (looked for result.record.score, result.score)")
 			}

@@ -210,7 +210,10 @@ func TestGamePushMapping(t *testing.T) {
 		{name: "record no game", body: record(`{"score":5}`), missing: []string{"result.leaderboardTag"}},
 		{name: "record no score", body: record(`{"tag":"t"}`), missing: []string{"result.record.score"}},
 		{name: "record negative score", body: record(`{"tag":"t","record":{"score":-1}}`), fields: []string{"result.record.score"}},
-		{name: "record 19 places", body: record(`{"tag":"t","score":"0.0000000000000000001"}`), fields: []string{"result.score"}},
+		// Beyond the scores Tally ranks: kept (quarantined), since GamePush drops a refused one.
+		{name: "record 19 places", body: record(`{"tag":"t","score":"0.0000000000000000001"}`), missing: []string{"result.score"}},
+		{name: "record 1e+21", body: record(`{"tag":"t","record":{"score":1e+21}}`), missing: []string{"result.record.score"}},
+		{name: "record not a number", body: record(`{"tag":"t","record":{"score":"many"}}`), fields: []string{"result.record.score"}},
 		{name: "record no result", body: with(gpBase, "event", `"PlayerPublishRecord"`, "result", "-"), missing: []string{"result"}},
 		{name: "record result not object", body: record(`[1]`), fields: []string{"result"}},
 

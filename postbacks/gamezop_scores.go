@@ -54,7 +54,7 @@ func ParseGamezopScore(h http.Header, body []byte, c Credentials) (rewards.Event
 	if tsOK {
 		occurred = unixTime(&ck, ts)
 	}
-	score, _ := ck.amount(root, "score", true)
+	score, _ := ck.score(root, "score")
 	user, _ := ck.user(root, "subId")
 	state, ok := ck.text(root, "state", true, maxIDLen)
 	if ok && !gamezopStates[state] {
@@ -83,7 +83,7 @@ func ParseGamezopScore(h http.Header, body []byte, c Credentials) (rewards.Event
 		// without ids count as one: paid less, never twice.
 		play = "session:" + sessionID
 	}
-	return rewards.Event{
+	ev := rewards.Event{
 		Source:     rewards.SourceGamezopScores,
 		Kind:       rewards.KindScore,
 		Type:       state,
@@ -98,7 +98,12 @@ func ParseGamezopScore(h http.Header, body []byte, c Credentials) (rewards.Event
 			Country:  country,
 			Duration: duration,
 		},
-	}, nil
+	}
+	// A score beyond Tally's range (checker.score) keeps the event quarantined.
+	if err := ck.unmapped(ev); err != nil {
+		return rewards.Event{}, err
+	}
+	return ev, nil
 }
 
 // unixTime reads a Unix timestamp in seconds or milliseconds (see millisThreshold).

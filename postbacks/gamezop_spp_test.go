@@ -210,7 +210,6 @@ func TestFieldMessages(t *testing.T) {
 		{"not a string", rewards.SourceGamezopSPP, with(sppBase, "user-id", `1`), "user-id", "string"},
 		{"bad integer", rewards.SourceGamezopSPP, with(sppBase, "session-duration", `-1`), "session-duration", "non-negative integer"},
 		{"bad country", rewards.SourceGamezopSPP, with(sppBase, "country", `"IND"`), "country", "alpha-2"},
-		{"score too large", rewards.SourceGamezopScores, with(scoreBase, "score", `1e20`), "score", "too large"},
 		{"bad state", rewards.SourceGamezopScores, with(scoreBase, "state", `"won"`), "state", "one of loaded, start, playing, over, levelup"},
 		{"duplicate key", rewards.SourceGamezopSPP, []byte(`{"a":{"b":1,"b":2}}`), "body", `duplicate key "a.b"`},
 	}

@@ -99,7 +99,8 @@ func Decode(src rewards.Source, body []byte) (rewards.Event, error) {
 
 // UnmappedError reports an authentic, well-formed delivery that lacks a field Tally maps
 // rewards by, on a path the provider does not document (GamePush result shapes,
-// TrackScore achievement ids). It is not a refusal: DESIGN §2 keeps such events as
+// TrackScore achievement ids), or carries a score beyond the range Tally ranks. It is
+// not a refusal: DESIGN §2 keeps such events as
 // quarantined ("unknown game mapping"), so the caller records Event with the reason and
 // it can be looked at and replayed; nothing authenticated is dropped.
 type UnmappedError struct {

@@ -71,7 +71,7 @@ func ParseTrackScore(h http.Header, body []byte, c Credentials) (rewards.Event, 
 		case "score.updated":
 			kind = rewards.KindScore
 			game, _ := ck.ident(data, "leaderboard_id", true, maxIDLen)
-			value, _ := ck.amount(data, "new_score", true)
+			value, _ := ck.score(data, "new_score")
 			score = &rewards.Score{Game: game, Value: value}
 		case "achievement.unlocked":
 			kind = rewards.KindAchievement

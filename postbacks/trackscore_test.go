@@ -123,7 +123,13 @@ func TestTrackScoreFields(t *testing.T) {
 		{name: "score zero", body: with(tsBase, data(`{"leaderboard_id":"lb","participant_id":"p","new_score":0}`)...), check: wantScore("0")},
 		{name: "score string", body: with(tsBase, data(`{"leaderboard_id":"lb","participant_id":"p","new_score":"12.5"}`)...), check: wantScore("12.5")},
 		{name: "score 18 places", body: with(tsBase, data(`{"leaderboard_id":"lb","participant_id":"p","new_score":0.000000000000000001}`)...), check: wantScore("0.000000000000000001")},
-		{name: "score 19 places", body: with(tsBase, data(`{"leaderboard_id":"lb","participant_id":"p","new_score":0.0000000000000000001}`)...), fields: []string{"data.new_score"}},
+		// A score beyond what Tally ranks is the sender's value, not its error: kept
+		// (quarantined), not refused, since TrackScore drops a refused delivery.
+		{name: "score 19 places", body: with(tsBase, data(`{"leaderboard_id":"lb","participant_id":"p","new_score":0.0000000000000000001}`)...), missing: []string{"data.new_score"}},
+		{name: "score 20 integer digits", body: with(tsBase, data(`{"leaderboard_id":"lb","participant_id":"p","new_score":99999999999999999999}`)...), check: wantScore("99999999999999999999")},
+		{name: "score 1e+21", body: with(tsBase, data(`{"leaderboard_id":"lb","participant_id":"p","new_score":1e+21}`)...), missing: []string{"data.new_score"}},
+		{name: "score 1e+21 as a string", body: with(tsBase, data(`{"leaderboard_id":"lb","participant_id":"p","new_score":"1e+21"}`)...), missing: []string{"data.new_score"}},
+		{name: "score not a number", body: with(tsBase, data(`{"leaderboard_id":"lb","participant_id":"p","new_score":"lots"}`)...), fields: []string{"data.new_score"}},
 		{name: "score negative", body: with(tsBase, data(`{"leaderboard_id":"lb","participant_id":"p","new_score":-1}`)...), fields: []string{"data.new_score"}},
 		{name: "score missing", body: with(tsBase, data(`{"leaderboard_id":"lb","participant_id":"p","old_score":1}`)...), fields: []string{"data.new_score"}},
 		{name: "score leaderboard number", body: with(tsBase, data(`{"leaderboard_id":77,"participant_id":"p","new_score":1}`)...), check: func(t *testing.T, ev rewards.Event) {
