@@ -3,6 +3,10 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -178,5 +182,37 @@ func TestMigrationsTakeTheLock(t *testing.T) {
 	}
 	if err := db.Ready(ctx); err != nil {
 		t.Fatalf("after the migrations: %v", err)
+	}
+}
+
+// A SQLite path is a path, whatever it holds: SQLite reads the driver's "file:" URI, so
+// an unescaped "#" ended the path ("data#2/tally.db" opened a file named "data", empty
+// or another config's) and "%41" read as "A".
+func TestSQLitePathWithURICharacters(t *testing.T) {
+	for _, name := range []string{"data#2/tally.db", "100%41/tally.db", "a b/t#1%.db"} {
+		dir := t.TempDir()
+		path := filepath.Join(dir, name)
+		db, err := store.Open(context.Background(), "sqlite://"+path, store.Options{})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		err = db.Migrate(context.Background(), nil)
+		_ = db.Close()
+		if err != nil {
+			t.Fatalf("%s: migrate: %v", name, err)
+		}
+		if fi, err := os.Stat(path); err != nil || fi.Size() == 0 {
+			t.Errorf("%s: the configured file: %v", name, err)
+		}
+		var stray []string
+		_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+			if err == nil && !d.IsDir() && !strings.HasPrefix(p, path) {
+				stray = append(stray, p)
+			}
+			return nil
+		})
+		if len(stray) > 0 {
+			t.Errorf("%s: opened %v instead", name, stray)
+		}
 	}
 }

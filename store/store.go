@@ -127,7 +127,7 @@ func Open(ctx context.Context, rawURL string, opt Options) (*DB, error) {
 		q.Add("_pragma", "synchronous(FULL)")
 		q.Add("_pragma", "foreign_keys(1)")
 		q.Set("_txlock", "immediate")
-		dial = sqlite.Open("file:" + dsn + "?" + q.Encode())
+		dial = sqlite.Open("file:" + sqliteURIPath(dsn) + "?" + q.Encode())
 		if maxConns == 0 {
 			maxConns = 8
 		}
@@ -180,6 +180,12 @@ func Open(ctx context.Context, rawURL string, opt Options) (*DB, error) {
 		}
 	}
 	return db, nil
+}
+
+// sqliteURIPath escapes a file path for SQLite's "file:" URI, which decodes %HH and ends
+// the path at "?" or "#": unescaped, "data#2/tally.db" opened a file named "data".
+func sqliteURIPath(path string) string {
+	return strings.NewReplacer("%", "%25", "?", "%3F", "#", "%23").Replace(path)
 }
 
 // parseURL turns a database URL into a dialect and a driver DSN.
