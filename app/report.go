@@ -385,11 +385,36 @@ func csvNeedsQuotes(s string) bool {
 // quote gets one too, so that the escape can be undone (drop one leading quote): else the
 // users "=1+1" and "'=1+1" would both read "'=1+1". Amounts are written by Tally and are
 // never escaped, so "-5" stays a number.
+//
+// Excel where the list separator is ";" (much of Europe) splits a CSV file on ";", so
+// each ";" in a cell starts a cell there: a ";" whose next character other than '"' is
+// one of those gets a single quote after it too (undone by dropping the quote after
+// each ";'"). Else the user "p;=1+1" was the cell "=1+1" in such an Excel.
 func csvText(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r'", rune(s[0])) {
-		return "'" + s
+	if s == "" {
+		return s
 	}
-	return s
+	escaped := csvFormulaStart(s)
+	n := strings.Count(s, ";")
+	if !escaped && n == 0 {
+		return s
+	}
+	b := make([]byte, 0, len(s)+n+1)
+	if escaped {
+		b = append(b, '\'')
+	}
+	for i := 0; i < len(s); i++ {
+		b = append(b, s[i])
+		if s[i] == ';' && csvFormulaStart(strings.TrimLeft(s[i+1:], `"`)) {
+			b = append(b, '\'')
+		}
+	}
+	return string(b)
+}
+
+// csvFormulaStart reports whether a cell reading s would need csvText's quote.
+func csvFormulaStart(s string) bool {
+	return s != "" && strings.ContainsRune("=+-@\t\r'", rune(s[0]))
 }
 
 // cell renders an amount as amount does (decimal.String: exact, no trailing zeros),

@@ -36,6 +36,13 @@ func TestCSVText(t *testing.T) {
 		" =spaced":    " =spaced",
 		"\n=newline":  "\n=newline",
 		"ab\t=inside": "ab\t=inside",
+		// Excel splits on ";" where it is the list separator: each ";" starts a cell.
+		"p;=1+1;":        "p;'=1+1;",
+		"=a;-b;c;@d":     "'=a;'-b;c;'@d",
+		"a;\"=HYPERLINK": "a;'\"=HYPERLINK",
+		"a;'b":           "a;''b",
+		"a;b;":           "a;b;",
+		"a; =b":          "a; =b",
 	}
 	for in, want := range cases {
 		if got := csvText(in); got != want {
