@@ -374,7 +374,7 @@ func describeTournaments(b *strings.Builder, p Property, r rewards.Rules) {
 		if t.Ties == rewards.TiesFirst {
 			b.WriteString("    equal scores: the earlier score ranks first\n")
 		} else {
-			b.WriteString("    equal scores share a rank and split the prizes of the ranks they occupy equally (the indivisible remainder, below 10^-18 per user, goes to the first user id in byte order)\n")
+			fmt.Fprintf(b, "    equal scores share a rank and split the prizes of the ranks they occupy equally, each share cut at %d decimal places (the wallet's scale); the units left over go one each to the tied users in byte order of their ids\n", r.Scale)
 		}
 		if t.MinPlays > 1 {
 			fmt.Fprintf(b, "    users with fewer than %d plays are not ranked\n", t.MinPlays)

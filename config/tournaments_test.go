@@ -141,7 +141,7 @@ func TestTournamentDescribed(t *testing.T) {
 		"received before the end + 15m grace",
 		"rank 1: 1000 COIN each",
 		"ranks 2 to 3: 400 COIN each",
-		"equal scores share a rank and split the prizes",
+		"equal scores share a rank and split the prizes of the ranks they occupy equally, each share cut at 2 decimal places (the wallet's scale); the units left over go one each to the tied users in byte order of their ids",
 	} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("tally check output lacks %q:\n%s", want, out)
