@@ -286,13 +286,54 @@ func TestTournamentRoutesRefuse(t *testing.T) {
 
 // oneWindowCup configures arcade with only the snake tournament, as one window from week
 // to end.
-func oneWindowCup(t *testing.T, end time.Time) func(*appProperty) {
+func oneWindowCup(t *testing.T, end time.Time) func(*appProperty) { return cupFromTo(t, week, end) }
+
+// cupFromTo configures arcade with only the snake tournament, as one window from start
+// to end.
+func cupFromTo(t *testing.T, start, end time.Time) func(*appProperty) {
 	return func(p *appProperty) {
 		c := snakeWeekly(t)
-		c.Next, c.Duration, c.Start, c.End = nil, 0, week, end
+		c.Next, c.Duration, c.Start, c.End = nil, 0, start, end
 		p.Rules.Targets = nil
 		p.Rules.Tournaments = []rewards.Tournament{c}
 	}
+}
+
+// A one-window tournament whose start the operator moves while it runs (a time zone
+// fixed: 12 hours later, and the end with it) keeps the one window that began: a score
+// made after its end, inside the moved range, does not begin a second window beside it.
+// Before, it did, and the closer ranked and paid both: the prize table twice, rank 1 to
+// the same user.
+func TestTournamentOneWindowStartMovedPaysOnce(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, d store.Dialect) {
+		base := newEnv(t, d)
+		old := base.withProperty(cupFromTo(t, week, week.Add(24*time.Hour)))
+		old.clock.Set(week.Add(time.Hour))
+		postScore(t, old, "ann", "a1", 300, "over", week.Add(time.Hour))
+		moved := base.withProperty(cupFromTo(t, week.Add(12*time.Hour), week.Add(36*time.Hour)))
+		moved.clock.Set(week.Add(30 * time.Hour))
+		id := postScore(t, moved, "ann", "a2", 200, "over", week.Add(30*time.Hour))
+		if ev := moved.event(id); !strings.Contains(fmt.Sprint(ev.Body["reason"]), "its one window began at 2026-11-23T00:00:00Z") {
+			t.Fatalf("a score in the moved range only: %s", ev.Raw)
+		}
+		paid := 0
+		for _, at := range []time.Time{week.Add(24*time.Hour + 16*time.Minute), week.Add(36*time.Hour + 16*time.Minute)} {
+			moved.clock.Set(at)
+			res, err := moved.app.CloseTournaments(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range res {
+				if r.Outcome == rewards.CloseDone {
+					paid++
+				}
+			}
+		}
+		if paid != 1 {
+			t.Fatalf("%d windows closed and paid, want the one", paid)
+		}
+		moved.wantBalance("arcade", "ann", apiKey, "0", "1000")
+	})
 }
 
 // A one-window tournament (start, end) whose end the operator moves later while it runs

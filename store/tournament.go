@@ -130,6 +130,16 @@ func (db *DB) applyTournaments(tx *gorm.DB, items []*applyItem, now time.Time) e
 					c.dir, c.oneWindow = t.Direction, t.Next == nil
 				}
 			}
+			// A tournament of one window has one: once it has begun, a start moved so
+			// that the configured window overlaps it does not begin a second one
+			// beside it, which the closer would rank and pay in full again. (A
+			// schedule's windows follow each other; an overlap there is a new window.)
+			if r, ok := begunFirst(rs, s.Window.Start, since, open); c.oneWindow && ok {
+				it.note(fmt.Sprintf("tournament %s: its one window began at %s (ending at %s) before its start moved to %s; score made at %s not counted",
+					s.Tournament, r.start.Format(time.RFC3339), r.end.Format(time.RFC3339), s.Window.Start.Format(time.RFC3339),
+					s.At.Format(time.RFC3339)))
+				continue
+			}
 			scores = append(scores, c)
 		}
 	}
@@ -251,15 +261,31 @@ func overlappingWindows(tx *gorm.DB, property, tournament string, w rewards.Wind
 // madeIn returns the window of rs a score made at at was made in, if that window began
 // before the score's own window, which starts at start (since, when open says that one
 // has an open row; without one it has not begun, and every recorded window began before
-// it). Windows begun at the same instant are ordered by start, as openWindows orders them.
+// it).
 func madeIn(rs []recordedWindow, at, start, since time.Time, open bool) (recordedWindow, bool) {
 	for _, r := range rs {
-		earlier := r.created.Before(since) || (r.created.Equal(since) && r.start.Before(start))
-		if !at.Before(r.start) && at.Before(r.end) && (!open || earlier) {
+		if !at.Before(r.start) && at.Before(r.end) && (!open || r.begunBefore(start, since)) {
 			return r, true
 		}
 	}
 	return recordedWindow{}, false
+}
+
+// begunFirst returns a window of rs that began before the window starting at start (see
+// madeIn for since and open), wherever a score was made.
+func begunFirst(rs []recordedWindow, start, since time.Time, open bool) (recordedWindow, bool) {
+	for _, r := range rs {
+		if !open || r.begunBefore(start, since) {
+			return r, true
+		}
+	}
+	return recordedWindow{}, false
+}
+
+// begunBefore reports whether r began before the open window starting at start, begun
+// at since. Windows begun at the same instant are ordered by start, as openWindows orders them.
+func (r recordedWindow) begunBefore(start, since time.Time) bool {
+	return r.created.Before(since) || (r.created.Equal(since) && r.start.Before(start))
 }
 
 // openWindows reads, by property, the windows of the items' properties that have begun
