@@ -3,13 +3,10 @@ package store
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
-	"gorm.io/gorm"
 
 	"tally/rewards"
 )
@@ -128,29 +125,9 @@ func (db *DB) txnRows(ctx context.Context, q string, args []any) ([]txnRow, erro
 }
 
 // earliestLotSQL finds, on SQLite, the rowid of the earliest unsettled credit's lot of
-// wallet w.id.
+// wallet w.id (what a balance's next_available_at is), off lots_wallet (wallet_id,
+// matures_at). SQLite returns an aggregate or a subquery's value of a DATETIME column as
+// text, so the lot is joined as a row, found by this rowid. Money is TEXT: a negative
+// lot (a pending debit, matured from the start) begins with '-'.
 const earliestLotSQL = `SELECT rowid FROM lots WHERE wallet_id = w.id AND settlement_id IS NULL AND substr(amount, 1, 1) <> '-'
 	ORDER BY matures_at LIMIT 1`
-
-// earliestMaturities reads, on SQLite, the maturity of each wallet's earliest unsettled
-// credit (what a balance's next_available_at is), for the wallets ids; a wallet with none
-// is absent. SQLite returns an aggregate or a subquery's value of a DATETIME column as
-// text, so each wallet's earliest lot is joined as a row, found by rowid, one per wallet
-// off lots_wallet (wallet_id, matures_at). A statement costs no round trip there. Money
-// is TEXT: a negative lot (a pending debit, matured from the start) begins with '-'.
-func earliestMaturities(g *gorm.DB, ids []int64) (map[int64]time.Time, error) {
-	b, _ := json.Marshal(ids) // a slice of ints always encodes
-	var lots []struct {
-		WalletID  int64
-		MaturesAt time.Time
-	}
-	if err := query(g, &lots, `SELECT l.wallet_id, l.matures_at FROM json_each(?) k JOIN lots l ON l.rowid = (`+
-		strings.ReplaceAll(earliestLotSQL, "w.id", "k.value")+`)`, string(b)); err != nil {
-		return nil, err
-	}
-	out := make(map[int64]time.Time, len(lots))
-	for _, l := range lots {
-		out[l.WalletID] = l.MaturesAt.UTC()
-	}
-	return out, nil
-}

@@ -234,3 +234,52 @@ func TestBalanceFeedConcurrentWriters(t *testing.T) {
 		checkInvariants(t, db)
 	})
 }
+
+// A feed row's next_available_at is read with its amounts, as the balance reads it:
+// pending credit comes with its maturity, and none without. On SQLite the maturity was
+// read by a second statement, and a settlement committing between the two gave
+// "pending 5" with no maturity (or the reverse).
+func TestBalanceFeedRowReadsItsMaturityWithItsAmounts(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		db := storetest.Open(t, dia, nil)
+		ctx := context.Background()
+		done, stop := make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(done)
+			for i := range 150 {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				req := rewards.AdjustRequest{Actor: "test", Property: "arcade", User: "u", Amount: d("5"), Bucket: rewards.Pending,
+					Reason: "r", IdempotencyKey: fmt.Sprint("k", i), RequestHash: "h"}
+				if err := retryUnavailable(func() error { _, _, err := db.Adjust(ctx, req); return err }); err != nil {
+					t.Errorf("adjust: %v", err)
+					return
+				}
+				if err := retryUnavailable(func() error { _, err := db.Settle(ctx, "arcade", 0, ""); return err }); err != nil {
+					t.Errorf("settle: %v", err)
+					return
+				}
+			}
+		}()
+		defer func() { close(stop); <-done }()
+		for reads := 0; ; reads++ {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			rows, _, err := db.BalancesSince(ctx, "arcade", "", 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, b := range rows {
+				if b.Pending.IsPositive() == b.NextAvailableAt.IsZero() {
+					t.Fatalf("feed row after %d reads: pending %s with next_available_at %v", reads, b.Pending, b.NextAvailableAt)
+				}
+			}
+		}
+	})
+}
