@@ -143,22 +143,26 @@ func reportDay(ds string) (string, error) {
 	return ds[:len(time.DateOnly)], nil
 }
 
-// morePages says which field of a reports answer, or of its meta or pagination object,
-// announces another page, or "".
+// morePages says which field of a reports answer, or of its meta, pagination, paging or
+// links object, announces another page, or "". The answer's pagination is not documented,
+// so the usual spellings are read: a true has_more/has_next, a next page, URL, cursor or
+// token, a page count above the current page, or an offset and limit short of a total.
+// A page taken for the whole answer would book part of the period without a word.
 func morePages(root map[string]any) string {
-	for _, k := range []string{"meta", "pagination", "paging"} {
+	for _, k := range []string{"meta", "pagination", "paging", "links"} {
 		if m, ok := root[k].(map[string]any); ok {
 			if more := morePages(m); more != "" {
 				return k + "." + more
 			}
 		}
 	}
-	for _, k := range []string{"has_more", "hasMore"} {
+	for _, k := range []string{"has_more", "hasMore", "has_next", "hasNext", "has_next_page", "hasNextPage"} {
 		if b, ok := root[k].(bool); ok && b {
 			return k
 		}
 	}
-	for _, k := range []string{"next_page", "nextPage", "next", "next_cursor", "nextCursor"} {
+	for _, k := range []string{"next_page", "nextPage", "next", "next_cursor", "nextCursor", "next_page_url", "nextPageUrl",
+		"next_url", "nextUrl", "next_page_token", "nextPageToken", "next_token", "nextToken", "continuation_token", "continuationToken"} {
 		more := false
 		switch x := root[k].(type) {
 		case bool:
@@ -175,22 +179,29 @@ func morePages(root map[string]any) string {
 			return k
 		}
 	}
-	total, ok := firstOf(root, "total_pages", "totalPages")
-	if !ok {
-		return ""
+	number := func(keys ...string) (decimal.Decimal, bool) {
+		v, ok := firstOf(root, keys...)
+		if !ok {
+			return decimal.Decimal{}, false
+		}
+		return parseNumber(scalarText(v))
 	}
-	n, okN := parseNumber(scalarText(total))
-	page := decimal.NewFromInt(1)
-	if p, ok := firstOf(root, "page", "current_page", "currentPage"); ok {
-		if pn, okP := parseNumber(scalarText(p)); okP {
-			page = pn
-			if page.IsZero() {
-				page = decimal.NewFromInt(1) // pages counted from 0: page 0 is the first
-			}
+	page, ok := number("page", "current_page", "currentPage", "page_number", "pageNumber")
+	if !ok || page.IsZero() {
+		page = decimal.NewFromInt(1) // pages counted from 0: page 0 is the first
+	}
+	for _, k := range []string{"total_pages", "totalPages", "last_page", "lastPage", "page_count", "pageCount", "pages"} {
+		if n, ok := number(k); ok && n.GreaterThan(page) {
+			return k
 		}
 	}
-	if okN && n.GreaterThan(page) {
-		return "total_pages"
+	// Offset paging: only with a limit beside the total, which alone may be a sum.
+	if limit, ok := number("limit", "per_page", "perPage", "page_size", "pageSize"); ok && limit.IsPositive() {
+		total, okT := number("total", "total_count", "totalCount", "total_rows", "totalRows", "count")
+		offset, _ := number("offset", "skip")
+		if okT && offset.Add(limit).LessThan(total) {
+			return "total"
+		}
 	}
 	return ""
 }

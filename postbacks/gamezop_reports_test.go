@@ -32,6 +32,19 @@ func TestParseGamezopReports(t *testing.T) {
 		{"the last page", `{"data":[{"date":"2026-11-01","revenue":1}],"page":2,"total_pages":2,"next_page":null,"has_more":false}`, "2026-11-01=1", ""},
 		{"pages from 0", `{"data":[{"date":"2026-11-01","revenue":1}],"page":0,"total_pages":1,"next_page":-1}`, "2026-11-01=1", ""},
 		{"more pages in meta", `{"data":[{"date":"2026-11-01","revenue":1}],"meta":{"has_more":true}}`, "", "more pages (meta.has_more)"},
+		// Other common spellings of a page that is not the last (the pagination is not
+		// documented): each booked page 1 as the whole period.
+		{"next_page_url", `{"data":[{"date":"2026-11-01","revenue":1}],"next_page_url":"https://api/x?page=2","current_page":1,"last_page":3,"total":250,"per_page":100}`,
+			"", "more pages (next_page_url)"},
+		{"last_page above current_page", `{"data":[{"date":"2026-11-01","revenue":1}],"current_page":1,"last_page":3}`, "", "more pages (last_page)"},
+		{"links.next", `{"data":[{"date":"2026-11-01","revenue":1}],"links":{"next":"https://api/x?page=2"}}`, "", "more pages (links.next)"},
+		{"offset short of total", `{"data":[{"date":"2026-11-01","revenue":1}],"meta":{"total":250,"limit":100,"offset":0}}`, "", "more pages (meta.total)"},
+		{"pages above page", `{"data":[{"date":"2026-11-01","revenue":1}],"pagination":{"page":1,"pages":3}}`, "", "more pages (pagination.pages)"},
+		{"next_token", `{"data":[{"date":"2026-11-01","revenue":1}],"next_token":"abc"}`, "", "more pages (next_token)"},
+		{"has_next", `{"data":[{"date":"2026-11-01","revenue":1}],"has_next":true}`, "", "more pages (has_next)"},
+		{"the last page, spelled otherwise", `{"data":[{"date":"2026-11-01","revenue":1}],"current_page":3,"last_page":3,"links":{"next":null},"has_next":false,
+			"meta":{"total":250,"limit":100,"offset":200}}`, "2026-11-01=1", ""},
+		{"a total without a limit is a sum", `{"data":[{"date":"2026-11-01","revenue":1}],"total":250}`, "2026-11-01=1", ""},
 		{"currency of the answer", `{"currency":"INR","data":[{"date":"2026-11-01","revenue":1}]}`, "", "not USD"},
 		// A date with a time of day would slide to the day before when cut to its date
 		// (18:30 UTC is the next day's midnight in India): refused. Midnight in its own
