@@ -97,7 +97,7 @@ run() {
   local -A before=()
   for p in $(backends); do before[$p]=$(ticks "$p"); done
   tally_cpu=$(ticks "$tally_pid")
-  res=$( { TIMEFORMAT='%3U %3S'; time wrk -t2 -c"$conns" -d"${DURATION}s" -s scripts/bench/reads.lua "http://127.0.0.1:$PORT" -- \
+  res=$( { TIMEFORMAT='%3U %3S'; time wrk -t"$(( conns < 2 ? conns : 2 ))" -c"$conns" -d"${DURATION}s" -s scripts/bench/reads.lua "http://127.0.0.1:$PORT" -- \
     "$what" "$USERS" bench-api-key 1 "$ledger_users" >"$work/wrk.out" 2>"$work/wrk.err"; } 2>&1)
   wrk_cpu=$(echo "$res" | awk '{printf "%d", ($1 + $2) * 1e6}')
   tally_cpu=$(( $(ticks "$tally_pid") - tally_cpu ))
@@ -114,8 +114,10 @@ curl -sf -H 'Authorization: Bearer bench-api-key' "http://127.0.0.1:$PORT/v1/pro
 run balance 16 "$pg16"
 run balance 64 "$pg64"
 # Pages at 16 connections keep both cores busy, so their latency is mostly queueing; at
-# 4 it is closer to what one page costs.
+# 4 still (a page costs about 1 ms of CPU in all); at 1 it is what one page costs.
 run transactions 16 "$pg16"
 run transactions 4 "$pg16"
+run transactions 1 "$pg16"
 run feed 16 "$pg16"
 run feed 4 "$pg16"
+run feed 1 "$pg16"
