@@ -34,12 +34,12 @@ func (v *validator) webhooks(path string, hs []Webhook) {
 		switch {
 		case h.URL == "":
 			v.add(at+".url", "is required")
-		case err != nil || !u.IsAbs() || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https"):
-			v.add(at+".url", "must be an absolute http:// or https:// URL, got %q", h.URL)
-		case u.User != nil:
+		case err == nil && u.User != nil:
 			// The URL is shown in the deliveries API and in logs; credentials go in the
 			// signature's secret, not here.
 			v.add(at+".url", "must not contain credentials (user:password@)")
+		case err != nil || !u.IsAbs() || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https"):
+			v.add(at+".url", "must be an absolute http:// or https:// URL, got %q", shownURL(h.URL, u, err))
 		default:
 			if j, dup := seen[h.URL]; dup {
 				v.add(at+".url", "is already the url of %s[%d]", path, j)
@@ -63,6 +63,15 @@ func (v *validator) webhooks(path string, hs []Webhook) {
 			events[e] = true
 		}
 	}
+}
+
+// shownURL is a URL as an error may show it: with any password hidden, and hidden whole
+// when it does not parse (there is no telling where its password is then).
+func shownURL(raw string, u *url.URL, err error) string {
+	if err != nil {
+		return mask
+	}
+	return u.Redacted()
 }
 
 // webhookSecret checks a Standard Webhooks secret without ever echoing it.

@@ -60,6 +60,11 @@ func TestWebhooksConfig(t *testing.T) {
 		{"missing url", `url: "https://publisher.example/hooks/tally"`, `url: ""`, `properties[0].webhooks[0].url: is required`},
 		{"credentials in url", `url: "https://publisher.example/hooks/tally"`, `url: "https://u:p@publisher.example/"`,
 			`properties[0].webhooks[0].url: must not contain credentials`},
+		// A URL wrong in another way never shows its password either.
+		{"credentials in a url with a bad scheme", `url: "https://publisher.example/hooks/tally"`, `url: "htps://alice:s3cret@publisher.example/hooks"`,
+			`properties[0].webhooks[0].url: must not contain credentials`},
+		{"credentials in a url that does not parse", `url: "https://publisher.example/hooks/tally"`, `url: "https://alice:s3cret@publisher.example:abc/hooks"`,
+			`properties[0].webhooks[0].url: must be an absolute http:// or https:// URL, got "****"`},
 		{"secret without prefix", `secret: "${ARCADE_WHSEC}"`, `secret: "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"`,
 			`properties[0].webhooks[0].secret: must start with "whsec_"`},
 		{"secret not base64", `secret: "${ARCADE_WHSEC}"`, `secret: "whsec_not base64!"`,

@@ -216,3 +216,14 @@ func TestSQLitePathWithURICharacters(t *testing.T) {
 		}
 	}
 }
+
+// A database URL Tally cannot open is named in the error without its password, even one
+// that does not parse (the password's place is then unknown).
+func TestOpenErrorHidesTheURLsPassword(t *testing.T) {
+	for _, raw := range []string{"mysql://alice:s3cret@db.example/tally", "postgress://alice:s3cret@db.example:abc/tally"} {
+		_, err := store.Open(context.Background(), raw, store.Options{})
+		if err == nil || strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("%s: %v", raw, err)
+		}
+	}
+}

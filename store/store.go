@@ -206,11 +206,12 @@ func parseURL(raw string) (Dialect, string, error) {
 	return "", "", fmt.Errorf("store: database url must start with sqlite:// or postgres://, got %q", redactURL(raw))
 }
 
-// redactURL hides a password in a URL so it can appear in errors and logs.
+// redactURL hides a password in a URL so it can appear in errors and logs; one that does
+// not parse is hidden whole (there is no telling where its password is then).
 func redactURL(raw string) string {
 	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return raw
+	if err != nil {
+		return "(a URL that does not parse)"
 	}
 	return u.Redacted()
 }
