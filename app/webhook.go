@@ -42,6 +42,8 @@ type WebhookStore interface {
 	Now() time.Time
 	ClaimDeliveriesFor(ctx context.Context, holder string, limit int, lease time.Duration, endpoints [][2]string) ([]rewards.Delivery, error)
 	RecordAttempt(ctx context.Context, a rewards.DeliveryAttempt) (recorded, disabled bool, err error)
+	// ReleaseDeliveries gives back claimed deliveries a stopping worker did not send.
+	ReleaseDeliveries(ctx context.Context, holder string, ids []int64) error
 	Deliveries(ctx context.Context, f rewards.DeliveryFilter) ([]rewards.Delivery, error)
 	RetryDelivery(ctx context.Context, id int64, actor string) (rewards.Delivery, error)
 	PruneDeliveries(ctx context.Context, before time.Time, limit int) (int64, error)
@@ -211,7 +213,7 @@ func (a *App) RunWebhooks(ctx context.Context) {
 }
 
 // runLane delivers the deliveries of endpoints until ctx ends: a pass, then the next at
-// once when the pass was full, else after webhookPoll (5 × after a failure). A pass
+// once when the pass claimed any, else after webhookPoll (5 × after a failure). A pass
 // waits for one of the process's webhookLanes slots before it claims, so the wait does
 // not eat into its lease.
 func (a *App) runLane(ctx context.Context, endpoints [][2]string) {
@@ -239,8 +241,11 @@ func (a *App) runLane(ctx context.Context, endpoints [][2]string) {
 		case err != nil:
 			a.webhooks.log.Error("webhooks: pass failed; retrying", "endpoint", endpoints[0][1], "err", err)
 			wait = 5 * webhookPoll
-		case n >= webhookBatch:
-			wait = 0 // more is due
+		case n > 0:
+			// More may be due: a pass claims one delivery per user, so a user's next
+			// message becomes claimable only once the previous one is sent. Waiting a
+			// poll here held each user to one message a second.
+			wait = 0
 		}
 		timer.Reset(wait)
 	}
@@ -310,15 +315,32 @@ func (w *webhooker) pass(ctx context.Context, endpoints [][2]string) (int, error
 	sem := make(chan struct{}, webhookParallel)
 	var wg sync.WaitGroup
 	errs := make([]error, len(ds))
+	var unsent []int64
 	for i, d := range ds {
-		sem <- struct{}{}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			// Stopping: what is in flight finishes and is recorded (deliver); what is
+			// not sent yet is given back, not left leased to a process that is gone.
+			unsent = append(unsent, d.ID)
+			continue
+		}
 		wg.Go(func() {
 			defer func() { <-sem }()
 			errs[i] = w.deliver(ctx, d)
 		})
 	}
 	wg.Wait()
-	return len(ds), errors.Join(errs...)
+	if len(unsent) > 0 {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := w.store.ReleaseDeliveries(rctx, w.holder, unsent); err != nil {
+			errs = append(errs, fmt.Errorf("webhooks: give back %d unsent deliveries: %w", len(unsent), err))
+		}
+	}
+	return len(ds) - len(unsent), errors.Join(errs...)
 }
 
 // deliver sends d once and records the outcome. A panic is logged and recorded nowhere:
@@ -335,14 +357,14 @@ func (w *webhooker) deliver(ctx context.Context, d rewards.Delivery) (err error)
 	if !ok {
 		at.Error = "endpoint no longer configured for this property"
 	} else {
-		at.Status, at.Error = w.send(ctx, ep, d)
+		// Not cut short when the worker stops: the endpoint may have taken the message
+		// already, and a cut send was neither recorded nor given back, so it waited
+		// for its lease and went again. The client's timeout bounds it.
+		at.Status, at.Error = w.send(context.WithoutCancel(ctx), ep, d)
 		at.OK = at.Error == ""
 		if !at.OK {
 			at.RetryIn = retryIn(d.Step)
 		}
-	}
-	if ctx.Err() != nil {
-		return nil // shutting down: the lease lapses and another worker sends it again
 	}
 	// Recorded even when ctx ends meanwhile: the attempt happened.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)

@@ -48,10 +48,11 @@ type receiver struct {
 	rule   func(body []byte) string
 	got    []received
 	arrive chan struct{} // one token per request, at arrival
+	gate   chan struct{} // closed by a test to let "gate" requests answer
 }
 
 func newReceiver(t *testing.T, script ...string) *receiver {
-	r := &receiver{t: t, script: script, arrive: make(chan struct{}, 100)}
+	r := &receiver{t: t, script: script, arrive: make(chan struct{}, 100), gate: make(chan struct{})}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/followed", func(w http.ResponseWriter, req *http.Request) {
 		t.Errorf("a redirect was followed")
@@ -78,6 +79,9 @@ func newReceiver(t *testing.T, script ...string) *receiver {
 			w.WriteHeader(http.StatusInternalServerError)
 		case "hang": // answers nothing until the sender gives up
 			<-req.Context().Done()
+		case "gate": // answers once the test opens the gate
+			<-r.gate
+			w.WriteHeader(http.StatusNoContent)
 		case "redirect":
 			http.Redirect(w, req, "/followed", http.StatusFound)
 		default:
@@ -397,6 +401,54 @@ func TestWebhookWorkerRunsAndStops(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the worker did not stop")
 	}
+}
+
+// A worker stopping (a deploy) lets the sends in flight finish and records them, and
+// gives back what it claimed and had not sent, so the next process sends it at once and
+// nothing twice. Before, the sends were cut off unrecorded and everything the pass had
+// claimed stayed leased to the stopped process: nothing of those users went out until
+// the lease lapsed (about 3 minutes), and then the cut-off messages went again.
+func TestWebhookStoppingWorkerGivesBackWhatItDidNotSend(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, d store.Dialect) {
+		rcv := newReceiver(t)
+		rcv.rule = func([]byte) string { return "gate" }
+		dbURL := storetest.URL(t, d)
+		clock := storetest.NewClock(t0)
+		e := hookEnvOn(t, dbURL, clock, rcv.url())
+		for i := range 20 {
+			adjust(t, e, fmt.Sprintf("u%02d", i), "5", fmt.Sprint("k", i))
+		}
+		pending, err := e.db.Deliveries(context.Background(), rewards.DeliveryFilter{Status: rewards.DeliveryPending, Limit: 100})
+		if err != nil || len(pending) != 20 {
+			t.Fatalf("pending: %d, %v", len(pending), err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		passed := make(chan int)
+		go func() { n, _ := e.app.DeliverWebhooks(ctx); passed <- n }()
+		<-rcv.arrive // a send is in flight
+		cancel()
+		close(rcv.gate)
+		sent := <-passed
+		if got := len(rcv.requests()); sent != got || sent == 0 || sent == 20 {
+			t.Fatalf("the stopped pass reports %d sent, the endpoint got %d; want the ones in flight, not all 20", sent, got)
+		}
+		delivered, _ := e.db.Deliveries(context.Background(), rewards.DeliveryFilter{Status: rewards.DeliveryDelivered, Limit: 100})
+		if len(delivered) != sent {
+			t.Fatalf("%d recorded delivered, %d sent", len(delivered), sent)
+		}
+		// The next process, at the same moment: the rest is its to send, each once.
+		_ = e.db.Close()
+		next := hookEnvOn(t, dbURL, clock, rcv.url())
+		for next.deliver() > 0 {
+		}
+		ids := map[string]int{}
+		for _, r := range rcv.requests() {
+			ids[r.header.Get("webhook-id")]++
+		}
+		if len(ids) != 20 || len(rcv.requests()) != 20 {
+			t.Fatalf("%d requests for %d messages, want each of the 20 once", len(rcv.requests()), len(ids))
+		}
+	})
 }
 
 // Delivered deliveries are removed 30 days after delivery, oldest first; a failed one

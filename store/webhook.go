@@ -129,6 +129,18 @@ func scanDeliveries(rows *sql.Rows, withEndpoint bool) ([]rewards.Delivery, erro
 	return out, rows.Err()
 }
 
+// ReleaseDeliveries gives back the deliveries of ids that holder claimed and did not
+// send (a worker stopping), so any worker may send them at once, not after the lease.
+func (db *DB) ReleaseDeliveries(ctx context.Context, holder string, ids []int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	in, arg := db.idIn("id", ids)
+	_, err := rawExec(db.gorm.WithContext(ctx), `UPDATE webhook_deliveries SET holder = NULL, lease_until = NULL
+		WHERE `+in+` AND holder = ? AND status = 'pending'`, arg, holder)
+	return translate(err)
+}
+
 // RecordAttempt records the outcome of sending a claimed delivery and the endpoint's
 // health, in one transaction. It reports false, changing nothing, when holder no longer
 // holds the delivery (its lease lapsed and another worker took it, or it was failed
