@@ -35,6 +35,10 @@ type Config struct {
 	AdminTokens []AdminToken `yaml:"admin_tokens"`
 	Settlement  Settlement   `yaml:"settlement"`
 	Properties  []Property   `yaml:"properties"`
+
+	// staleReadURL: TALLY_DATABASE_URL replaced database.url while read_url is still the
+	// file's, a replica of the file's database, not of the one written to (Validate).
+	staleReadURL bool
 }
 
 // AdminToken is one named admin credential.
@@ -268,7 +272,11 @@ func Load(path string, getenv func(string) string) (Config, error) {
 // override applies the environment variables that take precedence over the file.
 func (c *Config) override(getenv func(string) string) {
 	if v := getenv("TALLY_DATABASE_URL"); v != "" {
+		c.staleReadURL = c.Database.ReadURL != "" && v != c.Database.URL
 		c.Database.URL = v
+	}
+	if v := getenv("TALLY_DATABASE_READ_URL"); v != "" {
+		c.Database.ReadURL, c.staleReadURL = v, false
 	}
 	if v := getenv("TALLY_LISTEN"); v != "" {
 		c.Listen = v

@@ -298,6 +298,47 @@ func TestEnvOverrides(t *testing.T) {
 	}
 }
 
+// TALLY_DATABASE_URL replacing database.url leaves the file's read_url a replica of
+// another database: publishers would read balances from one ledger while redemptions
+// debit another. It is refused unless TALLY_DATABASE_READ_URL replaces read_url too.
+func TestDatabaseURLOverrideAndTheFilesReadURL(t *testing.T) {
+	const file = `
+admin_token: t
+database: { url: "postgres://u@primary-b:5432/tally", read_url: "postgres://u@replica-b:5432/tally" }
+properties:
+  - id: arcade
+    currency: COIN
+    api_keys: [k]
+    sources: { gamepush: { secret: s } }
+`
+	tests := []struct {
+		name      string
+		env       map[string]string
+		err, read string
+	}{
+		{"no override", nil, "", "postgres://u@replica-b:5432/tally"},
+		{"the same url", map[string]string{"TALLY_DATABASE_URL": "postgres://u@primary-b:5432/tally"}, "", "postgres://u@replica-b:5432/tally"},
+		{"another url", map[string]string{"TALLY_DATABASE_URL": "postgres://u@primary-a:5432/tally"},
+			"database.read_url: is the file's while TALLY_DATABASE_URL replaces database.url", ""},
+		{"both overridden", map[string]string{"TALLY_DATABASE_URL": "postgres://u@primary-a:5432/tally",
+			"TALLY_DATABASE_READ_URL": "postgres://u@replica-a:5432/tally"}, "", "postgres://u@replica-a:5432/tally"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := loadText(t, file, tc.env)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("error %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil || c.Database.ReadURL != tc.read {
+				t.Fatalf("read_url %q, %v; want %q", c.Database.ReadURL, err, tc.read)
+			}
+		})
+	}
+}
+
 func TestDefaults(t *testing.T) {
 	const file = `
 admin_token: t

@@ -45,6 +45,11 @@ func (c Config) Validate() error {
 		}
 	}
 	v.databaseURL("database.url", c.Database.URL)
+	if c.staleReadURL {
+		// Reads would come from a replica of another database than the one written to:
+		// a publisher's balance from one ledger, its redemptions debiting another.
+		v.add("database.read_url", "is the file's while TALLY_DATABASE_URL replaces database.url; set TALLY_DATABASE_READ_URL too, or put both URLs in the file (${NAME} expands there)")
+	}
 	if r := c.Database.ReadURL; r != "" {
 		isPG := func(u string) bool {
 			return strings.HasPrefix(u, "postgres://") || strings.HasPrefix(u, "postgresql://")
