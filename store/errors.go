@@ -19,6 +19,8 @@ import (
 var (
 	// ErrNotMigrated: Ready found migrations not yet applied.
 	ErrNotMigrated = errors.New("migrations pending")
+	// ErrNoDatabase: Options.Existing and the SQLite file is not there.
+	ErrNoDatabase = errors.New("no such database")
 )
 
 // retryable reports a Postgres deadlock or serialization failure.

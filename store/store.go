@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/url"
 	"os"
@@ -88,6 +89,10 @@ type Options struct {
 	// type (rewards.Webhook*); nil subscribes nothing. It is called for every change that
 	// could be announced, on the write path, so it must be a lookup in memory.
 	Webhooks func(property, eventType string) []string
+	// Existing refuses a SQLite file that does not exist yet instead of creating it
+	// (commands other than serve and migrate: an empty new ledger, opened from another
+	// working directory, would read as "no data").
+	Existing bool
 }
 
 // Open connects to a database URL: sqlite://path/to/file.db (relative to the working
@@ -113,6 +118,13 @@ func Open(ctx context.Context, rawURL string, opt Options) (*DB, error) {
 	maxConns := opt.MaxOpenConns
 	switch dialect {
 	case SQLite:
+		if opt.Existing {
+			if _, err := os.Stat(dsn); errors.Is(err, fs.ErrNotExist) {
+				abs, _ := filepath.Abs(dsn)
+				return nil, fmt.Errorf("store: no database at %s (a sqlite:// path is relative to the working directory): check database.url, or create it with `tally migrate`: %w",
+					abs, ErrNoDatabase)
+			}
+		}
 		if dir := filepath.Dir(dsn); dir != "." {
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				return nil, fmt.Errorf("store: create %s: %w", dir, err)

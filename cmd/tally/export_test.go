@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"io"
+	"io/fs"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -67,7 +68,7 @@ func TestExportPayoutsMatchesHTTP(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		db, err := openStore(ctx, cfg)
+		db, err := openStore(ctx, cfg, false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -338,25 +339,55 @@ func TestCommandsOtherThanServeDoNotMigrate(t *testing.T) {
 	}
 	dir := t.TempDir()
 	file := filepath.Join(dir, "tally.db")
-	genv := getenv(map[string]string{"TALLY_DATABASE_URL": "sqlite://" + file})
-	for _, args := range [][]string{
-		{"export", "payouts", "--from", "2026-11-01", "--to", "2026-12-01", "--out", filepath.Join(dir, "p.csv")},
-		{"settle"},
-		{"replay"},
-		{"trueup", "show", "--property", "arcade", "--from", "2026-11-01", "--to", "2026-11-02"},
-	} {
-		var out bytes.Buffer
-		err := run(context.Background(), append(args, "--config", cfgPath), genv, &out, &out)
-		if err == nil || !strings.Contains(err.Error(), "tally migrate") {
-			t.Errorf("%v on a database not migrated: %v\n%s", args, err, out.String())
-		}
-	}
-	db, err := store.Open(context.Background(), "sqlite://"+file, store.Options{})
+	db, err := store.Open(context.Background(), "sqlite://"+file, store.Options{}) // an empty database
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
+	genv := getenv(map[string]string{"TALLY_DATABASE_URL": "sqlite://" + file})
+	for _, args := range ledgerCommands(dir) {
+		var out bytes.Buffer
+		err := run(context.Background(), append(args, "--config", cfgPath), genv, &out, &out)
+		if err == nil || !strings.Contains(err.Error(), "migrations pending: run `tally migrate`") {
+			t.Errorf("%v on a database not migrated: %v\n%s", args, err, out.String())
+		}
+	}
 	if err := db.Ready(context.Background()); !errors.Is(err, store.ErrNotMigrated) {
 		t.Fatalf("after the commands, Ready = %v: they migrated the database", err)
+	}
+}
+
+// ledgerCommands are the commands that read or write the ledger, other than serve and
+// migrate, with their files in dir.
+func ledgerCommands(dir string) [][]string {
+	return [][]string{
+		{"export", "payouts", "--from", "2026-11-01", "--to", "2026-12-01", "--out", filepath.Join(dir, "p.csv")},
+		{"settle"},
+		{"replay"},
+		{"trueup", "show", "--property", "arcade", "--from", "2026-11-01", "--to", "2026-11-02"},
+	}
+}
+
+// A SQLite file that is not there is named (as an absolute path, since sqlite:// paths
+// are relative to the working directory) and not created by the commands other than serve
+// and migrate. Before, an export run from another directory made an empty ledger there,
+// and after the advised `tally migrate` exported 0 rows with success.
+func TestCommandsDoNotCreateASQLiteDatabase(t *testing.T) {
+	cfgPath, err := filepath.Abs("../../tally.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	file := filepath.Join(dir, "data", "tally.db")
+	genv := getenv(map[string]string{"TALLY_DATABASE_URL": "sqlite://" + file})
+	for _, args := range ledgerCommands(dir) {
+		var out bytes.Buffer
+		err := run(context.Background(), append(args, "--config", cfgPath), genv, &out, &out)
+		if err == nil || !strings.Contains(err.Error(), "no database at "+file) {
+			t.Errorf("%v without a database: %v\n%s", args, err, out.String())
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "data")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the commands made %s: %v", filepath.Join(dir, "data"), err)
 	}
 }

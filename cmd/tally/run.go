@@ -116,8 +116,11 @@ func loadConfig(path string, getenv func(string) string) (config.Config, error) 
 	return config.Load(config.Resolve(path, getenv), getenv)
 }
 
-func openStore(ctx context.Context, cfg config.Config) (*store.DB, error) {
-	return store.Open(ctx, cfg.Database.URL, store.Options{ReadURL: cfg.Database.ReadURL, Webhooks: cfg.WebhookSubscriptions()})
+// openStore opens the configured database; existing refuses a SQLite file that is not
+// there yet rather than create an empty ledger (every command but serve and migrate).
+func openStore(ctx context.Context, cfg config.Config, existing bool) (*store.DB, error) {
+	return store.Open(ctx, cfg.Database.URL, store.Options{ReadURL: cfg.Database.ReadURL, Webhooks: cfg.WebhookSubscriptions(),
+		Existing: existing})
 }
 
 // openApp loads the config, opens the store and wires the app: what every command that
@@ -134,7 +137,7 @@ func openAppMigrating(ctx context.Context, path string, getenv func(string) stri
 	if err != nil {
 		return config.Config{}, nil, nil, nil, err
 	}
-	db, err := openStore(ctx, cfg)
+	db, err := openStore(ctx, cfg, !migrate)
 	if err != nil {
 		return config.Config{}, nil, nil, nil, err
 	}
@@ -255,7 +258,7 @@ func cmdMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		return err
 	}
-	db, err := openStore(ctx, cfg)
+	db, err := openStore(ctx, cfg, false)
 	if err != nil {
 		return err
 	}
