@@ -371,6 +371,28 @@ func TestTournamentOneWindowExtended(t *testing.T) {
 	})
 }
 
+// A weekly tournament turned into a one-window cup that overlaps the last weekly window
+// begins its own window: the weekly one is not the cup's "one window". Found with the
+// fix above, which refused every score of such a cup.
+func TestTournamentScheduleReplacedByACup(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, d store.Dialect) {
+		base := newEnv(t, d)
+		weekly := base.withProperty(func(p *appProperty) { p.Rules.Tournaments = []rewards.Tournament{snakeWeekly(t)} })
+		weekly.clock.Set(week.Add(time.Hour))
+		postScore(t, weekly, "ann", "a1", 300, "over", week.Add(time.Hour))
+		weekly.clock.Set(weekEnd.Add(16 * time.Minute))
+		if res, err := weekly.app.CloseTournaments(context.Background()); err != nil || len(res) != 1 || res[0].Outcome != rewards.CloseDone {
+			t.Fatalf("weekly close: %+v %v", res, err)
+		}
+		cup := base.withProperty(cupFromTo(t, week.Add(72*time.Hour), week.Add(30*24*time.Hour)))
+		cup.clock.Set(week.Add(200 * time.Hour))
+		id := postScore(t, cup, "bob", "b1", 500, "over", week.Add(200*time.Hour))
+		if ev := cup.event(id); !strings.Contains(fmt.Sprint(ev.Body["reason"]), "counted in window 2026-11-26T00:00:00Z") {
+			t.Fatalf("bob's cup score, made after the weekly window closed: %s", ev.Raw)
+		}
+	})
+}
+
 // Extended with no score after the change, the window closes at the new end + grace and
 // its record shows the new end. Before, the row kept the old end with the new closes_at.
 func TestTournamentOneWindowExtendedWithoutLaterScores(t *testing.T) {

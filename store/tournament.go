@@ -232,14 +232,17 @@ func extendWindows(tx *gorm.DB, scores []counted) error {
 }
 
 // recordedWindow is a window's row as the overlap check reads it.
-type recordedWindow struct{ start, end, created time.Time }
+type recordedWindow struct {
+	start, end, created time.Time
+	oneWindow           bool // begun as its tournament's one window (migration 00020)
+}
 
 // overlappingWindows reads the recorded windows of property's tournament, open or
 // closed, that overlap w and start elsewhere: windows of another schedule (one
 // schedule's windows never overlap). Usually none; the read walks the tournament's
 // windows that start before w ends.
 func overlappingWindows(tx *gorm.DB, property, tournament string, w rewards.Window) ([]recordedWindow, error) {
-	rs, err := rawQuery(tx, `SELECT window_start, window_end, created_at FROM tournament_windows
+	rs, err := rawQuery(tx, `SELECT window_start, window_end, created_at, one_window FROM tournament_windows
 		WHERE property = ? AND tournament = ? AND window_start < ? AND window_end > ? AND window_start <> ?`,
 		property, tournament, w.End.UTC(), w.Start.UTC(), w.Start.UTC())
 	if err != nil {
@@ -249,7 +252,7 @@ func overlappingWindows(tx *gorm.DB, property, tournament string, w rewards.Wind
 	var out []recordedWindow
 	for rs.Next() {
 		var r recordedWindow
-		if err := rs.Scan(&r.start, &r.end, &r.created); err != nil {
+		if err := rs.Scan(&r.start, &r.end, &r.created, &r.oneWindow); err != nil {
 			return nil, err
 		}
 		r.start, r.end, r.created = r.start.UTC(), r.end.UTC(), r.created.UTC()
@@ -271,11 +274,12 @@ func madeIn(rs []recordedWindow, at, start, since time.Time, open bool) (recorde
 	return recordedWindow{}, false
 }
 
-// begunFirst returns a window of rs that began before the window starting at start (see
-// madeIn for since and open), wherever a score was made.
+// begunFirst returns a window of rs begun as its tournament's one window before the
+// window starting at start (see madeIn for since and open), wherever a score was made. A
+// window begun under a schedule is not one: a cup replacing the schedule begins its own.
 func begunFirst(rs []recordedWindow, start, since time.Time, open bool) (recordedWindow, bool) {
 	for _, r := range rs {
-		if !open || r.begunBefore(start, since) {
+		if r.oneWindow && (!open || r.begunBefore(start, since)) {
 			return r, true
 		}
 	}
@@ -355,11 +359,11 @@ func (db *DB) lockWindows(tx *gorm.DB, scores []counted, now time.Time) (map[win
 		k := windowOf(c.it.property, c.s.Tournament, c.s.Window.Start)
 		if !seen[k] {
 			seen[k] = true
-			rows = append(rows, []any{k.property, k.tournament, c.s.Window.Start.UTC(), c.s.Window.End.UTC(), now, string(c.dir)})
+			rows = append(rows, []any{k.property, k.tournament, c.s.Window.Start.UTC(), c.s.Window.End.UTC(), now, string(c.dir), c.oneWindow})
 		}
 	}
 	slices.SortFunc(rows, func(a, b []any) int { return compareKeys(a, b, 3) })
-	if err := insertRows(tx, `INSERT INTO tournament_windows (property, tournament, window_start, window_end, created_at, direction) VALUES `, rows,
+	if err := insertRows(tx, `INSERT INTO tournament_windows (property, tournament, window_start, window_end, created_at, direction, one_window) VALUES `, rows,
 		` ON CONFLICT (property, tournament, window_start) DO NOTHING`); err != nil {
 		return nil, err
 	}
