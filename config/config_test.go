@@ -232,6 +232,13 @@ func TestExpansionIntoIntegers(t *testing.T) {
 		{"${S}", "2\nid: b", 0, `properties[0].scale: must be an integer, got "2\nid: b"`},
 		{`"${S}"`, "2", 0, "properties[0].scale: must be an integer"}, // quoted is a string, as `scale: "2"` is
 		{"2.5", "", 0, `properties[0].scale: must be an integer, got "2.5"`},
+		// YAML reads these as octal or hexadecimal (010 was 8), where a decimal key reads
+		// "010" as ten: refused, not read in another base.
+		{"010", "", 0, `properties[0].scale: must be an integer in base 10 without leading zeros (YAML reads 010 as octal 8), got "010"`},
+		{"0o10", "", 0, "properties[0].scale: must be an integer in base 10"},
+		{"0x10", "", 0, "properties[0].scale: must be an integer in base 10"},
+		{"${S}", "010", 0, "properties[0].scale: must be an integer in base 10"},
+		{"0", "", 0, ""},
 	}
 	for _, tc := range tests {
 		c, err := loadText(t, strings.Replace(base, "%s", tc.scale, 1), map[string]string{"S": tc.value})

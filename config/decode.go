@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -184,6 +185,9 @@ func (w *walker) mapping(n *yaml.Node, path string, child func(string) string, f
 	}
 }
 
+// decimalInteger is how an integer key's value is written.
+var decimalInteger = regexp.MustCompile(`^-?(0|[1-9][0-9]*)$`)
+
 func (w *walker) scalar(n *yaml.Node, t reflect.Type, path string) {
 	if n.Kind != yaml.ScalarNode {
 		w.add(path, "must be a single value, got %s", kindName(n))
@@ -214,6 +218,12 @@ func (w *walker) scalar(n *yaml.Node, t reflect.Type, path string) {
 	// yaml.v3 would truncate a float into an integer field; only integers are accepted.
 	if isInt && n.ShortTag() != "!!int" {
 		w.add(path, "must be an integer, got %q", n.Value)
+		return
+	}
+	// YAML reads 010 and 0o10 as octal (8) and 0x10 as hexadecimal, where a decimal key
+	// reads "010" as ten: an integer is written in base 10 only.
+	if isInt && !decimalInteger.MatchString(n.Value) {
+		w.add(path, "must be an integer in base 10 without leading zeros (YAML reads 010 as octal 8), got %q", n.Value)
 		return
 	}
 	if err := n.Decode(reflect.New(t).Interface()); err != nil {
