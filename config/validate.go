@@ -293,7 +293,13 @@ func (v *validator) revenue(path string, r Revenue, scale int32, scaleOK bool) {
 	slices.Sort(countries)
 	for _, k := range countries {
 		cp := path + ".countries[" + strconv.Quote(k) + "]"
-		if k != "*" && !countryPattern.MatchString(k) {
+		switch {
+		case k == "*" || iso3166[k]:
+		case countryHints[k] != "":
+			v.add(cp, "%q is not an ISO 3166-1 alpha-2 code, which SPPs carry: use %q", k, countryHints[k])
+		case countryPattern.MatchString(k):
+			v.add(cp, "%q is not an assigned ISO 3166-1 alpha-2 code; no SPP carries it", k)
+		default:
 			v.add(cp, "a country must be \"*\" or an upper-case ISO 3166-1 alpha-2 code such as \"US\"")
 		}
 		v.nonNegative(cp, r.Countries[k], true)

@@ -41,6 +41,10 @@ func TestLoadRefuses(t *testing.T) {
 		{"spp left without a value", `gamezop_spp:    { bearer_token: "${SPP_TOKEN}" }`, `gamezop_spp:`, `properties[0].sources.gamezop_spp: has no value: remove the key to leave the source out, or give its bearer_token`},
 		{"schedule that never fires", `schedule: "@every 1m"`, `schedule: "0 0 30 2 *"`, `settlement.schedule: must be a cron spec`},
 		{"bad country", `countries: { "*": "1" }`, `countries: { "*": "1", "usa": "2" }`, `properties[0].revenue.countries["usa"]: a country must be "*" or an upper-case ISO 3166-1 alpha-2 code`},
+		// Shaped like a code but not one: no SPP carries it, so its multiplier never
+		// applies and those users earn the "*" one (or nothing) without a word.
+		{"UK for GB", `countries: { "*": "1" }`, `countries: { "*": "1", "UK": "0.5" }`, `properties[0].revenue.countries["UK"]: "UK" is not an ISO 3166-1 alpha-2 code, which SPPs carry: use "GB"`},
+		{"unassigned country", `countries: { "*": "1" }`, `countries: { "*": "1", "XX": "0" }`, `properties[0].revenue.countries["XX"]: "XX" is not an assigned ISO 3166-1 alpha-2 code`},
 		{"negative multiplier", `countries: { "*": "1" }`, `countries: { "US": "-1" }`, `properties[0].revenue.countries["US"]: must not be negative, got "-1"`},
 		{"negative cap", `per_session: "500"`, `per_session: "-5"`, `properties[0].revenue.caps.per_session: must not be negative, got "-5"`},
 		{"cap finer than scale", `per_user_per_day: "10000"`, `per_user_per_day: "0.5"`, `properties[0].revenue.caps.per_user_per_day: must have at most 0 decimal places (the property's scale), got "0.5"`},
@@ -264,6 +268,7 @@ func TestValidateAcceptsEdges(t *testing.T) {
 		{`hold: 24h`, `hold: 0s`},
 		{`min_session_seconds: 10`, `min_session_seconds: 0`},
 		{`countries: { "*": "1" }`, `countries: { "US": "1.5", "IN": "0" }`},
+		{`countries: { "*": "1" }`, `countries: { "GB": "1", "XK": "0.5", "ZW": "1", "AD": "1" }`}, // XK: Kosovo, in common use
 		{`countries: { "*": "1" }`, `countries: {}`},
 		{`states: [over]`, `states: [loaded, start, playing, over, levelup]`},
 		{`per: once`, `per: play`},
