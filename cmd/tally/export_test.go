@@ -391,3 +391,49 @@ func TestCommandsDoNotCreateASQLiteDatabase(t *testing.T) {
 		t.Fatalf("the commands made %s: %v", filepath.Join(dir, "data"), err)
 	}
 }
+
+// A property's currency and scale are recorded with its ledger (by migrate or serve): a
+// config that renames the currency or lowers the scale is refused by every command,
+// naming the key, and nothing is run; a finer scale is taken. Before, the balances were
+// relabelled, and a fraction below the new scale could never be redeemed.
+func TestCommandsRefuseChangedUnits(t *testing.T) {
+	example, err := os.ReadFile("../../tally.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	write := func(name, from, to string) string {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(strings.Replace(string(example), from, to, 1)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	cents := write("cents.yaml", "    scale: 0\n", "    scale: 2\n")
+	genv := getenv(map[string]string{"TALLY_DATABASE_URL": "sqlite://" + filepath.Join(dir, "tally.db")})
+	migrate(t, cents, genv)
+	for _, tc := range []struct{ cfg, want string }{
+		{write("coins.yaml", "    scale: 0\n", "    scale: 0\n"), "properties[0].scale: 0, but the ledger of arcade holds amounts at scale 2"},
+		{write("gems.yaml", "    currency: COIN\n    scale: 0\n", "    currency: GEMS\n    scale: 2\n"), `properties[0].currency: "GEMS", but the ledger of arcade holds COIN`},
+	} {
+		for _, args := range append(ledgerCommands(dir), []string{"migrate"}) {
+			var out bytes.Buffer
+			err := run(context.Background(), append(args, "--config", tc.cfg), genv, &out, &out)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("%v with %s: %v\n%s", args, filepath.Base(tc.cfg), err, out.String())
+			}
+		}
+	}
+	// A finer scale fits every amount: taken, and recorded by migrate.
+	mills := write("mills.yaml", "    scale: 0\n", "    scale: 3\n")
+	migrate(t, mills, genv)
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"settle", "--config", cents}, genv, &out, &out); err == nil ||
+		!strings.Contains(err.Error(), "properties[0].scale: 2, but the ledger of arcade holds amounts at scale 3") {
+		t.Fatalf("settle at scale 2 after scale 3 was recorded: %v", err)
+	}
+	if err := run(context.Background(), []string{"settle", "--config", mills}, genv, &out, &out); err != nil {
+		t.Fatalf("settle at the recorded scale: %v\n%s", err, out.String())
+	}
+}

@@ -146,6 +146,9 @@ func openAppMigrating(ctx context.Context, path string, getenv func(string) stri
 	} else if err = db.Ready(ctx); errors.Is(err, store.ErrNotMigrated) {
 		err = errors.New("the database has migrations pending: run `tally migrate` first (on a large ledger, in a quiet hour: see the README's Operations)")
 	}
+	if err == nil {
+		err = checkUnits(ctx, db, cfg, migrate)
+	}
 	if err != nil {
 		_ = db.Close()
 		return config.Config{}, nil, nil, nil, err
@@ -266,7 +269,44 @@ func cmdMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	if err := db.Migrate(ctx, stdout); err != nil {
 		return err
 	}
+	if err := checkUnits(ctx, db, cfg, true); err != nil {
+		return err
+	}
 	fmt.Fprintln(stdout, "migrations up to date")
+	return nil
+}
+
+// checkUnits refuses a config whose properties' currency or scale changed what the
+// ledger's amounts mean (store.CheckUnits): another currency relabels every balance, a
+// coarser scale strands the digits beyond it. record: the first units a property is
+// seen with, and a finer scale, are recorded (serve and migrate).
+func checkUnits(ctx context.Context, db *store.DB, cfg config.Config, record bool) error {
+	units := make([]store.Units, len(cfg.Properties))
+	at := map[string]int{}
+	for i, p := range cfg.Properties {
+		units[i], at[p.ID] = store.Units{Property: p.ID, Currency: p.Currency, Scale: p.Scale}, i
+	}
+	changes, err := db.CheckUnits(ctx, units, record)
+	if err != nil {
+		return err
+	}
+	var problems []string
+	for _, c := range changes {
+		path := fmt.Sprintf("properties[%d]", at[c.Configured.Property])
+		since := c.Since.Format(time.RFC3339)
+		if c.Configured.Currency != c.Ledger.Currency {
+			problems = append(problems, fmt.Sprintf("%s.currency: %q, but the ledger of %s holds %s since %s: a new currency would relabel every balance",
+				path, c.Configured.Currency, c.Configured.Property, c.Ledger.Currency, since))
+		}
+		if c.Configured.Scale < c.Ledger.Scale {
+			problems = append(problems, fmt.Sprintf("%s.scale: %d, but the ledger of %s holds amounts at scale %d since %s: the digits beyond %d could never be redeemed",
+				path, c.Configured.Scale, c.Configured.Property, c.Ledger.Scale, since, c.Configured.Scale))
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("config %s\n(put them back; to re-denominate a ledger, convert its amounts by hand, then delete the property's row of property_units)",
+			strings.Join(problems, "\n"))
+	}
 	return nil
 }
 
