@@ -121,8 +121,12 @@ func Open(ctx context.Context, rawURL string, opt Options) (*DB, error) {
 		if opt.Existing {
 			if _, err := os.Stat(dsn); errors.Is(err, fs.ErrNotExist) {
 				abs, _ := filepath.Abs(dsn)
-				return nil, fmt.Errorf("store: no database at %s (a sqlite:// path is relative to the working directory): check database.url, or create it with `tally migrate`: %w",
-					abs, ErrNoDatabase)
+				relative := ""
+				if !filepath.IsAbs(dsn) {
+					relative = " (a sqlite:// path is relative to the working directory)"
+				}
+				return nil, fmt.Errorf("store: no database at %s%s: check database.url, or create it with `tally migrate`: %w",
+					abs, relative, ErrNoDatabase)
 			}
 		}
 		if dir := filepath.Dir(dsn); dir != "." {

@@ -293,6 +293,11 @@ func checkUnits(ctx context.Context, db *store.DB, cfg config.Config, record boo
 	var problems []string
 	for _, c := range changes {
 		path := fmt.Sprintf("properties[%d]", at[c.Configured.Property])
+		if c.Finer > 0 {
+			problems = append(problems, fmt.Sprintf("%s.scale: %d, but %d wallets of %s hold available or redeemed amounts with more decimal places: the digits beyond %d could never be redeemed",
+				path, c.Configured.Scale, c.Finer, c.Configured.Property, c.Configured.Scale))
+			continue
+		}
 		since := c.Since.Format(time.RFC3339)
 		if c.Configured.Currency != c.Ledger.Currency {
 			problems = append(problems, fmt.Sprintf("%s.currency: %q, but the ledger of %s holds %s since %s: a new currency would relabel every balance",
