@@ -170,8 +170,13 @@ func (v *validator) databaseURL(path, u string) {
 	}
 	for _, prefix := range []string{"sqlite://", "postgres://", "postgresql://"} {
 		if rest, ok := strings.CutPrefix(u, prefix); ok {
-			if rest == "" {
+			switch {
+			case rest == "":
 				v.add(path, "%s needs a path or host after the scheme", prefix)
+			case prefix == "sqlite://" && strings.Contains(rest, "?"):
+				// SQLite's options are Tally's to set; and a "?" in the path was cut there,
+				// opening another file.
+				v.add(path, "a sqlite:// URL takes no query and its path no \"?\"")
 			}
 			return
 		}

@@ -45,6 +45,7 @@ func TestLoadRefuses(t *testing.T) {
 		// applies and those users earn the "*" one (or nothing) without a word.
 		{"UK for GB", `countries: { "*": "1" }`, `countries: { "*": "1", "UK": "0.5" }`, `properties[0].revenue.countries["UK"]: "UK" is not an ISO 3166-1 alpha-2 code, which SPPs carry: use "GB"`},
 		{"unassigned country", `countries: { "*": "1" }`, `countries: { "*": "1", "XX": "0" }`, `properties[0].revenue.countries["XX"]: "XX" is not an assigned ISO 3166-1 alpha-2 code`},
+		{"sqlite url with a query", `url: "sqlite://data/tally.db"`, `url: "sqlite://data/tally.db?mode=ro"`, `database.url: a sqlite:// URL takes no query`},
 		{"negative multiplier", `countries: { "*": "1" }`, `countries: { "US": "-1" }`, `properties[0].revenue.countries["US"]: must not be negative, got "-1"`},
 		{"negative cap", `per_session: "500"`, `per_session: "-5"`, `properties[0].revenue.caps.per_session: must not be negative, got "-5"`},
 		{"cap finer than scale", `per_user_per_day: "10000"`, `per_user_per_day: "0.5"`, `properties[0].revenue.caps.per_user_per_day: must have at most 0 decimal places (the property's scale), got "0.5"`},

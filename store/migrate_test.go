@@ -217,6 +217,19 @@ func TestSQLitePathWithURICharacters(t *testing.T) {
 	}
 }
 
+// A "?" in a SQLite URL is refused: the path was cut there, so "data?2/tally.db" opened
+// a file named "data".
+func TestSQLiteURLWithAQuestionMark(t *testing.T) {
+	dir := t.TempDir()
+	_, err := store.Open(context.Background(), "sqlite://"+filepath.Join(dir, "data?2", "tally.db"), store.Options{})
+	if err == nil || !strings.Contains(err.Error(), "takes no query") {
+		t.Fatalf("err = %v", err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Fatalf("made %v", entries)
+	}
+}
+
 // A database URL Tally cannot open is named in the error without its password, even one
 // that does not parse (the password's place is then unknown).
 func TestOpenErrorHidesTheURLsPassword(t *testing.T) {

@@ -209,8 +209,9 @@ func parseURL(raw string) (Dialect, string, error) {
 	switch {
 	case strings.HasPrefix(raw, "sqlite://"):
 		path := strings.TrimPrefix(raw, "sqlite://")
-		if i := strings.IndexByte(path, '?'); i >= 0 {
-			path = path[:i]
+		if strings.Contains(path, "?") {
+			// Cut there, "data?2/tally.db" opened the file "data".
+			return "", "", fmt.Errorf("store: a sqlite:// URL takes no query and its path no '?', got %q", raw)
 		}
 		if path == "" {
 			return "", "", fmt.Errorf("store: database url %q has no file path", raw)
