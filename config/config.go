@@ -39,6 +39,9 @@ type Config struct {
 	// staleReadURL: TALLY_DATABASE_URL replaced database.url while read_url is still the
 	// file's, a replica of the file's database, not of the one written to (Validate).
 	staleReadURL bool
+	// fromEnv names the environment variable that set a key's value (override), for
+	// Validate's problems.
+	fromEnv map[string]string
 }
 
 // AdminToken is one named admin credential.
@@ -271,15 +274,16 @@ func Load(path string, getenv func(string) string) (Config, error) {
 
 // override applies the environment variables that take precedence over the file.
 func (c *Config) override(getenv func(string) string) {
+	c.fromEnv = map[string]string{}
 	if v := getenv("TALLY_DATABASE_URL"); v != "" {
 		c.staleReadURL = c.Database.ReadURL != "" && v != c.Database.URL
-		c.Database.URL = v
+		c.Database.URL, c.fromEnv["database.url"] = v, "TALLY_DATABASE_URL"
 	}
 	if v := getenv("TALLY_DATABASE_READ_URL"); v != "" {
-		c.Database.ReadURL, c.staleReadURL = v, false
+		c.Database.ReadURL, c.staleReadURL, c.fromEnv["database.read_url"] = v, false, "TALLY_DATABASE_READ_URL"
 	}
 	if v := getenv("TALLY_LISTEN"); v != "" {
-		c.Listen = v
+		c.Listen, c.fromEnv["listen"] = v, "TALLY_LISTEN"
 	}
 }
 

@@ -151,6 +151,12 @@ func (c Config) Validate() error {
 	if len(v.problems) == 0 {
 		return nil
 	}
+	// A value an environment variable set is not the file's: say where it came from.
+	for i, p := range v.problems {
+		if env := c.fromEnv[p.Path]; env != "" {
+			v.problems[i].Message += " (set by " + env + ")"
+		}
+	}
 	return &Error{Problems: v.problems}
 }
 
