@@ -121,7 +121,7 @@ func problemFor(err error) problem {
 		return problem{Type: "urn:tally:problem:settlement-running", Title: "Settlement in progress", Status: http.StatusConflict,
 			Detail: "another settlement run of this property is in progress; retry when it has finished"}
 	case errors.Is(err, rewards.ErrOutcomeUnknown):
-		return problem{Type: "urn:tally:problem:unavailable", Title: "Outcome unknown", Status: http.StatusServiceUnavailable,
+		return problem{Type: "urn:tally:problem:outcome-unknown", Title: "Outcome unknown", Status: http.StatusServiceUnavailable,
 			Detail: "the database did not confirm the commit, so this may or may not have been saved; send the same request again (with the same Idempotency-Key where it takes one), which answers what was saved and never applies it twice"}
 	case errors.Is(err, rewards.ErrUnavailable):
 		return problem{Type: "urn:tally:problem:unavailable", Title: "Service unavailable", Status: http.StatusServiceUnavailable, Detail: "storage is unavailable; nothing was saved, retry later"}

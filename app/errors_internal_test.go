@@ -62,3 +62,14 @@ func TestProblemForDetails(t *testing.T) {
 		})
 	}
 }
+
+// A write that may have been saved has a problem type of its own: a client switching on
+// the type, as the OpenAPI document tells it to, must not take it for "unavailable",
+// which says nothing was saved and may be retried as a new request.
+func TestOutcomeUnknownHasItsOwnType(t *testing.T) {
+	maybe := problemFor(fmt.Errorf("store: tx: %w: %w", rewards.ErrUnavailable, rewards.ErrOutcomeUnknown))
+	none := problemFor(fmt.Errorf("store: ping: %w", rewards.ErrUnavailable))
+	if maybe.Type != "urn:tally:problem:outcome-unknown" || none.Type != "urn:tally:problem:unavailable" || maybe.Status != 503 {
+		t.Fatalf("outcome unknown %q (%d), unavailable %q", maybe.Type, maybe.Status, none.Type)
+	}
+}

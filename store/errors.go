@@ -32,10 +32,13 @@ func retryable(err error) bool {
 // commitUnanswered reports whether a Postgres commit's error leaves its outcome unknown:
 // COMMIT may have reached the server and no answer came back (a broken connection, a
 // context ended while it was in flight), or the server ended the session (FATAL, PANIC)
-// around it. Definite rollbacks are not: an ERROR the server sent, a commit that
-// database/sql or pgx never sent (the context ended first, the transaction already
-// done, nothing written to the connection), and pgx's "the server rolled back". (SQLite
-// is in-process: a failed commit there rolled back.)
+// around it. Definite rollbacks are not: an ERROR the server sent, a commit database/sql
+// never sent (its context ended first, the transaction already done), and pgx's "the
+// server rolled back". pgconn's SafeToRetry is no proof the commit was not sent: when
+// the answer to a sent COMMIT is lost, pgx marks the connection closed and reports "conn
+// closed", which it counts safe to retry; so a commit that had committed was answered
+// "nothing was saved", and a publisher retrying under a new key paid twice. (SQLite is
+// in-process: a failed commit there rolled back.)
 func commitUnanswered(err error) bool {
 	var pg *pgconn.PgError
 	switch {
@@ -46,7 +49,7 @@ func commitUnanswered(err error) bool {
 		}
 		return sev != "ERROR" // FATAL or PANIC: the session ended around the commit
 	case err == context.Canceled, err == context.DeadlineExceeded, // bare: database/sql's own check, before sending
-		errors.Is(err, sql.ErrTxDone), errors.Is(err, pgx.ErrTxCommitRollback), pgconn.SafeToRetry(err):
+		errors.Is(err, sql.ErrTxDone), errors.Is(err, pgx.ErrTxCommitRollback):
 		return false
 	}
 	return true
