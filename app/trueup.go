@@ -316,6 +316,11 @@ func (a *App) RunTrueUp(ctx context.Context, in TrueUpInput) (rewards.TrueUpRun,
 	if _, err := trueUpPeriod(in.From, in.To); err != nil {
 		return rewards.TrueUpRun{}, false, err
 	}
+	// Said here with the field: the store refuses it too, but its refusal reached the
+	// caller as a 400 naming nothing.
+	if today := a.store.Now().UTC().Format(time.DateOnly); in.To >= today {
+		return rewards.TrueUpRun{}, false, invalid("to", "must be a day before today ("+today+", UTC): a day is trued up once it has ended")
+	}
 	req := rewards.TrueUpRequest{Property: p.ID, GamezopPropertyID: p.GamezopPropertyID, From: in.From, To: in.To, IdempotencyKey: in.IdempotencyKey, Actor: in.Actor,
 		RequestHash: requestHash("trueup", in.From, in.To), DefaultBuffer: decimal.Zero, DefaultSessionCap: decimal.Zero}
 	if rr := p.Rules.Revenue; rr != nil {
@@ -338,8 +343,13 @@ func (a *App) importBooked(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	if q := c.Query("correction"); q != "" {
+	switch q := c.Query("correction"); q {
+	case "":
+	case "true", "false":
 		correction = q == "true"
+	default: // 1, yes, TRUE read as false before, without a word
+		a.fail(c, invalid("correction", "must be true or false"))
+		return
 	}
 	got, err := a.ImportBooked(c.Request.Context(), c.Param("property"), days, correction, actor(c))
 	if err != nil {

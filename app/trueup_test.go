@@ -42,6 +42,10 @@ func TestTrueUpOverHTTP(t *testing.T) {
 		if a.Code != 200 || a.Body["inserted"] != 1.0 {
 			t.Fatalf("CSV import: %d %s", a.Code, a.Raw)
 		}
+		if a := e.do("POST", "/v1/admin/properties/arcade/booked-revenue?correction=yes", `[{"date":"2026-11-22","revenue_usd":"1"}]`, admin...); a.Code != 400 ||
+			problemField(a) != "correction" {
+			t.Fatalf("correction=yes: %d %s, want 400 on correction", a.Code, a.Raw)
+		}
 		a = e.do("POST", "/v1/admin/properties/arcade/booked-revenue", `[{"date":"2026-11-22","revenue_usd":0.0000216}]`, admin...)
 		if a.Code != 200 || a.Body["unchanged"] != 1.0 {
 			t.Fatalf("JSON import: %d %s", a.Code, a.Raw)
@@ -76,6 +80,11 @@ func TestTrueUpOverHTTP(t *testing.T) {
 		// The second day has no booked revenue: refused; the first alone is released.
 		run := func(key, body string) answer {
 			return e.do("POST", "/v1/admin/properties/arcade/trueups", body, append(admin, "Idempotency-Key", key)...)
+		}
+		// A day that has not ended (the clock is on 2026-11-24) is a 400 naming "to"; it
+		// was a 400 naming nothing.
+		if a := run("k-early", `{"from":"2026-11-22","to":"2026-11-24"}`); a.Code != 400 || problemField(a) != "to" {
+			t.Fatalf("a true-up to today: %d %s, want 400 on to", a.Code, a.Raw)
 		}
 		if a := run("k0", `{"from":"2026-11-22","to":"2026-11-23"}`); a.Code != 409 || !strings.Contains(a.Raw, "not-booked") {
 			t.Fatalf("unbooked day: %d %s", a.Code, a.Raw)
