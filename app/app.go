@@ -112,11 +112,16 @@ func New(st Store, opt Options) *App {
 		log = slog.New(slog.DiscardHandler)
 	}
 	props := make(map[string]*Property, len(opt.Properties))
+	m := NewMetrics(WithBuildInfo(opt.Build))
 	for i := range opt.Properties {
 		p := opt.Properties[i]
 		props[p.ID] = &p
+		// Every run status starts at 0, so increase(...{status="failed"}[1h]) sees the
+		// first failure: a series born at 1 is no increase to Prometheus.
+		for _, st := range []string{rewards.RunCompleted, rewards.RunFailed} {
+			m.settlementRuns.WithLabelValues(p.ID, st)
+		}
 	}
-	m := NewMetrics(WithBuildInfo(opt.Build))
 	admins := slices.Clone(opt.Admins)
 	if opt.AdminToken != "" {
 		admins = append(admins, Admin{Name: defaultAdmin, Token: opt.AdminToken})

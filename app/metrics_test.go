@@ -101,6 +101,9 @@ func TestMetricsAfterAKnownWorkload(t *testing.T) {
 			{"tally_ingest_events_total", []string{"property", "arcade", "source", "gamezop_spp", "result", "unauthorized"}, 1},
 			{"tally_ingest_events_total", []string{"property", "arcade", "source", "trackscore", "result", "accepted"}, 1},
 			{"tally_settlement_runs_total", []string{"property", "arcade", "status", "completed"}, 1},
+			// At 0 before any failure, so an alert on its increase sees the first one.
+			{"tally_settlement_runs_total", []string{"property", "arcade", "status", "failed"}, 0},
+			{"tally_settlement_runs_total", []string{"property", "other", "status", "failed"}, 0},
 			{"tally_settled_amount_total", []string{"property", "arcade"}, 25},
 			{"tally_quarantined_events", []string{"property", "arcade"}, 1},
 			{"tally_quarantined_events", []string{"property", "other"}, 0},
