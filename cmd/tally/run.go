@@ -144,7 +144,7 @@ func openAppMigrating(ctx context.Context, path string, getenv func(string) stri
 	if migrate {
 		err = db.Migrate(ctx, nil)
 	} else if err = db.Ready(ctx); errors.Is(err, store.ErrNotMigrated) {
-		err = errors.New("the database has migrations pending: run `tally migrate` first (on a large ledger, in a quiet hour: see "Migrations on start" in the README's Production)")
+		err = errors.New("the database has migrations pending: run `tally migrate` first (on a large ledger, in a quiet hour: see Migrations on start in the README's Production section)")
 	}
 	if err == nil {
 		err = checkUnits(ctx, db, cfg, migrate)
