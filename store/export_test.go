@@ -42,6 +42,24 @@ func (db *DB) ExecRaw(ctx context.Context, q string, args ...any) error {
 	return db.gorm.WithContext(ctx).Exec(q, args...).Error
 }
 
+// HoldWriteLock runs fn inside a write transaction that has written (on SQLite it holds
+// the database's write lock until fn returns), then rolls it back.
+func (db *DB) HoldWriteLock(ctx context.Context, fn func()) error {
+	err := db.tx(ctx, func(tx *gorm.DB) error {
+		if _, err := rawExec(tx, `UPDATE property_units SET scale = scale WHERE property = ''`); err != nil {
+			return err
+		}
+		fn()
+		return errHeld
+	})
+	if errors.Is(err, errHeld) {
+		return nil
+	}
+	return err
+}
+
+var errHeld = errors.New("held, rolled back")
+
 // LeaseTTL is how long a settlement lease lasts.
 const LeaseTTL = leaseTTL
 

@@ -39,7 +39,13 @@ type UnitsChange struct {
 // only compare. Two processes recording at once compare with what the first recorded.
 func (db *DB) CheckUnits(ctx context.Context, configured []Units, record bool) ([]UnitsChange, error) {
 	var changes []UnitsChange
-	err := db.tx(ctx, func(tx *gorm.DB) error {
+	run := db.tx
+	if !record {
+		// Only compares: a read, which on SQLite does not queue for the write lock
+		// (a long true-up holds it for minutes, and a read-only command timed out).
+		run = db.read
+	}
+	err := run(ctx, func(tx *gorm.DB) error {
 		changes = nil
 		now := db.now()
 		for _, u := range configured {

@@ -132,3 +132,32 @@ func TestCheckUnitsRecordedConcurrently(t *testing.T) {
 		t.Fatalf("recorded scale %d (%v), want 4", scale, err)
 	}
 }
+
+// Only comparing (every command but serve and migrate) is a read: it does not queue for
+// SQLite's write lock, which a long true-up or settlement holds for minutes. Before, a
+// read-only command waited out the busy timeout and failed with "database is locked".
+func TestCheckUnitsReadsBesideAWriter(t *testing.T) {
+	ctx := context.Background()
+	u := storetest.URL(t, store.SQLite)
+	db := storetest.OpenURL(t, u, nil)
+	units := []store.Units{{Property: "arcade", Currency: "COIN", Scale: 0}}
+	if _, err := db.CheckUnits(ctx, units, true); err != nil {
+		t.Fatal(err)
+	}
+	writer := storetest.OpenURL(t, u, nil)
+	held := make(chan struct{})
+	release := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- writer.HoldWriteLock(ctx, func() { close(held); <-release })
+	}()
+	<-held
+	ch, err := db.CheckUnits(ctx, units, false)
+	close(release)
+	if err != nil || len(ch) != 0 {
+		t.Fatalf("compare beside a writer: %+v, %v", ch, err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
