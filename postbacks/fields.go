@@ -195,23 +195,20 @@ func (c *checker) firstIdent(n node, max int, chain ...[]string) (string, bool) 
 	return "", false
 }
 
-// amount returns a non-negative decimal sent as a JSON number or a decimal string, with
-// at most rewards.Precision decimal places and within the ledger's range. The literal is
+// decimalField returns a non-negative decimal sent as a JSON number or a decimal string,
+// and its literal, failing the field when it is neither or is negative. The literal is
 // parsed exactly; it never passes through float64.
-func (c *checker) amount(n node, key string, required bool) (decimal.Decimal, bool) {
+func (c *checker) decimalField(n node, key string, required bool) (decimal.Decimal, string, bool) {
 	v, ok := c.present(n, key, required)
 	if !ok {
-		return decimal.Decimal{}, false
+		return decimal.Decimal{}, "", false
 	}
-	var lit string
+	var lit string // "" for any other type, which parseNumber refuses
 	switch v := v.(type) {
 	case json.Number:
 		lit = string(v)
 	case string:
 		lit = v
-	default:
-		c.fail(n.name(key), "must be a decimal number or a decimal string")
-		return decimal.Decimal{}, false
 	}
 	d, ok := parseNumber(lit)
 	switch {
@@ -219,6 +216,20 @@ func (c *checker) amount(n node, key string, required bool) (decimal.Decimal, bo
 		c.fail(n.name(key), "must be a decimal number or a decimal string")
 	case d.Sign() < 0:
 		c.fail(n.name(key), "must not be negative")
+	default:
+		return d, lit, true
+	}
+	return decimal.Decimal{}, "", false
+}
+
+// amount returns a non-negative decimal (decimalField) with at most rewards.Precision
+// decimal places and within the ledger's range.
+func (c *checker) amount(n node, key string, required bool) (decimal.Decimal, bool) {
+	d, _, ok := c.decimalField(n, key, required)
+	if !ok {
+		return decimal.Decimal{}, false
+	}
+	switch {
 	case rewards.DecimalPlaces(d) > rewards.Precision:
 		c.fail(n.name(key), fmt.Sprintf("must have at most %d decimal places", rewards.Precision))
 	case rewards.CheckAmount(d) != nil:
@@ -229,33 +240,19 @@ func (c *checker) amount(n node, key string, required bool) (decimal.Decimal, bo
 	return decimal.Decimal{}, false
 }
 
-// score returns a score: a non-negative decimal, as amount reads it. A score beyond the
-// range Tally ranks and stores (rewards.CheckAmount's integer digits, rewards.Precision
-// decimal places: idle games reach 1e+21) is not the sender's error, so the event is kept
+// score returns a score: a non-negative decimal (decimalField). A score beyond the range
+// Tally ranks and stores (rewards.CheckAmount's integer digits, rewards.Precision decimal
+// places: idle games reach 1e+21) is not the sender's error, so the event is kept
 // quarantined with the reason (miss), never refused: a refused signed webhook is dropped
 // by its sender, and a kept one can be replayed by a version that reads it. The value is
 // still returned, for the dedupe key.
 func (c *checker) score(n node, key string) (decimal.Decimal, bool) {
-	v, ok := c.present(n, key, true)
-	if !ok {
-		return decimal.Decimal{}, false
-	}
-	var lit string
-	switch v := v.(type) {
-	case json.Number:
-		lit = string(v)
-	case string:
-		lit = v
-	}
-	d, ok := parseNumber(lit)
-	if !ok || d.Sign() < 0 {
-		return c.amount(n, key, true) // the same 400s as any other number
-	}
-	if rewards.DecimalPlaces(d) > rewards.Precision || rewards.CheckAmount(d) != nil {
+	d, lit, ok := c.decimalField(n, key, true)
+	if ok && (rewards.DecimalPlaces(d) > rewards.Precision || rewards.CheckAmount(d) != nil) {
 		c.miss(n.name(key), fmt.Sprintf("%s is beyond the scores Tally ranks (at most %d integer digits and %d decimal places); kept for a version that reads it",
 			lit, rewards.MaxIntegerDigits, rewards.Precision))
 	}
-	return d, true
+	return d, ok
 }
 
 // count returns a non-negative integer sent as a JSON number or as a string holding one
