@@ -199,9 +199,10 @@ func Open(ctx context.Context, rawURL string, opt Options) (*DB, error) {
 }
 
 // sqliteURIPath escapes a file path for SQLite's "file:" URI, which decodes %HH and ends
-// the path at "?" or "#": unescaped, "data#2/tally.db" opened a file named "data".
+// the path at "#": unescaped, "data#2/tally.db" opened a file named "data". (A "?" never
+// gets here: parseURL refuses it.)
 func sqliteURIPath(path string) string {
-	return strings.NewReplacer("%", "%25", "?", "%3F", "#", "%23").Replace(path)
+	return strings.NewReplacer("%", "%25", "#", "%23").Replace(path)
 }
 
 // parseURL turns a database URL into a dialect and a driver DSN.
