@@ -50,35 +50,14 @@ func (a *App) Adjust(ctx context.Context, in AdjustInput) (r rewards.Adjustment,
 	if err != nil {
 		return r, false, err
 	}
-	if err := checkIdempotencyKey(in.IdempotencyKey); err != nil {
-		return r, false, err
-	}
-	if msg := checkUserID(in.User); msg != "" {
-		return r, false, invalid("user", msg)
-	}
-	if in.Amount.IsZero() {
-		return r, false, invalid("amount", "must not be zero: positive credits, negative debits")
-	}
-	if err := checkScale("amount", in.Amount, p); err != nil {
-		return r, false, err
-	}
 	if in.Actor == "" {
 		return r, false, ErrUnauthorized // no admin to record: the caller did not authenticate
 	}
-	if strings.TrimSpace(in.Reason) == "" {
-		return r, false, invalid("reason", "is required: why the balance is adjusted")
+	if err := checkAdjust(p, in); err != nil {
+		return r, false, err
 	}
-	if msg := checkText(in.Reason, maxReason, true); msg != "" {
-		return r, false, invalid("reason", msg)
-	}
-	switch in.Bucket {
-	case "", rewards.Available:
+	if in.Bucket == "" {
 		in.Bucket = rewards.Available
-	case rewards.Pending:
-		return r, false, invalid("bucket", "pending cannot be adjusted: finance adjusts what can be paid out, and the payout "+
-			"report's identity (closing = opening + settled − redeemed + adjustments) is defined on available")
-	default:
-		return r, false, invalid("bucket", `must be "available" (or omitted)`)
 	}
 	if msg := postbacks.CheckNewUserID(in.User); msg != "" {
 		// An id the receivers refuse addresses a wallet made before they did; it must not
@@ -99,6 +78,32 @@ func (a *App) Adjust(ctx context.Context, in AdjustInput) (r rewards.Adjustment,
 		return r, false, invalid("amount", fmt.Sprintf("would take the user's balance past %d integer digits, more than the ledger holds", rewards.MaxIntegerDigits))
 	}
 	return r, replayed, err
+}
+
+// checkAdjust is the *ValidationError listing every bad field of an adjustment, or nil.
+func checkAdjust(p *Property, in AdjustInput) error {
+	var bad ValidationError
+	_ = bad.merge(checkIdempotencyKey(in.IdempotencyKey)) // a *ValidationError or nil, as checkScale's
+	bad.check("user", checkUserID(in.User))
+	if in.Amount.IsZero() {
+		bad.check("amount", "must not be zero: positive credits, negative debits")
+	} else {
+		_ = bad.merge(checkScale("amount", in.Amount, p))
+	}
+	if strings.TrimSpace(in.Reason) == "" {
+		bad.check("reason", "is required: why the balance is adjusted")
+	} else {
+		bad.check("reason", checkText(in.Reason, maxReason, true))
+	}
+	switch in.Bucket {
+	case "", rewards.Available:
+	case rewards.Pending:
+		bad.check("bucket", "pending cannot be adjusted: finance adjusts what can be paid out, and the payout "+
+			"report's identity (closing = opening + settled − redeemed + adjustments) is defined on available")
+	default:
+		bad.check("bucket", `must be "available" (or omitted)`)
+	}
+	return bad.orNil()
 }
 
 type adjustmentJSON struct {
@@ -128,26 +133,21 @@ func (a *App) adjust(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	key, err := idempotencyKey(c)
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
+	key, keyErr := idempotencyKey(c)
 	in := AdjustInput{Property: p.ID, User: c.Param("user"), IdempotencyKey: key, Actor: actor(c)}
-	if in.Amount, err = body.amount("amount", true); err != nil {
-		a.fail(c, err)
-		return
-	}
-	if in.Reason, err = body.text("reason"); err != nil {
-		a.fail(c, err)
-		return
-	}
-	bucket, err := body.text("bucket")
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
+	var amountErr, reasonErr, bucketErr error
+	in.Amount, amountErr = body.amount("amount", true)
+	in.Reason, reasonErr = body.text("reason")
+	var bucket string
+	bucket, bucketErr = body.text("bucket")
 	in.Bucket = rewards.Bucket(bucket)
+	// One 400 names every bad field, as a redemption's does.
+	var bad ValidationError
+	if _ = bad.merge(keyErr, amountErr, reasonErr, bucketErr); bad.orNil() != nil {
+		_ = bad.merge(checkAdjust(p, in))
+		a.fail(c, &bad)
+		return
+	}
 	r, replayed, err := a.Adjust(c.Request.Context(), in)
 	if err != nil {
 		a.fail(c, err)

@@ -46,6 +46,48 @@ func (e *ValidationError) add(field, msg string) {
 	e.Errors = append(e.Errors, FieldError{Field: field, Message: msg})
 }
 
+// check lists field with msg unless msg is "" or field is listed already: one message
+// per field, from the first check that failed it.
+func (e *ValidationError) check(field, msg string) {
+	if msg != "" && !e.has(field) {
+		e.add(field, msg)
+	}
+}
+
+// merge lists the fields of each *ValidationError in errs, as check does. Any other
+// error (a storage error, say) is returned as it is, the first one; nil otherwise.
+func (e *ValidationError) merge(errs ...error) error {
+	for _, err := range errs {
+		var v *ValidationError
+		if err != nil && !errors.As(err, &v) {
+			return err
+		}
+		if v != nil {
+			for _, f := range v.Errors {
+				e.check(f.Field, f.Message)
+			}
+		}
+	}
+	return nil
+}
+
+func (e *ValidationError) has(field string) bool {
+	for _, f := range e.Errors {
+		if f.Field == field {
+			return true
+		}
+	}
+	return false
+}
+
+// orNil is e when it lists a field, else nil: the one 400 naming every bad field.
+func (e *ValidationError) orNil() error {
+	if len(e.Errors) == 0 {
+		return nil
+	}
+	return e
+}
+
 func invalid(field, msg string) *ValidationError {
 	return &ValidationError{Errors: []FieldError{{Field: field, Message: msg}}}
 }

@@ -54,23 +54,25 @@ func (a *App) Redeem(ctx context.Context, in RedeemInput) (r rewards.Redemption,
 	if err != nil {
 		return r, false, err
 	}
-	if err := checkIdempotencyKey(in.IdempotencyKey); err != nil {
+	if err := checkRedeem(p, in); err != nil {
 		return r, false, err
-	}
-	if msg := checkUserID(in.User); msg != "" {
-		return r, false, invalid("user", msg)
-	}
-	if !in.Amount.IsPositive() {
-		return r, false, invalid("amount", "must be greater than zero")
-	}
-	if err := checkScale("amount", in.Amount, p); err != nil {
-		return r, false, err
-	}
-	if msg := checkText(in.Reference, maxReference, false); msg != "" {
-		return r, false, invalid("reference", msg)
 	}
 	return a.store.Redeem(ctx, rewards.RedeemRequest{Property: p.ID, User: in.User, Amount: in.Amount, Reference: in.Reference,
 		IdempotencyKey: in.IdempotencyKey, RequestHash: requestHash("redemption", in.User, in.Amount.String(), in.Reference)})
+}
+
+// checkRedeem is the *ValidationError listing every bad field of a redemption, or nil.
+func checkRedeem(p *Property, in RedeemInput) error {
+	var bad ValidationError
+	_ = bad.merge(checkIdempotencyKey(in.IdempotencyKey)) // a *ValidationError or nil, as checkScale's
+	bad.check("user", checkUserID(in.User))
+	if !in.Amount.IsPositive() {
+		bad.check("amount", "must be greater than zero")
+	} else {
+		_ = bad.merge(checkScale("amount", in.Amount, p))
+	}
+	bad.check("reference", checkText(in.Reference, maxReference, false))
+	return bad.orNil()
 }
 
 type redemptionJSON struct {
@@ -107,18 +109,17 @@ func (a *App) redeem(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	key, err := idempotencyKey(c)
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
+	key, keyErr := idempotencyKey(c)
 	in := RedeemInput{Property: p.ID, User: c.Param("user"), IdempotencyKey: key}
-	if in.Amount, err = body.amount("amount", true); err != nil {
-		a.fail(c, err)
-		return
-	}
-	if in.Reference, err = body.text("reference"); err != nil {
-		a.fail(c, err)
+	var amountErr, referenceErr error
+	in.Amount, amountErr = body.amount("amount", true)
+	in.Reference, referenceErr = body.text("reference")
+	// One 400 names every bad field: those that did not decode, then the others'.
+	// Decoding fails only with a *ValidationError.
+	var bad ValidationError
+	if _ = bad.merge(keyErr, amountErr, referenceErr); bad.orNil() != nil {
+		_ = bad.merge(checkRedeem(p, in))
+		a.fail(c, &bad)
 		return
 	}
 	r, replayed, err := a.Redeem(c.Request.Context(), in)

@@ -45,17 +45,23 @@ func (a *App) Reverse(ctx context.Context, in ReverseInput) (rewards.Reversal, b
 	if in.Actor == "" {
 		return rewards.Reversal{}, false, ErrUnauthorized
 	}
-	if err := checkIdempotencyKey(in.IdempotencyKey); err != nil {
+	if err := checkReverse(in); err != nil {
 		return rewards.Reversal{}, false, err
-	}
-	if strings.TrimSpace(in.Reason) == "" {
-		return rewards.Reversal{}, false, invalid("reason", "is required: why the redemption is reversed")
-	}
-	if msg := checkText(in.Reason, maxReason, true); msg != "" {
-		return rewards.Reversal{}, false, invalid("reason", msg)
 	}
 	return a.store.Reverse(ctx, rewards.ReverseRequest{RedemptionID: in.RedemptionID, Reason: in.Reason, Actor: in.Actor,
 		IdempotencyKey: in.IdempotencyKey, RequestHash: requestHash("reversal", strconv.FormatInt(in.RedemptionID, 10), in.Reason)})
+}
+
+// checkReverse is the *ValidationError listing every bad field of a reversal, or nil.
+func checkReverse(in ReverseInput) error {
+	var bad ValidationError
+	_ = bad.merge(checkIdempotencyKey(in.IdempotencyKey)) // a *ValidationError or nil
+	if strings.TrimSpace(in.Reason) == "" {
+		bad.check("reason", "is required: why the redemption is reversed")
+	} else {
+		bad.check("reason", checkText(in.Reason, maxReason, true))
+	}
+	return bad.orNil()
 }
 
 type reversalJSON struct {
@@ -87,14 +93,15 @@ func (a *App) reverseRedemption(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	key, err := idempotencyKey(c)
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
+	key, keyErr := idempotencyKey(c)
 	in := ReverseInput{RedemptionID: id, IdempotencyKey: key, Actor: actor(c)}
-	if in.Reason, err = body.text("reason"); err != nil {
-		a.fail(c, err)
+	var reasonErr error
+	in.Reason, reasonErr = body.text("reason")
+	// One 400 names every bad field, as a redemption's does.
+	var bad ValidationError
+	if _ = bad.merge(keyErr, reasonErr); bad.orNil() != nil {
+		_ = bad.merge(checkReverse(in))
+		a.fail(c, &bad)
 		return
 	}
 	r, replayed, err := a.Reverse(c.Request.Context(), in)
