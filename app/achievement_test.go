@@ -1,9 +1,13 @@
 package app_test
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"tally/rewards"
 	"tally/store"
@@ -143,5 +147,31 @@ func TestGamezopScoreWithoutPlayIDPaysOncePerPlay(t *testing.T) {
 		}
 		e.wantBalance("arcade", "sub1", apiKey, "0", "50")
 		e.checkInvariants()
+	})
+}
+
+// One captured GamePush record re-posted with its signature spelled another way (upper
+// hex, padded or raw base64: the signature is not itself signed) is a duplicate of the
+// first, on any day. Before, each spelling was a new event, and a `per: day` target paid
+// it again on each later day.
+func TestGamePushRespelledSignatureIsADuplicate(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, d store.Dialect) {
+		e := newEnv(t, d).withProperty(func(p *appProperty) {
+			p.Rules.Targets = append(p.Rules.Targets, rewards.ScoreTarget{ID: "gp-daily", Version: "t9", Game: "lb-1",
+				MinScore: dec("10"), Direction: rewards.Higher, Reward: dec("7"), Per: rewards.PerDay})
+		})
+		payload := base64.StdEncoding.EncodeToString([]byte(`{"event":"PlayerPublishRecord","player":{"id":42},` +
+			`"result":{"leaderboardTag":"lb-1","record":{"score":50}},"time":"2026-11-22T09:59:00Z"}`))
+		digest := sha256.Sum256([]byte(payload + "_" + gpSecret))
+		lower := hex.EncodeToString(digest[:])
+		for i, sig := range []string{lower, strings.ToUpper(lower), base64.StdEncoding.EncodeToString(digest[:]),
+			base64.RawStdEncoding.EncodeToString(digest[:])} {
+			a := e.do("POST", "/v1/hooks/arcade/gamepush", payload+"."+sig)
+			if want := map[bool]string{true: "accepted", false: "duplicate"}[i == 0]; a.Code != 200 || a.Body["status"] != want {
+				t.Fatalf("delivery %d (signature %s): %d %s, want %s", i+1, sig, a.Code, a.Raw, want)
+			}
+			e.clock.Advance(24 * time.Hour)
+		}
+		e.wantBalance("arcade", "42", apiKey, "0", "7")
 	})
 }

@@ -23,8 +23,8 @@ import (
 // case) or standard base64 (padded or not), since the doc does not say which encoding
 // GamePush uses.
 //
-// The dedupe key is the hex SHA-256 of the whole raw body (DESIGN §3), as GamePush sends
-// no event id.
+// The dedupe key is the hex SHA-256 of the body (DESIGN §3), as GamePush sends no event
+// id, with the signature spelled in lowercase hex (gamePushDedupeKey).
 //
 // Mapping (DESIGN §3) — user = player.id; a test player's events (player.test) earn
 // nothing (testPlayer); the result shapes of the events other than
@@ -55,10 +55,10 @@ func ParseGamePush(h http.Header, body []byte, c Credentials) (rewards.Event, er
 		return rewards.Event{}, ErrUnauthorized
 	}
 	payload, sig, _ := bytes.Cut(body, []byte{'.'})
+	digest, digestOK := decodeDigest(string(sig))
 	if !c.verified {
 		want := sha256.Sum256(append(append(bytes.Clone(payload), '_'), c.Secret...))
-		got, ok := decodeDigest(string(sig))
-		if !ok || !secretEqual(got, want[:]) {
+		if !digestOK || !secretEqual(digest, want[:]) {
 			return rewards.Event{}, ErrUnauthorized
 		}
 	}
@@ -115,9 +115,8 @@ func ParseGamePush(h http.Header, body []byte, c Credentials) (rewards.Event, er
 				ck.miss(result.name("record.score"), "missing (looked for result.record.score, result.score)")
 			}
 			if gameOK && valueOK {
-				// The play is the signed payload, not the raw body: the signature part is
-				// not itself signed, so a re-spelled signature (hex vs base64) makes a new
-				// dedupe key, but it must not make a new play for `per: play` targets.
+				// The play is the signed payload, which the dedupe key also stands for
+				// whatever the signature's spelling (gamePushDedupeKey).
 				play := sha256.Sum256(payload)
 				score = &rewards.Score{Game: game, Value: value, PlayID: hex.EncodeToString(play[:])}
 			}
@@ -143,12 +142,11 @@ func ParseGamePush(h http.Header, body []byte, c Credentials) (rewards.Event, er
 	if err := ck.err(); err != nil {
 		return rewards.Event{}, err
 	}
-	sum := sha256.Sum256(body)
 	ev := rewards.Event{
 		Source:      rewards.SourceGamePush,
 		Kind:        kind,
 		Type:        event,
-		DedupeKey:   hex.EncodeToString(sum[:]),
+		DedupeKey:   gamePushDedupeKey(body, payload, digest, digestOK),
 		User:        user,
 		OccurredAt:  occurred,
 		Score:       score,
@@ -159,6 +157,24 @@ func ParseGamePush(h http.Header, body []byte, c Credentials) (rewards.Event, er
 		return rewards.Event{}, err
 	}
 	return ev, nil
+}
+
+// gamePushDedupeKey is the hex SHA-256 of the body with its signature spelled in lowercase
+// hex: of the raw body itself when it came so (DESIGN §3). The signature is not signed,
+// and decodeDigest takes four spellings of it, so the raw body's own hash made each
+// spelling of one captured event a new event, which a `per: day` target paid again on
+// each later day. A body whose signature does not decode (only a replayed one, verified
+// by an earlier version) keeps the hash of its raw bytes.
+func gamePushDedupeKey(body, payload, digest []byte, digestOK bool) string {
+	if !digestOK {
+		sum := sha256.Sum256(body)
+		return hex.EncodeToString(sum[:])
+	}
+	h := sha256.New()
+	h.Write(payload)
+	h.Write([]byte{'.'})
+	h.Write([]byte(hex.EncodeToString(digest)))
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // testPlayer reads player.test, which the doc's payload shows (false) and GamePush sets

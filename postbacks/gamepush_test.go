@@ -109,8 +109,11 @@ func TestGamePushSignature(t *testing.T) {
 				t.Fatalf("err = %v", err)
 			}
 			checkValid(t, rewards.SourceGamePush, ev)
-			if want := hex.EncodeToString(sha256Sum(tt.body)); ev.DedupeKey != want {
-				t.Errorf("DedupeKey = %s, want SHA-256 of the raw body %s", ev.DedupeKey, want)
+			// The body with its signature in lowercase hex: the raw body itself for the
+			// spelling the doc's sample uses, so keys recorded before stay the same.
+			p, _, _ := strings.Cut(tt.body, ".")
+			if want := hex.EncodeToString(sha256Sum(p + "." + gamePushSig(p, secret, "hex"))); ev.DedupeKey != want {
+				t.Errorf("DedupeKey = %s, want SHA-256 of the body signed in lowercase hex %s", ev.DedupeKey, want)
 			}
 			if ev.Kind != rewards.KindAchievement || ev.Achievement.ID != "685" || ev.User != "1820283" {
 				t.Errorf("event = %+v %+v", ev, ev.Achievement)
@@ -308,10 +311,11 @@ func TestGamePushMapping(t *testing.T) {
 	}
 }
 
-// One signed record re-sent with its signature spelled four ways is four raw bodies (four
-// dedupe keys, as DESIGN §3 defines them) but one play, so a `per: play` target cannot
-// pay it more than once.
-func TestGamePushPlayIsThePayloadNotTheSignatureSpelling(t *testing.T) {
+// One signed record re-sent with its signature spelled four ways is one event (one dedupe
+// key, the lowercase hex spelling's raw body) and one play: the signature is not signed,
+// so anyone holding one delivery could otherwise make three more events of it, which a
+// `per: day` target paid on each later day.
+func TestGamePushKeyAndPlayAreNotTheSignatureSpelling(t *testing.T) {
 	const secret = "Be$T_Pr0jeCt"
 	p := base64.StdEncoding.EncodeToString(with(gpBase, "event", `"PlayerPublishRecord"`, "result", `{"tag":"lb","record":{"score":10}}`))
 	keys, plays := map[string]bool{}, map[string]bool{}
@@ -323,8 +327,8 @@ func TestGamePushPlayIsThePayloadNotTheSignatureSpelling(t *testing.T) {
 		keys[ev.DedupeKey] = true
 		plays[ev.Score.PlayID] = true
 	}
-	if len(keys) != 4 || len(plays) != 1 {
-		t.Fatalf("%d dedupe keys and %d plays; want 4 and 1", len(keys), len(plays))
+	if !keys[hex.EncodeToString(sha256Sum(p+"."+gamePushSig(p, secret, "hex")))] || len(keys) != 1 || len(plays) != 1 {
+		t.Fatalf("dedupe keys %v and %d plays; want the lowercase hex body's and 1", keys, len(plays))
 	}
 	other := base64.StdEncoding.EncodeToString(with(gpBase, "event", `"PlayerPublishRecord"`, "result", `{"tag":"lb","record":{"score":11}}`))
 	ev, err := ParseGamePush(nil, []byte(other+"."+gamePushSig(other, secret, "hex")), Credentials{Secret: secret})
