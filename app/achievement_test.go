@@ -175,3 +175,22 @@ func TestGamePushRespelledSignatureIsADuplicate(t *testing.T) {
 		e.wantBalance("arcade", "42", apiKey, "0", "7")
 	})
 }
+
+// A Gamezop score whose ids come as integers (the doc does not give their types) is
+// recorded and pays, and the same score with its ids as strings is its duplicate. Before,
+// it was a 400, after which Gamezop drops the delivery.
+func TestGamezopScoreWithIntegerIDsPays(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, d store.Dialect) {
+		e := newEnv(t, d)
+		body := `{"gameCode":"NyM_JGWcx","sessionId":9912,"gamePlayId":77,"timestamp":1732269000,"score":512,` +
+			`"leaderboardId":"lb1","subId":"sub1","country":"IN","duration":61000,"state":"over"}`
+		if a := e.do("POST", "/v1/hooks/arcade/gamezop/scores", body, "api-key", scoresKey); a.Code != 200 || a.Body["status"] != "accepted" {
+			t.Fatalf("score with integer ids: %d %s", a.Code, a.Raw)
+		}
+		again := strings.NewReplacer(`9912`, `"9912"`, `77`, `"77"`).Replace(body)
+		if a := e.do("POST", "/v1/hooks/arcade/gamezop/scores", again, "api-key", scoresKey); a.Code != 200 || a.Body["status"] != "duplicate" {
+			t.Fatalf("the same score with string ids: %d %s", a.Code, a.Raw)
+		}
+		e.wantBalance("arcade", "sub1", apiKey, "0", "50")
+	})
+}

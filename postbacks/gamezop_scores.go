@@ -42,20 +42,20 @@ func ParseGamezopScore(h http.Header, body []byte, c Credentials) (rewards.Event
 
 	// Required: gameCode (targets key on it), the user, and what makes the dedupe key
 	// and decides a payment: sessionId, timestamp, score and state.
-	game, _ := ck.text(root, "gameCode", true, maxIDLen)
+	game, _ := ck.ident(root, "gameCode", true, maxIDLen)
 	// sessionId is required although the brief lists only gameCode as such: without it the
 	// dedupe key would no longer separate two users who score alike at the same second.
-	sessionID, _ := ck.text(root, "sessionId", true, maxIDLen)
+	sessionID, _ := ck.ident(root, "sessionId", true, maxIDLen)
 	// gamePlayId is part of the dedupe key and of `per: play` claims, so a value that is
 	// sent must be an id; it may be missing (or "") before a game play begins ("loaded").
-	playID, _ := ck.text(root, "gamePlayId", false, maxIDLen)
+	playID, _ := ck.ident(root, "gamePlayId", false, maxIDLen)
 	ts, tsLiteral, tsOK := ck.count(root, "timestamp", true)
 	var occurred *time.Time
 	if tsOK {
 		occurred = unixTime(&ck, ts)
 	}
 	score, _ := ck.score(root, "score")
-	user, _ := ck.user(root, "subId")
+	user, _ := ck.userIdent(root, "subId")
 	state, ok := ck.text(root, "state", true, maxIDLen)
 	if ok && !gamezopStates[state] {
 		ck.fail("state", "must be one of loaded, start, playing, over, levelup")

@@ -137,11 +137,20 @@ func TestGamezopScoreFields(t *testing.T) {
 				t.Errorf("PlayID %q", ev.Score.PlayID)
 			}
 		}},
-		{name: "gamePlayId number", body: with(scoreBase, "gamePlayId", `5`), fields: []string{"gamePlayId"}},
+		// Ids may come as integers (undocumented types; a 400 would lose every delivery of
+		// that shape), read as their canonical decimal text: 77 and "77" are one id.
+		{name: "ids as integers", body: with(scoreBase, "gameCode", `12`, "sessionId", `9912`, "gamePlayId", `77.0`, "subId", `42`),
+			check: func(t *testing.T, ev rewards.Event) {
+				if ev.Score.Game != "12" || ev.Score.PlayID != "77" || ev.User != "42" || ev.DedupeKey != `["9912","77","over","950","1718000000"]` {
+					t.Errorf("game %q, play %q, user %q, dedupe key %s", ev.Score.Game, ev.Score.PlayID, ev.User, ev.DedupeKey)
+				}
+			}},
+		{name: "gamePlayId fraction", body: with(scoreBase, "gamePlayId", `5.5`), fields: []string{"gamePlayId"}},
+		{name: "gamePlayId boolean", body: with(scoreBase, "gamePlayId", `true`), fields: []string{"gamePlayId"}},
 		{name: "leaderboardId number", body: with(scoreBase, "leaderboardId", `5`)},
 		{name: "leaderboardId missing", body: with(scoreBase, "leaderboardId", "-")},
 
-		{name: "every bad field reported", body: with(scoreBase, "gameCode", `1`, "timestamp", `-1`, "score", `"x"`, "subId", `""`,
+		{name: "every bad field reported", body: with(scoreBase, "gameCode", `{}`, "timestamp", `-1`, "score", `"x"`, "subId", `""`,
 			"state", `"won"`, "gamePlayId", `[]`, "country", `"XYZ"`, "duration", `-1`),
 			fields: []string{"gameCode", "gamePlayId", "timestamp", "score", "subId", "state"}},
 		{name: "nested duplicate key", body: with(scoreBase, "extra", `{"a":1,"a":2}`), fields: []string{"body"}},

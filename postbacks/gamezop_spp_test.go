@@ -52,7 +52,9 @@ func TestGamezopSPPFields(t *testing.T) {
 		{name: "user-id empty", body: with(sppBase, "user-id", `""`), fields: []string{"user-id"}},
 		{name: "user-id missing", body: with(sppBase, "user-id", "-"), fields: []string{"user-id"}},
 		{name: "user-id null", body: with(sppBase, "user-id", `null`), fields: []string{"user-id"}},
-		{name: "user-id number", body: with(sppBase, "user-id", `123`), fields: []string{"user-id"}},
+		{name: "user-id integer", body: with(sppBase, "user-id", `123`), check: wantUser("123")},
+		{name: "user-id fraction", body: with(sppBase, "user-id", `1.5`), fields: []string{"user-id"}},
+		{name: "user-id boolean", body: with(sppBase, "user-id", `false`), fields: []string{"user-id"}},
 		{name: "user-id wrong case key", body: with(sppBase, "user-id", "-", "User-Id", `"sub1"`), fields: []string{"user-id"}},
 		{name: "user-id with newline", body: with(sppBase, "user-id", `"a\nb"`), fields: []string{"user-id"}},
 		{name: "user-id with BEL", body: with(sppBase, "user-id", `"a\u0007b"`), fields: []string{"user-id"}},
@@ -69,7 +71,12 @@ func TestGamezopSPPFields(t *testing.T) {
 		{name: "session-id 201", body: with(sppBase, "session-id", q(strings.Repeat("s", 201))), fields: []string{"session-id"}},
 		{name: "session-id empty", body: with(sppBase, "session-id", `""`), fields: []string{"session-id"}},
 		{name: "session-id missing", body: with(sppBase, "session-id", "-"), fields: []string{"session-id"}},
-		{name: "session-id number", body: with(sppBase, "session-id", `42`), fields: []string{"session-id"}},
+		{name: "session-id integer", body: with(sppBase, "session-id", `42`), check: func(t *testing.T, ev rewards.Event) {
+			if ev.DedupeKey != "42" || ev.Session.SessionID != "42" {
+				t.Errorf("dedupe key %q, session %q", ev.DedupeKey, ev.Session.SessionID)
+			}
+		}},
+		{name: "session-id array", body: with(sppBase, "session-id", `[42]`), fields: []string{"session-id"}},
 		{name: "session-id control", body: with(sppBase, "session-id", `"a\tb"`), fields: []string{"session-id"}},
 
 		// your-estimated-revenue: non-negative, ≤18 places, ≤1000, string or number.
@@ -155,7 +162,7 @@ func TestGamezopSPPFields(t *testing.T) {
 
 		{name: "every bad field reported", body: with(sppBase,
 			"user-id", `""`,
-			"session-id", `7`,
+			"session-id", `7.5`,
 			"country", `"XXX"`,
 			"count-of-ads-viewed", `-2`,
 			"your-estimated-revenue", `"-1"`,
@@ -207,7 +214,7 @@ func TestFieldMessages(t *testing.T) {
 		{"too long", rewards.SourceGamezopSPP, with(sppBase, "user-id", q(strings.Repeat("a", 101))), "user-id", "at most 100 characters"},
 		{"empty", rewards.SourceGamezopSPP, with(sppBase, "user-id", `""`), "user-id", "empty"},
 		{"control", rewards.SourceGamezopSPP, with(sppBase, "user-id", `"a\tb"`), "user-id", "control"},
-		{"not a string", rewards.SourceGamezopSPP, with(sppBase, "user-id", `1`), "user-id", "string"},
+		{"not an id", rewards.SourceGamezopSPP, with(sppBase, "user-id", `1.5`), "user-id", "a string or an integer"},
 		{"bad integer", rewards.SourceGamezopSPP, with(sppBase, "session-duration", `-1`), "session-duration", "non-negative integer"},
 		{"bad country", rewards.SourceGamezopSPP, with(sppBase, "country", `"IND"`), "country", "alpha-2"},
 		{"bad state", rewards.SourceGamezopScores, with(scoreBase, "state", `"won"`), "state", "one of loaded, start, playing, over, levelup"},

@@ -40,7 +40,7 @@ func ParseTrackScore(h http.Header, body []byte, c Credentials) (rewards.Event, 
 
 	// Required: id (the dedupe key), type, and for the events that earn, data with its
 	// participant_id (the user) and what the rules map by. created is informational.
-	id, _ := ck.text(root, "id", true, maxIDLen)
+	id, _ := ck.ident(root, "id", true, maxIDLen)
 	typ, _ := ck.text(root, "type", true, maxIDLen)
 	occurred := infoTime(root, "created")
 

@@ -179,7 +179,12 @@ func TestTrackScoreFields(t *testing.T) {
 
 		{name: "id missing", body: with(tsBase, "id", "-"), fields: []string{"id"}},
 		{name: "id empty", body: with(tsBase, "id", `""`), fields: []string{"id"}},
-		{name: "id number", body: with(tsBase, "id", `1`), fields: []string{"id"}},
+		{name: "id integer", body: with(tsBase, "id", `1`), check: func(t *testing.T, ev rewards.Event) {
+			if ev.DedupeKey != "1" {
+				t.Errorf("dedupe key %q", ev.DedupeKey)
+			}
+		}},
+		{name: "id object", body: with(tsBase, "id", `{}`), fields: []string{"id"}},
 		{name: "id 200", body: with(tsBase, "id", q(strings.Repeat("w", 200))), check: func(t *testing.T, ev rewards.Event) {
 			if ev.DedupeKey != strings.Repeat("w", 200) {
 				t.Errorf("DedupeKey = %q", ev.DedupeKey)
