@@ -141,11 +141,24 @@ func (c Config) Validate() error {
 			}
 		}
 	}
+	// Nor may two properties share a signing secret: a sub token does not name its
+	// property, so one signed for a property's users would credit the other's, and the
+	// holder of one property's webhook secret could sign the other's sub tokens or messages.
+	signing := map[string]int{}
 	for i, p := range c.Properties {
 		for _, cred := range p.foreignCredentials(fmt.Sprintf("properties[%d]", i)) {
-			if first, dup := provided[cred.secret.Reveal()]; dup && !cred.provider {
-				v.add(cred.path, "is the same value as %s; a signing secret must not be a credential a provider holds", first)
+			if cred.provider {
+				continue
 			}
+			if first, dup := provided[cred.secret.Reveal()]; dup {
+				v.add(cred.path, "is the same value as %s; a signing secret must not be a credential a provider holds", first)
+				continue
+			}
+			if j, dup := signing[cred.secret.Reveal()]; dup && j != i {
+				v.add(cred.path, "is a signing secret of properties[%d] too; give each property its own (a sub token or webhook message signed for one would verify for the other)", j)
+				continue
+			}
+			signing[cred.secret.Reveal()] = i
 		}
 	}
 	if len(v.problems) == 0 {

@@ -340,6 +340,12 @@ func TestCredentialsAndGamezopPropertiesAreNotShared(t *testing.T) {
 			`properties[1].gamezop_property_id: "1234" is already the gamezop_property_id of properties[0]`},
 		{two("    sources: { gamepush: { secret: a-shared-secret-of-16 } }\n", "    sub_tokens: { secret: a-shared-secret-of-16 }\n"),
 			"properties[1].sub_tokens.secret: is the same value as properties[0].sources.gamepush.secret; a signing secret must not be a credential a provider holds"},
+		// A sub token does not name its property: signed for a, it would credit b's user.
+		{two("    sub_tokens: { secret: shared-sub-secret-0123 }\n", "    sub_tokens: { secrets: [other-sub-secret-0123, shared-sub-secret-0123] }\n"),
+			"properties[1].sub_tokens.secrets[1]: is a signing secret of properties[0] too; give each property its own"},
+		{two("    webhooks: [{ url: \"https://a.example/hook\", secret: whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3, events: [redemption.created] }]\n",
+			"    sub_tokens: { secret: whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3 }\n"),
+			"properties[1].sub_tokens.secret: is a signing secret of properties[0] too"},
 		// Providers' credentials may repeat among themselves: one Gamezop account posts
 		// to both properties with one token.
 		{two("    gamezop_property_id: \"1\"\n    sources: { gamezop_spp: { bearer_token: gz } }\n",
