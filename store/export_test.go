@@ -216,7 +216,7 @@ func explain(ctx context.Context, db *DB, q string, args []any) (string, error) 
 
 // MigrateTo applies the migrations up to and including version, and no further.
 func MigrateTo(ctx context.Context, db *DB, version int64) error {
-	p, err := db.goose()
+	p, err := db.goose(db.sql)
 	if err != nil {
 		return err
 	}
@@ -361,3 +361,22 @@ func FloorRoundTakesID(ctx context.Context, db *DB) (bool, error) {
 	})
 	return took, err
 }
+
+// HoldWallet runs fn inside a transaction that has written the user's wallet row (every
+// other writer of that wallet, and on SQLite every writer, waits for it), then rolls back.
+func (db *DB) HoldWallet(ctx context.Context, property, user string, fn func()) error {
+	err := db.tx(ctx, func(tx *gorm.DB) error {
+		if _, err := rawExec(tx, `UPDATE wallets SET updated_at = updated_at WHERE property = ? AND user_id = ?`, property, user); err != nil {
+			return err
+		}
+		fn()
+		return errHeld
+	})
+	if errors.Is(err, errHeld) {
+		return nil
+	}
+	return err
+}
+
+// PoolWaits is how many times a statement waited for a free connection of the pool.
+func (db *DB) PoolWaits() int64 { return db.sql.Stats().WaitCount }

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/glebarez/sqlite"
@@ -42,7 +43,13 @@ type DB struct {
 	gorm    *gorm.DB
 	sql     *sql.DB
 	dialect Dialect
-	now     func() time.Time
+	// probe is a one-connection pool of Ready's own: queued behind the writers in sql
+	// (a hot wallet on Postgres, the write lock on SQLite), /readyz said "database
+	// unreachable" while the database was only busy, taking every replica out of the
+	// load balancer at once. migrated is set once Ready found no migration pending.
+	probe    *sql.DB
+	migrated atomic.Bool
+	now      func() time.Time
 	// reads is the pool of the publisher's hot reads on Postgres, and balances the batched
 	// balance reads on it (reads.go); both nil on SQLite.
 	reads    *pgxpool.Pool
@@ -114,7 +121,7 @@ func Open(ctx context.Context, rawURL string, opt Options) (*DB, error) {
 		NowFunc:                clock,
 		Logger:                 logger.Discard,
 	}
-	var dial gorm.Dialector
+	var dial, probeDial gorm.Dialector
 	maxConns := opt.MaxOpenConns
 	switch dialect {
 	case SQLite:
@@ -144,15 +151,17 @@ func Open(ctx context.Context, rawURL string, opt Options) (*DB, error) {
 		q.Add("_pragma", "foreign_keys(1)")
 		q.Set("_txlock", "immediate")
 		dial = sqlite.Open("file:" + sqliteURIPath(dsn) + "?" + q.Encode())
+		probeDial = sqlite.Open("file:" + sqliteURIPath(dsn) + "?" + q.Encode())
 		if maxConns == 0 {
 			maxConns = 8
 		}
 	case Postgres:
-		dial = postgres.Open(dsn)
+		dial, probeDial = postgres.Open(dsn), postgres.Open(dsn)
 		if maxConns == 0 {
-			// 32 connections to the primary per process in all: the read pool's
-			// (reads.go) come out of them unless it reads from a replica.
-			maxConns = 32
+			// 32 connections to the primary per process in all: Ready's probe and the
+			// read pool's (reads.go) come out of them, the latter unless it reads from
+			// a replica.
+			maxConns = 31
 			if opt.ReadURL == "" {
 				maxConns -= readPoolSize
 			}
@@ -169,14 +178,19 @@ func Open(ctx context.Context, rawURL string, opt Options) (*DB, error) {
 	sqlDB.SetMaxOpenConns(maxConns)
 	sqlDB.SetMaxIdleConns(maxConns)
 	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
-	db := &DB{gorm: g, sql: sqlDB, dialect: dialect, now: clock, webhooks: opt.Webhooks,
-		floor: claimFloor{every: floorEvery, checkEvery: floorCheckEvery}}
-	if err := db.Ping(ctx); err != nil {
+	probe, err := openProbe(probeDial, cfg)
+	if err != nil {
 		_ = sqlDB.Close()
 		return nil, err
 	}
+	db := &DB{gorm: g, sql: sqlDB, probe: probe, dialect: dialect, now: clock, webhooks: opt.Webhooks,
+		floor: claimFloor{every: floorEvery, checkEvery: floorCheckEvery}}
+	if err := db.Ping(ctx); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
 	if opt.ReadURL != "" && dialect != Postgres {
-		_ = sqlDB.Close()
+		_ = db.Close()
 		return nil, fmt.Errorf("store: a read replica needs Postgres, not %s", dialect)
 	}
 	if dialect == Postgres {
@@ -185,7 +199,7 @@ func Open(ctx context.Context, rawURL string, opt Options) (*DB, error) {
 			readDSN = opt.ReadURL
 		}
 		if db.reads, err = openReadPool(ctx, readDSN); err != nil {
-			_ = sqlDB.Close()
+			_ = db.Close()
 			return nil, err
 		}
 		db.balances, db.pages = newBalanceReader(db.reads), make(chan struct{}, pageReaders)
@@ -240,20 +254,36 @@ func (db *DB) Dialect() Dialect { return db.dialect }
 // Now is the store's clock (UTC, microsecond precision).
 func (db *DB) Now() time.Time { return db.now() }
 
-// Close releases the pool.
+// Close releases the pools.
 func (db *DB) Close() error {
 	if db.reads != nil {
 		db.balances.close()
 		db.reads.Close()
 	}
-	return db.sql.Close()
+	return errors.Join(db.probe.Close(), db.sql.Close())
 }
 
-// Ping checks the database answers.
+// openProbe opens Ready's one-connection pool.
+func openProbe(dial gorm.Dialector, cfg *gorm.Config) (*sql.DB, error) {
+	g, err := gorm.Open(dial, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("store: open the readiness probe: %w", errors.Join(rewards.ErrUnavailable, err))
+	}
+	probe, err := g.DB()
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	probe.SetMaxOpenConns(1)
+	probe.SetMaxIdleConns(1)
+	return probe, nil
+}
+
+// Ping checks the database answers, on the probe's own connection: it does not wait
+// for a connection the writers hold.
 func (db *DB) Ping(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	if err := db.sql.PingContext(ctx); err != nil {
+	if err := db.probe.PingContext(ctx); err != nil {
 		return fmt.Errorf("store: ping: %w", errors.Join(rewards.ErrUnavailable, err))
 	}
 	if db.reads != nil {
@@ -264,7 +294,7 @@ func (db *DB) Ping(ctx context.Context) error {
 	return nil
 }
 
-func (db *DB) goose(opts ...goose.ProviderOption) (*goose.Provider, error) {
+func (db *DB) goose(conn *sql.DB, opts ...goose.ProviderOption) (*goose.Provider, error) {
 	fsys, err := migrations.FS(string(db.dialect))
 	if err != nil {
 		return nil, err
@@ -273,7 +303,7 @@ func (db *DB) goose(opts ...goose.ProviderOption) (*goose.Provider, error) {
 	if db.dialect == SQLite {
 		d = goose.DialectSQLite3
 	}
-	return goose.NewProvider(d, db.sql, fsys, opts...)
+	return goose.NewProvider(d, conn, fsys, opts...)
 }
 
 // Migrate applies every pending migration. Goose takes a lock on Postgres so replicas
@@ -291,7 +321,7 @@ func (db *DB) Migrate(ctx context.Context, log io.Writer) error {
 		}
 		opts = append(opts, goose.WithSessionLocker(locker))
 	}
-	p, err := db.goose(opts...)
+	p, err := db.goose(db.sql, opts...)
 	if err != nil {
 		return fmt.Errorf("store: migrations: %w", err)
 	}
@@ -312,7 +342,10 @@ func (db *DB) Ready(ctx context.Context) error {
 	if err := db.Ping(ctx); err != nil {
 		return err
 	}
-	p, err := db.goose()
+	if db.migrated.Load() { // a binary's migrations, once applied, stay applied
+		return nil
+	}
+	p, err := db.goose(db.probe)
 	if err != nil {
 		return err
 	}
@@ -323,6 +356,7 @@ func (db *DB) Ready(ctx context.Context) error {
 	if pending {
 		return ErrNotMigrated
 	}
+	db.migrated.Store(true)
 	return nil
 }
 

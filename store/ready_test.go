@@ -1,0 +1,58 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"tally/rewards"
+	"tally/store"
+	"tally/store/storetest"
+)
+
+// A database that is busy, not gone, is ready: with every connection of the pool held by
+// writers queued behind one long transaction (a hot wallet on Postgres, the write lock
+// on SQLite), Ready answers at once. It waited for a connection and, past /readyz's
+// bound, said "database unreachable", taking every replica out of the load balancer.
+func TestReadyWhileEveryConnectionWaits(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dialect store.Dialect) {
+		ctx := context.Background()
+		db, err := store.Open(ctx, storetest.URL(t, dialect), store.Options{MaxOpenConns: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = db.Close() })
+		if err := db.Migrate(ctx, nil); err != nil {
+			t.Fatal(err)
+		}
+		fund(t, db, "hot", "100")
+		if err := db.Ready(ctx); err != nil {
+			t.Fatalf("ready before: %v", err)
+		}
+		var wg sync.WaitGroup
+		err = db.HoldWallet(ctx, "arcade", "hot", func() {
+			for i := range 4 { // two wait on the lock, two more for a connection
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					_, _, _ = db.Adjust(ctx, rewards.AdjustRequest{Actor: "test", Property: "arcade", User: "hot", Amount: d("1"),
+						Reason: "queued", IdempotencyKey: fmt.Sprint("queued-", i), RequestHash: "h"})
+				}()
+			}
+			for db.PoolWaits() == 0 {
+				time.Sleep(time.Millisecond) // polls the condition: a writer waits for a connection
+			}
+			bounded, cancel := context.WithTimeout(ctx, 2*time.Second)
+			defer cancel()
+			if err := db.Ready(bounded); err != nil {
+				t.Errorf("ready while the writers queue: %v", err)
+			}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Wait()
+	})
+}
