@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"tally/rewards"
 )
@@ -113,8 +114,17 @@ func (a *App) ReplayEvent(ctx context.Context, id int64, actor string) (ev rewar
 	if err != nil {
 		return rewards.Kept{}, nil, false, err
 	}
-	ev, posted, err = a.store.Event(ctx, id)
-	return ev, posted, len(got) == 1, err
+	replayed = len(got) == 1
+	// The replay has committed: read it back even if the request's time ran out waiting
+	// for it (its answer was a 503 "nothing was saved"). Should the read fail anyway,
+	// the answer must not say nothing was saved.
+	read, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	ev, posted, err = a.store.Event(read, id)
+	if err != nil && replayed {
+		err = fmt.Errorf("%w: event %d was replayed, then could not be read: %w", rewards.ErrOutcomeUnknown, id, err)
+	}
+	return ev, posted, replayed, err
 }
 
 // EventReader reads the inbox for operators.

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"tally/app"
 	"tally/rewards"
 	"tally/store"
 	"tally/store/storetest"
@@ -188,6 +189,46 @@ func TestReplayGoesOnPastAnEventThatFails(t *testing.T) {
 			if ev := fixed.event(ids[i]); ev.Body["status"] != want {
 				t.Fatalf("event %d: %s, want %s", ids[i], ev.Raw, want)
 			}
+		}
+	})
+}
+
+// cutAfterApply ends the request's context as its replay commits, as a request deadline
+// running out while the replay waited for a lock would.
+type cutAfterApply struct {
+	*store.DB
+	cut context.CancelFunc
+}
+
+func (s *cutAfterApply) Apply(ctx context.Context, c rewards.Claim, decide rewards.Decider) ([]rewards.Applied, error) {
+	got, err := s.DB.Apply(ctx, c, decide)
+	if c.Status == rewards.StatusQuarantined && s.cut != nil {
+		s.cut()
+	}
+	return got, err
+}
+
+// A replay that committed as the request's time ran out answers what it did: replayed,
+// with the event as it is now. It answered 503 "nothing was saved", and the operator who
+// retried as told got replayed: false and never learned the replay had been theirs.
+func TestReplayCommittedAsTheRequestEndsSaysReplayed(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, d store.Dialect) {
+		e := newEnv(t, d)
+		foreign := strings.Replace(strings.Replace(sppBody, `"property-id":"1234"`, `"property-id":"9999"`, 1), "b48a8368", "c48a8368", 1)
+		q := e.do("POST", "/v1/hooks/arcade/gamezop/spp", foreign, "Authorization", "Bearer "+sppToken)
+		e.drain()
+		id, _ := strconv.ParseInt(q.Body["event_id"].(string), 10, 64)
+
+		p := arcade()
+		p.GamezopPropertyID = "9999"
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		s := &cutAfterApply{DB: e.db, cut: cancel}
+		a := app.New(s, app.Options{Properties: []app.Property{p, other()}, AdminToken: adminTok, IngestWorkers: 1})
+		t.Cleanup(a.Close)
+		k, posted, replayed, err := a.ReplayEvent(ctx, id, "alice")
+		if err != nil || !replayed || k.Status != rewards.StatusApplied || len(posted) != 1 {
+			t.Fatalf("replay: %v, replayed %v, status %q, %d entries", err, replayed, k.Status, len(posted))
 		}
 	})
 }
