@@ -238,11 +238,12 @@ func (db *DB) lateTrueUps(tx *gorm.DB, items []*applyItem, wallets map[walletKey
 			if w == nil {
 				return fmt.Errorf("store: event %d releases to %q without the wallet locked", it.id, s.UserID)
 			}
-			if err := db.release(l, w, res.Released, ref); err != nil {
+			// The event's own: its view lists what its replay credited, release included.
+			if err := db.release(l, w, res.Released, posting{inboxID: &it.id, ref: ref}); err != nil {
 				return err
 			}
 		}
-		db.bookShortfall(l, it.property, res.Shortfall, ref)
+		db.bookShortfall(l, it.property, res.Shortfall, posting{inboxID: &it.id, ref: ref})
 		// Sums taken here: SQLite keeps money as TEXT.
 		if err := tx.Exec(`UPDATE trueup_days SET released = ?, shortfall = ? WHERE property = ? AND day = ?`,
 			rewards.Format(ds[0].Released.Add(res.Released)), rewards.Format(ds[0].Shortfall.Add(res.Shortfall)), it.property, day).Error; err != nil {
@@ -658,13 +659,13 @@ func (db *DB) postReleases(tx *gorm.DB, property string, res rewards.TrueUpResul
 		}
 		for _, k := range keys {
 			w := ws[k]
-			if err := db.release(l, w, res.Releases[k.user], ref); err != nil {
+			if err := db.release(l, w, res.Releases[k.user], posting{ref: ref}); err != nil {
 				return err
 			}
 			locked = append(locked, w)
 		}
 	}
-	db.bookShortfall(l, property, res.Shortfall, ref)
+	db.bookShortfall(l, property, res.Shortfall, posting{ref: ref})
 	if err := l.flush(); err != nil {
 		return err
 	}
@@ -672,23 +673,25 @@ func (db *DB) postReleases(tx *gorm.DB, property string, res rewards.TrueUpResul
 }
 
 // release posts amount from the buffer to the pending of w, which the caller has locked
-// and saves.
-func (db *DB) release(l *ledger, w *wallet, amount decimal.Decimal, ref string) error {
+// and saves, as p (its time is taken here).
+func (db *DB) release(l *ledger, w *wallet, amount decimal.Decimal, p posting) error {
 	at := w.stamp(db.now())
 	e := rewards.BufferReleaseEntry(amount, at)
 	next, err := w.Wallet.Post(e)
 	if err != nil {
 		return fmt.Errorf("release to %q: %w", w.UserID, err)
 	}
-	l.add(w, e, posting{ref: ref, at: at})
+	p.at = at
+	l.add(w, e, p)
 	w.set(next, at)
 	return nil
 }
 
-// bookShortfall books a positive shortfall of property: an entry with no user leg, on no
-// wallet.
-func (db *DB) bookShortfall(l *ledger, property string, shortfall decimal.Decimal, ref string) {
+// bookShortfall books a positive shortfall of property as p (its time is taken here): an
+// entry with no user leg, on no wallet.
+func (db *DB) bookShortfall(l *ledger, property string, shortfall decimal.Decimal, p posting) {
 	if shortfall.IsPositive() {
-		l.add(&wallet{Property: property}, rewards.ShortfallEntry(shortfall), posting{ref: ref, at: db.now()})
+		p.at = db.now()
+		l.add(&wallet{Property: property}, rewards.ShortfallEntry(shortfall), p)
 	}
 }

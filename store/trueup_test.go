@@ -517,6 +517,20 @@ func TestSessionReplayedAfterItsDayWasTruedUp(t *testing.T) {
 				if err := db.CheckInvariants(ctx, "arcade"); err != nil {
 					t.Fatal(err)
 				}
+				// The event's view lists every entry its replay wrote: the credit, and the
+				// release or the shortfall (it listed the credit alone).
+				_, posted, err := db.Event(ctx, rec[1].EventID)
+				credited := d("0")
+				for _, p := range posted {
+					for _, l := range p.Legs {
+						if l.System == "" {
+							credited = credited.Add(l.Amount)
+						}
+					}
+				}
+				if err != nil || len(posted) != 2 || !credited.Equal(d(tc.u9pending)) {
+					t.Fatalf("u9's event: %d entries crediting %s, want 2 crediting %s (%v)", len(posted), credited, tc.u9pending, err)
+				}
 				// The replay's audit entry says what it released or booked, under which run.
 				audit, err := db.Audit(ctx, rewards.AuditFilter{Limit: 5})
 				if err != nil || len(audit) != 3 || audit[0].Action != rewards.AuditReplay || !strings.Contains(audit[0].Detail, "its day 2026-11-01 was trued up by trueup:"+fmt.Sprint(run.ID)) {
