@@ -97,6 +97,11 @@ func (a *App) ParsePayoutRequest(from, to, property, format, bom string) (Payout
 // and the zero time is what the store reads as a bound not given.
 var earliestReportTime = time.Unix(0, 0).UTC()
 
+// latestReportTime is the latest bound a report takes: the store rounds a bound up to
+// the microsecond, and past this one that is the year 10000, which SQLite, comparing
+// times as text, puts before every year of four digits (the report came back empty).
+var latestReportTime = time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC)
+
 // reportTime parses a report bound, adding its problem to v if it is not one.
 func reportTime(v *ValidationError, field, s string) (time.Time, bool) {
 	if s == "" {
@@ -117,6 +122,10 @@ func reportTime(v *ValidationError, field, s string) (time.Time, bool) {
 	}
 	if t.Before(earliestReportTime) {
 		v.add(field, "must be 1970-01-01 or later (nothing is recorded before)")
+		return time.Time{}, false
+	}
+	if t.After(latestReportTime) {
+		v.add(field, "must be 9999-12-31T23:59:59.999999Z or earlier")
 		return time.Time{}, false
 	}
 	return t.UTC(), true

@@ -477,6 +477,10 @@ func TestPayoutReportBadRequests(t *testing.T) {
 		// a 400 naming nothing.
 		{"from=0001-01-01&to=2026-12-01", "from"},
 		{"from=1969-12-31T23:59:59Z&to=2026-12-01", "from"},
+		// Rounded up to the microsecond it is the year 10000, before every recorded time
+		// as SQLite compares them: the report was empty, with a 200.
+		{"from=2026-11-01&to=9999-12-31T23:59:59.9999995Z", "to"},
+		{"from=2026-11-01&to=9999-12-31T23:59:59-01:00", "to"},
 		// One value each: the first of two was taken silently.
 		{"from=2026-10-01&from=2026-12-01&to=2026-11-01", "from"},
 		{"from=2026-10-01&to=2026-11-01&format=json&format=csv", "format"},
