@@ -194,3 +194,42 @@ func TestGamezopScoreWithIntegerIDsPays(t *testing.T) {
 		e.wantBalance("arcade", "sub1", apiKey, "0", "50")
 	})
 }
+
+// A score target whose `per` changes pays no period twice. Switched to `once`, it does
+// not pay a user paid per day or per play before (it paid them again); switched from
+// `once` to `day`, it does not pay again on the day it paid, and pays on the next.
+func TestScoreTargetPerChangePaysNoPeriodTwice(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, d store.Dialect) {
+		play := func(e *env, n int) {
+			t.Helper()
+			body := strings.NewReplacer(`"gamePlayId":"p1"`, fmt.Sprintf(`"gamePlayId":"p%d"`, n),
+				`"timestamp":1732269000`, fmt.Sprintf(`"timestamp":%d`, 1732269000+n)).Replace(scoreBody)
+			if a := e.do("POST", "/v1/hooks/arcade/gamezop/scores", body, "api-key", scoresKey); a.Code != 200 || a.Body["status"] != "accepted" {
+				t.Fatalf("play %d: %d %s", n, a.Code, a.Raw)
+			}
+		}
+		per := func(e *env, p rewards.Per) *env {
+			return e.withProperty(func(a *appProperty) { a.Rules.Targets[0].Per = p; a.Rules.Targets[0].Version = "t-" + string(p) })
+		}
+		for _, before := range []rewards.Per{rewards.PerDay, rewards.PerPlay} {
+			e := newEnv(t, d)
+			play(per(e, before), 1)
+			e.wantBalance("arcade", "sub1", apiKey, "0", "50")
+			play(per(e, rewards.PerOnce), 2)
+			e.clock.Advance(24 * time.Hour)
+			play(per(e, rewards.PerOnce), 3)
+			e.wantBalance("arcade", "sub1", apiKey, "0", "50")
+		}
+
+		e := newEnv(t, d) // per: once
+		play(e, 1)
+		daily := per(e, rewards.PerDay)
+		play(daily, 2)
+		e.wantBalance("arcade", "sub1", apiKey, "0", "50")
+		e.clock.Advance(24 * time.Hour)
+		play(daily, 3)
+		play(daily, 4)
+		e.wantBalance("arcade", "sub1", apiKey, "0", "100")
+		e.checkInvariants()
+	})
+}

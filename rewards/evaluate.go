@@ -285,7 +285,7 @@ func evaluateScore(ev Event, r Rules, receivedAt time.Time) (Outcome, error) {
 		if t.Reward.IsNegative() {
 			return Outcome{}, fmt.Errorf("%w: target %q has a negative reward", ErrNotConfigured, t.ID)
 		}
-		claim, err := targetClaim(t, ev, receivedAt)
+		claim, also, err := targetClaims(t, ev, receivedAt)
 		if err != nil {
 			return Outcome{}, err
 		}
@@ -303,6 +303,7 @@ func evaluateScore(ev Event, r Rules, receivedAt time.Time) (Outcome, error) {
 			Rule:        rule,
 			RuleVersion: t.Version,
 			Claim:       claim,
+			AlsoClaims:  also,
 			MaturesAt:   receivedAt.Add(t.Hold).UTC(),
 			Legs: []Leg{
 				{Bucket: Pending, Amount: t.Reward},
@@ -319,24 +320,29 @@ func evaluateScore(ev Event, r Rules, receivedAt time.Time) (Outcome, error) {
 	return out, nil
 }
 
-// targetClaim names the period a target pays in: the store takes the claim with the
-// entry, so one (user, target, period) pays once whatever order events arrive in.
-func targetClaim(t ScoreTarget, ev Event, receivedAt time.Time) (string, error) {
+// targetClaims names the period a target pays in (claim): the store takes the claim
+// with the entry, so one (user, target, period) pays once whatever order events arrive
+// in. A payment also takes, where free, what the period would be under the other
+// `per`s (also): the target itself, the day and the play. So a target whose `per`
+// changes pays no period twice: switched to `once`, it does not pay a user paid per day
+// or per play before; switched to `day`, not again on a day it paid once or per play.
+func targetClaims(t ScoreTarget, ev Event, receivedAt time.Time) (claim string, also []string, err error) {
+	play := ev.Score.PlayID
+	if play == "" {
+		// Sources without play ids: each score event is its own play.
+		play = ev.DedupeKey
+	}
 	base := "target:" + t.ID
+	once, day, perPlay := base, base+":day:"+DayOf(receivedAt), base+":play:"+play
 	switch t.Per {
 	case PerOnce:
-		return base, nil
+		return once, []string{day, perPlay}, nil
 	case PerDay:
-		return base + ":day:" + DayOf(receivedAt), nil
+		return day, []string{once, perPlay}, nil
 	case PerPlay:
-		play := ev.Score.PlayID
-		if play == "" {
-			// Sources without play ids: each score event is its own play.
-			play = ev.DedupeKey
-		}
-		return base + ":play:" + play, nil
+		return perPlay, []string{once, day}, nil
 	default:
-		return "", fmt.Errorf("%w: target %q has per %q", ErrNotConfigured, t.ID, t.Per)
+		return "", nil, fmt.Errorf("%w: target %q has per %q", ErrNotConfigured, t.ID, t.Per)
 	}
 }
 

@@ -66,8 +66,13 @@ type Entry struct {
 	// was paid already, under a rule's earlier name (an achievement rule that came to
 	// name its event). Only Claim is recorded.
 	ClaimedAs []string
-	MaturesAt time.Time // when the pending credit may settle
-	Legs      []Leg
+	// AlsoClaims are claims the entry takes besides Claim when they are free: a
+	// target's claims under its other `per`s, so that a target whose `per` changes
+	// never pays a period it paid before (see targetClaims). Credit keeps only the free
+	// ones; the store records them with Claim.
+	AlsoClaims []string
+	MaturesAt  time.Time // when the pending credit may settle
+	Legs       []Leg
 }
 
 // Balanced reports whether the legs sum to zero.

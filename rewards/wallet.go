@@ -212,6 +212,7 @@ func NeedsOf(ev Event, r Rules, receivedAt time.Time) Needs {
 				n.Claims = append(n.Claims, e.Claim)
 			}
 			n.Claims = append(n.Claims, e.ClaimedAs...)
+			n.Claims = append(n.Claims, e.AlsoClaims...)
 		}
 		return n
 	}
@@ -240,6 +241,14 @@ func Credit(ev Event, r Rules, st State, receivedAt time.Time) (Credited, error)
 				continue
 			}
 			seen[e.Claim] = true
+			free := e.AlsoClaims[:0:0]
+			for _, c := range e.AlsoClaims {
+				if !taken(c) {
+					free = append(free, c)
+					seen[c] = true
+				}
+			}
+			e.AlsoClaims = free
 		}
 		if res.Wallet, err = res.Wallet.Post(e); err != nil {
 			return Credited{}, fmt.Errorf("rule %s: %w", e.Rule, err)

@@ -341,10 +341,12 @@ func (db *DB) apply(tx *gorm.DB, items []*applyItem) (time.Time, map[walletKey]*
 					}
 				}
 				if e.Claim != "" {
-					if _, loaded := claimed[claimKey{it.property, ev.User, e.Claim}]; !loaded {
-						return now, nil, fmt.Errorf("store: event %d takes claim %q that was not loaded", it.id, e.Claim)
+					for _, c := range append([]string{e.Claim}, e.AlsoClaims...) {
+						if _, loaded := claimed[claimKey{it.property, ev.User, c}]; !loaded {
+							return now, nil, fmt.Errorf("store: event %d takes claim %q that was not loaded", it.id, c)
+						}
+						claimed[claimKey{it.property, ev.User, c}] = true
 					}
-					claimed[claimKey{it.property, ev.User, e.Claim}] = true
 				}
 				l.add(w, e, posting{inboxID: &it.id, ref: fmt.Sprintf("event:%d", it.id), at: at})
 			}

@@ -125,6 +125,9 @@ func (l *ledger) flush() error {
 		}
 		if e.Claim != "" {
 			claims = append(claims, []any{w.Property, w.UserID, e.Claim, jid, at})
+			for _, c := range e.AlsoClaims {
+				claims = append(claims, []any{w.Property, w.UserID, c, jid, at})
+			}
 		}
 		if lot := e.Lot(); !lot.IsZero() {
 			lots = append(lots, []any{w.ID, jid, rewards.Format(lot), e.LotMatures(at).UTC().Truncate(time.Microsecond)})

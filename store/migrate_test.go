@@ -240,3 +240,51 @@ func TestOpenErrorHidesTheURLsPassword(t *testing.T) {
 		}
 	}
 }
+
+// Migration 22 gives each user paid by a target per day or per play before it the
+// target's once claim, held by their first such payment, so a target switched to
+// `per: once` afterwards does not pay them again. A once claim already there stays.
+func TestUpgradeTargetClaimsAcrossPer(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		ctx := context.Background()
+		old, u := migratedTo(t, dia, 21)
+		rows := []struct {
+			id          int
+			user, claim string
+		}{
+			{1, "u1", "target:t1:day:2026-11-01"},
+			{2, "u1", "target:t1:day:2026-11-02"},
+			{3, "u2", "target:t1:play:p:1"},
+			{4, "u3", "target:t1"},
+			{5, "u3", "target:t1:day:2026-11-03"},
+			{6, "u1", "achievement:t9:day:x"},
+		}
+		for _, r := range rows {
+			for _, q := range []string{
+				fmt.Sprintf(`INSERT INTO journal (id, property, user_id, kind, rule, ref, created_at)
+					VALUES (%d, 'arcade', '%s', 'target', 'target:t1', 'event:%d', '2026-11-0%d 10:00:00')`, r.id, r.user, r.id, r.id),
+				fmt.Sprintf(`INSERT INTO claims (property, user_id, claim, journal_id, created_at)
+					VALUES ('arcade', '%s', '%s', %d, '2026-11-0%d 10:00:00')`, r.user, r.claim, r.id, r.id),
+			} {
+				if err := old.ExecRaw(ctx, q); err != nil {
+					t.Fatalf("%s: %v", q, err)
+				}
+			}
+		}
+		_ = old.Close()
+
+		db := storetest.OpenURL(t, u, nil) // migrates the rest
+		for _, c := range []struct {
+			user    string
+			journal int64
+		}{{"u1", 1}, {"u2", 3}, {"u3", 4}} {
+			n, err := store.QueryInt(ctx, db, fmt.Sprintf(`SELECT journal_id FROM claims WHERE property = 'arcade' AND user_id = '%s' AND claim = 'target:t1'`, c.user))
+			if err != nil || n != c.journal {
+				t.Errorf("%s's once claim: journal %d, %v; want %d", c.user, n, err, c.journal)
+			}
+		}
+		if n, err := store.QueryInt(ctx, db, `SELECT COUNT(*) FROM claims`); err != nil || n != 8 {
+			t.Errorf("%d claims after the upgrade, %v; want the 6 and two once claims", n, err)
+		}
+	})
+}
