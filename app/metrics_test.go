@@ -28,6 +28,16 @@ func TestMetricsBuildInfo(t *testing.T) {
 	}
 }
 
+// A Prometheus that asks for the protobuf format gets it, and the OpenAPI document says
+// so (e.do checks every answer against it; it listed text only).
+func TestMetricsProtobufIsInTheContract(t *testing.T) {
+	e := newEnv(t, store.SQLite)
+	m := e.do("GET", "/metrics", "", "Accept", "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited")
+	if m.Code != 200 || !strings.HasPrefix(m.Header.Get("Content-Type"), "application/vnd.google.protobuf") {
+		t.Fatalf("%d %s", m.Code, m.Header.Get("Content-Type"))
+	}
+}
+
 // After a known workload, /metrics — read with the Prometheus text parser — has the
 // per-property series an operator alerts on, with the workload's values: ingest outcomes
 // and settlement runs by property, the backlog and its age, the quarantine, and wallet
