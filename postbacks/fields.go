@@ -396,19 +396,13 @@ func surrogateProblem(s string) string {
 	return ""
 }
 
-// user is text for a user id field (userProblem).
-func (c *checker) user(n node, key string) (string, bool) {
-	s, ok := c.text(n, key, true, maxUserLen)
-	return s, ok && c.userOK(n.name(key), s)
-}
-
 // userIdent is ident for a user id field (userProblem).
 func (c *checker) userIdent(n node, key string) (string, bool) {
 	s, ok := c.ident(n, key, true, maxUserLen)
 	return s, ok && c.userOK(n.name(key), s)
 }
 
-// userOK adds to a field that passed text or ident (textProblem) the rest of userProblem.
+// userOK adds to a field that passed ident (textProblem) the rest of userProblem.
 func (c *checker) userOK(field, s string) bool {
 	if msg := surrogateProblem(s); msg != "" {
 		c.fail(field, msg)
