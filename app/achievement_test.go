@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"tally/postbacks"
 	"tally/rewards"
 	"tally/store"
 	"tally/store/storetest"
@@ -231,5 +233,42 @@ func TestScoreTargetPerChangePaysNoPeriodTwice(t *testing.T) {
 		play(daily, 4)
 		e.wantBalance("arcade", "sub1", apiKey, "0", "100")
 		e.checkInvariants()
+	})
+}
+
+// A GamePush delivery recorded before the dedupe key came to ignore the signature's
+// spelling (under its raw body's hash) is still found: sent again after the upgrade, as
+// it was or re-spelled, it is a duplicate, and a `per: day` target does not pay it again.
+func TestGamePushEventRecordedUnderItsFormerKeyIsADuplicate(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, d store.Dialect) {
+		e := newEnv(t, d).withProperty(func(p *appProperty) {
+			p.Rules.Targets = append(p.Rules.Targets, rewards.ScoreTarget{ID: "gp-daily", Version: "t9", Game: "lb-1",
+				MinScore: dec("10"), Direction: rewards.Higher, Reward: dec("7"), Per: rewards.PerDay})
+		})
+		payload := base64.StdEncoding.EncodeToString([]byte(`{"event":"PlayerPublishRecord","player":{"id":42},` +
+			`"result":{"leaderboardTag":"lb-1","record":{"score":50}},"time":"2026-11-22T09:59:00Z"}`))
+		digest := sha256.Sum256([]byte(payload + "_" + gpSecret))
+		body := payload + "." + base64.StdEncoding.EncodeToString(digest[:])
+		// As the version before recorded it: keyed by the hash of the raw body.
+		ev, err := postbacks.ParseGamePush(nil, []byte(body), postbacks.Credentials{Secret: gpSecret})
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw := sha256.Sum256([]byte(body))
+		ev.DedupeKey, ev.FormerKeys = hex.EncodeToString(raw[:]), nil
+		rec, err := e.db.Record(context.Background(), []rewards.Inbound{{Property: "arcade", Event: ev, Raw: []byte(body)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.drain()
+		e.wantBalance("arcade", "42", apiKey, "0", "7")
+		for _, again := range []string{body, payload + "." + hex.EncodeToString(digest[:])} {
+			e.clock.Advance(24 * time.Hour)
+			a := e.do("POST", "/v1/hooks/arcade/gamepush", again)
+			if a.Code != 200 || a.Body["status"] != "duplicate" || a.Body["event_id"] != fmt.Sprint(rec[0].EventID) {
+				t.Fatalf("%s after the upgrade: %d %s, want a duplicate of event %d", again, a.Code, a.Raw, rec[0].EventID)
+			}
+		}
+		e.wantBalance("arcade", "42", apiKey, "0", "7")
 	})
 }

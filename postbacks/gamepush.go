@@ -147,6 +147,7 @@ func ParseGamePush(h http.Header, body []byte, c Credentials) (rewards.Event, er
 		Kind:        kind,
 		Type:        event,
 		DedupeKey:   gamePushDedupeKey(body, payload, digest, digestOK),
+		FormerKeys:  gamePushFormerKeys(payload, digest, digestOK),
 		User:        user,
 		OccurredAt:  occurred,
 		Score:       score,
@@ -175,6 +176,24 @@ func gamePushDedupeKey(body, payload, digest []byte, digestOK bool) string {
 	h.Write([]byte{'.'})
 	h.Write([]byte(hex.EncodeToString(digest)))
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// gamePushFormerKeys are the keys a version before gamePushDedupeKey recorded this event
+// under: the hash of the raw body, in each spelling of its signature but lowercase hex
+// (whose is the key itself). A delivery recorded then and sent again now, as it was or
+// re-spelled, is thus still its duplicate.
+func gamePushFormerKeys(payload, digest []byte, digestOK bool) []string {
+	if !digestOK {
+		return nil
+	}
+	spellings := []string{strings.ToUpper(hex.EncodeToString(digest)), base64.StdEncoding.EncodeToString(digest),
+		base64.RawStdEncoding.EncodeToString(digest)}
+	keys := make([]string, len(spellings))
+	for i, sig := range spellings {
+		sum := sha256.Sum256(append(append(bytes.Clone(payload), '.'), sig...))
+		keys[i] = hex.EncodeToString(sum[:])
+	}
+	return keys
 }
 
 // testPlayer reads player.test, which the doc's payload shows (false) and GamePush sets

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -109,11 +110,14 @@ func TestGamePushSignature(t *testing.T) {
 				t.Fatalf("err = %v", err)
 			}
 			checkValid(t, rewards.SourceGamePush, ev)
-			// The body with its signature in lowercase hex: the raw body itself for the
-			// spelling the doc's sample uses, so keys recorded before stay the same.
+			// The body with its signature in lowercase hex (the raw body itself when so
+			// signed); the raw body's own hash, the key before, is among FormerKeys.
 			p, _, _ := strings.Cut(tt.body, ".")
 			if want := hex.EncodeToString(sha256Sum(p + "." + gamePushSig(p, secret, "hex"))); ev.DedupeKey != want {
 				t.Errorf("DedupeKey = %s, want SHA-256 of the body signed in lowercase hex %s", ev.DedupeKey, want)
+			}
+			if raw := hex.EncodeToString(sha256Sum(tt.body)); raw != ev.DedupeKey && !slices.Contains(ev.FormerKeys, raw) {
+				t.Errorf("the raw body's hash %s is neither the key nor a former key %v", raw, ev.FormerKeys)
 			}
 			if ev.Kind != rewards.KindAchievement || ev.Achievement.ID != "685" || ev.User != "1820283" {
 				t.Errorf("event = %+v %+v", ev, ev.Achievement)

@@ -52,7 +52,11 @@ type Event struct {
 	Kind      Kind   `json:"kind"`
 	Type      string `json:"type"`       // provider's own event type or state, for the record
 	DedupeKey string `json:"dedupe_key"` // unique per (property, source)
-	User      string `json:"user,omitempty"`
+	// FormerKeys are keys an earlier version of Tally recorded the same event under: a
+	// row under one of them makes a delivery its duplicate (GamePush's, whose key came to
+	// ignore how the signature is spelled). Not stored.
+	FormerKeys []string `json:"-"`
+	User       string   `json:"user,omitempty"`
 	// OccurredAt is when the provider says it happened, if it says; rules use the
 	// receipt time instead, which the provider cannot move.
 	OccurredAt  *time.Time   `json:"occurred_at,omitempty"`

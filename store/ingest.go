@@ -22,6 +22,65 @@ import (
 // receipt time is taken inside its transaction (stampReceipt). The applier (Apply) turns
 // recorded events into ledger effects.
 func (db *DB) Record(ctx context.Context, batch []rewards.Inbound) ([]rewards.Receipt, error) {
+	former, err := db.findFormerKeys(ctx, batch)
+	if err != nil || len(former) == 0 {
+		if err != nil {
+			return nil, err
+		}
+		return db.record(ctx, batch)
+	}
+	results := make([]rewards.Receipt, len(batch))
+	var rest []rewards.Inbound
+	var at []int
+	for i, in := range batch {
+		if r, ok := former[i]; ok {
+			results[i] = rewards.Receipt{EventID: r.ID, Duplicate: true, Status: r.Status}
+			continue
+		}
+		rest, at = append(rest, in), append(at, i)
+	}
+	got, err := db.record(ctx, rest)
+	if err != nil {
+		return nil, err
+	}
+	for j, r := range got {
+		results[at[j]] = r
+	}
+	return results, nil
+}
+
+// findFormerKeys finds the rows an earlier version recorded events of batch under
+// (rewards.Event.FormerKeys), by index in batch. Such rows are committed long since, and
+// no row is written under those keys any more, so looking before the insert's
+// transaction races with nothing.
+func (db *DB) findFormerKeys(ctx context.Context, batch []rewards.Inbound) (map[int]inboxRow, error) {
+	var keys []dedupeKey
+	for _, in := range batch {
+		for _, k := range in.Event.FormerKeys {
+			keys = append(keys, dedupeKey{in.Property, string(in.Event.Source), k})
+		}
+	}
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	found, err := db.findKeys(ctx, keys)
+	if err != nil || len(found) == 0 {
+		return nil, err
+	}
+	out := map[int]inboxRow{}
+	for i, in := range batch {
+		for _, k := range in.Event.FormerKeys {
+			if r, ok := found[dedupeKey{in.Property, string(in.Event.Source), k}]; ok {
+				out[i] = r
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
+// record is Record of events no former key names.
+func (db *DB) record(ctx context.Context, batch []rewards.Inbound) ([]rewards.Receipt, error) {
 	if len(batch) == 0 {
 		return nil, nil
 	}
