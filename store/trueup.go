@@ -582,12 +582,19 @@ func (db *DB) TrueUp(ctx context.Context, req rewards.TrueUpRequest) (rewards.Tr
 		if err := db.postReleases(tx, req.Property, res, ref); err != nil {
 			return err
 		}
-		dayRows := make([][]any, len(res.Days))
-		for i, d := range res.Days {
-			dayRows[i] = []any{req.Property, d.Day, run.ID, d.Released.String(), d.Shortfall.String()}
-		}
-		if err := insertRows(tx, `INSERT INTO trueup_days (property, day, trueup_id, released, shortfall) VALUES `, dayRows, ""); err != nil {
-			return err
+		// A run with no estimate (no session credited in the period yet) compared nothing
+		// and released nothing: its days stay open. Marked trued up, a session replayed
+		// into them later kept its buffer in @buffer for good (no ratio to release it
+		// at, and no run could take the days again), and a correction of their booked
+		// revenue was carried into the next period's B, unrelated to its sessions.
+		if res.Estimated.IsPositive() {
+			dayRows := make([][]any, len(res.Days))
+			for i, d := range res.Days {
+				dayRows[i] = []any{req.Property, d.Day, run.ID, d.Released.String(), d.Shortfall.String()}
+			}
+			if err := insertRows(tx, `INSERT INTO trueup_days (property, day, trueup_id, released, shortfall) VALUES `, dayRows, ""); err != nil {
+				return err
+			}
 		}
 		if res.CorrectionsCounted {
 			for _, c := range corrections {

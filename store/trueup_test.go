@@ -540,3 +540,65 @@ func TestSessionReplayedAfterItsDayWasTruedUp(t *testing.T) {
 		})
 	}
 }
+
+// A true-up of days with no estimate (their sessions kept quarantined, say, under a
+// wrong gamezop_property_id) compares nothing and leaves the days open. A session
+// replayed into them later is released by the run that takes them then; before, the
+// days were marked trued up, its buffer stayed in @buffer for good, and no run could
+// take them again. A new figure for such a day's booked revenue just replaces it: it was
+// a correction, carried into the next period's B, unrelated to its sessions.
+func TestTrueUpWithNoEstimateLeavesItsDaysOpen(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		ctx := context.Background()
+		clock := storetest.NewClock(day1.Add(10 * time.Hour))
+		db := storetest.Open(t, dia, clock.Now)
+		foreign := session("u9", "s9", "0.001", 60)
+		foreign.Session.PropertyID = "777" // kept, and not counted by a true-up of Gamezop property 1234
+		if _, err := db.Record(ctx, []rewards.Inbound{in(foreign)}); err != nil {
+			t.Fatal(err)
+		}
+		hold := func(k rewards.Kept) rewards.Decision {
+			return rewards.Decision{Event: k.Event, Quarantine: `property-id "777" does not match gamezop_property_id 1234`}
+		}
+		if _, err := db.Apply(ctx, rewards.Claim{Status: rewards.StatusRecorded}, hold); err != nil {
+			t.Fatal(err)
+		}
+		clock.Set(day2.Add(10 * time.Hour))
+		ingestOne(t, db, in(session("u1", "s1", "0.001", 60))) // day 2: E = 0.001
+		clock.Set(day2.AddDate(0, 0, 3))
+
+		if _, err := importBooked(t, db, false, rewards.BookedDay{Day: "2026-11-01", RevenueUSD: d("0.001")}); err != nil {
+			t.Fatal(err)
+		}
+		req := trueUpReq("empty", "2026-11-01", "2026-11-01")
+		req.GamezopPropertyID = "1234"
+		empty, _, err := db.TrueUp(ctx, req)
+		if err != nil || !empty.Estimated.IsZero() || !empty.Released.IsZero() {
+			t.Fatalf("the run with no estimate: %+v %v", empty, err)
+		}
+		// Not a correction: the day is not trued up.
+		if got, err := importBooked(t, db, false, rewards.BookedDay{Day: "2026-11-01", RevenueUSD: d("0.003")}); err != nil || got.Replaced != 1 {
+			t.Fatalf("a new figure for the day: %+v %v", got, err)
+		}
+		if got, err := db.Apply(ctx, rewards.Claim{Status: rewards.StatusQuarantined, Actor: "ops"}, decide); err != nil || len(got) != 1 {
+			t.Fatalf("replay: %+v %v", got, err)
+		}
+		wantBalance(t, db, "u9", "56", "0")
+		run, _, err := db.TrueUp(ctx, trueUpReq("again", "2026-11-01", "2026-11-01"))
+		if err != nil || !run.Released.Equal(d("14")) {
+			t.Fatalf("the day again, with u9's session: %+v %v", run, err)
+		}
+		wantBalance(t, db, "u9", "70", "0")
+		// Day 2's B is its own: r = 0.8 = 1 − buffer releases nothing.
+		if _, err := importBooked(t, db, false, rewards.BookedDay{Day: "2026-11-02", RevenueUSD: d("0.0008")}); err != nil {
+			t.Fatal(err)
+		}
+		next, _, err := db.TrueUp(ctx, trueUpReq("day2", "2026-11-02", "2026-11-02"))
+		if err != nil || !next.Booked.Equal(d("0.0008")) || !next.Released.IsZero() {
+			t.Fatalf("day 2: %+v %v", next, err)
+		}
+		if err := db.CheckInvariants(ctx, "arcade"); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

@@ -70,10 +70,9 @@ func TestTrueUpCommands(t *testing.T) {
 	if again := tally("trueup", "run", "--property", "arcade", "--from", "2026-10-01", "--to", "2026-10-02", "--key", "oct"); !strings.Contains(again, "already run under this key") {
 		t.Fatalf("run again: %s", again)
 	}
-	var errOut bytes.Buffer
-	err = run(context.Background(), []string{"trueup", "run", "--property", "arcade", "--from", "2026-10-02", "--to", "2026-10-02", "--config", cfgPath},
-		genv, &errOut, &errOut)
-	if err == nil || !strings.Contains(err.Error(), "trued up") {
-		t.Fatalf("a day twice: %v", err)
+	// The period had no session, so the run compared nothing and its days stay open:
+	// a session replayed into them later is released by the run that takes them then.
+	if again := tally("trueup", "run", "--property", "arcade", "--from", "2026-10-02", "--to", "2026-10-02", "--key", "oct-2"); !strings.Contains(again, "true-up 2 of 2026-10-02..2026-10-02") {
+		t.Fatalf("a day of a run with no estimate, again: %s", again)
 	}
 }
