@@ -21,6 +21,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"tally/rewards"
 )
@@ -383,6 +385,33 @@ func (w *webhooker) deliver(ctx context.Context, d rewards.Delivery) (err error)
 // send POSTs d to its endpoint and returns the HTTP status and, for a failure, why.
 // Only a 2xx within the client's timeout is a success.
 func (w *webhooker) send(ctx context.Context, ep endpoint, d rewards.Delivery) (int, string) {
+	status, msg := w.post(ctx, ep, d)
+	return status, attemptError(msg)
+}
+
+// maxAttemptError is the most of an attempt's error text kept, in characters.
+const maxAttemptError = 500
+
+// attemptError is an attempt's error text as it can be stored: valid UTF-8 without
+// control characters, at most maxAttemptError characters. It quotes the endpoint's own
+// reason phrase and Location, which may be Latin-1 or anything: Postgres refused such
+// text, the attempt was never recorded, and the delivery was sent again every lease,
+// never failing, holding back the user's later messages for good.
+func attemptError(msg string) string {
+	msg = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return -1
+		}
+		return r
+	}, strings.ToValidUTF8(msg, "\uFFFD"))
+	if utf8.RuneCountInString(msg) > maxAttemptError {
+		msg = string([]rune(msg)[:maxAttemptError-1]) + "…"
+	}
+	return msg
+}
+
+// post sends one attempt of d to ep.
+func (w *webhooker) post(ctx context.Context, ep endpoint, d rewards.Delivery) (int, string) {
 	id := "msg_" + strconv.FormatInt(d.ID, 10)
 	ts := w.store.Now()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.Endpoint, bytes.NewReader(d.Body))

@@ -295,6 +295,38 @@ func TestWebhookFailuresAreExplained(t *testing.T) {
 	}
 }
 
+// An endpoint whose answer is not UTF-8 (a Latin-1 reason phrase or Location) has its
+// attempt recorded all the same, its text made valid: Postgres refused the text, the
+// attempt was never recorded, and the delivery went out again every lease, never
+// failing, holding back the user's later messages.
+func TestWebhookAttemptWithANonUTF8AnswerIsRecorded(t *testing.T) {
+	for name, answer := range map[string]string{
+		"reason":   "HTTP/1.1 400 Requ\xeate invalide\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+		"location": "HTTP/1.1 302 Found\r\nLocation: /caf\xe9\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				conn, buf, err := w.(http.Hijacker).Hijack()
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				defer conn.Close()
+				_, _ = buf.WriteString(answer)
+				_ = buf.Flush()
+			}))
+			t.Cleanup(srv.Close)
+			e := newHookEnv(t, store.Postgres, srv.URL+"/hook")
+			adjust(t, e, "sub1", "100", "k1")
+			e.deliver()
+			ds, err := e.db.Deliveries(context.Background(), rewards.DeliveryFilter{Limit: 1})
+			if err != nil || len(ds) != 1 || ds[0].Attempts != 1 || !strings.Contains(ds[0].LastError, "\uFFFD") {
+				t.Fatalf("after one attempt: %+v %v", ds, err)
+			}
+		})
+	}
+}
+
 // Retries run out after the schedule (5 s, 5 min, 30 min, 2 h, 5 h, 10 h: seven
 // attempts in about 18 hours), and the delivery is failed.
 func TestWebhookRetriesRunOut(t *testing.T) {
