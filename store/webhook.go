@@ -52,10 +52,13 @@ func (db *DB) ClaimDeliveriesFor(ctx context.Context, holder string, limit int, 
 		out = nil
 		now := db.now()
 		// Written from the few disabled endpoints to their pending rows, so the partial
-		// index serves it and no pending row is read when none is disabled.
+		// index serves it and no pending row is read when none is disabled. A row whose
+		// attempt is in flight (leased) is left to record it: a success there, dropped,
+		// was shown failed although the publisher had it.
 		if _, err := rawExec(tx, `UPDATE webhook_deliveries SET status = ?, last_error = ?, holder = NULL, lease_until = NULL
-			WHERE status = 'pending' AND (property, endpoint) IN (SELECT property, url FROM webhook_endpoints WHERE disabled_at IS NOT NULL)`,
-			rewards.DeliveryFailed, errDisabled); err != nil {
+			WHERE status = 'pending' AND (lease_until IS NULL OR lease_until <= ?)
+			AND (property, endpoint) IN (SELECT property, url FROM webhook_endpoints WHERE disabled_at IS NOT NULL)`,
+			rewards.DeliveryFailed, errDisabled, now); err != nil {
 			return err
 		}
 		args := []any{holder, now.Add(lease), now, now}
@@ -180,8 +183,11 @@ func (db *DB) RecordAttempt(ctx context.Context, a rewards.DeliveryAttempt) (rec
 		recorded = true
 		p, url := hit[0].Property, hit[0].Endpoint
 		if a.OK {
+			// A success enables the endpoint again: it answers (one of a pass's attempts
+			// may succeed after another's failure disabled it).
 			return tx.Exec(`INSERT INTO webhook_endpoints (property, url, last_success_at) VALUES (?, ?, ?)
-				ON CONFLICT (property, url) DO UPDATE SET failing_since = NULL, last_success_at = excluded.last_success_at`, p, url, now).Error
+				ON CONFLICT (property, url) DO UPDATE SET failing_since = NULL, disabled_at = NULL,
+				last_success_at = excluded.last_success_at`, p, url, now).Error
 		}
 		// Failing since the first failure of an unbroken run of them: a failure long
 		// after the previous one (more than any retry gap: the endpoint had no traffic)
@@ -204,8 +210,11 @@ func (db *DB) RecordAttempt(ctx context.Context, a rewards.DeliveryAttempt) (rec
 			return q.Error
 		}
 		disabled = true
+		// Those in flight (leased) record their own attempts; ClaimDeliveries fails them
+		// after, unless one succeeded and so enabled the endpoint again.
 		return tx.Exec(`UPDATE webhook_deliveries SET status = ?, last_error = ?, holder = NULL, lease_until = NULL
-			WHERE property = ? AND endpoint = ? AND status = 'pending'`, rewards.DeliveryFailed, errDisabled, p, url).Error
+			WHERE property = ? AND endpoint = ? AND status = 'pending' AND (lease_until IS NULL OR lease_until <= ?)`,
+			rewards.DeliveryFailed, errDisabled, p, url, now).Error
 	})
 	return recorded, disabled, err
 }

@@ -457,6 +457,14 @@ func TestWebhookEndpointDisabledAfterFailingLong(t *testing.T) {
 		if err != nil || !disabled {
 			t.Fatalf("after 5 days of failure: disabled=%v, %v", disabled, err)
 		}
+		// u3's attempt, in flight, records its own outcome (a failure here), and the next
+		// claim fails it unsent from then on.
+		if u3 := got[1].ID; u3 == all[1].ID || record("A", u3, time.Hour) {
+			t.Fatalf("u3's attempt: %v", ids(got))
+		}
+		if got, _ := db.ClaimDeliveries(ctx, "B", 10, time.Minute); len(got) != 0 {
+			t.Fatalf("a disabled endpoint's deliveries were claimed: %v", ids(got))
+		}
 		for _, dl := range deliveries(t, db) {
 			if dl.Status == rewards.DeliveryPending {
 				t.Fatalf("pending after the endpoint was disabled: %+v", dl)
@@ -704,6 +712,58 @@ func TestWebhookRetryDuringAnAttempt(t *testing.T) {
 		}
 		if again, _ := db.ClaimDeliveries(ctx, "B", 10, time.Minute); len(again) != 1 || again[0].ID != all[0].ID {
 			t.Fatalf("due now after the retry: %v", ids(again))
+		}
+	})
+}
+
+// A pass sends several deliveries to an endpoint at once. When one's failure disables
+// the endpoint, another's success arriving a moment later is recorded (delivered) and
+// enables the endpoint again; the user's next change is sent. The success was dropped:
+// the delivery the publisher had was shown failed, and the endpoint stayed disabled.
+func TestSuccessInFlightWhenTheEndpointIsDisabled(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		ctx := context.Background()
+		clock := storetest.NewClock(t0)
+		db := openHooked(t, storetest.URL(t, dia), clock.Now, arcadeSubscribes)
+		const fiveDays = 5 * 24 * time.Hour
+		for i := 0; clock.Now().Before(t0.Add(fiveDays - time.Hour)); i++ { // a failure every 10 h for 5 days
+			seedDeliveries(t, db, fmt.Sprintf("old%d", i))
+			got, err := db.ClaimDeliveries(ctx, "A", 10, time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, g := range got {
+				if _, _, err := db.RecordAttempt(ctx, rewards.DeliveryAttempt{ID: g.ID, Holder: "A", Step: g.Step, Status: 503,
+					Error: "answered 503", DisableAfter: fiveDays}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			clock.Advance(10 * time.Hour)
+		}
+		clock.Set(t0.Add(fiveDays + time.Minute))
+		all := seedDeliveries(t, db, "ua", "ub")
+		ua, ub := all[len(all)-2], all[len(all)-1]
+		if got, err := db.ClaimDeliveries(ctx, "A", 10, time.Minute); err != nil || len(got) != 2 {
+			t.Fatalf("claimed %v %v", ids(got), err)
+		}
+		if _, disabled, err := db.RecordAttempt(ctx, rewards.DeliveryAttempt{ID: ua.ID, Holder: "A", Step: 0, Status: 503,
+			Error: "answered 503", RetryIn: 5 * time.Second, DisableAfter: fiveDays}); err != nil || !disabled {
+			t.Fatalf("the failure that disables: %v %v", disabled, err)
+		}
+		recorded, _, err := db.RecordAttempt(ctx, rewards.DeliveryAttempt{ID: ub.ID, Holder: "A", Step: 0, OK: true, Status: 204,
+			DisableAfter: fiveDays})
+		if err != nil || !recorded {
+			t.Fatalf("the success in flight: recorded %v, %v", recorded, err)
+		}
+		seedDeliveries(t, db, "uc")
+		next, err := db.ClaimDeliveries(ctx, "B", 10, time.Minute)
+		if err != nil || len(next) != 1 || next[0].User != "uc" {
+			t.Fatalf("after the success, the next change: %+v %v", next, err)
+		}
+		for _, d := range deliveries(t, db) {
+			if d.ID == ub.ID && (d.Status != rewards.DeliveryDelivered || !d.EndpointDisabledAt.IsZero()) {
+				t.Fatalf("the delivery that succeeded: %+v", d)
+			}
 		}
 	})
 }
