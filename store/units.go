@@ -36,7 +36,7 @@ type UnitsChange struct {
 // it could never be redeemed). record (`tally serve`, `tally migrate`) records the units
 // of a property seen for the first time, once its wallets' settled amounts fit the
 // scale, and a finer scale, which every stored amount still fits; the other commands
-// only compare. Two processes recording at once compare with what the first recorded.
+// only compare, and refuse a finer scale until serve or migrate has recorded it. Two processes recording at once compare with what the first recorded.
 func (db *DB) CheckUnits(ctx context.Context, configured []Units, record bool) ([]UnitsChange, error) {
 	var changes []UnitsChange
 	run := db.tx
@@ -91,7 +91,10 @@ func (db *DB) checkUnits(tx *gorm.DB, u Units, record bool, now time.Time) (*Uni
 			continue // recorded by another process since the read: compare with it
 		}
 		r := rows[0]
-		if r.Currency != u.Currency || r.Scale > u.Scale {
+		// Only serve and migrate take a finer scale (recording it): a command that only
+		// compares, settling at a scale finer than the ledger's, moved fractions the
+		// servers' config could never redeem, and that config was still accepted.
+		if r.Currency != u.Currency || r.Scale > u.Scale || (r.Scale < u.Scale && !record) {
 			return &UnitsChange{Configured: u, Since: r.RecordedAt.UTC(),
 				Ledger: Units{Property: u.Property, Currency: r.Currency, Scale: r.Scale}}, nil
 		}

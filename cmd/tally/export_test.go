@@ -425,8 +425,35 @@ func TestCommandsRefuseChangedUnits(t *testing.T) {
 			}
 		}
 	}
-	// A finer scale fits every amount: taken, and recorded by migrate.
+	// tally check compares too, where the database answers: it said "config OK" to a
+	// config every other command refuses.
+	for _, tc := range []struct{ cfg, want string }{
+		{cents, "the ledger's currencies and scales match"},
+		{filepath.Join(dir, "gems.yaml"), ""},
+	} {
+		var out bytes.Buffer
+		err := run(context.Background(), []string{"check", "--config", tc.cfg}, genv, &out, &out)
+		if (tc.want == "") != (err != nil) || !strings.Contains(out.String(), tc.want) {
+			t.Errorf("check %s: %v\n%s", filepath.Base(tc.cfg), err, out.String())
+		}
+	}
+	var missing bytes.Buffer
+	nowhere := getenv(map[string]string{"TALLY_DATABASE_URL": "sqlite://" + filepath.Join(dir, "none.db")})
+	if err := run(context.Background(), []string{"check", "--config", cents}, nowhere, &missing, &missing); err != nil ||
+		!strings.Contains(missing.String(), "config OK; ledger not checked: ") {
+		t.Errorf("check without a database: %v\n%s", err, missing.String())
+	}
+	// A finer scale fits every amount: taken, and recorded by migrate. Until then the
+	// other commands refuse it: settle moved fractions the servers' config, at the
+	// recorded scale, could never redeem.
 	mills := write("mills.yaml", "    scale: 0\n", "    scale: 3\n")
+	for _, args := range ledgerCommands(dir) {
+		var out bytes.Buffer
+		err := run(context.Background(), append(args, "--config", mills), genv, &out, &out)
+		if err == nil || !strings.Contains(err.Error(), "properties[0].scale: 3, but the ledger of arcade is at scale 2") {
+			t.Errorf("%v at a finer scale not recorded: %v\n%s", args, err, out.String())
+		}
+	}
 	migrate(t, mills, genv)
 	var out bytes.Buffer
 	if err := run(context.Background(), []string{"settle", "--config", cents}, genv, &out, &out); err == nil ||

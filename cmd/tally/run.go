@@ -307,6 +307,10 @@ func checkUnits(ctx context.Context, db *store.DB, cfg config.Config, record boo
 			problems = append(problems, fmt.Sprintf("%s.scale: %d, but the ledger of %s holds amounts at scale %d since %s: the digits beyond %d could never be redeemed",
 				path, c.Configured.Scale, c.Configured.Property, c.Ledger.Scale, since, c.Configured.Scale))
 		}
+		if c.Configured.Scale > c.Ledger.Scale {
+			problems = append(problems, fmt.Sprintf("%s.scale: %d, but the ledger of %s is at scale %d since %s: run `tally migrate` (or `tally serve`) with this config first, which records the finer scale, or the servers' config could not redeem what this command writes",
+				path, c.Configured.Scale, c.Configured.Property, c.Ledger.Scale, since))
+		}
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("config %s\n(put them back; to re-denominate a ledger, convert its amounts by hand, then delete the property's row of property_units)",
@@ -327,7 +331,24 @@ func cmdCheck(args []string, getenv func(string) string, stdout, stderr io.Write
 	if err := config.Describe(stdout, cfg); err != nil {
 		return err
 	}
-	fmt.Fprintln(stdout, "config OK")
+	// Where the database answers, the ledger's units too: a config every other command
+	// refuses (another currency, another scale) was "config OK", and the replicas then
+	// failed at their next start.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	db, err := openStore(ctx, cfg, true)
+	if err == nil {
+		defer db.Close()
+		err = db.Ready(ctx)
+	}
+	if err != nil {
+		fmt.Fprintf(stdout, "config OK; ledger not checked: %v\n", err)
+		return nil
+	}
+	if err := checkUnits(ctx, db, cfg, false); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "config OK; the ledger's currencies and scales match")
 	return nil
 }
 
