@@ -125,11 +125,14 @@ func (a *App) RunApplier(ctx context.Context) {
 // failed in part is followed by another while it applied something, so an event left
 // recorded (see pass) does not stop the drain of the others; the error is returned at
 // the end.
-func (a *App) Drain(ctx context.Context) (int, error) {
+func (a *App) Drain(ctx context.Context) (int, error) { return a.DrainProperty(ctx, "") }
+
+// DrainProperty is Drain of one property's events ("" every property's).
+func (a *App) DrainProperty(ctx context.Context, property string) (int, error) {
 	total := 0
 	var failed error
 	for {
-		n, err := a.applier.pass(ctx, rewards.Claim{Status: rewards.StatusRecorded, Limit: a.applier.batch})
+		n, err := a.applier.pass(ctx, rewards.Claim{Status: rewards.StatusRecorded, Property: property, Limit: a.applier.batch})
 		total += n
 		if err != nil {
 			failed = err

@@ -121,3 +121,50 @@ func TestReplayUnknownProperty(t *testing.T) {
 		t.Fatalf("replay --property arcade: %v\n%s", err, out.String())
 	}
 }
+
+// `tally replay --property P` applies P's recorded events only. It drained every
+// property's, under the config of the machine it ran on, outside the property named.
+func TestReplayOfOnePropertyAppliesOnlyItsEvents(t *testing.T) {
+	dir := t.TempDir()
+	dbURL := "sqlite://" + filepath.Join(dir, "tally.db")
+	src, err := os.ReadFile("../../tally.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := string(src) + "  - id: other\n    currency: PTS\n    api_keys: [other-key-0123456789]\n" +
+		"    sources: { gamepush: { secret: other-gamepush-secret } }\n"
+	cfgPath := filepath.Join(dir, "tally.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	genv := getenv(map[string]string{"TALLY_DATABASE_URL": dbURL})
+	ctx := context.Background()
+	migrate(t, cfgPath, genv)
+	_, _, a, done, err := openApp(ctx, cfgPath, genv, newLogger(&bytes.Buffer{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := `{"user-id":"sub1","session-id":"s-1","country":"IN","count-of-ads-viewed":1,"your-estimated-revenue":"0.000012","session-duration":163,"property-id":"1234"}`
+	req := httptest.NewRequest("POST", "/v1/hooks/arcade/gamezop/spp", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+env["SPP_TOKEN"])
+	rec := httptest.NewRecorder()
+	a.Handler().ServeHTTP(rec, req) // recorded; no applier runs
+	done()
+	if rec.Code != http.StatusOK {
+		t.Fatalf("delivery: %d %s", rec.Code, rec.Body)
+	}
+	var out bytes.Buffer
+	if err := run(ctx, []string{"replay", "--property", "other", "--config", cfgPath}, genv, &out, &out); err != nil ||
+		!strings.Contains(out.String(), "applied 0 recorded events") {
+		t.Fatalf("replay of other: %v\n%s", err, out.String())
+	}
+	db := storetest.OpenURL(t, dbURL, nil)
+	if b, err := db.Balance(ctx, "arcade", "sub1"); err != nil || !b.Pending.IsZero() {
+		t.Fatalf("replay --property other applied arcade's event: %+v %v", b, err)
+	}
+	out.Reset()
+	if err := run(ctx, []string{"replay", "--property", "arcade", "--config", cfgPath}, genv, &out, &out); err != nil ||
+		!strings.Contains(out.String(), "applied 1 recorded events") {
+		t.Fatalf("replay of arcade: %v\n%s", err, out.String())
+	}
+}

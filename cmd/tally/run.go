@@ -392,8 +392,9 @@ func cmdReplay(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 	// The applier runs here too, so that events recorded while no `tally serve` ran are
-	// applied as well.
-	n, err := a.Drain(ctx)
+	// applied as well: those of --property only, when it is given (the others are no
+	// business of a replay of one property, under this machine's config).
+	n, err := a.DrainProperty(ctx, *property)
 	fmt.Fprintf(stdout, "applied %d recorded events\n", n)
 	return err
 }
