@@ -59,16 +59,8 @@ func (a *App) Adjust(ctx context.Context, in AdjustInput) (r rewards.Adjustment,
 	if in.Bucket == "" {
 		in.Bucket = rewards.Available
 	}
-	if msg := postbacks.CheckNewUserID(in.User); msg != "" {
-		// An id the receivers refuse addresses a wallet made before they did; it must not
-		// make a new one (an XLSX export could not tell it from another user's).
-		b, err := a.store.Balance(ctx, p.ID, in.User)
-		if err != nil {
-			return r, false, err
-		}
-		if b.UpdatedAt.IsZero() { // no wallet
-			return r, false, invalid("user", msg+" (an existing wallet of such an id can be adjusted; there is none)")
-		}
+	if err := a.checkNewWallet(ctx, p, in.User); err != nil {
+		return r, false, err
 	}
 	r, replayed, err = a.store.Adjust(ctx, rewards.AdjustRequest{Property: p.ID, User: in.User, Amount: in.Amount, Bucket: in.Bucket,
 		Reason: in.Reason, IdempotencyKey: in.IdempotencyKey, Actor: in.Actor,
@@ -78,6 +70,24 @@ func (a *App) Adjust(ctx context.Context, in AdjustInput) (r rewards.Adjustment,
 		return r, false, invalid("amount", fmt.Sprintf("would take the user's balance past %d integer digits, more than the ledger holds", rewards.MaxIntegerDigits))
 	}
 	return r, replayed, err
+}
+
+// checkNewWallet refuses an id the receivers refuse (*ValidationError on user) unless
+// it addresses a wallet made before they did: it must not make a new one (an XLSX
+// export could not tell it from another user's). Any other error is the store's.
+func (a *App) checkNewWallet(ctx context.Context, p *Property, user string) error {
+	msg := postbacks.CheckNewUserID(user)
+	if msg == "" {
+		return nil
+	}
+	b, err := a.store.Balance(ctx, p.ID, user)
+	if err != nil {
+		return err
+	}
+	if b.UpdatedAt.IsZero() { // no wallet
+		return invalid("user", msg+" (an existing wallet of such an id can be adjusted; there is none)")
+	}
+	return nil
 }
 
 // checkAdjust is the *ValidationError listing every bad field of an adjustment, or nil.
@@ -145,6 +155,12 @@ func (a *App) adjust(c *gin.Context) {
 	var bad ValidationError
 	if _ = bad.merge(keyErr, amountErr, reasonErr, bucketErr); bad.orNil() != nil {
 		_ = bad.merge(checkAdjust(p, in))
+		if !bad.has("user") {
+			if err := bad.merge(a.checkNewWallet(c.Request.Context(), p, in.User)); err != nil {
+				a.fail(c, err)
+				return
+			}
+		}
 		a.fail(c, &bad)
 		return
 	}

@@ -47,6 +47,9 @@ func TestMoneyWritesNameEveryBadField(t *testing.T) {
 				[]string{"Authorization", "Bearer " + adminTok, "Idempotency-Key", "a1"}, []string{"amount", "reason", "bucket"}},
 			{"adjustment, mixed", admin, `{"amount":"0.5","bucket":"x","reason":{}}`,
 				[]string{"Authorization", "Bearer " + adminTok, "Idempotency-Key", "a1"}, []string{"reason", "amount", "bucket"}},
+			// An id the receivers refuse, with no wallet: named with the others.
+			{"adjustment of a new wallet of a refused id", "/v1/admin/properties/arcade/users/a%EF%BF%BD/adjustments", `{"amount":"5","reason":7}`,
+				[]string{"Authorization", "Bearer " + adminTok, "Idempotency-Key", "a2"}, []string{"reason", "user"}},
 			{"reversal, decoding", reversal, `{"reason":1}`,
 				[]string{"Authorization", "Bearer " + adminTok}, []string{"Idempotency-Key", "reason"}},
 			{"reversal, values", reversal, `{"reason":""}`,
