@@ -14,8 +14,8 @@ import (
 // does in code; README "Signed sub tokens").
 func cmdSub(args []string, getenv func(string) string, now func() time.Time, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "sign" {
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			fmt.Fprint(stdout, subUsage)
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
+			fmt.Fprint(stderr, subUsage)
 			return errHelp
 		}
 		fmt.Fprint(stderr, subUsage)

@@ -36,8 +36,8 @@ func cmdTrueUp(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	sub, rest := args[0], args[1:]
 	switch sub {
-	case "-h", "--help", "help":
-		fmt.Fprint(stdout, trueUpUsage)
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stderr, trueUpUsage)
 		return errHelp
 	case "import", "fetch", "show", "run":
 	default:
