@@ -220,7 +220,8 @@ func backlogBefore(g *gorm.DB, cut time.Time) (bool, error) {
 
 // waitForBacklog returns once no event received before cut waits for the applier.
 func waitForBacklog(ctx context.Context, g *gorm.DB, tick *time.Ticker, cut time.Time) error {
-	gaveUp := fmt.Errorf("store: report: events received before the cut still wait for the applier after %s: %w", writersWait, rewards.ErrUnavailable)
+	gaveUp := fmt.Errorf("store: report: events received before the cut still wait for the applier after %s "+
+		"(does a `tally serve` run? `tally replay` applies them without one): %w", writersWait, rewards.ErrUnavailable)
 	for {
 		waiting, err := backlogBefore(g, cut)
 		switch {
