@@ -182,8 +182,8 @@ func (db *DB) applyTournaments(tx *gorm.DB, items []*applyItem, now time.Time) e
 			live = append(live, c)
 		}
 	}
-	if len(live) == 0 {
-		return nil
+	if live, err = countedElsewhere(tx, live); err != nil || len(live) == 0 {
+		return err
 	}
 	fresh, err := insertPlays(tx, live)
 	if err != nil {
@@ -422,6 +422,64 @@ func compareKeys(a, b []any, n int) int {
 		}
 	}
 	return 0
+}
+
+// playsKept is how long past its window's start a play stays known (countedElsewhere).
+const playsKept = 7 * 24 * time.Hour
+
+// countedElsewhere drops from scores those whose play was counted in another window of
+// its tournament, noting it on their events: a play counts in the first window it was
+// counted in. Gamezop redelivers a report with a new timestamp, which can fall in the
+// next window, where the play ranked (and could be paid) a second time.
+func countedElsewhere(tx *gorm.DB, scores []counted) ([]counted, error) {
+	type key struct{ property, tournament, user, play string }
+	seen := map[key]bool{}
+	var rows [][]any
+	for _, c := range scores {
+		k := key{c.it.property, c.s.Tournament, c.it.event.User, c.s.Play}
+		if !seen[k] {
+			seen[k] = true
+			rows = append(rows, []any{k.property, k.tournament, k.user, k.play})
+		}
+	}
+	first := map[key]time.Time{}
+	err := inChunks(tx, rows, func(rows [][]any) error {
+		// Every window of each play, not MIN(window_start): SQLite returns an aggregate's
+		// time as text. A play is in one window, or two when reported into both at once.
+		q, args := valuesSQL(`SELECT p.property, p.tournament, p.user_id, p.play, p.window_start FROM (VALUES `, rows,
+			`) AS v JOIN tournament_plays p ON p.property = v.column1 AND p.tournament = v.column2 AND p.user_id = v.column3
+			AND p.play = v.column4`)
+		rs, err := rawQuery(tx, q, args...)
+		if err != nil {
+			return err
+		}
+		defer rs.Close()
+		for rs.Next() {
+			var k key
+			var at time.Time
+			if err := rs.Scan(&k.property, &k.tournament, &k.user, &k.play, &at); err != nil {
+				return err
+			}
+			if f, ok := first[k]; !ok || at.Before(f) {
+				first[k] = at.UTC()
+			}
+		}
+		return rs.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := scores[:0:0]
+	for _, c := range scores {
+		at, ok := first[key{c.it.property, c.s.Tournament, c.it.event.User, c.s.Play}]
+		if ok && !at.Equal(c.s.Window.Start.UTC()) {
+			c.it.note(fmt.Sprintf("tournament %s: play %s was counted in window %s; not counted again in window %s", c.s.Tournament,
+				c.s.Play, at.Format(time.RFC3339), c.s.Window.Start.Format(time.RFC3339)))
+			continue
+		}
+		out = append(out, c)
+	}
+	return out, nil
 }
 
 type playKey struct {
@@ -790,9 +848,11 @@ func (db *DB) closeWindow(ctx context.Context, property string, t rewards.Tourna
 		if n != 1 {
 			return fmt.Errorf("store: closed %d rows of window %s %s", n, t.ID, start)
 		}
-		// The plays only dedupe scores of an open window; the board keeps their count.
-		if _, err := rawExec(tx, `DELETE FROM tournament_plays WHERE property = ? AND tournament = ? AND window_start = ?`,
-			property, t.ID, start); err != nil {
+		// The board keeps the plays' count; the plays themselves are kept a week past
+		// their window's start, so a report redelivered into a later window is known
+		// (countedElsewhere).
+		if _, err := rawExec(tx, `DELETE FROM tournament_plays WHERE property = ? AND tournament = ? AND window_start < ?`,
+			property, t.ID, start.Add(-playsKept)); err != nil {
 			return err
 		}
 		out.Outcome = rewards.CloseDone

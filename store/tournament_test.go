@@ -324,8 +324,9 @@ func TestTournamentCloseExactlyOnceConcurrentAndKilled(t *testing.T) {
 		if count[rewards.CloseDone] != 1 || count[rewards.CloseAlready] != n-1 {
 			t.Fatalf("outcomes %v, want one close and %d already closed", count, n-1)
 		}
-		if n, err := store.QueryInt(ctx, db, `SELECT COUNT(*) FROM tournament_plays`); err != nil || n != 0 {
-			t.Fatalf("%d plays kept after the close, %v", n, err)
+		// The window's plays stay known a week past its start (countedElsewhere).
+		if n, err := store.QueryInt(ctx, db, `SELECT COUNT(*) FROM tournament_plays`); err != nil || n != 4 {
+			t.Fatalf("%d plays kept after the close, %v; want the window's 4", n, err)
 		}
 		// Once more, later, from the first pool: nothing.
 		if got, err := db.CloseTournamentWindow(ctx, "arcade", tour, win0W); err != nil || got.Outcome != rewards.CloseAlready {
@@ -1137,6 +1138,53 @@ func TestTournamentCloseCountsQuarantinedScores(t *testing.T) {
 		got, err := db.CloseTournamentWindow(ctx, "arcade", dailyTournament(), win0W)
 		if err != nil || got.Outcome != rewards.CloseDone || got.Ranked != 1 || got.Quarantined != 1 {
 			t.Fatalf("close: %+v %v, want ann ranked and zed's score counted as quarantined", got, err)
+		}
+	})
+}
+
+// A play counts in the first window it was counted in. Gamezop redelivers a report with
+// a new timestamp; one that falls in the next window is not counted there, where the
+// play ranked, and was paid, a second time.
+func TestPlayRedeliveredIntoTheNextWindowCountsOnce(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		ctx := context.Background()
+		clock := storetest.NewClock(win0W.End.Add(-time.Second))
+		db := storetest.Open(t, dia, clock.Now)
+		tour := dailyTournament()
+		recordAndApply(t, db, tscore("ann", "a1", "500", "over", win0W.End.Add(-2*time.Second)))
+		recordAndApply(t, db, tscore("bob", "b1", "100", "over", win0W.End.Add(-3*time.Second)))
+		clock.Set(win0W.End.Add(5 * time.Second)) // the redelivery, with its new timestamp
+		res := recordAndApply(t, db, tscore("ann", "a1", "500", "over", win0W.End.Add(5*time.Second)))
+		if r := reasonOf(t, db, res[0].EventID); !strings.Contains(r, "play a1 was counted in window "+win0W.Start.Format(time.RFC3339)) {
+			t.Fatalf("the redelivery's reason: %s", r)
+		}
+		clock.Set(win0W.ClosesAt.Add(time.Minute))
+		if got, err := db.CloseTournamentWindow(ctx, "arcade", tour, win0W); err != nil || got.Outcome != rewards.CloseDone {
+			t.Fatalf("close 0: %+v %v", got, err)
+		}
+		// After the close too: a redelivery of the same play then is known.
+		res = recordAndApply(t, db, tscore("ann", "a1", "500", "over", clock.Now()))
+		if r := reasonOf(t, db, res[0].EventID); !strings.Contains(r, "play a1 was counted in window") {
+			t.Fatalf("a redelivery after the close: %s", r)
+		}
+		win1 := rewards.Window{Start: win0W.End, End: win0W.End.Add(24 * time.Hour), ClosesAt: win0W.End.Add(24*time.Hour + 15*time.Minute)}
+		clock.Set(win1.ClosesAt.Add(time.Minute))
+		got, err := db.CloseTournamentWindow(ctx, "arcade", tour, win1)
+		if err != nil || got.Ranked != 0 {
+			t.Fatalf("window 1 ranked the play again: %+v %v", got, err)
+		}
+		wantBalance(t, db, "ann", "100", "0") // window 0's first prize, once
+		if err := db.CheckInvariants(ctx, "arcade"); err != nil {
+			t.Fatal(err)
+		}
+		// A close a week later forgets the plays of windows begun more than a week before it.
+		win8 := rewards.Window{Start: win0W.Start.AddDate(0, 0, 8), End: win0W.End.AddDate(0, 0, 8), ClosesAt: win0W.ClosesAt.AddDate(0, 0, 8)}
+		clock.Set(win8.ClosesAt.Add(time.Minute))
+		if _, err := db.CloseTournamentWindow(ctx, "arcade", tour, win8); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := store.QueryInt(ctx, db, `SELECT COUNT(*) FROM tournament_plays`); err != nil || n != 0 {
+			t.Fatalf("%d plays a week later, %v", n, err)
 		}
 	})
 }
