@@ -118,8 +118,12 @@ func Open(ctx context.Context, rawURL string, opt Options) (*DB, error) {
 	cfg := &gorm.Config{
 		TranslateError:         true,
 		SkipDefaultTransaction: true,
-		NowFunc:                clock,
-		Logger:                 logger.Discard,
+		// Open pings with ctx right after (Ping): gorm's own ping has no deadline, and a
+		// Postgres address that accepts connections and never answers (a black-holing
+		// firewall) held `tally check` and every command for good.
+		DisableAutomaticPing: true,
+		NowFunc:              clock,
+		Logger:               logger.Discard,
 	}
 	var dial, probeDial gorm.Dialector
 	maxConns := opt.MaxOpenConns
