@@ -21,6 +21,8 @@ type Adjuster interface {
 	// Adjust credits or debits one bucket; see store.DB.Adjust. replayed reports an
 	// earlier adjustment with the same key and request, returned as it was.
 	Adjust(ctx context.Context, a rewards.AdjustRequest) (rewards.Adjustment, bool, error)
+	// WalletExists says whether the user has a wallet, read on the primary.
+	WalletExists(ctx context.Context, property, user string) (bool, error)
 }
 
 const maxReason = 500
@@ -80,11 +82,13 @@ func (a *App) checkNewWallet(ctx context.Context, p *Property, user string) erro
 	if msg == "" {
 		return nil
 	}
-	b, err := a.store.Balance(ctx, p.ID, user)
+	// On the primary: the balance read may come from a replica (read_url), which refused
+	// a wallet the primary has while it lagged, and answered 503 while it was down.
+	exists, err := a.store.WalletExists(ctx, p.ID, user)
 	if err != nil {
 		return err
 	}
-	if b.UpdatedAt.IsZero() { // no wallet
+	if !exists {
 		return invalid("user", msg+" (an existing wallet of such an id can be adjusted; there is none)")
 	}
 	return nil

@@ -11,8 +11,16 @@ import (
 	"tally/rewards"
 )
 
+// WalletExists says whether the user has a wallet, read on the primary (never the
+// read_url replica).
+func (db *DB) WalletExists(ctx context.Context, property, user string) (bool, error) {
+	var n []int
+	err := query(db.gorm.WithContext(ctx), &n, `SELECT 1 FROM wallets WHERE property = ? AND user_id = ?`, property, user)
+	return len(n) > 0, translate(err)
+}
+
 // Balance reads one wallet without locking it, with when its earliest unsettled credit
-// matures.
+// matures (on the read pool on Postgres, a replica's with read_url).
 func (db *DB) Balance(ctx context.Context, property, user string) (rewards.Balance, error) {
 	if db.balances != nil {
 		return db.balances.balance(ctx, property, user)

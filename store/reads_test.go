@@ -118,6 +118,10 @@ func TestReadReplica(t *testing.T) {
 	if bs, _, err := db.BalancesSince(ctx, "arcade", "", 10); err != nil || len(bs) != 0 {
 		t.Errorf("feed = %+v, %v; want the replica's none", bs, err)
 	}
+	// Whether a wallet exists decides whether an admin may adjust it: the primary says.
+	if ok, err := db.WalletExists(ctx, "arcade", "u1"); err != nil || !ok {
+		t.Errorf("WalletExists = %v, %v; want the primary's wallet", ok, err)
+	}
 	if _, err := store.Open(ctx, storetest.URL(t, store.SQLite), store.Options{ReadURL: replica}); err == nil {
 		t.Error("a SQLite store accepted a read replica")
 	}
