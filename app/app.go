@@ -129,6 +129,7 @@ func New(st Store, opt Options) *App {
 	a := &App{store: st, props: props, admins: admins, log: log, metrics: m}
 	a.ingest = newBatcher(st, opt.IngestWorkers, opt.IngestBatch, log, m)
 	a.applier = newApplier(a, st, opt.ApplyBatch, opt.ApplyPoll)
+	a.ingest.wake = a.applier.wake
 	a.webhooks = newWebhooker(st, opt.Properties, opt.WebhookTimeout, log)
 	return a
 }

@@ -31,12 +31,28 @@ type batcher struct {
 	// it exclusively to set stopped, so every job enqueued is seen by the final drain.
 	mu      sync.RWMutex
 	stopped bool
+	// wake, when set, wakes the applier: run calls it for a job answered duplicate after
+	// a commit of it went unanswered (the row is most likely that commit's).
+	wake func()
 }
 
 type ingestJob struct {
 	ctx  context.Context // the request's: its deadline bounds every attempt to write the job
 	in   rewards.Inbound
 	done chan ingestResult // buffered: a worker never blocks on a requester that gave up
+	// maybeSaved: a commit that held the job went unanswered (rewards.ErrOutcomeUnknown),
+	// so it may be saved whatever a later attempt says.
+	maybeSaved bool
+}
+
+// fail answers the job with err, or as an outcome unknown when an earlier commit of it
+// went unanswered: a retry that failed on its own (the database still unreachable) does
+// not make "nothing was saved" true.
+func (j *ingestJob) fail(err error) {
+	if j.maybeSaved && !errors.Is(err, rewards.ErrOutcomeUnknown) {
+		err = fmt.Errorf("%w: a commit holding it went unanswered, then: %w", rewards.ErrOutcomeUnknown, err)
+	}
+	j.done <- ingestResult{err: err}
 }
 
 type ingestResult struct {
@@ -136,7 +152,7 @@ func (b *batcher) run(batch []*ingestJob) {
 			if err == nil {
 				err = context.DeadlineExceeded // its timer has not fired yet
 			}
-			j.done <- ingestResult{err: fmt.Errorf("%w: %w", rewards.ErrUnavailable, err)}
+			j.fail(fmt.Errorf("%w: %w", rewards.ErrUnavailable, err))
 			continue
 		}
 		live = append(live, j)
@@ -148,12 +164,20 @@ func (b *batcher) run(batch []*ingestJob) {
 	receipts, err := b.commit(batch)
 	if err == nil {
 		for i, j := range batch {
+			if j.maybeSaved && receipts[i].Duplicate && b.wake != nil {
+				b.wake() // most likely its own lost commit: new to the applier
+			}
 			j.done <- ingestResult{receipt: receipts[i]}
 		}
 		return
 	}
+	if errors.Is(err, rewards.ErrOutcomeUnknown) {
+		for _, j := range batch {
+			j.maybeSaved = true
+		}
+	}
 	if len(batch) == 1 {
-		batch[0].done <- ingestResult{err: err}
+		batch[0].fail(err)
 		return
 	}
 	if anyExpired(batch) && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || errors.Is(err, rewards.ErrUnavailable)) {

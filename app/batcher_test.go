@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"testing"
@@ -181,5 +182,72 @@ func waitQueued(t *testing.T, b *batcher, n int) {
 		if time.Now().After(deadline) {
 			t.Fatalf("%d jobs queued, want %d", len(b.jobs), n)
 		}
+	}
+}
+
+// lostCommitIngester loses the answer of its first group commit (it committed), then
+// either is unreachable (down) or finds each event's row, that commit's, as a duplicate.
+type lostCommitIngester struct {
+	fakeIngester
+	down  bool
+	calls int
+}
+
+func (f *lostCommitIngester) Record(ctx context.Context, batch []rewards.Inbound) ([]rewards.Receipt, error) {
+	if f.entered != nil {
+		f.entered <- struct{}{}
+	}
+	if f.release != nil {
+		<-f.release
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls++
+	switch {
+	case f.calls == 1: // the first event, alone
+		return []rewards.Receipt{{EventID: 1, Status: rewards.StatusRecorded}}, nil
+	case f.calls == 2:
+		return nil, fmt.Errorf("%w: %w: commit unanswered", rewards.ErrUnavailable, rewards.ErrOutcomeUnknown)
+	case f.down:
+		return nil, fmt.Errorf("%w: connection refused", rewards.ErrUnavailable)
+	}
+	return []rewards.Receipt{{EventID: 2, Duplicate: true, Status: rewards.StatusRecorded}}, nil
+}
+
+// A group commit whose answer was lost may have saved its events: retried one by one
+// against a database still unreachable, each is answered outcome-unknown, never
+// "nothing was saved" (503 unavailable); found by the retry, the applier is woken, as
+// for a new event. Both were so for a batch of one only.
+func TestBatcherLostGroupCommitIsNeverNothingSaved(t *testing.T) {
+	for _, down := range []bool{true, false} {
+		f := &lostCommitIngester{fakeIngester: fakeIngester{entered: make(chan struct{}, 16), release: make(chan struct{})}, down: down}
+		b := newBatcher(f, 1, 64, slog.New(slog.DiscardHandler), NewMetrics())
+		woken := make(chan struct{}, 16)
+		b.wake = func() { woken <- struct{}{} }
+		results, first := make(chan error, 5), make(chan error, 1)
+		go func() { _, err := b.submit(context.Background(), event("first")); first <- err }()
+		<-f.entered // the first commit is held; the rest queue behind it
+		for i := range 5 {
+			go func() { _, err := b.submit(context.Background(), event(fmt.Sprint("k", i))); results <- err }()
+		}
+		waitQueued(t, b, 5)
+		f.entered = nil
+		close(f.release)
+		if err := <-first; err != nil {
+			t.Fatal(err)
+		}
+		for range 5 {
+			err := <-results
+			switch {
+			case down && (!errors.Is(err, rewards.ErrOutcomeUnknown)):
+				t.Errorf("down: %v, want outcome unknown", err)
+			case !down && err != nil:
+				t.Errorf("found by the retry: %v", err)
+			}
+		}
+		if !down && len(woken) != 5 {
+			t.Errorf("the applier was woken %d times for the 5 events found, want 5", len(woken))
+		}
+		b.stop()
 	}
 }
