@@ -549,18 +549,22 @@ func loadClaims(tx *gorm.DB, keys []claimKey) (map[claimKey]bool, error) {
 			byProperty[k.property] = append(byProperty[k.property], k)
 		}
 	}
-	for property, ks := range byProperty {
-		users, claims := make([]string, 0, len(ks)), make([]string, 0, len(ks))
-		for _, k := range ks {
-			users, claims = append(users, k.user), append(claims, k.claim)
-		}
-		var rows []struct{ UserID, Claim string }
-		if err := query(tx, &rows, `SELECT user_id, claim FROM claims WHERE property = ? AND user_id IN ? AND claim IN ?`,
-			property, users, claims); err != nil {
-			return nil, err
-		}
-		for _, r := range rows {
-			taken[claimKey{property, r.UserID, r.Claim}] = true
+	for property, all := range byProperty {
+		// In parts: a batch of events each meeting many targets (three claims each)
+		// would pass the databases' limit of bound parameters in one statement.
+		for ks := range slices.Chunk(all, 5000) {
+			users, claims := make([]string, 0, len(ks)), make([]string, 0, len(ks))
+			for _, k := range ks {
+				users, claims = append(users, k.user), append(claims, k.claim)
+			}
+			var rows []struct{ UserID, Claim string }
+			if err := query(tx, &rows, `SELECT user_id, claim FROM claims WHERE property = ? AND user_id IN ? AND claim IN ?`,
+				property, users, claims); err != nil {
+				return nil, err
+			}
+			for _, r := range rows {
+				taken[claimKey{property, r.UserID, r.Claim}] = true
+			}
 		}
 	}
 	return taken, nil
