@@ -380,3 +380,14 @@ func (db *DB) HoldWallet(ctx context.Context, property, user string, fn func()) 
 
 // PoolWaits is how many times a statement waited for a free connection of the pool.
 func (db *DB) PoolWaits() int64 { return db.sql.Stats().WaitCount }
+
+// HoldAfterApply makes the next Apply, its effects written, signal held and wait for
+// release before it commits.
+func HoldAfterApply(db *DB, held chan<- struct{}, release <-chan struct{}) {
+	db.afterApply = func(*gorm.DB) error {
+		db.afterApply = nil
+		held <- struct{}{}
+		<-release
+		return nil
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -182,7 +183,7 @@ func (db *DB) applyTournaments(tx *gorm.DB, items []*applyItem, now time.Time) e
 			live = append(live, c)
 		}
 	}
-	if live, err = countedElsewhere(tx, live); err != nil || len(live) == 0 {
+	if live, err = pinReports(tx, live, now); err != nil || len(live) == 0 {
 		return err
 	}
 	fresh, err := insertPlays(tx, live)
@@ -424,45 +425,63 @@ func compareKeys(a, b []any, n int) int {
 	return 0
 }
 
-// playsKept is how long past its window's start a play stays known (countedElsewhere).
-const playsKept = 7 * 24 * time.Hour
+// reportsKept is how long a counted score report stays known (pinReports).
+const reportsKept = 7 * 24 * time.Hour
 
-// countedElsewhere drops from scores those whose play was counted in another window of
-// its tournament, noting it on their events: a play counts in the first window it was
-// counted in. Gamezop redelivers a report with a new timestamp, which can fall in the
-// next window, where the play ranked (and could be paid) a second time.
-func countedElsewhere(tx *gorm.DB, scores []counted) ([]counted, error) {
-	type key struct{ property, tournament, user, play string }
-	seen := map[key]bool{}
+type reportKey struct{ property, tournament, user, report string }
+
+// reportOf names what a redelivery of c's score repeats: its play, state and score
+// (Gamezop redelivers with a new timestamp). Another report of the play (a later state,
+// a new score) is another report.
+func reportOf(c counted) reportKey {
+	state := ""
+	if sc := c.it.event.Score; sc != nil {
+		state = sc.State
+	}
+	report, _ := json.Marshal([]string{c.s.Play, state, c.s.Value.String()}) // strings: cannot fail
+	return reportKey{c.it.property, c.s.Tournament, c.it.event.User, string(report)}
+}
+
+// pinReports drops from scores those whose report was counted in another window of its
+// tournament, noting it on their events: a report counts in the first window it was
+// counted in. A redelivery with a new timestamp in the next window ranked there again,
+// and could be paid a second prize. The first of a batch wins; across transactions the
+// key, which holds no window, makes a second applier wait for the first and find its row.
+func pinReports(tx *gorm.DB, scores []counted, now time.Time) ([]counted, error) {
+	first := map[reportKey]time.Time{}
 	var rows [][]any
 	for _, c := range scores {
-		k := key{c.it.property, c.s.Tournament, c.it.event.User, c.s.Play}
-		if !seen[k] {
-			seen[k] = true
-			rows = append(rows, []any{k.property, k.tournament, k.user, k.play})
+		k := reportOf(c)
+		if _, seen := first[k]; !seen {
+			first[k] = c.s.Window.Start.UTC()
+			rows = append(rows, []any{k.property, k.tournament, k.user, k.report, c.s.Window.Start.UTC(), now})
 		}
 	}
-	first := map[key]time.Time{}
+	slices.SortFunc(rows, func(a, b []any) int { return compareKeys(a, b, 4) }) // one lock order for every batch
 	err := inChunks(tx, rows, func(rows [][]any) error {
-		// Every window of each play, not MIN(window_start): SQLite returns an aggregate's
-		// time as text. A play is in one window, or two when reported into both at once.
-		q, args := valuesSQL(`SELECT p.property, p.tournament, p.user_id, p.play, p.window_start FROM (VALUES `, rows,
-			`) AS v JOIN tournament_plays p ON p.property = v.column1 AND p.tournament = v.column2 AND p.user_id = v.column3
-			AND p.play = v.column4`)
+		if err := insertRows(tx, `INSERT INTO tournament_reports (property, tournament, user_id, report, window_start, created_at) VALUES `,
+			rows, ` ON CONFLICT (property, tournament, user_id, report) DO NOTHING`); err != nil {
+			return err
+		}
+		keys := make([][]any, len(rows))
+		for i, r := range rows {
+			keys[i] = r[:4]
+		}
+		q, args := valuesSQL(`SELECT r.property, r.tournament, r.user_id, r.report, r.window_start FROM (VALUES `, keys,
+			`) AS v JOIN tournament_reports r ON r.property = v.column1 AND r.tournament = v.column2 AND r.user_id = v.column3
+			AND r.report = v.column4`)
 		rs, err := rawQuery(tx, q, args...)
 		if err != nil {
 			return err
 		}
 		defer rs.Close()
 		for rs.Next() {
-			var k key
+			var k reportKey
 			var at time.Time
-			if err := rs.Scan(&k.property, &k.tournament, &k.user, &k.play, &at); err != nil {
+			if err := rs.Scan(&k.property, &k.tournament, &k.user, &k.report, &at); err != nil {
 				return err
 			}
-			if f, ok := first[k]; !ok || at.Before(f) {
-				first[k] = at.UTC()
-			}
+			first[k] = at.UTC()
 		}
 		return rs.Err()
 	})
@@ -471,10 +490,9 @@ func countedElsewhere(tx *gorm.DB, scores []counted) ([]counted, error) {
 	}
 	out := scores[:0:0]
 	for _, c := range scores {
-		at, ok := first[key{c.it.property, c.s.Tournament, c.it.event.User, c.s.Play}]
-		if ok && !at.Equal(c.s.Window.Start.UTC()) {
-			c.it.note(fmt.Sprintf("tournament %s: play %s was counted in window %s; not counted again in window %s", c.s.Tournament,
-				c.s.Play, at.Format(time.RFC3339), c.s.Window.Start.Format(time.RFC3339)))
+		if at := first[reportOf(c)]; !at.Equal(c.s.Window.Start.UTC()) {
+			c.it.note(fmt.Sprintf("tournament %s: this report of play %s was counted in window %s; not counted again in window %s",
+				c.s.Tournament, c.s.Play, at.Format(time.RFC3339), c.s.Window.Start.Format(time.RFC3339)))
 			continue
 		}
 		out = append(out, c)
@@ -848,11 +866,14 @@ func (db *DB) closeWindow(ctx context.Context, property string, t rewards.Tourna
 		if n != 1 {
 			return fmt.Errorf("store: closed %d rows of window %s %s", n, t.ID, start)
 		}
-		// The board keeps the plays' count; the plays themselves are kept a week past
-		// their window's start, so a report redelivered into a later window is known
-		// (countedElsewhere).
-		if _, err := rawExec(tx, `DELETE FROM tournament_plays WHERE property = ? AND tournament = ? AND window_start < ?`,
-			property, t.ID, start.Add(-playsKept)); err != nil {
+		// The plays only dedupe scores of an open window; the board keeps their count.
+		if _, err := rawExec(tx, `DELETE FROM tournament_plays WHERE property = ? AND tournament = ? AND window_start = ?`,
+			property, t.ID, start); err != nil {
+			return err
+		}
+		// Reports are kept a week for pinReports, whichever window they were counted in.
+		if _, err := rawExec(tx, `DELETE FROM tournament_reports WHERE property = ? AND tournament = ? AND created_at < ?`,
+			property, t.ID, now.Add(-reportsKept)); err != nil {
 			return err
 		}
 		out.Outcome = rewards.CloseDone

@@ -324,9 +324,8 @@ func TestTournamentCloseExactlyOnceConcurrentAndKilled(t *testing.T) {
 		if count[rewards.CloseDone] != 1 || count[rewards.CloseAlready] != n-1 {
 			t.Fatalf("outcomes %v, want one close and %d already closed", count, n-1)
 		}
-		// The window's plays stay known a week past its start (countedElsewhere).
-		if n, err := store.QueryInt(ctx, db, `SELECT COUNT(*) FROM tournament_plays`); err != nil || n != 4 {
-			t.Fatalf("%d plays kept after the close, %v; want the window's 4", n, err)
+		if n, err := store.QueryInt(ctx, db, `SELECT COUNT(*) FROM tournament_plays`); err != nil || n != 0 {
+			t.Fatalf("%d plays kept after the close, %v", n, err)
 		}
 		// Once more, later, from the first pool: nothing.
 		if got, err := db.CloseTournamentWindow(ctx, "arcade", tour, win0W); err != nil || got.Outcome != rewards.CloseAlready {
@@ -1142,10 +1141,12 @@ func TestTournamentCloseCountsQuarantinedScores(t *testing.T) {
 	})
 }
 
-// A play counts in the first window it was counted in. Gamezop redelivers a report with
-// a new timestamp; one that falls in the next window is not counted there, where the
-// play ranked, and was paid, a second time.
-func TestPlayRedeliveredIntoTheNextWindowCountsOnce(t *testing.T) {
+// A score report (play, state, score) counts in the first window it was counted in.
+// Gamezop redelivers a report with a new timestamp; one that falls in the next window is
+// not counted there, where it ranked, and was paid, a second time: whether it comes
+// after the first was applied, after its window closed, or in the same batch. Another
+// report of the play (a new score) made in the next window counts there.
+func TestReportRedeliveredIntoTheNextWindowCountsOnce(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
 		ctx := context.Background()
 		clock := storetest.NewClock(win0W.End.Add(-time.Second))
@@ -1153,38 +1154,107 @@ func TestPlayRedeliveredIntoTheNextWindowCountsOnce(t *testing.T) {
 		tour := dailyTournament()
 		recordAndApply(t, db, tscore("ann", "a1", "500", "over", win0W.End.Add(-2*time.Second)))
 		recordAndApply(t, db, tscore("bob", "b1", "100", "over", win0W.End.Add(-3*time.Second)))
-		clock.Set(win0W.End.Add(5 * time.Second)) // the redelivery, with its new timestamp
-		res := recordAndApply(t, db, tscore("ann", "a1", "500", "over", win0W.End.Add(5*time.Second)))
-		if r := reasonOf(t, db, res[0].EventID); !strings.Contains(r, "play a1 was counted in window "+win0W.Start.Format(time.RFC3339)) {
-			t.Fatalf("the redelivery's reason: %s", r)
+		clock.Set(win0W.End.Add(6 * time.Second))
+		res := recordAndApply(t, db,
+			tscore("ann", "a1", "500", "over", win0W.End.Add(5*time.Second)),  // the redelivery, with its new timestamp
+			tscore("cat", "c1", "300", "over", win0W.End.Add(-4*time.Second)), // cat's report and its redelivery, one batch
+			tscore("cat", "c1", "300", "over", win0W.End.Add(4*time.Second)),
+			tscore("bob", "b1", "700", "over", win0W.End.Add(3*time.Second))) // bob's play, a new score: another report
+		for i, want := range []string{"this report of play a1 was counted in window " + win0W.Start.Format(time.RFC3339),
+			"counted in window " + win0W.Start.Format(time.RFC3339), "this report of play c1 was counted in window " + win0W.Start.Format(time.RFC3339),
+			"counted in window " + win0W.End.Format(time.RFC3339)} {
+			if r := reasonOf(t, db, res[i].EventID); !strings.Contains(r, want) {
+				t.Fatalf("event %d's reason: %s, want %q", i, r, want)
+			}
 		}
 		clock.Set(win0W.ClosesAt.Add(time.Minute))
-		if got, err := db.CloseTournamentWindow(ctx, "arcade", tour, win0W); err != nil || got.Outcome != rewards.CloseDone {
+		if got, err := db.CloseTournamentWindow(ctx, "arcade", tour, win0W); err != nil || got.Outcome != rewards.CloseDone || got.Ranked != 3 {
 			t.Fatalf("close 0: %+v %v", got, err)
 		}
-		// After the close too: a redelivery of the same play then is known.
+		// After the close too: a redelivery of the same report then is known.
 		res = recordAndApply(t, db, tscore("ann", "a1", "500", "over", clock.Now()))
-		if r := reasonOf(t, db, res[0].EventID); !strings.Contains(r, "play a1 was counted in window") {
+		if r := reasonOf(t, db, res[0].EventID); !strings.Contains(r, "this report of play a1 was counted in window") {
 			t.Fatalf("a redelivery after the close: %s", r)
 		}
 		win1 := rewards.Window{Start: win0W.End, End: win0W.End.Add(24 * time.Hour), ClosesAt: win0W.End.Add(24*time.Hour + 15*time.Minute)}
 		clock.Set(win1.ClosesAt.Add(time.Minute))
 		got, err := db.CloseTournamentWindow(ctx, "arcade", tour, win1)
-		if err != nil || got.Ranked != 0 {
-			t.Fatalf("window 1 ranked the play again: %+v %v", got, err)
+		if err != nil || got.Ranked != 1 || len(got.Awards) != 1 || got.Awards[0].User != "bob" {
+			t.Fatalf("window 1 ranked the reports again: %+v %v", got, err)
 		}
 		wantBalance(t, db, "ann", "100", "0") // window 0's first prize, once
 		if err := db.CheckInvariants(ctx, "arcade"); err != nil {
 			t.Fatal(err)
 		}
-		// A close a week later forgets the plays of windows begun more than a week before it.
+		// A close a week later forgets the reports counted more than a week before it.
 		win8 := rewards.Window{Start: win0W.Start.AddDate(0, 0, 8), End: win0W.End.AddDate(0, 0, 8), ClosesAt: win0W.ClosesAt.AddDate(0, 0, 8)}
+		recordAndApply(t, db, tscore("dan", "d1", "1", "over", win8.Start.Add(time.Hour)))
 		clock.Set(win8.ClosesAt.Add(time.Minute))
 		if _, err := db.CloseTournamentWindow(ctx, "arcade", tour, win8); err != nil {
 			t.Fatal(err)
 		}
-		if n, err := store.QueryInt(ctx, db, `SELECT COUNT(*) FROM tournament_plays`); err != nil || n != 0 {
-			t.Fatalf("%d plays a week later, %v", n, err)
+		if n, err := store.QueryInt(ctx, db, `SELECT COUNT(*) FROM tournament_reports`); err != nil || n != 1 {
+			t.Fatalf("%d reports a week later, %v; want dan's", n, err)
 		}
 	})
+}
+
+// Two appliers counting a report and its redelivery (in two windows) at once: the one
+// that commits second finds the first's row and does not count it again. Each counted in
+// its own window before: the key held the window, so neither waited for the other.
+func TestReportCountedByTwoAppliersAtOnce(t *testing.T) {
+	ctx := context.Background()
+	clock := storetest.NewClock(win0W.End.Add(6 * time.Second))
+	db := storetest.Open(t, store.Postgres, clock.Now)
+	rec, err := db.Record(ctx, []rewards.Inbound{tscore("ann", "a1", "500", "over", win0W.End.Add(-2*time.Second)),
+		tscore("ann", "a1", "500", "over", win0W.End.Add(5*time.Second))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, release := make(chan struct{}), make(chan struct{})
+	store.HoldAfterApply(db, held, release)
+	first := make(chan error, 1)
+	go func() {
+		_, err := db.Apply(ctx, rewards.Claim{Status: rewards.StatusRecorded, IDs: []int64{rec[0].EventID}}, decideTournament)
+		first <- err
+	}()
+	<-held
+	second := make(chan error, 1)
+	go func() {
+		_, err := db.Apply(ctx, rewards.Claim{Status: rewards.StatusRecorded, IDs: []int64{rec[1].EventID}}, decideTournament)
+		second <- err
+	}()
+	// Released once the second waits on the first's uncommitted report row (or, as
+	// before the fix, has finished without waiting).
+	var secondErr error
+	secondDone := false
+	for deadline := time.Now().Add(10 * time.Second); !secondDone && time.Now().Before(deadline); {
+		select {
+		case secondErr = <-second:
+			secondDone = true
+		default:
+			n, err := store.QueryInt(ctx, db, `SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n > 0 {
+				deadline = time.Now() // waiting: release the first
+				continue
+			}
+			time.Sleep(time.Millisecond) // polls the condition above
+		}
+	}
+	close(release)
+	if !secondDone {
+		secondErr = <-second
+	}
+	if err := errors.Join(<-first, secondErr); err != nil {
+		t.Fatal(err)
+	}
+	if r := reasonOf(t, db, rec[1].EventID); !strings.Contains(r, "this report of play a1 was counted in window "+win0W.Start.Format(time.RFC3339)) {
+		t.Fatalf("the redelivery's reason: %s", r)
+	}
+	if n, err := store.QueryInt(ctx, db, `SELECT COUNT(*) FROM tournament_scores WHERE user_id = 'ann'`); err != nil || n != 1 {
+		t.Fatalf("ann is on %d boards for one report, %v", n, err)
+	}
 }
