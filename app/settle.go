@@ -23,6 +23,8 @@ type Settler interface {
 	Settle(ctx context.Context, property string, scale int32, actor string) (rewards.SettlementRun, error)
 	// SettlementRuns lists recent runs of property ("": of every property), newest first.
 	SettlementRuns(ctx context.Context, property string, limit int) ([]rewards.SettlementRun, error)
+	// SettlementRunsBefore pages back: the runs with an id below before (0: any).
+	SettlementRunsBefore(ctx context.Context, property string, before int64, limit int) ([]rewards.SettlementRun, error)
 }
 
 // RunSkipped is the status Settle reports, without recording anything, for a property
@@ -126,21 +128,27 @@ func toSettlementJSON(r rewards.SettlementRun) settlementJSON {
 	return out
 }
 
-// listSettlements: GET /v1/admin/settlements?limit=
+// listSettlements: GET /v1/admin/settlements?property=&limit=&cursor=
 func (a *App) listSettlements(c *gin.Context) {
+	var bad ValidationError
 	limit, err := limitParam(c, 100, 1000)
+	_ = bad.merge(err) // a *ValidationError or nil, as cursorParam's
+	before, err := cursorParam(c)
+	_ = bad.merge(err)
+	property := c.Query("property")
+	if property != "" {
+		if _, err := a.property(property); err != nil {
+			bad.check("property", "unknown property")
+		}
+	}
+	if err := bad.orNil(); err != nil {
+		a.fail(c, err)
+		return
+	}
+	runs, err := a.store.SettlementRunsBefore(c.Request.Context(), property, before, limit+1)
 	if err != nil {
 		a.fail(c, err)
 		return
 	}
-	runs, err := a.store.SettlementRuns(c.Request.Context(), "", limit)
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	data := make([]settlementJSON, len(runs))
-	for i, r := range runs {
-		data[i] = toSettlementJSON(r)
-	}
-	c.JSON(http.StatusOK, gin.H{"data": data})
+	c.JSON(http.StatusOK, toListPage(runs, limit, func(r rewards.SettlementRun) int64 { return r.ID }, toSettlementJSON))
 }

@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -183,6 +184,31 @@ func TestSettlementMovesMaturedCreditsRoundedDownToScale(t *testing.T) {
 		if moved == nil || moved["users"] != 1.0 || moved["entries"] != 3.0 || moved["error"] != "" || moved["id"] == "" ||
 			moved["started_at"] != e.clock.Now().Format(time.RFC3339) {
 			t.Fatalf("the run that moved 2 COIN: %v in %s", moved, a.Raw)
+		}
+		// Finance pages back through them (a month of runs is more than a page), one
+		// property's or all; it saw only the newest 1,000 before.
+		if a.Body["next_cursor"] != nil {
+			t.Fatalf("one page of 3 has a next page: %s", a.Raw)
+		}
+		var paged []any
+		for cursor := ""; ; {
+			p := e.do("GET", "/v1/admin/settlements?limit=2"+cursor, "", "Authorization", "Bearer "+adminTok)
+			paged = append(paged, p.Body["data"].([]any)...)
+			next, _ := p.Body["next_cursor"].(string)
+			if p.Code != 200 || next == "" {
+				break
+			}
+			cursor = "&cursor=" + next
+		}
+		if fmt.Sprint(paged) != fmt.Sprint(data) {
+			t.Fatalf("paged by 2: %v, want %v", paged, data)
+		}
+		if p := e.do("GET", "/v1/admin/settlements?property=cents", "", "Authorization", "Bearer "+adminTok); len(p.Body["data"].([]any)) != 1 {
+			t.Fatalf("cents' runs: %s", p.Raw)
+		}
+		if p := e.do("GET", "/v1/admin/settlements?property=nope&cursor=x", "", "Authorization", "Bearer "+adminTok); p.Code != 400 ||
+			fmt.Sprint(problemFields(p)) != "[cursor property]" {
+			t.Fatalf("a bad property and cursor: %d %s", p.Code, p.Raw)
 		}
 		if a := e.do("GET", "/v1/admin/settlements?limit=2", "", "Authorization", "Bearer "+adminTok); len(a.Body["data"].([]any)) != 2 {
 			t.Fatalf("limit=2: %s", a.Raw)

@@ -634,16 +634,25 @@ type runRow struct {
 // SettlementRuns lists the most recent settlement runs of property, or of every property
 // when it is "", newest first.
 func (db *DB) SettlementRuns(ctx context.Context, property string, limit int) ([]rewards.SettlementRun, error) {
+	return db.SettlementRunsBefore(ctx, property, 0, limit)
+}
+
+// SettlementRunsBefore is SettlementRuns of the runs with an id below before (0: any),
+// for paging back through them.
+func (db *DB) SettlementRunsBefore(ctx context.Context, property string, before int64, limit int) ([]rewards.SettlementRun, error) {
 	if limit <= 0 {
 		limit = 100
 	}
-	where, args := "", []any{limit}
+	where, args := "WHERE 1 = 1 ", []any{}
 	if property != "" {
-		where, args = "WHERE property = ? ", []any{property, limit} // settlements_property (migration 00019)
+		where, args = where+"AND property = ? ", append(args, property) // settlements_property (migration 00019)
+	}
+	if before > 0 {
+		where, args = where+"AND id < ? ", append(args, before)
 	}
 	var rows []runRow
 	err := db.gorm.WithContext(ctx).Raw(`SELECT id, property, status, started_at, finished_at, users, entries, amount, error
-		FROM settlements `+where+`ORDER BY id DESC LIMIT ?`, args...).Scan(&rows).Error
+		FROM settlements `+where+`ORDER BY id DESC LIMIT ?`, append(args, limit)...).Scan(&rows).Error
 	if err != nil {
 		return nil, translate(err)
 	}
