@@ -13,7 +13,7 @@ export SCORES_KEY        ?= dev-scores-key
 export GP_SECRET         ?= dev-gamepush-secret
 export TS_SECRET         ?= dev-trackscore-secret
 
-.PHONY: run check build test test-postgres browser lint fmt bench bench-ingest bench-reads bench-settle bench-leaderboard
+.PHONY: run check build test test-postgres browser tools lint fmt bench bench-ingest bench-reads bench-settle bench-leaderboard
 
 run:
 	$(GO) run ./cmd/tally serve --config tally.example.yaml
@@ -33,7 +33,7 @@ build:
 # fails loudly if it cannot. Tests never skip the Postgres half. The store package takes
 # 6–8 minutes under -race on two cores, and more on a busy one: past go test's default
 # 10-minute limit once, hence -timeout 20m.
-test: test-postgres browser
+test: test-postgres browser tools
 	@pkgs=$$($(GO) list ./...) || { echo "go list failed: a package does not load" >&2; exit 1; }; \
 	  set -x; $(GO) test -count=1 $$(echo "$$pkgs" | grep -v -E '/(store|app|cmd)(/|$$)')
 	$(GO) test -race -count=1 -timeout 20m $(RACE_PKGS)
@@ -45,6 +45,11 @@ test-postgres:
 # scripts/chromium.sh installs it when missing. The test fails, never skips, without it.
 browser:
 	@scripts/chromium.sh
+
+# node and python3 run the README's snippets in the tests; -race needs a C compiler.
+# scripts/tools.sh installs what is missing.
+tools:
+	@scripts/tools.sh
 
 lint:
 	$(GO) vet ./...

@@ -570,12 +570,14 @@ func TestReadmeWebhookVerifySnippet(t *testing.T) {
 		cmd := exec.Command(python, "-c", string(m[1])+driver, whsec, r.header.Get("webhook-id"), r.header.Get("webhook-timestamp"),
 			r.header.Get("webhook-signature"))
 		cmd.Stdin = strings.NewReader(body)
-		out, err := cmd.CombinedOutput()
+		var stderr strings.Builder
+		cmd.Stderr = &stderr // the answer is stdout: a shell shim's locale warning goes to stderr
+		out, err := cmd.Output()
 		if err != nil {
-			t.Fatalf("python: %v\n%s", err, out)
+			t.Fatalf("python: %v\n%s%s", err, out, stderr.String())
 		}
 		if got := strings.TrimSpace(string(out)); got != want {
-			t.Errorf("verify(%s) = %s, want %s", body, got, want)
+			t.Errorf("verify(%s) = %s, want %s (stderr: %s)", body, got, want, stderr.String())
 		}
 	}
 }

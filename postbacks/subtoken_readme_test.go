@@ -64,12 +64,15 @@ func TestReadmeSubTokenSnippets(t *testing.T) {
 			} else {
 				cmd = exec.Command(bin, "-c", code, secret, user, strconv.FormatInt(exp.Unix(), 10))
 			}
-			out, err := cmd.CombinedOutput()
+			// The answer is stdout: a shell shim's locale warning goes to stderr.
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			out, err := cmd.Output()
 			if err != nil {
-				t.Fatalf("%s snippet: %v\n%s", c.lang, err, out)
+				t.Fatalf("%s snippet: %v\n%s%s", c.lang, err, out, stderr.String())
 			}
 			if got := strings.TrimSpace(string(out)); got != want {
-				t.Errorf("%s snippet signs %q as %q, Tally as %q", c.lang, user, got, want)
+				t.Errorf("%s snippet signs %q as %q, Tally as %q (stderr: %s)", c.lang, user, got, want, stderr.String())
 			}
 		}
 	}

@@ -5,7 +5,19 @@
 set -euo pipefail
 url="${TALLY_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable}"
 
-reachable() { pg_isready -q -d "$url" -t 3 2>/dev/null || (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; }
+# The URL's host and port, for a check without the Postgres client (pg_isready).
+hostport="${url#*://}"; hostport="${hostport#*@}"; hostport="${hostport%%/*}"; hostport="${hostport%%\?*}"
+host="${hostport%:*}"; port="${hostport##*:}"
+if [ "$host" = "$hostport" ]; then port=5432; fi
+host="${host:-127.0.0.1}"
+
+reachable() {
+  if command -v pg_isready >/dev/null 2>&1; then
+    pg_isready -q -d "$url" -t 3 2>/dev/null
+  else
+    (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null
+  fi
+}
 
 if reachable; then exit 0; fi
 if command -v pg_ctlcluster >/dev/null 2>&1 && [ -d /etc/postgresql ]; then
