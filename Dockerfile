@@ -3,7 +3,7 @@
 # run as a non-root user, with no shell. README "Production" says how to run it;
 # deploy/deploy_test.go builds the binary with this file's flags and checks the result.
 
-FROM golang:1.26-bookworm AS build
+FROM golang:1.26.8-bookworm AS build
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
