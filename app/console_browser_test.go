@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -21,9 +22,14 @@ import (
 	"tally/store/storetest"
 )
 
-// chromiumPath is Debian's chromium package; `make test` installs it when missing
-// (scripts/chromium.sh).
-const chromiumPath = "/usr/bin/chromium"
+// chromiumPath is the chromium on PATH (the one scripts/chromium.sh, which `make test`
+// runs, looks for and installs when missing), else Debian's package's.
+func chromiumPath() string {
+	if p, err := exec.LookPath("chromium"); err == nil {
+		return p
+	}
+	return "/usr/bin/chromium"
+}
 
 // startChromium starts a headless Chromium with a fresh profile and returns a tab. The
 // test fails, loudly and never skips, when the browser cannot start: the console's
@@ -32,7 +38,7 @@ func startChromium(t *testing.T) context.Context {
 	t.Helper()
 	profile := t.TempDir()
 	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromiumPath),
+		chromedp.ExecPath(chromiumPath()),
 		chromedp.Flag("headless", true),
 		chromedp.Flag("no-sandbox", true), // tests run as root in containers
 		chromedp.Flag("disable-gpu", true),
@@ -52,7 +58,7 @@ func startChromium(t *testing.T) context.Context {
 	t.Cleanup(func() { cancelTab(); cancelAlloc(); cancel() })
 	if err := chromedp.Do(tab); err != nil {
 		t.Fatalf("CHROMIUM DID NOT START (%s): %v\n"+
-			"The console's browser test needs Debian's chromium: run `make browser` (apt-get install -y chromium).", chromiumPath, err)
+			"The console's browser test needs Debian's chromium: run `make browser` (apt-get install -y chromium).", chromiumPath(), err)
 	}
 	return tab
 }
