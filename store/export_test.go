@@ -391,3 +391,6 @@ func HoldAfterApply(db *DB, held chan<- struct{}, release <-chan struct{}) {
 		return nil
 	}
 }
+
+// SetSettleBatchTimeout bounds each settlement batch by d instead of the default.
+func SetSettleBatchTimeout(db *DB, d time.Duration) { db.settleBatchTimeout = d }

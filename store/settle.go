@@ -270,6 +270,9 @@ func (db *DB) settleWallets(ctx context.Context, run rewards.SettlementRun, scal
 	return err
 }
 
+// settleBatchTimeout bounds one settlement batch (a few thousand wallets: about a second).
+const settleBatchTimeout = 90 * time.Second
+
 // settleBatchRecovered is settleBatch on a worker goroutine: a panic there (a bug) fails
 // the run, after the batch's transaction rolled back, instead of the process, as it
 // would on the scheduler's goroutine, which recovers.
@@ -398,6 +401,16 @@ type claimed struct {
 // RETURNING, summed by Postgres), write the journal and its legs, update the wallets,
 // count. The wallets' arithmetic is rewards.Wallet.Settle's.
 func (db *DB) settleBatch(ctx context.Context, runID int64, scale int32, cutoff time.Time, ids []int64) error {
+	// Bounded: a batch stuck behind a lock (a session idle in a transaction holding a
+	// wallet) held its run, and every later tick of that replica, for good; cut short it
+	// rolls back, the run fails, and the next tick tries again. Well inside the lease,
+	// which lapses if a batch outlives it.
+	timeout := db.settleBatchTimeout
+	if timeout <= 0 {
+		timeout = settleBatchTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	return db.tx(ctx, func(tx *gorm.DB) error {
 		res := batchResult{amount: decimal.Zero}
 		if db.dialect == Postgres {

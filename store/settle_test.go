@@ -790,3 +790,30 @@ func TestSettleBatchPanic(t *testing.T) {
 		checkInvariants(t, db)
 	})
 }
+
+// A settlement batch stuck behind a lock it cannot get (a session idle in a transaction
+// holding a wallet) is cut short: the run fails, nothing of the batch is written, and the
+// next run, once the lock is gone, settles the wallet. It waited for good, holding the
+// replica's scheduled runs with it.
+func TestSettlementBatchStuckBehindALockFails(t *testing.T) {
+	ctx := context.Background()
+	clock := storetest.NewClock(t0)
+	db := storetest.Open(t, store.Postgres, clock.Now)
+	ingestOne(t, db, in(session("u1", "s-1", "0.0001", 60)))
+	clock.Advance(25 * time.Hour)
+	store.SetSettleBatchTimeout(db, 300*time.Millisecond)
+	var run rewards.SettlementRun
+	var runErr error
+	if err := db.HoldWallet(ctx, "arcade", "u1", func() { run, runErr = db.Settle(ctx, "arcade", 0, "") }); err != nil {
+		t.Fatal(err)
+	}
+	if runErr == nil || run.Status == rewards.RunCompleted {
+		t.Fatalf("a batch behind a held wallet: %+v %v", run, runErr)
+	}
+	wantBalance(t, db, "u1", "5.6", "0")
+	settle(t, db, 0)
+	wantBalance(t, db, "u1", "0.6", "5")
+	if err := db.CheckInvariants(ctx, "arcade"); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -79,6 +79,8 @@ type DB struct {
 	// inSettleBatch, set only by tests, runs in each settlement batch's transaction
 	// after its lots are claimed (settle.go).
 	inSettleBatch func()
+	// settleBatchTimeout, set only by tests, replaces settleBatchTimeout.
+	settleBatchTimeout time.Duration
 }
 
 // Options tune Open. The zero value is fine for production.
