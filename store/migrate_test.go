@@ -288,3 +288,18 @@ func TestUpgradeTargetClaimsAcrossPer(t *testing.T) {
 		}
 	})
 }
+
+// A database migrated while 00023 (an index of tournament plays, since superseded) was
+// the newest migration gets 00024's table all the same: 00024 came as a new version, not
+// as a new 00023 that such a database would never run.
+func TestUpgradeFromThePlaysIndex(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		ctx := context.Background()
+		old, u := migratedTo(t, dia, 23)
+		_ = old.Close()
+		db := storetest.OpenURL(t, u, nil) // migrates the rest
+		if n, err := store.QueryInt(ctx, db, `SELECT COUNT(*) FROM tournament_reports`); err != nil || n != 0 {
+			t.Fatalf("tournament_reports after the upgrade: %d, %v", n, err)
+		}
+	})
+}

@@ -442,20 +442,25 @@ func reportOf(c counted) reportKey {
 	return reportKey{c.it.property, c.s.Tournament, c.it.event.User, string(report)}
 }
 
-// pinReports drops from scores those whose report was counted in another window of its
-// tournament, noting it on their events: a report counts in the first window it was
-// counted in. A redelivery with a new timestamp in the next window ranked there again,
-// and could be paid a second prize. The first of a batch wins; across transactions the
-// key, which holds no window, makes a second applier wait for the first and find its row.
+// pinReports drops from scores those whose report was counted in an earlier window of
+// its tournament, noting it on their events: a report does not count in a window after
+// the first one it was counted in. A redelivery with a new timestamp in the next window
+// ranked there again, and could be paid a second prize. The key holds no window, so an
+// applier counting a report another has just counted waits for it and finds its row.
+// When the other counted a later report (a redelivery applied before its original, by
+// another applier or because the original was replayed), the original still counts in
+// its own window, earlier, and the pin moves to it: the next window keeps the copy.
 func pinReports(tx *gorm.DB, scores []counted, now time.Time) ([]counted, error) {
+	start := func(c counted) time.Time { return c.s.Window.Start.UTC().Truncate(time.Microsecond) } // as stored
 	first := map[reportKey]time.Time{}
-	var rows [][]any
 	for _, c := range scores {
-		k := reportOf(c)
-		if _, seen := first[k]; !seen {
-			first[k] = c.s.Window.Start.UTC()
-			rows = append(rows, []any{k.property, k.tournament, k.user, k.report, c.s.Window.Start.UTC(), now})
+		if f, seen := first[reportOf(c)]; !seen || start(c).Before(f) {
+			first[reportOf(c)] = start(c)
 		}
+	}
+	rows := make([][]any, 0, len(first))
+	for k, at := range first {
+		rows = append(rows, []any{k.property, k.tournament, k.user, k.report, at, now})
 	}
 	slices.SortFunc(rows, func(a, b []any) int { return compareKeys(a, b, 4) }) // one lock order for every batch
 	err := inChunks(tx, rows, func(rows [][]any) error {
@@ -474,23 +479,37 @@ func pinReports(tx *gorm.DB, scores []counted, now time.Time) ([]counted, error)
 		if err != nil {
 			return err
 		}
-		defer rs.Close()
+		var moved []reportKey
 		for rs.Next() {
 			var k reportKey
 			var at time.Time
 			if err := rs.Scan(&k.property, &k.tournament, &k.user, &k.report, &at); err != nil {
+				rs.Close()
 				return err
 			}
-			first[k] = at.UTC()
+			if at = at.UTC(); at.After(first[k]) {
+				moved = append(moved, k) // counted first in a later window: this one is earlier
+				continue
+			}
+			first[k] = at
 		}
-		return rs.Err()
+		if err := errors.Join(rs.Err(), rs.Close()); err != nil {
+			return err
+		}
+		for _, k := range moved { // the pin moves to the earlier window
+			if _, err := rawExec(tx, `UPDATE tournament_reports SET window_start = ? WHERE property = ? AND tournament = ?
+				AND user_id = ? AND report = ?`, first[k], k.property, k.tournament, k.user, k.report); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	out := scores[:0:0]
 	for _, c := range scores {
-		if at := first[reportOf(c)]; !at.Equal(c.s.Window.Start.UTC()) {
+		if at := first[reportOf(c)]; at.Before(start(c)) {
 			c.it.note(fmt.Sprintf("tournament %s: this report of play %s was counted in window %s; not counted again in window %s",
 				c.s.Tournament, c.s.Play, at.Format(time.RFC3339), c.s.Window.Start.Format(time.RFC3339)))
 			continue

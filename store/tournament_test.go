@@ -1258,3 +1258,73 @@ func TestReportCountedByTwoAppliersAtOnce(t *testing.T) {
 		t.Fatalf("ann is on %d boards for one report, %v", n, err)
 	}
 }
+
+// A redelivery applied before its original (another applier got there first, or the
+// original was quarantined and replayed later) does not take the original's window from
+// it: the original counts in its own window and the pin moves there. Window 0's prize
+// went to the runner-up.
+func TestOriginalAppliedAfterItsRedeliveryKeepsItsWindow(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		ctx := context.Background()
+		clock := storetest.NewClock(win0W.End.Add(6 * time.Second))
+		db := storetest.Open(t, dia, clock.Now)
+		rec, err := db.Record(ctx, []rewards.Inbound{
+			tscore("bob", "b1", "100", "over", win0W.End.Add(-9*time.Second)),
+			tscore("ann", "a1", "500", "over", win0W.End.Add(-2*time.Second)), // the original
+			tscore("ann", "a1", "500", "over", win0W.End.Add(5*time.Second)),  // its redelivery
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, i := range []int{0, 2, 1} { // the redelivery first
+			if _, err := db.Apply(ctx, rewards.Claim{Status: rewards.StatusRecorded, IDs: []int64{rec[i].EventID}}, decideTournament); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if r := reasonOf(t, db, rec[1].EventID); !strings.Contains(r, "counted in window "+win0W.Start.Format(time.RFC3339)) {
+			t.Fatalf("the original's reason: %s", r)
+		}
+		clock.Set(win0W.ClosesAt.Add(time.Minute))
+		got, err := db.CloseTournamentWindow(ctx, "arcade", dailyTournament(), win0W)
+		if err != nil || len(got.Awards) == 0 || got.Awards[0].User != "ann" {
+			t.Fatalf("window 0's awards: %+v %v; want ann first", got.Awards, err)
+		}
+		// A later copy in window 1 now finds the pin in window 0.
+		res := recordAndApply(t, db, tscore("ann", "a1", "500", "over", clock.Now()))
+		if r := reasonOf(t, db, res[0].EventID); !strings.Contains(r, "this report of play a1 was counted in window "+win0W.Start.Format(time.RFC3339)) {
+			t.Fatalf("a later copy's reason: %s", r)
+		}
+	})
+}
+
+// A cup whose start has a fraction finer than a microsecond (RFC 3339 allows it; the
+// databases keep microseconds) counts the scores of the batch that begins its window:
+// the pin, stored at microseconds, did not equal the window's start, and they were
+// dropped as counted elsewhere.
+func TestCupStartingBetweenMicrosecondsCountsItsFirstScores(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		ctx := context.Background()
+		clock := storetest.NewClock(win0.Add(time.Hour))
+		db := storetest.Open(t, dia, clock.Now)
+		cup := dailyTournament()
+		cup.ID, cup.Next, cup.Duration = "cup", nil, 0
+		cup.Start, cup.End = win0.Add(100*time.Nanosecond), win0.Add(24*time.Hour)
+		decide := func(k rewards.Kept) rewards.Decision {
+			r := testRules()
+			r.Targets, r.Tournaments = nil, []rewards.Tournament{cup}
+			return rewards.Decision{Event: k.Event, Rules: &r}
+		}
+		for _, s := range []rewards.Inbound{tscore("ann", "a1", "500", "over", win0.Add(time.Minute)),
+			tscore("bob", "b1", "400", "over", win0.Add(2*time.Minute))} { // two batches
+			if _, err := db.Record(ctx, []rewards.Inbound{s}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.Apply(ctx, rewards.Claim{Status: rewards.StatusRecorded}, decide); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n, err := store.QueryInt(ctx, db, `SELECT COUNT(*) FROM tournament_scores`); err != nil || n != 2 {
+			t.Fatalf("%d scores on the cup's board, %v; want ann's and bob's", n, err)
+		}
+	})
+}
