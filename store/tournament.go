@@ -430,15 +430,16 @@ const reportsKept = 7 * 24 * time.Hour
 
 type reportKey struct{ property, tournament, user, report string }
 
-// reportOf names what a redelivery of c's score repeats: its play, state and score
-// (Gamezop redelivers with a new timestamp). Another report of the play (a later state,
-// a new score) is another report.
+// reportOf names what a redelivery of c's score repeats: its play, state, score and the
+// play's duration so far (Gamezop redelivers with a new timestamp only). Another report
+// of the play (a later state, a new score, a level later with the same score) is another
+// report.
 func reportOf(c counted) reportKey {
-	state := ""
+	state, duration := "", ""
 	if sc := c.it.event.Score; sc != nil {
-		state = sc.State
+		state, duration = sc.State, strconv.FormatInt(sc.Duration, 10)
 	}
-	report, _ := json.Marshal([]string{c.s.Play, state, c.s.Value.String()}) // strings: cannot fail
+	report, _ := json.Marshal([]string{c.s.Play, state, c.s.Value.String(), duration}) // strings: cannot fail
 	return reportKey{c.it.property, c.s.Tournament, c.it.event.User, string(report)}
 }
 

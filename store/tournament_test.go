@@ -1328,3 +1328,23 @@ func TestCupStartingBetweenMicrosecondsCountsItsFirstScores(t *testing.T) {
 		}
 	})
 }
+
+// Two reports of one play alike but for the play's duration so far (a level-based game
+// reporting the same score a level later) are two reports: the later one, made in the
+// next window, counts there. A redelivery repeats the duration too.
+func TestReportsOfAPlayDifferingInDurationAreTwo(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		clock := storetest.NewClock(win0W.End.Add(time.Hour))
+		db := storetest.Open(t, dia, clock.Now)
+		at := func(in rewards.Inbound, ms int64) rewards.Inbound {
+			in.Event.Score.Duration = ms
+			in.Event.DedupeKey += fmt.Sprint("/", ms)
+			return in
+		}
+		recordAndApply(t, db, at(tscore("ann", "a1", "500", "over", win0W.End.Add(-time.Minute)), 60000))
+		res := recordAndApply(t, db, at(tscore("ann", "a1", "500", "over", win0W.End.Add(time.Minute)), 180000))
+		if r := reasonOf(t, db, res[0].EventID); !strings.Contains(r, "counted in window "+win0W.End.Format(time.RFC3339)) {
+			t.Fatalf("the later report: %s", r)
+		}
+	})
+}
