@@ -23,10 +23,10 @@ import (
 // recorded events into ledger effects.
 func (db *DB) Record(ctx context.Context, batch []rewards.Inbound) ([]rewards.Receipt, error) {
 	former, err := db.findFormerKeys(ctx, batch)
-	if err != nil || len(former) == 0 {
-		if err != nil {
-			return nil, err
-		}
+	if err != nil {
+		return nil, err
+	}
+	if len(former) == 0 {
 		return db.record(ctx, batch)
 	}
 	results := make([]rewards.Receipt, len(batch))

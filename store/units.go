@@ -36,7 +36,8 @@ type UnitsChange struct {
 // it could never be redeemed). record (`tally serve`, `tally migrate`) records the units
 // of a property seen for the first time, once its wallets' settled amounts fit the
 // scale, and a finer scale, which every stored amount still fits; the other commands
-// only compare, and refuse a finer scale until serve or migrate has recorded it. Two processes recording at once compare with what the first recorded.
+// only compare, and refuse a finer scale until serve or migrate has recorded it. Two
+// processes recording at once compare with what the first recorded.
 func (db *DB) CheckUnits(ctx context.Context, configured []Units, record bool) ([]UnitsChange, error) {
 	var changes []UnitsChange
 	run := db.tx
