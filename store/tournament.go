@@ -497,9 +497,13 @@ func pinReports(tx *gorm.DB, scores []counted, now time.Time) ([]counted, error)
 		if err := errors.Join(rs.Err(), rs.Close()); err != nil {
 			return err
 		}
-		for _, k := range moved { // the pin moves to the earlier window
+		slices.SortFunc(moved, func(a, b reportKey) int { // one lock order for every batch
+			return cmp.Or(cmp.Compare(a.property, b.property), cmp.Compare(a.tournament, b.tournament),
+				cmp.Compare(a.user, b.user), cmp.Compare(a.report, b.report))
+		})
+		for _, k := range moved { // the pin moves to the earlier window, never to a later one
 			if _, err := rawExec(tx, `UPDATE tournament_reports SET window_start = ? WHERE property = ? AND tournament = ?
-				AND user_id = ? AND report = ?`, first[k], k.property, k.tournament, k.user, k.report); err != nil {
+				AND user_id = ? AND report = ? AND window_start > ?`, first[k], k.property, k.tournament, k.user, k.report, first[k]); err != nil {
 				return err
 			}
 		}
