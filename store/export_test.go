@@ -45,8 +45,13 @@ func (db *DB) ExecRaw(ctx context.Context, q string, args ...any) error {
 // HoldWriteLock runs fn inside a write transaction that has written (on SQLite it holds
 // the database's write lock until fn returns), then rolls it back.
 func (db *DB) HoldWriteLock(ctx context.Context, fn func()) error {
+	return db.holdAfter(ctx, fn, `UPDATE property_units SET scale = scale WHERE property = ''`)
+}
+
+// holdAfter runs fn inside a transaction that has run q, then rolls it back.
+func (db *DB) holdAfter(ctx context.Context, fn func(), q string, args ...any) error {
 	err := db.tx(ctx, func(tx *gorm.DB) error {
-		if _, err := rawExec(tx, `UPDATE property_units SET scale = scale WHERE property = ''`); err != nil {
+		if _, err := rawExec(tx, q, args...); err != nil {
 			return err
 		}
 		fn()
@@ -365,17 +370,7 @@ func FloorRoundTakesID(ctx context.Context, db *DB) (bool, error) {
 // HoldWallet runs fn inside a transaction that has written the user's wallet row (every
 // other writer of that wallet, and on SQLite every writer, waits for it), then rolls back.
 func (db *DB) HoldWallet(ctx context.Context, property, user string, fn func()) error {
-	err := db.tx(ctx, func(tx *gorm.DB) error {
-		if _, err := rawExec(tx, `UPDATE wallets SET updated_at = updated_at WHERE property = ? AND user_id = ?`, property, user); err != nil {
-			return err
-		}
-		fn()
-		return errHeld
-	})
-	if errors.Is(err, errHeld) {
-		return nil
-	}
-	return err
+	return db.holdAfter(ctx, fn, `UPDATE wallets SET updated_at = updated_at WHERE property = ? AND user_id = ?`, property, user)
 }
 
 // PoolWaits is how many times a statement waited for a free connection of the pool.

@@ -453,10 +453,12 @@ func reportOf(c counted) reportKey {
 // its own window, earlier, and the pin moves to it: the next window keeps the copy.
 func pinReports(tx *gorm.DB, scores []counted, now time.Time) ([]counted, error) {
 	start := func(c counted) time.Time { return c.s.Window.Start.UTC().Truncate(time.Microsecond) } // as stored
+	keys := make([]reportKey, len(scores))                                                          // each score's, encoded once
 	first := map[reportKey]time.Time{}
-	for _, c := range scores {
-		if f, seen := first[reportOf(c)]; !seen || start(c).Before(f) {
-			first[reportOf(c)] = start(c)
+	for i, c := range scores {
+		keys[i] = reportOf(c)
+		if f, seen := first[keys[i]]; !seen || start(c).Before(f) {
+			first[keys[i]] = start(c)
 		}
 	}
 	rows := make([][]any, 0, len(first))
@@ -469,11 +471,11 @@ func pinReports(tx *gorm.DB, scores []counted, now time.Time) ([]counted, error)
 			rows, ` ON CONFLICT (property, tournament, user_id, report) DO NOTHING`); err != nil {
 			return err
 		}
-		keys := make([][]any, len(rows))
+		look := make([][]any, len(rows))
 		for i, r := range rows {
-			keys[i] = r[:4]
+			look[i] = r[:4]
 		}
-		q, args := valuesSQL(`SELECT r.property, r.tournament, r.user_id, r.report, r.window_start FROM (VALUES `, keys,
+		q, args := valuesSQL(`SELECT r.property, r.tournament, r.user_id, r.report, r.window_start FROM (VALUES `, look,
 			`) AS v JOIN tournament_reports r ON r.property = v.column1 AND r.tournament = v.column2 AND r.user_id = v.column3
 			AND r.report = v.column4`)
 		rs, err := rawQuery(tx, q, args...)
@@ -513,8 +515,8 @@ func pinReports(tx *gorm.DB, scores []counted, now time.Time) ([]counted, error)
 		return nil, err
 	}
 	out := scores[:0:0]
-	for _, c := range scores {
-		if at := first[reportOf(c)]; at.Before(start(c)) {
+	for i, c := range scores {
+		if at := first[keys[i]]; at.Before(start(c)) {
 			c.it.note(fmt.Sprintf("tournament %s: this report of play %s was counted in window %s; not counted again in window %s",
 				c.s.Tournament, c.s.Play, at.Format(time.RFC3339), c.s.Window.Start.Format(time.RFC3339)))
 			continue
