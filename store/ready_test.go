@@ -41,8 +41,10 @@ func TestReadyWhileEveryConnectionWaits(t *testing.T) {
 						Reason: "queued", IdempotencyKey: fmt.Sprint("queued-", i), RequestHash: "h"})
 				}()
 			}
-			for db.PoolWaits() == 0 {
-				time.Sleep(time.Millisecond) // polls the condition: a writer waits for a connection
+			for deadline := time.Now().Add(10 * time.Second); db.PoolWaits() == 0; time.Sleep(time.Millisecond) {
+				if time.Now().After(deadline) { // polls the condition: a writer waits for a connection
+					t.Fatal("no writer waited for a connection in 10 s")
+				}
 			}
 			bounded, cancel := context.WithTimeout(ctx, 2*time.Second)
 			defer cancel()
