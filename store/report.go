@@ -1001,24 +1001,27 @@ func ledgerSummary(tx *gorm.DB, q rewards.ReportQuery, inSQL bool, get func(stri
 // days whose start falls in [q.From, q.To). Booked revenue is per day, so a period that
 // does not start and end at midnight counts the days that start inside it.
 func trueUpSummary(tx *gorm.DB, q rewards.ReportQuery, get func(string) *rewards.PropertySummary) error {
-	ceilDay := func(t time.Time) string {
+	// Days are compared as text, so the bounds are the first and the last day counted,
+	// both inclusive: the day after the last can be 10000-01-01, which sorts before
+	// every day of four-digit years (a report to 9999-12-31T23:59:59Z lost its true-ups).
+	ceilDay := func(t time.Time) time.Time {
 		d := t.UTC().Truncate(24 * time.Hour)
 		if d.Before(t) {
 			d = d.AddDate(0, 0, 1)
 		}
-		return d.Format(time.DateOnly)
+		return d
 	}
 	from, to := ceilDay(q.From), ceilDay(q.To)
-	if from >= to {
+	if !from.Before(to) {
 		return nil
 	}
-	filter, args := propertyFilter(q, []any{from, to})
+	filter, args := propertyFilter(q, []any{from.Format(time.DateOnly), to.AddDate(0, 0, -1).Format(time.DateOnly)})
 	type bookedRow struct {
 		Property   string
 		RevenueUsd decimal.Decimal
 	}
 	var booked []bookedRow
-	if err := tx.Raw(`SELECT property, revenue_usd FROM booked_revenue WHERE day >= ? AND day < ?`+filter, args...).Scan(&booked).Error; err != nil {
+	if err := tx.Raw(`SELECT property, revenue_usd FROM booked_revenue WHERE day >= ? AND day <= ?`+filter, args...).Scan(&booked).Error; err != nil {
 		return err
 	}
 	for _, b := range booked {
@@ -1031,7 +1034,7 @@ func trueUpSummary(tx *gorm.DB, q rewards.ReportQuery, get func(string) *rewards
 		Shortfall decimal.Decimal
 	}
 	var days []dayRow
-	if err := tx.Raw(`SELECT property, released, shortfall FROM trueup_days WHERE day >= ? AND day < ?`+filter, args...).Scan(&days).Error; err != nil {
+	if err := tx.Raw(`SELECT property, released, shortfall FROM trueup_days WHERE day >= ? AND day <= ?`+filter, args...).Scan(&days).Error; err != nil {
 		return err
 	}
 	for _, d := range days {

@@ -85,6 +85,19 @@ func TestTrueUpReleasesOnce(t *testing.T) {
 			!s.Ledger.CreditedRelease.Equal(d("21")) {
 			t.Fatalf("summary %+v", s)
 		}
+		// The summary counts the days that start in the period: to the second day's start,
+		// the first day only; to the last time a report takes (the day after it is in the
+		// year 10000, which sorts before 2026 as text), both.
+		for to, want := range map[time.Time][2]string{
+			day2: {"0.0018", "14"},
+			time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC): {"0.0027", "21"},
+		} {
+			summary, err := db.PayoutReport(ctx, rewards.ReportQuery{From: day1, To: to, Property: "arcade"},
+				func(rewards.PayoutRow) error { return nil })
+			if err != nil || len(summary) != 1 || summary[0].BookedUSD.String() != want[0] || summary[0].Released.String() != want[1] {
+				t.Fatalf("to %s: %+v %v, want booked %s released %s", to, summary, err, want[0], want[1])
+			}
+		}
 		// Releases mature at once: the next settlement makes them available.
 		settle(t, db, 0)
 		wantBalance(t, db, "u1", "0", "126")
