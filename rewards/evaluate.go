@@ -65,7 +65,8 @@ const (
 	reasonNoCountryAny = `no country and no "*" multiplier`
 )
 
-// Evaluate values one event under one property's rules, at the time it was received.
+// Evaluate values one event under one property's rules (those of the process that applies
+// it, README "Rules at apply time"), at the time it was received.
 // receivedAt, not the provider's OccurredAt, places the event in its UTC day and starts
 // its hold, because the provider can move its own timestamps and we cannot.
 //
