@@ -190,6 +190,12 @@ func (db *DB) startRun(ctx context.Context, property string, owner bool, actor s
 // core. The first error stops handing out batches; a batch already running finishes (or
 // fails) on its own, and batches committed stand. Each batch counts itself in the run's
 // row (addToRun).
+//
+// On Postgres a batch skips the wallets whose lock another transaction holds (an
+// applier crediting one, or a session idle in a transaction holding one), and they are
+// settled once the batches are done, in batches that wait for their locks. So one wallet
+// held for good delays only its own last batch, which fails the run at its timeout,
+// not every wallet after it in id order, run after run.
 func (db *DB) settleWallets(ctx context.Context, run rewards.SettlementRun, scale int32, o settleOptions, lease, holder string) error {
 	cutoff := run.StartedAt
 	workers := max(1, o.workers)
@@ -205,6 +211,7 @@ func (db *DB) settleWallets(ctx context.Context, run rewards.SettlementRun, scal
 		n        int
 		firstErr error
 		wg       sync.WaitGroup
+		skipped  []int64 // wallets a batch found locked by another transaction
 	)
 	fail := func(err error) {
 		mu.Lock()
@@ -213,6 +220,18 @@ func (db *DB) settleWallets(ctx context.Context, run rewards.SettlementRun, scal
 			firstErr = err
 			stop(err)
 		}
+	}
+	// renew renews the lease, just before a batch: on SQLite the renewal is a write, which
+	// must not wait behind a batch's write lock.
+	renew := func() error {
+		if !o.lock {
+			return nil
+		}
+		ok, err := db.renewLease(ctx, lease, holder)
+		if err == nil && !ok {
+			err = fmt.Errorf("store: settle %q: lease lost: %w", run.Property, rewards.ErrSettlementRunning)
+		}
+		return err
 	}
 	batches := make(chan []int64)
 	for range workers {
@@ -226,23 +245,17 @@ func (db *DB) settleWallets(ctx context.Context, run rewards.SettlementRun, scal
 					fail(translate(context.Cause(dispatch)))
 					continue
 				}
-				// Renewed by the worker, just before its batch: on SQLite the renewal
-				// is a write, which must not wait behind a batch's write lock.
-				if o.lock {
-					ok, err := db.renewLease(ctx, lease, holder)
-					if err == nil && !ok {
-						err = fmt.Errorf("store: settle %q: lease lost: %w", run.Property, rewards.ErrSettlementRunning)
-					}
-					if err != nil {
-						fail(err)
-						continue
-					}
+				if err := renew(); err != nil {
+					fail(err)
+					continue
 				}
-				if err := db.settleBatchRecovered(ctx, run.ID, scale, cutoff, ids); err != nil {
+				held, err := db.settleBatchRecovered(ctx, run.ID, scale, cutoff, ids, true)
+				if err != nil {
 					fail(err)
 					continue
 				}
 				mu.Lock()
+				skipped = append(skipped, held...)
 				n++
 				if o.afterBatch != nil {
 					o.afterBatch(n)
@@ -267,7 +280,26 @@ func (db *DB) settleWallets(ctx context.Context, run rewards.SettlementRun, scal
 	if firstErr != nil {
 		return firstErr
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	// The wallets skipped as locked, now waiting for their locks: a wallet an applier
+	// held for a moment settles in this run, and one held for good fails this batch (and
+	// the run) at its timeout, after every other wallet settled.
+	slices.Sort(skipped)
+	for ids := range slices.Chunk(skipped, o.batch) {
+		if err := renew(); err != nil {
+			return err
+		}
+		if _, err := db.settleBatchRecovered(ctx, run.ID, scale, cutoff, ids, false); err != nil {
+			return err
+		}
+		n++
+		if o.afterBatch != nil {
+			o.afterBatch(n)
+		}
+	}
+	return nil
 }
 
 // settleBatchTimeout bounds one settlement batch (a few thousand wallets: about a second).
@@ -276,13 +308,13 @@ const settleBatchTimeout = 90 * time.Second
 // settleBatchRecovered is settleBatch on a worker goroutine: a panic there (a bug) fails
 // the run, after the batch's transaction rolled back, instead of the process, as it
 // would on the scheduler's goroutine, which recovers.
-func (db *DB) settleBatchRecovered(ctx context.Context, runID int64, scale int32, cutoff time.Time, ids []int64) (err error) {
+func (db *DB) settleBatchRecovered(ctx context.Context, runID int64, scale int32, cutoff time.Time, ids []int64, skipLocked bool) (skipped []int64, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("store: settlement %d: batch panicked: %v\n%s", runID, r, debug.Stack())
 		}
 	}()
-	return db.settleBatch(ctx, runID, scale, cutoff, ids)
+	return db.settleBatch(ctx, runID, scale, cutoff, ids, skipLocked)
 }
 
 // eachBatch hands send the wallets to settle, batch at a time in id order. When send
@@ -400,7 +432,10 @@ type claimed struct {
 // whatever the batch's size: lock the wallets, claim their matured lots (one DELETE …
 // RETURNING, summed by Postgres), write the journal and its legs, update the wallets,
 // count. The wallets' arithmetic is rewards.Wallet.Settle's.
-func (db *DB) settleBatch(ctx context.Context, runID int64, scale int32, cutoff time.Time, ids []int64) error {
+//
+// With skipLocked (Postgres only) it leaves out the wallets another transaction has
+// locked and returns them, settling nothing of theirs; without, it waits for every lock.
+func (db *DB) settleBatch(ctx context.Context, runID int64, scale int32, cutoff time.Time, ids []int64, skipLocked bool) (skipped []int64, err error) {
 	// Bounded: a batch stuck behind a lock (a session idle in a transaction holding a
 	// wallet) held its run, and every later tick of that replica, for good; cut short it
 	// rolls back, the run fails, and the next tick tries again. Well inside the lease,
@@ -411,7 +446,9 @@ func (db *DB) settleBatch(ctx context.Context, runID int64, scale int32, cutoff 
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	return db.tx(ctx, func(tx *gorm.DB) error {
+	skipLocked = skipLocked && db.dialect == Postgres // SQLite has no row locks: its write lock holds them all
+	err = db.tx(ctx, func(tx *gorm.DB) error {
+		skipped = nil // a transaction the store retries starts over
 		res := batchResult{amount: decimal.Zero}
 		if db.dialect == Postgres {
 			// Every statement here reaches its rows by key. With batches of thousands of
@@ -423,9 +460,24 @@ func (db *DB) settleBatch(ctx context.Context, runID int64, scale int32, cutoff 
 				return err
 			}
 		}
-		wallets, err := db.lockWalletsByID(tx, ids)
+		wallets, err := db.lockWalletsByID(tx, ids, skipLocked)
 		if err != nil {
 			return err
+		}
+		if skipLocked && len(wallets) < len(ids) {
+			// Only the lots of wallets this transaction holds may be claimed.
+			got := make(map[int64]bool, len(wallets))
+			locked := make([]int64, 0, len(wallets))
+			for _, w := range wallets {
+				got[w.ID] = true
+				locked = append(locked, w.ID)
+			}
+			for _, id := range ids {
+				if !got[id] {
+					skipped = append(skipped, id)
+				}
+			}
+			ids = locked
 		}
 		now := db.now() // after the locks, like every ledger write (apply.go)
 		// Claimed under the lock: lots are only added or settled by transactions holding
@@ -499,6 +551,10 @@ func (db *DB) settleBatch(ctx context.Context, runID int64, scale int32, cutoff 
 		}
 		return addToRun(tx, runID, res)
 	})
+	if err != nil {
+		return nil, err
+	}
+	return skipped, nil
 }
 
 // addToRun adds a batch's counts to its run's row, as the batch's last statement: the
@@ -607,12 +663,16 @@ func arrayIn[T int64 | string](tx *gorm.DB, col, sqlType string, values []T) (st
 // lockWalletsByID locks wallets in the order lockWallets uses, (property, user) by byte
 // value, so settlement and ingest never wait for each other in a cycle. Postgres sorts
 // before it locks (LockRows sits above Sort); SQLite's immediate transaction already
-// holds the write lock.
-func (db *DB) lockWalletsByID(tx *gorm.DB, ids []int64) ([]*wallet, error) {
+// holds the write lock. With skipLocked, Postgres leaves out (and does not return) the
+// wallets another transaction has locked.
+func (db *DB) lockWalletsByID(tx *gorm.DB, ids []int64, skipLocked bool) ([]*wallet, error) {
 	in, arg := db.idIn("id", ids)
 	q := `SELECT ` + walletColumns + ` FROM wallets WHERE ` + in
 	if db.dialect == Postgres {
 		q += ` ORDER BY property COLLATE "C", user_id COLLATE "C" FOR NO KEY UPDATE`
+		if skipLocked {
+			q += ` SKIP LOCKED`
+		}
 	} else {
 		q += ` ORDER BY property, user_id`
 	}

@@ -817,3 +817,77 @@ func TestSettlementBatchStuckBehindALockFails(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A wallet held for good delays only itself: the other users of the property, in its
+// batch or in batches after it, settle in the run that fails on it, tick after tick.
+func TestSettlementHeldWalletDelaysOnlyItself(t *testing.T) {
+	for _, batch := range []int{0, 1} { // one batch for both users; a batch each
+		t.Run(fmt.Sprintf("batch=%d", batch), func(t *testing.T) {
+			ctx := context.Background()
+			clock := storetest.NewClock(t0)
+			db := storetest.Open(t, store.Postgres, clock.Now)
+			ingestOne(t, db, in(session("u1", "s-1", "0.0001", 60)))
+			ingestOne(t, db, in(session("u2", "s-2", "0.0001", 60)))
+			clock.Advance(25 * time.Hour)
+			store.SetSettleBatchTimeout(db, 300*time.Millisecond)
+			var runs []rewards.SettlementRun
+			if err := db.HoldWallet(ctx, "arcade", "u1", func() {
+				for range 2 { // two ticks while the lock is held
+					run, err := db.SettleWith(ctx, "arcade", 0, store.SettleOptions{Batch: batch, Workers: 1})
+					if err == nil || run.Status != rewards.RunFailed {
+						t.Errorf("a run behind a held wallet: %+v %v", run, err)
+					}
+					runs = append(runs, run)
+				}
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if runs[0].Users != 1 || runs[1].Users != 0 {
+				t.Fatalf("runs settled %d and %d users, want 1 (u2) and 0", runs[0].Users, runs[1].Users)
+			}
+			wantBalance(t, db, "u2", "0.6", "5")
+			wantBalance(t, db, "u1", "5.6", "0")
+			settle(t, db, 0)
+			wantBalance(t, db, "u1", "0.6", "5")
+			if err := db.CheckInvariants(ctx, "arcade"); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// A wallet locked for a moment (an applier crediting it) when its batch comes is
+// skipped, and settled in the same run once its lock is free.
+func TestSettlementWalletLockedForAMomentSettlesInTheRun(t *testing.T) {
+	ctx := context.Background()
+	clock := storetest.NewClock(t0)
+	db := storetest.Open(t, store.Postgres, clock.Now)
+	ingestOne(t, db, in(session("u1", "s-1", "0.0001", 60)))
+	ingestOne(t, db, in(session("u2", "s-2", "0.0001", 60)))
+	clock.Advance(25 * time.Hour)
+	held, release := make(chan struct{}), make(chan struct{})
+	holding := make(chan error, 1)
+	go func() {
+		holding <- db.HoldWallet(ctx, "arcade", "u1", func() {
+			close(held)
+			<-release
+		})
+	}()
+	<-held
+	run, err := db.SettleWith(ctx, "arcade", 0, store.SettleOptions{Batch: 1, Workers: 1, AfterBatch: func(n int) {
+		if n == 2 { // u1's batch skipped it, u2's settled: let u1 go
+			close(release)
+		}
+	}})
+	if err != nil || run.Status != rewards.RunCompleted || run.Users != 2 {
+		t.Fatalf("run: %+v %v", run, err)
+	}
+	if err := <-holding; err != nil {
+		t.Fatal(err)
+	}
+	wantBalance(t, db, "u1", "0.6", "5")
+	wantBalance(t, db, "u2", "0.6", "5")
+	if err := db.CheckInvariants(ctx, "arcade"); err != nil {
+		t.Fatal(err)
+	}
+}
