@@ -487,3 +487,15 @@ func TestConsoleOverviewShowsEachPropertysLastRun(t *testing.T) {
 		t.Fatalf("last settlements %q, want arcade's run %d first:\n%.3000s", got, arcadeRun.ID, ov.Body)
 	}
 }
+
+// An admin token of whitespace (the config refuses it) is no token: the sign-in form,
+// whose field is not trimmed as a header is, does not take it.
+func TestConsoleRefusesAWhitespaceToken(t *testing.T) {
+	e := newEnv(t, store.SQLite)
+	h := app.New(e.db, app.Options{Properties: []app.Property{arcade()}, AdminToken: "   "}).Handler()
+	b := newConsoleClient(t, h)
+	form := b.get("/console/login")
+	if res := b.post("/console/login", url.Values{"token": {"   "}, "csrf": {form.csrf(t)}}); res.Code == http.StatusSeeOther {
+		t.Fatalf("signed in with a token of spaces: %d %s", res.Code, res.Header.Get("Location"))
+	}
+}

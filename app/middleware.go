@@ -120,10 +120,11 @@ func bearer(r *http.Request) (string, bool) {
 }
 
 // secretEqual compares in constant time; hashing first keeps the time independent of
-// the lengths too.
+// the lengths too. A secret of whitespace is none (the config refuses it; a header
+// cannot carry it, a form field could).
 func secretEqual(given, want string) bool {
 	g, w := sha256.Sum256([]byte(given)), sha256.Sum256([]byte(want))
-	return subtle.ConstantTimeCompare(g[:], w[:]) == 1 && want != ""
+	return subtle.ConstantTimeCompare(g[:], w[:]) == 1 && strings.TrimSpace(want) != ""
 }
 
 // publisherAuth admits a request carrying one of this property's API keys; another

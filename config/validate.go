@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/shopspring/decimal"
 
@@ -75,6 +76,7 @@ func (c Config) Validate() error {
 		v.add("admin_token", "is required (or admin_tokens: [{name, token}])")
 	} else if c.AdminToken != "" {
 		keys[c.AdminToken.Reveal()] = "admin_token"
+		v.headerSecret("admin_token", c.AdminToken)
 	}
 	names := map[string]string{}
 	if c.AdminToken != "" {
@@ -99,6 +101,7 @@ func (c Config) Validate() error {
 			v.add(at+".token", "is the same value as %s", keys[t.Token.Reveal()])
 		default:
 			keys[t.Token.Reveal()] = at + ".token"
+			v.headerSecret(at+".token", t.Token)
 		}
 	}
 	if len(c.Properties) == 0 {
@@ -250,12 +253,22 @@ func (v *validator) property(i int, p Property, ids map[string]int, keys map[str
 			continue
 		}
 		keys[k.Reveal()] = kp
+		v.headerSecret(kp, k)
 	}
 
 	v.subTokens(at("sub_tokens"), p.SubTokens)
 	v.gamezopReports(at("gamezop_reports"), p)
 	v.webhooks(at("webhooks"), p.Webhooks)
 	v.tournaments(at("tournaments"), p, scaleOK)
+	if s := p.Sources.GamezopSPP; s != nil {
+		v.headerSecret(at("sources.gamezop_spp.bearer_token"), s.BearerToken)
+	}
+	if s := p.Sources.GamezopScores; s != nil {
+		v.headerSecret(at("sources.gamezop_scores.api_key"), s.APIKey)
+	}
+	if g := p.GamezopReports; g != nil {
+		v.headerSecret(at("gamezop_reports.bearer_token"), g.BearerToken)
+	}
 	if s := p.Sources.GamePush; s != nil && s.Secret == "" {
 		v.add(at("sources.gamepush.secret"), "is required: it verifies every GamePush webhook")
 	}
@@ -285,6 +298,24 @@ func (v *validator) property(i int, p Property, ids map[string]int, keys map[str
 				v.add(ap+".source", "%s is not configured under %s; add it there or remove this achievement", a.Source, at("sources"))
 			}
 		}
+	}
+}
+
+// headerSecret checks a credential sent in an HTTP header (a bearer token, an API key):
+// a header cannot carry control characters, and its leading and trailing whitespace is
+// trimmed on the way in, so no request could present such a value, except the console's
+// sign-in form, which signed anyone in with a token of spaces. Empty is checked by the
+// caller, where empty has a meaning.
+func (v *validator) headerSecret(path string, s Secret) {
+	t := s.Reveal()
+	switch {
+	case t == "":
+	case strings.TrimSpace(t) == "":
+		v.add(path, "is only whitespace; set a real secret")
+	case strings.TrimSpace(t) != t:
+		v.add(path, "has leading or trailing whitespace (a secret read from a file with its newline?): an HTTP header cannot carry it")
+	case strings.ContainsFunc(t, unicode.IsControl):
+		v.add(path, "has a control character: an HTTP header cannot carry it")
 	}
 }
 

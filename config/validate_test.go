@@ -400,3 +400,34 @@ func TestBooleanFromTheEnvironment(t *testing.T) {
 		t.Fatalf("REQ=maybe: %v", err)
 	}
 }
+
+// A credential sent in a header cannot have leading or trailing whitespace or control
+// characters: no request could present it, and a token of spaces signed anyone in to
+// the console, whose form field is not trimmed.
+func TestHeaderCredentialsRefuseWhitespace(t *testing.T) {
+	for _, c := range []struct{ name, value, problem string }{
+		{"TALLY_ADMIN_TOKEN", "   ", "admin_token: is only whitespace"},
+		{"TALLY_ADMIN_TOKEN", "\t", "admin_token: is only whitespace"},
+		{"TALLY_ADMIN_TOKEN", "adm-Secret-7f3a9c\n", "admin_token: has leading or trailing whitespace"},
+		{"ARCADE_API_KEY", " key-Secret-19be44", "properties[0].api_keys[0]: has leading or trailing whitespace"},
+		{"SPP_TOKEN", "spp-Secret-a0c2d1 ", "properties[0].sources.gamezop_spp.bearer_token: has leading or trailing whitespace"},
+		{"SCORES_KEY", "scr-Secret\x0155e0aa", "properties[0].sources.gamezop_scores.api_key: has a control character"},
+	} {
+		env := exampleEnv()
+		env[c.name] = c.value
+		_, err := Load(examplePath, getenvFrom(env))
+		if err == nil || !strings.Contains(err.Error(), c.problem) {
+			t.Errorf("%s=%q: %v, want %q", c.name, c.value, err, c.problem)
+		}
+	}
+	yaml := "admin_tokens: [{ name: alice, token: \"  \" }]\nproperties:\n  - id: a\n    currency: C\n    api_keys: [key-a]\n"
+	if _, err := loadText(t, yaml, nil); err == nil || !strings.Contains(err.Error(), "admin_tokens[0].token: is only whitespace") {
+		t.Errorf("admin_tokens[0].token of spaces: %v", err)
+	}
+	// Inside a token, a space is a character like another.
+	env := exampleEnv()
+	env["TALLY_ADMIN_TOKEN"] = "adm Secret 7f3a9c"
+	if _, err := Load(examplePath, getenvFrom(env)); err != nil {
+		t.Errorf("a token with inner spaces: %v", err)
+	}
+}
