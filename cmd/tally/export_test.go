@@ -68,7 +68,7 @@ func TestExportPayoutsMatchesHTTP(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		db, err := openStore(ctx, cfg, false)
+		db, err := openStore(ctx, cfg, false, true)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -118,36 +118,42 @@ func loadConfig(path string, getenv func(string) string) (config.Config, error) 
 
 // openStore opens the configured database; existing refuses a SQLite file that is not
 // there yet rather than create an empty ledger (every command but serve and migrate).
-func openStore(ctx context.Context, cfg config.Config, existing bool) (*store.DB, error) {
-	return store.Open(ctx, cfg.Database.URL, store.Options{ReadURL: cfg.Database.ReadURL, Webhooks: cfg.WebhookSubscriptions(),
-		Existing: existing})
+// replica opens database.read_url too, for serve's publisher reads: the other commands
+// read and write the primary only, and a replica that does not answer stopped them all.
+func openStore(ctx context.Context, cfg config.Config, existing, replica bool) (*store.DB, error) {
+	o := store.Options{Webhooks: cfg.WebhookSubscriptions(), Existing: existing}
+	if replica {
+		o.ReadURL = cfg.Database.ReadURL
+	}
+	return store.Open(ctx, cfg.Database.URL, o)
 }
 
 // openApp loads the config, opens the store and wires the app: what every command that
 // works on the ledger needs. Only serve migrates (as DESIGN says); the other commands
 // refuse a database with migrations pending, since one may hold the ledger for a while
 // (README "Operations") and a finance machine's newer binary must not start it. done
-// releases them in reverse order.
+// releases them in reverse order. openAppMigrating is it for serve (serve set), which
+// migrates first and opens the read replica.
 func openApp(ctx context.Context, path string, getenv func(string) string, log *slog.Logger) (config.Config, *store.DB, *app.App, func(), error) {
 	return openAppMigrating(ctx, path, getenv, log, false)
 }
 
-func openAppMigrating(ctx context.Context, path string, getenv func(string) string, log *slog.Logger, migrate bool) (config.Config, *store.DB, *app.App, func(), error) {
+func openAppMigrating(ctx context.Context, path string, getenv func(string) string, log *slog.Logger, serve bool) (config.Config, *store.DB, *app.App, func(), error) {
 	cfg, err := loadConfig(path, getenv)
 	if err != nil {
 		return config.Config{}, nil, nil, nil, err
 	}
-	db, err := openStore(ctx, cfg, !migrate)
+	db, err := openStore(ctx, cfg, !serve, serve)
 	if err != nil {
 		return config.Config{}, nil, nil, nil, err
 	}
-	if migrate {
+	if serve {
 		err = db.Migrate(ctx, nil)
 	} else if err = db.Ready(ctx); errors.Is(err, store.ErrNotMigrated) {
 		err = errors.New("the database has migrations pending: run `tally migrate` first (on a large ledger, in a quiet hour: see Migrations on start in the README's Production section)")
 	}
 	if err == nil {
-		err = checkUnits(ctx, db, cfg, migrate)
+		err = checkUnits(ctx, db, cfg, serve)
 	}
 	if err != nil {
 		_ = db.Close()
@@ -261,7 +267,7 @@ func cmdMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		return err
 	}
-	db, err := openStore(ctx, cfg, false)
+	db, err := openStore(ctx, cfg, false, false)
 	if err != nil {
 		return err
 	}
@@ -336,7 +342,7 @@ func cmdCheck(args []string, getenv func(string) string, stdout, stderr io.Write
 	// failed at their next start.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	db, err := openStore(ctx, cfg, true)
+	db, err := openStore(ctx, cfg, true, false)
 	if err == nil {
 		defer db.Close()
 		err = db.Ready(ctx)
