@@ -120,6 +120,12 @@ func TestRedactURL(t *testing.T) {
 		"postgres://u@h/db?%zz=p":                       "postgres://u@h/db?%zz=****",
 		"postgres://u:pa ss@h/db":                       "****", // does not parse: hidden whole
 		"postgres://u@h/db?application_name=tally&x=y&": "postgres://u@h/db?application_name=tally&x=y&",
+		// A password with an unescaped "?", "#" or "/" cuts url.Parse's user info short
+		// (pgx may still read it whole): hidden whole.
+		"postgres://tally:8734?Zq!x@db.internal:5432/tally": "****",
+		"postgres://tally:?Zq8!x@db.internal:5432/tally":    "****",
+		"postgres://tally:#Zq8!x@db.internal:5432/tally":    "****",
+		"postgres://tally:12/Zq@db.internal/tally":          "****",
 	}
 	for in, want := range tests {
 		if got := redactURL(in); got != want {
@@ -206,5 +212,22 @@ func TestStringRoundTrips(t *testing.T) {
 	r1.Revenue, r2.Revenue = nil, nil
 	if a[:strings.Index(a, " {")] != b[:strings.Index(b, " {")] || fmt.Sprint(r1) != fmt.Sprint(r2) {
 		t.Errorf("rules differ after a round trip:\n%s\n%s", a, b)
+	}
+}
+
+// A database URL the driver refuses at every start is a config error naming the key,
+// with the driver's reason and none of the URL.
+func TestDatabaseURLTheDriverRefuses(t *testing.T) {
+	for u, reason := range map[string]string{
+		"postgres://u:Zq8pw@127.0.0.1:notaport/db":           "database.url: cannot be used: invalid port",
+		"postgres://u:Zq8pw@127.0.0.1:5432/db?sslmode=bogus": "database.url: cannot be used: failed to configure TLS (sslmode is invalid)",
+		"postgres://u:Zq%zz@127.0.0.1/db":                    "database.url: cannot be used: failed to parse as URL",
+	} {
+		env := exampleEnv()
+		env["TALLY_DATABASE_URL"] = u
+		_, err := Load(examplePath, getenvFrom(env))
+		if err == nil || !strings.Contains(err.Error(), reason) || strings.Contains(err.Error(), "Zq") {
+			t.Errorf("%s: %v, want %q and no password", u, err, reason)
+		}
 	}
 }

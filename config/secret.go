@@ -75,6 +75,12 @@ func redactURL(s string) string {
 	if err != nil {
 		return mask
 	}
+	if _, rest, _ := strings.Cut(s, "://"); u.User == nil && strings.Contains(rest, "@") {
+		// An "@" that url.Parse did not take for the end of user info: a password with an
+		// unescaped "?", "#" or "/" before it, cut there. pgx may still read it as the
+		// password, so the URL is hidden whole.
+		return mask
+	}
 	// url.URL would escape the mask in user info, so a marker of safe characters stands
 	// in for it; an escaped user name cannot contain the ':' before it.
 	const marker = "REDACTEDPASSWORD"

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/shopspring/decimal"
 
 	"tally/rewards"
@@ -199,6 +201,13 @@ func (v *validator) databaseURL(path, u string) {
 				// SQLite's options are Tally's to set; and a "?" in the path was cut there,
 				// opening another file.
 				v.add(path, "a sqlite:// URL takes no query and its path no \"?\"")
+			case prefix != "sqlite://":
+				// What the driver will refuse at every start (a port that is no number, an
+				// sslmode it does not know), refused here, naming the key; the error's own
+				// text would repeat the URL, so only its reason is kept.
+				if _, err := pgconn.ParseConfig(u); err != nil {
+					v.add(path, "cannot be used: %s", parseConfigReason(err))
+				}
 			}
 			return
 		}
@@ -210,6 +219,33 @@ func (v *validator) databaseURL(path, u string) {
 		scheme = strconv.Quote(scheme)
 	}
 	v.add(path, "must start with sqlite://, postgres:// or postgresql://, got scheme %s", scheme)
+}
+
+// parseConfigReason is the reason pgconn gives for refusing a connection string, without
+// the string itself (whose password it masks only on a best-effort basis): its message
+// ("cannot parse `…`: invalid port"), and the cause unless that is net/url's, which
+// quotes the URL or a piece of it.
+func parseConfigReason(err error) string {
+	const unknown = "the driver cannot parse it"
+	var pe *pgconn.ParseConfigError
+	if !errors.As(err, &pe) {
+		return unknown
+	}
+	msg := pe.Error()
+	cause := errors.Unwrap(pe)
+	if cause != nil {
+		msg = strings.TrimSuffix(msg, " ("+cause.Error()+")")
+	}
+	i := strings.LastIndex(msg, "`: ")
+	if i < 0 {
+		return unknown
+	}
+	msg = msg[i+len("`: "):]
+	var ue *url.Error
+	if cause != nil && !errors.As(cause, &ue) {
+		msg += " (" + cause.Error() + ")"
+	}
+	return msg
 }
 
 func (v *validator) property(i int, p Property, ids map[string]int, keys map[string]string) {
