@@ -46,7 +46,7 @@ func cmdSub(args []string, getenv func(string) string, now func() time.Time, std
 	}
 	tok, err := st.Sign(*user, now().Add(*ttl))
 	if err != nil {
-		return fmt.Errorf("tally sub sign: %w", err)
+		return fmt.Errorf("sub sign: %w", err)
 	}
 	fmt.Fprintln(stdout, tok)
 	return nil

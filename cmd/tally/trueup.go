@@ -87,11 +87,14 @@ func cmdTrueUp(ctx context.Context, args []string, getenv func(string) string, s
 		fmt.Fprintf(stderr, "tally trueup %s: --property is required\n", sub)
 		return errUsage
 	}
-	_, _, a, done, err := openApp(ctx, *path, getenv, newLogger(io.Discard))
+	cfg, _, a, done, err := openApp(ctx, *path, getenv, newLogger(io.Discard))
 	if err != nil {
 		return err
 	}
 	defer done()
+	if _, ok := cfg.Property(*property); !ok {
+		return fmt.Errorf("trueup %s: unknown property %q: not in the config", sub, *property)
+	}
 	switch sub {
 	case "import":
 		body, err := os.ReadFile(file)

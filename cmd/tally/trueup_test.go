@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -47,6 +48,11 @@ func TestTrueUpCommands(t *testing.T) {
 		return out.String()
 	}
 	migrate(t, cfgPath, genv)
+	// A property not in the config is named (the error said only "unknown property").
+	if err := run(context.Background(), []string{"trueup", "show", "--property", "nope", "--from", "2026-10-01", "--to", "2026-10-03", "--config", cfgPath},
+		genv, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), `unknown property "nope"`) {
+		t.Fatalf("trueup show of an unknown property: %v", err)
+	}
 	if out := tally("trueup", "import", csvPath, "--property", "arcade"); !strings.Contains(out, "1 days: 1 new") {
 		t.Fatalf("import: %s", out)
 	}

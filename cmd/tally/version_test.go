@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os/exec"
 	"path/filepath"
 	"runtime"
@@ -70,5 +71,26 @@ func TestVersionStampedAtBuild(t *testing.T) {
 	}
 	if got := string(out); !strings.HasPrefix(got, "tally v9.8.7 (commit c0ffee, go") {
 		t.Fatalf("--version printed %q", got)
+	}
+	// The same binary's exit codes: 2 for a command line it cannot take (its problem
+	// printed once, with the usage), 1 for a command that failed.
+	for _, c := range []struct {
+		args   []string
+		code   int
+		stderr string
+	}{
+		{[]string{"frobnicate"}, 2, `unknown command "frobnicate"`},
+		{[]string{"settle", "--nope"}, 2, "flag provided but not defined: -nope"},
+		{[]string{"check", "--config", filepath.Join(t.TempDir(), "absent.yaml")}, 1, "tally: config"},
+	} {
+		var stderr bytes.Buffer
+		cmd := exec.Command(bin, c.args...)
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != c.code || !strings.Contains(stderr.String(), c.stderr) ||
+			strings.Contains(stderr.String(), "invalid command line") {
+			t.Errorf("tally %v: %v, stderr %q; want exit %d and %q", c.args, err, stderr.String(), c.code, c.stderr)
+		}
 	}
 }
