@@ -357,6 +357,9 @@ func (w *webhooker) deliver(ctx context.Context, d rewards.Delivery) (err error)
 	at := rewards.DeliveryAttempt{ID: d.ID, Holder: w.holder, Step: d.Step, DisableAfter: webhookDisableAfter}
 	ep, ok := w.endpoints[endpointKey{d.Property, d.Endpoint}]
 	if !ok {
+		// Not reached: the store claims only the deliveries of configured endpoints, and
+		// leaves an unconfigured one's pending (README "Webhooks"). Kept so a claim that
+		// ever returns one fails it visibly rather than panics.
 		at.Error = "endpoint no longer configured for this property"
 	} else {
 		// Not cut short when the worker stops: the endpoint may have taken the message

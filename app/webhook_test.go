@@ -386,7 +386,7 @@ func TestWebhookSentAfterCrash(t *testing.T) {
 	})
 }
 
-// An endpoint removed from the config fails its deliveries without a request.
+// An endpoint removed from the config leaves its deliveries pending, without a request.
 func TestWebhookEndpointNoLongerConfigured(t *testing.T) {
 	rcv := newReceiver(t)
 	clock := storetest.NewClock(t0)

@@ -20,9 +20,9 @@ func WebhookEventTypes() []string {
 
 // Delivery statuses.
 const (
-	DeliveryPending   = "pending"   // to be sent, or waiting for its next retry
+	DeliveryPending   = "pending"   // to be sent, waiting for its next retry, or of an endpoint no longer configured
 	DeliveryDelivered = "delivered" // the endpoint answered 2xx
-	DeliveryFailed    = "failed"    // retries exhausted, endpoint disabled or no longer configured
+	DeliveryFailed    = "failed"    // retries exhausted, or the endpoint disabled
 )
 
 // Delivery is one webhook event for one endpoint.
