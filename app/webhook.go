@@ -33,9 +33,10 @@ import (
 
 // Webhook is one endpoint of a property, as cmd builds it from config.
 type Webhook struct {
-	URL    string
-	Secret string   // whsec_ followed by the base64 key (config validates it)
-	Events []string // rewards.Webhook* types it subscribes to
+	URL             string
+	Secret          string   // whsec_ followed by the base64 key (config validates it)
+	PreviousSecrets []string // sign each message too, during a rotation
+	Events          []string // rewards.Webhook* types it subscribes to
 }
 
 // WebhookStore is what webhook delivery needs from storage.
@@ -101,7 +102,7 @@ func retryIn(step int) time.Duration {
 type endpointKey struct{ property, url string }
 
 type endpoint struct {
-	key []byte
+	keys [][]byte // the secret's, then the previous secrets'
 }
 
 // webhooker delivers the outbox.
@@ -126,13 +127,18 @@ func newWebhooker(st WebhookStore, props []Property, timeout time.Duration, log 
 	}
 	eps := map[endpointKey]endpoint{}
 	for _, p := range props {
+	endpoints:
 		for _, w := range p.Webhooks {
-			key, err := WebhookKey(w.Secret)
-			if err != nil {
-				log.Error("webhook secret unusable; its deliveries fail", "property", p.ID, "url", w.URL, "err", err)
-				continue
+			var ep endpoint
+			for _, s := range append([]string{w.Secret}, w.PreviousSecrets...) {
+				key, err := WebhookKey(s)
+				if err != nil {
+					log.Error("webhook secret unusable; its deliveries wait", "property", p.ID, "url", w.URL, "err", err)
+					continue endpoints
+				}
+				ep.keys = append(ep.keys, key)
 			}
-			eps[endpointKey{p.ID, w.URL}] = endpoint{key: key}
+			eps[endpointKey{p.ID, w.URL}] = ep
 		}
 	}
 	claimable := make([][2]string, 0, len(eps))
@@ -170,13 +176,17 @@ func WebhookKey(secret string) ([]byte, error) {
 	return key, nil
 }
 
-// signWebhook is the webhook-signature header: "v1," and the base64 HMAC-SHA256, keyed
-// by the secret, of "<id>.<unix seconds>.<body>".
-func signWebhook(key []byte, id string, ts time.Time, body []byte) string {
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte(id + "." + strconv.FormatInt(ts.Unix(), 10) + "."))
-	m.Write(body)
-	return "v1," + base64.StdEncoding.EncodeToString(m.Sum(nil))
+// signWebhook is the webhook-signature header: for each key, "v1," and the base64
+// HMAC-SHA256, keyed by it, of "<id>.<unix seconds>.<body>", separated by spaces.
+func signWebhook(keys [][]byte, id string, ts time.Time, body []byte) string {
+	sigs := make([]string, len(keys))
+	for i, key := range keys {
+		m := hmac.New(sha256.New, key)
+		m.Write([]byte(id + "." + strconv.FormatInt(ts.Unix(), 10) + "."))
+		m.Write(body)
+		sigs[i] = "v1," + base64.StdEncoding.EncodeToString(m.Sum(nil))
+	}
+	return strings.Join(sigs, " ")
 }
 
 // RunWebhooks delivers the outbox until ctx ends. Every `tally serve` runs one; any
@@ -425,7 +435,7 @@ func (w *webhooker) post(ctx context.Context, ep endpoint, d rewards.Delivery) (
 	req.Header.Set("User-Agent", "Tally-Webhooks/1")
 	req.Header.Set("webhook-id", id)
 	req.Header.Set("webhook-timestamp", strconv.FormatInt(ts.Unix(), 10))
-	req.Header.Set("webhook-signature", signWebhook(ep.key, id, ts, d.Body))
+	req.Header.Set("webhook-signature", signWebhook(ep.keys, id, ts, d.Body))
 	resp, err := w.client.Do(req)
 	if err != nil {
 		return 0, err.Error()

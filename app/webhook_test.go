@@ -112,7 +112,7 @@ func newHookEnv(t *testing.T, d store.Dialect, url string) *env {
 	return hookEnvOn(t, storetest.URL(t, d), clock, url)
 }
 
-func hookEnvOn(t *testing.T, dbURL string, clock *storetest.Clock, url string) *env {
+func hookEnvOn(t *testing.T, dbURL string, clock *storetest.Clock, url string, previousSecrets ...string) *env {
 	t.Helper()
 	ctx := context.Background()
 	subs := func(property, eventType string) []string {
@@ -130,7 +130,7 @@ func hookEnvOn(t *testing.T, dbURL string, clock *storetest.Clock, url string) *
 		t.Fatal(err)
 	}
 	p := arcade()
-	p.Webhooks = []app.Webhook{{URL: url, Secret: whsec, Events: allEvents}}
+	p.Webhooks = []app.Webhook{{URL: url, Secret: whsec, PreviousSecrets: previousSecrets, Events: allEvents}}
 	a := app.New(db, app.Options{Properties: []app.Property{p, other()}, AdminToken: adminTok, IngestWorkers: 2,
 		WebhookTimeout: hookTimeout})
 	t.Cleanup(a.Close)
@@ -543,6 +543,30 @@ func TestDeliveredWebhooksAgeOut(t *testing.T) {
 			t.Fatalf("a second prune removed %d (%v)", n, err)
 		}
 	})
+}
+
+// During a rotation each message is signed with the secret and every previous one, so a
+// receiver checking either key accepts it (Standard Webhooks' list of signatures).
+func TestWebhookSignedWithPreviousSecrets(t *testing.T) {
+	const previous = "whsec_cHJldmlvdXMta2V5LW9mLTMyLWJ5dGVzLWxvbmchIQ=="
+	rcv := newReceiver(t)
+	clock := storetest.NewClock(t0)
+	e := hookEnvOn(t, storetest.URL(t, store.SQLite), clock, rcv.url(), previous)
+	adjust(t, e, "sub1", "5", "k1")
+	e.deliver()
+	r := rcv.requests()[0]
+	if sigs := strings.Fields(r.header.Get("webhook-signature")); len(sigs) != 2 {
+		t.Fatalf("webhook-signature %q, want two signatures", r.header.Get("webhook-signature"))
+	}
+	for secret, want := range map[string]bool{whsec: true, previous: true, "whsec_b3RoZXIta2V5LW9mLTMyLWJ5dGVzLWxvbmchISEhIQ==": false} {
+		wh, err := standardwebhooks.NewWebhook(secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := wh.VerifyIgnoringTimestamp(r.body, r.header); (err == nil) != want {
+			t.Errorf("verified with %s: %v, want ok %v", secret, err, want)
+		}
+	}
 }
 
 // The README's Python verifier accepts a message Tally sent and refuses it changed.

@@ -79,7 +79,11 @@ func describeProperty(b *strings.Builder, p Property) {
 		fmt.Fprintf(b, "  Gamezop subs are taken as sent (no sub_tokens): anyone who edits a game URL's sub credits that id\n")
 	}
 	for _, w := range p.Webhooks {
-		fmt.Fprintf(b, "  webhook %s (signed, Standard Webhooks): %s\n", w.URL, strings.Join(w.Events, ", "))
+		signed := "signed"
+		if n := len(w.PreviousSecrets); n > 0 {
+			signed = fmt.Sprintf("signed with its secret and %d previous, while the publisher rotates", n)
+		}
+		fmt.Fprintf(b, "  webhook %s (%s, Standard Webhooks): %s\n", w.URL, signed, strings.Join(w.Events, ", "))
 	}
 	if g := p.GamezopReports; g != nil {
 		fmt.Fprintf(b, "  booked revenue for true-ups from %s (property-id %s)\n", g.Endpoint(), p.GamezopPropertyID)

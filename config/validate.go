@@ -621,6 +621,9 @@ func (p Property) foreignCredentials(path string) []credential {
 	}
 	for i, h := range p.Webhooks {
 		add(fmt.Sprintf("webhooks[%d].secret", i), h.Secret, false)
+		for j, s := range h.PreviousSecrets {
+			add(fmt.Sprintf("webhooks[%d].previous_secrets[%d]", i, j), s, false)
+		}
 	}
 	return out
 }

@@ -12,9 +12,13 @@ import (
 
 // Webhook is one publisher endpoint that Tally notifies of changes (Standard Webhooks).
 type Webhook struct {
-	URL    string   `yaml:"url"`
-	Secret Secret   `yaml:"secret"` // whsec_… (base64 after the prefix)
-	Events []string `yaml:"events"`
+	URL    string `yaml:"url"`
+	Secret Secret `yaml:"secret"` // whsec_… (base64 after the prefix)
+	// PreviousSecrets sign each message too while the publisher moves to Secret: a
+	// rotation without a moment when some replica signs with a key the receiver no
+	// longer (or not yet) checks (Standard Webhooks' list of signatures).
+	PreviousSecrets []Secret `yaml:"previous_secrets,omitempty"`
+	Events          []string `yaml:"events"`
 }
 
 // Standard Webhooks asks for a key of 24 to 64 bytes.
@@ -48,6 +52,17 @@ func (v *validator) webhooks(path string, hs []Webhook) {
 			}
 		}
 		v.webhookSecret(at+".secret", h.Secret)
+		for j, s := range h.PreviousSecrets {
+			sp := fmt.Sprintf("%s.previous_secrets[%d]", at, j)
+			switch {
+			case s == h.Secret:
+				v.add(sp, "is the same value as %s.secret", at)
+			case slices.Contains(h.PreviousSecrets[:j], s):
+				v.add(sp, "is listed twice")
+			default:
+				v.webhookSecret(sp, s)
+			}
+		}
 		if len(h.Events) == 0 {
 			v.add(at+".events", "must list at least one of %s", strings.Join(known, ", "))
 		}

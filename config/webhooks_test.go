@@ -42,6 +42,15 @@ func TestWebhooksConfig(t *testing.T) {
 	if plain.WebhookSubscriptions() != nil {
 		t.Fatal("a config without webhooks gives a non-nil lookup")
 	}
+	// A rotation: the previous secrets sign too.
+	rotating, err := loadText(t, strings.Replace(example, `secret: "${ARCADE_WHSEC}"`,
+		`secret: "${ARCADE_WHSEC}"`+"\n        previous_secrets: [\"whsec_cHJldmlvdXMta2V5LW9mLTMyLWJ5dGVzLWxvbmc=\"]", 1), env)
+	if err != nil {
+		t.Fatalf("previous_secrets refused: %v", err)
+	}
+	if p, _ := rotating.Property("arcade"); len(p.Webhooks[0].PreviousSecrets) != 1 {
+		t.Fatalf("previous_secrets read as %v", p.Webhooks[0].PreviousSecrets)
+	}
 	// The secret never shows in how the config prints.
 	var sb strings.Builder
 	if err := Describe(&sb, cfg); err != nil || strings.Contains(sb.String(), "MfKQ9r8") {
@@ -78,6 +87,10 @@ func TestWebhooksConfig(t *testing.T) {
 			`properties[0].webhooks[0].events: must list at least one of credit.settled`},
 		{"event twice", `events: [credit.settled,`, `events: [credit.settled, credit.settled,`,
 			`properties[0].webhooks[0].events[1]: "credit.settled" is listed twice`},
+		{"previous secret too short", `secret: "${ARCADE_WHSEC}"`, `secret: "${ARCADE_WHSEC}"` + "\n        previous_secrets: [\"whsec_c2hvcnQ=\"]",
+			`properties[0].webhooks[0].previous_secrets[0]: must hold a key of 24 to 64 bytes, got 5`},
+		{"previous secret is the secret", `secret: "${ARCADE_WHSEC}"`, `secret: "${ARCADE_WHSEC}"` + "\n        previous_secrets: [\"${ARCADE_WHSEC}\"]",
+			`properties[0].webhooks[0].previous_secrets[0]: is the same value as properties[0].webhooks[0].secret`},
 		{"url twice", "", `      - { url: "https://publisher.example/hooks/tally", secret: "${ARCADE_WHSEC}", events: [balance.updated] }` + "\n",
 			`properties[0].webhooks[1].url: is already the url of properties[0].webhooks[0]`},
 	}

@@ -177,7 +177,11 @@ func newApp(db *store.DB, cfg config.Config, log *slog.Logger) *app.App {
 			ap.APIKeys = append(ap.APIKeys, k.Reveal())
 		}
 		for _, w := range p.Webhooks {
-			ap.Webhooks = append(ap.Webhooks, app.Webhook{URL: w.URL, Secret: w.Secret.Reveal(), Events: w.Events})
+			prev := make([]string, len(w.PreviousSecrets))
+			for i, s := range w.PreviousSecrets {
+				prev[i] = s.Reveal()
+			}
+			ap.Webhooks = append(ap.Webhooks, app.Webhook{URL: w.URL, Secret: w.Secret.Reveal(), PreviousSecrets: prev, Events: w.Events})
 		}
 		if g := p.GamezopReports; g != nil {
 			ap.Reports = &app.ReportsSource{URL: g.Endpoint(), BearerToken: g.BearerToken.Reveal()}
