@@ -236,6 +236,31 @@ func TestScoreTargetPerChangePaysNoPeriodTwice(t *testing.T) {
 	})
 }
 
+// A `per: day` target pays a play on one day only. Gamezop redelivers a report with a new
+// timestamp (a new event): one sent at 23:59:50 UTC and redelivered at 00:00:10 paid the
+// play on both days. Another play on the second day still pays.
+func TestPerDayTargetPaysAPlayOnOneDay(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, d store.Dialect) {
+		e := newEnv(t, d)
+		e.clock.Set(time.Date(2026, 11, 22, 23, 59, 50, 0, time.UTC))
+		e = e.withProperty(func(p *appProperty) { p.Rules.Targets[0].Per = rewards.PerDay })
+		send := func(play, ts string) {
+			t.Helper()
+			body := strings.NewReplacer(`"timestamp":1732269000`, `"timestamp":`+ts, `"gamePlayId":"p1"`, `"gamePlayId":"`+play+`"`).Replace(scoreBody)
+			if a := e.do("POST", "/v1/hooks/arcade/gamezop/scores", body, "api-key", scoresKey); a.Code != 200 || a.Body["status"] != "accepted" {
+				t.Fatalf("play %s at %s: %d %s", play, ts, a.Code, a.Raw)
+			}
+		}
+		send("p1", "1732319990")
+		e.clock.Set(time.Date(2026, 11, 23, 0, 0, 10, 0, time.UTC))
+		send("p1", "1732320010") // the redelivery, on the next UTC day
+		e.wantBalance("arcade", "sub1", apiKey, "0", "50")
+		send("p2", "1732320020")
+		e.wantBalance("arcade", "sub1", apiKey, "0", "100")
+		e.checkInvariants()
+	})
+}
+
 // A GamePush delivery recorded before the dedupe key came to ignore the signature's
 // spelling (under its raw body's hash) is still found: sent again after the upgrade, as
 // it was or re-spelled, it is a duplicate, and a `per: day` target does not pay it again.

@@ -286,7 +286,7 @@ func evaluateScore(ev Event, r Rules, receivedAt time.Time) (Outcome, error) {
 		if t.Reward.IsNegative() {
 			return Outcome{}, fmt.Errorf("%w: target %q has a negative reward", ErrNotConfigured, t.ID)
 		}
-		claim, also, err := targetClaims(t, ev, receivedAt)
+		claim, paidAs, also, err := targetClaims(t, ev, receivedAt)
 		if err != nil {
 			return Outcome{}, err
 		}
@@ -304,6 +304,7 @@ func evaluateScore(ev Event, r Rules, receivedAt time.Time) (Outcome, error) {
 			Rule:        rule,
 			RuleVersion: t.Version,
 			Claim:       claim,
+			ClaimedAs:   paidAs,
 			AlsoClaims:  also,
 			MaturesAt:   receivedAt.Add(t.Hold).UTC(),
 			Legs: []Leg{
@@ -327,7 +328,11 @@ func evaluateScore(ev Event, r Rules, receivedAt time.Time) (Outcome, error) {
 // `per`s (also): the target itself, the day and the play. So a target whose `per`
 // changes pays no period twice: switched to `once`, it does not pay a user paid per day
 // or per play before; switched to `day`, not again on a day it paid once or per play.
-func targetClaims(t ScoreTarget, ev Event, receivedAt time.Time) (claim string, also []string, err error) {
+//
+// A `per: day` target pays a play on one day only (paidAs: a taken play claim stops the
+// payment). Gamezop redelivers a report with a new timestamp, so a new event, and one
+// sent at 23:59:50 and redelivered at 00:00:10 paid the play on both days.
+func targetClaims(t ScoreTarget, ev Event, receivedAt time.Time) (claim string, paidAs, also []string, err error) {
 	play := ev.Score.PlayID
 	if play == "" {
 		// Sources without play ids: each score event is its own play.
@@ -337,13 +342,13 @@ func targetClaims(t ScoreTarget, ev Event, receivedAt time.Time) (claim string, 
 	once, day, perPlay := base, base+":day:"+DayOf(receivedAt), base+":play:"+play
 	switch t.Per {
 	case PerOnce:
-		return once, []string{day, perPlay}, nil
+		return once, nil, []string{day, perPlay}, nil
 	case PerDay:
-		return day, []string{once, perPlay}, nil
+		return day, []string{perPlay}, []string{once, perPlay}, nil
 	case PerPlay:
-		return perPlay, []string{once, day}, nil
+		return perPlay, nil, []string{once, day}, nil
 	default:
-		return "", nil, fmt.Errorf("%w: target %q has per %q", ErrNotConfigured, t.ID, t.Per)
+		return "", nil, nil, fmt.Errorf("%w: target %q has per %q", ErrNotConfigured, t.ID, t.Per)
 	}
 }
 

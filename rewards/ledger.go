@@ -64,7 +64,8 @@ type Entry struct {
 	Claim string
 	// ClaimedAs are other names of the same claim: when one of them is taken the entry
 	// was paid already, under a rule's earlier name (an achievement rule that came to
-	// name its event). Only Claim is recorded.
+	// name its event), or for the same play on another day (a `per: day` target). Only
+	// Claim (and AlsoClaims) is recorded.
 	ClaimedAs []string
 	// AlsoClaims are claims the entry takes besides Claim when they are free: a
 	// target's claims under its other `per`s, so that a target whose `per` changes
