@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -300,6 +301,39 @@ func TestUpgradeFromThePlaysIndex(t *testing.T) {
 		db := storetest.OpenURL(t, u, nil) // migrates the rest
 		if n, err := store.QueryInt(ctx, db, `SELECT COUNT(*) FROM tournament_reports`); err != nil || n != 0 {
 			t.Fatalf("tournament_reports after the upgrade: %d, %v", n, err)
+		}
+	})
+}
+
+// A database migrated by a newer tally (a version this binary does not hold) is refused
+// by Migrate and Ready: goose ignores versions it does not know, so a rolled-back binary
+// served on a schema whose rules it does not follow. A process that found the schema
+// current before keeps running.
+func TestSchemaNewerThanTheBinaryIsRefused(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		ctx := context.Background()
+		u := storetest.URL(t, dia)
+		running := storetest.OpenURL(t, u, nil)
+		if err := running.Ready(ctx); err != nil {
+			t.Fatal(err)
+		}
+		// What the next release's `tally migrate` leaves behind.
+		if err := running.ExecRaw(ctx, `INSERT INTO goose_db_version (version_id, is_applied) VALUES (9999, true)`); err != nil {
+			t.Fatal(err)
+		}
+		if err := running.Ready(ctx); err != nil {
+			t.Fatalf("a replica running before the newer migration: %v", err)
+		}
+		older, err := store.Open(ctx, u, store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer older.Close()
+		if err := older.Migrate(ctx, nil); !errors.Is(err, store.ErrSchemaNewer) || !strings.Contains(err.Error(), "at migration 9999") {
+			t.Fatalf("Migrate: %v", err)
+		}
+		if err := older.Ready(ctx); !errors.Is(err, store.ErrSchemaNewer) {
+			t.Fatalf("Ready: %v", err)
 		}
 	})
 }

@@ -331,6 +331,9 @@ func (db *DB) Migrate(ctx context.Context, log io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("store: migrations: %w", err)
 	}
+	if err := notNewer(ctx, p); err != nil {
+		return err
+	}
 	res, err := p.Up(ctx)
 	if err != nil {
 		return fmt.Errorf("store: migrate: %w", err)
@@ -362,7 +365,31 @@ func (db *DB) Ready(ctx context.Context) error {
 	if pending {
 		return ErrNotMigrated
 	}
+	if err := notNewer(ctx, p); err != nil {
+		return err
+	}
 	db.migrated.Store(true)
+	return nil
+}
+
+// notNewer refuses a database migrated past the last migration this binary holds: goose
+// applies what is missing and ignores versions it does not know, so a rolled-back
+// binary (or a finance machine's older CLI) ran on a schema whose rules it does not
+// follow (an older one pays score targets without the claims a newer one checks). A
+// process that found the schema current before keeps running (Ready caches it), so a
+// rolling deploy's older replicas serve on while the new ones migrate.
+func notNewer(ctx context.Context, p *goose.Provider) error {
+	current, err := p.GetDBVersion(ctx)
+	if err != nil {
+		return fmt.Errorf("store: migration status: %w", errors.Join(rewards.ErrUnavailable, err))
+	}
+	var known int64
+	for _, s := range p.ListSources() {
+		known = max(known, s.Version)
+	}
+	if current > known {
+		return fmt.Errorf("%w: it is at migration %d, this binary knows up to %d; run a tally that knows it", ErrSchemaNewer, current, known)
+	}
 	return nil
 }
 
