@@ -891,3 +891,30 @@ func TestSettlementWalletLockedForAMomentSettlesInTheRun(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Totals are sums of amounts below 10^20 and may pass it: a settlement run whose wallets
+// add up to 1.2 × 10^20, a tournament window whose prizes do. On Postgres their columns
+// were NUMERIC(38,18), and the run (or the close) failed on every retry; SQLite went on.
+func TestTotalsPastTwentyDigits(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		ctx := context.Background()
+		clock := storetest.NewClock(t0)
+		db := storetest.Open(t, dia, clock.Now)
+		for i, u := range []string{"big1", "big2"} {
+			if _, _, err := db.Adjust(ctx, rewards.AdjustRequest{Actor: "ops", Property: "arcade", User: u,
+				Amount: d("60000000000000000000"), Bucket: rewards.Pending, Reason: "r", IdempotencyKey: fmt.Sprintf("k%d", i)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		clock.Advance(1)
+		r, err := db.Settle(ctx, "arcade", 0, "")
+		if err != nil || r.Status != rewards.RunCompleted || !r.Amount.Equal(d("120000000000000000000")) {
+			t.Fatalf("run: %+v, %v", r, err)
+		}
+		wantBalance(t, db, "big1", "0", "60000000000000000000")
+		wantBalance(t, db, "big2", "0", "60000000000000000000")
+		if err := db.CheckInvariants(ctx, "arcade"); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

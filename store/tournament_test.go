@@ -1348,3 +1348,25 @@ func TestReportsOfAPlayDifferingInDurationAreTwo(t *testing.T) {
 		}
 	})
 }
+
+// A window whose prizes add up past 10^20 closes and pays (its paid total overflowed
+// NUMERIC(38,18) on Postgres, and the close failed on every attempt).
+func TestTournamentPaidPastTwentyDigits(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		ctx := context.Background()
+		clock := storetest.NewClock(win0.Add(time.Hour))
+		db := storetest.Open(t, dia, clock.Now)
+		recordAndApply(t, db,
+			tscore("a", "1", "9", "over", win0.Add(time.Minute)),
+			tscore("b", "2", "8", "over", win0.Add(2*time.Minute)),
+		)
+		tour := dailyTournament()
+		tour.Prizes = []rewards.Prize{{From: 1, To: 1, Amount: d("60000000000000000000")}, {From: 2, To: 3, Amount: d("60000000000000000000")}}
+		clock.Set(win0W.ClosesAt)
+		if got, err := db.CloseTournamentWindow(ctx, "arcade", tour, win0W); err != nil || got.Outcome != rewards.CloseDone {
+			t.Fatalf("close: %+v, %v", got, err)
+		}
+		wantBalance(t, db, "a", "60000000000000000000", "0")
+		wantBalance(t, db, "b", "60000000000000000000", "0")
+	})
+}
