@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/bits"
 	"runtime/debug"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -73,15 +74,26 @@ func (ap *applier) wake() {
 // pass is retried with a growing pause, never given up.
 func (a *App) RunApplier(ctx context.Context) {
 	ap := a.applier
+	// The backlog gauges on their own clock: refreshed between passes, they froze while a
+	// pass was stuck (on the very event they should show growing older, for minutes).
+	var gauges sync.WaitGroup
+	defer gauges.Wait()
+	gauges.Go(func() {
+		tick := time.NewTicker(backlogEvery)
+		defer tick.Stop()
+		for {
+			ap.refreshBacklog(ctx)
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	})
 	pause := time.Duration(0)
-	lastBacklog := time.Time{}
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
-		if time.Since(lastBacklog) >= backlogEvery {
-			ap.refreshBacklog(ctx)
-			lastBacklog = time.Now()
-		}
 		n, err := ap.pass(ctx, rewards.Claim{Status: rewards.StatusRecorded, Limit: ap.batch})
 		switch {
 		case ctx.Err() != nil:
@@ -291,9 +303,15 @@ func (ap *applier) refreshBacklog(ctx context.Context) {
 	defer cancel()
 	b, err := ap.store.Backlog(ctx)
 	if err != nil {
-		return
+		// The last count stands, and its oldest event grows older meanwhile.
+		last := ap.backlog.Load()
+		if last == nil {
+			return
+		}
+		b = *last
+	} else {
+		ap.backlog.Store(&b)
 	}
-	ap.backlog.Store(&b)
 	ap.app.metrics.backlog.Set(float64(b.Events))
 	age := 0.0
 	if !b.OldestRecord.IsZero() {

@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http/httptest"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"tally/rewards"
 )
@@ -236,5 +239,69 @@ func TestApplierSplitsAroundEveryRefusedEvent(t *testing.T) {
 					len(st.recorded), tt.wantApplied, tt.wantQuarantined)
 			}
 		})
+	}
+}
+
+// stuckApplyStore's Apply waits until released: a pass stuck behind a lock. Its backlog
+// is one event recorded at oldest.
+type stuckApplyStore struct {
+	oldest  time.Time
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (s *stuckApplyStore) Apply(ctx context.Context, _ rewards.Claim, _ rewards.Decider) ([]rewards.Applied, error) {
+	select {
+	case s.entered <- struct{}{}:
+	default:
+	}
+	select {
+	case <-s.release:
+	case <-ctx.Done():
+	}
+	return nil, nil
+}
+
+func (s *stuckApplyStore) Quarantine(context.Context, int64, string) (string, bool, error) {
+	return "", false, nil
+}
+
+func (s *stuckApplyStore) Backlog(context.Context) (rewards.Backlog, error) {
+	return rewards.Backlog{Events: 1, OldestRecord: s.oldest}, nil
+}
+
+// The age of the oldest recorded event keeps growing on /metrics while a pass is stuck:
+// refreshed between passes, it stayed at its age when the pass began, so an alert on it
+// fired a whole pass late.
+func TestOldestRecordedGaugeGrowsDuringAStuckPass(t *testing.T) {
+	a := &App{log: slog.New(slog.DiscardHandler), metrics: NewMetrics()}
+	st := &stuckApplyStore{oldest: time.Now().Add(-time.Second), entered: make(chan struct{}, 1), release: make(chan struct{})}
+	a.applier = newApplier(a, st, 10, 0)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { a.RunApplier(ctx); close(done) }()
+	defer func() { close(st.release); cancel(); <-done }()
+	<-st.entered
+	gauge := func() float64 {
+		rec := httptest.NewRecorder()
+		a.metrics.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		m := regexp.MustCompile(`(?m)^tally_apply_oldest_recorded_seconds (\S+)$`).FindStringSubmatch(rec.Body.String())
+		if m == nil {
+			t.Fatal("no tally_apply_oldest_recorded_seconds on /metrics")
+		}
+		v, err := strconv.ParseFloat(m[1], 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	// The pass is stuck from its start; the gauge must pass the age the event had then.
+	deadline := time.Now().Add(3*backlogEvery + 5*time.Second)
+	for gauge() < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("tally_apply_oldest_recorded_seconds = %.1f while the oldest recorded event is %.1f s old",
+				gauge(), time.Since(st.oldest).Seconds())
+		}
+		time.Sleep(50 * time.Millisecond) // polling a condition, with a deadline
 	}
 }
