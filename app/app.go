@@ -91,6 +91,9 @@ type Options struct {
 	Build      BuildInfo // reported on /metrics as tally_build_info
 	// WebhookTimeout bounds one webhook attempt (default 10s); tests shorten it.
 	WebhookTimeout time.Duration
+	// ReadmitActor, when set, is the actor RunApplier's readmission records in the audit
+	// log (see Readmit); empty turns readmission off.
+	ReadmitActor string
 }
 
 // App is the wired application.
@@ -103,6 +106,7 @@ type App struct {
 	ingest   *batcher
 	applier  *applier
 	webhooks *webhooker
+	readmit  string // Options.ReadmitActor
 }
 
 // New wires the app. Call Close after the HTTP server has drained.
@@ -126,7 +130,7 @@ func New(st Store, opt Options) *App {
 	if opt.AdminToken != "" {
 		admins = append(admins, Admin{Name: defaultAdmin, Token: opt.AdminToken})
 	}
-	a := &App{store: st, props: props, admins: admins, log: log, metrics: m}
+	a := &App{store: st, props: props, admins: admins, log: log, metrics: m, readmit: opt.ReadmitActor}
 	a.ingest = newBatcher(st, opt.IngestWorkers, opt.IngestBatch, log, m)
 	a.applier = newApplier(a, st, opt.ApplyBatch, opt.ApplyPoll)
 	a.ingest.wake = a.applier.wake

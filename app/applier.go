@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/bits"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -76,9 +78,10 @@ func (a *App) RunApplier(ctx context.Context) {
 	ap := a.applier
 	// The backlog gauges on their own clock: refreshed between passes, they froze while a
 	// pass was stuck (on the very event they should show growing older, for minutes).
-	var gauges sync.WaitGroup
-	defer gauges.Wait()
-	gauges.Go(func() {
+	// Readmission too runs beside the passes.
+	var side sync.WaitGroup
+	defer side.Wait()
+	side.Go(func() {
 		tick := time.NewTicker(backlogEvery)
 		defer tick.Stop()
 		for {
@@ -90,6 +93,9 @@ func (a *App) RunApplier(ctx context.Context) {
 			}
 		}
 	})
+	if a.readmit != "" {
+		side.Go(func() { a.runReadmit(ctx) })
+	}
 	pause := time.Duration(0)
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -343,7 +349,7 @@ func (a *App) decide(k rewards.Kept) rewards.Decision {
 	p, ok := a.props[k.Property]
 	switch {
 	case !ok:
-		return rewards.Decision{Event: ev, Quarantine: "property " + k.Property + " is not configured"}
+		return rewards.Decision{Event: ev, Quarantine: notConfigured(k.Property)}
 	case unmapped != "":
 		return rewards.Decision{Event: ev, Quarantine: unmapped}
 	case ev.Session != nil && p.GamezopPropertyID != "" && ev.Session.PropertyID != p.GamezopPropertyID:
@@ -374,4 +380,71 @@ func quoteOrMissing(s string) string {
 		return "(missing)"
 	}
 	return `"` + s + `"`
+}
+
+// notConfigured is the reason an event of a property this process does not know is kept.
+func notConfigured(property string) string { return "property " + property + " is not configured" }
+
+const (
+	// readmitEvery is how often a serving process looks for events to readmit.
+	readmitEvery = time.Minute
+	// readmitScan is how many of a property's newest quarantined events it looks at.
+	readmitScan = 1000
+)
+
+// runReadmit readmits (Readmit) as the applier starts and every readmitEvery after.
+func (a *App) runReadmit(ctx context.Context) {
+	tick := time.NewTicker(readmitEvery)
+	defer tick.Stop()
+	for {
+		n, err := a.Readmit(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			a.log.Warn("applier: readmitting events kept as of an unconfigured property failed; next try in a minute", "readmitted", n, "err", err)
+		case n > 0:
+			a.log.Info("applier: readmitted events a replica without their property had kept", "readmitted", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// Readmit replays the events of this process's properties that a process without the
+// property kept quarantined as "not configured", and returns how many it applied (or
+// kept again, with a new reason). During a rolling deploy that adds a property, the
+// replicas still on the old config claim its events too (they are recorded by the new
+// ones, and every applier claims every property's events) and keep them; the replicas
+// on the new config readmit them within a minute, instead of an operator's replay. It
+// looks at each property's newest readmitScan quarantined events; each replay is
+// exactly once (the store's claim) and in the audit log as the ReadmitActor's.
+func (a *App) Readmit(ctx context.Context) (int, error) {
+	if a.readmit == "" {
+		return 0, nil
+	}
+	ids := slices.Sorted(maps.Keys(a.props))
+	n := 0
+	for _, p := range ids {
+		kept, err := a.store.Events(ctx, rewards.EventFilter{Status: rewards.StatusQuarantined, Property: p, Limit: readmitScan})
+		if err != nil {
+			return n, err
+		}
+		for _, k := range kept {
+			if k.Reason != notConfigured(p) {
+				continue
+			}
+			_, _, replayed, err := a.ReplayEvent(ctx, k.ID, a.readmit)
+			if err != nil {
+				return n, err
+			}
+			if replayed {
+				n++
+			}
+		}
+	}
+	return n, nil
 }

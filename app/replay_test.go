@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"database/sql"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
@@ -231,4 +232,53 @@ func TestReplayCommittedAsTheRequestEndsSaysReplayed(t *testing.T) {
 			t.Fatalf("replay: %v, replayed %v, status %q, %d entries", err, replayed, k.Status, len(posted))
 		}
 	})
+}
+
+// During a rolling deploy that adds a property, a replica still on the old config claims
+// the new property's events (recorded by the new replicas) and keeps them as "not
+// configured"; a replica that knows the property readmits them, once, in the audit log
+// as the applier's. Other quarantined events are left for an operator.
+func TestReadmitEventsAnOlderConfigKept(t *testing.T) {
+	ctx := context.Background()
+	u := storetest.URL(t, store.Postgres)
+	newDB, oldDB := storetest.OpenURL(t, u, nil), storetest.OpenURL(t, u, nil)
+	newApp := app.New(newDB, app.Options{Properties: []app.Property{arcade(), other()}, AdminToken: adminTok, IngestWorkers: 1,
+		ReadmitActor: "applier"})
+	t.Cleanup(newApp.Close)
+	oldApp := app.New(oldDB, app.Options{Properties: []app.Property{other()}, AdminToken: adminTok, IngestWorkers: 1})
+	t.Cleanup(oldApp.Close)
+	e := &env{t: t, db: newDB, app: newApp, h: newApp.Handler()}
+
+	other := strings.Replace(sppBody, `"property-id":"1234"`, `"property-id":"999"`, 1)
+	other = strings.Replace(other, "b48a8368", "c48a8368", 1)
+	for _, body := range []string{sppBody, other} {
+		// Recorded by the new replica, not applied by it (e.do would drain it).
+		req := httptest.NewRequest("POST", "/v1/hooks/arcade/gamezop/spp", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+sppToken)
+		rec := httptest.NewRecorder()
+		e.h.ServeHTTP(rec, req)
+		if rec.Code != 200 {
+			t.Fatalf("postback: %d %s", rec.Code, rec.Body)
+		}
+	}
+	if _, err := oldApp.Drain(ctx); err != nil { // the old replica's applier claims first
+		t.Fatal(err)
+	}
+	n, err := newApp.Readmit(ctx)
+	if err != nil || n != 2 {
+		t.Fatalf("readmitted %d, %v; want both events (one applied, one kept for its property-id)", n, err)
+	}
+	e.wantBalance("arcade", "sub1", apiKey, "0", "0.672")
+	if n, err := newApp.Readmit(ctx); err != nil || n != 0 {
+		t.Fatalf("a second readmission: %d, %v", n, err)
+	}
+	kept, err := newDB.Events(ctx, rewards.EventFilter{Status: rewards.StatusQuarantined, Property: "arcade", Limit: 10})
+	if err != nil || len(kept) != 1 || !strings.Contains(kept[0].Reason, "property-id") {
+		t.Fatalf("kept: %+v %v", kept, err)
+	}
+	audit := e.do("GET", "/v1/admin/audit?limit=10", "", "Authorization", "Bearer "+adminTok)
+	if !strings.Contains(audit.Raw, `"actor":"applier"`) {
+		t.Fatalf("audit: %s", audit.Raw)
+	}
+	e.wantBalance("arcade", "sub1", apiKey, "0", "0.672")
 }

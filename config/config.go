@@ -51,10 +51,12 @@ type AdminToken struct {
 }
 
 // DefaultAdminName is the name the single admin_token acts under; CLIActor is the actor
-// the audit log records for `tally replay`, which needs no token.
+// the audit log records for `tally replay`, which needs no token; ApplierActor, for the
+// events a serving process readmits (app.Readmit).
 const (
 	DefaultAdminName = "admin"
 	CLIActor         = "cli"
+	ApplierActor     = "applier"
 )
 
 // Admins returns every admin credential: admin_token (as DefaultAdminName) and then

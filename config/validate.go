@@ -91,6 +91,8 @@ func (c Config) Validate() error {
 			v.add(at+".name", "must be 1–64 characters of a-z, A-Z, 0-9, '.', '_', '@' or '-', got %q", t.Name)
 		case t.Name == CLIActor:
 			v.add(at+".name", "%q is reserved: it names what the command line does", t.Name)
+		case t.Name == ApplierActor:
+			v.add(at+".name", "%q is reserved: it names what the applier does", t.Name)
 		case names[t.Name] != "":
 			v.add(at+".name", "%q is already the name of %s", t.Name, names[t.Name])
 		default:

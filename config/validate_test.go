@@ -124,6 +124,8 @@ func TestLoadRefuses(t *testing.T) {
 			`admin_tokens[0].name: "admin" is already the name of admin_token`},
 		{"admin named cli", `admin_token: "${TALLY_ADMIN_TOKEN}"`, `admin_tokens: [{name: cli, token: t1}]`,
 			`admin_tokens[0].name: "cli" is reserved`},
+		{"admin named applier", `admin_token: "${TALLY_ADMIN_TOKEN}"`, `admin_tokens: [{name: applier, token: t1}]`,
+			`admin_tokens[0].name: "applier" is reserved`},
 		{"admin token without value", `admin_token: "${TALLY_ADMIN_TOKEN}"`, `admin_tokens: [{name: alice}]`, `admin_tokens[0].token: is required`},
 		{"two admins one token", `admin_token: "${TALLY_ADMIN_TOKEN}"`, `admin_tokens: [{name: alice, token: t1}, {name: bob, token: t1}]`,
 			`admin_tokens[1].token: is the same value as admin_tokens[0].token`},

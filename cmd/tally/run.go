@@ -204,7 +204,7 @@ func newApp(db *store.DB, cfg config.Config, log *slog.Logger) *app.App {
 		workers = 1 // SQLite has one writer; more workers would only queue on its lock
 	}
 	return app.New(db, app.Options{Properties: props, Admins: admins(cfg), Logger: log,
-		IngestWorkers: workers, IngestBatch: 256, Build: buildInfo()})
+		IngestWorkers: workers, IngestBatch: 256, Build: buildInfo(), ReadmitActor: config.ApplierActor})
 }
 
 func cmdServe(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
