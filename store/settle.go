@@ -283,24 +283,50 @@ func (db *DB) settleWallets(ctx context.Context, run rewards.SettlementRun, scal
 	if err != nil {
 		return err
 	}
-	// The wallets skipped as locked, now waiting for their locks: a wallet an applier
-	// held for a moment settles in this run, and one held for good fails this batch (and
-	// the run) at its timeout, after every other wallet settled.
+	// The wallets skipped as locked: first again without waiting (a wallet an applier held
+	// for a moment is free by now), then those still locked one at a time, each waiting
+	// for its lock. A wallet held for good fails only itself (and the run) at its
+	// timeout, after every other wallet settled; after heldWalletsTried such failures
+	// the rest wait for the next run rather than hold this one for a timeout each.
 	slices.Sort(skipped)
+	var still []int64
 	for ids := range slices.Chunk(skipped, o.batch) {
 		if err := renew(); err != nil {
 			return err
 		}
-		if _, err := db.settleBatchRecovered(ctx, run.ID, scale, cutoff, ids, false); err != nil {
+		held, err := db.settleBatchRecovered(ctx, run.ID, scale, cutoff, ids, true)
+		if err != nil {
 			return err
+		}
+		still = append(still, held...)
+		n++
+		if o.afterBatch != nil {
+			o.afterBatch(n)
+		}
+	}
+	var failed []error
+	for _, id := range still {
+		if err := renew(); err != nil {
+			return errors.Join(append(failed, err)...)
+		}
+		if _, err := db.settleBatchRecovered(ctx, run.ID, scale, cutoff, []int64{id}, false); err != nil {
+			failed = append(failed, fmt.Errorf("store: settlement %d: wallet %d, locked by another transaction: %w", run.ID, id, err))
+			if ctx.Err() != nil || len(failed) == heldWalletsTried {
+				break
+			}
+			continue
 		}
 		n++
 		if o.afterBatch != nil {
 			o.afterBatch(n)
 		}
 	}
-	return nil
+	return errors.Join(failed...)
 }
+
+// heldWalletsTried is how many wallets locked elsewhere for good (each failing at the
+// batch timeout) a settlement run waits for before leaving the rest to the next run.
+const heldWalletsTried = 3
 
 // settleBatchTimeout bounds one settlement batch (a few thousand wallets: about a second).
 const settleBatchTimeout = 90 * time.Second
@@ -447,8 +473,11 @@ func (db *DB) settleBatch(ctx context.Context, runID int64, scale int32, cutoff 
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	skipLocked = skipLocked && db.dialect == Postgres // SQLite has no row locks: its write lock holds them all
+	all := ids
 	err = db.tx(ctx, func(tx *gorm.DB) error {
-		skipped = nil // a transaction the store retries starts over
+		// A transaction the store retries starts over, from every wallet of the batch.
+		ids := all
+		skipped = nil
 		res := batchResult{amount: decimal.Zero}
 		if db.dialect == Postgres {
 			// Every statement here reaches its rows by key. With batches of thousands of

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/shopspring/decimal"
 
 	"tally/rewards"
@@ -917,4 +918,90 @@ func TestTotalsPastTwentyDigits(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// A batch that skipped a locked wallet and is retried by the store (a deadlock at its
+// commit) still hands the wallet to the run's end: the retry cut the batch to the
+// wallets its first attempt had locked, and the skipped one waited for the next run.
+func TestSettlementSkippedWalletSurvivesABatchRetry(t *testing.T) {
+	ctx := context.Background()
+	clock := storetest.NewClock(t0)
+	db := storetest.Open(t, store.Postgres, clock.Now)
+	ingestOne(t, db, in(session("u1", "s-1", "0.0001", 60)))
+	ingestOne(t, db, in(session("u2", "s-2", "0.0001", 60)))
+	clock.Advance(25 * time.Hour)
+	calls := 0
+	store.SetInSettleBatch(db, func() {
+		calls++
+		switch calls {
+		case 1: // the first attempt of the first batch fails at its commit, as a deadlock would
+			store.FailCommits(db, &pgconn.PgError{Severity: "ERROR", Code: "40P01", Message: "deadlock detected"})
+		case 2:
+			store.FailCommits(db, nil)
+		}
+	})
+	defer store.SetInSettleBatch(db, nil)
+	held, release := make(chan struct{}), make(chan struct{})
+	holding := make(chan error, 1)
+	go func() {
+		holding <- db.HoldWallet(ctx, "arcade", "u1", func() {
+			close(held)
+			<-release
+		})
+	}()
+	<-held
+	run, err := db.SettleWith(ctx, "arcade", 0, store.SettleOptions{Workers: 1, AfterBatch: func(n int) {
+		if n == 1 { // the main batch is done: u1's lock goes
+			close(release)
+		}
+	}})
+	if err := <-holding; err != nil {
+		t.Fatal(err)
+	}
+	if err != nil || run.Status != rewards.RunCompleted || run.Users != 2 {
+		t.Fatalf("run: %+v %v; want completed with both users", run, err)
+	}
+	wantBalance(t, db, "u1", "0.6", "5")
+	wantBalance(t, db, "u2", "0.6", "5")
+}
+
+// A wallet locked for a moment when its batch came (u2) settles in the run although a
+// wallet held for good (u1) was skipped with it: they were retried in one waiting batch,
+// which failed on u1 and took u2 down with it.
+func TestSettlementMomentaryLockDoesNotShareAHeldWalletsFate(t *testing.T) {
+	ctx := context.Background()
+	clock := storetest.NewClock(t0)
+	db := storetest.Open(t, store.Postgres, clock.Now)
+	ingestOne(t, db, in(session("u1", "s-1", "0.0001", 60)))
+	ingestOne(t, db, in(session("u2", "s-2", "0.0001", 60)))
+	clock.Advance(25 * time.Hour)
+	store.SetSettleBatchTimeout(db, 500*time.Millisecond)
+	var run rewards.SettlementRun
+	var runErr error
+	if err := db.HoldWallet(ctx, "arcade", "u1", func() { // held for good
+		held, release := make(chan struct{}), make(chan struct{})
+		holding := make(chan error, 1)
+		go func() {
+			holding <- db.HoldWallet(ctx, "arcade", "u2", func() { // an applier's, for a moment
+				close(held)
+				<-release
+			})
+		}()
+		<-held
+		run, runErr = db.SettleWith(ctx, "arcade", 0, store.SettleOptions{Workers: 1, AfterBatch: func(n int) {
+			if n == 1 {
+				close(release)
+			}
+		}})
+		if err := <-holding; err != nil {
+			t.Error(err)
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if runErr == nil || run.Status != rewards.RunFailed || run.Users != 1 {
+		t.Fatalf("run: %+v %v; want failed on u1, with u2 settled", run, runErr)
+	}
+	wantBalance(t, db, "u2", "0.6", "5")
+	wantBalance(t, db, "u1", "5.6", "0")
 }
