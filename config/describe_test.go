@@ -231,3 +231,33 @@ func TestDatabaseURLTheDriverRefuses(t *testing.T) {
 		}
 	}
 }
+
+// A URL whose user info the driver and url.Parse may read differently (an unescaped @,
+// /, ? or # in the password) is refused without a piece of it, and hidden whole; so is
+// a URL whose own error would quote pieces of it. Settings only pgx's pool reads are
+// checked too.
+func TestDatabaseURLNeverShowsAPieceOfThePassword(t *testing.T) {
+	for _, u := range []string{
+		"postgres://tally:aB3/kQ9?Zq7x@127.0.0.1:5432/tally",
+		"postgres://tally:ab/c%zzZq7x@127.0.0.1/tally",
+		"postgres://tally:ab/c Zq7x@127.0.0.1/tally",
+		"postgres://tally:ab/cd?Zq7x=x=y@127.0.0.1/tally",
+		"postgres:// host=db user=tally password=Zq7x dbname=tally",
+		"postgres://tally:Zq@c?d=Zq7x@127.0.0.1:5432/tally",
+		"postgres://tally:p@Zq7x@127.0.0.1:5432/tally",
+		"postgres://tally:5432/Zq7x@127.0.0.1:5432/tally",
+		"postgres://u@127.0.0.1:5432/db?default_query_exec_mode=bogus&password=Zq7x",
+		"postgres://u@127.0.0.1:5432/db?statement_cache_capacity=x&password=Zq7x",
+		"postgres://u@127.0.0.1:5432/db?pool_max_conns=x&password=Zq7x",
+	} {
+		env := exampleEnv()
+		env["TALLY_DATABASE_URL"] = u
+		_, err := Load(examplePath, getenvFrom(env))
+		if err == nil || strings.Contains(err.Error(), "Zq7x") || !strings.Contains(err.Error(), "database.url: ") {
+			t.Errorf("%s:\n  %v\n  want a refusal naming database.url, without the password", u, err)
+		}
+		if got := redactURL(u); strings.Contains(got, "Zq7x") {
+			t.Errorf("redactURL(%s) = %s", u, got)
+		}
+	}
+}

@@ -75,9 +75,9 @@ func redactURL(s string) string {
 	if err != nil {
 		return mask
 	}
-	if _, rest, _ := strings.Cut(s, "://"); u.User == nil && strings.Contains(rest, "@") {
-		// An "@" that url.Parse did not take for the end of user info: a password with an
-		// unescaped "?", "#" or "/" before it, cut there. pgx may still read it as the
+	if _, rest, _ := strings.Cut(s, "://"); ambiguousUserInfo(rest) || (u.User == nil && strings.Contains(rest, "@")) {
+		// An "@" that url.Parse and pgx may read differently (a password with an
+		// unescaped "@", "?", "#" or "/"): there is no telling which part is the
 		// password, so the URL is hidden whole.
 		return mask
 	}

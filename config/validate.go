@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
@@ -13,6 +12,7 @@ import (
 	"unicode"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 
 	"tally/rewards"
@@ -203,11 +203,14 @@ func (v *validator) databaseURL(path, u string) {
 				// SQLite's options are Tally's to set; and a "?" in the path was cut there,
 				// opening another file.
 				v.add(path, "a sqlite:// URL takes no query and its path no \"?\"")
+			case prefix != "sqlite://" && ambiguousUserInfo(rest):
+				v.add(path, "has an @, /, ? or # in its user or password that is not percent-encoded (%%40, %%2F, %%3F, %%23): the driver would read another user, password or host than it seems")
 			case prefix != "sqlite://":
 				// What the driver will refuse at every start (a port that is no number, an
 				// sslmode it does not know), refused here, naming the key; the error's own
-				// text would repeat the URL, so only its reason is kept.
-				if _, err := pgconn.ParseConfig(u); err != nil {
+				// text would repeat the URL, so only its reason is kept. The store opens
+				// both URLs as pgx pools too, whose settings pgconn alone does not check.
+				if _, err := pgxpool.ParseConfig(u); err != nil {
 					v.add(path, "cannot be used: %s", parseConfigReason(err))
 				}
 			}
@@ -243,11 +246,22 @@ func parseConfigReason(err error) string {
 		return unknown
 	}
 	msg = msg[i+len("`: "):]
-	var ue *url.Error
-	if cause != nil && !errors.As(cause, &ue) {
+	// The causes quote pieces of the URL (a URL parser's, the host or the database it
+	// read), which may be pieces of a password; a TLS file's error names only its path.
+	if cause != nil && msg == "failed to configure TLS" {
 		msg += " (" + cause.Error() + ")"
 	}
 	return msg
+}
+
+// ambiguousUserInfo reports whether the part of a postgres URL after "://" has an "@"
+// that url.Parse and pgx may take for the end of the user info at different places: more
+// than one, or one after a "/", "?" or "#" (pgx cuts at the first "@" or "/", url.Parse
+// at the last "@" before the path). Such a URL shows, in errors and in `tally check`,
+// parts of a password as a host or a database.
+func ambiguousUserInfo(rest string) bool {
+	at := strings.Index(rest, "@")
+	return at >= 0 && (strings.Count(rest, "@") > 1 || strings.ContainsAny(rest[:at], "/?#"))
 }
 
 func (v *validator) property(i int, p Property, ids map[string]int, keys map[string]string) {
