@@ -44,6 +44,10 @@ func cmdExport(ctx context.Context, args []string, getenv func(string) string, s
 	if err := parse(fs, args[1:]); err != nil {
 		return err
 	}
+	if *from == "" || *to == "" {
+		fmt.Fprintln(stderr, "tally export payouts: --from and --to are required")
+		return errUsage
+	}
 	if getenv("GOGC") == "" {
 		// As for serve: the export's live heap is small and flat (one row, a write buffer),
 		// and at the default GC target collection is a large part of its CPU. GOGC

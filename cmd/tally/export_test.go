@@ -201,7 +201,7 @@ func TestExportPayoutsErrors(t *testing.T) {
 		{[]string{"export"}, ""},
 		{[]string{"export", "balances"}, ""},
 		{append(base, "--bogus"), ""},
-		{append(base, "--to", "2026-12-01"), "from"},
+		{append(base, "--to", "2026-12-01"), ""}, // a usage error, printed before anything is opened
 		{append(base, "--from", "2026-11-01", "--to", "2026-11-01"), "to"},
 		{append(base, "--from", "2026-11-01", "--to", "2026-12-01", "--property", "nope"), "property"},
 		{append(base, "--from", "2026-11-01", "--to", "2026-12-01", "--format", "xml"), "format"},

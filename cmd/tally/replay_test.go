@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -110,7 +111,7 @@ func TestReplayUnknownProperty(t *testing.T) {
 	// printed "replayed 0").
 	out.Reset()
 	err = run(context.Background(), []string{"replay", "--config", "../../tally.example.yaml", "--status", "applied"}, genv, &out, &out)
-	if err == nil || !strings.Contains(err.Error(), "--status") || out.Len() != 0 {
+	if !errors.Is(err, errUsage) || !strings.Contains(out.String(), "--status must be quarantined") {
 		t.Fatalf("replay --status applied: %v, printed %q", err, out.String())
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 0 {

@@ -370,7 +370,8 @@ func cmdReplay(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 	if *status != rewards.StatusQuarantined { // before anything is opened, as for --property
-		return fmt.Errorf("replay: --status must be %s (recorded events are the appliers'), got %q", rewards.StatusQuarantined, *status)
+		fmt.Fprintf(stderr, "tally replay: --status must be %s (recorded events are the appliers'), got %q\n", rewards.StatusQuarantined, *status)
+		return errUsage
 	}
 	if *property != "" { // checked before anything is opened: a typo must not look like "nothing to replay"
 		cfg, err := loadConfig(*path, getenv)

@@ -87,6 +87,10 @@ func cmdTrueUp(ctx context.Context, args []string, getenv func(string) string, s
 		fmt.Fprintf(stderr, "tally trueup %s: --property is required\n", sub)
 		return errUsage
 	}
+	if sub != "import" && (*from == "" || *to == "") {
+		fmt.Fprintf(stderr, "tally trueup %s: --from and --to are required\n", sub)
+		return errUsage
+	}
 	cfg, _, a, done, err := openApp(ctx, *path, getenv, newLogger(io.Discard))
 	if err != nil {
 		return err

@@ -81,6 +81,9 @@ func TestVersionStampedAtBuild(t *testing.T) {
 	}{
 		{[]string{"frobnicate"}, 2, `unknown command "frobnicate"`},
 		{[]string{"settle", "--nope"}, 2, "flag provided but not defined: -nope"},
+		{[]string{"export", "payouts", "--to", "2026-12-01"}, 2, "--from and --to are required"},
+		{[]string{"trueup", "show", "--property", "arcade", "--to", "2026-12-01"}, 2, "--from and --to are required"},
+		{[]string{"replay", "--status", "applied"}, 2, "--status must be quarantined"},
 		{[]string{"check", "--config", filepath.Join(t.TempDir(), "absent.yaml")}, 1, "tally: config"},
 	} {
 		var stderr bytes.Buffer
