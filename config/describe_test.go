@@ -261,3 +261,25 @@ func TestDatabaseURLNeverShowsAPieceOfThePassword(t *testing.T) {
 		}
 	}
 }
+
+// An "@" in a URL's query is not in its user info: these URLs, which pgx reads as meant,
+// are taken (they were refused as ambiguous), and `tally check` masks only a password.
+func TestDatabaseURLWithAnAtInItsQuery(t *testing.T) {
+	for u, shown := range map[string]string{
+		"postgres://tally:secret@127.0.0.1:5432/tally?application_name=tally@eu-1":                "postgres://tally:****@127.0.0.1:5432/tally?application_name=tally@eu-1",
+		"postgres://127.0.0.1:5432/tally?user=ops@corp&password=secret":                           "postgres://127.0.0.1:5432/tally?user=ops@corp&password=****",
+		"postgres://tally@127.0.0.1:5432/tally?options=-c%20search_path%3Dx&application_name=a@b": "postgres://tally@127.0.0.1:5432/tally?options=-c%20search_path%3Dx&application_name=a@b",
+		"postgresql://[::1]:5432/tally?user=ops@corp":                                             "postgresql://[::1]:5432/tally?user=ops@corp",
+		"postgres://h1:5432,h2:5433/tally?user=ops@corp":                                          "postgres://h1:5432,h2:5433/tally?user=ops@corp",
+		"postgres:///tally?host=/var/run/postgresql&user=ops@corp":                                "postgres:///tally?host=/var/run/postgresql&user=ops@corp",
+	} {
+		env := exampleEnv()
+		env["TALLY_DATABASE_URL"] = u
+		if _, err := Load(examplePath, getenvFrom(env)); err != nil {
+			t.Errorf("%s: refused: %v", u, err)
+		}
+		if got := redactURL(u); got != shown {
+			t.Errorf("redactURL(%s) = %s, want %s", u, got, shown)
+		}
+	}
+}

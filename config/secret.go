@@ -75,7 +75,8 @@ func redactURL(s string) string {
 	if err != nil {
 		return mask
 	}
-	if _, rest, _ := strings.Cut(s, "://"); ambiguousUserInfo(rest) || (u.User == nil && strings.Contains(rest, "@")) {
+	_, rest, _ := strings.Cut(s, "://")
+	if authority, _, _ := strings.Cut(rest, "/"); ambiguousUserInfo(rest) || (u.User == nil && strings.Contains(authority, "@")) {
 		// An "@" that url.Parse and pgx may read differently (a password with an
 		// unescaped "@", "?", "#" or "/"): there is no telling which part is the
 		// password, so the URL is hidden whole.

@@ -255,13 +255,22 @@ func parseConfigReason(err error) string {
 }
 
 // ambiguousUserInfo reports whether the part of a postgres URL after "://" has an "@"
-// that url.Parse and pgx may take for the end of the user info at different places: more
-// than one, or one after a "/", "?" or "#" (pgx cuts at the first "@" or "/", url.Parse
-// at the last "@" before the path). Such a URL shows, in errors and in `tally check`,
-// parts of a password as a host or a database.
+// that url.Parse and pgx may take for the end of the user info at different places (pgx
+// looks for it before the first "/", at the first "@"; url.Parse at the last "@" before
+// the path, query or fragment): more than one "@" before the first "/", a "?" or "#"
+// before it, or an "@" in the path (a password's "/" made the rest of it a database
+// name). Such a URL shows, in errors and in `tally check`, pieces of a password as a
+// host or a database. An "@" in the query (application_name=a@b, user=sa@project) is
+// not ambiguous.
 func ambiguousUserInfo(rest string) bool {
-	at := strings.Index(rest, "@")
-	return at >= 0 && (strings.Count(rest, "@") > 1 || strings.ContainsAny(rest[:at], "/?#"))
+	authority, path, _ := strings.Cut(rest, "/")
+	if at := strings.Index(authority, "@"); at >= 0 && (strings.Count(authority, "@") > 1 || strings.ContainsAny(authority[:at], "?#")) {
+		return true
+	}
+	if i := strings.IndexAny(path, "?#"); i >= 0 {
+		path = path[:i]
+	}
+	return strings.Contains(path, "@")
 }
 
 func (v *validator) property(i int, p Property, ids map[string]int, keys map[string]string) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -33,8 +34,7 @@ func cmdSub(args []string, getenv func(string) string, now func() time.Time, std
 		return errUsage
 	}
 	if *ttl <= 0 {
-		fmt.Fprintln(stderr, "tally sub sign: --ttl must be positive")
-		return errUsage
+		return errors.New("sub sign: --ttl must be positive")
 	}
 	cfg, err := loadConfig(*path, getenv)
 	if err != nil {
