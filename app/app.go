@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"sync"
 	"time"
 
 	"tally/postbacks"
@@ -107,6 +108,8 @@ type App struct {
 	applier  *applier
 	webhooks *webhooker
 	readmit  string // Options.ReadmitActor
+	// readmitOnce starts the one readmitter (runReadmit) of the process.
+	readmitOnce sync.Once
 }
 
 // New wires the app. Call Close after the HTTP server has drained.

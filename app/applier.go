@@ -94,7 +94,9 @@ func (a *App) RunApplier(ctx context.Context) {
 		}
 	})
 	if a.readmit != "" {
-		side.Go(func() { a.runReadmit(ctx) })
+		// One readmitter per process, whatever the number of RunAppliers (serve runs two
+		// on Postgres): two read the same events at once.
+		a.readmitOnce.Do(func() { side.Go(func() { a.runReadmit(ctx) }) })
 	}
 	pause := time.Duration(0)
 	timer := time.NewTimer(0)
@@ -385,12 +387,8 @@ func quoteOrMissing(s string) string {
 // notConfigured is the reason an event of a property this process does not know is kept.
 func notConfigured(property string) string { return "property " + property + " is not configured" }
 
-const (
-	// readmitEvery is how often a serving process looks for events to readmit.
-	readmitEvery = time.Minute
-	// readmitScan is how many of a property's newest quarantined events it looks at.
-	readmitScan = 1000
-)
+// readmitEvery is how often a serving process looks for events to readmit.
+const readmitEvery = time.Minute
 
 // runReadmit readmits (Readmit) as the applier starts and every readmitEvery after.
 func (a *App) runReadmit(ctx context.Context) {
@@ -419,32 +417,27 @@ func (a *App) runReadmit(ctx context.Context) {
 // kept again, with a new reason). During a rolling deploy that adds a property, the
 // replicas still on the old config claim its events too (they are recorded by the new
 // ones, and every applier claims every property's events) and keep them; the replicas
-// on the new config readmit them within a minute, instead of an operator's replay. It
-// looks at each property's newest readmitScan quarantined events; each replay is
-// exactly once (the store's claim) and in the audit log as the ReadmitActor's.
+// on the new config readmit them within a minute, instead of an operator's replay. The
+// claim takes only events still kept with that reason, so each is readmitted once
+// whatever the replicas (one kept again for another reason is left to an operator); an
+// event that fails on its own stays as it was and does not hold up the others. Each
+// replay is in the audit log as the ReadmitActor's.
 func (a *App) Readmit(ctx context.Context) (int, error) {
 	if a.readmit == "" {
 		return 0, nil
 	}
-	ids := slices.Sorted(maps.Keys(a.props))
 	n := 0
-	for _, p := range ids {
-		kept, err := a.store.Events(ctx, rewards.EventFilter{Status: rewards.StatusQuarantined, Property: p, Limit: readmitScan})
+	var errs []error
+	for _, p := range slices.Sorted(maps.Keys(a.props)) {
+		rep, err := a.replayAll(ctx, rewards.Claim{Status: rewards.StatusQuarantined, Property: p, Reason: notConfigured(p),
+			Actor: a.readmit}, nil)
+		n += rep.Applied + rep.Quarantined
 		if err != nil {
-			return n, err
-		}
-		for _, k := range kept {
-			if k.Reason != notConfigured(p) {
-				continue
-			}
-			_, _, replayed, err := a.ReplayEvent(ctx, k.ID, a.readmit)
-			if err != nil {
+			if ctx.Err() != nil {
 				return n, err
 			}
-			if replayed {
-				n++
-			}
+			errs = append(errs, fmt.Errorf("readmit %s: %w", p, err))
 		}
 	}
-	return n, nil
+	return n, errors.Join(errs...)
 }

@@ -43,6 +43,14 @@ func (a *App) Replay(ctx context.Context, status, property, actor string, progre
 	if actor == "" {
 		return rep, ErrUnauthorized
 	}
+	return a.replayAll(ctx, rewards.Claim{Status: rewards.StatusQuarantined, Property: property, Actor: actor}, progress)
+}
+
+// replayAll replays the quarantined events claim c selects (its Status, Property,
+// Reason and Actor), oldest first, replayBatch at a time, going on past an event that
+// fails on its own; see Replay.
+func (a *App) replayAll(ctx context.Context, c rewards.Claim, progress func(rewards.Applied)) (ReplayReport, error) {
+	var rep ReplayReport
 	count := func(got []rewards.Applied) {
 		for _, g := range got {
 			rep.Seen++
@@ -56,13 +64,10 @@ func (a *App) Replay(ctx context.Context, status, property, actor string, progre
 			}
 		}
 	}
-	var (
-		after    int64
-		firstErr error // of the first event that failed alone
-	)
+	var firstErr error // of the first event that failed alone
+	c.IDs, c.AfterID, c.Limit = nil, 0, replayBatch
 	for {
-		got, claimed, err := a.applier.apply(ctx, rewards.Claim{Status: rewards.StatusQuarantined, Property: property, AfterID: after,
-			Limit: replayBatch, Actor: actor})
+		got, claimed, err := a.applier.apply(ctx, c)
 		claimed = uniqueIDs(claimed)
 		switch {
 		case err != nil && (len(claimed) == 0 || ctx.Err() != nil || !eventsFault(err)):
@@ -71,8 +76,10 @@ func (a *App) Replay(ctx context.Context, status, property, actor string, progre
 			// One event the database refuses must not hold up the others (the applier
 			// splits its batches for the same reason): each on its own.
 			for _, id := range claimed {
-				after = max(after, id)
-				one, _, err := a.applier.apply(ctx, rewards.Claim{Status: rewards.StatusQuarantined, IDs: []int64{id}, Limit: 1, Actor: actor})
+				c.AfterID = max(c.AfterID, id)
+				alone := c
+				alone.IDs, alone.AfterID, alone.Limit = []int64{id}, 0, 1
+				one, _, err := a.applier.apply(ctx, alone)
 				if err != nil {
 					if ctx.Err() != nil || !eventsFault(err) {
 						return rep, err
@@ -96,7 +103,7 @@ func (a *App) Replay(ctx context.Context, status, property, actor string, progre
 			return rep, nil
 		}
 		for _, g := range got {
-			after = max(after, g.ID)
+			c.AfterID = max(c.AfterID, g.ID)
 		}
 		count(got)
 	}

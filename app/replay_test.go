@@ -3,6 +3,8 @@ package app_test
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
+	"fmt"
 	"net/http/httptest"
 	"strconv"
 	"strings"
@@ -234,12 +236,16 @@ func TestReplayCommittedAsTheRequestEndsSaysReplayed(t *testing.T) {
 	})
 }
 
-// During a rolling deploy that adds a property, a replica still on the old config claims
-// the new property's events (recorded by the new replicas) and keeps them as "not
-// configured"; a replica that knows the property readmits them, once, in the audit log
-// as the applier's. Other quarantined events are left for an operator.
-func TestReadmitEventsAnOlderConfigKept(t *testing.T) {
-	ctx := context.Background()
+// readmitEnv is a new replica (arcade and other, readmitting) and an old one (other
+// only) on one Postgres; record posts SPPs to the new one without applying them.
+type readmitEnv struct {
+	*env
+	url    string
+	oldApp *app.App
+}
+
+func newReadmitEnv(t *testing.T) readmitEnv {
+	t.Helper()
 	u := storetest.URL(t, store.Postgres)
 	newDB, oldDB := storetest.OpenURL(t, u, nil), storetest.OpenURL(t, u, nil)
 	newApp := app.New(newDB, app.Options{Properties: []app.Property{arcade(), other()}, AdminToken: adminTok, IngestWorkers: 1,
@@ -247,38 +253,136 @@ func TestReadmitEventsAnOlderConfigKept(t *testing.T) {
 	t.Cleanup(newApp.Close)
 	oldApp := app.New(oldDB, app.Options{Properties: []app.Property{other()}, AdminToken: adminTok, IngestWorkers: 1})
 	t.Cleanup(oldApp.Close)
-	e := &env{t: t, db: newDB, app: newApp, h: newApp.Handler()}
+	return readmitEnv{env: &env{t: t, db: newDB, app: newApp, h: newApp.Handler()}, url: u, oldApp: oldApp}
+}
 
-	other := strings.Replace(sppBody, `"property-id":"1234"`, `"property-id":"999"`, 1)
-	other = strings.Replace(other, "b48a8368", "c48a8368", 1)
-	for _, body := range []string{sppBody, other} {
-		// Recorded by the new replica, not applied by it (e.do would drain it).
-		req := httptest.NewRequest("POST", "/v1/hooks/arcade/gamezop/spp", strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+sppToken)
-		rec := httptest.NewRecorder()
-		e.h.ServeHTTP(rec, req)
-		if rec.Code != 200 {
-			t.Fatalf("postback: %d %s", rec.Code, rec.Body)
-		}
+// sppFor is sppBody for user, with its own session and the given Gamezop property-id.
+func sppFor(user, propertyID string) string {
+	return strings.NewReplacer(`"user-id":"sub1"`, `"user-id":"`+user+`"`, `"b48a8368-a369-49a4-b427-2d5891ef3763"`, `"s-`+user+`"`,
+		`"property-id":"1234"`, `"property-id":"`+propertyID+`"`).Replace(sppBody)
+}
+
+// record posts body to arcade's SPP receiver of the new replica, which records it
+// without applying it (e.do would drain it), and returns the event's id.
+func (r readmitEnv) record(body string) string {
+	r.t.Helper()
+	req := httptest.NewRequest("POST", "/v1/hooks/arcade/gamezop/spp", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+sppToken)
+	rec := httptest.NewRecorder()
+	r.h.ServeHTTP(rec, req)
+	var a struct {
+		EventID string `json:"event_id"`
 	}
-	if _, err := oldApp.Drain(ctx); err != nil { // the old replica's applier claims first
-		t.Fatal(err)
+	if rec.Code != 200 || json.Unmarshal(rec.Body.Bytes(), &a) != nil {
+		r.t.Fatalf("postback: %d %s", rec.Code, rec.Body)
 	}
-	n, err := newApp.Readmit(ctx)
+	return a.EventID
+}
+
+// keptByTheOld lets the old replica's applier claim what was recorded: it keeps it as
+// "property arcade is not configured".
+func (r readmitEnv) keptByTheOld() {
+	r.t.Helper()
+	if _, err := r.oldApp.Drain(context.Background()); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// auditOf counts the audit entries of event id.
+func (r readmitEnv) auditOf(id string) int {
+	r.t.Helper()
+	a := r.do("GET", "/v1/admin/audit?limit=1000", "", "Authorization", "Bearer "+adminTok)
+	return strings.Count(a.Raw, `"target":"event:`+id+`"`)
+}
+
+// During a rolling deploy that adds a property, a replica still on the old config claims
+// the new property's events (recorded by the new replicas) and keeps them as "not
+// configured"; a replica that knows the property readmits them, once, in the audit log
+// as the applier's. Other quarantined events are left for an operator.
+func TestReadmitEventsAnOlderConfigKept(t *testing.T) {
+	ctx := context.Background()
+	r := newReadmitEnv(t)
+	paid, kept := r.record(sppFor("sub1", "1234")), r.record(sppFor("sub2", "999"))
+	r.keptByTheOld()
+	n, err := r.app.Readmit(ctx)
 	if err != nil || n != 2 {
 		t.Fatalf("readmitted %d, %v; want both events (one applied, one kept for its property-id)", n, err)
 	}
-	e.wantBalance("arcade", "sub1", apiKey, "0", "0.672")
-	if n, err := newApp.Readmit(ctx); err != nil || n != 0 {
+	r.wantBalance("arcade", "sub1", apiKey, "0", "0.672")
+	if ev := r.event(paid); ev.Body["status"] != "applied" {
+		t.Fatalf("event %s: %s", paid, ev.Raw)
+	}
+	if ev := r.event(kept); ev.Body["status"] != "quarantined" || !strings.Contains(ev.Body["reason"].(string), "property-id") {
+		t.Fatalf("event %s: %s", kept, ev.Raw)
+	}
+	// Kept again for another reason, it is an operator's now: no second readmission.
+	if n, err := r.app.Readmit(ctx); err != nil || n != 0 {
 		t.Fatalf("a second readmission: %d, %v", n, err)
 	}
-	kept, err := newDB.Events(ctx, rewards.EventFilter{Status: rewards.StatusQuarantined, Property: "arcade", Limit: 10})
-	if err != nil || len(kept) != 1 || !strings.Contains(kept[0].Reason, "property-id") {
-		t.Fatalf("kept: %+v %v", kept, err)
+	if r.auditOf(paid) != 1 || r.auditOf(kept) != 1 {
+		t.Fatalf("audit entries: %d and %d, want one each", r.auditOf(paid), r.auditOf(kept))
 	}
-	audit := e.do("GET", "/v1/admin/audit?limit=10", "", "Authorization", "Bearer "+adminTok)
+	audit := r.do("GET", "/v1/admin/audit?limit=10", "", "Authorization", "Bearer "+adminTok)
 	if !strings.Contains(audit.Raw, `"actor":"applier"`) {
 		t.Fatalf("audit: %s", audit.Raw)
 	}
-	e.wantBalance("arcade", "sub1", apiKey, "0", "0.672")
+}
+
+// Two readmitters at once (two replicas, or the two appliers of one serve) readmit each
+// event once: the second read the event as "not configured" before the first kept it
+// again for another reason, and replayed it a second time.
+func TestReadmitOnceByTwoReadmitters(t *testing.T) {
+	ctx := context.Background()
+	r := newReadmitEnv(t)
+	sibling := app.New(storetest.OpenURL(t, r.url, nil), app.Options{Properties: []app.Property{arcade(), other()},
+		AdminToken: adminTok, IngestWorkers: 1, ReadmitActor: "applier"})
+	t.Cleanup(sibling.Close)
+	var ids []string
+	for i := range 20 {
+		ids = append(ids, r.record(sppFor(fmt.Sprintf("u%d", i), "999"))) // kept again on readmission (property-id)
+	}
+	r.keptByTheOld()
+	var wg sync.WaitGroup
+	for _, a := range []*app.App{r.app, sibling} {
+		wg.Go(func() {
+			if _, err := a.Readmit(ctx); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	for _, id := range ids {
+		if n := r.auditOf(id); n != 1 {
+			t.Fatalf("event %s readmitted %d times", id, n)
+		}
+	}
+}
+
+// An event that fails on its own (the database refuses its rows) stays as it was and
+// does not hold up the others' readmission; it stopped them all, every minute.
+func TestReadmitGoesOnPastAnEventThatFails(t *testing.T) {
+	ctx := context.Background()
+	r := newReadmitEnv(t)
+	ids := []string{r.record(sppFor("u1", "1234")), r.record(sppFor("u2", "1234")), r.record(sppFor("u3", "1234"))}
+	r.keptByTheOld()
+	raw, err := sql.Open("pgx", r.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	for _, q := range []string{`CREATE FUNCTION refuse_u2() RETURNS trigger LANGUAGE plpgsql AS
+			$$ BEGIN RAISE EXCEPTION 'refused' USING ERRCODE = 'check_violation'; END $$`,
+		`CREATE TRIGGER refuse_u2 BEFORE INSERT ON journal FOR EACH ROW WHEN (NEW.user_id = 'u2') EXECUTE FUNCTION refuse_u2()`} {
+		if _, err := raw.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := r.app.Readmit(ctx); n != 2 || err == nil {
+		t.Fatalf("readmitted %d, %v; want u1's and u3's, and an error naming u2's", n, err)
+	}
+	for i, want := range []string{"applied", "quarantined", "applied"} {
+		if ev := r.event(ids[i]); ev.Body["status"] != want {
+			t.Errorf("u%d's event: %s, want %s", i+1, ev.Raw, want)
+		}
+	}
 }

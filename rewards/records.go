@@ -90,6 +90,7 @@ type Claim struct {
 	IDs      []int64 // only these events; none: the oldest first
 	Property string  // "": every property
 	AfterID  int64   // only ids above this (a replay walks the quarantine with it)
+	Reason   string  // "": any; else only events kept with exactly this reason
 	Limit    int     // at most this many; 0 means 500
 	// Actor, when set, records each claimed event in the audit log as a replay by Actor,
 	// in the apply's own transaction.

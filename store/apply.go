@@ -216,6 +216,12 @@ func (db *DB) claimSQL(c rewards.Claim, floor int64) (string, []any) {
 		q += ` AND id > ?`
 		args = append(args, c.AfterID)
 	}
+	if c.Reason != "" {
+		// Checked again on Postgres after waiting for the row's lock, like the status:
+		// an event another replay kept meanwhile with another reason is not claimed.
+		q += ` AND reason = ?`
+		args = append(args, c.Reason)
+	}
 	if db.claimsFromFloor(c) {
 		q += ` AND id >= ?` // always there, even at 0: one statement, one plan
 		args = append(args, floor)
