@@ -310,7 +310,7 @@ func (db *DB) settleWallets(ctx context.Context, run rewards.SettlementRun, scal
 			return errors.Join(append(failed, err)...)
 		}
 		if _, err := db.settleBatchRecovered(ctx, run.ID, scale, cutoff, []int64{id}, false); err != nil {
-			failed = append(failed, fmt.Errorf("store: settlement %d: wallet %d, locked by another transaction: %w", run.ID, id, err))
+			failed = append(failed, fmt.Errorf("store: settlement %d: wallet %d (skipped as locked by another transaction, then settled alone): %w", run.ID, id, err))
 			if ctx.Err() != nil || len(failed) == heldWalletsTried {
 				break
 			}
