@@ -249,6 +249,9 @@ func TestDatabaseURLNeverShowsAPieceOfThePassword(t *testing.T) {
 		"postgres://u@127.0.0.1:5432/db?default_query_exec_mode=bogus&password=Zq7x",
 		"postgres://u@127.0.0.1:5432/db?statement_cache_capacity=x&password=Zq7x",
 		"postgres://u@127.0.0.1:5432/db?pool_max_conns=x&password=Zq7x",
+		"postgres://tally:5432/kQ9#Zq7x@127.0.0.1:5432/tally",
+		"postgres://tally:5432/kQ9?a=Zq7x@127.0.0.1:5432/tally",
+		"postgres://h?user=a@Zq7x",
 	} {
 		env := exampleEnv()
 		env["TALLY_DATABASE_URL"] = u
@@ -272,6 +275,9 @@ func TestDatabaseURLWithAnAtInItsQuery(t *testing.T) {
 		"postgresql://[::1]:5432/tally?user=ops@corp":                                             "postgresql://[::1]:5432/tally?user=ops@corp",
 		"postgres://h1:5432,h2:5433/tally?user=ops@corp":                                          "postgres://h1:5432,h2:5433/tally?user=ops@corp",
 		"postgres:///tally?host=/var/run/postgresql&user=ops@corp":                                "postgres:///tally?host=/var/run/postgresql&user=ops@corp",
+		"postgres://tally:secret@127.0.0.1:5432?application_name=a@b":                             "postgres://tally:****@127.0.0.1:5432?application_name=a@b",
+		"postgres://tally@db.internal?sslmode=require&password=secret@1":                          "postgres://tally@db.internal?sslmode=require&password=****",
+		"postgres://tally:p%40ss%2Fw@127.0.0.1/tally?user=ops@corp&application_name=x/y":          "postgres://tally:****@127.0.0.1/tally?user=ops@corp&application_name=x/y",
 	} {
 		env := exampleEnv()
 		env["TALLY_DATABASE_URL"] = u

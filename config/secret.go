@@ -75,8 +75,7 @@ func redactURL(s string) string {
 	if err != nil {
 		return mask
 	}
-	_, rest, _ := strings.Cut(s, "://")
-	if authority, _, _ := strings.Cut(rest, "/"); ambiguousUserInfo(rest) || (u.User == nil && strings.Contains(authority, "@")) {
+	if _, rest, _ := strings.Cut(s, "://"); ambiguousUserInfo(rest) {
 		// An "@" that url.Parse and pgx may read differently (a password with an
 		// unescaped "@", "?", "#" or "/"): there is no telling which part is the
 		// password, so the URL is hidden whole.

@@ -254,23 +254,51 @@ func parseConfigReason(err error) string {
 	return msg
 }
 
-// ambiguousUserInfo reports whether the part of a postgres URL after "://" has an "@"
-// that url.Parse and pgx may take for the end of the user info at different places (pgx
-// looks for it before the first "/", at the first "@"; url.Parse at the last "@" before
-// the path, query or fragment): more than one "@" before the first "/", a "?" or "#"
-// before it, or an "@" in the path (a password's "/" made the rest of it a database
-// name). Such a URL shows, in errors and in `tally check`, pieces of a password as a
-// host or a database. An "@" in the query (application_name=a@b, user=sa@project) is
-// not ambiguous.
+// ambiguousUserInfo reports whether the part of a postgres URL after "://" may hold a
+// password that one parser reads otherwise than the other, or otherwise than meant, so
+// that errors and `tally check` show pieces of it as a host, a database or a setting:
+//   - a "#": url.Parse takes a fragment there, pgx does not;
+//   - user info that pgx (up to the first "@" before any "/") and url.Parse (up to the
+//     last "@" before the first "/", "?" or "#") read differently;
+//   - an "@" in the database name (a password's "/" made the rest of it the path);
+//   - a query value with an "@" and a "/" after it (a password's "?" made the rest of it,
+//     "…@host/db", a setting).
+//
+// An "@" in a query value otherwise (user=sa@project, application_name=a@b) is fine.
 func ambiguousUserInfo(rest string) bool {
-	authority, path, _ := strings.Cut(rest, "/")
-	if at := strings.Index(authority, "@"); at >= 0 && (strings.Count(authority, "@") > 1 || strings.ContainsAny(authority[:at], "?#")) {
+	if strings.Contains(rest, "#") {
 		return true
 	}
-	if i := strings.IndexAny(path, "?#"); i >= 0 {
-		path = path[:i]
+	pgxUser, urlUser := "", ""
+	if i := strings.IndexAny(rest, "@/"); i >= 0 && rest[i] == '@' {
+		pgxUser = rest[:i+1]
 	}
-	return strings.Contains(path, "@")
+	authority := rest
+	if i := strings.IndexAny(rest, "/?"); i >= 0 {
+		authority = rest[:i]
+	}
+	if i := strings.LastIndex(authority, "@"); i >= 0 {
+		urlUser = authority[:i+1]
+	}
+	if pgxUser != urlUser {
+		return true
+	}
+	var dbname, query string
+	switch slash, ask := strings.IndexByte(rest, '/'), strings.IndexByte(rest, '?'); {
+	case slash >= 0 && (ask < 0 || slash < ask):
+		dbname, query, _ = strings.Cut(rest[slash+1:], "?")
+	case ask >= 0: // no path: the query follows the host
+		query = rest[ask+1:]
+	}
+	if strings.Contains(dbname, "@") {
+		return true
+	}
+	for kv := range strings.SplitSeq(query, "&") {
+		if at := strings.Index(kv, "@"); at >= 0 && strings.Contains(kv[at:], "/") {
+			return true
+		}
+	}
+	return false
 }
 
 func (v *validator) property(i int, p Property, ids map[string]int, keys map[string]string) {
