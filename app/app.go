@@ -9,7 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"tally/postbacks"
@@ -108,8 +108,8 @@ type App struct {
 	applier  *applier
 	webhooks *webhooker
 	readmit  string // Options.ReadmitActor
-	// readmitOnce starts the one readmitter (runReadmit) of the process.
-	readmitOnce sync.Once
+	// readmitting is set while a RunApplier of the process runs its readmitter.
+	readmitting atomic.Bool
 }
 
 // New wires the app. Call Close after the HTTP server has drained.

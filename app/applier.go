@@ -93,15 +93,22 @@ func (a *App) RunApplier(ctx context.Context) {
 			}
 		}
 	})
-	if a.readmit != "" {
-		// One readmitter per process, whatever the number of RunAppliers (serve runs two
-		// on Postgres): two read the same events at once.
-		a.readmitOnce.Do(func() { side.Go(func() { a.runReadmit(ctx) }) })
+	// One readmitter per process, whatever the number of RunAppliers (serve runs two on
+	// Postgres), run by whichever has one going; when its RunApplier ends, another that
+	// still runs starts one at its next pass.
+	readmitter := func() {
+		if a.readmit != "" && a.readmitting.CompareAndSwap(false, true) {
+			side.Go(func() {
+				defer a.readmitting.Store(false)
+				a.runReadmit(ctx)
+			})
+		}
 	}
 	pause := time.Duration(0)
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
+		readmitter()
 		n, err := ap.pass(ctx, rewards.Claim{Status: rewards.StatusRecorded, Limit: ap.batch})
 		switch {
 		case ctx.Err() != nil:

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"tally/app"
 	"tally/rewards"
@@ -384,5 +385,31 @@ func TestReadmitGoesOnPastAnEventThatFails(t *testing.T) {
 		if ev := r.event(ids[i]); ev.Body["status"] != want {
 			t.Errorf("u%d's event: %s, want %s", i+1, ev.Raw, want)
 		}
+	}
+}
+
+// Readmission goes on when the RunApplier that ran it ends and another runs: it was
+// started once per process, on the first RunApplier's context, and ended with it.
+func TestReadmitSurvivesAnApplierRestart(t *testing.T) {
+	r := newReadmitEnv(t)
+	applied := func(id string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for r.event(id).Body["status"] != "applied" {
+			if time.Now().After(deadline) {
+				t.Fatalf("event %s not readmitted: %s", id, r.event(id).Raw)
+			}
+			time.Sleep(20 * time.Millisecond) // polling a condition, with a deadline
+		}
+	}
+	for i := range 2 { // an applier, stopped; then another
+		id := r.record(sppFor(fmt.Sprintf("u%d", i), "1234"))
+		r.keptByTheOld()
+		ctx, stop := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { r.app.RunApplier(ctx); close(done) }()
+		applied(id)
+		stop()
+		<-done
 	}
 }
