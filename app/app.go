@@ -6,11 +6,16 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/gin-gonic/gin"
 
 	"tally/postbacks"
 	"tally/rewards"
@@ -148,7 +153,48 @@ func (a *App) Close() { a.ingest.stop() }
 func (a *App) Metrics() *Metrics { return a.metrics }
 
 // Handler is the HTTP surface (see routes.go).
-func (a *App) Handler() http.Handler { return a.routes() }
+func (a *App) Handler() http.Handler { return router{a.routes()} }
+
+// router is the gin engine, routing each request on its path as sent (routeAsSent).
+type router struct{ *gin.Engine }
+
+func (r router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	routeAsSent(req)
+	r.Engine.ServeHTTP(w, req)
+}
+
+// routeAsSent makes the path gin routes on (URL.EscapedPath) the request line's own. Go
+// keeps that path only when it is validly encoded: one with a raw byte a path may not
+// hold ("ü", "|") besides a "%2F" was routed as Go re-encodes the decoded path, where
+// the "%2F" is a "/", so "ü%2Fx" was two segments and its wallet answered 404. Here the
+// request line's path, with such bytes percent-encoded and its escapes kept, stands in.
+func routeAsSent(req *http.Request) {
+	raw, _, _ := strings.Cut(req.RequestURI, "?")
+	if !strings.HasPrefix(raw, "/") || raw == req.URL.EscapedPath() {
+		return
+	}
+	var b strings.Builder
+	for i := 0; i < len(raw); i++ {
+		if c := raw[i]; pathByte(c) {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	if p, err := url.PathUnescape(b.String()); err == nil && p == req.URL.Path {
+		req.URL.RawPath = b.String()
+	}
+}
+
+// pathByte says whether c may stand unescaped in a URL path (RFC 3986's unreserved and
+// sub-delims, ':', '@', '/', and '%' of an escape).
+func pathByte(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	return strings.IndexByte("-._~!$&'()*+,;=:@/%", c) >= 0
+}
 
 // property returns the configured property or ErrUnknownProperty.
 func (a *App) property(id string) (*Property, error) {

@@ -35,9 +35,9 @@ var ginParam = regexp.MustCompile(`[:*]([A-Za-z0-9_]+)`)
 func TestOpenAPICoversEveryRoute(t *testing.T) {
 	e := newEnv(t, store.SQLite)
 	c := contractFor(t, e)
-	engine, ok := e.h.(*gin.Engine)
+	engine, ok := e.h.(interface{ Routes() gin.RoutesInfo })
 	if !ok {
-		t.Fatalf("Handler() is a %T, not the *gin.Engine whose route table this test reads", e.h)
+		t.Fatalf("Handler() is a %T, without the gin route table this test reads", e.h)
 	}
 	routed := map[string]bool{}
 	for _, r := range engine.Routes() {

@@ -1,14 +1,20 @@
 package app_test
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 
 	"github.com/shopspring/decimal"
 
+	"tally/app"
 	"tally/rewards"
 	"tally/store"
 	"tally/store/storetest"
@@ -147,5 +153,49 @@ func TestAdjustmentsMakeNoWalletTheReceiversWouldRefuse(t *testing.T) {
 	if a := e.do("POST", "/v1/admin/properties/arcade/users/bob_x0041_/adjustments", `{"amount":"5","reason":"goodwill"}`,
 		"Authorization", "Bearer "+adminTok, "Idempotency-Key", "k-ok"); a.Code != 201 {
 		t.Fatalf("adjustment for bob_x0041_: %d %s", a.Code, a.Raw)
+	}
+}
+
+// A request line whose path holds raw bytes a path may not (UTF-8, "|") besides a "%2F"
+// reaches the wallet of the id it names, as curl sends it: Go kept no raw path for it,
+// and the "%2F" was routed as a "/" (404). Sent over a real connection, since
+// httptest builds its requests' URLs itself.
+func TestRawRequestLineWithAnEscapedSlash(t *testing.T) {
+	e := newEnv(t, store.SQLite)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan struct{})
+	go func() { _ = app.Serve(ctx, ln, e.h, slog.New(slog.DiscardHandler)); close(served) }()
+	defer func() { cancel(); <-served }()
+	get := func(target string) (int, string) {
+		t.Helper()
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nConnection: close\r\n\r\n", target, apiKey)
+		res, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	for i, c := range []struct{ id, sent string }{
+		{"ü", "ü"},
+		{"ü/x", "ü%2Fx"},
+		{"a|b/c", "a|b%2Fc"},
+		{"a%b/ü", "a%25b%2Fü"},
+	} {
+		e.credit("arcade", url.PathEscape(c.id), "7", fmt.Sprintf("k%d", i))
+		code, body := get("/v1/properties/arcade/users/" + c.sent + "/balance")
+		if code != 200 || !strings.Contains(body, `"available":"7"`) {
+			t.Errorf("balance of %q sent as %q: %d %s, want 200 with available 7", c.id, c.sent, code, body)
+		}
 	}
 }
