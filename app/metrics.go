@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -44,6 +45,11 @@ type opsGauges struct {
 	available   *prometheus.GaugeVec // property, currency
 	redeemed    *prometheus.GaugeVec // property, currency
 	refreshed   prometheus.Gauge
+	// mu serialises refreshes; shown are the properties whose open-event series the last
+	// one set, so that a property this process does not know (its events counted from
+	// the database during a rolling deploy) loses its series once it has none open.
+	mu    sync.Mutex
+	shown map[string]bool
 }
 
 // BuildInfo identifies the running binary. cmd reads it from the build (version and
@@ -221,8 +227,21 @@ func (a *App) RefreshGauges(ctx context.Context) error {
 		return err
 	}
 	now := cs.Now()
-	g := a.metrics.ops
+	g := &a.metrics.ops
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for property := range g.shown {
+		if _, ok := opens[property]; !ok {
+			// Not configured here, and nothing open any more: a series left at its last
+			// value kept an alert on the backlog's age firing until a restart.
+			g.backlog.DeleteLabelValues(property)
+			g.quarantined.DeleteLabelValues(property)
+			g.oldest.DeleteLabelValues(property)
+		}
+	}
+	g.shown = make(map[string]bool, len(opens))
 	for property, o := range opens {
+		g.shown[property] = true
 		g.backlog.WithLabelValues(property).Set(float64(o.backlog.Events))
 		g.quarantined.WithLabelValues(property).Set(float64(o.quarantined))
 		age := 0.0

@@ -157,3 +157,42 @@ func TestMetricsMethodLabelIsBounded(t *testing.T) {
 		t.Fatalf("request methods as labels:\n%s", raw)
 	}
 }
+
+// A property this process does not know (a rolling deploy adds it) shows in the backlog
+// gauges while its events wait, counted from the database, and loses its series once
+// another replica applied them: they stayed at their last value, and an alert on the
+// backlog's age kept firing until a restart.
+func TestGaugesOfAnUnconfiguredPropertyGoAway(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, store.SQLite) // arcade and other, not fresh
+	fresh := other()
+	fresh.ID, fresh.Rules.Property = "fresh", "fresh"
+	knows := app.New(e.db, app.Options{Properties: []app.Property{arcade(), other(), fresh}, AdminToken: adminTok})
+	t.Cleanup(knows.Close)
+	if _, err := e.db.Record(ctx, []rewards.Inbound{{Property: "fresh", Raw: []byte(`{}`), Event: rewards.Event{
+		Source: rewards.SourceGamezopSPP, Kind: rewards.KindOther, Type: "x", DedupeKey: "k1", User: "u"}}}); err != nil {
+		t.Fatal(err)
+	}
+	series := func() string {
+		t.Helper()
+		if err := e.app.RefreshGauges(ctx); err != nil {
+			t.Fatal(err)
+		}
+		var lines []string
+		for l := range strings.SplitSeq(e.do("GET", "/metrics", "").Raw, "\n") {
+			if strings.Contains(l, `property="fresh"`) && strings.HasPrefix(l, "tally_backlog_events") {
+				lines = append(lines, l)
+			}
+		}
+		return strings.Join(lines, "\n")
+	}
+	if got := series(); got != `tally_backlog_events{property="fresh"} 1` {
+		t.Fatalf("before the apply: %q", got)
+	}
+	if _, err := knows.Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := series(); got != "" {
+		t.Fatalf("after another replica applied fresh's event: %q, want no series", got)
+	}
+}
