@@ -2,12 +2,17 @@ package app_test
 
 import (
 	"context"
+	"fmt"
+	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"tally/app"
 	"tally/store"
 	"tally/store/storetest"
 )
@@ -67,4 +72,67 @@ func TestReadyzRevealsNoDatabaseDetails(t *testing.T) {
 			t.Errorf("not logged:\n%s", logs)
 		}
 	})
+}
+
+// /readyz answers 200 while publisher reads hold every connection of the read pool
+// (waiting on a lock, as during a migration that rewrites a table): the probe pinged
+// through that pool and answered 503 "database unreachable" on every replica at once.
+func TestReadyzDoesNotQueueBehindPublisherReads(t *testing.T) {
+	ctx := context.Background()
+	u := storetest.URL(t, store.Postgres)
+	db := storetest.OpenURL(t, u, nil)
+	a := app.New(db, app.Options{Properties: []app.Property{arcade(), other()}, AdminToken: adminTok, IngestWorkers: 1})
+	t.Cleanup(a.Close)
+	e := &env{t: t, db: db, app: a, h: a.Handler()}
+	admin, err := pgx.Connect(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	tx, err := admin.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `LOCK TABLE entries, wallets IN ACCESS EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer func() { _ = tx.Rollback(ctx) }()
+	for i := range 8 {
+		wg.Go(func() {
+			path := fmt.Sprintf("/v1/properties/arcade/users/u%d/transactions", i)
+			if i%2 == 0 {
+				path = fmt.Sprintf("/v1/properties/arcade/users/u%d/balance", i)
+			}
+			req := httptest.NewRequest("GET", path, nil)
+			req.Header.Set("Authorization", "Bearer "+apiKey)
+			e.h.ServeHTTP(httptest.NewRecorder(), req)
+		})
+	}
+	// Every connection of the read pool (5) waits on the lock. Watched from a connection
+	// outside the locking transaction, whose view of pg_stat_activity is its first.
+	watch, err := pgx.Connect(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer watch.Close(ctx)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var waiting int
+		if err := watch.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+			AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting >= 5 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d reads wait on the lock, want the read pool's 5", waiting)
+		}
+		time.Sleep(20 * time.Millisecond) // polling a condition, with a deadline
+	}
+	if r := e.do("GET", "/readyz", ""); r.Code != 200 {
+		t.Fatalf("readyz while publisher reads wait on a lock: %d %s", r.Code, r.Raw)
+	}
 }

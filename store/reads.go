@@ -105,6 +105,16 @@ func (m *walletAmounts) into(w *rewards.Wallet) {
 	w.Pending, w.Available, w.Carry, w.Redeemed, w.LifetimeEarned = m[0].Decimal, m[1].Decimal, m[2].Decimal, m[3].Decimal, m[4].Decimal
 }
 
+// openReplicaProbe opens Ready's one connection to the read replica dsn.
+func openReplicaProbe(ctx context.Context, dsn string) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("store: read replica probe: %w", err)
+	}
+	cfg.MaxConns, cfg.MinConns = 1, 0
+	return pgxpool.NewWithConfig(ctx, cfg)
+}
+
 // openReadPool connects the read pool to dsn (a postgres:// URL).
 func openReadPool(ctx context.Context, dsn string) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)

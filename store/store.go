@@ -52,9 +52,13 @@ type DB struct {
 	now      func() time.Time
 	// reads is the pool of the publisher's hot reads on Postgres, and balances the batched
 	// balance reads on it (reads.go); both nil on SQLite.
-	reads    *pgxpool.Pool
-	balances *balanceReader
-	pages    chan struct{} // page reads holding a read connection (pageSlot)
+	reads *pgxpool.Pool
+	// replicaProbe is Ready's one connection to the read_url replica, when there is one:
+	// a probe through reads queued behind publisher reads and called a busy database
+	// unreachable (every replica's /readyz 503 at once).
+	replicaProbe *pgxpool.Pool
+	balances     *balanceReader
+	pages        chan struct{} // page reads holding a read connection (pageSlot)
 	// floor is where the applier's claims start on Postgres (floor.go).
 	floor claimFloor
 	// webhooks is Options.Webhooks (outbox.go).
@@ -208,6 +212,12 @@ func Open(ctx context.Context, rawURL string, opt Options) (*DB, error) {
 			_ = db.Close()
 			return nil, err
 		}
+		if opt.ReadURL != "" {
+			if db.replicaProbe, err = openReplicaProbe(ctx, opt.ReadURL); err != nil {
+				_ = db.Close()
+				return nil, err
+			}
+		}
 		db.balances, db.pages = newBalanceReader(db.reads), make(chan struct{}, pageReaders)
 		// A read_url that does not answer fails at start, not on every balance later.
 		if err := db.Ping(ctx); err != nil {
@@ -266,6 +276,9 @@ func (db *DB) Close() error {
 		db.balances.close()
 		db.reads.Close()
 	}
+	if db.replicaProbe != nil {
+		db.replicaProbe.Close()
+	}
 	return errors.Join(db.probe.Close(), db.sql.Close())
 }
 
@@ -292,9 +305,11 @@ func (db *DB) Ping(ctx context.Context) error {
 	if err := db.probe.PingContext(ctx); err != nil {
 		return fmt.Errorf("store: ping: %w", errors.Join(rewards.ErrUnavailable, err))
 	}
-	if db.reads != nil {
-		if err := db.reads.Ping(ctx); err != nil {
-			return fmt.Errorf("store: ping the read pool: %w", errors.Join(rewards.ErrUnavailable, err))
+	// The read pool on the primary is the primary the probe reached; a replica is asked
+	// on a connection of its own too.
+	if db.replicaProbe != nil {
+		if err := db.replicaProbe.Ping(ctx); err != nil {
+			return fmt.Errorf("store: ping the read replica: %w", errors.Join(rewards.ErrUnavailable, err))
 		}
 	}
 	return nil
