@@ -1005,3 +1005,44 @@ func TestSettlementMomentaryLockDoesNotShareAHeldWalletsFate(t *testing.T) {
 	wantBalance(t, db, "u2", "0.6", "5")
 	wantBalance(t, db, "u1", "5.6", "0")
 }
+
+// Rows that point at nothing, which Postgres no longer refuses since the hot path's
+// foreign keys were dropped (migration 00004, on the ground that this check covers
+// them), are found: either the database refuses the corruption itself (SQLite keeps its
+// foreign keys) or CheckInvariants reports it.
+func TestCheckInvariantsFindsRowsThatPointAtNothing(t *testing.T) {
+	cases := []struct{ name, sql string }{
+		{"entry without a journal row", `
+			INSERT INTO entries (journal_id, property, user_id, account, bucket, kind, amount, created_at)
+			VALUES (987654, 'arcade', 'u1', '', 'available', 'adjustment', '100', '2026-11-22 10:00:00'),
+			       (987654, 'arcade', 'u1', '@adjustments', '', 'adjustment', '-100', '2026-11-22 10:00:00');
+			UPDATE wallets SET available = available + 100, lifetime_earned = lifetime_earned + 100 WHERE user_id = 'u1'`},
+		{"claim without a journal row", `
+			INSERT INTO claims (property, user_id, claim, journal_id, created_at)
+			VALUES ('arcade', 'u1', 'target:never-paid', 987654, '2026-11-22 10:00:00')`},
+		{"settlement legs without their run", `DELETE FROM settlements`},
+		{"lot without its credit", `UPDATE lots SET journal_id = 987654`},
+	}
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				ctx := context.Background()
+				clock := storetest.NewClock(t0)
+				db := storetest.Open(t, dia, clock.Now)
+				ingestOne(t, db, in(session("u1", "s-1", "0.0001", 60)))
+				ingestOne(t, db, in(score("u1", "p1", "500")))
+				settle(t, db, 0)
+				ingestOne(t, db, in(session("u1", "s-2", "0.0001", 60))) // a lot left unsettled
+				checkInvariants(t, db)
+				for _, q := range strings.Split(c.sql, ";") {
+					if err := db.ExecRaw(ctx, q); err != nil {
+						return // the database refuses the corruption itself
+					}
+				}
+				if err := db.CheckInvariants(ctx, "arcade"); err == nil {
+					t.Fatal("CheckInvariants found nothing wrong")
+				}
+			})
+		}
+	})
+}
