@@ -17,7 +17,7 @@ func TestHelpTouchesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	commands := [][]string{
-		{"serve"}, {"migrate"}, {"settle"}, {"replay"}, {"check"}, {"export", "payouts"}, {"export"},
+		{"serve"}, {"migrate"}, {"settle"}, {"replay"}, {"check"}, {"verify"}, {"export", "payouts"}, {"export"},
 		{"settle", "--property", "arcade"}, {"serve", "--config", cfg}, {"sub", "sign"}, {"trueup", "import"}, {"trueup", "run"},
 		{"sub"}, {"trueup"}, // their usage, on stderr like every command's flags
 	}

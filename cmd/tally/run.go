@@ -30,6 +30,7 @@ commands:
   export   payouts --from D --to D [--property P] [--format csv|json|xlsx] [--bom] [--out F] [--config F]
   replay   [--status quarantined] [--property P] [--config F]
   check    [--config F]                         validate the config and print the effective rules
+  verify   [--property P] [--config F]          check the ledger's invariants (reads the whole ledger)
   sub      sign --property P --user U [--ttl D] print a signed sub token for a game URL
   trueup   import|fetch|show|run --property P ...  booked revenue and buffer true-ups (tally trueup -h)
   version                                       print the version and commit (also --version)
@@ -67,6 +68,8 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		return cmdMigrate(ctx, rest, getenv, stdout, stderr)
 	case "check":
 		return cmdCheck(rest, getenv, stdout, stderr)
+	case "verify":
+		return cmdVerify(ctx, rest, getenv, stdout, stderr)
 	case "replay":
 		return cmdReplay(ctx, rest, getenv, stdout, stderr)
 	case "settle":
