@@ -221,6 +221,15 @@ func (db *DB) settleWallets(ctx context.Context, run rewards.SettlementRun, scal
 			stop(err)
 		}
 	}
+	// committed counts a committed batch, for the tests' afterBatch.
+	committed := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		n++
+		if o.afterBatch != nil {
+			o.afterBatch(n)
+		}
+	}
 	// renew renews the lease, just before a batch: on SQLite the renewal is a write, which
 	// must not wait behind a batch's write lock.
 	renew := func() error {
@@ -256,11 +265,8 @@ func (db *DB) settleWallets(ctx context.Context, run rewards.SettlementRun, scal
 				}
 				mu.Lock()
 				skipped = append(skipped, held...)
-				n++
-				if o.afterBatch != nil {
-					o.afterBatch(n)
-				}
 				mu.Unlock()
+				committed()
 			}
 		}()
 	}
@@ -299,10 +305,7 @@ func (db *DB) settleWallets(ctx context.Context, run rewards.SettlementRun, scal
 			return err
 		}
 		still = append(still, held...)
-		n++
-		if o.afterBatch != nil {
-			o.afterBatch(n)
-		}
+		committed()
 	}
 	var failed []error
 	for _, id := range still {
@@ -316,10 +319,7 @@ func (db *DB) settleWallets(ctx context.Context, run rewards.SettlementRun, scal
 			}
 			continue
 		}
-		n++
-		if o.afterBatch != nil {
-			o.afterBatch(n)
-		}
+		committed()
 	}
 	return errors.Join(failed...)
 }

@@ -819,17 +819,42 @@ func TestSettlementBatchStuckBehindALockFails(t *testing.T) {
 	}
 }
 
+// twoMaturedWallets opens a Postgres ledger where u1 and u2 each hold a session's credit
+// (5.6 pending) past its hold: a settlement at scale 0 moves 5 of each.
+func twoMaturedWallets(t *testing.T) *store.DB {
+	t.Helper()
+	clock := storetest.NewClock(t0)
+	db := storetest.Open(t, store.Postgres, clock.Now)
+	ingestOne(t, db, in(session("u1", "s-1", "0.0001", 60)))
+	ingestOne(t, db, in(session("u2", "s-2", "0.0001", 60)))
+	clock.Advance(25 * time.Hour)
+	return db
+}
+
+// holdWallet locks user's wallet in another transaction, as an applier crediting it
+// does, until release is called; holding waits for that transaction's end and returns
+// its error.
+func holdWallet(t *testing.T, db *store.DB, user string) (release func(), holding func() error) {
+	t.Helper()
+	held, free := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- db.HoldWallet(context.Background(), "arcade", user, func() {
+			close(held)
+			<-free
+		})
+	}()
+	<-held
+	return sync.OnceFunc(func() { close(free) }), func() error { return <-done }
+}
+
 // A wallet held for good delays only itself: the other users of the property, in its
 // batch or in batches after it, settle in the run that fails on it, tick after tick.
 func TestSettlementHeldWalletDelaysOnlyItself(t *testing.T) {
 	for _, batch := range []int{0, 1} { // one batch for both users; a batch each
 		t.Run(fmt.Sprintf("batch=%d", batch), func(t *testing.T) {
 			ctx := context.Background()
-			clock := storetest.NewClock(t0)
-			db := storetest.Open(t, store.Postgres, clock.Now)
-			ingestOne(t, db, in(session("u1", "s-1", "0.0001", 60)))
-			ingestOne(t, db, in(session("u2", "s-2", "0.0001", 60)))
-			clock.Advance(25 * time.Hour)
+			db := twoMaturedWallets(t)
 			store.SetSettleBatchTimeout(db, 300*time.Millisecond)
 			var runs []rewards.SettlementRun
 			if err := db.HoldWallet(ctx, "arcade", "u1", func() {
@@ -861,29 +886,17 @@ func TestSettlementHeldWalletDelaysOnlyItself(t *testing.T) {
 // skipped, and settled in the same run once its lock is free.
 func TestSettlementWalletLockedForAMomentSettlesInTheRun(t *testing.T) {
 	ctx := context.Background()
-	clock := storetest.NewClock(t0)
-	db := storetest.Open(t, store.Postgres, clock.Now)
-	ingestOne(t, db, in(session("u1", "s-1", "0.0001", 60)))
-	ingestOne(t, db, in(session("u2", "s-2", "0.0001", 60)))
-	clock.Advance(25 * time.Hour)
-	held, release := make(chan struct{}), make(chan struct{})
-	holding := make(chan error, 1)
-	go func() {
-		holding <- db.HoldWallet(ctx, "arcade", "u1", func() {
-			close(held)
-			<-release
-		})
-	}()
-	<-held
+	db := twoMaturedWallets(t)
+	release, holding := holdWallet(t, db, "u1")
 	run, err := db.SettleWith(ctx, "arcade", 0, store.SettleOptions{Batch: 1, Workers: 1, AfterBatch: func(n int) {
 		if n == 2 { // u1's batch skipped it, u2's settled: let u1 go
-			close(release)
+			release()
 		}
 	}})
 	if err != nil || run.Status != rewards.RunCompleted || run.Users != 2 {
 		t.Fatalf("run: %+v %v", run, err)
 	}
-	if err := <-holding; err != nil {
+	if err := holding(); err != nil {
 		t.Fatal(err)
 	}
 	wantBalance(t, db, "u1", "0.6", "5")
@@ -925,11 +938,7 @@ func TestTotalsPastTwentyDigits(t *testing.T) {
 // wallets its first attempt had locked, and the skipped one waited for the next run.
 func TestSettlementSkippedWalletSurvivesABatchRetry(t *testing.T) {
 	ctx := context.Background()
-	clock := storetest.NewClock(t0)
-	db := storetest.Open(t, store.Postgres, clock.Now)
-	ingestOne(t, db, in(session("u1", "s-1", "0.0001", 60)))
-	ingestOne(t, db, in(session("u2", "s-2", "0.0001", 60)))
-	clock.Advance(25 * time.Hour)
+	db := twoMaturedWallets(t)
 	calls := 0
 	store.SetInSettleBatch(db, func() {
 		calls++
@@ -941,21 +950,13 @@ func TestSettlementSkippedWalletSurvivesABatchRetry(t *testing.T) {
 		}
 	})
 	defer store.SetInSettleBatch(db, nil)
-	held, release := make(chan struct{}), make(chan struct{})
-	holding := make(chan error, 1)
-	go func() {
-		holding <- db.HoldWallet(ctx, "arcade", "u1", func() {
-			close(held)
-			<-release
-		})
-	}()
-	<-held
+	release, holding := holdWallet(t, db, "u1")
 	run, err := db.SettleWith(ctx, "arcade", 0, store.SettleOptions{Workers: 1, AfterBatch: func(n int) {
 		if n == 1 { // the main batch is done: u1's lock goes
-			close(release)
+			release()
 		}
 	}})
-	if err := <-holding; err != nil {
+	if err := holding(); err != nil {
 		t.Fatal(err)
 	}
 	if err != nil || run.Status != rewards.RunCompleted || run.Users != 2 {
@@ -970,30 +971,18 @@ func TestSettlementSkippedWalletSurvivesABatchRetry(t *testing.T) {
 // which failed on u1 and took u2 down with it.
 func TestSettlementMomentaryLockDoesNotShareAHeldWalletsFate(t *testing.T) {
 	ctx := context.Background()
-	clock := storetest.NewClock(t0)
-	db := storetest.Open(t, store.Postgres, clock.Now)
-	ingestOne(t, db, in(session("u1", "s-1", "0.0001", 60)))
-	ingestOne(t, db, in(session("u2", "s-2", "0.0001", 60)))
-	clock.Advance(25 * time.Hour)
+	db := twoMaturedWallets(t)
 	store.SetSettleBatchTimeout(db, 500*time.Millisecond)
 	var run rewards.SettlementRun
 	var runErr error
 	if err := db.HoldWallet(ctx, "arcade", "u1", func() { // held for good
-		held, release := make(chan struct{}), make(chan struct{})
-		holding := make(chan error, 1)
-		go func() {
-			holding <- db.HoldWallet(ctx, "arcade", "u2", func() { // an applier's, for a moment
-				close(held)
-				<-release
-			})
-		}()
-		<-held
+		release, holding := holdWallet(t, db, "u2") // an applier's, for a moment
 		run, runErr = db.SettleWith(ctx, "arcade", 0, store.SettleOptions{Workers: 1, AfterBatch: func(n int) {
 			if n == 1 {
-				close(release)
+				release()
 			}
 		}})
-		if err := <-holding; err != nil {
+		if err := holding(); err != nil {
 			t.Error(err)
 		}
 	}); err != nil {
