@@ -41,6 +41,10 @@ The config file is --config, else $TALLY_CONFIG, else tally.yaml.
 // errUsage is returned for a bad command line; the message is already printed.
 var errUsage = errors.New("invalid command line")
 
+// errMigrationsPending is what a command other than serve and migrate answers a database
+// with migrations pending.
+var errMigrationsPending = errors.New("the database has migrations pending: run `tally migrate` first (on a large ledger, in a quiet hour: see Migrations on start in the README's Production section)")
+
 // errHelp is returned by parse for -h or --help: the command's help is printed, and the
 // command must stop there, touching nothing. run turns it into success.
 var errHelp = errors.New("help requested")
@@ -153,7 +157,7 @@ func openAppMigrating(ctx context.Context, path string, getenv func(string) stri
 	if serve {
 		err = db.Migrate(ctx, nil)
 	} else if err = db.Ready(ctx); errors.Is(err, store.ErrNotMigrated) {
-		err = errors.New("the database has migrations pending: run `tally migrate` first (on a large ledger, in a quiet hour: see Migrations on start in the README's Production section)")
+		err = errMigrationsPending
 	}
 	if err == nil {
 		err = checkUnits(ctx, db, cfg, serve)

@@ -36,7 +36,7 @@ func cmdVerify(ctx context.Context, args []string, getenv func(string) string, s
 	defer db.Close()
 	if err := db.Ready(ctx); err != nil {
 		if errors.Is(err, store.ErrNotMigrated) {
-			return fmt.Errorf("verify: the database has migrations pending: run `tally migrate` first")
+			return fmt.Errorf("verify: %w", errMigrationsPending)
 		}
 		return err
 	}
