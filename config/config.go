@@ -147,14 +147,21 @@ type Sources struct {
 // Gamezop allows.
 type GamezopSPP struct {
 	BearerToken Secret `yaml:"bearer_token"`
+	// PreviousBearerTokens are accepted too while Gamezop moves to BearerToken: a
+	// postback Gamezop sent, or retries, with the old token is not refused (and lost).
+	PreviousBearerTokens []Secret `yaml:"previous_bearer_tokens,omitempty"`
 }
 
 // GamezopScores receives Gamezop score postbacks. An empty key means no auth.
 type GamezopScores struct {
-	APIKey Secret `yaml:"api_key"`
+	APIKey          Secret   `yaml:"api_key"`
+	PreviousAPIKeys []Secret `yaml:"previous_api_keys,omitempty"` // accepted too, during a rotation
 }
 
-// GamePush receives GamePush webhooks; the secret signs them and is required.
+// GamePush receives GamePush webhooks; the secret signs them and is required. It has no
+// previous secrets: a GamePush event's dedupe key is its signed body, so a payload
+// redelivered under a new secret would be a new event, and accepting the old secret
+// during a rotation could pay it twice.
 type GamePush struct {
 	Secret Secret `yaml:"secret"`
 }
@@ -162,6 +169,9 @@ type GamePush struct {
 // TrackScore receives TrackScore webhooks; the secret signs them and is required.
 type TrackScore struct {
 	Secret Secret `yaml:"secret"`
+	// PreviousSecrets verify a webhook too while TrackScore moves to Secret (its dedupe
+	// key is the event's id, whichever secret signed it).
+	PreviousSecrets []Secret `yaml:"previous_secrets,omitempty"`
 }
 
 // Decimal is a decimal number exactly as written in the file. YAML numbers are accepted
@@ -388,6 +398,32 @@ func (p Property) Credentials(src rewards.Source) (bearer, apiKey, secret string
 		}
 	}
 	return "", "", "", false
+}
+
+// PreviousCredentials are the values src's credential had before a rotation, still
+// accepted beside the current one: Gamezop's previous bearer tokens or api keys,
+// TrackScore's previous secrets. GamePush has none (see GamePush).
+func (p Property) PreviousCredentials(src rewards.Source) []string {
+	var prev []Secret
+	switch s := p.Sources; src {
+	case rewards.SourceGamezopSPP:
+		if s.GamezopSPP != nil {
+			prev = s.GamezopSPP.PreviousBearerTokens
+		}
+	case rewards.SourceGamezopScores:
+		if s.GamezopScores != nil {
+			prev = s.GamezopScores.PreviousAPIKeys
+		}
+	case rewards.SourceTrackScore:
+		if s.TrackScore != nil {
+			prev = s.TrackScore.PreviousSecrets
+		}
+	}
+	out := make([]string, len(prev))
+	for i, k := range prev {
+		out[i] = k.Reveal()
+	}
+	return out
 }
 
 // Problem is one thing wrong with a config, at a key path such as

@@ -60,6 +60,8 @@ func describeProperty(b *strings.Builder, p Property) {
 			off = append(off, string(src))
 		case src == rewards.SourceGamezopSPP && bearer == "", src == rewards.SourceGamezopScores && apiKey == "":
 			on = append(on, string(src)+" (no auth)")
+		case len(p.PreviousCredentials(src)) > 0:
+			on = append(on, fmt.Sprintf("%s (authenticated; %d previous credential(s) accepted too, while the provider rotates)", src, len(p.PreviousCredentials(src))))
 		default:
 			on = append(on, string(src)+" (authenticated)")
 		}

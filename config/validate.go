@@ -351,9 +351,11 @@ func (v *validator) property(i int, p Property, ids map[string]int, keys map[str
 	v.tournaments(at("tournaments"), p, scaleOK)
 	if s := p.Sources.GamezopSPP; s != nil {
 		v.headerSecret(at("sources.gamezop_spp.bearer_token"), s.BearerToken)
+		v.previousCredentials(at("sources.gamezop_spp"), "bearer_token", s.BearerToken, "previous_bearer_tokens", s.PreviousBearerTokens, true)
 	}
 	if s := p.Sources.GamezopScores; s != nil {
 		v.headerSecret(at("sources.gamezop_scores.api_key"), s.APIKey)
+		v.previousCredentials(at("sources.gamezop_scores"), "api_key", s.APIKey, "previous_api_keys", s.PreviousAPIKeys, true)
 	}
 	if g := p.GamezopReports; g != nil {
 		v.headerSecret(at("gamezop_reports.bearer_token"), g.BearerToken)
@@ -361,8 +363,11 @@ func (v *validator) property(i int, p Property, ids map[string]int, keys map[str
 	if s := p.Sources.GamePush; s != nil && s.Secret == "" {
 		v.add(at("sources.gamepush.secret"), "is required: it verifies every GamePush webhook")
 	}
-	if s := p.Sources.TrackScore; s != nil && s.Secret == "" {
-		v.add(at("sources.trackscore.secret"), "is required: it verifies every TrackScore webhook")
+	if s := p.Sources.TrackScore; s != nil {
+		if s.Secret == "" {
+			v.add(at("sources.trackscore.secret"), "is required: it verifies every TrackScore webhook")
+		}
+		v.previousCredentials(at("sources.trackscore"), "secret", s.Secret, "previous_secrets", s.PreviousSecrets, false)
 	}
 
 	if p.Revenue != nil {
@@ -405,6 +410,30 @@ func (v *validator) headerSecret(path string, s Secret) {
 		v.add(path, "has leading or trailing whitespace (a secret read from a file with its newline?): an HTTP header cannot carry it")
 	case strings.ContainsFunc(t, unicode.IsControl):
 		v.add(path, "has a control character: an HTTP header cannot carry it")
+	}
+}
+
+// previousCredentials checks a source's credentials from before a rotation, listed under
+// key beside the current one (under cur): each is a real value, neither the current one
+// nor listed twice, and header ones can travel in a header. A source without a current
+// credential accepts anything, so previous ones would mean nothing there.
+func (v *validator) previousCredentials(at, cur string, current Secret, key string, prev []Secret, header bool) {
+	if len(prev) > 0 && current == "" {
+		v.add(at+"."+key, "needs %s.%s: a source without it accepts requests without auth", at, cur)
+		return
+	}
+	for j, s := range prev {
+		sp := fmt.Sprintf("%s.%s[%d]", at, key, j)
+		switch {
+		case s == "":
+			v.add(sp, "is empty; remove it, or give the secret")
+		case s == current:
+			v.add(sp, "is the same value as %s.%s", at, cur)
+		case slices.Contains(prev[:j], s):
+			v.add(sp, "is listed twice")
+		case header:
+			v.headerSecret(sp, s)
+		}
 	}
 }
 
@@ -653,15 +682,24 @@ func (p Property) foreignCredentials(path string) []credential {
 	}
 	if s := p.Sources.GamezopSPP; s != nil {
 		add("sources.gamezop_spp.bearer_token", s.BearerToken, true)
+		for j, k := range s.PreviousBearerTokens {
+			add(fmt.Sprintf("sources.gamezop_spp.previous_bearer_tokens[%d]", j), k, true)
+		}
 	}
 	if s := p.Sources.GamezopScores; s != nil {
 		add("sources.gamezop_scores.api_key", s.APIKey, true)
+		for j, k := range s.PreviousAPIKeys {
+			add(fmt.Sprintf("sources.gamezop_scores.previous_api_keys[%d]", j), k, true)
+		}
 	}
 	if s := p.Sources.GamePush; s != nil {
 		add("sources.gamepush.secret", s.Secret, true)
 	}
 	if s := p.Sources.TrackScore; s != nil {
 		add("sources.trackscore.secret", s.Secret, true)
+		for j, k := range s.PreviousSecrets {
+			add(fmt.Sprintf("sources.trackscore.previous_secrets[%d]", j), k, true)
+		}
 	}
 	if g := p.GamezopReports; g != nil {
 		add("gamezop_reports.bearer_token", g.BearerToken, true)

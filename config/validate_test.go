@@ -1,8 +1,11 @@
 package config
 
 import (
+	"slices"
 	"strings"
 	"testing"
+
+	"tally/rewards"
 )
 
 // secondProperty is appended to the example for the cases that need two properties.
@@ -431,5 +434,58 @@ func TestHeaderCredentialsRefuseWhitespace(t *testing.T) {
 	env["TALLY_ADMIN_TOKEN"] = "adm Secret 7f3a9c"
 	if _, err := Load(examplePath, getenvFrom(env)); err != nil {
 		t.Errorf("a token with inner spaces: %v", err)
+	}
+}
+
+// A provider's credential can be rotated: the previous values are read, offered to the
+// receivers beside the current one, and checked like it. GamePush has none (its dedupe
+// key is the signed body), so the key is refused there as unknown.
+func TestProviderCredentialRotation(t *testing.T) {
+	base := "admin_token: adm-token\nproperties:\n  - id: a\n    currency: C\n    api_keys: [key-a]\n    sources:\n"
+	cfg, err := loadText(t, base+
+		"      gamezop_spp: { bearer_token: spp-new, previous_bearer_tokens: [spp-old] }\n"+
+		"      gamezop_scores: { api_key: scores-new, previous_api_keys: [scores-old, scores-older] }\n"+
+		"      trackscore: { secret: ts-new, previous_secrets: [\"${TS_OLD}\"] }\n"+
+		"      gamepush: { secret: gp }\n", map[string]string{"TS_OLD": "ts-old"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := cfg.Property("a")
+	for src, want := range map[rewards.Source][]string{
+		rewards.SourceGamezopSPP:    {"spp-old"},
+		rewards.SourceGamezopScores: {"scores-old", "scores-older"},
+		rewards.SourceTrackScore:    {"ts-old"},
+		rewards.SourceGamePush:      {},
+	} {
+		if got := p.PreviousCredentials(src); !slices.Equal(got, want) {
+			t.Errorf("previous credentials of %s = %q, want %q", src, got, want)
+		}
+	}
+	var sb strings.Builder
+	if err := Describe(&sb, cfg); err != nil || strings.Contains(sb.String(), "spp-old") || strings.Contains(sb.String(), "ts-old") ||
+		!strings.Contains(sb.String(), "gamezop_scores (authenticated; 2 previous credential(s) accepted too, while the provider rotates)") {
+		t.Errorf("tally check shows a previous credential: %v\n%s", err, sb.String())
+	}
+
+	for _, c := range []struct{ sources, problem string }{
+		{"gamezop_spp: { bearer_token: \"\", previous_bearer_tokens: [spp-old] }",
+			"properties[0].sources.gamezop_spp.previous_bearer_tokens: needs properties[0].sources.gamezop_spp.bearer_token"},
+		{"gamezop_spp: { bearer_token: spp, previous_bearer_tokens: [spp] }",
+			"properties[0].sources.gamezop_spp.previous_bearer_tokens[0]: is the same value as properties[0].sources.gamezop_spp.bearer_token"},
+		{"gamezop_scores: { api_key: k, previous_api_keys: [k1, k1] }",
+			"properties[0].sources.gamezop_scores.previous_api_keys[1]: is listed twice"},
+		{"gamezop_scores: { api_key: k, previous_api_keys: [\"k1 \"] }",
+			"properties[0].sources.gamezop_scores.previous_api_keys[0]: has leading or trailing whitespace"},
+		{"trackscore: { secret: s, previous_secrets: [\"\"] }",
+			"properties[0].sources.trackscore.previous_secrets[0]: is empty"},
+		{"trackscore: { secret: s, previous_secrets: [key-a] }",
+			"properties[0].sources.trackscore.previous_secrets[0]: is the same value as properties[0].api_keys[0]"},
+		{"gamepush: { secret: s, previous_secrets: [s0] }",
+			"properties[0].sources.gamepush.previous_secrets"},
+	} {
+		_, err := loadText(t, base+"      "+c.sources+"\n", nil)
+		if err == nil || !strings.Contains(err.Error(), c.problem) {
+			t.Errorf("%s: %v, want %q", c.sources, err, c.problem)
+		}
 	}
 }

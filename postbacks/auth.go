@@ -27,13 +27,23 @@ func secretEqual(got, want []byte) bool {
 	return subtle.ConstantTimeCompare(g[:], w[:]) == 1
 }
 
+// oneOf reports whether got is the current credential or one from before a rotation. It
+// compares with every one, so the time taken does not say which matched.
+func oneOf(got []byte, current string, previous []string) bool {
+	ok := secretEqual(got, []byte(current))
+	for _, p := range previous {
+		ok = secretEqual(got, []byte(p)) || ok
+	}
+	return ok
+}
+
 // bearerOK checks `Authorization: Bearer <token>`: the scheme is case-insensitive (RFC
 // 9110 §11.1), separated by exactly one space, and the token is compared as sent.
-func bearerOK(h http.Header, token string) bool {
+func bearerOK(h http.Header, token string, previous []string) bool {
 	v, ok := singleHeader(h, "Authorization")
 	const scheme = "bearer "
 	if !ok || len(v) < len(scheme) || !strings.EqualFold(v[:len(scheme)], scheme) {
 		return false
 	}
-	return secretEqual([]byte(v[len(scheme):]), []byte(token))
+	return oneOf([]byte(v[len(scheme):]), token, previous)
 }

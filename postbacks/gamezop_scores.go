@@ -29,7 +29,7 @@ var gamezopStates = map[string]bool{"loaded": true, "start": true, "playing": tr
 func ParseGamezopScore(h http.Header, body []byte, c Credentials) (rewards.Event, error) {
 	if !c.verified && c.APIKey != "" {
 		v, ok := singleHeader(h, "api-key")
-		if !ok || !secretEqual([]byte(v), []byte(c.APIKey)) {
+		if !ok || !oneOf([]byte(v), c.APIKey, c.Previous) {
 			return rewards.Event{}, ErrUnauthorized
 		}
 	}

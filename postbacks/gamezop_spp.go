@@ -19,7 +19,7 @@ var maxSessionRevenueUSD = decimal.NewFromInt(1000)
 // an empty token here. The dedupe key is session-id, which Gamezop documents as the
 // deduplication id.
 func ParseGamezopSPP(h http.Header, body []byte, c Credentials) (rewards.Event, error) {
-	if !c.verified && c.BearerToken != "" && !bearerOK(h, c.BearerToken) {
+	if !c.verified && c.BearerToken != "" && !bearerOK(h, c.BearerToken, c.Previous) {
 		return rewards.Event{}, ErrUnauthorized
 	}
 	obj, err := decodeObject(body)

@@ -22,6 +22,10 @@ type Credentials struct {
 	BearerToken string
 	APIKey      string
 	Secret      string
+	// Previous are the values that field had before a rotation, accepted too while the
+	// provider moves to the current one. ParseGamePush ignores them: its dedupe key is
+	// the signed body, so a payload redelivered under the new secret would be paid again.
+	Previous []string
 	// verified marks a body authenticated when it was received (Decode): its
 	// credentials are not checked again.
 	verified bool
@@ -35,7 +39,7 @@ func (c Credentials) String() string {
 		}
 		return "***"
 	}
-	return fmt.Sprintf("{BearerToken:%s APIKey:%s Secret:%s}", mask(c.BearerToken), mask(c.APIKey), mask(c.Secret))
+	return fmt.Sprintf("{BearerToken:%s APIKey:%s Secret:%s Previous:%d}", mask(c.BearerToken), mask(c.APIKey), mask(c.Secret), len(c.Previous))
 }
 
 // GoString masks the secrets under %#v too.

@@ -28,7 +28,7 @@ const trackScoreSigPrefix = "sha256="
 // other. The doc shows only a score.updated payload, so the achievement and milestone id
 // paths are assumptions.
 func ParseTrackScore(h http.Header, body []byte, c Credentials) (rewards.Event, error) {
-	if !c.verified && (c.Secret == "" || !trackScoreSignatureOK(h, body, c.Secret)) {
+	if !c.verified && (c.Secret == "" || !trackScoreSignatureOK(h, body, c.Secret, c.Previous)) {
 		return rewards.Event{}, ErrUnauthorized
 	}
 	obj, err := decodeObject(body)
@@ -105,9 +105,10 @@ func ParseTrackScore(h http.Header, body []byte, c Credentials) (rewards.Event, 
 	return ev, nil
 }
 
-// trackScoreSignatureOK checks the header against HMAC-SHA256 of the raw body. The hex
-// digits may be in either case; the prefix is exact.
-func trackScoreSignatureOK(h http.Header, body []byte, secret string) bool {
+// trackScoreSignatureOK checks the header against HMAC-SHA256 of the raw body under the
+// secret or one from before a rotation. The hex digits may be in either case; the prefix
+// is exact.
+func trackScoreSignatureOK(h http.Header, body []byte, secret string, previous []string) bool {
 	v, ok := singleHeader(h, "X-TrackScore-Signature")
 	if !ok || !strings.HasPrefix(v, trackScoreSigPrefix) {
 		return false
@@ -116,7 +117,11 @@ func trackScoreSignatureOK(h http.Header, body []byte, secret string) bool {
 	if err != nil {
 		return false
 	}
-	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write(body)
-	return secretEqual(got, mac.Sum(nil))
+	ok = false
+	for _, k := range append([]string{secret}, previous...) {
+		mac := hmac.New(sha256.New, []byte(k))
+		mac.Write(body)
+		ok = secretEqual(got, mac.Sum(nil)) || ok
+	}
+	return ok
 }

@@ -199,7 +199,8 @@ func newApp(db *store.DB, cfg config.Config, log *slog.Logger) *app.App {
 		}
 		for _, src := range rewards.AllSources() {
 			if bearer, key, secret, ok := p.Credentials(src); ok {
-				ap.Sources[src] = postbacks.Credentials{BearerToken: bearer, APIKey: key, Secret: secret}
+				ap.Sources[src] = postbacks.Credentials{BearerToken: bearer, APIKey: key, Secret: secret,
+					Previous: p.PreviousCredentials(src)}
 			}
 		}
 		props = append(props, ap)

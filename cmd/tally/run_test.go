@@ -324,3 +324,64 @@ func TestCommandsRunWithTheReplicaDown(t *testing.T) {
 		t.Errorf("check with the replica down: %v\n%s", err, out.String())
 	}
 }
+
+// TestServeAcceptsPreviousProviderCredentials: during a rotation, `tally serve` takes a
+// postback carrying the provider's previous token, api key or signing secret from the
+// config, and refuses one it never listed.
+func TestServeAcceptsPreviousProviderCredentials(t *testing.T) {
+	example, err := os.ReadFile("../../tally.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(example)
+	for old, rotated := range map[string]string{
+		`bearer_token: "${SPP_TOKEN}" }`: `bearer_token: "${SPP_TOKEN}", previous_bearer_tokens: ["old-spp"] }`,
+		`api_key: "${SCORES_KEY}" }`:     `api_key: "${SCORES_KEY}", previous_api_keys: ["old-scores"] }`,
+		`secret: "${TS_SECRET}" }`:       `secret: "${TS_SECRET}", previous_secrets: ["old-ts"] }`,
+	} {
+		if !strings.Contains(text, old) {
+			t.Fatalf("the example no longer has %s", old)
+		}
+		text = strings.Replace(text, old, rotated, 1)
+	}
+	cfg := filepath.Join(t.TempDir(), "tally.yaml")
+	if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base, stop, _ := startServe(t, cfg, getenv(map[string]string{"TALLY_DATABASE_URL": storetest.URL(t, store.SQLite)}))
+	defer stop()
+
+	ts := `{"id":"wh_rotated","type":"achievement.unlocked","created":"2025-06-09T10:30:00Z","data":{"participant_id":"pt_1","achievement_id":"first-win"}}`
+	tsSig := func(secret string) string {
+		mac := hmac.New(sha256.New, []byte(secret))
+		mac.Write([]byte(ts))
+		return "sha256=" + hex.EncodeToString(mac.Sum(nil))
+	}
+	for _, p := range []struct {
+		path, body, header, old, never string
+	}{
+		{"/v1/hooks/arcade/gamezop/spp",
+			`{"user-id":"sub1","session-id":"9d0b3a4e-7c55-4f0e-9a43-1f7c5e2d8b61","country":"IN","count-of-ads-viewed":1,"your-estimated-revenue":"0.000012","session-duration":163,"property-id":"1234"}`,
+			"Authorization", "Bearer old-spp", "Bearer older-spp"},
+		{"/v1/hooks/arcade/gamezop/scores",
+			`{"gameCode":"NyM_JGWcx","sessionId":"s9","gamePlayId":"p9","timestamp":1732269000123,"score":12,"leaderboardId":"lb1","subId":"sub1","country":"IN","duration":61000,"state":"over"}`,
+			"api-key", "old-scores", "older-scores"},
+		{"/v1/hooks/arcade/trackscore", ts, "X-TrackScore-Signature", tsSig("old-ts"), tsSig("older-ts")},
+	} {
+		for _, c := range []struct {
+			value string
+			want  int
+		}{{p.never, 401}, {p.old, 200}} {
+			req, _ := http.NewRequest("POST", base+p.path, strings.NewReader(p.body))
+			req.Header.Set(p.header, c.value)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != c.want {
+				t.Errorf("%s with %s: %d, want %d", p.path, c.value, resp.StatusCode, c.want)
+			}
+		}
+	}
+}
