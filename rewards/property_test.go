@@ -146,7 +146,8 @@ func (s *sim) run(n int) {
 		}
 	}
 
-	for _, k := range []string{"revenue", "target", "achievement", "claim dropped", "settled", "carried", "redeemed", "reversed", "capped", "nothing"} {
+	for _, k := range []string{"revenue", "target", "achievement", "claim dropped", "settled", "carried", "redeemed", "reversed", "capped", "nothing",
+		"adjusted available", "adjusted pending", "pending debit", "debit waits"} {
 		if s.count[k] == 0 {
 			t.Errorf("the random run never exercised %q: %v", k, s.count)
 		}
@@ -270,7 +271,12 @@ func (s *sim) settleAll() {
 		before := w.wallet
 		after, e, ok := w.wallet.Settle(matured, s.scale)
 		if !ok {
-			s.t.Errorf("Settle(%s) of %+v refused without a pending debit", matured, before)
+			// A pending debit larger than what has matured waits, with the lots, for
+			// enough credits to mature (the store leaves them unsettled).
+			if !matured.Add(before.Carry).IsNegative() {
+				s.t.Errorf("Settle(%s) of %+v refused, though it covers the pending debits", matured, before)
+			}
+			s.count["debit waits"]++
 			continue
 		}
 		w.unsettled = left
@@ -339,19 +345,39 @@ func (s *sim) reverse() {
 	w.wallet = after
 }
 
+// adjust credits or debits one of the user's buckets. A pending debit may take any
+// part of pending, the carry included: it has matured at once, so settlement nets it
+// against the credits it offsets, or waits for them.
 func (s *sim) adjust() {
 	w := s.wallet(s.user())
+	bucket, balance := Available, w.wallet.Available
+	if s.rng.IntN(2) == 0 {
+		bucket, balance = Pending, w.wallet.Pending
+	}
+	// More than the bucket holds is refused and changes nothing.
+	if _, _, err := w.wallet.Adjust(balance.Add(s.unit).Neg(), bucket); !errors.As(err, new(*InsufficientFundsError)) {
+		s.t.Errorf("debiting %s of %s %s: err %v", balance.Add(s.unit), bucket, balance, err)
+	}
 	amount := decimal.New(s.rng.Int64N(1000)+1, -s.scale)
 	if s.rng.IntN(2) == 0 {
-		units := w.wallet.Available.Shift(s.scale).IntPart()
+		// A debit of up to the whole bucket; pending is debited in its own precision.
+		places := s.scale
+		if bucket == Pending {
+			places = 18
+		}
+		units := balance.Shift(places).IntPart()
 		if units <= 0 {
 			return
 		}
-		amount = decimal.New(s.rng.Int64N(units)+1, -s.scale).Neg()
+		amount = decimal.New(s.rng.Int64N(units)+1, -places).Neg()
 	}
-	after, e, err := w.wallet.Adjust(amount, Available)
+	after, e, err := w.wallet.Adjust(amount, bucket)
 	if err != nil {
-		s.t.Fatalf("adjust %s of %s: %v", amount, w.wallet.Available, err)
+		s.t.Fatalf("adjust %s of %s %s: %v", amount, bucket, balance, err)
+	}
+	s.count["adjusted "+string(bucket)]++
+	if bucket == Pending && amount.IsNegative() {
+		s.count["pending debit"]++
 	}
 	w.adjusted = w.adjusted.Add(amount)
 	s.tally(w, e)
