@@ -411,8 +411,17 @@ func (con *console) replayReason(c *gin.Context) {
 	more := len(ids) > replayAllBatch
 	ids = ids[:min(len(ids), replayAllBatch)]
 	applied, still, skipped := 0, 0, 0
+	var failed []int64
 	for _, id := range ids {
 		k, _, replayed, err := con.app.ReplayEvent(ctx, id, actor(c))
+		if err != nil && ctx.Err() == nil && eventsFault(err) {
+			// The database refuses this event's effects, whatever the others do: it
+			// stays quarantined, and must not hold up the rest of the reason's events
+			// (every batch, and every "next batch", would stop at it again).
+			con.app.logFor(ctx).Error("console replay: event failed on its own; it stays quarantined", "event_id", id, "err", err)
+			failed = append(failed, id)
+			continue
+		}
 		if err != nil {
 			p, msg := con.failure(c, err)
 			con.showQuarantine(c, p.Status, nil, fmt.Sprintf("Replay stopped at event %d: %s (%d applied, %d still quarantined before it).",
@@ -430,12 +439,26 @@ func (con *console) replayReason(c *gin.Context) {
 	}
 	lines := []string{fmt.Sprintf("Replayed %d events of %s with reason %q: %d applied, %d still quarantined, %d already replayed elsewhere.",
 		len(ids), property, reason, applied, still, skipped)}
+	var errMsg string
+	if len(failed) > 0 {
+		errMsg = fmt.Sprintf("%d events could not be applied (the database refused their effects) and stay quarantined: %s. The log has why.",
+			len(failed), joinIDs(failed))
+	}
 	var next *nextBatch
 	if more {
 		lines = append(lines, fmt.Sprintf("More events have this reason after event %d.", ids[len(ids)-1]))
 		next = &nextBatch{Property: property, Reason: reason, After: ids[len(ids)-1]}
 	}
-	con.showQuarantine(c, http.StatusOK, lines, "", next)
+	con.showQuarantine(c, http.StatusOK, lines, errMsg, next)
+}
+
+// joinIDs lists event ids for a message, "3, 7, 12".
+func joinIDs(ids []int64) string {
+	parts := make([]string, len(ids))
+	for i, id := range ids {
+		parts[i] = strconv.FormatInt(id, 10)
+	}
+	return strings.Join(parts, ", ")
 }
 
 // Settlements.

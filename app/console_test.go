@@ -466,6 +466,51 @@ func TestConsoleReplayAllReachesLaterEvents(t *testing.T) {
 	})
 }
 
+// "Replay all" for a reason goes on past an event the database refuses, as `tally
+// replay` does: before, the batch stopped at it, and "replay the next batch" started at
+// it again, so no number of clicks reached the reason's later events.
+func TestConsoleReplayAllGoesOnPastAnEventThatFails(t *testing.T) {
+	defer app.SetReplayAllBatch(2)()
+	storetest.ForEach(t, func(t *testing.T, d store.Dialect) {
+		e, dbURL := newEnvWith(t, d, arcade(), other())
+		var ids []string
+		for _, u := range []string{"u1", "u2", "u3", "u4"} {
+			body := strings.NewReplacer(`"user-id":"sub1"`, `"user-id":"`+u+`"`, `"b48a8368-a369-49a4-b427-2d5891ef3763"`, `"s-`+u+`"`,
+				`"property-id":"1234"`, `"property-id":"999"`).Replace(sppBody)
+			a := e.do("POST", "/v1/hooks/arcade/gamezop/spp", body, "Authorization", "Bearer "+sppToken)
+			if ev := e.event(a.Body["event_id"]); ev.Body["status"] != "quarantined" {
+				t.Fatalf("%s: %s", u, ev.Raw)
+			}
+			ids = append(ids, a.Body["event_id"].(string))
+		}
+		reason := e.event(ids[0]).Body["reason"].(string)
+		refuseLedgerRowsOf(t, d, dbURL, "u2")
+		fixed := e.withProperty(func(p *appProperty) { p.GamezopPropertyID = "999" })
+		b := newConsoleClient(t, fixed.h)
+		b.login(adminTok)
+		tok := b.get("/console/quarantine?property=arcade").csrf(t)
+		first := b.post("/console/quarantine/replay", url.Values{"csrf": {tok}, "property": {"arcade"}, "reason": {reason}})
+		if first.Code != 200 || !strings.Contains(first.Body, "1 applied") ||
+			!strings.Contains(first.Body, "1 events could not be applied (the database refused their effects) and stay quarantined: "+ids[1]) {
+			t.Fatalf("first batch: %d\n%s", first.Code, first.Body)
+		}
+		after := regexp.MustCompile(`name="after" value="(\d+)"`).FindStringSubmatch(first.Body)
+		if after == nil || after[1] != ids[1] {
+			t.Fatalf("the next batch starts after %v, want after event %s:\n%s", after, ids[1], first.Body)
+		}
+		next := b.post("/console/quarantine/replay", url.Values{"csrf": {tok}, "property": {"arcade"}, "reason": {reason}, "after": {after[1]}})
+		if next.Code != 200 || !strings.Contains(next.Body, "2 applied") {
+			t.Fatalf("next batch: %d\n%s", next.Code, next.Body)
+		}
+		for i, want := range []string{"applied", "quarantined", "applied", "applied"} {
+			if ev := fixed.event(ids[i]); ev.Body["status"] != want {
+				t.Fatalf("event %s: %s, want %s", ids[i], ev.Raw, want)
+			}
+		}
+		fixed.wantBalance("arcade", "u4", apiKey, "0", "0.672")
+	})
+}
+
 // The overview shows each property's own last settlement, however often the others have
 // run since. Before, it looked for it among the newest 200 runs of every property, and a
 // quiet property showed "none yet".

@@ -163,24 +163,7 @@ func TestReplayGoesOnPastAnEventThatFails(t *testing.T) {
 			}
 			ids = append(ids, id)
 		}
-		// The database refuses u2's ledger rows (what a bad row or a constraint does).
-		driver, dsn, stmts := "pgx", dbURL, []string{`CREATE FUNCTION refuse_u2() RETURNS trigger LANGUAGE plpgsql AS
-			$$ BEGIN RAISE EXCEPTION 'refused' USING ERRCODE = 'check_violation'; END $$`,
-			`CREATE TRIGGER refuse_u2 BEFORE INSERT ON journal FOR EACH ROW WHEN (NEW.user_id = 'u2') EXECUTE FUNCTION refuse_u2()`}
-		if d == store.SQLite {
-			driver, dsn = "sqlite", "file:"+strings.TrimPrefix(dbURL, "sqlite://")+"?_pragma=busy_timeout(10000)"
-			stmts = []string{`CREATE TRIGGER refuse_u2 BEFORE INSERT ON journal WHEN NEW.user_id = 'u2' BEGIN SELECT RAISE(ABORT, 'refused'); END`}
-		}
-		raw, err := sql.Open(driver, dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer raw.Close()
-		for _, q := range stmts {
-			if _, err := raw.Exec(q); err != nil {
-				t.Fatal(err)
-			}
-		}
+		refuseLedgerRowsOf(t, d, dbURL, "u2")
 		fixed := e.withProperty(func(p *appProperty) { p.GamezopPropertyID = "999" })
 		rep, err := fixed.app.Replay(ctx, rewards.StatusQuarantined, "", "ops", nil)
 		if err == nil || !strings.Contains(err.Error(), strconv.FormatInt(ids[1], 10)) {
@@ -195,6 +178,29 @@ func TestReplayGoesOnPastAnEventThatFails(t *testing.T) {
 			}
 		}
 	})
+}
+
+// refuseLedgerRowsOf makes the database refuse user's journal rows, as a bad row or a
+// constraint would: the event's own fault (rewards.ErrRejected), whatever else is applied.
+func refuseLedgerRowsOf(t *testing.T, d store.Dialect, dbURL, user string) {
+	t.Helper()
+	driver, dsn, stmts := "pgx", dbURL, []string{`CREATE FUNCTION refuse_user() RETURNS trigger LANGUAGE plpgsql AS
+		$$ BEGIN RAISE EXCEPTION 'refused' USING ERRCODE = 'check_violation'; END $$`,
+		`CREATE TRIGGER refuse_user BEFORE INSERT ON journal FOR EACH ROW WHEN (NEW.user_id = '` + user + `') EXECUTE FUNCTION refuse_user()`}
+	if d == store.SQLite {
+		driver, dsn = "sqlite", "file:"+strings.TrimPrefix(dbURL, "sqlite://")+"?_pragma=busy_timeout(10000)"
+		stmts = []string{`CREATE TRIGGER refuse_user BEFORE INSERT ON journal WHEN NEW.user_id = '` + user + `' BEGIN SELECT RAISE(ABORT, 'refused'); END`}
+	}
+	raw, err := sql.Open(driver, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	for _, q := range stmts {
+		if _, err := raw.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // cutAfterApply ends the request's context as its replay commits, as a request deadline
