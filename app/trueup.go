@@ -232,8 +232,8 @@ type TrueUpSummary struct {
 }
 
 // TrueUpDayView is one day (or the period): its figures, and the shortfall recorded by
-// its true-up, or, not trued up yet, the shortfall the current buffer would leave at its
-// own ratio.
+// its true-up, or, not trued up yet, what a true-up of that day alone would book at its
+// own ratio (each session under the buffer it was credited with).
 type TrueUpDayView struct {
 	rewards.TrueUpDay
 }
