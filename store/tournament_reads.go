@@ -211,19 +211,27 @@ func (db *DB) CurrentTournamentWindow(ctx context.Context, property string, t re
 	return w, rec, ok, nil
 }
 
-// leaderboardCursor is where a page ended: the last row's order and the ranker's state.
+// leaderboardCursor is where a page ended: the window, the last row's order and the
+// ranker's state.
 type leaderboardCursor struct {
 	ranker   rewards.Ranker
 	achieved int64
 	event    int64
+	// window is the start of the window whose board the cursor pages, in unix
+	// microseconds; named is false for a cursor issued before cursors named it.
+	window int64
+	named  bool
 }
 
-// encode: position.rank.key.achieved_us.event_id, base64url. Not a secret, only opaque.
-func (c leaderboardCursor) encode() string {
-	s := fmt.Sprintf("%d.%d.%s.%d.%d", c.ranker.Position, c.ranker.Rank, c.ranker.LastKey, c.achieved, c.event)
+// encode: position.rank.key.achieved_us.event_id.window_start_us, base64url. Not a
+// secret, only opaque.
+func (c leaderboardCursor) encode(window time.Time) string {
+	s := fmt.Sprintf("%d.%d.%s.%d.%d.%d", c.ranker.Position, c.ranker.Rank, c.ranker.LastKey, c.achieved, c.event, window.UnixMicro())
 	return base64.RawURLEncoding.EncodeToString([]byte(s))
 }
 
+// decodeLeaderboardCursor reads a cursor; one of five parts, from before cursors named
+// their window, is taken without one.
 func decodeLeaderboardCursor(s string, ties rewards.Ties) (leaderboardCursor, error) {
 	bad := fmt.Errorf("store: leaderboard cursor: %w", rewards.ErrBadCursor)
 	b, err := base64.RawURLEncoding.DecodeString(s)
@@ -231,11 +239,12 @@ func decodeLeaderboardCursor(s string, ties rewards.Ties) (leaderboardCursor, er
 		return leaderboardCursor{}, bad
 	}
 	parts := strings.Split(string(b), ".")
-	if len(parts) != 5 || len(parts[2]) != 38 || strings.Trim(parts[2], "0123456789") != "" {
+	if (len(parts) != 5 && len(parts) != 6) || len(parts[2]) != 38 || strings.Trim(parts[2], "0123456789") != "" {
 		return leaderboardCursor{}, bad
 	}
-	var n [4]int64
-	for i, p := range []string{parts[0], parts[1], parts[3], parts[4]} {
+	numbers := append([]string{parts[0], parts[1]}, parts[3:]...)
+	n := make([]int64, len(numbers))
+	for i, p := range numbers {
 		if n[i], err = strconv.ParseInt(p, 10, 64); err != nil || n[i] < 0 {
 			return leaderboardCursor{}, bad
 		}
@@ -243,15 +252,33 @@ func decodeLeaderboardCursor(s string, ties rewards.Ties) (leaderboardCursor, er
 	if n[0] < 1 || n[1] < 1 || n[1] > n[0] {
 		return leaderboardCursor{}, bad
 	}
-	return leaderboardCursor{ranker: rewards.Ranker{Ties: ties, Position: n[0], Rank: n[1], LastKey: parts[2]}, achieved: n[2], event: n[3]}, nil
+	c := leaderboardCursor{ranker: rewards.Ranker{Ties: ties, Position: n[0], Rank: n[1], LastKey: parts[2]}, achieved: n[2], event: n[3]}
+	if len(n) == 5 {
+		c.window, c.named = n[4], true
+	}
+	return c, nil
 }
 
-// cursorOf is where q's page starts: its cursor, or the top of the board.
+// cursorOf is where q's page starts: its cursor, or the top of the board. A cursor of
+// another window is refused: its position and ranks are another board's.
 func cursorOf(q rewards.LeaderboardQuery) (leaderboardCursor, error) {
 	if q.Cursor == "" {
 		return leaderboardCursor{ranker: rewards.Ranker{Ties: q.Tournament.Ties}}, nil
 	}
-	return decodeLeaderboardCursor(q.Cursor, q.Tournament.Ties)
+	c, err := decodeLeaderboardCursor(q.Cursor, q.Tournament.Ties)
+	if err == nil && !q.Window.Start.IsZero() {
+		err = c.of(q.Window)
+	}
+	return c, err
+}
+
+// of refuses a cursor issued for another window than w.
+func (c leaderboardCursor) of(w rewards.Window) error {
+	if c.named && c.window != w.Start.UnixMicro() {
+		return fmt.Errorf("store: leaderboard cursor of the window starting %s, not %s: %w",
+			time.UnixMicro(c.window).UTC().Format(time.RFC3339Nano), w.Start.UTC().Format(time.RFC3339Nano), rewards.ErrBadCursor)
+	}
+	return nil
 }
 
 // leaderboardColumns and leaderboardFrom read the scores with the prizes paid;
@@ -370,7 +397,7 @@ func livePageRead(q rewards.LeaderboardQuery, cur leaderboardCursor, limit int, 
 				return err
 			}
 			if len(p.rows) == limit {
-				p.next = cur.encode()
+				p.next = cur.encode(q.Window.Start)
 				break
 			}
 			rank := cur.ranker.Next(s)
@@ -476,7 +503,7 @@ func finalPageRead(q rewards.LeaderboardQuery, cur leaderboardCursor, limit int,
 				return err
 			}
 			if len(p.rows) == limit {
-				p.next = cur.encode()
+				p.next = cur.encode(q.Window.Start)
 				break
 			}
 			// The cursor carries the stored rank; its position only has to stay at or
@@ -530,8 +557,27 @@ func (db *DB) Leaderboard(ctx context.Context, q rewards.LeaderboardQuery) (rewa
 	return rewards.Leaderboard{Rows: p.rows, NextCursor: p.next, UserRow: p.userRow, Record: rec}, nil
 }
 
+// cursorWindow is the window whose board cur pages: one of t's schedule, or one with a
+// record (begun, or closed, under another schedule), as GET …/leaderboard?window= takes.
+func (db *DB) cursorWindow(ctx context.Context, q rewards.LeaderboardQuery, cur leaderboardCursor) (rewards.Window, error) {
+	start := time.UnixMicro(cur.window).UTC()
+	if w, ok := q.Tournament.WindowStarting(start); ok {
+		return w, nil
+	}
+	rec, err := db.TournamentWindow(ctx, q.Property, q.Tournament.ID, start)
+	if err != nil {
+		return rewards.Window{}, err
+	}
+	if !rec.Exists {
+		return rewards.Window{}, fmt.Errorf("store: leaderboard cursor of a window that starts at %s, which %s has not: %w",
+			start.Format(time.RFC3339Nano), q.Tournament.ID, rewards.ErrBadCursor)
+	}
+	return q.Tournament.Recorded(rewards.Window{Start: start}, rec), nil
+}
+
 // CurrentLeaderboard is Leaderboard of the window a publisher means by "current" at now
-// (CurrentTournamentWindow), which it returns; q.Window is not read. ok is false when
+// (CurrentTournamentWindow), which it returns; q.Window is not read. A cursor pages the
+// window it was issued for, current or not. ok is false when
 // there is no current window. The window and the page of the schedule's current window
 // are read in one round trip; a second one reads the page when the window that began
 // earlier is the current one, or the board is not the likely one.
@@ -541,6 +587,18 @@ func (db *DB) CurrentLeaderboard(ctx context.Context, q rewards.LeaderboardQuery
 		return rewards.Leaderboard{}, rewards.Window{}, false, err
 	}
 	t := q.Tournament
+	if cur.named {
+		// A next page continues the board its cursor began, whichever window is
+		// current now: a page of the next window would skip that window's leaders and
+		// number its ranks on from the last one's.
+		w, err := db.cursorWindow(ctx, q, cur)
+		if err != nil {
+			return rewards.Leaderboard{}, rewards.Window{}, false, err
+		}
+		q.Window = w
+		lb, err := db.Leaderboard(ctx, q)
+		return lb, w, err == nil, err
+	}
 	sched, ok := t.Current(now)
 	var recs []rewards.WindowRecord
 	var p boardPage

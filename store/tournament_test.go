@@ -229,6 +229,50 @@ func TestTournamentCurrentLeaderboard(t *testing.T) {
 	})
 }
 
+// A cursor pages the window it was issued for. Paging window=current across a close went
+// on in the next window from the last one's position: its leaders were skipped and its
+// ranks numbered on (3, 4 for what were 2 and 3).
+func TestLeaderboardCursorKeepsItsWindow(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		ctx := context.Background()
+		clock := storetest.NewClock(win0.Add(time.Hour))
+		db := storetest.Open(t, dia, clock.Now)
+		recordAndApply(t, db, tscore("a", "a1", "50", "over", win0.Add(time.Minute)),
+			tscore("b", "b1", "40", "over", win0.Add(2*time.Minute)), tscore("c", "c1", "30", "over", win0.Add(3*time.Minute)))
+		q := rewards.LeaderboardQuery{Property: "arcade", Tournament: dailyTournament(), Limit: 2}
+		first, w, _, err := db.CurrentLeaderboard(ctx, q, clock.Now())
+		if err != nil || boardLine(first.Rows) != "1:a:50/1 2:b:40/1" || !w.Start.Equal(win0) || first.NextCursor == "" {
+			t.Fatalf("first page: %s, %+v, %v", boardLine(first.Rows), w, err)
+		}
+		next := win0W.End
+		clock.Set(next.Add(30 * time.Minute)) // past the first window's grace
+		recordAndApply(t, db, tscore("x", "x1", "45", "over", next.Add(time.Minute)),
+			tscore("y", "y1", "35", "over", next.Add(2*time.Minute)), tscore("z", "z1", "20", "over", next.Add(3*time.Minute)))
+
+		q.Cursor = first.NextCursor
+		page, w, ok, err := db.CurrentLeaderboard(ctx, q, clock.Now())
+		if err != nil || !ok || !w.Start.Equal(win0) || boardLine(page.Rows) != "3:c:30/1" || page.NextCursor != "" {
+			t.Fatalf("next page of window=current after the close: %s in the window of %s, %v, %v", boardLine(page.Rows), w.Start, ok, err)
+		}
+		// The new current window reads from its own top.
+		q.Cursor = ""
+		if page, w, _, err := db.CurrentLeaderboard(ctx, q, clock.Now()); err != nil || !w.Start.Equal(next) ||
+			boardLine(page.Rows) != "1:x:45/1 2:y:35/1" {
+			t.Fatalf("the new window: %s in %s, %v", boardLine(page.Rows), w.Start, err)
+		}
+		// Asked for by its start, another window refuses the cursor.
+		nextW, _ := dailyTournament().WindowStarting(next)
+		q.Cursor, q.Window = first.NextCursor, nextW
+		if _, err := db.Leaderboard(ctx, q); !errors.Is(err, rewards.ErrBadCursor) {
+			t.Fatalf("a cursor of %s on the window of %s: %v, want ErrBadCursor", win0, next, err)
+		}
+		q.Window = win0W
+		if page, err := db.Leaderboard(ctx, q); err != nil || boardLine(page.Rows) != "3:c:30/1" {
+			t.Fatalf("the cursor on its own window: %s, %v", boardLine(page.Rows), err)
+		}
+	})
+}
+
 // Grace: a score made before the end and received during the grace counts; one received
 // at end + grace does not, and says so. The window does not close before end + grace,
 // nor while an event received before then waits for the applier.
