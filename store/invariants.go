@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/shopspring/decimal"
 	"gorm.io/gorm"
@@ -217,7 +218,141 @@ func checkLedger(tx *gorm.DB, property string, fail func(string, ...any)) error 
 	if err := checkReferences(tx, property, fail); err != nil {
 		return err
 	}
+	if err := checkTournaments(tx, property, fail); err != nil {
+		return err
+	}
 	return checkRuns(tx, property, fail)
+}
+
+// checkTournaments holds what the publisher API shows of closed windows to the ledger:
+// each window's paid total is the sum of its prize rows and, for a window with a final
+// board, of the prizes on the board; each prize row is one prize leg of its user, of the
+// same amount under the same ref; and every prize leg has its prize row.
+func checkTournaments(tx *gorm.DB, property string, fail func(string, ...any)) error {
+	where, args := "", []any(nil)
+	if property != "" {
+		where, args = " AND w.property = ?", []any{property}
+	}
+	// A window is named by what the driver returns for its start, never parsed: the
+	// same column read the same way in one transaction.
+	type window struct{ property, tournament, start string }
+	type prize struct{ property, user, ref string }
+	type figures struct {
+		paid, prizes, board decimal.Decimal
+		final               bool
+	}
+	sameWindow := func(t string) string {
+		return `w.property = ` + t + `.property AND w.tournament = ` + t + `.tournament AND w.window_start = ` + t + `.window_start`
+	}
+	windows := map[window]*figures{}
+	prizes := map[prize]decimal.Decimal{}
+	err := eachRow(tx, `SELECT w.property, w.tournament, w.window_start, w.paid, w.final_board, p.user_id, p.ref, p.amount
+		FROM tournament_windows w LEFT JOIN tournament_prizes p ON `+sameWindow("p")+` WHERE w.closed_at IS NOT NULL`+where, args,
+		func(rs *sql.Rows) error {
+			var w window
+			var start any
+			var paid, amount decimal.NullDecimal
+			var final bool
+			var user, ref sql.NullString
+			if err := rs.Scan(&w.property, &w.tournament, &start, &paid, &final, &user, &ref, &amount); err != nil {
+				return err
+			}
+			w.start = fmt.Sprint(start)
+			f := windows[w]
+			if f == nil {
+				f = &figures{paid: paid.Decimal, final: final}
+				windows[w] = f
+			}
+			if user.Valid {
+				f.prizes = f.prizes.Add(amount.Decimal)
+				prizes[prize{w.property, user.String, ref.String}] = amount.Decimal
+			}
+			return nil
+		})
+	if err != nil {
+		return err
+	}
+	err = eachRow(tx, `SELECT w.property, w.tournament, w.window_start, r.prize FROM tournament_windows w
+		JOIN tournament_results r ON `+sameWindow("r")+` WHERE w.closed_at IS NOT NULL AND r.prize IS NOT NULL`+where, args,
+		func(rs *sql.Rows) error {
+			var w window
+			var start any
+			var amount decimal.Decimal
+			if err := rs.Scan(&w.property, &w.tournament, &start, &amount); err != nil {
+				return err
+			}
+			w.start = fmt.Sprint(start)
+			if f := windows[w]; f != nil {
+				f.board = f.board.Add(amount)
+			}
+			return nil
+		})
+	if err != nil {
+		return err
+	}
+	for w, f := range windows {
+		if !f.prizes.Equal(f.paid) || (f.final && !f.board.Equal(f.paid)) {
+			fail("tournament %s/%s window %s: paid %s, its prize rows sum to %s, the prizes on its final board to %s",
+				w.property, w.tournament, w.start, f.paid, f.prizes, f.board)
+		}
+	}
+	// Prize rows of a window that is not closed (or has no row) were paid by nothing
+	// the API shows.
+	err = eachRow(tx, `SELECT p.property, p.user_id, p.ref, p.amount FROM tournament_prizes p LEFT JOIN tournament_windows w ON `+
+		sameWindow("p")+` WHERE w.closed_at IS NULL`+strings.ReplaceAll(where, "w.property", "p.property"), args,
+		func(rs *sql.Rows) error {
+			var k prize
+			var amount decimal.Decimal
+			if err := rs.Scan(&k.property, &k.user, &k.ref, &amount); err != nil {
+				return err
+			}
+			fail("prize %s of %s/%s: its window is not closed", k.ref, k.property, k.user)
+			prizes[k] = amount
+			return nil
+		})
+	if err != nil {
+		return err
+	}
+	legs := map[prize][]decimal.Decimal{}
+	err = eachRow(tx, `SELECT j.property, j.user_id, j.ref, e.amount FROM entries e JOIN journal j ON j.id = e.journal_id
+		WHERE e.kind = 'prize' AND e.account = ''`+strings.ReplaceAll(where, "w.property", "e.property"), args,
+		func(rs *sql.Rows) error {
+			var k prize
+			var amount decimal.Decimal
+			if err := rs.Scan(&k.property, &k.user, &k.ref, &amount); err != nil {
+				return err
+			}
+			legs[k] = append(legs[k], amount)
+			return nil
+		})
+	if err != nil {
+		return err
+	}
+	for k, amount := range prizes {
+		if got := legs[k]; len(got) != 1 || !got[0].Equal(amount) {
+			fail("prize %s of %s/%s: %s recorded, prize legs %v in the ledger", k.ref, k.property, k.user, amount, got)
+		}
+		delete(legs, k)
+	}
+	for k, got := range legs {
+		fail("prize legs %v of %s/%s under %s have no prize row", got, k.property, k.user, k.ref)
+	}
+	return nil
+}
+
+// eachRow runs q and calls scan on each row.
+func eachRow(tx *gorm.DB, q string, args []any, scan func(*sql.Rows) error) error {
+	rows, err := tx.Raw(q, args...).Rows()
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := scan(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }
 
 // checkReferences finds rows that point at nothing, which the foreign keys dropped from

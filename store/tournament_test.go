@@ -229,6 +229,44 @@ func TestTournamentCurrentLeaderboard(t *testing.T) {
 	})
 }
 
+// CheckInvariants holds a closed window's records to the ledger: its paid total, its
+// prize rows and the prizes on its final board, which the publisher API shows, against
+// the prize legs that were posted. Before, they could say anything and verify passed.
+func TestCheckInvariantsHoldsTournamentPrizesToTheLedger(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		ctx := context.Background()
+		for _, c := range []struct{ name, tamper, want string }{
+			{"paid", `UPDATE tournament_windows SET paid = '5'`, "paid 5, its prize rows sum to 140"},
+			{"prize row", `DELETE FROM tournament_prizes WHERE user_id = 'b'`, "have no prize row"},
+			{"prize amount", `UPDATE tournament_prizes SET amount = '41' WHERE user_id = 'b'`, "41 recorded, prize legs [40]"},
+			{"final board", `UPDATE tournament_results SET prize = '5' WHERE user_id = 'a'`, "the prizes on its final board to 45"},
+			{"window reopened", `UPDATE tournament_windows SET closed_at = NULL`, "its window is not closed"},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				clock := storetest.NewClock(win0.Add(time.Hour))
+				db := storetest.Open(t, dia, clock.Now)
+				recordAndApply(t, db, tscore("a", "a1", "9", "over", win0.Add(time.Minute)),
+					tscore("b", "b1", "8", "over", win0.Add(2*time.Minute)))
+				clock.Set(win0W.ClosesAt)
+				if got, err := db.CloseTournamentWindow(ctx, "arcade", dailyTournament(), win0W); err != nil || !got.Paid.Equal(d("140")) {
+					t.Fatalf("close: %+v, %v", got, err)
+				}
+				if err := db.CheckInvariants(ctx, "arcade"); err != nil {
+					t.Fatalf("before tampering: %v", err)
+				}
+				if err := db.ExecRaw(ctx, c.tamper); err != nil {
+					t.Fatal(err)
+				}
+				for _, property := range []string{"arcade", ""} {
+					if err := db.CheckInvariants(ctx, property); err == nil || !strings.Contains(err.Error(), c.want) {
+						t.Errorf("CheckInvariants(%q) after %s: %v, want %q", property, c.tamper, err, c.want)
+					}
+				}
+			})
+		}
+	})
+}
+
 // A cursor pages the window it was issued for. Paging window=current across a close went
 // on in the next window from the last one's position: its leaders were skipped and its
 // ranks numbered on (3, 4 for what were 2 and 3).
