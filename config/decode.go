@@ -98,7 +98,14 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 			return
 		}
 		for i, item := range n.Content {
-			w.walk(item, t.Elem(), fmt.Sprintf("%s[%d]", path, i))
+			at := fmt.Sprintf("%s[%d]", path, i)
+			if item.Kind == yaml.ScalarNode && item.ShortTag() == "!!null" {
+				// The decoder drops it: a key with its value left out (a previous
+				// credential commented out) would vanish without a word.
+				w.add(at, "has no value: give it, or remove the item")
+				continue
+			}
+			w.walk(item, t.Elem(), at)
 		}
 	default:
 		w.scalar(n, t, path)

@@ -482,6 +482,11 @@ func TestProviderCredentialRotation(t *testing.T) {
 			"properties[0].sources.trackscore.previous_secrets[0]: is the same value as properties[0].api_keys[0]"},
 		{"gamepush: { secret: s, previous_secrets: [s0] }",
 			"properties[0].sources.gamepush.previous_secrets"},
+		// A list item left without its value (commented out) is not dropped unseen.
+		{"gamezop_spp: { bearer_token: t, previous_bearer_tokens: [~] }",
+			"properties[0].sources.gamezop_spp.previous_bearer_tokens[0]: has no value"},
+		{"trackscore: { secret: s, previous_secrets: [s0, null] }",
+			"properties[0].sources.trackscore.previous_secrets[1]: has no value"},
 	} {
 		_, err := loadText(t, base+"      "+c.sources+"\n", nil)
 		if err == nil || !strings.Contains(err.Error(), c.problem) {
