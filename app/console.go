@@ -424,8 +424,11 @@ func (con *console) replayReason(c *gin.Context) {
 		}
 		if err != nil {
 			p, msg := con.failure(c, err)
-			con.showQuarantine(c, p.Status, nil, fmt.Sprintf("Replay stopped at event %d: %s (%d applied, %d still quarantined before it).",
-				id, msg, applied, still), &nextBatch{Property: property, Reason: reason, After: id - 1})
+			stopped := fmt.Sprintf("Replay stopped at event %d: %s (%d applied, %d still quarantined before it).", id, msg, applied, still)
+			if len(failed) > 0 {
+				stopped += fmt.Sprintf(" Before it, %d events could not be applied and stay quarantined: %s.", len(failed), joinIDs(failed))
+			}
+			con.showQuarantine(c, p.Status, nil, stopped, &nextBatch{Property: property, Reason: reason, After: id - 1})
 			return
 		}
 		switch {

@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"html"
 	"io"
@@ -509,6 +510,42 @@ func TestConsoleReplayAllGoesOnPastAnEventThatFails(t *testing.T) {
 		}
 		fixed.wantBalance("arcade", "u4", apiKey, "0", "0.672")
 	})
+}
+
+// A batch that skipped an event the database refused, then stopped at an outage, still
+// names the skipped one: the next batch starts after it.
+func TestConsoleReplayAllStoppedNamesTheEventsItSkipped(t *testing.T) {
+	defer app.SetReplayAllBatch(10)()
+	e, dbURL := newEnvWith(t, store.Postgres, arcade(), other())
+	var ids []string
+	for _, u := range []string{"u1", "u2", "u3"} {
+		body := strings.NewReplacer(`"user-id":"sub1"`, `"user-id":"`+u+`"`, `"b48a8368-a369-49a4-b427-2d5891ef3763"`, `"s-`+u+`"`,
+			`"property-id":"1234"`, `"property-id":"999"`).Replace(sppBody)
+		ids = append(ids, e.do("POST", "/v1/hooks/arcade/gamezop/spp", body, "Authorization", "Bearer "+sppToken).Body["event_id"].(string))
+	}
+	reason := e.event(ids[0]).Body["reason"].(string)
+	refuseLedgerRowsOf(t, store.Postgres, dbURL, "u2")
+	raw, err := sql.Open("pgx", dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	for _, q := range []string{`CREATE FUNCTION outage() RETURNS trigger LANGUAGE plpgsql AS
+		$$ BEGIN RAISE EXCEPTION 'outage' USING ERRCODE = 'XX000'; END $$`,
+		`CREATE TRIGGER outage BEFORE INSERT ON journal FOR EACH ROW WHEN (NEW.user_id = 'u3') EXECUTE FUNCTION outage()`} {
+		if _, err := raw.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fixed := e.withProperty(func(p *appProperty) { p.GamezopPropertyID = "999" })
+	b := newConsoleClient(t, fixed.h)
+	b.login(adminTok)
+	tok := b.get("/console/quarantine?property=arcade").csrf(t)
+	res := b.post("/console/quarantine/replay", url.Values{"csrf": {tok}, "property": {"arcade"}, "reason": {reason}})
+	if res.Code != 503 || !strings.Contains(res.Body, "Replay stopped at event "+ids[2]) ||
+		!strings.Contains(res.Body, "Before it, 1 events could not be applied and stay quarantined: "+ids[1]) {
+		t.Fatalf("%d\n%s", res.Code, res.Body)
+	}
 }
 
 // The overview shows each property's own last settlement, however often the others have
