@@ -43,8 +43,9 @@ func TestPayoutReportBOM(t *testing.T) {
 	}
 }
 
-// hostileIDs are user ids a spreadsheet would turn into numbers, dates or formulas.
-var hostileIDs = []string{"00012345", "12345678901234567890", "1e5", "2026-12-01", evilUser, "-1", " padded ", "TRUE"}
+// hostileIDs are user ids a spreadsheet would turn into numbers, dates, formulas or, for
+// _xHHHH_, the character HHHH.
+var hostileIDs = []string{"00012345", "12345678901234567890", "1e5", "2026-12-01", evilUser, "-1", " padded ", "TRUE", "bob_x0041_", "_x0041__x0042_"}
 
 // TestPayoutReportXLSX reads the XLSX report back with excelize, on both databases: the
 // sheets, the frozen header, ids as text cells exactly as held, amounts as numeric cells

@@ -388,12 +388,34 @@ func userProblem(s string) string {
 	return surrogateProblem(s)
 }
 
-// surrogateProblem is what userProblem adds to textProblem.
+// surrogateProblem is what userProblem adds to textProblem: no escape an XLSX cell would
+// read as another text than the id's.
 func surrogateProblem(s string) string {
 	if i := surrogateEscape(s); i >= 0 {
 		return fmt.Sprintf("must not contain %q: an XLSX cell reads _xD800_ to _xDFFF_ as a lost character, so two ids could read alike", s[i:i+7])
 	}
+	if i := sharedEscape(s); i >= 0 {
+		return fmt.Sprintf("must not contain %q: an XLSX cell reads _xHHHH_ as the character HHHH, and two such escapes sharing an underscore are not kept as written (%q reads %q), so two ids could read alike",
+			s[i:i+13], "_x0041_x0042_", "_x0041B")
+	}
 	return ""
+}
+
+// sharedEscape is the index of the first _xHHHH_ whose closing underscore opens another
+// (_x0041_x0042_), or -1. The XLSX writer escapes the escapes it finds one after the
+// other, so it leaves the second as the character it names.
+func sharedEscape(s string) int {
+	for i := 0; i+13 <= len(s); i++ {
+		if xlsxEscapeAt(s, i) && xlsxEscapeAt(s, i+6) {
+			return i
+		}
+	}
+	return -1
+}
+
+// xlsxEscapeAt reports whether s holds _xHHHH_ at i.
+func xlsxEscapeAt(s string, i int) bool {
+	return i+7 <= len(s) && s[i] == '_' && s[i+1] == 'x' && isHex(s[i+2]) && isHex(s[i+3]) && isHex(s[i+4]) && isHex(s[i+5]) && s[i+6] == '_'
 }
 
 // userIdent is ident for a user id field (userProblem).
