@@ -445,10 +445,14 @@ func (r trueUpRow) toRun() rewards.TrueUpRun {
 		CreatedAt: r.CreatedAt.UTC()}
 }
 
+// findTrueUp reads the run of key as it answered: released and shortfall without what
+// late sessions added to them since (migration 00026; a run from before has only its
+// running totals).
 func findTrueUp(tx *gorm.DB, property, key string) (*trueUpRow, error) {
 	var rows []trueUpRow
 	err := query(tx, &rows, `SELECT id, property, from_day, to_day, idempotency_key, request_hash, actor, estimated, booked, ratio,
-		released, shortfall, users, sessions, created_at FROM trueups WHERE property = ? AND idempotency_key = ?`, property, key)
+		coalesce(answered_released, released) AS released, coalesce(answered_shortfall, shortfall) AS shortfall, users, sessions,
+		created_at FROM trueups WHERE property = ? AND idempotency_key = ?`, property, key)
 	if err != nil || len(rows) == 0 {
 		return nil, err
 	}
@@ -573,9 +577,11 @@ func (db *DB) TrueUp(ctx context.Context, req rewards.TrueUpRequest) (rewards.Tr
 			RequestHash: req.RequestHash, Actor: req.Actor, Estimated: res.Estimated, Booked: res.Booked, Ratio: res.Ratio,
 			Released: res.Released, Shortfall: res.Shortfall, Users: int64(len(res.Releases)), Sessions: int64(len(sessions)), CreatedAt: now}
 		if err := tx.Raw(`INSERT INTO trueups (property, from_day, to_day, idempotency_key, request_hash, actor, estimated, booked, ratio,
-			released, shortfall, users, sessions, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			released, shortfall, answered_released, answered_shortfall, users, sessions, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 			run.Property, run.FromDay, run.ToDay, run.IdempotencyKey, run.RequestHash, run.Actor, run.Estimated.String(), run.Booked.String(),
-			run.Ratio.String(), run.Released.String(), run.Shortfall.String(), run.Users, run.Sessions, now).Scan(&run.ID).Error; err != nil {
+			run.Ratio.String(), run.Released.String(), run.Shortfall.String(), run.Released.String(), run.Shortfall.String(),
+			run.Users, run.Sessions, now).Scan(&run.ID).Error; err != nil {
 			return err
 		}
 		ref := "trueup:" + strconv.FormatInt(run.ID, 10)

@@ -530,6 +530,12 @@ func TestSessionReplayedAfterItsDayWasTruedUp(t *testing.T) {
 				if err := db.CheckInvariants(ctx, "arcade"); err != nil {
 					t.Fatal(err)
 				}
+				// A retry of the run answers what the run answered, not its figures with
+				// the late session's added (it answered 28 for a run that released 14).
+				again, replayed, err := db.TrueUp(ctx, trueUpReq("t1", "2026-11-01", "2026-11-01"))
+				if err != nil || !replayed || !again.Released.Equal(run.Released) || !again.Shortfall.Equal(run.Shortfall) || again.ID != run.ID {
+					t.Fatalf("retry of the run: %+v, replayed %v, %v; the run answered %+v", again, replayed, err, run)
+				}
 				// The event's view lists every entry its replay wrote: the credit, and the
 				// release or the shortfall (it listed the credit alone).
 				_, posted, err := db.Event(ctx, rec[1].EventID)
@@ -552,6 +558,33 @@ func TestSessionReplayedAfterItsDayWasTruedUp(t *testing.T) {
 			})
 		})
 	}
+}
+
+// A period whose estimate is tiny and whose booked revenue is not has a ratio of 10^20
+// or more: on Postgres it overflowed NUMERIC(38,18) on every retry, so those days could
+// never be trued up.
+func TestTrueUpOfAHugeRatio(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		ctx := context.Background()
+		clock := storetest.NewClock(day1.Add(10 * time.Hour))
+		db := storetest.Open(t, dia, clock.Now)
+		ingestOne(t, db, in(session("u2", "s2", "0.000000000000000001", 60)))
+		clock.Set(day2.AddDate(0, 0, 3))
+		if _, err := importBooked(t, db, false, rewards.BookedDay{Day: "2026-11-01", RevenueUSD: d("100")}); err != nil {
+			t.Fatal(err)
+		}
+		run, _, err := db.TrueUp(ctx, trueUpReq("t1", "2026-11-01", "2026-11-01"))
+		if err != nil || !run.Ratio.Equal(d("100000000000000000000")) {
+			t.Fatalf("true-up: %+v, %v", run, err)
+		}
+		again, replayed, err := db.TrueUp(ctx, trueUpReq("t1", "2026-11-01", "2026-11-01"))
+		if err != nil || !replayed || !again.Ratio.Equal(run.Ratio) {
+			t.Fatalf("retry: %+v, %v, %v", again, replayed, err)
+		}
+		if err := db.CheckInvariants(ctx, "arcade"); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
 
 // A true-up of days with no estimate (their sessions kept quarantined, say, under a
