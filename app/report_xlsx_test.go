@@ -45,7 +45,7 @@ func TestPayoutReportBOM(t *testing.T) {
 
 // hostileIDs are user ids a spreadsheet would turn into numbers, dates, formulas or, for
 // _xHHHH_, the character HHHH.
-var hostileIDs = []string{"00012345", "12345678901234567890", "1e5", "2026-12-01", evilUser, "-1", " padded ", "TRUE", "bob_x0041_", "_x0041__x0042_"}
+var hostileIDs = []string{"00012345", "12345678901234567890", "1e5", "2026-12-01", evilUser, "-1", " padded ", "TRUE", "bob_x0041_", "_x0041__x0042_", "_x005F_x0041_", "u_x005F_x0041_x0042_"}
 
 // TestPayoutReportXLSX reads the XLSX report back with excelize, on both databases: the
 // sheets, the frozen header, ids as text cells exactly as held, amounts as numeric cells

@@ -402,12 +402,21 @@ func surrogateProblem(s string) string {
 }
 
 // sharedEscape is the index of the first _xHHHH_ whose closing underscore opens another
-// (_x0041_x0042_), or -1. The XLSX writer escapes the escapes it finds one after the
-// other, so it leaves the second as the character it names.
+// (_x0041_x0042_) as the XLSX writer (excelize's bstrMarshal) reads the id, or -1. The
+// writer escapes the escapes it finds from the left, without overlap, so it leaves the
+// second as the character it names; except after _x005F_ (exactly so spelled), where it
+// escapes the next one too, which reads back as written.
 func sharedEscape(s string) int {
-	for i := 0; i+13 <= len(s); i++ {
-		if xlsxEscapeAt(s, i) && xlsxEscapeAt(s, i+6) {
+	for i := 0; i+7 <= len(s); {
+		switch {
+		case !xlsxEscapeAt(s, i):
+			i++
+		case s[i:i+7] == "_x005F_":
+			i += 7
+		case xlsxEscapeAt(s, i+6):
 			return i
+		default:
+			i += 7
 		}
 	}
 	return -1
