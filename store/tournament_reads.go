@@ -218,15 +218,17 @@ type leaderboardCursor struct {
 	achieved int64
 	event    int64
 	// window is the start of the window whose board the cursor pages, in unix
-	// microseconds; named is false for a cursor issued before cursors named it.
+	// nanoseconds (a one-window tournament may start between two microseconds, and
+	// SQLite keeps its start whole); named is false for a cursor issued before cursors
+	// named it.
 	window int64
 	named  bool
 }
 
-// encode: position.rank.key.achieved_us.event_id.window_start_us, base64url. Not a
+// encode: position.rank.key.achieved_us.event_id.window_start_ns, base64url. Not a
 // secret, only opaque.
 func (c leaderboardCursor) encode(window time.Time) string {
-	s := fmt.Sprintf("%d.%d.%s.%d.%d.%d", c.ranker.Position, c.ranker.Rank, c.ranker.LastKey, c.achieved, c.event, window.UnixMicro())
+	s := fmt.Sprintf("%d.%d.%s.%d.%d.%d", c.ranker.Position, c.ranker.Rank, c.ranker.LastKey, c.achieved, c.event, window.UnixNano())
 	return base64.RawURLEncoding.EncodeToString([]byte(s))
 }
 
@@ -274,9 +276,9 @@ func cursorOf(q rewards.LeaderboardQuery) (leaderboardCursor, error) {
 
 // of refuses a cursor issued for another window than w.
 func (c leaderboardCursor) of(w rewards.Window) error {
-	if c.named && c.window != w.Start.UnixMicro() {
+	if c.named && c.window != w.Start.UnixNano() {
 		return fmt.Errorf("store: leaderboard cursor of the window starting %s, not %s: %w",
-			time.UnixMicro(c.window).UTC().Format(time.RFC3339Nano), w.Start.UTC().Format(time.RFC3339Nano), rewards.ErrBadCursor)
+			time.Unix(0, c.window).UTC().Format(time.RFC3339Nano), w.Start.UTC().Format(time.RFC3339Nano), rewards.ErrBadCursor)
 	}
 	return nil
 }
@@ -560,7 +562,7 @@ func (db *DB) Leaderboard(ctx context.Context, q rewards.LeaderboardQuery) (rewa
 // cursorWindow is the window whose board cur pages: one of t's schedule, or one with a
 // record (begun, or closed, under another schedule), as GET …/leaderboard?window= takes.
 func (db *DB) cursorWindow(ctx context.Context, q rewards.LeaderboardQuery, cur leaderboardCursor) (rewards.Window, error) {
-	start := time.UnixMicro(cur.window).UTC()
+	start := time.Unix(0, cur.window).UTC()
 	if w, ok := q.Tournament.WindowStarting(start); ok {
 		return w, nil
 	}

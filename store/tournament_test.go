@@ -1408,6 +1408,17 @@ func TestCupStartingBetweenMicrosecondsCountsItsFirstScores(t *testing.T) {
 		if n, err := store.QueryInt(ctx, db, `SELECT COUNT(*) FROM tournament_scores`); err != nil || n != 2 {
 			t.Fatalf("%d scores on the cup's board, %v; want ann's and bob's", n, err)
 		}
+		// Its board pages: the cursor names the start to the nanosecond (at microseconds
+		// it named no window SQLite holds, and page 2 was a 400).
+		q := rewards.LeaderboardQuery{Property: "arcade", Tournament: cup, Limit: 1}
+		first, _, _, err := db.CurrentLeaderboard(ctx, q, clock.Now())
+		if err != nil || boardLine(first.Rows) != "1:ann:500/1" {
+			t.Fatalf("page 1: %s, %v", boardLine(first.Rows), err)
+		}
+		q.Cursor = first.NextCursor
+		if page, _, ok, err := db.CurrentLeaderboard(ctx, q, clock.Now()); err != nil || !ok || boardLine(page.Rows) != "2:bob:400/1" {
+			t.Fatalf("page 2: %s, %v, %v", boardLine(page.Rows), ok, err)
+		}
 	})
 }
 
