@@ -118,7 +118,7 @@ type Property struct {
 	Scale             int32    `yaml:"scale"` // wallet decimal places: 0 whole coins, 2 cents
 	APIKeys           []Secret `yaml:"api_keys"`
 	Sources           Sources  `yaml:"sources"`
-	Revenue           *Revenue `yaml:"revenue,omitempty"` // nil: sessions earn nothing
+	Revenue           *Revenue `yaml:"revenue,omitempty"` // nil: SPP sessions are kept quarantined
 
 	ScoreTargets []ScoreTarget `yaml:"score_targets,omitempty"`
 	Achievements []Achievement `yaml:"achievements,omitempty"`

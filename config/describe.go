@@ -92,7 +92,7 @@ func describeProperty(b *strings.Builder, p Property) {
 	}
 
 	if rev := r.Revenue; rev == nil {
-		b.WriteString("  revenue: none; sessions are recorded and earn nothing\n")
+		b.WriteString("  revenue: none; SPP sessions are kept quarantined, crediting no one, until a revenue rule is configured and they are replayed (a replay pays them under the rules then)\n")
 	} else {
 		fmt.Fprintf(b, "  revenue share [version %s]:\n", rev.Version)
 		fmt.Fprintf(b, "    each SPP session: gross = revenue USD × %s (share) × country multiplier × %s %s per USD\n",

@@ -179,7 +179,9 @@ func TestDescribe(t *testing.T) {
 		"property bare: wallet in GEM, scale 2 (2 decimal places)",
 		"sources: gamezop_spp (no auth)",
 		"not configured (answer 404): gamezop_scores, gamepush, trackscore",
-		"revenue: none",
+		// What the applier does with them: it quarantines them (it said "recorded and
+		// earn nothing", and a later replay paid the whole backlog).
+		"revenue: none; SPP sessions are kept quarantined, crediting no one, until a revenue rule is configured",
 		"score targets: none",
 		"achievements: none",
 	} {
