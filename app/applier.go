@@ -375,6 +375,12 @@ func (a *App) decide(k rewards.Kept) rewards.Decision {
 			return rewards.Decision{Event: ev, Quarantine: err.Error()}
 		}
 		ev.User = user
+	case p.SubTokens == nil && subIsUser(k.Source) && ev.User != "" && postbacks.CheckNewUserID(ev.User) != "":
+		// A token-shaped sub received while the property had sub tokens, applied after
+		// they were removed: the whole sub would be the wallet, an id the receivers
+		// refuse (Receive). Kept until the config says what it is.
+		return rewards.Decision{Event: ev, Quarantine: "the sub, taken whole as the user id without sub_tokens, " +
+			postbacks.CheckNewUserID(ev.User)}
 	}
 	return rewards.Decision{Event: ev, Rules: &p.Rules}
 }
@@ -382,6 +388,14 @@ func (a *App) decide(k rewards.Kept) rewards.Decision {
 // subIsUser reports the sources whose user id is the sub of a game URL.
 func subIsUser(s rewards.Source) bool {
 	return s == rewards.SourceGamezopSPP || s == rewards.SourceGamezopScores
+}
+
+// subField is the field that carries src's sub.
+func subField(src rewards.Source) string {
+	if src == rewards.SourceGamezopScores {
+		return "subId"
+	}
+	return "user-id"
 }
 
 func quoteOrMissing(s string) string {

@@ -59,6 +59,12 @@ func (a *App) receive(ctx context.Context, property string, src rewards.Source, 
 		in.Event, in.Unmapped = unmapped.Event, unmapped.Error()
 	case err != nil:
 		return rewards.Receipt{}, err
+	case p.SubTokens == nil && subIsUser(src):
+		// The parser held a token-shaped sub to the user id rule up to its signature
+		// (postbacks.checker.subIdent); without sub tokens the whole sub is the wallet.
+		if msg := postbacks.CheckNewUserID(ev.User); ev.User != "" && msg != "" {
+			return rewards.Receipt{}, &postbacks.ValidationError{Errors: []postbacks.FieldError{{Field: subField(src), Message: msg}}}
+		}
 	}
 	r, err := a.ingest.submit(ctx, in)
 	if err == nil && !r.Duplicate {

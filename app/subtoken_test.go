@@ -1,11 +1,14 @@
 package app_test
 
 import (
+	"context"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"tally/postbacks"
+	"tally/rewards"
 	"tally/store"
 	"tally/store/storetest"
 )
@@ -86,5 +89,56 @@ func TestSignedSubTokens(t *testing.T) {
 			t.Fatalf("%d still quarantined, want the 3 forgeries: %s", n, left.Raw)
 		}
 		fixed.checkInvariants()
+	})
+}
+
+// A valid token whose signature happens to spell an XLSX escape (_xDb1C_; one token in
+// twenty million) credits its user: the receivers held the whole sub to the user id
+// rule and refused it with a 400, and Gamezop drops a postback answered 400. Without
+// sub tokens the whole sub is the wallet, and such a sub is still refused.
+func TestSubTokenWhoseSignatureSpellsAnEscape(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, d store.Dialect) {
+		base := newEnv(t, d)
+		secret := []byte("the-real-secret-0123")
+		// Found by trying users in turn: its signature holds "_xDb1C_".
+		tok, err := postbacks.SubTokens{Secrets: [][]byte{secret}}.Sign("player-11990902", t0.Add(24*time.Hour))
+		if err != nil || !strings.Contains(tok, "_xDb1C_") {
+			t.Fatalf("token %q, %v; want one whose signature holds _xDb1C_", tok, err)
+		}
+		body := strings.Replace(sppBody, `"user-id":"sub1"`, `"user-id":"`+tok+`"`, 1)
+		plain := base.do("POST", "/v1/hooks/arcade/gamezop/spp", body, "Authorization", "Bearer "+sppToken)
+		if plain.Code != 400 || problemField(plain) != "user-id" {
+			t.Fatalf("without sub tokens: %d %s, want 400 naming user-id", plain.Code, plain.Raw)
+		}
+		e := base.withProperty(func(p *appProperty) {
+			p.SubTokens = &postbacks.SubTokens{Secrets: [][]byte{secret}, Required: true, MaxAge: time.Hour}
+		})
+		a := e.do("POST", "/v1/hooks/arcade/gamezop/spp", body, "Authorization", "Bearer "+sppToken)
+		if a.Code != 200 {
+			t.Fatalf("with sub tokens: %d %s", a.Code, a.Raw)
+		}
+		if ev := e.event(a.Body["event_id"]); ev.Body["status"] != "applied" {
+			t.Fatalf("the event: %s", ev.Raw)
+		}
+		e.wantBalance("arcade", "player-11990902", apiKey, "0", "0.672")
+		score := strings.Replace(scoreBody, `"subId":"sub1"`, `"subId":"`+tok+`"`, 1)
+		if s := e.do("POST", "/v1/hooks/arcade/gamezop/scores", score, "api-key", scoresKey); s.Code != 200 {
+			t.Fatalf("score with the token: %d %s", s.Code, s.Raw)
+		}
+		// Received with sub tokens, applied after they were removed: the whole sub is
+		// no wallet; it is kept.
+		late := strings.Replace(body, "b48a8368-a369-49a4-b427-2d5891ef3763", "s-late", 1)
+		r, err := e.app.Receive(context.Background(), "arcade", rewards.SourceGamezopSPP, http.Header{"Authorization": {"Bearer " + sppToken}},
+			[]byte(late))
+		if err != nil {
+			t.Fatal(err)
+		}
+		base.drain()
+		if ev := base.event(r.EventID); ev.Body["status"] != "quarantined" ||
+			!strings.Contains(ev.Body["reason"].(string), "taken whole as the user id without sub_tokens") {
+			t.Fatalf("applied without sub tokens: %s", ev.Raw)
+		}
+		// The first session and the score's target (snake-500); not the kept session.
+		base.wantBalance("arcade", "player-11990902", apiKey, "0", "50.672")
 	})
 }

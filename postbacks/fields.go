@@ -433,6 +433,25 @@ func (c *checker) userIdent(n node, key string) (string, bool) {
 	return s, ok && c.userOK(n.name(key), s)
 }
 
+// subIdent is userIdent for a Gamezop sub (SPP user-id, scores subId), which may be a
+// signed token (subtoken.go): its signature, 22 base64url characters, can spell an
+// _xHHHH_ escape by chance (one token in twenty million), and the wallet is the user
+// inside it, never the token, so the rest of userProblem is held to the part before
+// the signature (no escape spans its '.'). SubTokens.User checks the inner user; a
+// property without sub tokens, whose wallet is the whole sub, checks it whole
+// (CheckNewUserID, in app).
+func (c *checker) subIdent(n node, key string) (string, bool) {
+	s, ok := c.ident(n, key, true, maxUserLen)
+	if !ok {
+		return s, false
+	}
+	held := s
+	if _, _, _, token := splitToken(s); token {
+		held = s[:strings.LastIndexByte(s, '.')+1]
+	}
+	return s, c.userOK(n.name(key), held)
+}
+
 // userOK adds to a field that passed ident (textProblem) the rest of userProblem.
 func (c *checker) userOK(field, s string) bool {
 	if msg := surrogateProblem(s); msg != "" {

@@ -55,7 +55,7 @@ func ParseGamezopScore(h http.Header, body []byte, c Credentials) (rewards.Event
 		occurred = unixTime(&ck, ts)
 	}
 	score, _ := ck.score(root, "score")
-	user, _ := ck.userIdent(root, "subId")
+	user, _ := ck.subIdent(root, "subId")
 	state, ok := ck.text(root, "state", true, maxIDLen)
 	if ok && !gamezopStates[state] {
 		ck.fail("state", "must be one of loaded, start, playing, over, levelup")

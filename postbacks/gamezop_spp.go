@@ -32,7 +32,7 @@ func ParseGamezopSPP(h http.Header, body []byte, c Credentials) (rewards.Event, 
 	// Required: the user (identity), session-id (the dedupe key), the revenue and the
 	// duration (min_session_seconds decides whether it earns). country is optional, but
 	// it picks the multiplier, so a code that is sent must be one.
-	user, _ := ck.userIdent(root, "user-id")
+	user, _ := ck.subIdent(root, "user-id")
 	sessionID, _ := ck.ident(root, "session-id", true, maxIDLen)
 	revenue, ok := ck.amount(root, "your-estimated-revenue", true)
 	if ok && revenue.GreaterThan(maxSessionRevenueUSD) {
