@@ -276,7 +276,10 @@ func cursorOf(q rewards.LeaderboardQuery) (leaderboardCursor, error) {
 
 // of refuses a cursor issued for another window than w.
 func (c leaderboardCursor) of(w rewards.Window) error {
-	if c.named && c.window != w.Start.UnixNano() {
+	// Compared at the databases' precision: on Postgres a window whose configured start
+	// falls between two microseconds is also named by its record's start, cut to the
+	// microsecond (window=current reads that), and both name the one board.
+	if c.named && !time.Unix(0, c.window).Truncate(time.Microsecond).Equal(w.Start.Truncate(time.Microsecond)) {
 		return fmt.Errorf("store: leaderboard cursor of the window starting %s, not %s: %w",
 			time.Unix(0, c.window).UTC().Format(time.RFC3339Nano), w.Start.UTC().Format(time.RFC3339Nano), rewards.ErrBadCursor)
 	}

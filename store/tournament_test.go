@@ -1416,8 +1416,23 @@ func TestCupStartingBetweenMicrosecondsCountsItsFirstScores(t *testing.T) {
 			t.Fatalf("page 1: %s, %v", boardLine(first.Rows), err)
 		}
 		q.Cursor = first.NextCursor
-		if page, _, ok, err := db.CurrentLeaderboard(ctx, q, clock.Now()); err != nil || !ok || boardLine(page.Rows) != "2:bob:400/1" {
+		page, current, ok, err := db.CurrentLeaderboard(ctx, q, clock.Now())
+		if err != nil || !ok || boardLine(page.Rows) != "2:bob:400/1" {
 			t.Fatalf("page 2: %s, %v, %v", boardLine(page.Rows), ok, err)
+		}
+		// On Postgres the window is also named by its record's start, cut to the
+		// microsecond: a cursor taken under one name pages the board under the other.
+		configured, _ := cup.WindowStarting(cup.Start)
+		for _, c := range []struct{ from, to rewards.Window }{{current, configured}, {configured, current}} {
+			q.Cursor, q.Window = "", c.from
+			first, err := db.Leaderboard(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			q.Cursor, q.Window = first.NextCursor, c.to
+			if page, err := db.Leaderboard(ctx, q); err != nil || boardLine(page.Rows) != "2:bob:400/1" {
+				t.Fatalf("page 2 of the window starting %s, by a cursor of %s: %s, %v", c.to.Start, c.from.Start, boardLine(page.Rows), err)
+			}
 		}
 	})
 }
