@@ -188,6 +188,35 @@ func TestWebhookOutboxWrittenWithEachChange(t *testing.T) {
 	})
 }
 
+// A user's balance.updated messages are ordered by their delivery id (the number in
+// webhook-id), as the README tells receivers: a change made on a replica whose clock is
+// behind carries the same updated_at as the one before it, with another balance, so
+// updated_at alone could keep the stale one.
+func TestBalanceUpdatedOrderedByDeliveryID(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		ctx := context.Background()
+		clock := storetest.NewClock(t0)
+		db := openHooked(t, storetest.URL(t, dia), clock.Now, arcadeSubscribes)
+		if _, _, err := db.Adjust(ctx, rewards.AdjustRequest{Actor: "t", Property: "arcade", User: "u1", Amount: d("100"),
+			Bucket: rewards.Available, Reason: "r", IdempotencyKey: "a1", RequestHash: "h"}); err != nil {
+			t.Fatal(err)
+		}
+		clock.Set(t0.Add(-3 * time.Millisecond)) // the other replica's clock
+		if _, _, err := db.Redeem(ctx, redeemReq("u1", "40", "k1")); err != nil {
+			t.Fatal(err)
+		}
+		var ups []rewards.Delivery
+		for _, dl := range deliveries(t, db) {
+			if dl.Type == "balance.updated" {
+				ups = append(ups, dl)
+			}
+		}
+		if len(ups) != 2 || ups[0].ID >= ups[1].ID || str(decodeBody(t, ups[1]).Data, "balance", "available") != "60" {
+			t.Fatalf("balance.updated in delivery id order: %+v", ups)
+		}
+	})
+}
+
 // An apply batch that fails before commit leaves no delivery behind: nothing is
 // announced that did not happen. Its retry announces it once.
 func TestWebhookOutboxRollsBackWithItsChange(t *testing.T) {
