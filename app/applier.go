@@ -9,6 +9,7 @@ import (
 	"math/bits"
 	"runtime/debug"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -375,7 +376,7 @@ func (a *App) decide(k rewards.Kept) rewards.Decision {
 			return rewards.Decision{Event: ev, Quarantine: err.Error()}
 		}
 		ev.User = user
-	case p.SubTokens == nil && subIsUser(k.Source) && ev.User != "" && postbacks.CheckNewUserID(ev.User) != "":
+	case p.SubTokens == nil && subIsUser(k.Source) && strings.Contains(ev.User, "_x") && postbacks.CheckNewUserID(ev.User) != "":
 		// A token-shaped sub received while the property had sub tokens, applied after
 		// they were removed: the whole sub would be the wallet, an id the receivers
 		// refuse (Receive). Kept until the config says what it is.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"time"
 
 	"tally/postbacks"
@@ -62,8 +63,11 @@ func (a *App) receive(ctx context.Context, property string, src rewards.Source, 
 	case p.SubTokens == nil && subIsUser(src):
 		// The parser held a token-shaped sub to the user id rule up to its signature
 		// (postbacks.checker.subIdent); without sub tokens the whole sub is the wallet.
-		if msg := postbacks.CheckNewUserID(ev.User); ev.User != "" && msg != "" {
-			return rewards.Receipt{}, &postbacks.ValidationError{Errors: []postbacks.FieldError{{Field: subField(src), Message: msg}}}
+		// Only an escape ("_x…") can be refused there that the parser did not refuse.
+		if strings.Contains(ev.User, "_x") {
+			if msg := postbacks.CheckNewUserID(ev.User); msg != "" {
+				return rewards.Receipt{}, &postbacks.ValidationError{Errors: []postbacks.FieldError{{Field: subField(src), Message: msg}}}
+			}
 		}
 	}
 	r, err := a.ingest.submit(ctx, in)
