@@ -2,7 +2,6 @@ package app_test
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"html"
 	"io"
@@ -525,18 +524,7 @@ func TestConsoleReplayAllStoppedNamesTheEventsItSkipped(t *testing.T) {
 	}
 	reason := e.event(ids[0]).Body["reason"].(string)
 	refuseLedgerRowsOf(t, store.Postgres, dbURL, "u2")
-	raw, err := sql.Open("pgx", dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
-	for _, q := range []string{`CREATE FUNCTION outage() RETURNS trigger LANGUAGE plpgsql AS
-		$$ BEGIN RAISE EXCEPTION 'outage' USING ERRCODE = 'XX000'; END $$`,
-		`CREATE TRIGGER outage BEFORE INSERT ON journal FOR EACH ROW WHEN (NEW.user_id = 'u3') EXECUTE FUNCTION outage()`} {
-		if _, err := raw.Exec(q); err != nil {
-			t.Fatal(err)
-		}
-	}
+	raiseOnLedgerRowsOf(t, store.Postgres, dbURL, "u3", "XX000") // internal_error: the store takes it for an outage
 	fixed := e.withProperty(func(p *appProperty) { p.GamezopPropertyID = "999" })
 	b := newConsoleClient(t, fixed.h)
 	b.login(adminTok)

@@ -184,12 +184,20 @@ func TestReplayGoesOnPastAnEventThatFails(t *testing.T) {
 // constraint would: the event's own fault (rewards.ErrRejected), whatever else is applied.
 func refuseLedgerRowsOf(t *testing.T, d store.Dialect, dbURL, user string) {
 	t.Helper()
-	driver, dsn, stmts := "pgx", dbURL, []string{`CREATE FUNCTION refuse_user() RETURNS trigger LANGUAGE plpgsql AS
-		$$ BEGIN RAISE EXCEPTION 'refused' USING ERRCODE = 'check_violation'; END $$`,
-		`CREATE TRIGGER refuse_user BEFORE INSERT ON journal FOR EACH ROW WHEN (NEW.user_id = '` + user + `') EXECUTE FUNCTION refuse_user()`}
+	raiseOnLedgerRowsOf(t, d, dbURL, user, "check_violation")
+}
+
+// raiseOnLedgerRowsOf makes the database fail user's journal rows with errcode (a
+// Postgres condition name or SQLSTATE); SQLite can only refuse them (RAISE(ABORT)).
+func raiseOnLedgerRowsOf(t *testing.T, d store.Dialect, dbURL, user, errcode string) {
+	t.Helper()
+	fn := "raise_on_" + user
+	driver, dsn, stmts := "pgx", dbURL, []string{`CREATE FUNCTION ` + fn + `() RETURNS trigger LANGUAGE plpgsql AS
+		$$ BEGIN RAISE EXCEPTION 'refused' USING ERRCODE = '` + errcode + `'; END $$`,
+		`CREATE TRIGGER ` + fn + ` BEFORE INSERT ON journal FOR EACH ROW WHEN (NEW.user_id = '` + user + `') EXECUTE FUNCTION ` + fn + `()`}
 	if d == store.SQLite {
 		driver, dsn = "sqlite", "file:"+strings.TrimPrefix(dbURL, "sqlite://")+"?_pragma=busy_timeout(10000)"
-		stmts = []string{`CREATE TRIGGER refuse_user BEFORE INSERT ON journal WHEN NEW.user_id = '` + user + `' BEGIN SELECT RAISE(ABORT, 'refused'); END`}
+		stmts = []string{`CREATE TRIGGER ` + fn + ` BEFORE INSERT ON journal WHEN NEW.user_id = '` + user + `' BEGIN SELECT RAISE(ABORT, 'refused'); END`}
 	}
 	raw, err := sql.Open(driver, dsn)
 	if err != nil {
@@ -372,18 +380,7 @@ func TestReadmitGoesOnPastAnEventThatFails(t *testing.T) {
 	r := newReadmitEnv(t)
 	ids := []string{r.record(sppFor("u1", "1234")), r.record(sppFor("u2", "1234")), r.record(sppFor("u3", "1234"))}
 	r.keptByTheOld()
-	raw, err := sql.Open("pgx", r.url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
-	for _, q := range []string{`CREATE FUNCTION refuse_u2() RETURNS trigger LANGUAGE plpgsql AS
-			$$ BEGIN RAISE EXCEPTION 'refused' USING ERRCODE = 'check_violation'; END $$`,
-		`CREATE TRIGGER refuse_u2 BEFORE INSERT ON journal FOR EACH ROW WHEN (NEW.user_id = 'u2') EXECUTE FUNCTION refuse_u2()`} {
-		if _, err := raw.Exec(q); err != nil {
-			t.Fatal(err)
-		}
-	}
+	refuseLedgerRowsOf(t, store.Postgres, r.url, "u2")
 	if n, err := r.app.Readmit(ctx); n != 2 || err == nil {
 		t.Fatalf("readmitted %d, %v; want u1's and u3's, and an error naming u2's", n, err)
 	}
