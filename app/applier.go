@@ -376,12 +376,13 @@ func (a *App) decide(k rewards.Kept) rewards.Decision {
 			return rewards.Decision{Event: ev, Quarantine: err.Error()}
 		}
 		ev.User = user
-	case p.SubTokens == nil && subIsUser(k.Source) && strings.Contains(ev.User, "_x") && postbacks.CheckNewUserID(ev.User) != "":
+	case p.SubTokens == nil && subIsUser(k.Source):
 		// A token-shaped sub received while the property had sub tokens, applied after
 		// they were removed: the whole sub would be the wallet, an id the receivers
 		// refuse (Receive). Kept until the config says what it is.
-		return rewards.Decision{Event: ev, Quarantine: "the sub, taken whole as the user id without sub_tokens, " +
-			postbacks.CheckNewUserID(ev.User)}
+		if msg := wholeSubProblem(ev.User); msg != "" {
+			return rewards.Decision{Event: ev, Quarantine: "the sub, taken whole as the user id without sub_tokens, " + msg}
+		}
 	}
 	return rewards.Decision{Event: ev, Rules: &p.Rules}
 }
@@ -389,6 +390,17 @@ func (a *App) decide(k rewards.Kept) rewards.Decision {
 // subIsUser reports the sources whose user id is the sub of a game URL.
 func subIsUser(s rewards.Source) bool {
 	return s == rewards.SourceGamezopSPP || s == rewards.SourceGamezopScores
+}
+
+// wholeSubProblem is what the user id rule says of a sub taken whole as the user id (a
+// property without sub tokens). The parser held a token-shaped sub to the rule only up
+// to its signature (postbacks' subIdent), so only an escape ("_x…") can be refused here
+// that it did not refuse.
+func wholeSubProblem(sub string) string {
+	if !strings.Contains(sub, "_x") {
+		return ""
+	}
+	return postbacks.CheckNewUserID(sub)
 }
 
 // subField is the field that carries src's sub.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"strings"
 	"time"
 
 	"tally/postbacks"
@@ -61,13 +60,9 @@ func (a *App) receive(ctx context.Context, property string, src rewards.Source, 
 	case err != nil:
 		return rewards.Receipt{}, err
 	case p.SubTokens == nil && subIsUser(src):
-		// The parser held a token-shaped sub to the user id rule up to its signature
-		// (postbacks.checker.subIdent); without sub tokens the whole sub is the wallet.
-		// Only an escape ("_x…") can be refused there that the parser did not refuse.
-		if strings.Contains(ev.User, "_x") {
-			if msg := postbacks.CheckNewUserID(ev.User); msg != "" {
-				return rewards.Receipt{}, &postbacks.ValidationError{Errors: []postbacks.FieldError{{Field: subField(src), Message: msg}}}
-			}
+		// Without sub tokens the whole sub is the wallet.
+		if msg := wholeSubProblem(ev.User); msg != "" {
+			return rewards.Receipt{}, &postbacks.ValidationError{Errors: []postbacks.FieldError{{Field: subField(src), Message: msg}}}
 		}
 	}
 	r, err := a.ingest.submit(ctx, in)
