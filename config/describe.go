@@ -55,13 +55,14 @@ func describeProperty(b *strings.Builder, p Property) {
 	var on, off []string
 	for _, src := range rewards.AllSources() {
 		bearer, apiKey, _, ok := p.Credentials(src)
+		previous := len(p.PreviousCredentials(src))
 		switch {
 		case !ok:
 			off = append(off, string(src))
 		case src == rewards.SourceGamezopSPP && bearer == "", src == rewards.SourceGamezopScores && apiKey == "":
 			on = append(on, string(src)+" (no auth)")
-		case len(p.PreviousCredentials(src)) > 0:
-			on = append(on, fmt.Sprintf("%s (authenticated; %d previous credential(s) accepted too, while the provider rotates)", src, len(p.PreviousCredentials(src))))
+		case previous > 0:
+			on = append(on, fmt.Sprintf("%s (authenticated; %d previous credential(s) accepted too, while the provider rotates)", src, previous))
 		default:
 			on = append(on, string(src)+" (authenticated)")
 		}
