@@ -422,17 +422,28 @@ func (v *validator) previousCredentials(at, cur string, current Secret, key stri
 		v.add(at+"."+key, "needs %s.%s: a source without it accepts requests without auth", at, cur)
 		return
 	}
-	for j, s := range prev {
-		sp := fmt.Sprintf("%s.%s[%d]", at, key, j)
+	v.previousSecrets(at+"."+key, prev, at+"."+cur, current, func(path string, s Secret) {
 		switch {
 		case s == "":
-			v.add(sp, "is empty; remove it, or give the secret")
+			v.add(path, "is empty; remove it, or give the secret")
+		case header:
+			v.headerSecret(path, s)
+		}
+	})
+}
+
+// previousSecrets checks the values a secret (at curPath) had before a rotation, listed
+// at path: none is the current one or listed twice, and each passes check.
+func (v *validator) previousSecrets(path string, prev []Secret, curPath string, current Secret, check func(string, Secret)) {
+	for j, s := range prev {
+		sp := fmt.Sprintf("%s[%d]", path, j)
+		switch {
 		case s == current:
-			v.add(sp, "is the same value as %s.%s", at, cur)
+			v.add(sp, "is the same value as %s", curPath)
 		case slices.Contains(prev[:j], s):
 			v.add(sp, "is listed twice")
-		case header:
-			v.headerSecret(sp, s)
+		default:
+			check(sp, s)
 		}
 	}
 }

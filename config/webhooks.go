@@ -52,17 +52,7 @@ func (v *validator) webhooks(path string, hs []Webhook) {
 			}
 		}
 		v.webhookSecret(at+".secret", h.Secret)
-		for j, s := range h.PreviousSecrets {
-			sp := fmt.Sprintf("%s.previous_secrets[%d]", at, j)
-			switch {
-			case s == h.Secret:
-				v.add(sp, "is the same value as %s.secret", at)
-			case slices.Contains(h.PreviousSecrets[:j], s):
-				v.add(sp, "is listed twice")
-			default:
-				v.webhookSecret(sp, s)
-			}
-		}
+		v.previousSecrets(at+".previous_secrets", h.PreviousSecrets, at+".secret", h.Secret, v.webhookSecret)
 		if len(h.Events) == 0 {
 			v.add(at+".events", "must list at least one of %s", strings.Join(known, ", "))
 		}
