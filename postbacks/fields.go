@@ -476,8 +476,7 @@ func infoUser(n node, key string) string {
 // "a_xD800_" would read as "a".
 func surrogateEscape(s string) int {
 	for i := 0; i+7 <= len(s); i++ {
-		if s[i] == '_' && s[i+1] == 'x' && (s[i+2] == 'D' || s[i+2] == 'd') && strings.IndexByte("89abcdefABCDEF", s[i+3]) >= 0 &&
-			isHex(s[i+4]) && isHex(s[i+5]) && s[i+6] == '_' {
+		if xlsxEscapeAt(s, i) && (s[i+2] == 'D' || s[i+2] == 'd') && strings.IndexByte("89abcdefABCDEF", s[i+3]) >= 0 {
 			return i
 		}
 	}
