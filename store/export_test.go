@@ -42,6 +42,44 @@ func (db *DB) ExecRaw(ctx context.Context, q string, args ...any) error {
 	return db.gorm.WithContext(ctx).Exec(q, args...).Error
 }
 
+// Tamper runs q on table with its append-only triggers out of the way, as someone with
+// the database's owner rights could, to test what `tally verify` catches. The triggers
+// are back when it returns.
+func (db *DB) Tamper(ctx context.Context, table, q string, args ...any) error {
+	return db.tx(ctx, func(tx *gorm.DB) error {
+		if db.dialect == Postgres {
+			for _, s := range []string{`ALTER TABLE ` + table + ` DISABLE TRIGGER USER`, q, `ALTER TABLE ` + table + ` ENABLE TRIGGER USER`} {
+				a := args
+				if s != q {
+					a = nil
+				}
+				if _, err := rawExec(tx, s, a...); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		var triggers []struct{ Name, SQL string }
+		if err := tx.Raw(`SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?`, table).Scan(&triggers).Error; err != nil {
+			return err
+		}
+		for _, t := range triggers {
+			if _, err := rawExec(tx, `DROP TRIGGER `+t.Name); err != nil {
+				return err
+			}
+		}
+		if _, err := rawExec(tx, q, args...); err != nil {
+			return err
+		}
+		for _, t := range triggers {
+			if _, err := rawExec(tx, t.SQL); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
 // HoldWriteLock runs fn inside a write transaction that has written (on SQLite it holds
 // the database's write lock until fn returns), then rolls it back.
 func (db *DB) HoldWriteLock(ctx context.Context, fn func()) error {

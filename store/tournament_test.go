@@ -235,12 +235,14 @@ func TestTournamentCurrentLeaderboard(t *testing.T) {
 func TestCheckInvariantsHoldsTournamentPrizesToTheLedger(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
 		ctx := context.Background()
-		for _, c := range []struct{ name, tamper, want string }{
-			{"paid", `UPDATE tournament_windows SET paid = '5'`, "paid 5, its prize rows sum to 140"},
-			{"prize row", `DELETE FROM tournament_prizes WHERE user_id = 'b'`, "have no prize row"},
-			{"prize amount", `UPDATE tournament_prizes SET amount = '41' WHERE user_id = 'b'`, "41 recorded, prize legs [40]"},
-			{"final board", `UPDATE tournament_results SET prize = '5' WHERE user_id = 'a'`, "the prizes on its final board to 45"},
-			{"window reopened", `UPDATE tournament_windows SET closed_at = NULL`, "its window is not closed"},
+		// Prize rows and final boards are append-only (migration 00027): tampering with
+		// them takes their triggers out of the way first, as the database's owner could.
+		for _, c := range []struct{ name, table, tamper, want string }{
+			{"paid", "tournament_windows", `UPDATE tournament_windows SET paid = '5'`, "paid 5, its prize rows sum to 140"},
+			{"prize row", "tournament_prizes", `DELETE FROM tournament_prizes WHERE user_id = 'b'`, "have no prize row"},
+			{"prize amount", "tournament_prizes", `UPDATE tournament_prizes SET amount = '41' WHERE user_id = 'b'`, "41 recorded, prize legs [40]"},
+			{"final board", "tournament_results", `UPDATE tournament_results SET prize = '5' WHERE user_id = 'a'`, "the prizes on its final board to 45"},
+			{"window reopened", "tournament_windows", `UPDATE tournament_windows SET closed_at = NULL`, "its window is not closed"},
 		} {
 			t.Run(c.name, func(t *testing.T) {
 				clock := storetest.NewClock(win0.Add(time.Hour))
@@ -254,7 +256,7 @@ func TestCheckInvariantsHoldsTournamentPrizesToTheLedger(t *testing.T) {
 				if err := db.CheckInvariants(ctx, "arcade"); err != nil {
 					t.Fatalf("before tampering: %v", err)
 				}
-				if err := db.ExecRaw(ctx, c.tamper); err != nil {
+				if err := db.Tamper(ctx, c.table, c.tamper); err != nil {
 					t.Fatal(err)
 				}
 				for _, property := range []string{"arcade", ""} {
@@ -263,6 +265,45 @@ func TestCheckInvariantsHoldsTournamentPrizesToTheLedger(t *testing.T) {
 					}
 				}
 			})
+		}
+	})
+}
+
+// A closed window's prize rows and final board are what its winners were paid and what
+// the publisher API shows: UPDATE, DELETE and (Postgres) TRUNCATE are refused on them, as
+// on the ledger (migration 00027). Before, only `tally verify` noticed a change.
+func TestTournamentPayoutRecordsAreAppendOnly(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		ctx := context.Background()
+		clock := storetest.NewClock(win0.Add(time.Hour))
+		db := storetest.Open(t, dia, clock.Now)
+		recordAndApply(t, db, tscore("a", "a1", "9", "over", win0.Add(time.Minute)),
+			tscore("b", "b1", "8", "over", win0.Add(2*time.Minute)))
+		clock.Set(win0W.ClosesAt)
+		if got, err := db.CloseTournamentWindow(ctx, "arcade", dailyTournament(), win0W); err != nil || !got.Paid.Equal(d("140")) {
+			t.Fatalf("close: %+v, %v", got, err)
+		}
+		stmts := []string{
+			`UPDATE tournament_prizes SET amount = '1000'`,
+			`DELETE FROM tournament_prizes`,
+			`UPDATE tournament_results SET prize = '1000'`,
+			`DELETE FROM tournament_results`,
+		}
+		if dia == store.Postgres {
+			stmts = append(stmts, `TRUNCATE tournament_prizes`, `TRUNCATE tournament_results`)
+		}
+		for _, q := range stmts {
+			if err := db.ExecRaw(ctx, q); err == nil {
+				t.Errorf("%s succeeded on an append-only table", q)
+			}
+		}
+		for table, want := range map[string]int64{"tournament_prizes": 2, "tournament_results": 2} {
+			if n, err := store.QueryInt(ctx, db, `SELECT count(*) FROM `+table); err != nil || n != want {
+				t.Errorf("%s holds %d rows (%v), want %d", table, n, err, want)
+			}
+		}
+		if err := db.CheckInvariants(ctx, "arcade"); err != nil {
+			t.Errorf("after the refused changes: %v", err)
 		}
 	})
 }
