@@ -495,6 +495,14 @@ func lockWallets(tx *gorm.DB, keys []walletKey, now time.Time) (map[walletKey]*w
 		}
 	}
 	const upsert = ` ON CONFLICT (property, user_id) DO UPDATE SET updated_at = wallets.updated_at RETURNING ` + walletColumns
+	// A new wallet is stamped for the balance feed like any wallet write, so it is listed
+	// even when nothing it is locked for changes its balances (an event that earns
+	// nothing): with feed_seq 0 it sorted before every cursor and a publisher past its
+	// first pass never saw it.
+	stamp, stampArgs, err := feedStamp(tx)
+	if err != nil {
+		return nil, err
+	}
 	var (
 		q    string
 		args []any
@@ -505,20 +513,20 @@ func lockWallets(tx *gorm.DB, keys []walletKey, now time.Time) (map[walletKey]*w
 		for i, k := range uniq {
 			props[i], users[i] = k.property, k.user
 		}
-		q = `INSERT INTO wallets (property, user_id, created_at, updated_at)
-			SELECT k.property, k.user_id, ?::timestamptz, ?::timestamptz FROM unnest(?::text[], ?::text[]) WITH ORDINALITY AS k (property, user_id, n)
+		q = `INSERT INTO wallets (property, user_id, created_at, updated_at, feed_seq)
+			SELECT k.property, k.user_id, ?::timestamptz, ?::timestamptz, ` + stamp + ` FROM unnest(?::text[], ?::text[]) WITH ORDINALITY AS k (property, user_id, n)
 			ORDER BY k.n` + upsert
-		args = []any{now, now, props, users}
+		args = append(append([]any{now, now}, stampArgs...), props, users)
 	} else {
 		var sb strings.Builder
-		args = make([]any, 0, len(uniq)*4)
-		sb.WriteString(`INSERT INTO wallets (property, user_id, created_at, updated_at) VALUES `)
+		args = make([]any, 0, len(uniq)*(4+len(stampArgs)))
+		sb.WriteString(`INSERT INTO wallets (property, user_id, created_at, updated_at, feed_seq) VALUES `)
 		for i, k := range uniq {
 			if i > 0 {
 				sb.WriteString(", ")
 			}
-			sb.WriteString("(?, ?, ?, ?)")
-			args = append(args, k.property, k.user, now, now)
+			sb.WriteString("(?, ?, ?, ?, " + stamp + ")")
+			args = append(append(args, k.property, k.user, now, now), stampArgs...)
 		}
 		q = sb.String() + upsert
 	}

@@ -141,6 +141,62 @@ func TestBalanceFeed(t *testing.T) {
 	})
 }
 
+// A wallet made by an event that earns nothing (a session of no revenue) is listed
+// by the feed, with its zero balance, for a publisher already past its first pass. It
+// kept feed_seq 0 before, which sorts before every cursor, so such a publisher never
+// learned of the user.
+func TestBalanceFeedListsAWalletThatEarnedNothing(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		db := storetest.Open(t, dia, storetest.NewClock(t0).Now)
+		fund(t, db, "first", "1")
+		m := &mirror{balances: map[string]rewards.Balance{}}
+		m.catchUp(t, db, []string{"first"})
+		if _, ok := m.balances["first"]; !ok {
+			t.Fatal("the first pass did not list the funded wallet")
+		}
+		ingestOne(t, db, in(session("nothing", "s1", "0", 60)))
+		if n, err := store.QueryInt(context.Background(), db, `SELECT count(*) FROM wallets WHERE user_id = 'nothing' AND lifetime_earned = 0`); err != nil || n != 1 {
+			t.Fatalf("the session of no revenue made %d wallets that earned nothing (%v), want 1", n, err)
+		}
+		read := m.pollFor(t, db, 10, 1)
+		if len(read) != 1 || read[0].User != "nothing" || !read[0].Available.IsZero() || !read[0].Pending.IsZero() {
+			t.Fatalf("the feed after the wallet that earned nothing: %+v, want its zero balance", read)
+		}
+	})
+}
+
+// Such a wallet made before Tally stamped new wallets (feed_seq 0) is listed once its
+// database is migrated (00028), to a publisher already past its first pass.
+func TestBalanceFeedListsAnOldWalletThatEarnedNothing(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		ctx := context.Background()
+		old, u := migratedTo(t, dia, 27)
+		fund(t, old, "first", "1")
+		m := &mirror{balances: map[string]rewards.Balance{}}
+		m.catchUp(t, old, []string{"first"})
+		if _, ok := m.balances["first"]; !ok {
+			t.Fatal("the first pass did not list the funded wallet")
+		}
+		if err := old.ExecRaw(ctx, `INSERT INTO wallets (property, user_id, created_at, updated_at) VALUES ('arcade', 'legacy', ?, ?)`, t0, t0); err != nil {
+			t.Fatal(err)
+		}
+		if read := m.poll(t, old, 10); len(read) != 0 {
+			t.Fatalf("before the migration the feed listed %+v", read)
+		}
+		_ = old.Close()
+
+		db := storetest.OpenURL(t, u, nil) // migrates the rest
+		read := m.pollFor(t, db, 10, 1)
+		if len(read) != 1 || read[0].User != "legacy" || !read[0].Available.IsZero() {
+			t.Fatalf("the feed after the migration: %+v, want the old wallet's zero balance", read)
+		}
+		// Once: the wallet is not listed again until it changes.
+		if read := m.poll(t, db, 10); len(read) != 0 {
+			t.Fatalf("a second poll listed %+v", read)
+		}
+	})
+}
+
 // A writer that took its wallet (and, on Postgres, its transaction id) first but commits
 // last must still reach a poller that has moved past the writers that committed before it.
 func TestBalanceFeedLateCommit(t *testing.T) {
