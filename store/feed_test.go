@@ -194,6 +194,16 @@ func TestBalanceFeedListsAnOldWalletThatEarnedNothing(t *testing.T) {
 		if read := m.poll(t, db, 10); len(read) != 0 {
 			t.Fatalf("a second poll listed %+v", read)
 		}
+		// A replica still running the older binary during a rolling deploy inserts
+		// wallets without a stamp (its lockWallets' statement): the schema stamps them.
+		if err := db.ExecRaw(ctx, `INSERT INTO wallets (property, user_id, created_at, updated_at) VALUES ('arcade', 'from-old-replica', ?, ?)
+			ON CONFLICT (property, user_id) DO UPDATE SET updated_at = wallets.updated_at`, t0, t0); err != nil {
+			t.Fatal(err)
+		}
+		read = m.pollFor(t, db, 10, 1)
+		if len(read) != 1 || read[0].User != "from-old-replica" {
+			t.Fatalf("the feed after an older replica made a wallet: %+v, want it", read)
+		}
 	})
 }
 
