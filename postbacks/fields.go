@@ -464,7 +464,7 @@ func (c *checker) userOK(field, s string) bool {
 // infoUser is infoIdent for a user id field: "" when it breaks userProblem.
 func infoUser(n node, key string) string {
 	s := infoIdent(n, key, maxUserLen) // "" unless it passes textProblem
-	if surrogateEscape(s) >= 0 {
+	if surrogateProblem(s) != "" {
 		return ""
 	}
 	return s

@@ -128,3 +128,37 @@ func TestLoneSurrogates(t *testing.T) {
 		t.Errorf("CheckUserID(bob U+FFFD) = %q", msg)
 	}
 }
+
+// An event that earns nothing carries its user only when the id passes the user id rule
+// (infoUser), as the admin event view shows it: overlapping XLSX escapes, which a
+// receiver refuses in an id it pays, were kept there.
+func TestInfoEventsDropUserIDsTheRuleRefuses(t *testing.T) {
+	for _, c := range []struct {
+		id   string
+		want string
+	}{
+		{"bob", "bob"},
+		{"_xD800_", ""},
+		{"_x0041_x0042_", ""},
+	} {
+		for _, b := range []struct {
+			src  rewards.Source
+			body []byte
+		}{
+			{rewards.SourceGamePush, with(gpBase, "event", `"PlayerLogin"`, "player", `{"id":"`+c.id+`","projectId":4}`, "result", "-")},
+			{rewards.SourceTrackScore, with(tsBase, "type", `"participant.added"`, "data", `{"participant_id":"`+c.id+`"}`)},
+		} {
+			ev, err := parseAuthed(b.src, b.body)
+			if err != nil {
+				t.Errorf("%s %q: %v", b.src, c.id, err)
+				continue
+			}
+			if ev.Kind != rewards.KindOther || ev.User != c.want {
+				t.Errorf("%s %q: kind %q, user %q, want user %q", b.src, c.id, ev.Kind, ev.User, c.want)
+			}
+			if CheckNewUserID(c.id) == "" != (c.want != "") {
+				t.Errorf("CheckNewUserID(%q) disagrees with the event's user", c.id)
+			}
+		}
+	}
+}
