@@ -133,7 +133,7 @@ func FuzzGamePush(f *testing.F) {
 // FuzzTrackScore signs the fuzzed body with the test secret, for the same reason.
 func FuzzTrackScore(f *testing.F) {
 	f.Add(seedFile(f, "testdata/trackscore/sample.json"))
-	f.Add(with(tsBase, "type", `"achievement.unlocked"`, "data", `{"participant_id":5,"id":"a"}`))
+	f.Add(with(tsBase, "type", `"achievement.unlocked"`, "data", `{"participant_id":5,"achievement":{"id":"a"}}`))
 	f.Add(with(tsBase, "type", `"milestone.reached"`, "data", `{"participant_id":"p","milestone_id":"m"}`))
 	f.Add(with(tsBase, "type", `"team.created"`, "data", "-", "created", `"2025-06-09T10:30:00.123+05:30"`))
 	f.Fuzz(func(t *testing.T, body []byte) {

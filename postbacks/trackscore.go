@@ -23,10 +23,13 @@ const trackScoreSigPrefix = "sha256="
 //
 // The dedupe key is the webhook's `id`. Mapping (DESIGN §3): user = data.participant_id;
 // score.updated → score (data.new_score on game data.leaderboard_id);
-// achievement.unlocked → achievement data.achievement_id, else data.id;
-// milestone.reached → achievement data.milestone_id, else data.id; anything else →
-// other. The doc shows only a score.updated payload, so the achievement and milestone id
-// paths are assumptions.
+// achievement.unlocked → achievement data.achievement_id, else data.achievement.id;
+// milestone.reached → achievement data.milestone_id, else data.milestone.id; anything
+// else → other. The doc shows only a score.updated payload, so the achievement and
+// milestone id paths are assumptions. A bare data.id is not read, as GamePush's bare
+// result.id is not: beside participant_id it is likely the unlock's own record, and read
+// as the achievement it would mark the event applied, earning nothing, for good, where a
+// miss keeps it quarantined and replayable.
 func ParseTrackScore(h http.Header, body []byte, c Credentials) (rewards.Event, error) {
 	if !c.verified && (c.Secret == "" || !trackScoreSignatureOK(h, body, c.Secret, c.Previous)) {
 		return rewards.Event{}, ErrUnauthorized
@@ -75,12 +78,12 @@ func ParseTrackScore(h http.Header, body []byte, c Credentials) (rewards.Event, 
 			score = &rewards.Score{Game: game, Value: value}
 		case "achievement.unlocked":
 			kind = rewards.KindAchievement
-			if aid, ok := ck.firstIdent(data, maxIDLen, []string{"achievement_id"}, []string{"id"}); ok {
+			if aid, ok := ck.firstIdent(data, maxIDLen, []string{"achievement_id"}, []string{"achievement", "id"}); ok {
 				achievement = &rewards.Achievement{ID: aid}
 			}
 		case "milestone.reached":
 			kind = rewards.KindAchievement
-			if mid, ok := ck.firstIdent(data, maxIDLen, []string{"milestone_id"}, []string{"id"}); ok {
+			if mid, ok := ck.firstIdent(data, maxIDLen, []string{"milestone_id"}, []string{"milestone", "id"}); ok {
 				achievement = &rewards.Achievement{ID: mid}
 			}
 		}

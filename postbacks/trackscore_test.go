@@ -151,7 +151,10 @@ func TestTrackScoreFields(t *testing.T) {
 			fields: []string{"data.participant_id", "data.leaderboard_id", "data.new_score"}},
 
 		{name: "achievement achievement_id", body: with(tsBase, "type", `"achievement.unlocked"`, "data", `{"participant_id":"p","achievement_id":"first-win","id":"x"}`), check: wantAchievement("first-win")},
-		{name: "achievement id", body: with(tsBase, "type", `"achievement.unlocked"`, "data", `{"participant_id":"p","id":"first-win"}`), check: wantAchievement("first-win")},
+		{name: "achievement nested id", body: with(tsBase, "type", `"achievement.unlocked"`, "data", `{"participant_id":"p","id":"ua_1","achievement":{"id":"first-win"}}`), check: wantAchievement("first-win")},
+		// A bare data.id is likely the unlock's own record: read as the achievement it
+		// marked the event applied, earning nothing, where a miss keeps it replayable.
+		{name: "achievement bare id", body: with(tsBase, "type", `"achievement.unlocked"`, "data", `{"participant_id":"p","id":"first-win"}`), missing: []string{"data.achievement_id"}},
 		{name: "achievement numeric id", body: with(tsBase, "type", `"achievement.unlocked"`, "data", `{"participant_id":"p","achievement_id":5}`), check: wantAchievement("5")},
 		{name: "achievement no id", body: with(tsBase, "type", `"achievement.unlocked"`, "data", `{"participant_id":"p"}`), missing: []string{"data.achievement_id"}},
 		// The doc shows no achievement or milestone payload, so where their user is, is a
@@ -161,7 +164,8 @@ func TestTrackScoreFields(t *testing.T) {
 		{name: "milestone without data", body: with(tsBase, "type", `"milestone.reached"`, "data", "-"), missing: []string{"data"}},
 		{name: "achievement participant not an id", body: with(tsBase, "type", `"achievement.unlocked"`, "data", `{"participant_id":[],"achievement_id":"a"}`), fields: []string{"data.participant_id"}},
 		{name: "milestone milestone_id", body: with(tsBase, "type", `"milestone.reached"`, "data", `{"participant_id":"p","milestone_id":"m-1","id":"x"}`), check: wantAchievement("m-1")},
-		{name: "milestone id", body: with(tsBase, "type", `"milestone.reached"`, "data", `{"participant_id":"p","id":"m-2"}`), check: wantAchievement("m-2")},
+		{name: "milestone nested id", body: with(tsBase, "type", `"milestone.reached"`, "data", `{"participant_id":"p","milestone":{"id":"m-2"}}`), check: wantAchievement("m-2")},
+		{name: "milestone bare id", body: with(tsBase, "type", `"milestone.reached"`, "data", `{"participant_id":"p","id":"m-2"}`), missing: []string{"data.milestone_id"}},
 		{name: "milestone no id", body: with(tsBase, "type", `"milestone.reached"`, "data", `{"participant_id":"p","achievement_id":"a"}`), missing: []string{"data.milestone_id"}},
 
 		{name: "leaderboard.created is other", body: with(tsBase, "type", `"leaderboard.created"`, "data", `{"leaderboard_id":"lb"}`), check: func(t *testing.T, ev rewards.Event) {
