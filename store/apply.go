@@ -90,6 +90,11 @@ func (db *DB) Apply(ctx context.Context, c rewards.Claim, decide rewards.Decider
 			if err := db.lockTrueUpsOf(tx, items); err != nil {
 				return err
 			}
+			// A replayed score may count in a window the closer is closing: it takes
+			// those windows first too (lockReplayedWindows).
+			if err := db.lockReplayedWindows(tx, items); err != nil {
+				return err
+			}
 		}
 		now, wallets, err := db.apply(tx, items)
 		if err != nil {

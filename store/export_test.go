@@ -80,6 +80,15 @@ func (db *DB) Tamper(ctx context.Context, table, q string, args ...any) error {
 	})
 }
 
+// OnRetry tells fn of every transaction the store tries again (a deadlock, a
+// serialization failure). Set it before the DB is used concurrently.
+func (db *DB) OnRetry(fn func(error)) { db.retried = fn }
+
+// HoldAdvisoryLock runs fn while a transaction holds the advisory lock key (exclusive).
+func (db *DB) HoldAdvisoryLock(ctx context.Context, key int64, fn func()) error {
+	return db.holdAfter(ctx, fn, `SELECT pg_advisory_xact_lock(?)`, key)
+}
+
 // HoldWriteLock runs fn inside a write transaction that has written (on SQLite it holds
 // the database's write lock until fn returns), then rolls it back.
 func (db *DB) HoldWriteLock(ctx context.Context, fn func()) error {

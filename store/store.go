@@ -69,6 +69,9 @@ type DB struct {
 	afterApply func(tx *gorm.DB) error
 	// failCommit, set only by tests, makes tx fail as a commit whose answer never came.
 	failCommit func() error
+	// retried, set only by tests, is told of each transaction tx tries again (a deadlock,
+	// a serialization failure).
+	retried func(error)
 	// beforeTrueUpCommit, set only by tests, runs at the end of TrueUp's transaction.
 	beforeTrueUpCommit func(tx *gorm.DB) error
 	// beforeWritersWait, set only by tests, runs when a report starts waiting for the
@@ -435,6 +438,9 @@ func (db *DB) tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 			break
 		}
 		slog.Debug("store: retrying transaction", "attempt", attempt+1, "err", err)
+		if db.retried != nil {
+			db.retried(err)
+		}
 	}
 	return translate(err)
 }

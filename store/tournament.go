@@ -51,9 +51,13 @@ type counted struct {
 // applyTournaments adds the batch's applied score events to the leaderboards of their
 // properties' tournaments, and says on each event why a tournament did not count it.
 // It runs in Apply's transaction, after the wallets are locked: the window rows are
-// locked last, so it never waits for a wallet while holding a window (the closer, which
-// locks a window and then wallets, first waits until no event received before the
-// window's close is still unapplied; see closeWindow).
+// locked last, so it never waits for a wallet while holding a window. The closer locks
+// a window and then its winners' wallets; it first waits until no score received before
+// the window's close is still recorded (eventsWaiting), so no batch of the applier's
+// backlog can be holding a winner's wallet and then ask for the window. A replay's
+// scores are quarantined, not recorded, so a replay takes the windows they may count in
+// before any wallet (lockReplayedWindows): otherwise it could hold a winner's wallet
+// while the closer held the window, and each wait for the other.
 func (db *DB) applyTournaments(tx *gorm.DB, items []*applyItem, now time.Time) error {
 	var scores []counted
 	var (
@@ -291,6 +295,41 @@ func begunFirst(rs []recordedWindow, start, since time.Time, open bool) (recorde
 // at since. Windows begun at the same instant are ordered by start, as openWindows orders them.
 func (r recordedWindow) begunBefore(start, since time.Time) bool {
 	return r.created.Before(since) || (r.created.Equal(since) && r.start.Before(start))
+}
+
+// lockReplayedWindows share-locks, before a replay batch locks any wallet, the open
+// windows of the tournaments its scores are of (by property and game), in key order, as
+// the applier's lockWindows later does again. The closer takes a window's lock before its
+// winners' wallets, so with both taking the window first they queue on it and cannot
+// deadlock. A window the closer closed while this waited is not locked (it is closed
+// now); the score then finds it closed. SQLite has one writer at a time.
+func (db *DB) lockReplayedWindows(tx *gorm.DB, items []*applyItem) error {
+	if db.dialect != Postgres {
+		return nil
+	}
+	type key struct{ property, tournament string }
+	seen := map[key]bool{}
+	var props, ids []string
+	for _, it := range items {
+		if it.status != "" || it.rules == nil || it.event.Score == nil {
+			continue
+		}
+		for _, t := range it.rules.Tournaments {
+			k := key{it.property, t.ID}
+			if t.Game == it.event.Score.Game && !seen[k] {
+				seen[k] = true
+				props, ids = append(props, it.property), append(ids, t.ID)
+			}
+		}
+	}
+	if len(props) == 0 {
+		return nil
+	}
+	_, err := rawExec(tx, `SELECT 1 FROM tournament_windows w
+		JOIN unnest(?::text[], ?::text[]) AS k (property, tournament) ON w.property = k.property AND w.tournament = k.tournament
+		WHERE w.closed_at IS NULL
+		ORDER BY w.property COLLATE "C", w.tournament COLLATE "C", w.window_start FOR SHARE OF w`, props, ids)
+	return err
 }
 
 // openWindows reads, by property, the windows of the items' properties that have begun

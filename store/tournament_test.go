@@ -1519,3 +1519,103 @@ func TestTournamentPaidPastTwentyDigits(t *testing.T) {
 		wantBalance(t, db, "b", "60000000000000000000", "0")
 	})
 }
+
+// A replay of quarantined events and the close of a window they may count in never wait
+// for each other in a cycle. The replay locked its wallets first and the window last;
+// the closer locks the window first, then its winners' wallets, and only waits for the
+// recorded backlog (a replay's scores are quarantined). With a winner's wallet held by
+// the replay while the closer held the window, Postgres found a deadlock and aborted one
+// of them (retried, it stalled for a second, and failed after three). Now a replay takes
+// the windows of its scores before any wallet.
+func TestReplayAndWindowCloseDoNotDeadlock(t *testing.T) {
+	ctx := context.Background()
+	clock := storetest.NewClock(win0.Add(time.Hour))
+	db := storetest.Open(t, store.Postgres, clock.Now)
+	var (
+		mu      sync.Mutex
+		retries []error
+	)
+	db.OnRetry(func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		retries = append(retries, err)
+	})
+	recordAndApply(t, db, tscore("ann", "a1", "500", "over", win0.Add(30*time.Minute)), in(session("ann", "s-0", "0.0001", 60)))
+	if _, err := db.Record(ctx, []rewards.Inbound{in(session("ann", "s-1", "0.0001", 60)),
+		tscore("bob", "b1", "400", "over", win0.Add(40*time.Minute))}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Apply(ctx, rewards.Claim{Status: rewards.StatusRecorded}, func(k rewards.Kept) rewards.Decision {
+		return rewards.Decision{Event: k.Event, Quarantine: "held for the test"}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	clock.Set(win0W.ClosesAt.Add(time.Minute))
+	// The replay stops while it holds ann's wallet (the winner's): its upsert of the
+	// wallet waits on an advisory lock the test holds.
+	for _, q := range []string{
+		`CREATE FUNCTION zz_hold_ann() RETURNS trigger LANGUAGE plpgsql AS $$
+			BEGIN PERFORM pg_advisory_xact_lock_shared(4242); RETURN NEW; END $$`,
+		`CREATE TRIGGER zz_hold_ann BEFORE UPDATE ON wallets FOR EACH ROW WHEN (NEW.user_id = 'ann') EXECUTE FUNCTION zz_hold_ann()`,
+	} {
+		if err := db.ExecRaw(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waiting := func(n int64, what string, done ...chan error) {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) { // polls the condition
+			got, err := store.QueryInt(ctx, db, `SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type IN ('Lock', 'Advisory')`)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if got >= n {
+				return
+			}
+			for _, d := range done {
+				select {
+				case err := <-d:
+					d <- err
+					return // finished without waiting: the outcome below says whether it is right
+				default:
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("%s: %d transactions waiting on a lock, want %d", what, got, n)
+				return
+			}
+		}
+	}
+	replayed, closed := make(chan error, 1), make(chan error, 1)
+	var got rewards.WindowClose
+	if err := db.HoldAdvisoryLock(ctx, 4242, func() {
+		go func() {
+			_, err := db.Apply(ctx, rewards.Claim{Status: rewards.StatusQuarantined}, decideTournament)
+			replayed <- err
+		}()
+		waiting(1, "the replay, holding ann's wallet", replayed)
+		go func() {
+			var err error
+			got, err = db.CloseTournamentWindow(ctx, "arcade", dailyTournament(), win0W)
+			closed <- err
+		}()
+		waiting(2, "the closer", closed)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := errors.Join(<-replayed, <-closed); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	if len(retries) > 0 {
+		t.Errorf("transactions were retried: %v", retries)
+	}
+	mu.Unlock()
+	if got.Outcome != rewards.CloseDone || !got.Paid.Equal(d("140")) {
+		t.Errorf("close: %+v, want both ranked and paid (the replayed score took the window first)", got)
+	}
+	if err := db.CheckInvariants(ctx, "arcade"); err != nil {
+		t.Error(err)
+	}
+}
