@@ -70,13 +70,29 @@ func ParseGamezopReports(body []byte, propertyID, from, to string) ([]rewards.Bo
 	if rows == nil {
 		return nil, fmt.Errorf("gamezop reports: no array of rows (report, data, rows or results) in the answer")
 	}
+	// A row that names no property is taken as the requested property's (the request
+	// filters by it) only when no row names one: beside rows of named properties it is
+	// likely a total across them, and added to ours it booked their revenue as ours.
+	labelled := -1
+	for i, r := range rows {
+		if row, ok := r.(map[string]any); ok {
+			if _, ok := firstOf(row, "property-id", "property_id", "propertyId"); ok {
+				labelled = i
+				break
+			}
+		}
+	}
 	byDay := map[string]decimal.Decimal{}
 	for i, r := range rows {
 		row, ok := r.(map[string]any)
 		if !ok {
 			return nil, fmt.Errorf("gamezop reports: row %d is not an object", i)
 		}
-		if pid, ok := firstOf(row, "property-id", "property_id", "propertyId"); ok && scalarText(pid) != propertyID {
+		pid, named := firstOf(row, "property-id", "property_id", "propertyId")
+		if !named && labelled >= 0 {
+			return nil, fmt.Errorf("gamezop reports: row %d names no property-id while row %d does: it may be a total across properties, refused rather than added to property-id %s", i, labelled, propertyID)
+		}
+		if named && scalarText(pid) != propertyID {
 			continue
 		}
 		ds, _ := row["date"].(string)

@@ -53,6 +53,12 @@ func TestParseGamezopReports(t *testing.T) {
 		{"midnight in its offset", `[{"date":"2026-11-02T00:00:00+05:30","revenue":7},{"date":"2026-11-01 00:00:00","revenue":1}]`,
 			"2026-11-01=1 2026-11-02=7", ""},
 		{"date with junk after it", `[{"date":"2026-11-01 junk","revenue":1}]`, "", "not YYYY-MM-DD"},
+		// A row naming no property beside rows that name one is likely a total across
+		// them: added to ours it booked 25 for a day of 10.
+		{"unnamed row beside named ones", `{"report":[{"date":"2026-11-01","property-id":"1234","revenue":"10"},` +
+			`{"date":"2026-11-01","property-id":"9","revenue":"5"},{"date":"2026-11-01","revenue":"15"}]}`, "", "row 2 names no property-id while row 0 does"},
+		{"unnamed row before named ones", `[{"date":"2026-11-01","revenue":"15"},{"date":"2026-11-01","property_id":"1234","revenue":"10"}]`,
+			"", "row 0 names no property-id while row 1 does"},
 	} {
 		got, err := ParseGamezopReports([]byte(c.body), "1234", "2026-11-01", "2026-11-02")
 		if c.err != "" {
