@@ -195,6 +195,30 @@ func (a *App) FetchBooked(ctx context.Context, property, from, to string, correc
 	if len(days) == 0 {
 		return rewards.BookedImported{}, nil, fmt.Errorf("gamezop reports: no rows for property-id %s in %s..%s", p.GamezopPropertyID, from, to)
 	}
+	// A day of the period the answer leaves out while a figure above 0 is on record:
+	// Gamezop revised or dropped it (a day clawed back to nothing, which a report may
+	// skip). Importing the rest kept the old figure, and a true-up released buffer
+	// against revenue no longer reported; refused, finance decides (an import of 0 for
+	// it, a correction if it is trued up).
+	answered := map[string]bool{}
+	for _, d := range days {
+		answered[d.Day] = true
+	}
+	view, err := a.store.TrueUpView(ctx, rewards.TrueUpRequest{Property: p.ID, GamezopPropertyID: p.GamezopPropertyID, From: from, To: to,
+		DefaultBuffer: decimal.Zero, DefaultSessionCap: decimal.Zero})
+	if err != nil {
+		return rewards.BookedImported{}, nil, err
+	}
+	var gone []string
+	for _, d := range view {
+		if d.HasBooked && !d.Booked.IsZero() && !answered[d.Day] {
+			gone = append(gone, d.Day+" (on record: "+rewards.Format(d.Booked)+" USD)")
+		}
+	}
+	if len(gone) > 0 {
+		return rewards.BookedImported{}, nil, fmt.Errorf("gamezop reports: the answer has no row for %s: Gamezop may have revised or dropped it; nothing was imported. Import its figure by hand (0 if it is gone; with correction if it is trued up), then fetch again",
+			strings.Join(gone, ", "))
+	}
 	got, err := a.ImportBooked(ctx, property, days, correction, actor)
 	return got, days, err
 }

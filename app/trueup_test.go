@@ -11,7 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shopspring/decimal"
+
 	"tally/app"
+	"tally/rewards"
 	"tally/store"
 	"tally/store/storetest"
 )
@@ -175,4 +178,49 @@ func TestFetchBookedFromGamezop(t *testing.T) {
 	if calls.Load() != 4 {
 		t.Fatalf("%d calls to the fake reports API, want 4", calls.Load())
 	}
+}
+
+// A fetch whose answer leaves out a day that has a booked figure on record (Gamezop
+// revised it away: a day clawed back to nothing, which a report may skip) is refused and
+// imports nothing (a day on record as 0 agrees with no row). Before, the other days were imported, the old figure stayed, and a
+// true-up released buffer against revenue no longer reported.
+func TestFetchBookedRefusesAnAnswerWithoutADayOnRecord(t *testing.T) {
+	var revised atomic.Bool
+	fake := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if revised.Load() {
+			_, _ = io.WriteString(w, `{"data":[{"date":"2026-11-21","property-id":"1234","revenue":"0.6"}]}`)
+			return
+		}
+		_, _ = io.WriteString(w, `{"data":[{"date":"2026-11-21","property-id":"1234","revenue":"0.5"},{"date":"2026-11-22","property-id":"1234","revenue":"0.000024"}]}`)
+	}))
+	defer fake.Close()
+	storetest.ForEach(t, func(t *testing.T, d store.Dialect) {
+		revised.Store(false)
+		e := newEnv(t, d).withProperty(func(p *appProperty) { p.Reports = &app.ReportsSource{URL: fake.URL, BearerToken: "reports-token"} })
+		e.clock.Set(t0.Add(24 * time.Hour))
+		if got, _, err := e.app.FetchBooked(t.Context(), "arcade", "2026-11-21", "2026-11-22", false, "ops"); err != nil || got.Inserted != 2 {
+			t.Fatalf("first fetch: %+v, %v", got, err)
+		}
+		revised.Store(true)
+		_, _, err := e.app.FetchBooked(t.Context(), "arcade", "2026-11-21", "2026-11-22", false, "ops")
+		if err == nil || !strings.Contains(err.Error(), "no row for 2026-11-22 (on record: 0.000024 USD)") {
+			t.Fatalf("fetch of an answer without a day on record: %v, want it refused naming the day", err)
+		}
+		view, err := e.app.TrueUpReport(t.Context(), "arcade", "2026-11-21", "2026-11-22")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b := view.Days[0].Booked; !b.Equal(decimal.RequireFromString("0.5")) {
+			t.Fatalf("2026-11-21 booked at %s after the refused fetch, want 0.5 (nothing imported)", b)
+		}
+		// Once finance records the day as gone, the fetch goes through.
+		if _, err := e.app.ImportBooked(t.Context(), "arcade", []rewards.BookedDay{{Day: "2026-11-22", RevenueUSD: decimal.Zero}}, false, "ops"); err != nil {
+			t.Fatal(err)
+		}
+		if got, days, err := e.app.FetchBooked(t.Context(), "arcade", "2026-11-21", "2026-11-22", false, "ops"); err != nil || got.Replaced != 1 || len(days) != 1 {
+			t.Fatalf("the fetch once the day is recorded as 0: %+v %+v %v, want 2026-11-21 replaced", got, days, err)
+		}
+		e.clock.Set(t0)
+	})
 }
