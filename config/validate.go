@@ -461,10 +461,12 @@ func (v *validator) reward(path string, s Decimal, scale int32, scaleOK bool) {
 }
 
 func (v *validator) revenue(path string, r Revenue, scale int32, scaleOK bool) {
-	if d, ok := v.decimal(path+".units_per_usd", r.UnitsPerUSD, true); ok && !d.IsPositive() {
+	units, unitsOK := v.decimal(path+".units_per_usd", r.UnitsPerUSD, true)
+	if unitsOK && !units.IsPositive() {
 		v.add(path+".units_per_usd", "must be greater than 0, got %q", r.UnitsPerUSD)
+		unitsOK = false
 	}
-	v.fraction(path+".share", r.Share)
+	share, shareOK := v.fraction(path+".share", r.Share)
 	v.fraction(path+".buffer", r.Buffer)
 	v.duration(path+".hold", r.Hold)
 	if r.MinSessionSeconds < 0 {
@@ -475,6 +477,32 @@ func (v *validator) revenue(path string, r Revenue, scale int32, scaleOK bool) {
 		countries = append(countries, k)
 	}
 	slices.Sort(countries)
+	// The largest multiplier a session can get: 1 without a countries list.
+	top, topAt, topOK := decimal.NewFromInt(1), "", true
+	if r.Countries != nil {
+		top = decimal.Zero
+	}
+	for _, k := range countries {
+		if m, err := parseDecimal(r.Countries[k]); err != nil {
+			topOK = false
+		} else if m.GreaterThan(top) {
+			top, topAt = m, k
+		}
+	}
+	if unitsOK && shareOK && topOK {
+		// A session of the most revenue a receiver takes must gross within the ledger's
+		// range: past it the applier quarantines every such session, replay after replay,
+		// under this rule.
+		gross := rewards.MaxSessionRevenueUSD.Mul(share).Mul(top).Mul(units)
+		if !rewards.FitsLedger(gross) {
+			by := ""
+			if topAt != "" {
+				by = fmt.Sprintf(", the multiplier %s of countries[%q]", r.Countries[topAt], topAt)
+			}
+			v.add(path+".units_per_usd", "with share %s%s and %q units per USD a session of %s USD (the most an SPP may carry) would gross %s units, more than the ledger holds (below 10^20)",
+				r.Share, by, r.UnitsPerUSD, rewards.MaxSessionRevenueUSD, gross)
+		}
+	}
 	for _, k := range countries {
 		cp := path + ".countries[" + strconv.Quote(k) + "]"
 		switch {
@@ -607,11 +635,13 @@ func (v *validator) nonNegative(path string, s Decimal, required bool) (decimal.
 	return d, ok
 }
 
-func (v *validator) fraction(path string, s Decimal) {
+func (v *validator) fraction(path string, s Decimal) (decimal.Decimal, bool) {
 	d, ok := v.decimal(path, s, true)
 	if ok && (d.IsNegative() || d.GreaterThan(decimal.NewFromInt(1))) {
 		v.add(path, "must be between 0 and 1, got %q", s)
+		return d, false
 	}
+	return d, ok
 }
 
 func (v *validator) duration(path string, s Duration) {

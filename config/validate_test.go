@@ -32,6 +32,12 @@ func TestLoadRefuses(t *testing.T) {
 		{"buffer negative", `buffer: "0.2"`, `buffer: -0.2`, `properties[0].revenue.buffer: must be between 0 and 1, got "-0.2"`},
 		{"buffer not a number", `buffer: "0.2"`, `buffer: "20%"`, `properties[0].revenue.buffer: must be a decimal number, got "20%"`},
 		{"units_per_usd zero", `units_per_usd: "100000"`, `units_per_usd: "0"`, `properties[0].revenue.units_per_usd: must be greater than 0, got "0"`},
+		// A rule that cannot value a session the receiver takes (1000 USD) within the
+		// ledger's 10^20: the applier quarantined every such session, replay after replay.
+		{"units_per_usd past the ledger", `units_per_usd: "100000"`, `units_per_usd: "1000000000000000000"`,
+			`properties[0].revenue.units_per_usd: with share 0.7, the multiplier 1 of countries["*"] and "1000000000000000000" units per USD a session of 1000 USD (the most an SPP may carry) would gross 700000000000000000000 units, more than the ledger holds (below 10^20)`},
+		{"country multiplier past the ledger", `countries: { "*": "1" }`, `countries: { "*": "1", "US": "10000000000000" }`,
+			`properties[0].revenue.units_per_usd: with share 0.7, the multiplier 10000000000000 of countries["US"] and "100000" units per USD a session of 1000 USD`},
 		{"negative hold", `hold: 24h`, `hold: -1h`, `properties[0].revenue.hold: must not be negative, got "-1h"`},
 		{"hold in days", `hold: 24h`, `hold: 1d`, `properties[0].revenue.hold: must be a duration such as "24h" or "0s", got "1d"`},
 		{"negative min_session_seconds", `min_session_seconds: 10`, `min_session_seconds: -1`, `properties[0].revenue.min_session_seconds: must not be negative, got -1`},
@@ -276,6 +282,10 @@ func TestValidateAcceptsEdges(t *testing.T) {
 		{`countries: { "*": "1" }`, `countries: { "US": "1.5", "IN": "0" }`},
 		{`countries: { "*": "1" }`, `countries: { "GB": "1", "XK": "0.5", "ZW": "1", "AD": "1" }`}, // XK: Kosovo, in common use
 		{`countries: { "*": "1" }`, `countries: {}`},
+		// The largest units_per_usd whose 1000 USD session at share 0.7 grosses below 10^20,
+		// and any units_per_usd at share 0.
+		{`units_per_usd: "100000"`, `units_per_usd: "142857142857142857"`},
+		{`units_per_usd: "100000"   # wallet units per USD` + "\n" + `      share: "0.7"`, `units_per_usd: "99999999999999999999"` + "\n" + `      share: "0"`},
 		{`states: [over]`, `states: [loaded, start, playing, over, levelup]`},
 		{`per: once`, `per: play`},
 		{`direction: higher`, `direction: lower`},

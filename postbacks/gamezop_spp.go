@@ -3,15 +3,8 @@ package postbacks
 import (
 	"net/http"
 
-	"github.com/shopspring/decimal"
-
 	"tally/rewards"
 )
-
-// maxSessionRevenueUSD caps one session's estimated revenue (DESIGN §3). Gamezop's
-// estimates are fractions of a cent; anything near this is a bug or an attack, and
-// refusing it keeps one postback from minting a fortune.
-var maxSessionRevenueUSD = decimal.NewFromInt(1000)
 
 // ParseGamezopSPP reads a Gamezop Session Performance Postback
 // (providers/gamezop-spp.md). When c.BearerToken is set the request must carry it as
@@ -35,7 +28,7 @@ func ParseGamezopSPP(h http.Header, body []byte, c Credentials) (rewards.Event, 
 	user, _ := ck.subIdent(root, "user-id")
 	sessionID, _ := ck.ident(root, "session-id", true, maxIDLen)
 	revenue, ok := ck.amount(root, "your-estimated-revenue", true)
-	if ok && revenue.GreaterThan(maxSessionRevenueUSD) {
+	if ok && revenue.GreaterThan(rewards.MaxSessionRevenueUSD) {
 		ck.fail("your-estimated-revenue", "must be at most 1000 USD")
 	}
 	duration, _, _ := ck.count(root, "session-duration", true)

@@ -20,6 +20,16 @@ const MaxIntegerDigits = 20
 
 var maxAmount = decimal.New(1, MaxIntegerDigits) // 10^20, exclusive
 
+// MaxSessionRevenueUSD caps one session's estimated revenue (DESIGN §3): the receiver
+// refuses more, and the config refuses a revenue rule that could not value a session of
+// this much within the ledger's range. Gamezop's estimates are fractions of a cent;
+// anything near this is a bug or an attack, and refusing it keeps one postback from
+// minting a fortune.
+var MaxSessionRevenueUSD = decimal.NewFromInt(1000)
+
+// FitsLedger reports whether d is below the ledger's bound of 10^20 in magnitude.
+func FitsLedger(d decimal.Decimal) bool { return d.Abs().LessThan(maxAmount) }
+
 // ErrAmount reports an amount that cannot be represented exactly in the ledger.
 var ErrAmount = errors.New("amount out of range")
 
