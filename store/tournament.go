@@ -151,9 +151,6 @@ func (db *DB) applyTournaments(tx *gorm.DB, items []*applyItem, now time.Time) e
 	if len(scores) == 0 {
 		return nil
 	}
-	if err := extendWindows(tx, scores); err != nil {
-		return err
-	}
 	rows, err := db.lockWindows(tx, scores, now)
 	if err != nil {
 		return err
@@ -203,33 +200,41 @@ func (db *DB) applyTournaments(tx *gorm.DB, items []*applyItem, now time.Time) e
 	return nil
 }
 
-// extendWindows moves the end of the open windows of one-window tournaments among scores
-// to the end their config gives, where that is later (an extension: Recorded): their
-// rows end then from now on. It runs before lockWindows share-locks the rows: an update
-// there would upgrade a share lock, and two batches doing it at once deadlocked. Here the
-// first batch updates and the others, waiting for its row lock, find the row extended
-// and update nothing; a window not extended matches no row and waits for nothing.
-func extendWindows(tx *gorm.DB, scores []counted) error {
+// extendWindows moves the end of the open windows of one-window tournaments of the
+// batch's scores to the end their config gives, where that is later (an extension:
+// Recorded): their rows end then from now on. Apply runs it before it locks any window
+// or wallet, in every batch: an update after lockWindows' share lock upgraded it, and two
+// batches doing it at once deadlocked; after the wallets, a batch held a wallet while it
+// waited for a window a replay or the closer held, and they waited for that wallet. Here
+// the first batch updates and the others, waiting for its row lock (holding nothing they
+// need), find the row extended and update nothing; a window not extended matches no row
+// and waits for nothing. The config alone says which: any score of a one-window
+// tournament's game extends its window, whether or not it counts in it.
+func extendWindows(tx *gorm.DB, items []*applyItem) error {
 	type ext struct {
-		k windowKey
-		c counted
+		property, tournament string
+		start, end           time.Time
 	}
 	var exts []ext
 	seen := map[windowKey]bool{}
-	for _, c := range scores {
-		k := windowOf(c.it.property, c.s.Tournament, c.s.Window.Start)
-		if c.oneWindow && !seen[k] {
-			seen[k] = true
-			exts = append(exts, ext{k, c})
+	for _, it := range items {
+		if it.status != "" || it.rules == nil || it.event.Kind != rewards.KindScore || it.event.Score == nil {
+			continue
+		}
+		for _, t := range it.rules.Tournaments {
+			k := windowOf(it.property, t.ID, t.Start)
+			if t.Next == nil && t.Game == it.event.Score.Game && !seen[k] {
+				seen[k] = true
+				exts = append(exts, ext{it.property, t.ID, t.Start.UTC(), t.End.UTC()})
+			}
 		}
 	}
 	slices.SortFunc(exts, func(a, b ext) int { // one order for every batch
-		return cmp.Or(cmp.Compare(a.k.property, b.k.property), cmp.Compare(a.k.tournament, b.k.tournament), cmp.Compare(a.k.start, b.k.start))
+		return cmp.Or(cmp.Compare(a.property, b.property), cmp.Compare(a.tournament, b.tournament), a.start.Compare(b.start))
 	})
 	for _, e := range exts {
-		end := e.c.s.Window.End.UTC()
 		if _, err := rawExec(tx, `UPDATE tournament_windows SET window_end = ? WHERE property = ? AND tournament = ? AND window_start = ?
-			AND window_end < ? AND closed_at IS NULL`, end, e.c.it.property, e.c.s.Tournament, e.c.s.Window.Start.UTC(), end); err != nil {
+			AND window_end < ? AND closed_at IS NULL`, e.end, e.property, e.tournament, e.start, e.end); err != nil {
 			return err
 		}
 	}
