@@ -91,17 +91,6 @@ func (db *DB) Apply(ctx context.Context, c rewards.Claim, decide rewards.Decider
 				return err
 			}
 		}
-		// Windows before wallets: a one-window tournament's extension updates its window
-		// (extendWindows), and a replayed score, which may count in a window the closer
-		// is closing, takes the windows of its tournaments (lockReplayedWindows).
-		if err := extendWindows(tx, items); err != nil {
-			return err
-		}
-		if replay {
-			if err := db.lockReplayedWindows(tx, items); err != nil {
-				return err
-			}
-		}
 		now, wallets, err := db.apply(tx, items)
 		if err != nil {
 			return err

@@ -51,13 +51,14 @@ type counted struct {
 // applyTournaments adds the batch's applied score events to the leaderboards of their
 // properties' tournaments, and says on each event why a tournament did not count it.
 // It runs in Apply's transaction, after the wallets are locked: the window rows are
-// locked last, so it never waits for a wallet while holding a window. The closer locks
-// a window and then its winners' wallets; it first waits until no score received before
-// the window's close is still recorded (eventsWaiting), so no batch of the applier's
-// backlog can be holding a winner's wallet and then ask for the window. A replay's
-// scores are quarantined, not recorded, so a replay takes the windows they may count in
-// before any wallet (lockReplayedWindows): otherwise it could hold a winner's wallet
-// while the closer held the window, and each wait for the other.
+// locked last, so it never waits for a wallet while holding a window (the closer, which
+// locks a window and then wallets, first waits until no score received before the
+// window's close is still recorded; see closeWindow). A replay's scores are quarantined,
+// not recorded, so a replay and a close can wait for each other: Postgres aborts the one
+// that waited first and the store tries it again (TestReplayAndWindowCloseMeetingInA
+// DeadlockBothComplete). Taking windows before wallets in replays was tried: it made
+// other cycles (with a one-window tournament's extension, and between replicas on two
+// configs during a deploy), more likely than this one, which costs a second and a retry.
 func (db *DB) applyTournaments(tx *gorm.DB, items []*applyItem, now time.Time) error {
 	var scores []counted
 	var (
@@ -151,6 +152,9 @@ func (db *DB) applyTournaments(tx *gorm.DB, items []*applyItem, now time.Time) e
 	if len(scores) == 0 {
 		return nil
 	}
+	if err := extendWindows(tx, scores); err != nil {
+		return err
+	}
 	rows, err := db.lockWindows(tx, scores, now)
 	if err != nil {
 		return err
@@ -200,41 +204,33 @@ func (db *DB) applyTournaments(tx *gorm.DB, items []*applyItem, now time.Time) e
 	return nil
 }
 
-// extendWindows moves the end of the open windows of one-window tournaments of the
-// batch's scores to the end their config gives, where that is later (an extension:
-// Recorded): their rows end then from now on. Apply runs it before it locks any window
-// or wallet, in every batch: an update after lockWindows' share lock upgraded it, and two
-// batches doing it at once deadlocked; after the wallets, a batch held a wallet while it
-// waited for a window a replay or the closer held, and they waited for that wallet. Here
-// the first batch updates and the others, waiting for its row lock (holding nothing they
-// need), find the row extended and update nothing; a window not extended matches no row
-// and waits for nothing. The config alone says which: any score of a one-window
-// tournament's game extends its window, whether or not it counts in it.
-func extendWindows(tx *gorm.DB, items []*applyItem) error {
+// extendWindows moves the end of the open windows of one-window tournaments among scores
+// to the end their config gives, where that is later (an extension: Recorded): their
+// rows end then from now on. It runs before lockWindows share-locks the rows: an update
+// there would upgrade a share lock, and two batches doing it at once deadlocked. Here the
+// first batch updates and the others, waiting for its row lock, find the row extended
+// and update nothing; a window not extended matches no row and waits for nothing.
+func extendWindows(tx *gorm.DB, scores []counted) error {
 	type ext struct {
-		property, tournament string
-		start, end           time.Time
+		k windowKey
+		c counted
 	}
 	var exts []ext
 	seen := map[windowKey]bool{}
-	for _, it := range items {
-		if it.status != "" || it.rules == nil || it.event.Kind != rewards.KindScore || it.event.Score == nil {
-			continue
-		}
-		for _, t := range it.rules.Tournaments {
-			k := windowOf(it.property, t.ID, t.Start)
-			if t.Next == nil && t.Game == it.event.Score.Game && !seen[k] {
-				seen[k] = true
-				exts = append(exts, ext{it.property, t.ID, t.Start.UTC(), t.End.UTC()})
-			}
+	for _, c := range scores {
+		k := windowOf(c.it.property, c.s.Tournament, c.s.Window.Start)
+		if c.oneWindow && !seen[k] {
+			seen[k] = true
+			exts = append(exts, ext{k, c})
 		}
 	}
 	slices.SortFunc(exts, func(a, b ext) int { // one order for every batch
-		return cmp.Or(cmp.Compare(a.property, b.property), cmp.Compare(a.tournament, b.tournament), a.start.Compare(b.start))
+		return cmp.Or(cmp.Compare(a.k.property, b.k.property), cmp.Compare(a.k.tournament, b.k.tournament), cmp.Compare(a.k.start, b.k.start))
 	})
 	for _, e := range exts {
+		end := e.c.s.Window.End.UTC()
 		if _, err := rawExec(tx, `UPDATE tournament_windows SET window_end = ? WHERE property = ? AND tournament = ? AND window_start = ?
-			AND window_end < ? AND closed_at IS NULL`, e.end, e.property, e.tournament, e.start, e.end); err != nil {
+			AND window_end < ? AND closed_at IS NULL`, end, e.c.it.property, e.c.s.Tournament, e.c.s.Window.Start.UTC(), end); err != nil {
 			return err
 		}
 	}
@@ -300,41 +296,6 @@ func begunFirst(rs []recordedWindow, start, since time.Time, open bool) (recorde
 // at since. Windows begun at the same instant are ordered by start, as openWindows orders them.
 func (r recordedWindow) begunBefore(start, since time.Time) bool {
 	return r.created.Before(since) || (r.created.Equal(since) && r.start.Before(start))
-}
-
-// lockReplayedWindows share-locks, before a replay batch locks any wallet, the open
-// windows of the tournaments its scores are of (by property and game), in key order, as
-// the applier's lockWindows later does again. The closer takes a window's lock before its
-// winners' wallets, so with both taking the window first they queue on it and cannot
-// deadlock. A window the closer closed while this waited is not locked (it is closed
-// now); the score then finds it closed. SQLite has one writer at a time.
-func (db *DB) lockReplayedWindows(tx *gorm.DB, items []*applyItem) error {
-	if db.dialect != Postgres {
-		return nil
-	}
-	type key struct{ property, tournament string }
-	seen := map[key]bool{}
-	var props, ids []string
-	for _, it := range items {
-		if it.status != "" || it.rules == nil || it.event.Score == nil {
-			continue
-		}
-		for _, t := range it.rules.Tournaments {
-			k := key{it.property, t.ID}
-			if t.Game == it.event.Score.Game && !seen[k] {
-				seen[k] = true
-				props, ids = append(props, it.property), append(ids, t.ID)
-			}
-		}
-	}
-	if len(props) == 0 {
-		return nil
-	}
-	_, err := rawExec(tx, `SELECT 1 FROM tournament_windows w
-		JOIN unnest(?::text[], ?::text[]) AS k (property, tournament) ON w.property = k.property AND w.tournament = k.tournament
-		WHERE w.closed_at IS NULL
-		ORDER BY w.property COLLATE "C", w.tournament COLLATE "C", w.window_start FOR SHARE OF w`, props, ids)
-	return err
 }
 
 // openWindows reads, by property, the windows of the items' properties that have begun
