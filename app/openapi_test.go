@@ -253,3 +253,35 @@ func TestContractCatchesDrift(t *testing.T) {
 		t.Fatalf("%s routed to %v %v, %v", pub, route, params, err)
 	}
 }
+
+// A schema's type list is [T, "null"], or the schema names the Go type generated clients
+// hold it in (x-go-type): oapi-codegen, which the README tells clients to run, refuses
+// any other list and generated nothing for the whole document.
+func TestOpenAPITypeListsGenerate(t *testing.T) {
+	src, err := os.ReadFile("openapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc any
+	if err := yaml.Unmarshal(src, &doc); err != nil {
+		t.Fatal(err)
+	}
+	var walk func(path string, v any)
+	walk = func(path string, v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			if types, ok := v["type"].([]any); ok && v["x-go-type"] == nil &&
+				(len(types) != 2 || types[1] != "null" || types[0] == "null") {
+				t.Errorf("%s: type %v: oapi-codegen refuses it; give x-go-type, or write [T, \"null\"]", path, types)
+			}
+			for k, x := range v {
+				walk(path+"/"+k, x)
+			}
+		case []any:
+			for i, x := range v {
+				walk(fmt.Sprintf("%s/%d", path, i), x)
+			}
+		}
+	}
+	walk("", doc)
+}
