@@ -149,8 +149,12 @@ func problemFor(err error) problem {
 		return problem{Type: "urn:tally:problem:rule-unknown", Title: "Buffer unknown", Status: http.StatusConflict,
 			Detail: "sessions of the period were credited, before this version, under a buffer other than the current rule's; their release cannot be computed exactly"}
 	case errors.Is(err, rewards.ErrNotBooked):
+		detail := "a day of the period has no booked revenue yet; import it first"
+		if nb := (rewards.NotBookedError{}); errors.As(err, &nb) {
+			detail = nb.Day + " has no booked revenue yet; import it first (a period's to is inclusive)"
+		}
 		return problem{Type: "urn:tally:problem:not-booked", Title: "Booked revenue missing", Status: http.StatusConflict,
-			Detail: "a day of the period has no booked revenue yet; import it first"}
+			Detail: detail}
 	case errors.Is(err, rewards.ErrIdempotencyMismatch):
 		return problem{Type: "urn:tally:problem:idempotency-mismatch", Title: "Idempotency key reused", Status: http.StatusUnprocessableEntity,
 			Detail: "this Idempotency-Key was already used for a different request; use a new key for a new request"}

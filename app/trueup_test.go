@@ -89,7 +89,8 @@ func TestTrueUpOverHTTP(t *testing.T) {
 		if a := run("k-early", `{"from":"2026-11-22","to":"2026-11-24"}`); a.Code != 400 || problemField(a) != "to" {
 			t.Fatalf("a true-up to today: %d %s, want 400 on to", a.Code, a.Raw)
 		}
-		if a := run("k0", `{"from":"2026-11-22","to":"2026-11-23"}`); a.Code != 409 || !strings.Contains(a.Raw, "not-booked") {
+		if a := run("k0", `{"from":"2026-11-22","to":"2026-11-23"}`); a.Code != 409 || !strings.Contains(a.Raw, "not-booked") ||
+			!strings.Contains(a.Raw, "2026-11-23 has no booked revenue yet") {
 			t.Fatalf("unbooked day: %d %s", a.Code, a.Raw)
 		}
 		first := run("k1", `{"from":"2026-11-22","to":"2026-11-22"}`)

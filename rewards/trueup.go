@@ -33,6 +33,12 @@ const (
 // ErrNotBooked: a day of a true-up has no booked revenue yet.
 var ErrNotBooked = errors.New("no booked revenue for a day of the period")
 
+// NotBookedError is ErrNotBooked naming the day.
+type NotBookedError struct{ Day string }
+
+func (e NotBookedError) Error() string { return ErrNotBooked.Error() + ": " + e.Day }
+func (e NotBookedError) Unwrap() error { return ErrNotBooked }
+
 // ErrTruedUp: a day was trued up already; a true-up runs once per day of a property.
 var ErrTruedUp = errors.New("day already trued up")
 
@@ -162,7 +168,7 @@ func TrueUp(days []TrueUpDay, sessions []TrueUpSession, extra decimal.Decimal) (
 	idx := map[string]int{}
 	for i, d := range days {
 		if !d.HasBooked {
-			return TrueUpResult{}, fmt.Errorf("%w: %s", ErrNotBooked, d.Day)
+			return TrueUpResult{}, NotBookedError{Day: d.Day}
 		}
 		if d.Booked.IsNegative() {
 			return TrueUpResult{}, fmt.Errorf("%w: booked revenue of %s is negative", ErrInvalidRequest, d.Day)
