@@ -129,8 +129,8 @@ func TestUnsetVariablesAreNamed(t *testing.T) {
 		t.Fatal("Load succeeded with unset variables")
 	}
 	want := []Problem{
-		{"properties[0].sources.gamepush.secret", "environment variable GP_SECRET is not set or is empty (for an empty value, write \"\" instead of the reference)"},
-		{"properties[0].sources.trackscore.secret", "environment variable TS_SECRET is not set or is empty (for an empty value, write \"\" instead of the reference)"},
+		{"properties[0].sources.gamepush.secret", "environment variable GP_SECRET is not set or is empty (where an empty value is allowed, write \"\" instead of the reference)"},
+		{"properties[0].sources.trackscore.secret", "environment variable TS_SECRET is not set or is empty (where an empty value is allowed, write \"\" instead of the reference)"},
 	}
 	if got := problems(t, err); !slices.Equal(got, want) {
 		t.Errorf("problems = %v, want %v", got, want)

@@ -274,7 +274,7 @@ func (w *walker) expand(s, path string) (string, bool) {
 			}
 			v := w.getenv(name)
 			if v == "" {
-				w.add(path, "environment variable %s is not set or is empty (for an empty value, write \"\" instead of the reference)", name)
+				w.add(path, "environment variable %s is not set or is empty (where an empty value is allowed, write \"\" instead of the reference)", name)
 				ok = false
 			}
 			b.WriteString(v)
