@@ -136,3 +136,23 @@ func TestReadyzDoesNotQueueBehindPublisherReads(t *testing.T) {
 		t.Fatalf("readyz while publisher reads wait on a lock: %d %s", r.Code, r.Raw)
 	}
 }
+
+// A replica whose database a newer tally migrated says so, not "migrations pending",
+// which would send the operator to `tally migrate`, which this binary refuses.
+func TestReadyzNamesASchemaNewerThanTheBinary(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, d store.Dialect) {
+		ctx := context.Background()
+		u := storetest.URL(t, d)
+		storetest.OpenURL(t, u, nil) // migrated, then a newer tally's migration:
+		execSQL(t, d, u, `INSERT INTO goose_db_version (version_id, is_applied) VALUES (9999, true)`)
+		older, err := store.Open(ctx, u, store.Options{}) // started without migrating
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = older.Close() })
+		e, _ := loggedEnv(t, older)
+		if a := e.do("GET", "/readyz", ""); a.Code != 503 || a.Body["detail"] != "database schema is newer than this binary" {
+			t.Fatalf("readyz: %d %s", a.Code, a.Raw)
+		}
+	})
+}

@@ -192,12 +192,22 @@ func refuseLedgerRowsOf(t *testing.T, d store.Dialect, dbURL, user string) {
 func raiseOnLedgerRowsOf(t *testing.T, d store.Dialect, dbURL, user, errcode string) {
 	t.Helper()
 	fn := "raise_on_" + user
-	driver, dsn, stmts := "pgx", dbURL, []string{`CREATE FUNCTION ` + fn + `() RETURNS trigger LANGUAGE plpgsql AS
-		$$ BEGIN RAISE EXCEPTION 'refused' USING ERRCODE = '` + errcode + `'; END $$`,
-		`CREATE TRIGGER ` + fn + ` BEFORE INSERT ON journal FOR EACH ROW WHEN (NEW.user_id = '` + user + `') EXECUTE FUNCTION ` + fn + `()`}
+	if d == store.SQLite {
+		execSQL(t, d, dbURL, `CREATE TRIGGER `+fn+` BEFORE INSERT ON journal WHEN NEW.user_id = '`+user+`' BEGIN SELECT RAISE(ABORT, 'refused'); END`)
+		return
+	}
+	execSQL(t, d, dbURL, `CREATE FUNCTION `+fn+`() RETURNS trigger LANGUAGE plpgsql AS
+		$$ BEGIN RAISE EXCEPTION 'refused' USING ERRCODE = '`+errcode+`'; END $$`,
+		`CREATE TRIGGER `+fn+` BEFORE INSERT ON journal FOR EACH ROW WHEN (NEW.user_id = '`+user+`') EXECUTE FUNCTION `+fn+`()`)
+}
+
+// execSQL runs stmts on the database at dbURL over a connection of its own, as an
+// operator's client or another process would.
+func execSQL(t *testing.T, d store.Dialect, dbURL string, stmts ...string) {
+	t.Helper()
+	driver, dsn := "pgx", dbURL
 	if d == store.SQLite {
 		driver, dsn = "sqlite", "file:"+strings.TrimPrefix(dbURL, "sqlite://")+"?_pragma=busy_timeout(10000)"
-		stmts = []string{`CREATE TRIGGER ` + fn + ` BEFORE INSERT ON journal WHEN NEW.user_id = '` + user + `' BEGIN SELECT RAISE(ABORT, 'refused'); END`}
 	}
 	raw, err := sql.Open(driver, dsn)
 	if err != nil {

@@ -103,11 +103,14 @@ func (a *App) healthz(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "o
 func (a *App) readyz(c *gin.Context) {
 	b, err := a.Ready(c.Request.Context())
 	if err != nil {
-		// Ready fails in two ways: the database does not answer (ErrUnavailable), or
-		// it answers and migrations are pending.
+		// Ready fails in three ways: the database does not answer (ErrUnavailable), it
+		// was migrated past this binary, or migrations are pending.
 		detail := "migrations pending"
-		if errors.Is(err, rewards.ErrUnavailable) {
+		switch {
+		case errors.Is(err, rewards.ErrUnavailable):
 			detail = "database unreachable"
+		case errors.Is(err, rewards.ErrSchemaNewer):
+			detail = "database schema is newer than this binary"
 		}
 		a.logFor(c.Request.Context()).Warn("not ready", "detail", detail, "err", err)
 		c.Header("Content-Type", "application/problem+json")

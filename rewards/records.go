@@ -15,6 +15,9 @@ var (
 	// ErrUnavailable: the database could not be reached or could not commit; nothing
 	// was saved and the caller may retry.
 	ErrUnavailable = errors.New("storage unavailable")
+	// ErrSchemaNewer: the database holds migrations this binary does not know (a newer
+	// tally migrated it), so this one would not follow its rules.
+	ErrSchemaNewer = errors.New("the database was migrated by a newer tally")
 	// ErrOutcomeUnknown: the transaction's work was done and its commit sent, but the
 	// database's answer to the commit never came (the connection broke): it may or may
 	// not have committed. Always wrapped with ErrUnavailable; a retry with the same

@@ -19,9 +19,8 @@ import (
 var (
 	// ErrNotMigrated: Ready found migrations not yet applied.
 	ErrNotMigrated = errors.New("migrations pending")
-	// ErrSchemaNewer: the database holds migrations this binary does not know (a newer
-	// tally migrated it), so this one would not follow its rules.
-	ErrSchemaNewer = errors.New("the database was migrated by a newer tally")
+	// ErrSchemaNewer is rewards.ErrSchemaNewer.
+	ErrSchemaNewer = rewards.ErrSchemaNewer
 	// ErrNoDatabase: Options.Existing and the SQLite file is not there.
 	ErrNoDatabase = errors.New("no such database")
 )

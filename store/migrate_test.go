@@ -317,12 +317,18 @@ func TestSchemaNewerThanTheBinaryIsRefused(t *testing.T) {
 		if err := running.Ready(ctx); err != nil {
 			t.Fatal(err)
 		}
+		// A replica that migrated and has not been probed yet when the newer one migrates
+		// (a rolling deploy's seconds between the two) is as ready as one probed before.
+		justMigrated := storetest.OpenURL(t, u, nil)
 		// What the next release's `tally migrate` leaves behind.
 		if err := running.ExecRaw(ctx, `INSERT INTO goose_db_version (version_id, is_applied) VALUES (9999, true)`); err != nil {
 			t.Fatal(err)
 		}
 		if err := running.Ready(ctx); err != nil {
 			t.Fatalf("a replica running before the newer migration: %v", err)
+		}
+		if err := justMigrated.Ready(ctx); err != nil {
+			t.Fatalf("a replica that migrated just before the newer migration: %v", err)
 		}
 		older, err := store.Open(ctx, u, store.Options{})
 		if err != nil {

@@ -361,6 +361,10 @@ func (db *DB) Migrate(ctx context.Context, log io.Writer) error {
 			fmt.Fprintf(log, "migrated %s (%s)\n", r.Source.Path, r.Duration.Round(time.Millisecond))
 		}
 	}
+	// The schema is this binary's now: a newer replica that migrates before the first
+	// readiness probe must not make it not ready (Ready's cache, as for a process that
+	// found the schema current).
+	db.migrated.Store(true)
 	return nil
 }
 
