@@ -89,16 +89,21 @@ type Settlement struct {
 }
 
 // Parse parses the schedule the way Validate checks it: the standard 5-field cron spec
-// or a descriptor (@hourly, @every 1m, …), as robfig/cron's cron.New() would. An @every
-// interval must be positive (cron would silently turn "@every 0s" into one second).
+// or a descriptor (@hourly, @every 1m, …), as robfig/cron's cron.New() would, in UTC. An
+// @every interval must be at least a second (cron would silently turn "@every 0s" or
+// "@every 500ms" into one second). A time-zone prefix is refused: the schedule is UTC,
+// as tournaments' are (and robfig/cron panicked on a prefix with nothing after it).
 func (s Settlement) Parse() (cron.Schedule, error) {
+	if strings.HasPrefix(s.Schedule, "TZ=") || strings.HasPrefix(s.Schedule, "CRON_TZ=") {
+		return nil, errors.New("the schedule is in UTC; remove the time zone")
+	}
 	sched, err := cron.ParseStandard(s.Schedule)
 	if err != nil {
 		return nil, err
 	}
 	if rest, ok := strings.CutPrefix(s.Schedule, "@every "); ok {
-		if d, err := time.ParseDuration(rest); err == nil && d <= 0 {
-			return nil, errors.New("@every needs a positive interval")
+		if d, err := time.ParseDuration(rest); err == nil && d < time.Second {
+			return nil, errors.New("@every needs an interval of at least 1s")
 		}
 	}
 	// A spec naming a day that never comes ("0 0 30 2 *") parses, but cron would park the

@@ -117,6 +117,12 @@ func TestLoadRefuses(t *testing.T) {
 		{"shared api key", "", strings.Replace(secondProperty, "PUZZLE_KEY", "ARCADE_API_KEY", 1), `properties[1].api_keys[0]: is the same value as properties[0].api_keys[0]; a key must identify one property`},
 		{"bad schedule", `schedule: "@every 1m"`, `schedule: "every minute"`, `settlement.schedule: must be a cron spec`},
 		{"six-field schedule", `schedule: "@every 1m"`, `schedule: "0 * * * * *"`, `settlement.schedule: must be a cron spec`},
+		// The schedule is UTC. A zone with nothing after it made robfig/cron panic, and
+		// one before "@every 0s" hid the interval from the check below.
+		{"time zone alone", `schedule: "@every 1m"`, `schedule: "CRON_TZ=UTC"`, `settlement.schedule: must be a cron spec`},
+		{"time zone", `schedule: "@every 1m"`, `schedule: "CRON_TZ=America/New_York 0 3 * * *"`, `settlement.schedule: must be a cron spec`},
+		{"time zone before @every 0s", `schedule: "@every 1m"`, `schedule: "TZ=UTC @every 0s"`, `settlement.schedule: must be a cron spec`},
+		{"interval under a second", `schedule: "@every 1m"`, `schedule: "@every 500ms"`, `settlement.schedule: must be a cron spec`},
 		{"bad database URL", `url: "sqlite://data/tally.db"`, `url: "mysql://u:pw@h/db"`, `database.url: must start with sqlite://, postgres:// or postgresql://, got scheme "mysql"`},
 		{"database URL without scheme", `url: "sqlite://data/tally.db"`, `url: "data/tally.db"`, `database.url: must start with sqlite://, postgres:// or postgresql://, got scheme none`},
 		{"empty sqlite path", `url: "sqlite://data/tally.db"`, `url: "sqlite://"`, `database.url: sqlite:// needs a path`},
