@@ -23,10 +23,11 @@ import (
 // INSERTs, like the ledger.
 type outbox struct {
 	subs func(property, eventType string) []string
+	now  func() time.Time
 	rows [][]any
 }
 
-func (db *DB) newOutbox() *outbox { return &outbox{subs: db.webhooks} }
+func (db *DB) newOutbox() *outbox { return &outbox{subs: db.webhooks, now: db.now} }
 
 // wants reports whether any endpoint of property subscribes to eventType.
 func (o *outbox) wants(property, eventType string) bool {
@@ -54,8 +55,16 @@ func (o *outbox) add(property, user, eventType string, at time.Time, data any) e
 	if err != nil {
 		return fmt.Errorf("store: encode webhook %s: %w", eventType, err)
 	}
+	// Due now, or at the change's stamp if that is earlier. A wallet's stamp never goes
+	// back (wallet.stamp), so after a replica whose clock ran ahead wrote the wallet, or
+	// the clock was stepped back, the stamp lies ahead of now: due then, the message,
+	// and the user's later ones behind it, waited for the clock to catch up.
+	due := at
+	if n := o.now(); n.Before(due) {
+		due = n
+	}
 	for _, u := range urls {
-		o.rows = append(o.rows, []any{property, user, u, eventType, string(b), at, at})
+		o.rows = append(o.rows, []any{property, user, u, eventType, string(b), due, at})
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -793,6 +794,43 @@ func TestSuccessInFlightWhenTheEndpointIsDisabled(t *testing.T) {
 			if d.ID == ub.ID && (d.Status != rewards.DeliveryDelivered || !d.EndpointDisabledAt.IsZero()) {
 				t.Fatalf("the delivery that succeeded: %+v", d)
 			}
+		}
+	})
+}
+
+// A change is due for delivery when it commits, even when its wallet's stamp lies ahead
+// of the clock (a replica whose clock ran ahead wrote the wallet before, or the clock was
+// stepped back: a wallet's stamp never goes back). It was due at the stamp, so the
+// message, and the user's later ones behind it, waited for the clock to catch up.
+func TestWebhookDueAtCommitWhenTheWalletStampIsAhead(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		ctx := context.Background()
+		clock := storetest.NewClock(t0.Add(time.Hour)) // a replica an hour ahead
+		db := openHooked(t, storetest.URL(t, dia), clock.Now, arcadeSubscribes)
+		adjust := func(key string) {
+			t.Helper()
+			if _, _, err := db.Adjust(ctx, rewards.AdjustRequest{Actor: "t", Property: "arcade", User: "u1", Amount: d("1"),
+				Reason: "r", IdempotencyKey: key, RequestHash: "h"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		adjust("ahead")
+		got, err := db.ClaimDeliveries(ctx, "A", 10, time.Minute)
+		if err != nil || len(got) != 1 {
+			t.Fatalf("claim: %+v, %v", got, err)
+		}
+		if ok, _, err := db.RecordAttempt(ctx, rewards.DeliveryAttempt{ID: got[0].ID, Holder: "A", Step: got[0].Step, OK: true, Status: 204}); !ok || err != nil {
+			t.Fatalf("record: %v, %v", ok, err)
+		}
+		clock.Set(t0) // the clock is right again
+		adjust("now")
+		got, err = db.ClaimDeliveries(ctx, "A", 10, time.Minute)
+		if err != nil || len(got) != 1 {
+			t.Fatalf("the change made with the clock right: claimed %+v (%v), want it due now", got, err)
+		}
+		// The message keeps the wallet's stamp: the ledger's order.
+		if want := `"updated_at":"` + t0.Add(time.Hour).UTC().Format(time.RFC3339); !bytes.Contains(got[0].Body, []byte(want)) {
+			t.Errorf("body %s, want the wallet's stamp as updated_at", got[0].Body)
 		}
 	})
 }
