@@ -189,6 +189,16 @@ func FailCommits(db *DB, err error) {
 	db.failCommit = func() error { return err }
 }
 
+// BeforeCommit makes fn run in every transaction of db just before it commits, until
+// called with nil.
+func BeforeCommit(db *DB, fn func()) {
+	if fn == nil {
+		db.failCommit = nil
+		return
+	}
+	db.failCommit = func() error { fn(); return nil }
+}
+
 // BeforeReportWaits makes fn run each time a payout report starts waiting for the write
 // transactions in flight.
 func BeforeReportWaits(db *DB, fn func()) { db.beforeWritersWait = fn }

@@ -63,9 +63,9 @@ func (db *DB) findFormerKeys(ctx context.Context, batch []rewards.Inbound) (map[
 	if len(keys) == 0 {
 		return nil, nil
 	}
-	found, err := db.findKeys(ctx, keys)
+	found, err := db.findKeys(db.gorm.WithContext(ctx), keys)
 	if err != nil || len(found) == 0 {
-		return nil, err
+		return nil, translate(err)
 	}
 	out := map[int]inboxRow{}
 	for i, in := range batch {
@@ -144,38 +144,49 @@ func (db *DB) record(ctx context.Context, batch []rewards.Inbound) ([]rewards.Re
 		}
 		return got.Err()
 	}
+	results := make([]rewards.Receipt, len(batch))
+	var prev map[dedupeKey]inboxRow
 	// One transaction: on Postgres one statement, on SQLite as many as a batch too large
 	// for one statement (a few dozen rows) needs, so it is recorded whole or not at all.
+	// The rows of the keys that conflicted are looked up in it too, after the insert: a
+	// lookup after the commit that failed (a deadline, a lost connection) answered
+	// "nothing saved" for a batch that was saved.
 	err := db.tx(ctx, func(tx *gorm.DB) error {
 		clear(ids) // a retried transaction starts over
+		clear(results)
+		prev = nil
 		if err := db.stampReceipt(tx, rows); err != nil {
 			return err
 		}
+		var err error
 		if db.dialect == Postgres {
-			return insert(tx, rows)
+			err = insert(tx, rows)
+		} else {
+			err = inChunks(tx, rows, func(rows [][]any) error { return insert(tx, rows) })
 		}
-		return inChunks(tx, rows, func(rows [][]any) error { return insert(tx, rows) })
+		if err != nil {
+			return err
+		}
+		var missing []dedupeKey
+		for i, in := range batch {
+			k := keyOf(in)
+			if id, ok := ids[k]; ok {
+				results[i] = rewards.Receipt{EventID: id, Status: rewards.StatusRecorded}
+				delete(ids, k) // a second copy within the batch is a duplicate of this one
+				continue
+			}
+			missing = append(missing, k)
+		}
+		if len(missing) == 0 {
+			return nil
+		}
+		// The conflicting rows are committed: an INSERT … ON CONFLICT DO NOTHING that
+		// meets another transaction's uncommitted row waits for it, and inserts if it
+		// rolls back; on Postgres each statement of the transaction sees what committed
+		// before it began.
+		prev, err = db.findKeys(tx, missing)
+		return err
 	})
-	if err != nil {
-		return nil, err
-	}
-	results := make([]rewards.Receipt, len(batch))
-	var missing []dedupeKey
-	for i, in := range batch {
-		k := keyOf(in)
-		if id, ok := ids[k]; ok {
-			results[i] = rewards.Receipt{EventID: id, Status: rewards.StatusRecorded}
-			delete(ids, k) // a second copy within the batch is a duplicate of this one
-			continue
-		}
-		missing = append(missing, k)
-	}
-	if len(missing) == 0 {
-		return results, nil
-	}
-	// The conflicting rows are committed: an INSERT … ON CONFLICT DO NOTHING that meets
-	// another transaction's uncommitted row waits for it, and inserts if it rolls back.
-	prev, err := db.findKeys(ctx, missing)
 	if err != nil {
 		return nil, err
 	}
@@ -249,16 +260,16 @@ func (k dedupeKey) less(o dedupeKey) bool {
 
 // findKeys looks recorded events up by dedupe key through the unique index: a join
 // with the keys as a VALUES list is one index probe per key, however large the inbox.
-func (db *DB) findKeys(ctx context.Context, keys []dedupeKey) (map[dedupeKey]inboxRow, error) {
+func (db *DB) findKeys(tx *gorm.DB, keys []dedupeKey) (map[dedupeKey]inboxRow, error) {
 	out := make(map[dedupeKey]inboxRow, len(keys))
 	rows := make([][]any, len(keys))
 	for i, k := range keys {
 		rows[i] = []any{k.property, k.source, k.key}
 	}
-	err := inChunks(db.gorm, rows, func(rows [][]any) error {
+	err := inChunks(tx, rows, func(rows [][]any) error {
 		sql, args := findKeysSQL(rows)
 		var got []inboxRow
-		if err := query(db.gorm.WithContext(ctx), &got, sql, args...); err != nil {
+		if err := query(tx, &got, sql, args...); err != nil {
 			return err
 		}
 		for _, r := range got {
@@ -266,7 +277,7 @@ func (db *DB) findKeys(ctx context.Context, keys []dedupeKey) (map[dedupeKey]inb
 		}
 		return nil
 	})
-	return out, translate(err)
+	return out, err
 }
 
 // findKeysSQL looks keys up with a join against a VALUES list (which names its columns

@@ -336,3 +336,43 @@ func TestDayCapAcrossBatches(t *testing.T) {
 		checkInvariants(t, db)
 	})
 }
+
+// A batch that holds a redelivery answers for it from its own transaction. The rows of
+// the keys that conflicted were looked up after the commit, on the batch's deadline: a
+// database slow at that moment failed the lookup, and Record answered "unavailable,
+// nothing saved" for a batch whose new events were committed.
+func TestRecordAnswersFromItsTransaction(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.Open(t, store.Postgres, storetest.NewClock(t0).Now)
+	if _, err := db.Record(ctx, []rewards.Inbound{in(session("u1", "s-old", "0.001", 60))}); err != nil {
+		t.Fatal(err)
+	}
+	locked := make(chan error, 1)
+	store.BeforeCommit(db, func() {
+		store.BeforeCommit(db, nil)
+		// A lock queued behind the batch holds the inbox from its commit until well past
+		// the batch's deadline.
+		go func() {
+			locked <- db.ExecRaw(context.Background(), `DO $$ BEGIN LOCK TABLE inbox IN ACCESS EXCLUSIVE MODE; PERFORM pg_sleep(1.5); END $$`)
+		}()
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) { // polls the condition
+			n, err := store.QueryInt(ctx, db, `SELECT count(*) FROM pg_locks WHERE relation = 'inbox'::regclass AND mode = 'AccessExclusiveLock' AND NOT granted`)
+			if err != nil || n > 0 {
+				return
+			}
+		}
+		t.Error("the lock never queued behind the batch")
+	})
+	rctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	got, err := db.Record(rctx, []rewards.Inbound{in(session("u2", "s-new", "0.001", 60)), in(session("u1", "s-old", "0.001", 60))})
+	if err != nil {
+		t.Fatalf("Record = %v for a batch it committed", err)
+	}
+	if got[0].Duplicate || !got[1].Duplicate || got[0].EventID == 0 || got[1].EventID == 0 {
+		t.Fatalf("receipts %+v, want the new event recorded and the redelivery a duplicate", got)
+	}
+	if err := <-locked; err != nil {
+		t.Fatal(err)
+	}
+}
