@@ -189,6 +189,9 @@ func FailCommits(db *DB, err error) {
 	db.failCommit = func() error { return err }
 }
 
+// BeforeMigrateUp makes fn run in db's Migrate between its schema check and goose's Up.
+func BeforeMigrateUp(db *DB, fn func()) { db.beforeMigrateUp = fn }
+
 // BeforeCommit makes fn run in every transaction of db just before it commits, until
 // called with nil.
 func BeforeCommit(db *DB, fn func()) {

@@ -343,3 +343,31 @@ func TestSchemaNewerThanTheBinaryIsRefused(t *testing.T) {
 		}
 	})
 }
+
+// An older replica whose start meets a newer release's migration in progress (it passed
+// the schema check, then waited for goose's lock while the newer one committed, and
+// goose's Up ignores versions it does not know) is refused, not marked current and
+// ready to serve by older rules.
+func TestMigrateMeetingANewerMigrationIsRefused(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		ctx := context.Background()
+		u := storetest.URL(t, dia)
+		newer := storetest.OpenURL(t, u, nil)
+		starting, err := store.Open(ctx, u, store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer starting.Close()
+		store.BeforeMigrateUp(starting, func() {
+			if err := newer.ExecRaw(ctx, `INSERT INTO goose_db_version (version_id, is_applied) VALUES (9999, true)`); err != nil {
+				t.Error(err)
+			}
+		})
+		if err := starting.Migrate(ctx, nil); !errors.Is(err, store.ErrSchemaNewer) || !strings.Contains(err.Error(), "at migration 9999") {
+			t.Fatalf("Migrate meeting a newer migration: %v", err)
+		}
+		if err := starting.Ready(ctx); !errors.Is(err, store.ErrSchemaNewer) {
+			t.Fatalf("Ready after it: %v", err)
+		}
+	})
+}

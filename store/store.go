@@ -72,6 +72,9 @@ type DB struct {
 	// retried, set only by tests, is told of each transaction tx tries again (a deadlock,
 	// a serialization failure).
 	retried func(error)
+	// beforeMigrateUp, set only by tests, runs in Migrate between its schema check and
+	// goose's Up (where a newer replica's migration may commit).
+	beforeMigrateUp func()
 	// beforeTrueUpCommit, set only by tests, runs at the end of TrueUp's transaction.
 	beforeTrueUpCommit func(tx *gorm.DB) error
 	// beforeWritersWait, set only by tests, runs when a report starts waiting for the
@@ -352,9 +355,18 @@ func (db *DB) Migrate(ctx context.Context, log io.Writer) error {
 	if err := notNewer(ctx, p); err != nil {
 		return err
 	}
+	if db.beforeMigrateUp != nil {
+		db.beforeMigrateUp()
+	}
 	res, err := p.Up(ctx)
 	if err != nil {
 		return fmt.Errorf("store: migrate: %w", err)
+	}
+	// Again: a newer tally's migration may have committed while this one waited for
+	// goose's lock, and Up ignores versions it does not know. Marked current, this
+	// process would have served by older rules on the newer schema.
+	if err := notNewer(ctx, p); err != nil {
+		return err
 	}
 	for _, r := range res {
 		if log != nil {
