@@ -90,8 +90,8 @@ type Settlement struct {
 
 // Parse parses the schedule the way Validate checks it: the standard 5-field cron spec
 // or a descriptor (@hourly, @every 1m, …), as robfig/cron's cron.New() would, in UTC. An
-// @every interval must be at least a second (cron would silently turn "@every 0s" or
-// "@every 500ms" into one second). A time-zone prefix is refused: the schedule is UTC,
+// @every interval must be whole seconds, at least one (cron would silently turn
+// "@every 0s" or "@every 500ms" into one second, and "@every 1.5s" into one). A time-zone prefix is refused: the schedule is UTC,
 // as tournaments' are (and robfig/cron panicked on a prefix with nothing after it).
 func (s Settlement) Parse() (cron.Schedule, error) {
 	if strings.HasPrefix(s.Schedule, "TZ=") || strings.HasPrefix(s.Schedule, "CRON_TZ=") {
@@ -102,8 +102,8 @@ func (s Settlement) Parse() (cron.Schedule, error) {
 		return nil, err
 	}
 	if rest, ok := strings.CutPrefix(s.Schedule, "@every "); ok {
-		if d, err := time.ParseDuration(rest); err == nil && d < time.Second {
-			return nil, errors.New("@every needs an interval of at least 1s")
+		if d, err := time.ParseDuration(rest); err == nil && (d < time.Second || d%time.Second != 0) {
+			return nil, errors.New("@every needs an interval of whole seconds, at least 1s (cron rounds others)")
 		}
 	}
 	// A spec naming a day that never comes ("0 0 30 2 *") parses, but cron would park the

@@ -123,6 +123,7 @@ func TestLoadRefuses(t *testing.T) {
 		{"time zone", `schedule: "@every 1m"`, `schedule: "CRON_TZ=America/New_York 0 3 * * *"`, `settlement.schedule: must be a cron spec`},
 		{"time zone before @every 0s", `schedule: "@every 1m"`, `schedule: "TZ=UTC @every 0s"`, `settlement.schedule: must be a cron spec`},
 		{"interval under a second", `schedule: "@every 1m"`, `schedule: "@every 500ms"`, `settlement.schedule: must be a cron spec`},
+		{"interval of a fraction of seconds", `schedule: "@every 1m"`, `schedule: "@every 1.5s"`, `settlement.schedule: must be a cron spec`},
 		{"bad database URL", `url: "sqlite://data/tally.db"`, `url: "mysql://u:pw@h/db"`, `database.url: must start with sqlite://, postgres:// or postgresql://, got scheme "mysql"`},
 		{"database URL without scheme", `url: "sqlite://data/tally.db"`, `url: "data/tally.db"`, `database.url: must start with sqlite://, postgres:// or postgresql://, got scheme none`},
 		{"empty sqlite path", `url: "sqlite://data/tally.db"`, `url: "sqlite://"`, `database.url: sqlite:// needs a path`},
@@ -296,6 +297,8 @@ func TestValidateAcceptsEdges(t *testing.T) {
 		{`per: once`, `per: play`},
 		{`direction: higher`, `direction: lower`},
 		{`schedule: "@every 1m"`, `schedule: "*/5 * * * *"`},
+		{`schedule: "@every 1m"`, `schedule: "@every 1m30s"`},
+		{`schedule: "@every 1m"`, `schedule: "@every 1s"`},
 		{`url: "sqlite://data/tally.db"`, `url: "postgresql://u:p@h:5432/db?sslmode=disable"`},
 		{`scale: 0`, `scale: 18`},
 		// An empty admin_token beside admin_tokens means none, as before.
