@@ -202,14 +202,17 @@ func checkLedger(tx *gorm.DB, property string, fail func(string, ...any)) error 
 		if unsettled := lots[w.ID]; !w.Pending.Sub(w.Carry).Equal(unsettled) {
 			fail("%s: pending − carry = %s, unsettled lots sum to %s", name, w.Pending.Sub(w.Carry), unsettled)
 		}
-		if w.Available.IsNegative() || w.Pending.IsNegative() || w.Carry.IsNegative() || !w.Carry.LessThan(unit) {
-			fail("%s: available %s, pending %s, carry %s out of range", name, w.Available, w.Pending, w.Carry)
+		if w.Available.IsNegative() || w.Pending.IsNegative() || w.Carry.IsNegative() || !w.Carry.LessThan(unit) || w.Redeemed.IsNegative() {
+			fail("%s: available %s, pending %s, carry %s, redeemed %s out of range", name, w.Available, w.Pending, w.Carry, w.Redeemed)
 		}
 	}
 	for k, s := range sums {
 		fail("user %s/%s has legs (available %s, pending %s) but no wallet", k.property, k.user, s.available, s.pending)
 	}
 	if err := checkReversals(tx, property, fail); err != nil {
+		return err
+	}
+	if err := checkPayoutRecords(tx, property, fail); err != nil {
 		return err
 	}
 	if err := checkTrueUps(tx, property, fail); err != nil {
@@ -365,6 +368,9 @@ func checkReferences(tx *gorm.DB, property string, fail func(string, ...any)) er
 			WHERE j.id IS NULL`, "e.property"},
 		{"claim of journal %d: its journal row is missing", `SELECT c.journal_id FROM claims c LEFT JOIN journal j ON j.id = c.journal_id
 			WHERE j.id IS NULL`, "c.property"},
+		// A reward paid without its claim (deleted) would be paid again by the next event.
+		{"journal %d (a target or achievement paid): its claim is missing", `SELECT j.id FROM journal j
+			WHERE j.kind IN ('target', 'achievement') AND NOT EXISTS (SELECT 1 FROM claims c WHERE c.journal_id = j.id)`, "j.property"},
 		{"lot %d: its credit's journal row or its wallet is missing", `SELECT l.id FROM lots l LEFT JOIN journal j ON j.id = l.journal_id
 			LEFT JOIN wallets w ON w.id = l.wallet_id WHERE (j.id IS NULL OR w.id IS NULL)`, "coalesce(w.property, j.property, '')"},
 	} {
@@ -441,6 +447,98 @@ func checkReversals(tx *gorm.DB, property string, fail func(string, ...any)) err
 	}
 	if len(legs) != len(revs) || !returned.Equal(recorded) {
 		fail("%d reversals return %s; the ledger has %d reversal legs returning %s", len(revs), recorded, len(legs), returned)
+	}
+	return nil
+}
+
+// checkPayoutRecords holds finance's records of money paid out, put in and given back
+// to their legs, one by one: each redemption, adjustment and reversal row has exactly one
+// leg of its kind on its user's wallet, under its ref, in its bucket and for its amount
+// (a redemption's taken out of available, a reversal's returned to it, an adjustment's
+// signed), and every such leg has its row. A row changed or removed after its posting
+// (what the API lists and a reversal reads) was otherwise seen only in totals, or not at
+// all.
+func checkPayoutRecords(tx *gorm.DB, property string, fail func(string, ...any)) error {
+	type want struct {
+		what, user string
+		bucket     rewards.Bucket
+		amount     decimal.Decimal
+		seen       bool
+	}
+	for _, c := range []struct {
+		kind   rewards.EntryKind
+		q      string // id (for messages), ref, property, user, amount, bucket
+		negate bool
+	}{
+		{rewards.EntryRedemption, `SELECT id, 'redemption:' || id, property, user_id, amount, 'available' FROM redemptions`, true},
+		{rewards.EntryReversal, `SELECT id, 'redemption:' || redemption_id, property, user_id, amount, 'available' FROM reversals`, false},
+		{rewards.EntryAdjustment, `SELECT id, 'adjustment:' || id, property, user_id, amount, bucket FROM adjustments`, false},
+	} {
+		q, args := c.q, []any(nil)
+		if property != "" {
+			q += ` WHERE property = ?`
+			args = append(args, property)
+		}
+		wants := map[[2]string]*want{} // by property and ref
+		err := eachRow(tx, q, args, func(rows *sql.Rows) error {
+			var (
+				id                      int64
+				ref, prop, user, bucket string
+				amount                  decimal.Decimal
+			)
+			if err := rows.Scan(&id, &ref, &prop, &user, &amount, &bucket); err != nil {
+				return err
+			}
+			if c.negate {
+				amount = amount.Neg()
+			}
+			k := [2]string{prop, ref}
+			if w, dup := wants[k]; dup {
+				fail("%s %d and %s are both under %s/%s", c.kind, id, w.what, prop, ref)
+			}
+			wants[k] = &want{what: fmt.Sprintf("%s %d", c.kind, id), user: user, bucket: rewards.Bucket(bucket), amount: amount}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		lq, largs := `SELECT j.ref, e.property, e.user_id, e.bucket, e.amount FROM entries e JOIN journal j ON j.id = e.journal_id
+			WHERE e.account = '' AND e.kind = ?`, []any{string(c.kind)}
+		if property != "" {
+			lq += ` AND e.property = ?`
+			largs = append(largs, property)
+		}
+		err = eachRow(tx, lq, largs, func(rows *sql.Rows) error {
+			var (
+				ref, prop, user, bucket string
+				amount                  decimal.Decimal
+			)
+			if err := rows.Scan(&ref, &prop, &user, &bucket, &amount); err != nil {
+				return err
+			}
+			w := wants[[2]string{prop, ref}]
+			switch {
+			case w == nil:
+				fail("%s leg of %s/%s under %s (%s %s) has no %s row", c.kind, prop, user, ref, bucket, amount, c.kind)
+			case w.seen:
+				fail("%s has more than one leg under %s/%s", w.what, prop, ref)
+			case w.user != user || w.bucket != rewards.Bucket(bucket) || !w.amount.Equal(amount):
+				w.seen = true
+				fail("%s (%s/%s, %s %s) does not match its leg under %s (%s/%s, %s %s)", w.what, prop, w.user, w.bucket, w.amount,
+					ref, prop, user, bucket, amount)
+			default:
+				w.seen = true
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for k, w := range wants {
+			if !w.seen {
+				fail("%s (%s/%s, %s) has no leg under %s", w.what, k[0], w.user, w.amount, k[1])
+			}
+		}
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -284,6 +285,51 @@ func TestPendingShowsWhenItMatures(t *testing.T) {
 		settle(t, db, 0)
 		if b, err = db.Balance(ctx, "arcade", "u1"); err != nil || !b.NextAvailableAt.IsZero() || !b.Pending.IsZero() {
 			t.Fatalf("all settled: %+v, %v", b, err)
+		}
+	})
+}
+
+// tally verify holds finance's records of money paid out, put in and given back to
+// their legs one by one, and a paid reward to its claim: each change below, made past
+// the append-only triggers, moves or could move money (a reversal pays back what its row
+// says; a reward without its claim pays again), and verify passed every one of them.
+func TestCheckInvariantsHoldsPayoutRecordsToTheirLegs(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		ctx := context.Background()
+		for _, c := range []struct{ name, table, tamper, want string }{
+			{"redemption amount", "redemptions", `UPDATE redemptions SET amount = '300' WHERE user_id = 'u1'`, "redemption 1 (arcade/u1, available -300) does not match its leg"},
+			{"redemption removed", "redemptions", `DELETE FROM redemptions WHERE user_id = 'u2'`, "redemption leg of arcade/u2 under redemption:2 (available -30) has no redemption row"},
+			{"reversal moved to another redemption", "reversals", `UPDATE reversals SET redemption_id = 2, user_id = 'u2'`, "reversal leg of arcade/u1 under redemption:1 (available 30) has no reversal row"},
+			{"adjustment amount", "adjustments", `UPDATE adjustments SET amount = '5' WHERE user_id = 'u1'`, "does not match its leg under adjustment:"},
+			{"claim removed", "claims", `DELETE FROM claims`, "(a target or achievement paid): its claim is missing"},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				db := storetest.Open(t, dia, storetest.NewClock(t0).Now)
+				fund(t, db, "u1", "100")
+				fund(t, db, "u2", "100")
+				r1, _, err := db.Redeem(ctx, redeemReq("u1", "30", "k1"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, _, err := db.Redeem(ctx, redeemReq("u2", "30", "k2")); err != nil {
+					t.Fatal(err)
+				}
+				if _, _, err := db.Reverse(ctx, reverseReq(r1.ID, "v1", "refused")); err != nil {
+					t.Fatal(err)
+				}
+				ingestOne(t, db, in(score("u1", "p1", "600"))) // a target paid, with its claim
+				if err := db.CheckInvariants(ctx, "arcade"); err != nil {
+					t.Fatalf("before tampering: %v", err)
+				}
+				if err := db.Tamper(ctx, c.table, c.tamper); err != nil {
+					t.Fatal(err)
+				}
+				for _, property := range []string{"arcade", ""} {
+					if err := db.CheckInvariants(ctx, property); err == nil || !strings.Contains(err.Error(), c.want) {
+						t.Errorf("CheckInvariants(%q) after %s: %v, want %q", property, c.tamper, err, c.want)
+					}
+				}
+			})
 		}
 	})
 }
