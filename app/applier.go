@@ -384,6 +384,16 @@ func (a *App) decide(k rewards.Kept) rewards.Decision {
 			return rewards.Decision{Event: ev, Quarantine: "the sub, taken whole as the user id without sub_tokens, " + msg}
 		}
 	}
+	// An event an older version recorded under a user id the current rule refuses (the
+	// current parser refuses its body, so the event decoded at receipt stands) is kept,
+	// not credited: it would open or pay a wallet the receivers and adjustments refuse,
+	// whose payout sheet row may read as another user's.
+	if ev.User != "" {
+		if msg := postbacks.CheckNewUserID(ev.User); msg != "" {
+			return rewards.Decision{Event: ev, Quarantine: fmt.Sprintf("user id %q %s; an existing wallet of it can be credited by an adjustment",
+				ev.User, msg)}
+		}
+	}
 	return rewards.Decision{Event: ev, Rules: &p.Rules}
 }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"tally/app"
+	"tally/postbacks"
 	"tally/rewards"
 	"tally/store"
 	"tally/store/storetest"
@@ -425,4 +426,56 @@ func TestReadmitSurvivesAnApplierRestart(t *testing.T) {
 		stop()
 		<-done
 	}
+}
+
+// An event an older version recorded under a user id the current rule refuses is kept
+// quarantined, not credited, when it is replayed (or applied from a backlog after an
+// upgrade): the current parser refuses its body, so the event decoded at receipt
+// stood, and it opened a wallet the receivers and adjustments refuse, whose payout sheet
+// row may read as another user's.
+func TestReplayKeepsAUserIDTheRuleNowRefuses(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, d store.Dialect) {
+		e := newEnv(t, d)
+		ctx := context.Background()
+		for _, user := range []string{"bob\uFFFD", "bob_xD800_", "_x0041_x0042_"} {
+			good := sppFor("bobX", "999") // property-id 999: kept for the config to be fixed
+			ev, err := postbacks.Decode(rewards.SourceGamezopSPP, []byte(good))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ev.DedupeKey += user
+			raw := strings.Replace(good, "bobX", user, 1)
+			ev.User = user // what an older version recorded
+			if _, err := postbacks.Decode(rewards.SourceGamezopSPP, []byte(raw)); err == nil {
+				t.Fatalf("the current parser accepts %q", user)
+			}
+			if _, err := e.db.Record(ctx, []rewards.Inbound{{Property: "arcade", Event: ev, Raw: []byte(raw)}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		e.drain() // quarantined: the property-id
+		fixed := e.withProperty(func(p *appProperty) { p.GamezopPropertyID = "999" })
+		rep, err := fixed.app.Replay(ctx, rewards.StatusQuarantined, "", "ops", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Applied != 0 {
+			t.Fatalf("replay %+v: it credited users the rule refuses", rep)
+		}
+		for _, user := range []string{"bob\uFFFD", "bob_xD800_", "_x0041_x0042_"} {
+			if b, err := e.db.Balance(ctx, "arcade", user); err != nil || !b.Pending.IsZero() {
+				t.Fatalf("%q: %+v, %v; want nothing credited", user, b, err)
+			}
+		}
+		evs, err := e.db.Events(ctx, rewards.EventFilter{Status: rewards.StatusQuarantined})
+		if err != nil || len(evs) != 3 {
+			t.Fatalf("%d kept events, %v; want 3", len(evs), err)
+		}
+		for _, k := range evs {
+			// A sub holding "_x" was caught before, as a sub taken whole; U+FFFD was not.
+			if k.User == "bob\uFFFD" && !strings.Contains(k.Reason, "user id \"bob\uFFFD\" must not contain U+FFFD") {
+				t.Errorf("%q kept with reason %q", k.User, k.Reason)
+			}
+		}
+	})
 }
