@@ -215,6 +215,9 @@ func checkLedger(tx *gorm.DB, property string, fail func(string, ...any)) error 
 	if err := checkPayoutRecords(tx, property, fail); err != nil {
 		return err
 	}
+	if err := checkSessions(tx, property, fail); err != nil {
+		return err
+	}
 	if err := checkTrueUps(tx, property, fail); err != nil {
 		return err
 	}
@@ -538,6 +541,86 @@ func checkPayoutRecords(tx *gorm.DB, property string, fail func(string, ...any))
 			if !w.seen {
 				fail("%s (%s/%s, %s) has no leg under %s", w.what, k[0], w.user, w.amount, k[1])
 			}
+		}
+	}
+	return nil
+}
+
+// checkSessions holds each session record, which true-ups release against, to its
+// revenue legs: gross = credited + withheld + capped excess, its user's legs sum to
+// credited and its @buffer legs to withheld, and every revenue posting of an event has
+// its session. A raised withheld passed before, and the next true-up released it.
+func checkSessions(tx *gorm.DB, property string, fail func(string, ...any)) error {
+	type figures struct {
+		property, user             string
+		credited, withheld         decimal.Decimal
+		legsCredited, legsWithheld decimal.Decimal
+		session                    bool
+	}
+	by := map[int64]*figures{}
+	q, args := `SELECT inbox_id, property, user_id, gross, credited, withheld, capped_excess FROM sessions`, []any(nil)
+	if property != "" {
+		q += ` WHERE property = ?`
+		args = append(args, property)
+	}
+	err := eachRow(tx, q, args, func(rows *sql.Rows) error {
+		var (
+			id                                int64
+			prop, user                        string
+			gross, credited, withheld, capped decimal.Decimal
+		)
+		if err := rows.Scan(&id, &prop, &user, &gross, &credited, &withheld, &capped); err != nil {
+			return err
+		}
+		if sum := credited.Add(withheld).Add(capped); !gross.Equal(sum) {
+			fail("session of event %d (%s/%s): gross %s, credited + withheld + capped excess = %s", id, prop, user, gross, sum)
+		}
+		by[id] = &figures{property: prop, user: user, credited: credited, withheld: withheld,
+			legsCredited: decimal.Zero, legsWithheld: decimal.Zero, session: true}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	lq, largs := `SELECT j.inbox_id, e.property, e.user_id, e.account, e.amount FROM entries e JOIN journal j ON j.id = e.journal_id
+		WHERE e.kind = ? AND j.inbox_id IS NOT NULL`, []any{string(rewards.EntryRevenue)}
+	if property != "" {
+		lq += ` AND e.property = ?`
+		largs = append(largs, property)
+	}
+	err = eachRow(tx, lq, largs, func(rows *sql.Rows) error {
+		var (
+			id                  int64
+			prop, user, account string
+			amount              decimal.Decimal
+		)
+		if err := rows.Scan(&id, &prop, &user, &account, &amount); err != nil {
+			return err
+		}
+		f := by[id]
+		if f == nil {
+			f = &figures{property: prop, user: user, legsCredited: decimal.Zero, legsWithheld: decimal.Zero}
+			by[id] = f
+		}
+		switch account {
+		case "":
+			f.legsCredited = f.legsCredited.Add(amount)
+		case rewards.AccountBuffer:
+			f.legsWithheld = f.legsWithheld.Add(amount)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for id, f := range by {
+		switch {
+		case !f.session:
+			fail("event %d (%s/%s) has revenue legs (credited %s, withheld %s) but no session record", id, f.property, f.user,
+				f.legsCredited, f.legsWithheld)
+		case !f.credited.Equal(f.legsCredited) || !f.withheld.Equal(f.legsWithheld):
+			fail("session of event %d (%s/%s): credited %s, withheld %s; its revenue legs credit %s and withhold %s", id, f.property,
+				f.user, f.credited, f.withheld, f.legsCredited, f.legsWithheld)
 		}
 	}
 	return nil

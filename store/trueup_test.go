@@ -648,3 +648,32 @@ func TestTrueUpWithNoEstimateLeavesItsDaysOpen(t *testing.T) {
 		}
 	})
 }
+
+// tally verify holds each session record, which true-ups release against, to its
+// revenue legs. A raised withheld passed it, and the next true-up released 458 where
+// the sessions withheld 21.
+func TestCheckInvariantsHoldsSessionsToTheirLegs(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		ctx := context.Background()
+		for _, c := range []struct{ name, tamper, want string }{
+			{"withheld raised", `UPDATE sessions SET withheld = '1400' WHERE session_id = 's1'`, "gross 70, credited + withheld + capped excess = 1456"},
+			{"credited and gross raised", `UPDATE sessions SET credited = '5600', gross = '5614' WHERE session_id = 's1'`, "credited 5600, withheld 14; its revenue legs credit 56 and withhold 14"},
+			{"session removed", `DELETE FROM sessions WHERE session_id = 's1'`, "has revenue legs (credited 56, withheld 14) but no session record"},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				db, _ := trueUpFixture(t, dia)
+				if err := db.CheckInvariants(ctx, "arcade"); err != nil {
+					t.Fatalf("before tampering: %v", err)
+				}
+				if err := db.ExecRaw(ctx, c.tamper); err != nil {
+					t.Fatal(err)
+				}
+				for _, property := range []string{"arcade", ""} {
+					if err := db.CheckInvariants(ctx, property); err == nil || !strings.Contains(err.Error(), c.want) {
+						t.Errorf("CheckInvariants(%q) after %s: %v, want %q", property, c.tamper, err, c.want)
+					}
+				}
+			})
+		}
+	})
+}
