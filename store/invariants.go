@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/shopspring/decimal"
 	"gorm.io/gorm"
@@ -218,6 +219,9 @@ func checkLedger(tx *gorm.DB, property string, fail func(string, ...any)) error 
 	if err := checkSessions(tx, property, fail); err != nil {
 		return err
 	}
+	if err := checkDayTotals(tx, property, fail); err != nil {
+		return err
+	}
 	if err := checkTrueUps(tx, property, fail); err != nil {
 		return err
 	}
@@ -372,8 +376,10 @@ func checkReferences(tx *gorm.DB, property string, fail func(string, ...any)) er
 		{"claim of journal %d: its journal row is missing", `SELECT c.journal_id FROM claims c LEFT JOIN journal j ON j.id = c.journal_id
 			WHERE j.id IS NULL`, "c.property"},
 		// A reward paid without its claim (deleted) would be paid again by the next event.
+		// An anti-join, not NOT EXISTS: claims has no index on journal_id, and SQLite ran
+		// NOT EXISTS as a scan of claims per reward (quadratic); for a join it builds one.
 		{"journal %d (a target or achievement paid): its claim is missing", `SELECT j.id FROM journal j
-			WHERE j.kind IN ('target', 'achievement') AND NOT EXISTS (SELECT 1 FROM claims c WHERE c.journal_id = j.id)`, "j.property"},
+			LEFT JOIN claims c ON c.journal_id = j.id WHERE j.kind IN ('target', 'achievement') AND c.journal_id IS NULL`, "j.property"},
 		{"lot %d: its credit's journal row or its wallet is missing", `SELECT l.id FROM lots l LEFT JOIN journal j ON j.id = l.journal_id
 			LEFT JOIN wallets w ON w.id = l.wallet_id WHERE (j.id IS NULL OR w.id IS NULL)`, "coalesce(w.property, j.property, '')"},
 	} {
@@ -621,6 +627,73 @@ func checkSessions(tx *gorm.DB, property string, fail func(string, ...any)) erro
 		case !f.credited.Equal(f.legsCredited) || !f.withheld.Equal(f.legsWithheld):
 			fail("session of event %d (%s/%s): credited %s, withheld %s; its revenue legs credit %s and withhold %s", id, f.property,
 				f.user, f.credited, f.withheld, f.legsCredited, f.legsWithheld)
+		}
+	}
+	return nil
+}
+
+// checkDayTotals holds the revenue credited per user and UTC day of receipt, which the
+// per_user_per_day cap reads, to the sessions credited: a lowered total lifted the cap
+// for that day, and verify passed it.
+func checkDayTotals(tx *gorm.DB, property string, fail func(string, ...any)) error {
+	type key struct{ property, user, day string }
+	type totals struct{ recorded, credited decimal.Decimal }
+	by := map[key]*totals{}
+	get := func(k key) *totals {
+		t := by[k]
+		if t == nil {
+			t = &totals{recorded: decimal.Zero, credited: decimal.Zero}
+			by[k] = t
+		}
+		return t
+	}
+	q, args := `SELECT w.property, w.user_id, d.day, d.revenue_credited FROM user_days d JOIN wallets w ON w.id = d.wallet_id`, []any(nil)
+	if property != "" {
+		q += ` WHERE w.property = ?`
+		args = append(args, property)
+	}
+	err := eachRow(tx, q, args, func(rows *sql.Rows) error {
+		var (
+			k      key
+			amount decimal.Decimal
+		)
+		if err := rows.Scan(&k.property, &k.user, &k.day, &amount); err != nil {
+			return err
+		}
+		get(k).recorded = amount
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	q, args = `SELECT property, user_id, received_at, credited FROM sessions`, nil
+	if property != "" {
+		q += ` WHERE property = ?`
+		args = append(args, property)
+	}
+	err = eachRow(tx, q, args, func(rows *sql.Rows) error {
+		var (
+			prop, user string
+			at         time.Time
+			credited   decimal.Decimal
+		)
+		if err := rows.Scan(&prop, &user, &at, &credited); err != nil {
+			return err
+		}
+		if credited.IsZero() {
+			return nil
+		}
+		t := get(key{prop, user, rewards.DayOf(at)})
+		t.credited = t.credited.Add(credited)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for k, t := range by {
+		if !t.recorded.Equal(t.credited) {
+			fail("%s/%s on %s: the day's revenue total (for per_user_per_day) is %s, its sessions credited %s", k.property, k.user, k.day,
+				t.recorded, t.credited)
 		}
 	}
 	return nil

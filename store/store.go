@@ -362,16 +362,16 @@ func (db *DB) Migrate(ctx context.Context, log io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("store: migrate: %w", err)
 	}
+	for _, r := range res {
+		if log != nil {
+			fmt.Fprintf(log, "migrated %s (%s)\n", r.Source.Path, r.Duration.Round(time.Millisecond))
+		}
+	}
 	// Again: a newer tally's migration may have committed while this one waited for
 	// goose's lock, and Up ignores versions it does not know. Marked current, this
 	// process would have served by older rules on the newer schema.
 	if err := notNewer(ctx, p); err != nil {
 		return err
-	}
-	for _, r := range res {
-		if log != nil {
-			fmt.Fprintf(log, "migrated %s (%s)\n", r.Source.Path, r.Duration.Round(time.Millisecond))
-		}
 	}
 	// The schema is this binary's now: a newer replica that migrates before the first
 	// readiness probe must not make it not ready (Ready's cache, as for a process that

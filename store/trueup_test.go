@@ -650,8 +650,9 @@ func TestTrueUpWithNoEstimateLeavesItsDaysOpen(t *testing.T) {
 }
 
 // tally verify holds each session record, which true-ups release against, to its
-// revenue legs. A raised withheld passed it, and the next true-up released 458 where
-// the sessions withheld 21.
+// revenue legs, and the day totals the per-day cap reads to the sessions. A raised
+// withheld passed it, and the next true-up released 458 where the sessions withheld 21;
+// a lowered day total lifted that day's cap.
 func TestCheckInvariantsHoldsSessionsToTheirLegs(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
 		ctx := context.Background()
@@ -659,6 +660,8 @@ func TestCheckInvariantsHoldsSessionsToTheirLegs(t *testing.T) {
 			{"withheld raised", `UPDATE sessions SET withheld = '1400' WHERE session_id = 's1'`, "gross 70, credited + withheld + capped excess = 1456"},
 			{"credited and gross raised", `UPDATE sessions SET credited = '5600', gross = '5614' WHERE session_id = 's1'`, "credited 5600, withheld 14; its revenue legs credit 56 and withhold 14"},
 			{"session removed", `DELETE FROM sessions WHERE session_id = 's1'`, "has revenue legs (credited 56, withheld 14) but no session record"},
+			// The per-day cap reads the day's total: lowered, it lifted the cap that day.
+			{"day total lowered", `UPDATE user_days SET revenue_credited = '0'`, "the day's revenue total (for per_user_per_day) is 0, its sessions credited 56"},
 		} {
 			t.Run(c.name, func(t *testing.T) {
 				db, _ := trueUpFixture(t, dia)
