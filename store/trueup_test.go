@@ -371,7 +371,7 @@ func TestTrueUpEdges(t *testing.T) {
 		}
 		// An old session (no buffer kept) withheld under 0.2: a current buffer of 0.3
 		// cannot say what to release; 0.2 can.
-		if err := db.ExecRaw(ctx, `UPDATE sessions SET buffer = NULL, session_cap = NULL WHERE session_id = 's3'`); err != nil {
+		if err := db.Tamper(ctx, "sessions", `UPDATE sessions SET buffer = NULL, session_cap = NULL WHERE session_id = 's3'`); err != nil {
 			t.Fatal(err)
 		}
 		other := trueUpReq("t2", "2026-11-02", "2026-11-02")
@@ -432,7 +432,7 @@ func TestTrueUpEstimateAndProjection(t *testing.T) {
 
 		// Day 1: u2's session capped at 30 of its net 56. B = 0.0012 of E = 0.002: r = 0.6.
 		// u1 was credited 56, 14 beyond the booked 0.6 × 70 = 42; u2 got 30, less than 42.
-		if err := db.ExecRaw(ctx, `UPDATE sessions SET credited = 30, capped_excess = 26 WHERE session_id = 's2'`); err != nil {
+		if err := db.Tamper(ctx, "sessions", `UPDATE sessions SET credited = 30, capped_excess = 26 WHERE session_id = 's2'`); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := importBooked(t, db, false, rewards.BookedDay{Day: "2026-11-01", RevenueUSD: d("0.0012")}); err != nil {
@@ -656,19 +656,21 @@ func TestTrueUpWithNoEstimateLeavesItsDaysOpen(t *testing.T) {
 func TestCheckInvariantsHoldsSessionsToTheirLegs(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
 		ctx := context.Background()
-		for _, c := range []struct{ name, tamper, want string }{
-			{"withheld raised", `UPDATE sessions SET withheld = '1400' WHERE session_id = 's1'`, "gross 70, credited + withheld + capped excess = 1456"},
-			{"credited and gross raised", `UPDATE sessions SET credited = '5600', gross = '5614' WHERE session_id = 's1'`, "credited 5600, withheld 14; its revenue legs credit 56 and withhold 14"},
-			{"session removed", `DELETE FROM sessions WHERE session_id = 's1'`, "has revenue legs (credited 56, withheld 14) but no session record"},
+		// Session records are append-only (migration 00029): tampering takes the triggers
+		// out of the way, as the database's owner could.
+		for _, c := range []struct{ name, table, tamper, want string }{
+			{"withheld raised", "sessions", `UPDATE sessions SET withheld = '1400' WHERE session_id = 's1'`, "gross 70, credited + withheld + capped excess = 1456"},
+			{"credited and gross raised", "sessions", `UPDATE sessions SET credited = '5600', gross = '5614' WHERE session_id = 's1'`, "credited 5600, withheld 14; its revenue legs credit 56 and withhold 14"},
+			{"session removed", "sessions", `DELETE FROM sessions WHERE session_id = 's1'`, "has revenue legs (credited 56, withheld 14) but no session record"},
 			// The per-day cap reads the day's total: lowered, it lifted the cap that day.
-			{"day total lowered", `UPDATE user_days SET revenue_credited = '0'`, "the day's revenue total (for per_user_per_day) is 0, its sessions credited 56"},
+			{"day total lowered", "user_days", `UPDATE user_days SET revenue_credited = '0'`, "the day's revenue total (for per_user_per_day) is 0, its sessions credited 56"},
 		} {
 			t.Run(c.name, func(t *testing.T) {
 				db, _ := trueUpFixture(t, dia)
 				if err := db.CheckInvariants(ctx, "arcade"); err != nil {
 					t.Fatalf("before tampering: %v", err)
 				}
-				if err := db.ExecRaw(ctx, c.tamper); err != nil {
+				if err := db.Tamper(ctx, c.table, c.tamper); err != nil {
 					t.Fatal(err)
 				}
 				for _, property := range []string{"arcade", ""} {
@@ -677,6 +679,28 @@ func TestCheckInvariantsHoldsSessionsToTheirLegs(t *testing.T) {
 					}
 				}
 			})
+		}
+	})
+}
+
+// Session records are append-only (migration 00029): UPDATE, DELETE and (Postgres)
+// TRUNCATE are refused, so the figures true-ups release against cannot be changed after
+// the fact.
+func TestSessionsAreAppendOnly(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		ctx := context.Background()
+		db, _ := trueUpFixture(t, dia)
+		stmts := []string{`UPDATE sessions SET withheld = '1400'`, `DELETE FROM sessions`}
+		if dia == store.Postgres {
+			stmts = append(stmts, `TRUNCATE sessions`)
+		}
+		for _, q := range stmts {
+			if err := db.ExecRaw(ctx, q); err == nil {
+				t.Errorf("%s succeeded on an append-only table", q)
+			}
+		}
+		if err := db.CheckInvariants(ctx, "arcade"); err != nil {
+			t.Errorf("after the refused changes: %v", err)
 		}
 	})
 }
