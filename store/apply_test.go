@@ -454,6 +454,36 @@ func TestReplayAppliesOnce(t *testing.T) {
 	})
 }
 
+// wantRefused wants every statement of stmts refused by db (an append-only table's
+// triggers).
+func wantRefused(t *testing.T, db *store.DB, stmts []string) {
+	t.Helper()
+	for _, q := range stmts {
+		if err := db.ExecRaw(context.Background(), q); err == nil {
+			t.Errorf("%s succeeded on an append-only table", q)
+		}
+	}
+}
+
+// wantTamperCaught checks that db holds its invariants, changes table with tamper past
+// its append-only triggers (Tamper), and wants CheckInvariants, of the property arcade
+// and of every property, to name what changed (want).
+func wantTamperCaught(t *testing.T, db *store.DB, table, tamper, want string) {
+	t.Helper()
+	ctx := context.Background()
+	if err := db.CheckInvariants(ctx, "arcade"); err != nil {
+		t.Fatalf("before tampering: %v", err)
+	}
+	if err := db.Tamper(ctx, table, tamper); err != nil {
+		t.Fatal(err)
+	}
+	for _, property := range []string{"arcade", ""} {
+		if err := db.CheckInvariants(ctx, property); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("CheckInvariants(%q) after %s: %v, want %q", property, tamper, err, want)
+		}
+	}
+}
+
 // Finance's records of redemptions, adjustments and reversals are append-only in the
 // database too (migration 00018): UPDATE, DELETE and (Postgres) TRUNCATE are refused.
 func TestPayoutRecordsAreAppendOnly(t *testing.T) {
@@ -476,11 +506,7 @@ func TestPayoutRecordsAreAppendOnly(t *testing.T) {
 				stmts = append(stmts, `TRUNCATE `+table)
 			}
 		}
-		for _, q := range stmts {
-			if err := db.ExecRaw(ctx, q); err == nil {
-				t.Errorf("%s succeeded on an append-only table", q)
-			}
-		}
+		wantRefused(t, db, stmts)
 		for table, want := range map[string]int64{"redemptions": 1, "adjustments": 1, "reversals": 1} {
 			if n, err := store.QueryInt(ctx, db, `SELECT count(*) FROM `+table); err != nil || n != want {
 				t.Errorf("%s holds %d rows (%v), want %d", table, n, err, want)
@@ -506,11 +532,7 @@ func TestLedgerTablesAreAppendOnly(t *testing.T) {
 		if dia == store.Postgres {
 			stmts = append(stmts, `TRUNCATE entries CASCADE`, `TRUNCATE journal CASCADE`, `TRUNCATE claims`)
 		}
-		for _, q := range stmts {
-			if err := db.ExecRaw(context.Background(), q); err == nil {
-				t.Errorf("%s succeeded on an append-only table", q)
-			}
-		}
+		wantRefused(t, db, stmts)
 		wantBalance(t, db, "u1", "50", "0")
 		// The claim survived, so the target still cannot pay twice.
 		ingestOne(t, db, in(score("u1", "p2", "700")))
