@@ -26,6 +26,7 @@ import (
 type TrueUpper interface {
 	ImportBooked(ctx context.Context, in rewards.BookedImport) (rewards.BookedImported, error)
 	TrueUpView(ctx context.Context, q rewards.TrueUpRequest) ([]rewards.TrueUpDay, error)
+	BookedDays(ctx context.Context, property, from, to string) ([]rewards.TrueUpDay, error)
 	TrueUp(ctx context.Context, req rewards.TrueUpRequest) (rewards.TrueUpRun, bool, error)
 }
 
@@ -204,8 +205,7 @@ func (a *App) FetchBooked(ctx context.Context, property, from, to string, correc
 	for _, d := range days {
 		answered[d.Day] = true
 	}
-	view, err := a.store.TrueUpView(ctx, rewards.TrueUpRequest{Property: p.ID, GamezopPropertyID: p.GamezopPropertyID, From: from, To: to,
-		DefaultBuffer: decimal.Zero, DefaultSessionCap: decimal.Zero})
+	view, err := a.store.BookedDays(ctx, p.ID, from, to)
 	if err != nil {
 		return rewards.BookedImported{}, nil, err
 	}

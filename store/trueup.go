@@ -326,6 +326,30 @@ func periodSessions(tx *gorm.DB, property, gamezopID string, from, to time.Time)
 	return out, rows.Err()
 }
 
+// BookedDays returns the days from..to (inclusive) with their booked revenue, if any:
+// what TrueUpView says of them without reading their sessions.
+func (db *DB) BookedDays(ctx context.Context, property, from, to string) ([]rewards.TrueUpDay, error) {
+	_, _, days, err := viewDays(from, to)
+	if err != nil {
+		return nil, err
+	}
+	out, err := bookedDays(db.gorm.WithContext(ctx), property, days)
+	return out, translate(err)
+}
+
+// viewDays is the period from..to (inclusive) of a view: its bounds and its days, at
+// most ten years of them.
+func viewDays(from, to string) (start, end time.Time, days []string, err error) {
+	if start, end, err = dayBounds(from, to); err != nil {
+		return start, end, nil, err
+	}
+	days = daysOf(start, end)
+	if len(days) > 3660 {
+		return start, end, nil, fmt.Errorf("store: a period of %d days: %w", len(days), rewards.ErrInvalidRequest)
+	}
+	return start, end, days, nil
+}
+
 // bookedDays returns the period's days with their booked revenue, if any.
 func bookedDays(tx *gorm.DB, property string, days []string) ([]rewards.TrueUpDay, error) {
 	type row struct {
@@ -356,13 +380,9 @@ func bookedDays(tx *gorm.DB, property string, days []string) ([]rewards.TrueUpDa
 // under the buffer it was credited with (the current rule's, q's default, for sessions
 // recorded before sessions kept theirs).
 func (db *DB) TrueUpView(ctx context.Context, q rewards.TrueUpRequest) ([]rewards.TrueUpDay, error) {
-	start, end, err := dayBounds(q.From, q.To)
+	start, end, days, err := viewDays(q.From, q.To)
 	if err != nil {
 		return nil, err
-	}
-	days := daysOf(start, end)
-	if len(days) > 3660 {
-		return nil, fmt.Errorf("store: a period of %d days: %w", len(days), rewards.ErrInvalidRequest)
 	}
 	var out []rewards.TrueUpDay
 	err = db.read(ctx, func(tx *gorm.DB) error {
