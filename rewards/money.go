@@ -56,7 +56,7 @@ func CheckAmount(d decimal.Decimal) error {
 	if DecimalPlaces(d) > Precision {
 		return fmt.Errorf("%w: more than %d decimal places", ErrAmount, Precision)
 	}
-	if d.Abs().GreaterThanOrEqual(maxAmount) {
+	if !FitsLedger(d) {
 		return fmt.Errorf("%w: more than %d integer digits", ErrAmount, MaxIntegerDigits)
 	}
 	return nil
