@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"tally/rewards"
@@ -43,6 +44,10 @@ type ingestJob struct {
 	// maybeSaved: a commit that held the job went unanswered (rewards.ErrOutcomeUnknown),
 	// so it may be saved whatever a later attempt says.
 	maybeSaved bool
+	// taken is set by the worker before it decides whether to write the job, so a
+	// request that gives up while it is unset can say nothing was saved: the worker,
+	// setting it later, then finds the request gone and drops the job.
+	taken atomic.Bool
 }
 
 // fail answers the job with err, or as an outcome unknown when an earlier commit of it
@@ -78,8 +83,10 @@ func newBatcher(st Recorder, workers, max int, log *slog.Logger, m *Metrics) *ba
 	return b
 }
 
-// submit queues one event and waits for its commit. If ctx ends first the event may
-// still commit; the sender's retry then finds it as a duplicate.
+// submit queues one event and waits for its commit. If ctx ends while the event is still
+// queued, nothing is written and the answer says so. If it ends once a worker has taken
+// the event, the commit may still hold it, so the answer is an outcome unknown; the
+// sender's retry then finds it as a duplicate, or records it.
 func (b *batcher) submit(ctx context.Context, in rewards.Inbound) (rewards.Receipt, error) {
 	j := &ingestJob{ctx: ctx, in: in, done: make(chan ingestResult, 1)}
 	if err := b.enqueue(ctx, j); err != nil {
@@ -89,6 +96,9 @@ func (b *batcher) submit(ctx context.Context, in rewards.Inbound) (rewards.Recei
 	case r := <-j.done:
 		return r.receipt, r.err
 	case <-ctx.Done():
+		if j.taken.Load() {
+			return rewards.Receipt{}, fmt.Errorf("%w: %w: the request ended while its commit ran: %w", rewards.ErrUnavailable, rewards.ErrOutcomeUnknown, ctx.Err())
+		}
 		return rewards.Receipt{}, fmt.Errorf("%w: %w", rewards.ErrUnavailable, ctx.Err())
 	}
 }
@@ -145,6 +155,9 @@ func (b *batcher) work() {
 // is written for a request that was answered 503.
 func (b *batcher) run(batch []*ingestJob) {
 	live := batch[:0]
+	for _, j := range batch {
+		j.taken.Store(true) // before gone: see taken
+	}
 	now := time.Now()
 	for _, j := range batch {
 		if j.gone(now) {

@@ -251,3 +251,34 @@ func TestBatcherLostGroupCommitIsNeverNothingSaved(t *testing.T) {
 		b.stop()
 	}
 }
+
+// A request that gives up while its event's commit runs is answered outcome unknown
+// (the commit may hold it), not "nothing was saved"; one that gives up while its event
+// still waits in the queue is answered nothing saved, and the event is never written.
+func TestBatcherRequestEndingDuringItsCommitIsOutcomeUnknown(t *testing.T) {
+	f := &fakeIngester{entered: make(chan struct{}, 16), release: make(chan struct{})}
+	b := newBatcher(f, 1, 1, slog.New(slog.DiscardHandler), NewMetrics())
+	committing, cancelCommitting := context.WithCancel(context.Background())
+	queued, cancelQueued := context.WithCancel(context.Background())
+	errs := make(chan error, 2)
+	go func() { _, err := b.submit(committing, event("committing")); errs <- err }()
+	<-f.entered // its commit is open and held
+	go func() { _, err := b.submit(queued, event("queued")); errs <- err }()
+	waitQueued(t, b, 1)
+
+	cancelCommitting()
+	if err := <-errs; !errors.Is(err, rewards.ErrOutcomeUnknown) {
+		t.Errorf("request ended during its commit: %v, want outcome unknown", err)
+	}
+	cancelQueued()
+	if err := <-errs; !errors.Is(err, rewards.ErrUnavailable) || errors.Is(err, rewards.ErrOutcomeUnknown) {
+		t.Errorf("request ended while queued: %v, want unavailable (nothing saved)", err)
+	}
+	close(f.release)
+	b.stop()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.batches) != 1 || f.batches[0][0].Event.DedupeKey != "committing" {
+		t.Errorf("committed %v, want only the event whose commit ran", f.batches)
+	}
+}
