@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 )
@@ -83,6 +84,40 @@ func unescapeParams(c *gin.Context) {
 		}
 	}
 	c.Next()
+}
+
+// wellFormedQuery refuses a query string that does not parse, naming the parameter whose
+// pair is malformed (a "%" not followed by two hex digits, or a ";"). gin's Query reads
+// through url.Values, which drops such a pair without a word, so "cursor=5%" would read
+// as no cursor at all: a list answered from its first page, a feed from its start.
+func (a *App) wellFormedQuery(c *gin.Context) {
+	if err := checkQuery(c.Request.URL.RawQuery); err != nil {
+		a.fail(c, err)
+		return
+	}
+	c.Next()
+}
+
+// checkQuery is nil when url.ParseQuery takes every pair of raw, else the 400 naming the
+// first pair it would drop: by its key when the key decodes, else as "query".
+func checkQuery(raw string) error {
+	const form = `is not well-formed: write "%" as "%25" and ";" as "%3B"`
+	for rest := raw; rest != ""; {
+		var pair string
+		pair, rest, _ = strings.Cut(rest, "&")
+		key, value, _ := strings.Cut(pair, "=")
+		name, err := url.QueryUnescape(key)
+		if err != nil || strings.Contains(key, ";") || !utf8.ValidString(name) || len(name) > 64 {
+			return invalid("query", "a parameter's name "+form)
+		}
+		if _, err := url.QueryUnescape(value); err != nil || strings.Contains(value, ";") {
+			return invalid(name, "the query parameter "+form)
+		}
+	}
+	if _, err := url.ParseQuery(raw); err != nil { // a rule the loop above does not know
+		return invalid("query", "the query string "+form)
+	}
+	return nil
 }
 
 // recoverPanics turns a handler panic into a 500 problem and a logged stack.

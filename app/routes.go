@@ -28,7 +28,7 @@ func (a *App) routes() *gin.Engine {
 	// not a redirect with an HTML body (a 307 that clients may not follow with the body).
 	r.RedirectTrailingSlash = false
 	r.ContextWithFallback = true
-	r.Use(a.observe, unescapeParams, a.recoverPanics)
+	r.Use(a.observe, unescapeParams, a.wellFormedQuery, a.recoverPanics)
 	r.NoRoute(func(c *gin.Context) { a.fail(c, rewards.ErrNotFound) })
 	r.NoMethod(func(c *gin.Context) {
 		c.Header("Content-Type", "application/problem+json")
