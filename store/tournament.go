@@ -71,6 +71,7 @@ func (db *DB) applyTournaments(tx *gorm.DB, items []*applyItem, now time.Time) e
 	}
 	waits := map[waitKey]bool{}                  // eventsWaiting, asked once per property, game and close
 	overlaps := map[windowKey][]recordedWindow{} // overlappingWindows, once per window
+	rests := map[restKey][]recordedWindow{}      // restOf's windows, once per schedule window
 	for _, it := range items {
 		if it.status != rewards.StatusApplied || it.rules == nil || len(it.rules.Tournaments) == 0 ||
 			it.event.Kind != rewards.KindScore || it.event.Score == nil {
@@ -86,6 +87,12 @@ func (db *DB) applyTournaments(tx *gorm.DB, items []*applyItem, now time.Time) e
 			if !s.Counts {
 				it.note(s.Note)
 				continue
+			}
+			if t, ok := tournamentOf(*it.rules, s.Tournament); ok && t.Next != nil && !begunWhole(begun[it.property], s) {
+				var err error
+				if s.Window, err = restOf(tx, rests, it.property, t, s.Window, s.At); err != nil {
+					return err
+				}
 			}
 			// A window in which no score counted by end + grace (+ the closer's margin),
 			// and for which no event received before then waits for the applier, ended
@@ -235,6 +242,78 @@ func extendWindows(tx *gorm.DB, scores []counted) error {
 		}
 	}
 	return nil
+}
+
+// restKey is a schedule window of a tournament, as restOf reads it.
+type restKey struct {
+	windowKey
+	end int64
+}
+
+// restOf is the window a score made at at counts in when its schedule window w starts
+// where windows of an earlier, shorter schedule or duration began (daily made weekly, the
+// week starting where a begun day did). Those windows keep the ends they began with, and
+// a window's row is keyed by its start, so what is left of w after them is a window of
+// its own, from the last one's end to w's end. A score made in one of them gets that one
+// (counted while it is open, else it is closed or late); any other gets w's rest. Without
+// such windows it is w. rows caches the windows read, per schedule window.
+func restOf(tx *gorm.DB, rows map[restKey][]recordedWindow, property string, t rewards.Tournament, w rewards.Window,
+	at time.Time) (rewards.Window, error) {
+	k := restKey{windowOf(property, t.ID, w.Start), w.End.UnixMicro()}
+	rs, ok := rows[k]
+	if !ok {
+		q, err := rawQuery(tx, `SELECT window_start, window_end FROM tournament_windows
+			WHERE property = ? AND tournament = ? AND window_start >= ? AND window_start < ?`, property, t.ID, w.Start.UTC(), w.End.UTC())
+		if err != nil {
+			return w, err
+		}
+		defer q.Close()
+		for q.Next() {
+			var r recordedWindow
+			if err := q.Scan(&r.start, &r.end); err != nil {
+				return w, err
+			}
+			r.start, r.end = r.start.UTC(), r.end.UTC()
+			rs = append(rs, r)
+		}
+		if err := q.Err(); err != nil {
+			return w, err
+		}
+		rows[k] = rs
+	}
+	start := w.Start
+	for {
+		i := slices.IndexFunc(rs, func(r recordedWindow) bool { return r.start.Equal(start) })
+		if i < 0 || !rs[i].end.Before(w.End) || !rs[i].end.After(start) {
+			break // w itself (recorded with its own end or not begun), or its rest
+		}
+		if r := rs[i]; at.Before(r.end) {
+			return t.Recorded(rewards.Window{Start: r.start}, rewards.WindowRecord{Exists: true, Start: r.start, End: r.end}), nil
+		}
+		start = rs[i].end
+	}
+	if start.Equal(w.Start) {
+		return w, nil
+	}
+	return rewards.Window{Start: start, End: w.End, ClosesAt: w.ClosesAt}, nil
+}
+
+// begunWhole reports whether s's window has begun with the end s gives it, as it has
+// while a schedule is unchanged: then it is no other window's rest (restOf).
+func begunWhole(begun []rewards.WindowRecord, s rewards.TournamentScore) bool {
+	return slices.ContainsFunc(begun, func(r rewards.WindowRecord) bool {
+		return r.Tournament == s.Tournament && r.Start.Equal(s.Window.Start) && !r.End.Before(s.Window.End)
+	})
+}
+
+// tournamentOf is the tournament id of r.
+func tournamentOf(r rewards.Rules, id string) (rewards.Tournament, bool) {
+	for _, t := range r.Tournaments {
+		if t.ID == id {
+			return t, true
+		}
+	}
+	return rewards.Tournament{}, false
 }
 
 // recordedWindow is a window's row as the overlap check reads it.

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/base64"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -156,16 +157,18 @@ func (db *DB) TournamentWindow(ctx context.Context, property, tournament string,
 
 // currentWindowsRead reads, in one statement, the records the current window is chosen
 // from (currentOf): the earliest window of t that has begun by now, has not closed and
-// whose end + grace (grace as configured now) is after now, and, when ok, the window of
-// the schedule sched.
+// whose end + grace (grace as configured now) is after now, and, when ok, the windows
+// that start inside the schedule's sched: sched's own, or those of an earlier, shorter
+// schedule that began where sched does, and sched's rest (restOf).
 func currentWindowsRead(property string, t rewards.Tournament, sched rewards.Window, ok bool, now time.Time,
 	recs *[]rewards.WindowRecord) boardRead {
 	q := `SELECT ` + windowColumns + ` FROM (SELECT ` + windowColumns + ` FROM tournament_windows WHERE property = ? AND tournament = ?
 		AND window_start <= ? AND closed_at IS NULL AND window_end > ? ORDER BY window_start LIMIT 1) AS begun`
 	args := []any{property, t.ID, now.UTC(), now.Add(-t.Grace).UTC()}
 	if ok {
-		q += ` UNION ALL SELECT ` + windowColumns + ` FROM tournament_windows WHERE property = ? AND tournament = ? AND window_start = ?`
-		args = append(args, property, t.ID, sched.Start.UTC())
+		q += ` UNION ALL SELECT ` + windowColumns + ` FROM tournament_windows WHERE property = ? AND tournament = ?
+			AND window_start >= ? AND window_start < ?`
+		args = append(args, property, t.ID, sched.Start.UTC(), sched.End.UTC())
 	}
 	return boardRead{sql: q, args: args, scan: func(rs rowScanner) error {
 		for rs.Next() {
@@ -179,22 +182,38 @@ func currentWindowsRead(property string, t rewards.Tournament, sched rewards.Win
 	}}
 }
 
-// currentOf is the window a publisher means by "current", with its record: the
+// currentOf is the window a publisher means by "current" at now, with its record: the
 // schedule's current window sched (when ok: rewards.Tournament.Current), unless a window
 // that began earlier is still open or in its grace by the end it began with (the
-// schedule or duration changed since). recs are what currentWindowsRead read: only the
-// begun window can start before sched.
-func currentOf(property string, t rewards.Tournament, sched rewards.Window, ok bool, recs []rewards.WindowRecord) (rewards.Window, rewards.WindowRecord, bool) {
-	rec := noRecord(property, t.ID, sched.Start)
+// schedule or duration changed since). When windows of an earlier, shorter schedule
+// began where sched starts, it is the one of them not yet closed or past its grace,
+// else sched's rest after them (restOf). recs are what currentWindowsRead read: only
+// the begun window can start before sched.
+func currentOf(property string, t rewards.Tournament, sched rewards.Window, ok bool, recs []rewards.WindowRecord,
+	now time.Time) (rewards.Window, rewards.WindowRecord, bool) {
 	for _, r := range recs {
 		if !ok || r.Start.Before(sched.Start) {
 			return t.Recorded(rewards.Window{Start: r.Start}, r), r, true
 		}
-		if r.Start.Equal(sched.Start) {
-			rec = r
-		}
 	}
-	return sched, rec, ok
+	if !ok {
+		return sched, noRecord(property, t.ID, sched.Start), false
+	}
+	w := sched
+	for {
+		i := slices.IndexFunc(recs, func(r rewards.WindowRecord) bool { return r.Start.Equal(w.Start) })
+		if i < 0 {
+			return w, noRecord(property, t.ID, w.Start), true
+		}
+		r := recs[i]
+		if t.Next == nil || !r.End.Before(sched.End) || !r.End.After(w.Start) {
+			return w, r, true
+		}
+		if rw := t.Recorded(rewards.Window{Start: r.Start}, r); r.ClosedAt.IsZero() && now.Before(rw.ClosesAt) {
+			return rw, r, true
+		}
+		w = rewards.Window{Start: r.End.UTC(), End: sched.End, ClosesAt: sched.ClosesAt}
+	}
 }
 
 // CurrentTournamentWindow is the window of t a publisher means by "current" at now, and
@@ -207,7 +226,7 @@ func (db *DB) CurrentTournamentWindow(ctx context.Context, property string, t re
 	if err := db.readBoard(ctx, currentWindowsRead(property, t, sched, ok, now, &recs)); err != nil {
 		return rewards.Window{}, rewards.WindowRecord{}, false, translate(err)
 	}
-	w, rec, ok := currentOf(property, t, sched, ok, recs)
+	w, rec, ok := currentOf(property, t, sched, ok, recs, now)
 	return w, rec, ok, nil
 }
 
@@ -616,7 +635,7 @@ func (db *DB) CurrentLeaderboard(ctx context.Context, q rewards.LeaderboardQuery
 	if err := db.readBoard(ctx, reads...); err != nil {
 		return rewards.Leaderboard{}, rewards.Window{}, false, translate(err)
 	}
-	w, rec, found := currentOf(q.Property, t, sched, ok, recs)
+	w, rec, found := currentOf(q.Property, t, sched, ok, recs, now)
 	if !found {
 		return rewards.Leaderboard{}, rewards.Window{}, false, nil
 	}

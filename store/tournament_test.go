@@ -811,8 +811,8 @@ func TestTournamentFinalBoardOutlivesConfig(t *testing.T) {
 
 // A window that has begun ends when its row says, whatever the duration says now: a
 // score made before the row's end counts though a shorter duration would end the window
-// earlier; one made after the row's end is recorded and not counted, though a longer
-// duration would have taken it.
+// earlier; one made after the row's end is not counted in it, though a longer duration
+// would have taken it: it counts in the rest of the longer window, a window of its own.
 func TestTournamentWindowEndsAsBegun(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
 		ctx := context.Background()
@@ -837,12 +837,9 @@ func TestTournamentWindowEndsAsBegun(t *testing.T) {
 		if r := reasonOf(t, db, res[0].EventID); !strings.Contains(r, "counted in window 2026-12-01T12:00:00Z") {
 			t.Fatalf("reason of a score after the new duration's end: %q", r)
 		}
-		// It grows to 30 hours: a score made after the row's end does not count.
-		longer := func(k rewards.Kept) rewards.Decision {
-			dec := decideTournament(k)
-			dec.Rules.Tournaments[0].Duration = 30 * time.Hour
-			return dec
-		}
+		// It grows to 48 hours, a window every other day: a score made after the row's
+		// end counts in the rest of the 48 hours, not in win0.
+		longer, _ := everyOtherDay()
 		clock.Set(win0W.End.Add(10 * time.Minute))
 		res, err = db.Record(ctx, []rewards.Inbound{tscore("b", "b1", "50", "over", win0W.End.Add(5*time.Minute))})
 		if err != nil {
@@ -851,7 +848,7 @@ func TestTournamentWindowEndsAsBegun(t *testing.T) {
 		if _, err := db.Apply(ctx, rewards.Claim{Status: rewards.StatusRecorded}, longer); err != nil {
 			t.Fatal(err)
 		}
-		if r := reasonOf(t, db, res[0].EventID); !strings.Contains(r, "window 2026-12-01T12:00:00Z ended at 2026-12-02T12:00:00Z; score made at 2026-12-02T12:05:00Z not counted") {
+		if r := reasonOf(t, db, res[0].EventID); !strings.Contains(r, "counted in window 2026-12-02T12:00:00Z") {
 			t.Fatalf("reason of a score after the row's end: %q", r)
 		}
 		if got := boardLine(board(t, db, 10, "", "").Rows); got != "1:c:20/1 2:a:9/1" {
@@ -1598,4 +1595,122 @@ func TestReplayAndWindowCloseMeetingInADeadlockBothComplete(t *testing.T) {
 	if err := db.CheckInvariants(ctx, "arcade"); err != nil {
 		t.Error(err)
 	}
+}
+
+// weeklyFrom is decideTournament with the windows made weekly, one starting at from:
+// with from = win0, the first weekly window starts where the daily win0 did.
+func weeklyFrom(from time.Time) (rewards.Decider, rewards.Tournament) {
+	return everyDays(from, 7)
+}
+
+// everyOtherDay is decideTournament with windows of 48 hours, one starting at win0.
+func everyOtherDay() (rewards.Decider, rewards.Tournament) {
+	return everyDays(win0, 2)
+}
+
+// everyDays is decideTournament with windows of days days, one starting at from.
+func everyDays(from time.Time, days int) (rewards.Decider, rewards.Tournament) {
+	t := dailyTournament()
+	t.Duration = time.Duration(days) * 24 * time.Hour
+	t.Next = func(at time.Time) time.Time {
+		n := from
+		for n.After(at) {
+			n = n.AddDate(0, 0, -days)
+		}
+		for !n.After(at) {
+			n = n.AddDate(0, 0, days)
+		}
+		return n
+	}
+	return func(k rewards.Kept) rewards.Decision {
+		d := decideTournament(k)
+		d.Rules.Tournaments[0] = t
+		return d
+	}, t
+}
+
+// Daily windows made weekly, the week starting where a begun daily window started: that
+// daily window keeps its day, and the rest of the week is a window of its own, from the
+// day's end to the week's. Before, the week's window shared the day's key, so every
+// score made after the day ended was noted "window ended" and counted nowhere, the
+// current window stayed the day's, and the week's play was never ranked or paid.
+func TestTournamentScheduleChangeToALongerWindowFromTheSameStart(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		ctx := context.Background()
+		clock := storetest.NewClock(win0.Add(time.Hour))
+		db := storetest.Open(t, dia, clock.Now)
+		recordAndApply(t, db, tscore("ann", "a1", "10", "over", win0.Add(time.Hour))) // the daily win0 begins
+		weekly, week := weeklyFrom(win0)
+		rest := rewards.Window{Start: win0W.End, End: win0.Add(7 * 24 * time.Hour), ClosesAt: win0.Add(7*24*time.Hour + week.Grace)}
+		apply := func(in rewards.Inbound) string {
+			t.Helper()
+			res, err := db.Record(ctx, []rewards.Inbound{in})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.Apply(ctx, rewards.Claim{Status: rewards.StatusRecorded}, weekly); err != nil {
+				t.Fatal(err)
+			}
+			return reasonOf(t, db, res[0].EventID)
+		}
+		current := func() rewards.Window {
+			t.Helper()
+			w, _, ok, err := db.CurrentTournamentWindow(ctx, "arcade", week, clock.Now())
+			if err != nil || !ok {
+				t.Fatalf("current window: %v %v", ok, err)
+			}
+			return w
+		}
+		// In win0's grace: win0 is current, a score made in it still counts there, and
+		// one made after its end counts in the rest of the week.
+		clock.Set(win0W.End.Add(2 * time.Minute))
+		if w := current(); !w.Start.Equal(win0) || !w.End.Equal(win0W.End) {
+			t.Errorf("current in win0's grace: %+v, want win0", w)
+		}
+		if r := apply(tscore("cat", "c1", "30", "over", win0.Add(23*time.Hour))); !strings.Contains(r, "counted in window "+win0.Format(time.RFC3339)) {
+			t.Errorf("cat's score made in win0: %q", r)
+		}
+		if r := apply(tscore("bob", "b1", "99", "over", win0W.End.Add(time.Minute))); !strings.Contains(r, "counted in window "+rest.Start.Format(time.RFC3339)) {
+			t.Errorf("bob's score made after win0's end: %q", r)
+		}
+		clock.Set(win0W.ClosesAt.Add(time.Minute))
+		if got, err := db.CloseTournamentWindow(ctx, "arcade", week, week.Recorded(rewards.Window{Start: win0}, mustWindow(t, db, week, win0))); err != nil ||
+			got.Outcome != rewards.CloseDone || got.Ranked != 2 {
+			t.Fatalf("close win0: %+v %v", got, err)
+		}
+		// After win0's close: the rest of the week is current and takes scores made in
+		// it; a score made in win0 and reported now is late for win0, not counted in it.
+		clock.Set(win0.Add(50 * time.Hour))
+		if w := current(); !w.Start.Equal(rest.Start) || !w.End.Equal(rest.End) {
+			t.Errorf("current after win0's close: %+v, want %+v", w, rest)
+		}
+		if r := apply(tscore("dan", "d1", "50", "over", win0.Add(50*time.Hour))); !strings.Contains(r, "counted in window "+rest.Start.Format(time.RFC3339)) {
+			t.Errorf("dan's score made after win0's close: %q", r)
+		}
+		if r := apply(tscore("eve", "e1", "500", "over", win0.Add(20*time.Hour))); strings.Contains(r, "counted in window") {
+			t.Errorf("eve's score made in win0, reported after its close: %q", r)
+		}
+		lb, w, ok, err := db.CurrentLeaderboard(ctx, rewards.LeaderboardQuery{Property: "arcade", Tournament: week, Limit: 10}, clock.Now())
+		if err != nil || !ok || !w.Start.Equal(rest.Start) || len(lb.Rows) != 2 || lb.Rows[0].User != "bob" || lb.Rows[1].User != "dan" {
+			t.Fatalf("current board: %+v %+v %v %v", lb.Rows, w, ok, err)
+		}
+		// The rest of the week closes at its end + grace and pays its board.
+		clock.Set(rest.ClosesAt.Add(time.Minute))
+		if got, err := db.CloseTournamentWindow(ctx, "arcade", week, week.Recorded(rewards.Window{Start: rest.Start}, mustWindow(t, db, week, rest.Start))); err != nil ||
+			got.Outcome != rewards.CloseDone || got.Ranked != 2 || !got.Paid.Equal(d("140")) {
+			t.Fatalf("close the rest of the week: %+v %v", got, err)
+		}
+		if w := current(); !w.Start.Equal(rest.End) {
+			t.Errorf("current after the week: %+v, want the next week", w)
+		}
+	})
+}
+
+func mustWindow(t *testing.T, db *store.DB, tour rewards.Tournament, start time.Time) rewards.WindowRecord {
+	t.Helper()
+	rec, err := db.TournamentWindow(context.Background(), "arcade", tour.ID, start)
+	if err != nil || !rec.Exists {
+		t.Fatalf("window %s: %+v %v", start, rec, err)
+	}
+	return rec
 }
