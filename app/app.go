@@ -44,9 +44,11 @@ type BalanceReader interface {
 	Transactions(ctx context.Context, property, user string, limit int, before int64) ([]rewards.Txn, error)
 }
 
-// Readier reports whether storage is reachable and migrated.
+// Readier reports whether storage is reachable and migrated, and whether its read
+// replica (read_url) answers; ReadReplica is nil without one.
 type Readier interface {
 	Ready(ctx context.Context) error
+	ReadReplica(ctx context.Context) error
 }
 
 // Store is everything the app needs from storage.

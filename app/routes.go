@@ -121,5 +121,13 @@ func (a *App) readyz(c *gin.Context) {
 	if !b.OldestRecord.IsZero() {
 		oldest = max(0, time.Since(b.OldestRecord).Seconds())
 	}
-	c.JSON(http.StatusOK, gin.H{"status": "ready", "apply_backlog": b.Events, "oldest_recorded_seconds": oldest})
+	body := gin.H{"status": "ready", "apply_backlog": b.Events, "oldest_recorded_seconds": oldest}
+	// A read replica that does not answer fails the publisher's reads it serves, not
+	// the instance: receivers, redemptions and the admin API run on the primary, and
+	// every instance shares the replica, so leaving the load balancer would help none.
+	if err := a.store.ReadReplica(c.Request.Context()); err != nil {
+		a.logFor(c.Request.Context()).Warn("read replica unreachable; balance, transactions, feed and tournament reads fail", "err", err)
+		body["read_replica"] = "unreachable"
+	}
+	c.JSON(http.StatusOK, body)
 }

@@ -36,15 +36,19 @@ func newCommitCutter(t *testing.T, target string) *commitCutter {
 	}
 	p := &commitCutter{ln: ln, target: target}
 	go p.serve()
-	t.Cleanup(func() {
-		_ = ln.Close()
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		for _, c := range p.conns {
-			_ = c.Close()
-		}
-	})
+	t.Cleanup(p.stop)
 	return p
+}
+
+// stop closes the proxy and every connection through it: the database behind it is
+// gone, as far as its clients can tell.
+func (p *commitCutter) stop() {
+	_ = p.ln.Close()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		_ = c.Close()
+	}
 }
 
 func (p *commitCutter) serve() {

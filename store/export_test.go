@@ -449,3 +449,9 @@ func HoldAfterApply(db *DB, held chan<- struct{}, release <-chan struct{}) {
 
 // SetSettleBatchTimeout bounds each settlement batch by d instead of the default.
 func SetSettleBatchTimeout(db *DB, d time.Duration) { db.settleBatchTimeout = d }
+
+// WithAnyReplicaDatabase lets o.ReadURL name another database of the primary's cluster.
+func WithAnyReplicaDatabase(o Options) Options {
+	o.anyReplicaDatabase = true
+	return o
+}

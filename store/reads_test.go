@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -99,7 +100,14 @@ func TestReadReplica(t *testing.T) {
 	replica := storetest.URL(t, store.Postgres)
 	storetest.OpenURL(t, replica, nil) // migrated, empty
 	primary := storetest.URL(t, store.Postgres)
-	db, err := store.Open(ctx, primary, store.Options{ReadURL: replica})
+	// Another database is no replica of the primary: every balance would read zero.
+	if db, err := store.Open(ctx, primary, store.Options{ReadURL: replica}); err == nil || !strings.Contains(err.Error(), "read_url is not a replica") {
+		if db != nil {
+			db.Close()
+		}
+		t.Fatalf("a read_url naming another database: err = %v, want refused", err)
+	}
+	db, err := store.Open(ctx, primary, store.WithAnyReplicaDatabase(store.Options{ReadURL: replica}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,6 +141,42 @@ func TestReadReplica(t *testing.T) {
 		}
 		t.Errorf("a read_url nobody answers: err = %v, want unavailable", err)
 	}
+}
+
+// A read replica that stops answering fails the reads it serves (503, promptly), not
+// the instance: Ready stays nil, so receivers keep recording and redemptions keep
+// running on the primary, and ReadReplica names the replica. Before, Ready failed with
+// it, and every instance left the load balancer with the replica.
+func TestReadReplicaDownLeavesTheInstanceReady(t *testing.T) {
+	ctx := context.Background()
+	primary := storetest.URL(t, store.Postgres)
+	storetest.OpenURL(t, primary, nil)
+	u, err := url.Parse(primary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := newCommitCutter(t, u.Host) // never armed: a plain proxy, the "replica"
+	u.Host = proxy.ln.Addr().String()
+	db, err := store.Open(ctx, primary, store.Options{ReadURL: u.String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	fund(t, db, "u1", "10")
+	if b, err := db.Balance(ctx, "arcade", "u1"); err != nil || !b.Available.Equal(d("10")) {
+		t.Fatalf("balance through the replica: %+v %v", b, err)
+	}
+	proxy.stop()
+	if err := db.Ready(ctx); err != nil {
+		t.Errorf("Ready with the replica down: %v, want nil", err)
+	}
+	if err := db.ReadReplica(ctx); !errors.Is(err, rewards.ErrUnavailable) || !strings.Contains(err.Error(), "read replica") {
+		t.Errorf("ReadReplica with the replica down: %v, want unavailable naming the replica", err)
+	}
+	if _, err := db.Balance(ctx, "arcade", "u1"); !errors.Is(err, rewards.ErrUnavailable) {
+		t.Errorf("balance with the replica down: %v, want unavailable", err)
+	}
+	fund(t, db, "u1", "5") // writes go on
 }
 
 // One batch answers each request with its own wallet: the same user asked twice, a user

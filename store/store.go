@@ -112,6 +112,9 @@ type Options struct {
 	// (commands other than serve and migrate: an empty new ledger, opened from another
 	// working directory, would read as "no data").
 	Existing bool
+	// anyReplicaDatabase lets ReadURL name another database of the primary's cluster
+	// (tests: a second database stands for the replica, so where a read went shows).
+	anyReplicaDatabase bool
 }
 
 // Open connects to a database URL: sqlite://path/to/file.db (relative to the working
@@ -225,13 +228,42 @@ func Open(ctx context.Context, rawURL string, opt Options) (*DB, error) {
 			}
 		}
 		db.balances, db.pages = newBalanceReader(db.reads), make(chan struct{}, pageReaders)
-		// A read_url that does not answer fails at start, not on every balance later.
-		if err := db.Ping(ctx); err != nil {
-			_ = db.Close()
-			return nil, err
+		// A read_url that does not answer, or is not the primary's replica, fails at
+		// start, not on every balance later.
+		if opt.ReadURL != "" {
+			if err := db.ReadReplica(ctx); err != nil {
+				_ = db.Close()
+				return nil, err
+			}
+			if err := db.sameDatabase(ctx, opt.anyReplicaDatabase); err != nil {
+				_ = db.Close()
+				return nil, err
+			}
 		}
 	}
 	return db, nil
+}
+
+// sameDatabase checks that the read replica holds the primary's database: the same
+// cluster (a physical standby shares its system identifier) and the same database name.
+// A read_url naming another database, or a copy restored elsewhere, would answer every
+// balance from another ledger (zero, or days old) without an error.
+func (db *DB) sameDatabase(ctx context.Context, anyDatabase bool) error {
+	const q = `SELECT (SELECT system_identifier FROM pg_control_system()), current_database()`
+	var primaryID, replicaID int64
+	var primaryDB, replicaDB string
+	if err := db.probe.QueryRowContext(ctx, q).Scan(&primaryID, &primaryDB); err != nil {
+		return fmt.Errorf("store: identify the primary: %w", errors.Join(rewards.ErrUnavailable, err))
+	}
+	if err := db.replicaProbe.QueryRow(ctx, q).Scan(&replicaID, &replicaDB); err != nil {
+		return fmt.Errorf("store: identify the read replica: %w", errors.Join(rewards.ErrUnavailable, err))
+	}
+	if primaryID != replicaID || (primaryDB != replicaDB && !anyDatabase) {
+		return fmt.Errorf("store: database.read_url is not a replica of database.url: it is database %q of cluster %d, "+
+			"the primary is database %q of cluster %d (read_url must be a physical standby of the primary, same database)",
+			replicaDB, replicaID, primaryDB, primaryID)
+	}
+	return nil
 }
 
 // sqliteURIPath escapes a file path for SQLite's "file:" URI, which decodes %HH and ends
@@ -311,12 +343,20 @@ func (db *DB) Ping(ctx context.Context) error {
 	if err := db.probe.PingContext(ctx); err != nil {
 		return fmt.Errorf("store: ping: %w", errors.Join(rewards.ErrUnavailable, err))
 	}
-	// The read pool on the primary is the primary the probe reached; a replica is asked
-	// on a connection of its own too.
-	if db.replicaProbe != nil {
-		if err := db.replicaProbe.Ping(ctx); err != nil {
-			return fmt.Errorf("store: ping the read replica: %w", errors.Join(rewards.ErrUnavailable, err))
-		}
+	return nil
+}
+
+// ReadReplica checks the read replica (read_url) answers, on a connection of its own;
+// nil when there is none. Ready does not ask it: the replica serves only the publisher's
+// reads, and an instance whose replica is down still records events and redeems.
+func (db *DB) ReadReplica(ctx context.Context) error {
+	if db.replicaProbe == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := db.replicaProbe.Ping(ctx); err != nil {
+		return fmt.Errorf("store: ping the read replica: %w", errors.Join(rewards.ErrUnavailable, err))
 	}
 	return nil
 }
