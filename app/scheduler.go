@@ -16,18 +16,73 @@ import (
 // A panic in a run is logged and the schedule carries on. Each run's context derives from
 // ctx, so cancelling ctx (the serve context, on shutdown) interrupts a run between
 // batches; stop stops the schedule and waits for a run in progress to return.
+//
+// It also runs once as it starts, for a tick no run settled: the process was down at the
+// tick (a deploy, a crash) or stopped during its run. That run settles what matured by
+// the schedule's latest tick, as the tick would have, and finds nothing when the tick
+// was settled; without it, a daily schedule left that day's lots for the next day.
 func (a *App) StartSettlement(ctx context.Context, spec string) (stop func(), err error) {
 	trig, err := cronTrigger(spec, a.log)
 	if err != nil {
 		return nil, err
 	}
-	return schedule(ctx, trig, a.log.With("job", "settlement"), a.settleJob), nil
+	sched, err := cron.ParseStandard(spec)
+	if err != nil {
+		return nil, fmt.Errorf("schedule %q: %w", spec, err)
+	}
+	log := a.log.With("job", "settlement")
+	return schedule(ctx, withStartRun(trig), log, func(ctx context.Context) { a.settleJob(ctx, sched, log) }), nil
 }
 
-// settleJob is one scheduled settlement of every property. Settle logs each run.
-func (a *App) settleJob(ctx context.Context) {
-	if _, err := a.Settle(ctx, "", ""); err != nil && ctx.Err() == nil {
-		a.log.Error("scheduled settlement failed; the next run retries", "err", err)
+// settleJob is one scheduled settlement of every property: the lots matured by sched's
+// latest tick. Settle logs each run.
+func (a *App) settleJob(ctx context.Context, sched cron.Schedule, log *slog.Logger) {
+	now := a.store.Now()
+	tick := lastTick(sched, now)
+	if tick.IsZero() {
+		return // no tick in the last 32 days: nothing is due
+	}
+	if now.Sub(tick) > time.Minute {
+		log.Info("settling what matured by the schedule's last tick, which no run may have settled", "tick", tick)
+	}
+	if _, err := a.settle(ctx, "", "", tick); err != nil && ctx.Err() == nil {
+		log.Error("scheduled settlement failed; the next run retries", "err", err)
+	}
+}
+
+// lastTick is sched's latest tick at or before now, within the last 32 days (zero when
+// there is none). It looks back an hour first, then a day, then 32 days, so a frequent
+// schedule is walked over at most an hour of ticks.
+func lastTick(sched cron.Schedule, now time.Time) time.Time {
+	for _, back := range []time.Duration{time.Hour, 24 * time.Hour, 32 * 24 * time.Hour} {
+		var last time.Time
+		for t := now.Add(-back); ; {
+			n := sched.Next(t)
+			if n.IsZero() || n.After(now) || !n.After(t) {
+				break
+			}
+			last, t = n, n
+		}
+		if !last.IsZero() {
+			return last
+		}
+	}
+	return time.Time{}
+}
+
+// withStartRun is trig, and one fire as it starts (StartSettlement).
+func withStartRun(trig trigger) trigger {
+	return func(fire func()) func() {
+		stop := trig(fire)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			fire()
+		}()
+		return func() {
+			stop()
+			<-done
+		}
 	}
 }
 

@@ -8,6 +8,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/robfig/cron/v3"
 )
 
 // syncBuffer is a log sink the cron goroutines and the test can share.
@@ -180,4 +183,31 @@ func TestScheduleStopWaitsForRunningJob(t *testing.T) {
 		t.Fatal("cancelling the parent context did not reach the running job")
 	}
 	stop2()
+}
+
+func TestLastTick(t *testing.T) {
+	at := func(s string) time.Time {
+		v, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	for _, c := range []struct{ spec, now, want string }{
+		{"0 2 * * *", "2026-11-22T10:00:00Z", "2026-11-22T02:00:00Z"},
+		{"0 2 * * *", "2026-11-22T02:00:00Z", "2026-11-22T02:00:00Z"}, // the tick itself
+		{"0 2 * * *", "2026-11-22T01:59:59Z", "2026-11-21T02:00:00Z"},
+		{"0 2 * * 1", "2026-11-22T10:00:00Z", "2026-11-16T02:00:00Z"}, // weekly, Mondays
+		{"*/5 * * * *", "2026-11-22T10:07:30Z", "2026-11-22T10:05:00Z"},
+		{"0 0 1 1 *", "2026-11-22T10:00:00Z", ""}, // none in the last 32 days
+	} {
+		sched, err := cron.ParseStandard(c.spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := lastTick(sched, at(c.now))
+		if (c.want == "" && !got.IsZero()) || (c.want != "" && !got.Equal(at(c.want))) {
+			t.Errorf("lastTick(%q, %s) = %v, want %q", c.spec, c.now, got, c.want)
+		}
+	}
 }

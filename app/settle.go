@@ -21,6 +21,8 @@ type Settler interface {
 	// ("" for the schedule); see store.DB.Settle. Another run holding the property's
 	// lease is rewards.ErrSettlementRunning.
 	Settle(ctx context.Context, property string, scale int32, actor string) (rewards.SettlementRun, error)
+	// SettleBy is a scheduled Settle of the lots matured by by, the schedule's tick.
+	SettleBy(ctx context.Context, property string, scale int32, by time.Time) (rewards.SettlementRun, error)
 	// SettlementRuns lists recent runs of property ("": of every property), newest first.
 	SettlementRuns(ctx context.Context, property string, limit int) ([]rewards.SettlementRun, error)
 	// SettlementRunsBefore pages back: the runs with an id below before (0: any).
@@ -43,6 +45,12 @@ const skippedReason = "another run holds the lease"
 // (config.CLIActor), the console (its admin) and tests call it; a run asked for by an
 // actor is in the audit log.
 func (a *App) Settle(ctx context.Context, property, actor string) ([]rewards.SettlementRun, error) {
+	return a.settle(ctx, property, actor, time.Time{})
+}
+
+// settle is Settle; a non-zero by (the schedule's, actor "") settles only the lots
+// matured by it.
+func (a *App) settle(ctx context.Context, property, actor string, by time.Time) ([]rewards.SettlementRun, error) {
 	ids := slices.Sorted(maps.Keys(a.props))
 	if property != "" {
 		if _, err := a.property(property); err != nil {
@@ -57,7 +65,7 @@ func (a *App) Settle(ctx context.Context, property, actor string) ([]rewards.Set
 			errs = append(errs, fmt.Errorf("settle %s: %w", id, err))
 			break
 		}
-		run, err := a.settleOne(ctx, a.props[id], actor)
+		run, err := a.settleOne(ctx, a.props[id], actor, by)
 		runs = append(runs, run)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("settle %s: %w", id, err))
@@ -67,9 +75,15 @@ func (a *App) Settle(ctx context.Context, property, actor string) ([]rewards.Set
 }
 
 // settleOne settles one property and records the run in the metrics and the log.
-func (a *App) settleOne(ctx context.Context, p *Property, actor string) (rewards.SettlementRun, error) {
+func (a *App) settleOne(ctx context.Context, p *Property, actor string, by time.Time) (rewards.SettlementRun, error) {
 	start := time.Now()
-	run, err := a.store.Settle(ctx, p.ID, p.Scale, actor)
+	var run rewards.SettlementRun
+	var err error
+	if by.IsZero() {
+		run, err = a.store.Settle(ctx, p.ID, p.Scale, actor)
+	} else {
+		run, err = a.store.SettleBy(ctx, p.ID, p.Scale, by)
+	}
 	elapsed := time.Since(start)
 	switch {
 	case errors.Is(err, rewards.ErrSettlementRunning) && run.ID == 0:

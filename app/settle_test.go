@@ -281,6 +281,44 @@ func TestSettlementSkipsPropertyAnotherRunHolds(t *testing.T) {
 	})
 }
 
+// A daily schedule whose tick passed while no process ran it (a deploy at 02:00) is
+// caught up as the schedule starts: the lots matured by that tick settle then, not a day
+// later, and those that matured after it wait for the next tick, as they would have.
+func TestScheduledSettlementCatchesUpAMissedTick(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, d store.Dialect) {
+		e := newEnv(t, d)
+		e.clock.Set(time.Date(2026, 11, 21, 1, 0, 0, 0, time.UTC))
+		e.spp("arcade", "s-1", sppToken) // matures at 01:00 on the 22nd
+		e.clock.Set(time.Date(2026, 11, 21, 3, 0, 0, 0, time.UTC))
+		e.spp("arcade", "s-2", sppToken) // matures at 03:00 on the 22nd
+		e.clock.Set(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC))
+		// arcade's scale is 0: the 0.672 settled is carried in pending, and the balance
+		// shows the lot left by when it matures next.
+		next := func() any { return e.balance("arcade", "sub1", apiKey).Body["next_available_at"] }
+		if n := next(); n != "2026-11-22T01:00:00Z" {
+			t.Fatalf("next_available_at before: %v", n)
+		}
+		stop, err := e.app.StartSettlement(context.Background(), "0 2 * * *")
+		if err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for next() != "2026-11-22T03:00:00Z" {
+			if time.Now().After(deadline) {
+				stop()
+				t.Fatalf("the missed tick was not caught up: %s", e.balance("arcade", "sub1", apiKey).Raw)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		stop() // waits for the start's run
+		a := e.do("GET", "/v1/admin/settlements", "", "Authorization", "Bearer "+adminTok)
+		if !regexp.MustCompile(`"property":"arcade","status":"completed",[^}]*"users":1,"entries":1,`).MatchString(a.Raw) || next() != "2026-11-22T03:00:00Z" {
+			t.Fatalf("the catch-up run: %s; next_available_at %v, want the 03:00 lot left", a.Raw, next())
+		}
+		e.checkInvariants()
+	})
+}
+
 // The schedule settles on its own: a publisher watches pending turn into available.
 func TestScheduledSettlement(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, d store.Dialect) {

@@ -44,6 +44,7 @@ type settleOptions struct {
 	workers    int       // batches at once on Postgres (settleWorkers)
 	lock       bool      // take the property's lease (tests turn it off to race runs)
 	actor      string    // who asked for the run by hand; "" for the schedule
+	by         time.Time // when set and before the run's start, only lots matured by it settle (SettleBy)
 	afterBatch func(int) // called after each commit with the number of batches committed so far (tests)
 }
 
@@ -65,6 +66,13 @@ type settleOptions struct {
 // with the error; the next run settles the rest.
 func (db *DB) Settle(ctx context.Context, property string, scale int32, actor string) (rewards.SettlementRun, error) {
 	return db.settle(ctx, property, scale, settleOptions{batch: settleBatchSize, workers: settleWorkers, lock: true, actor: actor})
+}
+
+// SettleBy is a scheduled Settle (no actor) that settles only the lots matured by by,
+// the schedule's tick, when by is before the run's start: a run that catches up a tick
+// no run settled leaves what matured since for the next tick.
+func (db *DB) SettleBy(ctx context.Context, property string, scale int32, by time.Time) (rewards.SettlementRun, error) {
+	return db.settle(ctx, property, scale, settleOptions{batch: settleBatchSize, workers: settleWorkers, lock: true, by: by})
 }
 
 func (db *DB) settle(ctx context.Context, property string, scale int32, o settleOptions) (rewards.SettlementRun, error) {
@@ -198,6 +206,9 @@ func (db *DB) startRun(ctx context.Context, property string, owner bool, actor s
 // not every wallet after it in id order, run after run.
 func (db *DB) settleWallets(ctx context.Context, run rewards.SettlementRun, scale int32, o settleOptions, lease, holder string) error {
 	cutoff := run.StartedAt
+	if !o.by.IsZero() && o.by.Before(cutoff) {
+		cutoff = o.by
+	}
 	workers := max(1, o.workers)
 	if db.dialect != Postgres {
 		workers = 1 // SQLite has one writer
