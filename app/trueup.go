@@ -223,15 +223,23 @@ func (a *App) FetchBooked(ctx context.Context, property, from, to string, correc
 	return got, days, err
 }
 
+// dateProblem says what is wrong with a true-up day given as v: missing, or not a date.
+func dateProblem(v, what string) string {
+	if v == "" {
+		return "is required: a date YYYY-MM-DD (" + what + ")"
+	}
+	return "must be a date YYYY-MM-DD (" + what + "), such as 2026-11-30, without a time"
+}
+
 // trueUpPeriod checks inclusive days from..to and returns how many there are.
 func trueUpPeriod(from, to string) (int, error) {
 	f, err := time.Parse(time.DateOnly, from)
 	if err != nil {
-		return 0, invalid("from", "is required: a date YYYY-MM-DD (UTC day of receipt)")
+		return 0, invalid("from", dateProblem(from, "UTC day of receipt"))
 	}
 	t, err := time.Parse(time.DateOnly, to)
 	if err != nil {
-		return 0, invalid("to", "is required: a date YYYY-MM-DD (inclusive)")
+		return 0, invalid("to", dateProblem(to, "inclusive"))
 	}
 	n := int(t.Sub(f)/(24*time.Hour)) + 1
 	switch {

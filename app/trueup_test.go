@@ -65,6 +65,17 @@ func TestTrueUpOverHTTP(t *testing.T) {
 			}
 		}
 
+		// A day given with a time is not "required": it is there, and not a date.
+		for q, msg := range map[string]string{
+			"from=2026-11-22&to=2026-11-23T00:00:00Z": "must be a date YYYY-MM-DD",
+			"from=2026-11-22":                         "is required",
+		} {
+			a := e.do("GET", "/v1/admin/properties/arcade/trueup?"+q, "", admin...)
+			if a.Code != 400 || problemField(a) != "to" || !strings.Contains(a.Raw, msg) {
+				t.Errorf("view ?%s: %d %s, want 400 on to saying %q", q, a.Code, a.Raw, msg)
+			}
+		}
+
 		// The variance view: r = 0.9 on the day, recommended buffer 0.1.
 		v := e.do("GET", "/v1/admin/properties/arcade/trueup?from=2026-11-22&to=2026-11-23", "", admin...)
 		days, _ := v.Body["days"].([]any)

@@ -309,6 +309,36 @@ func TestUpgradeFromThePlaysIndex(t *testing.T) {
 // by Migrate and Ready: goose ignores versions it does not know, so a rolled-back binary
 // served on a schema whose rules it does not follow. A process that found the schema
 // current before keeps running.
+// Asking whether a database never migrated is ready answers "migrations pending" and
+// leaves it as it was: goose's HasPending created its version table, so `tally check`
+// pointed at the wrong database left Tally's table in it.
+func TestReadyOnADatabaseNeverMigratedChangesNothing(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		ctx := context.Background()
+		db, err := store.Open(ctx, storetest.URL(t, dia), store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if err := db.Ready(ctx); !errors.Is(err, store.ErrNotMigrated) {
+			t.Fatalf("Ready: %v, want migrations pending", err)
+		}
+		q := `SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'`
+		if dia == store.SQLite {
+			q = `SELECT count(*) FROM sqlite_master WHERE type = 'table'`
+		}
+		if n, err := store.QueryInt(ctx, db, q); err != nil || n != 0 {
+			t.Fatalf("tables after Ready: %d, %v; want none", n, err)
+		}
+		if err := db.Migrate(ctx, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Ready(ctx); err != nil {
+			t.Fatalf("Ready once migrated: %v", err)
+		}
+	})
+}
+
 func TestSchemaNewerThanTheBinaryIsRefused(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
 		ctx := context.Background()

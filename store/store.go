@@ -428,6 +428,14 @@ func (db *DB) Ready(ctx context.Context) error {
 	if db.migrated.Load() { // a binary's migrations, once applied, stay applied
 		return nil
 	}
+	// goose's HasPending creates its version table when it is missing: asked of a
+	// database never migrated, `tally check` or `tally settle` (which only ask) would
+	// leave Tally's table in it, in whatever database the URL named by mistake.
+	if ok, err := db.versionTableExists(ctx); err != nil {
+		return fmt.Errorf("store: migration status: %w", errors.Join(rewards.ErrUnavailable, err))
+	} else if !ok {
+		return ErrNotMigrated
+	}
 	p, err := db.goose(db.probe)
 	if err != nil {
 		return err
@@ -444,6 +452,18 @@ func (db *DB) Ready(ctx context.Context) error {
 	}
 	db.migrated.Store(true)
 	return nil
+}
+
+// versionTableExists reports whether goose's version table is there: whether the
+// database was ever migrated.
+func (db *DB) versionTableExists(ctx context.Context) (bool, error) {
+	q := `SELECT to_regclass('goose_db_version') IS NOT NULL`
+	if db.dialect == SQLite {
+		q = `SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'goose_db_version')`
+	}
+	var ok bool
+	err := db.probe.QueryRowContext(ctx, q).Scan(&ok)
+	return ok, err
 }
 
 // notNewer refuses a database migrated past the last migration this binary holds: goose

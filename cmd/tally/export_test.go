@@ -357,6 +357,31 @@ func TestCommandsOtherThanServeDoNotMigrate(t *testing.T) {
 	}
 }
 
+// tally check refuses a database migrated by a newer tally, as every other command does:
+// as the gate before a rollback it said "config OK; ledger not checked" and exited 0.
+func TestCheckRefusesANewerSchema(t *testing.T) {
+	cfgPath, err := filepath.Abs("../../tally.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := storetest.URL(t, store.Postgres)
+	genv := getenv(map[string]string{"TALLY_DATABASE_URL": url})
+	migrate(t, cfgPath, genv)
+	raw, err := sql.Open("pgx", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.Exec(`INSERT INTO goose_db_version (version_id, is_applied) VALUES (9999, true)`); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	err = run(context.Background(), []string{"check", "--config", cfgPath}, genv, &out, &out)
+	if !errors.Is(err, store.ErrSchemaNewer) {
+		t.Fatalf("check on a newer schema: %v\n%s", err, out.String())
+	}
+}
+
 // ledgerCommands are the commands that read or write the ledger, other than serve and
 // migrate, with their files in dir.
 func ledgerCommands(dir string) [][]string {

@@ -359,6 +359,11 @@ func cmdCheck(args []string, getenv func(string) string, stdout, stderr io.Write
 		defer db.Close()
 		err = db.Ready(ctx)
 	}
+	if errors.Is(err, store.ErrSchemaNewer) {
+		// The database answers, and every other command refuses it: so does check,
+		// as a pre-deploy gate before a rollback.
+		return fmt.Errorf("config OK, but the ledger refuses this binary: %w", err)
+	}
 	if err != nil {
 		fmt.Fprintf(stdout, "config OK; ledger not checked: %v\n", err)
 		return nil
