@@ -144,7 +144,7 @@ func New(st Store, opt Options) *App {
 	a.ingest = newBatcher(st, opt.IngestWorkers, opt.IngestBatch, log, m)
 	a.applier = newApplier(a, st, opt.ApplyBatch, opt.ApplyPoll)
 	a.ingest.wake = a.applier.wake
-	a.webhooks = newWebhooker(st, opt.Properties, opt.WebhookTimeout, log)
+	a.webhooks = newWebhooker(st, opt.Properties, opt.WebhookTimeout, log, m)
 	return a
 }
 

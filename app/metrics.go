@@ -31,6 +31,8 @@ type Metrics struct {
 	applySeconds   prometheus.Histogram
 	backlog        prometheus.Gauge
 	oldestRecorded prometheus.Gauge
+	webhooks       *prometheus.CounterVec // property, outcome
+	disabled       *prometheus.CounterVec // property
 	ops            opsGauges
 }
 
@@ -44,6 +46,8 @@ type opsGauges struct {
 	pending     *prometheus.GaugeVec // property, currency
 	available   *prometheus.GaugeVec // property, currency
 	redeemed    *prometheus.GaugeVec // property, currency
+	hooks       *prometheus.GaugeVec // property: webhook deliveries pending
+	hooksOldest *prometheus.GaugeVec // property
 	refreshed   prometheus.Gauge
 	// mu serialises refreshes; shown are the properties whose open-event series the last
 	// one set, so that a property this process does not know (its events counted from
@@ -135,6 +139,12 @@ func NewMetrics(opts ...MetricsOption) *Metrics {
 		oldestRecorded: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "tally_apply_oldest_recorded_seconds", Help: "Age of the oldest event not yet applied; 0 when none.",
 		}),
+		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tally_webhook_attempts_total", Help: "Webhook delivery attempts by this process, by property and outcome (delivered: a 2xx in time; failed: anything else, retried on the schedule).",
+		}, []string{"property", "outcome"}),
+		disabled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tally_webhook_endpoints_disabled_total", Help: "Webhook endpoints this process disabled after 5 days without a success, by property.",
+		}, []string{"property"}),
 	}
 	gauge := func(name, help string, labels ...string) *prometheus.GaugeVec {
 		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, labels)
@@ -146,13 +156,16 @@ func NewMetrics(opts ...MetricsOption) *Metrics {
 		pending:     gauge("tally_wallet_pending", "Sum of the property's wallets' pending balances, in wallet units (a float for the metric; the ledger is exact).", "property", "currency"),
 		available:   gauge("tally_wallet_available", "Sum of the property's wallets' available balances, in wallet units (a float for the metric).", "property", "currency"),
 		redeemed:    gauge("tally_wallet_redeemed", "Sum of what the property's users have redeemed, in wallet units (a float for the metric).", "property", "currency"),
+		hooks:       gauge("tally_webhook_pending_deliveries", "Webhook deliveries not yet delivered (nor failed for good), by property.", "property"),
+		hooksOldest: gauge("tally_webhook_oldest_pending_seconds", "Age of the property's oldest webhook delivery not yet delivered; 0 when none.", "property"),
 		refreshed: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tally_gauges_refreshed_timestamp_seconds",
 			Help: "When the per-property gauges were last refreshed (Unix time); alert when it falls behind."}),
 	}
 	m.reg.MustRegister(build, m.requests, m.latency, m.ingest, m.batchSize, m.commitSeconds,
 		m.settlementRuns, m.settledAmount, m.settledEntries, m.settlementSecs,
-		m.applied, m.applyLag, m.applySeconds, m.backlog, m.oldestRecorded,
-		m.ops.backlog, m.ops.oldest, m.ops.quarantined, m.ops.pending, m.ops.available, m.ops.redeemed, m.ops.refreshed,
+		m.applied, m.applyLag, m.applySeconds, m.backlog, m.oldestRecorded, m.webhooks, m.disabled,
+		m.ops.backlog, m.ops.oldest, m.ops.quarantined, m.ops.pending, m.ops.available, m.ops.redeemed,
+		m.ops.hooks, m.ops.hooksOldest, m.ops.refreshed,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -226,6 +239,13 @@ func (a *App) RefreshGauges(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	hooks := map[string]rewards.Backlog{}
+	for id := range a.props {
+		hooks[id] = rewards.Backlog{}
+	}
+	if err := cs.WebhookBacklog(ctx, func(property string, b rewards.Backlog) { hooks[property] = b }); err != nil {
+		return err
+	}
 	now := cs.Now()
 	g := &a.metrics.ops
 	g.mu.Lock()
@@ -249,6 +269,16 @@ func (a *App) RefreshGauges(ctx context.Context) error {
 			age = max(0, now.Sub(o.backlog.OldestRecord).Seconds())
 		}
 		g.oldest.WithLabelValues(property).Set(age)
+	}
+	g.hooks.Reset() // a property no longer listed loses its series
+	g.hooksOldest.Reset()
+	for property, b := range hooks {
+		g.hooks.WithLabelValues(property).Set(float64(b.Events))
+		age := 0.0
+		if !b.OldestRecord.IsZero() {
+			age = max(0, now.Sub(b.OldestRecord).Seconds())
+		}
+		g.hooksOldest.WithLabelValues(property).Set(age)
 	}
 	have := map[string]bool{}
 	for _, t := range totals {

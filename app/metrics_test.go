@@ -67,41 +67,7 @@ func TestMetricsAfterAKnownWorkload(t *testing.T) {
 			t.Fatal(err)
 		}
 
-		m := e.do("GET", "/metrics", "")
-		p := expfmt.NewTextParser(model.UTF8Validation)
-		fams, err := p.TextToMetricFamilies(strings.NewReader(m.Raw))
-		if err != nil {
-			t.Fatalf("/metrics does not parse: %v", err)
-		}
-		value := func(name string, labels ...string) float64 {
-			t.Helper()
-			f := fams[name]
-			if f == nil {
-				t.Fatalf("/metrics has no %s", name)
-			}
-		next:
-			for _, s := range f.GetMetric() {
-				got := map[string]string{}
-				for _, l := range s.GetLabel() {
-					got[l.GetName()] = l.GetValue()
-				}
-				for i := 0; i+1 < len(labels); i += 2 {
-					if got[labels[i]] != labels[i+1] {
-						continue next
-					}
-				}
-				switch {
-				case s.Counter != nil:
-					return s.GetCounter().GetValue()
-				case s.Gauge != nil:
-					return s.GetGauge().GetValue()
-				case s.Histogram != nil:
-					return float64(s.GetHistogram().GetSampleCount())
-				}
-			}
-			t.Fatalf("%s has no series %v", name, labels)
-			return 0
-		}
+		value := scrape(t, e)
 		for _, c := range []struct {
 			name   string
 			labels []string
@@ -194,5 +160,47 @@ func TestGaugesOfAnUnconfiguredPropertyGoAway(t *testing.T) {
 	}
 	if got := series(); got != "" {
 		t.Fatalf("after another replica applied fresh's event: %q, want no series", got)
+	}
+}
+
+// scrape reads /metrics with the Prometheus text parser and returns a lookup of one
+// series' value: the first of name whose labels include the given name/value pairs (a
+// histogram's value is its sample count).
+func scrape(t *testing.T, e *env) func(name string, labels ...string) float64 {
+	t.Helper()
+	m := e.do("GET", "/metrics", "")
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(strings.NewReader(m.Raw))
+	if err != nil {
+		t.Fatalf("/metrics does not parse: %v", err)
+	}
+	return func(name string, labels ...string) float64 {
+		t.Helper()
+		f := fams[name]
+		if f == nil {
+			t.Fatalf("/metrics has no %s", name)
+		}
+	next:
+		for _, s := range f.GetMetric() {
+			got := map[string]string{}
+			for _, l := range s.GetLabel() {
+				got[l.GetName()] = l.GetValue()
+			}
+			for i := 0; i+1 < len(labels); i += 2 {
+				if got[labels[i]] != labels[i+1] {
+					continue next
+				}
+			}
+			switch {
+			case s.Counter != nil:
+				return s.GetCounter().GetValue()
+			case s.Gauge != nil:
+				return s.GetGauge().GetValue()
+			case s.Histogram != nil:
+				return float64(s.GetHistogram().GetSampleCount())
+			}
+		}
+		t.Fatalf("%s has no series %v", name, labels)
+		return 0
 	}
 }

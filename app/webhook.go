@@ -114,6 +114,7 @@ type webhooker struct {
 	lease     time.Duration
 	holder    string
 	log       *slog.Logger
+	metrics   *Metrics
 	// running keeps DeliverWebhooks passes of this process from overlapping; lanes is
 	// the slots of RunWebhooks' lanes (webhookLanes). The claim's lease keeps any two
 	// passes from sending one delivery.
@@ -121,7 +122,7 @@ type webhooker struct {
 	lanes   chan struct{}
 }
 
-func newWebhooker(st WebhookStore, props []Property, timeout time.Duration, log *slog.Logger) *webhooker {
+func newWebhooker(st WebhookStore, props []Property, timeout time.Duration, log *slog.Logger, m *Metrics) *webhooker {
 	if timeout <= 0 {
 		timeout = defaultWebhookTimeout
 	}
@@ -148,7 +149,7 @@ func newWebhooker(st WebhookStore, props []Property, timeout time.Duration, log 
 	slices.SortFunc(claimable, func(a, b [2]string) int { return cmp.Or(cmp.Compare(a[0], b[0]), cmp.Compare(a[1], b[1])) })
 	b := make([]byte, 12)
 	_, _ = crand.Read(b)
-	return &webhooker{store: st, endpoints: eps, claimable: claimable, log: log, holder: hex.EncodeToString(b),
+	return &webhooker{store: st, endpoints: eps, claimable: claimable, log: log, metrics: m, holder: hex.EncodeToString(b),
 		lanes: make(chan struct{}, webhookLanes),
 		// The lease outlives the whole pass (its deliveries go out webhookParallel at a
 		// time, each up to timeout) with room to spare: a lease that lapsed while the pass
@@ -385,10 +386,16 @@ func (w *webhooker) deliver(ctx context.Context, d rewards.Delivery) (err error)
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	_, disabled, err := w.store.RecordAttempt(rctx, at)
+	outcome := "delivered"
+	if !at.OK {
+		outcome = "failed"
+	}
+	w.metrics.webhooks.WithLabelValues(d.Property, outcome).Inc()
 	if err != nil {
 		return fmt.Errorf("webhook delivery %d: record attempt: %w", d.ID, err)
 	}
 	if disabled {
+		w.metrics.disabled.WithLabelValues(d.Property).Inc()
 		w.log.Error("webhooks: endpoint disabled: no success for 5 days; retry a delivery to enable it again",
 			"property", d.Property, "url", d.Endpoint)
 	}

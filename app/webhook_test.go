@@ -346,6 +346,50 @@ func TestWebhookRetriesRunOut(t *testing.T) {
 	}
 }
 
+// /metrics shows an operator that webhooks are stuck: attempts by outcome, and the
+// deliveries pending with the age of the oldest (refreshed with the other gauges). There
+// were no webhook metrics.
+func TestWebhookMetrics(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, d store.Dialect) {
+		ctx := context.Background()
+		rcv := newReceiver(t, "fail")
+		e := newHookEnv(t, d, rcv.url())
+		adjust(t, e, "sub1", "1", "k1")
+		e.clock.Advance(90 * time.Second)
+		if err := e.app.RefreshGauges(ctx); err != nil {
+			t.Fatal(err)
+		}
+		m := scrape(t, e)
+		if n, age := m("tally_webhook_pending_deliveries", "property", "arcade"), m("tally_webhook_oldest_pending_seconds", "property", "arcade"); n != 1 || age != 90 {
+			t.Fatalf("pending %v, oldest %v s; want 1 and 90", n, age)
+		}
+		if m("tally_webhook_pending_deliveries", "property", "other") != 0 {
+			t.Fatal("a property without deliveries has no zero series")
+		}
+		e.deliver() // fails
+		e.clock.Advance(time.Minute)
+		e.deliver() // 204
+		if err := e.app.RefreshGauges(ctx); err != nil {
+			t.Fatal(err)
+		}
+		m = scrape(t, e)
+		for _, c := range []struct {
+			name   string
+			labels []string
+			want   float64
+		}{
+			{"tally_webhook_attempts_total", []string{"property", "arcade", "outcome", "failed"}, 1},
+			{"tally_webhook_attempts_total", []string{"property", "arcade", "outcome", "delivered"}, 1},
+			{"tally_webhook_pending_deliveries", []string{"property", "arcade"}, 0},
+			{"tally_webhook_oldest_pending_seconds", []string{"property", "arcade"}, 0},
+		} {
+			if got := m(c.name, c.labels...); got != c.want {
+				t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
+			}
+		}
+	})
+}
+
 // A change committed just before the process died is sent after the restart, once; and
 // so is one a worker had claimed and not sent when it died (its lease lapses).
 func TestWebhookSentAfterCrash(t *testing.T) {

@@ -120,6 +120,34 @@ func (db *DB) OpenEventCounts(ctx context.Context, fn func(property string, back
 	return nil
 }
 
+// WebhookBacklog calls fn for each property with webhook deliveries pending (not yet
+// delivered, nor failed for good): how many, and when the oldest was written. It reads
+// the pending deliveries' partial index, and one row per property.
+func (db *DB) WebhookBacklog(ctx context.Context, fn func(property string, pending rewards.Backlog)) error {
+	g := db.gorm.WithContext(ctx)
+	var groups []struct {
+		Property string
+		N        int64
+		First    int64
+	}
+	if err := query(g, &groups, `SELECT property, COUNT(*) AS n, MIN(id) AS first FROM webhook_deliveries
+		WHERE status = 'pending' GROUP BY property ORDER BY property`); err != nil {
+		return translate(err)
+	}
+	for _, gr := range groups {
+		b := rewards.Backlog{Events: gr.N}
+		var at []time.Time // not MIN(created_at): SQLite returns an aggregate's time as text
+		if err := query(g, &at, `SELECT created_at FROM webhook_deliveries WHERE id = ?`, gr.First); err != nil {
+			return translate(err)
+		}
+		if len(at) == 1 {
+			b.OldestRecord = at[0].UTC()
+		}
+		fn(gr.Property, b)
+	}
+	return nil
+}
+
 // WalletTotals sums every wallet of each property: Property set, User empty, UpdatedAt
 // the latest change. One pass over the wallets table, so callers cache it (the metrics
 // refresh it on a timer, not per scrape). Postgres sums in SQL; SQLite keeps money as
