@@ -365,7 +365,7 @@ func (w *webhooker) deliver(ctx context.Context, d rewards.Delivery) (err error)
 			err = fmt.Errorf("webhook delivery %d panicked: %v", d.ID, r)
 		}
 	}()
-	at := rewards.DeliveryAttempt{ID: d.ID, Holder: w.holder, Step: d.Step, DisableAfter: webhookDisableAfter}
+	at := rewards.DeliveryAttempt{ID: d.ID, Holder: w.holder, Step: d.Step, Due: d.NextAttemptAt, DisableAfter: webhookDisableAfter}
 	ep, ok := w.endpoints[endpointKey{d.Property, d.Endpoint}]
 	if !ok {
 		// Not reached: the store claims only the deliveries of configured endpoints, and

@@ -61,7 +61,11 @@ type DeliveryAttempt struct {
 	// Step is the delivery's step when it was claimed, which RetryIn was worked out from.
 	// When an operator retried the delivery meanwhile (step 0 again, due now), a failed
 	// attempt is counted but leaves it pending and due as the retry made it.
-	Step   int
+	Step int
+	// Due is the delivery's next_attempt_at when it was claimed: a retry meanwhile made
+	// it due at the retry's time, which tells a retry of an attempt at step 0 (where the
+	// step it reset is the same) from none. Zero: the step alone says.
+	Due    time.Time
 	OK     bool
 	Status int    // HTTP status; 0 when the request failed before an answer
 	Error  string // why it failed

@@ -167,14 +167,21 @@ func (db *DB) RecordAttempt(ctx context.Context, a rewards.DeliveryAttempt) (rec
 		if a.OK {
 			reset = rewards.DeliveryDelivered
 		}
+		// The retry is seen in the step it reset, or, for an attempt at step 0, in the
+		// due time it moved to its own (a claim leaves next_attempt_at as it was).
+		same, sameArgs := `step = ?`, []any{a.Step}
+		if !a.Due.IsZero() {
+			same, sameArgs = `(step = ? AND next_attempt_at = ?)`, []any{a.Step, a.Due.UTC()}
+		}
+		args := append(append(append(append(append(append([]any{}, sameArgs...), status, reset), sameArgs...), sameArgs...), next),
+			now, a.Status, a.Error, delivered, a.ID, a.Holder)
 		var hit []struct{ Property, Endpoint string }
 		if err := query(tx, &hit, `UPDATE webhook_deliveries SET
-			status = CASE WHEN step = ? THEN ? ELSE ? END,
-			step = CASE WHEN step = ? THEN step + 1 ELSE step END,
-			next_attempt_at = CASE WHEN step = ? THEN ? ELSE next_attempt_at END,
+			status = CASE WHEN `+same+` THEN ? ELSE ? END,
+			step = CASE WHEN `+same+` THEN step + 1 ELSE step END,
+			next_attempt_at = CASE WHEN `+same+` THEN ? ELSE next_attempt_at END,
 			attempts = attempts + 1, last_attempt_at = ?, last_status = ?, last_error = ?, delivered_at = ?, holder = NULL, lease_until = NULL
-			WHERE id = ? AND holder = ? AND status = 'pending' RETURNING property, endpoint`,
-			a.Step, status, reset, a.Step, a.Step, next, now, a.Status, a.Error, delivered, a.ID, a.Holder); err != nil {
+			WHERE id = ? AND holder = ? AND status = 'pending' RETURNING property, endpoint`, args...); err != nil {
 			return err
 		}
 		if len(hit) == 0 {

@@ -746,6 +746,55 @@ func TestWebhookRetryDuringAnAttempt(t *testing.T) {
 	})
 }
 
+// The same during the delivery's first attempt, where the retry's step (0) is the
+// attempt's own: the failure was counted as the first attempt's (step 1, due in 5 s), and
+// the retry's attempt now was lost.
+func TestWebhookRetryDuringTheFirstAttempt(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		ctx := context.Background()
+		clock := storetest.NewClock(t0)
+		db := openHooked(t, storetest.URL(t, dia), clock.Now, arcadeSubscribes)
+		all := seedDeliveries(t, db, "u1")
+		got, _ := db.ClaimDeliveries(ctx, "A", 10, time.Minute)
+		if len(got) != 1 || got[0].Step != 0 {
+			t.Fatalf("claim %+v", got)
+		}
+		clock.Advance(time.Second)
+		if _, err := db.RetryDelivery(ctx, all[0].ID, "ops"); err != nil {
+			t.Fatal(err)
+		}
+		if ok, _, err := db.RecordAttempt(ctx, rewards.DeliveryAttempt{ID: all[0].ID, Holder: "A", Step: got[0].Step, Due: got[0].NextAttemptAt,
+			Status: 500, Error: "answered 500", RetryIn: 5 * time.Second}); !ok || err != nil {
+			t.Fatalf("RecordAttempt = %v, %v", ok, err)
+		}
+		d := deliveries(t, db)[0]
+		if d.Status != rewards.DeliveryPending || d.Step != 0 || d.Attempts != 1 {
+			t.Fatalf("after a retry during the first attempt: %+v", d)
+		}
+		if again, _ := db.ClaimDeliveries(ctx, "B", 10, time.Minute); len(again) != 1 || again[0].ID != all[0].ID {
+			t.Fatalf("due now after the retry: %v", ids(again))
+		}
+		// Without a retry, the first attempt's failure moves it on as before.
+		seedDeliveries(t, db, "u2")
+		fresh, _ := db.ClaimDeliveries(ctx, "C", 10, time.Minute)
+		var u2 rewards.Delivery
+		for _, f := range fresh {
+			if f.User == "u2" {
+				u2 = f
+			}
+		}
+		if ok, _, err := db.RecordAttempt(ctx, rewards.DeliveryAttempt{ID: u2.ID, Holder: "C", Step: u2.Step, Due: u2.NextAttemptAt,
+			Status: 500, Error: "answered 500", RetryIn: 5 * time.Second}); !ok || err != nil {
+			t.Fatalf("RecordAttempt of u2 = %v, %v", ok, err)
+		}
+		for _, d := range deliveries(t, db) {
+			if d.User == "u2" && (d.Step != 1 || !d.NextAttemptAt.Equal(clock.Now().Add(5*time.Second))) {
+				t.Fatalf("u2 after its first failure: %+v", d)
+			}
+		}
+	})
+}
+
 // A pass sends several deliveries to an endpoint at once. When one's failure disables
 // the endpoint, another's success arriving a moment later is recorded (delivered) and
 // enables the endpoint again; the user's next change is sent. The success was dropped:
