@@ -318,7 +318,7 @@ func shownRaw(raw []byte) (string, bool) {
 func toEventView(k rewards.Kept) eventView {
 	raw, cut := shownRaw(k.Raw)
 	return eventView{ID: strconv.FormatInt(k.ID, 10), Property: k.Property, Source: string(k.Source), User: k.User, Type: k.Event.Type,
-		DedupeKey: k.DedupeKey, Reason: k.Reason, ReceivedAt: stamp(k.ReceivedAt), Raw: raw, RawSize: len(k.Raw), Truncated: cut}
+		DedupeKey: k.DedupeKey, Reason: k.Reason, ReceivedAt: stamp(k.ReceivedAt), Raw: raw, RawSize: k.RawSize, Truncated: cut}
 }
 
 // quarantine: GET /console/quarantine?property=
@@ -345,7 +345,8 @@ func (con *console) showQuarantine(c *gin.Context, status int, flash []string, e
 		con.fail(c, err)
 		return
 	}
-	kept, err := con.app.store.Events(ctx, rewards.EventFilter{Status: rewards.StatusQuarantined, Property: property, Limit: 100})
+	kept, err := con.app.store.Events(ctx, rewards.EventFilter{Status: rewards.StatusQuarantined, Property: property, Limit: 100,
+		RawUpTo: rawShown + 1}) // one byte past what is shown says it was cut
 	if err != nil {
 		con.fail(c, err)
 		return

@@ -18,6 +18,7 @@ type legJSON struct {
 
 type postedJSON struct {
 	ID          string    `json:"id"`
+	User        string    `json:"user"` // the wallet its user legs post to
 	Kind        string    `json:"kind"`
 	Rule        string    `json:"rule"`
 	RuleVersion string    `json:"rule_version,omitempty"`
@@ -47,7 +48,7 @@ func toEventJSON(k rewards.Kept, posted []rewards.Posted) eventJSON {
 		out.Entries = make([]postedJSON, 0, len(posted))
 	}
 	for _, p := range posted {
-		pj := postedJSON{ID: strconv.FormatInt(p.ID, 10), Kind: string(p.Kind), Rule: p.Rule, RuleVersion: p.RuleVersion, Ref: p.Ref,
+		pj := postedJSON{ID: strconv.FormatInt(p.ID, 10), User: p.User, Kind: string(p.Kind), Rule: p.Rule, RuleVersion: p.RuleVersion, Ref: p.Ref,
 			CreatedAt: p.CreatedAt}
 		for _, l := range p.Legs {
 			pj.Legs = append(pj.Legs, legJSON{Account: l.System, Bucket: string(l.Bucket), Amount: amount(l.Amount)})

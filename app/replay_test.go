@@ -58,6 +58,28 @@ type replayWant struct{ seen, applied int }
 // The operator's view of the inbox: an event is recorded, then applied with its entries;
 // a quarantined one is listed, replayed over HTTP exactly once however many replays race,
 // and its balance changes once.
+// An event's entries name the wallet they post to: with signed sub tokens the event's
+// user is the token as sent, and nothing in the view said the credit went to alice.
+func TestAdminEventEntriesNameTheirWallet(t *testing.T) {
+	base := newEnv(t, store.SQLite)
+	secret := []byte("the-real-secret-0123")
+	sub, err := postbacks.SubTokens{Secrets: [][]byte{secret}}.Sign("alice", t0.Add(24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := base.withProperty(func(p *appProperty) {
+		p.SubTokens = &postbacks.SubTokens{Secrets: [][]byte{secret}, Required: true, MaxAge: time.Hour}
+	})
+	a := e.do("POST", "/v1/hooks/arcade/gamezop/spp", strings.Replace(sppBody, `"user-id":"sub1"`, `"user-id":"`+sub+`"`, 1),
+		"Authorization", "Bearer "+sppToken)
+	ev := e.event(a.Body["event_id"])
+	entries, _ := ev.Body["entries"].([]any)
+	if ev.Body["user"] != sub || len(entries) != 1 || entries[0].(map[string]any)["user"] != "alice" {
+		t.Fatalf("event view: %s", ev.Raw)
+	}
+	e.wantBalance("arcade", "alice", apiKey, "0", "0.672")
+}
+
 func TestAdminEvents(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, d store.Dialect) {
 		e := newEnv(t, d)

@@ -66,7 +66,8 @@ type Kept struct {
 	DedupeKey  string
 	User       string
 	Event      Event  // as decoded when received
-	Raw        []byte // the body exactly as received
+	Raw        []byte // the body exactly as received (a list reads only what it asks for: EventFilter.RawUpTo)
+	RawSize    int    // the whole body's size in bytes
 	ReceivedAt time.Time
 	Status     string
 	Reason     string     // why it was quarantined or earned nothing; for a recorded event, why it cannot be mapped
@@ -135,6 +136,9 @@ type EventFilter struct {
 	Source   Source // "" any
 	Before   int64  // only ids below this; 0 from the newest
 	Limit    int
+	// RawUpTo is how much of each raw body to read, in bytes: 0 reads none (a page of
+	// a thousand 64 KiB bodies is 64 MB nobody shows). Kept.RawSize is always set.
+	RawUpTo int
 }
 
 // Backlog is what the applier has yet to do.

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -454,4 +455,18 @@ func SetSettleBatchTimeout(db *DB, d time.Duration) { db.settleBatchTimeout = d 
 func WithAnyReplicaDatabase(o Options) Options {
 	o.anyReplicaDatabase = true
 	return o
+}
+
+// BeforeQuery runs fn once, before the first statement whose SQL contains substr is
+// sent: a test commits something between two reads of one operation.
+func BeforeQuery(db *DB, substr string, fn func()) {
+	var once atomic.Bool
+	err := db.gorm.Callback().Row().Before("gorm:row").Register("test:before-query:"+substr, func(tx *gorm.DB) {
+		if strings.Contains(tx.Statement.SQL.String(), substr) && once.CompareAndSwap(false, true) {
+			fn()
+		}
+	})
+	if err != nil {
+		panic(err)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -299,13 +300,28 @@ type inboxRow struct {
 	Status     string
 	Reason     string
 	AppliedAt  *time.Time
+	RawSize    *int // Events' column; nil: the whole RawBody was read
 }
 
 const inboxColumns = `id, property, source, dedupe_key, user_id, event, raw_body, received_at, status, reason, applied_at`
 
+// listColumns are inboxColumns for Events: at most upTo bytes of the raw body (none for
+// 0), and its whole size.
+func (db *DB) listColumns(upTo int) string {
+	raw := `raw_body`
+	if db.dialect == SQLite {
+		raw = `CAST(raw_body AS BLOB)` // length and substr count bytes, not characters
+	}
+	body := `substr(` + raw + `, 1, ` + strconv.Itoa(max(upTo, 0)) + `)`
+	return `id, property, source, dedupe_key, user_id, event, ` + body + ` AS raw_body, received_at, status, reason, applied_at, length(` + raw + `) AS raw_size`
+}
+
 func (r inboxRow) toKept() rewards.Kept {
 	k := rewards.Kept{ID: r.ID, Property: r.Property, Source: rewards.Source(r.Source), DedupeKey: r.DedupeKey, User: r.UserID,
-		Raw: r.RawBody, ReceivedAt: r.ReceivedAt.UTC(), Status: r.Status, Reason: r.Reason}
+		Raw: r.RawBody, RawSize: len(r.RawBody), ReceivedAt: r.ReceivedAt.UTC(), Status: r.Status, Reason: r.Reason}
+	if r.RawSize != nil {
+		k.RawSize = *r.RawSize
+	}
 	if err := json.Unmarshal([]byte(r.Event), &k.Event); err != nil {
 		// A row this build cannot read (written by another version, or damaged) is
 		// still listed, and the applier quarantines it rather than stall on it.
@@ -322,18 +338,28 @@ func (r inboxRow) toKept() rewards.Kept {
 
 // Event returns one inbox event and the journal entries it produced, oldest first.
 // An unknown id is rewards.ErrNotFound.
+// Both are read in one snapshot: a replay or an apply committing between two reads
+// showed an event still quarantined beside the entries it had just produced.
 func (db *DB) Event(ctx context.Context, id int64) (rewards.Kept, []rewards.Posted, error) {
-	g := db.gorm.WithContext(ctx)
-	var rows []inboxRow
-	if err := query(g, &rows, `SELECT `+inboxColumns+` FROM inbox WHERE id = ?`, id); err != nil {
+	var k rewards.Kept
+	var posted []rewards.Posted
+	err := db.read(ctx, func(tx *gorm.DB) error {
+		var rows []inboxRow
+		if err := query(tx, &rows, `SELECT `+inboxColumns+` FROM inbox WHERE id = ?`, id); err != nil {
+			return translate(err)
+		}
+		if len(rows) == 0 {
+			return fmt.Errorf("event %d: %w", id, rewards.ErrNotFound)
+		}
+		k = rows[0].toKept()
+		var err error
+		posted, err = db.postedBy(tx, `j.inbox_id = ?`, id)
+		return err
+	})
+	if err != nil {
 		return rewards.Kept{}, nil, translate(err)
 	}
-	if len(rows) == 0 {
-		return rewards.Kept{}, nil, fmt.Errorf("event %d: %w", id, rewards.ErrNotFound)
-	}
-	k := rows[0].toKept()
-	posted, err := db.postedBy(g, `j.inbox_id = ?`, id)
-	return k, posted, err
+	return k, posted, nil
 }
 
 // postedBy reads the journal entries matching where, with their legs.
@@ -394,7 +420,7 @@ func (db *DB) Events(ctx context.Context, f rewards.EventFilter) ([]rewards.Kept
 	if f.Limit <= 0 {
 		f.Limit = 100
 	}
-	q := `SELECT ` + inboxColumns + ` FROM inbox`
+	q := `SELECT ` + db.listColumns(f.RawUpTo) + ` FROM inbox`
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, " AND ")
 	}
