@@ -114,7 +114,8 @@ type App struct {
 	ingest   *batcher
 	applier  *applier
 	webhooks *webhooker
-	readmit  string // Options.ReadmitActor
+	replica  replicaCheck // /readyz's view of the read replica
+	readmit  string       // Options.ReadmitActor
 	// readmitting is set while a RunApplier of the process runs its readmitter.
 	readmitting atomic.Bool
 }

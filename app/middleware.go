@@ -107,8 +107,11 @@ func checkQuery(raw string) error {
 		pair, rest, _ = strings.Cut(rest, "&")
 		key, value, _ := strings.Cut(pair, "=")
 		name, err := url.QueryUnescape(key)
-		if err != nil || strings.Contains(key, ";") || !utf8.ValidString(name) || len(name) > 64 {
+		if err != nil || strings.Contains(key, ";") {
 			return invalid("query", "a parameter's name "+form)
+		}
+		if !utf8.ValidString(name) || len(name) > 64 {
+			name = "query" // not echoed: no parameter is named so
 		}
 		if _, err := url.QueryUnescape(value); err != nil || strings.Contains(value, ";") {
 			return invalid(name, "the query parameter "+form)

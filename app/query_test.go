@@ -1,6 +1,8 @@
 package app_test
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 
 	"tally/store"
@@ -36,6 +38,17 @@ func TestMalformedQueryParameterIsA400NamingIt(t *testing.T) {
 		if a.Code != 400 || len(errs) != 1 || errs[0].(map[string]any)["field"] != field {
 			t.Errorf("%s: %d %s, want 400 naming %s", path, a.Code, a.Raw, field)
 		}
+	}
+	// The receivers and the ops routes read no query: a provider's postback URL with a
+	// stray "%" or ";" in it must not cost it its events.
+	for i, q := range []string{"?campaign=50%off", "?tag=a;b"} {
+		body := strings.Replace(sppBody, "b48a8368", fmt.Sprint("q", i), 1)
+		if a := e.do("POST", "/v1/hooks/arcade/gamezop/spp"+q, body, "Authorization", "Bearer "+sppToken); a.Code != 200 {
+			t.Errorf("SPP at a URL with %s: %d %s", q, a.Code, a.Raw)
+		}
+	}
+	if a := e.do("GET", "/healthz?x=%", ""); a.Code != 200 {
+		t.Errorf("/healthz?x=%%: %d %s", a.Code, a.Raw)
 	}
 	// Well-formed escapes still read as before.
 	if a := e.do("GET", "/v1/properties/arcade/users/u1/transactions?limit=%31&cursor="+next, "", auth...); a.Code != 200 {

@@ -1,8 +1,11 @@
 package app
 
 import (
+	"context"
 	"errors"
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -28,7 +31,7 @@ func (a *App) routes() *gin.Engine {
 	// not a redirect with an HTML body (a 307 that clients may not follow with the body).
 	r.RedirectTrailingSlash = false
 	r.ContextWithFallback = true
-	r.Use(a.observe, unescapeParams, a.wellFormedQuery, a.recoverPanics)
+	r.Use(a.observe, unescapeParams, a.recoverPanics)
 	r.NoRoute(func(c *gin.Context) { a.fail(c, rewards.ErrNotFound) })
 	r.NoMethod(func(c *gin.Context) {
 		c.Header("Content-Type", "application/problem+json")
@@ -47,7 +50,10 @@ func (a *App) routes() *gin.Engine {
 	hooks.POST("/gamepush", a.receiveHook(rewards.SourceGamePush))
 	hooks.POST("/trackscore", a.receiveHook(rewards.SourceTrackScore))
 
-	pub := r.Group("/v1/properties/:property", a.publisherAuth, bounded)
+	// The routes that read a query string refuse one that does not parse (the receivers
+	// and the ops routes read none, and a provider's odd postback URL must not cost it
+	// its events).
+	pub := r.Group("/v1/properties/:property", a.wellFormedQuery, a.publisherAuth, bounded)
 	pub.GET("/users/:user/balance", a.getBalance)
 	pub.GET("/users/:user/transactions", a.listTransactions)
 	pub.POST("/users/:user/redemptions", a.redeem)
@@ -57,7 +63,7 @@ func (a *App) routes() *gin.Engine {
 	pub.GET("/tournaments", a.listTournaments)
 	pub.GET("/tournaments/:tournament/leaderboard", a.getLeaderboard)
 
-	adm := r.Group("/v1/admin", a.adminAuth)
+	adm := r.Group("/v1/admin", a.wellFormedQuery, a.adminAuth)
 	adm.GET("/reports/payouts", a.payoutReport)
 	adm.GET("/settlements", bounded, a.listSettlements)
 	adm.POST("/properties/:property/users/:user/adjustments", bounded, a.adjust)
@@ -78,7 +84,7 @@ func (a *App) routes() *gin.Engine {
 	r.GET("/console/static/console.css", consoleHeaders, con.css)
 	r.GET("/console/login", consoleHeaders, con.loginForm)
 	r.POST("/console/login", consoleHeaders, con.login)
-	ops := r.Group("/console", consoleHeaders, con.auth)
+	ops := r.Group("/console", consoleHeaders, a.wellFormedQuery, con.auth)
 	ops.GET("", con.overview)
 	ops.GET("/quarantine", con.quarantine)
 	ops.POST("/quarantine/:id/replay", con.replayOne)
@@ -97,6 +103,44 @@ func (a *App) routes() *gin.Engine {
 }
 
 func (a *App) healthz(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) }
+
+// replicaCheck asks the read replica for /readyz at most every replicaCheckEvery, one
+// probe at a time, within replicaCheckTimeout: a replica gone silent (no reset, a dead
+// host) must not make the probe itself time out, which would take every instance out of
+// the load balancer with it. Probes meanwhile read the last answer.
+type replicaCheck struct {
+	mu sync.Mutex // held by the probe asking
+	at atomic.Pointer[replicaAnswer]
+}
+
+type replicaAnswer struct {
+	at  time.Time
+	err error
+}
+
+const (
+	replicaCheckEvery   = 2 * time.Second
+	replicaCheckTimeout = 300 * time.Millisecond
+)
+
+func (r *replicaCheck) check(ctx context.Context, ask func(context.Context) error) error {
+	last := r.at.Load()
+	if last != nil && time.Since(last.at) < replicaCheckEvery {
+		return last.err
+	}
+	if !r.mu.TryLock() {
+		if last != nil {
+			return last.err
+		}
+		return nil // the first answer is on its way
+	}
+	defer r.mu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, replicaCheckTimeout)
+	defer cancel()
+	err := ask(ctx)
+	r.at.Store(&replicaAnswer{at: time.Now(), err: err})
+	return err
+}
 
 // readyz is unauthenticated, so its answer names only the condition; the cause (which
 // carries the database's user, name and host) goes to the log.
@@ -125,7 +169,7 @@ func (a *App) readyz(c *gin.Context) {
 	// A read replica that does not answer fails the publisher's reads it serves, not
 	// the instance: receivers, redemptions and the admin API run on the primary, and
 	// every instance shares the replica, so leaving the load balancer would help none.
-	if err := a.store.ReadReplica(c.Request.Context()); err != nil {
+	if err := a.replica.check(c.Request.Context(), a.store.ReadReplica); err != nil {
 		a.logFor(c.Request.Context()).Warn("read replica unreachable; balance, transactions, feed and tournament reads fail", "err", err)
 		body["read_replica"] = "unreachable"
 	}

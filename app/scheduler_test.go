@@ -200,6 +200,10 @@ func TestLastTick(t *testing.T) {
 		{"0 2 * * 1", "2026-11-22T10:00:00Z", "2026-11-16T02:00:00Z"}, // weekly, Mondays
 		{"*/5 * * * *", "2026-11-22T10:07:30Z", "2026-11-22T10:05:00Z"},
 		{"0 0 1 1 *", "2026-11-22T10:00:00Z", ""}, // none in the last 32 days
+		// @every ticks from the schedule's start, whatever the clock says: the tick is now.
+		{"@every 45m", "2026-11-22T10:00:00Z", "2026-11-22T10:00:00Z"},
+		{"@every 800h", "2026-11-22T10:00:00Z", "2026-11-22T10:00:00Z"},
+		{"@daily", "2026-11-22T10:00:00Z", "2026-11-22T00:00:00Z"},
 	} {
 		sched, err := cron.ParseStandard(c.spec)
 		if err != nil {

@@ -143,6 +143,36 @@ func TestReadReplica(t *testing.T) {
 	}
 }
 
+// Where the role tally connects as may not call pg_control_system() (a hardened
+// install), a read_url is refused with what to grant, not as "storage unavailable".
+func TestReadReplicaCheckWithoutTheRightToIdentifyIt(t *testing.T) {
+	ctx := context.Background()
+	u := storetest.URL(t, store.Postgres)
+	admin := storetest.OpenURL(t, u, nil)
+	role := fmt.Sprintf("tally_test_role_%d", time.Now().UnixNano())
+	if err := admin.ExecRaw(ctx, `CREATE ROLE `+role+` LOGIN`); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = admin.ExecRaw(context.Background(), `DROP ROLE IF EXISTS `+role) })
+	if err := admin.ExecRaw(ctx, `REVOKE EXECUTE ON FUNCTION pg_control_system() FROM PUBLIC`); err != nil {
+		t.Fatal(err)
+	}
+	parsed, err := url.Parse(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parsed.User = url.User(role)
+	as := parsed.String()
+	db, err := store.Open(ctx, as, store.Options{ReadURL: as})
+	if err == nil {
+		db.Close()
+		t.Fatal("opened; want refused")
+	}
+	if errors.Is(err, rewards.ErrUnavailable) || !strings.Contains(err.Error(), "GRANT EXECUTE ON FUNCTION pg_control_system()") {
+		t.Fatalf("err = %v; want the grant named, not unavailable", err)
+	}
+}
+
 // A read replica that stops answering fails the reads it serves (503, promptly), not
 // the instance: Ready stays nil, so receivers keep recording and redemptions keep
 // running on the primary, and ReadReplica names the replica. Before, Ready failed with

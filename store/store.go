@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/glebarez/sqlite"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
@@ -252,11 +253,19 @@ func (db *DB) sameDatabase(ctx context.Context, anyDatabase bool) error {
 	const q = `SELECT (SELECT system_identifier FROM pg_control_system()), current_database()`
 	var primaryID, replicaID int64
 	var primaryDB, replicaDB string
+	identify := func(which string, err error) error {
+		if pe := (*pgconn.PgError)(nil); errors.As(err, &pe) && pe.Code == "42501" {
+			return fmt.Errorf("store: database.read_url: cannot check that it is a replica of the primary, because the %s "+
+				"refuses pg_control_system() (%s); GRANT EXECUTE ON FUNCTION pg_control_system() TO the role tally connects as, "+
+				"or leave read_url out", which, pe.Message)
+		}
+		return fmt.Errorf("store: identify the %s: %w", which, errors.Join(rewards.ErrUnavailable, err))
+	}
 	if err := db.probe.QueryRowContext(ctx, q).Scan(&primaryID, &primaryDB); err != nil {
-		return fmt.Errorf("store: identify the primary: %w", errors.Join(rewards.ErrUnavailable, err))
+		return identify("primary", err)
 	}
 	if err := db.replicaProbe.QueryRow(ctx, q).Scan(&replicaID, &replicaDB); err != nil {
-		return fmt.Errorf("store: identify the read replica: %w", errors.Join(rewards.ErrUnavailable, err))
+		return identify("read replica", err)
 	}
 	if primaryID != replicaID || (primaryDB != replicaDB && !anyDatabase) {
 		return fmt.Errorf("store: database.read_url is not a replica of database.url: it is database %q of cluster %d, "+
