@@ -233,11 +233,16 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	defer done()
-	sched, err := startSchedule(ctx, a, db, cfg, log)
+	// The schedule's runs end with serve, whatever ends it: returning early (the port in
+	// use) must not wait for the settlement the schedule runs at start to finish.
+	schedCtx, cancelSched := context.WithCancel(ctx)
+	defer cancelSched()
+	sched, err := startSchedule(schedCtx, a, db, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer sched()
+	defer cancelSched() // before sched(): a run in progress stops between batches
 	// Tournament windows close at end + grace from any replica; the store pays each once.
 	stopClosing, err := a.StartTournamentCloser(ctx, app.TournamentCloseSpec)
 	if err != nil {
