@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -736,46 +737,121 @@ func checkRuns(tx *gorm.DB, property string, fail func(string, ...any)) error {
 	return nil
 }
 
-// checkTrueUps holds the true-ups against the ledger: what the runs say they released,
-// what their days say, and the buffer_release legs agree to the last digit, and no more
-// was released than the sessions withheld.
+// checkTrueUps holds each true-up run to its days and to its release legs, and each
+// day's release to what its sessions withheld: a run's released and shortfall are its
+// days' sums, the buffer_release legs under its ref add up to its released, and no day
+// releases more than the sessions received on it withheld. (Totals alone let a release
+// move between two runs or two days unseen.)
 func checkTrueUps(tx *gorm.DB, property string, fail func(string, ...any)) error {
-	where, args := "TRUE", []any(nil)
+	where, args := "", []any(nil)
 	if property != "" {
-		where, args = "property = ?", []any{property}
+		where, args = " WHERE property = ?", []any{property}
 	}
-	sum := func(q string) (decimal.Decimal, error) { // q ends in a WHERE clause's start
-		var vals []decimal.Decimal
-		if err := tx.Raw(q+where, args...).Scan(&vals).Error; err != nil {
-			return decimal.Zero, err
+	type sums struct{ released, shortfall, legs decimal.Decimal }
+	runs := map[int64]*sums{}
+	byRun := map[int64]*sums{} // what its days and legs say
+	get := func(m map[int64]*sums, id int64) *sums {
+		s := m[id]
+		if s == nil {
+			s = &sums{released: decimal.Zero, shortfall: decimal.Zero, legs: decimal.Zero}
+			m[id] = s
 		}
-		total := decimal.Zero
-		for _, v := range vals {
-			total = total.Add(v)
+		return s
+	}
+	err := eachRow(tx, `SELECT id, released, shortfall FROM trueups`+where, args, func(rows *sql.Rows) error {
+		var id int64
+		var released, shortfall decimal.Decimal
+		if err := rows.Scan(&id, &released, &shortfall); err != nil {
+			return err
 		}
-		return total, nil
-	}
-	runs, err := sum(`SELECT released FROM trueups WHERE `)
+		r := get(runs, id)
+		r.released, r.shortfall = released, shortfall
+		return nil
+	})
 	if err != nil {
 		return err
 	}
-	days, err := sum(`SELECT released FROM trueup_days WHERE `)
+	type dayKey struct{ property, day string }
+	days := map[dayKey]decimal.Decimal{}
+	err = eachRow(tx, `SELECT property, day, trueup_id, released, shortfall FROM trueup_days`+where, args, func(rows *sql.Rows) error {
+		var k dayKey
+		var id int64
+		var released, shortfall decimal.Decimal
+		if err := rows.Scan(&k.property, &k.day, &id, &released, &shortfall); err != nil {
+			return err
+		}
+		days[k] = released
+		b := get(byRun, id)
+		b.released, b.shortfall = b.released.Add(released), b.shortfall.Add(shortfall)
+		return nil
+	})
 	if err != nil {
 		return err
 	}
-	legs, err := sum(`SELECT amount FROM entries WHERE kind = 'buffer_release' AND account = '' AND `)
+	legsWhere := ""
+	if property != "" {
+		legsWhere = " AND e.property = ?"
+	}
+	err = eachRow(tx, `SELECT j.ref, e.amount FROM entries e JOIN journal j ON j.id = e.journal_id
+		WHERE e.kind = 'buffer_release' AND e.account = ''`+legsWhere, args, func(rows *sql.Rows) error {
+		var ref string
+		var amount decimal.Decimal
+		if err := rows.Scan(&ref, &amount); err != nil {
+			return err
+		}
+		id, err := strconv.ParseInt(strings.TrimPrefix(ref, "trueup:"), 10, 64)
+		if err != nil || !strings.HasPrefix(ref, "trueup:") {
+			fail("a buffer_release leg of %s under ref %q, which names no true-up run", amount, ref)
+			return nil
+		}
+		b := get(byRun, id)
+		b.legs = b.legs.Add(amount)
+		return nil
+	})
 	if err != nil {
 		return err
 	}
-	withheld, err := sum(`SELECT withheld FROM sessions WHERE `)
+	for id, b := range byRun {
+		if runs[id] == nil {
+			fail("true-up run %d is missing: its days or legs released %s", id, b.released.Add(b.legs))
+		}
+	}
+	withheld, total := map[dayKey]decimal.Decimal{}, decimal.Zero
+	err = eachRow(tx, `SELECT property, received_at, withheld FROM sessions`+where, args, func(rows *sql.Rows) error {
+		var prop string
+		var at time.Time
+		var w decimal.Decimal
+		if err := rows.Scan(&prop, &at, &w); err != nil {
+			return err
+		}
+		if w.IsZero() {
+			return nil
+		}
+		k := dayKey{prop, rewards.DayOf(at)}
+		withheld[k], total = withheld[k].Add(w), total.Add(w)
+		return nil
+	})
 	if err != nil {
 		return err
 	}
-	if !runs.Equal(days) || !runs.Equal(legs) {
-		fail("true-ups released %s by their runs, %s by their days, %s in buffer_release legs", runs, days, legs)
+	released := decimal.Zero
+	for id, r := range runs {
+		b := get(byRun, id)
+		released = released.Add(r.released)
+		if !r.released.Equal(b.released) || !r.shortfall.Equal(b.shortfall) {
+			fail("true-up run %d released %s with a shortfall of %s, its days %s and %s", id, r.released, r.shortfall, b.released, b.shortfall)
+		}
+		if !r.released.Equal(b.legs) {
+			fail("true-up run %d released %s, its buffer_release legs %s", id, r.released, b.legs)
+		}
 	}
-	if runs.GreaterThan(withheld) {
-		fail("true-ups released %s, more than the sessions withheld (%s)", runs, withheld)
+	for k, rel := range days {
+		if rel.GreaterThan(withheld[k]) {
+			fail("true-up day %s of %s released %s, more than its sessions withheld (%s)", k.day, k.property, rel, withheld[k])
+		}
+	}
+	if released.GreaterThan(total) {
+		fail("true-ups released %s, more than the sessions withheld (%s)", released, total)
 	}
 	return nil
 }

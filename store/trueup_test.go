@@ -123,9 +123,32 @@ func TestTrueUpReleasesOnce(t *testing.T) {
 		if err := db.ExecRaw(ctx, `UPDATE trueup_days SET released = '0'`); err != nil {
 			t.Fatal(err)
 		}
-		if err := db.CheckInvariants(ctx, "arcade"); err == nil || !strings.Contains(err.Error(), "buffer_release legs") {
+		if err := db.CheckInvariants(ctx, "arcade"); err == nil || !strings.Contains(err.Error(), "released 21 with a shortfall of 0, its days 0 and 0") {
 			t.Fatalf("a true-up whose days disagree with the ledger: %v", err)
 		}
+	})
+}
+
+// tally verify holds a true-up per run and per day, not only in total: a release moved
+// from one day to another, or a release leg moved to another run, kept every total.
+func TestVerifyHoldsTrueUpsPerRunAndDay(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		run := func(t *testing.T) *store.DB {
+			db, _ := trueUpFixture(t, dia)
+			if _, err := importBooked(t, db, false, rewards.BookedDay{Day: "2026-11-01", RevenueUSD: d("0.0018")},
+				rewards.BookedDay{Day: "2026-11-02", RevenueUSD: d("0.0009")}); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := db.TrueUp(context.Background(), trueUpReq("t1", "2026-11-01", "2026-11-02")); err != nil {
+				t.Fatal(err)
+			}
+			return db
+		}
+		// Day 1 released 14 of the 28 its sessions withheld, day 2 7 of 14.
+		wantTamperCaught(t, run(t), "trueup_days", `UPDATE trueup_days SET released = released + CASE WHEN day = '2026-11-02' THEN 10 ELSE -10 END`,
+			"true-up day 2026-11-02 of arcade released 17, more than its sessions withheld (14)")
+		wantTamperCaught(t, run(t), "journal", `UPDATE journal SET ref = 'trueup:99' WHERE id = (SELECT MIN(id) FROM journal WHERE kind = 'buffer_release')`,
+			"true-up run 99 is missing")
 	})
 }
 
