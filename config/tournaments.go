@@ -133,9 +133,7 @@ func (v *validator) tournaments(path string, p Property, scaleOK bool) {
 				ids[t.ID] = j
 			}
 		}
-		if t.Game == "" {
-			v.add(at+".game", "is required: the game or leaderboard whose scores count")
-		}
+		v.providerID(at+".game", t.Game, "the game or leaderboard whose scores count")
 		for k, s := range t.Sources {
 			sp := fmt.Sprintf("%s.sources[%d]", at, k)
 			if !slices.Contains(scoreSources, s) {

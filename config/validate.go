@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 
+	"tally/postbacks"
 	"tally/rewards"
 )
 
@@ -546,9 +547,7 @@ func (v *validator) target(path string, j int, t ScoreTarget, ids map[string]int
 			ids[t.ID] = j
 		}
 	}
-	if t.Game == "" {
-		v.add(path+".game", "is required: the game or leaderboard whose scores count")
-	}
+	v.providerID(path+".game", t.Game, "the game or leaderboard whose scores count")
 	v.nonNegative(path+".min_score", t.MinScore, true)
 	if d := t.direction(); d != rewards.Higher && d != rewards.Lower {
 		v.add(path+".direction", "must be higher or lower, got %q", d)
@@ -594,9 +593,7 @@ func (v *validator) achievement(path string, j int, a Achievement, seen map[[2]s
 	default:
 		v.add(path+".source", "must be gamepush or trackscore, got %q", a.Source)
 	}
-	if a.ID == "" {
-		v.add(path+".id", "is required")
-	} else {
+	if v.providerID(path+".id", a.ID, "the achievement's id as its source sends it") {
 		key := [2]string{string(a.Source), a.ID}
 		for _, k := range seen[key] {
 			if b := all[k]; a.Event == "" || b.Event == "" || a.Event == b.Event {
@@ -608,6 +605,21 @@ func (v *validator) achievement(path string, j int, a Achievement, seen map[[2]s
 	}
 	v.nonNegative(path+".reward", a.Reward, true)
 	v.duration(path+".hold", a.Hold)
+}
+
+// providerID checks an id a provider's events carry (a game, an achievement): required,
+// and one the receivers accept (postbacks.CheckProviderID), else no event could ever
+// match the rule. It reports whether s is usable.
+func (v *validator) providerID(path, s, what string) bool {
+	if s == "" {
+		v.add(path, "is required: %s", what)
+		return false
+	}
+	if msg := postbacks.CheckProviderID(s); msg != "" {
+		v.add(path, "%s (no event can carry such an id, so the rule would never match)", msg)
+		return false
+	}
+	return true
 }
 
 // decimal parses s, reporting at path when it is malformed, or empty and required.

@@ -81,6 +81,10 @@ func TestLoadRefuses(t *testing.T) {
 		{"empty states", `states: [over]`, `states: []`, `properties[0].score_targets[0].states: must list at least one state`},
 		{"achievement from gamezop", `source: gamepush, event: GivePlayerReward, id: "685"`, `source: gamezop_spp, id: "685"`, `properties[0].achievements[0].source: must be gamepush or trackscore, got "gamezop_spp"`},
 		{"achievement without id", `id: "first-win", `, ``, `properties[0].achievements[1].id: is required`},
+		// Ids no receiver accepts: no event can carry them, so the rule would never pay.
+		{"achievement id with a control character", `id: "first-win"`, `id: "first\twin"`, `properties[0].achievements[1].id: must not contain control characters (no event can carry`},
+		{"achievement id with U+FFFD", `id: "first-win"`, `id: "first\uFFFDwin"`, `properties[0].achievements[1].id: must not contain U+FFFD`},
+		{"target game with a zero-width space", `game: NyM_JGWcx`, `game: "NyM\u200BJGWcx"`, `properties[0].score_targets[0].game: must not contain invisible format characters (found U+200B)`},
 		{"duplicate achievement", `source: trackscore, id: "first-win"`, `source: gamepush, event: GivePlayerReward, id: "685"`, `properties[0].achievements[1]: gamepush achievement "685" is already configured at achievements[0]`},
 		{"achievement event of another source", `source: gamepush, event: GivePlayerReward, id: "685"`, `source: gamepush, event: milestone.reached, id: "685"`,
 			`properties[0].achievements[0].event: must be one of UnlockPlayerAchievement, GivePlayerReward for gamepush, got "milestone.reached"`},

@@ -519,6 +519,12 @@ func addressProblem(s string, max int) string {
 // made before the receivers refused noncharacters and U+FFFD stay addressable.
 func CheckUserID(s string) string { return addressProblem(s, maxUserLen) }
 
+// CheckProviderID is the receivers' rule for the ids providers send beside the user
+// (a game, a leaderboard, an achievement): "" when s is one a receiver can carry, else
+// what is wrong with it. The config holds its games and achievement ids to it: a rule on
+// an id no event can carry would never pay.
+func CheckProviderID(s string) string { return textProblem(s, maxIDLen) }
+
 // CheckNewUserID is the receivers' rule for a user id: "" when a wallet may be made for
 // s, else what is wrong with it. Stricter than CheckUserID: no noncharacters, U+FFFD or
 // _xD800_…_xDFFF_, which an XLSX export cannot tell apart from other ids.
