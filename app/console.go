@@ -31,8 +31,9 @@ type ConsoleStore interface {
 	EventCountsSince(ctx context.Context, since time.Time, fn func(property string, source rewards.Source, status string, n int64)) error
 	OpenEventCounts(ctx context.Context, fn func(property string, backlog rewards.Backlog, quarantined int64)) error
 	WalletTotals(ctx context.Context) ([]rewards.Balance, error)
-	// WebhookBacklog reports, per property, the webhook deliveries pending and the oldest.
-	WebhookBacklog(ctx context.Context, fn func(property string, pending rewards.Backlog)) error
+	// WebhookBacklog reports, per property, the webhook deliveries pending to the given
+	// (property, url) endpoints and the oldest.
+	WebhookBacklog(ctx context.Context, endpoints [][2]string, fn func(property string, pending rewards.Backlog)) error
 	QuarantineReasons(ctx context.Context, property string, fn func(property, reason string, n int64)) error
 	QuarantinedIDs(ctx context.Context, property, reason string, after int64, limit int) ([]int64, error)
 	// Now is the store's clock, which stamps received_at: "today" and lags are read on it.

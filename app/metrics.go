@@ -243,7 +243,7 @@ func (a *App) RefreshGauges(ctx context.Context) error {
 	for id := range a.props {
 		hooks[id] = rewards.Backlog{}
 	}
-	if err := cs.WebhookBacklog(ctx, func(property string, b rewards.Backlog) { hooks[property] = b }); err != nil {
+	if err := cs.WebhookBacklog(ctx, a.webhooks.claimable, func(property string, b rewards.Backlog) { hooks[property] = b }); err != nil {
 		return err
 	}
 	now := cs.Now()

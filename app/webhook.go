@@ -385,12 +385,14 @@ func (w *webhooker) deliver(ctx context.Context, d rewards.Delivery) (err error)
 	// Recorded even when ctx ends meanwhile: the attempt happened.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	_, disabled, err := w.store.RecordAttempt(rctx, at)
-	outcome := "delivered"
-	if !at.OK {
-		outcome = "failed"
+	recorded, disabled, err := w.store.RecordAttempt(rctx, at)
+	if recorded { // not an attempt whose lease another worker took: that one counts its own
+		outcome := "delivered"
+		if !at.OK {
+			outcome = "failed"
+		}
+		w.metrics.webhooks.WithLabelValues(d.Property, outcome).Inc()
 	}
-	w.metrics.webhooks.WithLabelValues(d.Property, outcome).Inc()
 	if err != nil {
 		return fmt.Errorf("webhook delivery %d: record attempt: %w", d.ID, err)
 	}

@@ -390,6 +390,29 @@ func TestWebhookMetrics(t *testing.T) {
 	})
 }
 
+// Deliveries waiting for an endpoint no longer configured (a URL moved) are not counted:
+// they wait for it to be configured again, and the oldest's age held the alert on it
+// firing for good, every message since delivered.
+func TestWebhookMetricsLeaveOutEndpointsNoLongerConfigured(t *testing.T) {
+	rcv := newReceiver(t)
+	clock := storetest.NewClock(t0)
+	dbURL := storetest.URL(t, store.SQLite)
+	e := hookEnvOn(t, dbURL, clock, rcv.url())
+	adjust(t, e, "sub1", "5", "k1") // for the old URL, never sent
+	_ = e.db.Close()
+	moved := hookEnvOn(t, dbURL, clock, rcv.url()+"?v=2")
+	adjust(t, moved, "sub1", "5", "k2")
+	clock.Advance(24 * time.Hour)
+	moved.deliver()
+	if err := moved.app.RefreshGauges(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	m := scrape(t, moved)
+	if n, age := m("tally_webhook_pending_deliveries", "property", "arcade"), m("tally_webhook_oldest_pending_seconds", "property", "arcade"); n != 0 || age != 0 {
+		t.Fatalf("pending %v, oldest %v s; want 0 and 0 (the old URL's delivery waits uncounted)", n, age)
+	}
+}
+
 // A change committed just before the process died is sent after the restart, once; and
 // so is one a worker had claimed and not sent when it died (its lease lapses).
 func TestWebhookSentAfterCrash(t *testing.T) {

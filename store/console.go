@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -121,17 +122,27 @@ func (db *DB) OpenEventCounts(ctx context.Context, fn func(property string, back
 }
 
 // WebhookBacklog calls fn for each property with webhook deliveries pending (not yet
-// delivered, nor failed for good): how many, and when the oldest was written. It reads
-// the pending deliveries' partial index, and one row per property.
-func (db *DB) WebhookBacklog(ctx context.Context, fn func(property string, pending rewards.Backlog)) error {
+// delivered, nor failed for good) to one of endpoints, its (property, url) pairs: how
+// many, and when the oldest was written. Deliveries to an endpoint no longer configured
+// wait for it to be configured again and are not counted: they would hold an alert on
+// the oldest's age for good. It reads the pending deliveries' partial index.
+func (db *DB) WebhookBacklog(ctx context.Context, endpoints [][2]string, fn func(property string, pending rewards.Backlog)) error {
+	if len(endpoints) == 0 {
+		return nil
+	}
 	g := db.gorm.WithContext(ctx)
 	var groups []struct {
 		Property string
 		N        int64
 		First    int64
 	}
+	args := make([]any, 0, 2*len(endpoints))
+	for _, e := range endpoints {
+		args = append(args, e[0], e[1])
+	}
 	if err := query(g, &groups, `SELECT property, COUNT(*) AS n, MIN(id) AS first FROM webhook_deliveries
-		WHERE status = 'pending' GROUP BY property ORDER BY property`); err != nil {
+		WHERE status = 'pending' AND (property, endpoint) IN (VALUES `+strings.TrimSuffix(strings.Repeat("(?, ?), ", len(endpoints)), ", ")+`)
+		GROUP BY property ORDER BY property`, args...); err != nil {
 		return translate(err)
 	}
 	for _, gr := range groups {
