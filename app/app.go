@@ -136,6 +136,18 @@ func New(st Store, opt Options) *App {
 		for _, st := range []string{rewards.RunCompleted, rewards.RunFailed} {
 			m.settlementRuns.WithLabelValues(p.ID, st)
 		}
+		// So for what the README's alerts read: ingest failures by source, webhook
+		// attempts and disabled endpoints.
+		for src := range p.Sources {
+			for _, r := range []string{"accepted", "unauthorized", "unavailable", "error"} {
+				m.ingest.WithLabelValues(p.ID, string(src), r)
+			}
+		}
+		if len(p.Webhooks) > 0 {
+			m.webhooks.WithLabelValues(p.ID, "delivered")
+			m.webhooks.WithLabelValues(p.ID, "failed")
+			m.disabled.WithLabelValues(p.ID)
+		}
 	}
 	admins := slices.Clone(opt.Admins)
 	if opt.AdminToken != "" {

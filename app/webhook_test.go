@@ -354,12 +354,25 @@ func TestWebhookMetrics(t *testing.T) {
 		ctx := context.Background()
 		rcv := newReceiver(t, "fail")
 		e := newHookEnv(t, d, rcv.url())
+		// The counters the README's alerts read start at 0: a series born at 1 is no
+		// increase to Prometheus, and the first disabled endpoint paged nobody.
+		m := scrape(t, e)
+		for _, c := range [][]string{
+			{"tally_webhook_endpoints_disabled_total", "property", "arcade"},
+			{"tally_webhook_attempts_total", "property", "arcade", "outcome", "failed"},
+			{"tally_ingest_events_total", "property", "arcade", "source", "gamezop_spp", "result", "unauthorized"},
+			{"tally_ingest_events_total", "property", "arcade", "source", "gamezop_spp", "result", "unavailable"},
+		} {
+			if got := m(c[0], c[1:]...); got != 0 {
+				t.Errorf("%v = %v before anything happened, want 0", c, got)
+			}
+		}
 		adjust(t, e, "sub1", "1", "k1")
 		e.clock.Advance(90 * time.Second)
 		if err := e.app.RefreshGauges(ctx); err != nil {
 			t.Fatal(err)
 		}
-		m := scrape(t, e)
+		m = scrape(t, e)
 		if n, age := m("tally_webhook_pending_deliveries", "property", "arcade"), m("tally_webhook_oldest_pending_seconds", "property", "arcade"); n != 1 || age != 90 {
 			t.Fatalf("pending %v, oldest %v s; want 1 and 90", n, age)
 		}
