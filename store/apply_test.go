@@ -29,7 +29,7 @@ func TestEventViewIsOneSnapshot(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		keep := func(k rewards.Kept) rewards.Decision { return rewards.Decision{Quarantine: "kept"} }
+		keep := quarantining("kept")
 		if _, err := db.Apply(ctx, rewards.Claim{Status: rewards.StatusRecorded}, keep); err != nil {
 			t.Fatal(err)
 		}

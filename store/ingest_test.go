@@ -49,6 +49,11 @@ func in(ev rewards.Event) rewards.Inbound {
 	return rewards.Inbound{Property: "arcade", Event: ev, Raw: []byte(`{}`)}
 }
 
+// quarantining is a decider that keeps every event quarantined with reason.
+func quarantining(reason string) rewards.Decider {
+	return func(k rewards.Kept) rewards.Decision { return rewards.Decision{Event: k.Event, Quarantine: reason} }
+}
+
 // decide is the app's decision as these tests need it: every property applies
 // testRules, except "unconfigured", which has none.
 func decide(k rewards.Kept) rewards.Decision {

@@ -868,9 +868,7 @@ func TestTournamentReplayDoesNotOpenAnEndedWindow(t *testing.T) {
 		ctx := context.Background()
 		clock := storetest.NewClock(win0.Add(time.Hour))
 		db := storetest.Open(t, dia, clock.Now)
-		notReady := func(k rewards.Kept) rewards.Decision {
-			return rewards.Decision{Event: k.Event, Quarantine: "config not ready"}
-		}
+		notReady := quarantining("config not ready")
 		record := func(in rewards.Inbound) int64 {
 			t.Helper()
 			res, err := db.Record(ctx, []rewards.Inbound{in})
@@ -976,9 +974,7 @@ func TestTournamentReplayWhileAScoreWaits(t *testing.T) {
 		ctx := context.Background()
 		clock := storetest.NewClock(win0.Add(time.Hour))
 		db := storetest.Open(t, dia, clock.Now)
-		notReady := func(k rewards.Kept) rewards.Decision {
-			return rewards.Decision{Event: k.Event, Quarantine: "config not ready"}
-		}
+		notReady := quarantining("config not ready")
 		res, err := db.Record(ctx, []rewards.Inbound{tscore("zed", "z1", "9", "over", win0.Add(time.Hour))})
 		if err != nil {
 			t.Fatal(err)
@@ -1221,9 +1217,7 @@ func TestTournamentCloseCountsQuarantinedScores(t *testing.T) {
 		if _, err := db.Record(ctx, []rewards.Inbound{tscore("old", "o1", "99", "over", win0.Add(-48*time.Hour))}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := db.Apply(ctx, rewards.Claim{Status: rewards.StatusRecorded}, func(k rewards.Kept) rewards.Decision {
-			return rewards.Decision{Event: k.Event, Quarantine: "forged"}
-		}); err != nil {
+		if _, err := db.Apply(ctx, rewards.Claim{Status: rewards.StatusRecorded}, quarantining("forged")); err != nil {
 			t.Fatal(err)
 		}
 		clock.Set(win0.Add(time.Hour))
@@ -1234,9 +1228,7 @@ func TestTournamentCloseCountsQuarantinedScores(t *testing.T) {
 			in(session("bob", "s-bob", "0.001", 60))}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := db.Apply(ctx, rewards.Claim{Status: rewards.StatusRecorded}, func(k rewards.Kept) rewards.Decision {
-			return rewards.Decision{Event: k.Event, Quarantine: "config not ready"}
-		}); err != nil {
+		if _, err := db.Apply(ctx, rewards.Claim{Status: rewards.StatusRecorded}, quarantining("config not ready")); err != nil {
 			t.Fatal(err)
 		}
 		clock.Set(win0W.ClosesAt.Add(time.Minute))
@@ -1528,9 +1520,7 @@ func TestReplayAndWindowCloseMeetingInADeadlockBothComplete(t *testing.T) {
 		tscore("bob", "b1", "400", "over", win0.Add(40*time.Minute))}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.Apply(ctx, rewards.Claim{Status: rewards.StatusRecorded}, func(k rewards.Kept) rewards.Decision {
-		return rewards.Decision{Event: k.Event, Quarantine: "held for the test"}
-	}); err != nil {
+	if _, err := db.Apply(ctx, rewards.Claim{Status: rewards.StatusRecorded}, quarantining("held for the test")); err != nil {
 		t.Fatal(err)
 	}
 	clock.Set(win0W.ClosesAt.Add(time.Minute))

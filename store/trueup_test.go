@@ -626,9 +626,7 @@ func TestTrueUpWithNoEstimateLeavesItsDaysOpen(t *testing.T) {
 		if _, err := db.Record(ctx, []rewards.Inbound{in(foreign)}); err != nil {
 			t.Fatal(err)
 		}
-		hold := func(k rewards.Kept) rewards.Decision {
-			return rewards.Decision{Event: k.Event, Quarantine: `property-id "777" does not match gamezop_property_id 1234`}
-		}
+		hold := quarantining(`property-id "777" does not match gamezop_property_id 1234`)
 		if _, err := db.Apply(ctx, rewards.Claim{Status: rewards.StatusRecorded}, hold); err != nil {
 			t.Fatal(err)
 		}

@@ -636,9 +636,7 @@ func TestWebhookQuarantineAnnounces(t *testing.T) {
 		}
 		// A replay that leaves it quarantined announces it again, marked replayed, with
 		// the reason as it is now; one that applies it announces the balance instead.
-		stillBad := func(k rewards.Kept) rewards.Decision {
-			return rewards.Decision{Event: k.Event, Quarantine: "still bad"}
-		}
+		stillBad := quarantining("still bad")
 		if _, err := db.Apply(ctx, rewards.Claim{Status: rewards.StatusQuarantined, Actor: "alice"}, stillBad); err != nil {
 			t.Fatal(err)
 		}
