@@ -51,8 +51,8 @@ func (a *App) settleJob(ctx context.Context, sched cron.Schedule, log *slog.Logg
 }
 
 // lastTick is sched's latest tick at or before now, within the last 32 days (zero when
-// there is none); now for an @every schedule. It looks back an hour first, then a day, then 32 days, so a frequent
-// schedule is walked over at most an hour of ticks.
+// there is none); now for an @every schedule. It looks back an hour first, then a day,
+// then 32 days, so a frequent schedule is walked over at most an hour of ticks.
 func lastTick(sched cron.Schedule, now time.Time) time.Time {
 	if _, ok := sched.(cron.ConstantDelaySchedule); ok {
 		// @every ticks from when the schedule started, not on a clock of its own: the
