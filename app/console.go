@@ -122,6 +122,16 @@ func (con *console) fail(c *gin.Context, err error) {
 	con.render(c, p.Status, "error", page{Title: p.Title, Data: msg})
 }
 
+// wellFormedQuery is App.wellFormedQuery for the console: its 400 is a page.
+func (con *console) wellFormedQuery(c *gin.Context) {
+	if err := checkQuery(c.Request.URL.RawQuery); err != nil {
+		con.fail(c, err)
+		c.Abort()
+		return
+	}
+	c.Next()
+}
+
 // failure is err as the API would answer it (problemFor: a database's own text is never
 // shown), and as one line for a page; a server-side failure is logged with the error.
 func (con *console) failure(c *gin.Context, err error) (problem, string) {

@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -27,6 +28,7 @@ func TestMalformedQueryParameterIsA400NamingIt(t *testing.T) {
 		"/v1/properties/arcade/balances?limit=10&since=v1.99999.1;x":               "since",
 		"/v1/properties/arcade/balances?limit=5000%":                               "limit",
 		"/v1/properties/arcade/users/u1/transactions?cur%sor=" + next:              "query",
+		"/v1/properties/arcade/tournaments?x=%":                                    "x",
 		"/v1/admin/reports/payouts?from=2026-11-01&to=2026-12-01%&format=json":     "to",
 	} {
 		hdr := auth
@@ -38,6 +40,19 @@ func TestMalformedQueryParameterIsA400NamingIt(t *testing.T) {
 		if a.Code != 400 || len(errs) != 1 || errs[0].(map[string]any)["field"] != field {
 			t.Errorf("%s: %d %s, want 400 naming %s", path, a.Code, a.Raw, field)
 		}
+	}
+	// Authentication comes first: a caller without credentials is told so, whatever its
+	// query; a signed-out operator is sent to sign in, and a signed-in one gets a page.
+	if a := e.do("GET", "/v1/properties/arcade/users/u1/transactions?cursor=5%", ""); a.Code != 401 {
+		t.Errorf("no key, malformed query: %d %s, want 401", a.Code, a.Raw)
+	}
+	b := newConsoleClient(t, e.h)
+	if res := b.get("/console/users?q=50%"); res.Code != http.StatusSeeOther || res.Header.Get("Location") != "/console/login" {
+		t.Errorf("console signed out, malformed query: %d %q, want 303 to sign in", res.Code, res.Header.Get("Location"))
+	}
+	b.login(adminTok)
+	if res := b.get("/console/users?q=50%"); res.Code != 400 || !strings.Contains(res.Header.Get("Content-Type"), "text/html") {
+		t.Errorf("console signed in, malformed query: %d %s, want a 400 page", res.Code, res.Header.Get("Content-Type"))
 	}
 	// The receivers and the ops routes read no query: a provider's postback URL with a
 	// stray "%" or ";" in it must not cost it its events.

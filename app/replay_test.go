@@ -55,9 +55,6 @@ func TestReplayDecodesTheRawBodyAgain(t *testing.T) {
 
 type replayWant struct{ seen, applied int }
 
-// The operator's view of the inbox: an event is recorded, then applied with its entries;
-// a quarantined one is listed, replayed over HTTP exactly once however many replays race,
-// and its balance changes once.
 // An event's entries name the wallet they post to: with signed sub tokens the event's
 // user is the token as sent, and nothing in the view said the credit went to alice.
 func TestAdminEventEntriesNameTheirWallet(t *testing.T) {
@@ -80,6 +77,9 @@ func TestAdminEventEntriesNameTheirWallet(t *testing.T) {
 	e.wantBalance("arcade", "alice", apiKey, "0", "0.672")
 }
 
+// The operator's view of the inbox: an event is recorded, then applied with its entries;
+// a quarantined one is listed, replayed over HTTP exactly once however many replays race,
+// and its balance changes once.
 func TestAdminEvents(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, d store.Dialect) {
 		e := newEnv(t, d)

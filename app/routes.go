@@ -50,10 +50,10 @@ func (a *App) routes() *gin.Engine {
 	hooks.POST("/gamepush", a.receiveHook(rewards.SourceGamePush))
 	hooks.POST("/trackscore", a.receiveHook(rewards.SourceTrackScore))
 
-	// The routes that read a query string refuse one that does not parse (the receivers
-	// and the ops routes read none, and a provider's odd postback URL must not cost it
-	// its events).
-	pub := r.Group("/v1/properties/:property", a.wellFormedQuery, a.publisherAuth, bounded)
+	// The routes that read a query string refuse one that does not parse, once the caller
+	// is authenticated (the receivers and the ops routes read none, and a provider's odd
+	// postback URL must not cost it its events).
+	pub := r.Group("/v1/properties/:property", a.publisherAuth, a.wellFormedQuery, bounded)
 	pub.GET("/users/:user/balance", a.getBalance)
 	pub.GET("/users/:user/transactions", a.listTransactions)
 	pub.POST("/users/:user/redemptions", a.redeem)
@@ -63,7 +63,7 @@ func (a *App) routes() *gin.Engine {
 	pub.GET("/tournaments", a.listTournaments)
 	pub.GET("/tournaments/:tournament/leaderboard", a.getLeaderboard)
 
-	adm := r.Group("/v1/admin", a.wellFormedQuery, a.adminAuth)
+	adm := r.Group("/v1/admin", a.adminAuth, a.wellFormedQuery)
 	adm.GET("/reports/payouts", a.payoutReport)
 	adm.GET("/settlements", bounded, a.listSettlements)
 	adm.POST("/properties/:property/users/:user/adjustments", bounded, a.adjust)
@@ -84,7 +84,7 @@ func (a *App) routes() *gin.Engine {
 	r.GET("/console/static/console.css", consoleHeaders, con.css)
 	r.GET("/console/login", consoleHeaders, con.loginForm)
 	r.POST("/console/login", consoleHeaders, con.login)
-	ops := r.Group("/console", consoleHeaders, a.wellFormedQuery, con.auth)
+	ops := r.Group("/console", consoleHeaders, con.auth, con.wellFormedQuery)
 	ops.GET("", con.overview)
 	ops.GET("/quarantine", con.quarantine)
 	ops.POST("/quarantine/:id/replay", con.replayOne)

@@ -17,7 +17,6 @@ import (
 	"tally/store/storetest"
 )
 
-// Concurrent events for one user, through separate transactions: no update is lost.
 // One event's view is read in one snapshot: a replay committing between the read of the
 // inbox row and the read of its entries showed the event still quarantined beside the
 // entries the replay had just produced.
@@ -72,6 +71,7 @@ func TestEventListReadsRawBodiesOnlyAsAsked(t *testing.T) {
 	})
 }
 
+// Concurrent events for one user, through separate transactions: no update is lost.
 func TestConcurrentEventsForOneUserLoseNothing(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
 		db := storetest.Open(t, dia, storetest.NewClock(t0).Now)

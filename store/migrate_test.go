@@ -305,10 +305,6 @@ func TestUpgradeFromThePlaysIndex(t *testing.T) {
 	})
 }
 
-// A database migrated by a newer tally (a version this binary does not hold) is refused
-// by Migrate and Ready: goose ignores versions it does not know, so a rolled-back binary
-// served on a schema whose rules it does not follow. A process that found the schema
-// current before keeps running.
 // Asking whether a database never migrated is ready answers "migrations pending" and
 // leaves it as it was: goose's HasPending created its version table, so `tally check`
 // pointed at the wrong database left Tally's table in it.
@@ -339,6 +335,10 @@ func TestReadyOnADatabaseNeverMigratedChangesNothing(t *testing.T) {
 	})
 }
 
+// A database migrated by a newer tally (a version this binary does not hold) is refused
+// by Migrate and Ready: goose ignores versions it does not know, so a rolled-back binary
+// served on a schema whose rules it does not follow. A process that found the schema
+// current before keeps running.
 func TestSchemaNewerThanTheBinaryIsRefused(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
 		ctx := context.Background()

@@ -191,7 +191,7 @@ func (db *DB) startRun(ctx context.Context, property string, owner bool, actor s
 }
 
 // settleWallets settles, batch by batch, every wallet of the run's property with a lot
-// matured by the run's start. Wallets are visited in id order, each once per run. On
+// matured by the run's start, or by o.by when that is earlier (SettleBy). Wallets are visited in id order, each once per run. On
 // Postgres o.workers batches run at once, each in its own transaction on its own
 // wallets: they never wait for each other's wallet locks (only, as they commit, for the
 // run's row), and while one waits on Postgres the other's statements run on the other
