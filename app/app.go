@@ -175,6 +175,14 @@ type router struct{ *gin.Engine }
 
 func (r router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	routeAsSent(req)
+	if req.Method == http.MethodHead {
+		// HEAD is GET without the body (RFC 9110 §9.3.2), which every general-purpose
+		// server supports: load balancers and monitors probe with it. net/http drops the
+		// body itself, since the response belongs to the HEAD request.
+		get := req.Clone(req.Context())
+		get.Method = http.MethodGet
+		req = get
+	}
 	r.Engine.ServeHTTP(w, req)
 }
 
