@@ -329,11 +329,7 @@ func (ap *applier) refreshBacklog(ctx context.Context) {
 		ap.backlog.Store(&b)
 	}
 	ap.app.metrics.backlog.Set(float64(b.Events))
-	age := 0.0
-	if !b.OldestRecord.IsZero() {
-		age = max(0, time.Since(b.OldestRecord).Seconds())
-	}
-	ap.app.metrics.oldestRecorded.Set(age)
+	ap.app.metrics.oldestRecorded.Set(oldestSeconds(b, time.Now()))
 }
 
 // decide is the one place that says what becomes of a claimed event: applied under its

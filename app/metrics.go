@@ -178,6 +178,15 @@ func (m *Metrics) Handler() http.Handler {
 // Registry exposes the registry (tests read counters from it).
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
+// oldestSeconds is the age at now of b's oldest item, for a metric or /readyz: 0 when
+// there is none, and never negative (a clock stepped back).
+func oldestSeconds(b rewards.Backlog, now time.Time) float64 {
+	if b.OldestRecord.IsZero() {
+		return 0
+	}
+	return max(0, now.Sub(b.OldestRecord).Seconds())
+}
+
 // GaugesEvery is how often RunGauges refreshes the per-property gauges.
 const GaugesEvery = 15 * time.Second
 
@@ -264,21 +273,13 @@ func (a *App) RefreshGauges(ctx context.Context) error {
 		g.shown[property] = true
 		g.backlog.WithLabelValues(property).Set(float64(o.backlog.Events))
 		g.quarantined.WithLabelValues(property).Set(float64(o.quarantined))
-		age := 0.0
-		if !o.backlog.OldestRecord.IsZero() {
-			age = max(0, now.Sub(o.backlog.OldestRecord).Seconds())
-		}
-		g.oldest.WithLabelValues(property).Set(age)
+		g.oldest.WithLabelValues(property).Set(oldestSeconds(o.backlog, now))
 	}
 	g.hooks.Reset() // a property no longer listed loses its series
 	g.hooksOldest.Reset()
 	for property, b := range hooks {
 		g.hooks.WithLabelValues(property).Set(float64(b.Events))
-		age := 0.0
-		if !b.OldestRecord.IsZero() {
-			age = max(0, now.Sub(b.OldestRecord).Seconds())
-		}
-		g.hooksOldest.WithLabelValues(property).Set(age)
+		g.hooksOldest.WithLabelValues(property).Set(oldestSeconds(b, now))
 	}
 	have := map[string]bool{}
 	for _, t := range totals {

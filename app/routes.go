@@ -161,11 +161,7 @@ func (a *App) readyz(c *gin.Context) {
 		c.AbortWithStatusJSON(http.StatusServiceUnavailable, problem{Type: "urn:tally:problem:not-ready", Title: "Not ready", Status: http.StatusServiceUnavailable, Detail: detail})
 		return
 	}
-	oldest := 0.0
-	if !b.OldestRecord.IsZero() {
-		oldest = max(0, time.Since(b.OldestRecord).Seconds())
-	}
-	body := gin.H{"status": "ready", "apply_backlog": b.Events, "oldest_recorded_seconds": oldest}
+	body := gin.H{"status": "ready", "apply_backlog": b.Events, "oldest_recorded_seconds": oldestSeconds(b, time.Now())}
 	// A read replica that does not answer fails the publisher's reads it serves, not
 	// the instance: receivers, redemptions and the admin API run on the primary, and
 	// every instance shares the replica, so leaving the load balancer would help none.

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -136,13 +135,9 @@ func (db *DB) WebhookBacklog(ctx context.Context, endpoints [][2]string, fn func
 		N        int64
 		First    int64
 	}
-	args := make([]any, 0, 2*len(endpoints))
-	for _, e := range endpoints {
-		args = append(args, e[0], e[1])
-	}
+	in, args := endpointsIn("", endpoints)
 	if err := query(g, &groups, `SELECT property, COUNT(*) AS n, MIN(id) AS first FROM webhook_deliveries
-		WHERE status = 'pending' AND (property, endpoint) IN (VALUES `+strings.TrimSuffix(strings.Repeat("(?, ?), ", len(endpoints)), ", ")+`)
-		GROUP BY property ORDER BY property`, args...); err != nil {
+		WHERE status = 'pending' AND `+in+` GROUP BY property ORDER BY property`, args...); err != nil {
 		return translate(err)
 	}
 	for _, gr := range groups {

@@ -88,7 +88,8 @@ func (db *DB) applyTournaments(tx *gorm.DB, items []*applyItem, now time.Time) e
 				it.note(s.Note)
 				continue
 			}
-			if t, ok := tournamentOf(*it.rules, s.Tournament); ok && t.Next != nil && !begunWhole(begun[it.property], s) {
+			t, known := tournamentOf(*it.rules, s.Tournament) // always: TournamentScores read it from these rules
+			if known && t.Next != nil && !begunWhole(begun[it.property], s) {
 				var err error
 				if s.Window, err = restOf(tx, rests, it.property, t, s.Window, s.At); err != nil {
 					return err
@@ -137,12 +138,7 @@ func (db *DB) applyTournaments(tx *gorm.DB, items []*applyItem, now time.Time) e
 					s.Tournament, s.At.Format(time.RFC3339), r.start.Format(time.RFC3339), r.end.Format(time.RFC3339)))
 				continue
 			}
-			c := counted{it: it, s: s}
-			for _, t := range it.rules.Tournaments {
-				if t.ID == s.Tournament {
-					c.dir, c.oneWindow = t.Direction, t.Next == nil
-				}
-			}
+			c := counted{it: it, s: s, dir: t.Direction, oneWindow: known && t.Next == nil}
 			// A tournament of one window has one: once it has begun, a start moved so
 			// that the configured window overlaps it does not begin a second one
 			// beside it, which the closer would rank and pay in full again. (A

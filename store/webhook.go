@@ -67,10 +67,8 @@ func (db *DB) ClaimDeliveriesFor(ctx context.Context, holder string, limit int, 
 			if len(endpoints) == 0 {
 				return nil
 			}
-			only = ` AND (d.property, d.endpoint) IN (VALUES ` + strings.TrimSuffix(strings.Repeat("(?, ?), ", len(endpoints)), ", ") + `)`
-			for _, e := range endpoints {
-				args = append(args, e[0], e[1])
-			}
+			in, inArgs := endpointsIn("d.", endpoints)
+			only, args = ` AND `+in, append(args, inArgs...)
 		}
 		args = append(args, limit)
 		due := `SELECT d.id FROM webhook_deliveries d
@@ -95,6 +93,16 @@ func (db *DB) ClaimDeliveriesFor(ctx context.Context, holder string, limit int, 
 	// RETURNING reports rows in no promised order; the worker sends oldest first.
 	sortDeliveries(out)
 	return out, nil
+}
+
+// endpointsIn is the condition "(property, endpoint) is one of endpoints" on the columns
+// of a webhook_deliveries row named with prefix ("d." or ""), and its arguments.
+func endpointsIn(prefix string, endpoints [][2]string) (string, []any) {
+	args := make([]any, 0, 2*len(endpoints))
+	for _, e := range endpoints {
+		args = append(args, e[0], e[1])
+	}
+	return `(` + prefix + `property, ` + prefix + `endpoint) IN (VALUES ` + strings.TrimSuffix(strings.Repeat("(?, ?), ", len(endpoints)), ", ") + `)`, args
 }
 
 func sortDeliveries(ds []rewards.Delivery) {
