@@ -146,6 +146,26 @@ func parseBookedCSV(body []byte) ([]rewards.BookedDay, error) {
 	}
 }
 
+// nextLink returns the link of a Link header value whose rel names "next", or "".
+func nextLink(values []string) string {
+	for _, v := range values {
+		for _, link := range strings.Split(v, ",") {
+			for _, param := range strings.Split(link, ";")[1:] {
+				name, val, _ := strings.Cut(strings.TrimSpace(param), "=")
+				if !strings.EqualFold(strings.TrimSpace(name), "rel") {
+					continue
+				}
+				for _, rel := range strings.Fields(strings.Trim(strings.TrimSpace(val), `"`)) {
+					if strings.EqualFold(rel, "next") {
+						return strings.TrimSpace(link)
+					}
+				}
+			}
+		}
+	}
+	return ""
+}
+
 // FetchBooked pulls the property's booked revenue for the days from..to from Gamezop's
 // reports API and imports it. It returns what was imported and the days as fetched.
 func (a *App) FetchBooked(ctx context.Context, property, from, to string, correction bool, actor string) (rewards.BookedImported, []rewards.BookedDay, error) {
@@ -188,6 +208,11 @@ func (a *App) FetchBooked(ctx context.Context, property, from, to string, correc
 	}
 	if resp.StatusCode != http.StatusOK {
 		return rewards.BookedImported{}, nil, fmt.Errorf("gamezop reports answered %s: %.200s", resp.Status, body)
+	}
+	// A next page announced in a Link header (RFC 8288), as many APIs page: the body's own
+	// markers are read by ParseGamezopReports; one answer is all Tally reads.
+	if next := nextLink(resp.Header.Values("Link")); next != "" {
+		return rewards.BookedImported{}, nil, fmt.Errorf("gamezop reports: the answer has more pages (Link: %.200s); Tally reads one answer and would book part of the period: import the days by hand", next)
 	}
 	days, err := postbacks.ParseGamezopReports(body, p.GamezopPropertyID, from, to)
 	if err != nil {

@@ -192,6 +192,49 @@ func TestFetchBookedFromGamezop(t *testing.T) {
 	}
 }
 
+// An answer that announces its next page in a Link header, not in its body, is refused
+// and imports nothing: its rows are part of the period, and the days they leave out
+// would be booked later, or never, from another answer. Before, it was imported as the
+// whole period.
+func TestFetchBookedRefusesAnAnswerWithANextLink(t *testing.T) {
+	var link atomic.Value
+	fake := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if l := link.Load().(string); l != "" {
+			w.Header().Add("Link", l)
+		}
+		_, _ = io.WriteString(w, `{"data":[{"date":"2026-11-21","property-id":"1234","revenue":"0.5"}]}`)
+	}))
+	defer fake.Close()
+	storetest.ForEach(t, func(t *testing.T, d store.Dialect) {
+		e := newEnv(t, d).withProperty(func(p *appProperty) { p.Reports = &app.ReportsSource{URL: fake.URL, BearerToken: "reports-token"} })
+		e.clock.Set(t0.Add(24 * time.Hour))
+		defer e.clock.Set(t0)
+		for _, l := range []string{
+			`<https://reports.example/v1?page=2>; rel="next"`,
+			`<https://reports.example/v1?page=1>; rel=prev, <https://reports.example/v1?page=3&ids=1,2>; REL="last next"`,
+		} {
+			link.Store(l)
+			_, _, err := e.app.FetchBooked(t.Context(), "arcade", "2026-11-21", "2026-11-22", false, "ops")
+			if err == nil || !strings.Contains(err.Error(), "more pages") {
+				t.Fatalf("Link %s: %v, want the answer refused for its next page", l, err)
+			}
+		}
+		view, err := e.app.TrueUpReport(t.Context(), "arcade", "2026-11-21", "2026-11-22")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b := view.Days[0].Booked; !b.IsZero() {
+			t.Fatalf("2026-11-21 booked at %s after refused fetches, want nothing imported", b)
+		}
+		// A Link that names no next page (the first, a previous one) is no reason to refuse.
+		link.Store(`<https://reports.example/v1?page=1>; rel="first prev"`)
+		if got, _, err := e.app.FetchBooked(t.Context(), "arcade", "2026-11-21", "2026-11-21", false, "ops"); err != nil || got.Inserted != 1 {
+			t.Fatalf("fetch with a Link to the first page: %+v %v", got, err)
+		}
+	})
+}
+
 // A fetch whose answer leaves out a day that has a booked figure on record (Gamezop
 // revised it away: a day clawed back to nothing, which a report may skip) is refused and
 // imports nothing (a day on record as 0 agrees with no row). Before, the other days were imported, the old figure stayed, and a

@@ -31,8 +31,9 @@ import (
 //
 // What would book a wrong figure is refused rather than guessed: a row whose currency
 // (currency or currency_code) is not USD, and an answer that says it has more pages
-// (has_more, next_page, next, next_cursor, or total_pages above its page): Tally reads
-// one answer, and summing part of a period's rows would book part of its revenue.
+// (has_more, next_page, next, next_cursor, or total_pages above its page; FetchBooked
+// also reads a Link header's rel="next"): Tally reads one answer, and summing part of a
+// period's rows would book part of its revenue.
 
 // GamezopReportsRequest is the body of a reports request for one property and period.
 func GamezopReportsRequest(propertyID string, from, to string) []byte {
