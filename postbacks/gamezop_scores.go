@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/shopspring/decimal"
+
 	"tally/rewards"
 )
 
@@ -49,7 +51,10 @@ func ParseGamezopScore(h http.Header, body []byte, c Credentials) (rewards.Event
 	// gamePlayId is part of the dedupe key and of `per: play` claims, so a value that is
 	// sent must be an id; it may be missing (or "") before a game play begins ("loaded").
 	playID, _ := ck.ident(root, "gamePlayId", false, maxIDLen)
-	ts, tsLiteral, tsOK := ck.count(root, "timestamp", true)
+	// A number of seconds or milliseconds, which may have a fraction (JavaScript's
+	// Date.now()/1000): the doc says only "Unix timestamp", and a 400 would lose every
+	// score sent so. The literal, as sent, is in the dedupe key.
+	ts, tsLiteral, tsOK := ck.decimalField(root, "timestamp", true)
 	var occurred *time.Time
 	if tsOK {
 		occurred = unixTime(&ck, ts)
@@ -106,17 +111,18 @@ func ParseGamezopScore(h http.Header, body []byte, c Credentials) (rewards.Event
 	return ev, nil
 }
 
-// unixTime reads a Unix timestamp in seconds or milliseconds (see millisThreshold).
-func unixTime(ck *checker, v int64) *time.Time {
-	if v >= maxUnixMillis {
+// unixTime reads a Unix timestamp in seconds or milliseconds (see millisThreshold),
+// truncated to the microsecond (what the database keeps).
+func unixTime(ck *checker, v decimal.Decimal) *time.Time {
+	if v.Cmp(decimal.NewFromInt(maxUnixMillis)) >= 0 {
 		ck.fail("timestamp", "out of range")
 		return nil
 	}
-	var t time.Time
-	if v >= millisThreshold {
-		t = time.UnixMilli(v).UTC()
-	} else {
-		t = time.Unix(v, 0).UTC()
+	perUnit := int64(time.Second / time.Microsecond)
+	if v.Cmp(decimal.NewFromInt(millisThreshold)) >= 0 {
+		perUnit = int64(time.Millisecond / time.Microsecond)
 	}
+	// Below 2.6e17 microseconds: within int64.
+	t := time.UnixMicro(v.Mul(decimal.NewFromInt(perUnit)).Truncate(0).IntPart()).UTC()
 	return &t
 }

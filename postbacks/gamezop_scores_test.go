@@ -58,7 +58,12 @@ func TestGamezopScoreFields(t *testing.T) {
 		{name: "timestamp last millisecond of 9999", body: with(scoreBase, "timestamp", `253402300799999`), check: wantOccurred(time.Date(9999, 12, 31, 23, 59, 59, 999e6, time.UTC))},
 		{name: "timestamp year 10000", body: with(scoreBase, "timestamp", `253402300800000`), fields: []string{"timestamp"}},
 		{name: "timestamp negative", body: with(scoreBase, "timestamp", `-1`), fields: []string{"timestamp"}},
-		{name: "timestamp fraction", body: with(scoreBase, "timestamp", `1718000000.5`), fields: []string{"timestamp"}},
+		// A fraction (JavaScript's Date.now()/1000) is kept to the microsecond, truncated.
+		{name: "timestamp seconds with a fraction", body: with(scoreBase, "timestamp", `1718000000.5`), check: wantOccurred(t2024.Add(500 * time.Millisecond))},
+		{name: "timestamp seconds with a long fraction", body: with(scoreBase, "timestamp", `"1718000000.1234569"`), check: wantOccurred(t2024.Add(123456 * time.Microsecond))},
+		{name: "timestamp milliseconds with a fraction", body: with(scoreBase, "timestamp", `1718000000123.4567`), check: wantOccurred(t2024.Add(123456 * time.Microsecond))},
+		{name: "timestamp exponent", body: with(scoreBase, "timestamp", `1.718e9`), check: wantOccurred(t2024)},
+		{name: "timestamp last microsecond of 9999", body: with(scoreBase, "timestamp", `253402300799999.9999`), check: wantOccurred(time.Date(9999, 12, 31, 23, 59, 59, 999999e3, time.UTC))},
 		{name: "timestamp string", body: with(scoreBase, "timestamp", `"1718000000"`), check: wantOccurred(time.Unix(1718000000, 0).UTC())},
 		{name: "timestamp string not a number", body: with(scoreBase, "timestamp", `"2024-06-10"`), fields: []string{"timestamp"}},
 		{name: "timestamp RFC 3339", body: with(scoreBase, "timestamp", `"2024-06-10T06:13:20Z"`), fields: []string{"timestamp"}},
