@@ -196,6 +196,10 @@ func invalidProblem(errs []FieldError) problem {
 // fail renders err as problem+json and logs server-side failures.
 func (a *App) fail(c *gin.Context, err error) {
 	p := problemFor(err)
+	if m := c.Request.Method; (m == http.MethodGet || m == http.MethodHead) && p.Status >= 500 {
+		// A read saves nothing in any case: "nothing was saved" would only puzzle.
+		p.Detail = strings.Replace(p.Detail, "; nothing was saved", "", 1)
+	}
 	if p.Status >= 500 {
 		a.logFor(c.Request.Context()).Error("request failed", "route", c.FullPath(), "err", err)
 		if p.Status == http.StatusServiceUnavailable {

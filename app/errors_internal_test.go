@@ -1,11 +1,15 @@
 package app
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"github.com/gin-gonic/gin"
 	"github.com/shopspring/decimal"
 
 	"tally/postbacks"
@@ -71,5 +75,33 @@ func TestOutcomeUnknownHasItsOwnType(t *testing.T) {
 	none := problemFor(fmt.Errorf("store: ping: %w", rewards.ErrUnavailable))
 	if maybe.Type != "urn:tally:problem:outcome-unknown" || none.Type != "urn:tally:problem:unavailable" || maybe.Status != 503 {
 		t.Fatalf("outcome unknown %q (%d), unavailable %q", maybe.Type, maybe.Status, none.Type)
+	}
+}
+
+// A read that fails saves nothing whatever happens, so its answer does not say "nothing
+// was saved", which a client would take to mean that something could have been; a write
+// keeps the sentence.
+func TestFailedReadDoesNotSayNothingWasSaved(t *testing.T) {
+	a := &App{log: slog.New(slog.DiscardHandler)}
+	for _, tt := range []struct {
+		method, want string
+		err          error
+	}{
+		{"GET", "storage is unavailable, retry later", rewards.ErrUnavailable},
+		{"HEAD", "storage is unavailable, retry later", rewards.ErrUnavailable},
+		{"GET", "internal error", errors.New("store: broken")},
+		{"POST", "storage is unavailable; nothing was saved, retry later", rewards.ErrUnavailable},
+	} {
+		rec := httptest.NewRecorder()
+		c, _ := gin.CreateTestContext(rec)
+		c.Request = httptest.NewRequest(tt.method, "/v1/properties/arcade/users/u1/balance", nil)
+		a.fail(c, tt.err)
+		var p problem
+		if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil {
+			t.Fatalf("%s: %v: %s", tt.method, err, rec.Body)
+		}
+		if p.Detail != tt.want {
+			t.Errorf("%s %v: detail %q, want %q", tt.method, tt.err, p.Detail, tt.want)
+		}
 	}
 }

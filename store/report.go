@@ -477,6 +477,12 @@ func streamPostgres(ctx context.Context, c *pgx.Conn, stmt string, args []any, b
 	// database URL, for a pooler) gets every column as text whatever was asked for.
 	fields := rows.FieldDescriptions()
 	if len(fields) != 4 {
+		// A statement that failed before its first row (a lost connection, a timeout)
+		// describes no columns; pgx gives its error once the rows are closed.
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
 		return fmt.Errorf("store: report stream: %d columns", len(fields))
 	}
 	binaryClass, binaryAmount := fields[2].Format == pgx.BinaryFormatCode, fields[3].Format == pgx.BinaryFormatCode

@@ -288,6 +288,28 @@ func TestPayoutRowsCallbackError(t *testing.T) {
 	})
 }
 
+// A report whose statement fails before its first row says why: pgx describes no
+// columns then, and the error was "report stream: 0 columns" whatever the cause (a
+// connection terminated by the administrator, a timeout), which sent operators after the
+// schema. A function raising as the legs are read stands for any such failure here.
+func TestPayoutStreamFailureNamesTheCause(t *testing.T) {
+	db := storetest.Open(t, store.Postgres, storetest.NewClock(repDay(1)).Now)
+	repIngest(t, db, in(repAchievement("u1", "685")))
+	for _, q := range []string{
+		`CREATE FUNCTION zz_fail() RETURNS boolean VOLATILE LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'terminating the read'; END $$`,
+		`ALTER TABLE entries RENAME TO zz_entries`,
+		`CREATE VIEW entries AS SELECT * FROM zz_entries WHERE zz_fail()`,
+	} {
+		if err := db.ExecRaw(context.Background(), q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := db.PayoutRows(context.Background(), rewards.ReportQuery{From: repDay(0), To: repDay(2)}, func(rewards.PayoutRow) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), "terminating the read") {
+		t.Fatalf("report whose statement failed as it ran: %v, want Postgres's error", err)
+	}
+}
+
 // repLedger is an independent model of the report: it reads every leg and session and
 // computes the expected rows with plain loops and time comparisons in Go.
 type repLedger struct {
