@@ -39,19 +39,17 @@ const maxViolations = 20
 // Sums are taken in Go with exact decimals (SQLite would sum TEXT as floats). It reads
 // every entry, so it is for tests and for operators, not for a request path.
 func (db *DB) CheckInvariants(ctx context.Context, property string) error {
-	var opts *sql.TxOptions
-	if db.dialect == Postgres {
-		opts = &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}
-	}
 	var problems []error
 	fail := func(format string, args ...any) {
 		if len(problems) < maxViolations {
 			problems = append(problems, fmt.Errorf(format, args...))
 		}
 	}
-	err := db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	// One snapshot that holds no writer up: on SQLite a read-only transaction is a
+	// deferred BEGIN (every other one takes the write lock at once).
+	err := db.read(ctx, func(tx *gorm.DB) error {
 		return checkLedger(tx, property, fail)
-	}, opts)
+	})
 	if err != nil {
 		return translate(err)
 	}
