@@ -52,6 +52,10 @@ type applier struct {
 	log   *slog.Logger
 	// backlog is the last count of recorded events, for /readyz.
 	backlog atomic.Pointer[rewards.Backlog]
+	// After a failed pass the applier waits retryFirst, doubling up to retryMax. Events
+	// recorded meanwhile (a receiver's commit: the database takes writes again) cut the
+	// wait to retryRecorded from the failure.
+	retryFirst, retryMax, retryRecorded time.Duration
 }
 
 func newApplier(a *App, st ApplyStore, batch int, poll time.Duration) *applier {
@@ -61,7 +65,8 @@ func newApplier(a *App, st ApplyStore, batch int, poll time.Duration) *applier {
 	if poll <= 0 {
 		poll = defaultApplyPoll
 	}
-	return &applier{app: a, store: st, batch: batch, poll: poll, kick: make(chan struct{}, 1), log: a.log}
+	return &applier{app: a, store: st, batch: batch, poll: poll, kick: make(chan struct{}, 1), log: a.log,
+		retryFirst: 100 * time.Millisecond, retryMax: 10 * time.Second, retryRecorded: time.Second}
 }
 
 // wake tells the applier that events were recorded. It never blocks.
@@ -108,6 +113,7 @@ func (a *App) RunApplier(ctx context.Context) {
 	pause := time.Duration(0)
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	var failedAt time.Time
 	for {
 		readmitter()
 		n, err := ap.pass(ctx, rewards.Claim{Status: rewards.StatusRecorded, Limit: ap.batch})
@@ -120,7 +126,8 @@ func (a *App) RunApplier(ctx context.Context) {
 			pause = ap.poll
 			ap.log.Error("applier: events of a pass failed and stay recorded; the rest applied", "applied", n, "err", err)
 		case err != nil:
-			pause = min(max(2*pause, 100*time.Millisecond), 10*time.Second)
+			pause = min(max(2*pause, ap.retryFirst), ap.retryMax)
+			failedAt = time.Now()
 			ap.log.Error("applier: pass failed; retrying", "err", err, "retry_in", pause.String())
 		case n >= ap.batch:
 			pause = 0
@@ -133,8 +140,13 @@ func (a *App) RunApplier(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-ap.kick:
-			if err != nil {
-				select { // after a failure, wait out the pause whatever arrives
+			// After a failure the pause is waited out, but a commit of the receivers says
+			// the database is back: after an outage the backlog waited up to 10 s more
+			// while it grew. A pass a second keeps a database that fails only the
+			// applier's batches from being hammered.
+			if wait := time.Until(failedAt.Add(min(pause, ap.retryRecorded))); err != nil && wait > 0 {
+				timer.Reset(wait)
+				select {
 				case <-timer.C:
 				case <-ctx.Done():
 					return

@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -303,5 +305,59 @@ func TestOldestRecordedGaugeGrowsDuringAStuckPass(t *testing.T) {
 				gauge(), time.Since(st.oldest).Seconds())
 		}
 		time.Sleep(50 * time.Millisecond) // polling a condition, with a deadline
+	}
+}
+
+// outageStore fails every Apply while down, as a database that is unreachable does, and
+// applies the recorded events once it is back; it closes failed at its first failure
+// and drained once nothing is left.
+type outageStore struct {
+	down            atomic.Bool
+	rec             *recordedStore
+	failed, drained chan struct{}
+	once1, once2    sync.Once
+}
+
+func (s *outageStore) Apply(ctx context.Context, c rewards.Claim, decide rewards.Decider) ([]rewards.Applied, error) {
+	if s.down.Load() {
+		s.once1.Do(func() { close(s.failed) })
+		return nil, fmt.Errorf("%w: connection refused", rewards.ErrUnavailable)
+	}
+	out, err := s.rec.Apply(ctx, c, decide)
+	if len(s.rec.recorded) == 0 {
+		s.once2.Do(func() { close(s.drained) })
+	}
+	return out, err
+}
+
+func (s *outageStore) Quarantine(context.Context, int64, string) (string, bool, error) {
+	panic("an outage quarantined an event")
+}
+
+func (s *outageStore) Backlog(context.Context) (rewards.Backlog, error) {
+	return rewards.Backlog{}, nil
+}
+
+// After a pass failed for an outage, the applier waits a growing pause (up to 10 s)
+// before it tries again; a receiver's commit (wake) says the database is back, and the
+// applier tries again within a second of the failure instead of waiting the pause out
+// while the backlog grows. The pause here is an hour, so only the wake can end it.
+func TestApplierRetriesSoonOnceEventsAreRecordedAgain(t *testing.T) {
+	a := &App{log: slog.New(slog.DiscardHandler), metrics: NewMetrics()}
+	st := &outageStore{rec: newRecordedStore(5, nil), failed: make(chan struct{}), drained: make(chan struct{})}
+	st.down.Store(true)
+	a.applier = newApplier(a, st, 10, time.Hour)
+	a.applier.retryFirst, a.applier.retryMax, a.applier.retryRecorded = time.Hour, time.Hour, 10*time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); a.RunApplier(ctx) }()
+	defer func() { cancel(); <-done }()
+	<-st.failed
+	st.down.Store(false)
+	a.applier.wake()
+	select {
+	case <-st.drained:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the backlog was not applied after the wake: the applier waited out its pause")
 	}
 }
