@@ -470,3 +470,34 @@ func BeforeQuery(db *DB, substr string, fn func()) {
 		panic(err)
 	}
 }
+
+// DueDeliveriesRun runs the claim's query of due deliveries (dueDeliveriesSQL) of the
+// (property, url) endpoints under EXPLAIN ANALYZE and returns the index and heap entries
+// its scans of webhook_deliveries read in all (returned or removed by a filter, times
+// loops), with the plan.
+func DueDeliveriesRun(ctx context.Context, db *DB, now time.Time, limit int, endpoints [][2]string) (int64, string, error) {
+	in, inArgs := endpointsIn("d.", endpoints)
+	args := append(append([]any{now, now}, inArgs...), limit)
+	var lines []string
+	if err := query(db.gorm.WithContext(ctx), &lines, `EXPLAIN ANALYZE `+dueDeliveriesSQL(db.dialect, ` AND `+in), args...); err != nil {
+		return 0, "", err
+	}
+	actual := regexp.MustCompile(`actual time=[0-9.]+\.\.[0-9.]+ rows=([0-9]+) loops=([0-9]+)`)
+	removed := regexp.MustCompile(`Rows Removed by (?:Filter|Index Recheck): ([0-9]+)`)
+	var n, loops int64
+	scan := false
+	for _, l := range lines {
+		if m := actual.FindStringSubmatch(l); m != nil {
+			scan = strings.Contains(l, " on webhook_deliveries")
+			if scan {
+				rows, _ := strconv.ParseInt(m[1], 10, 64)
+				loops, _ = strconv.ParseInt(m[2], 10, 64)
+				n += rows * loops
+			}
+		} else if m := removed.FindStringSubmatch(l); m != nil && scan {
+			r, _ := strconv.ParseInt(m[1], 10, 64)
+			n += r * loops
+		}
+	}
+	return n, strings.Join(lines, "\n"), nil
+}
