@@ -110,6 +110,7 @@ func problemFor(err error) problem {
 	var ve *ValidationError
 	var pve *postbacks.ValidationError
 	var funds *rewards.InsufficientFundsError
+	var replay *ReplayFailedError
 	switch {
 	case errors.As(err, &ve):
 		return invalidProblem(ve.Errors)
@@ -132,6 +133,11 @@ func problemFor(err error) problem {
 	case errors.Is(err, ErrBodyIncomplete):
 		return problem{Type: "urn:tally:problem:incomplete-body", Title: "Request body incomplete", Status: http.StatusRequestTimeout,
 			Detail: "the body did not arrive whole; nothing was saved, send the request again"}
+	case errors.As(err, &replay):
+		// For operators: what the database said is what they need to fix it (the event's
+		// reason, had the applier quarantined it, says the same).
+		return problem{Type: "urn:tally:problem:replay-failed", Title: "Replay failed", Status: http.StatusConflict,
+			Detail: "the event could not be applied and stays quarantined as it was: " + replay.err.Error()}
 	case errors.As(err, &funds):
 		return problem{Type: "urn:tally:problem:insufficient-funds", Title: "Insufficient funds", Status: http.StatusConflict,
 			Detail:    fmt.Sprintf("%s requested, but only %s is %s; nothing was saved", funds.Requested, funds.Available, funds.Bucket),

@@ -109,6 +109,19 @@ func (a *App) replayAll(ctx context.Context, c rewards.Claim, progress func(rewa
 	}
 }
 
+// ReplayFailedError is a replayed event whose effects the database refused again (or
+// whose rules panicked): it stays quarantined as it was. It wraps the failure.
+type ReplayFailedError struct {
+	ID  int64
+	err error
+}
+
+func (e *ReplayFailedError) Error() string {
+	return fmt.Sprintf("replay of event %d failed; it stays quarantined: %v", e.ID, e.err)
+}
+
+func (e *ReplayFailedError) Unwrap() error { return e.err }
+
 // ReplayEvent re-applies one quarantined event, exactly once however many replays of it
 // run at once, and returns it as it is now. An event that is not quarantined is left
 // alone (replayed=false); an unknown one is rewards.ErrNotFound. A replay is recorded in
@@ -119,6 +132,9 @@ func (a *App) ReplayEvent(ctx context.Context, id int64, actor string) (ev rewar
 	}
 	got, _, err := a.applier.apply(ctx, rewards.Claim{Status: rewards.StatusQuarantined, IDs: []int64{id}, Limit: 1, Actor: actor})
 	if err != nil {
+		if ctx.Err() == nil && eventsFault(err) {
+			err = &ReplayFailedError{ID: id, err: err}
+		}
 		return rewards.Kept{}, nil, false, err
 	}
 	replayed = len(got) == 1

@@ -203,6 +203,31 @@ func TestReplayGoesOnPastAnEventThatFails(t *testing.T) {
 	})
 }
 
+// A replay through the API of an event whose effects the database refuses again is a
+// 409 that says what the database said, and the event stays quarantined as it was. It
+// was a 500 "internal error; nothing was saved", which told the operator nothing.
+func TestReplayEventRefusedAgainIsAConflict(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, d store.Dialect) {
+		e, dbURL := newEnvWith(t, d, arcade(), other())
+		body := strings.Replace(sppBody, `"property-id":"1234"`, `"property-id":"999"`, 1)
+		a := e.do("POST", "/v1/hooks/arcade/gamezop/spp", body, "Authorization", "Bearer "+sppToken)
+		if a.Code != 200 {
+			t.Fatalf("ingest: %d %s", a.Code, a.Raw)
+		}
+		id := a.Body["event_id"].(string)
+		before := e.event(id)
+		refuseLedgerRowsOf(t, d, dbURL, "sub1")
+		fixed := e.withProperty(func(p *appProperty) { p.GamezopPropertyID = "999" })
+		r := fixed.do("POST", "/v1/admin/events/"+id+"/replay", "", "Authorization", "Bearer "+adminTok)
+		if r.Code != 409 || r.Body["type"] != "urn:tally:problem:replay-failed" || !strings.Contains(r.Raw, "refused") {
+			t.Fatalf("replay refused by the database: %d %s, want a 409 saying why", r.Code, r.Raw)
+		}
+		if after := fixed.event(id); after.Body["status"] != "quarantined" || after.Body["reason"] != before.Body["reason"] {
+			t.Fatalf("event after the refused replay: %s, want it quarantined as before (%s)", after.Raw, before.Raw)
+		}
+	})
+}
+
 // refuseLedgerRowsOf makes the database refuse user's journal rows, as a bad row or a
 // constraint would: the event's own fault (rewards.ErrRejected), whatever else is applied.
 func refuseLedgerRowsOf(t *testing.T, d store.Dialect, dbURL, user string) {
