@@ -69,7 +69,7 @@ func (a *App) Adjust(ctx context.Context, in AdjustInput) (r rewards.Adjustment,
 		RequestHash: requestHash("adjustment", in.User, in.Amount.String(), string(in.Bucket), in.Reason)})
 	if errors.Is(err, rewards.ErrAmount) {
 		// Each amount fits, but the wallet's balance would not (rewards.Wallet.Post).
-		return r, false, invalid("amount", fmt.Sprintf("would take the user's balance past %d integer digits, more than the ledger holds", rewards.MaxIntegerDigits))
+		return r, false, invalid("amount", fmt.Sprintf("would take the user's balance or lifetime earnings (lifetime_earned) past %d integer digits, more than the ledger holds", rewards.MaxIntegerDigits))
 	}
 	return r, replayed, err
 }
