@@ -233,6 +233,51 @@ func TestTournamentDurationChangedMidWindow(t *testing.T) {
 	})
 }
 
+// A tournament pointed at another game mid-window keeps ranking the game its window
+// began with; the new game counts from the next window. The board ranked both games'
+// scores (in unrelated units) together, and the closer paid prizes by that ranking.
+func TestTournamentGameChangedMidWindow(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, d store.Dialect) {
+		base := newEnv(t, d)
+		e := base.withProperty(func(p *appProperty) {
+			p.Rules.Targets = nil
+			p.Rules.Tournaments = []rewards.Tournament{snakeWeekly(t)}
+		})
+		e.clock.Set(week.Add(50 * time.Hour))
+		postScore(t, e, "ann", "a1", 9000, "over", week.Add(time.Hour))
+		moved := base.withProperty(func(p *appProperty) {
+			p.Rules.Targets = nil
+			st := snakeWeekly(t)
+			st.Game = "Other_Game"
+			p.Rules.Tournaments = []rewards.Tournament{st}
+		})
+		score := func(user, play string, made time.Time) answer {
+			t.Helper()
+			body := fmt.Sprintf(`{"gameCode":"Other_Game","sessionId":"s-%s","gamePlayId":"%s","timestamp":%d,"score":100,"subId":"%s","state":"over"}`,
+				play, play, made.Unix(), user)
+			a := moved.do("POST", "/v1/hooks/arcade/gamezop/scores", body, "api-key", scoresKey)
+			if a.Code != 200 {
+				t.Fatalf("score: %d %s", a.Code, a.Raw)
+			}
+			return moved.event(a.Body["event_id"])
+		}
+		ev := score("bob", "b1", week.Add(60*time.Hour))
+		if reason, _ := ev.Body["reason"].(string); !strings.Contains(reason, "ranks game NyM_JGWcx, its game when it began; score on Other_Game not counted") {
+			t.Fatalf("a score on the new game in the window begun on the old one: %s", ev.Raw)
+		}
+		moved.clock.Set(weekEnd.Add(15*time.Minute + 10*time.Second))
+		res, err := moved.app.CloseTournaments(context.Background())
+		if err != nil || len(res) != 1 || len(res[0].Awards) != 1 || res[0].Awards[0].User != "ann" {
+			t.Fatalf("close of the window begun on the old game: %+v, %v; want ann alone paid", res, err)
+		}
+		// The next window ranks the new game.
+		moved.clock.Set(weekEnd.Add(time.Hour))
+		if ev := score("bob", "b2", weekEnd.Add(30*time.Minute)); !strings.Contains(fmt.Sprint(ev.Body["reason"]), "counted in window 2026-11-30T00:00:00Z") {
+			t.Fatalf("a score on the new game in the next window: %s", ev.Raw)
+		}
+	})
+}
+
 // A window in which no score counted has no row and is never closed: after its grace it
 // is closing while receipts may still be committed (the closer's margin), then ended.
 func TestTournamentEmptyWindowEnds(t *testing.T) {

@@ -45,6 +45,7 @@ type counted struct {
 	it        *applyItem
 	s         rewards.TournamentScore
 	dir       rewards.Direction
+	game      string
 	oneWindow bool // a tournament of one window (start, end), whose end may be moved later
 }
 
@@ -138,7 +139,7 @@ func (db *DB) applyTournaments(tx *gorm.DB, items []*applyItem, now time.Time) e
 					s.Tournament, s.At.Format(time.RFC3339), r.start.Format(time.RFC3339), r.end.Format(time.RFC3339)))
 				continue
 			}
-			c := counted{it: it, s: s, dir: t.Direction, oneWindow: known && t.Next == nil}
+			c := counted{it: it, s: s, dir: t.Direction, game: t.Game, oneWindow: known && t.Next == nil}
 			// A tournament of one window has one: once it has begun, a start moved so
 			// that the configured window overlaps it does not begin a second one
 			// beside it, which the closer would rank and pay in full again. (A
@@ -179,6 +180,12 @@ func (db *DB) applyTournaments(tx *gorm.DB, items []*applyItem, now time.Time) e
 		// row, not the schedule, says when scores stop counting.
 		closesAt := row.end.Add(c.s.Window.ClosesAt.Sub(c.s.Window.End))
 		switch {
+		case row.game != "" && row.game != c.game:
+			// The game changed since the window began: scores of two games are in
+			// unrelated units, so one board never ranks both. The new game counts from
+			// the next window on.
+			c.it.note(fmt.Sprintf("tournament %s: window %s ranks game %s, its game when it began; score on %s not counted (it counts from the next window)",
+				c.s.Tournament, start, row.game, c.game))
 		case row.closed:
 			c.it.note(fmt.Sprintf("tournament %s: window %s is closed; score not counted", c.s.Tournament, start))
 		case !c.s.At.Before(row.end):
@@ -424,6 +431,7 @@ type windowRow struct {
 	end    time.Time
 	closed bool
 	dir    rewards.Direction // as begun; "" for windows begun before it was kept
+	game   string            // as begun; "" for windows begun before it was kept (00031)
 }
 
 // lockWindows creates the windows' rows that do not exist yet and reads them all under a
@@ -440,11 +448,11 @@ func (db *DB) lockWindows(tx *gorm.DB, scores []counted, now time.Time) (map[win
 		k := windowOf(c.it.property, c.s.Tournament, c.s.Window.Start)
 		if !seen[k] {
 			seen[k] = true
-			rows = append(rows, []any{k.property, k.tournament, c.s.Window.Start.UTC(), c.s.Window.End.UTC(), now, string(c.dir), c.oneWindow})
+			rows = append(rows, []any{k.property, k.tournament, c.s.Window.Start.UTC(), c.s.Window.End.UTC(), now, string(c.dir), c.oneWindow, c.game})
 		}
 	}
 	slices.SortFunc(rows, func(a, b []any) int { return compareKeys(a, b, 3) })
-	if err := insertRows(tx, `INSERT INTO tournament_windows (property, tournament, window_start, window_end, created_at, direction, one_window) VALUES `, rows,
+	if err := insertRows(tx, `INSERT INTO tournament_windows (property, tournament, window_start, window_end, created_at, direction, one_window, game) VALUES `, rows,
 		` ON CONFLICT (property, tournament, window_start) DO NOTHING`); err != nil {
 		return nil, err
 	}
@@ -457,7 +465,7 @@ func (db *DB) lockWindows(tx *gorm.DB, scores []counted, now time.Time) (map[win
 			where[j] = `(property = ? AND tournament = ? AND window_start = ?)`
 			args = append(args, r[0], r[1], r[2])
 		}
-		q := `SELECT property, tournament, window_start, window_end, closed_at, direction FROM tournament_windows WHERE ` +
+		q := `SELECT property, tournament, window_start, window_end, closed_at, direction, game FROM tournament_windows WHERE ` +
 			strings.Join(where, ` OR `) + ` ORDER BY property, tournament, window_start`
 		if db.dialect == Postgres {
 			q += ` FOR SHARE`
@@ -471,7 +479,7 @@ func (db *DB) lockWindows(tx *gorm.DB, scores []counted, now time.Time) (map[win
 			var start time.Time
 			var row windowRow
 			var closedAt sql.NullTime
-			if err := rs.Scan(&property, &tournament, &start, &row.end, &closedAt, &row.dir); err != nil {
+			if err := rs.Scan(&property, &tournament, &start, &row.end, &closedAt, &row.dir, &row.game); err != nil {
 				rs.Close()
 				return nil, err
 			}
