@@ -361,13 +361,17 @@ func (v *validator) property(i int, p Property, ids map[string]int, keys map[str
 	if g := p.GamezopReports; g != nil {
 		v.headerSecret(at("gamezop_reports.bearer_token"), g.BearerToken)
 	}
-	if s := p.Sources.GamePush; s != nil && s.Secret == "" {
-		v.add(at("sources.gamepush.secret"), "is required: it verifies every GamePush webhook")
+	if s := p.Sources.GamePush; s != nil {
+		if s.Secret == "" {
+			v.add(at("sources.gamepush.secret"), "is required: it verifies every GamePush webhook")
+		}
+		v.signedWith(at("sources.gamepush.secret"), s.Secret)
 	}
 	if s := p.Sources.TrackScore; s != nil {
 		if s.Secret == "" {
 			v.add(at("sources.trackscore.secret"), "is required: it verifies every TrackScore webhook")
 		}
+		v.signedWith(at("sources.trackscore.secret"), s.Secret)
 		v.previousCredentials(at("sources.trackscore"), "secret", s.Secret, "previous_secrets", s.PreviousSecrets, false)
 	}
 
@@ -414,6 +418,16 @@ func (v *validator) headerSecret(path string, s Secret) {
 	}
 }
 
+// signedWith checks a provider's signing secret: one with leading or trailing whitespace
+// is almost surely a value read from a file with its newline, and the provider signs
+// with the secret as its dashboard shows it, so no webhook would verify (each answered
+// 401, and dropped by its sender). Empty is checked by the caller.
+func (v *validator) signedWith(path string, s Secret) {
+	if t := s.Reveal(); t != "" && strings.TrimSpace(t) != t {
+		v.add(path, "has leading or trailing whitespace (a secret read from a file with its newline?): the provider signs with the secret as its dashboard shows it, so no webhook would verify")
+	}
+}
+
 // previousCredentials checks a source's credentials from before a rotation, listed under
 // key beside the current one (under cur): each is a real value, neither the current one
 // nor listed twice, and header ones can travel in a header. A source without a current
@@ -429,6 +443,8 @@ func (v *validator) previousCredentials(at, cur string, current Secret, key stri
 			v.add(path, "is empty; remove it, or give the secret")
 		case header:
 			v.headerSecret(path, s)
+		default:
+			v.signedWith(path, s)
 		}
 	})
 }

@@ -460,6 +460,32 @@ func TestHeaderCredentialsRefuseWhitespace(t *testing.T) {
 	}
 }
 
+// A provider's signing secret with leading or trailing whitespace (read from a file with
+// its newline) is refused: the provider signs with the secret as its dashboard shows it,
+// so every webhook failed to verify and was answered 401. Inside a secret, whitespace is
+// a character like another.
+func TestProviderSigningSecretsRefuseWhitespace(t *testing.T) {
+	for _, c := range []struct{ name, value, problem string }{
+		{"GP_SECRET", "gps-Secret-0b9e72\n", "properties[0].sources.gamepush.secret: has leading or trailing whitespace"},
+		{"TS_SECRET", " tss-Secret-d41d8c", "properties[0].sources.trackscore.secret: has leading or trailing whitespace"},
+	} {
+		env := exampleEnv()
+		env[c.name] = c.value
+		_, err := Load(examplePath, getenvFrom(env))
+		if err == nil || !strings.Contains(err.Error(), c.problem) {
+			t.Errorf("%s=%q: %v, want %q", c.name, c.value, err, c.problem)
+		}
+	}
+	base := "admin_token: adm-token\nproperties:\n  - id: a\n    currency: C\n    api_keys: [key-a]\n    sources:\n"
+	if _, err := loadText(t, base+"      trackscore: { secret: ts-new, previous_secrets: [\"${TS_OLD}\"] }\n", map[string]string{"TS_OLD": "ts-old\n"}); err == nil ||
+		!strings.Contains(err.Error(), "properties[0].sources.trackscore.previous_secrets[0]: has leading or trailing whitespace") {
+		t.Errorf("a previous TrackScore secret with its newline: %v", err)
+	}
+	if _, err := loadText(t, base+"      gamepush: { secret: \"gp secret\" }\n", nil); err != nil {
+		t.Errorf("a secret with inner spaces: %v", err)
+	}
+}
+
 // A provider's credential can be rotated: the previous values are read, offered to the
 // receivers beside the current one, and checked like it. GamePush has none (its dedupe
 // key is the signed body), so the key is refused there as unknown.
