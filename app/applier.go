@@ -56,6 +56,8 @@ type applier struct {
 	// recorded meanwhile (a receiver's commit: the database takes writes again) cut the
 	// wait to retryRecorded from the failure.
 	retryFirst, retryMax, retryRecorded time.Duration
+	// kickedAfterFailure, for tests, is told how long a wake after a failed pass waits.
+	kickedAfterFailure func(wait time.Duration)
 }
 
 func newApplier(a *App, st ApplyStore, batch int, poll time.Duration) *applier {
@@ -123,7 +125,7 @@ func (a *App) RunApplier(ctx context.Context) {
 		case err != nil && n > 0:
 			// Part of the batch failed and the rest applied: the database answers, so
 			// the next pass comes as soon as for a short batch, not after a growing pause.
-			pause = ap.poll
+			pause, failedAt = ap.poll, time.Now()
 			ap.log.Error("applier: events of a pass failed and stay recorded; the rest applied", "applied", n, "err", err)
 		case err != nil:
 			pause = min(max(2*pause, ap.retryFirst), ap.retryMax)
@@ -144,12 +146,18 @@ func (a *App) RunApplier(ctx context.Context) {
 			// the database is back: after an outage the backlog waited up to 10 s more
 			// while it grew. A pass a second keeps a database that fails only the
 			// applier's batches from being hammered.
-			if wait := time.Until(failedAt.Add(min(pause, ap.retryRecorded))); err != nil && wait > 0 {
-				timer.Reset(wait)
-				select {
-				case <-timer.C:
-				case <-ctx.Done():
-					return
+			if err != nil {
+				wait := time.Until(failedAt.Add(min(pause, ap.retryRecorded)))
+				if ap.kickedAfterFailure != nil {
+					ap.kickedAfterFailure(wait)
+				}
+				if wait > 0 {
+					timer.Reset(wait)
+					select {
+					case <-timer.C:
+					case <-ctx.Done():
+						return
+					}
 				}
 			}
 			// Since Go 1.23 a stopped or reset timer delivers no stale tick, so there is

@@ -361,3 +361,50 @@ func TestApplierRetriesSoonOnceEventsAreRecordedAgain(t *testing.T) {
 		t.Fatal("the backlog was not applied after the wake: the applier waited out its pause")
 	}
 }
+
+// stuckEventStore holds recorded events 1..n; event 1 fails every time for a reason not
+// its own (a lock wait), so it stays recorded while the others apply. It closes passed
+// after its first pass.
+type stuckEventStore struct {
+	rec    *recordedStore
+	passed chan struct{}
+	once   sync.Once
+}
+
+func (s *stuckEventStore) Apply(ctx context.Context, c rewards.Claim, decide rewards.Decider) ([]rewards.Applied, error) {
+	out, err := s.rec.Apply(ctx, c, decide)
+	if len(s.rec.recorded) == 1 {
+		s.once.Do(func() { close(s.passed) })
+	}
+	return out, err
+}
+
+func (s *stuckEventStore) Quarantine(context.Context, int64, string) (string, bool, error) {
+	panic("a lock wait quarantined an event")
+}
+
+func (s *stuckEventStore) Backlog(context.Context) (rewards.Backlog, error) {
+	return rewards.Backlog{}, nil
+}
+
+// A pass that applied some events and left one recorded (it failed for a reason not its
+// own) is followed by the next after the usual poll, wakes or not: with a wake cutting
+// every pause short, receivers committing all the time ran passes back to back, each
+// failing about eleven times at the stuck event (800 passes a second).
+func TestApplierWokenAfterAPartialFailureWaitsThePoll(t *testing.T) {
+	a := &App{log: slog.New(slog.DiscardHandler), metrics: NewMetrics()}
+	st := &stuckEventStore{rec: newRecordedStore(5, map[int64]error{1: errors.New("lock wait timeout")}), passed: make(chan struct{})}
+	a.applier = newApplier(a, st, 10, time.Hour)
+	a.applier.retryRecorded = time.Hour
+	waits := make(chan time.Duration, 1)
+	a.applier.kickedAfterFailure = func(d time.Duration) { waits <- d }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); a.RunApplier(ctx) }()
+	defer func() { cancel(); <-done }()
+	<-st.passed
+	a.applier.wake()
+	if d := <-waits; d < 30*time.Minute {
+		t.Fatalf("a wake after a partial failure waits %s, want the poll (1h)", d)
+	}
+}

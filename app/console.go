@@ -135,7 +135,7 @@ func (con *console) wellFormedQuery(c *gin.Context) {
 // failure is err as the API would answer it (problemFor: a database's own text is never
 // shown), and as one line for a page; a server-side failure is logged with the error.
 func (con *console) failure(c *gin.Context, err error) (problem, string) {
-	p := problemFor(err)
+	p := problemForRequest(c, err)
 	if p.Status >= 500 {
 		con.app.logFor(c.Request.Context()).Error("console", "route", c.FullPath(), "err", err)
 	}

@@ -181,6 +181,16 @@ func problemFor(err error) problem {
 	return problem{Type: "urn:tally:problem:internal", Title: "Internal error", Status: http.StatusInternalServerError, Detail: "internal error; nothing was saved"}
 }
 
+// problemForRequest is problemFor as the request is answered: a read saves nothing in
+// any case, so its failure does not say "nothing was saved", which would only puzzle.
+func problemForRequest(c *gin.Context, err error) problem {
+	p := problemFor(err)
+	if m := c.Request.Method; (m == http.MethodGet || m == http.MethodHead) && p.Status >= 500 {
+		p.Detail = strings.Replace(p.Detail, "; nothing was saved", "", 1)
+	}
+	return p
+}
+
 // invalidProblem is a 400 whose detail lists the bad fields in words, e.g.
 // "Invalid fields: user-id (required); country (must be an ISO 3166-1 alpha-2 code)."
 func invalidProblem(errs []FieldError) problem {
@@ -201,11 +211,7 @@ func invalidProblem(errs []FieldError) problem {
 
 // fail renders err as problem+json and logs server-side failures.
 func (a *App) fail(c *gin.Context, err error) {
-	p := problemFor(err)
-	if m := c.Request.Method; (m == http.MethodGet || m == http.MethodHead) && p.Status >= 500 {
-		// A read saves nothing in any case: "nothing was saved" would only puzzle.
-		p.Detail = strings.Replace(p.Detail, "; nothing was saved", "", 1)
-	}
+	p := problemForRequest(c, err)
 	if p.Status >= 500 {
 		a.logFor(c.Request.Context()).Error("request failed", "route", c.FullPath(), "err", err)
 		if p.Status == http.StatusServiceUnavailable {

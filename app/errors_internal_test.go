@@ -78,9 +78,9 @@ func TestOutcomeUnknownHasItsOwnType(t *testing.T) {
 	}
 }
 
-// A read that fails saves nothing whatever happens, so its answer does not say "nothing
-// was saved", which a client would take to mean that something could have been; a write
-// keeps the sentence.
+// A read that fails saves nothing whatever happens, so its answer (or console page) does
+// not say "nothing was saved", which a client would take to mean that something could
+// have been; a write keeps the sentence.
 func TestFailedReadDoesNotSayNothingWasSaved(t *testing.T) {
 	a := &App{log: slog.New(slog.DiscardHandler)}
 	for _, tt := range []struct {
@@ -102,6 +102,11 @@ func TestFailedReadDoesNotSayNothingWasSaved(t *testing.T) {
 		}
 		if p.Detail != tt.want {
 			t.Errorf("%s %v: detail %q, want %q", tt.method, tt.err, p.Detail, tt.want)
+		}
+		// The console's pages say the same.
+		con := &console{app: a}
+		if _, msg := con.failure(c, tt.err); !strings.HasSuffix(msg, ": "+tt.want) {
+			t.Errorf("console %s %v: %q, want it to end %q", tt.method, tt.err, msg, tt.want)
 		}
 	}
 }
