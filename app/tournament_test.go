@@ -278,6 +278,27 @@ func TestTournamentGameChangedMidWindow(t *testing.T) {
 	})
 }
 
+// A tournament of one window has no next window: a score on the game it was pointed at
+// mid-window is noted as never counting there.
+func TestTournamentOneWindowGameChanged(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, d store.Dialect) {
+		base := newEnv(t, d)
+		e := base.withProperty(oneWindowCup(t, weekEnd))
+		e.clock.Set(week.Add(50 * time.Hour))
+		postScore(t, e, "ann", "a1", 9000, "over", week.Add(time.Hour))
+		moved := base.withProperty(func(p *appProperty) {
+			oneWindowCup(t, weekEnd)(p)
+			p.Rules.Tournaments[0].Game = "Other_Game"
+		})
+		body := fmt.Sprintf(`{"gameCode":"Other_Game","sessionId":"s-b1","gamePlayId":"b1","timestamp":%d,"score":100,"subId":"bob","state":"over"}`,
+			week.Add(49*time.Hour).Unix())
+		a := moved.do("POST", "/v1/hooks/arcade/gamezop/scores", body, "api-key", scoresKey)
+		if ev := moved.event(a.Body["event_id"]); !strings.Contains(fmt.Sprint(ev.Body["reason"]), "not counted (a tournament of one window ranks no other game)") {
+			t.Fatalf("a score on the new game of a cup: %s", ev.Raw)
+		}
+	})
+}
+
 // A window in which no score counted has no row and is never closed: after its grace it
 // is closing while receipts may still be committed (the closer's margin), then ended.
 func TestTournamentEmptyWindowEnds(t *testing.T) {

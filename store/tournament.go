@@ -183,9 +183,13 @@ func (db *DB) applyTournaments(tx *gorm.DB, items []*applyItem, now time.Time) e
 		case row.game != "" && row.game != c.game:
 			// The game changed since the window began: scores of two games are in
 			// unrelated units, so one board never ranks both. The new game counts from
-			// the next window on.
-			c.it.note(fmt.Sprintf("tournament %s: window %s ranks game %s, its game when it began; score on %s not counted (it counts from the next window)",
-				c.s.Tournament, start, row.game, c.game))
+			// the next window on; a tournament of one window has none.
+			then := "it counts from the next window"
+			if c.oneWindow {
+				then = "a tournament of one window ranks no other game"
+			}
+			c.it.note(fmt.Sprintf("tournament %s: window %s ranks game %s, its game when it began; score on %s not counted (%s)",
+				c.s.Tournament, start, row.game, c.game, then))
 		case row.closed:
 			c.it.note(fmt.Sprintf("tournament %s: window %s is closed; score not counted", c.s.Tournament, start))
 		case !c.s.At.Before(row.end):
@@ -910,7 +914,7 @@ func (db *DB) closeWindow(ctx context.Context, property string, t rewards.Tourna
 			VALUES (?, ?, ?, ?, ?) ON CONFLICT (property, tournament, window_start) DO NOTHING`, property, t.ID, start, w.End.UTC(), now); err != nil {
 			return err
 		}
-		lock := `SELECT closed_at FROM tournament_windows WHERE property = ? AND tournament = ? AND window_start = ?`
+		lock := `SELECT closed_at, game FROM tournament_windows WHERE property = ? AND tournament = ? AND window_start = ?`
 		if db.dialect == Postgres {
 			lock += ` FOR UPDATE`
 		}
@@ -919,8 +923,9 @@ func (db *DB) closeWindow(ctx context.Context, property string, t rewards.Tourna
 			return err
 		}
 		var closedAt sql.NullTime
+		var game string
 		if rs.Next() {
-			err = rs.Scan(&closedAt)
+			err = rs.Scan(&closedAt, &game)
 		}
 		if err = errors.Join(err, rs.Close()); err != nil {
 			return err
@@ -932,7 +937,12 @@ func (db *DB) closeWindow(ctx context.Context, property string, t rewards.Tourna
 		// The lock gave this transaction its id (on SQLite it holds the write lock), so
 		// what it stamps from here is waited for by a payout report's cut (report.go).
 		now = db.now()
-		if waiting, err := eventsWaiting(tx, property, t.Game, w); err != nil || waiting {
+		// The window ranks the game it began with (00031), whatever the config names now:
+		// its scores are what the close waits for and what quarantined ones would miss.
+		if game == "" {
+			game = t.Game
+		}
+		if waiting, err := eventsWaiting(tx, property, game, w); err != nil || waiting {
 			out.Outcome = rewards.CloseWaiting
 			return err
 		}
@@ -953,7 +963,7 @@ func (db *DB) closeWindow(ctx context.Context, property string, t rewards.Tourna
 		if err := rs.Close(); err != nil {
 			return err
 		}
-		if out.Quarantined, err = quarantinedScores(tx, property, t.Game, w); err != nil {
+		if out.Quarantined, err = quarantinedScores(tx, property, game, w); err != nil {
 			return err
 		}
 		ranked := rewards.Rank(standings, t.Ties, t.MinPlays)

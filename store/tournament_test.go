@@ -1239,6 +1239,32 @@ func TestTournamentCloseCountsQuarantinedScores(t *testing.T) {
 	})
 }
 
+// A window ranks the game it began with (migration 00031), so its close waits for that
+// game's scores and counts that game's quarantined ones, whatever game the config names
+// by then: it counted the configured game's, which never count there.
+func TestTournamentCloseCountsTheWindowsGame(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		ctx := context.Background()
+		clock := storetest.NewClock(win0.Add(time.Hour))
+		db := storetest.Open(t, dia, clock.Now)
+		recordAndApply(t, db, tscore("ann", "a1", "10", "over", win0.Add(time.Hour)))
+		if _, err := db.Record(ctx, []rewards.Inbound{tscore("zed", "z1", "90", "over", win0.Add(time.Hour)),
+			tscore("yan", "y1", "80", "over", win0.Add(time.Hour))}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Apply(ctx, rewards.Claim{Status: rewards.StatusRecorded}, quarantining("config not ready")); err != nil {
+			t.Fatal(err)
+		}
+		moved := dailyTournament()
+		moved.Game = "Other_Game"
+		clock.Set(win0W.ClosesAt.Add(time.Minute))
+		got, err := db.CloseTournamentWindow(ctx, "arcade", moved, win0W)
+		if err != nil || got.Outcome != rewards.CloseDone || got.Ranked != 1 || got.Quarantined != 2 {
+			t.Fatalf("close after the game changed: %+v %v, want ann ranked and the window's game's 2 quarantined scores counted", got, err)
+		}
+	})
+}
+
 // A score report (play, state, score) counts in the first window it was counted in.
 // Gamezop redelivers a report with a new timestamp; one that falls in the next window is
 // not counted there, where it ranked, and was paid, a second time: whether it comes
