@@ -304,6 +304,7 @@ type quarantineView struct {
 	Property   string
 	Reasons    []reasonView
 	Events     []eventView
+	Older      int64 // the event id older quarantined events are below; 0 when there are none
 	Batch      int
 	Next       *nextBatch // after a "replay all" that left more of its reason
 }
@@ -356,11 +357,20 @@ func (con *console) showQuarantine(c *gin.Context, status int, flash []string, e
 		con.fail(c, err)
 		return
 	}
-	kept, err := con.app.store.Events(ctx, rewards.EventFilter{Status: rewards.StatusQuarantined, Property: property, Limit: 100,
-		RawUpTo: rawShown + 1}) // one byte past what is shown says it was cut
+	before, err := consoleBefore(c)
 	if err != nil {
 		con.fail(c, err)
 		return
+	}
+	kept, err := con.app.store.Events(ctx, rewards.EventFilter{Status: rewards.StatusQuarantined, Property: property, Before: before,
+		Limit: consolePage + 1, RawUpTo: rawShown + 1}) // one byte past what is shown says it was cut
+	if err != nil {
+		con.fail(c, err)
+		return
+	}
+	if len(kept) > consolePage {
+		kept = kept[:consolePage]
+		v.Older = kept[len(kept)-1].ID
 	}
 	for _, k := range kept {
 		v.Events = append(v.Events, toEventView(k))
@@ -478,11 +488,29 @@ func joinIDs(ids []int64) string {
 	return strings.Join(parts, ", ")
 }
 
+// consoleBefore reads a page's "before" parameter (an id; "" for the newest page).
+func consoleBefore(c *gin.Context) (int64, error) {
+	s := c.Query("before")
+	if s == "" {
+		return 0, nil
+	}
+	id, ok := positiveID(s)
+	if !ok {
+		return 0, invalid("before", "must be an id: a positive integer")
+	}
+	return id, nil
+}
+
+// consolePage is how many rows a console list shows; a page that has more links to them.
+const consolePage = 100
+
 // Settlements.
 
 type settlementsView struct {
 	Properties []string
+	Property   string // "" for every property
 	Runs       []runView
+	Older      int64 // the id older runs are below; 0 when there are none
 }
 
 // settlements: GET /console/settlements
@@ -491,12 +519,27 @@ func (con *console) settlements(c *gin.Context) { con.showSettlements(c, http.St
 func (con *console) showSettlements(c *gin.Context, status int, flash []string, errMsg string) {
 	ctx, cancel := context.WithTimeout(c.Request.Context(), consoleTimeout)
 	defer cancel()
-	runs, err := con.app.store.SettlementRuns(ctx, "", 100)
+	v := settlementsView{Properties: con.app.propertyIDs(), Property: c.Query("property")}
+	if v.Property != "" {
+		if _, err := con.app.property(v.Property); err != nil {
+			con.fail(c, err)
+			return
+		}
+	}
+	before, err := consoleBefore(c)
 	if err != nil {
 		con.fail(c, err)
 		return
 	}
-	v := settlementsView{Properties: con.app.propertyIDs()}
+	runs, err := con.app.store.SettlementRunsBefore(ctx, v.Property, before, consolePage+1)
+	if err != nil {
+		con.fail(c, err)
+		return
+	}
+	if len(runs) > consolePage {
+		runs = runs[:consolePage]
+		v.Older = runs[len(runs)-1].ID
+	}
 	for _, r := range runs {
 		v.Runs = append(v.Runs, toRunView(r))
 	}
@@ -541,6 +584,8 @@ type usersView struct {
 	User       string
 	Balance    *balanceView
 	Txns       []txnView
+	Older      int64 // the leg id older transactions are below; 0 when there are none
+	Paged      bool  // the transactions shown are older ones (before=)
 }
 
 // users: GET /console/users?property=&user=
@@ -571,11 +616,22 @@ func (con *console) users(c *gin.Context) {
 	}
 	v.Balance = &balanceView{User: v.User, Currency: prop.Currency, Available: amount(b.Available), Pending: amount(b.Pending),
 		Redeemed: amount(b.Redeemed), LifetimeEarned: amount(b.LifetimeEarned), UpdatedAt: stamp(b.UpdatedAt)}
-	txns, err := con.app.store.Transactions(ctx, prop.ID, v.User, 50, 0)
+	before, err := consoleBefore(c)
 	if err != nil {
 		con.fail(c, err)
 		return
 	}
+	const txnPage = 50
+	txns, err := con.app.store.Transactions(ctx, prop.ID, v.User, txnPage+1, before)
+	if err != nil {
+		con.fail(c, err)
+		return
+	}
+	if len(txns) > txnPage {
+		txns = txns[:txnPage]
+		v.Older = txns[len(txns)-1].ID
+	}
+	v.Paged = before != 0
 	for _, t := range txns {
 		v.Txns = append(v.Txns, txnView{ID: strconv.FormatInt(t.ID, 10), Kind: t.Kind, Rule: t.Rule, Bucket: t.Bucket,
 			Amount: amount(t.Amount), CreatedAt: stamp(t.CreatedAt), Ref: t.Ref})

@@ -569,3 +569,81 @@ func TestConsoleRefusesAWhitespaceToken(t *testing.T) {
 		t.Fatalf("signed in with a token of spaces: %d %s", res.Code, res.Header.Get("Location"))
 	}
 }
+
+// The console's lists (quarantined events, a user's transactions, settlement runs) show
+// a page and link to the older rows: they showed the newest 100 (50 transactions) and
+// nothing said there were more, so a quiet property's runs, or a user's older credits,
+// could not be reached. Replaying one event keeps the property the list was showing.
+func TestConsoleListsLinkToOlderRows(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, d store.Dialect) {
+		e := newEnv(t, d)
+		ctx := context.Background()
+		var first string
+		for i := range 101 {
+			body := strings.NewReplacer(`"property-id":"1234"`, `"property-id":"9999"`, "b48a8368-a369-49a4-b427-2d5891ef3763", fmt.Sprintf("s-%d", i)).Replace(sppBody)
+			a := e.do("POST", "/v1/hooks/arcade/gamezop/spp", body, "Authorization", "Bearer "+sppToken)
+			if a.Code != 200 {
+				t.Fatalf("spp: %d %s", a.Code, a.Raw)
+			}
+			if i == 0 {
+				first = a.Body["event_id"].(string)
+			}
+		}
+		for i := range 51 {
+			if a := e.adjust("arcade", "u1", fmt.Sprintf("k%d", i), `{"amount":"1","reason":"goodwill"}`); a.Code != 201 {
+				t.Fatalf("adjust: %d %s", a.Code, a.Raw)
+			}
+		}
+		for range 101 {
+			if _, err := e.app.Settle(ctx, "arcade", "ops"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := e.app.Settle(ctx, "other", "ops"); err != nil {
+			t.Fatal(err)
+		}
+		b := newConsoleClient(t, e.h)
+		b.login(aliceTok)
+		older := regexp.MustCompile(`id="older" href="([^"]+)"`)
+		follow := func(p consolePage, what string) consolePage {
+			t.Helper()
+			m := older.FindStringSubmatch(p.Body)
+			if m == nil {
+				t.Fatalf("%s: no link to older rows:\n%s", what, p.Body)
+			}
+			return b.get(html.UnescapeString(m[1]))
+		}
+		for _, c := range []struct {
+			path, row string
+			page      int
+		}{
+			{"/console/quarantine?property=arcade", `class="replay"`, 100},
+			{"/console/users?property=arcade&user=u1", "<tr><td>", 50},
+			{"/console/settlements?property=arcade", "<tr><td>", 100},
+		} {
+			p := b.get(c.path)
+			if p.Code != 200 || strings.Count(p.Body, c.row) != c.page {
+				t.Fatalf("%s: %d, %d rows, want %d:\n%s", c.path, p.Code, strings.Count(p.Body, c.row), c.page, p.Body)
+			}
+			rest := follow(p, c.path)
+			if rest.Code != 200 || strings.Count(rest.Body, c.row) != 1 || older.MatchString(rest.Body) {
+				t.Fatalf("%s, older: %d, %d rows, want the last one and no further link:\n%s", c.path, rest.Code, strings.Count(rest.Body, c.row), rest.Body)
+			}
+			if bad := b.get(c.path + "&before=abc"); bad.Code != 400 {
+				t.Fatalf("%s&before=abc: %d, want 400", c.path, bad.Code)
+			}
+		}
+		if s := b.get("/console/settlements?property=other"); strings.Count(s.Body, "<tr><td>") != 1 {
+			t.Fatalf("other's runs:\n%s", s.Body)
+		}
+		q := b.get("/console/quarantine?property=arcade")
+		r := b.post("/console/quarantine/"+first+"/replay", url.Values{"csrf": {q.csrf(t)}, "property": {"arcade"}})
+		if !strings.Contains(r.Body, `<option value="arcade" selected>`) {
+			t.Fatalf("the page after replaying one event of arcade's list:\n%s", r.Body)
+		}
+		q = b.get("/console/quarantine?property=arcade")
+		if !strings.Contains(q.Body, `name="property" value="arcade"`) {
+			t.Fatalf("the replay form does not carry the list's property:\n%s", q.Body)
+		}
+	})
+}
