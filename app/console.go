@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 	"html/template"
 	"maps"
@@ -644,6 +645,9 @@ func (con *console) users(c *gin.Context) {
 type reportsView struct {
 	Properties []string
 	From, To   string
+	// The choices of a request the form sends back, refused, so none is lost.
+	Property, Format string
+	BOM              bool
 }
 
 // reports: GET /console/reports — the form, set to the month so far.
@@ -662,8 +666,17 @@ func (con *console) reportDownload(c *gin.Context) {
 		_, err = con.app.ParsePayoutRequest(c.Query("from"), c.Query("to"), c.Query("property"), c.Query("format"), c.Query("bom"))
 	}
 	if err != nil {
-		v := reportsView{Properties: con.app.propertyIDs(), From: c.Query("from"), To: c.Query("to")}
-		con.render(c, http.StatusBadRequest, "reports", page{Title: "Reports", Nav: "reports", Error: err.Error(), Data: v})
+		v := reportsView{Properties: con.app.propertyIDs(), From: c.Query("from"), To: c.Query("to"),
+			Property: c.Query("property"), Format: c.Query("format"), BOM: c.Query("bom") == "true"}
+		msg := err.Error()
+		if ve := (*ValidationError)(nil); errors.As(err, &ve) && len(ve.Errors) > 1 {
+			parts := make([]string, len(ve.Errors))
+			for i, fe := range ve.Errors {
+				parts[i] = fe.Field + ": " + fe.Message
+			}
+			msg = "invalid " + strings.Join(parts, "; ")
+		}
+		con.render(c, http.StatusBadRequest, "reports", page{Title: "Reports", Nav: "reports", Error: msg, Data: v})
 		return
 	}
 	con.app.payoutReport(c)

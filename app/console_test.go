@@ -401,6 +401,14 @@ func TestConsoleReportDownload(t *testing.T) {
 	if bad := b.get("/console/reports/payouts?from=2026-12-01&to=nope&format=csv"); bad.Code != 400 || !strings.Contains(bad.Body, `id="error"`) {
 		t.Fatalf("bad period: %d\n%s", bad.Code, bad.Body)
 	}
+	// A refused request comes back with its choices set and every error listed: the form
+	// came back set to every property and CSV, and fixing the dates downloaded another
+	// report than the one asked for.
+	bad := b.get("/console/reports/payouts?property=arcade&from=2026-12-05&to=2026-12-01&format=xlsx&bom=true")
+	if bad.Code != 400 || !strings.Contains(bad.Body, `<option value="arcade" selected>`) || !strings.Contains(bad.Body, `<option value="xlsx" selected>`) ||
+		!strings.Contains(bad.Body, `value="true" checked`) || !strings.Contains(bad.Body, "to:") || !strings.Contains(bad.Body, "bom:") {
+		t.Fatalf("refused report request: %d\n%s", bad.Code, bad.Body)
+	}
 	// A parameter given twice is shown on the form too, not answered with the API's
 	// problem document.
 	if bad := b.get("/console/reports/payouts?from=2026-11-01&from=2026-10-01&to=2026-12-01"); bad.Code != 400 || !strings.Contains(bad.Body, `id="error"`) ||
