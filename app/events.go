@@ -71,6 +71,12 @@ func (a *App) listEvents(c *gin.Context) {
 		a.fail(c, invalid("source", "must be gamezop_spp, gamezop_scores, gamepush or trackscore"))
 		return
 	}
+	// A property no longer configured may still have events, so any well-formed id is
+	// taken; one that cannot be a property's (bytes Postgres refuses: a 500) is a 400.
+	if f.Property != "" && !propertyIDForm(f.Property) {
+		a.fail(c, invalid("property", "must be a property id: 1 to 64 characters of a-z, 0-9 and -"))
+		return
+	}
 	limit, err := limitParam(c, 100, 1000)
 	if err != nil {
 		a.fail(c, err)
@@ -127,4 +133,17 @@ func (a *App) replayEvent(c *gin.Context) {
 		posted = []rewards.Posted{}
 	}
 	c.JSON(http.StatusOK, gin.H{"replayed": replayed, "event": toEventJSON(k, posted)})
+}
+
+// propertyIDForm says whether s has the form the config gives property ids.
+func propertyIDForm(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for _, r := range []byte(s) {
+		if (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '-' {
+			return false
+		}
+	}
+	return true
 }
