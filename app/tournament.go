@@ -135,6 +135,9 @@ type prizeJSON struct {
 }
 
 type windowJSON struct {
+	// Game is the game the window ranks: the one it began with (a changed game counts
+	// from the next window), else the configured one.
+	Game     string    `json:"game"`
 	Start    time.Time `json:"start"`
 	End      time.Time `json:"end"`
 	ClosesAt time.Time `json:"closes_at"`
@@ -161,7 +164,10 @@ type tournamentJSON struct {
 func (a *App) toWindowJSON(ctx context.Context, property string, t rewards.Tournament, w rewards.Window, rec rewards.WindowRecord,
 	now time.Time) (*windowJSON, error) {
 	w = t.Recorded(w, rec)
-	out := &windowJSON{Start: w.Start, End: w.End, ClosesAt: w.ClosesAt, State: w.StateAt(now, !rec.ClosedAt.IsZero())}
+	out := &windowJSON{Game: t.Game, Start: w.Start, End: w.End, ClosesAt: w.ClosesAt, State: w.StateAt(now, !rec.ClosedAt.IsZero())}
+	if rec.Game != "" {
+		out.Game = rec.Game
+	}
 	if !rec.ClosedAt.IsZero() {
 		at, paid := rec.ClosedAt, amount(rec.Paid)
 		out.ClosedAt, out.Ranked, out.Paid = &at, &rec.Ranked, &paid

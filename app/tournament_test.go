@@ -265,6 +265,14 @@ func TestTournamentGameChangedMidWindow(t *testing.T) {
 		if reason, _ := ev.Body["reason"].(string); !strings.Contains(reason, "ranks game NyM_JGWcx, its game when it began; score on Other_Game not counted") {
 			t.Fatalf("a score on the new game in the window begun on the old one: %s", ev.Raw)
 		}
+		// The tournament names the configured game; its current window, the one it ranks.
+		list := pub(moved, "/v1/properties/arcade/tournaments")
+		if !strings.Contains(list.Raw, `"game":"Other_Game"`) || !strings.Contains(list.Raw, `"current_window":{"game":"NyM_JGWcx"`) {
+			t.Fatalf("tournaments after the game changed: %s", list.Raw)
+		}
+		if lb := pub(moved, "/v1/properties/arcade/tournaments/snake-weekly/leaderboard"); !strings.Contains(lb.Raw, `"window":{"game":"NyM_JGWcx"`) {
+			t.Fatalf("current leaderboard after the game changed: %s", lb.Raw)
+		}
 		moved.clock.Set(weekEnd.Add(15*time.Minute + 10*time.Second))
 		res, err := moved.app.CloseTournaments(context.Background())
 		if err != nil || len(res) != 1 || len(res[0].Awards) != 1 || res[0].Awards[0].User != "ann" {

@@ -50,6 +50,7 @@ type WindowRecord struct {
 	Start      time.Time
 	End        time.Time
 	Exists     bool
+	Game       string    // the game the window ranks, kept when it began; "" if it began before that was kept
 	ClosedAt   time.Time // zero while open
 	ClosesAt   time.Time // end + grace as the close took it; zero while open, and for windows closed before it was kept
 	Ranked     int64     // users ranked at the close

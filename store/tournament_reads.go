@@ -103,14 +103,14 @@ func (db *DB) readBoard(ctx context.Context, reads ...boardRead) error {
 }
 
 // windowColumns are a window's record, as scanWindow reads them.
-const windowColumns = `window_start, window_end, closed_at, closes_at, ranked, paid, final_board`
+const windowColumns = `window_start, window_end, closed_at, closes_at, ranked, paid, final_board, game`
 
 func scanWindow(rs rowScanner, property, tournament string) (rewards.WindowRecord, error) {
 	rec := rewards.WindowRecord{Property: property, Tournament: tournament, Exists: true, Paid: decimal.Zero}
 	var closedAt, closesAt sql.NullTime
 	var ranked sql.NullInt64
 	var paid decimalColumn
-	if err := rs.Scan(&rec.Start, &rec.End, &closedAt, &closesAt, &ranked, &paid, &rec.FinalBoard); err != nil {
+	if err := rs.Scan(&rec.Start, &rec.End, &closedAt, &closesAt, &ranked, &paid, &rec.FinalBoard, &rec.Game); err != nil {
 		return rec, err
 	}
 	rec.Start, rec.End = rec.Start.UTC(), rec.End.UTC()
