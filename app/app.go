@@ -115,7 +115,9 @@ type App struct {
 	applier  *applier
 	webhooks *webhooker
 	replica  replicaCheck // /readyz's view of the read replica
-	readmit  string       // Options.ReadmitActor
+	// streams holds a slot per payout report being streamed (maxReportStreams).
+	streams chan struct{}
+	readmit string // Options.ReadmitActor
 	// readmitting is set while a RunApplier of the process runs its readmitter.
 	readmitting atomic.Bool
 }
@@ -153,7 +155,8 @@ func New(st Store, opt Options) *App {
 	if opt.AdminToken != "" {
 		admins = append(admins, Admin{Name: defaultAdmin, Token: opt.AdminToken})
 	}
-	a := &App{store: st, props: props, admins: admins, log: log, metrics: m, readmit: opt.ReadmitActor}
+	a := &App{store: st, props: props, admins: admins, log: log, metrics: m, readmit: opt.ReadmitActor,
+		streams: make(chan struct{}, maxReportStreams)}
 	a.ingest = newBatcher(st, opt.IngestWorkers, opt.IngestBatch, log, m)
 	a.applier = newApplier(a, st, opt.ApplyBatch, opt.ApplyPoll)
 	a.ingest.wake = a.applier.wake

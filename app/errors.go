@@ -172,6 +172,9 @@ func problemFor(err error) problem {
 	case errors.Is(err, rewards.ErrSettlementRunning):
 		return problem{Type: "urn:tally:problem:settlement-running", Title: "Settlement in progress", Status: http.StatusConflict,
 			Detail: "another settlement run of this property is in progress; retry when it has finished"}
+	case errors.Is(err, errReportsBusy):
+		return problem{Type: "urn:tally:problem:unavailable", Title: "Service unavailable", Status: http.StatusServiceUnavailable,
+			Detail: fmt.Sprintf("%d payout reports are being streamed by this instance, as many as it serves at once; retry when one has finished", maxReportStreams)}
 	case errors.Is(err, rewards.ErrOutcomeUnknown):
 		return problem{Type: "urn:tally:problem:outcome-unknown", Title: "Outcome unknown", Status: http.StatusServiceUnavailable,
 			Detail: "the database did not confirm the commit, so this may or may not have been saved; send the same request again (with the same Idempotency-Key where it takes one), which answers what was saved and never applies it twice"}

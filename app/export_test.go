@@ -7,3 +7,16 @@ func SetReplayAllBatch(n int) (restore func()) {
 	replayAllBatch = n
 	return func() { replayAllBatch = was }
 }
+
+// HoldReportStreams takes every payout report slot of a, as that many downloads that
+// stalled would, until the returned function gives them back.
+func HoldReportStreams(a *App) (release func()) {
+	for range cap(a.streams) {
+		a.streams <- struct{}{}
+	}
+	return func() {
+		for range cap(a.streams) {
+			<-a.streams
+		}
+	}
+}

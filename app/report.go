@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -621,6 +622,15 @@ func (a *App) writePayoutJSON(ctx context.Context, w *bufio.Writer, r PayoutRequ
 
 func (a *App) reports() ReportReader { return a.store }
 
+// maxReportStreams is how many payout reports one process streams at once. Each holds a
+// database connection (its snapshot) for as long as its client takes to read it, so
+// stalled downloads (a slow link, a browser holding a download) would otherwise take the
+// pool from the receivers and redemptions: eight did on SQLite, whose pool is eight.
+const maxReportStreams = 2
+
+// errReportsBusy is a report asked while maxReportStreams are streaming.
+var errReportsBusy = errors.New("payout reports: as many are streaming as one process serves at once")
+
 // reportWriteTimeout bounds each stretch of progress of a report download; the server's
 // WriteTimeout would otherwise cut off a long report however fast it is flowing.
 const reportWriteTimeout = time.Minute
@@ -651,6 +661,14 @@ func (a *App) payoutReport(c *gin.Context) {
 	r, err := a.ParsePayoutRequest(c.Query("from"), c.Query("to"), c.Query("property"), c.Query("format"), c.Query("bom"))
 	if err != nil {
 		a.fail(c, err)
+		return
+	}
+	select {
+	case a.streams <- struct{}{}:
+		defer func() { <-a.streams }()
+	default:
+		c.Header("Cache-Control", "no-store")
+		a.fail(c, errReportsBusy)
 		return
 	}
 	h := c.Writer.Header()
@@ -687,7 +705,9 @@ func (a *App) payoutReport(c *gin.Context) {
 		return
 	}
 	if c.Request.Context().Err() != nil {
-		a.logFor(c.Request.Context()).Warn("payout report abandoned by the client", "bytes_sent", out.n)
+		// Or a write that waited reportWriteTimeout: a client reading slower than the
+		// kernel's send buffer drains in that time is cut too.
+		a.logFor(c.Request.Context()).Warn("payout report abandoned by the client, or its write waited a minute", "bytes_sent", out.n)
 	} else {
 		a.logFor(c.Request.Context()).Error("payout report failed after the response started; closing the connection", "bytes_sent", out.n, "err", err)
 	}

@@ -460,6 +460,23 @@ func userCells(m map[string][]string) []string {
 	return out
 }
 
+// An instance streams two payout reports at once: each holds a database connection for as
+// long as its client reads, and eight stalled downloads took the whole SQLite pool, so
+// every receiver and redemption answered 503 while /readyz said ready. A report asked
+// beyond the limit is a 503 with Retry-After; once a slot is free, it streams.
+func TestPayoutReportsStreamTwoAtOnce(t *testing.T) {
+	e := newReportEnv(t, store.SQLite)
+	release := app.HoldReportStreams(e.app)
+	busy := e.do("GET", "/v1/admin/reports/payouts?from=2026-11-01&to=2026-12-01", "", "Authorization", "Bearer "+adminTok)
+	release()
+	if busy.Code != 503 || busy.Header.Get("Retry-After") == "" || !strings.Contains(busy.Raw, "2 payout reports are being streamed") {
+		t.Fatalf("a report while two stream: %d %v %s", busy.Code, busy.Header, busy.Raw)
+	}
+	if ok := e.do("GET", "/v1/admin/reports/payouts?from=2026-11-01&to=2026-12-01", "", "Authorization", "Bearer "+adminTok); ok.Code != 200 {
+		t.Fatalf("a report once they have finished: %d %s", ok.Code, ok.Raw)
+	}
+}
+
 func TestPayoutReportBadRequests(t *testing.T) {
 	e := newReportEnv(t, store.SQLite)
 	cases := []struct{ query, field string }{
