@@ -1,5 +1,7 @@
 package app
 
+import "time"
+
 // SetReplayAllBatch makes one console "replay all" take n events, until the returned
 // function restores the batch.
 func SetReplayAllBatch(n int) (restore func()) {
@@ -19,4 +21,12 @@ func HoldReportStreams(a *App) (release func()) {
 			<-a.streams
 		}
 	}
+}
+
+// SetDrainTimeout makes Serve's drain at shutdown last d, until the returned function
+// restores it.
+func SetDrainTimeout(d time.Duration) (restore func()) {
+	was := drainTimeout
+	drainTimeout = d
+	return func() { drainTimeout = was }
 }

@@ -18,6 +18,9 @@ func main() {
 	// keeps gin from printing its debug banner and every route at startup.
 	gin.SetMode(gin.ReleaseMode)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The first signal starts a graceful stop; a second one ends the process at once (the
+	// signal's default action), as an operator who sends it means.
+	go func() { <-ctx.Done(); stop() }()
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()
 	switch {
