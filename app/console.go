@@ -369,10 +369,7 @@ func (con *console) showQuarantine(c *gin.Context, status int, flash []string, e
 		con.fail(c, err)
 		return
 	}
-	if len(kept) > consolePage {
-		kept = kept[:consolePage]
-		v.Older = kept[len(kept)-1].ID
-	}
+	kept, v.Older = pageOf(kept, consolePage, func(k rewards.Kept) int64 { return k.ID })
 	for _, k := range kept {
 		v.Events = append(v.Events, toEventView(k))
 	}
@@ -502,6 +499,15 @@ func consoleBefore(c *gin.Context) (int64, error) {
 	return id, nil
 }
 
+// pageOf cuts rows, read newest first with one more than a page of n, to the page, and
+// returns the id its older rows are below (0 when there are none).
+func pageOf[T any](rows []T, n int, id func(T) int64) ([]T, int64) {
+	if len(rows) <= n {
+		return rows, 0
+	}
+	return rows[:n], id(rows[n-1])
+}
+
 // consolePage is how many rows a console list shows; a page that has more links to them.
 const consolePage = 100
 
@@ -537,10 +543,7 @@ func (con *console) showSettlements(c *gin.Context, status int, flash []string, 
 		con.fail(c, err)
 		return
 	}
-	if len(runs) > consolePage {
-		runs = runs[:consolePage]
-		v.Older = runs[len(runs)-1].ID
-	}
+	runs, v.Older = pageOf(runs, consolePage, func(r rewards.SettlementRun) int64 { return r.ID })
 	for _, r := range runs {
 		v.Runs = append(v.Runs, toRunView(r))
 	}
@@ -628,10 +631,7 @@ func (con *console) users(c *gin.Context) {
 		con.fail(c, err)
 		return
 	}
-	if len(txns) > txnPage {
-		txns = txns[:txnPage]
-		v.Older = txns[len(txns)-1].ID
-	}
+	txns, v.Older = pageOf(txns, txnPage, func(t rewards.Txn) int64 { return t.ID })
 	v.Paged = before != 0
 	for _, t := range txns {
 		v.Txns = append(v.Txns, txnView{ID: strconv.FormatInt(t.ID, 10), Kind: t.Kind, Rule: t.Rule, Bucket: t.Bucket,
