@@ -666,18 +666,39 @@ func (con *console) reportDownload(c *gin.Context) {
 		_, err = con.app.ParsePayoutRequest(c.Query("from"), c.Query("to"), c.Query("property"), c.Query("format"), c.Query("bom"))
 	}
 	if err != nil {
-		v := reportsView{Properties: con.app.propertyIDs(), From: c.Query("from"), To: c.Query("to"),
-			Property: c.Query("property"), Format: c.Query("format"), BOM: c.Query("bom") == "true"}
-		msg := err.Error()
-		if ve := (*ValidationError)(nil); errors.As(err, &ve) && len(ve.Errors) > 1 {
-			parts := make([]string, len(ve.Errors))
-			for i, fe := range ve.Errors {
-				parts[i] = fe.Field + ": " + fe.Message
-			}
-			msg = "invalid " + strings.Join(parts, "; ")
-		}
-		con.render(c, http.StatusBadRequest, "reports", page{Title: "Reports", Nav: "reports", Error: msg, Data: v})
+		con.reportRefused(c, err)
 		return
 	}
-	con.app.payoutReport(c)
+	con.app.streamPayoutReport(c, con.reportRefused)
+}
+
+// reportRefused shows the reports form again, its choices kept, with why the report was
+// refused: every bad field, or the API's answer (all reports streaming, storage).
+func (con *console) reportRefused(c *gin.Context, err error) {
+	v := reportsView{Properties: con.app.propertyIDs(), From: c.Query("from"), To: c.Query("to"),
+		Property: c.Query("property"), Format: c.Query("format"), BOM: c.Query("bom") == "true"}
+	status, msg := http.StatusBadRequest, err.Error()
+	var ve *ValidationError
+	switch {
+	case errors.As(err, &ve) && len(ve.Errors) > 1:
+		parts := make([]string, len(ve.Errors))
+		for i, fe := range ve.Errors {
+			parts[i] = fe.Field + ": " + fe.Message
+		}
+		msg = "invalid " + strings.Join(parts, "; ")
+	case ve == nil:
+		var p problem
+		p, msg = con.failure(c, err)
+		status = p.Status
+		if status == http.StatusServiceUnavailable {
+			c.Header("Retry-After", strconv.Itoa(retryAfterSeconds))
+		}
+	}
+	// A report that failed before its first byte had set its own headers: gin would keep
+	// its Content-Type for the page.
+	h := c.Writer.Header()
+	h.Del("Content-Type")
+	h.Del("Content-Disposition")
+	h.Set("Cache-Control", "no-store")
+	con.render(c, status, "reports", page{Title: "Reports", Nav: "reports", Error: msg, Data: v})
 }

@@ -409,6 +409,16 @@ func TestConsoleReportDownload(t *testing.T) {
 		!strings.Contains(bad.Body, `value="true" checked`) || !strings.Contains(bad.Body, "to:") || !strings.Contains(bad.Body, "bom:") {
 		t.Fatalf("refused report request: %d\n%s", bad.Code, bad.Body)
 	}
+	// A report asked while the instance streams as many as it serves is the form again
+	// with why (it was the API's problem document, raw JSON in the browser), its choices
+	// kept; once one has finished, the download goes through.
+	release := app.HoldReportStreams(e.app)
+	busy := b.get("/console/reports/payouts?property=arcade&from=2026-11-01&to=2026-12-01&format=xlsx")
+	release()
+	if busy.Code != 503 || !strings.HasPrefix(busy.Header.Get("Content-Type"), "text/html") || busy.Header.Get("Retry-After") == "" ||
+		!strings.Contains(busy.Body, "payout reports are being streamed") || !strings.Contains(busy.Body, `<option value="xlsx" selected>`) {
+		t.Fatalf("a report while the instance streams its most: %d %v\n%s", busy.Code, busy.Header, busy.Body)
+	}
 	// A parameter given twice is shown on the form too, not answered with the API's
 	// problem document.
 	if bad := b.get("/console/reports/payouts?from=2026-11-01&from=2026-10-01&to=2026-12-01"); bad.Code != 400 || !strings.Contains(bad.Body, `id="error"`) ||

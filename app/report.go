@@ -653,14 +653,18 @@ func repeatedReportParam(c *gin.Context) error {
 // after the status and part of the body are out, the status cannot change, so the
 // error is logged and the connection is closed without finishing the response: the
 // client sees a broken transfer, never a short report that looks complete.
-func (a *App) payoutReport(c *gin.Context) {
+func (a *App) payoutReport(c *gin.Context) { a.streamPayoutReport(c, a.fail) }
+
+// streamPayoutReport is payoutReport answering a refusal, before anything was sent,
+// with fail: a problem document for the API, the form again for the console.
+func (a *App) streamPayoutReport(c *gin.Context, fail func(*gin.Context, error)) {
 	if err := repeatedReportParam(c); err != nil {
-		a.fail(c, err)
+		fail(c, err)
 		return
 	}
 	r, err := a.ParsePayoutRequest(c.Query("from"), c.Query("to"), c.Query("property"), c.Query("format"), c.Query("bom"))
 	if err != nil {
-		a.fail(c, err)
+		fail(c, err)
 		return
 	}
 	select {
@@ -668,7 +672,7 @@ func (a *App) payoutReport(c *gin.Context) {
 		defer func() { <-a.streams }()
 	default:
 		c.Header("Cache-Control", "no-store")
-		a.fail(c, errReportsBusy)
+		fail(c, errReportsBusy)
 		return
 	}
 	h := c.Writer.Header()
@@ -701,7 +705,7 @@ func (a *App) payoutReport(c *gin.Context) {
 	if out.n == 0 {
 		h.Del("Content-Disposition")
 		h.Set("Cache-Control", "no-store") // a problem is not to be kept either (the console's pages say no-store too)
-		a.fail(c, err)
+		fail(c, err)
 		return
 	}
 	if c.Request.Context().Err() != nil {
