@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"embed"
-	"errors"
 	"fmt"
 	"html/template"
 	"maps"
@@ -488,15 +487,7 @@ func joinIDs(ids []int64) string {
 
 // consoleBefore reads a page's "before" parameter (an id; "" for the newest page).
 func consoleBefore(c *gin.Context) (int64, error) {
-	s := c.Query("before")
-	if s == "" {
-		return 0, nil
-	}
-	id, ok := positiveID(s)
-	if !ok {
-		return 0, invalid("before", "must be an id: a positive integer")
-	}
-	return id, nil
+	return optionalID(c, "before", "must be an id: a positive integer")
 }
 
 // pageOf cuts rows, read newest first with one more than a page of n, to the page, and
@@ -677,22 +668,9 @@ func (con *console) reportDownload(c *gin.Context) {
 func (con *console) reportRefused(c *gin.Context, err error) {
 	v := reportsView{Properties: con.app.propertyIDs(), From: c.Query("from"), To: c.Query("to"),
 		Property: c.Query("property"), Format: c.Query("format"), BOM: c.Query("bom") == "true"}
-	status, msg := http.StatusBadRequest, err.Error()
-	var ve *ValidationError
-	switch {
-	case errors.As(err, &ve) && len(ve.Errors) > 1:
-		parts := make([]string, len(ve.Errors))
-		for i, fe := range ve.Errors {
-			parts[i] = fe.Field + ": " + fe.Message
-		}
-		msg = "invalid " + strings.Join(parts, "; ")
-	case ve == nil:
-		var p problem
-		p, msg = con.failure(c, err)
-		status = p.Status
-		if status == http.StatusServiceUnavailable {
-			c.Header("Retry-After", strconv.Itoa(retryAfterSeconds))
-		}
+	p, msg := con.failure(c, err) // a 400 lists every bad field, as the API's problem does
+	if p.Status == http.StatusServiceUnavailable {
+		c.Header("Retry-After", strconv.Itoa(retryAfterSeconds))
 	}
 	// A report that failed before its first byte had set its own headers: gin would keep
 	// its Content-Type for the page.
@@ -700,5 +678,5 @@ func (con *console) reportRefused(c *gin.Context, err error) {
 	h.Del("Content-Type")
 	h.Del("Content-Disposition")
 	h.Set("Cache-Control", "no-store")
-	con.render(c, status, "reports", page{Title: "Reports", Nav: "reports", Error: msg, Data: v})
+	con.render(c, p.Status, "reports", page{Title: "Reports", Nav: "reports", Error: msg, Data: v})
 }

@@ -97,13 +97,19 @@ func positiveID(s string) (int64, bool) {
 
 // cursorParam reads the cursor of a list: an id from next_cursor; "" (0) from the newest.
 func cursorParam(c *gin.Context) (int64, error) {
-	cur := c.Query("cursor")
-	if cur == "" {
+	return optionalID(c, "cursor", "not a cursor returned by this API")
+}
+
+// optionalID reads the query parameter name as a positive id, 0 when it is absent or
+// empty; anything else is a 400 naming it with msg.
+func optionalID(c *gin.Context, name, msg string) (int64, error) {
+	s := c.Query(name)
+	if s == "" {
 		return 0, nil
 	}
-	n, ok := positiveID(cur)
+	n, ok := positiveID(s)
 	if !ok {
-		return 0, invalid("cursor", "not a cursor returned by this API")
+		return 0, invalid(name, msg)
 	}
 	return n, nil
 }
