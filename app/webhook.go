@@ -68,6 +68,11 @@ const (
 	// webhookPoll is how often an idle worker looks for new deliveries: a publisher
 	// hears of a change within about this long.
 	webhookPoll = time.Second
+	// answerDrain is how long an attempt reads the body of an answer whose status has
+	// come (nothing in it is used; reading it lets the connection be reused). An
+	// endpoint that answered 2xx and then trickled its body held a lane for the whole
+	// timeout on every message, and nothing showed it.
+	answerDrain = time.Second
 	// webhookDisableAfter: an endpoint with no success for this long is disabled.
 	webhookDisableAfter = 5 * 24 * time.Hour
 	// WebhookRetention is how long a delivered delivery is kept (for the deliveries list
@@ -436,6 +441,8 @@ func attemptError(msg string) string {
 func (w *webhooker) post(ctx context.Context, ep endpoint, d rewards.Delivery) (int, string) {
 	id := "msg_" + strconv.FormatInt(d.ID, 10)
 	ts := w.store.Now()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.Endpoint, bytes.NewReader(d.Body))
 	if err != nil {
 		return 0, "bad endpoint url: " + err.Error()
@@ -450,7 +457,11 @@ func (w *webhooker) post(ctx context.Context, ep endpoint, d rewards.Delivery) (
 		return 0, err.Error()
 	}
 	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // lets the connection be reused
+	// The status is the answer. Up to 64 KB of body read within answerDrain lets the
+	// connection be reused; a body slower than that is cut (the connection with it).
+	cut := time.AfterFunc(answerDrain, cancel)
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	cut.Stop()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		msg := "answered " + resp.Status
 		if loc := resp.Header.Get("Location"); loc != "" && resp.StatusCode >= 300 && resp.StatusCode < 400 {

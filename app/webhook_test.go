@@ -49,10 +49,12 @@ type receiver struct {
 	got    []received
 	arrive chan struct{} // one token per request, at arrival
 	gate   chan struct{} // closed by a test to let "gate" requests answer
+	done   chan struct{} // closed when the test ends, before the server closes
 }
 
 func newReceiver(t *testing.T, script ...string) *receiver {
-	r := &receiver{t: t, script: script, arrive: make(chan struct{}, 100), gate: make(chan struct{})}
+	r := &receiver{t: t, script: script, arrive: make(chan struct{}, 100), gate: make(chan struct{}),
+		done: make(chan struct{})}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/followed", func(w http.ResponseWriter, req *http.Request) {
 		t.Errorf("a redirect was followed")
@@ -79,6 +81,19 @@ func newReceiver(t *testing.T, script ...string) *receiver {
 			w.WriteHeader(http.StatusInternalServerError)
 		case "hang": // answers nothing until the sender gives up
 			<-req.Context().Done()
+		case "trickle": // answers 200 at once, then a body that never ends
+			w.WriteHeader(http.StatusOK)
+			for {
+				_, _ = w.Write([]byte(" "))
+				w.(http.Flusher).Flush()
+				select {
+				case <-req.Context().Done():
+					return
+				case <-r.done:
+					return
+				case <-time.After(100 * time.Millisecond):
+				}
+			}
 		case "gate": // answers once the test opens the gate
 			<-r.gate
 			w.WriteHeader(http.StatusNoContent)
@@ -90,6 +105,7 @@ func newReceiver(t *testing.T, script ...string) *receiver {
 	})
 	r.srv = httptest.NewServer(mux)
 	t.Cleanup(r.srv.Close)
+	t.Cleanup(func() { close(r.done) }) // runs first: a trickle ends, so the server can close
 	return r
 }
 
@@ -114,6 +130,12 @@ func newHookEnv(t *testing.T, d store.Dialect, url string) *env {
 
 func hookEnvOn(t *testing.T, dbURL string, clock *storetest.Clock, url string, previousSecrets ...string) *env {
 	t.Helper()
+	return hookEnvTimed(t, dbURL, clock, url, hookTimeout, previousSecrets...)
+}
+
+// hookEnvTimed is hookEnvOn with the webhook timeout given.
+func hookEnvTimed(t *testing.T, dbURL string, clock *storetest.Clock, url string, timeout time.Duration, previousSecrets ...string) *env {
+	t.Helper()
 	ctx := context.Background()
 	subs := func(property, eventType string) []string {
 		if property == "arcade" {
@@ -132,7 +154,7 @@ func hookEnvOn(t *testing.T, dbURL string, clock *storetest.Clock, url string, p
 	p := arcade()
 	p.Webhooks = []app.Webhook{{URL: url, Secret: whsec, PreviousSecrets: previousSecrets, Events: allEvents}}
 	a := app.New(db, app.Options{Properties: []app.Property{p, other()}, AdminToken: adminTok, IngestWorkers: 2,
-		WebhookTimeout: hookTimeout})
+		WebhookTimeout: timeout})
 	t.Cleanup(a.Close)
 	return &env{t: t, db: db, app: a, h: a.Handler(), clock: clock}
 }
@@ -787,10 +809,44 @@ func TestWebhookEndpointThatHangsDelaysOnlyItself(t *testing.T) {
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { a.RunWebhooks(runCtx); close(done) }()
-	defer func() { cancel(); <-done }()
+	defer func() {
+		hanging.srv.CloseClientConnections() // the worker waits for its sends in flight
+		cancel()
+		<-done
+	}()
 	select {
 	case <-healthy.arrive:
 	case <-time.After(20 * time.Second): // well within the hanging endpoint's one-minute timeout
 		t.Fatal("the healthy endpoint got nothing while the other hung")
+	}
+}
+
+// An endpoint that answers 2xx at once and then trickles its body is delivered once its
+// status has come: the body is read for a second at most. It was read until the whole
+// timeout ran out, on every message, holding a lane each time.
+func TestWebhookAnswerTrickledAfterItsStatusIsNotWaitedFor(t *testing.T) {
+	rcv := newReceiver(t, "trickle")
+	clock := storetest.NewClock(t0)
+	e := hookEnvTimed(t, storetest.URL(t, store.SQLite), clock, rcv.url(), 10*time.Minute)
+	adjust(t, e, "sub1", "1", "k1")
+	sent := make(chan int, 1)
+	go func() {
+		n, err := e.app.DeliverWebhooks(context.Background())
+		if err != nil {
+			t.Errorf("DeliverWebhooks: %v", err)
+		}
+		sent <- n
+	}()
+	select {
+	case <-sent:
+	case <-time.After(30 * time.Second): // well within the ten-minute timeout
+		t.Fatal("the pass still reads the trickled answer")
+	}
+	ds, err := e.db.Deliveries(context.Background(), rewards.DeliveryFilter{Limit: 1})
+	if err != nil || len(ds) != 1 {
+		t.Fatal(ds, err)
+	}
+	if d := ds[0]; d.Status != rewards.DeliveryDelivered || d.Attempts != 1 || d.LastStatus != http.StatusOK {
+		t.Fatalf("after a 200 with a trickled body: %+v", d)
 	}
 }
