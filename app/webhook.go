@@ -73,6 +73,9 @@ const (
 	// endpoint that answered 2xx and then trickled its body held a lane for the whole
 	// timeout on every message, and nothing showed it.
 	answerDrain = time.Second
+	// recordLimit bounds the recording of one attempt's outcome (or the giving back of
+	// unsent deliveries) in the database.
+	recordLimit = 10 * time.Second
 	// webhookDisableAfter: an endpoint with no success for this long is disabled.
 	webhookDisableAfter = 5 * 24 * time.Hour
 	// WebhookRetention is how long a delivered delivery is kept (for the deliveries list
@@ -157,9 +160,11 @@ func newWebhooker(st WebhookStore, props []Property, timeout time.Duration, log 
 	return &webhooker{store: st, endpoints: eps, claimable: claimable, log: log, metrics: m, holder: hex.EncodeToString(b),
 		lanes: make(chan struct{}, webhookLanes),
 		// The lease outlives the whole pass (its deliveries go out webhookParallel at a
-		// time, each up to timeout) with room to spare: a lease that lapsed while the pass
-		// still had the delivery to send would let another replica send it too.
-		lease: time.Duration((webhookBatch+webhookParallel-1)/webhookParallel)*timeout + time.Minute,
+		// time, each send up to timeout and its recording up to recordLimit) with room to
+		// spare: a lease that lapsed while the pass still had the delivery to send would
+		// let another replica send it too. (It left out the recordings: a pass whose
+		// endpoint hung while the database was slow could outlive it.)
+		lease: time.Duration((webhookBatch+webhookParallel-1)/webhookParallel)*(timeout+recordLimit) + time.Minute,
 		client: &http.Client{Timeout: timeout,
 			// A redirect is a failure, never followed: the endpoint is the configured URL.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
@@ -352,7 +357,7 @@ func (w *webhooker) pass(ctx context.Context, endpoints [][2]string) (int, error
 	}
 	wg.Wait()
 	if len(unsent) > 0 {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordLimit)
 		defer cancel()
 		if err := w.store.ReleaseDeliveries(rctx, w.holder, unsent); err != nil {
 			errs = append(errs, fmt.Errorf("webhooks: give back %d unsent deliveries: %w", len(unsent), err))
@@ -388,7 +393,7 @@ func (w *webhooker) deliver(ctx context.Context, d rewards.Delivery) (err error)
 		}
 	}
 	// Recorded even when ctx ends meanwhile: the attempt happened.
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordLimit)
 	defer cancel()
 	recorded, disabled, err := w.store.RecordAttempt(rctx, at)
 	if recorded { // not an attempt whose lease another worker took: that one counts its own
