@@ -492,6 +492,9 @@ func (a *App) Readmit(ctx context.Context) (int, error) {
 		rep, err := a.replayAll(ctx, rewards.Claim{Status: rewards.StatusQuarantined, Property: p, Reason: notConfigured(p),
 			Actor: a.readmit}, nil)
 		n += rep.Applied + rep.Quarantined
+		if err == nil {
+			err = rep.failedErr()
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return n, err

@@ -3,6 +3,8 @@ package app
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"tally/rewards"
@@ -18,37 +20,66 @@ type ReplayReport struct {
 	// their data, or the rules panicked): they stay quarantined as they were, and the
 	// replay goes on with the others and then returns an error naming them.
 	Failed []int64
+	// firstFailure is the error of Failed[0].
+	firstFailure error
+}
+
+// failedErr is the error a replay returns when events failed alone, naming them.
+func (r ReplayReport) failedErr() error {
+	if len(r.Failed) == 0 {
+		return nil
+	}
+	return fmt.Errorf("replay: %d events could not be applied and stay quarantined (ids %v); the first: %w",
+		len(r.Failed), r.Failed, r.firstFailure)
 }
 
 // replayBatch is how many quarantined events one replay transaction takes.
 const replayBatch = 200
 
 // Replay re-applies kept events of the given status (quarantined) with the current
-// config, oldest first; property "" means all. It goes through the applier's own path
-// (the store's claim, decide, apply and mark in one transaction), so each event is
-// applied at most once even if replays and appliers overlap; events of properties no
-// longer configured stay quarantined. An unknown property is ErrUnknownProperty. Each
-// event replayed is recorded in the audit log as replayed by actor, in the same
-// transaction.
+// config, oldest first; property "" means every property this config has, one after
+// the other. It goes through the applier's own path (the store's claim, decide, apply
+// and mark in one transaction), so each event is applied at most once even if replays
+// and appliers overlap. Events of a property this config does not have are left as
+// they are: a machine whose config lists fewer properties than the servers' (finance's,
+// say) wrote "not configured" over their reasons. An unknown property is
+// ErrUnknownProperty. Each event replayed is recorded in the audit log as replayed by
+// actor, in the same transaction.
 func (a *App) Replay(ctx context.Context, status, property, actor string, progress func(rewards.Applied)) (ReplayReport, error) {
 	var rep ReplayReport
 	if status != rewards.StatusQuarantined {
 		return rep, invalid("status", "only quarantined events can be replayed")
 	}
-	if property != "" {
-		if _, err := a.property(property); err != nil {
-			return rep, err
-		}
+	props := []string{property}
+	if property == "" {
+		props = slices.Sorted(maps.Keys(a.props))
+	} else if _, err := a.property(property); err != nil {
+		return rep, err
 	}
 	if actor == "" {
 		return rep, ErrUnauthorized
 	}
-	return a.replayAll(ctx, rewards.Claim{Status: rewards.StatusQuarantined, Property: property, Actor: actor}, progress)
+	for _, p := range props {
+		one, err := a.replayAll(ctx, rewards.Claim{Status: rewards.StatusQuarantined, Property: p, Actor: actor}, progress)
+		rep.Seen += one.Seen
+		rep.Applied += one.Applied
+		rep.Quarantined += one.Quarantined
+		rep.Skipped += one.Skipped
+		if rep.firstFailure == nil {
+			rep.firstFailure = one.firstFailure
+		}
+		rep.Failed = append(rep.Failed, one.Failed...)
+		if err != nil {
+			return rep, err // the database's failure, not an event's
+		}
+	}
+	return rep, rep.failedErr()
 }
 
 // replayAll replays the quarantined events claim c selects (its Status, Property,
 // Reason and Actor), oldest first, replayBatch at a time, going on past an event that
-// fails on its own; see Replay.
+// fails on its own (rep.Failed; the error is the database's failure, which stops it);
+// see Replay.
 func (a *App) replayAll(ctx context.Context, c rewards.Claim, progress func(rewards.Applied)) (ReplayReport, error) {
 	var rep ReplayReport
 	count := func(got []rewards.Applied) {
@@ -64,7 +95,6 @@ func (a *App) replayAll(ctx context.Context, c rewards.Claim, progress func(rewa
 			}
 		}
 	}
-	var firstErr error // of the first event that failed alone
 	c.IDs, c.AfterID, c.Limit = nil, 0, replayBatch
 	for {
 		got, claimed, err := a.applier.apply(ctx, c)
@@ -87,8 +117,8 @@ func (a *App) replayAll(ctx context.Context, c rewards.Claim, progress func(rewa
 					a.logFor(ctx).Error("replay: event failed on its own; it stays quarantined", "event_id", id, "err", err)
 					rep.Seen++
 					rep.Failed = append(rep.Failed, id)
-					if firstErr == nil {
-						firstErr = err
+					if rep.firstFailure == nil {
+						rep.firstFailure = err
 					}
 					continue
 				}
@@ -96,10 +126,6 @@ func (a *App) replayAll(ctx context.Context, c rewards.Claim, progress func(rewa
 			}
 			continue
 		case len(claimed) == 0:
-			if len(rep.Failed) > 0 {
-				return rep, fmt.Errorf("replay: %d events could not be applied and stay quarantined (ids %v); the first: %w",
-					len(rep.Failed), rep.Failed, firstErr)
-			}
 			return rep, nil
 		}
 		for _, g := range got {

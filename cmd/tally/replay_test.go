@@ -169,3 +169,82 @@ func TestReplayOfOnePropertyAppliesOnlyItsEvents(t *testing.T) {
 		t.Fatalf("replay of arcade: %v\n%s", err, out.String())
 	}
 }
+
+// `tally replay` on a machine whose config lists fewer properties than the servers'
+// (finance's, say) leaves the others' events as they are. It claimed them all, wrote
+// "property … is not configured" over the reasons they were quarantined for, and
+// quarantined their recorded events the same way.
+func TestReplayLeavesPropertiesItsConfigLacksAlone(t *testing.T) {
+	dir := t.TempDir()
+	dbURL := "sqlite://" + filepath.Join(dir, "tally.db")
+	src, err := os.ReadFile("../../tally.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := "  - id: other\n    currency: PTS\n    api_keys: [other-key-0123456789]\n" +
+		"    sources: { gamepush: { secret: other-gamepush-secret } }\n"
+	both, only := filepath.Join(dir, "both.yaml"), filepath.Join(dir, "other.yaml")
+	head, _, ok := strings.Cut(string(src), "properties:\n")
+	if !ok {
+		t.Fatal("the example config has no properties: line")
+	}
+	if err := os.WriteFile(both, append(src, other...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(only, []byte(head+"properties:\n"+other), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	genv := getenv(map[string]string{"TALLY_DATABASE_URL": dbURL})
+	ctx := context.Background()
+	migrate(t, both, genv)
+	_, _, a, done, err := openApp(ctx, both, genv, newLogger(&bytes.Buffer{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	spp := func(session, propertyID string) int64 {
+		body := `{"user-id":"sub1","session-id":"` + session + `","country":"IN","count-of-ads-viewed":1,` +
+			`"your-estimated-revenue":"0.000012","session-duration":163,"property-id":"` + propertyID + `"}`
+		req := httptest.NewRequest("POST", "/v1/hooks/arcade/gamezop/spp", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+env["SPP_TOKEN"])
+		rec := httptest.NewRecorder()
+		a.Handler().ServeHTTP(rec, req)
+		var ans struct {
+			EventID json.Number `json:"event_id"`
+		}
+		_ = json.Unmarshal(rec.Body.Bytes(), &ans)
+		id, err := ans.EventID.Int64()
+		if rec.Code != http.StatusOK || err != nil {
+			t.Fatalf("delivery: %d %s", rec.Code, rec.Body)
+		}
+		return id
+	}
+	kept := spp("s-other", "5678") // another Gamezop property-id: quarantined
+	if n, err := a.Drain(ctx); n != 1 || err != nil {
+		t.Fatalf("drain: %d %v", n, err)
+	}
+	recorded := spp("s-1", "1234") // no applier runs after it
+	done()
+	db := storetest.OpenURL(t, dbURL, nil)
+	before, _, err := db.Event(ctx, kept)
+	if err != nil || before.Status != rewards.StatusQuarantined || before.Reason == "" {
+		t.Fatalf("before the replay: %+v %v", before, err)
+	}
+
+	var out bytes.Buffer
+	if err := run(ctx, []string{"replay", "--config", only}, genv, &out, &out); err != nil ||
+		!strings.Contains(out.String(), "replayed 0: 0 applied") || !strings.Contains(out.String(), "applied 0 recorded events") {
+		t.Fatalf("replay under a config without arcade: %v\n%s", err, out.String())
+	}
+	if ev, _, err := db.Event(ctx, kept); err != nil || ev.Status != rewards.StatusQuarantined || ev.Reason != before.Reason {
+		t.Fatalf("arcade's quarantined event after the replay: %+v %v (its reason was %q)", ev, err, before.Reason)
+	}
+	if ev, _, err := db.Event(ctx, recorded); err != nil || ev.Status != rewards.StatusRecorded {
+		t.Fatalf("arcade's recorded event after the replay: %+v %v", ev, err)
+	}
+	// Under the servers' config the same command applies the recorded one.
+	out.Reset()
+	if err := run(ctx, []string{"replay", "--config", both}, genv, &out, &out); err != nil ||
+		!strings.Contains(out.String(), "replayed 1: 0 applied, 1 still quarantined") || !strings.Contains(out.String(), "applied 1 recorded events") {
+		t.Fatalf("replay under both: %v\n%s", err, out.String())
+	}
+}

@@ -400,7 +400,7 @@ func cmdReplay(ctx context.Context, args []string, getenv func(string) string, s
 			return fmt.Errorf("replay: unknown property %q: not in the config", *property)
 		}
 	}
-	_, _, a, done, err := openApp(ctx, *path, getenv, newLogger(io.Discard))
+	cfg, _, a, done, err := openApp(ctx, *path, getenv, newLogger(io.Discard))
 	if err != nil {
 		return err
 	}
@@ -421,11 +421,27 @@ func cmdReplay(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 	// The applier runs here too, so that events recorded while no `tally serve` ran are
-	// applied as well: those of --property only, when it is given (the others are no
-	// business of a replay of one property, under this machine's config).
-	n, err := a.DrainProperty(ctx, *property)
-	fmt.Fprintf(stdout, "applied %d recorded events\n", n)
-	return err
+	// applied as well: those of --property only, when it is given, else those of every
+	// property this config has. Events of others are no business of this machine's
+	// config: applied here, they were quarantined as "not configured".
+	props := []string{*property}
+	if *property == "" {
+		props = props[:0]
+		for _, p := range cfg.Properties {
+			props = append(props, p.ID)
+		}
+	}
+	applied := 0
+	for _, p := range props {
+		n, err := a.DrainProperty(ctx, p)
+		applied += n
+		if err != nil {
+			fmt.Fprintf(stdout, "applied %d recorded events\n", applied)
+			return err
+		}
+	}
+	fmt.Fprintf(stdout, "applied %d recorded events\n", applied)
+	return nil
 }
 
 // admins are the config's named admin credentials, as the app takes them.
