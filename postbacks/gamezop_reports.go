@@ -29,11 +29,12 @@ import (
 //   - several rows of one date (other breakdowns) add up; rows of days outside the
 //     requested period are left out.
 //
-// What would book a wrong figure is refused rather than guessed: a row whose currency
-// (currency or currency_code) is not USD, and an answer that says it has more pages
-// (has_more, next_page, next, next_cursor, or total_pages above its page; FetchBooked
-// also reads a Link header's rel="next"): Tally reads one answer, and summing part of a
-// period's rows would book part of its revenue.
+// What would book a wrong figure is refused rather than guessed: a currency other than
+// USD (currency or currency_code, in a row, at the top or in meta, pagination, paging or
+// summary), and an answer that says it has more pages (has_more true, "true" or 1, a
+// next page, URL, cursor or token, total_pages above its page, a links list with
+// rel "next"; FetchBooked also reads a Link header's rel="next"): Tally reads one
+// answer, and summing part of a period's rows would book part of its revenue.
 
 // GamezopReportsRequest is the body of a reports request for one property and period.
 func GamezopReportsRequest(propertyID string, from, to string) []byte {
@@ -58,8 +59,10 @@ func ParseGamezopReports(body []byte, propertyID, from, to string) ([]rewards.Bo
 	if more := morePages(root); more != "" {
 		return nil, fmt.Errorf("gamezop reports: the answer has more pages (%s); Tally reads one answer and would book part of the period: import the days by hand", more)
 	}
-	if cur, ok := firstOf(root, "currency", "currency_code"); ok && !strings.EqualFold(scalarText(cur), "USD") {
-		return nil, fmt.Errorf("gamezop reports: revenue in %v, not USD", cur)
+	for _, m := range append([]map[string]any{root}, nested(root, "meta", "pagination", "paging", "summary")...) {
+		if cur, ok := firstOf(m, "currency", "currency_code", "currencyCode"); ok && !strings.EqualFold(scalarText(cur), "USD") {
+			return nil, fmt.Errorf("gamezop reports: revenue in %v, not USD", cur)
+		}
 	}
 	var rows []any
 	for _, k := range []string{"report", "data", "rows", "results"} {
@@ -104,7 +107,7 @@ func ParseGamezopReports(body []byte, propertyID, from, to string) ([]rewards.Bo
 		if k < from || k > to {
 			continue
 		}
-		if cur, ok := firstOf(row, "currency", "currency_code"); ok && !strings.EqualFold(scalarText(cur), "USD") {
+		if cur, ok := firstOf(row, "currency", "currency_code", "currencyCode"); ok && !strings.EqualFold(scalarText(cur), "USD") {
 			return nil, fmt.Errorf("gamezop reports: row %d: revenue in %v, not USD", i, cur)
 		}
 		rv, ok := firstOf(row, "partner_revenue_usd", "revenue")
@@ -167,19 +170,39 @@ func reportDay(ds string) (string, error) {
 // A page taken for the whole answer would book part of the period without a word.
 func morePages(root map[string]any) string {
 	for _, k := range []string{"meta", "pagination", "paging", "links"} {
-		if m, ok := root[k].(map[string]any); ok {
+		for _, m := range nested(root, k) {
 			if more := morePages(m); more != "" {
 				return k + "." + more
 			}
 		}
 	}
-	for _, k := range []string{"has_more", "hasMore", "has_next", "hasNext", "has_next_page", "hasNextPage"} {
-		if b, ok := root[k].(bool); ok && b {
-			return k
+	// A list of links, as JSON:API or HAL write them: [{"rel": "next", "href": …}].
+	if links, ok := root["links"].([]any); ok {
+		for _, l := range links {
+			if m, ok := l.(map[string]any); ok && strings.EqualFold(scalarText(m["rel"]), "next") {
+				return `links[rel="next"]`
+			}
+		}
+	}
+	for _, k := range []string{"has_more", "hasMore", "has_next", "hasNext", "has_next_page", "hasNextPage", "more"} {
+		switch x := root[k].(type) {
+		case bool:
+			if x {
+				return k
+			}
+		case string: // "true", "yes", "1": anything but false, no or 0 is taken for more
+			if x = strings.ToLower(strings.TrimSpace(x)); x != "" && x != "false" && x != "no" && x != "0" {
+				return k
+			}
+		case json.Number:
+			if n, ok := parseNumber(x.String()); !ok || !n.IsZero() {
+				return k
+			}
 		}
 	}
 	for _, k := range []string{"next_page", "nextPage", "next", "next_cursor", "nextCursor", "next_page_url", "nextPageUrl",
-		"next_url", "nextUrl", "next_page_token", "nextPageToken", "next_token", "nextToken", "continuation_token", "continuationToken"} {
+		"next_url", "nextUrl", "next_link", "nextLink", "next_href", "nextHref", "cursor",
+		"next_page_token", "nextPageToken", "next_token", "nextToken", "continuation_token", "continuationToken"} {
 		more := false
 		switch x := root[k].(type) {
 		case bool:
@@ -221,6 +244,17 @@ func morePages(root map[string]any) string {
 		}
 	}
 	return ""
+}
+
+// nested is the objects under m's keys that are objects.
+func nested(m map[string]any, keys ...string) []map[string]any {
+	var out []map[string]any
+	for _, k := range keys {
+		if o, ok := m[k].(map[string]any); ok {
+			out = append(out, o)
+		}
+	}
+	return out
 }
 
 func firstOf(m map[string]any, keys ...string) (any, bool) {

@@ -46,6 +46,15 @@ func TestParseGamezopReports(t *testing.T) {
 			"meta":{"total":250,"limit":100,"offset":200}}`, "2026-11-01=1", ""},
 		{"a total without a limit is a sum", `{"data":[{"date":"2026-11-01","revenue":1}],"total":250}`, "2026-11-01=1", ""},
 		{"currency of the answer", `{"currency":"INR","data":[{"date":"2026-11-01","revenue":1}]}`, "", "not USD"},
+		// Spellings a review found booked a page, or rupees, as the period's dollars.
+		{"has_more as a string", `{"data":[{"date":"2026-11-01","revenue":1}],"has_more":"true"}`, "", "more pages (has_more)"},
+		{"has_more as a number", `{"data":[{"date":"2026-11-01","revenue":1}],"has_more":1}`, "", "more pages (has_more)"},
+		{"links as a list", `{"data":[{"date":"2026-11-01","revenue":1}],"links":[{"rel":"self","href":"/p1"},{"rel":"next","href":"/p2"}]}`,
+			"", `more pages (links[rel="next"])`},
+		{"a cursor", `{"data":[{"date":"2026-11-01","revenue":1}],"cursor":"abc"}`, "", "more pages (cursor)"},
+		{"currency in meta", `{"data":[{"date":"2026-11-01","revenue":1}],"meta":{"currency":"INR"}}`, "", "not USD"},
+		{"the last page, as strings and lists", `{"data":[{"date":"2026-11-01","revenue":1}],"has_more":"false","more":0,"cursor":"",` +
+			`"links":[{"rel":"self","href":"/p1"}],"meta":{"currency":"USD"}}`, "2026-11-01=1", ""},
 		// A date with a time of day would slide to the day before when cut to its date
 		// (18:30 UTC is the next day's midnight in India): refused. Midnight in its own
 		// offset is that date.
