@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -400,4 +401,38 @@ func TestMigrateMeetingANewerMigrationIsRefused(t *testing.T) {
 			t.Fatalf("Ready after it: %v", err)
 		}
 	})
+}
+
+// Processes migrating one SQLite file at once (a `tally migrate` beside a starting
+// `tally serve`) all succeed, each migration applied once. SQLite has no lock goose
+// takes: the ones that lost the race failed with "partial migration error … duplicate
+// column name", which read like a half-migrated ledger, though the winner had finished.
+func TestSQLiteMigrationsAtOnceAllSucceed(t *testing.T) {
+	ctx := context.Background()
+	u := storetest.URL(t, store.SQLite)
+	const n = 3
+	var ready sync.WaitGroup
+	ready.Add(n)
+	errs := make(chan error, n)
+	for range n {
+		db, err := store.Open(ctx, u, store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = db.Close() })
+		store.BeforeMigrateUp(db, func() { ready.Done(); ready.Wait() }) // all read the schema before any migrates
+		go func() { errs <- db.Migrate(ctx, nil) }()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Errorf("migrate: %v", err)
+		}
+	}
+	db := storetest.OpenURL(t, u, nil)
+	if err := db.Ready(ctx); err != nil {
+		t.Fatalf("after the migrations: %v", err)
+	}
+	if dups, err := store.QueryInt(ctx, db, `SELECT count(*) - count(DISTINCT version_id) FROM goose_db_version`); err != nil || dups != 0 {
+		t.Fatalf("versions recorded twice: %d %v", dups, err)
+	}
 }

@@ -407,14 +407,14 @@ func (db *DB) Migrate(ctx context.Context, log io.Writer) error {
 	if db.beforeMigrateUp != nil {
 		db.beforeMigrateUp()
 	}
-	res, err := p.Up(ctx)
-	if err != nil {
-		return fmt.Errorf("store: migrate: %w", err)
-	}
+	res, err := db.up(ctx, p)
 	for _, r := range res {
 		if log != nil {
 			fmt.Fprintf(log, "migrated %s (%s)\n", r.Source.Path, r.Duration.Round(time.Millisecond))
 		}
+	}
+	if err != nil {
+		return fmt.Errorf("store: migrate: %w", err)
 	}
 	// Again: a newer tally's migration may have committed while this one waited for
 	// goose's lock, and Up ignores versions it does not know. Marked current, this
@@ -427,6 +427,29 @@ func (db *DB) Migrate(ctx context.Context, log io.Writer) error {
 	// found the schema current).
 	db.migrated.Store(true)
 	return nil
+}
+
+// up is goose's Up. On SQLite, which has no lock goose takes, processes migrating one
+// file at once race: the one that loses applies a migration the other has just
+// committed, fails ("table … already exists") and rolls it back. So a failed Up is run
+// again for as long as the schema's version moved meanwhile (another process's work, or
+// this one's before the failure); a migration that fails with nothing moved is a real
+// failure. Each run re-reads what is applied, and each migration is one transaction.
+func (db *DB) up(ctx context.Context, p *goose.Provider) ([]*goose.MigrationResult, error) {
+	var all []*goose.MigrationResult
+	seen := int64(-1)
+	for {
+		res, err := p.Up(ctx)
+		all = append(all, res...)
+		if err == nil || db.dialect != SQLite || ctx.Err() != nil {
+			return all, err
+		}
+		v, verr := p.GetDBVersion(ctx)
+		if verr != nil || v == seen {
+			return all, err
+		}
+		seen = v
+	}
 }
 
 // Ready reports nil when the database answers and no migration is pending.
