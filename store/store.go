@@ -44,6 +44,8 @@ type DB struct {
 	gorm    *gorm.DB
 	sql     *sql.DB
 	dialect Dialect
+	// path is a SQLite database's file.
+	path string
 	// probe is a one-connection pool of Ready's own: queued behind the writers in sql
 	// (a hot wallet on Postgres, the write lock on SQLite), /readyz said "database
 	// unreachable" while the database was only busy, taking every replica out of the
@@ -204,6 +206,7 @@ func Open(ctx context.Context, rawURL string, opt Options) (*DB, error) {
 		return nil, err
 	}
 	db := &DB{gorm: g, sql: sqlDB, probe: probe, dialect: dialect, now: clock, webhooks: opt.Webhooks,
+		path:  sqliteFile(dialect, dsn),
 		floor: claimFloor{every: floorEvery, checkEvery: floorCheckEvery}}
 	if err := db.Ping(ctx); err != nil {
 		_ = db.Close()
@@ -273,6 +276,14 @@ func (db *DB) sameDatabase(ctx context.Context, anyDatabase bool) error {
 			replicaDB, replicaID, primaryDB, primaryID)
 	}
 	return nil
+}
+
+// sqliteFile is the database file of a SQLite dsn, "" for Postgres.
+func sqliteFile(d Dialect, dsn string) string {
+	if d != SQLite {
+		return ""
+	}
+	return dsn
 }
 
 // sqliteURIPath escapes a file path for SQLite's "file:" URI, which decodes %HH and ends
@@ -382,8 +393,8 @@ func (db *DB) goose(conn *sql.DB, opts ...goose.ProviderOption) (*goose.Provider
 	return goose.NewProvider(d, conn, fsys, opts...)
 }
 
-// Migrate applies every pending migration. Goose takes a lock on Postgres so replicas
-// starting together do not race.
+// Migrate applies every pending migration. Goose takes a lock (Postgres's advisory
+// lock, a file lock beside a SQLite file) so processes starting together do not race.
 func (db *DB) Migrate(ctx context.Context, log io.Writer) error {
 	var opts []goose.ProviderOption
 	if db.dialect == Postgres {
@@ -396,6 +407,8 @@ func (db *DB) Migrate(ctx context.Context, log io.Writer) error {
 			return fmt.Errorf("store: migrations: %w", err)
 		}
 		opts = append(opts, goose.WithSessionLocker(locker))
+	} else if l := sqliteMigrationLock(db.path); l != nil {
+		opts = append(opts, goose.WithLocker(l))
 	}
 	p, err := db.goose(db.sql, opts...)
 	if err != nil {
@@ -407,7 +420,10 @@ func (db *DB) Migrate(ctx context.Context, log io.Writer) error {
 	if db.beforeMigrateUp != nil {
 		db.beforeMigrateUp()
 	}
-	res, err := db.up(ctx, p)
+	res, err := p.Up(ctx)
+	if pe := (*goose.PartialError)(nil); errors.As(err, &pe) {
+		res = pe.Applied // printed too: they stay applied
+	}
 	for _, r := range res {
 		if log != nil {
 			fmt.Fprintf(log, "migrated %s (%s)\n", r.Source.Path, r.Duration.Round(time.Millisecond))
@@ -427,29 +443,6 @@ func (db *DB) Migrate(ctx context.Context, log io.Writer) error {
 	// found the schema current).
 	db.migrated.Store(true)
 	return nil
-}
-
-// up is goose's Up. On SQLite, which has no lock goose takes, processes migrating one
-// file at once race: the one that loses applies a migration the other has just
-// committed, fails ("table … already exists") and rolls it back. So a failed Up is run
-// again for as long as the schema's version moved meanwhile (another process's work, or
-// this one's before the failure); a migration that fails with nothing moved is a real
-// failure. Each run re-reads what is applied, and each migration is one transaction.
-func (db *DB) up(ctx context.Context, p *goose.Provider) ([]*goose.MigrationResult, error) {
-	var all []*goose.MigrationResult
-	seen := int64(-1)
-	for {
-		res, err := p.Up(ctx)
-		all = append(all, res...)
-		if err == nil || db.dialect != SQLite || ctx.Err() != nil {
-			return all, err
-		}
-		v, verr := p.GetDBVersion(ctx)
-		if verr != nil || v == seen {
-			return all, err
-		}
-		seen = v
-	}
 }
 
 // Ready reports nil when the database answers and no migration is pending.
