@@ -31,10 +31,12 @@ import (
 //
 // What would book a wrong figure is refused rather than guessed: a currency other than
 // USD (currency or currency_code, in a row, at the top or in meta, pagination, paging or
-// summary), and an answer that says it has more pages (has_more true, "true" or 1, a
-// next page, URL, cursor or token, total_pages above its page, a links list with
-// rel "next"; FetchBooked also reads a Link header's rel="next"): Tally reads one
-// answer, and summing part of a period's rows would book part of its revenue.
+// summary), and an answer that says it has more pages (has_more true, "true" or 1, an
+// is_last false, a next page, URL, cursor or token, total_pages above its page, a links
+// list with rel "next", at the top or in meta, pagination, paging, links, _links,
+// page_info or response_metadata; FetchBooked also reads a Link header's rel="next"):
+// Tally reads one answer, and summing part of a period's rows would book part of its
+// revenue.
 
 // GamezopReportsRequest is the body of a reports request for one property and period.
 func GamezopReportsRequest(propertyID string, from, to string) []byte {
@@ -60,8 +62,8 @@ func ParseGamezopReports(body []byte, propertyID, from, to string) ([]rewards.Bo
 		return nil, fmt.Errorf("gamezop reports: the answer has more pages (%s); Tally reads one answer and would book part of the period: import the days by hand", more)
 	}
 	for _, m := range append([]map[string]any{root}, nested(root, "meta", "pagination", "paging", "summary")...) {
-		if cur, ok := firstOf(m, "currency", "currency_code", "currencyCode"); ok && !strings.EqualFold(scalarText(cur), "USD") {
-			return nil, fmt.Errorf("gamezop reports: revenue in %v, not USD", cur)
+		if cur, ok := firstOf(m, "currency", "currency_code", "currencyCode"); ok && !strings.EqualFold(currencyOf(cur), "USD") {
+			return nil, fmt.Errorf("gamezop reports: revenue in %q, not USD", currencyOf(cur))
 		}
 	}
 	var rows []any
@@ -107,8 +109,8 @@ func ParseGamezopReports(body []byte, propertyID, from, to string) ([]rewards.Bo
 		if k < from || k > to {
 			continue
 		}
-		if cur, ok := firstOf(row, "currency", "currency_code", "currencyCode"); ok && !strings.EqualFold(scalarText(cur), "USD") {
-			return nil, fmt.Errorf("gamezop reports: row %d: revenue in %v, not USD", i, cur)
+		if cur, ok := firstOf(row, "currency", "currency_code", "currencyCode"); ok && !strings.EqualFold(currencyOf(cur), "USD") {
+			return nil, fmt.Errorf("gamezop reports: row %d: revenue in %q, not USD", i, currencyOf(cur))
 		}
 		rv, ok := firstOf(row, "partner_revenue_usd", "revenue")
 		if !ok {
@@ -169,7 +171,7 @@ func reportDay(ds string) (string, error) {
 // token, a page count above the current page, or an offset and limit short of a total.
 // A page taken for the whole answer would book part of the period without a word.
 func morePages(root map[string]any) string {
-	for _, k := range []string{"meta", "pagination", "paging", "links"} {
+	for _, k := range []string{"meta", "pagination", "paging", "links", "_links", "page_info", "pageInfo", "response_metadata"} {
 		for _, m := range nested(root, k) {
 			if more := morePages(m); more != "" {
 				return k + "." + more
@@ -184,7 +186,12 @@ func morePages(root map[string]any) string {
 			}
 		}
 	}
-	for _, k := range []string{"has_more", "hasMore", "has_next", "hasNext", "has_next_page", "hasNextPage", "more"} {
+	for _, k := range []string{"is_last", "isLast", "is_last_page", "isLastPage"} {
+		if b, ok := root[k].(bool); ok && !b {
+			return k + "=false"
+		}
+	}
+	for _, k := range []string{"has_more", "hasMore", "has_next", "hasNext", "has_next_page", "hasNextPage", "has_more_pages", "hasMorePages", "more"} {
 		switch x := root[k].(type) {
 		case bool:
 			if x {
@@ -212,8 +219,14 @@ func morePages(root map[string]any) string {
 		case json.Number:
 			n, err := x.Int64()
 			more = err != nil || n > 0 // a page number; 0 or below: none
-		case map[string]any:
-			more = len(x) > 0
+		case map[string]any: // a link object: {"href": …}, an empty or null one is none
+			if href, ok := firstOf(x, "href", "url"); ok {
+				more = scalarText(href) != ""
+			} else {
+				_, hasHref := x["href"]
+				_, hasURL := x["url"]
+				more = len(x) > 0 && !hasHref && !hasURL
+			}
 		}
 		if more {
 			return k
@@ -244,6 +257,16 @@ func morePages(root map[string]any) string {
 		}
 	}
 	return ""
+}
+
+// currencyOf is a currency field's code: "USD", or {"code": "USD"}.
+func currencyOf(v any) string {
+	if m, ok := v.(map[string]any); ok {
+		if c, ok := firstOf(m, "code", "iso", "currency"); ok {
+			return scalarText(c)
+		}
+	}
+	return scalarText(v)
 }
 
 // nested is the objects under m's keys that are objects.

@@ -53,6 +53,15 @@ func TestParseGamezopReports(t *testing.T) {
 			"", `more pages (links[rel="next"])`},
 		{"a cursor", `{"data":[{"date":"2026-11-01","revenue":1}],"cursor":"abc"}`, "", "more pages (cursor)"},
 		{"currency in meta", `{"data":[{"date":"2026-11-01","revenue":1}],"meta":{"currency":"INR"}}`, "", "not USD"},
+		{"page_info", `{"data":[{"date":"2026-11-01","revenue":1}],"page_info":{"has_next_page":true}}`, "", "more pages (page_info.has_next_page)"},
+		{"pageInfo", `{"data":[{"date":"2026-11-01","revenue":1}],"pageInfo":{"hasNextPage":true}}`, "", "more pages (pageInfo.hasNextPage)"},
+		{"HAL _links", `{"data":[{"date":"2026-11-01","revenue":1}],"_links":{"next":{"href":"/p2"}}}`, "", "more pages (_links.next)"},
+		{"response_metadata", `{"data":[{"date":"2026-11-01","revenue":1}],"response_metadata":{"next_cursor":"x"}}`, "", "more pages (response_metadata.next_cursor)"},
+		{"isLast false", `{"data":[{"date":"2026-11-01","revenue":1}],"isLast":false}`, "", "more pages (isLast=false)"},
+		{"has_more_pages", `{"data":[{"date":"2026-11-01","revenue":1}],"has_more_pages":true}`, "", "more pages (has_more_pages)"},
+		{"the last page, HAL and a currency object", `{"data":[{"date":"2026-11-01","revenue":1}],"_links":{"self":{"href":"/p1"},"next":{"href":null}},` +
+			`"isLast":true,"currency":{"code":"USD"}}`, "2026-11-01=1", ""},
+		{"a currency object not in USD", `{"data":[{"date":"2026-11-01","revenue":1}],"currency":{"code":"EUR"}}`, "", "not USD"},
 		{"the last page, as strings and lists", `{"data":[{"date":"2026-11-01","revenue":1}],"has_more":"false","more":0,"cursor":"",` +
 			`"links":[{"rel":"self","href":"/p1"}],"meta":{"currency":"USD"}}`, "2026-11-01=1", ""},
 		// A date with a time of day would slide to the day before when cut to its date
