@@ -92,6 +92,9 @@ type Options struct {
 	// SQLite, whose writers serialize anyway); IngestBatch caps events per transaction.
 	IngestWorkers int
 	IngestBatch   int
+	// SettleLanes is how many properties a settlement of every property settles at once
+	// (default 1: SQLite's writers serialize anyway).
+	SettleLanes int
 	// ApplyBatch caps events per apply transaction (default 1000); ApplyPoll is how often
 	// an idle applier looks for events another replica recorded (default 200ms).
 	ApplyBatch int
@@ -118,6 +121,8 @@ type App struct {
 	// streams holds a slot per payout report being streamed (maxReportStreams).
 	streams chan struct{}
 	readmit string // Options.ReadmitActor
+	// settleLanes is Options.SettleLanes, at least 1.
+	settleLanes int
 	// readmitting is set while a RunApplier of the process runs its readmitter.
 	readmitting atomic.Bool
 }
@@ -156,7 +161,7 @@ func New(st Store, opt Options) *App {
 		admins = append(admins, Admin{Name: defaultAdmin, Token: opt.AdminToken})
 	}
 	a := &App{store: st, props: props, admins: admins, log: log, metrics: m, readmit: opt.ReadmitActor,
-		streams: make(chan struct{}, maxReportStreams)}
+		streams: make(chan struct{}, maxReportStreams), settleLanes: max(1, opt.SettleLanes)}
 	a.ingest = newBatcher(st, opt.IngestWorkers, opt.IngestBatch, log, m)
 	a.applier = newApplier(a, st, opt.ApplyBatch, opt.ApplyPoll)
 	a.ingest.wake = a.applier.wake

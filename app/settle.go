@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -38,8 +39,8 @@ const RunSkipped = "skipped"
 const skippedReason = "another run holds the lease"
 
 // Settle runs one settlement of property, or of every configured property when property
-// is "", each at its wallet scale, and returns one run per property (in property id
-// order). A property another run is settling is reported with status RunSkipped and is
+// is "" (Options.SettleLanes of them at once), each at its wallet scale, and returns one
+// run per property (in property id order). A property another run is settling is reported with status RunSkipped and is
 // not an error. A failed property does not stop the others; the error joins every
 // failure. An unknown property is ErrUnknownProperty. Cron (actor ""), `tally settle`
 // (config.CLIActor), the console (its admin) and tests call it; a run asked for by an
@@ -58,20 +59,45 @@ func (a *App) settle(ctx context.Context, property, actor string, by time.Time) 
 		}
 		ids = []string{property}
 	}
-	runs := make([]rewards.SettlementRun, 0, len(ids))
-	var errs []error
-	for _, id := range ids {
-		if err := ctx.Err(); err != nil {
-			errs = append(errs, fmt.Errorf("settle %s: %w", id, err))
-			break
-		}
-		run, err := a.settleOne(ctx, a.props[id], actor, by)
-		runs = append(runs, run)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("settle %s: %w", id, err))
+	// Up to settleLanes properties at once, each run on its own: one property stuck
+	// behind a wallet lock (each held wallet waits up to a batch timeout) held every
+	// property after it in id order, and the schedule's next ticks with them.
+	runs := make([]rewards.SettlementRun, len(ids))
+	errs := make([]error, len(ids))
+	done := make([]bool, len(ids))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(a.settleLanes, len(ids)) {
+		wg.Go(func() {
+			for i := range next {
+				runs[i], errs[i] = a.settleOne(ctx, a.props[ids[i]], actor, by)
+				done[i] = true
+			}
+		})
+	}
+hand:
+	for i := range ids {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			break hand
 		}
 	}
-	return runs, errors.Join(errs...)
+	close(next)
+	wg.Wait()
+	out := runs[:0]
+	var failed []error
+	for i, id := range ids {
+		if !done[i] { // not begun: the run was cancelled
+			failed = append(failed, fmt.Errorf("settle %s: %w", id, ctx.Err()))
+			break
+		}
+		out = append(out, runs[i])
+		if errs[i] != nil {
+			failed = append(failed, fmt.Errorf("settle %s: %w", id, errs[i]))
+		}
+	}
+	return out, errors.Join(failed...)
 }
 
 // settleOne settles one property and records the run in the metrics and the log.
@@ -114,6 +140,10 @@ func (a *App) settleOne(ctx context.Context, p *Property, actor string, by time.
 		a.log.Error("settlement failed", append(attrs, "err", err)...)
 	case run.Status == RunSkipped:
 		a.log.Info("settlement skipped: "+skippedReason, "property", p.ID)
+	case run.ID == 0:
+		// A scheduled run that found nothing matured leaves no record (the store drops
+		// it), and no line at Info: a thousand properties logged a thousand a minute.
+		a.log.Debug("settlement: nothing matured", "property", p.ID, "duration_ms", elapsed.Milliseconds())
 	default:
 		a.log.Info("settlement", attrs...)
 	}

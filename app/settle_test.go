@@ -343,3 +343,59 @@ func TestScheduledSettlement(t *testing.T) {
 		e.checkInvariants()
 	})
 }
+
+// A settlement of every property is not held by one property stuck behind a wallet lock
+// (a session idle in a transaction): the others settle meanwhile. Properties settled one
+// after another, so every property after it in id order waited (up to a batch timeout
+// per held wallet), and the schedule's next ticks with them.
+func TestSettlementOfEveryPropertyIsNotHeldByOneStuck(t *testing.T) {
+	ctx := context.Background()
+	clock := storetest.NewClock(t0)
+	u := storetest.URL(t, store.Postgres)
+	db := storetest.OpenURL(t, u, clock.Now)
+	a := app.New(db, app.Options{Properties: []app.Property{arcade(), cents()}, AdminToken: adminTok, IngestWorkers: 2, SettleLanes: 2})
+	t.Cleanup(a.Close)
+	e := &env{t: t, db: db, app: a, h: a.Handler(), clock: clock}
+	e.spp("arcade", "s-1", sppToken)
+	e.spp("cents", "c-1", "")
+	e.clock.Advance(25 * time.Hour)
+
+	holder, err := sql.Open("pgx", u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close()
+	tx, err := holder.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	if _, err := tx.Exec(`SELECT 1 FROM wallets WHERE property = 'arcade' FOR UPDATE`); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		runs []rewards.SettlementRun
+		err  error
+	}
+	settled := make(chan result, 1)
+	go func() {
+		runs, err := a.Settle(ctx, "", "")
+		settled <- result{runs, err}
+	}()
+	for deadline := time.Now().Add(30 * time.Second); e.balance("cents", "sub1", "cents-key-123").Body["available"] != "0.67"; {
+		if time.Now().After(deadline) {
+			t.Fatal("cents did not settle while arcade's wallet was held")
+		}
+		time.Sleep(20 * time.Millisecond) // polling a condition, with a deadline
+	}
+	if err := tx.Commit(); err != nil { // arcade's wallet is free again
+		t.Fatal(err)
+	}
+	r := <-settled
+	if r.err != nil || len(r.runs) != 2 || r.runs[0].Property != "arcade" || r.runs[1].Property != "cents" {
+		t.Fatalf("Settle: %+v %v, want arcade's run and then cents'", r.runs, r.err)
+	}
+	wantRun(t, r.runs[0], rewards.RunCompleted, 1, 1, "0")
+	wantRun(t, r.runs[1], rewards.RunCompleted, 1, 1, "0.67")
+	e.checkInvariants()
+}

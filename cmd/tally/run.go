@@ -208,11 +208,15 @@ func newApp(db *store.DB, cfg config.Config, log *slog.Logger) *app.App {
 	// One group-commit transaction per core: more would only contend for the same cores
 	// and shrink the batches (measured: 2 workers beat 4 and 8 on 2 cores).
 	workers := max(2, runtime.NumCPU())
+	// Three properties settle at once: one stuck behind a wallet lock leaves the others
+	// to the other two (each run's batches use two connections of the pool's 31).
+	settleLanes := 3
 	if db.Dialect() == store.SQLite {
 		workers = 1 // SQLite has one writer; more workers would only queue on its lock
+		settleLanes = 1
 	}
 	return app.New(db, app.Options{Properties: props, Admins: admins(cfg), Logger: log,
-		IngestWorkers: workers, IngestBatch: 256, Build: buildInfo(), ReadmitActor: config.ApplierActor})
+		IngestWorkers: workers, IngestBatch: 256, SettleLanes: settleLanes, Build: buildInfo(), ReadmitActor: config.ApplierActor})
 }
 
 func cmdServe(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
