@@ -44,6 +44,8 @@ type WebhookStore interface {
 	// Now is the store's clock, which stamps the webhook-timestamp header too.
 	Now() time.Time
 	ClaimDeliveriesFor(ctx context.Context, holder string, limit int, lease time.Duration, endpoints [][2]string) ([]rewards.Delivery, error)
+	// DueEndpoints names the endpoints a claim would find work for now.
+	DueEndpoints(ctx context.Context) ([][2]string, error)
 	RecordAttempt(ctx context.Context, a rewards.DeliveryAttempt) (recorded, disabled bool, err error)
 	// ReleaseDeliveries gives back claimed deliveries a stopping worker did not send.
 	ReleaseDeliveries(ctx context.Context, holder string, ids []int64) error
@@ -209,11 +211,21 @@ func signWebhook(keys [][]byte, id string, ts time.Time, body []byte) string {
 // pass for all endpoints, which waited for every send it had claimed, a publisher whose
 // endpoint hung until the timeout held every other publisher's webhooks for up to
 // webhookBatch / webhookParallel timeouts a pass.
+//
+// A lane claims only when woken: by watchDue, which asks the database once a poll which
+// endpoints have work, or by its own pass that claimed some. Each lane polled with a
+// claim of its own, a write transaction per endpoint every second, idle or not.
 func (a *App) RunWebhooks(ctx context.Context) {
 	w := a.webhooks
 	var lanes sync.WaitGroup
+	wakes := make(map[[2]string]chan struct{}, len(w.claimable))
 	for _, e := range w.claimable {
-		lanes.Go(func() { a.runLane(ctx, [][2]string{e}) })
+		wake := make(chan struct{}, 1)
+		wakes[e] = wake
+		lanes.Go(func() { a.runLane(ctx, [][2]string{e}, wake) })
+	}
+	if len(wakes) > 0 {
+		lanes.Go(func() { a.watchDue(ctx, wakes) })
 	}
 	defer lanes.Wait()
 	if len(w.endpoints) == 0 {
@@ -235,12 +247,9 @@ func (a *App) RunWebhooks(ctx context.Context) {
 	}
 }
 
-// runLane delivers the deliveries of endpoints until ctx ends: a pass, then the next at
-// once when the pass claimed any, else after webhookPoll (5 × after a failure). A pass
-// waits for one of the process's webhookLanes slots before it claims, so the wait does
-// not eat into its lease.
-func (a *App) runLane(ctx context.Context, endpoints [][2]string) {
-	slots := a.webhooks.lanes
+// watchDue wakes the lanes of the endpoints that have work, once a webhookPoll (5 ×
+// after a failure to ask) until ctx ends.
+func (a *App) watchDue(ctx context.Context, wakes map[[2]string]chan struct{}) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -249,28 +258,66 @@ func (a *App) runLane(ctx context.Context, endpoints [][2]string) {
 			return
 		case <-timer.C:
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case slots <- struct{}{}:
-		}
-		n, err := a.safePass(ctx, endpoints)
-		<-slots
+		due, err := a.webhooks.store.DueEndpoints(ctx)
 		if ctx.Err() != nil {
 			return
 		}
 		wait := webhookPoll
-		switch {
-		case err != nil:
-			a.webhooks.log.Error("webhooks: pass failed; retrying", "endpoint", endpoints[0][1], "err", err)
+		if err != nil {
+			a.webhooks.log.Error("webhooks: looking for due deliveries failed; retrying", "err", err)
 			wait = 5 * webhookPoll
-		case n > 0:
+		}
+		for _, e := range due {
+			if wake, ok := wakes[e]; ok { // not an endpoint this config has: left alone
+				select {
+				case wake <- struct{}{}:
+				default: // already woken
+				}
+			}
+		}
+		timer.Reset(wait)
+	}
+}
+
+// runLane delivers the deliveries of endpoints until ctx ends: a pass when woken, then
+// the next at once while a pass claimed any (after 5 × webhookPoll when one failed). A
+// pass waits for one of the process's webhookLanes slots before it claims, so the wait
+// does not eat into its lease.
+func (a *App) runLane(ctx context.Context, endpoints [][2]string, wake <-chan struct{}) {
+	slots := a.webhooks.lanes
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-wake:
+		}
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case slots <- struct{}{}:
+			}
+			n, err := a.safePass(ctx, endpoints)
+			<-slots
+			if ctx.Err() != nil {
+				return
+			}
+			if err != nil {
+				a.webhooks.log.Error("webhooks: pass failed; retrying", "endpoint", endpoints[0][1], "err", err)
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(5 * webhookPoll):
+				}
+				continue
+			}
+			if n == 0 {
+				break
+			}
 			// More may be due: a pass claims one delivery per user, so a user's next
 			// message becomes claimable only once the previous one is sent. Waiting a
 			// poll here held each user to one message a second.
-			wait = 0
 		}
-		timer.Reset(wait)
 	}
 }
 

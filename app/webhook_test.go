@@ -850,3 +850,91 @@ func TestWebhookAnswerTrickledAfterItsStatusIsNotWaitedFor(t *testing.T) {
 		t.Fatalf("after a 200 with a trickled body: %+v", d)
 	}
 }
+
+// countingStore counts the webhook worker's claims and its asks for due endpoints.
+type countingStore struct {
+	*store.DB
+	mu          sync.Mutex
+	claims, ask int
+}
+
+func (s *countingStore) ClaimDeliveriesFor(ctx context.Context, holder string, limit int, lease time.Duration, endpoints [][2]string) ([]rewards.Delivery, error) {
+	s.mu.Lock()
+	s.claims++
+	s.mu.Unlock()
+	return s.DB.ClaimDeliveriesFor(ctx, holder, limit, lease, endpoints)
+}
+
+func (s *countingStore) DueEndpoints(ctx context.Context) ([][2]string, error) {
+	s.mu.Lock()
+	s.ask++
+	s.mu.Unlock()
+	return s.DB.DueEndpoints(ctx)
+}
+
+func (s *countingStore) counts() (claims, asks int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.claims, s.ask
+}
+
+// An idle worker asks the database once a poll which endpoints have work, and claims
+// for none of them: each endpoint's lane ran a claim, a write transaction, every second,
+// so a thousand idle endpoints kept the database at a thousand transactions a second.
+// A change is still sent at the next poll.
+func TestIdleWebhookWorkerClaimsNothing(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, d store.Dialect) {
+		ctx := context.Background()
+		rcv := newReceiver(t)
+		clock := storetest.NewClock(t0)
+		urls := []string{rcv.url(), rcv.url() + "?b", rcv.url() + "?c"}
+		subs := func(property, eventType string) []string {
+			if property == "arcade" {
+				return urls[:1]
+			}
+			return nil
+		}
+		db, err := store.Open(ctx, storetest.URL(t, d), store.Options{Now: clock.Now, Webhooks: subs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = db.Close() })
+		if err := db.Migrate(ctx, nil); err != nil {
+			t.Fatal(err)
+		}
+		st := &countingStore{DB: db}
+		p := arcade()
+		for _, u := range urls {
+			p.Webhooks = append(p.Webhooks, app.Webhook{URL: u, Secret: whsec, Events: allEvents})
+		}
+		a := app.New(st, app.Options{Properties: []app.Property{p, other()}, AdminToken: adminTok, IngestWorkers: 2,
+			WebhookTimeout: hookTimeout})
+		t.Cleanup(a.Close)
+		runCtx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { a.RunWebhooks(runCtx); close(done) }()
+		defer func() { cancel(); <-done }()
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) { // polling a condition, with a deadline
+			claims, asks := st.counts()
+			if claims > 0 {
+				t.Fatalf("an idle worker claimed %d times (%d asks)", claims, asks)
+			}
+			if asks >= 3 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the worker asked %d times in 20 s", asks)
+			}
+		}
+		e := &env{t: t, db: db, app: a, h: a.Handler(), clock: clock}
+		adjust(t, e, "sub1", "1", "k1")
+		select {
+		case <-rcv.arrive:
+		case <-time.After(20 * time.Second):
+			t.Fatal("the change was not sent")
+		}
+		if got := rcv.requests(); len(got) != 1 || got[0].path != "/hook" {
+			t.Fatalf("sent %d", len(got))
+		}
+	})
+}

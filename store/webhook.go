@@ -87,6 +87,35 @@ func (db *DB) ClaimDeliveriesFor(ctx context.Context, holder string, limit int, 
 	return out, nil
 }
 
+// DueEndpoints returns the (property, url) endpoints that have a delivery a claim would
+// take now (due, not leased), or pending deliveries while disabled (which a claim fails).
+// It is one read for every endpoint: a worker asks it once a poll and claims only for
+// those, where each endpoint's lane ran a write transaction (the claim) every second,
+// idle or not: a thousand endpoints kept the database at a thousand transactions a
+// second doing nothing.
+func (db *DB) DueEndpoints(ctx context.Context) ([][2]string, error) {
+	now := db.now()
+	rows, err := rawQuery(db.gorm.WithContext(ctx), `SELECT DISTINCT property, endpoint FROM webhook_deliveries
+		WHERE status = 'pending' AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)
+		UNION
+		SELECT e.property, e.url FROM webhook_endpoints e WHERE e.disabled_at IS NOT NULL AND EXISTS (SELECT 1 FROM webhook_deliveries d
+			WHERE d.status = 'pending' AND d.property = e.property AND d.endpoint = e.url AND (d.lease_until IS NULL OR d.lease_until <= ?))`,
+		now, now, now)
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer rows.Close()
+	var out [][2]string
+	for rows.Next() {
+		var e [2]string
+		if err := rows.Scan(&e[0], &e[1]); err != nil {
+			return nil, translate(err)
+		}
+		out = append(out, e)
+	}
+	return out, translate(rows.Err())
+}
+
 // dueDeliveriesSQL selects the ids of due deliveries that are their user's first pending
 // one at their endpoint (order per user), oldest first, of the endpoints the condition
 // only (" AND …" or "") names; its placeholders are now twice, then only's, then the

@@ -914,3 +914,42 @@ func TestWebhookDueAtCommitWhenTheWalletStampIsAhead(t *testing.T) {
 		}
 	})
 }
+
+// DueEndpoints names an endpoint exactly when a claim would find work there: a due
+// delivery no one holds, or a pending one of a disabled endpoint (which the claim fails).
+func TestWebhookDueEndpoints(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		ctx := context.Background()
+		clock := storetest.NewClock(t0)
+		db := openHooked(t, storetest.URL(t, dia), clock.Now, arcadeSubscribes)
+		want := func(what string, n int) {
+			t.Helper()
+			due, err := db.DueEndpoints(ctx)
+			if err != nil || len(due) != n || (n == 1 && due[0] != [2]string{"arcade", hookURL}) {
+				t.Fatalf("%s: due %v %v, want %d", what, due, err, n)
+			}
+		}
+		want("an empty outbox", 0)
+		seedDeliveries(t, db, "u1")
+		want("a new delivery", 1)
+		got, _ := db.ClaimDeliveries(ctx, "A", 10, time.Minute)
+		if len(got) != 1 {
+			t.Fatalf("claimed %d", len(got))
+		}
+		want("a delivery being sent", 0)
+		if ok, _, err := db.RecordAttempt(ctx, rewards.DeliveryAttempt{ID: got[0].ID, Holder: "A", Step: got[0].Step,
+			Status: 500, Error: "answered 500", RetryIn: time.Minute}); !ok || err != nil {
+			t.Fatalf("record: %v %v", ok, err)
+		}
+		want("a delivery waiting for its retry", 0)
+		if err := db.ExecRaw(ctx, `UPDATE webhook_endpoints SET disabled_at = ?`, clock.Now()); err != nil {
+			t.Fatal(err)
+		}
+		want("a pending delivery of a disabled endpoint", 1)
+		if err := db.ExecRaw(ctx, `UPDATE webhook_endpoints SET disabled_at = NULL`); err != nil {
+			t.Fatal(err)
+		}
+		clock.Advance(2 * time.Minute)
+		want("a retry come due", 1)
+	})
+}
