@@ -260,13 +260,13 @@ func (a *App) Overview(ctx context.Context) (overview, error) {
 	}
 	// Each property's own last run: read from the newest runs of every property, a quiet
 	// property's last run dropped out of sight once the others had run often enough.
-	for id, p := range byID {
-		runs, err := a.store.SettlementRuns(ctx, id, 1)
-		if err != nil {
-			return overview{}, err
-		}
-		if len(runs) == 1 {
-			v := toRunView(runs[0])
+	runs, err := a.store.LastSettlementRuns(ctx, slices.Collect(maps.Keys(byID)))
+	if err != nil {
+		return overview{}, err
+	}
+	for _, r := range runs {
+		if p := byID[r.Property]; p != nil {
+			v := toRunView(r)
 			p.LastRun = &v
 		}
 	}

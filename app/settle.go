@@ -28,6 +28,8 @@ type Settler interface {
 	SettlementRuns(ctx context.Context, property string, limit int) ([]rewards.SettlementRun, error)
 	// SettlementRunsBefore pages back: the runs with an id below before (0: any).
 	SettlementRunsBefore(ctx context.Context, property string, before int64, limit int) ([]rewards.SettlementRun, error)
+	// LastSettlementRuns is the newest run of each of properties that has one.
+	LastSettlementRuns(ctx context.Context, properties []string) ([]rewards.SettlementRun, error)
 }
 
 // RunSkipped is the status Settle reports, without recording anything, for a property
