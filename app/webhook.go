@@ -44,8 +44,8 @@ type WebhookStore interface {
 	// Now is the store's clock, which stamps the webhook-timestamp header too.
 	Now() time.Time
 	ClaimDeliveriesFor(ctx context.Context, holder string, limit int, lease time.Duration, endpoints [][2]string) ([]rewards.Delivery, error)
-	// DueEndpoints names the endpoints a claim would find work for now.
-	DueEndpoints(ctx context.Context) ([][2]string, error)
+	// DueEndpoints names those of endpoints a claim would find work for now.
+	DueEndpoints(ctx context.Context, endpoints [][2]string) ([][2]string, error)
 	RecordAttempt(ctx context.Context, a rewards.DeliveryAttempt) (recorded, disabled bool, err error)
 	// ReleaseDeliveries gives back claimed deliveries a stopping worker did not send.
 	ReleaseDeliveries(ctx context.Context, holder string, ids []int64) error
@@ -258,7 +258,7 @@ func (a *App) watchDue(ctx context.Context, wakes map[[2]string]chan struct{}) {
 			return
 		case <-timer.C:
 		}
-		due, err := a.webhooks.store.DueEndpoints(ctx)
+		due, err := a.webhooks.store.DueEndpoints(ctx, a.webhooks.claimable)
 		if ctx.Err() != nil {
 			return
 		}

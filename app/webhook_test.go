@@ -865,11 +865,11 @@ func (s *countingStore) ClaimDeliveriesFor(ctx context.Context, holder string, l
 	return s.DB.ClaimDeliveriesFor(ctx, holder, limit, lease, endpoints)
 }
 
-func (s *countingStore) DueEndpoints(ctx context.Context) ([][2]string, error) {
+func (s *countingStore) DueEndpoints(ctx context.Context, endpoints [][2]string) ([][2]string, error) {
 	s.mu.Lock()
 	s.ask++
 	s.mu.Unlock()
-	return s.DB.DueEndpoints(ctx)
+	return s.DB.DueEndpoints(ctx, endpoints)
 }
 
 func (s *countingStore) counts() (claims, asks int) {

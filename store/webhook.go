@@ -87,20 +87,36 @@ func (db *DB) ClaimDeliveriesFor(ctx context.Context, holder string, limit int, 
 	return out, nil
 }
 
-// DueEndpoints returns the (property, url) endpoints that have a delivery a claim would
-// take now (due, not leased), or pending deliveries while disabled (which a claim fails).
-// It is one read for every endpoint: a worker asks it once a poll and claims only for
-// those, where each endpoint's lane ran a write transaction (the claim) every second,
-// idle or not: a thousand endpoints kept the database at a thousand transactions a
-// second doing nothing.
-func (db *DB) DueEndpoints(ctx context.Context) ([][2]string, error) {
+// DueEndpoints returns those of endpoints ((property, url) pairs) where a claim would
+// find work now: a due delivery no one holds that is its user's first pending one there
+// (the claim's order rule), or a pending delivery while the endpoint is disabled (which
+// the claim fails). It is one read for every endpoint: a worker asks it once a poll and
+// claims only for those, where each endpoint's lane ran a write transaction (the claim)
+// every second, idle or not: a thousand endpoints kept the database at a thousand
+// transactions a second doing nothing. Each endpoint's check stops at its first
+// user whose head delivery is due (webhook_deliveries_pending lists a user's pending
+// deliveries in id order); an endpoint whose every user waits for a retry reads them
+// all, as its claim did.
+func (db *DB) DueEndpoints(ctx context.Context, endpoints [][2]string) ([][2]string, error) {
+	if len(endpoints) == 0 {
+		return nil, nil
+	}
 	now := db.now()
-	rows, err := rawQuery(db.gorm.WithContext(ctx), `SELECT DISTINCT property, endpoint FROM webhook_deliveries
-		WHERE status = 'pending' AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)
-		UNION
-		SELECT e.property, e.url FROM webhook_endpoints e WHERE e.disabled_at IS NOT NULL AND EXISTS (SELECT 1 FROM webhook_deliveries d
-			WHERE d.status = 'pending' AND d.property = e.property AND d.endpoint = e.url AND (d.lease_until IS NULL OR d.lease_until <= ?))`,
-		now, now, now)
+	args := make([]any, 0, 2*len(endpoints)+3)
+	for _, e := range endpoints {
+		args = append(args, e[0], e[1])
+	}
+	args = append(args, now, now, now)
+	rows, err := rawQuery(db.gorm.WithContext(ctx), `SELECT p.column1, p.column2
+		FROM (VALUES `+strings.TrimSuffix(strings.Repeat("(?, ?), ", len(endpoints)), ", ")+`) AS p
+		WHERE EXISTS (SELECT 1 FROM webhook_deliveries d
+			WHERE d.status = 'pending' AND d.property = p.column1 AND d.endpoint = p.column2
+			AND d.next_attempt_at <= ? AND (d.lease_until IS NULL OR d.lease_until <= ?)
+			AND d.id = (SELECT q.id FROM webhook_deliveries q WHERE q.status = 'pending' AND q.property = d.property
+				AND q.endpoint = d.endpoint AND q.user_id = d.user_id ORDER BY q.id LIMIT 1))
+		OR (SELECT e.disabled_at FROM webhook_endpoints e WHERE e.property = p.column1 AND e.url = p.column2) IS NOT NULL
+			AND EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.status = 'pending' AND d.property = p.column1
+				AND d.endpoint = p.column2 AND (d.lease_until IS NULL OR d.lease_until <= ?))`, args...)
 	if err != nil {
 		return nil, translate(err)
 	}

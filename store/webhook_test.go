@@ -924,7 +924,7 @@ func TestWebhookDueEndpoints(t *testing.T) {
 		db := openHooked(t, storetest.URL(t, dia), clock.Now, arcadeSubscribes)
 		want := func(what string, n int) {
 			t.Helper()
-			due, err := db.DueEndpoints(ctx)
+			due, err := db.DueEndpoints(ctx, [][2]string{{"arcade", hookURL}, {"other", hookURL}})
 			if err != nil || len(due) != n || (n == 1 && due[0] != [2]string{"arcade", hookURL}) {
 				t.Fatalf("%s: due %v %v, want %d", what, due, err, n)
 			}
@@ -942,6 +942,16 @@ func TestWebhookDueEndpoints(t *testing.T) {
 			t.Fatalf("record: %v %v", ok, err)
 		}
 		want("a delivery waiting for its retry", 0)
+		// The user's next message waits behind it (order per user): no claim takes it.
+		if _, _, err := db.Adjust(ctx, rewards.AdjustRequest{Actor: "alice", Property: "arcade", User: "u1", Amount: decimal.NewFromInt(1),
+			Reason: "goodwill", IdempotencyKey: "next", RequestHash: "next"}); err != nil {
+			t.Fatal(err)
+		}
+		clock.Advance(time.Second)
+		if got, _ := db.ClaimDeliveries(ctx, "A", 10, time.Minute); len(got) != 0 {
+			t.Fatalf("claimed %v behind a retry", ids(got))
+		}
+		want("a message waiting behind its user's retry", 0)
 		if err := db.ExecRaw(ctx, `UPDATE webhook_endpoints SET disabled_at = ?`, clock.Now()); err != nil {
 			t.Fatal(err)
 		}
