@@ -33,9 +33,15 @@ type fileLock struct {
 const lockPoll = 100 * time.Millisecond
 
 func (l *fileLock) Lock(ctx context.Context, _ *sql.DB) error {
-	f, err := os.OpenFile(l.path, os.O_CREATE|os.O_RDWR, 0o600)
+	// Readable by all, and opened read-only when it cannot be opened to write: flock
+	// needs neither, and a lock file another user made (a `sudo tally migrate`) stopped
+	// the service's own `tally serve` from starting.
+	f, err := os.OpenFile(l.path, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
-		return fmt.Errorf("store: migration lock: %w", err)
+		f, err = os.Open(l.path)
+	}
+	if err != nil {
+		return fmt.Errorf("store: migration lock: %w (the lock file beside the database; any user may own it if it is readable)", err)
 	}
 	for {
 		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
