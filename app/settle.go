@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -72,6 +73,9 @@ func (a *App) settle(ctx context.Context, property, actor string, by time.Time) 
 	for range min(a.settleLanes, len(ids)) {
 		wg.Go(func() {
 			for i := range next {
+				if ctx.Err() != nil {
+					continue // handed out as the run was cancelled: not begun
+				}
 				runs[i], errs[i] = a.settleOne(ctx, a.props[ids[i]], actor, by)
 				done[i] = true
 			}
@@ -79,6 +83,9 @@ func (a *App) settle(ctx context.Context, property, actor string, by time.Time) 
 	}
 hand:
 	for i := range ids {
+		if ctx.Err() != nil {
+			break // select would pick at random between a waiting lane and Done
+		}
 		select {
 		case next <- i:
 		case <-ctx.Done():
@@ -89,15 +96,19 @@ hand:
 	wg.Wait()
 	out := runs[:0]
 	var failed []error
+	var notBegun []string // the run was cancelled first
 	for i, id := range ids {
-		if !done[i] { // not begun: the run was cancelled
-			failed = append(failed, fmt.Errorf("settle %s: %w", id, ctx.Err()))
-			break
+		if !done[i] {
+			notBegun = append(notBegun, id)
+			continue
 		}
 		out = append(out, runs[i])
 		if errs[i] != nil {
 			failed = append(failed, fmt.Errorf("settle %s: %w", id, errs[i]))
 		}
+	}
+	if len(notBegun) > 0 {
+		failed = append(failed, fmt.Errorf("settle %s: not begun: %w", strings.Join(notBegun, ", "), ctx.Err()))
 	}
 	return out, errors.Join(failed...)
 }

@@ -399,3 +399,37 @@ func TestSettlementOfEveryPropertyIsNotHeldByOneStuck(t *testing.T) {
 	wantRun(t, r.runs[1], rewards.RunCompleted, 1, 1, "0.67")
 	e.checkInvariants()
 }
+
+// cancellingStore cancels the settlement of every property as its first property
+// begins, and counts the properties begun.
+type cancellingStore struct {
+	*store.DB
+	cancel func()
+	begun  int
+}
+
+func (s *cancellingStore) Settle(ctx context.Context, property string, scale int32, actor string) (rewards.SettlementRun, error) {
+	s.begun++
+	s.cancel()
+	return s.DB.Settle(ctx, property, scale, actor)
+}
+
+// A settlement of every property cancelled mid-way begins no other property: handed to
+// a lane after the cancel, each was begun anyway and reported as a failed run.
+func TestSettlementCancelledBeginsNoMoreProperties(t *testing.T) {
+	e, _ := newEnvWith(t, store.SQLite)
+	st := &cancellingStore{DB: e.db}
+	a := app.New(st, app.Options{Properties: []app.Property{arcade(), cents(), other()}, AdminToken: adminTok, SettleLanes: 1})
+	t.Cleanup(a.Close)
+	for range 30 { // the hand-out's select picked at random between a lane and the cancel
+		ctx, cancel := context.WithCancel(context.Background())
+		st.cancel, st.begun = cancel, 0
+		runs, err := a.Settle(ctx, "", "ops")
+		if st.begun != 1 || len(runs) != 1 || runs[0].Property != "arcade" {
+			t.Fatalf("%d properties begun after the cancel, runs %+v, err %v", st.begun-1, runs, err)
+		}
+		if err == nil || !strings.Contains(err.Error(), "settle cents, other: not begun") {
+			t.Fatalf("err %v, want the properties not begun named", err)
+		}
+	}
+}
