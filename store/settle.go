@@ -302,9 +302,9 @@ func (db *DB) settleWallets(ctx context.Context, run rewards.SettlementRun, scal
 	}
 	// The wallets skipped as locked: first again without waiting (a wallet an applier held
 	// for a moment is free by now), then those still locked one at a time, each waiting
-	// for its lock. A wallet held for good fails only itself (and the run) at its
-	// timeout, after every other wallet settled; after heldWalletsTried such failures
-	// the rest wait for the next run rather than hold this one for a timeout each.
+	// up to heldWalletWait for its lock. A wallet held for good fails only itself (and the
+	// run) then, after every other wallet settled; after heldWalletsTried such failures
+	// the rest wait for the next run rather than hold this one for a wait each.
 	slices.Sort(skipped)
 	var still []int64
 	for ids := range slices.Chunk(skipped, o.batch) {
@@ -323,7 +323,10 @@ func (db *DB) settleWallets(ctx context.Context, run rewards.SettlementRun, scal
 		if err := renew(); err != nil {
 			return errors.Join(append(failed, err)...)
 		}
-		if _, err := db.settleBatchRecovered(ctx, run.ID, scale, cutoff, []int64{id}, false); err != nil {
+		alone, cancel := context.WithTimeout(ctx, heldWalletWait)
+		_, err := db.settleBatchRecovered(alone, run.ID, scale, cutoff, []int64{id}, false)
+		cancel()
+		if err != nil {
 			failed = append(failed, fmt.Errorf("store: settlement %d: wallet %d (skipped as locked by another transaction, then settled alone): %w", run.ID, id, err))
 			if ctx.Err() != nil || len(failed) == heldWalletsTried {
 				break
@@ -335,9 +338,15 @@ func (db *DB) settleWallets(ctx context.Context, run rewards.SettlementRun, scal
 	return errors.Join(failed...)
 }
 
-// heldWalletsTried is how many wallets locked elsewhere for good (each failing at the
-// batch timeout) a settlement run waits for before leaving the rest to the next run.
+// heldWalletsTried is how many wallets locked elsewhere for good (each failing at
+// heldWalletWait) a settlement run waits for before leaving the rest to the next run.
 const heldWalletsTried = 3
+
+// heldWalletWait bounds the wait for one wallet still locked at a run's end. It waited
+// the batch timeout (90 s, three times): the run of that property, and with it the
+// scheduled settlement of every property, outlasted the next tick, which was skipped for
+// all of them. A wallet held longer waits for the next run.
+const heldWalletWait = 10 * time.Second
 
 // settleBatchTimeout bounds one settlement batch (a few thousand wallets: about a second).
 const settleBatchTimeout = 90 * time.Second

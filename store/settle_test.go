@@ -1054,3 +1054,35 @@ func TestCheckInvariantsFindsRowsThatPointAtNothing(t *testing.T) {
 		}
 	})
 }
+
+// A wallet held for good is waited for briefly, not for the batch timeout: its run (and
+// with it the scheduled settlement of every property) waited 90 s for each such wallet,
+// outlasted the next tick, and that tick was skipped for every property.
+func TestSettlementWaitsBrieflyForAWalletHeldForGood(t *testing.T) {
+	ctx := context.Background()
+	db := twoMaturedWallets(t) // the batch timeout is the default 90 s
+	type result struct {
+		run rewards.SettlementRun
+		err error
+	}
+	settled := make(chan result, 1)
+	if err := db.HoldWallet(ctx, "arcade", "u1", func() {
+		go func() {
+			run, err := db.Settle(ctx, "arcade", 0, "")
+			settled <- result{run, err}
+		}()
+		select {
+		case r := <-settled:
+			settled <- r
+		case <-time.After(45 * time.Second): // well under the batch timeout
+			t.Error("the run still waits for the held wallet")
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	r := <-settled
+	if r.err == nil || r.run.Status != rewards.RunFailed || r.run.Users != 1 {
+		t.Fatalf("run: %+v %v; want failed on u1, with u2 settled", r.run, r.err)
+	}
+	wantBalance(t, db, "u2", "0.6", "5")
+}
