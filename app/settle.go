@@ -63,8 +63,8 @@ func (a *App) settle(ctx context.Context, property, actor string, by time.Time) 
 		ids = []string{property}
 	}
 	// Up to settleLanes properties at once, each run on its own: one property stuck
-	// behind a wallet lock (each held wallet waits up to a batch timeout) held every
-	// property after it in id order, and the schedule's next ticks with them.
+	// behind a wallet lock (each held wallet is waited for, up to 10 s, three at most)
+	// held every property after it in id order.
 	runs := make([]rewards.SettlementRun, len(ids))
 	errs := make([]error, len(ids))
 	done := make([]bool, len(ids))

@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"syscall"
 	"time"
@@ -38,10 +39,13 @@ func (l *fileLock) Lock(ctx context.Context, _ *sql.DB) error {
 	// the service's own `tally serve` from starting.
 	f, err := os.OpenFile(l.path, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
-		f, err = os.Open(l.path)
-	}
-	if err != nil {
-		return fmt.Errorf("store: migration lock: %w (the lock file beside the database; any user may own it if it is readable)", err)
+		var rerr error
+		if f, rerr = os.Open(l.path); rerr != nil {
+			if !errors.Is(rerr, fs.ErrNotExist) {
+				err = rerr // it exists: why it cannot be read
+			}
+			return fmt.Errorf("store: migration lock: %w (the lock file beside the database; any user may own it if it is readable)", err)
+		}
 	}
 	for {
 		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)

@@ -202,7 +202,7 @@ func (db *DB) startRun(ctx context.Context, property string, owner bool, actor s
 // On Postgres a batch skips the wallets whose lock another transaction holds (an
 // applier crediting one, or a session idle in a transaction holding one), and they are
 // settled once the batches are done, in batches that wait for their locks. So one wallet
-// held for good delays only its own last batch, which fails the run at its timeout,
+// held for good delays only its own last batch, which fails the run at heldWalletWait,
 // not every wallet after it in id order, run after run.
 func (db *DB) settleWallets(ctx context.Context, run rewards.SettlementRun, scale int32, o settleOptions, lease, holder string) error {
 	cutoff := run.StartedAt
