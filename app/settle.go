@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -43,8 +44,9 @@ const skippedReason = "another run holds the lease"
 
 // Settle runs one settlement of property, or of every configured property when property
 // is "" (Options.SettleLanes of them at once), each at its wallet scale, and returns one
-// run per property (in property id order). A property another run is settling is reported with status RunSkipped and is
-// not an error. A failed property does not stop the others; the error joins every
+// run per property (in property id order). A property another run is settling is
+// reported with status RunSkipped and is not an error. A failed property (or one whose
+// run panicked) does not stop the others; the error joins every
 // failure. An unknown property is ErrUnknownProperty. Cron (actor ""), `tally settle`
 // (config.CLIActor), the console (its admin) and tests call it; a run asked for by an
 // actor is in the audit log.
@@ -76,7 +78,7 @@ func (a *App) settle(ctx context.Context, property, actor string, by time.Time) 
 				if ctx.Err() != nil {
 					continue // handed out as the run was cancelled: not begun
 				}
-				runs[i], errs[i] = a.settleOne(ctx, a.props[ids[i]], actor, by)
+				runs[i], errs[i] = a.settleLane(ctx, a.props[ids[i]], actor, by)
 				done[i] = true
 			}
 		})
@@ -111,6 +113,20 @@ hand:
 		failed = append(failed, fmt.Errorf("settle %s: not begun: %w", strings.Join(notBegun, ", "), ctx.Err()))
 	}
 	return out, errors.Join(failed...)
+}
+
+// settleLane is settleOne on a lane's goroutine: a panic there (a bug) fails that
+// property's run, as it did on the scheduler's goroutine (which recovers), instead of
+// ending the process.
+func (a *App) settleLane(ctx context.Context, p *Property, actor string, by time.Time) (run rewards.SettlementRun, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			a.log.Error("settlement panicked; recovered", "property", p.ID, "panic", r, "stack", string(debug.Stack()))
+			err = fmt.Errorf("settlement of %s panicked: %v", p.ID, r)
+			run = rewards.SettlementRun{Property: p.ID, Status: rewards.RunFailed, Error: err.Error()}
+		}
+	}()
+	return a.settleOne(ctx, p, actor, by)
 }
 
 // settleOne settles one property and records the run in the metrics and the log.

@@ -433,3 +433,29 @@ func TestSettlementCancelledBeginsNoMoreProperties(t *testing.T) {
 		}
 	}
 }
+
+// panickingStore's settlement of arcade panics (a bug).
+type panickingStore struct{ *store.DB }
+
+func (s panickingStore) Settle(ctx context.Context, property string, scale int32, actor string) (rewards.SettlementRun, error) {
+	if property == "arcade" {
+		panic("a bug")
+	}
+	return s.DB.Settle(ctx, property, scale, actor)
+}
+
+// A property whose settlement panics fails its own run; the others settle and the
+// process goes on. On a lane's goroutine the panic ended the process (the scheduler's
+// goroutine, where settlements ran before, recovers).
+func TestSettlementPanicFailsOnlyItsProperty(t *testing.T) {
+	e, _ := newEnvWith(t, store.SQLite)
+	a := app.New(panickingStore{e.db}, app.Options{Properties: []app.Property{arcade(), cents()}, AdminToken: adminTok, SettleLanes: 2})
+	t.Cleanup(a.Close)
+	runs, err := a.Settle(context.Background(), "", "ops")
+	if err == nil || !strings.Contains(err.Error(), "settlement of arcade panicked: a bug") || len(runs) != 2 {
+		t.Fatalf("Settle: %+v %v", runs, err)
+	}
+	if runs[0].Status != rewards.RunFailed || runs[1].Property != "cents" || runs[1].Status != rewards.RunCompleted {
+		t.Fatalf("runs %+v, want arcade failed and cents completed", runs)
+	}
+}
