@@ -100,9 +100,12 @@ func (db *DB) DueEndpoints(ctx context.Context, endpoints [][2]string) ([][2]str
 		return nil, nil
 	}
 	now := db.now()
-	args := make([]any, 0, 2*len(endpoints)+3)
+	args := make([]any, 0, 2*len(endpoints)+5)
 	for _, e := range endpoints {
 		args = append(args, e[0], e[1])
+	}
+	if db.dialect == Postgres {
+		args = append(args, now, now) // the guard's
 	}
 	args = append(args, now, now, now)
 	// A due head: on Postgres the endpoint's users are stepped through in
@@ -116,7 +119,12 @@ func (db *DB) DueEndpoints(ctx context.Context, endpoints [][2]string) ([][2]str
 			AND d.id = (SELECT q.id FROM webhook_deliveries q WHERE q.status = 'pending' AND q.property = d.property
 				AND q.endpoint = d.endpoint AND q.user_id = d.user_id ORDER BY q.id LIMIT 1))`
 	if db.dialect == Postgres {
-		dueHead = `EXISTS (WITH RECURSIVE heads (user_id, id) AS (
+		// Walked only when the endpoint has a due row at all (a due head is one): with a
+		// hundred thousand users each waiting for a retry, the walk took a second to find
+		// nothing, where the due index says so at once. CASE keeps the order.
+		dueHead = `CASE WHEN EXISTS (SELECT 1 FROM webhook_deliveries g WHERE g.status = 'pending' AND g.property = p.column1
+				AND g.endpoint = p.column2 AND g.next_attempt_at <= ? AND (g.lease_until IS NULL OR g.lease_until <= ?))
+			THEN EXISTS (WITH RECURSIVE heads (user_id, id) AS (
 				(SELECT q.user_id, q.id FROM webhook_deliveries q WHERE q.status = 'pending' AND q.property = p.column1
 					AND q.endpoint = p.column2 ORDER BY q.user_id, q.id LIMIT 1)
 				UNION ALL
@@ -124,7 +132,8 @@ func (db *DB) DueEndpoints(ctx context.Context, endpoints [][2]string) ([][2]str
 					WHERE q.status = 'pending' AND q.property = p.column1 AND q.endpoint = p.column2 AND q.user_id > h.user_id
 					ORDER BY q.user_id, q.id LIMIT 1) n)
 			SELECT 1 FROM heads h JOIN webhook_deliveries d ON d.id = h.id
-			WHERE d.next_attempt_at <= ? AND (d.lease_until IS NULL OR d.lease_until <= ?))`
+			WHERE d.next_attempt_at <= ? AND (d.lease_until IS NULL OR d.lease_until <= ?))
+			ELSE false END`
 	}
 	rows, err := rawQuery(db.gorm.WithContext(ctx), `SELECT p.column1, p.column2
 		FROM (VALUES `+strings.TrimSuffix(strings.Repeat("(?, ?), ", len(endpoints)), ", ")+`) AS p
