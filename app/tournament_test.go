@@ -68,12 +68,8 @@ func rowsLine(a answer) string {
 func TestTournamentWeeklyOverHTTP(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, d store.Dialect) {
 		base := newEnv(t, d)
-		tour := snakeWeekly(t)
-		e := base.withProperty(func(p *appProperty) {
-			p.Rules.Targets = nil // every credit here is a prize
-			p.Rules.Tournaments = []rewards.Tournament{tour}
-		})
-		e.clock.Set(week.Add(50 * time.Hour)) // Wednesday 02:00
+		e := base.withProperty(snakeOnly(t, nil)) // every credit here is a prize
+		e.clock.Set(week.Add(50 * time.Hour))     // Wednesday 02:00
 
 		list := pub(e, "/v1/properties/arcade/tournaments")
 		data, _ := list.Body["data"].([]any)
@@ -144,17 +140,14 @@ func TestTournamentWeeklyOverHTTP(t *testing.T) {
 		}
 		// The config changes after the close (schedule, ties, min_plays, prizes): the
 		// closed window still answers, as it closed.
-		changed := base.withProperty(func(p *appProperty) {
-			p.Rules.Targets = nil
-			ct := snakeWeekly(t)
+		changed := base.withProperty(snakeOnly(t, func(ct *rewards.Tournament) {
 			sched, err := cron.ParseStandard("0 0 * * 2")
 			if err != nil {
 				t.Fatal(err)
 			}
 			ct.Next = func(at time.Time) time.Time { return sched.Next(at.UTC()) }
 			ct.Ties, ct.MinPlays, ct.Prizes = rewards.TiesFirst, 3, []rewards.Prize{{From: 1, To: 10, Amount: dec("1")}}
-			p.Rules.Tournaments = []rewards.Tournament{ct}
-		})
+		}))
 		again := pub(changed, "/v1/properties/arcade/tournaments/snake-weekly/leaderboard?window=2026-11-23T00:00:00Z&user=bob")
 		aw, _ := again.Body["window"].(map[string]any)
 		if again.Code != 200 || rowsLine(again) != rowsLine(closed) || aw["state"] != "closed" || aw["end"] != "2026-11-30T00:00:00Z" || aw["paid"] != "1850" {
@@ -194,18 +187,10 @@ func TestTournamentWeeklyOverHTTP(t *testing.T) {
 func TestTournamentDurationChangedMidWindow(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, d store.Dialect) {
 		base := newEnv(t, d)
-		e := base.withProperty(func(p *appProperty) {
-			p.Rules.Targets = nil
-			p.Rules.Tournaments = []rewards.Tournament{snakeWeekly(t)}
-		})
+		e := base.withProperty(snakeOnly(t, nil))
 		e.clock.Set(week.Add(50 * time.Hour))
 		postScore(t, e, "ann", "a1", 300, "over", week.Add(time.Hour))
-		short := base.withProperty(func(p *appProperty) {
-			p.Rules.Targets = nil
-			st := snakeWeekly(t)
-			st.Duration = 48 * time.Hour
-			p.Rules.Tournaments = []rewards.Tournament{st}
-		})
+		short := base.withProperty(snakeOnly(t, func(st *rewards.Tournament) { st.Duration = 48 * time.Hour }))
 		lb := pub(short, "/v1/properties/arcade/tournaments/snake-weekly/leaderboard?window=2026-11-23T00:00:00Z")
 		w, _ := lb.Body["window"].(map[string]any)
 		if lb.Code != 200 || w["end"] != "2026-11-30T00:00:00Z" || w["closes_at"] != "2026-11-30T00:15:00Z" || w["state"] != "open" || rowsLine(lb) != "1:ann:300" {
@@ -239,18 +224,10 @@ func TestTournamentDurationChangedMidWindow(t *testing.T) {
 func TestTournamentGameChangedMidWindow(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, d store.Dialect) {
 		base := newEnv(t, d)
-		e := base.withProperty(func(p *appProperty) {
-			p.Rules.Targets = nil
-			p.Rules.Tournaments = []rewards.Tournament{snakeWeekly(t)}
-		})
+		e := base.withProperty(snakeOnly(t, nil))
 		e.clock.Set(week.Add(50 * time.Hour))
 		postScore(t, e, "ann", "a1", 9000, "over", week.Add(time.Hour))
-		moved := base.withProperty(func(p *appProperty) {
-			p.Rules.Targets = nil
-			st := snakeWeekly(t)
-			st.Game = "Other_Game"
-			p.Rules.Tournaments = []rewards.Tournament{st}
-		})
+		moved := base.withProperty(snakeOnly(t, func(st *rewards.Tournament) { st.Game = "Other_Game" }))
 		score := func(user, play string, made time.Time) answer {
 			t.Helper()
 			body := fmt.Sprintf(`{"gameCode":"Other_Game","sessionId":"s-%s","gamePlayId":"%s","timestamp":%d,"score":100,"subId":"%s","state":"over"}`,
@@ -365,11 +342,19 @@ func oneWindowCup(t *testing.T, end time.Time) func(*appProperty) { return cupFr
 // cupFromTo configures arcade with only the snake tournament, as one window from start
 // to end.
 func cupFromTo(t *testing.T, start, end time.Time) func(*appProperty) {
+	return snakeOnly(t, func(c *rewards.Tournament) { c.Next, c.Duration, c.Start, c.End = nil, 0, start, end })
+}
+
+// snakeOnly configures arcade with only the snake-weekly tournament, changed by change
+// unless it is nil, and no targets (every credit is a prize).
+func snakeOnly(t *testing.T, change func(*rewards.Tournament)) func(*appProperty) {
 	return func(p *appProperty) {
-		c := snakeWeekly(t)
-		c.Next, c.Duration, c.Start, c.End = nil, 0, start, end
+		st := snakeWeekly(t)
+		if change != nil {
+			change(&st)
+		}
 		p.Rules.Targets = nil
-		p.Rules.Tournaments = []rewards.Tournament{c}
+		p.Rules.Tournaments = []rewards.Tournament{st}
 	}
 }
 
