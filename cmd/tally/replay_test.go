@@ -38,16 +38,7 @@ func TestReplayAfterConfigFix(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	body := `{"user-id":"sub1","session-id":"s-other","country":"IN","count-of-ads-viewed":1,"your-estimated-revenue":"0.000012","session-duration":163,"property-id":"5678"}`
-	req := httptest.NewRequest("POST", "/v1/hooks/arcade/gamezop/spp", strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+env["SPP_TOKEN"])
-	rec := httptest.NewRecorder()
-	a.Handler().ServeHTTP(rec, req)
-	var ans map[string]any
-	_ = json.Unmarshal(rec.Body.Bytes(), &ans)
-	if rec.Code != http.StatusOK || ans["status"] != "accepted" {
-		t.Fatalf("delivery: %d %s", rec.Code, rec.Body)
-	}
+	postSPP(t, a.Handler(), "s-other", "5678")
 	// The applier (of tally serve) applies it: quarantined, since the property-id differs.
 	if n, err := a.Drain(ctx); n != 1 || err != nil {
 		t.Fatalf("drain: %d %v", n, err)
@@ -132,8 +123,7 @@ func TestReplayOfOnePropertyAppliesOnlyItsEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := string(src) + "  - id: other\n    currency: PTS\n    api_keys: [other-key-0123456789]\n" +
-		"    sources: { gamepush: { secret: other-gamepush-secret } }\n"
+	cfg := string(src) + otherProperty
 	cfgPath := filepath.Join(dir, "tally.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -145,15 +135,8 @@ func TestReplayOfOnePropertyAppliesOnlyItsEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	body := `{"user-id":"sub1","session-id":"s-1","country":"IN","count-of-ads-viewed":1,"your-estimated-revenue":"0.000012","session-duration":163,"property-id":"1234"}`
-	req := httptest.NewRequest("POST", "/v1/hooks/arcade/gamezop/spp", strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+env["SPP_TOKEN"])
-	rec := httptest.NewRecorder()
-	a.Handler().ServeHTTP(rec, req) // recorded; no applier runs
+	postSPP(t, a.Handler(), "s-1", "1234") // recorded; no applier runs
 	done()
-	if rec.Code != http.StatusOK {
-		t.Fatalf("delivery: %d %s", rec.Code, rec.Body)
-	}
 	var out bytes.Buffer
 	if err := run(ctx, []string{"replay", "--property", "other", "--config", cfgPath}, genv, &out, &out); err != nil ||
 		!strings.Contains(out.String(), "applied 0 recorded events") {
@@ -181,17 +164,15 @@ func TestReplayLeavesPropertiesItsConfigLacksAlone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	other := "  - id: other\n    currency: PTS\n    api_keys: [other-key-0123456789]\n" +
-		"    sources: { gamepush: { secret: other-gamepush-secret } }\n"
 	both, only := filepath.Join(dir, "both.yaml"), filepath.Join(dir, "other.yaml")
 	head, _, ok := strings.Cut(string(src), "properties:\n")
 	if !ok {
 		t.Fatal("the example config has no properties: line")
 	}
-	if err := os.WriteFile(both, append(src, other...), 0o600); err != nil {
+	if err := os.WriteFile(both, append(src, otherProperty...), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(only, []byte(head+"properties:\n"+other), 0o600); err != nil {
+	if err := os.WriteFile(only, []byte(head+"properties:\n"+otherProperty), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	genv := getenv(map[string]string{"TALLY_DATABASE_URL": dbURL})
@@ -201,28 +182,11 @@ func TestReplayLeavesPropertiesItsConfigLacksAlone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	spp := func(session, propertyID string) int64 {
-		body := `{"user-id":"sub1","session-id":"` + session + `","country":"IN","count-of-ads-viewed":1,` +
-			`"your-estimated-revenue":"0.000012","session-duration":163,"property-id":"` + propertyID + `"}`
-		req := httptest.NewRequest("POST", "/v1/hooks/arcade/gamezop/spp", strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+env["SPP_TOKEN"])
-		rec := httptest.NewRecorder()
-		a.Handler().ServeHTTP(rec, req)
-		var ans struct {
-			EventID json.Number `json:"event_id"`
-		}
-		_ = json.Unmarshal(rec.Body.Bytes(), &ans)
-		id, err := ans.EventID.Int64()
-		if rec.Code != http.StatusOK || err != nil {
-			t.Fatalf("delivery: %d %s", rec.Code, rec.Body)
-		}
-		return id
-	}
-	kept := spp("s-other", "5678") // another Gamezop property-id: quarantined
+	kept := postSPP(t, a.Handler(), "s-other", "5678") // another Gamezop property-id: quarantined
 	if n, err := a.Drain(ctx); n != 1 || err != nil {
 		t.Fatalf("drain: %d %v", n, err)
 	}
-	recorded := spp("s-1", "1234") // no applier runs after it
+	recorded := postSPP(t, a.Handler(), "s-1", "1234") // no applier runs after it
 	done()
 	db := storetest.OpenURL(t, dbURL, nil)
 	before, _, err := db.Event(ctx, kept)
@@ -247,4 +211,30 @@ func TestReplayLeavesPropertiesItsConfigLacksAlone(t *testing.T) {
 		!strings.Contains(out.String(), "replayed 1: 0 applied, 1 still quarantined") || !strings.Contains(out.String(), "applied 1 recorded events") {
 		t.Fatalf("replay under both: %v\n%s", err, out.String())
 	}
+}
+
+// otherProperty is a second property, appended to the example config's properties.
+const otherProperty = "  - id: other\n    currency: PTS\n    api_keys: [other-key-0123456789]\n" +
+	"    sources: { gamepush: { secret: other-gamepush-secret } }\n"
+
+// postSPP delivers a Gamezop SPP of sub1 to arcade through h and returns its event id;
+// anything but "accepted" fails the test.
+func postSPP(t *testing.T, h http.Handler, session, propertyID string) int64 {
+	t.Helper()
+	body := `{"user-id":"sub1","session-id":"` + session + `","country":"IN","count-of-ads-viewed":1,` +
+		`"your-estimated-revenue":"0.000012","session-duration":163,"property-id":"` + propertyID + `"}`
+	req := httptest.NewRequest("POST", "/v1/hooks/arcade/gamezop/spp", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+env["SPP_TOKEN"])
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	var ans struct {
+		Status  string      `json:"status"`
+		EventID json.Number `json:"event_id"`
+	}
+	_ = json.Unmarshal(rec.Body.Bytes(), &ans)
+	id, err := ans.EventID.Int64()
+	if rec.Code != http.StatusOK || ans.Status != "accepted" || err != nil {
+		t.Fatalf("delivery: %d %s", rec.Code, rec.Body)
+	}
+	return id
 }
