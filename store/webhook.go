@@ -116,8 +116,7 @@ func (db *DB) DueEndpoints(ctx context.Context, endpoints [][2]string) ([][2]str
 	dueHead := `EXISTS (SELECT 1 FROM webhook_deliveries d
 			WHERE d.status = 'pending' AND d.property = p.column1 AND d.endpoint = p.column2
 			AND d.next_attempt_at <= ? AND (d.lease_until IS NULL OR d.lease_until <= ?)
-			AND d.id = (SELECT q.id FROM webhook_deliveries q WHERE q.status = 'pending' AND q.property = d.property
-				AND q.endpoint = d.endpoint AND q.user_id = d.user_id ORDER BY q.id LIMIT 1))`
+			AND ` + usersFirstPending + `)`
 	if db.dialect == Postgres {
 		// Walked only when the endpoint has a due row at all (a due head is one): with a
 		// hundred thousand users each waiting for a retry, the walk took a second to find
@@ -156,6 +155,12 @@ func (db *DB) DueEndpoints(ctx context.Context, endpoints [][2]string) ([][2]str
 	return out, translate(rows.Err())
 }
 
+// usersFirstPending holds when delivery d is its user's first pending one at its
+// endpoint: the order rule of a claim (dueDeliveriesSQL), and of DueEndpoints, which
+// must name an endpoint exactly when a claim would take something there.
+const usersFirstPending = `d.id = (SELECT f.id FROM webhook_deliveries f WHERE f.status = 'pending' AND f.property = d.property
+				AND f.endpoint = d.endpoint AND f.user_id = d.user_id ORDER BY f.id LIMIT 1)`
+
 // dueDeliveriesSQL selects the ids of due deliveries that are their user's first pending
 // one at their endpoint (order per user), oldest first, of the endpoints the condition
 // only (" AND …" or "") names; its placeholders are now twice, then only's, then the
@@ -167,8 +172,7 @@ func (db *DB) DueEndpoints(ctx context.Context, endpoints [][2]string) ([][2]str
 func dueDeliveriesSQL(d Dialect, only string) string {
 	due := `SELECT d.id FROM webhook_deliveries d
 			WHERE d.status = 'pending' AND d.next_attempt_at <= ? AND (d.lease_until IS NULL OR d.lease_until <= ?)` + only + `
-			AND d.id = (SELECT p.id FROM webhook_deliveries p WHERE p.status = 'pending' AND p.property = d.property
-				AND p.endpoint = d.endpoint AND p.user_id = d.user_id ORDER BY p.id LIMIT 1)
+			AND ` + usersFirstPending + `
 			ORDER BY d.id LIMIT ?`
 	if d == Postgres {
 		due += ` FOR UPDATE SKIP LOCKED`
