@@ -206,8 +206,10 @@ func Open(ctx context.Context, rawURL string, opt Options) (*DB, error) {
 		return nil, err
 	}
 	db := &DB{gorm: g, sql: sqlDB, probe: probe, dialect: dialect, now: clock, webhooks: opt.Webhooks,
-		path:  sqliteFile(dialect, dsn),
 		floor: claimFloor{every: floorEvery, checkEvery: floorCheckEvery}}
+	if dialect == SQLite {
+		db.path = dsn
+	}
 	if err := db.Ping(ctx); err != nil {
 		_ = db.Close()
 		return nil, err
@@ -276,14 +278,6 @@ func (db *DB) sameDatabase(ctx context.Context, anyDatabase bool) error {
 			replicaDB, replicaID, primaryDB, primaryID)
 	}
 	return nil
-}
-
-// sqliteFile is the database file of a SQLite dsn, "" for Postgres.
-func sqliteFile(d Dialect, dsn string) string {
-	if d != SQLite {
-		return ""
-	}
-	return dsn
 }
 
 // sqliteURIPath escapes a file path for SQLite's "file:" URI, which decodes %HH and ends
