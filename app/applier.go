@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"math/bits"
 	"runtime/debug"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -174,6 +172,22 @@ func (a *App) RunApplier(ctx context.Context) {
 // recorded (see pass) does not stop the drain of the others; the error is returned at
 // the end.
 func (a *App) Drain(ctx context.Context) (int, error) { return a.DrainProperty(ctx, "") }
+
+// DrainConfigured is DrainProperty of property, or for "" of each property this
+// config has in turn, as Replay takes them: the events of a property it lacks are left
+// to the processes whose config has it (`tally replay` on a machine with a shorter
+// config quarantined them as "not configured").
+func (a *App) DrainConfigured(ctx context.Context, property string) (int, error) {
+	total := 0
+	for _, p := range a.propertyIDsOr(property) {
+		n, err := a.DrainProperty(ctx, p)
+		total += n
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
 
 // DrainProperty is Drain of one property's events ("" every property's).
 func (a *App) DrainProperty(ctx context.Context, property string) (int, error) {
@@ -488,7 +502,7 @@ func (a *App) Readmit(ctx context.Context) (int, error) {
 	}
 	n := 0
 	var errs []error
-	for _, p := range slices.Sorted(maps.Keys(a.props)) {
+	for _, p := range a.propertyIDs() {
 		rep, err := a.replayAll(ctx, rewards.Claim{Status: rewards.StatusQuarantined, Property: p, Reason: notConfigured(p),
 			Actor: a.readmit}, nil)
 		n += rep.Applied + rep.Quarantined

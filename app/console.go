@@ -165,6 +165,14 @@ func stamp(t time.Time) string {
 
 func (a *App) propertyIDs() []string { return slices.Sorted(maps.Keys(a.props)) }
 
+// propertyIDsOr is property alone, or every configured property's id for "".
+func (a *App) propertyIDsOr(property string) []string {
+	if property == "" {
+		return a.propertyIDs()
+	}
+	return []string{property}
+}
+
 // Overview figures.
 
 type sourceFigures struct {

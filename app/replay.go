@@ -3,8 +3,6 @@ package app
 import (
 	"context"
 	"fmt"
-	"maps"
-	"slices"
 	"time"
 
 	"tally/rewards"
@@ -50,16 +48,15 @@ func (a *App) Replay(ctx context.Context, status, property, actor string, progre
 	if status != rewards.StatusQuarantined {
 		return rep, invalid("status", "only quarantined events can be replayed")
 	}
-	props := []string{property}
-	if property == "" {
-		props = slices.Sorted(maps.Keys(a.props))
-	} else if _, err := a.property(property); err != nil {
-		return rep, err
+	if property != "" {
+		if _, err := a.property(property); err != nil {
+			return rep, err
+		}
 	}
 	if actor == "" {
 		return rep, ErrUnauthorized
 	}
-	for _, p := range props {
+	for _, p := range a.propertyIDsOr(property) {
 		one, err := a.replayAll(ctx, rewards.Claim{Status: rewards.StatusQuarantined, Property: p, Actor: actor}, progress)
 		rep.Seen += one.Seen
 		rep.Applied += one.Applied

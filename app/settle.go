@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"net/http"
 	"runtime/debug"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -57,7 +55,7 @@ func (a *App) Settle(ctx context.Context, property, actor string) ([]rewards.Set
 // settle is Settle; a non-zero by (the schedule's, actor "") settles only the lots
 // matured by it.
 func (a *App) settle(ctx context.Context, property, actor string, by time.Time) ([]rewards.SettlementRun, error) {
-	ids := slices.Sorted(maps.Keys(a.props))
+	ids := a.propertyIDs()
 	if property != "" {
 		if _, err := a.property(property); err != nil {
 			return nil, fmt.Errorf("settle %q: %w", property, err)

@@ -404,7 +404,7 @@ func cmdReplay(ctx context.Context, args []string, getenv func(string) string, s
 			return fmt.Errorf("replay: unknown property %q: not in the config", *property)
 		}
 	}
-	cfg, _, a, done, err := openApp(ctx, *path, getenv, newLogger(io.Discard))
+	_, _, a, done, err := openApp(ctx, *path, getenv, newLogger(io.Discard))
 	if err != nil {
 		return err
 	}
@@ -426,26 +426,10 @@ func cmdReplay(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	// The applier runs here too, so that events recorded while no `tally serve` ran are
 	// applied as well: those of --property only, when it is given, else those of every
-	// property this config has. Events of others are no business of this machine's
-	// config: applied here, they were quarantined as "not configured".
-	props := []string{*property}
-	if *property == "" {
-		props = props[:0]
-		for _, p := range cfg.Properties {
-			props = append(props, p.ID)
-		}
-	}
-	applied := 0
-	for _, p := range props {
-		n, err := a.DrainProperty(ctx, p)
-		applied += n
-		if err != nil {
-			fmt.Fprintf(stdout, "applied %d recorded events\n", applied)
-			return err
-		}
-	}
-	fmt.Fprintf(stdout, "applied %d recorded events\n", applied)
-	return nil
+	// property this config has (DrainConfigured).
+	n, err := a.DrainConfigured(ctx, *property)
+	fmt.Fprintf(stdout, "applied %d recorded events\n", n)
+	return err
 }
 
 // admins are the config's named admin credentials, as the app takes them.
