@@ -58,8 +58,8 @@ INSERT INTO entries (journal_id, property, user_id, account, bucket, kind, amoun
   SELECT j.id, j.property, j.user_id, a.account, a.bucket, 'revenue', a.sign * (1 + j.id % 97), j.created_at
   FROM journal j CROSS JOIN (VALUES ('', 'pending', 1), ('@revenue', '', -1)) AS a (account, bucket, sign)
   ORDER BY j.id, a.sign DESC;
-INSERT INTO lots (wallet_id, journal_id, amount, matures_at)
-  SELECT w.id, coalesce(j.id, 0), 1 + w.id % 97, now() + interval '1 day'
+INSERT INTO lots (wallet_id, property, journal_id, amount, matures_at)
+  SELECT w.id, w.property, coalesce(j.id, 0), 1 + w.id % 97, now() + interval '1 day'
   FROM wallets w LEFT JOIN journal j ON j.user_id = w.user_id AND j.ref = 'session:' || w.id || '-1';
 UPDATE wallets w SET pending = s.total, lifetime_earned = s.total
   FROM (SELECT wallet_id, sum(amount) AS total FROM lots GROUP BY wallet_id) s WHERE s.wallet_id = w.id;

@@ -241,7 +241,7 @@ func BalancePlan(ctx context.Context, db *DB, property, user string) (string, er
 // MaturedWalletsPlan is the EXPLAIN of the query settlement finds wallets with matured
 // lots with.
 func MaturedWalletsPlan(ctx context.Context, db *DB, property string, cutoff time.Time, after int64, limit int) (string, error) {
-	return explain(ctx, db, maturedWalletsSQL, []any{cutoff, after, cutoff, limit, property})
+	return explain(ctx, db, maturedWalletsSQL, []any{property, cutoff, after, property, cutoff, limit})
 }
 
 // MaturedWalletsLotsRead runs the query settlement finds wallets with matured lots with,
@@ -249,7 +249,7 @@ func MaturedWalletsPlan(ctx context.Context, db *DB, property string, cutoff tim
 // returned in all (rows × loops of each scan node on lots), with the plan.
 func MaturedWalletsLotsRead(ctx context.Context, db *DB, property string, cutoff time.Time, after int64, limit int) (int64, string, error) {
 	var lines []string
-	if err := query(db.gorm.WithContext(ctx), &lines, `EXPLAIN ANALYZE `+maturedWalletsSQL, cutoff, after, cutoff, limit, property); err != nil {
+	if err := query(db.gorm.WithContext(ctx), &lines, `EXPLAIN ANALYZE `+maturedWalletsSQL, property, cutoff, after, property, cutoff, limit); err != nil {
 		return 0, "", err
 	}
 	actual := regexp.MustCompile(`actual time=[0-9.]+\.\.[0-9.]+ rows=([0-9]+) loops=([0-9]+)`)

@@ -367,7 +367,8 @@ func eachRow(tx *gorm.DB, q string, args []any, scan func(*sql.Rows) error) erro
 // checkReferences finds rows that point at nothing, which the foreign keys dropped from
 // the hot path on Postgres (migration 00004) no longer refuse: an entry without its
 // journal row (in the balance, not in the transactions page), a claim without its
-// journal row (a reward blocked that nothing paid), a lot without its credit or wallet.
+// journal row (a reward blocked that nothing paid), a lot without its credit or wallet,
+// or of another property than its wallet.
 func checkReferences(tx *gorm.DB, property string, fail func(string, ...any)) error {
 	for _, c := range []struct{ what, q, col string }{
 		{"entry %d: its journal row is missing", `SELECT e.id FROM entries e LEFT JOIN journal j ON j.id = e.journal_id
@@ -381,6 +382,10 @@ func checkReferences(tx *gorm.DB, property string, fail func(string, ...any)) er
 			LEFT JOIN claims c ON c.journal_id = j.id WHERE j.kind IN ('target', 'achievement') AND c.journal_id IS NULL`, "j.property"},
 		{"lot %d: its credit's journal row or its wallet is missing", `SELECT l.id FROM lots l LEFT JOIN journal j ON j.id = l.journal_id
 			LEFT JOIN wallets w ON w.id = l.wallet_id WHERE (j.id IS NULL OR w.id IS NULL)`, "coalesce(w.property, j.property, '')"},
+		// Settlement finds a wallet's lots by the lot's property (00032): a lot of another
+		// property than its wallet would never settle.
+		{"lot %d: its property is not its wallet's", `SELECT l.id FROM lots l JOIN wallets w ON w.id = l.wallet_id
+			WHERE l.property <> w.property`, "w.property"},
 	} {
 		q, args := c.q, []any(nil)
 		if property != "" {

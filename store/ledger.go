@@ -130,7 +130,7 @@ func (l *ledger) flush() error {
 			}
 		}
 		if lot := e.Lot(); !lot.IsZero() {
-			lots = append(lots, []any{w.ID, jid, rewards.Format(lot), e.LotMatures(at).UTC().Truncate(time.Microsecond)})
+			lots = append(lots, []any{w.ID, w.Property, jid, rewards.Format(lot), e.LotMatures(at).UTC().Truncate(time.Microsecond)})
 		}
 	}
 	l.queue = l.queue[:0]
@@ -145,8 +145,8 @@ func (l *ledger) flush() error {
 			[]string{"bigint", "text", "text", "text", "text", "text", "numeric", "timestamptz"}, legs},
 		{`INSERT INTO claims (property, user_id, claim, journal_id, created_at) `,
 			[]string{"text", "text", "text", "bigint", "timestamptz"}, claims},
-		{`INSERT INTO lots (wallet_id, journal_id, amount, matures_at) `,
-			[]string{"bigint", "bigint", "numeric", "timestamptz"}, lots},
+		{`INSERT INTO lots (wallet_id, property, journal_id, amount, matures_at) `,
+			[]string{"bigint", "text", "bigint", "numeric", "timestamptz"}, lots},
 	} {
 		if err := insertArrays(l.tx, ins.head, ins.types, ins.rows, ""); err != nil {
 			return err

@@ -291,6 +291,41 @@ func TestUpgradeTargetClaimsAcrossPer(t *testing.T) {
 	})
 }
 
+// Migration 00032 gives every lot already written its wallet's property, so the
+// settlement of each property finds its own after the upgrade.
+func TestUpgradeGivesLotsTheirProperty(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		ctx := context.Background()
+		old, u := migratedTo(t, dia, 31)
+		for _, q := range []string{
+			`INSERT INTO wallets (property, user_id, created_at, updated_at, feed_seq)
+				VALUES ('arcade', 'u1', '2026-11-02 00:00:00', '2026-11-02 00:00:00', 1),
+					('cents', 'u1', '2026-11-02 00:00:00', '2026-11-02 00:00:00', 2)`,
+			`INSERT INTO journal (id, property, user_id, kind, rule, ref, created_at)
+				VALUES (1, 'arcade', 'u1', 'revenue', 'revenue', 'session:s1', '2026-11-02 00:00:00'),
+					(2, 'cents', 'u1', 'revenue', 'revenue', 'session:s1', '2026-11-02 00:00:00')`,
+			`INSERT INTO lots (wallet_id, journal_id, amount, matures_at)
+				SELECT w.id, j.id, '1', '2026-11-03 00:00:00' FROM wallets w JOIN journal j ON j.property = w.property`,
+			`INSERT INTO lots (wallet_id, journal_id, amount, matures_at)
+				SELECT w.id, j.id, '2', '2026-11-04 00:00:00' FROM wallets w JOIN journal j ON j.property = w.property
+				WHERE w.property = 'cents'`,
+		} {
+			if err := old.ExecRaw(ctx, q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+		_ = old.Close()
+		db := storetest.OpenURL(t, u, nil) // migrates the rest
+		for property, want := range map[string]int64{"arcade": 1, "cents": 2} {
+			n, err := store.QueryInt(ctx, db, `SELECT COUNT(*) FROM lots l JOIN wallets w ON w.id = l.wallet_id
+				WHERE l.property = w.property AND w.property = '`+property+`'`)
+			if err != nil || n != want {
+				t.Errorf("%s's lots with its property after the upgrade: %d, %v; want %d", property, n, err, want)
+			}
+		}
+	})
+}
+
 // A database migrated while 00023 (an index of tournament plays, since superseded) was
 // the newest migration gets 00024's table all the same: 00024 came as a new version, not
 // as a new 00023 that such a database would never run.

@@ -325,15 +325,21 @@ func TestLotsAreFoundByMaturityFromTheIndex(t *testing.T) {
 	db := storetest.Open(t, store.Postgres, nil)
 	const wallets, perWallet = 500, 10
 	for _, q := range []string{
+		// Each arcade wallet is followed in id order by two of another property's, whose
+		// lots have matured as well.
 		fmt.Sprintf(`INSERT INTO wallets (property, user_id, created_at, updated_at, feed_seq)
-			SELECT 'arcade', 'u' || g, '2026-11-02T00:00:00Z', '2026-11-02T00:00:00Z', 1 FROM generate_series(1, %d) g`, wallets),
+			SELECT p, 'u' || g, '2026-11-02T00:00:00Z', '2026-11-02T00:00:00Z', 1
+			FROM generate_series(1, %d) g CROSS JOIN unnest(ARRAY['arcade', 'other', 'third']) WITH ORDINALITY AS p (p, o)
+			ORDER BY g, o`, wallets),
 		// Lots written round by round, as credits arrive: a wallet's lots lie on as many
 		// heap pages. Lot k of a wallet matures k hours after 10:00, the last ones first.
+		// They are written without a property, as a binary before migration 00032 wrote
+		// them during a rolling deploy: the wallet's is filled in.
 		fmt.Sprintf(`INSERT INTO lots (wallet_id, journal_id, amount, matures_at)
 			SELECT w.id, 0, k, '2026-11-02T10:00:00Z'::timestamptz + k * interval '1 hour'
 			FROM generate_series(%d, 1, -1) k CROSS JOIN wallets w ORDER BY k DESC, w.id`, perWallet),
 		// u7's earliest lot is a pending debit.
-		`UPDATE lots SET amount = -1 WHERE matures_at = '2026-11-02T11:00:00Z' AND wallet_id = (SELECT id FROM wallets WHERE user_id = 'u7')`,
+		`UPDATE lots SET amount = -1 WHERE matures_at = '2026-11-02T11:00:00Z' AND wallet_id = (SELECT id FROM wallets WHERE property = 'arcade' AND user_id = 'u7')`,
 		`VACUUM ANALYZE wallets`,
 		`VACUUM ANALYZE lots`,
 	} {
@@ -362,11 +368,12 @@ func TestLotsAreFoundByMaturityFromTheIndex(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(plan, "Index Only Scan using lots_wallet on lots") || !strings.Contains(plan, "matures_at <=") || strings.Contains(plan, "Filter: (matures_at") {
+	if !strings.Contains(plan, "Index Only Scan using lots_property on lots") || !strings.Contains(plan, "matures_at <=") || strings.Contains(plan, "Filter: (matures_at") {
 		t.Fatalf("settlement reads every lot to test its maturity:\n%s", plan)
 	}
 	// Five lots of each wallet have matured by the cutoff; finding 200 wallets reads one
-	// index entry of each (a skip to the next wallet), not all five.
+	// index entry of each (a skip to the next wallet), not all five, and none of the
+	// other properties' wallets between them.
 	read, analyzed, err := store.MaturedWalletsLotsRead(ctx, db, "arcade", cutoff, 0, 200)
 	if err != nil {
 		t.Fatal(err)

@@ -58,8 +58,9 @@ type settleOptions struct {
 // when it found nothing matured, so the audit entry always names a run.
 //
 // When another run of the property holds the lease it returns ErrSettlementRunning and
-// records nothing, and so does a scheduled run that finds nothing matured (it returns
-// with ID 0).
+// records nothing. A scheduled run that finds nothing matured records nothing either and
+// returns with ID 0; when nothing had matured at its start (settlementDue) it has not
+// taken the lease either.
 // A run still marked running whose lease has lapsed (its process died)
 // is marked abandoned by the next run that takes the lease. On an error or cancellation
 // the run is recorded as failed with what its committed batches settled, and returned
@@ -81,6 +82,21 @@ func (db *DB) settle(ctx context.Context, property string, scale int32, o settle
 	}
 	if o.batch <= 0 {
 		o.batch = settleBatchSize
+	}
+	if o.actor == "" {
+		// The schedule asks every property at every tick. One with nothing matured, and
+		// no run of a dead process to mark abandoned, is answered by one read: it took
+		// the lease and wrote and deleted a run row (about seven transactions), 115 a
+		// second for a thousand idle properties on a one-minute schedule.
+		now := db.now()
+		due, err := db.settlementDue(ctx, property, cutoffOf(now, o.by))
+		if err != nil {
+			return rewards.SettlementRun{}, fmt.Errorf("store: settle %q: %w", property, err)
+		}
+		if !due {
+			return rewards.SettlementRun{Property: property, Status: rewards.RunCompleted, StartedAt: now, FinishedAt: now,
+				Amount: decimal.Zero}, nil
+		}
 	}
 	lease, holder := "settle:"+property, newHolder()
 	if o.lock {
@@ -133,6 +149,28 @@ func (db *DB) settle(ctx context.Context, property string, scale int32, o settle
 		err = fmt.Errorf("store: record settlement %d: %w", run.ID, ferr)
 	}
 	return run, err
+}
+
+// cutoffOf is a run's cutoff, the time its settled lots matured by: its start, or by
+// (SettleBy) when that is earlier.
+func cutoffOf(start, by time.Time) time.Time {
+	if !by.IsZero() && by.Before(start) {
+		return by
+	}
+	return start
+}
+
+// settlementDue reports whether a scheduled run of property has anything to do: a lot
+// matured by cutoff (lots_property), or a run still marked running as its newest, which
+// the run marks abandoned when its process died. Lots a run leaves on purpose (a pending
+// debit larger than what has matured) keep it true, and that property runs each tick as
+// every property did before.
+func (db *DB) settlementDue(ctx context.Context, property string, cutoff time.Time) (bool, error) {
+	var due int
+	err := db.gorm.WithContext(ctx).Raw(`SELECT CASE WHEN EXISTS (SELECT 1 FROM lots WHERE property = ? AND settlement_id IS NULL
+		AND matures_at <= ?) OR (SELECT status FROM settlements WHERE property = ? ORDER BY id DESC LIMIT 1) = ? THEN 1 ELSE 0 END`,
+		property, cutoff, property, rewards.RunRunning).Scan(&due).Error
+	return due == 1, translate(err)
 }
 
 // loadRunCounts reads the counters of run's row into run. On Postgres it reads them
@@ -205,10 +243,7 @@ func (db *DB) startRun(ctx context.Context, property string, owner bool, actor s
 // held for good delays only its own last batch, which fails the run at heldWalletWait,
 // not every wallet after it in id order, run after run.
 func (db *DB) settleWallets(ctx context.Context, run rewards.SettlementRun, scale int32, o settleOptions, lease, holder string) error {
-	cutoff := run.StartedAt
-	if !o.by.IsZero() && o.by.Before(cutoff) {
-		cutoff = o.by
-	}
+	cutoff := cutoffOf(run.StartedAt, o.by)
 	workers := max(1, o.workers)
 	if db.dialect != Postgres {
 		workers = 1 // SQLite has one writer
@@ -363,69 +398,44 @@ func (db *DB) settleBatchRecovered(ctx context.Context, runID int64, scale int32
 	return db.settleBatch(ctx, runID, scale, cutoff, ids, skipLocked)
 }
 
-// eachBatch hands send the wallets to settle, batch at a time in id order. When send
-// refuses one (ctx is done), it returns ctx's cause.
+// eachBatch hands send the wallets of property to settle, batch at a time in id order.
+// When send refuses one (ctx is done), it returns ctx's cause.
 //
-// It walks lots_wallet (wallet_id, matures_at) in wallet order, a few batches' worth of
-// wallets per query (maturedWalletsSQL), skipping from each wallet found to the next
-// one: the first entry of a wallet in that index is its earliest lot, so one probe per
-// wallet says whether anything of it has matured, where reading every matured lot (and
-// its heap row, for visibility) cost a wallet's ten lots ten times as much. Each query
-// starts where the last one stopped, and the next queries run while batches settle.
-// Each wallet found is then kept if it is property's, read by key: a join to wallets let
-// Postgres scan the property's wallets from the first one on every query, which grew
-// with the square of the wallets settled. lots has no property column, so a run looks
-// at the wallets with matured lots of every property (as the join did): each property's
-// run costs in proportion to all of them, which is cheap for the few properties of one
-// publisher; a property column on lots would make it its own.
+// It walks lots_property (property, wallet_id, matures_at) in wallet order, a few
+// batches' worth of wallets per query (maturedWalletsSQL), skipping from each wallet
+// found to the next one: the first entry of a wallet in that index is its earliest lot,
+// so one probe per wallet says whether anything of it has matured, where reading every
+// matured lot (and its heap row, for visibility) cost a wallet's ten lots ten times as
+// much. Each query starts where the last one stopped, and the next queries run while
+// batches settle. Only the property's own lots are walked (migration 00032): before,
+// lots had no property, and each property's run walked the wallets with matured lots of
+// every property.
 func (db *DB) eachBatch(ctx context.Context, property string, cutoff time.Time, batch int, send func([]int64) bool) error {
 	chunk := batch * 4
 	var (
 		after int64
-		ready []int64 // the property's wallets found, not yet sent
+		ready []int64 // wallets found, not yet sent
 	)
 	for {
 		found := 0
-		page := func(tx *gorm.DB) error {
+		err := db.readOnly(ctx, func(tx *gorm.DB) error {
 			found = 0
-			// The property is read per wallet found, by key, in a subquery Postgres runs
-			// once per row of the LIMITed list (it cannot turn it into a join, which it
-			// could plan as a scan of every wallet).
-			rows, err := rawQuery(tx, maturedWalletsSQL, cutoff, after, cutoff, chunk, property)
+			rows, err := rawQuery(tx, maturedWalletsSQL, property, cutoff, after, property, cutoff, chunk)
 			if err != nil {
 				return err
 			}
 			defer rows.Close()
 			for rows.Next() {
-				var (
-					id   int64
-					ours sql.NullBool // NULL only for a lot without its wallet row: never settled here
-				)
-				if err := rows.Scan(&id, &ours); err != nil {
+				var id int64
+				if err := rows.Scan(&id); err != nil {
 					return err
 				}
 				found++
 				after = id
-				if ours.Bool {
-					ready = append(ready, id)
-				}
+				ready = append(ready, id)
 			}
 			return rows.Err()
-		}
-		var err error
-		if db.dialect == Postgres {
-			// Without JIT: the subquery per row puts the plan's estimated cost past
-			// jit_above_cost (100,000 at 13,600 wallets), and Postgres then compiled the
-			// query anew on every call, ~40-100 ms each, more than the query itself.
-			err = db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-				if _, err := rawExec(tx, `SELECT set_config('jit', 'off', true)`); err != nil {
-					return err
-				}
-				return page(tx)
-			}, &sql.TxOptions{ReadOnly: true})
-		} else {
-			err = page(db.gorm.WithContext(ctx))
-		}
+		})
 		if err != nil {
 			return translate(err)
 		}
@@ -443,24 +453,38 @@ func (db *DB) eachBatch(ctx context.Context, property string, cutoff time.Time, 
 	}
 }
 
-// maturedWalletsSQL lists, in id order, up to a number of wallets after a wallet id with
-// a lot matured by a time, each with whether it is the property's: arguments cutoff,
-// after, cutoff, limit, property. It is a loose index scan of lots_wallet (wallet_id,
+// readOnly runs fn in a read-only transaction without JIT on Postgres, and on the
+// connection pool on SQLite. A walk whose plan is costed past jit_above_cost (100,000;
+// the walk before migration 00032, with a subquery per wallet found, was at 13,600
+// wallets) is compiled anew on every call, ~40-100 ms each, more than the query itself.
+func (db *DB) readOnly(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	if db.dialect != Postgres {
+		return fn(db.gorm.WithContext(ctx))
+	}
+	return db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if _, err := rawExec(tx, `SELECT set_config('jit', 'off', true)`); err != nil {
+			return err
+		}
+		return fn(tx)
+	}, &sql.TxOptions{ReadOnly: true})
+}
+
+// maturedWalletsSQL lists, in id order, up to a number of property's wallets after a
+// wallet id with a lot matured by a time: arguments property, cutoff, after, property,
+// cutoff, limit. It is a loose index scan of lots_property (property, wallet_id,
 // matures_at): each step finds the next wallet id past the last one found whose index
 // entries include a matured lot, one descent per wallet (the entries of wallets with
 // nothing matured are passed over in the index, without reading their heap rows). The
 // DISTINCT over every matured lot it replaces read ten index entries and ten heap rows
 // for a wallet of ten lots, three times the time of this for BenchmarkSettle's wallets.
 const maturedWalletsSQL = `WITH RECURSIVE c (wallet_id, n) AS (
-		SELECT (SELECT wallet_id FROM lots WHERE settlement_id IS NULL AND matures_at <= ? AND wallet_id > ?
+		SELECT (SELECT wallet_id FROM lots WHERE property = ? AND settlement_id IS NULL AND matures_at <= ? AND wallet_id > ?
 			ORDER BY wallet_id LIMIT 1), 1
 		UNION ALL
-		SELECT (SELECT l.wallet_id FROM lots l WHERE l.settlement_id IS NULL AND l.matures_at <= ? AND l.wallet_id > c.wallet_id
-			ORDER BY l.wallet_id LIMIT 1), c.n + 1
+		SELECT (SELECT l.wallet_id FROM lots l WHERE l.property = ? AND l.settlement_id IS NULL AND l.matures_at <= ?
+			AND l.wallet_id > c.wallet_id ORDER BY l.wallet_id LIMIT 1), c.n + 1
 		FROM c WHERE c.wallet_id IS NOT NULL AND c.n < ?)
-	SELECT c.wallet_id, (SELECT w.property FROM wallets w WHERE w.id = c.wallet_id) = ?
-	FROM c WHERE c.wallet_id IS NOT NULL
-	ORDER BY c.wallet_id`
+	SELECT c.wallet_id FROM c WHERE c.wallet_id IS NOT NULL ORDER BY c.wallet_id`
 
 type batchResult struct {
 	users, entries int64

@@ -95,8 +95,8 @@ func populate(b *testing.B, db *store.DB, property string, users, lots int) {
 			FROM journal j CROSS JOIN (VALUES ('', 'pending', 1), ('@revenue', '', -1)) AS a (account, bucket, sign)
 			WHERE j.property = ?`,
 			[]any{property}},
-		{`INSERT INTO lots (wallet_id, journal_id, amount, matures_at)
-			SELECT w.id, j.id, 0.5 + (j.id % 97) * 0.013, j.matures_at
+		{`INSERT INTO lots (wallet_id, property, journal_id, amount, matures_at)
+			SELECT w.id, w.property, j.id, 0.5 + (j.id % 97) * 0.013, j.matures_at
 			FROM journal j JOIN wallets w ON w.property = j.property AND w.user_id = j.user_id
 			WHERE j.property = ?`,
 			[]any{property}},

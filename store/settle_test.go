@@ -342,6 +342,85 @@ func TestSettleNothingMatured(t *testing.T) {
 	})
 }
 
+// A scheduled run of a property with nothing matured answers from one read: it takes no
+// lease (so another replica's lease does not make it "skipped") and writes nothing. It
+// still marks a run of a dead process abandoned, and a property with matured lots still
+// waits for the lease as before.
+func TestScheduledSettleOfAnIdlePropertyTakesNoLease(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		clock := storetest.NewClock(t0)
+		db := storetest.Open(t, dia, clock.Now)
+		ctx := context.Background()
+		ingestOne(t, db, in(session("u1", "s-1", "0.0001", 60))) // matures in 24h
+		if err := db.ExecRaw(ctx, `INSERT INTO leases (name, holder, expires_at) VALUES ('settle:arcade', 'other', ?)`,
+			clock.Now().Add(store.LeaseTTL)); err != nil {
+			t.Fatal(err)
+		}
+		run, err := db.Settle(ctx, "arcade", 0, "")
+		if err != nil || run.ID != 0 || run.Status != rewards.RunCompleted || run.Users != 0 {
+			t.Fatalf("a scheduled run with nothing matured, another's lease held: %+v %v, want completed with nothing", run, err)
+		}
+		if n, err := store.QueryInt(ctx, db, `SELECT COUNT(*) FROM leases WHERE name = 'settle:arcade' AND holder = 'other'`); err != nil || n != 1 {
+			t.Fatalf("the other's lease: %d %v", n, err)
+		}
+		clock.Advance(25 * time.Hour)
+		if err := db.ExecRaw(ctx, `UPDATE leases SET expires_at = ?`, clock.Now().Add(store.LeaseTTL)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Settle(ctx, "arcade", 0, ""); !errors.Is(err, rewards.ErrSettlementRunning) {
+			t.Fatalf("a scheduled run with a matured lot, another's lease held: %v, want ErrSettlementRunning", err)
+		}
+		if err := db.ExecRaw(ctx, `DELETE FROM leases`); err != nil {
+			t.Fatal(err)
+		}
+		settle(t, db, 0)
+		wantBalance(t, db, "u1", "0.6", "5")
+
+		// A process that died mid-run left its run marked running; nothing is matured now.
+		if err := db.ExecRaw(ctx, `INSERT INTO settlements (property, status, started_at) VALUES ('arcade', ?, ?)`,
+			rewards.RunRunning, clock.Now()); err != nil {
+			t.Fatal(err)
+		}
+		if run := settle(t, db, 0); run.ID != 0 {
+			t.Fatalf("run = %+v, want nothing settled", run)
+		}
+		runs, err := db.SettlementRuns(ctx, "arcade", 10)
+		if err != nil || len(runs) != 2 || runs[0].Status != rewards.RunAbandoned {
+			t.Fatalf("runs: %+v %v, want the dead process's run abandoned", runs, err)
+		}
+		checkInvariants(t, db)
+	})
+}
+
+// A lot inserted without its property, as a replica still running the binary before
+// migration 00032 inserts it during a rolling deploy, gets its wallet's property and
+// settles.
+func TestLotWrittenWithoutItsPropertySettles(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		clock := storetest.NewClock(t0)
+		db := storetest.Open(t, dia, clock.Now)
+		ctx := context.Background()
+		ingestOne(t, db, in(session("u1", "s-1", "0.0001", 60)))
+		for _, q := range []string{
+			`INSERT INTO lots (wallet_id, journal_id, amount, matures_at) SELECT wallet_id, journal_id, amount, matures_at FROM lots`,
+			`DELETE FROM lots WHERE id = (SELECT min(id) FROM lots)`,
+		} {
+			if err := db.ExecRaw(ctx, q); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n, err := store.QueryInt(ctx, db, `SELECT COUNT(*) FROM lots WHERE property = 'arcade'`); err != nil || n != 1 {
+			t.Fatalf("arcade's lots: %d %v, want the one written without a property", n, err)
+		}
+		clock.Advance(25 * time.Hour)
+		if run := settle(t, db, 0); run.Users != 1 || !run.Amount.Equal(d("5")) {
+			t.Fatalf("run = %+v, want u1's 5", run)
+		}
+		wantBalance(t, db, "u1", "0.6", "5")
+		checkInvariants(t, db)
+	})
+}
+
 // A run asked for by hand is audited with its start, naming who asked, and is recorded
 // even when nothing had matured, so its audit entry names a run; a scheduled run that
 // finds nothing leaves neither.
@@ -490,6 +569,9 @@ func TestCheckInvariantsDetectsCorruption(t *testing.T) {
 		{"settled lot back in the queue", `INSERT INTO lots (wallet_id, journal_id, amount, matures_at)
 			SELECT w.id, j.id, '5', j.created_at FROM journal j JOIN wallets w ON w.property = j.property AND w.user_id = j.user_id
 			WHERE j.kind = 'revenue'`, ""},
+		{"lot of another property than its wallet", `INSERT INTO lots (wallet_id, property, journal_id, amount, matures_at)
+			SELECT w.id, 'other', j.id, '5', j.created_at FROM journal j JOIN wallets w ON w.property = j.property AND w.user_id = j.user_id
+			WHERE j.kind = 'revenue'`, "its property is not its wallet's"},
 		{"run amount off", `UPDATE settlements SET amount = '4'`, "moved; its legs credit"},
 		{"run counts fewer users than it credited", `UPDATE settlements SET users = 0`, "counts 0 users"},
 		{"run counts fewer lots than users", `UPDATE settlements SET entries = 0`, "0 lots"},
