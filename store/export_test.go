@@ -96,6 +96,12 @@ func (db *DB) HoldWriteLock(ctx context.Context, fn func()) error {
 	return db.holdAfter(ctx, fn, `UPDATE property_units SET scale = scale WHERE property = ''`)
 }
 
+// HoldLeaseRow runs fn while another transaction has inserted the lease name's row and
+// not committed (a session left in a transaction), then rolls it back.
+func (db *DB) HoldLeaseRow(ctx context.Context, name string, fn func()) error {
+	return db.holdAfter(ctx, fn, `INSERT INTO leases (name, holder, expires_at) VALUES (?, 'stuck', ?)`, name, db.now())
+}
+
 // holdAfter runs fn inside a transaction that has run q, then rolls it back.
 func (db *DB) holdAfter(ctx context.Context, fn func(), q string, args ...any) error {
 	err := db.tx(ctx, func(tx *gorm.DB) error {
@@ -242,6 +248,11 @@ func BalancePlan(ctx context.Context, db *DB, property, user string) (string, er
 // lots with.
 func MaturedWalletsPlan(ctx context.Context, db *DB, property string, cutoff time.Time, after int64, limit int) (string, error) {
 	return explain(ctx, db, maturedWalletsSQL, []any{property, cutoff, after, property, cutoff, limit})
+}
+
+// SettlementDuePlan is the EXPLAIN of the check a scheduled run makes before its lease.
+func SettlementDuePlan(ctx context.Context, db *DB, property string, cutoff time.Time) (string, error) {
+	return explain(ctx, db, settlementDueSQL, []any{property, cutoff, property, rewards.RunRunning})
 }
 
 // MaturedWalletsLotsRead runs the query settlement finds wallets with matured lots with,

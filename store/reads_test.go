@@ -382,3 +382,34 @@ func TestLotsAreFoundByMaturityFromTheIndex(t *testing.T) {
 		t.Fatalf("finding 200 wallets with matured lots read %d lots (want one per wallet):\n%s", read, analyzed)
 	}
 }
+
+// A scheduled run's check for anything matured reads lots_property for its own property
+// only. As an EXISTS, Postgres planned a scan of every lot when the other properties had
+// many matured lots (expecting to stop at the first match), and an idle property has
+// none: the whole table was read at every tick.
+func TestSettlementDueCheckUsesTheIndex(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.Open(t, store.Postgres, nil)
+	for _, q := range []string{
+		`INSERT INTO wallets (property, user_id, created_at, updated_at, feed_seq)
+			SELECT 'p' || p, 'u' || g, '2026-11-02T00:00:00Z', '2026-11-02T00:00:00Z', 1
+			FROM generate_series(1, 5) p CROSS JOIN generate_series(1, 4000) g`,
+		// p1–p4 have matured lots; p5's mature next year.
+		`INSERT INTO lots (wallet_id, property, journal_id, amount, matures_at)
+			SELECT w.id, w.property, 0, 1, CASE WHEN w.property = 'p5' THEN '2027-11-02T00:00:00Z'::timestamptz
+				ELSE '2026-11-02T00:00:00Z'::timestamptz + k * interval '1 minute' END
+			FROM wallets w CROSS JOIN generate_series(1, 4) k`,
+		`VACUUM ANALYZE lots`,
+	} {
+		if err := db.ExecRaw(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	plan, err := store.SettlementDuePlan(ctx, db, "p5", time.Date(2026, 11, 2, 15, 30, 0, 0, time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(plan, "using lots_property on lots") || strings.Contains(plan, "Seq Scan on lots") {
+		t.Fatalf("an idle property's check reads every lot:\n%s", plan)
+	}
+}

@@ -89,7 +89,9 @@ func (db *DB) settle(ctx context.Context, property string, scale int32, o settle
 		// the lease and wrote and deleted a run row (about seven transactions), 115 a
 		// second for a thousand idle properties on a one-minute schedule.
 		now := db.now()
-		due, err := db.settlementDue(ctx, property, cutoffOf(now, o.by))
+		sctx, cancel := db.stepContext(ctx)
+		due, err := db.settlementDue(sctx, property, cutoffOf(now, o.by))
+		cancel()
 		if err != nil {
 			return rewards.SettlementRun{}, fmt.Errorf("store: settle %q: %w", property, err)
 		}
@@ -100,7 +102,9 @@ func (db *DB) settle(ctx context.Context, property string, scale int32, o settle
 	}
 	lease, holder := "settle:"+property, newHolder()
 	if o.lock {
-		ok, err := db.acquireLease(ctx, lease, holder)
+		sctx, cancel := db.stepContext(ctx)
+		ok, err := db.acquireLease(sctx, lease, holder)
+		cancel()
 		if err != nil {
 			return rewards.SettlementRun{}, err
 		}
@@ -113,7 +117,9 @@ func (db *DB) settle(ctx context.Context, property string, scale int32, o settle
 			_ = db.releaseLease(ctx, lease, holder)
 		}()
 	}
-	run, err := db.startRun(ctx, property, o.lock, o.actor)
+	sctx, cancel := db.stepContext(ctx)
+	run, err := db.startRun(sctx, property, o.lock, o.actor)
+	cancel()
 	if err != nil {
 		return rewards.SettlementRun{}, err
 	}
@@ -161,17 +167,27 @@ func cutoffOf(start, by time.Time) time.Time {
 }
 
 // settlementDue reports whether a scheduled run of property has anything to do: a lot
-// matured by cutoff (lots_property), or a run still marked running as its newest, which
-// the run marks abandoned when its process died. Lots a run leaves on purpose (a pending
-// debit larger than what has matured) keep it true, and that property runs each tick as
-// every property did before.
+// matured by cutoff, or a run still marked running as its newest, which the run marks
+// abandoned when its process died. Lots a run leaves on purpose (a pending debit larger
+// than what has matured) keep it true, and that property runs each tick as every
+// property did before.
+//
+// The lot is looked for as the walk's first step is (maturedWalletsSQL), in
+// lots_property's order: an EXISTS let Postgres plan a scan of every lot of every
+// property when the others had many matured lots (it expects to stop at the first
+// match, and an idle property has none). In that order an idle property's check reads
+// its own unsettled lots' index entries, as the walk did.
 func (db *DB) settlementDue(ctx context.Context, property string, cutoff time.Time) (bool, error) {
 	var due int
-	err := db.gorm.WithContext(ctx).Raw(`SELECT CASE WHEN EXISTS (SELECT 1 FROM lots WHERE property = ? AND settlement_id IS NULL
-		AND matures_at <= ?) OR (SELECT status FROM settlements WHERE property = ? ORDER BY id DESC LIMIT 1) = ? THEN 1 ELSE 0 END`,
-		property, cutoff, property, rewards.RunRunning).Scan(&due).Error
+	err := db.gorm.WithContext(ctx).Raw(settlementDueSQL, property, cutoff, property, rewards.RunRunning).Scan(&due).Error
 	return due == 1, translate(err)
 }
+
+// settlementDueSQL is settlementDue's query: arguments property, cutoff, property, the
+// running status.
+const settlementDueSQL = `SELECT CASE WHEN (SELECT wallet_id FROM lots WHERE property = ? AND settlement_id IS NULL
+		AND matures_at <= ? ORDER BY wallet_id LIMIT 1) IS NOT NULL
+	OR (SELECT status FROM settlements WHERE property = ? ORDER BY id DESC LIMIT 1) = ? THEN 1 ELSE 0 END`
 
 // loadRunCounts reads the counters of run's row into run. On Postgres it reads them
 // FOR UPDATE, so it waits for a batch whose commit is still in flight on the server
@@ -282,7 +298,9 @@ func (db *DB) settleWallets(ctx context.Context, run rewards.SettlementRun, scal
 		if !o.lock {
 			return nil
 		}
-		ok, err := db.renewLease(ctx, lease, holder)
+		sctx, cancel := db.stepContext(ctx)
+		ok, err := db.renewLease(sctx, lease, holder)
+		cancel()
 		if err == nil && !ok {
 			err = fmt.Errorf("store: settle %q: lease lost: %w", run.Property, rewards.ErrSettlementRunning)
 		}
@@ -383,8 +401,22 @@ const heldWalletsTried = 3
 // all of them. A wallet held longer waits for the next run.
 const heldWalletWait = 10 * time.Second
 
-// settleBatchTimeout bounds one settlement batch (a few thousand wallets: about a second).
+// settleBatchTimeout bounds one settlement batch (a few thousand wallets: about a second),
+// and each of a run's statements outside its batches (the check for anything matured, the
+// lease, the run's row).
 const settleBatchTimeout = 90 * time.Second
+
+// stepContext is ctx bounded by settleBatchTimeout (or the tests' own). A run's steps
+// outside its batches were not bounded: one waiting on a lock (a session left in a
+// transaction that had written the property's lease row) held the scheduled sweep, and
+// with it every property's settlement, tick after tick, with no failed run to alert on.
+func (db *DB) stepContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	timeout := db.settleBatchTimeout
+	if timeout <= 0 {
+		timeout = settleBatchTimeout
+	}
+	return context.WithTimeout(ctx, timeout)
+}
 
 // settleBatchRecovered is settleBatch on a worker goroutine: a panic there (a bug) fails
 // the run, after the batch's transaction rolled back, instead of the process, as it
@@ -510,11 +542,7 @@ func (db *DB) settleBatch(ctx context.Context, runID int64, scale int32, cutoff 
 	// wallet) held its run, and every later tick of that replica, for good; cut short it
 	// rolls back, the run fails, and the next tick tries again. Well inside the lease,
 	// which lapses if a batch outlives it.
-	timeout := db.settleBatchTimeout
-	if timeout <= 0 {
-		timeout = settleBatchTimeout
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := db.stepContext(ctx)
 	defer cancel()
 	skipLocked = skipLocked && db.dialect == Postgres // SQLite has no row locks: its write lock holds them all
 	all := ids

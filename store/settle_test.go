@@ -920,6 +920,40 @@ func TestSettlementBatchStuckBehindALockFails(t *testing.T) {
 	}
 }
 
+// A run's steps outside its batches are bounded like a batch: a lease row another
+// session inserted and never committed held the run's lease statement, and with it the
+// scheduled settlement of every property, for good, with no failed run to alert on.
+func TestSettlementStepStuckBehindALockFails(t *testing.T) {
+	ctx := context.Background()
+	clock := storetest.NewClock(t0)
+	db := storetest.Open(t, store.Postgres, clock.Now)
+	ingestOne(t, db, in(session("u1", "s-1", "0.0001", 60)))
+	clock.Advance(25 * time.Hour)
+	store.SetSettleBatchTimeout(db, 300*time.Millisecond)
+	done := make(chan error, 1)
+	if err := db.HoldLeaseRow(ctx, "settle:arcade", func() {
+		go func() {
+			_, err := db.Settle(ctx, "arcade", 0, "")
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if err == nil || errors.Is(err, rewards.ErrSettlementRunning) {
+				t.Errorf("a run behind a held lease row: %v, want it to fail", err)
+			}
+		case <-time.After(time.Minute):
+			t.Error("a run behind a held lease row still waits after a minute")
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// The lease statement given up on by the client may still take the lease on the
+	// server once the row is free; nobody renews it, and it lapses.
+	clock.Advance(store.LeaseTTL)
+	settle(t, db, 0)
+	wantBalance(t, db, "u1", "0.6", "5")
+}
+
 // twoMaturedWallets opens a Postgres ledger where u1 and u2 each hold a session's credit
 // (5.6 pending) past its hold: a settlement at scale 0 moves 5 of each.
 func twoMaturedWallets(t *testing.T) *store.DB {
