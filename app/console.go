@@ -34,6 +34,11 @@ type ConsoleStore interface {
 	// WebhookBacklog reports, per property, the webhook deliveries pending to the given
 	// (property, url) endpoints and the oldest.
 	WebhookBacklog(ctx context.Context, endpoints [][2]string, fn func(property string, pending rewards.Backlog)) error
+	// DisabledEndpoints counts, per property, the given (property, url) endpoints that are
+	// disabled now.
+	DisabledEndpoints(ctx context.Context, endpoints [][2]string) (map[string]int64, error)
+	// ClockOffset is this process's clock minus the database server's (0 on SQLite).
+	ClockOffset(ctx context.Context) (time.Duration, error)
 	QuarantineReasons(ctx context.Context, property string, fn func(property, reason string, n int64)) error
 	QuarantinedIDs(ctx context.Context, property, reason string, after int64, limit int) ([]int64, error)
 	// Now is the store's clock, which stamps received_at: "today" and lags are read on it.

@@ -1,6 +1,11 @@
 package app
 
-import "time"
+import (
+	"context"
+	"time"
+
+	"github.com/robfig/cron/v3"
+)
 
 // SetReplayAllBatch makes one console "replay all" take n events, until the returned
 // function restores the batch.
@@ -29,4 +34,14 @@ func SetDrainTimeout(d time.Duration) (restore func()) {
 	was := drainTimeout
 	drainTimeout = d
 	return func() { drainTimeout = was }
+}
+
+// SettleJob runs one scheduled sweep of every property on spec, as a tick does.
+func SettleJob(ctx context.Context, a *App, spec string) error {
+	sched, err := cron.ParseStandard(spec)
+	if err != nil {
+		return err
+	}
+	a.settleJob(ctx, sched, a.log)
+	return nil
 }

@@ -33,6 +33,8 @@ type Metrics struct {
 	oldestRecorded prometheus.Gauge
 	webhooks       *prometheus.CounterVec // property, outcome
 	disabled       *prometheus.CounterVec // property
+	skippedTicks   *prometheus.CounterVec // job
+	lastSweep      prometheus.Gauge
 	ops            opsGauges
 }
 
@@ -48,7 +50,11 @@ type opsGauges struct {
 	redeemed    *prometheus.GaugeVec // property, currency
 	hooks       *prometheus.GaugeVec // property: webhook deliveries pending
 	hooksOldest *prometheus.GaugeVec // property
-	refreshed   prometheus.Gauge
+	// hooksDisabled counts the property's endpoints disabled now: their new deliveries
+	// are failed unsent, so the pending gauges read 0 while a publisher gets nothing.
+	hooksDisabled *prometheus.GaugeVec // property
+	clockOffset   prometheus.Gauge
+	refreshed     prometheus.Gauge
 	// mu serialises refreshes; shown are the properties whose open-event series the last
 	// one set, so that a property this process does not know (its events counted from
 	// the database during a rolling deploy) loses its series once it has none open.
@@ -145,27 +151,39 @@ func NewMetrics(opts ...MetricsOption) *Metrics {
 		disabled: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tally_webhook_endpoints_disabled_total", Help: "Webhook endpoints this process disabled after 5 days without a success, by property.",
 		}, []string{"property"}),
+		skippedTicks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tally_schedule_ticks_skipped_total", Help: "Ticks of a schedule (job: settlement, tournaments) skipped because its previous run was still going.",
+		}, []string{"job"}),
+		lastSweep: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "tally_settlement_sweep_timestamp_seconds", Help: "When this process's last scheduled settlement of every property ended (Unix time; the schedule's start until then). Alert when it falls behind the schedule.",
+		}),
+	}
+	for _, job := range []string{"settlement", "tournaments"} {
+		m.skippedTicks.WithLabelValues(job) // 0 from the start, for rate() and increase()
 	}
 	gauge := func(name, help string, labels ...string) *prometheus.GaugeVec {
 		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, labels)
 	}
 	m.ops = opsGauges{
-		backlog:     gauge("tally_backlog_events", "Events recorded and not yet applied, by property (refreshed by RunGauges).", "property"),
-		oldest:      gauge("tally_backlog_oldest_seconds", "Age of the property's oldest event not yet applied; 0 when none: the apply lag as it stands.", "property"),
-		quarantined: gauge("tally_quarantined_events", "Events kept quarantined for replay, by property.", "property"),
-		pending:     gauge("tally_wallet_pending", "Sum of the property's wallets' pending balances, in wallet units (a float for the metric; the ledger is exact).", "property", "currency"),
-		available:   gauge("tally_wallet_available", "Sum of the property's wallets' available balances, in wallet units (a float for the metric).", "property", "currency"),
-		redeemed:    gauge("tally_wallet_redeemed", "Sum of what the property's users have redeemed, in wallet units (a float for the metric).", "property", "currency"),
-		hooks:       gauge("tally_webhook_pending_deliveries", "Webhook deliveries not yet delivered (nor failed for good), by property.", "property"),
-		hooksOldest: gauge("tally_webhook_oldest_pending_seconds", "Age of the property's oldest webhook delivery not yet delivered; 0 when none.", "property"),
+		backlog:       gauge("tally_backlog_events", "Events recorded and not yet applied, by property (refreshed by RunGauges).", "property"),
+		oldest:        gauge("tally_backlog_oldest_seconds", "Age of the property's oldest event not yet applied; 0 when none: the apply lag as it stands.", "property"),
+		quarantined:   gauge("tally_quarantined_events", "Events kept quarantined for replay, by property.", "property"),
+		pending:       gauge("tally_wallet_pending", "Sum of the property's wallets' pending balances, in wallet units (a float for the metric; the ledger is exact).", "property", "currency"),
+		available:     gauge("tally_wallet_available", "Sum of the property's wallets' available balances, in wallet units (a float for the metric).", "property", "currency"),
+		redeemed:      gauge("tally_wallet_redeemed", "Sum of what the property's users have redeemed, in wallet units (a float for the metric).", "property", "currency"),
+		hooks:         gauge("tally_webhook_pending_deliveries", "Webhook deliveries not yet delivered (nor failed for good), by property.", "property"),
+		hooksOldest:   gauge("tally_webhook_oldest_pending_seconds", "Age of the property's oldest webhook delivery not yet delivered; 0 when none.", "property"),
+		hooksDisabled: gauge("tally_webhook_endpoints_disabled", "The property's configured webhook endpoints disabled now (after 5 days without a success); their new deliveries fail unsent until a success or a retry enables them.", "property"),
+		clockOffset: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tally_clock_offset_seconds",
+			Help: "This process's clock minus the database server's (Postgres; 0 on SQLite), at the last refresh. Each process matures credits and takes leases on its own clock."}),
 		refreshed: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tally_gauges_refreshed_timestamp_seconds",
 			Help: "When the per-property gauges were last refreshed (Unix time); alert when it falls behind."}),
 	}
 	m.reg.MustRegister(build, m.requests, m.latency, m.ingest, m.batchSize, m.commitSeconds,
 		m.settlementRuns, m.settledAmount, m.settledEntries, m.settlementSecs,
-		m.applied, m.applyLag, m.applySeconds, m.backlog, m.oldestRecorded, m.webhooks, m.disabled,
+		m.applied, m.applyLag, m.applySeconds, m.backlog, m.oldestRecorded, m.webhooks, m.disabled, m.skippedTicks, m.lastSweep,
 		m.ops.backlog, m.ops.oldest, m.ops.quarantined, m.ops.pending, m.ops.available, m.ops.redeemed,
-		m.ops.hooks, m.ops.hooksOldest, m.ops.refreshed,
+		m.ops.hooks, m.ops.hooksOldest, m.ops.hooksDisabled, m.ops.clockOffset, m.ops.refreshed,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -255,6 +273,14 @@ func (a *App) RefreshGauges(ctx context.Context) error {
 	if err := cs.WebhookBacklog(ctx, a.webhooks.claimable, func(property string, b rewards.Backlog) { hooks[property] = b }); err != nil {
 		return err
 	}
+	disabled, err := cs.DisabledEndpoints(ctx, a.webhooks.claimable)
+	if err != nil {
+		return err
+	}
+	offset, err := cs.ClockOffset(ctx)
+	if err != nil {
+		return err
+	}
 	now := cs.Now()
 	g := &a.metrics.ops
 	g.mu.Lock()
@@ -277,10 +303,13 @@ func (a *App) RefreshGauges(ctx context.Context) error {
 	}
 	g.hooks.Reset() // a property no longer listed loses its series
 	g.hooksOldest.Reset()
+	g.hooksDisabled.Reset()
 	for property, b := range hooks {
 		g.hooks.WithLabelValues(property).Set(float64(b.Events))
 		g.hooksOldest.WithLabelValues(property).Set(oldestSeconds(b, now))
+		g.hooksDisabled.WithLabelValues(property).Set(float64(disabled[property]))
 	}
+	g.clockOffset.Set(offset.Seconds())
 	have := map[string]bool{}
 	for _, t := range totals {
 		cur := a.currency(t.Property)

@@ -91,6 +91,9 @@ func TestMetricsAfterAKnownWorkload(t *testing.T) {
 			{"tally_wallet_redeemed", []string{"property", "arcade", "currency", "COIN"}, 0},
 			{"tally_wallet_pending", []string{"property", "other", "currency", "PTS"}, 0},
 			{"tally_build_info", nil, 1},
+			// At 0 from the start, for an alert on their increase.
+			{"tally_schedule_ticks_skipped_total", []string{"job", "settlement"}, 0},
+			{"tally_schedule_ticks_skipped_total", []string{"job", "tournaments"}, 0},
 		} {
 			if got := value(c.name, c.labels...); got != c.want {
 				t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
@@ -100,6 +103,21 @@ func TestMetricsAfterAKnownWorkload(t *testing.T) {
 			t.Errorf("tally_gauges_refreshed_timestamp_seconds = %v: never refreshed", at)
 		}
 	})
+}
+
+// tally_clock_offset_seconds is this process's clock against Postgres's: a replica whose
+// clock runs an hour ahead matures credits an hour early, and nothing showed it.
+func TestMetricsClockOffset(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, store.Postgres)
+	e.clock.Set(time.Now().Add(time.Hour))
+	if err := e.app.RefreshGauges(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The clock is set, not ticking: the offset shrinks by the time the refresh took.
+	if got := scrape(t, e)("tally_clock_offset_seconds"); got < 3540 || got > 3600 {
+		t.Fatalf("tally_clock_offset_seconds = %v, want about 3600", got)
+	}
 }
 
 // RunGauges refreshes at once, then on its timer, and returns when its context ends.

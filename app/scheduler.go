@@ -31,12 +31,17 @@ func (a *App) StartSettlement(ctx context.Context, spec string) (stop func(), er
 		return nil, fmt.Errorf("schedule %q: %w", spec, err)
 	}
 	log := a.log.With("job", "settlement")
-	return schedule(ctx, withStartRun(trig), log, func(ctx context.Context) { a.settleJob(ctx, sched, log) }), nil
+	a.metrics.lastSweep.SetToCurrentTime() // the schedule's start, until its first sweep ends
+	return schedule(ctx, withStartRun(trig), log, a.metrics.skippedTicks.WithLabelValues("settlement").Inc,
+		func(ctx context.Context) { a.settleJob(ctx, sched, log) }), nil
 }
 
 // settleJob is one scheduled settlement of every property: the lots matured by sched's
-// latest tick. Settle logs each run.
+// latest tick. Settle logs each run; tally_settlement_sweep_timestamp_seconds says when
+// the sweep ended, failed runs and all (they have their own counter), so an alert sees a
+// sweep that never ends.
 func (a *App) settleJob(ctx context.Context, sched cron.Schedule, log *slog.Logger) {
+	defer a.metrics.lastSweep.SetToCurrentTime()
 	now := a.store.Now()
 	tick := lastTick(sched, now)
 	if tick.IsZero() {
@@ -118,9 +123,9 @@ func cronTrigger(spec string, log *slog.Logger) (trigger, error) {
 // outside Recover: the other way round, a panic would unwind past SkipIfStillRunning
 // before it hands its token back, and every later tick would be skipped forever. stop
 // stops the trigger, waits for a run in progress, then cancels the job's context; a
-// fire after stop runs nothing.
-func schedule(ctx context.Context, trig trigger, log *slog.Logger, job func(context.Context)) (stop func()) {
-	chainLog := cronLogger{log: log, info: slog.LevelWarn} // its only Info is "skip"
+// fire after stop runs nothing. skipped, when not nil, is called for each fire skipped.
+func schedule(ctx context.Context, trig trigger, log *slog.Logger, skipped func(), job func(context.Context)) (stop func()) {
+	chainLog := cronLogger{log: log, info: slog.LevelWarn, skipped: skipped} // its only Info is "skip"
 	jobCtx, cancel := context.WithCancel(ctx)
 	run := cron.NewChain(cron.SkipIfStillRunning(chainLog), cron.Recover(chainLog)).
 		Then(cron.FuncJob(func() { job(jobCtx) }))
@@ -150,15 +155,21 @@ func schedule(ctx context.Context, trig trigger, log *slog.Logger, job func(cont
 	}
 }
 
-// cronLogger adapts slog to cron's logger; info is the level of cron's Info messages.
+// cronLogger adapts slog to cron's logger; info is the level of cron's Info messages, and
+// skipped (when not nil) is called for each "skip" (a tick that found the run before it
+// still going).
 type cronLogger struct {
-	log  *slog.Logger
-	info slog.Level
+	log     *slog.Logger
+	info    slog.Level
+	skipped func()
 }
 
 func (l cronLogger) Info(msg string, kv ...any) {
 	if msg == "skip" {
 		msg = "previous run still in progress; this tick is skipped"
+		if l.skipped != nil {
+			l.skipped()
+		}
 	}
 	l.log.Log(context.Background(), l.info, "cron: "+msg, kv...)
 }

@@ -66,7 +66,7 @@ func TestCronTriggerRunsTheJob(t *testing.T) {
 		t.Fatal(err)
 	}
 	ran := make(chan struct{}, 1)
-	stop := schedule(context.Background(), trig, slog.New(slog.DiscardHandler), func(context.Context) {
+	stop := schedule(context.Background(), trig, slog.New(slog.DiscardHandler), nil, func(context.Context) {
 		select {
 		case ran <- struct{}{}:
 		default:
@@ -83,7 +83,7 @@ func TestSchedulePanicIsRecoveredAndScheduleContinues(t *testing.T) {
 	log, buf := testLogger()
 	m := newManual()
 	var calls atomic.Int32
-	stop := schedule(context.Background(), m.trigger, log, func(context.Context) {
+	stop := schedule(context.Background(), m.trigger, log, nil, func(context.Context) {
 		if calls.Add(1) == 1 {
 			panic("boom")
 		}
@@ -107,7 +107,8 @@ func TestScheduleNeverOverlaps(t *testing.T) {
 	m := newManual()
 	var calls atomic.Int32
 	started, release := make(chan struct{}), make(chan struct{})
-	stop := schedule(context.Background(), m.trigger, log, func(context.Context) {
+	var skipped atomic.Int32
+	stop := schedule(context.Background(), m.trigger, log, func() { skipped.Add(1) }, func(context.Context) {
 		if calls.Add(1) == 1 {
 			close(started)
 			<-release
@@ -121,8 +122,8 @@ func TestScheduleNeverOverlaps(t *testing.T) {
 	if n := calls.Load(); n != 1 {
 		t.Fatalf("%d runs at once, want 1", n)
 	}
-	if !strings.Contains(buf.String(), "skipped") {
-		t.Fatalf("the skipped fire was not logged:\n%s", buf.String())
+	if !strings.Contains(buf.String(), "skipped") || skipped.Load() != 1 {
+		t.Fatalf("the skipped fire was not logged or counted (%d):\n%s", skipped.Load(), buf.String())
 	}
 	close(release)
 	<-first
@@ -139,7 +140,7 @@ func TestScheduleStopWaitsForRunningJob(t *testing.T) {
 	m := newManual()
 	started, release := make(chan context.Context, 1), make(chan struct{})
 	var calls atomic.Int32
-	stop := schedule(context.Background(), m.trigger, slog.New(slog.DiscardHandler), func(ctx context.Context) {
+	stop := schedule(context.Background(), m.trigger, slog.New(slog.DiscardHandler), nil, func(ctx context.Context) {
 		calls.Add(1)
 		started <- ctx
 		<-release
@@ -171,7 +172,7 @@ func TestScheduleStopWaitsForRunningJob(t *testing.T) {
 	parent, cancel := context.WithCancel(context.Background())
 	m2 := newManual()
 	got, running := make(chan error, 1), make(chan struct{})
-	stop2 := schedule(parent, m2.trigger, slog.New(slog.DiscardHandler), func(ctx context.Context) {
+	stop2 := schedule(parent, m2.trigger, slog.New(slog.DiscardHandler), nil, func(ctx context.Context) {
 		close(running)
 		<-ctx.Done()
 		got <- ctx.Err()

@@ -313,6 +313,23 @@ func TestScheduledSettlementCatchesUpAMissedTick(t *testing.T) {
 	})
 }
 
+// A scheduled sweep says when it ended in tally_settlement_sweep_timestamp_seconds, so
+// an alert sees a sweep that never ends (a stuck property holds every later tick, each
+// skipped with only a log line), failed runs or not.
+func TestSettlementSweepStampsItsEnd(t *testing.T) {
+	e := newEnv(t, store.SQLite)
+	if got := scrape(t, e)("tally_settlement_sweep_timestamp_seconds"); got != 0 {
+		t.Fatalf("before any sweep: %v", got)
+	}
+	before := float64(time.Now().UnixNano()) / 1e9
+	if err := app.SettleJob(context.Background(), e.app, "@every 1m"); err != nil {
+		t.Fatal(err)
+	}
+	if got := scrape(t, e)("tally_settlement_sweep_timestamp_seconds"); got < before {
+		t.Fatalf("after a sweep: %v, want at least %v", got, before)
+	}
+}
+
 // The schedule settles on its own: a publisher watches pending turn into available.
 func TestScheduledSettlement(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, d store.Dialect) {

@@ -122,7 +122,7 @@ func (a *App) StartTournamentCloser(ctx context.Context, spec string) (stop func
 }
 
 func (a *App) startTournamentCloser(ctx context.Context, trig trigger) func() {
-	return schedule(ctx, trig, a.log.With("job", "tournaments"), func(ctx context.Context) {
+	return schedule(ctx, trig, a.log.With("job", "tournaments"), a.metrics.skippedTicks.WithLabelValues("tournaments").Inc, func(ctx context.Context) {
 		if _, err := a.CloseTournaments(ctx); err != nil && ctx.Err() == nil {
 			a.log.Error("closing tournament windows failed; the next run retries", "err", err)
 		}

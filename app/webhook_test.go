@@ -375,7 +375,8 @@ func TestWebhookMetrics(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, d store.Dialect) {
 		ctx := context.Background()
 		rcv := newReceiver(t, "fail")
-		e := newHookEnv(t, d, rcv.url())
+		dbURL := storetest.URL(t, d)
+		e := hookEnvOn(t, dbURL, storetest.NewClock(t0), rcv.url())
 		// The counters the README's alerts read start at 0: a series born at 1 is no
 		// increase to Prometheus, and the first disabled endpoint paged nobody.
 		m := scrape(t, e)
@@ -417,10 +418,42 @@ func TestWebhookMetrics(t *testing.T) {
 			{"tally_webhook_attempts_total", []string{"property", "arcade", "outcome", "delivered"}, 1},
 			{"tally_webhook_pending_deliveries", []string{"property", "arcade"}, 0},
 			{"tally_webhook_oldest_pending_seconds", []string{"property", "arcade"}, 0},
+			{"tally_webhook_endpoints_disabled", []string{"property", "arcade"}, 0},
 		} {
 			if got := m(c.name, c.labels...); got != c.want {
 				t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
 			}
+		}
+
+		// A disabled endpoint's new deliveries fail unsent, so nothing is pending: the
+		// gauge of disabled endpoints is what shows it, for as long as it lasts (the
+		// counter's increase paged for an hour, on the one replica that disabled it).
+		execSQL(t, d, dbURL, `UPDATE webhook_endpoints SET disabled_at = last_success_at`)
+		adjust(t, e, "sub1", "1", "k2")
+		e.deliver()
+		e.clock.Advance(24 * time.Hour)
+		if err := e.app.RefreshGauges(ctx); err != nil {
+			t.Fatal(err)
+		}
+		m = scrape(t, e)
+		if got := m("tally_webhook_endpoints_disabled", "property", "arcade"); got != 1 || m("tally_webhook_pending_deliveries", "property", "arcade") != 0 {
+			t.Fatalf("a disabled endpoint: tally_webhook_endpoints_disabled = %v, want 1", got)
+		}
+		if got := m("tally_webhook_endpoints_disabled", "property", "other"); got != 0 {
+			t.Fatalf("other's disabled endpoints = %v, want 0", got)
+		}
+		ds, err := e.db.Deliveries(ctx, rewards.DeliveryFilter{Limit: 1})
+		if err != nil || len(ds) != 1 || ds[0].Status != rewards.DeliveryFailed {
+			t.Fatalf("the delivery to the disabled endpoint: %+v %v", ds, err)
+		}
+		if _, err := e.db.RetryDelivery(ctx, ds[0].ID, "ops"); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.app.RefreshGauges(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := scrape(t, e)("tally_webhook_endpoints_disabled", "property", "arcade"); got != 0 {
+			t.Fatalf("after a retry enabled it: tally_webhook_endpoints_disabled = %v, want 0", got)
 		}
 	})
 }

@@ -154,6 +154,48 @@ func (db *DB) WebhookBacklog(ctx context.Context, endpoints [][2]string, fn func
 	return nil
 }
 
+// DisabledEndpoints counts, per property, the given (property, url) endpoints disabled
+// now (after days without a success; a success or an operator's retry enables one).
+// While one is, its new deliveries are failed at once, unsent, so they never count as
+// pending: without this count an endpoint disabled an hour ago showed nowhere.
+func (db *DB) DisabledEndpoints(ctx context.Context, endpoints [][2]string) (map[string]int64, error) {
+	out := map[string]int64{}
+	if len(endpoints) == 0 {
+		return out, nil
+	}
+	in, args := pairIn("property", "url", endpoints)
+	var groups []struct {
+		Property string
+		N        int64
+	}
+	if err := query(db.gorm.WithContext(ctx), &groups, `SELECT property, COUNT(*) AS n FROM webhook_endpoints
+		WHERE disabled_at IS NOT NULL AND `+in+` GROUP BY property`, args...); err != nil {
+		return nil, translate(err)
+	}
+	for _, g := range groups {
+		out[g.Property] = g.N
+	}
+	return out, nil
+}
+
+// ClockOffset is this process's clock (which stamps receipts, maturities, leases and
+// tournament windows) minus the database server's, from one round trip, taking the
+// process's clock halfway through it. On SQLite the database has no clock of its own: 0.
+// Replicas whose clocks disagree mature credits at different times.
+func (db *DB) ClockOffset(ctx context.Context) (time.Duration, error) {
+	if db.dialect != Postgres {
+		return 0, nil
+	}
+	before := db.now()
+	start := time.Now()
+	var server time.Time
+	if err := db.gorm.WithContext(ctx).Raw(`SELECT clock_timestamp()`).Scan(&server).Error; err != nil {
+		return 0, translate(err)
+	}
+	mid := before.Add(time.Since(start) / 2)
+	return mid.Sub(server), nil
+}
+
 // WalletTotals sums every wallet of each property: Property set, User empty, UpdatedAt
 // the latest change. One pass over the wallets table, so callers cache it (the metrics
 // refresh it on a timer, not per scrape). Postgres sums in SQL; SQLite keeps money as

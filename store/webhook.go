@@ -183,11 +183,16 @@ func dueDeliveriesSQL(d Dialect, only string) string {
 // endpointsIn is the condition "(property, endpoint) is one of endpoints" on the columns
 // of a webhook_deliveries row named with prefix ("d." or ""), and its arguments.
 func endpointsIn(prefix string, endpoints [][2]string) (string, []any) {
-	args := make([]any, 0, 2*len(endpoints))
-	for _, e := range endpoints {
-		args = append(args, e[0], e[1])
+	return pairIn(prefix+`property`, prefix+`endpoint`, endpoints)
+}
+
+// pairIn is the condition "(a, b) is one of pairs" with its arguments.
+func pairIn(a, b string, pairs [][2]string) (string, []any) {
+	args := make([]any, 0, 2*len(pairs))
+	for _, p := range pairs {
+		args = append(args, p[0], p[1])
 	}
-	return `(` + prefix + `property, ` + prefix + `endpoint) IN (VALUES ` + strings.TrimSuffix(strings.Repeat("(?, ?), ", len(endpoints)), ", ") + `)`, args
+	return `(` + a + `, ` + b + `) IN (VALUES ` + strings.TrimSuffix(strings.Repeat("(?, ?), ", len(pairs)), ", ") + `)`, args
 }
 
 func sortDeliveries(ds []rewards.Delivery) {
