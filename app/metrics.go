@@ -33,7 +33,7 @@ type Metrics struct {
 	oldestRecorded prometheus.Gauge
 	webhooks       *prometheus.CounterVec // property, outcome
 	disabled       *prometheus.CounterVec // property
-	skippedTicks   *prometheus.CounterVec // job
+	skippedTicks   *prometheus.CounterVec // schedule
 	lastSweep      prometheus.Gauge
 	ops            opsGauges
 }
@@ -152,14 +152,14 @@ func NewMetrics(opts ...MetricsOption) *Metrics {
 			Name: "tally_webhook_endpoints_disabled_total", Help: "Webhook endpoints this process disabled after 5 days without a success, by property.",
 		}, []string{"property"}),
 		skippedTicks: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "tally_schedule_ticks_skipped_total", Help: "Ticks of a schedule (job: settlement, tournaments) skipped because its previous run was still going.",
-		}, []string{"job"}),
+			Name: "tally_schedule_ticks_skipped_total", Help: "Ticks of a schedule (settlement, tournaments) skipped because its previous run was still going.",
+		}, []string{"schedule"}), // not "job": Prometheus sets job itself and would rename this one exported_job
 		lastSweep: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "tally_settlement_sweep_timestamp_seconds", Help: "When this process's last scheduled settlement of every property ended (Unix time; the schedule's start until then). Alert when it falls behind the schedule.",
 		}),
 	}
-	for _, job := range []string{"settlement", "tournaments"} {
-		m.skippedTicks.WithLabelValues(job) // 0 from the start, for rate() and increase()
+	for _, schedule := range []string{"settlement", "tournaments"} {
+		m.skippedTicks.WithLabelValues(schedule) // 0 from the start, for rate() and increase()
 	}
 	gauge := func(name, help string, labels ...string) *prometheus.GaugeVec {
 		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, labels)

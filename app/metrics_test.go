@@ -92,8 +92,8 @@ func TestMetricsAfterAKnownWorkload(t *testing.T) {
 			{"tally_wallet_pending", []string{"property", "other", "currency", "PTS"}, 0},
 			{"tally_build_info", nil, 1},
 			// At 0 from the start, for an alert on their increase.
-			{"tally_schedule_ticks_skipped_total", []string{"job", "settlement"}, 0},
-			{"tally_schedule_ticks_skipped_total", []string{"job", "tournaments"}, 0},
+			{"tally_schedule_ticks_skipped_total", []string{"schedule", "settlement"}, 0},
+			{"tally_schedule_ticks_skipped_total", []string{"schedule", "tournaments"}, 0},
 		} {
 			if got := value(c.name, c.labels...); got != c.want {
 				t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
@@ -117,6 +117,25 @@ func TestMetricsClockOffset(t *testing.T) {
 	// The clock is set, not ticking: the offset shrinks by the time the refresh took.
 	if got := scrape(t, e)("tally_clock_offset_seconds"); got < 3540 || got > 3600 {
 		t.Fatalf("tally_clock_offset_seconds = %v, want about 3600", got)
+	}
+}
+
+// No series carries a label Prometheus sets on every scraped series itself (job,
+// instance): it would store it as exported_job, and an alert on {job="settlement"} would
+// match nothing (tally_schedule_ticks_skipped_total's label was job).
+func TestMetricsUseNoTargetLabel(t *testing.T) {
+	fams, err := app.NewMetrics().Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if n := l.GetName(); n == "job" || n == "instance" {
+					t.Errorf("%s has a %s label", f.GetName(), n)
+				}
+			}
+		}
 	}
 }
 

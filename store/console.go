@@ -186,10 +186,17 @@ func (db *DB) ClockOffset(ctx context.Context) (time.Duration, error) {
 	if db.dialect != Postgres {
 		return 0, nil
 	}
+	// The connection is taken first: the wait for one (a busy pool, a dial) counted as
+	// the round trip, and half of it read as a clock behind Postgres's.
+	conn, err := db.sql.Conn(ctx)
+	if err != nil {
+		return 0, translate(err)
+	}
+	defer conn.Close()
 	before := db.now()
 	start := time.Now()
 	var server time.Time
-	if err := db.gorm.WithContext(ctx).Raw(`SELECT clock_timestamp()`).Scan(&server).Error; err != nil {
+	if err := conn.QueryRowContext(ctx, `SELECT clock_timestamp()`).Scan(&server); err != nil {
 		return 0, translate(err)
 	}
 	mid := before.Add(time.Since(start) / 2)

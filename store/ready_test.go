@@ -58,3 +58,44 @@ func TestReadyWhileEveryConnectionWaits(t *testing.T) {
 		wg.Wait()
 	})
 }
+
+// ClockOffset times only its own statement: the wait for a free connection of a busy
+// pool counted as the round trip, and half of it read as this process's clock being
+// behind Postgres's. Here the process's clock moves an hour on while the statement waits
+// for the pool's one connection, and the offset measured is that hour.
+func TestClockOffsetLeavesOutThePoolWait(t *testing.T) {
+	ctx := context.Background()
+	clock := storetest.NewClock(time.Now())
+	db, err := store.Open(ctx, storetest.URL(t, store.Postgres), store.Options{MaxOpenConns: 1, Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	if err := db.Migrate(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		offset time.Duration
+		err    error
+	}
+	got := make(chan result, 1)
+	err = db.HoldWriteLock(ctx, func() {
+		go func() {
+			o, err := db.ClockOffset(ctx)
+			got <- result{o, err}
+		}()
+		for deadline := time.Now().Add(10 * time.Second); db.PoolWaits() == 0; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) { // polls the condition: ClockOffset waits for the connection
+				t.Fatal("ClockOffset did not wait for the pool's connection in 10 s")
+			}
+		}
+		clock.Advance(time.Hour)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := <-got
+	if r.err != nil || r.offset < 59*time.Minute || r.offset > 61*time.Minute {
+		t.Fatalf("offset %v, %v; want the hour the clock moved while the statement waited", r.offset, r.err)
+	}
+}
