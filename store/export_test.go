@@ -96,6 +96,12 @@ func (db *DB) HoldWriteLock(ctx context.Context, fn func()) error {
 	return db.holdAfter(ctx, fn, `UPDATE property_units SET scale = scale WHERE property = ''`)
 }
 
+// HoldTableRead runs fn inside a transaction that has read table (holding its share
+// lock, as a long report or `tally verify` does), then rolls it back.
+func (db *DB) HoldTableRead(ctx context.Context, table string, fn func()) error {
+	return db.holdAfter(ctx, fn, `SELECT count(*) FROM `+table)
+}
+
 // HoldLeaseRow runs fn while another transaction has inserted the lease name's row and
 // not committed (a session left in a transaction), then rolls it back.
 func (db *DB) HoldLeaseRow(ctx context.Context, name string, fn func()) error {

@@ -326,6 +326,44 @@ func TestUpgradeGivesLotsTheirProperty(t *testing.T) {
 	})
 }
 
+// A migration that locks a hot table (00032, lots) gives up its wait after a few
+// seconds while another transaction holds the table, lets the readers and writers queued
+// behind it through, and is tried again until it gets the lock. It waited for good, and
+// every balance read and apply on every replica queued behind it (39 s behind a 40 s
+// reader in review: 503s).
+func TestMigrationWaitingForATableLockIsTriedAgain(t *testing.T) {
+	ctx := context.Background()
+	old, u := migratedTo(t, store.Postgres, 31)
+	db, err := store.Open(ctx, u, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	var log lockedBuffer
+	done := make(chan error, 1)
+	if err := old.HoldTableRead(ctx, "lots", func() {
+		go func() { done <- db.Migrate(ctx, &log) }()
+		for deadline := time.Now().Add(30 * time.Second); !strings.Contains(log.String(), "trying again"); time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) { // polls the condition: the migration gave up its wait once
+				t.Fatalf("the migration did not give up waiting for lots in 30 s:\n%s", log.String())
+			}
+		}
+		// Meanwhile lots can be read: nothing waits in the queue for it.
+		if n, err := store.QueryInt(ctx, old, `SELECT count(*) FROM lots`); err != nil || n != 0 {
+			t.Errorf("reading lots while the migration is between tries: %d %v", n, err)
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Migrate: %v\n%s", err, log.String())
+	}
+	if n, err := store.QueryInt(ctx, db, `SELECT count(*) FROM lots WHERE property = ''`); err != nil || n != 0 {
+		t.Fatalf("lots.property after the migration: %d %v", n, err)
+	}
+	_ = old.Close()
+}
+
 // A database migrated while 00023 (an index of tournament plays, since superseded) was
 // the newest migration gets 00024's table all the same: 00024 came as a new version, not
 // as a new 00023 that such a database would never run.
@@ -470,4 +508,22 @@ func TestSQLiteMigrationsAtOnceAllSucceed(t *testing.T) {
 	if dups, err := store.QueryInt(ctx, db, `SELECT count(*) - count(DISTINCT version_id) FROM goose_db_version`); err != nil || dups != 0 {
 		t.Fatalf("versions recorded twice: %d %v", dups, err)
 	}
+}
+
+// lockedBuffer is a log sink a migration's goroutine and the test share.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

@@ -414,17 +414,35 @@ func (db *DB) Migrate(ctx context.Context, log io.Writer) error {
 	if db.beforeMigrateUp != nil {
 		db.beforeMigrateUp()
 	}
-	res, err := p.Up(ctx)
-	if pe := (*goose.PartialError)(nil); errors.As(err, &pe) {
-		res = pe.Applied // printed too: they stay applied
-	}
-	for _, r := range res {
-		if log != nil {
-			fmt.Fprintf(log, "migrated %s (%s)\n", r.Source.Path, r.Duration.Round(time.Millisecond))
+	for try := 1; ; try++ {
+		res, err := p.Up(ctx)
+		if pe := (*goose.PartialError)(nil); errors.As(err, &pe) {
+			res = pe.Applied // printed too: they stay applied
 		}
-	}
-	if err != nil {
-		return fmt.Errorf("store: migrate: %w", err)
+		for _, r := range res {
+			if log != nil {
+				fmt.Fprintf(log, "migrated %s (%s)\n", r.Source.Path, r.Duration.Round(time.Millisecond))
+			}
+		}
+		if isLockTimeout(err) && try < migrateLockTries {
+			// A migration that locks a hot table gives up its wait after a few seconds
+			// (SET LOCAL lock_timeout in it): waiting behind a long transaction, it held
+			// every reader and writer of the table queued behind it for as long.
+			// Between tries they run; the migration then asks again.
+			if log != nil {
+				fmt.Fprintf(log, "a migration waited too long for a table lock (another transaction holds it); trying again (%d of %d)\n", try, migrateLockTries)
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("store: migrate: %w", ctx.Err())
+			case <-time.After(migrateLockPause):
+			}
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("store: migrate: %w", err)
+		}
+		break
 	}
 	// Again: a newer tally's migration may have committed while this one waited for
 	// goose's lock, and Up ignores versions it does not know. Marked current, this
@@ -437,6 +455,21 @@ func (db *DB) Migrate(ctx context.Context, log io.Writer) error {
 	// found the schema current).
 	db.migrated.Store(true)
 	return nil
+}
+
+// migrateLockTries and migrateLockPause: a migration that gave up waiting for a table
+// lock is tried again, this many times in all, after this pause (about 10 minutes with
+// its 3 s waits), as goose's own lock waits for another replica's migrations.
+const (
+	migrateLockTries = 120
+	migrateLockPause = 2 * time.Second
+)
+
+// isLockTimeout reports a Postgres statement that gave up waiting for a lock
+// (lock_timeout: SQLSTATE 55P03).
+func isLockTimeout(err error) bool {
+	var pg *pgconn.PgError
+	return errors.As(err, &pg) && pg.Code == "55P03"
 }
 
 // Ready reports nil when the database answers and no migration is pending.

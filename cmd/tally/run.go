@@ -155,7 +155,7 @@ func openAppMigrating(ctx context.Context, path string, getenv func(string) stri
 		return config.Config{}, nil, nil, nil, err
 	}
 	if serve {
-		err = db.Migrate(ctx, nil)
+		err = db.Migrate(ctx, logLines{log})
 	} else if err = db.Ready(ctx); errors.Is(err, store.ErrNotMigrated) {
 		err = errMigrationsPending
 	}
@@ -168,6 +168,20 @@ func openAppMigrating(ctx context.Context, path string, getenv func(string) stri
 	}
 	a := newApp(db, cfg, log)
 	return cfg, db, a, func() { a.Close(); _ = db.Close() }, nil
+}
+
+// logLines writes each line it is given as an Info record of log: what `tally migrate`
+// prints, `tally serve` logs (a migration that held a table for seconds during a
+// rolling deploy left no trace in the replica's log).
+type logLines struct{ log *slog.Logger }
+
+func (l logLines) Write(p []byte) (int, error) {
+	for _, line := range strings.Split(strings.TrimRight(string(p), "\n"), "\n") {
+		if line != "" {
+			l.log.Info(line)
+		}
+	}
+	return len(p), nil
 }
 
 func newLogger(w io.Writer) *slog.Logger {
