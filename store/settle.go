@@ -450,7 +450,7 @@ func (db *DB) eachBatch(ctx context.Context, property string, cutoff time.Time, 
 	)
 	for {
 		found := 0
-		err := db.readOnly(ctx, func(tx *gorm.DB) error {
+		err := db.readWithoutJIT(ctx, func(tx *gorm.DB) error {
 			found = 0
 			rows, err := rawQuery(tx, maturedWalletsSQL, property, cutoff, after, property, cutoff, chunk)
 			if err != nil {
@@ -485,11 +485,11 @@ func (db *DB) eachBatch(ctx context.Context, property string, cutoff time.Time, 
 	}
 }
 
-// readOnly runs fn in a read-only transaction without JIT on Postgres, and on the
+// readWithoutJIT runs fn in a read-only transaction without JIT on Postgres, and on the
 // connection pool on SQLite. A walk whose plan is costed past jit_above_cost (100,000;
 // the walk before migration 00032, with a subquery per wallet found, was at 13,600
 // wallets) is compiled anew on every call, ~40-100 ms each, more than the query itself.
-func (db *DB) readOnly(ctx context.Context, fn func(tx *gorm.DB) error) error {
+func (db *DB) readWithoutJIT(ctx context.Context, fn func(tx *gorm.DB) error) error {
 	if db.dialect != Postgres {
 		return fn(db.gorm.WithContext(ctx))
 	}
