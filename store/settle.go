@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -483,22 +482,6 @@ func (db *DB) eachBatch(ctx context.Context, property string, cutoff time.Time, 
 			return nil
 		}
 	}
-}
-
-// readWithoutJIT runs fn in a read-only transaction without JIT on Postgres, and on the
-// connection pool on SQLite. A walk whose plan is costed past jit_above_cost (100,000;
-// the walk before migration 00032, with a subquery per wallet found, was at 13,600
-// wallets) is compiled anew on every call, ~40-100 ms each, more than the query itself.
-func (db *DB) readWithoutJIT(ctx context.Context, fn func(tx *gorm.DB) error) error {
-	if db.dialect != Postgres {
-		return fn(db.gorm.WithContext(ctx))
-	}
-	return db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if _, err := rawExec(tx, `SELECT set_config('jit', 'off', true)`); err != nil {
-			return err
-		}
-		return fn(tx)
-	}, &sql.TxOptions{ReadOnly: true})
 }
 
 // maturedWalletsSQL lists, in id order, up to a number of property's wallets after a

@@ -134,25 +134,30 @@ func (db *DB) DueEndpoints(ctx context.Context, endpoints [][2]string) ([][2]str
 			WHERE d.next_attempt_at <= ? AND (d.lease_until IS NULL OR d.lease_until <= ?))
 			ELSE false END`
 	}
-	rows, err := rawQuery(db.gorm.WithContext(ctx), `SELECT p.column1, p.column2
-		FROM (VALUES `+strings.TrimSuffix(strings.Repeat("(?, ?), ", len(endpoints)), ", ")+`) AS p
-		WHERE `+dueHead+`
+	q := `SELECT p.column1, p.column2
+		FROM (VALUES ` + strings.TrimSuffix(strings.Repeat("(?, ?), ", len(endpoints)), ", ") + `) AS p
+		WHERE ` + dueHead + `
 		OR (SELECT e.disabled_at FROM webhook_endpoints e WHERE e.property = p.column1 AND e.url = p.column2) IS NOT NULL
 			AND EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.status = 'pending' AND d.property = p.column1
-				AND d.endpoint = p.column2 AND (d.lease_until IS NULL OR d.lease_until <= ?))`, args...)
-	if err != nil {
-		return nil, translate(err)
-	}
-	defer rows.Close()
+				AND d.endpoint = p.column2 AND (d.lease_until IS NULL OR d.lease_until <= ?))`
 	var out [][2]string
-	for rows.Next() {
-		var e [2]string
-		if err := rows.Scan(&e[0], &e[1]); err != nil {
-			return nil, translate(err)
+	err := db.readWithoutJIT(ctx, func(tx *gorm.DB) error {
+		out = nil
+		rows, err := rawQuery(tx, q, args...)
+		if err != nil {
+			return err
 		}
-		out = append(out, e)
-	}
-	return out, translate(rows.Err())
+		defer rows.Close()
+		for rows.Next() {
+			var e [2]string
+			if err := rows.Scan(&e[0], &e[1]); err != nil {
+				return err
+			}
+			out = append(out, e)
+		}
+		return rows.Err()
+	})
+	return out, translate(err)
 }
 
 // usersFirstPending holds when delivery d is its user's first pending one at its
