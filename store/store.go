@@ -390,23 +390,33 @@ func (db *DB) goose(conn *sql.DB, opts ...goose.ProviderOption) (*goose.Provider
 // Migrate applies every pending migration. Goose takes a lock (Postgres's advisory
 // lock, a file lock beside a SQLite file) so processes starting together do not race.
 func (db *DB) Migrate(ctx context.Context, log io.Writer) error {
-	var opts []goose.ProviderOption
-	if db.dialect == Postgres {
-		// Goose locks only when given a locker: a session advisory lock, so replicas
-		// starting together apply each migration once, one after the other.
-		// Retry every second for up to ten minutes: a replica waits for another's
-		// migrations rather than give up on a long one.
-		locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 600))
-		if err != nil {
-			return fmt.Errorf("store: migrations: %w", err)
+	// provider is goose with its lock, made anew for each try below: the Postgres
+	// locker counts its retries across every lock it takes, so one shared by the tries
+	// had its ten minutes spent by the first ones.
+	provider := func() (*goose.Provider, error) {
+		var opts []goose.ProviderOption
+		if db.dialect == Postgres {
+			// Goose locks only when given a locker: a session advisory lock, so replicas
+			// starting together apply each migration once, one after the other.
+			// Retry every second for up to ten minutes: a replica waits for another's
+			// migrations rather than give up on a long one.
+			locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 600))
+			if err != nil {
+				return nil, fmt.Errorf("store: migrations: %w", err)
+			}
+			opts = append(opts, goose.WithSessionLocker(locker))
+		} else if l := sqliteMigrationLock(db.path); l != nil {
+			opts = append(opts, goose.WithLocker(l))
 		}
-		opts = append(opts, goose.WithSessionLocker(locker))
-	} else if l := sqliteMigrationLock(db.path); l != nil {
-		opts = append(opts, goose.WithLocker(l))
+		p, err := db.goose(db.sql, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("store: migrations: %w", err)
+		}
+		return p, nil
 	}
-	p, err := db.goose(db.sql, opts...)
+	p, err := provider()
 	if err != nil {
-		return fmt.Errorf("store: migrations: %w", err)
+		return err
 	}
 	if err := notNewer(ctx, p); err != nil {
 		return err
@@ -415,6 +425,11 @@ func (db *DB) Migrate(ctx context.Context, log io.Writer) error {
 		db.beforeMigrateUp()
 	}
 	for try := 1; ; try++ {
+		if try > 1 {
+			if p, err = provider(); err != nil {
+				return err
+			}
+		}
 		res, err := p.Up(ctx)
 		if pe := (*goose.PartialError)(nil); errors.As(err, &pe) {
 			res = pe.Applied // printed too: they stay applied
