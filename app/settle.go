@@ -55,13 +55,12 @@ func (a *App) Settle(ctx context.Context, property, actor string) ([]rewards.Set
 // settle is Settle; a non-zero by (the schedule's, actor "") settles only the lots
 // matured by it.
 func (a *App) settle(ctx context.Context, property, actor string, by time.Time) ([]rewards.SettlementRun, error) {
-	ids := a.propertyIDs()
 	if property != "" {
 		if _, err := a.property(property); err != nil {
 			return nil, fmt.Errorf("settle %q: %w", property, err)
 		}
-		ids = []string{property}
 	}
+	ids := a.propertyIDsOr(property)
 	// Up to settleLanes properties at once, each run on its own: one property stuck
 	// behind a wallet lock (each held wallet is waited for, up to 10 s, three at most)
 	// held every property after it in id order.

@@ -100,10 +100,7 @@ func (db *DB) DueEndpoints(ctx context.Context, endpoints [][2]string) ([][2]str
 		return nil, nil
 	}
 	now := db.now()
-	args := make([]any, 0, 2*len(endpoints)+5)
-	for _, e := range endpoints {
-		args = append(args, e[0], e[1])
-	}
+	values, args := pairValues(endpoints)
 	if db.dialect == Postgres {
 		args = append(args, now, now) // the guard's
 	}
@@ -135,7 +132,7 @@ func (db *DB) DueEndpoints(ctx context.Context, endpoints [][2]string) ([][2]str
 			ELSE false END`
 	}
 	q := `SELECT p.column1, p.column2
-		FROM (VALUES ` + strings.TrimSuffix(strings.Repeat("(?, ?), ", len(endpoints)), ", ") + `) AS p
+		FROM (VALUES ` + values + `) AS p
 		WHERE ` + dueHead + `
 		OR (SELECT e.disabled_at FROM webhook_endpoints e WHERE e.property = p.column1 AND e.url = p.column2) IS NOT NULL
 			AND EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.status = 'pending' AND d.property = p.column1
@@ -193,11 +190,18 @@ func endpointsIn(prefix string, endpoints [][2]string) (string, []any) {
 
 // pairIn is the condition "(a, b) is one of pairs" with its arguments.
 func pairIn(a, b string, pairs [][2]string) (string, []any) {
+	values, args := pairValues(pairs)
+	return `(` + a + `, ` + b + `) IN (VALUES ` + values + `)`, args
+}
+
+// pairValues is the rows of a VALUES list of pairs, "(?, ?), (?, ?)…", with their
+// arguments.
+func pairValues(pairs [][2]string) (string, []any) {
 	args := make([]any, 0, 2*len(pairs))
 	for _, p := range pairs {
 		args = append(args, p[0], p[1])
 	}
-	return `(` + a + `, ` + b + `) IN (VALUES ` + strings.TrimSuffix(strings.Repeat("(?, ?), ", len(pairs)), ", ") + `)`, args
+	return strings.TrimSuffix(strings.Repeat("(?, ?), ", len(pairs)), ", "), args
 }
 
 func sortDeliveries(ds []rewards.Delivery) {
