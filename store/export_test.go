@@ -108,6 +108,12 @@ func (db *DB) HoldLeaseRow(ctx context.Context, name string, fn func()) error {
 	return db.holdAfter(ctx, fn, `INSERT INTO leases (name, holder, expires_at) VALUES (?, 'stuck', ?)`, name, db.now())
 }
 
+// HoldEndpointRow runs fn while another transaction holds the lock of the webhook
+// endpoint's row (it has written it and not committed), then rolls it back.
+func (db *DB) HoldEndpointRow(ctx context.Context, property, url string, fn func()) error {
+	return db.holdAfter(ctx, fn, `UPDATE webhook_endpoints SET url = url WHERE property = ? AND url = ?`, property, url)
+}
+
 // holdAfter runs fn inside a transaction that has run q, then rolls it back.
 func (db *DB) holdAfter(ctx context.Context, fn func(), q string, args ...any) error {
 	err := db.tx(ctx, func(tx *gorm.DB) error {

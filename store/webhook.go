@@ -298,10 +298,16 @@ func (db *DB) RecordAttempt(ctx context.Context, a rewards.DeliveryAttempt) (rec
 		p, url := hit[0].Property, hit[0].Endpoint
 		if a.OK {
 			// A success enables the endpoint again: it answers (one of a pass's attempts
-			// may succeed after another's failure disabled it).
-			return tx.Exec(`INSERT INTO webhook_endpoints (property, url, last_success_at) VALUES (?, ?, ?)
-				ON CONFLICT (property, url) DO UPDATE SET failing_since = NULL, disabled_at = NULL,
-				last_success_at = excluded.last_success_at`, p, url, now).Error
+			// may succeed after another's failure disabled it). Only a failing or
+			// disabled endpoint's row is written: every success wrote it, so every
+			// recording of every sender on every replica queued for that one row lock
+			// through its commit, and an endpoint took a few hundred messages a second
+			// at most. An UPDATE leaves a row its WHERE does not match unlocked (an
+			// upsert's DO UPDATE … WHERE would lock it); one that matches, or that a
+			// failure in flight holds, is waited for and checked again, so a success
+			// after the failure that disabled the endpoint still enables it.
+			return tx.Exec(`UPDATE webhook_endpoints SET failing_since = NULL, disabled_at = NULL, last_success_at = ?
+				WHERE property = ? AND url = ? AND (failing_since IS NOT NULL OR disabled_at IS NOT NULL)`, now, p, url).Error
 		}
 		// Failing since the first failure of an unbroken run of them: a failure long
 		// after the previous one (more than any retry gap: the endpoint had no traffic)
