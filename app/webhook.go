@@ -64,9 +64,17 @@ const (
 	webhookParallel = 8
 	// webhookLanes is how many endpoints' passes one process runs at once (RunWebhooks):
 	// up to webhookLanes × webhookParallel sends in flight, and as many attempts being
-	// recorded. Endpoints that hang hold a lane each; fewer than this many leave the
-	// others moving.
-	webhookLanes = 4
+	// recorded. An endpoint whose last pass stalled (webhookStall) runs its passes in
+	// one of webhookSlowLanes other slots instead, and a pass that stalls gives its slot
+	// back at once: endpoints that hang wait for each other, never for a healthy one's
+	// slot. With one pool of four, four endpoints hanging held every slot for a timeout
+	// per eight deliveries, and every other publisher's webhooks waited.
+	webhookLanes     = 4
+	webhookSlowLanes = 4
+	// webhookStall: a send that has no answer after this long (or ends without one: a
+	// timeout, a refused connection) stalls its pass. The pass sends nothing more; what it
+	// claimed and did not send is given back, due as before, for the next pass.
+	webhookStall = 2 * time.Second
 	// webhookPoll is how often an idle worker looks for new deliveries: a publisher
 	// hears of a change within about this long.
 	webhookPoll = time.Second
@@ -125,11 +133,12 @@ type webhooker struct {
 	holder    string
 	log       *slog.Logger
 	metrics   *Metrics
-	// running keeps DeliverWebhooks passes of this process from overlapping; lanes is
-	// the slots of RunWebhooks' lanes (webhookLanes). The claim's lease keeps any two
-	// passes from sending one delivery.
+	// running keeps DeliverWebhooks passes of this process from overlapping; lanes and
+	// slow are the slots of RunWebhooks' lanes (webhookLanes, webhookSlowLanes). The
+	// claim's lease keeps any two passes from sending one delivery.
 	running sync.Mutex
 	lanes   chan struct{}
+	slow    chan struct{}
 }
 
 func newWebhooker(st WebhookStore, props []Property, timeout time.Duration, log *slog.Logger, m *Metrics) *webhooker {
@@ -160,7 +169,7 @@ func newWebhooker(st WebhookStore, props []Property, timeout time.Duration, log 
 	b := make([]byte, 12)
 	_, _ = crand.Read(b)
 	return &webhooker{store: st, endpoints: eps, claimable: claimable, log: log, metrics: m, holder: hex.EncodeToString(b),
-		lanes: make(chan struct{}, webhookLanes),
+		lanes: make(chan struct{}, webhookLanes), slow: make(chan struct{}, webhookSlowLanes),
 		// The lease outlives the whole pass (its deliveries go out webhookParallel at a
 		// time, each send up to timeout and its recording up to recordLimit) with room to
 		// spare: a lease that lapsed while the pass still had the delivery to send would
@@ -281,10 +290,13 @@ func (a *App) watchDue(ctx context.Context, wakes map[[2]string]chan struct{}) {
 
 // runLane delivers the deliveries of endpoints until ctx ends: a pass when woken, then
 // the next at once while a pass claimed any (after 5 × webhookPoll when one failed). A
-// pass waits for one of the process's webhookLanes slots before it claims, so the wait
-// does not eat into its lease.
+// pass waits for one of the process's slots before it claims, so the wait does not eat
+// into its lease: one of webhookLanes, or of webhookSlowLanes while the endpoint's last
+// pass stalled. A pass that stalls in a webhookLanes slot gives it back there and then,
+// and finishes its sends in flight without one.
 func (a *App) runLane(ctx context.Context, endpoints [][2]string, wake <-chan struct{}) {
-	slots := a.webhooks.lanes
+	w := a.webhooks
+	slow := false
 	for {
 		select {
 		case <-ctx.Done():
@@ -292,18 +304,39 @@ func (a *App) runLane(ctx context.Context, endpoints [][2]string, wake <-chan st
 		case <-wake:
 		}
 		for {
+			slots := w.lanes
+			if slow {
+				slots = w.slow
+			}
 			select {
 			case <-ctx.Done():
 				return
 			case slots <- struct{}{}:
 			}
-			n, err := a.safePass(ctx, endpoints)
-			<-slots
+			var once sync.Once
+			release := func() { once.Do(func() { <-slots }) }
+			stalled := release
+			if slow {
+				stalled = func() {} // the slow slots bound the endpoints that stall
+			}
+			n, stalls, err := a.safePass(ctx, endpoints, stalled)
+			release()
 			if ctx.Err() != nil {
 				return
 			}
+			// A pass that sent nothing (nothing due: the retries wait) says nothing of
+			// the endpoint.
+			if (n > 0 || stalls) && stalls != slow {
+				if stalls {
+					w.log.Warn("webhooks: endpoint answers late or not at all; its deliveries go out in the slow lanes until it answers in time",
+						"endpoint", endpoints[0][1], "property", endpoints[0][0])
+				} else {
+					w.log.Info("webhooks: endpoint answering again", "endpoint", endpoints[0][1], "property", endpoints[0][0])
+				}
+				slow = stalls
+			}
 			if err != nil {
-				a.webhooks.log.Error("webhooks: pass failed; retrying", "endpoint", endpoints[0][1], "err", err)
+				w.log.Error("webhooks: pass failed; retrying", "endpoint", endpoints[0][1], "err", err)
 				select {
 				case <-ctx.Done():
 					return
@@ -352,14 +385,14 @@ func (a *App) PruneWebhookDeliveries(ctx context.Context) (int64, error) {
 
 // safePass is one pass over endpoints whose panic is logged and turned into an error,
 // so the lane carries on.
-func (a *App) safePass(ctx context.Context, endpoints [][2]string) (n int, err error) {
+func (a *App) safePass(ctx context.Context, endpoints [][2]string, stalled func()) (n int, stalls bool, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			a.log.Error("webhooks: pass panicked; recovered", "panic", r, "stack", string(debug.Stack()))
-			n, err = 0, fmt.Errorf("webhook pass panicked: %v", r)
+			n, stalls, err = 0, false, fmt.Errorf("webhook pass panicked: %v", r)
 		}
 	}()
-	return a.webhooks.pass(ctx, endpoints)
+	return a.webhooks.pass(ctx, endpoints, stalled)
 }
 
 // DeliverWebhooks runs one pass over every endpoint: it claims the due deliveries, sends
@@ -372,15 +405,26 @@ func (a *App) DeliverWebhooks(ctx context.Context) (int, error) {
 		return 0, nil
 	}
 	defer w.running.Unlock()
-	return w.pass(ctx, w.claimable)
+	n, _, err := w.pass(ctx, w.claimable, func() {})
+	return n, err
 }
 
 // pass claims the due deliveries of endpoints (at most webhookBatch), sends them
-// webhookParallel at a time, and records each outcome.
-func (w *webhooker) pass(ctx context.Context, endpoints [][2]string) (int, error) {
+// webhookParallel at a time, and records each outcome. When a send stalls (no answer
+// within webhookStall, or none at all) it calls stalled once, starts no more sends, and
+// gives back what it did not send; stalls reports that.
+func (w *webhooker) pass(ctx context.Context, endpoints [][2]string, stalled func()) (n int, stalls bool, err error) {
 	ds, err := w.store.ClaimDeliveriesFor(ctx, w.holder, webhookBatch, w.lease, endpoints)
 	if err != nil || len(ds) == 0 {
-		return 0, err
+		return 0, false, err
+	}
+	stall := make(chan struct{})
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			close(stall)
+			stalled()
+		})
 	}
 	sem := make(chan struct{}, webhookParallel)
 	var wg sync.WaitGroup
@@ -390,16 +434,18 @@ func (w *webhooker) pass(ctx context.Context, endpoints [][2]string) (int, error
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
+		case <-stall:
 		}
-		if ctx.Err() != nil {
-			// Stopping: what is in flight finishes and is recorded (deliver); what is
-			// not sent yet is given back, not left leased to a process that is gone.
+		if ctx.Err() != nil || closed(stall) {
+			// Stopping, or the endpoint is not answering: what is in flight finishes and
+			// is recorded (deliver); what is not sent yet is given back, not left leased
+			// to a process that is gone or held behind sends that hang.
 			unsent = append(unsent, d.ID)
 			continue
 		}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			errs[i] = w.deliver(ctx, d)
+			errs[i] = w.deliver(ctx, d, stop)
 		})
 	}
 	wg.Wait()
@@ -410,12 +456,23 @@ func (w *webhooker) pass(ctx context.Context, endpoints [][2]string) (int, error
 			errs = append(errs, fmt.Errorf("webhooks: give back %d unsent deliveries: %w", len(unsent), err))
 		}
 	}
-	return len(ds) - len(unsent), errors.Join(errs...)
+	return len(ds) - len(unsent), closed(stall), errors.Join(errs...)
 }
 
-// deliver sends d once and records the outcome. A panic is logged and recorded nowhere:
-// the lease lapses and the delivery is tried again.
-func (w *webhooker) deliver(ctx context.Context, d rewards.Delivery) (err error) {
+// closed reports whether ch is closed, without waiting.
+func closed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// deliver sends d once and records the outcome; it calls stalled when the send has no
+// answer within webhookStall, or ends without one. A panic is logged and recorded
+// nowhere: the lease lapses and the delivery is tried again.
+func (w *webhooker) deliver(ctx context.Context, d rewards.Delivery, stalled func()) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			w.log.Error("webhooks: panic while delivering", "delivery", d.ID, "panic", r, "stack", string(debug.Stack()))
@@ -433,7 +490,12 @@ func (w *webhooker) deliver(ctx context.Context, d rewards.Delivery) (err error)
 		// Not cut short when the worker stops: the endpoint may have taken the message
 		// already, and a cut send was neither recorded nor given back, so it waited
 		// for its lease and went again. The client's timeout bounds it.
+		late := time.AfterFunc(webhookStall, stalled)
 		at.Status, at.Error = w.send(context.WithoutCancel(ctx), ep, d)
+		late.Stop()
+		if at.Status == 0 {
+			stalled()
+		}
 		at.OK = at.Error == ""
 		if !at.OK {
 			at.RetryIn = retryIn(d.Step)

@@ -854,6 +854,150 @@ func TestWebhookEndpointThatHangsDelaysOnlyItself(t *testing.T) {
 	}
 }
 
+// Any number of endpoints that hang leave a healthy endpoint's deliveries moving. A
+// process runs four passes at once; with five publishers' endpoints hanging, the first
+// four held every slot until their sends timed out (here a minute; 10 s in production,
+// per eight deliveries of a pass), and every other publisher's webhooks waited. A pass
+// whose send has no answer within 2 s now gives its slot back, and the endpoint's
+// next passes run in slots of their own.
+func TestWebhookEndpointsThatHangTakeNoHealthySlot(t *testing.T) {
+	ctx := context.Background()
+	const hangs = 5 // more than a process's four slots
+	var props []app.Property
+	urls := map[string]string{}
+	hanging := make([]*receiver, hangs)
+	for i := range hangs {
+		r := newReceiver(t)
+		r.rule = func([]byte) string { return "hang" }
+		hanging[i] = r
+		p := other()
+		p.ID, p.APIKeys = fmt.Sprintf("h%d", i), []string{fmt.Sprintf("key-h%d", i)}
+		p.Rules.Property = p.ID
+		p.Webhooks = []app.Webhook{{URL: r.url(), Secret: whsec, Events: allEvents}}
+		props, urls[p.ID] = append(props, p), r.url()
+	}
+	healthy := newReceiver(t)
+	otherP := other()
+	otherP.Webhooks = []app.Webhook{{URL: healthy.url(), Secret: whsec, Events: allEvents}}
+	props, urls["other"] = append(props, otherP), healthy.url()
+	clock := storetest.NewClock(t0)
+	subs := func(property, eventType string) []string {
+		if u, ok := urls[property]; ok {
+			return []string{u}
+		}
+		return nil
+	}
+	db, err := store.Open(ctx, storetest.URL(t, store.SQLite), store.Options{Now: clock.Now, Webhooks: subs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	if err := db.Migrate(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	a := app.New(db, app.Options{Properties: props, AdminToken: adminTok, IngestWorkers: 2, WebhookTimeout: time.Minute})
+	t.Cleanup(a.Close)
+	credit := func(property, user, key string) {
+		t.Helper()
+		if _, _, err := db.Adjust(ctx, rewards.AdjustRequest{Actor: "alice", Property: property, User: user,
+			Amount: dec("1"), Reason: "goodwill", IdempotencyKey: key, RequestHash: key}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range hangs {
+		for u := range 20 {
+			credit(fmt.Sprintf("h%d", i), fmt.Sprintf("u%d", u), fmt.Sprint(u))
+		}
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { a.RunWebhooks(runCtx); close(done) }()
+	defer func() {
+		for _, r := range hanging {
+			r.srv.CloseClientConnections() // the worker waits for its sends in flight
+		}
+		cancel()
+		<-done
+	}()
+	// Wait until four hanging endpoints have a request in flight: each holds a slot.
+	first := make(chan int, hangs)
+	for i, r := range hanging {
+		go func() {
+			select {
+			case <-r.arrive:
+				first <- i
+			case <-r.done:
+			}
+		}()
+	}
+	for range 4 {
+		select {
+		case <-first:
+		case <-time.After(20 * time.Second):
+			t.Fatal("the hanging endpoints were not sent to")
+		}
+	}
+	credit("other", "bob", "b")
+	select {
+	case <-healthy.arrive:
+	case <-time.After(20 * time.Second): // well within the hanging endpoints' one-minute timeout
+		t.Fatal("the healthy endpoint got nothing while five others hung")
+	}
+}
+
+// A pass over an endpoint that does not answer stops at its first stalled send: it
+// sends no more and gives the rest back, due at once (not leased until the lease runs
+// out), so the next pass sends them. It sent all 100 of a pass, eight at a time, a
+// timeout each round.
+func TestWebhookPassStopsAtAnEndpointThatDoesNotAnswer(t *testing.T) {
+	rcv := newReceiver(t)
+	var mu sync.Mutex
+	answering := false
+	rcv.rule = func([]byte) string {
+		mu.Lock()
+		defer mu.Unlock()
+		if answering {
+			return "ok"
+		}
+		return "hang"
+	}
+	e := newHookEnv(t, store.SQLite, rcv.url())
+	for u := range 20 {
+		adjust(t, e, fmt.Sprintf("u%d", u), "1", fmt.Sprint(u))
+	}
+	if n := e.deliver(); n != 8 {
+		t.Fatalf("a pass over an endpoint that hangs sent %d deliveries, want the 8 in flight when the first timed out", n)
+	}
+	if got := len(rcv.requests()); got != 8 {
+		t.Fatalf("the endpoint got %d requests, want 8", got)
+	}
+	mu.Lock()
+	answering = true
+	mu.Unlock()
+	// The other twelve are due now, not leased: the next pass sends them.
+	if n := e.deliver(); n != 12 {
+		t.Fatalf("the next pass sent %d, want the 12 given back", n)
+	}
+	ds, err := e.db.Deliveries(context.Background(), rewards.DeliveryFilter{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	delivered, failed := 0, 0
+	for _, d := range ds {
+		switch {
+		case d.Status == rewards.DeliveryDelivered && d.Attempts == 1:
+			delivered++
+		case d.Status == rewards.DeliveryPending && d.Attempts == 1:
+			failed++
+		default:
+			t.Errorf("delivery %d: %s after %d attempts", d.ID, d.Status, d.Attempts)
+		}
+	}
+	if delivered != 12 || failed != 8 {
+		t.Fatalf("%d delivered at the first attempt and %d pending after one failure, want 12 and 8", delivered, failed)
+	}
+}
+
 // An endpoint that answers 2xx at once and then trickles its body is delivered once its
 // status has come: the body is read for a second at most. It was read until the whole
 // timeout ran out, on every message, holding a lane each time.
