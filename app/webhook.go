@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -64,16 +65,20 @@ const (
 	webhookParallel = 8
 	// webhookLanes is how many endpoints' passes one process runs at once (RunWebhooks):
 	// up to webhookLanes × webhookParallel sends in flight, and as many attempts being
-	// recorded. An endpoint whose last pass stalled (webhookStall) runs its passes in
-	// one of webhookSlowLanes other slots instead, and a pass that stalls gives its slot
-	// back at once: endpoints that hang wait for each other, never for a healthy one's
-	// slot. With one pool of four, four endpoints hanging held every slot for a timeout
-	// per eight deliveries, and every other publisher's webhooks waited.
-	webhookLanes     = 4
-	webhookSlowLanes = 4
+	// recorded. A pass that stalls (webhookStall) gives its slot back at once, and an
+	// endpoint whose last webhookHangsToSlow passes each had a send end without an
+	// answer runs its passes in one of webhookSlowLanes other slots: endpoints that hang
+	// wait for each other, never hold a healthy one's slot for more than webhookStall.
+	// With one pool of four, four endpoints hanging held every slot for a timeout per
+	// eight deliveries, and every other publisher's webhooks waited.
+	webhookLanes       = 4
+	webhookSlowLanes   = 4
+	webhookHangsToSlow = 2
 	// webhookStall: a send that has no answer after this long (or ends without one: a
 	// timeout, a refused connection) stalls its pass. The pass sends nothing more; what it
-	// claimed and did not send is given back, due as before, for the next pass.
+	// claimed and did not send is given back, due as before, for the next pass. An answer
+	// that comes late (a slow endpoint, a pause) stalls the pass but does not count
+	// towards the slow slots: only a send that ends without an answer does.
 	webhookStall = 2 * time.Second
 	// webhookPoll is how often an idle worker looks for new deliveries: a publisher
 	// hears of a change within about this long.
@@ -292,11 +297,13 @@ func (a *App) watchDue(ctx context.Context, wakes map[[2]string]chan struct{}) {
 // the next at once while a pass claimed any (after 5 × webhookPoll when one failed). A
 // pass waits for one of the process's slots before it claims, so the wait does not eat
 // into its lease: one of webhookLanes, or of webhookSlowLanes while the endpoint's last
-// pass stalled. A pass that stalls in a webhookLanes slot gives it back there and then,
-// and finishes its sends in flight without one.
+// webhookHangsToSlow passes each had a send end without an answer. A pass that stalls
+// in a webhookLanes slot gives it back there and then, and finishes its sends in flight
+// without one.
 func (a *App) runLane(ctx context.Context, endpoints [][2]string, wake <-chan struct{}) {
 	w := a.webhooks
 	slow := false
+	hangs := 0 // passes in a row with a send that ended without an answer
 	for {
 		select {
 		case <-ctx.Done():
@@ -319,21 +326,29 @@ func (a *App) runLane(ctx context.Context, endpoints [][2]string, wake <-chan st
 			if slow {
 				stalled = func() {} // the slow slots bound the endpoints that stall
 			}
-			n, stalls, err := a.safePass(ctx, endpoints, stalled)
+			n, unanswered, err := a.safePass(ctx, endpoints, stalled)
 			release()
 			if ctx.Err() != nil {
 				return
 			}
 			// A pass that sent nothing (nothing due: the retries wait) says nothing of
-			// the endpoint.
-			if (n > 0 || stalls) && stalls != slow {
-				if stalls {
-					w.log.Warn("webhooks: endpoint answers late or not at all; its deliveries go out in the slow lanes until it answers in time",
+			// the endpoint. One send without an answer (a refused connection during a
+			// deploy) is not yet an endpoint that hangs: in the slow slots, its next pass
+			// would wait behind the passes of every endpoint that does.
+			switch {
+			case unanswered:
+				hangs++
+			case n > 0:
+				hangs = 0
+			}
+			if now := hangs >= webhookHangsToSlow; now != slow {
+				if now {
+					w.log.Warn("webhooks: endpoint not answering; its deliveries go out in the slow lanes until it answers",
 						"endpoint", endpoints[0][1], "property", endpoints[0][0])
 				} else {
 					w.log.Info("webhooks: endpoint answering again", "endpoint", endpoints[0][1], "property", endpoints[0][0])
 				}
-				slow = stalls
+				slow = now
 			}
 			if err != nil {
 				w.log.Error("webhooks: pass failed; retrying", "endpoint", endpoints[0][1], "err", err)
@@ -385,11 +400,11 @@ func (a *App) PruneWebhookDeliveries(ctx context.Context) (int64, error) {
 
 // safePass is one pass over endpoints whose panic is logged and turned into an error,
 // so the lane carries on.
-func (a *App) safePass(ctx context.Context, endpoints [][2]string, stalled func()) (n int, stalls bool, err error) {
+func (a *App) safePass(ctx context.Context, endpoints [][2]string, stalled func()) (n int, unanswered bool, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			a.log.Error("webhooks: pass panicked; recovered", "panic", r, "stack", string(debug.Stack()))
-			n, stalls, err = 0, false, fmt.Errorf("webhook pass panicked: %v", r)
+			n, unanswered, err = 0, false, fmt.Errorf("webhook pass panicked: %v", r)
 		}
 	}()
 	return a.webhooks.pass(ctx, endpoints, stalled)
@@ -412,15 +427,20 @@ func (a *App) DeliverWebhooks(ctx context.Context) (int, error) {
 // pass claims the due deliveries of endpoints (at most webhookBatch), sends them
 // webhookParallel at a time, and records each outcome. When a send stalls (no answer
 // within webhookStall, or none at all) it calls stalled once, starts no more sends, and
-// gives back what it did not send; stalls reports that.
-func (w *webhooker) pass(ctx context.Context, endpoints [][2]string, stalled func()) (n int, stalls bool, err error) {
+// gives back what it did not send; unanswered reports whether a send ended without an
+// answer.
+func (w *webhooker) pass(ctx context.Context, endpoints [][2]string, stalled func()) (n int, unanswered bool, err error) {
 	ds, err := w.store.ClaimDeliveriesFor(ctx, w.holder, webhookBatch, w.lease, endpoints)
 	if err != nil || len(ds) == 0 {
 		return 0, false, err
 	}
 	stall := make(chan struct{})
 	var once sync.Once
-	stop := func() {
+	var noAnswer atomic.Bool
+	stop := func(unanswered bool) {
+		if unanswered {
+			noAnswer.Store(true)
+		}
 		once.Do(func() {
 			close(stall)
 			stalled()
@@ -456,7 +476,7 @@ func (w *webhooker) pass(ctx context.Context, endpoints [][2]string, stalled fun
 			errs = append(errs, fmt.Errorf("webhooks: give back %d unsent deliveries: %w", len(unsent), err))
 		}
 	}
-	return len(ds) - len(unsent), closed(stall), errors.Join(errs...)
+	return len(ds) - len(unsent), noAnswer.Load(), errors.Join(errs...)
 }
 
 // closed reports whether ch is closed, without waiting.
@@ -469,10 +489,10 @@ func closed(ch <-chan struct{}) bool {
 	}
 }
 
-// deliver sends d once and records the outcome; it calls stalled when the send has no
-// answer within webhookStall, or ends without one. A panic is logged and recorded
-// nowhere: the lease lapses and the delivery is tried again.
-func (w *webhooker) deliver(ctx context.Context, d rewards.Delivery, stalled func()) (err error) {
+// deliver sends d once and records the outcome; it calls stalled(false) when the send
+// has no answer within webhookStall, stalled(true) when it ends without one. A panic is
+// logged and recorded nowhere: the lease lapses and the delivery is tried again.
+func (w *webhooker) deliver(ctx context.Context, d rewards.Delivery, stalled func(unanswered bool)) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			w.log.Error("webhooks: panic while delivering", "delivery", d.ID, "panic", r, "stack", string(debug.Stack()))
@@ -490,11 +510,11 @@ func (w *webhooker) deliver(ctx context.Context, d rewards.Delivery, stalled fun
 		// Not cut short when the worker stops: the endpoint may have taken the message
 		// already, and a cut send was neither recorded nor given back, so it waited
 		// for its lease and went again. The client's timeout bounds it.
-		late := time.AfterFunc(webhookStall, stalled)
+		late := time.AfterFunc(webhookStall, func() { stalled(false) })
 		at.Status, at.Error = w.send(context.WithoutCancel(ctx), ep, d)
 		late.Stop()
 		if at.Status == 0 {
-			stalled()
+			stalled(true)
 		}
 		at.OK = at.Error == ""
 		if !at.OK {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -79,6 +80,9 @@ func newReceiver(t *testing.T, script ...string) *receiver {
 		switch next {
 		case "fail":
 			w.WriteHeader(http.StatusInternalServerError)
+		case "late": // answers after 2.5 s, past the 2 s that stalls a pass
+			time.Sleep(2500 * time.Millisecond)
+			w.WriteHeader(http.StatusNoContent)
 		case "hang": // answers nothing until the sender gives up
 			<-req.Context().Done()
 		case "trickle": // answers 200 at once, then a body that never ends
@@ -942,6 +946,82 @@ func TestWebhookEndpointsThatHangTakeNoHealthySlot(t *testing.T) {
 	case <-healthy.arrive:
 	case <-time.After(20 * time.Second): // well within the hanging endpoints' one-minute timeout
 		t.Fatal("the healthy endpoint got nothing while five others hung")
+	}
+}
+
+// An endpoint is moved to the slow slots only once it has gone two passes in a row
+// without answering a send: not for an answer that came late, nor for one send that
+// got none (a refused connection during its deploy). One stall moved it, and its next
+// pass waited behind every hanging endpoint's (review helper 198: 15 s with eight of
+// them, 25 s with sixteen, for an endpoint that answered at once again).
+func TestWebhookEndpointGoesToTheSlowSlotsOnlyWhenItHangs(t *testing.T) {
+	ctx := context.Background()
+	rcv := newReceiver(t, "late", "hang", "ok", "hang", "hang")
+	clock := storetest.NewClock(t0)
+	db, err := store.Open(ctx, storetest.URL(t, store.SQLite), store.Options{Now: clock.Now,
+		Webhooks: func(property, eventType string) []string { return []string{rcv.url()} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	if err := db.Migrate(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	p := arcade()
+	p.Webhooks = []app.Webhook{{URL: rcv.url(), Secret: whsec, Events: allEvents}}
+	logs := &lockedBuffer{}
+	a := app.New(db, app.Options{Properties: []app.Property{p}, AdminToken: adminTok, IngestWorkers: 2,
+		WebhookTimeout: 3 * time.Second, Logger: slog.New(slog.NewJSONHandler(logs, nil))})
+	t.Cleanup(a.Close)
+	e := &env{t: t, db: db, app: a, h: a.Handler(), clock: clock}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { a.RunWebhooks(runCtx); close(done) }()
+	defer func() {
+		rcv.srv.CloseClientConnections()
+		cancel()
+		<-done
+	}()
+	slowLanes := func() bool {
+		return strings.Contains(logs.String(), "slow lanes")
+	}
+	// passed waits until the receiver has had n requests and the last was recorded.
+	passed := func(n int) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			ds, err := db.Deliveries(ctx, rewards.DeliveryFilter{Limit: 100})
+			if err != nil {
+				t.Fatal(err)
+			}
+			attempts := 0
+			for _, d := range ds {
+				attempts += d.Attempts
+			}
+			if len(rcv.requests()) == n && attempts == n {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d requests and %d attempts recorded, want %d", len(rcv.requests()), attempts, n)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	adjust(t, e, "u1", "1", "k1") // answered late
+	passed(1)
+	adjust(t, e, "u2", "1", "k2") // no answer: one pass
+	passed(2)
+	adjust(t, e, "u3", "1", "k3") // answered at once
+	passed(3)
+	if slowLanes() {
+		t.Fatalf("a late answer and one unanswered send moved the endpoint to the slow lanes:\n%s", logs.String())
+	}
+	adjust(t, e, "u4", "1", "k4") // no answer, two passes in a row
+	passed(4)
+	adjust(t, e, "u5", "1", "k5")
+	passed(5)
+	if !slowLanes() {
+		t.Fatalf("an endpoint that went two passes without answering is not in the slow lanes:\n%s", logs.String())
 	}
 }
 
