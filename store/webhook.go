@@ -303,9 +303,12 @@ func (db *DB) RecordAttempt(ctx context.Context, a rewards.DeliveryAttempt) (rec
 			// recording of every sender on every replica queued for that one row lock
 			// through its commit, and an endpoint took a few hundred messages a second
 			// at most. An UPDATE leaves a row its WHERE does not match unlocked (an
-			// upsert's DO UPDATE … WHERE would lock it); one that matches, or that a
-			// failure in flight holds, is waited for and checked again, so a success
-			// after the failure that disabled the endpoint still enables it.
+			// upsert's DO UPDATE … WHERE would lock it). A row that matches is waited
+			// for and checked again, so a success after the failure that disabled the
+			// endpoint still enables it (disabling needs a run of failures begun five
+			// days before, committed). A first failure in flight beside a success is not
+			// waited for: it can leave the endpoint failing since then, until its next
+			// success, as if it had committed after.
 			return tx.Exec(`UPDATE webhook_endpoints SET failing_since = NULL, disabled_at = NULL, last_success_at = ?
 				WHERE property = ? AND url = ? AND (failing_since IS NOT NULL OR disabled_at IS NOT NULL)`, now, p, url).Error
 		}
