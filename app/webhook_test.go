@@ -163,6 +163,13 @@ func hookEnvTimed(t *testing.T, dbURL string, clock *storetest.Clock, url string
 	return &env{t: t, db: db, app: a, h: a.Handler(), clock: clock}
 }
 
+// openHookedStore opens a migrated SQLite store whose outbox writes deliveries to the
+// endpoints subs names.
+func openHookedStore(t *testing.T, clock *storetest.Clock, subs func(property, eventType string) []string) *store.DB {
+	t.Helper()
+	return storetest.OpenWith(t, storetest.URL(t, store.SQLite), store.Options{Now: clock.Now, Webhooks: subs})
+}
+
 // deliver runs one delivery pass, as the worker of `tally serve` does each second.
 func (e *env) deliver() int {
 	e.t.Helper()
@@ -819,14 +826,7 @@ func TestWebhookEndpointThatHangsDelaysOnlyItself(t *testing.T) {
 		}
 		return nil
 	}
-	db, err := store.Open(ctx, storetest.URL(t, store.SQLite), store.Options{Now: clock.Now, Webhooks: subs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
-	if err := db.Migrate(ctx, nil); err != nil {
-		t.Fatal(err)
-	}
+	db := openHookedStore(t, clock, subs)
 	arcadeP, otherP := arcade(), other()
 	arcadeP.Webhooks = []app.Webhook{{URL: hanging.url(), Secret: whsec, Events: allEvents}}
 	otherP.Webhooks = []app.Webhook{{URL: healthy.url(), Secret: whsec, Events: allEvents}}
@@ -891,14 +891,7 @@ func TestWebhookEndpointsThatHangTakeNoHealthySlot(t *testing.T) {
 		}
 		return nil
 	}
-	db, err := store.Open(ctx, storetest.URL(t, store.SQLite), store.Options{Now: clock.Now, Webhooks: subs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
-	if err := db.Migrate(ctx, nil); err != nil {
-		t.Fatal(err)
-	}
+	db := openHookedStore(t, clock, subs)
 	a := app.New(db, app.Options{Properties: props, AdminToken: adminTok, IngestWorkers: 2, WebhookTimeout: time.Minute})
 	t.Cleanup(a.Close)
 	credit := func(property, user, key string) {
@@ -958,15 +951,7 @@ func TestWebhookEndpointGoesToTheSlowSlotsOnlyWhenItHangs(t *testing.T) {
 	ctx := context.Background()
 	rcv := newReceiver(t, "late", "hang", "ok", "hang", "hang")
 	clock := storetest.NewClock(t0)
-	db, err := store.Open(ctx, storetest.URL(t, store.SQLite), store.Options{Now: clock.Now,
-		Webhooks: func(property, eventType string) []string { return []string{rcv.url()} }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
-	if err := db.Migrate(ctx, nil); err != nil {
-		t.Fatal(err)
-	}
+	db := openHookedStore(t, clock, func(property, eventType string) []string { return []string{rcv.url()} })
 	p := arcade()
 	p.Webhooks = []app.Webhook{{URL: rcv.url(), Secret: whsec, Events: allEvents}}
 	logs := &lockedBuffer{}

@@ -33,16 +33,7 @@ func arcadeSubscribes(property, eventType string) []string {
 // openHooked opens a migrated database at u whose outbox uses subs.
 func openHooked(t *testing.T, u string, now func() time.Time, subs func(string, string) []string) *store.DB {
 	t.Helper()
-	ctx := context.Background()
-	db, err := store.Open(ctx, u, store.Options{Now: now, Webhooks: subs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
-	if err := db.Migrate(ctx, nil); err != nil {
-		t.Fatal(err)
-	}
-	return db
+	return storetest.OpenWith(t, u, store.Options{Now: now, Webhooks: subs})
 }
 
 // payload is a delivery's body decoded, with numbers kept as their literals.

@@ -70,8 +70,14 @@ func Open(t testing.TB, d store.Dialect, now func() time.Time) *store.DB {
 // OpenURL opens and migrates the database at u, closing it when the test ends.
 func OpenURL(t testing.TB, u string, now func() time.Time) *store.DB {
 	t.Helper()
+	return OpenWith(t, u, store.Options{Now: now})
+}
+
+// OpenWith is OpenURL with the store's options given (a webhook outbox, say).
+func OpenWith(t testing.TB, u string, opt store.Options) *store.DB {
+	t.Helper()
 	ctx := context.Background()
-	db, err := store.Open(ctx, u, store.Options{Now: now})
+	db, err := store.Open(ctx, u, opt)
 	if err != nil {
 		t.Fatalf("storetest: open %s: %v", u, err)
 	}
