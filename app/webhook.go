@@ -65,20 +65,20 @@ const (
 	webhookParallel = 8
 	// webhookLanes is how many endpoints' passes one process runs at once (RunWebhooks):
 	// up to webhookLanes × webhookParallel sends in flight, and as many attempts being
-	// recorded. A pass that stalls (webhookStall) gives its slot back at once, and an
-	// endpoint whose last webhookHangsToSlow passes each had a send end without an
-	// answer runs its passes in one of webhookSlowLanes other slots: endpoints that hang
-	// wait for each other, never hold a healthy one's slot for more than webhookStall.
-	// With one pool of four, four endpoints hanging held every slot for a timeout per
-	// eight deliveries, and every other publisher's webhooks waited.
-	webhookLanes       = 4
-	webhookSlowLanes   = 4
-	webhookHangsToSlow = 2
-	// webhookStall: a send that has no answer after this long (or ends without one: a
-	// timeout, a refused connection) stalls its pass. The pass sends nothing more; what it
-	// claimed and did not send is given back, due as before, for the next pass. An answer
-	// that comes late (a slow endpoint, a pause) stalls the pass but does not count
-	// towards the slow slots: only a send that ends without an answer does.
+	// recorded. A pass holds its slot for at most webhookStall: then it starts no more
+	// sends, gives back what it claimed and did not send (due as before), and gives the
+	// slot to the next endpoint waiting, its sends in flight finishing without one. An
+	// endpoint whose last webhookLateToSlow passes each had a late send runs its passes
+	// in one of webhookSlowLanes other slots, where the endpoints that hang or crawl
+	// wait for each other. With one pool of four slots each held for a whole pass, four
+	// endpoints hanging held every slot for a timeout per eight deliveries, and every
+	// other publisher's webhooks waited.
+	webhookLanes      = 4
+	webhookSlowLanes  = 4
+	webhookLateToSlow = 2
+	// webhookStall: a send is late when it has no answer within this long, or ends
+	// without one (a timeout, a refused connection). A late send also ends its pass's
+	// sending at once, as the pass's time in a slot running out does.
 	webhookStall = 2 * time.Second
 	// webhookPoll is how often an idle worker looks for new deliveries: a publisher
 	// hears of a change within about this long.
@@ -297,13 +297,13 @@ func (a *App) watchDue(ctx context.Context, wakes map[[2]string]chan struct{}) {
 // the next at once while a pass claimed any (after 5 × webhookPoll when one failed). A
 // pass waits for one of the process's slots before it claims, so the wait does not eat
 // into its lease: one of webhookLanes, or of webhookSlowLanes while the endpoint's last
-// webhookHangsToSlow passes each had a send end without an answer. A pass that stalls
-// in a webhookLanes slot gives it back there and then, and finishes its sends in flight
+// webhookLateToSlow passes each had a late send. A pass in a webhookLanes slot gives it
+// back after webhookStall, or at its first late send, and finishes its sends in flight
 // without one.
 func (a *App) runLane(ctx context.Context, endpoints [][2]string, wake <-chan struct{}) {
 	w := a.webhooks
 	slow := false
-	hangs := 0 // passes in a row with a send that ended without an answer
+	lates := 0 // passes in a row with a late send
 	for {
 		select {
 		case <-ctx.Done():
@@ -322,28 +322,28 @@ func (a *App) runLane(ctx context.Context, endpoints [][2]string, wake <-chan st
 			}
 			var once sync.Once
 			release := func() { once.Do(func() { <-slots }) }
-			stalled := release
+			done := release
 			if slow {
-				stalled = func() {} // the slow slots bound the endpoints that stall
+				done = func() {} // the slow slots bound the endpoints that hang or crawl
 			}
-			n, unanswered, err := a.safePass(ctx, endpoints, stalled)
+			n, late, err := a.safePass(ctx, endpoints, done)
 			release()
 			if ctx.Err() != nil {
 				return
 			}
 			// A pass that sent nothing (nothing due: the retries wait) says nothing of
-			// the endpoint. One send without an answer (a refused connection during a
-			// deploy) is not yet an endpoint that hangs: in the slow slots, its next pass
-			// would wait behind the passes of every endpoint that does.
+			// the endpoint. One late send (a pause, a refused connection during a
+			// deploy) does not yet move it: in the slow slots, its next pass would wait
+			// behind the passes of every endpoint that hangs.
 			switch {
-			case unanswered:
-				hangs++
+			case late:
+				lates++
 			case n > 0:
-				hangs = 0
+				lates = 0
 			}
-			if now := hangs >= webhookHangsToSlow; now != slow {
+			if now := lates >= webhookLateToSlow; now != slow {
 				if now {
-					w.log.Warn("webhooks: endpoint not answering; its deliveries go out in the slow lanes until it answers",
+					w.log.Warn("webhooks: endpoint answers late or not at all; its deliveries go out in the slow lanes until it answers in time",
 						"endpoint", endpoints[0][1], "property", endpoints[0][0])
 				} else {
 					w.log.Info("webhooks: endpoint answering again", "endpoint", endpoints[0][1], "property", endpoints[0][0])
@@ -400,14 +400,14 @@ func (a *App) PruneWebhookDeliveries(ctx context.Context) (int64, error) {
 
 // safePass is one pass over endpoints whose panic is logged and turned into an error,
 // so the lane carries on.
-func (a *App) safePass(ctx context.Context, endpoints [][2]string, stalled func()) (n int, unanswered bool, err error) {
+func (a *App) safePass(ctx context.Context, endpoints [][2]string, done func()) (n int, late bool, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			a.log.Error("webhooks: pass panicked; recovered", "panic", r, "stack", string(debug.Stack()))
-			n, unanswered, err = 0, false, fmt.Errorf("webhook pass panicked: %v", r)
+			n, late, err = 0, false, fmt.Errorf("webhook pass panicked: %v", r)
 		}
 	}()
-	return a.webhooks.pass(ctx, endpoints, stalled)
+	return a.webhooks.pass(ctx, endpoints, webhookStall, done)
 }
 
 // DeliverWebhooks runs one pass over every endpoint: it claims the due deliveries, sends
@@ -420,31 +420,35 @@ func (a *App) DeliverWebhooks(ctx context.Context) (int, error) {
 		return 0, nil
 	}
 	defer w.running.Unlock()
-	n, _, err := w.pass(ctx, w.claimable, func() {})
+	n, _, err := w.pass(ctx, w.claimable, 0, func() {})
 	return n, err
 }
 
 // pass claims the due deliveries of endpoints (at most webhookBatch), sends them
-// webhookParallel at a time, and records each outcome. When a send stalls (no answer
-// within webhookStall, or none at all) it calls stalled once, starts no more sends, and
-// gives back what it did not send; unanswered reports whether a send ended without an
-// answer.
-func (w *webhooker) pass(ctx context.Context, endpoints [][2]string, stalled func()) (n int, unanswered bool, err error) {
+// webhookParallel at a time, and records each outcome. Once budget has passed (0: no
+// limit) or a send is late, it calls done, starts no more sends, and gives back what
+// it did not send; late reports whether a send was.
+func (w *webhooker) pass(ctx context.Context, endpoints [][2]string, budget time.Duration, done func()) (n int, late bool, err error) {
 	ds, err := w.store.ClaimDeliveriesFor(ctx, w.holder, webhookBatch, w.lease, endpoints)
 	if err != nil || len(ds) == 0 {
 		return 0, false, err
 	}
 	stall := make(chan struct{})
 	var once sync.Once
-	var noAnswer atomic.Bool
-	stop := func(unanswered bool) {
-		if unanswered {
-			noAnswer.Store(true)
-		}
+	stop := func() {
 		once.Do(func() {
 			close(stall)
-			stalled()
+			done()
 		})
+	}
+	if budget > 0 {
+		spent := time.AfterFunc(budget, stop)
+		defer spent.Stop()
+	}
+	var lateSend atomic.Bool
+	isLate := func() {
+		lateSend.Store(true)
+		stop()
 	}
 	sem := make(chan struct{}, webhookParallel)
 	var wg sync.WaitGroup
@@ -457,15 +461,16 @@ func (w *webhooker) pass(ctx context.Context, endpoints [][2]string, stalled fun
 		case <-stall:
 		}
 		if ctx.Err() != nil || closed(stall) {
-			// Stopping, or the endpoint is not answering: what is in flight finishes and
-			// is recorded (deliver); what is not sent yet is given back, not left leased
-			// to a process that is gone or held behind sends that hang.
+			// Stopping, or the pass's time is up or the endpoint is late: what is in
+			// flight finishes and is recorded (deliver); what is not sent yet is given
+			// back, not left leased to a process that is gone or held behind sends that
+			// hang.
 			unsent = append(unsent, d.ID)
 			continue
 		}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			errs[i] = w.deliver(ctx, d, stop)
+			errs[i] = w.deliver(ctx, d, isLate)
 		})
 	}
 	wg.Wait()
@@ -476,7 +481,7 @@ func (w *webhooker) pass(ctx context.Context, endpoints [][2]string, stalled fun
 			errs = append(errs, fmt.Errorf("webhooks: give back %d unsent deliveries: %w", len(unsent), err))
 		}
 	}
-	return len(ds) - len(unsent), noAnswer.Load(), errors.Join(errs...)
+	return len(ds) - len(unsent), lateSend.Load(), errors.Join(errs...)
 }
 
 // closed reports whether ch is closed, without waiting.
@@ -489,10 +494,10 @@ func closed(ch <-chan struct{}) bool {
 	}
 }
 
-// deliver sends d once and records the outcome; it calls stalled(false) when the send
-// has no answer within webhookStall, stalled(true) when it ends without one. A panic is
-// logged and recorded nowhere: the lease lapses and the delivery is tried again.
-func (w *webhooker) deliver(ctx context.Context, d rewards.Delivery, stalled func(unanswered bool)) (err error) {
+// deliver sends d once and records the outcome; it calls late when the send has no
+// answer within webhookStall, or ends without one. A panic is logged and recorded
+// nowhere: the lease lapses and the delivery is tried again.
+func (w *webhooker) deliver(ctx context.Context, d rewards.Delivery, late func()) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			w.log.Error("webhooks: panic while delivering", "delivery", d.ID, "panic", r, "stack", string(debug.Stack()))
@@ -510,11 +515,11 @@ func (w *webhooker) deliver(ctx context.Context, d rewards.Delivery, stalled fun
 		// Not cut short when the worker stops: the endpoint may have taken the message
 		// already, and a cut send was neither recorded nor given back, so it waited
 		// for its lease and went again. The client's timeout bounds it.
-		late := time.AfterFunc(webhookStall, func() { stalled(false) })
+		timer := time.AfterFunc(webhookStall, late)
 		at.Status, at.Error = w.send(context.WithoutCancel(ctx), ep, d)
-		late.Stop()
+		timer.Stop()
 		if at.Status == 0 {
-			stalled(true)
+			late()
 		}
 		at.OK = at.Error == ""
 		if !at.OK {
