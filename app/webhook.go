@@ -64,13 +64,14 @@ const (
 	webhookBatch    = 100
 	webhookParallel = 8
 	// webhookLanes is how many endpoints' passes one process runs at once (RunWebhooks):
-	// up to webhookLanes × webhookParallel sends in flight, and as many attempts being
-	// recorded. A pass holds its slot for at most webhookStall: then it starts no more
-	// sends, gives back what it claimed and did not send (due as before), and gives the
-	// slot to the next endpoint waiting, its sends in flight finishing without one. An
-	// endpoint whose last webhookLateToSlow passes each had a late send runs its passes
-	// in one of webhookSlowLanes other slots, where the endpoints that hang or crawl
-	// wait for each other. With one pool of four slots each held for a whole pass, four
+	// up to webhookLanes × webhookParallel sends started at a time, and as many attempts
+	// being recorded (more in flight: those of passes that gave their slot up). A pass
+	// holds its slot for at most webhookStall: then it starts no more sends, gives back
+	// what it claimed and did not send (due as before), and gives the slot to the next
+	// endpoint waiting, its sends in flight finishing without one. An endpoint whose
+	// last webhookLateToSlow passes each had a late send runs its passes in one of
+	// webhookSlowLanes other slots, where the endpoints that hang or crawl wait for
+	// each other. With one pool of four slots each held for a whole pass, four
 	// endpoints hanging held every slot for a timeout per eight deliveries, and every
 	// other publisher's webhooks waited.
 	webhookLanes      = 4
