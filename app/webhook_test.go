@@ -868,60 +868,11 @@ func TestWebhookEndpointThatHangsDelaysOnlyItself(t *testing.T) {
 // whose send has no answer within 2 s now gives its slot back, and the endpoint's
 // next passes run in slots of their own.
 func TestWebhookEndpointsThatHangTakeNoHealthySlot(t *testing.T) {
-	ctx := context.Background()
 	const hangs = 5 // more than a process's four slots
-	var props []app.Property
-	urls := map[string]string{}
-	hanging := make([]*receiver, hangs)
-	for i := range hangs {
-		r := newReceiver(t)
-		r.rule = func([]byte) string { return "hang" }
-		hanging[i] = r
-		p := other()
-		p.ID, p.APIKeys = fmt.Sprintf("h%d", i), []string{fmt.Sprintf("key-h%d", i)}
-		p.Rules.Property = p.ID
-		p.Webhooks = []app.Webhook{{URL: r.url(), Secret: whsec, Events: allEvents}}
-		props, urls[p.ID] = append(props, p), r.url()
-	}
-	healthy := newReceiver(t)
-	otherP := other()
-	otherP.Webhooks = []app.Webhook{{URL: healthy.url(), Secret: whsec, Events: allEvents}}
-	props, urls["other"] = append(props, otherP), healthy.url()
-	clock := storetest.NewClock(t0)
-	subs := func(property, eventType string) []string {
-		if u, ok := urls[property]; ok {
-			return []string{u}
-		}
-		return nil
-	}
-	db := openHookedStore(t, clock, subs)
-	a := app.New(db, app.Options{Properties: props, AdminToken: adminTok, IngestWorkers: 2, WebhookTimeout: time.Minute})
-	t.Cleanup(a.Close)
-	credit := func(property, user, key string) {
-		t.Helper()
-		if _, _, err := db.Adjust(ctx, rewards.AdjustRequest{Actor: "alice", Property: property, User: user,
-			Amount: dec("1"), Reason: "goodwill", IdempotencyKey: key, RequestHash: key}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for i := range hangs {
-		for u := range 20 {
-			credit(fmt.Sprintf("h%d", i), fmt.Sprintf("u%d", u), fmt.Sprint(u))
-		}
-	}
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { a.RunWebhooks(runCtx); close(done) }()
-	defer func() {
-		for _, r := range hanging {
-			r.srv.CloseClientConnections() // the worker waits for its sends in flight
-		}
-		cancel()
-		<-done
-	}()
+	c := startCrowd(t, hangs, "hang", 20)
 	// Wait until four hanging endpoints have a request in flight: each holds a slot.
 	first := make(chan int, hangs)
-	for i, r := range hanging {
+	for i, r := range c.busy {
 		go func() {
 			select {
 			case <-r.arrive:
@@ -937,12 +888,75 @@ func TestWebhookEndpointsThatHangTakeNoHealthySlot(t *testing.T) {
 			t.Fatal("the hanging endpoints were not sent to")
 		}
 	}
-	credit("other", "bob", "b")
+	c.credit("other", "bob", "b")
 	select {
-	case <-healthy.arrive:
+	case <-c.healthy.arrive:
 	case <-time.After(20 * time.Second): // well within the hanging endpoints' one-minute timeout
 		t.Fatal("the healthy endpoint got nothing while five others hung")
 	}
+}
+
+// crowd is a worker of `tally serve` delivering to busy endpoints, each of its own
+// property b0, b1, …, and to the healthy endpoint of "other".
+type crowd struct {
+	busy    []*receiver
+	healthy *receiver
+	credit  func(property, user, key string)
+}
+
+// startCrowd starts RunWebhooks (one-minute timeout) over n endpoints that all answer
+// with behaviour, each with users credited and so a delivery queued per user, and the
+// healthy endpoint, with nothing queued. The worker stops when the test ends.
+func startCrowd(t *testing.T, n int, behaviour string, users int) *crowd {
+	t.Helper()
+	ctx := context.Background()
+	c := &crowd{busy: make([]*receiver, n), healthy: newReceiver(t)}
+	var props []app.Property
+	urls := map[string]string{}
+	for i := range n {
+		r := newReceiver(t)
+		r.rule = func([]byte) string { return behaviour }
+		c.busy[i] = r
+		p := other()
+		p.ID, p.APIKeys = fmt.Sprintf("b%d", i), []string{fmt.Sprintf("key-b%d", i)}
+		p.Rules.Property = p.ID
+		p.Webhooks = []app.Webhook{{URL: r.url(), Secret: whsec, Events: allEvents}}
+		props, urls[p.ID] = append(props, p), r.url()
+	}
+	otherP := other()
+	otherP.Webhooks = []app.Webhook{{URL: c.healthy.url(), Secret: whsec, Events: allEvents}}
+	props, urls["other"] = append(props, otherP), c.healthy.url()
+	db := openHookedStore(t, storetest.NewClock(t0), func(property, eventType string) []string {
+		if u, ok := urls[property]; ok {
+			return []string{u}
+		}
+		return nil
+	})
+	a := app.New(db, app.Options{Properties: props, AdminToken: adminTok, IngestWorkers: 2, WebhookTimeout: time.Minute})
+	t.Cleanup(a.Close)
+	c.credit = func(property, user, key string) {
+		t.Helper()
+		if _, _, err := db.Adjust(ctx, rewards.AdjustRequest{Actor: "alice", Property: property, User: user,
+			Amount: dec("1"), Reason: "goodwill", IdempotencyKey: key, RequestHash: key}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range n {
+		for u := range users {
+			c.credit(fmt.Sprintf("b%d", i), fmt.Sprintf("u%d", u), fmt.Sprint(u))
+		}
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { a.RunWebhooks(runCtx); close(done) }()
+	t.Cleanup(func() { // before the receivers close (cleanups run last first)
+		for _, r := range c.busy {
+			r.srv.CloseClientConnections() // the worker waits for its sends in flight
+		}
+		cancel()
+		<-done
+	})
+	return c
 }
 
 // An endpoint is moved to the slow slots once two passes in a row have each had a late
@@ -1022,62 +1036,17 @@ func TestWebhookEndpointGoesToTheSlowSlotsAfterTwoLatePasses(t *testing.T) {
 // whole pass (thirteen rounds of eight sends), and a healthy endpoint waited that long
 // (review helper 199: 7.5 s behind four endpoints answering in 1.5 s).
 func TestWebhookPassGivesItsSlotUpInTime(t *testing.T) {
-	ctx := context.Background()
-	const crawls = 4 // every slot of a process
-	var props []app.Property
-	urls := map[string]string{}
-	crawling := make([]*receiver, crawls)
-	for i := range crawls {
-		r := newReceiver(t)
-		r.rule = func([]byte) string { return "slowish" }
-		crawling[i] = r
-		p := other()
-		p.ID, p.APIKeys = fmt.Sprintf("c%d", i), []string{fmt.Sprintf("key-c%d", i)}
-		p.Rules.Property = p.ID
-		p.Webhooks = []app.Webhook{{URL: r.url(), Secret: whsec, Events: allEvents}}
-		props, urls[p.ID] = append(props, p), r.url()
-	}
-	healthy := newReceiver(t)
-	otherP := other()
-	otherP.Webhooks = []app.Webhook{{URL: healthy.url(), Secret: whsec, Events: allEvents}}
-	props, urls["other"] = append(props, otherP), healthy.url()
-	clock := storetest.NewClock(t0)
-	db := openHookedStore(t, clock, func(property, eventType string) []string {
-		if u, ok := urls[property]; ok {
-			return []string{u}
-		}
-		return nil
-	})
-	a := app.New(db, app.Options{Properties: props, AdminToken: adminTok, IngestWorkers: 2, WebhookTimeout: time.Minute})
-	t.Cleanup(a.Close)
-	for i := range crawls {
-		for u := range 100 {
-			if _, _, err := db.Adjust(ctx, rewards.AdjustRequest{Actor: "alice", Property: fmt.Sprintf("c%d", i), User: fmt.Sprintf("u%d", u),
-				Amount: dec("1"), Reason: "goodwill", IdempotencyKey: fmt.Sprint(u), RequestHash: fmt.Sprint(u)}); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { a.RunWebhooks(runCtx); close(done) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
-	for _, r := range crawling { // every slot holds a pass of a hundred slow deliveries
+	c := startCrowd(t, 4, "slowish", 100) // as many as a process's slots
+	for _, r := range c.busy {            // every slot holds a pass of a hundred slow deliveries
 		select {
 		case <-r.arrive:
 		case <-time.After(20 * time.Second):
 			t.Fatal("the slow endpoints were not sent to")
 		}
 	}
-	if _, _, err := db.Adjust(ctx, rewards.AdjustRequest{Actor: "alice", Property: "other", User: "bob",
-		Amount: dec("1"), Reason: "goodwill", IdempotencyKey: "b", RequestHash: "b"}); err != nil {
-		t.Fatal(err)
-	}
+	c.credit("other", "bob", "b")
 	select {
-	case <-healthy.arrive:
+	case <-c.healthy.arrive:
 	case <-time.After(12 * time.Second): // a pass of a hundred takes thirteen rounds of 1.5 s
 		t.Fatal("the healthy endpoint waited for whole passes of endpoints answering slowly")
 	}
