@@ -501,8 +501,20 @@ func BeforeQuery(db *DB, substr string, fn func()) {
 func DueDeliveriesRun(ctx context.Context, db *DB, now time.Time, limit int, endpoints [][2]string) (int64, string, error) {
 	in, inArgs := endpointsIn("d.", endpoints)
 	args := append(append([]any{now, now}, inArgs...), limit)
+	return outboxRowsRead(ctx, db, dueDeliveriesSQL(db.dialect, ` AND `+in), args)
+}
+
+// DueEndpointsRun is DueDeliveriesRun of DueEndpoints' statement.
+func DueEndpointsRun(ctx context.Context, db *DB, now time.Time, endpoints [][2]string) (int64, string, error) {
+	q, args := db.dueEndpointsSQL(endpoints, now)
+	return outboxRowsRead(ctx, db, q, args)
+}
+
+// outboxRowsRead runs q under EXPLAIN ANALYZE (Postgres) and returns the entries its
+// scans of webhook_deliveries read, with the plan.
+func outboxRowsRead(ctx context.Context, db *DB, q string, args []any) (int64, string, error) {
 	var lines []string
-	if err := query(db.gorm.WithContext(ctx), &lines, `EXPLAIN ANALYZE `+dueDeliveriesSQL(db.dialect, ` AND `+in), args...); err != nil {
+	if err := query(db.gorm.WithContext(ctx), &lines, `EXPLAIN ANALYZE `+q, args...); err != nil {
 		return 0, "", err
 	}
 	actual := regexp.MustCompile(`actual time=[0-9.]+\.\.[0-9.]+ rows=([0-9]+) loops=([0-9]+)`)
@@ -523,4 +535,18 @@ func DueDeliveriesRun(ctx context.Context, db *DB, now time.Time, limit int, end
 		}
 	}
 	return n, strings.Join(lines, "\n"), nil
+}
+
+// WriteDeliveries writes a balance.updated delivery for each of users of property, in
+// one transaction, through the outbox the applier writes with.
+func WriteDeliveries(ctx context.Context, db *DB, property string, users []string) error {
+	return db.tx(ctx, func(tx *gorm.DB) error {
+		ob := db.newOutbox()
+		for _, u := range users {
+			if err := ob.add(property, u, rewards.WebhookBalanceUpdated, db.now(), map[string]string{"user": u}); err != nil {
+				return err
+			}
+		}
+		return ob.flush(tx)
+	})
 }

@@ -70,11 +70,81 @@ func (o *outbox) add(property, user, eventType string, at time.Time, data any) e
 }
 
 // flush writes what was queued.
+//
+// A message whose user already has a pending one at that endpoint waits behind it (order
+// per user), so it is due no earlier than that first one: while an endpoint is down, its
+// users' later messages are not due until their first one's retry, and the checks for
+// due work (DueEndpoints, the claim) read the few due rows, not every message waiting
+// (see waitBehindHead).
 func (o *outbox) flush(tx *gorm.DB) error {
 	rows := o.rows
 	o.rows = nil
+	if len(rows) == 0 {
+		return nil
+	}
+	keys := make([][3]string, 0, len(rows))
+	seen := make(map[[3]string]bool, len(rows))
+	for _, r := range rows {
+		k := [3]string{r[0].(string), r[2].(string), r[1].(string)} // property, endpoint, user
+		if !seen[k] {
+			seen[k] = true
+			keys = append(keys, k)
+		}
+	}
+	heads, err := headsDue(tx, keys)
+	if err != nil {
+		return err
+	}
+	for _, r := range rows {
+		if h, ok := heads[[3]string{r[0].(string), r[2].(string), r[1].(string)}]; ok && h.After(r[5].(time.Time)) {
+			r[5] = h
+		}
+	}
 	return insertRows(tx, `INSERT INTO webhook_deliveries (property, user_id, endpoint, type, body, next_attempt_at, created_at) VALUES `,
 		rows, "")
+}
+
+// headsDue returns, for each (property, endpoint, user) of keys that has a pending
+// delivery, when the first of them is due: one statement, an index probe per key.
+func headsDue(tx *gorm.DB, keys [][3]string) (map[[3]string]time.Time, error) {
+	var q string
+	var args []any
+	if tx.Dialector.Name() == string(Postgres) {
+		p, e, u := make([]string, len(keys)), make([]string, len(keys)), make([]string, len(keys))
+		for i, k := range keys {
+			p[i], e[i], u[i] = k[0], k[1], k[2]
+		}
+		q = `SELECT k.p, k.e, k.u, f.next_attempt_at FROM unnest(?::text[], ?::text[], ?::text[]) AS k (p, e, u),
+			LATERAL (SELECT g.next_attempt_at FROM webhook_deliveries g WHERE g.status = 'pending'
+				AND g.property = k.p AND g.endpoint = k.e AND g.user_id = k.u ORDER BY g.id LIMIT 1) f`
+		args = []any{p, e, u}
+	} else {
+		// A scalar subquery's time comes back untyped from SQLite: the head is joined.
+		b, err := json.Marshal(keys)
+		if err != nil {
+			return nil, err
+		}
+		q = `SELECT f.property, f.endpoint, f.user_id, f.next_attempt_at FROM webhook_deliveries f
+			WHERE f.status = 'pending' AND f.id IN (SELECT (SELECT g.id FROM webhook_deliveries g WHERE g.status = 'pending'
+				AND g.property = json_extract(k.value, '$[0]') AND g.endpoint = json_extract(k.value, '$[1]')
+				AND g.user_id = json_extract(k.value, '$[2]') ORDER BY g.id LIMIT 1) FROM json_each(?) AS k)`
+		args = []any{string(b)}
+	}
+	rows, err := rawQuery(tx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := make(map[[3]string]time.Time)
+	for rows.Next() {
+		var k [3]string
+		var at time.Time
+		if err := rows.Scan(&k[0], &k[1], &k[2], &at); err != nil {
+			return nil, err
+		}
+		out[k] = at
+	}
+	return out, rows.Err()
 }
 
 // balanceJSON is a wallet's balance in a webhook payload: decimal strings, never floats.

@@ -99,44 +99,7 @@ func (db *DB) DueEndpoints(ctx context.Context, endpoints [][2]string) ([][2]str
 	if len(endpoints) == 0 {
 		return nil, nil
 	}
-	now := db.now()
-	values, args := pairValues(endpoints)
-	if db.dialect == Postgres {
-		args = append(args, now, now) // the guard's
-	}
-	args = append(args, now, now, now)
-	// A due head: on Postgres the endpoint's users are stepped through in
-	// webhook_deliveries_pending, each user's first pending delivery read once (a skip
-	// scan), so an endpoint down with every user's backlog behind a retry costs one index
-	// descent per user, not one per queued message (50k queued took the poll 0.5-1 s).
-	// On SQLite, in process, each due row is checked for being its user's first.
-	dueHead := `EXISTS (SELECT 1 FROM webhook_deliveries d
-			WHERE d.status = 'pending' AND d.property = p.column1 AND d.endpoint = p.column2
-			AND d.next_attempt_at <= ? AND (d.lease_until IS NULL OR d.lease_until <= ?)
-			AND ` + usersFirstPending + `)`
-	if db.dialect == Postgres {
-		// Walked only when the endpoint has a due row at all (a due head is one): with a
-		// hundred thousand users each waiting for a retry, the walk took a second to find
-		// nothing, where the due index says so at once. CASE keeps the order.
-		dueHead = `CASE WHEN EXISTS (SELECT 1 FROM webhook_deliveries g WHERE g.status = 'pending' AND g.property = p.column1
-				AND g.endpoint = p.column2 AND g.next_attempt_at <= ? AND (g.lease_until IS NULL OR g.lease_until <= ?))
-			THEN EXISTS (WITH RECURSIVE heads (user_id, id) AS (
-				(SELECT q.user_id, q.id FROM webhook_deliveries q WHERE q.status = 'pending' AND q.property = p.column1
-					AND q.endpoint = p.column2 ORDER BY q.user_id, q.id LIMIT 1)
-				UNION ALL
-				SELECT n.user_id, n.id FROM heads h, LATERAL (SELECT q.user_id, q.id FROM webhook_deliveries q
-					WHERE q.status = 'pending' AND q.property = p.column1 AND q.endpoint = p.column2 AND q.user_id > h.user_id
-					ORDER BY q.user_id, q.id LIMIT 1) n)
-			SELECT 1 FROM heads h JOIN webhook_deliveries d ON d.id = h.id
-			WHERE d.next_attempt_at <= ? AND (d.lease_until IS NULL OR d.lease_until <= ?))
-			ELSE false END`
-	}
-	q := `SELECT p.column1, p.column2
-		FROM (VALUES ` + values + `) AS p
-		WHERE ` + dueHead + `
-		OR (SELECT e.disabled_at FROM webhook_endpoints e WHERE e.property = p.column1 AND e.url = p.column2) IS NOT NULL
-			AND EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.status = 'pending' AND d.property = p.column1
-				AND d.endpoint = p.column2 AND (d.lease_until IS NULL OR d.lease_until <= ?))`
+	q, args := db.dueEndpointsSQL(endpoints, db.now())
 	var out [][2]string
 	err := db.readWithoutJIT(ctx, func(tx *gorm.DB) error {
 		out = nil
@@ -156,6 +119,52 @@ func (db *DB) DueEndpoints(ctx context.Context, endpoints [][2]string) ([][2]str
 	})
 	return out, translate(err)
 }
+
+// dueEndpointsSQL is DueEndpoints' statement at now, and its arguments.
+func (db *DB) dueEndpointsSQL(endpoints [][2]string, now time.Time) (string, []any) {
+	values, args := pairValues(endpoints)
+	// A due head: a due row no one holds that is its user's first pending delivery
+	// there. Messages behind a pending one are not due before it (waitBehindHead), so
+	// while an endpoint is down its due rows are the retries come due, a few at a time,
+	// and the messages waiting behind them are not read.
+	dueRows := `SELECT d.id, d.property, d.endpoint, d.user_id FROM webhook_deliveries d
+			WHERE d.status = 'pending' AND d.property = p.column1 AND d.endpoint = p.column2
+			AND d.next_attempt_at <= ? AND (d.lease_until IS NULL OR d.lease_until <= ?)`
+	dueHead := `EXISTS (SELECT 1 FROM (` + dueRows + `) d WHERE ` + usersFirstPending + `)`
+	if db.dialect == Postgres {
+		// Many due rows and no head among the first dueRowsRead: messages behind their
+		// user's first one that were written due (before waitBehindHead, or beside an
+		// attempt in flight). Then the endpoint's users are stepped through in
+		// webhook_deliveries_pending, each user's first pending delivery read once (a
+		// skip scan): one index descent per user, not one per message waiting. CASE
+		// keeps the order.
+		capped := dueRows + ` LIMIT ` + strconv.Itoa(dueRowsRead)
+		dueHead = `CASE WHEN EXISTS (SELECT 1 FROM (` + capped + `) d WHERE ` + usersFirstPending + `) THEN true
+			WHEN (SELECT count(*) FROM (` + capped + `) c) < ` + strconv.Itoa(dueRowsRead) + ` THEN false
+			ELSE EXISTS (WITH RECURSIVE heads (user_id, id) AS (
+				(SELECT q.user_id, q.id FROM webhook_deliveries q WHERE q.status = 'pending' AND q.property = p.column1
+					AND q.endpoint = p.column2 ORDER BY q.user_id, q.id LIMIT 1)
+				UNION ALL
+				SELECT n.user_id, n.id FROM heads h, LATERAL (SELECT q.user_id, q.id FROM webhook_deliveries q
+					WHERE q.status = 'pending' AND q.property = p.column1 AND q.endpoint = p.column2 AND q.user_id > h.user_id
+					ORDER BY q.user_id, q.id LIMIT 1) n)
+			SELECT 1 FROM heads h JOIN webhook_deliveries d ON d.id = h.id
+			WHERE d.next_attempt_at <= ? AND (d.lease_until IS NULL OR d.lease_until <= ?)) END`
+		args = append(args, now, now, now, now) // the capped reads'
+	}
+	args = append(args, now, now, now)
+	q := `SELECT p.column1, p.column2
+		FROM (VALUES ` + values + `) AS p
+		WHERE ` + dueHead + `
+		OR (SELECT e.disabled_at FROM webhook_endpoints e WHERE e.property = p.column1 AND e.url = p.column2) IS NOT NULL
+			AND EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.status = 'pending' AND d.property = p.column1
+				AND d.endpoint = p.column2 AND (d.lease_until IS NULL OR d.lease_until <= ?))`
+	return q, args
+}
+
+// dueRowsRead is how many due rows of an endpoint DueEndpoints reads for a head before it
+// steps through the endpoint's users instead.
+const dueRowsRead = 1000
 
 // usersFirstPending holds when delivery d is its user's first pending one at its
 // endpoint: the order rule of a claim (dueDeliveriesSQL), and of DueEndpoints, which
@@ -282,20 +291,29 @@ func (db *DB) RecordAttempt(ctx context.Context, a rewards.DeliveryAttempt) (rec
 		}
 		args := append(append(append(append(append(append([]any{}, sameArgs...), status, reset), sameArgs...), sameArgs...), next),
 			now, a.Status, a.Error, delivered, a.ID, a.Holder)
-		var hit []struct{ Property, Endpoint string }
+		var hit []struct {
+			Property, Endpoint, UserID, Status string
+			NextAttemptAt                      time.Time
+		}
 		if err := query(tx, &hit, `UPDATE webhook_deliveries SET
 			status = CASE WHEN `+same+` THEN ? ELSE ? END,
 			step = CASE WHEN `+same+` THEN step + 1 ELSE step END,
 			next_attempt_at = CASE WHEN `+same+` THEN ? ELSE next_attempt_at END,
 			attempts = attempts + 1, last_attempt_at = ?, last_status = ?, last_error = ?, delivered_at = ?, holder = NULL, lease_until = NULL
-			WHERE id = ? AND holder = ? AND status = 'pending' RETURNING property, endpoint`, args...); err != nil {
+			WHERE id = ? AND holder = ? AND status = 'pending' RETURNING property, endpoint, user_id, status, next_attempt_at`, args...); err != nil {
 			return err
 		}
 		if len(hit) == 0 {
 			return nil
 		}
 		recorded = true
-		p, url := hit[0].Property, hit[0].Endpoint
+		h := hit[0]
+		p, url := h.Property, h.Endpoint
+		if h.Status == rewards.DeliveryPending {
+			if err := waitBehindHead(tx, p, url, h.UserID, a.ID, h.NextAttemptAt); err != nil {
+				return err
+			}
+		}
 		if a.OK {
 			// A success enables the endpoint again: it answers (one of a pass's attempts
 			// may succeed after another's failure disabled it). Only a failing or
@@ -342,6 +360,22 @@ func (db *DB) RecordAttempt(ctx context.Context, a rewards.DeliveryAttempt) (rec
 	return recorded, disabled, err
 }
 
+// waitBehindHead makes the pending deliveries of user at (property, url) after the
+// delivery id due no earlier than at, its retry: they wait behind it (order per user)
+// and are not due before it is. While an endpoint is down, each of its users' first
+// message waits for a retry with the rest behind it; due all along, those behind made
+// every check for due work (DueEndpoints, each poll; the claim) read past them, or walk
+// every user: half a second a poll with 100,000 users, seconds a claim with more. New
+// messages behind a pending one are written due no earlier than it (outbox.flush).
+// A message written beside an attempt in flight can still be due before the retry the
+// attempt ends in; the checks for due work read it, and the next retry's call here
+// moves it.
+func waitBehindHead(tx *gorm.DB, property, url, user string, id int64, at time.Time) error {
+	_, err := rawExec(tx, `UPDATE webhook_deliveries SET next_attempt_at = ? WHERE status = 'pending' AND property = ?
+		AND endpoint = ? AND user_id = ? AND id > ? AND next_attempt_at < ?`, at, property, url, user, id, at)
+	return err
+}
+
 // Deliveries lists deliveries newest first, each with its endpoint's disabled time.
 func (db *DB) Deliveries(ctx context.Context, f rewards.DeliveryFilter) ([]rewards.Delivery, error) {
 	q := `SELECT ` + deliveryColumns + `, e.disabled_at FROM webhook_deliveries d
@@ -386,18 +420,25 @@ func (db *DB) RetryDelivery(ctx context.Context, id int64, actor string) (reward
 	var out rewards.Delivery
 	err := db.tx(ctx, func(tx *gorm.DB) error {
 		now := db.now()
-		var hit []struct{ Property, Endpoint string }
+		var hit []struct{ Property, Endpoint, UserID string }
 		// A delivery being sent right now keeps its lease: clearing it would let another
 		// worker send it at the same time. Its schedule still starts over.
 		if err := query(tx, &hit, `UPDATE webhook_deliveries SET
 			holder = CASE WHEN status = 'pending' AND lease_until > ? THEN holder ELSE NULL END,
 			lease_until = CASE WHEN status = 'pending' AND lease_until > ? THEN lease_until ELSE NULL END,
 			status = 'pending', step = 0, next_attempt_at = ?
-			WHERE id = ? RETURNING property, endpoint`, now, now, now, id); err != nil {
+			WHERE id = ? RETURNING property, endpoint, user_id`, now, now, now, id); err != nil {
 			return err
 		}
 		if len(hit) == 0 {
 			return fmt.Errorf("store: webhook delivery %d: %w", id, rewards.ErrNotFound)
+		}
+		// The user's messages behind it waited for its retry (waitBehindHead): they are
+		// due again as soon as it is sent.
+		if _, err := rawExec(tx, `UPDATE webhook_deliveries SET next_attempt_at = ? WHERE status = 'pending' AND property = ?
+			AND endpoint = ? AND user_id = ? AND id > ? AND next_attempt_at > ?`,
+			now, hit[0].Property, hit[0].Endpoint, hit[0].UserID, id, now); err != nil {
+			return err
 		}
 		if err := tx.Exec(`UPDATE webhook_endpoints SET disabled_at = NULL, failing_since = NULL WHERE property = ? AND url = ?`,
 			hit[0].Property, hit[0].Endpoint).Error; err != nil {

@@ -1009,3 +1009,152 @@ func TestWebhookDueEndpoints(t *testing.T) {
 		want("a retry come due", 1)
 	})
 }
+
+// A user's messages behind a delivery waiting for its retry are due no earlier than that
+// retry, whether written before the attempt failed or after; a retry by hand makes them
+// due again, so they follow the retried one at once.
+func TestWebhookMessagesBehindARetryWaitForIt(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		ctx := context.Background()
+		clock := storetest.NewClock(t0)
+		db := openHooked(t, storetest.URL(t, dia), clock.Now, arcadeSubscribes)
+		adjust := func(user, key string) {
+			t.Helper()
+			if _, _, err := db.Adjust(ctx, rewards.AdjustRequest{Actor: "t", Property: "arcade", User: user, Amount: d("1"),
+				Reason: "r", IdempotencyKey: key, RequestHash: key}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		fail := func(ds rewards.Delivery, holder string) {
+			t.Helper()
+			if ok, _, err := db.RecordAttempt(ctx, rewards.DeliveryAttempt{ID: ds.ID, Holder: holder, Step: ds.Step, Status: 503,
+				Error: "answered 503", RetryIn: time.Hour}); !ok || err != nil {
+				t.Fatalf("record: %v %v", ok, err)
+			}
+		}
+		adjust("u1", "u1-first")
+		adjust("u2", "u2-first")
+		heads, err := db.ClaimDeliveries(ctx, "A", 10, time.Minute)
+		if err != nil || len(heads) != 2 {
+			t.Fatalf("claimed %v, %v", ids(heads), err)
+		}
+		// u2's next message is written while its first is being sent; u1's after its
+		// first failed.
+		adjust("u2", "u2-in-flight")
+		fail(heads[0], "A")
+		fail(heads[1], "A")
+		retryAt := clock.Now().Add(time.Hour)
+		adjust("u1", "u1-after")
+		adjust("u1", "u1-after-2")
+		all := deliveries(t, db)
+		if len(all) != 5 {
+			t.Fatalf("%d deliveries", len(all))
+		}
+		for _, x := range all {
+			if !x.NextAttemptAt.Equal(retryAt) {
+				t.Errorf("delivery %d of %s due %s, want %s: the retry it waits behind", x.ID, x.User, x.NextAttemptAt, retryAt)
+			}
+		}
+		if due, err := db.DueEndpoints(ctx, [][2]string{{"arcade", hookURL}}); len(due) != 0 || err != nil {
+			t.Fatalf("due %v %v before the retries", due, err)
+		}
+		// A retry by hand of u1's first: the two behind it are due as soon as it is sent.
+		clock.Advance(time.Minute)
+		if _, err := db.RetryDelivery(ctx, heads[0].ID, "alice"); err != nil {
+			t.Fatal(err)
+		}
+		got, _ := db.ClaimDeliveries(ctx, "A", 10, time.Minute)
+		if len(got) != 1 || got[0].ID != heads[0].ID {
+			t.Fatalf("claimed %v after the retry by hand, want %d", ids(got), heads[0].ID)
+		}
+		if ok, _, err := db.RecordAttempt(ctx, rewards.DeliveryAttempt{ID: got[0].ID, Holder: "A", Step: got[0].Step, Due: got[0].NextAttemptAt,
+			OK: true, Status: 204}); !ok || err != nil {
+			t.Fatalf("record: %v %v", ok, err)
+		}
+		got, _ = db.ClaimDeliveries(ctx, "A", 10, time.Minute)
+		if len(got) != 1 || got[0].User != "u1" || got[0].ID <= heads[0].ID {
+			t.Fatalf("claimed %v once u1's first was delivered, want u1's next at once", ids(got))
+		}
+		if ok, _, err := db.RecordAttempt(ctx, rewards.DeliveryAttempt{ID: got[0].ID, Holder: "A", Step: got[0].Step, Due: got[0].NextAttemptAt,
+			OK: true, Status: 204}); !ok || err != nil {
+			t.Fatalf("record: %v %v", ok, err)
+		}
+		// u2's retry comes due with the message behind it; only the first is claimed
+		// (with u1's last, whose turn it is).
+		clock.Set(retryAt)
+		got, _ = db.ClaimDeliveries(ctx, "B", 10, time.Minute)
+		if len(got) != 2 || got[0].ID != heads[1].ID || got[0].Attempts != 1 || got[1].User != "u1" {
+			t.Fatalf("claimed %v at u2's retry, want its first, %d, and u1's last", ids(got), heads[1].ID)
+		}
+	})
+}
+
+// While an endpoint is down, a poll for due work reads the retries come due, not every
+// user's messages waiting behind a retry: with 20,000 users it read every user's first
+// delivery each second (half a second a poll with 100,000 users).
+func TestWebhookPollReadsNotWhatWaitsBehindRetries(t *testing.T) {
+	ctx := context.Background()
+	db := openHooked(t, storetest.URL(t, store.Postgres), nil, arcadeSubscribes)
+	const users = 20000
+	const bound = 100 // rows a poll may read
+	// Each user's first message failed and waits an hour for its retry.
+	if err := db.ExecRaw(ctx, fmt.Sprintf(`INSERT INTO webhook_deliveries (property, user_id, endpoint, type, body, attempts, step,
+		next_attempt_at, created_at) SELECT 'arcade', 'u' || g, ?, 'balance.updated', '{}', 1, 1, now() + interval '1 hour', now()
+		FROM generate_series(1, %d) g`, users), hookURL); err != nil {
+		t.Fatal(err)
+	}
+	names := make([]string, users)
+	for i := range names {
+		names[i] = fmt.Sprintf("u%d", i+1)
+	}
+	for range 2 { // more changes for every user, written as the applier writes them
+		if err := store.WriteDeliveries(ctx, db, "arcade", names); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.ExecRaw(ctx, `ANALYZE webhook_deliveries`); err != nil { // as autovacuum does
+		t.Fatal(err)
+	}
+	endpoint := [][2]string{{"arcade", hookURL}}
+	poll := func(now time.Time, what string, want int) {
+		t.Helper()
+		read, plan, err := store.DueEndpointsRun(ctx, db, now, endpoint)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if read > bound {
+			t.Errorf("%s: a poll read %d rows of the outbox:\n%s", what, read, plan)
+		}
+		due, err := db.DueEndpoints(ctx, endpoint)
+		if err != nil || len(due) != want {
+			t.Fatalf("%s: due %v, %v; want %d", what, due, err, want)
+		}
+	}
+	poll(time.Now(), "every user waiting for a retry", 0)
+	if read, plan, err := store.DueDeliveriesRun(ctx, db, time.Now(), 100, endpoint); err != nil || read > bound {
+		t.Errorf("a claim read %d rows of the outbox (%v):\n%s", read, err, plan)
+	}
+	// One user's retry comes due: found, without reading the rest.
+	if err := db.ExecRaw(ctx, `UPDATE webhook_deliveries SET next_attempt_at = now() - interval '1 second' WHERE user_id = 'u777'`); err != nil {
+		t.Fatal(err)
+	}
+	poll(time.Now(), "one retry come due", 1)
+	if got, err := db.ClaimDeliveriesFor(ctx, "w", 100, time.Minute, endpoint); err != nil || len(got) != 1 || got[0].User != "u777" || got[0].Attempts != 1 {
+		t.Fatalf("claimed %+v, %v; want u777's first", got, err)
+	}
+	// Messages written due behind a retry (before they waited for it): the poll steps
+	// through the users and still finds what is due, and only that.
+	if err := db.ExecRaw(ctx, `UPDATE webhook_deliveries SET next_attempt_at = now() - interval '1 minute' WHERE attempts = 0`); err != nil {
+		t.Fatal(err)
+	}
+	due, err := db.DueEndpoints(ctx, endpoint)
+	if err != nil || len(due) != 0 {
+		t.Fatalf("due %v, %v with every user's first waiting or being sent", due, err)
+	}
+	if err := db.ExecRaw(ctx, `UPDATE webhook_deliveries SET next_attempt_at = now() - interval '1 second' WHERE user_id = 'u19999' AND attempts = 1`); err != nil {
+		t.Fatal(err)
+	}
+	if due, err = db.DueEndpoints(ctx, endpoint); err != nil || len(due) != 1 {
+		t.Fatalf("due %v, %v with one retry come due behind the others' waiting messages", due, err)
+	}
+}
