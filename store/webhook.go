@@ -132,14 +132,18 @@ func (db *DB) dueEndpointsSQL(endpoints [][2]string, now time.Time) (string, []a
 			AND d.next_attempt_at <= ? AND (d.lease_until IS NULL OR d.lease_until <= ?)`
 	dueHead := `EXISTS (SELECT 1 FROM (` + dueRows + `) d WHERE ` + usersFirstPending + `)`
 	if db.dialect == Postgres {
-		// Many due rows and no head among the first dueRowsRead: messages behind their
-		// user's first one that were written due (before waitBehindHead, or beside an
-		// attempt in flight). Then the endpoint's users are stepped through in
-		// webhook_deliveries_pending, each user's first pending delivery read once (a
-		// skip scan): one index descent per user, not one per message waiting. CASE
-		// keeps the order.
+		// First whether anything is due at all, the cheapest test (the due index): it
+		// answers for an idle endpoint, or one whose users all wait for retries. Then
+		// the first dueRowsRead due rows are read for a head. Many due rows and no head
+		// among them are messages written due behind their user's first one (before
+		// waitBehindHead, or beside an attempt in flight): then the endpoint's users are
+		// stepped through in webhook_deliveries_pending, each user's first pending
+		// delivery read once (a skip scan), one index descent per user, not one per
+		// message waiting. CASE keeps the order.
 		capped := dueRows + ` LIMIT ` + strconv.Itoa(dueRowsRead)
-		dueHead = `CASE WHEN EXISTS (SELECT 1 FROM (` + capped + `) d WHERE ` + usersFirstPending + `) THEN true
+		dueHead = `CASE WHEN NOT EXISTS (SELECT 1 FROM webhook_deliveries g WHERE g.status = 'pending' AND g.property = p.column1
+				AND g.endpoint = p.column2 AND g.next_attempt_at <= ? AND (g.lease_until IS NULL OR g.lease_until <= ?)) THEN false
+			WHEN EXISTS (SELECT 1 FROM (` + capped + `) d WHERE ` + usersFirstPending + `) THEN true
 			WHEN (SELECT count(*) FROM (` + capped + `) c) < ` + strconv.Itoa(dueRowsRead) + ` THEN false
 			ELSE EXISTS (WITH RECURSIVE heads (user_id, id) AS (
 				(SELECT q.user_id, q.id FROM webhook_deliveries q WHERE q.status = 'pending' AND q.property = p.column1
@@ -150,7 +154,7 @@ func (db *DB) dueEndpointsSQL(endpoints [][2]string, now time.Time) (string, []a
 					ORDER BY q.user_id, q.id LIMIT 1) n)
 			SELECT 1 FROM heads h JOIN webhook_deliveries d ON d.id = h.id
 			WHERE d.next_attempt_at <= ? AND (d.lease_until IS NULL OR d.lease_until <= ?)) END`
-		args = append(args, now, now, now, now) // the capped reads'
+		args = append(args, now, now, now, now, now, now) // the test and the capped reads'
 	}
 	args = append(args, now, now, now)
 	q := `SELECT p.column1, p.column2
