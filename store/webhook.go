@@ -313,55 +313,67 @@ func (db *DB) RecordAttempt(ctx context.Context, a rewards.DeliveryAttempt) (rec
 		recorded = true
 		h := hit[0]
 		p, url := h.Property, h.Endpoint
+		var err error
+		if disabled, err = recordHealth(tx, a, p, url, now); err != nil || disabled {
+			return err // a disabled endpoint's pending deliveries are failed
+		}
+		// The user's messages behind this one, last: a failure that disables the endpoint
+		// fails every pending delivery there not being sent, and this attempt's
+		// transaction holding some of them while it waits for the endpoint's row was a
+		// deadlock (review helper 201).
 		if h.Status == rewards.DeliveryPending {
-			if err := waitBehindHead(tx, p, url, h.UserID, a.ID, h.NextAttemptAt); err != nil {
-				return err
-			}
+			return waitBehindHead(tx, p, url, h.UserID, a.ID, h.NextAttemptAt)
 		}
-		if a.OK {
-			// A success enables the endpoint again: it answers (one of a pass's attempts
-			// may succeed after another's failure disabled it). Only a failing or
-			// disabled endpoint's row is written: every success wrote it, so every
-			// recording of every sender on every replica queued for that one row lock
-			// through its commit, and an endpoint took a few hundred messages a second
-			// at most. An UPDATE leaves a row its WHERE does not match unlocked (an
-			// upsert's DO UPDATE … WHERE would lock it). A row that matches is waited
-			// for and checked again, so a success after the failure that disabled the
-			// endpoint still enables it (disabling needs a run of failures begun five
-			// days before, committed). A first failure in flight beside a success is not
-			// waited for: it can leave the endpoint failing since then, until its next
-			// success, as if it had committed after.
-			return tx.Exec(`UPDATE webhook_endpoints SET failing_since = NULL, disabled_at = NULL, last_success_at = ?
-				WHERE property = ? AND url = ? AND (failing_since IS NOT NULL OR disabled_at IS NOT NULL)`, now, p, url).Error
-		}
-		// Failing since the first failure of an unbroken run of them: a failure long
-		// after the previous one (more than any retry gap: the endpoint had no traffic)
-		// starts a new run, so one failure after a quiet week does not disable it.
-		if err := tx.Exec(`INSERT INTO webhook_endpoints (property, url, failing_since, last_failure_at) VALUES (?, ?, ?, ?)
-			ON CONFLICT (property, url) DO UPDATE SET failing_since = CASE
-				WHEN webhook_endpoints.failing_since IS NULL OR webhook_endpoints.last_failure_at IS NULL
-					OR webhook_endpoints.last_failure_at < ? THEN excluded.failing_since
-				ELSE webhook_endpoints.failing_since END,
-				last_failure_at = excluded.last_failure_at`,
-			p, url, now, now, now.Add(-failureRunGap)).Error; err != nil {
-			return err
-		}
-		if a.DisableAfter <= 0 {
-			return nil
-		}
-		q := tx.Exec(`UPDATE webhook_endpoints SET disabled_at = ? WHERE property = ? AND url = ? AND disabled_at IS NULL AND failing_since <= ?`,
-			now, p, url, now.Add(-a.DisableAfter))
-		if q.Error != nil || q.RowsAffected == 0 {
-			return q.Error
-		}
-		disabled = true
-		// Those in flight (leased) record their own attempts; ClaimDeliveries fails them
-		// after, unless one succeeded and so enabled the endpoint again.
-		return tx.Exec(`UPDATE webhook_deliveries SET status = ?, last_error = ?, holder = NULL, lease_until = NULL
-			WHERE property = ? AND endpoint = ? AND status = 'pending' AND (lease_until IS NULL OR lease_until <= ?)`,
-			rewards.DeliveryFailed, errDisabled, p, url, now).Error
+		return nextInLine(tx, p, url, h.UserID, now)
 	})
 	return recorded, disabled, err
+}
+
+// recordHealth records an attempt's outcome in its endpoint's row (a success clears a
+// run of failures, a failure extends it) and reports whether this failure disabled the
+// endpoint, failing its pending deliveries not being sent.
+func recordHealth(tx *gorm.DB, a rewards.DeliveryAttempt, p, url string, now time.Time) (bool, error) {
+	if a.OK {
+		// A success enables the endpoint again: it answers (one of a pass's attempts
+		// may succeed after another's failure disabled it). Only a failing or
+		// disabled endpoint's row is written: every success wrote it, so every
+		// recording of every sender on every replica queued for that one row lock
+		// through its commit, and an endpoint took a few hundred messages a second
+		// at most. An UPDATE leaves a row its WHERE does not match unlocked (an
+		// upsert's DO UPDATE … WHERE would lock it). A row that matches is waited
+		// for and checked again, so a success after the failure that disabled the
+		// endpoint still enables it (disabling needs a run of failures begun five
+		// days before, committed). A first failure in flight beside a success is not
+		// waited for: it can leave the endpoint failing since then, until its next
+		// success, as if it had committed after.
+		return false, tx.Exec(`UPDATE webhook_endpoints SET failing_since = NULL, disabled_at = NULL, last_success_at = ?
+			WHERE property = ? AND url = ? AND (failing_since IS NOT NULL OR disabled_at IS NOT NULL)`, now, p, url).Error
+	}
+	// Failing since the first failure of an unbroken run of them: a failure long
+	// after the previous one (more than any retry gap: the endpoint had no traffic)
+	// starts a new run, so one failure after a quiet week does not disable it.
+	if err := tx.Exec(`INSERT INTO webhook_endpoints (property, url, failing_since, last_failure_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (property, url) DO UPDATE SET failing_since = CASE
+			WHEN webhook_endpoints.failing_since IS NULL OR webhook_endpoints.last_failure_at IS NULL
+				OR webhook_endpoints.last_failure_at < ? THEN excluded.failing_since
+			ELSE webhook_endpoints.failing_since END,
+			last_failure_at = excluded.last_failure_at`,
+		p, url, now, now, now.Add(-failureRunGap)).Error; err != nil {
+		return false, err
+	}
+	if a.DisableAfter <= 0 {
+		return false, nil
+	}
+	q := tx.Exec(`UPDATE webhook_endpoints SET disabled_at = ? WHERE property = ? AND url = ? AND disabled_at IS NULL AND failing_since <= ?`,
+		now, p, url, now.Add(-a.DisableAfter))
+	if q.Error != nil || q.RowsAffected == 0 {
+		return false, q.Error
+	}
+	// Those in flight (leased) record their own attempts; ClaimDeliveries fails them
+	// after, unless one succeeded and so enabled the endpoint again.
+	return true, tx.Exec(`UPDATE webhook_deliveries SET status = ?, last_error = ?, holder = NULL, lease_until = NULL
+		WHERE property = ? AND endpoint = ? AND status = 'pending' AND (lease_until IS NULL OR lease_until <= ?)`,
+		rewards.DeliveryFailed, errDisabled, p, url, now).Error
 }
 
 // waitBehindHead makes the pending deliveries of user at (property, url) after the
@@ -370,13 +382,26 @@ func (db *DB) RecordAttempt(ctx context.Context, a rewards.DeliveryAttempt) (rec
 // message waits for a retry with the rest behind it; due all along, those behind made
 // every check for due work (DueEndpoints, each poll; the claim) read past them, or walk
 // every user: half a second a poll with 100,000 users, seconds a claim with more. New
-// messages behind a pending one are written due no earlier than it (outbox.flush).
-// A message written beside an attempt in flight can still be due before the retry the
-// attempt ends in; the checks for due work read it, and the next retry's call here
-// moves it.
+// messages behind a pending one are written due no earlier than it (outbox.flush), and
+// the next one in line is due at once when the one before it is delivered or failed for
+// good (nextInLine). A message written beside an attempt in flight can still be due
+// before the retry the attempt ends in; the checks for due work read it, and the next
+// retry's call here moves it.
 func waitBehindHead(tx *gorm.DB, property, url, user string, id int64, at time.Time) error {
 	_, err := rawExec(tx, `UPDATE webhook_deliveries SET next_attempt_at = ? WHERE status = 'pending' AND property = ?
 		AND endpoint = ? AND user_id = ? AND id > ? AND next_attempt_at < ?`, at, property, url, user, id, at)
+	return err
+}
+
+// nextInLine makes the user's first pending delivery at (property, url), now next in
+// line, due now if it waits only for the one before it: never sent, its due time that
+// one's retry (waitBehindHead, outbox.flush). A message written while the one before it
+// was retried by hand, or a clock stepped back since, would otherwise wait for a time
+// that no longer holds (review helper 201). One attempted itself keeps its own retry.
+func nextInLine(tx *gorm.DB, property, url, user string, now time.Time) error {
+	_, err := rawExec(tx, `UPDATE webhook_deliveries SET next_attempt_at = ? WHERE id = (SELECT f.id FROM webhook_deliveries f
+		WHERE f.status = 'pending' AND f.property = ? AND f.endpoint = ? AND f.user_id = ? ORDER BY f.id LIMIT 1)
+		AND attempts = 0 AND next_attempt_at > ?`, now, property, url, user, now)
 	return err
 }
 
@@ -424,25 +449,18 @@ func (db *DB) RetryDelivery(ctx context.Context, id int64, actor string) (reward
 	var out rewards.Delivery
 	err := db.tx(ctx, func(tx *gorm.DB) error {
 		now := db.now()
-		var hit []struct{ Property, Endpoint, UserID string }
+		var hit []struct{ Property, Endpoint string }
 		// A delivery being sent right now keeps its lease: clearing it would let another
 		// worker send it at the same time. Its schedule still starts over.
 		if err := query(tx, &hit, `UPDATE webhook_deliveries SET
 			holder = CASE WHEN status = 'pending' AND lease_until > ? THEN holder ELSE NULL END,
 			lease_until = CASE WHEN status = 'pending' AND lease_until > ? THEN lease_until ELSE NULL END,
 			status = 'pending', step = 0, next_attempt_at = ?
-			WHERE id = ? RETURNING property, endpoint, user_id`, now, now, now, id); err != nil {
+			WHERE id = ? RETURNING property, endpoint`, now, now, now, id); err != nil {
 			return err
 		}
 		if len(hit) == 0 {
 			return fmt.Errorf("store: webhook delivery %d: %w", id, rewards.ErrNotFound)
-		}
-		// The user's messages behind it waited for its retry (waitBehindHead): they are
-		// due again as soon as it is sent.
-		if _, err := rawExec(tx, `UPDATE webhook_deliveries SET next_attempt_at = ? WHERE status = 'pending' AND property = ?
-			AND endpoint = ? AND user_id = ? AND id > ? AND next_attempt_at > ?`,
-			now, hit[0].Property, hit[0].Endpoint, hit[0].UserID, id, now); err != nil {
-			return err
 		}
 		if err := tx.Exec(`UPDATE webhook_endpoints SET disabled_at = NULL, failing_since = NULL WHERE property = ? AND url = ?`,
 			hit[0].Property, hit[0].Endpoint).Error; err != nil {

@@ -1086,6 +1086,59 @@ func TestWebhookMessagesBehindARetryWaitForIt(t *testing.T) {
 		if len(got) != 2 || got[0].ID != heads[1].ID || got[0].Attempts != 1 || got[1].User != "u1" {
 			t.Fatalf("claimed %v at u2's retry, want its first, %d, and u1's last", ids(got), heads[1].ID)
 		}
+		// The clock is stepped back half an hour while u2's first is sent: the message
+		// behind it, written long before, goes next all the same, not at the retry's time.
+		clock.Set(retryAt.Add(-30 * time.Minute))
+		if ok, _, err := db.RecordAttempt(ctx, rewards.DeliveryAttempt{ID: got[0].ID, Holder: "B", Step: got[0].Step, OK: true, Status: 204}); !ok || err != nil {
+			t.Fatalf("record: %v %v", ok, err)
+		}
+		next, _ := db.ClaimDeliveries(ctx, "B", 10, time.Minute)
+		if len(next) != 1 || next[0].User != "u2" {
+			t.Fatalf("claimed %v once u2's first was delivered with the clock stepped back, want u2's next", ids(next))
+		}
+	})
+}
+
+// A message sent again by hand, older than its user's first pending one, does not cut
+// the retry that one waits for: once it is delivered, the pending one waits for its own
+// retry as before.
+func TestWebhookResendKeepsTheNextOnesRetry(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		ctx := context.Background()
+		clock := storetest.NewClock(t0)
+		db := openHooked(t, storetest.URL(t, dia), clock.Now, arcadeSubscribes)
+		send := func(ok bool) rewards.Delivery {
+			t.Helper()
+			got, err := db.ClaimDeliveries(ctx, "A", 10, time.Minute)
+			if err != nil || len(got) != 1 {
+				t.Fatalf("claimed %v, %v", ids(got), err)
+			}
+			a := rewards.DeliveryAttempt{ID: got[0].ID, Holder: "A", Step: got[0].Step, OK: ok, Status: 204}
+			if !ok {
+				a.Status, a.Error, a.RetryIn = 503, "answered 503", time.Hour
+			}
+			if recorded, _, err := db.RecordAttempt(ctx, a); !recorded || err != nil {
+				t.Fatalf("record: %v %v", recorded, err)
+			}
+			return got[0]
+		}
+		seedDeliveries(t, db, "u1", "u1")
+		first := send(true)
+		second := send(false) // waits an hour for its retry
+		clock.Advance(time.Minute)
+		if _, err := db.RetryDelivery(ctx, first.ID, "alice"); err != nil {
+			t.Fatal(err)
+		}
+		if again := send(true); again.ID != first.ID {
+			t.Fatalf("sent %d, want the one resent by hand, %d", again.ID, first.ID)
+		}
+		if got, _ := db.ClaimDeliveries(ctx, "A", 10, time.Minute); len(got) != 0 {
+			t.Fatalf("claimed %v an hour before the retry of %d", ids(got), second.ID)
+		}
+		clock.Advance(time.Hour)
+		if got, _ := db.ClaimDeliveries(ctx, "A", 10, time.Minute); len(got) != 1 || got[0].ID != second.ID {
+			t.Fatalf("claimed %v at the retry, want %d", ids(got), second.ID)
+		}
 	})
 }
 
@@ -1156,5 +1209,78 @@ func TestWebhookPollReadsNotWhatWaitsBehindRetries(t *testing.T) {
 	}
 	if due, err = db.DueEndpoints(ctx, endpoint); err != nil || len(due) != 1 {
 		t.Fatalf("due %v, %v with one retry come due behind the others' waiting messages", due, err)
+	}
+}
+
+// A failure recorded beside the one that disables the endpoint waits for it without a
+// deadlock: it held its user's next messages (moving them to its retry) while it waited
+// for the endpoint's row, and the disabling one, holding that row, waited for them to
+// fail every pending delivery (review helper 201).
+func TestWebhookFailureBesideTheDisablingOneIsNoDeadlock(t *testing.T) {
+	ctx := context.Background()
+	clock := storetest.NewClock(t0)
+	db := openHooked(t, storetest.URL(t, store.Postgres), clock.Now, arcadeSubscribes)
+	var mu sync.Mutex
+	var retried []error
+	db.OnRetry(func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		retried = append(retried, err)
+	})
+	seedDeliveries(t, db, "u1", "u2", "u2")
+	heads, err := db.ClaimDeliveries(ctx, "A", 10, time.Minute)
+	if err != nil || len(heads) != 2 {
+		t.Fatalf("claimed %v, %v", ids(heads), err)
+	}
+	// Failing for six days, the last failure an hour ago: the next failure disables it.
+	if err := db.ExecRaw(ctx, `INSERT INTO webhook_endpoints (property, url, failing_since, last_failure_at) VALUES ('arcade', ?, ?, ?)`,
+		hookURL, t0.Add(-6*24*time.Hour), t0.Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	waiting := func(n int64) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); ; {
+			w, err := store.QueryInt(ctx, db, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if w >= n {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d transactions waiting for a lock, want %d", w, n)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	fail := func(i int) {
+		defer wg.Done()
+		_, _, errs[i] = db.RecordAttempt(ctx, rewards.DeliveryAttempt{ID: heads[i].ID, Holder: "A", Step: heads[i].Step, Status: 503,
+			Error: "answered 503", RetryIn: time.Hour, DisableAfter: 5 * 24 * time.Hour})
+	}
+	if err := db.HoldEndpointRow(ctx, "arcade", hookURL, func() {
+		wg.Add(2)
+		go fail(0) // u1's: first in line for the endpoint's row, it disables the endpoint
+		waiting(1)
+		go fail(1) // u2's, with a message behind it
+		waiting(2)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	if errs[0] != nil || errs[1] != nil {
+		t.Fatalf("recording the failures: %v, %v", errs[0], errs[1])
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(retried) > 0 {
+		t.Fatalf("the two failures deadlocked, retried: %v", retried)
+	}
+	for _, d := range deliveries(t, db) {
+		if d.ID == heads[1].ID+1 && d.Status != rewards.DeliveryFailed {
+			t.Fatalf("u2's next message %s on the disabled endpoint, want failed", d.Status)
+		}
 	}
 }
