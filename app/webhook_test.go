@@ -1222,3 +1222,24 @@ func TestIdleWebhookWorkerClaimsNothing(t *testing.T) {
 		}
 	})
 }
+
+// A change for an endpoint with nothing queued goes out within about two turns of a slot,
+// however many endpoints are working through queues: in one queue it waited behind every
+// one of their turns, 2 s each over four slots (review helper 200: 6 s behind sixteen;
+// 12 s behind the twenty-four here).
+func TestWebhookFirstPassWaitsForNoQueueOfTurns(t *testing.T) {
+	c := startCrowd(t, 24, "slowish", 100) // six times the slots, each with a hundred to send
+	for _, r := range c.busy {
+		select {
+		case <-r.arrive:
+		case <-time.After(40 * time.Second):
+			t.Fatal("the busy endpoints were not all sent to")
+		}
+	}
+	c.credit("other", "bob", "b")
+	select {
+	case <-c.healthy.arrive:
+	case <-time.After(7 * time.Second): // 24 / 4 turns of 2 s in one queue: 12 s
+		t.Fatal("the change waited behind the turns of the endpoints working through queues")
+	}
+}
