@@ -888,12 +888,8 @@ func TestWebhookEndpointsThatHangTakeNoHealthySlot(t *testing.T) {
 			t.Fatal("the hanging endpoints were not sent to")
 		}
 	}
-	c.credit("other", "bob", "b")
-	select {
-	case <-c.healthy.arrive:
-	case <-time.After(20 * time.Second): // well within the hanging endpoints' one-minute timeout
-		t.Fatal("the healthy endpoint got nothing while five others hung")
-	}
+	// Well within the hanging endpoints' one-minute timeout.
+	c.changeArrives(t, 20*time.Second, "the healthy endpoint got nothing while five others hung")
 }
 
 // crowd is a worker of `tally serve` delivering to busy endpoints, each of its own
@@ -902,6 +898,30 @@ type crowd struct {
 	busy    []*receiver
 	healthy *receiver
 	credit  func(property, user, key string)
+}
+
+// busySentTo waits until every busy endpoint has had a request, failing after within.
+func (c *crowd) busySentTo(t *testing.T, within time.Duration) {
+	t.Helper()
+	for _, r := range c.busy {
+		select {
+		case <-r.arrive:
+		case <-time.After(within):
+			t.Fatal("the busy endpoints were not all sent to")
+		}
+	}
+}
+
+// changeArrives credits a user of the healthy endpoint's property and fails with why
+// unless the endpoint has the change within.
+func (c *crowd) changeArrives(t *testing.T, within time.Duration, why string) {
+	t.Helper()
+	c.credit("other", "bob", "b")
+	select {
+	case <-c.healthy.arrive:
+	case <-time.After(within):
+		t.Fatal(why)
+	}
 }
 
 // startCrowd starts RunWebhooks (one-minute timeout) over n endpoints that all answer
@@ -1037,19 +1057,9 @@ func TestWebhookEndpointGoesToTheSlowSlotsAfterTwoLatePasses(t *testing.T) {
 // (review helper 199: 7.5 s behind four endpoints answering in 1.5 s).
 func TestWebhookPassGivesItsSlotUpInTime(t *testing.T) {
 	c := startCrowd(t, 4, "slowish", 100) // as many as a process's slots
-	for _, r := range c.busy {            // every slot holds a pass of a hundred slow deliveries
-		select {
-		case <-r.arrive:
-		case <-time.After(20 * time.Second):
-			t.Fatal("the slow endpoints were not sent to")
-		}
-	}
-	c.credit("other", "bob", "b")
-	select {
-	case <-c.healthy.arrive:
-	case <-time.After(12 * time.Second): // a pass of a hundred takes thirteen rounds of 1.5 s
-		t.Fatal("the healthy endpoint waited for whole passes of endpoints answering slowly")
-	}
+	c.busySentTo(t, 20*time.Second)       // every slot holds a pass of a hundred slow deliveries
+	// A pass of a hundred takes thirteen rounds of 1.5 s.
+	c.changeArrives(t, 12*time.Second, "the healthy endpoint waited for whole passes of endpoints answering slowly")
 }
 
 // A pass over an endpoint that does not answer stops at its first stalled send: it
@@ -1229,17 +1239,7 @@ func TestIdleWebhookWorkerClaimsNothing(t *testing.T) {
 // 12 s behind the twenty-four here).
 func TestWebhookFirstPassWaitsForNoQueueOfTurns(t *testing.T) {
 	c := startCrowd(t, 24, "slowish", 100) // six times the slots, each with a hundred to send
-	for _, r := range c.busy {
-		select {
-		case <-r.arrive:
-		case <-time.After(40 * time.Second):
-			t.Fatal("the busy endpoints were not all sent to")
-		}
-	}
-	c.credit("other", "bob", "b")
-	select {
-	case <-c.healthy.arrive:
-	case <-time.After(7 * time.Second): // 24 / 4 turns of 2 s in one queue: 12 s
-		t.Fatal("the change waited behind the turns of the endpoints working through queues")
-	}
+	c.busySentTo(t, 40*time.Second)
+	// 24 / 4 turns of 2 s in one queue: 12 s.
+	c.changeArrives(t, 7*time.Second, "the change waited behind the turns of the endpoints working through queues")
 }
