@@ -313,18 +313,22 @@ func (db *DB) RecordAttempt(ctx context.Context, a rewards.DeliveryAttempt) (rec
 		recorded = true
 		h := hit[0]
 		p, url := h.Property, h.Endpoint
+		// The user's messages behind this one, before the endpoint's row: a retry by
+		// hand locks its delivery, then that row, so taking the row first and the
+		// messages after was a deadlock beside a retry of one of them (review helper
+		// 202). A failure that disables the endpoint skips the messages other attempts
+		// hold (recordHealth).
 		var err error
-		if disabled, err = recordHealth(tx, a, p, url, now); err != nil || disabled {
-			return err // a disabled endpoint's pending deliveries are failed
-		}
-		// The user's messages behind this one, last: a failure that disables the endpoint
-		// fails every pending delivery there not being sent, and this attempt's
-		// transaction holding some of them while it waits for the endpoint's row was a
-		// deadlock (review helper 201).
 		if h.Status == rewards.DeliveryPending {
-			return waitBehindHead(tx, p, url, h.UserID, a.ID, h.NextAttemptAt)
+			err = waitBehindHead(tx, p, url, h.UserID, a.ID, h.NextAttemptAt)
+		} else {
+			err = nextInLine(tx, p, url, h.UserID, now)
 		}
-		return nextInLine(tx, p, url, h.UserID, now)
+		if err != nil {
+			return err
+		}
+		disabled, err = recordHealth(tx, a, p, url, now)
+		return err
 	})
 	return recorded, disabled, err
 }
@@ -370,10 +374,17 @@ func recordHealth(tx *gorm.DB, a rewards.DeliveryAttempt, p, url string, now tim
 		return false, q.Error
 	}
 	// Those in flight (leased) record their own attempts; ClaimDeliveries fails them
-	// after, unless one succeeded and so enabled the endpoint again.
+	// after, unless one succeeded and so enabled the endpoint again. So does it those
+	// another transaction holds (Postgres): another attempt's recording, holding its
+	// user's messages while it waits for the endpoint's row this one holds, and this one
+	// waiting for those messages, was a deadlock (review helper 201).
+	pending := `SELECT id FROM webhook_deliveries WHERE property = ? AND endpoint = ? AND status = 'pending'
+		AND (lease_until IS NULL OR lease_until <= ?)`
+	if tx.Dialector.Name() == string(Postgres) {
+		pending += ` FOR UPDATE SKIP LOCKED`
+	}
 	return true, tx.Exec(`UPDATE webhook_deliveries SET status = ?, last_error = ?, holder = NULL, lease_until = NULL
-		WHERE property = ? AND endpoint = ? AND status = 'pending' AND (lease_until IS NULL OR lease_until <= ?)`,
-		rewards.DeliveryFailed, errDisabled, p, url, now).Error
+		WHERE id IN (`+pending+`)`, rewards.DeliveryFailed, errDisabled, p, url, now).Error
 }
 
 // waitBehindHead makes the pending deliveries of user at (property, url) after the
@@ -384,12 +395,14 @@ func recordHealth(tx *gorm.DB, a rewards.DeliveryAttempt, p, url string, now tim
 // every user: half a second a poll with 100,000 users, seconds a claim with more. New
 // messages behind a pending one are written due no earlier than it (outbox.flush), and
 // the next one in line is due at once when the one before it is delivered or failed for
-// good (nextInLine). A message written beside an attempt in flight can still be due
-// before the retry the attempt ends in; the checks for due work read it, and the next
-// retry's call here moves it.
+// good (nextInLine). A message attempted itself (behind an older one sent again by hand)
+// keeps its own retry: moved, it kept the older one's after that was delivered (review
+// helper 202). A message written beside an attempt in flight can still be due before
+// the retry the attempt ends in; the checks for due work read it, and the next retry's
+// call here moves it.
 func waitBehindHead(tx *gorm.DB, property, url, user string, id int64, at time.Time) error {
 	_, err := rawExec(tx, `UPDATE webhook_deliveries SET next_attempt_at = ? WHERE status = 'pending' AND property = ?
-		AND endpoint = ? AND user_id = ? AND id > ? AND next_attempt_at < ?`, at, property, url, user, id, at)
+		AND endpoint = ? AND user_id = ? AND id > ? AND attempts = 0 AND next_attempt_at < ?`, at, property, url, user, id, at)
 	return err
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -1213,20 +1214,14 @@ func TestWebhookPollReadsNotWhatWaitsBehindRetries(t *testing.T) {
 }
 
 // A failure recorded beside the one that disables the endpoint waits for it without a
-// deadlock: it held its user's next messages (moving them to its retry) while it waited
+// deadlock: it holds its user's next messages (moving them to its retry) while it waits
 // for the endpoint's row, and the disabling one, holding that row, waited for them to
-// fail every pending delivery (review helper 201).
+// fail every pending delivery (review helper 201); it now leaves them to the next claim.
 func TestWebhookFailureBesideTheDisablingOneIsNoDeadlock(t *testing.T) {
 	ctx := context.Background()
 	clock := storetest.NewClock(t0)
 	db := openHooked(t, storetest.URL(t, store.Postgres), clock.Now, arcadeSubscribes)
-	var mu sync.Mutex
-	var retried []error
-	db.OnRetry(func(err error) {
-		mu.Lock()
-		defer mu.Unlock()
-		retried = append(retried, err)
-	})
+	retried := retries(db)
 	seedDeliveries(t, db, "u1", "u2", "u2")
 	heads, err := db.ClaimDeliveries(ctx, "A", 10, time.Minute)
 	if err != nil || len(heads) != 2 {
@@ -1236,22 +1231,6 @@ func TestWebhookFailureBesideTheDisablingOneIsNoDeadlock(t *testing.T) {
 	if err := db.ExecRaw(ctx, `INSERT INTO webhook_endpoints (property, url, failing_since, last_failure_at) VALUES ('arcade', ?, ?, ?)`,
 		hookURL, t0.Add(-6*24*time.Hour), t0.Add(-time.Hour)); err != nil {
 		t.Fatal(err)
-	}
-	waiting := func(n int64) {
-		t.Helper()
-		for deadline := time.Now().Add(10 * time.Second); ; {
-			w, err := store.QueryInt(ctx, db, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if w >= n {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%d transactions waiting for a lock, want %d", w, n)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
 	}
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
@@ -1263,9 +1242,9 @@ func TestWebhookFailureBesideTheDisablingOneIsNoDeadlock(t *testing.T) {
 	if err := db.HoldEndpointRow(ctx, "arcade", hookURL, func() {
 		wg.Add(2)
 		go fail(0) // u1's: first in line for the endpoint's row, it disables the endpoint
-		waiting(1)
+		lockWaiters(t, db, 1)
 		go fail(1) // u2's, with a message behind it
-		waiting(2)
+		lockWaiters(t, db, 2)
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -1273,14 +1252,158 @@ func TestWebhookFailureBesideTheDisablingOneIsNoDeadlock(t *testing.T) {
 	if errs[0] != nil || errs[1] != nil {
 		t.Fatalf("recording the failures: %v, %v", errs[0], errs[1])
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(retried) > 0 {
-		t.Fatalf("the two failures deadlocked, retried: %v", retried)
+	if r := retried(); len(r) > 0 {
+		t.Fatalf("the two failures deadlocked, retried: %v", r)
+	}
+	// What the disabling failure left to the other's transaction, the next claim fails.
+	if got, err := db.ClaimDeliveries(ctx, "B", 10, time.Minute); err != nil || len(got) != 0 {
+		t.Fatalf("claimed %v on the disabled endpoint, %v", ids(got), err)
 	}
 	for _, d := range deliveries(t, db) {
-		if d.ID == heads[1].ID+1 && d.Status != rewards.DeliveryFailed {
-			t.Fatalf("u2's next message %s on the disabled endpoint, want failed", d.Status)
+		if d.Status != rewards.DeliveryFailed {
+			t.Fatalf("delivery %d of %s %s on the disabled endpoint, want failed", d.ID, d.User, d.Status)
 		}
 	}
+}
+
+// lockWaiters waits until n transactions of db's database wait for a lock (Postgres).
+func lockWaiters(t *testing.T, db *store.DB, n int64) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		w, err := store.QueryInt(context.Background(), db, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock'`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d transactions waiting for a lock, want %d", w, n)
+		}
+	}
+}
+
+// retries records the transactions db tries again (deadlocks).
+func retries(db *store.DB) func() []error {
+	var mu sync.Mutex
+	var seen []error
+	db.OnRetry(func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		seen = append(seen, err)
+	})
+	return func() []error {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(seen)
+	}
+}
+
+// An attempt's outcome recorded beside a retry by hand of the message behind it does not
+// deadlock: the recording moved (or released) that message after taking the endpoint's
+// row, and the retry, holding the message, waited for that row (review helper 202).
+func TestWebhookAttemptBesideARetryOfTheNextIsNoDeadlock(t *testing.T) {
+	for _, ok := range []bool{false, true} {
+		t.Run(fmt.Sprintf("success=%v", ok), func(t *testing.T) {
+			ctx := context.Background()
+			clock := storetest.NewClock(t0)
+			db := openHooked(t, storetest.URL(t, store.Postgres), clock.Now, arcadeSubscribes)
+			retried := retries(db)
+			all := seedDeliveries(t, db, "u1", "u1")
+			// u1's first failed and was retried by hand: the message behind it waits
+			// for the retry it had.
+			heads, err := db.ClaimDeliveries(ctx, "A", 10, time.Minute)
+			if err != nil || len(heads) != 1 || heads[0].ID != all[0].ID {
+				t.Fatalf("claimed %v, %v", ids(heads), err)
+			}
+			if rec, _, err := db.RecordAttempt(ctx, rewards.DeliveryAttempt{ID: heads[0].ID, Holder: "A", Step: heads[0].Step,
+				Status: 503, Error: "answered 503", RetryIn: time.Hour}); !rec || err != nil {
+				t.Fatalf("record: %v %v", rec, err)
+			}
+			if _, err := db.RetryDelivery(ctx, all[0].ID, "alice"); err != nil {
+				t.Fatal(err)
+			}
+			if heads, err = db.ClaimDeliveries(ctx, "A", 10, time.Minute); err != nil || len(heads) != 1 || heads[0].ID != all[0].ID {
+				t.Fatalf("claimed %v, %v", ids(heads), err)
+			}
+			// The endpoint is failing, so a success writes its row too.
+			if err := db.ExecRaw(ctx, `UPDATE webhook_endpoints SET failing_since = ?, last_failure_at = ?`,
+				t0.Add(-time.Hour), t0.Add(-time.Minute)); err != nil {
+				t.Fatal(err)
+			}
+			var wg sync.WaitGroup
+			var recErr, retryErr error
+			if err := db.HoldEndpointRow(ctx, "arcade", hookURL, func() {
+				wg.Add(2)
+				go func() {
+					defer wg.Done()
+					a := rewards.DeliveryAttempt{ID: heads[0].ID, Holder: "A", Step: heads[0].Step, Due: heads[0].NextAttemptAt,
+						OK: ok, Status: 204}
+					if !ok {
+						a.Status, a.Error, a.RetryIn = 503, "answered 503", 2*time.Hour
+					}
+					_, _, recErr = db.RecordAttempt(ctx, a)
+				}()
+				lockWaiters(t, db, 1)
+				go func() {
+					defer wg.Done()
+					_, retryErr = db.RetryDelivery(ctx, all[1].ID, "alice")
+				}()
+				lockWaiters(t, db, 2)
+			}); err != nil {
+				t.Fatal(err)
+			}
+			wg.Wait()
+			if recErr != nil || retryErr != nil {
+				t.Fatalf("record: %v, retry: %v", recErr, retryErr)
+			}
+			if r := retried(); len(r) > 0 {
+				t.Fatalf("the recording and the retry by hand deadlocked, retried: %v", r)
+			}
+		})
+	}
+}
+
+// A message that was attempted itself keeps its own retry behind an older one sent again
+// by hand: when that one failed, the message took its retry, and kept it after it was
+// delivered, waiting hours past its own (review helper 202).
+func TestWebhookAttemptedMessageKeepsItsOwnRetry(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		ctx := context.Background()
+		clock := storetest.NewClock(t0)
+		db := openHooked(t, storetest.URL(t, dia), clock.Now, arcadeSubscribes)
+		send := func(ok bool, retry time.Duration) rewards.Delivery {
+			t.Helper()
+			got, err := db.ClaimDeliveries(ctx, "A", 10, time.Minute)
+			if err != nil || len(got) != 1 {
+				t.Fatalf("claimed %v, %v", ids(got), err)
+			}
+			a := rewards.DeliveryAttempt{ID: got[0].ID, Holder: "A", Step: got[0].Step, Due: got[0].NextAttemptAt, OK: ok, Status: 204}
+			if !ok {
+				a.Status, a.Error, a.RetryIn = 503, "answered 503", retry
+			}
+			if recorded, _, err := db.RecordAttempt(ctx, a); !recorded || err != nil {
+				t.Fatalf("record: %v %v", recorded, err)
+			}
+			return got[0]
+		}
+		seedDeliveries(t, db, "u1", "u1")
+		first := send(true, 0)
+		second := send(false, 5*time.Second) // retried in 5 s
+		clock.Advance(time.Minute)
+		if _, err := db.RetryDelivery(ctx, first.ID, "alice"); err != nil {
+			t.Fatal(err)
+		}
+		send(false, 2*time.Hour) // the one sent again fails: retried in 2 h
+		if _, err := db.RetryDelivery(ctx, first.ID, "alice"); err != nil {
+			t.Fatal(err)
+		}
+		if again := send(true, 0); again.ID != first.ID {
+			t.Fatalf("sent %d, want %d", again.ID, first.ID)
+		}
+		if got, _ := db.ClaimDeliveries(ctx, "A", 10, time.Minute); len(got) != 1 || got[0].ID != second.ID {
+			t.Fatalf("claimed %v once the one sent again was delivered, want %d, its own retry long past", ids(got), second.ID)
+		}
+	})
 }
