@@ -55,10 +55,18 @@ func (db *DB) ClaimDeliveriesFor(ctx context.Context, holder string, limit int, 
 		// index serves it and no pending row is read when none is disabled. A row whose
 		// attempt is in flight (leased) is left to record it: a success there, dropped,
 		// was shown failed although the publisher had it.
+		//
+		// On Postgres it skips the rows another transaction holds (the next claim fails
+		// them), so it waits for no lock and is in no deadlock (a recording holds its
+		// user's messages), and a delivery being retried by hand is not failed under the
+		// retry.
+		disabled := `SELECT id FROM webhook_deliveries WHERE status = 'pending' AND (lease_until IS NULL OR lease_until <= ?)
+			AND (property, endpoint) IN (SELECT property, url FROM webhook_endpoints WHERE disabled_at IS NOT NULL)`
+		if db.dialect == Postgres {
+			disabled += ` FOR UPDATE SKIP LOCKED`
+		}
 		if _, err := rawExec(tx, `UPDATE webhook_deliveries SET status = ?, last_error = ?, holder = NULL, lease_until = NULL
-			WHERE status = 'pending' AND (lease_until IS NULL OR lease_until <= ?)
-			AND (property, endpoint) IN (SELECT property, url FROM webhook_endpoints WHERE disabled_at IS NOT NULL)`,
-			rewards.DeliveryFailed, errDisabled, now); err != nil {
+			WHERE id IN (`+disabled+`)`, rewards.DeliveryFailed, errDisabled, now); err != nil {
 			return err
 		}
 		args := []any{holder, now.Add(lease), now, now}
@@ -320,7 +328,7 @@ func (db *DB) RecordAttempt(ctx context.Context, a rewards.DeliveryAttempt) (rec
 		// hold (recordHealth).
 		var err error
 		if h.Status == rewards.DeliveryPending {
-			err = waitBehindHead(tx, p, url, h.UserID, a.ID, h.NextAttemptAt)
+			err = waitBehindHead(tx, p, url, h.UserID, a.ID, h.NextAttemptAt, now)
 		} else {
 			err = nextInLine(tx, p, url, h.UserID, now)
 		}
@@ -399,10 +407,19 @@ func recordHealth(tx *gorm.DB, a rewards.DeliveryAttempt, p, url string, now tim
 // keeps its own retry: moved, it kept the older one's after that was delivered (review
 // helper 202). A message written beside an attempt in flight can still be due before
 // the retry the attempt ends in; the checks for due work read it, and the next retry's
-// call here moves it.
-func waitBehindHead(tx *gorm.DB, property, url, user string, id int64, at time.Time) error {
-	_, err := rawExec(tx, `UPDATE webhook_deliveries SET next_attempt_at = ? WHERE status = 'pending' AND property = ?
-		AND endpoint = ? AND user_id = ? AND id > ? AND attempts = 0 AND next_attempt_at < ?`, at, property, url, user, id, at)
+// call here moves it. One being sent (leased) is left to its own recording, which would
+// take a moved due time for a retry by hand (review helper 204). On Postgres the rows are
+// locked in id order, whatever the plan: two recordings of one user's messages (an
+// older one sent again by hand beside the next) took them in opposite orders and
+// deadlocked (review helper 204).
+func waitBehindHead(tx *gorm.DB, property, url, user string, id int64, at, now time.Time) error {
+	behind := `SELECT id FROM webhook_deliveries WHERE status = 'pending' AND property = ? AND endpoint = ? AND user_id = ?
+		AND id > ? AND attempts = 0 AND next_attempt_at < ? AND (lease_until IS NULL OR lease_until <= ?)`
+	if tx.Dialector.Name() == string(Postgres) {
+		behind += ` ORDER BY id FOR UPDATE`
+	}
+	_, err := rawExec(tx, `UPDATE webhook_deliveries SET next_attempt_at = ? WHERE id IN (`+behind+`)`,
+		at, property, url, user, id, at, now)
 	return err
 }
 
@@ -414,7 +431,7 @@ func waitBehindHead(tx *gorm.DB, property, url, user string, id int64, at time.T
 func nextInLine(tx *gorm.DB, property, url, user string, now time.Time) error {
 	_, err := rawExec(tx, `UPDATE webhook_deliveries SET next_attempt_at = ? WHERE id = (SELECT f.id FROM webhook_deliveries f
 		WHERE f.status = 'pending' AND f.property = ? AND f.endpoint = ? AND f.user_id = ? ORDER BY f.id LIMIT 1)
-		AND attempts = 0 AND next_attempt_at > ?`, now, property, url, user, now)
+		AND attempts = 0 AND next_attempt_at > ? AND (lease_until IS NULL OR lease_until <= ?)`, now, property, url, user, now, now)
 	return err
 }
 

@@ -1407,3 +1407,131 @@ func TestWebhookAttemptedMessageKeepsItsOwnRetry(t *testing.T) {
 		}
 	})
 }
+
+// Two recordings of one user's messages, an older one sent again by hand and the next one
+// being sent beside it, both failing, do not deadlock whatever plan Postgres picks: each
+// moved the messages behind it in the plan's order (the due index's, or the table's),
+// and with the messages written in another order than they came due, they took them in
+// opposite orders (review helper 204).
+func TestWebhookTwoFailuresOfOneUserAreNoDeadlock(t *testing.T) {
+	ctx := context.Background()
+	clock := storetest.NewClock(t0)
+	db := openHooked(t, storetest.URL(t, store.Postgres), clock.Now, arcadeSubscribes)
+	retried := retries(db)
+	claim := func(want int64) rewards.Delivery {
+		t.Helper()
+		got, err := db.ClaimDeliveries(ctx, "A", 10, time.Minute)
+		if err != nil || len(got) != 1 || got[0].ID != want {
+			t.Fatalf("claimed %v, %v; want %d", ids(got), err, want)
+		}
+		return got[0]
+	}
+	record := func(d rewards.Delivery, ok bool, retry time.Duration) error {
+		a := rewards.DeliveryAttempt{ID: d.ID, Holder: "A", Step: d.Step, Due: d.NextAttemptAt, OK: ok, Status: 204}
+		if !ok {
+			a.Status, a.Error, a.RetryIn = 503, "answered 503", retry
+		}
+		_, _, err := db.RecordAttempt(ctx, a)
+		return err
+	}
+	adjust := func(key string) {
+		t.Helper()
+		if _, _, err := db.Adjust(ctx, rewards.AdjustRequest{Actor: "t", Property: "arcade", User: "u1", Amount: d("1"),
+			Reason: "r", IdempotencyKey: key, RequestHash: key}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	adjust("o")
+	o := claim(1)
+	if err := record(o, false, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	adjust("n") // 2, behind o's retry
+	clock.Advance(time.Minute)
+	if _, err := db.RetryDelivery(ctx, o.ID, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	adjust("a") // 3, due now
+	clock.Advance(time.Minute)
+	if err := record(claim(o.ID), true, 0); err != nil {
+		t.Fatal(err)
+	}
+	n := claim(2)                                                   // due now, after 3
+	if _, err := db.RetryDelivery(ctx, o.ID, "alice"); err != nil { // o sent again
+		t.Fatal(err)
+	}
+	o = claim(o.ID)
+	if err := db.ExecRaw(ctx, `ANALYZE webhook_deliveries`); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, 3)
+	if err := db.HoldEndpointRow(ctx, "arcade", hookURL, func() {
+		wg.Add(3)
+		go func() { // a retry by hand of n, being sent, holds it and waits for the endpoint's row
+			defer wg.Done()
+			_, errs[0] = db.RetryDelivery(ctx, n.ID, "alice")
+		}()
+		lockWaiters(t, db, 1)
+		go func() { defer wg.Done(); errs[1] = record(n, false, 2*time.Hour) }()
+		lockWaiters(t, db, 2)
+		go func() { defer wg.Done(); errs[2] = record(o, false, time.Hour) }()
+		lockWaiters(t, db, 3)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	if errs[0] != nil || errs[1] != nil || errs[2] != nil {
+		t.Fatalf("retry %v, recordings %v, %v", errs[0], errs[1], errs[2])
+	}
+	if r := retried(); len(r) > 0 {
+		t.Fatalf("the two recordings deadlocked, retried: %v", r)
+	}
+}
+
+// A message being sent keeps its due time while an older one of its user, sent again by
+// hand, fails beside it: moved to that one's retry, its own failure read as a retry by
+// hand asked during the attempt, which neither advanced its schedule nor kept its own
+// retry (review helper 204).
+func TestWebhookMessageBeingSentKeepsItsOwnSchedule(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		ctx := context.Background()
+		clock := storetest.NewClock(t0)
+		db := openHooked(t, storetest.URL(t, dia), clock.Now, arcadeSubscribes)
+		all := seedDeliveries(t, db, "u1", "u1")
+		got, _ := db.ClaimDeliveries(ctx, "A", 10, time.Minute)
+		if len(got) != 1 {
+			t.Fatalf("claimed %v", ids(got))
+		}
+		if rec, _, err := db.RecordAttempt(ctx, rewards.DeliveryAttempt{ID: got[0].ID, Holder: "A", Step: got[0].Step, Due: got[0].NextAttemptAt,
+			OK: true, Status: 204}); !rec || err != nil {
+			t.Fatalf("record: %v %v", rec, err)
+		}
+		n, _ := db.ClaimDeliveries(ctx, "A", 10, time.Minute) // the next, being sent
+		if len(n) != 1 || n[0].ID != all[1].ID {
+			t.Fatalf("claimed %v", ids(n))
+		}
+		if _, err := db.RetryDelivery(ctx, all[0].ID, "alice"); err != nil { // the first sent again
+			t.Fatal(err)
+		}
+		o, _ := db.ClaimDeliveries(ctx, "B", 10, time.Minute)
+		if len(o) != 1 || o[0].ID != all[0].ID {
+			t.Fatalf("claimed %v", ids(o))
+		}
+		for _, x := range []struct {
+			d      rewards.Delivery
+			holder string
+			retry  time.Duration
+		}{{o[0], "B", time.Hour}, {n[0], "A", 5 * time.Second}} {
+			if rec, _, err := db.RecordAttempt(ctx, rewards.DeliveryAttempt{ID: x.d.ID, Holder: x.holder, Step: x.d.Step, Due: x.d.NextAttemptAt,
+				Status: 503, Error: "answered 503", RetryIn: x.retry}); !rec || err != nil {
+				t.Fatalf("record: %v %v", rec, err)
+			}
+		}
+		for _, x := range deliveries(t, db) {
+			if x.ID == all[1].ID && (x.Step != 1 || !x.NextAttemptAt.Equal(t0.Add(5*time.Second))) {
+				t.Fatalf("the message being sent: step %d, due %s; want step 1, due in 5 s, its own retry", x.Step, x.NextAttemptAt)
+			}
+		}
+	})
+}
