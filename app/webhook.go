@@ -147,37 +147,46 @@ type webhooker struct {
 	slow    chan struct{}
 }
 
-// slotPool is the healthy slots: a pass waits for one in one of two queues, first passes
-// (an endpoint woken by new work) and passes that follow one (an endpoint with more
-// queued), each in the order they asked. A slot given back goes to the queue whose turn
-// it is when both wait, else to the one waiting: a first pass waits for about two slots
-// to come free, however many endpoints have work queued. With one queue, a change for
-// an endpoint with nothing queued waited behind the turn of every endpoint working
-// through a queue, 2 s each over four slots (review helper 200: 6 s behind sixteen).
+// slotPool is the healthy slots. A pass asks for one as short (the endpoint's last pass
+// ended by itself: it sent what it claimed in time, or claimed nothing) or long (the last
+// pass gave its slot up at its 2 s, or at a late send: the endpoint has work queued, or
+// answers slowly). A slot that comes free goes to a long pass waiting when no long pass
+// holds one, else to the short passes waiting, in the order they asked, then to the long
+// ones. So an endpoint working through a queue always has a slot (at least one of them
+// does), and a change for an endpoint with nothing queued waits only for a slot to come
+// free, not for the turns of every endpoint with a queue: in one queue it waited N / 4 ×
+// 2 s behind N of them (review helper 200: 6 s behind sixteen). Turns given to each queue
+// in turn (review helper 203) drained quick passes one per long turn, behind twenty-four
+// busy endpoints slower than one queue had.
 type slotPool struct {
-	mu       sync.Mutex
-	free     int
-	queues   [2][]chan struct{} // first passes, following passes
-	nextTurn int                // the queue served next when both wait
+	mu     sync.Mutex
+	free   int
+	held   [2]int             // slots held by short passes, by long ones
+	queues [2][]chan struct{} // short passes waiting, long ones
 }
 
 func newSlotPool(n int) *slotPool { return &slotPool{free: n} }
 
-// acquire waits for a slot: in the queue of following passes when following, else in
-// the first passes'. It reports false when ctx ended first, holding no slot.
-func (p *slotPool) acquire(ctx context.Context, following bool) bool {
-	q := 0
-	if following {
-		q = 1
+func passKind(long bool) int {
+	if long {
+		return 1
 	}
+	return 0
+}
+
+// acquire waits for a slot for a long or a short pass. It reports false when ctx ended
+// first, holding no slot.
+func (p *slotPool) acquire(ctx context.Context, long bool) bool {
+	k := passKind(long)
 	p.mu.Lock()
-	if p.free > 0 {
+	if p.free > 0 { // nobody waits: release hands a slot to a waiting pass first
 		p.free--
+		p.held[k]++
 		p.mu.Unlock()
 		return true
 	}
 	ready := make(chan struct{})
-	p.queues[q] = append(p.queues[q], ready)
+	p.queues[k] = append(p.queues[k], ready)
 	p.mu.Unlock()
 	select {
 	case <-ready:
@@ -185,33 +194,37 @@ func (p *slotPool) acquire(ctx context.Context, following bool) bool {
 	case <-ctx.Done():
 	}
 	p.mu.Lock()
-	if i := slices.Index(p.queues[q], ready); i >= 0 {
-		p.queues[q] = slices.Delete(p.queues[q], i, i+1)
+	if i := slices.Index(p.queues[k], ready); i >= 0 {
+		p.queues[k] = slices.Delete(p.queues[k], i, i+1)
 		p.mu.Unlock()
 		return false
 	}
 	p.mu.Unlock()
-	p.release() // given a slot as ctx ended: it goes to the next
+	p.release(long) // given a slot as ctx ended: it goes to the next
 	return false
 }
 
-// release gives a slot back: to the next pass waiting, or to the free ones.
-func (p *slotPool) release() {
+// release gives back a slot acquired for a long or a short pass: to the next pass
+// waiting, or to the free ones.
+func (p *slotPool) release(long bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	q := p.nextTurn
-	if len(p.queues[q]) == 0 {
-		q = 1 - q
-	}
-	if len(p.queues[q]) == 0 {
+	p.held[passKind(long)]--
+	var k int
+	switch {
+	case len(p.queues[1]) > 0 && p.held[1] == 0:
+		k = 1
+	case len(p.queues[0]) > 0:
+		k = 0
+	case len(p.queues[1]) > 0:
+		k = 1
+	default:
 		p.free++
 		return
 	}
-	if len(p.queues[1-q]) > 0 {
-		p.nextTurn = 1 - q // both waited: the other queue is served next
-	}
-	ready := p.queues[q][0]
-	p.queues[q] = slices.Delete(p.queues[q], 0, 1)
+	p.held[k]++
+	ready := p.queues[k][0]
+	p.queues[k] = slices.Delete(p.queues[k], 0, 1)
 	close(ready)
 }
 
@@ -365,8 +378,8 @@ func (a *App) watchDue(ctx context.Context, wakes map[[2]string]chan struct{}) {
 // runLane delivers the deliveries of endpoints until ctx ends: a pass when woken, then
 // the next at once while a pass claimed any (after 5 × webhookPoll when one failed). A
 // pass waits for one of the process's slots before it claims, so the wait does not eat
-// into its lease: one of webhookLanes (a woken lane's first pass in the first passes'
-// queue, the passes after it in the other; slotPool), or of webhookSlowLanes while the
+// into its lease: one of webhookLanes (as a long pass after a pass that gave its slot
+// up before it ended, else as a short one; slotPool), or of webhookSlowLanes while the
 // endpoint's last webhookLateToSlow passes each had a late send. A pass in a webhookLanes slot gives it
 // back after webhookStall, or at its first late send, and finishes its sends in flight
 // without one.
@@ -380,7 +393,8 @@ func (a *App) runLane(ctx context.Context, endpoints [][2]string, wake <-chan st
 			return
 		case <-wake:
 		}
-		for following := false; ; following = true {
+		long := false // the last pass gave its slot up before it ended
+		for {
 			var once sync.Once
 			var release func()
 			if slow {
@@ -391,17 +405,19 @@ func (a *App) runLane(ctx context.Context, endpoints [][2]string, wake <-chan st
 				}
 				release = func() { once.Do(func() { <-w.slow }) }
 			} else {
-				if !w.lanes.acquire(ctx, following) {
+				if !w.lanes.acquire(ctx, long) {
 					return
 				}
-				release = func() { once.Do(w.lanes.release) }
+				asked := long
+				release = func() { once.Do(func() { w.lanes.release(asked) }) }
 			}
 			done := release
 			if slow {
 				done = func() {} // the slow slots bound the endpoints that hang or crawl
 			}
-			n, late, err := a.safePass(ctx, endpoints, done)
+			n, late, stopped, err := a.safePass(ctx, endpoints, done)
 			release()
+			long = stopped
 			if ctx.Err() != nil {
 				return
 			}
@@ -474,11 +490,11 @@ func (a *App) PruneWebhookDeliveries(ctx context.Context) (int64, error) {
 
 // safePass is one pass over endpoints whose panic is logged and turned into an error,
 // so the lane carries on.
-func (a *App) safePass(ctx context.Context, endpoints [][2]string, done func()) (n int, late bool, err error) {
+func (a *App) safePass(ctx context.Context, endpoints [][2]string, done func()) (n int, late, stopped bool, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			a.log.Error("webhooks: pass panicked; recovered", "panic", r, "stack", string(debug.Stack()))
-			n, late, err = 0, false, fmt.Errorf("webhook pass panicked: %v", r)
+			n, late, stopped, err = 0, false, false, fmt.Errorf("webhook pass panicked: %v", r)
 		}
 	}()
 	return a.webhooks.pass(ctx, endpoints, webhookStall, done)
@@ -494,18 +510,18 @@ func (a *App) DeliverWebhooks(ctx context.Context) (int, error) {
 		return 0, nil
 	}
 	defer w.running.Unlock()
-	n, _, err := w.pass(ctx, w.claimable, 0, func() {})
+	n, _, _, err := w.pass(ctx, w.claimable, 0, func() {})
 	return n, err
 }
 
 // pass claims the due deliveries of endpoints (at most webhookBatch), sends them
 // webhookParallel at a time, and records each outcome. Once budget has passed (0: no
 // limit) or a send is late, it calls done, starts no more sends, and gives back what
-// it did not send; late reports whether a send was.
-func (w *webhooker) pass(ctx context.Context, endpoints [][2]string, budget time.Duration, done func()) (n int, late bool, err error) {
+// it did not send; late reports whether a send was, stopped whether it stopped so.
+func (w *webhooker) pass(ctx context.Context, endpoints [][2]string, budget time.Duration, done func()) (n int, late, stopped bool, err error) {
 	ds, err := w.store.ClaimDeliveriesFor(ctx, w.holder, webhookBatch, w.lease, endpoints)
 	if err != nil || len(ds) == 0 {
-		return 0, false, err
+		return 0, false, false, err
 	}
 	stall := make(chan struct{})
 	var once sync.Once
@@ -555,7 +571,7 @@ func (w *webhooker) pass(ctx context.Context, endpoints [][2]string, budget time
 			errs = append(errs, fmt.Errorf("webhooks: give back %d unsent deliveries: %w", len(unsent), err))
 		}
 	}
-	return len(ds) - len(unsent), lateSend.Load(), errors.Join(errs...)
+	return len(ds) - len(unsent), lateSend.Load(), closed(stall), errors.Join(errs...)
 }
 
 // closed reports whether ch is closed, without waiting.

@@ -8,70 +8,81 @@ import (
 	"time"
 )
 
-// The healthy slots go to the first passes' queue and the following passes' in turn
-// while both wait, each queue in the order asked; a pass that stops waiting (its lane
-// ends) takes no slot with it.
-func TestSlotPoolServesTheQueuesInTurn(t *testing.T) {
-	ctx := context.Background()
-	p := newSlotPool(1)
-	if !p.acquire(ctx, true) {
-		t.Fatal("a free slot was not given")
+// The healthy slots go to a long pass waiting when no long pass holds one, else to the
+// short passes waiting, in the order they asked, then to the long ones; a pass that
+// stops waiting (its lane ends) takes no slot with it.
+func TestSlotPoolPutsShortPassesFirst(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		holders []bool // kinds holding the two slots (true: long); the first gives its slot back
+		waiting []bool // kinds waiting, in the order they ask
+		want    []int  // the order the waiting passes get a slot, by index in waiting
+	}{
+		// A long pass holds a slot: the short ones waiting go first, then the long ones.
+		{"long held", []bool{true, true}, []bool{true, false, false, true}, []int{1, 2, 0, 3}},
+		// No long pass holds one: a long one waiting goes before the short ones, and the
+		// slot it gives back to the next long one (one slot passes here).
+		{"none long held", []bool{false, false}, []bool{false, true, false, true}, []int{1, 3, 0, 2}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := context.Background()
+			p := newSlotPool(len(c.holders))
+			for _, long := range c.holders {
+				if !p.acquire(ctx, long) {
+					t.Fatal("a free slot was not given")
+				}
+			}
+			var mu sync.Mutex
+			var order []int
+			var wg sync.WaitGroup
+			for i, long := range c.waiting {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if !p.acquire(ctx, long) {
+						t.Errorf("pass %d: no slot", i)
+						return
+					}
+					mu.Lock()
+					order = append(order, i)
+					mu.Unlock()
+					p.release(long)
+				}()
+				poolWaiting(t, p, i+1)
+			}
+			gone, cancel := context.WithCancel(ctx)
+			stopped := make(chan bool)
+			go func() { stopped <- p.acquire(gone, false) }()
+			poolWaiting(t, p, len(c.waiting)+1)
+			cancel()
+			if <-stopped {
+				t.Fatal("a pass whose lane ended got a slot")
+			}
+			p.release(c.holders[0]) // one slot for all the waiting passes, in turn
+			wg.Wait()
+			if !slices.Equal(order, c.want) {
+				t.Fatalf("slots went to %v, want %v", order, c.want)
+			}
+			p.release(c.holders[1])
+			if p.free != len(c.holders) || p.held != [2]int{} {
+				t.Fatalf("%d slots free, %v held after every pass gave its slot back; want %d, none", p.free, p.held, len(c.holders))
+			}
+		})
 	}
-	var mu sync.Mutex
-	var order []string
-	var wg sync.WaitGroup
-	queued := func(n int) { // waits until n passes wait
-		t.Helper()
-		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
-			p.mu.Lock()
-			w := len(p.queues[0]) + len(p.queues[1])
-			p.mu.Unlock()
-			if w == n {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%d passes waiting, want %d", w, n)
-			}
+}
+
+// poolWaiting waits until n passes wait for a slot of p.
+func poolWaiting(t *testing.T, p *slotPool, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		p.mu.Lock()
+		w := len(p.queues[0]) + len(p.queues[1])
+		p.mu.Unlock()
+		if w == n {
+			return
 		}
-	}
-	wait := func(name string, following bool) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if !p.acquire(ctx, following) {
-				t.Errorf("%s: no slot", name)
-				return
-			}
-			mu.Lock()
-			order = append(order, name)
-			mu.Unlock()
-			p.release()
-		}()
-	}
-	wait("busy1", true)
-	queued(1)
-	wait("busy2", true)
-	queued(2)
-	wait("busy3", true)
-	queued(3)
-	wait("first1", false)
-	queued(4)
-	wait("first2", false)
-	queued(5)
-	gone, cancel := context.WithCancel(ctx)
-	stopped := make(chan bool)
-	go func() { stopped <- p.acquire(gone, false) }()
-	queued(6)
-	cancel()
-	if <-stopped {
-		t.Fatal("a pass whose lane ended got a slot")
-	}
-	p.release()
-	wg.Wait()
-	if want := []string{"first1", "busy1", "first2", "busy2", "busy3"}; !slices.Equal(order, want) {
-		t.Fatalf("slots went to %v, want %v", order, want)
-	}
-	if p.free != 1 {
-		t.Fatalf("%d slots free after every pass gave its slot back, want 1", p.free)
+		if time.Now().After(deadline) {
+			t.Fatalf("%d passes waiting, want %d", w, n)
+		}
 	}
 }
