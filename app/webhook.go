@@ -380,9 +380,9 @@ func (a *App) watchDue(ctx context.Context, wakes map[[2]string]chan struct{}) {
 // pass waits for one of the process's slots before it claims, so the wait does not eat
 // into its lease: one of webhookLanes (as a long pass after a pass that gave its slot
 // up before it ended, else as a short one; slotPool), or of webhookSlowLanes while the
-// endpoint's last webhookLateToSlow passes each had a late send. A pass in a webhookLanes slot gives it
-// back after webhookStall, or at its first late send, and finishes its sends in flight
-// without one.
+// endpoint's last webhookLateToSlow passes each had a late send. A pass in a
+// webhookLanes slot gives it back after webhookStall, or at its first late send, and
+// finishes its sends in flight without one.
 func (a *App) runLane(ctx context.Context, endpoints [][2]string, wake <-chan struct{}) {
 	w := a.webhooks
 	slow := false
