@@ -148,9 +148,9 @@ type webhooker struct {
 }
 
 // slotPool is the healthy slots. A pass asks for one as short (the endpoint's last pass
-// ended by itself: it sent what it claimed in time, or claimed nothing) or long (the last
-// pass gave its slot up at its 2 s, or at a late send: the endpoint has work queued, or
-// answers slowly). A slot that comes free goes to a long pass waiting when no long pass
+// ended by itself: it sent what it claimed in time, less than a whole batch, or claimed
+// nothing) or long (the last pass gave its slot up at its 2 s, or at a late send, or sent
+// a whole batch: the endpoint has work queued, or answers slowly). A slot that comes free goes to a long pass waiting when no long pass
 // holds one, else to the short passes waiting, in the order they asked, then to the long
 // ones. So an endpoint working through a queue always has a slot (at least one of them
 // does), and a change for an endpoint with nothing queued waits only for a slot to come
@@ -166,6 +166,13 @@ type slotPool struct {
 }
 
 func newSlotPool(n int) *slotPool { return &slotPool{free: n} }
+
+// longAfter reports whether the pass after one that sent n deliveries, and stopped (gave
+// its slot up at its 2 s or a late send) or not, is a long one: one that gave its slot
+// up, or sent a whole batch, leaves work queued. An endpoint answering at once sends its
+// hundred in well under 2 s, and its passes, short, queued with every other endpoint's
+// change (review helper 205: 4-6 s behind twenty-four with 300 queued each).
+func longAfter(n int, stopped bool) bool { return stopped || n >= webhookBatch }
 
 func passKind(long bool) int {
 	if long {
@@ -379,10 +386,10 @@ func (a *App) watchDue(ctx context.Context, wakes map[[2]string]chan struct{}) {
 // the next at once while a pass claimed any (after 5 × webhookPoll when one failed). A
 // pass waits for one of the process's slots before it claims, so the wait does not eat
 // into its lease: one of webhookLanes (as a long pass after a pass that gave its slot
-// up before it ended, else as a short one; slotPool), or of webhookSlowLanes while the
-// endpoint's last webhookLateToSlow passes each had a late send. A pass in a
-// webhookLanes slot gives it back after webhookStall, or at its first late send, and
-// finishes its sends in flight without one.
+// up before it ended or sent a whole batch, else as a short one; slotPool), or of
+// webhookSlowLanes while the endpoint's last webhookLateToSlow passes each had a late
+// send. A pass in a webhookLanes slot gives it back after webhookStall, or at its first
+// late send, and finishes its sends in flight without one.
 func (a *App) runLane(ctx context.Context, endpoints [][2]string, wake <-chan struct{}) {
 	w := a.webhooks
 	slow := false
@@ -417,7 +424,7 @@ func (a *App) runLane(ctx context.Context, endpoints [][2]string, wake <-chan st
 			}
 			n, late, stopped, err := a.safePass(ctx, endpoints, done)
 			release()
-			long = stopped
+			long = longAfter(n, stopped)
 			if ctx.Err() != nil {
 				return
 			}

@@ -86,3 +86,22 @@ func poolWaiting(t *testing.T, p *slotPool, n int) {
 		}
 	}
 }
+
+// A pass is a long one after a pass that gave its slot up, or sent a whole batch (an
+// endpoint answering at once with work queued), and a short one after any other.
+func TestLongAfterAPassThatLeftWorkQueued(t *testing.T) {
+	for _, c := range []struct {
+		n       int
+		stopped bool
+		want    bool
+	}{
+		{0, false, false},
+		{webhookBatch - 1, false, false},
+		{webhookBatch, false, true},
+		{3, true, true},
+	} {
+		if got := longAfter(c.n, c.stopped); got != c.want {
+			t.Errorf("after a pass that sent %d (stopped %v): long %v, want %v", c.n, c.stopped, got, c.want)
+		}
+	}
+}
