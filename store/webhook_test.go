@@ -1108,29 +1108,14 @@ func TestWebhookResendKeepsTheNextOnesRetry(t *testing.T) {
 		ctx := context.Background()
 		clock := storetest.NewClock(t0)
 		db := openHooked(t, storetest.URL(t, dia), clock.Now, arcadeSubscribes)
-		send := func(ok bool) rewards.Delivery {
-			t.Helper()
-			got, err := db.ClaimDeliveries(ctx, "A", 10, time.Minute)
-			if err != nil || len(got) != 1 {
-				t.Fatalf("claimed %v, %v", ids(got), err)
-			}
-			a := rewards.DeliveryAttempt{ID: got[0].ID, Holder: "A", Step: got[0].Step, OK: ok, Status: 204}
-			if !ok {
-				a.Status, a.Error, a.RetryIn = 503, "answered 503", time.Hour
-			}
-			if recorded, _, err := db.RecordAttempt(ctx, a); !recorded || err != nil {
-				t.Fatalf("record: %v %v", recorded, err)
-			}
-			return got[0]
-		}
 		seedDeliveries(t, db, "u1", "u1")
-		first := send(true)
-		second := send(false) // waits an hour for its retry
+		first := sendOne(t, db, true, time.Hour)
+		second := sendOne(t, db, false, time.Hour) // waits an hour for its retry
 		clock.Advance(time.Minute)
 		if _, err := db.RetryDelivery(ctx, first.ID, "alice"); err != nil {
 			t.Fatal(err)
 		}
-		if again := send(true); again.ID != first.ID {
+		if again := sendOne(t, db, true, time.Hour); again.ID != first.ID {
 			t.Fatalf("sent %d, want the one resent by hand, %d", again.ID, first.ID)
 		}
 		if got, _ := db.ClaimDeliveries(ctx, "A", 10, time.Minute); len(got) != 0 {
@@ -1373,33 +1358,18 @@ func TestWebhookAttemptedMessageKeepsItsOwnRetry(t *testing.T) {
 		ctx := context.Background()
 		clock := storetest.NewClock(t0)
 		db := openHooked(t, storetest.URL(t, dia), clock.Now, arcadeSubscribes)
-		send := func(ok bool, retry time.Duration) rewards.Delivery {
-			t.Helper()
-			got, err := db.ClaimDeliveries(ctx, "A", 10, time.Minute)
-			if err != nil || len(got) != 1 {
-				t.Fatalf("claimed %v, %v", ids(got), err)
-			}
-			a := rewards.DeliveryAttempt{ID: got[0].ID, Holder: "A", Step: got[0].Step, Due: got[0].NextAttemptAt, OK: ok, Status: 204}
-			if !ok {
-				a.Status, a.Error, a.RetryIn = 503, "answered 503", retry
-			}
-			if recorded, _, err := db.RecordAttempt(ctx, a); !recorded || err != nil {
-				t.Fatalf("record: %v %v", recorded, err)
-			}
-			return got[0]
-		}
 		seedDeliveries(t, db, "u1", "u1")
-		first := send(true, 0)
-		second := send(false, 5*time.Second) // retried in 5 s
+		first := sendOne(t, db, true, 0)
+		second := sendOne(t, db, false, 5*time.Second) // retried in 5 s
 		clock.Advance(time.Minute)
 		if _, err := db.RetryDelivery(ctx, first.ID, "alice"); err != nil {
 			t.Fatal(err)
 		}
-		send(false, 2*time.Hour) // the one sent again fails: retried in 2 h
+		sendOne(t, db, false, 2*time.Hour) // the one sent again fails: retried in 2 h
 		if _, err := db.RetryDelivery(ctx, first.ID, "alice"); err != nil {
 			t.Fatal(err)
 		}
-		if again := send(true, 0); again.ID != first.ID {
+		if again := sendOne(t, db, true, 0); again.ID != first.ID {
 			t.Fatalf("sent %d, want %d", again.ID, first.ID)
 		}
 		if got, _ := db.ClaimDeliveries(ctx, "A", 10, time.Minute); len(got) != 1 || got[0].ID != second.ID {
@@ -1426,14 +1396,7 @@ func TestWebhookTwoFailuresOfOneUserAreNoDeadlock(t *testing.T) {
 		}
 		return got[0]
 	}
-	record := func(d rewards.Delivery, ok bool, retry time.Duration) error {
-		a := rewards.DeliveryAttempt{ID: d.ID, Holder: "A", Step: d.Step, Due: d.NextAttemptAt, OK: ok, Status: 204}
-		if !ok {
-			a.Status, a.Error, a.RetryIn = 503, "answered 503", retry
-		}
-		_, _, err := db.RecordAttempt(ctx, a)
-		return err
-	}
+	record := func(d rewards.Delivery, ok bool, retry time.Duration) error { return tryAttempt(db, d, "A", ok, retry) }
 	adjust := func(key string) {
 		t.Helper()
 		if _, _, err := db.Adjust(ctx, rewards.AdjustRequest{Actor: "t", Property: "arcade", User: "u1", Amount: d("1"),
@@ -1534,4 +1497,32 @@ func TestWebhookMessageBeingSentKeepsItsOwnSchedule(t *testing.T) {
 			}
 		}
 	})
+}
+
+// tryAttempt records an attempt at d by holder, a success or a failure retried in retry,
+// and reports an error unless it was recorded.
+func tryAttempt(db *store.DB, d rewards.Delivery, holder string, ok bool, retry time.Duration) error {
+	a := rewards.DeliveryAttempt{ID: d.ID, Holder: holder, Step: d.Step, Due: d.NextAttemptAt, OK: ok, Status: 204}
+	if !ok {
+		a.Status, a.Error, a.RetryIn = 503, "answered 503", retry
+	}
+	recorded, _, err := db.RecordAttempt(context.Background(), a)
+	if err == nil && !recorded {
+		err = fmt.Errorf("the attempt at delivery %d was not recorded", d.ID)
+	}
+	return err
+}
+
+// sendOne claims the one delivery due for holder "A" and records an attempt at it, a
+// success or a failure retried in retry.
+func sendOne(t *testing.T, db *store.DB, ok bool, retry time.Duration) rewards.Delivery {
+	t.Helper()
+	got, err := db.ClaimDeliveries(context.Background(), "A", 10, time.Minute)
+	if err != nil || len(got) != 1 {
+		t.Fatalf("claimed %v, %v; want one", ids(got), err)
+	}
+	if err := tryAttempt(db, got[0], "A", ok, retry); err != nil {
+		t.Fatal(err)
+	}
+	return got[0]
 }
