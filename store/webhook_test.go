@@ -1012,8 +1012,8 @@ func TestWebhookDueEndpoints(t *testing.T) {
 }
 
 // A user's messages behind a delivery waiting for its retry are due no earlier than that
-// retry, whether written before the attempt failed or after; a retry by hand makes them
-// due again, so they follow the retried one at once.
+// retry, whether written before the attempt failed or after; after a retry by hand, or
+// with the clock stepped back, they follow it as soon as it is delivered.
 func TestWebhookMessagesBehindARetryWaitForIt(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
 		ctx := context.Background()
@@ -1059,7 +1059,7 @@ func TestWebhookMessagesBehindARetryWaitForIt(t *testing.T) {
 		if due, err := db.DueEndpoints(ctx, [][2]string{{"arcade", hookURL}}); len(due) != 0 || err != nil {
 			t.Fatalf("due %v %v before the retries", due, err)
 		}
-		// A retry by hand of u1's first: the two behind it are due as soon as it is sent.
+		// A retry by hand of u1's first: the two behind it go as soon as it is delivered.
 		clock.Advance(time.Minute)
 		if _, err := db.RetryDelivery(ctx, heads[0].ID, "alice"); err != nil {
 			t.Fatal(err)
