@@ -52,21 +52,8 @@ func (db *DB) ClaimDeliveriesFor(ctx context.Context, holder string, limit int, 
 		out = nil
 		now := db.now()
 		// Written from the few disabled endpoints to their pending rows, so the partial
-		// index serves it and no pending row is read when none is disabled. A row whose
-		// attempt is in flight (leased) is left to record it: a success there, dropped,
-		// was shown failed although the publisher had it.
-		//
-		// On Postgres it skips the rows another transaction holds (the next claim fails
-		// them), so it waits for no lock and is in no deadlock (a recording holds its
-		// user's messages), and a delivery being retried by hand is not failed under the
-		// retry.
-		disabled := `SELECT id FROM webhook_deliveries WHERE status = 'pending' AND (lease_until IS NULL OR lease_until <= ?)
-			AND (property, endpoint) IN (SELECT property, url FROM webhook_endpoints WHERE disabled_at IS NOT NULL)`
-		if db.dialect == Postgres {
-			disabled += ` FOR UPDATE SKIP LOCKED`
-		}
-		if _, err := rawExec(tx, `UPDATE webhook_deliveries SET status = ?, last_error = ?, holder = NULL, lease_until = NULL
-			WHERE id IN (`+disabled+`)`, rewards.DeliveryFailed, errDisabled, now); err != nil {
+		// index serves it and no pending row is read when none is disabled.
+		if err := failDisabled(tx, now, `(property, endpoint) IN (SELECT property, url FROM webhook_endpoints WHERE disabled_at IS NOT NULL)`); err != nil {
 			return err
 		}
 		args := []any{holder, now.Add(lease), now, now}
@@ -381,18 +368,26 @@ func recordHealth(tx *gorm.DB, a rewards.DeliveryAttempt, p, url string, now tim
 	if q.Error != nil || q.RowsAffected == 0 {
 		return false, q.Error
 	}
-	// Those in flight (leased) record their own attempts; ClaimDeliveries fails them
-	// after, unless one succeeded and so enabled the endpoint again. So does it those
-	// another transaction holds (Postgres): another attempt's recording, holding its
-	// user's messages while it waits for the endpoint's row this one holds, and this one
-	// waiting for those messages, was a deadlock (review helper 201).
-	pending := `SELECT id FROM webhook_deliveries WHERE property = ? AND endpoint = ? AND status = 'pending'
-		AND (lease_until IS NULL OR lease_until <= ?)`
+	// ClaimDeliveries fails what this leaves, unless a success enabled the endpoint again.
+	return true, failDisabled(tx, now, `property = ? AND endpoint = ?`, p, url)
+}
+
+// failDisabled fails, as their endpoint is disabled, the pending deliveries that match
+// cond (with its arguments args) and are not being sent. One in flight (leased) is left
+// to record its attempt: a success there, dropped, was shown failed although the
+// publisher had it. On Postgres it also skips the rows another transaction holds, which
+// the next claim fails: it waits for no lock, so it is in no deadlock (a recording holds
+// its user's messages while it waits for the endpoint's row a disabling failure holds;
+// review helper 201), and a delivery being retried by hand is not failed under the retry.
+func failDisabled(tx *gorm.DB, now time.Time, cond string, args ...any) error {
+	pending := `SELECT id FROM webhook_deliveries WHERE status = 'pending' AND (lease_until IS NULL OR lease_until <= ?)
+		AND ` + cond
 	if tx.Dialector.Name() == string(Postgres) {
 		pending += ` FOR UPDATE SKIP LOCKED`
 	}
-	return true, tx.Exec(`UPDATE webhook_deliveries SET status = ?, last_error = ?, holder = NULL, lease_until = NULL
-		WHERE id IN (`+pending+`)`, rewards.DeliveryFailed, errDisabled, p, url, now).Error
+	_, err := rawExec(tx, `UPDATE webhook_deliveries SET status = ?, last_error = ?, holder = NULL, lease_until = NULL
+		WHERE id IN (`+pending+`)`, append([]any{rewards.DeliveryFailed, errDisabled, now}, args...)...)
+	return err
 }
 
 // waitBehindHead makes the pending deliveries of user at (property, url) after the
