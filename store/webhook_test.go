@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -1026,11 +1025,10 @@ func TestWebhookMessagesBehindARetryWaitForIt(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		fail := func(ds rewards.Delivery, holder string) {
+		record := func(ds rewards.Delivery, holder string, ok bool) {
 			t.Helper()
-			if ok, _, err := db.RecordAttempt(ctx, rewards.DeliveryAttempt{ID: ds.ID, Holder: holder, Step: ds.Step, Status: 503,
-				Error: "answered 503", RetryIn: time.Hour}); !ok || err != nil {
-				t.Fatalf("record: %v %v", ok, err)
+			if err := tryAttempt(db, ds, holder, ok, time.Hour); err != nil {
+				t.Fatal(err)
 			}
 		}
 		adjust("u1", "u1-first")
@@ -1042,8 +1040,8 @@ func TestWebhookMessagesBehindARetryWaitForIt(t *testing.T) {
 		// u2's next message is written while its first is being sent; u1's after its
 		// first failed.
 		adjust("u2", "u2-in-flight")
-		fail(heads[0], "A")
-		fail(heads[1], "A")
+		record(heads[0], "A", false)
+		record(heads[1], "A", false)
 		retryAt := clock.Now().Add(time.Hour)
 		adjust("u1", "u1-after")
 		adjust("u1", "u1-after-2")
@@ -1068,18 +1066,12 @@ func TestWebhookMessagesBehindARetryWaitForIt(t *testing.T) {
 		if len(got) != 1 || got[0].ID != heads[0].ID {
 			t.Fatalf("claimed %v after the retry by hand, want %d", ids(got), heads[0].ID)
 		}
-		if ok, _, err := db.RecordAttempt(ctx, rewards.DeliveryAttempt{ID: got[0].ID, Holder: "A", Step: got[0].Step, Due: got[0].NextAttemptAt,
-			OK: true, Status: 204}); !ok || err != nil {
-			t.Fatalf("record: %v %v", ok, err)
-		}
+		record(got[0], "A", true)
 		got, _ = db.ClaimDeliveries(ctx, "A", 10, time.Minute)
 		if len(got) != 1 || got[0].User != "u1" || got[0].ID <= heads[0].ID {
 			t.Fatalf("claimed %v once u1's first was delivered, want u1's next at once", ids(got))
 		}
-		if ok, _, err := db.RecordAttempt(ctx, rewards.DeliveryAttempt{ID: got[0].ID, Holder: "A", Step: got[0].Step, Due: got[0].NextAttemptAt,
-			OK: true, Status: 204}); !ok || err != nil {
-			t.Fatalf("record: %v %v", ok, err)
-		}
+		record(got[0], "A", true)
 		// u2's retry comes due with the message behind it; only the first is claimed
 		// (with u1's last, whose turn it is).
 		clock.Set(retryAt)
@@ -1090,9 +1082,7 @@ func TestWebhookMessagesBehindARetryWaitForIt(t *testing.T) {
 		// The clock is stepped back half an hour while u2's first is sent: the message
 		// behind it, written long before, goes next all the same, not at the retry's time.
 		clock.Set(retryAt.Add(-30 * time.Minute))
-		if ok, _, err := db.RecordAttempt(ctx, rewards.DeliveryAttempt{ID: got[0].ID, Holder: "B", Step: got[0].Step, OK: true, Status: 204}); !ok || err != nil {
-			t.Fatalf("record: %v %v", ok, err)
-		}
+		record(got[0], "B", true)
 		next, _ := db.ClaimDeliveries(ctx, "B", 10, time.Minute)
 		if len(next) != 1 || next[0].User != "u2" {
 			t.Fatalf("claimed %v once u2's first was delivered with the clock stepped back, want u2's next", ids(next))
@@ -1206,7 +1196,6 @@ func TestWebhookFailureBesideTheDisablingOneIsNoDeadlock(t *testing.T) {
 	ctx := context.Background()
 	clock := storetest.NewClock(t0)
 	db := openHooked(t, storetest.URL(t, store.Postgres), clock.Now, arcadeSubscribes)
-	retried := retries(db)
 	seedDeliveries(t, db, "u1", "u2", "u2")
 	heads, err := db.ClaimDeliveries(ctx, "A", 10, time.Minute)
 	if err != nil || len(heads) != 2 {
@@ -1217,29 +1206,16 @@ func TestWebhookFailureBesideTheDisablingOneIsNoDeadlock(t *testing.T) {
 		hookURL, t0.Add(-6*24*time.Hour), t0.Add(-time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	var wg sync.WaitGroup
-	errs := make([]error, 2)
-	fail := func(i int) {
-		defer wg.Done()
-		_, _, errs[i] = db.RecordAttempt(ctx, rewards.DeliveryAttempt{ID: heads[i].ID, Holder: "A", Step: heads[i].Step, Status: 503,
-			Error: "answered 503", RetryIn: time.Hour, DisableAfter: 5 * 24 * time.Hour})
+	fail := func(i int) func() error {
+		return func() error {
+			_, _, err := db.RecordAttempt(ctx, rewards.DeliveryAttempt{ID: heads[i].ID, Holder: "A", Step: heads[i].Step, Status: 503,
+				Error: "answered 503", RetryIn: time.Hour, DisableAfter: 5 * 24 * time.Hour})
+			return err
+		}
 	}
-	if err := db.HoldEndpointRow(ctx, "arcade", hookURL, func() {
-		wg.Add(2)
-		go fail(0) // u1's: first in line for the endpoint's row, it disables the endpoint
-		lockWaiters(t, db, 1)
-		go fail(1) // u2's, with a message behind it
-		lockWaiters(t, db, 2)
-	}); err != nil {
-		t.Fatal(err)
-	}
-	wg.Wait()
-	if errs[0] != nil || errs[1] != nil {
-		t.Fatalf("recording the failures: %v, %v", errs[0], errs[1])
-	}
-	if r := retried(); len(r) > 0 {
-		t.Fatalf("the two failures deadlocked, retried: %v", r)
-	}
+	// u1's first in line for the endpoint's row: it disables the endpoint; then u2's,
+	// with a message behind it.
+	queuedOnEndpointRow(t, db, fail(0), fail(1))
 	// What the disabling failure left to the other's transaction, the next claim fails.
 	if got, err := db.ClaimDeliveries(ctx, "B", 10, time.Minute); err != nil || len(got) != 0 {
 		t.Fatalf("claimed %v on the disabled endpoint, %v", ids(got), err)
@@ -1269,19 +1245,37 @@ func lockWaiters(t *testing.T, db *store.DB, n int64) {
 	}
 }
 
-// retries records the transactions db tries again (deadlocks).
-func retries(db *store.DB) func() []error {
+// queuedOnEndpointRow runs each of steps in a goroutine of its own while another
+// transaction holds the endpoint's row, starting each once the ones before it wait for a
+// lock, so that they queue in that order; then it releases the row, waits for them, and
+// fails the test on an error, or on a transaction db tried again (a deadlock).
+func queuedOnEndpointRow(t *testing.T, db *store.DB, steps ...func() error) {
+	t.Helper()
 	var mu sync.Mutex
-	var seen []error
+	var retried []error
 	db.OnRetry(func(err error) {
 		mu.Lock()
 		defer mu.Unlock()
-		seen = append(seen, err)
+		retried = append(retried, err)
 	})
-	return func() []error {
-		mu.Lock()
-		defer mu.Unlock()
-		return slices.Clone(seen)
+	var wg sync.WaitGroup
+	errs := make([]error, len(steps))
+	if err := db.HoldEndpointRow(context.Background(), "arcade", hookURL, func() {
+		for i, step := range steps {
+			wg.Go(func() { errs[i] = step() })
+			lockWaiters(t, db, int64(i+1))
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(retried) > 0 {
+		t.Fatalf("deadlocked, retried: %v", retried)
 	}
 }
 
@@ -1294,7 +1288,6 @@ func TestWebhookAttemptBesideARetryOfTheNextIsNoDeadlock(t *testing.T) {
 			ctx := context.Background()
 			clock := storetest.NewClock(t0)
 			db := openHooked(t, storetest.URL(t, store.Postgres), clock.Now, arcadeSubscribes)
-			retried := retries(db)
 			all := seedDeliveries(t, db, "u1", "u1")
 			// u1's first failed and was retried by hand: the message behind it waits
 			// for the retry it had.
@@ -1302,9 +1295,8 @@ func TestWebhookAttemptBesideARetryOfTheNextIsNoDeadlock(t *testing.T) {
 			if err != nil || len(heads) != 1 || heads[0].ID != all[0].ID {
 				t.Fatalf("claimed %v, %v", ids(heads), err)
 			}
-			if rec, _, err := db.RecordAttempt(ctx, rewards.DeliveryAttempt{ID: heads[0].ID, Holder: "A", Step: heads[0].Step,
-				Status: 503, Error: "answered 503", RetryIn: time.Hour}); !rec || err != nil {
-				t.Fatalf("record: %v %v", rec, err)
+			if err := tryAttempt(db, heads[0], "A", false, time.Hour); err != nil {
+				t.Fatal(err)
 			}
 			if _, err := db.RetryDelivery(ctx, all[0].ID, "alice"); err != nil {
 				t.Fatal(err)
@@ -1317,35 +1309,9 @@ func TestWebhookAttemptBesideARetryOfTheNextIsNoDeadlock(t *testing.T) {
 				t0.Add(-time.Hour), t0.Add(-time.Minute)); err != nil {
 				t.Fatal(err)
 			}
-			var wg sync.WaitGroup
-			var recErr, retryErr error
-			if err := db.HoldEndpointRow(ctx, "arcade", hookURL, func() {
-				wg.Add(2)
-				go func() {
-					defer wg.Done()
-					a := rewards.DeliveryAttempt{ID: heads[0].ID, Holder: "A", Step: heads[0].Step, Due: heads[0].NextAttemptAt,
-						OK: ok, Status: 204}
-					if !ok {
-						a.Status, a.Error, a.RetryIn = 503, "answered 503", 2*time.Hour
-					}
-					_, _, recErr = db.RecordAttempt(ctx, a)
-				}()
-				lockWaiters(t, db, 1)
-				go func() {
-					defer wg.Done()
-					_, retryErr = db.RetryDelivery(ctx, all[1].ID, "alice")
-				}()
-				lockWaiters(t, db, 2)
-			}); err != nil {
-				t.Fatal(err)
-			}
-			wg.Wait()
-			if recErr != nil || retryErr != nil {
-				t.Fatalf("record: %v, retry: %v", recErr, retryErr)
-			}
-			if r := retried(); len(r) > 0 {
-				t.Fatalf("the recording and the retry by hand deadlocked, retried: %v", r)
-			}
+			queuedOnEndpointRow(t, db,
+				func() error { return tryAttempt(db, heads[0], "A", ok, 2*time.Hour) },
+				func() error { _, err := db.RetryDelivery(ctx, all[1].ID, "alice"); return err })
 		})
 	}
 }
@@ -1387,7 +1353,6 @@ func TestWebhookTwoFailuresOfOneUserAreNoDeadlock(t *testing.T) {
 	ctx := context.Background()
 	clock := storetest.NewClock(t0)
 	db := openHooked(t, storetest.URL(t, store.Postgres), clock.Now, arcadeSubscribes)
-	retried := retries(db)
 	claim := func(want int64) rewards.Delivery {
 		t.Helper()
 		got, err := db.ClaimDeliveries(ctx, "A", 10, time.Minute)
@@ -1427,29 +1392,11 @@ func TestWebhookTwoFailuresOfOneUserAreNoDeadlock(t *testing.T) {
 	if err := db.ExecRaw(ctx, `ANALYZE webhook_deliveries`); err != nil {
 		t.Fatal(err)
 	}
-	var wg sync.WaitGroup
-	errs := make([]error, 3)
-	if err := db.HoldEndpointRow(ctx, "arcade", hookURL, func() {
-		wg.Add(3)
-		go func() { // a retry by hand of n, being sent, holds it and waits for the endpoint's row
-			defer wg.Done()
-			_, errs[0] = db.RetryDelivery(ctx, n.ID, "alice")
-		}()
-		lockWaiters(t, db, 1)
-		go func() { defer wg.Done(); errs[1] = record(n, false, 2*time.Hour) }()
-		lockWaiters(t, db, 2)
-		go func() { defer wg.Done(); errs[2] = record(o, false, time.Hour) }()
-		lockWaiters(t, db, 3)
-	}); err != nil {
-		t.Fatal(err)
-	}
-	wg.Wait()
-	if errs[0] != nil || errs[1] != nil || errs[2] != nil {
-		t.Fatalf("retry %v, recordings %v, %v", errs[0], errs[1], errs[2])
-	}
-	if r := retried(); len(r) > 0 {
-		t.Fatalf("the two recordings deadlocked, retried: %v", r)
-	}
+	queuedOnEndpointRow(t, db,
+		// A retry by hand of n, being sent, holds it and waits for the endpoint's row.
+		func() error { _, err := db.RetryDelivery(ctx, n.ID, "alice"); return err },
+		func() error { return record(n, false, 2*time.Hour) },
+		func() error { return record(o, false, time.Hour) })
 }
 
 // A message being sent keeps its due time while an older one of its user, sent again by
@@ -1462,14 +1409,7 @@ func TestWebhookMessageBeingSentKeepsItsOwnSchedule(t *testing.T) {
 		clock := storetest.NewClock(t0)
 		db := openHooked(t, storetest.URL(t, dia), clock.Now, arcadeSubscribes)
 		all := seedDeliveries(t, db, "u1", "u1")
-		got, _ := db.ClaimDeliveries(ctx, "A", 10, time.Minute)
-		if len(got) != 1 {
-			t.Fatalf("claimed %v", ids(got))
-		}
-		if rec, _, err := db.RecordAttempt(ctx, rewards.DeliveryAttempt{ID: got[0].ID, Holder: "A", Step: got[0].Step, Due: got[0].NextAttemptAt,
-			OK: true, Status: 204}); !rec || err != nil {
-			t.Fatalf("record: %v %v", rec, err)
-		}
+		sendOne(t, db, true, 0)
 		n, _ := db.ClaimDeliveries(ctx, "A", 10, time.Minute) // the next, being sent
 		if len(n) != 1 || n[0].ID != all[1].ID {
 			t.Fatalf("claimed %v", ids(n))
@@ -1481,15 +1421,8 @@ func TestWebhookMessageBeingSentKeepsItsOwnSchedule(t *testing.T) {
 		if len(o) != 1 || o[0].ID != all[0].ID {
 			t.Fatalf("claimed %v", ids(o))
 		}
-		for _, x := range []struct {
-			d      rewards.Delivery
-			holder string
-			retry  time.Duration
-		}{{o[0], "B", time.Hour}, {n[0], "A", 5 * time.Second}} {
-			if rec, _, err := db.RecordAttempt(ctx, rewards.DeliveryAttempt{ID: x.d.ID, Holder: x.holder, Step: x.d.Step, Due: x.d.NextAttemptAt,
-				Status: 503, Error: "answered 503", RetryIn: x.retry}); !rec || err != nil {
-				t.Fatalf("record: %v %v", rec, err)
-			}
+		if err := errors.Join(tryAttempt(db, o[0], "B", false, time.Hour), tryAttempt(db, n[0], "A", false, 5*time.Second)); err != nil {
+			t.Fatal(err)
 		}
 		for _, x := range deliveries(t, db) {
 			if x.ID == all[1].ID && (x.Step != 1 || !x.NextAttemptAt.Equal(t0.Add(5*time.Second))) {
