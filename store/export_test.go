@@ -501,20 +501,31 @@ func BeforeQuery(db *DB, substr string, fn func()) {
 func DueDeliveriesRun(ctx context.Context, db *DB, now time.Time, limit int, endpoints [][2]string) (int64, string, error) {
 	in, inArgs := endpointsIn("d.", endpoints)
 	args := append(append([]any{now, now}, inArgs...), limit)
-	return outboxRowsRead(ctx, db, dueDeliveriesSQL(db.dialect, ` AND `+in), args)
+	return outboxRowsRead(ctx, db, "", dueDeliveriesSQL(db.dialect, ` AND `+in), args)
 }
 
 // DueEndpointsRun is DueDeliveriesRun of DueEndpoints' statement.
 func DueEndpointsRun(ctx context.Context, db *DB, now time.Time, endpoints [][2]string) (int64, string, error) {
 	q, args := db.dueEndpointsSQL(endpoints, now)
-	return outboxRowsRead(ctx, db, q, args)
+	return outboxRowsRead(ctx, db, byKey, q, args) // as DueEndpoints reads
 }
 
-// outboxRowsRead runs q under EXPLAIN ANALYZE (Postgres) and returns the entries its
-// scans of webhook_deliveries read, with the plan.
-func outboxRowsRead(ctx context.Context, db *DB, q string, args []any) (int64, string, error) {
+// outboxRowsRead runs q under EXPLAIN ANALYZE (Postgres), in a read with the planner
+// settings (readWith) unless they are "", and returns the entries its scans of
+// webhook_deliveries read, with the plan.
+func outboxRowsRead(ctx context.Context, db *DB, settings, q string, args []any) (int64, string, error) {
 	var lines []string
-	if err := query(db.gorm.WithContext(ctx), &lines, `EXPLAIN ANALYZE `+q, args...); err != nil {
+	explain := func(tx *gorm.DB) error {
+		lines = nil
+		return query(tx, &lines, `EXPLAIN ANALYZE `+q, args...)
+	}
+	var err error
+	if settings == "" {
+		err = explain(db.gorm.WithContext(ctx))
+	} else {
+		err = db.readWith(ctx, settings, explain)
+	}
+	if err != nil {
 		return 0, "", err
 	}
 	actual := regexp.MustCompile(`actual time=[0-9.]+\.\.[0-9.]+ rows=([0-9]+) loops=([0-9]+)`)
