@@ -71,7 +71,7 @@ const (
 	// endpoint waiting, its sends in flight finishing without one. An endpoint whose
 	// last webhookLateToSlow passes each had a late send runs its passes in one of
 	// webhookSlowLanes other slots, where the endpoints that hang or crawl wait for
-	// each other. With one pool of four slots each held for a whole pass, four
+	// each other, until as many passes in a row send in time (slowAfter). With one pool of four slots each held for a whole pass, four
 	// endpoints hanging held every slot for a timeout per eight deliveries, and every
 	// other publisher's webhooks waited.
 	webhookLanes      = 4
@@ -166,6 +166,30 @@ type slotPool struct {
 }
 
 func newSlotPool(n int) *slotPool { return &slotPool{free: n} }
+
+// slowAfter is an endpoint's lane after a pass that sent n deliveries and had a late
+// send or not, from run and slow before it: whether its passes run in the slow slots,
+// and run, its passes in a row that point the other way (with a late send, in the
+// healthy slots; sending in time, in the slow ones). It moves after webhookLateToSlow
+// of those in a row. A pass that sent nothing (nothing due: the retries wait) says
+// nothing of the endpoint. One late send (a pause, a refused connection during a
+// deploy) does not yet move it: in the slow slots, its next pass would wait behind the
+// passes of every endpoint that hangs. One pass in time does not bring it back either:
+// an endpoint late two passes in three went back and forth, each time holding a healthy
+// slot for two late passes and logging the move twice.
+func slowAfter(run int, slow, late bool, n int) (int, bool) {
+	inTime := !late && n > 0
+	switch {
+	case late && !slow, inTime && slow:
+		run++
+	case late, inTime:
+		run = 0
+	}
+	if run >= webhookLateToSlow {
+		return 0, !slow
+	}
+	return run, slow
+}
 
 // longAfter reports whether the pass after one that sent n deliveries, and stopped (gave
 // its slot up at its 2 s or a late send) or not, is a long one: one that gave its slot
@@ -387,13 +411,13 @@ func (a *App) watchDue(ctx context.Context, wakes map[[2]string]chan struct{}) {
 // pass waits for one of the process's slots before it claims, so the wait does not eat
 // into its lease: one of webhookLanes (as a long pass after a pass that gave its slot
 // up before it ended or sent a whole batch, else as a short one; slotPool), or of
-// webhookSlowLanes while the endpoint's last webhookLateToSlow passes each had a late
-// send. A pass in a webhookLanes slot gives it back after webhookStall, or at its first
+// webhookSlowLanes once webhookLateToSlow passes in a row had a late send, until as
+// many in a row send in time (slowAfter). A pass in a webhookLanes slot gives it back after webhookStall, or at its first
 // late send, and finishes its sends in flight without one.
 func (a *App) runLane(ctx context.Context, endpoints [][2]string, wake <-chan struct{}) {
 	w := a.webhooks
 	slow := false
-	lates := 0 // passes in a row with a late send
+	run := 0 // passes in a row that point to the other slots (slowAfter)
 	for {
 		select {
 		case <-ctx.Done():
@@ -428,17 +452,9 @@ func (a *App) runLane(ctx context.Context, endpoints [][2]string, wake <-chan st
 			if ctx.Err() != nil {
 				return
 			}
-			// A pass that sent nothing (nothing due: the retries wait) says nothing of
-			// the endpoint. One late send (a pause, a refused connection during a
-			// deploy) does not yet move it: in the slow slots, its next pass would wait
-			// behind the passes of every endpoint that hangs.
-			switch {
-			case late:
-				lates++
-			case n > 0:
-				lates = 0
-			}
-			if now := lates >= webhookLateToSlow; now != slow {
+			var now bool
+			run, now = slowAfter(run, slow, late, n)
+			if now != slow {
 				if now {
 					w.log.Warn("webhooks: endpoint answers late or not at all; its deliveries go out in the slow lanes until it answers in time",
 						"endpoint", endpoints[0][1], "property", endpoints[0][0])

@@ -105,3 +105,52 @@ func TestLongAfterAPassThatLeftWorkQueued(t *testing.T) {
 		}
 	}
 }
+
+// An endpoint moves to the slow slots after two passes in a row with a late send, and
+// back after two passes in a row that sent in time: with one, an endpoint late two
+// passes in three went back and forth, each time holding a healthy slot for two late
+// passes and logging the move twice.
+func TestSlowAfterNeedsTwoPassesInARowEachWay(t *testing.T) {
+	type pass struct {
+		late bool
+		n    int
+		slow bool // where its next pass runs
+	}
+	run, slow := 0, false
+	for i, p := range []pass{
+		{true, 3, false},  // one late send: not yet
+		{false, 0, false}, // nothing sent: says nothing
+		{true, 3, true},   // two in a row
+		{false, 5, true},  // one in time: not yet back
+		{true, 5, true},   // late again: starts over
+		{false, 5, true},
+		{false, 0, true},  // nothing sent: says nothing
+		{false, 5, false}, // two in time in a row: back
+		{true, 5, false},  // one late send is one again
+		{false, 5, false},
+		{true, 5, false},
+		{true, 5, true},
+	} {
+		run, slow = slowAfter(run, slow, p.late, p.n)
+		if slow != p.slow {
+			t.Fatalf("pass %d (late %v, sent %d): slow %v, want %v", i, p.late, p.n, slow, p.slow)
+		}
+	}
+	// Late two passes in three, from the healthy slots: it moves once and stays.
+	run, slow = 0, false
+	moves, inHealthy := 0, 0
+	for i := range 30 {
+		late := i%3 != 2
+		if late && !slow {
+			inHealthy++
+		}
+		was := slow
+		run, slow = slowAfter(run, slow, late, 5)
+		if slow != was {
+			moves++
+		}
+	}
+	if moves != 1 || inHealthy != 2 {
+		t.Errorf("late two passes in three: %d moves, %d late passes in a healthy slot in 30; want 1 and 2", moves, inHealthy)
+	}
+}
