@@ -6,8 +6,11 @@ import (
 	"context"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
+
+	"tally/config"
 )
 
 // readEnvFile reads KEY=value lines, skipping comments and blank lines.
@@ -46,6 +49,15 @@ func TestExampleRunsWithEnvExample(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "listen: 127.0.0.1:8080") {
 		t.Errorf("the example does not listen on loopback only:\n%s", out.String())
+	}
+	// Its values are public: check says so, and config knows each of them.
+	if !strings.Contains(out.String(), "warning: admin_token is a public development value") {
+		t.Errorf("check does not warn of the public admin token:\n%s", out.String())
+	}
+	for k, v := range vars {
+		if !slices.Contains(config.DevSecrets, v) {
+			t.Errorf("%s: .env.example's %q is not in config.DevSecrets", k, v)
+		}
 	}
 	mk, err := os.ReadFile("../../Makefile")
 	if err != nil {

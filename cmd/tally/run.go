@@ -251,6 +251,9 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	defer done()
+	for _, w := range cfg.Weaknesses() {
+		log.Warn("config: weak credential: " + w)
+	}
 	// The schedule's runs end with serve, whatever ends it: returning early (the port in
 	// use) must not wait for the settlement the schedule runs at start to finish.
 	schedCtx, cancelSched := context.WithCancel(ctx)
@@ -371,6 +374,9 @@ func cmdCheck(args []string, getenv func(string) string, stdout, stderr io.Write
 	}
 	if err := config.Describe(stdout, cfg); err != nil {
 		return err
+	}
+	for _, w := range cfg.Weaknesses() {
+		fmt.Fprintln(stdout, "warning: "+w)
 	}
 	// Where the database answers, the ledger's units too: a config every other command
 	// refuses (another currency, another scale) was "config OK", and the replicas then

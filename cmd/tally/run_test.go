@@ -136,6 +136,10 @@ func TestServeEndToEnd(t *testing.T) {
 				t.Fatalf("a secret appears in the logs")
 			}
 		}
+		// The tests' admin token is short: serve warns of it as it starts.
+		if !strings.Contains(logs.buf.String(), `"level":"WARN","msg":"config: weak credential: admin_token is 15 characters`) {
+			t.Errorf("serve did not warn of a 15-character admin token:\n%s", logs.buf.String())
+		}
 	})
 }
 
