@@ -254,6 +254,14 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	for _, w := range cfg.Weaknesses() {
 		log.Warn("config: weak credential: " + w)
 	}
+	// The port first, before any work starts: a process that cannot serve (the port in
+	// use) must not apply events, send webhooks or begin a settlement run that its exit
+	// then cuts short (logged as a failed run, "storage unavailable").
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
+	}
+	defer ln.Close() // Serve closes it too; this covers a start that fails before it
 	// The schedule's runs end with serve, whatever ends it: returning early (the port in
 	// use) must not wait for the settlement the schedule runs at start to finish.
 	schedCtx, cancelSched := context.WithCancel(ctx)
@@ -286,10 +294,6 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	applying.Go(func() { a.RunWebhooks(applyCtx) })  // the outbox; stops with the appliers
 	applying.Go(func() { a.RunGauges(applyCtx, 0) }) // the operator gauges, on a timer
 	defer func() { stopApply(); applying.Wait() }()
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
-	}
 	log.Info("listening", "addr", ln.Addr().String(), "database", string(db.Dialect()), "properties", len(cfg.Properties))
 	err = app.Serve(ctx, ln, a.Handler(), log)
 	log.Info("stopped")

@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -386,6 +387,33 @@ func TestServeAcceptsPreviousProviderCredentials(t *testing.T) {
 			if resp.StatusCode != c.want {
 				t.Errorf("%s with %s: %d, want %d", p.path, c.value, resp.StatusCode, c.want)
 			}
+		}
+	}
+}
+
+// serve on a port already in use stops before any work starts: it began the settlement
+// schedule (and its run at start), the appliers and the webhook worker, then failed to
+// listen and cut them short, logging a failed settlement run blamed on storage (review
+// helper 210).
+func TestServeOnAPortInUseStartsNothing(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	cfg, err := filepath.Abs("../../tally.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	genv := getenv(map[string]string{"TALLY_DATABASE_URL": storetest.URL(t, store.SQLite), "TALLY_LISTEN": taken.Addr().String()})
+	var logs bytes.Buffer
+	err = run(context.Background(), []string{"serve", "--config", cfg}, genv, io.Discard, &logs)
+	if err == nil || !strings.Contains(err.Error(), "address already in use") {
+		t.Fatalf("serve on a port in use: %v", err)
+	}
+	for _, started := range []string{"settlement scheduled", "settlement interrupted"} {
+		if strings.Contains(logs.String(), started) {
+			t.Errorf("serve logged %q before it failed to listen:\n%s", started, logs.String())
 		}
 	}
 }
