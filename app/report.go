@@ -110,6 +110,12 @@ func reportTime(v *ValidationError, field, s string) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	t, err := time.Parse(time.DateOnly, s)
+	var parseErr *time.ParseError
+	if errors.As(err, &parseErr) && strings.Contains(parseErr.Message, "out of range") {
+		// Shaped like a date, but no day of the calendar (2026-02-30).
+		v.add(field, "is not a date of the calendar ("+strings.TrimPrefix(parseErr.Message, ": ")+")")
+		return time.Time{}, false
+	}
 	if err != nil {
 		t, err = time.Parse(time.RFC3339Nano, s)
 	}

@@ -509,6 +509,11 @@ func TestPayoutReportBadRequests(t *testing.T) {
 			t.Errorf("%s: %d %s %v, want 400 naming %s", c.query, a.Code, a.Raw, a.Header, c.field)
 		}
 	}
+	// A date-shaped day the calendar does not have is called that, not "must be a date".
+	if a := e.report("from=2026-02-30&to=2026-03-01"); a.Code != 400 || problemField(a) != "from" ||
+		!strings.Contains(a.Raw, "is not a date of the calendar (day out of range)") {
+		t.Errorf("from=2026-02-30: %d %s", a.Code, a.Raw)
+	}
 	// Every bad parameter is named, not only the first.
 	a := e.report("from=x&to=y&format=pdf&bom=maybe&property=nope")
 	var p struct{ Errors []struct{ Field string } }
