@@ -31,12 +31,12 @@ build:
 
 # Postgres must be reachable: scripts/postgres.sh starts the local cluster if it can and
 # fails loudly if it cannot. Tests never skip the Postgres half. The store package takes
-# 6–8 minutes under -race on two cores, and more on a busy one: past go test's default
-# 10-minute limit once, hence -timeout 20m.
+# 13 minutes under -race on two quiet cores (CI, 2026-12-05) and 18 on a busy machine,
+# hence -timeout 25m (it was 20m, past go test's default 10 minutes before that).
 test: test-postgres browser tools
 	@pkgs=$$($(GO) list ./...) || { echo "go list failed: a package does not load" >&2; exit 1; }; \
 	  set -x; $(GO) test -count=1 $$(echo "$$pkgs" | grep -v -E '/(store|app|cmd)(/|$$)')
-	$(GO) test -race -count=1 -timeout 20m $(RACE_PKGS)
+	$(GO) test -race -count=1 -timeout 25m $(RACE_PKGS)
 
 test-postgres:
 	@scripts/postgres.sh

@@ -32,6 +32,24 @@ type SettleOptions struct {
 // claimed its lots; nil stops it. Set it while no settlement runs.
 func SetInSettleBatch(db *DB, fn func()) { db.inSettleBatch = fn }
 
+// SetClaimReads makes every following delivery claim call fn, as its transaction ends,
+// with the rows of webhook_deliveries the transaction read (Postgres: rows read by
+// sequential scans and fetched through indexes, pg_stat_xact_user_tables); nil stops it.
+func SetClaimReads(db *DB, fn func(int64)) {
+	if fn == nil {
+		db.endOfClaim = nil
+		return
+	}
+	db.endOfClaim = func(tx *gorm.DB) {
+		var n int64
+		if err := query(tx, &n, `SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) FROM pg_stat_xact_user_tables
+			WHERE relname = 'webhook_deliveries'`); err != nil {
+			n = -1
+		}
+		fn(n)
+	}
+}
+
 // SettleWith is Settle with test options.
 func (db *DB) SettleWith(ctx context.Context, property string, scale int32, o SettleOptions) (rewards.SettlementRun, error) {
 	return db.settle(ctx, property, scale, settleOptions{batch: o.Batch, workers: o.Workers, lock: !o.NoLock, afterBatch: o.AfterBatch, actor: o.Actor})
@@ -499,7 +517,7 @@ func BeforeQuery(db *DB, substr string, fn func()) {
 // its scans of webhook_deliveries read in all (returned or removed by a filter, times
 // loops), with the plan.
 func DueDeliveriesRun(ctx context.Context, db *DB, now time.Time, limit int, endpoints [][2]string) (int64, string, error) {
-	in, inArgs := endpointsIn("d.", endpoints)
+	in, inArgs := claimedEndpoints(endpoints)
 	args := append(append([]any{now, now}, inArgs...), limit)
 	return outboxRowsRead(ctx, db, "", dueDeliveriesSQL(db.dialect, ` AND `+in), args)
 }

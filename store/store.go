@@ -94,6 +94,9 @@ type DB struct {
 	inSettleBatch func()
 	// settleBatchTimeout, set only by tests, replaces settleBatchTimeout.
 	settleBatchTimeout time.Duration
+	// endOfClaim, set only by tests, runs at the end of each delivery claim's
+	// transaction (webhook.go).
+	endOfClaim func(tx *gorm.DB)
 }
 
 // Options tune Open. The zero value is fine for production.

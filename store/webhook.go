@@ -51,9 +51,7 @@ func (db *DB) ClaimDeliveriesFor(ctx context.Context, holder string, limit int, 
 	err := db.tx(ctx, func(tx *gorm.DB) error {
 		out = nil
 		now := db.now()
-		// Written from the few disabled endpoints to their pending rows, so the partial
-		// index serves it and no pending row is read when none is disabled.
-		if err := failDisabled(tx, now, `(property, endpoint) IN (SELECT property, url FROM webhook_endpoints WHERE disabled_at IS NOT NULL)`); err != nil {
+		if err := db.sweepDisabled(tx, now, endpoints); err != nil {
 			return err
 		}
 		args := []any{holder, now.Add(lease), now, now}
@@ -62,7 +60,7 @@ func (db *DB) ClaimDeliveriesFor(ctx context.Context, holder string, limit int, 
 			if len(endpoints) == 0 {
 				return nil
 			}
-			in, inArgs := endpointsIn("d.", endpoints)
+			in, inArgs := claimedEndpoints(endpoints)
 			only, args = ` AND `+in, append(args, inArgs...)
 		}
 		args = append(args, limit)
@@ -71,8 +69,13 @@ func (db *DB) ClaimDeliveriesFor(ctx context.Context, holder string, limit int, 
 		if err != nil {
 			return err
 		}
-		out, err = scanDeliveries(rows, false)
-		return err
+		if out, err = scanDeliveries(rows, false); err != nil {
+			return err
+		}
+		if db.endOfClaim != nil {
+			db.endOfClaim(tx)
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -80,6 +83,46 @@ func (db *DB) ClaimDeliveriesFor(ctx context.Context, holder string, limit int, 
 	// RETURNING reports rows in no promised order; the worker sends oldest first.
 	sortDeliveries(out)
 	return out, nil
+}
+
+// sweepDisabled fails, unsent, the pending deliveries of those of endpoints (nil: of
+// every endpoint) that are disabled. A claim's endpoints are looked up first, and each
+// disabled one's deliveries are failed by its own key: written as one statement over
+// every disabled endpoint, Postgres took each one's share of the outbox from the
+// statistics (all of it, beside one endpoint's backlog) and read every pending delivery
+// of every endpoint, so with one endpoint disabled anywhere every claim of every
+// endpoint read the whole outbox's backlog (20,000 rows a claim; review helper 209).
+func (db *DB) sweepDisabled(tx *gorm.DB, now time.Time, endpoints [][2]string) error {
+	if endpoints == nil {
+		return failDisabled(tx, now, `(property, endpoint) IN (SELECT property, url FROM webhook_endpoints WHERE disabled_at IS NOT NULL)`)
+	}
+	if len(endpoints) == 0 {
+		return nil
+	}
+	in, args := pairIn("property", "url", endpoints)
+	rows, err := rawQuery(tx, `SELECT property, url FROM webhook_endpoints WHERE disabled_at IS NOT NULL AND `+in, args...)
+	if err != nil {
+		return err
+	}
+	var disabled [][2]string
+	for rows.Next() {
+		var e [2]string
+		if err := rows.Scan(&e[0], &e[1]); err != nil {
+			rows.Close()
+			return err
+		}
+		disabled = append(disabled, e)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, e := range disabled {
+		if err := failDisabled(tx, now, `property = ? AND endpoint = ?`, e[0], e[1]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // DueEndpoints returns those of endpoints ((property, url) pairs) where a claim would
@@ -210,6 +253,22 @@ func dueDeliveriesSQL(d Dialect, only string) string {
 		due += ` FOR UPDATE SKIP LOCKED`
 	}
 	return due
+}
+
+// claimedEndpoints is a claim's condition "d is a delivery of one of endpoints", with
+// its arguments. It names the endpoints by their key too (endpointKey), so the claim
+// reads its own endpoints' due rows in webhook_deliveries_endpoint_due: by the columns
+// alone Postgres read the due rows of every endpoint in due order, every claim beside one
+// endpoint's backlog reading all of it.
+func claimedEndpoints(endpoints [][2]string) (string, []any) {
+	keys := make([]string, len(endpoints))
+	args := make([]any, 0, 3*len(endpoints))
+	for i, e := range endpoints {
+		keys[i] = "?"
+		args = append(args, e[0]+" "+e[1])
+	}
+	in, inArgs := endpointsIn("d.", endpoints)
+	return endpointKey("d.") + ` IN (` + strings.Join(keys, ", ") + `) AND ` + in, append(args, inArgs...)
 }
 
 // endpointsIn is the condition "(property, endpoint) is one of endpoints" on the columns

@@ -1227,6 +1227,65 @@ func TestWebhookPollWithABacklogReadsOneEntryPerEndpoint(t *testing.T) {
 	}
 }
 
+// A claim reads its own endpoints' deliveries, not the backlogs of others. Each claim
+// first fails the pending deliveries of disabled endpoints, and looked for them among
+// every pending delivery of every endpoint: with one endpoint disabled anywhere (a
+// publisher gone for good) every claim of every endpoint read every other's backlog.
+// Then the claim itself read the due deliveries of every endpoint in due order, keeping
+// its own. Here each claim of 100 read 40,000 rows of other endpoints' (review helper
+// 209 saw the first).
+func TestWebhookClaimReadsNotOtherEndpointsBacklogs(t *testing.T) {
+	ctx := context.Background()
+	db := openHooked(t, storetest.URL(t, store.Postgres), nil, arcadeSubscribes)
+	// An endpoint down, its users waiting for retries; another working through a queue;
+	// then the endpoint claimed for, with a little due.
+	for _, e := range []struct {
+		url, due string
+		n        int
+	}{{"https://down.example/h", "now() + interval '1 hour'", 10000}, {"https://busy.example/h", "now() - interval '1 minute'", 10000},
+		{hookURL, "now() - interval '1 minute'", 2000}} {
+		if err := db.ExecRaw(ctx, fmt.Sprintf(`INSERT INTO webhook_deliveries (property, user_id, endpoint, type, body,
+			next_attempt_at, created_at) SELECT 'arcade', 'u' || g, ?, 'balance.updated', '{}', %s, now()
+			FROM generate_series(1, %d) g`, e.due, e.n), e.url); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gone := [2]string{"p7", "https://gone.example/h"}
+	if err := db.ExecRaw(ctx, `INSERT INTO webhook_deliveries (property, user_id, endpoint, type, body, next_attempt_at, created_at)
+		VALUES (?, 'v1', ?, 'balance.updated', '{}', now(), now())`, gone[0], gone[1]); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.ExecRaw(ctx, `INSERT INTO webhook_endpoints (property, url, failing_since, last_failure_at, disabled_at)
+		VALUES (?, ?, now(), now(), now())`, gone[0], gone[1]); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.ExecRaw(ctx, `ANALYZE webhook_deliveries; ANALYZE webhook_endpoints`); err != nil { // as autovacuum does
+		t.Fatal(err)
+	}
+	var read int64
+	store.SetClaimReads(db, func(n int64) { read = n })
+	got, err := db.ClaimDeliveriesFor(ctx, "w", 100, time.Minute, [][2]string{{"arcade", hookURL}})
+	if err != nil || len(got) != 100 {
+		t.Fatalf("claimed %d, %v; want 100", len(got), err)
+	}
+	if read < 0 || read > 10000 {
+		t.Errorf("a claim of 100 among 2,000 due read %d rows of the outbox", read)
+	}
+	// The endpoint with a queue: its claim reads its own due rows by its key, not every
+	// endpoint's pending rows in due order.
+	if _, plan, err := store.DueDeliveriesRun(ctx, db, time.Now(), 100, [][2]string{{"arcade", "https://busy.example/h"}}); err != nil ||
+		!strings.Contains(plan, "Index Cond: ((((property || ' '::text) || endpoint) = 'arcade https://busy.example/h'::text) AND (next_attempt_at <=") {
+		t.Errorf("the claim of an endpoint with a queue (%v):\n%s", err, plan)
+	}
+	// The disabled endpoint's own claim fails its delivery, unsent.
+	if got, err := db.ClaimDeliveriesFor(ctx, "w", 100, time.Minute, [][2]string{gone}); err != nil || len(got) != 0 {
+		t.Fatalf("claimed %v, %v for a disabled endpoint", ids(got), err)
+	}
+	if n, err := store.QueryInt(ctx, db, `SELECT count(*) FROM webhook_deliveries WHERE endpoint = ? AND status = 'failed'`, gone[1]); err != nil || n != 1 {
+		t.Fatalf("%d of the disabled endpoint's deliveries failed (%v), want 1", n, err)
+	}
+}
+
 // A failure recorded beside the one that disables the endpoint waits for it without a
 // deadlock: it holds its user's next messages (moving them to its retry) while it waits
 // for the endpoint's row, and the disabling one, holding that row, waited for them to
