@@ -50,6 +50,10 @@ func SetClaimReads(db *DB, fn func(int64)) {
 	}
 }
 
+// SetBeforeAttemptBatch makes fn run before each transaction that records delivery
+// attempts on SQLite, with how many it records. Set it before any attempt is recorded.
+func SetBeforeAttemptBatch(db *DB, fn func(n int)) { db.attempts.beforeBatch = fn }
+
 // SettleWith is Settle with test options.
 func (db *DB) SettleWith(ctx context.Context, property string, scale int32, o SettleOptions) (rewards.SettlementRun, error) {
 	return db.settle(ctx, property, scale, settleOptions{batch: o.Batch, workers: o.Workers, lock: !o.NoLock, afterBatch: o.AfterBatch, actor: o.Actor})

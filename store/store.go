@@ -94,6 +94,9 @@ type DB struct {
 	inSettleBatch func()
 	// settleBatchTimeout, set only by tests, replaces settleBatchTimeout.
 	settleBatchTimeout time.Duration
+	// attempts records delivery attempts on SQLite, several in a transaction (nil on
+	// Postgres).
+	attempts *attemptRecorder
 	// endOfClaim, set only by tests, runs at the end of each delivery claim's
 	// transaction (webhook.go).
 	endOfClaim func(tx *gorm.DB)
@@ -249,6 +252,8 @@ func Open(ctx context.Context, rawURL string, opt Options) (*DB, error) {
 				return nil, err
 			}
 		}
+	} else {
+		db.attempts = newAttemptRecorder(db)
 	}
 	return db, nil
 }
@@ -327,6 +332,9 @@ func (db *DB) Now() time.Time { return db.now() }
 
 // Close releases the pools.
 func (db *DB) Close() error {
+	if db.attempts != nil {
+		db.attempts.close()
+	}
 	if db.reads != nil {
 		db.balances.close()
 		db.reads.Close()

@@ -344,69 +344,76 @@ func (db *DB) ReleaseDeliveries(ctx context.Context, holder string, ids []int64)
 // health, in one transaction. It reports false, changing nothing, when holder no longer
 // holds the delivery (its lease lapsed and another worker took it, or it was failed
 // meanwhile). It reports whether this attempt disabled the endpoint.
+//
+// On SQLite the attempts recorded at the same time share one transaction (attempts.go).
 func (db *DB) RecordAttempt(ctx context.Context, a rewards.DeliveryAttempt) (recorded, disabled bool, err error) {
+	if db.attempts != nil {
+		return db.attempts.record(ctx, a)
+	}
 	err = db.tx(ctx, func(tx *gorm.DB) error {
-		recorded, disabled = false, false
-		now := db.now()
-		status, next := rewards.DeliveryFailed, now
-		var delivered *time.Time
-		switch {
-		case a.OK:
-			status, delivered = rewards.DeliveryDelivered, &now
-		case a.RetryIn > 0:
-			status, next = rewards.DeliveryPending, now.Add(a.RetryIn)
-		}
-		// An operator's retry while this attempt was in flight reset the step (and made
-		// the delivery due now): then a failure is counted, and the delivery stays
-		// pending, due, at the step the retry set. (SET reads the row as it was.)
-		reset := rewards.DeliveryPending
-		if a.OK {
-			reset = rewards.DeliveryDelivered
-		}
-		// The retry is seen in the step it reset, or, for an attempt at step 0, in the
-		// due time it moved to its own (a claim leaves next_attempt_at as it was).
-		same, sameArgs := `step = ?`, []any{a.Step}
-		if !a.Due.IsZero() {
-			same, sameArgs = `(step = ? AND next_attempt_at = ?)`, []any{a.Step, a.Due.UTC()}
-		}
-		args := append(append(append(append(append(append([]any{}, sameArgs...), status, reset), sameArgs...), sameArgs...), next),
-			now, a.Status, a.Error, delivered, a.ID, a.Holder)
-		var hit []struct {
-			Property, Endpoint, UserID, Status string
-			NextAttemptAt                      time.Time
-		}
-		if err := query(tx, &hit, `UPDATE webhook_deliveries SET
-			status = CASE WHEN `+same+` THEN ? ELSE ? END,
-			step = CASE WHEN `+same+` THEN step + 1 ELSE step END,
-			next_attempt_at = CASE WHEN `+same+` THEN ? ELSE next_attempt_at END,
-			attempts = attempts + 1, last_attempt_at = ?, last_status = ?, last_error = ?, delivered_at = ?, holder = NULL, lease_until = NULL
-			WHERE id = ? AND holder = ? AND status = 'pending' RETURNING property, endpoint, user_id, status, next_attempt_at`, args...); err != nil {
-			return err
-		}
-		if len(hit) == 0 {
-			return nil
-		}
-		recorded = true
-		h := hit[0]
-		p, url := h.Property, h.Endpoint
-		// The user's messages behind this one, before the endpoint's row: a retry by
-		// hand locks its delivery, then that row, so taking the row first and the
-		// messages after was a deadlock beside a retry of one of them (review helper
-		// 202). A failure that disables the endpoint skips the messages other attempts
-		// hold (recordHealth).
-		var err error
-		if h.Status == rewards.DeliveryPending {
-			err = waitBehindHead(tx, p, url, h.UserID, a.ID, h.NextAttemptAt, now)
-		} else {
-			err = nextInLine(tx, p, url, h.UserID, now)
-		}
-		if err != nil {
-			return err
-		}
-		disabled, err = recordHealth(tx, a, p, url, now)
+		recorded, disabled, err = recordAttempt(tx, db.now(), a)
 		return err
 	})
 	return recorded, disabled, err
+}
+
+// recordAttempt is RecordAttempt's work in tx at now.
+func recordAttempt(tx *gorm.DB, now time.Time, a rewards.DeliveryAttempt) (recorded, disabled bool, err error) {
+	status, next := rewards.DeliveryFailed, now
+	var delivered *time.Time
+	switch {
+	case a.OK:
+		status, delivered = rewards.DeliveryDelivered, &now
+	case a.RetryIn > 0:
+		status, next = rewards.DeliveryPending, now.Add(a.RetryIn)
+	}
+	// An operator's retry while this attempt was in flight reset the step (and made
+	// the delivery due now): then a failure is counted, and the delivery stays
+	// pending, due, at the step the retry set. (SET reads the row as it was.)
+	reset := rewards.DeliveryPending
+	if a.OK {
+		reset = rewards.DeliveryDelivered
+	}
+	// The retry is seen in the step it reset, or, for an attempt at step 0, in the
+	// due time it moved to its own (a claim leaves next_attempt_at as it was).
+	same, sameArgs := `step = ?`, []any{a.Step}
+	if !a.Due.IsZero() {
+		same, sameArgs = `(step = ? AND next_attempt_at = ?)`, []any{a.Step, a.Due.UTC()}
+	}
+	args := append(append(append(append(append(append([]any{}, sameArgs...), status, reset), sameArgs...), sameArgs...), next),
+		now, a.Status, a.Error, delivered, a.ID, a.Holder)
+	var hit []struct {
+		Property, Endpoint, UserID, Status string
+		NextAttemptAt                      time.Time
+	}
+	if err := query(tx, &hit, `UPDATE webhook_deliveries SET
+		status = CASE WHEN `+same+` THEN ? ELSE ? END,
+		step = CASE WHEN `+same+` THEN step + 1 ELSE step END,
+		next_attempt_at = CASE WHEN `+same+` THEN ? ELSE next_attempt_at END,
+		attempts = attempts + 1, last_attempt_at = ?, last_status = ?, last_error = ?, delivered_at = ?, holder = NULL, lease_until = NULL
+		WHERE id = ? AND holder = ? AND status = 'pending' RETURNING property, endpoint, user_id, status, next_attempt_at`, args...); err != nil {
+		return false, false, err
+	}
+	if len(hit) == 0 {
+		return false, false, nil
+	}
+	h := hit[0]
+	p, url := h.Property, h.Endpoint
+	// The user's messages behind this one, before the endpoint's row: a retry by
+	// hand locks its delivery, then that row, so taking the row first and the
+	// messages after was a deadlock beside a retry of one of them (review helper
+	// 202). A failure that disables the endpoint skips the messages other attempts
+	// hold (recordHealth).
+	if h.Status == rewards.DeliveryPending {
+		err = waitBehindHead(tx, p, url, h.UserID, a.ID, h.NextAttemptAt, now)
+	} else {
+		err = nextInLine(tx, p, url, h.UserID, now)
+	}
+	if err != nil {
+		return false, false, err
+	}
+	disabled, err = recordHealth(tx, a, p, url, now)
+	return err == nil, disabled, err
 }
 
 // recordHealth records an attempt's outcome in its endpoint's row (a success clears a
