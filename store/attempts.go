@@ -92,20 +92,25 @@ func (r *attemptRecorder) run() {
 		case <-r.stop:
 			return
 		case a := <-r.asks:
-			batch = append(batch[:0], a)
-		}
-	more:
-		for len(batch) < attemptBatch {
-			select {
-			case a := <-r.asks:
-				batch = append(batch, a)
-			default:
-				break more
-			}
+			batch = gather(append(batch[:0], a), r.asks, attemptBatch)
 		}
 		r.recordAll(batch)
 		clear(batch)
 	}
+}
+
+// gather appends to batch what is already waiting on asks, up to max in all, without
+// waiting for more.
+func gather[T any](batch []T, asks <-chan T, max int) []T {
+	for len(batch) < max {
+		select {
+		case a := <-asks:
+			batch = append(batch, a)
+		default:
+			return batch
+		}
+	}
+	return batch
 }
 
 // recordAll records batch in one transaction and answers each ask.

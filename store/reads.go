@@ -191,16 +191,7 @@ func (r *balanceReader) run() {
 		case <-r.stop:
 			return
 		case a := <-r.asks:
-			batch = append(batch[:0], a)
-		}
-	more:
-		for len(batch) < balanceBatch {
-			select {
-			case a := <-r.asks:
-				batch = append(batch, a)
-			default:
-				break more
-			}
+			batch = gather(append(batch[:0], a), r.asks, balanceBatch)
 		}
 		r.answer(batch)
 		clear(batch) // let the answered requests go
