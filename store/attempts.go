@@ -73,14 +73,14 @@ func (r *attemptRecorder) record(ctx context.Context, a rewards.DeliveryAttempt)
 	case <-ctx.Done():
 		return false, false, translate(ctx.Err())
 	}
-	select {
-	case rep := <-ask.reply:
-		return rep.recorded, rep.disabled, rep.err
-	case <-ctx.Done():
-		// It may still be recorded: the attempt happened, and the holder check keeps
-		// a recording from counting twice.
-		return false, false, translate(ctx.Err())
-	}
+	// Taken into a batch, it is recorded or not by the batch, whatever ctx does meanwhile
+	// (recordAll skips it if ctx has ended by then): the answer waits for the batch, so a
+	// recording reported failed was not committed. Answering at ctx's end left a failure
+	// that disabled its endpoint recorded but reported failed, and the worker never
+	// logged the endpoint disabled nor counted it (review helper 213). The batch's own
+	// deadline (attemptTimeout) bounds the wait.
+	rep := <-ask.reply
+	return rep.recorded, rep.disabled, rep.err
 }
 
 // run takes the first attempt that comes, with every other one already waiting (up to

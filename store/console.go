@@ -156,8 +156,9 @@ func (db *DB) WebhookBacklog(ctx context.Context, endpoints [][2]string, fn func
 
 // DisabledEndpoints counts, per property, the given (property, url) endpoints disabled
 // now (after days without a success; a success or an operator's retry enables one).
-// While one is, its new deliveries are failed at once, unsent, so they never count as
-// pending: without this count an endpoint disabled an hour ago showed nowhere.
+// While one is, its new deliveries are failed unsent by its lane's next claim (within
+// seconds; a lane in the slow slots waits for one), so they hardly count as pending:
+// without this count an endpoint disabled an hour ago showed nowhere.
 func (db *DB) DisabledEndpoints(ctx context.Context, endpoints [][2]string) (map[string]int64, error) {
 	out := map[string]int64{}
 	if len(endpoints) == 0 {

@@ -1647,3 +1647,58 @@ func TestWebhookAttemptsRecordedTogetherOnSQLite(t *testing.T) {
 		t.Fatalf("claimed %v, %v; want u0's next message", next, err)
 	}
 }
+
+// On SQLite a recording reported failed was not committed, and one committed is not
+// reported failed: the caller's deadline ending while its batch waited for the write
+// lock answered "unavailable" while the batch went on to record the failure that
+// disabled the endpoint, and the worker never logged it disabled (review helper 213).
+func TestWebhookAttemptOutlivingItsDeadlineOnSQLiteIsReportedAsRecorded(t *testing.T) {
+	ctx := context.Background()
+	clock := storetest.NewClock(t0)
+	db := openHooked(t, storetest.URL(t, store.SQLite), clock.Now, arcadeSubscribes)
+	// Failing for six days: the next failure disables the endpoint.
+	if err := db.ExecRaw(ctx, `INSERT INTO webhook_endpoints (property, url, failing_since, last_failure_at) VALUES ('arcade', ?, ?, ?)`,
+		hookURL, t0.Add(-6*24*time.Hour), t0.Add(-time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	seedDeliveries(t, db, "u1")
+	got, err := db.ClaimDeliveries(ctx, "A", 10, time.Minute)
+	if err != nil || len(got) != 1 {
+		t.Fatalf("claimed %v, %v", ids(got), err)
+	}
+	type result struct {
+		recorded, disabled bool
+		err                error
+	}
+	done := make(chan result, 1)
+	if err := db.HoldWriteLock(ctx, func() {
+		// The recording waits for the write lock past its own deadline.
+		rctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		go func() {
+			defer cancel()
+			recorded, disabled, err := db.RecordAttempt(rctx, rewards.DeliveryAttempt{ID: got[0].ID, Holder: "A", Step: got[0].Step,
+				Due: got[0].NextAttemptAt, Status: 503, Error: "answered 503", RetryIn: time.Minute, DisableAfter: 5 * 24 * time.Hour})
+			done <- result{recorded, disabled, err}
+		}()
+		<-rctx.Done()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	r := <-done
+	// A later recording, of nothing, comes after the first one's batch has ended.
+	if _, _, err := db.RecordAttempt(ctx, rewards.DeliveryAttempt{ID: -1, Holder: "A"}); err != nil {
+		t.Fatal(err)
+	}
+	attempts, err := store.QueryInt(ctx, db, `SELECT attempts FROM webhook_deliveries WHERE id = ?`, got[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	disabled, err := store.QueryInt(ctx, db, `SELECT count(*) FROM webhook_endpoints WHERE disabled_at IS NOT NULL`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if (attempts == 1) != (r.err == nil && r.recorded) || (disabled == 1) != (r.err == nil && r.disabled) {
+		t.Fatalf("reported recorded %v, disabled %v, %v; the database has %d attempts and %d endpoints disabled",
+			r.recorded, r.disabled, r.err, attempts, disabled)
+	}
+}
