@@ -522,8 +522,8 @@ func BeforeQuery(db *DB, substr string, fn func()) {
 // loops), with the plan.
 func DueDeliveriesRun(ctx context.Context, db *DB, now time.Time, limit int, endpoints [][2]string) (int64, string, error) {
 	in, inArgs := claimedEndpoints(endpoints)
-	args := append(append([]any{now, now}, inArgs...), limit)
-	return outboxRowsRead(ctx, db, "", dueDeliveriesSQL(db.dialect, ` AND `+in), args)
+	args := append(append([]any{now, now}, inArgs...), now, now, limit)
+	return outboxRowsRead(ctx, db, claimPlan, dueDeliveriesSQL(db.dialect, ` AND `+in), args) // as a claim reads
 }
 
 // DueEndpointsRun is DueDeliveriesRun of DueEndpoints' statement.
@@ -542,9 +542,17 @@ func outboxRowsRead(ctx context.Context, db *DB, settings, q string, args []any)
 		return query(tx, &lines, `EXPLAIN ANALYZE `+q, args...)
 	}
 	var err error
-	if settings == "" {
+	switch {
+	case settings == "":
 		err = explain(db.gorm.WithContext(ctx))
-	} else {
+	case strings.Contains(q, "FOR UPDATE"): // a claim's: in a transaction that may lock
+		err = db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			if _, err := rawExec(tx, settings); err != nil {
+				return err
+			}
+			return explain(tx)
+		})
+	default:
 		err = db.readWith(ctx, settings, explain)
 	}
 	if err != nil {

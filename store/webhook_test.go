@@ -1277,6 +1277,11 @@ func TestWebhookClaimReadsNotOtherEndpointsBacklogs(t *testing.T) {
 		!strings.Contains(plan, "Index Cond: ((((property || ' '::text) || endpoint) = 'arcade https://busy.example/h'::text) AND (next_attempt_at <=") {
 		t.Errorf("the claim of an endpoint with a queue (%v):\n%s", err, plan)
 	}
+	// And it reads its first 1,000 due (claimCandidates, three reads each), not all
+	// 10,000: a claim of 100 read every due row and sorted them, at every pass.
+	if read, plan, err := store.DueDeliveriesRun(ctx, db, time.Now(), 100, [][2]string{{"arcade", "https://busy.example/h"}}); err != nil || read > 4000 {
+		t.Errorf("a claim of 100 of an endpoint with 10,000 due read %d rows (%v):\n%s", read, err, plan)
+	}
 	// The disabled endpoint's own claim fails its delivery, unsent.
 	if got, err := db.ClaimDeliveriesFor(ctx, "w", 100, time.Minute, [][2]string{gone}); err != nil || len(got) != 0 {
 		t.Fatalf("claimed %v, %v for a disabled endpoint", ids(got), err)
