@@ -591,3 +591,15 @@ func WriteDeliveries(ctx context.Context, db *DB, property string, users []strin
 		return ob.flush(tx)
 	})
 }
+
+// HoldWriteTurn runs fn inside a write transaction of the store's own (tx), holding this
+// process's turn at SQLite's write lock until fn returns.
+func (db *DB) HoldWriteTurn(ctx context.Context, fn func()) error {
+	return db.tx(ctx, func(*gorm.DB) error {
+		fn()
+		return nil
+	})
+}
+
+// WriteTurnWaiters is how many write transactions wait for their turn (SQLite).
+func WriteTurnWaiters(db *DB) int64 { return db.writeWaiters.Load() }

@@ -242,6 +242,11 @@ func waitForBacklog(ctx context.Context, g *gorm.DB, tick *time.Ticker, cut time
 // has finished (see waitForWriters).
 func (db *DB) waitForTransactions(ctx context.Context, g *gorm.DB, tick *time.Ticker) error {
 	if db.dialect == SQLite {
+		release, err := db.takeWriteTurn(ctx)
+		if err != nil {
+			return err
+		}
+		defer release()
 		return translate(g.Transaction(func(*gorm.DB) error { return nil }))
 	}
 	var next int64

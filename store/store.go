@@ -97,6 +97,17 @@ type DB struct {
 	// attempts records delivery attempts on SQLite, several in a transaction (nil on
 	// Postgres).
 	attempts *attemptRecorder
+	// writeTurn, on SQLite (nil on Postgres), is this process's queue for the one write
+	// lock: a write transaction (tx) holds its one place, and the others wait for it in
+	// the order they came. Without it they waited in SQLite's busy handler, each holding
+	// a pooled connection and sleeping up to 100 ms between tries, and whoever tried at
+	// the right moment won: the webhook recorder, starting its next transaction the
+	// moment it committed its last, kept postbacks waiting past their deadline after
+	// every settlement (503s; review helper 212), and balance reads waited for a
+	// connection the waiting writers held.
+	writeTurn chan struct{}
+	// writeWaiters counts the transactions waiting for a turn (tests read it).
+	writeWaiters atomic.Int64
 	// endOfClaim, set only by tests, runs at the end of each delivery claim's
 	// transaction (webhook.go).
 	endOfClaim func(tx *gorm.DB)
@@ -253,9 +264,27 @@ func Open(ctx context.Context, rawURL string, opt Options) (*DB, error) {
 			}
 		}
 	} else {
+		db.writeTurn = make(chan struct{}, 1)
 		db.attempts = newAttemptRecorder(db)
 	}
 	return db, nil
+}
+
+// takeWriteTurn waits for this process's turn at SQLite's write lock (writeTurn), in
+// the order asked, and returns its release; on Postgres it returns at once. It fails
+// when ctx ends first.
+func (db *DB) takeWriteTurn(ctx context.Context) (func(), error) {
+	if db.writeTurn == nil {
+		return func() {}, nil
+	}
+	db.writeWaiters.Add(1)
+	defer db.writeWaiters.Add(-1)
+	select {
+	case db.writeTurn <- struct{}{}:
+		return func() { <-db.writeTurn }, nil
+	case <-ctx.Done():
+		return nil, translate(ctx.Err())
+	}
 }
 
 // sameDatabase checks that the read replica holds the primary's database: the same
@@ -612,7 +641,11 @@ func notNewer(ctx context.Context, p *goose.Provider) error {
 // ErrOutcomeUnknown: it may have committed, so it is neither retried here nor reported
 // as "nothing was saved".
 func (db *DB) tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
-	var err error
+	release, err := db.takeWriteTurn(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
 	for attempt := 0; attempt < 3; attempt++ {
 		committing := false
 		err = db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {

@@ -1,0 +1,80 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"tally/rewards"
+	"tally/store"
+	"tally/store/storetest"
+)
+
+// On SQLite the process's write transactions take the one write lock in the order they
+// asked, and wait for it without holding a pooled connection. In SQLite's busy handler
+// the writer trying at the right moment won (the webhook recorder, back to back, kept
+// postbacks waiting past their deadline; review helper 212) and every waiting writer held
+// a connection, so balance reads waited for one.
+func TestSQLiteWritersTakeTheirTurnInOrder(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.OpenWith(t, storetest.URL(t, store.SQLite), store.Options{})
+	const writers = 20 // more than the pool's connections
+	adjust := func(user string) error {
+		_, _, err := db.Adjust(ctx, rewards.AdjustRequest{Actor: "t", Property: "arcade", User: user, Amount: d("1"),
+			Reason: "r", IdempotencyKey: "k-" + user, RequestHash: "h"})
+		return err
+	}
+	if err := adjust("reader"); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, writers+1)
+	held := make(chan struct{})
+	release := make(chan struct{})
+	wg.Go(func() {
+		errs <- db.HoldWriteTurn(ctx, func() { close(held); <-release })
+	})
+	<-held
+	// Writers queue one after another behind the held turn.
+	for i := range writers {
+		wg.Go(func() { errs <- adjust(fmt.Sprintf("w%02d", i)) })
+		deadline := time.Now().Add(10 * time.Second)
+		for store.WriteTurnWaiters(db) != int64(i+1) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d writers waiting for their turn, want %d", store.WriteTurnWaiters(db), i+1)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	// A balance read answers meanwhile: the waiting writers hold no connection.
+	rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	b, err := db.Balance(rctx, "arcade", "reader")
+	cancel()
+	if err != nil || !b.Available.Equal(d("1")) {
+		t.Errorf("a balance read while %d writers wait: %+v, %v", writers, b, err)
+	}
+	close(release)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Committed in the order they asked: their journal rows are numbered so.
+	var order []string
+	for i := range writers {
+		order = append(order, fmt.Sprintf("w%02d", i))
+	}
+	ids, err := store.QueryInts(ctx, db, `SELECT min(id) FROM journal WHERE user_id LIKE 'w%' GROUP BY user_id ORDER BY user_id`)
+	if err != nil || len(ids) != writers {
+		t.Fatalf("entries of %d writers, %v", len(ids), err)
+	}
+	for i := 1; i < writers; i++ {
+		if ids[i] < ids[i-1] {
+			t.Fatalf("%s committed before %s, which asked first: journal ids %v", order[i], order[i-1], ids)
+		}
+	}
+}
