@@ -1707,3 +1707,48 @@ func TestWebhookAttemptOutlivingItsDeadlineOnSQLiteIsReportedAsRecorded(t *testi
 			r.recorded, r.disabled, r.err, attempts, disabled)
 	}
 }
+
+// Claims running at once never lease one delivery twice. A claim reads its candidates,
+// then locks them; a row another claim leased and committed in between is locked as it
+// is now, and Postgres tests again only the locked row's own conditions: without its due
+// time and lease among them, two replicas sent 133 messages of 120.
+func TestWebhookClaimsAtOnceLeaseEachDeliveryOnce(t *testing.T) {
+	ctx := context.Background()
+	db := openHooked(t, storetest.URL(t, store.Postgres), nil, arcadeSubscribes)
+	const n = 2000
+	if err := db.ExecRaw(ctx, fmt.Sprintf(`INSERT INTO webhook_deliveries (property, user_id, endpoint, type, body,
+		next_attempt_at, created_at) SELECT 'arcade', 'u' || g, ?, 'balance.updated', '{}', now() - interval '1 minute', now()
+		FROM generate_series(1, %d) g`, n), hookURL); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	seen := map[int64]string{}
+	var wg sync.WaitGroup
+	for w := range 8 {
+		holder := fmt.Sprintf("w%d", w)
+		wg.Go(func() {
+			for {
+				got, err := db.ClaimDeliveriesFor(ctx, holder, 10, time.Hour, [][2]string{{"arcade", hookURL}})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if len(got) == 0 {
+					return
+				}
+				mu.Lock()
+				for _, dl := range got {
+					if other, twice := seen[dl.ID]; twice {
+						t.Errorf("delivery %d leased to %s and to %s", dl.ID, other, holder)
+					}
+					seen[dl.ID] = holder
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if len(seen) != n {
+		t.Errorf("%d of %d deliveries leased", len(seen), n)
+	}
+}
