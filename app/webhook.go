@@ -71,9 +71,10 @@ const (
 	// endpoint waiting, its sends in flight finishing without one. An endpoint whose
 	// last webhookLateToSlow passes each had a late send runs its passes in one of
 	// webhookSlowLanes other slots, where the endpoints that hang or crawl wait for
-	// each other, until as many passes in a row send in time (slowAfter). With one pool of four slots each held for a whole pass, four
-	// endpoints hanging held every slot for a timeout per eight deliveries, and every
-	// other publisher's webhooks waited.
+	// each other, until as many passes in a row send in time (slowAfter). With one
+	// pool of four slots each held for a whole pass, four endpoints hanging held every
+	// slot for a timeout per eight deliveries, and every other publisher's webhooks
+	// waited.
 	webhookLanes      = 4
 	webhookSlowLanes  = 4
 	webhookLateToSlow = 2
@@ -412,8 +413,9 @@ func (a *App) watchDue(ctx context.Context, wakes map[[2]string]chan struct{}) {
 // into its lease: one of webhookLanes (as a long pass after a pass that gave its slot
 // up before it ended or sent a whole batch, else as a short one; slotPool), or of
 // webhookSlowLanes once webhookLateToSlow passes in a row had a late send, until as
-// many in a row send in time (slowAfter). A pass in a webhookLanes slot gives it back after webhookStall, or at its first
-// late send, and finishes its sends in flight without one.
+// many in a row send in time (slowAfter). A pass in a webhookLanes slot gives it back
+// after webhookStall, or at its first late send, and finishes its sends in flight
+// without one.
 func (a *App) runLane(ctx context.Context, endpoints [][2]string, wake <-chan struct{}) {
 	w := a.webhooks
 	slow := false

@@ -247,9 +247,9 @@ const usersFirstPending = `d.id = (SELECT f.id FROM webhook_deliveries f WHERE f
 // (when only is not "") now twice again, then the limit. The locked row's own due time
 // and lease are tested again: a row another claim leased and committed while this one
 // read its candidates is locked as it is now, and Postgres tests again only the locked
-// row's conditions (without, two replicas sent 133 messages of 120). The first pending delivery is looked up per row through
-// webhook_deliveries_pending, (property, endpoint, user_id) to the smallest id: a plan
-// Postgres keeps without statistics. As NOT EXISTS (no earlier pending one), on an
+// row's conditions (without, two replicas sent 133 messages of 120). The first pending
+// delivery is looked up per row through webhook_deliveries_pending, (property,
+// endpoint, user_id) to the smallest id: a plan Postgres keeps without statistics. As NOT EXISTS (no earlier pending one), on an
 // outbox autovacuum had not analyzed yet, it re-read every pending row of the endpoint
 // for each one: 9,000 pending took a claim 20 s, and delivery stalled.
 //
