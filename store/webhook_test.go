@@ -565,15 +565,31 @@ func TestWebhookConcurrentClaimsAreDisjoint(t *testing.T) {
 		users = append(users, fmt.Sprintf("u%d", i))
 	}
 	seedDeliveries(t, db, users...)
+	workers := make([]*store.DB, 4)
+	for w := range workers {
+		workers[w] = openHooked(t, u, nil, arcadeSubscribes)
+	}
+	seen := claimAtOnce(t, len(workers), func(w int, holder string) ([]rewards.Delivery, error) {
+		return workers[w].ClaimDeliveries(ctx, holder, 7, time.Minute)
+	})
+	if len(seen) != len(users) {
+		t.Fatalf("claimed %d deliveries, want %d", len(seen), len(users))
+	}
+}
+
+// claimAtOnce runs workers claimers at once, each claiming with claim (given its number
+// and holder name) until it finds nothing, and returns which holder leased each
+// delivery; a delivery leased twice fails t.
+func claimAtOnce(t *testing.T, workers int, claim func(w int, holder string) ([]rewards.Delivery, error)) map[int64]string {
+	t.Helper()
 	var mu sync.Mutex
 	seen := map[int64]string{}
 	var wg sync.WaitGroup
-	for w := range 4 {
-		worker := openHooked(t, u, nil, arcadeSubscribes)
+	for w := range workers {
 		holder := fmt.Sprintf("w%d", w)
 		wg.Go(func() {
 			for {
-				got, err := worker.ClaimDeliveries(ctx, holder, 7, time.Minute)
+				got, err := claim(w, holder)
 				if err != nil {
 					t.Error(err)
 					return
@@ -584,7 +600,7 @@ func TestWebhookConcurrentClaimsAreDisjoint(t *testing.T) {
 				mu.Lock()
 				for _, g := range got {
 					if prev, dup := seen[g.ID]; dup {
-						t.Errorf("delivery %d claimed by %s and %s", g.ID, prev, holder)
+						t.Errorf("delivery %d leased to %s and to %s", g.ID, prev, holder)
 					}
 					seen[g.ID] = holder
 				}
@@ -593,9 +609,7 @@ func TestWebhookConcurrentClaimsAreDisjoint(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if len(seen) != len(users) {
-		t.Fatalf("claimed %d deliveries, want %d", len(seen), len(users))
-	}
+	return seen
 }
 
 // Only subscribed (property, event type) pairs are written: a property subscribed to
@@ -1721,33 +1735,9 @@ func TestWebhookClaimsAtOnceLeaseEachDeliveryOnce(t *testing.T) {
 		FROM generate_series(1, %d) g`, n), hookURL); err != nil {
 		t.Fatal(err)
 	}
-	var mu sync.Mutex
-	seen := map[int64]string{}
-	var wg sync.WaitGroup
-	for w := range 8 {
-		holder := fmt.Sprintf("w%d", w)
-		wg.Go(func() {
-			for {
-				got, err := db.ClaimDeliveriesFor(ctx, holder, 10, time.Hour, [][2]string{{"arcade", hookURL}})
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				if len(got) == 0 {
-					return
-				}
-				mu.Lock()
-				for _, dl := range got {
-					if other, twice := seen[dl.ID]; twice {
-						t.Errorf("delivery %d leased to %s and to %s", dl.ID, other, holder)
-					}
-					seen[dl.ID] = holder
-				}
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
+	seen := claimAtOnce(t, 8, func(_ int, holder string) ([]rewards.Delivery, error) {
+		return db.ClaimDeliveriesFor(ctx, holder, 10, time.Hour, [][2]string{{"arcade", hookURL}})
+	})
 	if len(seen) != n {
 		t.Errorf("%d of %d deliveries leased", len(seen), n)
 	}
