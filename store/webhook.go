@@ -42,7 +42,9 @@ func (db *DB) ClaimDeliveries(ctx context.Context, holder string, limit int, lea
 // ClaimDeliveriesFor is ClaimDeliveries of the given (property, url) endpoints only
 // (nil: every endpoint): a worker claims only what its config can send, so a replica
 // with an older config, during a rolling deploy, leaves the deliveries of an endpoint it
-// does not know to the replicas that do.
+// does not know to the replicas that do. It takes the due longest first, and fails only
+// its own endpoints' deliveries when they are disabled (dueDeliveriesSQL, sweepDisabled);
+// the result is in id order.
 func (db *DB) ClaimDeliveriesFor(ctx context.Context, holder string, limit int, lease time.Duration, endpoints [][2]string) ([]rewards.Delivery, error) {
 	if limit <= 0 {
 		limit = 100
