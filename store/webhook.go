@@ -107,25 +107,12 @@ func (db *DB) sweepDisabled(tx *gorm.DB, now time.Time, endpoints [][2]string) e
 		return nil
 	}
 	in, args := pairIn("property", "url", endpoints)
-	rows, err := rawQuery(tx, `SELECT property, url FROM webhook_endpoints WHERE disabled_at IS NOT NULL AND `+in, args...)
-	if err != nil {
-		return err
-	}
-	var disabled [][2]string
-	for rows.Next() {
-		var e [2]string
-		if err := rows.Scan(&e[0], &e[1]); err != nil {
-			rows.Close()
-			return err
-		}
-		disabled = append(disabled, e)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	var disabled []struct{ Property, URL string }
+	if err := query(tx, &disabled, `SELECT property, url FROM webhook_endpoints WHERE disabled_at IS NOT NULL AND `+in, args...); err != nil {
 		return err
 	}
 	for _, e := range disabled {
-		if err := failDisabled(tx, now, `property = ? AND endpoint = ?`, e[0], e[1]); err != nil {
+		if err := failDisabled(tx, now, `property = ? AND endpoint = ?`, e.Property, e.URL); err != nil {
 			return err
 		}
 	}

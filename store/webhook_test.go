@@ -1211,11 +1211,7 @@ func TestWebhookPollWithABacklogReadsOneEntryPerEndpoint(t *testing.T) {
 	ctx := context.Background()
 	db := openHooked(t, storetest.URL(t, store.Postgres), nil, arcadeSubscribes)
 	const users = 20000
-	if err := db.ExecRaw(ctx, fmt.Sprintf(`INSERT INTO webhook_deliveries (property, user_id, endpoint, type, body,
-		next_attempt_at, created_at) SELECT 'arcade', 'u' || g, ?, 'balance.updated', '{}', now() - interval '1 minute', now()
-		FROM generate_series(1, %d) g`, users), hookURL); err != nil {
-		t.Fatal(err)
-	}
+	insertDeliveries(t, db, hookURL, "now() - interval '1 minute'", users)
 	// One idle endpoint is disabled: its check looks for any pending delivery of it.
 	if err := db.ExecRaw(ctx, `INSERT INTO webhook_endpoints (property, url, failing_since, last_failure_at, disabled_at)
 		VALUES ('p7', 'https://idle.example/h', now(), now(), now())`); err != nil {
@@ -1258,11 +1254,7 @@ func TestWebhookClaimReadsNotOtherEndpointsBacklogs(t *testing.T) {
 		n        int
 	}{{"https://down.example/h", "now() + interval '1 hour'", 10000}, {"https://busy.example/h", "now() - interval '1 minute'", 10000},
 		{hookURL, "now() - interval '1 minute'", 2000}} {
-		if err := db.ExecRaw(ctx, fmt.Sprintf(`INSERT INTO webhook_deliveries (property, user_id, endpoint, type, body,
-			next_attempt_at, created_at) SELECT 'arcade', 'u' || g, ?, 'balance.updated', '{}', %s, now()
-			FROM generate_series(1, %d) g`, e.due, e.n), e.url); err != nil {
-			t.Fatal(err)
-		}
+		insertDeliveries(t, db, e.url, e.due, e.n)
 	}
 	gone := [2]string{"p7", "https://gone.example/h"}
 	if err := db.ExecRaw(ctx, `INSERT INTO webhook_deliveries (property, user_id, endpoint, type, body, next_attempt_at, created_at)
@@ -1302,6 +1294,17 @@ func TestWebhookClaimReadsNotOtherEndpointsBacklogs(t *testing.T) {
 	}
 	if n, err := store.QueryInt(ctx, db, `SELECT count(*) FROM webhook_deliveries WHERE endpoint = ? AND status = 'failed'`, gone[1]); err != nil || n != 1 {
 		t.Fatalf("%d of the disabled endpoint's deliveries failed (%v), want 1", n, err)
+	}
+}
+
+// insertDeliveries writes, in bulk on Postgres, one never-sent balance.updated delivery
+// to url for each of users u1..un of arcade, due at the SQL time due.
+func insertDeliveries(t *testing.T, db *store.DB, url, due string, n int) {
+	t.Helper()
+	if err := db.ExecRaw(context.Background(), fmt.Sprintf(`INSERT INTO webhook_deliveries (property, user_id, endpoint, type, body,
+		next_attempt_at, created_at) SELECT 'arcade', 'u' || g, ?, 'balance.updated', '{}', %s, now()
+		FROM generate_series(1, %d) g`, due, n), url); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -1730,11 +1733,7 @@ func TestWebhookClaimsAtOnceLeaseEachDeliveryOnce(t *testing.T) {
 	ctx := context.Background()
 	db := openHooked(t, storetest.URL(t, store.Postgres), nil, arcadeSubscribes)
 	const n = 2000
-	if err := db.ExecRaw(ctx, fmt.Sprintf(`INSERT INTO webhook_deliveries (property, user_id, endpoint, type, body,
-		next_attempt_at, created_at) SELECT 'arcade', 'u' || g, ?, 'balance.updated', '{}', now() - interval '1 minute', now()
-		FROM generate_series(1, %d) g`, n), hookURL); err != nil {
-		t.Fatal(err)
-	}
+	insertDeliveries(t, db, hookURL, "now() - interval '1 minute'", n)
 	seen := claimAtOnce(t, 8, func(_ int, holder string) ([]rewards.Delivery, error) {
 		return db.ClaimDeliveriesFor(ctx, holder, 10, time.Hour, [][2]string{{"arcade", hookURL}})
 	})
