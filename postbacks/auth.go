@@ -37,13 +37,15 @@ func oneOf(got []byte, current string, previous []string) bool {
 	return ok
 }
 
-// bearerOK checks `Authorization: Bearer <token>`: the scheme is case-insensitive (RFC
-// 9110 §11.1), separated by exactly one space, and the token is compared as sent.
+// bearerOK checks `Authorization: Bearer <token>`: the scheme is case-insensitive and
+// separated from the token by one or more spaces (RFC 9110 §11.1 and §11.4: 1*SP, so a
+// token pasted into the provider's dashboard with a space before it still
+// authenticates), and the token is compared as sent.
 func bearerOK(h http.Header, token string, previous []string) bool {
 	v, ok := singleHeader(h, "Authorization")
 	const scheme = "bearer "
 	if !ok || len(v) < len(scheme) || !strings.EqualFold(v[:len(scheme)], scheme) {
 		return false
 	}
-	return oneOf([]byte(v[len(scheme):]), token, previous)
+	return oneOf([]byte(strings.TrimLeft(v[len(scheme):], " ")), token, previous)
 }

@@ -25,7 +25,8 @@ import (
 //     requested property's, since the request filters by it), and the publisher's revenue
 //     in USD as partner_revenue_usd (the deprecated name, which says it is the partner's
 //     share) or else revenue, a JSON number or a string, read from its literal text,
-//     never through a float;
+//     never through a float; a partner_revenue_usd that is null is refused, not replaced
+//     by the revenue beside it, which may be the gross;
 //   - several rows of one date (other breakdowns) add up; rows of days outside the
 //     requested period are left out.
 //
@@ -111,6 +112,12 @@ func ParseGamezopReports(body []byte, propertyID, from, to string) ([]rewards.Bo
 		}
 		if cur, ok := firstOf(row, "currency", "currency_code", "currencyCode"); ok && !strings.EqualFold(currencyOf(cur), "USD") {
 			return nil, fmt.Errorf("gamezop reports: row %d: revenue in %q, not USD", i, currencyOf(cur))
+		}
+		// A partner share the row names but leaves null is not known yet: the row's
+		// revenue beside it may be the gross (the deprecated API's rows carried both), and
+		// booking it would release buffer the publisher has not earned.
+		if v, named := row["partner_revenue_usd"]; named && v == nil {
+			return nil, fmt.Errorf("gamezop reports: row %d: partner_revenue_usd is null (the publisher's share is not known yet)", i)
 		}
 		rv, ok := firstOf(row, "partner_revenue_usd", "revenue")
 		if !ok {

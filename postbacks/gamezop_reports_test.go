@@ -22,6 +22,9 @@ func TestParseGamezopReports(t *testing.T) {
 		{"duplicate key", `[{"date":"2026-11-01","revenue":1,"revenue":2}]`, "", "duplicate"},
 		// The partner's share, named as such, wins over a revenue that may be gross.
 		{"partner share over revenue", `[{"date":"2026-11-01","revenue":"10","partner_revenue_usd":"7"}]`, "2026-11-01=7", ""},
+		// A share named but null is unknown: the revenue beside it may be the gross.
+		{"partner share null", `[{"date":"2026-11-01","revenue":"10","partner_revenue_usd":null}]`, "", "partner_revenue_usd is null"},
+		{"partner share null, total beside it", `{"report":[{"date":"2026-11-01","partner_revenue_usd":null,"total_revenue_usd":0.5}]}`, "", "partner_revenue_usd is null"},
 		{"days outside the period left out", `[{"date":"2026-10-31","revenue":1},{"date":"2026-11-01","revenue":2},{"date":"2026-11-03","revenue":4}]`,
 			"2026-11-01=2", ""},
 		{"currency USD", `[{"date":"2026-11-01","revenue":1,"currency":"usd"}]`, "2026-11-01=1", ""},

@@ -257,7 +257,9 @@ func TestGamezopSPPAuth(t *testing.T) {
 		{"token prefix", "spp-token", []string{"Bearer spp-toke"}, false},
 		{"token with suffix", "spp-token", []string{"Bearer spp-token2"}, false},
 		{"token with trailing space", "spp-token", []string{"Bearer spp-token "}, false},
-		{"two spaces", "spp-token", []string{"Bearer  spp-token"}, false},
+		{"two spaces", "spp-token", []string{"Bearer  spp-token"}, true}, // 1*SP, RFC 9110 §11.4
+		{"three spaces, previous token", "spp-token", []string{"Bearer   old-token"}, true},
+		{"only spaces after the scheme", "spp-token", []string{"Bearer    "}, false},
 		{"tab", "spp-token", []string{"Bearer\tspp-token"}, false},
 		{"no space", "spp-token", []string{"Bearerspp-token"}, false},
 		{"bare token", "spp-token", []string{"spp-token"}, false},
@@ -274,6 +276,9 @@ func TestGamezopSPPAuth(t *testing.T) {
 				h.Add("Authorization", v)
 			}
 			c := Credentials{BearerToken: tt.token, APIKey: "unused", Secret: "unused"}
+			if tt.token != "" {
+				c.Previous = []string{"old-token"}
+			}
 			_, err := ParseGamezopSPP(h, body, c)
 			if tt.ok && err != nil {
 				t.Errorf("err = %v, want accepted", err)
