@@ -737,6 +737,10 @@ type credential struct {
 	path     string
 	secret   Secret
 	provider bool // held by a provider (an inbound token or signing secret, the reports API's token)
+	// signs is the source ("gamepush", "trackscore") whose deliveries this secret signs,
+	// when their payload names no property of Tally's: only the secret tells one
+	// property's deliveries from another's. "" for every other credential.
+	signs string
 }
 
 // foreignCredentials lists the property's secrets that are not its callers' (API keys):
@@ -746,7 +750,12 @@ func (p Property) foreignCredentials(path string) []credential {
 	var out []credential
 	add := func(at string, s Secret, provider bool) {
 		if s != "" {
-			out = append(out, credential{path + "." + at, s, provider})
+			out = append(out, credential{path: path + "." + at, secret: s, provider: provider})
+		}
+	}
+	signing := func(source, at string, s Secret) {
+		if s != "" {
+			out = append(out, credential{path: path + ".sources." + source + "." + at, secret: s, provider: true, signs: source})
 		}
 	}
 	if s := p.Sources.GamezopSPP; s != nil {
@@ -762,12 +771,12 @@ func (p Property) foreignCredentials(path string) []credential {
 		}
 	}
 	if s := p.Sources.GamePush; s != nil {
-		add("sources.gamepush.secret", s.Secret, true)
+		signing("gamepush", "secret", s.Secret)
 	}
 	if s := p.Sources.TrackScore; s != nil {
-		add("sources.trackscore.secret", s.Secret, true)
+		signing("trackscore", "secret", s.Secret)
 		for j, k := range s.PreviousSecrets {
-			add(fmt.Sprintf("sources.trackscore.previous_secrets[%d]", j), k, true)
+			signing("trackscore", fmt.Sprintf("previous_secrets[%d]", j), k)
 		}
 	}
 	if g := p.GamezopReports; g != nil {

@@ -17,14 +17,18 @@ var DevSecrets = []string{
 	"dev-admin-token", "dev-arcade-key", "dev-spp-token", "dev-scores-key", "dev-gamepush-secret", "dev-trackscore-secret",
 }
 
-// Weaknesses lists the credentials of c that others may know or guess, each by its path
-// and why: any that is one of DevSecrets, and any the operator chooses (an admin token,
+// Weaknesses lists the credentials of c that others may know, guess or reuse, each by its
+// path and why: any that is one of DevSecrets; any the operator chooses (an admin token,
 // a publisher API key, a sub token or webhook signing secret) shorter than MinCredential
-// characters. A provider's own secrets are the provider's to choose and are only checked
-// against DevSecrets. They are warnings, not problems (`make run` uses the development
-// values on purpose): `tally serve` logs each at start and `tally check` prints them.
-// Neither the API nor the console limits how often a token may be tried, so a short
-// admin token can be found by trying.
+// characters; and a signed source's secret (GamePush, TrackScore) that another property
+// has for the same source: a delivery signed for one would verify at the other's URL,
+// and its payload does not say which property it was for, so a captured one replayed
+// there credits the other's users (a GamePush key is per project: two properties
+// sharing one is usually a copy-paste). A provider's own secrets are otherwise the
+// provider's to choose and are not checked for length. They are warnings, not problems
+// (`make run` uses the development values on purpose): `tally serve` logs each at start
+// and `tally check` prints them. Neither the API nor the console limits how often a
+// token may be tried, so a short admin token can be found by trying.
 func (c Config) Weaknesses() []string {
 	var out []string
 	check := func(path string, s Secret, chosen bool) {
@@ -42,6 +46,7 @@ func (c Config) Weaknesses() []string {
 	for i, a := range c.AdminTokens {
 		check(fmt.Sprintf("admin_tokens[%d].token", i), a.Token, true)
 	}
+	signedBy := map[string]int{} // a signed source and secret → the first property with them
 	for i, p := range c.Properties {
 		at := fmt.Sprintf("properties[%d]", i)
 		for j, k := range p.APIKeys {
@@ -49,6 +54,15 @@ func (c Config) Weaknesses() []string {
 		}
 		for _, cred := range p.foreignCredentials(at) {
 			check(cred.path, cred.secret, !cred.provider)
+			if cred.signs == "" {
+				continue
+			}
+			key := cred.signs + " " + cred.secret.Reveal()
+			if j, seen := signedBy[key]; seen && j != i {
+				out = append(out, fmt.Sprintf("%s is a signing secret of properties[%d] too: a delivery signed for either verifies at both, and its payload does not say which property it was for; give each property its own (one GamePush project or TrackScore key each)", cred.path, j))
+			} else if !seen {
+				signedBy[key] = i
+			}
 		}
 	}
 	return out

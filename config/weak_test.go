@@ -40,3 +40,48 @@ func TestWeaknessesNameGuessableCredentials(t *testing.T) {
 		}
 	}
 }
+
+// Two properties with one GamePush or TrackScore secret each accept the other's
+// deliveries: a warning names the second use and the first property, never the secret.
+func TestWeaknessesNameASignedSourceSecretTwoPropertiesShare(t *testing.T) {
+	env := exampleEnv()
+	env["GP_SECRET"] = "gp-project-secret-4f1c2a9e"
+	env["TS_SECRET"] = "ts-secret-0b7d5e31a8c4"
+	cfg, err := loadText(t, readExample(t), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Weaknesses(); len(got) != 0 {
+		t.Fatalf("one property: weaknesses %q, want none", got)
+	}
+	second := cfg.Properties[0]
+	second.ID = "second"
+	gp, ts := *second.Sources.GamePush, *second.Sources.TrackScore
+	ts.Secret = "ts-secret-of-the-second-9d2e"
+	// The first's TrackScore secret, kept while the second rotates away from it; and the
+	// first's GamePush secret, which signs nothing TrackScore would accept.
+	ts.PreviousSecrets = []Secret{"ts-secret-0b7d5e31a8c4", "gp-project-secret-4f1c2a9e"}
+	second.Sources.GamePush, second.Sources.TrackScore = &gp, &ts
+	cfg.Properties = append(cfg.Properties, second)
+	got := cfg.Weaknesses()
+	want := []string{
+		"properties[1].sources.gamepush.secret is a signing secret of properties[0] too",
+		"properties[1].sources.trackscore.previous_secrets[0] is a signing secret of properties[0] too",
+	}
+	if len(got) != len(want) {
+		t.Fatalf("weaknesses:\n%s\nwant %d", strings.Join(got, "\n"), len(want))
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(got[i], w) {
+			t.Errorf("weakness %d = %q, want %q…", i, got[i], w)
+		}
+		if strings.Contains(got[i], "secret-") {
+			t.Errorf("a warning shows a secret: %s", got[i])
+		}
+	}
+	// Its own TrackScore secret, different from the first's, is not named.
+	cfg.Properties[1].Sources.TrackScore.PreviousSecrets = ts.PreviousSecrets[1:]
+	if got := cfg.Weaknesses(); len(got) != 1 {
+		t.Errorf("weaknesses %q, want only the GamePush one", got)
+	}
+}
