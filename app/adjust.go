@@ -55,18 +55,26 @@ func (a *App) Adjust(ctx context.Context, in AdjustInput) (r rewards.Adjustment,
 	if in.Actor == "" {
 		return r, false, ErrUnauthorized // no admin to record: the caller did not authenticate
 	}
-	if err := checkAdjust(p, in); err != nil {
-		return r, false, err
-	}
 	if in.Bucket == "" {
 		in.Bucket = rewards.Available
 	}
-	if err := a.checkNewWallet(ctx, p, in.User); err != nil {
-		return r, false, err
-	}
-	r, replayed, err = a.store.Adjust(ctx, rewards.AdjustRequest{Property: p.ID, User: in.User, Amount: in.Amount, Bucket: in.Bucket,
+	req := rewards.AdjustRequest{Property: p.ID, User: in.User, Amount: in.Amount, Bucket: in.Bucket,
 		Reason: in.Reason, IdempotencyKey: in.IdempotencyKey, Actor: in.Actor,
-		RequestHash: requestHash("adjustment", in.User, in.Amount.String(), string(in.Bucket), in.Reason)})
+		RequestHash: requestHash("adjustment", in.User, in.Amount.String(), string(in.Bucket), in.Reason)}
+	refused := checkAdjust(p, in)
+	if refused == nil {
+		var bad *ValidationError
+		if refused = a.checkNewWallet(ctx, p, in.User); refused != nil && !errors.As(refused, &bad) {
+			return r, false, refused // the store's error, not a refusal
+		}
+	}
+	if refused != nil {
+		return replayOr(refused, in.IdempotencyKey, func() (rewards.Adjustment, bool, error) {
+			req.ReplayOnly = true
+			return a.store.Adjust(ctx, req)
+		})
+	}
+	r, replayed, err = a.store.Adjust(ctx, req)
 	if errors.Is(err, rewards.ErrAmount) {
 		// Each amount fits, but the wallet's balance would not (rewards.Wallet.Post).
 		return r, false, invalid("amount", fmt.Sprintf("would take the user's balance or lifetime earnings (lifetime_earned) past %d integer digits, more than the ledger holds", rewards.MaxIntegerDigits))

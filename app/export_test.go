@@ -45,3 +45,6 @@ func SettleJob(ctx context.Context, a *App, spec string) error {
 	a.settleJob(ctx, sched, a.log)
 	return nil
 }
+
+// RequestHash is the hash a redemption or adjustment records of its request.
+func RequestHash(parts ...string) string { return requestHash(parts...) }

@@ -54,11 +54,38 @@ func (a *App) Redeem(ctx context.Context, in RedeemInput) (r rewards.Redemption,
 	if err != nil {
 		return r, false, err
 	}
+	req := rewards.RedeemRequest{Property: p.ID, User: in.User, Amount: in.Amount, Reference: in.Reference,
+		IdempotencyKey: in.IdempotencyKey, RequestHash: requestHash("redemption", in.User, in.Amount.String(), in.Reference)}
 	if err := checkRedeem(p, in); err != nil {
-		return r, false, err
+		return replayOr(err, in.IdempotencyKey, func() (rewards.Redemption, bool, error) {
+			req.ReplayOnly = true
+			return a.store.Redeem(ctx, req)
+		})
 	}
-	return a.store.Redeem(ctx, rewards.RedeemRequest{Property: p.ID, User: in.User, Amount: in.Amount, Reference: in.Reference,
-		IdempotencyKey: in.IdempotencyKey, RequestHash: requestHash("redemption", in.User, in.Amount.String(), in.Reference)})
+	return a.store.Redeem(ctx, req)
+}
+
+// replayOr answers a request today's rules refuse (refused) with the write its key
+// holds, when this same request made it: a retry of a redemption or adjustment that an
+// earlier release accepted, before a rule tightened, gets the answer it got then, as
+// idempotency promises. A 400 would tell the caller it never happened, though it was
+// paid. Without such a write, or for a key no write can have (not UTF-8, a NUL: not
+// even looked up), the answer is refused. A lookup that failed (a 5xx: storage down,
+// say) is answered as such, so the caller retries and then gets the right answer; a
+// refusal of the lookup (an unknown redemption) leaves refused.
+func replayOr[R any](refused error, key string, replay func() (R, bool, error)) (R, bool, error) {
+	var zero R
+	if !utf8.ValidString(key) || strings.ContainsRune(key, 0) {
+		return zero, false, refused
+	}
+	r, replayed, err := replay()
+	switch {
+	case err != nil && problemFor(err).Status >= http.StatusInternalServerError:
+		return zero, false, err
+	case err != nil || !replayed:
+		return zero, false, refused
+	}
+	return r, true, nil
 }
 
 // checkRedeem is the *ValidationError listing every bad field of a redemption, or nil.

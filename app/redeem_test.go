@@ -322,3 +322,62 @@ func TestMoneyWritesHaveADeadline(t *testing.T) {
 		t.Fatalf("reached the store without a deadline: %v", st.unbounded)
 	}
 }
+
+// A retry of a redemption or adjustment that an earlier release accepted, and today's
+// rules refuse (a rule tightened in between: here a reference or reason longer than
+// today's limits), is answered as the first time, replayed. A 400 would tell the caller
+// it never happened, though the user was paid. The same key with another request, and
+// a new key with the refused request, are still refused, and write nothing.
+func TestRetryOfAWriteTodaysRulesRefuseReplays(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, d store.Dialect) {
+		e := newEnv(t, d)
+		ctx := context.Background()
+		e.credit("arcade", "u1", "10", "fund-u1")
+		long := strings.Repeat("r", 201) // today's limit on a reference is 200 characters
+		paid, _, err := e.db.Redeem(ctx, rewards.RedeemRequest{Property: "arcade", User: "u1", Amount: dec("3"), Reference: long,
+			IdempotencyKey: "k-old", RequestHash: app.RequestHash("redemption", "u1", "3", long)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := `{"amount":"3","reference":"` + long + `"}`
+		again := e.redeem("u1", "k-old", body)
+		if again.Code != 201 || again.Header.Get("Idempotent-Replay") != "true" || sub(again, "redemption")["id"] != fmt.Sprint(paid.ID) {
+			t.Fatalf("retry of redemption %d: %d %v %s", paid.ID, again.Code, again.Header, again.Raw)
+		}
+		for _, c := range []struct{ key, body string }{{"k-old", `{"amount":"4","reference":"` + long + `"}`}, {"k-new", body}} {
+			if a := e.redeem("u1", c.key, c.body); a.Code != 400 || problemField(a) != "reference" {
+				t.Fatalf("key %s, body %.20s…: %d, want 400 naming reference: %s", c.key, c.body, a.Code, a.Raw)
+			}
+		}
+
+		reason := strings.Repeat("why ", 126) // 504 characters, past today's 500
+		made, _, err := e.db.Adjust(ctx, rewards.AdjustRequest{Property: "arcade", User: "u1", Amount: dec("5"), Bucket: rewards.Available,
+			Reason: reason, IdempotencyKey: "a-old", Actor: "alice", RequestHash: app.RequestHash("adjustment", "u1", "5", "available", reason)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		abody := `{"amount":"5","reason":"` + reason + `"}`
+		if a := e.adjust("arcade", "u1", "a-old", abody); a.Code != 201 || a.Header.Get("Idempotent-Replay") != "true" ||
+			sub(a, "adjustment")["id"] != fmt.Sprint(made.ID) {
+			t.Fatalf("retry of adjustment %d: %d %v %s", made.ID, a.Code, a.Header, a.Raw)
+		}
+		if a := e.adjust("arcade", "u1", "a-new", abody); a.Code != 400 || problemField(a) != "reason" {
+			t.Fatalf("new key, refused reason: %d, want 400 naming reason: %s", a.Code, a.Raw)
+		}
+		// A reversal of the redemption, made with a reason past today's limit.
+		rev, _, err := e.db.Reverse(ctx, rewards.ReverseRequest{RedemptionID: paid.ID, Reason: reason, Actor: "alice",
+			IdempotencyKey: "r-old", RequestHash: app.RequestHash("reversal", fmt.Sprint(paid.ID), reason)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a := e.reverse(paid.ID, "r-old", abody, aliceTok); a.Code != 201 || a.Header.Get("Idempotent-Replay") != "true" ||
+			sub(a, "reversal")["id"] != fmt.Sprint(rev.ID) {
+			t.Fatalf("retry of reversal %d: %d %v %s", rev.ID, a.Code, a.Header, a.Raw)
+		}
+		// The lookup's own refusal (no such redemption) leaves the 400.
+		if a := e.reverse(paid.ID+100, "r-other", abody, aliceTok); a.Code != 400 || problemField(a) != "reason" {
+			t.Fatalf("unknown redemption, refused reason: %d, want 400 naming reason: %s", a.Code, a.Raw)
+		}
+		e.wantBalance("arcade", "u1", apiKey, "15", "0") // 10 − 3 + 5 + 3, each once
+	})
+}

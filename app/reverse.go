@@ -45,11 +45,15 @@ func (a *App) Reverse(ctx context.Context, in ReverseInput) (rewards.Reversal, b
 	if in.Actor == "" {
 		return rewards.Reversal{}, false, ErrUnauthorized
 	}
+	req := rewards.ReverseRequest{RedemptionID: in.RedemptionID, Reason: in.Reason, Actor: in.Actor,
+		IdempotencyKey: in.IdempotencyKey, RequestHash: requestHash("reversal", strconv.FormatInt(in.RedemptionID, 10), in.Reason)}
 	if err := checkReverse(in); err != nil {
-		return rewards.Reversal{}, false, err
+		return replayOr(err, in.IdempotencyKey, func() (rewards.Reversal, bool, error) {
+			req.ReplayOnly = true
+			return a.store.Reverse(ctx, req)
+		})
 	}
-	return a.store.Reverse(ctx, rewards.ReverseRequest{RedemptionID: in.RedemptionID, Reason: in.Reason, Actor: in.Actor,
-		IdempotencyKey: in.IdempotencyKey, RequestHash: requestHash("reversal", strconv.FormatInt(in.RedemptionID, 10), in.Reason)})
+	return a.store.Reverse(ctx, req)
 }
 
 // checkReverse is the *ValidationError listing every bad field of a reversal, or nil.

@@ -55,6 +55,9 @@ type RedeemRequest struct {
 	Reference      string
 	IdempotencyKey string
 	RequestHash    string
+	// ReplayOnly answers only with the redemption this same request made under the key
+	// before, and writes nothing: see the store's Redeem.
+	ReplayOnly bool
 }
 
 // Redemption is a committed redemption and the balance right after it.
@@ -92,6 +95,7 @@ type ReverseRequest struct {
 	Actor          string // who asked, for the record
 	IdempotencyKey string
 	RequestHash    string
+	ReplayOnly     bool // as RedeemRequest's
 }
 
 // Reversal is a committed reversal, the redemption it undid and the balance right after.
@@ -144,6 +148,7 @@ type AdjustRequest struct {
 	IdempotencyKey string          // required
 	RequestHash    string
 	Actor          string // who asked, for the record
+	ReplayOnly     bool   // as RedeemRequest's
 }
 
 // Adjustment is a committed adjustment and the balance right after it.

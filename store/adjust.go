@@ -35,7 +35,8 @@ func (r adjustmentRow) toAdjustment() rewards.Adjustment {
 // user's wallet, balanced by @adjustments, through the same idempotent path as Redeem
 // (the key is per property, shared by nothing else). A debit that would take the bucket
 // below zero is *rewards.InsufficientFundsError. rewards.Wallet.Adjust says how
-// adjustments count in lifetime_earned and how a pending one settles.
+// adjustments count in lifetime_earned and how a pending one settles. a.ReplayOnly is
+// as Redeem's.
 func (db *DB) Adjust(ctx context.Context, a rewards.AdjustRequest) (rewards.Adjustment, bool, error) {
 	if a.Bucket == "" {
 		a.Bucket = rewards.Available
@@ -44,7 +45,7 @@ func (db *DB) Adjust(ctx context.Context, a rewards.AdjustRequest) (rewards.Adju
 		return rewards.Adjustment{}, false, err
 	}
 	row, replayed, err := runWalletWrite(ctx, db, walletWrite[adjustmentRow]{
-		property: a.Property, user: a.User, key: a.IdempotencyKey,
+		property: a.Property, user: a.User, key: a.IdempotencyKey, replayOnly: a.ReplayOnly,
 		find: func(tx *gorm.DB) (*adjustmentRow, error) { return findAdjustment(tx, a.Property, a.IdempotencyKey) },
 		same: func(p *adjustmentRow) bool {
 			return p.UserID == a.User && p.RequestHash == a.RequestHash && p.Amount.Equal(a.Amount) &&
@@ -77,7 +78,7 @@ func (db *DB) Adjust(ctx context.Context, a rewards.AdjustRequest) (rewards.Adju
 			return row, true, nil
 		},
 	})
-	if err != nil {
+	if err != nil || !replayed && a.ReplayOnly {
 		return rewards.Adjustment{}, false, err
 	}
 	return row.toAdjustment(), replayed, nil

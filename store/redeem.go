@@ -30,6 +30,10 @@ type walletWrite[R any] struct {
 	// entry, stamped at; recorded=false means the key was taken meanwhile (by another
 	// user's request, under another wallet lock), and nothing was written.
 	write func(tx *gorm.DB, w *wallet, at time.Time) (r R, recorded bool, err error)
+	// replayOnly: only look the key up. The write it holds, if this same request made
+	// it, comes back replayed; anything else (no write, another request's) is the zero
+	// R, not replayed, and no error. Nothing is locked or written.
+	replayOnly bool
 }
 
 // runWalletWrite runs ww in one transaction and reports replayed when the key had been
@@ -39,6 +43,13 @@ type walletWrite[R any] struct {
 func runWalletWrite[R any](ctx context.Context, db *DB, ww walletWrite[R]) (R, bool, error) {
 	var out R
 	var replayed bool
+	if ww.replayOnly {
+		prev, err := ww.find(db.gorm.WithContext(ctx))
+		if err != nil || prev == nil || !ww.same(prev) {
+			return out, false, err
+		}
+		return *prev, true, nil
+	}
 	answer := func(prev *R, what string) error {
 		if !ww.same(prev) {
 			return fmt.Errorf("store: %s key %q was used for another request: %w", what, ww.key, rewards.ErrIdempotencyMismatch)
@@ -152,12 +163,14 @@ func (r redemptionRow) toRedemption() rewards.Redemption {
 // Redeem pays r.Amount out of the user's available balance: the redemption row, its
 // ledger entry and the wallet update commit together (see runWalletWrite for the
 // idempotency rules). Available below the amount is *rewards.InsufficientFundsError.
+// With r.ReplayOnly it only returns, replayed, the redemption this same request made
+// under the key before; without one it returns the zero Redemption, not replayed.
 func (db *DB) Redeem(ctx context.Context, r rewards.RedeemRequest) (rewards.Redemption, bool, error) {
 	if err := checkRedeem(r); err != nil {
 		return rewards.Redemption{}, false, err
 	}
 	row, replayed, err := runWalletWrite(ctx, db, walletWrite[redemptionRow]{
-		property: r.Property, user: r.User, key: r.IdempotencyKey,
+		property: r.Property, user: r.User, key: r.IdempotencyKey, replayOnly: r.ReplayOnly,
 		find: func(tx *gorm.DB) (*redemptionRow, error) { return findRedemption(tx, r.Property, r.IdempotencyKey) },
 		same: func(p *redemptionRow) bool {
 			return p.UserID == r.User && p.Amount.Equal(r.Amount) && p.Reference == r.Reference && p.RequestHash == r.RequestHash
@@ -187,7 +200,7 @@ func (db *DB) Redeem(ctx context.Context, r rewards.RedeemRequest) (rewards.Rede
 			return row, true, nil
 		},
 	})
-	if err != nil {
+	if err != nil || !replayed && r.ReplayOnly {
 		return rewards.Redemption{}, false, err
 	}
 	return row.toRedemption(), replayed, nil

@@ -51,7 +51,7 @@ func (db *DB) Reverse(ctx context.Context, r rewards.ReverseRequest) (rewards.Re
 		return rewards.Reversal{}, false, err
 	}
 	row, replayed, err := runWalletWrite(ctx, db, walletWrite[reversalRow]{
-		property: red.Property, user: red.User, key: r.IdempotencyKey,
+		property: red.Property, user: red.User, key: r.IdempotencyKey, replayOnly: r.ReplayOnly,
 		find: func(tx *gorm.DB) (*reversalRow, error) { return findReversal(tx, red.Property, r.IdempotencyKey) },
 		same: func(p *reversalRow) bool { return p.RedemptionID == r.RedemptionID && p.RequestHash == r.RequestHash },
 		write: func(tx *gorm.DB, w *wallet, at time.Time) (reversalRow, bool, error) {
@@ -94,7 +94,7 @@ func (db *DB) Reverse(ctx context.Context, r rewards.ReverseRequest) (rewards.Re
 			return row, true, nil
 		},
 	})
-	if err != nil {
+	if err != nil || !replayed && r.ReplayOnly {
 		return rewards.Reversal{}, false, err
 	}
 	red.Reversal = &rewards.ReversalRef{ID: row.ID, CreatedAt: row.CreatedAt.UTC()}
