@@ -2,10 +2,12 @@ package app_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"tally/app"
 	"tally/rewards"
@@ -380,4 +382,86 @@ func TestRetryOfAWriteTodaysRulesRefuseReplays(t *testing.T) {
 		}
 		e.wantBalance("arcade", "u1", apiKey, "15", "0") // 10 − 3 + 5 + 3, each once
 	})
+}
+
+// A request today's rules refuse, asked while the database is down, is a 503 with
+// Retry-After, as a valid one is: whether its key holds a write could not be looked up,
+// and a retry will know (review helper 218: the lookup's error went untranslated, a 500).
+func TestRefusedWriteWithTheDatabaseDownIs503(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, d store.Dialect) {
+		e := newEnv(t, d)
+		_ = e.db.Close()
+		long := strings.Repeat("r", 201)
+		for name, a := range map[string]answer{
+			"redemption": e.redeem("u1", "k1", `{"amount":"3","reference":"`+long+`"}`),
+			"adjustment": e.adjust("arcade", "u1", "a1", `{"amount":"3","reason":"`+strings.Repeat("r", 501)+`"}`),
+		} {
+			if a.Code != 503 || a.Header.Get("Retry-After") == "" {
+				t.Errorf("%s: %d %v %s, want 503 with Retry-After", name, a.Code, a.Header, a.Raw)
+			}
+		}
+	})
+}
+
+// A retry that today's rules refuse, sent while the first request is still being
+// written (its wallet locked, its row written, not committed: an older replica during
+// a rolling deploy), waits for it and replays it, as an accepted retry does; answered
+// at once it was a 400, and then the first committed and paid (review helper 218).
+func TestRefusedRetryWaitsForTheWriteInFlight(t *testing.T) {
+	ctx := context.Background()
+	u := storetest.URL(t, store.Postgres)
+	clock := storetest.NewClock(t0)
+	db := storetest.OpenURL(t, u, clock.Now)
+	a := app.New(db, app.Options{Properties: []app.Property{arcade(), other()}, AdminToken: adminTok, IngestWorkers: 2})
+	t.Cleanup(a.Close)
+	e := &env{t: t, db: db, app: a, h: a.Handler(), clock: clock}
+	e.credit("arcade", "u1", "10", "fund-u1")
+	long := strings.Repeat("r", 201)
+
+	first, err := sql.Open("pgx", u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	tx, err := first.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	if _, err := tx.Exec(`SELECT 1 FROM wallets WHERE property = 'arcade' AND user_id = 'u1' FOR UPDATE`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(`INSERT INTO redemptions (property, user_id, amount, reference, idempotency_key, request_hash,
+		available_after, pending_after, redeemed_after, lifetime_after, created_at) VALUES ('arcade', 'u1', 3, $1, 'k-late', $2, 7, 0, 3, 10, now())`,
+		long, app.RequestHash("redemption", "u1", "3", long)); err != nil {
+		t.Fatal(err)
+	}
+	retry := make(chan answer, 1)
+	go func() { retry <- e.redeem("u1", "k-late", `{"amount":"3","reference":"`+long+`"}`) }()
+	// The retry must wait on the wallet's lock, not answer.
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		select {
+		case r := <-retry:
+			t.Fatalf("answered while the first was in flight: %d %s", r.Code, r.Raw)
+		default:
+		}
+		var waiting int
+		if err := first.QueryRowContext(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+			AND wait_event_type = 'Lock' AND query LIKE '%FOR UPDATE%'`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the retry neither answered nor waited for the wallet")
+		}
+		time.Sleep(10 * time.Millisecond) // polling a condition, with a deadline
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if r := <-retry; r.Code != 201 || r.Header.Get("Idempotent-Replay") != "true" {
+		t.Fatalf("retry after the first committed: %d %v %s, want 201 replayed", r.Code, r.Header, r.Raw)
+	}
 }

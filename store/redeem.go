@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/shopspring/decimal"
 	"gorm.io/gorm"
@@ -32,7 +33,8 @@ type walletWrite[R any] struct {
 	write func(tx *gorm.DB, w *wallet, at time.Time) (r R, recorded bool, err error)
 	// replayOnly: only look the key up. The write it holds, if this same request made
 	// it, comes back replayed; anything else (no write, another request's) is the zero
-	// R, not replayed, and no error. Nothing is locked or written.
+	// R, not replayed, and no error. Nothing is written; the wallet is locked only to
+	// wait for a write of the key in flight.
 	replayOnly bool
 }
 
@@ -44,11 +46,25 @@ func runWalletWrite[R any](ctx context.Context, db *DB, ww walletWrite[R]) (R, b
 	var out R
 	var replayed bool
 	if ww.replayOnly {
-		prev, err := ww.find(db.gorm.WithContext(ctx))
-		if err != nil || prev == nil || !ww.same(prev) {
-			return out, false, err
-		}
-		return *prev, true, nil
+		err := db.tx(ctx, func(tx *gorm.DB) error {
+			var zero R
+			out, replayed = zero, false
+			prev, err := ww.find(tx)
+			if err == nil && prev == nil && db.dialect == Postgres && utf8.ValidString(ww.user) && !strings.ContainsRune(ww.user, 0) {
+				// A write of this key may be in flight, holding the wallet's lock (its
+				// row written, not committed): wait for it, as the write path does, and
+				// look again. On SQLite the transaction's write turn waits for it.
+				if _, err = rawExec(tx, `SELECT 1 FROM wallets WHERE property = ? AND user_id = ? FOR UPDATE`, ww.property, ww.user); err == nil {
+					prev, err = ww.find(tx)
+				}
+			}
+			if err != nil || prev == nil || !ww.same(prev) {
+				return err
+			}
+			out, replayed = *prev, true
+			return nil
+		})
+		return out, replayed, err
 	}
 	answer := func(prev *R, what string) error {
 		if !ww.same(prev) {
