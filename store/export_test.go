@@ -522,7 +522,7 @@ func BeforeQuery(db *DB, substr string, fn func()) {
 // loops), with the plan.
 func DueDeliveriesRun(ctx context.Context, db *DB, now time.Time, limit int, endpoints [][2]string) (int64, string, error) {
 	in, inArgs := claimedEndpoints(endpoints)
-	args := append(append([]any{now, now}, inArgs...), now, now, limit)
+	args := append(append([]any{now, now}, inArgs...), limit, now, now)
 	return outboxRowsRead(ctx, db, claimPlan, dueDeliveriesSQL(db.dialect, ` AND `+in), args) // as a claim reads
 }
 

@@ -68,9 +68,10 @@ func (db *DB) ClaimDeliveriesFor(ctx context.Context, holder string, limit int, 
 				return nil
 			}
 			in, inArgs := claimedEndpoints(endpoints)
-			only, args = ` AND `+in, append(append(args, inArgs...), now, now)
+			only, args = ` AND `+in, append(append(args, inArgs...), limit, now, now)
+		} else {
+			args = append(args, limit)
 		}
-		args = append(args, limit)
 		rows, err := rawQuery(tx, `UPDATE webhook_deliveries SET holder = ?, lease_until = ? WHERE id IN (`+dueDeliveriesSQL(db.dialect, only)+`)
 			RETURNING `+strings.ReplaceAll(deliveryColumns, "d.", ""), args...)
 		if err != nil {
@@ -230,44 +231,63 @@ const dueRowsRead = 1000
 const usersFirstPending = `d.id = (SELECT f.id FROM webhook_deliveries f WHERE f.status = 'pending' AND f.property = d.property
 				AND f.endpoint = d.endpoint AND f.user_id = d.user_id ORDER BY f.id LIMIT 1)`
 
+// candidateIsFirstPending is usersFirstPending of a claim's candidate c.
+var candidateIsFirstPending = strings.NewReplacer("d.id", "c.id", "d.property", "c.property", "d.endpoint", "c.endpoint",
+	"d.user_id", "c.user_id").Replace(usersFirstPending)
+
 // dueDeliveriesSQL selects the ids of due deliveries that are their user's first pending
 // one at their endpoint (order per user), of the endpoints the condition only (" AND …"
-// on the columns of c, or "") names; its placeholders are now twice, then only's, then
-// (when only is not "") now twice again, then the limit. The locked row's own due time
-// and lease are tested again: a row another claim leased and committed while this one
-// read its candidates is locked as it is now, and Postgres tests again only the locked
-// row's conditions (without, two replicas sent 133 messages of 120). The first pending
-// delivery is looked up per row through webhook_deliveries_pending, (property,
-// endpoint, user_id) to the smallest id: a plan Postgres keeps without statistics. As NOT EXISTS (no earlier pending one), on an
-// outbox autovacuum had not analyzed yet, it re-read every pending row of the endpoint
-// for each one: 9,000 pending took a claim 20 s, and delivery stalled.
+// on the columns of c, or "") names. Its placeholders are now twice, then only's, then
+// the limit; when only is not "", now twice more after the limit. The first pending
+// delivery is looked up per row through webhook_deliveries_pending, (property, endpoint,
+// user_id) to the smallest id: a plan Postgres keeps without statistics. As NOT EXISTS
+// (no earlier pending one), on an outbox autovacuum had not analyzed yet, it re-read
+// every pending row of the endpoint for each one: 9,000 pending took a claim 20 s, and
+// delivery stalled.
 //
-// The claim of given endpoints takes the due longest first, from the first
-// claimCandidates due rows in webhook_deliveries_endpoint_due's order: oldest id first,
-// it read every due row of the endpoint and sorted them, each pass (30 ms a claim with
-// 10,000 due, 5 ms now): an endpoint back from an outage with 100,000 users due spent
-// the database's cores on its claims. The worker sends a claim's
-// deliveries in id order. A due row not its user's first is behind a pending one being
-// sent (or just written beside a retry); with more than claimCandidates of those ahead,
-// a claim finds fewer than it could, or none, until those sends are recorded.
+// The claim of given endpoints takes, as candidates, the users' first deliveries due
+// longest, up to the limit, walking webhook_deliveries_endpoint_due in due order and
+// passing over a due row not its user's first (behind one being sent, or moved to its
+// retry by waitBehindHead) at one lookup each. Then it locks those of them it can,
+// testing each locked row's due time, lease and place again: a row another claim
+// leased and committed meanwhile is locked as it is now, and Postgres tests again only
+// the locked row's own conditions (without, two replicas sent 133 messages of 120). On
+// Postgres the candidates are an array read once (an InitPlan), and the rows are
+// reached by id: there is no ORDER BY to tempt the planner into walking a due index for
+// them. Earlier forms: oldest id first, it read every due row of the endpoint and
+// sorted them, each pass (30 ms a claim with 10,000 due; an endpoint back from an outage
+// with 100,000 users due spent the database's cores on its claims); then the
+// candidates were the first 1,000 due rows whoever they were, so one user's 1,500
+// messages waiting behind a retry filled them after an outage, and the endpoint sent
+// one message a pass, that user's, while every other user waited (review helper 215:
+// 533 passes for 500 users' one message each). The worker sends a claim's deliveries in
+// id order.
 func dueDeliveriesSQL(d Dialect, only string) string {
-	due := `SELECT d.id FROM webhook_deliveries d
-			WHERE d.status = 'pending' AND d.next_attempt_at <= ? AND (d.lease_until IS NULL OR d.lease_until <= ?)` + only + `
+	if only == "" {
+		due := `SELECT d.id FROM webhook_deliveries d
+			WHERE d.status = 'pending' AND d.next_attempt_at <= ? AND (d.lease_until IS NULL OR d.lease_until <= ?)
 			AND ` + usersFirstPending + `
 			ORDER BY d.id LIMIT ?`
-	if only != "" {
-		due = `SELECT d.id FROM webhook_deliveries d
-			WHERE d.id IN (SELECT c.id FROM webhook_deliveries c
+		if d == Postgres {
+			due += ` FOR UPDATE SKIP LOCKED`
+		}
+		return due
+	}
+	candidates := `SELECT c.id FROM webhook_deliveries c
 				WHERE c.status = 'pending' AND c.next_attempt_at <= ? AND (c.lease_until IS NULL OR c.lease_until <= ?)` + only + `
-				ORDER BY c.next_attempt_at LIMIT ` + strconv.Itoa(claimCandidates) + `)
-			AND d.status = 'pending' AND d.next_attempt_at <= ? AND (d.lease_until IS NULL OR d.lease_until <= ?)
-			AND ` + usersFirstPending + `
-			ORDER BY d.next_attempt_at LIMIT ?`
-	}
+				AND ` + candidateIsFirstPending + `
+				ORDER BY c.next_attempt_at LIMIT ?`
+	recheck := `(d.status = 'pending' AND d.next_attempt_at <= ? AND (d.lease_until IS NULL OR d.lease_until <= ?))`
 	if d == Postgres {
-		due += ` FOR UPDATE SKIP LOCKED`
+		// The test again is written as an expression no index answers (IS TRUE), so
+		// that the rows are reached by their ids: with a condition on its due time,
+		// Postgres walked every endpoint's due rows in webhook_deliveries_due for them.
+		return `SELECT d.id FROM webhook_deliveries d WHERE d.id = ANY(ARRAY(` + candidates + `))
+			AND ` + recheck + ` IS TRUE AND ` + usersFirstPending + `
+			FOR UPDATE SKIP LOCKED`
 	}
-	return due
+	return `SELECT d.id FROM webhook_deliveries d WHERE d.id IN (` + candidates + `)
+			AND ` + recheck + ` AND ` + usersFirstPending
 }
 
 // claimPlan is the planner's settings for a claim of given endpoints, whose every
@@ -276,10 +296,6 @@ func dueDeliveriesSQL(d Dialect, only string) string {
 // row of the endpoint into a bitmap and sorted them where an index scan in due order
 // stops at the candidates it needs.
 const claimPlan = `SELECT set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true)`
-
-// claimCandidates is how many due rows, due longest first, a claim of given endpoints
-// looks among for its users' first deliveries.
-const claimCandidates = 1000
 
 // claimedEndpoints is a claim's condition "c is a delivery of one of endpoints", with
 // its arguments. It names the endpoints by their key too (endpointKey), so the claim

@@ -1283,7 +1283,7 @@ func TestWebhookClaimReadsNotOtherEndpointsBacklogs(t *testing.T) {
 		!strings.Contains(plan, "Index Cond: ((((property || ' '::text) || endpoint) = 'arcade https://busy.example/h'::text) AND (next_attempt_at <=") {
 		t.Errorf("the claim of an endpoint with a queue (%v):\n%s", err, plan)
 	}
-	// And it reads its first 1,000 due (claimCandidates, three reads each), not all
+	// And it reads the due rows it takes (three reads each), not all
 	// 10,000: a claim of 100 read every due row and sorted them, at every pass.
 	if read, plan, err := store.DueDeliveriesRun(ctx, db, time.Now(), 100, [][2]string{{"arcade", "https://busy.example/h"}}); err != nil || read > 4000 {
 		t.Errorf("a claim of 100 of an endpoint with 10,000 due read %d rows (%v):\n%s", read, err, plan)
@@ -1294,6 +1294,41 @@ func TestWebhookClaimReadsNotOtherEndpointsBacklogs(t *testing.T) {
 	}
 	if n, err := store.QueryInt(ctx, db, `SELECT count(*) FROM webhook_deliveries WHERE endpoint = ? AND status = 'failed'`, gone[1]); err != nil || n != 1 {
 		t.Fatalf("%d of the disabled endpoint's deliveries failed (%v), want 1", n, err)
+	}
+}
+
+// After an outage one user's messages, waiting behind its retry (waitBehindHead moves
+// them to its due time), come first in the endpoint's due order: a claim passes over
+// them and takes every other user's first message too, not that user's head alone
+// (review helper 215: one message a pass, 533 passes for 500 users' one each).
+func TestWebhookClaimPassesOverOneUsersBacklog(t *testing.T) {
+	ctx := context.Background()
+	db := openHooked(t, storetest.URL(t, store.Postgres), nil, arcadeSubscribes)
+	if err := db.ExecRaw(ctx, `INSERT INTO webhook_deliveries (property, user_id, endpoint, type, body, next_attempt_at, created_at)
+		SELECT 'arcade', 'big', ?, 'balance.updated', '{}', now() - interval '10 minutes', now() FROM generate_series(1, 1500)`, hookURL); err != nil {
+		t.Fatal(err)
+	}
+	insertDeliveries(t, db, hookURL, "now() - interval '5 minutes'", 500) // u1…u500, one each
+	eps := [][2]string{{"arcade", hookURL}}
+	seen := map[string]bool{}
+	for _, holder := range []string{"w1", "w2"} { // the second beside the first's lease
+		got, err := db.ClaimDeliveriesFor(ctx, holder, 100, time.Minute, eps)
+		if err != nil || len(got) != 100 {
+			t.Fatalf("%s claimed %d, %v; want 100 users' first messages", holder, len(got), err)
+		}
+		for _, d := range got {
+			if seen[d.User] {
+				t.Fatalf("%s claimed a second message of %s (delivery %d)", holder, d.User, d.ID)
+			}
+			seen[d.User] = true
+		}
+	}
+	if !seen["big"] {
+		t.Error("the user due longest, big, was not claimed")
+	}
+	// Passing over big's 1,499 waiting messages costs a lookup each, no more.
+	if read, plan, err := store.DueDeliveriesRun(ctx, db, time.Now(), 100, eps); err != nil || read > 4000 {
+		t.Errorf("a claim past 1,500 of one user's messages read %d rows (%v):\n%s", read, err, plan)
 	}
 }
 
