@@ -33,20 +33,13 @@ import (
 // BenchmarkSettle.
 const settleBatchSize = 5000
 
-// settleBatchSizeSQLite is settleBatchSize on SQLite, whose one write lock a batch holds
-// while every receiver, the applier and the webhook worker wait: 2,900 wallets in one
-// batch took 0.5-1.2 s in a 10-minute soak, growing with the database, and postbacks
-// waited that long (review helper 214), toward their 4.5 s bound. A batch of 1,000
-// holds them a third as long.
-const settleBatchSizeSQLite = 1000
-
 // settleWorkers is how many batches of a run settle at once on Postgres: two keep both
 // cores of a small machine busy, one batch's statements running while the other's
 // results travel and its Go side works.
 const settleWorkers = 2
 
 type settleOptions struct {
-	batch      int       // wallets per transaction (0: settleBatchSize, settleBatchSizeSQLite on SQLite)
+	batch      int       // wallets per transaction
 	workers    int       // batches at once on Postgres (settleWorkers)
 	lock       bool      // take the property's lease (tests turn it off to race runs)
 	actor      string    // who asked for the run by hand; "" for the schedule
@@ -72,14 +65,14 @@ type settleOptions struct {
 // the run is recorded as failed with what its committed batches settled, and returned
 // with the error; the next run settles the rest.
 func (db *DB) Settle(ctx context.Context, property string, scale int32, actor string) (rewards.SettlementRun, error) {
-	return db.settle(ctx, property, scale, settleOptions{workers: settleWorkers, lock: true, actor: actor})
+	return db.settle(ctx, property, scale, settleOptions{batch: settleBatchSize, workers: settleWorkers, lock: true, actor: actor})
 }
 
 // SettleBy is a scheduled Settle (no actor) that settles only the lots matured by by,
 // the schedule's tick, when by is before the run's start: a run that catches up a tick
 // no run settled leaves what matured since for the next tick.
 func (db *DB) SettleBy(ctx context.Context, property string, scale int32, by time.Time) (rewards.SettlementRun, error) {
-	return db.settle(ctx, property, scale, settleOptions{workers: settleWorkers, lock: true, by: by})
+	return db.settle(ctx, property, scale, settleOptions{batch: settleBatchSize, workers: settleWorkers, lock: true, by: by})
 }
 
 func (db *DB) settle(ctx context.Context, property string, scale int32, o settleOptions) (rewards.SettlementRun, error) {
@@ -88,9 +81,6 @@ func (db *DB) settle(ctx context.Context, property string, scale int32, o settle
 	}
 	if o.batch <= 0 {
 		o.batch = settleBatchSize
-		if db.dialect == SQLite {
-			o.batch = settleBatchSizeSQLite
-		}
 	}
 	if o.actor == "" {
 		// The schedule asks every property at every tick. One with nothing matured, and

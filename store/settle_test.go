@@ -1202,25 +1202,3 @@ func TestSettlementWaitsBrieflyForAWalletHeldForGood(t *testing.T) {
 	}
 	wantBalance(t, db, "u2", "0.6", "5")
 }
-
-// On SQLite a settlement batch holds the one write lock while every receiver waits, so
-// its batches are of 1,000 wallets, not Postgres's 5,000: 2,900 wallets in one batch
-// held postbacks up to 1.2 s, growing with the database (review helper 214).
-func TestSettleOnSQLiteInBatchesOfAThousand(t *testing.T) {
-	ctx := context.Background()
-	clock := storetest.NewClock(t0)
-	db := storetest.Open(t, store.SQLite, clock.Now)
-	credited := population(t, db, 1001)
-	clock.Advance(25 * time.Hour)
-	batches := 0
-	store.SetInSettleBatch(db, func() { batches++ })
-	defer store.SetInSettleBatch(db, nil)
-	run, err := db.Settle(ctx, "arcade", 0, "")
-	if err != nil || run.Users != 1001 {
-		t.Fatalf("run %+v, %v; want 1,001 users settled", run, err)
-	}
-	if batches != 2 {
-		t.Errorf("1,001 wallets settled in %d batches, want 2", batches)
-	}
-	wantSettled(t, db, credited, 0)
-}
