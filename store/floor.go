@@ -75,6 +75,8 @@ type claimFloor struct {
 	// server is when the postmaster of the server the floor was proven on started, in
 	// microseconds since 1970, as the last round read it (0 before the first round).
 	server int64
+	// log is the store's logger (Options.Log).
+	log *slog.Logger
 }
 
 const (
@@ -134,7 +136,7 @@ func (db *DB) advanceFloor(tx *gorm.DB) (int64, error) {
 			return 0, err
 		}
 		if !holds && (f.premise || !f.premiseKnown) {
-			slog.Error("store: the inbox's id default or sequence is not migration 00013's; the applier's claims start at the first recorded event")
+			f.log.Error("store: the inbox's id default or sequence is not migration 00013's; the applier's claims start at the first recorded event")
 		}
 		f.premise, f.premiseKnown = holds, true
 		f.checkedAt = now
@@ -180,7 +182,7 @@ func (db *DB) advanceFloor(tx *gorm.DB) (int64, error) {
 		// Another server behind the same URL (a failover, a restore) or the same one
 		// restarted: what was proven before may not hold here, nor the premise checked
 		// there (the next round checks it again).
-		slog.Warn("store: the database server started anew or is another one; the applier's claim floor starts over",
+		f.log.Warn("store: the database server started anew or is another one; the applier's claim floor starts over",
 			"floor", f.floor, "started", time.UnixMicro(server).UTC(), "was", time.UnixMicro(f.server).UTC())
 		f.server, f.floor, f.next, f.after = server, 0, 0, 0
 		f.premiseKnown = false
@@ -190,7 +192,7 @@ func (db *DB) advanceFloor(tx *gorm.DB) (int64, error) {
 	if s+1 < f.floor || s+1 < f.next || (b.Valid && b.Int64 < f.after) {
 		// The sequence or the transaction ids went back: another server behind the same
 		// URL (a failover, a restore). Nothing proven on the old one holds here.
-		slog.Warn("store: the inbox's id sequence or the transaction ids went back; the applier's claim floor starts over",
+		f.log.Warn("store: the inbox's id sequence or the transaction ids went back; the applier's claim floor starts over",
 			"floor", f.floor, "last_id", s)
 		f.floor, f.next, f.after = 0, 0, 0
 		return 0, nil
@@ -198,7 +200,7 @@ func (db *DB) advanceFloor(tx *gorm.DB) (int64, error) {
 	switch {
 	case missed.Valid:
 		f.misses++
-		slog.Error("store: a recorded inbox event lies below the applier's claim floor (a bug, or a failover or restore); claims start from it again",
+		f.log.Error("store: a recorded inbox event lies below the applier's claim floor (a bug, or a failover or restore); claims start from it again",
 			"event_id", missed.Int64, "floor", f.floor)
 		f.floor = missed.Int64 // the candidate stays: the next round proves it from here
 	case proven.Valid:

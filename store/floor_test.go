@@ -1,8 +1,11 @@
 package store_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -434,6 +437,28 @@ func TestClaimFloorStartsOverOnAnotherServer(t *testing.T) {
 	}
 	wantBalance(t, db, "u1", "0.672", "0")
 	wantBalance(t, db, "u2", "0.672", "0")
+}
+
+// The floor's warning that the server started anew goes to the logger the store was
+// opened with (serve's JSON log), not to slog's default text logger on stderr (review
+// helper 220: a plain-text line among serve's JSON lines at every Postgres restart).
+func TestClaimFloorLogsToTheStoresLogger(t *testing.T) {
+	ctx := context.Background()
+	var buf bytes.Buffer
+	db := storetest.OpenWith(t, storetest.URL(t, store.Postgres), store.Options{Log: slog.New(slog.NewJSONHandler(&buf, nil))})
+	store.SetFloorRounds(db, 0, time.Hour)
+	if err := applyAll(ctx, db); err != nil { // the first round learns this server
+		t.Fatal(err)
+	}
+	store.SetFloorServer(db, store.FloorServer(db).Add(-time.Hour)) // proven on the server before
+	if err := applyAll(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	var line struct{ Level, Msg string }
+	if err := json.Unmarshal(bytes.TrimSpace(buf.Bytes()), &line); err != nil || line.Level != "WARN" ||
+		!strings.Contains(line.Msg, "the database server started anew") {
+		t.Fatalf("the store's logger got %q (%v), want one JSON warning that the server started anew", buf.String(), err)
+	}
 }
 
 // The premise checked on the server before is checked again on the new one: with the

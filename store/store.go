@@ -44,6 +44,7 @@ type DB struct {
 	gorm    *gorm.DB
 	sql     *sql.DB
 	dialect Dialect
+	log     *slog.Logger // Options.Log
 	// path is a SQLite database's file.
 	path string
 	// probe is a one-connection pool of Ready's own: queued behind the writers in sql
@@ -128,6 +129,10 @@ type Options struct {
 	// type (rewards.Webhook*); nil subscribes nothing. It is called for every change that
 	// could be announced, on the write path, so it must be a lookup in memory.
 	Webhooks func(property, eventType string) []string
+	// Log receives the store's own log lines (the applier's claim floor starting over
+	// after a failover, say); nil means slog.Default(). Serve passes its JSON logger:
+	// through the default, these lines came out as plain text among its JSON lines.
+	Log *slog.Logger
 	// Existing refuses a SQLite file that does not exist yet instead of creating it
 	// (commands other than serve and migrate: an empty new ledger, opened from another
 	// working directory, would read as "no data").
@@ -222,8 +227,12 @@ func Open(ctx context.Context, rawURL string, opt Options) (*DB, error) {
 		_ = sqlDB.Close()
 		return nil, err
 	}
-	db := &DB{gorm: g, sql: sqlDB, probe: probe, dialect: dialect, now: clock, webhooks: opt.Webhooks,
-		floor: claimFloor{every: floorEvery, checkEvery: floorCheckEvery}}
+	log := opt.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	db := &DB{gorm: g, sql: sqlDB, probe: probe, dialect: dialect, now: clock, webhooks: opt.Webhooks, log: log,
+		floor: claimFloor{every: floorEvery, checkEvery: floorCheckEvery, log: log}}
 	if dialect == SQLite {
 		db.path = dsn
 	}
@@ -665,7 +674,7 @@ func (db *DB) tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 		if err == nil || !retryable(err) {
 			break
 		}
-		slog.Debug("store: retrying transaction", "attempt", attempt+1, "err", err)
+		db.log.Debug("store: retrying transaction", "attempt", attempt+1, "err", err)
 		if db.retried != nil {
 			db.retried(err)
 		}

@@ -68,7 +68,7 @@ func TestExportPayoutsMatchesHTTP(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		db, err := openStore(ctx, cfg, false, true)
+		db, err := openStore(ctx, cfg, false, true, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

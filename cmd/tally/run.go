@@ -127,8 +127,9 @@ func loadConfig(path string, getenv func(string) string) (config.Config, error) 
 // there yet rather than create an empty ledger (every command but serve and migrate).
 // replica opens database.read_url too, for serve's publisher reads: the other commands
 // read and write the primary only, and a replica that does not answer stopped them all.
-func openStore(ctx context.Context, cfg config.Config, existing, replica bool) (*store.DB, error) {
-	o := store.Options{Webhooks: cfg.WebhookSubscriptions(), Existing: existing}
+// log takes the store's own lines (nil: slog's default).
+func openStore(ctx context.Context, cfg config.Config, existing, replica bool, log *slog.Logger) (*store.DB, error) {
+	o := store.Options{Webhooks: cfg.WebhookSubscriptions(), Existing: existing, Log: log}
 	if replica {
 		o.ReadURL = cfg.Database.ReadURL
 	}
@@ -150,7 +151,7 @@ func openAppMigrating(ctx context.Context, path string, getenv func(string) stri
 	if err != nil {
 		return config.Config{}, nil, nil, nil, err
 	}
-	db, err := openStore(ctx, cfg, !serve, serve)
+	db, err := openStore(ctx, cfg, !serve, serve, log)
 	if err != nil {
 		return config.Config{}, nil, nil, nil, err
 	}
@@ -309,7 +310,7 @@ func cmdMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		return err
 	}
-	db, err := openStore(ctx, cfg, false, false)
+	db, err := openStore(ctx, cfg, false, false, nil)
 	if err != nil {
 		return err
 	}
@@ -387,7 +388,7 @@ func cmdCheck(args []string, getenv func(string) string, stdout, stderr io.Write
 	// failed at their next start.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	db, err := openStore(ctx, cfg, true, false)
+	db, err := openStore(ctx, cfg, true, false, nil)
 	if err == nil {
 		defer db.Close()
 		err = db.Ready(ctx)

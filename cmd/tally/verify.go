@@ -29,7 +29,7 @@ func cmdVerify(ctx context.Context, args []string, getenv func(string) string, s
 			return fmt.Errorf("verify: unknown property %q: not in the config", *property)
 		}
 	}
-	db, err := openStore(ctx, cfg, true, false)
+	db, err := openStore(ctx, cfg, true, false, nil)
 	if err != nil {
 		return err
 	}
