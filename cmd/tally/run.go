@@ -151,7 +151,13 @@ func openAppMigrating(ctx context.Context, path string, getenv func(string) stri
 	if err != nil {
 		return config.Config{}, nil, nil, nil, err
 	}
-	db, err := openStore(ctx, cfg, !serve, serve, log)
+	// Serve's store logs with serve (JSON); the other commands' app logger discards or
+	// is their own output, and the store's rare warnings go to stderr as before.
+	var storeLog *slog.Logger
+	if serve {
+		storeLog = log
+	}
+	db, err := openStore(ctx, cfg, !serve, serve, storeLog)
 	if err != nil {
 		return config.Config{}, nil, nil, nil, err
 	}
