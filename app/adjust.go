@@ -69,7 +69,7 @@ func (a *App) Adjust(ctx context.Context, in AdjustInput) (r rewards.Adjustment,
 		}
 	}
 	if refused != nil {
-		return replayOr(refused, in.IdempotencyKey, func() (rewards.Adjustment, bool, error) {
+		return replayOr(refused, func() (rewards.Adjustment, bool, error) {
 			req.ReplayOnly = true
 			return a.store.Adjust(ctx, req)
 		})

@@ -57,7 +57,7 @@ func (a *App) Redeem(ctx context.Context, in RedeemInput) (r rewards.Redemption,
 	req := rewards.RedeemRequest{Property: p.ID, User: in.User, Amount: in.Amount, Reference: in.Reference,
 		IdempotencyKey: in.IdempotencyKey, RequestHash: requestHash("redemption", in.User, in.Amount.String(), in.Reference)}
 	if err := checkRedeem(p, in); err != nil {
-		return replayOr(err, in.IdempotencyKey, func() (rewards.Redemption, bool, error) {
+		return replayOr(err, func() (rewards.Redemption, bool, error) {
 			req.ReplayOnly = true
 			return a.store.Redeem(ctx, req)
 		})
@@ -69,15 +69,11 @@ func (a *App) Redeem(ctx context.Context, in RedeemInput) (r rewards.Redemption,
 // holds, when this same request made it: a retry of a redemption or adjustment that an
 // earlier release accepted, before a rule tightened, gets the answer it got then, as
 // idempotency promises. A 400 would tell the caller it never happened, though it was
-// paid. Without such a write, or for a key no write can have (not UTF-8, a NUL: not
-// even looked up), the answer is refused. A lookup that failed (a 5xx: storage down,
-// say) is answered as such, so the caller retries and then gets the right answer; a
-// refusal of the lookup (an unknown redemption) leaves refused.
-func replayOr[R any](refused error, key string, replay func() (R, bool, error)) (R, bool, error) {
+// paid. Without such a write the answer is refused. A lookup that failed (a 5xx:
+// storage down, say) is answered as such, so the caller retries and then gets the right
+// answer; a refusal of the lookup (an unknown redemption) leaves refused.
+func replayOr[R any](refused error, replay func() (R, bool, error)) (R, bool, error) {
 	var zero R
-	if !utf8.ValidString(key) || strings.ContainsRune(key, 0) {
-		return zero, false, refused
-	}
 	r, replayed, err := replay()
 	switch {
 	case err != nil && problemFor(err).Status >= http.StatusInternalServerError:

@@ -48,7 +48,7 @@ func (a *App) Reverse(ctx context.Context, in ReverseInput) (rewards.Reversal, b
 	req := rewards.ReverseRequest{RedemptionID: in.RedemptionID, Reason: in.Reason, Actor: in.Actor,
 		IdempotencyKey: in.IdempotencyKey, RequestHash: requestHash("reversal", strconv.FormatInt(in.RedemptionID, 10), in.Reason)}
 	if err := checkReverse(in); err != nil {
-		return replayOr(err, in.IdempotencyKey, func() (rewards.Reversal, bool, error) {
+		return replayOr(err, func() (rewards.Reversal, bool, error) {
 			req.ReplayOnly = true
 			return a.store.Reverse(ctx, req)
 		})

@@ -46,11 +46,14 @@ func runWalletWrite[R any](ctx context.Context, db *DB, ww walletWrite[R]) (R, b
 	var out R
 	var replayed bool
 	if ww.replayOnly {
+		if !textStorable(ww.key) {
+			return out, false, nil // no write can have it: not even looked up
+		}
 		err := db.tx(ctx, func(tx *gorm.DB) error {
 			var zero R
 			out, replayed = zero, false
 			prev, err := ww.find(tx)
-			if err == nil && prev == nil && db.dialect == Postgres && utf8.ValidString(ww.user) && !strings.ContainsRune(ww.user, 0) {
+			if err == nil && prev == nil && db.dialect == Postgres && textStorable(ww.user) {
 				// A write of this key may be in flight, holding the wallet's lock (its
 				// row written, not committed): wait for it, as the write path does, and
 				// look again. On SQLite the transaction's write turn waits for it.
@@ -119,6 +122,10 @@ func runWalletWrite[R any](ctx context.Context, db *DB, ww walletWrite[R]) (R, b
 	}
 	return out, replayed, nil
 }
+
+// textStorable reports whether s can be a database text value (valid UTF-8, no NUL,
+// which Postgres refuses with an error): a lookup by anything else could only fail.
+func textStorable(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune(s, 0) }
 
 // postOne writes one entry of w now.
 func (db *DB) postOne(tx *gorm.DB, w *wallet, e rewards.Entry, p posting) error {
