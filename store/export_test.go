@@ -153,6 +153,9 @@ func (db *DB) holdAfter(ctx context.Context, fn func(), q string, args ...any) e
 
 var errHeld = errors.New("held, rolled back")
 
+// ParkedBehind is how long after its user's first pending delivery one behind it is due.
+const ParkedBehind = parkedBehind
+
 // LeaseTTL is how long a settlement lease lasts.
 const LeaseTTL = leaseTTL
 

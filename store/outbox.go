@@ -72,10 +72,12 @@ func (o *outbox) add(property, user, eventType string, at time.Time, data any) e
 // flush writes what was queued.
 //
 // A message whose user already has a pending one at that endpoint waits behind it (order
-// per user), so it is due no earlier than that first one: while an endpoint is down, its
-// users' later messages are not due until their first one's retry, and the checks for
-// due work (DueEndpoints, the claim) read the few due rows, not every message waiting
-// (see waitBehindHead).
+// per user), so it is parked: due parkedBehind after that first one (or after now, if
+// that one is due already), and made due at once by nextInLine when its turn comes. So
+// while an endpoint is down, and while one user's backlog drains one message a pass
+// after it, the checks for due work (DueEndpoints, the claim) read the few due rows, not
+// every message waiting (see waitBehindHead). Several messages of one user written
+// together wait behind the first of them the same way.
 func (o *outbox) flush(tx *gorm.DB) error {
 	rows := o.rows
 	o.rows = nil
@@ -95,9 +97,20 @@ func (o *outbox) flush(tx *gorm.DB) error {
 	if err != nil {
 		return err
 	}
+	now := o.now()
+	parked := make(map[[3]string]time.Time, len(heads))
+	for k, h := range heads {
+		parked[k] = parkedAt(h, now)
+	}
 	for _, r := range rows {
-		if h, ok := heads[[3]string{r[0].(string), r[2].(string), r[1].(string)}]; ok && h.After(r[5].(time.Time)) {
-			r[5] = h
+		k := [3]string{r[0].(string), r[2].(string), r[1].(string)}
+		p, behind := parked[k]
+		if !behind { // the user's first pending message there: the rest of rows wait behind it
+			parked[k] = parkedAt(r[5].(time.Time), now)
+			continue
+		}
+		if p.After(r[5].(time.Time)) {
+			r[5] = p
 		}
 	}
 	return insertRows(tx, `INSERT INTO webhook_deliveries (property, user_id, endpoint, type, body, next_attempt_at, created_at) VALUES `,
@@ -106,6 +119,15 @@ func (o *outbox) flush(tx *gorm.DB) error {
 
 // headsDue returns, for each (property, endpoint, user) of keys that has a pending
 // delivery, when the first of them is due: one statement, an index probe per key.
+//
+// On Postgres it takes a share lock on each first delivery, skipping one another
+// transaction is writing: a recording of its attempt (or a claim, or a retry by hand).
+// Held, a recording that ends that delivery waits for this transaction, then makes the
+// message written behind it due (nextInLine sees it committed); skipped, the message is
+// parked behind the user's next pending one, which that recording makes due, or is due
+// at once when there is none. Without the lock, a message written while the one before
+// it was delivered, both committing at once, was parked with nothing to make it due
+// (nextInLine did not see it) until its parked time. It never waits for a lock.
 func headsDue(tx *gorm.DB, keys [][3]string) (map[[3]string]time.Time, error) {
 	var q string
 	var args []any
@@ -116,7 +138,7 @@ func headsDue(tx *gorm.DB, keys [][3]string) (map[[3]string]time.Time, error) {
 		}
 		q = `SELECT k.p, k.e, k.u, f.next_attempt_at FROM unnest(?::text[], ?::text[], ?::text[]) AS k (p, e, u),
 			LATERAL (SELECT g.next_attempt_at FROM webhook_deliveries g WHERE g.status = 'pending'
-				AND g.property = k.p AND g.endpoint = k.e AND g.user_id = k.u ORDER BY g.id LIMIT 1) f`
+				AND g.property = k.p AND g.endpoint = k.e AND g.user_id = k.u ORDER BY g.id LIMIT 1 FOR SHARE SKIP LOCKED) f`
 		args = []any{p, e, u}
 	} else {
 		// A scalar subquery's time comes back untyped from SQLite: the head is joined.

@@ -519,39 +519,59 @@ func failDisabled(tx *gorm.DB, now time.Time, cond string, args ...any) error {
 	return err
 }
 
-// waitBehindHead makes the pending deliveries of user at (property, url) after the
-// delivery id due no earlier than at, its retry: they wait behind it (order per user)
-// and are not due before it is. While an endpoint is down, each of its users' first
-// message waits for a retry with the rest behind it; due all along, those behind made
-// every check for due work (DueEndpoints, each poll; the claim) read past them, or walk
-// every user: half a second a poll with 100,000 users, seconds a claim with more. New
-// messages behind a pending one are written due no earlier than it (outbox.flush), and
-// the next one in line is due at once when the one before it is delivered or failed for
-// good (nextInLine). A message attempted itself (behind an older one sent again by hand)
-// keeps its own retry: moved, it kept the older one's after that was delivered (review
-// helper 202). A message written beside an attempt in flight can still be due before
-// the retry the attempt ends in; the checks for due work read it, and the next retry's
-// call here moves it. One being sent (leased) is left to its own recording, which would
-// take a moved due time for a retry by hand (review helper 204). On Postgres the rows are
-// locked in id order, whatever the plan: two recordings of one user's messages (an
+// parkedBehind is how long after its user's first pending delivery at an endpoint (or
+// after now, when that one is due already) a never-sent delivery behind it is due: it is
+// parked, out of the due rows that the checks for due work walk (DueEndpoints, the
+// claim), and nextInLine makes it due at once when its turn comes. Its due time is a
+// bound, not a schedule: a message whose turn came without nextInLine seeing it (none is
+// known; see headsDue) would wait that long. Long enough for one user's backlog behind a
+// retry to drain before the rest come due: at a few dozen messages a second, an hour is
+// 100,000 messages; past it, the claim passes over what is left, one lookup each, as it
+// did before parking (README, "Order per user").
+const parkedBehind = time.Hour
+
+// parkedAt is when a delivery parked behind one due at head is due, at now.
+func parkedAt(head, now time.Time) time.Time {
+	if now.After(head) {
+		head = now
+	}
+	return head.Add(parkedBehind)
+}
+
+// waitBehindHead parks the pending deliveries of user at (property, url) after the
+// delivery id behind at, its retry: they wait behind it (order per user) and are not due
+// before it is delivered or failed for good, when the next one in line is due at once
+// (nextInLine), or parkedBehind after its retry. While an endpoint is down, each of its
+// users' first message waits for a retry with the rest behind it; due all along, those
+// behind made every check for due work (DueEndpoints, each poll; the claim) read past
+// them, or walk every user: half a second a poll with 100,000 users, seconds a claim
+// with more. Due at the retry itself, they came due with it, and as a backlog drained
+// one message a pass each claim read past all that was left (100,000 waiting: 0.4-1.4 s
+// a claim; review helper 219). New messages behind a pending one are written parked the
+// same way (outbox.flush). A message attempted itself (behind an older one sent again
+// by hand) keeps its own retry: moved, it kept the older one's after that was delivered
+// (review helper 202). One being sent (leased) is left to its own recording, which would
+// take a moved due time for a retry by hand (review helper 204). On Postgres the rows
+// are locked in id order, whatever the plan: two recordings of one user's messages (an
 // older one sent again by hand beside the next) took them in opposite orders and
 // deadlocked (review helper 204).
 func waitBehindHead(tx *gorm.DB, property, url, user string, id int64, at, now time.Time) error {
+	parked := parkedAt(at, now)
 	behind := `SELECT id FROM webhook_deliveries WHERE status = 'pending' AND property = ? AND endpoint = ? AND user_id = ?
 		AND id > ? AND attempts = 0 AND next_attempt_at < ? AND (lease_until IS NULL OR lease_until <= ?)`
 	if tx.Dialector.Name() == string(Postgres) {
 		behind += ` ORDER BY id FOR UPDATE`
 	}
 	_, err := rawExec(tx, `UPDATE webhook_deliveries SET next_attempt_at = ? WHERE id IN (`+behind+`)`,
-		at, property, url, user, id, at, now)
+		parked, property, url, user, id, parked, now)
 	return err
 }
 
 // nextInLine makes the user's first pending delivery at (property, url), now next in
-// line, due now if it waits only for the one before it: never sent, its due time that
-// one's retry (waitBehindHead, outbox.flush). A message written while the one before it
-// was retried by hand, or a clock stepped back since, would otherwise wait for a time
-// that no longer holds (review helper 201). One attempted itself keeps its own retry.
+// line, due now if it waits only for the one before it: never sent, parked behind that
+// one (waitBehindHead, outbox.flush). A message written while the one before it was
+// retried by hand, or a clock stepped back since, would otherwise wait for a time that
+// no longer holds (review helper 201). One attempted itself keeps its own retry.
 func nextInLine(tx *gorm.DB, property, url, user string, now time.Time) error {
 	_, err := rawExec(tx, `UPDATE webhook_deliveries SET next_attempt_at = ? WHERE id = (SELECT f.id FROM webhook_deliveries f
 		WHERE f.status = 'pending' AND f.property = ? AND f.endpoint = ? AND f.user_id = ? ORDER BY f.id LIMIT 1)
