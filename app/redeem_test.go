@@ -406,7 +406,9 @@ func TestRefusedWriteWithTheDatabaseDownIs503(t *testing.T) {
 // A retry that today's rules refuse, sent while the first request is still being
 // written (its wallet locked, its row written, not committed: an older replica during
 // a rolling deploy), waits for it and replays it, as an accepted retry does; answered
-// at once it was a 400, and then the first committed and paid (review helper 218).
+// at once it was a 400, and then the first committed and paid (review helper 218). So
+// does the retry of a new user's first adjustment, whose wallet the first is creating:
+// no row was there to wait for (review helper 219).
 func TestRefusedRetryWaitsForTheWriteInFlight(t *testing.T) {
 	ctx := context.Background()
 	u := storetest.URL(t, store.Postgres)
@@ -417,51 +419,77 @@ func TestRefusedRetryWaitsForTheWriteInFlight(t *testing.T) {
 	e := &env{t: t, db: db, app: a, h: a.Handler(), clock: clock}
 	e.credit("arcade", "u1", "10", "fund-u1")
 	long := strings.Repeat("r", 201)
+	reason := strings.Repeat("why ", 126) // 504 characters, past today's 500
 
 	first, err := sql.Open("pgx", u)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer first.Close()
-	tx, err := first.BeginTx(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = tx.Rollback() }()
-	if _, err := tx.Exec(`SELECT 1 FROM wallets WHERE property = 'arcade' AND user_id = 'u1' FOR UPDATE`); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tx.Exec(`INSERT INTO redemptions (property, user_id, amount, reference, idempotency_key, request_hash,
-		available_after, pending_after, redeemed_after, lifetime_after, created_at) VALUES ('arcade', 'u1', 3, $1, 'k-late', $2, 7, 0, 3, 10, now())`,
-		long, app.RequestHash("redemption", "u1", "3", long)); err != nil {
-		t.Fatal(err)
-	}
-	retry := make(chan answer, 1)
-	go func() { retry <- e.redeem("u1", "k-late", `{"amount":"3","reference":"`+long+`"}`) }()
-	// The retry must wait on the wallet's lock, not answer.
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		select {
-		case r := <-retry:
-			t.Fatalf("answered while the first was in flight: %d %s", r.Code, r.Raw)
-		default:
-		}
-		var waiting int
-		if err := first.QueryRowContext(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
-			AND wait_event_type = 'Lock' AND query LIKE '%FOR UPDATE%'`).Scan(&waiting); err != nil {
+	for _, c := range []struct {
+		name   string
+		writes []string // the first request's, in flight
+		args   []any
+		retry  func() answer
+	}{
+		{"redemption", []string{`SELECT 1 FROM wallets WHERE property = 'arcade' AND user_id = 'u1' FOR UPDATE`,
+			`INSERT INTO redemptions (property, user_id, amount, reference, idempotency_key, request_hash, available_after,
+				pending_after, redeemed_after, lifetime_after, created_at) VALUES ('arcade', 'u1', 3, $1, 'k-late', $2, 7, 0, 3, 10, now())`},
+			[]any{long, app.RequestHash("redemption", "u1", "3", long)},
+			func() answer { return e.redeem("u1", "k-late", `{"amount":"3","reference":"`+long+`"}`) }},
+		{"new user's adjustment", []string{`INSERT INTO wallets (property, user_id, created_at, updated_at) VALUES ('arcade', 'newbie', now(), now())`,
+			`INSERT INTO adjustments (property, user_id, amount, bucket, reason, actor, idempotency_key, request_hash, available_after,
+				pending_after, redeemed_after, lifetime_after, created_at) VALUES ('arcade', 'newbie', 5, 'available', $1, 'alice', 'a-late', $2,
+				5, 0, 0, 5, now())`},
+			[]any{reason, app.RequestHash("adjustment", "newbie", "5", "available", reason)},
+			func() answer { return e.adjust("arcade", "newbie", "a-late", `{"amount":"5","reason":"`+reason+`"}`) }},
+	} {
+		tx, err := first.BeginTx(ctx, nil)
+		if err != nil {
 			t.Fatal(err)
 		}
-		if waiting > 0 {
-			break
+		defer func() { _ = tx.Rollback() }()
+		if _, err := tx.Exec(c.writes[0]); err != nil {
+			t.Fatal(err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("the retry neither answered nor waited for the wallet")
+		if _, err := tx.Exec(c.writes[1], c.args...); err != nil {
+			t.Fatal(err)
 		}
-		time.Sleep(10 * time.Millisecond) // polling a condition, with a deadline
+		retry := make(chan answer, 1)
+		go func() { retry <- c.retry() }()
+		// The retry must wait on the wallet, not answer.
+		for deadline := time.Now().Add(30 * time.Second); ; {
+			select {
+			case r := <-retry:
+				t.Fatalf("%s: answered while the first was in flight: %d %s", c.name, r.Code, r.Raw)
+			default:
+			}
+			var waiting int
+			if err := first.QueryRowContext(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+				AND wait_event_type = 'Lock' AND query LIKE '%wallets%'`).Scan(&waiting); err != nil {
+				t.Fatal(err)
+			}
+			if waiting > 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the retry neither answered nor waited for the wallet", c.name)
+			}
+			time.Sleep(10 * time.Millisecond) // polling a condition, with a deadline
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		if r := <-retry; r.Code != 201 || r.Header.Get("Idempotent-Replay") != "true" {
+			t.Fatalf("%s: retry after the first committed: %d %v %s, want 201 replayed", c.name, r.Code, r.Header, r.Raw)
+		}
 	}
-	if err := tx.Commit(); err != nil {
-		t.Fatal(err)
+	// A refused request of a user with no wallet leaves none behind.
+	if r := e.adjust("arcade", "nobody", "a-none", `{"amount":"5","reason":"`+reason+`"}`); r.Code != 400 {
+		t.Fatalf("refused adjustment of a new user: %d %s, want 400", r.Code, r.Raw)
 	}
-	if r := <-retry; r.Code != 201 || r.Header.Get("Idempotent-Replay") != "true" {
-		t.Fatalf("retry after the first committed: %d %v %s, want 201 replayed", r.Code, r.Header, r.Raw)
+	var n int
+	if err := first.QueryRowContext(ctx, `SELECT count(*) FROM wallets WHERE user_id = 'nobody'`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("%d wallets of a refused request's user, %v", n, err)
 	}
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -56,17 +57,31 @@ func runWalletWrite[R any](ctx context.Context, db *DB, ww walletWrite[R]) (R, b
 			if err == nil && prev == nil && db.dialect == Postgres && textStorable(ww.user) {
 				// A write of this key may be in flight, holding the wallet's lock (its
 				// row written, not committed): wait for it, as the write path does, and
-				// look again. On SQLite the transaction's write turn waits for it.
-				if _, err = rawExec(tx, `SELECT 1 FROM wallets WHERE property = ? AND user_id = ? FOR UPDATE`, ww.property, ww.user); err == nil {
+				// look again. On SQLite the transaction's write turn waits for it. A new
+				// user's wallet, which that write is creating, no lock finds: inserting
+				// it waits for that write's outcome instead, and the insert is rolled
+				// back (review helper 219: a refused retry of a new user's first
+				// adjustment in flight was answered 400, then the adjustment committed).
+				var n int64
+				if n, err = rawExec(tx, `SELECT 1 FROM wallets WHERE property = ? AND user_id = ? FOR UPDATE`, ww.property, ww.user); err == nil && n == 0 {
+					_, err = rawExec(tx, `INSERT INTO wallets (property, user_id, created_at, updated_at) VALUES (?, ?, ?, ?)
+						ON CONFLICT (property, user_id) DO NOTHING`, ww.property, ww.user, db.now(), db.now())
+				}
+				if err == nil {
 					prev, err = ww.find(tx)
 				}
 			}
-			if err != nil || prev == nil || !ww.same(prev) {
-				return err
+			if err == nil && prev != nil && ww.same(prev) {
+				out, replayed = *prev, true
 			}
-			out, replayed = *prev, true
-			return nil
+			if err == nil {
+				err = errLookedUp // nothing of this transaction is kept
+			}
+			return err
 		})
+		if errors.Is(err, errLookedUp) {
+			err = nil
+		}
 		return out, replayed, err
 	}
 	answer := func(prev *R, what string) error {
@@ -122,6 +137,9 @@ func runWalletWrite[R any](ctx context.Context, db *DB, ww walletWrite[R]) (R, b
 	}
 	return out, replayed, nil
 }
+
+// errLookedUp rolls back a replay-only lookup's transaction, which keeps nothing.
+var errLookedUp = errors.New("store: looked up, rolled back")
 
 // textStorable reports whether s can be a database text value (valid UTF-8, no NUL,
 // which Postgres refuses with an error): a lookup by anything else could only fail.
