@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"testing"
@@ -381,6 +382,32 @@ func TestRetryOfAWriteTodaysRulesRefuseReplays(t *testing.T) {
 			t.Fatalf("unknown redemption, refused reason: %d, want 400 naming reason: %s", a.Code, a.Raw)
 		}
 		e.wantBalance("arcade", "u1", apiKey, "15", "0") // 10 − 3 + 5 + 3, each once
+	})
+}
+
+// A request for a user too long to be anyone's (kilobytes, past what an index entry
+// holds) is refused with a 400, not looked up into a 503: the replay lookup's insert of
+// the wallet, on Postgres, failed on the index entry's size, and the error was taken
+// for the database being unavailable, so the client was told to retry forever (review
+// helper 223).
+func TestRefusedRequestOfAnUnindexableUserIs400(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, d store.Dialect) {
+		e := newEnv(t, d)
+		rnd := rand.New(rand.NewPCG(1, 2)) // incompressible: Postgres compresses a repeated one below the limit
+		const alnum = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+		b := make([]byte, 3000)
+		for i := range b {
+			b[i] = alnum[rnd.IntN(len(alnum))]
+		}
+		user := string(b)
+		for name, a := range map[string]answer{
+			"redemption": e.redeem(user, "k1", `{"amount":"3","reference":"r"}`),
+			"adjustment": e.adjust("arcade", user, "a1", `{"amount":"3","reason":"r"}`),
+		} {
+			if a.Code != 400 {
+				t.Errorf("%s for a user of 3,000 characters: %d %s, want 400", name, a.Code, a.Raw)
+			}
+		}
 	})
 }
 

@@ -31,6 +31,13 @@ func retryable(err error) bool {
 	return errors.As(err, &pg) && (pg.Code == "40P01" || pg.Code == "40001")
 }
 
+// tooLongToIndex reports Postgres refusing a value too long for an index entry
+// (program_limit_exceeded: a key over btree's 2,704 bytes).
+func tooLongToIndex(err error) bool {
+	var pg *pgconn.PgError
+	return errors.As(err, &pg) && pg.Code == "54000"
+}
+
 // commitUnanswered reports whether a Postgres commit's error leaves its outcome unknown:
 // COMMIT may have reached the server and no answer came back (a broken connection, a
 // context ended while it was in flight), or the server ended the session (FATAL, PANIC)

@@ -66,6 +66,11 @@ func runWalletWrite[R any](ctx context.Context, db *DB, ww walletWrite[R]) (R, b
 				if n, err = rawExec(tx, `SELECT 1 FROM wallets WHERE property = ? AND user_id = ? FOR UPDATE`, ww.property, ww.user); err == nil && n == 0 {
 					_, err = rawExec(tx, `INSERT INTO wallets (property, user_id, created_at, updated_at) VALUES (?, ?, ?, ?)
 						ON CONFLICT (property, user_id) DO NOTHING`, ww.property, ww.user, db.now(), db.now())
+					if tooLongToIndex(err) {
+						// A user no wallet's key can hold (kilobytes long, refused by the
+						// request's validation): no write of it is in flight, or can be.
+						return errLookedUp
+					}
 				}
 				if err == nil {
 					prev, err = ww.find(tx)
