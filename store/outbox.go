@@ -120,14 +120,18 @@ func (o *outbox) flush(tx *gorm.DB) error {
 // headsDue returns, for each (property, endpoint, user) of keys that has a pending
 // delivery, when the first of them is due: one statement, an index probe per key.
 //
-// On Postgres it takes a share lock on each first delivery, skipping one another
-// transaction is writing: a recording of its attempt (or a claim, or a retry by hand).
-// Held, a recording that ends that delivery waits for this transaction, then makes the
-// message written behind it due (nextInLine sees it committed); skipped, the message is
-// parked behind the user's next pending one, which that recording makes due, or is due
-// at once when there is none. Without the lock, a message written while the one before
-// it was delivered, both committing at once, was parked with nothing to make it due
-// (nextInLine did not see it) until its parked time. It never waits for a lock.
+// On Postgres it takes a share lock on each first delivery, and counts one another
+// transaction is writing (a recording of its attempt, a claim, a retry by hand) as no
+// first delivery: the message is then written due at once. Held, a recording that ends
+// that delivery waits for this transaction, then makes the message written behind it
+// due (nextInLine sees it committed). Without the lock, a message written while the one
+// before it was delivered, both committing at once, was parked with nothing to make it
+// due (nextInLine did not see it) until its parked time. Only the first one is locked,
+// never one behind it: a failure that disables the endpoint fails every pending delivery
+// but those another transaction holds, and one behind a first one it failed, kept, was
+// first in line and parked with nothing to make it due once the endpoint was enabled
+// again (review helper 221). A first one that another transaction ended since this
+// statement began is no first delivery either. It never waits for a lock.
 func headsDue(tx *gorm.DB, keys [][3]string) (map[[3]string]time.Time, error) {
 	var q string
 	var args []any
@@ -136,9 +140,12 @@ func headsDue(tx *gorm.DB, keys [][3]string) (map[[3]string]time.Time, error) {
 		for i, k := range keys {
 			p[i], e[i], u[i] = k[0], k[1], k[2]
 		}
-		q = `SELECT k.p, k.e, k.u, f.next_attempt_at FROM unnest(?::text[], ?::text[], ?::text[]) AS k (p, e, u),
-			LATERAL (SELECT g.next_attempt_at FROM webhook_deliveries g WHERE g.status = 'pending'
-				AND g.property = k.p AND g.endpoint = k.e AND g.user_id = k.u ORDER BY g.id LIMIT 1 FOR SHARE SKIP LOCKED) f`
+		q = `SELECT k.p, k.e, k.u, f.next_attempt_at FROM unnest(?::text[], ?::text[], ?::text[]) AS k (p, e, u)
+			CROSS JOIN LATERAL (SELECT g.id FROM webhook_deliveries g WHERE g.status = 'pending'
+				AND g.property = k.p AND g.endpoint = k.e AND g.user_id = k.u ORDER BY g.id LIMIT 1) h
+			JOIN webhook_deliveries f ON f.id = h.id
+			WHERE f.status = 'pending'
+			FOR SHARE OF f SKIP LOCKED`
 		args = []any{p, e, u}
 	} else {
 		// A scalar subquery's time comes back untyped from SQLite: the head is joined.

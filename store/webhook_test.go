@@ -1956,3 +1956,77 @@ func TestWebhookMessageWrittenAsTheOneBeforeIsDeliveredIsDueAtOnce(t *testing.T)
 	}
 	claimOne("u2")
 }
+
+// A message written beside the failure that disables the endpoint is not left first in
+// line, parked, once the endpoint is enabled again. The write locks only the user's
+// first delivery, and counts one a recording holds as none: it took the first one it
+// could lock, a message parked behind the one being failed, which the disabling failure
+// then skipped (it fails what no one holds); a success enabled the endpoint, and that
+// message waited its hour with nothing to make it due (review helper 221).
+func TestWebhookWriteBesideADisablingFailureLeavesNothingParkedFirst(t *testing.T) {
+	ctx := context.Background()
+	u := storetest.URL(t, store.Postgres)
+	clock := storetest.NewClock(t0)
+	writer := openHooked(t, u, clock.Now, arcadeSubscribes)
+	recorder := openHooked(t, u, clock.Now, arcadeSubscribes)
+	write := func(users ...string) error { return store.WriteDeliveries(ctx, writer, "arcade", users) }
+	for _, users := range [][]string{{"a"}, {"a", "a"}, {"c"}} { // a's first, two behind it; c's
+		if err := write(users...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	heads, err := recorder.ClaimDeliveries(ctx, "A", 10, time.Minute)
+	if err != nil || len(heads) != 2 || heads[0].User != "a" || heads[1].User != "c" {
+		t.Fatalf("claimed %+v, %v; want a's first and c's", heads, err)
+	}
+	// Failing for six days: the next failure disables the endpoint.
+	if err := recorder.ExecRaw(ctx, `INSERT INTO webhook_endpoints (property, url, failing_since, last_failure_at) VALUES ('arcade', ?, ?, ?)`,
+		hookURL, t0.Add(-6*24*time.Hour), t0.Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	// a's first fails for good while the endpoint's row is held: it makes the next one
+	// due, then waits for the row. A message of a's is written meanwhile, and commits
+	// after the failure has disabled the endpoint.
+	recorded, written := make(chan error, 1), make(chan error, 1)
+	flushed, commit := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	store.BeforeCommit(writer, func() { once.Do(func() { close(flushed); <-commit }) })
+	if err := recorder.HoldEndpointRow(ctx, "arcade", hookURL, func() {
+		go func() {
+			_, _, err := recorder.RecordAttempt(ctx, rewards.DeliveryAttempt{ID: heads[0].ID, Holder: "A", Step: heads[0].Step,
+				Due: heads[0].NextAttemptAt, Status: 503, Error: "answered 503", DisableAfter: 5 * 24 * time.Hour})
+			recorded <- err
+		}()
+		lockWaiters(t, recorder, 1)
+		go func() { written <- write("a") }()
+		<-flushed
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-recorded; err != nil {
+		t.Fatal(err)
+	}
+	close(commit)
+	if err := <-written; err != nil {
+		t.Fatal(err)
+	}
+	store.BeforeCommit(writer, nil)
+	// c's attempt in flight succeeds: the endpoint is enabled again.
+	if err := tryAttempt(recorder, heads[1], "A", true, 0); err != nil {
+		t.Fatal(err)
+	}
+	var pending []rewards.Delivery
+	for _, d := range deliveries(t, recorder) {
+		if d.User == "a" && d.Status == rewards.DeliveryPending {
+			pending = append(pending, d)
+		}
+	}
+	got, err := recorder.ClaimDeliveries(ctx, "B", 10, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pending) > 0 && (len(got) != 1 || got[0].ID != pending[0].ID) {
+		t.Fatalf("a's first pending delivery %d (due %s) not claimed with the endpoint enabled: claimed %v",
+			pending[0].ID, pending[0].NextAttemptAt, ids(got))
+	}
+}
