@@ -524,10 +524,8 @@ func failDisabled(tx *gorm.DB, now time.Time, cond string, args ...any) error {
 // parked, out of the due rows that the checks for due work walk (DueEndpoints, the
 // claim), and nextInLine makes it due at once when its turn comes. Its due time is a
 // bound, not a schedule: a message whose turn came without nextInLine seeing it (none is
-// known; see headsDue) would wait that long. Long enough for one user's backlog behind a
-// retry to drain before the rest come due: at a few dozen messages a second, an hour is
-// 100,000 messages; past it, the claim passes over what is left, one lookup each, as it
-// did before parking (README, "Order per user").
+// known; see headsDue) would wait that long. A backlog that outlives it is parked again
+// by the next delivery of its user's (nextInLine), once an hour.
 const parkedBehind = time.Hour
 
 // parkedAt is when a delivery parked behind one due at head is due, at now.
@@ -572,11 +570,40 @@ func waitBehindHead(tx *gorm.DB, property, url, user string, id int64, at, now t
 // one (waitBehindHead, outbox.flush). A message written while the one before it was
 // retried by hand, or a clock stepped back since, would otherwise wait for a time that
 // no longer holds (review helper 201). One attempted itself keeps its own retry.
+//
+// When the one behind it is due too, never sent, the backlog behind has outlived its
+// parked hour (a slow endpoint draining one user's thousands, one a pass): it is parked
+// again behind the first, an hour from now, once an hour instead of being passed over
+// by every claim until it is sent. Telling costs a read of the user's first two pending
+// deliveries.
 func nextInLine(tx *gorm.DB, property, url, user string, now time.Time) error {
-	_, err := rawExec(tx, `UPDATE webhook_deliveries SET next_attempt_at = ? WHERE id = (SELECT f.id FROM webhook_deliveries f
-		WHERE f.status = 'pending' AND f.property = ? AND f.endpoint = ? AND f.user_id = ? ORDER BY f.id LIMIT 1)
-		AND attempts = 0 AND next_attempt_at > ? AND (lease_until IS NULL OR lease_until <= ?)`, now, property, url, user, now, now)
-	return err
+	var line []struct {
+		ID            int64
+		Attempts      int
+		NextAttemptAt time.Time
+		LeaseUntil    *time.Time
+	}
+	if err := query(tx, &line, `SELECT id, attempts, next_attempt_at, lease_until FROM webhook_deliveries
+		WHERE status = 'pending' AND property = ? AND endpoint = ? AND user_id = ? ORDER BY id LIMIT 2`, property, url, user); err != nil {
+		return err
+	}
+	if len(line) == 0 {
+		return nil
+	}
+	first, due := line[0], line[0].NextAttemptAt
+	if first.Attempts == 0 && first.NextAttemptAt.After(now) && (first.LeaseUntil == nil || !first.LeaseUntil.After(now)) {
+		due = now
+		// Tested again on the row as it is when locked: a retry by hand and a claim may
+		// have come between.
+		if _, err := rawExec(tx, `UPDATE webhook_deliveries SET next_attempt_at = ? WHERE id = ? AND status = 'pending'
+			AND attempts = 0 AND next_attempt_at > ? AND (lease_until IS NULL OR lease_until <= ?)`, now, first.ID, now, now); err != nil {
+			return err
+		}
+	}
+	if len(line) == 2 && line[1].Attempts == 0 && !line[1].NextAttemptAt.After(now) {
+		return waitBehindHead(tx, property, url, user, first.ID, due, now)
+	}
+	return nil
 }
 
 // Deliveries lists deliveries newest first, each with its endpoint's disabled time.
