@@ -524,8 +524,10 @@ func failDisabled(tx *gorm.DB, now time.Time, cond string, args ...any) error {
 // parked, out of the due rows that the checks for due work walk (DueEndpoints, the
 // claim), and nextInLine makes it due at once when its turn comes. Its due time is a
 // bound, not a schedule: a message whose turn came without nextInLine seeing it (none is
-// known; see headsDue) would wait that long. A backlog that outlives it is parked again
-// by the next delivery of its user's (nextInLine), once an hour.
+// known; see headsDue) would wait that long. A backlog that outlives it comes due with
+// what is left of it, and the claims pass over it, one lookup each, as before parking.
+// Parking it again cost the recording that did it a write of every waiting message:
+// past about 160,000 of them, more than a recording's 10 s (review helper 224).
 const parkedBehind = time.Hour
 
 // parkedAt is when a delivery parked behind one due at head is due, at now.
@@ -565,17 +567,17 @@ func waitBehindHead(tx *gorm.DB, property, url, user string, id int64, at, now t
 	return err
 }
 
-// nextInLine makes the user's first pending delivery at (property, url), now next in
-// line, due now if it waits only for the one before it: never sent, parked behind that
-// one (waitBehindHead, outbox.flush). A message written while the one before it was
-// retried by hand, or a clock stepped back since, would otherwise wait for a time that
-// no longer holds (review helper 201). One attempted itself keeps its own retry.
-//
-// When the one behind it is due too, never sent, the backlog behind has outlived its
-// parked hour (a slow endpoint draining one user's thousands, one a pass): it is parked
-// again behind the first, an hour from now, once an hour instead of being passed over
-// by every claim until it is sent. Telling costs a read of the user's first two pending
-// deliveries.
+// nextInLine makes the user's first pending delivery at (property, url) that is not
+// being sent, now next in line, due now if it waits only for the one before it: never
+// sent, parked behind that one (waitBehindHead, outbox.flush). A message written while
+// the one before it was retried by hand, or a clock stepped back since, would otherwise
+// wait for a time that no longer holds (review helper 201). One attempted itself keeps
+// its own retry. One being sent (an older message sent again by hand, beside the next)
+// is passed over: its own recording calls this when it ends, but two recordings
+// committing at once each saw the other's message still pending, and the one behind
+// both stayed parked for its hour (review helper 224). Made due behind one still being
+// sent, it waits for it all the same (the claim's order), and is parked again if that
+// one fails.
 func nextInLine(tx *gorm.DB, property, url, user string, now time.Time) error {
 	var line []struct {
 		ID            int64
@@ -583,27 +585,52 @@ func nextInLine(tx *gorm.DB, property, url, user string, now time.Time) error {
 		NextAttemptAt time.Time
 		LeaseUntil    *time.Time
 	}
+	// A few: more messages of one user sent at once take as many retries by hand.
 	if err := query(tx, &line, `SELECT id, attempts, next_attempt_at, lease_until FROM webhook_deliveries
-		WHERE status = 'pending' AND property = ? AND endpoint = ? AND user_id = ? ORDER BY id LIMIT 2`, property, url, user); err != nil {
+		WHERE status = 'pending' AND property = ? AND endpoint = ? AND user_id = ? ORDER BY id LIMIT 4`, property, url, user); err != nil {
 		return err
 	}
-	if len(line) == 0 {
-		return nil
-	}
-	first, due := line[0], line[0].NextAttemptAt
-	if first.Attempts == 0 && first.NextAttemptAt.After(now) && (first.LeaseUntil == nil || !first.LeaseUntil.After(now)) {
-		due = now
+	for _, d := range line {
+		if d.LeaseUntil != nil && d.LeaseUntil.After(now) {
+			continue // being sent
+		}
+		if d.Attempts > 0 || !d.NextAttemptAt.After(now) {
+			break // its own retry, or due already
+		}
 		// Tested again on the row as it is when locked: a retry by hand and a claim may
 		// have come between.
 		if _, err := rawExec(tx, `UPDATE webhook_deliveries SET next_attempt_at = ? WHERE id = ? AND status = 'pending'
-			AND attempts = 0 AND next_attempt_at > ? AND (lease_until IS NULL OR lease_until <= ?)`, now, first.ID, now, now); err != nil {
+			AND attempts = 0 AND next_attempt_at > ? AND (lease_until IS NULL OR lease_until <= ?)`, now, d.ID, now, now); err != nil {
 			return err
 		}
+		break
 	}
-	if len(line) == 2 && line[1].Attempts == 0 && !line[1].NextAttemptAt.After(now) {
-		return waitBehindHead(tx, property, url, user, first.ID, due, now)
+	if len(line) < 4 {
+		return nil
 	}
-	return nil
+	return parkTheBack(tx, property, url, user, line[len(line)-1].ID, now)
+}
+
+// parkTheBack parks the never-sent deliveries among the last few of user at (property,
+// url), after the delivery id, that are due: messages written while the user's first one
+// was being claimed or recorded, which a write counts as no first one (headsDue), so
+// they are due at the back of the queue. Left so, each claim passed over them, at one
+// lookup each, until their turn (review helper 224: 121 of them, 14,884 rows a claim).
+// A delivery's recording parks them, after the next in line: they are behind at least
+// four messages, so none can become first before this transaction commits (only the
+// next in line can be sent, and only after it).
+func parkTheBack(tx *gorm.DB, property, url, user string, after int64, now time.Time) error {
+	back := `SELECT id FROM webhook_deliveries WHERE id IN (SELECT b.id FROM (SELECT id, attempts, next_attempt_at, lease_until
+		FROM webhook_deliveries WHERE status = 'pending' AND property = ? AND endpoint = ? AND user_id = ? AND id > ?
+		ORDER BY id DESC LIMIT 10) b
+		WHERE b.attempts = 0 AND b.next_attempt_at <= ? AND (b.lease_until IS NULL OR b.lease_until <= ?))`
+	if tx.Dialector.Name() == string(Postgres) {
+		back += ` ORDER BY id FOR UPDATE` // in id order, as waitBehindHead
+	}
+	_, err := rawExec(tx, `UPDATE webhook_deliveries SET next_attempt_at = ? WHERE id IN (`+back+`)
+		AND status = 'pending' AND attempts = 0 AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)`,
+		parkedAt(now, now), property, url, user, after, now, now, now, now)
+	return err
 }
 
 // Deliveries lists deliveries newest first, each with its endpoint's disabled time.
