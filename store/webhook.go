@@ -605,32 +605,7 @@ func nextInLine(tx *gorm.DB, property, url, user string, now time.Time) error {
 		}
 		break
 	}
-	if len(line) < 4 {
-		return nil
-	}
-	return parkTheBack(tx, property, url, user, line[len(line)-1].ID, now)
-}
-
-// parkTheBack parks the never-sent deliveries among the last few of user at (property,
-// url), after the delivery id, that are due: messages written while the user's first one
-// was being claimed or recorded, which a write counts as no first one (headsDue), so
-// they are due at the back of the queue. Left so, each claim passed over them, at one
-// lookup each, until their turn (review helper 224: 121 of them, 14,884 rows a claim).
-// A delivery's recording parks them, after the next in line: they are behind at least
-// four messages, so none can become first before this transaction commits (only the
-// next in line can be sent, and only after it).
-func parkTheBack(tx *gorm.DB, property, url, user string, after int64, now time.Time) error {
-	back := `SELECT id FROM webhook_deliveries WHERE id IN (SELECT b.id FROM (SELECT id, attempts, next_attempt_at, lease_until
-		FROM webhook_deliveries WHERE status = 'pending' AND property = ? AND endpoint = ? AND user_id = ? AND id > ?
-		ORDER BY id DESC LIMIT 10) b
-		WHERE b.attempts = 0 AND b.next_attempt_at <= ? AND (b.lease_until IS NULL OR b.lease_until <= ?))`
-	if tx.Dialector.Name() == string(Postgres) {
-		back += ` ORDER BY id FOR UPDATE` // in id order, as waitBehindHead
-	}
-	_, err := rawExec(tx, `UPDATE webhook_deliveries SET next_attempt_at = ? WHERE id IN (`+back+`)
-		AND status = 'pending' AND attempts = 0 AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)`,
-		parkedAt(now, now), property, url, user, after, now, now, now, now)
-	return err
+	return nil
 }
 
 // Deliveries lists deliveries newest first, each with its endpoint's disabled time.
