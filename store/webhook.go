@@ -523,8 +523,9 @@ func failDisabled(tx *gorm.DB, now time.Time, cond string, args ...any) error {
 // after now, when that one is due already) a never-sent delivery behind it is due: it is
 // parked, out of the due rows that the checks for due work walk (DueEndpoints, the
 // claim), and nextInLine makes it due at once when its turn comes. Its due time is a
-// bound, not a schedule: a message whose turn came without nextInLine seeing it (none is
-// known; see headsDue) would wait that long. A backlog that outlives it comes due with
+// bound, not a schedule: a message whose turn came without nextInLine seeing it (see
+// headsDue and nextInLine for the ones found) would wait that long; the oldest-pending
+// gauge shows one, and a retry by hand sends it. A backlog that outlives it comes due with
 // what is left of it, and the claims pass over it, one lookup each, as before parking.
 // Parking it again cost the recording that did it a write of every waiting message:
 // past about 160,000 of them, more than a recording's 10 s (review helper 224).

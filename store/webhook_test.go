@@ -31,6 +31,15 @@ func arcadeSubscribes(property, eventType string) []string {
 	return nil
 }
 
+// twoHooked opens one Postgres database through two store handles (two replicas, or
+// two transactions at once with a test seam on one), both at t0.
+func twoHooked(t *testing.T) (*store.DB, *store.DB) {
+	t.Helper()
+	u := storetest.URL(t, store.Postgres)
+	clock := storetest.NewClock(t0)
+	return openHooked(t, u, clock.Now, arcadeSubscribes), openHooked(t, u, clock.Now, arcadeSubscribes)
+}
+
 // openHooked opens a migrated database at u whose outbox uses subs.
 func openHooked(t *testing.T, u string, now func() time.Time, subs func(string, string) []string) *store.DB {
 	t.Helper()
@@ -1965,10 +1974,7 @@ func TestWebhookMessageWrittenAsTheOneBeforeIsDeliveredIsDueAtOnce(t *testing.T)
 // message waited its hour with nothing to make it due (review helper 221).
 func TestWebhookWriteBesideADisablingFailureLeavesNothingParkedFirst(t *testing.T) {
 	ctx := context.Background()
-	u := storetest.URL(t, store.Postgres)
-	clock := storetest.NewClock(t0)
-	writer := openHooked(t, u, clock.Now, arcadeSubscribes)
-	recorder := openHooked(t, u, clock.Now, arcadeSubscribes)
+	writer, recorder := twoHooked(t)
 	write := func(users ...string) error { return store.WriteDeliveries(ctx, writer, "arcade", users) }
 	for _, users := range [][]string{{"a"}, {"a", "a"}, {"c"}} { // a's first, two behind it; c's
 		if err := write(users...); err != nil {
@@ -2037,10 +2043,7 @@ func TestWebhookWriteBesideADisablingFailureLeavesNothingParkedFirst(t *testing.
 // (review helper 224).
 func TestWebhookTwoDeliveriesAtOnceLeaveTheNextDue(t *testing.T) {
 	ctx := context.Background()
-	u := storetest.URL(t, store.Postgres)
-	clock := storetest.NewClock(t0)
-	one := openHooked(t, u, clock.Now, arcadeSubscribes)
-	other := openHooked(t, u, clock.Now, arcadeSubscribes)
+	one, other := twoHooked(t)
 	write := func() {
 		t.Helper()
 		if err := store.WriteDeliveries(ctx, one, "arcade", []string{"u1"}); err != nil {
