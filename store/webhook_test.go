@@ -1415,6 +1415,25 @@ func lockWaiters(t *testing.T, db *store.DB, n int64) {
 	}
 }
 
+// startUntilWaiting runs step in a goroutine of its own and returns once step has ended
+// or a transaction of db's database waits for a lock (Postgres), at most 10 s: to run a
+// transaction beside one a test seam holds open, which it may have to wait for. The
+// channel gives step's error.
+func startUntilWaiting(db *store.DB, step func() error) <-chan error {
+	done := make(chan error, 1)
+	go func() { done <- step() }()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if len(done) > 0 {
+			break
+		}
+		if w, err := store.QueryInt(context.Background(), db, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock'`); err != nil || w > 0 {
+			break
+		}
+	}
+	return done
+}
+
 // queuedOnEndpointRow runs each of steps in a goroutine of its own while another
 // transaction holds the endpoint's row, starting each once the ones before it wait for a
 // lock, so that they queue in that order; then it releases the row, waits for them, and
@@ -1942,18 +1961,9 @@ func TestWebhookMessageWrittenAsTheOneBeforeIsDeliveredIsDueAtOnce(t *testing.T)
 		t.Fatal(err)
 	}
 	head = claimOne("u2")
-	recorded := make(chan error, 1)
+	var recorded <-chan error
 	store.BeforeCommit(writer, once(func() {
-		go func() { recorded <- tryAttempt(recorder, head, "A", true, 0) }()
-		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-			if len(recorded) > 0 {
-				return // it did not wait
-			}
-			if w, err := store.QueryInt(ctx, recorder, `SELECT count(*) FROM pg_stat_activity
-				WHERE datname = current_database() AND wait_event_type = 'Lock'`); err != nil || w > 0 {
-				return
-			}
-		}
+		recorded = startUntilWaiting(recorder, func() error { return tryAttempt(recorder, head, "A", true, 0) })
 	}))
 	err = write(ctx, "u2")
 	store.BeforeCommit(writer, nil)
@@ -2075,21 +2085,10 @@ func TestWebhookTwoDeliveriesAtOnceLeaveTheNextDue(t *testing.T) {
 	}
 	// m2's recording runs while m1's is about to commit: to its own commit, or until it
 	// waits for m1's (a lock m1's holds).
-	m2done := make(chan error, 1)
+	var m2done <-chan error
 	var once sync.Once
 	store.BeforeCommit(one, func() {
-		once.Do(func() {
-			go func() { m2done <- tryAttempt(other, m2, "A", true, 0) }()
-			for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-				if len(m2done) > 0 {
-					return
-				}
-				if w, err := store.QueryInt(ctx, other, `SELECT count(*) FROM pg_stat_activity
-					WHERE datname = current_database() AND wait_event_type = 'Lock'`); err != nil || w > 0 {
-					return
-				}
-			}
-		})
+		once.Do(func() { m2done = startUntilWaiting(other, func() error { return tryAttempt(other, m2, "A", true, 0) }) })
 	})
 	err := tryAttempt(one, again, "A", true, 0)
 	store.BeforeCommit(one, nil)
