@@ -154,6 +154,7 @@ func New(st Store, opt Options) *App {
 			m.webhooks.WithLabelValues(p.ID, "delivered")
 			m.webhooks.WithLabelValues(p.ID, "failed")
 			m.disabled.WithLabelValues(p.ID)
+			m.unparked.WithLabelValues(p.ID)
 		}
 	}
 	admins := slices.Clone(opt.Admins)

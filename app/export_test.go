@@ -48,3 +48,7 @@ func SettleJob(ctx context.Context, a *App, spec string) error {
 
 // RequestHash is the hash a redemption or adjustment records of its request.
 func RequestHash(parts ...string) string { return requestHash(parts...) }
+
+// SetUnparkEvery makes a's webhook workers sweep for parked first messages every d.
+// Call it before RunWebhooks.
+func SetUnparkEvery(a *App, d time.Duration) { a.webhooks.unparkEvery = d }

@@ -33,6 +33,7 @@ type Metrics struct {
 	oldestRecorded prometheus.Gauge
 	webhooks       *prometheus.CounterVec // property, outcome
 	disabled       *prometheus.CounterVec // property
+	unparked       *prometheus.CounterVec // property
 	skippedTicks   *prometheus.CounterVec // schedule
 	lastSweep      prometheus.Gauge
 	ops            opsGauges
@@ -151,6 +152,9 @@ func NewMetrics(opts ...MetricsOption) *Metrics {
 		disabled: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tally_webhook_endpoints_disabled_total", Help: "Webhook endpoints this process disabled after 5 days without a success, by property.",
 		}, []string{"property"}),
+		unparked: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tally_webhook_unparked_total", Help: "Webhook deliveries this process found first in their user's line at an endpoint yet waiting parked behind a delivery no longer pending, and made due (their turn came unseen); expected to stay 0.",
+		}, []string{"property"}),
 		skippedTicks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tally_schedule_ticks_skipped_total", Help: "Ticks of a schedule (settlement, tournaments) skipped because its previous run was still going.",
 		}, []string{"schedule"}), // not "job": Prometheus sets job itself and would rename this one exported_job
@@ -181,7 +185,7 @@ func NewMetrics(opts ...MetricsOption) *Metrics {
 	}
 	m.reg.MustRegister(build, m.requests, m.latency, m.ingest, m.batchSize, m.commitSeconds,
 		m.settlementRuns, m.settledAmount, m.settledEntries, m.settlementSecs,
-		m.applied, m.applyLag, m.applySeconds, m.backlog, m.oldestRecorded, m.webhooks, m.disabled, m.skippedTicks, m.lastSweep,
+		m.applied, m.applyLag, m.applySeconds, m.backlog, m.oldestRecorded, m.webhooks, m.disabled, m.unparked, m.skippedTicks, m.lastSweep,
 		m.ops.backlog, m.ops.oldest, m.ops.quarantined, m.ops.pending, m.ops.available, m.ops.redeemed,
 		m.ops.hooks, m.ops.hooksOldest, m.ops.hooksDisabled, m.ops.clockOffset, m.ops.refreshed,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

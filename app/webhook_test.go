@@ -382,6 +382,44 @@ func TestWebhookRetriesRunOut(t *testing.T) {
 	}
 }
 
+// A message first in its user's line that waits parked, its turn having come unseen
+// (here: the one before it marked delivered behind the store's back), goes out at the
+// worker's next sweep, not at its parked time an hour later, and /metrics counts it.
+func TestWebhookWorkerSendsAParkedFirstMessage(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, d store.Dialect) {
+		ctx := context.Background()
+		rcv := newReceiver(t)
+		dbURL := storetest.URL(t, d)
+		e := hookEnvOn(t, dbURL, storetest.NewClock(t0), rcv.url())
+		adjust(t, e, "sub1", "1", "k1")
+		adjust(t, e, "sub1", "2", "k2") // parked behind the first
+		ds, err := e.db.Deliveries(ctx, rewards.DeliveryFilter{Limit: 10})
+		if err != nil || len(ds) != 2 {
+			t.Fatalf("deliveries %v, %v; want two", ds, err)
+		}
+		if !ds[0].NextAttemptAt.After(e.clock.Now()) {
+			t.Fatalf("the second message is due at %v: not parked", ds[0].NextAttemptAt)
+		}
+		execSQL(t, d, dbURL, fmt.Sprintf(`UPDATE webhook_deliveries SET status = 'delivered' WHERE id = %d`, ds[1].ID))
+		app.SetUnparkEvery(e.app, 10*time.Millisecond)
+		runCtx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { e.app.RunWebhooks(runCtx); close(done) }()
+		defer func() { cancel(); <-done }()
+		select {
+		case <-rcv.arrive:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the parked first message was not sent")
+		}
+		if got := rcv.requests(); len(got) != 1 || !strings.Contains(string(got[0].body), `"change":{"available":"2"`) {
+			t.Fatalf("sent %d messages, the first %s; want the second adjustment's", len(got), got[0].body)
+		}
+		if n := scrape(t, e)("tally_webhook_unparked_total", "property", "arcade"); n != 1 {
+			t.Fatalf("tally_webhook_unparked_total = %v, want 1", n)
+		}
+	})
+}
+
 // /metrics shows an operator that webhooks are stuck: attempts by outcome, and the
 // deliveries pending with the age of the oldest (refreshed with the other gauges). There
 // were no webhook metrics.

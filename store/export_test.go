@@ -606,3 +606,7 @@ func (db *DB) HoldWriteTurn(ctx context.Context, fn func()) error {
 
 // WriteTurnWaiters is how many write transactions wait for their turn (SQLite).
 func WriteTurnWaiters(db *DB) int64 { return db.writeWaiters.Load() }
+
+// AfterParkedRead makes fn run in each UnparkHeads between its read of the parked first
+// deliveries and its update of them (nil: nothing).
+func AfterParkedRead(db *DB, fn func()) { db.afterParkedRead = fn }

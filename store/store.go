@@ -112,6 +112,8 @@ type DB struct {
 	// endOfClaim, set only by tests, runs at the end of each delivery claim's
 	// transaction (webhook.go).
 	endOfClaim func(tx *gorm.DB)
+	// afterParkedRead, set only by tests, runs between UnparkHeads' read and its update.
+	afterParkedRead func()
 }
 
 // Options tune Open. The zero value is fine for production.

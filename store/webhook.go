@@ -524,9 +524,10 @@ func failDisabled(tx *gorm.DB, now time.Time, cond string, args ...any) error {
 // parked, out of the due rows that the checks for due work walk (DueEndpoints, the
 // claim), and nextInLine makes it due at once when its turn comes. Its due time is a
 // bound, not a schedule: a message whose turn came without nextInLine seeing it (see
-// headsDue and nextInLine for the ones found) would wait that long; the oldest-pending
-// gauge shows one, and a retry by hand sends it. A backlog that outlives it comes due with
-// what is left of it, and the claims pass over it, one lookup each, as before parking.
+// headsDue and nextInLine for the ones found) would wait that long, but for the
+// workers' sweep (UnparkHeads), which makes it due sooner. A backlog that outlives it
+// comes due with what is left of it, and the claims pass over it, one lookup each, as
+// before parking.
 // Parking it again cost the recording that did it a write of every waiting message:
 // past about 160,000 of them, more than a recording's 10 s (review helper 224).
 const parkedBehind = time.Hour
@@ -607,6 +608,161 @@ func nextInLine(tx *gorm.DB, property, url, user string, now time.Time) error {
 		break
 	}
 	return nil
+}
+
+// parkedSlack is how far past now a never-sent delivery must be due for UnparkHeads and
+// ParkedEndpoints to take it for parked. A parked one is due parkedBehind (an hour) past
+// the one before it, or past when it was parked; a message just written, or just made
+// due, is due at its writer's now, which another replica's clock, or the sweep's own now
+// read a moment before, can put a little in the future (review helper 226: clocks two
+// seconds apart took every new first message for an unseen turn).
+const parkedSlack = 10 * time.Minute
+
+// ParkedEndpoints names those of endpoints that have a pending delivery due more than
+// parkedSlack from now: a parked one, or a retry far off. Only those can hold a parked
+// first message for UnparkHeads. It is one read for every endpoint, one index descent
+// each (webhook_deliveries_endpoint_due), as DueEndpoints is.
+func (db *DB) ParkedEndpoints(ctx context.Context, endpoints [][2]string) ([][2]string, error) {
+	if len(endpoints) == 0 {
+		return nil, nil
+	}
+	values, args := pairValues(endpoints)
+	q := `SELECT p.column1, p.column2 FROM (VALUES ` + values + `) AS p
+		WHERE (SELECT 1 FROM webhook_deliveries d WHERE d.status = 'pending'
+			AND ` + endpointKey("d.") + ` = ` + endpointKeyOf("p.column1", "p.column2") + `
+			AND d.property = p.column1 AND d.endpoint = p.column2 AND d.next_attempt_at > ? LIMIT 1) IS NOT NULL`
+	args = append(args, db.now().Add(parkedSlack))
+	var out [][2]string
+	err := db.readByKey(ctx, func(tx *gorm.DB) error {
+		out = nil
+		rows, err := rawQuery(tx, q, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var e [2]string
+			if err := rows.Scan(&e[0], &e[1]); err != nil {
+				return err
+			}
+			out = append(out, e)
+		}
+		return rows.Err()
+	})
+	return out, translate(err)
+}
+
+// UnparkHeads makes due now every parked first delivery of the users with a pending
+// delivery at endpoint, up to limit of them in user order after the user id after: a
+// user's first pending delivery there that was never sent, is not being sent, and is
+// due more than parkedSlack from now. Its turn came without nextInLine seeing it (five
+// of a user's messages sent at once, or a case no review found), and it would wait up
+// to parkedBehind. It reports the ids it made due, and the last user it looked at, or
+// "" once it looked at the last one (the next call starts over). The workers sweep
+// their endpoints with it (webhookUnparkEvery), so such a message waits for the sweep,
+// not an hour.
+//
+// Making a message due never sends it out of order: a claim takes only a user's first
+// pending delivery. It reads two index entries for each user it looks at, and locks only
+// the parked first ones, skipping a row another transaction holds (a recording, a claim,
+// a retry by hand, a write of the next message): the next sweep that reaches the user
+// looks again. It waits for no row lock (on SQLite, for its turn at the write lock).
+func (db *DB) UnparkHeads(ctx context.Context, endpoint [2]string, after string, limit int) (made []int64, last string, err error) {
+	now := db.now()
+	cut := now.Add(parkedSlack)
+	var heads []int64
+	err = db.readByKey(ctx, func(tx *gorm.DB) error {
+		heads, last = heads[:0], ""
+		p, e := endpoint[0], endpoint[1]
+		rows, err := rawQuery(tx, parkedHeadsSQL(db.dialect), p, e, after, p, e, limit, p, e, cut, now)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		seen := 0
+		for rows.Next() {
+			var user string
+			var id *int64
+			if err := rows.Scan(&user, &id); err != nil {
+				return err
+			}
+			if seen++; seen == limit {
+				last = user
+			}
+			if id != nil {
+				heads = append(heads, *id)
+			}
+		}
+		return rows.Err()
+	})
+	if err != nil || len(heads) == 0 {
+		return nil, last, translate(err)
+	}
+	if db.afterParkedRead != nil {
+		db.afterParkedRead()
+	}
+	// Tested again on the row as it is when locked: delivered, claimed or retried by
+	// hand since, or behind a message retried by hand, it is left as it is. The test is
+	// one IS TRUE expression, so that the rows are reached by id: on an outbox not yet
+	// analyzed, Postgres walked webhook_deliveries_due instead, every parked message of
+	// every endpoint (review helper 227: 100,000 rows read for 2,000).
+	in, arg := db.idIn("d.id", heads)
+	parked := `SELECT d.id FROM webhook_deliveries d WHERE ` + in + ` AND (d.status = 'pending' AND d.attempts = 0
+		AND d.next_attempt_at > ? AND (d.lease_until IS NULL OR d.lease_until <= ?)) IS TRUE
+		AND NOT EXISTS (SELECT 1 FROM webhook_deliveries b WHERE b.status = 'pending' AND b.property = d.property
+			AND b.endpoint = d.endpoint AND b.user_id = d.user_id AND b.id < d.id)`
+	if db.dialect == Postgres {
+		parked += ` FOR UPDATE OF d SKIP LOCKED`
+	}
+	err = db.tx(ctx, func(tx *gorm.DB) error {
+		made = made[:0]
+		rows, err := rawQuery(tx, `UPDATE webhook_deliveries SET next_attempt_at = ? WHERE id IN (`+parked+`) RETURNING id`,
+			now, arg, cut, now)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			made = append(made, id)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, last, translate(err)
+	}
+	slices.Sort(made)
+	return made, last, nil
+}
+
+// parkedHeadsSQL is UnparkHeads' read: it walks the users with a pending delivery at one
+// endpoint in the per-user index, one entry each (a recursive skip scan), from the user
+// after a given one, up to a limit of them, and returns each with its first delivery's id
+// when that one is parked (else NULL). Its arguments: the endpoint's property and URL,
+// the user to start after, the property and URL again, the limit, the property and URL
+// again, the time past which a parked one is due, and now.
+func parkedHeadsSQL(d Dialect) string {
+	const users = `WITH RECURSIVE u (user_id, n) AS (
+		SELECT (SELECT user_id FROM webhook_deliveries WHERE status = 'pending' AND property = ? AND endpoint = ? AND user_id > ?
+			ORDER BY user_id LIMIT 1), 1
+		UNION ALL
+		SELECT (SELECT s.user_id FROM webhook_deliveries s WHERE s.status = 'pending' AND s.property = ? AND s.endpoint = ?
+			AND s.user_id > u.user_id ORDER BY s.user_id LIMIT 1), u.n + 1 FROM u WHERE u.user_id IS NOT NULL AND u.n < ?)
+	`
+	if d == Postgres {
+		return users + `SELECT u.user_id, h.id FROM u LEFT JOIN LATERAL (SELECT g.id FROM (SELECT f.id, f.attempts, f.next_attempt_at, f.lease_until
+			FROM webhook_deliveries f WHERE f.status = 'pending' AND f.property = ? AND f.endpoint = ? AND f.user_id = u.user_id
+			ORDER BY f.id LIMIT 1) g
+			WHERE g.attempts = 0 AND g.next_attempt_at > ? AND (g.lease_until IS NULL OR g.lease_until <= ?)) h ON true
+		WHERE u.user_id IS NOT NULL ORDER BY u.n`
+	}
+	return users + `SELECT u.user_id, f.id FROM u LEFT JOIN webhook_deliveries f ON f.id = (SELECT g.id FROM webhook_deliveries g
+			WHERE g.status = 'pending' AND g.property = ? AND g.endpoint = ? AND g.user_id = u.user_id ORDER BY g.id LIMIT 1)
+			AND f.attempts = 0 AND f.next_attempt_at > ? AND (f.lease_until IS NULL OR f.lease_until <= ?)
+		WHERE u.user_id IS NOT NULL ORDER BY u.n`
 }
 
 // Deliveries lists deliveries newest first, each with its endpoint's disabled time.

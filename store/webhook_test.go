@@ -2103,3 +2103,172 @@ func TestWebhookTwoDeliveriesAtOnceLeaveTheNextDue(t *testing.T) {
 		t.Fatalf("claimed %v, %v once both were delivered; want the third message", ids(got), err)
 	}
 }
+
+// A user's first message whose turn came without nextInLine seeing it (here: the one
+// before it marked delivered behind the store's back) waits parked for an hour; the
+// workers' sweep makes it due, and only it: messages behind a pending one stay parked,
+// and a first one that was attempted, or is being sent, keeps its own time.
+func TestWebhookSweepMakesAParkedFirstMessageDue(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		ctx := context.Background()
+		clock := storetest.NewClock(t0)
+		db := openHooked(t, storetest.URL(t, dia), clock.Now, arcadeSubscribes)
+		write := func(users ...string) {
+			t.Helper()
+			if err := store.WriteDeliveries(ctx, db, "arcade", users); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Each user's first message, then one behind it, then (u1) a third.
+		write("u1", "u2", "u3", "u4")
+		write("u1", "u2", "u3", "u4")
+		write("u1")
+		first := map[string]int64{}
+		byID := map[int64]rewards.Delivery{}
+		for _, d := range deliveries(t, db) {
+			if _, ok := first[d.User]; !ok {
+				first[d.User] = d.ID
+			}
+			byID[d.ID] = d
+		}
+		// u3's first message was attempted and waits for its retry.
+		got, err := db.ClaimDeliveriesFor(ctx, "A", 10, time.Minute, [][2]string{{"arcade", hookURL}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range got {
+			if d.User == "u3" {
+				if err := tryAttempt(db, d, "A", false, 2*time.Hour); err != nil {
+					t.Fatal(err)
+				}
+			} else if err := db.ReleaseDeliveries(ctx, "A", []int64{d.ID}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// u1's and u4's first messages end with nothing making the next one due; u4's next
+		// one is being sent all the same (a lease taken by hand).
+		for _, u := range []string{"u1", "u4"} {
+			if err := db.ExecRaw(ctx, `UPDATE webhook_deliveries SET status = 'delivered' WHERE id = ?`, first[u]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := db.ExecRaw(ctx, `UPDATE webhook_deliveries SET holder = 'B', lease_until = ?
+			WHERE status = 'pending' AND user_id = 'u4'`, t0.Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		// u5's one message is due a moment from now, as a replica whose clock is ahead
+		// writes it: it is not parked.
+		clock.Set(t0.Add(3 * time.Second))
+		write("u5")
+		clock.Set(t0.Add(time.Second))
+		before := map[int64]time.Time{}
+		for _, d := range deliveries(t, db) {
+			before[d.ID] = d.NextAttemptAt
+		}
+		endpoint := [2]string{"arcade", hookURL}
+		if eps, err := db.ParkedEndpoints(ctx, [][2]string{endpoint, {"arcade", "https://other.example/hooks"}}); err != nil ||
+			len(eps) != 1 || eps[0] != endpoint {
+			t.Fatalf("ParkedEndpoints named %v, %v; want only %v", eps, err, endpoint)
+		}
+		sweep := func(after string, limit int, wantMade int, wantLast string) []int64 {
+			t.Helper()
+			made, last, err := db.UnparkHeads(ctx, endpoint, after, limit)
+			if err != nil || len(made) != wantMade || last != wantLast {
+				t.Fatalf("UnparkHeads after %q (%d users) made %v due up to %q, %v; want %d up to %q",
+					after, limit, made, last, err, wantMade, wantLast)
+			}
+			return made
+		}
+		made := sweep("", 1, 1, "u1") // u1's second message; the next sweep goes on after u1
+		sweep("u1", 2, 0, "u3")       // u2, u3 (its first message waits for its retry in 2 h)
+		sweep("u3", 3, 0, "")         // u4 and u5, the last: the next sweep starts over
+		if made, last, err := db.UnparkHeads(ctx, [2]string{"arcade", "https://other.example/hooks"}, "", 10); err != nil || len(made) != 0 || last != "" {
+			t.Fatalf("another endpoint's sweep made %v due up to %q, %v", made, last, err)
+		}
+		var stranded int64
+		for _, d := range deliveries(t, db) {
+			if d.User == "u1" && d.ID > first["u1"] && stranded == 0 {
+				if stranded = d.ID; len(made) != 1 || made[0] != stranded {
+					t.Errorf("UnparkHeads reported %v made due, want [%d]", made, stranded)
+				}
+				if !d.NextAttemptAt.Equal(clock.Now()) {
+					t.Errorf("u1's first pending message %d is due at %v, want now (%v)", d.ID, d.NextAttemptAt, clock.Now())
+				}
+				continue
+			}
+			if !d.NextAttemptAt.Equal(before[d.ID]) {
+				t.Errorf("delivery %d of %s moved from %v to %v", d.ID, d.User, before[d.ID], d.NextAttemptAt)
+			}
+		}
+		got, err = db.ClaimDeliveriesFor(ctx, "A", 10, time.Minute, [][2]string{{"arcade", hookURL}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		claimed := map[string]int64{}
+		for _, d := range got {
+			claimed[d.User] = d.ID
+		}
+		if claimed["u1"] != stranded || claimed["u2"] != first["u2"] || len(got) != 2 {
+			t.Fatalf("claimed %v; want u1's %d and u2's first %d", claimed, stranded, first["u2"])
+		}
+		// Nothing left to make due: a second sweep changes nothing.
+		sweep("", 10, 0, "")
+	})
+}
+
+// The sweep tests a parked first message again as it updates it: one that a retry by
+// hand made due, one now behind an older message sent again by hand, or one being sent,
+// since the sweep read it, is left as it is and not counted.
+func TestWebhookSweepLeavesWhatChangedSinceItsRead(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		change func(t *testing.T, db *store.DB, first, stranded int64)
+		due    bool // the stranded message is due after the sweep (by the change)
+	}{
+		{"retried by hand", func(t *testing.T, db *store.DB, _, stranded int64) {
+			if _, err := db.RetryDelivery(context.Background(), stranded, "alice"); err != nil {
+				t.Fatal(err)
+			}
+		}, true},
+		{"behind an older message sent again", func(t *testing.T, db *store.DB, first, _ int64) {
+			if _, err := db.RetryDelivery(context.Background(), first, "alice"); err != nil {
+				t.Fatal(err)
+			}
+		}, false},
+		{"being sent", func(t *testing.T, db *store.DB, _, stranded int64) {
+			if err := db.ExecRaw(context.Background(), `UPDATE webhook_deliveries SET holder = 'B', lease_until = ? WHERE id = ?`,
+				t0.Add(time.Hour), stranded); err != nil {
+				t.Fatal(err)
+			}
+		}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+				ctx := context.Background()
+				clock := storetest.NewClock(t0)
+				db := openHooked(t, storetest.URL(t, dia), clock.Now, arcadeSubscribes)
+				for range 2 {
+					if err := store.WriteDeliveries(ctx, db, "arcade", []string{"u1"}); err != nil {
+						t.Fatal(err)
+					}
+				}
+				ds := deliveries(t, db)
+				first, stranded := ds[0].ID, ds[1].ID
+				if err := db.ExecRaw(ctx, `UPDATE webhook_deliveries SET status = 'delivered' WHERE id = ?`, first); err != nil {
+					t.Fatal(err)
+				}
+				store.AfterParkedRead(db, func() { c.change(t, db, first, stranded) })
+				made, _, err := db.UnparkHeads(ctx, [2]string{"arcade", hookURL}, "", 10)
+				store.AfterParkedRead(db, nil)
+				if err != nil || len(made) != 0 {
+					t.Fatalf("UnparkHeads made %v due, %v; want none", made, err)
+				}
+				for _, d := range deliveries(t, db) {
+					if d.ID == stranded && d.NextAttemptAt.After(clock.Now()) == c.due {
+						t.Fatalf("message %d due at %v (now %v); due now: %v", d.ID, d.NextAttemptAt, clock.Now(), c.due)
+					}
+				}
+			})
+		})
+	}
+}
