@@ -133,6 +133,11 @@ func (db *DB) DueEndpoints(ctx context.Context, endpoints [][2]string) ([][2]str
 		return nil, nil
 	}
 	q, args := db.dueEndpointsSQL(endpoints, db.now())
+	return db.readEndpoints(ctx, q, args)
+}
+
+// readEndpoints runs q (with args), a read of (property, url) pairs, by key.
+func (db *DB) readEndpoints(ctx context.Context, q string, args []any) ([][2]string, error) {
 	var out [][2]string
 	err := db.readByKey(ctx, func(tx *gorm.DB) error {
 		out = nil
@@ -631,25 +636,7 @@ func (db *DB) ParkedEndpoints(ctx context.Context, endpoints [][2]string) ([][2]
 		WHERE (SELECT 1 FROM webhook_deliveries d WHERE d.status = 'pending'
 			AND ` + endpointKey("d.") + ` = ` + endpointKeyOf("p.column1", "p.column2") + `
 			AND d.property = p.column1 AND d.endpoint = p.column2 AND d.next_attempt_at > ? LIMIT 1) IS NOT NULL`
-	args = append(args, db.now().Add(parkedSlack))
-	var out [][2]string
-	err := db.readByKey(ctx, func(tx *gorm.DB) error {
-		out = nil
-		rows, err := rawQuery(tx, q, args...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var e [2]string
-			if err := rows.Scan(&e[0], &e[1]); err != nil {
-				return err
-			}
-			out = append(out, e)
-		}
-		return rows.Err()
-	})
-	return out, translate(err)
+	return db.readEndpoints(ctx, q, append(args, db.now().Add(parkedSlack)))
 }
 
 // UnparkHeads makes due now every parked first delivery of the users with a pending
