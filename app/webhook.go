@@ -382,6 +382,15 @@ func (a *App) RunWebhooks(ctx context.Context) {
 		a.pruneWebhooks(ctx)
 		return
 	}
+	repeat(ctx, func() time.Duration {
+		a.pruneWebhooks(ctx)
+		return webhookPruneEvery
+	})
+}
+
+// repeat runs fn at once, then again as long after each run as it returns, until ctx
+// ends (a run that ends with ctx is the last).
+func repeat(ctx context.Context, fn func() time.Duration) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -390,25 +399,21 @@ func (a *App) RunWebhooks(ctx context.Context) {
 			return
 		case <-timer.C:
 		}
-		a.pruneWebhooks(ctx)
-		timer.Reset(webhookPruneEvery)
+		wait := fn()
+		if ctx.Err() != nil {
+			return
+		}
+		timer.Reset(wait)
 	}
 }
 
 // watchDue wakes the lanes of the endpoints that have work, once a webhookPoll (5 ×
 // after a failure to ask) until ctx ends.
 func (a *App) watchDue(ctx context.Context, wakes map[[2]string]chan struct{}) {
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-timer.C:
-		}
+	repeat(ctx, func() time.Duration {
 		due, err := a.webhooks.store.DueEndpoints(ctx, a.webhooks.claimable)
 		if ctx.Err() != nil {
-			return
+			return 0 // the last run: repeat returns
 		}
 		wait := webhookPoll
 		if err != nil {
@@ -423,8 +428,8 @@ func (a *App) watchDue(ctx context.Context, wakes map[[2]string]chan struct{}) {
 				}
 			}
 		}
-		timer.Reset(wait)
-	}
+		return wait
+	})
 }
 
 // sweepParked sweeps the endpoints for parked first messages (unpark) every
@@ -432,17 +437,10 @@ func (a *App) watchDue(ctx context.Context, wakes map[[2]string]chan struct{}) {
 // watchDue's next poll wakes the lanes of what it made due.
 func (w *webhooker) sweepParked(ctx context.Context) {
 	after := map[[2]string]string{} // where each endpoint's next sweep goes on
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-timer.C:
-		}
+	repeat(ctx, func() time.Duration {
 		w.unpark(ctx, after)
-		timer.Reset(w.unparkEvery)
-	}
+		return w.unparkEvery
+	})
 }
 
 // unpark makes due the parked first messages of the next webhookUnparkUsers users with
