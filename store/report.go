@@ -25,8 +25,11 @@ import (
 
 // Payout reports (DESIGN.md §3, Finance and ops). Every figure is a sum of wallet legs
 // (entries with account '') selected by created_at, or of session records selected by
-// received_at; none comes from the wallets' running balances, so the report of a past
-// period is the same whenever it is pulled.
+// received_at; none comes from the wallets' running balances, so the ledger columns of
+// a past period's report are the same whenever it is pulled. Its session columns are
+// not, in one case: a quarantined SPP replayed later adds its session record to the day
+// it was received, while its credit is in the ledger when the replay applies it (README,
+// "Recording and applying").
 //
 // The rows are one stream on both dialects (streamSQL): each wallet leg before the
 // period's end with its class (legClass: bucket, kind, in the period or not) and every
