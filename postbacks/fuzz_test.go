@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"os"
+	"strings"
 	"testing"
 	"unicode/utf8"
 
@@ -88,6 +89,7 @@ func FuzzGamezopScore(f *testing.F) {
 	f.Add(with(scoreBase, "timestamp", `99999999999`, "country", `"in-mh"`))
 	f.Add(with(scoreBase, "timestamp", `253402300799999`, "score", `1e-18`))
 	f.Add(with(scoreBase, "gamePlayId", "-", "duration", `0.0`))
+	f.Add(with(scoreBase, "sessionId", q(strings.Repeat("<", 200)), "gamePlayId", q(strings.Repeat("\u0001", 200))))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		ev, err := ParseGamezopScore(nil, body, Credentials{})
 		if err != nil {

@@ -2,6 +2,7 @@ package postbacks
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -75,9 +76,24 @@ func ParseGamezopScore(h http.Header, body []byte, c Credentials) (rewards.Event
 	if err := ck.err(); err != nil {
 		return rewards.Event{}, err
 	}
-	key, err := json.Marshal([]string{sessionID, playID, state, score.String(), tsLiteral})
+	parts := []string{sessionID, playID, state, score.String(), tsLiteral}
+	key, err := json.Marshal(parts)
 	if err != nil { // cannot happen for strings
 		return rewards.Event{}, err
+	}
+	if len(key) > rewards.MaxDedupeKey {
+		// Each part is within its own limit, yet together (ids of 200 characters that
+		// JSON escapes to 6 bytes each, a score of 1,000 digits) they could pass what the
+		// inbox's index holds, and Postgres refused the insert on every retry: a 503 for
+		// good (review helper 230). The part that weighs most is named.
+		longest, most, names := 0, 0, []string{"sessionId", "gamePlayId", "state", "score", "timestamp"}
+		for i, p := range parts {
+			if b, _ := json.Marshal(p); len(b) > most {
+				longest, most = i, len(b)
+			}
+		}
+		return rewards.Event{}, &ValidationError{Errors: []FieldError{{Field: names[longest],
+			Message: fmt.Sprintf("too long: with the other fields that identify a score update (sessionId, gamePlayId, state, score, timestamp) it makes a key of %d bytes, over the %d Tally records", len(key), rewards.MaxDedupeKey)}}}
 	}
 	play := playID
 	if play == "" {

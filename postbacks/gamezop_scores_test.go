@@ -124,6 +124,21 @@ func TestGamezopScoreFields(t *testing.T) {
 		{name: "gameCode missing", body: with(scoreBase, "gameCode", "-"), fields: []string{"gameCode"}},
 		{name: "gameCode empty", body: with(scoreBase, "gameCode", `""`), fields: []string{"gameCode"}},
 		{name: "sessionId missing", body: with(scoreBase, "sessionId", "-"), fields: []string{"sessionId"}},
+		// The key's parts are each within their limits, yet together they may pass what
+		// the inbox's index holds (rewards.MaxDedupeKey): a 400 naming the heaviest part,
+		// where Postgres refused the insert and the sender got a 503 on every retry.
+		{name: "key of ids at their limit", body: with(scoreBase, "sessionId", q(strings.Repeat("𠀀", 200)), "gamePlayId", q(strings.Repeat("𠀀", 200))), check: func(t *testing.T, ev rewards.Event) {
+			if len(ev.DedupeKey) != 1633 {
+				t.Errorf("DedupeKey of %d bytes", len(ev.DedupeKey))
+			}
+		}},
+		{name: "key over the limit, escaped ids", body: with(scoreBase, "sessionId", q(strings.Repeat("<", 200)), "gamePlayId", q(strings.Repeat("<", 199)+"a")), fields: []string{"sessionId"}},
+		{name: "key over the limit, a long score", body: with(scoreBase, "sessionId", q(strings.Repeat("𠀀", 200)), "gamePlayId", q(strings.Repeat("𠀀", 200)), "score", "1"+strings.Repeat("0", 250)+"e1000"), fields: []string{"score"}},
+		{name: "key over the limit, a long timestamp", body: with(scoreBase, "sessionId", q(strings.Repeat("𠀀", 200)), "gamePlayId", q(strings.Repeat("𠀀", 200)), "timestamp", "1718000000."+strings.Repeat("1", 240)), check: func(t *testing.T, ev rewards.Event) {
+			if len(ev.DedupeKey) > rewards.MaxDedupeKey {
+				t.Errorf("DedupeKey of %d bytes", len(ev.DedupeKey))
+			}
+		}},
 		// Without gamePlayId the play is the session: a redelivery with a new timestamp
 		// (a new dedupe key) is still the same play, so `per: play` pays it once. Before,
 		// the play was the dedupe key, and each redelivery paid again.

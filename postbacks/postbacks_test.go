@@ -219,6 +219,9 @@ func checkValid(t *testing.T, src rewards.Source, ev rewards.Event) {
 	if ev.DedupeKey == "" {
 		t.Error("empty DedupeKey")
 	}
+	if len(ev.DedupeKey) > rewards.MaxDedupeKey {
+		t.Errorf("DedupeKey of %d bytes, over the %d the inbox's index holds", len(ev.DedupeKey), rewards.MaxDedupeKey)
+	}
 	if ev.Type == "" {
 		t.Error("empty Type")
 	}

@@ -45,6 +45,12 @@ const (
 	KindOther       Kind = "other"
 )
 
+// MaxDedupeKey is the longest dedupe key, in bytes, a receiver may record. Postgres's
+// unique index on the inbox holds (property, source, dedupe_key) in one btree entry of at
+// most 2,704 bytes, and refuses a longer one with an error that is the same on every
+// retry; with a property id of at most 64 bytes this leaves room to spare.
+const MaxDedupeKey = 2048
+
 // Event is the canonical form every provider payload is decoded into. Exactly one of
 // Session, Score and Achievement is set for the kinds that carry one.
 type Event struct {
