@@ -300,6 +300,34 @@ func TestPerDayTargetPaysAPlayOnOneDay(t *testing.T) {
 	})
 }
 
+// A play a `per: day` target turned away because its day was paid by another play is
+// not paid on the next day when Gamezop redelivers its report after midnight with a new
+// timestamp (a new event): it paid that day's reward (review helper 232). A new play on
+// the next day is paid.
+func TestPerDayTargetDoesNotPayAPlayTurnedAwayOnTheNextDay(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, d store.Dialect) {
+		e := newEnv(t, d).withProperty(func(p *appProperty) { p.Rules.Targets[0].Per = rewards.PerDay })
+		send := func(play, ts string) {
+			t.Helper()
+			body := strings.NewReplacer(`"timestamp":1732269000`, `"timestamp":`+ts, `"gamePlayId":"p1"`, `"gamePlayId":"`+play+`"`).Replace(scoreBody)
+			if a := e.do("POST", "/v1/hooks/arcade/gamezop/scores", body, "api-key", scoresKey); a.Code != 200 || a.Body["status"] != "accepted" {
+				t.Fatalf("play %s at %s: %d %s", play, ts, a.Code, a.Raw)
+			}
+		}
+		e.clock.Set(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC))
+		send("p0", "1732269600")
+		e.clock.Set(time.Date(2026, 11, 22, 23, 59, 50, 0, time.UTC))
+		send("p2", "1732319990") // the day is paid: turned away
+		e.wantBalance("arcade", "sub1", apiKey, "0", "50")
+		e.clock.Set(time.Date(2026, 11, 23, 0, 0, 10, 0, time.UTC))
+		send("p2", "1732320010") // the redelivery, on the next UTC day
+		e.wantBalance("arcade", "sub1", apiKey, "0", "50")
+		send("p3", "1732320020")
+		e.wantBalance("arcade", "sub1", apiKey, "0", "100")
+		e.checkInvariants()
+	})
+}
+
 // A GamePush delivery recorded before the dedupe key came to ignore the signature's
 // spelling (under its raw body's hash) is still found: sent again after the upgrade, as
 // it was or re-spelled, it is a duplicate, and a `per: day` target does not pay it again.

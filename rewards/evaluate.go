@@ -286,7 +286,7 @@ func evaluateScore(ev Event, r Rules, receivedAt time.Time) (Outcome, error) {
 		if t.Reward.IsNegative() {
 			return Outcome{}, fmt.Errorf("%w: target %q has a negative reward", ErrNotConfigured, t.ID)
 		}
-		claim, paidAs, also, err := targetClaims(t, ev, receivedAt)
+		claim, paidAs, also, seen, err := targetClaims(t, ev, receivedAt)
 		if err != nil {
 			return Outcome{}, err
 		}
@@ -306,6 +306,7 @@ func evaluateScore(ev Event, r Rules, receivedAt time.Time) (Outcome, error) {
 			Claim:       claim,
 			ClaimedAs:   paidAs,
 			AlsoClaims:  also,
+			SeenClaims:  seen,
 			MaturesAt:   receivedAt.Add(t.Hold).UTC(),
 			Legs: []Leg{
 				{Bucket: Pending, Amount: t.Reward},
@@ -331,8 +332,11 @@ func evaluateScore(ev Event, r Rules, receivedAt time.Time) (Outcome, error) {
 //
 // A `per: day` target pays a play on one day only (paidAs: a taken play claim stops the
 // payment). Gamezop redelivers a report with a new timestamp, so a new event, and one
-// sent at 23:59:50 and redelivered at 00:00:10 paid the play on both days.
-func targetClaims(t ScoreTarget, ev Event, receivedAt time.Time) (claim string, paidAs, also []string, err error) {
+// sent at 23:59:50 and redelivered at 00:00:10 paid the play on both days. A play its
+// day had paid already (another play's payment) takes its play claim all the same
+// (seen), against that payment: its report redelivered after midnight paid the next day
+// (review helper 232).
+func targetClaims(t ScoreTarget, ev Event, receivedAt time.Time) (claim string, paidAs, also, seen []string, err error) {
 	play := ev.Score.PlayID
 	if play == "" {
 		// Sources without play ids: each score event is its own play.
@@ -342,13 +346,13 @@ func targetClaims(t ScoreTarget, ev Event, receivedAt time.Time) (claim string, 
 	once, day, perPlay := base, base+":day:"+DayOf(receivedAt), base+":play:"+play
 	switch t.Per {
 	case PerOnce:
-		return once, nil, []string{day, perPlay}, nil
+		return once, nil, []string{day, perPlay}, nil, nil
 	case PerDay:
-		return day, []string{perPlay}, []string{once, perPlay}, nil
+		return day, []string{perPlay}, []string{once, perPlay}, []string{perPlay}, nil
 	case PerPlay:
-		return perPlay, nil, []string{once, day}, nil
+		return perPlay, nil, []string{once, day}, nil, nil
 	default:
-		return "", nil, nil, fmt.Errorf("%w: target %q has per %q", ErrNotConfigured, t.ID, t.Per)
+		return "", nil, nil, nil, fmt.Errorf("%w: target %q has per %q", ErrNotConfigured, t.ID, t.Per)
 	}
 }
 

@@ -566,9 +566,73 @@ func (c claimSet) credit(t *testing.T, ev Event, r Rules, at time.Time) []Entry 
 	for _, e := range res.Entries {
 		if e.Claim != "" {
 			c[ev.User+"\x00"+e.Claim] = true
+			for _, also := range e.AlsoClaims {
+				c[ev.User+"\x00"+also] = true
+			}
 		}
 	}
+	for _, s := range res.Seen {
+		if !c[ev.User+"\x00"+s.PaidBy] {
+			t.Fatalf("claim %s seen against %s, which no payment holds", s.Claim, s.PaidBy)
+		}
+		c[ev.User+"\x00"+s.Claim] = true
+	}
 	return res.Entries
+}
+
+// A play a `per: day` target turned away, its day paid by another play, is not paid on
+// the next day when its report comes again with a new timestamp (a new event) after
+// midnight: it takes its play claim against the day's payment (review helper 232). A
+// new play on the next day is paid.
+func TestPerDayPlayTurnedAwayIsNotPaidOnTheNextDay(t *testing.T) {
+	rules := Rules{Targets: []ScoreTarget{{ID: "daily", Game: "g", MinScore: d("100"), Direction: Higher, Reward: d("2"), Per: PerDay}}}
+	day1 := time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)
+	late := time.Date(2025, 3, 1, 23, 59, 50, 0, time.UTC)
+	day2 := time.Date(2025, 3, 2, 0, 0, 10, 0, time.UTC)
+	claims := claimSet{}
+	paid := func(play string, at time.Time) int {
+		ev := scoreEvent(SourceGamezopScores, "g", "150", "over", play)
+		ev.User = "u1"
+		return len(claims.credit(t, ev, rules, at))
+	}
+	if n := paid("p0", day1); n != 1 {
+		t.Fatalf("p0 on day 1: %d entries, want 1", n)
+	}
+	ev := scoreEvent(SourceGamezopScores, "g", "150", "over", "p2")
+	ev.User = "u1"
+	res, err := Credit(ev, rules, State{Wallet: NewWallet(), Claimed: func(c string) bool { return claims["u1\x00"+c] }}, late)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []SeenClaim{{Claim: "target:daily:play:p2", PaidBy: "target:daily:day:2025-03-01"}}; len(res.Entries) != 0 || !slices.Equal(res.Seen, want) {
+		t.Fatalf("p2 late on day 1: entries %v, seen %v, want none and %v", res.Entries, res.Seen, want)
+	}
+	if n := paid("p2", late); n != 0 {
+		t.Fatalf("p2 late on day 1: %d entries, want 0", n)
+	}
+	if n := paid("p2", day2); n != 0 {
+		t.Fatalf("p2 redelivered on day 2: %d entries, want 0", n)
+	}
+	// Turned away for its play, not its day: nothing more to take.
+	again, err := Credit(ev, rules, State{Wallet: NewWallet(), Claimed: func(c string) bool { return claims["u1\x00"+c] }}, day2)
+	if err != nil || len(again.Seen) != 0 {
+		t.Fatalf("p2 again on day 2: seen %v, err %v, want none", again.Seen, err)
+	}
+	if n := paid("p3", day2); n != 1 {
+		t.Fatalf("p3 on day 2: %d entries, want 1", n)
+	}
+	// Under the other pers nothing is taken without a payment.
+	for _, per := range []Per{PerOnce, PerPlay} {
+		r := Rules{Targets: []ScoreTarget{{ID: "t", Game: "g", MinScore: d("100"), Direction: Higher, Reward: d("2"), Per: per}}}
+		cs := claimSet{}
+		ev := scoreEvent(SourceGamezopScores, "g", "150", "over", "p0")
+		ev.User = "u1"
+		cs.credit(t, ev, r, day1)
+		res, err := Credit(ev, r, State{Wallet: NewWallet(), Claimed: func(c string) bool { return cs["u1\x00"+c] }}, day1)
+		if err != nil || len(res.Entries) != 0 || len(res.Seen) != 0 {
+			t.Fatalf("per %s, the same play again: entries %v, seen %v, err %v", per, res.Entries, res.Seen, err)
+		}
+	}
 }
 
 // Out-of-order and duplicate score events pay once per (user, target, period).

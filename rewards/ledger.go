@@ -72,6 +72,12 @@ type Entry struct {
 	// never pays a period it paid before (see targetClaims). Credit keeps only the free
 	// ones; the store records them with Claim.
 	AlsoClaims []string
+	// SeenClaims are claims the entry takes, where free, when it is dropped because its
+	// Claim is taken: the store records them against the payment that holds Claim. A
+	// `per: day` target's play claim, so that a play whose day was paid already is not
+	// paid on another day when its report comes again, with a new timestamp, after
+	// midnight (see targetClaims).
+	SeenClaims []string
 	MaturesAt  time.Time // when the pending credit may settle
 	Legs       []Leg
 }

@@ -180,9 +180,16 @@ type State struct {
 type Credited struct {
 	Wallet  Wallet  // the wallet after the entries
 	Entries []Entry // what pays: entries whose claim was taken already are dropped
+	// Seen are the claims dropped entries take all the same (Entry.SeenClaims), each
+	// to be recorded against the payment that holds the claim that dropped it.
+	Seen    []SeenClaim
 	Session *SessionResult
 	Note    string // why nothing was earned, for the inbox record
 }
+
+// SeenClaim is a claim taken without a payment of its own: Claim is recorded against
+// the payment (journal entry) that holds PaidBy.
+type SeenClaim struct{ Claim, PaidBy string }
 
 // Needs is what crediting an event may read and write, known before any state is loaded:
 // whether it can touch the user's wallet, and the claims its entries would take.
@@ -213,6 +220,7 @@ func NeedsOf(ev Event, r Rules, receivedAt time.Time) Needs {
 			}
 			n.Claims = append(n.Claims, e.ClaimedAs...)
 			n.Claims = append(n.Claims, e.AlsoClaims...)
+			n.Claims = append(n.Claims, e.SeenClaims...)
 		}
 		return n
 	}
@@ -238,6 +246,14 @@ func Credit(ev Event, r Rules, st State, receivedAt time.Time) (Credited, error)
 		if e.Claim != "" {
 			if taken(e.Claim) || slices.ContainsFunc(e.ClaimedAs, taken) {
 				dropped = append(dropped, e.Rule)
+				if taken(e.Claim) {
+					for _, c := range e.SeenClaims {
+						if !taken(c) {
+							res.Seen = append(res.Seen, SeenClaim{Claim: c, PaidBy: e.Claim})
+							seen[c] = true
+						}
+					}
+				}
 				continue
 			}
 			seen[e.Claim] = true

@@ -311,7 +311,7 @@ func (db *DB) apply(tx *gorm.DB, items []*applyItem) (time.Time, map[walletKey]*
 		return now, nil, err
 	}
 	l := db.newLedger(tx)
-	var sessions [][]any
+	var sessions, seen [][]any
 	touchedDays := map[dayKey]bool{}
 	for i, it := range items {
 		if it.status == rewards.StatusQuarantined {
@@ -358,6 +358,14 @@ func (db *DB) apply(tx *gorm.DB, items []*applyItem) (time.Time, map[walletKey]*
 			}
 			w.set(res.Wallet, at)
 		}
+		for _, c := range res.Seen {
+			k := claimKey{it.property, ev.User, c.Claim}
+			if _, loaded := claimed[k]; !loaded {
+				return now, nil, fmt.Errorf("store: event %d takes claim %q that was not loaded", it.id, c.Claim)
+			}
+			claimed[k] = true
+			seen = append(seen, []any{it.property, ev.User, c.Claim, c.PaidBy, now})
+		}
 		if res.Session != nil {
 			row, err := sessionRow(it, *res.Session)
 			if err != nil {
@@ -377,6 +385,9 @@ func (db *DB) apply(tx *gorm.DB, items []*applyItem) (time.Time, map[walletKey]*
 	if err := l.flush(); err != nil {
 		return now, nil, err
 	}
+	if err := insertSeenClaims(tx, seen); err != nil { // after the flush: their payments' claims may be this batch's
+		return now, nil, err
+	}
 	if err := insertArrays(tx, `INSERT INTO sessions (inbox_id, property, user_id, session_id, country, duration_seconds, revenue_usd,
 		gross, withheld, credited, capped_excess, reason, received_at, buffer, session_cap) `,
 		[]string{"bigint", "text", "text", "text", "text", "bigint", "numeric", "numeric", "numeric", "numeric", "numeric", "text",
@@ -392,6 +403,32 @@ func (db *DB) apply(tx *gorm.DB, items []*applyItem) (time.Time, map[walletKey]*
 		return now, nil, err
 	}
 	return now, wallets, nil
+}
+
+// insertSeenClaims records claims taken without a payment of their own (rows of
+// property, user, claim, the claim that dropped the entry, and the time; see
+// rewards.SeenClaim), each against the journal entry that holds the claim that dropped
+// it, which the claims table has: an earlier payment's, or one this batch flushed.
+func insertSeenClaims(tx *gorm.DB, rows [][]any) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	const (
+		insert = `INSERT INTO claims (property, user_id, claim, journal_id, created_at)
+			SELECT s.property, s.user_id, s.claim, c.journal_id, s.at FROM `
+		join = ` JOIN claims c ON c.property = s.property AND c.user_id = s.user_id AND c.claim = s.paid_by
+			WHERE true ON CONFLICT (property, user_id, claim) DO NOTHING` // WHERE: SQLite's upsert after a join
+	)
+	if tx.Dialector.Name() == string(Postgres) {
+		cols, err := columns(rows)
+		if err != nil {
+			return err
+		}
+		_, err = rawExec(tx, insert+unnest([]string{"text", "text", "text", "text", "timestamptz"})+
+			` AS s (property, user_id, claim, paid_by, at)`+join, cols...)
+		return err
+	}
+	return insertRows(tx, `WITH s (property, user_id, claim, paid_by, at) AS (VALUES `, rows, `) `+insert+`s`+join)
 }
 
 // mark records what became of each item on its inbox row: one statement on Postgres.

@@ -593,3 +593,51 @@ func TestLedgerTablesAreAppendOnly(t *testing.T) {
 		wantBalance(t, db, "u1", "50", "0")
 	})
 }
+
+// A `per: day` target's play turned away because another play of the same batch paid its
+// day takes its play claim against that payment, written after the batch's payments: its
+// redelivery on the next day pays nothing, in the same batch or in a later one (review
+// helper 232: it paid the next day's reward).
+func TestPerDayPlayTurnedAwayInOneBatch(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		ctx := context.Background()
+		clock := storetest.NewClock(time.Date(2026, 11, 22, 23, 59, 50, 0, time.UTC))
+		db := storetest.Open(t, dia, clock.Now)
+		daily := func(k rewards.Kept) rewards.Decision {
+			d := decide(k)
+			r := *d.Rules
+			r.Targets = []rewards.ScoreTarget{r.Targets[0]}
+			r.Targets[0].Per = rewards.PerDay
+			d.Rules = &r
+			return d
+		}
+		redelivered := func(play, n string) rewards.Inbound {
+			ev := score("u1", play, "600")
+			ev.DedupeKey += "|" + n // a new timestamp: a new event
+			return in(ev)
+		}
+		for _, b := range [][]rewards.Inbound{{in(score("u1", "p0", "600"))}, {in(score("u1", "p2", "600"))}} {
+			if _, err := db.Record(ctx, b); err != nil { // one at a time: p0 is applied first
+				t.Fatal(err)
+			}
+		}
+		clock.Set(time.Date(2026, 11, 23, 0, 0, 10, 0, time.UTC))
+		if _, err := db.Record(ctx, []rewards.Inbound{redelivered("p2", "1")}); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := db.Apply(ctx, rewards.Claim{Status: rewards.StatusRecorded}, daily); err != nil || len(got) != 3 {
+			t.Fatalf("Apply = %+v, %v, want the three in one batch", got, err)
+		}
+		wantBalance(t, db, "u1", "50", "0")
+		if _, err := db.Record(ctx, []rewards.Inbound{redelivered("p2", "2")}); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := db.Apply(ctx, rewards.Claim{Status: rewards.StatusRecorded}, daily); err != nil || len(got) != 1 {
+			t.Fatalf("Apply = %+v, %v", got, err)
+		}
+		wantBalance(t, db, "u1", "50", "0")
+		if err := db.CheckInvariants(ctx, ""); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
