@@ -99,11 +99,16 @@ func (a *App) reverseRedemption(c *gin.Context) {
 	}
 	key, keyErr := idempotencyKey(c)
 	in := ReverseInput{RedemptionID: id, IdempotencyKey: key, Actor: actor(c)}
-	var reasonErr error
+	var reasonErr, amountErr error
 	in.Reason, reasonErr = body.text("reason")
+	if body.present("amount") {
+		// A reversal returns the whole redemption. Unknown members are ignored, so a
+		// partial refund asked as {"amount": "2"} returned all 10 (review helper 229).
+		amountErr = invalid("amount", "not accepted: a reversal returns the whole redemption; to return part of it, reverse it and redeem the rest again, or adjust the balance")
+	}
 	// One 400 names every bad field, as a redemption's does.
 	var bad ValidationError
-	if _ = bad.merge(keyErr, reasonErr); bad.orNil() != nil {
+	if _ = bad.merge(keyErr, reasonErr, amountErr); bad.orNil() != nil {
 		_ = bad.merge(checkReverse(in))
 		a.fail(c, &bad)
 		return

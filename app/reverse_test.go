@@ -41,6 +41,9 @@ func TestRedemptionReversal(t *testing.T) {
 			{id, "", `{"reason":"chargeback"}`, 400, "Idempotency-Key"},
 			{id, "v0", `{}`, 400, "reason"},
 			{id, "v0", `{"reason":"  "}`, 400, "reason"},
+			// A reversal returns the whole redemption: a partial refund is refused, where
+			// the member was ignored and all 4 returned (review helper 229).
+			{id, "v0", `{"reason":"refund 2 of the 4","amount":"2"}`, 400, "amount"},
 			{"x", "v0", `{"reason":"r"}`, 400, "id"},
 			{"999999", "v0", `{"reason":"r"}`, 404, ""},
 		} {
