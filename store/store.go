@@ -18,8 +18,10 @@ import (
 	"time"
 
 	"github.com/glebarez/sqlite"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 	"gorm.io/driver/postgres"
@@ -202,7 +204,13 @@ func Open(ctx context.Context, rawURL string, opt Options) (*DB, error) {
 			maxConns = 8
 		}
 	case Postgres:
-		dial, probeDial = postgres.Open(dsn), postgres.Open(dsn)
+		pg, err := pgx.ParseConfig(dsn)
+		if err != nil {
+			return nil, fmt.Errorf("store: database url %s: %w", redactURL(rawURL), err)
+		}
+		readCommitted(pg)
+		dial = postgres.New(postgres.Config{Conn: stdlib.OpenDB(*pg)})
+		probeDial = postgres.New(postgres.Config{Conn: stdlib.OpenDB(*pg)})
 		if maxConns == 0 {
 			// 32 connections to the primary per process in all: Ready's probe and the
 			// read pool's (reads.go) come out of them, the latter unless it reads from
@@ -383,6 +391,20 @@ func (db *DB) Close() error {
 		db.replicaProbe.Close()
 	}
 	return errors.Join(db.probe.Close(), db.sql.Close())
+}
+
+// readCommitted makes every connection's transactions READ COMMITTED, whatever the
+// server's or the database's default_transaction_isolation says: the store is written
+// for it (a row read again after its lock is taken sees what committed meanwhile; an
+// INSERT … ON CONFLICT DO NOTHING and the read after it see the row another transaction
+// committed), and under REPEATABLE READ or SERIALIZABLE those reads broke or failed
+// (review helper 229). A startup parameter, so it costs no round trip; the payout
+// report still asks for REPEATABLE READ where it needs one snapshot.
+func readCommitted(c *pgx.ConnConfig) {
+	if c.RuntimeParams == nil {
+		c.RuntimeParams = map[string]string{}
+	}
+	c.RuntimeParams["default_transaction_isolation"] = "read committed"
 }
 
 // openProbe opens Ready's one-connection pool.

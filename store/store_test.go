@@ -78,3 +78,24 @@ func TestSQLiteWritersTakeTheirTurnInOrder(t *testing.T) {
 		}
 	}
 }
+
+// The store's transactions are READ COMMITTED, what it is written for, on a database
+// whose default is SERIALIZABLE (an operator's choice, per server, database or role):
+// else its reads after a lock saw their snapshot, and contended writes failed as
+// serialization errors (review helper 229).
+func TestTransactionsAreReadCommittedWhateverTheDatabaseDefault(t *testing.T) {
+	ctx := context.Background()
+	u := storetest.URL(t, store.Postgres)
+	first := storetest.OpenURL(t, u, nil)
+	if err := first.ExecRaw(ctx, `DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET default_transaction_isolation = ''serializable''', current_database()); END $$`); err != nil {
+		t.Fatal(err)
+	}
+	db := storetest.OpenURL(t, u, nil) // new connections, which take the database's default
+	if err := db.ExecRaw(ctx, `DO $$ BEGIN IF current_setting('default_transaction_isolation') <> 'read committed' THEN RAISE 'default %', current_setting('default_transaction_isolation'); END IF; END $$`); err != nil {
+		t.Fatal(err)
+	}
+	w, p, r, err := db.Isolations(ctx)
+	if err != nil || w != "read committed" || p != "read committed" || r != "read committed" {
+		t.Fatalf("isolation: writers %q, probe %q, reads %q (%v), want read committed", w, p, r, err)
+	}
+}
