@@ -98,8 +98,8 @@ func describeProperty(b *strings.Builder, p Property) {
 		fmt.Fprintf(b, "  revenue share [version %s]:\n", rev.Version)
 		fmt.Fprintf(b, "    each SPP session: gross = revenue USD × %s (share) × country multiplier × %s %s per USD\n",
 			rev.Share, rev.UnitsPerUSD, unit)
-		fmt.Fprintf(b, "    the user is credited gross × (1 − %s); gross × %s is withheld to %s\n",
-			rev.Buffer, rev.Buffer, rewards.AccountBuffer)
+		fmt.Fprintf(b, "    gross × %s (truncated to %d decimal places) is withheld to %s; the user is credited the rest\n",
+			rev.Buffer, rewards.Precision, rewards.AccountBuffer)
 		fmt.Fprintf(b, "    country multipliers: %s\n", countryWords(rev.Countries))
 		if rev.MinSessionSeconds > 0 {
 			fmt.Fprintf(b, "    sessions shorter than %d seconds earn nothing\n", rev.MinSessionSeconds)

@@ -153,7 +153,7 @@ func TestDescribe(t *testing.T) {
 		"sources: gamezop_spp (authenticated), gamezop_scores (authenticated), gamepush (authenticated), trackscore (authenticated)",
 		"revenue share [version " + r.Revenue.Version + "]",
 		"gross = revenue USD × 0.7 (share) × country multiplier × 100000 COIN per USD",
-		"credited gross × (1 − 0.2); gross × 0.2 is withheld to @buffer",
+		"gross × 0.2 (truncated to 18 decimal places) is withheld to @buffer; the user is credited the rest",
 		"country multipliers: every country ×1",
 		"sessions shorter than 10 seconds earn nothing",
 		"cap per session: 500 COIN; cap per user per UTC day: 10000 COIN",
