@@ -611,17 +611,16 @@ func WriteTurnWaiters(db *DB) int64 { return db.writeWaiters.Load() }
 // deliveries and its update of them (nil: nothing).
 func AfterParkedRead(db *DB, fn func()) { db.afterParkedRead = fn }
 
-// Isolations reports the isolation level of a transaction of the store's writers, of its
-// readiness probe and of its read pool (Postgres).
-func (db *DB) Isolations(ctx context.Context) (writer, probe, reads string, err error) {
+// Isolations reports the isolation level of a transaction of the store's writers and of
+// one of its read-only transactions (Postgres).
+func (db *DB) Isolations(ctx context.Context) (writer, reader string, err error) {
 	err = db.tx(ctx, func(tx *gorm.DB) error {
 		return tx.Raw(`SHOW transaction_isolation`).Row().Scan(&writer)
 	})
 	if err == nil {
-		err = db.probe.QueryRowContext(ctx, `SHOW transaction_isolation`).Scan(&probe)
+		err = db.readWith(ctx, `SELECT 1`, func(tx *gorm.DB) error {
+			return tx.Raw(`SHOW transaction_isolation`).Row().Scan(&reader)
+		})
 	}
-	if err == nil {
-		err = db.reads.QueryRow(ctx, `SHOW transaction_isolation`).Scan(&reads)
-	}
-	return writer, probe, reads, err
+	return writer, reader, err
 }

@@ -112,7 +112,6 @@ func openReplicaProbe(ctx context.Context, dsn string) (*pgxpool.Pool, error) {
 		return nil, fmt.Errorf("store: read replica probe: %w", err)
 	}
 	cfg.MaxConns, cfg.MinConns = 1, 0
-	readCommitted(cfg.ConnConfig)
 	return pgxpool.NewWithConfig(ctx, cfg)
 }
 
@@ -126,7 +125,6 @@ func openReadPool(ctx context.Context, dsn string) (*pgxpool.Pool, error) {
 	// The same statement shapes run again and again: pgx prepares each once per
 	// connection and keeps it (its default statement cache), as pgbench -M prepared does.
 	cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeCacheStatement
-	readCommitted(cfg.ConnConfig) // as the writers' connections
 	return pgxpool.NewWithConfig(ctx, cfg)
 }
 

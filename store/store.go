@@ -18,10 +18,8 @@ import (
 	"time"
 
 	"github.com/glebarez/sqlite"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 	"gorm.io/driver/postgres"
@@ -204,13 +202,7 @@ func Open(ctx context.Context, rawURL string, opt Options) (*DB, error) {
 			maxConns = 8
 		}
 	case Postgres:
-		pg, err := pgx.ParseConfig(dsn)
-		if err != nil {
-			return nil, fmt.Errorf("store: database url %s: %w", redactURL(rawURL), err)
-		}
-		readCommitted(pg)
-		dial = postgres.New(postgres.Config{Conn: stdlib.OpenDB(*pg)})
-		probeDial = postgres.New(postgres.Config{Conn: stdlib.OpenDB(*pg)})
+		dial, probeDial = postgres.Open(dsn), postgres.Open(dsn)
 		if maxConns == 0 {
 			// 32 connections to the primary per process in all: Ready's probe and the
 			// read pool's (reads.go) come out of them, the latter unless it reads from
@@ -393,20 +385,6 @@ func (db *DB) Close() error {
 	return errors.Join(db.probe.Close(), db.sql.Close())
 }
 
-// readCommitted makes every connection's transactions READ COMMITTED, whatever the
-// server's or the database's default_transaction_isolation says: the store is written
-// for it (a row read again after its lock is taken sees what committed meanwhile; an
-// INSERT … ON CONFLICT DO NOTHING and the read after it see the row another transaction
-// committed), and under REPEATABLE READ or SERIALIZABLE those reads broke or failed
-// (review helper 229). A startup parameter, so it costs no round trip; the payout
-// report still asks for REPEATABLE READ where it needs one snapshot.
-func readCommitted(c *pgx.ConnConfig) {
-	if c.RuntimeParams == nil {
-		c.RuntimeParams = map[string]string{}
-	}
-	c.RuntimeParams["default_transaction_isolation"] = "read committed"
-}
-
 // openProbe opens Ready's one-connection pool.
 func openProbe(dial gorm.Dialector, cfg *gorm.Config) (*sql.DB, error) {
 	g, err := gorm.Open(dial, cfg)
@@ -583,8 +561,20 @@ func (db *DB) readWith(ctx context.Context, settings string, fn func(tx *gorm.DB
 			return err
 		}
 		return fn(tx)
-	}, &sql.TxOptions{ReadOnly: true})
+	}, &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelReadCommitted})
 }
+
+// readCommitted is the isolation every transaction of the store is written for, named
+// in its BEGIN whatever the server's, database's or role's default_transaction_isolation
+// says: a row read again after its lock is taken sees what committed meanwhile, and an
+// INSERT … ON CONFLICT DO NOTHING and the read after it see the row another transaction
+// committed; under a REPEATABLE READ or SERIALIZABLE default those reads saw their
+// snapshot and contended writes failed as serialization errors (review helper 229). In
+// the BEGIN, not a connection's startup parameter, which PgBouncer refuses (review
+// helper 234), and at no cost: the BEGIN is sent anyway. The payout report asks for
+// REPEATABLE READ where it needs one snapshot; the read pool's single statements run
+// under the server's default.
+var readCommitted = &sql.TxOptions{Isolation: sql.LevelReadCommitted}
 
 // migrateLockTries and migrateLockPause: a migration that gave up waiting for a table
 // lock is tried again, this many times in all, after this pause (about 10 minutes with
@@ -681,6 +671,10 @@ func (db *DB) tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 	defer release()
 	for attempt := 0; attempt < 3; attempt++ {
 		committing := false
+		var opts []*sql.TxOptions
+		if db.dialect == Postgres {
+			opts = append(opts, readCommitted)
+		}
 		err = db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 			committing = false
 			if err := fn(tx); err != nil {
@@ -691,7 +685,7 @@ func (db *DB) tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 				return db.failCommit()
 			}
 			return nil
-		})
+		}, opts...)
 		if err != nil && committing && db.dialect == Postgres && commitUnanswered(err) {
 			return fmt.Errorf("%w: %w: %w", rewards.ErrUnavailable, rewards.ErrOutcomeUnknown, err)
 		}
