@@ -332,10 +332,13 @@ func evaluateScore(ev Event, r Rules, receivedAt time.Time) (Outcome, error) {
 //
 // A `per: day` target pays a play on one day only (paidAs: a taken play claim stops the
 // payment). Gamezop redelivers a report with a new timestamp, so a new event, and one
-// sent at 23:59:50 and redelivered at 00:00:10 paid the play on both days. A play its
-// day had paid already (another play's payment) takes its play claim all the same
-// (seen), against that payment: its report redelivered after midnight paid the next day
-// (review helper 232).
+// sent at 23:59:50 and redelivered at 00:00:10 paid the play on both days. A play's
+// last report (Gamezop's "over") that its day turns away, paid already by another play,
+// takes the play claim all the same (seen), against that payment: redelivered after
+// midnight, it paid the next day (review helper 232). Only the last report: a play still
+// going at midnight ("playing" at 23:59:50, "over" at 00:02) is paid on the next day, as
+// before (review helper 233). Only a named play: without one the play is the event,
+// which nothing else can name, and its claim would be a row no one reads.
 func targetClaims(t ScoreTarget, ev Event, receivedAt time.Time) (claim string, paidAs, also, seen []string, err error) {
 	play := ev.Score.PlayID
 	if play == "" {
@@ -348,7 +351,10 @@ func targetClaims(t ScoreTarget, ev Event, receivedAt time.Time) (claim string, 
 	case PerOnce:
 		return once, nil, []string{day, perPlay}, nil, nil
 	case PerDay:
-		return day, []string{perPlay}, []string{once, perPlay}, []string{perPlay}, nil
+		if ev.Score.PlayID != "" && ev.Score.State == "over" {
+			seen = []string{perPlay}
+		}
+		return day, []string{perPlay}, []string{once, perPlay}, seen, nil
 	case PerPlay:
 		return perPlay, nil, []string{once, day}, nil, nil
 	default:

@@ -2,6 +2,7 @@ package rewards
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -620,6 +621,36 @@ func TestPerDayPlayTurnedAwayIsNotPaidOnTheNextDay(t *testing.T) {
 	}
 	if n := paid("p3", day2); n != 1 {
 		t.Fatalf("p3 on day 2: %d entries, want 1", n)
+	}
+	// Only a play's last report takes the claim: a play still going at midnight, turned
+	// away while "playing" on day 1, is paid when it is over on day 2 (review helper 233).
+	playing := Rules{Targets: []ScoreTarget{{ID: "daily", Game: "g", MinScore: d("100"), Direction: Higher, Reward: d("2"), Per: PerDay,
+		States: []string{"playing", "over"}}}}
+	cs := claimSet{}
+	for _, c := range []struct {
+		state, play string
+		at          time.Time
+		want        int
+	}{{"over", "q0", day1, 1}, {"playing", "q2", late, 0}, {"over", "q2", day2.Add(2 * time.Minute), 1}} {
+		ev := scoreEvent(SourceGamezopScores, "g", "150", c.state, c.play)
+		ev.User = "u1"
+		if n := len(cs.credit(t, ev, playing, c.at)); n != c.want {
+			t.Fatalf("%s %s at %v: %d entries, want %d", c.play, c.state, c.at, n, c.want)
+		}
+	}
+	// Without a play id the play is the event, which no other event can name: nothing is
+	// taken for it (a claim no one would read).
+	for _, src := range []Source{SourceTrackScore, SourceGamePush} {
+		cs := claimSet{}
+		for i, want := range []int{1, 0} {
+			ev := scoreEvent(src, "g", "150", "", "")
+			ev.User, ev.DedupeKey = "u1", fmt.Sprintf("wh_%d", i)
+			res, err := Credit(ev, rules, State{Wallet: NewWallet(), Claimed: func(c string) bool { return cs["u1\x00"+c] }}, day1)
+			if err != nil || len(res.Entries) != want || len(res.Seen) != 0 {
+				t.Fatalf("%s event %d: entries %v, seen %v, err %v", src, i, res.Entries, res.Seen, err)
+			}
+			cs.credit(t, ev, rules, day1)
+		}
 	}
 	// Under the other pers nothing is taken without a payment.
 	for _, per := range []Per{PerOnce, PerPlay} {
