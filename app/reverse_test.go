@@ -87,6 +87,15 @@ func TestRedemptionReversal(t *testing.T) {
 		if a := e.reverse(id, "v1", `{"reason":"fraud"}`, aliceTok); a.Code != 422 {
 			t.Fatalf("key reused: %d %s", a.Code, a.Raw)
 		}
+		// A retry that names an amount, of a reversal an earlier release made (it ignored
+		// the member), gets that reversal's answer, not a 400 saying it never happened
+		// (review helper 234); under another key it is refused.
+		if a := e.reverse(id, "v1", `{"reason":"chargeback","amount":"2"}`, aliceTok); a.Code != 201 || a.Header.Get("Idempotent-Replay") != "true" || a.Raw != first.Raw {
+			t.Fatalf("retry naming an amount: %d %s\nwant %s", a.Code, a.Raw, first.Raw)
+		}
+		if a := e.reverse(id, "v3", `{"reason":"chargeback","amount":"2"}`, aliceTok); a.Code != 400 || problemField(a) != "amount" {
+			t.Fatalf("another key naming an amount: %d %s", a.Code, a.Raw)
+		}
 
 		// The publisher sees it reversed, and the ledger entry that returned it.
 		got := e.do("GET", fmt.Sprintf("/v1/properties/arcade/redemptions/%v", id), "", "Authorization", "Bearer "+apiKey)
