@@ -207,6 +207,10 @@ type TournamentScore struct {
 	Key        string    // ScoreKey of Value: byte order is rank order
 	At         time.Time // when the score was made
 	Play       string    // the play it belongs to: a play counts once toward min_plays
+	// Late is a score received after its window (Window) closed: it does not count, and
+	// its report belongs to that window all the same, so that a redelivery of it does
+	// not count in a later one.
+	Late bool
 }
 
 // TournamentScores says, for each tournament of r on the event's game, whether the score
@@ -266,6 +270,7 @@ func TournamentScores(ev Event, r Rules, receivedAt time.Time, begun []WindowRec
 		}
 		ts.Window = w
 		if !receivedAt.Before(w.ClosesAt) {
+			ts.Late = true
 			note("window %s closed at %s; score received late, not counted", w.Start.Format(time.RFC3339),
 				w.ClosesAt.Format(time.RFC3339))
 			continue

@@ -47,6 +47,15 @@ type counted struct {
 	dir       rewards.Direction
 	game      string
 	oneWindow bool // a tournament of one window (start, end), whose end may be moved later
+	refused   bool // not ranked: only its report is pinned (refusedReport)
+}
+
+// refusedReport is a score refused in the window it was made in because that window is
+// over (received late, closed, or replayed after its grace): it is not ranked, and its
+// report is pinned to that window all the same (pinReports), so that its redelivery with
+// a new timestamp does not count in the next one (review helper 235).
+func refusedReport(it *applyItem, s rewards.TournamentScore) counted {
+	return counted{it: it, s: s, refused: true}
 }
 
 // applyTournaments adds the batch's applied score events to the leaderboards of their
@@ -61,7 +70,7 @@ type counted struct {
 // other cycles (with a one-window tournament's extension, and between replicas on two
 // configs during a deploy), more likely than this one, which costs a second and a retry.
 func (db *DB) applyTournaments(tx *gorm.DB, items []*applyItem, now time.Time) error {
-	var scores []counted
+	var scores, refused []counted
 	var (
 		begun   map[string][]rewards.WindowRecord
 		created map[windowKey]time.Time // when each open window began (its row was written)
@@ -87,6 +96,9 @@ func (db *DB) applyTournaments(tx *gorm.DB, items []*applyItem, now time.Time) e
 		for _, s := range rewards.TournamentScores(it.event, *it.rules, it.receivedAt, begun[it.property]) {
 			if !s.Counts {
 				it.note(s.Note)
+				if s.Late {
+					refused = append(refused, refusedReport(it, s))
+				}
 				continue
 			}
 			t, known := tournamentOf(*it.rules, s.Tournament) // always: TournamentScores read it from these rules
@@ -118,6 +130,7 @@ func (db *DB) applyTournaments(tx *gorm.DB, items []*applyItem, now time.Time) e
 				if !w {
 					it.note(fmt.Sprintf("tournament %s: window %s is over (its grace ended at %s); a replayed score does not count in it",
 						s.Tournament, s.Window.Start.Format(time.RFC3339), s.Window.ClosesAt.Format(time.RFC3339)))
+					refused = append(refused, refusedReport(it, s))
 					continue
 				}
 			}
@@ -154,7 +167,8 @@ func (db *DB) applyTournaments(tx *gorm.DB, items []*applyItem, now time.Time) e
 		}
 	}
 	if len(scores) == 0 {
-		return nil
+		_, err := pinReports(tx, nil, refused, now)
+		return err
 	}
 	if err := extendWindows(tx, scores); err != nil {
 		return err
@@ -192,17 +206,19 @@ func (db *DB) applyTournaments(tx *gorm.DB, items []*applyItem, now time.Time) e
 				c.s.Tournament, start, row.game, c.game, then))
 		case row.closed:
 			c.it.note(fmt.Sprintf("tournament %s: window %s is closed; score not counted", c.s.Tournament, start))
+			refused = append(refused, refusedReport(c.it, c.s))
 		case !c.s.At.Before(row.end):
 			c.it.note(fmt.Sprintf("tournament %s: window %s ended at %s; score made at %s not counted", c.s.Tournament, start,
 				row.end.Format(time.RFC3339), c.s.At.Format(time.RFC3339)))
 		case !c.it.receivedAt.Before(closesAt):
 			c.it.note(fmt.Sprintf("tournament %s: window %s closed at %s; score received late, not counted", c.s.Tournament, start,
 				closesAt.Format(time.RFC3339)))
+			refused = append(refused, refusedReport(c.it, c.s))
 		default:
 			live = append(live, c)
 		}
 	}
-	if live, err = pinReports(tx, live, now); err != nil || len(live) == 0 {
+	if live, err = pinReports(tx, live, refused, now); err != nil || len(live) == 0 {
 		return err
 	}
 	fresh, err := insertPlays(tx, live)
@@ -543,11 +559,14 @@ func reportOf(c counted) reportKey {
 // When the other counted a later report (a redelivery applied before its original, by
 // another applier or because the original was replayed), the original still counts in
 // its own window, earlier, and the pin moves to it: the next window keeps the copy.
-func pinReports(tx *gorm.DB, scores []counted, now time.Time) ([]counted, error) {
+// The reports of refused (refusedReport) are pinned to their windows too, and are not in
+// what it returns.
+func pinReports(tx *gorm.DB, scores, refused []counted, now time.Time) ([]counted, error) {
 	start := func(c counted) time.Time { return c.s.Window.Start.UTC().Truncate(time.Microsecond) } // as stored
-	keys := make([]reportKey, len(scores))                                                          // each score's, encoded once
+	all := append(scores[:len(scores):len(scores)], refused...)
+	keys := make([]reportKey, len(all)) // each score's, encoded once
 	first := map[reportKey]time.Time{}
-	for i, c := range scores {
+	for i, c := range all {
 		keys[i] = reportOf(c)
 		if f, seen := first[keys[i]]; !seen || start(c).Before(f) {
 			first[keys[i]] = start(c)
@@ -609,7 +628,7 @@ func pinReports(tx *gorm.DB, scores []counted, now time.Time) ([]counted, error)
 	out := scores[:0:0]
 	for i, c := range scores {
 		if at := first[keys[i]]; at.Before(start(c)) {
-			c.it.note(fmt.Sprintf("tournament %s: this report of play %s was counted in window %s; not counted again in window %s",
+			c.it.note(fmt.Sprintf("tournament %s: this report of play %s was counted in window %s, or came late for it; not counted again in window %s",
 				c.s.Tournament, c.s.Play, at.Format(time.RFC3339), c.s.Window.Start.Format(time.RFC3339)))
 			continue
 		}

@@ -1730,3 +1730,78 @@ func mustWindow(t *testing.T, db *store.DB, tour rewards.Tournament, start time.
 	}
 	return rec
 }
+
+// A report late for the window it was made in is not counted there, and its redelivery
+// with a new timestamp, in the next window, is not counted there either: it was counted
+// in that window and paid its first prize, ahead of the window's real winner (review
+// helper 235). The same for a report kept quarantined until its window was over and
+// replayed after, with its copy.
+func TestTournamentReportLateForItsWindowDoesNotCountInTheNext(t *testing.T) {
+	win1 := rewards.Window{Start: win0W.End, End: win0W.End.Add(24 * time.Hour), ClosesAt: win0W.End.Add(24*time.Hour + 15*time.Minute)}
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		t.Run("late", func(t *testing.T) {
+			ctx := context.Background()
+			clock := storetest.NewClock(win0.Add(time.Hour))
+			db := storetest.Open(t, dia, clock.Now)
+			recordAndApply(t, db, tscore("bob", "b1", "100", "over", win0.Add(time.Hour)))
+			clock.Set(win0W.ClosesAt.Add(time.Minute)) // ann's report, made a second before the end, comes after the grace
+			res := recordAndApply(t, db, tscore("ann", "a1", "500", "over", win0W.End.Add(-time.Second)))
+			if r := reasonOf(t, db, res[0].EventID); !strings.Contains(r, "score received late, not counted") {
+				t.Fatalf("the late report: %s", r)
+			}
+			clock.Set(win0W.ClosesAt.Add(2 * time.Minute)) // its redelivery, with a new timestamp: in window 1
+			res = recordAndApply(t, db, tscore("ann", "a1", "500", "over", clock.Now()))
+			if r := reasonOf(t, db, res[0].EventID); !strings.Contains(r, "this report of play a1 was counted in window "+win0W.Start.Format(time.RFC3339)+", or came late for it") {
+				t.Fatalf("the redelivery: %s", r)
+			}
+			recordAndApply(t, db, tscore("cat", "c1", "300", "over", win1.Start.Add(time.Hour)))
+			clock.Set(win1.ClosesAt.Add(time.Minute))
+			got, err := db.CloseTournamentWindow(ctx, "arcade", dailyTournament(), win1)
+			if err != nil || got.Ranked != 1 || len(got.Awards) != 1 || got.Awards[0].User != "cat" {
+				t.Fatalf("window 1: %+v %v, want cat alone, first", got, err)
+			}
+			if err := db.CheckInvariants(ctx, "arcade"); err != nil {
+				t.Fatal(err)
+			}
+		})
+		t.Run("replayed", func(t *testing.T) {
+			ctx := context.Background()
+			clock := storetest.NewClock(win0W.End.Add(-time.Second))
+			db := storetest.Open(t, dia, clock.Now)
+			recordAndApply(t, db, tscore("bob", "b1", "100", "over", win0.Add(time.Hour)))
+			if _, err := db.Record(ctx, []rewards.Inbound{tscore("ann", "a1", "500", "over", win0W.End.Add(-2*time.Second))}); err != nil {
+				t.Fatal(err)
+			}
+			clock.Set(win0W.End.Add(5 * time.Minute)) // its redelivery, in window 0's grace
+			if _, err := db.Record(ctx, []rewards.Inbound{tscore("ann", "a1", "500", "over", clock.Now())}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.Apply(ctx, rewards.Claim{Status: rewards.StatusRecorded}, quarantining("sub token secret rotated wrongly")); err != nil {
+				t.Fatal(err)
+			}
+			clock.Set(win0W.ClosesAt.Add(time.Minute))
+			if got, err := db.CloseTournamentWindow(ctx, "arcade", dailyTournament(), win0W); err != nil || got.Quarantined != 2 {
+				t.Fatalf("close 0: %+v %v", got, err)
+			}
+			clock.Set(win0W.ClosesAt.Add(time.Hour)) // the fix, and the replay of both
+			for {
+				got, err := db.Apply(ctx, rewards.Claim{Status: rewards.StatusQuarantined}, decideTournament)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(got) == 0 {
+					break
+				}
+			}
+			recordAndApply(t, db, tscore("cat", "c1", "300", "over", win1.Start.Add(2*time.Hour)))
+			clock.Set(win1.ClosesAt.Add(time.Minute))
+			got, err := db.CloseTournamentWindow(ctx, "arcade", dailyTournament(), win1)
+			if err != nil || got.Ranked != 1 || len(got.Awards) != 1 || got.Awards[0].User != "cat" {
+				t.Fatalf("window 1: %+v %v, want cat alone, first", got, err)
+			}
+			if err := db.CheckInvariants(ctx, "arcade"); err != nil {
+				t.Fatal(err)
+			}
+		})
+	})
+}
