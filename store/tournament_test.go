@@ -1738,9 +1738,22 @@ func mustWindow(t *testing.T, db *store.DB, tour rewards.Tournament, start time.
 // replayed after, with its copy.
 func TestTournamentReportLateForItsWindowDoesNotCountInTheNext(t *testing.T) {
 	win1 := rewards.Window{Start: win0W.End, End: win0W.End.Add(24 * time.Hour), ClosesAt: win0W.End.Add(24*time.Hour + 15*time.Minute)}
+	// Cat's score is window 1's only one: ann's copy is not ranked there.
+	catAloneWinsWindow1 := func(t *testing.T, db *store.DB, clock *storetest.Clock) {
+		t.Helper()
+		ctx := context.Background()
+		recordAndApply(t, db, tscore("cat", "c1", "300", "over", win1.Start.Add(2*time.Hour)))
+		clock.Set(win1.ClosesAt.Add(time.Minute))
+		got, err := db.CloseTournamentWindow(ctx, "arcade", dailyTournament(), win1)
+		if err != nil || got.Ranked != 1 || len(got.Awards) != 1 || got.Awards[0].User != "cat" {
+			t.Fatalf("window 1: %+v %v, want cat alone, first", got, err)
+		}
+		if err := db.CheckInvariants(ctx, "arcade"); err != nil {
+			t.Fatal(err)
+		}
+	}
 	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
 		t.Run("late", func(t *testing.T) {
-			ctx := context.Background()
 			clock := storetest.NewClock(win0.Add(time.Hour))
 			db := storetest.Open(t, dia, clock.Now)
 			recordAndApply(t, db, tscore("bob", "b1", "100", "over", win0.Add(time.Hour)))
@@ -1754,15 +1767,7 @@ func TestTournamentReportLateForItsWindowDoesNotCountInTheNext(t *testing.T) {
 			if r := reasonOf(t, db, res[0].EventID); !strings.Contains(r, "this report of play a1 was counted in window "+win0W.Start.Format(time.RFC3339)+", or came late for it") {
 				t.Fatalf("the redelivery: %s", r)
 			}
-			recordAndApply(t, db, tscore("cat", "c1", "300", "over", win1.Start.Add(time.Hour)))
-			clock.Set(win1.ClosesAt.Add(time.Minute))
-			got, err := db.CloseTournamentWindow(ctx, "arcade", dailyTournament(), win1)
-			if err != nil || got.Ranked != 1 || len(got.Awards) != 1 || got.Awards[0].User != "cat" {
-				t.Fatalf("window 1: %+v %v, want cat alone, first", got, err)
-			}
-			if err := db.CheckInvariants(ctx, "arcade"); err != nil {
-				t.Fatal(err)
-			}
+			catAloneWinsWindow1(t, db, clock)
 		})
 		t.Run("replayed", func(t *testing.T) {
 			ctx := context.Background()
@@ -1793,15 +1798,7 @@ func TestTournamentReportLateForItsWindowDoesNotCountInTheNext(t *testing.T) {
 					break
 				}
 			}
-			recordAndApply(t, db, tscore("cat", "c1", "300", "over", win1.Start.Add(2*time.Hour)))
-			clock.Set(win1.ClosesAt.Add(time.Minute))
-			got, err := db.CloseTournamentWindow(ctx, "arcade", dailyTournament(), win1)
-			if err != nil || got.Ranked != 1 || len(got.Awards) != 1 || got.Awards[0].User != "cat" {
-				t.Fatalf("window 1: %+v %v, want cat alone, first", got, err)
-			}
-			if err := db.CheckInvariants(ctx, "arcade"); err != nil {
-				t.Fatal(err)
-			}
+			catAloneWinsWindow1(t, db, clock)
 		})
 	})
 }
