@@ -1,9 +1,11 @@
 package rewards
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -332,13 +334,15 @@ func evaluateScore(ev Event, r Rules, receivedAt time.Time) (Outcome, error) {
 //
 // A `per: day` target pays a play on one day only (paidAs: a taken play claim stops the
 // payment). Gamezop redelivers a report with a new timestamp, so a new event, and one
-// sent at 23:59:50 and redelivered at 00:00:10 paid the play on both days. A play's
-// last report (Gamezop's "over") that its day turns away, paid already by another play,
-// takes the play claim all the same (seen), against that payment: redelivered after
-// midnight, it paid the next day (review helper 232). Only the last report: a play still
-// going at midnight ("playing" at 23:59:50, "over" at 00:02) is paid on the next day, as
-// before (review helper 233). Only a named play: without one the play is the event,
-// which nothing else can name, and its claim would be a row no one reads.
+// sent at 23:59:50 and redelivered at 00:00:10 paid the play on both days. A report its
+// day turns away, paid already by another play, takes a claim of its own all the same
+// (seen), against that payment, which stops its redeliveries (paidAs): one redelivered
+// after midnight paid the next day (review helper 232). The report's claim, not the
+// play's: a play still going at midnight ("playing" at 23:59:50, "over" at 00:02) sends
+// another report, paid on the next day (review helper 233), in whatever states the target
+// counts (review helper 237). A report is its play, state, score and duration, as a
+// tournament knows it. Only of a named play: without one the play is the event, which no
+// other event repeats, and its claim would be a row no one reads.
 func targetClaims(t ScoreTarget, ev Event, receivedAt time.Time) (claim string, paidAs, also, seen []string, err error) {
 	play := ev.Score.PlayID
 	if play == "" {
@@ -351,10 +355,16 @@ func targetClaims(t ScoreTarget, ev Event, receivedAt time.Time) (claim string, 
 	case PerOnce:
 		return once, nil, []string{day, perPlay}, nil, nil
 	case PerDay:
-		if ev.Score.PlayID != "" && ev.Score.State == "over" {
-			seen = []string{perPlay}
+		paidAs = []string{perPlay}
+		if ev.Score.PlayID != "" {
+			report, err := json.Marshal([]string{play, ev.Score.State, ev.Score.Value.String(), strconv.FormatInt(ev.Score.Duration, 10)})
+			if err != nil { // strings: cannot fail
+				return "", nil, nil, nil, err
+			}
+			paidAs = append(paidAs, base+":report:"+string(report))
+			seen = []string{paidAs[1]}
 		}
-		return day, []string{perPlay}, []string{once, perPlay}, seen, nil
+		return day, paidAs, []string{once, perPlay}, seen, nil
 	case PerPlay:
 		return perPlay, nil, []string{once, day}, nil, nil
 	default:

@@ -605,7 +605,7 @@ func TestPerDayPlayTurnedAwayIsNotPaidOnTheNextDay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []SeenClaim{{Claim: "target:daily:play:p2", PaidBy: "target:daily:day:2025-03-01"}}; len(res.Entries) != 0 || !slices.Equal(res.Seen, want) {
+	if want := []SeenClaim{{Claim: `target:daily:report:["p2","over","150","0"]`, PaidBy: "target:daily:day:2025-03-01"}}; len(res.Entries) != 0 || !slices.Equal(res.Seen, want) {
 		t.Fatalf("p2 late on day 1: entries %v, seen %v, want none and %v", res.Entries, res.Seen, want)
 	}
 	if n := paid("p2", late); n != 0 {
@@ -622,20 +622,35 @@ func TestPerDayPlayTurnedAwayIsNotPaidOnTheNextDay(t *testing.T) {
 	if n := paid("p3", day2); n != 1 {
 		t.Fatalf("p3 on day 2: %d entries, want 1", n)
 	}
-	// Only a play's last report takes the claim: a play still going at midnight, turned
-	// away while "playing" on day 1, is paid when it is over on day 2 (review helper 233).
+	// The report takes the claim, not its play: a play still going at midnight, turned
+	// away while "playing" on day 1, is paid when its next report comes on day 2 (review
+	// helper 233), and a redelivery is stopped in whatever state the target counts
+	// (review helper 237: with states [levelup] it paid the next day).
 	playing := Rules{Targets: []ScoreTarget{{ID: "daily", Game: "g", MinScore: d("100"), Direction: Higher, Reward: d("2"), Per: PerDay,
 		States: []string{"playing", "over"}}}}
-	cs := claimSet{}
+	levelup := Rules{Targets: []ScoreTarget{{ID: "daily", Game: "g", MinScore: d("100"), Direction: Higher, Reward: d("2"), Per: PerDay,
+		States: []string{"levelup"}}}}
+	type step struct {
+		state, play, score string
+		at                 time.Time
+		want               int // entries paid
+	}
 	for _, c := range []struct {
-		state, play string
-		at          time.Time
-		want        int
-	}{{"over", "q0", day1, 1}, {"playing", "q2", late, 0}, {"over", "q2", day2.Add(2 * time.Minute), 1}} {
-		ev := scoreEvent(SourceGamezopScores, "g", "150", c.state, c.play)
-		ev.User = "u1"
-		if n := len(cs.credit(t, ev, playing, c.at)); n != c.want {
-			t.Fatalf("%s %s at %v: %d entries, want %d", c.play, c.state, c.at, n, c.want)
+		rules Rules
+		steps []step
+	}{
+		{playing, []step{{"over", "q0", "150", day1, 1}, {"playing", "q2", "150", late, 0}, {"playing", "q2", "150", day2, 0},
+			{"over", "q2", "150", day2.Add(2 * time.Minute), 1}}},
+		{levelup, []step{{"levelup", "q0", "150", day1, 1}, {"levelup", "q2", "150", late, 0}, {"levelup", "q2", "150", day2, 0},
+			{"levelup", "q2", "180", day2.Add(5 * time.Minute), 1}}},
+	} {
+		cs := claimSet{}
+		for _, st := range c.steps {
+			ev := scoreEvent(SourceGamezopScores, "g", st.score, st.state, st.play)
+			ev.User = "u1"
+			if n := len(cs.credit(t, ev, c.rules, st.at)); n != st.want {
+				t.Fatalf("states %v: %s %s %s at %v: %d entries, want %d", c.rules.Targets[0].States, st.play, st.state, st.score, st.at, n, st.want)
+			}
 		}
 	}
 	// Without a play id the play is the event, which no other event can name: nothing is
