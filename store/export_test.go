@@ -624,3 +624,8 @@ func (db *DB) Isolations(ctx context.Context) (writer, reader string, err error)
 	}
 	return writer, reader, err
 }
+
+// AcquireLease is acquireLease, for tests of the lease itself.
+func (db *DB) AcquireLease(ctx context.Context, name, holder string) (bool, error) {
+	return db.acquireLease(ctx, name, holder)
+}

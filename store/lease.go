@@ -26,26 +26,27 @@ func newHolder() string {
 // acquireLease takes the lease name for holder unless another holder's has not expired.
 func (db *DB) acquireLease(ctx context.Context, name, holder string) (bool, error) {
 	now := db.now()
-	res := db.gorm.WithContext(ctx).Exec(`INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?)
+	n, err := db.execAlone(ctx, `INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?)
 		ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
 		WHERE leases.expires_at <= ? OR leases.holder = excluded.holder`, name, holder, now.Add(leaseTTL), now)
-	if res.Error != nil {
-		return false, translate(res.Error)
+	if err != nil {
+		return false, translate(err)
 	}
-	return res.RowsAffected == 1, nil
+	return n == 1, nil
 }
 
 // renewLease extends holder's lease; false means it expired and someone else took it.
 func (db *DB) renewLease(ctx context.Context, name, holder string) (bool, error) {
-	res := db.gorm.WithContext(ctx).Exec(`UPDATE leases SET expires_at = ? WHERE name = ? AND holder = ?`,
+	n, err := db.execAlone(ctx, `UPDATE leases SET expires_at = ? WHERE name = ? AND holder = ?`,
 		db.now().Add(leaseTTL), name, holder)
-	if res.Error != nil {
-		return false, translate(res.Error)
+	if err != nil {
+		return false, translate(err)
 	}
-	return res.RowsAffected == 1, nil
+	return n == 1, nil
 }
 
 // releaseLease gives the lease up, if holder still has it.
 func (db *DB) releaseLease(ctx context.Context, name, holder string) error {
-	return translate(db.gorm.WithContext(ctx).Exec(`DELETE FROM leases WHERE name = ? AND holder = ?`, name, holder).Error)
+	_, err := db.execAlone(ctx, `DELETE FROM leases WHERE name = ? AND holder = ?`, name, holder)
+	return translate(err)
 }

@@ -141,15 +141,16 @@ func (db *DB) settle(ctx context.Context, property string, scale int32, o settle
 		// that moved money (and the failures), not one empty run per tick and replica —
 		// with two replicas the second finds the lease free right after the first.
 		// Nothing references the row: no lot or entry was settled by it.
-		if derr := translate(db.gorm.WithContext(fctx).Exec(`DELETE FROM settlements WHERE id = ?`, run.ID).Error); derr != nil {
-			return run, fmt.Errorf("store: drop empty settlement %d: %w", run.ID, derr)
+		if _, derr := db.execAlone(fctx, `DELETE FROM settlements WHERE id = ?`, run.ID); derr != nil {
+			return run, fmt.Errorf("store: drop empty settlement %d: %w", run.ID, translate(derr))
 		}
 		run.ID = 0
 		return run, nil
 	}
 	// The counters are not written here: each batch wrote them with its own commit.
-	ferr := translate(db.gorm.WithContext(fctx).Exec(`UPDATE settlements SET status = ?, finished_at = ?, error = ? WHERE id = ?`,
-		run.Status, run.FinishedAt, run.Error, run.ID).Error)
+	_, ferr := db.execAlone(fctx, `UPDATE settlements SET status = ?, finished_at = ?, error = ? WHERE id = ?`,
+		run.Status, run.FinishedAt, run.Error, run.ID)
+	ferr = translate(ferr)
 	if err == nil && ferr != nil {
 		err = fmt.Errorf("store: record settlement %d: %w", run.ID, ferr)
 	}

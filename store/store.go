@@ -576,6 +576,23 @@ func (db *DB) readWith(ctx context.Context, settings string, fn func(tx *gorm.DB
 // under the server's default.
 var readCommitted = &sql.TxOptions{Isolation: sql.LevelReadCommitted}
 
+// execAlone runs one write outside the store's write transactions (no write turn on
+// SQLite), in a transaction of its own that names READ COMMITTED on Postgres, as db.tx's
+// do: on its own it ran under the server's default, and under a SERIALIZABLE default two
+// replicas racing for a lease got a serialization error where the loser should find it
+// taken (review helper 237). It returns the rows affected.
+func (db *DB) execAlone(ctx context.Context, q string, args ...any) (n int64, err error) {
+	g := db.gorm.WithContext(ctx)
+	if db.dialect != Postgres {
+		return rawExec(g, q, args...)
+	}
+	err = g.Transaction(func(tx *gorm.DB) error {
+		n, err = rawExec(tx, q, args...)
+		return err
+	}, readCommitted)
+	return n, err
+}
+
 // migrateLockTries and migrateLockPause: a migration that gave up waiting for a table
 // lock is tried again, this many times in all, after this pause (about 10 minutes with
 // its 3 s waits), as goose's own lock waits for another replica's migrations.

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"tally/rewards"
 	"tally/store"
 	"tally/store/storetest"
@@ -98,5 +100,46 @@ func TestTransactionsAreReadCommittedWhateverTheDatabaseDefault(t *testing.T) {
 	w, r, err := db.Isolations(ctx)
 	if err != nil || w != "read committed" || r != "read committed" {
 		t.Fatalf("isolation: writers %q, readers %q (%v), want read committed", w, r, err)
+	}
+
+	// A write on its own too: two replicas race for an expired lease, and the loser,
+	// having waited for the winner's row, finds the lease taken, where under the
+	// database's default it failed with a serialization error (review helper 237).
+	if err := db.ExecRaw(ctx, `INSERT INTO leases (name, holder, expires_at) VALUES ('settle:arcade', 'gone', ?)`, time.Now().Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	other, err := pgx.Connect(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close(ctx)
+	winner, err := other.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer winner.Rollback(ctx)
+	if _, err := winner.Exec(ctx, `UPDATE leases SET holder = 'winner', expires_at = now() + interval '1 hour' WHERE name = 'settle:arcade'`); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		ok  bool
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		ok, err := db.AcquireLease(ctx, "settle:arcade", "loser")
+		done <- result{ok, err}
+	}()
+	for waiting := false; !waiting; { // the loser waits for the winner's row
+		if err := other.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+			WHERE NOT l.granted AND l.locktype = 'transactionid' AND a.datname = current_database())`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := winner.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-done; got.ok || got.err != nil {
+		t.Fatalf("the loser of the lease: taken %v, err %v; want not taken, no error", got.ok, got.err)
 	}
 }

@@ -381,7 +381,7 @@ func (db *DB) ReleaseDeliveries(ctx context.Context, holder string, ids []int64)
 		return nil
 	}
 	in, arg := db.idIn("id", ids)
-	_, err := rawExec(db.gorm.WithContext(ctx), `UPDATE webhook_deliveries SET holder = NULL, lease_until = NULL
+	_, err := db.execAlone(ctx, `UPDATE webhook_deliveries SET holder = NULL, lease_until = NULL
 		WHERE `+in+` AND holder = ? AND status = 'pending'`, arg, holder)
 	return translate(err)
 }
@@ -781,7 +781,7 @@ func (db *DB) Deliveries(ctx context.Context, f rewards.DeliveryFilter) ([]rewar
 func (db *DB) PruneDeliveries(ctx context.Context, before time.Time, limit int) (int64, error) {
 	// The outer condition is checked again on the row as it is when the delete reaches it:
 	// a delivery an operator has just sent again (pending) stays.
-	n, err := rawExec(db.gorm.WithContext(ctx), `DELETE FROM webhook_deliveries WHERE id IN (
+	n, err := db.execAlone(ctx, `DELETE FROM webhook_deliveries WHERE id IN (
 		SELECT id FROM webhook_deliveries WHERE status = 'delivered' AND delivered_at < ? ORDER BY delivered_at LIMIT ?)
 		AND status = 'delivered' AND delivered_at < ?`,
 		before, limit, before)
