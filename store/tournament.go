@@ -150,6 +150,11 @@ func (db *DB) applyTournaments(tx *gorm.DB, items []*applyItem, now time.Time) e
 			if r, in := madeIn(rs, s.At, s.Window.Start, since, open); in {
 				it.note(fmt.Sprintf("tournament %s: score made at %s is in window %s (begun under an earlier schedule, ending at %s); not counted",
 					s.Tournament, s.At.Format(time.RFC3339), r.start.Format(time.RFC3339), r.end.Format(time.RFC3339)))
+				// Ranked there or late for it: its report belongs there, not to this
+				// window, where its redelivery counted (review helper 236).
+				old := s
+				old.Window.Start, old.Window.End = r.start, r.end
+				refused = append(refused, refusedReport(it, old))
 				continue
 			}
 			c := counted{it: it, s: s, dir: t.Direction, game: t.Game, oneWindow: known && t.Next == nil}

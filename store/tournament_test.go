@@ -1802,3 +1802,59 @@ func TestTournamentReportLateForItsWindowDoesNotCountInTheNext(t *testing.T) {
 		})
 	})
 }
+
+// A report late for the window of an earlier schedule it was made in ("is in window …
+// begun under an earlier schedule") is pinned there: its redelivery with a new timestamp
+// counted in the new schedule's window and took its first prize (review helper 236).
+func TestTournamentReportLateForAnEarlierSchedulesWindowDoesNotCountInTheNew(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		ctx := context.Background()
+		clock := storetest.NewClock(win0.Add(time.Hour))
+		db := storetest.Open(t, dia, clock.Now)
+		recordAndApply(t, db, tscore("ann", "a1", "10", "over", win0.Add(time.Hour)))
+		clock.Set(win0W.ClosesAt.Add(time.Minute))
+		if got, err := db.CloseTournamentWindow(ctx, "arcade", dailyTournament(), win0W); err != nil || got.Outcome != rewards.CloseDone {
+			t.Fatalf("close: %+v %v", got, err)
+		}
+		evening := dailyAt(18)
+		apply := func(in rewards.Inbound) int64 {
+			t.Helper()
+			res, err := db.Record(ctx, []rewards.Inbound{in})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.Apply(ctx, rewards.Claim{Status: rewards.StatusRecorded}, evening); err != nil {
+				t.Fatal(err)
+			}
+			return res[0].EventID
+		}
+		clock.Set(win0W.ClosesAt.Add(5 * time.Minute))
+		orig := apply(tscore("bob", "b1", "99", "over", win0W.End.Add(-time.Hour))) // made in win0, received after its grace
+		if r := reasonOf(t, db, orig); !strings.Contains(r, "begun under an earlier schedule") {
+			t.Fatalf("the original: %s", r)
+		}
+		clock.Set(win0W.ClosesAt.Add(6 * time.Minute))
+		redelivery := apply(tscore("bob", "b1", "99", "over", clock.Now())) // its redelivery, new timestamp
+		apply(tscore("cat", "c1", "50", "over", clock.Now()))
+		newWin := rewards.Window{Start: win0.Add(6 * time.Hour), End: win0.Add(30 * time.Hour), ClosesAt: win0.Add(30*time.Hour + 15*time.Minute)}
+		clock.Set(newWin.ClosesAt.Add(time.Minute))
+		tour := dailyTournament()
+		tour.Next = func(x time.Time) time.Time {
+			n := time.Date(x.Year(), x.Month(), x.Day(), 18, 0, 0, 0, time.UTC)
+			if !n.After(x) {
+				n = n.AddDate(0, 0, 1)
+			}
+			return n
+		}
+		got, err := db.CloseTournamentWindow(ctx, "arcade", tour, newWin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Ranked != 1 || len(got.Awards) != 1 || got.Awards[0].User != "cat" {
+			t.Fatalf("the new window: ranked %d, awards %+v; want cat alone", got.Ranked, got.Awards)
+		}
+		if r := reasonOf(t, db, redelivery); !strings.Contains(r, "or came late for it") {
+			t.Fatalf("redelivery counted: %s", r)
+		}
+	})
+}
