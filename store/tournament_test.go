@@ -1045,22 +1045,10 @@ func TestTournamentScheduleChangeDoesNotCountAScoreTwice(t *testing.T) {
 // in both belongs to the one that began first.
 func TestTournamentScheduleChangeWhileTheOldWindowRuns(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
-		ctx := context.Background()
 		clock := storetest.NewClock(win0.Add(time.Hour))
 		db := storetest.Open(t, dia, clock.Now)
 		recordAndApply(t, db, tscore("ann", "a1", "10", "over", win0.Add(time.Hour)))
-		evening := dailyAt(18)
-		apply := func(in rewards.Inbound) int64 {
-			t.Helper()
-			res, err := db.Record(ctx, []rewards.Inbound{in})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := db.Apply(ctx, rewards.Claim{Status: rewards.StatusRecorded}, evening); err != nil {
-				t.Fatal(err)
-			}
-			return res[0].EventID
-		}
+		apply := applying(t, db, dailyAt(18))
 		// win0 is in its grace; a score made after its end begins the new window (18:00).
 		clock.Set(win0W.End.Add(2 * time.Minute))
 		cat := apply(tscore("cat", "c1", "30", "over", win0W.End.Add(time.Minute)))
@@ -1079,14 +1067,37 @@ func TestTournamentScheduleChangeWhileTheOldWindowRuns(t *testing.T) {
 func dailyAt(hour int) rewards.Decider {
 	return func(k rewards.Kept) rewards.Decision {
 		d := decideTournament(k)
-		d.Rules.Tournaments[0].Next = func(t time.Time) time.Time {
-			n := time.Date(t.Year(), t.Month(), t.Day(), hour, 0, 0, 0, time.UTC)
-			if !n.After(t) {
-				n = n.AddDate(0, 0, 1)
-			}
-			return n
-		}
+		d.Rules.Tournaments[0].Next = tournamentAt(hour).Next
 		return d
+	}
+}
+
+// tournamentAt is dailyTournament with its daily windows starting at hour (UTC).
+func tournamentAt(hour int) rewards.Tournament {
+	tour := dailyTournament()
+	tour.Next = func(t time.Time) time.Time {
+		n := time.Date(t.Year(), t.Month(), t.Day(), hour, 0, 0, 0, time.UTC)
+		if !n.After(t) {
+			n = n.AddDate(0, 0, 1)
+		}
+		return n
+	}
+	return tour
+}
+
+// applying records an event and applies the backlog with decide, returning its id.
+func applying(t *testing.T, db *store.DB, decide rewards.Decider) func(rewards.Inbound) int64 {
+	return func(in rewards.Inbound) int64 {
+		t.Helper()
+		ctx := context.Background()
+		res, err := db.Record(ctx, []rewards.Inbound{in})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Apply(ctx, rewards.Claim{Status: rewards.StatusRecorded}, decide); err != nil {
+			t.Fatal(err)
+		}
+		return res[0].EventID
 	}
 }
 
@@ -1816,18 +1827,7 @@ func TestTournamentReportLateForAnEarlierSchedulesWindowDoesNotCountInTheNew(t *
 		if got, err := db.CloseTournamentWindow(ctx, "arcade", dailyTournament(), win0W); err != nil || got.Outcome != rewards.CloseDone {
 			t.Fatalf("close: %+v %v", got, err)
 		}
-		evening := dailyAt(18)
-		apply := func(in rewards.Inbound) int64 {
-			t.Helper()
-			res, err := db.Record(ctx, []rewards.Inbound{in})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := db.Apply(ctx, rewards.Claim{Status: rewards.StatusRecorded}, evening); err != nil {
-				t.Fatal(err)
-			}
-			return res[0].EventID
-		}
+		apply := applying(t, db, dailyAt(18))
 		clock.Set(win0W.ClosesAt.Add(5 * time.Minute))
 		orig := apply(tscore("bob", "b1", "99", "over", win0W.End.Add(-time.Hour))) // made in win0, received after its grace
 		if r := reasonOf(t, db, orig); !strings.Contains(r, "begun under an earlier schedule") {
@@ -1838,15 +1838,7 @@ func TestTournamentReportLateForAnEarlierSchedulesWindowDoesNotCountInTheNew(t *
 		apply(tscore("cat", "c1", "50", "over", clock.Now()))
 		newWin := rewards.Window{Start: win0.Add(6 * time.Hour), End: win0.Add(30 * time.Hour), ClosesAt: win0.Add(30*time.Hour + 15*time.Minute)}
 		clock.Set(newWin.ClosesAt.Add(time.Minute))
-		tour := dailyTournament()
-		tour.Next = func(x time.Time) time.Time {
-			n := time.Date(x.Year(), x.Month(), x.Day(), 18, 0, 0, 0, time.UTC)
-			if !n.After(x) {
-				n = n.AddDate(0, 0, 1)
-			}
-			return n
-		}
-		got, err := db.CloseTournamentWindow(ctx, "arcade", tour, newWin)
+		got, err := db.CloseTournamentWindow(ctx, "arcade", tournamentAt(18), newWin)
 		if err != nil {
 			t.Fatal(err)
 		}
