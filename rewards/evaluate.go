@@ -341,8 +341,10 @@ func evaluateScore(ev Event, r Rules, receivedAt time.Time) (Outcome, error) {
 // play's: a play still going at midnight ("playing" at 23:59:50, "over" at 00:02) sends
 // another report, paid on the next day (review helper 233), in whatever states the target
 // counts (review helper 237). A report is its play, state, score and duration, as a
-// tournament knows it. Only of a named play: without one the play is the event, which no
-// other event repeats, and its claim would be a row no one reads.
+// tournament knows it. Only Gamezop's: it alone redelivers a report as a new event; the
+// others' plays are their events (TrackScore) or signed payloads (GamePush), which a
+// redelivery repeats whole, and a claim of theirs would be a row no one reads (review
+// helper 238).
 func targetClaims(t ScoreTarget, ev Event, receivedAt time.Time) (claim string, paidAs, also, seen []string, err error) {
 	play := ev.Score.PlayID
 	if play == "" {
@@ -356,7 +358,7 @@ func targetClaims(t ScoreTarget, ev Event, receivedAt time.Time) (claim string, 
 		return once, nil, []string{day, perPlay}, nil, nil
 	case PerDay:
 		paidAs = []string{perPlay}
-		if ev.Score.PlayID != "" {
+		if ev.Source == SourceGamezopScores {
 			report, err := json.Marshal([]string{play, ev.Score.State, ev.Score.Value.String(), strconv.FormatInt(ev.Score.Duration, 10)})
 			if err != nil { // strings: cannot fail
 				return "", nil, nil, nil, err

@@ -653,12 +653,17 @@ func TestPerDayPlayTurnedAwayIsNotPaidOnTheNextDay(t *testing.T) {
 			}
 		}
 	}
-	// Without a play id the play is the event, which no other event can name: nothing is
-	// taken for it (a claim no one would read).
+	// Only Gamezop redelivers a report as a new event: TrackScore's play is its event and
+	// GamePush's its signed payload (as its receiver names it), which a redelivery
+	// repeats whole, so nothing is taken for them (a claim no one would read).
 	for _, src := range []Source{SourceTrackScore, SourceGamePush} {
 		cs := claimSet{}
 		for i, want := range []int{1, 0} {
-			ev := scoreEvent(src, "g", "150", "", "")
+			play := ""
+			if src == SourceGamePush {
+				play = fmt.Sprintf("%064x", i) // the payload's hash
+			}
+			ev := scoreEvent(src, "g", "150", "", play)
 			ev.User, ev.DedupeKey = "u1", fmt.Sprintf("wh_%d", i)
 			res, err := Credit(ev, rules, State{Wallet: NewWallet(), Claimed: func(c string) bool { return cs["u1\x00"+c] }}, day1)
 			if err != nil || len(res.Entries) != want || len(res.Seen) != 0 {
