@@ -556,30 +556,39 @@ func reportOf(c counted) reportKey {
 	return reportKey{c.it.property, c.s.Tournament, c.it.event.User, string(report)}
 }
 
-// pinReports drops from scores those whose report was counted in an earlier window of
-// its tournament, noting it on their events: a report does not count in a window after
-// the first one it was counted in. A redelivery with a new timestamp in the next window
-// ranked there again, and could be paid a second prize. The key holds no window, so an
-// applier counting a report another has just counted waits for it and finds its row.
-// When the other counted a later report (a redelivery applied before its original, by
-// another applier or because the original was replayed), the original still counts in
-// its own window, earlier, and the pin moves to it: the next window keeps the copy.
+// pinReports drops from scores those whose report was counted in another window of its
+// tournament before, noting it on their events: a report counts in one window, the one
+// it was first made in. A redelivery with a new timestamp in the next window ranked
+// there again, and could be paid a second prize. The key holds no window, so an applier
+// counting a report another has just counted waits for it and finds its row.
+//
+// Which copy is first goes by when it was made, not by its window's start: after a
+// schedule change a window can start before the one it follows (daily to weekly), and a
+// redelivery counted there as if first (review helper 238). The pin keeps the window's
+// start only, and every copy of a report is made at or after its window's start, so a
+// copy in another window made at or after the pinned window's start is a later copy,
+// refused; one made before it is earlier (a redelivery was applied before its original,
+// by another applier or because the original was replayed): it counts in its own window
+// and the pin moves there, and the next window keeps the copy.
+//
 // The reports of refused (refusedReport) are pinned to their windows too, and are not in
 // what it returns.
 func pinReports(tx *gorm.DB, scores, refused []counted, now time.Time) ([]counted, error) {
 	start := func(c counted) time.Time { return c.s.Window.Start.UTC().Truncate(time.Microsecond) } // as stored
+	made := func(c counted) time.Time { return c.s.At.UTC().Truncate(time.Microsecond) }
 	all := append(scores[:len(scores):len(scores)], refused...)
 	keys := make([]reportKey, len(all)) // each score's, encoded once
-	first := map[reportKey]time.Time{}
+	type pin struct{ start, made time.Time }
+	first := map[reportKey]pin{} // of the copy made first, in this batch, then where it stands
 	for i, c := range all {
 		keys[i] = reportOf(c)
-		if f, seen := first[keys[i]]; !seen || start(c).Before(f) {
-			first[keys[i]] = start(c)
+		if f, seen := first[keys[i]]; !seen || made(c).Before(f.made) {
+			first[keys[i]] = pin{start(c), made(c)}
 		}
 	}
 	rows := make([][]any, 0, len(first))
-	for k, at := range first {
-		rows = append(rows, []any{k.property, k.tournament, k.user, k.report, at, now})
+	for k, p := range first {
+		rows = append(rows, []any{k.property, k.tournament, k.user, k.report, p.start, now})
 	}
 	slices.SortFunc(rows, func(a, b []any) int { return compareKeys(a, b, 4) }) // one lock order for every batch
 	err := inChunks(tx, rows, func(rows [][]any) error {
@@ -606,11 +615,11 @@ func pinReports(tx *gorm.DB, scores, refused []counted, now time.Time) ([]counte
 				rs.Close()
 				return err
 			}
-			if at = at.UTC(); at.After(first[k]) {
-				moved = append(moved, k) // counted first in a later window: this one is earlier
+			if at = at.UTC(); !at.Equal(first[k].start) && first[k].made.Before(at) {
+				moved = append(moved, k) // made before the pinned window began: this copy is first
 				continue
 			}
-			first[k] = at
+			first[k] = pin{at, at}
 		}
 		if err := errors.Join(rs.Err(), rs.Close()); err != nil {
 			return err
@@ -619,9 +628,9 @@ func pinReports(tx *gorm.DB, scores, refused []counted, now time.Time) ([]counte
 			return cmp.Or(cmp.Compare(a.property, b.property), cmp.Compare(a.tournament, b.tournament),
 				cmp.Compare(a.user, b.user), cmp.Compare(a.report, b.report))
 		})
-		for _, k := range moved { // the pin moves to the earlier window, never to a later one
+		for _, k := range moved { // the pin moves to a copy made before its window began, never to a later one
 			if _, err := rawExec(tx, `UPDATE tournament_reports SET window_start = ? WHERE property = ? AND tournament = ?
-				AND user_id = ? AND report = ? AND window_start > ?`, first[k], k.property, k.tournament, k.user, k.report, first[k]); err != nil {
+				AND user_id = ? AND report = ? AND window_start > ?`, first[k].start, k.property, k.tournament, k.user, k.report, first[k].made); err != nil {
 				return err
 			}
 		}
@@ -632,9 +641,9 @@ func pinReports(tx *gorm.DB, scores, refused []counted, now time.Time) ([]counte
 	}
 	out := scores[:0:0]
 	for i, c := range scores {
-		if at := first[keys[i]]; at.Before(start(c)) {
+		if p := first[keys[i]]; !p.start.Equal(start(c)) && !made(c).Before(p.start) {
 			c.it.note(fmt.Sprintf("tournament %s: this report of play %s was counted in window %s, or came late for it; not counted again in window %s",
-				c.s.Tournament, c.s.Play, at.Format(time.RFC3339), c.s.Window.Start.Format(time.RFC3339)))
+				c.s.Tournament, c.s.Play, p.start.Format(time.RFC3339), c.s.Window.Start.Format(time.RFC3339)))
 			continue
 		}
 		out = append(out, c)

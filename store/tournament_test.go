@@ -1850,3 +1850,72 @@ func TestTournamentReportLateForAnEarlierSchedulesWindowDoesNotCountInTheNew(t *
 		}
 	})
 }
+
+// weekly is decideTournament with weekly windows from Tuesday 2026-12-01 00:00 UTC: a
+// schedule whose window starts before win0 (12:00 that day) and ends after it.
+func weekly(k rewards.Kept) rewards.Decision {
+	d := decideTournament(k)
+	d.Rules.Tournaments[0].Duration = 7 * 24 * time.Hour
+	d.Rules.Tournaments[0].Next = func(t time.Time) time.Time {
+		n := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+		for !n.After(t) {
+			n = n.AddDate(0, 0, 7)
+		}
+		return n
+	}
+	return d
+}
+
+// After the schedule changes from daily to weekly, the new window starts before the one
+// it follows. A report counted in win0, or late for it, is made after win0 began; its
+// redelivery with a new timestamp, in the weekly window, is a later copy and does not
+// count there. Ordered by their windows' starts, the copy looked first: it counted in
+// the weekly window, and a report win0 paid was paid again (review helper 238).
+func TestTournamentReportCopyInAnEarlierStartingWindowDoesNotCount(t *testing.T) {
+	week := rewards.Window{Start: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), End: time.Date(2026, 12, 8, 0, 0, 0, 0, time.UTC),
+		ClosesAt: time.Date(2026, 12, 8, 0, 15, 0, 0, time.UTC)}
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		for _, late := range []bool{false, true} {
+			t.Run(map[bool]string{false: "counted", true: "late"}[late], func(t *testing.T) {
+				ctx := context.Background()
+				clock := storetest.NewClock(win0.Add(time.Hour))
+				db := storetest.Open(t, dia, clock.Now)
+				recordAndApply(t, db, tscore("ann", "a1", "10", "over", win0.Add(time.Hour))) // win0 begins, daily
+				apply := applying(t, db, weekly)
+				if late {
+					clock.Set(win0W.ClosesAt.Add(time.Minute))
+					if got, err := db.CloseTournamentWindow(ctx, "arcade", dailyTournament(), win0W); err != nil || got.Outcome != rewards.CloseDone {
+						t.Fatalf("close: %+v %v", got, err)
+					}
+					clock.Set(win0W.ClosesAt.Add(5 * time.Minute)) // bob's report, made an hour before win0's end
+					if r := reasonOf(t, db, apply(tscore("bob", "b1", "99", "over", win0W.End.Add(-time.Hour)))); !strings.Contains(r, "begun under an earlier schedule") {
+						t.Fatalf("the late original: %s", r)
+					}
+				} else {
+					clock.Set(win0.Add(23 * time.Hour)) // made in win0, still open: it counts there
+					if r := reasonOf(t, db, apply(tscore("bob", "b1", "99", "over", clock.Now()))); !strings.Contains(r, "counted in window "+win0.Format(time.RFC3339)) {
+						t.Fatalf("the original: %s", r)
+					}
+				}
+				clock.Set(win0W.ClosesAt.Add(6 * time.Minute)) // the redelivery, in the weekly window
+				if r := reasonOf(t, db, apply(tscore("bob", "b1", "99", "over", clock.Now()))); !strings.Contains(r, "this report of play b1 was counted in window "+win0.Format(time.RFC3339)) {
+					t.Fatalf("the redelivery: %s", r)
+				}
+				if !late {
+					clock.Set(win0W.ClosesAt.Add(7 * time.Minute))
+					if got, err := db.CloseTournamentWindow(ctx, "arcade", dailyTournament(), win0W); err != nil || len(got.Awards) == 0 || got.Awards[0].User != "bob" {
+						t.Fatalf("win0: %+v %v, want bob first", got, err)
+					}
+				}
+				clock.Set(week.ClosesAt.Add(time.Minute))
+				got, err := db.CloseTournamentWindow(ctx, "arcade", weekly(rewards.Kept{}).Rules.Tournaments[0], week)
+				if err != nil || got.Ranked != 0 {
+					t.Fatalf("the weekly window: %+v %v, want no one ranked", got, err)
+				}
+				if err := db.CheckInvariants(ctx, "arcade"); err != nil {
+					t.Fatal(err)
+				}
+			})
+		}
+	})
+}
