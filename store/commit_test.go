@@ -75,7 +75,7 @@ func (p *commitCutter) forward(client, server net.Conn) {
 	for {
 		n, err := client.Read(buf)
 		if n > 0 {
-			cut := bytes.Contains(bytes.ToLower(buf[:n]), []byte("commit")) && p.armed.CompareAndSwap(true, false)
+			cut := bytes.Contains(bytes.ToLower(buf[:n]), []byte("commit\x00")) && p.armed.CompareAndSwap(true, false) // the statement, not "begin isolation level read committed"
 			if _, werr := server.Write(buf[:n]); werr != nil {
 				return
 			}

@@ -557,42 +557,63 @@ func reportOf(c counted) reportKey {
 }
 
 // pinReports drops from scores those whose report was counted in another window of its
-// tournament before, noting it on their events: a report counts in one window, the one
-// it was first made in. A redelivery with a new timestamp in the next window ranked
-// there again, and could be paid a second prize. The key holds no window, so an applier
-// counting a report another has just counted waits for it and finds its row.
+// tournament, noting it on their events: a report counts in one window, the one its
+// first copy counted (or was refused) in. A redelivery with a new timestamp in the next
+// window ranked there again, and could be paid a second prize. The key holds no window,
+// so an applier counting a report another has just counted waits for it and finds its
+// row.
 //
-// Which copy is first goes by when it was made, not by its window's start: after a
-// schedule change a window can start before the one it follows (daily to weekly), and a
-// redelivery counted there as if first (review helper 238). The pin keeps the window's
-// start only, and every copy of a report is made at or after its window's start, so a
-// copy in another window made at or after the pinned window's start is a later copy,
-// refused; one made before it is earlier (a redelivery was applied before its original,
-// by another applier or because the original was replayed): it counts in its own window
-// and the pin moves there, and the next window keeps the copy.
+// The first copy is the one Tally received first (a replay keeps its receipt), then,
+// among copies of one group commit, the one made first; the pin keeps both times. By the window's start, a redelivery in a window of a new
+// schedule that starts earlier (daily to weekly) was taken for the first copy and counted
+// again (review helper 238); by the provider's timestamp, an original applied after its
+// redelivery lost its own window where windows overlap, and a redelivery stamped before
+// its original counted twice (review helper 239). A copy received before the pin's (a
+// redelivery was applied before its original, by another applier or because the original
+// was replayed) counts in its own window and the pin moves there; the copy counted in
+// the other window stays counted.
 //
 // The reports of refused (refusedReport) are pinned to their windows too, and are not in
 // what it returns.
 func pinReports(tx *gorm.DB, scores, refused []counted, now time.Time) ([]counted, error) {
 	start := func(c counted) time.Time { return c.s.Window.Start.UTC().Truncate(time.Microsecond) } // as stored
-	made := func(c counted) time.Time { return c.s.At.UTC().Truncate(time.Microsecond) }
+	us := func(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+	type pin struct{ start, received, made time.Time }
+	before := func(a, b pin) bool { return a.received.Before(b.received) || a.received.Equal(b.received) && a.made.Before(b.made) }
 	all := append(scores[:len(scores):len(scores)], refused...)
 	keys := make([]reportKey, len(all)) // each score's, encoded once
-	type pin struct{ start, made time.Time }
-	first := map[reportKey]pin{} // of the copy made first, in this batch, then where it stands
+	first := map[reportKey]pin{}        // this batch's first copy of each report, then the pin as it stands
 	for i, c := range all {
 		keys[i] = reportOf(c)
-		if f, seen := first[keys[i]]; !seen || made(c).Before(f.made) {
-			first[keys[i]] = pin{start(c), made(c)}
+		p := pin{start(c), us(c.it.receivedAt), us(c.s.At)}
+		if f, seen := first[keys[i]]; !seen || before(p, f) {
+			first[keys[i]] = p
 		}
 	}
 	rows := make([][]any, 0, len(first))
 	for k, p := range first {
-		rows = append(rows, []any{k.property, k.tournament, k.user, k.report, p.start, now})
+		rows = append(rows, []any{k.property, k.tournament, k.user, k.report, p.start, now, p.received, p.made})
 	}
 	slices.SortFunc(rows, func(a, b []any) int { return compareKeys(a, b, 4) }) // one lock order for every batch
+	const pinned = `SELECT r.property, r.tournament, r.user_id, r.report, r.window_start, r.received_at, r.made_at, r.created_at`
+	read := func(rs *sql.Rows) error {
+		defer rs.Close()
+		for rs.Next() {
+			var k reportKey
+			var at, created time.Time
+			var got, made sql.NullTime
+			if err := rs.Scan(&k.property, &k.tournament, &k.user, &k.report, &at, &got, &made, &created); err != nil {
+				return err
+			}
+			if !got.Valid { // a pin written before 00034: when it was written (at or after its copy's receipt), its window's start
+				got.Time, made.Time = created, at
+			}
+			first[k] = pin{at.UTC(), got.Time.UTC(), made.Time.UTC()}
+		}
+		return rs.Err()
+	}
 	err := inChunks(tx, rows, func(rows [][]any) error {
-		if err := insertRows(tx, `INSERT INTO tournament_reports (property, tournament, user_id, report, window_start, created_at) VALUES `,
+		if err := insertRows(tx, `INSERT INTO tournament_reports (property, tournament, user_id, report, window_start, created_at, received_at, made_at) VALUES `,
 			rows, ` ON CONFLICT (property, tournament, user_id, report) DO NOTHING`); err != nil {
 			return err
 		}
@@ -600,37 +621,50 @@ func pinReports(tx *gorm.DB, scores, refused []counted, now time.Time) ([]counte
 		for i, r := range rows {
 			look[i] = r[:4]
 		}
-		q, args := valuesSQL(`SELECT r.property, r.tournament, r.user_id, r.report, r.window_start FROM (VALUES `, look,
-			`) AS v JOIN tournament_reports r ON r.property = v.column1 AND r.tournament = v.column2 AND r.user_id = v.column3
-			AND r.report = v.column4`)
+		mine := make(map[reportKey]pin, len(rows)) // this batch's first copies
+		for _, r := range rows {
+			k := reportKey{r[0].(string), r[1].(string), r[2].(string), r[3].(string)}
+			mine[k] = first[k]
+		}
+		q, args := valuesSQL(pinned+` FROM (VALUES `, look, `) AS v JOIN tournament_reports r ON r.property = v.column1
+			AND r.tournament = v.column2 AND r.user_id = v.column3 AND r.report = v.column4`)
 		rs, err := rawQuery(tx, q, args...)
 		if err != nil {
 			return err
 		}
-		var moved []reportKey
-		for rs.Next() {
-			var k reportKey
-			var at time.Time
-			if err := rs.Scan(&k.property, &k.tournament, &k.user, &k.report, &at); err != nil {
-				rs.Close()
-				return err
-			}
-			if at = at.UTC(); !at.Equal(first[k].start) && first[k].made.Before(at) {
-				moved = append(moved, k) // made before the pinned window began: this copy is first
-				continue
-			}
-			first[k] = pin{at, at}
-		}
-		if err := errors.Join(rs.Err(), rs.Close()); err != nil {
+		if err := read(rs); err != nil {
 			return err
+		}
+		var moved []reportKey
+		for k, m := range mine {
+			if before(m, first[k]) {
+				moved = append(moved, k) // received before the pin's copy: this batch's is first
+			}
 		}
 		slices.SortFunc(moved, func(a, b reportKey) int { // one lock order for every batch
 			return cmp.Or(cmp.Compare(a.property, b.property), cmp.Compare(a.tournament, b.tournament),
 				cmp.Compare(a.user, b.user), cmp.Compare(a.report, b.report))
 		})
-		for _, k := range moved { // the pin moves to a copy made before its window began, never to a later one
-			if _, err := rawExec(tx, `UPDATE tournament_reports SET window_start = ? WHERE property = ? AND tournament = ?
-				AND user_id = ? AND report = ? AND window_start > ?`, first[k].start, k.property, k.tournament, k.user, k.report, first[k].made); err != nil {
+		for _, k := range moved { // the pin moves to a copy received earlier, never to a later one
+			m := mine[k]
+			n, err := rawExec(tx, `UPDATE tournament_reports SET window_start = ?, received_at = ?, made_at = ? WHERE property = ? AND tournament = ?
+				AND user_id = ? AND report = ? AND (COALESCE(received_at, created_at), COALESCE(made_at, window_start)) > (?, ?)`,
+				m.start, m.received, m.made, k.property, k.tournament, k.user, k.report, m.received, m.made)
+			if err != nil {
+				return err
+			}
+			if n == 1 {
+				first[k] = m
+				continue
+			}
+			// Another applier moved it to a copy first still, meanwhile: read where it
+			// stands now.
+			rs, err := rawQuery(tx, pinned+` FROM tournament_reports r WHERE r.property = ? AND r.tournament = ? AND r.user_id = ? AND r.report = ?`,
+				k.property, k.tournament, k.user, k.report)
+			if err != nil {
+				return err
+			}
+			if err := read(rs); err != nil {
 				return err
 			}
 		}
@@ -641,7 +675,7 @@ func pinReports(tx *gorm.DB, scores, refused []counted, now time.Time) ([]counte
 	}
 	out := scores[:0:0]
 	for i, c := range scores {
-		if p := first[keys[i]]; !p.start.Equal(start(c)) && !made(c).Before(p.start) {
+		if p := first[keys[i]]; !p.start.Equal(start(c)) {
 			c.it.note(fmt.Sprintf("tournament %s: this report of play %s was counted in window %s, or came late for it; not counted again in window %s",
 				c.s.Tournament, c.s.Play, p.start.Format(time.RFC3339), c.s.Window.Start.Format(time.RFC3339)))
 			continue

@@ -1919,3 +1919,91 @@ func TestTournamentReportCopyInAnEarlierStartingWindowDoesNotCount(t *testing.T)
 		}
 	})
 }
+
+// Which copy of a report is first goes by when Tally received it, then, within one group
+// commit, by when it was made; not by its window's start, nor by the provider's timestamp
+// alone (review helper 239):
+//   - after a schedule change to overlapping windows (daily at 12:00 to daily at 18:00,
+//     weekly to daily), an original applied after its redelivery keeps its own window,
+//     received apart or in one group commit; by timestamps against window starts it was
+//     refused there, and its window paid someone else first;
+//   - a redelivery stamped before its original (a sender's clock behind), received
+//     after it, is a later copy: it counted in the earlier window too, on two boards.
+func TestTournamentFirstCopyOfAReportIsTheFirstReceived(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		for _, apart := range []bool{true, false} {
+			t.Run(map[bool]string{true: "received apart", false: "one group commit"}[apart], func(t *testing.T) {
+				ctx := context.Background()
+				clock := storetest.NewClock(win0.Add(time.Hour))
+				db := storetest.Open(t, dia, clock.Now)
+				recordAndApply(t, db, tscore("ann", "a1", "10", "over", win0.Add(time.Hour))) // begins win0, daily at 12:00
+				clock.Set(win0W.End.Add(3 * time.Minute))
+				original := tscore("bob", "b1", "99", "over", win0W.End.Add(-time.Minute)) // made in win0, received in its grace
+				copied := tscore("bob", "b1", "99", "over", win0W.End.Add(2*time.Minute)) // its redelivery: in the 18:00 window
+				var ids []int64
+				if apart {
+					for _, in := range []rewards.Inbound{original, copied} {
+						rec, err := db.Record(ctx, []rewards.Inbound{in})
+						if err != nil {
+							t.Fatal(err)
+						}
+						ids = append(ids, rec[0].EventID)
+						clock.Advance(time.Second)
+					}
+				} else {
+					rec, err := db.Record(ctx, []rewards.Inbound{original, copied})
+					if err != nil {
+						t.Fatal(err)
+					}
+					ids = []int64{rec[0].EventID, rec[1].EventID}
+				}
+				for _, id := range []int64{ids[1], ids[0]} { // the redelivery applied first (another replica, a replay)
+					if _, err := db.Apply(ctx, rewards.Claim{Status: rewards.StatusRecorded, IDs: []int64{id}}, dailyAt(18)); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if r := reasonOf(t, db, ids[0]); !strings.Contains(r, "counted in window "+win0.Format(time.RFC3339)) {
+					t.Fatalf("the original, made and received in win0: %s", r)
+				}
+				clock.Set(win0W.ClosesAt.Add(time.Minute))
+				got, err := db.CloseTournamentWindow(ctx, "arcade", dailyTournament(), win0W)
+				if err != nil || len(got.Awards) == 0 || got.Awards[0].User != "bob" {
+					t.Fatalf("win0: %+v %v, want bob first", got, err)
+				}
+			})
+		}
+		t.Run("weekly to daily", func(t *testing.T) {
+			ctx := context.Background()
+			weekStart := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+			weekEnd := weekStart.AddDate(0, 0, 7)
+			clock := storetest.NewClock(weekStart.Add(time.Hour))
+			db := storetest.Open(t, dia, clock.Now)
+			applying(t, db, weekly)(tscore("ann", "a1", "10", "over", weekStart.Add(time.Hour))) // begins the weekly window
+			clock.Set(weekEnd.Add(3 * time.Minute))
+			rec, err := db.Record(ctx, []rewards.Inbound{tscore("bob", "b1", "99", "over", weekEnd.Add(-time.Minute)),
+				tscore("bob", "b1", "99", "over", weekEnd.Add(2*time.Minute))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, i := range []int{1, 0} {
+				if _, err := db.Apply(ctx, rewards.Claim{Status: rewards.StatusRecorded, IDs: []int64{rec[i].EventID}}, decideTournament); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if r := reasonOf(t, db, rec[0].EventID); !strings.Contains(r, "counted in window "+weekStart.Format(time.RFC3339)) {
+				t.Fatalf("the original, made and received in the weekly window: %s", r)
+			}
+		})
+		t.Run("stamped before its original", func(t *testing.T) {
+			ctx := context.Background()
+			clock := storetest.NewClock(win0W.End.Add(time.Minute))
+			db := storetest.Open(t, dia, clock.Now)
+			recordAndApply(t, db, tscore("bob", "b1", "99", "over", win0W.End.Add(30*time.Second))) // counted in window 1
+			clock.Set(win0W.End.Add(2 * time.Minute))
+			recordAndApply(t, db, tscore("bob", "b1", "99", "over", win0W.End.Add(-30*time.Second))) // in win0, still in its grace
+			if n, err := store.QueryInt(ctx, db, `SELECT COUNT(*) FROM tournament_scores WHERE user_id = 'bob'`); err != nil || n != 1 {
+				t.Fatalf("bob's one report is on %d boards (%v)", n, err)
+			}
+		})
+	})
+}
