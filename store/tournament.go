@@ -579,7 +579,9 @@ func pinReports(tx *gorm.DB, scores, refused []counted, now time.Time) ([]counte
 	start := func(c counted) time.Time { return c.s.Window.Start.UTC().Truncate(time.Microsecond) } // as stored
 	us := func(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
 	type pin struct{ start, received, made time.Time }
-	before := func(a, b pin) bool { return a.received.Before(b.received) || a.received.Equal(b.received) && a.made.Before(b.made) }
+	before := func(a, b pin) bool {
+		return a.received.Before(b.received) || a.received.Equal(b.received) && a.made.Before(b.made)
+	}
 	all := append(scores[:len(scores):len(scores)], refused...)
 	keys := make([]reportKey, len(all)) // each score's, encoded once
 	first := map[reportKey]pin{}        // this batch's first copy of each report, then the pin as it stands

@@ -1939,7 +1939,7 @@ func TestTournamentFirstCopyOfAReportIsTheFirstReceived(t *testing.T) {
 				recordAndApply(t, db, tscore("ann", "a1", "10", "over", win0.Add(time.Hour))) // begins win0, daily at 12:00
 				clock.Set(win0W.End.Add(3 * time.Minute))
 				original := tscore("bob", "b1", "99", "over", win0W.End.Add(-time.Minute)) // made in win0, received in its grace
-				copied := tscore("bob", "b1", "99", "over", win0W.End.Add(2*time.Minute)) // its redelivery: in the 18:00 window
+				copied := tscore("bob", "b1", "99", "over", win0W.End.Add(2*time.Minute))  // its redelivery: in the 18:00 window
 				var ids []int64
 				if apart {
 					for _, in := range []rewards.Inbound{original, copied} {
