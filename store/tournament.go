@@ -597,18 +597,24 @@ func pinReports(tx *gorm.DB, scores, refused []counted, now time.Time) ([]counte
 		rows = append(rows, []any{k.property, k.tournament, k.user, k.report, p.start, now, p.received, p.made})
 	}
 	slices.SortFunc(rows, func(a, b []any) int { return compareKeys(a, b, 4) }) // one lock order for every batch
-	const pinned = `SELECT r.property, r.tournament, r.user_id, r.report, r.window_start, r.received_at, r.made_at, r.created_at`
+	const pinned = `SELECT r.property, r.tournament, r.user_id, r.report, r.window_start, r.received_at, r.made_at`
 	read := func(rs *sql.Rows) error {
 		defer rs.Close()
 		for rs.Next() {
 			var k reportKey
-			var at, created time.Time
+			var at time.Time
 			var got, made sql.NullTime
-			if err := rs.Scan(&k.property, &k.tournament, &k.user, &k.report, &at, &got, &made, &created); err != nil {
+			if err := rs.Scan(&k.property, &k.tournament, &k.user, &k.report, &at, &got, &made); err != nil {
 				return err
 			}
-			if !got.Valid { // a pin written before 00034: when it was written (at or after its copy's receipt), its window's start
-				got.Time, made.Time = created, at
+			if !got.Valid {
+				// A pin written before 00034, or by an older binary: its window's start
+				// stands in, at or before its copy's receipt and time (which are at or
+				// after it), so it moves only for a copy received before its window
+				// began. Its created_at, when the pin was written, is at or after the
+				// receipt: a redelivery received in between was taken for the first copy
+				// and counted again (review helper 240).
+				got.Time, made.Time = at, at
 			}
 			first[k] = pin{at.UTC(), got.Time.UTC(), made.Time.UTC()}
 		}
@@ -650,7 +656,7 @@ func pinReports(tx *gorm.DB, scores, refused []counted, now time.Time) ([]counte
 		for _, k := range moved { // the pin moves to a copy received earlier, never to a later one
 			m := mine[k]
 			n, err := rawExec(tx, `UPDATE tournament_reports SET window_start = ?, received_at = ?, made_at = ? WHERE property = ? AND tournament = ?
-				AND user_id = ? AND report = ? AND (COALESCE(received_at, created_at), COALESCE(made_at, window_start)) > (?, ?)`,
+				AND user_id = ? AND report = ? AND (COALESCE(received_at, window_start), COALESCE(made_at, window_start)) > (?, ?)`,
 				m.start, m.received, m.made, k.property, k.tournament, k.user, k.report, m.received, m.made)
 			if err != nil {
 				return err

@@ -2007,3 +2007,40 @@ func TestTournamentFirstCopyOfAReportIsTheFirstReceived(t *testing.T) {
 		})
 	})
 }
+
+// A pin written before migration 00034, or by an older binary beside this one, has no
+// receipt: its window's start stands in, at or before its copy's receipt, so a redelivery
+// received after the original, in the next window, is still a later copy. With the pin's
+// created_at (when it was written, after its copy's receipt) standing in, the redelivery
+// received in between was taken for the first copy, and the report was on two boards
+// (review helper 240).
+func TestTournamentPinWithoutReceiptKeepsLaterCopiesOut(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
+		ctx := context.Background()
+		clock := storetest.NewClock(win0W.End.Add(time.Minute))
+		db := storetest.Open(t, dia, clock.Now)
+		var ids []int64
+		for _, in := range []rewards.Inbound{tscore("bob", "b1", "99", "over", win0W.End.Add(-time.Minute)), // made in win0, in its grace
+			tscore("bob", "b1", "99", "over", win0W.End.Add(30*time.Second))} { // its redelivery, a second later: in window 1
+			rec, err := db.Record(ctx, []rewards.Inbound{in})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, rec[0].EventID)
+			clock.Advance(time.Second)
+		}
+		if _, err := db.Apply(ctx, rewards.Claim{Status: rewards.StatusRecorded, IDs: ids[:1]}, decideTournament); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.ExecRaw(ctx, `UPDATE tournament_reports SET received_at = NULL, made_at = NULL`); err != nil { // as before 00034
+			t.Fatal(err)
+		}
+		clock.Advance(time.Second)
+		if _, err := db.Apply(ctx, rewards.Claim{Status: rewards.StatusRecorded, IDs: ids[1:]}, decideTournament); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := store.QueryInt(ctx, db, `SELECT COUNT(*) FROM tournament_scores WHERE user_id = 'bob'`); err != nil || n != 1 {
+			t.Fatalf("bob's one report is on %d boards (%v)", n, err)
+		}
+	})
+}

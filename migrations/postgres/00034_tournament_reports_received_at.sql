@@ -5,8 +5,8 @@
 -- redelivery in a window of a new schedule that starts earlier (daily to weekly) was
 -- taken for the first copy and counted again; by the provider's timestamp, an original
 -- applied after its redelivery lost its own window where windows overlap (review
--- helpers 238 and 239). Rows written before this have neither: their created_at (when
--- the pin was written, at or after its copy's receipt) and window_start stand in.
+-- helpers 238 and 239). Rows written before this (or by an older binary) have neither:
+-- their window_start, at or before both, stands in (review helper 240).
 SET LOCAL lock_timeout = '3s';
 ALTER TABLE tournament_reports ADD COLUMN received_at TIMESTAMPTZ, ADD COLUMN made_at TIMESTAMPTZ;
 
