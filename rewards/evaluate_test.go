@@ -581,10 +581,10 @@ func (c claimSet) credit(t *testing.T, ev Event, r Rules, at time.Time) []Entry 
 	return res.Entries
 }
 
-// A play a `per: day` target turned away, its day paid by another play, is not paid on
-// the next day when its report comes again with a new timestamp (a new event) after
-// midnight: it takes its play claim against the day's payment (review helper 232). A
-// new play on the next day is paid.
+// A report a `per: day` target turned away, its day paid by another play, is not paid on
+// the next day when it comes again with a new timestamp (a new event) after midnight: it
+// takes a claim of the report against the day's payment (review helper 232). A new play
+// on the next day is paid.
 func TestPerDayPlayTurnedAwayIsNotPaidOnTheNextDay(t *testing.T) {
 	rules := Rules{Targets: []ScoreTarget{{ID: "daily", Game: "g", MinScore: d("100"), Direction: Higher, Reward: d("2"), Per: PerDay}}}
 	day1 := time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)
@@ -614,7 +614,7 @@ func TestPerDayPlayTurnedAwayIsNotPaidOnTheNextDay(t *testing.T) {
 	if n := paid("p2", day2); n != 0 {
 		t.Fatalf("p2 redelivered on day 2: %d entries, want 0", n)
 	}
-	// Turned away for its play, not its day: nothing more to take.
+	// Turned away for its report, not its day: nothing more to take.
 	again, err := Credit(ev, rules, State{Wallet: NewWallet(), Claimed: func(c string) bool { return claims["u1\x00"+c] }}, day2)
 	if err != nil || len(again.Seen) != 0 {
 		t.Fatalf("p2 again on day 2: seen %v, err %v, want none", again.Seen, err)

@@ -74,9 +74,9 @@ type Entry struct {
 	AlsoClaims []string
 	// SeenClaims are claims the entry takes, where free, when it is dropped because its
 	// Claim is taken: the store records them against the payment that holds Claim. A
-	// `per: day` target's play claim, so that a play whose day was paid already is not
-	// paid on another day when its report comes again, with a new timestamp, after
-	// midnight (see targetClaims).
+	// `per: day` target's claim of a Gamezop report, so that a report whose day was paid
+	// already is not paid on another day when it comes again, with a new timestamp,
+	// after midnight (see targetClaims).
 	SeenClaims []string
 	MaturesAt  time.Time // when the pending credit may settle
 	Legs       []Leg
