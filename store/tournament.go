@@ -564,11 +564,12 @@ func reportOf(c counted) reportKey {
 // row.
 //
 // The first copy is the one Tally received first (a replay keeps its receipt), then,
-// among copies of one group commit, the one made first; the pin keeps both times. By the window's start, a redelivery in a window of a new
-// schedule that starts earlier (daily to weekly) was taken for the first copy and counted
-// again (review helper 238); by the provider's timestamp, an original applied after its
-// redelivery lost its own window where windows overlap, and a redelivery stamped before
-// its original counted twice (review helper 239). A copy received before the pin's (a
+// among copies of one group commit, the one made first; the pin keeps both times. By the
+// window's start, a redelivery in a window of a new schedule that starts earlier (daily
+// to weekly) was taken for the first copy and counted again (review helper 238); by the
+// provider's timestamp, an original applied after its redelivery lost its own window
+// where windows overlap, and a redelivery stamped before its original counted twice
+// (review helper 239). A copy received before the pin's (a
 // redelivery was applied before its original, by another applier or because the original
 // was replayed) counts in its own window and the pin moves there; the copy counted in
 // the other window stays counted.
