@@ -1114,18 +1114,6 @@ func TestTournamentScheduleChangeToALongerWindow(t *testing.T) {
 		if got, err := db.CloseTournamentWindow(ctx, "arcade", dailyTournament(), win0W); err != nil || got.Outcome != rewards.CloseDone {
 			t.Fatalf("close: %+v %v", got, err)
 		}
-		weekly := func(k rewards.Kept) rewards.Decision {
-			d := decideTournament(k)
-			d.Rules.Tournaments[0].Duration = 7 * 24 * time.Hour
-			d.Rules.Tournaments[0].Next = func(t time.Time) time.Time {
-				n := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
-				for !n.After(t) {
-					n = n.AddDate(0, 0, 7)
-				}
-				return n
-			}
-			return d
-		}
 		res, err := db.Record(ctx, []rewards.Inbound{tscore("bob", "b1", "99", "over", win0W.End.Add(-time.Hour))})
 		if err != nil {
 			t.Fatal(err)
@@ -1851,20 +1839,10 @@ func TestTournamentReportLateForAnEarlierSchedulesWindowDoesNotCountInTheNew(t *
 	})
 }
 
-// weekly is decideTournament with weekly windows from Tuesday 2026-12-01 00:00 UTC: a
-// schedule whose window starts before win0 (12:00 that day) and ends after it.
-func weekly(k rewards.Kept) rewards.Decision {
-	d := decideTournament(k)
-	d.Rules.Tournaments[0].Duration = 7 * 24 * time.Hour
-	d.Rules.Tournaments[0].Next = func(t time.Time) time.Time {
-		n := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
-		for !n.After(t) {
-			n = n.AddDate(0, 0, 7)
-		}
-		return n
-	}
-	return d
-}
+// weekly is decideTournament with weekly windows from Tuesday 2026-12-01 00:00 UTC, and
+// its tournament: a schedule whose window starts before win0 (12:00 that day) and ends
+// after it.
+var weekly, weeklyTournament = weeklyFrom(time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC))
 
 // After the schedule changes from daily to weekly, the new window starts before the one
 // it follows. A report counted in win0, or late for it, is made after win0 began; its
@@ -1908,7 +1886,7 @@ func TestTournamentReportCopyInAnEarlierStartingWindowDoesNotCount(t *testing.T)
 					}
 				}
 				clock.Set(week.ClosesAt.Add(time.Minute))
-				got, err := db.CloseTournamentWindow(ctx, "arcade", weekly(rewards.Kept{}).Rules.Tournaments[0], week)
+				got, err := db.CloseTournamentWindow(ctx, "arcade", weeklyTournament, week)
 				if err != nil || got.Ranked != 0 {
 					t.Fatalf("the weekly window: %+v %v, want no one ranked", got, err)
 				}
