@@ -686,12 +686,12 @@ func (db *DB) tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 		return err
 	}
 	defer release()
+	var opts []*sql.TxOptions
+	if db.dialect == Postgres {
+		opts = append(opts, readCommitted)
+	}
 	for attempt := 0; attempt < 3; attempt++ {
 		committing := false
-		var opts []*sql.TxOptions
-		if db.dialect == Postgres {
-			opts = append(opts, readCommitted)
-		}
 		err = db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 			committing = false
 			if err := fn(tx); err != nil {
