@@ -1012,13 +1012,7 @@ func TestTournamentReplayWhileAScoreWaits(t *testing.T) {
 func TestTournamentScheduleChangeDoesNotCountAScoreTwice(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
 		ctx := context.Background()
-		clock := storetest.NewClock(win0.Add(time.Hour))
-		db := storetest.Open(t, dia, clock.Now)
-		recordAndApply(t, db, tscore("ann", "a1", "10", "over", win0.Add(time.Hour)))
-		clock.Set(win0W.ClosesAt.Add(time.Minute))
-		if got, err := db.CloseTournamentWindow(ctx, "arcade", dailyTournament(), win0W); err != nil || got.Outcome != rewards.CloseDone {
-			t.Fatalf("close: %+v %v", got, err)
-		}
+		clock, db := win0Closed(t, dia)
 		// Now daily from 18:00: the new window began at 18:00 the day before, inside win0.
 		evening := dailyAt(18)
 		clock.Set(win0W.ClosesAt.Add(5 * time.Minute))
@@ -1061,6 +1055,20 @@ func TestTournamentScheduleChangeWhileTheOldWindowRuns(t *testing.T) {
 			t.Fatalf("dan's score made in both windows: %q", r)
 		}
 	})
+}
+
+// win0Closed opens a store whose win0 ranked ann alone and closed, its clock a minute
+// past that close.
+func win0Closed(t *testing.T, dia store.Dialect) (*storetest.Clock, *store.DB) {
+	t.Helper()
+	clock := storetest.NewClock(win0.Add(time.Hour))
+	db := storetest.Open(t, dia, clock.Now)
+	recordAndApply(t, db, tscore("ann", "a1", "10", "over", win0.Add(time.Hour)))
+	clock.Set(win0W.ClosesAt.Add(time.Minute))
+	if got, err := db.CloseTournamentWindow(context.Background(), "arcade", dailyTournament(), win0W); err != nil || got.Outcome != rewards.CloseDone {
+		t.Fatalf("close: %+v %v", got, err)
+	}
+	return clock, db
 }
 
 // dailyAt is decideTournament with the daily windows starting at hour (UTC).
@@ -1107,13 +1115,7 @@ func applying(t *testing.T, db *store.DB, decide rewards.Decider) func(rewards.I
 func TestTournamentScheduleChangeToALongerWindow(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
 		ctx := context.Background()
-		clock := storetest.NewClock(win0.Add(time.Hour))
-		db := storetest.Open(t, dia, clock.Now)
-		recordAndApply(t, db, tscore("ann", "a1", "10", "over", win0.Add(time.Hour)))
-		clock.Set(win0W.ClosesAt.Add(time.Minute))
-		if got, err := db.CloseTournamentWindow(ctx, "arcade", dailyTournament(), win0W); err != nil || got.Outcome != rewards.CloseDone {
-			t.Fatalf("close: %+v %v", got, err)
-		}
+		_, db := win0Closed(t, dia)
 		res, err := db.Record(ctx, []rewards.Inbound{tscore("bob", "b1", "99", "over", win0W.End.Add(-time.Hour))})
 		if err != nil {
 			t.Fatal(err)
@@ -1808,13 +1810,7 @@ func TestTournamentReportLateForItsWindowDoesNotCountInTheNext(t *testing.T) {
 func TestTournamentReportLateForAnEarlierSchedulesWindowDoesNotCountInTheNew(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, dia store.Dialect) {
 		ctx := context.Background()
-		clock := storetest.NewClock(win0.Add(time.Hour))
-		db := storetest.Open(t, dia, clock.Now)
-		recordAndApply(t, db, tscore("ann", "a1", "10", "over", win0.Add(time.Hour)))
-		clock.Set(win0W.ClosesAt.Add(time.Minute))
-		if got, err := db.CloseTournamentWindow(ctx, "arcade", dailyTournament(), win0W); err != nil || got.Outcome != rewards.CloseDone {
-			t.Fatalf("close: %+v %v", got, err)
-		}
+		clock, db := win0Closed(t, dia)
 		apply := applying(t, db, dailyAt(18))
 		clock.Set(win0W.ClosesAt.Add(5 * time.Minute))
 		orig := apply(tscore("bob", "b1", "99", "over", win0W.End.Add(-time.Hour))) // made in win0, received after its grace
